@@ -1,0 +1,332 @@
+"""The local store: the platform's synced tables and regsync's own sync tables (design.md, "Data model").
+
+Conventions, for every table here:
+
+* Local ids are integers assigned by the local database. Registry ids live only in :class:`Link`.
+* Timestamps are stored **naive, in UTC** (SQLite has no time zone type); the registry adapter turns them
+  into RFC 3339 with ``+08:00`` on the wire (registry-api.md §1).
+* Dates (``established_on``, ``birth_date``, ``service_date``…) are calendar dates in Asia/Shanghai.
+* Service hours are whole hundredths of an hour (``250`` is 2.50 h), never floats.
+* List-valued fields (``service_categories``, ``skills``) are JSON arrays stored as text, so that the
+  outbox triggers can compare them on both engines.
+
+The outbox triggers that queue every change of a synced column are in :mod:`regsync.db.triggers`; the
+columns they watch are :data:`SYNCED_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: A big integer that is still SQLite's auto-incrementing ``INTEGER PRIMARY KEY``.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every regsync table."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# --------------------------------------------------------------------------------------------------
+# The platform's records (省级平台的数据)
+# --------------------------------------------------------------------------------------------------
+
+
+class Organization(Base):
+    """志愿服务组织: a unit of either line of the dual structure (registry-api.md §4.1).
+
+    ``level`` is one of the eight levels of §4.1; ``org_type`` is ``REGIONAL`` or ``SPECIALIZED``.
+    ``parent_id`` is null exactly for the top levels; ``station_id`` is set for ``GRASSROOTS_TEAM`` only
+    (the ``COMMUNITY_STATION`` that also manages the team).
+    """
+
+    __tablename__ = "organization"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    org_type: Mapped[str] = mapped_column(String(16))
+    level: Mapped[str] = mapped_column(String(24))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
+    station_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
+    uscc: Mapped[str | None] = mapped_column(String(40))
+    region_code: Mapped[str] = mapped_column(String(12), index=True)
+    street_code: Mapped[str | None] = mapped_column(String(12))
+    service_categories: Mapped[str] = mapped_column(Text, default="[]")
+    contact_name: Mapped[str | None] = mapped_column(String(100))
+    contact_phone: Mapped[str | None] = mapped_column(String(40))
+    established_on: Mapped[dt.date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    remark: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+
+class Volunteer(Base):
+    """注册志愿者: a registered person as the platform holds them (registry-api.md §4.2).
+
+    ``id_number`` is the platform's raw value (dirt included); ``id_number_norm`` is regsync's normalized
+    form (:func:`regsync.normalize.normalize_id_number`), kept and indexed for matching one person across
+    rows and sides. It is maintained by regsync (generator, relay), not by the platform, and is not synced.
+    ``registered_at`` (UTC) decides which of two rows of one person is the primary: the older.
+    """
+
+    __tablename__ = "volunteer"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    id_type: Mapped[str] = mapped_column(String(32), default="RESIDENT_ID")
+    id_number: Mapped[str] = mapped_column(String(64))
+    id_number_norm: Mapped[str | None] = mapped_column(String(64), index=True)
+    gender: Mapped[str | None] = mapped_column(String(4))
+    birth_date: Mapped[dt.date | None] = mapped_column(Date)
+    phone: Mapped[str | None] = mapped_column(String(40))
+    region_code: Mapped[str] = mapped_column(String(12), index=True)
+    skills: Mapped[str] = mapped_column(Text, default="[]")
+    home_province: Mapped[str] = mapped_column(String(2))
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    registered_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    remark: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+
+class Membership(Base):
+    """志愿者加入组织: one volunteer's membership of one org (registry-api.md §4.3).
+
+    Deleting the row, or setting ``left_on``, is a leave.
+    """
+
+    __tablename__ = "membership"
+    __table_args__ = (UniqueConstraint("volunteer_id", "org_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    joined_on: Mapped[dt.date] = mapped_column(Date)
+    left_on: Mapped[dt.date | None] = mapped_column(Date)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+
+class Activity(Base):
+    """志愿服务活动: a published activity (registry-api.md §4.4). Times are naive UTC."""
+
+    __tablename__ = "activity"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(32))
+    region_code: Mapped[str] = mapped_column(String(12))
+    starts_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    ends_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    planned_headcount: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="PUBLISHED")
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+
+class ServiceRecord(Base):
+    """志愿服务记录: one volunteer's hours at one activity on one day (registry-api.md §4.5).
+
+    ``hours`` is in hundredths of an hour (``250`` = 2.50 h). ``service_date`` is a date in +08:00;
+    ``starts_at``/``ends_at`` are naive UTC. ``status`` is ``ACCEPTED`` or ``REVOKED``.
+    """
+
+    __tablename__ = "service_record"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activity.id"), index=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    service_date: Mapped[dt.date] = mapped_column(Date)
+    starts_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    ends_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    hours: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="ACCEPTED")
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+
+# --------------------------------------------------------------------------------------------------
+# regsync's sync tables (同步状态)
+# --------------------------------------------------------------------------------------------------
+
+#: Entity names used in the outbox and the link table, in the order creates are sent.
+ENTITIES: tuple[str, ...] = ("org", "volunteer", "membership", "activity", "service_record")
+
+#: The columns of each synced table whose change is queued in the outbox (design.md, "Data model").
+SYNCED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "organization": (
+        "name", "org_type", "level", "parent_id", "station_id", "uscc", "region_code", "street_code",
+        "service_categories", "contact_name", "contact_phone", "established_on", "status",
+    ),
+    "volunteer": (
+        "name", "id_type", "id_number", "gender", "birth_date", "phone", "region_code", "skills",
+        "home_province", "status",
+    ),
+    "membership": ("volunteer_id", "org_id", "joined_on", "left_on"),
+    "activity": (
+        "org_id", "title", "category", "region_code", "starts_at", "ends_at", "planned_headcount", "status",
+    ),
+    "service_record": (
+        "volunteer_id", "activity_id", "org_id", "service_date", "starts_at", "ends_at", "hours", "status",
+        "revoke_reason",
+    ),
+}
+
+#: Local table name → outbox/link entity name.
+TABLE_ENTITY: dict[str, str] = {
+    "organization": "org",
+    "volunteer": "volunteer",
+    "membership": "membership",
+    "activity": "activity",
+    "service_record": "service_record",
+}
+
+
+class Outbox(Base):
+    """发件箱表: one row per local change, written by a trigger in the change's own transaction.
+
+    ``op`` is ``insert``, ``update`` or ``delete``. ``priority`` orders the work (what a record refers to
+    first, endings the other way; :mod:`regsync.db.triggers`). ``state`` is one of ``pending`` (to send),
+    ``deferred`` (to send once ``available_at`` has passed), ``blocked`` (waits for a record it refers to;
+    code ``PARENT_FAILED``), ``failed`` (refused by the registry on its data; waits for the data to change
+    or an operator), ``sent`` (done, kept for pruning). ``claimed_by``/``claimed_until`` are a lease (UTC).
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_claim", "state", "priority", "id"),
+        Index("ix_outbox_record", "entity", "local_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(String(24))
+    local_id: Mapped[int] = mapped_column(BigInteger)
+    op: Mapped[str] = mapped_column(String(8))
+    priority: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    available_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_code: Mapped[str | None] = mapped_column(String(48))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class OutboxSuppress(Base):
+    """A marker row that regsync inserts while it applies the registry's changes, so the outbox
+    triggers skip those writes (no echo loop). Uncommitted, it is visible to its own transaction only;
+    it is deleted before commit (:func:`regsync.db.session.suppress_outbox`)."""
+
+    __tablename__ = "outbox_suppress"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+
+
+class Link(Base):
+    """关联: one local record ↔ its registry record, with the base snapshot (基线).
+
+    ``base`` is a JSON object of the synced fields as both sides last agreed on them, in wire names;
+    sensitive values (ID number, phones) are kept as keyed hashes (:func:`regsync.masking.keyed_hash`).
+    ``is_duplicate`` marks the second local row of one person (design.md, "One person, two local
+    records"). ``revision`` counts corrections of a service record (revoke + new record; the new
+    record's ``clientRef`` is ``<local id>-r<revision>``).
+    """
+
+    __tablename__ = "link"
+    __table_args__ = (
+        UniqueConstraint("entity", "local_id"),
+        Index("ix_link_registry", "entity", "registry_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(String(24))
+    local_id: Mapped[int] = mapped_column(BigInteger)
+    registry_id: Mapped[str] = mapped_column(String(32))
+    registry_version: Mapped[int] = mapped_column(Integer, default=1)
+    base: Mapped[str] = mapped_column(Text, default="{}")
+    is_duplicate: Mapped[bool] = mapped_column(Boolean, default=False)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    how: Mapped[str] = mapped_column(String(16), default="created")
+    linked_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+
+class FeedCursor(Base):
+    """The change-feed cursor (registry-api.md §5.3), saved with the changes applied from it."""
+
+    __tablename__ = "feed_cursor"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    cursor: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+
+class Run(Base):
+    """A sync, reconcile or demo run: when, how it ended (``success``, ``partial``, ``failed``), and its
+    summary as JSON text."""
+
+    __tablename__ = "run"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(12), default="running")
+    summary: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class Audit(Base):
+    """An operator action: who, when (UTC), what, on what, why; ``details`` is JSON text (masked)."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(48))
+    target: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    details: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class DirtLog(Base):
+    """What the data generator made dirty on purpose, and how (``kind``: ``id_lowercase_x``,
+    ``id_legacy_15``, ``id_fullwidth``, ``name_lookalike_dot``, ``name_non_bmp``, ``duplicate_person``,
+    ``phone_bad``, ``phone_blank``, …; ``fixable``: whether a standard lets the client fix it), so tests
+    can tell an expected failure from a bug."""
+
+    __tablename__ = "generator_dirt"
+    __table_args__ = (Index("ix_generator_dirt_record", "entity", "local_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(String(24))
+    local_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(32))
+    fixable: Mapped[bool] = mapped_column(Boolean)
+    expected_code: Mapped[str | None] = mapped_column(String(48))
