@@ -214,6 +214,7 @@ class Outbox(Base):
     ``deferred`` (to send once ``available_at`` has passed), ``blocked`` (waits for a record it refers to;
     code ``PARENT_FAILED``), ``failed`` (refused by the registry on its data; waits for the data to change
     or an operator), ``sent`` (done, kept for pruning). ``claimed_by``/``claimed_until`` are a lease (UTC).
+    ``blocked_entity``/``blocked_local_id`` name the record a ``blocked`` row waits for.
     """
 
     __tablename__ = "outbox"
@@ -235,6 +236,8 @@ class Outbox(Base):
     claimed_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
     last_code: Mapped[str | None] = mapped_column(String(48))
     last_error: Mapped[str | None] = mapped_column(Text)
+    blocked_entity: Mapped[str | None] = mapped_column(String(24))
+    blocked_local_id: Mapped[int | None] = mapped_column(BigInteger)
     done_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 

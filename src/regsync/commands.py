@@ -1,0 +1,215 @@
+"""What the commands do, apart from parsing: runs recorded in the ``run`` table, summaries, progress."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import structlog
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import Engine, func, select, text, update
+
+from regsync.db.models import Outbox, Run
+from regsync.db.session import make_engine, utcnow
+from regsync.settings import Settings
+
+log = structlog.get_logger(__name__)
+console = Console(stderr=True)
+
+KIND_NAMES = {"org": "orgs", "volunteer": "volunteers", "membership": "memberships", "activity": "activities",
+              "service_record": "service_records"}
+
+
+@contextlib.contextmanager
+def progress_bars(enabled: bool) -> Iterator[Callable[[str, int, int | None], None]]:
+    """A Rich progress display on stderr; yields ``advance(label, n, total)``. A no-op when disabled."""
+    if not enabled:
+        yield lambda label, n, total=None: None
+        return
+    tasks: dict[str, Any] = {}
+    with Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as bar:
+        def advance(label: str, n: int, total: int | None = None) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total)
+            elif total is not None:
+                bar.update(tasks[label], total=total)
+            bar.advance(tasks[label], n)
+
+        yield advance
+
+
+def start_run(engine: Engine, kind: str) -> int:
+    """Record the start of a run (UTC); returns its id."""
+    with engine.begin() as conn:
+        return conn.execute(Run.__table__.insert().values(kind=kind, started_at=utcnow(), status="running",
+                                                          summary="{}")).inserted_primary_key[0]
+
+
+def finish_run(engine: Engine, run_id: int, status: str, summary: dict[str, Any]) -> None:
+    """Record how a run ended: ``success``, ``partial`` or ``failed``, with its summary."""
+    with engine.begin() as conn:
+        conn.execute(update(Run).where(Run.id == run_id).values(
+            finished_at=utcnow(), status=status, summary=json.dumps(summary, default=str, sort_keys=True)))
+
+
+def outbox_failures(engine: Engine) -> tuple[dict[str, int], dict[str, int]]:
+    """Records whose outbox rows are failed or blocked now: (kind → count, code → count), by record."""
+    by_kind: dict[str, int] = {}
+    by_code: dict[str, int] = {}
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT entity, last_code, COUNT(*) FROM (SELECT DISTINCT entity, local_id, last_code FROM outbox "
+            "WHERE state IN ('failed', 'blocked')) t GROUP BY entity, last_code")).all()
+    for entity, code, n in rows:
+        by_kind[KIND_NAMES[entity]] = by_kind.get(KIND_NAMES[entity], 0) + n
+        by_code[code or "UNKNOWN"] = by_code.get(code or "UNKNOWN", 0) + n
+    return by_kind, by_code
+
+
+def outbox_backlog(engine: Engine) -> tuple[int, dt.datetime | None]:
+    """Rows waiting to be sent (pending or deferred) and the earliest time one becomes available (UTC)."""
+    with engine.connect() as conn:
+        n, first = conn.execute(select(func.count(), func.min(Outbox.available_at))
+                                .where(Outbox.state.in_(("pending", "deferred")))).one()
+    if isinstance(first, str):
+        first = dt.datetime.fromisoformat(first)
+    return int(n), first
+
+
+def _named(counter: dict[str, int]) -> dict[str, int]:
+    return {KIND_NAMES.get(k, k): v for k, v in sorted(counter.items())}
+
+
+def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = False,
+             timeout_s: float = 3600.0, engine: Engine | None = None) -> tuple[int, dict[str, Any]]:
+    """One outbound pass (or, with ``until_quiet``, passes until nothing waits), recorded as a run.
+
+    Returns:
+        (exit code, summary) — the summary has ``pushed``, ``linked``, ``failed`` (kind → count, this run),
+        ``failed_by_code``, ``still_failed`` (records failed or blocked in the outbox now), ``unchanged``,
+        ``deferred``, ``backlog``, ``run_id``, ``status`` and ``seconds``.
+    """
+    from regsync.outbound import Relay, RelayHalted, RelayStats
+    from regsync.registry.client import RegistryClient
+    from regsync.registry.errors import RegistryError
+
+    own_engine = engine is None
+    engine = engine or make_engine(settings.database.url)
+    started = time.monotonic()
+    run_id = start_run(engine, "sync")
+    total = RelayStats()
+    status, code, error = "success", 0, None
+    try:
+        with RegistryClient(settings.registry, province=settings.province) as client, \
+                progress_bars(progress) as advance:
+            def on_batch(kind: str, n: int) -> None:
+                advance(KIND_NAMES[kind], n)
+
+            relay = Relay(engine, client, settings, progress=on_batch)
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    stats = relay.run()
+                except (RegistryError, OSError) as exc:
+                    if not until_quiet or isinstance(exc, RelayHalted) or time.monotonic() > deadline:
+                        raise
+                    log.warning("pass interrupted by the registry; waiting", error=str(exc))
+                    stats = relay.stats
+                _merge(total, stats)
+                if not until_quiet:
+                    break
+                backlog, first = outbox_backlog(engine)
+                if backlog == 0 or time.monotonic() > deadline:
+                    break
+                wait = max(0.05, min(5.0, ((first - utcnow()).total_seconds() if first else 0.5)))
+                time.sleep(wait)
+    except RelayHalted as exc:
+        status, code, error = "failed", 1, str(exc)
+    except Exception as exc:  # noqa: BLE001 — the run is recorded as failed and reported
+        log.error("sync failed", error=str(exc))
+        status, code, error = "failed", 1, str(exc)
+    still_failed, still_by_code = outbox_failures(engine)
+    backlog, _ = outbox_backlog(engine)
+    if status == "success" and (total.failed or still_failed):
+        status = "partial"
+    summary = {
+        "run_id": run_id, "status": status,
+        "pushed": _named(total.pushed), "linked": _named(total.linked), "failed": _named(total.failed),
+        "failed_by_code": dict(sorted(total.failed_by_code.items())), "unchanged": _named(total.unchanged),
+        "deferred": _named(total.deferred), "still_failed": still_failed, "still_failed_by_code": still_by_code,
+        "backlog": backlog, "batches": total.batches, "seconds": round(time.monotonic() - started, 3),
+    }
+    if error:
+        summary["error"] = error
+    finish_run(engine, run_id, status, summary)
+    if own_engine:
+        engine.dispose()
+    return code, summary
+
+
+def _merge(total: Any, stats: Any) -> None:
+    for name in ("pushed", "linked", "failed", "failed_by_code", "unchanged", "deferred"):
+        getattr(total, name).update(getattr(stats, name))
+    total.batches += stats.batches
+
+
+def print_sync_summary(summary: dict[str, Any]) -> None:
+    """A Rich table of a sync summary, for a terminal."""
+    out = Console()
+    table = Table(title=f"sync run {summary['run_id']}: {summary['status']} in {summary['seconds']} s")
+    for col in ("kind", "pushed", "linked", "unchanged", "failed", "deferred"):
+        table.add_column(col, justify="right" if col != "kind" else "left")
+    for kind in KIND_NAMES.values():
+        table.add_row(kind, *(str(summary[c].get(kind, 0)) for c in ("pushed", "linked", "unchanged", "failed",
+                                                                      "deferred")))
+    out.print(table)
+    if summary["failed_by_code"]:
+        out.print("failures by code: " + ", ".join(f"{k} {v}" for k, v in summary["failed_by_code"].items()))
+    if summary["still_failed"]:
+        out.print("records failed or blocked in the outbox: "
+                  + ", ".join(f"{k} {v}" for k, v in summary["still_failed"].items()))
+    if summary.get("error"):
+        out.print(f"[red]error:[/red] {summary['error']}")
+
+
+def run_generate(settings: Settings, *, scale: float, seed: int, progress: bool = False,
+                 engine: Engine | None = None) -> dict[str, Any]:
+    """Migrate the store and fill it with a generated data set; returns counts, dirt and seconds."""
+    from regsync.db.migrate import upgrade
+    from regsync.generate.generator import generate
+
+    own = engine is None
+    engine = engine or make_engine(settings.database.url)
+    upgrade(engine)
+    with progress_bars(progress) as advance:
+        def on_progress(kind: str, done: int, total: int) -> None:
+            advance(kind, 0, total)
+            advance(kind, done - _seen.get(kind, 0))
+            _seen[kind] = done
+
+        _seen: dict[str, int] = {}
+        summary = generate(engine, scale, seed, progress=on_progress)
+    if own:
+        engine.dispose()
+    data = summary.as_dict() if hasattr(summary, "as_dict") else dict(vars(summary))
+    return {k: v for k, v in data.items()}
+
+
+def print_generate_summary(summary: dict[str, Any]) -> None:
+    """Counts per kind and dirt per kind, for a terminal."""
+    out = Console()
+    table = Table(title="generated")
+    table.add_column("kind")
+    table.add_column("records", justify="right")
+    for kind, n in (summary.get("counts") or {}).items():
+        table.add_row(kind, f"{n:,}")
+    out.print(table)
+    if summary.get("dirt"):
+        out.print("dirt made on purpose: " + ", ".join(f"{k} {v}" for k, v in summary["dirt"].items()))

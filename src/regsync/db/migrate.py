@@ -1,0 +1,49 @@
+"""Schema migrations (Alembic), run by ``regsync db upgrade`` on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+from regsync.db.session import normalize_url
+
+
+def alembic_config(url: str) -> Config:
+    """An Alembic configuration for the database at ``url`` (no ``alembic.ini`` needed)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", "regsync.db:migrations")
+    cfg.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate the database of ``engine`` up to ``revision`` (default: the newest)."""
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Migrate the database of ``engine`` down to ``revision`` (``base`` empties it)."""
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at, or ``None`` for an empty database."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    """The newest revision shipped with this version of regsync."""
+    cfg = alembic_config("sqlite://")
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    assert head is not None
+    return head

@@ -1,0 +1,178 @@
+"""The outbox triggers: every insert, update and delete of a synced table queues an outbox row in the
+same transaction, on SQLite and PostgreSQL (design.md, "Data model").
+
+Rules the triggers keep:
+
+* An ``UPDATE`` that changes no synced column (:data:`regsync.db.models.SYNCED_COLUMNS`) queues nothing;
+  columns are compared null-safely (``IS NOT`` on SQLite, ``IS DISTINCT FROM`` on PostgreSQL).
+* While the transaction holds a row in ``outbox_suppress`` (regsync applying the registry's changes),
+  nothing is queued: no echo loop.
+* Each row gets a ``priority`` that orders the relay's work (design.md, "The three flows", 1): creates of
+  what a record refers to first (orgs level by level, a community station before the teams it manages,
+  then volunteers, memberships, activities, service records), endings the other way (service records
+  revoked and memberships left before the volunteer is deregistered, child orgs dissolved before their
+  parent).
+
+Timestamps are UTC. The DDL is generated from a table → columns mapping so that a migration can freeze
+the mapping it was written with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import Connection, text
+
+from regsync.db.models import TABLE_ENTITY
+
+#: Rank of each org level: what a level refers to has a lower rank.
+ORG_LEVEL_RANK: dict[str, int] = {
+    "CITY_CORPS": 0, "PROVINCIAL_CORPS": 0,
+    "DISTRICT_BRIGADE": 1, "CITY_DETACHMENT": 1,
+    "STREET_STATION": 2, "COUNTY_UNIT": 2,
+    "COMMUNITY_STATION": 3,
+    "GRASSROOTS_TEAM": 4,
+}
+
+#: Base priorities; see :func:`priority_sql`.
+PRIORITY = {
+    "org": 10,           # + level rank (10..14)
+    "volunteer": 20,
+    "membership": 30,
+    "activity": 40,
+    "service_record": 50,
+    "service_record_end": 60,
+    "membership_end": 61,
+    "activity_end": 62,
+    "volunteer_end": 70,
+    "org_end": 80,       # + (4 - level rank) (80..84): children first
+}
+
+
+def _rank_case(ref: str) -> str:
+    whens = " ".join(f"WHEN '{lvl}' THEN {rank}" for lvl, rank in ORG_LEVEL_RANK.items())
+    return f"(CASE {ref}.level {whens} ELSE 4 END)"
+
+
+def priority_sql(entity: str, ref: str, op: str) -> str:
+    """The SQL expression of an outbox row's priority.
+
+    Args:
+        entity: the outbox entity name.
+        ref: ``NEW`` or ``OLD``.
+        op: ``insert``, ``update`` or ``delete``.
+    """
+    p = PRIORITY
+    if entity == "org":
+        start = f"{p['org']} + {_rank_case(ref)}"
+        end = f"{p['org_end']} + 4 - {_rank_case(ref)}"
+        if op == "delete":
+            return end
+        return f"(CASE WHEN {ref}.status = 'DISSOLVED' THEN {end} ELSE {start} END)"
+    if entity == "volunteer":
+        if op == "delete":
+            return str(p["volunteer_end"])
+        return f"(CASE WHEN {ref}.status = 'DEREGISTERED' THEN {p['volunteer_end']} ELSE {p['volunteer']} END)"
+    if entity == "membership":
+        if op == "delete":
+            return str(p["membership_end"])
+        return f"(CASE WHEN {ref}.left_on IS NOT NULL THEN {p['membership_end']} ELSE {p['membership']} END)"
+    if entity == "activity":
+        if op == "delete":
+            return str(p["activity_end"])
+        return f"(CASE WHEN {ref}.status = 'CANCELLED' THEN {p['activity_end']} ELSE {p['activity']} END)"
+    if entity == "service_record":
+        if op == "delete":
+            return str(p["service_record_end"])
+        return (f"(CASE WHEN {ref}.status = 'REVOKED' THEN {p['service_record_end']} "
+                f"ELSE {p['service_record']} END)")
+    raise ValueError(f"unknown entity {entity!r}")
+
+
+def _sqlite_ddl(table: str, entity: str, columns: Sequence[str]) -> list[str]:
+    now = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+    insert = ("INSERT INTO outbox (entity, local_id, op, priority, state, attempts, created_at, available_at) "
+              "VALUES ('{entity}', {ref}.id, '{op}', {prio}, 'pending', 0, {now}, {now});")
+    guard = "NOT EXISTS (SELECT 1 FROM outbox_suppress)"
+    changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in columns)
+    out = []
+    for op, ref, when in (("insert", "NEW", guard), ("update", "NEW", f"{guard} AND ({changed})"),
+                          ("delete", "OLD", guard)):
+        body = insert.format(entity=entity, ref=ref, op=op, prio=priority_sql(entity, ref, op), now=now)
+        out.append(f"CREATE TRIGGER trg_{table}_outbox_{op} AFTER {op.upper()} ON {table} "
+                   f"FOR EACH ROW WHEN {when} BEGIN {body} END")
+    return out
+
+
+def _postgres_ddl(table: str, entity: str, columns: Sequence[str]) -> list[str]:
+    changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in columns)
+    now = "(now() AT TIME ZONE 'UTC')"
+
+    def ins(ref: str, op: str) -> str:
+        return ("INSERT INTO outbox (entity, local_id, op, priority, state, attempts, created_at, available_at) "
+                f"VALUES ('{entity}', {ref}.id, '{op}', {priority_sql(entity, ref, op)}, 'pending', 0, "
+                f"{now}, {now});")
+
+    function = f"""
+CREATE OR REPLACE FUNCTION regsync_outbox_{table}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+    -- regsync applying the registry's changes: do not queue them back (no echo loop)
+    IF EXISTS (SELECT 1 FROM outbox_suppress) THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        {ins('NEW', 'insert')}
+    ELSIF TG_OP = 'UPDATE' THEN
+        -- only a change of a synced column is queued
+        IF {changed} THEN
+            {ins('NEW', 'update')}
+        END IF;
+    ELSE
+        {ins('OLD', 'delete')}
+    END IF;
+    RETURN NULL;
+END
+$fn$"""
+    trigger = (f"CREATE TRIGGER trg_{table}_outbox AFTER INSERT OR UPDATE OR DELETE ON {table} "
+               f"FOR EACH ROW EXECUTE FUNCTION regsync_outbox_{table}()")
+    return [function, trigger]
+
+
+def trigger_ddl(dialect: str, synced_columns: Mapping[str, Sequence[str]]) -> list[str]:
+    """The DDL statements creating the outbox triggers of every table in ``synced_columns``.
+
+    Args:
+        dialect: ``sqlite`` or ``postgresql``.
+        synced_columns: table name → the columns whose change is queued.
+
+    Raises:
+        ValueError: another dialect.
+    """
+    out: list[str] = []
+    for table, columns in synced_columns.items():
+        entity = TABLE_ENTITY[table]
+        if dialect == "sqlite":
+            out += _sqlite_ddl(table, entity, columns)
+        elif dialect == "postgresql":
+            out += _postgres_ddl(table, entity, columns)
+        else:
+            raise ValueError(f"outbox triggers are written for sqlite and postgresql, not {dialect}")
+    return out
+
+
+def drop_trigger_ddl(dialect: str, tables: Sequence[str]) -> list[str]:
+    """The DDL statements dropping the outbox triggers of ``tables`` (for downgrades)."""
+    out: list[str] = []
+    for table in tables:
+        if dialect == "sqlite":
+            out += [f"DROP TRIGGER IF EXISTS trg_{table}_outbox_{op}" for op in ("insert", "update", "delete")]
+        else:
+            out += [f"DROP TRIGGER IF EXISTS trg_{table}_outbox ON {table}",
+                    f"DROP FUNCTION IF EXISTS regsync_outbox_{table}()"]
+    return out
+
+
+def create_triggers(conn: Connection, synced_columns: Mapping[str, Sequence[str]]) -> None:
+    """Create the outbox triggers on ``conn`` (inside its transaction)."""
+    for stmt in trigger_ddl(conn.dialect.name, synced_columns):
+        conn.execute(text(stmt))

@@ -1,0 +1,65 @@
+"""Logging with structlog: a readable console in a terminal, JSON lines otherwise, always on stderr.
+
+ID numbers and phone numbers are masked in every event (design.md, "Personal data") unless the operator
+turns masking off explicitly (``REGSYNC_LOG_SHOW_PERSONAL_DATA``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+from regsync.masking import mask_text
+from regsync.settings import LogSettings
+
+
+def _mask_values(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: _mask_values(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mask_values(v) for v in value]
+    return value
+
+
+def mask_processor(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A structlog processor that masks ID numbers and phones in every string of the event."""
+    return {k: _mask_values(v) for k, v in event_dict.items()}
+
+
+def configure_logging(settings: LogSettings, *, force_json: bool | None = None) -> None:
+    """Configure structlog and the standard library's logging for the process.
+
+    Args:
+        settings: level, format (``auto``, ``console``, ``json``) and masking.
+        force_json: override the format (``True``: JSON lines, ``False``: console).
+    """
+    level = getattr(logging, settings.level.upper(), logging.INFO)
+    use_json = settings.format == "json" or (settings.format == "auto" and not sys.stderr.isatty())
+    if force_json is not None:
+        use_json = force_json
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    if not settings.show_personal_data:
+        processors.append(mask_processor)
+    if use_json:
+        processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+    else:
+        processors.append(structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr, force=True)
+    for noisy in ("httpx", "httpcore", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,778 @@
+"""The outbound relay (design.md, "The three flows", 1): outbox → registry.
+
+A pass repeats steps until no outbox row is available. A step:
+
+1. **claims** up to ``claim_size`` available rows (``pending`` or ``deferred`` whose ``available_at`` has
+   passed, not under another relay's lease) in priority order — on PostgreSQL with ``FOR UPDATE SKIP
+   LOCKED``, so replicas share the work. A claim is a lease (``claimed_until``) that expires if the relay dies;
+   rows are found by state, never by an ``id > last_seen`` cursor, so a row whose transaction commits late is
+   never skipped;
+2. **folds** the rows of each record into one write of the record's *current* state, read from the live row
+   (the outbox holds no payload);
+3. works through the priority groups in order (what a record refers to first, endings the other way:
+   :data:`regsync.db.triggers.PRIORITY`), deciding per record from the live row and its link: create, update
+   (``If-Match``), delete, join, leave, revoke (a corrected service record is revoked, then created anew under
+   ``clientRef`` ``<id>-r<revision>``), or nothing when the registry already holds this state;
+4. sends ``POST /batch`` calls of up to ``batch_size`` operations and handles each result on its own:
+   created → link; ``DUPLICATE_*`` → link to ``existingId`` with the registry's record as the base and nothing
+   pushed over it; ``VERSION_MISMATCH`` where only a derived field moved → retried on the new version;
+   refusals on the data → the row fails with the registry's field errors, and records that refer to it wait as
+   ``blocked`` (``PARENT_FAILED``); transient errors → deferred with backoff;
+5. commits links and outbox states per batch.
+
+Two local rows of one person (design.md): the older row is the primary and is pushed; the other is linked to
+the same registry id as a duplicate, and its profile is never pushed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import random
+import socket
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, Engine, bindparam, select, text, update
+
+from regsync.db.models import Link, Outbox
+from regsync.db.session import is_postgres, utcnow
+from regsync.masking import mask_text
+from regsync.normalize import try_normalize_id_number
+from regsync.projection import (
+    ENDED,
+    FIELDS,
+    REFERENCES,
+    canonical,
+    changed_fields,
+    dumps,
+    project_local,
+    project_registry,
+)
+from regsync.registry.errors import (
+    InvalidClient,
+    Maintenance,
+    RateLimited,
+    RegistryError,
+    TransientError,
+)
+from regsync.registry.types import Operation, OperationResult
+from regsync.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+#: Local table of each kind.
+TABLES = {"org": "organization", "volunteer": "volunteer", "membership": "membership",
+          "activity": "activity", "service_record": "service_record"}
+
+#: Codes that are a verdict on the record's data or state: the row fails and waits for a change.
+DATA_CODES = {"VALIDATION_FAILED", "DAILY_HOURS_EXCEEDED", "INVALID_STATE", "ORG_HAS_ACTIVE_CHILDREN",
+              "NOT_OWNER", "FORBIDDEN", "NOT_FOUND", "IDEMPOTENCY_KEY_REUSED", "BAD_REQUEST",
+              "PRECONDITION_REQUIRED", "VERSION_MISMATCH"}
+DUPLICATE_CODES = {"DUPLICATE_ID_NUMBER", "DUPLICATE_USCC", "DUPLICATE_CLIENT_REF"}
+
+_CHUNK = 500
+
+#: The status a record is created with when it ended locally before it was pushed.
+OPEN_STATUS = {"org": "ACTIVE", "volunteer": "ACTIVE", "activity": "PUBLISHED", "service_record": "ACCEPTED"}
+
+
+def _ended_locally(kind: str, row: dict[str, Any] | None) -> bool:
+    """Whether the live row is ended (deregistered, dissolved, cancelled, revoked, left)."""
+    if row is None:
+        return True
+    if kind == "membership":
+        return row.get("left_on") is not None
+    return row.get("status") == ENDED[kind]
+
+
+class RelayHalted(Exception):
+    """The registry refuses this client as a whole (credentials, scope): the relay stops and alarms."""
+
+
+@dataclass
+class RelayStats:
+    """What a pass did. Counters are by kind (``org``, ``volunteer``…) unless named otherwise.
+
+    Attributes:
+        pushed: writes the registry accepted.
+        linked: local records linked to a registry record that already existed (duplicates of a person, a
+            ``DUPLICATE_*`` answer).
+        failed: records whose rows ended the pass failed or blocked.
+        failed_by_code: the same, by code (``INVALID_PHONE``… for field errors, ``PARENT_FAILED``).
+        unchanged: records whose registry record already held their state (nothing sent).
+        deferred: records put off to a later pass (transient faults, a parent not yet linked).
+        batches: ``POST /batch`` calls made.
+    """
+
+    pushed: Counter[str] = field(default_factory=Counter)
+    linked: Counter[str] = field(default_factory=Counter)
+    failed: Counter[str] = field(default_factory=Counter)
+    failed_by_code: Counter[str] = field(default_factory=Counter)
+    unchanged: Counter[str] = field(default_factory=Counter)
+    deferred: Counter[str] = field(default_factory=Counter)
+    batches: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dicts, for JSON output and the run's summary."""
+        return {"pushed": dict(self.pushed), "linked": dict(self.linked), "failed": dict(self.failed),
+                "failed_by_code": dict(self.failed_by_code), "unchanged": dict(self.unchanged),
+                "deferred": dict(self.deferred), "batches": self.batches}
+
+
+@dataclass
+class _Item:
+    """One record's work within a step."""
+
+    kind: str
+    local_id: int
+    row_ids: list[int]
+    attempts: int
+    row: dict[str, Any] | None = None
+    link: dict[str, Any] | None = None
+    op: Operation | None = None
+    desired: dict[str, Any] | None = None  # canonical state after a successful op
+
+
+def _now() -> dt.datetime:
+    return utcnow()
+
+
+def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
+
+
+def _field_errors_text(result: OperationResult) -> str:
+    if result.errors:
+        return "; ".join(f"{e.field}: {e.code} ({e.message})" for e in result.errors)
+    return result.message or result.code
+
+
+def _result_code(result: OperationResult) -> str:
+    """The code an operator sees: the first field code of a validation failure, else the result's code."""
+    if result.code == "VALIDATION_FAILED" and result.errors:
+        return result.errors[0].code
+    return result.code
+
+
+class Relay:
+    """The outbound relay. One instance per process; not thread-safe.
+
+    Args:
+        engine: the local store.
+        client: a :class:`regsync.registry.client.RegistryClient` (or anything with its ``batch``/``lookup``).
+        settings: regsync's settings (``relay``, ``hash_key``).
+        worker: this relay's name in claims (default: host and pid).
+        progress: called as ``progress(kind, records_done)`` after each batch.
+    """
+
+    def __init__(self, engine: Engine, client: Any, settings: Settings, *, worker: str | None = None,
+                 progress: Callable[[str, int], None] | None = None) -> None:
+        self.engine = engine
+        self.client = client
+        self.settings = settings
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        self.progress = progress
+        self.stats = RelayStats()
+        self._rng = random.Random()
+
+    # ------------------------------------------------------------------------------------------ pass
+    def run(self, *, stop: Callable[[], bool] | None = None, max_steps: int | None = None) -> RelayStats:
+        """Run steps until no row is available (or ``stop()`` is true, or ``max_steps`` ran).
+
+        Returns:
+            The pass's :class:`RelayStats` (failed counts are those of this pass's rows).
+
+        Raises:
+            RelayHalted: the registry refused the credentials or the client's scope as a whole.
+        """
+        self.stats = RelayStats()
+        self.unblock()
+        steps = 0
+        while not (stop and stop()):
+            if max_steps is not None and steps >= max_steps:
+                break
+            if self.step() == 0:
+                break
+            steps += 1
+        return self.stats
+
+    def unblock(self) -> int:
+        """Re-queue ``blocked`` rows whose awaited record is linked now. Returns how many."""
+        with self.engine.begin() as conn:
+            res = conn.execute(text(
+                "UPDATE outbox SET state = 'pending', available_at = :now, last_code = NULL, last_error = NULL,"
+                " blocked_entity = NULL, blocked_local_id = NULL "
+                "WHERE state = 'blocked' AND EXISTS (SELECT 1 FROM link WHERE link.entity = outbox.blocked_entity"
+                " AND link.local_id = outbox.blocked_local_id)"), {"now": _now()})
+            return res.rowcount or 0
+
+    # ------------------------------------------------------------------------------------------ claim
+    def claim(self, conn: Connection, limit: int) -> list[dict[str, Any]]:
+        """Claim up to ``limit`` available rows for this relay (a lease of ``lease_s`` seconds).
+
+        Returns:
+            The claimed rows (``id``, ``entity``, ``local_id``, ``op``, ``priority``, ``attempts``), in
+            priority order.
+        """
+        now = _now()
+        until = now + dt.timedelta(seconds=self.settings.relay.lease_s)
+        lock = " FOR UPDATE SKIP LOCKED" if is_postgres(conn) else ""
+        rows = conn.execute(text(
+            "UPDATE outbox SET claimed_by = :me, claimed_until = :until WHERE id IN ("
+            " SELECT id FROM outbox WHERE state IN ('pending', 'deferred') AND available_at <= :now"
+            " AND (claimed_until IS NULL OR claimed_until < :now)"
+            f" ORDER BY priority, id LIMIT :limit{lock})"
+            " RETURNING id, entity, local_id, op, priority, attempts"),
+            {"me": self.worker, "until": until, "now": now, "limit": limit}).mappings().all()
+        return sorted((dict(r) for r in rows), key=lambda r: (r["priority"], r["id"]))
+
+    def release(self, row_ids: Sequence[int]) -> None:
+        """Give back claimed rows untouched (at shutdown or when a pass stops early)."""
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(row_ids), _CHUNK):
+                conn.execute(update(Outbox).where(Outbox.id.in_(chunk), Outbox.claimed_by == self.worker)
+                             .values(claimed_by=None, claimed_until=None))
+
+    # ------------------------------------------------------------------------------------------ step
+    def step(self) -> int:
+        """Claim and process one window of rows. Returns the number of rows claimed (0: nothing to do).
+
+        Raises:
+            RelayHalted: see :meth:`run`.
+        """
+        with self.engine.begin() as conn:
+            claimed = self.claim(conn, self.settings.relay.claim_size)
+        if not claimed:
+            return 0
+        groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for r in claimed:
+            groups[r["priority"]].append(r)
+        pending_ids = [r["id"] for r in claimed]
+        try:
+            for priority in sorted(groups):
+                rows = groups[priority]
+                by_record: dict[tuple[str, int], _Item] = {}
+                for r in rows:
+                    key = (r["entity"], r["local_id"])
+                    item = by_record.get(key)
+                    if item is None:
+                        by_record[key] = _Item(r["entity"], r["local_id"], [r["id"]], r["attempts"])
+                    else:
+                        item.row_ids.append(r["id"])
+                        item.attempts = max(item.attempts, r["attempts"])
+                by_kind: dict[str, list[_Item]] = defaultdict(list)
+                for item in by_record.values():
+                    by_kind[item.kind].append(item)
+                for kind, items in by_kind.items():
+                    self._process(kind, items)
+                    done = {i for it in items for i in it.row_ids}
+                    pending_ids = [i for i in pending_ids if i not in done]
+        except BaseException:
+            self.release(pending_ids)
+            raise
+        return len(claimed)
+
+    # ------------------------------------------------------------------------------------------ load
+    def _load(self, conn: Connection, kind: str, items: list[_Item]) -> dict[tuple[str, int], str]:
+        """Read the live rows and links of ``items`` and the links of what they refer to."""
+        table = TABLES[kind]
+        ids = [it.local_id for it in items]
+        rows: dict[int, dict[str, Any]] = {}
+        links: dict[int, dict[str, Any]] = {}
+        for chunk in _chunks(ids, _CHUNK):
+            for r in conn.execute(text(f"SELECT * FROM {table} WHERE id IN :ids")  # noqa: S608
+                                  .bindparams(bindparam("ids", expanding=True)), {"ids": list(chunk)}).mappings():
+                rows[r["id"]] = dict(r)
+            for r in conn.execute(select(Link.__table__).where(Link.entity == kind, Link.local_id.in_(chunk))
+                                  ).mappings():
+                links[r["local_id"]] = dict(r)
+        for it in items:
+            it.row = rows.get(it.local_id)
+            it.link = links.get(it.local_id)
+        # references
+        wanted: dict[str, set[int]] = defaultdict(set)
+        for it in items:
+            if it.row is None:
+                continue
+            for col, ref_kind in REFERENCES[kind].items():
+                if it.row.get(col) is not None:
+                    wanted[ref_kind].add(it.row[col])
+        refs: dict[tuple[str, int], str] = {}
+        for ref_kind, ref_ids in wanted.items():
+            for chunk in _chunks(sorted(ref_ids), _CHUNK):
+                for lid, rid in conn.execute(select(Link.local_id, Link.registry_id)
+                                             .where(Link.entity == ref_kind, Link.local_id.in_(chunk))):
+                    refs[(ref_kind, lid)] = rid
+        return refs
+
+    def _parent_states(self, conn: Connection, missing: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
+        """For unlinked referenced records: ``failed`` if their own rows failed or are blocked, else
+        ``waiting``."""
+        out: dict[tuple[str, int], str] = {}
+        by_kind: dict[str, list[int]] = defaultdict(list)
+        for k, i in missing:
+            by_kind[k].append(i)
+        for k, ids in by_kind.items():
+            for chunk in _chunks(sorted(ids), _CHUNK):
+                for (lid,) in conn.execute(select(Outbox.local_id).where(
+                        Outbox.entity == k, Outbox.local_id.in_(chunk),
+                        Outbox.state.in_(("failed", "blocked"))).distinct()):
+                    out[(k, lid)] = "failed"
+        for key in missing:
+            out.setdefault(key, "waiting")
+        return out
+
+    # ------------------------------------------------------------------------------------------ plan
+    def _process(self, kind: str, items: list[_Item]) -> None:
+        with self.engine.begin() as conn:
+            refs = self._load(conn, kind, items)
+            primaries = self._volunteer_primaries(conn, items) if kind == "volunteer" else {}
+
+        outcomes = _Outcomes(kind)
+        missing: set[tuple[str, int]] = set()
+        planned: list[tuple[_Item, dict[str, Any]]] = []
+        for it in items:
+            desired = project_local(kind, it.row, refs) if it.row is not None else None
+            if desired is not None:
+                lacking = [(REFERENCES[kind][c], it.row[c]) for c in REFERENCES[kind]
+                           if it.row.get(c) is not None and desired.get(c) is None]
+                if lacking:
+                    missing.update(lacking)
+                    planned.append((it, {"lacking": lacking}))
+                    continue
+            planned.append((it, {"desired": desired}))
+        parent_state = {}
+        if missing:
+            with self.engine.begin() as conn:
+                parent_state = self._parent_states(conn, missing)
+
+        for it, plan in planned:
+            if "lacking" in plan:
+                failed = [p for p in plan["lacking"] if parent_state.get(p) == "failed"]
+                if failed:
+                    outcomes.blocked(it, failed[0])
+                else:
+                    outcomes.defer(it, "PARENT_PENDING", "a record it refers to is not in the registry yet",
+                                   seconds=2.0, count_attempt=False)
+                continue
+            self._plan(it, plan["desired"], primaries, outcomes)
+
+        ops_items = [it for it in items if it.op is not None]
+        for chunk in _chunks(ops_items, self.settings.relay.batch_size):
+            self._send(kind, list(chunk), outcomes)
+        self._commit(outcomes)
+
+    def _volunteer_primaries(self, conn: Connection, items: list[_Item]) -> dict[int, int]:
+        """Keep ``id_number_norm`` current for ``items`` and return, for each of them that is the later row
+        of a person registered twice, the local id of that person's primary (older) row."""
+        fixes = []
+        norms: dict[int, str] = {}
+        for it in items:
+            if it.row is None:
+                continue
+            norm = try_normalize_id_number(it.row["id_type"], it.row["id_number"])
+            if norm is not None:
+                norms[it.local_id] = f"{it.row['id_type']}:{norm}"
+            if norm != it.row.get("id_number_norm"):
+                fixes.append({"vid": it.local_id, "norm": norm})
+                it.row["id_number_norm"] = norm
+        if fixes:
+            conn.execute(text("UPDATE volunteer SET id_number_norm = :norm WHERE id = :vid"), fixes)
+        wanted = sorted({it.row["id_number_norm"] for it in items
+                         if it.row is not None and it.row.get("id_number_norm")})
+        primary_of: dict[int, int] = {}
+        for chunk in _chunks(wanted, _CHUNK):
+            rows = conn.execute(text(
+                "SELECT id, id_type, id_number_norm, registered_at FROM volunteer WHERE id_number_norm IN :n")
+                .bindparams(bindparam("n", expanding=True)), {"n": list(chunk)}).all()
+            people: dict[tuple[str, str], list[tuple[Any, int]]] = defaultdict(list)
+            for vid, id_type, norm, registered_at in rows:
+                people[(id_type, norm)].append((registered_at, vid))
+            for members in people.values():
+                if len(members) > 1:
+                    members.sort()
+                    first = members[0][1]
+                    for _, vid in members[1:]:
+                        primary_of[vid] = first
+        return primary_of
+
+    def _plan(self, it: _Item, desired: dict[str, Any] | None, primaries: dict[int, int],
+              outcomes: _Outcomes) -> None:
+        """Decide the operation for one record from its live row and its link."""
+        kind = it.kind
+        key = self.settings.hash_key
+        link = it.link
+        base = json.loads(link["base"]) if link else None
+
+        if kind == "volunteer" and it.local_id in primaries:
+            outcomes.duplicate(it, primaries[it.local_id])
+            return
+
+        if desired is None:  # the local row is gone
+            if link is None or (link and link["is_duplicate"]):
+                outcomes.unchanged(it)
+                return
+            self._plan_ending(it, base)
+            if it.op is None:
+                outcomes.unchanged(it)
+            return
+
+        desired_canon = canonical(desired, key)
+        ended = ENDED.get(kind)
+
+        if link is None:
+            # A record ended before it was ever pushed is created, then ended on the next step, so that the
+            # registry holds it as the platform does.
+            if kind == "membership":
+                fields_ = {"org_id": desired["org_id"], "volunteer_id": desired["volunteer_id"],
+                           "joined_on": desired["joined_on"]}
+                it.op = Operation("join", "membership", fields_, tag=it)
+                it.desired = canonical(dict(desired, left_on=None), key)
+                return
+            fields_ = dict(desired)
+            if kind == "service_record":
+                fields_.pop("status", None)
+            elif ended and fields_.get("status") == ended:
+                fields_["status"] = OPEN_STATUS[kind]
+            self._create(it, fields_, revision=0)
+            it.desired = canonical(dict(desired, status=fields_.get("status", "ACCEPTED")), key)
+            return
+
+        if link["is_duplicate"]:
+            outcomes.unchanged(it)
+            return
+        if desired_canon == base:
+            outcomes.unchanged(it)
+            return
+
+        rid = link["registry_id"]
+        version = link["registry_version"]
+        if kind == "membership":
+            if desired["left_on"] is not None and base.get("left_on") is None:
+                it.op = Operation("leave", "membership", {"org_id": desired["org_id"],
+                                                          "volunteer_id": desired["volunteer_id"],
+                                                          "left_on": desired["left_on"]}, registry_id=rid, tag=it)
+            elif desired["left_on"] is None:
+                it.op = Operation("join", "membership", {"org_id": desired["org_id"],
+                                                         "volunteer_id": desired["volunteer_id"],
+                                                         "joined_on": desired["joined_on"]}, registry_id=rid, tag=it)
+            else:
+                outcomes.unchanged(it)
+                return
+        elif kind == "service_record":
+            if base.get("status") == "REVOKED":
+                if desired["status"] == "REVOKED":
+                    outcomes.unchanged(it)
+                    return
+                fields_ = dict(desired)
+                fields_.pop("status", None)
+                self._create(it, fields_, revision=link["revision"])  # the corrected record
+            else:
+                reason = (it.row or {}).get("revoke_reason") or (
+                    "revoked on the platform" if desired["status"] == "REVOKED" else "corrected on the platform")
+                it.op = Operation("revoke", "service_record", {"reason": reason}, registry_id=rid, tag=it)
+                desired_canon = dict(base, status="REVOKED")
+        elif ended and desired.get("status") == ended and base.get("status") != ended and kind != "activity":
+            it.op = Operation("delete", kind, {}, registry_id=rid, if_match=version, tag=it)
+        else:
+            it.op = Operation("update", kind, dict(desired), registry_id=rid, if_match=version, tag=it)
+        it.desired = desired_canon
+
+    def _plan_ending(self, it: _Item, base: dict[str, Any]) -> None:
+        """The operation for a local row that was deleted (design.md's table of local changes)."""
+        link = it.link
+        assert link is not None
+        rid, version = link["registry_id"], link["registry_version"]
+        kind = it.kind
+        if kind in ("volunteer", "org"):
+            if base.get("status") != ENDED[kind]:
+                it.op = Operation("delete", kind, {}, registry_id=rid, if_match=version, tag=it)
+                it.desired = dict(base, status=ENDED[kind])
+        elif kind == "activity":
+            if base.get("status") != "CANCELLED":
+                fields_ = {k: base.get(k) for k in FIELDS["activity"]}
+                fields_["status"] = "CANCELLED"
+                it.op = Operation("update", kind, fields_, registry_id=rid, if_match=version, tag=it)
+                it.desired = dict(base, status="CANCELLED")
+        elif kind == "membership":
+            if base.get("left_on") is None:
+                today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+                it.op = Operation("leave", kind, {"org_id": base["org_id"], "volunteer_id": base["volunteer_id"],
+                                                  "left_on": today}, registry_id=rid, tag=it)
+                it.desired = dict(base, left_on=today.isoformat())
+        elif kind == "service_record":
+            if base.get("status") != "REVOKED":
+                it.op = Operation("revoke", kind, {"reason": "deleted on the platform"}, registry_id=rid, tag=it)
+                it.desired = dict(base, status="REVOKED")
+
+    def _create(self, it: _Item, fields_: dict[str, Any], revision: int) -> None:
+        client_ref = str(it.local_id) if revision == 0 else f"{it.local_id}-r{revision}"
+        body = json.dumps({k: _plain(v) for k, v in fields_.items()}, sort_keys=True, ensure_ascii=False)
+        digest = hashlib.sha256(f"{it.kind}:{client_ref}:{body}".encode()).hexdigest()[:40]
+        it.op = Operation("create", it.kind, fields_, idempotency_key=f"rs-{digest}", client_ref=client_ref, tag=it)
+
+    # ------------------------------------------------------------------------------------------ send
+    def _send(self, kind: str, items: list[_Item], outcomes: _Outcomes) -> None:
+        ops = [it.op for it in items if it.op is not None]
+        try:
+            results = self.client.batch(ops)
+        except InvalidClient as exc:
+            log.error("registry refuses the credentials: relay halted", code=getattr(exc, "code", None),
+                      alarm=True)
+            raise RelayHalted(f"the registry refuses this client's credentials: {exc}") from exc
+        except (RateLimited, Maintenance) as exc:
+            wait = float(getattr(exc, "retry_after", None) or 30.0)
+            log.warning("registry asks to wait longer than the cap: work deferred", seconds=wait,
+                        code=getattr(exc, "code", None))
+            for it in items:
+                outcomes.defer(it, getattr(exc, "code", "RATE_LIMITED") or "RATE_LIMITED",
+                               str(exc), seconds=wait, count_attempt=False)
+            self._commit(outcomes)
+            raise
+        except TransientError as exc:
+            log.warning("registry unavailable: work deferred", error=mask_text(str(exc)))
+            for it in items:
+                outcomes.defer(it, getattr(exc, "code", None) or "UNAVAILABLE", str(exc),
+                               seconds=self._backoff(it.attempts), count_attempt=False)
+            self._commit(outcomes)
+            raise
+        self.stats.batches += 1
+        duplicates: list[tuple[_Item, OperationResult]] = []
+        if len(results) != len(ops):
+            raise RegistryError(f"the registry answered {len(results)} results for {len(ops)} operations")
+        for op, res in zip(ops, results, strict=True):
+            it: _Item = op.tag
+            if res.ok:
+                base = (canonical(project_registry(kind, res.record), self.settings.hash_key)
+                        if res.record else None)
+                outcomes.success(it, res, base)
+            elif res.code in DUPLICATE_CODES and res.registry_id:
+                duplicates.append((it, res))
+            elif res.code == "VERSION_MISMATCH" and res.record is not None:
+                current = canonical(project_registry(kind, res.record), self.settings.hash_key)
+                base = json.loads(it.link["base"]) if it.link else None
+                if base is not None and not changed_fields(current, base):
+                    outcomes.refresh_version(it, int(res.record.get("version") or res.version or 0))
+                else:
+                    moved = changed_fields(current, base or {})
+                    outcomes.fail(it, "VERSION_MISMATCH",
+                                  f"the registry changed synced fields since the last agreed state "
+                                  f"({', '.join(moved)}); waits for the merge")
+            elif res.status >= 500 or res.code in {"RATE_LIMITED", "MAINTENANCE", "INTERNAL"}:
+                outcomes.defer(it, res.code, res.message, seconds=self._backoff(it.attempts), count_attempt=True,
+                               max_attempts=self.settings.relay.max_attempts)
+            else:
+                outcomes.fail(it, _result_code(res), _field_errors_text(res))
+        if duplicates:
+            self._link_existing(kind, duplicates, outcomes)
+        if self.progress:
+            self.progress(kind, len(items))
+
+    def _link_existing(self, kind: str, duplicates: list[tuple[_Item, OperationResult]],
+                       outcomes: _Outcomes) -> None:
+        """Link records the registry already holds, with the registry's record as the base."""
+        ids = sorted({res.registry_id for _, res in duplicates if res.registry_id})
+        records = {r["id"]: r for r in self.client.lookup(kind, ids)}
+        for it, res in duplicates:
+            rec = records.get(res.registry_id)
+            if rec is None:
+                outcomes.fail(it, "NOT_FOUND", f"{res.code}: existing record {res.registry_id} not readable")
+                continue
+            base = canonical(project_registry(kind, rec), self.settings.hash_key)
+            outcomes.link_existing(it, rec["id"], int(rec.get("version") or 1), base, how=res.code.lower())
+
+    def _backoff(self, attempts: int) -> float:
+        """Full-jitter exponential backoff between passes, seconds (cap 300)."""
+        return self._rng.uniform(0, min(300.0, 2.0 * 2 ** min(attempts, 8)))
+
+    # ------------------------------------------------------------------------------------------ commit
+    def _commit(self, outcomes: _Outcomes) -> None:
+        if outcomes.empty():
+            return
+        with self.engine.begin() as conn:
+            outcomes.write(conn, self.worker, self.stats)
+        outcomes.clear()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value
+
+
+class _Outcomes:
+    """Collected results of a batch, written to the store in one transaction."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.clear()
+
+    def clear(self) -> None:
+        self.links_new: list[dict[str, Any]] = []
+        self.links_upd: list[dict[str, Any]] = []
+        self.sent: list[_Item] = []
+        self.requeue: list[_Item] = []
+        self.failures: list[tuple[_Item, str, str, str, tuple[str, int] | None]] = []
+        self.deferrals: list[tuple[_Item, str, str, float, bool]] = []
+        self.dup_links: list[tuple[_Item, int]] = []
+
+    def empty(self) -> bool:
+        return not (self.links_new or self.links_upd or self.sent or self.requeue or self.failures
+                    or self.deferrals or self.dup_links)
+
+    # decisions
+    def unchanged(self, it: _Item) -> None:
+        it.op = None
+        self.sent.append(it)
+        it.desired = None
+        it.attempts = -1  # marker: nothing sent
+
+    def success(self, it: _Item, res: OperationResult, base: dict[str, Any] | None) -> None:
+        """Record an accepted write. ``base`` is the registry's record in canonical form, when the answer
+        carried it (else the state that was sent is taken as agreed)."""
+        version = res.version or (res.record or {}).get("version") or 1
+        op = it.op
+        assert op is not None
+        snapshot = dumps(base if base is not None else (it.desired or {}))
+        if it.link is None or op.op == "create":
+            entry = {"entity": it.kind, "local_id": it.local_id,
+                     "registry_id": res.registry_id or (res.record or {}).get("id"),
+                     "registry_version": int(version), "base": snapshot,
+                     "revision": it.link["revision"] if it.link else 0, "how": "created"}
+            (self.links_upd if it.link else self.links_new).append(entry)
+        else:
+            correction = op.op == "revoke" and it.row is not None and it.row["status"] == "ACCEPTED"
+            self.links_upd.append({"entity": it.kind, "local_id": it.local_id,
+                                   "registry_id": it.link["registry_id"], "registry_version": int(version),
+                                   "base": snapshot, "revision": it.link["revision"] + (1 if correction else 0),
+                                   "how": it.link["how"]})
+        it.attempts = -2  # marker: pushed
+        more = (op.op in ("create", "join") and _ended_locally(it.kind, it.row)) or (
+            op.op == "revoke" and it.row is not None and it.row["status"] == "ACCEPTED")
+        (self.requeue if more else self.sent).append(it)
+
+    def link_existing(self, it: _Item, registry_id: str, version: int, base: dict[str, Any], how: str) -> None:
+        self.links_new.append({"entity": it.kind, "local_id": it.local_id, "registry_id": registry_id,
+                               "registry_version": version, "base": dumps(base), "revision": 0, "how": how})
+        it.attempts = -3  # marker: linked
+        self.sent.append(it)
+
+    def duplicate(self, it: _Item, primary_id: int) -> None:
+        self.dup_links.append((it, primary_id))
+
+    def refresh_version(self, it: _Item, version: int) -> None:
+        assert it.link is not None
+        self.links_upd.append({**{k: it.link[k] for k in ("entity", "local_id", "registry_id", "base",
+                                                           "revision", "how")},
+                               "registry_version": version})
+        self.requeue.append(it)
+
+    def fail(self, it: _Item, code: str, message: str) -> None:
+        self.failures.append((it, "failed", code, message, None))
+
+    def blocked(self, it: _Item, parent: tuple[str, int]) -> None:
+        self.failures.append((it, "blocked", "PARENT_FAILED",
+                              f"waits for {parent[0]} {parent[1]}, which the registry refused", parent))
+
+    def defer(self, it: _Item, code: str, message: str, *, seconds: float, count_attempt: bool,
+              max_attempts: int | None = None) -> None:
+        if count_attempt and max_attempts is not None and it.attempts + 1 >= max_attempts:
+            self.fail(it, code, f"gave up after {it.attempts + 1} attempts: {message}")
+            return
+        self.deferrals.append((it, code, message, seconds, count_attempt))
+
+    # the write
+    def write(self, conn: Connection, worker: str, stats: RelayStats) -> None:
+        now = _now()
+        kind = self.kind
+        link_t = Link.__table__
+        if self.dup_links:
+            primary_ids = sorted({p for _, p in self.dup_links})
+            primary_links = {r.local_id: r for r in conn.execute(
+                select(link_t).where(link_t.c.entity == "volunteer", link_t.c.local_id.in_(primary_ids)))}
+            for it, pid in self.dup_links:
+                pl = primary_links.get(pid)
+                if pl is None:
+                    self.deferrals.append((it, "PRIMARY_PENDING", "the person's primary row is not linked yet",
+                                           2.0, False))
+                    continue
+                if it.link is None:
+                    self.links_new.append({"entity": "volunteer", "local_id": it.local_id,
+                                           "registry_id": pl.registry_id, "registry_version": pl.registry_version,
+                                           "base": pl.base, "revision": 0, "how": "duplicate_person"})
+                    it.attempts = -3
+                self.sent.append(it)
+        if self.links_new:
+            conn.execute(link_t.insert(), [
+                {**e, "is_duplicate": e["how"] == "duplicate_person", "linked_at": now, "updated_at": now}
+                for e in self.links_new])
+        if self.links_upd:
+            conn.execute(update(link_t).where(link_t.c.entity == bindparam("b_entity"),
+                                              link_t.c.local_id == bindparam("b_local_id"))
+                         .values(registry_id=bindparam("b_registry_id"),
+                                 registry_version=bindparam("b_registry_version"), base=bindparam("b_base"),
+                                 revision=bindparam("b_revision"), updated_at=now),
+                         [{f"b_{k}": v for k, v in e.items() if k != "how"} for e in self.links_upd])
+        ob = Outbox.__table__
+        if self.sent:
+            params = [{"b_id": rid} for it in self.sent for rid in it.row_ids]
+            conn.execute(update(ob).where(ob.c.id == bindparam("b_id"))
+                         .values(state="sent", done_at=now, claimed_by=None, claimed_until=None, last_code=None,
+                                 last_error=None), params)
+            # older failed or blocked rows of the same records are settled by this newer state
+            self._settle_older(conn, [(it.local_id, max(it.row_ids)) for it in self.sent], now)
+            for it in self.sent:
+                if it.attempts == -2:
+                    stats.pushed[kind] += 1
+                elif it.attempts == -3:
+                    stats.linked[kind] += 1
+                else:
+                    stats.unchanged[kind] += 1
+        if self.requeue:
+            params = [{"b_id": rid} for it in self.requeue for rid in it.row_ids]
+            conn.execute(update(ob).where(ob.c.id == bindparam("b_id"))
+                         .values(state="pending", available_at=now, claimed_by=None, claimed_until=None), params)
+            for it in self.requeue:
+                if it.attempts == -2:
+                    stats.pushed[kind] += 1
+        if self.failures:
+            params = []
+            for it, state, code, message, parent in self.failures:
+                for rid in it.row_ids:
+                    params.append({"b_id": rid, "b_state": state, "b_code": code, "b_error": mask_text(message)[:2000],
+                                   "b_pe": parent[0] if parent else None, "b_pid": parent[1] if parent else None})
+                stats.failed[kind] += 1
+                stats.failed_by_code[code] += 1
+            conn.execute(update(ob).where(ob.c.id == bindparam("b_id"))
+                         .values(state=bindparam("b_state"), last_code=bindparam("b_code"),
+                                 last_error=bindparam("b_error"), blocked_entity=bindparam("b_pe"),
+                                 blocked_local_id=bindparam("b_pid"), attempts=ob.c.attempts + 1,
+                                 claimed_by=None, claimed_until=None, done_at=now), params)
+            self._settle_older(conn, [(it.local_id, max(it.row_ids)) for it, *_ in self.failures], now)
+        if self.deferrals:
+            params = []
+            for it, code, message, seconds, count in self.deferrals:
+                for rid in it.row_ids:
+                    params.append({"b_id": rid, "b_code": code, "b_error": mask_text(message)[:2000],
+                                   "b_at": now + dt.timedelta(seconds=seconds), "b_inc": 1 if count else 0})
+                stats.deferred[kind] += 1
+            conn.execute(update(ob).where(ob.c.id == bindparam("b_id"))
+                         .values(state="deferred", last_code=bindparam("b_code"), last_error=bindparam("b_error"),
+                                 available_at=bindparam("b_at"), attempts=ob.c.attempts + bindparam("b_inc"),
+                                 claimed_by=None, claimed_until=None), params)
+
+    def _settle_older(self, conn: Connection, records: list[tuple[int, int]], now: dt.datetime) -> None:
+        """Rows of the same record that failed earlier are superseded by the newer outcome."""
+        if not records:
+            return
+        conn.execute(text(
+            "UPDATE outbox SET state = 'sent', done_at = :now, last_code = 'SUPERSEDED' "
+            "WHERE entity = :entity AND local_id = :lid AND id < :max_id AND state IN ('failed', 'blocked')"),
+            [{"now": now, "entity": self.kind, "lid": lid, "max_id": mid} for lid, mid in records])

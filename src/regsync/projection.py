@@ -1,0 +1,155 @@
+"""Local records as the registry should hold them, and the canonical form both sides are compared in.
+
+:func:`project_local` turns a local row into the synced fields of its registry record (Python names,
+regsync's types, references as registry ids), normalized as the standards allow (:mod:`regsync.normalize`).
+:func:`project_registry` takes the same fields from a decoded registry record. :func:`canonical` makes either
+comparable and storable as a link's base snapshot: JSON-safe values (dates and times as ISO strings at second
+precision, hours as integer hundredths, strings NFKC), and personal values (ID numbers, phones) replaced by
+keyed hashes (design.md, "Personal data").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+from regsync.normalize import (
+    NormalizationError,
+    normalize_id_number,
+    normalize_name,
+    normalize_phone,
+    normalize_text,
+    normalize_uscc,
+)
+
+#: The synced fields of each kind, in Python names (registry-api.md §4), as sent on a create.
+FIELDS: dict[str, tuple[str, ...]] = {
+    "org": ("name", "org_type", "level", "parent_id", "station_id", "uscc", "region_code", "street_code",
+            "service_categories", "contact_name", "contact_phone", "established_on", "status"),
+    "volunteer": ("name", "id_type", "id_number", "gender", "birth_date", "phone", "region_code", "skills",
+                  "home_province", "status"),
+    "membership": ("org_id", "volunteer_id", "joined_on", "left_on"),
+    "activity": ("org_id", "title", "category", "region_code", "starts_at", "ends_at", "planned_headcount",
+                 "status"),
+    "service_record": ("volunteer_id", "activity_id", "org_id", "service_date", "starts_at", "ends_at", "hours",
+                       "status"),
+}
+
+#: Fields holding personal data: kept only as keyed hashes in base snapshots.
+SENSITIVE: frozenset[str] = frozenset({"id_number", "phone", "contact_phone"})
+
+#: Reference fields: local column → the kind it refers to.
+REFERENCES: dict[str, dict[str, str]] = {
+    "org": {"parent_id": "org", "station_id": "org"},
+    "volunteer": {},
+    "membership": {"org_id": "org", "volunteer_id": "volunteer"},
+    "activity": {"org_id": "org"},
+    "service_record": {"volunteer_id": "volunteer", "activity_id": "activity", "org_id": "org"},
+}
+
+#: Status values that end a record (registry-api.md §4): an ended record is not revived.
+ENDED = {"org": "DISSOLVED", "volunteer": "DEREGISTERED", "activity": "CANCELLED", "service_record": "REVOKED"}
+
+
+def _json_list(value: Any) -> list[Any]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, list):
+        return value
+    parsed = json.loads(value)
+    return parsed if isinstance(parsed, list) else [parsed]
+
+
+def _fix(fn: Any, raw: Any, *args: Any, **kw: Any) -> Any:
+    """Apply a normalizer; on a value no standard can fix, keep the raw value (trimmed) so the registry
+    answers with its own field error."""
+    try:
+        return fn(raw, *args, **kw)
+    except NormalizationError:
+        return raw.strip() if isinstance(raw, str) else raw
+
+
+def project_local(kind: str, row: Mapping[str, Any], refs: Mapping[tuple[str, int], str]) -> dict[str, Any]:
+    """The registry record a local row should be, as far as the synced fields go.
+
+    Args:
+        kind: ``org``, ``volunteer``, ``membership``, ``activity`` or ``service_record``.
+        row: the local row (column → value).
+        refs: (kind, local id) → registry id, for the row's references. A reference missing from it is
+            left as ``None``; the caller decides whether the record must wait.
+
+    Returns:
+        Python-named fields with normalized values; lists as lists; hours as integer hundredths.
+    """
+    out: dict[str, Any] = {}
+    ref_fields = REFERENCES[kind]
+    for name in FIELDS[kind]:
+        value = row.get(name)
+        if name in ref_fields:
+            out[name] = None if value is None else refs.get((ref_fields[name], value))
+            continue
+        out[name] = value
+    if kind == "volunteer":
+        out["name"] = _fix(normalize_name, row["name"])
+        try:
+            out["id_number"] = normalize_id_number(row["id_type"], row["id_number"])
+        except NormalizationError:
+            out["id_number"] = (row["id_number"] or "").strip()
+        out["phone"] = _fix(normalize_phone, row.get("phone"))
+        out["skills"] = [s.strip() for s in _json_list(row.get("skills"))]
+    elif kind == "org":
+        out["name"] = normalize_text(row["name"])
+        out["uscc"] = normalize_uscc(row.get("uscc"))
+        out["contact_phone"] = _fix(normalize_phone, row.get("contact_phone"), field="contact_phone",
+                                    landline_ok=True)
+        out["contact_name"] = normalize_text(row.get("contact_name"))
+        out["service_categories"] = _json_list(row.get("service_categories"))
+    elif kind == "activity":
+        out["title"] = normalize_text(row["title"])
+    return out
+
+
+def project_registry(kind: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The synced fields of a decoded registry record (Python names), for comparison and base snapshots."""
+    return {name: record.get(name) for name in FIELDS[kind]}
+
+
+def _canon_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value.replace(microsecond=0).isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return unicodedata.normalize("NFKC", value).strip()
+    if isinstance(value, list | tuple):
+        return sorted(_canon_value(v) for v in value)
+    return value
+
+
+def canonical(fields: Mapping[str, Any], hash_key: str) -> dict[str, Any]:
+    """The canonical, storable form of synced fields: NFKC strings, ISO dates, UTC times at second
+    precision, lists as sorted lists, and keyed hashes in place of personal values."""
+    from regsync.masking import keyed_hash
+
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        value = _canon_value(value)
+        if name in SENSITIVE and value is not None:
+            value = keyed_hash(hash_key, str(value))
+        out[name] = value
+    return out
+
+
+def changed_fields(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    """The names whose canonical values differ between two canonical snapshots."""
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+def dumps(snapshot: Mapping[str, Any]) -> str:
+    """Serialize a canonical snapshot (stable key order)."""
+    return json.dumps(snapshot, ensure_ascii=False, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,544 @@
+"""The sandbox registry's own database (SQLAlchemy 2 Core, its own :data:`metadata`).
+
+Each record table keeps the full wire record (registry-api.md §4) as JSON in ``doc`` — so reads, lookups and
+exports send it as stored — beside the columns the registry queries: ``province`` (exports and the feed,
+§1 "scope"), ``owner`` (``ownerClientId``), ``ref_key`` (``owner`` + ``clientRef``, unique: §5.1
+``DUPLICATE_CLIENT_REF``) and per-kind keys (``id_key`` = idType:idNumber unique nationwide, ``uscc_live`` =
+the USCC while the org is not DISSOLVED, unique; ``pair_key`` of memberships; ``day_key`` =
+volunteerId:serviceDate of service records for the daily total). On PostgreSQL the id columns use
+``COLLATE "C"`` so ``ORDER BY id`` is by bytes.
+
+Writes go through :class:`UnitOfWork`: it loads the records a call needs in few queries, keeps them and the
+records it changes in memory (with in-memory secondary indexes, so later operations of a batch see earlier
+ones), and writes everything back at the end with one ``executemany`` per table — one transaction per call
+or batch. SQLite runs in WAL mode with explicit ``BEGIN`` (``BEGIN IMMEDIATE`` for writes), so an export's
+read transaction is one consistent snapshot while writes go on. ``sqlite://`` (in memory) is served from a
+throw-away file (under ``/dev/shm`` when there is one), because WAL snapshots need a file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    create_engine,
+    event,
+    select,
+    text,
+)
+from sqlalchemy.engine import Connection, make_url
+
+metadata = MetaData()
+
+
+def _id_type(length: int = 32) -> String:
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
+def _record_table(name: str, *extra: Column[Any]) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("id", _id_type(), primary_key=True),
+        Column("version", Integer, nullable=False),
+        Column("province", String(2), nullable=False),
+        Column("owner", String(64), nullable=False),
+        Column("ref_key", _id_type(140), nullable=True, unique=True),
+        Column("status", String(16), nullable=False),
+        *extra,
+        Column("doc", Text, nullable=False),
+        Index(f"ix_{name}_province_id", "province", "id"),
+    )
+
+
+orgs = _record_table(
+    "sbx_orgs",
+    Column("parent_id", _id_type(), nullable=True, index=True),
+    Column("uscc_live", String(18), nullable=True, unique=True),
+)
+volunteers = _record_table(
+    "sbx_volunteers",
+    Column("id_key", String(80), nullable=False, unique=True),
+)
+memberships = _record_table(
+    "sbx_memberships",
+    Column("org_id", _id_type(), nullable=False),
+    Column("pair_key", _id_type(80), nullable=False, unique=True),
+    Index("ix_sbx_memberships_org_id", "org_id", "id"),
+)
+activities = _record_table("sbx_activities", Column("org_id", _id_type(), nullable=False))
+service_records = _record_table(
+    "sbx_service_records",
+    Column("day_key", _id_type(80), nullable=False, index=True),
+)
+
+#: Replayable answers of calls carried out (§5.1), 24 h.
+idempotency = Table(
+    "sbx_idempotency",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False, index=True),
+)
+#: Nonces seen in the last 10 minutes (§2).
+nonces = Table(
+    "sbx_nonces",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("nonce", String(64), primary_key=True),
+    Column("seen_at", Float, nullable=False, index=True),
+)
+#: The change feed (§5.3): one row per (province fed, change); a change that moves a record between
+#: provinces has a row for each, with the same ``seq``.
+changes = Table(
+    "sbx_changes",
+    metadata,
+    Column("province", String(2), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("type", String(16), nullable=False),
+    Column("id", _id_type(), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("op", String(8), nullable=False),
+    Column("changed_at", String(32), nullable=False),
+    Column("changed_ts", Float, nullable=False, index=True),
+    Column("by_client_id", String(64), nullable=True),
+)
+#: Client credentials (§2).
+clients = Table(
+    "sbx_clients",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("secret", String(200), nullable=False),
+    Column("province", String(2), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+)
+#: Counters: ``id:<type>`` id allocation, ``seq`` the feed head, ``pruned`` the highest pruned seq.
+counters = Table(
+    "sbx_counters",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+#: Record tables by batch type name (§5.1), with the collection path and the id prefix.
+TABLES: dict[str, Table] = {
+    "org": orgs,
+    "volunteer": volunteers,
+    "membership": memberships,
+    "activity": activities,
+    "serviceRecord": service_records,
+}
+COLLECTIONS: dict[str, str] = {
+    "orgs": "org",
+    "volunteers": "volunteer",
+    "memberships": "membership",
+    "activities": "activity",
+    "service-records": "serviceRecord",
+}
+ID_PREFIX: dict[str, str] = {
+    "org": "ORG", "volunteer": "VOL", "membership": "MEM", "activity": "ACT", "serviceRecord": "SVR",
+}
+#: Secondary keys the unit of work indexes in memory, per type: column → how to compute it.
+INDEX_COLUMNS: dict[str, tuple[str, ...]] = {
+    "org": ("ref_key", "parent_id", "uscc_live"),
+    "volunteer": ("ref_key", "id_key"),
+    "membership": ("pair_key",),
+    "activity": ("ref_key",),
+    "serviceRecord": ("ref_key", "day_key"),
+}
+
+
+def ref_key(owner: str, client_ref: str | None) -> str | None:
+    """The unique key of a client's ``clientRef`` (§5.1 ``DUPLICATE_CLIENT_REF``), or ``None``."""
+    return None if client_ref is None else f"{owner}\x1f{client_ref}"
+
+
+def record_columns(kind: str, doc: dict[str, Any], province: str) -> dict[str, Any]:
+    """The table columns of a wire record ``doc`` of ``kind`` (everything but ``doc`` itself)."""
+    cols: dict[str, Any] = {
+        "id": doc["id"],
+        "version": doc["version"],
+        "province": province,
+        "owner": doc["ownerClientId"],
+        "ref_key": ref_key(doc["ownerClientId"], doc.get("clientRef")),
+        "status": doc.get("status") or ("LEFT" if doc.get("leftOn") else "ACTIVE"),
+    }
+    if kind == "org":
+        cols["parent_id"] = doc["parentId"]
+        cols["uscc_live"] = doc["uscc"] if doc["status"] != "DISSOLVED" else None
+    elif kind == "volunteer":
+        cols["id_key"] = f"{doc['idType']}:{doc['idNumber']}"
+    elif kind == "membership":
+        cols["org_id"] = doc["orgId"]
+        cols["pair_key"] = f"{doc['orgId']}:{doc['volunteerId']}"
+    elif kind == "activity":
+        cols["org_id"] = doc["orgId"]
+    elif kind == "serviceRecord":
+        cols["day_key"] = f"{doc['volunteerId']}:{doc['serviceDate']}"
+    return cols
+
+
+@dataclass(slots=True)
+class Record:
+    """A record in a unit of work: its wire form and the province it belongs to (§1 "scope")."""
+
+    kind: str
+    doc: dict[str, Any]
+    province: str
+
+    @property
+    def id(self) -> str:
+        """The registry id."""
+        return self.doc["id"]
+
+
+@dataclass(slots=True)
+class ChangeItem:
+    """A change to feed (§5.3): the provinces it reaches (before and after) and its data."""
+
+    type: str
+    id: str
+    version: int
+    op: str
+    provinces: set[str]
+    by_client_id: str | None
+
+
+# ------------------------------------------------------------------------------------------------- engine
+
+_MEMORY_URLS = {"sqlite://", "sqlite:///:memory:", "sqlite+pysqlite://", "sqlite+pysqlite:///:memory:"}
+
+
+class Store:
+    """The sandbox database: an engine, its tables, and a process-wide write lock.
+
+    Args:
+        db_url: a SQLAlchemy URL: ``sqlite:///path``, ``sqlite://`` (a throw-away file), or
+            ``postgresql+psycopg://…``.
+        schema: on PostgreSQL, a schema to hold the tables (created if missing), e.g. one per test.
+
+    The sandbox serves from one process; writes are serialized by :attr:`write_lock` (SQLite has one writer
+    anyway; on PostgreSQL it keeps the in-memory uniqueness checks of a batch exact).
+    """
+
+    def __init__(self, db_url: str, *, schema: str | None = None) -> None:
+        self._tmpdir: str | None = None
+        if db_url in _MEMORY_URLS:
+            base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+            self._tmpdir = tempfile.mkdtemp(prefix="regsync-sandbox-", dir=base)
+            db_url = f"sqlite:///{self._tmpdir}/sandbox.db"
+        url = make_url(db_url)
+        self.is_sqlite = url.get_backend_name() == "sqlite"
+        self.schema = schema
+        if self.is_sqlite:
+            engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=8, max_overflow=8)
+            _sqlite_setup(engine)
+        else:
+            engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=False)
+            if schema:
+                with engine.begin() as conn:
+                    conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+                engine = engine.execution_options(schema_translate_map={None: schema})
+        self.engine: Engine = engine
+        self.write_lock = threading.RLock()
+        metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            have = {r[0] for r in conn.execute(select(counters.c.name))}
+            missing = [n for n in ["seq", "pruned", *(f"id:{t}" for t in TABLES)] if n not in have]
+            if missing:
+                conn.execute(counters.insert(), [{"name": n, "value": 0} for n in missing])
+
+    def write(self) -> _WriteTx:
+        """A context manager: the write lock plus a write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        return _WriteTx(self)
+
+    def read(self) -> Connection:
+        """A connection for reads; use ``with store.read() as conn, conn.begin(): …`` for a snapshot."""
+        conn = self.engine.connect()
+        if not self.is_sqlite:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        return conn
+
+    def reset(self) -> None:
+        """Erase every record, key, nonce, change and counter (not the clients)."""
+        with self.write() as conn:
+            for table in reversed(metadata.sorted_tables):
+                if table is not clients:
+                    conn.execute(table.delete())
+            conn.execute(
+                counters.insert(), [{"name": n, "value": 0} for n in ["seq", "pruned", *(f"id:{t}" for t in TABLES)]]
+            )
+
+    def drop_all(self) -> None:
+        """Drop the sandbox tables (and the schema, if the store made one)."""
+        metadata.drop_all(self.engine)
+        if self.schema and not self.is_sqlite:
+            with self.engine.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+
+    def close(self) -> None:
+        """Dispose of the engine; remove the throw-away file of ``sqlite://``."""
+        self.engine.dispose()
+        if self._tmpdir:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+
+class _WriteTx:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.conn: Connection | None = None
+
+    def __enter__(self) -> Connection:
+        self.store.write_lock.acquire()
+        try:
+            conn = self.store.engine.connect()
+            if self.store.is_sqlite:
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            self.conn = conn
+            self._tx = conn.begin()
+        except BaseException:
+            self.store.write_lock.release()
+            raise
+        return conn
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if exc_type is None:
+                self._tx.commit()
+            else:
+                self._tx.rollback()
+        finally:
+            assert self.conn is not None
+            self.conn.close()
+            self.store.write_lock.release()
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (pysqlite's own is late and partial)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA cache_size=-65536")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+# --------------------------------------------------------------------------------------------- unit of work
+
+class UnitOfWork:
+    """The records one call or batch reads and writes, kept in memory and written back once.
+
+    Args:
+        conn: a connection inside a write transaction (:meth:`Store.write`).
+        now: the registry's clock, Unix seconds.
+
+    Use :meth:`get`/:meth:`prefetch` to load records by id, :meth:`find` for secondary keys
+    (:data:`INDEX_COLUMNS`), :meth:`put` to store a new or changed record, :meth:`feed` to queue a change,
+    and :meth:`flush` at the end.
+    """
+
+    def __init__(self, conn: Connection, now: float) -> None:
+        self.conn = conn
+        self.now = now
+        self._cache: dict[str, dict[str, Record | None]] = {t: {} for t in TABLES}
+        self._index: dict[tuple[str, str], dict[str, set[str]]] = {
+            (t, c): defaultdict(set) for t, cols in INDEX_COLUMNS.items() for c in cols
+        }
+        self._index_values: dict[tuple[str, str], dict[str, Any]] = {}
+        self._loaded_keys: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self._new: dict[str, list[str]] = {t: [] for t in TABLES}
+        self._dirty: dict[str, set[str]] = {t: set() for t in TABLES}
+        self._id_blocks: dict[str, list[int]] = {}
+        self.changes: dict[tuple[str, str], ChangeItem] = {}
+        self.idem_rows: list[dict[str, Any]] = []
+
+    # --- loading
+    def _load_rows(self, kind: str, rows: Iterable[Any]) -> None:
+        cache = self._cache[kind]
+        for row in rows:
+            if row.id in cache and cache[row.id] is not None:
+                continue  # the in-memory one is as new or newer
+            self._index_record(Record(kind, orjson.loads(row.doc), row.province))
+
+    def prefetch(self, kind: str, ids: Iterable[str]) -> None:
+        """Load the records of ``kind`` with these ids (one query per 500), remembering misses."""
+        cache = self._cache[kind]
+        want = [i for i in set(ids) if isinstance(i, str) and i not in cache]
+        table = TABLES[kind]
+        for chunk in _chunks(want, 500):
+            self._load_rows(kind, self.conn.execute(
+                select(table.c.id, table.c.province, table.c.doc).where(table.c.id.in_(chunk))))
+            for i in chunk:
+                cache.setdefault(i, None)
+
+    def prefetch_by(self, kind: str, column: str, values: Iterable[str]) -> None:
+        """Load the records of ``kind`` whose ``column`` is one of ``values`` (for :meth:`find`)."""
+        loaded = self._loaded_keys[(kind, column)]
+        want = [v for v in set(values) if v is not None and v not in loaded]
+        table = TABLES[kind]
+        for chunk in _chunks(want, 500):
+            self._load_rows(kind, self.conn.execute(
+                select(table.c.id, table.c.province, table.c.doc).where(table.c[column].in_(chunk))))
+            loaded.update(chunk)
+
+    def get(self, kind: str, record_id: Any) -> Record | None:
+        """The record of ``kind`` with this id, as this unit of work sees it, or ``None``."""
+        if not isinstance(record_id, str):
+            return None
+        cache = self._cache[kind]
+        if record_id not in cache:
+            self.prefetch(kind, [record_id])
+        return cache.get(record_id)
+
+    def find(self, kind: str, column: str, value: str) -> list[Record]:
+        """Records of ``kind`` whose secondary key ``column`` equals ``value`` now (DB + in-memory)."""
+        if value not in self._loaded_keys[(kind, column)]:
+            self.prefetch_by(kind, column, [value])
+        cache = self._cache[kind]
+        return [r for i in sorted(self._index[(kind, column)].get(value, ())) if (r := cache.get(i)) is not None]
+
+    def _index_record(self, rec: Record) -> None:
+        kind = rec.kind
+        self._cache[kind][rec.id] = rec
+        cols = record_columns(kind, rec.doc, rec.province)
+        for column in INDEX_COLUMNS[kind]:
+            key = (kind, column)
+            old = self._index_values.setdefault(key, {}).get(rec.id)
+            new = cols[column]
+            if old == new and rec.id in self._index_values[key]:
+                continue
+            if old is not None:
+                self._index[key][old].discard(rec.id)
+            if new is not None:
+                self._index[key][new].add(rec.id)
+            self._index_values[key][rec.id] = new
+
+    # --- writing
+    def reserve_ids(self, kind: str, count: int) -> None:
+        """Reserve ``count`` ids of ``kind`` in one counter update (a batch's creates)."""
+        if count <= 0:
+            return
+        name = f"id:{kind}"
+        self.conn.execute(counters.update().where(counters.c.name == name).values(value=counters.c.value + count))
+        top = self.conn.execute(select(counters.c.value).where(counters.c.name == name)).scalar_one()
+        block = self._id_blocks.setdefault(kind, [])
+        block.extend(range(top - count + 1, top + 1))
+        block.sort(reverse=True)
+
+    def new_id(self, kind: str) -> str:
+        """A fresh registry id: a type prefix and a zero-padded counter, ascending in creation order."""
+        block = self._id_blocks.get(kind)
+        if not block:
+            self.reserve_ids(kind, 1)
+            block = self._id_blocks[kind]
+        return f"{ID_PREFIX[kind]}{block.pop():013d}"
+
+    def put(self, rec: Record, *, new: bool) -> None:
+        """Store a created (``new``) or changed record in this unit of work."""
+        if new:
+            self._new[rec.kind].append(rec.id)
+        elif rec.id not in self._new[rec.kind]:
+            self._dirty[rec.kind].add(rec.id)
+        self._index_record(rec)
+
+    def _columns(self, kind: str, record_id: str) -> dict[str, Any]:
+        rec = self._cache[kind][record_id]
+        assert rec is not None
+        cols = record_columns(kind, rec.doc, rec.province)
+        cols["doc"] = orjson.dumps(rec.doc).decode()
+        return cols
+
+    def feed(self, rec: Record, op: str, by_client_id: str | None, before_province: str | None) -> None:
+        """Queue a change of ``rec`` for the feed (§5.3); several changes of a record in one unit of work
+        become one item with the last version, fed to every province the record was in."""
+        key = (rec.kind, rec.id)
+        item = self.changes.get(key)
+        provinces = {rec.province} | ({before_province} if before_province else set())
+        if item is None:
+            self.changes[key] = ChangeItem(rec.kind, rec.id, rec.doc["version"], op, provinces, by_client_id)
+        else:
+            item.version, item.op, item.by_client_id = rec.doc["version"], op, by_client_id
+            item.provinces |= provinces
+
+    def flush(self, changed_at: str) -> None:
+        """Write new and changed records, feed items and idempotency rows, one ``executemany`` each."""
+        # updates before inserts, so that a key freed by an update (a USCC of a dissolved org) can be
+        # taken by a record created in the same batch
+        for kind, table in TABLES.items():
+            if not self._dirty[kind]:
+                continue
+            rows = []
+            for rid in sorted(self._dirty[kind]):
+                cols = self._columns(kind, rid)
+                cols["b_id"] = cols.pop("id")
+                rows.append(cols)
+            stmt = table.update().where(table.c.id == bindparam("b_id"))
+            if kind == "org" and len(rows) > 1:
+                # a USCC may also move between two updated orgs: free them all first
+                self.conn.execute(stmt.values(uscc_live=None), [{"b_id": r["b_id"]} for r in rows])
+            self.conn.execute(stmt.values({c: bindparam(c) for c in rows[0] if c != "b_id"}), rows)
+        for kind, table in TABLES.items():
+            if self._new[kind]:
+                self.conn.execute(table.insert(), [self._columns(kind, rid) for rid in self._new[kind]])
+        if self.changes:
+            count = len(self.changes)
+            self.conn.execute(counters.update().where(counters.c.name == "seq").values(value=counters.c.value + count))
+            top = self.conn.execute(select(counters.c.value).where(counters.c.name == "seq")).scalar_one()
+            rows = []
+            for seq, item in enumerate(self.changes.values(), start=top - count + 1):
+                for province in sorted(item.provinces):
+                    rows.append({
+                        "province": province, "seq": seq, "type": item.type, "id": item.id,
+                        "version": item.version, "op": item.op, "changed_at": changed_at,
+                        "changed_ts": self.now, "by_client_id": item.by_client_id,
+                    })
+            self.conn.execute(changes.insert(), rows)
+        if self.idem_rows:
+            self.conn.execute(idempotency.insert(), self.idem_rows)
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+@dataclass(slots=True)
+class ClientCredential:
+    """A registry client (§2): its id, secret, 2-digit province, and whether it may get tokens."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    province: str = "23"
+    enabled: bool = True

@@ -1,0 +1,140 @@
+"""The local store: migrations on both engines, and the outbox triggers."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, text
+
+from regsync.db.migrate import current_revision, downgrade, head_revision, upgrade
+from regsync.db.models import Base
+from regsync.db.session import suppress_outbox
+
+
+def _vol(conn, **kw):
+    row = {"name": "张伟", "id_type": "RESIDENT_ID", "id_number": "230102199001011237", "region_code": "230102",
+           "skills": "[]", "home_province": "23", "status": "ACTIVE", "phone": "13912345678"}
+    row.update(kw)
+    cols = ", ".join(row)
+    vals = ", ".join(f":{k}" for k in row)
+    return conn.execute(text(f"INSERT INTO volunteer ({cols}) VALUES ({vals}) RETURNING id"), row).scalar_one()
+
+
+def _outbox(conn):
+    return conn.execute(text("SELECT entity, local_id, op, priority, state FROM outbox ORDER BY id")).all()
+
+
+def test_migrations_from_empty_database(empty_engine: Engine) -> None:
+    assert current_revision(empty_engine) is None
+    upgrade(empty_engine)
+    assert current_revision(empty_engine) == head_revision()
+    downgrade(empty_engine, "base")
+    assert current_revision(empty_engine) is None
+    upgrade(empty_engine)
+    assert current_revision(empty_engine) == head_revision()
+
+
+def test_migrations_equal_the_models(engine: Engine) -> None:
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    # server defaults are not compared; every table, column, index and constraint must match
+    assert diff == []
+
+
+def test_insert_update_delete_are_queued_in_the_same_transaction(engine: Engine) -> None:
+    with engine.begin() as conn:
+        vid = _vol(conn)
+        conn.execute(text("UPDATE volunteer SET phone = '13800001111' WHERE id = :id"), {"id": vid})
+        conn.execute(text("DELETE FROM volunteer WHERE id = :id"), {"id": vid})
+    with engine.connect() as conn:
+        assert _outbox(conn) == [("volunteer", vid, "insert", 20, "pending"),
+                                 ("volunteer", vid, "update", 20, "pending"),
+                                 ("volunteer", vid, "delete", 70, "pending")]
+
+
+def test_rolled_back_change_queues_nothing(engine: Engine) -> None:
+    conn = engine.connect()
+    tx = conn.begin()
+    _vol(conn)
+    tx.rollback()
+    conn.close()
+    with engine.connect() as conn:
+        assert _outbox(conn) == []
+
+
+def test_update_of_unsynced_column_or_to_same_value_queues_nothing(engine: Engine) -> None:
+    with engine.begin() as conn:
+        vid = _vol(conn)
+        conn.execute(text("DELETE FROM outbox"))
+        conn.execute(text("UPDATE volunteer SET remark = 'note', updated_at = :t, id_number_norm = 'x' "
+                          "WHERE id = :id"), {"id": vid, "t": dt.datetime(2026, 1, 1)})
+        conn.execute(text("UPDATE volunteer SET phone = '13912345678' WHERE id = :id"), {"id": vid})
+        assert _outbox(conn) == []
+        # null-safe comparison: NULL -> value and value -> NULL are changes
+        conn.execute(text("UPDATE volunteer SET phone = NULL WHERE id = :id"), {"id": vid})
+        conn.execute(text("UPDATE volunteer SET phone = NULL WHERE id = :id"), {"id": vid})
+        conn.execute(text("UPDATE volunteer SET phone = '13912345678' WHERE id = :id"), {"id": vid})
+        assert [r.op for r in _outbox(conn)] == ["update", "update"]
+
+
+def test_plain_sql_phone_update_by_another_program_is_queued(engine: Engine) -> None:
+    with engine.begin() as conn:
+        vid = _vol(conn)
+    # another program: a raw DBAPI connection, no SQLAlchemy session state
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        placeholder = "%s" if engine.dialect.name == "postgresql" else "?"
+        cur.execute(f"UPDATE volunteer SET phone = {placeholder} WHERE id = {placeholder}", ("13700002222", vid))
+        raw.commit()
+    finally:
+        raw.close()
+    with engine.connect() as conn:
+        assert _outbox(conn)[-1] == ("volunteer", vid, "update", 20, "pending")
+
+
+def test_suppressed_writes_are_not_queued_and_others_are(engine: Engine) -> None:
+    with engine.begin() as conn:
+        vid = _vol(conn)
+        conn.execute(text("DELETE FROM outbox"))
+    with engine.begin() as conn, suppress_outbox(conn):
+        conn.execute(text("UPDATE volunteer SET phone = '13600003333' WHERE id = :id"), {"id": vid})
+    with engine.begin() as conn:
+        assert _outbox(conn) == []
+        assert conn.execute(text("SELECT COUNT(*) FROM outbox_suppress")).scalar_one() == 0
+        conn.execute(text("UPDATE volunteer SET phone = '13600004444' WHERE id = :id"), {"id": vid})
+        assert len(_outbox(conn)) == 1
+
+
+def test_priorities_order_creates_and_endings(engine: Engine) -> None:
+    with engine.begin() as conn:
+        def org(level, org_type, parent=None, station=None):
+            return conn.execute(text(
+                "INSERT INTO organization (name, org_type, level, parent_id, station_id, region_code, "
+                "service_categories, status) VALUES ('某组织', :t, :l, :p, :s, '230102', '[\"COMMUNITY\"]', "
+                "'ACTIVE') RETURNING id"), {"t": org_type, "l": level, "p": parent, "s": station}).scalar_one()
+        corps = org("CITY_CORPS", "REGIONAL")
+        brigade = org("DISTRICT_BRIGADE", "REGIONAL", corps)
+        street = org("STREET_STATION", "REGIONAL", brigade)
+        community = org("COMMUNITY_STATION", "REGIONAL", street)
+        pcorps = org("PROVINCIAL_CORPS", "SPECIALIZED")
+        det = org("CITY_DETACHMENT", "SPECIALIZED", pcorps)
+        unit = org("COUNTY_UNIT", "SPECIALIZED", det)
+        team = org("GRASSROOTS_TEAM", "SPECIALIZED", unit, community)
+        vid = _vol(conn)
+        prio = dict(conn.execute(text("SELECT local_id, priority FROM outbox WHERE entity = 'org'")).all())
+        assert prio[corps] == prio[pcorps] < prio[brigade] == prio[det] < prio[street] == prio[unit]
+        assert prio[unit] < prio[community] < prio[team]
+        vprio = conn.execute(text("SELECT priority FROM outbox WHERE entity = 'volunteer'")).scalar_one()
+        assert prio[team] < vprio
+        conn.execute(text("DELETE FROM outbox"))
+        # endings go the other way: children dissolved before their parent, records before the volunteer
+        for oid in (corps, brigade, street, community, team):
+            conn.execute(text("UPDATE organization SET status = 'DISSOLVED' WHERE id = :id"), {"id": oid})
+        conn.execute(text("UPDATE volunteer SET status = 'DEREGISTERED' WHERE id = :id"), {"id": vid})
+        end = dict(conn.execute(text("SELECT local_id, priority FROM outbox WHERE entity = 'org'")).all())
+        assert end[team] < end[community] < end[street] < end[brigade] < end[corps]
+        vend = conn.execute(text("SELECT priority FROM outbox WHERE entity = 'volunteer'")).scalar_one()
+        assert vend < end[team]
