@@ -90,6 +90,7 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
     """
     from regsync.registry.client import RegistryClient
     from regsync.sandbox.server import SandboxServer
+    from regsync.sandbox.store import ClientCredential
 
     started = time.monotonic()
     workdir = workdir.resolve()
@@ -100,8 +101,8 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
 
     client_id = "demo-" + secrets.token_hex(4)
     client_secret = secrets.token_urlsafe(24)
-    with SandboxServer(db_url=f"sqlite:///{workdir / 'sandbox.db'}", clients=[(client_id, client_secret, "23")],
-                       subprocess=True, faults=faults) as sandbox:
+    with SandboxServer(db_url=f"sqlite:///{workdir / 'sandbox.db'}", clients=[ClientCredential(client_id, client_secret, "23")],
+                       subprocess=True, faults=_parse_faults(faults)) as sandbox:
         settings = Settings(
             province="23",
             database=DatabaseSettings(url=f"sqlite:///{workdir / 'local.db'}"),
@@ -137,6 +138,17 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
         "seconds": round(time.monotonic() - started, 3),
     }
     return summary
+
+
+def _parse_faults(spec: str | None) -> dict[str, Any] | None:
+    """``NAME=VALUE[,NAME=VALUE…]`` → a dict for the sandbox (registry-api.md §8)."""
+    if not spec:
+        return None
+    out: dict[str, Any] = {}
+    for part in spec.split(","):
+        name, _, value = part.partition("=")
+        out[name.strip()] = value.strip()
+    return out
 
 
 def print_demo_summary(summary: dict[str, Any]) -> None:

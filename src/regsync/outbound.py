@@ -40,7 +40,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine, bindparam, select, text, update
 
-from regsync.db.models import Link, Outbox
+from regsync.db.models import Base, Link, Outbox
 from regsync.db.session import is_postgres, utcnow
 from regsync.masking import mask_text
 from regsync.normalize import try_normalize_id_number
@@ -282,13 +282,12 @@ class Relay:
     # ------------------------------------------------------------------------------------------ load
     def _load(self, conn: Connection, kind: str, items: list[_Item]) -> dict[tuple[str, int], str]:
         """Read the live rows and links of ``items`` and the links of what they refer to."""
-        table = TABLES[kind]
+        table = Base.metadata.tables[TABLES[kind]]
         ids = [it.local_id for it in items]
         rows: dict[int, dict[str, Any]] = {}
         links: dict[int, dict[str, Any]] = {}
         for chunk in _chunks(ids, _CHUNK):
-            for r in conn.execute(text(f"SELECT * FROM {table} WHERE id IN :ids")  # noqa: S608
-                                  .bindparams(bindparam("ids", expanding=True)), {"ids": list(chunk)}).mappings():
+            for r in conn.execute(select(table).where(table.c.id.in_(chunk))).mappings():
                 rows[r["id"]] = dict(r)
             for r in conn.execute(select(Link.__table__).where(Link.entity == kind, Link.local_id.in_(chunk))
                                   ).mappings():
@@ -713,6 +712,12 @@ class _Outcomes:
             conn.execute(link_t.insert(), [
                 {**e, "is_duplicate": e["how"] == "duplicate_person", "linked_at": now, "updated_at": now}
                 for e in self.links_new])
+            # what waited for these records may go now
+            conn.execute(text(
+                "UPDATE outbox SET state = 'pending', available_at = :now, last_code = NULL, last_error = NULL, "
+                "blocked_entity = NULL, blocked_local_id = NULL "
+                "WHERE state = 'blocked' AND blocked_entity = :entity AND blocked_local_id = :lid"),
+                [{"now": now, "entity": e["entity"], "lid": e["local_id"]} for e in self.links_new])
         if self.links_upd:
             conn.execute(update(link_t).where(link_t.c.entity == bindparam("b_entity"),
                                               link_t.c.local_id == bindparam("b_local_id"))

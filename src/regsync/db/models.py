@@ -275,7 +275,7 @@ class Link(Base):
     base: Mapped[str] = mapped_column(Text, default="{}")
     is_duplicate: Mapped[bool] = mapped_column(Boolean, default=False)
     revision: Mapped[int] = mapped_column(Integer, default=0)
-    how: Mapped[str] = mapped_column(String(16), default="created")
+    how: Mapped[str] = mapped_column(String(32), default="created")
     linked_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
 

@@ -97,7 +97,7 @@ def upgrade() -> None:
     sa.Column('base', sa.Text(), nullable=False),
     sa.Column('is_duplicate', sa.Boolean(), nullable=False),
     sa.Column('revision', sa.Integer(), nullable=False),
-    sa.Column('how', sa.String(length=16), nullable=False),
+    sa.Column('how', sa.String(length=32), nullable=False),
     sa.Column('linked_at', sa.DateTime(), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('updated_at', sa.DateTime(), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_link')),

@@ -1,0 +1,141 @@
+"""Benchmark: generate a province-shaped data set, push it all into the sandbox registry, and print
+records per second per kind and the peak memory, on SQLite and PostgreSQL.
+
+    python bench/sync_throughput.py [--scale 0.01] [--db sqlite|postgresql|both] [--rate-limit-rps N]
+
+Each (database, scale) runs in a fresh child process so that its peak RSS (``ru_maxrss``) is its own. The
+sandbox registry runs in another process (its own core), as a real registry would. Issue 2's targets on a
+2-core machine: unthrottled ≥ 5 000 records/s end to end; at 4 requests/s (2 000 operations/s) ≥ 90 % of that
+cap; memory flat in the scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PG_URL = os.environ.get("REGSYNC_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
+    from sqlalchemy import text
+
+    from regsync.commands import KIND_NAMES, run_generate
+    from regsync.db.session import make_engine
+    from regsync.logs import configure_logging
+    from regsync.outbound import Relay
+    from regsync.registry.client import RegistryClient
+    from regsync.sandbox.server import SandboxServer
+    from regsync.sandbox.store import ClientCredential
+    from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings
+
+    configure_logging(LogSettings(level="ERROR"))
+    schema = None
+    if db == "sqlite":
+        url = f"sqlite:///{workdir / 'bench-local.db'}"
+        Path(workdir / "bench-local.db").unlink(missing_ok=True)
+    else:
+        schema = "bench_" + secrets.token_hex(4)
+        admin = make_engine(PG_URL)
+        with admin.begin() as c:
+            c.execute(text(f"CREATE SCHEMA {schema}"))
+        admin.dispose()
+        url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    cid, secret = "bench", secrets.token_urlsafe(16)
+    sandbox_db = workdir / f"bench-sandbox-{db}-{scale}.db"
+    sandbox_db.unlink(missing_ok=True)
+    try:
+        with SandboxServer(db_url=f"sqlite:///{sandbox_db}", clients=[ClientCredential(cid, secret, "23")],
+                           subprocess=True, rate_limit_rps=rate or 20.0,
+                           rate_limit_burst=int(rate * 2) if rate else 40) as sandbox:
+            settings = Settings(database=DatabaseSettings(url=url),
+                                registry=RegistrySettings(url=sandbox.base_url, client_id=cid, client_secret=secret,
+                                                          retry_after_cap_s=120.0),
+                                log=LogSettings(level="ERROR"))
+            engine = make_engine(url)
+            t0 = time.monotonic()
+            gen = run_generate(settings, scale=scale, seed=7, engine=engine)
+            gen_s = time.monotonic() - t0
+            spans: dict[str, list[float]] = {}
+            counts: dict[str, int] = {}
+
+            def on_batch(kind: str, n: int) -> None:
+                now = time.monotonic()
+                spans.setdefault(kind, [now, now])[1] = now
+                counts[kind] = counts.get(kind, 0) + n
+
+            with RegistryClient(settings.registry, province="23") as client:
+                relay = Relay(engine, client, settings, progress=on_batch)
+                t1 = time.monotonic()
+                first_batch: dict[str, float] = {}
+                total = 0
+                while True:
+                    stats = relay.run()
+                    total += sum(stats.pushed.values()) + sum(stats.linked.values())
+                    with engine.connect() as c:
+                        left = c.execute(text("SELECT COUNT(*) FROM outbox WHERE state IN ('pending','deferred')")
+                                         ).scalar_one()
+                    if left == 0:
+                        break
+                    time.sleep(0.5)
+                sync_s = time.monotonic() - t1
+                calls = client.stats.as_dict()
+            records = sum(gen["counts"].values()) if isinstance(gen.get("counts"), dict) else None
+            engine.dispose()
+    finally:
+        if schema:
+            admin = make_engine(PG_URL)
+            with admin.begin() as c:
+                c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            admin.dispose()
+    per_kind = {}
+    prev_end = t1
+    for kind in ("org", "volunteer", "membership", "activity", "service_record"):
+        if kind in spans:
+            start, end = spans[kind]
+            # a kind's span runs from the end of the previous kind's last batch to its own last batch
+            per_kind[KIND_NAMES[kind]] = round(counts[kind] / max(end - min(start, prev_end), 1e-9))
+            prev_end = end
+    return {"db": db, "scale": scale, "rate_limit_rps": rate, "records": records, "generate_s": round(gen_s, 2),
+            "sync_s": round(sync_s, 2), "records_per_s": round((records or total) / sync_s),
+            "per_kind_records_per_s": per_kind, "peak_rss_mb": round(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), "client": calls}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scale", type=float, nargs="+", default=[0.01])
+    ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    ap.add_argument("--rate-limit-rps", type=float, default=None, help="hold the sandbox to N requests/s")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(json.dumps(child(args.db, args.scale[0], args.rate_limit_rps, Path(tmp))))
+        return
+    dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    for db in dbs:
+        for scale in args.scale:
+            cmd = [sys.executable, __file__, "--child", "--db", db, "--scale", str(scale)]
+            if args.rate_limit_rps:
+                cmd += ["--rate-limit-rps", str(args.rate_limit_rps)]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"{db:10} scale {scale:<6} records {result['records']:>8,}  generate {result['generate_s']:>6}s  "
+                  f"sync {result['sync_s']:>7}s  {result['records_per_s']:>6,} rec/s  "
+                  f"peak RSS {result['peak_rss_mb']} MB  rate limit {result['rate_limit_rps'] or 'default 20'} rps")
+            print("           per kind (rec/s): " + ", ".join(f"{k} {v:,}" for k, v in
+                                                              result["per_kind_records_per_s"].items()))
+            print("           client: " + json.dumps(result["client"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,325 @@
+"""The outbound relay against the sandbox registry over real HTTP on loopback, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, text
+
+import factories as f
+from regsync.commands import run_sync
+from regsync.sandbox.server import SandboxServer
+from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer(admin=True) as sb:
+        yield sb
+
+
+@pytest.fixture
+def settings(sandbox: SandboxServer, db_url: str) -> Settings:
+    httpx.post(f"{sandbox.admin_url}/reset").raise_for_status()
+    return Settings(database=DatabaseSettings(url=db_url),
+                    registry=RegistrySettings(url=sandbox.base_url, client_id=sandbox.client_id,
+                                              client_secret=sandbox.client_secret),
+                    log=LogSettings(level="WARNING"))
+
+
+def sync(settings: Settings, engine: Engine) -> dict[str, Any]:
+    code, summary = run_sync(settings, engine=engine, until_quiet=True, timeout_s=60)
+    assert code == 0, summary
+    return summary
+
+
+def registry_records(sandbox: SandboxServer, collection: str) -> list[dict[str, Any]]:
+    r = httpx.get(f"{sandbox.admin_url}/records/{collection}")
+    r.raise_for_status()
+    return r.json()["data"]["records"]
+
+
+def link_of(engine: Engine, entity: str, local_id: int) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT registry_id, registry_version, base, is_duplicate, how, revision FROM link "
+                                 "WHERE entity = :e AND local_id = :i"), {"e": entity, "i": local_id}).one_or_none()
+
+
+def outbox_states(engine: Engine) -> list[tuple[str, int, str, str | None]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(
+            "SELECT entity, local_id, state, last_code FROM outbox ORDER BY id")).all()]
+
+
+def test_everything_pushed_once_and_a_second_sync_sends_nothing(settings, engine, sandbox) -> None:
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        v = f.volunteer(conn)
+        a = f.activity(conn, t["team"])
+        f.membership(conn, v, t["team"])
+        f.service_record(conn, v, a, t["team"], hours=250)
+    first = sync(settings, engine)
+    assert first["pushed"] == {"orgs": 8, "volunteers": 1, "activities": 1, "memberships": 1, "service_records": 1}
+    assert first["still_failed"] == {}
+    vols = registry_records(sandbox, "volunteers")
+    assert len(vols) == 1 and vols[0]["totalHours"] == "2.50"
+    team = [o for o in registry_records(sandbox, "orgs") if o["level"] == "GRASSROOTS_TEAM"][0]
+    assert team["stationId"] == link_of(engine, "org", t["community"]).registry_id
+    assert team["parentId"] == link_of(engine, "org", t["unit"]).registry_id
+
+    # nothing changed: no write, no batch
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE volunteer SET remark = 'note' WHERE id = :id"), {"id": v})
+    second = sync(settings, engine)
+    assert second["pushed"] == {} and second["batches"] == 0
+
+
+def test_plain_sql_change_after_a_sync_is_pushed_and_nothing_else(settings, engine, sandbox) -> None:
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        v1 = f.volunteer(conn)
+        f.volunteer(conn)
+        a = f.activity(conn, t["team"])
+        f.service_record(conn, v1, a, t["team"])  # bumps v1's registry version (totalHours): a derived field
+    sync(settings, engine)
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        ph = "%s" if engine.dialect.name == "postgresql" else "?"
+        cur.execute(f"UPDATE volunteer SET phone = {ph} WHERE id = {ph}", ("+86 137-0000-2222", v1))
+        raw.commit()
+    finally:
+        raw.close()
+    summary = sync(settings, engine)
+    assert summary["pushed"] == {"volunteers": 1}
+    rid = link_of(engine, "volunteer", v1).registry_id
+    rec = [r for r in registry_records(sandbox, "volunteers") if r["id"] == rid][0]
+    assert rec["phone"] == "13700002222"  # normalized: +86 and separators off
+    assert sync(settings, engine)["batches"] == 0
+
+
+def test_a_person_already_in_the_registry_is_linked_not_created(settings, engine, sandbox) -> None:
+    number = f.id_number(dt.date(1985, 6, 1))
+    r = httpx.post(f"{sandbox.admin_url}/portal/volunteers", json={
+        "name": "赵敏", "idType": "RESIDENT_ID", "idNumber": number, "gender": "M", "birthDate": "1985-06-01",
+        "phone": "13811112222", "regionCode": "230102", "skills": [], "homeProvince": "23"})
+    r.raise_for_status()
+    portal_id = r.json()["data"]["id"]
+    with engine.begin() as conn:
+        v = f.volunteer(conn, id_number=number.lower() if number.endswith("X") else number,
+                        birth=dt.date(1985, 6, 1), name="赵敏", phone="13899998888")
+    summary = sync(settings, engine)
+    assert summary["linked"] == {"volunteers": 1} and summary["pushed"] == {}
+    link = link_of(engine, "volunteer", v)
+    assert link.registry_id == portal_id and link.how == "duplicate_id_number"
+    vols = registry_records(sandbox, "volunteers")
+    assert len(vols) == 1
+    assert vols[0]["phone"] == "13811112222"  # nothing pushed over the registry's record
+
+
+def test_a_batch_that_fails_in_part_and_blocked_dependents(settings, engine, sandbox) -> None:
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        good = [f.volunteer(conn) for _ in range(3)]
+        bad = f.volunteer(conn, phone="1391234")  # 7 digits: no standard fixes it
+        a = f.activity(conn, t["team"])
+        for i, v in enumerate(good + [bad]):
+            f.service_record(conn, v, a, t["team"], day=1 + (i % 2))
+        f.membership(conn, bad, t["team"])
+    summary = sync(settings, engine)
+    assert summary["pushed"]["volunteers"] == 3
+    assert summary["still_failed"] == {"volunteers": 1, "service_records": 1, "memberships": 1}
+    assert summary["still_failed_by_code"] == {"INVALID_PHONE": 1, "PARENT_FAILED": 2}
+    with engine.connect() as conn:
+        err = conn.execute(text("SELECT last_error FROM outbox WHERE entity = 'volunteer' AND local_id = :i"),
+                           {"i": bad}).scalar_one()
+    assert "phone" in err and "INVALID_PHONE" in err
+
+    # corrected locally: sent again on its own, and what waited for it follows
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE volunteer SET phone = '13900005555' WHERE id = :i"), {"i": bad})
+    summary = sync(settings, engine)
+    assert summary["pushed"] == {"volunteers": 1, "service_records": 1, "memberships": 1}
+    assert summary["still_failed"] == {}
+    assert len(registry_records(sandbox, "volunteers")) == 4
+
+
+def test_creates_go_parents_first_whatever_the_queue_order(settings, engine, sandbox) -> None:
+    from regsync.db.triggers import ORG_LEVEL_RANK, PRIORITY
+
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        v = f.volunteer(conn)
+        a = f.activity(conn, t["team"])
+        sr = f.service_record(conn, v, a, t["team"])
+        m = f.membership(conn, v, t["team"])
+        levels = dict(conn.execute(text("SELECT id, level FROM organization")).all())
+        conn.execute(text("DELETE FROM outbox"))
+        # queue the dependents first (lower outbox ids), what they refer to last
+        queue = [("service_record", sr, PRIORITY["service_record"]), ("activity", a, PRIORITY["activity"]),
+                 ("membership", m, PRIORITY["membership"]), ("volunteer", v, PRIORITY["volunteer"])]
+        queue += [("org", t[k], PRIORITY["org"] + ORG_LEVEL_RANK[levels[t[k]]])
+                  for k in ("team", "community", "unit", "street", "detachment", "district", "province", "city")]
+        for entity, lid, prio in queue:
+            conn.execute(text(
+                "INSERT INTO outbox (entity, local_id, op, priority, state, attempts, created_at, available_at) "
+                "VALUES (:e, :i, 'insert', :p, 'pending', 0, :now, :now)"),
+                {"e": entity, "i": lid, "p": prio, "now": dt.datetime(2020, 1, 1)})
+    summary = sync(settings, engine)
+    assert summary["still_failed"] == {} and summary["deferred"] == {}
+    assert summary["pushed"] == {"orgs": 8, "volunteers": 1, "activities": 1, "memberships": 1,
+                                 "service_records": 1}
+
+
+def test_endings_go_children_first(settings, engine, sandbox) -> None:
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        v = f.volunteer(conn)
+        a = f.activity(conn, t["team"])
+        sr = f.service_record(conn, v, a, t["team"])
+        m = f.membership(conn, v, t["team"])
+    sync(settings, engine)
+    # one transaction ends everything: the volunteer before its records, the parents before the children
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE volunteer SET status = 'DEREGISTERED' WHERE id = :i"), {"i": v})
+        conn.execute(text("UPDATE service_record SET status = 'REVOKED', revoke_reason = '重复录入' WHERE id = :i"),
+                     {"i": sr})
+        conn.execute(text("UPDATE membership SET left_on = :d WHERE id = :i"), {"i": m, "d": dt.date(2026, 6, 1)})
+        for key in ("city", "district", "street", "community", "province", "detachment", "unit", "team"):
+            conn.execute(text("UPDATE organization SET status = 'DISSOLVED' WHERE id = :i"), {"i": t[key]})
+    summary = sync(settings, engine)
+    assert summary["still_failed"] == {}, outbox_states(engine)
+    assert all(o["status"] == "DISSOLVED" for o in registry_records(sandbox, "orgs"))
+    vol = registry_records(sandbox, "volunteers")[0]
+    assert vol["status"] == "DEREGISTERED" and vol["totalHours"] == "0.00"
+    assert registry_records(sandbox, "service-records")[0]["status"] == "REVOKED"
+    assert registry_records(sandbox, "memberships")[0]["leftOn"] == "2026-06-01"
+
+
+def test_two_local_rows_of_one_person(settings, engine, sandbox) -> None:
+    number = f.id_number(dt.date(1970, 3, 3))
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        a = f.activity(conn, t["team"])
+        newer = f.volunteer(conn, id_number="\uff12" + number[1:].lower(), birth=dt.date(1970, 3, 3),
+                            registered_at=dt.datetime(2023, 1, 1), name="孙丽", phone="13700000001")
+        older = f.volunteer(conn, id_number=number, birth=dt.date(1970, 3, 3),
+                            registered_at=dt.datetime(2019, 1, 1), name="孙丽", phone="13700000002")
+        f.service_record(conn, older, a, t["team"], hours=300, day=1)
+        f.service_record(conn, newer, a, t["team"], hours=125, day=2)
+        f.membership(conn, newer, t["team"])
+    summary = sync(settings, engine)
+    assert summary["still_failed"] == {}
+    primary, dup = link_of(engine, "volunteer", older), link_of(engine, "volunteer", newer)
+    assert primary.registry_id == dup.registry_id and dup.is_duplicate and not primary.is_duplicate
+    vols = registry_records(sandbox, "volunteers")
+    assert len(vols) == 1 and vols[0]["phone"] == "13700000002"  # the primary's profile
+    assert vols[0]["totalHours"] == "4.25"  # both rows' hours, under one person
+    # the duplicate's profile is never pushed
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE volunteer SET phone = '13700000009' WHERE id = :i"), {"i": newer})
+    assert sync(settings, engine)["pushed"] == {}
+    assert registry_records(sandbox, "volunteers")[0]["phone"] == "13700000002"
+
+
+def test_a_corrected_service_record_is_revoked_and_created_anew(settings, engine, sandbox) -> None:
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        v = f.volunteer(conn)
+        a = f.activity(conn, t["team"])
+        sr = f.service_record(conn, v, a, t["team"], hours=200)
+    sync(settings, engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE service_record SET hours = 275 WHERE id = :i"), {"i": sr})
+    summary = sync(settings, engine)
+    assert summary["pushed"] == {"service_records": 2}  # revoke, then the corrected record
+    records = sorted(registry_records(sandbox, "service-records"), key=lambda r: r["id"])
+    assert [(r["status"], r["hours"], r["clientRef"]) for r in records] == [
+        ("REVOKED", "2.00", str(sr)), ("ACCEPTED", "2.75", f"{sr}-r1")]
+    assert registry_records(sandbox, "volunteers")[0]["totalHours"] == "2.75"
+    assert link_of(engine, "service_record", sr).registry_id == records[1]["id"]
+    assert sync(settings, engine)["batches"] == 0
+
+
+def test_version_mismatch_from_a_derived_field_is_retried_on_the_new_version(settings, engine, sandbox) -> None:
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        v = f.volunteer(conn)
+        a = f.activity(conn, t["team"])
+    sync(settings, engine)
+    version_before = link_of(engine, "volunteer", v).registry_version
+    with engine.begin() as conn:
+        f.service_record(conn, v, a, t["team"])  # the registry bumps the volunteer's version (totalHours)
+    sync(settings, engine)
+    assert link_of(engine, "volunteer", v).registry_version == version_before  # the link has not seen it
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE volunteer SET skills = :s WHERE id = :i"), {"s": json.dumps(["急救", "翻译"]), "i": v})
+    summary = sync(settings, engine)
+    assert summary["pushed"] == {"volunteers": 1} and summary["still_failed"] == {}
+    rec = registry_records(sandbox, "volunteers")[0]
+    assert sorted(rec["skills"]) == ["急救", "翻译"]
+
+
+def test_a_synced_field_moved_in_the_registry_is_not_overwritten(settings, engine, sandbox) -> None:
+    with engine.begin() as conn:
+        v = f.volunteer(conn)
+    sync(settings, engine)
+    rid = link_of(engine, "volunteer", v).registry_id
+    httpx.patch(f"{sandbox.admin_url}/records/volunteers/{rid}", json={"phone": "13655556666"}).raise_for_status()
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE volunteer SET region_code = '230103' WHERE id = :i"), {"i": v})
+    summary = sync(settings, engine)
+    assert summary["still_failed_by_code"] == {"VERSION_MISMATCH": 1}
+    assert registry_records(sandbox, "volunteers")[0]["phone"] == "13655556666"
+
+
+@pytest.mark.parametrize(("column", "dirty", "expected"), [
+    ("id_number", "lower_x", None),
+    ("id_number", "legacy_15", None),
+    ("id_number", "fullwidth", None),
+    ("name", "买买提•艾力", "买买提·艾力"),
+    ("name", "买买提．艾力", "买买提·艾力"),
+    ("name", "买买提・艾力", "买买提·艾力"),
+    ("name", "𠀋𡈽明", "𠀋𡈽明"),
+    ("phone", "+86 139-0000-1234", "13900001234"),
+    ("phone", "", None),
+])
+def test_each_kind_of_dirt_is_normalized_before_sending(settings, engine, sandbox, column, dirty, expected) -> None:
+    birth = dt.date(1968, 8, 8)
+    clean = f.id_number(birth)
+    while not clean.endswith("X") and dirty == "lower_x":
+        clean = f.id_number(birth)
+    row: dict[str, Any] = {"birth": birth, "id_number": clean}
+    if column == "id_number":
+        row["id_number"] = {"lower_x": clean.lower(), "legacy_15": clean[:6] + clean[8:17],
+                            "fullwidth": "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in clean)}[dirty]
+        if dirty == "legacy_15":
+            from regsync.normalize import legacy_to_18
+            clean = legacy_to_18(row["id_number"])
+        expected = clean
+    else:
+        row[column] = dirty
+    with engine.begin() as conn:
+        f.volunteer(conn, **row)
+    summary = sync(settings, engine)
+    assert summary["pushed"] == {"volunteers": 1}, summary
+    rec = registry_records(sandbox, "volunteers")[0]
+    wire = {"id_number": "idNumber", "name": "name", "phone": "phone"}[column]
+    assert rec[wire] == expected
+
+
+def test_dirt_no_standard_fixes_fails_alone_with_the_registry_field_error(settings, engine, sandbox) -> None:
+    with engine.begin() as conn:
+        ok = f.volunteer(conn)
+        bad_check = f.id_number()
+        bad_check = bad_check[:17] + ("0" if bad_check[17] != "0" else "1")
+        bad = f.volunteer(conn, id_number=bad_check)
+    summary = sync(settings, engine)
+    assert summary["pushed"] == {"volunteers": 1}
+    assert summary["still_failed_by_code"] == {"INVALID_ID_NUMBER": 1}
+    assert link_of(engine, "volunteer", ok) is not None and link_of(engine, "volunteer", bad) is None
