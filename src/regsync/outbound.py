@@ -137,6 +137,7 @@ class _Item:
     link: dict[str, Any] | None = None
     op: Operation | None = None
     desired: dict[str, Any] | None = None  # canonical state after a successful op
+    had_failed: bool = False  # the record has older failed or blocked rows, to settle with this outcome
 
 
 def _now() -> dt.datetime:
@@ -206,12 +207,7 @@ class Relay:
     def unblock(self) -> int:
         """Re-queue ``blocked`` rows whose awaited record is linked now. Returns how many."""
         with self.engine.begin() as conn:
-            res = conn.execute(text(
-                "UPDATE outbox SET state = 'pending', available_at = :now, last_code = NULL, last_error = NULL,"
-                " blocked_entity = NULL, blocked_local_id = NULL "
-                "WHERE state = 'blocked' AND EXISTS (SELECT 1 FROM link WHERE link.entity = outbox.blocked_entity"
-                " AND link.local_id = outbox.blocked_local_id)"), {"now": _now()})
-            return res.rowcount or 0
+            return unblock(conn, _now())
 
     # ------------------------------------------------------------------------------------------ claim
     def claim(self, conn: Connection, limit: int) -> list[dict[str, Any]]:
@@ -292,9 +288,15 @@ class Relay:
             for r in conn.execute(select(Link.__table__).where(Link.entity == kind, Link.local_id.in_(chunk))
                                   ).mappings():
                 links[r["local_id"]] = dict(r)
+        failed_before: set[int] = set()
+        for chunk in _chunks(ids, _CHUNK):
+            failed_before.update(conn.execute(select(Outbox.local_id).where(
+                Outbox.entity == kind, Outbox.local_id.in_(chunk), Outbox.state.in_(("failed", "blocked")))
+            ).scalars())
         for it in items:
             it.row = rows.get(it.local_id)
             it.link = links.get(it.local_id)
+            it.had_failed = it.local_id in failed_before
         # references
         wanted: dict[str, set[int]] = defaultdict(set)
         for it in items:
@@ -600,6 +602,16 @@ class Relay:
         outcomes.clear()
 
 
+def unblock(conn: Connection, now: dt.datetime) -> int:
+    """Re-queue the ``blocked`` rows whose awaited record has a link now; returns how many."""
+    res = conn.execute(text(
+        "UPDATE outbox SET state = 'pending', available_at = :now, last_code = NULL, last_error = NULL,"
+        " blocked_entity = NULL, blocked_local_id = NULL "
+        "WHERE state = 'blocked' AND EXISTS (SELECT 1 FROM link WHERE link.entity = outbox.blocked_entity"
+        " AND link.local_id = outbox.blocked_local_id)"), {"now": now})
+    return res.rowcount or 0
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
@@ -712,12 +724,8 @@ class _Outcomes:
             conn.execute(link_t.insert(), [
                 {**e, "is_duplicate": e["how"] == "duplicate_person", "linked_at": now, "updated_at": now}
                 for e in self.links_new])
-            # what waited for these records may go now
-            conn.execute(text(
-                "UPDATE outbox SET state = 'pending', available_at = :now, last_code = NULL, last_error = NULL, "
-                "blocked_entity = NULL, blocked_local_id = NULL "
-                "WHERE state = 'blocked' AND blocked_entity = :entity AND blocked_local_id = :lid"),
-                [{"now": now, "entity": e["entity"], "lid": e["local_id"]} for e in self.links_new])
+            # what waited for these records may go now (one statement over the few blocked rows)
+            unblock(conn, now)
         if self.links_upd:
             conn.execute(update(link_t).where(link_t.c.entity == bindparam("b_entity"),
                                               link_t.c.local_id == bindparam("b_local_id"))
@@ -727,12 +735,12 @@ class _Outcomes:
                          [{f"b_{k}": v for k, v in e.items() if k != "how"} for e in self.links_upd])
         ob = Outbox.__table__
         if self.sent:
-            params = [{"b_id": rid} for it in self.sent for rid in it.row_ids]
-            conn.execute(update(ob).where(ob.c.id == bindparam("b_id"))
-                         .values(state="sent", done_at=now, claimed_by=None, claimed_until=None, last_code=None,
-                                 last_error=None), params)
+            for chunk in _chunks([rid for it in self.sent for rid in it.row_ids], _CHUNK):
+                conn.execute(update(ob).where(ob.c.id.in_(chunk))
+                             .values(state="sent", done_at=now, claimed_by=None, claimed_until=None, last_code=None,
+                                     last_error=None))
             # older failed or blocked rows of the same records are settled by this newer state
-            self._settle_older(conn, [(it.local_id, max(it.row_ids)) for it in self.sent], now)
+            self._settle_older(conn, [(it.local_id, max(it.row_ids)) for it in self.sent if it.had_failed], now)
             for it in self.sent:
                 if it.attempts == -2:
                     stats.pushed[kind] += 1
@@ -741,9 +749,9 @@ class _Outcomes:
                 else:
                     stats.unchanged[kind] += 1
         if self.requeue:
-            params = [{"b_id": rid} for it in self.requeue for rid in it.row_ids]
-            conn.execute(update(ob).where(ob.c.id == bindparam("b_id"))
-                         .values(state="pending", available_at=now, claimed_by=None, claimed_until=None), params)
+            for chunk in _chunks([rid for it in self.requeue for rid in it.row_ids], _CHUNK):
+                conn.execute(update(ob).where(ob.c.id.in_(chunk))
+                             .values(state="pending", available_at=now, claimed_by=None, claimed_until=None))
             for it in self.requeue:
                 if it.attempts == -2:
                     stats.pushed[kind] += 1
@@ -760,7 +768,8 @@ class _Outcomes:
                                  last_error=bindparam("b_error"), blocked_entity=bindparam("b_pe"),
                                  blocked_local_id=bindparam("b_pid"), attempts=ob.c.attempts + 1,
                                  claimed_by=None, claimed_until=None, done_at=now), params)
-            self._settle_older(conn, [(it.local_id, max(it.row_ids)) for it, *_ in self.failures], now)
+            self._settle_older(conn, [(it.local_id, max(it.row_ids)) for it, *_ in self.failures if it.had_failed],
+                               now)
         if self.deferrals:
             params = []
             for it, code, message, seconds, count in self.deferrals:

@@ -7,7 +7,7 @@ The messages below were written by hand from registry-api.md §2 and signed with
     openssl dgst -sha256 -hmac 'test-secret-秘钥' -r m1.txt
     openssl dgst -sm3    -hmac 'test-secret-秘钥' -r m1.txt
 
-Body hashes: ``printf '' | openssl dgst -sha256`` and ``printf '%s' '{"operations":[]}' | openssl dgst -sha256``.
+Body hashes: ``printf '' | openssl dgst -sha256``, ``printf '%s' '{"operations":[]}' | openssl dgst -sha256``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,14 @@ BATCH_BODY_SHA256 = "ba008b3ff2e64fd0f721e62a4159d1068da4c3f8ca432bf40a0414c1670
 # Query parameters as decoded, in the order sent; the canonical form is sorted by (name, value) of the
 # percent-encoded pair (RFC 3986: space → %20, "/" → %2F, "*" → %2A, "~" kept, UTF-8 bytes encoded);
 # "a" sorts before "a-b" (by name first, not by the joined "name=value" string).
-QUERY_PARAMS = [("name", "A"), ("limit", "2"), ("clientRef", "a b/c~"), ("name", "中"), ("a-b", "x"), ("a", "y*")]
+QUERY_PARAMS = [
+    ("name", "A"),
+    ("limit", "2"),
+    ("clientRef", "a b/c~"),
+    ("name", "中"),
+    ("a-b", "x"),
+    ("a", "y*"),
+]
 CANONICAL_QUERY = "a=y%2A&a-b=x&clientRef=a%20b%2Fc~&limit=2&name=%E4%B8%AD&name=A"
 
 MESSAGE_GET = (
@@ -40,8 +47,18 @@ VECTORS = [
     (SECRET, MESSAGE_GET, "HMAC-SM3", "ad470a05d785b1f7e27fc6d6bfddeb9f9309a29d9821b696da9fc8dda42f2ccb"),
     (SECRET, MESSAGE_POST, "HMAC-SHA256", "9fbb5deeee61c285dc8c5b7e15ff8c406e9fce74c53f0d5b665692e46e88e49a"),
     (SECRET, MESSAGE_POST, "HMAC-SM3", "0859099032cd0437792b141e31c6804c0adc7dbccdc2882b2b7143a518ee9f60"),
-    (LONG_SECRET, MESSAGE_POST, "HMAC-SHA256", "c9ad799662e134d33f39f6f8c0ea30d69d5fc5f2359aeab0fcab64ee38067d67"),
-    (LONG_SECRET, MESSAGE_POST, "HMAC-SM3", "a42102bba9d64fc9cb3f4ede7241ffe5d21e7536f8970ec271c644421b843050"),
+    (
+        LONG_SECRET,
+        MESSAGE_POST,
+        "HMAC-SHA256",
+        "c9ad799662e134d33f39f6f8c0ea30d69d5fc5f2359aeab0fcab64ee38067d67",
+    ),
+    (
+        LONG_SECRET,
+        MESSAGE_POST,
+        "HMAC-SM3",
+        "a42102bba9d64fc9cb3f4ede7241ffe5d21e7536f8970ec271c644421b843050",
+    ),
 ]
 
 
@@ -65,7 +82,9 @@ def test_string_to_sign_with_query_and_empty_body() -> None:
 
 
 def test_string_to_sign_with_body_and_no_query() -> None:
-    msg = signing.string_to_sign("POST", "/api/v1/batch", "", "1764374400123", "Nonce0123456789ABCDEFxyz", BATCH_BODY)
+    msg = signing.string_to_sign(
+        "POST", "/api/v1/batch", "", "1764374400123", "Nonce0123456789ABCDEFxyz", BATCH_BODY
+    )
     assert msg == MESSAGE_POST
 
 

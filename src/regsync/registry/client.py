@@ -644,9 +644,9 @@ class RegistryClient:
 
     def _check(self, response: httpx.Response, call: _Call) -> E.RegistryError | None:
         if call.stream:
-            ctype = response.headers.get("Content-Type", "")
-            if response.is_success and "json" not in ctype and "html" not in ctype:
-                return None
+            media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if response.is_success and media != "application/json" and "html" not in media:
+                return None  # the stream itself (NDJSON); an envelope or a page is read and classified
             try:
                 response.read()
             except httpx.HTTPError as exc:
@@ -696,7 +696,11 @@ class RegistryClient:
         if call.if_match is not None:
             headers["If-Match"] = f'"{int(call.if_match)}"'
         request = self._http.build_request(
-            call.method, call.path, params=call.params or None, content=call.body or None, headers=headers
+            call.method,
+            call.path,
+            params=tuple(call.params) or None,
+            content=call.body or None,
+            headers=headers,
         )
         self.sign(request, call.body)
         return request

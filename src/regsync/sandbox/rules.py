@@ -210,6 +210,8 @@ def check_uscc(value: Any) -> str:
 
 
 def _is_cjk(cp: int) -> bool:
+    if 0x4E00 <= cp <= 0x9FFF:
+        return True
     return any(lo <= cp <= hi for lo, hi in _CJK_RANGES)
 
 
