@@ -87,6 +87,7 @@ def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
                         break
                     time.sleep(0.5)
                 sync_s = time.monotonic() - t1
+                relay.close()
                 calls = client.stats.as_dict()
             records = sum(gen["counts"].values()) if isinstance(gen.get("counts"), dict) else None
             engine.dispose()

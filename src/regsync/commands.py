@@ -107,12 +107,14 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
     total = RelayStats()
     status, code, error = "success", 0, None
     try:
-        with RegistryClient(settings.registry, province=settings.province) as client, \
+        with contextlib.ExitStack() as stack, \
+                RegistryClient(settings.registry, province=settings.province) as client, \
                 progress_bars(progress) as advance:
             def on_batch(kind: str, n: int) -> None:
                 advance(KIND_NAMES[kind], n)
 
             relay = Relay(engine, client, settings, progress=on_batch)
+            stack.callback(relay.close)
             deadline = time.monotonic() + timeout_s
             while True:
                 try:
@@ -198,8 +200,12 @@ def run_generate(settings: Settings, *, scale: float, seed: int, progress: bool 
         summary = generate(engine, scale, seed, progress=on_progress)
     if own:
         engine.dispose()
-    data = summary.as_dict() if hasattr(summary, "as_dict") else dict(vars(summary))
-    return {k: v for k, v in data.items()}
+    kinds = ("org", "volunteer", "membership", "activity", "service_record")
+    return {"scale": summary.scale, "seed": summary.seed, "as_of": summary.as_of.isoformat(),
+            "counts": {KIND_NAMES[k]: summary.counts.get(k, 0) for k in kinds},
+            "org_levels": {k: v for k, v in summary.counts.items() if k not in kinds},
+            "dirt": dict(summary.dirt), "seconds": round(summary.seconds, 3),
+            "rows_per_second": round(summary.rows_per_second)}
 
 
 def print_generate_summary(summary: dict[str, Any]) -> None:

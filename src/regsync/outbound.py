@@ -32,7 +32,8 @@ import json
 import os
 import random
 import socket
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -171,17 +172,25 @@ class Relay:
         settings: regsync's settings (``relay``, ``hash_key``).
         worker: this relay's name in claims (default: host and pid).
         progress: called as ``progress(kind, records_done)`` after each batch.
+        concurrency: batch calls in flight at once (1 = strictly one after the other).
     """
 
     def __init__(self, engine: Engine, client: Any, settings: Settings, *, worker: str | None = None,
-                 progress: Callable[[str, int], None] | None = None) -> None:
+                 progress: Callable[[str, int], None] | None = None, concurrency: int = 2) -> None:
         self.engine = engine
         self.client = client
         self.settings = settings
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
         self.progress = progress
         self.stats = RelayStats()
+        #: Batch calls kept in flight at once: the registry works on one while the relay prepares the next.
+        self.concurrency = concurrency
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="relay-batch")
         self._rng = random.Random()
+
+    def close(self) -> None:
+        """Stop the relay's call threads."""
+        self._pool.shutdown(wait=True)
 
     # ------------------------------------------------------------------------------------------ pass
     def run(self, *, stop: Callable[[], bool] | None = None, max_steps: int | None = None) -> RelayStats:
@@ -365,10 +374,8 @@ class Relay:
                 continue
             self._plan(it, plan["desired"], primaries, outcomes)
 
-        ops_items = [it for it in items if it.op is not None]
-        for chunk in _chunks(ops_items, self.settings.relay.batch_size):
-            self._send(kind, list(chunk), outcomes)
-        self._commit(outcomes)
+        self._commit(outcomes)  # decisions that need no call
+        self._dispatch(kind, [it for it in items if it.op is not None], outcomes)
 
     def _volunteer_primaries(self, conn: Connection, items: list[_Item]) -> dict[int, int]:
         """Keep ``id_number_norm`` current for ``items`` and return, for each of them that is the later row
@@ -520,36 +527,67 @@ class Relay:
         it.op = Operation("create", it.kind, fields_, idempotency_key=f"rs-{digest}", client_ref=client_ref, tag=it)
 
     # ------------------------------------------------------------------------------------------ send
-    def _send(self, kind: str, items: list[_Item], outcomes: _Outcomes) -> None:
-        ops = [it.op for it in items if it.op is not None]
-        try:
-            results = self.client.batch(ops)
-        except InvalidClient as exc:
-            log.error("registry refuses the credentials: relay halted", code=getattr(exc, "code", None),
-                      alarm=True)
-            raise RelayHalted(f"the registry refuses this client's credentials: {exc}") from exc
-        except (RateLimited, Maintenance) as exc:
-            wait = float(getattr(exc, "retry_after", None) or 30.0)
-            log.warning("registry asks to wait longer than the cap: work deferred", seconds=wait,
-                        code=getattr(exc, "code", None))
-            for it in items:
-                outcomes.defer(it, getattr(exc, "code", "RATE_LIMITED") or "RATE_LIMITED",
-                               str(exc), seconds=wait, count_attempt=False)
+    def _dispatch(self, kind: str, items: list[_Item], outcomes: _Outcomes) -> None:
+        """Send ``items`` in batches, keeping up to ``concurrency`` calls in flight so that the registry
+        works on one batch while this side prepares the next and records the last; results are handled in
+        order, and a failed call stops new calls but never loses the answers of the calls already made.
+
+        Raises:
+            RelayHalted: the registry refused the credentials.
+            RegistryError: the registry is unavailable (the unsent work is deferred or released).
+        """
+        chunks = [list(c) for c in _chunks(items, self.settings.relay.batch_size)]
+        inflight: deque[tuple[list[_Item], Future[list[OperationResult]]]] = deque()
+        error: BaseException | None = None
+        next_chunk = 0
+        while next_chunk < len(chunks) or inflight:
+            while error is None and next_chunk < len(chunks) and len(inflight) < self.concurrency:
+                chunk = chunks[next_chunk]
+                inflight.append((chunk, self._pool.submit(self.client.batch, [it.op for it in chunk])))
+                next_chunk += 1
+            if not inflight:
+                break
+            chunk, future = inflight.popleft()
+            try:
+                results = future.result()
+            except RegistryError as exc:
+                self._on_batch_error(chunk, exc, outcomes)
+                error = error or exc
+                continue
+            self._handle(kind, chunk, results, outcomes)
             self._commit(outcomes)
-            raise
-        except TransientError as exc:
+        if error is not None:
+            if isinstance(error, InvalidClient):
+                log.error("registry refuses the credentials: relay halted", code=error.code, alarm=True)
+                raise RelayHalted(f"the registry refuses this client's credentials: {error}") from error
+            raise error
+
+    def _on_batch_error(self, items: list[_Item], exc: RegistryError, outcomes: _Outcomes) -> None:
+        """A whole call failed: defer its records without burning attempts (an outage is not theirs)."""
+        if isinstance(exc, InvalidClient):
+            return  # released by the step
+        if isinstance(exc, RateLimited | Maintenance):
+            wait = float(exc.retry_after or 30.0)
+            log.warning("registry asks to wait longer than the cap: work deferred", seconds=wait, code=exc.code)
+        elif isinstance(exc, TransientError):
+            wait = None
             log.warning("registry unavailable: work deferred", error=mask_text(str(exc)))
-            for it in items:
-                outcomes.defer(it, getattr(exc, "code", None) or "UNAVAILABLE", str(exc),
-                               seconds=self._backoff(it.attempts), count_attempt=False)
-            self._commit(outcomes)
-            raise
+        else:
+            wait = None
+            log.error("batch refused as a whole: work deferred", code=exc.code, error=mask_text(str(exc)))
+        for it in items:
+            outcomes.defer(it, exc.code or type(exc).__name__, str(exc),
+                           seconds=wait if wait is not None else self._backoff(it.attempts), count_attempt=False)
+        self._commit(outcomes)
+
+    def _handle(self, kind: str, items: list[_Item], results: list[OperationResult], outcomes: _Outcomes) -> None:
+        """Handle each operation's result on its own (design.md, flow 1)."""
+        ops = [it.op for it in items]
         self.stats.batches += 1
         duplicates: list[tuple[_Item, OperationResult]] = []
         if len(results) != len(ops):
             raise RegistryError(f"the registry answered {len(results)} results for {len(ops)} operations")
-        for op, res in zip(ops, results, strict=True):
-            it: _Item = op.tag
+        for it, res in zip(items, results, strict=True):
             if res.ok:
                 base = (canonical(project_registry(kind, res.record), self.settings.hash_key)
                         if res.record else None)

@@ -118,6 +118,10 @@ def project_registry(kind: str, record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _canon_value(value: Any) -> Any:
+    if value is None or type(value) is int:
+        return value
+    if type(value) is str:
+        return _nfkc(value).strip() if not value.isascii() else value.strip()
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
             value = value.astimezone(dt.UTC).replace(tzinfo=None)
@@ -129,6 +133,10 @@ def _canon_value(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return sorted(_canon_value(v) for v in value)
     return value
+
+
+def _nfkc(value: str) -> str:
+    return unicodedata.normalize("NFKC", value)
 
 
 def canonical(fields: Mapping[str, Any], hash_key: str) -> dict[str, Any]:

@@ -1,0 +1,772 @@
+"""The sandbox registry's HTTP interface: a Starlette app (registry-api.md §1–§7, admin of §8).
+
+:func:`create_app` builds it. Base path ``/api/v1`` (a client's base URL is ``http://host:port/api/v1`` and
+the signed PATH includes ``/api/v1``); the admin router ``/_sandbox/`` is mounted only with ``admin=True``
+and answers loopback callers only.
+
+Every API call goes through :meth:`Sandbox.call`: faults (§8) → body limit (§3, 5 MiB) → bearer token and
+signature (§2) → rate limit (§3) → nonce → the handler. Database work runs in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import itertools
+import math
+import random
+import secrets
+import threading
+import time
+import zlib
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from anyio import to_thread
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from regsync.registry import signing
+from regsync.sandbox.faults import Faults
+from regsync.sandbox.rules import format_time
+from regsync.sandbox.service import (
+    PORTAL,
+    BatchOp,
+    Ctx,
+    Outcome,
+    Refusal,
+    Registry,
+    fingerprint,
+    kind_of,
+    op_create,
+    op_delete,
+    op_join,
+    op_leave,
+    op_revoke,
+    op_update,
+    portal_patch,
+)
+from regsync.sandbox.store import COLLECTIONS, ClientCredential, Store, UnitOfWork
+
+BASE = "/api/v1"
+MAX_BODY = 5 * 1024 * 1024
+MAX_BATCH = 500
+MAX_SKEW_MS = 300_000
+_NONCE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_WRITABLE_COLLECTIONS = ("orgs", "volunteers", "activities", "service-records")
+
+Handler = Callable[[Request, ClientCredential, bytes, str], Awaitable[Response]]
+
+
+def envelope_response(status: int, code: str, message: str, data: Any, request_id: str,
+                      headers: dict[str, str] | None = None) -> Response:
+    """A JSON response in the §1 envelope."""
+    body = orjson.dumps({"code": code, "message": message, "requestId": request_id, "data": data})
+    return Response(body, status, headers=headers, media_type="application/json")
+
+
+def _html(status: int, title: str, headers: dict[str, str] | None = None) -> Response:
+    page = f"<html><head><title>{status} {title}</title></head><body><center><h1>{status} {title}</h1>" \
+           f"</center><hr><center>nginx</center></body></html>"
+    return Response(page, status, headers=headers, media_type="text/html")
+
+
+class _DroppedAnswer(Response):
+    """A lost answer (§8): starts the response, then cuts the connection."""
+
+    def __init__(self) -> None:
+        super().__init__(b"", 200)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+        await send({"type": "http.response.body", "body": b'{"code": "OK", ', "more_body": True})
+        raise ConnectionAbortedError("sandbox fault: answer lost")
+
+
+class ApiError(Exception):
+    """A call refused before its handler: HTTP status, §7 code, message, data, headers."""
+
+    def __init__(self, status: int, code: str, message: str, data: Any = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.data, self.headers = status, code, message, data, headers
+
+
+class TokenIssuer:
+    """Self-contained bearer tokens (§2): ``base64url(clientId:epoch:expiresMs).mac``.
+
+    A token is ``TOKEN_EXPIRED`` after its expiry and ``TOKEN_INVALID`` when forged, for a disabled or
+    unknown client, or revoked (the client's epoch moved on, see :meth:`revoke`).
+    """
+
+    def __init__(self) -> None:
+        self._key = secrets.token_bytes(32)
+        self._epochs: dict[str, int] = {}
+
+    def issue(self, client_id: str, now: float, ttl_s: float) -> str:
+        """A token for ``client_id`` valid ``ttl_s`` seconds from ``now`` (Unix seconds)."""
+        payload = f"{client_id}:{self._epochs.get(client_id, 0)}:{int((now + ttl_s) * 1000)}"
+        enc = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+        return f"{enc}.{self._mac(enc)}"
+
+    def revoke(self, client_id: str) -> None:
+        """Invalidate every token issued to ``client_id`` so far."""
+        self._epochs[client_id] = self._epochs.get(client_id, 0) + 1
+
+    def _mac(self, enc: str) -> str:
+        return hmac.new(self._key, enc.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def check(self, token: str, now: float) -> str:
+        """The client id of a valid token.
+
+        Raises:
+            ApiError: 401 ``TOKEN_INVALID`` or ``TOKEN_EXPIRED``.
+        """
+        enc, _, mac = token.partition(".")
+        if not mac or not hmac.compare_digest(mac, self._mac(enc)):
+            raise ApiError(401, "TOKEN_INVALID", "the access token is not valid")
+        client_id, epoch, expires = base64.urlsafe_b64decode(enc + "=" * (-len(enc) % 4)).decode().rsplit(":", 2)
+        if int(epoch) != self._epochs.get(client_id, 0):
+            raise ApiError(401, "TOKEN_INVALID", "the access token was revoked")
+        if now * 1000 >= int(expires):
+            raise ApiError(401, "TOKEN_EXPIRED", "the access token has expired")
+        return client_id
+
+
+class RateLimiter:
+    """A token bucket per client (§3): ``rps`` requests/s, ``burst`` at most."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, client_id: str, now: float, rps: float, burst: int) -> float:
+        """Take one token; return 0 when allowed, else the seconds until one is available."""
+        with self._lock:
+            tokens, last = self._buckets.get(client_id, (float(burst), now))
+            tokens = min(float(burst), tokens + (now - last) * rps)
+            if tokens >= 1:
+                self._buckets[client_id] = (tokens - 1, now)
+                return 0.0
+            self._buckets[client_id] = (tokens, now)
+            return (1 - tokens) / rps if rps > 0 else 60.0
+
+    def reset(self) -> None:
+        """Fill every bucket."""
+        with self._lock:
+            self._buckets.clear()
+
+
+@dataclass(slots=True)
+class _Settings:
+    rate_limit_rps: float
+    rate_limit_burst: int
+    sign_methods: tuple[str, ...]
+
+
+class Sandbox:
+    """The state behind the app: the registry, the faults, tokens, rate limits, counters, exports.
+
+    Args:
+        store: the database.
+        faults: fault settings (§8), shared with the admin endpoints.
+        rate_limit_rps: requests per second per client (§3: 20).
+        rate_limit_burst: bucket size (§3: 40).
+        sign_methods: the signature methods accepted (``HMAC-SM3`` only, for a registry configured so).
+        seed: seeds the fault draws.
+    """
+
+    def __init__(self, store: Store, faults: Faults, *, rate_limit_rps: float, rate_limit_burst: int,
+                 sign_methods: tuple[str, ...], seed: int | None) -> None:
+        self.store = store
+        self.faults = faults
+        self.settings = _Settings(rate_limit_rps, rate_limit_burst, sign_methods)
+        self.rng = random.Random(seed)
+        self.registry = Registry(store, self.clock, lambda: self.faults.feed_retention_s)
+        self.tokens = TokenIssuer()
+        self.limiter = RateLimiter()
+        self.counters: Counter[tuple[str, str, int]] = Counter()
+        self.exports: set[str] = set()
+        self._ids = itertools.count(1)
+        self._id_prefix = secrets.token_hex(4)
+
+    def clock(self) -> float:
+        """The registry's clock, Unix seconds (with the fault offset)."""
+        return time.time() + self.faults.clock_offset_s
+
+    def request_id(self) -> str:
+        """A fresh ``requestId``."""
+        return f"{self._id_prefix}-{next(self._ids):08d}"
+
+    # ------------------------------------------------------------------------------------- the pipeline
+    def api(self, template: str, handler: Handler, *, write: bool = False) -> Callable[[Request], Awaitable[Response]]:
+        """Wrap a handler with faults, body limit, authentication, rate limit and counters."""
+        async def endpoint(request: Request) -> Response:
+            request_id = self.request_id()
+            try:
+                response = await self._call(request, handler, request_id, write)
+            except ApiError as err:
+                response = envelope_response(err.status, err.code, err.message, err.data, request_id, err.headers)
+            except Exception:  # a bug: answer INTERNAL in the envelope, as the registry would
+                import logging
+
+                logging.getLogger("regsync.sandbox").exception("sandbox call failed")
+                response = envelope_response(500, "INTERNAL", "internal error", None, request_id)
+            self.counters[(request.method, template, response.status_code)] += 1
+            return response
+        return endpoint
+
+    async def _call(self, request: Request, handler: Handler, request_id: str, write: bool) -> Response:
+        f = self.faults
+        if f.latency_s > 0:
+            await asyncio.sleep(f.latency_s)
+        if f.maintenance:
+            headers = {"Retry-After": str(int(f.maintenance_retry_after_s))}
+            if f.draw(self.rng, f.html_error_share):
+                return _html(503, "Service Temporarily Unavailable", headers)
+            raise ApiError(503, "MAINTENANCE", "the registry is under maintenance", headers=headers)
+        if f.draw(self.rng, f.error_rate):
+            status = self.rng.choice(f.error_statuses)
+            if status != 500 or f.draw(self.rng, f.html_error_share):
+                return _html(status, {500: "Internal Server Error", 502: "Bad Gateway",
+                                      503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}[status])
+            raise ApiError(500, "INTERNAL", "internal error (sandbox fault)")
+        body = await self._read_body(request)
+        client = await self._authenticate(request, body)
+        rps = f.rate_limit_rps if f.rate_limit_rps is not None else self.settings.rate_limit_rps
+        burst = f.rate_limit_burst if f.rate_limit_burst is not None else self.settings.rate_limit_burst
+        wait = self.limiter.take(client.client_id, time.monotonic(), rps, burst)
+        if wait > 0:
+            raise ApiError(429, "RATE_LIMITED", "too many requests", headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        nonce = request.headers["x-nonce"]
+        if not await to_thread.run_sync(self.registry.use_nonce, client.client_id, nonce):
+            raise ApiError(401, "NONCE_REPLAYED", "this nonce was used in the last 10 minutes")
+        response = await handler(request, client, body, request_id)
+        if write and response.status_code < 500 and f.draw(self.rng, f.lost_answer_rate):
+            if f.lost_answer_mode == "drop":
+                return _DroppedAnswer()
+            return _html(504, "Gateway Time-out")
+        return response
+
+    async def _read_body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_BODY:
+            raise ApiError(413, "BODY_TOO_LARGE", f"the body is over {MAX_BODY} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise ApiError(413, "BODY_TOO_LARGE", f"the body is over {MAX_BODY} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _authenticate(self, request: Request, body: bytes) -> ClientCredential:
+        """§2: bearer token, then the signature, then the clock skew."""
+        auth = request.headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "TOKEN_INVALID", "send Authorization: Bearer <token>")
+        now = self.clock()
+        try:
+            client_id = self.tokens.check(token.strip(), now)
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(401, "TOKEN_INVALID", "the access token is not valid") from None
+        client = self.registry.client(client_id)
+        if client is None or not client.enabled:
+            raise ApiError(401, "TOKEN_INVALID", "the client is unknown or disabled")
+        h = request.headers
+        if h.get("x-client-id") != client.client_id:
+            raise ApiError(401, "SIGNATURE_INVALID", "X-Client-Id does not match the token's client")
+        timestamp, nonce, signature = h.get("x-timestamp", ""), h.get("x-nonce", ""), h.get("x-signature", "")
+        method = h.get("x-sign-method", "HMAC-SHA256")
+        if not timestamp.isdigit() or not signature:
+            raise ApiError(401, "SIGNATURE_INVALID", "X-Timestamp (Unix ms) and X-Signature are required")
+        if not 16 <= len(nonce) <= 64 or not set(nonce) <= _NONCE_CHARS:
+            raise ApiError(401, "SIGNATURE_INVALID", "X-Nonce is 16–64 characters of [A-Za-z0-9]")
+        if method not in self.settings.sign_methods:
+            raise ApiError(401, "SIGNATURE_INVALID",
+                           f"X-Sign-Method must be one of {', '.join(self.settings.sign_methods)}")
+        raw_path = request.scope.get("raw_path") or request.url.path.encode()
+        path = raw_path.decode("latin-1").split("?", 1)[0]
+        query = signing.canonical_query(parse_qsl(request.scope.get("query_string", b"").decode("latin-1"),
+                                                  keep_blank_values=True))
+        message = signing.string_to_sign(request.method, path, query, timestamp, nonce, body)
+        if not signing.verify(client.client_secret, message, method, signature):
+            raise ApiError(401, "SIGNATURE_INVALID", "the signature does not match")
+        if abs(now * 1000 - int(timestamp)) > MAX_SKEW_MS:
+            raise ApiError(401, "TIMESTAMP_SKEW", "X-Timestamp is more than 300 s off the registry's clock",
+                           {"serverTime": format_time(now)})
+        return client
+
+    # ------------------------------------------------------------------------------------- helpers
+    def ctx(self, client: ClientCredential | None) -> Ctx:
+        """Who acts and when (``None``: the portal)."""
+        if client is None:
+            return Ctx(PORTAL, None, self.clock())
+        return Ctx(client.client_id, client.province, self.clock())
+
+    def answer(self, outcome: Outcome, request_id: str) -> Response:
+        """An outcome as an HTTP answer: the envelope, ``ETag`` of a record, ``Idempotent-Replayed``."""
+        headers: dict[str, str] = {}
+        if 200 <= outcome.status < 300 and isinstance(outcome.data, dict) and "version" in outcome.data:
+            headers["ETag"] = f'"{outcome.data["version"]}"'
+        if outcome.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return envelope_response(outcome.status, outcome.code, outcome.message, outcome.data, request_id, headers)
+
+    async def write(self, client: ClientCredential, request: Request, request_id: str,
+                    op: Callable[[UnitOfWork, Ctx], Outcome], fp_parts: tuple[Any, ...],
+                    *, key_required: bool = False) -> Response:
+        """Run one write call under its ``Idempotency-Key`` (§5.1)."""
+        key = request.headers.get("idempotency-key")
+        if key is not None and not 1 <= len(key) <= 64:
+            raise ApiError(400, "BAD_REQUEST", "Idempotency-Key is 1 to 64 characters")
+        if key is None and key_required:
+            raise ApiError(400, "BAD_REQUEST", "a create needs an Idempotency-Key header")
+        c = self.ctx(client)
+        fp = fingerprint(*fp_parts)
+        outcome = await to_thread.run_sync(
+            lambda: self.registry.write(c, lambda u: op(u, c), key=key, fp=fp, request_id=request_id))
+        return self.answer(outcome, request_id)
+
+
+def _json(body: bytes, *, empty: Any = ...) -> Any:
+    if not body.strip():
+        if empty is not ...:
+            return empty
+        raise ApiError(400, "BAD_REQUEST", "a JSON body is required")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "BAD_REQUEST", "the body is not valid JSON") from None
+
+
+def _if_match(request: Request) -> int | None:
+    raw = request.headers.get("if-match")
+    if raw is None:
+        return None
+    value = raw.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    value = value.strip('"')
+    if not value.isdigit():
+        raise ApiError(400, "BAD_REQUEST", 'If-Match is the quoted version, e.g. "3"')
+    return int(value)
+
+
+def _limit(request: Request) -> int:
+    raw = request.query_params.get("limit")
+    if raw is None:
+        return 200
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise ApiError(422, "VALIDATION_FAILED", "limit is 1 to 1000",
+                       {"errors": [{"field": "limit", "code": "INVALID_VALUE", "message": "1 to 1000"}]})
+    return int(raw)
+
+
+def _collection(name: str, *, writable: bool = False) -> str:
+    kind = COLLECTIONS.get(name)
+    if kind is None or (writable and name not in _WRITABLE_COLLECTIONS):
+        raise ApiError(404, "NOT_FOUND", f"no collection {name!r}")
+    return kind
+
+
+# ------------------------------------------------------------------------------------------------ handlers
+
+def _routes(sb: Sandbox) -> list[Route]:
+    reg = sb.registry
+
+    async def token(request: Request) -> Response:
+        """``POST /oauth/token`` (§2, RFC 6749 §4.4); errors per RFC 6749 §5.2, no envelope."""
+        body = await request.body()
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        client_id, secret = form.get("client_id"), form.get("client_secret")
+        basic = request.headers.get("authorization", "")
+        if basic.lower().startswith("basic "):
+            try:
+                client_id, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
+            except ValueError:
+                client_id = secret = None
+
+        def error(status: int, code: str, description: str) -> Response:
+            headers = {"Cache-Control": "no-store"}
+            if status == 401:
+                headers["WWW-Authenticate"] = 'Basic realm="registry"'
+            return Response(orjson.dumps({"error": code, "error_description": description}), status,
+                            headers=headers, media_type="application/json")
+
+        if "grant_type" not in form:
+            response = error(400, "invalid_request", "grant_type is required")
+        elif form["grant_type"] != "client_credentials":
+            response = error(400, "unsupported_grant_type", "only client_credentials is supported")
+        elif not client_id or not secret:
+            response = error(401, "invalid_client", "client_id and client_secret are required")
+        else:
+            client = reg.client(client_id)
+            if client is None or not client.enabled or not hmac.compare_digest(client.client_secret, secret):
+                response = error(401, "invalid_client", "unknown, disabled or wrong client credentials")
+            else:
+                ttl = sb.faults.token_ttl_s
+                response = Response(
+                    orjson.dumps({"access_token": sb.tokens.issue(client_id, sb.clock(), ttl),
+                                  "token_type": "Bearer", "expires_in": int(ttl)}),
+                    200, headers={"Cache-Control": "no-store"}, media_type="application/json")
+        sb.counters[("POST", "/oauth/token", response.status_code)] += 1
+        return response
+
+    async def create(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
+        kind = _collection(request.path_params["collection"], writable=True)
+        data = _json(body)
+        return await sb.write(client, request, rid, lambda u, c: op_create(u, c, kind, data),
+                              ("create", kind, None, None, data), key_required=True)
+
+    async def replace(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
+        kind = _collection(request.path_params["collection"], writable=True)
+        record_id = request.path_params["rid"]
+        data = _json(body)
+        version = _if_match(request)
+        return await sb.write(client, request, rid, lambda u, c: op_update(u, c, kind, record_id, version, data),
+                              ("update", kind, record_id, version, data))
+
+    async def remove(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
+        kind = _collection(request.path_params["collection"], writable=True)
+        record_id = request.path_params["rid"]
+        version = _if_match(request)
+        return await sb.write(client, request, rid, lambda u, c: op_delete(u, c, kind, record_id, version),
+                              ("delete", kind, record_id, version, None))
+
+    async def post_action(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
+        collection, target = request.path_params["collection"], request.path_params["rid"]
+        record_id, _, action = target.rpartition(":")
+        if collection != "service-records" or action != "revoke" or not record_id:
+            raise ApiError(404, "NOT_FOUND", "no such call")
+        data = _json(body)
+        return await sb.write(client, request, rid, lambda u, c: op_revoke(u, c, record_id, data),
+                              ("revoke", "serviceRecord", record_id, None, data))
+
+    async def join(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
+        org_id, vol_id = request.path_params["org_id"], request.path_params["volunteer_id"]
+        data = _json(body)
+        return await sb.write(client, request, rid, lambda u, c: op_join(u, c, org_id, vol_id, data),
+                              ("join", "membership", f"{org_id}:{vol_id}", None, data))
+
+    async def leave(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
+        org_id, vol_id = request.path_params["org_id"], request.path_params["volunteer_id"]
+        data = _json(body, empty={})
+        return await sb.write(client, request, rid, lambda u, c: op_leave(u, c, org_id, vol_id, data),
+                              ("leave", "membership", f"{org_id}:{vol_id}", None, data))
+
+    async def read_one(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
+        kind = _collection(request.path_params["collection"])
+        doc = await to_thread.run_sync(reg.get, kind, request.path_params["rid"])
+        if doc is None:
+            raise ApiError(404, "NOT_FOUND", f"no {kind} with this id")
+        return envelope_response(200, "OK", "", doc, rid, {"ETag": f'"{doc["version"]}"'})
+
+    async def read_list(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
+        kind = _collection(request.path_params["collection"])
+        ref = request.query_params.get("clientRef")
+        if ref is not None:
+            records = await to_thread.run_sync(reg.by_client_ref, kind, client.client_id, ref)
+            return envelope_response(200, "OK", "", {"records": records, "nextCursor": None, "hasMore": False}, rid)
+        limit = _limit(request)
+        records, nxt, more = await to_thread.run_sync(
+            lambda: reg.list_page(kind, province=client.province, org_id=None,
+                                  cursor=request.query_params.get("cursor"), limit=limit))
+        return envelope_response(200, "OK", "", {"records": records, "nextCursor": nxt, "hasMore": more}, rid)
+
+    async def members(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
+        org_id = request.path_params["org_id"]
+        limit = _limit(request)
+        if await to_thread.run_sync(reg.get, "org", org_id) is None:
+            raise ApiError(404, "NOT_FOUND", "no org with this id")
+        records, nxt, more = await to_thread.run_sync(
+            lambda: reg.list_page("membership", province=None, org_id=org_id,
+                                  cursor=request.query_params.get("cursor"), limit=limit))
+        return envelope_response(200, "OK", "", {"records": records, "nextCursor": nxt, "hasMore": more}, rid)
+
+    async def lookup(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
+        data = _json(body)
+        if not isinstance(data, dict) or not isinstance(data.get("ids"), list):
+            raise ApiError(400, "BAD_REQUEST", 'the body is {"type": …, "ids": [ … ]}')
+        kind = kind_of(str(data.get("type")))
+        if kind is None:
+            raise ApiError(400, "BAD_REQUEST", f"unknown type {data.get('type')!r}")
+        ids = data["ids"]
+        if len(ids) > MAX_BATCH:
+            raise ApiError(413, "BATCH_TOO_LARGE", f"at most {MAX_BATCH} ids")
+        if not all(isinstance(i, str) for i in ids):
+            raise ApiError(400, "BAD_REQUEST", "ids are strings")
+        records = await to_thread.run_sync(reg.lookup, kind, ids)
+        return envelope_response(200, "OK", "", {"records": records}, rid)
+
+    async def batch(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
+        key = request.headers.get("idempotency-key")
+        if not key or len(key) > 64:
+            raise ApiError(400, "BAD_REQUEST", "a batch needs an Idempotency-Key header (≤ 64 characters)")
+        data = _json(body)
+        if not isinstance(data, dict) or not isinstance(data.get("operations"), list):
+            raise ApiError(400, "BAD_REQUEST", 'the body is {"operations": [ … ]}')
+        raw_ops = data["operations"]
+        if len(raw_ops) > MAX_BATCH:
+            raise ApiError(413, "BATCH_TOO_LARGE", f"at most {MAX_BATCH} operations in one batch")
+        ops = []
+        for i, o in enumerate(raw_ops):
+            if not isinstance(o, dict):
+                o = {}
+            ops.append(BatchOp(i, o.get("op"), o.get("type"), o.get("id"), o.get("ifMatch"),
+                               o.get("idempotencyKey"), o.get("body")))
+        c = sb.ctx(client)
+        fp = hashlib.sha256(body).hexdigest()
+        outcome = await to_thread.run_sync(lambda: reg.batch(c, ops, rid, key=key, fp=fp))
+        return sb.answer(outcome, rid)
+
+    async def feed(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
+        limit = _limit(request)
+        raw = request.query_params.get("cursor")
+        if raw is None or raw == "":
+            head = await to_thread.run_sync(reg.head)
+            return envelope_response(200, "OK", "", {"changes": [], "nextCursor": str(head), "hasMore": False}, rid)
+        if not raw.isdigit():
+            raise ApiError(400, "BAD_REQUEST", "not a cursor of this registry")
+        repeat = sb.rng.randint(1, 5) if sb.faults.draw(sb.rng, sb.faults.feed_repeat_rate) else 0
+        page = await to_thread.run_sync(reg.changes_page, client.province, int(raw), limit, repeat)
+        if page is None:
+            raise ApiError(410, "CURSOR_EXPIRED", "the cursor is older than the feed's retention: reconcile in full")
+        return envelope_response(200, "OK", "", page, rid)
+
+    async def export(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
+        kind = _collection(request.path_params["collection"])
+        province = request.query_params.get("province")
+        if province != client.province:
+            raise ApiError(403, "FORBIDDEN", "an export covers the calling client's own province only")
+        if client.client_id in sb.exports:
+            raise ApiError(429, "EXPORT_IN_PROGRESS", "one export at a time per client", headers={"Retry-After": "5"})
+        sb.exports.add(client.client_id)
+        try:
+            cursor, chunks, close = await to_thread.run_sync(reg.open_export, kind, province)
+        except BaseException:
+            sb.exports.discard(client.client_id)
+            raise
+        gzip = "gzip" in request.headers.get("accept-encoding", "").lower()
+
+        async def stream() -> AsyncIterator[bytes]:
+            z = zlib.compressobj(6, zlib.DEFLATED, 31) if gzip else None
+            try:
+                while True:
+                    chunk = await to_thread.run_sync(next, chunks, None)
+                    if chunk is None:
+                        break
+                    out = z.compress(chunk) if z else chunk
+                    if out:
+                        yield out
+                if z:
+                    yield z.flush()
+            finally:
+                await to_thread.run_sync(close)
+                sb.exports.discard(client.client_id)
+
+        headers = {"X-Snapshot-Cursor": str(cursor), "X-Request-Id": rid}
+        if gzip:
+            headers["Content-Encoding"] = "gzip"
+        return StreamingResponse(stream(), 200, headers=headers, media_type="application/x-ndjson")
+
+    async def unknown(request: Request) -> Response:
+        sb.counters[(request.method, "(unknown)", 404)] += 1
+        return envelope_response(404, "NOT_FOUND", "no such call", None, sb.request_id())
+
+    return [
+        Route(f"{BASE}/oauth/token", token, methods=["POST"]),
+        Route(f"{BASE}/batch", sb.api("/batch", batch, write=True), methods=["POST"]),
+        Route(f"{BASE}/lookup", sb.api("/lookup", lookup), methods=["POST"]),
+        Route(f"{BASE}/changes", sb.api("/changes", feed), methods=["GET"]),
+        Route(f"{BASE}/exports/{{collection}}", sb.api("/exports/{collection}", export), methods=["GET"]),
+        Route(f"{BASE}/orgs/{{org_id}}/members", sb.api("/orgs/{orgId}/members", members), methods=["GET"]),
+        Route(f"{BASE}/orgs/{{org_id}}/members/{{volunteer_id}}",
+              sb.api("/orgs/{orgId}/members/{volunteerId}", join, write=True), methods=["PUT"]),
+        Route(f"{BASE}/orgs/{{org_id}}/members/{{volunteer_id}}",
+              sb.api("/orgs/{orgId}/members/{volunteerId}", leave, write=True), methods=["DELETE"]),
+        Route(f"{BASE}/{{collection}}", sb.api("/{collection}", create, write=True), methods=["POST"]),
+        Route(f"{BASE}/{{collection}}", sb.api("/{collection}", read_list), methods=["GET"]),
+        Route(f"{BASE}/{{collection}}/{{rid}}", sb.api("/{collection}/{id}", read_one), methods=["GET"]),
+        Route(f"{BASE}/{{collection}}/{{rid}}", sb.api("/{collection}/{id}", replace, write=True), methods=["PUT"]),
+        Route(f"{BASE}/{{collection}}/{{rid}}", sb.api("/{collection}/{id}", remove, write=True), methods=["DELETE"]),
+        Route(f"{BASE}/{{collection}}/{{rid}}", sb.api("/{collection}/{id}:action", post_action, write=True),
+              methods=["POST"]),
+        Route(f"{BASE}/{{path:path}}", unknown, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
+    ]
+
+
+# ------------------------------------------------------------------------------------------------- admin
+
+_LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
+
+
+def _admin_routes(sb: Sandbox) -> list[Route]:
+    reg = sb.registry
+
+    def admin(template: str, fn: Callable[[Request, Any], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            rid = sb.request_id()
+            host = request.client.host if request.client else ""
+            try:
+                if host not in _LOOPBACK:
+                    raise ApiError(403, "FORBIDDEN", "the admin endpoints answer loopback callers only")
+                body = await request.body()
+                response = await fn(request, _json(body, empty=None))
+            except ApiError as err:
+                response = envelope_response(err.status, err.code, err.message, err.data, rid, err.headers)
+            except Refusal as refusal:
+                response = sb.answer(refusal.outcome, rid)
+            sb.counters[(request.method, template, response.status_code)] += 1
+            return response
+        return endpoint
+
+    def ok(data: Any, status: int = 200) -> Response:
+        return envelope_response(status, "OK", "", data, sb.request_id())
+
+    async def reset(request: Request, data: Any) -> Response:
+        await to_thread.run_sync(sb.store.reset)
+        sb.limiter.reset()
+        sb.counters.clear()
+        sb.exports.clear()
+        return ok({"reset": True})
+
+    async def counters(request: Request, data: Any) -> Response:
+        items = [{"method": m, "path": p, "status": s, "count": n} for (m, p, s), n in sorted(sb.counters.items())]
+        return ok({"requests": items, "total": sum(sb.counters.values())})
+
+    async def faults(request: Request, data: Any) -> Response:
+        if request.method == "PUT":
+            if not isinstance(data, dict):
+                raise ApiError(400, "BAD_REQUEST", "a JSON object of fault settings")
+            try:
+                sb.faults.update(data)
+            except ValueError as exc:
+                raise ApiError(400, "BAD_REQUEST", str(exc)) from None
+        return ok(sb.faults.as_dict())
+
+    async def portal_volunteer(request: Request, data: Any) -> Response:
+        if not isinstance(data, dict):
+            raise ApiError(400, "BAD_REQUEST", "a JSON object of volunteer fields")
+        c = sb.ctx(None)
+        province = data.get("homeProvince") if isinstance(data.get("homeProvince"), str) else "23"
+        c.province = province
+        outcome = await to_thread.run_sync(lambda: reg.write(
+            c, lambda u: op_create(u, c, "volunteer", data), key=None, fp="", request_id="portal"))
+        return sb.answer(outcome, sb.request_id())
+
+    async def records(request: Request, data: Any) -> Response:
+        kind = _collection(request.path_params["collection"])
+        return ok({"records": await to_thread.run_sync(reg.all_records, kind)})
+
+    async def patch(request: Request, data: Any) -> Response:
+        kind = _collection(request.path_params["collection"])
+        if not isinstance(data, dict):
+            raise ApiError(400, "BAD_REQUEST", "a JSON object of wire fields to set")
+        c = sb.ctx(None)
+        rid = request.path_params["rid"]
+        outcome = await to_thread.run_sync(lambda: reg.write(
+            c, lambda u: portal_patch(u, c, kind, rid, data), key=None, fp="", request_id="portal"))
+        return sb.answer(outcome, sb.request_id())
+
+    async def add_client(request: Request, data: Any) -> Response:
+        if not isinstance(data, dict) or not isinstance(data.get("clientId"), str):
+            raise ApiError(400, "BAD_REQUEST", '{"clientId", "clientSecret"?, "province"?, "enabled"?}')
+        old = reg.client(data["clientId"])
+        cred = ClientCredential(
+            data["clientId"],
+            data.get("clientSecret") or (old.client_secret if old else secrets.token_urlsafe(24)),
+            data.get("province") or (old.province if old else "23"),
+            bool(data.get("enabled", old.enabled if old else True)),
+        )
+        await to_thread.run_sync(reg.upsert_client, cred)
+        if not cred.enabled:
+            sb.tokens.revoke(cred.client_id)
+        return ok({"clientId": cred.client_id, "clientSecret": cred.client_secret, "province": cred.province,
+                   "enabled": cred.enabled})
+
+    async def revoke_tokens(request: Request, data: Any) -> Response:
+        if not isinstance(data, dict) or not isinstance(data.get("clientId"), str):
+            raise ApiError(400, "BAD_REQUEST", '{"clientId": …}')
+        sb.tokens.revoke(data["clientId"])
+        return ok({"revoked": data["clientId"]})
+
+    return [
+        Route("/_sandbox/reset", admin("/_sandbox/reset", reset), methods=["POST"]),
+        Route("/_sandbox/counters", admin("/_sandbox/counters", counters), methods=["GET"]),
+        Route("/_sandbox/faults", admin("/_sandbox/faults", faults), methods=["GET", "PUT"]),
+        Route("/_sandbox/portal/volunteers", admin("/_sandbox/portal/volunteers", portal_volunteer),
+              methods=["POST"]),
+        Route("/_sandbox/records/{collection}", admin("/_sandbox/records/{collection}", records), methods=["GET"]),
+        Route("/_sandbox/records/{collection}/{rid}", admin("/_sandbox/records/{collection}/{id}", patch),
+              methods=["PATCH"]),
+        Route("/_sandbox/clients", admin("/_sandbox/clients", add_client), methods=["POST"]),
+        Route("/_sandbox/tokens/revoke", admin("/_sandbox/tokens/revoke", revoke_tokens), methods=["POST"]),
+    ]
+
+
+def create_app(
+    db_url: str,
+    clients: list[ClientCredential],
+    *,
+    admin: bool = False,
+    rate_limit_rps: float = 20,
+    rate_limit_burst: int = 40,
+    faults: dict[str, Any] | Faults | None = None,
+    seed: int | None = None,
+    sign_methods: tuple[str, ...] = signing.SIGN_METHODS,
+    schema: str | None = None,
+    store: Store | None = None,
+) -> Starlette:
+    """Build the sandbox registry app.
+
+    Args:
+        db_url: the sandbox database (``sqlite://`` for a throw-away one, ``sqlite:///file``,
+            ``postgresql+psycopg://…``).
+        clients: credentials to add (or replace) at start; clients already in the database stay.
+        admin: serve ``/_sandbox/`` (§8; loopback callers only).
+        rate_limit_rps: requests per second per client (§3: 20).
+        rate_limit_burst: the bucket size (§3: 40).
+        faults: initial fault settings (:class:`~regsync.sandbox.faults.Faults` or a dict of its fields).
+        seed: seeds the fault draws.
+        sign_methods: accepted ``X-Sign-Method`` values (``("HMAC-SM3",)`` for an SM3-only registry).
+        schema: PostgreSQL schema for the tables (tests).
+        store: an open :class:`~regsync.sandbox.store.Store` to use instead of ``db_url``.
+
+    Returns:
+        The Starlette app; ``app.state.sandbox`` is the :class:`Sandbox` behind it. The store is closed
+        on the app's shutdown when the app opened it.
+    """
+    own_store = store is None
+    store = store or Store(db_url, schema=schema)
+    fault_obj = faults if isinstance(faults, Faults) else Faults.from_dict(faults)
+    sb = Sandbox(store, fault_obj, rate_limit_rps=rate_limit_rps, rate_limit_burst=rate_limit_burst,
+                 sign_methods=tuple(sign_methods), seed=seed)
+    for cred in clients:
+        sb.registry.upsert_client(cred)
+    routes = (_admin_routes(sb) if admin else []) + _routes(sb)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if own_store:
+                store.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.sandbox = sb
+    return app
