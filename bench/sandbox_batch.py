@@ -41,10 +41,23 @@ def id_number(n: int) -> str:
 
 def volunteer_op(n: int) -> dict[str, Any]:
     number = id_number(n)
-    return {"op": "create", "type": "volunteer", "idempotencyKey": f"vk-{uuid.uuid4().hex}", "body": {
-        "clientRef": f"v{n}", "name": "王小明", "idType": "RESIDENT_ID", "idNumber": number,
-        "gender": "M" if int(number[16]) % 2 else "F", "birthDate": f"{number[6:10]}-{number[10:12]}-{number[12:14]}",
-        "phone": "13912345678", "regionCode": "230102", "skills": ["急救"], "homeProvince": "23"}}
+    return {
+        "op": "create",
+        "type": "volunteer",
+        "idempotencyKey": f"vk-{uuid.uuid4().hex}",
+        "body": {
+            "clientRef": f"v{n}",
+            "name": "王小明",
+            "idType": "RESIDENT_ID",
+            "idNumber": number,
+            "gender": "M" if int(number[16]) % 2 else "F",
+            "birthDate": f"{number[6:10]}-{number[10:12]}-{number[12:14]}",
+            "phone": "13912345678",
+            "regionCode": "230102",
+            "skills": ["急救"],
+            "homeProvince": "23",
+        },
+    }
 
 
 def bench_core(db: str, batches: int) -> float:
@@ -65,16 +78,24 @@ def bench_core(db: str, batches: int) -> float:
         assert all(r["status"] == 201 for r in out.data["results"]), out.data["results"][:2]
     store.close()
     med = statistics.median(times)
-    print(f"core  {db:<24} {batches} batches of 500: median {med * 1000:.1f} ms CPU/batch -> {500 / med:,.0f} ops/s")
+    print(
+        f"core  {db:<24} {batches} batches of 500: median {med * 1000:.1f} ms CPU/batch "
+        f"-> {500 / med:,.0f} ops/s"
+    )
     return 500 / med
 
 
 def bench_http(subprocess: bool, batches: int, db: str) -> float:
     with SandboxServer(db, subprocess=subprocess, rate_limit_rps=1000, rate_limit_burst=1000) as sbx:
         http = httpx.Client(base_url=sbx.base_url.rsplit("/api/v1", 1)[0], timeout=60)
-        tok = http.post("/api/v1/oauth/token", data={"grant_type": "client_credentials",
-                                                     "client_id": sbx.client_id,
-                                                     "client_secret": sbx.client_secret}).json()["access_token"]
+        tok = http.post(
+            "/api/v1/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": sbx.client_id,
+                "client_secret": sbx.client_secret,
+            },
+        ).json()["access_token"]
         n = 0
         t0 = time.perf_counter()
         for _b in range(batches):
@@ -83,16 +104,27 @@ def bench_http(subprocess: bool, batches: int, db: str) -> float:
             ts, nonce = str(int(time.time() * 1000)), secrets.token_hex(16)
             msg = "\n".join(["POST", "/api/v1/batch", "", ts, nonce, hashlib.sha256(body).hexdigest()])
             sig = hmac.new(sbx.client_secret.encode(), msg.encode(), hashlib.sha256).hexdigest()
-            r = http.post("/api/v1/batch", content=body, headers={
-                "Authorization": f"Bearer {tok}", "X-Client-Id": sbx.client_id, "X-Timestamp": ts,
-                "X-Nonce": nonce, "X-Signature": sig, "Idempotency-Key": uuid.uuid4().hex,
-                "Content-Type": "application/json"})
+            r = http.post(
+                "/api/v1/batch",
+                content=body,
+                headers={
+                    "Authorization": f"Bearer {tok}",
+                    "X-Client-Id": sbx.client_id,
+                    "X-Timestamp": ts,
+                    "X-Nonce": nonce,
+                    "X-Signature": sig,
+                    "Idempotency-Key": uuid.uuid4().hex,
+                    "Content-Type": "application/json",
+                },
+            )
             assert r.status_code == 200, r.text[:300]
         elapsed = time.perf_counter() - t0
         http.close()
     mode = "process" if subprocess else "thread"
-    print(f"http  {mode:<8} {db:<15} {batches} batches of 500: {elapsed / batches * 1000:.1f} ms/batch "
-          f"-> {batches * 500 / elapsed:,.0f} ops/s")
+    print(
+        f"http  {mode:<8} {db:<15} {batches} batches of 500: {elapsed / batches * 1000:.1f} ms/batch "
+        f"-> {batches * 500 / elapsed:,.0f} ops/s"
+    )
     return batches * 500 / elapsed
 
 

@@ -46,6 +46,7 @@ PG_AVAILABLE = _pg_ok()
 
 # ------------------------------------------------------------------------------------------- our own signer
 
+
 def hmac_sm3(key: bytes, data: bytes) -> str:
     """RFC 2104 HMAC over SM3 (block size 64), built by hand from the SM3 hash of ``cryptography``."""
     from cryptography.hazmat.primitives import hashes
@@ -79,9 +80,14 @@ class Api:
 
     def token(self) -> str:
         if self._token is None:
-            r = self.http.post("/api/v1/oauth/token", data={
-                "grant_type": "client_credentials", "client_id": self.cred.client_id,
-                "client_secret": self.cred.client_secret})
+            r = self.http.post(
+                "/api/v1/oauth/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": self.cred.client_id,
+                    "client_secret": self.cred.client_secret,
+                },
+            )
             assert r.status_code == 200, r.text
             self._token = r.json()["access_token"]
         return self._token
@@ -89,23 +95,49 @@ class Api:
     def key(self) -> str:
         return f"k-{uuid.uuid4().hex}"
 
-    def signed_headers(self, method: str, path: str, query: list[tuple[str, str]], body: bytes, *,
-                       ts: int | None = None, nonce: str | None = None, secret: str | None = None,
-                       sign_method: str | None = None) -> dict[str, str]:
+    def signed_headers(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        body: bytes,
+        *,
+        ts: int | None = None,
+        nonce: str | None = None,
+        secret: str | None = None,
+        sign_method: str | None = None,
+    ) -> dict[str, str]:
         ts = ts if ts is not None else int(time.time() * 1000)
         nonce = nonce or secrets.token_hex(16)
         sm = sign_method or self.method
-        message = "\n".join([method, path, canonical(query), str(ts), nonce, hashlib.sha256(body).hexdigest()])
+        message = "\n".join(
+            [method, path, canonical(query), str(ts), nonce, hashlib.sha256(body).hexdigest()]
+        )
         key = (secret or self.cred.client_secret).encode()
         if sm == "HMAC-SM3":
             sig = hmac_sm3(key, message.encode())
         else:
             sig = hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
-        return {"Authorization": f"Bearer {self.token()}", "X-Client-Id": self.cred.client_id,
-                "X-Timestamp": str(ts), "X-Nonce": nonce, "X-Sign-Method": sm, "X-Signature": sig}
+        return {
+            "Authorization": f"Bearer {self.token()}",
+            "X-Client-Id": self.cred.client_id,
+            "X-Timestamp": str(ts),
+            "X-Nonce": nonce,
+            "X-Sign-Method": sm,
+            "X-Signature": sig,
+        }
 
-    def call(self, method: str, path: str, body: Any = None, *, params: dict[str, str] | None = None,
-             headers: dict[str, str] | None = None, raw: bytes | None = None, **sign: Any) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+        **sign: Any,
+    ) -> Any:
         full = "/api/v1" + path
         query = list((params or {}).items())
         data = raw if raw is not None else (b"" if body is None else orjson.dumps(body))
@@ -125,7 +157,9 @@ class Api:
         return self.call("PUT", f"/{collection}/{rid}", body, headers=h)
 
     def batch(self, ops: list[dict[str, Any]], key: str | None = None) -> Any:
-        return self.call("POST", "/batch", {"operations": ops}, headers={"Idempotency-Key": key or self.key()})
+        return self.call(
+            "POST", "/batch", {"operations": ops}, headers={"Idempotency-Key": key or self.key()}
+        )
 
 
 # -------------------------------------------------------------------------------------------- data builders
@@ -143,7 +177,9 @@ def id_check(first17: str) -> str:
 _seq = itertools.count(1)
 
 
-def id_number(area: str = "230102", birth: str = "19900307", gender: str = "M", seq: int | None = None) -> str:
+def id_number(
+    area: str = "230102", birth: str = "19900307", gender: str = "M", seq: int | None = None
+) -> str:
     """A valid 18-character number, unique per ``seq`` (up to 25 000): the order code carries the gender
     parity, the area code's last two digits vary (50–99) beyond 500 numbers (area codes are not checked)."""
     n = next(_seq) if seq is None else seq
@@ -169,42 +205,79 @@ def uscc(n: int | None = None) -> str:
 def volunteer(**over: Any) -> dict[str, Any]:
     gender = over.pop("gender", "M")
     number = over.pop("idNumber", None) or id_number(gender=gender)
-    body = {"clientRef": f"v-{uuid.uuid4().hex[:12]}", "name": "张三", "idType": "RESIDENT_ID",
-            "idNumber": number, "gender": gender, "birthDate": f"{number[6:10]}-{number[10:12]}-{number[12:14]}",
-            "phone": "13912345678", "regionCode": "230102", "skills": ["急救"], "homeProvince": "23"}
+    body = {
+        "clientRef": f"v-{uuid.uuid4().hex[:12]}",
+        "name": "张三",
+        "idType": "RESIDENT_ID",
+        "idNumber": number,
+        "gender": gender,
+        "birthDate": f"{number[6:10]}-{number[10:12]}-{number[12:14]}",
+        "phone": "13912345678",
+        "regionCode": "230102",
+        "skills": ["急救"],
+        "homeProvince": "23",
+    }
     body.update(over)
     return body
 
 
 def org(level: str = "CITY_CORPS", parent: str | None = None, **over: Any) -> dict[str, Any]:
-    org_type = "SPECIALIZED" if level in ("PROVINCIAL_CORPS", "CITY_DETACHMENT", "COUNTY_UNIT",
-                                          "GRASSROOTS_TEAM") else "REGIONAL"
-    body = {"clientRef": f"o-{uuid.uuid4().hex[:12]}", "name": "哈尔滨市志愿服务总队", "orgType": org_type,
-            "level": level, "parentId": parent, "stationId": None,
-            "uscc": uscc() if level in ("CITY_CORPS", "PROVINCIAL_CORPS") else None, "regionCode": "230100",
-            "streetCode": None, "serviceCategories": ["COMMUNITY"], "contactName": "李四",
-            "contactPhone": "0451-82345678", "establishedOn": "2015-03-05"}
+    org_type = (
+        "SPECIALIZED"
+        if level in ("PROVINCIAL_CORPS", "CITY_DETACHMENT", "COUNTY_UNIT", "GRASSROOTS_TEAM")
+        else "REGIONAL"
+    )
+    body = {
+        "clientRef": f"o-{uuid.uuid4().hex[:12]}",
+        "name": "哈尔滨市志愿服务总队",
+        "orgType": org_type,
+        "level": level,
+        "parentId": parent,
+        "stationId": None,
+        "uscc": uscc() if level in ("CITY_CORPS", "PROVINCIAL_CORPS") else None,
+        "regionCode": "230100",
+        "streetCode": None,
+        "serviceCategories": ["COMMUNITY"],
+        "contactName": "李四",
+        "contactPhone": "0451-82345678",
+        "establishedOn": "2015-03-05",
+    }
     body.update(over)
     return body
 
 
 def activity(org_id: str, **over: Any) -> dict[str, Any]:
-    body = {"clientRef": f"a-{uuid.uuid4().hex[:12]}", "orgId": org_id, "title": "社区清扫",
-            "category": "ENVIRONMENT", "regionCode": "230102", "startsAt": "2025-05-01T08:00:00+08:00",
-            "endsAt": "2025-05-03T18:00:00+08:00", "plannedHeadcount": 20}
+    body = {
+        "clientRef": f"a-{uuid.uuid4().hex[:12]}",
+        "orgId": org_id,
+        "title": "社区清扫",
+        "category": "ENVIRONMENT",
+        "regionCode": "230102",
+        "startsAt": "2025-05-01T08:00:00+08:00",
+        "endsAt": "2025-05-03T18:00:00+08:00",
+        "plannedHeadcount": 20,
+    }
     body.update(over)
     return body
 
 
 def service_record(vol_id: str, act_id: str, org_id: str, **over: Any) -> dict[str, Any]:
-    body = {"clientRef": f"s-{uuid.uuid4().hex[:12]}", "volunteerId": vol_id, "activityId": act_id,
-            "orgId": org_id, "serviceDate": "2025-05-01", "startsAt": "2025-05-01T08:00:00+08:00",
-            "endsAt": "2025-05-01T12:00:00+08:00", "hours": "4.00"}
+    body = {
+        "clientRef": f"s-{uuid.uuid4().hex[:12]}",
+        "volunteerId": vol_id,
+        "activityId": act_id,
+        "orgId": org_id,
+        "serviceDate": "2025-05-01",
+        "startsAt": "2025-05-01T08:00:00+08:00",
+        "endsAt": "2025-05-01T12:00:00+08:00",
+        "hours": "4.00",
+    }
     body.update(over)
     return body
 
 
 # ----------------------------------------------------------------------------------------------- fixtures
+
 
 class Env:
     """One sandbox app with a TestClient and callers for three clients (23, 23 other, 11)."""

@@ -5,21 +5,32 @@ from __future__ import annotations
 import time
 
 import orjson
+
 from conftest import C23, Api, volunteer
 
 
 def test_token_flow_and_errors(env):
-    r = env.http.post("/api/v1/oauth/token", data={"grant_type": "client_credentials",
-                                                   "client_id": C23.client_id, "client_secret": C23.client_secret})
+    r = env.http.post(
+        "/api/v1/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": C23.client_id,
+            "client_secret": C23.client_secret,
+        },
+    )
     assert r.status_code == 200
     body = r.json()
     assert body["token_type"] == "Bearer" and body["expires_in"] == 600 and body["access_token"]
     assert "code" not in body  # no envelope
-    bad = env.http.post("/api/v1/oauth/token", data={"grant_type": "client_credentials",
-                                                     "client_id": C23.client_id, "client_secret": "nope"})
+    bad = env.http.post(
+        "/api/v1/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": C23.client_id, "client_secret": "nope"},
+    )
     assert bad.status_code == 401 and bad.json()["error"] == "invalid_client"
-    unknown = env.http.post("/api/v1/oauth/token", data={"grant_type": "client_credentials",
-                                                         "client_id": "who", "client_secret": "x"})
+    unknown = env.http.post(
+        "/api/v1/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": "who", "client_secret": "x"},
+    )
     assert unknown.json()["error"] == "invalid_client"
     assert env.http.post("/api/v1/oauth/token", data={"client_id": "x"}).json()["error"] == "invalid_request"
     grant = env.http.post("/api/v1/oauth/token", data={"grant_type": "password", "client_id": "x"})
@@ -31,8 +42,14 @@ def test_disabled_client_is_invalid_client_and_its_tokens_die(env):
     r = env.admin("POST", "/clients", {"clientId": C23.client_id, "enabled": False})
     assert r.status_code == 200
     assert env.api.call("GET", "/changes").json()["code"] == "TOKEN_INVALID"
-    r = env.http.post("/api/v1/oauth/token", data={"grant_type": "client_credentials",
-                                                   "client_id": C23.client_id, "client_secret": C23.client_secret})
+    r = env.http.post(
+        "/api/v1/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": C23.client_id,
+            "client_secret": C23.client_secret,
+        },
+    )
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
 
 

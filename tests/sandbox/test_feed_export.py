@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import orjson
+
 from conftest import activity, org, service_record, volunteer
 
 
@@ -78,13 +79,19 @@ def test_export_order_gzip_and_scope(env):
         env.api.create("orgs", org("CITY_CORPS"))
     env.bj.create("volunteers", volunteer(homeProvince="11", regionCode="110101"))
     vids = [env.api.create("volunteers", volunteer()).json()["data"]["id"] for _ in range(3)]
-    r = env.api.call("GET", "/exports/volunteers", params={"province": "23"}, headers={"Accept-Encoding": "gzip"})
+    r = env.api.call(
+        "GET", "/exports/volunteers", params={"province": "23"}, headers={"Accept-Encoding": "gzip"}
+    )
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
     assert r.headers["content-encoding"] == "gzip"
     lines = [orjson.loads(x) for x in r.text.splitlines()]
     assert [x["id"] for x in lines] == vids  # ascending id, province 23 only
-    assert int(r.headers["X-Snapshot-Cursor"]) == int(env.api.call("GET", "/changes").json()["data"]["nextCursor"])
-    plain = env.api.call("GET", "/exports/orgs", params={"province": "23"}, headers={"Accept-Encoding": "identity"})
+    assert int(r.headers["X-Snapshot-Cursor"]) == int(
+        env.api.call("GET", "/changes").json()["data"]["nextCursor"]
+    )
+    plain = env.api.call(
+        "GET", "/exports/orgs", params={"province": "23"}, headers={"Accept-Encoding": "identity"}
+    )
     assert "content-encoding" not in plain.headers
     ids = [orjson.loads(x)["id"] for x in plain.content.decode().splitlines()]
     assert ids == sorted(ids, key=lambda s: s.encode()) and len(ids) == 4
@@ -122,8 +129,10 @@ def test_admin_endpoints(env):
     assert counters["total"] >= 3
     r = env.admin("POST", "/clients", {"clientId": "new-one", "clientSecret": "pw", "province": "23"})
     assert r.status_code == 200
-    tok = env.http.post("/api/v1/oauth/token", data={"grant_type": "client_credentials", "client_id": "new-one",
-                                                     "client_secret": "pw"})
+    tok = env.http.post(
+        "/api/v1/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": "new-one", "client_secret": "pw"},
+    )
     assert tok.status_code == 200
     assert env.admin("POST", "/reset").status_code == 200
     assert env.admin("GET", "/records/volunteers").json()["data"]["records"] == []
@@ -134,5 +143,6 @@ def test_admin_is_off_by_default(make_env):
     assert e.admin("GET", "/counters").status_code == 200
     from regsync.sandbox.app import create_app
 
-    assert not any(getattr(r, "path", "").startswith("/_sandbox") for r in create_app(
-        "", [], store=e.sb.store).routes)
+    assert not any(
+        getattr(r, "path", "").startswith("/_sandbox") for r in create_app("", [], store=e.sb.store).routes
+    )

@@ -12,18 +12,32 @@ import uuid
 import httpx
 import orjson
 import pytest
-from conftest import volunteer
 
+from conftest import volunteer
 from regsync.sandbox.server import SandboxServer
 
 
-def _signed(sbx: SandboxServer, http: httpx.Client, token: str, method: str, path: str, query: str = "",
-            body: bytes = b"", headers: dict | None = None, stream: bool = False):
+def _signed(
+    sbx: SandboxServer,
+    http: httpx.Client,
+    token: str,
+    method: str,
+    path: str,
+    query: str = "",
+    body: bytes = b"",
+    headers: dict | None = None,
+    stream: bool = False,
+):
     ts, nonce = str(int(time.time() * 1000)), secrets.token_hex(12)
     msg = "\n".join([method, "/api/v1" + path, query, ts, nonce, hashlib.sha256(body).hexdigest()])
-    h = {"Authorization": f"Bearer {token}", "X-Client-Id": sbx.client_id, "X-Timestamp": ts, "X-Nonce": nonce,
-         "X-Signature": hmac.new(sbx.client_secret.encode(), msg.encode(), hashlib.sha256).hexdigest(),
-         **(headers or {})}
+    h = {
+        "Authorization": f"Bearer {token}",
+        "X-Client-Id": sbx.client_id,
+        "X-Timestamp": ts,
+        "X-Nonce": nonce,
+        "X-Signature": hmac.new(sbx.client_secret.encode(), msg.encode(), hashlib.sha256).hexdigest(),
+        **(headers or {}),
+    }
     url = "/api/v1" + path + ("?" + query if query else "")
     if stream:
         return http.stream(method, url, content=body, headers=h)
@@ -31,8 +45,14 @@ def _signed(sbx: SandboxServer, http: httpx.Client, token: str, method: str, pat
 
 
 def _token(sbx: SandboxServer, http: httpx.Client) -> str:
-    return http.post("/api/v1/oauth/token", data={"grant_type": "client_credentials", "client_id": sbx.client_id,
-                                                  "client_secret": sbx.client_secret}).json()["access_token"]
+    return http.post(
+        "/api/v1/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": sbx.client_id,
+            "client_secret": sbx.client_secret,
+        },
+    ).json()["access_token"]
 
 
 @pytest.mark.parametrize("subprocess", [False, True])
@@ -41,14 +61,24 @@ def test_server_modes_answer(subprocess):
         assert sbx.base_url.endswith("/api/v1") and sbx.admin_url.endswith("/_sandbox")
         with httpx.Client(base_url=sbx.base_url.removesuffix("/api/v1")) as http:
             token = _token(sbx, http)
-            r = _signed(sbx, http, token, "POST", "/volunteers", body=orjson.dumps(volunteer()),
-                        headers={"Idempotency-Key": "k1"})
+            r = _signed(
+                sbx,
+                http,
+                token,
+                "POST",
+                "/volunteers",
+                body=orjson.dumps(volunteer()),
+                headers={"Idempotency-Key": "k1"},
+            )
             assert r.status_code == 201, r.text
             assert http.get(sbx.admin_url + "/counters").json()["data"]["total"] >= 2
 
 
 def test_export_in_progress_over_http():
-    with SandboxServer() as sbx, httpx.Client(base_url=sbx.base_url.removesuffix("/api/v1"), timeout=30) as http:
+    with (
+        SandboxServer() as sbx,
+        httpx.Client(base_url=sbx.base_url.removesuffix("/api/v1"), timeout=30) as http,
+    ):
         token = _token(sbx, http)
         reg = sbx.app.state.sandbox.registry
         original = reg.open_export
@@ -60,17 +90,35 @@ def test_export_in_progress_over_http():
                 for chunk in chunks:
                     time.sleep(0.03)
                     yield chunk
+
             return cursor, slow(), close
 
         reg.open_export = slow_export
         for b in range(3):
-            ops = [{"op": "create", "type": "volunteer", "idempotencyKey": uuid.uuid4().hex, "body": volunteer()}
-                   for _ in range(500)]
-            r = _signed(sbx, http, token, "POST", "/batch", body=orjson.dumps({"operations": ops}),
-                        headers={"Idempotency-Key": f"b{b}"})
+            ops = [
+                {"op": "create", "type": "volunteer", "idempotencyKey": uuid.uuid4().hex, "body": volunteer()}
+                for _ in range(500)
+            ]
+            r = _signed(
+                sbx,
+                http,
+                token,
+                "POST",
+                "/batch",
+                body=orjson.dumps({"operations": ops}),
+                headers={"Idempotency-Key": f"b{b}"},
+            )
             assert r.status_code == 200
-        with _signed(sbx, http, token, "GET", "/exports/volunteers", "province=23",
-                     headers={"Accept-Encoding": "gzip"}, stream=True) as r:
+        with _signed(
+            sbx,
+            http,
+            token,
+            "GET",
+            "/exports/volunteers",
+            "province=23",
+            headers={"Accept-Encoding": "gzip"},
+            stream=True,
+        ) as r:
             assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"
             with httpx.Client(base_url=str(http.base_url)) as other:
                 busy = _signed(sbx, other, token, "GET", "/exports/orgs", "province=23")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from conftest import activity, id_check, id_number, org, service_record, uscc, volunteer
 
 
@@ -17,31 +18,34 @@ FEMALE = id_number(birth="19900307", gender="F", seq=8)
 BAD_CHECK = GOOD[:-1] + ("0" if GOOD[-1] != "0" else "1")
 
 
-@pytest.mark.parametrize(("over", "expected"), [
-    ({"idNumber": "230102900307301"}, ("idNumber", "ID_NUMBER_LEGACY")),
-    ({"idNumber": BAD_CHECK}, ("idNumber", "INVALID_ID_NUMBER")),
-    ({"idNumber": "23010219900307"}, ("idNumber", "INVALID_ID_NUMBER")),
-    ({"idNumber": "990102199003073" + "01"[:1] + "1" + "X"}, ("idNumber", "INVALID_ID_NUMBER")),
-    ({"idNumber": GOOD, "birthDate": "1990-03-08"}, ("birthDate", "ID_BIRTHDATE_MISMATCH")),
-    ({"idNumber": GOOD, "gender": "F"}, ("gender", "ID_GENDER_MISMATCH")),
-    ({"phone": "12912345678"}, ("phone", "INVALID_PHONE")),
-    ({"phone": "0451-82345678"}, ("phone", "INVALID_PHONE")),
-    ({"regionCode": "239999"}, ("regionCode", "INVALID_REGION")),
-    ({"regionCode": "2301"}, ("regionCode", "INVALID_REGION")),
-    ({"name": "张三3"}, ("name", "INVALID_NAME")),
-    ({"skills": ["x" * 21]}, ("skills", "TOO_LONG")),
-    ({"skills": [f"s{i}" for i in range(11)]}, ("skills", "INVALID_VALUE")),
-    ({"idType": "DRIVING_LICENCE"}, ("idType", "INVALID_VALUE")),
-    ({"status": "DEREGISTERED"}, ("status", "INVALID_VALUE")),
-    ({"birthDate": "1990-02-30"}, ("birthDate", "INVALID_DATE")),
-    ({"totalHours": "9.00"}, ("totalHours", "READ_ONLY_FIELD")),
-    ({"id": "VOL1"}, ("id", "READ_ONLY_FIELD")),
-    ({"version": 3}, ("version", "READ_ONLY_FIELD")),
-    ({"nickname": "x"}, ("nickname", "UNKNOWN_FIELD")),
-    ({"name": None}, ("name", "REQUIRED")),
-    ({"clientRef": None}, ("clientRef", "REQUIRED")),
-    ({"clientRef": "r" * 65}, ("clientRef", "INVALID_VALUE")),
-])
+@pytest.mark.parametrize(
+    ("over", "expected"),
+    [
+        ({"idNumber": "230102900307301"}, ("idNumber", "ID_NUMBER_LEGACY")),
+        ({"idNumber": BAD_CHECK}, ("idNumber", "INVALID_ID_NUMBER")),
+        ({"idNumber": "23010219900307"}, ("idNumber", "INVALID_ID_NUMBER")),
+        ({"idNumber": "990102199003073" + "01"[:1] + "1" + "X"}, ("idNumber", "INVALID_ID_NUMBER")),
+        ({"idNumber": GOOD, "birthDate": "1990-03-08"}, ("birthDate", "ID_BIRTHDATE_MISMATCH")),
+        ({"idNumber": GOOD, "gender": "F"}, ("gender", "ID_GENDER_MISMATCH")),
+        ({"phone": "12912345678"}, ("phone", "INVALID_PHONE")),
+        ({"phone": "0451-82345678"}, ("phone", "INVALID_PHONE")),
+        ({"regionCode": "239999"}, ("regionCode", "INVALID_REGION")),
+        ({"regionCode": "2301"}, ("regionCode", "INVALID_REGION")),
+        ({"name": "张三3"}, ("name", "INVALID_NAME")),
+        ({"skills": ["x" * 21]}, ("skills", "TOO_LONG")),
+        ({"skills": [f"s{i}" for i in range(11)]}, ("skills", "INVALID_VALUE")),
+        ({"idType": "DRIVING_LICENCE"}, ("idType", "INVALID_VALUE")),
+        ({"status": "DEREGISTERED"}, ("status", "INVALID_VALUE")),
+        ({"birthDate": "1990-02-30"}, ("birthDate", "INVALID_DATE")),
+        ({"totalHours": "9.00"}, ("totalHours", "READ_ONLY_FIELD")),
+        ({"id": "VOL1"}, ("id", "READ_ONLY_FIELD")),
+        ({"version": 3}, ("version", "READ_ONLY_FIELD")),
+        ({"nickname": "x"}, ("nickname", "UNKNOWN_FIELD")),
+        ({"name": None}, ("name", "REQUIRED")),
+        ({"clientRef": None}, ("clientRef", "REQUIRED")),
+        ({"clientRef": "r" * 65}, ("clientRef", "INVALID_VALUE")),
+    ],
+)
 def test_volunteer_field_codes(env, over, expected):
     body = volunteer(idNumber=GOOD)
     body.update(over)
@@ -52,8 +56,9 @@ def test_volunteer_field_codes(env, over, expected):
 def test_future_birth_date_in_id_number(env):
     first17 = "23010230000101301"
     number = first17 + id_check(first17)
-    assert ("idNumber", "INVALID_ID_NUMBER") in _codes(env.api.create(
-        "volunteers", volunteer(idNumber=number, birthDate="3000-01-01")))
+    assert ("idNumber", "INVALID_ID_NUMBER") in _codes(
+        env.api.create("volunteers", volunteer(idNumber=number, birthDate="3000-01-01"))
+    )
 
 
 def test_lowercase_x_is_stored_upper_and_area_code_not_checked(env):
@@ -69,58 +74,78 @@ def test_lowercase_x_is_stored_upper_and_area_code_not_checked(env):
     assert r.json()["data"]["idNumber"] == number.upper()
 
 
-@pytest.mark.parametrize(("raw", "stored"), [
-    ("阿依古丽•买买提", "阿依古丽·买买提"),
-    ("阿依古丽．买买提", "阿依古丽·买买提"),
-    ("阿依古丽·买买提", "阿依古丽·买买提"),
-    ("\U00020BB7\u4e09", "\U00020BB7\u4e09"),        # 𠮷三: outside the BMP
-    ("\U0002A6A5明", "\U0002A6A5明"),
-    ("John Smith", "John Smith"),
-    ("ＡＢＣ", "ABC"),                                 # full width → NFKC
-    ("Zoë Müller", "Zoë Müller"),
-])
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [
+        ("阿依古丽•买买提", "阿依古丽·买买提"),
+        ("阿依古丽．买买提", "阿依古丽·买买提"),
+        ("阿依古丽·买买提", "阿依古丽·买买提"),
+        ("\U00020bb7\u4e09", "\U00020bb7\u4e09"),  # 𠮷三: outside the BMP
+        ("\U0002a6a5明", "\U0002a6a5明"),
+        ("John Smith", "John Smith"),
+        ("ＡＢＣ", "ABC"),  # full width → NFKC
+        ("Zoë Müller", "Zoë Müller"),
+    ],
+)
 def test_names_accepted(env, raw, stored):
     r = env.api.create("volunteers", volunteer(name=raw))
     assert r.status_code == 201, r.text
     assert r.json()["data"]["name"] == stored
 
 
-@pytest.mark.parametrize("raw", [
-    "·买买提", "买买提·", "阿依古丽··买买提", "阿依古丽・买买提", "张 ·三", " 张三", "张三 ", "张  三", "张_三",
-    "张三😀", "김철수",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "·买买提",
+        "买买提·",
+        "阿依古丽··买买提",
+        "阿依古丽・买买提",
+        "张 ·三",
+        " 张三",
+        "张三 ",
+        "张  三",
+        "张_三",
+        "张三😀",
+        "김철수",
+    ],
+)
 def test_names_refused(env, raw):
     assert ("name", "INVALID_NAME") in _codes(env.api.create("volunteers", volunteer(name=raw)))
 
 
 def test_other_document_types(env):
-    r = env.api.create("volunteers", volunteer(idType="PASSPORT", idNumber="E12345678", gender="F",
-                                                birthDate="1980-01-01"))
+    r = env.api.create(
+        "volunteers", volunteer(idType="PASSPORT", idNumber="E12345678", gender="F", birthDate="1980-01-01")
+    )
     assert r.status_code == 201, r.text
-    assert ("idNumber", "INVALID_ID_NUMBER") in _codes(env.api.create(
-        "volunteers", volunteer(idType="PASSPORT", idNumber="E1-23", birthDate="1980-01-01")))
+    assert ("idNumber", "INVALID_ID_NUMBER") in _codes(
+        env.api.create("volunteers", volunteer(idType="PASSPORT", idNumber="E1-23", birthDate="1980-01-01"))
+    )
 
 
-@pytest.mark.parametrize(("over", "expected"), [
-    ({"uscc": "51230100MJ000001X"}, ("uscc", "INVALID_USCC")),
-    ({"uscc": uscc(5)[:-1] + ("0" if uscc(5)[-1] != "0" else "1")}, ("uscc", "INVALID_USCC")),
-    ({"uscc": None}, ("uscc", "REQUIRED")),
-    ({"regionCode": "110101"}, ("regionCode", "INVALID_REGION")),
-    ({"regionCode": "230199"}, ("regionCode", "INVALID_REGION")),
-    ({"contactPhone": "82345678"}, ("contactPhone", "INVALID_PHONE")),
-    ({"serviceCategories": ["COOKING"]}, ("serviceCategories", "INVALID_CATEGORY")),
-    ({"serviceCategories": []}, ("serviceCategories", "INVALID_CATEGORY")),
-    ({"serviceCategories": ["OTHER"] * 6}, ("serviceCategories", "INVALID_CATEGORY")),
-    ({"name": "x"}, ("name", "TOO_SHORT")),
-    ({"name": "长" * 101}, ("name", "TOO_LONG")),
-    ({"name": " 总队"}, ("name", "INVALID_VALUE")),
-    ({"name": "总\x07队"}, ("name", "INVALID_VALUE")),
-    ({"establishedOn": "2999-01-01"}, ("establishedOn", "INVALID_DATE")),
-    ({"parentId": "ORG0000000000999"}, ("parentId", "PARENT_LEVEL_MISMATCH")),
-    ({"level": "GRASSROOTS_TEAM"}, ("level", "INVALID_VALUE")),
-    ({"streetCode": "230102001001"}, ("streetCode", "INVALID_VALUE")),
-    ({"createdAt": "2020-01-01T00:00:00+08:00"}, ("createdAt", "READ_ONLY_FIELD")),
-])
+@pytest.mark.parametrize(
+    ("over", "expected"),
+    [
+        ({"uscc": "51230100MJ000001X"}, ("uscc", "INVALID_USCC")),
+        ({"uscc": uscc(5)[:-1] + ("0" if uscc(5)[-1] != "0" else "1")}, ("uscc", "INVALID_USCC")),
+        ({"uscc": None}, ("uscc", "REQUIRED")),
+        ({"regionCode": "110101"}, ("regionCode", "INVALID_REGION")),
+        ({"regionCode": "230199"}, ("regionCode", "INVALID_REGION")),
+        ({"contactPhone": "82345678"}, ("contactPhone", "INVALID_PHONE")),
+        ({"serviceCategories": ["COOKING"]}, ("serviceCategories", "INVALID_CATEGORY")),
+        ({"serviceCategories": []}, ("serviceCategories", "INVALID_CATEGORY")),
+        ({"serviceCategories": ["OTHER"] * 6}, ("serviceCategories", "INVALID_CATEGORY")),
+        ({"name": "x"}, ("name", "TOO_SHORT")),
+        ({"name": "长" * 101}, ("name", "TOO_LONG")),
+        ({"name": " 总队"}, ("name", "INVALID_VALUE")),
+        ({"name": "总\x07队"}, ("name", "INVALID_VALUE")),
+        ({"establishedOn": "2999-01-01"}, ("establishedOn", "INVALID_DATE")),
+        ({"parentId": "ORG0000000000999"}, ("parentId", "PARENT_LEVEL_MISMATCH")),
+        ({"level": "GRASSROOTS_TEAM"}, ("level", "INVALID_VALUE")),
+        ({"streetCode": "230102001001"}, ("streetCode", "INVALID_VALUE")),
+        ({"createdAt": "2020-01-01T00:00:00+08:00"}, ("createdAt", "READ_ONLY_FIELD")),
+    ],
+)
 def test_org_field_codes(env, over, expected):
     body = org("CITY_CORPS")
     body.update(over)
@@ -129,15 +154,21 @@ def test_org_field_codes(env, over, expected):
 
 def test_org_parent_rules(env):
     city = env.api.create("orgs", org("CITY_CORPS")).json()["data"]["id"]
-    assert ("parentId", "PARENT_NOT_FOUND") in _codes(env.api.create(
-        "orgs", org("DISTRICT_BRIGADE", "ORG9999999999999")))
+    assert ("parentId", "PARENT_NOT_FOUND") in _codes(
+        env.api.create("orgs", org("DISTRICT_BRIGADE", "ORG9999999999999"))
+    )
     assert ("parentId", "REQUIRED") in _codes(env.api.create("orgs", org("DISTRICT_BRIGADE", None)))
-    assert ("parentId", "PARENT_LEVEL_MISMATCH") in _codes(env.api.create("orgs", org("STREET_STATION", city)))
-    assert ("parentId", "PARENT_LEVEL_MISMATCH") in _codes(env.api.create("orgs", org("CITY_DETACHMENT", city)))
+    assert ("parentId", "PARENT_LEVEL_MISMATCH") in _codes(
+        env.api.create("orgs", org("STREET_STATION", city))
+    )
+    assert ("parentId", "PARENT_LEVEL_MISMATCH") in _codes(
+        env.api.create("orgs", org("CITY_DETACHMENT", city))
+    )
     r = env.api.create("orgs", org("DISTRICT_BRIGADE", city, regionCode="230103"))
     assert r.status_code == 201, r.text
-    street = env.api.create("orgs", org("STREET_STATION", r.json()["data"]["id"], regionCode="230103",
-                                        streetCode="230103001000"))
+    street = env.api.create(
+        "orgs", org("STREET_STATION", r.json()["data"]["id"], regionCode="230103", streetCode="230103001000")
+    )
     assert street.status_code == 201, street.text
 
 
@@ -153,20 +184,23 @@ def test_grassroots_team_station_rules(env):
     assert ("stationId", "INVALID_VALUE") in _codes(env.api.create("orgs", bad))
 
 
-@pytest.mark.parametrize(("over", "expected"), [
-    ({"hours": "0.25"}, ("hours", "INVALID_HOURS")),
-    ({"hours": "24.25"}, ("hours", "INVALID_HOURS")),
-    ({"hours": "2.10"}, ("hours", "INVALID_HOURS")),
-    ({"hours": 2.5}, ("hours", "INVALID_HOURS")),
-    ({"hours": "2.5"}, ("hours", "INVALID_HOURS")),
-    ({"hours": "4.25"}, ("hours", "INVALID_HOURS")),          # over the 4 h span
-    ({"endsAt": "2025-05-01T07:00:00+08:00"}, ("endsAt", "INVALID_DATE")),
-    ({"startsAt": "2025-05-01 08:00:00"}, ("startsAt", "INVALID_DATE")),
-    ({"serviceDate": "2025-05-09"}, ("serviceDate", "OUT_OF_RANGE")),
-    ({"stationId": "ORG1"}, ("stationId", "READ_ONLY_FIELD")),
-    ({"volunteerId": "VOL9999999999999"}, ("volunteerId", "NOT_FOUND")),
-    ({"activityId": "ACT9999999999999"}, ("activityId", "NOT_FOUND")),
-])
+@pytest.mark.parametrize(
+    ("over", "expected"),
+    [
+        ({"hours": "0.25"}, ("hours", "INVALID_HOURS")),
+        ({"hours": "24.25"}, ("hours", "INVALID_HOURS")),
+        ({"hours": "2.10"}, ("hours", "INVALID_HOURS")),
+        ({"hours": 2.5}, ("hours", "INVALID_HOURS")),
+        ({"hours": "2.5"}, ("hours", "INVALID_HOURS")),
+        ({"hours": "4.25"}, ("hours", "INVALID_HOURS")),  # over the 4 h span
+        ({"endsAt": "2025-05-01T07:00:00+08:00"}, ("endsAt", "INVALID_DATE")),
+        ({"startsAt": "2025-05-01 08:00:00"}, ("startsAt", "INVALID_DATE")),
+        ({"serviceDate": "2025-05-09"}, ("serviceDate", "OUT_OF_RANGE")),
+        ({"stationId": "ORG1"}, ("stationId", "READ_ONLY_FIELD")),
+        ({"volunteerId": "VOL9999999999999"}, ("volunteerId", "NOT_FOUND")),
+        ({"activityId": "ACT9999999999999"}, ("activityId", "NOT_FOUND")),
+    ],
+)
 def test_service_record_field_codes(env, over, expected):
     ids = env.tree()
     vid = env.api.create("volunteers", volunteer()).json()["data"]["id"]
@@ -176,14 +210,17 @@ def test_service_record_field_codes(env, over, expected):
     assert expected in _codes(env.api.create("service-records", body))
 
 
-@pytest.mark.parametrize(("over", "expected"), [
-    ({"category": "COOKING"}, ("category", "INVALID_CATEGORY")),
-    ({"plannedHeadcount": 0}, ("plannedHeadcount", "INVALID_VALUE")),
-    ({"title": "x"}, ("title", "TOO_SHORT")),
-    ({"regionCode": "110101"}, ("regionCode", "INVALID_REGION")),
-    ({"endsAt": "2025-05-01T08:00:00+08:00"}, ("endsAt", "INVALID_DATE")),
-    ({"orgId": "ORG9999999999999"}, ("orgId", "NOT_FOUND")),
-])
+@pytest.mark.parametrize(
+    ("over", "expected"),
+    [
+        ({"category": "COOKING"}, ("category", "INVALID_CATEGORY")),
+        ({"plannedHeadcount": 0}, ("plannedHeadcount", "INVALID_VALUE")),
+        ({"title": "x"}, ("title", "TOO_SHORT")),
+        ({"regionCode": "110101"}, ("regionCode", "INVALID_REGION")),
+        ({"endsAt": "2025-05-01T08:00:00+08:00"}, ("endsAt", "INVALID_DATE")),
+        ({"orgId": "ORG9999999999999"}, ("orgId", "NOT_FOUND")),
+    ],
+)
 def test_activity_field_codes(env, over, expected):
     ids = env.tree()
     body = activity(ids["GRASSROOTS_TEAM"])

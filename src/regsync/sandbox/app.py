@@ -68,16 +68,19 @@ _WRITABLE_COLLECTIONS = ("orgs", "volunteers", "activities", "service-records")
 Handler = Callable[[Request, ClientCredential, bytes, str], Awaitable[Response]]
 
 
-def envelope_response(status: int, code: str, message: str, data: Any, request_id: str,
-                      headers: dict[str, str] | None = None) -> Response:
+def envelope_response(
+    status: int, code: str, message: str, data: Any, request_id: str, headers: dict[str, str] | None = None
+) -> Response:
     """A JSON response in the §1 envelope."""
     body = orjson.dumps({"code": code, "message": message, "requestId": request_id, "data": data})
     return Response(body, status, headers=headers, media_type="application/json")
 
 
 def _html(status: int, title: str, headers: dict[str, str] | None = None) -> Response:
-    page = f"<html><head><title>{status} {title}</title></head><body><center><h1>{status} {title}</h1>" \
-           f"</center><hr><center>nginx</center></body></html>"
+    page = (
+        f"<html><head><title>{status} {title}</title></head><body><center><h1>{status} {title}</h1>"
+        f"</center><hr><center>nginx</center></body></html>"
+    )
     return Response(page, status, headers=headers, media_type="text/html")
 
 
@@ -88,8 +91,13 @@ class _DroppedAnswer(Response):
         super().__init__(b"", 200)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
+            }
+        )
         await send({"type": "http.response.body", "body": b'{"code": "OK", ', "more_body": True})
         raise ConnectionAbortedError("sandbox fault: answer lost")
 
@@ -97,8 +105,9 @@ class _DroppedAnswer(Response):
 class ApiError(Exception):
     """A call refused before its handler: HTTP status, §7 code, message, data, headers."""
 
-    def __init__(self, status: int, code: str, message: str, data: Any = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, data: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.data, self.headers = status, code, message, data, headers
 
@@ -136,7 +145,9 @@ class TokenIssuer:
         enc, _, mac = token.partition(".")
         if not mac or not hmac.compare_digest(mac, self._mac(enc)):
             raise ApiError(401, "TOKEN_INVALID", "the access token is not valid")
-        client_id, epoch, expires = base64.urlsafe_b64decode(enc + "=" * (-len(enc) % 4)).decode().rsplit(":", 2)
+        client_id, epoch, expires = (
+            base64.urlsafe_b64decode(enc + "=" * (-len(enc) % 4)).decode().rsplit(":", 2)
+        )
         if int(epoch) != self._epochs.get(client_id, 0):
             raise ApiError(401, "TOKEN_INVALID", "the access token was revoked")
         if now * 1000 >= int(expires):
@@ -187,8 +198,16 @@ class Sandbox:
         seed: seeds the fault draws.
     """
 
-    def __init__(self, store: Store, faults: Faults, *, rate_limit_rps: float, rate_limit_burst: int,
-                 sign_methods: tuple[str, ...], seed: int | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        faults: Faults,
+        *,
+        rate_limit_rps: float,
+        rate_limit_burst: int,
+        sign_methods: tuple[str, ...],
+        seed: int | None,
+    ) -> None:
         self.store = store
         self.faults = faults
         self.settings = _Settings(rate_limit_rps, rate_limit_burst, sign_methods)
@@ -210,14 +229,19 @@ class Sandbox:
         return f"{self._id_prefix}-{next(self._ids):08d}"
 
     # ------------------------------------------------------------------------------------- the pipeline
-    def api(self, template: str, handler: Handler, *, write: bool = False) -> Callable[[Request], Awaitable[Response]]:
+    def api(
+        self, template: str, handler: Handler, *, write: bool = False
+    ) -> Callable[[Request], Awaitable[Response]]:
         """Wrap a handler with faults, body limit, authentication, rate limit and counters."""
+
         async def endpoint(request: Request) -> Response:
             request_id = self.request_id()
             try:
                 response = await self._call(request, handler, request_id, write)
             except ApiError as err:
-                response = envelope_response(err.status, err.code, err.message, err.data, request_id, err.headers)
+                response = envelope_response(
+                    err.status, err.code, err.message, err.data, request_id, err.headers
+                )
             except Exception:  # a bug: answer INTERNAL in the envelope, as the registry would
                 import logging
 
@@ -225,6 +249,7 @@ class Sandbox:
                 response = envelope_response(500, "INTERNAL", "internal error", None, request_id)
             self.counters[(request.method, template, response.status_code)] += 1
             return response
+
         return endpoint
 
     async def _call(self, request: Request, handler: Handler, request_id: str, write: bool) -> Response:
@@ -239,8 +264,15 @@ class Sandbox:
         if f.draw(self.rng, f.error_rate):
             status = self.rng.choice(f.error_statuses)
             if status != 500 or f.draw(self.rng, f.html_error_share):
-                return _html(status, {500: "Internal Server Error", 502: "Bad Gateway",
-                                      503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}[status])
+                return _html(
+                    status,
+                    {
+                        500: "Internal Server Error",
+                        502: "Bad Gateway",
+                        503: "Service Temporarily Unavailable",
+                        504: "Gateway Time-out",
+                    }[status],
+                )
             raise ApiError(500, "INTERNAL", "internal error (sandbox fault)")
         body = await self._read_body(request)
         client = await self._authenticate(request, body)
@@ -248,7 +280,12 @@ class Sandbox:
         burst = f.rate_limit_burst if f.rate_limit_burst is not None else self.settings.rate_limit_burst
         wait = self.limiter.take(client.client_id, time.monotonic(), rps, burst)
         if wait > 0:
-            raise ApiError(429, "RATE_LIMITED", "too many requests", headers={"Retry-After": str(max(1, math.ceil(wait)))})
+            raise ApiError(
+                429,
+                "RATE_LIMITED",
+                "too many requests",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
         nonce = request.headers["x-nonce"]
         if not await to_thread.run_sync(self.registry.use_nonce, client.client_id, nonce):
             raise ApiError(401, "NONCE_REPLAYED", "this nonce was used in the last 10 minutes")
@@ -296,18 +333,26 @@ class Sandbox:
         if not 16 <= len(nonce) <= 64 or not set(nonce) <= _NONCE_CHARS:
             raise ApiError(401, "SIGNATURE_INVALID", "X-Nonce is 16–64 characters of [A-Za-z0-9]")
         if method not in self.settings.sign_methods:
-            raise ApiError(401, "SIGNATURE_INVALID",
-                           f"X-Sign-Method must be one of {', '.join(self.settings.sign_methods)}")
+            raise ApiError(
+                401,
+                "SIGNATURE_INVALID",
+                f"X-Sign-Method must be one of {', '.join(self.settings.sign_methods)}",
+            )
         raw_path = request.scope.get("raw_path") or request.url.path.encode()
         path = raw_path.decode("latin-1").split("?", 1)[0]
-        query = signing.canonical_query(parse_qsl(request.scope.get("query_string", b"").decode("latin-1"),
-                                                  keep_blank_values=True))
+        query = signing.canonical_query(
+            parse_qsl(request.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        )
         message = signing.string_to_sign(request.method, path, query, timestamp, nonce, body)
         if not signing.verify(client.client_secret, message, method, signature):
             raise ApiError(401, "SIGNATURE_INVALID", "the signature does not match")
         if abs(now * 1000 - int(timestamp)) > MAX_SKEW_MS:
-            raise ApiError(401, "TIMESTAMP_SKEW", "X-Timestamp is more than 300 s off the registry's clock",
-                           {"serverTime": format_time(now)})
+            raise ApiError(
+                401,
+                "TIMESTAMP_SKEW",
+                "X-Timestamp is more than 300 s off the registry's clock",
+                {"serverTime": format_time(now)},
+            )
         return client
 
     # ------------------------------------------------------------------------------------- helpers
@@ -324,11 +369,20 @@ class Sandbox:
             headers["ETag"] = f'"{outcome.data["version"]}"'
         if outcome.replayed:
             headers["Idempotent-Replayed"] = "true"
-        return envelope_response(outcome.status, outcome.code, outcome.message, outcome.data, request_id, headers)
+        return envelope_response(
+            outcome.status, outcome.code, outcome.message, outcome.data, request_id, headers
+        )
 
-    async def write(self, client: ClientCredential, request: Request, request_id: str,
-                    op: Callable[[UnitOfWork, Ctx], Outcome], fp_parts: tuple[Any, ...],
-                    *, key_required: bool = False) -> Response:
+    async def write(
+        self,
+        client: ClientCredential,
+        request: Request,
+        request_id: str,
+        op: Callable[[UnitOfWork, Ctx], Outcome],
+        fp_parts: tuple[Any, ...],
+        *,
+        key_required: bool = False,
+    ) -> Response:
         """Run one write call under its ``Idempotency-Key`` (§5.1)."""
         key = request.headers.get("idempotency-key")
         if key is not None and not 1 <= len(key) <= 64:
@@ -338,7 +392,8 @@ class Sandbox:
         c = self.ctx(client)
         fp = fingerprint(*fp_parts)
         outcome = await to_thread.run_sync(
-            lambda: self.registry.write(c, lambda u: op(u, c), key=key, fp=fp, request_id=request_id))
+            lambda: self.registry.write(c, lambda u: op(u, c), key=key, fp=fp, request_id=request_id)
+        )
         return self.answer(outcome, request_id)
 
 
@@ -371,8 +426,12 @@ def _limit(request: Request) -> int:
     if raw is None:
         return 200
     if not raw.isdigit() or not 1 <= int(raw) <= 1000:
-        raise ApiError(422, "VALIDATION_FAILED", "limit is 1 to 1000",
-                       {"errors": [{"field": "limit", "code": "INVALID_VALUE", "message": "1 to 1000"}]})
+        raise ApiError(
+            422,
+            "VALIDATION_FAILED",
+            "limit is 1 to 1000",
+            {"errors": [{"field": "limit", "code": "INVALID_VALUE", "message": "1 to 1000"}]},
+        )
     return int(raw)
 
 
@@ -384,6 +443,7 @@ def _collection(name: str, *, writable: bool = False) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ handlers
+
 
 def _routes(sb: Sandbox) -> list[Route]:
     reg = sb.registry
@@ -404,8 +464,12 @@ def _routes(sb: Sandbox) -> list[Route]:
             headers = {"Cache-Control": "no-store"}
             if status == 401:
                 headers["WWW-Authenticate"] = 'Basic realm="registry"'
-            return Response(orjson.dumps({"error": code, "error_description": description}), status,
-                            headers=headers, media_type="application/json")
+            return Response(
+                orjson.dumps({"error": code, "error_description": description}),
+                status,
+                headers=headers,
+                media_type="application/json",
+            )
 
         if "grant_type" not in form:
             response = error(400, "invalid_request", "grant_type is required")
@@ -420,32 +484,56 @@ def _routes(sb: Sandbox) -> list[Route]:
             else:
                 ttl = sb.faults.token_ttl_s
                 response = Response(
-                    orjson.dumps({"access_token": sb.tokens.issue(client_id, sb.clock(), ttl),
-                                  "token_type": "Bearer", "expires_in": int(ttl)}),
-                    200, headers={"Cache-Control": "no-store"}, media_type="application/json")
+                    orjson.dumps(
+                        {
+                            "access_token": sb.tokens.issue(client_id, sb.clock(), ttl),
+                            "token_type": "Bearer",
+                            "expires_in": int(ttl),
+                        }
+                    ),
+                    200,
+                    headers={"Cache-Control": "no-store"},
+                    media_type="application/json",
+                )
         sb.counters[("POST", "/oauth/token", response.status_code)] += 1
         return response
 
     async def create(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
         kind = _collection(request.path_params["collection"], writable=True)
         data = _json(body)
-        return await sb.write(client, request, rid, lambda u, c: op_create(u, c, kind, data),
-                              ("create", kind, None, None, data), key_required=True)
+        return await sb.write(
+            client,
+            request,
+            rid,
+            lambda u, c: op_create(u, c, kind, data),
+            ("create", kind, None, None, data),
+            key_required=True,
+        )
 
     async def replace(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
         kind = _collection(request.path_params["collection"], writable=True)
         record_id = request.path_params["rid"]
         data = _json(body)
         version = _if_match(request)
-        return await sb.write(client, request, rid, lambda u, c: op_update(u, c, kind, record_id, version, data),
-                              ("update", kind, record_id, version, data))
+        return await sb.write(
+            client,
+            request,
+            rid,
+            lambda u, c: op_update(u, c, kind, record_id, version, data),
+            ("update", kind, record_id, version, data),
+        )
 
     async def remove(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
         kind = _collection(request.path_params["collection"], writable=True)
         record_id = request.path_params["rid"]
         version = _if_match(request)
-        return await sb.write(client, request, rid, lambda u, c: op_delete(u, c, kind, record_id, version),
-                              ("delete", kind, record_id, version, None))
+        return await sb.write(
+            client,
+            request,
+            rid,
+            lambda u, c: op_delete(u, c, kind, record_id, version),
+            ("delete", kind, record_id, version, None),
+        )
 
     async def post_action(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
         collection, target = request.path_params["collection"], request.path_params["rid"]
@@ -453,20 +541,35 @@ def _routes(sb: Sandbox) -> list[Route]:
         if collection != "service-records" or action != "revoke" or not record_id:
             raise ApiError(404, "NOT_FOUND", "no such call")
         data = _json(body)
-        return await sb.write(client, request, rid, lambda u, c: op_revoke(u, c, record_id, data),
-                              ("revoke", "serviceRecord", record_id, None, data))
+        return await sb.write(
+            client,
+            request,
+            rid,
+            lambda u, c: op_revoke(u, c, record_id, data),
+            ("revoke", "serviceRecord", record_id, None, data),
+        )
 
     async def join(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
         org_id, vol_id = request.path_params["org_id"], request.path_params["volunteer_id"]
         data = _json(body)
-        return await sb.write(client, request, rid, lambda u, c: op_join(u, c, org_id, vol_id, data),
-                              ("join", "membership", f"{org_id}:{vol_id}", None, data))
+        return await sb.write(
+            client,
+            request,
+            rid,
+            lambda u, c: op_join(u, c, org_id, vol_id, data),
+            ("join", "membership", f"{org_id}:{vol_id}", None, data),
+        )
 
     async def leave(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
         org_id, vol_id = request.path_params["org_id"], request.path_params["volunteer_id"]
         data = _json(body, empty={})
-        return await sb.write(client, request, rid, lambda u, c: op_leave(u, c, org_id, vol_id, data),
-                              ("leave", "membership", f"{org_id}:{vol_id}", None, data))
+        return await sb.write(
+            client,
+            request,
+            rid,
+            lambda u, c: op_leave(u, c, org_id, vol_id, data),
+            ("leave", "membership", f"{org_id}:{vol_id}", None, data),
+        )
 
     async def read_one(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
         kind = _collection(request.path_params["collection"])
@@ -480,11 +583,19 @@ def _routes(sb: Sandbox) -> list[Route]:
         ref = request.query_params.get("clientRef")
         if ref is not None:
             records = await to_thread.run_sync(reg.by_client_ref, kind, client.client_id, ref)
-            return envelope_response(200, "OK", "", {"records": records, "nextCursor": None, "hasMore": False}, rid)
+            return envelope_response(
+                200, "OK", "", {"records": records, "nextCursor": None, "hasMore": False}, rid
+            )
         limit = _limit(request)
         records, nxt, more = await to_thread.run_sync(
-            lambda: reg.list_page(kind, province=client.province, org_id=None,
-                                  cursor=request.query_params.get("cursor"), limit=limit))
+            lambda: reg.list_page(
+                kind,
+                province=client.province,
+                org_id=None,
+                cursor=request.query_params.get("cursor"),
+                limit=limit,
+            )
+        )
         return envelope_response(200, "OK", "", {"records": records, "nextCursor": nxt, "hasMore": more}, rid)
 
     async def members(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
@@ -493,8 +604,14 @@ def _routes(sb: Sandbox) -> list[Route]:
         if await to_thread.run_sync(reg.get, "org", org_id) is None:
             raise ApiError(404, "NOT_FOUND", "no org with this id")
         records, nxt, more = await to_thread.run_sync(
-            lambda: reg.list_page("membership", province=None, org_id=org_id,
-                                  cursor=request.query_params.get("cursor"), limit=limit))
+            lambda: reg.list_page(
+                "membership",
+                province=None,
+                org_id=org_id,
+                cursor=request.query_params.get("cursor"),
+                limit=limit,
+            )
+        )
         return envelope_response(200, "OK", "", {"records": records, "nextCursor": nxt, "hasMore": more}, rid)
 
     async def lookup(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
@@ -526,8 +643,17 @@ def _routes(sb: Sandbox) -> list[Route]:
         for i, o in enumerate(raw_ops):
             if not isinstance(o, dict):
                 o = {}
-            ops.append(BatchOp(i, o.get("op"), o.get("type"), o.get("id"), o.get("ifMatch"),
-                               o.get("idempotencyKey"), o.get("body")))
+            ops.append(
+                BatchOp(
+                    i,
+                    o.get("op"),
+                    o.get("type"),
+                    o.get("id"),
+                    o.get("ifMatch"),
+                    o.get("idempotencyKey"),
+                    o.get("body"),
+                )
+            )
         c = sb.ctx(client)
         fp = hashlib.sha256(body).hexdigest()
         outcome = await to_thread.run_sync(lambda: reg.batch(c, ops, rid, key=key, fp=fp))
@@ -538,13 +664,17 @@ def _routes(sb: Sandbox) -> list[Route]:
         raw = request.query_params.get("cursor")
         if raw is None or raw == "":
             head = await to_thread.run_sync(reg.head)
-            return envelope_response(200, "OK", "", {"changes": [], "nextCursor": str(head), "hasMore": False}, rid)
+            return envelope_response(
+                200, "OK", "", {"changes": [], "nextCursor": str(head), "hasMore": False}, rid
+            )
         if not raw.isdigit():
             raise ApiError(400, "BAD_REQUEST", "not a cursor of this registry")
         repeat = sb.rng.randint(1, 5) if sb.faults.draw(sb.rng, sb.faults.feed_repeat_rate) else 0
         page = await to_thread.run_sync(reg.changes_page, client.province, int(raw), limit, repeat)
         if page is None:
-            raise ApiError(410, "CURSOR_EXPIRED", "the cursor is older than the feed's retention: reconcile in full")
+            raise ApiError(
+                410, "CURSOR_EXPIRED", "the cursor is older than the feed's retention: reconcile in full"
+            )
         return envelope_response(200, "OK", "", page, rid)
 
     async def export(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
@@ -553,7 +683,9 @@ def _routes(sb: Sandbox) -> list[Route]:
         if province != client.province:
             raise ApiError(403, "FORBIDDEN", "an export covers the calling client's own province only")
         if client.client_id in sb.exports:
-            raise ApiError(429, "EXPORT_IN_PROGRESS", "one export at a time per client", headers={"Retry-After": "5"})
+            raise ApiError(
+                429, "EXPORT_IN_PROGRESS", "one export at a time per client", headers={"Retry-After": "5"}
+            )
         sb.exports.add(client.client_id)
         try:
             cursor, chunks, close = await to_thread.run_sync(reg.open_export, kind, province)
@@ -594,17 +726,34 @@ def _routes(sb: Sandbox) -> list[Route]:
         Route(f"{BASE}/changes", sb.api("/changes", feed), methods=["GET"]),
         Route(f"{BASE}/exports/{{collection}}", sb.api("/exports/{collection}", export), methods=["GET"]),
         Route(f"{BASE}/orgs/{{org_id}}/members", sb.api("/orgs/{orgId}/members", members), methods=["GET"]),
-        Route(f"{BASE}/orgs/{{org_id}}/members/{{volunteer_id}}",
-              sb.api("/orgs/{orgId}/members/{volunteerId}", join, write=True), methods=["PUT"]),
-        Route(f"{BASE}/orgs/{{org_id}}/members/{{volunteer_id}}",
-              sb.api("/orgs/{orgId}/members/{volunteerId}", leave, write=True), methods=["DELETE"]),
+        Route(
+            f"{BASE}/orgs/{{org_id}}/members/{{volunteer_id}}",
+            sb.api("/orgs/{orgId}/members/{volunteerId}", join, write=True),
+            methods=["PUT"],
+        ),
+        Route(
+            f"{BASE}/orgs/{{org_id}}/members/{{volunteer_id}}",
+            sb.api("/orgs/{orgId}/members/{volunteerId}", leave, write=True),
+            methods=["DELETE"],
+        ),
         Route(f"{BASE}/{{collection}}", sb.api("/{collection}", create, write=True), methods=["POST"]),
         Route(f"{BASE}/{{collection}}", sb.api("/{collection}", read_list), methods=["GET"]),
         Route(f"{BASE}/{{collection}}/{{rid}}", sb.api("/{collection}/{id}", read_one), methods=["GET"]),
-        Route(f"{BASE}/{{collection}}/{{rid}}", sb.api("/{collection}/{id}", replace, write=True), methods=["PUT"]),
-        Route(f"{BASE}/{{collection}}/{{rid}}", sb.api("/{collection}/{id}", remove, write=True), methods=["DELETE"]),
-        Route(f"{BASE}/{{collection}}/{{rid}}", sb.api("/{collection}/{id}:action", post_action, write=True),
-              methods=["POST"]),
+        Route(
+            f"{BASE}/{{collection}}/{{rid}}",
+            sb.api("/{collection}/{id}", replace, write=True),
+            methods=["PUT"],
+        ),
+        Route(
+            f"{BASE}/{{collection}}/{{rid}}",
+            sb.api("/{collection}/{id}", remove, write=True),
+            methods=["DELETE"],
+        ),
+        Route(
+            f"{BASE}/{{collection}}/{{rid}}",
+            sb.api("/{collection}/{id}:action", post_action, write=True),
+            methods=["POST"],
+        ),
         Route(f"{BASE}/{{path:path}}", unknown, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
     ]
 
@@ -617,7 +766,9 @@ _LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
 def _admin_routes(sb: Sandbox) -> list[Route]:
     reg = sb.registry
 
-    def admin(template: str, fn: Callable[[Request, Any], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    def admin(
+        template: str, fn: Callable[[Request, Any], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             rid = sb.request_id()
             host = request.client.host if request.client else ""
@@ -632,6 +783,7 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
                 response = sb.answer(refusal.outcome, rid)
             sb.counters[(request.method, template, response.status_code)] += 1
             return response
+
         return endpoint
 
     def ok(data: Any, status: int = 200) -> Response:
@@ -645,7 +797,9 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
         return ok({"reset": True})
 
     async def counters(request: Request, data: Any) -> Response:
-        items = [{"method": m, "path": p, "status": s, "count": n} for (m, p, s), n in sorted(sb.counters.items())]
+        items = [
+            {"method": m, "path": p, "status": s, "count": n} for (m, p, s), n in sorted(sb.counters.items())
+        ]
         return ok({"requests": items, "total": sum(sb.counters.values())})
 
     async def faults(request: Request, data: Any) -> Response:
@@ -664,8 +818,11 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
         c = sb.ctx(None)
         province = data.get("homeProvince") if isinstance(data.get("homeProvince"), str) else "23"
         c.province = province
-        outcome = await to_thread.run_sync(lambda: reg.write(
-            c, lambda u: op_create(u, c, "volunteer", data), key=None, fp="", request_id="portal"))
+        outcome = await to_thread.run_sync(
+            lambda: reg.write(
+                c, lambda u: op_create(u, c, "volunteer", data), key=None, fp="", request_id="portal"
+            )
+        )
         return sb.answer(outcome, sb.request_id())
 
     async def records(request: Request, data: Any) -> Response:
@@ -678,8 +835,11 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
             raise ApiError(400, "BAD_REQUEST", "a JSON object of wire fields to set")
         c = sb.ctx(None)
         rid = request.path_params["rid"]
-        outcome = await to_thread.run_sync(lambda: reg.write(
-            c, lambda u: portal_patch(u, c, kind, rid, data), key=None, fp="", request_id="portal"))
+        outcome = await to_thread.run_sync(
+            lambda: reg.write(
+                c, lambda u: portal_patch(u, c, kind, rid, data), key=None, fp="", request_id="portal"
+            )
+        )
         return sb.answer(outcome, sb.request_id())
 
     async def add_client(request: Request, data: Any) -> Response:
@@ -695,8 +855,14 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
         await to_thread.run_sync(reg.upsert_client, cred)
         if not cred.enabled:
             sb.tokens.revoke(cred.client_id)
-        return ok({"clientId": cred.client_id, "clientSecret": cred.client_secret, "province": cred.province,
-                   "enabled": cred.enabled})
+        return ok(
+            {
+                "clientId": cred.client_id,
+                "clientSecret": cred.client_secret,
+                "province": cred.province,
+                "enabled": cred.enabled,
+            }
+        )
 
     async def revoke_tokens(request: Request, data: Any) -> Response:
         if not isinstance(data, dict) or not isinstance(data.get("clientId"), str):
@@ -708,11 +874,21 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
         Route("/_sandbox/reset", admin("/_sandbox/reset", reset), methods=["POST"]),
         Route("/_sandbox/counters", admin("/_sandbox/counters", counters), methods=["GET"]),
         Route("/_sandbox/faults", admin("/_sandbox/faults", faults), methods=["GET", "PUT"]),
-        Route("/_sandbox/portal/volunteers", admin("/_sandbox/portal/volunteers", portal_volunteer),
-              methods=["POST"]),
-        Route("/_sandbox/records/{collection}", admin("/_sandbox/records/{collection}", records), methods=["GET"]),
-        Route("/_sandbox/records/{collection}/{rid}", admin("/_sandbox/records/{collection}/{id}", patch),
-              methods=["PATCH"]),
+        Route(
+            "/_sandbox/portal/volunteers",
+            admin("/_sandbox/portal/volunteers", portal_volunteer),
+            methods=["POST"],
+        ),
+        Route(
+            "/_sandbox/records/{collection}",
+            admin("/_sandbox/records/{collection}", records),
+            methods=["GET"],
+        ),
+        Route(
+            "/_sandbox/records/{collection}/{rid}",
+            admin("/_sandbox/records/{collection}/{id}", patch),
+            methods=["PATCH"],
+        ),
         Route("/_sandbox/clients", admin("/_sandbox/clients", add_client), methods=["POST"]),
         Route("/_sandbox/tokens/revoke", admin("/_sandbox/tokens/revoke", revoke_tokens), methods=["POST"]),
     ]
@@ -753,8 +929,14 @@ def create_app(
     own_store = store is None
     store = store or Store(db_url, schema=schema)
     fault_obj = faults if isinstance(faults, Faults) else Faults.from_dict(faults)
-    sb = Sandbox(store, fault_obj, rate_limit_rps=rate_limit_rps, rate_limit_burst=rate_limit_burst,
-                 sign_methods=tuple(sign_methods), seed=seed)
+    sb = Sandbox(
+        store,
+        fault_obj,
+        rate_limit_rps=rate_limit_rps,
+        rate_limit_burst=rate_limit_burst,
+        sign_methods=tuple(sign_methods),
+        seed=seed,
+    )
     for cred in clients:
         sb.registry.upsert_client(cred)
     routes = (_admin_routes(sb) if admin else []) + _routes(sb)

@@ -14,8 +14,8 @@ from regsync.sandbox.store import ClientCredential
 
 app = typer.Typer(
     help="The sandbox registry: an in-process stand-in for the national registry (registry-api.md), for "
-         "the demo, staging, training and the tests. Reads only its command-line options (no config file, "
-         "no environment variables).",
+    "the demo, staging, training and the tests. Reads only its command-line options (no config file, "
+    "no environment variables).",
     no_args_is_help=True,
 )
 
@@ -31,18 +31,29 @@ def _parse_client(spec: str) -> ClientCredential:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8700,
-    db: Annotated[str, typer.Option(
-        help="Sandbox database URL: sqlite:// (throw-away), sqlite:///sandbox.db, or postgresql+psycopg://…"
-    )] = "sqlite:///sandbox.db",
-    client: Annotated[list[str] | None, typer.Option(
-        "--client", help="A client as ID:SECRET:PROVINCE; repeatable. Without any, one is made for "
-                         "province 23 and printed.")] = None,
-    admin: Annotated[bool, typer.Option("--admin/--no-admin",
-                                        help="Serve the /_sandbox/ admin endpoints (loopback only).")] = True,
+    db: Annotated[
+        str,
+        typer.Option(
+            help="Sandbox database URL: sqlite:// (throw-away), sqlite:///sandbox.db, or postgresql+psycopg://…"
+        ),
+    ] = "sqlite:///sandbox.db",
+    client: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--client",
+            help="A client as ID:SECRET:PROVINCE; repeatable. Without any, one is made for "
+            "province 23 and printed.",
+        ),
+    ] = None,
+    admin: Annotated[
+        bool, typer.Option("--admin/--no-admin", help="Serve the /_sandbox/ admin endpoints (loopback only).")
+    ] = True,
     rate_limit_rps: Annotated[float, typer.Option(help="Requests per second per client.")] = 20.0,
     rate_limit_burst: Annotated[int, typer.Option(help="Token-bucket size per client.")] = 40,
-    sign_method_only: Annotated[str | None, typer.Option(
-        help="Accept only this signature method (e.g. HMAC-SM3), as some registries do.")] = None,
+    sign_method_only: Annotated[
+        str | None,
+        typer.Option(help="Accept only this signature method (e.g. HMAC-SM3), as some registries do."),
+    ] = None,
     faults: Annotated[str | None, typer.Option(help="Initial faults as a JSON object (see Faults).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the fault draws.")] = None,
     quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
@@ -64,13 +75,28 @@ def serve(
             raise typer.BadParameter(f"--sign-method-only: one of {', '.join(SIGN_METHODS)}")
         methods = (sign_method_only,)
     fault_dict = json.loads(faults) if faults else None
-    application = create_app(db, creds, admin=admin, rate_limit_rps=rate_limit_rps,
-                             rate_limit_burst=rate_limit_burst, faults=fault_dict, seed=seed,
-                             sign_methods=methods)
+    application = create_app(
+        db,
+        creds,
+        admin=admin,
+        rate_limit_rps=rate_limit_rps,
+        rate_limit_burst=rate_limit_burst,
+        faults=fault_dict,
+        seed=seed,
+        sign_methods=methods,
+    )
     if not quiet:
-        typer.echo(f"sandbox registry at http://{host}:{port}/api/v1" + (" (admin: /_sandbox/)" if admin else ""))
-    uvicorn.run(application, host=host, port=port, log_level="warning" if quiet else "info",
-                access_log=not quiet, timeout_keep_alive=30)
+        typer.echo(
+            f"sandbox registry at http://{host}:{port}/api/v1" + (" (admin: /_sandbox/)" if admin else "")
+        )
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level="warning" if quiet else "info",
+        access_log=not quiet,
+        timeout_keep_alive=30,
+    )
 
 
 @app.command()

@@ -13,8 +13,10 @@ import re
 #: Two-digit province prefixes of GB/T 2260 (mainland provinces, plus 71 Taiwan, 81 Hong Kong, 82 Macao)
 #: and 83, the prefix of Taiwan residents' residence permits (港澳台居民居住证).
 PROVINCE_PREFIXES: frozenset[str] = frozenset(
-    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65 71 81 82 83"
-    .split()
+    (
+        "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 "
+        "50 51 52 53 54 61 62 63 64 65 71 81 82 83"
+    ).split()
 )
 
 _HEILONGJIANG = """

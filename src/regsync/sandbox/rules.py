@@ -64,8 +64,14 @@ _NAME_DOTS = {0x2022: "\u00b7", 0xFF0E: "\u00b7"}
 
 # CJK ideograph blocks (BMP and the supplementary ideographic plane extensions B–I), and 〇.
 _CJK_RANGES = (
-    (0x3007, 0x3007), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2A6DF),
-    (0x2A700, 0x2EE5F), (0x2F800, 0x2FA1F), (0x30000, 0x323AF),
+    (0x3007, 0x3007),
+    (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF),
+    (0xF900, 0xFAFF),
+    (0x20000, 0x2A6DF),
+    (0x2A700, 0x2EE5F),
+    (0x2F800, 0x2FA1F),
+    (0x30000, 0x323AF),
 )
 
 
@@ -93,6 +99,7 @@ class Invalid(Exception):
 
 # ---------------------------------------------------------------------------------------------- formatting
 
+
 def format_hours(hundredths: int) -> str:
     """Hundredths of an hour → the wire's two-place decimal string (``250`` → ``"2.50"``, §1)."""
     return f"{hundredths // 100}.{hundredths % 100:02d}"
@@ -118,6 +125,7 @@ def parse_time(value: str) -> dt.datetime:
 
 # ------------------------------------------------------------------------------------------------ checkers
 
+
 def _text(min_len: int, max_len: int) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if not isinstance(value, str):
@@ -131,6 +139,7 @@ def _text(min_len: int, max_len: int) -> Callable[[Any], str]:
         if len(value) > max_len:
             raise Invalid("TOO_LONG", f"at most {max_len} characters")
         return value
+
     return check
 
 
@@ -139,6 +148,7 @@ def _enum(*allowed: str) -> Callable[[Any], str]:
         if value not in allowed:
             raise Invalid("INVALID_VALUE", f"one of {', '.join(allowed)}")
         return value
+
     return check
 
 
@@ -185,14 +195,14 @@ def check_hours(value: Any) -> int:
 
 
 def check_mobile(value: Any) -> str:
-    """A mainland mobile number ``1[3-9]\\d{9}`` (§4.2)."""
+    r"""A mainland mobile number ``1[3-9]\d{9}`` (§4.2)."""
     if not isinstance(value, str) or not _MOBILE.fullmatch(value):
         raise Invalid("INVALID_PHONE", "a mainland mobile number, 11 digits")
     return value
 
 
 def check_contact_phone(value: Any) -> str:
-    """A mainland mobile or a landline ``0\\d{2,3}-?\\d{7,8}`` (§4.1 ``contactPhone``)."""
+    r"""A mainland mobile or a landline ``0\d{2,3}-?\d{7,8}`` (§4.1 ``contactPhone``)."""
     if not isinstance(value, str) or not (_MOBILE.fullmatch(value) or _LANDLINE.fullmatch(value)):
         raise Invalid("INVALID_PHONE", "a mainland mobile or landline number")
     return value
@@ -222,9 +232,12 @@ def _is_latin_letter(ch: str) -> bool:
 
 
 def check_person_name(value: Any) -> str:
-    """A person's name (§4.2): ``•``/``．`` → ``·``, NFKC, then only CJK ideographs (non-BMP included),
-    Latin letters, single inner spaces and ``·`` between parts. Returns the normalized name, which is what
-    the registry stores."""
+    """A person's name (§4.2), normalized and checked.
+
+    ``•``/``．`` → ``·``, NFKC, then only CJK ideographs (non-BMP included), Latin letters, single inner
+    spaces and ``·`` between parts. Returns the normalized name, which is what
+    the registry stores.
+    """
     if not isinstance(value, str):
         raise Invalid("INVALID_NAME", "must be a string")
     name = unicodedata.normalize("NFKC", value.translate(_NAME_DOTS))
@@ -251,9 +264,12 @@ def check_person_name(value: Any) -> str:
 
 
 def check_id_number(id_type: str, value: Any, today: dt.date) -> str:
-    """An ID document number (§4.2). For the 18-character types: GB 11643-1999 check character, a real
+    """An ID document number (§4.2), checked; returned as stored.
+
+    For the 18-character types: GB 11643-1999 check character, a real
     birth date not in the future, a known province prefix; ``x`` stored as ``X``; 15 digits refused with
-    ``ID_NUMBER_LEGACY``. The area code is not checked against any county list."""
+    ``ID_NUMBER_LEGACY``. The area code is not checked against any county list.
+    """
     if not isinstance(value, str) or not value:
         raise Invalid("INVALID_ID_NUMBER", "must be a non-empty string")
     if id_type not in EIGHTEEN_CHAR_TYPES:
@@ -321,6 +337,7 @@ def _region(value: Any) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ the kinds
+
 
 @dataclass(frozen=True, slots=True)
 class Field:
@@ -481,7 +498,12 @@ def validate(
 
 
 def _cross_checks(
-    kind: str, body: dict[str, Any], f: dict[str, Any], errors: list[FieldError], *, province: str,
+    kind: str,
+    body: dict[str, Any],
+    f: dict[str, Any],
+    errors: list[FieldError],
+    *,
+    province: str,
     today: dt.date,
 ) -> None:
     bad = {e.field for e in errors}

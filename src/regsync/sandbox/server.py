@@ -138,20 +138,48 @@ class SandboxServer:
 
         from regsync.sandbox.app import create_app
 
-        app = create_app(self.db_url, self.clients, admin=self.admin, rate_limit_rps=self.rate_limit_rps,
-                         rate_limit_burst=self.rate_limit_burst, faults=self.faults, seed=self.seed,
-                         sign_methods=self.sign_methods)
-        config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning", access_log=False,
-                                lifespan="on", timeout_keep_alive=30)
+        app = create_app(
+            self.db_url,
+            self.clients,
+            admin=self.admin,
+            rate_limit_rps=self.rate_limit_rps,
+            rate_limit_burst=self.rate_limit_burst,
+            faults=self.faults,
+            seed=self.seed,
+            sign_methods=self.sign_methods,
+        )
+        config = uvicorn.Config(
+            app,
+            host=self.host,
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_keep_alive=30,
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="sandbox-registry", daemon=True)
         self._thread.start()
 
     def _start_process(self) -> None:
-        cmd = [sys.executable, "-m", "regsync.sandbox", "serve", "--host", self.host, "--port", str(self.port),
-               "--db", self.db_url, "--rate-limit-rps", str(self.rate_limit_rps),
-               "--rate-limit-burst", str(self.rate_limit_burst), "--admin" if self.admin else "--no-admin",
-               "--quiet"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "regsync.sandbox",
+            "serve",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--db",
+            self.db_url,
+            "--rate-limit-rps",
+            str(self.rate_limit_rps),
+            "--rate-limit-burst",
+            str(self.rate_limit_burst),
+            "--admin" if self.admin else "--no-admin",
+            "--quiet",
+        ]
         for c in self.clients:
             cmd += ["--client", f"{c.client_id}:{c.client_secret}:{c.province}"]
         if self.faults:
@@ -160,7 +188,9 @@ class SandboxServer:
             cmd += ["--seed", str(self.seed)]
         if tuple(self.sign_methods) == ("HMAC-SM3",):
             cmd += ["--sign-method-only", "HMAC-SM3"]
-        self._proc = sp.Popen(cmd, env=dict(os.environ), stdin=sp.DEVNULL)
+        self._proc = sp.Popen(  # noqa: S603 - our own interpreter and module
+            cmd, env=dict(os.environ), stdin=sp.DEVNULL
+        )
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout_s
@@ -196,6 +226,7 @@ class SandboxServer:
     def __enter__(self) -> SandboxServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

@@ -95,8 +95,12 @@ class Refusal(Exception):
 
 def invalid(errors: list[FieldError]) -> Refusal:
     """422 ``VALIDATION_FAILED`` with ``data.errors`` (§7)."""
-    return Refusal(422, "VALIDATION_FAILED", "the record breaks the registry's rules",
-                   {"errors": [e.as_wire() for e in errors]})
+    return Refusal(
+        422,
+        "VALIDATION_FAILED",
+        "the record breaks the registry's rules",
+        {"errors": [e.as_wire() for e in errors]},
+    )
 
 
 def fingerprint(op: str, kind: str | None, target: Any, if_match: Any, body: Any) -> str:
@@ -107,8 +111,11 @@ def fingerprint(op: str, kind: str | None, target: Any, if_match: Any, body: Any
 
 @dataclass(slots=True)
 class Ctx:
-    """Who acts and when: the client (or ``PORTAL``), its province, the registry's clock (Unix seconds);
-    ``today`` (+08:00) and ``stamp`` (RFC 3339, +08:00) are derived from ``now`` once."""
+    """Who acts and when.
+
+    The client (or ``PORTAL``), its province, the registry's clock (Unix seconds); ``today`` (+08:00)
+    and ``stamp`` (RFC 3339, +08:00) are derived from ``now`` once.
+    """
 
     client_id: str
     province: str | None
@@ -123,10 +130,15 @@ class Ctx:
 
 # ------------------------------------------------------------------------------------------------ helpers
 
+
 def _new_doc(u: UnitOfWork, c: Ctx, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
     doc: dict[str, Any] = {
-        "id": u.new_id(kind), "version": 1, "createdAt": c.stamp, "updatedAt": c.stamp,
-        "clientRef": fields.pop("clientRef", None), "ownerClientId": c.client_id,
+        "id": u.new_id(kind),
+        "version": 1,
+        "createdAt": c.stamp,
+        "updatedAt": c.stamp,
+        "clientRef": fields.pop("clientRef", None),
+        "ownerClientId": c.client_id,
     }
     for name in rules.WRITABLE[kind]:
         doc[name] = fields[name]
@@ -156,8 +168,11 @@ def _province_of(u: UnitOfWork, kind: str, doc: dict[str, Any]) -> str:
 
 
 def _owns(c: Ctx, rec: Record) -> bool:
-    """§1 "ownership": orgs and memberships of the province, volunteers of the home province, and the
-    activities and service records the client created."""
+    """Whether the actor may write ``rec`` (§1 "ownership").
+
+    Orgs and memberships of the province, volunteers of the home province, and the
+    activities and service records the client created.
+    """
     if c.client_id == PORTAL:
         return True
     if rec.kind in ("org", "volunteer", "membership"):
@@ -166,16 +181,21 @@ def _owns(c: Ctx, rec: Record) -> bool:
 
 
 def _not_owner(rec: Record | None = None, message: str | None = None) -> Refusal:
-    return Refusal(403, "NOT_OWNER", message or "the record is outside this client's scope",
-                   {"id": rec.id} if rec else None)
+    return Refusal(
+        403,
+        "NOT_OWNER",
+        message or "the record is outside this client's scope",
+        {"id": rec.id} if rec else None,
+    )
 
 
 def _check_if_match(rec: Record, if_match: Any) -> None:
     if if_match is None:
         raise Refusal(428, "PRECONDITION_REQUIRED", "send If-Match with the version the write is based on")
     if if_match != rec.doc["version"]:
-        raise Refusal(412, "VERSION_MISMATCH", f"the record is at version {rec.doc['version']}",
-                      {"current": rec.doc})
+        raise Refusal(
+            412, "VERSION_MISMATCH", f"the record is at version {rec.doc['version']}", {"current": rec.doc}
+        )
 
 
 def _ref_error(field: str, code: str, message: str) -> FieldError:
@@ -183,8 +203,10 @@ def _ref_error(field: str, code: str, message: str) -> FieldError:
 
 
 def _set_hours(u: UnitOfWork, c: Ctx, volunteer_id: str, delta: int, by: str) -> None:
-    """Add ``delta`` hundredths to a volunteer's derived ``totalHours`` (and ``starLevel``): a new version
-    and a change in the feed (§1: derived fields bump the version)."""
+    """Add ``delta`` hundredths to a volunteer's derived ``totalHours`` (and ``starLevel``).
+
+    It makes a new version and a change in the feed (§1: derived fields bump the version).
+    """
     vol = u.get("volunteer", volunteer_id)
     if vol is None or delta == 0:
         return
@@ -197,8 +219,9 @@ def _set_hours(u: UnitOfWork, c: Ctx, volunteer_id: str, delta: int, by: str) ->
     u.feed(new, "upsert", by, vol.province)
 
 
-def _check_references(u: UnitOfWork, c: Ctx, kind: str, f: dict[str, Any], errors: list[FieldError],
-                      self_id: str | None) -> None:
+def _check_references(
+    u: UnitOfWork, c: Ctx, kind: str, f: dict[str, Any], errors: list[FieldError], self_id: str | None
+) -> None:
     """Reference rules of §4 (parents, station, the records a service record names)."""
     bad = {e.field for e in errors}
     if kind == "org":
@@ -209,8 +232,13 @@ def _check_references(u: UnitOfWork, c: Ctx, kind: str, f: dict[str, Any], error
             if parent is None:
                 errors.append(_ref_error("parentId", "PARENT_NOT_FOUND", "no org with this id"))
             elif parent.doc["level"] != want:
-                errors.append(_ref_error("parentId", "PARENT_LEVEL_MISMATCH",
-                                         f"the parent of a {level} is a {want}, not a {parent.doc['level']}"))
+                errors.append(
+                    _ref_error(
+                        "parentId",
+                        "PARENT_LEVEL_MISMATCH",
+                        f"the parent of a {level} is a {want}, not a {parent.doc['level']}",
+                    )
+                )
             elif parent.doc["status"] != "ACTIVE":
                 errors.append(_ref_error("parentId", "PARENT_NOT_ACTIVE", "the parent is not ACTIVE"))
         if level == "GRASSROOTS_TEAM" and f.get("stationId") and "stationId" not in bad:
@@ -244,8 +272,11 @@ def _check_references(u: UnitOfWork, c: Ctx, kind: str, f: dict[str, Any], error
             elif "serviceDate" not in bad:
                 first, last = act.doc["startsAt"][:10], act.doc["endsAt"][:10]
                 if not first <= f["serviceDate"] <= last:
-                    errors.append(_ref_error("serviceDate", "OUT_OF_RANGE",
-                                             f"outside the activity's dates {first} to {last}"))
+                    errors.append(
+                        _ref_error(
+                            "serviceDate", "OUT_OF_RANGE", f"outside the activity's dates {first} to {last}"
+                        )
+                    )
         if "orgId" not in bad:
             org = u.get("org", f["orgId"])
             if org is None:
@@ -260,16 +291,25 @@ def _check_unique(u: UnitOfWork, kind: str, doc: dict[str, Any], self_id: str | 
         key = f"{doc['idType']}:{doc['idNumber']}"
         for other in u.find("volunteer", "id_key", key):
             if other.id != self_id:
-                raise Refusal(409, "DUPLICATE_ID_NUMBER", "this person is registered already",
-                              {"existingId": other.id, "ownerClientId": other.doc["ownerClientId"]})
+                raise Refusal(
+                    409,
+                    "DUPLICATE_ID_NUMBER",
+                    "this person is registered already",
+                    {"existingId": other.id, "ownerClientId": other.doc["ownerClientId"]},
+                )
     elif kind == "org" and doc.get("uscc") and doc["status"] != "DISSOLVED":
         for other in u.find("org", "uscc_live", doc["uscc"]):
             if other.id != self_id:
-                raise Refusal(409, "DUPLICATE_USCC", "an org with this USCC exists",
-                              {"existingId": other.id, "ownerClientId": other.doc["ownerClientId"]})
+                raise Refusal(
+                    409,
+                    "DUPLICATE_USCC",
+                    "an org with this USCC exists",
+                    {"existingId": other.id, "ownerClientId": other.doc["ownerClientId"]},
+                )
 
 
 # ---------------------------------------------------------------------------------------------- operations
+
 
 def op_create(u: UnitOfWork, c: Ctx, kind: str, body: Any) -> Outcome:
     """``POST /{collection}`` (§5.1): validate (§4), check scope, uniqueness and references, then create."""
@@ -278,7 +318,11 @@ def op_create(u: UnitOfWork, c: Ctx, kind: str, body: Any) -> Outcome:
     if not isinstance(body, dict):
         raise Refusal(400, "BAD_REQUEST", "the body must be a JSON object")
     fields, errors = rules.validate(kind, body, current=None, province=c.province or "", today=c.today)
-    if c.client_id != PORTAL and "clientRef" not in fields and not any(e.field == "clientRef" for e in errors):
+    if (
+        c.client_id != PORTAL
+        and "clientRef" not in fields
+        and not any(e.field == "clientRef" for e in errors)
+    ):
         errors.append(FieldError("clientRef", "REQUIRED", "a create carries the client's own id"))
     if kind in ("org", "volunteer") and fields.get("status") in ENDED.values():
         errors.append(FieldError("status", "INVALID_VALUE", "a record cannot be created ended"))
@@ -300,8 +344,9 @@ def op_create(u: UnitOfWork, c: Ctx, kind: str, body: Any) -> Outcome:
                 raise _not_owner(org, "the org is in another province")
         existing = u.find(kind, "ref_key", ref_key(c.client_id, fields["clientRef"]) or "")
         if existing:
-            raise Refusal(409, "DUPLICATE_CLIENT_REF", "this clientRef was used already",
-                          {"existingId": existing[0].id})
+            raise Refusal(
+                409, "DUPLICATE_CLIENT_REF", "this clientRef was used already", {"existingId": existing[0].id}
+            )
     hours = fields.get("hours")
     doc = _new_doc(u, c, kind, fields)
     _check_unique(u, kind, doc, None)
@@ -309,9 +354,16 @@ def op_create(u: UnitOfWork, c: Ctx, kind: str, body: Any) -> Outcome:
         day = u.find("serviceRecord", "day_key", f"{doc['volunteerId']}:{doc['serviceDate']}")
         accepted = sum(int(r.doc["hours"].replace(".", "")) for r in day if r.doc["status"] == "ACCEPTED")
         if accepted + hours > 2400:
-            raise Refusal(422, "DAILY_HOURS_EXCEEDED", "the volunteer's hours on this day would exceed 24.00",
-                          {"volunteerId": doc["volunteerId"], "serviceDate": doc["serviceDate"],
-                           "acceptedHours": format_hours(accepted)})
+            raise Refusal(
+                422,
+                "DAILY_HOURS_EXCEEDED",
+                "the volunteer's hours on this day would exceed 24.00",
+                {
+                    "volunteerId": doc["volunteerId"],
+                    "serviceDate": doc["serviceDate"],
+                    "acceptedHours": format_hours(accepted),
+                },
+            )
         org = u.get("org", doc["orgId"])
         doc["stationId"] = org.doc.get("stationId") if org else None
     rec = Record(kind, doc, _province_of(u, kind, doc))
@@ -337,8 +389,9 @@ def op_update(u: UnitOfWork, c: Ctx, kind: str, record_id: Any, if_match: Any, b
     ended = rules.STATUSES.get(kind, ((), "", frozenset()))[2]
     if rec.doc.get("status") in ended:
         raise Refusal(409, "INVALID_STATE", f"the record is {rec.doc['status']}: it cannot change")
-    fields, errors = rules.validate(kind, body, current=rec.doc, province=c.province or rec.province,
-                                    today=c.today)
+    fields, errors = rules.validate(
+        kind, body, current=rec.doc, province=c.province or rec.province, today=c.today
+    )
     if fields.get("status") in ended:
         errors.append(FieldError("status", "INVALID_VALUE", "ending happens only through DELETE"))
     _check_references(u, c, kind, fields, errors, rec.id)
@@ -467,9 +520,16 @@ def op_join(u: UnitOfWork, c: Ctx, org_id: Any, volunteer_id: Any, body: Any) ->
         u.feed(new, "upsert", c.client_id, found[0].province)
         return Outcome(200, "OK", "rejoined", doc)
     doc = {
-        "id": u.new_id("membership"), "version": 1, "createdAt": c.stamp, "updatedAt": c.stamp,
-        "clientRef": None, "ownerClientId": c.client_id,
-        "orgId": org.id, "volunteerId": vol.id, "joinedOn": joined, "leftOn": None,
+        "id": u.new_id("membership"),
+        "version": 1,
+        "createdAt": c.stamp,
+        "updatedAt": c.stamp,
+        "clientRef": None,
+        "ownerClientId": c.client_id,
+        "orgId": org.id,
+        "volunteerId": vol.id,
+        "joinedOn": joined,
+        "leftOn": None,
     }
     rec = Record("membership", doc, org.province)
     u.put(rec, new=True)
@@ -502,8 +562,11 @@ def op_leave(u: UnitOfWork, c: Ctx, org_id: Any, volunteer_id: Any, body: Any) -
 
 
 def portal_patch(u: UnitOfWork, c: Ctx, kind: str, record_id: str, patch: dict[str, Any]) -> Outcome:
-    """A direct edit by the portal or the civil-affairs side (§8): set wire fields, bump the version, feed
-    the change (to the province before and after). Not validated: the tests may plant any state."""
+    """A direct edit by the portal or the civil-affairs side (§8).
+
+    Sets wire fields, bumps the version, feeds the change (to the province before and after). Not
+    validated: the tests may plant any state.
+    """
     rec = u.get(kind, record_id)
     if rec is None:
         raise Refusal(404, "NOT_FOUND", f"no {kind} with this id")
@@ -523,6 +586,7 @@ def portal_patch(u: UnitOfWork, c: Ctx, kind: str, record_id: str, patch: dict[s
 
 
 # ------------------------------------------------------------------------------------------------ registry
+
 
 @dataclass(slots=True)
 class BatchOp:
@@ -549,7 +613,9 @@ class Registry:
         feed_retention_s: how long changes are kept (§5.3: 7 days), read on every feed call.
     """
 
-    def __init__(self, store: Store, clock: Callable[[], float], feed_retention_s: Callable[[], float]) -> None:
+    def __init__(
+        self, store: Store, clock: Callable[[], float], feed_retention_s: Callable[[], float]
+    ) -> None:
         self.store = store
         self.clock = clock
         self.feed_retention_s = feed_retention_s
@@ -575,8 +641,11 @@ class Registry:
         """Add or replace a client (id, secret, province, enabled)."""
         with self.store.write() as conn:
             conn.execute(clients.delete().where(clients.c.id == cred.client_id))
-            conn.execute(clients.insert().values(id=cred.client_id, secret=cred.client_secret,
-                                                 province=cred.province, enabled=cred.enabled))
+            conn.execute(
+                clients.insert().values(
+                    id=cred.client_id, secret=cred.client_secret, province=cred.province, enabled=cred.enabled
+                )
+            )
         self.reload_clients()
 
     # --- nonces (§2)
@@ -584,8 +653,9 @@ class Registry:
         """Record a nonce; ``False`` when it was seen in the last 10 minutes (``NONCE_REPLAYED``)."""
         now = self.clock()
         with self.store.write() as conn:
-            seen = conn.execute(select(nonces.c.seen_at).where(
-                nonces.c.client_id == client_id, nonces.c.nonce == nonce)).scalar_one_or_none()
+            seen = conn.execute(
+                select(nonces.c.seen_at).where(nonces.c.client_id == client_id, nonces.c.nonce == nonce)
+            ).scalar_one_or_none()
             if seen is not None and now - seen < NONCE_TTL_S:
                 return False
             if seen is not None:
@@ -602,18 +672,30 @@ class Registry:
         found: dict[str, Any] = {}
         floor = u.now - IDEMPOTENCY_TTL_S
         for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            for row in u.conn.execute(select(idempotency).where(
-                    idempotency.c.client_id == client_id, idempotency.c.key.in_(chunk))):
+            chunk = keys[start : start + 500]
+            for row in u.conn.execute(
+                select(idempotency).where(idempotency.c.client_id == client_id, idempotency.c.key.in_(chunk))
+            ):
                 if row.created_at >= floor:
                     found[row.key] = row
                 else:  # expired: the key is free again
-                    u.conn.execute(idempotency.delete().where(
-                        idempotency.c.client_id == client_id, idempotency.c.key == row.key))
+                    u.conn.execute(
+                        idempotency.delete().where(
+                            idempotency.c.client_id == client_id, idempotency.c.key == row.key
+                        )
+                    )
         return found
 
-    def write(self, c: Ctx, op: Callable[[UnitOfWork], Outcome], *, key: str | None, fp: str,
-              request_id: str, after_commit: Callable[[], None] | None = None) -> Outcome:
+    def write(
+        self,
+        c: Ctx,
+        op: Callable[[UnitOfWork], Outcome],
+        *,
+        key: str | None,
+        fp: str,
+        request_id: str,
+        after_commit: Callable[[], None] | None = None,
+    ) -> Outcome:
         """Run one write call in its own transaction, under an optional idempotency key (§5.1).
 
         Returns:
@@ -625,8 +707,9 @@ class Registry:
                 kept = self._kept(u, c.client_id, [key]).get(key)
                 if kept is not None:
                     if kept.fingerprint != fp:
-                        return Outcome(422, "IDEMPOTENCY_KEY_REUSED",
-                                       "this Idempotency-Key was used for another call")
+                        return Outcome(
+                            422, "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used for another call"
+                        )
                     return Outcome.from_stored(kept.status, kept.body)
             try:
                 outcome = op(u)
@@ -634,9 +717,16 @@ class Registry:
                 outcome = refusal.outcome
                 u = UnitOfWork(conn, c.now)  # nothing of the refused call is written
             if key is not None and outcome.status in KEPT_STATUSES:
-                u.idem_rows.append({"client_id": c.client_id, "key": key, "fingerprint": fp,
-                                    "status": outcome.status,
-                                    "body": orjson.dumps(outcome.envelope(request_id)), "created_at": c.now})
+                u.idem_rows.append(
+                    {
+                        "client_id": c.client_id,
+                        "key": key,
+                        "fingerprint": fp,
+                        "status": outcome.status,
+                        "body": orjson.dumps(outcome.envelope(request_id)),
+                        "created_at": c.now,
+                    }
+                )
             u.flush(c.stamp)
         return outcome
 
@@ -660,7 +750,9 @@ class Registry:
             kept = self._kept(u, c.client_id, [key, *keys])
             if key in kept:
                 if kept[key].fingerprint != fp:
-                    return Outcome(422, "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used for another call")
+                    return Outcome(
+                        422, "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used for another call"
+                    )
                 return Outcome.from_stored(kept[key].status, kept[key].body)
             self._prefetch(u, c, ops)
             used: dict[str, tuple[str, Outcome]] = {}
@@ -675,9 +767,13 @@ class Registry:
                         prior = (row.fingerprint, Outcome.from_stored(row.status, row.body))
                     if prior is not None:
                         if prior[0] != op_fp:
-                            results.append(Outcome(422, "IDEMPOTENCY_KEY_REUSED",
-                                                   "this idempotencyKey was used for another operation")
-                                           .op_result(target))
+                            results.append(
+                                Outcome(
+                                    422,
+                                    "IDEMPOTENCY_KEY_REUSED",
+                                    "this idempotencyKey was used for another operation",
+                                ).op_result(target)
+                            )
                         else:
                             prior[1].replayed = True
                             results.append(prior[1].op_result(target))
@@ -688,13 +784,28 @@ class Registry:
                     outcome = refusal.outcome
                 if isinstance(o.key, str) and outcome.status in KEPT_STATUSES:
                     used[o.key] = (op_fp, outcome)
-                    u.idem_rows.append({"client_id": c.client_id, "key": o.key, "fingerprint": op_fp,
-                                        "status": outcome.status,
-                                        "body": orjson.dumps(outcome.envelope(request_id)), "created_at": c.now})
+                    u.idem_rows.append(
+                        {
+                            "client_id": c.client_id,
+                            "key": o.key,
+                            "fingerprint": op_fp,
+                            "status": outcome.status,
+                            "body": orjson.dumps(outcome.envelope(request_id)),
+                            "created_at": c.now,
+                        }
+                    )
                 results.append(outcome.op_result(target))
             answer = Outcome(200, "OK", f"{len(results)} operations", {"results": results})
-            u.idem_rows.append({"client_id": c.client_id, "key": key, "fingerprint": fp, "status": 200,
-                                "body": orjson.dumps(answer.envelope(request_id)), "created_at": c.now})
+            u.idem_rows.append(
+                {
+                    "client_id": c.client_id,
+                    "key": key,
+                    "fingerprint": fp,
+                    "status": 200,
+                    "body": orjson.dumps(answer.envelope(request_id)),
+                    "created_at": c.now,
+                }
+            )
             u.flush(c.stamp)
         return answer
 
@@ -735,8 +846,9 @@ class Registry:
         if not isinstance(body, dict):
             raise Refusal(400, "BAD_REQUEST", "the body must be a JSON object")
         _check_if_match(rec, o.if_match)
-        fields, errors = rules.validate("membership", body, current=rec.doc, province=rec.province,
-                                        today=c.today)
+        fields, errors = rules.validate(
+            "membership", body, current=rec.doc, province=rec.province, today=c.today
+        )
         if errors:
             raise invalid(errors)
         doc = dict(rec.doc)
@@ -747,7 +859,9 @@ class Registry:
         doc["updatedAt"] = c.stamp
         new = Record("membership", doc, rec.province)
         u.put(new, new=False)
-        u.feed(new, "delete" if doc["leftOn"] and not rec.doc["leftOn"] else "upsert", c.client_id, rec.province)
+        u.feed(
+            new, "delete" if doc["leftOn"] and not rec.doc["leftOn"] else "upsert", c.client_id, rec.province
+        )
         return Outcome(200, "OK", "updated", doc)
 
     def _prefetch(self, u: UnitOfWork, c: Ctx, ops: list[BatchOp]) -> None:
@@ -768,8 +882,13 @@ class Registry:
                 creates[o.kind] = creates.get(o.kind, 0) + 1
                 if isinstance(body.get("clientRef"), str):
                     key(o.kind, "ref_key", ref_key(c.client_id, body["clientRef"]))
-            for name, kind in (("parentId", "org"), ("stationId", "org"), ("orgId", "org"),
-                               ("volunteerId", "volunteer"), ("activityId", "activity")):
+            for name, kind in (
+                ("parentId", "org"),
+                ("stationId", "org"),
+                ("orgId", "org"),
+                ("volunteerId", "volunteer"),
+                ("activityId", "activity"),
+            ):
                 if isinstance(body.get(name), str):
                     by_id[kind].add(body[name])
             if o.kind == "volunteer" and isinstance(body.get("idNumber"), str):
@@ -802,8 +921,9 @@ class Registry:
         """``GET /{collection}?clientRef=``: 0 or 1 record this client created with that ``clientRef``."""
         table = TABLES[kind]
         with self.store.read() as conn:
-            doc = conn.execute(select(table.c.doc).where(
-                table.c.ref_key == ref_key(client_id, client_ref))).scalar_one_or_none()
+            doc = conn.execute(
+                select(table.c.doc).where(table.c.ref_key == ref_key(client_id, client_ref))
+            ).scalar_one_or_none()
         return [] if doc is None else [orjson.loads(doc)]
 
     def lookup(self, kind: str, ids: list[str]) -> list[dict[str, Any]]:
@@ -813,8 +933,9 @@ class Registry:
             docs = conn.execute(select(table.c.doc).where(table.c.id.in_(set(ids)))).scalars().all()
         return [orjson.loads(d) for d in docs]
 
-    def list_page(self, kind: str, *, province: str | None, org_id: str | None, cursor: str | None,
-                  limit: int) -> tuple[list[dict[str, Any]], str | None, bool]:
+    def list_page(
+        self, kind: str, *, province: str | None, org_id: str | None, cursor: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], str | None, bool]:
         """A page of records ordered by id (§5.3 "other list calls"): the province's, or an org's members.
 
         Returns:
@@ -857,9 +978,12 @@ class Registry:
             conn.execute(counters.update().where(counters.c.name == "pruned").values(value=max(pruned, top)))
 
     def changes_page(self, province: str, cursor: int, limit: int, repeat: int = 0) -> dict[str, Any] | None:
-        """The changes of ``province`` after ``cursor``, ascending ``seq``; ``None`` when the cursor is
-        older than the retention (410 ``CURSOR_EXPIRED``). ``repeat`` re-sends that many items before the
-        cursor (a fault: delivery is at least once)."""
+        """The changes of ``province`` after ``cursor``, ascending ``seq`` (§5.3).
+
+        ``None`` when the cursor is older than the retention (410 ``CURSOR_EXPIRED``). ``repeat``
+        re-sends that many items before the
+        cursor (a fault: delivery is at least once).
+        """
         self.prune_feed()
         with self.store.read() as conn, conn.begin():
             pruned = conn.execute(select(counters.c.value).where(counters.c.name == "pruned")).scalar_one()
@@ -867,16 +991,37 @@ class Registry:
                 return None
             start = cursor
             if repeat:
-                back = conn.execute(select(changes.c.seq).where(
-                    changes.c.province == province, changes.c.seq <= cursor).order_by(
-                    changes.c.seq.desc()).limit(repeat)).scalars().all()
+                back = (
+                    conn.execute(
+                        select(changes.c.seq)
+                        .where(changes.c.province == province, changes.c.seq <= cursor)
+                        .order_by(changes.c.seq.desc())
+                        .limit(repeat)
+                    )
+                    .scalars()
+                    .all()
+                )
                 start = min(back) - 1 if back else cursor
-            rows = conn.execute(select(changes).where(
-                changes.c.province == province, changes.c.seq > start).order_by(changes.c.seq).limit(limit + 1)).all()
+            rows = conn.execute(
+                select(changes)
+                .where(changes.c.province == province, changes.c.seq > start)
+                .order_by(changes.c.seq)
+                .limit(limit + 1)
+            ).all()
         more = len(rows) > limit
         rows = rows[:limit]
-        items = [{"seq": r.seq, "type": r.type, "id": r.id, "version": r.version, "op": r.op,
-                  "changedAt": r.changed_at, "byClientId": r.by_client_id} for r in rows]
+        items = [
+            {
+                "seq": r.seq,
+                "type": r.type,
+                "id": r.id,
+                "version": r.version,
+                "op": r.op,
+                "changedAt": r.changed_at,
+                "byClientId": r.by_client_id,
+            }
+            for r in rows
+        ]
         nxt = max(cursor, rows[-1].seq) if rows else cursor
         return {"changes": items, "nextCursor": str(nxt), "hasMore": more}
 
@@ -943,4 +1088,3 @@ def now_ctx(client: ClientCredential | None, clock: Callable[[], float]) -> Ctx:
     if client is None:
         return Ctx(PORTAL, None, clock())
     return Ctx(client.client_id, client.province, clock())
-

@@ -160,7 +160,11 @@ COLLECTIONS: dict[str, str] = {
     "service-records": "serviceRecord",
 }
 ID_PREFIX: dict[str, str] = {
-    "org": "ORG", "volunteer": "VOL", "membership": "MEM", "activity": "ACT", "serviceRecord": "SVR",
+    "org": "ORG",
+    "volunteer": "VOL",
+    "membership": "MEM",
+    "activity": "ACT",
+    "serviceRecord": "SVR",
 }
 #: Secondary keys the unit of work indexes in memory, per type: column → how to compute it.
 INDEX_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -248,14 +252,17 @@ class Store:
     def __init__(self, db_url: str, *, schema: str | None = None) -> None:
         self._tmpdir: str | None = None
         if db_url in _MEMORY_URLS:
-            base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+            shm = "/dev/shm"  # noqa: S108 - only the parent of a private mkdtemp directory
+            base = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
             self._tmpdir = tempfile.mkdtemp(prefix="regsync-sandbox-", dir=base)
             db_url = f"sqlite:///{self._tmpdir}/sandbox.db"
         url = make_url(db_url)
         self.is_sqlite = url.get_backend_name() == "sqlite"
         self.schema = schema
         if self.is_sqlite:
-            engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=8, max_overflow=8)
+            engine = create_engine(
+                url, connect_args={"check_same_thread": False}, pool_size=8, max_overflow=8
+            )
             _sqlite_setup(engine)
         else:
             engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=False)
@@ -290,7 +297,8 @@ class Store:
                 if table is not clients:
                     conn.execute(table.delete())
             conn.execute(
-                counters.insert(), [{"name": n, "value": 0} for n in ["seq", "pruned", *(f"id:{t}" for t in TABLES)]]
+                counters.insert(),
+                [{"name": n, "value": 0} for n in ["seq", "pruned", *(f"id:{t}" for t in TABLES)]],
             )
 
     def drop_all(self) -> None:
@@ -357,6 +365,7 @@ def _sqlite_setup(engine: Engine) -> None:
 
 # --------------------------------------------------------------------------------------------- unit of work
 
+
 class UnitOfWork:
     """The records one call or batch reads and writes, kept in memory and written back once.
 
@@ -398,8 +407,12 @@ class UnitOfWork:
         want = [i for i in set(ids) if isinstance(i, str) and i not in cache]
         table = TABLES[kind]
         for chunk in _chunks(want, 500):
-            self._load_rows(kind, self.conn.execute(
-                select(table.c.id, table.c.province, table.c.doc).where(table.c.id.in_(chunk))))
+            self._load_rows(
+                kind,
+                self.conn.execute(
+                    select(table.c.id, table.c.province, table.c.doc).where(table.c.id.in_(chunk))
+                ),
+            )
             for i in chunk:
                 cache.setdefault(i, None)
 
@@ -409,8 +422,12 @@ class UnitOfWork:
         want = [v for v in set(values) if v is not None and v not in loaded]
         table = TABLES[kind]
         for chunk in _chunks(want, 500):
-            self._load_rows(kind, self.conn.execute(
-                select(table.c.id, table.c.province, table.c.doc).where(table.c[column].in_(chunk))))
+            self._load_rows(
+                kind,
+                self.conn.execute(
+                    select(table.c.id, table.c.province, table.c.doc).where(table.c[column].in_(chunk))
+                ),
+            )
             loaded.update(chunk)
 
     def get(self, kind: str, record_id: Any) -> Record | None:
@@ -427,7 +444,9 @@ class UnitOfWork:
         if value not in self._loaded_keys[(kind, column)]:
             self.prefetch_by(kind, column, [value])
         cache = self._cache[kind]
-        return [r for i in sorted(self._index[(kind, column)].get(value, ())) if (r := cache.get(i)) is not None]
+        return [
+            r for i in sorted(self._index[(kind, column)].get(value, ())) if (r := cache.get(i)) is not None
+        ]
 
     def _index_record(self, rec: Record) -> None:
         kind = rec.kind
@@ -451,7 +470,9 @@ class UnitOfWork:
         if count <= 0:
             return
         name = f"id:{kind}"
-        self.conn.execute(counters.update().where(counters.c.name == name).values(value=counters.c.value + count))
+        self.conn.execute(
+            counters.update().where(counters.c.name == name).values(value=counters.c.value + count)
+        )
         top = self.conn.execute(select(counters.c.value).where(counters.c.name == name)).scalar_one()
         block = self._id_blocks.setdefault(kind, [])
         block.extend(range(top - count + 1, top + 1))
@@ -481,8 +502,11 @@ class UnitOfWork:
         return cols
 
     def feed(self, rec: Record, op: str, by_client_id: str | None, before_province: str | None) -> None:
-        """Queue a change of ``rec`` for the feed (§5.3); several changes of a record in one unit of work
-        become one item with the last version, fed to every province the record was in."""
+        """Queue a change of ``rec`` for the feed (§5.3).
+
+        Several changes of a record in one unit of work
+        become one item with the last version, fed to every province the record was in.
+        """
         key = (rec.kind, rec.id)
         item = self.changes.get(key)
         provinces = {rec.province} | ({before_province} if before_province else set())
@@ -514,23 +538,36 @@ class UnitOfWork:
                 self._insert_many(table, [self._columns(kind, rid) for rid in self._new[kind]])
         if self.changes:
             count = len(self.changes)
-            self.conn.execute(counters.update().where(counters.c.name == "seq").values(value=counters.c.value + count))
+            self.conn.execute(
+                counters.update().where(counters.c.name == "seq").values(value=counters.c.value + count)
+            )
             top = self.conn.execute(select(counters.c.value).where(counters.c.name == "seq")).scalar_one()
             rows = []
             for seq, item in enumerate(self.changes.values(), start=top - count + 1):
                 for province in sorted(item.provinces):
-                    rows.append({
-                        "province": province, "seq": seq, "type": item.type, "id": item.id,
-                        "version": item.version, "op": item.op, "changed_at": changed_at,
-                        "changed_ts": self.now, "by_client_id": item.by_client_id,
-                    })
+                    rows.append(
+                        {
+                            "province": province,
+                            "seq": seq,
+                            "type": item.type,
+                            "id": item.id,
+                            "version": item.version,
+                            "op": item.op,
+                            "changed_at": changed_at,
+                            "changed_ts": self.now,
+                            "by_client_id": item.by_client_id,
+                        }
+                    )
             self._insert_many(changes, rows)
         if self.idem_rows:
             self._insert_many(idempotency, self.idem_rows)
 
     def _insert_many(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        """``INSERT`` many rows; on SQLite straight through the driver (SQLAlchemy's per-row parameter
-        processing is most of the cost of a 500-row batch there)."""
+        """``INSERT`` many rows.
+
+        On SQLite straight through the driver (SQLAlchemy's per-row parameter
+        processing is most of the cost of a 500-row batch there).
+        """
         if self.conn.dialect.name != "sqlite":
             self.conn.execute(table.insert(), rows)
             return
@@ -538,7 +575,8 @@ class UnitOfWork:
         sql = _INSERT_SQL.get(table.name)
         if sql is None:
             sql = _INSERT_SQL[table.name] = (
-                f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})")
+                f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+            )
         self.conn.exec_driver_sql(sql, [tuple(r.get(n) for n in names) for r in rows])
 
 
@@ -547,7 +585,7 @@ _INSERT_SQL: dict[str, str] = {}
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 @dataclass(slots=True)
