@@ -77,6 +77,14 @@ DATA_CODES = {"VALIDATION_FAILED", "DAILY_HOURS_EXCEEDED", "INVALID_STATE", "ORG
               "PRECONDITION_REQUIRED", "VERSION_MISMATCH"}
 DUPLICATE_CODES = {"DUPLICATE_ID_NUMBER", "DUPLICATE_USCC", "DUPLICATE_CLIENT_REF"}
 
+#: Codes of a deferral decided locally, before any call: the record was never sent.
+LOCAL_WAIT_CODES = {"PARENT_PENDING", "PRIMARY_PENDING", "PARENT_FAILED"}
+
+#: Codes that say nothing about a record's data but about this client as a whole (registry-api.md §7): when
+#: most of a batch is answered with one of them, the relay stops and alarms instead of failing rows.
+SYSTEMIC_CODES = {"FORBIDDEN", "TOKEN_INVALID", "TOKEN_EXPIRED", "SIGNATURE_INVALID", "TIMESTAMP_SKEW",
+                  "NONCE_REPLAYED", "BAD_REQUEST", "PRECONDITION_REQUIRED", "IDEMPOTENCY_KEY_REUSED"}
+
 _CHUNK = 500
 
 #: The status a record is created with when it ended locally before it was pushed.
@@ -139,6 +147,7 @@ class _Item:
     op: Operation | None = None
     desired: dict[str, Any] | None = None  # canonical state after a successful op
     had_failed: bool = False  # the record has older failed or blocked rows, to settle with this outcome
+    uncertain: bool = False  # an earlier attempt's outcome is unknown (a transient fault, a lost answer)
 
 
 def _now() -> dt.datetime:
@@ -234,9 +243,38 @@ class Relay:
             " SELECT id FROM outbox WHERE state IN ('pending', 'deferred') AND available_at <= :now"
             " AND (claimed_until IS NULL OR claimed_until < :now)"
             f" ORDER BY priority, id LIMIT :limit{lock})"
-            " RETURNING id, entity, local_id, op, priority, attempts"),
+            " RETURNING id, entity, local_id, op, priority, attempts, last_code"),
             {"me": self.worker, "until": until, "now": now, "limit": limit}).mappings().all()
         return sorted((dict(r) for r in rows), key=lambda r: (r["priority"], r["id"]))
+
+    def _drop_records_held_elsewhere(self, claimed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Keep one record in flight in one relay only.
+
+        Rows are claimed one by one (``SKIP LOCKED``), so two relays can claim different rows of one record.
+        After its claim has committed, a relay gives back every record of which another relay holds a live
+        claim. Each relay checks after its own commit, so of two overlapping claims at least the later
+        check sees the other: at most one relay goes on with the record (both may give it back, and the
+        record waits for the next step).
+        """
+        now = _now()
+        keys = sorted({(r["entity"], r["local_id"]) for r in claimed})
+        held: set[tuple[str, int]] = set()
+        with self.engine.connect() as conn:
+            by_kind: dict[str, list[int]] = defaultdict(list)
+            for entity, lid in keys:
+                by_kind[entity].append(lid)
+            for entity, ids in by_kind.items():
+                for chunk in _chunks(ids, _CHUNK):
+                    held.update((entity, lid) for (lid,) in conn.execute(
+                        select(Outbox.local_id).where(
+                            Outbox.entity == entity, Outbox.local_id.in_(chunk), Outbox.claimed_by.is_not(None),
+                            Outbox.claimed_by != self.worker, Outbox.claimed_until >= now).distinct()))
+        if not held:
+            return claimed
+        give_back = [r["id"] for r in claimed if (r["entity"], r["local_id"]) in held]
+        log.info("records held by another relay given back", records=len(held))
+        self.release(give_back)
+        return [r for r in claimed if (r["entity"], r["local_id"]) not in held]
 
     def release(self, row_ids: Sequence[int]) -> None:
         """Give back claimed rows untouched (at shutdown or when a pass stops early)."""
@@ -256,6 +294,9 @@ class Relay:
             claimed = self.claim(conn, self.settings.relay.claim_size)
         if not claimed:
             return 0
+        claimed = self._drop_records_held_elsewhere(claimed)
+        if not claimed:
+            return 0  # all of it is another relay's for now
         groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for r in claimed:
             groups[r["priority"]].append(r)
@@ -268,10 +309,12 @@ class Relay:
                     key = (r["entity"], r["local_id"])
                     item = by_record.get(key)
                     if item is None:
-                        by_record[key] = _Item(r["entity"], r["local_id"], [r["id"]], r["attempts"])
+                        item = by_record[key] = _Item(r["entity"], r["local_id"], [r["id"]], r["attempts"])
                     else:
                         item.row_ids.append(r["id"])
                         item.attempts = max(item.attempts, r["attempts"])
+                    if r.get("last_code") and r["last_code"] not in LOCAL_WAIT_CODES:
+                        item.uncertain = True
                 by_kind: dict[str, list[_Item]] = defaultdict(list)
                 for item in by_record.values():
                     by_kind[item.kind].append(item)
@@ -349,7 +392,11 @@ class Relay:
         missing: set[tuple[str, int]] = set()
         planned: list[tuple[_Item, dict[str, Any]]] = []
         for it in items:
-            desired = project_local(kind, it.row, refs) if it.row is not None else None
+            try:
+                desired = project_local(kind, it.row, refs) if it.row is not None else None
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                outcomes.fail(it, "LOCAL_DATA_INVALID", f"the local row cannot be read as a {kind}: {exc}")
+                continue
             if desired is not None:
                 lacking = [(REFERENCES[kind][c], it.row[c]) for c in REFERENCES[kind]
                            if it.row.get(c) is not None and desired.get(c) is None]
@@ -372,10 +419,33 @@ class Relay:
                     outcomes.defer(it, "PARENT_PENDING", "a record it refers to is not in the registry yet",
                                    seconds=2.0, count_attempt=False)
                 continue
-            self._plan(it, plan["desired"], primaries, outcomes)
+            try:
+                self._plan(it, plan["desired"], primaries, outcomes)
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                it.op = None
+                outcomes.fail(it, "LOCAL_DATA_INVALID", f"the local row cannot be sent: {exc}")
+        if any(it.uncertain and it.op is not None and it.op.op == "create" for it in items):
+            self._find_created(kind, items, outcomes)
 
         self._commit(outcomes)  # decisions that need no call
         self._dispatch(kind, [it for it in items if it.op is not None], outcomes)
+
+    def _find_created(self, kind: str, items: list[_Item], outcomes: _Outcomes) -> None:
+        """Before creating again a record whose earlier attempt had no known outcome, look it up by its
+        ``clientRef`` (registry-api.md §5.2: "finds what this client created when an answer was lost"): if the
+        registry has it, link it instead of creating it (its idempotency key's answer may be gone)."""
+        for it in items:
+            if not (it.uncertain and it.op is not None and it.op.op == "create" and it.op.client_ref):
+                continue
+            try:
+                found = self.client.find_by_client_ref(kind, it.op.client_ref)
+            except TransientError:
+                continue  # the create's own key and clientRef still keep it single
+            if found is not None:
+                base = canonical(project_registry(kind, found), self.settings.hash_key)
+                it.op = None
+                outcomes.link_existing(it, found["id"], int(found.get("version") or 1), base,
+                                       how="found_by_client_ref")
 
     def _volunteer_primaries(self, conn: Connection, items: list[_Item]) -> dict[int, int]:
         """Keep ``id_number_norm`` current for ``items`` and return, for each of them that is the later row
@@ -554,8 +624,14 @@ class Relay:
                 self._on_batch_error(chunk, exc, outcomes)
                 error = error or exc
                 continue
-            self._handle(kind, chunk, results, outcomes)
+            try:
+                self._handle(kind, chunk, results, outcomes)
+            except RelayHalted as exc:
+                error = error or exc
+                continue
             self._commit(outcomes)
+        if isinstance(error, RelayHalted):
+            raise error
         if error is not None:
             if isinstance(error, InvalidClient):
                 log.error("registry refuses the credentials: relay halted", code=error.code, alarm=True)
@@ -582,11 +658,20 @@ class Relay:
 
     def _handle(self, kind: str, items: list[_Item], results: list[OperationResult], outcomes: _Outcomes) -> None:
         """Handle each operation's result on its own (design.md, flow 1)."""
-        ops = [it.op for it in items]
         self.stats.batches += 1
         duplicates: list[tuple[_Item, OperationResult]] = []
-        if len(results) != len(ops):
-            raise RegistryError(f"the registry answered {len(results)} results for {len(ops)} operations")
+        if len(results) != len(items):
+            raise RegistryError(f"the registry answered {len(results)} results for {len(items)} operations")
+        refusals = Counter(r.code for r in results if not r.ok and r.code in SYSTEMIC_CODES)
+        if refusals:
+            code, n = refusals.most_common(1)[0]
+            if n * 2 > len(results):
+                for it in items:
+                    outcomes.defer(it, code, "refused as a whole by the registry", seconds=60.0, count_attempt=False)
+                self._commit(outcomes)
+                log.error("registry refuses most of a batch with one code that is not about the data: relay halted",
+                          code=code, refused=n, batch=len(results), alarm=True)
+                raise RelayHalted(f"the registry answered {n} of {len(results)} operations with {code}")
         for it, res in zip(items, results, strict=True):
             if res.ok:
                 base = (canonical(project_registry(kind, res.record), self.settings.hash_key)
@@ -597,7 +682,12 @@ class Relay:
             elif res.code == "VERSION_MISMATCH" and res.record is not None:
                 current = canonical(project_registry(kind, res.record), self.settings.hash_key)
                 base = json.loads(it.link["base"]) if it.link else None
-                if base is not None and not changed_fields(current, base):
+                if it.desired is not None and not changed_fields(current, it.desired):
+                    # the registry already holds what was sent: an earlier attempt went through and its
+                    # answer was lost
+                    outcomes.success(it, OperationResult(200, "OK", res.record.get("id"),
+                                                         int(res.record.get("version") or 1), res.record), current)
+                elif base is not None and not changed_fields(current, base):
                     outcomes.refresh_version(it, int(res.record.get("version") or res.version or 0))
                 else:
                     moved = changed_fields(current, base or {})
