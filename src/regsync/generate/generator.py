@@ -97,13 +97,22 @@ OTHER_ID_TYPES: tuple[tuple[str, float], ...] = (
 
 #: Age buckets of volunteers at ``as_of``: ``(lowest age, highest age, probability)``; ages 16–74.
 AGE_BUCKETS: tuple[tuple[int, int, float], ...] = (
-    (17, 22, 0.22), (23, 30, 0.18), (31, 40, 0.20), (41, 50, 0.17), (51, 60, 0.14), (61, 74, 0.09),
+    (17, 22, 0.22),
+    (23, 30, 0.18),
+    (31, 40, 0.20),
+    (41, 50, 0.17),
+    (51, 60, 0.14),
+    (61, 74, 0.09),
 )
 
 #: Service hours in hundredths (registry-api.md §4.5: 0.50–24.00 in steps of 0.25):
 #: ``(lowest, highest, probability)``; mean ≈ 3.2 h.
 HOURS_BUCKETS: tuple[tuple[int, int, float], ...] = (
-    (50, 100, 0.08), (100, 300, 0.52), (300, 500, 0.27), (500, 800, 0.10), (800, 1200, 0.026),
+    (50, 100, 0.08),
+    (100, 300, 0.52),
+    (300, 500, 0.27),
+    (500, 800, 0.10),
+    (800, 1200, 0.026),
     (1200, 2400, 0.004),
 )
 
@@ -114,6 +123,7 @@ DEFAULT_AS_OF = dt.date(2026, 6, 30)
 _TZ_OFFSET = dt.timedelta(hours=8)  # Asia/Shanghai has no DST: local = UTC + 8 h
 _PLATFORM_START = dt.date(2014, 1, 1)  # registrations start here
 _STATUS = ("PUBLISHED", "COMPLETED", "CANCELLED")
+_NUMERALS = "〇一二三四五六七八九十"  # a station's second team of a department is its 二队
 _SPAN_SLACK = (0, 0, 15, 30)  # minutes of break on top of the hours served
 _START_SLACK = (0, 0, 15, 30, 60)  # minutes after the activity's daily start
 
@@ -233,8 +243,11 @@ def scaled(level_or_kind: str, scale: float, minimum: int = 0) -> int:
 
 
 def allocate(total: int, weights: Sequence[float], minimum: int = 0) -> list[int]:
-    """Split ``total`` into ``len(weights)`` integer parts proportional to ``weights`` (largest remainder),
-    each part at least ``minimum``; the parts add up to ``max(total, minimum × len(weights))``."""
+    """Split ``total`` into integer parts proportional to ``weights`` (largest remainder).
+
+    Each part is at least ``minimum``; the parts add up to ``max(total, minimum × len(weights))``; ties go
+    to the earlier weight.
+    """
     n = len(weights)
     if n == 0:
         return []
@@ -253,8 +266,10 @@ def allocate(total: int, weights: Sequence[float], minimum: int = 0) -> list[int
 
 
 def weighted_sample(rng: random.Random, items: Sequence[Any], weights: Sequence[float], k: int) -> list[Any]:
-    """``k`` distinct items drawn with probability proportional to weight (Efraimidis–Spirakis), in the
-    order of ``items``."""
+    """``k`` distinct items drawn with probability proportional to weight (Efraimidis–Spirakis).
+
+    They come back in the order of ``items``.
+    """
     if k >= len(items):
         return list(items)
     keys = sorted(((rng.random() ** (1.0 / max(w, 1e-9)), i) for i, w in enumerate(weights)), reverse=True)
@@ -327,8 +342,13 @@ class _Org:
 class _Writer:
     """Inserts rows in batches, reports progress, counts."""
 
-    def __init__(self, engine: Engine, summary: GenerateSummary, progress: ProgressCallback | None,
-                 totals: dict[str, int]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        summary: GenerateSummary,
+        progress: ProgressCallback | None,
+        totals: dict[str, int],
+    ) -> None:
         self.engine = engine
         self.summary = summary
         self.progress = progress
@@ -360,8 +380,15 @@ class _Writer:
         out = []
         for local_id, kind in rows:
             entity, fixable, code = DIRT_KINDS[kind]
-            out.append({"entity": entity, "local_id": local_id, "kind": kind, "fixable": fixable,
-                        "expected_code": code})
+            out.append(
+                {
+                    "entity": entity,
+                    "local_id": local_id,
+                    "kind": kind,
+                    "fixable": fixable,
+                    "expected_code": code,
+                }
+            )
             self.summary.dirt[kind] = self.summary.dirt.get(kind, 0) + 1
         conn.execute(insert(DirtLog.__table__), out)
 
@@ -374,8 +401,17 @@ _REC = ServiceRecord.__table__
 
 
 class _Generator:
-    def __init__(self, engine: Engine, scale: float, seed: int, kinds: set[str], batch_size: int,
-                 progress: ProgressCallback | None, rates: DirtRates, as_of: dt.date) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        scale: float,
+        seed: int,
+        kinds: set[str],
+        batch_size: int,
+        progress: ProgressCallback | None,
+        rates: DirtRates,
+        as_of: dt.date,
+    ) -> None:
         self.scale = scale
         self.seed = seed
         self.kinds = kinds
@@ -419,7 +455,9 @@ class _Generator:
             phone = identifiers.landline(rng, city.phone_area, city.landline_digits)
             if rng.random() < self.rates.org_phone_format:
                 area, number = phone.split("-")
-                phone = rng.choice((f"({area}){number}", f"{area} {number}", f"{area} {number[:4]} {number[4:]}"))
+                phone = rng.choice(
+                    (f"({area}){number}", f"{area} {number}", f"{area} {number[:4]} {number[4:]}")
+                )
                 dirt.append("org_phone_format")
         else:
             phone = identifiers.mobile(rng)
@@ -428,9 +466,20 @@ class _Generator:
                 dirt.append("org_phone_format")
         return contact, phone
 
-    def _org_row(self, rng: random.Random, *, name: str, org_type: str, level: str, region: str,
-                 city: str | None, est: int, categories: Sequence[str], uscc_p: float,
-                 street_code: str | None = None) -> tuple[dict[str, Any], list[str]]:
+    def _org_row(
+        self,
+        rng: random.Random,
+        *,
+        name: str,
+        org_type: str,
+        level: str,
+        region: str,
+        city: str | None,
+        est: int,
+        categories: Sequence[str],
+        uscc_p: float,
+        street_code: str | None = None,
+    ) -> tuple[dict[str, Any], list[str]]:
         dirt: list[str] = []
         self.org_serial += 1
         uscc = None
@@ -447,10 +496,19 @@ class _Generator:
             dirt.append("org_name_spaces")
         contact, phone = self._contact(rng, city, dirt)
         row = {
-            "name": name, "org_type": org_type, "level": level, "parent_id": None, "station_id": None,
-            "uscc": uscc, "region_code": region, "street_code": street_code,
-            "service_categories": _categories(rng, categories), "contact_name": contact,
-            "contact_phone": phone, "established_on": dt.date.fromordinal(est), "status": "ACTIVE",
+            "name": name,
+            "org_type": org_type,
+            "level": level,
+            "parent_id": None,
+            "station_id": None,
+            "uscc": uscc,
+            "region_code": region,
+            "street_code": street_code,
+            "service_categories": _categories(rng, categories),
+            "contact_name": contact,
+            "contact_phone": phone,
+            "established_on": dt.date.fromordinal(est),
+            "status": "ACTIVE",
             "remark": None,
         }
         return row, dirt
@@ -458,7 +516,7 @@ class _Generator:
     def _insert_orgs(self, level: str, items: list[tuple[dict[str, Any], list[str], _Org]]) -> list[_Org]:
         out: list[_Org] = []
         for start in range(0, len(items), self.batch_size):
-            chunk = items[start:start + self.batch_size]
+            chunk = items[start : start + self.batch_size]
             with self.engine.begin() as conn:
                 ids = self.w.insert_returning(conn, _ORG, [row for row, _, _ in chunk])
                 dirt = []
@@ -484,15 +542,26 @@ class _Generator:
         items = []
         for city in regions.CITIES:
             org = _Org(0, "CITY_CORPS", None, city.code, -1, self._est(rng, y(2012, 1, 1), y(2016, 12, 31)))
-            row, dirt = self._org_row(rng, name=f"{city.name}志愿服务总队", org_type="REGIONAL", level="CITY_CORPS",
-                                      region=city.code + "00", city=city.code, est=org.est,
-                                      categories=("COMMUNITY", "CIVILITY", "EVENTS"), uscc_p=1.0)
+            row, dirt = self._org_row(
+                rng,
+                name=f"{city.name}志愿服务总队",
+                org_type="REGIONAL",
+                level="CITY_CORPS",
+                region=city.code + "00",
+                city=city.code,
+                est=org.est,
+                categories=("COMMUNITY", "CIVILITY", "EVENTS"),
+                uscc_p=1.0,
+            )
             items.append((row, dirt, org))
         corps = {o.city: o for o in self._insert_orgs("CITY_CORPS", items)}
 
         n_brigades = min(TARGETS["DISTRICT_BRIGADE"], scaled("DISTRICT_BRIGADE", s, len(regions.CITIES)))
-        n_univ = round(n_brigades * len(regions.UNIVERSITIES) / TARGETS["DISTRICT_BRIGADE"])
-        n_counties = max(len(regions.CITIES), n_brigades - n_univ)
+        # 121 counties + 31 universities = 152 at scale 1; at least one county brigade per city
+        n_counties = max(
+            len(regions.CITIES), round(n_brigades * len(regions.COUNTIES) / TARGETS["DISTRICT_BRIGADE"])
+        )
+        n_counties = min(n_counties, len(regions.COUNTIES))
         n_univ = max(0, min(len(regions.UNIVERSITIES), n_brigades - n_counties))
         counties: list[regions.County] = []
         rest: list[regions.County] = []
@@ -507,25 +576,53 @@ class _Generator:
         for county in counties:
             city = regions.CITY_BY_CODE[county.city_code]
             parent = corps[city.code]
-            org = _Org(0, "DISTRICT_BRIGADE", county.code, city.code, -1,
-                       self._est(rng, y(2013, 1, 1), y(2018, 12, 31), parent.est))
-            row, dirt = self._org_row(rng, name=f"{city.name}{county.name}志愿服务大队", org_type="REGIONAL",
-                                      level="DISTRICT_BRIGADE", region=county.code, city=city.code, est=org.est,
-                                      categories=("COMMUNITY", "CIVILITY"), uscc_p=0.6)
+            org = _Org(
+                0,
+                "DISTRICT_BRIGADE",
+                county.code,
+                city.code,
+                -1,
+                self._est(rng, y(2013, 1, 1), y(2018, 12, 31), parent.est),
+            )
+            row, dirt = self._org_row(
+                rng,
+                name=f"{city.name}{county.name}志愿服务大队",
+                org_type="REGIONAL",
+                level="DISTRICT_BRIGADE",
+                region=county.code,
+                city=city.code,
+                est=org.est,
+                categories=("COMMUNITY", "CIVILITY"),
+                uscc_p=0.6,
+            )
             row["parent_id"] = parent.id
             items.append((row, dirt, org))
         for uni, county_code in regions.UNIVERSITIES[:n_univ]:
             city_code = county_code[:4]
             parent = corps[city_code]
-            org = _Org(0, "DISTRICT_BRIGADE", county_code, city_code, -1,
-                       self._est(rng, y(2013, 1, 1), y(2018, 12, 31), parent.est))
-            row, dirt = self._org_row(rng, name=f"{uni}志愿服务大队", org_type="REGIONAL", level="DISTRICT_BRIGADE",
-                                      region=county_code, city=city_code, est=org.est,
-                                      categories=("EDUCATION", "EVENTS", "CHILDREN"), uscc_p=0.6)
+            org = _Org(
+                0,
+                "DISTRICT_BRIGADE",
+                county_code,
+                city_code,
+                -1,
+                self._est(rng, y(2013, 1, 1), y(2018, 12, 31), parent.est),
+            )
+            row, dirt = self._org_row(
+                rng,
+                name=f"{uni}志愿服务大队",
+                org_type="REGIONAL",
+                level="DISTRICT_BRIGADE",
+                region=county_code,
+                city=city_code,
+                est=org.est,
+                categories=("EDUCATION", "EVENTS", "CHILDREN"),
+                uscc_p=0.6,
+            )
             row["parent_id"] = parent.id
             items.append((row, dirt, org))
         brigades = self._insert_orgs("DISTRICT_BRIGADE", items)
-        county_brigades = brigades[:len(counties)]
+        county_brigades = brigades[: len(counties)]
 
         # streets
         n_streets = scaled("STREET_STATION", s, len(county_brigades))
@@ -540,12 +637,27 @@ class _Generator:
                 numbers[kind] += 1
                 suffix = {"street": "街道", "town": "镇", "township": "乡"}[kind]
                 sname = stem + suffix
-                org = _Org(0, "STREET_STATION", county.code, county.city_code, -1,
-                           self._est(rng, y(2014, 1, 1), y(2020, 12, 31), brigade.est), short=sname)
+                org = _Org(
+                    0,
+                    "STREET_STATION",
+                    county.code,
+                    county.city_code,
+                    -1,
+                    self._est(rng, y(2014, 1, 1), y(2020, 12, 31), brigade.est),
+                    short=sname,
+                )
                 row, dirt = self._org_row(
-                    rng, name=f"{county.name}{sname}志愿服务中心工作站", org_type="REGIONAL", level="STREET_STATION",
-                    region=county.code, city=county.city_code, est=org.est, categories=("COMMUNITY",),
-                    uscc_p=0.2, street_code=regions.full_street_code(county.code, numbers[kind]))
+                    rng,
+                    name=f"{county.name}{sname}志愿服务中心工作站",
+                    org_type="REGIONAL",
+                    level="STREET_STATION",
+                    region=county.code,
+                    city=county.city_code,
+                    est=org.est,
+                    categories=("COMMUNITY",),
+                    uscc_p=0.2,
+                    street_code=regions.full_street_code(county.code, numbers[kind]),
+                )
                 row["parent_id"] = brigade.id
                 items.append((row, dirt, org))
                 street_meta.append((county, numbers[kind], kind))
@@ -553,8 +665,12 @@ class _Generator:
 
         # communities
         n_comm = scaled("COMMUNITY_STATION", s, len(streets))
-        weights = [regions.COUNTY_BY_CODE[m[0].code].weight / per_county[counties.index(m[0])] *
-                   rng.lognormvariate(0, 0.5) for m in street_meta]
+        weights = [
+            regions.COUNTY_BY_CODE[m[0].code].weight
+            / per_county[counties.index(m[0])]
+            * rng.lognormvariate(0, 0.5)
+            for m in street_meta
+        ]
         per_street = allocate(n_comm, weights, 1)
         items = []
         for street, (county, township, kind), n in zip(streets, street_meta, per_street, strict=True):
@@ -564,15 +680,28 @@ class _Generator:
                 urban = i < n_urban
                 village = (i + 1) if urban else 200 + (i - n_urban) + 1
                 cname = stem + ("社区" if urban else "村")
-                org = _Org(0, "COMMUNITY_STATION", county.code, county.city_code, -1,
-                           self._est(rng, y(2015, 1, 1), y(2023, 12, 31), street.est),
-                           short=f"{street.short}{cname}")
+                org = _Org(
+                    0,
+                    "COMMUNITY_STATION",
+                    county.code,
+                    county.city_code,
+                    -1,
+                    self._est(rng, y(2015, 1, 1), y(2023, 12, 31), street.est),
+                    short=f"{street.short}{cname}",
+                )
                 org.main_category = 0
                 row, dirt = self._org_row(
-                    rng, name=f"{street.short}{cname}学雷锋志愿服务工作站", org_type="REGIONAL",
-                    level="COMMUNITY_STATION", region=county.code, city=county.city_code, est=org.est,
-                    categories=("COMMUNITY", "ELDERLY_DISABLED", "CIVILITY"), uscc_p=0.05,
-                    street_code=regions.community_code(county.code, township, village))
+                    rng,
+                    name=f"{street.short}{cname}学雷锋志愿服务工作站",
+                    org_type="REGIONAL",
+                    level="COMMUNITY_STATION",
+                    region=county.code,
+                    city=county.city_code,
+                    est=org.est,
+                    categories=("COMMUNITY", "ELDERLY_DISABLED", "CIVILITY"),
+                    uscc_p=0.05,
+                    street_code=regions.community_code(county.code, township, village),
+                )
                 row["parent_id"] = street.id
                 items.append((row, dirt, org))
         for org in self._insert_orgs("COMMUNITY_STATION", items):
@@ -585,33 +714,60 @@ class _Generator:
         for di in range(n_prov):
             dept = depts[di]
             org = _Org(0, "PROVINCIAL_CORPS", None, None, di, self._est(rng, y(2012, 1, 1), y(2015, 12, 31)))
-            row, dirt = self._org_row(rng, name=f"{dept.province_name}专项志愿服务总队", org_type="SPECIALIZED",
-                                      level="PROVINCIAL_CORPS", region="230000", city="2301", est=org.est,
-                                      categories=dept.categories, uscc_p=1.0)
+            row, dirt = self._org_row(
+                rng,
+                name=f"{dept.province_name}专项志愿服务总队",
+                org_type="SPECIALIZED",
+                level="PROVINCIAL_CORPS",
+                region="230000",
+                city="2301",
+                est=org.est,
+                categories=dept.categories,
+                uscc_p=1.0,
+            )
             items.append((row, dirt, org))
         provs = self._insert_orgs("PROVINCIAL_CORPS", items)
 
         n_det = scaled("CITY_DETACHMENT", s, len(provs))
         pairs: list[tuple[int, regions.City]] = []
         rest_pairs: list[tuple[int, regions.City]] = []
-        city_weight = {c.code: sum(x.weight for x in regions.COUNTIES if x.city_code == c.code)
-                       for c in regions.CITIES}
-        for pi, prov in enumerate(provs):
-            first = regions.CITIES[pi % len(regions.CITIES)] if pi >= 1 else regions.CITIES[0]
+        city_weight = {
+            c.code: sum(x.weight for x in regions.COUNTIES if x.city_code == c.code) for c in regions.CITIES
+        }
+        for pi in range(len(provs)):  # every department has a detachment in the capital
+            first = regions.CITIES[0]
             pairs.append((pi, first))
             rest_pairs += [(pi, c) for c in regions.CITIES if c is not first]
-        pairs += weighted_sample(rng, rest_pairs, [depts[provs[pi].dept].weight * city_weight[c.code]
-                                                   for pi, c in rest_pairs], n_det - len(pairs))
+        pairs += weighted_sample(
+            rng,
+            rest_pairs,
+            [depts[provs[pi].dept].weight * city_weight[c.code] for pi, c in rest_pairs],
+            n_det - len(pairs),
+        )
         pairs.sort(key=lambda p: (p[0], p[1].code))
         items = []
         for pi, city in pairs:
             prov = provs[pi]
             dept = depts[prov.dept]
-            org = _Org(0, "CITY_DETACHMENT", None, city.code, prov.dept,
-                       self._est(rng, y(2014, 1, 1), y(2019, 12, 31), prov.est))
-            row, dirt = self._org_row(rng, name=f"{dept.city_tpl.format(city.name)}专项志愿服务支队",
-                                      org_type="SPECIALIZED", level="CITY_DETACHMENT", region=city.code + "00",
-                                      city=city.code, est=org.est, categories=dept.categories, uscc_p=0.5)
+            org = _Org(
+                0,
+                "CITY_DETACHMENT",
+                None,
+                city.code,
+                prov.dept,
+                self._est(rng, y(2014, 1, 1), y(2019, 12, 31), prov.est),
+            )
+            row, dirt = self._org_row(
+                rng,
+                name=f"{dept.city_tpl.format(city.name)}专项志愿服务支队",
+                org_type="SPECIALIZED",
+                level="CITY_DETACHMENT",
+                region=city.code + "00",
+                city=city.code,
+                est=org.est,
+                categories=dept.categories,
+                uscc_p=0.5,
+            )
             row["parent_id"] = prov.id
             items.append((row, dirt, org))
         dets = self._insert_orgs("CITY_DETACHMENT", items)
@@ -626,27 +782,52 @@ class _Generator:
             own = sorted(active_by_city[det.city or ""], key=lambda c: -c.weight)
             unit_pairs.append((di, own[0]))
             rest_units += [(di, c) for c in own[1:]]
-        unit_pairs += weighted_sample(rng, rest_units, [depts[dets[di].dept].weight * c.weight
-                                                        for di, c in rest_units], n_units - len(unit_pairs))
+        unit_pairs += weighted_sample(
+            rng,
+            rest_units,
+            [depts[dets[di].dept].weight * c.weight for di, c in rest_units],
+            n_units - len(unit_pairs),
+        )
         unit_pairs.sort(key=lambda p: (p[0], p[1].code))
         items = []
         for di, county in unit_pairs:
             det = dets[di]
             dept = depts[det.dept]
             city = regions.CITY_BY_CODE[county.city_code]
-            org = _Org(0, "COUNTY_UNIT", county.code, city.code, det.dept,
-                       self._est(rng, y(2015, 1, 1), y(2021, 12, 31), det.est))
+            org = _Org(
+                0,
+                "COUNTY_UNIT",
+                county.code,
+                city.code,
+                det.dept,
+                self._est(rng, y(2015, 1, 1), y(2021, 12, 31), det.est),
+            )
             row, dirt = self._org_row(
-                rng, name=f"{dept.county_tpl.format(city.name + county.name)}专项志愿服务分队", org_type="SPECIALIZED",
-                level="COUNTY_UNIT", region=county.code, city=city.code, est=org.est,
-                categories=dept.categories, uscc_p=0.2)
+                rng,
+                name=f"{dept.county_tpl.format(city.name + county.name)}专项志愿服务分队",
+                org_type="SPECIALIZED",
+                level="COUNTY_UNIT",
+                region=county.code,
+                city=city.code,
+                est=org.est,
+                categories=dept.categories,
+                uscc_p=0.2,
+            )
             row["parent_id"] = det.id
             items.append((row, dirt, org))
         units = self._insert_orgs("COUNTY_UNIT", items)
 
         n_teams = scaled("GRASSROOTS_TEAM", s, len(units))
-        per_unit = allocate(n_teams, [depts[u.dept].weight * regions.COUNTY_BY_CODE[u.county or ""].weight *
-                                      rng.lognormvariate(0, 0.4) for u in units], 1)
+        per_unit = allocate(
+            n_teams,
+            [
+                depts[u.dept].weight
+                * regions.COUNTY_BY_CODE[u.county or ""].weight
+                * rng.lognormvariate(0, 0.4)
+                for u in units
+            ],
+            1,
+        )
         items = []
         used_names: dict[tuple[int, int], int] = {}
         for unit, n in zip(units, per_unit, strict=True):
@@ -657,14 +838,27 @@ class _Generator:
                 key = (station.id, unit.dept)
                 nth = used_names.get(key, 0) + 1
                 used_names[key] = nth
-                ordinal = "" if nth == 1 else f"第{nth}"
-                org = _Org(0, "GRASSROOTS_TEAM", unit.county, unit.city, unit.dept,
-                           self._est(rng, y(2015, 6, 1), self.as_of, max(unit.est, station.est)),
-                           main_category=catalog.CATEGORIES.index(dept.categories[0]))
+                ordinal = "" if nth == 1 else _NUMERALS[nth] if nth < len(_NUMERALS) else str(nth)
+                org = _Org(
+                    0,
+                    "GRASSROOTS_TEAM",
+                    unit.county,
+                    unit.city,
+                    unit.dept,
+                    self._est(rng, y(2015, 6, 1), self.as_of, max(unit.est, station.est)),
+                    main_category=catalog.CATEGORIES.index(dept.categories[0]),
+                )
                 row, dirt = self._org_row(
-                    rng, name=f"{station.short}{dept.theme}{ordinal}志愿服务队", org_type="SPECIALIZED",
-                    level="GRASSROOTS_TEAM", region=unit.county or "", city=unit.city, est=org.est,
-                    categories=dept.categories, uscc_p=0.05)
+                    rng,
+                    name=f"{station.short}{dept.theme}志愿服务{ordinal}队",
+                    org_type="SPECIALIZED",
+                    level="GRASSROOTS_TEAM",
+                    region=unit.county or "",
+                    city=unit.city,
+                    est=org.est,
+                    categories=dept.categories,
+                    uscc_p=0.05,
+                )
                 row["parent_id"] = unit.id
                 row["station_id"] = station.id
                 items.append((row, dirt, org))
@@ -703,7 +897,9 @@ class _Generator:
         rng = self.rng("activities")
         leaves = self.orgs.get("COMMUNITY_STATION", []) + self.orgs.get("GRASSROOTS_TEAM", [])
         n_total = scaled("activity", self.scale)
-        weights = [(0.5 if o.level == "COMMUNITY_STATION" else 1.0) * rng.lognormvariate(0, 0.7) for o in leaves]
+        weights = [
+            (0.5 if o.level == "COMMUNITY_STATION" else 1.0) * rng.lognormvariate(0, 0.7) for o in leaves
+        ]
         per_leaf = allocate(n_total, weights, 0)
         rows: list[dict[str, Any]] = []
         first_day = self.as_of_day - 730
@@ -746,12 +942,18 @@ class _Generator:
                 stem = rng.choice(catalog.ACTIVITY_TITLES[cat])
                 year = dt.date.fromordinal(day0).year
                 title = rng.choice((stem, f"{stem}志愿服务活动", f"{year}年{stem}", f"“{stem}”主题活动"))
-                rows.append({
-                    "org_id": org.id, "title": title, "category": cat, "region_code": org.county,
-                    "starts_at": _utc(day0, min0), "ends_at": _utc(end_day, min0 + length),
-                    "planned_headcount": max(1, min(500, int(rng.lognormvariate(3.0, 0.8)))),
-                    "status": _STATUS[status],
-                })
+                rows.append(
+                    {
+                        "org_id": org.id,
+                        "title": title,
+                        "category": cat,
+                        "region_code": org.county,
+                        "starts_at": _utc(day0, min0),
+                        "ends_at": _utc(end_day, min0 + length),
+                        "planned_headcount": max(1, min(500, int(rng.lognormvariate(3.0, 0.8)))),
+                        "status": _STATUS[status],
+                    }
+                )
                 self.act_day0.append(day0)
                 self.act_days.append(days)
                 self.act_min0.append(min0)
@@ -826,8 +1028,10 @@ class _People:
         return f"{prefix:02d}{digit}"
 
     def _allocate(self, areas: Iterable[str], year: int, gender: str) -> tuple[str, dt.date, str]:
-        """Take a unique (birth day, order code) in the first of ``areas`` with room in ``year``; a full
-        area-year (only at scales far above 1) falls back to any code of the province valid that year."""
+        """Take a unique (birth day, order code) in the first of ``areas`` with room in ``year``.
+
+        A full area-year (only at scales far above 1) falls back to any code of the province valid then.
+        """
         fallback = (c for county in regions.COUNTIES for c in regions.birth_codes(county.code, year))
         for area in itertools.chain(areas, fallback):
             slot = self.alloc.take(area, year)
@@ -854,7 +1058,9 @@ class _People:
         if id_type == "RESIDENT_ID":
             r = rng.random()
             if r < 0.03:
-                areas = rng.sample(regions.other_province_codes(year), k=1) + regions.birth_codes(county.code, year)
+                areas = rng.sample(regions.other_province_codes(year), k=1) + regions.birth_codes(
+                    county.code, year
+                )
             elif r < 0.18:
                 areas = regions.birth_codes(self.anywhere.pick(rng).code, year)
             else:
@@ -863,7 +1069,9 @@ class _People:
             number = identifiers.resident_id(area, birth.strftime("%Y%m%d"), order)
             if (area, year) not in self.verified:  # GB/T 2260 code valid in the birth year, per stdnum
                 if not ric.is_valid(number):
-                    raise AssertionError(f"generated ID number not valid per python-stdnum: area {area} {year}")
+                    raise AssertionError(
+                        f"generated ID number not valid per python-stdnum: area {area} {year}"
+                    )
                 self.verified.add((area, year))
             if rng.random() < self.rates.name_dot:
                 name_kind = "dot"
@@ -895,8 +1103,18 @@ class _People:
         non_bmp = name_kind == "han" and rng.random() < self.rates.name_non_bmp
         if non_bmp:
             name = names.with_non_bmp(rng, name)
-        return _Person(self.serial, name, name_kind, non_bmp, gender, birth, id_type, number, county,
-                       identifiers.mobile(rng))
+        return _Person(
+            self.serial,
+            name,
+            name_kind,
+            non_bmp,
+            gender,
+            birth,
+            id_type,
+            number,
+            county,
+            identifiers.mobile(rng),
+        )
 
     def _registered_at(self, person: _Person) -> dt.datetime:
         rng = self.rng
@@ -907,7 +1125,9 @@ class _People:
 
     # ---- one row
 
-    def _raw_fields(self, person: _Person, *, second_row: bool, keep_fixable: bool) -> tuple[dict[str, Any], list[str]]:
+    def _raw_fields(
+        self, person: _Person, *, second_row: bool, keep_fixable: bool
+    ) -> tuple[dict[str, Any], list[str]]:
         """The row as the platform holds it, dirt applied, and the dirt kinds applied.
 
         ``keep_fixable``: no unfixable ID dirt (both rows of a duplicated person must share a normalized
@@ -950,12 +1170,18 @@ class _People:
             dirt.append("phone_format")
         n_skills = rng.choice((0, 0, 1, 1, 2, 2, 3, 4))
         row = {
-            "name": name, "id_type": person.id_type, "id_number": number,
+            "name": name,
+            "id_type": person.id_type,
+            "id_number": number,
             "id_number_norm": try_normalize_id_number(person.id_type, number),
-            "gender": person.gender, "birth_date": person.birth, "phone": phone,
+            "gender": person.gender,
+            "birth_date": person.birth,
+            "phone": phone,
             "region_code": person.county.code,
             "skills": json.dumps(rng.sample(catalog.SKILLS, n_skills), ensure_ascii=False),
-            "home_province": regions.PROVINCE_CODE, "status": "ACTIVE", "remark": None,
+            "home_province": regions.PROVINCE_CODE,
+            "status": "ACTIVE",
+            "remark": None,
         }
         return row, dirt
 
@@ -986,8 +1212,11 @@ class _People:
         out = []
         for i, org in enumerate(chosen):
             lo = max(reg_day, org.est)
-            joined = min(lo + rng.randint(0, 60), g.as_of_day) if i == 0 else rng.randint(min(lo, g.as_of_day),
-                                                                                          g.as_of_day)
+            joined = (
+                min(lo + rng.randint(0, 60), g.as_of_day)
+                if i == 0
+                else rng.randint(min(lo, g.as_of_day), g.as_of_day)
+            )
             left = None
             if rng.random() < 0.04 and joined + 30 < g.as_of_day:
                 left = rng.randint(joined + 30, min(joined + 700, g.as_of_day))
@@ -1006,8 +1235,15 @@ class _People:
             self.carry -= int(extra)
         return min(k, 200)
 
-    def _records(self, vid: int, person: _Person, members: list[tuple[_Org, int, int | None]], reg_day: int,
-                 avoid: frozenset[int], rows: list[dict[str, Any]]) -> frozenset[int]:
+    def _records(
+        self,
+        vid: int,
+        person: _Person,
+        members: list[tuple[_Org, int, int | None]],
+        reg_day: int,
+        avoid: frozenset[int],
+        rows: list[dict[str, Any]],
+    ) -> frozenset[int]:
         """Append one row's service records to ``rows``; return the local days they fall on.
 
         Rules kept (registry-api.md §4.5): the activity is not CANCELLED; the service date is within the
@@ -1025,7 +1261,13 @@ class _People:
         used: set[int] = set()
         own = [(org, joined) for org, joined, left in members if left is None and org.act_count > 0]
         county_pool = self.active_leaves.get(person.county.code, [])
-        act_status, act_day0, act_days, act_min0, act_ids = g.act_status, g.act_day0, g.act_days, g.act_min0, g.act_ids
+        act_status, act_day0, act_days, act_min0, act_ids = (
+            g.act_status,
+            g.act_day0,
+            g.act_days,
+            g.act_min0,
+            g.act_ids,
+        )
         as_of_day = g.as_of_day
         placed = 0
         tries = 0
@@ -1050,11 +1292,12 @@ class _People:
                 continue
             used.add(day)
             r = rand()
-            for b_lo, b_hi, p in HOURS_BUCKETS:
-                r -= p
+            bucket = HOURS_BUCKETS[-1]
+            for bucket in HOURS_BUCKETS:  # noqa: B007 - the bucket the draw falls in is used below
+                r -= bucket[2]
                 if r < 0:
                     break
-            hours = b_lo + 25 * int(rand() * ((b_hi - b_lo) // 25 + 1))
+            hours = bucket[0] + 25 * int(rand() * ((bucket[1] - bucket[0]) // 25 + 1))
             span = hours * 3 // 5 + _SPAN_SLACK[int(rand() * 4)]  # minutes: hours × 0.6 exactly, + a break
             if span > 1440:
                 span = 1440
@@ -1063,14 +1306,21 @@ class _People:
                 start = 1440 - span
             starts = _utc(day, start)
             revoked = rand() < 0.015
-            rows.append({
-                "volunteer_id": vid, "activity_id": act_ids[ai], "org_id": org.id,
-                "service_date": dt.date.fromordinal(day), "starts_at": starts,
-                "ends_at": starts + dt.timedelta(minutes=span), "hours": hours,
-                "status": "REVOKED" if revoked else "ACCEPTED",
-                "revoke_reason": catalog.REVOKE_REASONS[int(rand() * len(catalog.REVOKE_REASONS))]
-                if revoked else None,
-            })
+            rows.append(
+                {
+                    "volunteer_id": vid,
+                    "activity_id": act_ids[ai],
+                    "org_id": org.id,
+                    "service_date": dt.date.fromordinal(day),
+                    "starts_at": starts,
+                    "ends_at": starts + dt.timedelta(minutes=span),
+                    "hours": hours,
+                    "status": "REVOKED" if revoked else "ACCEPTED",
+                    "revoke_reason": catalog.REVOKE_REASONS[int(rand() * len(catalog.REVOKE_REASONS))]
+                    if revoked
+                    else None,
+                }
+            )
             placed += 1
         self.carry += want - placed
         return frozenset(used)
@@ -1078,74 +1328,92 @@ class _People:
     # ---- the loop
 
     def run(self) -> None:
+        """Make the volunteer rows one by one, each with its memberships and records; write them in chunks.
+
+        A chunk is ``batch_size // 10`` volunteers, written in one transaction. The random draws do not
+        depend on the chunking, so the data does not depend on ``batch_size``.
+        """
         g = self.g
         rng = self.rng
         chunk = max(1, g.batch_size // 10)
-        row_index = 0
         window = min(2000, max(10, self.n_rows // 4))  # a second registration comes ≤ window rows later
+        row_index = 0
         while row_index < self.n_rows or self.pending:
-            people: list[tuple[_Person, dt.datetime, _PendingDuplicate | None, bool]] = []
-            while len(people) < chunk and (row_index < self.n_rows or self.pending):
+            items: list[tuple[dict[str, Any], list[str], list[dict[str, Any]], list[dict[str, Any]]]] = []
+            while len(items) < chunk and (row_index < self.n_rows or self.pending):
+                dup: _PendingDuplicate | None = None
+                flag = False
                 if self.pending and (self.pending[0].due <= row_index or row_index >= self.n_rows):
                     dup = heapq.heappop(self.pending)
-                    reg = dup.registered_at + dt.timedelta(days=rng.randint(30, 1500), minutes=rng.randint(0, 600))
+                    person = dup.person
+                    reg = dup.registered_at + dt.timedelta(
+                        days=rng.randint(30, 1500), minutes=rng.randint(0, 600)
+                    )
                     latest = _utc(g.as_of_day - 1, 20 * 60)
                     if reg > latest:
                         reg = max(latest, dup.registered_at + dt.timedelta(hours=1))
-                    people.append((dup.person, reg, dup, False))
                 else:
                     person = self._new_person()
                     reg = self._registered_at(person)
-                    flag = (rng.random() < self.rates.duplicate_person
-                            and row_index + chunk + window < self.n_rows)
-                    people.append((person, reg, None, flag))
-                row_index += 1
-            self._write_chunk(people, row_index, window)
-
-    def _write_chunk(self, people: list[tuple[_Person, dt.datetime, _PendingDuplicate | None, bool]],
-                     row_index: int, window: int) -> None:
-        g = self.g
-        rng = self.rng
-        rows = []
-        dirts = []
-        for person, reg, dup, flag in people:
-            row, dirt = self._raw_fields(person, second_row=dup is not None, keep_fixable=dup is not None or flag)
-            row["registered_at"] = reg
-            if dup is not None:
-                dirt.append("duplicate_person")
-            rows.append(row)
-            dirts.append(dirt)
-        with g.engine.begin() as conn:
-            ids = g.w.insert_returning(conn, _VOL, rows)
-            g.w.dirt(conn, [(vid, k) for vid, kinds in zip(ids, dirts, strict=True) for k in kinds])
-            mem_rows: list[dict[str, Any]] = []
-            rec_rows: list[dict[str, Any]] = []
-            for vid, (person, reg, dup, flag), row in zip(ids, people, rows, strict=True):
+                    flag = rng.random() < self.rates.duplicate_person and row_index + window < self.n_rows
+                pos = len(items)  # the volunteer id, until the row is inserted
+                row, dirt = self._raw_fields(
+                    person, second_row=dup is not None, keep_fixable=dup is not None or flag
+                )
+                row["registered_at"] = reg
+                if dup is not None:
+                    dirt.append("duplicate_person")
                 reg_day = (reg + _TZ_OFFSET).toordinal()
                 members = self._memberships(person, reg_day) if self.with_members else []
-                for org, joined, left in members:
-                    mem_rows.append({"volunteer_id": vid, "org_id": org.id,
-                                     "joined_on": dt.date.fromordinal(joined),
-                                     "left_on": None if left is None else dt.date.fromordinal(left)})
+                mem_rows = [
+                    {
+                        "volunteer_id": pos,
+                        "org_id": org.id,
+                        "joined_on": dt.date.fromordinal(joined),
+                        "left_on": None if left is None else dt.date.fromordinal(left),
+                    }
+                    for org, joined, left in members
+                ]
+                rec_rows: list[dict[str, Any]] = []
                 dates: frozenset[int] = frozenset()
                 if self.with_records:
-                    dates = self._records(vid, person, members, reg_day,
-                                          dup.dates if dup is not None else frozenset(), rec_rows)
-                    if len(rec_rows) >= g.batch_size:
-                        g.w.insert(conn, _REC, rec_rows)
-                        g.w.count("service_record", len(rec_rows))
-                        rec_rows = []
+                    dates = self._records(
+                        pos, person, members, reg_day, dup.dates if dup is not None else frozenset(), rec_rows
+                    )
                 if flag:
-                    heapq.heappush(self.pending, _PendingDuplicate(
-                        row_index + rng.randint(1, window), person.serial, person, reg, dates))
+                    heapq.heappush(
+                        self.pending,
+                        _PendingDuplicate(
+                            row_index + rng.randint(1, window), person.serial, person, reg, dates
+                        ),
+                    )
+                items.append((row, dirt, mem_rows, rec_rows))
+                row_index += 1
+            self._write_chunk(items)
+
+    def _write_chunk(
+        self, items: list[tuple[dict[str, Any], list[str], list[dict[str, Any]], list[dict[str, Any]]]]
+    ) -> None:
+        g = self.g
+        with g.engine.begin() as conn:
+            ids = g.w.insert_returning(conn, _VOL, [row for row, _, _, _ in items])
+            g.w.dirt(
+                conn, [(vid, k) for vid, (_, kinds, _, _) in zip(ids, items, strict=True) for k in kinds]
+            )
+            mem_rows = [m for _, _, ms, _ in items for m in ms]
+            for m in mem_rows:
+                m["volunteer_id"] = ids[m["volunteer_id"]]
             g.w.insert(conn, _MEM, mem_rows)
-            g.w.insert(conn, _REC, rec_rows)
-        g.w.count("volunteer", len(rows))
+            rec_rows = [r for _, _, _, rs in items for r in rs]
+            for r in rec_rows:
+                r["volunteer_id"] = ids[r["volunteer_id"]]
+            for start in range(0, len(rec_rows), g.batch_size):
+                g.w.insert(conn, _REC, rec_rows[start : start + g.batch_size])
+        g.w.count("volunteer", len(items))
         if self.with_members:
             g.w.count("membership", len(mem_rows))
         if self.with_records:
             g.w.count("service_record", len(rec_rows))
-
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1153,9 +1421,17 @@ class _People:
 # --------------------------------------------------------------------------------------------------
 
 
-def generate(engine: Engine, scale: float, seed: int = 42, *, kinds: set[str] | None = None,
-             batch_size: int = 5000, progress: ProgressCallback | None = None,
-             rates: DirtRates | None = None, as_of: dt.date | None = None) -> GenerateSummary:
+def generate(
+    engine: Engine,
+    scale: float,
+    seed: int = 42,
+    *,
+    kinds: set[str] | None = None,
+    batch_size: int = 5000,
+    progress: ProgressCallback | None = None,
+    rates: DirtRates | None = None,
+    as_of: dt.date | None = None,
+) -> GenerateSummary:
     """Fill the local store with a province-shaped data set.
 
     Args:

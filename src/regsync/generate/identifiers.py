@@ -1,4 +1,4 @@
-"""Identifiers with correct check characters: resident ID numbers, USCCs, phone numbers.
+r"""Identifiers with correct check characters: resident ID numbers, USCCs, phone numbers.
 
 Sources:
 
@@ -9,7 +9,7 @@ Sources:
 * USCCs, GB 32100-2015: 登记管理部门代码 (1) + 机构类别代码 (1) + 登记管理机关行政区划码 (6) + 主体标识码
   (9: the GB 11714 organization code, its last character a check character) + check character, over the
   alphabet ``0-9A-Z`` without ``I O S V Z``.
-* Phones: mainland mobiles ``1[3-9]\\d{9}`` with real carrier prefixes; landlines ``0xxx-xxxxxxx(x)``.
+* Phones: mainland mobiles ``1[3-9]\d{9}`` with real carrier prefixes; landlines ``0xxx-xxxxxxx(x)``.
 """
 
 from __future__ import annotations
@@ -89,8 +89,10 @@ def resident_id(area: str, birth_yyyymmdd: str, order3: str) -> str:
 
 
 def to_legacy_15(number18: str) -> str:
-    """The 15-digit legacy form of an 18-character number of someone born 1900–1999 (century and check
-    character dropped)."""
+    """The 15-digit legacy form of the 18-character number of someone born 1900–1999.
+
+    The century and the check character are dropped (GB 11643-1999 replaced this form).
+    """
     return number18[:6] + number18[8:17]
 
 
@@ -111,8 +113,10 @@ def to_fullwidth(text: str) -> str:
 
 def organization_code(body8: str) -> str:
     """A 9-character GB 11714 organization code: 8 characters + its check character."""
-    total = sum(USCC_ALPHABET.index(c) * w if c.isdigit() else (ord(c) - 55) * w
-                for c, w in zip(body8, _GB11714_WEIGHTS, strict=True))
+    total = sum(
+        USCC_ALPHABET.index(c) * w if c.isdigit() else (ord(c) - 55) * w
+        for c, w in zip(body8, _GB11714_WEIGHTS, strict=True)
+    )
     check = 11 - total % 11
     return body8 + ("X" if check == 10 else "0" if check == 11 else str(check))
 
@@ -124,7 +128,8 @@ def make_uscc(index: int, region6: str, kind: str = "51") -> str:
         index: a number unique per generated org (0 ≤ index < 31**6); the 主体标识码 is derived from it
             injectively, so distinct indexes give distinct codes.
         region6: the registering authority's GB/T 2260 code.
-        kind: 登记管理部门代码 + 机构类别代码, e.g. ``"51"`` 民政 社会团体, ``"52"`` 民办非企业单位, ``"12"`` 事业单位.
+        kind: 登记管理部门代码 + 机构类别代码, e.g. ``"51"`` 民政 社会团体, ``"52"`` 民办非企业单位,
+            ``"12"`` 事业单位.
 
     Returns:
         18 characters, the check character computed with ``stdnum.cn.uscc.calc_check_digit``.
@@ -134,7 +139,8 @@ def make_uscc(index: int, region6: str, kind: str = "51") -> str:
     for _ in range(6):
         n, r = divmod(n, 31)
         chars.append(USCC_ALPHABET[r])
-    body8 = "MJ" + "".join(reversed(chars))
+    # new 主体标识码 assigned by the registering authority: MJ for 民政 social orgs, MB for 事业单位
+    body8 = ("MB" if kind.startswith("1") else "MJ") + "".join(reversed(chars))
     if any(c in "IOSVZ" for c in body8):  # pragma: no cover - the alphabet excludes them
         raise AssertionError(body8)
     code17 = kind + region6 + organization_code(body8)
@@ -142,14 +148,47 @@ def make_uscc(index: int, region6: str, kind: str = "51") -> str:
 
 
 MOBILE_PREFIXES = (
-    "130", "131", "132", "133", "134", "135", "136", "137", "138", "139", "145", "150", "151", "152", "153",
-    "155", "156", "157", "158", "159", "166", "176", "177", "178", "180", "181", "182", "183", "185", "186",
-    "187", "188", "189", "191", "198", "199",
+    "130",
+    "131",
+    "132",
+    "133",
+    "134",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "145",
+    "150",
+    "151",
+    "152",
+    "153",
+    "155",
+    "156",
+    "157",
+    "158",
+    "159",
+    "166",
+    "176",
+    "177",
+    "178",
+    "180",
+    "181",
+    "182",
+    "183",
+    "185",
+    "186",
+    "187",
+    "188",
+    "189",
+    "191",
+    "198",
+    "199",
 )
 
 
 def mobile(rng: random.Random) -> str:
-    """A mainland mobile number ``1[3-9]\\d{9}`` with a real carrier prefix."""
+    r"""A mainland mobile number ``1[3-9]\d{9}`` with a real carrier prefix."""
     return rng.choice(MOBILE_PREFIXES) + f"{rng.randrange(100_000_000):08d}"
 
 
