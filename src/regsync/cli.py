@@ -123,6 +123,123 @@ def sync(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     raise typer.Exit(code)
 
 
+# ------------------------------------------------------------------------------------------------ outbox
+outbox_app = typer.Typer(help="See what waits in the outbox and why; retry or discard it (audited). "
+                              + env_help("database"), no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
+
+KindOpt = Annotated[str | None, typer.Option(
+    "--kind", help="Only records of this kind: org, volunteer, membership, activity, service_record.")]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (required; goes to the audit table).")]
+ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who, for the audit table (default: OS user).")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Count only; change nothing.")]
+TargetsArg = Annotated[list[str] | None, typer.Argument(
+    metavar="ID|KIND:LOCAL_ID", help="Outbox row ids, or records as KIND:LOCAL_ID (e.g. volunteer:42).",
+    show_default=False)]
+
+
+def _outbox_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run an operator function; usage errors exit 2, an unreachable store exits 1."""
+    from regsync.operator import OperatorUsageError, StoreError
+
+    try:
+        return fn(*args, **kwargs)
+    except OperatorUsageError as exc:
+        err.print(f"[red]usage error:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from exc
+    except StoreError as exc:
+        err.print(f"[red]local store unavailable:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(1) from exc
+
+
+@outbox_app.command("list", help="One line per record waiting in the outbox: state, code, reason (masked), "
+                                 "attempts, next attempt (+08:00), age of its oldest change and its row ids; "
+                                 "failed first. " + env_help("database"))
+def outbox_list(config: ConfigOpt = None,
+                state: Annotated[list[str] | None, typer.Option(
+                    "--state", help="Only rows in this state: pending, deferred, blocked, failed or "
+                                    "discarded (repeatable; default: all not yet sent).")] = None,
+                code: Annotated[str | None, typer.Option("--code", help="Only rows with this code.")] = None,
+                kind: KindOpt = None,
+                limit: Annotated[int, typer.Option("--limit", min=1, max=10000,
+                                                   help="Records per page.")] = 100,
+                offset: Annotated[int, typer.Option("--offset", min=0, help="Records to skip.")] = 0,
+                json_output: JsonOpt = False) -> None:
+    """List the outbox's waiting records."""
+    from regsync.operator import parse_kind, print_listing, run_list
+
+    settings = _setup(config, json_output)
+    kind = _outbox_call(parse_kind, kind) if kind else None
+    listing = _outbox_call(run_list, settings, states=state or None, code=code, kind=kind, limit=limit,
+                           offset=offset)
+    if json_output:
+        print_json(listing.as_dict())
+    else:
+        print_listing(listing)
+
+
+@outbox_app.command("retry", help="Send records again: their failed, blocked and deferred rows go back to "
+                                  "pending, now, with attempts reset. Audited. " + env_help("database"))
+def outbox_retry(reason: ReasonOpt, targets: TargetsArg = None, config: ConfigOpt = None,
+                 code: Annotated[str | None, typer.Option("--code", help="Every failed or blocked record "
+                                                                         "with this code.")] = None,
+                 all_failed: Annotated[bool, typer.Option("--all-failed", help="Every failed and blocked "
+                                                                               "record.")] = False,
+                 kind: KindOpt = None, actor: ActorOpt = None,
+                 dry_run: DryRunOpt = False, json_output: JsonOpt = False) -> None:
+    """Retry outbox records."""
+    from regsync.operator import Selection, parse_kind, parse_targets, print_action, run_action
+
+    settings = _setup(config, json_output)
+    row_ids, records = _outbox_call(parse_targets, targets or [])
+    selection = Selection(row_ids=row_ids, records=records, code=code, all_failed=all_failed,
+                          kind=_outbox_call(parse_kind, kind) if kind else None)
+    result = _outbox_call(run_action, settings, "retry", selection, reason=reason, actor=actor,
+                          dry_run=dry_run)
+    if json_output:
+        print_json(result.as_dict())
+    else:
+        print_action(result)
+
+
+@outbox_app.command("discard", help="Drop records from the sync: their waiting rows become discarded and "
+                                    "are never sent. Asks first unless --yes; with no terminal to ask on, "
+                                    "refuses (exit 2). Audited. " + env_help("database"))
+def outbox_discard(reason: ReasonOpt, targets: TargetsArg = None, config: ConfigOpt = None,
+                   code: Annotated[str | None, typer.Option("--code", help="Every failed or blocked record "
+                                                                           "with this code.")] = None,
+                   kind: KindOpt = None, actor: ActorOpt = None,
+                   yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+                   dry_run: DryRunOpt = False, json_output: JsonOpt = False) -> None:
+    """Discard outbox records."""
+    from regsync import operator as op
+
+    settings = _setup(config, json_output)
+    row_ids, records = _outbox_call(op.parse_targets, targets or [])
+    selection = op.Selection(row_ids=row_ids, records=records, code=code,
+                             kind=_outbox_call(op.parse_kind, kind) if kind else None)
+    _outbox_call(selection.validate, allow_all_failed=False)
+    _outbox_call(op.check_reason, reason)
+    if not (yes or dry_run):
+        if not op.stdin_is_tty():
+            err.print("refusing to discard: no terminal to confirm on; pass --yes to discard without asking")
+            raise typer.Exit(2)
+        preview = _outbox_call(op.run_action, settings, "discard", selection, reason=reason, actor=actor,
+                               dry_run=True)
+        if preview.affected:
+            kinds = ", ".join(f"{k} {v}" for k, v in preview.by_kind.items())
+            if not typer.confirm(f"Discard {preview.affected} records ({kinds})? They will not be sent.",
+                                 err=True):
+                err.print("nothing discarded")
+                raise typer.Exit(1)
+    result = _outbox_call(op.run_action, settings, "discard", selection, reason=reason, actor=actor,
+                          dry_run=dry_run)
+    if json_output:
+        print_json(result.as_dict())
+    else:
+        op.print_action(result)
+
+
 # ------------------------------------------------------------------------------------------------ demo
 @app.command(help="The main job on the embedded defaults: a SQLite file and the sandbox registry on a free "
                   "loopback port; generate a province, push it all, read the registry's export back and "

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import structlog
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -165,9 +166,10 @@ def _merge(total: Any, stats: Any) -> None:
 def print_sync_summary(summary: dict[str, Any]) -> None:
     """A Rich table of a sync summary, for a terminal."""
     out = Console()
-    table = Table(title=f"sync run {summary['run_id']}: {summary['status']} in {summary['seconds']} s")
+    table = Table(title=f"sync run {summary['run_id']}: {summary['status']} in {summary['seconds']} s",
+                  box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False)
     for col in ("kind", "pushed", "linked", "unchanged", "failed", "deferred"):
-        table.add_column(col, justify="right" if col != "kind" else "left")
+        table.add_column(col, justify="right" if col != "kind" else "left", no_wrap=True)
     for kind in KIND_NAMES.values():
         table.add_row(kind, *(str(summary[c].get(kind, 0)) for c in ("pushed", "linked", "unchanged", "failed",
                                                                       "deferred")))

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, text
@@ -154,16 +155,18 @@ def _parse_faults(spec: str | None) -> dict[str, Any] | None:
 def print_demo_summary(summary: dict[str, Any]) -> None:
     """The demo's table, for a terminal."""
     out = Console()
-    table = Table(title=f"regsync demo: {summary['status']} in {summary['seconds']} s")
-    for col, just in (("kind", "left"), ("local", "right"), ("in registry", "right"), ("agree", "right"),
+    table = Table(title=f"regsync demo: {summary['status']} in {summary['seconds']} s", box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False)
+    for col, just in (("kind", "left"), ("local", "right"), ("registry", "right"), ("agree", "right"),
                       ("pushed", "right"), ("linked", "right"), ("failed", "right"), ("adds up", "center")):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
+        table.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
     for name in KIND_NAMES.values():
         local, reg, failed = summary["local"][name], summary["registry"][name], summary["failed"][name]
         table.add_row(name, f"{local:,}", f"{reg:,}", f"{summary['agree'][name]:,}",
                       f"{summary['pushed'].get(name, 0):,}", f"{summary['linked'].get(name, 0):,}", f"{failed:,}",
                       "yes" if local == reg + failed else "[red]no[/red]")
     out.print(table)
+    out.print("registry: local records found in the registry's export; agree: of those, equal to the last agreed "
+              "state; pushed: writes the registry accepted; linked: to a record the registry already had")
     if summary["failed_by_code"]:
         out.print("failures by code: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["failed_by_code"].items())))
     out.print(f"databases kept in {summary['workdir']} (local.db, sandbox.db)")

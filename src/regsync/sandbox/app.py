@@ -4,8 +4,11 @@
 the signed PATH includes ``/api/v1``); the admin router ``/_sandbox/`` is mounted only with ``admin=True``
 and answers loopback callers only.
 
-Every API call goes through :meth:`Sandbox.call`: faults (§8) → body limit (§3, 5 MiB) → bearer token and
-signature (§2) → rate limit (§3) → nonce → the handler. Database work runs in worker threads.
+Every API call goes through :meth:`Sandbox._call`: latency → firewall → the gateway's body limit →
+maintenance → error answers (faults, §8) → body limit (§3, 5 MiB) → bearer token and signature (§2) → rate
+limit (§3) → nonce → the handler → a lost answer (§8). Database work runs in worker threads; every fault
+draw happens on the event loop, from one RNG seeded by ``seed``. Every answer carries ``Date`` on the
+registry's clock (see :class:`_WireHeaders`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import email.utils
 import hashlib
 import hmac
 import itertools
@@ -31,13 +35,14 @@ from urllib.parse import parse_qsl
 import orjson
 from anyio import to_thread
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from regsync.registry import signing
-from regsync.sandbox.faults import Faults
+from regsync.sandbox.faults import FAULT_NAMES, Faults
 from regsync.sandbox.rules import format_time
 from regsync.sandbox.service import (
     PORTAL,
@@ -64,6 +69,16 @@ MAX_BATCH = 500
 MAX_SKEW_MS = 300_000
 _NONCE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 _WRITABLE_COLLECTIONS = ("orgs", "volunteers", "activities", "service-records")
+_ERROR_STATUSES = (500, 502, 503, 504)
+#: Refusals of the registry that faults provoke, counted as injected under these names (whether a fault
+#: or the client caused them).
+_COUNTED_CODES = {
+    "MAINTENANCE": "maintenance",
+    "RATE_LIMITED": "rate_limited",
+    "TOKEN_EXPIRED": "token_expired",
+    "TIMESTAMP_SKEW": "timestamp_skew",
+    "CURSOR_EXPIRED": "cursor_expired",
+}
 
 Handler = Callable[[Request, ClientCredential, bytes, str], Awaitable[Response]]
 
@@ -76,7 +91,20 @@ def envelope_response(
     return Response(body, status, headers=headers, media_type="application/json")
 
 
-def _html(status: int, title: str, headers: dict[str, str] | None = None) -> Response:
+_REASONS = {
+    403: "Forbidden",
+    413: "Request Entity Too Large",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Temporarily Unavailable",
+    504: "Gateway Time-out",
+}
+
+
+def _html(status: int, title: str | None = None, headers: dict[str, str] | None = None) -> Response:
+    """A gateway's own HTML page (registry-api.md §1: a non-JSON body is the gateway's)."""
+    title = title or _REASONS[status]
     page = (
         f"<html><head><title>{status} {title}</title></head><body><center><h1>{status} {title}</h1>"
         f"</center><hr><center>nginx</center></body></html>"
@@ -84,22 +112,46 @@ def _html(status: int, title: str, headers: dict[str, str] | None = None) -> Res
     return Response(page, status, headers=headers, media_type="text/html")
 
 
+def _firewall_html(status: int, headers: dict[str, str] | None = None) -> Response:
+    """A web application firewall's HTML block page (403, or 429 for its own rate limit)."""
+    reason = "Access denied" if status == 403 else "Too many requests from your address"
+    page = (
+        '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
+        f"<title>{status} {_REASONS[status]}</title></head><body><h1>{reason}</h1>"
+        "<p>您的请求已被安全防护拦截。The request was blocked by the web application firewall.</p>"
+        f"<p>Event ID: waf-{status}</p></body></html>"
+    )
+    return Response(page, status, headers=headers, media_type="text/html")
+
+
+def _maintenance_html(headers: dict[str, str]) -> Response:
+    """The gateway's HTML maintenance page (§3: 503, body possibly HTML)."""
+    page = (
+        '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>503 系统维护</title></head>'
+        "<body><h1>系统维护中</h1><p>The registry is under maintenance. Please try again later.</p>"
+        "</body></html>"
+    )
+    return Response(page, 503, headers=headers, media_type="text/html")
+
+
 class _DroppedAnswer(Response):
-    """A lost answer (§8): starts the response, then cuts the connection."""
+    """A lost answer (§8): the connection is closed without a byte of the answer.
+
+    Under uvicorn the connection's transport is reached through ``receive`` (a bound method of its
+    request cycle) and closed; uvicorn then sends nothing more. Under another server (Starlette's
+    ``TestClient``) the app raises :class:`ConnectionAbortedError` instead, before anything is sent.
+    """
 
     def __init__(self) -> None:
         super().__init__(b"", 200)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
-            }
-        )
-        await send({"type": "http.response.body", "body": b'{"code": "OK", ', "more_body": True})
-        raise ConnectionAbortedError("sandbox fault: answer lost")
+        transport = getattr(getattr(receive, "__self__", None), "transport", None)
+        if transport is None or not hasattr(transport, "close"):
+            raise ConnectionAbortedError("sandbox fault: answer lost")
+        transport.close()
+        for _ in range(3):  # let the server see the connection lost before the app returns
+            await asyncio.sleep(0)
 
 
 class ApiError(Exception):
@@ -135,6 +187,17 @@ class TokenIssuer:
 
     def _mac(self, enc: str) -> str:
         return hmac.new(self._key, enc.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def client_of(self, token: str) -> str | None:
+        """The client id a genuine token was issued to, expired or revoked or not; ``None`` if forged."""
+        enc, _, mac = token.partition(".")
+        if not mac or not hmac.compare_digest(mac, self._mac(enc)):
+            return None
+        try:
+            payload = base64.urlsafe_b64decode(enc + "=" * (-len(enc) % 4)).decode()
+        except ValueError:
+            return None
+        return payload.rsplit(":", 2)[0]
 
     def check(self, token: str, now: float) -> str:
         """The client id of a valid token.
@@ -195,7 +258,12 @@ class Sandbox:
         rate_limit_rps: requests per second per client (§3: 20).
         rate_limit_burst: bucket size (§3: 40).
         sign_methods: the signature methods accepted (``HMAC-SM3`` only, for a registry configured so).
-        seed: seeds the fault draws.
+        seed: seeds the one RNG of every fault draw (§8): the same seed and the same requests, one at a
+            time, give the same faults.
+
+    Attributes:
+        counters: answers by (method, route template, status).
+        injected: the faults injected, by name (see :meth:`inject`).
     """
 
     def __init__(
@@ -211,11 +279,13 @@ class Sandbox:
         self.store = store
         self.faults = faults
         self.settings = _Settings(rate_limit_rps, rate_limit_burst, sign_methods)
+        self.seed = seed
         self.rng = random.Random(seed)
         self.registry = Registry(store, self.clock, lambda: self.faults.feed_retention_s)
         self.tokens = TokenIssuer()
         self.limiter = RateLimiter()
         self.counters: Counter[tuple[str, str, int]] = Counter()
+        self.injected: Counter[str] = Counter()
         self.exports: set[str] = set()
         self._ids = itertools.count(1)
         self._id_prefix = secrets.token_hex(4)
@@ -223,6 +293,21 @@ class Sandbox:
     def clock(self) -> float:
         """The registry's clock, Unix seconds (with the fault offset)."""
         return time.time() + self.faults.clock_offset_s
+
+    def inject(self, name: str, n: int = 1) -> None:
+        """Count an injected fault (``GET /_sandbox/counters`` → ``injected``).
+
+        The names: ``latency``; ``error_<status>`` and ``error_<status>_html`` (500, 502, 503, 504);
+        ``lost_answer_drop`` and ``lost_answer_504``; ``rate_limited``; ``maintenance`` and
+        ``maintenance_html``; ``token_expired``; ``timestamp_skew``; ``client_disabled``;
+        ``feed_duplicates`` (items); ``cursor_expired``; ``gateway_413``; ``firewall_403`` and
+        ``firewall_429``; ``retry_after_http_date``.
+        """
+        self.injected[name] += n
+
+    def reseed(self) -> None:
+        """Restart the fault draws from the seed (on ``/_sandbox/reset``)."""
+        self.rng = random.Random(self.seed)
 
     def request_id(self) -> str:
         """A fresh ``requestId``."""
@@ -239,6 +324,8 @@ class Sandbox:
             try:
                 response = await self._call(request, handler, request_id, write)
             except ApiError as err:
+                if err.code in _COUNTED_CODES:
+                    self.inject(_COUNTED_CODES[err.code])
                 response = envelope_response(
                     err.status, err.code, err.message, err.data, request_id, err.headers
                 )
@@ -252,32 +339,43 @@ class Sandbox:
 
         return endpoint
 
+    async def latency(self) -> None:
+        """The ``latency_ms`` fault: wait before the call is handled."""
+        if self.faults.latency_ms > 0:
+            self.inject("latency")
+            await asyncio.sleep(self.faults.latency_ms / 1000)
+
     async def _call(self, request: Request, handler: Handler, request_id: str, write: bool) -> Response:
-        f = self.faults
-        if f.latency_s > 0:
-            await asyncio.sleep(f.latency_s)
-        if f.maintenance:
-            headers = {"Retry-After": str(int(f.maintenance_retry_after_s))}
-            if f.draw(self.rng, f.html_error_share):
-                return _html(503, "Service Temporarily Unavailable", headers)
+        """One API call: latency → the body → firewall → gateway body limit → maintenance → error answers
+        → the registry's body limit → authentication → rate limit → nonce → the handler → lost answer."""
+        f, rng = self.faults, self.rng
+        await self.latency()
+        body, size = await self._read_body(request)
+        if f.draw(rng, f.firewall_rate):
+            if rng.random() < 0.5:
+                self.inject("firewall_403")
+                return _firewall_html(403)
+            self.inject("firewall_429")
+            return _firewall_html(429, {"Retry-After": str(rng.randint(1, 5))})
+        if f.gateway_body_limit is not None and size > f.gateway_body_limit:
+            self.inject("gateway_413")
+            return _html(413)
+        left = f.maintenance_left_s()
+        if left > 0:
+            headers = {"Retry-After": str(max(1, math.ceil(left)))}
+            if rng.random() < 0.5:
+                self.inject("maintenance_html")
+                return _maintenance_html(headers)
             raise ApiError(503, "MAINTENANCE", "the registry is under maintenance", headers=headers)
-        if f.draw(self.rng, f.error_rate):
-            status = self.rng.choice(f.error_statuses)
-            if status != 500 or f.draw(self.rng, f.html_error_share):
-                return _html(
-                    status,
-                    {
-                        500: "Internal Server Error",
-                        502: "Bad Gateway",
-                        503: "Service Temporarily Unavailable",
-                        504: "Gateway Time-out",
-                    }[status],
-                )
-            raise ApiError(500, "INTERNAL", "internal error (sandbox fault)")
-        body = await self._read_body(request)
+        if f.draw(rng, f.error_rate):
+            return self._error_answer()
+        if size > MAX_BODY:
+            raise ApiError(413, "BODY_TOO_LARGE", f"the body is over {MAX_BODY} bytes")
         client = await self._authenticate(request, body)
-        rps = f.rate_limit_rps if f.rate_limit_rps is not None else self.settings.rate_limit_rps
-        burst = f.rate_limit_burst if f.rate_limit_burst is not None else self.settings.rate_limit_burst
+        if f.rate_limit_rps is not None:
+            rps, burst = f.rate_limit_rps, max(1, round(2 * f.rate_limit_rps))
+        else:
+            rps, burst = self.settings.rate_limit_rps, self.settings.rate_limit_burst
         wait = self.limiter.take(client.client_id, time.monotonic(), rps, burst)
         if wait > 0:
             raise ApiError(
@@ -290,24 +388,48 @@ class Sandbox:
         if not await to_thread.run_sync(self.registry.use_nonce, client.client_id, nonce):
             raise ApiError(401, "NONCE_REPLAYED", "this nonce was used in the last 10 minutes")
         response = await handler(request, client, body, request_id)
-        if write and response.status_code < 500 and f.draw(self.rng, f.lost_answer_rate):
-            if f.lost_answer_mode == "drop":
+        if write and response.status_code < 500 and f.draw(rng, f.lost_answer_rate):
+            # the write is committed (and its answer kept under its Idempotency-Key): lose the answer
+            if rng.random() < 0.5:
+                self.inject("lost_answer_drop")
                 return _DroppedAnswer()
-            return _html(504, "Gateway Time-out")
+            self.inject("lost_answer_504")
+            return _html(504)
         return response
 
-    async def _read_body(self, request: Request) -> bytes:
+    def _error_answer(self) -> Response:
+        """The ``error_rate`` fault: 500, 502, 503 or 504, as an HTML page or the envelope (§7)."""
+        rng = self.rng
+        status = rng.choice(_ERROR_STATUSES)
+        headers = {"Retry-After": str(rng.randint(1, 5))} if status == 503 else None
+        if rng.random() < 0.5:
+            self.inject(f"error_{status}_html")
+            return _html(status, headers=headers)
+        self.inject(f"error_{status}")
+        if status == 503:
+            return envelope_response(
+                503, "MAINTENANCE", "the registry is unavailable (sandbox fault)", None, self.request_id(),
+                headers,
+            )
+        return envelope_response(status, "INTERNAL", "internal error (sandbox fault)", None, self.request_id())
+
+    async def _read_body(self, request: Request) -> tuple[bytes, int]:
+        """The request body and its size in bytes.
+
+        A body over the registry's limit (§3: 5 MiB) is not read to the end (nor at all when its
+        ``Content-Length`` says so): the size returned is then over :data:`MAX_BODY` and the body partial.
+        """
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > MAX_BODY:
-            raise ApiError(413, "BODY_TOO_LARGE", f"the body is over {MAX_BODY} bytes")
+            return b"", int(declared)
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
-            if size > MAX_BODY:
-                raise ApiError(413, "BODY_TOO_LARGE", f"the body is over {MAX_BODY} bytes")
             chunks.append(chunk)
-        return b"".join(chunks)
+            if size > MAX_BODY:
+                break
+        return b"".join(chunks), size
 
     async def _authenticate(self, request: Request, body: bytes) -> ClientCredential:
         """§2: bearer token, then the signature, then the clock skew."""
@@ -316,6 +438,11 @@ class Sandbox:
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "TOKEN_INVALID", "send Authorization: Bearer <token>")
         now = self.clock()
+        owner = self.tokens.client_of(token.strip())
+        known = self.registry.client(owner) if owner else None
+        if known is not None and not known.enabled:
+            self.inject("client_disabled")
+            raise ApiError(401, "TOKEN_INVALID", "the client is disabled")
         try:
             client_id = self.tokens.check(token.strip(), now)
         except (ValueError, UnicodeDecodeError):
@@ -449,7 +576,11 @@ def _routes(sb: Sandbox) -> list[Route]:
     reg = sb.registry
 
     async def token(request: Request) -> Response:
-        """``POST /oauth/token`` (§2, RFC 6749 §4.4); errors per RFC 6749 §5.2, no envelope."""
+        """``POST /oauth/token`` (§2, RFC 6749 §4.4); errors per RFC 6749 §5.2, no envelope.
+
+        Of the faults only ``latency_ms`` and ``token_ttl_s`` apply here (and a disabled client).
+        """
+        await sb.latency()
         body = await request.body()
         form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         client_id, secret = form.get("client_id"), form.get("client_secret")
@@ -480,6 +611,8 @@ def _routes(sb: Sandbox) -> list[Route]:
         else:
             client = reg.client(client_id)
             if client is None or not client.enabled or not hmac.compare_digest(client.client_secret, secret):
+                if client is not None and not client.enabled:
+                    sb.inject("client_disabled")
                 response = error(401, "invalid_client", "unknown, disabled or wrong client credentials")
             else:
                 ttl = sb.faults.token_ttl_s
@@ -669,12 +802,24 @@ def _routes(sb: Sandbox) -> list[Route]:
             )
         if not raw.isdigit():
             raise ApiError(400, "BAD_REQUEST", "not a cursor of this registry")
-        repeat = sb.rng.randint(1, 5) if sb.faults.draw(sb.rng, sb.faults.feed_repeat_rate) else 0
-        page = await to_thread.run_sync(reg.changes_page, client.province, int(raw), limit, repeat)
+        cursor = int(raw)
+        repeat = dup = 0
+        if limit > 1 and sb.faults.draw(sb.rng, sb.faults.feed_duplicate_rate):
+            if sb.rng.random() < 0.5:  # items of the pages before come again
+                repeat = sb.rng.randint(1, min(5, limit - 1))
+            else:  # items of this page come twice
+                dup = sb.rng.randint(1, min(3, limit - 1))
+        page = await to_thread.run_sync(
+            lambda: reg.changes_page(client.province, cursor, limit, repeat=repeat, dup=dup)
+        )
         if page is None:
             raise ApiError(
                 410, "CURSOR_EXPIRED", "the cursor is older than the feed's retention: reconcile in full"
             )
+        seqs = [c["seq"] for c in page["changes"]]
+        repeated = len(seqs) - len({s for s in seqs if s > cursor})
+        if repeated:
+            sb.inject("feed_duplicates", repeated)
         return envelope_response(200, "OK", "", page, rid)
 
     async def export(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
@@ -758,6 +903,50 @@ def _routes(sb: Sandbox) -> list[Route]:
     ]
 
 
+# --------------------------------------------------------------------------------------- answer headers
+
+
+def http_date(ts: float) -> str:
+    """An RFC 9110 IMF-fixdate (``Sun, 06 Nov 1994 08:49:37 GMT``) of Unix seconds ``ts``."""
+    return email.utils.formatdate(ts, usegmt=True)
+
+
+class _WireHeaders:
+    """ASGI middleware: ``Date`` on the registry's clock on every answer, and the ``retry_after_http_date``
+    fault (registry-api.md §1: an HTTP-date ``Retry-After`` is on the registry's clock, read against the
+    same answer's ``Date``).
+
+    ``Retry-After: N`` becomes the IMF-fixdate of ``Date`` + N seconds, both from one clock reading (so the
+    difference is exactly N and the date is in the future on the registry's clock). The server's own
+    ``Date`` must be off (uvicorn: ``date_header=False``), or the answer would carry two.
+    """
+
+    def __init__(self, app: Any, sandbox: Sandbox) -> None:
+        self.app = app
+        self.sandbox = sandbox
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sb = self.sandbox
+
+        async def wire_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                now = int(sb.clock())
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                headers.append((b"date", http_date(now).encode()))
+                if sb.faults.retry_after_http_date:
+                    for i, (k, v) in enumerate(headers):
+                        if k.lower() == b"retry-after" and v.isdigit():
+                            headers[i] = (k, http_date(now + int(v)).encode())
+                            sb.inject("retry_after_http_date")
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, wire_send)
+
+
 # ------------------------------------------------------------------------------------------------- admin
 
 _LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
@@ -793,6 +982,8 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
         await to_thread.run_sync(sb.store.reset)
         sb.limiter.reset()
         sb.counters.clear()
+        sb.injected.clear()
+        sb.reseed()
         sb.exports.clear()
         return ok({"reset": True})
 
@@ -800,12 +991,14 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
         items = [
             {"method": m, "path": p, "status": s, "count": n} for (m, p, s), n in sorted(sb.counters.items())
         ]
-        return ok({"requests": items, "total": sum(sb.counters.values())})
+        return ok(
+            {"requests": items, "total": sum(sb.counters.values()), "injected": dict(sorted(sb.injected.items()))}
+        )
 
     async def faults(request: Request, data: Any) -> Response:
         if request.method == "PUT":
             if not isinstance(data, dict):
-                raise ApiError(400, "BAD_REQUEST", "a JSON object of fault settings")
+                raise ApiError(400, "BAD_REQUEST", f"a JSON object of fault settings: {', '.join(FAULT_NAMES)}")
             try:
                 sb.faults.update(data)
             except ValueError as exc:
@@ -916,19 +1109,24 @@ def create_app(
         admin: serve ``/_sandbox/`` (§8; loopback callers only).
         rate_limit_rps: requests per second per client (§3: 20).
         rate_limit_burst: the bucket size (§3: 40).
-        faults: initial fault settings (:class:`~regsync.sandbox.faults.Faults` or a dict of its fields).
-        seed: seeds the fault draws.
+        faults: initial fault settings (:class:`~regsync.sandbox.faults.Faults`, or a dict of
+            :data:`~regsync.sandbox.faults.FAULT_NAMES` with string or numeric values).
+        seed: seeds the one RNG of every fault draw.
         sign_methods: accepted ``X-Sign-Method`` values (``("HMAC-SM3",)`` for an SM3-only registry).
         schema: PostgreSQL schema for the tables (tests).
         store: an open :class:`~regsync.sandbox.store.Store` to use instead of ``db_url``.
 
     Returns:
         The Starlette app; ``app.state.sandbox`` is the :class:`Sandbox` behind it. The store is closed
-        on the app's shutdown when the app opened it.
+        on the app's shutdown when the app opened it. Every answer carries ``Date`` on the registry's
+        clock: serve it with the server's own ``Date`` off (uvicorn: ``date_header=False``).
+
+    Raises:
+        ValueError: an unknown fault name or a bad fault value.
     """
+    fault_obj = faults if isinstance(faults, Faults) else Faults.from_dict(faults)
     own_store = store is None
     store = store or Store(db_url, schema=schema)
-    fault_obj = faults if isinstance(faults, Faults) else Faults.from_dict(faults)
     sb = Sandbox(
         store,
         fault_obj,
@@ -949,6 +1147,6 @@ def create_app(
             if own_store:
                 store.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(_WireHeaders, sandbox=sb)])
     app.state.sandbox = sb
     return app

@@ -5,11 +5,11 @@ Reads no configuration file and no environment variable: everything is given on 
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
+from regsync.sandbox.faults import FAULT_NAMES, parse_fault_spec
 from regsync.sandbox.store import ClientCredential
 
 app = typer.Typer(
@@ -54,8 +54,17 @@ def serve(
         str | None,
         typer.Option(help="Accept only this signature method (e.g. HMAC-SM3), as some registries do."),
     ] = None,
-    faults: Annotated[str | None, typer.Option(help="Initial faults as a JSON object (see Faults).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the fault draws.")] = None,
+    faults: Annotated[
+        str | None,
+        typer.Option(
+            help="Initial faults (registry-api.md §8) as NAME=VALUE[,NAME=VALUE…] (or a JSON object), "
+            f"names: {', '.join(FAULT_NAMES)}. E.g. error_rate=0.05,latency_ms=20,retry_after_http_date=1. "
+            "Rates are 0 to 1; maintenance_s starts a window now.",
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the fault draws: the same seed and requests, the same faults.")
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
 ) -> None:
     """Serve the sandbox registry at http://HOST:PORT/api/v1 until interrupted."""
@@ -74,7 +83,10 @@ def serve(
         if sign_method_only not in SIGN_METHODS:
             raise typer.BadParameter(f"--sign-method-only: one of {', '.join(SIGN_METHODS)}")
         methods = (sign_method_only,)
-    fault_dict = json.loads(faults) if faults else None
+    try:
+        fault_dict = parse_fault_spec(faults)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--faults") from None
     application = create_app(
         db,
         creds,
@@ -96,6 +108,7 @@ def serve(
         log_level="warning" if quiet else "info",
         access_log=not quiet,
         timeout_keep_alive=30,
+        date_header=False,  # the app sends Date on the registry's (possibly offset) clock
     )
 
 

@@ -11,7 +11,6 @@ the caller's GIL (the benchmark wants the client and the server on separate core
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import socket
@@ -25,6 +24,7 @@ from typing import Any
 import httpx
 
 from regsync.registry.signing import SIGN_METHODS
+from regsync.sandbox.faults import format_fault_spec, normalize_faults
 from regsync.sandbox.store import ClientCredential
 
 
@@ -53,10 +53,15 @@ class SandboxServer:
         subprocess: run in a child process instead of a thread of this one.
         rate_limit_rps: requests per second per client (registry-api.md §3).
         rate_limit_burst: the token bucket's size.
-        faults: initial faults (a dict of :class:`~regsync.sandbox.faults.Faults` fields).
-        seed: seeds the fault draws.
+        faults: initial faults (registry-api.md §8): a dict of
+            :data:`~regsync.sandbox.faults.FAULT_NAMES` with string or numeric values, e.g.
+            ``{"lost_answer_rate": "0.2"}``; checked here, passed to the child as ``--faults NAME=VALUE,…``.
+        seed: seeds the one RNG of every fault draw.
         sign_methods: the accepted signature methods.
         startup_timeout_s: seconds to wait for the server to answer.
+
+    Raises:
+        ValueError: an unknown fault name or a bad fault value.
 
     Attributes:
         base_url: ``http://127.0.0.1:PORT/api/v1``, the client's base URL.
@@ -87,7 +92,7 @@ class SandboxServer:
         self.subprocess = subprocess
         self.rate_limit_rps = rate_limit_rps
         self.rate_limit_burst = rate_limit_burst
-        self.faults = faults
+        self.faults = normalize_faults(faults) if faults else None
         self.seed = seed
         self.sign_methods = sign_methods
         self.startup_timeout_s = startup_timeout_s
@@ -156,6 +161,7 @@ class SandboxServer:
             access_log=False,
             lifespan="on",
             timeout_keep_alive=30,
+            date_header=False,  # the app sends Date on the registry's (possibly offset) clock
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="sandbox-registry", daemon=True)
@@ -183,7 +189,7 @@ class SandboxServer:
         for c in self.clients:
             cmd += ["--client", f"{c.client_id}:{c.client_secret}:{c.province}"]
         if self.faults:
-            cmd += ["--faults", json.dumps(self.faults)]
+            cmd += ["--faults", format_fault_spec(self.faults)]
         if self.seed is not None:
             cmd += ["--seed", str(self.seed)]
         if tuple(self.sign_methods) == ("HMAC-SM3",):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -622,7 +623,7 @@ class Registry:
         self._clients: dict[str, ClientCredential] = {}
         self._clients_lock = threading.Lock()
         self._last_prune = 0.0
-        self._last_feed_prune = 0.0
+        self._last_feed_prune = -1.0e9
         self.reload_clients()
 
     # --- clients
@@ -964,9 +965,10 @@ class Registry:
     def prune_feed(self) -> None:
         """Drop changes older than the retention; remember the highest seq dropped (for CURSOR_EXPIRED)."""
         now = self.clock()
-        if now - self._last_feed_prune < 1.0:
+        tick = time.monotonic()  # not the registry's clock: a clock offset set at run time may go back
+        if tick - self._last_feed_prune < 1.0:
             return
-        self._last_feed_prune = now
+        self._last_feed_prune = tick
         floor = now - self.feed_retention_s()
         with self.store.read() as conn:
             top = conn.execute(select(func.max(changes.c.seq)).where(changes.c.changed_ts < floor)).scalar()
@@ -977,39 +979,49 @@ class Registry:
             pruned = conn.execute(select(counters.c.value).where(counters.c.name == "pruned")).scalar_one()
             conn.execute(counters.update().where(counters.c.name == "pruned").values(value=max(pruned, top)))
 
-    def changes_page(self, province: str, cursor: int, limit: int, repeat: int = 0) -> dict[str, Any] | None:
-        """The changes of ``province`` after ``cursor``, ascending ``seq`` (§5.3).
+    def changes_page(
+        self, province: str, cursor: int, limit: int, *, repeat: int = 0, dup: int = 0
+    ) -> dict[str, Any] | None:
+        """The changes of ``province`` after ``cursor``, ascending ``seq`` (§5.3), at most ``limit``.
 
-        ``None`` when the cursor is older than the retention (410 ``CURSOR_EXPIRED``). ``repeat``
-        re-sends that many items before the
-        cursor (a fault: delivery is at least once).
+        Two faults (§8, delivery is at least once) take room in the page: ``repeat`` re-sends up to that
+        many of the province's items at or before the cursor at the page's head, and ``dup`` sends the
+        first ``dup`` new items twice in a row. ``seq`` stays non-decreasing and ``nextCursor`` is the
+        last new item's.
+
+        Returns:
+            ``{"changes", "nextCursor", "hasMore"}``, or ``None`` when the cursor is older than the
+            retention (410 ``CURSOR_EXPIRED``).
         """
         self.prune_feed()
         with self.store.read() as conn, conn.begin():
             pruned = conn.execute(select(counters.c.value).where(counters.c.name == "pruned")).scalar_one()
             if cursor < pruned:
                 return None
-            start = cursor
+            back: list[Any] = []
             if repeat:
-                back = (
+                back = list(
                     conn.execute(
-                        select(changes.c.seq)
+                        select(changes)
                         .where(changes.c.province == province, changes.c.seq <= cursor)
                         .order_by(changes.c.seq.desc())
                         .limit(repeat)
-                    )
-                    .scalars()
-                    .all()
-                )
-                start = min(back) - 1 if back else cursor
+                    ).all()
+                )[::-1]
+            room = max(1, limit - len(back) - dup)
             rows = conn.execute(
                 select(changes)
-                .where(changes.c.province == province, changes.c.seq > start)
+                .where(changes.c.province == province, changes.c.seq > cursor)
                 .order_by(changes.c.seq)
-                .limit(limit + 1)
+                .limit(room + 1)
             ).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
+        more = len(rows) > room
+        rows = rows[:room]
+        sent: list[Any] = list(back)
+        for i, r in enumerate(rows):
+            sent.append(r)
+            if i < dup:
+                sent.append(r)
         items = [
             {
                 "seq": r.seq,
@@ -1020,7 +1032,7 @@ class Registry:
                 "changedAt": r.changed_at,
                 "byClientId": r.by_client_id,
             }
-            for r in rows
+            for r in sent
         ]
         nxt = max(cursor, rows[-1].seq) if rows else cursor
         return {"changes": items, "nextCursor": str(nxt), "hasMore": more}
