@@ -227,6 +227,26 @@ def test_two_local_rows_of_one_person(settings, engine, sandbox) -> None:
     assert registry_records(sandbox, "volunteers")[0]["phone"] == "13700000002"
 
 
+def test_memberships_of_two_rows_of_one_person_in_one_org_are_one(settings, engine, sandbox) -> None:
+    number = f.id_number(dt.date(1977, 7, 7))
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        older = f.volunteer(conn, id_number=number, birth=dt.date(1977, 7, 7), registered_at=dt.datetime(2018, 1, 1))
+        newer = f.volunteer(conn, id_number=number.lower(), birth=dt.date(1977, 7, 7),
+                            registered_at=dt.datetime(2022, 1, 1))
+        f.membership(conn, older, t["team"], joined_on=dt.date(2019, 5, 1))
+        m2 = f.membership(conn, newer, t["team"], joined_on=dt.date(2022, 3, 1), left_on=dt.date(2022, 6, 1))
+    summary = sync(settings, engine)
+    assert summary["still_failed"] == {}, outbox_states(engine)
+    members = registry_records(sandbox, "memberships")
+    assert len(members) == 1 and members[0]["joinedOn"] == "2019-05-01" and members[0]["leftOn"] is None
+    assert link_of(engine, "membership", m2).is_duplicate
+    with engine.begin() as conn:  # the duplicate row's membership ends again: the person is still a member
+        conn.execute(text("UPDATE membership SET left_on = :d WHERE id = :i"), {"i": m2, "d": dt.date(2022, 7, 1)})
+    assert sync(settings, engine)["pushed"] == {}
+    assert registry_records(sandbox, "memberships")[0]["leftOn"] is None
+
+
 def test_a_corrected_service_record_is_revoked_and_created_anew(settings, engine, sandbox) -> None:
     with engine.begin() as conn:
         t = f.org_tree(conn)

@@ -77,6 +77,9 @@ DATA_CODES = {"VALIDATION_FAILED", "DAILY_HOURS_EXCEEDED", "INVALID_STATE", "ORG
               "PRECONDITION_REQUIRED", "VERSION_MISMATCH"}
 DUPLICATE_CODES = {"DUPLICATE_ID_NUMBER", "DUPLICATE_USCC", "DUPLICATE_CLIENT_REF"}
 
+#: How a link was made, for the links of a person's second local row and what hangs on it (never pushed).
+DUPLICATE_HOWS = {"duplicate_person", "duplicate_pair"}
+
 #: Codes of a deferral decided locally, before any call: the record was never sent.
 LOCAL_WAIT_CODES = {"PARENT_PENDING", "PRIMARY_PENDING", "PARENT_FAILED"}
 
@@ -848,9 +851,11 @@ class _Outcomes:
                                            "base": pl.base, "revision": 0, "how": "duplicate_person"})
                     it.attempts = -3
                 self.sent.append(it)
+        if self.links_new and kind == "membership":
+            self._mark_duplicate_pairs(conn)
         if self.links_new:
             conn.execute(link_t.insert(), [
-                {**e, "is_duplicate": e["how"] == "duplicate_person", "linked_at": now, "updated_at": now}
+                {**e, "is_duplicate": e["how"] in DUPLICATE_HOWS, "linked_at": now, "updated_at": now}
                 for e in self.links_new])
             # what waited for these records may go now (one statement over the few blocked rows)
             unblock(conn, now)
@@ -909,6 +914,20 @@ class _Outcomes:
                          .values(state="deferred", last_code=bindparam("b_code"), last_error=bindparam("b_error"),
                                  available_at=bindparam("b_at"), attempts=ob.c.attempts + bindparam("b_inc"),
                                  claimed_by=None, claimed_until=None), params)
+
+    def _mark_duplicate_pairs(self, conn: Connection) -> None:
+        """Two local memberships of one person in one org (the person registered twice on the platform) are
+        one membership in the registry (the pair is its key, registry-api.md §4.3). The first linked governs;
+        the other is linked as a duplicate and never pushed, like its volunteer row."""
+        rids = sorted({e["registry_id"] for e in self.links_new})
+        taken: set[str] = set()
+        for chunk in _chunks(rids, _CHUNK):
+            taken.update(conn.execute(select(Link.registry_id).where(
+                Link.entity == "membership", Link.registry_id.in_(chunk))).scalars())
+        for e in self.links_new:
+            if e["registry_id"] in taken:
+                e["how"] = "duplicate_pair"
+            taken.add(e["registry_id"])
 
     def _settle_older(self, conn: Connection, records: list[tuple[int, int]], now: dt.datetime) -> None:
         """Rows of the same record that failed earlier are superseded by the newer outcome."""
