@@ -595,8 +595,12 @@ class Relay:
 
     def _create(self, it: _Item, fields_: dict[str, Any], revision: int) -> None:
         client_ref = str(it.local_id) if revision == 0 else f"{it.local_id}-r{revision}"
+        # The key is kept across retries of the same write (same content, same outbox rows), so a lost answer
+        # is replayed, never created twice; new content or a new outbox row (a local change, an operator's
+        # retry) makes a new write with a new key (registry-api.md §5.1: a retry after a refusal needs one).
         body = json.dumps({k: _plain(v) for k, v in fields_.items()}, sort_keys=True, ensure_ascii=False)
-        digest = hashlib.sha256(f"{it.kind}:{client_ref}:{body}".encode()).hexdigest()[:40]
+        generation = max(it.row_ids)
+        digest = hashlib.sha256(f"{it.kind}:{client_ref}:{generation}:{body}".encode()).hexdigest()[:40]
         it.op = Operation("create", it.kind, fields_, idempotency_key=f"rs-{digest}", client_ref=client_ref, tag=it)
 
     # ------------------------------------------------------------------------------------------ send
@@ -801,10 +805,16 @@ class _Outcomes:
         (self.requeue if more else self.sent).append(it)
 
     def link_existing(self, it: _Item, registry_id: str, version: int, base: dict[str, Any], how: str) -> None:
-        self.links_new.append({"entity": it.kind, "local_id": it.local_id, "registry_id": registry_id,
-                               "registry_version": version, "base": dumps(base), "revision": 0, "how": how})
-        it.attempts = -3  # marker: linked
-        self.sent.append(it)
+        """Link a record the registry already holds. A record this client created itself (its ``clientRef``:
+        an earlier attempt whose answer was lost) is then brought to the local state on the next step; a record
+        of someone else's (``DUPLICATE_ID_NUMBER``, ``DUPLICATE_USCC``) gets nothing pushed over it."""
+        entry = {"entity": it.kind, "local_id": it.local_id, "registry_id": registry_id, "registry_version": version,
+                 "base": dumps(base), "revision": it.link["revision"] if it.link else 0,
+                 "how": it.link["how"] if it.link else how}
+        (self.links_upd if it.link else self.links_new).append(entry)
+        own = how in ("duplicate_client_ref", "found_by_client_ref")
+        it.attempts = -2 if own and it.link else -3  # marker: pushed (a correction), else linked
+        (self.requeue if own else self.sent).append(it)
 
     def duplicate(self, it: _Item, primary_id: int) -> None:
         self.dup_links.append((it, primary_id))
@@ -888,6 +898,8 @@ class _Outcomes:
             for it in self.requeue:
                 if it.attempts == -2:
                     stats.pushed[kind] += 1
+                elif it.attempts == -3:
+                    stats.linked[kind] += 1
         if self.failures:
             params = []
             for it, state, code, message, parent in self.failures:

@@ -346,8 +346,12 @@ class Sandbox:
             await asyncio.sleep(self.faults.latency_ms / 1000)
 
     async def _call(self, request: Request, handler: Handler, request_id: str, write: bool) -> Response:
-        """One API call: latency → the body → firewall → gateway body limit → maintenance → error answers
-        → the registry's body limit → authentication → rate limit → nonce → the handler → lost answer."""
+        """One API call, faults included (registry-api.md §8).
+
+        In order: latency → the body → firewall → the gateway's body limit → maintenance → error answers →
+        the registry's body limit (§3) → authentication (§2) → rate limit (§3) → nonce → the handler → a
+        lost answer (writes only, after the commit).
+        """
         f, rng = self.faults, self.rng
         await self.latency()
         body, size = await self._read_body(request)
@@ -408,10 +412,16 @@ class Sandbox:
         self.inject(f"error_{status}")
         if status == 503:
             return envelope_response(
-                503, "MAINTENANCE", "the registry is unavailable (sandbox fault)", None, self.request_id(),
+                503,
+                "MAINTENANCE",
+                "the registry is unavailable (sandbox fault)",
+                None,
+                self.request_id(),
                 headers,
             )
-        return envelope_response(status, "INTERNAL", "internal error (sandbox fault)", None, self.request_id())
+        return envelope_response(
+            status, "INTERNAL", "internal error (sandbox fault)", None, self.request_id()
+        )
 
     async def _read_body(self, request: Request) -> tuple[bytes, int]:
         """The request body and its size in bytes.
@@ -912,9 +922,10 @@ def http_date(ts: float) -> str:
 
 
 class _WireHeaders:
-    """ASGI middleware: ``Date`` on the registry's clock on every answer, and the ``retry_after_http_date``
-    fault (registry-api.md §1: an HTTP-date ``Retry-After`` is on the registry's clock, read against the
-    same answer's ``Date``).
+    """ASGI middleware: ``Date`` on every answer, and the ``retry_after_http_date`` fault (§1, §8).
+
+    registry-api.md §1: an HTTP-date ``Retry-After`` is on the registry's clock, read against the same
+    answer's ``Date``; so ``Date`` is on the registry's (possibly offset) clock too.
 
     ``Retry-After: N`` becomes the IMF-fixdate of ``Date`` + N seconds, both from one clock reading (so the
     difference is exactly N and the date is in the future on the registry's clock). The server's own
@@ -992,13 +1003,19 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
             {"method": m, "path": p, "status": s, "count": n} for (m, p, s), n in sorted(sb.counters.items())
         ]
         return ok(
-            {"requests": items, "total": sum(sb.counters.values()), "injected": dict(sorted(sb.injected.items()))}
+            {
+                "requests": items,
+                "total": sum(sb.counters.values()),
+                "injected": dict(sorted(sb.injected.items())),
+            }
         )
 
     async def faults(request: Request, data: Any) -> Response:
         if request.method == "PUT":
             if not isinstance(data, dict):
-                raise ApiError(400, "BAD_REQUEST", f"a JSON object of fault settings: {', '.join(FAULT_NAMES)}")
+                raise ApiError(
+                    400, "BAD_REQUEST", f"a JSON object of fault settings: {', '.join(FAULT_NAMES)}"
+                )
             try:
                 sb.faults.update(data)
             except ValueError as exc:
