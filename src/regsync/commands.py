@@ -107,6 +107,7 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
     run_id = start_run(engine, "sync")
     total = RelayStats()
     status, code, error = "success", 0, None
+    client_stats: dict[str, Any] = {}
     try:
         with contextlib.ExitStack() as stack, \
                 RegistryClient(settings.registry, province=settings.province) as client, \
@@ -133,6 +134,7 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
                     break
                 wait = max(0.05, min(5.0, ((first - utcnow()).total_seconds() if first else 0.5)))
                 time.sleep(wait)
+            client_stats = client.stats.as_dict()
     except RelayHalted as exc:
         status, code, error = "failed", 1, str(exc)
     except Exception as exc:  # noqa: BLE001 — the run is recorded as failed and reported
@@ -148,6 +150,7 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
         "failed_by_code": dict(sorted(total.failed_by_code.items())), "unchanged": _named(total.unchanged),
         "deferred": _named(total.deferred), "still_failed": still_failed, "still_failed_by_code": still_by_code,
         "backlog": backlog, "batches": total.batches, "seconds": round(time.monotonic() - started, 3),
+        "client": client_stats,
     }
     if error:
         summary["error"] = error
