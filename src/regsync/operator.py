@@ -1,0 +1,798 @@
+"""Operator commands on the outbox (design.md, "Operator commands"): see what waits, retry, discard.
+
+The outbox holds one row per local change; the relay folds the rows of one **record** (``entity``,
+``local_id``) into one write, so everything here works per record:
+
+* :func:`list_outbox` pages the waiting records in SQL (``GROUP BY entity, local_id`` with ``LIMIT``/
+  ``OFFSET``), so the outbox may hold millions of rows; only one page of records is ever loaded.
+* :func:`retry_outbox` moves a record's ``failed``, ``blocked`` and ``deferred`` rows back to ``pending``
+  (``available_at`` = now, ``attempts`` = 0, lease cleared, ``blocked_entity``/``blocked_local_id`` cleared);
+  ``last_code``/``last_error`` and ``done_at`` (the time of the last refusal) stay as history until the relay
+  settles the rows.
+* :func:`discard_outbox` marks every waiting row of a record ``discarded`` (a terminal state the relay never
+  claims) with ``done_at`` = now.
+
+Rows under a live lease (a relay is sending them right now) are never touched; they are counted as busy.
+Both actions write one ``audit`` row in the same transaction as their change.
+
+Times are naive UTC in the database and shown in Asia/Shanghai (+08:00). Nothing here prints or stores a
+full ID number or phone number: free text (the relay's reasons, the operator's reason) goes through
+:func:`regsync.masking.mask_text`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Engine, and_, case, desc, false, func, or_, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from regsync.db.models import ENTITIES, Audit, Outbox
+from regsync.db.session import make_engine, utcnow
+from regsync.masking import mask_text
+from regsync.settings import Settings
+
+__all__ = [
+    "ActionResult",
+    "LISTABLE_STATES",
+    "OperatorUsageError",
+    "OutboxListing",
+    "OutboxRecord",
+    "Selection",
+    "StoreError",
+    "WAITING_STATES",
+    "check_reason",
+    "default_actor",
+    "discard_outbox",
+    "format_age",
+    "list_outbox",
+    "open_store",
+    "parse_kind",
+    "parse_targets",
+    "print_action",
+    "print_listing",
+    "record_key",
+    "retry_outbox",
+    "run_action",
+    "run_list",
+    "stdin_is_tty",
+    "to_local",
+]
+
+#: States of rows not yet done: the relay will send them, or they wait for data or an operator.
+WAITING_STATES: tuple[str, ...] = ("pending", "deferred", "blocked", "failed")
+#: States ``outbox list --state`` accepts (``discarded``: what operators dropped, still kept).
+LISTABLE_STATES: tuple[str, ...] = (*WAITING_STATES, "discarded")
+#: Rows a retry moves back to ``pending``.
+RETRY_STATES: tuple[str, ...] = ("failed", "blocked", "deferred")
+#: Rows a ``--code`` or ``--all-failed`` selection starts from.
+FAILED_STATES: tuple[str, ...] = ("failed", "blocked")
+
+#: A record's state is its most pressing row's: failed, then blocked, deferred, pending.
+_RANK: dict[str, int] = {"discarded": 0, "pending": 1, "deferred": 2, "blocked": 3, "failed": 4}
+_STATE_OF_RANK = {v: k for k, v in _RANK.items()}
+
+#: Plural kind names, as in the sync summary.
+KIND_NAMES: dict[str, str] = {"org": "orgs", "volunteer": "volunteers", "membership": "memberships",
+                              "activity": "activities", "service_record": "service_records"}
+_KIND_ALIASES: dict[str, str] = {**{k: k for k in ENTITIES}, **{v: k for k, v in KIND_NAMES.items()}}
+
+#: Row ids shown per record (a record changed 10 000 times still prints one line).
+MAX_ROW_IDS = 20
+#: Record keys kept in an audit row's details; the counts are always complete.
+MAX_AUDIT_KEYS = 1000
+#: Records handled per statement by retry and discard.
+_CHUNK = 500
+
+SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+
+_ob = Outbox.__table__
+
+
+class OperatorUsageError(ValueError):
+    """The command was given no selection, a malformed target or an empty reason (exit code 2)."""
+
+
+class StoreError(RuntimeError):
+    """The local store cannot be reached or is not migrated (exit code 1)."""
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def to_local(value: dt.datetime | str | None) -> dt.datetime | None:
+    """A naive UTC time from the database as an aware Asia/Shanghai (+08:00) time; ``None`` stays."""
+    if value is None:
+        return None
+    if isinstance(value, str):  # SQLite aggregates can come back as text
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC).astimezone(SHANGHAI)
+
+
+def _utc(value: dt.datetime | str | None) -> dt.datetime | None:
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value)
+    return value
+
+
+def default_actor() -> str:
+    """The OS user running the command (``getpass.getuser()``), or ``unknown`` when there is none."""
+    try:
+        return getpass.getuser() or "unknown"
+    except (OSError, KeyError, ImportError):  # no login name in a bare container
+        return "unknown"
+
+
+def stdin_is_tty() -> bool:
+    """Whether there is a terminal to ask a confirmation on (a seam for tests)."""
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def record_key(entity: str, local_id: int) -> str:
+    """The operator-facing name of a record: ``KIND:LOCAL_ID``, e.g. ``volunteer:42``."""
+    return f"{entity}:{local_id}"
+
+
+def parse_kind(value: str) -> str:
+    """An entity name from ``volunteer``/``volunteers`` (any case).
+
+    Raises:
+        OperatorUsageError: not a kind regsync syncs.
+    """
+    kind = _KIND_ALIASES.get(value.strip().lower())
+    if kind is None:
+        raise OperatorUsageError(f"unknown kind {value!r}; one of {', '.join(ENTITIES)}")
+    return kind
+
+
+def parse_targets(values: Iterable[str]) -> tuple[tuple[int, ...], tuple[tuple[str, int], ...]]:
+    """Split command-line targets into outbox row ids and records.
+
+    Args:
+        values: each an outbox row id (``123``) or a record (``KIND:LOCAL_ID``, e.g. ``volunteer:42``).
+
+    Returns:
+        (row ids, records as ``(entity, local_id)``), each without repeats, in the order given.
+
+    Raises:
+        OperatorUsageError: a value is neither.
+    """
+    row_ids: dict[int, None] = {}
+    records: dict[tuple[str, int], None] = {}
+    for raw in values:
+        value = raw.strip()
+        kind, sep, lid = value.partition(":")
+        try:
+            if sep:
+                records[(parse_kind(kind), int(lid))] = None
+            else:
+                row_ids[int(value)] = None
+        except ValueError as exc:
+            raise OperatorUsageError(
+                f"{mask_text(raw)!r} is neither an outbox row id nor KIND:LOCAL_ID") from exc
+    return tuple(row_ids), tuple(records)
+
+
+# ------------------------------------------------------------------------------------------------ selection
+@dataclass(frozen=True)
+class Selection:
+    """Which records an action applies to: exactly one of explicit targets, ``code`` or ``all_failed``.
+
+    Attributes:
+        row_ids: outbox row ids; each names the record its row belongs to.
+        records: ``(entity, local_id)`` pairs.
+        code: every record with a ``failed`` or ``blocked`` row of this ``last_code``.
+        all_failed: every record with a ``failed`` or ``blocked`` row.
+        kind: restricts any of the above to one entity (``volunteer``…).
+    """
+
+    row_ids: tuple[int, ...] = ()
+    records: tuple[tuple[str, int], ...] = ()
+    code: str | None = None
+    all_failed: bool = False
+    kind: str | None = None
+
+    def validate(self, *, allow_all_failed: bool = True) -> None:
+        """Check that exactly one way of selecting is used.
+
+        Raises:
+            OperatorUsageError: none or several.
+        """
+        ways = sum((bool(self.row_ids or self.records), self.code is not None, self.all_failed))
+        names = "IDs, --code CODE" + (" or --all-failed" if allow_all_failed else "")
+        if self.all_failed and not allow_all_failed:
+            raise OperatorUsageError("--all-failed is not accepted here; name IDs or --code CODE")
+        if ways == 0:
+            raise OperatorUsageError(f"nothing selected: give {names}")
+        if ways > 1:
+            raise OperatorUsageError(f"give only one of {names}")
+        if self.code is not None and not self.code.strip():
+            raise OperatorUsageError("--code must not be empty")
+
+    def describe(self) -> str:
+        """The audit row's ``target``: ``ids=…``, ``code=…`` or ``all-failed``, and ``kind=…`` if set."""
+        if self.code is not None:
+            text = f"code={mask_text(self.code)}"
+        elif self.all_failed:
+            text = "all-failed"
+        else:
+            ids = [str(i) for i in self.row_ids] + [record_key(k, i) for k, i in self.records]
+            text = "ids=" + ",".join(ids)
+        return text + (f" kind={self.kind}" if self.kind else "")
+
+    def as_dict(self) -> dict[str, Any]:
+        """For the audit row's details (no personal data: ids, a code, a kind)."""
+        return {"row_ids": list(self.row_ids), "records": [record_key(k, i) for k, i in self.records],
+                "code": mask_text(self.code) if self.code is not None else None,
+                "all_failed": self.all_failed, "kind": self.kind}
+
+    def row_condition(self) -> ColumnElement[bool]:
+        """SQL over outbox rows: the rows whose records are selected."""
+        if self.code is not None:
+            cond: ColumnElement[bool] = and_(_ob.c.state.in_(FAILED_STATES), _ob.c.last_code == self.code)
+        elif self.all_failed:
+            cond = _ob.c.state.in_(FAILED_STATES)
+        else:
+            named: list[ColumnElement[bool]] = []
+            if self.row_ids:
+                named.append(_ob.c.id.in_(self.row_ids))
+            by_kind: dict[str, list[int]] = {}
+            for kind, lid in self.records:
+                by_kind.setdefault(kind, []).append(lid)
+            named += [and_(_ob.c.entity == k, _ob.c.local_id.in_(ids)) for k, ids in by_kind.items()]
+            cond = and_(_ob.c.state.in_(WAITING_STATES), or_(*named) if named else false())
+        if self.kind:
+            cond = and_(cond, _ob.c.entity == self.kind)
+        return cond
+
+
+# ------------------------------------------------------------------------------------------------ list
+@dataclass
+class OutboxRecord:
+    """One waiting record as ``outbox list`` shows it.
+
+    Attributes:
+        kind: entity name (``volunteer``…).
+        local_id: the local record's id.
+        state: the most pressing state of its rows: ``failed``, ``blocked``, ``deferred``, ``pending``
+            (``discarded`` only when listing discarded rows).
+        states: rows per state.
+        code: ``last_code`` of its most pressing row (newest first), or ``None``.
+        reason: that row's ``last_error``, masked.
+        attempts: the highest ``attempts`` among its rows.
+        next_attempt: the earliest ``available_at`` of its pending/deferred rows, +08:00; ``None`` when all
+            its rows wait for data or an operator (failed, blocked).
+        oldest_change: ``created_at`` of its oldest row, +08:00.
+        age_s: seconds since the oldest change.
+        rows: how many rows it has (in the filter).
+        row_ids: up to :data:`MAX_ROW_IDS` of them, ascending.
+        blocked_by: ``KIND:LOCAL_ID`` of the record a blocked row waits for.
+    """
+
+    kind: str
+    local_id: int
+    state: str
+    states: dict[str, int]
+    code: str | None
+    reason: str | None
+    attempts: int
+    next_attempt: dt.datetime | None
+    oldest_change: dt.datetime | None
+    age_s: int | None
+    rows: int
+    row_ids: list[int] = field(default_factory=list)
+    blocked_by: str | None = None
+
+    @property
+    def key(self) -> str:
+        """``KIND:LOCAL_ID``."""
+        return record_key(self.kind, self.local_id)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: times as ISO 8601 with +08:00."""
+        return {"key": self.key, "kind": self.kind, "local_id": self.local_id, "state": self.state,
+                "states": self.states, "code": self.code, "reason": self.reason, "attempts": self.attempts,
+                "next_attempt": self.next_attempt.isoformat() if self.next_attempt else None,
+                "oldest_change": self.oldest_change.isoformat() if self.oldest_change else None,
+                "age_s": self.age_s, "rows": self.rows, "row_ids": self.row_ids,
+                "blocked_by": self.blocked_by}
+
+
+@dataclass
+class OutboxListing:
+    """One page of waiting records and the totals of everything the filter matches.
+
+    Attributes:
+        records: this page, most pressing first (failed, blocked, deferred, pending), then oldest first.
+        total: records the filter matches in all.
+        by_state: records per (record) state, over all matches.
+        by_code: records per ``last_code`` over all matches (a record with rows of two codes counts in both;
+            rows without a code are not counted).
+        limit: the page size asked for; offset: records skipped before this page.
+    """
+
+    records: list[OutboxRecord]
+    total: int
+    by_state: dict[str, int]
+    by_code: dict[str, int]
+    limit: int
+    offset: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``--json`` object: ``records``, ``total``, ``by_state``, ``by_code``, ``limit``, ``offset``."""
+        return {"records": [r.as_dict() for r in self.records], "total": self.total,
+                "by_state": self.by_state, "by_code": self.by_code, "limit": self.limit,
+                "offset": self.offset}
+
+
+def _rank_expr() -> ColumnElement[int]:
+    return case(_RANK, value=_ob.c.state, else_=0)
+
+
+def _list_filter(states: Sequence[str] | None, code: str | None, kind: str | None) -> ColumnElement[bool]:
+    states = tuple(states) if states else WAITING_STATES
+    unknown = [s for s in states if s not in LISTABLE_STATES]
+    if unknown:
+        raise OperatorUsageError(f"unknown state {unknown[0]!r}; one of {', '.join(LISTABLE_STATES)}")
+    cond: ColumnElement[bool] = _ob.c.state.in_(states)
+    if code is not None:
+        cond = and_(cond, _ob.c.last_code == code)
+    if kind is not None:
+        cond = and_(cond, _ob.c.entity == kind)
+    return cond
+
+
+def list_outbox(engine: Engine | Connection, *, states: Sequence[str] | None = None, code: str | None = None,
+                kind: str | None = None, limit: int = 100, offset: int = 0,
+                now: dt.datetime | None = None) -> OutboxListing:
+    """One page of the records waiting in the outbox, with totals, all computed in SQL.
+
+    Args:
+        engine: the local store (an engine, or a connection inside a caller's transaction).
+        states: row states to include (default: :data:`WAITING_STATES`); ``discarded`` is accepted too.
+        code: only rows with this ``last_code``.
+        kind: only this entity (``volunteer``…).
+        limit: records per page (≥ 1).
+        offset: records to skip (for the next page).
+        now: naive UTC "now" for ages (default: the clock).
+
+    Returns:
+        The page and the totals.
+
+    Raises:
+        OperatorUsageError: an unknown state or a limit below 1.
+    """
+    if limit < 1 or offset < 0:
+        raise OperatorUsageError("--limit must be at least 1 and --offset at least 0")
+    cond = _list_filter(states, code, kind)
+    now = now or utcnow()
+    rank = _rank_expr()
+    waiting_at = case((_ob.c.state.in_(("pending", "deferred")), _ob.c.available_at))
+    grouped = (
+        select(_ob.c.entity, _ob.c.local_id, func.max(rank).label("rank"), func.count().label("n"),
+               func.min(_ob.c.id).label("first_id"), func.max(_ob.c.attempts).label("attempts"),
+               func.min(_ob.c.created_at).label("oldest"),
+               func.min(waiting_at).label("next_at"),
+               *[func.sum(case((_ob.c.state == s, 1), else_=0)).label(f"n_{s}") for s in LISTABLE_STATES])
+        .where(cond).group_by(_ob.c.entity, _ob.c.local_id))
+    page_q = grouped.order_by(desc("rank"), "first_id").limit(limit).offset(offset)
+    per_record = grouped.subquery()
+    codes = select(_ob.c.entity, _ob.c.local_id, _ob.c.last_code).where(
+        cond, _ob.c.last_code.is_not(None)).distinct().subquery()
+
+    with _connect(engine) as conn:
+        page = conn.execute(page_q).mappings().all()
+        by_rank = conn.execute(select(per_record.c.rank, func.count()).group_by(per_record.c.rank)).all()
+        by_code_rows = conn.execute(select(codes.c.last_code, func.count()).group_by(codes.c.last_code)).all()
+        detail = _page_details(conn, cond, [(r["entity"], r["local_id"]) for r in page])
+
+    records = []
+    for r in page:
+        key = (r["entity"], r["local_id"])
+        rows = detail.get(key, [])
+        top = rows[0] if rows else {}
+        oldest = _utc(r["oldest"])
+        state = _STATE_OF_RANK.get(int(r["rank"] or 0), "pending")
+        blocked_by = (record_key(top["blocked_entity"], top["blocked_local_id"])
+                      if top.get("state") == "blocked" and top.get("blocked_entity") else None)
+        records.append(OutboxRecord(
+            kind=r["entity"], local_id=r["local_id"], state=state,
+            states={s: int(r[f"n_{s}"]) for s in LISTABLE_STATES if r[f"n_{s}"]},
+            code=mask_text(top["last_code"]) if top.get("last_code") else None,
+            reason=mask_text(top["last_error"]) if top.get("last_error") else None,
+            attempts=int(r["attempts"] or 0),
+            next_attempt=to_local(r["next_at"]),
+            oldest_change=to_local(oldest), age_s=int((now - oldest).total_seconds()) if oldest else None,
+            rows=int(r["n"]), row_ids=sorted(x["id"] for x in rows), blocked_by=blocked_by))
+    by_state = {_STATE_OF_RANK.get(int(rk or 0), "pending"): int(n) for rk, n in by_rank}
+    by_state = {s: by_state[s] for s in sorted(by_state, key=lambda s: -_RANK[s])}
+    by_code = {mask_text(c): int(n) for c, n in sorted(by_code_rows, key=lambda x: (-x[1], x[0]))}
+    return OutboxListing(records=records, total=sum(by_state.values()), by_state=by_state, by_code=by_code,
+                         limit=limit, offset=offset)
+
+
+def _page_details(conn: Connection, cond: ColumnElement[bool],
+                  keys: list[tuple[str, int]]) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """Up to :data:`MAX_ROW_IDS` rows per record of the page, most pressing and newest first."""
+    out: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    rank = _rank_expr()
+    rn = func.row_number().over(partition_by=(_ob.c.entity, _ob.c.local_id),
+                                order_by=(rank.desc(), _ob.c.id.desc())).label("rn")
+    for chunk in _chunks(keys, _CHUNK):
+        by_kind: dict[str, list[int]] = {}
+        for k, i in chunk:
+            by_kind.setdefault(k, []).append(i)
+        inner = select(_ob.c.id, _ob.c.entity, _ob.c.local_id, _ob.c.state, _ob.c.last_code, _ob.c.last_error,
+                       _ob.c.blocked_entity, _ob.c.blocked_local_id, rn).where(
+            cond, or_(*[and_(_ob.c.entity == k, _ob.c.local_id.in_(ids)) for k, ids in by_kind.items()])
+        ).subquery()
+        q = (select(inner).where(inner.c.rn <= MAX_ROW_IDS)
+             .order_by(inner.c.entity, inner.c.local_id, inner.c.rn))
+        for row in conn.execute(q).mappings():
+            out.setdefault((row["entity"], row["local_id"]), []).append(dict(row))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ actions
+@dataclass
+class ActionResult:
+    """What a retry or discard did (or, with ``dry_run``, would do).
+
+    Attributes:
+        action: ``outbox.retry`` or ``outbox.discard``.
+        affected: records with at least one row changed.
+        rows: outbox rows changed.
+        by_kind: affected records per kind (plural names, as in the sync summary).
+        keys: ``KIND:LOCAL_ID`` of the affected records, at most :data:`MAX_AUDIT_KEYS`.
+        keys_truncated: more records were affected than ``keys`` lists.
+        busy: rows left alone because a relay holds a live lease on them.
+        unmatched: targets given by id that name no waiting row or record.
+        dependents_blocked: (discard) records blocked on a discarded record; they stay blocked.
+        audit_id: the audit row written (``None`` for a dry run).
+        dry_run: nothing was changed.
+    """
+
+    action: str
+    affected: int = 0
+    rows: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+    keys: list[str] = field(default_factory=list)
+    keys_truncated: bool = False
+    busy: int = 0
+    unmatched: list[str] = field(default_factory=list)
+    dependents_blocked: int = 0
+    audit_id: int | None = None
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``--json`` object: ``{"affected", "by_kind", "audit_id", "rows", "busy", ...}``."""
+        return {"action": self.action, "affected": self.affected, "by_kind": self.by_kind,
+                "audit_id": self.audit_id, "rows": self.rows, "busy": self.busy, "unmatched": self.unmatched,
+                "dependents_blocked": self.dependents_blocked, "dry_run": self.dry_run}
+
+
+def retry_outbox(engine: Engine, selection: Selection, *, reason: str, actor: str | None = None,
+                 now: dt.datetime | None = None, dry_run: bool = False) -> ActionResult:
+    """Move the selected records back to ``pending`` for the relay to send again, and audit it.
+
+    Every ``failed``, ``blocked`` or ``deferred`` row of a selected record becomes ``pending`` with
+    ``available_at`` = now, ``attempts`` = 0, no lease and no ``blocked_*``; ``last_code``/``last_error`` and
+    ``done_at`` stay (history, and the time of the last refusal). Rows already pending are left as they are.
+
+    Args:
+        engine: the local store.
+        selection: row ids / records, ``code`` (failed or blocked rows of that code) or ``all_failed``.
+        reason: why (required, non-empty; stored masked).
+        actor: who (default: :func:`default_actor`).
+        now: naive UTC "now" (default: the clock).
+        dry_run: only count what would change; no audit row.
+
+    Returns:
+        What was done.
+
+    Raises:
+        OperatorUsageError: no or several selections, or an empty reason.
+    """
+    selection.validate()
+    return _act(engine, "outbox.retry", selection, reason, actor, now, dry_run)
+
+
+def discard_outbox(engine: Engine, selection: Selection, *, reason: str, actor: str | None = None,
+                   now: dt.datetime | None = None, dry_run: bool = False) -> ActionResult:
+    """Drop the selected records' waiting rows from the sync (state ``discarded``), and audit it.
+
+    Every ``pending``, ``deferred``, ``blocked`` or ``failed`` row of a selected record becomes ``discarded``
+    with ``done_at`` = now and no lease; ``last_code``/``last_error`` stay. A later local change of the record
+    queues a new row as usual. Confirmation is the caller's business (the CLI asks unless ``--yes``).
+
+    Args:
+        engine: the local store.
+        selection: row ids / records or ``code`` (``all_failed`` is refused: discard names what it drops).
+        reason: why (required, non-empty; stored masked).
+        actor: who (default: :func:`default_actor`).
+        now: naive UTC "now" (default: the clock).
+        dry_run: only count what would change; no audit row.
+
+    Returns:
+        What was done; ``dependents_blocked`` counts records blocked on the discarded ones.
+
+    Raises:
+        OperatorUsageError: no or several selections, ``all_failed``, or an empty reason.
+    """
+    selection.validate(allow_all_failed=False)
+    return _act(engine, "outbox.discard", selection, reason, actor, now, dry_run)
+
+
+def check_reason(reason: str | None) -> str:
+    """The operator's reason, stripped.
+
+    Raises:
+        OperatorUsageError: it is missing or blank.
+    """
+    if not reason or not reason.strip():
+        raise OperatorUsageError("--reason must not be empty: say why, it goes to the audit table")
+    return reason.strip()
+
+
+def _act(engine: Engine, action: str, selection: Selection, reason: str, actor: str | None,
+         now: dt.datetime | None, dry_run: bool) -> ActionResult:
+    reason = check_reason(reason)
+    now = now or utcnow()
+    actor = mask_text((actor or default_actor()).strip() or "unknown")[:64]
+    result = ActionResult(action=action, dry_run=dry_run)
+    target_states = RETRY_STATES if action == "outbox.retry" else WAITING_STATES
+    free = or_(_ob.c.claimed_until.is_(None), _ob.c.claimed_until < now)
+    select_records = select(_ob.c.entity, _ob.c.local_id).where(selection.row_condition()).distinct()
+    by_kind: Counter[str] = Counter()
+    with engine.begin() as conn:
+        result.unmatched = _unmatched(conn, selection)
+        after: tuple[str, int] | None = None
+        while True:
+            q = select_records
+            if after is not None:
+                q = q.where(or_(_ob.c.entity > after[0],
+                                and_(_ob.c.entity == after[0], _ob.c.local_id > after[1])))
+            chunk = [(e, i) for e, i in conn.execute(q.order_by(_ob.c.entity, _ob.c.local_id).limit(_CHUNK))]
+            if not chunk:
+                break
+            after = chunk[-1]
+            of_chunk = _records_condition(chunk)
+            rows_cond = and_(of_chunk, _ob.c.state.in_(target_states), free)
+            if dry_run:
+                changed = conn.execute(select(_ob.c.entity, _ob.c.local_id).where(rows_cond)).all()
+            elif action == "outbox.retry":
+                changed = conn.execute(update(_ob).where(rows_cond).values(
+                    state="pending", available_at=now, attempts=0, claimed_by=None, claimed_until=None,
+                    blocked_entity=None, blocked_local_id=None).returning(_ob.c.entity, _ob.c.local_id)).all()
+            else:
+                changed = conn.execute(update(_ob).where(rows_cond).values(
+                    state="discarded", done_at=now, claimed_by=None, claimed_until=None
+                ).returning(_ob.c.entity, _ob.c.local_id)).all()
+            result.rows += len(changed)
+            touched = sorted({(e, i) for e, i in changed})
+            for e, i in touched:
+                by_kind[e] += 1
+                if len(result.keys) < MAX_AUDIT_KEYS:
+                    result.keys.append(record_key(e, i))
+                else:
+                    result.keys_truncated = True
+            result.busy += conn.execute(select(func.count()).where(
+                of_chunk, _ob.c.state.in_(target_states), _ob.c.claimed_until >= now)).scalar_one()
+            if action == "outbox.discard" and touched:
+                result.dependents_blocked += conn.execute(select(func.count()).select_from(
+                    select(_ob.c.entity, _ob.c.local_id).where(
+                        _ob.c.state == "blocked",
+                        or_(*[and_(_ob.c.blocked_entity == k, _ob.c.blocked_local_id.in_(ids))
+                              for k, ids in _by_kind(touched).items()])).distinct().subquery())).scalar_one()
+        result.affected = sum(by_kind.values())
+        result.by_kind = {KIND_NAMES[k]: by_kind[k] for k in ENTITIES if by_kind[k]}
+        if not dry_run:
+            details = {"selection": selection.as_dict(), "affected": result.affected, "rows": result.rows,
+                       "by_kind": result.by_kind, "records": result.keys,
+                       "records_truncated": result.keys_truncated,
+                       "busy": result.busy, "unmatched": result.unmatched,
+                       "dependents_blocked": result.dependents_blocked}
+            result.audit_id = int(conn.execute(Audit.__table__.insert().values(
+                at=now, actor=actor, action=action, target=selection.describe(), reason=mask_text(reason),
+                details=json.dumps(details, ensure_ascii=False, sort_keys=True))).inserted_primary_key[0])
+    return result
+
+
+def _unmatched(conn: Connection, selection: Selection) -> list[str]:
+    """Targets named by id that have no waiting row (unknown ids, or already sent/discarded)."""
+    missing: list[str] = []
+    if selection.row_ids:
+        found = set(conn.execute(select(_ob.c.id).where(
+            _ob.c.id.in_(selection.row_ids), _ob.c.state.in_(WAITING_STATES))).scalars())
+        missing += [str(i) for i in selection.row_ids if i not in found]
+    if selection.records:
+        found_keys = {(e, i) for e, i in conn.execute(select(_ob.c.entity, _ob.c.local_id).where(
+            _records_condition(list(selection.records)), _ob.c.state.in_(WAITING_STATES)).distinct())}
+        missing += [record_key(e, i) for e, i in selection.records if (e, i) not in found_keys]
+    return missing
+
+
+def _by_kind(keys: Iterable[tuple[str, int]]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for k, i in keys:
+        out.setdefault(k, []).append(i)
+    return out
+
+
+def _records_condition(keys: Sequence[tuple[str, int]]) -> ColumnElement[bool]:
+    return or_(*[and_(_ob.c.entity == k, _ob.c.local_id.in_(ids)) for k, ids in _by_kind(keys).items()])
+
+
+def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
+
+
+class _connect:
+    """``with _connect(bind) as conn``: a new connection for an engine, the same for a connection."""
+
+    def __init__(self, bind: Engine | Connection) -> None:
+        self.bind = bind
+        self.conn: Connection | None = None
+
+    def __enter__(self) -> Connection:
+        if isinstance(self.bind, Connection):
+            return self.bind
+        self.conn = self.bind.connect()
+        return self.conn
+
+    def __exit__(self, *exc: object) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
+# ------------------------------------------------------------------------------------------------ CLI glue
+def open_store(settings: Settings) -> Engine:
+    """An engine on the configured store, refusing a SQLite file that does not exist (rather than making one).
+
+    Raises:
+        StoreError: the SQLite file is missing.
+    """
+    url = make_url(settings.database.url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
+            and not url.database.startswith("file:") and not Path(url.database).exists():
+        raise StoreError(f"no local store at {url.database}; run `regsync db upgrade` first")
+    return make_engine(settings.database.url)
+
+
+def _store_error(exc: SQLAlchemyError) -> StoreError:
+    orig = getattr(exc, "orig", None) or exc
+    first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    migrated = "outbox" not in first and "audit" not in first
+    hint = "" if migrated else " (is the store migrated? run `regsync db upgrade`)"
+    return StoreError(mask_text(f"{type(orig).__name__}: {first}{hint}"))
+
+
+def run_list(settings: Settings, **filters: Any) -> OutboxListing:
+    """:func:`list_outbox` on the configured store.
+
+    Raises:
+        OperatorUsageError: see :func:`list_outbox`.
+        StoreError: the store cannot be reached or read.
+    """
+    engine = open_store(settings)
+    try:
+        return list_outbox(engine, **filters)
+    except SQLAlchemyError as exc:
+        raise _store_error(exc) from exc
+    finally:
+        engine.dispose()
+
+
+def run_action(settings: Settings, action: str, selection: Selection, **kwargs: Any) -> ActionResult:
+    """:func:`retry_outbox` (``action="retry"``) or :func:`discard_outbox` (``"discard"``) on the store.
+
+    Raises:
+        OperatorUsageError: see those functions.
+        StoreError: the store cannot be reached or written.
+    """
+    fn = {"retry": retry_outbox, "discard": discard_outbox}[action]
+    selection.validate(allow_all_failed=action == "retry")
+    check_reason(kwargs.get("reason"))
+    engine = open_store(settings)
+    try:
+        return fn(engine, selection, **kwargs)
+    except SQLAlchemyError as exc:
+        raise _store_error(exc) from exc
+    finally:
+        engine.dispose()
+
+
+def format_age(seconds: int | None) -> str:
+    """``3d 4h``, ``2h 5m``, ``40s``: an age for a terminal."""
+    if seconds is None:
+        return "—"
+    seconds = max(0, seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"
+
+
+def print_listing(listing: OutboxListing, *, now: dt.datetime | None = None) -> None:
+    """A Rich table of the page, then the totals, on stdout."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    out = Console()
+    if not listing.records:
+        out.print("nothing waits in the outbox" + (" that matches" if listing.total == 0 else " on this page")
+                  + f" ({listing.total} records in all)")
+        return
+    local_now = to_local(now or utcnow())
+    table = Table(title=f"outbox: {len(listing.records)} of {listing.total} records waiting "
+                        f"(times +08:00)", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("record", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column("tries", justify="right", no_wrap=True)
+    table.add_column("next", no_wrap=True)
+    table.add_column("age", justify="right", no_wrap=True)
+    table.add_column("code: reason · rows", min_width=20, ratio=1)
+    for r in listing.records:
+        if r.next_attempt is None:
+            nxt = "—"
+        elif local_now and r.next_attempt <= local_now:
+            nxt = "now"
+        else:
+            nxt = r.next_attempt.strftime("%m-%d %H:%M")
+        why = Text(": ".join(x for x in (r.code, r.reason) if x))
+        ids = ",".join(str(i) for i in r.row_ids) + (f" +{r.rows - len(r.row_ids)}" if r.rows > len(r.row_ids)
+                                                      else "")
+        why.append(("\n" if len(why) else "") + f"rows {ids}", style="dim")
+        table.add_row(Text(r.key), Text(r.state), str(r.attempts), Text(nxt), format_age(r.age_s), why)
+    out.print(table)
+    out.print(Text("by state: " + ", ".join(f"{k} {v}" for k, v in listing.by_state.items())))
+    if listing.by_code:
+        out.print(Text("by code: " + ", ".join(f"{k} {v}" for k, v in listing.by_code.items())))
+    shown_to = listing.offset + len(listing.records)
+    if shown_to < listing.total:
+        out.print(f"{listing.total - shown_to} more: --offset {shown_to}")
+
+
+def print_action(result: ActionResult) -> None:
+    """One or two lines on stdout: what was (or would be) retried or discarded."""
+    from rich.console import Console
+    from rich.text import Text
+
+    out = Console()
+    verb = {"outbox.retry": "retried", "outbox.discard": "discarded"}[result.action]
+    if result.dry_run:
+        verb = "would have " + verb
+    if result.affected == 0:
+        line = f"nothing matched: no record {verb}"
+    else:
+        kinds = ", ".join(f"{k} {v}" for k, v in result.by_kind.items())
+        line = f"{verb} {result.affected} records ({kinds}; {result.rows} outbox rows)"
+    if result.audit_id is not None:
+        line += f"; audit #{result.audit_id}"
+    out.print(Text(line))
+    if result.unmatched:
+        out.print(Text("not waiting (unknown, sent or discarded): " + ", ".join(result.unmatched)))
+    if result.busy:
+        out.print(Text(f"{result.busy} rows left alone: a relay is sending them now"))
+    if result.dependents_blocked:
+        out.print(Text(f"{result.dependents_blocked} records are blocked on the discarded ones "
+                       "and stay blocked"))
