@@ -64,17 +64,21 @@ def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
             t0 = time.monotonic()
             gen = run_generate(settings, scale=scale, seed=7, engine=engine)
             gen_s = time.monotonic() - t0
-            spans: dict[str, list[float]] = {}
+            spent: dict[str, float] = {}
             counts: dict[str, int] = {}
+            last = [time.monotonic()]
 
             def on_batch(kind: str, n: int) -> None:
+                # the time since the previous batch (of any kind) is this batch's
                 now = time.monotonic()
-                spans.setdefault(kind, [now, now])[1] = now
+                spent[kind] = spent.get(kind, 0.0) + now - last[0]
+                last[0] = now
                 counts[kind] = counts.get(kind, 0) + n
 
             with RegistryClient(settings.registry, province="23") as client:
                 relay = Relay(engine, client, settings, progress=on_batch)
                 t1 = time.monotonic()
+                last[0] = t1
                 first_batch: dict[str, float] = {}
                 total = 0
                 while True:
@@ -97,14 +101,7 @@ def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
             with admin.begin() as c:
                 c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
             admin.dispose()
-    per_kind = {}
-    prev_end = t1
-    for kind in ("org", "volunteer", "membership", "activity", "service_record"):
-        if kind in spans:
-            start, end = spans[kind]
-            # a kind's span runs from the end of the previous kind's last batch to its own last batch
-            per_kind[KIND_NAMES[kind]] = round(counts[kind] / max(end - min(start, prev_end), 1e-9))
-            prev_end = end
+    per_kind = {KIND_NAMES[k]: round(counts[k] / max(spent[k], 1e-9)) for k in spent}
     return {"db": db, "scale": scale, "rate_limit_rps": rate, "records": records, "generate_s": round(gen_s, 2),
             "sync_s": round(sync_s, 2), "records_per_s": round((records or total) / sync_s),
             "per_kind_records_per_s": per_kind, "peak_rss_mb": round(

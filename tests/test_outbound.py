@@ -343,3 +343,45 @@ def test_dirt_no_standard_fixes_fails_alone_with_the_registry_field_error(settin
     assert summary["pushed"] == {"volunteers": 1}
     assert summary["still_failed_by_code"] == {"INVALID_ID_NUMBER": 1}
     assert link_of(engine, "volunteer", ok) is not None and link_of(engine, "volunteer", bad) is None
+
+
+def test_an_operator_retry_after_a_refusal_is_a_new_write(settings, engine, sandbox) -> None:
+    """The registry keeps its refusals under the idempotency key (registry-api.md §5.1): a retried create that
+    reused the key would only get the old refusal replayed."""
+    from regsync.operator import Selection, retry_outbox
+
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        v = f.volunteer(conn)
+        a = f.activity(conn, t["team"], starts_at=dt.datetime(2026, 4, 30, 16, 0), ends_at=dt.datetime(2026, 5, 2))
+        long_day = f.service_record(conn, v, a, t["team"], hours=2000, starts_at=dt.datetime(2026, 4, 30, 16, 0),
+                                    ends_at=dt.datetime(2026, 5, 1, 15, 59))
+        extra = f.service_record(conn, v, a, t["team"], hours=500, starts_at=dt.datetime(2026, 4, 30, 16, 0),
+                                 ends_at=dt.datetime(2026, 5, 1, 15, 59))
+    summary = sync(settings, engine)
+    assert summary["still_failed_by_code"] == {"DAILY_HOURS_EXCEEDED": 1}
+    with engine.begin() as conn:  # the platform revokes the long day; the refused record now fits
+        conn.execute(text("UPDATE service_record SET status = 'REVOKED', revoke_reason = '时长有误' WHERE id = :i"),
+                     {"i": long_day})
+    sync(settings, engine)
+    assert link_of(engine, "service_record", extra) is None  # nothing changed it: it waits for an operator
+    retry_outbox(engine, Selection(code="DAILY_HOURS_EXCEEDED"), reason="the long day was revoked", actor="test")
+    summary = sync(settings, engine)
+    assert summary["pushed"] == {"service_records": 1} and summary["still_failed"] == {}
+    assert registry_records(sandbox, "volunteers")[0]["totalHours"] == "5.00"
+
+
+def test_records_waiting_for_a_discarded_record_are_blocked(settings, engine, sandbox) -> None:
+    from regsync.operator import Selection, discard_outbox
+
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        bad = f.volunteer(conn, phone="12345")
+        a = f.activity(conn, t["team"])
+    sync(settings, engine)
+    discard_outbox(engine, Selection(records=(("volunteer", bad),)), reason="left the platform", actor="test")
+    with engine.begin() as conn:
+        sr = f.service_record(conn, bad, a, t["team"])
+    summary = sync(settings, engine)
+    assert summary["still_failed_by_code"] == {"PARENT_FAILED": 1}
+    assert link_of(engine, "service_record", sr) is None

@@ -151,6 +151,8 @@ class _Item:
     desired: dict[str, Any] | None = None  # canonical state after a successful op
     had_failed: bool = False  # the record has older failed or blocked rows, to settle with this outcome
     uncertain: bool = False  # an earlier attempt's outcome is unknown (a transient fault, a lost answer)
+    first_queued: dt.datetime | None = None  # the oldest of its rows (UTC, local clock)
+    last_verdict: str = ""  # when its rows last failed or were blocked (a new write after that needs a new key)
 
 
 def _now() -> dt.datetime:
@@ -178,6 +180,10 @@ def _result_code(result: OperationResult) -> str:
 class Relay:
     """The outbound relay. One instance per process; not thread-safe.
 
+    Attributes:
+        idempotency_window_s: how long the registry keeps a key's answer (registry-api.md §5.1: 24 h), less a
+            margin: past it, a create whose answer was lost is looked up by ``clientRef`` before it is sent again.
+
     Args:
         engine: the local store.
         client: a :class:`regsync.registry.client.RegistryClient` (or anything with its ``batch``/``lookup``).
@@ -186,6 +192,8 @@ class Relay:
         progress: called as ``progress(kind, records_done)`` after each batch.
         concurrency: batch calls in flight at once (1 = strictly one after the other).
     """
+
+    idempotency_window_s: float = 23 * 3600.0
 
     def __init__(self, engine: Engine, client: Any, settings: Settings, *, worker: str | None = None,
                  progress: Callable[[str, int], None] | None = None, concurrency: int = 2) -> None:
@@ -246,7 +254,7 @@ class Relay:
             " SELECT id FROM outbox WHERE state IN ('pending', 'deferred') AND available_at <= :now"
             " AND (claimed_until IS NULL OR claimed_until < :now)"
             f" ORDER BY priority, id LIMIT :limit{lock})"
-            " RETURNING id, entity, local_id, op, priority, attempts, last_code"),
+            " RETURNING id, entity, local_id, op, priority, attempts, last_code, created_at, done_at"),
             {"me": self.worker, "until": until, "now": now, "limit": limit}).mappings().all()
         return sorted((dict(r) for r in rows), key=lambda r: (r["priority"], r["id"]))
 
@@ -318,6 +326,13 @@ class Relay:
                         item.attempts = max(item.attempts, r["attempts"])
                     if r.get("last_code") and r["last_code"] not in LOCAL_WAIT_CODES:
                         item.uncertain = True
+                    if r.get("done_at") is not None:
+                        item.last_verdict = max(item.last_verdict, str(r["done_at"]))
+                    created = r.get("created_at")
+                    if isinstance(created, str):
+                        created = dt.datetime.fromisoformat(created)
+                    if created is not None and (item.first_queued is None or created < item.first_queued):
+                        item.first_queued = created
                 by_kind: dict[str, list[_Item]] = defaultdict(list)
                 for item in by_record.values():
                     by_kind[item.kind].append(item)
@@ -369,8 +384,8 @@ class Relay:
         return refs
 
     def _parent_states(self, conn: Connection, missing: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
-        """For unlinked referenced records: ``failed`` if their own rows failed or are blocked, else
-        ``waiting``."""
+        """For unlinked referenced records: ``failed`` if their own rows failed, are blocked or were discarded by an
+        operator, else ``waiting``."""
         out: dict[tuple[str, int], str] = {}
         by_kind: dict[str, list[int]] = defaultdict(list)
         for k, i in missing:
@@ -379,7 +394,7 @@ class Relay:
             for chunk in _chunks(sorted(ids), _CHUNK):
                 for (lid,) in conn.execute(select(Outbox.local_id).where(
                         Outbox.entity == k, Outbox.local_id.in_(chunk),
-                        Outbox.state.in_(("failed", "blocked"))).distinct()):
+                        Outbox.state.in_(("failed", "blocked", "discarded"))).distinct()):
                     out[(k, lid)] = "failed"
         for key in missing:
             out.setdefault(key, "waiting")
@@ -427,18 +442,27 @@ class Relay:
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 it.op = None
                 outcomes.fail(it, "LOCAL_DATA_INVALID", f"the local row cannot be sent: {exc}")
-        if any(it.uncertain and it.op is not None and it.op.op == "create" for it in items):
-            self._find_created(kind, items, outcomes)
+        self._find_created(kind, items, outcomes)
 
-        self._commit(outcomes)  # decisions that need no call
+        # decisions that need no call; the later rows of a person wait until their primary is linked, which may
+        # happen in this very batch
+        later_rows, outcomes.dup_links = outcomes.dup_links, []
+        self._commit(outcomes)
         self._dispatch(kind, [it for it in items if it.op is not None], outcomes)
+        outcomes.dup_links = later_rows
+        self._commit(outcomes)
 
     def _find_created(self, kind: str, items: list[_Item], outcomes: _Outcomes) -> None:
         """Before creating again a record whose earlier attempt had no known outcome, look it up by its
         ``clientRef`` (registry-api.md §5.2: "finds what this client created when an answer was lost"): if the
-        registry has it, link it instead of creating it (its idempotency key's answer may be gone)."""
+        registry has it, link it instead of creating it. Within :attr:`idempotency_window_s` of the first attempt
+        the create's own idempotency key replays the lost answer, so only older attempts are looked up (one
+        ``GET`` each); ``DUPLICATE_CLIENT_REF`` still guards the rest."""
+        horizon = _now() - dt.timedelta(seconds=self.idempotency_window_s)
         for it in items:
             if not (it.uncertain and it.op is not None and it.op.op == "create" and it.op.client_ref):
+                continue
+            if it.first_queued is not None and it.first_queued > horizon:
                 continue
             try:
                 found = self.client.find_by_client_ref(kind, it.op.client_ref)
@@ -595,11 +619,12 @@ class Relay:
 
     def _create(self, it: _Item, fields_: dict[str, Any], revision: int) -> None:
         client_ref = str(it.local_id) if revision == 0 else f"{it.local_id}-r{revision}"
-        # The key is kept across retries of the same write (same content, same outbox rows), so a lost answer
-        # is replayed, never created twice; new content or a new outbox row (a local change, an operator's
-        # retry) makes a new write with a new key (registry-api.md §5.1: a retry after a refusal needs one).
+        # The key is kept across retries of the same write (same content, same outbox rows, no verdict since),
+        # so a lost answer is replayed, never created twice; new content, a new outbox row (a local change) or a
+        # refusal since the last attempt (an operator's retry) makes a new write with a new key
+        # (registry-api.md §5.1: the registry keeps its refusals, so a retry after one needs a new key).
         body = json.dumps({k: _plain(v) for k, v in fields_.items()}, sort_keys=True, ensure_ascii=False)
-        generation = max(it.row_ids)
+        generation = f"{max(it.row_ids)}:{it.last_verdict}"
         digest = hashlib.sha256(f"{it.kind}:{client_ref}:{generation}:{body}".encode()).hexdigest()[:40]
         it.op = Operation("create", it.kind, fields_, idempotency_key=f"rs-{digest}", client_ref=client_ref, tag=it)
 
