@@ -79,7 +79,6 @@ def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
                 relay = Relay(engine, client, settings, progress=on_batch)
                 t1 = time.monotonic()
                 last[0] = t1
-                first_batch: dict[str, float] = {}
                 total = 0
                 while True:
                     stats = relay.run()

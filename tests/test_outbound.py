@@ -385,3 +385,42 @@ def test_records_waiting_for_a_discarded_record_are_blocked(settings, engine, sa
     summary = sync(settings, engine)
     assert summary["still_failed_by_code"] == {"PARENT_FAILED": 1}
     assert link_of(engine, "service_record", sr) is None
+
+
+def test_refused_credentials_halt_the_relay_without_failing_rows(settings, engine, sandbox) -> None:
+    with engine.begin() as conn:
+        f.volunteer(conn)
+        f.volunteer(conn)
+    httpx.post(f"{sandbox.admin_url}/clients", json={"clientId": sandbox.client_id, "enabled": False}
+               ).raise_for_status()
+    try:
+        code, summary = run_sync(settings, engine=engine, until_quiet=True, timeout_s=20)
+    finally:
+        httpx.post(f"{sandbox.admin_url}/clients", json={"clientId": sandbox.client_id, "enabled": True}
+                   ).raise_for_status()
+    assert code == 1 and summary["status"] == "failed" and "credentials" in summary["error"]
+    states = outbox_states(engine)
+    assert {s for _, _, s, _ in states} == {"pending"}  # nothing failed, nothing burnt
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT MAX(attempts) FROM outbox")).scalar_one() == 0
+    # credentials restored: the same rows go through
+    assert sync(settings, engine)["pushed"] == {"volunteers": 2}
+
+
+def test_most_of_a_batch_refused_with_one_code_not_about_the_data_halts(settings, engine) -> None:
+    from regsync.outbound import Relay, RelayHalted
+    from regsync.registry.types import OperationResult
+
+    class ForbiddingClient:
+        def batch(self, ops):
+            return [OperationResult(403, "FORBIDDEN", message="client out of scope") for _ in ops]
+
+    with engine.begin() as conn:
+        for _ in range(5):
+            f.volunteer(conn)
+    relay = Relay(engine, ForbiddingClient(), settings)
+    with pytest.raises(RelayHalted, match="FORBIDDEN"):
+        relay.run()
+    relay.close()
+    states = outbox_states(engine)
+    assert {s for _, _, s, _ in states} == {"deferred"} and {c for *_, c in states} == {"FORBIDDEN"}

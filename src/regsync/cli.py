@@ -97,6 +97,7 @@ def generate(config: ConfigOpt = None,
                                                        "records.", min=0.00001)] = 0.001,
              seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 42,
              json_output: JsonOpt = False) -> None:
+    """Generate a province-shaped data set into the local store."""
     from regsync.commands import run_generate
 
     settings = _setup(config, json_output)
@@ -112,6 +113,7 @@ def generate(config: ConfigOpt = None,
 @app.command(help="Run one outbound pass: push every queued local change to the registry. "
                   + env_help("database", "registry", "relay"))
 def sync(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
+    """Run one outbound pass."""
     from regsync.commands import print_sync_summary, run_sync
 
     settings = _setup(config, json_output)
@@ -249,7 +251,13 @@ def demo(scale: Annotated[float, typer.Option(help="Data set scale (1.0 = the pr
          workdir: Annotated[Path, typer.Option(help="Work directory (emptied of an earlier demo).")] = Path(
              "regsync-demo"),
          sign_method: Annotated[str, typer.Option(help="HMAC-SHA256 or HMAC-SM3.")] = "HMAC-SHA256",
+         faults: Annotated[str | None, typer.Option(
+             help="Faults for the sandbox registry, NAME=VALUE[,NAME=VALUE…] (registry-api.md §8): latency_ms, "
+                  "error_rate, lost_answer_rate, rate_limit_rps, maintenance_s, token_ttl_s, clock_offset_s, "
+                  "feed_duplicate_rate, feed_retention_s, gateway_body_limit, firewall_rate, "
+                  "retry_after_http_date.")] = None,
          json_output: JsonOpt = False) -> None:
+    """Run the end-to-end demo."""
     from regsync.demo import print_demo_summary, run_demo
     from regsync.logs import configure_logging
     from regsync.settings import LogSettings
@@ -257,8 +265,8 @@ def demo(scale: Annotated[float, typer.Option(help="Data set scale (1.0 = the pr
     configure_logging(LogSettings(level="WARNING"))
     try:
         summary = run_demo(workdir=workdir, scale=scale, seed=seed, sign_method=sign_method,
-                           progress=show_progress(json_output))
-    except ConfigError as exc:
+                           progress=show_progress(json_output), faults=faults)
+    except (ConfigError, ValueError) as exc:
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
     if json_output:

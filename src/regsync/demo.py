@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -38,8 +39,7 @@ def _links_by_registry_id(engine: Engine, kind: str) -> Iterator[tuple[str, str]
                f"WHERE l.entity = :k ORDER BY l.registry_id{collate}, l.local_id")
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=5000).execute(sql, {"k": kind})
-        for rid, base in result:
-            yield rid, base
+        yield from result
 
 
 def compare_with_registry(engine: Engine, client: Any, kind: str, hash_key: str) -> dict[str, int]:
@@ -90,6 +90,7 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
         ``status``, ``workdir`` and ``seconds``.
     """
     from regsync.registry.client import RegistryClient
+    from regsync.sandbox.faults import parse_fault_spec
     from regsync.sandbox.server import SandboxServer
     from regsync.sandbox.store import ClientCredential
 
@@ -102,8 +103,9 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
 
     client_id = "demo-" + secrets.token_hex(4)
     client_secret = secrets.token_urlsafe(24)
-    with SandboxServer(db_url=f"sqlite:///{workdir / 'sandbox.db'}", clients=[ClientCredential(client_id, client_secret, "23")],
-                       subprocess=True, faults=_parse_faults(faults)) as sandbox:
+    credential = ClientCredential(client_id, client_secret, "23")
+    with SandboxServer(db_url=f"sqlite:///{workdir / 'sandbox.db'}", clients=[credential],
+                       subprocess=True, faults=parse_fault_spec(faults) or None) as sandbox:
         settings = Settings(
             province="23",
             database=DatabaseSettings(url=f"sqlite:///{workdir / 'local.db'}"),
@@ -124,6 +126,7 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
         failed, failed_by_code = outbox_failures(engine)
         local = local_counts(engine)
         engine.dispose()
+        injected = httpx.get(f"{sandbox.admin_url}/counters", timeout=30).json()["data"].get("injected", {})
     summary = {
         "local": local,
         "registry": registry,
@@ -133,6 +136,7 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
         "failed": {name: failed.get(name, 0) for name in KIND_NAMES.values()},
         "failed_by_code": failed_by_code,
         "backlog": sync["backlog"],
+        "faults": {"set": parse_fault_spec(faults), "injected": injected, "client": sync.get("client", {})},
         "generated": generated,
         "status": sync["status"],
         "workdir": str(workdir),
@@ -141,21 +145,11 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
     return summary
 
 
-def _parse_faults(spec: str | None) -> dict[str, Any] | None:
-    """``NAME=VALUE[,NAME=VALUE…]`` → a dict for the sandbox (registry-api.md §8)."""
-    if not spec:
-        return None
-    out: dict[str, Any] = {}
-    for part in spec.split(","):
-        name, _, value = part.partition("=")
-        out[name.strip()] = value.strip()
-    return out
-
-
 def print_demo_summary(summary: dict[str, Any]) -> None:
     """The demo's table, for a terminal."""
     out = Console()
-    table = Table(title=f"regsync demo: {summary['status']} in {summary['seconds']} s", box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False)
+    table = Table(title=f"regsync demo: {summary['status']} in {summary['seconds']} s", box=box.SIMPLE_HEAD,
+                  padding=(0, 0), pad_edge=False)
     for col, just in (("kind", "left"), ("local", "right"), ("registry", "right"), ("agree", "right"),
                       ("pushed", "right"), ("linked", "right"), ("failed", "right"), ("adds up", "center")):
         table.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
@@ -169,4 +163,7 @@ def print_demo_summary(summary: dict[str, Any]) -> None:
               "state; pushed: writes the registry accepted; linked: to a record the registry already had")
     if summary["failed_by_code"]:
         out.print("failures by code: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["failed_by_code"].items())))
+    if summary["faults"]["set"]:
+        out.print("faults set: " + ", ".join(f"{k}={v}" for k, v in summary["faults"]["set"].items()))
+        out.print("faults injected: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["faults"]["injected"].items())))
     out.print(f"databases kept in {summary['workdir']} (local.db, sandbox.db)")

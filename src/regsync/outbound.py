@@ -33,8 +33,8 @@ import os
 import random
 import socket
 from collections import Counter, defaultdict, deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 

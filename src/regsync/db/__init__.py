@@ -1,0 +1,1 @@
+"""The local store: models, migrations, outbox triggers, engines."""

@@ -1,0 +1,1 @@
+"""The registry client: signing, wire adapter, typed errors."""

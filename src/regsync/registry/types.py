@@ -1,7 +1,8 @@
 """Typed shapes the flows exchange with the registry client (the flows never see wire names).
 
 Field names here are Python's (``snake_case``) and values are regsync's own types: hours as integer
-hundredths, timestamps as naive-UTC :class:`datetime.datetime` (as the local store keeps them), dates as :class:`datetime.date`, lists as
+hundredths, timestamps as naive-UTC :class:`datetime.datetime` (as the local store keeps them),
+dates as :class:`datetime.date`, lists as
 lists. The adapter (:mod:`regsync.registry.wire`) maps them to and from the wire of registry-api.md §4.
 """
 

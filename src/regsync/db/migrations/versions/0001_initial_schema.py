@@ -1,14 +1,13 @@
 """Initial schema: the platform's synced tables, regsync's sync tables and the outbox triggers
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-29 20:51:56.869470
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from regsync.db.triggers import drop_trigger_ddl, trigger_ddl
-
 
 revision = '0001'
 down_revision = None
