@@ -4,19 +4,19 @@ quiet again and the relay has synced until nothing waits, in the invariants of :
 from __future__ import annotations
 
 import itertools
-import os
 import secrets
 from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
 import factories as f
-from conftest import PG_URL, drop_pg_schema, make_pg_schema_engine
 from invariants import check_invariants
+from pgutil import PG_URL, drop_pg_schema, make_pg_schema_engine
 from regsync.commands import run_sync
 from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine

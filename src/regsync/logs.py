@@ -32,6 +32,10 @@ def mask_processor(_logger: Any, _name: str, event_dict: MutableMapping[str, Any
     return {k: _mask_values(v) for k, v in event_dict.items()}
 
 
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure_logging(settings: LogSettings, *, force_json: bool | None = None) -> None:
     """Configure structlog and the standard library's logging for the process.
 
@@ -57,7 +61,8 @@ def configure_logging(settings: LogSettings, *, force_json: bool | None = None) 
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # sys.stderr is looked up at each call, so a replaced or reopened stderr is followed
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr, force=True)
