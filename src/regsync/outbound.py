@@ -33,7 +33,7 @@ import os
 import random
 import socket
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -428,28 +428,37 @@ class Relay:
             with self.engine.begin() as conn:
                 parent_state = self._parent_states(conn, missing)
 
-        for it, plan in planned:
-            if "lacking" in plan:
-                failed = [p for p in plan["lacking"] if parent_state.get(p) == "failed"]
-                if failed:
-                    outcomes.blocked(it, failed[0])
+        def batches() -> Iterator[list[_Item]]:
+            """Plan lazily, one batch at a time, so that planning overlaps the registry's work on the batches
+            already sent."""
+            batch: list[_Item] = []
+            for n, (it, plan) in enumerate(planned, 1):
+                if "lacking" in plan:
+                    failed = [p for p in plan["lacking"] if parent_state.get(p) == "failed"]
+                    if failed:
+                        outcomes.blocked(it, failed[0])
+                    else:
+                        outcomes.defer(it, "PARENT_PENDING", "a record it refers to is not in the registry yet",
+                                       seconds=2.0, count_attempt=False)
                 else:
-                    outcomes.defer(it, "PARENT_PENDING", "a record it refers to is not in the registry yet",
-                                   seconds=2.0, count_attempt=False)
-                continue
-            try:
-                self._plan(it, plan["desired"], primaries, outcomes)
-            except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                it.op = None
-                outcomes.fail(it, "LOCAL_DATA_INVALID", f"the local row cannot be sent: {exc}")
-        self._find_created(kind, items, outcomes)
+                    try:
+                        self._plan(it, plan["desired"], primaries, outcomes)
+                    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                        it.op = None
+                        outcomes.fail(it, "LOCAL_DATA_INVALID", f"the local row cannot be sent: {exc}")
+                    if it.op is not None:
+                        batch.append(it)
+                if len(batch) >= self.settings.relay.batch_size or (n == len(planned) and batch):
+                    self._find_created(kind, batch, outcomes)
+                    ready = [x for x in batch if x.op is not None]
+                    batch = []
+                    if ready:
+                        yield ready
 
-        # decisions that need no call; the later rows of a person wait until their primary is linked, which may
-        # happen in this very batch
-        later_rows, outcomes.dup_links = outcomes.dup_links, []
-        self._commit(outcomes)
-        self._dispatch(kind, [it for it in items if it.op is not None], outcomes)
-        outcomes.dup_links = later_rows
+        # The later rows of a person wait until their primary is linked, which may happen in this very step:
+        # they are written after the calls.
+        self._dispatch(kind, batches(), outcomes)
+        outcomes.dup_links, outcomes.dup_later = outcomes.dup_later, []
         self._commit(outcomes)
 
     def _find_created(self, kind: str, items: list[_Item], outcomes: _Outcomes) -> None:
@@ -629,7 +638,7 @@ class Relay:
         it.op = Operation("create", it.kind, fields_, idempotency_key=f"rs-{digest}", client_ref=client_ref, tag=it)
 
     # ------------------------------------------------------------------------------------------ send
-    def _dispatch(self, kind: str, items: list[_Item], outcomes: _Outcomes) -> None:
+    def _dispatch(self, kind: str, chunks: Iterable[list[_Item]], outcomes: _Outcomes) -> None:
         """Send ``items`` in batches, keeping up to ``concurrency`` calls in flight so that the registry
         works on one batch while this side prepares the next and records the last; results are handled in
         order, and a failed call stops new calls but never loses the answers of the calls already made.
@@ -638,16 +647,20 @@ class Relay:
             RelayHalted: the registry refused the credentials.
             RegistryError: the registry is unavailable (the unsent work is deferred or released).
         """
-        chunks = [list(c) for c in _chunks(items, self.settings.relay.batch_size)]
+        pending = iter(chunks)
         inflight: deque[tuple[list[_Item], Future[list[OperationResult]]]] = deque()
         error: BaseException | None = None
-        next_chunk = 0
-        while next_chunk < len(chunks) or inflight:
-            while error is None and next_chunk < len(chunks) and len(inflight) < self.concurrency:
-                chunk = chunks[next_chunk]
+        exhausted = False
+        while True:
+            while error is None and not exhausted and len(inflight) < self.concurrency:
+                chunk = next(pending, None)
+                if chunk is None:
+                    exhausted = True
+                    break
                 inflight.append((chunk, self._pool.submit(self.client.batch, [it.op for it in chunk])))
-                next_chunk += 1
             if not inflight:
+                if error is None and not exhausted:
+                    continue
                 break
             chunk, future = inflight.popleft()
             try:
@@ -758,6 +771,10 @@ class Relay:
         if outcomes.empty():
             return
         with self.engine.begin() as conn:
+            if is_postgres(conn):
+                # Every write the relay records can be found again if a server crash loses this commit (the
+                # same idempotency key replays it, the clientRef links it), so it need not wait for the WAL flush.
+                conn.execute(text("SET LOCAL synchronous_commit = off"))
             outcomes.write(conn, self.worker, self.stats)
         outcomes.clear()
 
@@ -783,6 +800,8 @@ class _Outcomes:
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
+        #: later rows of a person, written once their primary's batch is through (not by :meth:`clear`)
+        self.dup_later: list[tuple[_Item, int]] = []
         self.clear()
 
     def clear(self) -> None:
@@ -842,7 +861,7 @@ class _Outcomes:
         (self.requeue if own else self.sent).append(it)
 
     def duplicate(self, it: _Item, primary_id: int) -> None:
-        self.dup_links.append((it, primary_id))
+        self.dup_later.append((it, primary_id))
 
     def refresh_version(self, it: _Item, version: int) -> None:
         assert it.link is not None
