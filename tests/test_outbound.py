@@ -424,3 +424,55 @@ def test_most_of_a_batch_refused_with_one_code_not_about_the_data_halts(settings
     relay.close()
     states = outbox_states(engine)
     assert {s for _, _, s, _ in states} == {"deferred"} and {c for *_, c in states} == {"FORBIDDEN"}
+
+
+@pytest.mark.parametrize(("table", "column", "value"), [
+    ("volunteer", "birth_date", "1990/01/01"),
+    ("volunteer", "birth_date", "1990-02-30"),
+    ("volunteer", "birth_date", "ID 230100197909104478 / 13912345678"),
+    ("volunteer", "skills", "{\"first aid\": true}"),
+    ("volunteer", "skills", '["急救", 230100]'),
+    ("service_record", "hours", "2.5"),
+    ("service_record", "hours", "abc"),
+    ("service_record", "starts_at", "yesterday"),
+    ("organization", "established_on", "2020/01/01"),
+    ("membership", "joined_on", "n/a"),
+])
+def test_a_local_value_of_the_wrong_kind_fails_its_record_alone(settings, engine, sandbox, table, column,
+                                                                value) -> None:
+    if engine.dialect.name == "postgresql" and column not in ("skills",):
+        pytest.skip("PostgreSQL's column types refuse such values at the source")
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        vols = [f.volunteer(conn) for _ in range(3)]
+        a = f.activity(conn, t["team"])
+        recs = [f.service_record(conn, v, a, t["team"]) for v in vols]
+        mems = [f.membership(conn, v, t["team"]) for v in vols]
+        leaf = f.org(conn, "COMMUNITY_STATION", t["street"])
+        target = {"volunteer": vols[1], "service_record": recs[1], "organization": leaf, "membership": mems[1]}[table]
+        conn.execute(text(f"UPDATE {table} SET {column} = :v WHERE id = :i"), {"v": value, "i": target})
+    summary = sync(settings, engine)
+    codes = summary["still_failed_by_code"]
+    assert codes.get("LOCAL_DATA_INVALID") == 1, summary
+    assert set(codes) <= {"LOCAL_DATA_INVALID", "PARENT_FAILED"}
+    # everything else went through
+    assert summary["pushed"].get("volunteers", 0) >= 2 and summary["pushed"].get("service_records", 0) >= 1
+    with engine.connect() as conn:
+        reason = conn.execute(text("SELECT last_error FROM outbox WHERE last_code = 'LOCAL_DATA_INVALID'")).scalar()
+    assert column in reason and "13912345678" not in reason and "230100197909104478" not in reason
+
+
+def test_a_later_row_of_a_person_whose_primary_is_refused_is_blocked_not_waiting(settings, engine, sandbox) -> None:
+    number = f.id_number(dt.date(1981, 1, 1))
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        a = f.activity(conn, t["team"])
+        f.volunteer(conn, id_number=number, birth=dt.date(1981, 1, 1), registered_at=dt.datetime(2017, 1, 1),
+                    phone="12345")
+        later = f.volunteer(conn, id_number=number.lower(), birth=dt.date(1981, 1, 1),
+                            registered_at=dt.datetime(2021, 1, 1))
+        f.service_record(conn, later, a, t["team"])
+    summary = sync(settings, engine)
+    assert summary["backlog"] == 0
+    assert summary["still_failed"] == {"volunteers": 2, "service_records": 1}
+    assert summary["still_failed_by_code"] == {"INVALID_PHONE": 1, "PARENT_FAILED": 2}

@@ -41,7 +41,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine, bindparam, select, text, update
 
-from regsync.db.models import Base, Link, Outbox
+from regsync.db.models import TABLE_ENTITY, Base, Link, Outbox
 from regsync.db.session import is_postgres, utcnow
 from regsync.masking import mask_text
 from regsync.normalize import try_normalize_id_number
@@ -153,6 +153,7 @@ class _Item:
     uncertain: bool = False  # an earlier attempt's outcome is unknown (a transient fault, a lost answer)
     first_queued: dt.datetime | None = None  # the oldest of its rows (UTC, local clock)
     last_verdict: str = ""  # when its rows last failed or were blocked (a new write after that needs a new key)
+    unreadable: str | None = None  # why the live row could not be read, if it could not
 
 
 def _now() -> dt.datetime:
@@ -352,9 +353,23 @@ class Relay:
         ids = [it.local_id for it in items]
         rows: dict[int, dict[str, Any]] = {}
         links: dict[int, dict[str, Any]] = {}
+        unreadable: dict[int, str] = {}
         for chunk in _chunks(ids, _CHUNK):
-            for r in conn.execute(select(table).where(table.c.id.in_(chunk))).mappings():
-                rows[r["id"]] = dict(r)
+            try:
+                for r in conn.execute(select(table).where(table.c.id.in_(chunk))).mappings():
+                    rows[r["id"]] = dict(r)
+            except (ValueError, TypeError) as exc:
+                # a value the column's type cannot hold (e.g. '1990/01/01' in a date column written by another
+                # program): read the chunk row by row so that only the bad rows fail
+                log.warning("unreadable local rows; reading one by one", kind=kind, error=mask_text(str(exc)))
+                for lid in chunk:
+                    try:
+                        r = conn.execute(select(table).where(table.c.id == lid)).mappings().one_or_none()
+                    except (ValueError, TypeError) as row_exc:
+                        unreadable[lid] = _unreadable_reason(conn, table, lid, row_exc)
+                        continue
+                    if r is not None:
+                        rows[r["id"]] = dict(r)
             for r in conn.execute(select(Link.__table__).where(Link.entity == kind, Link.local_id.in_(chunk))
                                   ).mappings():
                 links[r["local_id"]] = dict(r)
@@ -367,6 +382,7 @@ class Relay:
             it.row = rows.get(it.local_id)
             it.link = links.get(it.local_id)
             it.had_failed = it.local_id in failed_before
+            it.unreadable = unreadable.get(it.local_id)
         # references
         wanted: dict[str, set[int]] = defaultdict(set)
         for it in items:
@@ -384,21 +400,19 @@ class Relay:
         return refs
 
     def _parent_states(self, conn: Connection, missing: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
-        """For unlinked referenced records: ``failed`` if their own rows failed, are blocked or were discarded by an
-        operator, else ``waiting``."""
-        out: dict[tuple[str, int], str] = {}
+        """For unlinked referenced records: ``waiting`` if rows of theirs are still to be sent (pending, deferred
+        or claimed), else ``failed`` — refused, blocked, discarded by an operator, or never queued — so that
+        what refers to them is blocked (``PARENT_FAILED``) instead of waiting for ever."""
+        waiting: set[tuple[str, int]] = set()
         by_kind: dict[str, list[int]] = defaultdict(list)
         for k, i in missing:
             by_kind[k].append(i)
         for k, ids in by_kind.items():
             for chunk in _chunks(sorted(ids), _CHUNK):
-                for (lid,) in conn.execute(select(Outbox.local_id).where(
-                        Outbox.entity == k, Outbox.local_id.in_(chunk),
-                        Outbox.state.in_(("failed", "blocked", "discarded"))).distinct()):
-                    out[(k, lid)] = "failed"
-        for key in missing:
-            out.setdefault(key, "waiting")
-        return out
+                waiting.update((k, lid) for (lid,) in conn.execute(select(Outbox.local_id).where(
+                    Outbox.entity == k, Outbox.local_id.in_(chunk),
+                    Outbox.state.in_(("pending", "deferred"))).distinct()))
+        return {key: "waiting" if key in waiting else "failed" for key in missing}
 
     # ------------------------------------------------------------------------------------------ plan
     def _process(self, kind: str, items: list[_Item]) -> None:
@@ -410,10 +424,13 @@ class Relay:
         missing: set[tuple[str, int]] = set()
         planned: list[tuple[_Item, dict[str, Any]]] = []
         for it in items:
+            if it.unreadable is not None:
+                outcomes.fail(it, "LOCAL_DATA_INVALID", it.unreadable)
+                continue
             try:
                 desired = project_local(kind, it.row, refs) if it.row is not None else None
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                outcomes.fail(it, "LOCAL_DATA_INVALID", f"the local row cannot be read as a {kind}: {exc}")
+                outcomes.fail(it, "LOCAL_DATA_INVALID", f"{kind} {it.local_id}: {exc}")
                 continue
             if desired is not None:
                 lacking = [(REFERENCES[kind][c], it.row[c]) for c in REFERENCES[kind]
@@ -779,6 +796,22 @@ class Relay:
         outcomes.clear()
 
 
+def _unreadable_reason(conn: Connection, table: Any, local_id: int, exc: Exception) -> str:
+    """Name the columns of a local row whose stored values their types cannot hold."""
+    bad = []
+    raw = conn.execute(select(*[text(f'"{c.name}"') for c in table.columns]).select_from(table)
+                       .where(table.c.id == local_id)).one()
+    for col, value in zip(table.columns, raw, strict=True):
+        try:
+            processor = col.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
+            if processor is not None and value is not None:
+                processor(value)
+        except (ValueError, TypeError):
+            bad.append(f"{col.name}={mask_text(repr(value))[:40]}")
+    return (f"{TABLE_ENTITY[table.name]} {local_id}: values its columns cannot hold: " + ", ".join(bad)
+            if bad else f"{TABLE_ENTITY[table.name]} {local_id}: unreadable ({mask_text(str(exc))[:200]})")
+
+
 def unblock(conn: Connection, now: dt.datetime) -> int:
     """Re-queue the ``blocked`` rows whose awaited record has a link now; returns how many."""
     res = conn.execute(text(
@@ -893,11 +926,19 @@ class _Outcomes:
             primary_ids = sorted({p for _, p in self.dup_links})
             primary_links = {r.local_id: r for r in conn.execute(
                 select(link_t).where(link_t.c.entity == "volunteer", link_t.c.local_id.in_(primary_ids)))}
+            primary_waiting = set(conn.execute(select(Outbox.local_id).where(
+                Outbox.entity == "volunteer", Outbox.local_id.in_(primary_ids),
+                Outbox.state.in_(("pending", "deferred")))).scalars())
             for it, pid in self.dup_links:
                 pl = primary_links.get(pid)
                 if pl is None:
-                    self.deferrals.append((it, "PRIMARY_PENDING", "the person's primary row is not linked yet",
-                                           2.0, False))
+                    if pid in primary_waiting:
+                        self.deferrals.append((it, "PRIMARY_PENDING", "the person's primary row is not linked yet",
+                                               2.0, False))
+                    else:
+                        self.failures.append((it, "blocked", "PARENT_FAILED",
+                                              f"waits for volunteer {pid}, the person's primary row, which is not "
+                                              "in the registry", ("volunteer", pid)))
                     continue
                 if it.link is None:
                     self.links_new.append({"entity": "volunteer", "local_id": it.local_id,

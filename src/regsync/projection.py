@@ -54,13 +54,41 @@ REFERENCES: dict[str, dict[str, str]] = {
 ENDED = {"org": "DISSOLVED", "volunteer": "DEREGISTERED", "activity": "CANCELLED", "service_record": "REVOKED"}
 
 
-def _json_list(value: Any) -> list[Any]:
+#: The Python type each synced field must have once read from the local store (hours: int hundredths).
+_DATES = {"established_on", "birth_date", "joined_on", "left_on", "service_date"}
+_TIMES = {"starts_at", "ends_at"}
+_INTS = {"hours", "planned_headcount"}
+
+
+def _json_list(value: Any, name: str) -> list[str]:
+    """A JSON array of strings stored as text; raises ``ValueError`` with a plain message otherwise."""
     if value is None or value == "":
         return []
     if isinstance(value, list):
-        return value
-    parsed = json.loads(value)
-    return parsed if isinstance(parsed, list) else [parsed]
+        parsed = value
+    else:
+        try:
+            parsed = json.loads(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a JSON list of strings, got {str(value)[:40]!r}") from None
+    if parsed is None:
+        return []
+    if not isinstance(parsed, list) or not all(isinstance(v, str) for v in parsed):
+        raise ValueError(f"{name} must be a JSON list of strings")
+    return parsed
+
+
+def _check_types(kind: str, out: dict[str, Any]) -> None:
+    for name, value in out.items():
+        if value is None:
+            continue
+        if name in _DATES and not (isinstance(value, dt.date) and not isinstance(value, dt.datetime)):
+            raise ValueError(f"{name} must be a date, got {str(value)[:40]!r}")
+        if name in _TIMES and not isinstance(value, dt.datetime):
+            raise ValueError(f"{name} must be a timestamp, got {str(value)[:40]!r}")
+        if name in _INTS and (not isinstance(value, int) or isinstance(value, bool)):
+            unit = " (hundredths of an hour)" if name == "hours" else ""
+            raise ValueError(f"{name} must be a whole number{unit}, got {str(value)[:40]!r}")
 
 
 def _fix(fn: Any, raw: Any, *args: Any, **kw: Any) -> Any:
@@ -83,6 +111,10 @@ def project_local(kind: str, row: Mapping[str, Any], refs: Mapping[tuple[str, in
 
     Returns:
         Python-named fields with normalized values; lists as lists; hours as integer hundredths.
+
+    Raises:
+        ValueError: a value of the row is not of its field's type (a date, a whole number, a JSON list of
+            strings…), with a message an operator can act on.
     """
     out: dict[str, Any] = {}
     ref_fields = REFERENCES[kind]
@@ -99,16 +131,17 @@ def project_local(kind: str, row: Mapping[str, Any], refs: Mapping[tuple[str, in
         except NormalizationError:
             out["id_number"] = (row["id_number"] or "").strip()
         out["phone"] = _fix(normalize_phone, row.get("phone"))
-        out["skills"] = [s.strip() for s in _json_list(row.get("skills"))]
+        out["skills"] = [s.strip() for s in _json_list(row.get("skills"), "skills")]
     elif kind == "org":
         out["name"] = normalize_text(row["name"])
         out["uscc"] = normalize_uscc(row.get("uscc"))
         out["contact_phone"] = _fix(normalize_phone, row.get("contact_phone"), field="contact_phone",
                                     landline_ok=True)
         out["contact_name"] = normalize_text(row.get("contact_name"))
-        out["service_categories"] = _json_list(row.get("service_categories"))
+        out["service_categories"] = _json_list(row.get("service_categories"), "service_categories")
     elif kind == "activity":
         out["title"] = normalize_text(row["title"])
+    _check_types(kind, out)
     return out
 
 
