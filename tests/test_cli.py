@@ -82,3 +82,64 @@ def test_configuration_errors_exit_2(tmp_path: Path) -> None:
 def test_help_names_the_environment_variables() -> None:
     result = CliRunner().invoke(app, ["sync", "--help"], env={"COLUMNS": "200"})
     assert "REGSYNC_DATABASE_URL" in result.output and "REGSYNC_CLIENT_SECRET" in result.output
+
+
+@pytest.mark.parametrize(("env", "code", "words"), [
+    ({"REGSYNC_DATABASE_URL": "foo://bar"}, 2, "REGSYNC_DATABASE_URL"),
+    ({"REGSYNC_DATABASE_URL": "notaurl"}, 2, "REGSYNC_DATABASE_URL"),
+    ({"REGSYNC_DATABASE_URL": "sqlite:////nonexistent/dir/x.db"}, 1, "db upgrade"),
+    ({"REGSYNC_REGISTRY_URL": "notaurl"}, 2, "REGSYNC_REGISTRY_URL"),
+    ({"REGSYNC_CLIENT_ID": ""}, 2, "REGSYNC_CLIENT_ID"),
+])
+def test_sync_reports_bad_settings_and_stores_without_a_traceback(tmp_path: Path, env, code, words) -> None:
+    base = {"REGSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "REGSYNC_CLIENT_ID": "c",
+            "REGSYNC_CLIENT_SECRET": "s", "REGSYNC_REGISTRY_URL": "http://127.0.0.1:9/api/v1"}
+    base.update(env)
+    proc = run_cli("sync", env=base)
+    assert proc.returncode == code, proc.stderr
+    assert words in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_sync_on_a_store_without_schema_says_so(tmp_path: Path) -> None:
+    (tmp_path / "x.db").touch()
+    proc = run_cli("sync", env={"REGSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "REGSYNC_CLIENT_ID": "c",
+                                "REGSYNC_CLIENT_SECRET": "s"})
+    assert proc.returncode == 1 and "db upgrade" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_generate_refuses_a_store_that_holds_people(tmp_path: Path) -> None:
+    env = {"REGSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    assert run_cli("generate", "--scale", "0.0001", env=env).returncode == 0
+    again = run_cli("generate", "--scale", "0.0001", env=env)
+    assert again.returncode == 2 and "--append" in again.stderr
+    assert run_cli("generate", "--scale", "0.0001", "--append", env=env).returncode == 0
+
+
+def test_demo_refuses_a_work_dir_that_is_not_its_own(tmp_path: Path) -> None:
+    (tmp_path / "local.db").write_text("precious")
+    proc = run_cli("demo", "--workdir", str(tmp_path), "--scale", "0.0001")
+    assert proc.returncode == 2 and (tmp_path / "local.db").read_text() == "precious"
+
+
+def test_sigint_stops_a_sync_between_steps_and_records_the_run(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    db = tmp_path / "x.db"
+    with SandboxServer(faults={"latency_ms": 150}) as sandbox:
+        env = dict(os.environ, REGSYNC_DATABASE_URL=f"sqlite:///{db}", REGSYNC_REGISTRY_URL=sandbox.base_url,
+                   REGSYNC_CLIENT_ID=sandbox.client_id, REGSYNC_CLIENT_SECRET=sandbox.client_secret,
+                   REGSYNC_BATCH_SIZE="50", REGSYNC_CLAIM_SIZE="200")
+        assert run_cli("generate", "--scale", "0.0002", env=env).returncode == 0
+        proc = subprocess.Popen([sys.executable, "-m", "regsync.cli", "sync", "--json"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(3)
+        proc.send_signal(signal.SIGINT)
+        out, errs = proc.communicate(timeout=120)
+    assert proc.returncode == 130, errs
+    summary = json.loads(out)
+    assert summary["status"] == "failed" and summary["error"] == "interrupted"
+    assert sum(summary["pushed"].values()) > 0  # what it did before it stopped is reported
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT status FROM run").fetchall() == [("failed",)]
+    assert conn.execute("SELECT COUNT(*) FROM outbox WHERE claimed_by IS NOT NULL").fetchone() == (0,)

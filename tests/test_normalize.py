@@ -107,3 +107,8 @@ def test_legacy_and_modern_forms_normalize_alike(birth, seq) -> None:
     full = legacy_to_18(body15)
     assert normalize_id_number("RESIDENT_ID", body15) == full
     assert normalize_id_number("RESIDENT_ID", full.lower()) == full
+
+
+def test_request_ids_and_other_hex_are_not_taken_for_phones() -> None:
+    assert mask_text("requestId=4aeae085-00000002") == "requestId=4aeae085-00000002"
+    assert mask_text("id d7e53e77-13912345678x") == "id d7e53e77-13912345678x"

@@ -7,8 +7,12 @@ data: the run is *partial*), 1 the run failed, 2 a usage or configuration error,
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,11 +27,35 @@ app = typer.Typer(help="regsync: keeps a province's volunteer platform in step w
 db_app = typer.Typer(help="The local store's schema. " + env_help("database"), no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML settings file (or REGSYNC_CONFIG).",
                                                 exists=False, dir_okay=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
+
+
+@contextlib.contextmanager
+def stop_on_signal() -> Iterator[Callable[[], bool]]:
+    """While in the block, the first SIGINT or SIGTERM only asks the work to stop at the next safe point
+    (between steps: claims released, the run recorded) and restores the previous handler, so that a second
+    signal acts as usual (stops at once). Yields the stop flag's reader."""
+    flag = threading.Event()
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, _frame: Any) -> None:
+        flag.set()
+        err.print(f"stopping after the current step ({signal.Signals(signum).name}; again to stop at once)")
+        for sig, prev in previous.items():
+            signal.signal(sig, prev)
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield flag.is_set
+    finally:
+        for sig, prev in previous.items():
+            signal.signal(sig, prev)
 
 
 def _settings(config: Path | None) -> Settings:
@@ -61,16 +89,23 @@ def print_json(data: Any) -> None:
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOpt = None, revision: str = typer.Argument("head")) -> None:
     """Migrate the local store to the newest schema (creates the tables and outbox triggers)."""
+    from regsync.commands import open_store
     from regsync.db.migrate import current_revision, upgrade
-    from regsync.db.session import make_engine
 
     settings = _setup(config, False)
-    engine = make_engine(settings.database.url)
+    try:
+        engine = open_store(settings.database.url, migrated=False)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
     try:
         upgrade(engine, revision)
-        err.print(f"database at revision {current_revision(engine)}")
+        err.print(f"database at revision {current_revision(engine) or 'none (empty)'}")
     except Exception as exc:  # noqa: BLE001 — report and exit non-zero
-        err.print(f"[red]migration failed:[/red] {exc}")
+        from regsync.masking import mask_text
+
+        err.print(f"[red]migration failed:[/red] {mask_text(str(getattr(exc, 'orig', None) or exc))}",
+                  highlight=False)
         raise typer.Exit(1) from exc
     finally:
         engine.dispose()
@@ -96,12 +131,23 @@ def generate(config: ConfigOpt = None,
              scale: Annotated[float, typer.Option(help="1.0 = the province: 3.2 M volunteers, 29 M service "
                                                        "records.", min=0.00001)] = 0.001,
              seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 42,
+             append: Annotated[bool, typer.Option(
+                 help="Add to a store that already holds volunteers (the same seed makes the same people "
+                      "again: duplicates).")] = False,
              json_output: JsonOpt = False) -> None:
     """Generate a province-shaped data set into the local store."""
-    from regsync.commands import run_generate
+    from regsync.commands import StoreError, run_generate
 
     settings = _setup(config, json_output)
-    summary = run_generate(settings, scale=scale, seed=seed, progress=show_progress(json_output))
+    try:
+        summary = run_generate(settings, scale=scale, seed=seed, progress=show_progress(json_output),
+                               append=append)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    except StoreError as exc:
+        err.print(f"[red]local store:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
     if json_output:
         print_json(summary)
     else:
@@ -114,10 +160,18 @@ def generate(config: ConfigOpt = None,
                   + env_help("database", "registry", "relay"))
 def sync(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     """Run one outbound pass."""
-    from regsync.commands import print_sync_summary, run_sync
+    from regsync.commands import StoreError, print_sync_summary, run_sync
 
     settings = _setup(config, json_output)
-    code, summary = run_sync(settings, progress=show_progress(json_output))
+    with stop_on_signal() as stopping:
+        try:
+            code, summary = run_sync(settings, progress=show_progress(json_output), stop=stopping)
+        except ConfigError as exc:
+            err.print(f"[red]configuration error:[/red] {exc}", markup=True, highlight=False)
+            raise typer.Exit(2) from exc
+        except StoreError as exc:
+            err.print(f"[red]local store:[/red] {exc}", highlight=False)
+            raise typer.Exit(1) from exc
     if json_output:
         print_json(summary)
     else:

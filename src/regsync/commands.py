@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -18,6 +19,7 @@ from sqlalchemy import Engine, func, select, text, update
 
 from regsync.db.models import Outbox, Run
 from regsync.db.session import make_engine, utcnow
+from regsync.masking import mask_text
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -88,26 +90,108 @@ def _named(counter: dict[str, int]) -> dict[str, int]:
     return {KIND_NAMES.get(k, k): v for k, v in sorted(counter.items())}
 
 
+class StoreError(Exception):
+    """The local store cannot be used as it is (unreachable, not migrated, read-only): exit code 1."""
+
+
+def open_store(url: str, *, migrated: bool = True) -> Engine:
+    """An engine on the local store, checked.
+
+    Args:
+        url: the SQLAlchemy URL (``REGSYNC_DATABASE_URL``).
+        migrated: require the newest schema (``regsync db upgrade``).
+
+    Raises:
+        ConfigError: the URL is malformed or names a database regsync cannot drive.
+        StoreError: the store cannot be reached or opened, or its schema is not the newest.
+    """
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+    from regsync.db.migrate import current_revision, head_revision
+    from regsync.settings import ConfigError
+
+    try:
+        engine = make_engine(url)
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise ConfigError(f"REGSYNC_DATABASE_URL is not a database URL regsync can use ({exc}); "
+                          "examples: sqlite:///regsync.db, postgresql+psycopg://user@host:5432/db") from exc
+    except ImportError as exc:
+        raise ConfigError(f"REGSYNC_DATABASE_URL needs a database driver that is not installed: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        path = engine.url.database
+        if path and path != ":memory:" and not engine.url.query.get("mode") and not Path(path).exists() \
+                and migrated:
+            engine.dispose()
+            raise StoreError(f"no local store at {path}: run `regsync db upgrade` (or `regsync generate`) first")
+    if migrated:
+        try:
+            rev = current_revision(engine)
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise StoreError(f"cannot open the local store: {mask_text(str(exc.orig or exc))}") from exc
+        if rev != head_revision():
+            engine.dispose()
+            raise StoreError(f"the local store is at schema revision {rev or 'none'}, not {head_revision()}: "
+                             "run `regsync db upgrade` first")
+    return engine
+
+
+def require_registry(settings: Settings) -> None:
+    """Check, before any call, that the registry settings are complete.
+
+    Raises:
+        ConfigError: no client id or secret, or a base URL that is not http(s).
+    """
+    from urllib.parse import urlsplit
+
+    from regsync.settings import ConfigError
+
+    reg = settings.registry
+    parts = urlsplit(reg.url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"REGSYNC_REGISTRY_URL must be an http(s) URL, got {reg.url!r}")
+    if not reg.client_id or not reg.client_secret:
+        raise ConfigError("REGSYNC_CLIENT_ID and REGSYNC_CLIENT_SECRET (or REGSYNC_CLIENT_SECRET_FILE) are required")
+
+
 def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = False,
-             timeout_s: float = 3600.0, engine: Engine | None = None) -> tuple[int, dict[str, Any]]:
+             timeout_s: float = 3600.0, stall_s: float = 300.0, engine: Engine | None = None,
+             stop: Callable[[], bool] | None = None) -> tuple[int, dict[str, Any]]:
     """One outbound pass (or, with ``until_quiet``, passes until nothing waits), recorded as a run.
+
+    Args:
+        settings: regsync's settings.
+        progress: draw progress bars (a terminal only).
+        until_quiet: repeat passes, waiting for deferred rows, until nothing waits.
+        timeout_s: with ``until_quiet``, give up after this many seconds.
+        stall_s: with ``until_quiet``, give up when this many seconds pass with no record settled.
+        engine: an engine on the store (default: one on ``settings.database.url``, checked).
+        stop: polled between steps; when it turns true the pass ends (claims released) and the run is
+            recorded as ``failed`` with ``error`` ``interrupted``.
 
     Returns:
         (exit code, summary) — the summary has ``pushed``, ``linked``, ``failed`` (kind → count, this run),
         ``failed_by_code``, ``still_failed`` (records failed or blocked in the outbox now), ``unchanged``,
-        ``deferred``, ``backlog``, ``run_id``, ``status`` and ``seconds``.
+        ``deferred``, ``backlog``, ``run_id``, ``status``, ``seconds`` and ``client`` (calls and retries). Exit
+        code 0 when the run completed (also with records failed on their data), 1 when it failed.
+
+    Raises:
+        ConfigError: incomplete registry settings or a bad database URL (before anything is done).
+        StoreError: the local store is unusable.
     """
     from regsync.outbound import Relay, RelayHalted, RelayStats
     from regsync.registry.client import RegistryClient
     from regsync.registry.errors import RegistryError
 
+    require_registry(settings)
     own_engine = engine is None
-    engine = engine or make_engine(settings.database.url)
+    engine = engine or open_store(settings.database.url)
     started = time.monotonic()
     run_id = start_run(engine, "sync")
     total = RelayStats()
     status, code, error = "success", 0, None
     client_stats: dict[str, Any] = {}
+    relay: Relay | None = None
     try:
         with contextlib.ExitStack() as stack, \
                 RegistryClient(settings.registry, province=settings.province) as client, \
@@ -115,31 +199,49 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
             def on_batch(kind: str, n: int) -> None:
                 advance(KIND_NAMES[kind], n)
 
+            stack.callback(lambda: client_stats.update(client.stats.as_dict()))
             relay = Relay(engine, client, settings, progress=on_batch)
             stack.callback(relay.close)
             deadline = time.monotonic() + timeout_s
+            last_progress = time.monotonic()
             while True:
                 try:
-                    stats = relay.run()
+                    stats = relay.run(stop=stop)
                 except (RegistryError, OSError) as exc:
-                    if not until_quiet or isinstance(exc, RelayHalted) or time.monotonic() > deadline:
-                        raise
-                    log.warning("pass interrupted by the registry; waiting", error=str(exc))
                     stats = relay.stats
+                    if not until_quiet or isinstance(exc, RelayHalted) or time.monotonic() > deadline \
+                            or time.monotonic() - last_progress > stall_s:
+                        raise
+                    log.warning("pass interrupted by the registry; waiting", error=mask_text(str(exc)))
                 _merge(total, stats)
+                relay.stats = RelayStats()
+                if sum(stats.pushed.values()) + sum(stats.linked.values()) + sum(stats.failed.values()) \
+                        + sum(stats.unchanged.values()):
+                    last_progress = time.monotonic()
+                if stop is not None and stop():
+                    raise InterruptedError("interrupted")
                 if not until_quiet:
                     break
                 backlog, first = outbox_backlog(engine)
-                if backlog == 0 or time.monotonic() > deadline:
+                if backlog == 0:
                     break
+                if time.monotonic() > deadline or time.monotonic() - last_progress > stall_s:
+                    raise TimeoutError(f"{backlog} outbox rows still wait after "
+                                       f"{round(time.monotonic() - started)} s; the registry keeps refusing "
+                                       "or failing (see the log)")
                 wait = max(0.05, min(5.0, ((first - utcnow()).total_seconds() if first else 0.5)))
                 time.sleep(wait)
-            client_stats = client.stats.as_dict()
     except RelayHalted as exc:
         status, code, error = "failed", 1, str(exc)
+    except InterruptedError:
+        status, code, error = "failed", 130, "interrupted"
+        log.warning("sync interrupted: claims released; the rest is sent by the next sync")
     except Exception as exc:  # noqa: BLE001 — the run is recorded as failed and reported
-        log.error("sync failed", error=str(exc))
+        log.error("sync failed", error=mask_text(str(exc)))
         status, code, error = "failed", 1, str(exc)
+    finally:
+        if relay is not None and (relay.stats.batches or relay.stats.failed or relay.stats.pushed):
+            _merge(total, relay.stats)  # what the interrupted pass did before it stopped
     still_failed, still_by_code = outbox_failures(engine)
     backlog, _ = outbox_backlog(engine)
     if status == "success" and (total.failed or still_failed):
@@ -153,7 +255,7 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
         "client": client_stats,
     }
     if error:
-        summary["error"] = error
+        summary["error"] = mask_text(error)
     finish_run(engine, run_id, status, summary)
     if own_engine:
         engine.dispose()
@@ -187,14 +289,31 @@ def print_sync_summary(summary: dict[str, Any]) -> None:
 
 
 def run_generate(settings: Settings, *, scale: float, seed: int, progress: bool = False,
-                 engine: Engine | None = None) -> dict[str, Any]:
-    """Migrate the store and fill it with a generated data set; returns counts, dirt and seconds."""
+                 engine: Engine | None = None, append: bool = False) -> dict[str, Any]:
+    """Migrate the store and fill it with a generated data set; returns counts, dirt and seconds.
+
+    Raises:
+        ConfigError: the store already holds volunteers and ``append`` is false (the same seed would make the
+            same people again), or the database URL is malformed.
+        StoreError: the store cannot be opened.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
     from regsync.db.migrate import upgrade
     from regsync.generate.generator import generate
+    from regsync.settings import ConfigError
 
     own = engine is None
-    engine = engine or make_engine(settings.database.url)
-    upgrade(engine)
+    engine = engine or open_store(settings.database.url, migrated=False)
+    try:
+        upgrade(engine)
+        with engine.connect() as conn:
+            existing = conn.execute(text("SELECT COUNT(*) FROM volunteer")).scalar_one()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot open or migrate the local store: {mask_text(str(exc.orig or exc))}") from exc
+    if existing and not append:
+        raise ConfigError(f"the local store already holds {existing} volunteers; generate into an empty store, "
+                          "or pass --append to add to it")
     with progress_bars(progress) as advance:
         def on_progress(kind: str, done: int, total: int) -> None:
             advance(kind, 0, total)

@@ -28,7 +28,7 @@ from regsync.commands import KIND_NAMES, outbox_failures, run_generate, run_sync
 from regsync.db.session import is_postgres, make_engine
 from regsync.outbound import TABLES
 from regsync.projection import canonical, project_registry
-from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings
+from regsync.settings import ConfigError, DatabaseSettings, LogSettings, RegistrySettings, Settings
 
 
 def _links_by_registry_id(engine: Engine, kind: str) -> Iterator[tuple[str, str]]:
@@ -79,6 +79,10 @@ def local_counts(engine: Engine) -> dict[str, int]:
                 for k, t in TABLES.items()}
 
 
+#: The file that marks a directory as the demo's own (so it is safe to empty it).
+MARKER = ".regsync-demo"
+
+
 def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method: str = "HMAC-SHA256",
              progress: bool = False, faults: str | None = None) -> dict[str, Any]:
     """Run the demo; returns its summary.
@@ -86,8 +90,13 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
     Returns:
         ``local``, ``registry``, ``pushed``, ``linked``, ``failed`` (each: kind → count, kinds named ``orgs``,
         ``volunteers``, ``memberships``, ``activities``, ``service_records``), ``failed_by_code`` (code →
-        count), ``agree`` (kind → records equal to their base), ``generated`` (the generator's summary),
-        ``status``, ``workdir`` and ``seconds``.
+        count), ``agree`` (kind → records equal to their base), ``registry_total`` (kind → records in the
+        registry's export: more than ``registry`` only if the registry holds records no local row links),
+        ``adds_up`` (``local = registry + failed`` for every kind), ``generated`` (the generator's summary),
+        ``faults`` (set, injected, the client's retries), ``status``, ``workdir`` and ``seconds``.
+
+    Raises:
+        ConfigError: the work dir is not the demo's own (not empty, no marker) or cannot be written.
     """
     from regsync.registry.client import RegistryClient
     from regsync.sandbox.faults import parse_fault_spec
@@ -96,7 +105,15 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
 
     started = time.monotonic()
     workdir = workdir.resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
+    marker = workdir / MARKER
+    if workdir.exists() and (not workdir.is_dir() or (any(workdir.iterdir()) and not marker.exists())):
+        raise ConfigError(f"{workdir} is not a demo work dir (it is not empty and has no {MARKER}); "
+                          "name a new or empty directory with --workdir")
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        marker.write_text("regsync demo work dir: `regsync demo` empties it of its databases on every run\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot use {workdir} as the demo's work dir: {exc.strerror}") from exc
     for name in ("local.db", "sandbox.db"):
         for suffix in ("", "-wal", "-shm", "-journal"):
             (workdir / f"{name}{suffix}").unlink(missing_ok=True)
@@ -115,14 +132,17 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
         )
         engine = make_engine(settings.database.url)
         generated = run_generate(settings, scale=scale, seed=seed, progress=progress, engine=engine)
-        _, sync = run_sync(settings, progress=progress, until_quiet=True, engine=engine)
+        _, sync = run_sync(settings, progress=progress, until_quiet=True, engine=engine, timeout_s=1800,
+                           stall_s=120)
         registry: dict[str, int] = {}
         agree: dict[str, int] = {}
+        registry_total: dict[str, int] = {}
         with RegistryClient(settings.registry, province=settings.province) as client:
             for kind, name in KIND_NAMES.items():
                 cmp = compare_with_registry(engine, client, kind, settings.hash_key)
                 registry[name] = cmp["found"]
                 agree[name] = cmp["agree"]
+                registry_total[name] = cmp["registry_total"]
         failed, failed_by_code = outbox_failures(engine)
         local = local_counts(engine)
         engine.dispose()
@@ -131,6 +151,8 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
         "local": local,
         "registry": registry,
         "agree": agree,
+        "registry_total": registry_total,
+        "adds_up": all(local[k] == registry[k] + failed.get(k, 0) for k in local),
         "pushed": sync["pushed"],
         "linked": sync["linked"],
         "failed": {name: failed.get(name, 0) for name in KIND_NAMES.values()},
@@ -139,6 +161,7 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
         "faults": {"set": parse_fault_spec(faults), "injected": injected, "client": sync.get("client", {})},
         "generated": generated,
         "status": sync["status"],
+        **({"error": sync["error"]} if sync.get("error") else {}),
         "workdir": str(workdir),
         "seconds": round(time.monotonic() - started, 3),
     }
@@ -159,10 +182,17 @@ def print_demo_summary(summary: dict[str, Any]) -> None:
                       f"{summary['pushed'].get(name, 0):,}", f"{summary['linked'].get(name, 0):,}", f"{failed:,}",
                       "yes" if local == reg + failed else "[red]no[/red]")
     out.print(table)
+    extra = {k: summary["registry_total"][k] - summary["registry"][k] for k in summary["registry"]}
+    out.print("records in the registry's exports: " + ", ".join(
+        f"{k} {summary['registry_total'][k]:,}" for k in summary["registry_total"])
+        + ("" if not any(extra.values()) else "  (not linked locally: " + ", ".join(
+            f"{k} {v}" for k, v in extra.items() if v) + ")"))
     out.print("registry: local records found in the registry's export; agree: of those, equal to the last agreed "
               "state; pushed: writes the registry accepted; linked: to a record the registry already had")
     if summary["failed_by_code"]:
         out.print("failures by code: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["failed_by_code"].items())))
+    if summary.get("error"):
+        out.print(f"[red]error:[/red] {summary['error']}")
     if summary["faults"]["set"]:
         out.print("faults set: " + ", ".join(f"{k}={v}" for k, v in summary["faults"]["set"].items()))
         out.print("faults injected: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["faults"]["injected"].items())))

@@ -18,8 +18,8 @@ import re
 
 _ID18 = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[0-9Xx])(?![0-9A-Za-z])")
 _ID15 = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{5})(\d{4})(?![0-9A-Za-z])")
-_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
-_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})-(\d{3,4})(\d{4})(?!\d)")
+_MOBILE = re.compile(r"(?<![0-9A-Za-z-])(1[3-9]\d)(\d{4})(\d{4})(?![0-9A-Za-z])")
+_LANDLINE = re.compile(r"(?<![0-9A-Za-z-])(0\d{2,3})-(\d{3,4})(\d{4})(?![0-9A-Za-z-])")
 
 
 def mask_id_number(value: str | None) -> str | None:

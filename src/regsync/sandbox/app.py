@@ -42,6 +42,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from regsync.registry import signing
+from regsync.sandbox import portal
 from regsync.sandbox.faults import FAULT_NAMES, Faults
 from regsync.sandbox.rules import format_time
 from regsync.sandbox.service import (
@@ -264,6 +265,7 @@ class Sandbox:
     Attributes:
         counters: answers by (method, route template, status).
         injected: the faults injected, by name (see :meth:`inject`).
+        portal: the portal-side actions applied (§8), by name (:data:`regsync.sandbox.portal.ACTIONS`).
     """
 
     def __init__(
@@ -286,6 +288,7 @@ class Sandbox:
         self.limiter = RateLimiter()
         self.counters: Counter[tuple[str, str, int]] = Counter()
         self.injected: Counter[str] = Counter()
+        self.portal: Counter[str] = Counter()
         self.exports: set[str] = set()
         self._ids = itertools.count(1)
         self._id_prefix = secrets.token_hex(4)
@@ -994,6 +997,7 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
         sb.limiter.reset()
         sb.counters.clear()
         sb.injected.clear()
+        sb.portal.clear()
         sb.reseed()
         sb.exports.clear()
         return ok({"reset": True})
@@ -1007,6 +1011,7 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
                 "requests": items,
                 "total": sum(sb.counters.values()),
                 "injected": dict(sorted(sb.injected.items())),
+                "portal": {a: sb.portal[a] for a in portal.ACTIONS},
             }
         )
 
@@ -1022,18 +1027,36 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
                 raise ApiError(400, "BAD_REQUEST", str(exc)) from None
         return ok(sb.faults.as_dict())
 
-    async def portal_volunteer(request: Request, data: Any) -> Response:
-        if not isinstance(data, dict):
-            raise ApiError(400, "BAD_REQUEST", "a JSON object of volunteer fields")
-        c = sb.ctx(None)
-        province = data.get("homeProvince") if isinstance(data.get("homeProvince"), str) else "23"
-        c.province = province
-        outcome = await to_thread.run_sync(
-            lambda: reg.write(
-                c, lambda u: op_create(u, c, "volunteer", data), key=None, fp="", request_id="portal"
+    def portal_op(
+        action: str, fn: Callable[[UnitOfWork, Ctx, Any, Any], Outcome]
+    ) -> Callable[[Request, Any], Awaitable[Response]]:
+        """An admin handler running ``fn(u, ctx, path id, body)`` as the portal, in one transaction (§8)."""
+
+        async def handler(request: Request, data: Any) -> Response:
+            c = sb.ctx(None)
+            rid = request.path_params.get("rid")
+            outcome = await to_thread.run_sync(
+                lambda: reg.write(
+                    c, lambda u: fn(u, c, rid, data), key=None, fp="", request_id="portal"
+                )
             )
-        )
-        return sb.answer(outcome, sb.request_id())
+            if portal.is_change(outcome):
+                sb.portal[action] += 1
+            return sb.answer(outcome, sb.request_id())
+
+        return handler
+
+    async def portal_activity(request: Request, data: Any) -> Response:
+        try:
+            req = portal.parse_activity_request(data)
+        except ValueError as exc:
+            raise ApiError(400, "BAD_REQUEST", str(exc)) from None
+
+        def applied(action: str) -> None:
+            sb.portal[action] += 1
+
+        result = await to_thread.run_sync(lambda: portal.run_activity(reg, req, on_applied=applied))
+        return ok(result)
 
     async def records(request: Request, data: Any) -> Response:
         kind = _collection(request.path_params["collection"])
@@ -1084,9 +1107,29 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
         Route("/_sandbox/reset", admin("/_sandbox/reset", reset), methods=["POST"]),
         Route("/_sandbox/counters", admin("/_sandbox/counters", counters), methods=["GET"]),
         Route("/_sandbox/faults", admin("/_sandbox/faults", faults), methods=["GET", "PUT"]),
+        *(
+            Route(path, admin(path.replace("{rid}", "{id}"), portal_op(action, fn)), methods=["POST"])
+            for path, action, fn in (
+                (
+                    "/_sandbox/portal/volunteers",
+                    "self_registration",
+                    lambda u, c, _rid, body: portal.op_self_register(u, c, body),
+                ),
+                ("/_sandbox/portal/volunteers/{rid}/contact", "contact_edit", portal.op_contact),
+                ("/_sandbox/portal/volunteers/{rid}/identity", "identity_correction", portal.op_identity),
+                ("/_sandbox/portal/volunteers/{rid}/transfer", "transfer_out", portal.op_transfer),
+                ("/_sandbox/portal/volunteers/{rid}/deregister", "deregistration", portal.op_deregister),
+                ("/_sandbox/portal/orgs/{rid}/dissolve", "org_dissolution", portal.op_dissolve),
+                (
+                    "/_sandbox/portal/service-records",
+                    "service_record",
+                    lambda u, c, _rid, body: portal.op_service_record(u, c, body),
+                ),
+            )
+        ),
         Route(
-            "/_sandbox/portal/volunteers",
-            admin("/_sandbox/portal/volunteers", portal_volunteer),
+            "/_sandbox/portal/activity",
+            admin("/_sandbox/portal/activity", portal_activity),
             methods=["POST"],
         ),
         Route(

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from stdnum.cn import ric
 
 from regsync.sandbox import rules
 from regsync.sandbox.regions import HEILONGJIANG_CODES, PROVINCE_PREFIXES, is_region_code
@@ -284,15 +285,15 @@ def op_dissolve(u: UnitOfWork, c: Ctx, org_id: Any, body: Any) -> Outcome:
         raise Refusal(404, "NOT_FOUND", "no org with this id")
     ids = _live_subtree(u, top.id) if subtree else [top.id]
     done: list[str] = []
-    last = Outcome(200, "OK", "already DISSOLVED", top.doc)
     for oid in ids:
         rec = u.get("org", oid)
         assert rec is not None
-        last = op_delete(u, c, "org", oid, rec.doc["version"])
-        if is_change(last):
+        if is_change(op_delete(u, c, "org", oid, rec.doc["version"])):
             done.append(oid)
     message = f"dissolved {len(done)} org(s)" if done else "already DISSOLVED"
-    return Outcome(200, "OK", message, {"org": last.data, "dissolvedIds": done})
+    now = u.get("org", top.id)
+    assert now is not None
+    return Outcome(200, "OK", message, {"org": now.doc, "dissolvedIds": done})
 
 
 def op_service_record(u: UnitOfWork, c: Ctx, body: Any) -> Outcome:
@@ -373,7 +374,9 @@ def parse_activity_request(data: Any) -> ActivityRequest:
             raise ValueError("mix has no positive weight")
     people = data.get("duplicate_of_local") or []
     if not isinstance(people, list) or not all(
-        isinstance(p, dict) and isinstance(p.get("idType"), str) and isinstance(p.get("idNumber"), str)
+        isinstance(p, dict)
+        and isinstance(p.get("idType"), str)
+        and isinstance(p.get("idNumber"), str)
         and isinstance(p.get("name"), str)
         for p in people
     ):
@@ -414,13 +417,28 @@ class _IdPool:
 
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
 _GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉兰萍鹏辉建国红波宁晨宇轩涵欣怡浩然子墨雨桐博文思远"
-_SKILLS = ("急救", "心理疏导", "外语翻译", "手语", "驾驶", "摄影", "法律咨询", "支教", "义诊", "文艺演出", "电脑维修",
-           "应急救援", "垃圾分类宣传", "交通引导", "助老服务")
+_SKILLS = (
+    "急救",
+    "心理疏导",
+    "外语翻译",
+    "手语",
+    "驾驶",
+    "摄影",
+    "法律咨询",
+    "支教",
+    "义诊",
+    "文艺演出",
+    "电脑维修",
+    "应急救援",
+    "垃圾分类宣传",
+    "交通引导",
+    "助老服务",
+)
 
 
 def _check_char(first17: str) -> str:
     """GB 11643-1999 check character (ISO 7064 MOD 11-2) of the first 17 digits (§4.2)."""
-    return rules.ric.calc_check_digit(first17 + "0")
+    return ric.calc_check_digit(first17 + "0")
 
 
 class _Activity:
@@ -442,21 +460,27 @@ class _Activity:
 
     def _load(self) -> None:
         with self.reg.store.read() as conn, conn.begin():
-            vol_ids = conn.execute(
-                select(volunteers.c.id)
-                .where(volunteers.c.province == self.p, volunteers.c.status == "ACTIVE")
-                .order_by(volunteers.c.id)
-            ).scalars().all()
+            vol_ids = (
+                conn.execute(
+                    select(volunteers.c.id)
+                    .where(volunteers.c.province == self.p, volunteers.c.status == "ACTIVE")
+                    .order_by(volunteers.c.id)
+                )
+                .scalars()
+                .all()
+            )
             org_rows = conn.execute(
-                select(orgs.c.id, orgs.c.parent_id, orgs.c.status)
-                .where(orgs.c.province == self.p)
-                .order_by(orgs.c.id)
+                select(orgs.c.id, orgs.c.parent_id, orgs.c.status).where(orgs.c.province == self.p).order_by(orgs.c.id)
             ).all()
-            act_ids = conn.execute(
-                select(activities.c.id)
-                .where(activities.c.province == self.p, activities.c.status != "CANCELLED")
-                .order_by(activities.c.id)
-            ).scalars().all()
+            act_ids = (
+                conn.execute(
+                    select(activities.c.id)
+                    .where(activities.c.province == self.p, activities.c.status != "CANCELLED")
+                    .order_by(activities.c.id)
+                )
+                .scalars()
+                .all()
+            )
         self.vols = _IdPool(list(vol_ids))
         self.acts = _IdPool(list(act_ids))
         self.parent = {r.id: r.parent_id for r in org_rows}
@@ -681,7 +705,7 @@ class _Activity:
                 return None
             drop: list[str] = []
 
-            def op(u: UnitOfWork, c: Ctx, vid: str = vid, aid: str = aid) -> Outcome:
+            def op(u: UnitOfWork, c: Ctx, vid: str = vid, aid: str = aid, drop: list[str] = drop) -> Outcome:
                 act = u.get("activity", aid)
                 org = u.get("org", act.doc["orgId"]) if act else None
                 first = dt.date.fromisoformat(act.doc["startsAt"][:10]) if act else None
