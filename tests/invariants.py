@@ -46,7 +46,8 @@ def check_invariants(engine: Engine, admin_url: str, client_id: str) -> dict[str
 
         for kind, table in TABLES.items():
             local_ids = [r[0] for r in conn.execute(text(f"SELECT id FROM {table}"))]
-            links = dict(conn.execute(text("SELECT local_id, registry_id FROM link WHERE entity = :k"), {"k": kind}).all())
+            links = dict(conn.execute(text("SELECT local_id, registry_id FROM link WHERE entity = :k"),
+                                      {"k": kind}).all())
             unlinked = [lid for lid in local_ids if lid not in links and (kind, lid) not in refused_keys]
             assert not unlinked, f"{kind}: local records neither linked nor refused: {unlinked[:10]}"
             records = registry_records(admin_url, COLLECTIONS[kind])

@@ -278,7 +278,8 @@ def test_version_mismatch_from_a_derived_field_is_retried_on_the_new_version(set
     sync(settings, engine)
     assert link_of(engine, "volunteer", v).registry_version == version_before  # the link has not seen it
     with engine.begin() as conn:
-        conn.execute(text("UPDATE volunteer SET skills = :s WHERE id = :i"), {"s": json.dumps(["急救", "翻译"]), "i": v})
+        conn.execute(text("UPDATE volunteer SET skills = :s WHERE id = :i"),
+                     {"s": json.dumps(["急救", "翻译"]), "i": v})
     summary = sync(settings, engine)
     assert summary["pushed"] == {"volunteers": 1} and summary["still_failed"] == {}
     rec = registry_records(sandbox, "volunteers")[0]
