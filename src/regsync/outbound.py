@@ -38,6 +38,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import structlog
 from sqlalchemy import Connection, Engine, bindparam, select, text, update
 
@@ -149,6 +150,7 @@ class _Item:
     link: dict[str, Any] | None = None
     op: Operation | None = None
     desired: dict[str, Any] | None = None  # canonical state after a successful op
+    desired_raw: dict[str, Any] | None = None  # the same, not yet canonical (creates: the answer usually has it)
     had_failed: bool = False  # the record has older failed or blocked rows, to settle with this outcome
     uncertain: bool = False  # an earlier attempt's outcome is unknown (a transient fault, a lost answer)
     first_queued: dt.datetime | None = None  # the oldest of its rows (UTC, local clock)
@@ -420,7 +422,7 @@ class Relay:
             refs = self._load(conn, kind, items)
             primaries = self._volunteer_primaries(conn, items) if kind == "volunteer" else {}
 
-        outcomes = _Outcomes(kind)
+        outcomes = _Outcomes(kind, self.settings.hash_key)
         missing: set[tuple[str, int]] = set()
         planned: list[tuple[_Item, dict[str, Any]]] = []
         for it in items:
@@ -555,7 +557,6 @@ class Relay:
                 outcomes.unchanged(it)
             return
 
-        desired_canon = canonical(desired, key)
         ended = ENDED.get(kind)
 
         if link is None:
@@ -565,7 +566,7 @@ class Relay:
                 fields_ = {"org_id": desired["org_id"], "volunteer_id": desired["volunteer_id"],
                            "joined_on": desired["joined_on"]}
                 it.op = Operation("join", "membership", fields_, tag=it)
-                it.desired = canonical(dict(desired, left_on=None), key)
+                it.desired_raw = dict(desired, left_on=None)  # made canonical only if the answer lacks the record
                 return
             fields_ = dict(desired)
             if kind == "service_record":
@@ -573,12 +574,13 @@ class Relay:
             elif ended and fields_.get("status") == ended:
                 fields_["status"] = OPEN_STATUS[kind]
             self._create(it, fields_, revision=0)
-            it.desired = canonical(dict(desired, status=fields_.get("status", "ACCEPTED")), key)
+            it.desired_raw = dict(desired, status=fields_.get("status", "ACCEPTED"))
             return
 
         if link["is_duplicate"]:
             outcomes.unchanged(it)
             return
+        desired_canon = canonical(desired, key)
         if desired_canon == base:
             outcomes.unchanged(it)
             return
@@ -649,9 +651,9 @@ class Relay:
         # so a lost answer is replayed, never created twice; new content, a new outbox row (a local change) or a
         # refusal since the last attempt (an operator's retry) makes a new write with a new key
         # (registry-api.md §5.1: the registry keeps its refusals, so a retry after one needs a new key).
-        body = json.dumps({k: _plain(v) for k, v in fields_.items()}, sort_keys=True, ensure_ascii=False)
+        body = orjson.dumps(fields_, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
         generation = f"{max(it.row_ids)}:{it.last_verdict}"
-        digest = hashlib.sha256(f"{it.kind}:{client_ref}:{generation}:{body}".encode()).hexdigest()[:40]
+        digest = hashlib.sha256(f"{it.kind}:{client_ref}:{generation}:".encode() + body).hexdigest()[:40]
         it.op = Operation("create", it.kind, fields_, idempotency_key=f"rs-{digest}", client_ref=client_ref, tag=it)
 
     # ------------------------------------------------------------------------------------------ send
@@ -822,17 +824,12 @@ def unblock(conn: Connection, now: dt.datetime) -> int:
     return res.rowcount or 0
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    return value
-
-
 class _Outcomes:
     """Collected results of a batch, written to the store in one transaction."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, hash_key: str) -> None:
         self.kind = kind
+        self.hash_key = hash_key
         #: later rows of a person, written once their primary's batch is through (not by :meth:`clear`)
         self.dup_later: list[tuple[_Item, int]] = []
         self.clear()
@@ -863,7 +860,9 @@ class _Outcomes:
         version = res.version or (res.record or {}).get("version") or 1
         op = it.op
         assert op is not None
-        snapshot = dumps(base if base is not None else (it.desired or {}))
+        if base is None:
+            base = it.desired if it.desired is not None else canonical(it.desired_raw or {}, self.hash_key)
+        snapshot = dumps(base)
         if it.link is None or op.op == "create":
             entry = {"entity": it.kind, "local_id": it.local_id,
                      "registry_id": res.registry_id or (res.record or {}).get("id"),

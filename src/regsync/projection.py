@@ -16,6 +16,8 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from regsync.normalize import (
     NormalizationError,
     normalize_id_number,
@@ -192,5 +194,5 @@ def changed_fields(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
 
 
 def dumps(snapshot: Mapping[str, Any]) -> str:
-    """Serialize a canonical snapshot (stable key order)."""
-    return json.dumps(snapshot, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    """Serialize a canonical snapshot (stable key order, UTF-8 as is)."""
+    return orjson.dumps(snapshot, option=orjson.OPT_SORT_KEYS).decode()

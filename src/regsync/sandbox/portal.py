@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from stdnum.cn import ric
 
@@ -470,7 +471,7 @@ class _Activity:
                 .all()
             )
             org_rows = conn.execute(
-                select(orgs.c.id, orgs.c.parent_id, orgs.c.status).where(orgs.c.province == self.p).order_by(orgs.c.id)
+                select(orgs.c.id, orgs.c.status, orgs.c.doc).where(orgs.c.province == self.p).order_by(orgs.c.id)
             ).all()
             act_ids = (
                 conn.execute(
@@ -483,12 +484,15 @@ class _Activity:
             )
         self.vols = _IdPool(list(vol_ids))
         self.acts = _IdPool(list(act_ids))
-        self.parent = {r.id: r.parent_id for r in org_rows}
+        # an org's "holders": its parent, and for a grassroots team the community station that manages it
+        # (civil affairs dissolves neither a parent nor a station that still has a live org under it)
+        self.holders: dict[str, list[str]] = {}
+        for r in org_rows:
+            doc = orjson.loads(r.doc)
+            self.holders[r.id] = [h for h in (doc.get("parentId"), doc.get("stationId")) if h]
         self.live = {r.id for r in org_rows if r.status != "DISSOLVED"}
-        self.live_children: Counter[str] = Counter(
-            r.parent_id for r in org_rows if r.status != "DISSOLVED" and r.parent_id
-        )
-        self.leaves = {o for o in self.live if not self.live_children[o]}
+        self.live_under: Counter[str] = Counter(h for o in self.live for h in self.holders[o])
+        self.leaves = {o for o in self.live if not self.live_under[o]}
 
     # --- plumbing
     def _write(self, op: Callable[[UnitOfWork, Ctx], Outcome]) -> Outcome:
@@ -689,11 +693,10 @@ class _Activity:
             if out.status == 200 and out.data["dissolvedIds"]:
                 self.leaves.discard(oid)
                 self.live.discard(oid)
-                parent = self.parent.get(oid)
-                if parent:
-                    self.live_children[parent] -= 1
-                    if self.live_children[parent] <= 0 and parent in self.live:
-                        self.leaves.add(parent)
+                for holder in self.holders.get(oid, ()):
+                    self.live_under[holder] -= 1
+                    if self.live_under[holder] <= 0 and holder in self.live:
+                        self.leaves.add(holder)
                 return [{"type": "org", "id": oid}]
             self.leaves.discard(oid)  # dissolved already, or children made meanwhile
         return None
@@ -750,12 +753,13 @@ def run_activity(
     """Apply ``req.count`` random portal-side actions over a province's current records (§8).
 
     Each draw picks an action by the ``mix`` weights with ``random.Random(seed)``, then its target among the
-    province's records as they are now (ACTIVE volunteers of the province; leaf orgs — not DISSOLVED, with
-    no live child — for a dissolution; activities not CANCELLED, already begun, of a live org, for a
-    service record). A draw that cannot apply (no such target, or the registry refuses it a few times, e.g.
-    a day already at 24.00 hours) is skipped and another action is drawn for the same slot; when none can
-    apply the run stops. Every action is its own transaction, made as the portal, so every change has its
-    own versions and feed items (§1, §5.3). With the same seed over the same records the run is the same.
+    province's records as they are now (ACTIVE volunteers of the province; leaf orgs — not DISSOLVED, with no live
+    child org and, for a community station, no live grassroots team it manages — for a dissolution; activities not
+    CANCELLED, already begun, of a live org, for a service record). A draw that cannot apply (no such target, or the
+    registry refuses it a few times, e.g. a day already at 24.00 hours) is skipped and another action is drawn for
+    the same slot; when none can apply the run stops. Every action is its own transaction, made as the portal, so
+    every change has its own versions and feed items (§1, §5.3). With the same seed over the same records the run is
+    the same.
 
     Self-registrations are new people (a RESIDENT_ID of an area code of the province, a real birth date,
     the gender's parity and the GB 11643-1999 check character, §4.2), or — with probability
