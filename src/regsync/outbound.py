@@ -40,7 +40,8 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import Connection, Engine, bindparam, select, text, update
+from sqlalchemy import BigInteger, Connection, Engine, Text, any_, bindparam, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from regsync.db.models import TABLE_ENTITY, Base, Link, Outbox
 from regsync.db.session import is_postgres, utcnow
@@ -156,6 +157,15 @@ class _Item:
     first_queued: dt.datetime | None = None  # the oldest of its rows (UTC, local clock)
     last_verdict: str = ""  # when its rows last failed or were blocked (a new write after that needs a new key)
     unreadable: str | None = None  # why the live row could not be read, if it could not
+
+
+def _in(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(:array)``, one parameter instead of hundreds (the
+    driver parses and binds it far faster)."""
+    if conn.dialect.name == "postgresql":
+        item_type = BigInteger() if values and isinstance(values[0], int) else Text()
+        return column == any_(bindparam(None, list(values), type_=ARRAY(item_type)))
+    return column.in_(list(values))
 
 
 def _now() -> dt.datetime:
@@ -281,7 +291,7 @@ class Relay:
                 for chunk in _chunks(ids, _CHUNK):
                     held.update((entity, lid) for (lid,) in conn.execute(
                         select(Outbox.local_id).where(
-                            Outbox.entity == entity, Outbox.local_id.in_(chunk), Outbox.claimed_by.is_not(None),
+                            Outbox.entity == entity, _in(conn, Outbox.local_id, chunk), Outbox.claimed_by.is_not(None),
                             Outbox.claimed_by != self.worker, Outbox.claimed_until >= now).distinct()))
         if not held:
             return claimed
@@ -294,7 +304,7 @@ class Relay:
         """Give back claimed rows untouched (at shutdown or when a pass stops early)."""
         with self.engine.begin() as conn:
             for chunk in _chunks(list(row_ids), _CHUNK):
-                conn.execute(update(Outbox).where(Outbox.id.in_(chunk), Outbox.claimed_by == self.worker)
+                conn.execute(update(Outbox).where(_in(conn, Outbox.id, chunk), Outbox.claimed_by == self.worker)
                              .values(claimed_by=None, claimed_until=None))
 
     # ------------------------------------------------------------------------------------------ step
@@ -358,7 +368,7 @@ class Relay:
         unreadable: dict[int, str] = {}
         for chunk in _chunks(ids, _CHUNK):
             try:
-                for r in conn.execute(select(table).where(table.c.id.in_(chunk))).mappings():
+                for r in conn.execute(select(table).where(_in(conn, table.c.id, chunk))).mappings():
                     rows[r["id"]] = dict(r)
             except (ValueError, TypeError) as exc:
                 # a value the column's type cannot hold (e.g. '1990/01/01' in a date column written by another
@@ -372,13 +382,13 @@ class Relay:
                         continue
                     if r is not None:
                         rows[r["id"]] = dict(r)
-            for r in conn.execute(select(Link.__table__).where(Link.entity == kind, Link.local_id.in_(chunk))
+            for r in conn.execute(select(Link.__table__).where(Link.entity == kind, _in(conn, Link.local_id, chunk))
                                   ).mappings():
                 links[r["local_id"]] = dict(r)
         failed_before: set[int] = set()
         for chunk in _chunks(ids, _CHUNK):
             failed_before.update(conn.execute(select(Outbox.local_id).where(
-                Outbox.entity == kind, Outbox.local_id.in_(chunk), Outbox.state.in_(("failed", "blocked")))
+                Outbox.entity == kind, _in(conn, Outbox.local_id, chunk), Outbox.state.in_(("failed", "blocked")))
             ).scalars())
         for it in items:
             it.row = rows.get(it.local_id)
@@ -397,7 +407,7 @@ class Relay:
         for ref_kind, ref_ids in wanted.items():
             for chunk in _chunks(sorted(ref_ids), _CHUNK):
                 for lid, rid in conn.execute(select(Link.local_id, Link.registry_id)
-                                             .where(Link.entity == ref_kind, Link.local_id.in_(chunk))):
+                                             .where(Link.entity == ref_kind, _in(conn, Link.local_id, chunk))):
                     refs[(ref_kind, lid)] = rid
         return refs
 
@@ -412,7 +422,7 @@ class Relay:
         for k, ids in by_kind.items():
             for chunk in _chunks(sorted(ids), _CHUNK):
                 waiting.update((k, lid) for (lid,) in conn.execute(select(Outbox.local_id).where(
-                    Outbox.entity == k, Outbox.local_id.in_(chunk),
+                    Outbox.entity == k, _in(conn, Outbox.local_id, chunk),
                     Outbox.state.in_(("pending", "deferred"))).distinct()))
         return {key: "waiting" if key in waiting else "failed" for key in missing}
 
@@ -963,7 +973,7 @@ class _Outcomes:
         ob = Outbox.__table__
         if self.sent:
             for chunk in _chunks([rid for it in self.sent for rid in it.row_ids], _CHUNK):
-                conn.execute(update(ob).where(ob.c.id.in_(chunk))
+                conn.execute(update(ob).where(_in(conn, ob.c.id, chunk))
                              .values(state="sent", done_at=now, claimed_by=None, claimed_until=None, last_code=None,
                                      last_error=None))
             # older failed or blocked rows of the same records are settled by this newer state
@@ -977,7 +987,7 @@ class _Outcomes:
                     stats.unchanged[kind] += 1
         if self.requeue:
             for chunk in _chunks([rid for it in self.requeue for rid in it.row_ids], _CHUNK):
-                conn.execute(update(ob).where(ob.c.id.in_(chunk))
+                conn.execute(update(ob).where(_in(conn, ob.c.id, chunk))
                              .values(state="pending", available_at=now, claimed_by=None, claimed_until=None))
             for it in self.requeue:
                 if it.attempts == -2:
