@@ -130,3 +130,38 @@ def test_export_in_progress_over_http():
         assert len(ids) == 1500 and ids == sorted(ids)
         time.sleep(0.2)
         assert _signed(sbx, http, token, "GET", "/exports/orgs", "province=23").status_code == 200
+
+
+def test_an_abandoned_export_does_not_hold_the_slot_for_ever(monkeypatch):
+    """A reader that goes away without reading its export (the stream never runs to its end) must not leave
+    every later export of the client answered EXPORT_IN_PROGRESS until a restart."""
+    from regsync.sandbox import app as sandbox_app
+
+    monkeypatch.setattr(sandbox_app, "EXPORT_IDLE_S", 0.5)
+    with (
+        SandboxServer() as sbx,
+        httpx.Client(base_url=sbx.base_url.removesuffix("/api/v1"), timeout=30) as http,
+    ):
+        token = _token(sbx, http)
+        reg = sbx.app.state.sandbox.registry
+        original = reg.open_export
+
+        def stuck_export(kind, province):  # an export that produces nothing for a long while
+            cursor, chunks, close = original(kind, province)
+
+            def stuck():
+                time.sleep(3)
+                yield from chunks
+
+            return cursor, stuck(), close
+
+        reg.open_export = stuck_export
+        with httpx.Client(base_url=str(http.base_url), timeout=0.3) as impatient:
+            with pytest.raises(httpx.ReadTimeout), \
+                    _signed(sbx, impatient, token, "GET", "/exports/orgs", "province=23", stream=True) as r:
+                r.read()
+        reg.open_export = original
+        busy = _signed(sbx, http, token, "GET", "/exports/orgs", "province=23")
+        assert busy.status_code == 429  # the abandoned one is still within its idle allowance
+        time.sleep(0.6)
+        assert _signed(sbx, http, token, "GET", "/exports/orgs", "province=23").status_code == 200

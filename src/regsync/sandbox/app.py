@@ -67,6 +67,8 @@ from regsync.sandbox.store import COLLECTIONS, ClientCredential, Store, UnitOfWo
 BASE = "/api/v1"
 MAX_BODY = 5 * 1024 * 1024
 MAX_BATCH = 500
+#: Seconds an export may send nothing before another export of the same client may take its slot (§3).
+EXPORT_IDLE_S = 30.0
 MAX_SKEW_MS = 300_000
 _NONCE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 _WRITABLE_COLLECTIONS = ("orgs", "volunteers", "activities", "service-records")
@@ -289,7 +291,9 @@ class Sandbox:
         self.counters: Counter[tuple[str, str, int]] = Counter()
         self.injected: Counter[str] = Counter()
         self.portal: Counter[str] = Counter()
-        self.exports: set[str] = set()
+        #: client id → when its export last sent something (monotonic seconds), and which export that is
+        self.exports: dict[str, float] = {}
+        self.export_owner: dict[str, object] = {}
         self._ids = itertools.count(1)
         self._id_prefix = secrets.token_hex(4)
 
@@ -840,15 +844,21 @@ def _routes(sb: Sandbox) -> list[Route]:
         province = request.query_params.get("province")
         if province != client.province:
             raise ApiError(403, "FORBIDDEN", "an export covers the calling client's own province only")
-        if client.client_id in sb.exports:
+        # One export at a time per client (§3). An export whose reader went away without closing it (its
+        # stream never started, or stopped with no word) holds the slot only while it is alive: one that has
+        # sent nothing for EXPORT_IDLE_S seconds is taken over.
+        last = sb.exports.get(client.client_id)
+        if last is not None and time.monotonic() - last < EXPORT_IDLE_S:
             raise ApiError(
                 429, "EXPORT_IN_PROGRESS", "one export at a time per client", headers={"Retry-After": "5"}
             )
-        sb.exports.add(client.client_id)
+        token = object()
+        sb.exports[client.client_id] = time.monotonic()
+        sb.export_owner[client.client_id] = token
         try:
             cursor, chunks, close = await to_thread.run_sync(reg.open_export, kind, province)
         except BaseException:
-            sb.exports.discard(client.client_id)
+            sb.exports.pop(client.client_id, None)
             raise
         gzip = "gzip" in request.headers.get("accept-encoding", "").lower()
 
@@ -859,14 +869,17 @@ def _routes(sb: Sandbox) -> list[Route]:
                     chunk = await to_thread.run_sync(next, chunks, None)
                     if chunk is None:
                         break
+                    if sb.export_owner.get(client.client_id) is token:
+                        sb.exports[client.client_id] = time.monotonic()
                     out = z.compress(chunk) if z else chunk
                     if out:
                         yield out
                 if z:
                     yield z.flush()
             finally:
+                if sb.export_owner.get(client.client_id) is token:
+                    sb.exports.pop(client.client_id, None)
                 await to_thread.run_sync(close)
-                sb.exports.discard(client.client_id)
 
         headers = {"X-Snapshot-Cursor": str(cursor), "X-Request-Id": rid}
         if gzip:

@@ -23,7 +23,7 @@ app = typer.Typer(
 def _parse_client(spec: str) -> ClientCredential:
     parts = spec.split(":")
     if len(parts) != 3 or not all(parts) or len(parts[2]) != 2 or not parts[2].isdigit():
-        raise typer.BadParameter(f"--client {spec!r}: expected ID:SECRET:PROVINCE (PROVINCE: 2 digits)")
+        raise typer.BadParameter(f"--client {spec!r}: expected CLIENT_ID:CLIENT_SECRET:PROVINCE (PROVINCE: 2 digits)")
     return ClientCredential(parts[0], parts[1], parts[2])
 
 
@@ -41,7 +41,7 @@ def serve(
         list[str] | None,
         typer.Option(
             "--client",
-            help="A client as ID:SECRET:PROVINCE; repeatable. Without any, one is made for "
+            help="A client as CLIENT_ID:CLIENT_SECRET:PROVINCE; repeatable. Without any, one is made for "
             "province 23 and printed.",
         ),
     ] = None,
@@ -97,6 +97,14 @@ def serve(
         seed=seed,
         sign_methods=methods,
     )
+    import socket
+
+    try:  # say the address is in use before claiming to serve on it
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot listen on {host}:{port}: {exc.strerror}", param_hint="--port") from None
     if not quiet:
         typer.echo(
             f"sandbox registry at http://{host}:{port}/api/v1" + (" (admin: /_sandbox/)" if admin else "")
