@@ -143,3 +143,16 @@ def test_sigint_stops_a_sync_between_steps_and_records_the_run(tmp_path: Path) -
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT status FROM run").fetchall() == [("failed",)]
     assert conn.execute("SELECT COUNT(*) FROM outbox WHERE claimed_by IS NOT NULL").fetchone() == (0,)
+
+
+def test_a_wrong_base_path_stops_at_once_with_a_hint(tmp_path: Path) -> None:
+    with SandboxServer() as sandbox:
+        env = {"REGSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+               "REGSYNC_REGISTRY_URL": sandbox.base_url.replace("/api/v1", "/wrongpath"),
+               "REGSYNC_CLIENT_ID": sandbox.client_id, "REGSYNC_CLIENT_SECRET": sandbox.client_secret}
+        assert run_cli("generate", "--scale", "0.0001", env=env).returncode == 0
+        proc = run_cli("sync", "--json", env=env)
+    assert proc.returncode == 1
+    summary = json.loads(proc.stdout)
+    assert "REGSYNC_REGISTRY_URL" in summary["error"]
+    assert summary["still_failed"] == {}  # nothing was failed for it

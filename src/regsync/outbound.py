@@ -710,12 +710,15 @@ class Relay:
             if isinstance(error, InvalidClient):
                 log.error("registry refuses the credentials: relay halted", code=error.code, alarm=True)
                 raise RelayHalted(f"the registry refuses this client's credentials: {error}") from error
+            if getattr(error, "systemic", False):
+                log.error("registry refuses this client as a whole: relay halted", code=error.code, alarm=True)
+                raise RelayHalted(str(error)) from error
             raise error
 
     def _on_batch_error(self, items: list[_Item], exc: RegistryError, outcomes: _Outcomes) -> None:
         """A whole call failed: defer its records without burning attempts (an outage is not theirs)."""
-        if isinstance(exc, InvalidClient):
-            return  # released by the step
+        if isinstance(exc, InvalidClient) or getattr(exc, "systemic", False):
+            return  # released by the step; the relay halts
         if isinstance(exc, RateLimited | Maintenance):
             wait = float(exc.retry_after or 30.0)
             log.warning("registry asks to wait longer than the cap: work deferred", seconds=wait, code=exc.code)

@@ -252,5 +252,7 @@ def validate(settings: Settings) -> None:
                           f"got {settings.registry.sign_method!r}")
     if not 1 <= settings.relay.batch_size <= 500:
         raise ConfigError("REGSYNC_BATCH_SIZE must be between 1 and 500 (registry-api.md §3)")
+    if settings.log.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ConfigError(f"REGSYNC_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log.level!r}")
     if settings.log.format not in {"auto", "console", "json"}:
         raise ConfigError("REGSYNC_LOG_FORMAT must be auto, console or json")

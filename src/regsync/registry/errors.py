@@ -266,6 +266,14 @@ class NotFound(RequestRejected):
     code_default = "NOT_FOUND"
 
 
+class EndpointNotFound(RequestRejected):
+    """The registry's address answers with no such endpoint (a page of its own, not the envelope): check
+    REGSYNC_REGISTRY_URL and its base path."""
+
+    code_default = "ENDPOINT_NOT_FOUND"
+    systemic = True
+
+
 class Duplicate(RequestRejected):
     """The record exists already; link to existing_id."""
 

@@ -615,6 +615,11 @@ def error_from_answer(
             )
         if status == 503 and retry_after is not None:
             return E.Maintenance(status=status, retry_after=retry_after, from_gateway=True)
+        if status in (404, 405):
+            return E.EndpointNotFound(
+                f"the registry's address answered {status} with a page of its own: no such endpoint there; "
+                "check REGSYNC_REGISTRY_URL (scheme, host, port and base path, e.g. …/api/v1)",
+                status=status, from_gateway=True)
         return E.GatewayError(
             f"the gateway answered {status} with a page of its own", status=status, retry_after=retry_after
         )
