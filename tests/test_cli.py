@@ -156,3 +156,16 @@ def test_a_wrong_base_path_stops_at_once_with_a_hint(tmp_path: Path) -> None:
     summary = json.loads(proc.stdout)
     assert "REGSYNC_REGISTRY_URL" in summary["error"]
     assert summary["still_failed"] == {}  # nothing was failed for it
+
+
+@pytest.mark.slow
+def test_demo_with_faults_ends_with_the_same_numbers(tmp_path: Path) -> None:
+    clean = run_cli("demo", "--json", "--scale", "0.0003", "--workdir", str(tmp_path / "clean"))
+    faulty = run_cli("demo", "--json", "--scale", "0.0003", "--workdir", str(tmp_path / "faulty"),
+                     "--faults", "lost_answer_rate=0.2,error_rate=0.2,rate_limit_rps=10")
+    assert clean.returncode == 0 and faulty.returncode == 0, faulty.stderr[-2000:]
+    a, b = json.loads(clean.stdout), json.loads(faulty.stdout)
+    for key in ("local", "registry", "failed", "failed_by_code", "registry_total"):
+        assert a[key] == b[key], key
+    injected = b["faults"]["injected"]
+    assert any(k.startswith("lost_answer") for k in injected) and any(k.startswith("error_") for k in injected)

@@ -322,6 +322,9 @@ def run_generate(settings: Settings, *, scale: float, seed: int, progress: bool 
 
         _seen: dict[str, int] = {}
         summary = generate(engine, scale, seed, progress=on_progress)
+    # fresh statistics after a bulk load, so the planners use the indexes from the first claim on
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE"))
     if own:
         engine.dispose()
     kinds = ("org", "volunteer", "membership", "activity", "service_record")

@@ -219,6 +219,7 @@ class Relay:
         #: Batch calls kept in flight at once: the registry works on one while the relay prepares the next.
         self.concurrency = concurrency
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="relay-batch")
+        self._analyzed = False
         self._rng = random.Random()
 
     def close(self) -> None:
@@ -237,6 +238,7 @@ class Relay:
         """
         self.stats = RelayStats()
         self.unblock()
+        self._analyze_after_bulk_load()
         steps = 0
         while not (stop and stop()):
             if max_steps is not None and steps >= max_steps:
@@ -245,6 +247,23 @@ class Relay:
                 break
             steps += 1
         return self.stats
+
+    #: On PostgreSQL, a backlog at least this large when a relay starts has the outbox and link tables
+    #: analyzed first (a bulk load leaves the planner with the statistics of empty tables).
+    analyze_backlog: int = 50_000
+
+    def _analyze_after_bulk_load(self) -> None:
+        if self._analyzed or self.engine.dialect.name != "postgresql":
+            return
+        self._analyzed = True
+        with self.engine.connect() as conn:
+            backlog = conn.execute(text("SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE state = 'pending' "
+                                        "LIMIT :n) t"), {"n": self.analyze_backlog}).scalar_one()
+        if backlog >= self.analyze_backlog:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("ANALYZE outbox"))
+                conn.execute(text("ANALYZE link"))
+            log.info("outbox and link analyzed before a large backlog", backlog=f">={backlog}")
 
     def unblock(self) -> int:
         """Re-queue ``blocked`` rows whose awaited record is linked now. Returns how many."""

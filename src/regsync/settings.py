@@ -75,6 +75,33 @@ class RelaySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MergeSettings:
+    """Conflict policy per field group (design.md, "Conflict policy"): for a field changed on both sides to
+    different values, ``registry`` (the registry's value wins), ``local`` (the platform's wins) or ``manual``
+    (held as a conflict for an operator; the record's other fields still sync). Status (endings) and service
+    records follow fixed rules and are not configured here.
+
+    Attributes:
+        identity: volunteer name, idType, idNumber, gender, birthDate.
+        structure: org level, parent, station, USCC, regionCode, streetCode.
+        contact: volunteer phone and skills; org contactName and contactPhone.
+        descriptive: org name, serviceCategories, establishedOn; activity fields; volunteer regionCode;
+            membership dates.
+        residence: volunteer homeProvince.
+    """
+
+    identity: str = "registry"
+    structure: str = "local"
+    contact: str = "registry"
+    descriptive: str = "local"
+    residence: str = "registry"
+
+    def policies(self) -> dict[str, str]:
+        """Group → policy, for :func:`regsync.merge.three_way`."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
 class LogSettings:
     """Logging: ``format`` is ``auto`` (console in a terminal, JSON lines otherwise), ``console`` or
     ``json``; ``level`` a logging level name; ``show_personal_data`` turns masking off (never in
@@ -99,6 +126,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     relay: RelaySettings = field(default_factory=RelaySettings)
+    merge: MergeSettings = field(default_factory=MergeSettings)
     log: LogSettings = field(default_factory=LogSettings)
 
 
@@ -131,13 +159,18 @@ SPECS: tuple[Spec, ...] = (
     Spec("relay", "claim_size", "REGSYNC_CLAIM_SIZE", "outbox rows claimed per step"),
     Spec("relay", "lease_s", "REGSYNC_LEASE_S", "seconds a claim holds"),
     Spec("relay", "max_attempts", "REGSYNC_MAX_ATTEMPTS", "transient failures before a row fails"),
+    Spec("merge", "identity", "REGSYNC_MERGE_IDENTITY", "policy for identity fields: registry, local, manual"),
+    Spec("merge", "structure", "REGSYNC_MERGE_STRUCTURE", "policy for org structure: registry, local, manual"),
+    Spec("merge", "contact", "REGSYNC_MERGE_CONTACT", "policy for contact fields: registry, local, manual"),
+    Spec("merge", "descriptive", "REGSYNC_MERGE_DESCRIPTIVE", "policy for descriptive fields: registry, local, manual"),
+    Spec("merge", "residence", "REGSYNC_MERGE_RESIDENCE", "policy for homeProvince: registry, local, manual"),
     Spec("log", "level", "REGSYNC_LOG_LEVEL", "DEBUG, INFO, WARNING, ERROR"),
     Spec("log", "format", "REGSYNC_LOG_FORMAT", "auto, console or json"),
     Spec("log", "show_personal_data", "REGSYNC_LOG_SHOW_PERSONAL_DATA", "log ID numbers and phones unmasked"),
 )
 
 _SECTIONS = {"database": DatabaseSettings, "registry": RegistrySettings, "relay": RelaySettings,
-             "log": LogSettings}
+             "merge": MergeSettings, "log": LogSettings}
 
 
 def env_help(*sections: str) -> str:
@@ -252,6 +285,10 @@ def validate(settings: Settings) -> None:
                           f"got {settings.registry.sign_method!r}")
     if not 1 <= settings.relay.batch_size <= 500:
         raise ConfigError("REGSYNC_BATCH_SIZE must be between 1 and 500 (registry-api.md §3)")
+    for f in fields(MergeSettings):
+        value = getattr(settings.merge, f.name)
+        if value not in ("registry", "local", "manual"):
+            raise ConfigError(f"REGSYNC_MERGE_{f.name.upper()} must be registry, local or manual, got {value!r}")
     if settings.log.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise ConfigError(f"REGSYNC_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log.level!r}")
     if settings.log.format not in {"auto", "console", "json"}:

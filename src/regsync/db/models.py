@@ -333,3 +333,44 @@ class DirtLog(Base):
     kind: Mapped[str] = mapped_column(String(32))
     fixable: Mapped[bool] = mapped_column(Boolean)
     expected_code: Mapped[str | None] = mapped_column(String(48))
+
+
+class Conflict(Base):
+    """A conflict that policy sends to a person (design.md, "Conflict policy"): one field of one record, changed
+    on both sides to different values, whose group's policy is ``manual``.
+
+    Values are JSON text. ``base_value`` is the link's base value (canonical: a keyed hash for a personal
+    field). ``local_value`` and ``remote_value`` are canonical clear values for ordinary fields and the masked
+    forms for personal ones (ID numbers, phones), with their keyed hashes in ``local_hash``/``remote_hash``
+    (design.md, "Personal data"); the live values are read from the platform or the registry only on an
+    operator's explicit request. ``registry_version`` is the version the registry's value was read at.
+
+    ``state``: ``open`` (waits for an operator; at most one open conflict per record and field, kept up to date
+    by later merges), ``resolved`` (``resolution`` says how: ``registry``, ``local`` or ``value``; by whom in
+    ``resolved_by``), ``superseded`` (both sides came to agree, or the record ended, before anyone decided).
+    ``run_id`` is the run that found it last. Times are UTC.
+    """
+
+    __tablename__ = "conflict"
+    __table_args__ = (Index("ix_conflict_record", "entity", "local_id", "state"),
+                      Index("ix_conflict_state", "state", "id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(String(24))
+    local_id: Mapped[int] = mapped_column(BigInteger)
+    registry_id: Mapped[str] = mapped_column(String(32))
+    field: Mapped[str] = mapped_column(String(48))
+    field_group: Mapped[str] = mapped_column(String(24))
+    base_value: Mapped[str | None] = mapped_column(Text)
+    local_value: Mapped[str | None] = mapped_column(Text)
+    remote_value: Mapped[str | None] = mapped_column(Text)
+    local_hash: Mapped[str | None] = mapped_column(String(80))
+    remote_hash: Mapped[str | None] = mapped_column(String(80))
+    registry_version: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(12), default="open")
+    run_id: Mapped[int | None] = mapped_column(BigInteger)
+    detected_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    resolution: Mapped[str | None] = mapped_column(String(16))

@@ -1,0 +1,774 @@
+"""The inbound poller (design.md, "The three flows", 2): the registry's changes brought home.
+
+A run reads the change feed (registry-api.md §5.3) from the saved cursor, a page of up to
+:data:`PAGE_LIMIT` changes at a time, and for each page:
+
+1. **drops** what needs no work: repeats (delivery is at least once: the same type, id and version seen in
+   this run, or a version not newer than the link's) and echoes of this client's own writes (``byClientId``
+   is its id and the version is not newer than the link's), and collapses several changes of one record into
+   one (its newest version);
+2. **fetches** the bodies with ``POST /lookup`` in chunks of :data:`LOOKUP_CHUNK` (§5.2; the body may be newer
+   than announced);
+3. **applies** them, in one transaction that also saves the page's ``nextCursor`` (design.md, "Data model":
+   the cursor is saved with the changes applied from it), every local write inside
+   :func:`~regsync.db.session.suppress_outbox` (no echo loop), kinds in reference order (orgs level by level,
+   volunteers, memberships, activities, service records):
+
+   * a **linked** record: three-way merge against the link's base (:func:`regsync.merge.three_way`, policies
+     from ``[merge]``): registry-winning fields are written to the local row; local-winning fields that differ
+     from the registry get an outbox row (queued explicitly, the triggers being suppressed) so the relay pushes
+     them; ``manual`` fields become rows of ``conflict``; the link takes the registry's version and the new base;
+   * a **portal registration of a person the platform has** (same ``idType`` and normalized ``idNumber``, a
+     local row not linked yet): the local row is linked (``how='adopted'``) and merged with no common base, so
+     the groups' policies decide each differing field — never a second local row;
+   * a **registry record in the province the platform lacks**: a local row is created and linked
+     (``how='from_registry'``); what it refers to is created first when missing;
+   * a record **this client may not write** (registry-api.md §1 "ownership": activities and service records
+     of the portal or of another client; volunteers of another province): taken as the registry holds it and
+     linked ``how='registry_owned'`` (:data:`REGISTRY_OWNED`), never pushed;
+   * a **transfer out** (a linked volunteer whose ``homeProvince`` is now another province's): the registry's
+     record is taken as it is (``home_province`` included, so the relay can tell) and nothing is pushed;
+   * endings (deregistrations, dissolutions, cancellations) follow the status rule of the merge: the side
+     that ended it wins and an ended record is never revived.
+
+``CURSOR_EXPIRED`` (410) does not restart from the head: it records that a full reconcile is due
+(:func:`reconcile_due`, a row ``reconcile_due`` of ``feed_cursor``), logs it as an alarm and ends the run; the
+reconcile restarts the feed from its exports' ``X-Snapshot-Cursor`` (design.md, flow 3).
+
+Memory stays flat: one page of changes and bodies at a time, and a bounded set of the items already seen.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import structlog
+from sqlalchemy import Connection, Engine, bindparam, select, text
+
+from regsync.db.models import Base, Conflict, FeedCursor, Link, Outbox, Run
+from regsync.db.session import is_postgres, suppress_outbox, utcnow
+from regsync.db.triggers import ORG_LEVEL_RANK, PRIORITY
+from regsync.masking import mask_text
+from regsync.merge import MergeResult, take_registry, three_way
+from regsync.normalize import normalize_uscc, try_normalize_id_number
+from regsync.projection import ENDED, FIELDS, REFERENCES, canonical, dumps, project_local, project_registry
+from regsync.registry.errors import CursorExpired
+from regsync.registry.types import Change, ChangePage
+from regsync.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+#: ``feed_cursor.name`` of the change-feed cursor.
+CURSOR_NAME = "changes"
+#: ``feed_cursor.name`` of the marker that a full reconcile is due; its ``cursor`` holds JSON
+#: ``{"reason", "at", "cursor"}`` (``at`` UTC ISO; ``cursor`` the one that expired, if any).
+RECONCILE_DUE = "reconcile_due"
+#: Changes per ``GET /changes`` page (registry-api.md §3: at most 1000).
+PAGE_LIMIT = 1000
+#: Ids per ``POST /lookup`` (registry-api.md §3: at most 500).
+LOOKUP_CHUNK = 500
+#: ``link.how`` of records this client may not write: the relay must never push them.
+REGISTRY_OWNED = "registry_owned"
+#: Items remembered to drop repeats across pages (bounded: memory stays flat).
+SEEN_MAX = 200_000
+#: Decisions kept in detail in a run's summary (all are counted).
+DECISIONS_KEPT = 2_000
+#: Depth of references created on the way (a grassroots team's station, its unit's detachment…).
+MAX_REFERENCE_DEPTH = 10
+
+TABLES = {"org": "organization", "volunteer": "volunteer", "membership": "membership",
+          "activity": "activity", "service_record": "service_record"}
+KIND_ORDER = ("org", "volunteer", "membership", "activity", "service_record")
+_LIST_COLUMNS = {"skills", "service_categories"}
+
+
+class _Unresolved(Exception):
+    """A record refers to one that cannot be had locally (not in the registry, or too deep)."""
+
+
+@dataclass
+class InboundStats:
+    """What a run did. Counters are by kind unless named otherwise.
+
+    Attributes:
+        pages: feed pages read.
+        changes: feed items read.
+        repeats: items dropped as repeats (seen in this run, or several changes of one record in one page).
+        echoes: items dropped as echoes of this client's own writes.
+        stale: items (or bodies) not newer than the link's version.
+        merged: linked records merged that changed something (either side, or a conflict).
+        unchanged: linked records whose newer version changed no synced field (e.g. ``totalHours``).
+        created: local rows created for registry records the platform lacked.
+        adopted: registry records linked to an unlinked local row of the same person (or USCC, or pair).
+        registry_owned: records taken as the registry's (portal or other clients' activities and service
+            records, other provinces' volunteers), created or updated.
+        transferred_out: volunteers marked as transferred to another province.
+        ended: records ended locally (deregistered, dissolved, cancelled, revoked, left).
+        pushes_queued: outbox rows queued for local-winning fields.
+        conflicts: fields held for an operator (new or updated open conflicts).
+        skipped: items not applied, by reason (``not_found``, ``out_of_province``, ``own_unlinked``,
+            ``unresolved_reference``, ``local_deleted``).
+        decisions: counts by ``kind.field:rule:winner``.
+        decision_log: the first :data:`DECISIONS_KEPT` decisions in detail (``kind``, ``local_id``,
+            ``registry_id``, ``field``, ``rule``, ``winner``).
+        reconcile_due: a full reconcile is due (``CURSOR_EXPIRED``, or no cursor after links existed).
+        reconcile_reason: why.
+        cursor: the cursor saved last.
+        run_id: the ``run`` row of this run.
+    """
+
+    pages: int = 0
+    changes: int = 0
+    repeats: int = 0
+    echoes: int = 0
+    stale: int = 0
+    merged: Counter[str] = field(default_factory=Counter)
+    unchanged: Counter[str] = field(default_factory=Counter)
+    created: Counter[str] = field(default_factory=Counter)
+    adopted: Counter[str] = field(default_factory=Counter)
+    registry_owned: Counter[str] = field(default_factory=Counter)
+    transferred_out: int = 0
+    ended: Counter[str] = field(default_factory=Counter)
+    pushes_queued: Counter[str] = field(default_factory=Counter)
+    conflicts: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    decisions: Counter[str] = field(default_factory=Counter)
+    decision_log: list[dict[str, Any]] = field(default_factory=list)
+    reconcile_due: bool = False
+    reconcile_reason: str | None = None
+    cursor: str | None = None
+    run_id: int | None = None
+
+    @property
+    def applied(self) -> int:
+        """Records that changed something locally or queued something (merges, creations, adoptions…)."""
+        return (sum(self.merged.values()) + sum(self.created.values()) + sum(self.adopted.values())
+                + sum(self.registry_owned.values()))
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data, for JSON output and the run's summary."""
+        out: dict[str, Any] = {}
+        for name in ("pages", "changes", "repeats", "echoes", "stale", "transferred_out", "reconcile_due",
+                     "reconcile_reason", "cursor", "run_id"):
+            out[name] = getattr(self, name)
+        for name in ("merged", "unchanged", "created", "adopted", "registry_owned", "ended", "pushes_queued",
+                     "conflicts", "skipped", "decisions"):
+            out[name] = dict(sorted(getattr(self, name).items()))
+        out["applied"] = self.applied
+        out["decision_log"] = list(self.decision_log)
+        return out
+
+
+class _Seen:
+    """A bounded set of (kind, id, version) already handled in this run (oldest forgotten first)."""
+
+    def __init__(self, limit: int = SEEN_MAX) -> None:
+        self._items: OrderedDict[tuple[str, str, int], None] = OrderedDict()
+        self._limit = limit
+
+    def add(self, key: tuple[str, str, int]) -> bool:
+        """Remember ``key``; ``False`` if it was already there."""
+        if key in self._items:
+            return False
+        self._items[key] = None
+        if len(self._items) > self._limit:
+            self._items.popitem(last=False)
+        return True
+
+
+# ---------------------------------------------------------------------------------------------- the cursor
+
+
+def saved_cursor(conn: Connection) -> str | None:
+    """The saved change-feed cursor, or ``None``."""
+    return conn.execute(select(FeedCursor.cursor).where(FeedCursor.name == CURSOR_NAME)).scalar_one_or_none()
+
+
+def save_cursor(conn: Connection, cursor: str, name: str = CURSOR_NAME) -> None:
+    """Save ``cursor`` under ``name`` inside ``conn``'s transaction (an upsert on both engines)."""
+    now = utcnow()
+    done = conn.execute(FeedCursor.__table__.update().where(FeedCursor.name == name)
+                        .values(cursor=cursor, updated_at=now)).rowcount
+    if not done:
+        conn.execute(FeedCursor.__table__.insert().values(name=name, cursor=cursor, updated_at=now))
+
+
+def reconcile_due(conn: Connection) -> dict[str, Any] | None:
+    """The marker that a full reconcile is due (``{"reason", "at", "cursor"}``), or ``None``."""
+    raw = conn.execute(select(FeedCursor.cursor).where(FeedCursor.name == RECONCILE_DUE)).scalar_one_or_none()
+    return None if raw is None else json.loads(raw)
+
+
+def mark_reconcile_due(conn: Connection, reason: str, cursor: str | None) -> None:
+    """Record that a full reconcile is due (design.md, flow 2: ``CURSOR_EXPIRED`` marks a full reconcile as due).
+
+    An existing marker is kept (the first reason and time stand).
+    """
+    if reconcile_due(conn) is not None:
+        return
+    save_cursor(conn, json.dumps({"reason": reason, "at": utcnow().isoformat(), "cursor": cursor}), RECONCILE_DUE)
+
+
+def clear_reconcile_due(conn: Connection, cursor: str) -> None:
+    """For the full reconcile: drop the marker and restart the feed from ``cursor`` (the earliest
+    ``X-Snapshot-Cursor`` of the exports it read), in the reconcile's transaction."""
+    conn.execute(FeedCursor.__table__.delete().where(FeedCursor.name == RECONCILE_DUE))
+    save_cursor(conn, cursor)
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _priority(kind: str, row: dict[str, Any]) -> int:
+    """The outbox priority of an update of ``row`` (the triggers' rule, :func:`regsync.db.triggers.priority_sql`)."""
+    p = PRIORITY
+    if kind == "org":
+        rank = ORG_LEVEL_RANK.get(row.get("level") or "", 4)
+        return p["org_end"] + 4 - rank if row.get("status") == "DISSOLVED" else p["org"] + rank
+    if kind == "membership":
+        return p["membership_end"] if row.get("left_on") is not None else p["membership"]
+    ended = row.get("status") == ENDED[kind]
+    return p[f"{kind}_end"] if ended else p[kind]
+
+
+def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
+
+
+def _id_variants(norm: str) -> list[str]:
+    """Raw forms a platform row may hold of the normalized number ``norm`` (lowercase ``x``, 15 digits)."""
+    out = {norm}
+    if norm.endswith("X"):
+        out.add(norm[:-1] + "x")
+    if len(norm) == 18 and norm[6:8] == "19":
+        out.add(norm[:6] + norm[8:17])
+    return sorted(out)
+
+
+class Poller:
+    """The inbound poller. One instance per run loop; not thread-safe.
+
+    Args:
+        engine: the local store.
+        client: a :class:`regsync.registry.client.RegistryClient` (or anything with ``changes``/``lookup``).
+        settings: regsync's settings (``province``, ``hash_key``, ``merge``, ``registry.client_id``).
+        page_limit: changes per feed page (1–1000).
+        record_run: record the run in ``run`` (kind ``inbound``) with its summary and decisions.
+    """
+
+    def __init__(self, engine: Engine, client: Any, settings: Settings, *, page_limit: int = PAGE_LIMIT,
+                 record_run: bool = True) -> None:
+        if not 1 <= page_limit <= 1000:
+            raise ValueError("page_limit must be between 1 and 1000 (registry-api.md §3)")
+        self.engine = engine
+        self.client = client
+        self.settings = settings
+        self.page_limit = page_limit
+        self.record_run = record_run
+        self.own_client_id = settings.registry.client_id or getattr(getattr(client, "settings", None),
+                                                                    "client_id", "")
+        self.policies = settings.merge.policies()
+        self.stats = InboundStats()
+        self._seen = _Seen()
+
+    # ------------------------------------------------------------------------------------------ cursor
+    def take_first_cursor(self, *, force: bool = False) -> str:
+        """Take the feed's head as the first cursor, before the first push (design.md, flow 2).
+
+        Args:
+            force: replace a saved cursor (only an operator or the reconcile should).
+
+        Returns:
+            The saved cursor (the existing one unless ``force`` or none is saved).
+        """
+        with self.engine.connect() as conn:
+            current = saved_cursor(conn)
+        if current is not None and not force:
+            return current
+        head = self.client.changes(None, limit=1).next_cursor
+        with self.engine.begin() as conn:
+            save_cursor(conn, head)
+        log.info("inbound.first_cursor", cursor=head)
+        return head
+
+    # ------------------------------------------------------------------------------------------ run
+    def run(self, *, stop: Callable[[], bool] | None = None, max_pages: int | None = None) -> InboundStats:
+        """Read and apply the feed until it has no more (or ``stop()``, or ``max_pages`` pages).
+
+        Returns:
+            The run's :class:`InboundStats`. ``reconcile_due`` is set when the cursor expired (nothing more is
+            read: a full reconcile must restart the feed) or when there was no cursor although links existed.
+
+        Raises:
+            RegistryError: the registry was unavailable (what was applied before is committed with its cursor).
+        """
+        self.stats = InboundStats()
+        run_id = self._start_run()
+        status = "success"
+        try:
+            with self.engine.connect() as conn:
+                cursor = saved_cursor(conn)
+                due = reconcile_due(conn)
+                linked = conn.execute(select(Link.id).limit(1)).first() is not None
+            if due is not None:
+                self.stats.reconcile_due, self.stats.reconcile_reason = True, due.get("reason")
+            if cursor is None:
+                cursor = self.take_first_cursor()
+                if linked:
+                    # changes made before this head were never read: only a full reconcile sees them
+                    with self.engine.begin() as conn:
+                        mark_reconcile_due(conn, "NO_CURSOR", None)
+                    self.stats.reconcile_due, self.stats.reconcile_reason = True, "NO_CURSOR"
+                    log.error("inbound: no saved cursor although records are linked; started from the head, "
+                              "a full reconcile is due", alarm=True)
+            pages = 0
+            while not (stop and stop()) and (max_pages is None or pages < max_pages):
+                try:
+                    page = self.client.changes(cursor, limit=self.page_limit)
+                except CursorExpired:
+                    with self.engine.begin() as conn:
+                        mark_reconcile_due(conn, "CURSOR_EXPIRED", cursor)
+                    self.stats.reconcile_due, self.stats.reconcile_reason = True, "CURSOR_EXPIRED"
+                    log.error("inbound: the change-feed cursor expired (CURSOR_EXPIRED); a full reconcile is due "
+                              "and will restart the feed from its exports' snapshot cursor", alarm=True)
+                    status = "partial"
+                    break
+                pages += 1
+                self._page(page, cursor, run_id)
+                cursor = page.next_cursor
+                if not page.has_more or not page.changes:
+                    break
+        except BaseException as exc:
+            self._finish_run(run_id, "failed", error=str(exc))
+            raise
+        self._finish_run(run_id, status)
+        log.info("inbound.done", applied=self.stats.applied, changes=self.stats.changes,
+                 conflicts=sum(self.stats.conflicts.values()), reconcile_due=self.stats.reconcile_due)
+        return self.stats
+
+    def _start_run(self) -> int | None:
+        if not self.record_run:
+            return None
+        with self.engine.begin() as conn:
+            run_id = conn.execute(Run.__table__.insert().values(kind="inbound", started_at=utcnow(),
+                                                                status="running", summary="{}")
+                                  .returning(Run.id)).scalar_one()
+        self.stats.run_id = run_id
+        return int(run_id)
+
+    def _finish_run(self, run_id: int | None, status: str, error: str | None = None) -> None:
+        if run_id is None:
+            return
+        summary = self.stats.as_dict()
+        if error:
+            summary["error"] = mask_text(error)[:2000]
+        if status == "success" and self.stats.reconcile_due:
+            status = "partial"
+        with self.engine.begin() as conn:
+            conn.execute(Run.__table__.update().where(Run.id == run_id).values(
+                finished_at=utcnow(), status=status, summary=orjson.dumps(summary, default=str).decode()))
+
+    # ------------------------------------------------------------------------------------------ one page
+    def _page(self, page: ChangePage, cursor: str | None, run_id: int | None) -> None:
+        """Filter, fetch and apply one page, and save its ``nextCursor`` in the same transaction."""
+        st = self.stats
+        st.pages += 1
+        st.changes += len(page.changes)
+        newest: dict[tuple[str, str], Change] = {}
+        for ch in page.changes:
+            if not self._seen.add((ch.kind, ch.registry_id, ch.version)):
+                st.repeats += 1
+                continue
+            key = (ch.kind, ch.registry_id)
+            if key in newest:
+                st.repeats += 1
+                if ch.version <= newest[key].version:
+                    continue
+            newest[key] = ch
+        by_kind: dict[str, list[Change]] = defaultdict(list)
+        for ch in newest.values():
+            by_kind[ch.kind].append(ch)
+
+        # links as they are now, to drop stale items and echoes before any lookup
+        with self.engine.connect() as conn:
+            links = {k: self._links(conn, k, [c.registry_id for c in chs]) for k, chs in by_kind.items()}
+        wanted: dict[str, list[str]] = {}
+        for kind, chs in by_kind.items():
+            keep = []
+            for ch in chs:
+                primary = _primary(links[kind].get(ch.registry_id))
+                own = bool(self.own_client_id) and ch.by_client_id == self.own_client_id
+                if primary is not None and ch.version <= primary["registry_version"]:
+                    if own:
+                        st.echoes += 1
+                    else:
+                        st.stale += 1
+                    continue
+                if primary is None and own:
+                    # this client's own record not linked (yet): the relay links it by clientRef (a lost answer),
+                    # or it is the revoked predecessor of a corrected service record
+                    st.skipped["own_unlinked"] += 1
+                    continue
+                keep.append(ch.registry_id)
+            if keep:
+                wanted[kind] = keep
+        bodies: dict[str, dict[str, dict[str, Any]]] = {}
+        for kind, ids in wanted.items():
+            got: dict[str, dict[str, Any]] = {}
+            for chunk in _chunks(ids, LOOKUP_CHUNK):
+                for rec in self.client.lookup(kind, list(chunk)):
+                    got[rec["id"]] = rec
+            bodies[kind] = got
+            st.skipped["not_found"] += len(set(ids) - set(got))
+
+        with self.engine.begin() as conn, suppress_outbox(conn):
+            for kind in KIND_ORDER:
+                recs = list(bodies.get(kind, {}).values())
+                if kind == "org":
+                    recs.sort(key=lambda r: (ORG_LEVEL_RANK.get(r.get("level") or "", 4), r["id"]))
+                if recs:
+                    self._apply_kind(conn, kind, recs, run_id)
+            save_cursor(conn, page.next_cursor)
+        st.cursor = page.next_cursor
+
+    # ------------------------------------------------------------------------------------------ reads
+    def _links(self, conn: Connection, kind: str, registry_ids: Sequence[str], *, lock: bool = False
+               ) -> dict[str, list[dict[str, Any]]]:
+        """The links of ``kind`` by registry id (the primary first)."""
+        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        t = Link.__table__
+        for chunk in _chunks(sorted(set(registry_ids)), LOOKUP_CHUNK):
+            q = select(t).where(t.c.entity == kind, t.c.registry_id.in_(list(chunk))).order_by(
+                t.c.is_duplicate, t.c.local_id)
+            if lock and is_postgres(conn):
+                q = q.with_for_update()
+            for r in conn.execute(q).mappings():
+                out[r["registry_id"]].append(dict(r))
+        return out
+
+    def _rows(self, conn: Connection, kind: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        table = Base.metadata.tables[TABLES[kind]]
+        out: dict[int, dict[str, Any]] = {}
+        for chunk in _chunks(sorted(set(ids)), LOOKUP_CHUNK):
+            for r in conn.execute(select(table).where(table.c.id.in_(list(chunk)))).mappings():
+                out[r["id"]] = dict(r)
+        return out
+
+    def _refs(self, conn: Connection, kind: str, rows: Iterable[dict[str, Any]]) -> dict[tuple[str, int], str]:
+        """(kind, local id) → registry id for what ``rows`` refer to (primary links)."""
+        wanted: dict[str, set[int]] = defaultdict(set)
+        for row in rows:
+            for col, ref_kind in REFERENCES[kind].items():
+                if row.get(col) is not None:
+                    wanted[ref_kind].add(row[col])
+        out: dict[tuple[str, int], str] = {}
+        for ref_kind, ids in wanted.items():
+            for chunk in _chunks(sorted(ids), LOOKUP_CHUNK):
+                for lid, rid in conn.execute(select(Link.local_id, Link.registry_id).where(
+                        Link.entity == ref_kind, Link.local_id.in_(list(chunk)))):
+                    out[(ref_kind, lid)] = rid
+        return out
+
+    # ------------------------------------------------------------------------------------------ apply
+    def _apply_kind(self, conn: Connection, kind: str, recs: list[dict[str, Any]], run_id: int | None) -> None:
+        links = self._links(conn, kind, [r["id"] for r in recs], lock=True)
+        linked = [(r, _primary(links.get(r["id"]))) for r in recs]
+        rows = self._rows(conn, kind, [lk["local_id"] for _, lk in linked if lk is not None])
+        refs = self._refs(conn, kind, rows.values())
+        for rec, link in linked:
+            try:
+                if link is None:
+                    self._apply_new(conn, kind, rec)
+                else:
+                    self._apply_linked(conn, kind, rec, link, rows.get(link["local_id"]), refs, run_id)
+            except _Unresolved as exc:
+                self.stats.skipped["unresolved_reference"] += 1
+                log.warning("inbound: a record refers to one that cannot be had locally; left to the reconcile",
+                            kind=kind, registry_id=rec["id"], error=str(exc))
+
+    def _apply_linked(self, conn: Connection, kind: str, rec: dict[str, Any], link: dict[str, Any],
+                      row: dict[str, Any] | None, refs: dict[tuple[str, int], str], run_id: int | None) -> None:
+        st = self.stats
+        version = int(rec.get("version") or 0)
+        if version <= link["registry_version"]:
+            st.stale += 1
+            return
+        remote = project_registry(kind, rec)
+        key = self.settings.hash_key
+        if row is None:
+            # the local row was deleted: the relay ends the record; it needs the current version and base
+            st.skipped["local_deleted"] += 1
+            self._save_link(conn, link, version, canonical(remote, key))
+            return
+        local = project_local(kind, row, refs)
+        base = json.loads(link["base"] or "{}")
+        transferred = kind == "volunteer" and remote.get("home_province") != self.settings.province
+        result: MergeResult
+        if link["how"] == REGISTRY_OWNED or transferred:
+            result = take_registry(kind, local, remote, key, REGISTRY_OWNED if not transferred else "transferred_out")
+        elif kind == "service_record":
+            # never merged (design.md): a record of this client's changes only through this client; keep the
+            # registry's state as the base so the relay compares against it
+            self._save_link(conn, link, version, canonical(remote, key))
+            st.unchanged[kind] += 1
+            return
+        else:
+            result = three_way(kind, base, local, remote, self.policies, key)
+        self._write_local(conn, kind, row, result)
+        queued = False
+        if result.push and not transferred and link["how"] != REGISTRY_OWNED:
+            self._queue_push(conn, kind, row)
+            queued = True
+        self._record_conflicts(conn, kind, link, version, result, run_id)
+        self._save_link(conn, link, version, result.new_base)
+        self._note(kind, link["local_id"], rec["id"], result)
+        if transferred and local.get("home_province") == self.settings.province:
+            st.transferred_out += 1
+            log.info("inbound: volunteer transferred out; no more pushes", local_id=link["local_id"],
+                     home_province=remote.get("home_province"))
+        if link["how"] == REGISTRY_OWNED and result.apply_local:
+            st.registry_owned[kind] += 1
+        elif result.apply_local or queued or result.conflicts:
+            st.merged[kind] += 1
+        else:
+            st.unchanged[kind] += 1
+
+    def _apply_new(self, conn: Connection, kind: str, rec: dict[str, Any]) -> None:
+        """A registry record with no link: adopt a local row of the same record, or create one."""
+        st = self.stats
+        if kind == "volunteer" and rec.get("home_province") != self.settings.province:
+            st.skipped["out_of_province"] += 1  # another province's person we never had
+            return
+        if kind in ("org", "activity") and (rec.get("region_code") or "")[:2] != self.settings.province:
+            st.skipped["out_of_province"] += 1
+            return
+        local_id = self._find_same(conn, kind, rec)
+        if local_id is not None:
+            self._adopt(conn, kind, rec, local_id)
+            return
+        how = self._create(conn, kind, rec, 0)
+        (st.registry_owned if how == REGISTRY_OWNED else st.created)[kind] += 1
+
+    def _writable(self, kind: str, rec: dict[str, Any]) -> bool:
+        """Whether this client may write ``rec`` (registry-api.md §1 "ownership")."""
+        if kind == "volunteer":
+            return rec.get("home_province") == self.settings.province
+        if kind == "org":
+            return (rec.get("region_code") or "")[:2] == self.settings.province
+        if kind == "membership":
+            return True  # its org's province decides; the org is ours when it is linked as ours
+        return bool(self.own_client_id) and rec.get("owner_client_id") == self.own_client_id
+
+    # adopt ------------------------------------------------------------------------------------------
+    def _find_same(self, conn: Connection, kind: str, rec: dict[str, Any]) -> int | None:
+        """An unlinked local row of the same record, by natural key: a volunteer by ``idType`` and normalized
+        ``idNumber`` (the older row: the person's primary), an org by USCC, a membership by its pair."""
+        if kind == "volunteer":
+            norm = try_normalize_id_number(rec.get("id_type") or "", rec.get("id_number") or "")
+            if norm is None:
+                return None
+            rows = conn.execute(text(
+                "SELECT v.id, v.id_type, v.id_number, v.registered_at FROM volunteer v "
+                "WHERE v.id_type = :t AND (v.id_number_norm = :n OR v.id_number IN :raw) "
+                "AND NOT EXISTS (SELECT 1 FROM link l WHERE l.entity = 'volunteer' AND l.local_id = v.id) "
+                "ORDER BY v.registered_at, v.id").bindparams(bindparam("raw", expanding=True)),
+                {"t": rec["id_type"], "n": norm, "raw": _id_variants(norm)}).all()
+            for vid, id_type, number, _ in rows:
+                if try_normalize_id_number(id_type, number) == norm:
+                    return int(vid)
+            return None
+        if kind == "org":
+            uscc = normalize_uscc(rec.get("uscc"))
+            if not uscc:
+                return None
+            for oid, raw in conn.execute(text(
+                    "SELECT o.id, o.uscc FROM organization o WHERE o.uscc IS NOT NULL AND o.status <> 'DISSOLVED' "
+                    "AND upper(o.uscc) = :u AND NOT EXISTS (SELECT 1 FROM link l WHERE l.entity = 'org' "
+                    "AND l.local_id = o.id) ORDER BY o.id"), {"u": uscc}).all():
+                if normalize_uscc(raw) == uscc:
+                    return int(oid)
+            return None
+        if kind == "membership":
+            try:
+                org_id = self._local_id(conn, "org", rec["org_id"], 0)
+                vol_id = self._local_id(conn, "volunteer", rec["volunteer_id"], 0)
+            except _Unresolved:
+                return None
+            found = conn.execute(text(
+                "SELECT m.id FROM membership m WHERE m.org_id = :o AND m.volunteer_id = :v AND NOT EXISTS "
+                "(SELECT 1 FROM link l WHERE l.entity = 'membership' AND l.local_id = m.id)"),
+                {"o": org_id, "v": vol_id}).scalar()
+            return None if found is None else int(found)
+        return None
+
+    def _adopt(self, conn: Connection, kind: str, rec: dict[str, Any], local_id: int) -> None:
+        """Link an unlinked local row to ``rec`` and merge them with no common base: each field that differs is
+        decided by its group's policy (``manual`` → a conflict)."""
+        row = self._rows(conn, kind, [local_id])[local_id]
+        refs = self._refs(conn, kind, [row])
+        local = project_local(kind, row, refs)
+        remote = project_registry(kind, rec)
+        result = three_way(kind, {}, local, remote, self.policies, self.settings.hash_key)
+        version = int(rec.get("version") or 1)
+        link = {"entity": kind, "local_id": local_id, "registry_id": rec["id"], "registry_version": version,
+                "base": dumps(result.new_base), "is_duplicate": False, "revision": 0, "how": "adopted"}
+        now = utcnow()
+        link["id"] = conn.execute(Link.__table__.insert().values(**link, linked_at=now, updated_at=now)
+                                  .returning(Link.id)).scalar_one()
+        self._write_local(conn, kind, row, result)
+        if result.push:
+            self._queue_push(conn, kind, row)
+        self._record_conflicts(conn, kind, link, version, result, self.stats.run_id)
+        self._note(kind, local_id, rec["id"], result)
+        self.stats.adopted[kind] += 1
+        log.info("inbound: registry record linked to the platform's own row", kind=kind, local_id=local_id,
+                 registry_id=rec["id"])
+
+    # create -----------------------------------------------------------------------------------------
+    def _local_id(self, conn: Connection, kind: str, registry_id: str, depth: int) -> int:
+        """The local id of a registry record, creating the local row (and what it refers to) when missing."""
+        found = conn.execute(select(Link.local_id).where(Link.entity == kind, Link.registry_id == registry_id)
+                             .order_by(Link.is_duplicate, Link.local_id).limit(1)).scalar()
+        if found is not None:
+            return int(found)
+        if depth >= MAX_REFERENCE_DEPTH:
+            raise _Unresolved(f"{kind} {registry_id}: references too deep")
+        recs = self.client.lookup(kind, [registry_id])
+        if not recs:
+            raise _Unresolved(f"{kind} {registry_id} is not in the registry")
+        rec = recs[0]
+        same = self._find_same(conn, kind, rec)
+        if same is not None:
+            self._adopt(conn, kind, rec, same)
+            return same
+        how = self._create(conn, kind, rec, depth + 1)
+        (self.stats.registry_owned if how == REGISTRY_OWNED else self.stats.created)[kind] += 1
+        return self._local_id(conn, kind, registry_id, MAX_REFERENCE_DEPTH)
+
+    def _create(self, conn: Connection, kind: str, rec: dict[str, Any], depth: int) -> str:
+        """Create the local row of ``rec`` and link it; returns the link's ``how``."""
+        remote = project_registry(kind, rec)
+        values: dict[str, Any] = {}
+        for name in FIELDS[kind]:
+            values[name] = self._to_local(conn, kind, name, remote.get(name), depth)
+        if kind == "volunteer":
+            values["id_number_norm"] = try_normalize_id_number(values["id_type"] or "", values["id_number"] or "")
+        if kind == "service_record":
+            values["revoke_reason"] = rec.get("revoke_reason")
+        table = Base.metadata.tables[TABLES[kind]]
+        local_id = conn.execute(table.insert().values(**values).returning(table.c.id)).scalar_one()
+        how = "from_registry" if self._writable(kind, rec) else REGISTRY_OWNED
+        result = take_registry(kind, None, remote, self.settings.hash_key, "created_locally")
+        now = utcnow()
+        conn.execute(Link.__table__.insert().values(
+            entity=kind, local_id=local_id, registry_id=rec["id"], registry_version=int(rec.get("version") or 1),
+            base=dumps(result.new_base), is_duplicate=False, revision=0, how=how, linked_at=now, updated_at=now))
+        self._note(kind, int(local_id), rec["id"], result, only_summary=True)
+        return how
+
+    def _to_local(self, conn: Connection, kind: str, name: str, value: Any, depth: int) -> Any:
+        """A registry value (Python names and types) as the local column holds it."""
+        if name in REFERENCES[kind]:
+            return None if value is None else self._local_id(conn, REFERENCES[kind][name], value, depth)
+        if name in _LIST_COLUMNS:
+            return json.dumps(list(value or []), ensure_ascii=False)
+        return value
+
+    # writes -----------------------------------------------------------------------------------------
+    def _write_local(self, conn: Connection, kind: str, row: dict[str, Any], result: MergeResult) -> None:
+        """Write the registry-winning fields to the local row (the caller holds :func:`suppress_outbox`)."""
+        if not result.apply_local:
+            return
+        values = {name: self._to_local(conn, kind, name, result.merged[name], 0) for name in result.apply_local}
+        if kind == "volunteer" and ("id_number" in values or "id_type" in values):
+            values["id_number_norm"] = try_normalize_id_number(
+                values.get("id_type", row.get("id_type")) or "", values.get("id_number", row.get("id_number")) or "")
+        values["updated_at"] = utcnow()
+        table = Base.metadata.tables[TABLES[kind]]
+        conn.execute(table.update().where(table.c.id == row["id"]).values(**values))
+        row.update(values)
+        if "status" in values and values["status"] == ENDED.get(kind) or (
+                kind == "membership" and "left_on" in values and values["left_on"] is not None):
+            self.stats.ended[kind] += 1
+
+    def _queue_push(self, conn: Connection, kind: str, row: dict[str, Any]) -> None:
+        """Queue an outbox row so that the relay pushes the local-winning fields (the triggers are suppressed)."""
+        now = utcnow()
+        conn.execute(Outbox.__table__.insert().values(
+            entity=kind, local_id=row["id"], op="update", priority=_priority(kind, row), state="pending",
+            attempts=0, created_at=now, available_at=now))
+        self.stats.pushes_queued[kind] += 1
+
+    def _save_link(self, conn: Connection, link: dict[str, Any], version: int, base: dict[str, Any]) -> None:
+        conn.execute(Link.__table__.update().where(Link.id == link["id"]).values(
+            registry_version=version, base=dumps(base), updated_at=utcnow()))
+        link["registry_version"], link["base"] = version, dumps(base)
+
+    def _record_conflicts(self, conn: Connection, kind: str, link: dict[str, Any], version: int,
+                          result: MergeResult, run_id: int | None) -> None:
+        """Open (or bring up to date) one conflict per held field; supersede the record's open conflicts on
+        fields that are no longer held (both sides came to agree, or one side went back to the base)."""
+        t = Conflict.__table__
+        open_rows = {r.field: r.id for r in conn.execute(select(t.c.id, t.c.field).where(
+            t.c.entity == kind, t.c.local_id == link["local_id"], t.c.state == "open"))}
+        now = utcnow()
+        for c in result.conflicts:
+            values = {"registry_id": link["registry_id"], "field_group": c.group,
+                      "base_value": json.dumps(c.base, ensure_ascii=False),
+                      "local_value": json.dumps(c.local, ensure_ascii=False, default=str),
+                      "remote_value": json.dumps(c.remote, ensure_ascii=False, default=str),
+                      "local_hash": c.local_hash, "remote_hash": c.remote_hash, "registry_version": version,
+                      "run_id": run_id, "updated_at": now}
+            if c.field in open_rows:
+                conn.execute(t.update().where(t.c.id == open_rows.pop(c.field)).values(**values))
+            else:
+                conn.execute(t.insert().values(entity=kind, local_id=link["local_id"], field=c.field, state="open",
+                                               detected_at=now, **values))
+            self.stats.conflicts[kind] += 1
+        if open_rows:
+            conn.execute(t.update().where(t.c.id.in_(list(open_rows.values()))).values(
+                state="superseded", resolved_at=now, updated_at=now))
+
+    def _note(self, kind: str, local_id: int, registry_id: str, result: MergeResult, *,
+              only_summary: bool = False) -> None:
+        """Count the decisions and keep the first ones in detail, for the run's record."""
+        st = self.stats
+        for d in result.decisions:
+            st.decisions[f"{kind}.{d.field}:{d.rule}:{d.winner}"] += 1
+            if not only_summary and len(st.decision_log) < DECISIONS_KEPT:
+                st.decision_log.append({"kind": kind, "local_id": local_id, "registry_id": registry_id,
+                                        "field": d.field, "rule": d.rule, "winner": d.winner, "group": d.group})
+
+
+def _primary(links: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    """The link whose local row governs the record (not a person's duplicate row)."""
+    if not links:
+        return None
+    return links[0]
+
+
+def pending_reconcile(engine: Engine) -> dict[str, Any] | None:
+    """Whether a full reconcile is due (for ``regsync status`` and the scheduler)."""
+    with engine.connect() as conn:
+        return reconcile_due(conn)
+
+
+__all__ = [
+    "CURSOR_NAME",
+    "RECONCILE_DUE",
+    "REGISTRY_OWNED",
+    "InboundStats",
+    "Poller",
+    "clear_reconcile_due",
+    "mark_reconcile_due",
+    "pending_reconcile",
+    "reconcile_due",
+    "save_cursor",
+    "saved_cursor",
+]
