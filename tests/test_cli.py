@@ -33,6 +33,8 @@ def test_demo_numbers_add_up_and_failures_are_only_unfixable_dirt(tmp_path: Path
     for kind in KINDS:
         assert summary["local"][kind] == summary["registry"][kind] + summary["failed"][kind], kind
         assert summary["agree"][kind] == summary["registry"][kind], kind
+        assert summary["registry_unlinked"][kind] == 0, kind  # nothing in the registry that no local row links
+    assert summary["adds_up"] is True
     assert set(summary["failed_by_code"]) <= {"INVALID_PHONE", "INVALID_ID_NUMBER", "PARENT_FAILED"}
     # every failed volunteer is dirt the generator recorded as unfixable, with the code it expected
     db = sqlite3.connect(tmp_path / "demo" / "local.db")
@@ -165,6 +167,7 @@ def test_demo_with_faults_ends_with_the_same_numbers(tmp_path: Path) -> None:
                      "--faults", "lost_answer_rate=0.2,error_rate=0.2,rate_limit_rps=10")
     assert clean.returncode == 0 and faulty.returncode == 0, faulty.stderr[-2000:]
     a, b = json.loads(clean.stdout), json.loads(faulty.stdout)
+    assert b["registry_unlinked"] == {kind: 0 for kind in KINDS}
     for key in ("local", "registry", "failed", "failed_by_code", "registry_total"):
         assert a[key] == b[key], key
     injected = b["faults"]["injected"]
