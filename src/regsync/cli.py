@@ -35,6 +35,22 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on 
 
 
 @contextlib.contextmanager
+def command_errors() -> Iterator[None]:
+    """Report the errors a command's user can act on, with their exit codes: a configuration error (2), an
+    unusable local store (1); no traceback."""
+    from regsync.commands import StoreError
+
+    try:
+        yield
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    except StoreError as exc:
+        err.print(f"[red]local store:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+
+
+@contextlib.contextmanager
 def stop_on_signal() -> Iterator[Callable[[], bool]]:
     """While in the block, the first SIGINT or SIGTERM only asks the work to stop at the next safe point
     (between steps: claims released, the run recorded) and restores the previous handler, so that a second
@@ -136,18 +152,12 @@ def generate(config: ConfigOpt = None,
                       "again: duplicates).")] = False,
              json_output: JsonOpt = False) -> None:
     """Generate a province-shaped data set into the local store."""
-    from regsync.commands import StoreError, run_generate
+    from regsync.commands import run_generate
 
     settings = _setup(config, json_output)
-    try:
+    with command_errors():
         summary = run_generate(settings, scale=scale, seed=seed, progress=show_progress(json_output),
                                append=append)
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from exc
-    except StoreError as exc:
-        err.print(f"[red]local store:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from exc
     if json_output:
         print_json(summary)
     else:
@@ -160,18 +170,11 @@ def generate(config: ConfigOpt = None,
                   + env_help("database", "registry", "relay"))
 def sync(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     """Run one outbound pass."""
-    from regsync.commands import StoreError, print_sync_summary, run_sync
+    from regsync.commands import print_sync_summary, run_sync
 
     settings = _setup(config, json_output)
-    with stop_on_signal() as stopping:
-        try:
-            code, summary = run_sync(settings, progress=show_progress(json_output), stop=stopping)
-        except ConfigError as exc:
-            err.print(f"[red]configuration error:[/red] {exc}", markup=True, highlight=False)
-            raise typer.Exit(2) from exc
-        except StoreError as exc:
-            err.print(f"[red]local store:[/red] {exc}", highlight=False)
-            raise typer.Exit(1) from exc
+    with stop_on_signal() as stopping, command_errors():
+        code, summary = run_sync(settings, progress=show_progress(json_output), stop=stopping)
     if json_output:
         print_json(summary)
     else:

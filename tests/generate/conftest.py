@@ -4,7 +4,6 @@ engine and module (generating is the slow part, checking it is fast)."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,11 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from pgutil import PG_URL, _pg_available
 from regsync.db.models import Base
 from regsync.db.session import make_engine
 from regsync.generate import GenerateSummary, generate
-
-PG_URL = os.environ.get("REGSYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 #: The data set the checks run on: small, but with every dirt kind present at least a few times.
 SCALE = 0.002
@@ -25,18 +23,7 @@ SEED = 11
 AS_OF = dt.date(2026, 6, 30)
 
 
-def _pg_ok() -> bool:
-    try:
-        eng = create_engine(PG_URL)
-        with eng.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        eng.dispose()
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-
-
-_PG = _pg_ok()
+_PG = _pg_available()
 
 
 @dataclass
