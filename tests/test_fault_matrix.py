@@ -27,7 +27,8 @@ CASES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "lost_answers": ({"lost_answer_rate": 0.2}, ("lost_answer_drop", "lost_answer_504")),
     "rate_limit": ({"rate_limit_rps": 4}, ("rate_limited",)),
     "maintenance": ({"maintenance_s": 2}, ("maintenance",)),
-    "short_tokens": ({"token_ttl_s": 2, "latency_ms": 300}, ("token_expired",)),
+    # a call takes 0.4 s, so a token of 1 s expires under the calls sent after its first 0.6 s
+    "short_tokens": ({"token_ttl_s": 1, "latency_ms": 400}, ("token_expired",)),
     "clock_offset": ({"clock_offset_s": 400}, ("timestamp_skew",)),
     "gateway_413": ({"gateway_body_limit": 60000}, ("gateway_413",)),
     "firewall": ({"firewall_rate": 0.15}, ("firewall_403", "firewall_429")),
@@ -54,7 +55,7 @@ def test_fault_matrix(case: str, db_url: str, tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(RegistryClient, "backoff_max_s", 1.0)
     if case == "lost_answers":
         monkeypatch.setattr(Relay, "idempotency_window_s", 0.0)  # look lost creates up by clientRef at once
-    with SandboxServer(db_url=f"sqlite:///{tmp_path / 'sandbox.db'}", admin=True, faults=faults, seed=7) as sandbox:
+    with SandboxServer(db_url=f"sqlite:///{tmp_path / 'sandbox.db'}", admin=True, seed=7) as sandbox:
         settings = Settings(
             database=DatabaseSettings(url=db_url),
             registry=RegistrySettings(url=sandbox.base_url, client_id=sandbox.client_id,
@@ -64,6 +65,8 @@ def test_fault_matrix(case: str, db_url: str, tmp_path, monkeypatch) -> None:
             log=LogSettings(level="ERROR"))
         engine = make_engine(db_url)
         run_generate(settings, scale=0.0001, seed=3, engine=engine)
+        # the faults start now (a maintenance window opens when it is set), not while the data is generated
+        httpx.put(f"{sandbox.admin_url}/faults", json=faults).raise_for_status()
         started = time.monotonic()
         deadline = started + 240
         summary: dict[str, Any] = {}

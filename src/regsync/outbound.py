@@ -846,6 +846,21 @@ def _unreadable_reason(conn: Connection, table: Any, local_id: int, exc: Excepti
             if bad else f"{TABLE_ENTITY[table.name]} {local_id}: unreadable ({mask_text(str(exc))[:200]})")
 
 
+_LINK_COLUMNS = ("entity", "local_id", "registry_id", "registry_version", "base", "is_duplicate", "revision", "how",
+                 "linked_at", "updated_at")
+
+
+def _copy_rows(conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` with PostgreSQL's COPY, inside ``conn``'s transaction: one round trip and one statement for
+    the whole batch, where an executemany is one statement a row."""
+    cols = _LINK_COLUMNS
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    with dbapi.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(tuple(row[c] for c in cols))
+
+
 def unblock(conn: Connection, now: dt.datetime) -> int:
     """Re-queue the ``blocked`` rows whose awaited record has a link now; returns how many."""
     res = conn.execute(text(
@@ -980,9 +995,12 @@ class _Outcomes:
         if self.links_new and kind == "membership":
             self._mark_duplicate_pairs(conn)
         if self.links_new:
-            conn.execute(link_t.insert(), [
-                {**e, "is_duplicate": e["how"] in DUPLICATE_HOWS, "linked_at": now, "updated_at": now}
-                for e in self.links_new])
+            rows = [{**e, "is_duplicate": e["how"] in DUPLICATE_HOWS, "linked_at": now, "updated_at": now}
+                    for e in self.links_new]
+            if is_postgres(conn):
+                _copy_rows(conn, "link", rows)
+            else:
+                conn.execute(link_t.insert(), rows)
             # what waited for these records may go now (one statement over the few blocked rows)
             unblock(conn, now)
         if self.links_upd:
