@@ -477,3 +477,22 @@ def test_a_later_row_of_a_person_whose_primary_is_refused_is_blocked_not_waiting
     assert summary["backlog"] == 0
     assert summary["still_failed"] == {"volunteers": 2, "service_records": 1}
     assert summary["still_failed_by_code"] == {"INVALID_PHONE": 1, "PARENT_FAILED": 2}
+
+
+def test_registry_owned_records_and_transferred_volunteers_are_never_pushed(settings, engine, sandbox) -> None:
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        v = f.volunteer(conn)
+        a = f.activity(conn, t["team"])
+        sr = f.service_record(conn, v, a, t["team"])
+    sync(settings, engine)
+    with engine.begin() as conn:  # as the inbound side would leave them
+        conn.execute(text("UPDATE link SET how = 'registry_owned' WHERE entity = 'service_record' AND local_id = :i"),
+                     {"i": sr})
+        conn.execute(text("UPDATE service_record SET hours = 300 WHERE id = :i"), {"i": sr})
+        conn.execute(text("UPDATE volunteer SET home_province = '11', phone = '13600001111' WHERE id = :i"), {"i": v})
+    summary = sync(settings, engine)
+    assert summary["pushed"] == {} and summary["batches"] == 0
+    assert summary["still_failed_by_code"] == {"REGISTRY_OWNED": 1}
+    rec = registry_records(sandbox, "volunteers")[0]
+    assert rec["phone"] == "13912345678" and rec["homeProvince"] == "23"

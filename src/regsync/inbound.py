@@ -56,6 +56,7 @@ from regsync.db.triggers import ORG_LEVEL_RANK, PRIORITY
 from regsync.masking import mask_text
 from regsync.merge import MergeResult, take_registry, three_way
 from regsync.normalize import normalize_uscc, try_normalize_id_number
+from regsync.outbound import REGISTRY_OWNED
 from regsync.projection import ENDED, FIELDS, REFERENCES, canonical, dumps, project_local, project_registry
 from regsync.registry.errors import CursorExpired
 from regsync.registry.types import Change, ChangePage
@@ -72,8 +73,6 @@ RECONCILE_DUE = "reconcile_due"
 PAGE_LIMIT = 1000
 #: Ids per ``POST /lookup`` (registry-api.md §3: at most 500).
 LOOKUP_CHUNK = 500
-#: ``link.how`` of records this client may not write: the relay must never push them.
-REGISTRY_OWNED = "registry_owned"
 #: Items remembered to drop repeats across pages (bounded: memory stays flat).
 SEEN_MAX = 200_000
 #: Decisions kept in detail in a run's summary (all are counted).

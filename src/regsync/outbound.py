@@ -79,6 +79,9 @@ DATA_CODES = {"VALIDATION_FAILED", "DAILY_HOURS_EXCEEDED", "INVALID_STATE", "ORG
               "PRECONDITION_REQUIRED", "VERSION_MISMATCH"}
 DUPLICATE_CODES = {"DUPLICATE_ID_NUMBER", "DUPLICATE_USCC", "DUPLICATE_CLIENT_REF"}
 
+#: How a link marks a record that is the registry's (the portal's or another client's): never pushed.
+REGISTRY_OWNED = "registry_owned"
+
 #: How a link was made, for the links of a person's second local row and what hangs on it (never pushed).
 DUPLICATE_HOWS = {"duplicate_person", "duplicate_pair"}
 
@@ -575,6 +578,21 @@ class Relay:
 
         if kind == "volunteer" and it.local_id in primaries:
             outcomes.duplicate(it, primaries[it.local_id])
+            return
+        if link is not None and link["how"] == REGISTRY_OWNED:
+            # entered on the portal or by another client (registry-api.md §1, ownership): the registry's, never
+            # pushed; a platform edit of it is shown to operators rather than sent into a NOT_OWNER refusal
+            if it.row is not None and desired is not None and canonical(desired, key) != base:
+                outcomes.fail(it, "REGISTRY_OWNED", f"{kind} {it.local_id} is the registry's (entered on the "
+                              "portal or by another client); the platform's change to it is not sent")
+            else:
+                outcomes.unchanged(it)
+            return
+        if kind == "volunteer" and it.row is not None and it.row.get("home_province") not in (
+                None, self.settings.province):
+            # transferred out (registry-api.md §4.2): another province manages the person now; writes would be
+            # refused with NOT_OWNER, so nothing is pushed
+            outcomes.unchanged(it)
             return
 
         if desired is None:  # the local row is gone
