@@ -374,3 +374,72 @@ class Conflict(Base):
     resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     resolved_by: Mapped[str | None] = mapped_column(String(64))
     resolution: Mapped[str | None] = mapped_column(String(16))
+
+
+class Discrepancy(Base):
+    """One difference a reconcile found between the platform and the registry (design.md, flow 3).
+
+    ``kind`` is one of ``missing_in_registry``, ``missing_locally``, ``field_mismatch``, ``stale_link``,
+    ``broken_link``, ``hours_mismatch``, ``duplicate_person``, ``orphan`` (and ``ambiguous_match`` for adopt).
+    ``entity`` is the record kind (``org``, ``volunteer``, ``membership``, ``activity``, ``service_record``).
+    ``fields`` is a JSON array of the synced field names that differ (registry-api.md names); ``details`` is
+    JSON text with masked values only (design.md, "Personal data"). ``city_code`` (the 4-digit GB/T 2260
+    prefix) and ``org_line`` (``regional`` or ``specialized``, when the record belongs to an organization)
+    serve the report's breakdowns. ``action`` is the repair policy allows (``push``, ``pull``, ``relink``,
+    ``unlink``, ``none``) and ``action_state`` what became of it (``queued``, ``done``, ``held``,
+    ``not_allowed``, ``failed``), both ``NULL`` when the run only reported.
+    """
+
+    __tablename__ = "discrepancy"
+    __table_args__ = (Index("ix_discrepancy_run", "run_id", "kind"),
+                      Index("ix_discrepancy_record", "entity", "local_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(BigInteger)
+    entity: Mapped[str] = mapped_column(String(24))
+    kind: Mapped[str] = mapped_column(String(32))
+    local_id: Mapped[int | None] = mapped_column(BigInteger)
+    registry_id: Mapped[str | None] = mapped_column(String(32))
+    fields: Mapped[str] = mapped_column(Text, default="[]")
+    details: Mapped[str] = mapped_column(Text, default="{}")
+    city_code: Mapped[str | None] = mapped_column(String(6))
+    org_line: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str | None] = mapped_column(String(16))
+    action_state: Mapped[str | None] = mapped_column(String(16))
+    detected_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+
+class RunSlot(Base):
+    """A scheduled job's run slot, claimed once (issue 6: neither a second daemon nor a manual command runs the
+    same slot twice). ``scheduled_at`` is the slot's planned time (UTC, naive); ``run_id`` the run it made (if it
+    did work); ``state`` ``running``, ``done``, ``failed`` or ``idle``."""
+
+    __tablename__ = "run_slot"
+    __table_args__ = (UniqueConstraint("job", "scheduled_at", name="uq_run_slot_job_scheduled_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(32))
+    scheduled_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    claimed_by: Mapped[str] = mapped_column(String(64))
+    claimed_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    state: Mapped[str] = mapped_column(String(12), default="running")
+    run_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class FlowState(Base):
+    """The state of one flow (``outbound``, ``inbound``, ``reconcile``): paused or not (by whom, why, since when,
+    UTC), the last success, and since when it has been failing and with what code (``failing_since`` is
+    ``NULL`` while it works), so that ``regsync status`` can tell a stale or refused flow (issue 6)."""
+
+    __tablename__ = "flow_state"
+
+    flow: Mapped[str] = mapped_column(String(16), primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_by: Mapped[str | None] = mapped_column(String(64))
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+    paused_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_success_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    failing_since: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
