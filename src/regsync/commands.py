@@ -262,6 +262,59 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
     return code, summary
 
 
+def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable[[], bool] | None = None,
+             max_pages: int | None = None) -> tuple[int, dict[str, Any]]:
+    """One inbound pass (design.md, flow 2): read the change feed from the saved cursor until it has no more and
+    apply it (:class:`regsync.inbound.Poller`), recorded as a run of kind ``inbound``.
+
+    Args:
+        settings: regsync's settings.
+        engine: an engine on the store (default: one on ``settings.database.url``, checked).
+        stop: polled between pages; when it turns true the pass ends after the page in hand (its cursor saved).
+        max_pages: read at most this many pages.
+
+    Returns:
+        (exit code, summary): the summary is :meth:`regsync.inbound.InboundStats.as_dict` plus ``status``
+        and ``seconds``; ``reconcile_due`` is true when the cursor expired (``CURSOR_EXPIRED``) or there was
+        none although records were linked. Exit code 0 when the pass completed (also when a reconcile is due:
+        the run is ``partial``), 1 when the registry failed it (what was applied before stays applied, with its
+        cursor).
+
+    Raises:
+        ConfigError: incomplete registry settings or a bad database URL (before anything is done).
+        StoreError: the local store is unusable.
+    """
+    from regsync.inbound import Poller
+    from regsync.registry.client import RegistryClient
+
+    require_registry(settings)
+    own_engine = engine is None
+    engine = engine or open_store(settings.database.url)
+    started = time.monotonic()
+    code = 0
+    try:
+        with RegistryClient(settings.registry, province=settings.province) as client:
+            poller = Poller(engine, client, settings)
+            try:
+                stats = poller.run(stop=stop, max_pages=max_pages)
+                status = "partial" if stats.reconcile_due else "success"
+            except Exception as exc:  # noqa: BLE001 — recorded by the poller as failed; reported here
+                log.error("pull failed", error=mask_text(str(exc)))
+                stats, status, code = poller.stats, "failed", 1
+                summary_error: str | None = mask_text(str(exc))
+            else:
+                summary_error = None
+    finally:
+        if own_engine:
+            engine.dispose()
+    summary = stats.as_dict()
+    summary.pop("decision_log", None)
+    summary.update(status=status, seconds=round(time.monotonic() - started, 3))
+    if summary_error:
+        summary["error"] = summary_error
+    return code, summary
+
+
 def _merge(total: Any, stats: Any) -> None:
     for name in ("pushed", "linked", "failed", "failed_by_code", "unchanged", "deferred"):
         getattr(total, name).update(getattr(stats, name))
