@@ -50,8 +50,8 @@ def first_cursor(settings: Settings, engine: Engine) -> str:
         return Poller(engine, client, settings).take_first_cursor()
 
 
-def sync(settings: Settings, engine: Engine) -> dict[str, Any]:
-    code, summary = run_sync(settings, engine=engine, until_quiet=True, timeout_s=60)
+def sync(settings: Settings, engine: Engine, **kw: Any) -> dict[str, Any]:
+    code, summary = run_sync(settings, engine=engine, until_quiet=True, timeout_s=60, **kw)
     assert code == 0, summary
     return summary
 
@@ -92,9 +92,11 @@ def pushed_world(settings: Settings, engine: Engine, volunteers: int = 1) -> dic
         vols = [f.volunteer(conn) for _ in range(volunteers)]
         a = f.activity(conn, t["team"])
     first_cursor(settings, engine)
-    sync(settings, engine)
-    echo = poll(settings, engine)
-    assert echo.applied == 0 and echo.echoes > 0 and not echo.conflicts, echo.as_dict()
+    summary = sync(settings, engine)  # outbound, then inbound: the pull drops the echoes of the pushes
+    assert summary["inbound"]["echoes"] > 0, summary
+    assert not (summary["merged"] or summary["conflicts"] or summary["created_locally"]), summary
+    again = poll(settings, engine)
+    assert again.applied == 0 and again.changes == 0, again.as_dict()
     return {"tree": t, "vols": vols, "activity": a}
 
 
@@ -161,7 +163,7 @@ def test_repeated_items_and_echoes_change_nothing(settings, engine, sandbox) -> 
     # a second push of our own (an echo) and two portal edits
     with engine.begin() as conn:
         conn.execute(text("UPDATE volunteer SET region_code = '230104' WHERE id = :i"), {"i": w["vols"][0]})
-    sync(settings, engine)
+    sync(settings, engine, inbound=False)  # its echo is left in the feed for the poll below
     for v in w["vols"][1:3]:
         portal(sandbox, f"volunteers/{rid(engine, 'volunteer', v)}/contact", {"skills": ["翻译"]})
     stats = poll(settings, engine, page_limit=3)
@@ -243,7 +245,7 @@ def test_cursor_expired_marks_a_full_reconcile_due(settings, engine, sandbox) ->
     with engine.begin() as conn:
         f.org_tree(conn)
     cursor = first_cursor(settings, engine)
-    sync(settings, engine)
+    sync(settings, engine, inbound=False)
     httpx.put(f"{sandbox.admin_url}/faults", json={"feed_retention_s": 0.5}).raise_for_status()
     time.sleep(1.2)
     stats = poll(settings, engine)
@@ -254,3 +256,7 @@ def test_cursor_expired_marks_a_full_reconcile_due(settings, engine, sandbox) ->
         status = conn.execute(text("SELECT status FROM run WHERE id = :i"), {"i": stats.run_id}).scalar_one()
     assert due is not None and due["reason"] == "CURSOR_EXPIRED" and due["cursor"] == cursor
     assert status == "partial"
+    # the sync says so in its summary too, and its run is partial
+    code, summary = run_sync(settings, engine=engine)
+    assert code == 0 and summary["reconcile_due"] and summary["reconcile_reason"] == "CURSOR_EXPIRED"
+    assert summary["status"] == "partial"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from sqlalchemy import Engine, text
 import factories as f
 from regsync.commands import run_sync
 from regsync.sandbox.server import SandboxServer
-from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings
+from regsync.settings import DatabaseSettings, LogSettings, MergeSettings, RegistrySettings, Settings
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +33,9 @@ def settings(sandbox: SandboxServer, db_url: str) -> Settings:
                     log=LogSettings(level="WARNING"))
 
 
-def sync(settings: Settings, engine: Engine) -> dict[str, Any]:
-    code, summary = run_sync(settings, engine=engine, until_quiet=True, timeout_s=60)
+def sync(settings: Settings, engine: Engine, inbound: bool = False) -> dict[str, Any]:
+    """Outbound passes until quiet (the relay alone unless ``inbound``: these tests are about the relay)."""
+    code, summary = run_sync(settings, engine=engine, until_quiet=True, timeout_s=60, inbound=inbound)
     assert code == 0, summary
     return summary
 
@@ -286,17 +288,56 @@ def test_version_mismatch_from_a_derived_field_is_retried_on_the_new_version(set
     assert sorted(rec["skills"]) == ["急救", "翻译"]
 
 
-def test_a_synced_field_moved_in_the_registry_is_not_overwritten(settings, engine, sandbox) -> None:
+def test_a_synced_field_moved_in_the_registry_is_merged_not_overwritten(settings, engine, sandbox) -> None:
+    """VERSION_MISMATCH with a synced field moved goes through the three-way merge: the registry's phone (its
+    change alone) comes home, the platform's region code goes out under the fresh version, and the stale
+    content is never sent."""
     with engine.begin() as conn:
-        v = f.volunteer(conn)
+        v = f.volunteer(conn, phone="13800001111")
     sync(settings, engine)
     rid = link_of(engine, "volunteer", v).registry_id
     httpx.patch(f"{sandbox.admin_url}/records/volunteers/{rid}", json={"phone": "13655556666"}).raise_for_status()
     with engine.begin() as conn:
         conn.execute(text("UPDATE volunteer SET region_code = '230103' WHERE id = :i"), {"i": v})
     summary = sync(settings, engine)
-    assert summary["still_failed_by_code"] == {"VERSION_MISMATCH": 1}
-    assert registry_records(sandbox, "volunteers")[0]["phone"] == "13655556666"
+    assert summary["merged_on_push"] == {"volunteers": 1} and summary["still_failed"] == {}, summary
+    assert summary["pushed"] == {"volunteers": 1}
+    rec = next(r for r in registry_records(sandbox, "volunteers") if r["id"] == rid)
+    assert rec["phone"] == "13655556666" and rec["regionCode"] == "230103"
+    with engine.connect() as conn:
+        local = conn.execute(text("SELECT phone, region_code FROM volunteer WHERE id = :i"), {"i": v}).one()
+        queued = conn.execute(text("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'deferred')")).scalar()
+    assert tuple(local) == ("13655556666", "230103") and queued == 0
+    assert link_of(engine, "volunteer", v).registry_version == rec["version"]
+
+
+def test_a_both_sides_change_on_push_follows_the_policy(settings, engine, sandbox) -> None:
+    """The same field changed on both sides, met on push: the group's policy decides (contact → registry), and
+    with ``manual`` the field is held as a conflict while the other fields still go out."""
+    with engine.begin() as conn:
+        v = f.volunteer(conn, phone="13800001111")
+    sync(settings, engine)
+    rid = link_of(engine, "volunteer", v).registry_id
+    httpx.patch(f"{sandbox.admin_url}/records/volunteers/{rid}", json={"phone": "13655556666"}).raise_for_status()
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE volunteer SET phone = '13977778888', region_code = '230103' WHERE id = :i"),
+                     {"i": v})
+    manual = dataclasses.replace(settings, merge=MergeSettings(contact="manual"))
+    summary = sync(manual, engine)
+    assert summary["merged_on_push"] == {"volunteers": 1} and summary["still_failed"] == {}, summary
+    rec = next(r for r in registry_records(sandbox, "volunteers") if r["id"] == rid)
+    assert rec["phone"] == "13655556666" and rec["regionCode"] == "230103"  # held; the rest went out
+    with engine.connect() as conn:
+        conflicts = conn.execute(text("SELECT field, state FROM conflict WHERE local_id = :i"), {"i": v}).all()
+        phone = conn.execute(text("SELECT phone FROM volunteer WHERE id = :i"), {"i": v}).scalar_one()
+    assert [tuple(c) for c in conflicts] == [("phone", "open")] and phone == "13977778888"
+    # a later local edit of another field still syncs; the held phone is still not sent
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE volunteer SET skills = :s WHERE id = :i"), {"s": json.dumps(["翻译"]), "i": v})
+    summary = sync(manual, engine)
+    rec = next(r for r in registry_records(sandbox, "volunteers") if r["id"] == rid)
+    assert rec["skills"] == ["翻译"] and rec["phone"] == "13655556666", summary
+    assert summary["held_fields"] == {"volunteers": 1}
 
 
 @pytest.mark.parametrize(("column", "dirty", "expected"), [

@@ -166,15 +166,25 @@ def generate(config: ConfigOpt = None,
 
 
 # ------------------------------------------------------------------------------------------------ sync
-@app.command(help="Run one outbound pass: push every queued local change to the registry. "
-                  + env_help("database", "registry", "relay"))
-def sync(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
-    """Run one outbound pass."""
+@app.command(help="Run one sync pass: push every queued local change to the registry (outbound), then pull the "
+                  "registry's change feed and merge it (inbound). The feed's first cursor is taken before the "
+                  "first push. " + env_help("database", "registry", "relay", "merge"))
+def sync(config: ConfigOpt = None, json_output: JsonOpt = False,
+         outbound_only: Annotated[bool, typer.Option("--outbound", help="Only push (no pull).")] = False,
+         inbound_only: Annotated[bool, typer.Option("--inbound", help="Only pull (no push).")] = False,
+         until_quiet: Annotated[bool, typer.Option("--until-quiet", help="Repeat passes until neither side has "
+                                                                        "anything left (deferred rows waited "
+                                                                        "for).")] = False) -> None:
+    """Run one sync pass."""
     from regsync.commands import print_sync_summary, run_sync
 
+    if outbound_only and inbound_only:
+        err.print("[red]usage error:[/red] --outbound and --inbound exclude each other (give neither for both)")
+        raise typer.Exit(2)
     settings = _setup(config, json_output)
     with stop_on_signal() as stopping, command_errors():
-        code, summary = run_sync(settings, progress=show_progress(json_output), stop=stopping)
+        code, summary = run_sync(settings, progress=show_progress(json_output), stop=stopping,
+                                 until_quiet=until_quiet, outbound=not inbound_only, inbound=not outbound_only)
     if json_output:
         print_json(summary)
     else:
@@ -299,6 +309,137 @@ def outbox_discard(reason: ReasonOpt, targets: TargetsArg = None, config: Config
         op.print_action(result)
 
 
+# ------------------------------------------------------------------------------------------------ conflicts
+conflicts_app = typer.Typer(help="Fields held for an operator by the merge policy (`manual`): list, show, "
+                                 "resolve (audited). " + env_help("database", "registry", "merge"),
+                            no_args_is_help=True)
+app.add_typer(conflicts_app, name="conflicts")
+
+
+def _conflict_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a conflicts function: usage errors exit 2, registry failures 1."""
+    from regsync.masking import mask_text
+    from regsync.operator import OperatorUsageError
+    from regsync.registry.errors import RegistryError
+
+    try:
+        return fn(*args, **kwargs)
+    except OperatorUsageError as exc:
+        err.print(f"[red]usage error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    except RegistryError as exc:
+        err.print(f"[red]registry:[/red] {mask_text(str(exc))}", highlight=False)
+        raise typer.Exit(1) from exc
+
+
+@conflicts_app.command("list", help="Conflicts, oldest first, with their masked values; counts by state and by "
+                                    "field. " + env_help("database"))
+def conflicts_list(config: ConfigOpt = None, json_output: JsonOpt = False,
+                   state: Annotated[str, typer.Option(help="open, resolved, superseded or all.")] = "open",
+                   kind: KindOpt = None,
+                   field_name: Annotated[str | None, typer.Option("--field", help="Only this field.")] = None,
+                   limit: Annotated[int, typer.Option(help="At most this many rows.")] = 100) -> None:
+    """List conflicts."""
+    from regsync.commands import open_store
+    from regsync.conflicts import list_conflicts, print_listing
+
+    settings = _setup(config, json_output)
+    with command_errors():
+        engine = open_store(settings.database.url)
+    try:
+        listing = _conflict_call(list_conflicts, engine, state=None if state == "all" else state, kind=kind,
+                                 field_name=field_name, limit=limit)
+    finally:
+        engine.dispose()
+    if json_output:
+        print_json(listing.as_dict())
+    else:
+        print_listing(listing)
+
+
+@conflicts_app.command("show", help="One conflict: its field, the base, local and registry values as stored "
+                                    "(ID numbers and phones masked). --live reads both sides' current values in "
+                                    "clear (audited; needs --reason). " + env_help("database", "registry"))
+def conflicts_show(conflict_id: Annotated[int, typer.Argument(metavar="ID", help="The conflict's id.")],
+                   config: ConfigOpt = None, json_output: JsonOpt = False,
+                   live: Annotated[bool, typer.Option("--live", help="Read the live values in clear "
+                                                                     "(audited).")] = False,
+                   reason: Annotated[str | None, typer.Option("--reason", help="Why (with --live).")] = None,
+                   actor: ActorOpt = None) -> None:
+    """Show a conflict."""
+    from regsync.commands import open_store, require_registry
+    from regsync.conflicts import get_conflict, print_conflict, show_live
+    from regsync.registry.client import RegistryClient
+
+    settings = _setup(config, json_output)
+    with command_errors():
+        engine = open_store(settings.database.url)
+    try:
+        if live:
+            with command_errors():
+                require_registry(settings)
+            with RegistryClient(settings.registry, province=settings.province) as client:
+                view = _conflict_call(show_live, engine, client, conflict_id, reason=reason or "", actor=actor)
+        else:
+            with engine.connect() as conn:
+                view = _conflict_call(get_conflict, conn, conflict_id)
+    finally:
+        engine.dispose()
+    if json_output:
+        print_json(view.as_dict())
+    else:
+        print_conflict(view)
+
+
+@conflicts_app.command("resolve", help="Decide a conflict: --take registry writes the registry's value to the "
+                                       "platform; --take local pushes the platform's value; --set FIELD=VALUE "
+                                       "writes and pushes a value of your own. Asks first unless --yes (no "
+                                       "terminal: refuses). Audited. " + env_help("database", "registry"))
+def conflicts_resolve(conflict_id: Annotated[int, typer.Argument(metavar="ID", help="The conflict's id.")],
+                      reason: ReasonOpt, config: ConfigOpt = None, json_output: JsonOpt = False,
+                      take: Annotated[str | None, typer.Option("--take", help="local or registry.")] = None,
+                      set_value: Annotated[str | None, typer.Option("--set", metavar="FIELD=VALUE",
+                                                                    help="A value of your own.")] = None,
+                      yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+                      actor: ActorOpt = None) -> None:
+    """Resolve a conflict."""
+    from regsync.commands import open_store, require_registry
+    from regsync.conflicts import get_conflict, print_resolution, resolve_conflict
+    from regsync.operator import check_reason, stdin_is_tty
+    from regsync.registry.client import RegistryClient
+
+    settings = _setup(config, json_output)
+    _conflict_call(check_reason, reason)
+    if (take is None) == (set_value is None):
+        err.print("[red]usage error:[/red] give exactly one of --take local|registry and --set FIELD=VALUE")
+        raise typer.Exit(2)
+    with command_errors():
+        require_registry(settings)
+        engine = open_store(settings.database.url)
+    try:
+        with engine.connect() as conn:
+            view = _conflict_call(get_conflict, conn, conflict_id)
+        if not yes:
+            if not stdin_is_tty():
+                err.print("refusing to resolve: no terminal to confirm on; pass --yes to resolve without asking")
+                raise typer.Exit(2)
+            what = f"take the {take} value" if take else f"set {set_value}"
+            side = "the platform's row is overwritten" if take != "local" else "the registry's value is replaced"
+            if not typer.confirm(f"Conflict {view.id} ({view.kind} {view.local_id}, {view.field}): {what}; "
+                                 f"{side}. Go on?", err=True):
+                err.print("nothing resolved")
+                raise typer.Exit(1)
+        with RegistryClient(settings.registry, province=settings.province) as client:
+            result = _conflict_call(resolve_conflict, engine, client, settings, conflict_id, take=take,
+                                    set_value=set_value, reason=reason, actor=actor)
+    finally:
+        engine.dispose()
+    if json_output:
+        print_json(result.as_dict())
+    else:
+        print_resolution(result)
+
+
 # ------------------------------------------------------------------------------------------------ demo
 @app.command(help="The main job on the embedded defaults: a SQLite file and the sandbox registry on a free "
                   "loopback port; generate a province, push it all, read the registry's export back and "
@@ -313,6 +454,12 @@ def demo(scale: Annotated[float, typer.Option(help="Data set scale (1.0 = the pr
                   "error_rate, lost_answer_rate, rate_limit_rps, maintenance_s, token_ttl_s, clock_offset_s, "
                   "feed_duplicate_rate, feed_retention_s, gateway_body_limit, firewall_rate, "
                   "retry_after_http_date.")] = None,
+         portal_activity: Annotated[int, typer.Option(
+             "--portal-activity", min=0, max=10_000,
+             help="Make the registry change too: N portal-side actions (self-registrations, phone and skills "
+                  "edits, identity corrections, transfers out, deregistrations, org dissolutions, service "
+                  "records), some self-registrations of the platform's people before the first push; then "
+                  "sync until both sides agree.")] = 0,
          json_output: JsonOpt = False) -> None:
     """Run the end-to-end demo."""
     from regsync.demo import print_demo_summary, run_demo
@@ -322,7 +469,7 @@ def demo(scale: Annotated[float, typer.Option(help="Data set scale (1.0 = the pr
     configure_logging(LogSettings(level="WARNING"))
     try:
         summary = run_demo(workdir=workdir, scale=scale, seed=seed, sign_method=sign_method,
-                           progress=show_progress(json_output), faults=faults)
+                           progress=show_progress(json_output), faults=faults, portal_activity=portal_activity)
     except (ConfigError, ValueError) as exc:
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc

@@ -156,29 +156,42 @@ def require_registry(settings: Settings) -> None:
 
 def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = False,
              timeout_s: float = 3600.0, stall_s: float = 300.0, engine: Engine | None = None,
-             stop: Callable[[], bool] | None = None) -> tuple[int, dict[str, Any]]:
-    """One outbound pass (or, with ``until_quiet``, passes until nothing waits), recorded as a run.
+             stop: Callable[[], bool] | None = None, outbound: bool = True, inbound: bool = True
+             ) -> tuple[int, dict[str, Any]]:
+    """One sync pass: outbound (push what the outbox holds), then inbound (pull the change feed and merge),
+    recorded as a run of kind ``sync``; with ``until_quiet``, passes until neither side has anything left.
+
+    The feed's first cursor is taken before the first push (design.md, flow 2), so that no registry change
+    made while the first push runs is missed.
 
     Args:
         settings: regsync's settings.
         progress: draw progress bars (a terminal only).
-        until_quiet: repeat passes, waiting for deferred rows, until nothing waits.
+        until_quiet: repeat passes, waiting for deferred rows, until the outbox has nothing waiting and a pull
+            applies nothing (the pull's merges may queue pushes, the pushes make echoes the pull drops).
         timeout_s: with ``until_quiet``, give up after this many seconds.
         stall_s: with ``until_quiet``, give up when this many seconds pass with no record settled.
         engine: an engine on the store (default: one on ``settings.database.url``, checked).
         stop: polled between steps; when it turns true the pass ends (claims released) and the run is
             recorded as ``failed`` with ``error`` ``interrupted``.
+        outbound: run the outbound flow.
+        inbound: run the inbound flow.
 
     Returns:
         (exit code, summary) — the summary has ``pushed``, ``linked``, ``failed`` (kind → count, this run),
         ``failed_by_code``, ``still_failed`` (records failed or blocked in the outbox now), ``unchanged``,
-        ``deferred``, ``backlog``, ``run_id``, ``status``, ``seconds`` and ``client`` (calls and retries). Exit
-        code 0 when the run completed (also with records failed on their data), 1 when it failed.
+        ``deferred``, ``merged_on_push`` (``VERSION_MISMATCH`` merges), ``backlog``, and for the inbound flow
+        ``pulled`` (feed items read, kind → count), ``merged``, ``adopted``, ``created_locally``,
+        ``registry_owned``, ``conflicts``, ``transferred_out``, ``ended_locally`` (kind → count), ``inbound``
+        (the poller's other counters and the decisions by ``kind.field:rule:winner``) and ``reconcile_due``;
+        then ``run_id``, ``status``, ``seconds`` and ``client`` (calls and retries). Exit code 0 when the run
+        completed (also with records failed on their data), 1 when it failed, 130 when interrupted.
 
     Raises:
         ConfigError: incomplete registry settings or a bad database URL (before anything is done).
         StoreError: the local store is unusable.
     """
+    from regsync.inbound import InboundStats, Poller
     from regsync.outbound import Relay, RelayHalted, RelayStats
     from regsync.registry.client import RegistryClient
     from regsync.registry.errors import RegistryError
@@ -189,6 +202,7 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
     started = time.monotonic()
     run_id = start_run(engine, "sync")
     total = RelayStats()
+    pulled = InboundStats()
     status, code, error = "success", 0, None
     client_stats: dict[str, Any] = {}
     relay: Relay | None = None
@@ -202,35 +216,56 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
             stack.callback(lambda: client_stats.update(client.stats.as_dict()))
             relay = Relay(engine, client, settings, progress=on_batch)
             stack.callback(relay.close)
+            poller = Poller(engine, client, settings, record_run=False) if inbound else None
+            if poller is not None:
+                poller.take_first_cursor()  # before the first push (design.md, flow 2)
             deadline = time.monotonic() + timeout_s
             last_progress = time.monotonic()
             while True:
-                try:
-                    stats = relay.run(stop=stop)
-                except (RegistryError, OSError) as exc:
-                    stats = relay.stats
-                    if not until_quiet or isinstance(exc, RelayHalted) or time.monotonic() > deadline \
-                            or time.monotonic() - last_progress > stall_s:
-                        raise
-                    log.warning("pass interrupted by the registry; waiting", error=mask_text(str(exc)))
-                _merge(total, stats)
-                relay.stats = RelayStats()
-                if sum(stats.pushed.values()) + sum(stats.linked.values()) + sum(stats.failed.values()) \
-                        + sum(stats.unchanged.values()):
+                settled = 0
+                if outbound:
+                    try:
+                        stats = relay.run(stop=stop)
+                    except (RegistryError, OSError) as exc:
+                        stats = relay.stats
+                        if not until_quiet or isinstance(exc, RelayHalted) or time.monotonic() > deadline \
+                                or time.monotonic() - last_progress > stall_s:
+                            raise
+                        log.warning("pass interrupted by the registry; waiting", error=mask_text(str(exc)))
+                    _merge(total, stats)
+                    relay.stats = RelayStats()
+                    settled += sum(stats.pushed.values()) + sum(stats.linked.values()) \
+                        + sum(stats.failed.values()) + sum(stats.unchanged.values())
+                applied = 0
+                if poller is not None and not (stop is not None and stop()):
+                    try:
+                        got = poller.run(stop=stop)
+                    except (RegistryError, OSError) as exc:
+                        got = poller.stats
+                        if not until_quiet or time.monotonic() > deadline \
+                                or time.monotonic() - last_progress > stall_s:
+                            raise
+                        log.warning("pull interrupted by the registry; waiting", error=mask_text(str(exc)))
+                    finally:
+                        _merge_inbound(pulled, poller.stats)
+                    applied = got.applied + sum(got.pushes_queued.values()) + sum(got.conflicts.values())
+                    settled += got.changes
+                if settled:
                     last_progress = time.monotonic()
                 if stop is not None and stop():
                     raise InterruptedError("interrupted")
                 if not until_quiet:
                     break
-                backlog, first = outbox_backlog(engine)
-                if backlog == 0:
+                backlog, first = outbox_backlog(engine) if outbound else (0, None)
+                if backlog == 0 and applied == 0:
                     break
                 if time.monotonic() > deadline or time.monotonic() - last_progress > stall_s:
                     raise TimeoutError(f"{backlog} outbox rows still wait after "
                                        f"{round(time.monotonic() - started)} s; the registry keeps refusing "
                                        "or failing (see the log)")
-                wait = max(0.05, min(5.0, ((first - utcnow()).total_seconds() if first else 0.5)))
-                time.sleep(wait)
+                if backlog:
+                    wait = max(0.05, min(5.0, ((first - utcnow()).total_seconds() if first else 0.5)))
+                    time.sleep(wait)
     except RelayHalted as exc:
         status, code, error = "failed", 1, str(exc)
     except InterruptedError:
@@ -244,22 +279,58 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
             _merge(total, relay.stats)  # what the interrupted pass did before it stopped
     still_failed, still_by_code = outbox_failures(engine)
     backlog, _ = outbox_backlog(engine)
-    if status == "success" and (total.failed or still_failed):
+    if status == "success" and (total.failed or still_failed or pulled.reconcile_due):
         status = "partial"
     summary = {
         "run_id": run_id, "status": status,
         "pushed": _named(total.pushed), "linked": _named(total.linked), "failed": _named(total.failed),
         "failed_by_code": dict(sorted(total.failed_by_code.items())), "unchanged": _named(total.unchanged),
-        "deferred": _named(total.deferred), "still_failed": still_failed, "still_failed_by_code": still_by_code,
-        "backlog": backlog, "batches": total.batches, "seconds": round(time.monotonic() - started, 3),
-        "client": client_stats,
+        "deferred": _named(total.deferred), "merged_on_push": _named(total.merged),
+        "held_fields": _named(total.held),
+        "decisions_on_push": dict(sorted(total.decisions.items())), "decision_log_on_push": total.decision_log,
+        "still_failed": still_failed, "still_failed_by_code": still_by_code,
+        "backlog": backlog, "batches": total.batches,
     }
+    if inbound:
+        summary.update(inbound_summary(pulled))
+    summary.update(seconds=round(time.monotonic() - started, 3), client=client_stats)
     if error:
         summary["error"] = mask_text(error)
     finish_run(engine, run_id, status, summary)
     if own_engine:
         engine.dispose()
     return code, summary
+
+
+def _merge_inbound(total: Any, stats: Any) -> None:
+    """Add one poller pass's counters to ``total`` (both :class:`regsync.inbound.InboundStats`)."""
+    for name in ("pages", "changes", "repeats", "echoes", "stale", "transferred_out"):
+        setattr(total, name, getattr(total, name) + getattr(stats, name))
+    for name in ("pulled", "merged", "unchanged", "created", "adopted", "registry_owned", "ended",
+                 "pushes_queued", "conflicts", "skipped", "decisions"):
+        getattr(total, name).update(getattr(stats, name))
+    room = 2_000 - len(total.decision_log)
+    if room > 0:
+        total.decision_log.extend(stats.decision_log[:room])
+    if stats.reconcile_due:
+        total.reconcile_due, total.reconcile_reason = True, stats.reconcile_reason
+    total.cursor = stats.cursor or total.cursor
+
+
+def inbound_summary(stats: Any) -> dict[str, Any]:
+    """The inbound part of a sync summary (issue 4's keys, kind → count with the plural kind names)."""
+    return {
+        "pulled": _named(stats.pulled), "merged": _named(stats.merged), "adopted": _named(stats.adopted),
+        "created_locally": _named(stats.created), "registry_owned": _named(stats.registry_owned),
+        "conflicts": _named(stats.conflicts), "transferred_out": {"volunteers": stats.transferred_out}
+        if stats.transferred_out else {},
+        "ended_locally": _named(stats.ended), "pushes_queued": _named(stats.pushes_queued),
+        "reconcile_due": stats.reconcile_due, "reconcile_reason": stats.reconcile_reason,
+        "inbound": {"pages": stats.pages, "changes": stats.changes, "repeats": stats.repeats,
+                    "echoes": stats.echoes, "stale": stats.stale, "unchanged": _named(stats.unchanged),
+                    "skipped": dict(sorted(stats.skipped.items())), "decisions": dict(sorted(stats.decisions.items())),
+                    "decision_log": list(stats.decision_log), "cursor": stats.cursor},
+    }
 
 
 def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable[[], bool] | None = None,
@@ -316,8 +387,12 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
 
 
 def _merge(total: Any, stats: Any) -> None:
-    for name in ("pushed", "linked", "failed", "failed_by_code", "unchanged", "deferred"):
+    for name in ("pushed", "linked", "failed", "failed_by_code", "unchanged", "deferred", "merged", "held",
+                 "decisions"):
         getattr(total, name).update(getattr(stats, name))
+    room = 2_000 - len(total.decision_log)
+    if room > 0:
+        total.decision_log.extend(stats.decision_log[:room])
     total.batches += stats.batches
 
 
@@ -332,6 +407,23 @@ def print_sync_summary(summary: dict[str, Any]) -> None:
         table.add_row(kind, *(str(summary[c].get(kind, 0)) for c in ("pushed", "linked", "unchanged", "failed",
                                                                       "deferred")))
     out.print(table)
+    if "pulled" in summary:
+        inbound = Table(title="inbound (the registry's changes)", box=box.SIMPLE_HEAD, padding=(0, 0),
+                        pad_edge=False)
+        cols = ("pulled", "merged", "adopted", "created_locally", "registry_owned", "conflicts", "ended_locally")
+        inbound.add_column("kind", no_wrap=True)
+        for col in cols:
+            inbound.add_column(col.replace("_", " "), justify="right", no_wrap=True)
+        for kind in KIND_NAMES.values():
+            inbound.add_row(kind, *(str(summary[c].get(kind, 0)) for c in cols))
+        out.print(inbound)
+        info = summary.get("inbound", {})
+        out.print(f"feed: {info.get('changes', 0)} changes in {info.get('pages', 0)} pages; echoes "
+                  f"{info.get('echoes', 0)}, repeats {info.get('repeats', 0)}, stale {info.get('stale', 0)}; "
+                  f"transferred out {summary['transferred_out'].get('volunteers', 0)}")
+        if summary.get("reconcile_due"):
+            out.print(f"[red]a full reconcile is due[/red] ({summary.get('reconcile_reason')}): run "
+                      "`regsync reconcile`")
     if summary["failed_by_code"]:
         out.print("failures by code: " + ", ".join(f"{k} {v}" for k, v in summary["failed_by_code"].items()))
     if summary["still_failed"]:

@@ -12,6 +12,7 @@ Both databases are kept for inspection.
 from __future__ import annotations
 
 import json
+import random
 import secrets
 import time
 from collections.abc import Iterator
@@ -22,38 +23,83 @@ import httpx
 from rich import box
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 
 from regsync.commands import KIND_NAMES, outbox_failures, run_generate, run_sync
+from regsync.db.models import Base, Conflict, Link
 from regsync.db.session import is_postgres, make_engine
 from regsync.outbound import TABLES
-from regsync.projection import canonical, project_registry
+from regsync.projection import FIELDS, REFERENCES, canonical, project_local, project_registry
 from regsync.settings import ConfigError, DatabaseSettings, LogSettings, RegistrySettings, Settings
 
 
-def _links_by_registry_id(engine: Engine, kind: str) -> Iterator[tuple[str, str]]:
-    """(registry id, base) of the links of existing local rows of ``kind``, ascending by registry id as
-    bytes (the order of the registry's export, registry-api.md §5.2), streamed."""
+def _links_by_registry_id(engine: Engine, kind: str) -> Iterator[tuple[str, str, int, bool]]:
+    """(registry id, base, local id, is a person's second row's) of the links of existing local rows of
+    ``kind``, ascending by registry id as bytes (the order of the registry's export, registry-api.md §5.2),
+    streamed."""
     collate = ' COLLATE "C"' if is_postgres(engine) else ""
-    sql = text(f"SELECT l.registry_id, l.base FROM link l JOIN {TABLES[kind]} t ON t.id = l.local_id "  # noqa: S608
-               f"WHERE l.entity = :k ORDER BY l.registry_id{collate}, l.local_id")
+    sql = text(f"SELECT l.registry_id, l.base, l.local_id, l.is_duplicate FROM link l JOIN {TABLES[kind]} t "  # noqa: S608
+               f"ON t.id = l.local_id WHERE l.entity = :k ORDER BY l.registry_id{collate}, l.local_id")
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=5000).execute(sql, {"k": kind})
         yield from result
 
 
+def _local_agreement(engine: Engine, kind: str, pairs: list[tuple[int, dict[str, Any]]], hash_key: str) -> int:
+    """How many of ``pairs`` (local id, registry record) have a local row whose synced fields equal the
+    registry's, canonically, leaving out the fields open conflicts hold (they differ on purpose)."""
+    table = Base.metadata.tables[TABLES[kind]]
+    ids = [lid for lid, _ in pairs]
+    with engine.connect() as conn:
+        rows = {r["id"]: dict(r) for r in conn.execute(select(table).where(table.c.id.in_(ids))).mappings()}
+        held: dict[int, set[str]] = {}
+        for lid, name in conn.execute(select(Conflict.local_id, Conflict.field).where(
+                Conflict.entity == kind, Conflict.local_id.in_(ids), Conflict.state == "open")):
+            held.setdefault(lid, set()).add(name)
+        wanted: dict[str, set[int]] = {}
+        for row in rows.values():
+            for col, ref_kind in REFERENCES[kind].items():
+                if row.get(col) is not None:
+                    wanted.setdefault(ref_kind, set()).add(row[col])
+        refs: dict[tuple[str, int], str] = {}
+        for ref_kind, ref_ids in wanted.items():
+            for lid, rid in conn.execute(select(Link.local_id, Link.registry_id).where(
+                    Link.entity == ref_kind, Link.local_id.in_(sorted(ref_ids)))):
+                refs[(ref_kind, lid)] = rid  # a person's second row refers to the record of the first
+    same = 0
+    for lid, record in pairs:
+        row = rows.get(lid)
+        if row is None:
+            continue
+        try:
+            local = canonical(project_local(kind, row, refs), hash_key)
+        except (ValueError, TypeError):
+            continue
+        remote = canonical(project_registry(kind, record), hash_key)
+        skip = held.get(lid, set())
+        if all(local.get(k) == remote.get(k) for k in FIELDS[kind] if k not in skip):
+            same += 1
+    return same
+
+
 def compare_with_registry(engine: Engine, client: Any, kind: str, hash_key: str) -> dict[str, int]:
-    """Merge-join the registry's export of ``kind`` with the local links, in flat memory.
+    """Merge-join the registry's export of ``kind`` with the local links, in flat memory (local rows are read
+    in batches of 1 000).
 
     Returns:
         ``found``: local rows whose registry record is in the export; ``agree``: of those, the ones whose
         registry record equals the link's base snapshot (the state both sides last agreed on);
-        ``registry_total``: records in the export; ``unlinked``: of those, records no local row links (a
-        person's two local rows link one record, so ``found`` can exceed the records it names).
+        ``duplicates``: of those, the second local rows of a person (and what hangs on them), linked to the
+        first row's record and never synced on their own; ``local_agree``: of the others, the ones whose local
+        row equals the registry's record in every synced field (fields held by open conflicts left out);
+        ``registry_total``: records in the export; ``unlinked``: of
+        those, records no local row links (a person's two local rows link one record, so ``found`` can exceed
+        the records it names).
     """
-    found = agree = total = matched = 0
+    found = agree = total = matched = local_agree = duplicates = 0
     links = _links_by_registry_id(engine, kind)
     current = next(links, None)
+    pairs: list[tuple[int, dict[str, Any]]] = []
     with client.export(kind) as export:
         for record in export:
             total += 1
@@ -71,8 +117,19 @@ def compare_with_registry(engine: Engine, client: Any, kind: str, hash_key: str)
                     snap = canonical(project_registry(kind, record), hash_key)
                 if json.loads(current[1]) == snap:
                     agree += 1
+                if current[3]:
+                    duplicates += 1
+                else:
+                    pairs.append((current[2], record))
                 current = next(links, None)
-    return {"found": found, "agree": agree, "registry_total": total, "unlinked": total - matched}
+            if len(pairs) >= 1000:
+                local_agree += _local_agreement(engine, kind, pairs, hash_key)
+                pairs = []
+    if pairs:
+        local_agree += _local_agreement(engine, kind, pairs, hash_key)
+    return {"found": found, "agree": agree, "duplicates": duplicates, "local_agree": local_agree,
+            "registry_total": total,
+            "unlinked": total - matched}
 
 
 def local_counts(engine: Engine) -> dict[str, int]:
@@ -82,21 +139,86 @@ def local_counts(engine: Engine) -> dict[str, int]:
                 for k, t in TABLES.items()}
 
 
+#: The inbound keys of a sync summary the demo adds up over its passes (issue 4).
+INBOUND_KEYS = ("pulled", "merged", "adopted", "created_locally", "registry_owned", "conflicts", "ended_locally",
+                "merged_on_push")
+
+
+def _add(total: dict[str, int], more: dict[str, int]) -> None:
+    for k, v in more.items():
+        if v:
+            total[k] = total.get(k, 0) + v
+
+
+def _total(runs: list[dict[str, Any]], key: str) -> dict[str, int]:
+    """``key`` (kind → count) summed over the sync runs."""
+    out: dict[str, int] = {}
+    for r in runs:
+        _add(out, r.get(key) or {})
+    return out
+
+
+def _worst(statuses: Any) -> str:
+    order = ("success", "partial", "failed")
+    return max(statuses, key=order.index, default="success")
+
+
+def transferred_counts(engine: Engine, province: str) -> dict[str, int]:
+    """Local records of people who moved to another province (registry-api.md §4.2 transfers; they leave the
+    province's export): their volunteer rows, and their memberships and service records."""
+    with engine.connect() as conn:
+        vols = conn.execute(text("SELECT COUNT(*) FROM volunteer WHERE home_province <> :p"),
+                            {"p": province}).scalar_one()
+    return {"volunteers": vols} if vols else {}
+
+
+def _local_people(engine: Engine, n: int, seed: int) -> list[dict[str, Any]]:
+    """Up to ``n`` of the platform's people with a clean ID number (one local row each), for portal
+    self-registrations of people the platform has: ``[{"idType", "idNumber", "name"}, …]``."""
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT v.id_type, v.id_number_norm, v.name FROM volunteer v WHERE v.id_number_norm IS NOT NULL "
+            "AND v.id_type = 'RESIDENT_ID' AND v.status = 'ACTIVE' AND v.home_province = '23' AND "
+            "(SELECT COUNT(*) FROM volunteer w WHERE w.id_number_norm = v.id_number_norm) = 1 "
+            "ORDER BY v.id LIMIT :n"), {"n": n * 5}).all()
+    picked = random.Random(seed).sample(list(rows), min(n, len(rows)))
+    return [{"idType": t, "idNumber": num, "name": name} for t, num, name in picked]
+
+
 #: The file that marks a directory as the demo's own (so it is safe to empty it).
 MARKER = ".regsync-demo"
 
 
 def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method: str = "HMAC-SHA256",
-             progress: bool = False, faults: str | None = None) -> dict[str, Any]:
+             progress: bool = False, faults: str | None = None, portal_activity: int = 0) -> dict[str, Any]:
     """Run the demo; returns its summary.
+
+    With ``portal_activity`` N > 0 the registry changes too (registry-api.md §8, portal-side activity):
+
+    1. before the first push, some of the platform's people register themselves on the portal (N/10, at least
+       1, at most 500), and a pull brings them home: they are linked to the platform's rows (``adopted``),
+       never duplicated;
+    2. everything is pushed;
+    3. N random portal actions follow (self-registrations, phone and skills edits, identity corrections,
+       transfers out, deregistrations, org dissolutions, service records entered on the portal), and sync
+       passes run until neither side has anything left.
 
     Returns:
         ``local``, ``registry``, ``pushed``, ``linked``, ``failed`` (each: kind → count, kinds named ``orgs``,
         ``volunteers``, ``memberships``, ``activities``, ``service_records``), ``failed_by_code`` (code →
         count), ``agree`` (kind → records equal to their base), ``registry_total`` (kind → records in the
         registry's export: more than ``registry`` only if the registry holds records no local row links),
-        ``adds_up`` (``local = registry + failed`` for every kind), ``generated`` (the generator's summary),
-        ``faults`` (set, injected, the client's retries), ``status``, ``workdir`` and ``seconds``.
+        ``local_agree`` (kind → local rows equal to their registry record in every synced field, fields held by
+        open conflicts left out), ``duplicates`` (kind → second local rows of a person and what hangs on them:
+        linked to the first row's record, not compared), ``in_agreement`` (every found record agrees with its
+        link's base, and every other local row with its registry record),
+        ``transferred_out`` (kind → local records of people who moved to another province: no longer the
+        province's in the registry's export), ``adds_up`` (``local = registry + failed + transferred_out`` for
+        every kind), ``generated`` (the generator's summary),
+        ``faults`` (set, injected, the client's retries), ``status``, ``workdir`` and ``seconds``; with portal
+        activity also ``portal`` (the actions applied), ``pulled``, ``merged``, ``adopted``,
+        ``created_locally``, ``registry_owned``, ``conflicts`` (kind → count, over every sync pass) and
+        ``syncs`` (the sync runs' ids).
 
     Raises:
         ConfigError: the work dir is not the demo's own (not empty, no marker) or cannot be written.
@@ -135,10 +257,37 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
         )
         engine = make_engine(settings.database.url)
         generated = run_generate(settings, scale=scale, seed=seed, progress=progress, engine=engine)
-        _, sync = run_sync(settings, progress=progress, until_quiet=True, engine=engine, timeout_s=1800,
-                           stall_s=120)
+        runs: list[dict[str, Any]] = []
+        portal: dict[str, int] = {}
+
+        def sync_pass(**kw: Any) -> dict[str, Any]:
+            _, one = run_sync(settings, progress=progress, until_quiet=True, engine=engine, timeout_s=1800,
+                              stall_s=120, **kw)
+            runs.append(one)
+            return one
+
+        if portal_activity > 0:
+            from regsync.inbound import Poller
+            from regsync.sandbox.portal import trigger_activity
+
+            with RegistryClient(settings.registry, province=settings.province) as client:
+                Poller(engine, client, settings).take_first_cursor()  # before anything changes (flow 2)
+            people = _local_people(engine, max(1, min(500, portal_activity // 10)), seed)
+            if people:
+                before = trigger_activity(sandbox.admin_url, len(people), seed=seed,
+                                          mix={"self_registration": 1.0}, duplicate_of_local=people,
+                                          duplicate_rate=1.0)
+                _add(portal, before["applied"])
+                sync_pass(outbound=False)  # pulled before the first push: linked to the platform's rows
+        sync = sync_pass()
+        if portal_activity > 0:
+            after = trigger_activity(sandbox.admin_url, portal_activity, seed=seed + 1)
+            _add(portal, after["applied"])
+            sync = sync_pass()
         registry: dict[str, int] = {}
         agree: dict[str, int] = {}
+        local_agree: dict[str, int] = {}
+        duplicates: dict[str, int] = {}
         registry_total: dict[str, int] = {}
         unlinked: dict[str, int] = {}
         with RegistryClient(settings.registry, province=settings.province) as client:
@@ -146,10 +295,13 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
                 cmp = compare_with_registry(engine, client, kind, settings.hash_key)
                 registry[name] = cmp["found"]
                 agree[name] = cmp["agree"]
+                local_agree[name] = cmp["local_agree"]
+                duplicates[name] = cmp["duplicates"]
                 registry_total[name] = cmp["registry_total"]
                 unlinked[name] = cmp["unlinked"]
         failed, failed_by_code = outbox_failures(engine)
         local = local_counts(engine)
+        transferred = transferred_counts(engine, settings.province)
         engine.dispose()
         injected = httpx.get(f"{sandbox.admin_url}/counters", timeout=30).json()["data"].get("injected", {})
     summary = {
@@ -158,15 +310,21 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
         "agree": agree,
         "registry_total": registry_total,
         "registry_unlinked": unlinked,
-        "adds_up": all(local[k] == registry[k] + failed.get(k, 0) for k in local),
-        "pushed": sync["pushed"],
-        "linked": sync["linked"],
+        "local_agree": local_agree,
+        "duplicates": duplicates,
+        "in_agreement": all(agree[k] == registry[k] == local_agree[k] + duplicates[k] for k in registry),
+        "transferred_out": transferred,
+        "adds_up": all(local[k] == registry[k] + failed.get(k, 0) + transferred.get(k, 0) for k in local),
+        "pushed": _total(runs, "pushed"),
+        "linked": _total(runs, "linked"),
         "failed": {name: failed.get(name, 0) for name in KIND_NAMES.values()},
         "failed_by_code": failed_by_code,
         "backlog": sync["backlog"],
         "faults": {"set": parse_fault_spec(faults), "injected": injected, "client": sync.get("client", {})},
         "generated": generated,
-        "status": sync["status"],
+        **({"portal": portal, **{k: _total(runs, k) for k in INBOUND_KEYS}, "syncs": [r["run_id"] for r in runs]}
+           if portal_activity > 0 else {}),
+        "status": _worst(r["status"] for r in runs),
         **({"error": sync["error"]} if sync.get("error") else {}),
         "workdir": str(workdir),
         "seconds": round(time.monotonic() - started, 3),
@@ -180,13 +338,17 @@ def print_demo_summary(summary: dict[str, Any]) -> None:
     table = Table(title=f"regsync demo: {summary['status']} in {summary['seconds']} s", box=box.SIMPLE_HEAD,
                   padding=(0, 0), pad_edge=False)
     for col, just in (("kind", "left"), ("local", "right"), ("registry", "right"), ("agree", "right"),
-                      ("pushed", "right"), ("linked", "right"), ("failed", "right"), ("adds up", "center")):
+                      ("local agrees", "right"), ("pushed", "right"), ("linked", "right"), ("failed", "right"),
+                      ("moved out", "right"), ("adds up", "center")):
         table.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
+    moved = summary.get("transferred_out", {})
     for name in KIND_NAMES.values():
         local, reg, failed = summary["local"][name], summary["registry"][name], summary["failed"][name]
         table.add_row(name, f"{local:,}", f"{reg:,}", f"{summary['agree'][name]:,}",
+                      f"{summary['local_agree'][name]:,}",
                       f"{summary['pushed'].get(name, 0):,}", f"{summary['linked'].get(name, 0):,}", f"{failed:,}",
-                      "yes" if local == reg + failed else "[red]no[/red]")
+                      f"{moved.get(name, 0):,}",
+                      "yes" if local == reg + failed + moved.get(name, 0) else "[red]no[/red]")
     out.print(table)
     extra = summary["registry_unlinked"]
     out.print("records in the registry's exports: " + ", ".join(
@@ -195,6 +357,12 @@ def print_demo_summary(summary: dict[str, Any]) -> None:
             f"{k} {v}" for k, v in extra.items() if v) + ")"))
     out.print("registry: local records found in the registry's export; agree: of those, equal to the last agreed "
               "state; pushed: writes the registry accepted; linked: to a record the registry already had")
+    if "portal" in summary:
+        out.print("portal-side actions: " + ", ".join(f"{k} {v}" for k, v in summary["portal"].items()))
+        out.print("brought home: " + "; ".join(
+            f"{key.replace('_', ' ')} " + (", ".join(f"{k} {v}" for k, v in summary[key].items()) or "0")
+            for key in ("pulled", "merged", "adopted", "created_locally", "registry_owned", "conflicts",
+                        "ended_locally")))
     if summary["failed_by_code"]:
         out.print("failures by code: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["failed_by_code"].items())))
     if summary.get("error"):

@@ -41,6 +41,7 @@ Memory stays flat: one page of changes and bodies at a time, and a bounded set o
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import Connection, Engine, bindparam, select, text
+from sqlalchemy import Connection, Engine, bindparam, func, select, text
 
 from regsync.db.models import Base, Conflict, FeedCursor, Link, Outbox, Run
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
@@ -97,6 +98,7 @@ class InboundStats:
     Attributes:
         pages: feed pages read.
         changes: feed items read.
+        pulled: feed items read, by kind.
         repeats: items dropped as repeats (seen in this run, or several changes of one record in one page).
         echoes: items dropped as echoes of this client's own writes.
         stale: items (or bodies) not newer than the link's version.
@@ -123,6 +125,7 @@ class InboundStats:
 
     pages: int = 0
     changes: int = 0
+    pulled: Counter[str] = field(default_factory=Counter)
     repeats: int = 0
     echoes: int = 0
     stale: int = 0
@@ -155,7 +158,7 @@ class InboundStats:
         for name in ("pages", "changes", "repeats", "echoes", "stale", "transferred_out", "reconcile_due",
                      "reconcile_reason", "cursor", "run_id"):
             out[name] = getattr(self, name)
-        for name in ("merged", "unchanged", "created", "adopted", "registry_owned", "ended", "pushes_queued",
+        for name in ("pulled", "merged", "unchanged", "created", "adopted", "registry_owned", "ended", "pushes_queued",
                      "conflicts", "skipped", "decisions"):
             out[name] = dict(sorted(getattr(self, name).items()))
         out["applied"] = self.applied
@@ -379,6 +382,7 @@ class Poller:
         st = self.stats
         st.pages += 1
         st.changes += len(page.changes)
+        st.pulled.update(ch.kind for ch in page.changes)
         newest: dict[tuple[str, str], Change] = {}
         for ch in page.changes:
             if not self._seen.add((ch.kind, ch.registry_id, ch.version)):
@@ -394,9 +398,9 @@ class Poller:
         for ch in newest.values():
             by_kind[ch.kind].append(ch)
 
-        # links as they are now, to drop stale items and echoes before any lookup
-        with self.engine.connect() as conn:
-            links = {k: self._links(conn, k, [c.registry_id for c in chs]) for k, chs in by_kind.items()}
+        # links as they are now, to drop stale items and echoes before any lookup; records with a write in
+        # flight are waited for first (see _wait_for_writes_in_flight)
+        links = self._wait_for_writes_in_flight(by_kind)
         wanted: dict[str, list[str]] = {}
         for kind, chs in by_kind.items():
             keep = []
@@ -435,6 +439,41 @@ class Poller:
                     self._apply_kind(conn, kind, recs, run_id)
             save_cursor(conn, page.next_cursor)
         st.cursor = page.next_cursor
+
+    def _wait_for_writes_in_flight(self, by_kind: dict[str, list[Change]]) -> dict[str, dict[str, list[dict]]]:
+        """The links of the page's records, read once no relay holds a live claim on any of them.
+
+        A relay's write the registry has accepted but whose answer is not recorded yet leaves the link one
+        version behind: its change would look like someone else's, and merging it against the old base would
+        set the platform back to the value it sent (a flip-flop to the middle value, when the field was changed
+        again meanwhile). Claims are leases of ``relay.lease_s`` seconds, so the wait is bounded; past it the
+        page is applied as it is (the link's version check under lock still drops what the relay recorded).
+        """
+        deadline = time.monotonic() + max(1.0, float(self.settings.relay.lease_s))
+        delay = 0.05
+        while True:
+            with self.engine.connect() as conn:
+                links = {k: self._links(conn, k, [c.registry_id for c in chs]) for k, chs in by_kind.items()}
+                busy = self._claimed(conn, links)
+            if not busy or time.monotonic() >= deadline:
+                if busy:
+                    log.warning("inbound: writes still in flight after the lease; applying the page", records=busy)
+                return links
+            time.sleep(delay)
+            delay = min(0.5, delay * 2)
+
+    def _claimed(self, conn: Connection, links: dict[str, dict[str, list[dict[str, Any]]]]) -> int:
+        """How many of the linked records have outbox rows under a live claim."""
+        now = utcnow()
+        t = Outbox.__table__
+        n = 0
+        for kind, by_rid in links.items():
+            ids = sorted({lk["local_id"] for lks in by_rid.values() for lk in lks})
+            for chunk in _chunks(ids, LOOKUP_CHUNK):
+                n += conn.execute(select(func.count(func.distinct(t.c.local_id))).where(
+                    t.c.entity == kind, t.c.local_id.in_(list(chunk)), t.c.claimed_by.is_not(None),
+                    t.c.claimed_until >= now)).scalar_one()
+        return n
 
     # ------------------------------------------------------------------------------------------ reads
     def _links(self, conn: Connection, kind: str, registry_ids: Sequence[str], *, lock: bool = False

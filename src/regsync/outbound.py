@@ -43,8 +43,8 @@ import structlog
 from sqlalchemy import BigInteger, Connection, Engine, Text, any_, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from regsync.db.models import TABLE_ENTITY, Base, Link, Outbox
-from regsync.db.session import is_postgres, utcnow
+from regsync.db.models import TABLE_ENTITY, Base, Conflict, Link, Outbox
+from regsync.db.session import is_postgres, suppress_outbox, utcnow
 from regsync.masking import mask_text
 from regsync.normalize import try_normalize_id_number
 from regsync.projection import (
@@ -85,8 +85,8 @@ REGISTRY_OWNED = "registry_owned"
 #: How a link was made, for the links of a person's second local row and what hangs on it (never pushed).
 DUPLICATE_HOWS = {"duplicate_person", "duplicate_pair"}
 
-#: Codes of a deferral decided locally, before any call: the record was never sent.
-LOCAL_WAIT_CODES = {"PARENT_PENDING", "PRIMARY_PENDING", "PARENT_FAILED"}
+#: Codes of a deferral whose outcome is known (decided locally, or a refusal merged): no write is uncertain.
+LOCAL_WAIT_CODES = {"PARENT_PENDING", "PRIMARY_PENDING", "PARENT_FAILED", "MERGED", "CONFLICT_HELD"}
 
 #: Codes that say nothing about a record's data but about this client as a whole (registry-api.md §7): when
 #: most of a batch is answered with one of them, the relay stops and alarms instead of failing rows.
@@ -124,6 +124,12 @@ class RelayStats:
         failed_by_code: the same, by code (``INVALID_PHONE``… for field errors, ``PARENT_FAILED``).
         unchanged: records whose registry record already held their state (nothing sent).
         deferred: records put off to a later pass (transient faults, a parent not yet linked).
+        merged: records whose write met ``VERSION_MISMATCH`` with synced fields moved in the registry: merged
+            three ways (:mod:`regsync.merge`) and sent again from the merged state, never the stale one.
+        held: records sent with fields held by open conflicts (the registry's values kept for those fields).
+        decisions: the merges' decisions, by ``kind.field:rule:winner``.
+        decision_log: the first 2 000 of them in detail (``kind``, ``local_id``, ``registry_id``, ``field``,
+            ``rule``, ``winner``, ``group``).
         batches: ``POST /batch`` calls made.
     """
 
@@ -133,13 +139,18 @@ class RelayStats:
     failed_by_code: Counter[str] = field(default_factory=Counter)
     unchanged: Counter[str] = field(default_factory=Counter)
     deferred: Counter[str] = field(default_factory=Counter)
+    merged: Counter[str] = field(default_factory=Counter)
+    held: Counter[str] = field(default_factory=Counter)
+    decisions: Counter[str] = field(default_factory=Counter)
+    decision_log: list[dict[str, Any]] = field(default_factory=list)
     batches: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dicts, for JSON output and the run's summary."""
         return {"pushed": dict(self.pushed), "linked": dict(self.linked), "failed": dict(self.failed),
                 "failed_by_code": dict(self.failed_by_code), "unchanged": dict(self.unchanged),
-                "deferred": dict(self.deferred), "batches": self.batches}
+                "deferred": dict(self.deferred), "merged": dict(self.merged), "held": dict(self.held),
+                "decisions": dict(self.decisions), "batches": self.batches}
 
 
 @dataclass
@@ -160,6 +171,9 @@ class _Item:
     first_queued: dt.datetime | None = None  # the oldest of its rows (UTC, local clock)
     last_verdict: str = ""  # when its rows last failed or were blocked (a new write after that needs a new key)
     unreadable: str | None = None  # why the live row could not be read, if it could not
+    held: frozenset[str] = frozenset()  # fields held by open conflicts (never pushed from the platform)
+    held_values: dict[str, Any] | None = None  # the registry's current values of the held fields (clear)
+    held_base: dict[str, Any] | None = None  # the link's base values of the held fields, kept after a write
 
 
 def _in(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
@@ -224,6 +238,7 @@ class Relay:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="relay-batch")
         self._analyzed = False
         self._rng = random.Random()
+        self._merger: Any = None  # an inbound Poller, for VERSION_MISMATCH merges (made when first needed)
 
     def close(self) -> None:
         """Stop the relay's call threads."""
@@ -407,6 +422,11 @@ class Relay:
             for r in conn.execute(select(Link.__table__).where(Link.entity == kind, _in(conn, Link.local_id, chunk))
                                   ).mappings():
                 links[r["local_id"]] = dict(r)
+        held: dict[int, set[str]] = defaultdict(set)
+        for chunk in _chunks(ids, _CHUNK):
+            for lid, name in conn.execute(select(Conflict.local_id, Conflict.field).where(
+                    Conflict.entity == kind, _in(conn, Conflict.local_id, chunk), Conflict.state == "open")):
+                held[lid].add(name)
         failed_before: set[int] = set()
         for chunk in _chunks(ids, _CHUNK):
             failed_before.update(conn.execute(select(Outbox.local_id).where(
@@ -417,6 +437,7 @@ class Relay:
             it.link = links.get(it.local_id)
             it.had_failed = it.local_id in failed_before
             it.unreadable = unreadable.get(it.local_id)
+            it.held = frozenset(held.get(it.local_id, ()))
         # references
         wanted: dict[str, set[int]] = defaultdict(set)
         for it in items:
@@ -474,6 +495,7 @@ class Relay:
                     planned.append((it, {"lacking": lacking}))
                     continue
             planned.append((it, {"desired": desired}))
+        self._fetch_held_values(kind, [it for it, plan in planned if it.held and plan.get("desired") is not None])
         parent_state = {}
         if missing:
             with self.engine.begin() as conn:
@@ -511,6 +533,23 @@ class Relay:
         self._dispatch(kind, batches(), outcomes)
         outcomes.dup_links, outcomes.dup_later = outcomes.dup_later, []
         self._commit(outcomes)
+
+    def _fetch_held_values(self, kind: str, items: list[_Item]) -> None:
+        """Read the registry's current values of the fields that open conflicts hold (design.md, "Conflict
+        policy": ``manual`` holds a field while the record's other fields still sync). ``PUT`` replaces every
+        mutable field (registry-api.md §5), so a held field is sent with the registry's own value; the link's
+        base keeps only a keyed hash of personal fields, hence one ``/lookup`` per 500 such records (few: open
+        conflicts wait for an operator)."""
+        linked = [it for it in items if it.link is not None and not it.link["is_duplicate"]]
+        if not linked:
+            return
+        by_rid = {it.link["registry_id"]: it for it in linked}  # type: ignore[index]
+        for chunk in _chunks(sorted(by_rid), 500):
+            for rec in self.client.lookup(kind, list(chunk)):
+                it = by_rid.get(rec["id"])
+                if it is not None:
+                    current = project_registry(kind, rec)
+                    it.held_values = {name: current.get(name) for name in it.held}
 
     def _find_created(self, kind: str, items: list[_Item], outcomes: _Outcomes) -> None:
         """Before creating again a record whose earlier attempt had no known outcome, look it up by its
@@ -627,8 +666,20 @@ class Relay:
         if link["is_duplicate"]:
             outcomes.unchanged(it)
             return
+        compare_base = base
+        if it.held and kind != "service_record":
+            if it.held_values is None:
+                # the registry's values could not be read: the held fields cannot be sent safely
+                outcomes.defer(it, "CONFLICT_HELD", "fields held by open conflicts; the registry's values "
+                               "could not be read", seconds=30.0, count_attempt=False)
+                return
+            desired = dict(desired, **it.held_values)
+            held_canon = canonical(desired, key)
+            compare_base = dict(base, **{name: held_canon[name] for name in it.held})
+            it.held_base = {name: base[name] for name in it.held if name in base}
+            self.stats.held[kind] += 1
         desired_canon = canonical(desired, key)
-        if desired_canon == base:
+        if desired_canon == compare_base:
             outcomes.unchanged(it)
             return
 
@@ -663,6 +714,9 @@ class Relay:
             it.op = Operation("delete", kind, {}, registry_id=rid, if_match=version, tag=it)
         else:
             it.op = Operation("update", kind, dict(desired), registry_id=rid, if_match=version, tag=it)
+        if it.held_base:
+            # the base keeps the held fields' last agreed values, so the conflict stays visible to the merge
+            desired_canon = dict(desired_canon, **it.held_base)
         it.desired = desired_canon
 
     def _plan_ending(self, it: _Item, base: dict[str, Any]) -> None:
@@ -774,6 +828,7 @@ class Relay:
         """Handle each operation's result on its own (design.md, flow 1)."""
         self.stats.batches += 1
         duplicates: list[tuple[_Item, OperationResult]] = []
+        merges: list[tuple[_Item, dict[str, Any]]] = []
         if len(results) != len(items):
             raise RegistryError(f"the registry answered {len(results)} results for {len(items)} operations")
         refusals = Counter(r.code for r in results if not r.ok and r.code in SYSTEMIC_CODES)
@@ -803,11 +858,13 @@ class Relay:
                                                          int(res.record.get("version") or 1), res.record), current)
                 elif base is not None and not changed_fields(current, base):
                     outcomes.refresh_version(it, int(res.record.get("version") or res.version or 0))
+                elif base is not None and it.link is not None and kind != "service_record":
+                    merges.append((it, res.record))
                 else:
                     moved = changed_fields(current, base or {})
                     outcomes.fail(it, "VERSION_MISMATCH",
                                   f"the registry changed synced fields since the last agreed state "
-                                  f"({', '.join(moved)}); waits for the merge")
+                                  f"({', '.join(moved)})")
             elif res.status >= 500 or res.code in {"RATE_LIMITED", "MAINTENANCE", "INTERNAL"}:
                 outcomes.defer(it, res.code, res.message, seconds=self._backoff(it.attempts), count_attempt=True,
                                max_attempts=self.settings.relay.max_attempts)
@@ -815,8 +872,38 @@ class Relay:
                 outcomes.fail(it, _result_code(res), _field_errors_text(res))
         if duplicates:
             self._link_existing(kind, duplicates, outcomes)
+        if merges:
+            self._merge_moved(kind, merges, outcomes)
         if self.progress:
             self.progress(kind, len(items))
+
+    def _merge_moved(self, kind: str, merges: list[tuple[_Item, dict[str, Any]]], outcomes: _Outcomes) -> None:
+        """``VERSION_MISMATCH`` with synced fields moved in the registry (issue 4: "the relay's
+        ``VERSION_MISMATCH`` goes through the same merge: stale content is never re-sent under a fresher
+        ``If-Match``"). The registry's current record (``data.current``, registry-api.md §5) is merged three ways
+        against the link's base exactly as the inbound poller merges a change (registry-winning fields written
+        locally without echo, ``manual`` fields held as conflicts, the link moved to the current version and
+        base), in its own transaction; then the record's rows go back to the queue, so that the next step plans
+        the write from the merged row and the new version. A record that keeps meeting a moving registry is
+        retried with backoff and fails after ``relay.max_attempts``."""
+        from regsync.inbound import InboundStats, Poller  # the poller imports this module
+
+        if self._merger is None:
+            self._merger = Poller(self.engine, self.client, self.settings, record_run=False)
+        self._merger.stats = InboundStats()
+        records = [rec for _, rec in merges]
+        with self.engine.begin() as conn, suppress_outbox(conn):
+            self._merger._apply_kind(conn, kind, records, None)
+        self.stats.decisions.update(self._merger.stats.decisions)
+        room = 2_000 - len(self.stats.decision_log)
+        if room > 0:
+            self.stats.decision_log.extend(self._merger.stats.decision_log[:room])
+        for it, _ in merges:
+            self.stats.merged[kind] += 1
+            outcomes.defer(it, "MERGED", "the registry changed the record meanwhile: merged, to be sent again",
+                           seconds=0.0 if it.attempts < 2 else self._backoff(it.attempts), count_attempt=True,
+                           max_attempts=self.settings.relay.max_attempts)
+        log.info("version mismatch: merged with the registry's current record", kind=kind, records=len(merges))
 
     def _link_existing(self, kind: str, duplicates: list[tuple[_Item, OperationResult]],
                        outcomes: _Outcomes) -> None:
@@ -927,6 +1014,8 @@ class _Outcomes:
         assert op is not None
         if base is None:
             base = it.desired if it.desired is not None else canonical(it.desired_raw or {}, self.hash_key)
+        if it.held_base:
+            base = dict(base, **it.held_base)
         snapshot = dumps(base)
         if it.link is None or op.op == "create":
             entry = {"entity": it.kind, "local_id": it.local_id,

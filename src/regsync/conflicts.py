@@ -1,0 +1,433 @@
+"""Conflicts held for an operator (design.md, "Conflict policy"; issue 4): list, show, resolve.
+
+A conflict is one field of one record that both sides changed to different values while its group's policy is
+``manual`` (:class:`regsync.db.models.Conflict`). While it is open, the relay never sends the platform's value
+of that field (it sends the registry's own) and the inbound merge keeps it held; the record's other fields
+still sync.
+
+Resolving it (audited, table ``audit``, action ``conflicts.resolve``):
+
+* ``--take registry``: the registry's current value is written to the platform's row (no outbox echo) and
+  becomes the field's agreed base;
+* ``--take local``: the registry's current value becomes the field's base, so the platform's value is a change
+  of the platform's alone, and an outbox row is queued: the relay pushes it (a ``VERSION_MISMATCH`` on the way
+  goes through the merge, where the field now wins as a one-sided change);
+* ``--set FIELD=VALUE``: VALUE is written to the platform's row and pushed the same way.
+
+Values shown are the stored ones: masked ID numbers and phones (design.md, "Personal data"). Live values
+(the platform's row and the registry's record) are read only on explicit request (``show --live``), which is
+audited with its reason (action ``conflicts.show_live``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, and_, func, select, update
+
+from regsync.commands import KIND_NAMES
+from regsync.db.models import Audit, Base, Conflict, Link, Outbox
+from regsync.db.session import suppress_outbox, utcnow
+from regsync.masking import mask_id_number, mask_phone, mask_text
+from regsync.merge import MergeResult
+from regsync.operator import OperatorUsageError, check_reason, default_actor, parse_kind, to_local
+from regsync.projection import REFERENCES, SENSITIVE, canonical, dumps, project_local, project_registry
+from regsync.settings import Settings
+
+STATES = ("open", "resolved", "superseded")
+TAKES = ("local", "registry")
+TABLES = {"org": "organization", "volunteer": "volunteer", "membership": "membership", "activity": "activity"}
+_LIST_COLUMNS = {"skills", "service_categories"}
+
+_ct: Table = Conflict.__table__  # type: ignore[assignment]
+
+
+@dataclass
+class ConflictView:
+    """One conflict as operators see it (values as stored: masked personal values, canonical others).
+
+    Times are UTC (``detected_at``, ``updated_at``, ``resolved_at``); the CLI shows them in +08:00.
+    """
+
+    id: int
+    kind: str
+    local_id: int
+    registry_id: str
+    field: str
+    group: str
+    state: str
+    base_value: Any
+    local_value: Any
+    registry_value: Any
+    registry_version: int
+    detected_at: dt.datetime | None
+    updated_at: dt.datetime | None
+    resolved_at: dt.datetime | None = None
+    resolved_by: str | None = None
+    resolution: str | None = None
+    run_id: int | None = None
+    live: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for ``--json`` (times as ISO strings with +08:00)."""
+        out = {k: getattr(self, k) for k in ("id", "kind", "local_id", "registry_id", "field", "group", "state",
+                                             "base_value", "local_value", "registry_value", "registry_version",
+                                             "resolved_by", "resolution", "run_id")}
+        for k in ("detected_at", "updated_at", "resolved_at"):
+            v = to_local(getattr(self, k))
+            out[k] = v.isoformat() if v else None
+        if self.live is not None:
+            out["live"] = self.live
+        return out
+
+
+@dataclass
+class ConflictListing:
+    """A page of conflicts and the counts by state and by ``kind.field`` of the open ones."""
+
+    conflicts: list[ConflictView]
+    total: int
+    by_state: dict[str, int]
+    open_by_field: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for ``--json``."""
+        return {"total": self.total, "by_state": self.by_state, "open_by_field": self.open_by_field,
+                "conflicts": [c.as_dict() for c in self.conflicts]}
+
+
+def _loads(raw: str | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _view(r: Any) -> ConflictView:
+    return ConflictView(id=r.id, kind=r.entity, local_id=r.local_id, registry_id=r.registry_id, field=r.field,
+                        group=r.field_group, state=r.state, base_value=_loads(r.base_value),
+                        local_value=_loads(r.local_value), registry_value=_loads(r.remote_value),
+                        registry_version=r.registry_version, detected_at=r.detected_at, updated_at=r.updated_at,
+                        resolved_at=r.resolved_at, resolved_by=r.resolved_by, resolution=r.resolution,
+                        run_id=r.run_id)
+
+
+def list_conflicts(engine: Engine, *, state: str | None = "open", kind: str | None = None,
+                   field_name: str | None = None, limit: int = 100) -> ConflictListing:
+    """Conflicts, oldest first.
+
+    Args:
+        engine: the local store.
+        state: ``open`` (default), ``resolved``, ``superseded``, or ``None`` for all.
+        kind: only this record kind (``volunteer``, ``org``… or the plural names).
+        field_name: only this field (Python name, e.g. ``phone``).
+        limit: at most this many rows (1–10 000); the counts cover all.
+
+    Raises:
+        OperatorUsageError: an unknown state or kind, or a bad limit.
+    """
+    if state is not None and state not in STATES:
+        raise OperatorUsageError(f"unknown state {state!r}: one of {', '.join(STATES)} (or all)")
+    if not 1 <= limit <= 10_000:
+        raise OperatorUsageError("--limit must be between 1 and 10000")
+    conds = []
+    if state:
+        conds.append(_ct.c.state == state)
+    if kind:
+        conds.append(_ct.c.entity == parse_kind(kind))
+    if field_name:
+        conds.append(_ct.c.field == field_name)
+    where = and_(True, *conds)
+    with engine.connect() as conn:
+        rows = conn.execute(select(_ct).where(where).order_by(_ct.c.id).limit(limit)).all()
+        total = conn.execute(select(func.count()).select_from(_ct).where(where)).scalar_one()
+        by_state = {s: n for s, n in conn.execute(select(_ct.c.state, func.count()).group_by(_ct.c.state))}
+        open_by_field = {f"{e}.{f}": n for e, f, n in conn.execute(
+            select(_ct.c.entity, _ct.c.field, func.count()).where(_ct.c.state == "open")
+            .group_by(_ct.c.entity, _ct.c.field).order_by(_ct.c.entity, _ct.c.field))}
+    return ConflictListing([_view(r) for r in rows], int(total), by_state, open_by_field)
+
+
+def get_conflict(conn: Connection, conflict_id: int) -> ConflictView:
+    """One conflict.
+
+    Raises:
+        OperatorUsageError: no conflict has that id.
+    """
+    r = conn.execute(select(_ct).where(_ct.c.id == conflict_id)).first()
+    if r is None:
+        raise OperatorUsageError(f"no conflict {conflict_id}")
+    return _view(r)
+
+
+def _audit(conn: Connection, action: str, target: str, reason: str, actor: str | None,
+           details: dict[str, Any]) -> int:
+    actor = mask_text((actor or default_actor()).strip() or "unknown")[:64]
+    return int(conn.execute(Audit.__table__.insert().values(
+        at=utcnow(), actor=actor, action=action, target=target, reason=mask_text(reason),
+        details=json.dumps(details, ensure_ascii=False, sort_keys=True, default=str))).inserted_primary_key[0])
+
+
+def _registry_record(client: Any, c: ConflictView) -> dict[str, Any]:
+    found = client.lookup(c.kind, [c.registry_id])
+    if not found:
+        raise OperatorUsageError(f"the registry no longer has {c.kind} {c.registry_id}; run a reconcile")
+    return found[0]
+
+
+def _shown(name: str, value: Any) -> Any:
+    if value is None or name not in SENSITIVE:
+        return value
+    return mask_id_number(str(value)) if name == "id_number" else mask_phone(str(value))
+
+
+def show_live(engine: Engine, client: Any, conflict_id: int, *, reason: str, actor: str | None = None
+              ) -> ConflictView:
+    """A conflict with the live values of its field on both sides, in clear (design.md, "Personal data": only on
+    an operator's explicit request, audited).
+
+    Raises:
+        OperatorUsageError: no such conflict, no reason, or the record is gone on a side.
+        RegistryError: the registry could not be read.
+    """
+    reason = check_reason(reason)
+    with engine.connect() as conn:
+        c = get_conflict(conn, conflict_id)
+        row, refs = _local_row(conn, c)
+    remote = project_registry(c.kind, _registry_record(client, c))
+    local = project_local(c.kind, row, refs) if row is not None else {}
+    c.live = {"local": local.get(c.field), "registry": remote.get(c.field)}
+    with engine.begin() as conn:
+        _audit(conn, "conflicts.show_live", f"conflict:{c.id} {c.kind}:{c.local_id} {c.field}", reason, actor,
+               {"conflict": c.id, "field": c.field})
+    return c
+
+
+def _local_row(conn: Connection, c: ConflictView) -> tuple[dict[str, Any] | None, dict[tuple[str, int], str]]:
+    table = Base.metadata.tables[TABLES[c.kind]]
+    row = conn.execute(select(table).where(table.c.id == c.local_id)).mappings().first()
+    if row is None:
+        return None, {}
+    refs: dict[tuple[str, int], str] = {}
+    for col, ref_kind in REFERENCES[c.kind].items():
+        if row.get(col) is not None:
+            rid = conn.execute(select(Link.registry_id).where(Link.entity == ref_kind, Link.local_id == row[col])
+                               .order_by(Link.is_duplicate)).scalars().first()
+            if rid is not None:
+                refs[(ref_kind, row[col])] = rid
+    return dict(row), refs
+
+
+@dataclass
+class Resolution:
+    """What a resolve did: the conflict, how, whether a push was queued, the audit row."""
+
+    conflict_id: int
+    kind: str
+    local_id: int
+    field: str
+    resolution: str
+    applied_locally: bool
+    push_queued: bool
+    audit_id: int
+    value_shown: Any
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for ``--json``."""
+        return dict(self.__dict__)
+
+
+def parse_set(value: str, field_name: str) -> Any:
+    """``FIELD=VALUE`` of ``--set`` → the value (a JSON value if it parses as one, else the text).
+
+    Raises:
+        OperatorUsageError: not ``FIELD=VALUE``, or FIELD is not the conflict's field.
+    """
+    name, sep, raw = value.partition("=")
+    if not sep or not name.strip():
+        raise OperatorUsageError(f"--set wants FIELD=VALUE, got {value!r}")
+    if name.strip() != field_name:
+        raise OperatorUsageError(f"this conflict is on {field_name!r}, not {name.strip()!r}")
+    raw = raw.strip()
+    if field_name in _LIST_COLUMNS:
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = [x.strip() for x in raw.split(",") if x.strip()]
+        if not isinstance(parsed, list):
+            raise OperatorUsageError(f"{field_name} is a list: give a JSON array or comma-separated values")
+        return parsed
+    return None if raw == "" else raw
+
+
+def resolve_conflict(engine: Engine, client: Any, settings: Settings, conflict_id: int, *, take: str | None,
+                     set_value: str | None = None, reason: str, actor: str | None = None) -> Resolution:
+    """Decide one open conflict and apply or push the decision (see the module's docstring).
+
+    Args:
+        engine: the local store.
+        client: a :class:`regsync.registry.client.RegistryClient` (reads the registry's current record).
+        settings: regsync's settings (``hash_key``, ``province``, ``merge``).
+        conflict_id: the conflict's id.
+        take: ``local`` or ``registry`` (exactly one of ``take`` and ``set_value``).
+        set_value: ``FIELD=VALUE``: a value of the operator's own for the field.
+        reason: why (required; audited).
+        actor: who, for the audit table (default: the OS user).
+
+    Raises:
+        OperatorUsageError: no such conflict or not open, neither or both of take/set, a bad value, or the
+            record is gone on a side.
+        RegistryError: the registry's current record could not be read.
+    """
+    from regsync.inbound import Poller, _priority
+
+    reason = check_reason(reason)
+    if (take is None) == (set_value is None):
+        raise OperatorUsageError("give exactly one of --take local|registry and --set FIELD=VALUE")
+    if take is not None and take not in TAKES:
+        raise OperatorUsageError(f"--take must be local or registry, not {take!r}")
+    with engine.connect() as conn:
+        c = get_conflict(conn, conflict_id)
+    if c.state != "open":
+        raise OperatorUsageError(f"conflict {conflict_id} is {c.state}, not open")
+    rec = _registry_record(client, c)
+    remote = project_registry(c.kind, rec)
+    remote_canon = canonical(remote, settings.hash_key)
+    merger = Poller(engine, client, settings, record_run=False)
+    now = utcnow()
+    with engine.begin() as conn, suppress_outbox(conn):
+        # re-read under the transaction: a merge may have superseded it meanwhile
+        state = conn.execute(select(_ct.c.state).where(_ct.c.id == conflict_id)).scalar_one()
+        if state != "open":
+            raise OperatorUsageError(f"conflict {conflict_id} was {state} meanwhile")
+        row, refs = _local_row(conn, c)
+        if row is None:
+            raise OperatorUsageError(f"the platform no longer has {c.kind} {c.local_id}")
+        link = conn.execute(select(Link.__table__).where(Link.entity == c.kind, Link.local_id == c.local_id)
+                            .order_by(Link.is_duplicate)).mappings().first()
+        if link is None:
+            raise OperatorUsageError(f"{c.kind} {c.local_id} is not linked any more")
+        base = json.loads(link["base"] or "{}")
+        applied = queued = False
+        if take == "registry":
+            value = remote.get(c.field)
+            merger._write_local(conn, c.kind, row, MergeResult(merged={c.field: value}, apply_local=[c.field]))
+            applied = True
+            resolution = "registry"
+        else:
+            if set_value is not None:
+                value = parse_set(set_value, c.field)
+                column = Base.metadata.tables[TABLES[c.kind]].c[c.field]
+                if value is not None and column.type.python_type is dt.date:
+                    try:
+                        value = dt.date.fromisoformat(str(value))
+                    except ValueError as exc:
+                        raise OperatorUsageError(f"{c.field} is a date (YYYY-MM-DD), not {value!r}") from exc
+                local_value = merger._to_local(conn, c.kind, c.field, value, 0)
+                check = dict(row, **{c.field: local_value})
+                try:
+                    project_local(c.kind, check, refs)
+                except (ValueError, TypeError) as exc:
+                    raise OperatorUsageError(f"{c.field}={value!r} is not a valid value: {exc}") from exc
+                merger._write_local(conn, c.kind, row, MergeResult(merged={c.field: value}, apply_local=[c.field]))
+                applied = True
+                resolution = "value"
+            else:
+                value = project_local(c.kind, row, refs).get(c.field)
+                resolution = "local"
+            conn.execute(Outbox.__table__.insert().values(
+                entity=c.kind, local_id=c.local_id, op="update", priority=_priority(c.kind, row), state="pending",
+                attempts=0, created_at=now, available_at=now))
+            queued = True
+        # the registry's value is now the field's agreed base: the platform's value, if it differs, is a change
+        # of the platform's alone and goes out; if it is the registry's, nothing is left to do
+        base[c.field] = remote_canon.get(c.field)
+        conn.execute(update(Link).where(Link.id == link["id"]).values(base=dumps(base), updated_at=now))
+        conn.execute(update(Conflict).where(Conflict.id == conflict_id).values(
+            state="resolved", resolution=resolution, resolved_at=now, updated_at=now,
+            resolved_by=mask_text((actor or default_actor()).strip() or "unknown")[:64]))
+        shown = _shown(c.field, value)
+        audit_id = _audit(conn, "conflicts.resolve", f"conflict:{c.id} {c.kind}:{c.local_id} {c.field}", reason,
+                          actor, {"conflict": c.id, "kind": KIND_NAMES[c.kind], "local_id": c.local_id,
+                                  "field": c.field, "resolution": resolution, "value": shown,
+                                  "registry_version": int(rec.get("version") or 0)})
+    return Resolution(conflict_id, c.kind, c.local_id, c.field, resolution, applied, queued, audit_id, shown)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "[]"
+    return str(value)
+
+
+def print_listing(listing: ConflictListing) -> None:
+    """A Rich table of conflicts (times in +08:00), for a terminal."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console()
+    table = Table(title=f"conflicts: {listing.total} shown by the filter "
+                        f"({', '.join(f'{k} {v}' for k, v in sorted(listing.by_state.items())) or 'none at all'})",
+                  box=box.SIMPLE_HEAD)
+    for col in ("id", "state", "record", "field", "local", "registry", "base", "since (+08:00)"):
+        table.add_column(col, overflow="fold")
+    for c in listing.conflicts:
+        since = to_local(c.detected_at)
+        table.add_row(str(c.id), c.state, f"{c.kind}:{c.local_id}", c.field, _fmt(c.local_value),
+                      _fmt(c.registry_value), _fmt(c.base_value if c.field not in SENSITIVE else "(hash)"),
+                      since.strftime("%Y-%m-%d %H:%M") if since else "—")
+    out.print(table)
+    if listing.open_by_field:
+        out.print("open by field: " + ", ".join(f"{k} {v}" for k, v in listing.open_by_field.items()))
+
+
+def print_conflict(c: ConflictView) -> None:
+    """One conflict, for a terminal."""
+    from rich.console import Console
+
+    out = Console()
+    out.print(f"conflict {c.id}: {c.state}" + (f" ({c.resolution} by {c.resolved_by})" if c.resolution else ""))
+    out.print(f"  record    {c.kind} {c.local_id} = registry {c.registry_id} (version {c.registry_version})")
+    out.print(f"  field     {c.field} (group {c.group})")
+    out.print(f"  base      {_fmt('(hash)' if c.field in SENSITIVE else c.base_value)}")
+    out.print(f"  platform  {_fmt(c.local_value)}")
+    out.print(f"  registry  {_fmt(c.registry_value)}")
+    if c.live is not None:
+        out.print(f"  live      platform {_fmt(c.live['local'])} · registry {_fmt(c.live['registry'])} (audited)")
+    detected = to_local(c.detected_at)
+    out.print(f"  detected  {detected.isoformat() if detected else '—'}")
+    if c.state == "open":
+        out.print(f"resolve with: regsync conflicts resolve {c.id} --take local|registry --reason '…'")
+
+
+def print_resolution(r: Resolution) -> None:
+    """What a resolve did, for a terminal."""
+    from rich.console import Console
+
+    what = {"registry": "the registry's value written to the platform", "local": "the platform's value queued "
+            "for the registry", "value": "the value written to the platform and queued for the registry"}
+    Console().print(f"conflict {r.conflict_id} resolved ({r.kind} {r.local_id}, {r.field} = {_fmt(r.value_shown)}): "
+                    f"{what[r.resolution]}; audit {r.audit_id}")
+
+
+__all__ = [
+    "ConflictListing",
+    "ConflictView",
+    "Resolution",
+    "get_conflict",
+    "list_conflicts",
+    "parse_set",
+    "print_conflict",
+    "print_listing",
+    "print_resolution",
+    "resolve_conflict",
+    "show_live",
+]
