@@ -32,7 +32,8 @@ def test_demo_numbers_add_up_and_failures_are_only_unfixable_dirt(tmp_path: Path
         assert key in summary
     for kind in KINDS:
         assert summary["local"][kind] == summary["registry"][kind] + summary["failed"][kind], kind
-        assert summary["agree"][kind] == summary["registry"][kind], kind
+        assert summary["agree"][kind] + summary["duplicates"][kind] == summary["registry"][kind], kind
+        assert summary["local_agree"][kind] == summary["agree"][kind], kind
         assert summary["registry_unlinked"][kind] == 0, kind  # nothing in the registry that no local row links
     assert summary["adds_up"] is True
     assert set(summary["failed_by_code"]) <= {"INVALID_PHONE", "INVALID_ID_NUMBER", "PARENT_FAILED"}
@@ -51,6 +52,32 @@ def test_demo_numbers_add_up_and_failures_are_only_unfixable_dirt(tmp_path: Path
     again = run_cli("demo", "--json", "--scale", "0.0005", "--workdir", str(tmp_path / "demo"))
     assert again.returncode == 0 and json.loads(again.stdout)["local"] == summary["local"]
     assert (tmp_path / "demo" / "sandbox.db").exists()
+
+
+@pytest.mark.slow
+def test_demo_with_portal_activity_ends_in_agreement(tmp_path: Path) -> None:
+    """Issue 4: the registry changes too; both sides end in agreement and the numbers add up with the people
+    who moved out."""
+    proc = run_cli("demo", "--json", "--scale", "0.0005", "--portal-activity", "200",
+                   "--workdir", str(tmp_path / "demo"))
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    for key in ("pulled", "merged", "adopted", "created_locally", "conflicts", "transferred_out"):
+        assert isinstance(s[key], dict), key
+    assert sum(s["portal"].values()) >= 200
+    assert s["adopted"].get("volunteers", 0) >= 1  # portal registrations of the platform's people, linked
+    assert s["created_locally"].get("volunteers", 0) >= 1  # new people registered on the portal
+    assert s["merged"].get("volunteers", 0) >= 1
+    assert s["transferred_out"].get("volunteers", 0) >= 1
+    assert s["registry_owned"].get("service_records", 0) >= 1  # entered on the portal, never pushed
+    assert s["in_agreement"] is True and s["adds_up"] is True, s
+    for kind in KINDS:
+        moved = s["transferred_out"].get(kind, 0)
+        assert s["local"][kind] == s["registry"][kind] + s["failed"][kind] + moved, kind
+    db = sqlite3.connect(tmp_path / "demo" / "local.db")
+    # nothing registry-owned was ever pushed (no NOT_OWNER loops), nothing waits
+    assert db.execute("SELECT COUNT(*) FROM outbox WHERE last_code = 'NOT_OWNER'").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'deferred')").fetchone()[0] == 0
 
 
 def test_sync_json_and_a_second_sync_sends_nothing(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 import factories as f
 from regsync.commands import run_sync
 from regsync.sandbox.server import SandboxServer
-from regsync.settings import DatabaseSettings, LogSettings, MergeSettings, RegistrySettings, Settings
+from regsync.settings import DatabaseSettings, LogSettings, MergeSettings, RegistrySettings, RelaySettings, Settings
 
 
 @pytest.fixture(scope="module")
@@ -247,6 +247,30 @@ def test_memberships_of_two_rows_of_one_person_in_one_org_are_one(settings, engi
         conn.execute(text("UPDATE membership SET left_on = :d WHERE id = :i"), {"i": m2, "d": dt.date(2022, 7, 1)})
     assert sync(settings, engine)["pushed"] == {}
     assert registry_records(sandbox, "memberships")[0]["leftOn"] is None
+
+
+def test_the_first_row_of_a_pair_governs_even_with_batches_in_flight_at_once(settings, engine, sandbox) -> None:
+    """One batch per membership, two in flight, a slow registry: the second row's join must not overtake the
+    first's (it would set the membership's date). Found by the demo with portal activity."""
+    one_by_one = dataclasses.replace(settings, relay=RelaySettings(batch_size=1))
+    httpx.put(f"{sandbox.admin_url}/faults", json={"latency_ms": 30}).raise_for_status()
+    try:
+        firsts = []
+        with engine.begin() as conn:
+            t = f.org_tree(conn)
+            for n in range(4):
+                number = f.id_number(dt.date(1977, 7, 7 + n))
+                older = f.volunteer(conn, id_number=number, birth=dt.date(1977, 7, 7 + n))
+                newer = f.volunteer(conn, id_number=number.lower(), birth=dt.date(1977, 7, 7 + n))
+                firsts.append(f.membership(conn, older, t["team"], joined_on=dt.date(2019, 5, 1 + n)))
+                f.membership(conn, newer, t["team"], joined_on=dt.date(2022, 3, 1 + n))
+        summary = sync(one_by_one, engine)
+    finally:
+        httpx.put(f"{sandbox.admin_url}/faults", json={"latency_ms": 0}).raise_for_status()
+    assert summary["still_failed"] == {}, outbox_states(engine)
+    members = sorted(r["joinedOn"] for r in registry_records(sandbox, "memberships"))
+    assert members == [f"2019-05-0{1 + n}" for n in range(4)]
+    assert all(not link_of(engine, "membership", m).is_duplicate for m in firsts)
 
 
 def test_a_corrected_service_record_is_revoked_and_created_anew(settings, engine, sandbox) -> None:

@@ -87,10 +87,10 @@ def compare_with_registry(engine: Engine, client: Any, kind: str, hash_key: str)
     in batches of 1 000).
 
     Returns:
-        ``found``: local rows whose registry record is in the export; ``agree``: of those, the ones whose
-        registry record equals the link's base snapshot (the state both sides last agreed on);
-        ``duplicates``: of those, the second local rows of a person (and what hangs on them), linked to the
-        first row's record and never synced on their own; ``local_agree``: of the others, the ones whose local
+        ``found``: local rows whose registry record is in the export; ``duplicates``: of those, the second
+        local rows of a person (and what hangs on them), linked to the first row's record and never synced on
+        their own; ``agree``: of the others, the ones whose registry record equals the link's base snapshot (the
+        state both sides last agreed on); ``local_agree``: of the others, the ones whose local
         row equals the registry's record in every synced field (fields held by open conflicts left out);
         ``registry_total``: records in the export; ``unlinked``: of
         those, records no local row links (a person's two local rows link one record, so ``found`` can exceed
@@ -113,13 +113,13 @@ def compare_with_registry(engine: Engine, client: Any, kind: str, hash_key: str)
                 matched += 1
             while current is not None and current[0] == rid:
                 found += 1
-                if snap is None:
-                    snap = canonical(project_registry(kind, record), hash_key)
-                if json.loads(current[1]) == snap:
-                    agree += 1
                 if current[3]:
                     duplicates += 1
                 else:
+                    if snap is None:
+                        snap = canonical(project_registry(kind, record), hash_key)
+                    if json.loads(current[1]) == snap:
+                        agree += 1
                     pairs.append((current[2], record))
                 current = next(links, None)
             if len(pairs) >= 1000:
@@ -312,7 +312,7 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
         "registry_unlinked": unlinked,
         "local_agree": local_agree,
         "duplicates": duplicates,
-        "in_agreement": all(agree[k] == registry[k] == local_agree[k] + duplicates[k] for k in registry),
+        "in_agreement": all(agree[k] == local_agree[k] == registry[k] - duplicates[k] for k in registry),
         "transferred_out": transferred,
         "adds_up": all(local[k] == registry[k] + failed.get(k, 0) + transferred.get(k, 0) for k in local),
         "pushed": _total(runs, "pushed"),

@@ -496,6 +496,20 @@ class Relay:
                     continue
             planned.append((it, {"desired": desired}))
         self._fetch_held_values(kind, [it for it, plan in planned if it.held and plan.get("desired") is not None])
+        if kind == "membership":
+            # Two local memberships of one person in one org (the person registered twice on the platform) are
+            # one registry membership (the pair is its key, registry-api.md §4.3; joining twice answers the
+            # existing one). With batches in flight at once, the second could reach the registry first and set
+            # its date: only the first of a pair goes in a step; the others follow once it is linked.
+            first_of_pair: set[tuple[Any, Any]] = set()
+            for it, plan in sorted(planned, key=lambda p: p[0].local_id):
+                d = plan.get("desired")
+                if d is None or it.link is not None:
+                    continue
+                pair = (d.get("org_id"), d.get("volunteer_id"))
+                if pair in first_of_pair:
+                    plan["pair_waits"] = True
+                first_of_pair.add(pair)
         parent_state = {}
         if missing:
             with self.engine.begin() as conn:
@@ -506,7 +520,10 @@ class Relay:
             already sent."""
             batch: list[_Item] = []
             for n, (it, plan) in enumerate(planned, 1):
-                if "lacking" in plan:
+                if plan.get("pair_waits"):
+                    outcomes.defer(it, "PRIMARY_PENDING", "another local membership of the same person in the same "
+                                   "org is sent first", seconds=1.0, count_attempt=False)
+                elif "lacking" in plan:
                     failed = [p for p in plan["lacking"] if parent_state.get(p) == "failed"]
                     if failed:
                         outcomes.blocked(it, failed[0])
