@@ -347,6 +347,7 @@ def resolve_conflict(engine: Engine, client: Any, settings: Settings, conflict_i
         # the registry's value is now the field's agreed base: the platform's value, if it differs, is a change
         # of the platform's alone and goes out; if it is the registry's, nothing is left to do
         base[c.field] = remote_canon.get(c.field)
+        merger._flush(conn)  # the row writes are buffered by the merger
         conn.execute(update(Link).where(Link.id == link["id"]).values(base=dumps(base), updated_at=now))
         conn.execute(update(Conflict).where(Conflict.id == conflict_id).values(
             state="resolved", resolution=resolution, resolved_at=now, updated_at=now,

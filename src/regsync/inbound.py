@@ -278,6 +278,11 @@ class Poller:
         self.policies = settings.merge.policies()
         self.stats = InboundStats()
         self._seen = _Seen()
+        self._pending_rows: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
+        self._pending_links: list[dict[str, Any]] = []
+        self._open: dict[int, dict[str, int]] | None = None
+        self._candidates: dict[tuple[str, str], list[tuple[int, str, str]]] | None = None
+        self._adopted_now: set[int] = set()
 
     # ------------------------------------------------------------------------------------------ cursor
     def take_first_cursor(self, *, force: bool = False) -> str:
@@ -515,20 +520,79 @@ class Poller:
 
     # ------------------------------------------------------------------------------------------ apply
     def _apply_kind(self, conn: Connection, kind: str, recs: list[dict[str, Any]], run_id: int | None) -> None:
+        """Apply one kind's records of a page. Reads are made per page (links, rows, references, open conflicts,
+        candidates for adoption) and writes are buffered and sent as ``executemany`` per statement shape before
+        the transaction ends, so that the cost per record is Python work, not round trips."""
         links = self._links(conn, kind, [r["id"] for r in recs], lock=True)
         linked = [(r, _primary(links.get(r["id"]))) for r in recs]
         rows = self._rows(conn, kind, [lk["local_id"] for _, lk in linked if lk is not None])
         refs = self._refs(conn, kind, rows.values())
-        for rec, link in linked:
-            try:
-                if link is None:
-                    self._apply_new(conn, kind, rec)
-                else:
-                    self._apply_linked(conn, kind, rec, link, rows.get(link["local_id"]), refs, run_id)
-            except _Unresolved as exc:
-                self.stats.skipped["unresolved_reference"] += 1
-                log.warning("inbound: a record refers to one that cannot be had locally; left to the reconcile",
-                            kind=kind, registry_id=rec["id"], error=str(exc))
+        self._open = self._open_conflicts(conn, kind, rows.keys())
+        if kind == "volunteer":
+            self._candidates = self._volunteer_candidates(conn, [r for r, lk in linked if lk is None])
+        try:
+            for rec, link in linked:
+                try:
+                    if link is None:
+                        self._apply_new(conn, kind, rec)
+                    else:
+                        self._apply_linked(conn, kind, rec, link, rows.get(link["local_id"]), refs, run_id)
+                except _Unresolved as exc:
+                    self.stats.skipped["unresolved_reference"] += 1
+                    log.warning("inbound: a record refers to one that cannot be had locally; left to the reconcile",
+                                kind=kind, registry_id=rec["id"], error=str(exc))
+        finally:
+            self._candidates = None
+            self._open = None
+        self._flush(conn)
+
+    def _open_conflicts(self, conn: Connection, kind: str, local_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+        """Local id → {field: conflict id} of the open conflicts of ``local_ids``."""
+        out: dict[int, dict[str, int]] = defaultdict(dict)
+        t = Conflict.__table__
+        for chunk in _chunks(sorted(local_ids), LOOKUP_CHUNK):
+            for cid, lid, name in conn.execute(select(t.c.id, t.c.local_id, t.c.field).where(
+                    t.c.entity == kind, t.c.local_id.in_(list(chunk)), t.c.state == "open")):
+                out[lid][name] = cid
+        return out
+
+    def _volunteer_candidates(self, conn: Connection, recs: list[dict[str, Any]]
+                              ) -> dict[tuple[str, str], list[tuple[int, str, str]]]:
+        """(idType, normalized number) → unlinked local rows that may be the same person, oldest first, for the
+        page's volunteers that have no link (one query per 500, by the indexed normalized and raw numbers)."""
+        wanted: dict[str, str] = {}
+        for rec in recs:
+            norm = try_normalize_id_number(rec.get("id_type") or "", rec.get("id_number") or "")
+            if norm is not None:
+                wanted[norm] = rec.get("id_type") or ""
+        out: dict[tuple[str, str], list[tuple[int, str, str]]] = defaultdict(list)
+        norms = sorted(wanted)
+        q = text("SELECT v.id, v.id_type, v.id_number FROM volunteer v "
+                 "WHERE (v.id_number_norm IN :n OR v.id_number IN :raw) "
+                 "AND NOT EXISTS (SELECT 1 FROM link l WHERE l.entity = 'volunteer' AND l.local_id = v.id) "
+                 "ORDER BY v.registered_at, v.id").bindparams(bindparam("n", expanding=True),
+                                                              bindparam("raw", expanding=True))
+        for chunk in _chunks(norms, LOOKUP_CHUNK):
+            raw = sorted({v for n in chunk for v in _id_variants(n)})
+            for vid, id_type, number in conn.execute(q, {"n": list(chunk), "raw": raw}):
+                norm = try_normalize_id_number(id_type, number)
+                if norm in wanted and id_type == wanted[norm]:
+                    out[(id_type, norm)].append((int(vid), id_type, number))
+        return out
+
+    def _flush(self, conn: Connection) -> None:
+        """Send the buffered writes: local rows by table and column set, then link updates."""
+        for (table_name, columns), params in self._pending_rows.items():
+            table = Base.metadata.tables[table_name]
+            conn.execute(table.update().where(table.c.id == bindparam("b_id")).values(
+                **{c: bindparam(f"b_{c}") for c in columns}), params)
+        self._pending_rows.clear()
+        if self._pending_links:
+            t = Link.__table__
+            conn.execute(t.update().where(t.c.id == bindparam("b_id")).values(
+                registry_version=bindparam("b_version"), base=bindparam("b_base"), updated_at=bindparam("b_at")),
+                self._pending_links)
+            self._pending_links.clear()
 
     def _apply_linked(self, conn: Connection, kind: str, rec: dict[str, Any], link: dict[str, Any],
                       row: dict[str, Any] | None, refs: dict[tuple[str, int], str], run_id: int | None) -> None:
@@ -611,6 +675,11 @@ class Poller:
             norm = try_normalize_id_number(rec.get("id_type") or "", rec.get("id_number") or "")
             if norm is None:
                 return None
+            if self._candidates is not None:
+                for vid, _, _ in self._candidates.get((rec.get("id_type") or "", norm), []):
+                    if vid not in self._adopted_now:
+                        return vid
+                return None
             rows = conn.execute(text(
                 "SELECT v.id, v.id_type, v.id_number, v.registered_at FROM volunteer v "
                 "WHERE v.id_type = :t AND (v.id_number_norm = :n OR v.id_number IN :raw) "
@@ -618,7 +687,7 @@ class Poller:
                 "ORDER BY v.registered_at, v.id").bindparams(bindparam("raw", expanding=True)),
                 {"t": rec["id_type"], "n": norm, "raw": _id_variants(norm)}).all()
             for vid, id_type, number, _ in rows:
-                if try_normalize_id_number(id_type, number) == norm:
+                if try_normalize_id_number(id_type, number) == norm and int(vid) not in self._adopted_now:
                     return int(vid)
             return None
         if kind == "org":
@@ -659,6 +728,7 @@ class Poller:
         now = utcnow()
         link["id"] = conn.execute(Link.__table__.insert().values(**link, linked_at=now, updated_at=now)
                                   .returning(Link.id)).scalar_one()
+        self._adopted_now.add(local_id)
         self._write_local(conn, kind, row, result)
         if result.push:
             self._queue_push(conn, kind, row)
@@ -699,14 +769,14 @@ class Poller:
             values["id_number_norm"] = try_normalize_id_number(values["id_type"] or "", values["id_number"] or "")
         if kind == "service_record":
             values["revoke_reason"] = rec.get("revoke_reason")
-        table = Base.metadata.tables[TABLES[kind]]
-        local_id = conn.execute(table.insert().values(**values).returning(table.c.id)).scalar_one()
+        local_id = conn.execute(_insert_returning_id(TABLES[kind]), values).scalar_one()
         how = "from_registry" if self._writable(kind, rec) else REGISTRY_OWNED
         result = take_registry(kind, None, remote, self.settings.hash_key, "created_locally")
         now = utcnow()
-        conn.execute(Link.__table__.insert().values(
-            entity=kind, local_id=local_id, registry_id=rec["id"], registry_version=int(rec.get("version") or 1),
-            base=dumps(result.new_base), is_duplicate=False, revision=0, how=how, linked_at=now, updated_at=now))
+        conn.execute(_LINK_INSERT, {
+            "entity": kind, "local_id": local_id, "registry_id": rec["id"],
+            "registry_version": int(rec.get("version") or 1), "base": dumps(result.new_base), "is_duplicate": False,
+            "revision": 0, "how": how, "linked_at": now, "updated_at": now})
         self._note(kind, int(local_id), rec["id"], result, only_summary=True)
         return how
 
@@ -728,8 +798,9 @@ class Poller:
             values["id_number_norm"] = try_normalize_id_number(
                 values.get("id_type", row.get("id_type")) or "", values.get("id_number", row.get("id_number")) or "")
         values["updated_at"] = utcnow()
-        table = Base.metadata.tables[TABLES[kind]]
-        conn.execute(table.update().where(table.c.id == row["id"]).values(**values))
+        columns = tuple(sorted(values))
+        self._pending_rows[(TABLES[kind], columns)].append(
+            {"b_id": row["id"], **{f"b_{c}": values[c] for c in columns}})
         row.update(values)
         if "status" in values and values["status"] == ENDED.get(kind) or (
                 kind == "membership" and "left_on" in values and values["left_on"] is not None):
@@ -744,17 +815,24 @@ class Poller:
         self.stats.pushes_queued[kind] += 1
 
     def _save_link(self, conn: Connection, link: dict[str, Any], version: int, base: dict[str, Any]) -> None:
-        conn.execute(Link.__table__.update().where(Link.id == link["id"]).values(
-            registry_version=version, base=dumps(base), updated_at=utcnow()))
-        link["registry_version"], link["base"] = version, dumps(base)
+        """Buffer the link's new version and base (sent by :meth:`_flush`, in the page's transaction)."""
+        snapshot = dumps(base)
+        self._pending_links.append({"b_id": link["id"], "b_version": version, "b_base": snapshot,
+                                    "b_at": utcnow()})
+        link["registry_version"], link["base"] = version, snapshot
 
     def _record_conflicts(self, conn: Connection, kind: str, link: dict[str, Any], version: int,
                           result: MergeResult, run_id: int | None) -> None:
         """Open (or bring up to date) one conflict per held field; supersede the record's open conflicts on
         fields that are no longer held (both sides came to agree, or one side went back to the base)."""
         t = Conflict.__table__
-        open_rows = {r.field: r.id for r in conn.execute(select(t.c.id, t.c.field).where(
-            t.c.entity == kind, t.c.local_id == link["local_id"], t.c.state == "open"))}
+        if self._open is not None:
+            open_rows = dict(self._open.get(link["local_id"], {}))
+            if not open_rows and not result.conflicts:
+                return
+        else:
+            open_rows = {r.field: r.id for r in conn.execute(select(t.c.id, t.c.field).where(
+                t.c.entity == kind, t.c.local_id == link["local_id"], t.c.state == "open"))}
         now = utcnow()
         for c in result.conflicts:
             values = {"registry_id": link["registry_id"], "field_group": c.group,
@@ -782,6 +860,20 @@ class Poller:
             if not only_summary and len(st.decision_log) < DECISIONS_KEPT:
                 st.decision_log.append({"kind": kind, "local_id": local_id, "registry_id": registry_id,
                                         "field": d.field, "rule": d.rule, "winner": d.winner, "group": d.group})
+
+
+_LINK_INSERT = Link.__table__.insert()
+_INSERTS: dict[str, Any] = {}
+
+
+def _insert_returning_id(table_name: str) -> Any:
+    """``INSERT … RETURNING id`` of a table, built once (a statement built per row costs more than its
+    round trip)."""
+    stmt = _INSERTS.get(table_name)
+    if stmt is None:
+        table = Base.metadata.tables[table_name]
+        stmt = _INSERTS[table_name] = table.insert().returning(table.c.id)
+    return stmt
 
 
 def _primary(links: list[dict[str, Any]] | None) -> dict[str, Any] | None:

@@ -99,7 +99,7 @@ class Volunteer(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200))
     id_type: Mapped[str] = mapped_column(String(32), default="RESIDENT_ID")
-    id_number: Mapped[str] = mapped_column(String(64))
+    id_number: Mapped[str] = mapped_column(String(64), index=True)
     id_number_norm: Mapped[str | None] = mapped_column(String(64), index=True)
     gender: Mapped[str | None] = mapped_column(String(4))
     birth_date: Mapped[dt.date | None] = mapped_column(Date)
