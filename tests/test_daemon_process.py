@@ -99,7 +99,7 @@ def pg_store(pg_url: str) -> Iterator[tuple[str, Engine]]:
 
 def daemon_env(db_url: str, sandbox: SandboxServer | None, **extra: str) -> dict[str, str]:
     env = dict(os.environ, REGSYNC_DATABASE_URL=db_url, REGSYNC_LOG_FORMAT="json", REGSYNC_LOG_LEVEL="INFO",
-               REGSYNC_METRICS_ADDRESS="", REGSYNC_SHUTDOWN_TIMEOUT_S="20")
+               REGSYNC_METRICS_ADDRESS="off", REGSYNC_SHUTDOWN_TIMEOUT_S="20")
     if sandbox is not None:
         env.update(REGSYNC_REGISTRY_URL=sandbox.base_url, REGSYNC_CLIENT_ID=sandbox.client_id,
                    REGSYNC_CLIENT_SECRET=sandbox.client_secret)

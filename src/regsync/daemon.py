@@ -710,7 +710,7 @@ def run_daemon(settings: Settings, *, engine: Engine | None = None) -> int:
         metrics = Metrics(engine, settings)
         daemon = Daemon(settings, engine, metrics=metrics)
         with stop_signals(daemon.stop):
-            if settings.daemon.metrics_address:
+            if settings.daemon.metrics_address not in ("", "off"):
                 server = serve_metrics(metrics, settings.daemon.metrics_address, alive=lambda: bool(
                     daemon.scheduler and daemon.scheduler.running))
             daemon.start()

@@ -128,8 +128,8 @@ class DaemonSettings:
             leaves the rest to its leases and exits.
         catchup_window_s: a run missed while the daemon was down is caught up once at start if its time is
             at most this many seconds ago.
-        metrics_address: ``HOST:PORT`` of ``/metrics`` and ``/healthz``; empty to serve neither (loopback by
-            default: put a proxy in front to expose it).
+        metrics_address: ``HOST:PORT`` of ``/metrics`` and ``/healthz``; ``off`` (or empty in the file) to serve
+            neither (loopback by default: put a proxy in front to expose it).
         reports_dir: folder of the nightly reconcile's HTML and CSV reports.
     """
 
@@ -249,7 +249,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("daemon", "timezone", "REGSYNC_TIMEZONE", "time zone of the schedule (Asia/Shanghai)"),
     Spec("daemon", "shutdown_timeout_s", "REGSYNC_SHUTDOWN_TIMEOUT_S", "seconds to finish the batch on SIGTERM"),
     Spec("daemon", "catchup_window_s", "REGSYNC_CATCHUP_WINDOW_S", "how far back a missed run is caught up, s"),
-    Spec("daemon", "metrics_address", "REGSYNC_METRICS_ADDRESS", "HOST:PORT of /metrics and /healthz"),
+    Spec("daemon", "metrics_address", "REGSYNC_METRICS_ADDRESS", "HOST:PORT of /metrics and /healthz, or off"),
     Spec("daemon", "reports_dir", "REGSYNC_REPORTS_DIR", "folder of the nightly reports"),
     Spec("health", "outbound_max_lag_s", "REGSYNC_HEALTH_OUTBOUND_MAX_LAG_S", "oldest waiting change limit, s"),
     Spec("health", "inbound_max_age_s", "REGSYNC_HEALTH_INBOUND_MAX_AGE_S", "last successful pull limit, s"),
@@ -414,9 +414,9 @@ def validate(settings: Settings) -> None:
         ZoneInfo(d.timezone)
     except (KeyError, ValueError) as exc:
         raise ConfigError(f"REGSYNC_TIMEZONE is not a known time zone: {d.timezone!r}") from exc
-    if d.metrics_address and (":" not in d.metrics_address
+    if d.metrics_address not in ("", "off") and (":" not in d.metrics_address
                               or not d.metrics_address.rpartition(":")[2].isdigit()):
-        raise ConfigError(f"REGSYNC_METRICS_ADDRESS must be HOST:PORT (or empty), got {d.metrics_address!r}")
+        raise ConfigError(f"REGSYNC_METRICS_ADDRESS must be HOST:PORT or off, got {d.metrics_address!r}")
     for f in fields(RetentionSettings):
         if getattr(settings.retention, f.name) < 0:
             raise ConfigError(f"REGSYNC_RETENTION_{f.name.upper()} must be 0 (for ever) or more days")
