@@ -181,12 +181,14 @@ def test_paused_outbound_still_captures_changes_and_is_skipped_until_resumed(eng
     assert not is_paused(engine, "outbound")
 
 
-def test_an_idle_pull_leaves_no_run_and_counts_only_in_metrics(engine: Engine, db_url: str, tmp_path: Path) -> None:
+def test_an_idle_pull_leaves_no_run_and_counts_only_in_metrics(engine: Engine, db_url: str, tmp_path: Path,
+                                                                request: pytest.FixtureRequest) -> None:
     with SandboxServer(db_url=f"sqlite:///{tmp_path / 'sb.db'}") as sandbox:
         settings = Settings(database=DatabaseSettings(url=db_url), daemon=DaemonSettings(metrics_address=""),
                             registry=RegistrySettings(url=sandbox.base_url, client_id=sandbox.client_id,
                                                       client_secret=sandbox.client_secret))
         daemon = Daemon(settings, engine)
+        request.addfinalizer(daemon.close_clients)
         assert daemon.ensure_first_cursor()
         assert daemon.job_inbound(dt.datetime(2026, 11, 29, 20, 0)) == "idle"
         daemon.metrics.tick("inbound", "idle")
@@ -200,7 +202,8 @@ def test_an_idle_pull_leaves_no_run_and_counts_only_in_metrics(engine: Engine, d
 
 
 def test_refused_credentials_for_longer_than_the_limit_make_status_exit_3(engine: Engine, db_url: str,
-                                                                       tmp_path: Path) -> None:
+                                                                       tmp_path: Path,
+                                                                       request: pytest.FixtureRequest) -> None:
     with SandboxServer(db_url=f"sqlite:///{tmp_path / 'sb.db'}", admin=True) as sandbox:
         settings = Settings(database=DatabaseSettings(url=db_url), daemon=DaemonSettings(metrics_address=""),
                             registry=RegistrySettings(url=sandbox.base_url, client_id=sandbox.client_id,
@@ -209,6 +212,7 @@ def test_refused_credentials_for_longer_than_the_limit_make_status_exit_3(engine
         httpx.post(f"{sandbox.admin_url}/clients", json={"clientId": sandbox.client_id, "enabled": False},
                    timeout=10).raise_for_status()
         daemon = Daemon(settings, engine)
+        request.addfinalizer(daemon.close_clients)
         assert daemon.job_inbound(dt.datetime(2026, 11, 29, 20, 0)) == "failed"
         status = collect_status(engine, settings)
         assert status["healthy"]  # failing, but not for longer than the limit yet

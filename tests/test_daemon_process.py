@@ -265,9 +265,12 @@ def test_two_daemons_share_one_store_and_one_carries_on_when_the_other_is_killed
             runs = conn.execute(text("SELECT id, started_at, finished_at FROM run WHERE kind = 'inbound' "
                                      "ORDER BY started_at")).all()
         assert len({(job, at) for job, at, _, _ in slots}) == len(slots)
-        # every inbound run belongs to exactly one slot, and no two pulls ever overlapped (advisory lock)
-        run_ids = [r for job, _, _, r in slots if job == "inbound" and r is not None]
-        assert sorted(run_ids) == sorted({r.id for r in runs}) and len(run_ids) == len(set(run_ids))
+        # a slot makes at most one run (the killed replica's last pull may have left its run without its slot's
+        # run_id), and no two pulls ever overlapped (advisory lock)
+        inbound_slots = [r for job, _, _, r in slots if job == "inbound"]
+        linked = [r for r in inbound_slots if r is not None]
+        assert len(linked) == len(set(linked)) and set(linked) <= {r.id for r in runs}
+        assert len(runs) <= len(inbound_slots)
         for before, after in zip(runs, runs[1:], strict=False):
             assert before.finished_at is None or before.finished_at <= after.started_at, (before, after)
         check_invariants(engine, sandbox.admin_url, sandbox.client_id)

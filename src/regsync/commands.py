@@ -156,7 +156,7 @@ def require_registry(settings: Settings) -> None:
 
 def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = False,
              timeout_s: float = 3600.0, stall_s: float = 300.0, engine: Engine | None = None,
-             stop: Callable[[], bool] | None = None) -> tuple[int, dict[str, Any]]:
+             stop: Callable[[], bool] | None = None, client: Any = None) -> tuple[int, dict[str, Any]]:
     """One outbound pass (or, with ``until_quiet``, passes until nothing waits), recorded as a run.
 
     Args:
@@ -168,6 +168,8 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
         engine: an engine on the store (default: one on ``settings.database.url``, checked).
         stop: polled between steps; when it turns true the pass ends (claims released) and the run is
             recorded as ``failed`` with ``error`` ``interrupted``.
+        client: a :class:`~regsync.registry.client.RegistryClient` to use and leave open (the daemon keeps one, and
+            its token, across passes); its counters are reset for this run. Default: a new one for this run.
 
     Returns:
         (exit code, summary) — the summary has ``pushed``, ``linked``, ``failed`` (kind → count, this run),
@@ -180,7 +182,6 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
         StoreError: the local store is unusable.
     """
     from regsync.outbound import Relay, RelayHalted, RelayStats
-    from regsync.registry.client import RegistryClient
     from regsync.registry.errors import RegistryError
 
     require_registry(settings)
@@ -194,7 +195,7 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
     relay: Relay | None = None
     try:
         with contextlib.ExitStack() as stack, \
-                RegistryClient(settings.registry, province=settings.province) as client, \
+                _client(settings, client) as client, \
                 progress_bars(progress) as advance:
             def on_batch(kind: str, n: int) -> None:
                 advance(KIND_NAMES[kind], n)
@@ -262,8 +263,18 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
     return code, summary
 
 
+def _client(settings: Settings, client: Any) -> contextlib.AbstractContextManager[Any]:
+    """The given client, left open with its counters reset for a new run, or a new client closed afterwards."""
+    from regsync.registry.client import ClientStats, RegistryClient
+
+    if client is None:
+        return RegistryClient(settings.registry, province=settings.province)
+    client.stats = ClientStats()
+    return contextlib.nullcontext(client)
+
+
 def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable[[], bool] | None = None,
-             max_pages: int | None = None) -> tuple[int, dict[str, Any]]:
+             max_pages: int | None = None, client: Any = None) -> tuple[int, dict[str, Any]]:
     """One inbound pass (design.md, flow 2): read the change feed from the saved cursor until it has no more and
     apply it (:class:`regsync.inbound.Poller`), recorded as a run of kind ``inbound``.
 
@@ -272,6 +283,7 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
         engine: an engine on the store (default: one on ``settings.database.url``, checked).
         stop: polled between pages; when it turns true the pass ends after the page in hand (its cursor saved).
         max_pages: read at most this many pages.
+        client: a registry client to use and leave open (see :func:`run_sync`). Default: a new one.
 
     Returns:
         (exit code, summary): the summary is :meth:`regsync.inbound.InboundStats.as_dict` plus ``status``
@@ -285,7 +297,6 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
         StoreError: the local store is unusable.
     """
     from regsync.inbound import Poller
-    from regsync.registry.client import RegistryClient
 
     require_registry(settings)
     own_engine = engine is None
@@ -293,7 +304,7 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
     started = time.monotonic()
     code = 0
     try:
-        with RegistryClient(settings.registry, province=settings.province) as client:
+        with _client(settings, client) as client:
             poller = Poller(engine, client, settings)
             try:
                 stats = poller.run(stop=stop, max_pages=max_pages)

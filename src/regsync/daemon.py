@@ -47,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import logging
 import os
 import signal
 import socket
@@ -60,6 +61,7 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 import structlog
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -375,13 +377,30 @@ class Daemon:
         self._running: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._cursor_ready = False
+        self._clients: dict[str, Any] = {}
+
+    def client(self, flow: str) -> Any:
+        """The registry client of ``flow`` (one per flow, kept with its token for the daemon's life; the relay's
+        and the poller's threads never share one)."""
+        from regsync.registry.client import RegistryClient
+
+        with self._lock:
+            if flow not in self._clients:
+                self._clients[flow] = RegistryClient(self.settings.registry, province=self.settings.province)
+            return self._clients[flow]
+
+    def close_clients(self) -> None:
+        """Close the registry clients (at shutdown, once no job runs)."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for c in clients:
+            c.close()
 
     def ensure_first_cursor(self) -> bool:
         """Take the change feed's first cursor before the first push (design.md, flow 2), if none is saved and
         nothing is linked yet (:meth:`regsync.inbound.Poller.take_first_cursor`). Returns whether pushes may go
         on: false while the registry cannot be asked (the relay waits; the next tick tries again)."""
         from regsync.inbound import Poller, saved_cursor
-        from regsync.registry.client import RegistryClient
 
         if self._cursor_ready:
             return True
@@ -390,8 +409,7 @@ class Daemon:
             linked = conn.execute(text("SELECT 1 FROM link LIMIT 1")).first() is not None
         if not has_cursor and not linked:
             try:
-                with RegistryClient(self.settings.registry, province=self.settings.province) as client:
-                    Poller(self.engine, client, self.settings, record_run=False).take_first_cursor()
+                Poller(self.engine, self.client("outbound"), self.settings, record_run=False).take_first_cursor()
             except Exception as exc:  # noqa: BLE001 — retried at the next tick
                 log.warning("cannot take the first change-feed cursor yet; pushes wait", error=mask_text(str(exc)))
                 return False
@@ -416,7 +434,8 @@ class Daemon:
             return "idle"
         if not self.ensure_first_cursor():
             return "failed"
-        code, summary = run_sync(self.settings, engine=self.engine, stop=self.stop.is_set)
+        code, summary = run_sync(self.settings, engine=self.engine, stop=self.stop.is_set,
+                                 client=self.client("outbound"))
         self.metrics.observe_sync(summary)
         self.totals["pushed"] += sum(summary.get("pushed", {}).values()) + sum(summary.get("linked", {}).values())
         self.totals["failed_records"] += sum(summary.get("failed", {}).values())
@@ -477,7 +496,8 @@ class Daemon:
 
         if is_paused(self.engine, "inbound"):
             return "idle", None
-        code, summary = run_pull(self.settings, engine=self.engine, stop=self.stop.is_set)
+        code, summary = run_pull(self.settings, engine=self.engine, stop=self.stop.is_set,
+                                 client=self.client("inbound"))
         record_flow_result(self.engine, "inbound", code == 0, summary.get("error"))
         run_id = summary.get("run_id")
         idle = code == 0 and not summary.get("changes") and summary.get("status") == "success"
@@ -611,6 +631,9 @@ class Daemon:
         for job in JOBS:
             self.scheduler.add_job(self._tick, self.triggers[job], args=[job, bodies[job]], id=job, name=job,
                                    max_instances=1, coalesce=True, misfire_grace_time=grace[job])
+        self.scheduler.add_listener(self._on_scheduler_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        # APScheduler's own lines are plain text: its events are logged here instead, as structured lines
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
         missed = self.catch_up()
         self.scheduler.start()
         for job, slot in missed.items():
@@ -618,6 +641,16 @@ class Daemon:
                                    name=f"{job} (catch-up)", max_instances=1)
         log.info("daemon started", worker=self.worker, database=self.engine.dialect.name,
                  next_runs={j: _aware(t).isoformat() for j, t in next_runs(self.settings).items()})
+
+    def _on_scheduler_event(self, event: JobEvent) -> None:
+        """A tick skipped because the job's previous run still goes on (``max_instances=1``), or missed beyond its
+        grace time while the daemon ran: counted (``overlapped``, ``missed``); a missed cron run is logged."""
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            self.metrics.tick(event.job_id, "overlapped")
+            return
+        self.metrics.tick(event.job_id, "missed")
+        log.warning("scheduled run missed beyond its grace time", job=event.job_id,
+                    scheduled_at=event.scheduled_run_time.isoformat())
 
     def shutdown(self, timeout_s: float | None = None) -> dict[str, Any]:
         """Stop: no new work; wait up to ``timeout_s`` (default ``shutdown_timeout_s``) for the running jobs, which
@@ -639,6 +672,8 @@ class Daemon:
         while self.running_jobs() and time.monotonic() - started < bound:
             time.sleep(0.05)
         left = self.running_jobs()
+        if not left:
+            self.close_clients()
         if left:
             with self.engine.begin() as conn:
                 released = conn.execute(update(Outbox).where(Outbox.claimed_by.like(f"{self.worker}%"),

@@ -3,7 +3,8 @@
 Metrics, with prometheus_client (all names start with ``regsync_``):
 
 * counted by the daemon's jobs: ``job_ticks_total{job, outcome}`` (``run``, ``idle``, ``paused``, ``locked``,
-  ``taken``, ``failed``, ``stopping``: idle ticks show only here), ``pushes_total{result}`` (``pushed``,
+  ``taken``, ``failed``, ``stopping``, ``overlapped`` — skipped while the previous run went on —, ``missed``: idle
+  ticks show only here), ``pushes_total{result}`` (``pushed``,
   ``linked``, ``unchanged``, ``failed``, ``deferred`` records), ``registry_retries_total`` (retries inside the
   client's calls), ``pulls_total{result}`` (``success``, ``partial``, ``failed``, ``idle``),
   ``changes_applied_total``, ``conflicts_detected_total``;
