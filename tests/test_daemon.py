@@ -336,3 +336,38 @@ def test_metrics_render_without_a_store_says_so(tmp_path: Path) -> None:
     finally:
         engine.dispose()
 
+
+
+# ------------------------------------------------------------------------------------------------ shutdown
+def test_shutdown_bound_releases_the_claims_of_a_job_still_running(engine: Engine, db_url: str) -> None:
+    daemon = Daemon(_settings(db_url), engine)
+    with engine.begin() as conn:
+        factories.org_tree(conn)
+        conn.execute(text("UPDATE outbox SET claimed_by = :me, claimed_until = :t"),
+                     {"me": daemon.worker, "t": utcnow() + dt.timedelta(minutes=5)})
+        conn.execute(text("UPDATE outbox SET claimed_by = :other WHERE id = (SELECT MIN(id) FROM outbox)"),
+                     {"other": daemon.worker + "0"})  # another process whose name starts like ours
+    daemon._running["outbound"] += 1  # a pass that does not end within the bound
+    line = daemon.shutdown(timeout_s=0.2)
+    assert line["left_jobs"] == ["outbound"] and line["waiting"] > 0
+    with engine.connect() as conn:
+        held = dict(conn.execute(text("SELECT claimed_by, COUNT(*) FROM outbox WHERE claimed_by IS NOT NULL "
+                                      "GROUP BY claimed_by")).all())
+    assert held == {daemon.worker + "0": 1}
+
+
+def test_first_signal_sets_the_stop_flag_and_the_handlers_come_back() -> None:
+    import os
+    import signal
+    import threading
+
+    from regsync.daemon import stop_signals
+
+    before = signal.getsignal(signal.SIGTERM)
+    stop = threading.Event()
+    with stop_signals(stop):
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.wait(5)
+        second = signal.getsignal(signal.SIGTERM)
+        assert second not in (before, signal.SIG_DFL) and second.__name__ == "hard"  # a second signal: at once
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -676,7 +676,7 @@ class Daemon:
             self.close_clients()
         if left:
             with self.engine.begin() as conn:
-                released = conn.execute(update(Outbox).where(Outbox.claimed_by.like(f"{self.worker}%"),
+                released = conn.execute(update(Outbox).where(Outbox.claimed_by == self.worker,
                                                              Outbox.state.in_(("pending", "deferred")))
                                         .values(claimed_by=None, claimed_until=None)).rowcount
             log.warning("jobs still running at the shutdown bound: their claims released", jobs=left,
