@@ -288,8 +288,17 @@ def test_prune_deletes_what_retention_no_longer_keeps(engine: Engine) -> None:
                     registry_version=1, state=state, detected_at=at, updated_at=at, resolved_at=at))
         conn.execute(Outbox.__table__.insert().values(entity="org", local_id=2, op="insert", priority=1,
                                                       state="failed", created_at=old, available_at=old))
+        conn.execute(Run.__table__.insert().values(kind="inbound", started_at=recent - dt.timedelta(hours=1),
+                                                   status="running", summary="{}"))
+    with engine.begin() as conn:  # a slot a replica claimed 25 h ago and never finished
+        conn.execute(RunSlot.__table__.insert().values(job="inbound", scheduled_at=recent, claimed_by="dead:1",
+                                                       claimed_at=recent - dt.timedelta(hours=1), state="running"))
     counts = prune(engine, RetentionSettings(), now=now)
-    assert counts == {"run": 1, "run_slot": 0, "discrepancy": 1, "conflict": 1, "audit": 1, "outbox": 1}
+    assert counts == {"abandoned": 2, "run": 1, "run_slot": 0, "discrepancy": 1, "conflict": 1, "audit": 1,
+                      "outbox": 1}
+    with engine.connect() as conn:
+        assert conn.execute(select(Run.status).where(Run.kind == "inbound")).scalar_one() == "failed"
+        assert conn.execute(select(RunSlot.state)).scalar_one() == "failed"
     with engine.connect() as conn:
         open_ = select(func.count()).select_from(Conflict).where(Conflict.state == "open")
         assert conn.execute(open_).scalar_one() == 2
@@ -297,7 +306,7 @@ def test_prune_deletes_what_retention_no_longer_keeps(engine: Engine) -> None:
         assert conn.execute(select(func.count()).select_from(Outbox)).scalar_one() == 2
     assert prune(engine, RetentionSettings(runs_days=0, audit_days=0, discrepancies_days=0, conflicts_days=0,
                                            sent_outbox_days=0), now=now + dt.timedelta(days=999)) == \
-        {"run": 0, "run_slot": 0, "discrepancy": 0, "conflict": 0, "audit": 0, "outbox": 0}
+        {"abandoned": 0, "run": 0, "run_slot": 0, "discrepancy": 0, "conflict": 0, "audit": 0, "outbox": 0}
 
 
 # ------------------------------------------------------------------------------------------------ help

@@ -303,8 +303,12 @@ def prune(engine: Engine, retention: RetentionSettings, *, now: dt.datetime | No
         retention: the periods.
         now: naive UTC (default now).
 
+    Runs and run slots still ``running`` a day after they started belong to a process that died: they are marked
+    ``failed`` first (counted as ``abandoned``).
+
     Returns:
-        Table → rows deleted (``run``, ``run_slot``, ``discrepancy``, ``conflict``, ``audit``, ``outbox``).
+        Table → rows deleted (``run``, ``run_slot``, ``discrepancy``, ``conflict``, ``audit``, ``outbox``), and
+        ``abandoned`` (runs and slots marked failed).
     """
     now = now or utcnow()
 
@@ -325,6 +329,16 @@ def prune(engine: Engine, retention: RetentionSettings, *, now: dt.datetime | No
                                                                               Outbox.done_at < c)),
     ]
     with engine.begin() as conn:
+        # runs and slots left "running" by a process that died (SIGKILL, power loss) a day ago are failed now,
+        # so that they are pruned in their turn and never read as still going on
+        stale = now - dt.timedelta(days=1)
+        counts["abandoned"] = int(conn.execute(update(Run).where(Run.status == "running", Run.started_at < stale)
+                                               .values(status="failed", finished_at=now,
+                                                       summary='{"error": "abandoned: the process ended first"}'))
+                                  .rowcount or 0)
+        counts["abandoned"] += int(conn.execute(update(RunSlot).where(RunSlot.state == "running",
+                                                                      RunSlot.claimed_at < stale)
+                                                .values(state="failed", finished_at=now)).rowcount or 0)
         for table, days, stmt in plans:
             c = cutoff(days)
             counts[table] = int(conn.execute(stmt(c)).rowcount or 0) if c is not None else 0
