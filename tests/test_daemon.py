@@ -380,3 +380,34 @@ def test_first_signal_sets_the_stop_flag_and_the_handlers_come_back() -> None:
         second = signal.getsignal(signal.SIGTERM)
         assert second not in (before, signal.SIG_DFL) and second.__name__ == "hard"  # a second signal: at once
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_healthz_and_metrics_endpoints(engine: Engine, db_url: str) -> None:
+    from regsync.metrics import serve_metrics
+    from regsync.sandbox.server import free_port
+    from regsync.settings import ConfigError
+
+    settings = _settings(db_url)
+    alive = {"yes": True}
+    port = free_port()
+    server = serve_metrics(Metrics(engine, settings), f"127.0.0.1:{port}", alive=lambda: alive["yes"])
+    try:
+        base = f"http://127.0.0.1:{port}"
+        ok = httpx.get(f"{base}/healthz", timeout=10)
+        assert ok.status_code == 200 and ok.json() == {"alive": True, "store": True, "healthy": True, "problems": []}
+        metrics = httpx.get(f"{base}/metrics", timeout=10)
+        assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+        assert "regsync_healthy 1.0" in metrics.text
+        record_flow_result(engine, "outbound", False, "invalid_client", now=utcnow() - dt.timedelta(hours=1))
+        assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200  # alive, though unhealthy
+        strict = httpx.get(f"{base}/healthz?strict=1", timeout=10)
+        assert strict.status_code == 503 and strict.json()["healthy"] is False
+        assert "regsync_healthy 0.0" in httpx.get(f"{base}/metrics", timeout=10).text
+        alive["yes"] = False
+        assert httpx.get(f"{base}/healthz", timeout=10).status_code == 503
+        assert httpx.get(f"{base}/other", timeout=10).status_code == 404
+        with pytest.raises(ConfigError, match="cannot listen"):
+            serve_metrics(Metrics(engine, settings), f"127.0.0.1:{port}", alive=lambda: True)
+    finally:
+        server.shutdown()
+        server.server_close()
