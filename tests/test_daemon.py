@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -222,6 +223,11 @@ def test_refused_credentials_for_longer_than_the_limit_make_status_exit_3(engine
         status = collect_status(engine, settings, now=later)
         assert not status["healthy"]
         assert any(p.startswith("inbound has been failing") for p in status["problems"])
+        time.sleep(1.1)  # the command, with a limit of 0 s: unhealthy once a whole second has passed
+        shown = CliRunner().invoke(app, ["status", "--json"], env={
+            "REGSYNC_DATABASE_URL": db_url, "REGSYNC_HEALTH_MAX_FAILING_S": "0", "REGSYNC_LOG_LEVEL": "WARNING"})
+        assert shown.exit_code == 3, shown.output
+        assert "invalid_client" in json.loads(shown.stdout)["problems"][0]
         # the credentials work again: the next success clears the failure
         httpx.post(f"{sandbox.admin_url}/clients", json={"clientId": sandbox.client_id, "enabled": True},
                    timeout=10).raise_for_status()
