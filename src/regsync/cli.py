@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from regsync.settings import ConfigError, Settings, env_help, load_settings
+from regsync.settings import ConfigError, Settings, env_epilog, env_help, load_settings
 
 app = typer.Typer(help="regsync: keeps a province's volunteer platform in step with the national volunteer "
                        "registry.", no_args_is_help=True, pretty_exceptions_enable=False,
@@ -32,6 +32,8 @@ err = Console(stderr=True, soft_wrap=True)
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML settings file (or REGSYNC_CONFIG).",
                                                 exists=False, dir_okay=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
+ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who, for the audit table (default: OS user).")]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (required; goes to the audit table).")]
 
 
 @contextlib.contextmanager
@@ -102,7 +104,7 @@ def print_json(data: Any) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ db
-@db_app.command("upgrade")
+@db_app.command("upgrade", epilog=env_epilog("database"))
 def db_upgrade(config: ConfigOpt = None, revision: str = typer.Argument("head")) -> None:
     """Migrate the local store to the newest schema (creates the tables and outbox triggers)."""
     from regsync.commands import open_store
@@ -127,7 +129,7 @@ def db_upgrade(config: ConfigOpt = None, revision: str = typer.Argument("head"))
         engine.dispose()
 
 
-@db_app.command("current")
+@db_app.command("current", epilog=env_epilog("database"))
 def db_current(config: ConfigOpt = None) -> None:
     """Print the schema revision of the local store (``none`` when empty)."""
     from regsync.db.migrate import current_revision, head_revision
@@ -141,8 +143,8 @@ def db_current(config: ConfigOpt = None) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ generate
-@app.command(help="Fill the local store with a generated province-shaped data set (design.md, last section). "
-                  + env_help("database"))
+@app.command(help="Fill the local store with a generated province-shaped data set (design.md, last section).",
+             epilog=env_epilog("database"))
 def generate(config: ConfigOpt = None,
              scale: Annotated[float, typer.Option(help="1.0 = the province: 3.2 M volunteers, 29 M service "
                                                        "records.", min=0.00001)] = 0.001,
@@ -168,7 +170,7 @@ def generate(config: ConfigOpt = None,
 # ------------------------------------------------------------------------------------------------ sync
 @app.command(help="Run one sync pass: push every queued local change to the registry (outbound), then pull the "
                   "registry's change feed and merge it (inbound). The feed's first cursor is taken before the "
-                  "first push. " + env_help("database", "registry", "relay", "merge"))
+                  "first push.", epilog=env_epilog("database", "registry", "relay", "merge"))
 def sync(config: ConfigOpt = None, json_output: JsonOpt = False,
          outbound_only: Annotated[bool, typer.Option("--outbound", help="Only push (no pull).")] = False,
          inbound_only: Annotated[bool, typer.Option("--inbound", help="Only pull (no push).")] = False,
@@ -192,6 +194,94 @@ def sync(config: ConfigOpt = None, json_output: JsonOpt = False,
     raise typer.Exit(code)
 
 
+# --- daemon and console (issue 6) ---
+def _flows(outbound: bool, inbound: bool) -> list[str]:
+    """The flows named by ``--outbound``/``--inbound``; both when neither is given."""
+    chosen = [name for name, on in (("outbound", outbound), ("inbound", inbound)) if on]
+    return chosen or ["outbound", "inbound"]
+
+
+@app.command(help="Run the daemon: the outbound relay every few seconds, the inbound pull every minute, the "
+                  "full reconcile nightly (Asia/Shanghai) and the daily prune, with /metrics and /healthz. "
+                  "SIGTERM or Ctrl-C finishes the current batch and exits 0 (again: at once). On PostgreSQL "
+                  "several replicas may run; on SQLite one.",
+             epilog=env_epilog("database", "registry", "relay", "merge", "daemon", "health", "retention"))
+def run(config: ConfigOpt = None) -> None:
+    """Run the daemon until a signal."""
+    from regsync.daemon import DaemonError, run_daemon
+
+    settings = _setup(config, False)
+    with command_errors():
+        try:
+            code = run_daemon(settings)
+        except DaemonError as exc:
+            err.print(f"[red]cannot start:[/red] {exc}", highlight=False)
+            raise typer.Exit(1) from exc
+    raise typer.Exit(code)
+
+
+@app.command(help="The service at a glance: outbox backlog by state, age of the oldest waiting change, last "
+                  "successful push, pull and reconcile, cursor age, open conflicts, failed records, paused "
+                  "flows, next runs, whether a full reconcile is due. Exits 3 when unhealthy by the health "
+                  "limits (a health check), 0 when healthy; --json has a `healthy` key.",
+             epilog=env_epilog("database", "daemon", "health"))
+def status(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
+    """Show the service's status."""
+    from regsync.status import print_status, run_status
+
+    settings = _setup(config, json_output)
+    with command_errors():
+        code, data = run_status(settings)
+    if json_output:
+        print_json(data)
+    else:
+        print_status(data)
+    raise typer.Exit(code)
+
+
+OutboundFlag = Annotated[bool, typer.Option("--outbound", help="The outbound flow (local → registry).")]
+InboundFlag = Annotated[bool, typer.Option("--inbound", help="The inbound flow (registry → local).")]
+
+
+def _pause_command(paused: bool, config: Path | None, reason: str, outbound: bool, inbound: bool,
+                   actor: str | None, json_output: bool) -> None:
+    from regsync.operator import OperatorUsageError
+    from regsync.status import run_pause
+
+    settings = _setup(config, json_output)
+    with command_errors():
+        try:
+            result = run_pause(settings, _flows(outbound, inbound), paused, reason=reason, actor=actor)
+        except OperatorUsageError as exc:
+            err.print(f"[red]usage error:[/red] {exc}", highlight=False)
+            raise typer.Exit(2) from exc
+    if json_output:
+        print_json(result)
+    else:
+        verb = "paused" if paused else "resumed"
+        same = [f for f in result["flows"] if f not in result["changed"]]
+        typer.echo(f"{verb}: {', '.join(result['changed']) or 'nothing'}"
+                   + (f" (already {verb}: {', '.join(same)})" if same else "")
+                   + f"; audit #{result['audit_id']}")
+
+
+@app.command(help="Pause the outbound and/or inbound flow (both when neither flag is given). Local changes are "
+                  "still captured in the outbox while paused; the daemon skips the flow until `regsync resume`. "
+                  "Audited.", epilog=env_epilog("database"))
+def pause(reason: ReasonOpt, config: ConfigOpt = None, outbound: OutboundFlag = False,
+          inbound: InboundFlag = False, actor: ActorOpt = None, json_output: JsonOpt = False) -> None:
+    """Pause flows."""
+    _pause_command(True, config, reason, outbound, inbound, actor, json_output)
+
+
+@app.command(help="Resume paused flows (both when neither flag is given); what was captured meanwhile is sent "
+                  "at the next tick. Audited.", epilog=env_epilog("database"))
+def resume(reason: ReasonOpt, config: ConfigOpt = None, outbound: OutboundFlag = False,
+           inbound: InboundFlag = False, actor: ActorOpt = None, json_output: JsonOpt = False) -> None:
+    """Resume flows."""
+    _pause_command(False, config, reason, outbound, inbound, actor, json_output)
+
+
 # ------------------------------------------------------------------------------------------------ outbox
 outbox_app = typer.Typer(help="See what waits in the outbox and why; retry or discard it (audited). "
                               + env_help("database"), no_args_is_help=True)
@@ -199,8 +289,6 @@ app.add_typer(outbox_app, name="outbox")
 
 KindOpt = Annotated[str | None, typer.Option(
     "--kind", help="Only records of this kind: org, volunteer, membership, activity, service_record.")]
-ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (required; goes to the audit table).")]
-ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who, for the audit table (default: OS user).")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Count only; change nothing.")]
 TargetsArg = Annotated[list[str] | None, typer.Argument(
     metavar="ID|KIND:LOCAL_ID", help="Outbox row ids, or records as KIND:LOCAL_ID (e.g. volunteer:42).",
@@ -223,7 +311,7 @@ def _outbox_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 @outbox_app.command("list", help="One line per record waiting in the outbox: state, code, reason (masked), "
                                  "attempts, next attempt (+08:00), age of its oldest change and its row ids; "
-                                 "failed first. " + env_help("database"))
+                                 "failed first.", epilog=env_epilog("database"))
 def outbox_list(config: ConfigOpt = None,
                 state: Annotated[list[str] | None, typer.Option(
                     "--state", help="Only rows in this state: pending, deferred, blocked, failed or "
@@ -248,7 +336,7 @@ def outbox_list(config: ConfigOpt = None,
 
 
 @outbox_app.command("retry", help="Send records again: their failed, blocked and deferred rows go back to "
-                                  "pending, now, with attempts reset. Audited. " + env_help("database"))
+                                  "pending, now, with attempts reset. Audited.", epilog=env_epilog("database"))
 def outbox_retry(reason: ReasonOpt, targets: TargetsArg = None, config: ConfigOpt = None,
                  code: Annotated[str | None, typer.Option("--code", help="Every failed or blocked record "
                                                                          "with this code.")] = None,
@@ -273,7 +361,7 @@ def outbox_retry(reason: ReasonOpt, targets: TargetsArg = None, config: ConfigOp
 
 @outbox_app.command("discard", help="Drop records from the sync: their waiting rows become discarded and "
                                     "are never sent. Asks first unless --yes; with no terminal to ask on, "
-                                    "refuses (exit 2). Audited. " + env_help("database"))
+                                    "refuses (exit 2). Audited.", epilog=env_epilog("database"))
 def outbox_discard(reason: ReasonOpt, targets: TargetsArg = None, config: ConfigOpt = None,
                    code: Annotated[str | None, typer.Option("--code", help="Every failed or blocked record "
                                                                            "with this code.")] = None,
@@ -311,7 +399,7 @@ def outbox_discard(reason: ReasonOpt, targets: TargetsArg = None, config: Config
 
 # ------------------------------------------------------------------------------------------------ conflicts
 conflicts_app = typer.Typer(help="Fields held for an operator by the merge policy (`manual`): list, show, "
-                                 "resolve (audited). " + env_help("database", "registry", "merge"),
+                                 "resolve (audited).",
                             no_args_is_help=True)
 app.add_typer(conflicts_app, name="conflicts")
 
@@ -333,7 +421,7 @@ def _conflict_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 @conflicts_app.command("list", help="Conflicts, oldest first, with their masked values; counts by state and by "
-                                    "field. " + env_help("database"))
+                                    "field.", epilog=env_epilog("database"))
 def conflicts_list(config: ConfigOpt = None, json_output: JsonOpt = False,
                    state: Annotated[str, typer.Option(help="open, resolved, superseded or all.")] = "open",
                    kind: KindOpt = None,
@@ -359,7 +447,7 @@ def conflicts_list(config: ConfigOpt = None, json_output: JsonOpt = False,
 
 @conflicts_app.command("show", help="One conflict: its field, the base, local and registry values as stored "
                                     "(ID numbers and phones masked). --live reads both sides' current values in "
-                                    "clear (audited; needs --reason). " + env_help("database", "registry"))
+                                    "clear (audited; needs --reason).", epilog=env_epilog("database", "registry"))
 def conflicts_show(conflict_id: Annotated[int, typer.Argument(metavar="ID", help="The conflict's id.")],
                    config: ConfigOpt = None, json_output: JsonOpt = False,
                    live: Annotated[bool, typer.Option("--live", help="Read the live values in clear "
@@ -394,7 +482,8 @@ def conflicts_show(conflict_id: Annotated[int, typer.Argument(metavar="ID", help
 @conflicts_app.command("resolve", help="Decide a conflict: --take registry writes the registry's value to the "
                                        "platform; --take local pushes the platform's value; --set FIELD=VALUE "
                                        "writes and pushes a value of your own. Asks first unless --yes (no "
-                                       "terminal: refuses). Audited. " + env_help("database", "registry"))
+                                       "terminal: refuses). Audited.",
+                       epilog=env_epilog("database", "registry", "merge"))
 def conflicts_resolve(conflict_id: Annotated[int, typer.Argument(metavar="ID", help="The conflict's id.")],
                       reason: ReasonOpt, config: ConfigOpt = None, json_output: JsonOpt = False,
                       take: Annotated[str | None, typer.Option("--take", help="local or registry.")] = None,
@@ -443,7 +532,9 @@ def conflicts_resolve(conflict_id: Annotated[int, typer.Argument(metavar="ID", h
 # ------------------------------------------------------------------------------------------------ demo
 @app.command(help="The main job on the embedded defaults: a SQLite file and the sandbox registry on a free "
                   "loopback port; generate a province, push it all, read the registry's export back and "
-                  "compare. Starts afresh in WORKDIR and keeps both databases there for inspection.")
+                  "compare. Starts afresh in WORKDIR and keeps both databases there for inspection.",
+             epilog="Settings read: none (no REGSYNC_CONFIG, no REGSYNC_* variable): the demo makes its own "
+                    "store, sandbox registry and credentials in WORKDIR.")
 def demo(scale: Annotated[float, typer.Option(help="Data set scale (1.0 = the province).", min=0.00001)] = 0.003,
          seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
          workdir: Annotated[Path, typer.Option(help="Work directory (emptied of an earlier demo).")] = Path(

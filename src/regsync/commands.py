@@ -156,8 +156,8 @@ def require_registry(settings: Settings) -> None:
 
 def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = False,
              timeout_s: float = 3600.0, stall_s: float = 300.0, engine: Engine | None = None,
-             stop: Callable[[], bool] | None = None, outbound: bool = True, inbound: bool = True
-             ) -> tuple[int, dict[str, Any]]:
+             stop: Callable[[], bool] | None = None, outbound: bool = True, inbound: bool = True,
+             client: Any = None) -> tuple[int, dict[str, Any]]:
     """One sync pass: outbound (push what the outbox holds), then inbound (pull the change feed and merge),
     recorded as a run of kind ``sync``; with ``until_quiet``, passes until neither side has anything left.
 
@@ -176,6 +176,8 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
             recorded as ``failed`` with ``error`` ``interrupted``.
         outbound: run the outbound flow.
         inbound: run the inbound flow.
+        client: a :class:`~regsync.registry.client.RegistryClient` to use and leave open (the daemon keeps one, and
+            its token, across passes); its counters are reset for this run. Default: a new one for this run.
 
     Returns:
         (exit code, summary) — the summary has ``pushed``, ``linked``, ``failed`` (kind → count, this run),
@@ -193,7 +195,6 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
     """
     from regsync.inbound import InboundStats, Poller
     from regsync.outbound import Relay, RelayHalted, RelayStats
-    from regsync.registry.client import RegistryClient
     from regsync.registry.errors import RegistryError
 
     require_registry(settings)
@@ -208,7 +209,7 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
     relay: Relay | None = None
     try:
         with contextlib.ExitStack() as stack, \
-                RegistryClient(settings.registry, province=settings.province) as client, \
+                _client(settings, client) as client, \
                 progress_bars(progress) as advance:
             def on_batch(kind: str, n: int) -> None:
                 advance(KIND_NAMES[kind], n)
@@ -333,8 +334,18 @@ def inbound_summary(stats: Any) -> dict[str, Any]:
     }
 
 
+def _client(settings: Settings, client: Any) -> contextlib.AbstractContextManager[Any]:
+    """The given client, left open with its counters reset for a new run, or a new client closed afterwards."""
+    from regsync.registry.client import ClientStats, RegistryClient
+
+    if client is None:
+        return RegistryClient(settings.registry, province=settings.province)
+    client.stats = ClientStats()
+    return contextlib.nullcontext(client)
+
+
 def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable[[], bool] | None = None,
-             max_pages: int | None = None) -> tuple[int, dict[str, Any]]:
+             max_pages: int | None = None, client: Any = None) -> tuple[int, dict[str, Any]]:
     """One inbound pass (design.md, flow 2): read the change feed from the saved cursor until it has no more and
     apply it (:class:`regsync.inbound.Poller`), recorded as a run of kind ``inbound``.
 
@@ -343,6 +354,7 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
         engine: an engine on the store (default: one on ``settings.database.url``, checked).
         stop: polled between pages; when it turns true the pass ends after the page in hand (its cursor saved).
         max_pages: read at most this many pages.
+        client: a registry client to use and leave open (see :func:`run_sync`). Default: a new one.
 
     Returns:
         (exit code, summary): the summary is :meth:`regsync.inbound.InboundStats.as_dict` plus ``status``
@@ -356,7 +368,6 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
         StoreError: the local store is unusable.
     """
     from regsync.inbound import Poller
-    from regsync.registry.client import RegistryClient
 
     require_registry(settings)
     own_engine = engine is None
@@ -364,7 +375,7 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
     started = time.monotonic()
     code = 0
     try:
-        with RegistryClient(settings.registry, province=settings.province) as client:
+        with _client(settings, client) as client:
             poller = Poller(engine, client, settings)
             try:
                 stats = poller.run(stop=stop, max_pages=max_pages)

@@ -112,6 +112,10 @@ class RelayHalted(Exception):
     """The registry refuses this client as a whole (credentials, scope): the relay stops and alarms."""
 
 
+class _Stopped(Exception):
+    """The pass was asked to stop: the batches in flight were finished and recorded, the rest released."""
+
+
 @dataclass
 class RelayStats:
     """What a pass did. Counters are by kind (``org``, ``volunteer``…) unless named otherwise.
@@ -239,6 +243,7 @@ class Relay:
         self._analyzed = False
         self._rng = random.Random()
         self._merger: Any = None  # an inbound Poller, for VERSION_MISMATCH merges (made when first needed)
+        self._stop: Callable[[], bool] | None = None
 
     def close(self) -> None:
         """Stop the relay's call threads."""
@@ -248,6 +253,9 @@ class Relay:
     def run(self, *, stop: Callable[[], bool] | None = None, max_steps: int | None = None) -> RelayStats:
         """Run steps until no row is available (or ``stop()`` is true, or ``max_steps`` ran).
 
+        ``stop`` is also polled between batches: once it is true no new batch is sent, the batches in flight
+        are finished and recorded, and the step's other rows are released (a shutdown within one batch's time).
+
         Returns:
             The pass's :class:`RelayStats` (failed counts are those of this pass's rows).
 
@@ -255,15 +263,21 @@ class Relay:
             RelayHalted: the registry refused the credentials or the client's scope as a whole.
         """
         self.stats = RelayStats()
+        self._stop = stop
         self.unblock()
         self._analyze_after_bulk_load()
         steps = 0
-        while not (stop and stop()):
-            if max_steps is not None and steps >= max_steps:
-                break
-            if self.step() == 0:
-                break
-            steps += 1
+        try:
+            while not (stop and stop()):
+                if max_steps is not None and steps >= max_steps:
+                    break
+                if self.step() == 0:
+                    break
+                steps += 1
+        except _Stopped:
+            log.info("relay stopped after its batches in flight; the rest of the step released")
+        finally:
+            self._stop = None
         return self.stats
 
     #: On PostgreSQL, a backlog at least this large when a relay starts has the outbox and link tables
@@ -787,9 +801,12 @@ class Relay:
         pending = iter(chunks)
         inflight: deque[tuple[list[_Item], Future[list[OperationResult]]]] = deque()
         error: BaseException | None = None
-        exhausted = False
+        exhausted = stopped = False
         while True:
             while error is None and not exhausted and len(inflight) < self.concurrency:
+                if self._stop is not None and self._stop():
+                    exhausted = stopped = True
+                    break
                 chunk = next(pending, None)
                 if chunk is None:
                     exhausted = True
@@ -812,6 +829,9 @@ class Relay:
                 error = error or exc
                 continue
             self._commit(outcomes)
+        if stopped and error is None:
+            self._commit(outcomes)
+            raise _Stopped
         if isinstance(error, RelayHalted):
             raise error
         if error is not None:

@@ -113,6 +113,77 @@ class LogSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DaemonSettings:
+    """The daemon, ``regsync run`` (issue 6): its schedule, shutdown bound, metrics address and report folder.
+
+    Attributes:
+        outbound_interval_s: seconds between relay passes (the outbound flow; latency target ≤ 10 s).
+        inbound_interval_s: seconds between change-feed pulls.
+        reconcile_cron: when the full reconcile runs, a crontab line in ``timezone`` (5 fields: minute hour
+            day month weekday; 6 fields put seconds first, for tests).
+        reconcile_repair: the nightly reconcile queues the fixes policy allows (else it only reports).
+        prune_cron: when old runs, sent outbox rows and the rest are pruned ([retention]), same format.
+        timezone: the schedule's time zone (design.md, "Real parts": Asia/Shanghai).
+        shutdown_timeout_s: after SIGTERM/SIGINT, seconds to finish the current batch before the daemon
+            leaves the rest to its leases and exits.
+        catchup_window_s: a run missed while the daemon was down is caught up once at start if its time is
+            at most this many seconds ago.
+        metrics_address: ``HOST:PORT`` of ``/metrics`` and ``/healthz``; ``off`` (or empty in the file) to serve
+            neither (loopback by default: put a proxy in front to expose it).
+        reports_dir: folder of the nightly reconcile's HTML and CSV reports.
+    """
+
+    outbound_interval_s: float = 2.0
+    inbound_interval_s: float = 60.0
+    reconcile_cron: str = "0 2 * * *"
+    reconcile_repair: bool = False
+    prune_cron: str = "30 3 * * *"
+    timezone: str = "Asia/Shanghai"
+    shutdown_timeout_s: float = 30.0
+    catchup_window_s: float = 86400.0
+    metrics_address: str = "127.0.0.1:9464"
+    reports_dir: str = "reports"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSettings:
+    """Staleness limits of ``regsync status`` (exit code 3 past any of them) and ``/metrics``, in seconds.
+
+    Attributes:
+        outbound_max_lag_s: the oldest change waiting to be pushed is older than this.
+        inbound_max_age_s: the last successful pull is older than this.
+        reconcile_max_age_s: the last successful full reconcile is older than this.
+        max_failing_s: a flow has been failing (e.g. the registry refuses the credentials, ``invalid_client``)
+            for longer than this.
+    """
+
+    outbound_max_lag_s: float = 900.0
+    inbound_max_age_s: float = 900.0
+    reconcile_max_age_s: float = 129600.0
+    max_failing_s: float = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionSettings:
+    """How many days regsync keeps its own records before the daily prune deletes them, and the personal data
+    in them with them (design.md, "Personal data"). 0 keeps them for ever.
+
+    Attributes:
+        runs_days: runs (and their run slots).
+        discrepancies_days: a reconcile's discrepancies.
+        conflicts_days: resolved or superseded conflicts (open ones are never pruned).
+        audit_days: the audit of operator actions.
+        sent_outbox_days: outbox rows already sent.
+    """
+
+    runs_days: int = 90
+    discrepancies_days: int = 90
+    conflicts_days: int = 180
+    audit_days: int = 365
+    sent_outbox_days: int = 7
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All of regsync's settings.
 
@@ -128,6 +199,9 @@ class Settings:
     relay: RelaySettings = field(default_factory=RelaySettings)
     merge: MergeSettings = field(default_factory=MergeSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,16 +241,51 @@ SPECS: tuple[Spec, ...] = (
     Spec("log", "level", "REGSYNC_LOG_LEVEL", "DEBUG, INFO, WARNING, ERROR"),
     Spec("log", "format", "REGSYNC_LOG_FORMAT", "auto, console or json"),
     Spec("log", "show_personal_data", "REGSYNC_LOG_SHOW_PERSONAL_DATA", "log ID numbers and phones unmasked"),
+    Spec("daemon", "outbound_interval_s", "REGSYNC_OUTBOUND_INTERVAL_S", "seconds between relay passes"),
+    Spec("daemon", "inbound_interval_s", "REGSYNC_INBOUND_INTERVAL_S", "seconds between change-feed pulls"),
+    Spec("daemon", "reconcile_cron", "REGSYNC_RECONCILE_CRON", "crontab line of the full reconcile"),
+    Spec("daemon", "reconcile_repair", "REGSYNC_RECONCILE_REPAIR", "the nightly reconcile queues fixes"),
+    Spec("daemon", "prune_cron", "REGSYNC_PRUNE_CRON", "crontab line of the daily prune"),
+    Spec("daemon", "timezone", "REGSYNC_TIMEZONE", "time zone of the schedule (Asia/Shanghai)"),
+    Spec("daemon", "shutdown_timeout_s", "REGSYNC_SHUTDOWN_TIMEOUT_S", "seconds to finish the batch on SIGTERM"),
+    Spec("daemon", "catchup_window_s", "REGSYNC_CATCHUP_WINDOW_S", "how far back a missed run is caught up, s"),
+    Spec("daemon", "metrics_address", "REGSYNC_METRICS_ADDRESS", "HOST:PORT of /metrics and /healthz, or off"),
+    Spec("daemon", "reports_dir", "REGSYNC_REPORTS_DIR", "folder of the nightly reports"),
+    Spec("health", "outbound_max_lag_s", "REGSYNC_HEALTH_OUTBOUND_MAX_LAG_S", "oldest waiting change limit, s"),
+    Spec("health", "inbound_max_age_s", "REGSYNC_HEALTH_INBOUND_MAX_AGE_S", "last successful pull limit, s"),
+    Spec("health", "reconcile_max_age_s", "REGSYNC_HEALTH_RECONCILE_MAX_AGE_S", "last full reconcile limit, s"),
+    Spec("health", "max_failing_s", "REGSYNC_HEALTH_MAX_FAILING_S", "longest a flow may keep failing, s"),
+    Spec("retention", "runs_days", "REGSYNC_RETENTION_RUNS_DAYS", "days runs are kept (0: for ever)"),
+    Spec("retention", "discrepancies_days", "REGSYNC_RETENTION_DISCREPANCIES_DAYS", "days discrepancies are kept"),
+    Spec("retention", "conflicts_days", "REGSYNC_RETENTION_CONFLICTS_DAYS", "days decided conflicts are kept"),
+    Spec("retention", "audit_days", "REGSYNC_RETENTION_AUDIT_DAYS", "days audit rows are kept"),
+    Spec("retention", "sent_outbox_days", "REGSYNC_RETENTION_SENT_OUTBOX_DAYS", "days sent outbox rows are kept"),
 )
 
 _SECTIONS = {"database": DatabaseSettings, "registry": RegistrySettings, "relay": RelaySettings,
-             "merge": MergeSettings, "log": LogSettings}
+             "merge": MergeSettings, "log": LogSettings,
+             "daemon": DaemonSettings, "health": HealthSettings, "retention": RetentionSettings}
 
 
 def env_help(*sections: str) -> str:
     """A line for a command's ``--help``: the environment variables of the named sections (all if none)."""
     names = [s.env for s in SPECS if not sections or s.section in sections or s.section == ""]
     return "Reads REGSYNC_CONFIG (a TOML file) and the environment: " + ", ".join(names) + "."
+
+
+def env_epilog(*sections: str) -> str:
+    """The epilog of a command's ``--help``: each setting it reads, as ``section.key (ENV_VAR)``, from
+    :data:`SPECS` (the same names as ``config/regsync.example.toml``; no brackets, which Rich would take for
+    markup).
+
+    Args:
+        *sections: the sections the command reads (``database``, ``registry``…); the top-level settings are
+            always listed. No section at all: the command reads no settings but the logging ones.
+    """
+    chosen = [s for s in SPECS if s.section in sections or s.section == "" or s.section == "log"]
+    parts = [f"{s.section + '.' if s.section else ''}{s.key} ({s.env})" for s in chosen]
+    return ("Settings read, from REGSYNC_CONFIG (a TOML file) and the environment, which wins: "
+            + "; ".join(parts) + ".")
 
 
 def _coerce(value: Any, target: Any, name: str) -> Any:
@@ -293,3 +402,21 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"REGSYNC_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log.level!r}")
     if settings.log.format not in {"auto", "console", "json"}:
         raise ConfigError("REGSYNC_LOG_FORMAT must be auto, console or json")
+    d = settings.daemon
+    if d.outbound_interval_s <= 0 or d.inbound_interval_s <= 0:
+        raise ConfigError("REGSYNC_OUTBOUND_INTERVAL_S and REGSYNC_INBOUND_INTERVAL_S must be above 0")
+    for name, line in (("REGSYNC_RECONCILE_CRON", d.reconcile_cron), ("REGSYNC_PRUNE_CRON", d.prune_cron)):
+        if len(line.split()) not in (5, 6):
+            raise ConfigError(f"{name} must be a crontab line of 5 fields (or 6, seconds first), got {line!r}")
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(d.timezone)
+    except (KeyError, ValueError) as exc:
+        raise ConfigError(f"REGSYNC_TIMEZONE is not a known time zone: {d.timezone!r}") from exc
+    if d.metrics_address not in ("", "off") and (":" not in d.metrics_address
+                              or not d.metrics_address.rpartition(":")[2].isdigit()):
+        raise ConfigError(f"REGSYNC_METRICS_ADDRESS must be HOST:PORT or off, got {d.metrics_address!r}")
+    for f in fields(RetentionSettings):
+        if getattr(settings.retention, f.name) < 0:
+            raise ConfigError(f"REGSYNC_RETENTION_{f.name.upper()} must be 0 (for ever) or more days")

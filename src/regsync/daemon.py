@@ -1,0 +1,804 @@
+"""The daemon, ``regsync run`` (design.md, "Who uses it": the daemon runs all the time; issue 6).
+
+APScheduler 3 (a :class:`~apscheduler.schedulers.background.BackgroundScheduler`, time zone ``[daemon] timezone``,
+Asia/Shanghai by default) runs four jobs:
+
+========== ====================================== =============================================================
+job        when                                   what
+========== ====================================== =============================================================
+outbound   every ``outbound_interval_s`` (2 s)    one relay pass (:func:`regsync.commands.run_sync`)
+inbound    every ``inbound_interval_s`` (60 s)    one change-feed pass (:func:`regsync.commands.run_pull`)
+reconcile  ``reconcile_cron`` (02:00 +08:00)      the full reconcile (``regsync.reconcile.run_reconcile``), then
+                                                  its HTML and CSV reports into ``reports_dir``
+prune      ``prune_cron`` (03:30 +08:00)          :func:`prune`: old runs, sent outbox rows… (``[retention]``)
+========== ====================================== =============================================================
+
+Every job has ``max_instances=1`` (a pass never overlaps itself in one daemon), ``coalesce=True`` (ticks missed
+while a pass ran become one) and a ``misfire_grace_time`` of one interval for the frequent jobs (a late tick is
+worth little: the next comes soon) and of ``catchup_window_s`` for the cron jobs (a nightly run a few minutes late
+still runs). A cron run missed because the daemon was *down* at its time is logged and caught up once at start
+(:meth:`Daemon.catch_up`), if it is at most ``catchup_window_s`` old.
+
+**Runs and idle ticks.** A job records a ``run`` only when it did work: the relay looks for available outbox rows
+first, and a pull that read no change leaves no run. Idle ticks show only in ``/metrics``.
+
+**Slots.** The singleton jobs (inbound, reconcile, prune) claim their run slot — a ``run_slot`` row unique on (job,
+scheduled time) — before they work, so neither a second daemon nor a manual command holding the same slot runs it
+twice (:func:`claim_slot`). The outbound relay claims no slot: its unit of work is the outbox row, claimed as a
+lease with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so replicas share the backlog.
+
+**Replicas.** On PostgreSQL several daemons may run against one store: relays share the outbox; the pull and the
+reconcile run on one replica at a time, under a session advisory lock (:class:`SingletonLock`) that PostgreSQL
+drops when the replica's connection dies, so another replica takes over at its next tick. On SQLite a second
+daemon is refused (:class:`DaemonAlreadyRunning`, a lock file beside the database).
+
+**Signals.** The first SIGTERM or SIGINT stops new work: the relay finishes its batches in flight, records them and
+releases its other claims; the daemon waits up to ``shutdown_timeout_s`` for the jobs, logs one line with what
+finished, failed and was left, and exits 0. A second signal stops at once (leases expire on their own).
+
+Errors (all :class:`DaemonError`)::
+
+    DaemonError
+    └── DaemonAlreadyRunning    another daemon holds this SQLite store
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo
+
+import structlog
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine, delete, func, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from regsync.db.models import Audit, Conflict, Discrepancy, Outbox, Run, RunSlot
+from regsync.db.session import is_postgres, utcnow
+from regsync.masking import mask_text
+from regsync.settings import DaemonSettings, RetentionSettings, Settings
+
+log = structlog.get_logger(__name__)
+
+#: The daemon's jobs, in the order they are listed.
+JOBS: tuple[str, ...] = ("outbound", "inbound", "reconcile", "prune")
+#: Jobs that run on one replica at a time and claim a run slot.
+SINGLETONS: tuple[str, ...] = ("inbound", "reconcile", "prune")
+#: Interval triggers start here, so that every replica's ticks (and so their slots) fall on the same times.
+INTERVAL_ANCHOR = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+class DaemonError(Exception):
+    """The daemon cannot start (exit code 1)."""
+
+
+class DaemonAlreadyRunning(DaemonError):
+    """Another daemon runs on this SQLite store; only PostgreSQL allows several replicas."""
+
+
+# ------------------------------------------------------------------------------------------------ schedule
+def cron_trigger(line: str, timezone: str) -> CronTrigger:
+    """A trigger from a crontab line in ``timezone``.
+
+    Args:
+        line: 5 fields (minute hour day month weekday, as crontab) or 6 fields (second first, for tests).
+        timezone: an IANA name, e.g. ``Asia/Shanghai``.
+
+    Raises:
+        ValueError: not 5 or 6 fields, or a field APScheduler rejects.
+    """
+    parts = line.split()
+    tz = ZoneInfo(timezone)
+    if len(parts) == 5:
+        return CronTrigger.from_crontab(line, timezone=tz)
+    if len(parts) == 6:
+        second, minute, hour, day, month, dow = parts
+        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=dow,
+                           timezone=tz)
+    raise ValueError(f"a crontab line has 5 fields (or 6, seconds first): {line!r}")
+
+
+def build_triggers(daemon: DaemonSettings) -> dict[str, BaseTrigger]:
+    """Job name → its trigger, from ``[daemon]``. Interval triggers start at :data:`INTERVAL_ANCHOR`."""
+    tz = ZoneInfo(daemon.timezone)
+    return {
+        "outbound": IntervalTrigger(seconds=daemon.outbound_interval_s, start_date=INTERVAL_ANCHOR, timezone=tz),
+        "inbound": IntervalTrigger(seconds=daemon.inbound_interval_s, start_date=INTERVAL_ANCHOR, timezone=tz),
+        "reconcile": cron_trigger(daemon.reconcile_cron, daemon.timezone),
+        "prune": cron_trigger(daemon.prune_cron, daemon.timezone),
+    }
+
+
+def _aware(naive_utc: dt.datetime) -> dt.datetime:
+    return naive_utc.replace(tzinfo=dt.UTC)
+
+
+def _naive(aware: dt.datetime) -> dt.datetime:
+    return aware.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def next_runs(settings: Settings, now: dt.datetime | None = None) -> dict[str, dt.datetime]:
+    """Job name → its next run after ``now`` by the configured schedule (naive UTC in, naive UTC out)."""
+    now_aware = _aware(now or utcnow())
+    out: dict[str, dt.datetime] = {}
+    for job, trigger in build_triggers(settings.daemon).items():
+        nxt = trigger.get_next_fire_time(None, now_aware + dt.timedelta(microseconds=1))
+        if nxt is not None:
+            out[job] = _naive(nxt)
+    return out
+
+
+def fire_times(trigger: BaseTrigger, start: dt.datetime, end: dt.datetime, limit: int = 100_000) -> list[dt.datetime]:
+    """The trigger's fire times in ``[start, end]`` (naive UTC), at most ``limit`` of them."""
+    out: list[dt.datetime] = []
+    prev = None
+    cursor = _aware(start)
+    end_aware = _aware(end)
+    while len(out) < limit:
+        nxt = trigger.get_next_fire_time(prev, cursor)
+        if nxt is None or nxt > end_aware:
+            break
+        out.append(_naive(nxt))
+        prev, cursor = nxt, nxt + dt.timedelta(microseconds=1)
+    return out
+
+
+def latest_fire_time(trigger: BaseTrigger, now: dt.datetime, horizon_s: float = 8 * 86400) -> dt.datetime | None:
+    """The trigger's last fire time at or before ``now`` (naive UTC), looking back at most ``horizon_s``.
+
+    This is the run slot a job started at ``now`` belongs to (APScheduler starts a job at or after its time).
+    """
+    if isinstance(trigger, IntervalTrigger):
+        step = trigger.interval.total_seconds()
+        since = (_aware(now) - trigger.start_date).total_seconds()
+        if since < 0:
+            return None
+        return _naive(trigger.start_date + dt.timedelta(seconds=step * int(since // step)))
+    for window in (60.0, 3600.0, 86400.0, horizon_s):
+        times = fire_times(trigger, now - dt.timedelta(seconds=min(window, horizon_s)), now)
+        if times:
+            return times[-1]
+        if window >= horizon_s:
+            break
+    return None
+
+
+# ------------------------------------------------------------------------------------------------ slots
+def claim_slot(engine: Engine, job: str, scheduled_at: dt.datetime, worker: str) -> int | None:
+    """Claim the run slot (``job``, ``scheduled_at``) for ``worker``.
+
+    The unique key (job, scheduled time) of ``run_slot`` decides: of several daemons (or a daemon and a manual
+    command) claiming one slot, exactly one insert commits.
+
+    Args:
+        engine: the local store.
+        job: the job's name.
+        scheduled_at: the slot's planned time, naive UTC, to the microsecond as the trigger gave it.
+        worker: who claims (``host:pid``).
+
+    Returns:
+        The slot's id, or ``None`` when the slot was claimed already.
+    """
+    try:
+        with engine.begin() as conn:
+            return int(conn.execute(RunSlot.__table__.insert().values(
+                job=job, scheduled_at=scheduled_at, claimed_by=worker[:64], claimed_at=utcnow(),
+                state="running")).inserted_primary_key[0])
+    except IntegrityError:
+        return None
+
+
+def finish_slot(engine: Engine, slot_id: int, state: str, run_id: int | None = None) -> None:
+    """Record how a slot ended: ``done`` (it did work, ``run_id`` its run), ``idle`` (nothing to do, or paused) or
+    ``failed``."""
+    with engine.begin() as conn:
+        conn.execute(update(RunSlot).where(RunSlot.id == slot_id).values(
+            state=state, finished_at=utcnow(), run_id=run_id))
+
+
+def _lock_key(job: str, schema: str) -> int:
+    digest = hashlib.sha256(f"regsync:{schema}:{job}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class SingletonLock:
+    """A PostgreSQL session advisory lock for one job: held on a connection of its own while the job runs, and
+    dropped by the server if that connection dies (so another replica takes the job over at its next tick). The
+    key is derived from the job's name and the current schema, so stores in separate schemas never contend. On
+    SQLite it is always granted (a single daemon holds the store: :func:`sqlite_daemon_lock`).
+
+    Use as ``with SingletonLock(engine, "inbound") as held: if held: …``.
+    """
+
+    def __init__(self, engine: Engine, job: str) -> None:
+        self.engine = engine
+        self.job = job
+        self._conn: Any = None
+        self._key: int | None = None
+
+    def __enter__(self) -> bool:
+        if not is_postgres(self.engine):
+            return True
+        self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            schema = self._conn.execute(text("SELECT current_schema()")).scalar_one()
+            self._key = _lock_key(self.job, schema)
+            held = bool(self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key}).scalar_one())
+        except BaseException:
+            self._conn.close()
+            self._conn = None
+            raise
+        if not held:
+            self._conn.close()
+            self._conn = None
+        return held
+
+    def __exit__(self, *exc: object) -> None:
+        if self._conn is None:
+            return
+        try:
+            self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+        finally:
+            self._conn.close()
+            self._conn = None
+
+
+def sqlite_daemon_lock(engine: Engine) -> TextIO | None:
+    """On SQLite, hold an exclusive lock on ``<database>.daemon.lock`` for the daemon's life (the OS drops it
+    when the process ends, even by SIGKILL). ``None`` on PostgreSQL (replicas are allowed) or for an in-memory
+    store.
+
+    Raises:
+        DaemonAlreadyRunning: another process holds the lock.
+    """
+    import fcntl
+
+    path = engine.url.database
+    if engine.dialect.name != "sqlite" or not path or path == ":memory:":
+        return None
+    lock_path = Path(f"{path}.daemon.lock")
+    handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 — held open for the daemon's life
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise DaemonAlreadyRunning(
+            f"another regsync daemon ({holder}) is running on the SQLite store {path}; on SQLite only one "
+            "daemon may run (its lock file is " + str(lock_path) + "). Use PostgreSQL for several replicas."
+        ) from exc
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{socket.gethostname()}:{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+# ------------------------------------------------------------------------------------------------ retention
+def prune(engine: Engine, retention: RetentionSettings, *, now: dt.datetime | None = None) -> dict[str, int]:
+    """Delete what ``[retention]`` no longer keeps, and the personal data in it with it (design.md, "Personal
+    data"): finished runs and their run slots, discrepancies, resolved or superseded conflicts (open ones stay),
+    audit rows and sent outbox rows older than their periods (days; 0 keeps for ever).
+
+    Args:
+        engine: the local store.
+        retention: the periods.
+        now: naive UTC (default now).
+
+    Runs and run slots still ``running`` a day after they started belong to a process that died: they are marked
+    ``failed`` first (counted as ``abandoned``).
+
+    Returns:
+        Table → rows deleted (``run``, ``run_slot``, ``discrepancy``, ``conflict``, ``audit``, ``outbox``), and
+        ``abandoned`` (runs and slots marked failed).
+    """
+    now = now or utcnow()
+
+    def cutoff(days: int) -> dt.datetime | None:
+        return now - dt.timedelta(days=days) if days > 0 else None
+
+    counts: dict[str, int] = {}
+    plans: list[tuple[str, int, Any]] = [
+        ("run", retention.runs_days, lambda c: delete(Run).where(Run.finished_at.is_not(None), Run.finished_at < c)),
+        ("run_slot", retention.runs_days, lambda c: delete(RunSlot).where(RunSlot.claimed_at < c,
+                                                                           RunSlot.state != "running")),
+        ("discrepancy", retention.discrepancies_days, lambda c: delete(Discrepancy).where(Discrepancy.detected_at < c)),
+        ("conflict", retention.conflicts_days, lambda c: delete(Conflict).where(
+            Conflict.state.in_(("resolved", "superseded")),
+            func.coalesce(Conflict.resolved_at, Conflict.updated_at) < c)),
+        ("audit", retention.audit_days, lambda c: delete(Audit).where(Audit.at < c)),
+        ("outbox", retention.sent_outbox_days, lambda c: delete(Outbox).where(Outbox.state == "sent",
+                                                                              Outbox.done_at < c)),
+    ]
+    with engine.begin() as conn:
+        # runs and slots left "running" by a process that died (SIGKILL, power loss) a day ago are failed now,
+        # so that they are pruned in their turn and never read as still going on
+        stale = now - dt.timedelta(days=1)
+        counts["abandoned"] = int(conn.execute(update(Run).where(Run.status == "running", Run.started_at < stale)
+                                               .values(status="failed", finished_at=now,
+                                                       summary='{"error": "abandoned: the process ended first"}'))
+                                  .rowcount or 0)
+        counts["abandoned"] += int(conn.execute(update(RunSlot).where(RunSlot.state == "running",
+                                                                      RunSlot.claimed_at < stale)
+                                                .values(state="failed", finished_at=now)).rowcount or 0)
+        for table, days, stmt in plans:
+            c = cutoff(days)
+            counts[table] = int(conn.execute(stmt(c)).rowcount or 0) if c is not None else 0
+    return counts
+
+
+# ------------------------------------------------------------------------------------------------ the daemon
+def outbound_work_available(engine: Engine, *, now: dt.datetime | None = None) -> bool:
+    """Whether a relay pass has anything to do: re-queues the blocked rows whose awaited record is linked now
+    (:func:`regsync.outbound.unblock`), then looks for an available outbox row (pending, or deferred and due, not
+    under a live lease)."""
+    from regsync.outbound import unblock
+
+    now = now or utcnow()
+    with engine.begin() as conn:
+        unblock(conn, now)
+        row = conn.execute(select(Outbox.id).where(
+            Outbox.state.in_(("pending", "deferred")), Outbox.available_at <= now,
+            (Outbox.claimed_until.is_(None)) | (Outbox.claimed_until < now)).limit(1)).first()
+    return row is not None
+
+
+class Daemon:
+    """The scheduler and its jobs (see the module docstring). One per process.
+
+    Args:
+        settings: regsync's settings (``[daemon]``, ``[health]``, ``[retention]`` and the flows' own).
+        engine: the local store, migrated (the caller checks it: :func:`regsync.commands.open_store`).
+        worker: this daemon's name in slots and claims (default ``host:pid``).
+        metrics: a :class:`regsync.metrics.Metrics` to count into (default: a new one).
+
+    Attributes:
+        stop: set when the daemon is asked to stop; the jobs poll it between steps.
+        totals: what the daemon did since it started (``runs``, ``failed_runs``, ``pushed``, ``failed_records``,
+            ``pulled``…), for the shutdown line.
+    """
+
+    def __init__(self, settings: Settings, engine: Engine, *, worker: str | None = None,
+                 metrics: Any = None) -> None:
+        from regsync.metrics import Metrics
+
+        self.settings = settings
+        self.engine = engine
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        self.metrics = metrics or Metrics(engine, settings)
+        self.stop = threading.Event()
+        self.totals: Counter[str] = Counter()
+        self.triggers = build_triggers(settings.daemon)
+        self.scheduler: BackgroundScheduler | None = None
+        self._running: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._cursor_ready = False
+        self._clients: dict[str, Any] = {}
+
+    def client(self, flow: str) -> Any:
+        """The registry client of ``flow`` (one per flow, kept with its token for the daemon's life; the relay's
+        and the poller's threads never share one)."""
+        from regsync.registry.client import RegistryClient
+
+        with self._lock:
+            if flow not in self._clients:
+                self._clients[flow] = RegistryClient(self.settings.registry, province=self.settings.province)
+            return self._clients[flow]
+
+    def close_clients(self) -> None:
+        """Close the registry clients (at shutdown, once no job runs)."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for c in clients:
+            c.close()
+
+    def ensure_first_cursor(self) -> bool:
+        """Take the change feed's first cursor before the first push (design.md, flow 2), if none is saved and
+        nothing is linked yet (:meth:`regsync.inbound.Poller.take_first_cursor`). Returns whether pushes may go
+        on: false while the registry cannot be asked (the relay waits; the next tick tries again)."""
+        from regsync.inbound import Poller, saved_cursor
+
+        if self._cursor_ready:
+            return True
+        with self.engine.connect() as conn:
+            has_cursor = saved_cursor(conn) is not None
+            linked = conn.execute(text("SELECT 1 FROM link LIMIT 1")).first() is not None
+        if not has_cursor and not linked:
+            try:
+                Poller(self.engine, self.client("outbound"), self.settings, record_run=False).take_first_cursor()
+            except Exception as exc:  # noqa: BLE001 — retried at the next tick
+                log.warning("cannot take the first change-feed cursor yet; pushes wait", error=mask_text(str(exc)))
+                return False
+        self._cursor_ready = True
+        return True
+
+    # -------------------------------------------------------------------------------------- job bodies
+    def job_outbound(self) -> str:
+        """One relay pass if the outbound flow is not paused and a row is available.
+
+        Returns:
+            ``run`` (a pass ran), ``idle``, ``paused``, ``stopping`` or ``failed``.
+        """
+        from regsync.commands import run_sync
+        from regsync.status import is_paused, record_flow_result
+
+        if self.stop.is_set():
+            return "stopping"
+        if is_paused(self.engine, "outbound"):
+            return "paused"
+        if not outbound_work_available(self.engine):
+            return "idle"
+        if not self.ensure_first_cursor():
+            return "failed"
+        code, summary = run_sync(self.settings, engine=self.engine, stop=self.stop.is_set, inbound=False,
+                                 client=self.client("outbound"))
+        self.metrics.observe_sync(summary)
+        self.totals["pushed"] += sum(summary.get("pushed", {}).values()) + sum(summary.get("linked", {}).values())
+        self.totals["failed_records"] += sum(summary.get("failed", {}).values())
+        if code == 130:  # stopped by the daemon's shutdown: neither a success nor a failure of the flow
+            self.totals["interrupted_runs"] += 1
+            return "run"
+        record_flow_result(self.engine, "outbound", code == 0, summary.get("error"))
+        self.totals["runs" if code == 0 else "failed_runs"] += 1
+        return "run" if code == 0 else "failed"
+
+    def job_inbound(self, scheduled_at: dt.datetime | None = None) -> str:
+        """One change-feed pass in its slot, on one replica at a time (see :meth:`_singleton`)."""
+        return self._singleton("inbound", scheduled_at, self._pull)
+
+    def job_reconcile(self, scheduled_at: dt.datetime | None = None) -> str:
+        """The full reconcile in its slot, on one replica at a time, then its reports."""
+        return self._singleton("reconcile", scheduled_at, self._reconcile)
+
+    def job_prune(self, scheduled_at: dt.datetime | None = None) -> str:
+        """The retention prune in its slot."""
+        return self._singleton("prune", scheduled_at, self._prune)
+
+    def _singleton(self, job: str, scheduled_at: dt.datetime | None,
+                   body: Callable[[], tuple[str, int | None]]) -> str:
+        """Run ``body`` under the job's advisory lock and in its run slot.
+
+        Returns:
+            ``run``, ``idle`` (the body found nothing to do, or the flow is paused), ``failed``, ``locked``
+            (another replica runs this job now), ``taken`` (the slot was claimed already) or ``stopping``.
+        """
+        if self.stop.is_set():
+            return "stopping"
+        slot_time = scheduled_at or latest_fire_time(self.triggers[job], utcnow())
+        if slot_time is None:
+            return "idle"
+        with SingletonLock(self.engine, job) as held:
+            if not held:
+                return "locked"
+            slot = claim_slot(self.engine, job, slot_time, self.worker)
+            if slot is None:
+                return "taken"
+            state, run_id = "failed", None
+            try:
+                state, run_id = body()
+            except Exception as exc:  # noqa: BLE001 — a job's failure is logged and recorded, the daemon goes on
+                log.error(f"{job} job failed", error=mask_text(str(exc)), alarm=True)
+            finally:
+                finish_slot(self.engine, slot, state, run_id)
+            if state == "done":
+                self.totals["runs"] += 1
+            elif state == "failed":
+                self.totals["failed_runs"] += 1
+            return {"done": "run", "idle": "idle", "failed": "failed"}[state]
+
+    def _pull(self) -> tuple[str, int | None]:
+        from regsync.commands import run_pull
+        from regsync.status import is_paused, record_flow_result
+
+        if is_paused(self.engine, "inbound"):
+            return "idle", None
+        code, summary = run_pull(self.settings, engine=self.engine, stop=self.stop.is_set,
+                                 client=self.client("inbound"))
+        record_flow_result(self.engine, "inbound", code == 0, summary.get("error"))
+        run_id = summary.get("run_id")
+        idle = code == 0 and not summary.get("changes") and summary.get("status") == "success"
+        self.metrics.observe_pull(summary, idle=idle)
+        if idle and run_id is not None:
+            # a pull that read no change did no work: it leaves no run (idle ticks show only in /metrics)
+            with self.engine.begin() as conn:
+                conn.execute(delete(Run).where(Run.id == run_id))
+            return "idle", None
+        self.totals["pulled"] += int(summary.get("applied") or 0)
+        return ("done" if code == 0 else "failed"), run_id
+
+    def _reconcile(self) -> tuple[str, int | None]:
+        from regsync.status import record_flow_result
+
+        try:
+            from regsync.reconcile import run_reconcile
+        except ImportError as exc:
+            log.error("the full reconcile is not available in this build (regsync.reconcile is missing); "
+                      "the slot is recorded as failed", error=str(exc), alarm=True)
+            record_flow_result(self.engine, "reconcile", False, "regsync.reconcile is not installed")
+            return "failed", None
+        code, summary = run_reconcile(self.settings, repair=self.settings.daemon.reconcile_repair,
+                                      engine=self.engine, stop=self.stop.is_set)
+        record_flow_result(self.engine, "reconcile", code == 0, summary.get("error"))
+        run_id = summary.get("run_id")
+        if run_id is not None:
+            self.export_reports(int(run_id))
+        return ("done" if code == 0 else "failed"), run_id
+
+    def export_reports(self, run_id: int) -> list[Path]:
+        """Write the reconcile run's HTML and CSV reports into ``[daemon] reports_dir`` as
+        ``reconcile-<run id>-<YYYYMMDD +08:00>.<html|csv>``; logs and skips when the report module is missing.
+
+        Returns:
+            The files written.
+        """
+        try:
+            from regsync.reports.export import export_run
+        except ImportError as exc:
+            log.error("reports are not available in this build (regsync.reports.export is missing); skipped",
+                      run_id=run_id, error=str(exc))
+            return []
+        folder = Path(self.settings.daemon.reports_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        day = dt.datetime.now(ZoneInfo(self.settings.daemon.timezone)).strftime("%Y%m%d")
+        written: list[Path] = []
+        for fmt in ("html", "csv"):
+            path = folder / f"reconcile-{run_id}-{day}.{fmt}"
+            try:
+                export_run(self.engine, run_id, fmt, path)
+            except Exception as exc:  # noqa: BLE001 — a report that fails to write does not fail the reconcile
+                log.error("report not written", path=str(path), error=mask_text(str(exc)))
+                continue
+            written.append(path)
+        log.info("reports written", run_id=run_id, files=[str(p) for p in written])
+        return written
+
+    def _prune(self) -> tuple[str, int | None]:
+        from regsync.commands import finish_run, start_run
+
+        counts = prune(self.engine, self.settings.retention)
+        if not any(counts.values()):
+            return "idle", None
+        run_id = start_run(self.engine, "prune")
+        finish_run(self.engine, run_id, "success", {"deleted": counts})
+        log.info("old records pruned", **counts)
+        return "done", run_id
+
+    # -------------------------------------------------------------------------------------- scheduling
+    def _tick(self, job: str, fn: Callable[..., str], *args: Any) -> None:
+        with self._lock:
+            self._running[job] += 1
+        try:
+            outcome = fn(*args)
+        except Exception as exc:  # noqa: BLE001 — logged; the scheduler keeps the job
+            log.error(f"{job} job failed", error=mask_text(str(exc)), alarm=True)
+            outcome = "failed"
+        finally:
+            with self._lock:
+                self._running[job] -= 1
+        self.metrics.tick(job, outcome)
+
+    def running_jobs(self) -> list[str]:
+        """The jobs running now."""
+        with self._lock:
+            return sorted(j for j, n in self._running.items() if n > 0)
+
+    def catch_up(self, now: dt.datetime | None = None) -> dict[str, dt.datetime]:
+        """Find the cron runs missed while no daemon ran, and return the one slot per job to catch up.
+
+        A job's latest fire time ``P`` (at most ``catchup_window_s`` ago) is missed when no slot (job, ``P``) exists
+        but an earlier slot of the job does (the schedule was in force before; a new installation catches up
+        nothing). Only ``P`` is caught up — once, its slot unique — however many runs were missed; the count is
+        logged.
+
+        Returns:
+            Job → the slot time (naive UTC) to run now.
+        """
+        now = now or utcnow()
+        window = self.settings.daemon.catchup_window_s
+        out: dict[str, dt.datetime] = {}
+        for job in ("reconcile", "prune"):
+            latest = latest_fire_time(self.triggers[job], now, horizon_s=max(window, 60.0))
+            if latest is None or (now - latest).total_seconds() > window:
+                continue
+            with self.engine.connect() as conn:
+                taken = conn.execute(select(RunSlot.id).where(RunSlot.job == job,
+                                                              RunSlot.scheduled_at == latest)).first()
+                previous = conn.execute(select(func.max(RunSlot.scheduled_at)).where(
+                    RunSlot.job == job, RunSlot.scheduled_at < latest)).scalar_one()
+            if taken is not None or previous is None:
+                continue
+            if isinstance(previous, str):
+                previous = dt.datetime.fromisoformat(previous)
+            missed = len(fire_times(self.triggers[job], previous + dt.timedelta(microseconds=1), latest))
+            log.warning(f"missed {job} run caught up once", job=job, missed=missed,
+                        scheduled_at=_aware(latest).isoformat(), last_slot=_aware(previous).isoformat())
+            out[job] = latest
+        return out
+
+    def start(self) -> None:
+        """Start the scheduler (jobs in background threads) and queue the catch-up runs."""
+        d = self.settings.daemon
+        self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(max_workers=4)},
+                                             timezone=ZoneInfo(d.timezone))
+        bodies: dict[str, Callable[..., str]] = {"outbound": self.job_outbound, "inbound": self.job_inbound,
+                                                 "reconcile": self.job_reconcile, "prune": self.job_prune}
+        grace = {"outbound": max(1, int(d.outbound_interval_s)), "inbound": max(1, int(d.inbound_interval_s)),
+                 "reconcile": max(1, int(d.catchup_window_s)), "prune": max(1, int(d.catchup_window_s))}
+        for job in JOBS:
+            self.scheduler.add_job(self._tick, self.triggers[job], args=[job, bodies[job]], id=job, name=job,
+                                   max_instances=1, coalesce=True, misfire_grace_time=grace[job])
+        self.scheduler.add_listener(self._on_scheduler_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        # APScheduler's own lines are plain text: its events are logged here instead, as structured lines
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
+        missed = self.catch_up()
+        self.scheduler.start()
+        for job, slot in missed.items():
+            self.scheduler.add_job(self._tick, args=[job, bodies[job], slot], id=f"{job}-catch-up",
+                                   name=f"{job} (catch-up)", max_instances=1)
+        log.info("daemon started", worker=self.worker, database=self.engine.dialect.name,
+                 next_runs={j: _aware(t).isoformat() for j, t in next_runs(self.settings).items()})
+
+    def _on_scheduler_event(self, event: JobEvent) -> None:
+        """A tick skipped because the job's previous run still goes on (``max_instances=1``), or missed beyond its
+        grace time while the daemon ran: counted (``overlapped``, ``missed``); a missed cron run is logged."""
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            self.metrics.tick(event.job_id, "overlapped")
+            return
+        self.metrics.tick(event.job_id, "missed")
+        log.warning("scheduled run missed beyond its grace time", job=event.job_id,
+                    scheduled_at=event.scheduled_run_time.isoformat())
+
+    def shutdown(self, timeout_s: float | None = None) -> dict[str, Any]:
+        """Stop: no new work; wait up to ``timeout_s`` (default ``shutdown_timeout_s``) for the running jobs, which
+        finish their batches in flight and release their other claims; then release whatever this daemon still
+        claims (jobs cut off by the bound), and log one line with what finished, failed and was left.
+
+        Returns:
+            The shutdown line's fields: ``runs``, ``failed_runs``, ``interrupted_runs``, ``pushed``,
+            ``failed_records``, ``pulled``, ``left_jobs`` (jobs cut off), ``waiting`` (outbox rows left to send),
+            ``seconds``.
+        """
+        from regsync.commands import outbox_backlog
+
+        started = time.monotonic()
+        self.stop.set()
+        bound = self.settings.daemon.shutdown_timeout_s if timeout_s is None else timeout_s
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        while self.running_jobs() and time.monotonic() - started < bound:
+            time.sleep(0.05)
+        left = self.running_jobs()
+        if not left:
+            self.close_clients()
+        if left:
+            with self.engine.begin() as conn:
+                released = conn.execute(update(Outbox).where(Outbox.claimed_by == self.worker,
+                                                             Outbox.state.in_(("pending", "deferred")))
+                                        .values(claimed_by=None, claimed_until=None)).rowcount
+            log.warning("jobs still running at the shutdown bound: their claims released", jobs=left,
+                        rows=released)
+        try:
+            waiting, _ = outbox_backlog(self.engine)
+        except Exception:  # noqa: BLE001 — the store may be what failed
+            waiting = -1
+        line = {k: int(self.totals.get(k, 0)) for k in ("runs", "failed_runs", "interrupted_runs", "pushed",
+                                                        "failed_records", "pulled")}
+        line.update(left_jobs=left, waiting=waiting, seconds=round(time.monotonic() - started, 3))
+        log.info("daemon stopped", **line)
+        return line
+
+
+@contextlib.contextmanager
+def stop_signals(stop: threading.Event) -> Iterator[None]:
+    """While in the block, the first SIGTERM or SIGINT sets ``stop`` and installs a second handler that ends the
+    process at once (exit 128 + signal number; claims are leases that expire). The previous handlers come back
+    when the block ends. Only in the main thread (elsewhere the block does nothing)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def hard(signum: int, _frame: Any) -> None:
+        log.warning("second signal: stopping at once", signal=signal.Signals(signum).name)
+        os._exit(128 + signum)
+
+    def first(signum: int, _frame: Any) -> None:
+        log.info("stopping: finishing the current batch", signal=signal.Signals(signum).name)
+        stop.set()
+        for sig in previous:
+            signal.signal(sig, hard)
+
+    for sig in previous:
+        signal.signal(sig, first)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_daemon(settings: Settings, *, engine: Engine | None = None) -> int:
+    """``regsync run``: serve the schedule until SIGTERM/SIGINT, then stop within ``shutdown_timeout_s``.
+
+    Returns:
+        The exit code: 0 after a signal (design.md, exit codes).
+
+    Raises:
+        ConfigError: incomplete registry settings or a bad database URL, a bad metrics address.
+        StoreError: the local store is unusable.
+        DaemonAlreadyRunning: another daemon runs on this SQLite store.
+    """
+    from regsync.commands import open_store, require_registry
+    from regsync.metrics import Metrics, serve_metrics
+
+    require_registry(settings)
+    own_engine = engine is None
+    engine = engine or open_store(settings.database.url)
+    lock_file = sqlite_daemon_lock(engine)
+    server = None
+    line: dict[str, Any] = {}
+    try:
+        metrics = Metrics(engine, settings)
+        daemon = Daemon(settings, engine, metrics=metrics)
+        with stop_signals(daemon.stop):
+            if settings.daemon.metrics_address not in ("", "off"):
+                server = serve_metrics(metrics, settings.daemon.metrics_address, alive=lambda: bool(
+                    daemon.scheduler and daemon.scheduler.running))
+            daemon.start()
+            while not daemon.stop.wait(0.5):
+                pass
+            line = daemon.shutdown()
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if lock_file is not None:
+            lock_file.close()
+        if own_engine and not line.get("left_jobs"):
+            engine.dispose()
+    if line.get("left_jobs"):
+        # a job cut off at the bound still holds a thread that the interpreter would wait for at exit
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    return 0
+
+
+__all__ = [
+    "JOBS",
+    "SINGLETONS",
+    "Daemon",
+    "DaemonAlreadyRunning",
+    "DaemonError",
+    "SingletonLock",
+    "build_triggers",
+    "claim_slot",
+    "cron_trigger",
+    "finish_slot",
+    "fire_times",
+    "latest_fire_time",
+    "next_runs",
+    "outbound_work_available",
+    "prune",
+    "run_daemon",
+    "sqlite_daemon_lock",
+    "stop_signals",
+]

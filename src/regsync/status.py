@@ -1,0 +1,340 @@
+"""The operator's console (issue 6): the service's state at a glance, its health, and pausing a flow.
+
+* :func:`collect_status` gathers what ``regsync status`` shows: the outbox backlog by state, the age of the oldest
+  change waiting, each flow's last success and failure (``flow_state``), the change-feed cursor's age, open
+  conflicts, failed records, paused flows, the schedule's next runs and whether a full reconcile is due; and it
+  judges the service's health against ``[health]`` (:func:`health_problems`): ``status`` exits 3 when unhealthy,
+  so it serves as a health check.
+* :func:`record_flow_result` keeps ``flow_state`` (last success, ``failing_since``) up to date; the daemon's
+  jobs call it after every pass, and so may any other caller of ``run_sync``/``run_pull``.
+* :func:`set_paused` pauses and resumes flows, audited (design.md, "Operator commands": pause/resume take
+  ``--reason``). A paused flow's changes are still captured (the outbox triggers never stop); the daemon skips
+  the flow until it is resumed.
+
+Times in the database are naive UTC; what is shown is Asia/Shanghai (+08:00). Ages are whole seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import structlog
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from regsync.db.models import Audit, Conflict, FeedCursor, FlowState, Outbox, Run
+from regsync.db.session import utcnow
+from regsync.masking import mask_text
+from regsync.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+#: The flows of design.md, as named in ``flow_state``.
+FLOWS: tuple[str, ...] = ("outbound", "inbound", "reconcile")
+#: The flows an operator can pause (the reconcile only reads, and queues its repairs to the outbox).
+PAUSABLE: tuple[str, ...] = ("outbound", "inbound")
+#: The ``run.kind`` that counts as a success of each flow (a manual ``regsync sync`` counts as a push).
+RUN_KINDS: dict[str, str] = {"outbound": "sync", "inbound": "inbound", "reconcile": "reconcile"}
+#: Outbox states shown in the backlog (``sent`` and ``discarded`` are done).
+BACKLOG_STATES: tuple[str, ...] = ("pending", "deferred", "blocked", "failed")
+
+
+def _as_dt(value: dt.datetime | str | None) -> dt.datetime | None:
+    if isinstance(value, str):  # SQLite aggregates can come back as text
+        return dt.datetime.fromisoformat(value)
+    return value
+
+
+def _age(now: dt.datetime, then: dt.datetime | None) -> int | None:
+    return None if then is None else max(0, int((now - then).total_seconds()))
+
+
+def _iso_local(value: dt.datetime | None) -> str | None:
+    from regsync.operator import to_local
+
+    local = to_local(value)
+    return local.isoformat(timespec="seconds") if local else None
+
+
+def _ensure_rows(conn: Any, flows: Iterable[str]) -> None:
+    """Insert the ``flow_state`` rows that are missing (concurrent writers: the first insert wins)."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    for flow in flows:
+        conn.execute(insert(FlowState).values(flow=flow, paused=False).on_conflict_do_nothing(
+            index_elements=["flow"]))
+
+
+def record_flow_result(engine: Engine, flow: str, ok: bool, error: str | None = None, *,
+                       now: dt.datetime | None = None) -> None:
+    """Record how a pass of ``flow`` ended, for ``regsync status`` and ``/metrics``.
+
+    A success sets ``last_success_at`` and clears ``failing_since`` and ``last_error``; a failure keeps the first
+    ``failing_since`` (so ``status`` can tell for how long the registry has refused, e.g. ``invalid_client``) and
+    the newest error, masked. Both set ``last_attempt_at``.
+
+    Args:
+        engine: the local store.
+        flow: ``outbound``, ``inbound`` or ``reconcile``.
+        ok: whether the pass completed (exit code 0; a *partial* run counts as completed).
+        error: the failure's message (masked here before it is stored).
+        now: the time to record (naive UTC; default now).
+
+    Raises:
+        ValueError: an unknown flow.
+    """
+    if flow not in FLOWS:
+        raise ValueError(f"unknown flow {flow!r}; one of {', '.join(FLOWS)}")
+    now = now or utcnow()
+    with engine.begin() as conn:
+        _ensure_rows(conn, [flow])
+        stmt = update(FlowState).where(FlowState.flow == flow)
+        if ok:
+            conn.execute(stmt.values(last_attempt_at=now, last_success_at=now, failing_since=None, last_error=None))
+        else:
+            conn.execute(stmt.values(last_attempt_at=now, last_error=mask_text(error or "failed")[:2000],
+                                     failing_since=func.coalesce(FlowState.failing_since, now)))
+
+
+def is_paused(engine: Engine, flow: str) -> bool:
+    """Whether an operator has paused ``flow`` (``regsync pause``)."""
+    with engine.connect() as conn:
+        return bool(conn.execute(select(FlowState.paused).where(FlowState.flow == flow)).scalar_one_or_none())
+
+
+def set_paused(engine: Engine, flows: Sequence[str], paused: bool, *, reason: str, actor: str | None = None,
+               now: dt.datetime | None = None) -> dict[str, Any]:
+    """Pause or resume flows, with an audit row (action ``pause`` or ``resume``).
+
+    Args:
+        engine: the local store.
+        flows: some of :data:`PAUSABLE`.
+        paused: pause (true) or resume (false).
+        reason: why (required; masked in the audit table).
+        actor: who (default: the OS user).
+        now: naive UTC (default now).
+
+    Returns:
+        ``{"action", "flows", "changed" (flows whose state changed), "audit_id"}``.
+
+    Raises:
+        OperatorUsageError: no flow, an unknown flow, or an empty reason.
+    """
+    from regsync.operator import OperatorUsageError, check_reason, default_actor
+
+    reason = check_reason(reason)
+    if not flows or any(f not in PAUSABLE for f in flows):
+        raise OperatorUsageError(f"flows to pause or resume: {', '.join(PAUSABLE)}")
+    now = now or utcnow()
+    actor = mask_text((actor or default_actor()).strip() or "unknown")[:64]
+    action = "pause" if paused else "resume"
+    with engine.begin() as conn:
+        _ensure_rows(conn, flows)
+        before = dict(conn.execute(select(FlowState.flow, FlowState.paused).where(FlowState.flow.in_(flows))).all())
+        changed = [f for f in flows if bool(before.get(f)) != paused]
+        values = (dict(paused=True, paused_by=actor, paused_reason=mask_text(reason), paused_at=now) if paused
+                  else dict(paused=False, paused_by=None, paused_reason=None, paused_at=None))
+        if changed:
+            conn.execute(update(FlowState).where(FlowState.flow.in_(changed)).values(**values))
+        audit_id = int(conn.execute(Audit.__table__.insert().values(
+            at=now, actor=actor, action=action, target=",".join(flows), reason=mask_text(reason),
+            details=json.dumps({"changed": changed}, sort_keys=True))).inserted_primary_key[0])
+    log.info(f"flows {action}d", flows=list(flows), changed=changed, actor=actor)
+    return {"action": action, "flows": list(flows), "changed": changed, "audit_id": audit_id}
+
+
+def _last_run_success(conn: Any) -> dict[str, dt.datetime | None]:
+    rows = conn.execute(select(Run.kind, func.max(Run.finished_at)).where(
+        Run.status.in_(("success", "partial")), Run.kind.in_(list(RUN_KINDS.values()))).group_by(Run.kind)).all()
+    by_kind = {kind: _as_dt(at) for kind, at in rows}
+    return {flow: by_kind.get(kind) for flow, kind in RUN_KINDS.items()}
+
+
+def collect_status(engine: Engine, settings: Settings, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """What ``regsync status`` shows, as plain data (the shape of ``status --json``).
+
+    Args:
+        engine: the local store.
+        settings: regsync's settings (``[health]`` limits, ``[daemon]`` schedule).
+        now: naive UTC (default now).
+
+    Returns:
+        ``healthy`` (bool) and ``problems`` (list of sentences); ``backlog`` (state → outbox rows);
+        ``oldest_pending_age_s``; ``flows`` (flow → ``paused``, ``paused_by``, ``paused_reason``, ``paused_at``,
+        ``last_success_at``, ``last_success_age_s``, ``failing_since``, ``failing_for_s``, ``last_error``);
+        ``last_push``/``last_pull``/``last_reconcile`` (+08:00 ISO or ``None``); ``cursor_age_s``;
+        ``open_conflicts``; ``failed_records`` and ``failed_by_code`` (records failed or blocked);
+        ``paused`` (flows); ``next_runs`` (job → +08:00 ISO); ``reconcile_due`` (``{"reason", "at"}`` or
+        ``None``); ``now``. Times are +08:00, ages whole seconds.
+    """
+    from regsync.commands import outbox_failures
+    from regsync.daemon import next_runs
+    from regsync.inbound import CURSOR_NAME, reconcile_due
+
+    now = now or utcnow()
+    with engine.connect() as conn:
+        backlog = {state: 0 for state in BACKLOG_STATES}
+        backlog.update({s: int(n) for s, n in conn.execute(
+            select(Outbox.state, func.count()).where(Outbox.state.in_(BACKLOG_STATES)).group_by(Outbox.state))})
+        oldest = _as_dt(conn.execute(select(func.min(Outbox.created_at)).where(
+            Outbox.state.in_(("pending", "deferred")))).scalar_one())
+        states = {row.flow: row for row in conn.execute(select(FlowState)).all()}
+        run_success = _last_run_success(conn)
+        cursor_at = _as_dt(conn.execute(select(FeedCursor.updated_at).where(
+            FeedCursor.name == CURSOR_NAME)).scalar_one_or_none())
+        open_conflicts = int(conn.execute(select(func.count()).select_from(Conflict).where(
+            Conflict.state == "open")).scalar_one())
+        due = reconcile_due(conn)
+    failed_by_kind, failed_by_code = outbox_failures(engine)
+
+    flows: dict[str, dict[str, Any]] = {}
+    for flow in FLOWS:
+        row = states.get(flow)
+        candidates = [t for t in (_as_dt(row.last_success_at) if row else None, run_success[flow]) if t]
+        last_ok = max(candidates) if candidates else None
+        failing = _as_dt(row.failing_since) if row else None
+        flows[flow] = {
+            "paused": bool(row.paused) if row else False,
+            "paused_by": row.paused_by if row else None,
+            "paused_reason": row.paused_reason if row else None,
+            "paused_at": _iso_local(_as_dt(row.paused_at)) if row else None,
+            "last_success_at": _iso_local(last_ok),
+            "last_success_age_s": _age(now, last_ok),
+            "failing_since": _iso_local(failing),
+            "failing_for_s": _age(now, failing),
+            "last_error": row.last_error if row and failing else None,
+        }
+    status: dict[str, Any] = {
+        "now": _iso_local(now),
+        "backlog": backlog,
+        "oldest_pending_age_s": _age(now, oldest),
+        "flows": flows,
+        "last_push": flows["outbound"]["last_success_at"],
+        "last_pull": flows["inbound"]["last_success_at"],
+        "last_reconcile": flows["reconcile"]["last_success_at"],
+        "cursor_age_s": _age(now, cursor_at),
+        "open_conflicts": open_conflicts,
+        "failed_records": sum(failed_by_kind.values()),
+        "failed_by_code": failed_by_code,
+        "paused": [f for f in FLOWS if flows[f]["paused"]],
+        "next_runs": {job: _iso_local(at) for job, at in next_runs(settings, now).items()},
+        "reconcile_due": {"reason": due.get("reason"), "at": due.get("at")} if due else None,
+    }
+    status["problems"] = health_problems(status, settings)
+    status["healthy"] = not status["problems"]
+    return status
+
+
+def health_problems(status: dict[str, Any], settings: Settings) -> list[str]:
+    """The reasons the service is unhealthy by the ``[health]`` limits (empty: healthy).
+
+    Rules (issue 6): an unpaused outbound flow whose oldest waiting change is older than ``outbound_max_lag_s``;
+    an unpaused inbound flow whose last successful pull is older than ``inbound_max_age_s``; a last successful
+    reconcile older than ``reconcile_max_age_s``; any flow failing (e.g. ``invalid_client``) for longer than
+    ``max_failing_s``. A flow that has never succeeded is judged by the failing rule only (a new installation is
+    not unhealthy before its first pass).
+
+    Args:
+        status: :func:`collect_status`'s data (``flows``, ``oldest_pending_age_s``).
+        settings: the limits (``[health]``).
+    """
+    h = settings.health
+    problems: list[str] = []
+    flows = status["flows"]
+    lag = status["oldest_pending_age_s"]
+    if not flows["outbound"]["paused"] and lag is not None and lag > h.outbound_max_lag_s:
+        problems.append(f"outbound is stale: the oldest waiting change is {lag} s old "
+                        f"(limit {h.outbound_max_lag_s:g} s, REGSYNC_HEALTH_OUTBOUND_MAX_LAG_S)")
+    for flow, limit, var in (("inbound", h.inbound_max_age_s, "REGSYNC_HEALTH_INBOUND_MAX_AGE_S"),
+                             ("reconcile", h.reconcile_max_age_s, "REGSYNC_HEALTH_RECONCILE_MAX_AGE_S")):
+        age = flows[flow]["last_success_age_s"]
+        if not flows[flow]["paused"] and age is not None and age > limit:
+            problems.append(f"{flow} is stale: its last success was {age} s ago (limit {limit:g} s, {var})")
+    for flow in FLOWS:
+        failing = flows[flow]["failing_for_s"]
+        if failing is not None and failing > h.max_failing_s:
+            problems.append(f"{flow} has been failing for {failing} s (limit {h.max_failing_s:g} s, "
+                            f"REGSYNC_HEALTH_MAX_FAILING_S): {flows[flow]['last_error']}")
+    return problems
+
+
+def print_status(status: dict[str, Any]) -> None:
+    """A Rich rendering of :func:`collect_status`'s data on stdout, for a terminal."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from regsync.operator import format_age
+
+    out = Console()
+    verdict = "[green]healthy[/green]" if status["healthy"] else "[red]UNHEALTHY[/red]"
+    out.print(f"regsync at {status['now']}: {verdict}")
+    for problem in status["problems"]:
+        out.print(f"  [red]•[/red] {problem}", highlight=False)
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    for col in ("flow", "state", "last success", "age", "failing for", "next run"):
+        table.add_column(col, no_wrap=True)
+    jobs = {"outbound": "outbound", "inbound": "inbound", "reconcile": "reconcile"}
+    for flow, f in status["flows"].items():
+        state = f"paused by {f['paused_by']}: {f['paused_reason']}" if f["paused"] else (
+            "failing" if f["failing_since"] else "running")
+        table.add_row(flow, state, f["last_success_at"] or "never", format_age(f["last_success_age_s"]),
+                      format_age(f["failing_for_s"]) if f["failing_since"] else "—",
+                      status["next_runs"].get(jobs[flow]) or "—")
+    out.print(table)
+    backlog = ", ".join(f"{k} {v}" for k, v in status["backlog"].items())
+    out.print(f"outbox: {backlog}; oldest waiting change {format_age(status['oldest_pending_age_s'])} old",
+              highlight=False)
+    out.print(f"failed records {status['failed_records']}"
+              + (f" ({', '.join(f'{k} {v}' for k, v in status['failed_by_code'].items())})"
+                 if status["failed_by_code"] else "")
+              + f"; open conflicts {status['open_conflicts']}; change-feed cursor "
+              + (f"{format_age(status['cursor_age_s'])} old" if status["cursor_age_s"] is not None else "not taken"),
+              highlight=False)
+    if status["reconcile_due"]:
+        out.print(f"[yellow]a full reconcile is due[/yellow] ({status['reconcile_due']['reason']}, since "
+                  f"{status['reconcile_due']['at']} UTC)", highlight=False)
+    for flow, f in status["flows"].items():
+        if f["last_error"]:
+            out.print(f"{flow} last error: {f['last_error']}", highlight=False)
+
+
+def run_status(settings: Settings) -> tuple[int, dict[str, Any]]:
+    """``regsync status``: (exit code, status). Exit code 0 healthy, 3 unhealthy (design.md, exit codes).
+
+    Raises:
+        ConfigError: a bad database URL.
+        StoreError: the local store is unusable (exit code 1).
+    """
+    from regsync.commands import open_store
+
+    engine = open_store(settings.database.url)
+    try:
+        status = collect_status(engine, settings)
+    finally:
+        engine.dispose()
+    return (0 if status["healthy"] else 3), status
+
+
+def run_pause(settings: Settings, flows: Sequence[str], paused: bool, *, reason: str,
+              actor: str | None = None) -> dict[str, Any]:
+    """``regsync pause`` / ``regsync resume`` on the store of ``settings`` (see :func:`set_paused`).
+
+    Raises:
+        OperatorUsageError: no flow or an empty reason (exit code 2).
+        ConfigError: a bad database URL.
+        StoreError: the local store is unusable (exit code 1).
+    """
+    from regsync.commands import open_store
+    from regsync.operator import check_reason
+
+    check_reason(reason)
+    engine = open_store(settings.database.url)
+    try:
+        return set_paused(engine, flows, paused, reason=reason, actor=actor)
+    finally:
+        engine.dispose()
+

@@ -1,0 +1,419 @@
+"""The daemon's parts in process, on both engines: schedule and slots, catch-up, locks, jobs, retention, status,
+pause/resume, metrics, --help epilogs (issue 6). The real-process tests are in test_daemon_process.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import time
+import types
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, func, select, text
+from typer.testing import CliRunner
+
+import factories
+from pgutil import drop_pg_schema, make_pg_schema_engine
+from regsync.cli import app
+from regsync.daemon import (
+    Daemon,
+    SingletonLock,
+    build_triggers,
+    claim_slot,
+    cron_trigger,
+    fire_times,
+    latest_fire_time,
+    next_runs,
+    prune,
+)
+from regsync.db.models import Audit, Conflict, Discrepancy, FlowState, Outbox, Run, RunSlot
+from regsync.db.session import make_engine, utcnow
+from regsync.metrics import Metrics
+from regsync.sandbox.server import SandboxServer
+from regsync.settings import (
+    SPECS,
+    DaemonSettings,
+    DatabaseSettings,
+    HealthSettings,
+    LogSettings,
+    RegistrySettings,
+    RetentionSettings,
+    Settings,
+)
+from regsync.status import collect_status, is_paused, record_flow_result, set_paused
+
+
+def _settings(url: str, **daemon: object) -> Settings:
+    return Settings(database=DatabaseSettings(url=url), daemon=DaemonSettings(metrics_address="", **daemon),
+                    log=LogSettings(level="WARNING"))
+
+
+# ------------------------------------------------------------------------------------------------ schedule
+def test_schedule_is_in_asia_shanghai_and_slots_are_the_latest_fire_time() -> None:
+    triggers = build_triggers(DaemonSettings())
+    # 2026-11-29 20:00 UTC is 04:00 on the 30th in Shanghai: the last 02:00 +08:00 was 18:00 UTC on the 29th
+    now = dt.datetime(2026, 11, 29, 20, 0)
+    assert latest_fire_time(triggers["reconcile"], now) == dt.datetime(2026, 11, 29, 18, 0)
+    assert latest_fire_time(triggers["outbound"], dt.datetime(2026, 11, 29, 20, 0, 3, 500)) == \
+        dt.datetime(2026, 11, 29, 20, 0, 2)
+    assert latest_fire_time(triggers["inbound"], dt.datetime(2026, 11, 29, 20, 0, 59)) == dt.datetime(2026, 11, 29, 20)
+    nxt = next_runs(Settings(), now)
+    assert nxt["reconcile"] == dt.datetime(2026, 11, 30, 18, 0)
+    assert nxt["prune"] == dt.datetime(2026, 11, 29, 19, 30) + dt.timedelta(days=1)
+    six = cron_trigger("*/3 * * * * *", "Asia/Shanghai")
+    assert len(fire_times(six, now, now + dt.timedelta(seconds=9))) == 4
+    with pytest.raises(ValueError):
+        cron_trigger("* * *", "UTC")
+
+
+def test_a_slot_is_claimed_once(engine: Engine) -> None:
+    at = dt.datetime(2026, 11, 29, 18, 0)
+    first = claim_slot(engine, "reconcile", at, "host-a:1")
+    assert first is not None
+    assert claim_slot(engine, "reconcile", at, "host-b:2") is None
+    assert claim_slot(engine, "inbound", at, "host-b:2") is not None
+    assert claim_slot(engine, "reconcile", at + dt.timedelta(days=1), "host-b:2") is not None
+
+
+def test_a_missed_cron_run_is_caught_up_once_and_a_new_installation_catches_up_nothing(engine: Engine,
+                                                                                      db_url: str) -> None:
+    daemon = Daemon(_settings(db_url), engine)
+    now = dt.datetime(2026, 11, 29, 20, 0)  # 04:00 +08:00; today's 02:00 run (18:00 UTC) was missed
+    assert daemon.catch_up(now) == {}  # no slot ever: a new installation
+    claim_slot(engine, "reconcile", dt.datetime(2026, 11, 26, 18, 0), "old")  # last ran 3 nights ago
+    assert daemon.catch_up(now) == {"reconcile": dt.datetime(2026, 11, 29, 18, 0)}
+    claim_slot(engine, "reconcile", dt.datetime(2026, 11, 29, 18, 0), "other-replica")
+    assert daemon.catch_up(now) == {}  # caught up already (or by another daemon)
+    late = now + dt.timedelta(days=1, hours=12)  # beyond the 24 h window: the next night runs as scheduled
+    claim_slot(engine, "prune", dt.datetime(2026, 11, 20, 19, 30), "old")
+    assert "reconcile" not in Daemon(_settings(db_url, catchup_window_s=3600), engine).catch_up(late)
+
+
+@pytest.mark.postgres
+def test_singleton_lock_is_held_by_one_replica_and_freed_when_its_connection_dies(pg_url: str) -> None:
+    one, schema = make_pg_schema_engine(pg_url)
+    two = make_engine(pg_url, connect_args={"options": f"-c search_path={schema} -c timezone=UTC"})
+    try:
+        with SingletonLock(one, "inbound") as held:
+            assert held
+            with SingletonLock(two, "inbound") as other:
+                assert not other
+            with SingletonLock(two, "reconcile") as other_job:
+                assert other_job
+        with SingletonLock(two, "inbound") as after:
+            assert after
+        # a replica that dies mid-job: its session ends, the server drops the lock
+        lock = SingletonLock(one, "inbound")
+        assert lock.__enter__()
+        lock._conn.invalidate()  # the connection is gone, as when the process is killed
+        lock._conn = None
+        with SingletonLock(two, "inbound") as taken_over:
+            assert taken_over
+    finally:
+        one.dispose()
+        two.dispose()
+        drop_pg_schema(pg_url, schema)
+
+
+# ------------------------------------------------------------------------------------------------ jobs
+def test_reconcile_job_without_the_reconcile_module_records_a_failed_slot(engine: Engine, db_url: str,
+                                                                          monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "regsync.reconcile", None)  # import fails: ImportError
+    daemon = Daemon(_settings(db_url), engine)
+    at = dt.datetime(2026, 11, 29, 18, 0)
+    assert daemon.job_reconcile(at) == "failed"
+    with engine.connect() as conn:
+        slot = conn.execute(select(RunSlot.state, RunSlot.claimed_by).where(RunSlot.job == "reconcile")).one()
+        flow = conn.execute(select(FlowState).where(FlowState.flow == "reconcile")).one()
+    assert slot.state == "failed" and slot.claimed_by == daemon.worker
+    assert flow.failing_since is not None and "regsync.reconcile" in flow.last_error
+    assert daemon.job_reconcile(at) == "taken"  # the same slot never runs twice
+
+
+def test_reconcile_job_runs_the_reconcile_and_writes_its_reports(engine: Engine, db_url: str, tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    calls: list[dict[str, object]] = []
+    fake = types.ModuleType("regsync.reconcile")
+
+    def run_reconcile(settings, *, kinds=None, region=None, repair=False, progress=False, engine=None, stop=None):
+        calls.append({"repair": repair, "engine": engine, "stop": stop()})
+        return 0, {"run_id": 41, "status": "success"}
+
+    fake.run_reconcile = run_reconcile
+    reports = types.ModuleType("regsync.reports")
+    export = types.ModuleType("regsync.reports.export")
+
+    def export_run(engine_, run_id, fmt, path):
+        Path(path).write_text(f"{fmt} report of run {run_id}")
+
+    export.export_run = export_run
+    monkeypatch.setitem(sys.modules, "regsync.reconcile", fake)
+    monkeypatch.setitem(sys.modules, "regsync.reports", reports)
+    monkeypatch.setitem(sys.modules, "regsync.reports.export", export)
+    daemon = Daemon(_settings(db_url, reconcile_repair=True, reports_dir=str(tmp_path / "reports")), engine)
+    assert daemon.job_reconcile(dt.datetime(2026, 11, 29, 18, 0)) == "run"
+    assert calls == [{"repair": True, "engine": engine, "stop": False}]
+    written = sorted(p.name for p in (tmp_path / "reports").iterdir())
+    assert len(written) == 2 and written[0].startswith("reconcile-41-") and written[0].endswith(".csv") \
+        and written[1].endswith(".html")
+    with engine.connect() as conn:
+        assert conn.execute(select(RunSlot.state, RunSlot.run_id)).one() == ("done", 41)
+        assert conn.execute(select(FlowState.last_success_at).where(FlowState.flow == "reconcile")).scalar_one()
+
+
+def test_paused_outbound_still_captures_changes_and_is_skipped_until_resumed(engine: Engine, db_url: str) -> None:
+    set_paused(engine, ["outbound"], True, reason="registry maintenance tonight", actor="ops-li")
+    with engine.begin() as conn:
+        factories.org_tree(conn)
+    daemon = Daemon(_settings(db_url), engine)
+    assert daemon.job_outbound() == "paused"
+    assert is_paused(engine, "outbound") and not is_paused(engine, "inbound")
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Outbox).where(Outbox.state == "pending")).scalar_one()
+        audit = conn.execute(select(Audit.action, Audit.actor, Audit.reason, Audit.target)).all()
+    assert audit == [("pause", "ops-li", "registry maintenance tonight", "outbound")]
+    status = collect_status(engine, _settings(db_url))
+    assert status["paused"] == ["outbound"] and status["flows"]["outbound"]["paused_by"] == "ops-li"
+    result = set_paused(engine, ["outbound", "inbound"], False, reason="done", actor="ops-li")
+    assert result["changed"] == ["outbound"]
+    assert not is_paused(engine, "outbound")
+
+
+def test_an_idle_pull_leaves_no_run_and_counts_only_in_metrics(engine: Engine, db_url: str, tmp_path: Path,
+                                                                request: pytest.FixtureRequest) -> None:
+    with SandboxServer(db_url=f"sqlite:///{tmp_path / 'sb.db'}") as sandbox:
+        settings = Settings(database=DatabaseSettings(url=db_url), daemon=DaemonSettings(metrics_address=""),
+                            registry=RegistrySettings(url=sandbox.base_url, client_id=sandbox.client_id,
+                                                      client_secret=sandbox.client_secret))
+        daemon = Daemon(settings, engine)
+        request.addfinalizer(daemon.close_clients)
+        assert daemon.ensure_first_cursor()
+        assert daemon.job_inbound(dt.datetime(2026, 11, 29, 20, 0)) == "idle"
+        daemon.metrics.tick("inbound", "idle")
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(Run)).scalar_one() == 0
+            assert conn.execute(select(RunSlot.state)).scalar_one() == "idle"
+        text_ = daemon.metrics.render().decode()
+        assert 'regsync_job_ticks_total{job="inbound",outcome="idle"} 1.0' in text_
+        assert 'regsync_pulls_total{result="idle"} 1.0' in text_
+        assert "regsync_healthy 1.0" in text_ and 'regsync_outbox_rows{state="pending"}' in text_
+
+
+def test_refused_credentials_for_longer_than_the_limit_make_status_exit_3(engine: Engine, db_url: str,
+                                                                       tmp_path: Path,
+                                                                       request: pytest.FixtureRequest) -> None:
+    with SandboxServer(db_url=f"sqlite:///{tmp_path / 'sb.db'}", admin=True) as sandbox:
+        settings = Settings(database=DatabaseSettings(url=db_url), daemon=DaemonSettings(metrics_address=""),
+                            registry=RegistrySettings(url=sandbox.base_url, client_id=sandbox.client_id,
+                                                      client_secret=sandbox.client_secret, max_retries=1),
+                            health=HealthSettings(max_failing_s=60))
+        httpx.post(f"{sandbox.admin_url}/clients", json={"clientId": sandbox.client_id, "enabled": False},
+                   timeout=10).raise_for_status()
+        daemon = Daemon(settings, engine)
+        request.addfinalizer(daemon.close_clients)
+        assert daemon.job_inbound(dt.datetime(2026, 11, 29, 20, 0)) == "failed"
+        status = collect_status(engine, settings)
+        assert status["healthy"]  # failing, but not for longer than the limit yet
+        assert status["flows"]["inbound"]["failing_since"] is not None
+        assert "invalid_client" in (status["flows"]["inbound"]["last_error"] or "")
+        later = utcnow() + dt.timedelta(seconds=61)
+        status = collect_status(engine, settings, now=later)
+        assert not status["healthy"]
+        assert any(p.startswith("inbound has been failing") for p in status["problems"])
+        time.sleep(1.1)  # the command, with a limit of 0 s: unhealthy once a whole second has passed
+        shown = CliRunner().invoke(app, ["status", "--json"], env={
+            "REGSYNC_DATABASE_URL": db_url, "REGSYNC_HEALTH_MAX_FAILING_S": "0", "REGSYNC_LOG_LEVEL": "WARNING"})
+        assert shown.exit_code == 3, shown.output
+        assert "invalid_client" in json.loads(shown.stdout)["problems"][0]
+        # the credentials work again: the next success clears the failure
+        httpx.post(f"{sandbox.admin_url}/clients", json={"clientId": sandbox.client_id, "enabled": True},
+                   timeout=10).raise_for_status()
+        assert daemon.job_inbound(dt.datetime(2026, 11, 29, 20, 1)) in ("run", "idle")
+        assert collect_status(engine, settings, now=later)["flows"]["inbound"]["failing_since"] is None
+
+
+def test_status_command_exits_3_when_a_flow_is_stale_and_0_when_healthy(engine: Engine, db_url: str) -> None:
+    runner = CliRunner()
+    env = {"REGSYNC_DATABASE_URL": db_url, "REGSYNC_LOG_LEVEL": "WARNING", "COLUMNS": "200"}
+    record_flow_result(engine, "inbound", True)
+    ok = runner.invoke(app, ["status", "--json"], env=env)
+    assert ok.exit_code == 0, ok.output
+    data = json.loads(ok.stdout)
+    assert data["healthy"] is True and data["last_pull"] is not None and data["backlog"]["pending"] == 0
+    assert set(data["next_runs"]) == {"outbound", "inbound", "reconcile", "prune"}
+    record_flow_result(engine, "inbound", True, now=utcnow() - dt.timedelta(hours=1))
+    with engine.begin() as conn:  # the last success an hour ago: stale beyond 900 s
+        conn.execute(text("UPDATE run SET finished_at = NULL"))
+    stale = runner.invoke(app, ["status", "--json"], env=env)
+    assert stale.exit_code == 3, stale.output
+    data = json.loads(stale.stdout)
+    assert data["healthy"] is False and "inbound is stale" in data["problems"][0]
+    shown = runner.invoke(app, ["status"], env=env)
+    assert shown.exit_code == 3 and "UNHEALTHY" in shown.stdout
+    # an oldest waiting change older than the limit: outbound is stale too
+    with engine.begin() as conn:
+        factories.org_tree(conn)
+        conn.execute(text("UPDATE outbox SET created_at = :t"), {"t": utcnow() - dt.timedelta(hours=2)})
+    data = json.loads(runner.invoke(app, ["status", "--json"], env=env).stdout)
+    assert any(p.startswith("outbound is stale") for p in data["problems"])
+
+
+def test_pause_and_resume_commands_need_a_reason_and_are_audited(engine: Engine, db_url: str) -> None:
+    runner = CliRunner()
+    env = {"REGSYNC_DATABASE_URL": db_url, "REGSYNC_LOG_LEVEL": "WARNING"}
+    assert runner.invoke(app, ["pause", "--inbound", "--reason", " "], env=env).exit_code == 2
+    done = runner.invoke(app, ["pause", "--inbound", "--reason", "feed replay", "--json"], env=env)
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["changed"] == ["inbound"]
+    assert is_paused(engine, "inbound") and not is_paused(engine, "outbound")
+    back = runner.invoke(app, ["resume", "--reason", "replay done"], env=env)
+    assert back.exit_code == 0 and "resumed: inbound" in back.stdout
+    with engine.connect() as conn:
+        assert [a for (a,) in conn.execute(select(Audit.action).order_by(Audit.id))] == ["pause", "resume"]
+
+
+# ------------------------------------------------------------------------------------------------ retention
+def test_prune_deletes_what_retention_no_longer_keeps(engine: Engine) -> None:
+    now = utcnow()
+    old, recent = now - dt.timedelta(days=400), now - dt.timedelta(days=1)
+    with engine.begin() as conn:
+        for at in (old, recent):
+            conn.execute(Run.__table__.insert().values(kind="sync", started_at=at, finished_at=at, status="success",
+                                                       summary="{}"))
+            conn.execute(Audit.__table__.insert().values(at=at, actor="a", action="pause", reason="r", details="{}"))
+            conn.execute(Discrepancy.__table__.insert().values(run_id=1, entity="volunteer", kind="orphan",
+                                                               fields="[]", details="{}", detected_at=at))
+            conn.execute(Outbox.__table__.insert().values(entity="org", local_id=1, op="insert", priority=1,
+                                                          state="sent", created_at=at, available_at=at, done_at=at))
+            for state in ("resolved", "open"):
+                conn.execute(Conflict.__table__.insert().values(
+                    entity="volunteer", local_id=1, registry_id="V1", field="phone", field_group="contact",
+                    registry_version=1, state=state, detected_at=at, updated_at=at, resolved_at=at))
+        conn.execute(Outbox.__table__.insert().values(entity="org", local_id=2, op="insert", priority=1,
+                                                      state="failed", created_at=old, available_at=old))
+        conn.execute(Run.__table__.insert().values(kind="inbound", started_at=recent - dt.timedelta(hours=1),
+                                                   status="running", summary="{}"))
+    with engine.begin() as conn:  # a slot a replica claimed 25 h ago and never finished
+        conn.execute(RunSlot.__table__.insert().values(job="inbound", scheduled_at=recent, claimed_by="dead:1",
+                                                       claimed_at=recent - dt.timedelta(hours=1), state="running"))
+    counts = prune(engine, RetentionSettings(), now=now)
+    assert counts == {"abandoned": 2, "run": 1, "run_slot": 0, "discrepancy": 1, "conflict": 1, "audit": 1,
+                      "outbox": 1}
+    with engine.connect() as conn:
+        assert conn.execute(select(Run.status).where(Run.kind == "inbound")).scalar_one() == "failed"
+        assert conn.execute(select(RunSlot.state)).scalar_one() == "failed"
+    with engine.connect() as conn:
+        open_ = select(func.count()).select_from(Conflict).where(Conflict.state == "open")
+        assert conn.execute(open_).scalar_one() == 2
+        # the recent sent row and the failed one
+        assert conn.execute(select(func.count()).select_from(Outbox)).scalar_one() == 2
+    assert prune(engine, RetentionSettings(runs_days=0, audit_days=0, discrepancies_days=0, conflicts_days=0,
+                                           sent_outbox_days=0), now=now + dt.timedelta(days=999)) == \
+        {"abandoned": 0, "run": 0, "run_slot": 0, "discrepancy": 0, "conflict": 0, "audit": 0, "outbox": 0}
+
+
+# ------------------------------------------------------------------------------------------------ help
+def test_every_command_names_the_settings_it_reads_in_its_help() -> None:
+    import typer.main
+
+    root = typer.main.get_command(app)
+    seen = 0
+
+    def walk(cmd: object, path: list[str]) -> None:
+        nonlocal seen
+        if hasattr(cmd, "commands"):
+            for name, sub in cmd.commands.items():
+                walk(sub, [*path, name])
+            return
+        if path[0] == "sandbox":
+            return  # the sandbox reads only its options; its group's help says so
+        out = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "250"}).output
+        assert "Settings read" in out, path
+        if path[0] != "demo":
+            assert "REGSYNC_CONFIG" in out and "REGSYNC_DATABASE_URL" in out, path
+        seen += 1
+
+    walk(root, [])
+    assert seen >= 11
+    run_help = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "250"}).output
+    for spec in SPECS:
+        if spec.section in ("daemon", "health", "retention", "registry"):
+            assert spec.env in run_help, spec.env
+
+
+def test_metrics_render_without_a_store_says_so(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'none.db'}")
+    try:
+        assert "regsync_store_up 0.0" in Metrics(engine, Settings()).render().decode()
+    finally:
+        engine.dispose()
+
+
+
+# ------------------------------------------------------------------------------------------------ shutdown
+def test_shutdown_bound_releases_the_claims_of_a_job_still_running(engine: Engine, db_url: str) -> None:
+    daemon = Daemon(_settings(db_url), engine)
+    with engine.begin() as conn:
+        factories.org_tree(conn)
+        conn.execute(text("UPDATE outbox SET claimed_by = :me, claimed_until = :t"),
+                     {"me": daemon.worker, "t": utcnow() + dt.timedelta(minutes=5)})
+        conn.execute(text("UPDATE outbox SET claimed_by = :other WHERE id = (SELECT MIN(id) FROM outbox)"),
+                     {"other": daemon.worker + "0"})  # another process whose name starts like ours
+    daemon._running["outbound"] += 1  # a pass that does not end within the bound
+    line = daemon.shutdown(timeout_s=0.2)
+    assert line["left_jobs"] == ["outbound"] and line["waiting"] > 0
+    with engine.connect() as conn:
+        held = dict(conn.execute(text("SELECT claimed_by, COUNT(*) FROM outbox WHERE claimed_by IS NOT NULL "
+                                      "GROUP BY claimed_by")).all())
+    assert held == {daemon.worker + "0": 1}
+
+
+def test_first_signal_sets_the_stop_flag_and_the_handlers_come_back() -> None:
+    import os
+    import signal
+    import threading
+
+    from regsync.daemon import stop_signals
+
+    before = signal.getsignal(signal.SIGTERM)
+    stop = threading.Event()
+    with stop_signals(stop):
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.wait(5)
+        second = signal.getsignal(signal.SIGTERM)
+        assert second not in (before, signal.SIG_DFL) and second.__name__ == "hard"  # a second signal: at once
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_healthz_and_metrics_endpoints(engine: Engine, db_url: str) -> None:
+    from regsync.metrics import serve_metrics
+    from regsync.sandbox.server import free_port
+    from regsync.settings import ConfigError
+
+    settings = _settings(db_url)
+    alive = {"yes": True}
+    port = free_port()
+    server = serve_metrics(Metrics(engine, settings), f"127.0.0.1:{port}", alive=lambda: alive["yes"])
+    try:
+        base = f"http://127.0.0.1:{port}"
+        ok = httpx.get(f"{base}/healthz", timeout=10)
+        assert ok.status_code == 200 and ok.json() == {"alive": True, "store": True, "healthy": True, "problems": []}
+        metrics = httpx.get(f"{base}/metrics", timeout=10)
+        assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+        assert "regsync_healthy 1.0" in metrics.text
+        record_flow_result(engine, "outbound", False, "invalid_client", now=utcnow() - dt.timedelta(hours=1))
+        assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200  # alive, though unhealthy
+        strict = httpx.get(f"{base}/healthz?strict=1", timeout=10)
+        assert strict.status_code == 503 and strict.json()["healthy"] is False
+        assert "regsync_healthy 0.0" in httpx.get(f"{base}/metrics", timeout=10).text
+        alive["yes"] = False
+        assert httpx.get(f"{base}/healthz", timeout=10).status_code == 503
+        assert httpx.get(f"{base}/other", timeout=10).status_code == 404
+        with pytest.raises(ConfigError, match="cannot listen"):
+            serve_metrics(Metrics(engine, settings), f"127.0.0.1:{port}", alive=lambda: True)
+    finally:
+        server.shutdown()
+        server.server_close()
