@@ -30,7 +30,7 @@ VOLUNTEERS = [  # (name, id number, phone, region)
     ("阿依古丽·买买提", id_number("230602", "19990917", 88), "15804511234", "230602"),
 ]
 #: The full values that must never appear in a masked report.
-FULL_VALUES = [v[1] for v in VOLUNTEERS] + ["13945678901", "2345678", "15804511234"]
+FULL_VALUES = [v[1] for v in VOLUNTEERS] + ["13945678901", "0452-2345678", "15804511234"]
 
 RECONCILE_IDS = (1, 3, 5)
 LAST_RECONCILE = 5

@@ -194,10 +194,21 @@ def _atomic_text_file(path: Path, *, bom: bool) -> Iterator[IO[str]]:
 
 
 def export_to_path(engine: Engine, run_id: int, fmt: str, output: Path | None, *, show_personal_data: bool = False,
-                   reason: str | None = None, actor: str = "unknown",
-                   now: dt.datetime | None = None) -> tuple[RunReport, int | None]:
+                   reason: str | None = None, actor: str = "unknown", now: dt.datetime | None = None,
+                   width: int = 100) -> tuple[RunReport, int | None]:
     """The ``report export`` command: audit first (with ``show_personal_data``), then write the report to
     ``output`` (atomically) or to stdout.
+
+    Args:
+        engine: the local store.
+        run_id: the run.
+        fmt: one of :data:`FORMATS`.
+        output: the file to write (replaced when complete), or ``None`` for stdout.
+        show_personal_data: clear ID numbers and phones (needs ``reason``; audited).
+        reason: why, for the audit row.
+        actor: who, for the audit row (the CLI passes the OS user).
+        now: the report's time; default now.
+        width: the text report's width in columns.
 
     Returns:
         (the report's head, the audit row id or ``None``).
@@ -216,9 +227,11 @@ def export_to_path(engine: Engine, run_id: int, fmt: str, output: Path | None, *
         audit_id = audit_personal_data(engine, run_id, fmt=fmt, output=str(output) if output else "stdout",
                                        reason=reason, actor=actor)
     if output is None:
-        report = export_run(engine, run_id, fmt, sys.stdout, show_personal_data=show_personal_data, now=now)
+        report = export_run(engine, run_id, fmt, sys.stdout, show_personal_data=show_personal_data, now=now,
+                            width=width)
         sys.stdout.flush()
     else:
         with _atomic_text_file(output, bom=fmt == "csv") as out:
-            report = export_run(engine, run_id, fmt, out, show_personal_data=show_personal_data, now=now)
+            report = export_run(engine, run_id, fmt, out, show_personal_data=show_personal_data, now=now,
+                                width=width)
     return report, audit_id

@@ -90,8 +90,8 @@ def print_run_list(runs: list[RunInfo], console: Console) -> None:
     table.add_column("status", no_wrap=True)
     table.add_column("started", no_wrap=True)
     table.add_column("took", justify="right", no_wrap=True)
-    table.add_column("discrepancies", justify="right", no_wrap=True)
-    table.add_column("note", ratio=1)
+    table.add_column("discrepancies", justify="right", no_wrap=True, min_width=13)
+    table.add_column("note", ratio=1, overflow="fold")
     for r in runs:
         note = str(r.summary.get("error", ""))
         table.add_row(str(r.id), r.kind, _status(r.status), _time(r.started_at), format_duration(r.duration_s),
