@@ -40,3 +40,16 @@ def snapshot() -> Callable[[str, str], None]:
         assert text == expected, f"{name} differs from its snapshot (review, then {UPDATE_ENV}=1 to accept)"
 
     return check
+
+
+#: Where the browser test saves its screenshots (git-ignored); listed at the end of the test run.
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+SAVED_ARTIFACTS: list[Path] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Name the screenshots the browser test saved, so a reviewer can open them."""
+    if SAVED_ARTIFACTS:
+        terminalreporter.write_sep("-", "HTML report screenshots")
+        for path in SAVED_ARTIFACTS:
+            terminalreporter.write_line(str(path))
