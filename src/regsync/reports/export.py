@@ -4,7 +4,8 @@ Memory stays flat whatever the run's size: the counts, trend and hours come from
 summary; the rows are streamed (:func:`regsync.reports.data.iter_discrepancies`) and written one by one.
 
 * **JSON** (``regsync.report/1``): the report's head (:meth:`RunReport.head`), then ``"discrepancies"``, every
-  row, one per line, in kind then id order. Keys sorted, UTF-8, so the same data gives the same bytes.
+  row, one compact object per line, in kind then id order. Keys sorted, UTF-8, so the same data gives the same
+  bytes.
 * **CSV**: a header and one line per discrepancy (:data:`CSV_COLUMNS`); ``fields`` joined with ``;``,
   ``details`` as JSON. Written to a file it starts with a UTF-8 byte order mark, so that spreadsheet programs
   read the Chinese text right.
@@ -32,6 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
 from rich.console import Console
 from sqlalchemy import Connection, Engine, func, select
 
@@ -70,6 +72,9 @@ CSV_COLUMNS: tuple[str, ...] = (
 )
 
 
+_SORTED = orjson.OPT_SORT_KEYS
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
@@ -80,7 +85,7 @@ def write_json(conn: Connection, report: RunReport, out: IO[str]) -> int:
     out.write(head[:-2] + ',\n  "discrepancies": [')
     n = 0
     for row in iter_discrepancies(conn, report.run.id, show_personal_data=report.show_personal_data):
-        out.write(("\n    " if n == 0 else ",\n    ") + _dumps(row.as_dict()))
+        out.write(("\n    " if n == 0 else ",\n    ") + orjson.dumps(row.as_dict(), option=_SORTED).decode())
         n += 1
     out.write("\n  ]\n}\n" if n else "]\n}\n")
     return n
@@ -96,7 +101,7 @@ def write_csv(conn: Connection, report: RunReport, out: IO[str]) -> int:
         writer.writerow((r.id, r.run_id, r.kind, r.entity, r.local_id, r.registry_id, r.city_code,
                          city_name(r.city_code), r.org_line, ";".join(r.fields), r.action, r.action_state,
                          iso(r.detected_at), r.id_number, r.phone,
-                         json.dumps(r.details, ensure_ascii=False, sort_keys=True)))
+                         orjson.dumps(r.details, option=_SORTED).decode()))
         n += 1
     return n
 
