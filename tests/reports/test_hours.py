@@ -91,3 +91,13 @@ def test_as_dict_is_a_copy() -> None:
 def test_refuses_hours_that_are_not_whole_hundredths(bad: object) -> None:
     with pytest.raises(ValueError, match="hundredths"):
         hours_summary([("2301", "regional", bad, 0, 0)])  # type: ignore[list-item]
+
+
+def test_reports_public_names_are_sorted_and_documented() -> None:
+    import regsync.reports as reports
+
+    assert reports.__all__ == sorted(reports.__all__)
+    for name in reports.__all__:
+        value = getattr(reports, name)
+        if callable(value):
+            assert value.__doc__, name

@@ -77,8 +77,8 @@ def _figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> dict[str, Any
 
 def build_charts(report: RunReport) -> dict[str, dict[str, Any]]:
     """The page's charts as plotly figures (``{"data": [...], "layout": {...}}``), by name: ``by_kind``,
-    ``by_city``, ``by_line``, ``trend``, and ``hours_by_city`` and ``stars`` when the run recorded hours.
-    Charts with nothing to show are left out."""
+    ``by_city``, ``by_line``, ``trend`` (when there are at least two runs and some discrepancies), and
+    ``hours_by_city`` and ``stars`` when the run recorded hours. Charts with nothing to show are left out."""
     counts = report.counts
     charts: dict[str, dict[str, Any]] = {}
     if counts.total:
@@ -99,7 +99,7 @@ def build_charts(report: RunReport) -> dict[str, dict[str, Any]]:
               "marker": {"color": [LINE_COLOURS.get(x, "#555") for x in counts.by_org_line]},
               "name": "discrepancies"}],
             {"title": {"text": "Discrepancies by organization line"}})
-    if report.trend:
+    if len(report.trend) > 1 and any(p.total for p in report.trend):
         kinds = kind_order({k for p in report.trend for k in p.by_kind})
         xs = [f"#{p.run_id} {p.started_at:%m-%d %H:%M}" for p in report.trend]
         data = [{"type": "bar", "x": xs, "y": [p.by_kind.get(k, 0) for p in report.trend], "name": k,
