@@ -285,7 +285,15 @@ def test_cli_personal_data_export_is_audited(cli, tmp_path: Path) -> None:
     assert (actor, action, target_name, reason) == ("li.na", "report_personal_data", "run:5", "hours complaint #88")
 
 
-def test_cli_store_missing_exits_1(tmp_path: Path) -> None:
-    env = {"REGSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'absent.db'}", "REGSYNC_CONFIG": ""}
-    res = CliRunner().invoke(app, ["report", "list"], env=env)
-    assert res.exit_code == 1 and "no local store" in res.stderr
+@pytest.mark.parametrize(("url", "code", "words"), [
+    ("sqlite:///{tmp}/absent.db", 1, "no local store"),
+    ("sqlite:///{tmp}/empty.db", 1, "db upgrade"),
+    ("foo://bar", 2, "REGSYNC_DATABASE_URL"),
+])
+def test_cli_bad_store_or_settings(tmp_path: Path, url: str, code: int, words: str) -> None:
+    (tmp_path / "empty.db").touch()
+    env = {"REGSYNC_DATABASE_URL": url.format(tmp=tmp_path), "REGSYNC_CONFIG": ""}
+    for args in (["report", "list"], ["report", "show", "1"], ["report", "export", "1", "--format", "csv"]):
+        res = CliRunner().invoke(app, args, env=env)
+        assert res.exit_code == code and words in res.stderr, (args, res.output)
+        assert "Traceback" not in res.output
