@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from regsync.cli import app
-from regsync.reports.data import ReportUsageError, RunNotFound, get_run, list_runs, load_report
+from regsync.reports.data import ReportUsageError, RunNotFound, get_run, iter_discrepancies, list_runs, load_report
 from regsync.reports.export import PERSONAL_DATA_ACTION, audit_personal_data, export_run, export_to_path
 from reports.seed import (
     ADOPT_RUN,
@@ -82,6 +82,21 @@ def test_counts_add_up_and_trend_covers_the_runs_of_its_kind(seeded) -> None:
     assert report.hours is not None and report.hours["total"]["volunteers"] == 7
     assert "hours" not in report.head()["run"]["summary"]
     assert load_report(engine, SYNC_RUN, now=NOW).hours is None
+
+
+@pytest.mark.parametrize("clear", [False, True])
+def test_rows_stream_in_small_chunks_with_their_personal_values(seeded, clear: bool) -> None:
+    engine, _ = seeded
+    with engine.connect() as conn:
+        whole = [r.as_dict() for r in iter_discrepancies(conn, LAST_RECONCILE, show_personal_data=clear)]
+        # two rows per fetch: the volunteer look-ups run between fetches of the (server-side) cursor
+        chunked = [r.as_dict() for r in iter_discrepancies(conn, LAST_RECONCILE, show_personal_data=clear, chunk=2)]
+        some = [r.id for r in iter_discrepancies(conn, LAST_RECONCILE, kind="field_mismatch", limit=1)]
+    assert chunked == whole and len(whole) == 11
+    assert [r["kind"] for r in whole] == sorted(r["kind"] for r in whole)
+    assert some == [13]
+    phones = {r["phone"] for r in whole if r["phone"]}
+    assert phones == ({v[2] for v in VOLUNTEERS} if clear else {"139****8901", "0452-***5678", "158****1234"})
 
 
 # ------------------------------------------------------------------------------------------------ masking

@@ -43,10 +43,14 @@ __all__ = [
     "RunReport",
     "TrendPoint",
     "city_name",
+    "count_discrepancies",
     "get_run",
+    "iso",
     "iter_discrepancies",
+    "kind_order",
     "list_runs",
     "load_report",
+    "load_trend",
     "to_local",
 ]
 
