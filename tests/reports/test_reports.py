@@ -99,6 +99,22 @@ def test_rows_stream_in_small_chunks_with_their_personal_values(seeded, clear: b
     assert phones == ({v[2] for v in VOLUNTEERS} if clear else {"139****8901", "0452-***5678", "158****1234"})
 
 
+@pytest.mark.parametrize("hours", [
+    {"total": {"volunteers": 1}},
+    {"unit": "hundredths_of_an_hour", "total": None, "by_city": {}, "by_org_line": {}},
+    [1, 2, 3],
+    "lots",
+])
+def test_an_hours_summary_of_another_shape_is_left_out(seeded, hours: object) -> None:
+    engine, _ = seeded
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE run SET summary = :s WHERE id = :i"),
+                     {"s": json.dumps({"hours": hours, "compared": {"volunteers": 3}}), "i": LAST_RECONCILE})
+    assert load_report(engine, LAST_RECONCILE, now=NOW).hours is None
+    for fmt in ("text", "html"):
+        assert "recorded no hours figures" in export(engine, LAST_RECONCILE, fmt)
+
+
 # ------------------------------------------------------------------------------------------------ masking
 @pytest.mark.parametrize("fmt", ["text", "json", "csv", "html"])
 def test_no_full_id_number_or_phone_without_show_personal_data(seeded, fmt: str) -> None:

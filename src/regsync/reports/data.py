@@ -335,7 +335,8 @@ class RunReport:
         run: the run.
         counts: its discrepancies counted.
         trend: the last runs of its kind, oldest first, this one last.
-        hours: ``run.summary["hours"]`` (shape: :mod:`regsync.reports.hours`), or ``None``.
+        hours: ``run.summary["hours"]`` (shape: :mod:`regsync.reports.hours`), or ``None`` when the run recorded
+            none or one of another shape.
         generated_at: when the report was made (+08:00).
         show_personal_data: whether rows carry clear ID numbers and phones (audited by the export).
     """
@@ -362,6 +363,23 @@ class RunReport:
         }
 
 
+_HOURS_FIGURES = ("volunteers", "local_hours", "registry_hours", "registry_total_hours", "hours_diff",
+                  "volunteers_differing")
+
+
+def _hours_group_ok(group: Any) -> bool:
+    return isinstance(group, dict) and all(isinstance(group.get(k), int) for k in _HOURS_FIGURES) and all(
+        isinstance(group.get(k), list) and len(group[k]) == 6 and all(isinstance(n, int) for n in group[k])
+        for k in ("stars_local", "stars_registry"))
+
+
+def _hours_shape_ok(hours: Any) -> bool:
+    """Whether ``hours`` has the shape of :mod:`regsync.reports.hours` (else the report shows no hours view)."""
+    return isinstance(hours, dict) and _hours_group_ok(hours.get("total")) and all(
+        isinstance(hours.get(k), dict) and all(_hours_group_ok(g) for g in hours[k].values())
+        for k in ("by_city", "by_org_line"))
+
+
 def load_report(bind: Engine | Connection, run_id: int, *, now: dt.datetime | None = None, trend_runs: int = 10,
                 show_personal_data: bool = False) -> RunReport:
     """Read what a report of run ``run_id`` shows above its rows.
@@ -385,7 +403,7 @@ def load_report(bind: Engine | Connection, run_id: int, *, now: dt.datetime | No
         now = dt.datetime.now(dt.UTC)
     generated = to_local(now) if now.tzinfo is None else now.astimezone(SHANGHAI)
     assert generated is not None
-    return RunReport(run=run, counts=counts, trend=trend, hours=hours if isinstance(hours, dict) else None,
+    return RunReport(run=run, counts=counts, trend=trend, hours=hours if _hours_shape_ok(hours) else None,
                      generated_at=generated, show_personal_data=show_personal_data)
 
 
