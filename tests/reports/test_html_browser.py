@@ -72,6 +72,16 @@ def test_html_report_in_chromium(seeded, browser: Any, db_url: str, tmp_path: Pa
         bar_labels = page.eval_on_selector_all("#chart-by_kind .ytick text", "ts => ts.map(t => t.textContent)")
         assert "missing_in_registry" in bar_labels and "orphan" in bar_labels
 
+        # fits a desktop width; the screenshot shows the page as it opens
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1440
+        ARTIFACTS.mkdir(exist_ok=True)
+        engine_name = "postgresql" if db_url.startswith("postgresql") else "sqlite"
+        shot = ARTIFACTS / f"report-run{LAST_RECONCILE}-{engine_name}-1440.png"
+        page.screenshot(path=str(shot), full_page=True)
+        shutil.copy(page_file, ARTIFACTS / f"report-run{LAST_RECONCILE}-{engine_name}.html")
+        SAVED_ARTIFACTS.append(shot)
+        assert shot.stat().st_size > 50_000
+
         # tables: sort by a number column, both ways; filter as one types
         assert visible_cells(page, "table-kinds", 0)[0] == "missing_in_registry"
         total = page.locator("#table-kinds thead th", has_text="total")
@@ -109,16 +119,6 @@ def test_html_report_in_chromium(seeded, browser: Any, db_url: str, tmp_path: Pa
         # masked: no live value in the page
         assert "139****8901" in page.text_content("#table-hours_mismatch")
 
-        # fits a desktop width
-        assert page.evaluate("document.documentElement.scrollWidth") <= 1440
-
-        ARTIFACTS.mkdir(exist_ok=True)
-        engine_name = "postgresql" if db_url.startswith("postgresql") else "sqlite"
-        shot = ARTIFACTS / f"report-run{LAST_RECONCILE}-{engine_name}-1440.png"
-        page.screenshot(path=str(shot), full_page=True)
-        shutil.copy(page_file, ARTIFACTS / f"report-run{LAST_RECONCILE}-{engine_name}.html")
-        SAVED_ARTIFACTS.append(shot)
-        assert shot.stat().st_size > 50_000
     finally:
         context.close()
 
