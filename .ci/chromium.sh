@@ -3,7 +3,8 @@
 # its driver and a CJK font for the screenshots, when missing. Non-interactive and quiet; needs root (CI is root).
 set -euo pipefail
 
-if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk"; then
+fonts="$(fc-list 2>/dev/null || true)"
+if [ ! -x /usr/bin/chromium ] || ! grep -qi "wenquanyi\|noto sans cjk" <<<"$fonts"; then
   echo "installing chromium, chromium-driver and fonts-wqy-microhei (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
