@@ -582,6 +582,123 @@ def _mount_sandbox() -> None:
 _mount_sandbox()
 
 
+# --- reports (issue 5) ---
+report_app = typer.Typer(help="Runs and their reports: what each sync, inbound, reconcile or adopt run found and "
+                              "did. Times in +08:00; ID numbers and phones masked unless --show-personal-data "
+                              "(audited). " + env_help("database"), no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+RunArg = Annotated[int, typer.Argument(metavar="RUN", help="The run id (`regsync report list` shows them).",
+                                       show_default=False)]
+
+
+def _report_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a report function on the configured store: an unknown run, format or kind, or a missing reason exit 2;
+    a configuration error 2; an unusable store 1."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from regsync.commands import StoreError
+    from regsync.masking import mask_text
+    from regsync.reports.data import ReportUsageError
+
+    try:
+        with command_errors():
+            try:
+                return fn(*args, **kwargs)
+            except SQLAlchemyError as exc:
+                orig = getattr(exc, "orig", None) or exc
+                raise StoreError(mask_text(f"{type(orig).__name__}: {str(orig).strip().splitlines()[0]}")) from exc
+    except ReportUsageError as exc:
+        err.print(f"[red]usage error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+
+
+def _report_engine(config: Path | None, json_output: bool) -> Any:
+    from regsync.commands import open_store
+
+    settings = _setup(config, json_output)
+    with command_errors():
+        return open_store(settings.database.url)
+
+
+@report_app.command("list", help="The runs, newest first: kind, status, start (+08:00), duration, discrepancies "
+                                 "and error. " + env_help("database"))
+def report_list(config: ConfigOpt = None,
+                kind: Annotated[str | None, typer.Option(
+                    "--kind", help="Only runs of this kind: sync, inbound, reconcile or adopt.")] = None,
+                limit: Annotated[int, typer.Option("--limit", min=1, max=10000, help="At most this many runs.")] = 20,
+                json_output: JsonOpt = False) -> None:
+    """List the runs."""
+    from regsync.reports.data import list_runs
+
+    engine = _report_engine(config, json_output)
+    try:
+        runs = _report_call(list_runs, engine, kind=kind, limit=limit)
+    finally:
+        engine.dispose()
+    if json_output:
+        print_json({"runs": [r.as_dict() for r in runs]})
+    else:
+        from regsync.reports.render_text import print_run_list
+
+        print_run_list(runs, Console())
+
+
+@report_app.command("show", help="One run's report for a terminal: summary, discrepancies by kind, city, "
+                                 "organization line and repair, the trend over the last runs of its kind, and the "
+                                 "hours view. --json prints the same as one object (the JSON export without its "
+                                 "rows). Unknown run: exit 2. " + env_help("database"))
+def report_show(run: RunArg, config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
+    """Show one run's report."""
+    from regsync.reports.data import load_report
+
+    engine = _report_engine(config, json_output)
+    try:
+        report = _report_call(load_report, engine, run)
+    finally:
+        engine.dispose()
+    if json_output:
+        print_json(report.head())
+    else:
+        from regsync.reports.render_text import print_report
+
+        print_report(report, Console())
+
+
+@report_app.command("export", help="Write one run's report: text (Rich tables), json and csv (every row, "
+                                   "streamed), or html (one self-contained page: charts, sortable and filterable "
+                                   "tables of the first 5 000 rows of each kind; opens with no network). To stdout "
+                                   "unless --output. --show-personal-data puts the volunteers' live ID numbers and "
+                                   "phones in clear; it needs --reason and is audited (action "
+                                   "report_personal_data). " + env_help("database"))
+def report_export(run: RunArg, config: ConfigOpt = None,
+                  fmt: Annotated[str, typer.Option("--format", "-f", help="text, json, csv or html.")] = "text",
+                  output: Annotated[Path | None, typer.Option(
+                      "--output", "-o", dir_okay=False, help="Write to this file (replaced when complete).")] = None,
+                  show_personal_data: Annotated[bool, typer.Option(
+                      "--show-personal-data", help="Clear ID numbers and phones (audited; needs --reason).")] = False,
+                  reason: Annotated[str | None, typer.Option(
+                      "--reason", help="Why the personal data is needed (goes to the audit table).")] = None,
+                  actor: ActorOpt = None) -> None:
+    """Export one run's report."""
+    import shutil
+
+    from regsync.operator import default_actor
+    from regsync.reports.export import export_to_path
+
+    width = shutil.get_terminal_size((100, 24)).columns if output is None and sys.stdout.isatty() else 100
+    engine = _report_engine(config, fmt == "json" and output is None)
+    try:
+        report, audit_id = _report_call(export_to_path, engine, run, fmt.lower(), output,
+                                        show_personal_data=show_personal_data, reason=reason,
+                                        actor=actor or default_actor(), width=width)
+    finally:
+        engine.dispose()
+    if output is not None:
+        note = f"; audit #{audit_id}" if audit_id is not None else ""
+        err.print(f"wrote {output} ({fmt}, run {run}, {report.counts.total:,} discrepancies{note})", highlight=False)
+
+
 def main() -> None:
     """Console entry point."""
     app()

@@ -1,0 +1,59 @@
+// regsync report: sortable and filterable tables, and the charts (plotly.js, inlined above). No network.
+(function () {
+  "use strict";
+  function cellKey(cell) {
+    var v = cell.hasAttribute("data-v") ? cell.getAttribute("data-v") : cell.textContent.trim();
+    var n = Number(v);
+    return v !== "" && !isNaN(n) ? { n: n } : { s: v };
+  }
+  function compare(a, b) {
+    if (a.n !== undefined && b.n !== undefined) return a.n - b.n;
+    if (a.n !== undefined) return -1;
+    if (b.n !== undefined) return 1;
+    return a.s.localeCompare(b.s, "zh");
+  }
+  function headRow(table) { return table.tHead.rows[table.tHead.rows.length - 1]; }
+  function sortTable(table, index, th) {
+    var ascending = th.getAttribute("aria-sort") !== "ascending";
+    Array.prototype.forEach.call(headRow(table).cells, function (h) { h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows).map(function (row, i) {
+      return { row: row, key: cellKey(row.cells[index]), i: i };
+    });
+    rows.sort(function (x, y) { return (ascending ? 1 : -1) * compare(x.key, y.key) || x.i - y.i; });
+    var frag = document.createDocumentFragment();
+    rows.forEach(function (r) { frag.appendChild(r.row); });
+    body.appendChild(frag);
+  }
+  function filterTable(table, query, counter) {
+    var words = query.toLowerCase().split(/\s+/).filter(Boolean);
+    var shown = 0;
+    Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+      var text = row.textContent.toLowerCase();
+      var ok = words.every(function (w) { return text.indexOf(w) >= 0; });
+      row.hidden = !ok;
+      if (ok) shown += 1;
+    });
+    if (counter) counter.textContent = shown.toLocaleString("en-US") + " shown";
+  }
+  document.querySelectorAll("table.sortable").forEach(function (table) {
+    Array.prototype.forEach.call(headRow(table).cells, function (th, i) {
+      th.tabIndex = 0;
+      th.title = "sort";
+      th.addEventListener("click", function () { sortTable(table, i, th); });
+      th.addEventListener("keydown", function (e) { if (e.key === "Enter") sortTable(table, i, th); });
+    });
+  });
+  document.querySelectorAll("input[data-filter]").forEach(function (input) {
+    var table = document.getElementById(input.getAttribute("data-filter"));
+    var counter = document.getElementById(input.getAttribute("data-filter") + "-shown");
+    input.addEventListener("input", function () { filterTable(table, input.value, counter); });
+  });
+  var config = JSON.parse(document.getElementById("plot-config").textContent);
+  document.querySelectorAll("div.chart[data-spec]").forEach(function (div) {
+    var spec = JSON.parse(document.getElementById(div.getAttribute("data-spec")).textContent);
+    Plotly.newPlot(div, spec.data, spec.layout, config);
+  });
+  document.body.setAttribute("data-ready", "1");
+})();

@@ -1,0 +1,55 @@
+"""Fixtures of the report tests: a seeded store (both engines) and snapshot files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from reports.seed import seed
+
+SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
+#: Set to 1 to (re)write the snapshot files instead of comparing with them.
+UPDATE_ENV = "REGSYNC_UPDATE_SNAPSHOTS"
+
+
+@pytest.fixture
+def seeded(engine: Engine) -> tuple[Engine, dict[str, Any]]:
+    """A migrated store (SQLite or PostgreSQL) holding the runs and discrepancies of :mod:`reports.seed`."""
+    return engine, seed(engine)
+
+
+@pytest.fixture
+def snapshot() -> Callable[[str, str], None]:
+    """``snapshot(name, text)``: ``text`` must equal ``tests/snapshots/<name>`` exactly; with
+    ``REGSYNC_UPDATE_SNAPSHOTS=1`` the file is written instead."""
+
+    def check(name: str, text: str) -> None:
+        path = SNAPSHOTS / name
+        if os.environ.get(UPDATE_ENV) == "1":
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            return
+        if not path.exists():
+            pytest.fail(f"no snapshot {path}; run with {UPDATE_ENV}=1 to write it, then review it")
+        expected = path.read_text(encoding="utf-8")
+        assert text == expected, f"{name} differs from its snapshot (review, then {UPDATE_ENV}=1 to accept)"
+
+    return check
+
+
+#: Where the browser test saves its screenshots (git-ignored); listed at the end of the test run.
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+SAVED_ARTIFACTS: list[Path] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Name the screenshots the browser test saved, so a reviewer can open them."""
+    if SAVED_ARTIFACTS:
+        terminalreporter.write_sep("-", "HTML report screenshots")
+        for path in SAVED_ARTIFACTS:
+            terminalreporter.write_line(str(path))
