@@ -585,7 +585,7 @@ _mount_sandbox()
 # --- reports (issue 5) ---
 report_app = typer.Typer(help="Runs and their reports: what each sync, inbound, reconcile or adopt run found and "
                               "did. Times in +08:00; ID numbers and phones masked unless --show-personal-data "
-                              "(audited). " + env_help("database"), no_args_is_help=True)
+                              "(audited).", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 
 RunArg = Annotated[int, typer.Argument(metavar="RUN", help="The run id (`regsync report list` shows them).",
@@ -622,7 +622,7 @@ def _report_engine(config: Path | None, json_output: bool) -> Any:
 
 
 @report_app.command("list", help="The runs, newest first: kind, status, start (+08:00), duration, discrepancies "
-                                 "and error. " + env_help("database"))
+                                 "and error.", epilog=env_epilog("database"))
 def report_list(config: ConfigOpt = None,
                 kind: Annotated[str | None, typer.Option(
                     "--kind", help="Only runs of this kind: sync, inbound, reconcile or adopt.")] = None,
@@ -647,7 +647,7 @@ def report_list(config: ConfigOpt = None,
 @report_app.command("show", help="One run's report for a terminal: summary, discrepancies by kind, city, "
                                  "organization line and repair, the trend over the last runs of its kind, and the "
                                  "hours view. --json prints the same as one object (the JSON export without its "
-                                 "rows). Unknown run: exit 2. " + env_help("database"))
+                                 "rows). Unknown run: exit 2.", epilog=env_epilog("database"))
 def report_show(run: RunArg, config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     """Show one run's report."""
     from regsync.reports.data import load_report
@@ -670,7 +670,7 @@ def report_show(run: RunArg, config: ConfigOpt = None, json_output: JsonOpt = Fa
                                    "tables of the first 5 000 rows of each kind; opens with no network). To stdout "
                                    "unless --output. --show-personal-data puts the volunteers' live ID numbers and "
                                    "phones in clear; it needs --reason and is audited (action "
-                                   "report_personal_data). " + env_help("database"))
+                                   "report_personal_data).", epilog=env_epilog("database"))
 def report_export(run: RunArg, config: ConfigOpt = None,
                   fmt: Annotated[str, typer.Option("--format", "-f", help="text, json, csv or html.")] = "text",
                   output: Annotated[Path | None, typer.Option(

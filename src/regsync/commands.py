@@ -193,6 +193,7 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
         ConfigError: incomplete registry settings or a bad database URL (before anything is done).
         StoreError: the local store is unusable.
     """
+    from regsync.daemon import SingletonLock
     from regsync.inbound import InboundStats, Poller
     from regsync.outbound import Relay, RelayHalted, RelayStats
     from regsync.registry.errors import RegistryError
@@ -207,6 +208,7 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
     status, code, error = "success", 0, None
     client_stats: dict[str, Any] = {}
     relay: Relay | None = None
+    phase = "outbound"
     try:
         with contextlib.ExitStack() as stack, \
                 _client(settings, client) as client, \
@@ -226,6 +228,7 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
                 settled = 0
                 if outbound:
                     try:
+                        phase = "outbound"
                         stats = relay.run(stop=stop)
                     except (RegistryError, OSError) as exc:
                         stats = relay.stats
@@ -240,7 +243,13 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
                 applied = 0
                 if poller is not None and not (stop is not None and stop()):
                     try:
-                        got = poller.run(stop=stop)
+                        phase = "inbound"
+                        with SingletonLock(engine, "inbound") as held:
+                            if held:
+                                got = poller.run(stop=stop)
+                            else:  # a daemon's pull holds the feed now (PostgreSQL); it applies the same changes
+                                log.info("pull skipped: another process is pulling the change feed")
+                                got = poller.stats = InboundStats()
                     except (RegistryError, OSError) as exc:
                         got = poller.stats
                         if not until_quiet or time.monotonic() > deadline \
@@ -298,6 +307,16 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
     if error:
         summary["error"] = mask_text(error)
     finish_run(engine, run_id, status, summary)
+    if code != 130:  # an interruption is neither a success nor a failure of a flow
+        from regsync.status import record_flow_result
+
+        for flow, ran in (("outbound", outbound), ("inbound", inbound)):
+            if not ran:
+                continue
+            if code == 0 or (flow == "outbound" and phase == "inbound"):  # the push was through
+                record_flow_result(engine, flow, True)
+            elif flow == phase:
+                record_flow_result(engine, flow, False, error)
     if own_engine:
         engine.dispose()
     return code, summary
@@ -386,6 +405,9 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
                 summary_error: str | None = mask_text(str(exc))
             else:
                 summary_error = None
+        from regsync.status import record_flow_result
+
+        record_flow_result(engine, "inbound", code == 0, summary_error)
     finally:
         if own_engine:
             engine.dispose()
