@@ -57,7 +57,7 @@ from regsync.db.triggers import ORG_LEVEL_RANK, PRIORITY
 from regsync.masking import mask_text
 from regsync.merge import MergeResult, take_registry, three_way
 from regsync.normalize import normalize_uscc, try_normalize_id_number
-from regsync.outbound import REGISTRY_OWNED
+from regsync.outbound import REGISTRY_OWNED, _in
 from regsync.projection import ENDED, FIELDS, REFERENCES, canonical, dumps, project_local, project_registry
 from regsync.registry.errors import CursorExpired
 from regsync.registry.types import Change, ChangePage
@@ -280,6 +280,7 @@ class Poller:
         self._seen = _Seen()
         self._pending_rows: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
         self._pending_links: list[dict[str, Any]] = []
+        self._pending_creates: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = defaultdict(list)
         self._open: dict[int, dict[str, int]] | None = None
         self._candidates: dict[tuple[str, str], list[tuple[int, str, str]]] | None = None
         self._adopted_now: set[int] = set()
@@ -476,7 +477,7 @@ class Poller:
             ids = sorted({lk["local_id"] for lks in by_rid.values() for lk in lks})
             for chunk in _chunks(ids, LOOKUP_CHUNK):
                 n += conn.execute(select(func.count(func.distinct(t.c.local_id))).where(
-                    t.c.entity == kind, t.c.local_id.in_(list(chunk)), t.c.claimed_by.is_not(None),
+                    t.c.entity == kind, _in(conn, t.c.local_id, list(chunk)), t.c.claimed_by.is_not(None),
                     t.c.claimed_until >= now)).scalar_one()
         return n
 
@@ -487,7 +488,7 @@ class Poller:
         out: dict[str, list[dict[str, Any]]] = defaultdict(list)
         t = Link.__table__
         for chunk in _chunks(sorted(set(registry_ids)), LOOKUP_CHUNK):
-            q = select(t).where(t.c.entity == kind, t.c.registry_id.in_(list(chunk))).order_by(
+            q = select(t).where(t.c.entity == kind, _in(conn, t.c.registry_id, list(chunk))).order_by(
                 t.c.is_duplicate, t.c.local_id)
             if lock and is_postgres(conn):
                 q = q.with_for_update()
@@ -499,7 +500,7 @@ class Poller:
         table = Base.metadata.tables[TABLES[kind]]
         out: dict[int, dict[str, Any]] = {}
         for chunk in _chunks(sorted(set(ids)), LOOKUP_CHUNK):
-            for r in conn.execute(select(table).where(table.c.id.in_(list(chunk)))).mappings():
+            for r in conn.execute(select(table).where(_in(conn, table.c.id, list(chunk)))).mappings():
                 out[r["id"]] = dict(r)
         return out
 
@@ -514,7 +515,7 @@ class Poller:
         for ref_kind, ids in wanted.items():
             for chunk in _chunks(sorted(ids), LOOKUP_CHUNK):
                 for lid, rid in conn.execute(select(Link.local_id, Link.registry_id).where(
-                        Link.entity == ref_kind, Link.local_id.in_(list(chunk)))):
+                        Link.entity == ref_kind, _in(conn, Link.local_id, list(chunk)))):
                     out[(ref_kind, lid)] = rid
         return out
 
@@ -545,6 +546,7 @@ class Poller:
             self._candidates = None
             self._open = None
         self._flush(conn)
+        self._adopted_now.clear()
 
     def _open_conflicts(self, conn: Connection, kind: str, local_ids: Iterable[int]) -> dict[int, dict[str, int]]:
         """Local id → {field: conflict id} of the open conflicts of ``local_ids``."""
@@ -552,7 +554,7 @@ class Poller:
         t = Conflict.__table__
         for chunk in _chunks(sorted(local_ids), LOOKUP_CHUNK):
             for cid, lid, name in conn.execute(select(t.c.id, t.c.local_id, t.c.field).where(
-                    t.c.entity == kind, t.c.local_id.in_(list(chunk)), t.c.state == "open")):
+                    t.c.entity == kind, _in(conn, t.c.local_id, list(chunk)), t.c.state == "open")):
                 out[lid][name] = cid
         return out
 
@@ -581,17 +583,22 @@ class Poller:
         return out
 
     def _flush(self, conn: Connection) -> None:
-        """Send the buffered writes: local rows by table and column set, then link updates."""
+        """Send the buffered writes: created rows and their links, updated rows by table and column set, then
+        link updates. On PostgreSQL an update of many rows is one ``UPDATE … FROM unnest(arrays)`` statement."""
+        for table_name, creates in self._pending_creates.items():
+            for chunk in _chunks(creates, LOOKUP_CHUNK):
+                ids = conn.execute(_insert_returning_id(table_name, many=True),
+                                   [values for values, _ in chunk]).scalars().all()
+                conn.execute(_LINK_INSERT, [{**link, "local_id": lid} for (_, link), lid in zip(chunk, ids,
+                                                                                                  strict=True)])
+        self._pending_creates.clear()
         for (table_name, columns), params in self._pending_rows.items():
-            table = Base.metadata.tables[table_name]
-            conn.execute(table.update().where(table.c.id == bindparam("b_id")).values(
-                **{c: bindparam(f"b_{c}") for c in columns}), params)
+            _bulk_update(conn, Base.metadata.tables[table_name], columns, params)
         self._pending_rows.clear()
         if self._pending_links:
-            t = Link.__table__
-            conn.execute(t.update().where(t.c.id == bindparam("b_id")).values(
-                registry_version=bindparam("b_version"), base=bindparam("b_base"), updated_at=bindparam("b_at")),
-                self._pending_links)
+            _bulk_update(conn, Link.__table__, ("registry_version", "base", "updated_at"), [
+                {"b_id": p["b_id"], "b_registry_version": p["b_version"], "b_base": p["b_base"],
+                 "b_updated_at": p["b_at"]} for p in self._pending_links])
             self._pending_links.clear()
 
     def _apply_linked(self, conn: Connection, kind: str, rec: dict[str, Any], link: dict[str, Any],
@@ -654,7 +661,13 @@ class Poller:
         if local_id is not None:
             self._adopt(conn, kind, rec, local_id)
             return
-        how = self._create(conn, kind, rec, 0)
+        if kind == "org":
+            # orgs refer to orgs of the same page (a parent, a station): created one by one, so that the next
+            # one finds its parent's link
+            how = self._create(conn, kind, rec, 0)
+        else:
+            # nothing of the same kind refers to these: their rows and links are inserted together by _flush
+            how = self._create(conn, kind, rec, 0, defer=True)
         (st.registry_owned if how == REGISTRY_OWNED else st.created)[kind] += 1
 
     def _writable(self, kind: str, rec: dict[str, Any]) -> bool:
@@ -759,8 +772,10 @@ class Poller:
         (self.stats.registry_owned if how == REGISTRY_OWNED else self.stats.created)[kind] += 1
         return self._local_id(conn, kind, registry_id, MAX_REFERENCE_DEPTH)
 
-    def _create(self, conn: Connection, kind: str, rec: dict[str, Any], depth: int) -> str:
-        """Create the local row of ``rec`` and link it; returns the link's ``how``."""
+    def _create(self, conn: Connection, kind: str, rec: dict[str, Any], depth: int, *, defer: bool = False) -> str:
+        """Create the local row of ``rec`` and link it; returns the link's ``how``. With ``defer`` the row and
+        its link are buffered and inserted by :meth:`_flush` (only for records nothing else in the kind's batch
+        refers to)."""
         remote = project_registry(kind, rec)
         values: dict[str, Any] = {}
         for name in FIELDS[kind]:
@@ -769,14 +784,18 @@ class Poller:
             values["id_number_norm"] = try_normalize_id_number(values["id_type"] or "", values["id_number"] or "")
         if kind == "service_record":
             values["revoke_reason"] = rec.get("revoke_reason")
-        local_id = conn.execute(_insert_returning_id(TABLES[kind]), values).scalar_one()
         how = "from_registry" if self._writable(kind, rec) else REGISTRY_OWNED
         result = take_registry(kind, None, remote, self.settings.hash_key, "created_locally")
         now = utcnow()
-        conn.execute(_LINK_INSERT, {
-            "entity": kind, "local_id": local_id, "registry_id": rec["id"],
-            "registry_version": int(rec.get("version") or 1), "base": dumps(result.new_base), "is_duplicate": False,
-            "revision": 0, "how": how, "linked_at": now, "updated_at": now})
+        link = {"entity": kind, "registry_id": rec["id"], "registry_version": int(rec.get("version") or 1),
+                "base": dumps(result.new_base), "is_duplicate": False, "revision": 0, "how": how, "linked_at": now,
+                "updated_at": now}
+        if defer:
+            self._pending_creates[TABLES[kind]].append((values, link))
+            self._note(kind, 0, rec["id"], result, only_summary=True)
+            return how
+        local_id = conn.execute(_insert_returning_id(TABLES[kind]), values).scalar_one()
+        conn.execute(_LINK_INSERT, {**link, "local_id": local_id})
         self._note(kind, int(local_id), rec["id"], result, only_summary=True)
         return how
 
@@ -863,17 +882,38 @@ class Poller:
 
 
 _LINK_INSERT = Link.__table__.insert()
-_INSERTS: dict[str, Any] = {}
+_INSERTS: dict[tuple[str, bool], Any] = {}
 
 
-def _insert_returning_id(table_name: str) -> Any:
+def _insert_returning_id(table_name: str, *, many: bool = False) -> Any:
     """``INSERT … RETURNING id`` of a table, built once (a statement built per row costs more than its
-    round trip)."""
-    stmt = _INSERTS.get(table_name)
+    round trip); ``many``: for a list of rows, the ids in the rows' order (SQLAlchemy's "insertmanyvalues")."""
+    stmt = _INSERTS.get((table_name, many))
     if stmt is None:
         table = Base.metadata.tables[table_name]
-        stmt = _INSERTS[table_name] = table.insert().returning(table.c.id)
+        stmt = _INSERTS[(table_name, many)] = table.insert().returning(table.c.id, sort_by_parameter_order=many)
     return stmt
+
+
+def _bulk_update(conn: Connection, table: Any, columns: Sequence[str], params: list[dict[str, Any]]) -> None:
+    """Set ``columns`` of many rows of ``table`` by id. ``params``: ``{"b_id": id, "b_<column>": value, …}``.
+
+    On PostgreSQL: one ``UPDATE … FROM unnest(CAST(:a AS type[]), …)`` per 5 000 rows (arrays bound once, not a
+    round trip per row); elsewhere an ``executemany``.
+    """
+    if not params:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.update().where(table.c.id == bindparam("b_id")).values(
+            **{c: bindparam(f"b_{c}") for c in columns}), params)
+        return
+    cols = ["id", *columns]
+    types = [table.c[c].type.compile(dialect=conn.dialect) for c in cols]
+    sql = text(f"UPDATE {table.name} AS t SET " + ", ".join(f"{c} = v.{c}" for c in columns)  # noqa: S608
+               + " FROM unnest(" + ", ".join(f"CAST(:a_{c} AS {ty}[])" for c, ty in zip(cols, types, strict=True))
+               + f") AS v({', '.join(cols)}) WHERE t.id = v.id")
+    for chunk in _chunks(params, 5_000):
+        conn.execute(sql, {f"a_{c}": [p[f"b_{c}"] for p in chunk] for c in cols})
 
 
 def _primary(links: list[dict[str, Any]] | None) -> dict[str, Any] | None:
