@@ -408,12 +408,14 @@ class Reconciler:
         settings: regsync's settings (``province``, ``hash_key``, ``merge``).
         recorder: where findings go.
         repair: queue the fixes policy allows.
+        plan: only say which fix each finding would get (``action_state`` ``planned``); change nothing.
         advance: progress callback ``(label, n, total)``.
         stop: polled between batches; true ends the run early.
     """
 
     def __init__(self, engine: Engine, client: Any, settings: Settings, recorder: Recorder, *, repair: bool,
-                 advance: Callable[..., None] | None = None, stop: Callable[[], bool] | None = None) -> None:
+                 plan: bool = False, advance: Callable[..., None] | None = None,
+                 stop: Callable[[], bool] | None = None) -> None:
         from regsync.inbound import Poller
 
         self.engine = engine
@@ -421,7 +423,8 @@ class Reconciler:
         self.settings = settings
         self.key = settings.hash_key
         self.rec = recorder
-        self.repair = repair
+        self.repair = repair and not plan
+        self.plan = plan
         self.advance = advance or (lambda *a, **k: None)
         self.stop = stop or (lambda: False)
         self.poller = Poller(engine, client, settings, record_run=False)
@@ -433,6 +436,10 @@ class Reconciler:
         self.org_info: dict[str, tuple[str | None, str | None, str | None]] = {}
         self.reg_hours_by_org: Counter[str] = Counter()
         self._hours_conn: Connection | None = None
+
+    def _no_repair(self) -> tuple[str | None, str | None]:
+        """The action of a finding no policy repairs: ``none``/``not_allowed`` when repairing or planning."""
+        return ("none", "not_allowed") if (self.repair or self.plan) else (None, None)
 
     # ------------------------------------------------------------------------------------------ full run
     def run_full(self, scope: Scope) -> None:
@@ -588,7 +595,7 @@ class Reconciler:
             city, line = self._where_local(kind, item)
             self.rec.add(Finding("field_mismatch", kind, item.local_id, rec["id"], [],
                                  {"local_invalid": mask_text(str(exc))}, city, line,
-                                 *(("none", "not_allowed") if self.repair else (None, None))))
+                                 *self._no_repair()))
             return
         c_local, c_remote = canonical(local, self.key), canonical(remote, self.key)
         if c_local == c_remote:
@@ -609,6 +616,8 @@ class Reconciler:
         finding.city_code, finding.org_line = self._where_local(kind, item)
         if self.repair:
             self._repair_linked(kind, item, rec, local, remote, finding)
+        elif self.plan:
+            self._plan_linked(kind, item, rec, local, remote, finding)
         self.rec.add(finding)
 
     # ------------------------------------------------------------------------------------------ one-sided
@@ -636,9 +645,12 @@ class Reconciler:
             f = Finding("missing_locally", kind, local_id, rec["id"], [], details, city, line)
             if ended and rec.get("status") == ended and local_id is None:
                 details["ended"] = True
-            if self.repair:
+            if self.repair or self.plan:
                 f.action = "relink" if local_id is not None else "pull"
-                self._pull_new(kind, rec, f)
+                if self.plan:
+                    f.action_state = "planned"
+                else:
+                    self._pull_new(kind, rec, f)
             self.rec.add(f)
 
     @property
@@ -662,9 +674,9 @@ class Reconciler:
         f = Finding("missing_in_registry", kind, item.local_id, None, [], details, city, line)
         if kind == "volunteer" and r.get("home_province") not in (None, self.settings.province):
             return  # another province manages the person (registry-api.md §4.2): not ours to push
-        if self.repair:
+        if self.repair or self.plan:
             f.action = "push"
-            f.action_state = self._queue(kind, r, "insert")
+            f.action_state = "planned" if self.plan else self._queue(kind, r, "insert")
         self.rec.add(f)
 
     def _local_deleted(self, kind: str, item: LocalItem, rec: dict[str, Any]) -> None:
@@ -673,9 +685,9 @@ class Reconciler:
             return  # ended on both sides
         city, line = self._where_registry(kind, rec)
         f = Finding("missing_locally", kind, item.local_id, rec["id"], [], {"local_deleted": True}, city, line)
-        if self.repair:
+        if self.repair or self.plan:
             f.action = "push"  # the relay ends the record (design.md's table of local changes)
-            f.action_state = self._queue(kind, {"id": item.local_id}, "delete")
+            f.action_state = "planned" if self.plan else self._queue(kind, {"id": item.local_id}, "delete")
         self.rec.add(f)
 
     def _broken_link(self, kind: str, rid: str, items: list[LocalItem]) -> None:
@@ -683,9 +695,9 @@ class Reconciler:
         city, line = self._where_local(kind, primary)
         f = Finding("broken_link", kind, primary.local_id, rid, [],
                     {"local_ids": [it.local_id for it in items], "how": primary.row["_how"]}, city, line)
-        if self.repair:
+        if self.repair or self.plan:
             f.action = "relink"
-            f.action_state = self._relink(kind, rid, items)
+            f.action_state = "planned" if self.plan else self._relink(kind, rid, items)
         self.rec.add(f)
 
     def _orphan(self, kind: str, rec: dict[str, Any] | None, item: LocalItem | None, refs: list[str],
@@ -699,7 +711,7 @@ class Reconciler:
         if rec is not None:
             details["registry_refs"] = {c: rec.get(c) for c in refs}
         f = Finding("orphan", kind, item.local_id if item else None, rec["id"] if rec else None, refs, details,
-                    city, line, *(("none", "not_allowed") if self.repair else (None, None)))
+                    city, line, *self._no_repair())
         self.rec.add(f)
 
     def _registry_orphans(self, kind: str, recs: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
@@ -756,7 +768,7 @@ class Reconciler:
                         "duplicate_person", "volunteer", int(first.id), first.registry_id, [],
                         {"local_ids": [int(m.id) for m in members], "id_number": shown("id_number", norm, self.key)[0],
                          "linked": [m.registry_id for m in members]},
-                        city_of(first.region_code), None, *(("none", "not_allowed") if self.repair else (None, None))))
+                        city_of(first.region_code), None, *self._no_repair()))
             if len(rows) < BATCH:
                 return
             last = rows[-1][1]
@@ -855,7 +867,7 @@ class Reconciler:
                     {"local_hours": _h(lh), "registry_hours": _h(rh), "local_hundredths": lh,
                      "registry_hundredths": rh, "registry_total_hours": _h(nat.get("total_hours")),
                      "registry_star_level": nat.get("star_level")},
-                    city_of(region_code), None, *(("none", "not_allowed") if self.repair else (None, None))))
+                    city_of(region_code), None, *self._no_repair()))
 
     def hours_section(self, region: str | None) -> dict[str, Any]:
         """Per city and per org line: local ACCEPTED hours against the registry export's, in hundredths of an
@@ -944,6 +956,24 @@ class Reconciler:
             f.action_state = "failed"
             f.details["repair_error"] = mask_text(str(exc))[:300]
             log.warning("reconcile: repair failed", kind=kind, local_id=item.local_id, error=mask_text(str(exc)))
+
+    def _plan_linked(self, kind: str, item: LocalItem, rec: dict[str, Any], local: dict[str, Any],
+                     remote: dict[str, Any], f: Finding) -> None:
+        """What :meth:`_repair_linked` would do, without doing it."""
+        from regsync.outbound import REGISTRY_OWNED
+
+        transferred = kind == "volunteer" and remote.get("home_province") != self.settings.province
+        f.action_state = "planned"
+        if item.row["_how"] == REGISTRY_OWNED or transferred or (kind == "service_record" and not self._own(rec)):
+            f.action = "pull"
+        elif kind == "service_record":
+            f.action = "push"
+        else:
+            result = three_way(kind, json.loads(item.row["_base"] or "{}"), local, remote, self.poller.policies,
+                               self.key)
+            f.action = "pull" if result.apply_local else "push" if result.push else "none"
+            if result.conflicts:
+                f.details["conflicts"] = sorted(c.field for c in result.conflicts)
 
     def _own(self, rec: dict[str, Any]) -> bool:
         return bool(self.poller.own_client_id) and rec.get("owner_client_id") == self.poller.own_client_id
