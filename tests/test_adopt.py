@@ -149,3 +149,18 @@ def test_seed_volunteers_alone_linked_in_step(settings, engine: Engine, sandbox)
     assert summary["discrepancies"].get("missing_in_registry", 0) == unfit + dup_rows
     assert set(summary["discrepancies"]) <= {"missing_in_registry", "duplicate_person"}
     assert json.loads(json.dumps(summary["compared"]))["volunteer"]["pairs"] == out["seeded"]["volunteer"]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_sandbox_seed_command_over_http(sandbox, settings) -> None:
+    from typer.testing import CliRunner
+
+    from regsync.cli import app
+
+    res = CliRunner().invoke(app, ["sandbox", "seed", "--scale", "0.00005", "--kind", "volunteers", "--seed", "5",
+                                   "--admin-url", sandbox.admin_url, "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert set(out["seeded"]) == {"volunteer"} and out["seeded"]["volunteer"] > 0
+    assert len(records(sandbox, "volunteers")) == out["seeded"]["volunteer"] + out["extra_volunteers"]
+    assert CliRunner().invoke(app, ["sandbox", "seed", "--admin-url", sandbox.admin_url]).exit_code == 2
