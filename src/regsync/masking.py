@@ -12,6 +12,7 @@ must be seen (base snapshots).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -54,8 +55,16 @@ def mask_text(text: str) -> str:
     return _LANDLINE.sub(lambda m: m.group(1) + "-" + "*" * len(m.group(2)) + m.group(3), text)
 
 
+@functools.lru_cache(maxsize=8)
+def _keyed(key: str) -> hmac.HMAC:
+    """The HMAC state after the key (copied per value: the key schedule is computed once)."""
+    return hmac.new(key.encode(), digestmod=hashlib.sha256)
+
+
 def keyed_hash(key: str, value: str | None) -> str | None:
     """HMAC-SHA256 of ``value`` under the local ``key``, hex, prefixed ``h:``; ``None`` stays ``None``."""
     if value is None:
         return None
-    return "h:" + hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]
+    h = _keyed(key).copy()
+    h.update(value.encode())
+    return "h:" + h.hexdigest()[:32]

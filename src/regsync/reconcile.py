@@ -9,7 +9,10 @@ in the same order, merge-joined, in flat memory:
   links of its references) and its org (city and line);
 * a registry record and a link with the same id are a **pair**, compared in canonical form
   (:func:`regsync.projection.canonical`: NFKC strings, decimals as integer hundredths, times at second
-  precision, lists as sets, personal values as keyed hashes);
+  precision, lists as sets, personal values as keyed hashes). When the record is still at the link's version,
+  the link's base snapshot *is* the registry's record in canonical form (every change makes a new version,
+  registry-api.md §1), so the local side is compared with the base and the registry's record is made canonical
+  only when they differ or the version moved (the common case of a province in step costs one projection);
 * a link with no record in the export is looked up (``POST /lookup``, the exports being separate snapshots):
   found, it is compared like a pair (e.g. a volunteer who moved out of the province); not found, it is a
   ``broken_link``;
@@ -59,6 +62,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import structlog
 from sqlalchemy import Connection, Engine, and_, bindparam, select, text
 from sqlalchemy.sql import Select
@@ -252,6 +256,15 @@ class LocalItem:
         return self.row.get("id") is not None
 
 
+def _local_columns(kind: str) -> list[str]:
+    """The local columns a comparison reads: the synced ones, the id, and what classifies (not ``remark``,
+    ``updated_at``…: fewer values to convert per row)."""
+    from regsync.db.models import SYNCED_COLUMNS
+
+    extra = {"volunteer": ["id_number_norm", "registered_at"], "service_record": ["revoke_reason"]}.get(kind, [])
+    return ["id", *SYNCED_COLUMNS[TABLES[kind]], *[c for c in extra if c not in SYNCED_COLUMNS[TABLES[kind]]]]
+
+
 def _local_select(kind: str, *, from_links: bool) -> Select[Any]:
     """The SELECT of local items of ``kind``: from the links (full reconcile) or from the table (unlinked rows,
     scoped resyncs), with the references' registry ids and the org's region and type joined."""
@@ -262,7 +275,7 @@ def _local_select(kind: str, *, from_links: bool) -> Select[Any]:
     cols: list[Any] = [lk.c.registry_id.label("_rid"), lk.c.local_id.label("_lid"),
                        lk.c.registry_version.label("_ver"), lk.c.base.label("_base"), lk.c.is_duplicate.label("_dup"),
                        lk.c.how.label("_how"), lk.c.revision.label("_rev"),
-                       *[c.label(c.name) for c in t.c]]
+                       *[t.c[name].label(name) for name in _local_columns(kind)]]
     for col, ref_kind in REFERENCES[kind].items():
         ref = lk.alias(f"ref_{col}")
         frm = frm.outerjoin(ref, and_(ref.c.entity == ref_kind, ref.c.local_id == t.c[col]))
@@ -466,6 +479,7 @@ class Reconciler:
         with self.client.export(kind) as ex:
             if ex.snapshot_cursor is not None:
                 self.cursors.append(ex.snapshot_cursor)
+            ex.skip = frozenset({"createdAt", "updatedAt"})  # not compared; parsing them is a third of decoding
             reg_iter: Iterator[dict[str, Any]] = iter(ex)
             if kind == "org":
                 reg_iter = self._note_orgs(reg_iter)
@@ -588,7 +602,6 @@ class Reconciler:
         return project_local(kind, item.row, refs)
 
     def _compare_one(self, kind: str, item: LocalItem, rec: dict[str, Any]) -> None:
-        remote = project_registry(kind, rec)
         try:
             local = self._project_local(kind, item)
         except ValueError as exc:
@@ -597,11 +610,17 @@ class Reconciler:
                                  {"local_invalid": mask_text(str(exc))}, city, line,
                                  *self._no_repair()))
             return
-        c_local, c_remote = canonical(local, self.key), canonical(remote, self.key)
+        c_local = canonical(local, self.key)
+        base = orjson.loads(item.row["_base"] or "{}")
+        if base and rec.get("version") == item.row["_ver"] and c_local == base:
+            # the registry's record at the link's version is the base (every change makes a new version,
+            # registry-api.md §1): the sides agree without canonicalizing the registry's record again
+            return
+        remote = project_registry(kind, rec)
+        c_remote = canonical(remote, self.key)
         if c_local == c_remote:
             return
         diff = changed_fields(c_local, c_remote)
-        base = json.loads(item.row["_base"] or "{}")
         moved = [n for n in FIELDS[kind] if base and base.get(n, _MISSING) != c_remote.get(n)]
         details: dict[str, Any] = {"local": {}, "registry": {},
                                    "versions": {"link": item.row["_ver"], "registry": rec.get("version")}}

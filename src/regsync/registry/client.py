@@ -139,6 +139,8 @@ class Export:
         self.kind = kind
         self.snapshot_cursor: str | None = response.headers.get("X-Snapshot-Cursor")
         self.records_read = 0
+        #: wire names not decoded (set before iterating; e.g. ``{"createdAt", "updatedAt"}`` for a comparison)
+        self.skip: frozenset[str] = frozenset()
         self._response = response
         self._started = False
 
@@ -153,7 +155,7 @@ class Export:
             item = orjson.loads(line)
             if not isinstance(item, dict):
                 raise ValueError("not an object")
-            record = wire.decode_record(self.kind, item)
+            record = wire.decode_record(self.kind, item, skip=self.skip)
         except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
             raise E.MalformedAnswer(
                 f"export line {self.records_read + 1} is not a record: {exc}",

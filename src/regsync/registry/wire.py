@@ -353,10 +353,11 @@ def encode_body(kind: Kind, fields: Mapping[str, Any], *, client_ref: str | None
     return body
 
 
-def decode_record(kind: Kind, wire: Mapping[str, Any]) -> dict[str, Any]:
+def decode_record(kind: Kind, wire: Mapping[str, Any], *, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
     """A record in wire names and formats → Python names and types (registry-api.md §1, §4).
 
-    Unknown wire fields are dropped (a newer registry may add some). Timestamps come back naive UTC,
+    Unknown wire fields are dropped (a newer registry may add some), and so are the wire names in ``skip``
+    (a reader that does not need them, e.g. ``createdAt``, saves their parsing). Timestamps come back naive UTC,
     hours as hundredths, dates as :class:`~datetime.date`.
 
     Raises:
@@ -366,7 +367,7 @@ def decode_record(kind: Kind, wire: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in wire.items():
         spec = specs.get(name)
-        if spec is not None:
+        if spec is not None and name not in skip:
             out[spec.py] = _decode_value(spec, value)
     return out
 
