@@ -650,6 +650,8 @@ class Reconciler:
                 self._orphan(kind, rec, None, orphans[rec["id"]], side="registry")
             elif kind == "volunteer" and rec.get("home_province") != self.settings.province:
                 continue  # fed to the old province after a transfer out; not ours
+            elif kind == "service_record" and rec.get("status") == "REVOKED" and self._own(rec):
+                continue  # this client's revoked predecessor of a corrected record (revoke + new record)
             else:
                 live.append(rec)
         with self.engine.connect() as conn:
