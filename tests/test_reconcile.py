@@ -98,14 +98,18 @@ def test_two_sides_in_agreement_give_zero(settings, engine, sandbox) -> None:
     w = world(engine, settings)
     # a new version from a derived field alone (totalHours, starLevel) is not a stale link
     patch(sandbox, "volunteers", rid(engine, "volunteer", w["vols"][0]), {"totalHours": "120.00"})
+    # a corrected service record (revoke + a new record): the revoked predecessor is no discrepancy
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE service_record SET hours = 250 WHERE volunteer_id = :v"), {"v": w["vols"][1]})
+    sync(settings, engine)
     summary = reconcile(settings, engine)
     assert summary["discrepancies"] == {}, summary["listed"]
     assert summary["status"] == "success"
     assert summary["compared"]["volunteer"] == {"local": 4, "registry": 4, "pairs": 4}
     assert summary["compared"]["service_record"]["pairs"] == 4
     hours = summary["hours"]
-    assert hours["total"] == {"local_hours_hundredths": 1200, "registry_hours_hundredths": 1200}
-    assert hours["by_city"]["2301"]["local_hours_hundredths"] == 1200
+    assert hours["total"] == {"local_hours_hundredths": 1150, "registry_hours_hundredths": 1150}
+    assert hours["by_city"]["2301"]["local_hours_hundredths"] == 1150
     # the team's hours count for both lines (the dual structure)
     assert hours["by_org_line"]["specialized"] == hours["by_org_line"]["regional"]
     with engine.connect() as conn:
