@@ -164,3 +164,29 @@ def test_sandbox_seed_command_over_http(sandbox, settings) -> None:
     assert set(out["seeded"]) == {"volunteer"} and out["seeded"]["volunteer"] > 0
     assert len(records(sandbox, "volunteers")) == out["seeded"]["volunteer"] + out["extra_volunteers"]
     assert CliRunner().invoke(app, ["sandbox", "seed", "--admin-url", sandbox.admin_url]).exit_code == 2
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_adopt_command_json(sandbox, settings, engine, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from regsync.cli import app
+
+    generate(engine, 0.00005, 9, kinds={"volunteer"})
+    seeded = seed_sandbox(inprocess_bulk(sandbox), store_url=settings.database.url, kinds=["volunteer"], seed=9,
+                          rates=SeedRates(missing_in_registry=0.1, differing=0.1, missing_locally=0.05))
+    for name, value in {"REGSYNC_DATABASE_URL": settings.database.url, "REGSYNC_REGISTRY_URL": sandbox.base_url,
+                        "REGSYNC_CLIENT_ID": sandbox.client_id, "REGSYNC_CLIENT_SECRET": sandbox.client_secret,
+                        "REGSYNC_LOG_LEVEL": "WARNING"}.items():
+        monkeypatch.setenv(name, value)
+    plan = CliRunner().invoke(app, ["adopt", "--dry-run", "--json"])
+    assert plan.exit_code == 0, plan.output
+    done = CliRunner().invoke(app, ["adopt", "--json"])
+    assert done.exit_code == 0, done.output
+    out = json.loads(done.stdout)
+    assert json.loads(plan.stdout)["linked"] == out["linked"] == {"volunteer": seeded["seeded"]["volunteer"]}
+    assert out["unmatched"] == {"volunteer": seeded["extra_volunteers"]} and out["ambiguous"] == {}
+    with engine.connect() as conn:
+        adopted = conn.execute(text("SELECT count(*) FROM link WHERE entity = 'volunteer' AND how = 'adopted'"
+                                         )).scalar_one()
+    assert adopted == seeded["seeded"]["volunteer"]
