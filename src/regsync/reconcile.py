@@ -479,7 +479,7 @@ class Reconciler:
         with self.client.export(kind) as ex:
             if ex.snapshot_cursor is not None:
                 self.cursors.append(ex.snapshot_cursor)
-            ex.skip = frozenset({"createdAt", "updatedAt"})  # not compared; parsing them is a third of decoding
+            ex.lazy = True  # fields decoded when read: a pair in step needs only id and version
             reg_iter: Iterator[dict[str, Any]] = iter(ex)
             if kind == "org":
                 reg_iter = self._note_orgs(reg_iter)
