@@ -24,7 +24,7 @@ from regsync.sandbox.server import SandboxServer
 from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings
 from test_reconcile import DEFAULT_FAULTS, sync
 
-SCALE = 0.0002
+SCALE = 0.0001
 
 
 @pytest.fixture(scope="module")
