@@ -449,6 +449,9 @@ class Reconciler:
         self.org_info: dict[str, tuple[str | None, str | None, str | None]] = {}
         self.reg_hours_by_org: Counter[str] = Counter()
         self._hours_conn: Connection | None = None
+        #: local records already found in this run (adoptable pairs, relinked rows), not to be found again as
+        #: ``missing_in_registry`` (bounded by the findings, not by the records)
+        self.found_local: set[tuple[str, int]] = set()
 
     def _no_repair(self) -> tuple[str | None, str | None]:
         """The action of a finding no policy repairs: ``none``/``not_allowed`` when repairing or planning."""
@@ -662,7 +665,7 @@ class Reconciler:
             details: dict[str, Any] = {"status": rec.get("status"), "owner": rec.get("owner_client_id")}
             if local_id is not None:
                 details["adoptable"] = True
-                self._adoptable_seen.add((kind, local_id))
+                self.found_local.add((kind, local_id))
             f = Finding("missing_locally", kind, local_id, rec["id"], [], details, city, line)
             if ended and rec.get("status") == ended and local_id is None:
                 details["ended"] = True
@@ -674,16 +677,8 @@ class Reconciler:
                     self._pull_new(kind, rec, f)
             self.rec.add(f)
 
-    @property
-    def _adoptable_seen(self) -> set[tuple[str, int]]:
-        """Local records already found in this run (adoptable pairs, relinked rows): not found again as
-        ``missing_in_registry`` (bounded by the findings, not by the records)."""
-        if not hasattr(self, "_adoptable"):
-            self._adoptable: set[tuple[str, int]] = set()
-        return self._adoptable
-
     def _missing_in_registry(self, kind: str, item: LocalItem) -> None:
-        if (kind, item.local_id) in self._adoptable_seen:
+        if (kind, item.local_id) in self.found_local:
             return  # found as an adoptable pair already (one finding per record)
         r = item.row
         city, line = self._where_local(kind, item)
@@ -1034,7 +1029,7 @@ class Reconciler:
             for it in items:
                 if not it.exists:
                     continue
-                self._adoptable_seen.add((kind, it.local_id))  # one finding per record in this run
+                self.found_local.add((kind, it.local_id))  # one finding per record in this run
                 row = {k: v for k, v in it.row.items() if not k.startswith("_")}
                 conn.execute(Outbox.__table__.insert().values(
                     entity=kind, local_id=it.local_id, op="insert", priority=_priority(kind, row), state="pending",
