@@ -222,3 +222,25 @@ def test_kind_and_region_scope_and_the_feed_restart(settings, engine, sandbox) -
         assert reconcile_due(conn) is None
         assert saved_cursor(conn) == full["snapshot_cursor"]
     assert full["discrepancies"] == {"field_mismatch": 1, "missing_in_registry": 1}
+
+
+def test_an_adoptable_pair_is_one_finding_and_repair_links_it(settings, engine, sandbox) -> None:
+    world(engine, settings)
+    number = f.id_number(dt.date(1988, 8, 8))
+    with engine.begin() as conn, suppress_outbox(conn):
+        local = f.volunteer(conn, id_number=number.lower() if number.endswith("X") else number, name="孙丽",
+                            birth=dt.date(1988, 8, 8))
+    reg = portal(sandbox, "volunteers", {
+        "name": "孙丽", "idType": "RESIDENT_ID", "idNumber": number, "gender": "M", "birthDate": "1988-08-08",
+        "phone": "13700001234", "regionCode": "230102", "skills": [], "homeProvince": "23"})
+    found = reconcile(settings, engine, kinds=["volunteers"])
+    assert found["discrepancies"] == {"missing_locally": 1}
+    only = found["listed"][0]
+    assert (only["local_id"], only["registry_id"], only["details"]["adoptable"]) == (local, reg["id"], True)
+    fixed = reconcile(settings, engine, kinds=["volunteers"], repair=True)
+    assert fixed["actions"] == {"relink": {"done": 1}}
+    with engine.connect() as conn:
+        how = conn.execute(text("SELECT how FROM link WHERE entity = 'volunteer' AND local_id = :i"),
+                           {"i": local}).scalar_one()
+    assert how == "adopted"
+    assert reconcile(settings, engine, kinds=["volunteers"])["discrepancies"] == {}
