@@ -155,6 +155,10 @@ def test_resync_region_and_the_commands_json(settings, engine, sandbox) -> None:
         assert out["discrepancies"] == {"missing_in_registry": 2}
         res = runner.invoke(app, ["reconcile", "--kind", "people", "--json"])
         assert res.exit_code == 2
+        res = runner.invoke(app, ["reconcile", "--kind", "volunteers"])  # the terminal's table
+        assert res.exit_code == 0 and "missing_in_registry" in res.stdout
+        res = runner.invoke(app, ["resync", "region", "2301", "--reason", "city audit", "--dry-run"])
+        assert res.exit_code == 0 and "plan of region:2301" in res.stdout and "planned" in res.stdout
     finally:
         os.environ.clear()
         os.environ.update(old)
