@@ -59,6 +59,7 @@ ENDED = {"org": "DISSOLVED", "volunteer": "DEREGISTERED", "activity": "CANCELLED
 _DATES = {"established_on", "birth_date", "joined_on", "left_on", "service_date"}
 _TIMES = {"starts_at", "ends_at"}
 _INTS = {"hours", "planned_headcount"}
+_EIGHTEEN = {"RESIDENT_ID", "HMT_RESIDENCE_PERMIT"}
 
 
 def _json_list(value: Any, name: str) -> list[str]:
@@ -127,10 +128,14 @@ def project_local(kind: str, row: Mapping[str, Any], refs: Mapping[tuple[str, in
         out[name] = value
     if kind == "volunteer":
         out["name"] = _fix(normalize_name, row["name"])
-        try:
-            out["id_number"] = normalize_id_number(row["id_type"], row["id_number"])
-        except NormalizationError:
-            out["id_number"] = (row["id_number"] or "").strip()
+        norm = row.get("id_number_norm")
+        if norm and row["id_number"] == norm and row["id_type"] in _EIGHTEEN:
+            out["id_number"] = norm  # stored already in its normalized form (the normalizer's own output)
+        else:
+            try:
+                out["id_number"] = normalize_id_number(row["id_type"], row["id_number"])
+            except NormalizationError:
+                out["id_number"] = (row["id_number"] or "").strip()
         out["phone"] = _fix(normalize_phone, row.get("phone"))
         out["skills"] = [s.strip() for s in _json_list(row.get("skills"), "skills")]
     elif kind == "org":

@@ -327,7 +327,9 @@ def iter_link_groups(engine: Engine, kind: str, region: str | None = None, page:
             q = q.where(rid_col >= last if inclusive else rid_col > last)
         q = q.order_by(rid_col, lk.c.is_duplicate, lk.c.local_id).limit(page)
         with engine.connect() as conn:
-            rows = [dict(r) for r in conn.execute(q).mappings()]
+            result = conn.execute(q)
+            keys = list(result.keys())
+            rows = [dict(zip(keys, r, strict=True)) for r in result]
         if not rows:
             return
         full = len(rows) == page
