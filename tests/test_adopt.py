@@ -181,6 +181,8 @@ def test_adopt_command_json(sandbox, settings, engine, monkeypatch) -> None:
         monkeypatch.setenv(name, value)
     plan = CliRunner().invoke(app, ["adopt", "--dry-run", "--json"])
     assert plan.exit_code == 0, plan.output
+    text_plan = CliRunner().invoke(app, ["adopt", "--dry-run"])
+    assert text_plan.exit_code == 0 and "adopt (dry run)" in text_plan.stdout
     done = CliRunner().invoke(app, ["adopt", "--json"])
     assert done.exit_code == 0, done.output
     out = json.loads(done.stdout)
