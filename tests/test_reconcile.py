@@ -244,3 +244,16 @@ def test_an_adoptable_pair_is_one_finding_and_repair_links_it(settings, engine, 
                            {"i": local}).scalar_one()
     assert how == "adopted"
     assert reconcile(settings, engine, kinds=["volunteers"])["discrepancies"] == {}
+
+
+def test_a_stopped_reconcile_is_recorded_as_partial(settings, engine) -> None:
+    world(engine, settings)
+    with engine.begin() as conn, suppress_outbox(conn):
+        for _ in range(3):
+            f.volunteer(conn)
+    code, summary = run_reconcile(settings, engine=engine, stop=lambda: True)
+    assert code == 130 and summary["status"] == "partial" and summary["error"] == "interrupted"
+    assert summary["feed_restarted"] is False
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status FROM run WHERE id = :i"), {"i": summary["run_id"]}).scalar_one() \
+            == "partial"

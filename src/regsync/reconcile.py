@@ -469,7 +469,8 @@ class Reconciler:
             if "service_record" in kinds:
                 self._open_hours(stack)
             for kind in kinds:
-                if self.stopped:
+                if self.stopped or self.stop():  # between kinds too, not only between batches
+                    self.stopped = True
                     break
                 self._reconcile_kind(kind, scope.region)
             if not self.stopped and "volunteer" in kinds:
