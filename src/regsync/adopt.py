@@ -136,7 +136,8 @@ class Adopter:
             stage.commit()
             try:
                 for kind in KIND_ORDER:
-                    if self.stopped:
+                    if self.stopped or self.stop():
+                        self.stopped = True
                         break
                     self._stage_kind(kind)
                     if not self.stopped:
