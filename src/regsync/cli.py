@@ -571,6 +571,156 @@ def demo(scale: Annotated[float, typer.Option(help="Data set scale (1.0 = the pr
     raise typer.Exit(0 if summary.get("status") in ("success", "partial") else 1)
 
 
+# --- reconcile, adopt, resync (issue 5) ---
+def _print_findings(title: str, summary: dict[str, Any], *, limit: int = 30) -> None:
+    """A Rich table of a reconcile, adopt or resync summary (counts by kind, then the first findings)."""
+    from rich import box
+    from rich.table import Table
+
+    out = Console()
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    table.add_column("discrepancy")
+    table.add_column("found", justify="right")
+    table.add_column("repaired", justify="right")
+    for kind, n in summary.get("discrepancies", {}).items():
+        table.add_row(kind, f"{n:,}", f"{summary.get('repaired', {}).get(kind, 0):,}")
+    if not summary.get("discrepancies"):
+        table.add_row("(none)", "0", "0")
+    out.print(table)
+    listed = summary.get("listed") or []
+    if listed:
+        rows = Table(box=box.SIMPLE_HEAD, title=f"first {min(limit, len(listed))} of them")
+        for col in ("kind", "entity", "local id", "registry id", "fields", "action"):
+            rows.add_column(col)
+        for d in listed[:limit]:
+            action = f"{d['action']} ({d['action_state']})" if d.get("action") else ""
+            rows.add_row(d["kind"], d["entity"], str(d.get("local_id") or ""), d.get("registry_id") or "",
+                         ", ".join(d.get("fields") or []), action)
+        out.print(rows)
+    if summary.get("error"):
+        out.print(f"[red]error:[/red] {summary['error']}", highlight=False)
+
+
+@app.command(help="Compare both sides in full (design.md, flow 3): stream the registry's exports against the local "
+                  "records and links, classify every difference, and with --repair queue the fixes policy allows "
+                  "(push, pull, relink). Every run is kept (run, discrepancy). " + env_help("database", "registry"))
+def reconcile(config: ConfigOpt = None,
+              kind: Annotated[list[str] | None, typer.Option(
+                  "--kind", help="Only these kinds (repeatable): orgs, volunteers, memberships, activities, "
+                                 "service_records.")] = None,
+              region: Annotated[str | None, typer.Option(
+                  "--region", help="Only records of this GB/T 2260 region code prefix (e.g. 2301).")] = None,
+              repair: Annotated[bool, typer.Option("--repair", help="Queue the fixes policy allows.")] = False,
+              json_output: JsonOpt = False) -> None:
+    """Reconcile the platform with the registry."""
+    from regsync.reconcile import run_reconcile
+
+    settings = _setup(config, json_output)
+    with stop_on_signal() as stopping, command_errors():
+        code, summary = run_reconcile(settings, kinds=kind, region=region, repair=repair,
+                                      progress=show_progress(json_output), stop=stopping)
+    if json_output:
+        print_json({k: summary[k] for k in ("run_id", "status", "discrepancies", "repaired", "seconds")})
+    else:
+        _print_findings(f"reconcile run {summary['run_id']}: {summary['status']} in {summary['seconds']} s",
+                        summary)
+    raise typer.Exit(code)
+
+
+@app.command(help="The first day (design.md, flow 4): link the local records to what the registry already holds, "
+                  "by natural keys, before the first push; ambiguous matches are listed for a person, never "
+                  "guessed. " + env_help("database", "registry"))
+def adopt(config: ConfigOpt = None,
+          dry_run: Annotated[bool, typer.Option("--dry-run", help="Match and count only; link nothing.")] = False,
+          json_output: JsonOpt = False) -> None:
+    """Adopt the registry's existing records."""
+    from regsync.adopt import print_adopt_summary, run_adopt
+
+    settings = _setup(config, json_output)
+    with stop_on_signal() as stopping, command_errors():
+        code, summary = run_adopt(settings, dry_run=dry_run, progress=show_progress(json_output), stop=stopping)
+    if json_output:
+        print_json(summary)
+    else:
+        print_adopt_summary(summary)
+    raise typer.Exit(code)
+
+
+resync_app = typer.Typer(help="Resync one scope: a reconcile of a volunteer, an org (and its subtree) or a region, "
+                              "repaired by policy, audited; safe while the daemon runs. "
+                              + env_help("database", "registry"), no_args_is_help=True)
+app.add_typer(resync_app, name="resync")
+RegistryIdOpt = Annotated[bool, typer.Option("--registry-id", help="The id is a registry id, not a local one.")]
+PlanOpt = Annotated[bool, typer.Option("--dry-run", help="Print the plan only; change nothing.")]
+
+
+def _resync(config: Path | None, target: Any, reason: str, actor: str | None, dry_run: bool,
+            json_output: bool) -> None:
+    from regsync.operator import OperatorUsageError
+    from regsync.resync import ResyncUsageError, run_resync
+
+    settings = _setup(config, json_output)
+    with stop_on_signal() as stopping, command_errors():
+        try:
+            code, summary = run_resync(settings, target, reason=reason, actor=actor, dry_run=dry_run, stop=stopping)
+        except (OperatorUsageError, ResyncUsageError) as exc:
+            err.print(f"[red]usage error:[/red] {exc}", highlight=False)
+            raise typer.Exit(2) from exc
+    if json_output:
+        print_json(summary)
+    else:
+        head = "plan" if dry_run else f"resync run {summary['run_id']} (audit #{summary['audit_id']})"
+        _print_findings(f"{head} of {summary['target']}: {summary['status']} in {summary['seconds']} s", summary)
+    raise typer.Exit(code)
+
+
+@resync_app.command("volunteer", help="Resync one person (the row, or every row of one ID number) with its "
+                                      "memberships and service records. " + env_help("database", "registry"))
+def resync_volunteer(reason: ReasonOpt,
+                     ident: Annotated[str | None, typer.Argument(metavar="ID", help="Local id (or registry id "
+                                                                                    "with --registry-id).")] = None,
+                     id_number: Annotated[str | None, typer.Option("--id-number", help="The person's ID number.")
+                                          ] = None,
+                     registry_id: RegistryIdOpt = False, config: ConfigOpt = None, actor: ActorOpt = None,
+                     dry_run: PlanOpt = False, json_output: JsonOpt = False) -> None:
+    """Resync one volunteer."""
+    from regsync.resync import Target
+
+    if (ident is None) == (id_number is None):
+        err.print("[red]usage error:[/red] give a volunteer ID or --id-number, one of them")
+        raise typer.Exit(2)
+    _resync(config, Target("volunteer", ident, id_number=id_number, registry_id=registry_id), reason, actor,
+            dry_run, json_output)
+
+
+@resync_app.command("org", help="Resync one org; with --subtree, every org under it with their memberships, "
+                                "activities and service records. " + env_help("database", "registry"))
+def resync_org(ident: Annotated[str, typer.Argument(metavar="ID", help="Local id (or registry id with "
+                                                                       "--registry-id).")],
+               reason: ReasonOpt,
+               subtree: Annotated[bool, typer.Option("--subtree", help="Also the child orgs and their records.")
+                                  ] = False,
+               registry_id: RegistryIdOpt = False, config: ConfigOpt = None, actor: ActorOpt = None,
+               dry_run: PlanOpt = False, json_output: JsonOpt = False) -> None:
+    """Resync one org (and its subtree)."""
+    from regsync.resync import Target
+
+    _resync(config, Target("org", ident, registry_id=registry_id, subtree=subtree), reason, actor, dry_run,
+            json_output)
+
+
+@resync_app.command("region", help="Resync a region: orgs, volunteers and activities whose region code starts with "
+                                   "CODE, and the memberships and service records of those orgs. "
+                                   + env_help("database", "registry"))
+def resync_region(code: Annotated[str, typer.Argument(metavar="CODE", help="GB/T 2260 code prefix, e.g. 2301.")],
+                  reason: ReasonOpt, config: ConfigOpt = None, actor: ActorOpt = None,
+                  dry_run: PlanOpt = False, json_output: JsonOpt = False) -> None:
+    """Resync one region."""
+    from regsync.resync import Target
+
+    _resync(config, Target("region", code), reason, actor, dry_run, json_output)
+
+
 def _mount_sandbox() -> None:
     try:
         from regsync.sandbox.cli import app as sandbox_app

@@ -139,6 +139,10 @@ class Export:
         self.kind = kind
         self.snapshot_cursor: str | None = response.headers.get("X-Snapshot-Cursor")
         self.records_read = 0
+        #: wire names not decoded (set before iterating; e.g. ``{"createdAt", "updatedAt"}`` for a comparison)
+        self.skip: frozenset[str] = frozenset()
+        #: yield :class:`~regsync.registry.wire.LazyRecord` (fields decoded on first access) instead of dicts
+        self.lazy = False
         self._response = response
         self._started = False
 
@@ -148,12 +152,13 @@ class Export:
         self._started = True
         return self._records()
 
-    def _decode(self, line: bytes) -> dict[str, Any]:
+    def _decode(self, line: bytes) -> Any:
         try:
             item = orjson.loads(line)
-            if not isinstance(item, dict):
-                raise ValueError("not an object")
-            record = wire.decode_record(self.kind, item)
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+                raise ValueError("not an object with an id")
+            record = wire.LazyRecord(self.kind, item) if self.lazy else wire.decode_record(self.kind, item,
+                                                                                            skip=self.skip)
         except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
             raise E.MalformedAnswer(
                 f"export line {self.records_read + 1} is not a record: {exc}",

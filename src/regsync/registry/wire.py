@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -353,10 +353,11 @@ def encode_body(kind: Kind, fields: Mapping[str, Any], *, client_ref: str | None
     return body
 
 
-def decode_record(kind: Kind, wire: Mapping[str, Any]) -> dict[str, Any]:
+def decode_record(kind: Kind, wire: Mapping[str, Any], *, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
     """A record in wire names and formats → Python names and types (registry-api.md §1, §4).
 
-    Unknown wire fields are dropped (a newer registry may add some). Timestamps come back naive UTC,
+    Unknown wire fields are dropped (a newer registry may add some), and so are the wire names in ``skip``
+    (a reader that does not need them, e.g. ``createdAt``, saves their parsing). Timestamps come back naive UTC,
     hours as hundredths, dates as :class:`~datetime.date`.
 
     Raises:
@@ -366,9 +367,45 @@ def decode_record(kind: Kind, wire: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in wire.items():
         spec = specs.get(name)
-        if spec is not None:
+        if spec is not None and name not in skip:
             out[spec.py] = _decode_value(spec, value)
     return out
+
+
+class LazyRecord(Mapping[str, Any]):
+    """A record read from the wire whose fields are decoded on first access (Python names, as
+    :func:`decode_record`), for readers that look at few fields of most records (a reconcile compares ``id`` and
+    ``version`` first). Read-only.
+
+    Raises:
+        ValueError: on access, a value that does not follow the contract's format.
+    """
+
+    __slots__ = ("_cache", "_wire", "kind")
+
+    def __init__(self, kind: Kind, wire: Mapping[str, Any]) -> None:
+        self.kind = kind
+        self._wire = wire
+        self._cache: dict[str, Any] = {}
+
+    def __getitem__(self, py: str) -> Any:
+        try:
+            return self._cache[py]
+        except KeyError:
+            pass
+        spec = _BY_PY[self.kind].get(py)
+        if spec is None or spec.wire not in self._wire:
+            raise KeyError(py)
+        value = self._cache[py] = _decode_value(spec, self._wire[spec.wire])
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        specs = _BY_WIRE[self.kind]
+        return (specs[w].py for w in self._wire if w in specs)
+
+    def __len__(self) -> int:
+        specs = _BY_WIRE[self.kind]
+        return sum(1 for w in self._wire if w in specs)
 
 
 def encode_operation(op: Operation) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 from anyio import to_thread
+from sqlalchemy.exc import IntegrityError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -1075,6 +1076,18 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
         kind = _collection(request.path_params["collection"])
         return ok({"records": await to_thread.run_sync(reg.all_records, kind)})
 
+    async def bulk(request: Request, data: Any) -> Response:
+        """``POST /_sandbox/records/{collection}`` ``{"records": [wire docs], "province"?: "23"}``: insert records
+        as older channels left them (no rules, no feed); answers ``{"ids": [...]}`` in order."""
+        kind = _collection(request.path_params["collection"])
+        if not isinstance(data, dict) or not isinstance(data.get("records"), list):
+            raise ApiError(400, "BAD_REQUEST", '{"records": [wire records], "province"?: "23"}')
+        try:
+            ids = await to_thread.run_sync(lambda: reg.bulk_insert(kind, data["records"], data.get("province")))
+        except IntegrityError as exc:
+            raise ApiError(409, "CONFLICT", f"a unique key is taken: {str(exc.orig)[:200]}") from None
+        return ok({"ids": ids}, 201)
+
     async def patch(request: Request, data: Any) -> Response:
         kind = _collection(request.path_params["collection"])
         if not isinstance(data, dict):
@@ -1149,6 +1162,11 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
             "/_sandbox/records/{collection}",
             admin("/_sandbox/records/{collection}", records),
             methods=["GET"],
+        ),
+        Route(
+            "/_sandbox/records/{collection}",
+            admin("/_sandbox/records/{collection}", bulk),
+            methods=["POST"],
         ),
         Route(
             "/_sandbox/records/{collection}/{rid}",

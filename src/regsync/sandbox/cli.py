@@ -121,6 +121,61 @@ def serve(
 
 
 @app.command()
+def seed(
+    scale: Annotated[
+        float | None,
+        typer.Option(help="Generate the province afresh at this scale (1.0 = 3.2 M volunteers), as "
+                     "`regsync generate --scale S --seed N` does, and seed from it.", min=0.00001),
+    ] = None,
+    from_store: Annotated[
+        str | None, typer.Option(help="Seed from this platform store (a database URL) instead of generating.")
+    ] = None,
+    seed_: Annotated[int, typer.Option("--seed", help="Seed of the generator and of every draw.")] = 42,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option("--kind", help="Only these kinds (repeatable): orgs, volunteers, memberships, activities, "
+                     "service_records; e.g. --kind volunteers for benches."),
+    ] = None,
+    admin_url: Annotated[
+        str, typer.Option(help="The running sandbox's admin URL (served with --admin).")
+    ] = "http://127.0.0.1:8700/_sandbox",
+    missing_in_registry: Annotated[float, typer.Option(help="Share of the platform's volunteers, memberships and "
+                                                            "service records the registry lacks.")] = 0.03,
+    differing: Annotated[float, typer.Option(help="Share of registry records differing from the platform's.")] = 0.05,
+    missing_locally: Annotated[float, typer.Option(help="Portal self-registrations the platform lacks, per "
+                                                        "volunteer.")] = 0.02,
+    owner: Annotated[str | None, typer.Option(help="ownerClientId of the records (default PORTAL).")] = None,
+    link: Annotated[bool, typer.Option(help="Also write the links into --from-store (a platform in step).")] = False,
+    province: Annotated[str, typer.Option(help="Two-digit province.")] = "23",
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Fill a running sandbox with a province's records as older channels left them (registry-api.md §8)."""
+    import json
+
+    from regsync.reconcile import parse_kinds
+    from regsync.sandbox.seed import SeedRates, http_bulk, seed_sandbox
+
+    if (scale is None) == (from_store is None):
+        raise typer.BadParameter("give --scale or --from-store, one of them")
+    try:
+        kinds = parse_kinds(kind) if kind else None
+        rates = SeedRates(missing_in_registry, differing, missing_locally)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    try:
+        summary = seed_sandbox(http_bulk(admin_url, province), scale=scale, store_url=from_store, seed=seed_,
+                               kinds=kinds, rates=rates, owner=owner, link=link, province=province)
+    except (RuntimeError, ValueError, OSError) as exc:
+        typer.echo(f"seeding failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if json_output:
+        typer.echo(json.dumps(summary, ensure_ascii=False, sort_keys=True))
+    else:
+        typer.echo(f"seeded {summary['seeded']}, left out {summary['left_out']}, differing {summary['differing']}, "
+                   f"portal volunteers the platform lacks {summary['extra_volunteers']} in {summary['seconds']} s")
+
+
+@app.command()
 def version() -> None:
     """Print the registry interface version the sandbox implements."""
     typer.echo("registry interface v1 (registry-api.md)")

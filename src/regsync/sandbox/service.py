@@ -1081,6 +1081,37 @@ class Registry:
         return cursor, lines(), close
 
     # --- admin
+    def bulk_insert(self, kind: str, docs: list[dict[str, Any]], province: str | None = None) -> list[str]:
+        """Insert records as they are, for seeding (§8: records left by older channels): no rules checked, no
+        change fed (they predate the client's cursor). A doc without ``id`` gets a fresh one; ``version``,
+        ``createdAt``/``updatedAt`` (now), ``clientRef`` (null) and ``ownerClientId`` (``PORTAL``) are filled when
+        missing. The province is ``province`` or the record's own (§1 "scope"; a membership's or a service
+        record's from its org).
+
+        Returns:
+            The records' ids, in order.
+
+        Raises:
+            sqlalchemy.exc.IntegrityError: a unique key is taken (an id, an ID number, a USCC, a pair…).
+        """
+        now = self.clock()
+        stamp = format_time(now)
+        with self.store.write() as conn:
+            u = UnitOfWork(conn, now)
+            u.reserve_ids(kind, sum(1 for d in docs if not d.get("id")))
+            ids = []
+            for doc in docs:
+                doc = dict(doc)
+                if not doc.get("id"):
+                    doc["id"] = u.new_id(kind)
+                for name, value in (("version", 1), ("createdAt", stamp), ("updatedAt", stamp), ("clientRef", None),
+                                    ("ownerClientId", PORTAL)):
+                    doc.setdefault(name, value)
+                u.put(Record(kind, doc, province or _province_of(u, kind, doc)), new=True)
+                ids.append(doc["id"])
+            u.flush(stamp)
+        return ids
+
     def all_records(self, kind: str) -> list[dict[str, Any]]:
         """Every record of a kind, by id (for the tests)."""
         table = TABLES[kind]

@@ -1,0 +1,375 @@
+"""Resync (重新同步, design.md "Operator commands"): an operator-forced reconcile of one scope, repaired by policy.
+
+Scopes:
+
+* ``volunteer``: one person: the volunteer row (by local id, by registry id with ``registry_id``, or every row of
+  one normalized ID number), with its memberships and service records;
+* ``org``: one org; with ``subtree``, the org and every org under it (``parent_id``, level by level) with their
+  memberships, activities and service records;
+* ``region``: the orgs, volunteers and activities whose ``region_code`` starts with the code, and the memberships
+  and service records of those orgs.
+
+Unlike the nightly reconcile, a resync reads no export: it looks up the linked registry ids of the scope
+(``POST /lookup``, registry-api.md §5.2, 500 at a time), so it finds ``field_mismatch``, ``stale_link``,
+``broken_link``, ``missing_in_registry`` and ``orphan`` (and, for ``--registry-id`` of a record the platform
+lacks, ``missing_locally``); registry records of the scope that no local row links are the nightly reconcile's.
+Local ids are read in keyset pages, so a city-sized scope keeps memory flat.
+
+It repairs like ``reconcile --repair`` (:mod:`regsync.reconcile`): DB transactions and outbox rows only, no
+global lock, so it runs while the daemon runs. ``dry_run`` only prints the plan (each finding with the action it
+would get, ``action_state`` ``planned``) and writes nothing. A real run is a ``run`` row of kind ``resync`` with
+its discrepancies, and an ``audit`` row (who, when, what, why; written before the work, completed after it).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, Engine, bindparam, select, text, update
+
+from regsync.db.models import Audit, Link
+from regsync.db.session import utcnow
+from regsync.masking import mask_id_number, mask_text
+from regsync.normalize import try_normalize_id_number
+from regsync.reconcile import BATCH, KIND_ORDER, LocalItem, Reconciler, Recorder, check_region, local_items
+from regsync.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+#: Levels below which no org has children (the subtree walk stops there).
+MAX_DEPTH = 8
+
+
+class ResyncUsageError(ValueError):
+    """The scope names nothing that exists, or is malformed (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to resync.
+
+    Attributes:
+        scope: ``volunteer``, ``org`` or ``region``.
+        ident: a local id, a registry id (``registry_id``), or a region code prefix; ``None`` with ``id_number``.
+        id_number: a volunteer's ID number (any raw form; normalized per GB 11643-1999).
+        id_type: its document type (default ``RESIDENT_ID``).
+        registry_id: ``ident`` is a registry id.
+        subtree: an org with everything under it.
+    """
+
+    scope: str
+    ident: str | None = None
+    id_number: str | None = None
+    id_type: str = "RESIDENT_ID"
+    registry_id: bool = False
+    subtree: bool = False
+
+    def describe(self) -> str:
+        """The audit row's ``target`` (an ID number masked)."""
+        if self.id_number:
+            return f"volunteer:id_number={mask_id_number(self.id_number.strip().upper())}"
+        head = f"{self.scope}:{'registry:' if self.registry_id else ''}{self.ident}"
+        return head + (" subtree" if self.subtree else "")
+
+
+def _keyset(conn: Connection, sql: str, params: dict[str, Any], page: int = BATCH) -> Iterator[list[int]]:
+    """Pages of ids from ``sql`` (a SELECT of ``id`` with a ``:last`` lower bound), ascending."""
+    last = 0
+    while True:
+        ids = [int(r[0]) for r in conn.execute(text(sql + " ORDER BY id LIMIT :page"),
+                                               {**params, "last": last, "page": page})]
+        conn.rollback()  # no read transaction held while repairs write
+        if ids:
+            yield ids
+        if len(ids) < page:
+            return
+        last = ids[-1]
+
+
+class ScopeReader:
+    """The local ids of a :class:`Target`, kind by kind, in pages (the orgs of a subtree held, as ids only)."""
+
+    def __init__(self, conn: Connection, target: Target) -> None:
+        self.conn = conn
+        self.t = target
+        self.unlinked_registry: list[str] = []
+
+    def _linked(self, kind: str, registry_id: str) -> list[int]:
+        return [int(i) for i in self.conn.execute(select(Link.local_id).where(
+            Link.entity == kind, Link.registry_id == registry_id).order_by(Link.is_duplicate, Link.local_id)).scalars()]
+
+    def volunteers(self) -> list[int]:
+        """The person's local rows.
+
+        Raises:
+            ResyncUsageError: no such volunteer.
+        """
+        t = self.t
+        if t.id_number:
+            norm = try_normalize_id_number(t.id_type, t.id_number)
+            if norm is None:
+                raise ResyncUsageError(f"{mask_id_number(t.id_number.strip())} is not a valid {t.id_type} number")
+            from regsync.inbound import _id_variants
+
+            rows = self.conn.execute(text(
+                "SELECT id, id_type, id_number FROM volunteer WHERE id_type = :t AND (id_number_norm = :n "
+                "OR id_number IN :raw) ORDER BY id").bindparams(bindparam("raw", expanding=True)),
+                {"t": t.id_type, "n": norm, "raw": _id_variants(norm)}).all()
+            ids = [int(r.id) for r in rows if try_normalize_id_number(r.id_type, r.id_number) == norm]
+        elif t.registry_id:
+            ids = self._linked("volunteer", str(t.ident))
+            if not ids:
+                self.unlinked_registry.append(str(t.ident))
+        else:
+            ids = [int(i) for i in self.conn.execute(text("SELECT id FROM volunteer WHERE id = :i"),
+                                                     {"i": _int(t.ident)}).scalars()]
+        if not ids and not self.unlinked_registry:
+            raise ResyncUsageError(f"no volunteer {t.describe().split(':', 1)[1]} in the local store")
+        return ids
+
+    def orgs(self) -> list[int]:
+        """The org, and with ``subtree`` its descendants (ids only; orgs are few).
+
+        Raises:
+            ResyncUsageError: no such org.
+        """
+        t = self.t
+        if t.registry_id:
+            roots = self._linked("org", str(t.ident))
+            if not roots:
+                self.unlinked_registry.append(str(t.ident))
+                return []
+        else:
+            roots = [int(i) for i in self.conn.execute(text("SELECT id FROM organization WHERE id = :i"),
+                                                       {"i": _int(t.ident)}).scalars()]
+        if not roots:
+            raise ResyncUsageError(f"no org {t.ident} in the local store")
+        out, level = list(roots), list(roots)
+        for _ in range(MAX_DEPTH if t.subtree else 0):
+            level = [int(i) for i in self.conn.execute(text(
+                "SELECT id FROM organization WHERE parent_id IN :ids").bindparams(bindparam("ids", expanding=True)),
+                {"ids": level}).scalars()] if level else []
+            if not level:
+                break
+            out += level
+        return sorted(set(out))
+
+    def pages(self) -> Iterator[tuple[str, list[int]]]:
+        """``(kind, local ids)`` pages in reference order."""
+        t = self.t
+        if t.scope == "volunteer":
+            vols = self.volunteers()
+            if vols:
+                yield "volunteer", vols
+                for kind, table in (("membership", "membership"), ("service_record", "service_record")):
+                    for i in range(0, len(vols), BATCH):
+                        sql = (f"SELECT id FROM {table} WHERE volunteer_id IN :v AND id > :last")
+                        yield from ((kind, p) for p in _keyset_in(self.conn, sql, "v", vols[i:i + BATCH]))
+            return
+        if t.scope == "org":
+            orgs = self.orgs()
+            if not orgs:
+                return
+            for i in range(0, len(orgs), BATCH):
+                yield "org", orgs[i:i + BATCH]
+            if not t.subtree:
+                return
+            for kind in ("membership", "activity", "service_record"):
+                for i in range(0, len(orgs), BATCH):
+                    sql = f"SELECT id FROM {kind} WHERE org_id IN :o AND id > :last"
+                    yield from ((kind, p) for p in _keyset_in(self.conn, sql, "o", orgs[i:i + BATCH]))
+            return
+        prefix = (check_region(t.ident) or "") + "%"
+        sqls = {
+            "org": "SELECT id FROM organization WHERE region_code LIKE :p AND id > :last",
+            "volunteer": "SELECT id FROM volunteer WHERE region_code LIKE :p AND id > :last",
+            "membership": "SELECT m.id AS id FROM membership m JOIN organization o ON o.id = m.org_id "
+                          "WHERE o.region_code LIKE :p AND m.id > :last",
+            "activity": "SELECT id FROM activity WHERE region_code LIKE :p AND id > :last",
+            "service_record": "SELECT s.id AS id FROM service_record s JOIN organization o ON o.id = s.org_id "
+                              "WHERE o.region_code LIKE :p AND s.id > :last",
+        }
+        for kind in KIND_ORDER:
+            if kind in ("membership", "service_record"):
+                alias = "m" if kind == "membership" else "s"
+                yield from ((kind, p) for p in _keyset_alias(self.conn, sqls[kind], alias, prefix))
+            else:
+                yield from ((kind, p) for p in _keyset(self.conn, sqls[kind], {"p": prefix}))
+
+
+def _keyset_alias(conn: Connection, sql: str, alias: str, prefix: str) -> Iterator[list[int]]:
+    last = 0
+    while True:
+        ids = [int(r[0]) for r in conn.execute(text(sql + f" ORDER BY {alias}.id LIMIT :page"),
+                                               {"p": prefix, "last": last, "page": BATCH})]
+        conn.rollback()
+        if ids:
+            yield ids
+        if len(ids) < BATCH:
+            return
+        last = ids[-1]
+
+
+def _keyset_in(conn: Connection, sql: str, name: str, values: Sequence[int]) -> Iterator[list[int]]:
+    stmt = text(sql + " ORDER BY id LIMIT :page").bindparams(bindparam(name, expanding=True))
+    last = 0
+    while True:
+        ids = [int(r[0]) for r in conn.execute(stmt, {name: list(values), "last": last, "page": BATCH})]
+        conn.rollback()
+        if ids:
+            yield ids
+        if len(ids) < BATCH:
+            return
+        last = ids[-1]
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        raise ResyncUsageError(f"{value!r} is not a local id (a whole number); pass --registry-id for a registry "
+                               "id") from None
+
+
+def _compare_page(rc: Reconciler, kind: str, items: list[LocalItem]) -> None:
+    """Compare one page of local items through ``/lookup`` of their registry ids."""
+    groups: dict[str, list[LocalItem]] = defaultdict(list)
+    for it in items:
+        if it.row.get("_rid") is None:
+            rc.compared[kind]["local"] += 1
+            rc._missing_in_registry(kind, it)
+        else:
+            groups[it.row["_rid"]].append(it)
+    if not groups:
+        return
+    found = {r["id"]: r for r in rc.client.lookup(kind, list(groups))}
+    pairs = []
+    for rid, group in groups.items():
+        group.sort(key=lambda it: (bool(it.row["_dup"]), it.local_id))
+        rc.compared[kind]["local"] += len(group)
+        if rid in found:
+            rc.compared[kind]["pairs"] += 1
+            rc.compared[kind]["registry"] += 1
+            pairs.append((group, found[rid]))
+        else:
+            rc._broken_link(kind, rid, group)
+    rc.compare_pairs(kind, pairs)
+
+
+def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | None = None,
+               dry_run: bool = False, engine: Engine | None = None,
+               stop: Callable[[], bool] | None = None) -> tuple[int, dict[str, Any]]:
+    """Resync one scope (module docstring), audited.
+
+    Args:
+        settings: regsync's settings.
+        target: what to resync.
+        reason: why (required; goes to the audit table, masked).
+        actor: who (default: the OS user).
+        dry_run: print the plan only; write nothing (no run, no audit row).
+        engine: an engine on the store (default: one on ``settings.database.url``, checked).
+        stop: polled between pages; true ends the resync early (``partial``, exit code 130).
+
+    Returns:
+        (exit code, summary): ``run_id`` (``None`` for a dry run), ``audit_id``, ``status``, ``target``,
+        ``dry_run``, ``discrepancies`` and ``repaired`` (kind → count), ``by_entity``, ``compared``, ``actions``,
+        ``listed`` (the findings, masked, with their planned or taken action), ``seconds``.
+
+    Raises:
+        OperatorUsageError: an empty reason.
+        ResyncUsageError: the target names nothing, or is malformed.
+        ConfigError: incomplete registry settings or a bad database URL.
+        StoreError: the local store is unusable.
+    """
+    from regsync.commands import finish_run, open_store, require_registry, start_run
+    from regsync.operator import check_reason, default_actor
+    from regsync.registry.client import RegistryClient
+
+    reason = check_reason(reason)
+    if target.scope not in ("volunteer", "org", "region"):
+        raise ResyncUsageError("the scope is volunteer, org or region")
+    if target.scope == "region":
+        try:
+            check_region(target.ident)
+        except ValueError as exc:
+            raise ResyncUsageError(str(exc)) from None
+    require_registry(settings)
+    own_engine = engine is None
+    engine = engine or open_store(settings.database.url)
+    started = time.monotonic()
+    who = mask_text((actor or default_actor()).strip() or "unknown")[:64]
+    with engine.connect() as conn:  # check the target before anything is recorded
+        first_pages = ScopeReader(conn, target)
+        if target.scope == "volunteer":
+            first_pages.volunteers()
+        elif target.scope == "org":
+            first_pages.orgs()
+    run_id = audit_id = None
+    if not dry_run:
+        run_id = start_run(engine, "resync")
+        with engine.begin() as conn:
+            audit_id = int(conn.execute(Audit.__table__.insert().values(
+                at=utcnow(), actor=who, action="resync", target=target.describe(), reason=mask_text(reason),
+                details=json.dumps({"run_id": run_id, "state": "started"}))).inserted_primary_key[0])
+    recorder = Recorder(engine, run_id, dry_run=dry_run)
+    status, code, error = "success", 0, None
+    rc: Reconciler | None = None
+    try:
+        with RegistryClient(settings.registry, province=settings.province) as client:
+            rc = Reconciler(engine, client, settings, recorder, repair=not dry_run, plan=dry_run, stop=stop)
+            with engine.connect() as conn:
+                reader = ScopeReader(conn, target)
+                for kind, ids in reader.pages():  # keyset pages, each read in its own short transaction
+                    items = local_items(conn, kind, ids)
+                    conn.rollback()
+                    _compare_page(rc, kind, items)
+                    if rc.stop():
+                        status, code, error = "partial", 130, "interrupted"
+                        break
+                unlinked_registry = list(reader.unlinked_registry)
+            for rid in unlinked_registry:
+                kind = "volunteer" if target.scope == "volunteer" else "org"
+                recs = client.lookup(kind, [rid])
+                if not recs:
+                    raise ResyncUsageError(f"no {kind} {rid} in the registry nor in the local store")
+                rc.compared[kind]["registry"] += 1
+                rc._registry_only(kind, recs)
+            recorder.flush()
+    except ResyncUsageError:
+        if run_id is not None:
+            finish_run(engine, run_id, "failed", {"error": "unknown target"})
+        raise
+    except Exception as exc:  # noqa: BLE001 — the run is recorded as failed and reported
+        log.error("resync failed", error=mask_text(str(exc)))
+        status, code, error = "failed", 1, str(exc)
+    if rc is not None and rc.repair_errors and status == "success":
+        status = "partial"
+    summary: dict[str, Any] = {
+        "run_id": run_id, "audit_id": audit_id, "status": status, "target": target.describe(), "dry_run": dry_run,
+        "discrepancies": dict(sorted(recorder.by_kind.items())),
+        "repaired": dict(sorted(recorder.repaired.items())),
+        "by_entity": {k: dict(sorted(v.items())) for k, v in sorted(recorder.by_entity.items())},
+        "actions": {k: dict(sorted(v.items())) for k, v in sorted(recorder.actions.items())},
+        "compared": {k: dict(v) for k, v in (rc.compared.items() if rc else [])},
+        "listed": recorder.listed, "seconds": round(time.monotonic() - started, 3),
+    }
+    if error:
+        summary["error"] = mask_text(error)
+    if run_id is not None:
+        finish_run(engine, run_id, status, {k: v for k, v in summary.items() if k != "listed"})
+        with engine.begin() as conn:
+            conn.execute(update(Audit).where(Audit.id == audit_id).values(details=json.dumps({
+                "run_id": run_id, "state": status, "discrepancies": summary["discrepancies"],
+                "repaired": summary["repaired"], "actions": summary["actions"]}, sort_keys=True)))
+    if own_engine:
+        engine.dispose()
+    return code, summary
+
+
+__all__ = ["ResyncUsageError", "ScopeReader", "Target", "run_resync"]

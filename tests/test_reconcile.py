@@ -1,0 +1,259 @@
+"""Reconcile (design.md, flow 3) against the sandbox registry over real HTTP on loopback, on SQLite and PostgreSQL:
+a seeded set of known discrepancies, one or more of each kind, made by direct edits on each side, is found
+exactly; ``repair`` fixes the repairable ones and a second reconcile confirms it; two sides in agreement give
+zero."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, text
+
+import factories as f
+from regsync.commands import run_sync
+from regsync.db.session import suppress_outbox
+from regsync.inbound import Poller, mark_reconcile_due, reconcile_due, saved_cursor
+from regsync.reconcile import run_reconcile
+from regsync.registry.client import RegistryClient
+from regsync.sandbox.server import SandboxServer
+from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings
+
+DEFAULT_FAULTS = {"feed_duplicate_rate": 0.0, "feed_retention_s": 7 * 24 * 3600.0}
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer(admin=True) as sb:
+        yield sb
+
+
+@pytest.fixture
+def settings(sandbox: SandboxServer, db_url: str) -> Iterator[Settings]:
+    httpx.post(f"{sandbox.admin_url}/reset").raise_for_status()
+    httpx.put(f"{sandbox.admin_url}/faults", json=DEFAULT_FAULTS).raise_for_status()
+    yield Settings(database=DatabaseSettings(url=db_url),
+                   registry=RegistrySettings(url=sandbox.base_url, client_id=sandbox.client_id,
+                                             client_secret=sandbox.client_secret),
+                   log=LogSettings(level="WARNING"))
+
+
+def sync(settings: Settings, engine: Engine) -> dict[str, Any]:
+    code, summary = run_sync(settings, engine=engine, until_quiet=True, timeout_s=60)
+    assert code == 0, summary
+    return summary
+
+
+def reconcile(settings: Settings, engine: Engine, **kw: Any) -> dict[str, Any]:
+    code, summary = run_reconcile(settings, engine=engine, **kw)
+    assert code == 0, summary
+    assert summary["status"] in ("success", "partial"), summary
+    return summary
+
+
+def rid(engine: Engine, entity: str, local_id: int) -> str:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT registry_id FROM link WHERE entity = :e AND local_id = :i"),
+                            {"e": entity, "i": local_id}).scalar_one()
+
+
+def portal(sandbox: SandboxServer, path: str, body: Any = None) -> dict[str, Any]:
+    r = httpx.post(f"{sandbox.admin_url}/portal/{path}", json=body)
+    assert r.status_code in (200, 201), r.text
+    return r.json()["data"]
+
+
+def patch(sandbox: SandboxServer, collection: str, registry_id: str, body: dict[str, Any]) -> None:
+    r = httpx.patch(f"{sandbox.admin_url}/records/{collection}/{registry_id}", json=body)
+    assert r.status_code == 200, r.text
+
+
+def world(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """An org tree, four volunteers with memberships and service records, pushed; the feed cursor taken first."""
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        vols = [f.volunteer(conn, name=n) for n in ("李明", "王芳", "张伟", "刘洋")]
+        a = f.activity(conn, t["team"])
+        for i, v in enumerate(vols):
+            f.membership(conn, v, t["team"])
+            f.service_record(conn, v, a, t["team"], hours=300, day=1 + i % 2)
+    with RegistryClient(settings.registry, province=settings.province) as client:
+        Poller(engine, client, settings).take_first_cursor()
+    sync(settings, engine)
+    return {"tree": t, "vols": vols, "activity": a}
+
+
+def findings(engine: Engine, run_id: int) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(text("SELECT * FROM discrepancy WHERE run_id = :r ORDER BY id"),
+                                              {"r": run_id}).mappings()]
+
+
+def test_two_sides_in_agreement_give_zero(settings, engine, sandbox) -> None:
+    w = world(engine, settings)
+    # a new version from a derived field alone (totalHours, starLevel) is not a stale link
+    patch(sandbox, "volunteers", rid(engine, "volunteer", w["vols"][0]), {"totalHours": "120.00"})
+    # a corrected service record (revoke + a new record): the revoked predecessor is no discrepancy
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE service_record SET hours = 250 WHERE volunteer_id = :v"), {"v": w["vols"][1]})
+    sync(settings, engine)
+    summary = reconcile(settings, engine)
+    assert summary["discrepancies"] == {}, summary["listed"]
+    assert summary["status"] == "success"
+    assert summary["compared"]["volunteer"] == {"local": 4, "registry": 4, "pairs": 4}
+    assert summary["compared"]["service_record"]["pairs"] == 4
+    hours = summary["hours"]
+    assert hours["total"] == {"local_hours_hundredths": 1150, "registry_hours_hundredths": 1150}
+    assert hours["by_city"]["2301"]["local_hours_hundredths"] == 1150
+    # the team's hours count for both lines (the dual structure)
+    assert hours["by_org_line"]["specialized"] == hours["by_org_line"]["regional"]
+    with engine.connect() as conn:
+        run = conn.execute(text("SELECT kind, status, summary FROM run WHERE id = :i"),
+                           {"i": summary["run_id"]}).one()
+    assert run.kind == "reconcile" and run.status == "success"
+    assert json.loads(run.summary)["discrepancies"] == {}
+
+
+def test_seeded_discrepancies_are_found_exactly_and_repaired(settings, engine, sandbox) -> None:
+    w = world(engine, settings)
+    t, vols, act = w["tree"], w["vols"], w["activity"]
+    v_field, v_hours, v_dup_of, v_orphan = vols
+    # duplicate_person: the same person again, later, through the platform (the relay links it as a duplicate)
+    with engine.begin() as conn:
+        number = conn.execute(text("SELECT id_number FROM volunteer WHERE id = :i"), {"i": v_dup_of}).scalar_one()
+        dup = f.volunteer(conn, id_number=number, registered_at=dt.datetime(2023, 1, 1))
+    sync(settings, engine)
+    # local edits that never reach the outbox (a lost change, an operator's SQL with triggers off)
+    with engine.begin() as conn, suppress_outbox(conn):
+        missing_vol = f.volunteer(conn, name="陈静")  # missing_in_registry
+        missing_sr = f.service_record(conn, v_hours, act, t["team"], hours=200, day=2)  # + hours_mismatch
+        conn.execute(text("UPDATE volunteer SET region_code = '230103' WHERE id = :i"), {"i": v_field})
+        broken = f.volunteer(conn, name="杨洋")  # broken_link: linked to an id the registry does not know
+        conn.execute(text("INSERT INTO link (entity, local_id, registry_id, registry_version, base, is_duplicate, "
+                          "revision, how, linked_at, updated_at) VALUES ('volunteer', :i, 'VOL9999999999999', 1, "
+                          "'{}', false, 0, 'created', :now, :now)"), {"i": broken, "now": dt.datetime(2026, 1, 1)})
+    # registry edits
+    org_rid = rid(engine, "org", t["city"])
+    patch(sandbox, "orgs", org_rid, {"name": "哈尔滨市志愿服务总队（更名）"})  # stale_link
+    portal_vol = portal(sandbox, "volunteers", {  # missing_locally: self-registered on the portal
+        "name": "周杰", "idType": "RESIDENT_ID", "idNumber": f.id_number(dt.date(1992, 3, 4)), "gender": "M",
+        "birthDate": "1992-03-04", "phone": "13811112222", "regionCode": "230102", "skills": [],
+        "homeProvince": "23"})
+    sr = portal(sandbox, "service-records", {  # orphan: its volunteer is unknown to the registry
+        "volunteerId": rid(engine, "volunteer", v_orphan), "activityId": rid(engine, "activity", act),
+        "orgId": rid(engine, "org", t["team"]), "serviceDate": "2026-05-03",
+        "startsAt": "2026-05-03T13:00:00+08:00", "endsAt": "2026-05-03T15:00:00+08:00", "hours": "1.00"})
+    patch(sandbox, "service-records", sr["id"], {"volunteerId": "VOL8888888888888"})
+
+    first = reconcile(settings, engine)
+    assert first["discrepancies"] == {
+        "broken_link": 1, "duplicate_person": 1, "field_mismatch": 1, "hours_mismatch": 1,
+        "missing_in_registry": 2, "missing_locally": 1, "orphan": 1, "stale_link": 1}, first["listed"]
+    rows = findings(engine, first["run_id"])
+    got = {(r["kind"], r["entity"], r["local_id"], r["registry_id"]) for r in rows}
+    assert got == {
+        ("missing_in_registry", "volunteer", missing_vol, None),
+        ("missing_in_registry", "service_record", missing_sr, None),
+        ("missing_locally", "volunteer", None, portal_vol["id"]),
+        ("field_mismatch", "volunteer", v_field, rid(engine, "volunteer", v_field)),
+        ("stale_link", "org", t["city"], org_rid),
+        ("broken_link", "volunteer", broken, "VOL9999999999999"),
+        ("hours_mismatch", "volunteer", v_hours, rid(engine, "volunteer", v_hours)),
+        ("duplicate_person", "volunteer", v_dup_of, rid(engine, "volunteer", v_dup_of)),
+        ("orphan", "service_record", None, sr["id"]),
+    }
+    by_kind = {r["kind"]: r for r in rows}
+    assert json.loads(by_kind["field_mismatch"]["fields"]) == ["region_code"]
+    assert json.loads(by_kind["stale_link"]["fields"]) == ["name"]
+    assert json.loads(by_kind["orphan"]["fields"]) == ["volunteer_id"]
+    hours = json.loads(by_kind["hours_mismatch"]["details"])
+    assert (hours["local_hours"], hours["registry_hours"]) == ("5.00", "3.00")
+    assert hours["registry_total_hours"] == "3.00" and hours["registry_star_level"] == 0
+    assert json.loads(by_kind["duplicate_person"]["details"])["local_ids"] == [v_dup_of, dup]
+    assert all(r["city_code"] == "2301" for r in rows)
+    assert by_kind["stale_link"]["org_line"] == "regional"
+    assert by_kind["orphan"]["org_line"] == "specialized"
+    assert all(r["action"] is None and r["action_state"] is None for r in rows)  # report only
+    # masked details only: no full ID number, no full mobile number
+    blob = " ".join(r["details"] for r in rows)
+    assert not re.search(r"\d{17}[\dX]", blob) and not re.search(r"1[3-9]\d{9}", blob)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM outbox WHERE state = 'pending'")).scalar_one() == 0
+
+    repaired = reconcile(settings, engine, repair=True)
+    assert repaired["discrepancies"] == first["discrepancies"]
+    assert repaired["repaired"] == {"broken_link": 1, "field_mismatch": 1, "missing_in_registry": 2,
+                                    "missing_locally": 1, "stale_link": 1}, repaired["actions"]
+    actions = {(r["kind"], r["action"], r["action_state"]) for r in findings(engine, repaired["run_id"])}
+    assert ("stale_link", "pull", "done") in actions and ("field_mismatch", "push", "queued") in actions
+    assert ("broken_link", "relink", "queued") in actions and ("missing_locally", "pull", "done") in actions
+    assert ("duplicate_person", "none", "not_allowed") in actions and ("orphan", "none", "not_allowed") in actions
+    with engine.connect() as conn:
+        name = conn.execute(text("SELECT name FROM organization WHERE id = :i"), {"i": t["city"]}).scalar_one()
+    assert name == "哈尔滨市志愿服务总队（更名）"
+    sync(settings, engine)
+
+    second = reconcile(settings, engine)
+    assert second["discrepancies"] == {"duplicate_person": 1, "orphan": 1}, second["listed"]
+
+
+def test_kind_and_region_scope_and_the_feed_restart(settings, engine, sandbox) -> None:
+    w = world(engine, settings)
+    with engine.begin() as conn, suppress_outbox(conn):
+        conn.execute(text("UPDATE volunteer SET skills = '[\"翻译\"]' WHERE id = :i"), {"i": w["vols"][0]})
+        f.volunteer(conn, region_code="230203")  # another city: outside --region 2301
+    only = reconcile(settings, engine, kinds=["volunteers"], region="2301")
+    assert only["discrepancies"] == {"field_mismatch": 1}
+    assert set(only["compared"]) == {"volunteer"} and only["hours"] == {}
+    # a due reconcile restarts the feed from the exports' earliest snapshot cursor, but only a full one
+    with engine.begin() as conn:
+        mark_reconcile_due(conn, "CURSOR_EXPIRED", "1")
+    reconcile(settings, engine, kinds=["volunteers"])
+    with engine.connect() as conn:
+        assert reconcile_due(conn) is not None
+    full = reconcile(settings, engine)
+    assert full["feed_restarted"] is True
+    with engine.connect() as conn:
+        assert reconcile_due(conn) is None
+        assert saved_cursor(conn) == full["snapshot_cursor"]
+    assert full["discrepancies"] == {"field_mismatch": 1, "missing_in_registry": 1}
+
+
+def test_an_adoptable_pair_is_one_finding_and_repair_links_it(settings, engine, sandbox) -> None:
+    world(engine, settings)
+    number = f.id_number(dt.date(1988, 8, 8))
+    with engine.begin() as conn, suppress_outbox(conn):
+        local = f.volunteer(conn, id_number=number.lower() if number.endswith("X") else number, name="孙丽",
+                            birth=dt.date(1988, 8, 8))
+    reg = portal(sandbox, "volunteers", {
+        "name": "孙丽", "idType": "RESIDENT_ID", "idNumber": number, "gender": "M", "birthDate": "1988-08-08",
+        "phone": "13700001234", "regionCode": "230102", "skills": [], "homeProvince": "23"})
+    found = reconcile(settings, engine, kinds=["volunteers"])
+    assert found["discrepancies"] == {"missing_locally": 1}
+    only = found["listed"][0]
+    assert (only["local_id"], only["registry_id"], only["details"]["adoptable"]) == (local, reg["id"], True)
+    fixed = reconcile(settings, engine, kinds=["volunteers"], repair=True)
+    assert fixed["actions"] == {"relink": {"done": 1}}
+    with engine.connect() as conn:
+        how = conn.execute(text("SELECT how FROM link WHERE entity = 'volunteer' AND local_id = :i"),
+                           {"i": local}).scalar_one()
+    assert how == "adopted"
+    assert reconcile(settings, engine, kinds=["volunteers"])["discrepancies"] == {}
+
+
+def test_a_stopped_reconcile_is_recorded_as_partial(settings, engine) -> None:
+    world(engine, settings)
+    with engine.begin() as conn, suppress_outbox(conn):
+        for _ in range(3):
+            f.volunteer(conn)
+    code, summary = run_reconcile(settings, engine=engine, stop=lambda: True)
+    assert code == 130 and summary["status"] == "partial" and summary["error"] == "interrupted"
+    assert summary["feed_restarted"] is False
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status FROM run WHERE id = :i"), {"i": summary["run_id"]}).scalar_one() \
+            == "partial"
