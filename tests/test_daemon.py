@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import sys
 import time
-import types
 from pathlib import Path
 
 import httpx
@@ -29,7 +28,7 @@ from regsync.daemon import (
     next_runs,
     prune,
 )
-from regsync.db.models import Audit, Conflict, Discrepancy, FlowState, Outbox, Run, RunSlot
+from regsync.db.models import Audit, Conflict, Discrepancy, FlowState, Link, Outbox, Run, RunSlot, Volunteer
 from regsync.db.session import make_engine, utcnow
 from regsync.metrics import Metrics
 from regsync.sandbox.server import SandboxServer
@@ -134,34 +133,45 @@ def test_reconcile_job_without_the_reconcile_module_records_a_failed_slot(engine
 
 
 def test_reconcile_job_runs_the_reconcile_and_writes_its_reports(engine: Engine, db_url: str, tmp_path: Path,
-                                                                 monkeypatch) -> None:
-    calls: list[dict[str, object]] = []
-    fake = types.ModuleType("regsync.reconcile")
+                                                                 request: pytest.FixtureRequest) -> None:
+    """The nightly job with the real reconcile against the sandbox: a difference made on the registry's side is
+    found and repaired, and the run's HTML and CSV reports land in reports_dir."""
+    from regsync.commands import run_sync
 
-    def run_reconcile(settings, *, kinds=None, region=None, repair=False, progress=False, engine=None, stop=None):
-        calls.append({"repair": repair, "engine": engine, "stop": stop()})
-        return 0, {"run_id": 41, "status": "success"}
-
-    fake.run_reconcile = run_reconcile
-    reports = types.ModuleType("regsync.reports")
-    export = types.ModuleType("regsync.reports.export")
-
-    def export_run(engine_, run_id, fmt, path):
-        Path(path).write_text(f"{fmt} report of run {run_id}")
-
-    export.export_run = export_run
-    monkeypatch.setitem(sys.modules, "regsync.reconcile", fake)
-    monkeypatch.setitem(sys.modules, "regsync.reports", reports)
-    monkeypatch.setitem(sys.modules, "regsync.reports.export", export)
-    daemon = Daemon(_settings(db_url, reconcile_repair=True, reports_dir=str(tmp_path / "reports")), engine)
-    assert daemon.job_reconcile(dt.datetime(2026, 11, 29, 18, 0)) == "run"
-    assert calls == [{"repair": True, "engine": engine, "stop": False}]
+    with SandboxServer(db_url=f"sqlite:///{tmp_path / 'sb.db'}", admin=True) as sandbox:
+        settings = Settings(database=DatabaseSettings(url=db_url),
+                            daemon=DaemonSettings(metrics_address="", reconcile_repair=True,
+                                                  reports_dir=str(tmp_path / "reports")),
+                            registry=RegistrySettings(url=sandbox.base_url, client_id=sandbox.client_id,
+                                                      client_secret=sandbox.client_secret),
+                            log=LogSettings(level="WARNING"))
+        with engine.begin() as conn:
+            tree = factories.org_tree(conn)
+            vol = factories.volunteer(conn, phone="13800001111")
+            act = factories.activity(conn, tree["team"])
+            factories.service_record(conn, vol, act, tree["team"])
+        assert run_sync(settings, engine=engine, until_quiet=True, timeout_s=60)[0] == 0
+        with engine.connect() as conn:
+            rid = conn.execute(select(Link.registry_id).where(Link.entity == "volunteer")).scalar_one()
+        # a change the feed never told (made in the registry's store directly): only a reconcile sees it
+        httpx.patch(f"{sandbox.admin_url}/records/volunteers/{rid}", json={"phone": "13955556666"}).raise_for_status()
+        daemon = Daemon(settings, engine)
+        request.addfinalizer(daemon.close_clients)
+        assert daemon.job_reconcile(dt.datetime(2026, 11, 29, 18, 0)) == "run"
+        with engine.connect() as conn:
+            slot = conn.execute(select(RunSlot.state, RunSlot.run_id)).one()
+            run = conn.execute(select(Run.kind, Run.status, Run.summary).where(Run.id == slot.run_id)).one()
+            assert conn.execute(select(FlowState.last_success_at).where(FlowState.flow == "reconcile")).scalar_one()
+            phone = conn.execute(select(Volunteer.phone).where(Volunteer.id == vol)).scalar_one()
+        assert slot.state == "done" and run.kind == "reconcile" and run.status in ("success", "partial")
+        summary = json.loads(run.summary)
+        assert sum(summary["discrepancies"].values()) >= 1 and summary["hours"]["total"]["volunteers"] == 1
+        assert phone == "13955556666"  # contact: the registry's, pulled by the repair
     written = sorted(p.name for p in (tmp_path / "reports").iterdir())
-    assert len(written) == 2 and written[0].startswith("reconcile-41-") and written[0].endswith(".csv") \
+    assert len(written) == 2 and written[0].startswith(f"reconcile-{slot.run_id}-") and written[0].endswith(".csv") \
         and written[1].endswith(".html")
-    with engine.connect() as conn:
-        assert conn.execute(select(RunSlot.state, RunSlot.run_id)).one() == ("done", 41)
-        assert conn.execute(select(FlowState.last_success_at).where(FlowState.flow == "reconcile")).scalar_one()
+    page = (tmp_path / "reports" / written[1]).read_text(encoding="utf-8")
+    assert "<html" in page and "13955556666" not in page and "139****6666" in page
 
 
 def test_paused_outbound_still_captures_changes_and_is_skipped_until_resumed(engine: Engine, db_url: str) -> None:

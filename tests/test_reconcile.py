@@ -108,10 +108,16 @@ def test_two_sides_in_agreement_give_zero(settings, engine, sandbox) -> None:
     assert summary["compared"]["volunteer"] == {"local": 4, "registry": 4, "pairs": 4}
     assert summary["compared"]["service_record"]["pairs"] == 4
     hours = summary["hours"]
-    assert hours["total"] == {"local_hours_hundredths": 1150, "registry_hours_hundredths": 1150}
-    assert hours["by_city"]["2301"]["local_hours_hundredths"] == 1150
-    # the team's hours count for both lines (the dual structure)
-    assert hours["by_org_line"]["specialized"] == hours["by_org_line"]["regional"]
+    # per person, the report's hours view (regsync.reports.hours): 4 volunteers, both sides equal
+    assert hours["unit"] == "hundredths_of_an_hour"
+    assert hours["total"]["volunteers"] == 4 and hours["total"]["volunteers_differing"] == 0
+    assert hours["total"]["local_hours"] == hours["total"]["registry_hours"] == 1150
+    assert hours["by_city"]["2301"]["local_hours"] == 1150
+    assert sum(hours["total"]["stars_local"]) == 4
+    # per organization, where a grassroots team's hours count for both lines (the dual structure)
+    by_org = hours["by_org"]
+    assert by_org["total"] == {"local_hours_hundredths": 1150, "registry_hours_hundredths": 1150}
+    assert by_org["by_org_line"]["specialized"] == by_org["by_org_line"]["regional"]
     with engine.connect() as conn:
         run = conn.execute(text("SELECT kind, status, summary FROM run WHERE id = :i"),
                            {"i": summary["run_id"]}).one()

@@ -550,7 +550,7 @@ class Daemon:
             The files written.
         """
         try:
-            from regsync.reports.export import export_run
+            from regsync.reports.export import export_to_path
         except ImportError as exc:
             log.error("reports are not available in this build (regsync.reports.export is missing); skipped",
                       run_id=run_id, error=str(exc))
@@ -562,7 +562,7 @@ class Daemon:
         for fmt in ("html", "csv"):
             path = folder / f"reconcile-{run_id}-{day}.{fmt}"
             try:
-                export_run(self.engine, run_id, fmt, path)
+                export_to_path(self.engine, run_id, fmt, path, actor=self.worker)  # written whole, then renamed
             except Exception as exc:  # noqa: BLE001 — a report that fails to write does not fail the reconcile
                 log.error("report not written", path=str(path), error=mask_text(str(exc)))
                 continue

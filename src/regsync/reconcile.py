@@ -450,6 +450,10 @@ class Reconciler:
         self.repair_errors = 0
         self.org_info: dict[str, tuple[str | None, str | None, str | None]] = {}
         self.reg_hours_by_org: Counter[str] = Counter()
+        from regsync.reports.hours import HoursAggregator
+
+        #: the hours view per person (regsync.reports.hours), filled by :meth:`hours`
+        self.hours_view = HoursAggregator()
         self._hours_conn: Connection | None = None
         #: local records already found in this run (adoptable pairs, relinked rows), not to be found again as
         #: ``missing_in_registry`` (bounded by the findings, not by the records)
@@ -493,6 +497,8 @@ class Reconciler:
                 reg_iter = (r for r in reg_iter if (self._region_of(kind, r) or "").startswith(region))
             if kind == "service_record":
                 reg_iter = self._stage_hours(reg_iter)
+            elif kind == "volunteer" and self._hours_conn is not None:
+                reg_iter = self._stage_persons(reg_iter)
             loc_iter = iter_link_groups(self.engine, kind, region)
             pairs: list[tuple[list[LocalItem], dict[str, Any]]] = []
             unseen: list[tuple[str, list[LocalItem]]] = []
@@ -796,6 +802,8 @@ class Reconciler:
         conn = stack.enter_context(self.engine.connect())
         conn.execute(text("CREATE TEMPORARY TABLE rc_reg_hours (volunteer_rid VARCHAR(32) NOT NULL, "
                           "hours INTEGER NOT NULL)"))
+        conn.execute(text("CREATE TEMPORARY TABLE rc_reg_person (volunteer_rid VARCHAR(32) NOT NULL, "
+                          "region_code VARCHAR(12), total_hours INTEGER)"))
         conn.commit()
         self._hours_conn = conn
 
@@ -803,6 +811,7 @@ class Reconciler:
             try:
                 conn.rollback()
                 conn.execute(text("DROP TABLE IF EXISTS rc_reg_hours"))
+                conn.execute(text("DROP TABLE IF EXISTS rc_reg_person"))
                 conn.commit()
             except Exception as exc:  # noqa: BLE001 — a temporary table goes with its connection anyway
                 log.debug("reconcile: temporary table left to its connection", error=str(exc))
@@ -819,6 +828,23 @@ class Reconciler:
             yield r
         if buf:
             self.note_registry_hours(buf)
+
+    def _stage_persons(self, recs: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Stage each registry volunteer's region and national ``totalHours`` (hundredths) for the hours view."""
+        buf: list[dict[str, Any]] = []
+        for r in recs:
+            total = r.get("total_hours")  # decoded by the wire adapter: hundredths of an hour
+            buf.append({"v": r["id"], "r": r.get("region_code"), "t": int(total) if total is not None else None})
+            if len(buf) >= FLUSH and self._hours_conn is not None:
+                self._hours_conn.execute(text("INSERT INTO rc_reg_person (volunteer_rid, region_code, total_hours) "
+                                              "VALUES (:v, :r, :t)"), buf)
+                self._hours_conn.commit()
+                buf = []
+            yield r
+        if buf and self._hours_conn is not None:
+            self._hours_conn.execute(text("INSERT INTO rc_reg_person (volunteer_rid, region_code, total_hours) "
+                                          "VALUES (:v, :r, :t)"), buf)
+            self._hours_conn.commit()
 
     def note_registry_hours(self, recs: Iterable[dict[str, Any]]) -> None:
         """Stage the ACCEPTED hours of registry service records (per volunteer) in the temporary table."""
@@ -839,11 +865,17 @@ class Reconciler:
             return
         reg = ("AND v.region_code LIKE :region " if region else "")
         local_sql = (
-            "SELECT l.registry_id AS rid, SUM(s.hours) AS h FROM service_record s "
+            "SELECT l.registry_id AS rid, SUM(s.hours) AS h, MIN(v.region_code) AS region, "
+            "SUM(CASE WHEN o.org_type = 'SPECIALIZED' THEN s.hours ELSE 0 END) AS spec "
+            "FROM service_record s "
             "JOIN link l ON l.entity = 'volunteer' AND l.local_id = s.volunteer_id "
             "JOIN volunteer v ON v.id = s.volunteer_id "
+            "LEFT JOIN organization o ON o.id = s.org_id "
             f"WHERE s.status = 'ACCEPTED' {reg}GROUP BY l.registry_id ORDER BY l.registry_id")
-        reg_sql = "SELECT volunteer_rid AS rid, SUM(hours) AS h FROM rc_reg_hours GROUP BY volunteer_rid ORDER BY 1"
+        reg_sql = ("SELECT rid, SUM(h) AS h, MAX(total) AS total, MAX(region) AS region FROM ("
+                   "SELECT volunteer_rid AS rid, hours AS h, NULL AS total, NULL AS region FROM rc_reg_hours "
+                   "UNION ALL SELECT volunteer_rid, 0, total_hours, region_code FROM rc_reg_person) x "
+                   "GROUP BY rid ORDER BY 1")
         if not _uses_c_order(conn):
             local_sql = local_sql.replace("ORDER BY l.registry_id", 'ORDER BY l.registry_id COLLATE "C"')
             reg_sql = reg_sql.replace("ORDER BY 1", 'ORDER BY 1 COLLATE "C"')
@@ -854,17 +886,31 @@ class Reconciler:
             local = lconn.execute(text(local_sql), {"region": (region or "") + "%"})
             regs = conn.execute(text(reg_sql))
             pending: list[tuple[str, int, int]] = []
+            agg = self.hours_view
+
+            def person(a: Any, b: Any) -> None:
+                lh, rh = int(a.h or 0) if a is not None else 0, int(b.h or 0) if b is not None else 0
+                if a is None and not rh:
+                    return  # a registry person with no hours in the province: nothing to show
+                region_code = (a.region if a is not None else None) or (b.region if b is not None else None)
+                if region and not (region_code or "").startswith(region):
+                    return
+                line = None if a is None or not lh else ("specialized" if 2 * int(a.spec or 0) > lh else "regional")
+                total = int(b.total) if b is not None and b.total is not None else rh
+                agg.add(city_of(region_code), line, lh, rh, total)
+                if lh != rh:
+                    pending.append(((a or b).rid, lh, rh))
+
             a, b = local.fetchone(), regs.fetchone()
             while a is not None or b is not None:
                 if b is None or (a is not None and a.rid < b.rid):
-                    pending.append((a.rid, int(a.h or 0), 0))  # type: ignore[union-attr]
+                    person(a, None)
                     a = local.fetchone()
                 elif a is None or b.rid < a.rid:
-                    pending.append((b.rid, 0, int(b.h or 0)))
+                    person(None, b)
                     b = regs.fetchone()
                 else:
-                    if int(a.h or 0) != int(b.h or 0):
-                        pending.append((a.rid, int(a.h or 0), int(b.h or 0)))
+                    person(a, b)
                     a, b = local.fetchone(), regs.fetchone()
             local.close()
             regs.close()
@@ -909,8 +955,10 @@ class Reconciler:
             _add_hours(by_city, by_line, region_code, org_type, level, h, "registry_hours_hundredths")
         total = {"local_hours_hundredths": sum(v["local_hours_hundredths"] for v in by_city.values()),
                  "registry_hours_hundredths": sum(v["registry_hours_hundredths"] for v in by_city.values())}
-        return {"unit": "hundredths of an hour", "by_city": dict(sorted(by_city.items())),
-                "by_org_line": dict(sorted(by_line.items())), "total": total}
+        out = self.hours_view.as_dict()  # per person (regsync.reports.hours): the report's hours view
+        out["by_org"] = {"unit": "hundredths of an hour", "by_city": dict(sorted(by_city.items())),
+                         "by_org_line": dict(sorted(by_line.items())), "total": total}
+        return out
 
     # ------------------------------------------------------------------------------------------ repairs
     def _queue(self, kind: str, row: dict[str, Any], op: str) -> str:
