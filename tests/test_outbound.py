@@ -273,6 +273,34 @@ def test_the_first_row_of_a_pair_governs_even_with_batches_in_flight_at_once(set
     assert all(not link_of(engine, "membership", m).is_duplicate for m in firsts)
 
 
+def test_a_revoked_record_under_the_same_client_ref_is_corrected_not_looped(settings, engine, sandbox) -> None:
+    """The store forgot its link (restored from a backup taken before the push) and the registry's record under
+    that clientRef was revoked meanwhile: the create answers DUPLICATE_CLIENT_REF with a revoked record. The
+    platform's record goes in as a corrected one under the next clientRef, once (it used to be sent under the same
+    clientRef again and again, found by a fresh store pushed into a used sandbox)."""
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        v = f.volunteer(conn)
+        a = f.activity(conn, t["team"])
+        sr = f.service_record(conn, v, a, t["team"])
+    sync(settings, engine)
+    rid = link_of(engine, "service_record", sr).registry_id
+    httpx.patch(f"{sandbox.admin_url}/records/service-records/{rid}",
+                json={"status": "REVOKED", "revokeReason": "录入错误"}).raise_for_status()
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM link WHERE entity = 'service_record'"))
+        conn.execute(text("INSERT INTO outbox (entity, local_id, op, priority, state, attempts, created_at, "
+                          "available_at) SELECT 'service_record', id, 'insert', 50, 'pending', 0, "
+                          "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM service_record"))
+    summary = sync(settings, engine)
+    assert summary["still_failed"] == {} and summary["batches"] < 10, summary
+    records = sorted(registry_records(sandbox, "service-records"), key=lambda r: r["clientRef"])
+    assert [(r["clientRef"], r["status"]) for r in records] == [(str(sr), "REVOKED"), (f"{sr}-r1", "ACCEPTED")]
+    link = link_of(engine, "service_record", sr)
+    assert link.registry_id == records[1]["id"] and link.revision == 1
+    assert sync(settings, engine)["batches"] == 0
+
+
 def test_a_corrected_service_record_is_revoked_and_created_anew(settings, engine, sandbox) -> None:
     with engine.begin() as conn:
         t = f.org_tree(conn)

@@ -603,7 +603,8 @@ def _print_findings(title: str, summary: dict[str, Any], *, limit: int = 30) -> 
 
 @app.command(help="Compare both sides in full (design.md, flow 3): stream the registry's exports against the local "
                   "records and links, classify every difference, and with --repair queue the fixes policy allows "
-                  "(push, pull, relink). Every run is kept (run, discrepancy). " + env_help("database", "registry"))
+                  "(push, pull, relink). Every run is kept (run, discrepancy).",
+             epilog=env_epilog("database", "registry", "merge"))
 def reconcile(config: ConfigOpt = None,
               kind: Annotated[list[str] | None, typer.Option(
                   "--kind", help="Only these kinds (repeatable): orgs, volunteers, memberships, activities, "
@@ -613,12 +614,24 @@ def reconcile(config: ConfigOpt = None,
               repair: Annotated[bool, typer.Option("--repair", help="Queue the fixes policy allows.")] = False,
               json_output: JsonOpt = False) -> None:
     """Reconcile the platform with the registry."""
+    from regsync.commands import open_store
+    from regsync.daemon import SingletonLock
     from regsync.reconcile import run_reconcile
 
     settings = _setup(config, json_output)
     with stop_on_signal() as stopping, command_errors():
-        code, summary = run_reconcile(settings, kinds=kind, region=region, repair=repair,
-                                      progress=show_progress(json_output), stop=stopping)
+        engine = open_store(settings.database.url)
+        try:
+            # one reconcile at a time: a daemon's nightly run holds the same lock (PostgreSQL advisory lock)
+            with SingletonLock(engine, "reconcile") as held:
+                if not held:
+                    err.print("[red]a reconcile is running elsewhere[/red] (a daemon's nightly run, or another "
+                              "command): try again when it has finished (`regsync status`)")
+                    raise typer.Exit(1)
+                code, summary = run_reconcile(settings, kinds=kind, region=region, repair=repair,
+                                              progress=show_progress(json_output), stop=stopping, engine=engine)
+        finally:
+            engine.dispose()
     if json_output:
         print_json({k: summary[k] for k in ("run_id", "status", "discrepancies", "repaired", "seconds")})
     else:
@@ -629,7 +642,7 @@ def reconcile(config: ConfigOpt = None,
 
 @app.command(help="The first day (design.md, flow 4): link the local records to what the registry already holds, "
                   "by natural keys, before the first push; ambiguous matches are listed for a person, never "
-                  "guessed. " + env_help("database", "registry"))
+                  "guessed.", epilog=env_epilog("database", "registry", "merge"))
 def adopt(config: ConfigOpt = None,
           dry_run: Annotated[bool, typer.Option("--dry-run", help="Match and count only; link nothing.")] = False,
           json_output: JsonOpt = False) -> None:
@@ -675,7 +688,8 @@ def _resync(config: Path | None, target: Any, reason: str, actor: str | None, dr
 
 
 @resync_app.command("volunteer", help="Resync one person (the row, or every row of one ID number) with its "
-                                      "memberships and service records. " + env_help("database", "registry"))
+                                      "memberships and service records.",
+                    epilog=env_epilog("database", "registry", "merge"))
 def resync_volunteer(reason: ReasonOpt,
                      ident: Annotated[str | None, typer.Argument(metavar="ID", help="Local id (or registry id "
                                                                                     "with --registry-id).")] = None,
@@ -694,7 +708,7 @@ def resync_volunteer(reason: ReasonOpt,
 
 
 @resync_app.command("org", help="Resync one org; with --subtree, every org under it with their memberships, "
-                                "activities and service records. " + env_help("database", "registry"))
+                                "activities and service records.", epilog=env_epilog("database", "registry", "merge"))
 def resync_org(ident: Annotated[str, typer.Argument(metavar="ID", help="Local id (or registry id with "
                                                                        "--registry-id).")],
                reason: ReasonOpt,
@@ -710,8 +724,8 @@ def resync_org(ident: Annotated[str, typer.Argument(metavar="ID", help="Local id
 
 
 @resync_app.command("region", help="Resync a region: orgs, volunteers and activities whose region code starts with "
-                                   "CODE, and the memberships and service records of those orgs. "
-                                   + env_help("database", "registry"))
+                                   "CODE, and the memberships and service records of those orgs.",
+                   epilog=env_epilog("database", "registry", "merge"))
 def resync_region(code: Annotated[str, typer.Argument(metavar="CODE", help="GB/T 2260 code prefix, e.g. 2301.")],
                   reason: ReasonOpt, config: ConfigOpt = None, actor: ActorOpt = None,
                   dry_run: PlanOpt = False, json_output: JsonOpt = False) -> None:

@@ -85,6 +85,11 @@ REGISTRY_OWNED = "registry_owned"
 #: How a link was made, for the links of a person's second local row and what hangs on it (never pushed).
 DUPLICATE_HOWS = {"duplicate_person", "duplicate_pair"}
 
+#: Times one record may go back to the queue after a write within one pass before it is failed as ``SYNC_LOOP``:
+#: a link then the push of the platform's state, a correction (revoke, then the corrected record), a new version
+#: after a derived field moved, stay well below it.
+LOOP_LIMIT = 12
+
 #: Codes of a deferral whose outcome is known (decided locally, or a refusal merged): no write is uncertain.
 LOCAL_WAIT_CODES = {"PARENT_PENDING", "PRIMARY_PENDING", "PARENT_FAILED", "MERGED", "CONFLICT_HELD"}
 
@@ -180,6 +185,12 @@ class _Item:
     held_base: dict[str, Any] | None = None  # the link's base values of the held fields, kept after a write
 
 
+def _revision_of(client_ref: str) -> int:
+    """The correction number in a service record's ``clientRef`` (``"42"`` → 0, ``"42-r3"`` → 3)."""
+    _, sep, rev = client_ref.rpartition("-r")
+    return int(rev) if sep and rev.isdigit() else 0
+
+
 def _in(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
     """``column IN (values)``; on PostgreSQL ``column = ANY(:array)``, one parameter instead of hundreds (the
     driver parses and binds it far faster)."""
@@ -243,6 +254,7 @@ class Relay:
         self._analyzed = False
         self._rng = random.Random()
         self._merger: Any = None  # an inbound Poller, for VERSION_MISMATCH merges (made when first needed)
+        self._steps_of: Counter[tuple[str, int]] = Counter()  # requeues of each record in this pass
         self._stop: Callable[[], bool] | None = None
 
     def close(self) -> None:
@@ -264,6 +276,7 @@ class Relay:
         """
         self.stats = RelayStats()
         self._stop = stop
+        self._steps_of = Counter()
         self.unblock()
         self._analyze_after_bulk_load()
         steps = 0
@@ -953,7 +966,15 @@ class Relay:
                 outcomes.fail(it, "NOT_FOUND", f"{res.code}: existing record {res.registry_id} not readable")
                 continue
             base = canonical(project_registry(kind, rec), self.settings.hash_key)
-            outcomes.link_existing(it, rec["id"], int(rec.get("version") or 1), base, how=res.code.lower())
+            revision = None
+            if kind == "service_record" and base.get("status") == "REVOKED" and it.op is not None \
+                    and it.op.client_ref:
+                # this client's record under that clientRef is revoked (by an earlier correction, or by someone
+                # else): the platform's record goes in as a corrected one under the next clientRef, never the
+                # same one again (it would answer DUPLICATE_CLIENT_REF for ever)
+                revision = _revision_of(it.op.client_ref) + 1
+            outcomes.link_existing(it, rec["id"], int(rec.get("version") or 1), base, how=res.code.lower(),
+                                   revision=revision)
 
     def _backoff(self, attempts: int) -> float:
         """Full-jitter exponential backoff between passes, seconds (cap 300)."""
@@ -963,6 +984,18 @@ class Relay:
     def _commit(self, outcomes: _Outcomes) -> None:
         if outcomes.empty():
             return
+        for it in list(outcomes.requeue):
+            # a record sent back to the queue after a write (linked to an existing record, a correction's
+            # second step, a new version) comes back at once; one that keeps coming back within one pass is
+            # stopped rather than written for ever; an operator's retry starts it afresh
+            key = (outcomes.kind, it.local_id)
+            self._steps_of[key] += 1
+            if self._steps_of[key] > LOOP_LIMIT:
+                outcomes.requeue.remove(it)
+                log.error("a record keeps coming back within one pass: failed as SYNC_LOOP", kind=outcomes.kind,
+                          local_id=it.local_id, times=LOOP_LIMIT, alarm=True)
+                outcomes.fail(it, "SYNC_LOOP", f"{outcomes.kind} {it.local_id} came back {LOOP_LIMIT} times in one "
+                              "pass without settling (see the log); retry it after checking its registry record")
         with self.engine.begin() as conn:
             if is_postgres(conn):
                 # Every write the relay records can be found again if a server crash loses this commit (the
@@ -1071,12 +1104,15 @@ class _Outcomes:
             op.op == "revoke" and it.row is not None and it.row["status"] == "ACCEPTED")
         (self.requeue if more else self.sent).append(it)
 
-    def link_existing(self, it: _Item, registry_id: str, version: int, base: dict[str, Any], how: str) -> None:
+    def link_existing(self, it: _Item, registry_id: str, version: int, base: dict[str, Any], how: str, *,
+                      revision: int | None = None) -> None:
         """Link a record the registry already holds. A record this client created itself (its ``clientRef``:
         an earlier attempt whose answer was lost) is then brought to the local state on the next step; a record
         of someone else's (``DUPLICATE_ID_NUMBER``, ``DUPLICATE_USCC``) gets nothing pushed over it."""
+        if revision is None:
+            revision = it.link["revision"] if it.link else 0
         entry = {"entity": it.kind, "local_id": it.local_id, "registry_id": registry_id, "registry_version": version,
-                 "base": dumps(base), "revision": it.link["revision"] if it.link else 0,
+                 "base": dumps(base), "revision": revision,
                  "how": it.link["how"] if it.link else how}
         (self.links_upd if it.link else self.links_new).append(entry)
         own = how in ("duplicate_client_ref", "found_by_client_ref")

@@ -369,3 +369,28 @@ def test_memberships(env):
     ids_all = [m["id"] for m in page["records"] + rest["records"]]
     assert ids_all == sorted(ids_all)
     assert env.api.call("GET", f"/orgs/{team}/members", params={"limit": "0"}).status_code == 422
+
+
+def test_an_id_number_moving_between_two_volunteers_in_one_batch(env):
+    """Person B's number is corrected to a new one while A takes B's old number, in one batch: the final state is
+    unique, so both are accepted (found by a fresh store pushed into a used sandbox: the flush once failed on
+    the unique key mid-way, a 500)."""
+    a, b, new = volunteer(), volunteer(), volunteer()
+    ra = env.api.create("volunteers", a).json()["data"]
+    rb = env.api.create("volunteers", b).json()["data"]
+    fresh = new["idNumber"]
+
+    def body(v: dict, number_of: dict) -> dict:
+        return {k: x for k, x in dict(v, idNumber=number_of["idNumber"], birthDate=number_of["birthDate"],
+                                      gender=number_of["gender"]).items() if k != "clientRef"}
+
+    ops = [
+        {"op": "update", "type": "volunteer", "id": rb["id"], "ifMatch": 1, "body": body(b, new)},
+        {"op": "update", "type": "volunteer", "id": ra["id"], "ifMatch": 1, "body": body(a, b)},
+    ]
+    r = env.api.batch(ops)
+    assert r.status_code == 200, r.text
+    assert [x["status"] for x in r.json()["data"]["results"]] == [200, 200], r.json()
+    got = {x["id"]: x["idNumber"] for x in env.api.call("POST", "/lookup", {
+        "type": "volunteer", "ids": [ra["id"], rb["id"]]}).json()["data"]["records"]}
+    assert got == {ra["id"]: b["idNumber"], rb["id"]: fresh}

@@ -532,6 +532,12 @@ class UnitOfWork:
             if kind == "org" and len(rows) > 1:
                 # a USCC may also move between two updated orgs: free them all first
                 self.conn.execute(stmt.values(uscc_live=None), [{"b_id": r["b_id"]} for r in rows])
+            elif kind == "volunteer" and len(rows) > 1:
+                # an ID number may move between two updated volunteers (an identity correction of one, the
+                # other's number corrected in the same batch): the final state is unique, a row-by-row update
+                # need not be; park each updated row's key on a value of its own first (id_key is NOT NULL)
+                self.conn.execute(stmt.values(id_key=bindparam("b_park")),
+                                  [{"b_id": r["b_id"], "b_park": f"~{r['b_id']}"} for r in rows])
             self.conn.execute(stmt.values({c: bindparam(c) for c in rows[0] if c != "b_id"}), rows)
         for kind, table in TABLES.items():
             if self._new[kind]:
