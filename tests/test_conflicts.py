@@ -126,6 +126,10 @@ def test_resolve_with_a_value_of_ones_own(settings, engine, sandbox) -> None:
             resolve_conflict(engine, client, settings, ids["phone"], take="local", set_value="phone=1", reason="x")
         with pytest.raises(OperatorUsageError, match="reason"):
             resolve_conflict(engine, client, settings, ids["phone"], take="local", reason=" ")
+        # the registry's rules are checked before anything is written (no INVALID_PHONE at the next sync)
+        with pytest.raises(OperatorUsageError, match="not a valid value"):
+            resolve_conflict(engine, client, settings, ids["phone"], take=None, set_value="phone=12345", reason="x")
+        assert local(engine, v).phone == "13977778888"
         resolve_conflict(engine, client, settings, ids["region_code"], take=None, set_value="region_code=230109",
                          reason="both were wrong")
     sync(settings, engine)

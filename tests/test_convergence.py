@@ -453,3 +453,18 @@ def test_every_automatic_decision_is_recorded_with_the_run(settings, engine, san
         assert any(d["local_id"] == vols[1] and d["field"] == "region_code" for d in stored["decision_log_on_push"])
     assert local_value(engine, vols[1], "region_code") == "230104"
     assert registry_volunteers(sandbox)[rid(engine, "volunteer", vols[1])]["regionCode"] == "230104"
+
+
+def test_a_paused_flow_is_skipped_by_a_manual_sync_too(settings, engine, sandbox) -> None:
+    from regsync.status import set_paused
+
+    (v,) = world(engine, settings, n=1)
+    set_paused(engine, ["outbound"], True, reason="registry maintenance", actor="ops")
+    set_local(engine, v, "phone", "13800000002")
+    code, summary = run_sync(settings, engine=engine)
+    assert code == 0 and summary["paused"] == ["outbound"] and summary["pushed"] == {}
+    assert registry_volunteers(sandbox)[rid(engine, "volunteer", v)]["phone"] == LOCAL_VALUES["phone"][0]
+    set_paused(engine, ["outbound"], False, reason="done", actor="ops")
+    sync(settings, engine)
+    assert registry_volunteers(sandbox)[rid(engine, "volunteer", v)]["phone"] == "13800000002"
+

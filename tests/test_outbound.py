@@ -383,6 +383,7 @@ def test_a_both_sides_change_on_push_follows_the_policy(settings, engine, sandbo
         conflicts = conn.execute(text("SELECT field, state FROM conflict WHERE local_id = :i"), {"i": v}).all()
         phone = conn.execute(text("SELECT phone FROM volunteer WHERE id = :i"), {"i": v}).scalar_one()
     assert [tuple(c) for c in conflicts] == [("phone", "open")] and phone == "13977778888"
+    assert summary["conflicts"] == {"volunteers": 1}  # opened on push, reported by the sync
     # a later local edit of another field still syncs; the held phone is still not sent
     with engine.begin() as conn:
         conn.execute(text("UPDATE volunteer SET skills = :s WHERE id = :i"), {"s": json.dumps(["翻译"]), "i": v})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -26,6 +27,16 @@ app = typer.Typer(help="regsync: keeps a province's volunteer platform in step w
                   context_settings={"help_option_names": ["-h", "--help"]})
 db_app = typer.Typer(help="The local store's schema. " + env_help("database"), no_args_is_help=True)
 app.add_typer(db_app, name="db")
+
+#: Width of tables written to a file or a pipe (Rich would take 80 columns and cut the figures).
+PIPE_WIDTH = 160
+
+
+@app.callback()
+def _wide_tables_when_piped() -> None:
+    """Output that is not a terminal gets tables :data:`PIPE_WIDTH` wide, unless ``COLUMNS`` says otherwise."""
+    if not sys.stdout.isatty() and "COLUMNS" not in os.environ:
+        os.environ["COLUMNS"] = str(PIPE_WIDTH)
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -304,6 +315,9 @@ def _outbox_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     except OperatorUsageError as exc:
         err.print(f"[red]usage error:[/red] {exc}", markup=True, highlight=False)
         raise typer.Exit(2) from exc
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from exc
     except StoreError as exc:
         err.print(f"[red]local store unavailable:[/red] {exc}", markup=True, highlight=False)
         raise typer.Exit(1) from exc
@@ -535,7 +549,8 @@ def conflicts_resolve(conflict_id: Annotated[int, typer.Argument(metavar="ID", h
                   "compare. Starts afresh in WORKDIR and keeps both databases there for inspection.",
              epilog="Settings read: none (no REGSYNC_CONFIG, no REGSYNC_* variable): the demo makes its own "
                     "store, sandbox registry and credentials in WORKDIR.")
-def demo(scale: Annotated[float, typer.Option(help="Data set scale (1.0 = the province).", min=0.00001)] = 0.003,
+def demo(scale: Annotated[float, typer.Option(help="Data set scale (1.0 = the province).", min=0.00001,
+                                              max=2.0)] = 0.003,
          seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
          workdir: Annotated[Path, typer.Option(help="Work directory (emptied of an earlier demo).")] = Path(
              "regsync-demo"),
@@ -558,12 +573,27 @@ def demo(scale: Annotated[float, typer.Option(help="Data set scale (1.0 = the pr
     from regsync.settings import LogSettings
 
     configure_logging(LogSettings(level="WARNING"))
+    if sign_method not in ("HMAC-SHA256", "HMAC-SM3"):
+        err.print(f"[red]configuration error:[/red] --sign-method must be HMAC-SHA256 or HMAC-SM3, not {sign_method!r}")
+        raise typer.Exit(2)
+
+    def terminate(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt  # unwinds the demo: its sandbox process is stopped on the way out
+
+    previous = signal.signal(signal.SIGTERM, terminate) if threading.current_thread() is threading.main_thread() \
+        else None
     try:
         summary = run_demo(workdir=workdir, scale=scale, seed=seed, sign_method=sign_method,
                            progress=show_progress(json_output), faults=faults, portal_activity=portal_activity)
     except (ConfigError, ValueError) as exc:
         err.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from exc
+    except KeyboardInterrupt:
+        err.print(f"demo interrupted: its sandbox registry is stopped; the databases so far are in {workdir}")
+        raise typer.Exit(130) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     if json_output:
         print_json(summary)
     else:

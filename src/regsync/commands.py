@@ -201,6 +201,13 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
+    from regsync.status import is_paused
+
+    paused = [flow for flow, on in (("outbound", outbound), ("inbound", inbound)) if on and is_paused(engine, flow)]
+    for flow in paused:  # an operator's pause holds for manual passes too; changes are still captured
+        log.warning(f"{flow} is paused (regsync pause): skipped; `regsync resume` to let it run", flow=flow)
+    outbound = outbound and "outbound" not in paused
+    inbound = inbound and "inbound" not in paused
     started = time.monotonic()
     run_id = start_run(engine, "sync")
     total = RelayStats()
@@ -303,6 +310,12 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
     }
     if inbound:
         summary.update(inbound_summary(pulled))
+        for kind, n in _named(total.conflicts).items():  # opened by the merges of VERSION_MISMATCH on push
+            summary["conflicts"][kind] = summary["conflicts"].get(kind, 0) + n
+    else:
+        summary["conflicts"] = _named(total.conflicts)
+    if paused:
+        summary["paused"] = paused
     summary.update(seconds=round(time.monotonic() - started, 3), client=client_stats)
     if error:
         summary["error"] = mask_text(error)
@@ -421,7 +434,7 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
 
 def _merge(total: Any, stats: Any) -> None:
     for name in ("pushed", "linked", "failed", "failed_by_code", "unchanged", "deferred", "merged", "held",
-                 "decisions"):
+                 "decisions", "conflicts"):
         getattr(total, name).update(getattr(stats, name))
     room = 2_000 - len(total.decision_log)
     if room > 0:
@@ -457,6 +470,8 @@ def print_sync_summary(summary: dict[str, Any]) -> None:
         if summary.get("reconcile_due"):
             out.print(f"[red]a full reconcile is due[/red] ({summary.get('reconcile_reason')}): run "
                       "`regsync reconcile`")
+    if summary.get("paused"):
+        out.print(f"[yellow]paused, skipped:[/yellow] {', '.join(summary['paused'])} (`regsync resume` to let it run)")
     if summary["failed_by_code"]:
         out.print("failures by code: " + ", ".join(f"{k} {v}" for k, v in summary["failed_by_code"].items()))
     if summary["still_failed"]:

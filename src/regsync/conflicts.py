@@ -265,6 +265,31 @@ def parse_set(value: str, field_name: str) -> Any:
     return None if raw == "" else raw
 
 
+def _check_value(kind: str, name: str, value: Any, row: dict[str, Any]) -> None:
+    """The registry's rules for a value an operator types (registry-api.md §4.1, §4.2), checked before it is
+    written: a phone, an ID number, a person's name, a USCC.
+
+    Raises:
+        NormalizationError: the value breaks the rule (a ``ValueError``).
+    """
+    from regsync.normalize import normalize_id_number, normalize_name, normalize_phone, normalize_uscc
+
+    if value is None:
+        return
+    if name == "phone" or name == "contact_phone":
+        if normalize_phone(str(value), field=name, landline_ok=name == "contact_phone") is None:
+            raise ValueError("a phone number is required here")
+    elif name == "id_number":
+        normalize_id_number(row.get("id_type") or "RESIDENT_ID", str(value))
+    elif name == "name" and kind == "volunteer":
+        normalize_name(str(value))
+    elif name == "uscc":
+        from stdnum.cn import uscc
+
+        if not uscc.is_valid(normalize_uscc(str(value)) or ""):
+            raise ValueError("not a valid unified social credit code (GB 32100-2015)")
+
+
 def resolve_conflict(engine: Engine, client: Any, settings: Settings, conflict_id: int, *, take: str | None,
                      set_value: str | None = None, reason: str, actor: str | None = None) -> Resolution:
     """Decide one open conflict and apply or push the decision (see the module's docstring).
@@ -332,8 +357,10 @@ def resolve_conflict(engine: Engine, client: Any, settings: Settings, conflict_i
                 check = dict(row, **{c.field: local_value})
                 try:
                     project_local(c.kind, check, refs)
+                    _check_value(c.kind, c.field, value, row)
                 except (ValueError, TypeError) as exc:
-                    raise OperatorUsageError(f"{c.field}={value!r} is not a valid value: {exc}") from exc
+                    raise OperatorUsageError(f"{c.field}={_shown(c.field, value)!r} is not a valid value: "
+                                             f"{mask_text(str(exc))}") from exc
                 merger._write_local(conn, c.kind, row, MergeResult(merged={c.field: value}, apply_local=[c.field]))
                 applied = True
                 resolution = "value"

@@ -662,12 +662,24 @@ def open_store(settings: Settings) -> Engine:
 
     Raises:
         StoreError: the SQLite file is missing.
+        ConfigError: the URL is malformed or names a database regsync cannot drive.
     """
-    url = make_url(settings.database.url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
-            and not url.database.startswith("file:") and not Path(url.database).exists():
-        raise StoreError(f"no local store at {url.database}; run `regsync db upgrade` first")
-    return make_engine(settings.database.url)
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    from regsync.settings import ConfigError
+
+    try:
+        url = make_url(settings.database.url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
+                and not url.database.startswith("file:") and not Path(url.database).exists():
+            raise StoreError(f"no local store at {url.database}; run `regsync db upgrade` first")
+        return make_engine(settings.database.url)
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise ConfigError(f"database.url (REGSYNC_DATABASE_URL) is not a database URL regsync can use ({exc}); "
+                          "examples: sqlite:///regsync.db, postgresql+psycopg://user@host:5432/db") from exc
+    except ImportError as exc:
+        raise ConfigError(f"database.url (REGSYNC_DATABASE_URL) needs a database driver that is not installed: "
+                          f"{exc}") from exc
 
 
 def _store_error(exc: SQLAlchemyError) -> StoreError:

@@ -137,6 +137,7 @@ class RelayStats:
             three ways (:mod:`regsync.merge`) and sent again from the merged state, never the stale one.
         held: records sent with fields held by open conflicts (the registry's values kept for those fields).
         decisions: the merges' decisions, by ``kind.field:rule:winner``.
+        conflicts: fields the merges held for an operator (open or brought up to date).
         decision_log: the first 2 000 of them in detail (``kind``, ``local_id``, ``registry_id``, ``field``,
             ``rule``, ``winner``, ``group``).
         batches: ``POST /batch`` calls made.
@@ -152,6 +153,7 @@ class RelayStats:
     held: Counter[str] = field(default_factory=Counter)
     decisions: Counter[str] = field(default_factory=Counter)
     decision_log: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: Counter[str] = field(default_factory=Counter)
     batches: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -945,6 +947,7 @@ class Relay:
         with self.engine.begin() as conn, suppress_outbox(conn):
             self._merger._apply_kind(conn, kind, records, None)
         self.stats.decisions.update(self._merger.stats.decisions)
+        self.stats.conflicts.update(self._merger.stats.conflicts)
         room = 2_000 - len(self.stats.decision_log)
         if room > 0:
             self.stats.decision_log.extend(self._merger.stats.decision_log[:room])

@@ -30,7 +30,7 @@ def _parse_client(spec: str) -> ClientCredential:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8700,
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8700,
     db: Annotated[
         str,
         typer.Option(
@@ -87,16 +87,24 @@ def serve(
         fault_dict = parse_fault_spec(faults)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--faults") from None
-    application = create_app(
-        db,
-        creds,
-        admin=admin,
-        rate_limit_rps=rate_limit_rps,
-        rate_limit_burst=rate_limit_burst,
-        faults=fault_dict,
-        seed=seed,
-        sign_methods=methods,
-    )
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+    try:
+        application = create_app(
+            db,
+            creds,
+            admin=admin,
+            rate_limit_rps=rate_limit_rps,
+            rate_limit_burst=rate_limit_burst,
+            faults=fault_dict,
+            seed=seed,
+            sign_methods=methods,
+        )
+    except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:
+        raise typer.BadParameter(f"not a database URL the sandbox can use: {exc}", param_hint="--db") from None
+    except SQLAlchemyError as exc:
+        raise typer.BadParameter(f"cannot open the sandbox's database: {getattr(exc, 'orig', exc)}",
+                                 param_hint="--db") from None
     import socket
 
     try:  # say the address is in use before claiming to serve on it
