@@ -356,7 +356,10 @@ def print_demo_summary(summary: dict[str, Any]) -> None:
         + ("" if not any(extra.values()) else "  (no local row links: " + ", ".join(
             f"{k} {v}" for k, v in extra.items() if v) + ")"))
     out.print("registry: local records found in the registry's export; agree: of those, equal to the last agreed "
-              "state; pushed: writes the registry accepted; linked: to a record the registry already had")
+              "state (a person's second local rows left out); local agrees: local rows equal to their registry "
+              "record in every synced field; pushed: writes the registry accepted (a record can take more than one: "
+              "created, then ended or corrected); linked: to a record the registry already had; moved out: people "
+              "transferred to another province; adds up: local = registry + failed + moved out")
     if "portal" in summary:
         out.print("portal-side actions: " + ", ".join(f"{k} {v}" for k, v in summary["portal"].items()))
         out.print("brought home: " + "; ".join(

@@ -394,6 +394,11 @@ def validate(settings: Settings) -> None:
                           f"got {settings.registry.sign_method!r}")
     if not 1 <= settings.relay.batch_size <= 500:
         raise ConfigError("REGSYNC_BATCH_SIZE must be between 1 and 500 (registry-api.md §3)")
+    if not settings.registry.timeout_s > 0:
+        raise ConfigError(f"REGSYNC_REGISTRY_TIMEOUT_S must be above 0 seconds, got {settings.registry.timeout_s!r}")
+    if settings.registry.max_retries < 0 or settings.relay.lease_s <= 0 or settings.relay.max_attempts < 1:
+        raise ConfigError("REGSYNC_REGISTRY_MAX_RETRIES must be 0 or more, REGSYNC_LEASE_S above 0 and "
+                          "REGSYNC_MAX_ATTEMPTS at least 1")
     for f in fields(MergeSettings):
         value = getattr(settings.merge, f.name)
         if value not in ("registry", "local", "manual"):

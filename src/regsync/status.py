@@ -279,15 +279,17 @@ def print_status(status: dict[str, Any]) -> None:
         table.add_column(col, no_wrap=True)
     jobs = {"outbound": "outbound", "inbound": "inbound", "reconcile": "reconcile"}
     for flow, f in status["flows"].items():
+        # "enabled": not paused (whether a daemon runs it is not known from the store; see last success)
         state = f"paused by {f['paused_by']}: {f['paused_reason']}" if f["paused"] else (
-            "failing" if f["failing_since"] else "running")
+            "failing" if f["failing_since"] else "enabled")
         table.add_row(flow, state, f["last_success_at"] or "never", format_age(f["last_success_age_s"]),
                       format_age(f["failing_for_s"]) if f["failing_since"] else "—",
                       status["next_runs"].get(jobs[flow]) or "—")
     out.print(table)
     backlog = ", ".join(f"{k} {v}" for k, v in status["backlog"].items())
-    out.print(f"outbox: {backlog}; oldest waiting change {format_age(status['oldest_pending_age_s'])} old",
-              highlight=False)
+    oldest = status["oldest_pending_age_s"]
+    out.print(f"outbox: {backlog}; " + (f"oldest waiting change {format_age(oldest)} old" if oldest is not None
+                                        else "no change waiting"), highlight=False)
     out.print(f"failed records {status['failed_records']}"
               + (f" ({', '.join(f'{k} {v}' for k, v in status['failed_by_code'].items())})"
                  if status["failed_by_code"] else "")
