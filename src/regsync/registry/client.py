@@ -599,7 +599,9 @@ class RegistryClient:
         reason = _reason(exc)
         self.stats.retries[reason] += 1
         wait = state.next_action.sleep if state.next_action else None
-        log.warning(
+        # being paced (429 RATE_LIMITED) or a first retry is ordinary: info; a fault that persists: warning
+        emit = log.info if reason == "RATE_LIMITED" or state.attempt_number < 2 else log.warning
+        emit(
             "registry.retry",
             endpoint=call.endpoint,
             method=call.method,
