@@ -8,7 +8,8 @@ generates the volunteers alone into a fresh local store (the generator, ``kinds=
 sandbox from it with every record linked, in step (``regsync.sandbox.seed``, no differences planted); then a
 second, fresh child process runs ``run_reconcile(kinds=["volunteers"])`` alone, so that its ``ru_maxrss`` (peak
 RSS) is the reconcile's own and not the setup's. Issue 5's targets: ≥ 20 000 records/s, ≤ 300 MB peak, flat in
-the count.
+the count. ``export alone/s`` is the sandbox's export streamed and decoded with nothing compared: the ceiling
+the registry side sets. ``BENCH_PROFILE=1`` prints the reconcile's profile (cProfile, by own time).
 """
 
 from __future__ import annotations
@@ -70,15 +71,35 @@ def measure(url: str, base_url: str, cid: str, secret: str) -> dict:
 
     configure_logging(LogSettings(level="ERROR"))
     settings = _settings(url, base_url, cid, secret)
+    # the ceiling the sandbox sets: its export streamed and decoded alone, with nothing compared
+    from regsync.registry.client import RegistryClient
+
+    t0 = time.monotonic()
+    with RegistryClient(settings.registry, province="23") as client, client.export("volunteer") as ex:
+        ex.lazy = True
+        exported = sum(1 for r in ex if r["id"])
+    export_s = time.monotonic() - t0
+    profiler = None
+    if os.environ.get("BENCH_PROFILE"):
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     t0 = time.monotonic()
     code, summary = run_reconcile(settings, kinds=["volunteers"])
     seconds = time.monotonic() - t0
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(30)
     compared = summary["compared"]["volunteer"]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"exit_code": code, "status": summary["status"], "registry_records": compared.get("registry", 0),
             "local_records": compared.get("local", 0), "pairs": compared.get("pairs", 0),
             "discrepancies": summary["discrepancies"], "seconds": round(seconds, 2),
             "registry_records_per_s": round(compared.get("registry", 0) / seconds),
+            "export_alone_records_per_s": round(exported / export_s),
             "records_per_s": round((compared.get("registry", 0) + compared.get("local", 0)) / seconds),
             "peak_rss_mb": round(peak_mb, 1)}
 
@@ -125,6 +146,8 @@ def _child(*args: str) -> dict:
                           timeout=7200)
     if proc.returncode != 0:
         raise SystemExit(f"child {args[0]} failed:\n{proc.stderr[-4000:]}")
+    if os.environ.get("BENCH_PROFILE"):
+        print(proc.stderr[-12000:], file=sys.stderr)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -143,10 +166,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="regsync-bench-", dir=args.workdir) as tmp:
         rows = [run_one(args.db, n, Path(tmp)) for n in args.count]
     print(f"{'db':<11}{'volunteers':>11}{'records/s':>11}{'registry/s':>11}{'seconds':>9}{'peak RSS MB':>13}"
-          "  discrepancies")
+          f"{'export alone/s':>16}  discrepancies")
     for r in rows:
         print(f"{r['db']:<11}{r['registry_records']:>11,}{r['records_per_s']:>11,}{r['registry_records_per_s']:>11,}"
-              f"{r['seconds']:>9}{r['peak_rss_mb']:>13}  {r['discrepancies']}")
+              f"{r['seconds']:>9}{r['peak_rss_mb']:>13}{r['export_alone_records_per_s']:>16,}  {r['discrepancies']}")
     print(json.dumps(rows))
 
 
