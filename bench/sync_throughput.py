@@ -77,6 +77,12 @@ def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
 
             with RegistryClient(settings.registry, province="23") as client:
                 relay = Relay(engine, client, settings, progress=on_batch)
+                profiler = None
+                if os.environ.get("BENCH_PROFILE"):  # the relay's profile (cProfile, by own time) on stderr
+                    import cProfile
+
+                    profiler = cProfile.Profile()
+                    profiler.enable()
                 t1 = time.monotonic()
                 last[0] = t1
                 total = 0
@@ -90,6 +96,11 @@ def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
                         break
                     time.sleep(0.5)
                 sync_s = time.monotonic() - t1
+                if profiler is not None:
+                    import pstats
+
+                    profiler.disable()
+                    pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(35)
                 relay.close()
                 calls = client.stats.as_dict()
             records = sum(gen["counts"].values()) if isinstance(gen.get("counts"), dict) else None
@@ -125,6 +136,8 @@ def main() -> None:
             if args.rate_limit_rps:
                 cmd += ["--rate-limit-rps", str(args.rate_limit_rps)]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+            if os.environ.get("BENCH_PROFILE"):
+                print(out.stderr[-15000:], file=sys.stderr)
             result = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"{db:10} scale {scale:<6} records {result['records']:>8,}  generate {result['generate_s']:>6}s  "
                   f"sync {result['sync_s']:>7}s  {result['records_per_s']:>6,} rec/s  "
