@@ -76,7 +76,8 @@ def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
                 counts[kind] = counts.get(kind, 0) + n
 
             with RegistryClient(settings.registry, province="23") as client:
-                relay = Relay(engine, client, settings, progress=on_batch)
+                relay = Relay(engine, client, settings, progress=on_batch,
+                              concurrency=int(os.environ.get("BENCH_CONCURRENCY", "0")) or None)
                 profiler = None
                 if os.environ.get("BENCH_PROFILE"):  # the relay's profile (cProfile, by own time) on stderr
                     import cProfile

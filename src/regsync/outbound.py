@@ -237,13 +237,14 @@ class Relay:
         settings: regsync's settings (``relay``, ``hash_key``).
         worker: this relay's name in claims (default: host and pid).
         progress: called as ``progress(kind, records_done)`` after each batch.
-        concurrency: batch calls in flight at once (1 = strictly one after the other).
+        concurrency: batch calls in flight at once (1 = strictly one after the other; default
+            ``settings.relay.concurrency``).
     """
 
     idempotency_window_s: float = 23 * 3600.0
 
     def __init__(self, engine: Engine, client: Any, settings: Settings, *, worker: str | None = None,
-                 progress: Callable[[str, int], None] | None = None, concurrency: int = 2) -> None:
+                 progress: Callable[[str, int], None] | None = None, concurrency: int | None = None) -> None:
         self.engine = engine
         self.client = client
         self.settings = settings
@@ -251,8 +252,8 @@ class Relay:
         self.progress = progress
         self.stats = RelayStats()
         #: Batch calls kept in flight at once: the registry works on one while the relay prepares the next.
-        self.concurrency = concurrency
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="relay-batch")
+        self.concurrency = concurrency or settings.relay.concurrency
+        self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="relay-batch")
         self._analyzed = False
         self._rng = random.Random()
         self._merger: Any = None  # an inbound Poller, for VERSION_MISMATCH merges (made when first needed)

@@ -66,12 +66,15 @@ class RelaySettings:
         claim_size: outbox rows claimed per step.
         lease_s: seconds a claim holds before another relay may take the rows.
         max_attempts: transient failures of one row before it is marked failed.
+        concurrency: ``POST /batch`` calls in flight at once (1–8): the registry works on some while the relay
+            records the answers of others (3 keeps a PostgreSQL store's round trips out of the critical path).
     """
 
     batch_size: int = 500
     claim_size: int = 5000
     lease_s: float = 300.0
     max_attempts: int = 20
+    concurrency: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +236,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("relay", "claim_size", "REGSYNC_CLAIM_SIZE", "outbox rows claimed per step"),
     Spec("relay", "lease_s", "REGSYNC_LEASE_S", "seconds a claim holds"),
     Spec("relay", "max_attempts", "REGSYNC_MAX_ATTEMPTS", "transient failures before a row fails"),
+    Spec("relay", "concurrency", "REGSYNC_RELAY_CONCURRENCY", "POST /batch calls in flight at once (1-8)"),
     Spec("merge", "identity", "REGSYNC_MERGE_IDENTITY", "policy for identity fields: registry, local, manual"),
     Spec("merge", "structure", "REGSYNC_MERGE_STRUCTURE", "policy for org structure: registry, local, manual"),
     Spec("merge", "contact", "REGSYNC_MERGE_CONTACT", "policy for contact fields: registry, local, manual"),
@@ -396,6 +400,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError("REGSYNC_BATCH_SIZE must be between 1 and 500 (registry-api.md §3)")
     if not settings.registry.timeout_s > 0:
         raise ConfigError(f"REGSYNC_REGISTRY_TIMEOUT_S must be above 0 seconds, got {settings.registry.timeout_s!r}")
+    if not 1 <= settings.relay.concurrency <= 8:
+        raise ConfigError("REGSYNC_RELAY_CONCURRENCY must be between 1 and 8")
     if settings.registry.max_retries < 0 or settings.relay.lease_s <= 0 or settings.relay.max_attempts < 1:
         raise ConfigError("REGSYNC_REGISTRY_MAX_RETRIES must be 0 or more, REGSYNC_LEASE_S above 0 and "
                           "REGSYNC_MAX_ATTEMPTS at least 1")
