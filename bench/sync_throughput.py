@@ -63,6 +63,19 @@ def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
             engine = make_engine(url)
             t0 = time.monotonic()
             gen = run_generate(settings, scale=scale, seed=7, engine=engine)
+            sql_time: dict[str, list[float]] = {}
+            if os.environ.get("BENCH_SQLTIME"):  # time spent per statement, on stderr at the end
+                from sqlalchemy import event
+
+                @event.listens_for(engine, "before_cursor_execute")
+                def _start(conn, cursor, statement, params, context, executemany):  # noqa: ANN001
+                    conn.info["t0"] = time.perf_counter()
+
+                @event.listens_for(engine, "after_cursor_execute")
+                def _stop(conn, cursor, statement, params, context, executemany):  # noqa: ANN001
+                    entry = sql_time.setdefault(" ".join(statement.split())[:110], [0.0, 0])
+                    entry[0] += time.perf_counter() - conn.info.pop("t0", time.perf_counter())
+                    entry[1] += 1
             gen_s = time.monotonic() - t0
             spent: dict[str, float] = {}
             counts: dict[str, int] = {}
@@ -97,6 +110,8 @@ def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
                         break
                     time.sleep(0.5)
                 sync_s = time.monotonic() - t1
+                for stmt, (spent_s, n) in sorted(sql_time.items(), key=lambda x: -x[1][0])[:15]:
+                    print(f"{spent_s:8.2f}s {n:6} {stmt}", file=sys.stderr)
                 if profiler is not None:
                     import pstats
 
@@ -137,7 +152,7 @@ def main() -> None:
             if args.rate_limit_rps:
                 cmd += ["--rate-limit-rps", str(args.rate_limit_rps)]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True)
-            if os.environ.get("BENCH_PROFILE"):
+            if os.environ.get("BENCH_PROFILE") or os.environ.get("BENCH_SQLTIME"):
                 print(out.stderr[-15000:], file=sys.stderr)
             result = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"{db:10} scale {scale:<6} records {result['records']:>8,}  generate {result['generate_s']:>6}s  "

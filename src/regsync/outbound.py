@@ -258,6 +258,8 @@ class Relay:
         self._rng = random.Random()
         self._merger: Any = None  # an inbound Poller, for VERSION_MISMATCH merges (made when first needed)
         self._steps_of: Counter[tuple[str, int]] = Counter()  # requeues of each record in this pass
+        self._links_written = 0  # links this relay made (for ANALYZE as the link table grows)
+        self._analyzed_at = 0
         self._stop: Callable[[], bool] | None = None
 
     def close(self) -> None:
@@ -299,6 +301,23 @@ class Relay:
     #: On PostgreSQL, a backlog at least this large when a relay starts has the outbox and link tables
     #: analyzed first (a bulk load leaves the planner with the statistics of empty tables).
     analyze_backlog: int = 50_000
+
+    #: On PostgreSQL, the link and outbox tables are analyzed again each time this many records were linked in
+    #: this process: during a first push the link table grows from nothing, and with the statistics of an empty
+    #: table the planner scans it whole for each lookup of 500 links.
+    analyze_every: int = 50_000
+
+    def _analyze_as_links_grow(self) -> None:
+        if self.engine.dialect.name != "postgresql":
+            return
+        done = self._links_written
+        if done - self._analyzed_at < self.analyze_every:
+            return
+        self._analyzed_at = done
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE link"))
+            conn.execute(text("ANALYZE outbox"))
+        log.info("link and outbox analyzed as they grow", records=done)
 
     def _analyze_after_bulk_load(self) -> None:
         if self._analyzed or self.engine.dialect.name != "postgresql":
@@ -381,6 +400,7 @@ class Relay:
         Raises:
             RelayHalted: see :meth:`run`.
         """
+        self._analyze_as_links_grow()
         with self.engine.begin() as conn:
             claimed = self.claim(conn, self.settings.relay.claim_size)
         if not claimed:
@@ -1006,6 +1026,7 @@ class Relay:
                 # same idempotency key replays it, the clientRef links it), so it need not wait for the WAL flush.
                 conn.execute(text("SET LOCAL synchronous_commit = off"))
             outcomes.write(conn, self.worker, self.stats)
+        self._links_written += len(outcomes.links_new)
         outcomes.clear()
 
 

@@ -31,6 +31,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -221,6 +222,10 @@ class Outbox(Base):
     __table_args__ = (
         Index("ix_outbox_claim", "state", "priority", "id"),
         Index("ix_outbox_record", "entity", "local_id"),
+        # the claim's order (priority, id) over the rows that wait, read straight off the index however many
+        # rows are waiting or done (a partial index; the claim's WHERE names the same states)
+        Index("ix_outbox_waiting", "priority", "id", postgresql_where=text("state IN ('pending', 'deferred')"),
+              sqlite_where=text("state IN ('pending', 'deferred')")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

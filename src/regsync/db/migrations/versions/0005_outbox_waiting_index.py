@@ -1,0 +1,26 @@
+"""A partial index on the outbox rows that wait, in the claim's order (priority, id)
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-30 01:30:00.000000
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0005'
+down_revision = '0004'
+branch_labels = None
+depends_on = None
+
+WAITING = "state IN ('pending', 'deferred')"
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_waiting', ['priority', 'id'], unique=False,
+                              postgresql_where=sa.text(WAITING), sqlite_where=sa.text(WAITING))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_waiting', postgresql_where=sa.text(WAITING), sqlite_where=sa.text(WAITING))
