@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import structlog
 from sqlalchemy import Engine
@@ -11,6 +12,11 @@ from sqlalchemy import Engine
 from pgutil import _PG, PG_URL, drop_pg_schema, make_pg_schema_engine
 from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine
+from regsync.sandbox.server import SandboxServer
+from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings
+
+#: The sandbox's quiet settings for flow tests: no repeated feed items, a week of feed retention.
+DEFAULT_FAULTS = {"feed_duplicate_rate": 0.0, "feed_retention_s": 7 * 24 * 3600.0}
 
 
 @pytest.fixture(autouse=True)
@@ -57,3 +63,23 @@ def engine(empty_engine: Engine) -> Engine:
     """An engine on a store migrated to the newest schema (tables and outbox triggers)."""
     upgrade(empty_engine)
     return empty_engine
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    """A sandbox registry with its admin endpoints, one per test module (files that need another define theirs)."""
+    with SandboxServer(admin=True) as sb:
+        yield sb
+
+
+@pytest.fixture
+def settings(sandbox: SandboxServer, db_url: str) -> Iterator[Settings]:
+    """Settings on the test's store and the module's sandbox, reset and quiet (:data:`DEFAULT_FAULTS`)."""
+    httpx.post(f"{sandbox.admin_url}/reset").raise_for_status()
+    httpx.put(f"{sandbox.admin_url}/faults", json=DEFAULT_FAULTS).raise_for_status()
+    yield Settings(database=DatabaseSettings(url=db_url),
+                   registry=RegistrySettings(url=sandbox.base_url, client_id=sandbox.client_id,
+                                             client_secret=sandbox.client_secret),
+                   log=LogSettings(level="WARNING"))
+    httpx.put(f"{sandbox.admin_url}/faults", json=DEFAULT_FAULTS).raise_for_status()
+

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,26 +20,9 @@ from regsync.reconcile import run_reconcile
 from regsync.registry.wire import decode_hours
 from regsync.sandbox.seed import NONE, SeedRates, http_bulk, inprocess_bulk, seed_sandbox
 from regsync.sandbox.server import SandboxServer
-from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings
-from test_reconcile import DEFAULT_FAULTS, sync
+from test_reconcile import sync
 
 SCALE = 0.0001
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(admin=True) as sb:
-        yield sb
-
-
-@pytest.fixture
-def settings(sandbox: SandboxServer, db_url: str) -> Iterator[Settings]:
-    httpx.post(f"{sandbox.admin_url}/reset").raise_for_status()
-    httpx.put(f"{sandbox.admin_url}/faults", json=DEFAULT_FAULTS).raise_for_status()
-    yield Settings(database=DatabaseSettings(url=db_url),
-                   registry=RegistrySettings(url=sandbox.base_url, client_id=sandbox.client_id,
-                                             client_secret=sandbox.client_secret),
-                   log=LogSettings(level="WARNING"))
 
 
 def records(sandbox: SandboxServer, collection: str) -> list[dict[str, Any]]:

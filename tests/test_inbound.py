@@ -6,11 +6,9 @@ import dataclasses
 import datetime as dt
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import Engine, text
 
 import factories as f
@@ -18,26 +16,7 @@ from regsync.commands import run_sync
 from regsync.inbound import InboundStats, Poller, reconcile_due, saved_cursor
 from regsync.registry.client import RegistryClient
 from regsync.sandbox.server import SandboxServer
-from regsync.settings import DatabaseSettings, LogSettings, MergeSettings, RegistrySettings, Settings
-
-DEFAULT_FAULTS = {"feed_duplicate_rate": 0.0, "feed_retention_s": 7 * 24 * 3600.0}
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(admin=True) as sb:
-        yield sb
-
-
-@pytest.fixture
-def settings(sandbox: SandboxServer, db_url: str) -> Iterator[Settings]:
-    httpx.post(f"{sandbox.admin_url}/reset").raise_for_status()
-    httpx.put(f"{sandbox.admin_url}/faults", json=DEFAULT_FAULTS).raise_for_status()
-    yield Settings(database=DatabaseSettings(url=db_url),
-                   registry=RegistrySettings(url=sandbox.base_url, client_id=sandbox.client_id,
-                                             client_secret=sandbox.client_secret),
-                   log=LogSettings(level="WARNING"))
-    httpx.put(f"{sandbox.admin_url}/faults", json=DEFAULT_FAULTS).raise_for_status()
+from regsync.settings import MergeSettings, Settings
 
 
 def poll(settings: Settings, engine: Engine, **kw: Any) -> InboundStats:

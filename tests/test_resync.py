@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
@@ -17,25 +15,7 @@ import factories as f
 from regsync.cli import app
 from regsync.db.session import suppress_outbox
 from regsync.resync import ResyncUsageError, Target, run_resync
-from regsync.sandbox.server import SandboxServer
-from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings
-from test_reconcile import DEFAULT_FAULTS, patch, rid, sync, world
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(admin=True) as sb:
-        yield sb
-
-
-@pytest.fixture
-def settings(sandbox: SandboxServer, db_url: str) -> Iterator[Settings]:
-    httpx.post(f"{sandbox.admin_url}/reset").raise_for_status()
-    httpx.put(f"{sandbox.admin_url}/faults", json=DEFAULT_FAULTS).raise_for_status()
-    yield Settings(database=DatabaseSettings(url=db_url),
-                   registry=RegistrySettings(url=sandbox.base_url, client_id=sandbox.client_id,
-                                             client_secret=sandbox.client_secret),
-                   log=LogSettings(level="WARNING"))
+from test_reconcile import patch, rid, sync, world
 
 
 def resync(settings, engine: Engine, target: Target, **kw: Any) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from regsync.db.models import ENTITIES, Audit, Outbox
-from regsync.db.session import make_engine, utcnow
+from regsync.db.session import connection, make_engine, utcnow
 from regsync.masking import mask_text
 from regsync.settings import Settings
 
@@ -390,7 +390,7 @@ def list_outbox(engine: Engine | Connection, *, states: Sequence[str] | None = N
     codes = select(_ob.c.entity, _ob.c.local_id, _ob.c.last_code).where(
         cond, _ob.c.last_code.is_not(None)).distinct().subquery()
 
-    with _connect(engine) as conn:
+    with connection(engine) as conn:
         page = conn.execute(page_q).mappings().all()
         by_rank = conn.execute(select(per_record.c.rank, func.count()).group_by(per_record.c.rank)).all()
         by_code_rows = conn.execute(select(codes.c.last_code, func.count()).group_by(codes.c.last_code)).all()
@@ -638,22 +638,6 @@ def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
         yield seq[i:i + n]
 
 
-class _connect:
-    """``with _connect(bind) as conn``: a new connection for an engine, the same for a connection."""
-
-    def __init__(self, bind: Engine | Connection) -> None:
-        self.bind = bind
-        self.conn: Connection | None = None
-
-    def __enter__(self) -> Connection:
-        if isinstance(self.bind, Connection):
-            return self.bind
-        self.conn = self.bind.connect()
-        return self.conn
-
-    def __exit__(self, *exc: object) -> None:
-        if self.conn is not None:
-            self.conn.close()
 
 
 # ------------------------------------------------------------------------------------------------ CLI glue

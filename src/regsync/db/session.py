@@ -82,3 +82,24 @@ def suppress_outbox(conn: Connection) -> Iterator[None]:
         yield
     finally:
         conn.execute(text("DELETE FROM outbox_suppress WHERE id = :id"), {"id": row_id})
+
+
+class connection:  # noqa: N801 — used as a function: ``with connection(bind) as conn``
+    """``with connection(bind) as conn``: a new connection for an :class:`~sqlalchemy.Engine` (closed on exit),
+    or the given :class:`~sqlalchemy.Connection` itself (left open), so that a reader works inside a caller's
+    transaction or on its own."""
+
+    def __init__(self, bind: Engine | Connection) -> None:
+        self.bind = bind
+        self.conn: Connection | None = None
+
+    def __enter__(self) -> Connection:
+        if isinstance(self.bind, Connection):
+            return self.bind
+        self.conn = self.bind.connect()
+        return self.conn
+
+    def __exit__(self, *exc: object) -> None:
+        if self.conn is not None:
+            self.conn.close()
+

@@ -29,6 +29,7 @@ import orjson
 from sqlalchemy import Connection, Engine, desc, func, select
 
 from regsync.db.models import Discrepancy, Run, Volunteer
+from regsync.db.session import connection
 from regsync.masking import mask_id_number, mask_phone, mask_text
 
 __all__ = [
@@ -189,7 +190,7 @@ def list_runs(bind: Engine | Connection, *, kind: str | None = None, limit: int 
     query = select(_run).order_by(desc(_run.c.started_at), desc(_run.c.id)).limit(limit)
     if kind is not None:
         query = query.where(_run.c.kind == kind)
-    with _connect(bind) as conn:
+    with connection(bind) as conn:
         rows = conn.execute(query).all()
         counts = _discrepancy_counts(conn, [int(r.id) for r in rows])
     return [_run_info(r, counts) for r in rows]
@@ -201,7 +202,7 @@ def get_run(bind: Engine | Connection, run_id: int) -> RunInfo:
     Raises:
         RunNotFound: no run has this id.
     """
-    with _connect(bind) as conn:
+    with connection(bind) as conn:
         row = conn.execute(select(_run).where(_run.c.id == run_id)).first()
         if row is None:
             raise RunNotFound(f"no run {run_id}; `regsync report list` shows the runs")
@@ -253,7 +254,7 @@ def _line_order(lines: Any) -> list[str]:
 def count_discrepancies(bind: Engine | Connection, run_id: int) -> Counts:
     """Count a run's discrepancies in one ``GROUP BY`` (the groups, not the rows, come back)."""
     cols = (_d.c.kind, _d.c.entity, _d.c.city_code, _d.c.org_line, _d.c.action, _d.c.action_state)
-    with _connect(bind) as conn:
+    with connection(bind) as conn:
         groups = conn.execute(select(*cols, func.count()).where(_d.c.run_id == run_id).group_by(*cols)).all()
     by_kind: Counter[str] = Counter()
     by_entity: Counter[str] = Counter()
@@ -306,7 +307,7 @@ class TrendPoint:
 
 def load_trend(bind: Engine | Connection, run: RunInfo, *, last: int = 10) -> list[TrendPoint]:
     """The last ``last`` runs of ``run``'s kind up to and including it, oldest first."""
-    with _connect(bind) as conn:
+    with connection(bind) as conn:
         runs = conn.execute(select(_run.c.id, _run.c.started_at, _run.c.status)
                             .where(_run.c.kind == run.kind, _run.c.id <= run.id)
                             .order_by(desc(_run.c.id)).limit(last)).all()
@@ -394,7 +395,7 @@ def load_report(bind: Engine | Connection, run_id: int, *, now: dt.datetime | No
     Raises:
         RunNotFound: no run has this id.
     """
-    with _connect(bind) as conn:
+    with connection(bind) as conn:
         run = get_run(conn, run_id)
         counts = count_discrepancies(conn, run_id)
         trend = load_trend(conn, run, last=trend_runs)
@@ -521,19 +522,3 @@ def _attach_personal(conn: Connection, rows: list[DiscrepancyRow], clear: bool) 
             r.phone = phone if clear else mask_phone(phone)
 
 
-class _connect:
-    """``with _connect(bind) as conn``: a new connection for an engine, the same one for a connection."""
-
-    def __init__(self, bind: Engine | Connection) -> None:
-        self.bind = bind
-        self.conn: Connection | None = None
-
-    def __enter__(self) -> Connection:
-        if isinstance(self.bind, Connection):
-            return self.bind
-        self.conn = self.bind.connect()
-        return self.conn
-
-    def __exit__(self, *exc: object) -> None:
-        if self.conn is not None:
-            self.conn.close()
