@@ -187,6 +187,37 @@ class _Item:
     held_base: dict[str, Any] | None = None  # the link's base values of the held fields, kept after a write
 
 
+@dataclass
+class _Group:
+    """The records of one kind and one priority within a claimed window; its outcomes are written per batch,
+    and what waits for the calls (a person's later rows) at its end."""
+
+    kind: str
+    priority: int
+    items: list[_Item]
+    outcomes: _Outcomes
+    pairs: list[tuple[Any, Any]] = field(default_factory=list)  # membership pairs it sends first (open pairs)
+
+
+@dataclass
+class _Send:
+    """A batch of a group's records to send in one ``POST /batch``."""
+
+    group: _Group
+    items: list[_Item]
+
+
+@dataclass
+class _End:
+    """A group's end: written once every batch of it (and of the groups before it) is handled."""
+
+    group: _Group
+
+
+#: In the relay's work: handle everything in flight before any more work is produced.
+_BARRIER = object()
+
+
 def _revision_of(client_ref: str) -> int:
     """The correction number in a service record's ``clientRef`` (``"42"`` → 0, ``"42-r3"`` → 3)."""
     _, sep, rev = client_ref.rpartition("-r")
@@ -200,6 +231,17 @@ def _in(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
         item_type = BigInteger() if values and isinstance(values[0], int) else Text()
         return column == any_(bindparam(None, list(values), type_=ARRAY(item_type)))
     return column.in_(list(values))
+
+
+def _chunk_size(conn: Connection) -> int:
+    """Keys per ``IN`` query: one array parameter on PostgreSQL holds many; SQLite binds each key."""
+    return 10_000 if conn.dialect.name == "postgresql" else _CHUNK
+
+
+def _dicts(result: Any) -> list[dict[str, Any]]:
+    """A result's rows as plain dicts (built from tuples: far cheaper than a mapping per row)."""
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result.all()]
 
 
 def _now() -> dt.datetime:
@@ -254,6 +296,9 @@ class Relay:
         #: Batch calls kept in flight at once: the registry works on one while the relay prepares the next.
         self.concurrency = concurrency or settings.relay.concurrency
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="relay-batch")
+        #: The outcomes are written on one thread of their own, in order, while the relay goes on.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-write")
+        self._writes: deque[Future[None]] = deque()
         self._analyzed = False
         self._rng = random.Random()
         self._merger: Any = None  # an inbound Poller, for VERSION_MISMATCH merges (made when first needed)
@@ -261,17 +306,25 @@ class Relay:
         self._links_written = 0  # links this relay made (for ANALYZE as the link table grows)
         self._analyzed_at = 0
         self._stop: Callable[[], bool] | None = None
+        self._open: set[tuple[str, int]] = set()  # records of the groups not finished yet (in flight)
+        self._open_pairs: set[tuple[Any, Any]] = set()  # membership pairs being joined by those groups
+        self._unsettled: set[int] = set()  # claimed outbox rows not written yet (released if the pass fails)
 
     def close(self) -> None:
-        """Stop the relay's call threads."""
+        """Stop the relay's call and writer threads."""
         self._pool.shutdown(wait=True)
+        self._writer.shutdown(wait=True)
 
     # ------------------------------------------------------------------------------------------ pass
     def run(self, *, stop: Callable[[], bool] | None = None, max_steps: int | None = None) -> RelayStats:
-        """Run steps until no row is available (or ``stop()`` is true, or ``max_steps`` ran).
+        """Run a pass: claim windows of rows and send their writes until no row is available (or ``stop()`` is
+        true, or ``max_steps`` windows were claimed).
 
-        ``stop`` is also polled between batches: once it is true no new batch is sent, the batches in flight
-        are finished and recorded, and the step's other rows are released (a shutdown within one batch's time).
+        The pass is one pipeline: the next window is claimed, read and planned while the calls of the last one
+        are in flight, so the registry always has work (see :meth:`_work` for what waits for what).
+
+        ``stop`` is polled before each batch is sent: once it is true no new batch is sent, the batches in flight
+        are finished and recorded, and the other claimed rows are released (a shutdown within one batch's time).
 
         Returns:
             The pass's :class:`RelayStats` (failed counts are those of this pass's rows).
@@ -282,20 +335,27 @@ class Relay:
         self.stats = RelayStats()
         self._stop = stop
         self._steps_of = Counter()
+        self._open = set()
+        self._open_pairs = set()
+        self._unsettled = set()
         self.unblock()
         self._analyze_after_bulk_load()
-        steps = 0
         try:
-            while not (stop and stop()):
-                if max_steps is not None and steps >= max_steps:
-                    break
-                if self.step() == 0:
-                    break
-                steps += 1
+            self._dispatch(self._work(max_steps))
+            self._flush_writes()
         except _Stopped:
-            log.info("relay stopped after its batches in flight; the rest of the step released")
+            self._flush_writes(raising=False)
+            log.info("relay stopped after its batches in flight; the rest of its claimed rows released")
+            self.release(sorted(self._unsettled))
+        except BaseException:
+            self._flush_writes(raising=False)
+            self.release(sorted(self._unsettled))
+            raise
         finally:
             self._stop = None
+            self._open = set()
+            self._open_pairs = set()
+            self._unsettled = set()
         return self.stats
 
     #: On PostgreSQL, a backlog at least this large when a relay starts has the outbox and link tables
@@ -354,8 +414,8 @@ class Relay:
             " AND (claimed_until IS NULL OR claimed_until < :now)"
             f" ORDER BY priority, id LIMIT :limit{lock})"
             " RETURNING id, entity, local_id, op, priority, attempts, last_code, created_at, done_at"),
-            {"me": self.worker, "until": until, "now": now, "limit": limit}).mappings().all()
-        return sorted((dict(r) for r in rows), key=lambda r: (r["priority"], r["id"]))
+            {"me": self.worker, "until": until, "now": now, "limit": limit})
+        return sorted(_dicts(rows), key=lambda r: (r["priority"], r["id"]))
 
     def _drop_records_held_elsewhere(self, claimed: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Keep one record in flight in one relay only.
@@ -374,7 +434,7 @@ class Relay:
             for entity, lid in keys:
                 by_kind[entity].append(lid)
             for entity, ids in by_kind.items():
-                for chunk in _chunks(ids, _CHUNK):
+                for chunk in _chunks(ids, _chunk_size(conn)):
                     held.update((entity, lid) for (lid,) in conn.execute(
                         select(Outbox.local_id).where(
                             Outbox.entity == entity, _in(conn, Outbox.local_id, chunk), Outbox.claimed_by.is_not(None),
@@ -393,59 +453,104 @@ class Relay:
                 conn.execute(update(Outbox).where(_in(conn, Outbox.id, chunk), Outbox.claimed_by == self.worker)
                              .values(claimed_by=None, claimed_until=None))
 
-    # ------------------------------------------------------------------------------------------ step
-    def step(self) -> int:
-        """Claim and process one window of rows. Returns the number of rows claimed (0: nothing to do).
+    # ------------------------------------------------------------------------------------------ work
+    def _work(self, max_steps: int | None) -> Iterator[_Send | _End | object]:
+        """The pass's work, produced lazily for :meth:`_dispatch`: batches to send (:class:`_Send`), the end of a
+        group (:class:`_End`, its remaining outcomes written once its batches are through) and :data:`_BARRIER`
+        (nothing more is produced until everything in flight has been handled and written).
 
-        Raises:
-            RelayHalted: see :meth:`run`.
+        Each window of ``claim_size`` rows is claimed when the dispatcher asks for more work, while the last
+        window's calls are still in flight. Its rows are folded per record and grouped by (priority, kind), in
+        order. What must not overlap waits behind a barrier:
+
+        * a group of another priority or kind than the groups still open: what it refers to (a lower priority)
+          must be linked before it is planned, endings after what hangs on them;
+        * a window holding a newer row of a record still in flight: its write is planned from the outcome of the
+          one in flight (its link, its version), never beside it;
+        * an empty claim while work is open: that work may put rows back in the queue (a link then the push,
+          a correction's second step, a new version), which the pass takes too.
         """
-        self._analyze_as_links_grow()
-        with self.engine.begin() as conn:
-            claimed = self.claim(conn, self.settings.relay.claim_size)
-        if not claimed:
-            return 0
-        claimed = self._drop_records_held_elsewhere(claimed)
-        if not claimed:
-            return 0  # all of it is another relay's for now
-        groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        steps = 0
+        last_group: tuple[int, str] | None = None
+        while max_steps is None or steps < max_steps:
+            self._analyze_as_links_grow()
+            with self.engine.begin() as conn:
+                claimed = self.claim(conn, self.settings.relay.claim_size)
+            if claimed:
+                steps += 1
+                claimed = self._drop_records_held_elsewhere(claimed)
+            if not claimed:
+                if self._open:
+                    yield _BARRIER
+                    continue
+                return
+            self._unsettled.update(r["id"] for r in claimed)
+            if any((r["entity"], r["local_id"]) in self._open for r in claimed):
+                yield _BARRIER
+            for group in self._groups(claimed):
+                key = (group.priority, group.kind)
+                if self._open and key != last_group:
+                    yield _BARRIER
+                last_group = key
+                self._open.update((group.kind, it.local_id) for it in group.items)
+                yield from self._process(group)
+
+    def _groups(self, claimed: list[dict[str, Any]]) -> list[_Group]:
+        """Fold claimed rows into one :class:`_Item` per record, grouped by priority then kind, in order."""
+        by_priority: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for r in claimed:
-            groups[r["priority"]].append(r)
-        pending_ids = [r["id"] for r in claimed]
-        try:
-            for priority in sorted(groups):
-                rows = groups[priority]
-                by_record: dict[tuple[str, int], _Item] = {}
-                for r in rows:
-                    key = (r["entity"], r["local_id"])
-                    item = by_record.get(key)
-                    if item is None:
-                        item = by_record[key] = _Item(r["entity"], r["local_id"], [r["id"]], r["attempts"])
-                    else:
-                        item.row_ids.append(r["id"])
-                        item.attempts = max(item.attempts, r["attempts"])
-                    if r.get("last_code") and r["last_code"] not in LOCAL_WAIT_CODES:
-                        item.uncertain = True
-                    if r.get("done_at") is not None:
-                        item.last_verdict = max(item.last_verdict, str(r["done_at"]))
-                    created = r.get("created_at")
-                    if isinstance(created, str):
-                        created = dt.datetime.fromisoformat(created)
-                    if created is not None and (item.first_queued is None or created < item.first_queued):
-                        item.first_queued = created
-                by_kind: dict[str, list[_Item]] = defaultdict(list)
-                for item in by_record.values():
-                    by_kind[item.kind].append(item)
-                for kind, items in by_kind.items():
-                    self._process(kind, items)
-                    done = {i for it in items for i in it.row_ids}
-                    pending_ids = [i for i in pending_ids if i not in done]
-        except BaseException:
-            self.release(pending_ids)
-            raise
-        return len(claimed)
+            by_priority[r["priority"]].append(r)
+        groups: list[_Group] = []
+        for priority in sorted(by_priority):
+            by_record: dict[tuple[str, int], _Item] = {}
+            for r in by_priority[priority]:
+                key = (r["entity"], r["local_id"])
+                item = by_record.get(key)
+                if item is None:
+                    item = by_record[key] = _Item(r["entity"], r["local_id"], [r["id"]], r["attempts"])
+                else:
+                    item.row_ids.append(r["id"])
+                    item.attempts = max(item.attempts, r["attempts"])
+                if r.get("last_code") and r["last_code"] not in LOCAL_WAIT_CODES:
+                    item.uncertain = True
+                if r.get("done_at") is not None:
+                    item.last_verdict = max(item.last_verdict, str(r["done_at"]))
+                created = r.get("created_at")
+                if isinstance(created, str):
+                    created = dt.datetime.fromisoformat(created)
+                if created is not None and (item.first_queued is None or created < item.first_queued):
+                    item.first_queued = created
+            by_kind: dict[str, list[_Item]] = defaultdict(list)
+            for item in by_record.values():
+                by_kind[item.kind].append(item)
+            for kind, items in by_kind.items():
+                groups.append(_Group(kind, priority, items, _Outcomes(kind, self.settings.hash_key)))
+        return groups
 
     # ------------------------------------------------------------------------------------------ load
+    def _load_group(self, group: _Group) -> None:
+        """Read what concerns a whole group, in one query each over its records: the fields held by open
+        conflicts, and which records have older failed or blocked rows.
+
+        While the group's rows are claimed the inbound poller leaves its records alone, so no conflict opens on
+        them meanwhile.
+        """
+        kind = group.kind
+        ids = sorted(it.local_id for it in group.items)
+        held: dict[int, set[str]] = defaultdict(set)
+        failed_before: set[int] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids, _chunk_size(conn)):
+                for lid, name in conn.execute(select(Conflict.local_id, Conflict.field).where(
+                        Conflict.entity == kind, _in(conn, Conflict.local_id, chunk), Conflict.state == "open")):
+                    held[lid].add(name)
+                failed_before.update(conn.execute(select(Outbox.local_id).where(
+                    Outbox.entity == kind, _in(conn, Outbox.local_id, chunk),
+                    Outbox.state.in_(("failed", "blocked")))).scalars())
+        for it in group.items:
+            it.had_failed = it.local_id in failed_before
+            it.held = frozenset(held.get(it.local_id, ()))
+
     def _load(self, conn: Connection, kind: str, items: list[_Item]) -> dict[tuple[str, int], str]:
         """Read the live rows and links of ``items`` and the links of what they refer to."""
         table = Base.metadata.tables[TABLES[kind]]
@@ -455,8 +560,8 @@ class Relay:
         unreadable: dict[int, str] = {}
         for chunk in _chunks(ids, _CHUNK):
             try:
-                for r in conn.execute(select(table).where(_in(conn, table.c.id, chunk))).mappings():
-                    rows[r["id"]] = dict(r)
+                rows.update((r["id"], r) for r in _dicts(conn.execute(select(table).where(
+                    _in(conn, table.c.id, chunk)))))
             except (ValueError, TypeError) as exc:
                 # a value the column's type cannot hold (e.g. '1990/01/01' in a date column written by another
                 # program): read the chunk row by row so that only the bad rows fail
@@ -469,25 +574,12 @@ class Relay:
                         continue
                     if r is not None:
                         rows[r["id"]] = dict(r)
-            for r in conn.execute(select(Link.__table__).where(Link.entity == kind, _in(conn, Link.local_id, chunk))
-                                  ).mappings():
-                links[r["local_id"]] = dict(r)
-        held: dict[int, set[str]] = defaultdict(set)
-        for chunk in _chunks(ids, _CHUNK):
-            for lid, name in conn.execute(select(Conflict.local_id, Conflict.field).where(
-                    Conflict.entity == kind, _in(conn, Conflict.local_id, chunk), Conflict.state == "open")):
-                held[lid].add(name)
-        failed_before: set[int] = set()
-        for chunk in _chunks(ids, _CHUNK):
-            failed_before.update(conn.execute(select(Outbox.local_id).where(
-                Outbox.entity == kind, _in(conn, Outbox.local_id, chunk), Outbox.state.in_(("failed", "blocked")))
-            ).scalars())
+            links.update((r["local_id"], r) for r in _dicts(conn.execute(select(Link.__table__).where(
+                Link.entity == kind, _in(conn, Link.local_id, chunk)))))
         for it in items:
             it.row = rows.get(it.local_id)
             it.link = links.get(it.local_id)
-            it.had_failed = it.local_id in failed_before
             it.unreadable = unreadable.get(it.local_id)
-            it.held = frozenset(held.get(it.local_id, ()))
         # references
         wanted: dict[str, set[int]] = defaultdict(set)
         for it in items:
@@ -520,12 +612,67 @@ class Relay:
         return {key: "waiting" if key in waiting else "failed" for key in missing}
 
     # ------------------------------------------------------------------------------------------ plan
-    def _process(self, kind: str, items: list[_Item]) -> None:
+    def _process(self, group: _Group) -> Iterator[_Send | _End]:
+        """Plan a group and yield its batches of up to ``batch_size`` operations, then its :class:`_End`.
+
+        The group is read from the store and planned one chunk of ``batch_size`` records at a time, just before
+        its operations are needed, so that reading and planning overlap the registry's work on the batches in
+        flight.
+        """
+        outcomes = group.outcomes
+        size = self.settings.relay.batch_size
+        batch: list[_Item] = []
+        self._load_group(group)
+        for chunk in _chunks(sorted(group.items, key=lambda it: it.local_id), size):
+            planned, parent_state, primaries = self._prepare(group, list(chunk))
+            for it, plan in planned:
+                if plan.get("pair_waits"):
+                    outcomes.defer(it, "PRIMARY_PENDING", "another local membership of the same person in the same "
+                                   "org is sent first", seconds=1.0, count_attempt=False)
+                elif "lacking" in plan:
+                    failed = [p for p in plan["lacking"] if parent_state.get(p) == "failed"]
+                    if failed:
+                        outcomes.blocked(it, failed[0])
+                    else:
+                        outcomes.defer(it, "PARENT_PENDING", "a record it refers to is not in the registry yet",
+                                       seconds=2.0, count_attempt=False)
+                else:
+                    try:
+                        self._plan(it, plan["desired"], primaries, outcomes)
+                    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                        it.op = None
+                        outcomes.fail(it, "LOCAL_DATA_INVALID", f"the local row cannot be sent: {exc}")
+                    if it.op is not None:
+                        batch.append(it)
+                if len(batch) >= size:
+                    yield from self._ready(group, batch)
+                    batch = []
+        if batch:
+            yield from self._ready(group, batch)
+        # The later rows of a person wait until their primary is linked, which may happen in this very pass:
+        # they are written after the group's calls (and those of the groups before it).
+        yield _End(group)
+
+    def _ready(self, group: _Group, batch: list[_Item]) -> Iterator[_Send]:
+        self._find_created(group.kind, batch, group.outcomes)
+        ready = [x for x in batch if x.op is not None]
+        if ready:
+            yield _Send(group, ready)
+
+    def _prepare(self, group: _Group, items: list[_Item]
+                 ) -> tuple[list[tuple[_Item, dict[str, Any]]], dict[tuple[str, int], str], dict[int, int]]:
+        """Read one chunk of a group and project its rows.
+
+        Returns:
+            ``(planned, parent_state, primaries)``: per item a plan (``{"desired": fields}``, ``{"lacking":
+            [(kind, local_id)]}`` for references not linked yet, or with ``"pair_waits"``), the state of the
+            referenced records that are not linked (:meth:`_parent_states`), and the later rows of a person with
+            their primary (:meth:`_volunteer_primaries`).
+        """
+        kind, outcomes = group.kind, group.outcomes
         with self.engine.begin() as conn:
             refs = self._load(conn, kind, items)
             primaries = self._volunteer_primaries(conn, items) if kind == "volunteer" else {}
-
-        outcomes = _Outcomes(kind, self.settings.hash_key)
         missing: set[tuple[str, int]] = set()
         planned: list[tuple[_Item, dict[str, Any]]] = []
         for it in items:
@@ -550,56 +697,23 @@ class Relay:
             # Two local memberships of one person in one org (the person registered twice on the platform) are
             # one registry membership (the pair is its key, registry-api.md §4.3; joining twice answers the
             # existing one). With batches in flight at once, the second could reach the registry first and set
-            # its date: only the first of a pair goes in a step; the others follow once it is linked.
-            first_of_pair: set[tuple[Any, Any]] = set()
-            for it, plan in sorted(planned, key=lambda p: p[0].local_id):
+            # its date: only the first of a pair is sent while its group is open (in this group or in a group
+            # still in flight); the others follow once it is linked.
+            for it, plan in planned:
                 d = plan.get("desired")
                 if d is None or it.link is not None:
                     continue
                 pair = (d.get("org_id"), d.get("volunteer_id"))
-                if pair in first_of_pair:
+                if pair in self._open_pairs:
                     plan["pair_waits"] = True
-                first_of_pair.add(pair)
+                else:
+                    self._open_pairs.add(pair)
+                    group.pairs.append(pair)
         parent_state = {}
         if missing:
             with self.engine.begin() as conn:
                 parent_state = self._parent_states(conn, missing)
-
-        def batches() -> Iterator[list[_Item]]:
-            """Plan lazily, one batch at a time, so that planning overlaps the registry's work on the batches
-            already sent."""
-            batch: list[_Item] = []
-            for n, (it, plan) in enumerate(planned, 1):
-                if plan.get("pair_waits"):
-                    outcomes.defer(it, "PRIMARY_PENDING", "another local membership of the same person in the same "
-                                   "org is sent first", seconds=1.0, count_attempt=False)
-                elif "lacking" in plan:
-                    failed = [p for p in plan["lacking"] if parent_state.get(p) == "failed"]
-                    if failed:
-                        outcomes.blocked(it, failed[0])
-                    else:
-                        outcomes.defer(it, "PARENT_PENDING", "a record it refers to is not in the registry yet",
-                                       seconds=2.0, count_attempt=False)
-                else:
-                    try:
-                        self._plan(it, plan["desired"], primaries, outcomes)
-                    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                        it.op = None
-                        outcomes.fail(it, "LOCAL_DATA_INVALID", f"the local row cannot be sent: {exc}")
-                    if it.op is not None:
-                        batch.append(it)
-                if len(batch) >= self.settings.relay.batch_size or (n == len(planned) and batch):
-                    self._find_created(kind, batch, outcomes)
-                    ready = [x for x in batch if x.op is not None]
-                    batch = []
-                    if ready:
-                        yield ready
-
-        # The later rows of a person wait until their primary is linked, which may happen in this very step:
-        # they are written after the calls.
-        self._dispatch(kind, batches(), outcomes)
-        outcomes.dup_links, outcomes.dup_later = outcomes.dup_later, []
-        self._commit(outcomes)
+        return planned, parent_state, primaries
 
     def _fetch_held_values(self, kind: str, items: list[_Item]) -> None:
         """Read the registry's current values of the fields that open conflicts hold (design.md, "Conflict
@@ -825,48 +939,68 @@ class Relay:
         it.op = Operation("create", it.kind, fields_, idempotency_key=f"rs-{digest}", client_ref=client_ref, tag=it)
 
     # ------------------------------------------------------------------------------------------ send
-    def _dispatch(self, kind: str, chunks: Iterable[list[_Item]], outcomes: _Outcomes) -> None:
-        """Send ``items`` in batches, keeping up to ``concurrency`` calls in flight so that the registry
-        works on one batch while this side prepares the next and records the last; results are handled in
-        order, and a failed call stops new calls but never loses the answers of the calls already made.
+    def _dispatch(self, work: Iterator[_Send | _End | object]) -> None:
+        """Send the batches of ``work`` (:meth:`_work`), keeping up to ``concurrency`` calls in flight so that
+        the registry works on some while this side claims, reads and plans the next and records the last.
+        Results are handled and written in the order the work was produced; a group's end is written after its
+        batches; at a barrier everything in flight is handled before more work is produced. A failed call stops
+        new calls but never loses the answers of the calls already made.
 
         Raises:
             RelayHalted: the registry refused the credentials.
-            RegistryError: the registry is unavailable (the unsent work is deferred or released).
+            RegistryError: the registry is unavailable (the unsent work is released by :meth:`run`).
         """
-        pending = iter(chunks)
-        inflight: deque[tuple[list[_Item], Future[list[OperationResult]]]] = deque()
+        inflight: deque[tuple[_Send | _End, Future[list[OperationResult]] | None]] = deque()
+        calls = 0
         error: BaseException | None = None
-        exhausted = stopped = False
+        exhausted = stopped = barrier = False
         while True:
-            while error is None and not exhausted and len(inflight) < self.concurrency:
+            # a group's end waits in the queue too: bound the queue, so that a run of groups with nothing to send
+            # is written as it goes instead of claiming the whole backlog first
+            while (error is None and not exhausted and not barrier and calls < self.concurrency
+                   and len(inflight) < 2 * self.concurrency):
                 if self._stop is not None and self._stop():
                     exhausted = stopped = True
                     break
-                chunk = next(pending, None)
-                if chunk is None:
+                unit = next(work, None)
+                if unit is None:
                     exhausted = True
-                    break
-                inflight.append((chunk, self._pool.submit(self.client.batch, [it.op for it in chunk])))
+                elif unit is _BARRIER:
+                    barrier = True
+                elif isinstance(unit, _End):
+                    inflight.append((unit, None))
+                else:
+                    assert isinstance(unit, _Send)
+                    inflight.append((unit, self._pool.submit(self.client.batch, [it.op for it in unit.items])))
+                    calls += 1
             if not inflight:
+                if barrier and error is None:
+                    self._flush_writes()
+                barrier = False
                 if error is None and not exhausted:
                     continue
                 break
-            chunk, future = inflight.popleft()
+            unit, future = inflight.popleft()
+            if future is None:
+                if error is None:
+                    self._finish(unit.group)
+                continue
+            calls -= 1
+            assert isinstance(unit, _Send)
+            outcomes = unit.group.outcomes
             try:
                 results = future.result()
             except RegistryError as exc:
-                self._on_batch_error(chunk, exc, outcomes)
+                self._on_batch_error(unit.items, exc, outcomes)
                 error = error or exc
                 continue
             try:
-                self._handle(kind, chunk, results, outcomes)
+                self._handle(unit.group.kind, unit.items, results, outcomes)
             except RelayHalted as exc:
                 error = error or exc
                 continue
             self._commit(outcomes)
         if stopped and error is None:
-            self._commit(outcomes)
             raise _Stopped
         if isinstance(error, RelayHalted):
             raise error
@@ -878,6 +1012,20 @@ class Relay:
                 log.error("registry refuses this client as a whole: relay halted", code=error.code, alarm=True)
                 raise RelayHalted(str(error)) from error
             raise error
+
+    def _finish(self, group: _Group) -> None:
+        """Write what is left of a group once its batches are through: the later rows of a person (linked to
+        their primary, now linked) and the outcomes decided without a call. Its records leave the open set once
+        that is committed (a newer row of one of them is then planned from what was written)."""
+        outcomes = group.outcomes
+        outcomes.dup_links, outcomes.dup_later = outcomes.dup_later, []
+
+        def settled() -> None:
+            self._open.difference_update((group.kind, it.local_id) for it in group.items)
+            self._open_pairs.difference_update(group.pairs)
+            self._unsettled.difference_update(i for it in group.items for i in it.row_ids)
+
+        self._commit(outcomes, after=settled)
 
     def _on_batch_error(self, items: list[_Item], exc: RegistryError, outcomes: _Outcomes) -> None:
         """A whole call failed: defer its records without burning attempts (an outage is not theirs)."""
@@ -1005,8 +1153,10 @@ class Relay:
         return self._rng.uniform(0, min(300.0, 2.0 * 2 ** min(attempts, 8)))
 
     # ------------------------------------------------------------------------------------------ commit
-    def _commit(self, outcomes: _Outcomes) -> None:
-        if outcomes.empty():
+    def _commit(self, outcomes: _Outcomes, after: Callable[[], None] | None = None) -> None:
+        """Hand the outcomes collected so far to the writer (written in order, in one transaction, on the
+        writer's thread) and clear them; ``after`` runs on the writer once they are committed."""
+        if outcomes.empty() and after is None:
             return
         for it in list(outcomes.requeue):
             # a record sent back to the queue after a write (linked to an existing record, a correction's
@@ -1020,14 +1170,42 @@ class Relay:
                           local_id=it.local_id, times=LOOP_LIMIT, alarm=True)
                 outcomes.fail(it, "SYNC_LOOP", f"{outcomes.kind} {it.local_id} came back {LOOP_LIMIT} times in one "
                               "pass without settling (see the log); retry it after checking its registry record")
+        payload = outcomes.detach()
+        self._links_written += len(payload.links_new)
+        if not self.write_behind:
+            self._write(payload, after)
+            return
+        self._writes.append(self._writer.submit(self._write, payload, after))
+        # a failed write stops the pass at once; and the writer is kept at most a few writes behind
+        while self._writes and (self._writes[0].done() or len(self._writes) > self.writes_behind):
+            self._writes.popleft().result()
+
+    #: Writes the writer may be behind the calls before the relay waits for it.
+    writes_behind: int = 4
+    #: Write the outcomes on the writer's thread (else on the relay's, before it goes on).
+    write_behind: bool = True
+
+    def _write(self, payload: _Outcomes, after: Callable[[], None] | None) -> None:
         with self.engine.begin() as conn:
             if is_postgres(conn):
                 # Every write the relay records can be found again if a server crash loses this commit (the
                 # same idempotency key replays it, the clientRef links it), so it need not wait for the WAL flush.
                 conn.execute(text("SET LOCAL synchronous_commit = off"))
-            outcomes.write(conn, self.worker, self.stats)
-        self._links_written += len(outcomes.links_new)
-        outcomes.clear()
+            payload.write(conn, self.worker, self.stats)
+        if after is not None:
+            after()
+
+    def _flush_writes(self, *, raising: bool = True) -> None:
+        """Wait until every handed-over write is committed. Raises the first write's error (unless ``raising``
+        is false: after a failure, only waits)."""
+        error: BaseException | None = None
+        while self._writes:
+            try:
+                self._writes.popleft().result()
+            except BaseException as exc:  # noqa: BLE001 - re-raised below
+                error = error or exc
+        if error is not None and raising:
+            raise error
 
 
 def _unreadable_reason(conn: Connection, table: Any, local_id: int, exc: Exception) -> str:
@@ -1089,6 +1267,16 @@ class _Outcomes:
         self.failures: list[tuple[_Item, str, str, str, tuple[str, int] | None]] = []
         self.deferrals: list[tuple[_Item, str, str, float, bool]] = []
         self.dup_links: list[tuple[_Item, int]] = []
+
+    def detach(self) -> _Outcomes:
+        """The outcomes collected so far, as an object of their own (for the writer); this one is cleared."""
+        taken = _Outcomes(self.kind, self.hash_key)
+        taken.dup_later = []
+        (taken.links_new, taken.links_upd, taken.sent, taken.requeue, taken.failures, taken.deferrals,
+         taken.dup_links) = (self.links_new, self.links_upd, self.sent, self.requeue, self.failures, self.deferrals,
+                             self.dup_links)
+        self.clear()
+        return taken
 
     def empty(self) -> bool:
         return not (self.links_new or self.links_upd or self.sent or self.requeue or self.failures
