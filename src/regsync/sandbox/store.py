@@ -385,7 +385,7 @@ class UnitOfWork:
         self._index: dict[tuple[str, str], dict[str, set[str]]] = {
             (t, c): defaultdict(set) for t, cols in INDEX_COLUMNS.items() for c in cols
         }
-        self._index_values: dict[tuple[str, str], dict[str, Any]] = {}
+        self._index_values: dict[tuple[str, str], dict[str, Any]] = {key: {} for key in self._index}
         self._loaded_keys: dict[tuple[str, str], set[str]] = defaultdict(set)
         self._new: dict[str, list[str]] = {t: [] for t in TABLES}
         self._dirty: dict[str, set[str]] = {t: set() for t in TABLES}
@@ -394,10 +394,10 @@ class UnitOfWork:
         self.idem_rows: list[dict[str, Any]] = []
 
     # --- loading
-    def _load_rows(self, kind: str, rows: Iterable[Any]) -> None:
+    def _load_rows(self, kind: str, column: str, values: list[str]) -> None:
         cache = self._cache[kind]
-        for row in rows:
-            if row.id in cache and cache[row.id] is not None:
+        for row in select_in(self.conn, TABLES[kind], ("id", "province", "doc"), column, values):
+            if cache.get(row.id) is not None:
                 continue  # the in-memory one is as new or newer
             self._index_record(Record(kind, orjson.loads(row.doc), row.province))
 
@@ -405,14 +405,8 @@ class UnitOfWork:
         """Load the records of ``kind`` with these ids (one query per 500), remembering misses."""
         cache = self._cache[kind]
         want = [i for i in set(ids) if isinstance(i, str) and i not in cache]
-        table = TABLES[kind]
         for chunk in _chunks(want, 500):
-            self._load_rows(
-                kind,
-                self.conn.execute(
-                    select(table.c.id, table.c.province, table.c.doc).where(table.c.id.in_(chunk))
-                ),
-            )
+            self._load_rows(kind, "id", chunk)
             for i in chunk:
                 cache.setdefault(i, None)
 
@@ -420,14 +414,8 @@ class UnitOfWork:
         """Load the records of ``kind`` whose ``column`` is one of ``values`` (for :meth:`find`)."""
         loaded = self._loaded_keys[(kind, column)]
         want = [v for v in set(values) if v is not None and v not in loaded]
-        table = TABLES[kind]
         for chunk in _chunks(want, 500):
-            self._load_rows(
-                kind,
-                self.conn.execute(
-                    select(table.c.id, table.c.province, table.c.doc).where(table.c[column].in_(chunk))
-                ),
-            )
+            self._load_rows(kind, column, chunk)
             loaded.update(chunk)
 
     def get(self, kind: str, record_id: Any) -> Record | None:
@@ -449,20 +437,22 @@ class UnitOfWork:
         ]
 
     def _index_record(self, rec: Record) -> None:
-        kind = rec.kind
-        self._cache[kind][rec.id] = rec
+        kind, rid = rec.kind, rec.doc["id"]
+        self._cache[kind][rid] = rec
         cols = record_columns(kind, rec.doc, rec.province)
         for column in INDEX_COLUMNS[kind]:
             key = (kind, column)
-            old = self._index_values.setdefault(key, {}).get(rec.id)
+            values = self._index_values[key]
             new = cols[column]
-            if old == new and rec.id in self._index_values[key]:
-                continue
-            if old is not None:
-                self._index[key][old].discard(rec.id)
+            if rid in values:
+                old = values[rid]
+                if old == new:
+                    continue
+                if old is not None:
+                    self._index[key][old].discard(rid)
             if new is not None:
-                self._index[key][new].add(rec.id)
-            self._index_values[key][rec.id] = new
+                self._index[key][new].add(rid)
+            values[rid] = new
 
     # --- writing
     def reserve_ids(self, kind: str, count: int) -> None:
@@ -583,10 +573,40 @@ class UnitOfWork:
             sql = _INSERT_SQL[table.name] = (
                 f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
             )
-        self.conn.exec_driver_sql(sql, [tuple(r.get(n) for n in names) for r in rows])
+        self.conn.exec_driver_sql(sql, [tuple(map(r.get, names)) for r in rows])
 
 
 _INSERT_SQL: dict[str, str] = {}
+_SELECT_IN_SQL: dict[tuple[str, tuple[str, ...], tuple[str, ...], str, int], str] = {}
+
+
+def select_in(
+    conn: Connection,
+    table: Table,
+    names: tuple[str, ...],
+    column: str,
+    values: list[Any],
+    **equal: Any,
+) -> Iterable[Any]:
+    """The rows (``names`` as attributes) of ``table`` whose ``column`` is one of ``values`` and whose other
+    columns equal ``equal``.
+
+    On SQLite the statement goes straight to the driver (its text cached per shape): SQLAlchemy's compiling of
+    an expanding ``IN`` of hundreds of values is most of such a query's cost there.
+    """
+    if conn.dialect.name != "sqlite":
+        q = select(*(table.c[n] for n in names)).where(table.c[column].in_(values))
+        for name, value in equal.items():
+            q = q.where(table.c[name] == value)
+        return conn.execute(q)
+    shape = (table.name, names, tuple(equal), column, len(values))
+    sql = _SELECT_IN_SQL.get(shape)
+    if sql is None:
+        where = "".join(f"{name} = ? AND " for name in equal)
+        sql = _SELECT_IN_SQL[shape] = (
+            f"SELECT {', '.join(names)} FROM {table.name} WHERE {where}{column} IN ({', '.join('?' * len(values))})"
+        )
+    return conn.exec_driver_sql(sql, (*equal.values(), *values))
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
