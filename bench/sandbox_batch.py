@@ -5,7 +5,8 @@ Two measures:
 * ``core``: the registry's own work per batch (validation, one transaction, the writes), without HTTP: the
   CPU time and the wall time (which adds the waits: the commit's writes, a checkpoint's fsync);
 * ``http``: end to end over loopback with a signing client (token once; every call signed), against a
-  :class:`~regsync.sandbox.server.SandboxServer` in a thread or in a child process.
+  :class:`~regsync.sandbox.server.SandboxServer` in a thread or in a child process; in a child process also
+  the sandbox process's own CPU time per batch (Linux ``/proc``), apart from the client's.
 
 Run: ``/work/venv/bin/python bench/sandbox_batch.py [--batches 20] [--db sqlite://] [--mode both]``.
 Prints ops/s for each.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
+import os
 import secrets
 import statistics
 import time
@@ -88,6 +90,16 @@ def bench_core(db: str, batches: int) -> float:
     return 500 / med
 
 
+def process_cpu_s(pid: int | None) -> float | None:
+    """User + system CPU seconds of a process so far (Linux ``/proc``), or ``None``."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, TypeError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def bench_http(subprocess: bool, batches: int, db: str) -> float:
     with SandboxServer(db, subprocess=subprocess, rate_limit_rps=1000, rate_limit_burst=1000) as sbx:
         http = httpx.Client(base_url=sbx.base_url.rsplit("/api/v1", 1)[0], timeout=60)
@@ -100,6 +112,7 @@ def bench_http(subprocess: bool, batches: int, db: str) -> float:
             },
         ).json()["access_token"]
         n = 0
+        cpu0 = process_cpu_s(sbx.pid)
         t0 = time.perf_counter()
         for _b in range(batches):
             body = orjson.dumps({"operations": [volunteer_op(n + i) for i in range(500)]})
@@ -122,11 +135,17 @@ def bench_http(subprocess: bool, batches: int, db: str) -> float:
             )
             assert r.status_code == 200, r.text[:300]
         elapsed = time.perf_counter() - t0
+        cpu1 = process_cpu_s(sbx.pid)
         http.close()
     mode = "process" if subprocess else "thread"
+    server = (
+        f" (sandbox process: {(cpu1 - cpu0) / batches * 1000:.1f} ms CPU/batch)"
+        if cpu0 is not None and cpu1 is not None
+        else ""
+    )
     print(
         f"http  {mode:<8} {db:<15} {batches} batches of 500: {elapsed / batches * 1000:.1f} ms/batch "
-        f"-> {batches * 500 / elapsed:,.0f} ops/s"
+        f"-> {batches * 500 / elapsed:,.0f} ops/s{server}"
     )
     return batches * 500 / elapsed
 
