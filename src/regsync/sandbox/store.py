@@ -12,7 +12,8 @@ Writes go through :class:`UnitOfWork`: it loads the records a call needs in few 
 records it changes in memory (with in-memory secondary indexes, so later operations of a batch see earlier
 ones), and writes everything back at the end with one ``executemany`` per table — one transaction per call
 or batch. SQLite runs in WAL mode with explicit ``BEGIN`` (``BEGIN IMMEDIATE`` for writes), so an export's
-read transaction is one consistent snapshot while writes go on. ``sqlite://`` (in memory) is served from a
+read transaction is one consistent snapshot while writes go on; ``synchronous=NORMAL`` (crash-consistent, a
+power loss may drop the last commits) and checkpoints every 10 000 pages. ``sqlite://`` (in memory) is served from a
 throw-away file (under ``/dev/shm`` when there is one), because WAL snapshots need a file.
 """
 
@@ -352,7 +353,11 @@ def _sqlite_setup(engine: Engine) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (pysqlite's own is late and partial)
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA synchronous=NORMAL")  # WAL: crash-consistent; only the fsync at checkpoints
+        # a batch of 500 creates dirties ~1 000 pages (random keys: idempotency keys, ID numbers), so at the
+        # default 1 000 pages nearly every commit ran a checkpoint; at 10 000 (40 MiB of WAL) a page changed by
+        # several batches is copied back once (commit of a batch: ~8 → ~5.5 ms wall)
+        cur.execute("PRAGMA wal_autocheckpoint=10000")
         cur.execute("PRAGMA busy_timeout=10000")
         cur.execute("PRAGMA cache_size=-65536")
         cur.close()
