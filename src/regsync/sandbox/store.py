@@ -13,8 +13,8 @@ records it changes in memory (with in-memory secondary indexes, so later operati
 ones), and writes everything back at the end with one ``executemany`` per table — one transaction per call
 or batch. SQLite runs in WAL mode with explicit ``BEGIN`` (``BEGIN IMMEDIATE`` for writes), so an export's
 read transaction is one consistent snapshot while writes go on; ``synchronous=NORMAL`` (crash-consistent, a
-power loss may drop the last commits) and checkpoints every 10 000 pages. ``sqlite://`` (in memory) is served from a
-throw-away file (under ``/dev/shm`` when there is one), because WAL snapshots need a file.
+power loss may drop the last commits) and checkpoints every 10 000 pages. ``sqlite://`` (in memory) is served
+from a throw-away file (under ``/dev/shm`` when there is one), because WAL snapshots need a file.
 """
 
 from __future__ import annotations
