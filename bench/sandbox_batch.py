@@ -2,9 +2,11 @@
 
 Two measures:
 
-* ``core``: the registry's own work per batch (validation, one transaction, the writes), without HTTP;
+* ``core``: the registry's own work per batch (validation, one transaction, the writes), without HTTP: the
+  CPU time and the wall time (which adds the waits: the commit's writes, a checkpoint's fsync);
 * ``http``: end to end over loopback with a signing client (token once; every call signed), against a
-  :class:`~regsync.sandbox.server.SandboxServer` in a thread or in a child process.
+  :class:`~regsync.sandbox.server.SandboxServer` in a thread or in a child process; in a child process also
+  the sandbox process's own CPU time per batch (Linux ``/proc``), apart from the client's.
 
 Run: ``/work/venv/bin/python bench/sandbox_batch.py [--batches 20] [--db sqlite://] [--mode both]``.
 Prints ops/s for each.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
+import os
 import secrets
 import statistics
 import time
@@ -65,6 +68,7 @@ def bench_core(db: str, batches: int) -> float:
     reg = Registry(store, time.time, lambda: 7 * 86400)
     n = 0
     times = []
+    walls = []
     for _b in range(batches):
         ops = []
         for _ in range(500):
@@ -72,17 +76,28 @@ def bench_core(db: str, batches: int) -> float:
             n += 1
             ops.append(BatchOp(len(ops), o["op"], o["type"], None, None, o["idempotencyKey"], o["body"]))
         c = Ctx("bench", "23", time.time())
-        t0 = time.process_time()
+        t0, w0 = time.process_time(), time.perf_counter()
         out = reg.batch(c, ops, "req", key=f"b-{uuid.uuid4().hex}", fp="x")
         times.append(time.process_time() - t0)
+        walls.append(time.perf_counter() - w0)
         assert all(r["status"] == 201 for r in out.data["results"]), out.data["results"][:2]
     store.close()
     med = statistics.median(times)
     print(
         f"core  {db:<24} {batches} batches of 500: median {med * 1000:.1f} ms CPU/batch "
-        f"-> {500 / med:,.0f} ops/s"
+        f"({statistics.median(walls) * 1000:.1f} ms wall) -> {500 / med:,.0f} ops/s"
     )
     return 500 / med
+
+
+def process_cpu_s(pid: int | None) -> float | None:
+    """User + system CPU seconds of a process so far (Linux ``/proc``), or ``None``."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, TypeError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bench_http(subprocess: bool, batches: int, db: str) -> float:
@@ -97,6 +112,7 @@ def bench_http(subprocess: bool, batches: int, db: str) -> float:
             },
         ).json()["access_token"]
         n = 0
+        cpu0 = process_cpu_s(sbx.pid)
         t0 = time.perf_counter()
         for _b in range(batches):
             body = orjson.dumps({"operations": [volunteer_op(n + i) for i in range(500)]})
@@ -119,11 +135,17 @@ def bench_http(subprocess: bool, batches: int, db: str) -> float:
             )
             assert r.status_code == 200, r.text[:300]
         elapsed = time.perf_counter() - t0
+        cpu1 = process_cpu_s(sbx.pid)
         http.close()
     mode = "process" if subprocess else "thread"
+    server = (
+        f" (sandbox process: {(cpu1 - cpu0) / batches * 1000:.1f} ms CPU/batch)"
+        if cpu0 is not None and cpu1 is not None
+        else ""
+    )
     print(
         f"http  {mode:<8} {db:<15} {batches} batches of 500: {elapsed / batches * 1000:.1f} ms/batch "
-        f"-> {batches * 500 / elapsed:,.0f} ops/s"
+        f"-> {batches * 500 / elapsed:,.0f} ops/s{server}"
     )
     return batches * 500 / elapsed
 

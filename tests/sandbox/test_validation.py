@@ -226,3 +226,34 @@ def test_activity_field_codes(env, over, expected):
     body = activity(ids["GRASSROOTS_TEAM"])
     body.update(over)
     assert expected in _codes(env.api.create("activities", body))
+
+
+@pytest.mark.parametrize(
+    "first17",
+    [
+        "23010219900307123",  # a calendar date
+        "23010219900230123",  # 30 February
+        "23010219901301123",  # month 13
+        "23010219900000123",  # month 0
+        "230102１９９００３０７123",  # fullwidth digits in the birth date (\d matches them)
+        "230102１９９００２３０123",
+    ],
+)
+def test_id_number_birth_date_read_as_stdnum_reads_it(first17):
+    import datetime as dt
+
+    from stdnum.cn import ric
+
+    from regsync.sandbox import rules
+
+    number = first17 + ric.calc_check_digit(first17 + "0")
+    try:
+        expected = ric.get_birth_date(number)
+    except Exception:  # noqa: BLE001 - stdnum InvalidComponent
+        expected = None
+    try:
+        rules.check_id_number("RESIDENT_ID", number, dt.date(2026, 1, 1))
+        got = "valid"
+    except rules.Invalid as exc:
+        got = exc.message
+    assert got == ("valid" if expected else "the birth date is not a calendar date")

@@ -2,8 +2,9 @@
 
 The sandbox validates on its **own** reading of the contract, not with :mod:`regsync.normalize`, so that a
 misreading shared by the client and the sandbox cannot pass unnoticed. ID numbers and USCCs are checked with
-python-stdnum (:mod:`stdnum.cn.ric` check character and birth date — *not* ``ric.validate``, which checks the
-county list of the birth year, which the registry does not; :mod:`stdnum.cn.uscc`).
+python-stdnum (:mod:`stdnum.cn.ric` check character — *not* ``ric.validate``, which checks the county list of
+the birth year, which the registry does not; the birth date is read from characters 7–14 as
+``ric.get_birth_date`` reads it; :mod:`stdnum.cn.uscc`).
 
 Everything here is pure: :func:`validate` turns a write's body into clean wire fields plus a list of
 :class:`FieldError`; the checks that need other records (parents, uniqueness, ownership) live in
@@ -285,9 +286,9 @@ def check_id_number(id_type: str, value: Any, today: dt.date) -> str:
         raise Invalid("INVALID_ID_NUMBER", "the check character does not match")
     if number[:2] not in PROVINCE_PREFIXES:
         raise Invalid("INVALID_ID_NUMBER", "unknown province prefix")
-    try:
-        born = ric.get_birth_date(number)
-    except Exception:  # noqa: BLE001 - stdnum InvalidComponent
+    try:  # ric.get_birth_date without its clean-up pass: the number is 17 digits and a check character already
+        born = dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
         raise Invalid("INVALID_ID_NUMBER", "the birth date is not a calendar date") from None
     if born > today or born.year < 1880:
         raise Invalid("INVALID_ID_NUMBER", "the birth date is not plausible")
@@ -314,8 +315,10 @@ def _category(value: Any) -> str:
 def _skills(value: Any) -> list[str]:
     if not isinstance(value, list) or len(value) > 10:
         raise Invalid("INVALID_VALUE", "a list of at most 10 skills")
-    check = _text(1, 20)
-    return [check(item) for item in value]
+    return [_skill(item) for item in value]
+
+
+_skill = _text(1, 20)
 
 
 def _positive_int(value: Any) -> int:
@@ -466,7 +469,8 @@ def validate(
         else:
             errors.append(FieldError(name, "UNKNOWN_FIELD", "not a field of this record"))
     for name, f in spec.items():
-        if name not in body or body[name] is None:
+        value = body.get(name)
+        if value is None:
             if f.nullable:
                 fields[name] = None
             elif f.immutable and current is not None and name not in body:
@@ -474,7 +478,6 @@ def validate(
             else:
                 errors.append(FieldError(name, "REQUIRED", "a required field"))
             continue
-        value = body[name]
         if f.immutable and current is not None:
             if value != current.get(name):
                 errors.append(FieldError(name, "READ_ONLY_FIELD", f"{name} cannot change after creation"))

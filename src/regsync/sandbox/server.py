@@ -121,6 +121,11 @@ class SandboxServer:
         return self.clients[0].client_secret
 
     @property
+    def pid(self) -> int | None:
+        """The serving child process's id (``subprocess=True`` mode, once started), else ``None``."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def app(self) -> Any:
         """The Starlette app (thread mode only)."""
         return self._server.config.app if self._server else None

@@ -34,6 +34,7 @@ from regsync.sandbox.store import (
     idempotency,
     nonces,
     ref_key,
+    select_in,
 )
 
 PORTAL = "PORTAL"
@@ -49,6 +50,8 @@ DERIVED_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 #: What an ended record's ``op`` in the feed is: endings are ``delete`` (records are never erased).
 ENDED = {"org": "DISSOLVED", "volunteer": "DEREGISTERED", "serviceRecord": "REVOKED"}
+#: The columns of a kept answer (§5.1), as :meth:`Registry._kept` reads them.
+_IDEM_NAMES = tuple(c.name for c in idempotency.columns)
 
 
 @dataclass(slots=True)
@@ -674,9 +677,7 @@ class Registry:
         floor = u.now - IDEMPOTENCY_TTL_S
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
-            for row in u.conn.execute(
-                select(idempotency).where(idempotency.c.client_id == client_id, idempotency.c.key.in_(chunk))
-            ):
+            for row in select_in(u.conn, idempotency, _IDEM_NAMES, "key", chunk, client_id=client_id):
                 if row.created_at >= floor:
                     found[row.key] = row
                 else:  # expired: the key is free again
