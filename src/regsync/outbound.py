@@ -40,7 +40,7 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import BigInteger, Connection, Engine, Text, any_, bindparam, select, text, update
+from sqlalchemy import BigInteger, Connection, Engine, Text, any_, bindparam, cast, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from regsync.db.models import TABLE_ENTITY, Base, Conflict, Link, Outbox
@@ -226,8 +226,12 @@ def _revision_of(client_ref: str) -> int:
 
 def _in(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
     """``column IN (values)``; on PostgreSQL ``column = ANY(:array)``, one parameter instead of hundreds (the
-    driver parses and binds it far faster)."""
+    driver parses and binds it far faster). Whole numbers go as one array literal (``'{1,2,3}'::bigint[]``),
+    which costs a ``str.join`` instead of the driver's element-by-element dump."""
     if conn.dialect.name == "postgresql":
+        if values and all(type(v) is int for v in values):
+            literal = "{" + ",".join(map(str, values)) + "}"
+            return column == any_(cast(bindparam(None, literal, type_=Text()), ARRAY(BigInteger())))
         item_type = BigInteger() if values and isinstance(values[0], int) else Text()
         return column == any_(bindparam(None, list(values), type_=ARRAY(item_type)))
     return column.in_(list(values))
