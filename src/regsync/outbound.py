@@ -1,6 +1,6 @@
 """The outbound relay (design.md, "The three flows", 1): outbox → registry.
 
-A pass repeats steps until no outbox row is available. A step:
+A pass works through windows of the outbox until no row is available. For each window it:
 
 1. **claims** up to ``claim_size`` available rows (``pending`` or ``deferred`` whose ``available_at`` has
    passed, not under another relay's lease) in priority order — on PostgreSQL with ``FOR UPDATE SKIP
@@ -18,7 +18,11 @@ A pass repeats steps until no outbox row is available. A step:
    pushed over it; ``VERSION_MISMATCH`` where only a derived field moved → retried on the new version;
    refusals on the data → the row fails with the registry's field errors, and records that refer to it wait as
    ``blocked`` (``PARENT_FAILED``); transient errors → deferred with backoff;
-5. commits links and outbox states per batch.
+5. commits links and outbox states per batch, in order, on a writer thread of its own.
+
+The windows form one pipeline: up to ``concurrency`` calls are in flight while the relay claims, reads and plans
+the next batches (a group is read one batch's worth at a time) and records the last. What depends on work in
+flight waits for it (:meth:`Relay._work`): a group of another priority, and a newer row of a record in flight.
 
 Two local rows of one person (design.md): the older row is the primary and is pushed; the other is linked to
 the same registry id as a duplicate, and its profile is never pushed.
@@ -40,7 +44,7 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import BigInteger, Connection, Engine, Text, any_, bindparam, cast, select, text, update
+from sqlalchemy import BigInteger, Connection, Engine, Text, any_, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from regsync.db.models import TABLE_ENTITY, Base, Conflict, Link, Outbox
@@ -226,12 +230,9 @@ def _revision_of(client_ref: str) -> int:
 
 def _in(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
     """``column IN (values)``; on PostgreSQL ``column = ANY(:array)``, one parameter instead of hundreds (the
-    driver parses and binds it far faster). Whole numbers go as one array literal (``'{1,2,3}'::bigint[]``),
-    which costs a ``str.join`` instead of the driver's element-by-element dump."""
+    driver parses and binds it far faster). The array is a typed parameter: cast from a text literal instead,
+    it leaves the planner's generic plans blind (a lookup of 500 links went from 10 to 118 ms)."""
     if conn.dialect.name == "postgresql":
-        if values and all(type(v) is int for v in values):
-            literal = "{" + ",".join(map(str, values)) + "}"
-            return column == any_(cast(bindparam(None, literal, type_=Text()), ARRAY(BigInteger())))
         item_type = BigInteger() if values and isinstance(values[0], int) else Text()
         return column == any_(bindparam(None, list(values), type_=ARRAY(item_type)))
     return column.in_(list(values))
@@ -411,12 +412,15 @@ class Relay:
         """
         now = _now()
         until = now + dt.timedelta(seconds=self.settings.relay.lease_s)
-        lock = " FOR UPDATE SKIP LOCKED" if is_postgres(conn) else ""
+        # On PostgreSQL the ids go as an array (= ANY(ARRAY(…))): as "IN (subquery)" the planner hashes the ids and
+        # scans the whole outbox to find them (234 ms for 5 000 rows of 370 000, against ~80 ms)
+        pg = is_postgres(conn)
+        ids_of, lock, close = ("= ANY(ARRAY(", " FOR UPDATE SKIP LOCKED", "))") if pg else ("IN (", "", ")")
         rows = conn.execute(text(
-            "UPDATE outbox SET claimed_by = :me, claimed_until = :until WHERE id IN ("
+            f"UPDATE outbox SET claimed_by = :me, claimed_until = :until WHERE id {ids_of}"
             " SELECT id FROM outbox WHERE state IN ('pending', 'deferred') AND available_at <= :now"
             " AND (claimed_until IS NULL OR claimed_until < :now)"
-            f" ORDER BY priority, id LIMIT :limit{lock})"
+            f" ORDER BY priority, id LIMIT :limit{lock}{close}"
             " RETURNING id, entity, local_id, op, priority, attempts, last_code, created_at, done_at"),
             {"me": self.worker, "until": until, "now": now, "limit": limit})
         return sorted(_dicts(rows), key=lambda r: (r["priority"], r["id"]))

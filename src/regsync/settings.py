@@ -63,7 +63,7 @@ class RelaySettings:
 
     Attributes:
         batch_size: operations in one ``POST /batch`` (1–500, registry-api.md §3).
-        claim_size: outbox rows claimed per step.
+        claim_size: outbox rows claimed per window.
         lease_s: seconds a claim holds before another relay may take the rows.
         max_attempts: transient failures of one row before it is marked failed.
         concurrency: ``POST /batch`` calls in flight at once (1–8): the registry works on some while the relay
@@ -233,7 +233,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("registry", "max_retries", "REGSYNC_REGISTRY_MAX_RETRIES", "attempts per call on transient faults"),
     Spec("registry", "retry_after_cap_s", "REGSYNC_RETRY_AFTER_CAP_S", "longest Retry-After waited, seconds"),
     Spec("relay", "batch_size", "REGSYNC_BATCH_SIZE", "operations per POST /batch (1-500)"),
-    Spec("relay", "claim_size", "REGSYNC_CLAIM_SIZE", "outbox rows claimed per step"),
+    Spec("relay", "claim_size", "REGSYNC_CLAIM_SIZE", "outbox rows claimed per window"),
     Spec("relay", "lease_s", "REGSYNC_LEASE_S", "seconds a claim holds"),
     Spec("relay", "max_attempts", "REGSYNC_MAX_ATTEMPTS", "transient failures before a row fails"),
     Spec("relay", "concurrency", "REGSYNC_RELAY_CONCURRENCY", "POST /batch calls in flight at once (1-8)"),
