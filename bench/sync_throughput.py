@@ -32,14 +32,12 @@ def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
     from regsync.db.session import make_engine
     from regsync.logs import configure_logging
     from regsync.outbound import Relay
-    from regsync.process import tune_gc
     from regsync.registry.client import RegistryClient
     from regsync.sandbox.server import SandboxServer
     from regsync.sandbox.store import ClientCredential
     from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings
 
     configure_logging(LogSettings(level="ERROR"))
-    tune_gc()  # as regsync's CLI sets up its processes
     schema = None
     if db == "sqlite":
         url = f"sqlite:///{workdir / 'bench-local.db'}"

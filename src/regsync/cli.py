@@ -20,7 +20,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from regsync.process import tune_gc
 from regsync.settings import ConfigError, Settings, env_epilog, env_help, load_settings
 
 app = typer.Typer(help="regsync: keeps a province's volunteer platform in step with the national volunteer "
@@ -34,12 +33,10 @@ PIPE_WIDTH = 160
 
 
 @app.callback()
-def _process_setup() -> None:
-    """Output that is not a terminal gets tables :data:`PIPE_WIDTH` wide, unless ``COLUMNS`` says otherwise;
-    the garbage collector is set for batch work (:func:`regsync.process.tune_gc`)."""
+def _wide_tables_when_piped() -> None:
+    """Output that is not a terminal gets tables :data:`PIPE_WIDTH` wide, unless ``COLUMNS`` says otherwise."""
     if not sys.stdout.isatty() and "COLUMNS" not in os.environ:
         os.environ["COLUMNS"] = str(PIPE_WIDTH)
-    tune_gc()
 
 err = Console(stderr=True, soft_wrap=True)
 

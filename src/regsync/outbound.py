@@ -44,7 +44,7 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import BigInteger, Connection, Engine, Text, any_, bindparam, select, text, update
+from sqlalchemy import BigInteger, Connection, Engine, Text, and_, any_, bindparam, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from regsync.db.models import TABLE_ENTITY, Base, Conflict, Link, Outbox
@@ -596,12 +596,20 @@ class Relay:
             for col, ref_kind in REFERENCES[kind].items():
                 if it.row.get(col) is not None:
                     wanted[ref_kind].add(it.row[col])
+        # the links of what they refer to, all kinds in one query where the keys fit (one round trip, not one per
+        # kind: a service record refers to a volunteer and an activity)
         refs: dict[tuple[str, int], str] = {}
-        for ref_kind, ref_ids in wanted.items():
-            for chunk in _chunks(sorted(ref_ids), _CHUNK):
-                for lid, rid in conn.execute(select(Link.local_id, Link.registry_id)
-                                             .where(Link.entity == ref_kind, _in(conn, Link.local_id, chunk))):
-                    refs[(ref_kind, lid)] = rid
+        limit = _chunk_size(conn)
+        parts = [(ref_kind, chunk) for ref_kind, ref_ids in wanted.items() for chunk in _chunks(sorted(ref_ids), limit)]
+        while parts:
+            query, keys = [], 0
+            while parts and (not query or keys + len(parts[0][1]) <= limit):
+                ref_kind, chunk = parts.pop(0)
+                query.append(and_(Link.entity == ref_kind, _in(conn, Link.local_id, chunk)))
+                keys += len(chunk)
+            for entity, lid, rid in conn.execute(select(Link.entity, Link.local_id, Link.registry_id)
+                                                 .where(or_(*query))):
+                refs[(entity, lid)] = rid
         return refs
 
     def _parent_states(self, conn: Connection, missing: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
