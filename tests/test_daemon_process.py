@@ -43,12 +43,14 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 120.0, every:
 
 
 class DaemonProcess:
-    """``python -m regsync.cli run`` in a child process, its log (JSON lines) in a file."""
+    """``python -m regsync.cli run`` in a child process, its log (JSON lines) in a file; it runs in the log's
+    folder, so that what it writes at relative paths (the nightly reports in ``reports/``) stays in the test's
+    temporary folder, never in the checkout."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 — closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "regsync.cli", "run"], env=env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "regsync.cli", "run"], env=env, cwd=log_path.parent,
                                      stdout=self._log, stderr=subprocess.STDOUT)
 
     @property
@@ -209,7 +211,7 @@ def test_sigterm_mid_batch_exits_0_and_loses_and_doubles_nothing(tmp_path: Path)
             wait_for("the relay to be under way", lambda: sent_rows(engine) > 0)
             # a second daemon on the same SQLite store is refused
             second = subprocess.run([sys.executable, "-m", "regsync.cli", "run"], env=env, capture_output=True,
-                                    text=True, timeout=60)
+                                    text=True, timeout=60, cwd=tmp_path)
             assert second.returncode == 1
             assert "only one daemon" in second.stderr and "PostgreSQL" in second.stderr
             assert 0 < sent_rows(engine) < total, "the relay finished before the signal; give it more data"
@@ -317,4 +319,6 @@ def test_a_missed_nightly_reconcile_is_caught_up_once_after_a_restart(tmp_path: 
         states = {dt.datetime.fromisoformat(str(at)): st for at, st in conn.execute(text(
             "SELECT scheduled_at, state FROM run_slot WHERE job = 'reconcile'"))}
     assert states[missed_slots[0]] in ("done", "failed")  # it ran (failed while regsync.reconcile is not in this build)
+    if states[missed_slots[0]] == "done":  # its reports went to the daemon's reports_dir, "reports" under its cwd
+        assert any((tmp_path / "reports").glob("reconcile-*.html"))
     engine.dispose()
