@@ -590,3 +590,31 @@ def test_registry_owned_records_and_transferred_volunteers_are_never_pushed(sett
     assert summary["still_failed_by_code"] == {"REGISTRY_OWNED": 1}
     rec = registry_records(sandbox, "volunteers")[0]
     assert rec["phone"] == "13912345678" and rec["homeProvince"] == "23"
+
+
+def test_a_newer_row_of_a_record_in_flight_waits_for_its_write(settings, engine, sandbox) -> None:
+    """The relay claims its next window while the last one's calls are in flight; a window that holds a newer row
+    of a record still in flight waits for that write (its link), so the record is created once, not created again
+    beside itself (the second create would meet DUPLICATE_CLIENT_REF and be linked back: one call more)."""
+    from regsync.outbound import Relay
+    from regsync.registry.client import RegistryClient
+
+    with engine.begin() as conn:
+        first = f.volunteer(conn)
+        f.volunteer(conn)
+        conn.execute(text("UPDATE volunteer SET phone = '13700002222' WHERE id = :id"), {"id": first})
+    # windows of one row: the first volunteer's insert, the second's, then the first's update while its create
+    # may still be in flight
+    one_by_one = dataclasses.replace(settings, relay=RelaySettings(claim_size=1, batch_size=1, concurrency=3))
+    with RegistryClient(one_by_one.registry, province=one_by_one.province) as client:
+        relay = Relay(engine, client, one_by_one)
+        try:
+            stats = relay.run()
+        finally:
+            relay.close()
+        calls = client.stats.calls
+    assert dict(stats.pushed) == {"volunteer": 2} and dict(stats.linked) == {}
+    assert calls == 2, calls  # the update's window found the record's link: nothing more to send
+    phones = {v["clientRef"]: v["phone"] for v in registry_records(sandbox, "volunteers")}
+    assert len(phones) == 2 and phones[str(first)].replace("-", "").endswith("13700002222")
+    assert {s for _, _, s, _ in outbox_states(engine)} == {"sent"}

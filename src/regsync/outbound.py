@@ -1188,9 +1188,6 @@ class Relay:
                               "pass without settling (see the log); retry it after checking its registry record")
         payload = outcomes.detach()
         self._links_written += len(payload.links_new)
-        if not self.write_behind:
-            self._write(payload, after)
-            return
         self._writes.append(self._writer.submit(self._write, payload, after))
         # a failed write stops the pass at once; and the writer is kept at most a few writes behind
         while self._writes and (self._writes[0].done() or len(self._writes) > self.writes_behind):
@@ -1198,8 +1195,6 @@ class Relay:
 
     #: Writes the writer may be behind the calls before the relay waits for it.
     writes_behind: int = 4
-    #: Write the outcomes on the writer's thread (else on the relay's, before it goes on).
-    write_behind: bool = True
 
     def _write(self, payload: _Outcomes, after: Callable[[], None] | None) -> None:
         with self.engine.begin() as conn:
