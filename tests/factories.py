@@ -91,6 +91,15 @@ def service_record(conn: Connection, volunteer_id: int, activity_id: int, org_id
     return insert(conn, "service_record", **row)
 
 
+def chain(conn: Connection) -> tuple[dict[str, int], int, int, int]:
+    """An org tree, a volunteer, an activity of the tree's team and a service record of the volunteer on it:
+    ``(tree, volunteer_id, activity_id, service_record_id)``."""
+    t = org_tree(conn)
+    v = volunteer(conn)
+    a = activity(conn, t["team"])
+    return t, v, a, service_record(conn, v, a, t["team"])
+
+
 def membership(conn: Connection, volunteer_id: int, org_id: int, **kw: Any) -> int:
     row = dict(volunteer_id=volunteer_id, org_id=org_id, joined_on=dt.date(2024, 1, 1), left_on=None)
     row.update(kw)

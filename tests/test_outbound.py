@@ -155,10 +155,7 @@ def test_creates_go_parents_first_whatever_the_queue_order(settings, engine, san
     from regsync.db.triggers import ORG_LEVEL_RANK, PRIORITY
 
     with engine.begin() as conn:
-        t = f.org_tree(conn)
-        v = f.volunteer(conn)
-        a = f.activity(conn, t["team"])
-        sr = f.service_record(conn, v, a, t["team"])
+        t, v, a, sr = f.chain(conn)
         m = f.membership(conn, v, t["team"])
         levels = dict(conn.execute(text("SELECT id, level FROM organization")).all())
         conn.execute(text("DELETE FROM outbox"))
@@ -180,10 +177,7 @@ def test_creates_go_parents_first_whatever_the_queue_order(settings, engine, san
 
 def test_endings_go_children_first(settings, engine, sandbox) -> None:
     with engine.begin() as conn:
-        t = f.org_tree(conn)
-        v = f.volunteer(conn)
-        a = f.activity(conn, t["team"])
-        sr = f.service_record(conn, v, a, t["team"])
+        t, v, a, sr = f.chain(conn)
         m = f.membership(conn, v, t["team"])
     sync(settings, engine)
     # one transaction ends everything: the volunteer before its records, the parents before the children
@@ -279,10 +273,7 @@ def test_a_revoked_record_under_the_same_client_ref_is_corrected_not_looped(sett
     platform's record goes in as a corrected one under the next clientRef, once (it used to be sent under the same
     clientRef again and again, found by a fresh store pushed into a used sandbox)."""
     with engine.begin() as conn:
-        t = f.org_tree(conn)
-        v = f.volunteer(conn)
-        a = f.activity(conn, t["team"])
-        sr = f.service_record(conn, v, a, t["team"])
+        t, v, a, sr = f.chain(conn)
     sync(settings, engine)
     rid = link_of(engine, "service_record", sr).registry_id
     httpx.patch(f"{sandbox.admin_url}/records/service-records/{rid}",
@@ -575,10 +566,7 @@ def test_a_later_row_of_a_person_whose_primary_is_refused_is_blocked_not_waiting
 
 def test_registry_owned_records_and_transferred_volunteers_are_never_pushed(settings, engine, sandbox) -> None:
     with engine.begin() as conn:
-        t = f.org_tree(conn)
-        v = f.volunteer(conn)
-        a = f.activity(conn, t["team"])
-        sr = f.service_record(conn, v, a, t["team"])
+        t, v, a, sr = f.chain(conn)
     sync(settings, engine)
     with engine.begin() as conn:  # as the inbound side would leave them
         conn.execute(text("UPDATE link SET how = 'registry_owned' WHERE entity = 'service_record' AND local_id = :i"),
