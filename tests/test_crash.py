@@ -23,7 +23,10 @@ from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Re
 def test_relay_killed_at_random_moments_loses_and_doubles_nothing(db_url: str, tmp_path) -> None:
     rng = random.Random(20261129)
     with SandboxServer(db_url=f"sqlite:///{tmp_path / 'sandbox.db'}", admin=True, subprocess=True,
-                       rate_limit_rps=1000, rate_limit_burst=2000, faults={"latency_ms": 20}) as sandbox:
+                       rate_limit_rps=1000, rate_limit_burst=2000, faults={"latency_ms": 100}) as sandbox:
+        # the delay sets a floor under the push that no machine's speed removes: ~190 calls of 100 operations,
+        # 3 in flight, at least ~6.5 s in all, more than the three kills the test needs can take (≤ 1.5 s each);
+        # with 20 ms a fast machine could push it all between two kills
         relay = RelaySettings(batch_size=100, claim_size=400, lease_s=2.0)
         settings = Settings(database=DatabaseSettings(url=db_url), relay=relay,
                             registry=RegistrySettings(url=sandbox.base_url, client_id=sandbox.client_id,

@@ -120,6 +120,14 @@ def settings_for(db_url: str, sandbox: SandboxServer) -> Settings:
                     log=LogSettings(level="WARNING"))
 
 
+#: The sandbox's delay per request in the tests that act on a daemon in the middle of its push. It sets a floor
+#: under the push that no machine's speed removes: scale 0.0005 is ~190 calls of 100 operations, ~65 rounds of
+#: ``relay.concurrency`` (3) calls, so at least ~13 s for one daemon and ~6.5 s for two. With 20–40 ms, a fast
+#: machine pushed the whole backlog before the test's signal or kill (seen on a machine twice as fast as the one
+#: the tests were written on).
+PUSH_LATENCY_MS = 200
+
+
 def waiting_rows(engine: Engine) -> int:
     with engine.connect() as conn:
         return conn.execute(text("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'deferred')")).scalar_one()
@@ -199,7 +207,7 @@ def test_daemon_syncs_local_and_portal_changes_within_their_intervals(pg_store, 
 def test_sigterm_mid_batch_exits_0_and_loses_and_doubles_nothing(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'local.db'}"
     with SandboxServer(db_url=f"sqlite:///{tmp_path / 'sandbox.db'}", admin=True, subprocess=True,
-                       rate_limit_rps=1000, rate_limit_burst=2000, faults={"latency_ms": 40}) as sandbox:
+                       rate_limit_rps=1000, rate_limit_burst=2000, faults={"latency_ms": PUSH_LATENCY_MS}) as sandbox:
         settings = settings_for(db_url, sandbox)
         engine = make_engine(db_url)
         run_generate(settings, scale=0.0005, seed=11, engine=engine)
@@ -235,7 +243,7 @@ def test_sigterm_mid_batch_exits_0_and_loses_and_doubles_nothing(tmp_path: Path)
 def test_two_daemons_share_one_store_and_one_carries_on_when_the_other_is_killed(pg_store, tmp_path: Path) -> None:
     db_url, engine = pg_store
     with SandboxServer(db_url=f"sqlite:///{tmp_path / 'sandbox.db'}", admin=True, subprocess=True,
-                       rate_limit_rps=1000, rate_limit_burst=2000, faults={"latency_ms": 20}) as sandbox:
+                       rate_limit_rps=1000, rate_limit_burst=2000, faults={"latency_ms": PUSH_LATENCY_MS}) as sandbox:
         run_generate(settings_for(db_url, sandbox), scale=0.0005, seed=13, engine=engine)
         env = daemon_env(db_url, sandbox, REGSYNC_BATCH_SIZE="100", REGSYNC_CLAIM_SIZE="200", REGSYNC_LEASE_S="3",
                          REGSYNC_OUTBOUND_INTERVAL_S="1", REGSYNC_INBOUND_INTERVAL_S="1")
