@@ -14,6 +14,7 @@ from sqlalchemy import Engine, text
 
 import factories as f
 from regsync.commands import run_sync
+from regsync.db.triggers import priority_sql
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import DatabaseSettings, LogSettings, MergeSettings, RegistrySettings, RelaySettings, Settings
 
@@ -290,6 +291,36 @@ def test_a_revoked_record_under_the_same_client_ref_is_corrected_not_looped(sett
     link = link_of(engine, "service_record", sr)
     assert link.registry_id == records[1]["id"] and link.revision == 1
     assert sync(settings, engine)["batches"] == 0
+
+
+def test_a_client_ref_that_names_another_person_is_neither_linked_nor_written_over(settings, engine, sandbox) -> None:
+    """A rebuilt store under the same client credentials: its local ids, hence its clientRefs, are the old
+    store's, held by other people. The create answers DUPLICATE_CLIENT_REF with the old person's record; it must
+    not be linked and pushed over (it was: one person's record took another's name and ID number). The org
+    under the same clientRef is the same org (same USCC) and is linked."""
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        v = f.volunteer(conn, name="王芳")
+        m = f.membership(conn, v, t["team"])
+    sync(settings, engine)
+    before = registry_records(sandbox, "volunteers")
+    other = f.id_number(dt.date(1985, 3, 3))
+    with engine.begin() as conn:  # the rebuilt store: no links, and local volunteer v is someone else
+        conn.execute(text("DELETE FROM link"))
+        conn.execute(text("UPDATE volunteer SET name = '赵强', id_number = :n, birth_date = :b WHERE id = :v"),
+                     {"n": other, "b": dt.date(1985, 3, 3), "v": v})
+        for table, entity in (("organization", "org"), ("volunteer", "volunteer"), ("membership", "membership")):
+            conn.execute(text("INSERT INTO outbox (entity, local_id, op, priority, state, attempts, created_at, "
+                              f"available_at) SELECT '{entity}', id, 'insert', "
+                              f"{priority_sql(entity, table, 'insert')}, 'pending', 0, "
+                              f"CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM {table}"))
+    summary = sync(settings, engine)
+    assert summary["still_failed"] == {"volunteers": 1, "memberships": 1}, summary
+    assert registry_records(sandbox, "volunteers") == before  # nothing written over the other person
+    assert link_of(engine, "volunteer", v) is None and link_of(engine, "membership", m) is None
+    assert link_of(engine, "org", t["team"]).how == "duplicate_client_ref"
+    states = {(e, i): (s, c) for e, i, s, c in outbox_states(engine) if s != "sent"}
+    assert states == {("volunteer", v): ("failed", "CLIENT_REF_TAKEN"), ("membership", m): ("blocked", "PARENT_FAILED")}
 
 
 def test_a_corrected_service_record_is_revoked_and_created_anew(settings, engine, sandbox) -> None:

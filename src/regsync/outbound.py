@@ -54,10 +54,12 @@ from regsync.normalize import try_normalize_id_number
 from regsync.projection import (
     ENDED,
     FIELDS,
+    IDENTITY,
     REFERENCES,
     canonical,
     changed_fields,
     dumps,
+    identity_mismatch,
     project_local,
     project_registry,
 )
@@ -767,8 +769,9 @@ class Relay:
             if found is not None:
                 base = canonical(project_registry(kind, found), self.settings.hash_key)
                 it.op = None
-                outcomes.link_existing(it, found["id"], int(found.get("version") or 1), base,
-                                       how="found_by_client_ref")
+                if not self._refuse_another_record(it, found["id"], base, outcomes):
+                    outcomes.link_existing(it, found["id"], int(found.get("version") or 1), base,
+                                           how="found_by_client_ref")
 
     def _volunteer_primaries(self, conn: Connection, items: list[_Item]) -> dict[int, int]:
         """Keep ``id_number_norm`` current for ``items`` and return, for each of them that is the later row
@@ -1154,6 +1157,8 @@ class Relay:
                 outcomes.fail(it, "NOT_FOUND", f"{res.code}: existing record {res.registry_id} not readable")
                 continue
             base = canonical(project_registry(kind, rec), self.settings.hash_key)
+            if res.code == "DUPLICATE_CLIENT_REF" and self._refuse_another_record(it, rec["id"], base, outcomes):
+                continue
             revision = None
             if kind == "service_record" and base.get("status") == "REVOKED" and it.op is not None \
                     and it.op.client_ref:
@@ -1163,6 +1168,28 @@ class Relay:
                 revision = _revision_of(it.op.client_ref) + 1
             outcomes.link_existing(it, rec["id"], int(rec.get("version") or 1), base, how=res.code.lower(),
                                    revision=revision)
+
+    def _refuse_another_record(self, it: _Item, registry_id: str, base: dict[str, Any], outcomes: _Outcomes) -> bool:
+        """Fail ``it`` (code ``CLIENT_REF_TAKEN``) and return True when the registry record found under its
+        ``clientRef`` is another real-world record (:func:`~regsync.projection.identity_mismatch`): it is then
+        neither linked nor written over. A ``clientRef`` is the local id (design.md, flow 1), so this is what a
+        second or rebuilt local store under the same client credentials meets; the operator's way out is in
+        deploy/RUNBOOK.md ("A record fails with CLIENT_REF_TAKEN")."""
+        desired = it.desired
+        if desired is None:
+            raw = it.desired_raw or (it.op.fields if it.op is not None else None) or {}
+            desired = canonical({n: raw.get(n) for n in IDENTITY[it.kind] + ("name", "parent_id") if n in raw},
+                                self.settings.hash_key)
+        differ = identity_mismatch(it.kind, desired, base)
+        if not differ:
+            return False
+        outcomes.fail(it, "CLIENT_REF_TAKEN",
+                      f"the registry's record {registry_id} under this record's clientRef is another {it.kind} "
+                      f"({', '.join(differ)} differ): not linked, nothing written over it; a second or rebuilt "
+                      "local store under this client's credentials reuses clientRefs")
+        log.error("a clientRef of this client names another record in the registry: not linked", kind=it.kind,
+                  local_id=it.local_id, registry_id=registry_id, differ=differ, alarm=True)
+        return True
 
     def _backoff(self, attempts: int) -> float:
         """Full-jitter exponential backoff between passes, seconds (cap 300)."""

@@ -201,6 +201,39 @@ def changed_fields(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
+#: The fields that say which real-world record a registry record is (registry-api.md §4: the ID number and the
+#: USCC are unique; a membership is its pair; an activity is its org's, at its title and start; a service record
+#: is a person's hours in an activity on a day). An org without a USCC on either side is named by its name and
+#: parent.
+IDENTITY: dict[str, tuple[str, ...]] = {
+    "org": ("uscc",),
+    "volunteer": ("id_type", "id_number"),
+    "membership": ("org_id", "volunteer_id"),
+    "activity": ("org_id", "title", "starts_at"),
+    "service_record": ("volunteer_id", "activity_id", "service_date"),
+}
+
+
+def identity_mismatch(kind: str, local: Mapping[str, Any], registry: Mapping[str, Any]) -> list[str]:
+    """The identity fields (:data:`IDENTITY`) in which a local record's canonical state and a registry record's
+    differ: ``[]`` when the registry record is this local record.
+
+    Used before a record found under this client's own ``clientRef`` is linked (``DUPLICATE_CLIENT_REF``,
+    ``GET ?clientRef=``, registry-api.md §5.1–§5.2). The ``clientRef`` is the local id (design.md, flow 1), so a
+    second or rebuilt local store under the same credentials meets the refs of another store's records; linking
+    one would push one person's data over another's record.
+
+    Args:
+        kind: the record kind.
+        local: the local record's canonical snapshot (:func:`canonical`), or at least its identity fields.
+        registry: the registry record's, in the same form and under the same key.
+    """
+    names = IDENTITY[kind]
+    if kind == "org" and not (local.get("uscc") or registry.get("uscc")):
+        names = ("name", "parent_id")
+    return [n for n in names if local.get(n) != registry.get(n)]
+
+
 def dumps(snapshot: Mapping[str, Any]) -> str:
     """Serialize a canonical snapshot (stable key order, UTF-8 as is)."""
     return orjson.dumps(snapshot, option=orjson.OPT_SORT_KEYS).decode()
