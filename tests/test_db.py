@@ -138,3 +138,44 @@ def test_priorities_order_creates_and_endings(engine: Engine) -> None:
         assert end[team] < end[community] < end[street] < end[brigade] < end[corps]
         vend = conn.execute(text("SELECT priority FROM outbox WHERE entity = 'volunteer'")).scalar_one()
         assert vend < end[team]
+
+
+def test_an_id_is_never_handed_out_twice(engine: Engine) -> None:
+    """A row inserted after the newest row was deleted gets a new id, never the deleted row's: that id's link
+    names the deleted record's registry record (plain SQLite ``INTEGER PRIMARY KEY`` reused it, and the new
+    person was pushed over the old one's record)."""
+    with engine.begin() as conn:
+        first = _vol(conn)
+        conn.execute(text("DELETE FROM volunteer WHERE id = :i"), {"i": first})
+        second = _vol(conn, name="李娜", id_number="230102199202021230")
+    assert second > first
+    with engine.connect() as conn:
+        queued = [(op, lid) for _, lid, op, _, _ in _outbox(conn)]
+    assert queued == [("insert", first), ("delete", first), ("insert", second)]
+
+
+def test_the_migration_to_autoincrement_keeps_rows_triggers_and_deleted_ids(empty_engine: Engine) -> None:
+    """A SQLite store made before migration 0006: its rows, indexes and outbox triggers survive the rebuild, and
+    an id deleted before the migration, still named by a link, is not handed out again."""
+    engine = empty_engine
+    upgrade(engine, "0005")
+    with engine.begin() as conn:
+        kept = _vol(conn)
+        gone = _vol(conn, name="李娜", id_number="230102199202021230")
+        conn.execute(text("INSERT INTO link (entity, local_id, registry_id, registry_version, base, revision, how, "
+                          "is_duplicate, linked_at, updated_at) VALUES ('volunteer', :i, 'VOL1', 1, '{}', 0, "
+                          "'created', false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"i": gone})
+        conn.execute(text("DELETE FROM volunteer WHERE id = :i"), {"i": gone})
+    upgrade(engine)
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT id FROM volunteer")).scalars().all() == [kept]
+        new = _vol(conn, name="王芳", id_number="230102198503031234")
+        conn.execute(text("UPDATE volunteer SET phone = '13700000000' WHERE id = :i"), {"i": kept})
+        queued = conn.execute(text("SELECT op, local_id FROM outbox WHERE id > 3 ORDER BY id")).all()
+    assert new > gone
+    assert [tuple(r) for r in queued] == [("insert", new), ("update", kept)]  # the triggers are there
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+    downgrade(engine, "0005")
+    upgrade(engine)

@@ -67,6 +67,7 @@ class Organization(Base):
     """
 
     __tablename__ = "organization"
+    __table_args__ = {"sqlite_autoincrement": True}  # an id is never handed out twice (migration 0006)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -96,6 +97,7 @@ class Volunteer(Base):
     """
 
     __tablename__ = "volunteer"
+    __table_args__ = {"sqlite_autoincrement": True}  # an id is never handed out twice (migration 0006)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -121,7 +123,7 @@ class Membership(Base):
     """
 
     __tablename__ = "membership"
-    __table_args__ = (UniqueConstraint("volunteer_id", "org_id"),)
+    __table_args__ = (UniqueConstraint("volunteer_id", "org_id"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
@@ -135,6 +137,7 @@ class Activity(Base):
     """志愿服务活动: a published activity (registry-api.md §4.4). Times are naive UTC."""
 
     __tablename__ = "activity"
+    __table_args__ = {"sqlite_autoincrement": True}  # an id is never handed out twice (migration 0006)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
@@ -156,6 +159,7 @@ class ServiceRecord(Base):
     """
 
     __tablename__ = "service_record"
+    __table_args__ = {"sqlite_autoincrement": True}  # an id is never handed out twice (migration 0006)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
