@@ -268,6 +268,28 @@ def test_the_first_row_of_a_pair_governs_even_with_batches_in_flight_at_once(set
     assert all(not link_of(engine, "membership", m).is_duplicate for m in firsts)
 
 
+def test_one_pass_leaves_nothing_that_waited_only_for_its_own_work(settings, engine, sandbox) -> None:
+    """A person registered twice, a member of one org under both rows: the later volunteer row waits for its
+    primary's link and the later membership for the first of its pair, both written in the same pass. One
+    ``regsync sync`` (no ``--until-quiet``) must send them too: they were left deferred for a second or two, so
+    that on a fast machine the next sync sent them ("a second sync sends nothing" failed)."""
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        number = f.id_number(dt.date(1981, 8, 8))
+        older = f.volunteer(conn, id_number=number, birth=dt.date(1981, 8, 8))
+        newer = f.volunteer(conn, id_number=number.lower(), birth=dt.date(1981, 8, 8),
+                            registered_at=dt.datetime(2023, 1, 1))
+        f.membership(conn, older, t["team"], joined_on=dt.date(2019, 5, 1))
+        f.membership(conn, newer, t["team"], joined_on=dt.date(2023, 3, 1))
+    code, first = run_sync(settings, engine=engine, inbound=False)
+    assert code == 0 and first["backlog"] == 0 and first["deferred"] == {}, first
+    assert link_of(engine, "volunteer", newer).how == "duplicate_person"
+    # the second membership's join was answered with the pair's membership: linked, not a write of its own
+    assert first["pushed"]["memberships"] == 1 and first["linked"] == {"volunteers": 1, "memberships": 1}, first
+    code, second = run_sync(settings, engine=engine, inbound=False)
+    assert code == 0 and second["batches"] == 0 and second["pushed"] == {} and second["linked"] == {}, second
+
+
 def test_a_revoked_record_under_the_same_client_ref_is_corrected_not_looped(settings, engine, sandbox) -> None:
     """The store forgot its link (restored from a backup taken before the push) and the registry's record under
     that clientRef was revoked meanwhile: the create answers DUPLICATE_CLIENT_REF with a revoked record. The
@@ -321,6 +343,26 @@ def test_a_client_ref_that_names_another_person_is_neither_linked_nor_written_ov
     assert link_of(engine, "org", t["team"]).how == "duplicate_client_ref"
     states = {(e, i): (s, c) for e, i, s, c in outbox_states(engine) if s != "sent"}
     assert states == {("volunteer", v): ("failed", "CLIENT_REF_TAKEN"), ("membership", m): ("blocked", "PARENT_FAILED")}
+
+
+def test_a_person_deleted_and_another_inserted_before_a_sync_are_two_records(settings, engine, sandbox) -> None:
+    """The newest volunteer deleted on the platform and another person inserted: the new row must not take the
+    deleted row's id, link and registry record (SQLite handed the id out again, and the new person was pushed
+    over the old one's record)."""
+    with engine.begin() as conn:
+        f.volunteer(conn)
+        gone = f.volunteer(conn, name="王芳")
+    sync(settings, engine)
+    gone_rid = link_of(engine, "volunteer", gone).registry_id
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM volunteer WHERE id = :i"), {"i": gone})
+        new = f.volunteer(conn, name="赵强")
+    summary = sync(settings, engine)
+    assert new != gone and summary["still_failed"] == {}, summary
+    records = {r["id"]: r for r in registry_records(sandbox, "volunteers")}
+    assert (records[gone_rid]["name"], records[gone_rid]["status"]) == ("王芳", "DEREGISTERED")
+    new_rid = link_of(engine, "volunteer", new).registry_id
+    assert new_rid != gone_rid and (records[new_rid]["name"], records[new_rid]["status"]) == ("赵强", "ACTIVE")
 
 
 def test_a_corrected_service_record_is_revoked_and_created_anew(settings, engine, sandbox) -> None:

@@ -96,6 +96,13 @@ DUPLICATE_HOWS = {"duplicate_person", "duplicate_pair"}
 #: after a derived field moved, stay well below it.
 LOOP_LIMIT = 12
 
+#: Deferrals that wait for another record's write in the same pass: the second local membership of a pair (its
+#: first is being joined), a reference not linked yet, a person's later row whose primary is not linked yet. Once
+#: the pass has nothing else to do, their rows are taken again at once (up to :data:`WAIT_ROUNDS` times), so that
+#: one ``regsync sync`` leaves nothing behind that it could have sent (a second sync sends nothing).
+IN_PASS_WAITS = frozenset({"PRIMARY_PENDING", "PARENT_PENDING"})
+WAIT_ROUNDS = 3
+
 #: Codes of a deferral whose outcome is known (decided locally, or a refusal merged): no write is uncertain.
 LOCAL_WAIT_CODES = {"PARENT_PENDING", "PRIMARY_PENDING", "PARENT_FAILED", "MERGED", "CONFLICT_HELD"}
 
@@ -161,6 +168,8 @@ class RelayStats:
     decision_log: list[dict[str, Any]] = field(default_factory=list)
     conflicts: Counter[str] = field(default_factory=Counter)
     batches: int = 0
+    #: records deferred only to wait for work of this very pass (:data:`IN_PASS_WAITS`): (kind, outbox row ids)
+    waiting: list[tuple[str, list[int]]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dicts, for JSON output and the run's summary."""
@@ -481,6 +490,7 @@ class Relay:
           a correction's second step, a new version), which the pass takes too.
         """
         steps = 0
+        rounds = 0
         last_group: tuple[int, str] | None = None
         while max_steps is None or steps < max_steps:
             self._analyze_as_links_grow()
@@ -493,6 +503,11 @@ class Relay:
                 if self._open:
                     yield _BARRIER
                     continue
+                yield _BARRIER  # every write of the pass committed: its waits are written, and what they wait for
+                if self.stats.waiting and rounds < WAIT_ROUNDS:
+                    rounds += 1
+                    self._take_waits_again()
+                    continue
                 return
             self._unsettled.update(r["id"] for r in claimed)
             if any((r["entity"], r["local_id"]) in self._open for r in claimed):
@@ -504,6 +519,19 @@ class Relay:
                 last_group = key
                 self._open.update((group.kind, it.local_id) for it in group.items)
                 yield from self._process(group)
+
+    def _take_waits_again(self) -> None:
+        """Make the rows this pass deferred to wait for its own work (:data:`IN_PASS_WAITS`) available now: what
+        they waited for is written. They no longer count as deferred; if they must wait again, they say so."""
+        waiting, self.stats.waiting = self.stats.waiting, []
+        ob = Outbox.__table__
+        with self.engine.begin() as conn:
+            for chunk in _chunks([rid for _, ids in waiting for rid in ids], _CHUNK):
+                conn.execute(update(ob).where(_in(conn, ob.c.id, chunk), ob.c.state == "deferred",
+                                              ob.c.claimed_by.is_(None)).values(available_at=_now()))
+        for kind, _ in waiting:
+            self.stats.deferred[kind] -= 1
+        self.stats.deferred = +self.stats.deferred  # drop the zeros
 
     def _groups(self, claimed: list[dict[str, Any]]) -> list[_Group]:
         """Fold claimed rows into one :class:`_Item` per record, grouped by priority then kind, in order."""
@@ -1424,7 +1452,10 @@ class _Outcomes:
                     it.attempts = -3
                 self.sent.append(it)
         if self.links_new and kind == "membership":
-            self._mark_duplicate_pairs(conn)
+            paired = self._mark_duplicate_pairs(conn)
+            for it in self.sent:  # the registry answered its join with the pair's membership: linked, not pushed
+                if it.attempts == -2 and it.local_id in paired:
+                    it.attempts = -3
         if self.links_new:
             rows = [{**e, "is_duplicate": e["how"] in DUPLICATE_HOWS, "linked_at": now, "updated_at": now}
                     for e in self.links_new]
@@ -1487,24 +1518,30 @@ class _Outcomes:
                     params.append({"b_id": rid, "b_code": code, "b_error": mask_text(message)[:2000],
                                    "b_at": now + dt.timedelta(seconds=seconds), "b_inc": 1 if count else 0})
                 stats.deferred[kind] += 1
+                if code in IN_PASS_WAITS:
+                    stats.waiting.append((kind, list(it.row_ids)))
             conn.execute(update(ob).where(ob.c.id == bindparam("b_id"))
                          .values(state="deferred", last_code=bindparam("b_code"), last_error=bindparam("b_error"),
                                  available_at=bindparam("b_at"), attempts=ob.c.attempts + bindparam("b_inc"),
                                  claimed_by=None, claimed_until=None), params)
 
-    def _mark_duplicate_pairs(self, conn: Connection) -> None:
+    def _mark_duplicate_pairs(self, conn: Connection) -> set[int]:
         """Two local memberships of one person in one org (the person registered twice on the platform) are
         one membership in the registry (the pair is its key, registry-api.md §4.3). The first linked governs;
-        the other is linked as a duplicate and never pushed, like its volunteer row."""
+        the other is linked as a duplicate and never pushed, like its volunteer row. Returns the local ids so
+        linked."""
         rids = sorted({e["registry_id"] for e in self.links_new})
         taken: set[str] = set()
         for chunk in _chunks(rids, _CHUNK):
             taken.update(conn.execute(select(Link.registry_id).where(
                 Link.entity == "membership", Link.registry_id.in_(chunk))).scalars())
+        paired: set[int] = set()
         for e in self.links_new:
             if e["registry_id"] in taken:
                 e["how"] = "duplicate_pair"
+                paired.add(e["local_id"])
             taken.add(e["registry_id"])
+        return paired
 
     def _settle_older(self, conn: Connection, records: list[tuple[int, int]], now: dt.datetime) -> None:
         """Rows of the same record that failed earlier are superseded by the newer outcome."""
