@@ -66,6 +66,11 @@ def test_adopt_on_a_seeded_registry(settings, engine: Engine, sandbox) -> None:
     assert summary["linked"]["service_record"] == seeded["seeded"]["service_record"]
     assert summary["unmatched"].get("volunteer", 0) == seeded["extra_volunteers"]
     assert summary["ambiguous"] == {"org": 2}
+    # the seeded differences are decided field by field and said: what the platform's rows took from the registry
+    # (contact: registry policy) and what they keep for a push (descriptive: local policy)
+    winners = Counter(key.rsplit(":", 1)[1] for key in summary["decisions"])
+    assert winners["registry"] > 0 and winners["local"] > 0, summary["decisions"]
+    assert {d["kind"] for d in summary["decision_log"]} >= {"volunteer"}
     listed = summary["ambiguous_matches"]
     assert {d["registry_id"] for d in listed} == set(twins)
     assert all(d["details"]["local_ids"] == [sid] and d["details"]["registry_ids"] == sorted(twins) for d in listed)

@@ -388,6 +388,7 @@ class Adopter:
         except ValueError:
             local = None
         result = take_registry(kind, local, project_registry(kind, rec), self.settings.hash_key, "adopted")
+        self.poller._note(kind, local_id, rec["id"], result)  # each local field taken, for the run's record
         now = utcnow()
         conn.execute(Link.__table__.insert().values(
             entity=kind, local_id=local_id, registry_id=rec["id"], registry_version=int(rec.get("version") or 1),
@@ -489,7 +490,12 @@ def run_adopt(settings: Settings, *, dry_run: bool = False, progress: bool = Fal
         "duplicates": a.duplicates if a else 0, "ambiguous": dict(a.ambiguous) if a else {},
         "ambiguous_matches": [d for d in recorder.listed if d["kind"] == "ambiguous_match"],
         "discrepancies": dict(recorder.by_kind), "unmatched": dict(a.unmatched) if a else {},
-        "local_unlinked": unlinked, "feed_cursor": cursor, "seconds": round(time.monotonic() - started, 3),
+        "local_unlinked": unlinked, "feed_cursor": cursor,
+        # what the merges decided, field by field (``kind.field:rule:winner`` → records): a ``registry`` winner
+        # wrote the registry's value into the platform's row; a ``local`` one queued a push
+        "decisions": dict(sorted(a.poller.stats.decisions.items())) if a else {},
+        "decision_log": list(a.poller.stats.decision_log) if a else [],
+        "seconds": round(time.monotonic() - started, 3),
     }
     if error:
         summary["error"] = mask_text(error)
@@ -517,6 +523,13 @@ def print_adopt_summary(summary: dict[str, Any]) -> None:
     out.print(table)
     if summary["duplicates"]:
         out.print(f"a person's second local rows linked as duplicates: {summary['duplicates']}")
+    winners: Counter[str] = Counter()
+    for key, n in summary.get("decisions", {}).items():
+        winners[key.rsplit(":", 1)[-1]] += n
+    if winners:
+        out.print(f"fields that differed: {winners['registry']} taken from the registry into the platform's rows, "
+                  f"{winners['local']} kept and queued for the registry, {winners['none']} held as conflicts "
+                  "(each field in --json: decisions)")
     for d in summary["ambiguous_matches"]:
         out.print(f"[yellow]ambiguous[/yellow] {d['entity']} registry {d['registry_id']}: local rows "
                   f"{d['details']['local_ids']}, registry candidates {d['details']['registry_ids']} — held for a "
