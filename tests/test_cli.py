@@ -199,3 +199,18 @@ def test_demo_with_faults_ends_with_the_same_numbers(tmp_path: Path) -> None:
         assert a[key] == b[key], key
     injected = b["faults"]["injected"]
     assert any(k.startswith("lost_answer") for k in injected) and any(k.startswith("error_") for k in injected)
+
+
+def test_refused_credentials_met_by_the_pull_raise_an_alarm(tmp_path: Path) -> None:
+    """A wrong secret with nothing queued: the pull is the first to meet ``invalid_client``, and its log line must
+    carry the alarm the relay's would (it had none: only a queued push raised one)."""
+    with SandboxServer() as sandbox:
+        env = {"REGSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "REGSYNC_REGISTRY_URL": sandbox.base_url,
+               "REGSYNC_CLIENT_ID": sandbox.client_id, "REGSYNC_CLIENT_SECRET": "not-the-secret-0123456789",
+               "REGSYNC_LOG_FORMAT": "json"}
+        assert run_cli("db", "upgrade", env=env).returncode == 0
+        proc = run_cli("sync", "--json", env=env)
+    assert proc.returncode == 1
+    events = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    failed = [e for e in events if e.get("event") == "sync failed"]
+    assert failed and failed[0].get("alarm") is True and "invalid_client" in failed[0]["error"], events

@@ -192,6 +192,22 @@ def test_paused_outbound_still_captures_changes_and_is_skipped_until_resumed(eng
     assert not is_paused(engine, "outbound")
 
 
+def test_a_sync_that_only_pulled_is_no_push_in_the_status(engine: Engine, db_url: str) -> None:
+    """A ``sync`` run with the outbound flow paused (or ``--inbound``) pushed nothing: the status must not show it
+    as the last push (it did, from the run's end, so a paused or broken relay looked fresh)."""
+    from regsync.commands import finish_run, start_run
+
+    set_paused(engine, ["outbound"], True, reason="registry maintenance tonight", actor="ops-li")
+    finish_run(engine, start_run(engine, "sync"), "success", {"paused": ["outbound"]})
+    record_flow_result(engine, "inbound", True)
+    reconcile_run = start_run(engine, "reconcile")
+    finish_run(engine, reconcile_run, "success", {})
+    status = collect_status(engine, _settings(db_url))
+    assert status["last_push"] is None and status["flows"]["outbound"]["last_success_at"] is None
+    assert status["last_pull"] is not None
+    assert status["last_reconcile"] is not None  # a reconcile run by hand records no flow result of its own
+
+
 def test_an_idle_pull_leaves_no_run_and_counts_only_in_metrics(engine: Engine, db_url: str, tmp_path: Path,
                                                                 request: pytest.FixtureRequest) -> None:
     with SandboxServer(db_url=f"sqlite:///{tmp_path / 'sb.db'}") as sandbox:
@@ -338,8 +354,10 @@ def test_every_command_names_the_settings_it_reads_in_its_help() -> None:
             for name, sub in cmd.commands.items():
                 walk(sub, [*path, name])
             return
-        if path[0] == "sandbox":
-            return  # the sandbox reads only its options; its group's help says so
+        if path[0] == "sandbox":  # the sandbox reads only its options, and its help ends by saying so
+            assert "Settings read: none" in (cmd.epilog or ""), path
+            seen += 1
+            return
         out = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "250"}).output
         assert "Settings read" in out, path
         if path[0] != "demo":

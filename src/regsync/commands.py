@@ -289,7 +289,12 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
         status, code, error = "failed", 130, "interrupted"
         log.warning("sync interrupted: claims released; the rest is sent by the next sync")
     except Exception as exc:  # noqa: BLE001 — the run is recorded as failed and reported
-        log.error("sync failed", error=mask_text(str(exc)))
+        # refused credentials or a refusal of the whole client need a person, whichever flow met them (the relay
+        # raises its own alarm as it halts)
+        from regsync.registry.errors import InvalidClient
+
+        alarm = isinstance(exc, InvalidClient) or bool(getattr(exc, "systemic", False))
+        log.error("sync failed", error=mask_text(str(exc)), flow=phase, **({"alarm": True} if alarm else {}))
         status, code, error = "failed", 1, str(exc)
     finally:
         if relay is not None and (relay.stats.batches or relay.stats.failed or relay.stats.pushed):

@@ -147,10 +147,12 @@ def set_paused(engine: Engine, flows: Sequence[str], paused: bool, *, reason: st
 
 
 def _last_run_success(conn: Any) -> dict[str, dt.datetime | None]:
-    rows = conn.execute(select(Run.kind, func.max(Run.finished_at)).where(
-        Run.status.in_(("success", "partial")), Run.kind.in_(list(RUN_KINDS.values()))).group_by(Run.kind)).all()
-    by_kind = {kind: _as_dt(at) for kind, at in rows}
-    return {flow: by_kind.get(kind) for flow, kind in RUN_KINDS.items()}
+    """The end of the last completed reconcile run (``regsync reconcile`` records no flow result of its own).
+    Push and pull are not read off runs: a ``sync`` run may have pushed nothing at all (``--inbound``, or the
+    outbound flow paused), and every pass of either records its flow's result (:func:`record_flow_result`)."""
+    at = conn.execute(select(func.max(Run.finished_at)).where(
+        Run.status.in_(("success", "partial")), Run.kind == RUN_KINDS["reconcile"])).scalar_one()
+    return {"outbound": None, "inbound": None, "reconcile": _as_dt(at)}
 
 
 def collect_status(engine: Engine, settings: Settings, *, now: dt.datetime | None = None) -> dict[str, Any]:

@@ -20,6 +20,9 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+#: The closing line of each sandbox command's ``--help``, as regsync's own commands end with the settings they read.
+_READS_NOTHING = "Settings read: none; only the options above (no config file, no REGSYNC_* environment variables)."
+
 
 def _parse_client(spec: str) -> ClientCredential:
     parts = spec.split(":")
@@ -28,7 +31,7 @@ def _parse_client(spec: str) -> ClientCredential:
     return ClientCredential(parts[0], parts[1], parts[2])
 
 
-@app.command()
+@app.command(epilog=_READS_NOTHING)
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8700,
@@ -136,7 +139,7 @@ def serve(
     )
 
 
-@app.command()
+@app.command(epilog=_READS_NOTHING)
 def seed(
     scale: Annotated[
         float | None,
@@ -191,7 +194,7 @@ def seed(
                    f"portal volunteers the platform lacks {summary['extra_volunteers']} in {summary['seconds']} s")
 
 
-@app.command()
+@app.command(epilog=_READS_NOTHING)
 def version() -> None:
     """Print the registry interface version the sandbox implements."""
     typer.echo("registry interface v1 (registry-api.md)")
