@@ -414,7 +414,7 @@ def test_cli_retry_json_and_audit(cli_db: Any) -> None:
     (audit,) = audits(engine)
     assert audit["actor"] == "wang" and audit["reason"] == "rule relaxed"
     res = run(env, "outbox", "retry", f"volunteer:{s.v_id}", "--reason", "fixed")
-    assert res.exit_code == 0 and "retried 1 records (volunteers 1" in res.stdout
+    assert res.exit_code == 0 and "retried 1 record (volunteers 1" in res.stdout
     res = run(env, "outbox", "retry", "--code", "NOPE", "--reason", "fixed")
     assert res.exit_code == 0 and "nothing matched" in res.stdout
 
@@ -434,7 +434,7 @@ def test_cli_discard_asks_refuses_without_terminal_and_obeys_yes(cli_db: Any,
     assert res.exit_code == 0, res.output
     # the question went to stderr; CliRunner echoes the typed answer on stdout, a terminal would not
     assert json.loads(res.stdout.splitlines()[-1])["affected"] == 1
-    assert "Discard 1 records (volunteers 1)?" in res.stderr
+    assert "Discard 1 record (volunteers 1)? It will not be sent." in res.stderr
     assert outbox(engine, "volunteer", s.v_id)[0]["state"] == "discarded"
     monkeypatch.setattr(op, "stdin_is_tty", lambda: False)
 

@@ -399,7 +399,8 @@ def outbox_discard(reason: ReasonOpt, targets: TargetsArg = None, config: Config
                                dry_run=True)
         if preview.affected:
             kinds = ", ".join(f"{k} {v}" for k, v in preview.by_kind.items())
-            if not typer.confirm(f"Discard {preview.affected} records ({kinds})? They will not be sent.",
+            if not typer.confirm(f"Discard {preview.affected} record{'' if preview.affected == 1 else 's'} ({kinds})? "
+                                 f"{'It' if preview.affected == 1 else 'They'} will not be sent.",
                                  err=True):
                 err.print("nothing discarded")
                 raise typer.Exit(1)

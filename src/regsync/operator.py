@@ -781,7 +781,8 @@ def print_action(result: ActionResult) -> None:
         line = f"nothing matched: no record {verb}"
     else:
         kinds = ", ".join(f"{k} {v}" for k, v in result.by_kind.items())
-        line = f"{verb} {result.affected} records ({kinds}; {result.rows} outbox rows)"
+        line = (f"{verb} {result.affected} record{'' if result.affected == 1 else 's'} ({kinds}; {result.rows} outbox "
+                f"row{'' if result.rows == 1 else 's'})")
     if result.audit_id is not None:
         line += f"; audit #{result.audit_id}"
     out.print(Text(line))
@@ -790,5 +791,6 @@ def print_action(result: ActionResult) -> None:
     if result.busy:
         out.print(Text(f"{result.busy} rows left alone: a relay is sending them now"))
     if result.dependents_blocked:
-        out.print(Text(f"{result.dependents_blocked} records are blocked on the discarded ones "
-                       "and stay blocked"))
+        n = result.dependents_blocked
+        out.print(Text(f"{n} record{' is' if n == 1 else 's are'} blocked on the discarded ones and stay"
+                       f"{'s' if n == 1 else ''} blocked"))
