@@ -3,6 +3,7 @@ pause/resume, metrics, --help epilogs (issue 6). The real-process tests are in t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -206,6 +207,27 @@ def test_a_sync_that_only_pulled_is_no_push_in_the_status(engine: Engine, db_url
     assert status["last_push"] is None and status["flows"]["outbound"]["last_success_at"] is None
     assert status["last_pull"] is not None
     assert status["last_reconcile"] is not None  # a reconcile run by hand records no flow result of its own
+
+
+def test_a_relay_pass_that_finds_its_work_taken_by_another_replica_leaves_no_run(engine: Engine,
+                                                                                 db_url: str) -> None:
+    """Two replicas see work at once and one claims it all: the other's pass does nothing, and the daemon leaves
+    no empty run behind (it did: "runs are recorded only when a job did work"). A pass by hand keeps its run."""
+    from regsync.commands import run_sync
+
+    with engine.begin() as conn:
+        factories.org_tree(conn)
+        conn.execute(text("UPDATE outbox SET claimed_by = 'other-replica:1', claimed_until = :t"),
+                     {"t": utcnow() + dt.timedelta(minutes=5)})
+    with SandboxServer() as sandbox:
+        settings = dataclasses.replace(_settings(db_url), registry=RegistrySettings(
+            url=sandbox.base_url, client_id=sandbox.client_id, client_secret=sandbox.client_secret))
+        code, summary = run_sync(settings, engine=engine, inbound=False, record_empty=False)
+        assert code == 0 and summary["run_id"] is None and summary["batches"] == 0
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(Run)).scalar_one() == 0
+        code, by_hand = run_sync(settings, engine=engine, inbound=False)
+        assert code == 0 and by_hand["run_id"] is not None
 
 
 def test_an_idle_pull_leaves_no_run_and_counts_only_in_metrics(engine: Engine, db_url: str, tmp_path: Path,

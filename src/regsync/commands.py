@@ -157,7 +157,7 @@ def require_registry(settings: Settings) -> None:
 def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = False,
              timeout_s: float = 3600.0, stall_s: float = 300.0, engine: Engine | None = None,
              stop: Callable[[], bool] | None = None, outbound: bool = True, inbound: bool = True,
-             client: Any = None) -> tuple[int, dict[str, Any]]:
+             client: Any = None, record_empty: bool = True) -> tuple[int, dict[str, Any]]:
     """One sync pass: outbound (push what the outbox holds), then inbound (pull the change feed and merge),
     recorded as a run of kind ``sync``; with ``until_quiet``, passes until neither side has anything left.
 
@@ -178,6 +178,9 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
         inbound: run the inbound flow.
         client: a :class:`~regsync.registry.client.RegistryClient` to use and leave open (the daemon keeps one, and
             its token, across passes); its counters are reset for this run. Default: a new one for this run.
+        record_empty: keep the run's record also when the pass found nothing to do (the daemon passes False: a
+            replica that saw work another replica then claimed leaves no empty run behind; ``run_id`` is then
+            ``None``).
 
     Returns:
         (exit code, summary) — the summary has ``pushed``, ``linked``, ``failed`` (kind → count, this run),
@@ -324,7 +327,14 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
     summary.update(seconds=round(time.monotonic() - started, 3), client=client_stats)
     if error:
         summary["error"] = mask_text(error)
-    finish_run(engine, run_id, status, summary)
+    did_nothing = code == 0 and not (total.batches or total.pushed or total.linked or total.failed
+                                     or total.unchanged or total.deferred or (inbound and pulled.changes))
+    if did_nothing and not record_empty:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM run WHERE id = :r"), {"r": run_id})
+        summary["run_id"] = None
+    else:
+        finish_run(engine, run_id, status, summary)
     if code != 130:  # an interruption is neither a success nor a failure of a flow
         from regsync.status import record_flow_result
 

@@ -449,7 +449,7 @@ class Daemon:
         if not self.ensure_first_cursor():
             return "failed"
         code, summary = run_sync(self.settings, engine=self.engine, stop=self.stop.is_set, inbound=False,
-                                 client=self.client("outbound"))
+                                 client=self.client("outbound"), record_empty=False)
         self.metrics.observe_sync(summary)
         self.totals["pushed"] += sum(summary.get("pushed", {}).values()) + sum(summary.get("linked", {}).values())
         self.totals["failed_records"] += sum(summary.get("failed", {}).values())
