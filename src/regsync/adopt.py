@@ -116,6 +116,7 @@ class Adopter:
         self.advance = advance or (lambda *a, **k: None)
         self.stop = stop or (lambda: False)
         self.poller = Poller(engine, client, settings, record_run=False)
+        self.poller.note_agreements = False  # no common base: only the fields that differ are decisions
         self.poller.stats.run_id = recorder.run_id
         self.linked: Counter[str] = Counter()
         self.duplicates = 0

@@ -870,11 +870,17 @@ class Poller:
             conn.execute(t.update().where(t.c.id.in_(list(open_rows.values()))).values(
                 state="superseded", resolved_at=now, updated_at=now))
 
+    #: Count fields equal on both sides (rule ``agree``) as decisions. Adopt turns it off: with no common base
+    #: every equal field "agrees", and its summary is about the fields that differed.
+    note_agreements: bool = True
+
     def _note(self, kind: str, local_id: int, registry_id: str, result: MergeResult, *,
               only_summary: bool = False) -> None:
         """Count the decisions and keep the first ones in detail, for the run's record."""
         st = self.stats
         for d in result.decisions:
+            if d.rule == "agree" and not self.note_agreements:
+                continue
             st.decisions[f"{kind}.{d.field}:{d.rule}:{d.winner}"] += 1
             if not only_summary and len(st.decision_log) < DECISIONS_KEPT:
                 st.decision_log.append({"kind": kind, "local_id": local_id, "registry_id": registry_id,
