@@ -209,8 +209,8 @@ def test_a_sync_that_only_pulled_is_no_push_in_the_status(engine: Engine, db_url
     assert status["last_reconcile"] is not None  # a reconcile run by hand records no flow result of its own
 
 
-def test_a_relay_pass_that_finds_its_work_taken_by_another_replica_leaves_no_run(engine: Engine,
-                                                                                 db_url: str) -> None:
+def test_a_relay_pass_that_finds_its_work_taken_by_another_replica_leaves_no_run(engine: Engine, db_url: str,
+                                                                                 monkeypatch) -> None:
     """Two replicas see work at once and one claims it all: the other's pass does nothing, and the daemon leaves
     no empty run behind (it did: "runs are recorded only when a job did work"). A pass by hand keeps its run."""
     from regsync.commands import run_sync
@@ -219,13 +219,19 @@ def test_a_relay_pass_that_finds_its_work_taken_by_another_replica_leaves_no_run
         factories.org_tree(conn)
         conn.execute(text("UPDATE outbox SET claimed_by = 'other-replica:1', claimed_until = :t"),
                      {"t": utcnow() + dt.timedelta(minutes=5)})
+    # the moment between this replica's look at the outbox and its claim, when the other replica took the rows
+    monkeypatch.setattr("regsync.daemon.outbound_work_available", lambda engine: True)
     with SandboxServer() as sandbox:
         settings = dataclasses.replace(_settings(db_url), registry=RegistrySettings(
             url=sandbox.base_url, client_id=sandbox.client_id, client_secret=sandbox.client_secret))
-        code, summary = run_sync(settings, engine=engine, inbound=False, record_empty=False)
-        assert code == 0 and summary["run_id"] is None and summary["batches"] == 0
+        daemon = Daemon(settings, engine)
+        try:
+            assert daemon.job_outbound() == "idle"
+        finally:
+            daemon.close_clients()
         with engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(Run)).scalar_one() == 0
+            assert conn.execute(select(FlowState.last_success_at).where(FlowState.flow == "outbound")).scalar_one()
         code, by_hand = run_sync(settings, engine=engine, inbound=False)
         assert code == 0 and by_hand["run_id"] is not None
 

@@ -157,7 +157,7 @@ def require_registry(settings: Settings) -> None:
 def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = False,
              timeout_s: float = 3600.0, stall_s: float = 300.0, engine: Engine | None = None,
              stop: Callable[[], bool] | None = None, outbound: bool = True, inbound: bool = True,
-             client: Any = None, record_empty: bool = True) -> tuple[int, dict[str, Any]]:
+             client: Any = None) -> tuple[int, dict[str, Any]]:
     """One sync pass: outbound (push what the outbox holds), then inbound (pull the change feed and merge),
     recorded as a run of kind ``sync``; with ``until_quiet``, passes until neither side has anything left.
 
@@ -178,9 +178,6 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
         inbound: run the inbound flow.
         client: a :class:`~regsync.registry.client.RegistryClient` to use and leave open (the daemon keeps one, and
             its token, across passes); its counters are reset for this run. Default: a new one for this run.
-        record_empty: keep the run's record also when the pass found nothing to do (the daemon passes False: a
-            replica that saw work another replica then claimed leaves no empty run behind; ``run_id`` is then
-            ``None``).
 
     Returns:
         (exit code, summary) — the summary has ``pushed``, ``linked``, ``failed`` (kind → count, this run),
@@ -199,7 +196,7 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
     from regsync.daemon import SingletonLock
     from regsync.inbound import InboundStats, Poller
     from regsync.outbound import Relay, RelayHalted, RelayStats
-    from regsync.registry.errors import RegistryError
+    from regsync.registry.errors import InvalidClient, RegistryError
 
     require_registry(settings)
     own_engine = engine is None
@@ -294,8 +291,6 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
     except Exception as exc:  # noqa: BLE001 — the run is recorded as failed and reported
         # refused credentials or a refusal of the whole client need a person, whichever flow met them (the relay
         # raises its own alarm as it halts)
-        from regsync.registry.errors import InvalidClient
-
         alarm = isinstance(exc, InvalidClient) or bool(getattr(exc, "systemic", False))
         log.error("sync failed", error=mask_text(str(exc)), flow=phase, **({"alarm": True} if alarm else {}))
         status, code, error = "failed", 1, str(exc)
@@ -327,14 +322,7 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
     summary.update(seconds=round(time.monotonic() - started, 3), client=client_stats)
     if error:
         summary["error"] = mask_text(error)
-    did_nothing = code == 0 and not (total.batches or total.pushed or total.linked or total.failed
-                                     or total.unchanged or total.deferred or (inbound and pulled.changes))
-    if did_nothing and not record_empty:
-        with engine.begin() as conn:
-            conn.execute(text("DELETE FROM run WHERE id = :r"), {"r": run_id})
-        summary["run_id"] = None
-    else:
-        finish_run(engine, run_id, status, summary)
+    finish_run(engine, run_id, status, summary)
     if code != 130:  # an interruption is neither a success nor a failure of a flow
         from regsync.status import record_flow_result
 

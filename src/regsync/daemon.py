@@ -449,7 +449,7 @@ class Daemon:
         if not self.ensure_first_cursor():
             return "failed"
         code, summary = run_sync(self.settings, engine=self.engine, stop=self.stop.is_set, inbound=False,
-                                 client=self.client("outbound"), record_empty=False)
+                                 client=self.client("outbound"))
         self.metrics.observe_sync(summary)
         self.totals["pushed"] += sum(summary.get("pushed", {}).values()) + sum(summary.get("linked", {}).values())
         self.totals["failed_records"] += sum(summary.get("failed", {}).values())
@@ -457,8 +457,19 @@ class Daemon:
             self.totals["interrupted_runs"] += 1
             return "run"
         record_flow_result(self.engine, "outbound", code == 0, summary.get("error"))
+        if code == 0 and not (summary["batches"] or any(summary[k] for k in ("pushed", "linked", "failed",
+                                                                             "unchanged", "deferred"))):
+            # the work seen a moment ago was claimed by another replica: this pass did nothing
+            self._forget_idle_run(summary.get("run_id"))
+            return "idle"
         self.totals["runs" if code == 0 else "failed_runs"] += 1
         return "run" if code == 0 else "failed"
+
+    def _forget_idle_run(self, run_id: int | None) -> None:
+        """A pass that did no work leaves no run (idle ticks show only in /metrics; README, "runs")."""
+        if run_id is not None:
+            with self.engine.begin() as conn:
+                conn.execute(delete(Run).where(Run.id == run_id))
 
     def job_inbound(self, scheduled_at: dt.datetime | None = None) -> str:
         """One change-feed pass in its slot, on one replica at a time (see :meth:`_singleton`)."""
@@ -516,10 +527,8 @@ class Daemon:
         run_id = summary.get("run_id")
         idle = code == 0 and not summary.get("changes") and summary.get("status") == "success"
         self.metrics.observe_pull(summary, idle=idle)
-        if idle and run_id is not None:
-            # a pull that read no change did no work: it leaves no run (idle ticks show only in /metrics)
-            with self.engine.begin() as conn:
-                conn.execute(delete(Run).where(Run.id == run_id))
+        if idle:  # a pull that read no change did no work
+            self._forget_idle_run(run_id)
             return "idle", None
         self.totals["pulled"] += int(summary.get("applied") or 0)
         return ("done" if code == 0 else "failed"), run_id

@@ -54,12 +54,12 @@ from regsync.normalize import try_normalize_id_number
 from regsync.projection import (
     ENDED,
     FIELDS,
-    IDENTITY,
     REFERENCES,
     canonical,
     changed_fields,
     dumps,
     identity_mismatch,
+    identity_of,
     project_local,
     project_registry,
 )
@@ -1206,8 +1206,7 @@ class Relay:
         desired = it.desired
         if desired is None:
             raw = it.desired_raw or (it.op.fields if it.op is not None else None) or {}
-            desired = canonical({n: raw.get(n) for n in IDENTITY[it.kind] + ("name", "parent_id") if n in raw},
-                                self.settings.hash_key)
+            desired = canonical(identity_of(it.kind, raw), self.settings.hash_key)
         differ = identity_mismatch(it.kind, desired, base)
         if not differ:
             return False

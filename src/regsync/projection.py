@@ -201,17 +201,27 @@ def changed_fields(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
-#: The fields that say which real-world record a registry record is (registry-api.md §4: the ID number and the
-#: USCC are unique; a membership is its pair; an activity is its org's, at its title and start; a service record
-#: is a person's hours in an activity on a day). An org without a USCC on either side is named by its name and
-#: parent.
+#: The fields that say which real-world record a registry record is: the natural keys adopt matches by
+#: (design.md, flow 4; :mod:`regsync.adopt`): volunteers by ID type and number, orgs by USCC, memberships by the
+#: pair, activities by (org, title, start), service records by (volunteer, activity, start).
 IDENTITY: dict[str, tuple[str, ...]] = {
     "org": ("uscc",),
     "volunteer": ("id_type", "id_number"),
     "membership": ("org_id", "volunteer_id"),
     "activity": ("org_id", "title", "starts_at"),
-    "service_record": ("volunteer_id", "activity_id", "service_date"),
+    "service_record": ("volunteer_id", "activity_id", "starts_at"),
 }
+
+
+#: What names an org when neither side has a USCC (design.md, flow 4: level, name and region).
+_ORG_WITHOUT_USCC = ("level", "name", "region_code")
+
+
+def identity_of(kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of ``fields`` that :func:`identity_mismatch` reads (those present), e.g. to make canonical only
+    them."""
+    names = IDENTITY[kind] + (_ORG_WITHOUT_USCC if kind == "org" else ())
+    return {n: fields[n] for n in names if n in fields}
 
 
 def identity_mismatch(kind: str, local: Mapping[str, Any], registry: Mapping[str, Any]) -> list[str]:
@@ -230,7 +240,7 @@ def identity_mismatch(kind: str, local: Mapping[str, Any], registry: Mapping[str
     """
     names = IDENTITY[kind]
     if kind == "org" and not (local.get("uscc") or registry.get("uscc")):
-        names = ("name", "parent_id")
+        names = _ORG_WITHOUT_USCC
     return [n for n in names if local.get(n) != registry.get(n)]
 
 

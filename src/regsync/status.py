@@ -37,8 +37,6 @@ log = structlog.get_logger(__name__)
 FLOWS: tuple[str, ...] = ("outbound", "inbound", "reconcile")
 #: The flows an operator can pause (the reconcile only reads, and queues its repairs to the outbox).
 PAUSABLE: tuple[str, ...] = ("outbound", "inbound")
-#: The ``run.kind`` that counts as a success of each flow (a manual ``regsync sync`` counts as a push).
-RUN_KINDS: dict[str, str] = {"outbound": "sync", "inbound": "inbound", "reconcile": "reconcile"}
 #: Outbox states shown in the backlog (``sent`` and ``discarded`` are done).
 BACKLOG_STATES: tuple[str, ...] = ("pending", "deferred", "blocked", "failed")
 
@@ -146,13 +144,12 @@ def set_paused(engine: Engine, flows: Sequence[str], paused: bool, *, reason: st
     return {"action": action, "flows": list(flows), "changed": changed, "audit_id": audit_id}
 
 
-def _last_run_success(conn: Any) -> dict[str, dt.datetime | None]:
+def _last_reconcile_run(conn: Any) -> dt.datetime | None:
     """The end of the last completed reconcile run (``regsync reconcile`` records no flow result of its own).
     Push and pull are not read off runs: a ``sync`` run may have pushed nothing at all (``--inbound``, or the
     outbound flow paused), and every pass of either records its flow's result (:func:`record_flow_result`)."""
-    at = conn.execute(select(func.max(Run.finished_at)).where(
-        Run.status.in_(("success", "partial")), Run.kind == RUN_KINDS["reconcile"])).scalar_one()
-    return {"outbound": None, "inbound": None, "reconcile": _as_dt(at)}
+    return _as_dt(conn.execute(select(func.max(Run.finished_at)).where(
+        Run.status.in_(("success", "partial")), Run.kind == "reconcile")).scalar_one())
 
 
 def collect_status(engine: Engine, settings: Settings, *, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -184,7 +181,7 @@ def collect_status(engine: Engine, settings: Settings, *, now: dt.datetime | Non
         oldest = _as_dt(conn.execute(select(func.min(Outbox.created_at)).where(
             Outbox.state.in_(("pending", "deferred")))).scalar_one())
         states = {row.flow: row for row in conn.execute(select(FlowState)).all()}
-        run_success = _last_run_success(conn)
+        run_success = {"reconcile": _last_reconcile_run(conn)}
         cursor_at = _as_dt(conn.execute(select(FeedCursor.updated_at).where(
             FeedCursor.name == CURSOR_NAME)).scalar_one_or_none())
         open_conflicts = int(conn.execute(select(func.count()).select_from(Conflict).where(
@@ -195,7 +192,7 @@ def collect_status(engine: Engine, settings: Settings, *, now: dt.datetime | Non
     flows: dict[str, dict[str, Any]] = {}
     for flow in FLOWS:
         row = states.get(flow)
-        candidates = [t for t in (_as_dt(row.last_success_at) if row else None, run_success[flow]) if t]
+        candidates = [t for t in (_as_dt(row.last_success_at) if row else None, run_success.get(flow)) if t]
         last_ok = max(candidates) if candidates else None
         failing = _as_dt(row.failing_since) if row else None
         flows[flow] = {
