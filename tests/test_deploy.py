@@ -78,3 +78,22 @@ def test_production_example_keeps_tls_verification_on_and_secrets_in_files() -> 
     text = (DEPLOY / "regsync.production.toml").read_text()
     assert "client_secret_file" in text and "hash_key_file" in text
     assert "\nclient_secret =" not in text and "\nhash_key =" not in text
+
+
+def test_ci_runs_the_readme_test_command_verbatim_and_it_starts_every_service() -> None:
+    """Issue 12 item 15: the README's second quick-start command is one line that sets up everything the tests
+    need (the database servers, the browser, the venv) and runs them, and `.ci/run` calls it verbatim."""
+    root = Path(__file__).parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Quick start", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line for line in block.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert len(commands) == 2, commands
+    test_command = commands[1]
+    assert test_command.endswith(".venv/bin/pytest")
+    ci = (root / ".ci" / "run").read_text(encoding="utf-8")
+    assert test_command in ci.splitlines()
+    setup = test_command.split(" && ")[0]
+    assert setup == "bash .ci/services.sh"
+    services = (root / ".ci" / "services.sh").read_text(encoding="utf-8")
+    for needed in ("pg_isready", "pg_ctlcluster", "mysqladmin", "mysqld_safe", ".ci/chromium.sh"):
+        assert needed in services, needed
