@@ -501,12 +501,36 @@ def encode_operation(op: Operation) -> dict[str, Any]:
 
 _FIELD_PATH_RE = re.compile(r"^(?:body\.)?([A-Za-z_][A-Za-z0-9_]*)(.*)$")
 
+#: The longest code (§7 code or field code) the adapter passes on. The contract's codes are short UPPER_SNAKE
+#: names; one a newer registry adds may be any text (registry-api.md §1: a code a client does not know is a
+#: refusal on the data): it is kept, cut to this length, so that it fits wherever a code is kept and shown (the
+#: outbox's ``last_code``, summaries, logs).
+MAX_CODE_LEN = 48
+_CODE_JUNK_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def decode_code(value: Any, default: str) -> str:
+    """A code of the wire (an envelope's or a batch result's ``code``, a field error's ``code``) as the flows see
+    it: its text without control characters and outer spaces, at most :data:`MAX_CODE_LEN` characters (a longer
+    one is cut and ends in ``~``); ``default`` when there is none.
+
+    ``"NOT_EARNED"`` → ``"NOT_EARNED"``; ``None`` or ``""`` → ``default``.
+    """
+    if value is None:
+        return default
+    code = _CODE_JUNK_RE.sub("", value if isinstance(value, str) else str(value)).strip()
+    if not code:
+        return default
+    return code if len(code) <= MAX_CODE_LEN else code[: MAX_CODE_LEN - 1] + "~"
+
 
 def decode_field_errors(kind: Kind | None, errors: Any) -> list[FieldError]:
     """``data.errors`` of a ``VALIDATION_FAILED`` → :class:`FieldError` with Python field names.
 
     A field path such as ``serviceCategories[2]`` keeps its suffix (``service_categories[2]``); a name
-    this adapter does not know is kept as the registry gave it.
+    this adapter does not know is kept as the registry gave it. A code this client does not know is kept as it
+    is (:func:`decode_code`; registry-api.md §1: a refusal on the data like any other); an entry without one takes
+    ``VALIDATION_FAILED``.
     """
     out: list[FieldError] = []
     if not isinstance(errors, list):
@@ -520,9 +544,8 @@ def decode_field_errors(kind: Kind | None, errors: Any) -> list[FieldError]:
             py = py_name(kind, m.group(1))
             if py is not None:
                 name = py + m.group(2)
-        out.append(
-            FieldError(field=name, code=str(item.get("code") or ""), message=str(item.get("message") or ""))
-        )
+        out.append(FieldError(field=name, code=decode_code(item.get("code"), "VALIDATION_FAILED"),
+                              message=str(item.get("message") or "")))
     return out
 
 
@@ -541,7 +564,7 @@ def decode_result(kind: Kind, wire_result: Mapping[str, Any], *, unknown: Unknow
     if not isinstance(wire_result, Mapping) or not isinstance(wire_result.get("status"), int):
         raise ValueError("a batch result needs an integer status")
     status = int(wire_result["status"])
-    code = str(wire_result.get("code") or ("OK" if 200 <= status < 300 else "UNKNOWN"))
+    code = decode_code(wire_result.get("code"), "OK" if 200 <= status < 300 else "UNKNOWN")
     data = wire_result.get("data")
     result = OperationResult(
         status=status,
@@ -724,7 +747,7 @@ def error_from_answer(
         return E.GatewayError(
             f"the gateway answered {status} with a page of its own", status=status, retry_after=retry_after
         )
-    code = body["code"]
+    code = decode_code(body["code"], "UNKNOWN")
     data = body.get("data")
     cls = E.error_class(status, code)
     kw: dict[str, Any] = {"status": status, "code": code, "request_id": body.get("requestId"), "data": data}
@@ -777,11 +800,13 @@ __all__ = [
     "FIELDS",
     "KINDS",
     "KIND_OF_TYPE",
+    "MAX_CODE_LEN",
     "TYPES",
     "FieldSpec",
     "count_unknown_fields",
     "decode_change",
     "decode_change_page",
+    "decode_code",
     "decode_date",
     "decode_datetime",
     "decode_field_errors",
