@@ -17,8 +17,8 @@ from sqlalchemy import Engine, text
 
 import factories as f
 from regsync.outbound import Relay, RelayHalted
-from regsync.registry.errors import ValidationFailed
 from regsync.registry.client import RegistryClient
+from regsync.registry.errors import ValidationFailed
 from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings
 
 BASE = "https://registry.test/api/v1"
@@ -84,7 +84,8 @@ def field_error(code: str, message: str) -> Answer:
 
 @pytest.mark.parametrize(("code", "kept"), [
     ("NAME_NEEDS_VERIFICATION", "NAME_NEEDS_VERIFICATION"),
-    ("NAME_MUST_MATCH_THE_PUBLIC_SECURITY_RECORD_OF_THE_HOLDER_2026", "NAME_MUST_MATCH_THE_PUBLIC_SECURITY_RECORD_OF_T~"),
+    ("NAME_MUST_MATCH_THE_PUBLIC_SECURITY_RECORD_OF_THE_HOLDER_2026",
+     "NAME_MUST_MATCH_THE_PUBLIC_SECURITY_RECORD_OF_T~"),
 ], ids=["short", "longer_than_the_store_keeps"])
 def test_an_unknown_field_code_fails_its_record_with_that_code_and_message_and_the_rest_goes_through(
         engine, relay_settings, code, kept) -> None:

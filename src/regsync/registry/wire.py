@@ -141,8 +141,8 @@ _BY_PY: dict[Kind, dict[str, FieldSpec]] = {
 _BY_WIRE: dict[Kind, dict[str, FieldSpec]] = {
     k: {s.wire: s for s in COMMON_FIELDS + specs} for k, specs in FIELDS.items()
 }
-#: The wire names of each kind's fields (a record's other fields are ones this client does not know).
-_WIRE_NAMES: dict[Kind, frozenset[str]] = {k: frozenset(specs) for k, specs in _BY_WIRE.items()}
+#: The wire names of each kind's fields, and ``type`` (a record's other fields are ones this client does not know).
+_WIRE_NAMES: dict[Kind, frozenset[str]] = {k: frozenset(specs) | {"type"} for k, specs in _BY_WIRE.items()}
 
 #: Collection of each kind in paths and exports (registry-api.md §4, §5.2). Memberships are written
 #: under ``/orgs/{orgId}/members/{volunteerId}`` (:func:`membership_path`); ``memberships`` is their export.
@@ -392,12 +392,12 @@ def decode_record(kind: Kind, wire: Mapping[str, Any], *, skip: frozenset[str] =
 def count_unknown_fields(kind: Kind, wire: Mapping[str, Any], unknown: Unknowns) -> None:
     """Count in ``unknown.fields`` the fields of the wire record ``wire`` that ``kind`` does not have, without
     decoding anything (for :class:`LazyRecord` readers; registry-api.md §1)."""
-    extra = wire.keys() - _WIRE_NAMES[kind]
-    if extra:
-        prefix = TYPES[kind]
-        for name in extra:
-            if name != "type":
-                unknown.fields[f"{prefix}.{name}"] += 1
+    known = _WIRE_NAMES[kind]
+    if known.issuperset(wire):  # the common case, checked at C speed
+        return
+    prefix = TYPES[kind]
+    for name in wire.keys() - known:
+        unknown.fields[f"{prefix}.{name}"] += 1
 
 
 def foreign_type(kind: Kind, wire: Mapping[str, Any]) -> str | None:
