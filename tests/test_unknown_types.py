@@ -182,3 +182,16 @@ def test_reconcile_and_adopt_skip_export_lines_of_an_unknown_type(settings, engi
     assert code == 0 and adopted["status"] == "success", adopted
     assert adopted["read"]["volunteer"] == 2 and adopted["unmatched"].get("volunteer", 0) == 0
     assert adopted["unknown_types"] == {"commendation": 1}
+
+
+def test_the_sync_text_summary_says_what_was_skipped(capsys) -> None:
+    from regsync.commands import print_sync_summary
+
+    summary: dict[str, Any] = {
+        "run_id": 7, "status": "success", "seconds": 0.1, "failed_by_code": {}, "still_failed": {},
+        **{c: {} for c in ("pushed", "linked", "unchanged", "failed", "deferred", "pulled", "merged", "adopted",
+                           "created_locally", "registry_owned", "conflicts", "ended_locally", "transferred_out")},
+        "inbound": {"changes": 5, "pages": 1, "unknown_types": {"commendation": 3, "training": 1}},
+    }
+    print_sync_summary(summary)
+    assert "skipped, of record types regsync does not know: commendation 3, training 1" in capsys.readouterr().out

@@ -475,6 +475,9 @@ def print_sync_summary(summary: dict[str, Any]) -> None:
         out.print(f"feed: {info.get('changes', 0)} changes in {info.get('pages', 0)} pages; echoes "
                   f"{info.get('echoes', 0)}, repeats {info.get('repeats', 0)}, stale {info.get('stale', 0)}; "
                   f"transferred out {summary['transferred_out'].get('volunteers', 0)}")
+        if info.get("unknown_types"):
+            out.print("skipped, of record types regsync does not know: "
+                      + ", ".join(f"{k} {v}" for k, v in info["unknown_types"].items()))
         if summary.get("reconcile_due"):
             out.print(f"[red]a full reconcile is due[/red] ({summary.get('reconcile_reason')}): run "
                       "`regsync reconcile`")

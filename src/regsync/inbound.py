@@ -35,6 +35,10 @@ A run reads the change feed (registry-api.md §5.3) from the saved cursor, a pag
 (:func:`reconcile_due`, a row ``reconcile_due`` of ``feed_cursor``), logs it as an alarm and ends the run; the
 reconcile restarts the feed from its exports' ``X-Snapshot-Cursor`` (design.md, flow 3).
 
+Record types this client does not know (registry-api.md §1; v1.1 adds trainings, training records, commendations
+and evaluations) are skipped by the client and counted (``unknown_types``; unknown fields, ignored, in
+``unknown_fields``): the page's cursor is saved past them, and a page holding nothing else does not end the run.
+
 Memory stays flat: one page of changes and bodies at a time, and a bounded set of the items already seen.
 """
 
