@@ -22,6 +22,11 @@ Retry policy, per call (one public method call, e.g. one ``POST /batch`` body):
   are spent.
 * Every attempt is signed anew; a write keeps its ``Idempotency-Key`` across all of them.
 * Verdicts (:class:`RequestRejected`) are never retried here.
+
+What the registry adds over time (registry-api.md §1, "types it does not know"): change-feed entries, lookup results
+and export lines of record types this client does not know are skipped, and fields it does not know are ignored;
+both are counted in :attr:`ClientStats.unknown` and logged once per type (or field) per run
+(:meth:`RegistryClient.note_unknown`). Never an error, never a reason to hold the feed's cursor back.
 """
 
 from __future__ import annotations
