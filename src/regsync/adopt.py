@@ -47,7 +47,7 @@ from regsync.masking import mask_text
 from regsync.merge import take_registry
 from regsync.normalize import normalize_text, normalize_uscc, try_normalize_id_number
 from regsync.projection import canonical, dumps, project_registry
-from regsync.reconcile import KIND_ORDER, Finding, Recorder, backfill_id_number_norm, city_of
+from regsync.reconcile import KIND_ORDER, Finding, Recorder, backfill_id_number_norm, city_of, unknown_summary
 from regsync.registry import wire
 from regsync.settings import Settings
 
@@ -444,8 +444,10 @@ def run_adopt(settings: Settings, *, dry_run: bool = False, progress: bool = Fal
         records per kind), ``linked`` (kind → records linked, or that would be), ``duplicates`` (a person's second
         rows linked), ``ambiguous`` (kind → held), ``ambiguous_matches`` (the findings, masked), ``unmatched``
         (registry records no unlinked local row matches, per kind), ``local_unlinked`` (local rows still unlinked:
-        ``regsync sync`` creates them), ``feed_cursor``, ``seconds``. Exit code 0 when it completed, 1 when it
-        failed.
+        ``regsync sync`` creates them), ``feed_cursor``, ``unknown_types`` (export lines and lookup results of
+        record types this client does not know, skipped, by type) and ``unknown_fields`` (fields it does not know,
+        ignored, ``"type.field"`` → records; registry-api.md §1), ``seconds``. Exit code 0 when it completed, 1
+        when it failed.
 
     Raises:
         ConfigError: incomplete registry settings or a bad database URL.
@@ -496,6 +498,7 @@ def run_adopt(settings: Settings, *, dry_run: bool = False, progress: bool = Fal
         # wrote the registry's value into the platform's row; a ``local`` one queued a push
         "decisions": dict(sorted(a.poller.stats.decisions.items())) if a else {},
         "decision_log": list(a.poller.stats.decision_log) if a else [],
+        **unknown_summary(a.client if a else None),
         "seconds": round(time.monotonic() - started, 3),
     }
     if error:

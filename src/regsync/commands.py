@@ -185,8 +185,11 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
         ``deferred``, ``merged_on_push`` (``VERSION_MISMATCH`` merges), ``backlog``, and for the inbound flow
         ``pulled`` (feed items read, kind → count), ``merged``, ``adopted``, ``created_locally``,
         ``registry_owned``, ``conflicts``, ``transferred_out``, ``ended_locally`` (kind → count), ``inbound``
-        (the poller's other counters and the decisions by ``kind.field:rule:winner``) and ``reconcile_due``;
-        then ``run_id``, ``status``, ``seconds`` and ``client`` (calls and retries). Exit code 0 when the run
+        (the poller's other counters, the decisions by ``kind.field:rule:winner``, and ``unknown_types``/
+        ``unknown_fields``: feed entries and lookup results of record types this client does not know, skipped,
+        and fields it does not know, ignored, registry-api.md §1) and ``reconcile_due``; then ``run_id``,
+        ``status``, ``seconds`` and ``client`` (calls and retries, and ``unknown_types``/``unknown_fields`` of
+        every answer of the run, the relay's included). Exit code 0 when the run
         completed (also with records failed on their data), 1 when it failed, 130 when interrupted.
 
     Raises:
@@ -343,7 +346,7 @@ def _merge_inbound(total: Any, stats: Any) -> None:
     for name in ("pages", "changes", "repeats", "echoes", "stale", "transferred_out"):
         setattr(total, name, getattr(total, name) + getattr(stats, name))
     for name in ("pulled", "merged", "unchanged", "created", "adopted", "registry_owned", "ended",
-                 "pushes_queued", "conflicts", "skipped", "decisions"):
+                 "pushes_queued", "conflicts", "skipped", "decisions", "unknown_types", "unknown_fields"):
         getattr(total, name).update(getattr(stats, name))
     room = 2_000 - len(total.decision_log)
     if room > 0:
@@ -365,6 +368,8 @@ def inbound_summary(stats: Any) -> dict[str, Any]:
         "inbound": {"pages": stats.pages, "changes": stats.changes, "repeats": stats.repeats,
                     "echoes": stats.echoes, "stale": stats.stale, "unchanged": _named(stats.unchanged),
                     "skipped": dict(sorted(stats.skipped.items())), "decisions": dict(sorted(stats.decisions.items())),
+                    "unknown_types": dict(sorted(stats.unknown_types.items())),
+                    "unknown_fields": dict(sorted(stats.unknown_fields.items())),
                     "decision_log": list(stats.decision_log), "cursor": stats.cursor},
     }
 
@@ -470,6 +475,9 @@ def print_sync_summary(summary: dict[str, Any]) -> None:
         out.print(f"feed: {info.get('changes', 0)} changes in {info.get('pages', 0)} pages; echoes "
                   f"{info.get('echoes', 0)}, repeats {info.get('repeats', 0)}, stale {info.get('stale', 0)}; "
                   f"transferred out {summary['transferred_out'].get('volunteers', 0)}")
+        if info.get("unknown_types"):
+            out.print("skipped, of record types regsync does not know: "
+                      + ", ".join(f"{k} {v}" for k, v in info["unknown_types"].items()))
         if summary.get("reconcile_due"):
             out.print(f"[red]a full reconcile is due[/red] ({summary.get('reconcile_reason')}): run "
                       "`regsync reconcile`")

@@ -35,6 +35,10 @@ A run reads the change feed (registry-api.md §5.3) from the saved cursor, a pag
 (:func:`reconcile_due`, a row ``reconcile_due`` of ``feed_cursor``), logs it as an alarm and ends the run; the
 reconcile restarts the feed from its exports' ``X-Snapshot-Cursor`` (design.md, flow 3).
 
+Record types this client does not know (registry-api.md §1; v1.1 adds trainings, training records, commendations
+and evaluations) are skipped by the client and counted (``unknown_types``; unknown fields, ignored, in
+``unknown_fields``): the page's cursor is saved past them, and a page holding nothing else does not end the run.
+
 Memory stays flat: one page of changes and bodies at a time, and a bounded set of the items already seen.
 """
 
@@ -97,7 +101,7 @@ class InboundStats:
 
     Attributes:
         pages: feed pages read.
-        changes: feed items read.
+        changes: feed items read (those of types this client does not know included: see ``unknown_types``).
         pulled: feed items read, by kind.
         repeats: items dropped as repeats (seen in this run, or several changes of one record in one page).
         echoes: items dropped as echoes of this client's own writes.
@@ -117,6 +121,11 @@ class InboundStats:
         decisions: counts by ``kind.field:rule:winner``.
         decision_log: the first :data:`DECISIONS_KEPT` decisions in detail (``kind``, ``local_id``,
             ``registry_id``, ``field``, ``rule``, ``winner``).
+        unknown_types: feed entries and lookup results skipped because their record type is one this client does
+            not know (v1.1's ``commendation``, ``training``…), by wire type (registry-api.md §1: skipped and
+            counted, the cursor moves past them).
+        unknown_fields: fields this client does not know, ignored, by ``"type.field"`` → records that carried
+            them (registry-api.md §1).
         reconcile_due: a full reconcile is due (``CURSOR_EXPIRED``, or no cursor after links existed).
         reconcile_reason: why.
         cursor: the cursor saved last.
@@ -141,6 +150,8 @@ class InboundStats:
     skipped: Counter[str] = field(default_factory=Counter)
     decisions: Counter[str] = field(default_factory=Counter)
     decision_log: list[dict[str, Any]] = field(default_factory=list)
+    unknown_types: Counter[str] = field(default_factory=Counter)
+    unknown_fields: Counter[str] = field(default_factory=Counter)
     reconcile_due: bool = False
     reconcile_reason: str | None = None
     cursor: str | None = None
@@ -159,7 +170,7 @@ class InboundStats:
                      "reconcile_reason", "cursor", "run_id"):
             out[name] = getattr(self, name)
         for name in ("pulled", "merged", "unchanged", "created", "adopted", "registry_owned", "ended", "pushes_queued",
-                     "conflicts", "skipped", "decisions"):
+                     "conflicts", "skipped", "decisions", "unknown_types", "unknown_fields"):
             out[name] = dict(sorted(getattr(self, name).items()))
         out["applied"] = self.applied
         out["decision_log"] = list(self.decision_log)
@@ -236,6 +247,13 @@ def _priority(kind: str, row: dict[str, Any]) -> int:
         return p["membership_end"] if row.get("left_on") is not None else p["membership"]
     ended = row.get("status") == ENDED[kind]
     return p[f"{kind}_end"] if ended else p[kind]
+
+
+def _unknown_mark(client: Any) -> Any:
+    """A copy of the client's counts of unknown types and fields (:class:`regsync.registry.types.Unknowns`), to
+    count a run's share from; ``None`` for a client that keeps none (a test's stand-in)."""
+    unknown = getattr(getattr(client, "stats", None), "unknown", None)
+    return unknown.copy() if unknown is not None else None
 
 
 def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
@@ -319,6 +337,7 @@ class Poller:
         self.stats = InboundStats()
         run_id = self._start_run()
         status = "success"
+        unknown_mark = _unknown_mark(self.client)
         try:
             with self.engine.connect() as conn:
                 cursor = saved_cursor(conn)
@@ -349,16 +368,29 @@ class Poller:
                     break
                 pages += 1
                 self._page(page, cursor, run_id)
+                # a page of nothing but types this client does not know is not the end (registry-api.md §1)
+                read = bool(page.changes) or bool(page.unknown.types)
                 cursor = page.next_cursor
-                if not page.has_more or not page.changes:
+                if not page.has_more or not read:
                     break
         except BaseException as exc:
+            self._count_unknown(unknown_mark)
             self._finish_run(run_id, "failed", error=str(exc))
             raise
+        self._count_unknown(unknown_mark)
         self._finish_run(run_id, status)
         log.info("inbound.done", applied=self.stats.applied, changes=self.stats.changes,
                  conflicts=sum(self.stats.conflicts.values()), reconcile_due=self.stats.reconcile_due)
         return self.stats
+
+    def _count_unknown(self, mark: Any) -> None:
+        """Take into :attr:`stats` what the client skipped or ignored as unknown since ``mark`` (this run's share:
+        feed entries and lookup results of types this client does not know, unknown fields)."""
+        if mark is None:
+            return
+        got = self.client.stats.unknown.since(mark)
+        self.stats.unknown_types.update(got.types)
+        self.stats.unknown_fields.update(got.fields)
 
     def _start_run(self) -> int | None:
         if not self.record_run:
@@ -387,7 +419,7 @@ class Poller:
         """Filter, fetch and apply one page, and save its ``nextCursor`` in the same transaction."""
         st = self.stats
         st.pages += 1
-        st.changes += len(page.changes)
+        st.changes += len(page.changes) + sum(page.unknown.types.values())
         st.pulled.update(ch.kind for ch in page.changes)
         newest: dict[tuple[str, str], Change] = {}
         for ch in page.changes:

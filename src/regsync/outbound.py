@@ -64,11 +64,14 @@ from regsync.projection import (
     project_registry,
 )
 from regsync.registry.errors import (
+    ERROR_CLASSES,
+    BadRequest,
     InvalidClient,
     Maintenance,
     RateLimited,
     RegistryError,
     TransientError,
+    error_for_result,
 )
 from regsync.registry.types import Operation, OperationResult
 from regsync.settings import Settings
@@ -273,6 +276,19 @@ def _field_errors_text(result: OperationResult) -> str:
     if result.errors:
         return "; ".join(f"{e.field}: {e.code} ({e.message})" for e in result.errors)
     return result.message or result.code
+
+
+def _unknown_code_is(result: OperationResult, what: str) -> bool:
+    """For a refused result whose code this client does not know (registry-api.md §1, v1.1 adds codes): whether
+    its HTTP status's class (:func:`regsync.registry.errors.error_class`, §7) makes it ``transient`` (429, 5xx:
+    retried later) or ``about_the_client`` (401, 400: like :data:`SYSTEMIC_CODES`). A known code is decided by the
+    code sets above; an unknown code of another status is a refusal on the data."""
+    if result.ok or result.code in ERROR_CLASSES:
+        return False
+    err = error_for_result(result)
+    if what == "transient":
+        return bool(err is not None and err.retriable)
+    return bool(err is not None and (err.systemic or isinstance(err, BadRequest)))
 
 
 def _result_code(result: OperationResult) -> str:
@@ -1099,7 +1115,8 @@ class Relay:
         merges: list[tuple[_Item, dict[str, Any]]] = []
         if len(results) != len(items):
             raise RegistryError(f"the registry answered {len(results)} results for {len(items)} operations")
-        refusals = Counter(r.code for r in results if not r.ok and r.code in SYSTEMIC_CODES)
+        refusals = Counter(r.code for r in results if not r.ok and (r.code in SYSTEMIC_CODES
+                                                                     or _unknown_code_is(r, "about_the_client")))
         if refusals:
             code, n = refusals.most_common(1)[0]
             if n * 2 > len(results):
@@ -1133,7 +1150,8 @@ class Relay:
                     outcomes.fail(it, "VERSION_MISMATCH",
                                   f"the registry changed synced fields since the last agreed state "
                                   f"({', '.join(moved)})")
-            elif res.status >= 500 or res.code in {"RATE_LIMITED", "MAINTENANCE", "INTERNAL"}:
+            elif res.status >= 500 or res.code in {"RATE_LIMITED", "MAINTENANCE", "INTERNAL"} \
+                    or _unknown_code_is(res, "transient"):
                 outcomes.defer(it, res.code, res.message, seconds=self._backoff(it.attempts), count_attempt=True,
                                max_attempts=self.settings.relay.max_attempts)
             else:

@@ -1147,7 +1147,10 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
         or the run was stopped; ``failed``), ``discrepancies`` (kind → count), ``repaired`` (kind → count of
         fixes queued or done), ``by_entity``, ``by_city``, ``by_org_line``, ``actions`` (action → state → count),
         ``compared`` (entity → local / registry / pairs), ``hours`` (per city and org line, hundredths of an
-        hour), ``snapshot_cursor``, ``feed_restarted``, ``listed`` (the first findings, masked), ``seconds``.
+        hour), ``snapshot_cursor``, ``feed_restarted``, ``unknown_types`` (export lines and lookup results of
+        record types this client does not know, skipped, by type) and ``unknown_fields`` (fields it does not
+        know, ignored, ``"type.field"`` → records; registry-api.md §1), ``listed`` (the first findings, masked),
+        ``seconds``.
         Exit code 0 when the run completed (partial included), 1 when it failed, 130 when stopped.
 
     Raises:
@@ -1230,8 +1233,18 @@ def _summary(recorder: Recorder, rc: Reconciler | None, scope: Scope, status: st
         "actions": {k: dict(sorted(v.items())) for k, v in sorted(recorder.actions.items())},
         "compared": {k: dict(v) for k, v in (rc.compared.items() if rc else [])},
         "hours": hours, "snapshot_cursor": _earliest(rc.cursors) if rc else None, "feed_restarted": feed_restarted,
+        **unknown_summary(rc.client if rc else None),
         "listed": recorder.listed, "seconds": round(time.monotonic() - started, 3),
     }
+
+
+def unknown_summary(client: Any) -> dict[str, dict[str, int]]:
+    """``{"unknown_types": {type: n}, "unknown_fields": {"type.field": n}}`` of a run's own client: what its
+    answers held of record types and fields this client does not know, skipped or ignored (registry-api.md §1),
+    for the run's summary (reconcile, adopt). Empty for a client that keeps no counts."""
+    unknown = getattr(getattr(client, "stats", None), "unknown", None)
+    counts = unknown.as_dict() if unknown is not None else {"types": {}, "fields": {}}
+    return {"unknown_types": counts["types"], "unknown_fields": counts["fields"]}
 
 
 def _finish(engine: Engine, run_id: int, status: str, summary: dict[str, Any]) -> None:
@@ -1257,4 +1270,5 @@ __all__ = [
     "local_items",
     "parse_kinds",
     "run_reconcile",
+    "unknown_summary",
 ]

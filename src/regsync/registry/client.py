@@ -22,6 +22,11 @@ Retry policy, per call (one public method call, e.g. one ``POST /batch`` body):
   are spent.
 * Every attempt is signed anew; a write keeps its ``Idempotency-Key`` across all of them.
 * Verdicts (:class:`RequestRejected`) are never retried here.
+
+What the registry adds over time (registry-api.md §1, "types it does not know"): change-feed entries, lookup results
+and export lines of record types this client does not know are skipped, and fields it does not know are ignored;
+both are counted in :attr:`ClientStats.unknown` and logged once per type (or field) per run
+(:meth:`RegistryClient.note_unknown`). Never an error, never a reason to hold the feed's cursor back.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ import tenacity
 
 from regsync.registry import errors as E
 from regsync.registry import signing, wire
-from regsync.registry.types import ChangePage, Kind, Operation, OperationResult
+from regsync.registry.types import ChangePage, Kind, Operation, OperationResult, Unknowns
 from regsync.settings import ConfigError, RegistrySettings
 
 log = structlog.get_logger(__name__)
@@ -71,6 +76,9 @@ class ClientStats:
         splits: batches split in halves after a 413.
         replayed: answers the registry replayed for a repeated ``Idempotency-Key``.
         slept_s: seconds spent waiting between attempts (backoff and ``Retry-After``).
+        unknown: what the answers held that this client does not know, skipped and counted (registry-api.md
+            §1): ``unknown.types`` (wire type → feed entries, lookup results and export lines skipped) and
+            ``unknown.fields`` (``"type.field"`` → records that carried it; the field is ignored).
     """
 
     calls: int = 0
@@ -81,10 +89,14 @@ class ClientStats:
     splits: int = 0
     replayed: int = 0
     slept_s: float = 0.0
+    unknown: Unknowns = field(default_factory=Unknowns)
 
     def as_dict(self) -> dict[str, Any]:
         """The counters as plain JSON-able data."""
+        unknown = self.unknown.as_dict()
         return {
+            "unknown_types": unknown["types"],
+            "unknown_fields": unknown["fields"],
             "calls": self.calls,
             "calls_by_endpoint": dict(self.calls_by_endpoint),
             "requests": self.requests,
@@ -132,13 +144,17 @@ class Export:
     Iteration streams the (gzip-decoded) NDJSON line by line, in flat memory. It raises
     :class:`RegistryTimeout`/:class:`RegistryConnectionError` when the stream breaks and
     :class:`MalformedAnswer` on a line that is not a JSON record; an export cannot resume, so the caller
-    starts over.
+    starts over. A line of another ``type`` than the export's (a type this client does not know) is skipped
+    and counted in ``unknown.types``; fields this client does not know are ignored and counted in
+    ``unknown.fields`` (registry-api.md §1).
     """
 
     def __init__(self, kind: Kind, response: httpx.Response) -> None:
         self.kind = kind
         self.snapshot_cursor: str | None = response.headers.get("X-Snapshot-Cursor")
         self.records_read = 0
+        #: lines skipped and fields ignored so far (registry-api.md §1)
+        self.unknown = Unknowns()
         #: wire names not decoded (set before iterating; e.g. ``{"createdAt", "updatedAt"}`` for a comparison)
         self.skip: frozenset[str] = frozenset()
         #: yield :class:`~regsync.registry.wire.LazyRecord` (fields decoded on first access) instead of dicts
@@ -153,12 +169,22 @@ class Export:
         return self._records()
 
     def _decode(self, line: bytes) -> Any:
+        """The record of one line, or ``None`` for a line of another type (skipped and counted)."""
         try:
             item = orjson.loads(line)
-            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            if not isinstance(item, dict):
+                raise ValueError("not an object")
+            foreign = wire.foreign_type(self.kind, item)
+            if foreign is not None:
+                self.unknown.types[foreign] += 1
+                return None
+            if not isinstance(item.get("id"), str):
                 raise ValueError("not an object with an id")
-            record = wire.LazyRecord(self.kind, item) if self.lazy else wire.decode_record(self.kind, item,
-                                                                                            skip=self.skip)
+            if self.lazy:
+                wire.count_unknown_fields(self.kind, item, self.unknown)
+                record: Any = wire.LazyRecord(self.kind, item)
+            else:
+                record = wire.decode_record(self.kind, item, skip=self.skip, unknown=self.unknown)
         except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
             raise E.MalformedAnswer(
                 f"export line {self.records_read + 1} is not a record: {exc}",
@@ -190,12 +216,13 @@ class Export:
                 else:
                     line = chunk[start:nl]
                 start = nl + 1
-                if line.strip():
-                    yield self._decode(line)
+                if line.strip() and (record := self._decode(line)) is not None:
+                    yield record
             pending += chunk[start:]
-        if bytes(pending).strip():
-            yield self._decode(bytes(pending))
-        log.info("registry.export.done", kind=self.kind, records=self.records_read)
+        if bytes(pending).strip() and (record := self._decode(bytes(pending))) is not None:
+            yield record
+        log.info("registry.export.done", kind=self.kind, records=self.records_read,
+                 **({"skipped": sum(self.unknown.types.values())} if self.unknown.types else {}))
 
 
 class RegistryClient:
@@ -332,10 +359,13 @@ class RegistryClient:
                 f"the batch answer holds {len(results or [])} results for {len(ops)} operations",
                 status=answer.status,
             )
+        unknown = Unknowns()
         try:
-            return [wire.decode_result(op.kind, r) for op, r in zip(ops, results, strict=True)]
+            decoded = [wire.decode_result(op.kind, r, unknown=unknown) for op, r in zip(ops, results, strict=True)]
         except (ValueError, TypeError) as exc:
             raise E.MalformedAnswer(f"a batch result does not follow the contract: {exc}") from exc
+        self.note_unknown(unknown, "batch")
+        return decoded
 
     def create(
         self, kind: Kind, fields: dict[str, Any], *, client_ref: str, idempotency_key: str | None = None
@@ -469,28 +499,37 @@ class RegistryClient:
         answer = self._request(
             _Call("find", "GET", wire.record_path(kind), params=[("clientRef", client_ref)], kind=kind)
         )
+        unknown = Unknowns()
         try:
-            records = wire.list_records(answer.data)
-            return wire.decode_record(kind, records[0]) if records else None
+            records = [r for r in wire.list_records(answer.data) if not self._foreign(kind, r, unknown)]
+            found = wire.decode_record(kind, records[0], unknown=unknown) if records else None
         except (ValueError, TypeError, AttributeError) as exc:
             raise E.MalformedAnswer(f"the clientRef answer does not follow the contract: {exc}") from exc
+        self.note_unknown(unknown, "find")
+        return found
 
     def lookup(self, kind: Kind, ids: Sequence[str]) -> list[dict[str, Any]]:
         """Records by registry id: ``POST /lookup`` in chunks of 500 (§5.2, §3).
 
         Returns:
-            The decoded records that exist, in any order (ids that do not exist are left out).
+            The decoded records that exist, in any order (ids that do not exist are left out). A result of
+            another ``type`` than ``kind``'s (a type this client does not know) is skipped, and fields this
+            client does not know are ignored; both are counted in :attr:`ClientStats.unknown`
+            (registry-api.md §1).
         """
         unique = list(dict.fromkeys(ids))
         out: list[dict[str, Any]] = []
         for start in range(0, len(unique), MAX_BATCH):
             body = orjson.dumps({"type": wire.TYPES[kind], "ids": unique[start : start + MAX_BATCH]})
             answer = self._request(_Call("lookup", "POST", "/lookup", body=body, kind=kind))
+            unknown = Unknowns()
             try:
                 records = answer.data["records"]
-                out.extend(wire.decode_record(kind, r) for r in records)
+                out.extend(wire.decode_record(kind, r, unknown=unknown) for r in records
+                           if not self._foreign(kind, r, unknown))
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise E.MalformedAnswer(f"the lookup answer does not follow the contract: {exc}") from exc
+            self.note_unknown(unknown, "lookup")
         return out
 
     def changes(self, cursor: str | None, limit: int = 200) -> ChangePage:
@@ -500,6 +539,11 @@ class RegistryClient:
             cursor: the saved cursor; ``None`` gives an empty page whose ``next_cursor`` is the head.
             limit: 1 to 1000.
 
+        Returns:
+            The page: the changes of the kinds this client knows, ``next_cursor`` past every entry of the page,
+            and in ``unknown`` the entries of other types it skipped (registry-api.md §1; also counted in
+            :attr:`ClientStats.unknown`).
+
         Raises:
             CursorExpired: the cursor is older than the feed's retention (410): reconcile in full.
         """
@@ -508,9 +552,11 @@ class RegistryClient:
         params = [("limit", str(limit))] if cursor is None else [("cursor", cursor), ("limit", str(limit))]
         answer = self._request(_Call("changes", "GET", "/changes", params=params))
         try:
-            return wire.decode_change_page(answer.data)
+            page = wire.decode_change_page(answer.data)
         except (ValueError, TypeError, AttributeError) as exc:
             raise E.MalformedAnswer(f"the change page does not follow the contract: {exc}") from exc
+        self.note_unknown(page.unknown, "changes")
+        return page
 
     @contextlib.contextmanager
     def export(self, kind: Kind) -> Iterator[Export]:
@@ -536,18 +582,56 @@ class RegistryClient:
         self.stats.calls += 1
         self.stats.calls_by_endpoint[call.endpoint] += 1
         response = self._with_retries(call, lambda repeats: self._attempt(call, repeats))
+        ex = Export(kind, response)
         try:
-            yield Export(kind, response)
+            yield ex
         finally:
             response.close()
+            self.note_unknown(ex.unknown, call.endpoint)
 
     # -- the exchange ------------------------------------------------------------------------------
 
     def _decode_one(self, kind: Kind, answer: _Answer) -> dict[str, Any]:
+        unknown = Unknowns()
         try:
-            return wire.decode_record(kind, answer.data)
+            record = wire.decode_record(kind, answer.data, unknown=unknown)
         except (ValueError, TypeError, AttributeError) as exc:
             raise E.MalformedAnswer(f"the record does not follow the contract: {exc}") from exc
+        self.note_unknown(unknown, "record")
+        return record
+
+    @staticmethod
+    def _foreign(kind: Kind, record: Any, unknown: Unknowns) -> bool:
+        """Whether ``record`` (a list or lookup result) names another type than ``kind``: counted, then skipped."""
+        named = wire.foreign_type(kind, record) if isinstance(record, dict) else None
+        if named is None:
+            return False
+        unknown.types[named] += 1
+        return True
+
+    def note_unknown(self, unknown: Unknowns, endpoint: str) -> None:
+        """Count what an answer held that this client does not know in :attr:`stats` (registry-api.md §1), and
+        log each type and each field the first time the current :attr:`stats` meet it: one line per type (or
+        field) per run, since every run starts with new stats (the flows' run summaries carry the counts).
+
+        Args:
+            unknown: the counts of one answer (or one export).
+            endpoint: the endpoint name, for the log (``changes``, ``lookup``, ``export``, ``batch``…).
+        """
+        if not unknown:
+            return
+        seen = self.stats.unknown
+        for name, n in sorted(unknown.types.items()):
+            if not seen.types[name]:
+                log.info("registry.unknown_type", type=name, endpoint=endpoint, items=n,
+                         note="records of a type this client does not know: skipped and counted in the run's "
+                              "summary (registry-api.md §1); logged once per run")
+        for name, n in sorted(unknown.fields.items()):
+            if not seen.fields[name]:
+                log.info("registry.unknown_field", field=name, endpoint=endpoint, records=n,
+                         note="a field this client does not know: ignored and counted in the run's summary "
+                              "(registry-api.md §1); logged once per run")
+        seen.add(unknown)
 
     def _request(self, call: _Call) -> _Answer:
         self.stats.calls += 1

@@ -8,6 +8,7 @@ lists. The adapter (:mod:`regsync.registry.wire`) maps them to and from the wire
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -102,9 +103,50 @@ class Change:
 
 
 @dataclass(slots=True)
+class Unknowns:
+    """What an answer held that this client does not know, skipped and counted (registry-api.md §1, "types it
+    does not know": the registry adds record types and fields over time).
+
+    Attributes:
+        types: wire ``type`` → items skipped: change-feed entries, lookup results and export lines of a type
+            this client does not know (v1.1's ``commendation``, ``training``…) or of another type than asked.
+        fields: ``"<wire type>.<wire field>"`` → records (or feed entries, as ``change.<field>``) that carried a
+            field this client does not know (e.g. ``volunteer.trainingHours``); the field is ignored.
+    """
+
+    types: Counter[str] = field(default_factory=Counter)
+    fields: Counter[str] = field(default_factory=Counter)
+
+    def __bool__(self) -> bool:
+        return bool(self.types or self.fields)
+
+    def add(self, other: Unknowns) -> None:
+        """Add ``other``'s counts to these."""
+        self.types.update(other.types)
+        self.fields.update(other.fields)
+
+    def copy(self) -> Unknowns:
+        """A copy whose counters do not move with these (a mark to count from)."""
+        return Unknowns(Counter(self.types), Counter(self.fields))
+
+    def since(self, mark: Unknowns) -> Unknowns:
+        """What was counted after ``mark`` (a :meth:`copy` taken earlier); only positive counts."""
+        return Unknowns(self.types - mark.types, self.fields - mark.fields)
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        """``{"types": {type: n}, "fields": {"type.field": n}}``, sorted, for summaries."""
+        return {"types": dict(sorted(self.types.items())), "fields": dict(sorted(self.fields.items()))}
+
+
+@dataclass(slots=True)
 class ChangePage:
-    """A page of the change feed: its items, the cursor to read next, and whether more wait."""
+    """A page of the change feed: its items, the cursor to read next, and whether more wait.
+
+    ``changes`` holds the items of the kinds this client knows; ``unknown`` counts those it skipped (a page may
+    hold nothing but skipped items, and its ``next_cursor`` still moves past them: registry-api.md §1).
+    """
 
     changes: list[Change]
     next_cursor: str
     has_more: bool
+    unknown: Unknowns = field(default_factory=Unknowns)

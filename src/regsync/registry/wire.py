@@ -30,7 +30,16 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from regsync.registry import errors as E
-from regsync.registry.types import KINDS, Change, ChangePage, FieldError, Kind, Operation, OperationResult
+from regsync.registry.types import (
+    KINDS,
+    Change,
+    ChangePage,
+    FieldError,
+    Kind,
+    Operation,
+    OperationResult,
+    Unknowns,
+)
 
 #: The registry's wire time zone (China Standard Time, no daylight saving).
 CST = dt.timezone(dt.timedelta(hours=8), "+08:00")
@@ -132,6 +141,8 @@ _BY_PY: dict[Kind, dict[str, FieldSpec]] = {
 _BY_WIRE: dict[Kind, dict[str, FieldSpec]] = {
     k: {s.wire: s for s in COMMON_FIELDS + specs} for k, specs in FIELDS.items()
 }
+#: The wire names of each kind's fields, and ``type`` (a record's other fields are ones this client does not know).
+_WIRE_NAMES: dict[Kind, frozenset[str]] = {k: frozenset(specs) | {"type"} for k, specs in _BY_WIRE.items()}
 
 #: Collection of each kind in paths and exports (registry-api.md §4, §5.2). Memberships are written
 #: under ``/orgs/{orgId}/members/{volunteerId}`` (:func:`membership_path`); ``memberships`` is their export.
@@ -353,12 +364,15 @@ def encode_body(kind: Kind, fields: Mapping[str, Any], *, client_ref: str | None
     return body
 
 
-def decode_record(kind: Kind, wire: Mapping[str, Any], *, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+def decode_record(kind: Kind, wire: Mapping[str, Any], *, skip: frozenset[str] = frozenset(),
+                  unknown: Unknowns | None = None) -> dict[str, Any]:
     """A record in wire names and formats → Python names and types (registry-api.md §1, §4).
 
-    Unknown wire fields are dropped (a newer registry may add some), and so are the wire names in ``skip``
-    (a reader that does not need them, e.g. ``createdAt``, saves their parsing). Timestamps come back naive UTC,
-    hours as hundredths, dates as :class:`~datetime.date`.
+    Unknown wire fields are dropped, never an error (registry-api.md §1: a newer registry adds some, such as
+    v1.1's ``trainingHours``), and counted in ``unknown.fields`` as ``"<type>.<field>"`` when ``unknown`` is
+    given; so are the wire names in ``skip`` dropped (a reader that does not need them, e.g. ``createdAt``,
+    saves their parsing). Timestamps come back naive UTC, hours as hundredths, dates as
+    :class:`~datetime.date`.
 
     Raises:
         ValueError: a value does not follow the contract's format.
@@ -367,9 +381,36 @@ def decode_record(kind: Kind, wire: Mapping[str, Any], *, skip: frozenset[str] =
     out: dict[str, Any] = {}
     for name, value in wire.items():
         spec = specs.get(name)
-        if spec is not None and name not in skip:
+        if spec is None:
+            if unknown is not None and name != "type":
+                unknown.fields[f"{TYPES[kind]}.{name}"] += 1
+        elif name not in skip:
             out[spec.py] = _decode_value(spec, value)
     return out
+
+
+def count_unknown_fields(kind: Kind, wire: Mapping[str, Any], unknown: Unknowns) -> None:
+    """Count in ``unknown.fields`` the fields of the wire record ``wire`` that ``kind`` does not have, without
+    decoding anything (for :class:`LazyRecord` readers; registry-api.md §1)."""
+    known = _WIRE_NAMES[kind]
+    if known.issuperset(wire):  # the common case, checked at C speed
+        return
+    prefix = TYPES[kind]
+    for name in wire.keys() - known:
+        unknown.fields[f"{prefix}.{name}"] += 1
+
+
+def foreign_type(kind: Kind, wire: Mapping[str, Any]) -> str | None:
+    """The ``type`` a lookup result or an export line names when it is not ``kind``'s, else ``None``.
+
+    A record of v1 carries no ``type``; a registry that mixes records of several types in one answer (a type
+    this client does not know, registry-api.md §1) names each one's. Such a record is skipped and counted,
+    never decoded as a ``kind``. A ``type`` that is not a string is returned as its text.
+    """
+    named = wire.get("type")
+    if named is None or named == TYPES[kind]:
+        return None
+    return named if isinstance(named, str) else repr(named)
 
 
 class LazyRecord(Mapping[str, Any]):
@@ -460,12 +501,36 @@ def encode_operation(op: Operation) -> dict[str, Any]:
 
 _FIELD_PATH_RE = re.compile(r"^(?:body\.)?([A-Za-z_][A-Za-z0-9_]*)(.*)$")
 
+#: The longest code (§7 code or field code) the adapter passes on. The contract's codes are short UPPER_SNAKE
+#: names; one a newer registry adds may be any text (registry-api.md §1: a code a client does not know is a
+#: refusal on the data): it is kept, cut to this length, so that it fits wherever a code is kept and shown (the
+#: outbox's ``last_code``, summaries, logs).
+MAX_CODE_LEN = 48
+_CODE_JUNK_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def decode_code(value: Any, default: str) -> str:
+    """A code of the wire (an envelope's or a batch result's ``code``, a field error's ``code``) as the flows see
+    it: its text without control characters and outer spaces, at most :data:`MAX_CODE_LEN` characters (a longer
+    one is cut and ends in ``~``); ``default`` when there is none.
+
+    ``"NOT_EARNED"`` → ``"NOT_EARNED"``; ``None`` or ``""`` → ``default``.
+    """
+    if value is None:
+        return default
+    code = _CODE_JUNK_RE.sub("", value if isinstance(value, str) else str(value)).strip()
+    if not code:
+        return default
+    return code if len(code) <= MAX_CODE_LEN else code[: MAX_CODE_LEN - 1] + "~"
+
 
 def decode_field_errors(kind: Kind | None, errors: Any) -> list[FieldError]:
     """``data.errors`` of a ``VALIDATION_FAILED`` → :class:`FieldError` with Python field names.
 
     A field path such as ``serviceCategories[2]`` keeps its suffix (``service_categories[2]``); a name
-    this adapter does not know is kept as the registry gave it.
+    this adapter does not know is kept as the registry gave it. A code this client does not know is kept as it
+    is (:func:`decode_code`; registry-api.md §1: a refusal on the data like any other); an entry without one takes
+    ``VALIDATION_FAILED``.
     """
     out: list[FieldError] = []
     if not isinstance(errors, list):
@@ -479,18 +544,19 @@ def decode_field_errors(kind: Kind | None, errors: Any) -> list[FieldError]:
             py = py_name(kind, m.group(1))
             if py is not None:
                 name = py + m.group(2)
-        out.append(
-            FieldError(field=name, code=str(item.get("code") or ""), message=str(item.get("message") or ""))
-        )
+        out.append(FieldError(field=name, code=decode_code(item.get("code"), "VALIDATION_FAILED"),
+                              message=str(item.get("message") or "")))
     return out
 
 
-def decode_result(kind: Kind, wire_result: Mapping[str, Any]) -> OperationResult:
+def decode_result(kind: Kind, wire_result: Mapping[str, Any], *, unknown: Unknowns | None = None
+                  ) -> OperationResult:
     """One entry of ``data.results`` of ``POST /batch`` → :class:`OperationResult` (registry-api.md §5.1).
 
     A success's ``data`` (the record) is decoded into ``record``; ``DUPLICATE_*`` gives ``existingId`` as
     ``registry_id`` and ``ownerClientId`` as ``existing_owner``; ``VERSION_MISMATCH`` gives ``data.current``
-    decoded as ``record`` (and its version); ``VALIDATION_FAILED`` gives ``data.errors`` as ``errors``.
+    decoded as ``record`` (and its version); ``VALIDATION_FAILED`` gives ``data.errors`` as ``errors``. Fields
+    of the record this client does not know are dropped and counted in ``unknown`` (registry-api.md §1).
 
     Raises:
         ValueError: the entry is not an object with an integer ``status``.
@@ -498,7 +564,7 @@ def decode_result(kind: Kind, wire_result: Mapping[str, Any]) -> OperationResult
     if not isinstance(wire_result, Mapping) or not isinstance(wire_result.get("status"), int):
         raise ValueError("a batch result needs an integer status")
     status = int(wire_result["status"])
-    code = str(wire_result.get("code") or ("OK" if 200 <= status < 300 else "UNKNOWN"))
+    code = decode_code(wire_result.get("code"), "OK" if 200 <= status < 300 else "UNKNOWN")
     data = wire_result.get("data")
     result = OperationResult(
         status=status,
@@ -510,7 +576,7 @@ def decode_result(kind: Kind, wire_result: Mapping[str, Any]) -> OperationResult
     if not isinstance(data, Mapping):
         return result
     if 200 <= status < 300:
-        result.record = decode_record(kind, data)
+        result.record = decode_record(kind, data, unknown=unknown)
         result.registry_id = result.registry_id or result.record.get("id")
         if result.version is None:
             result.version = result.record.get("version")
@@ -555,19 +621,40 @@ def decode_change(wire: Mapping[str, Any]) -> Change:
         raise ValueError(f"malformed change: missing or bad {exc}") from exc
 
 
+#: The fields of a change-feed entry (registry-api.md §5.3).
+_CHANGE_FIELDS = frozenset({"seq", "type", "id", "version", "op", "changedAt", "byClientId"})
+
+
 def decode_change_page(data: Mapping[str, Any]) -> ChangePage:
     """``data`` of ``GET /changes`` → :class:`ChangePage`.
 
+    Entries of a ``type`` this client does not know (v1.1's ``commendation``, ``training``…: registry-api.md §1)
+    are skipped and counted by type in ``page.unknown.types``, whatever else they hold; the page's
+    ``nextCursor`` moves past them like past any other. Fields of an entry this client does not know are
+    ignored and counted as ``change.<field>``.
+
     Raises:
-        ValueError: the page does not follow §5.3.
+        ValueError: the page does not follow §5.3 (no list of changes or no cursor; an entry of a known type
+            with a missing or bad ``seq``, ``id``, ``version`` or ``op``; an entry with no ``type`` at all).
     """
     changes = data.get("changes")
     cursor = data.get("nextCursor")
     if not isinstance(changes, list) or not isinstance(cursor, str):
         raise ValueError("a change page needs changes (list) and nextCursor (str)")
-    return ChangePage(
-        changes=[decode_change(c) for c in changes], next_cursor=cursor, has_more=bool(data.get("hasMore"))
-    )
+    unknown = Unknowns()
+    known: list[Change] = []
+    for item in changes:
+        if not isinstance(item, Mapping):
+            raise ValueError(f"a change is an object, got {type(item).__name__}")
+        named = item.get("type")
+        if isinstance(named, str) and named and named not in KIND_OF_TYPE:
+            unknown.types[named] += 1
+            continue
+        extra = item.keys() - _CHANGE_FIELDS
+        for name in extra:
+            unknown.fields[f"change.{name}"] += 1
+        known.append(decode_change(item))
+    return ChangePage(changes=known, next_cursor=cursor, has_more=bool(data.get("hasMore")), unknown=unknown)
 
 
 def list_records(data: Any) -> list[Any]:
@@ -660,7 +747,7 @@ def error_from_answer(
         return E.GatewayError(
             f"the gateway answered {status} with a page of its own", status=status, retry_after=retry_after
         )
-    code = body["code"]
+    code = decode_code(body["code"], "UNKNOWN")
     data = body.get("data")
     cls = E.error_class(status, code)
     kw: dict[str, Any] = {"status": status, "code": code, "request_id": body.get("requestId"), "data": data}
@@ -713,10 +800,13 @@ __all__ = [
     "FIELDS",
     "KINDS",
     "KIND_OF_TYPE",
+    "MAX_CODE_LEN",
     "TYPES",
     "FieldSpec",
+    "count_unknown_fields",
     "decode_change",
     "decode_change_page",
+    "decode_code",
     "decode_date",
     "decode_datetime",
     "decode_field_errors",
@@ -730,6 +820,7 @@ __all__ = [
     "encode_operation",
     "error_from_answer",
     "export_path",
+    "foreign_type",
     "is_envelope",
     "list_records",
     "membership_path",

@@ -1101,6 +1101,33 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
         )
         return sb.answer(outcome, sb.request_id())
 
+    async def plant_foreign(request: Request, data: Any) -> Response:
+        """Test support, not of registry-api.md: ``POST /_sandbox/foreign`` ``{"type": "commendation", "record"?:
+        {wire fields}, "province"?: "23", "op"?: "upsert", "export"?: "volunteers"}`` records a feed entry (and with
+        ``export``, a line of that export) of a record type the sandbox does not implement, so that a client meets
+        a type it does not know (§1). Answers 201 ``{"id", "seq"}``."""
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+            raise ApiError(400, "BAD_REQUEST", '{"type", "record"?, "province"?, "op"?, "export"?}')
+        type_name = data["type"]
+        if not 1 <= len(type_name) <= 16 or kind_of(type_name) is not None:
+            raise ApiError(400, "BAD_REQUEST", "type: 1 to 16 characters, not a type the sandbox implements")
+        record = data.get("record") or {}
+        op = data.get("op", "upsert")
+        province = data.get("province") or "23"
+        export = None
+        if data.get("export") is not None:
+            export = kind_of(str(data["export"]))
+            if export is None or export not in COLLECTIONS.values():
+                raise ApiError(400, "BAD_REQUEST", f"export: a collection of the sandbox, got {data['export']!r}")
+        if not isinstance(record, dict) or not isinstance(op, str) or not isinstance(province, str):
+            raise ApiError(400, "BAD_REQUEST", "record is an object; op and province are strings")
+        try:
+            out = await to_thread.run_sync(
+                lambda: reg.record_foreign(type_name, record, province, op=op, export=export))
+        except IntegrityError as exc:
+            raise ApiError(409, "CONFLICT", f"a unique key is taken: {str(exc.orig)[:200]}") from None
+        return ok(out, 201)
+
     async def add_client(request: Request, data: Any) -> Response:
         if not isinstance(data, dict) or not isinstance(data.get("clientId"), str):
             raise ApiError(400, "BAD_REQUEST", '{"clientId", "clientSecret"?, "province"?, "enabled"?}')
@@ -1173,6 +1200,7 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
             admin("/_sandbox/records/{collection}/{id}", patch),
             methods=["PATCH"],
         ),
+        Route("/_sandbox/foreign", admin("/_sandbox/foreign", plant_foreign), methods=["POST"]),
         Route("/_sandbox/clients", admin("/_sandbox/clients", add_client), methods=["POST"]),
         Route("/_sandbox/tokens/revoke", admin("/_sandbox/tokens/revoke", revoke_tokens), methods=["POST"]),
     ]

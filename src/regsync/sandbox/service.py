@@ -31,6 +31,7 @@ from regsync.sandbox.store import (
     changes,
     clients,
     counters,
+    foreign,
     idempotency,
     nonces,
     ref_key,
@@ -1054,6 +1055,12 @@ class Registry:
         tx = conn.begin()
         try:
             cursor = conn.execute(select(counters.c.value).where(counters.c.name == "seq")).scalar_one()
+            # test support: records of a type the sandbox does not implement, planted into this export
+            planted = list(conn.execute(
+                select(foreign.c.id, foreign.c.doc)
+                .where(foreign.c.collection == kind, foreign.c.province == province)
+                .order_by(foreign.c.id)
+            ).all())
         except BaseException:
             tx.rollback()
             conn.close()
@@ -1065,11 +1072,18 @@ class Registry:
                 q = select(table.c.id, table.c.doc).where(table.c.province == province)
                 if last is not None:
                     q = q.where(table.c.id > last)
-                rows = conn.execute(q.order_by(table.c.id).limit(page)).all()
+                rows = list(conn.execute(q.order_by(table.c.id).limit(page)).all())
                 if not rows:
                     break
                 last = rows[-1].id
+                if planted:  # in id order with the page (ids compared as bytes, §5.2)
+                    full = len(rows) == page
+                    take = [p for p in planted if not full or p.id.encode() < last.encode()]
+                    del planted[: len(take)]
+                    rows = sorted(rows + take, key=lambda r: r.id.encode())
                 yield ("\n".join(r.doc for r in rows) + "\n").encode()
+            if planted:
+                yield ("\n".join(r.doc for r in planted) + "\n").encode()
 
         closed = []
 
@@ -1112,6 +1126,40 @@ class Registry:
                 ids.append(doc["id"])
             u.flush(stamp)
         return ids
+
+    def record_foreign(self, type_name: str, doc: dict[str, Any], province: str, *, op: str = "upsert",
+                       export: str | None = None) -> dict[str, Any]:
+        """Test support, not of registry-api.md: record a change of a record of a type the sandbox does not
+        implement (``type_name``, e.g. v1.1's ``commendation`` or an invented ``planet``), so that a client meets a
+        feed entry of a type it does not know (§1: it skips and counts it and moves its cursor past it).
+
+        Args:
+            type_name: the feed entry's ``type`` (≤ 16 characters; not one of :data:`TABLES`).
+            doc: the record's wire fields; ``id`` (default ``FGN`` + a number), ``version`` (1), ``createdAt``/
+                ``updatedAt`` (now), ``clientRef`` (null) and ``ownerClientId`` (``PORTAL``) are filled when
+                missing, and ``type`` is set to ``type_name``.
+            province: the province fed (§1 "scope").
+            op: the feed entry's ``op``.
+            export: a batch type (``volunteer``…) whose export includes the record as a line, in id order, with its
+                ``type``; ``None`` for the feed only. ``POST /lookup`` never answers it (the sandbox knows no such
+                type).
+
+        Returns:
+            ``{"id", "seq"}``: the record's id and its feed entry's ``seq``.
+        """
+        now = self.clock()
+        stamp = format_time(now)
+        with self.store.write() as conn:
+            u = UnitOfWork(conn, now)
+            n = conn.execute(select(func.count()).select_from(foreign)).scalar_one()
+            doc = {"id": f"FGN{n + 1:08d}", "version": 1, "createdAt": stamp, "updatedAt": stamp,
+                   "clientRef": None, "ownerClientId": PORTAL, **doc, "type": type_name}
+            conn.execute(foreign.insert().values(id=doc["id"], type=type_name, province=province, collection=export,
+                                                 doc=orjson.dumps(doc).decode()))
+            u.feed(Record(type_name, doc, province), op, PORTAL, None)
+            u.flush(stamp)
+            seq = conn.execute(select(counters.c.value).where(counters.c.name == "seq")).scalar_one()
+        return {"id": doc["id"], "seq": seq}
 
     def all_records(self, kind: str) -> list[dict[str, Any]]:
         """Every record of a kind, by id (for the tests)."""

@@ -94,6 +94,21 @@ service_records = _record_table(
     Column("day_key", _id_type(80), nullable=False, index=True),
 )
 
+#: Test support (not of registry-api.md): records of a type the sandbox does not implement (v1.1's
+#: ``commendation`` before the sandbox has it, or an invented one), planted by ``POST /_sandbox/foreign`` to show
+#: a client a feed entry, and optionally an export line, of a type it does not know (§1). ``collection``: the
+#: export whose lines include this record (with its ``type``), or null for the feed only.
+foreign = Table(
+    "sbx_foreign",
+    metadata,
+    Column("id", _id_type(), primary_key=True),
+    Column("type", String(16), nullable=False),
+    Column("province", String(2), nullable=False),
+    Column("collection", String(32), nullable=True),
+    Column("doc", Text, nullable=False),
+    Index("ix_sbx_foreign_collection", "collection", "province", "id"),
+)
+
 #: Replayable answers of calls carried out (§5.1), 24 h.
 idempotency = Table(
     "sbx_idempotency",
