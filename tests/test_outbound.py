@@ -496,6 +496,32 @@ def test_a_correction_whose_answer_was_lost_is_linked_then_corrected_again(setti
     assert sync(settings, engine)["batches"] == 0
 
 
+def test_a_correction_whose_client_ref_is_taken_goes_in_under_the_next_revision(settings, engine, sandbox) -> None:
+    """A link that names the registry's current record but an older correction number (as ``adopt`` or a restored
+    link leaves it: revision 0 on the record under ``<id>-r1``): the correction's clientRef ``<id>-r1`` is the
+    record corrected itself, answered DUPLICATE_CLIENT_REF with nothing changed. The correction goes in under the
+    next number, once, and the registry's record stays accepted until it does."""
+    with engine.begin() as conn:
+        t, v, a, sr = f.chain(conn)
+    sync(settings, engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE service_record SET hours = 200 WHERE id = :i"), {"i": sr})
+    sync(settings, engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE link SET revision = 0 WHERE entity = 'service_record'"))
+        conn.execute(text("UPDATE service_record SET hours = 150 WHERE id = :i"), {"i": sr})
+    summary = sync(settings, engine)
+    assert summary["still_failed"] == {} and summary["pushed"] == {"service_records": 1}, summary
+    records = sorted(registry_records(sandbox, "service-records"), key=lambda r: r["id"])
+    assert [(r["status"], r["hours"], r["clientRef"]) for r in records] == [
+        ("REVOKED", "2.50", str(sr)), ("REVOKED", "2.00", f"{sr}-r1"), ("ACCEPTED", "1.50", f"{sr}-r2")]
+    assert records[2]["correctsId"] == records[1]["id"]
+    assert registry_records(sandbox, "volunteers")[0]["totalHours"] == "1.50"
+    link = link_of(engine, "service_record", sr)
+    assert (link.registry_id, link.revision) == (records[2]["id"], 2)
+    assert sync(settings, engine)["batches"] == 0
+
+
 def test_version_mismatch_from_a_derived_field_is_retried_on_the_new_version(settings, engine, sandbox) -> None:
     with engine.begin() as conn:
         t = f.org_tree(conn)
