@@ -496,6 +496,35 @@ def test_a_correction_whose_answer_was_lost_is_linked_then_corrected_again(setti
     assert sync(settings, engine)["batches"] == 0
 
 
+def test_a_correction_whose_answer_was_lost_a_day_ago_is_found_by_client_ref_not_sent_again(
+        settings, engine, sandbox) -> None:
+    """A correction whose answer was lost longer ago than the registry keeps its keys (registry-api.md §5.1: 24 h):
+    like a create, it is looked up by the new record's clientRef first, found as this very correction (its
+    ``correctsId``) and linked; nothing is sent."""
+    settings = dataclasses.replace(settings, registry=dataclasses.replace(settings.registry, max_retries=1))
+    with engine.begin() as conn:
+        t, v, a, sr = f.chain(conn)
+    sync(settings, engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE service_record SET hours = 200 WHERE id = :i"), {"i": sr})
+    httpx.put(f"{sandbox.admin_url}/faults", json={"lost_answer_rate": 1.0}).raise_for_status()
+    try:
+        run_sync(settings, engine=engine, inbound=False)
+    finally:
+        httpx.put(f"{sandbox.admin_url}/faults", json={"lost_answer_rate": 0.0}).raise_for_status()
+    with engine.begin() as conn:  # the lost answer is a day old
+        conn.execute(text("UPDATE outbox SET available_at = :t, created_at = :t WHERE state = 'deferred'"),
+                     {"t": dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=1)})
+    summary = sync(settings, engine)
+    assert summary["batches"] == 0 and summary["still_failed"] == {}, summary
+    records = sorted(registry_records(sandbox, "service-records"), key=lambda r: r["id"])
+    assert [(r["status"], r["hours"], r["clientRef"]) for r in records] == [
+        ("REVOKED", "2.50", str(sr)), ("ACCEPTED", "2.00", f"{sr}-r1")]
+    link = link_of(engine, "service_record", sr)
+    assert (link.registry_id, link.revision) == (records[1]["id"], 1)
+    assert sync(settings, engine)["batches"] == 0
+
+
 def test_a_correction_whose_client_ref_is_taken_goes_in_under_the_next_revision(settings, engine, sandbox) -> None:
     """A link that names the registry's current record but an older correction number (as ``adopt`` or a restored
     link leaves it: revision 0 on the record under ``<id>-r1``): the correction's clientRef ``<id>-r1`` is the
