@@ -93,7 +93,7 @@ REGISTRY_OWNED = "registry_owned"
 DUPLICATE_HOWS = {"duplicate_person", "duplicate_pair"}
 
 #: Times one record may go back to the queue after a write within one pass before it is failed as ``SYNC_LOOP``:
-#: a link then the push of the platform's state, a correction (revoke, then the corrected record), a new version
+#: a link then the push of the platform's state, a correction found under its clientRef, a new version
 #: after a derived field moved, stay well below it.
 LOOP_LIMIT = 12
 
