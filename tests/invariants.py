@@ -3,7 +3,9 @@
 * every local record that is not refused for its data is in the registry exactly once, linked;
 * the registry holds exactly one record per person (normalized ID number) and nothing this client created
   that is not linked (a lost answer never becomes a second record);
-* each person's hours agree on both sides;
+* each person's hours agree on both sides, each hour once: a local record's hours where the registry holds them,
+  and where the registry refused a correction of it (issue 12, item 2), the hours of the registry's record the link
+  names, which must still be ACCEPTED (an accepted record is never revoked unless its replacement is accepted);
 * nothing waits in the outbox but what the registry refused on its data (and what waits for it).
 """
 
@@ -21,7 +23,7 @@ COLLECTIONS = {"org": "orgs", "volunteer": "volunteers", "membership": "membersh
 TABLES = {"org": "organization", "volunteer": "volunteer", "membership": "membership", "activity": "activity",
           "service_record": "service_record"}
 DATA_CODES = {"INVALID_PHONE", "INVALID_ID_NUMBER", "INVALID_NAME", "PARENT_FAILED", "ID_NUMBER_LEGACY",
-              "DAILY_HOURS_EXCEEDED", "LOCAL_DATA_INVALID"}
+              "DAILY_HOURS_EXCEEDED", "LOCAL_DATA_INVALID", "NOT_ACTIVE", "INVALID_HOURS"}
 
 
 def registry_records(admin_url: str, collection: str) -> list[dict[str, Any]]:
@@ -43,6 +45,7 @@ def check_invariants(engine: Engine, admin_url: str, client_id: str) -> dict[str
         assert not bad_codes, f"rows failed for reasons that are not about their data: {bad_codes}"
         refused_keys = {(e, lid) for e, lid, _ in refused}
         figures["refused"] = dict(Counter(code for _, _, code in refused))
+        service_records: dict[str, Any] = {}
 
         for kind, table in TABLES.items():
             local_ids = [r[0] for r in conn.execute(text(f"SELECT id FROM {table}"))]
@@ -68,6 +71,8 @@ def check_invariants(engine: Engine, admin_url: str, client_id: str) -> dict[str
                 doubled = [ref for ref, n in refs.items() if ref is not None and n > 1]
                 assert not doubled, f"{kind}: clientRefs in the registry twice: {doubled[:10]}"
             figures[kind] = len(linked_rids)
+            if kind == "service_record":
+                service_records = by_id
 
         vols = registry_records(admin_url, "volunteers")
         people = Counter((v["idType"], v["idNumber"]) for v in vols)
@@ -75,11 +80,17 @@ def check_invariants(engine: Engine, admin_url: str, client_id: str) -> dict[str
 
         # hours per person: the registry's totalHours against the local accepted, linked records
         local_hours: dict[str, int] = defaultdict(int)
-        for rid, hours in conn.execute(text(
-                "SELECT lv.registry_id, sr.hours FROM service_record sr "
+        for sid, rid, hours, srid in conn.execute(text(
+                "SELECT sr.id, lv.registry_id, sr.hours, ls.registry_id FROM service_record sr "
                 "JOIN link ls ON ls.entity = 'service_record' AND ls.local_id = sr.id "
                 "JOIN link lv ON lv.entity = 'volunteer' AND lv.local_id = sr.volunteer_id "
                 "WHERE sr.status = 'ACCEPTED'")):
+            if ("service_record", sid) in refused_keys:  # a correction refused: the registry keeps its record
+                kept = service_records[srid]
+                assert kept["status"] == "ACCEPTED", \
+                    f"service record {sid}: its correction was refused and the registry's record {srid} is " \
+                    f"{kept['status']}: its hours are lost"
+                hours = int(Decimal(kept["hours"]) * 100)
             local_hours[rid] += hours
         for v in vols:
             want = Decimal(local_hours.get(v["id"], 0)) / 100

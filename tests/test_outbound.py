@@ -365,7 +365,9 @@ def test_a_person_deleted_and_another_inserted_before_a_sync_are_two_records(set
     assert new_rid != gone_rid and (records[new_rid]["name"], records[new_rid]["status"]) == ("赵强", "ACTIVE")
 
 
-def test_a_corrected_service_record_is_revoked_and_created_anew(settings, engine, sandbox) -> None:
+def test_a_corrected_service_record_is_replaced_in_one_step(settings, engine, sandbox) -> None:
+    """design.md's table of local changes: an update of a service record is a ``:correct`` (registry-api.md §4.5),
+    one write that revokes the old record and accepts the corrected one."""
     with engine.begin() as conn:
         t = f.org_tree(conn)
         v = f.volunteer(conn)
@@ -375,12 +377,177 @@ def test_a_corrected_service_record_is_revoked_and_created_anew(settings, engine
     with engine.begin() as conn:
         conn.execute(text("UPDATE service_record SET hours = 275 WHERE id = :i"), {"i": sr})
     summary = sync(settings, engine)
-    assert summary["pushed"] == {"service_records": 2}  # revoke, then the corrected record
+    assert summary["pushed"] == {"service_records": 1} and summary["batches"] == 1  # one correction
+    records = sorted(registry_records(sandbox, "service-records"), key=lambda r: r["id"])
+    assert [(r["status"], r["hours"], r["clientRef"], r["revokeReason"]) for r in records] == [
+        ("REVOKED", "2.00", str(sr), "corrected"), ("ACCEPTED", "2.75", f"{sr}-r1", None)]
+    assert records[1]["correctsId"] == records[0]["id"]
+    assert registry_records(sandbox, "volunteers")[0]["totalHours"] == "2.75"
+    link = link_of(engine, "service_record", sr)
+    assert link.registry_id == records[1]["id"] and link.revision == 1
+    assert sync(settings, engine)["batches"] == 0
+    # a second correction goes in under the next clientRef
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE service_record SET hours = 300 WHERE id = :i"), {"i": sr})
+    sync(settings, engine)
+    records = sorted(registry_records(sandbox, "service-records"), key=lambda r: r["id"])
+    assert [(r["status"], r["hours"], r["clientRef"]) for r in records][1:] == [
+        ("REVOKED", "2.75", f"{sr}-r1"), ("ACCEPTED", "3.00", f"{sr}-r2")]
+    assert registry_records(sandbox, "volunteers")[0]["totalHours"] == "3.00"
+    assert link_of(engine, "service_record", sr).revision == 2
+
+
+def _registry_hours_unchanged(engine: Engine, sandbox: SandboxServer, sr: int, rid: str) -> None:
+    """The registry's record ``rid`` of local service record ``sr`` is still the one accepted, with its hours
+    (2.50) counted in the volunteer's total, and the link still names it."""
+    records = registry_records(sandbox, "service-records")
+    assert [(r["id"], r["status"], r["hours"]) for r in records] == [(rid, "ACCEPTED", "2.50")]
+    assert registry_records(sandbox, "volunteers")[0]["totalHours"] == "2.50"
+    link = link_of(engine, "service_record", sr)
+    assert (link.registry_id, link.revision) == (rid, 0)
+
+
+@pytest.mark.parametrize("ended", ["org_dissolved", "activity_cancelled"])
+def test_a_correction_under_an_ended_parent_keeps_the_registrys_hours_and_fails_for_an_operator(
+        settings, engine, sandbox, ended) -> None:
+    """Issue 12, item 2: the hours of a service record corrected after its team was dissolved (or its activity
+    cancelled). It used to revoke the registry's record and then fail NOT_ACTIVE on the new one: the volunteer lost
+    the hours nationally for good. Now the registry's record is never revoked unless its replacement is accepted
+    (``:correct``, registry-api.md §4.5): the row fails with the registry's reason, the hours stay."""
+    with engine.begin() as conn:
+        t, v, a, sr = f.chain(conn)
+    sync(settings, engine)
+    rid = link_of(engine, "service_record", sr).registry_id
+    with engine.begin() as conn:
+        if ended == "org_dissolved":
+            conn.execute(text("UPDATE organization SET status = 'DISSOLVED' WHERE id = :i"), {"i": t["team"]})
+        else:
+            conn.execute(text("UPDATE activity SET status = 'CANCELLED' WHERE id = :i"), {"i": a})
+    sync(settings, engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE service_record SET hours = 200 WHERE id = :i"), {"i": sr})
+    summary = sync(settings, engine)
+    assert summary["still_failed"] == {"service_records": 1}, summary
+    _registry_hours_unchanged(engine, sandbox, sr, rid)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT state, last_code, last_error FROM outbox WHERE entity = 'service_record' "
+                                "ORDER BY id DESC")).first()
+    assert (row.state, row.last_code) == ("failed", "NOT_ACTIVE")
+    assert rid in row.last_error and "stays ACCEPTED" in row.last_error
+    assert ("org_id" if ended == "org_dissolved" else "activity_id") in row.last_error
+    assert sync(settings, engine)["batches"] == 0  # nothing more is tried until an operator acts
+
+
+def test_a_correction_over_the_span_keeps_the_registrys_hours_and_fails_for_an_operator(
+        settings, engine, sandbox) -> None:
+    """Issue 12, item 2: hours corrected to more than the span from start to end (3 h) used to revoke the
+    registry's record, then fail INVALID_HOURS on the new one."""
+    with engine.begin() as conn:
+        t, v, a, sr = f.chain(conn)
+    sync(settings, engine)
+    rid = link_of(engine, "service_record", sr).registry_id
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE service_record SET hours = 325 WHERE id = :i"), {"i": sr})
+    summary = sync(settings, engine)
+    assert summary["still_failed"] == {"service_records": 1}, summary
+    _registry_hours_unchanged(engine, sandbox, sr, rid)
+    assert [s for s in outbox_states(engine) if s[2] != "sent"] == [("service_record", sr, "failed", "INVALID_HOURS")]
+    # the platform fixes the hours: the correction goes through, once
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE service_record SET hours = 275 WHERE id = :i"), {"i": sr})
+    summary = sync(settings, engine)
+    assert summary["still_failed"] == {} and summary["pushed"] == {"service_records": 1}, summary
     records = sorted(registry_records(sandbox, "service-records"), key=lambda r: r["id"])
     assert [(r["status"], r["hours"], r["clientRef"]) for r in records] == [
-        ("REVOKED", "2.00", str(sr)), ("ACCEPTED", "2.75", f"{sr}-r1")]
+        ("REVOKED", "2.50", str(sr)), ("ACCEPTED", "2.75", f"{sr}-r1")]
     assert registry_records(sandbox, "volunteers")[0]["totalHours"] == "2.75"
-    assert link_of(engine, "service_record", sr).registry_id == records[1]["id"]
+
+
+def test_a_correction_whose_answer_was_lost_is_linked_then_corrected_again(settings, engine, sandbox) -> None:
+    """A correction the registry carried out whose answer was lost, then another local edit (a new write, a new
+    key): the registry answers INVALID_STATE (the record corrected is revoked already). The relay finds its own
+    correction under the new clientRef, links it, and corrects that one: each hour counted once."""
+    settings = dataclasses.replace(settings, registry=dataclasses.replace(settings.registry, max_retries=1))
+    with engine.begin() as conn:
+        t, v, a, sr = f.chain(conn)
+    sync(settings, engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE service_record SET hours = 200 WHERE id = :i"), {"i": sr})
+    httpx.put(f"{sandbox.admin_url}/faults", json={"lost_answer_rate": 1.0}).raise_for_status()
+    try:
+        code, summary = run_sync(settings, engine=engine, inbound=False)
+    finally:
+        httpx.put(f"{sandbox.admin_url}/faults", json={"lost_answer_rate": 0.0}).raise_for_status()
+    records = registry_records(sandbox, "service-records")
+    assert [(r["status"], r["hours"]) for r in records] == [("REVOKED", "2.50"), ("ACCEPTED", "2.00")]
+    assert link_of(engine, "service_record", sr).registry_id == records[0]["id"]  # the answer never came
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE service_record SET hours = 150 WHERE id = :i"), {"i": sr})
+        conn.execute(text("UPDATE outbox SET available_at = :t WHERE state = 'deferred'"),
+                     {"t": dt.datetime(2000, 1, 1)})
+    summary = sync(settings, engine)
+    assert summary["still_failed"] == {}, summary
+    records = sorted(registry_records(sandbox, "service-records"), key=lambda r: r["id"])
+    assert [(r["status"], r["hours"], r["clientRef"]) for r in records] == [
+        ("REVOKED", "2.50", str(sr)), ("REVOKED", "2.00", f"{sr}-r1"), ("ACCEPTED", "1.50", f"{sr}-r2")]
+    assert registry_records(sandbox, "volunteers")[0]["totalHours"] == "1.50"
+    link = link_of(engine, "service_record", sr)
+    assert (link.registry_id, link.revision) == (records[2]["id"], 2)
+    assert sync(settings, engine)["batches"] == 0
+
+
+def test_a_correction_whose_answer_was_lost_a_day_ago_is_found_by_client_ref_not_sent_again(
+        settings, engine, sandbox) -> None:
+    """A correction whose answer was lost longer ago than the registry keeps its keys (registry-api.md §5.1: 24 h):
+    like a create, it is looked up by the new record's clientRef first, found as this very correction (its
+    ``correctsId``) and linked; nothing is sent."""
+    settings = dataclasses.replace(settings, registry=dataclasses.replace(settings.registry, max_retries=1))
+    with engine.begin() as conn:
+        t, v, a, sr = f.chain(conn)
+    sync(settings, engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE service_record SET hours = 200 WHERE id = :i"), {"i": sr})
+    httpx.put(f"{sandbox.admin_url}/faults", json={"lost_answer_rate": 1.0}).raise_for_status()
+    try:
+        run_sync(settings, engine=engine, inbound=False)
+    finally:
+        httpx.put(f"{sandbox.admin_url}/faults", json={"lost_answer_rate": 0.0}).raise_for_status()
+    with engine.begin() as conn:  # the lost answer is a day old
+        conn.execute(text("UPDATE outbox SET available_at = :t, created_at = :t WHERE state = 'deferred'"),
+                     {"t": dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=1)})
+    summary = sync(settings, engine)
+    assert summary["batches"] == 0 and summary["still_failed"] == {}, summary
+    records = sorted(registry_records(sandbox, "service-records"), key=lambda r: r["id"])
+    assert [(r["status"], r["hours"], r["clientRef"]) for r in records] == [
+        ("REVOKED", "2.50", str(sr)), ("ACCEPTED", "2.00", f"{sr}-r1")]
+    link = link_of(engine, "service_record", sr)
+    assert (link.registry_id, link.revision) == (records[1]["id"], 1)
+    assert sync(settings, engine)["batches"] == 0
+
+
+def test_a_correction_whose_client_ref_is_taken_goes_in_under_the_next_revision(settings, engine, sandbox) -> None:
+    """A link that names the registry's current record but an older correction number (as ``adopt`` or a restored
+    link leaves it: revision 0 on the record under ``<id>-r1``): the correction's clientRef ``<id>-r1`` is the
+    record corrected itself, answered DUPLICATE_CLIENT_REF with nothing changed. The correction goes in under the
+    next number, once, and the registry's record stays accepted until it does."""
+    with engine.begin() as conn:
+        t, v, a, sr = f.chain(conn)
+    sync(settings, engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE service_record SET hours = 200 WHERE id = :i"), {"i": sr})
+    sync(settings, engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE link SET revision = 0 WHERE entity = 'service_record'"))
+        conn.execute(text("UPDATE service_record SET hours = 150 WHERE id = :i"), {"i": sr})
+    summary = sync(settings, engine)
+    assert summary["still_failed"] == {} and summary["pushed"] == {"service_records": 1}, summary
+    records = sorted(registry_records(sandbox, "service-records"), key=lambda r: r["id"])
+    assert [(r["status"], r["hours"], r["clientRef"]) for r in records] == [
+        ("REVOKED", "2.50", str(sr)), ("REVOKED", "2.00", f"{sr}-r1"), ("ACCEPTED", "1.50", f"{sr}-r2")]
+    assert records[2]["correctsId"] == records[1]["id"]
+    assert registry_records(sandbox, "volunteers")[0]["totalHours"] == "1.50"
+    link = link_of(engine, "service_record", sr)
+    assert (link.registry_id, link.revision) == (records[2]["id"], 2)
     assert sync(settings, engine)["batches"] == 0
 
 

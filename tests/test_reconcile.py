@@ -243,3 +243,35 @@ def test_a_stopped_reconcile_is_recorded_as_partial(settings, engine) -> None:
     with engine.connect() as conn:
         assert conn.execute(text("SELECT status FROM run WHERE id = :i"), {"i": summary["run_id"]}).scalar_one() \
             == "partial"
+
+
+def test_a_repair_of_a_service_record_under_a_dissolved_team_keeps_the_registrys_hours(
+        settings, engine, sandbox) -> None:
+    """Issue 12, item 2: ``reconcile --repair`` pushes a service record whose hours differ (never merged). Its team
+    was dissolved by civil affairs meanwhile: the repair used to revoke the registry's record and then fail
+    NOT_ACTIVE on the new one, so the volunteer lost the hours nationally. The correction is one step now
+    (``:correct``, registry-api.md §4.5): refused, it changes nothing, and the row fails for an operator."""
+    w = world(engine, settings)
+    v = w["vols"][0]
+    with engine.connect() as conn:
+        sr = conn.execute(text("SELECT id FROM service_record WHERE volunteer_id = :v"), {"v": v}).scalar_one()
+    sr_rid, v_rid = rid(engine, "service_record", sr), rid(engine, "volunteer", v)
+    with engine.begin() as conn, suppress_outbox(conn):  # a local change that never reached the outbox
+        conn.execute(text("UPDATE service_record SET hours = 250 WHERE id = :i"), {"i": sr})
+    portal(sandbox, f"orgs/{rid(engine, 'org', w['tree']['team'])}/dissolve")
+    repaired = reconcile(settings, engine, kinds=["service_records"], repair=True)
+    assert repaired["discrepancies"] == {"field_mismatch": 1, "hours_mismatch": 1}, repaired["listed"]
+    sync(settings, engine)
+
+    def registry(collection: str, registry_id: str) -> dict[str, Any]:
+        r = httpx.get(f"{sandbox.admin_url}/records/{collection}")
+        return next(x for x in r.json()["data"]["records"] if x["id"] == registry_id)
+
+    kept = registry("service-records", sr_rid)
+    assert (kept["status"], kept["hours"]) == ("ACCEPTED", "3.00")
+    assert registry("volunteers", v_rid)["totalHours"] == "3.00"
+    assert rid(engine, "service_record", sr) == sr_rid
+    with engine.connect() as conn:
+        state = conn.execute(text("SELECT state, last_code FROM outbox WHERE entity = 'service_record' "
+                                  "AND local_id = :i ORDER BY id DESC"), {"i": sr}).first()
+    assert tuple(state) == ("failed", "NOT_ACTIVE")

@@ -1,5 +1,9 @@
 """Property-based (hypothesis): any sequence of local changes, syncs and registry faults ends, once the registry is
-quiet again and the relay has synced until nothing waits, in the invariants of :mod:`invariants`."""
+quiet again and the relay has synced until nothing waits, in the invariants of :mod:`invariants`.
+
+The changes include corrections under ended parents (issue 12, item 2): a team dissolved or an activity cancelled on
+the platform, then the hours of a service record under it corrected, or hours corrected beyond the record's span;
+the registry refuses such a correction, and its accepted record must keep its hours."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import text
@@ -35,8 +39,9 @@ ACTIONS = st.lists(st.one_of(
     st.tuples(st.just("volunteer"), st.booleans()),
     st.tuples(st.just("phone"), st.integers(0, 30)),
     st.tuples(st.just("record"), st.integers(0, 30), st.integers(1, 3)),  # the activity runs May 1-3
-    st.tuples(st.just("hours"), st.integers(0, 60), st.sampled_from([50, 125, 300])),
+    st.tuples(st.just("hours"), st.integers(0, 60), st.sampled_from([50, 125, 300, 325])),  # 325: over the 3 h span
     st.tuples(st.just("revoke"), st.integers(0, 60)),
+    st.tuples(st.just("end"), st.sampled_from(["org", "activity"])),  # team B dissolved, activity C cancelled
     st.tuples(st.just("sync"),),
     st.tuples(st.just("faults"), FAULTS),
 ), min_size=1, max_size=10)
@@ -55,6 +60,8 @@ def sandbox():
 @hsettings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(actions=ACTIONS)
+@example(actions=[("sync",), ("end", "org"), ("end", "activity"), ("sync",), ("hours", 2, 125), ("hours", 1, 50),
+                  ("hours", 0, 325), ("sync",)])
 def test_any_sequence_of_changes_and_faults_ends_in_the_invariants(engine_name, sandbox, tmp_path_factory,
                                                                    actions) -> None:
     httpx.post(f"{sandbox.admin_url}/reset").raise_for_status()
@@ -77,9 +84,12 @@ def test_any_sequence_of_changes_and_faults_ends_in_the_invariants(engine_name, 
             relay=RelaySettings(batch_size=20, claim_size=100, lease_s=30.0), log=LogSettings(level="ERROR"))
         with engine.begin() as conn:
             tree = f.org_tree(conn)
+            team_b = f.org(conn, "GRASSROOTS_TEAM", tree["unit"], tree["community"])  # dissolved by ("end", "org")
             act = f.activity(conn, tree["team"])
+            act_c = f.activity(conn, tree["team"])  # cancelled by ("end", "activity")
+            acts = [(act, tree["team"]), (act_c, tree["team"]), (f.activity(conn, team_b), team_b)]
             vols = [f.volunteer(conn) for _ in range(3)]
-            records = [f.service_record(conn, v, act, tree["team"], day=1) for v in vols]
+            records = [f.service_record(conn, v, *acts[i], day=1) for i, v in enumerate(vols)]
         day_of: dict[int, int] = {r: 1 for r in records}
         for action in actions:
             kind = action[0]
@@ -96,13 +106,17 @@ def test_any_sequence_of_changes_and_faults_ends_in_the_invariants(engine_name, 
                     day = next(d for d in itertools.chain([action[2]], range(1, 4)) if d not in used) \
                         if len(used) < 3 else None
                     if day is not None:
-                        r = f.service_record(conn, v, act, tree["team"], day=day)
+                        r = f.service_record(conn, v, *acts[action[1] % len(acts)], day=day)
                         records.append(r)
                         day_of[r] = day
                 elif kind == "hours":
                     r = records[action[1] % len(records)]
                     conn.execute(text("UPDATE service_record SET hours = :h WHERE id = :i AND status = 'ACCEPTED'"),
                                  {"h": action[2], "i": r})
+                elif kind == "end" and action[1] == "org":
+                    conn.execute(text("UPDATE organization SET status = 'DISSOLVED' WHERE id = :i"), {"i": team_b})
+                elif kind == "end":
+                    conn.execute(text("UPDATE activity SET status = 'CANCELLED' WHERE id = :i"), {"i": act_c})
                 elif kind == "revoke":
                     r = records[action[1] % len(records)]
                     conn.execute(text("UPDATE service_record SET status = 'REVOKED', revoke_reason = '录入错误' "

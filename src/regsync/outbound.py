@@ -11,8 +11,9 @@ A pass works through windows of the outbox until no row is available. For each w
    (the outbox holds no payload);
 3. works through the priority groups in order (what a record refers to first, endings the other way:
    :data:`regsync.db.triggers.PRIORITY`), deciding per record from the live row and its link: create, update
-   (``If-Match``), delete, join, leave, revoke (a corrected service record is revoked, then created anew under
-   ``clientRef`` ``<id>-r<revision>``), or nothing when the registry already holds this state;
+   (``If-Match``), delete, join, leave, revoke, correct (a corrected service record replaces its registry record
+   in one step, ``:correct`` of registry-api.md §4.5, under ``clientRef`` ``<id>-r<revision>``: the old record is
+   revoked only if the new one is accepted), or nothing when the registry already holds this state;
 4. sends ``POST /batch`` calls of up to ``batch_size`` operations and handles each result on its own:
    created → link; ``DUPLICATE_*`` → link to ``existingId`` with the registry's record as the base and nothing
    pushed over it; ``VERSION_MISMATCH`` where only a derived field moved → retried on the new version;
@@ -95,7 +96,7 @@ REGISTRY_OWNED = "registry_owned"
 DUPLICATE_HOWS = {"duplicate_person", "duplicate_pair"}
 
 #: Times one record may go back to the queue after a write within one pass before it is failed as ``SYNC_LOOP``:
-#: a link then the push of the platform's state, a correction (revoke, then the corrected record), a new version
+#: a link then the push of the platform's state, a correction found under its clientRef, a new version
 #: after a derived field moved, stay well below it.
 LOOP_LIMIT = 12
 
@@ -802,7 +803,7 @@ class Relay:
         ``GET`` each); ``DUPLICATE_CLIENT_REF`` still guards the rest."""
         horizon = _now() - dt.timedelta(seconds=self.idempotency_window_s)
         for it in items:
-            if not (it.uncertain and it.op is not None and it.op.op == "create" and it.op.client_ref):
+            if not (it.uncertain and it.op is not None and it.op.op in ("create", "correct") and it.op.client_ref):
                 continue
             if it.first_queued is not None and it.first_queued > horizon:
                 continue
@@ -810,6 +811,14 @@ class Relay:
                 found = self.client.find_by_client_ref(kind, it.op.client_ref)
             except TransientError:
                 continue  # the create's own key and clientRef still keep it single
+            if found is not None and it.op.op == "correct":
+                if found.get("corrects_id") == it.op.registry_id:  # this correction went through: link it
+                    base = canonical(project_registry(kind, found), self.settings.hash_key)
+                    revision = _revision_of(it.op.client_ref)
+                    it.op = None
+                    outcomes.link_existing(it, found["id"], int(found.get("version") or 1), base,
+                                           how="found_by_client_ref", revision=revision)
+                continue  # else sent: the registry's answer says what holds that clientRef
             if found is not None:
                 base = canonical(project_registry(kind, found), self.settings.hash_key)
                 it.op = None
@@ -949,11 +958,16 @@ class Relay:
                 fields_ = dict(desired)
                 fields_.pop("status", None)
                 self._create(it, fields_, revision=link["revision"])  # the corrected record
-            else:
-                reason = (it.row or {}).get("revoke_reason") or (
-                    "revoked on the platform" if desired["status"] == "REVOKED" else "corrected on the platform")
+            elif desired["status"] == "REVOKED":
+                reason = (it.row or {}).get("revoke_reason") or "revoked on the platform"
                 it.op = Operation("revoke", "service_record", {"reason": reason}, registry_id=rid, tag=it)
                 desired_canon = dict(base, status="REVOKED")
+            else:
+                # corrected on the platform: the registry's accepted record is replaced in one step (registry-api.md
+                # §4.5, ``:correct``), never revoked unless its replacement is accepted
+                fields_ = dict(desired)
+                fields_.pop("status", None)
+                self._correct(it, fields_, rid, revision=link["revision"] + 1)
         elif ended and desired.get("status") == ended and base.get("status") != ended and kind != "activity":
             it.op = Operation("delete", kind, {}, registry_id=rid, if_match=version, tag=it)
         else:
@@ -1000,6 +1014,26 @@ class Relay:
         generation = f"{max(it.row_ids)}:{it.last_verdict}"
         digest = hashlib.sha256(f"{it.kind}:{client_ref}:{generation}:".encode() + body).hexdigest()[:40]
         it.op = Operation("create", it.kind, fields_, idempotency_key=f"rs-{digest}", client_ref=client_ref, tag=it)
+
+    def _correct(self, it: _Item, fields_: dict[str, Any], registry_id: str, revision: int) -> None:
+        """Plan the correction of a service record in one step (registry-api.md §4.5, ``:correct``; design.md's
+        table of local changes): the registry revokes ``registry_id`` and accepts the corrected record under
+        ``clientRef`` ``<local id>-r<revision>``, or changes nothing.
+
+        Args:
+            it: the record's work item.
+            fields_: the corrected record's writable fields (Python names, references as registry ids).
+            registry_id: the registry's ACCEPTED record that the link points at.
+            revision: the correction number of the new record's ``clientRef`` (the link's revision + 1).
+
+        The idempotency key is kept like a create's (:meth:`_create`), and names the record corrected too.
+        """
+        client_ref = f"{it.local_id}-r{revision}"
+        body = orjson.dumps(fields_, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+        generation = f"{max(it.row_ids)}:{it.last_verdict}"
+        digest = hashlib.sha256(f"{it.kind}:{registry_id}:{client_ref}:{generation}:".encode() + body).hexdigest()[:40]
+        it.op = Operation("correct", it.kind, fields_, registry_id=registry_id, idempotency_key=f"rs-{digest}",
+                          client_ref=client_ref, tag=it)
 
     # ------------------------------------------------------------------------------------------ send
     def _dispatch(self, work: Iterator[_Send | _End | object]) -> None:
@@ -1113,6 +1147,7 @@ class Relay:
         self.stats.batches += 1
         duplicates: list[tuple[_Item, OperationResult]] = []
         merges: list[tuple[_Item, dict[str, Any]]] = []
+        corrections: list[tuple[_Item, OperationResult]] = []
         if len(results) != len(items):
             raise RegistryError(f"the registry answered {len(results)} results for {len(items)} operations")
         refusals = Counter(r.code for r in results if not r.ok and (r.code in SYSTEMIC_CODES
@@ -1131,6 +1166,8 @@ class Relay:
                 base = (canonical(project_registry(kind, res.record), self.settings.hash_key)
                         if res.record else None)
                 outcomes.success(it, res, base)
+            elif it.op is not None and it.op.op == "correct" and res.code in ("INVALID_STATE", "DUPLICATE_CLIENT_REF"):
+                corrections.append((it, res))
             elif res.code in DUPLICATE_CODES and res.registry_id:
                 duplicates.append((it, res))
             elif res.code == "VERSION_MISMATCH" and res.record is not None:
@@ -1154,8 +1191,13 @@ class Relay:
                     or _unknown_code_is(res, "transient"):
                 outcomes.defer(it, res.code, res.message, seconds=self._backoff(it.attempts), count_attempt=True,
                                max_attempts=self.settings.relay.max_attempts)
+            elif it.op is not None and it.op.op == "correct":
+                outcomes.fail(it, _result_code(res), f"the registry refused the correction, and its record "
+                              f"{it.op.registry_id} stays ACCEPTED as it was: {_field_errors_text(res)}")
             else:
                 outcomes.fail(it, _result_code(res), _field_errors_text(res))
+        if corrections:
+            self._settle_corrections(kind, corrections, outcomes)
         if duplicates:
             self._link_existing(kind, duplicates, outcomes)
         if merges:
@@ -1214,6 +1256,42 @@ class Relay:
                 revision = _revision_of(it.op.client_ref) + 1
             outcomes.link_existing(it, rec["id"], int(rec.get("version") or 1), base, how=res.code.lower(),
                                    revision=revision)
+
+    def _settle_corrections(self, kind: str, refused: list[tuple[_Item, OperationResult]],
+                            outcomes: _Outcomes) -> None:
+        """A ``:correct`` answered ``INVALID_STATE`` (the record corrected is no longer ACCEPTED) or
+        ``DUPLICATE_CLIENT_REF`` (the new record's ``clientRef`` is taken): look up what holds that ``clientRef``.
+
+        * this very correction (its ``corrects_id`` is the record corrected: an earlier attempt went through and
+          its answer was lost) → linked to it, and the record goes back to the queue (brought to the local state
+          on the next step, if it moved since);
+        * another record of this client's (an older correction under that number, e.g. of a store that adopted
+          or restored its links) → the link keeps the registry's record and takes the next revision, and the
+          record goes back to the queue;
+        * nothing → the row fails with the registry's code for an operator; the link still names the registry's
+          record, which holds the hours it held.
+        """
+        for it, res in refused:
+            op = it.op
+            assert op is not None and op.client_ref and it.link is not None
+            try:
+                found = self.client.find_by_client_ref(kind, op.client_ref)
+            except TransientError as exc:
+                outcomes.defer(it, res.code, f"{res.code}; the record under clientRef {op.client_ref} could not be "
+                               f"read: {exc}", seconds=self._backoff(it.attempts), count_attempt=True,
+                               max_attempts=self.settings.relay.max_attempts)
+                continue
+            revision = _revision_of(op.client_ref)
+            if found is not None and found.get("corrects_id") == op.registry_id:
+                base = canonical(project_registry(kind, found), self.settings.hash_key)
+                outcomes.link_existing(it, found["id"], int(found.get("version") or 1), base,
+                                       how="found_by_client_ref", revision=revision)
+            elif found is not None:
+                outcomes.next_revision(it, revision)
+            else:
+                outcomes.fail(it, res.code, f"the registry refused the correction ({res.code}: {res.message}); its "
+                              f"record {op.registry_id} is not ACCEPTED any more (revoked in the registry?), and "
+                              f"no record holds clientRef {op.client_ref}")
 
     def _refuse_another_record(self, it: _Item, registry_id: str, base: dict[str, Any], outcomes: _Outcomes) -> bool:
         """Fail ``it`` (code ``CLIENT_REF_TAKEN``) and return True when the registry record found under its
@@ -1383,11 +1461,14 @@ class _Outcomes:
         if it.held_base:
             base = dict(base, **it.held_base)
         snapshot = dumps(base)
-        if it.link is None or op.op == "create":
+        if it.link is None or op.op in ("create", "correct"):
+            # a correction (registry-api.md §4.5) moves the link to the new record, under the new clientRef's revision
+            revision = _revision_of(op.client_ref or "") if op.op == "correct" else (
+                it.link["revision"] if it.link else 0)
             entry = {"entity": it.kind, "local_id": it.local_id,
                      "registry_id": res.registry_id or (res.record or {}).get("id"),
                      "registry_version": int(version), "base": snapshot,
-                     "revision": it.link["revision"] if it.link else 0, "how": "created"}
+                     "revision": revision, "how": "created"}
             (self.links_upd if it.link else self.links_new).append(entry)
         else:
             correction = op.op == "revoke" and it.row is not None and it.row["status"] == "ACCEPTED"
@@ -1414,6 +1495,14 @@ class _Outcomes:
         own = how in ("duplicate_client_ref", "found_by_client_ref")
         it.attempts = -2 if own and it.link else -3  # marker: pushed (a correction), else linked
         (self.requeue if own else self.sent).append(it)
+
+    def next_revision(self, it: _Item, revision: int) -> None:
+        """Keep the link's registry record and base, take correction number ``revision`` (its ``clientRef`` is
+        taken in the registry), and send the record back to the queue (nothing was written in the registry)."""
+        assert it.link is not None
+        self.links_upd.append({**{k: it.link[k] for k in ("entity", "local_id", "registry_id", "registry_version",
+                                                           "base", "how")}, "revision": revision})
+        self.requeue.append(it)
 
     def duplicate(self, it: _Item, primary_id: int) -> None:
         self.dup_later.append((it, primary_id))

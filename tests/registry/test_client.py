@@ -793,3 +793,125 @@ def test_stats_as_dict(client: RegistryClient, router: respx.Router) -> None:
     stats = client.stats.as_dict()
     assert stats["calls"] == 1 and stats["requests"] == 2 and stats["tokens_fetched"] == 1
     assert stats["calls_by_endpoint"] == {"get": 1}
+
+
+# -- correction in one step (registry-api.md §4.5, v1.1) ---------------------------------------------
+
+_CORRECTED = {
+    "id": "SR2",
+    "version": 1,
+    "clientRef": "42-r1",
+    "hours": "3.00",
+    "status": "ACCEPTED",
+    "correctsId": "SR1",
+    "startsAt": "2026-11-29T09:00:00+08:00",
+}
+
+
+def test_correct_posts_the_whole_new_record_and_keeps_its_key_across_retries(
+    client: RegistryClient, router: respx.Router, sleeps: Sleeps
+) -> None:
+    route = router.post("/service-records/SR1:correct").mock(
+        side_effect=[httpx.ReadTimeout("lost"), html(504), envelope(_CORRECTED, status=201)]
+    )
+    new = client.correct(
+        "service_record",
+        "SR1",
+        {"hours": 300, "starts_at": dt.datetime(2026, 11, 29, 1, 0), "station_id": "ignored, read-only"},
+        client_ref="42-r1",
+        idempotency_key="fix-42",
+    )
+    assert new["id"] == "SR2" and new["corrects_id"] == "SR1" and new["hours"] == 300
+    reqs = [c.request for c in route.calls]
+    assert len(reqs) == 3 and reqs[0].url.raw_path == b"/api/v1/service-records/SR1:correct"
+    assert {r.headers["Idempotency-Key"] for r in reqs} == {"fix-42"}  # a lost answer is replayed, never redone
+    assert json.loads(reqs[0].content) == {
+        "hours": "3.00",
+        "startsAt": "2026-11-29T09:00:00+08:00",
+        "clientRef": "42-r1",
+    }
+    for r in reqs:
+        assert r.headers["X-Signature"] == expected_signature(r)
+    # without a key of its own the call gets one, kept the same way
+    route.mock(return_value=envelope(_CORRECTED, status=201))
+    client.correct("service_record", "SR1", {"hours": 300}, client_ref="42-r1")
+    assert len(route.calls.last.request.headers["Idempotency-Key"]) == 32
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "data", "cls"),
+    [
+        (422, "VALIDATION_FAILED", {"errors": [{"field": "orgId", "code": "NOT_ACTIVE", "message": "dissolved"}]},
+         E.ValidationFailed),
+        (422, "VALIDATION_FAILED", {"errors": [{"field": "hours", "code": "INVALID_HOURS", "message": "span"}]},
+         E.ValidationFailed),
+        (409, "INVALID_STATE", None, E.InvalidState),
+        (404, "NOT_FOUND", None, E.NotFound),
+        (409, "DUPLICATE_CLIENT_REF", {"existingId": "SR9"}, E.DuplicateClientRef),
+        (422, "DAILY_HOURS_EXCEEDED", {"acceptedHours": "20.00"}, E.DailyHoursExceeded),
+    ],
+)
+def test_correct_refusals_are_typed_and_never_retried(
+    client: RegistryClient, router: respx.Router, status: int, code: str, data: Any, cls: type[E.RegistryError]
+) -> None:
+    route = router.post("/service-records/SR1:correct").mock(
+        return_value=envelope(data, code=code, status=status)
+    )
+    with pytest.raises(cls) as info:
+        client.correct("service_record", "SR1", {"hours": 300}, client_ref="42-r1", idempotency_key="k")
+    assert route.call_count == 1 and not info.value.retriable
+    if cls is E.ValidationFailed:
+        assert info.value.errors[0].field in ("org_id", "hours")  # Python names
+    if cls is E.DuplicateClientRef:
+        assert info.value.existing_id == "SR9"
+
+
+def test_correct_only_for_correctable_kinds(client: RegistryClient, router: respx.Router) -> None:
+    with pytest.raises(ValueError):
+        client.correct("volunteer", "V1", {"name": "x"}, client_ref="1")
+    route = router.post("/batch")
+    for op in (
+        Operation("correct", "volunteer", {}, registry_id="V1", idempotency_key="k", client_ref="1"),
+        Operation("correct", "service_record", {}, idempotency_key="k", client_ref="1"),
+        Operation("correct", "service_record", {}, registry_id="SR1", client_ref="1"),
+        Operation("correct", "service_record", {}, registry_id="SR1", idempotency_key="k"),
+    ):
+        with pytest.raises(ValueError):
+            client.batch([op])
+    assert route.call_count == 0
+
+
+def test_batch_correct_sends_the_wire_shape_and_decodes_its_result(
+    client: RegistryClient, router: respx.Router
+) -> None:
+    route = router.post("/batch").mock(
+        return_value=envelope(
+            {
+                "results": [
+                    {"status": 201, "code": "OK", "id": "SR2", "version": 1, "data": _CORRECTED},
+                    {
+                        "status": 422,
+                        "code": "VALIDATION_FAILED",
+                        "id": "SR5",
+                        "data": {"errors": [{"field": "activityId", "code": "NOT_ACTIVE", "message": "cancelled"}]},
+                    },
+                ]
+            }
+        )
+    )
+    ops = [
+        Operation("correct", "service_record", {"hours": 300}, registry_id="SR1", idempotency_key="c-1",
+                  client_ref="42-r1"),
+        Operation("correct", "service_record", {"hours": 100}, registry_id="SR5", idempotency_key="c-2",
+                  client_ref="43-r2"),
+    ]
+    ok, refused = client.batch(ops)
+    assert json.loads(route.calls.last.request.content)["operations"] == [
+        {"op": "correct", "type": "serviceRecord", "id": "SR1", "idempotencyKey": "c-1",
+         "body": {"hours": "3.00", "clientRef": "42-r1"}},
+        {"op": "correct", "type": "serviceRecord", "id": "SR5", "idempotencyKey": "c-2",
+         "body": {"hours": "1.00", "clientRef": "43-r2"}},
+    ]
+    assert ok.ok and ok.registry_id == "SR2" and ok.record is not None and ok.record["corrects_id"] == "SR1"
+    assert not refused.ok and refused.errors[0].field == "activity_id" and refused.errors[0].code == "NOT_ACTIVE"
+    assert isinstance(E.error_for_result(refused), E.ValidationFailed)

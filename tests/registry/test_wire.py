@@ -148,6 +148,7 @@ EXPECTED_WIRE = {
         "hours": "hours",
         "status": "status",
         "revoke_reason": "revokeReason",
+        "corrects_id": "correctsId",  # read-only, v1.1 §4.5
     },
 }
 COMMON = {

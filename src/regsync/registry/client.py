@@ -449,6 +449,46 @@ class RegistryClient:
             "revoke", "POST", wire.revoke_path(registry_id), {"reason": reason}, "service_record"
         )
 
+    def correct(
+        self,
+        kind: Kind,
+        registry_id: str,
+        fields: dict[str, Any],
+        *,
+        client_ref: str,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Correct a record in one step: ``POST /{collection}/{id}:correct`` (registry-api.md §4.5, v1.1).
+
+        In one transaction the registry revokes the ACCEPTED record ``registry_id`` (``revokeReason``
+        ``"corrected"``) and accepts the new one, or changes nothing and answers the new record's refusal as a
+        create would: the old record's hours stay counted until a replacement is accepted.
+
+        Args:
+            kind: ``service_record`` (:data:`regsync.registry.wire.CORRECTABLE`).
+            registry_id: the record corrected (must be ACCEPTED).
+            fields: the whole new record's writable fields, Python names and types (hours in hundredths,
+                timestamps naive UTC, references as registry ids).
+            client_ref: the new record's own ``clientRef`` (≤ 64 chars).
+            idempotency_key: keep the same across calls that retry this correction (a lost answer is then
+                replayed, never applied twice); a fresh one if ``None``.
+
+        Returns:
+            The new record (decoded), whose ``corrects_id`` is ``registry_id``.
+
+        Raises:
+            ValueError: ``kind`` is not corrected in one step.
+            InvalidState: 409, the record corrected is not ACCEPTED (revoked, or corrected already).
+            NotFound: 404, no record ``registry_id``.
+            NotOwner: 403, another client's record.
+            ValidationFailed: 422 field errors of the new record (``NOT_ACTIVE``, ``INVALID_HOURS``…).
+            DailyHoursExceeded: 422, counted without the old record.
+            Duplicate: 409 ``DUPLICATE_CLIENT_REF`` with ``existing_id``. Other :class:`RegistryError` as §7.
+        """
+        path = wire.correct_path(kind, registry_id)
+        body = wire.encode_body(kind, fields, client_ref=client_ref)
+        return self._write("correct", "POST", path, body, kind, idempotency_key=idempotency_key or _new_key())
+
     def _write(
         self,
         endpoint: str,

@@ -316,7 +316,11 @@ class OrgHasActiveChildren(RequestRejected):
 
 
 class InvalidState(RequestRejected):
-    """The record's state does not allow this change."""
+    """The record's state does not allow this change.
+
+    Among others (registry-api.md §4.5, §5.1): a PUT of an ended record or of a service record, and a
+    ``:correct`` of a record that is not ACCEPTED (revoked, or corrected already); nothing was changed.
+    """
 
     code_default = "INVALID_STATE"
 

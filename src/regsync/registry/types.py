@@ -17,7 +17,7 @@ Kind = Literal["org", "volunteer", "membership", "activity", "service_record"]
 KINDS: tuple[Kind, ...] = ("org", "volunteer", "membership", "activity", "service_record")
 
 #: Batch operation names of registry-api.md §5.1.
-OpName = Literal["create", "update", "delete", "revoke", "join", "leave"]
+OpName = Literal["create", "update", "delete", "revoke", "correct", "join", "leave"]
 
 
 @dataclass(slots=True)
@@ -25,16 +25,18 @@ class Operation:
     """One operation of a ``POST /batch`` (registry-api.md §5.1).
 
     Attributes:
-        op: ``create``, ``update``, ``delete``, ``revoke``, ``join`` or ``leave``.
+        op: ``create``, ``update``, ``delete``, ``revoke``, ``correct`` (v1.1), ``join`` or ``leave``.
         kind: the record kind.
-        fields: the writable fields in Python names and types (for ``create``/``update``); references
-            (``parent_id``, ``org_id``…) already hold **registry** ids. For ``join``: ``org_id``,
-            ``volunteer_id``, ``joined_on``; for ``leave``: ``org_id``, ``volunteer_id``, ``left_on``; for
-            ``revoke``: ``reason``.
-        registry_id: the target record's registry id (``update``, ``delete``, ``revoke``).
+        fields: the writable fields in Python names and types (for ``create``/``update``, and for ``correct``
+            the whole corrected record); references (``parent_id``, ``org_id``…) already hold **registry** ids.
+            For ``join``: ``org_id``, ``volunteer_id``, ``joined_on``; for ``leave``: ``org_id``,
+            ``volunteer_id``, ``left_on``; for ``revoke``: ``reason``.
+        registry_id: the target record's registry id (``update``, ``delete``, ``revoke``; for ``correct`` the
+            ACCEPTED record the new one replaces).
         if_match: the version the update/delete is based on (``update``, ``delete``).
-        idempotency_key: required on ``create`` (≤ 64 chars); kept across retries of the same write.
-        client_ref: the ``clientRef`` of a ``create`` (≤ 64 chars).
+        idempotency_key: required on ``create`` and ``correct`` (≤ 64 chars); kept across retries of the same
+            write.
+        client_ref: the ``clientRef`` of a ``create`` or of the new record of a ``correct`` (≤ 64 chars).
         tag: the caller's own handle (not sent), to match the result back.
     """
 

@@ -132,6 +132,7 @@ FIELDS: dict[Kind, tuple[FieldSpec, ...]] = {
         _f("hours", "hours"),
         _f("status"),
         _f("revoke_reason"),
+        _f("corrects_id", read_only=True),
     ),
 }
 
@@ -166,6 +167,9 @@ KIND_OF_TYPE: dict[str, Kind] = {v: k for k, v in TYPES.items()}
 
 #: Kinds a client creates with ``POST /{collection}`` (memberships are joined instead).
 CREATABLE: frozenset[Kind] = frozenset({"org", "volunteer", "activity", "service_record"})
+#: Kinds corrected in one step with ``POST /{collection}/{id}:correct`` (registry-api.md §4.5, v1.1; training
+#: records take it too, once regsync syncs them).
+CORRECTABLE: frozenset[Kind] = frozenset({"service_record"})
 
 
 def wire_name(kind: Kind, py: str) -> str:
@@ -204,6 +208,17 @@ def membership_path(org_id: str, volunteer_id: str) -> str:
 def revoke_path(registry_id: str) -> str:
     """``/service-records/{id}:revoke`` (registry-api.md §4.5)."""
     return f"/service-records/{_segment(registry_id)}:revoke"
+
+
+def correct_path(kind: Kind, registry_id: str) -> str:
+    """``/{collection}/{id}:correct`` (registry-api.md §4.5, v1.1), e.g. ``/service-records/SR1:correct``.
+
+    Raises:
+        ValueError: ``kind`` is not corrected in one step (:data:`CORRECTABLE`).
+    """
+    if kind not in CORRECTABLE:
+        raise ValueError(f"a {kind} is not corrected with :correct (registry-api.md §4.5)")
+    return f"/{COLLECTIONS[kind]}/{_segment(registry_id)}:correct"
 
 
 def export_path(kind: Kind) -> str:
@@ -453,12 +468,14 @@ def encode_operation(op: Operation) -> dict[str, Any]:
     """One operation of ``POST /batch`` (registry-api.md §5.1).
 
     ``create`` → ``{"op", "type", "idempotencyKey", "body": {…, "clientRef"}}``; ``update`` and ``delete``
-    → with ``id`` and ``ifMatch`` (an int); ``revoke`` → ``id`` and ``body.reason``; ``join``/``leave`` →
-    ``body`` with ``orgId``, ``volunteerId`` and ``joinedOn``/``leftOn``.
+    → with ``id`` and ``ifMatch`` (an int); ``revoke`` → ``id`` and ``body.reason``; ``correct`` (v1.1,
+    §4.5) → ``id`` (the record corrected), ``idempotencyKey`` and ``body`` (the whole new record with its own
+    ``clientRef``); ``join``/``leave`` → ``body`` with ``orgId``, ``volunteerId`` and ``joinedOn``/``leftOn``.
 
     Raises:
-        ValueError: a required part is missing (a create without ``idempotency_key`` or ``client_ref``,
-            an update/delete without ``registry_id`` or ``if_match``, a join/leave of another kind…).
+        ValueError: a required part is missing (a create or correct without ``idempotency_key`` or
+            ``client_ref``, an update/delete without ``registry_id`` or ``if_match``, a correct of a kind not
+            :data:`CORRECTABLE` or without ``registry_id``, a join/leave of another kind…).
     """
     out: dict[str, Any] = {"op": op.op, "type": TYPES[op.kind]}
     if op.op == "create":
@@ -476,6 +493,13 @@ def encode_operation(op: Operation) -> dict[str, Any]:
         out["ifMatch"] = int(op.if_match)
         if op.op == "update":
             out["body"] = encode_body(op.kind, op.fields)
+    elif op.op == "correct":
+        if op.kind not in CORRECTABLE or not op.registry_id:
+            raise ValueError("correct applies to a service record with its registry_id (registry-api.md §4.5)")
+        if not op.idempotency_key or not op.client_ref:
+            raise ValueError("a correct needs idempotency_key and client_ref (registry-api.md §4.5)")
+        out["id"] = op.registry_id
+        out["body"] = encode_body(op.kind, op.fields, client_ref=op.client_ref)
     elif op.op == "revoke":
         if op.kind != "service_record" or not op.registry_id:
             raise ValueError("revoke applies to a service record with its registry_id")
@@ -796,6 +820,7 @@ __all__ = [
     "CST",
     "COLLECTIONS",
     "COMMON_FIELDS",
+    "CORRECTABLE",
     "CREATABLE",
     "FIELDS",
     "KINDS",
@@ -803,6 +828,7 @@ __all__ = [
     "MAX_CODE_LEN",
     "TYPES",
     "FieldSpec",
+    "correct_path",
     "count_unknown_fields",
     "decode_change",
     "decode_change_page",

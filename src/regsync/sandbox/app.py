@@ -55,6 +55,7 @@ from regsync.sandbox.service import (
     Registry,
     fingerprint,
     kind_of,
+    op_correct,
     op_create,
     op_delete,
     op_join,
@@ -533,7 +534,7 @@ class Sandbox:
         if key is not None and not 1 <= len(key) <= 64:
             raise ApiError(400, "BAD_REQUEST", "Idempotency-Key is 1 to 64 characters")
         if key is None and key_required:
-            raise ApiError(400, "BAD_REQUEST", "a create needs an Idempotency-Key header")
+            raise ApiError(400, "BAD_REQUEST", "a create or a correction needs an Idempotency-Key header")
         c = self.ctx(client)
         fp = fingerprint(*fp_parts)
         outcome = await to_thread.run_sync(
@@ -689,9 +690,18 @@ def _routes(sb: Sandbox) -> list[Route]:
     async def post_action(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
         collection, target = request.path_params["collection"], request.path_params["rid"]
         record_id, _, action = target.rpartition(":")
-        if collection != "service-records" or action != "revoke" or not record_id:
+        if collection != "service-records" or action not in ("revoke", "correct") or not record_id:
             raise ApiError(404, "NOT_FOUND", "no such call")
         data = _json(body)
+        if action == "correct":  # §4.5 (v1.1): one transaction, idempotent under its key like a create
+            return await sb.write(
+                client,
+                request,
+                rid,
+                lambda u, c: op_correct(u, c, record_id, data),
+                ("correct", "serviceRecord", record_id, None, data),
+                key_required=True,
+            )
         return await sb.write(
             client,
             request,

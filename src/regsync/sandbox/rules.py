@@ -417,7 +417,7 @@ STATUSES: dict[str, tuple[tuple[str, ...], str, frozenset[str]]] = {
 #: Derived read-only fields per kind (§4).
 DERIVED: dict[str, frozenset[str]] = {
     "volunteer": frozenset({"totalHours", "starLevel"}),
-    "serviceRecord": frozenset({"stationId", "revokeReason"}),
+    "serviceRecord": frozenset({"stationId", "revokeReason", "correctsId"}),
 }
 
 

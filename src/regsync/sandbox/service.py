@@ -47,7 +47,7 @@ KEPT_STATUSES = frozenset({200, 201, 403, 404, 409, 412, 422})
 COMMON_FIELDS = ("id", "version", "createdAt", "updatedAt", "clientRef", "ownerClientId")
 DERIVED_DEFAULTS: dict[str, dict[str, Any]] = {
     "volunteer": {"totalHours": "0.00", "starLevel": 0},
-    "serviceRecord": {"stationId": None, "revokeReason": None},
+    "serviceRecord": {"stationId": None, "revokeReason": None, "correctsId": None},
 }
 #: What an ended record's ``op`` in the feed is: endings are ``delete`` (records are never erased).
 ENDED = {"org": "DISSOLVED", "volunteer": "DEREGISTERED", "serviceRecord": "REVOKED"}
@@ -316,8 +316,24 @@ def _check_unique(u: UnitOfWork, kind: str, doc: dict[str, Any], self_id: str | 
 # ---------------------------------------------------------------------------------------------- operations
 
 
-def op_create(u: UnitOfWork, c: Ctx, kind: str, body: Any) -> Outcome:
-    """``POST /{collection}`` (§5.1): validate (§4), check scope, uniqueness and references, then create."""
+def op_create(u: UnitOfWork, c: Ctx, kind: str, body: Any, *, corrects: Record | None = None) -> Outcome:
+    """``POST /{collection}`` (§5.1): validate (§4), check scope, uniqueness and references, then create.
+
+    Args:
+        u: the unit of work of the call (or batch).
+        c: who acts and when.
+        kind: the batch type (``org``, ``volunteer``, ``activity``, ``serviceRecord``).
+        body: the decoded JSON body (wire names).
+        corrects: for ``:correct`` (§4.5, v1.1), the ACCEPTED service record the new one replaces: it is left
+            out of the daily limit, and revoked (``revokeReason`` ``"corrected"``) only once every rule of the
+            create has passed, so that a refusal changes nothing; the new record's ``correctsId`` names it.
+
+    Returns:
+        201 with the created record.
+
+    Raises:
+        Refusal: 400, 403, 409 or 422 as a create is refused (§5.1, §7); nothing is changed.
+    """
     if kind == "membership":
         raise Refusal(400, "BAD_REQUEST", "memberships are made with join (PUT /orgs/{orgId}/members/{id})")
     if not isinstance(body, dict):
@@ -357,7 +373,12 @@ def op_create(u: UnitOfWork, c: Ctx, kind: str, body: Any) -> Outcome:
     _check_unique(u, kind, doc, None)
     if kind == "serviceRecord":
         day = u.find("serviceRecord", "day_key", f"{doc['volunteerId']}:{doc['serviceDate']}")
-        accepted = sum(int(r.doc["hours"].replace(".", "")) for r in day if r.doc["status"] == "ACCEPTED")
+        skip = corrects.id if corrects is not None else None  # §4.5: counted without the old record
+        accepted = sum(
+            int(r.doc["hours"].replace(".", ""))
+            for r in day
+            if r.doc["status"] == "ACCEPTED" and r.id != skip
+        )
         if accepted + hours > 2400:
             raise Refusal(
                 422,
@@ -371,6 +392,14 @@ def op_create(u: UnitOfWork, c: Ctx, kind: str, body: Any) -> Outcome:
             )
         org = u.get("org", doc["orgId"])
         doc["stationId"] = org.doc.get("stationId") if org else None
+    if corrects is not None:
+        # every rule passed: from here on nothing refuses, so the old record is revoked with the new one
+        doc["correctsId"] = corrects.id
+        old_hours = _revoke_record(u, c, corrects, "corrected")
+        if corrects.doc["volunteerId"] == doc["volunteerId"]:
+            hours -= old_hours  # one change of the volunteer's totalHours, one new version (§1)
+        else:
+            _set_hours(u, c, corrects.doc["volunteerId"], -old_hours, c.client_id)
     rec = Record(kind, doc, _province_of(u, kind, doc))
     u.put(rec, new=True)
     u.feed(rec, "upsert", c.client_id, None)
@@ -473,6 +502,49 @@ def op_revoke(u: UnitOfWork, c: Ctx, record_id: Any, body: Any) -> Outcome:
     u.feed(new, "delete", c.client_id, rec.province)
     _set_hours(u, c, doc["volunteerId"], -int(doc["hours"].replace(".", "")), c.client_id)
     return Outcome(200, "OK", "revoked", doc)
+
+
+def _revoke_record(u: UnitOfWork, c: Ctx, rec: Record, reason: str) -> int:
+    """Revoke an ACCEPTED service record inside a correction (§4.5): its status, ``revokeReason`` and a new
+    version, fed as an ``upsert`` (§5.3: a revoke is an upsert).
+
+    Returns:
+        The record's hours in hundredths, for the caller to take off the volunteer's ``totalHours``.
+    """
+    doc = _bump(c, rec.doc)
+    doc["status"] = "REVOKED"
+    doc["revokeReason"] = reason
+    new = Record(rec.kind, doc, rec.province)
+    u.put(new, new=False)
+    u.feed(new, "upsert", c.client_id, rec.province)
+    return int(doc["hours"].replace(".", ""))
+
+
+def op_correct(u: UnitOfWork, c: Ctx, record_id: Any, body: Any) -> Outcome:
+    """``POST /service-records/{id}:correct`` (§4.5, v1.1): revoke the old record and accept the new one in one
+    step, or change nothing.
+
+    The old record must exist (else 404 ``NOT_FOUND``), be this client's to write (else 403 ``NOT_OWNER``) and be
+    ACCEPTED (else 409 ``INVALID_STATE``). The body is a whole new record with its own ``clientRef`` and
+    ``status`` absent or ``ACCEPTED``; it is checked exactly as a create (:func:`op_create`), the daily limit
+    counted without the old record. On success the old record is ``REVOKED`` with ``revokeReason``
+    ``"corrected"``, and the new one (answered 201) carries the read-only ``correctsId``; both changes are fed.
+    Idempotency is the caller's (:meth:`Registry.write`, :meth:`Registry.batch`), as for a create.
+
+    Raises:
+        Refusal: the old record's 404/403/409, or the new record's refusal as a create would answer it
+            (400, 403, 409, 422); nothing is changed.
+    """
+    rec = u.get("serviceRecord", record_id)
+    if rec is None:
+        raise Refusal(404, "NOT_FOUND", "no service record with this id")
+    if not _owns(c, rec):
+        raise _not_owner(rec)
+    if rec.doc["status"] != "ACCEPTED":
+        raise Refusal(
+            409, "INVALID_STATE", f"the record is {rec.doc['status']}: only an ACCEPTED record is corrected"
+        )
+    return op_create(u, c, "serviceRecord", body, corrects=rec)
 
 
 def _member_parties(u: UnitOfWork, c: Ctx, org_id: Any, volunteer_id: Any) -> tuple[Record, Record]:
@@ -606,7 +678,7 @@ class BatchOp:
     body: Any
 
 
-BATCH_OPS = {"create", "update", "delete", "revoke", "join", "leave"}
+BATCH_OPS = {"create", "update", "delete", "revoke", "correct", "join", "leave"}
 
 
 class Registry:
@@ -834,6 +906,12 @@ class Registry:
             if o.kind != "serviceRecord":
                 raise Refusal(400, "BAD_REQUEST", "only service records are revoked")
             return op_revoke(u, c, o.id, body)
+        if o.op == "correct":
+            if o.kind != "serviceRecord":
+                raise Refusal(400, "BAD_REQUEST", "only service records are corrected")
+            if o.key is None:
+                raise Refusal(400, "BAD_REQUEST", "every correct carries its own idempotencyKey")
+            return op_correct(u, c, o.id, body)
         if o.kind != "membership" or not isinstance(body, dict):
             raise Refusal(400, "BAD_REQUEST", f"{o.op} is an operation on a membership, with a body")
         if o.op == "join":
@@ -881,7 +959,7 @@ class Registry:
             body = o.body if isinstance(o.body, dict) else {}
             if o.kind in TABLES and isinstance(o.id, str):
                 by_id[o.kind].add(o.id)
-            if o.op == "create" and o.kind in TABLES:
+            if o.op in ("create", "correct") and o.kind in TABLES:
                 creates[o.kind] = creates.get(o.kind, 0) + 1
                 if isinstance(body.get("clientRef"), str):
                     key(o.kind, "ref_key", ref_key(c.client_id, body["clientRef"]))
@@ -898,7 +976,7 @@ class Registry:
                 key("volunteer", "id_key", f"{body.get('idType')}:{body['idNumber'].upper()}")
             elif o.kind == "org" and isinstance(body.get("uscc"), str):
                 key("org", "uscc_live", body["uscc"])
-            elif o.kind == "serviceRecord" and o.op == "create":
+            elif o.kind == "serviceRecord" and o.op in ("create", "correct"):
                 key("serviceRecord", "day_key", f"{body.get('volunteerId')}:{body.get('serviceDate')}")
             elif o.op in ("join", "leave"):
                 key("membership", "pair_key", f"{body.get('orgId')}:{body.get('volunteerId')}")
