@@ -472,7 +472,7 @@ def run_adopt(settings: Settings, *, dry_run: bool = False, progress: bool = Fal
             adopter.run()
             if adopter.stopped:
                 status, code, error = "partial", 130, "interrupted"
-            elif not dry_run:
+            if not dry_run:  # interrupted too: what it linked was read at these snapshots (else NO_CURSOR later)
                 earliest = _earliest(adopter.cursors)
                 with engine.begin() as conn:
                     if earliest is not None and saved_cursor(conn) is None:

@@ -289,20 +289,40 @@ class Poller:
     def take_first_cursor(self, *, force: bool = False) -> str:
         """Take the feed's head as the first cursor, before the first push (design.md, flow 2).
 
+        Every path that pushes or pulls calls it first (:func:`regsync.commands.run_sync` for any flow, the
+        daemon's relay job, the poller's own run). When no cursor is saved but records are linked already (a push
+        ran before any cursor was taken, or the feed's row was lost), the registry's changes made before this head
+        were never read: a full reconcile is marked as due (:func:`mark_reconcile_due`, reason ``NO_CURSOR``,
+        logged as an alarm), whichever path found it.
+
         Args:
             force: replace a saved cursor (only an operator or the reconcile should).
 
         Returns:
             The saved cursor (the existing one unless ``force`` or none is saved).
+
+        Raises:
+            RegistryError: the feed's head could not be read (nothing is saved; pushes must wait).
         """
         with self.engine.connect() as conn:
             current = saved_cursor(conn)
+            linked = current is None and conn.execute(select(Link.id).limit(1)).first() is not None
         if current is not None and not force:
             return current
         head = self.client.changes(None, limit=1).next_cursor
         with self.engine.begin() as conn:
+            raced = saved_cursor(conn)
+            if raced is not None and not force:  # another process took it meanwhile
+                return raced
             save_cursor(conn, head)
+            if linked:
+                mark_reconcile_due(conn, "NO_CURSOR", None)
         log.info("inbound.first_cursor", cursor=head)
+        if linked:
+            # changes made before this head were never read: only a full reconcile sees them
+            self.stats.reconcile_due, self.stats.reconcile_reason = True, "NO_CURSOR"
+            log.error("inbound: no saved cursor although records are linked; started from the head, "
+                      "a full reconcile is due", alarm=True)
         return head
 
     # ------------------------------------------------------------------------------------------ run
@@ -323,18 +343,10 @@ class Poller:
             with self.engine.connect() as conn:
                 cursor = saved_cursor(conn)
                 due = reconcile_due(conn)
-                linked = conn.execute(select(Link.id).limit(1)).first() is not None
             if due is not None:
                 self.stats.reconcile_due, self.stats.reconcile_reason = True, due.get("reason")
             if cursor is None:
-                cursor = self.take_first_cursor()
-                if linked:
-                    # changes made before this head were never read: only a full reconcile sees them
-                    with self.engine.begin() as conn:
-                        mark_reconcile_due(conn, "NO_CURSOR", None)
-                    self.stats.reconcile_due, self.stats.reconcile_reason = True, "NO_CURSOR"
-                    log.error("inbound: no saved cursor although records are linked; started from the head, "
-                              "a full reconcile is due", alarm=True)
+                cursor = self.take_first_cursor()  # marks a full reconcile as due when links exist
             pages = 0
             while not (stop and stop()) and (max_pages is None or pages < max_pages):
                 try:
