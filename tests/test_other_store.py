@@ -226,3 +226,19 @@ def test_a_pull_never_takes_another_stores_record_made_under_these_credentials(
     assert links(second) == 0
     with second.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM organization")).scalar_one() == 3
+
+
+def test_adopt_says_which_records_it_links_were_made_by_another_store(settings, engine, second, sandbox) -> None:
+    """`regsync adopt` (an operator's decision, e.g. for a rebuilt store of record) links by natural keys; the
+    records made under this client's credentials by creates this store never sent are counted and named in its
+    summary, never linked silently."""
+    from regsync.adopt import run_adopt
+
+    with engine.begin() as conn:
+        platform(conn, contact="13900001111", categories=["COMMUNITY"])
+    assert sync(settings, engine)[0] == 0
+    with second.begin() as conn:
+        platform(conn, contact="13500009999", categories=["ELDERLY_DISABLED"])
+    code, summary = run_adopt(settings, engine=second)
+    assert code == 0, summary
+    assert summary["other_store"] == {"org": 3, "volunteer": 1}, summary
