@@ -748,7 +748,8 @@ class Relay:
         ``clientRef`` its own), and tell each item whether an earlier attempt was sent (``sent_here``,
         ``first_sent_at``). One read and one insert per batch, committed with the default synchronous commit (a
         crash that lost the row would make this store's own record look another store's)."""
-        creates = [it for it in items if it.op is not None and it.op.op == "create" and it.op.client_ref]
+        # every operation that makes a record under a clientRef (a create; a one-step correction's new record)
+        creates = [it for it in items if it.op is not None and it.op.client_ref]
         if not creates:
             return
         now = _now()
