@@ -318,8 +318,10 @@ def test_a_revoked_record_under_the_same_client_ref_is_corrected_not_looped(sett
 def test_a_client_ref_that_names_another_person_is_neither_linked_nor_written_over(settings, engine, sandbox) -> None:
     """A rebuilt store under the same client credentials: its local ids, hence its clientRefs, are the old
     store's, held by other people. The create answers DUPLICATE_CLIENT_REF with the old person's record; it must
-    not be linked and pushed over (it was: one person's record took another's name and ID number). The org
-    under the same clientRef is the same org (same USCC) and is linked."""
+    not be linked and pushed over (it was: one person's record took another's name and ID number). The orgs
+    under the same clientRefs are the same orgs, but this store never sent them (its history of creates is gone
+    with its links): they are not linked either, and nothing of this store is written over them (issue 12,
+    item 4: they used to be linked and brought to this store's contact and descriptive fields)."""
     with engine.begin() as conn:
         t = f.org_tree(conn)
         v = f.volunteer(conn, name="王芳")
@@ -327,8 +329,9 @@ def test_a_client_ref_that_names_another_person_is_neither_linked_nor_written_ov
     sync(settings, engine)
     before = registry_records(sandbox, "volunteers")
     other = f.id_number(dt.date(1985, 3, 3))
-    with engine.begin() as conn:  # the rebuilt store: no links, and local volunteer v is someone else
+    with engine.begin() as conn:  # the rebuilt store: no links, no history of creates, and v is someone else
         conn.execute(text("DELETE FROM link"))
+        conn.execute(text("DELETE FROM create_sent"))
         conn.execute(text("UPDATE volunteer SET name = '赵强', id_number = :n, birth_date = :b WHERE id = :v"),
                      {"n": other, "b": dt.date(1985, 3, 3), "v": v})
         for table, entity in (("organization", "org"), ("volunteer", "volunteer"), ("membership", "membership")):
@@ -336,13 +339,18 @@ def test_a_client_ref_that_names_another_person_is_neither_linked_nor_written_ov
                               f"available_at) SELECT '{entity}', id, 'insert', "
                               f"{priority_sql(entity, table, 'insert')}, 'pending', 0, "
                               f"CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM {table}"))
+    orgs_before = registry_records(sandbox, "orgs")
     summary = sync(settings, engine)
-    assert summary["still_failed"] == {"volunteers": 1, "memberships": 1}, summary
+    assert summary["still_failed"] == {"orgs": len(t), "volunteers": 1, "memberships": 1}, summary
     assert registry_records(sandbox, "volunteers") == before  # nothing written over the other person
+    assert registry_records(sandbox, "orgs") == orgs_before
     assert link_of(engine, "volunteer", v) is None and link_of(engine, "membership", m) is None
-    assert link_of(engine, "org", t["team"]).how == "duplicate_client_ref"
+    assert link_of(engine, "org", t["team"]) is None
     states = {(e, i): (s, c) for e, i, s, c in outbox_states(engine) if s != "sent"}
-    assert states == {("volunteer", v): ("failed", "CLIENT_REF_TAKEN"), ("membership", m): ("blocked", "PARENT_FAILED")}
+    roots = {t["city"], t["province"]}  # the orgs under them wait for them
+    assert states == {("volunteer", v): ("failed", "CLIENT_REF_TAKEN"), ("membership", m): ("blocked", "PARENT_FAILED"),
+                      **{("org", o): ("failed", "CLIENT_REF_TAKEN") if o in roots else ("blocked", "PARENT_FAILED")
+                         for o in t.values()}}
 
 
 def test_a_person_deleted_and_another_inserted_before_a_sync_are_two_records(settings, engine, sandbox) -> None:

@@ -122,6 +122,9 @@ class Adopter:
         self.duplicates = 0
         self.ambiguous: Counter[str] = Counter()
         self.unmatched: Counter[str] = Counter()
+        #: records linked that were made under this client's credentials by a create this store never sent (another
+        #: store's, or this store's before a rebuild): linked by the operator's adopt, and said so
+        self.other_store: Counter[str] = Counter()
         self.read: Counter[str] = Counter()
         self.cursors: list[str] = []
         self.stopped = False
@@ -348,6 +351,13 @@ class Adopter:
 
     def _link(self, kind: str, rec: dict[str, Any], local_id: int) -> None:
         self.linked[kind] += 1
+        with self.engine.connect() as conn:
+            if self.poller._made_by_this_client(conn, kind, rec) and not self.poller._sent_here(conn, kind, rec):
+                # an operator's adopt takes it; never silently (issue 12, item 4): counted, listed and logged
+                self.other_store[kind] += 1
+                log.warning("adopt: linking a registry record made under this client's credentials by a create this "
+                            "store never sent (another store's, or this store's before a rebuild)", kind=kind,
+                            local_id=local_id, registry_id=rec["id"], client_ref=rec.get("client_ref"), alarm=True)
         if self.dry_run:
             if kind == "volunteer":
                 with self.engine.connect() as conn:
@@ -444,7 +454,9 @@ def run_adopt(settings: Settings, *, dry_run: bool = False, progress: bool = Fal
         records per kind), ``linked`` (kind → records linked, or that would be), ``duplicates`` (a person's second
         rows linked), ``ambiguous`` (kind → held), ``ambiguous_matches`` (the findings, masked), ``unmatched``
         (registry records no unlinked local row matches, per kind), ``local_unlinked`` (local rows still unlinked:
-        ``regsync sync`` creates them), ``feed_cursor``, ``unknown_types`` (export lines and lookup results of
+        ``regsync sync`` creates them), ``feed_cursor``, ``other_store`` (kind → records linked that were made
+        under this client's credentials by a create this store never sent: another store's, or this store's
+        before a rebuild; each logged with an alarm), ``unknown_types`` (export lines and lookup results of
         record types this client does not know, skipped, by type) and ``unknown_fields`` (fields it does not know,
         ignored, ``"type.field"`` → records; registry-api.md §1), ``seconds``. Exit code 0 when it completed, 1
         when it failed.
@@ -474,7 +486,7 @@ def run_adopt(settings: Settings, *, dry_run: bool = False, progress: bool = Fal
             adopter.run()
             if adopter.stopped:
                 status, code, error = "partial", 130, "interrupted"
-            elif not dry_run:
+            if not dry_run:  # interrupted too: what it linked was read at these snapshots (else NO_CURSOR later)
                 earliest = _earliest(adopter.cursors)
                 with engine.begin() as conn:
                     if earliest is not None and saved_cursor(conn) is None:
@@ -494,6 +506,7 @@ def run_adopt(settings: Settings, *, dry_run: bool = False, progress: bool = Fal
         "ambiguous_matches": [d for d in recorder.listed if d["kind"] == "ambiguous_match"],
         "discrepancies": dict(recorder.by_kind), "unmatched": dict(a.unmatched) if a else {},
         "local_unlinked": unlinked, "feed_cursor": cursor,
+        "other_store": dict(a.other_store) if a else {},
         # what the merges decided, field by field (``kind.field:rule:winner`` → records): a ``registry`` winner
         # wrote the registry's value into the platform's row; a ``local`` one queued a push
         "decisions": dict(sorted(a.poller.stats.decisions.items())) if a else {},
@@ -527,6 +540,10 @@ def print_adopt_summary(summary: dict[str, Any]) -> None:
     out.print(table)
     if summary["duplicates"]:
         out.print(f"a person's second local rows linked as duplicates: {summary['duplicates']}")
+    if summary.get("other_store"):
+        out.print("[yellow]records made under this client's credentials by creates this store never sent[/yellow] "
+                  "(another store's, or this store's before a rebuild), linked by this adopt: "
+                  + ", ".join(f"{k} {v}" for k, v in summary["other_store"].items()), highlight=False)
     winners: Counter[str] = Counter()
     for key, n in summary.get("decisions", {}).items():
         winners[key.rsplit(":", 1)[-1]] += n

@@ -230,8 +230,14 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
             relay = Relay(engine, client, settings, progress=on_batch)
             stack.callback(relay.close)
             poller = Poller(engine, client, settings, record_run=False) if inbound else None
-            if poller is not None:
-                poller.take_first_cursor()  # before the first push (design.md, flow 2)
+            if outbound or poller is not None:
+                # before the first push (design.md, flow 2), whichever flows this pass runs: an outbound-only
+                # first push (`sync --outbound`, the daemon's relay job, inbound paused) must not leave the pull
+                # to start from a head taken after it (the registry's changes in between never pulled)
+                taker = poller or Poller(engine, client, settings, record_run=False)
+                taker.take_first_cursor()
+                if taker.stats.reconcile_due:  # links but no cursor: the pull started from the head
+                    pulled.reconcile_due, pulled.reconcile_reason = True, taker.stats.reconcile_reason
             deadline = time.monotonic() + timeout_s
             last_progress = time.monotonic()
             while True:
@@ -320,6 +326,8 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
             summary["conflicts"][kind] = summary["conflicts"].get(kind, 0) + n
     else:
         summary["conflicts"] = _named(total.conflicts)
+        if pulled.reconcile_due:
+            summary.update(reconcile_due=True, reconcile_reason=pulled.reconcile_reason)
     if paused:
         summary["paused"] = paused
     summary.update(seconds=round(time.monotonic() - started, 3), client=client_stats)

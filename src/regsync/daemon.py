@@ -411,22 +411,19 @@ class Daemon:
             c.close()
 
     def ensure_first_cursor(self) -> bool:
-        """Take the change feed's first cursor before the first push (design.md, flow 2), if none is saved and
-        nothing is linked yet (:meth:`regsync.inbound.Poller.take_first_cursor`). Returns whether pushes may go
-        on: false while the registry cannot be asked (the relay waits; the next tick tries again)."""
-        from regsync.inbound import Poller, saved_cursor
+        """Take the change feed's first cursor before the first push (design.md, flow 2), if none is saved
+        (:meth:`regsync.inbound.Poller.take_first_cursor`: with records linked already, a full reconcile is
+        marked as due). Returns whether pushes may go on: false while the registry cannot be asked (the relay
+        waits; the next tick tries again)."""
+        from regsync.inbound import Poller
 
         if self._cursor_ready:
             return True
-        with self.engine.connect() as conn:
-            has_cursor = saved_cursor(conn) is not None
-            linked = conn.execute(text("SELECT 1 FROM link LIMIT 1")).first() is not None
-        if not has_cursor and not linked:
-            try:
-                Poller(self.engine, self.client("outbound"), self.settings, record_run=False).take_first_cursor()
-            except Exception as exc:  # noqa: BLE001 — retried at the next tick
-                log.warning("cannot take the first change-feed cursor yet; pushes wait", error=mask_text(str(exc)))
-                return False
+        try:
+            Poller(self.engine, self.client("outbound"), self.settings, record_run=False).take_first_cursor()
+        except Exception as exc:  # noqa: BLE001 — retried at the next tick
+            log.warning("cannot take the first change-feed cursor yet; pushes wait", error=mask_text(str(exc)))
+            return False
         self._cursor_ready = True
         return True
 

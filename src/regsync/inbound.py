@@ -44,6 +44,7 @@ Memory stays flat: one page of changes and bodies at a time, and a bounded set o
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections import Counter, OrderedDict, defaultdict
@@ -55,13 +56,13 @@ import orjson
 import structlog
 from sqlalchemy import Connection, Engine, bindparam, func, select, text
 
-from regsync.db.models import Base, Conflict, FeedCursor, Link, Outbox, Run
+from regsync.db.models import Base, Conflict, CreateSent, FeedCursor, Link, Outbox, Run
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
 from regsync.db.triggers import ORG_LEVEL_RANK, PRIORITY
 from regsync.masking import mask_text
 from regsync.merge import MergeResult, take_registry, three_way
 from regsync.normalize import normalize_uscc, try_normalize_id_number
-from regsync.outbound import REGISTRY_OWNED, _in
+from regsync.outbound import REGISTRY_OWNED, _in, not_sent_here
 from regsync.projection import ENDED, FIELDS, REFERENCES, canonical, dumps, project_local, project_registry
 from regsync.registry.errors import CursorExpired
 from regsync.registry.types import Change, ChangePage
@@ -117,7 +118,8 @@ class InboundStats:
         pushes_queued: outbox rows queued for local-winning fields.
         conflicts: fields held for an operator (new or updated open conflicts).
         skipped: items not applied, by reason (``not_found``, ``out_of_province``, ``own_unlinked``,
-            ``unresolved_reference``, ``local_deleted``).
+            ``other_store`` (made under this client's credentials by another store), ``unresolved_reference``,
+            ``local_deleted``).
         decisions: counts by ``kind.field:rule:winner``.
         decision_log: the first :data:`DECISIONS_KEPT` decisions in detail (``kind``, ``local_id``,
             ``registry_id``, ``field``, ``rule``, ``winner``).
@@ -307,20 +309,40 @@ class Poller:
     def take_first_cursor(self, *, force: bool = False) -> str:
         """Take the feed's head as the first cursor, before the first push (design.md, flow 2).
 
+        Every path that pushes or pulls calls it first (:func:`regsync.commands.run_sync` for any flow, the
+        daemon's relay job, the poller's own run). When no cursor is saved but records are linked already (a push
+        ran before any cursor was taken, or the feed's row was lost), the registry's changes made before this head
+        were never read: a full reconcile is marked as due (:func:`mark_reconcile_due`, reason ``NO_CURSOR``,
+        logged as an alarm), whichever path found it.
+
         Args:
             force: replace a saved cursor (only an operator or the reconcile should).
 
         Returns:
             The saved cursor (the existing one unless ``force`` or none is saved).
+
+        Raises:
+            RegistryError: the feed's head could not be read (nothing is saved; pushes must wait).
         """
         with self.engine.connect() as conn:
             current = saved_cursor(conn)
+            linked = current is None and conn.execute(select(Link.id).limit(1)).first() is not None
         if current is not None and not force:
             return current
         head = self.client.changes(None, limit=1).next_cursor
         with self.engine.begin() as conn:
+            raced = saved_cursor(conn)
+            if raced is not None and not force:  # another process took it meanwhile
+                return raced
             save_cursor(conn, head)
+            if linked:
+                mark_reconcile_due(conn, "NO_CURSOR", None)
         log.info("inbound.first_cursor", cursor=head)
+        if linked:
+            # changes made before this head were never read: only a full reconcile sees them
+            self.stats.reconcile_due, self.stats.reconcile_reason = True, "NO_CURSOR"
+            log.error("inbound: no saved cursor although records are linked; started from the head, "
+                      "a full reconcile is due", alarm=True)
         return head
 
     # ------------------------------------------------------------------------------------------ run
@@ -342,18 +364,10 @@ class Poller:
             with self.engine.connect() as conn:
                 cursor = saved_cursor(conn)
                 due = reconcile_due(conn)
-                linked = conn.execute(select(Link.id).limit(1)).first() is not None
             if due is not None:
                 self.stats.reconcile_due, self.stats.reconcile_reason = True, due.get("reason")
             if cursor is None:
-                cursor = self.take_first_cursor()
-                if linked:
-                    # changes made before this head were never read: only a full reconcile sees them
-                    with self.engine.begin() as conn:
-                        mark_reconcile_due(conn, "NO_CURSOR", None)
-                    self.stats.reconcile_due, self.stats.reconcile_reason = True, "NO_CURSOR"
-                    log.error("inbound: no saved cursor although records are linked; started from the head, "
-                              "a full reconcile is due", alarm=True)
+                cursor = self.take_first_cursor()  # marks a full reconcile as due when links exist
             pages = 0
             while not (stop and stop()) and (max_pages is None or pages < max_pages):
                 try:
@@ -689,6 +703,16 @@ class Poller:
         if kind in ("org", "activity") and (rec.get("region_code") or "")[:2] != self.settings.province:
             st.skipped["out_of_province"] += 1
             return
+        if self._made_by_this_client(conn, kind, rec):
+            # made under this client's credentials, yet not linked here: this store's own create whose answer was
+            # lost (the relay links it by clientRef), or another store's under the same credentials, which is
+            # never adopted or created locally (it would be written over from here; issue 12, item 4)
+            mine = self._sent_here(conn, kind, rec)
+            st.skipped["own_unlinked" if mine else "other_store"] += 1
+            if not mine:
+                log.warning("inbound: a registry record made under this client's credentials by another store; "
+                            "not taken", kind=kind, registry_id=rec["id"], client_ref=rec.get("client_ref"))
+            return
         local_id = self._find_same(conn, kind, rec)
         if local_id is not None:
             self._adopt(conn, kind, rec, local_id)
@@ -711,6 +735,24 @@ class Poller:
         if kind == "membership":
             return True  # its org's province decides; the org is ours when it is linked as ours
         return bool(self.own_client_id) and rec.get("owner_client_id") == self.own_client_id
+
+    def _made_by_this_client(self, conn: Connection, kind: str, rec: dict[str, Any]) -> bool:
+        """Whether ``rec`` was created under this client's credentials (its ``ownerClientId`` is this client's
+        id and it has a ``clientRef``, registry-api.md §1) — by this store or by another store under the same
+        credentials (:meth:`_sent_here` tells which)."""
+        return (kind != "membership" and bool(self.own_client_id) and bool(rec.get("client_ref"))
+                and rec.get("owner_client_id") == self.own_client_id)
+
+    def _sent_here(self, conn: Connection, kind: str, rec: dict[str, Any]) -> bool:
+        """Whether ``rec`` is this store's own create by its history of creates (:class:`~regsync.db.models.
+        CreateSent`, :func:`regsync.outbound.not_sent_here`: sent under ``rec``'s ``clientRef``, and not made
+        before that first send)."""
+        found = conn.execute(select(CreateSent.first_sent_at).where(
+            CreateSent.entity == kind, CreateSent.client_ref == rec.get("client_ref"),
+            CreateSent.how != "other_store")).first()
+        at = None if found is None else found[0]
+        at = dt.datetime.fromisoformat(at) if isinstance(at, str) else at
+        return not_sent_here(found is not None, at, rec, self.client) is None
 
     # adopt ------------------------------------------------------------------------------------------
     def _find_same(self, conn: Connection, kind: str, rec: dict[str, Any]) -> int | None:
@@ -796,6 +838,9 @@ class Poller:
         if not recs:
             raise _Unresolved(f"{kind} {registry_id} is not in the registry")
         rec = recs[0]
+        if self._made_by_this_client(conn, kind, rec):
+            raise _Unresolved(f"{kind} {registry_id} was created under this client's credentials but not linked "
+                              "here: the relay links this store's own by clientRef; another store's is never taken")
         same = self._find_same(conn, kind, rec)
         if same is not None:
             self._adopt(conn, kind, rec, same)

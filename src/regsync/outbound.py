@@ -48,7 +48,7 @@ import structlog
 from sqlalchemy import BigInteger, Connection, Engine, Text, and_, any_, bindparam, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from regsync.db.models import TABLE_ENTITY, Base, Conflict, Link, Outbox
+from regsync.db.models import TABLE_ENTITY, Base, Conflict, CreateSent, Link, Outbox
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
 from regsync.masking import mask_text
 from regsync.normalize import try_normalize_id_number
@@ -116,6 +116,15 @@ SYSTEMIC_CODES = {"FORBIDDEN", "TOKEN_INVALID", "TOKEN_EXPIRED", "SIGNATURE_INVA
                   "NONCE_REPLAYED", "BAD_REQUEST", "PRECONDITION_REQUIRED", "IDEMPOTENCY_KEY_REUSED"}
 
 _CHUNK = 500
+
+#: The code of a record whose registry record was made under this client's credentials by another store (its
+#: ``clientRef`` or natural key met, this store never sent that create): failed for an operator, never linked or
+#: written over (deploy/RUNBOOK.md, "A record fails with CLIENT_REF_TAKEN").
+OTHER_STORE_CODE = "CLIENT_REF_TAKEN"
+
+#: Seconds of clock difference allowed when a registry record's ``createdAt`` is compared with this store's first
+#: send under its ``clientRef`` (registry-api.md §2 accepts a request whose timestamp is off by up to 300 s).
+CLOCK_MARGIN_S = 300.0
 
 #: The status a record is created with when it ended locally before it was pushed.
 OPEN_STATUS = {"org": "ACTIVE", "volunteer": "ACTIVE", "activity": "PUBLISHED", "service_record": "ACCEPTED"}
@@ -204,6 +213,8 @@ class _Item:
     held: frozenset[str] = frozenset()  # fields held by open conflicts (never pushed from the platform)
     held_values: dict[str, Any] | None = None  # the registry's current values of the held fields (clear)
     held_base: dict[str, Any] | None = None  # the link's base values of the held fields, kept after a write
+    sent_here: bool = False  # this store sent a create under the create's clientRef before this attempt
+    first_sent_at: dt.datetime | None = None  # when it first did (UTC, local clock; None: no age check)
 
 
 @dataclass
@@ -342,6 +353,7 @@ class Relay:
         self._open: set[tuple[str, int]] = set()  # records of the groups not finished yet (in flight)
         self._open_pairs: set[tuple[Any, Any]] = set()  # membership pairs being joined by those groups
         self._unsettled: set[int] = set()  # claimed outbox rows not written yet (released if the pass fails)
+        self._other_store = 0  # records failed as another store's (OTHER_STORE_CODE), this pass's and before
 
     def close(self) -> None:
         """Stop the relay's call and writer threads."""
@@ -363,7 +375,9 @@ class Relay:
             The pass's :class:`RelayStats` (failed counts are those of this pass's rows).
 
         Raises:
-            RelayHalted: the registry refused the credentials or the client's scope as a whole.
+            RelayHalted: the registry refused the credentials or the client's scope as a whole; or
+                ``settings.relay.other_store_limit`` records are failed as another store's (a second store under
+                these credentials), before this pass or during it.
         """
         self.stats = RelayStats()
         self._stop = stop
@@ -371,6 +385,8 @@ class Relay:
         self._open = set()
         self._open_pairs = set()
         self._unsettled = set()
+        self._other_store = self._other_store_failed()
+        self._halt_on_other_stores()
         self.unblock()
         self._analyze_after_bulk_load()
         try:
@@ -424,6 +440,13 @@ class Relay:
                 conn.execute(text("ANALYZE outbox"))
                 conn.execute(text("ANALYZE link"))
             log.info("outbox and link analyzed before a large backlog", backlog=f">={backlog}")
+
+    def _other_store_failed(self) -> int:
+        """Records whose outbox rows are failed as another store's (:data:`OTHER_STORE_CODE`) now."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(text(
+                "SELECT COUNT(*) FROM (SELECT DISTINCT entity, local_id FROM outbox WHERE state = 'failed' "
+                "AND last_code = :code) t"), {"code": OTHER_STORE_CODE}).scalar_one())
 
     def unblock(self) -> int:
         """Re-queue ``blocked`` rows whose awaited record is linked now. Returns how many."""
@@ -720,7 +743,58 @@ class Relay:
         self._find_created(group.kind, batch, group.outcomes)
         ready = [x for x in batch if x.op is not None]
         if ready:
+            self._note_creates(group.kind, ready)
             yield _Send(group, ready)
+
+    def _history(self, conn: Connection, kind: str, client_refs: Sequence[str]) -> dict[str, dt.datetime | None]:
+        """This store's sends of creates (:class:`~regsync.db.models.CreateSent`): ``clientRef`` → first send
+        (naive UTC; ``None`` when declared by an operator or backfilled from a link) for those of
+        ``client_refs`` it has sent before, leaving out those whose record was found to be another store's
+        (``how = 'other_store'``)."""
+        t = CreateSent.__table__
+        out: dict[str, dt.datetime | None] = {}
+        for chunk in _chunks(sorted(set(client_refs)), _chunk_size(conn)):
+            for ref, at in conn.execute(select(t.c.client_ref, t.c.first_sent_at).where(
+                    t.c.entity == kind, _in(conn, t.c.client_ref, list(chunk)), t.c.how != "other_store")):
+                out[ref] = dt.datetime.fromisoformat(at) if isinstance(at, str) else at
+        return out
+
+    def _note_creates(self, kind: str, items: list[_Item]) -> None:
+        """Record, durably and before the call leaves, that this store sends a create under each ``clientRef`` of
+        ``items`` (issue 12, item 4: only this store's history makes a record found under one of its
+        ``clientRef`` its own), and tell each item whether an earlier attempt was sent (``sent_here``,
+        ``first_sent_at``). One read and one insert per batch, committed with the default synchronous commit (a
+        crash that lost the row would make this store's own record look another store's)."""
+        # every operation that makes a record under a clientRef (a create; a one-step correction's new record)
+        creates = [it for it in items if it.op is not None and it.op.client_ref]
+        if not creates:
+            return
+        now = _now()
+        with self.engine.begin() as conn:
+            known = self._history(conn, kind, [it.op.client_ref for it in creates])  # type: ignore[union-attr]
+            fresh: dict[str, dict[str, Any]] = {}
+            for it in creates:
+                ref = it.op.client_ref  # type: ignore[union-attr]
+                it.sent_here, it.first_sent_at = ref in known, known.get(ref)
+                if ref not in known:
+                    fresh[ref] = {"entity": kind, "client_ref": ref, "local_id": it.local_id, "first_sent_at": now,
+                                  "how": "sent"}
+            if fresh:
+                conn.execute(_insert_ignoring_duplicates(conn, CreateSent.__table__), list(fresh.values()))
+
+    def _own_create(self, it: _Item, rec: dict[str, Any]) -> str | None:
+        """Whether the registry's record ``rec``, found under this client's ``clientRef`` of ``it`` (or holding
+        the natural key of ``it`` with a ``clientRef`` of this client), is this store's own earlier create.
+
+        It is only when this store's history says it sent a create under that ``clientRef`` before (``it``'s
+        ``sent_here``, set by :meth:`_note_creates` or :meth:`_find_created`) and the registry did not make the
+        record before that first send (``createdAt``, registry-api.md §1, against ``first_sent_at`` with the
+        client's clock offset and :data:`CLOCK_MARGIN_S`).
+
+        Returns:
+            ``None`` when it is this store's own; else why not, in words for operators.
+        """
+        return not_sent_here(it.sent_here, it.first_sent_at, rec, self.client)
 
     def _prepare(self, group: _Group, items: list[_Item]
                  ) -> tuple[list[tuple[_Item, dict[str, Any]]], dict[tuple[str, int], str], dict[int, int]]:
@@ -802,11 +876,15 @@ class Relay:
         the create's own idempotency key replays the lost answer, so only older attempts are looked up (one
         ``GET`` each); ``DUPLICATE_CLIENT_REF`` still guards the rest."""
         horizon = _now() - dt.timedelta(seconds=self.idempotency_window_s)
-        for it in items:
-            if not (it.uncertain and it.op is not None and it.op.op in ("create", "correct") and it.op.client_ref):
-                continue
-            if it.first_queued is not None and it.first_queued > horizon:
-                continue
+        wanted = [it for it in items if it.uncertain and it.op is not None and it.op.op in ("create", "correct")
+                  and it.op.client_ref and not (it.first_queued is not None and it.first_queued > horizon)]
+        if not wanted:
+            return
+        with self.engine.connect() as conn:
+            known = self._history(conn, kind, [it.op.client_ref for it in wanted])  # type: ignore[union-attr]
+        for it in wanted:
+            assert it.op is not None and it.op.client_ref is not None
+            it.sent_here, it.first_sent_at = it.op.client_ref in known, known.get(it.op.client_ref)
             try:
                 found = self.client.find_by_client_ref(kind, it.op.client_ref)
             except TransientError:
@@ -821,8 +899,9 @@ class Relay:
                 continue  # else sent: the registry's answer says what holds that clientRef
             if found is not None:
                 base = canonical(project_registry(kind, found), self.settings.hash_key)
+                refused = self._refuse_another_record(it, found, base, outcomes)
                 it.op = None
-                if not self._refuse_another_record(it, found["id"], base, outcomes):
+                if not refused:
                     outcomes.link_existing(it, found["id"], int(found.get("version") or 1), base,
                                            how="found_by_client_ref")
 
@@ -1198,12 +1277,19 @@ class Relay:
                 outcomes.fail(it, _result_code(res), _field_errors_text(res))
         if corrections:
             self._settle_corrections(kind, corrections, outcomes)
+        met = self._other_store
         if duplicates:
             self._link_existing(kind, duplicates, outcomes)
         if merges:
             self._merge_moved(kind, merges, outcomes)
         if self.progress:
             self.progress(kind, len(items))
+        if self._other_store > met:
+            try:
+                self._halt_on_other_stores()
+            except RelayHalted:
+                self._commit(outcomes)  # this batch's outcomes are recorded before the relay stops
+                raise
 
     def _merge_moved(self, kind: str, merges: list[tuple[_Item, dict[str, Any]]], outcomes: _Outcomes) -> None:
         """``VERSION_MISMATCH`` with synced fields moved in the registry (issue 4: "the relay's
@@ -1245,7 +1331,9 @@ class Relay:
                 outcomes.fail(it, "NOT_FOUND", f"{res.code}: existing record {res.registry_id} not readable")
                 continue
             base = canonical(project_registry(kind, rec), self.settings.hash_key)
-            if res.code == "DUPLICATE_CLIENT_REF" and self._refuse_another_record(it, rec["id"], base, outcomes):
+            if res.code == "DUPLICATE_CLIENT_REF" and self._refuse_another_record(it, rec, base, outcomes):
+                continue
+            if res.code != "DUPLICATE_CLIENT_REF" and self._refuse_another_stores(kind, it, rec, outcomes):
                 continue
             revision = None
             if kind == "service_record" and base.get("status") == "REVOKED" and it.op is not None \
@@ -1293,26 +1381,84 @@ class Relay:
                               f"record {op.registry_id} is not ACCEPTED any more (revoked in the registry?), and "
                               f"no record holds clientRef {op.client_ref}")
 
-    def _refuse_another_record(self, it: _Item, registry_id: str, base: dict[str, Any], outcomes: _Outcomes) -> bool:
-        """Fail ``it`` (code ``CLIENT_REF_TAKEN``) and return True when the registry record found under its
-        ``clientRef`` is another real-world record (:func:`~regsync.projection.identity_mismatch`): it is then
-        neither linked nor written over. A ``clientRef`` is the local id (design.md, flow 1), so this is what a
-        second or rebuilt local store under the same client credentials meets; the operator's way out is in
-        deploy/RUNBOOK.md ("A record fails with CLIENT_REF_TAKEN")."""
+    def _refuse_another_record(self, it: _Item, rec: dict[str, Any], base: dict[str, Any],
+                               outcomes: _Outcomes) -> bool:
+        """Fail ``it`` (code :data:`OTHER_STORE_CODE`) and return True when the registry record ``rec`` found under
+        its ``clientRef`` (``DUPLICATE_CLIENT_REF``, ``GET ?clientRef=``, registry-api.md §5.1–§5.2) is not this
+        store's own earlier create (:meth:`_own_create`): it is then neither linked nor written over. A record
+        this store did send is linked and brought to the local state, whatever changed locally since (the
+        recovery from a lost answer).
+
+        A ``clientRef`` is the local id (design.md, flow 1), so this is what a second or rebuilt local store under
+        the same client credentials meets; the operator's way out is in deploy/RUNBOOK.md ("A record fails with
+        CLIENT_REF_TAKEN")."""
+        why = self._own_create(it, rec)
+        if why is None:
+            return False
         desired = it.desired
         if desired is None:
             raw = it.desired_raw or (it.op.fields if it.op is not None else None) or {}
             desired = canonical(identity_of(it.kind, raw), self.settings.hash_key)
         differ = identity_mismatch(it.kind, desired, base)
-        if not differ:
-            return False
-        outcomes.fail(it, "CLIENT_REF_TAKEN",
-                      f"the registry's record {registry_id} under this record's clientRef is another {it.kind} "
-                      f"({', '.join(differ)} differ): not linked, nothing written over it; a second or rebuilt "
-                      "local store under this client's credentials reuses clientRefs")
-        log.error("a clientRef of this client names another record in the registry: not linked", kind=it.kind,
-                  local_id=it.local_id, registry_id=registry_id, differ=differ, alarm=True)
+        what = f"another {it.kind} ({', '.join(differ)} differ)" if differ else f"the same {it.kind}"
+        self._refuse(it, rec, outcomes,
+                     f"the registry's record {rec['id']} under this record's clientRef is {what}, made under this "
+                     f"client's credentials by another store: {why}. Not linked, nothing written over it",
+                     differ=differ, client_ref=rec.get("client_ref") or (it.op.client_ref if it.op else None))
         return True
+
+    def _refuse_another_stores(self, kind: str, it: _Item, rec: dict[str, Any], outcomes: _Outcomes) -> bool:
+        """Fail ``it`` and return True when the registry record ``rec`` that holds its natural key
+        (``DUPLICATE_ID_NUMBER``, ``DUPLICATE_USCC``) was created by this client (its ``ownerClientId``, with a
+        ``clientRef``) under a ``clientRef`` this store never sent: another store under the same credentials
+        made it, and linking it would push this store's contact and descriptive fields over it (issue 12, item
+        4). A record of the portal or of another client is linked as before (nothing pushed over it)."""
+        own_id = self.settings.registry.client_id
+        ref = rec.get("client_ref")
+        if not own_id or not ref or rec.get("owner_client_id") != own_id:
+            return False
+        with self.engine.connect() as conn:
+            known = self._history(conn, kind, [ref])
+        why = not_sent_here(ref in known, known.get(ref), rec, self.client)
+        if why is None:
+            return False  # this store's own record, under another local row's clientRef
+        self._refuse(it, rec, outcomes,
+                     f"the registry's record {rec['id']} with this {kind}'s natural key was made under this client's "
+                     f"credentials by another store (clientRef {ref}: {why}). Not linked, nothing written over it",
+                     differ=[])
+        return True
+
+    def _refuse(self, it: _Item, rec: dict[str, Any], outcomes: _Outcomes, message: str, *,
+                differ: list[str], client_ref: str | None = None) -> None:
+        """Fail ``it`` as another store's record, with an alarm; count it toward
+        ``settings.relay.other_store_limit`` (:meth:`_halt_on_other_stores`). ``client_ref``: this store's
+        ``clientRef`` under which ``rec`` was found, whose send is then no longer counted as this store's create
+        (``create_sent.how = 'other_store'``)."""
+        outcomes.fail(it, OTHER_STORE_CODE, message)
+        self._other_store += 1
+        if client_ref is not None:
+            # the send under this clientRef no longer counts as this store's create: the record under it is
+            # another store's (the pull and later retries read it so), until an operator says otherwise
+            with self.engine.begin() as conn:
+                conn.execute(update(CreateSent).where(CreateSent.entity == it.kind,
+                                                      CreateSent.client_ref == client_ref)
+                             .values(how="other_store"))
+        log.error("a registry record made under this client's credentials by another store: not linked",
+                  kind=it.kind, local_id=it.local_id, registry_id=rec["id"], client_ref=rec.get("client_ref"),
+                  differ=differ, alarm=True)
+
+    def _halt_on_other_stores(self) -> None:
+        """Halt the relay (:class:`RelayHalted`, an alarm) once ``settings.relay.other_store_limit`` records are
+        failed as another store's (:data:`OTHER_STORE_CODE`), counting those failed before this pass: a second
+        store is pushing under the province's credentials, and each further create would meet another."""
+        limit = self.settings.relay.other_store_limit
+        if limit and self._other_store >= limit:
+            message = (f"{self._other_store} records met registry records made under this client's credentials by "
+                       f"another store ({OTHER_STORE_CODE}, limit {limit}, REGSYNC_OTHER_STORE_LIMIT): relay halted. "
+                       "A second store may be pushing under these credentials; see deploy/RUNBOOK.md")
+            log.error("relay halted: registry records of another store under this client's credentials",
+                      records=self._other_store, limit=limit, alarm=True)
+            raise RelayHalted(message)
 
     def _backoff(self, attempts: int) -> float:
         """Full-jitter exponential backoff between passes, seconds (cap 300)."""
@@ -1398,6 +1544,47 @@ def _copy_rows(conn: Connection, table: str, rows: list[dict[str, Any]]) -> None
     with dbapi.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(tuple(row[c] for c in cols))
+
+
+def not_sent_here(sent: bool, first_sent_at: dt.datetime | None, rec: dict[str, Any], client: Any) -> str | None:
+    """Why the registry's record ``rec`` under a ``clientRef`` of this client is not this store's own create, or
+    ``None`` when it is (issue 12, item 4).
+
+    Args:
+        sent: this store's history (:class:`~regsync.db.models.CreateSent`) holds a create sent under that
+            ``clientRef`` before.
+        first_sent_at: when it was first sent (naive UTC, local clock), ``None`` for no age check (an operator's
+            declaration, a backfill from a link).
+        rec: the registry's record (decoded: ``created_at`` naive UTC, registry-api.md §1).
+        client: the registry client (its ``clock_offset_s``, registry − local clock, when it has one).
+
+    Returns:
+        ``None`` when this store sent a create under it and the registry did not make the record before that first
+        send (allowing :data:`CLOCK_MARGIN_S` and the clock offset); else the reason, for operators.
+    """
+    if not sent:
+        return "this store never sent a create under that clientRef"
+    created = rec.get("created_at")
+    if first_sent_at is None or not isinstance(created, dt.datetime):
+        return None
+    if created.tzinfo is not None:
+        created = created.astimezone(dt.UTC).replace(tzinfo=None)
+    offset = float(getattr(client, "clock_offset_s", 0.0) or 0.0)
+    if created < first_sent_at + dt.timedelta(seconds=offset - CLOCK_MARGIN_S):
+        return (f"the registry made it at {created.isoformat(timespec='seconds')} UTC, before this store first sent "
+                f"a create under that clientRef ({first_sent_at.isoformat(timespec='seconds')} UTC)")
+    return None
+
+
+def _insert_ignoring_duplicates(conn: Connection, table: Any) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` of ``table`` on both engines."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()
 
 
 def unblock(conn: Connection, now: dt.datetime) -> int:

@@ -68,6 +68,11 @@ class RelaySettings:
         max_attempts: transient failures of one row before it is marked failed.
         concurrency: ``POST /batch`` calls in flight at once (1–8): the registry works on some while the relay
             records the answers of others (3 keeps a PostgreSQL store's round trips out of the critical path).
+        other_store_limit: records failed because the registry's record under their ``clientRef`` (or natural
+            key) was created under these client credentials by another store (``CLIENT_REF_TAKEN``) at which the
+            relay halts with an alarm (:class:`regsync.outbound.RelayHalted`) instead of failing more: a second
+            store is pushing under the province's credentials. ``0``: never halt. Default 20: a rebuilt store
+            or a restore meets a handful; a second store's first push meets hundreds.
     """
 
     batch_size: int = 500
@@ -75,6 +80,7 @@ class RelaySettings:
     lease_s: float = 300.0
     max_attempts: int = 20
     concurrency: int = 3
+    other_store_limit: int = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +243,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("relay", "lease_s", "REGSYNC_LEASE_S", "seconds a claim holds"),
     Spec("relay", "max_attempts", "REGSYNC_MAX_ATTEMPTS", "transient failures before a row fails"),
     Spec("relay", "concurrency", "REGSYNC_RELAY_CONCURRENCY", "POST /batch calls in flight at once (1-8)"),
+    Spec("relay", "other_store_limit", "REGSYNC_OTHER_STORE_LIMIT",
+         "records met that another store created under these credentials before the relay halts (0: never)"),
     Spec("merge", "identity", "REGSYNC_MERGE_IDENTITY", "policy for identity fields: registry, local, manual"),
     Spec("merge", "structure", "REGSYNC_MERGE_STRUCTURE", "policy for org structure: registry, local, manual"),
     Spec("merge", "contact", "REGSYNC_MERGE_CONTACT", "policy for contact fields: registry, local, manual"),
@@ -402,6 +410,8 @@ def validate(settings: Settings) -> None:
         raise ConfigError(f"REGSYNC_REGISTRY_TIMEOUT_S must be above 0 seconds, got {settings.registry.timeout_s!r}")
     if not 1 <= settings.relay.concurrency <= 8:
         raise ConfigError("REGSYNC_RELAY_CONCURRENCY must be between 1 and 8")
+    if settings.relay.other_store_limit < 0:
+        raise ConfigError("REGSYNC_OTHER_STORE_LIMIT must be 0 (never halt) or more")
     if settings.registry.max_retries < 0 or settings.relay.lease_s <= 0 or settings.relay.max_attempts < 1:
         raise ConfigError("REGSYNC_REGISTRY_MAX_RETRIES must be 0 or more, REGSYNC_LEASE_S above 0 and "
                           "REGSYNC_MAX_ATTEMPTS at least 1")

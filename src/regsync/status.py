@@ -233,7 +233,8 @@ def health_problems(status: dict[str, Any], settings: Settings) -> list[str]:
     Rules (issue 6): an unpaused outbound flow whose oldest waiting change is older than ``outbound_max_lag_s``;
     an unpaused inbound flow whose last successful pull is older than ``inbound_max_age_s``; a last successful
     reconcile older than ``reconcile_max_age_s``; any flow failing (e.g. ``invalid_client``) for longer than
-    ``max_failing_s``. A flow that has never succeeded is judged by the failing rule only (a new installation is
+    ``max_failing_s``; a full reconcile marked as due (design.md, flow 2: the feed missed changes). A flow that
+    has never succeeded is judged by the failing rule only (a new installation is
     not unhealthy before its first pass).
 
     Args:
@@ -252,6 +253,10 @@ def health_problems(status: dict[str, Any], settings: Settings) -> list[str]:
         age = flows[flow]["last_success_age_s"]
         if not flows[flow]["paused"] and age is not None and age > limit:
             problems.append(f"{flow} is stale: its last success was {age} s ago (limit {limit:g} s, {var})")
+    due = status.get("reconcile_due")
+    if due:  # the change feed missed changes (CURSOR_EXPIRED, NO_CURSOR): pulls alone never bring them home
+        problems.append(f"a full reconcile is due ({due.get('reason')}, since {due.get('at')} UTC): the change feed "
+                        "missed registry changes that only `regsync reconcile` brings home")
     for flow in FLOWS:
         failing = flows[flow]["failing_for_s"]
         if failing is not None and failing > h.max_failing_s:

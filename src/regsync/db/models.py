@@ -289,6 +289,30 @@ class Link(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
 
 
+class CreateSent(Base):
+    """创建记录: the creates this store has sent, by ``clientRef``, recorded before the call left.
+
+    A record the registry holds under this client's ``clientRef`` (``DUPLICATE_CLIENT_REF``, ``GET
+    ?clientRef=``, registry-api.md §5.1–§5.2) is this store's own earlier create, whose answer was lost, only
+    when a row here says this store sent a create under that ``clientRef`` before (and the registry's record is
+    not older than that first send): otherwise another store under the same client credentials made it, and it
+    is never linked or written over without an operator (:mod:`regsync.outbound`, ``CLIENT_REF_TAKEN``).
+
+    ``how``: ``sent`` (recorded by the relay before the call), ``backfill`` (migration 0009, from the outbox and
+    links of a store that predates this table), ``other_store`` (the relay found the registry's record under it
+    to be another store's: no longer this store's create) or ``operator`` (an operator declared the registry's
+    record this store's own). ``first_sent_at`` is naive UTC, local clock; ``NULL`` for no age check.
+    """
+
+    __tablename__ = "create_sent"
+
+    entity: Mapped[str] = mapped_column(String(24), primary_key=True)
+    client_ref: Mapped[str] = mapped_column(String(64), primary_key=True)
+    local_id: Mapped[int] = mapped_column(BigInteger)
+    first_sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    how: Mapped[str] = mapped_column(String(16), default="sent")
+
+
 class FeedCursor(Base):
     """The change-feed cursor (registry-api.md §5.3), saved with the changes applied from it."""
 
