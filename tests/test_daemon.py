@@ -43,12 +43,18 @@ from regsync.settings import (
     RetentionSettings,
     Settings,
 )
+from regsync.liveness import beat
 from regsync.status import collect_status, is_paused, record_flow_result, set_paused
 
 
 def _settings(url: str, **daemon: object) -> Settings:
     return Settings(database=DatabaseSettings(url=url), daemon=DaemonSettings(metrics_address="", **daemon),
                     log=LogSettings(level="WARNING"))
+
+
+def _daemon_alive(engine: Engine, worker: str = "replica-a:1", **kw: object) -> None:
+    """A daemon's heartbeat in the store, as a live replica (on another host) writes it."""
+    beat(engine, worker=worker, role="daemon", **kw)
 
 
 # ------------------------------------------------------------------------------------------------ schedule
@@ -247,6 +253,7 @@ def test_an_idle_pull_leaves_no_run_and_counts_only_in_metrics(engine: Engine, d
         assert daemon.ensure_first_cursor()
         assert daemon.job_inbound(dt.datetime(2026, 11, 29, 20, 0)) == "idle"
         daemon.metrics.tick("inbound", "idle")
+        _daemon_alive(engine)
         with engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(Run)).scalar_one() == 0
             assert conn.execute(select(RunSlot.state)).scalar_one() == "idle"
@@ -268,9 +275,10 @@ def test_refused_credentials_for_longer_than_the_limit_make_status_exit_3(engine
                    timeout=10).raise_for_status()
         daemon = Daemon(settings, engine)
         request.addfinalizer(daemon.close_clients)
+        _daemon_alive(engine)
         assert daemon.job_inbound(dt.datetime(2026, 11, 29, 20, 0)) == "failed"
         status = collect_status(engine, settings)
-        assert status["healthy"]  # failing, but not for longer than the limit yet
+        assert status["healthy"], status["problems"]  # failing, but not for longer than the limit yet
         assert status["flows"]["inbound"]["failing_since"] is not None
         assert "invalid_client" in (status["flows"]["inbound"]["last_error"] or "")
         later = utcnow() + dt.timedelta(seconds=61)
@@ -282,10 +290,11 @@ def test_refused_credentials_for_longer_than_the_limit_make_status_exit_3(engine
             "REGSYNC_DATABASE_URL": db_url, "REGSYNC_HEALTH_MAX_FAILING_S": "0", "REGSYNC_LOG_LEVEL": "WARNING"})
         assert shown.exit_code == 3, shown.output
         assert "invalid_client" in json.loads(shown.stdout)["problems"][0]
-        # the credentials work again: the next success clears the failure
+        # the credentials work again: the next success clears the failure (the failed pass's backoff over)
         httpx.post(f"{sandbox.admin_url}/clients", json={"clientId": sandbox.client_id, "enabled": True},
                    timeout=10).raise_for_status()
-        assert daemon.job_inbound(dt.datetime(2026, 11, 29, 20, 1)) in ("run", "idle")
+        assert daemon.job_inbound(dt.datetime(2026, 11, 29, 20, 1)) == "backoff"
+        assert daemon.job_inbound(dt.datetime(2026, 11, 29, 20, 2)) in ("run", "idle")
         assert collect_status(engine, settings, now=later)["flows"]["inbound"]["failing_since"] is None
 
 
@@ -293,6 +302,7 @@ def test_status_command_exits_3_when_a_flow_is_stale_and_0_when_healthy(engine: 
     runner = CliRunner()
     env = {"REGSYNC_DATABASE_URL": db_url, "REGSYNC_LOG_LEVEL": "WARNING", "COLUMNS": "200"}
     record_flow_result(engine, "inbound", True)
+    _daemon_alive(engine, next_runs=next_runs(Settings()))
     ok = runner.invoke(app, ["status", "--json"], env=env)
     assert ok.exit_code == 0, ok.output
     data = json.loads(ok.stdout)
@@ -348,17 +358,28 @@ def test_prune_deletes_what_retention_no_longer_keeps(engine: Engine) -> None:
                     registry_version=1, state=state, detected_at=at, updated_at=at, resolved_at=at))
         conn.execute(Outbox.__table__.insert().values(entity="org", local_id=2, op="insert", priority=1,
                                                       state="failed", created_at=old, available_at=old))
+        # runs left running by processes that are gone: one with no heartbeat (claimed long ago), one from
+        # before the store had heartbeats (no worker) a day ago; one of a live process stays running
         conn.execute(Run.__table__.insert().values(kind="inbound", started_at=recent - dt.timedelta(hours=1),
-                                                   status="running", summary="{}"))
+                                                   status="running", summary="{}", worker="dead-host:7"))
+        conn.execute(Run.__table__.insert().values(kind="sync", started_at=recent - dt.timedelta(hours=1),
+                                                   status="running", summary="{}", worker=None))
+        conn.execute(Run.__table__.insert().values(kind="sync", started_at=recent - dt.timedelta(hours=1),
+                                                   status="running", summary="{}", worker="replica-a:1"))
+    _daemon_alive(engine, "replica-a:1", now=now)
     with engine.begin() as conn:  # a slot a replica claimed 25 h ago and never finished
         conn.execute(RunSlot.__table__.insert().values(job="inbound", scheduled_at=recent, claimed_by="dead:1",
                                                        claimed_at=recent - dt.timedelta(hours=1), state="running"))
     counts = prune(engine, RetentionSettings(), now=now)
-    assert counts == {"abandoned": 2, "run": 1, "run_slot": 0, "discrepancy": 1, "conflict": 1, "audit": 1,
+    assert counts == {"abandoned": 3, "run": 1, "run_slot": 0, "discrepancy": 1, "conflict": 1, "audit": 1,
                       "outbox": 1}
     with engine.connect() as conn:
-        assert conn.execute(select(Run.status).where(Run.kind == "inbound")).scalar_one() == "failed"
-        assert conn.execute(select(RunSlot.state)).scalar_one() == "failed"
+        assert conn.execute(select(Run.status).where(Run.kind == "inbound")).scalar_one() == "abandoned"
+        assert dict(conn.execute(select(Run.worker, Run.status).where(Run.kind == "sync",
+                                                                      Run.finished_at.is_(None)
+                                                                      | (Run.status != "success"))).all()) == {
+            None: "abandoned", "replica-a:1": "running"}
+        assert conn.execute(select(RunSlot.state)).scalar_one() == "abandoned"
     with engine.connect() as conn:
         open_ = select(func.count()).select_from(Conflict).where(Conflict.state == "open")
         assert conn.execute(open_).scalar_one() == 2
@@ -366,7 +387,8 @@ def test_prune_deletes_what_retention_no_longer_keeps(engine: Engine) -> None:
         assert conn.execute(select(func.count()).select_from(Outbox)).scalar_one() == 2
     assert prune(engine, RetentionSettings(runs_days=0, audit_days=0, discrepancies_days=0, conflicts_days=0,
                                            sent_outbox_days=0), now=now + dt.timedelta(days=999)) == \
-        {"abandoned": 0, "run": 0, "run_slot": 0, "discrepancy": 0, "conflict": 0, "audit": 0, "outbox": 0}
+        {"abandoned": 1, "run": 0, "run_slot": 0, "discrepancy": 0, "conflict": 0, "audit": 0, "outbox": 0}
+    # 999 days on, the replica's lease has long run out: its run is abandoned too
 
 
 # ------------------------------------------------------------------------------------------------ help
@@ -455,6 +477,9 @@ def test_healthz_and_metrics_endpoints(engine: Engine, db_url: str) -> None:
     server = serve_metrics(Metrics(engine, settings), f"127.0.0.1:{port}", alive=lambda: alive["yes"])
     try:
         base = f"http://127.0.0.1:{port}"
+        no_daemon = httpx.get(f"{base}/healthz?strict=1", timeout=10)
+        assert no_daemon.status_code == 503 and no_daemon.json()["problems"][0].startswith("no daemon is running")
+        _daemon_alive(engine)
         ok = httpx.get(f"{base}/healthz", timeout=10)
         assert ok.status_code == 200 and ok.json() == {"alive": True, "store": True, "healthy": True, "problems": []}
         metrics = httpx.get(f"{base}/metrics", timeout=10)

@@ -48,18 +48,43 @@ def progress_bars(enabled: bool) -> Iterator[Callable[[str, int, int | None], No
         yield advance
 
 
+#: The runs this process has started and not finished: (id of the engine, run id) (each holds a lease).
+_OPEN_RUNS: set[tuple[int, int]] = set()
+
+
 def start_run(engine: Engine, kind: str) -> int:
-    """Record the start of a run (UTC); returns its id."""
-    with engine.begin() as conn:
-        return conn.execute(Run.__table__.insert().values(kind=kind, started_at=utcnow(), status="running",
-                                                          summary="{}")).inserted_primary_key[0]
+    """Record the start of a run (UTC), as this process's (``run.worker``); returns its id.
+
+    The process holds its lease (:data:`regsync.liveness.KEEPER`) until :func:`finish_run`, so that a run whose
+    process is killed is found abandoned (issue 12, item 11).
+    """
+    from regsync.liveness import KEEPER
+
+    KEEPER.hold(engine)
+    try:
+        with engine.begin() as conn:
+            run_id = int(conn.execute(Run.__table__.insert().values(
+                kind=kind, started_at=utcnow(), status="running", summary="{}")).inserted_primary_key[0])
+    except BaseException:
+        KEEPER.release(engine)
+        raise
+    _OPEN_RUNS.add((id(engine), run_id))
+    return run_id
 
 
 def finish_run(engine: Engine, run_id: int, status: str, summary: dict[str, Any]) -> None:
-    """Record how a run ended: ``success``, ``partial`` or ``failed``, with its summary."""
-    with engine.begin() as conn:
-        conn.execute(update(Run).where(Run.id == run_id).values(
-            finished_at=utcnow(), status=status, summary=json.dumps(summary, default=str, sort_keys=True)))
+    """Record how a run ended: ``success``, ``partial`` or ``failed``, with its summary; give back the lease
+    :func:`start_run` took."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(Run).where(Run.id == run_id).values(
+                finished_at=utcnow(), status=status, summary=json.dumps(summary, default=str, sort_keys=True)))
+    finally:
+        if (id(engine), run_id) in _OPEN_RUNS:
+            _OPEN_RUNS.discard((id(engine), run_id))
+            from regsync.liveness import KEEPER
+
+            KEEPER.release(engine)
 
 
 def outbox_failures(engine: Engine) -> tuple[dict[str, int], dict[str, int]]:
@@ -186,7 +211,9 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
         ``pulled`` (feed items read, kind → count), ``merged``, ``adopted``, ``created_locally``,
         ``registry_owned``, ``conflicts``, ``transferred_out``, ``ended_locally`` (kind → count), ``inbound``
         (the poller's other counters and the decisions by ``kind.field:rule:winner``) and ``reconcile_due``;
-        then ``run_id``, ``status``, ``seconds`` and ``client`` (calls and retries). Exit code 0 when the run
+        then ``run_id``, ``status`` (``success``; ``partial`` when this run failed records or found a full
+        reconcile due — records failed by earlier runs count in ``still_failed`` only; ``failed``), ``seconds``
+        and ``client`` (calls and retries). Exit code 0 when the run
         completed (also with records failed on their data), 1 when it failed, 130 when interrupted.
 
     Raises:
@@ -299,7 +326,9 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
             _merge(total, relay.stats)  # what the interrupted pass did before it stopped
     still_failed, still_by_code = outbox_failures(engine)
     backlog, _ = outbox_backlog(engine)
-    if status == "success" and (total.failed or still_failed or pulled.reconcile_due):
+    # partial: this run's own work fell short (records it failed, a reconcile it found due); records that failed
+    # in earlier runs and still wait are reported (still_failed) but are no failure of this run
+    if status == "success" and (total.failed or pulled.reconcile_due):
         status = "partial"
     summary = {
         "run_id": run_id, "status": status,
@@ -403,12 +432,19 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
         StoreError: the local store is unusable.
     """
     from regsync.inbound import Poller
+    from regsync.liveness import KEEPER
 
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
     started = time.monotonic()
     code = 0
+    try:
+        KEEPER.hold(engine)  # the poller records its run itself: the lease covers it (issue 12, item 11)
+    except BaseException:
+        if own_engine:
+            engine.dispose()
+        raise
     try:
         with _client(settings, client) as client:
             poller = Poller(engine, client, settings)
@@ -425,6 +461,7 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
 
         record_flow_result(engine, "inbound", code == 0, summary_error)
     finally:
+        KEEPER.release(engine)
         if own_engine:
             engine.dispose()
     summary = stats.as_dict()
