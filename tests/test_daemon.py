@@ -31,6 +31,7 @@ from regsync.daemon import (
 )
 from regsync.db.models import Audit, Conflict, Discrepancy, FlowState, Link, Outbox, Run, RunSlot, Volunteer
 from regsync.db.session import make_engine, utcnow
+from regsync.liveness import beat
 from regsync.metrics import Metrics
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import (
@@ -43,7 +44,6 @@ from regsync.settings import (
     RetentionSettings,
     Settings,
 )
-from regsync.liveness import beat
 from regsync.status import collect_status, is_paused, record_flow_result, set_paused
 
 

@@ -824,15 +824,17 @@ class Daemon:
         self.scheduler.add_listener(self._on_scheduler_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
         # APScheduler's own lines are plain text: its events are logged here instead, as structured lines
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
-        missed = self.catch_up()
-        self.scheduler.start()
-        # the lease says a daemon is alive, with its scheduler's next runs (regsync status, other replicas)
-        from regsync.liveness import KEEPER
+        # the lease says a daemon is alive (regsync status, other replicas, /healthz), from before the first tick
+        from regsync.liveness import KEEPER, beat
 
         KEEPER.hold(self.engine, worker=self.worker, role="daemon", next_runs=self.scheduled_next_runs,
                     on_beat=self.on_beat)
         self._holds_lease = True
         self.on_beat()
+        missed = self.catch_up()
+        self.scheduler.start()
+        # and with its scheduler's next runs, now that it has them
+        beat(self.engine, worker=self.worker, role="daemon", next_runs=self.scheduled_next_runs())
         for job, slot in missed.items():
             self.scheduler.add_job(self._tick, args=[job, bodies[job], slot], id=f"{job}-catch-up",
                                    name=f"{job} (catch-up)", max_instances=1)

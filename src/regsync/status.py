@@ -31,8 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from regsync.db.models import Audit, Conflict, FeedCursor, FlowState, Outbox, Run
-from regsync.db.session import current_worker
-from regsync.db.session import utcnow
+from regsync.db.session import current_worker, utcnow
 from regsync.masking import mask_text
 from regsync.settings import Settings
 
@@ -110,7 +109,7 @@ def is_paused(engine: Engine, flow: str, *, now: dt.datetime | None = None) -> b
     """Whether an operator has paused ``flow`` (``regsync pause``) and the pause holds at ``now``.
 
     A pause whose expiry (``paused_until``) has come is resumed here, audited (:func:`resume_expired`): every
-    path that honours a pause (the daemon's jobs, a manual ``sync`` or ``pull``) also ends it on time.
+    path that honours a pause (the daemon's jobs and heartbeat, a manual ``sync``) also ends it on time.
 
     Args:
         engine: the local store.
@@ -535,6 +534,11 @@ def run_pause(settings: Settings, flows: Sequence[str], paused: bool, *, reason:
     """``regsync pause`` / ``regsync resume`` on the store of ``settings`` (see :func:`set_paused`).
 
     Args:
+        settings: regsync's settings (the store).
+        flows: some of :data:`PAUSABLE`.
+        paused: pause (true) or resume (false).
+        reason: why (required; audited).
+        actor: who (default: the OS user).
         for_: ``pause --for`` (a duration, :func:`parse_duration`).
         until: ``pause --until`` (ISO 8601; +08:00 without an offset).
 
