@@ -813,3 +813,31 @@ def test_the_daemons_heartbeat_marks_what_a_gone_process_left_running(engine: En
         assert dict(conn.execute(select(Run.id, Run.status)).all()) == {gone: "abandoned", fresh: "running"}
         assert conn.execute(select(RunSlot.state)).scalar_one() == "abandoned"
     assert claim_slot(engine, "inbound", at, "host-d:1") is not None  # an abandoned slot may be claimed again
+
+
+def test_a_pull_is_partial_only_when_it_found_the_feed_cut_short_itself(engine: Engine, settings: Settings,
+                                                                       sandbox: SandboxServer) -> None:
+    """The sibling of records failed by an earlier run: a full reconcile marked due by an earlier pull made every
+    later pull and sync ``partial``, though they read the feed in full."""
+    from regsync.commands import run_pull, run_sync
+
+    with engine.begin() as conn:
+        factories.org_tree(conn)
+        vol = factories.volunteer(conn)
+    assert run_sync(settings, engine=engine, until_quiet=True, timeout_s=60)[0] == 0
+    with engine.begin() as conn:  # the cursor is lost (a restore of the store without it)
+        conn.execute(text("DELETE FROM feed_cursor"))
+        rid = conn.execute(select(Link.registry_id).where(Link.entity == "volunteer", Link.local_id == vol)
+                           ).scalar_one()
+    code, first = run_pull(settings, engine=engine)
+    assert code == 0 and first["reconcile_due"] and first["reconcile_reason"] == "NO_CURSOR"
+    assert first["status"] == "partial"  # this pull found it: the changes before the head were never read
+    httpx.post(f"{sandbox.admin_url}/portal/volunteers/{rid}/contact", json={"phone": "13812340002"},
+               timeout=10).raise_for_status()
+    code, second = run_pull(settings, engine=engine)
+    assert code == 0 and second["applied"] == 1 and second["reconcile_due"]  # still reported
+    assert second["status"] == "success"
+    code, synced = run_sync(settings, engine=engine)
+    assert code == 0 and synced["reconcile_due"] and synced["status"] == "success"
+    with engine.connect() as conn:
+        assert conn.execute(select(Run.status).where(Run.id == second["run_id"])).scalar_one() == "success"

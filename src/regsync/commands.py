@@ -326,9 +326,10 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
             _merge(total, relay.stats)  # what the interrupted pass did before it stopped
     still_failed, still_by_code = outbox_failures(engine)
     backlog, _ = outbox_backlog(engine)
-    # partial: this run's own work fell short (records it failed, a reconcile it found due); records that failed
-    # in earlier runs and still wait are reported (still_failed) but are no failure of this run
-    if status == "success" and (total.failed or pulled.reconcile_due):
+    # partial: this run's own work fell short (records it failed, the feed cut short under it: reconcile_found);
+    # records failed in earlier runs (still_failed) and a reconcile due from before (reconcile_due) are reported
+    # but are no failure of this run
+    if status == "success" and (total.failed or pulled.reconcile_found):
         status = "partial"
     summary = {
         "run_id": run_id, "status": status,
@@ -379,6 +380,7 @@ def _merge_inbound(total: Any, stats: Any) -> None:
         total.decision_log.extend(stats.decision_log[:room])
     if stats.reconcile_due:
         total.reconcile_due, total.reconcile_reason = True, stats.reconcile_reason
+    total.reconcile_found = total.reconcile_found or stats.reconcile_found
     total.cursor = stats.cursor or total.cursor
 
 
@@ -423,8 +425,9 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
     Returns:
         (exit code, summary): the summary is :meth:`regsync.inbound.InboundStats.as_dict` plus ``status``
         and ``seconds``; ``reconcile_due`` is true when the cursor expired (``CURSOR_EXPIRED``) or there was
-        none although records were linked. Exit code 0 when the pass completed (also when a reconcile is due:
-        the run is ``partial``), 1 when the registry failed it (what was applied before stays applied, with its
+        none although records were linked (by this pass or an earlier one). Exit code 0 when the pass completed
+        (also when a reconcile is due: the run is ``partial`` when this pass found the feed cut short itself,
+        ``reconcile_found``), 1 when the registry failed it (what was applied before stays applied, with its
         cursor).
 
     Raises:
@@ -450,7 +453,7 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
             poller = Poller(engine, client, settings)
             try:
                 stats = poller.run(stop=stop, max_pages=max_pages)
-                status = "partial" if stats.reconcile_due else "success"
+                status = "partial" if stats.reconcile_found else "success"
             except Exception as exc:  # noqa: BLE001 — recorded by the poller as failed; reported here
                 log.error("pull failed", error=mask_text(str(exc)))
                 stats, status, code = poller.stats, "failed", 1
