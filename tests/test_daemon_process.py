@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -329,4 +330,85 @@ def test_a_missed_nightly_reconcile_is_caught_up_once_after_a_restart(tmp_path: 
     assert states[missed_slots[0]] in ("done", "failed")  # it ran (failed while regsync.reconcile is not in this build)
     if states[missed_slots[0]] == "done":  # its reports went to the daemon's reports_dir, "reports" under its cwd
         assert any((tmp_path / "reports").glob("reconcile-*.html"))
+    engine.dispose()
+
+
+def _one_shot_cron(at: dt.datetime) -> str:
+    """A 6-field crontab line (seconds first) that fires once a day, at ``at`` (naive UTC) in Asia/Shanghai."""
+    local = at.replace(tzinfo=dt.UTC).astimezone(ZoneInfo("Asia/Shanghai"))
+    return f"{local.second} {local.minute} {local.hour} * * *"
+
+
+def _status(db_url: str, tmp_path: Path) -> tuple[int, dict[str, Any]]:
+    env = dict(os.environ, REGSYNC_DATABASE_URL=db_url, REGSYNC_LOG_LEVEL="WARNING")
+    done = subprocess.run([sys.executable, "-m", "regsync.cli", "status", "--json"], env=env, capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode in (0, 3), done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+@pytest.mark.slow
+def test_a_daemon_killed_with_sigkill_leaves_its_run_abandoned_and_its_slot_runs_again(db_url: str,
+                                                                                      tmp_path: Path) -> None:
+    """kill -9 in the middle of the nightly reconcile left the run and its slot ``running`` for ever, ``status``
+    said healthy with no daemon, and the night's reconcile never ran again (issue 12, items 10, 11 and 12)."""
+    engine = make_engine(db_url)
+    upgrade(engine)
+    # every registry call takes a second: the reconcile is still going on when the daemon is killed
+    with SandboxServer(db_url=f"sqlite:///{tmp_path / 'sandbox.db'}", admin=True, subprocess=True,
+                       rate_limit_rps=1000, rate_limit_burst=2000, faults={"latency_ms": 1000}) as sandbox:
+        nightly = utcnow() + dt.timedelta(seconds=25)
+        env = daemon_env(db_url, sandbox, REGSYNC_RECONCILE_CRON=_one_shot_cron(nightly),
+                         REGSYNC_OUTBOUND_INTERVAL_S="3600", REGSYNC_INBOUND_INTERVAL_S="3600")
+
+        def runs() -> dict[int, tuple[str, str, str | None]]:
+            with engine.connect() as conn:
+                return {i: (k, s, w) for i, k, s, w in conn.execute(text(
+                    "SELECT id, kind, status, worker FROM run ORDER BY id"))}
+
+        def slots() -> list[tuple[str, str]]:
+            with engine.connect() as conn:
+                return [tuple(r) for r in conn.execute(text(
+                    "SELECT claimed_by, state FROM run_slot WHERE job = 'reconcile' ORDER BY id"))]
+
+        first = DaemonProcess(env, tmp_path / "first.log")
+        try:
+            wait_for("the first daemon to start", lambda: first.event("daemon started"), timeout=60)
+            code, data = _status(db_url, tmp_path)
+            assert data["daemon"]["alive"] and [w["worker"] for w in data["daemon"]["workers"]] == [first.worker]
+            assert set(data["next_runs"]) == {"outbound", "inbound", "reconcile", "prune"}
+            reconcile = wait_for("the nightly reconcile under way", lambda: [
+                i for i, (k, s, _) in runs().items() if k == "reconcile" and s == "running"], timeout=90)[0]
+            assert slots() == [(first.worker, "running")]
+            first.kill()
+        finally:
+            first.stop()
+        # status sees at once that the process is gone (same node: its PID no longer exists)
+        code, data = _status(db_url, tmp_path)
+        assert code == 3 and data["daemon"]["alive"] is False and data["next_runs"] == {}
+        assert data["problems"][0].startswith("no daemon is running")
+        assert [r["run_id"] for r in data["abandoned"]] == [reconcile] and data["running"] == []
+        assert runs()[reconcile][1] == "abandoned" and slots() == [(first.worker, "abandoned")]
+        # the next daemon runs the night's reconcile again, in the same slot, once
+        second = DaemonProcess(env, tmp_path / "second.log")
+        try:
+            again = wait_for("the reconcile run again", lambda: second.event(
+                "reconcile run left unfinished by a process that is gone: run again"), timeout=90)
+            wait_for("the slot finished by the second daemon", lambda: slots()[0][0] == second.worker and slots()[0][1]
+                     in ("done", "failed"), timeout=120)
+            line = wait_for("the run's line in the log", lambda: next(
+                (e for e in second.events() if e.get("event") == "run finished" and e.get("flow") == "reconcile"),
+                None), timeout=30)
+            assert second.terminate(timeout=60) == 0
+        finally:
+            second.stop()
+    assert again["previous"] == first.worker
+    assert len(slots()) == 1
+    after = runs()
+    assert after[reconcile][1] == "abandoned"
+    rerun = [i for i, (k, _, w) in after.items() if k == "reconcile" and i != reconcile]
+    assert len(rerun) == 1 and after[rerun[0]][2] == second.worker and line["run_id"] == rerun[0]
+    assert {"pushed", "failed", "pulled", "seconds", "discrepancies"} <= set(line) and line["level"] == "info"
+    code, data = _status(db_url, tmp_path)
+    assert data["daemon"]["alive"] is False and data["daemon"]["last_seen_at"] is not None
     engine.dispose()

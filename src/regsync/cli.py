@@ -231,10 +231,11 @@ def run(config: ConfigOpt = None) -> None:
     raise typer.Exit(code)
 
 
-@app.command(help="The service at a glance: outbox backlog by state, age of the oldest waiting change, last "
-                  "successful push, pull and reconcile, cursor age, open conflicts, failed records, paused "
-                  "flows, next runs, whether a full reconcile is due. Exits 3 when unhealthy by the health "
-                  "limits (a health check), 0 when healthy; --json has a `healthy` key.",
+@app.command(help="The service at a glance: whether a daemon is alive (its heartbeat) and its next runs, outbox "
+                  "backlog by state, age of the oldest waiting change, last successful push, pull and reconcile, "
+                  "cursor age, open conflicts, failed records, paused flows, runs going on or abandoned, whether a "
+                  "full reconcile is due. Exits 3 when unhealthy (no daemon alive, a flow failing, stale or paused "
+                  "too long: the health limits; a health check), 0 when healthy; --json has a `healthy` key.",
              epilog=env_epilog("database", "daemon", "health"))
 def status(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     """Show the service's status."""
@@ -255,14 +256,15 @@ InboundFlag = Annotated[bool, typer.Option("--inbound", help="The inbound flow (
 
 
 def _pause_command(paused: bool, config: Path | None, reason: str, outbound: bool, inbound: bool,
-                   actor: str | None, json_output: bool) -> None:
+                   actor: str | None, json_output: bool, for_: str | None = None, until: str | None = None) -> None:
     from regsync.operator import OperatorUsageError
     from regsync.status import run_pause
 
     settings = _setup(config, json_output)
     with command_errors():
         try:
-            result = run_pause(settings, _flows(outbound, inbound), paused, reason=reason, actor=actor)
+            result = run_pause(settings, _flows(outbound, inbound), paused, reason=reason, actor=actor,
+                               for_=for_, until=until)
         except OperatorUsageError as exc:
             err.print(f"[red]usage error:[/red] {exc}", highlight=False)
             raise typer.Exit(2) from exc
@@ -273,16 +275,24 @@ def _pause_command(paused: bool, config: Path | None, reason: str, outbound: boo
         same = [f for f in result["flows"] if f not in result["changed"]]
         typer.echo(f"{verb}: {', '.join(result['changed']) or 'nothing'}"
                    + (f" (already {verb}: {', '.join(same)})" if same else "")
+                   + (f"; resumes by itself at {result['until']}" if result.get("until") else "")
                    + f"; audit #{result['audit_id']}")
 
 
 @app.command(help="Pause the outbound and/or inbound flow (both when neither flag is given). Local changes are "
-                  "still captured in the outbox while paused; the daemon skips the flow until `regsync resume`. "
-                  "Audited.", epilog=env_epilog("database"))
+                  "still captured in the outbox while paused; the daemon skips the flow until `regsync resume`, "
+                  "or until the pause expires (--for 2h, --until 2026-12-01T06:00, +08:00 unless an offset is "
+                  "given), when it resumes by itself (audited). `status` is unhealthy once a pause is older than "
+                  "REGSYNC_HEALTH_MAX_PAUSE_S. Audited.", epilog=env_epilog("database"))
 def pause(reason: ReasonOpt, config: ConfigOpt = None, outbound: OutboundFlag = False,
-          inbound: InboundFlag = False, actor: ActorOpt = None, json_output: JsonOpt = False) -> None:
+          inbound: InboundFlag = False, actor: ActorOpt = None, json_output: JsonOpt = False,
+          for_: Annotated[str | None, typer.Option("--for", help="Resume by itself after this long: 90s, 30m, "
+                                                                 "2h, 1d, 1h30m.")] = None,
+          until: Annotated[str | None, typer.Option("--until", help="Resume by itself at this time (ISO 8601; "
+                                                                    "+08:00 unless an offset is given).")] = None,
+          ) -> None:
     """Pause flows."""
-    _pause_command(True, config, reason, outbound, inbound, actor, json_output)
+    _pause_command(True, config, reason, outbound, inbound, actor, json_output, for_, until)
 
 
 @app.command(help="Resume paused flows (both when neither flag is given); what was captured meanwhile is sent "

@@ -48,18 +48,43 @@ def progress_bars(enabled: bool) -> Iterator[Callable[[str, int, int | None], No
         yield advance
 
 
+#: The runs this process has started and not finished: (id of the engine, run id) (each holds a lease).
+_OPEN_RUNS: set[tuple[int, int]] = set()
+
+
 def start_run(engine: Engine, kind: str) -> int:
-    """Record the start of a run (UTC); returns its id."""
-    with engine.begin() as conn:
-        return conn.execute(Run.__table__.insert().values(kind=kind, started_at=utcnow(), status="running",
-                                                          summary="{}")).inserted_primary_key[0]
+    """Record the start of a run (UTC), as this process's (``run.worker``); returns its id.
+
+    The process holds its lease (:data:`regsync.liveness.KEEPER`) until :func:`finish_run`, so that a run whose
+    process is killed is found abandoned (issue 12, item 11).
+    """
+    from regsync.liveness import KEEPER
+
+    KEEPER.hold(engine)
+    try:
+        with engine.begin() as conn:
+            run_id = int(conn.execute(Run.__table__.insert().values(
+                kind=kind, started_at=utcnow(), status="running", summary="{}")).inserted_primary_key[0])
+    except BaseException:
+        KEEPER.release(engine)
+        raise
+    _OPEN_RUNS.add((id(engine), run_id))
+    return run_id
 
 
 def finish_run(engine: Engine, run_id: int, status: str, summary: dict[str, Any]) -> None:
-    """Record how a run ended: ``success``, ``partial`` or ``failed``, with its summary."""
-    with engine.begin() as conn:
-        conn.execute(update(Run).where(Run.id == run_id).values(
-            finished_at=utcnow(), status=status, summary=json.dumps(summary, default=str, sort_keys=True)))
+    """Record how a run ended: ``success``, ``partial`` or ``failed``, with its summary; give back the lease
+    :func:`start_run` took."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(Run).where(Run.id == run_id).values(
+                finished_at=utcnow(), status=status, summary=json.dumps(summary, default=str, sort_keys=True)))
+    finally:
+        if (id(engine), run_id) in _OPEN_RUNS:
+            _OPEN_RUNS.discard((id(engine), run_id))
+            from regsync.liveness import KEEPER
+
+            KEEPER.release(engine)
 
 
 def outbox_failures(engine: Engine) -> tuple[dict[str, int], dict[str, int]]:
@@ -188,8 +213,10 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
         (the poller's other counters, the decisions by ``kind.field:rule:winner``, and ``unknown_types``/
         ``unknown_fields``: feed entries and lookup results of record types this client does not know, skipped,
         and fields it does not know, ignored, registry-api.md §1) and ``reconcile_due``; then ``run_id``,
-        ``status``, ``seconds`` and ``client`` (calls and retries, and ``unknown_types``/``unknown_fields`` of
-        every answer of the run, the relay's included). Exit code 0 when the run
+        ``status`` (``success``; ``partial`` when this run failed records or found a full reconcile due — records
+        failed by earlier runs count in ``still_failed`` only; ``failed``), ``seconds`` and ``client`` (calls and
+        retries, and ``unknown_types``/``unknown_fields`` of every answer of the run, the relay's included). Exit
+        code 0 when the run
         completed (also with records failed on their data), 1 when it failed, 130 when interrupted.
 
     Raises:
@@ -238,6 +265,7 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
                 taker.take_first_cursor()
                 if taker.stats.reconcile_due:  # links but no cursor: the pull started from the head
                     pulled.reconcile_due, pulled.reconcile_reason = True, taker.stats.reconcile_reason
+                    pulled.reconcile_found = pulled.reconcile_found or taker.stats.reconcile_found
             deadline = time.monotonic() + timeout_s
             last_progress = time.monotonic()
             while True:
@@ -308,7 +336,10 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
             _merge(total, relay.stats)  # what the interrupted pass did before it stopped
     still_failed, still_by_code = outbox_failures(engine)
     backlog, _ = outbox_backlog(engine)
-    if status == "success" and (total.failed or still_failed or pulled.reconcile_due):
+    # partial: this run's own work fell short (records it failed, the feed cut short under it: reconcile_found);
+    # records failed in earlier runs (still_failed) and a reconcile due from before (reconcile_due) are reported
+    # but are no failure of this run
+    if status == "success" and (total.failed or pulled.reconcile_found):
         status = "partial"
     summary = {
         "run_id": run_id, "status": status,
@@ -361,6 +392,7 @@ def _merge_inbound(total: Any, stats: Any) -> None:
         total.decision_log.extend(stats.decision_log[:room])
     if stats.reconcile_due:
         total.reconcile_due, total.reconcile_reason = True, stats.reconcile_reason
+    total.reconcile_found = total.reconcile_found or stats.reconcile_found
     total.cursor = stats.cursor or total.cursor
 
 
@@ -407,8 +439,9 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
     Returns:
         (exit code, summary): the summary is :meth:`regsync.inbound.InboundStats.as_dict` plus ``status``
         and ``seconds``; ``reconcile_due`` is true when the cursor expired (``CURSOR_EXPIRED``) or there was
-        none although records were linked. Exit code 0 when the pass completed (also when a reconcile is due:
-        the run is ``partial``), 1 when the registry failed it (what was applied before stays applied, with its
+        none although records were linked (by this pass or an earlier one). Exit code 0 when the pass completed
+        (also when a reconcile is due: the run is ``partial`` when this pass found the feed cut short itself,
+        ``reconcile_found``), 1 when the registry failed it (what was applied before stays applied, with its
         cursor).
 
     Raises:
@@ -416,6 +449,7 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
         StoreError: the local store is unusable.
     """
     from regsync.inbound import Poller
+    from regsync.liveness import KEEPER
 
     require_registry(settings)
     own_engine = engine is None
@@ -423,11 +457,17 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
     started = time.monotonic()
     code = 0
     try:
+        KEEPER.hold(engine)  # the poller records its run itself: the lease covers it (issue 12, item 11)
+    except BaseException:
+        if own_engine:
+            engine.dispose()
+        raise
+    try:
         with _client(settings, client) as client:
             poller = Poller(engine, client, settings)
             try:
                 stats = poller.run(stop=stop, max_pages=max_pages)
-                status = "partial" if stats.reconcile_due else "success"
+                status = "partial" if stats.reconcile_found else "success"
             except Exception as exc:  # noqa: BLE001 — recorded by the poller as failed; reported here
                 log.error("pull failed", error=mask_text(str(exc)))
                 stats, status, code = poller.stats, "failed", 1
@@ -438,6 +478,7 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
 
         record_flow_result(engine, "inbound", code == 0, summary_error)
     finally:
+        KEEPER.release(engine)
         if own_engine:
             engine.dispose()
     summary = stats.as_dict()

@@ -32,6 +32,17 @@ reconcile run on one replica at a time, under a session advisory lock (:class:`S
 drops when the replica's connection dies, so another replica takes over at its next tick. On SQLite a second
 daemon is refused (:class:`DaemonAlreadyRunning`, a lock file beside the database).
 
+**Liveness.** The daemon holds a lease in ``heartbeat`` for its whole life (:mod:`regsync.liveness`), renewed
+every few seconds by a thread of its own, with its scheduler's next run times: ``regsync status`` (on any host)
+says whether a daemon is alive and shows only a live daemon's next runs. At every beat it marks ``abandoned`` the
+runs and slots left ``running`` by processes that are gone (SIGKILL), and resumes the pauses that expired. A slot
+whose process is gone may be claimed again (:func:`claim_slot`): a nightly reconcile killed mid-way runs again.
+
+**Failures.** A relay or pull pass that fails (the registry refuses the credentials, or is down) raises its alarm
+once; the same alarm in the passes that follow is logged as a repeat (``alarm_repeat``), and the passes back off:
+the next waits 2, 4, 8… intervals, at most ``backoff_max_s``; a success resets both. Each run ends with one INFO
+line, ``run finished`` (run id, flow, status, seconds, pushed, failed, pulled…).
+
 **Signals.** The first SIGTERM or SIGINT stops new work: the relay finishes its batches in flight, records them and
 releases its other claims; the daemon waits up to ``shutdown_timeout_s`` for the jobs, logs one line with what
 finished, failed and was left, and exits 0. A second signal stops at once (leases expire on their own).
@@ -70,8 +81,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from regsync.db.models import Audit, Conflict, Discrepancy, Outbox, Run, RunSlot
-from regsync.db.session import is_postgres, utcnow
+from regsync.db.models import Audit, Conflict, Discrepancy, Heartbeat, Outbox, Run, RunSlot
+from regsync.db.session import current_worker, is_postgres, utcnow
+from regsync.logs import alarm_streak
 from regsync.masking import mask_text
 from regsync.settings import DaemonSettings, RetentionSettings, Settings
 
@@ -81,6 +93,8 @@ log = structlog.get_logger(__name__)
 JOBS: tuple[str, ...] = ("outbound", "inbound", "reconcile", "prune")
 #: Jobs that run on one replica at a time and claim a run slot.
 SINGLETONS: tuple[str, ...] = ("inbound", "reconcile", "prune")
+#: Jobs whose failed passes back off (:meth:`Daemon.passed`).
+BACKOFF_JOBS: tuple[str, ...] = ("outbound", "inbound")
 #: Interval triggers start here, so that every replica's ticks (and so their slots) fall on the same times.
 INTERVAL_ANCHOR = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -193,8 +207,12 @@ def claim_slot(engine: Engine, job: str, scheduled_at: dt.datetime, worker: str)
         scheduled_at: the slot's planned time, naive UTC, to the microsecond as the trigger gave it.
         worker: who claims (``host:pid``).
 
+    A slot claimed already is taken over when the process that claimed it is gone and left it ``running`` or
+    ``abandoned`` (:mod:`regsync.liveness`: killed with SIGKILL mid-run): the run it started is marked abandoned,
+    and the slot runs again, once (the takeover is a conditional update: of several claimants one wins).
+
     Returns:
-        The slot's id, or ``None`` when the slot was claimed already.
+        The slot's id, or ``None`` when the slot was claimed already by a live process or has ended.
     """
     try:
         with engine.begin() as conn:
@@ -202,7 +220,35 @@ def claim_slot(engine: Engine, job: str, scheduled_at: dt.datetime, worker: str)
                 job=job, scheduled_at=scheduled_at, claimed_by=worker[:64], claimed_at=utcnow(),
                 state="running")).inserted_primary_key[0])
     except IntegrityError:
+        return _take_over_slot(engine, job, scheduled_at, worker)
+
+
+def _slot_free(conn: Any, row: Any, now: dt.datetime) -> bool:
+    """Whether a slot's row may be claimed again: abandoned, or running for a process that is gone."""
+    from regsync.liveness import dead_workers
+
+    if row.state == "abandoned":
+        return True
+    return row.state == "running" and row.claimed_by in dead_workers(conn, [(row.claimed_by, row.claimed_at)], now)
+
+
+def _take_over_slot(engine: Engine, job: str, scheduled_at: dt.datetime, worker: str) -> int | None:
+    from regsync.liveness import sweep
+
+    now = utcnow()
+    with engine.begin() as conn:
+        row = conn.execute(select(RunSlot).where(RunSlot.job == job, RunSlot.scheduled_at == scheduled_at)).first()
+        if row is None or not _slot_free(conn, row, now):
+            return None
+        taken = conn.execute(update(RunSlot).where(
+            RunSlot.id == row.id, RunSlot.state == row.state, RunSlot.claimed_by == row.claimed_by).values(
+            claimed_by=worker[:64], claimed_at=now, state="running", finished_at=None, run_id=None)).rowcount
+    if not taken:
         return None
+    sweep(engine, now)  # the run the gone process left running is abandoned now
+    log.warning(f"{job} slot of a process that is gone taken over", job=job, scheduled_at=_aware(
+        scheduled_at).isoformat(), previous=row.claimed_by, worker=worker)
+    return int(row.id)
 
 
 def finish_slot(engine: Engine, slot_id: int, state: str, run_id: int | None = None) -> None:
@@ -303,14 +349,18 @@ def prune(engine: Engine, retention: RetentionSettings, *, now: dt.datetime | No
         retention: the periods.
         now: naive UTC (default now).
 
-    Runs and run slots still ``running`` a day after they started belong to a process that died: they are marked
-    ``failed`` first (counted as ``abandoned``).
+    Runs and run slots still ``running`` whose process is gone (:func:`regsync.liveness.sweep`; for runs recorded
+    before the store had heartbeats, a day after they started) are marked ``abandoned`` first (counted as
+    ``abandoned``); heartbeats of processes gone for longer than ``runs_days`` (or a day, for commands) go.
 
     Returns:
         Table → rows deleted (``run``, ``run_slot``, ``discrepancy``, ``conflict``, ``audit``, ``outbox``), and
-        ``abandoned`` (runs and slots marked failed).
+        ``abandoned`` (runs and slots marked abandoned).
     """
+    from regsync.liveness import sweep
+
     now = now or utcnow()
+    swept = sweep(engine, now)
 
     def cutoff(days: int) -> dt.datetime | None:
         return now - dt.timedelta(days=days) if days > 0 else None
@@ -329,19 +379,19 @@ def prune(engine: Engine, retention: RetentionSettings, *, now: dt.datetime | No
                                                                               Outbox.done_at < c)),
     ]
     with engine.begin() as conn:
-        # runs and slots left "running" by a process that died (SIGKILL, power loss) a day ago are failed now,
-        # so that they are pruned in their turn and never read as still going on
+        # runs and slots of a schema before heartbeats (no worker) left "running" a day ago: their process died
         stale = now - dt.timedelta(days=1)
-        counts["abandoned"] = int(conn.execute(update(Run).where(Run.status == "running", Run.started_at < stale)
-                                               .values(status="failed", finished_at=now,
-                                                       summary='{"error": "abandoned: the process ended first"}'))
-                                  .rowcount or 0)
-        counts["abandoned"] += int(conn.execute(update(RunSlot).where(RunSlot.state == "running",
-                                                                      RunSlot.claimed_at < stale)
-                                                .values(state="failed", finished_at=now)).rowcount or 0)
+        counts["abandoned"] = swept["runs"] + swept["slots"] + int(conn.execute(update(Run).where(
+            Run.status == "running", Run.worker.is_(None), Run.started_at < stale).values(
+            status="abandoned", finished_at=now, summary='{"error": "abandoned: the process ended first"}'))
+            .rowcount or 0)
         for table, days, stmt in plans:
             c = cutoff(days)
             counts[table] = int(conn.execute(stmt(c)).rowcount or 0) if c is not None else 0
+        gone = cutoff(retention.runs_days)
+        conn.execute(delete(Heartbeat).where(Heartbeat.lease_until < stale, Heartbeat.role == "command"))
+        if gone is not None:
+            conn.execute(delete(Heartbeat).where(Heartbeat.lease_until < gone))
     return counts
 
 
@@ -382,7 +432,7 @@ class Daemon:
 
         self.settings = settings
         self.engine = engine
-        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        self.worker = worker or current_worker()
         self.metrics = metrics or Metrics(engine, settings)
         self.stop = threading.Event()
         self.totals: Counter[str] = Counter()
@@ -392,6 +442,11 @@ class Daemon:
         self._lock = threading.Lock()
         self._cursor_ready = False
         self._clients: dict[str, Any] = {}
+        # failure streaks of the frequent jobs: failed passes in a row, ticks still to skip, alarms raised
+        self._failures: Counter[str] = Counter()
+        self._skip: Counter[str] = Counter()
+        self._alarmed: dict[str, set[str]] = {job: set() for job in BACKOFF_JOBS}
+        self._holds_lease = False
 
     def client(self, flow: str) -> Any:
         """The registry client of ``flow`` (one per flow, kept with its token for the daemon's life; the relay's
@@ -427,12 +482,98 @@ class Daemon:
         self._cursor_ready = True
         return True
 
+    # -------------------------------------------------------------------------------------- liveness
+    def scheduled_next_runs(self) -> dict[str, dt.datetime]:
+        """Job → its next run by this daemon's scheduler (naive UTC); empty while the scheduler is not running.
+        Written into the daemon's heartbeat, so that ``regsync status`` shows a live daemon's own times."""
+        if self.scheduler is None or not self.scheduler.running:
+            return {}
+        out: dict[str, dt.datetime] = {}
+        for job in self.scheduler.get_jobs():
+            at = getattr(job, "next_run_time", None)
+            if job.id in JOBS and at is not None:
+                out[job.id] = _naive(at)
+        return out
+
+    def on_beat(self) -> None:
+        """After each heartbeat: mark abandoned what gone processes left running, resume expired pauses."""
+        from regsync.liveness import sweep
+        from regsync.status import resume_expired
+
+        sweep(self.engine)
+        resume_expired(self.engine)
+
+    # -------------------------------------------------------------------------------------- failure streaks
+    def backing_off(self, job: str) -> bool:
+        """Whether this tick of ``job`` is skipped, backing off after failed passes (one tick used up)."""
+        with self._lock:
+            if self._skip[job] > 0:
+                self._skip[job] -= 1
+                return True
+        return False
+
+    def passed(self, job: str, ok: bool, error: str | None = None) -> None:
+        """Record how a pass of ``job`` (``outbound`` or ``inbound``) ended, for its failure streak.
+
+        A failure makes the next ``2**n - 1`` ticks of the job skip (``n`` failed passes in a row), so the passes
+        come 2, 4, 8… intervals apart, at most ``[daemon] backoff_max_s`` seconds; a success ends the streak:
+        no tick is skipped and the next alarm is raised again (issue 12, item 10).
+        """
+        interval = {"outbound": self.settings.daemon.outbound_interval_s,
+                    "inbound": self.settings.daemon.inbound_interval_s}[job]
+        with self._lock:
+            failures = self._failures[job]
+            if ok:
+                self._failures[job] = 0
+                self._skip[job] = 0
+                self._alarmed[job].clear()
+            else:
+                failures = self._failures[job] = failures + 1
+                cap = max(0, int(self.settings.daemon.backoff_max_s // max(interval, 1e-3)) - 1)
+                self._skip[job] = min(cap, 2 ** min(failures, 30) - 1)
+                skip = self._skip[job]
+        if ok:
+            if failures:
+                log.info(f"{job} works again", job=job, failed_passes=failures)
+            return
+        log.warning(f"{job} pass failed: the next passes back off", job=job, failed_passes=failures,
+                    next_try_in_s=round((skip + 1) * interval, 3), error=mask_text(error or "failed"))
+
+    def log_run(self, flow: str, summary: dict[str, Any], seconds: float | None = None) -> None:
+        """One INFO line, ``run finished``, for a run the daemon made (issue 12, item 12): ``run_id``, ``flow``,
+        ``status``, ``seconds``, ``pushed`` (created or updated in the registry), ``linked``, ``failed`` (records),
+        ``pulled`` (feed changes read), ``applied`` (changes applied locally), ``conflicts``, and what the
+        flow adds (the relay's ``unchanged`` and ``deferred``, the reconcile's ``discrepancies`` and
+        ``repaired``, the prune's ``deleted``); the error, masked, when the run failed."""
+        def total(value: Any) -> int:
+            if isinstance(value, dict):
+                return sum(total(v) for v in value.values())
+            return int(value or 0) if isinstance(value, int | float) else 0
+
+        line: dict[str, Any] = {
+            "run_id": summary.get("run_id"), "flow": flow, "status": summary.get("status"),
+            "seconds": summary.get("seconds", None if seconds is None else round(seconds, 3)),
+            "pushed": total(summary.get("pushed")), "linked": total(summary.get("linked")),
+            "failed": total(summary.get("failed")), "pulled": total(summary.get("pulled")),
+            "applied": total(summary.get("applied")), "conflicts": total(summary.get("conflicts")),
+        }
+        if flow == "outbound":
+            line.update(unchanged=total(summary.get("unchanged")), deferred=total(summary.get("deferred")))
+        elif flow == "reconcile":
+            line.update(discrepancies=total(summary.get("discrepancies")), repaired=total(summary.get("repaired")))
+        elif flow == "prune":
+            line.update(deleted=total(summary.get("deleted")))
+        if summary.get("error"):
+            line["error"] = mask_text(str(summary["error"]))
+        log.info("run finished", **line)
+
     # -------------------------------------------------------------------------------------- job bodies
     def job_outbound(self) -> str:
-        """One relay pass if the outbound flow is not paused and a row is available.
+        """One relay pass if the outbound flow is not paused, not backing off after failures, and a row is
+        available.
 
         Returns:
-            ``run`` (a pass ran), ``idle``, ``paused``, ``stopping`` or ``failed``.
+            ``run`` (a pass ran), ``idle``, ``paused``, ``backoff``, ``stopping`` or ``failed``.
         """
         from regsync.commands import run_sync
         from regsync.status import is_paused, record_flow_result
@@ -441,25 +582,32 @@ class Daemon:
             return "stopping"
         if is_paused(self.engine, "outbound"):
             return "paused"
+        if self.backing_off("outbound"):
+            return "backoff"
         if not outbound_work_available(self.engine):
             return "idle"
-        if not self.ensure_first_cursor():
-            return "failed"
-        code, summary = run_sync(self.settings, engine=self.engine, stop=self.stop.is_set, inbound=False,
-                                 client=self.client("outbound"))
+        with alarm_streak(self._alarmed["outbound"]):
+            if not self.ensure_first_cursor():
+                self.passed("outbound", False, "the change feed's first cursor cannot be taken yet")
+                return "failed"
+            code, summary = run_sync(self.settings, engine=self.engine, stop=self.stop.is_set, inbound=False,
+                                     client=self.client("outbound"))
         self.metrics.observe_sync(summary)
         self.totals["pushed"] += sum(summary.get("pushed", {}).values()) + sum(summary.get("linked", {}).values())
         self.totals["failed_records"] += sum(summary.get("failed", {}).values())
         if code == 130:  # stopped by the daemon's shutdown: neither a success nor a failure of the flow
             self.totals["interrupted_runs"] += 1
+            self.log_run("outbound", summary)
             return "run"
         record_flow_result(self.engine, "outbound", code == 0, summary.get("error"))
+        self.passed("outbound", code == 0, summary.get("error"))
         if code == 0 and not (summary["batches"] or any(summary[k] for k in ("pushed", "linked", "failed",
                                                                              "unchanged", "deferred"))):
             # the work seen a moment ago was claimed by another replica: this pass did nothing
             self._forget_idle_run(summary.get("run_id"))
             return "idle"
         self.totals["runs" if code == 0 else "failed_runs"] += 1
+        self.log_run("outbound", summary)
         return "run" if code == 0 else "failed"
 
     def _forget_idle_run(self, run_id: int | None) -> None:
@@ -469,7 +617,10 @@ class Daemon:
                 conn.execute(delete(Run).where(Run.id == run_id))
 
     def job_inbound(self, scheduled_at: dt.datetime | None = None) -> str:
-        """One change-feed pass in its slot, on one replica at a time (see :meth:`_singleton`)."""
+        """One change-feed pass in its slot, on one replica at a time (see :meth:`_singleton`); ``backoff`` while
+        it backs off after failed passes (:meth:`passed`)."""
+        if not self.stop.is_set() and self.backing_off("inbound"):
+            return "backoff"
         return self._singleton("inbound", scheduled_at, self._pull)
 
     def job_reconcile(self, scheduled_at: dt.datetime | None = None) -> str:
@@ -503,7 +654,10 @@ class Daemon:
             try:
                 state, run_id = body()
             except Exception as exc:  # noqa: BLE001 — a job's failure is logged and recorded, the daemon goes on
-                log.error(f"{job} job failed", error=mask_text(str(exc)), alarm=True)
+                with alarm_streak(self._alarmed.get(job, set())):
+                    log.error(f"{job} job failed", error=mask_text(str(exc)), alarm=True)
+                if job in BACKOFF_JOBS:
+                    self.passed(job, False, str(exc))
             finally:
                 finish_slot(self.engine, slot, state, run_id)
             if state == "done":
@@ -518,9 +672,11 @@ class Daemon:
 
         if is_paused(self.engine, "inbound"):
             return "idle", None
-        code, summary = run_pull(self.settings, engine=self.engine, stop=self.stop.is_set,
-                                 client=self.client("inbound"))
+        with alarm_streak(self._alarmed["inbound"]):
+            code, summary = run_pull(self.settings, engine=self.engine, stop=self.stop.is_set,
+                                     client=self.client("inbound"))
         record_flow_result(self.engine, "inbound", code == 0, summary.get("error"))
+        self.passed("inbound", code == 0, summary.get("error"))
         run_id = summary.get("run_id")
         idle = code == 0 and not summary.get("changes") and summary.get("status") == "success"
         self.metrics.observe_pull(summary, idle=idle)
@@ -528,6 +684,7 @@ class Daemon:
             self._forget_idle_run(run_id)
             return "idle", None
         self.totals["pulled"] += int(summary.get("applied") or 0)
+        self.log_run("inbound", summary)
         return ("done" if code == 0 else "failed"), run_id
 
     def _reconcile(self) -> tuple[str, int | None]:
@@ -544,6 +701,7 @@ class Daemon:
                                       engine=self.engine, stop=self.stop.is_set)
         record_flow_result(self.engine, "reconcile", code == 0, summary.get("error"))
         run_id = summary.get("run_id")
+        self.log_run("reconcile", summary)
         if run_id is not None:
             self.export_reports(int(run_id))
         return ("done" if code == 0 else "failed"), run_id
@@ -579,12 +737,15 @@ class Daemon:
     def _prune(self) -> tuple[str, int | None]:
         from regsync.commands import finish_run, start_run
 
+        started = time.monotonic()
         counts = prune(self.engine, self.settings.retention)
         if not any(counts.values()):
             return "idle", None
         run_id = start_run(self.engine, "prune")
         finish_run(self.engine, run_id, "success", {"deleted": counts})
         log.info("old records pruned", **counts)
+        self.log_run("prune", {"run_id": run_id, "status": "success", "deleted": counts},
+                     seconds=time.monotonic() - started)
         return "done", run_id
 
     # -------------------------------------------------------------------------------------- scheduling
@@ -612,7 +773,8 @@ class Daemon:
         A job's latest fire time ``P`` (at most ``catchup_window_s`` ago) is missed when no slot (job, ``P``) exists
         but an earlier slot of the job does (the schedule was in force before; a new installation catches up
         nothing). Only ``P`` is caught up — once, its slot unique — however many runs were missed; the count is
-        logged.
+        logged. A slot (job, ``P``) whose process is gone before it finished (killed mid-run: ``abandoned``, or
+        ``running`` for a dead process) is run again the same way (:func:`claim_slot` takes it over).
 
         Returns:
             Job → the slot time (naive UTC) to run now.
@@ -625,11 +787,16 @@ class Daemon:
             if latest is None or (now - latest).total_seconds() > window:
                 continue
             with self.engine.connect() as conn:
-                taken = conn.execute(select(RunSlot.id).where(RunSlot.job == job,
-                                                              RunSlot.scheduled_at == latest)).first()
+                slot = conn.execute(select(RunSlot).where(RunSlot.job == job, RunSlot.scheduled_at == latest)).first()
+                left = slot is not None and _slot_free(conn, slot, now)
                 previous = conn.execute(select(func.max(RunSlot.scheduled_at)).where(
                     RunSlot.job == job, RunSlot.scheduled_at < latest)).scalar_one()
-            if taken is not None or previous is None:
+            if left:
+                log.warning(f"{job} run left unfinished by a process that is gone: run again", job=job,
+                            scheduled_at=_aware(latest).isoformat(), previous=slot.claimed_by)
+                out[job] = latest
+                continue
+            if slot is not None or previous is None:
                 continue
             if isinstance(previous, str):
                 previous = dt.datetime.fromisoformat(previous)
@@ -654,8 +821,17 @@ class Daemon:
         self.scheduler.add_listener(self._on_scheduler_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
         # APScheduler's own lines are plain text: its events are logged here instead, as structured lines
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
+        # the lease says a daemon is alive (regsync status, other replicas, /healthz), from before the first tick
+        from regsync.liveness import KEEPER, beat
+
+        KEEPER.hold(self.engine, worker=self.worker, role="daemon", next_runs=self.scheduled_next_runs,
+                    on_beat=self.on_beat)
+        self._holds_lease = True
+        self.on_beat()
         missed = self.catch_up()
         self.scheduler.start()
+        # and with its scheduler's next runs, now that it has them
+        beat(self.engine, worker=self.worker, role="daemon", next_runs=self.scheduled_next_runs())
         for job, slot in missed.items():
             self.scheduler.add_job(self._tick, args=[job, bodies[job], slot], id=f"{job}-catch-up",
                                    name=f"{job} (catch-up)", max_instances=1)
@@ -705,6 +881,11 @@ class Daemon:
             waiting, _ = outbox_backlog(self.engine)
         except Exception:  # noqa: BLE001 — the store may be what failed
             waiting = -1
+        if getattr(self, "_holds_lease", False):  # the daemon's heartbeat says it stopped
+            from regsync.liveness import KEEPER
+
+            self._holds_lease = False
+            KEEPER.release(self.engine, worker=self.worker)
         line = {k: int(self.totals.get(k, 0)) for k in ("runs", "failed_runs", "interrupted_runs", "pushed",
                                                         "failed_records", "pulled")}
         line.update(left_jobs=left, waiting=waiting, seconds=round(time.monotonic() - started, 3))

@@ -128,7 +128,11 @@ class InboundStats:
             counted, the cursor moves past them).
         unknown_fields: fields this client does not know, ignored, by ``"type.field"`` → records that carried
             them (registry-api.md §1).
-        reconcile_due: a full reconcile is due (``CURSOR_EXPIRED``, or no cursor after links existed).
+        reconcile_due: a full reconcile is due (``CURSOR_EXPIRED``, or no cursor after links existed), found by
+            this run or an earlier one.
+        reconcile_found: this run found the feed cut short itself (it met ``CURSOR_EXPIRED``, or found no cursor
+            although records were linked): its run is ``partial``. A reconcile due from an earlier run is reported
+            (``reconcile_due``) but is no shortfall of this run's own work (issue 12, item 10).
         reconcile_reason: why.
         cursor: the cursor saved last.
         run_id: the ``run`` row of this run.
@@ -156,6 +160,7 @@ class InboundStats:
     unknown_fields: Counter[str] = field(default_factory=Counter)
     reconcile_due: bool = False
     reconcile_reason: str | None = None
+    reconcile_found: bool = False
     cursor: str | None = None
     run_id: int | None = None
 
@@ -341,6 +346,7 @@ class Poller:
         if linked:
             # changes made before this head were never read: only a full reconcile sees them
             self.stats.reconcile_due, self.stats.reconcile_reason = True, "NO_CURSOR"
+            self.stats.reconcile_found = True
             log.error("inbound: no saved cursor although records are linked; started from the head, "
                       "a full reconcile is due", alarm=True)
         return head
@@ -376,6 +382,7 @@ class Poller:
                     with self.engine.begin() as conn:
                         mark_reconcile_due(conn, "CURSOR_EXPIRED", cursor)
                     self.stats.reconcile_due, self.stats.reconcile_reason = True, "CURSOR_EXPIRED"
+                    self.stats.reconcile_found = True
                     log.error("inbound: the change-feed cursor expired (CURSOR_EXPIRED); a full reconcile is due "
                               "and will restart the feed from its exports' snapshot cursor", alarm=True)
                     status = "partial"
@@ -422,7 +429,7 @@ class Poller:
         summary = self.stats.as_dict()
         if error:
             summary["error"] = mask_text(error)[:2000]
-        if status == "success" and self.stats.reconcile_due:
+        if status == "success" and self.stats.reconcile_found:
             status = "partial"
         with self.engine.begin() as conn:
             conn.execute(Run.__table__.update().where(Run.id == run_id).values(

@@ -3,15 +3,16 @@
 Metrics, with prometheus_client (all names start with ``regsync_``):
 
 * counted by the daemon's jobs: ``job_ticks_total{job, outcome}`` (``run``, ``idle``, ``paused``, ``locked``,
-  ``taken``, ``failed``, ``stopping``, ``overlapped`` — skipped while the previous run went on —, ``missed``: idle
-  ticks show only here), ``pushes_total{result}`` (``pushed``,
+  ``taken``, ``failed``, ``backoff`` — skipped after failed passes —, ``stopping``, ``overlapped`` — skipped while
+  the previous run went on —, ``missed``: idle ticks show only here), ``pushes_total{result}`` (``pushed``,
   ``linked``, ``unchanged``, ``failed``, ``deferred`` records), ``registry_retries_total`` (retries inside the
   client's calls), ``pulls_total{result}`` (``success``, ``partial``, ``failed``, ``idle``),
   ``changes_applied_total``, ``conflicts_detected_total``;
 * read from the store at each scrape (:func:`regsync.status.collect_status`, so they agree with ``regsync
   status``): ``outbox_rows{state}`` (the backlog), ``outbound_lag_seconds`` (age of the oldest waiting change),
   ``feed_cursor_age_seconds``, ``conflicts_open``, ``failed_records``, ``last_success_timestamp_seconds{flow}``
-  (Unix time), ``flow_paused{flow}``, ``flow_failing_seconds{flow}``, ``reconcile_due``, ``healthy``.
+  (Unix time), ``flow_paused{flow}``, ``flow_failing_seconds{flow}``, ``reconcile_due``, ``daemons_alive`` (live
+  daemon heartbeats, all replicas), ``runs_abandoned`` (runs left running by a process that is gone), ``healthy``.
 
 ``/healthz`` answers 200 with a JSON body (``alive``, ``healthy``, ``problems``) while the scheduler runs and the
 store answers, 503 otherwise; ``/healthz?strict=1`` also answers 503 when the service is unhealthy by the
@@ -92,6 +93,10 @@ class _StoreCollector(Collector):
         yield failing
         yield GaugeMetricFamily("regsync_reconcile_due", "Whether a full reconcile is due (CURSOR_EXPIRED…).",
                                 value=1 if st["reconcile_due"] else 0)
+        yield GaugeMetricFamily("regsync_daemons_alive", "Daemons whose heartbeat is live (all replicas).",
+                                value=len(st["daemon"]["workers"]))
+        yield GaugeMetricFamily("regsync_runs_abandoned", "Runs left running by a process that is gone.",
+                                value=sum(1 for r in st["running"] if r["abandoned"]))
         yield GaugeMetricFamily("regsync_healthy", "1 when healthy by the [health] limits (regsync status).",
                                 value=1 if st["healthy"] else 0)
 

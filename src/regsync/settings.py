@@ -140,6 +140,8 @@ class DaemonSettings:
         metrics_address: ``HOST:PORT`` of ``/metrics`` and ``/healthz``; ``off`` (or empty in the file) to serve
             neither (loopback by default: put a proxy in front to expose it).
         reports_dir: folder of the nightly reconcile's HTML and CSV reports.
+        backoff_max_s: after a failed pass the relay and the pull wait longer and longer (their interval times
+            2, 4, 8…) before the next, at most this many seconds; a success resets the wait.
     """
 
     outbound_interval_s: float = 2.0
@@ -152,6 +154,7 @@ class DaemonSettings:
     catchup_window_s: float = 86400.0
     metrics_address: str = "127.0.0.1:9464"
     reports_dir: str = "reports"
+    backoff_max_s: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,13 +166,15 @@ class HealthSettings:
         inbound_max_age_s: the last successful pull is older than this.
         reconcile_max_age_s: the last successful full reconcile is older than this.
         max_failing_s: a flow has been failing (e.g. the registry refuses the credentials, ``invalid_client``)
-            for longer than this.
+            for this long (0: as soon as a pass has failed; a grace rides out short outages).
+        max_pause_s: a flow has been paused (``regsync pause``) for longer than this.
     """
 
     outbound_max_lag_s: float = 900.0
     inbound_max_age_s: float = 900.0
     reconcile_max_age_s: float = 129600.0
-    max_failing_s: float = 600.0
+    max_failing_s: float = 0.0
+    max_pause_s: float = 14400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,10 +268,12 @@ SPECS: tuple[Spec, ...] = (
     Spec("daemon", "catchup_window_s", "REGSYNC_CATCHUP_WINDOW_S", "how far back a missed run is caught up, s"),
     Spec("daemon", "metrics_address", "REGSYNC_METRICS_ADDRESS", "HOST:PORT of /metrics and /healthz, or off"),
     Spec("daemon", "reports_dir", "REGSYNC_REPORTS_DIR", "folder of the nightly reports"),
+    Spec("daemon", "backoff_max_s", "REGSYNC_BACKOFF_MAX_S", "longest wait after failed passes, s"),
     Spec("health", "outbound_max_lag_s", "REGSYNC_HEALTH_OUTBOUND_MAX_LAG_S", "oldest waiting change limit, s"),
     Spec("health", "inbound_max_age_s", "REGSYNC_HEALTH_INBOUND_MAX_AGE_S", "last successful pull limit, s"),
     Spec("health", "reconcile_max_age_s", "REGSYNC_HEALTH_RECONCILE_MAX_AGE_S", "last full reconcile limit, s"),
     Spec("health", "max_failing_s", "REGSYNC_HEALTH_MAX_FAILING_S", "longest a flow may keep failing, s"),
+    Spec("health", "max_pause_s", "REGSYNC_HEALTH_MAX_PAUSE_S", "longest a flow may stay paused, s"),
     Spec("retention", "runs_days", "REGSYNC_RETENTION_RUNS_DAYS", "days runs are kept (0: for ever)"),
     Spec("retention", "discrepancies_days", "REGSYNC_RETENTION_DISCREPANCIES_DAYS", "days discrepancies are kept"),
     Spec("retention", "conflicts_days", "REGSYNC_RETENTION_CONFLICTS_DAYS", "days decided conflicts are kept"),

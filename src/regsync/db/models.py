@@ -35,6 +35,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from regsync.db.session import current_worker
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -324,10 +326,20 @@ class FeedCursor(Base):
 
 
 class Run(Base):
-    """A sync, reconcile or demo run: when, how it ended (``success``, ``partial``, ``failed``), and its
-    summary as JSON text."""
+    """A sync, reconcile or demo run: when, how it ended (``success``, ``partial``, ``failed``, or
+    ``abandoned`` when the process running it ended first: SIGKILL, power loss), and its summary as JSON text.
+
+    ``worker`` is the process that runs it (``host:pid``, filled in at insert from
+    :func:`regsync.db.session.current_worker`); while the run is ``running``, that process renews its lease in
+    :class:`Heartbeat` (:mod:`regsync.liveness`), and a run whose worker's lease has run out is abandoned.
+    """
 
     __tablename__ = "run"
+    __table_args__ = (
+        # the runs still going on, read at every heartbeat to find those whose process is gone
+        Index("ix_run_running", "worker", postgresql_where=text("status = 'running'"),
+              sqlite_where=text("status = 'running'")),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(24))
@@ -335,6 +347,7 @@ class Run(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     status: Mapped[str] = mapped_column(String(12), default="running")
     summary: Mapped[str] = mapped_column(Text, default="{}")
+    worker: Mapped[str | None] = mapped_column(String(64), default=current_worker)
 
 
 class Audit(Base):
@@ -445,10 +458,13 @@ class Discrepancy(Base):
 class RunSlot(Base):
     """A scheduled job's run slot, claimed once (issue 6: neither a second daemon nor a manual command runs the
     same slot twice). ``scheduled_at`` is the slot's planned time (UTC, naive); ``run_id`` the run it made (if it
-    did work); ``state`` ``running``, ``done``, ``failed`` or ``idle``."""
+    did work); ``state`` ``running``, ``done``, ``failed``, ``idle`` or ``abandoned`` (its worker, ``claimed_by``,
+    ended without finishing it; the slot may be claimed again: :func:`regsync.daemon.claim_slot`)."""
 
     __tablename__ = "run_slot"
-    __table_args__ = (UniqueConstraint("job", "scheduled_at", name="uq_run_slot_job_scheduled_at"),)
+    __table_args__ = (UniqueConstraint("job", "scheduled_at", name="uq_run_slot_job_scheduled_at"),
+                      Index("ix_run_slot_running", "claimed_by", postgresql_where=text("state = 'running'"),
+                            sqlite_where=text("state = 'running'")))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     job: Mapped[str] = mapped_column(String(32))
@@ -462,8 +478,9 @@ class RunSlot(Base):
 
 class FlowState(Base):
     """The state of one flow (``outbound``, ``inbound``, ``reconcile``): paused or not (by whom, why, since when,
-    UTC), the last success, and since when it has been failing and with what code (``failing_since`` is
-    ``NULL`` while it works), so that ``regsync status`` can tell a stale or refused flow (issue 6)."""
+    UTC, and until when: ``paused_until``, ``NULL`` for a pause without an expiry), the last success, and since
+    when it has been failing and with what code (``failing_since`` is ``NULL`` while it works), so that
+    ``regsync status`` can tell a stale or refused flow (issue 6)."""
 
     __tablename__ = "flow_state"
 
@@ -472,7 +489,28 @@ class FlowState(Base):
     paused_by: Mapped[str | None] = mapped_column(String(64))
     paused_reason: Mapped[str | None] = mapped_column(Text)
     paused_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    paused_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
     last_success_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     last_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     failing_since: Mapped[dt.datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Heartbeat(Base):
+    """A regsync process that works on the store, and its lease (:mod:`regsync.liveness`): a daemon for its whole
+    life, a command while it runs a run. The process renews ``lease_until`` every few seconds; once the lease has
+    run out (or ``stopped_at`` is set) the process is gone, and the runs and run slots it left ``running`` are
+    abandoned. ``worker`` is ``host:pid``; ``node`` names the host and PID namespace, so that a process on the same
+    node can tell at once that a PID no longer exists. ``next_runs`` (a daemon's) is JSON: job → next run time
+    (ISO, UTC), as its scheduler holds them. Times are naive UTC."""
+
+    __tablename__ = "heartbeat"
+
+    worker: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    node: Mapped[str] = mapped_column(String(160))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    beat_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    lease_until: Mapped[dt.datetime] = mapped_column(DateTime)
+    stopped_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    next_runs: Mapped[str] = mapped_column(Text, default="{}")

@@ -7,12 +7,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+
+
+def current_worker() -> str:
+    """This process's name in runs, run slots, claims and heartbeats: ``host:pid`` (at most 64 characters)."""
+    return f"{socket.gethostname()}:{os.getpid()}"[-64:]
 
 
 def utcnow() -> dt.datetime:

@@ -115,7 +115,7 @@ class RunInfo:
     Attributes:
         id: the run id.
         kind: ``sync``, ``inbound``, ``reconcile``, ``adopt``, …
-        status: ``success``, ``partial``, ``failed`` or ``running``.
+        status: ``success``, ``partial``, ``failed``, ``running`` or ``abandoned`` (its process ended first).
         started_at: aware, +08:00.
         finished_at: aware, +08:00; ``None`` while running.
         summary: the run's summary JSON (``{}`` when empty; ``{"unreadable": true}`` when not JSON).

@@ -21,7 +21,7 @@ from regsync.reports.hours import format_hours
 
 __all__ = ["format_duration", "print_report", "print_run_list", "summary_items"]
 
-_STATUS_STYLE = {"success": "green", "partial": "yellow", "failed": "red", "running": "cyan"}
+_STATUS_STYLE = {"success": "green", "partial": "yellow", "failed": "red", "running": "cyan", "abandoned": "red"}
 
 
 def format_duration(seconds: float | None) -> str:
