@@ -492,6 +492,58 @@ def test_each_kind_of_dirt_is_normalized_before_sending(settings, engine, sandbo
     assert rec[wire] == expected
 
 
+#: Characters that do not print (Unicode category Cf), as pasted from web pages and chat apps.
+ZWSP, ZWJ, ZWNJ, BOM, SHY, LRM, RLO, PDF, WJ = ("\u200b", "\u200d", "\u200c", "\ufeff", "\u00ad", "\u200e",
+                                            "\u202e", "\u202c", "\u2060")
+
+
+@pytest.mark.parametrize(("kind", "column", "dirty", "clean"), [
+    ("volunteer", "name", f"李{ZWSP}明", "李明"),
+    ("volunteer", "name", f"{BOM}买买提{ZWJ}•艾力{LRM}", "买买提·艾力"),
+    ("volunteer", "name", f"John{SHY}{WJ} Smith", "John Smith"),
+    ("volunteer", "id_number", BOM, None),
+    ("volunteer", "phone", f"{LRM}139{ZWSP}1234{ZWNJ}5678", "13912345678"),
+    ("volunteer", "skills", json.dumps([f"急{ZWSP}救", f"翻译{BOM}"]), ["急救", "翻译"]),
+    ("org", "name", f"测试{ZWSP}志愿服务总队", "测试志愿服务总队"),
+    ("org", "contact_name", f"{RLO}王芳{PDF}", "王芳"),
+    ("org", "contact_phone", f"0451-{ZWSP}86123456", "0451-86123456"),
+    ("org", "uscc", ZWSP, None),
+    ("activity", "title", f"社区{ZWJ}环境清洁{SHY}活动", "社区环境清洁活动"),
+], ids=["name-zwsp", "name-bom-zwj-lrm", "name-shy-wj", "id_number", "phone", "skills", "org-name", "contact_name",
+        "contact_phone", "uscc", "activity-title"])
+def test_characters_that_do_not_print_are_removed_before_sending(settings, engine, sandbox, kind, column, dirty,
+                                                                 clean) -> None:
+    """A value pasted with a zero-width space, a BOM, a soft hyphen or a bidi mark (Unicode Cf) shows as the clean
+    value; the registry refuses it (registry-api.md §4: no control characters; §4.2 names). The one normalizer
+    removes them on the way out, and what refers to the record is not held up."""
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        if kind == "volunteer" and column == "id_number":
+            clean = f.id_number()
+            dirty = f"{BOM}{clean[:6]}{ZWSP}{clean[6:]}{LRM}"
+        if kind == "org" and column == "uscc":
+            clean = f.uscc()
+            dirty = f"{clean[:9]}{ZWSP}{clean[9:]}{BOM}"
+        target = {"volunteer": None, "org": t["city"], "activity": None}[kind]
+        if target is not None:
+            conn.execute(text(f"UPDATE organization SET {column} = :v WHERE id = :i"), {"v": dirty, "i": target})
+        v = f.volunteer(conn, **({column: dirty} if kind == "volunteer" else {}))
+        a = f.activity(conn, t["team"], **({column: dirty} if kind == "activity" else {}))
+        sr = f.service_record(conn, v, a, t["team"])
+    summary = sync(settings, engine)
+    assert summary["still_failed"] == {}, summary
+    assert link_of(engine, "service_record", sr) is not None  # the dependents did not wait
+    collection, local_id = {"volunteer": ("volunteers", v), "org": ("orgs", t["city"]),
+                            "activity": ("activities", a)}[kind]
+    record = next(r for r in registry_records(sandbox, collection)
+                  if r["id"] == link_of(engine, kind, local_id).registry_id)
+    wire = {"id_number": "idNumber", "contact_name": "contactName", "contact_phone": "contactPhone"}.get(column, column)
+    assert record[wire] == clean
+    with engine.connect() as conn:  # the platform's own row is never rewritten (design.md, "Normalization")
+        table = {"volunteer": "volunteer", "org": "organization", "activity": "activity"}[kind]
+        assert conn.execute(text(f"SELECT {column} FROM {table} WHERE id = :i"), {"i": local_id}).scalar_one() == dirty
+
+
 def test_dirt_no_standard_fixes_fails_alone_with_the_registry_field_error(settings, engine, sandbox) -> None:
     with engine.begin() as conn:
         ok = f.volunteer(conn)

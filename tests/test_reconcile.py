@@ -105,6 +105,23 @@ def test_two_sides_in_agreement_give_zero(settings, engine, sandbox) -> None:
     assert json.loads(run.summary)["discrepancies"] == {}
 
 
+def test_a_difference_only_in_characters_that_do_not_print_is_no_discrepancy(settings, engine, sandbox) -> None:
+    """Local values pasted with a zero-width space, a BOM, a soft hyphen or a bidi mark (Unicode Cf) show as the
+    registry's values: reconcile compares through the one normalizer and finds nothing to repair."""
+    w = world(engine, settings)
+    with engine.begin() as conn, suppress_outbox(conn):
+        conn.execute(text("UPDATE volunteer SET name = :n, skills = :s WHERE id = :i"),
+                     {"n": "\ufeff李\u200b明", "s": json.dumps(["急\u00ad救"]), "i": w["vols"][0]})
+        conn.execute(text("UPDATE organization SET name = name || :z, contact_name = :c WHERE id = :i"),
+                     {"z": "\u200d", "c": "\u202e王芳\u202c", "i": w["tree"]["city"]})
+        conn.execute(text("UPDATE activity SET title = :t WHERE id = :i"),
+                     {"t": "社区\u2060环境清洁活动\u200e", "i": w["activity"]})
+    summary = reconcile(settings, engine, repair=True)
+    assert summary["discrepancies"] == {}, summary["listed"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM outbox WHERE state = 'pending'")).scalar_one() == 0
+
+
 def test_seeded_discrepancies_are_found_exactly_and_repaired(settings, engine, sandbox) -> None:
     w = world(engine, settings)
     t, vols, act = w["tree"], w["vols"], w["activity"]
