@@ -618,6 +618,10 @@ def _print_findings(title: str, summary: dict[str, Any], *, limit: int = 30) -> 
     if not summary.get("discrepancies"):
         table.add_row("(none)", "0", "0")
     out.print(table)
+    if "compared_total" in summary:
+        total = summary["compared_total"]
+        out.print(f"compared {total['records']:,} records: {total['local']:,} local, {total['registry']:,} in the "
+                  f"registry ({total['pairs']:,} pairs)", highlight=False)
     listed = summary.get("listed") or []
     if listed:
         rows = Table(box=box.SIMPLE_HEAD, title=f"first {min(limit, len(listed))} of them")
@@ -641,7 +645,8 @@ def reconcile(config: ConfigOpt = None,
                   "--kind", help="Only these kinds (repeatable): orgs, volunteers, memberships, activities, "
                                  "service_records.")] = None,
               region: Annotated[str | None, typer.Option(
-                  "--region", help="Only records of this GB/T 2260 region code prefix (e.g. 2301).")] = None,
+                  "--region", help="Only records of this GB/T 2260 region of the province: 2301 or 230100 is "
+                                   "the whole city, 230102 one district.")] = None,
               repair: Annotated[bool, typer.Option("--repair", help="Queue the fixes policy allows.")] = False,
               json_output: JsonOpt = False) -> None:
     """Reconcile the platform with the registry."""
@@ -664,7 +669,8 @@ def reconcile(config: ConfigOpt = None,
         finally:
             engine.dispose()
     if json_output:
-        print_json({k: summary[k] for k in ("run_id", "status", "discrepancies", "repaired", "seconds")})
+        print_json({k: summary[k] for k in ("run_id", "status", "discrepancies", "repaired", "compared_total",
+                                            "seconds")})
     else:
         _print_findings(f"reconcile run {summary['run_id']}: {summary['status']} in {summary['seconds']} s",
                         summary)
@@ -754,10 +760,12 @@ def resync_org(ident: Annotated[str, typer.Argument(metavar="ID", help="Local id
             json_output)
 
 
-@resync_app.command("region", help="Resync a region: orgs, volunteers and activities whose region code starts with "
-                                   "CODE, and the memberships and service records of those orgs.",
+@resync_app.command("region", help="Resync a region: the orgs of both lines, volunteers and activities whose "
+                                   "region code lies in CODE, and the memberships and service records of those "
+                                   "orgs. A region where the store holds nothing is a usage error (exit 2).",
                    epilog=env_epilog("database", "registry", "merge"))
-def resync_region(code: Annotated[str, typer.Argument(metavar="CODE", help="GB/T 2260 code prefix, e.g. 2301.")],
+def resync_region(code: Annotated[str, typer.Argument(metavar="CODE", help="GB/T 2260 region of the province: 2301 "
+                                                                           "or 230100 (the whole city), 230102.")],
                   reason: ReasonOpt, config: ConfigOpt = None, actor: ActorOpt = None,
                   dry_run: PlanOpt = False, json_output: JsonOpt = False) -> None:
     """Resync one region."""

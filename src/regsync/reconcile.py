@@ -57,7 +57,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,18 +123,41 @@ def parse_kinds(values: Sequence[str] | None) -> list[str]:
     return [k for k in KIND_ORDER if k in out]
 
 
-def check_region(region: str | None) -> str | None:
-    """A GB/T 2260 region code prefix (2 to 12 digits), or ``None``.
+def check_region(region: str | None, province: str | None = None) -> str | None:
+    """The prefix that every region code inside a GB/T 2260 region starts with, or ``None``.
+
+    A region is a province, a prefecture-level city or a county-level unit, given as its 2, 4 or 6 digits or as
+    its full six-digit code: ``23`` or ``230000`` is the province (prefix ``23``), ``2301`` or ``230100`` the
+    city with every district and county in it (prefix ``2301``), ``230102`` one district. Records lie in it by
+    their ``regionCode`` (registry-api.md §4.1: a six-digit GB/T 2260 code), so a city's full code selects the
+    whole city on both organization lines, not only the records coded at city level.
+
+    Args:
+        region: the operator's code (surrounding spaces allowed), or ``None`` (no region: everything).
+        province: the client's two-digit province (registry-api.md §1: a client serves one province); a region
+            outside it is refused.
+
+    Returns:
+        The prefix (2, 4 or 6 digits), or ``None`` for ``None``.
 
     Raises:
-        ValueError: not digits, or not 2 to 12 of them.
+        ValueError: not 2, 4 or 6 digits, a six-digit code that is no region (``230001``: trailing digits of a
+            level with a ``00`` level above them), or a region outside ``province``; the message names the code.
     """
     if region is None:
         return None
-    region = region.strip()
-    if not region.isdigit() or not 2 <= len(region) <= 12:
-        raise ValueError(f"--region must be a region code prefix of 2 to 12 digits, got {region!r}")
-    return region
+    given = region.strip()
+    if not given.isdigit() or len(given) not in (2, 4, 6):
+        raise ValueError(f"the region must be a GB/T 2260 code of 2, 4 or 6 digits (23, 2301, 230100, 230102), "
+                         f"got {given!r}")
+    prefix = given
+    while len(prefix) > 2 and prefix.endswith("00"):
+        prefix = prefix[:-2]
+    if prefix.endswith("00") or (len(given) == 6 and given[2:4] == "00" and given[4:] != "00"):
+        raise ValueError(f"{given!r} is not a GB/T 2260 region code (no province, city or county has it)")
+    if province is not None and not prefix.startswith(province):
+        raise ValueError(f"region {given!r} is outside province {province}, the one this client serves")
+    return prefix
 
 
 def city_of(region_code: str | None) -> str | None:
@@ -1135,8 +1158,9 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
         settings: regsync's settings (registry, database, ``province``, ``hash_key``, ``[merge]`` policies).
         kinds: kinds to compare (``orgs``, ``volunteers``, ``memberships``, ``activities``, ``service_records``;
             default all).
-        region: a GB/T 2260 region code prefix; only records of that region (an org's, an activity's or a
-            volunteer's ``regionCode``; a membership's and a service record's org's).
+        region: a GB/T 2260 region of the client's province (:func:`check_region`: ``2301`` or ``230100`` is the
+            whole city); only records of that region (an org's, an activity's or a volunteer's ``regionCode``; a
+            membership's and a service record's org's), on both organization lines.
         repair: queue the fixes policy allows (module docstring); otherwise only report.
         progress: draw progress on stderr (a terminal only).
         engine: an engine on the store (default: one on ``settings.database.url``, checked).
@@ -1146,7 +1170,8 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
         (exit code, summary). The summary: ``run_id``, ``status`` (``success``; ``partial`` when repairs failed
         or the run was stopped; ``failed``), ``discrepancies`` (kind → count), ``repaired`` (kind → count of
         fixes queued or done), ``by_entity``, ``by_city``, ``by_org_line``, ``actions`` (action → state → count),
-        ``compared`` (entity → local / registry / pairs), ``hours`` (per city and org line, hundredths of an
+        ``compared`` (entity → local / registry / pairs), ``compared_total`` (:func:`compared_total`: how many
+        records were compared, all kinds together), ``hours`` (per city and org line, hundredths of an
         hour), ``snapshot_cursor``, ``feed_restarted``, ``listed`` (the first findings, masked), ``seconds``.
         Exit code 0 when the run completed (partial included), 1 when it failed, 130 when stopped.
 
@@ -1159,7 +1184,7 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
     from regsync.settings import ConfigError
 
     try:
-        scope = Scope(parse_kinds(kinds), check_region(region))
+        scope = Scope(parse_kinds(kinds), check_region(region, settings.province))
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     require_registry(settings)
@@ -1189,7 +1214,7 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
             log.warning("reconcile: findings not written", error=mask_text(str(exc2)))
     if rc is not None and rc.repair_errors and status == "success":
         status = "partial"
-    summary = _summary(recorder, rc, scope, status, started, repair, feed_restarted, region)
+    summary = _summary(recorder, rc, scope, status, started, repair, feed_restarted, scope.region)
     if error:
         summary["error"] = mask_text(error)
     _finish(engine, run_id, status, summary)
@@ -1229,9 +1254,27 @@ def _summary(recorder: Recorder, rc: Reconciler | None, scope: Scope, status: st
         "repaired": dict(sorted(recorder.repaired.items())),
         "actions": {k: dict(sorted(v.items())) for k, v in sorted(recorder.actions.items())},
         "compared": {k: dict(v) for k, v in (rc.compared.items() if rc else [])},
+        "compared_total": compared_total(rc.compared if rc else {}),
         "hours": hours, "snapshot_cursor": _earliest(rc.cursors) if rc else None, "feed_restarted": feed_restarted,
         "listed": recorder.listed, "seconds": round(time.monotonic() - started, 3),
     }
+
+
+def compared_total(compared: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
+    """How many records a reconcile or resync compared, all kinds together.
+
+    Args:
+        compared: kind → ``{"local", "registry", "pairs"}`` counts (:attr:`Reconciler.compared`).
+
+    Returns:
+        ``{"records": local + registry, "local": …, "registry": …, "pairs": …}``: ``local`` the local rows read,
+        ``registry`` the registry records read, ``pairs`` the local–registry pairs among them. ``records`` is 0
+        exactly when the run compared nothing.
+    """
+    local = sum(int(c.get("local", 0)) for c in compared.values())
+    registry = sum(int(c.get("registry", 0)) for c in compared.values())
+    pairs = sum(int(c.get("pairs", 0)) for c in compared.values())
+    return {"records": local + registry, "local": local, "registry": registry, "pairs": pairs}
 
 
 def _finish(engine: Engine, run_id: int, status: str, summary: dict[str, Any]) -> None:
@@ -1252,6 +1295,7 @@ __all__ = [
     "backfill_id_number_norm",
     "check_region",
     "city_of",
+    "compared_total",
     "iter_link_groups",
     "iter_unlinked",
     "local_items",
