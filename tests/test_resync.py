@@ -49,7 +49,8 @@ def test_resync_volunteer_dry_run_then_for_real_audited(settings, engine) -> Non
     assert plan["compared"]["membership"]["pairs"] == 1
 
     done = resync(settings, engine, Target("volunteer", str(v)), reason="person called the hotline")
-    assert done["repaired"] == {"field_mismatch": 1, "missing_in_registry": 1}
+    assert done["repaired"] == {} and done["requeued"] == {}
+    assert done["queued"] == {"field_mismatch": 1, "missing_in_registry": 1}
     with engine.connect() as conn:
         audit = conn.execute(text("SELECT * FROM audit WHERE id = :i"), {"i": done["audit_id"]}).mappings().one()
         run = conn.execute(text("SELECT kind, status FROM run WHERE id = :i"), {"i": done["run_id"]}).one()
@@ -59,7 +60,7 @@ def test_resync_volunteer_dry_run_then_for_real_audited(settings, engine) -> Non
     assert (audit["action"], audit["actor"], audit["target"], audit["reason"]) == (
         "resync", "op-li", f"volunteer:{v}", "person called the hotline")
     details = json.loads(audit["details"])
-    assert details["run_id"] == done["run_id"] and details["repaired"] == done["repaired"]
+    assert details["run_id"] == done["run_id"] and details["queued"] == done["queued"]
     assert tuple(run) == ("resync", "success") and stored == 2
     assert [tuple(p) for p in pending] == [("volunteer", v), ("service_record", sr)]
     sync(settings, engine)
@@ -99,7 +100,7 @@ def test_resync_org_subtree(settings, engine, sandbox) -> None:
     assert {(d["kind"], d["entity"], d["action"]) for d in plan["listed"]} == {
         ("stale_link", "org", "pull"), ("field_mismatch", "activity", "push")}
     done = resync(settings, engine, Target("org", str(t["province"]), subtree=True))
-    assert done["repaired"] == {"field_mismatch": 1, "stale_link": 1}
+    assert done["repaired"] == {"stale_link": 1} and done["queued"] == {"field_mismatch": 1}
     with engine.connect() as conn:
         assert conn.execute(text("SELECT name FROM organization WHERE id = :i"),
                             {"i": t["team"]}).scalar_one() == "基层志愿服务队（新名）"
@@ -131,7 +132,8 @@ def test_resync_region_and_the_commands_json(settings, engine, sandbox) -> None:
         res = runner.invoke(app, ["reconcile", "--kind", "volunteers", "--json"])
         assert res.exit_code == 0, res.output
         out = json.loads(res.stdout)
-        assert set(out) == {"run_id", "status", "discrepancies", "repaired", "compared_total", "seconds"}
+        assert set(out) == {"run_id", "status", "discrepancies", "repaired", "queued", "requeued", "compared_total",
+                            "seconds"}
         assert out["discrepancies"] == {"missing_in_registry": 2}
         res = runner.invoke(app, ["reconcile", "--kind", "people", "--json"])
         assert res.exit_code == 2

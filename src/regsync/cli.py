@@ -613,11 +613,21 @@ def _print_findings(title: str, summary: dict[str, Any], *, limit: int = 30) -> 
     table.add_column("discrepancy")
     table.add_column("found", justify="right")
     table.add_column("repaired", justify="right")
+    table.add_column("queued", justify="right")
     for kind, n in summary.get("discrepancies", {}).items():
-        table.add_row(kind, f"{n:,}", f"{summary.get('repaired', {}).get(kind, 0):,}")
+        requeued = summary.get("requeued", {}).get(kind, 0)
+        table.add_row(kind, f"{n:,}", f"{summary.get('repaired', {}).get(kind, 0):,}",
+                      f"{summary.get('queued', {}).get(kind, 0):,}" + (f" + {requeued:,} again" if requeued else ""))
     if not summary.get("discrepancies"):
-        table.add_row("(none)", "0", "0")
+        table.add_row("(none)", "0", "0", "0")
     out.print(table)
+    if summary.get("queued") or summary.get("requeued"):
+        out.print("queued: outbox rows for the relay; in the registry once it sends them (`regsync sync`, or the "
+                  "daemon)", highlight=False)
+    if summary.get("requeued"):
+        out.print(f"[yellow]{sum(summary['requeued'].values()):,} queued again[/yellow] although the registry "
+                  "refused their data last time: they fail again unless the data changed (`regsync outbox list "
+                  "--state failed`)", highlight=False)
     if "compared_total" in summary:
         total = summary["compared_total"]
         out.print(f"compared {total['records']:,} records: {total['local']:,} local, {total['registry']:,} in the "
@@ -669,8 +679,8 @@ def reconcile(config: ConfigOpt = None,
         finally:
             engine.dispose()
     if json_output:
-        print_json({k: summary[k] for k in ("run_id", "status", "discrepancies", "repaired", "compared_total",
-                                            "seconds")})
+        print_json({k: summary[k] for k in ("run_id", "status", "discrepancies", "repaired", "queued", "requeued",
+                                            "compared_total", "seconds")})
     else:
         _print_findings(f"reconcile run {summary['run_id']}: {summary['status']} in {summary['seconds']} s",
                         summary)

@@ -47,6 +47,9 @@ record merged into, or created as, the local row, three-way with the link's base
 record queued for creation, or an adoptable pair linked). ``duplicate_person``, ``orphan`` and
 ``hours_mismatch`` are never repaired automatically (``none``/``not_allowed``: people decide; hours follow from
 the service records' repairs). Repairs are only DB transactions and outbox rows, safe while the daemon runs.
+The summary counts each fix as what it is: ``repaired`` (done by the run: pulled, linked), ``queued`` (an outbox
+row: in the registry once the relay sends it), ``requeued`` (queued again although the registry refused the
+record's last push on its data, ``details.refused_before``: it fails again unless the data changed).
 
 Every run is a row of ``run`` (kind ``reconcile``) with its summary; every discrepancy a row of
 ``discrepancy`` with masked details (design.md, "Personal data").
@@ -208,7 +211,13 @@ class Recorder:
         self.by_entity: dict[str, Counter[str]] = defaultdict(Counter)
         self.by_city: Counter[str] = Counter()
         self.by_line: Counter[str] = Counter()
+        #: findings fixed by the run itself (``done``: pulled, linked)
         self.repaired: Counter[str] = Counter()
+        #: findings whose fix is an outbox row for the relay (``queued``): in the registry once the relay sends it
+        self.queued: Counter[str] = Counter()
+        #: queued again although the registry refused the record's last push on its data (``requeued``): it fails
+        #: again unless the data changed since
+        self.requeued: Counter[str] = Counter()
         self.actions: dict[str, Counter[str]] = defaultdict(Counter)
         self.listed: list[dict[str, Any]] = []
         self._buffer: list[dict[str, Any]] = []
@@ -222,8 +231,12 @@ class Recorder:
             self.by_line[f.org_line] += 1
         if f.action:
             self.actions[f.action][f.action_state or "unknown"] += 1
-            if f.action_state in ("queued", "done"):
+            if f.action_state == "done":
                 self.repaired[f.kind] += 1
+            elif f.action_state == "queued":
+                self.queued[f.kind] += 1
+            elif f.action_state == "requeued":
+                self.requeued[f.kind] += 1
         if len(self.listed) < LISTED:
             self.listed.append(f.as_dict())
         if self.dry_run or self.run_id is None:
@@ -724,7 +737,7 @@ class Reconciler:
             return  # another province manages the person (registry-api.md §4.2): not ours to push
         if self.repair or self.plan:
             f.action = "push"
-            f.action_state = "planned" if self.plan else self._queue(kind, r, "insert")
+            f.action_state = "planned" if self.plan else self._queue(kind, r, "insert", details)
         self.rec.add(f)
 
     def _local_deleted(self, kind: str, item: LocalItem, rec: dict[str, Any]) -> None:
@@ -735,7 +748,8 @@ class Reconciler:
         f = Finding("missing_locally", kind, item.local_id, rec["id"], [], {"local_deleted": True}, city, line)
         if self.repair or self.plan:
             f.action = "push"  # the relay ends the record (design.md's table of local changes)
-            f.action_state = "planned" if self.plan else self._queue(kind, {"id": item.local_id}, "delete")
+            f.action_state = "planned" if self.plan else self._queue(kind, {"id": item.local_id}, "delete",
+                                                                     f.details)
         self.rec.add(f)
 
     def _broken_link(self, kind: str, rid: str, items: list[LocalItem]) -> None:
@@ -984,14 +998,23 @@ class Reconciler:
         return out
 
     # ------------------------------------------------------------------------------------------ repairs
-    def _queue(self, kind: str, row: dict[str, Any], op: str) -> str:
-        """Queue an outbox row for the relay (``queued``), unless one waits already (``queued`` too)."""
+    def _queue(self, kind: str, row: dict[str, Any], op: str, details: dict[str, Any] | None = None) -> str:
+        """Queue an outbox row for the relay (``queued``), unless one waits already (``queued`` too).
+
+        Returns ``requeued`` instead when the record's last push was refused on its data (:func:`refused_before`;
+        its code goes to ``details["refused_before"]``): the relay sends it again, and it fails again unless the
+        data changed since (design.md, flow 1: a refused row waits until the data changes)."""
         from regsync.inbound import _priority
 
         with self.engine.begin() as conn:
+            refused = refused_before(conn, kind, int(row["id"]))
             waiting = conn.execute(select(Outbox.id).where(
                 Outbox.entity == kind, Outbox.local_id == row["id"],
                 Outbox.state.in_(("pending", "deferred"))).limit(1)).first()
+            if refused is not None:
+                if details is not None:
+                    details["refused_before"] = refused
+                waiting = None
             if waiting is None:
                 now = utcnow()
                 prio = _priority(kind, row) if op != "delete" else _priority(kind, {**row, "status": ENDED.get(kind),
@@ -999,7 +1022,7 @@ class Reconciler:
                 conn.execute(Outbox.__table__.insert().values(
                     entity=kind, local_id=row["id"], op=op, priority=prio, state="pending", attempts=0,
                     created_at=now, available_at=now))
-        return "queued"
+        return "queued" if refused is None else "requeued"
 
     def _repair_linked(self, kind: str, item: LocalItem, rec: dict[str, Any], local: dict[str, Any],
                        remote: dict[str, Any], f: Finding) -> None:
@@ -1022,24 +1045,28 @@ class Reconciler:
                     result = take_registry(kind, local, remote, self.key, "reconcile")
                 elif kind == "service_record":
                     # never merged: the platform's record is pushed (revoke + a corrected record)
+                    refused = _note_refusal(conn, kind, item.local_id, f)
                     poller._save_link(conn, link, version, canonical(remote, self.key))
                     poller._queue_push(conn, kind, row)
                     poller._flush(conn)  # the poller buffers its writes
-                    f.action, f.action_state = "push", "queued"
+                    f.action, f.action_state = "push", "queued" if refused is None else "requeued"
                     return
                 else:
                     base = json.loads(item.row["_base"] or "{}")
                     result = three_way(kind, base, local, remote, poller.policies, self.key)
                 poller._write_local(conn, kind, row, result)
                 pushed = bool(result.push) and item.row["_how"] != REGISTRY_OWNED and not transferred
+                refused = None
                 if pushed:
+                    refused = _note_refusal(conn, kind, item.local_id, f)
                     poller._queue_push(conn, kind, row)
                 poller._record_conflicts(conn, kind, link, version, result, self.rec.run_id)
                 poller._save_link(conn, link, version, result.new_base)
                 poller._note(kind, item.local_id, rec["id"], result)
                 poller._flush(conn)  # the poller buffers its writes
             f.action = "pull" if result.apply_local else "push" if pushed else "none"
-            f.action_state = "held" if result.conflicts else ("queued" if pushed else "done")
+            f.action_state = "held" if result.conflicts else (
+                ("queued" if refused is None else "requeued") if pushed else "done")
             if result.conflicts:
                 f.details["conflicts"] = sorted(c.field for c in result.conflicts)
         except Exception as exc:  # noqa: BLE001 — one record's repair fails alone, recorded
@@ -1114,6 +1141,26 @@ class Reconciler:
         return "queued"
 
 
+def refused_before(conn: Connection, kind: str, local_id: int) -> str | None:
+    """Whether the record's last push was refused on its data: the code of its newest outbox row when that row is
+    ``failed`` (the registry's field or state code, e.g. ``INVALID_ID_NUMBER``) or ``blocked`` (``PARENT_FAILED``:
+    what it refers to was refused), else ``None``. Such a row waits for the data to change or an operator
+    (design.md, flow 1); a push queued again without a change fails again."""
+    row = conn.execute(select(Outbox.state, Outbox.last_code).where(
+        Outbox.entity == kind, Outbox.local_id == local_id).order_by(Outbox.id.desc()).limit(1)).first()
+    if row is None or row.state not in ("failed", "blocked"):
+        return None
+    return str(row.last_code or row.state.upper())
+
+
+def _note_refusal(conn: Connection, kind: str, local_id: int, f: Finding) -> str | None:
+    """:func:`refused_before`, noted in the finding's details (``refused_before``) when there is one."""
+    refused = refused_before(conn, kind, local_id)
+    if refused is not None:
+        f.details["refused_before"] = refused
+    return refused
+
+
 def _add_hours(by_city: dict[str, dict[str, int]], by_line: dict[str, dict[str, int]], region_code: str | None,
                org_type: str | None, level: str | None, h: int, key: str) -> None:
     by_city[city_of(region_code) or "unknown"][key] += h
@@ -1169,7 +1216,9 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
     Returns:
         (exit code, summary). The summary: ``run_id``, ``status`` (``success``; ``partial`` when repairs failed
         or the run was stopped; ``failed``), ``discrepancies`` (kind → count), ``repaired`` (kind → count of
-        fixes queued or done), ``by_entity``, ``by_city``, ``by_org_line``, ``actions`` (action → state → count),
+        fixes the run made itself: pulled, linked), ``queued`` (kind → count of fixes queued for the relay: in the
+        registry only once it sends them), ``requeued`` (kind → count of those queued again although the registry
+        refused the record's last push on its data: they fail again unless the data changed), ``by_entity``, ``by_city``, ``by_org_line``, ``actions`` (action → state → count),
         ``compared`` (entity → local / registry / pairs), ``compared_total`` (:func:`compared_total`: how many
         records were compared, all kinds together), ``hours`` (per city and org line, hundredths of an
         hour), ``snapshot_cursor``, ``feed_restarted``, ``listed`` (the first findings, masked), ``seconds``.
@@ -1252,6 +1301,8 @@ def _summary(recorder: Recorder, rc: Reconciler | None, scope: Scope, status: st
         "by_entity": {k: dict(sorted(v.items())) for k, v in sorted(recorder.by_entity.items())},
         "by_city": dict(sorted(recorder.by_city.items())), "by_org_line": dict(sorted(recorder.by_line.items())),
         "repaired": dict(sorted(recorder.repaired.items())),
+        "queued": dict(sorted(recorder.queued.items())),
+        "requeued": dict(sorted(recorder.requeued.items())),
         "actions": {k: dict(sorted(v.items())) for k, v in sorted(recorder.actions.items())},
         "compared": {k: dict(v) for k, v in (rc.compared.items() if rc else [])},
         "compared_total": compared_total(rc.compared if rc else {}),

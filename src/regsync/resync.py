@@ -310,7 +310,8 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
 
     Returns:
         (exit code, summary): ``run_id`` (``None`` for a dry run), ``audit_id``, ``status``, ``target``,
-        ``dry_run``, ``discrepancies`` and ``repaired`` (kind → count), ``by_entity``, ``compared``,
+        ``dry_run``, ``discrepancies``, ``repaired``, ``queued`` and ``requeued`` (kind → count, as
+        :func:`regsync.reconcile.run_reconcile` counts them), ``by_entity``, ``compared``,
         ``compared_total`` (how many records were compared, :func:`regsync.reconcile.compared_total`), ``actions``,
         ``listed`` (the findings, masked, with their planned or taken action), ``seconds``.
 
@@ -395,6 +396,8 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
         "run_id": run_id, "audit_id": audit_id, "status": status, "target": target.describe(), "dry_run": dry_run,
         "discrepancies": dict(sorted(recorder.by_kind.items())),
         "repaired": dict(sorted(recorder.repaired.items())),
+        "queued": dict(sorted(recorder.queued.items())),
+        "requeued": dict(sorted(recorder.requeued.items())),
         "by_entity": {k: dict(sorted(v.items())) for k, v in sorted(recorder.by_entity.items())},
         "actions": {k: dict(sorted(v.items())) for k, v in sorted(recorder.actions.items())},
         "compared": {k: dict(v) for k, v in (rc.compared.items() if rc else [])},
@@ -408,7 +411,8 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
         with engine.begin() as conn:
             conn.execute(update(Audit).where(Audit.id == audit_id).values(details=json.dumps({
                 "run_id": run_id, "state": status, "discrepancies": summary["discrepancies"],
-                "repaired": summary["repaired"], "actions": summary["actions"],
+                "repaired": summary["repaired"], "queued": summary["queued"], "requeued": summary["requeued"],
+                "actions": summary["actions"],
                 "compared_total": summary["compared_total"]}, sort_keys=True)))
     if own_engine:
         engine.dispose()
