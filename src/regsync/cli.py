@@ -294,7 +294,7 @@ def resume(reason: ReasonOpt, config: ConfigOpt = None, outbound: OutboundFlag =
 
 
 # ------------------------------------------------------------------------------------------------ outbox
-outbox_app = typer.Typer(help="See what waits in the outbox and why; retry or discard it (audited). "
+outbox_app = typer.Typer(help="See what waits in the outbox and why; retry, discard or restore it (audited). "
                               + env_help("database"), no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
 
@@ -373,8 +373,9 @@ def outbox_retry(reason: ReasonOpt, targets: TargetsArg = None, config: ConfigOp
         print_action(result)
 
 
-@outbox_app.command("discard", help="Drop records from the sync: their waiting rows become discarded and "
-                                    "are never sent. Asks first unless --yes; with no terminal to ask on, "
+@outbox_app.command("discard", help="Keep records out of the sync until `outbox restore`: their waiting rows "
+                                    "become discarded, and their later changes are kept but not sent. Names the "
+                                    "records waiting on them. Asks first unless --yes; with no terminal to ask on, "
                                     "refuses (exit 2). Audited.", epilog=env_epilog("database"))
 def outbox_discard(reason: ReasonOpt, targets: TargetsArg = None, config: ConfigOpt = None,
                    code: Annotated[str | None, typer.Option("--code", help="Every failed or blocked record "
@@ -399,8 +400,13 @@ def outbox_discard(reason: ReasonOpt, targets: TargetsArg = None, config: Config
                                dry_run=True)
         if preview.affected:
             kinds = ", ".join(f"{k} {v}" for k, v in preview.by_kind.items())
+            for key, names in preview.dependents.items():
+                err.print(f"waiting on {key}: {', '.join(names)}", highlight=False, markup=False)
+            waiting = (f" {preview.dependents_total} record{' waits' if preview.dependents_total == 1 else 's wait'} "
+                       "on them and will not be sent either." if preview.dependents_total else "")
             if not typer.confirm(f"Discard {preview.affected} record{'' if preview.affected == 1 else 's'} ({kinds})? "
-                                 f"{'It' if preview.affected == 1 else 'They'} will not be sent.",
+                                 f"{'It' if preview.affected == 1 else 'They'} will not be sent until restored "
+                                 f"(`regsync outbox restore`).{waiting}",
                                  err=True):
                 err.print("nothing discarded")
                 raise typer.Exit(1)
@@ -410,6 +416,52 @@ def outbox_discard(reason: ReasonOpt, targets: TargetsArg = None, config: Config
         print_json(result.as_dict())
     else:
         op.print_action(result)
+
+
+@outbox_app.command("restore", help="Take discarded records back into the sync: their changes since the discard "
+                                    "go back to pending and the relay sends their current state; what waits on "
+                                    "them follows. Asks first unless --yes; with no terminal to ask on, refuses "
+                                    "(exit 2). Audited.", epilog=env_epilog("database"))
+def outbox_restore(reason: ReasonOpt, targets: TargetsArg = None, config: ConfigOpt = None,
+                   kind: KindOpt = None, actor: ActorOpt = None,
+                   yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+                   dry_run: DryRunOpt = False, json_output: JsonOpt = False) -> None:
+    """Restore discarded outbox records."""
+    from regsync import operator as op
+
+    settings = _setup(config, json_output)
+    row_ids, records = _outbox_call(op.parse_targets, targets or [])
+    if not (row_ids or records):
+        _outbox_call(_usage, "name the records to restore: IDs or KIND:LOCAL_ID (as `outbox list` shows them)")
+    selection = op.Selection(row_ids=row_ids, records=records,
+                             kind=_outbox_call(op.parse_kind, kind) if kind else None)
+    _outbox_call(op.check_reason, reason)
+    if not (yes or dry_run):
+        if not op.stdin_is_tty():
+            err.print("refusing to restore: no terminal to confirm on; pass --yes to restore without asking")
+            raise typer.Exit(2)
+        preview = _outbox_call(op.run_action, settings, "restore", selection, reason=reason, actor=actor,
+                               dry_run=True)
+        if preview.affected:
+            kinds = ", ".join(f"{k} {v}" for k, v in preview.by_kind.items())
+            if not typer.confirm(f"Restore {preview.affected} record{'' if preview.affected == 1 else 's'} ({kinds})? "
+                                 f"The relay sends {'its' if preview.affected == 1 else 'their'} current state.",
+                                 err=True):
+                err.print("nothing restored")
+                raise typer.Exit(1)
+    result = _outbox_call(op.run_action, settings, "restore", selection, reason=reason, actor=actor,
+                          dry_run=dry_run)
+    if json_output:
+        print_json(result.as_dict())
+    else:
+        op.print_action(result)
+
+
+def _usage(message: str) -> None:
+    """Raise an operator usage error (exit 2 through :func:`_outbox_call`)."""
+    from regsync.operator import OperatorUsageError
+
+    raise OperatorUsageError(message)
 
 
 # ------------------------------------------------------------------------------------------------ conflicts

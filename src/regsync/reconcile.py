@@ -70,6 +70,7 @@ import structlog
 from sqlalchemy import Connection, Engine, and_, bindparam, select, text
 from sqlalchemy.sql import Select
 
+from regsync.db.holds import held_keys
 from regsync.db.models import Base, Discrepancy, Link, Outbox
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
 from regsync.masking import mask_text
@@ -1003,10 +1004,13 @@ class Reconciler:
 
         Returns ``requeued`` instead when the record's last push was refused on its data (:func:`refused_before`;
         its code goes to ``details["refused_before"]``): the relay sends it again, and it fails again unless the
-        data changed since (design.md, flow 1: a refused row waits until the data changes)."""
+        data changed since (design.md, flow 1: a refused row waits until the data changes). Returns ``discarded``
+        and queues nothing for a record an operator discarded (held until ``outbox restore``)."""
         from regsync.inbound import _priority
 
         with self.engine.begin() as conn:
+            if held_keys(conn, [(kind, int(row["id"]))]):
+                return "discarded"  # an operator keeps it out of sync until `outbox restore` (regsync.db.holds)
             refused = refused_before(conn, kind, int(row["id"]))
             waiting = conn.execute(select(Outbox.id).where(
                 Outbox.entity == kind, Outbox.local_id == row["id"],
@@ -1045,6 +1049,9 @@ class Reconciler:
                     result = take_registry(kind, local, remote, self.key, "reconcile")
                 elif kind == "service_record":
                     # never merged: the platform's record is pushed (revoke + a corrected record)
+                    if held_keys(conn, [(kind, item.local_id)]):
+                        f.action, f.action_state = "push", "discarded"  # held until `outbox restore`
+                        return
                     refused = _note_refusal(conn, kind, item.local_id, f)
                     poller._save_link(conn, link, version, canonical(remote, self.key))
                     poller._queue_push(conn, kind, row)
@@ -1057,6 +1064,9 @@ class Reconciler:
                 poller._write_local(conn, kind, row, result)
                 pushed = bool(result.push) and item.row["_how"] != REGISTRY_OWNED and not transferred
                 refused = None
+                held = pushed and bool(held_keys(conn, [(kind, item.local_id)]))
+                if held:  # an operator keeps it out of sync until `outbox restore`: nothing pushed
+                    pushed = False
                 if pushed:
                     refused = _note_refusal(conn, kind, item.local_id, f)
                     poller._queue_push(conn, kind, row)
@@ -1064,8 +1074,8 @@ class Reconciler:
                 poller._save_link(conn, link, version, result.new_base)
                 poller._note(kind, item.local_id, rec["id"], result)
                 poller._flush(conn)  # the poller buffers its writes
-            f.action = "pull" if result.apply_local else "push" if pushed else "none"
-            f.action_state = "held" if result.conflicts else (
+            f.action = "pull" if result.apply_local else "push" if pushed or held else "none"
+            f.action_state = "held" if result.conflicts else "discarded" if held and not result.apply_local else (
                 ("queued" if refused is None else "requeued") if pushed else "done")
             if result.conflicts:
                 f.details["conflicts"] = sorted(c.field for c in result.conflicts)
