@@ -598,6 +598,66 @@ def test_records_waiting_for_a_discarded_record_are_blocked(settings, engine, sa
     assert link_of(engine, "service_record", sr) is None
 
 
+def test_a_discarded_record_stays_out_of_sync_until_an_operator_restores_it(settings, engine, sandbox) -> None:
+    """``outbox discard`` lasts (issue 12 item 8): the next edits of the record are kept but never sent, what
+    waits on it stays blocked (shown as waiting on a discarded record), and ``outbox restore`` sends the record's
+    current state, then what waited on it."""
+    from regsync.operator import Selection, discard_outbox, list_outbox, restore_outbox
+
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        v = f.volunteer(conn, phone="12345")  # refused: INVALID_PHONE
+        a = f.activity(conn, t["team"])
+        sr = f.service_record(conn, v, a, t["team"])
+        m = f.membership(conn, v, t["team"])
+    first = sync(settings, engine)
+    assert first["still_failed_by_code"] == {"INVALID_PHONE": 1, "PARENT_FAILED": 2}, first
+    discarded = discard_outbox(engine, Selection(records=(("volunteer", v),)), reason="left the platform",
+                               actor="test")
+    assert discarded.dependents == {f"volunteer:{v}": [f"membership:{m}", f"service_record:{sr}"]}
+    with engine.begin() as conn:  # the platform edits the person again (a valid phone now)
+        conn.execute(text("UPDATE volunteer SET phone = '13712345678', name = '李明明' WHERE id = :i"), {"i": v})
+        sr2 = f.service_record(conn, v, a, t["team"], day=2)
+    second = sync(settings, engine)
+    assert second["pushed"] == {}, second
+    assert registry_records(sandbox, "volunteers") == [] and link_of(engine, "volunteer", v) is None
+    assert second["still_failed_by_code"] == {"PARENT_FAILED": 3}  # what waits on it, the new record too
+    listing = {r.key: r for r in list_outbox(engine).records}
+    assert listing[f"volunteer:{v}"].held
+    assert listing[f"volunteer:{v}"].dependents == [f"membership:{m}", f"service_record:{sr}",
+                                                     f"service_record:{sr2}"]
+    assert {listing[k].code for k in (f"membership:{m}", f"service_record:{sr}", f"service_record:{sr2}")} == {
+        "PARENT_DISCARDED"}
+    assert sync(settings, engine)["pushed"] == {}  # and again: nothing goes, nothing loops
+
+    restored = restore_outbox(engine, Selection(records=(("volunteer", v),)), reason="came back", actor="test")
+    assert restored.affected == 1
+    third = sync(settings, engine)
+    assert third["still_failed"] == {}, third
+    assert third["pushed"] == {"volunteers": 1, "memberships": 1, "service_records": 2}, third
+    (person,) = registry_records(sandbox, "volunteers")
+    assert (person["name"], person["phone"]) == ("李明明", "13712345678")  # its current state
+    assert person["totalHours"] == "5.00"
+
+
+def test_reconcile_repair_leaves_a_discarded_record_out_of_sync(settings, engine, sandbox) -> None:
+    from regsync.db.session import suppress_outbox
+    from regsync.operator import Selection, discard_outbox
+    from regsync.reconcile import run_reconcile
+
+    with engine.begin() as conn:
+        v = f.volunteer(conn, phone="12345")
+    sync(settings, engine)
+    discard_outbox(engine, Selection(records=(("volunteer", v),)), reason="left the platform", actor="test")
+    with engine.begin() as conn, suppress_outbox(conn):  # fixed without the outbox: reconcile would push it
+        conn.execute(text("UPDATE volunteer SET phone = '13712345678' WHERE id = :i"), {"i": v})
+    code, summary = run_reconcile(settings, engine=engine, kinds=["volunteers"], repair=True)
+    assert code == 0 and summary["discrepancies"] == {"missing_in_registry": 1}
+    assert summary["queued"] == summary["repaired"] == summary["requeued"] == {}
+    assert summary["actions"] == {"push": {"discarded": 1}}
+    assert sync(settings, engine)["pushed"] == {} and registry_records(sandbox, "volunteers") == []
+
+
 def test_refused_credentials_halt_the_relay_without_failing_rows(settings, engine, sandbox) -> None:
     with engine.begin() as conn:
         f.volunteer(conn)
