@@ -181,3 +181,26 @@ def test_adopt_command_json(sandbox, settings, engine, monkeypatch) -> None:
         adopted = conn.execute(text("SELECT count(*) FROM link WHERE entity = 'volunteer' AND how = 'adopted'"
                                          )).scalar_one()
     assert adopted == seeded["seeded"]["volunteer"]
+
+
+def test_adopt_matches_names_that_differ_only_by_characters_that_do_not_print(settings, engine: Engine,
+                                                                                sandbox) -> None:
+    """A local org name or activity title pasted with a zero-width space or a bidi mark (Unicode Cf) is the
+    registry's record of the same name: adopt matches through the one normalizer (design.md, "Normalization")."""
+    with engine.begin() as conn:
+        sid = conn.execute(text(
+            "INSERT INTO organization (name, org_type, level, region_code, street_code, service_categories, "
+            "contact_name, contact_phone, established_on, status) VALUES (:n, 'REGIONAL', 'COMMUNITY_STATION', "
+            "'230102', '230102001001', '[\"COMMUNITY\"]', '王芳', '13900001111', :d, 'ACTIVE') RETURNING id"),
+            {"n": "\ufeff新建\u200b社区工作站\u200e", "d": dt.date(2020, 1, 1)}).scalar_one()
+    twin = {"name": "新建社区工作站", "orgType": "REGIONAL", "level": "COMMUNITY_STATION", "parentId": None,
+            "stationId": None, "uscc": None, "regionCode": "230102", "streetCode": "230102001001",
+            "serviceCategories": ["COMMUNITY"], "contactName": "王芳", "contactPhone": "13900001111",
+            "establishedOn": "2020-01-01", "status": "ACTIVE"}
+    (rid,) = http_bulk(sandbox.admin_url)("org", [twin])
+    code, summary = run_adopt(settings, engine=engine)
+    assert code == 0, summary
+    assert summary["linked"].get("org") == 1 and not summary["unmatched"].get("org"), summary
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT registry_id FROM link WHERE entity = 'org' AND local_id = :i"),
+                            {"i": sid}).scalar_one() == rid

@@ -63,6 +63,19 @@ def test_both_changed_to_the_same_value_agree() -> None:
     assert r.push == [] and r.apply_local == []
 
 
+def test_a_difference_only_in_characters_that_do_not_print_is_no_change() -> None:
+    """A zero-width space, soft hyphen or bidi mark (Unicode Cf) in a local value is not a local change
+    (design.md, "Normalization": the one normalizer in every comparison): the registry's change is taken, no
+    conflict is held, nothing is pushed."""
+    r = three_way("volunteer", base_of(vol()), vol(name="李\u200b明\u200e", skills=["急\u00ad救"]),
+                  vol(name="李敏", skills=["翻译"]), MANUAL, KEY)
+    assert not r.conflicts and r.push == []
+    assert sorted(r.apply_local) == ["name", "skills"]
+    o = three_way("org", base_of(org()), org(name="测试\ufeff组织", contact_name="\u202e王芳\u202c"),
+                  org(contact_name="王芳芳"), MANUAL, KEY)
+    assert not o.conflicts and o.push == [] and o.apply_local == ["contact_name"]
+
+
 @pytest.mark.parametrize(("group", "field", "local", "remote"), [
     ("identity", "name", "李明明", "李敏"),
     ("contact", "phone", "13700000001", "13700000002"),

@@ -14,7 +14,9 @@ from regsync.normalize import (
     normalize_id_number,
     normalize_name,
     normalize_phone,
+    normalize_text,
     normalize_uscc,
+    strip_format_chars,
 )
 
 VALID = "11010519491231002X"  # GB 11643-1999's own example
@@ -112,3 +114,48 @@ def test_legacy_and_modern_forms_normalize_alike(birth, seq) -> None:
 def test_request_ids_and_other_hex_are_not_taken_for_phones() -> None:
     assert mask_text("requestId=4aeae085-00000002") == "requestId=4aeae085-00000002"
     assert mask_text("id d7e53e77-13912345678x") == "id d7e53e77-13912345678x"
+
+
+#: Every character of general category Cf met in pasted text: zero-width space, ZWNJ, ZWJ, LRM, RLM, the bidi
+#: embeddings and overrides, word joiner, the isolates, BOM, soft hyphen, Mongolian vowel separator.
+FORMAT_CHARS = ("\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2066\u2067\u2068\u2069"
+                "\ufeff\u00ad\u180e")
+
+
+def test_every_character_that_does_not_print_is_removed_and_nothing_else() -> None:
+    import unicodedata
+
+    assert all(unicodedata.category(c) == "Cf" for c in FORMAT_CHARS)
+    assert strip_format_chars(f"李{FORMAT_CHARS}明") == "李明"
+    assert strip_format_chars("Ａ·𠀋 x\t") == "Ａ·𠀋 x\t"  # what prints (and ASCII controls) is the caller's matter
+
+
+@pytest.mark.parametrize("cf", list(FORMAT_CHARS))
+def test_characters_that_do_not_print_are_removed_from_every_kind_of_value(cf: str) -> None:
+    assert normalize_name(f"{cf}买买提{cf}•艾力 {cf}") == "买买提·艾力"
+    assert normalize_name(f"John{cf} Smith") == "John Smith"
+    assert normalize_id_number("RESIDENT_ID", f"{cf}{VALID[:9]}{cf}{VALID[9:]}{cf}") == VALID
+    assert normalize_id_number("PASSPORT", f"E1234{cf}5678") == "E12345678"
+    assert normalize_phone(f"{cf}139 {cf}1234 5678") == "13912345678"
+    assert normalize_phone(f"(0451){cf}86123456", landline_ok=True) == "0451-86123456"
+    assert normalize_phone(cf) is None
+    assert normalize_uscc(f"{cf}51230100mj0000001x") == "51230100MJ0000001X"
+    assert normalize_text(f" 社区{cf}活动{cf} ") == "社区活动"
+    assert normalize_text(f"ＡＢ{cf}") == "AB"
+
+
+def test_a_name_of_characters_that_do_not_print_only_is_empty() -> None:
+    with pytest.raises(NormalizationError) as exc:
+        normalize_name(f" {FORMAT_CHARS} ")
+    assert exc.value.code == "INVALID_NAME"
+
+
+def test_comparisons_ignore_characters_that_do_not_print() -> None:
+    from regsync.normalize import canonical_text
+    from regsync.projection import canonical
+
+    assert canonical_text(f"王{FORMAT_CHARS}芳 ") == canonical_text("王芳")
+    dirty = {"name": f"测试{FORMAT_CHARS}组织", "contact_name": "\u202e王芳\u202c",
+             "service_categories": ["社\u200b区"]}
+    clean = {"name": "测试组织", "contact_name": "王芳", "service_categories": ["社区"]}
+    assert canonical(dirty, "k") == canonical(clean, "k")

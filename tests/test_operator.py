@@ -327,14 +327,59 @@ def test_discard_by_ids_drops_every_waiting_row_of_the_record(engine: Engine) ->
 
     claimed = claim_all(engine)
     assert ("volunteer", s.v_two) not in claimed and ("volunteer", s.v_phone) not in claimed
-    listing = op.list_outbox(engine)
-    assert f"volunteer:{s.v_two}" not in {r.key for r in listing.records}
     assert op.list_outbox(engine, states=["discarded"]).by_state == {"discarded": 2}
+    assert sorted(result.dependents) == [f"volunteer:{s.v_phone}"]
+    assert result.dependents[f"volunteer:{s.v_phone}"] == [f"membership:{s.membership}"]
+    assert json.loads(audit["details"])["dependents"] == {f"volunteer:{s.v_phone}": [f"membership:{s.membership}"]}
 
-    # a later local change is queued and sent as usual
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE volunteer SET phone = '13700000000' WHERE id = :id"), {"id": s.v_two})
-    assert ("volunteer", s.v_two) in claim_all(engine)
+
+def test_a_discarded_record_stays_out_of_sync_and_its_dependents_are_listed_with_it(engine: Engine) -> None:
+    """A discard lasts (issue 12 item 8): the record's next edits are kept but never claimed, until an operator
+    restores it; ``outbox list`` shows it with the records waiting on it, and those as waiting on a discarded
+    record (not refused by the registry)."""
+    s = seed(engine)
+    result = op.discard_outbox(engine, Selection(records=(("volunteer", s.v_phone),)), reason="left the platform",
+                               actor="li.na")
+    (discard,) = audits(engine)
+    with engine.begin() as conn:  # the platform edits it again, twice
+        conn.execute(text("UPDATE volunteer SET phone = '13700000000' WHERE id = :id"), {"id": s.v_phone})
+        conn.execute(text("UPDATE volunteer SET name = '李明明' WHERE id = :id"), {"id": s.v_phone})
+    assert ("volunteer", s.v_phone) not in claim_all(engine)  # kept out of the relay
+    rows = outbox(engine, "volunteer", s.v_phone)
+    assert [r["state"] for r in rows] == ["discarded"] * 3  # not lost: set aside with the discarded one
+
+    listing = op.list_outbox(engine)
+    by_key = {r.key: r for r in listing.records}
+    held = by_key[f"volunteer:{s.v_phone}"]
+    assert held.state == "discarded" and held.held and held.held_audit_id == discard["id"] == result.audit_id
+    assert held.dependents == [f"membership:{s.membership}"] and held.dependents_total == 1
+    waiting = by_key[f"membership:{s.membership}"]
+    assert waiting.state == "blocked" and waiting.blocked_by == f"volunteer:{s.v_phone}"
+    assert waiting.code == "PARENT_DISCARDED" and "an operator discarded" in waiting.reason
+    assert f"outbox restore volunteer:{s.v_phone}" in waiting.reason
+    assert listing.by_state["discarded"] == 1
+    doc = listing.as_dict()["records"]
+    assert next(r for r in doc if r["key"] == held.key)["dependents"] == [waiting.key]
+
+    # restoring takes it back: every row kept since the discard is pending again, the relay sends the current state
+    plan = op.restore_outbox(engine, Selection(records=(("volunteer", s.v_phone), ("volunteer", s.v_id))),
+                             reason="came back", actor="li.na", dry_run=True)
+    assert (plan.affected, plan.rows, plan.unmatched, plan.audit_id) == (1, 3, [f"volunteer:{s.v_id}"], None)
+    assert ("volunteer", s.v_phone) not in claim_all(engine)
+    done = op.restore_outbox(engine, Selection(records=(("volunteer", s.v_phone),)), reason="came back",
+                             actor="wang")
+    assert (done.affected, done.rows) == (1, 3) and done.dependents == {held.key: [waiting.key]}
+    assert {r["state"] for r in outbox(engine, "volunteer", s.v_phone)} == {"pending"}
+    assert ("volunteer", s.v_phone) in claim_all(engine)
+    restore = audits(engine)[-1]
+    assert (restore["action"], restore["actor"], restore["reason"]) == ("outbox.restore", "wang", "came back")
+    assert json.loads(restore["details"])["discarded"] == {held.key: discard["id"]}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM outbox_hold")).scalar_one() == 0
+    again = op.restore_outbox(engine, Selection(records=(("volunteer", s.v_phone),)), reason="twice", actor="wang")
+    assert again.affected == 0 and again.unmatched == [held.key]
+    with pytest.raises(OperatorUsageError):
+        op.restore_outbox(engine, Selection(code="INVALID_PHONE"), reason="x", actor="wang")
 
 
 def test_discard_by_code(engine: Engine) -> None:
@@ -434,7 +479,7 @@ def test_cli_discard_asks_refuses_without_terminal_and_obeys_yes(cli_db: Any,
     assert res.exit_code == 0, res.output
     # the question went to stderr; CliRunner echoes the typed answer on stdout, a terminal would not
     assert json.loads(res.stdout.splitlines()[-1])["affected"] == 1
-    assert "Discard 1 record (volunteers 1)? It will not be sent." in res.stderr
+    assert "Discard 1 record (volunteers 1)? It will not be sent until restored" in res.stderr
     assert outbox(engine, "volunteer", s.v_id)[0]["state"] == "discarded"
     monkeypatch.setattr(op, "stdin_is_tty", lambda: False)
 
@@ -442,6 +487,38 @@ def test_cli_discard_asks_refuses_without_terminal_and_obeys_yes(cli_db: Any,
     assert res.exit_code == 0
     assert json.loads(res.stdout)["affected"] == 2
     assert [a["action"] for a in audits(engine)] == ["outbox.discard", "outbox.discard"]
+
+
+def test_cli_discard_names_what_waits_and_restore_asks_and_takes_it_back(cli_db: Any,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    engine, env = cli_db
+    s = seed(engine)
+    monkeypatch.setattr(op, "stdin_is_tty", lambda: True)
+    res = run(env, "outbox", "discard", f"volunteer:{s.v_phone}", "--reason", "gone", input="y\n")
+    assert res.exit_code == 0, res.output
+    assert f"waiting on volunteer:{s.v_phone}: membership:{s.membership}" in res.stderr  # before the question
+    assert "1 record waits on them and will not be sent either" in res.stderr
+    assert f"waiting on volunteer:{s.v_phone}: membership:{s.membership}" in res.stdout
+    assert "kept out of sync until restored" in res.stdout
+    res = run(env, "outbox", "list")
+    assert res.exit_code == 0 and "discarded by an operator" in res.stdout and "PARENT_DISCARDED" in res.stdout
+    assert f"waiting on it: membership:{s.membership}" in res.stdout
+
+    res = run(env, "outbox", "restore", f"volunteer:{s.v_phone}")  # no --reason
+    assert res.exit_code == 2
+    res = run(env, "outbox", "restore", "--reason", "back")  # nothing named
+    assert res.exit_code == 2 and "name the records" in res.stderr
+    res = run(env, "outbox", "restore", f"volunteer:{s.v_phone}", "--reason", "back", input="n\n")
+    assert res.exit_code == 1 and outbox(engine, "volunteer", s.v_phone)[0]["state"] == "discarded"
+    monkeypatch.setattr(op, "stdin_is_tty", lambda: False)
+    res = run(env, "outbox", "restore", f"volunteer:{s.v_phone}", "--reason", "back")
+    assert res.exit_code == 2 and "no terminal" in res.stderr
+    res = run(env, "outbox", "restore", f"volunteer:{s.v_phone}", "--reason", "back", "--yes", "--json")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["affected"] == 1 and doc["records"] == [f"volunteer:{s.v_phone}"] and doc["audit_id"]
+    assert outbox(engine, "volunteer", s.v_phone)[0]["state"] == "pending"
+    assert [a["action"] for a in audits(engine)] == ["outbox.discard", "outbox.restore"]
 
 
 def test_cli_unreachable_store_exits_1(tmp_path: Any) -> None:
@@ -459,6 +536,6 @@ def test_cli_unreachable_store_exits_1(tmp_path: Any) -> None:
 
 
 def test_cli_help_names_the_settings() -> None:
-    for cmd in ("list", "retry", "discard"):
+    for cmd in ("list", "retry", "discard", "restore"):
         res = CliRunner().invoke(app, ["outbox", cmd, "--help"], env={"COLUMNS": "200"})
         assert res.exit_code == 0 and "REGSYNC_DATABASE_URL" in res.stdout

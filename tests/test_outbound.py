@@ -667,6 +667,58 @@ def test_each_kind_of_dirt_is_normalized_before_sending(settings, engine, sandbo
     assert rec[wire] == expected
 
 
+#: Characters that do not print (Unicode category Cf), as pasted from web pages and chat apps.
+ZWSP, ZWJ, ZWNJ, BOM, SHY, LRM, RLO, PDF, WJ = ("\u200b", "\u200d", "\u200c", "\ufeff", "\u00ad", "\u200e",
+                                            "\u202e", "\u202c", "\u2060")
+
+
+@pytest.mark.parametrize(("kind", "column", "dirty", "clean"), [
+    ("volunteer", "name", f"李{ZWSP}明", "李明"),
+    ("volunteer", "name", f"{BOM}买买提{ZWJ}•艾力{LRM}", "买买提·艾力"),
+    ("volunteer", "name", f"John{SHY}{WJ} Smith", "John Smith"),
+    ("volunteer", "id_number", BOM, None),
+    ("volunteer", "phone", f"{LRM}139{ZWSP}1234{ZWNJ}5678", "13912345678"),
+    ("volunteer", "skills", json.dumps([f"急{ZWSP}救", f"翻译{BOM}"]), ["急救", "翻译"]),
+    ("org", "name", f"测试{ZWSP}志愿服务总队", "测试志愿服务总队"),
+    ("org", "contact_name", f"{RLO}王芳{PDF}", "王芳"),
+    ("org", "contact_phone", f"0451-{ZWSP}86123456", "0451-86123456"),
+    ("org", "uscc", ZWSP, None),
+    ("activity", "title", f"社区{ZWJ}环境清洁{SHY}活动", "社区环境清洁活动"),
+], ids=["name-zwsp", "name-bom-zwj-lrm", "name-shy-wj", "id_number", "phone", "skills", "org-name", "contact_name",
+        "contact_phone", "uscc", "activity-title"])
+def test_characters_that_do_not_print_are_removed_before_sending(settings, engine, sandbox, kind, column, dirty,
+                                                                 clean) -> None:
+    """A value pasted with a zero-width space, a BOM, a soft hyphen or a bidi mark (Unicode Cf) shows as the clean
+    value; the registry refuses it (registry-api.md §4: no control characters; §4.2 names). The one normalizer
+    removes them on the way out, and what refers to the record is not held up."""
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        if kind == "volunteer" and column == "id_number":
+            clean = f.id_number()
+            dirty = f"{BOM}{clean[:6]}{ZWSP}{clean[6:]}{LRM}"
+        if kind == "org" and column == "uscc":
+            clean = f.uscc()
+            dirty = f"{clean[:9]}{ZWSP}{clean[9:]}{BOM}"
+        target = {"volunteer": None, "org": t["city"], "activity": None}[kind]
+        if target is not None:
+            conn.execute(text(f"UPDATE organization SET {column} = :v WHERE id = :i"), {"v": dirty, "i": target})
+        v = f.volunteer(conn, **({column: dirty} if kind == "volunteer" else {}))
+        a = f.activity(conn, t["team"], **({column: dirty} if kind == "activity" else {}))
+        sr = f.service_record(conn, v, a, t["team"])
+    summary = sync(settings, engine)
+    assert summary["still_failed"] == {}, summary
+    assert link_of(engine, "service_record", sr) is not None  # the dependents did not wait
+    collection, local_id = {"volunteer": ("volunteers", v), "org": ("orgs", t["city"]),
+                            "activity": ("activities", a)}[kind]
+    record = next(r for r in registry_records(sandbox, collection)
+                  if r["id"] == link_of(engine, kind, local_id).registry_id)
+    wire = {"id_number": "idNumber", "contact_name": "contactName", "contact_phone": "contactPhone"}.get(column, column)
+    assert record[wire] == clean
+    with engine.connect() as conn:  # the platform's own row is never rewritten (design.md, "Normalization")
+        table = {"volunteer": "volunteer", "org": "organization", "activity": "activity"}[kind]
+        assert conn.execute(text(f"SELECT {column} FROM {table} WHERE id = :i"), {"i": local_id}).scalar_one() == dirty
+
+
 def test_dirt_no_standard_fixes_fails_alone_with_the_registry_field_error(settings, engine, sandbox) -> None:
     with engine.begin() as conn:
         ok = f.volunteer(conn)
@@ -719,6 +771,66 @@ def test_records_waiting_for_a_discarded_record_are_blocked(settings, engine, sa
     summary = sync(settings, engine)
     assert summary["still_failed_by_code"] == {"PARENT_FAILED": 1}
     assert link_of(engine, "service_record", sr) is None
+
+
+def test_a_discarded_record_stays_out_of_sync_until_an_operator_restores_it(settings, engine, sandbox) -> None:
+    """``outbox discard`` lasts (issue 12 item 8): the next edits of the record are kept but never sent, what
+    waits on it stays blocked (shown as waiting on a discarded record), and ``outbox restore`` sends the record's
+    current state, then what waited on it."""
+    from regsync.operator import Selection, discard_outbox, list_outbox, restore_outbox
+
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        v = f.volunteer(conn, phone="12345")  # refused: INVALID_PHONE
+        a = f.activity(conn, t["team"])
+        sr = f.service_record(conn, v, a, t["team"])
+        m = f.membership(conn, v, t["team"])
+    first = sync(settings, engine)
+    assert first["still_failed_by_code"] == {"INVALID_PHONE": 1, "PARENT_FAILED": 2}, first
+    discarded = discard_outbox(engine, Selection(records=(("volunteer", v),)), reason="left the platform",
+                               actor="test")
+    assert discarded.dependents == {f"volunteer:{v}": [f"membership:{m}", f"service_record:{sr}"]}
+    with engine.begin() as conn:  # the platform edits the person again (a valid phone now)
+        conn.execute(text("UPDATE volunteer SET phone = '13712345678', name = '李明明' WHERE id = :i"), {"i": v})
+        sr2 = f.service_record(conn, v, a, t["team"], day=2)
+    second = sync(settings, engine)
+    assert second["pushed"] == {}, second
+    assert registry_records(sandbox, "volunteers") == [] and link_of(engine, "volunteer", v) is None
+    assert second["still_failed_by_code"] == {"PARENT_FAILED": 3}  # what waits on it, the new record too
+    listing = {r.key: r for r in list_outbox(engine).records}
+    assert listing[f"volunteer:{v}"].held
+    assert listing[f"volunteer:{v}"].dependents == [f"membership:{m}", f"service_record:{sr}",
+                                                     f"service_record:{sr2}"]
+    assert {listing[k].code for k in (f"membership:{m}", f"service_record:{sr}", f"service_record:{sr2}")} == {
+        "PARENT_DISCARDED"}
+    assert sync(settings, engine)["pushed"] == {}  # and again: nothing goes, nothing loops
+
+    restored = restore_outbox(engine, Selection(records=(("volunteer", v),)), reason="came back", actor="test")
+    assert restored.affected == 1
+    third = sync(settings, engine)
+    assert third["still_failed"] == {}, third
+    assert third["pushed"] == {"volunteers": 1, "memberships": 1, "service_records": 2}, third
+    (person,) = registry_records(sandbox, "volunteers")
+    assert (person["name"], person["phone"]) == ("李明明", "13712345678")  # its current state
+    assert person["totalHours"] == "5.00"
+
+
+def test_reconcile_repair_leaves_a_discarded_record_out_of_sync(settings, engine, sandbox) -> None:
+    from regsync.db.session import suppress_outbox
+    from regsync.operator import Selection, discard_outbox
+    from regsync.reconcile import run_reconcile
+
+    with engine.begin() as conn:
+        v = f.volunteer(conn, phone="12345")
+    sync(settings, engine)
+    discard_outbox(engine, Selection(records=(("volunteer", v),)), reason="left the platform", actor="test")
+    with engine.begin() as conn, suppress_outbox(conn):  # fixed without the outbox: reconcile would push it
+        conn.execute(text("UPDATE volunteer SET phone = '13712345678' WHERE id = :i"), {"i": v})
+    code, summary = run_reconcile(settings, engine=engine, kinds=["volunteers"], repair=True)
+    assert code == 0 and summary["discrepancies"] == {"missing_in_registry": 1}
+    assert summary["queued"] == summary["repaired"] == summary["requeued"] == {}
+    assert summary["actions"] == {"push": {"discarded": 1}}
+    assert sync(settings, engine)["pushed"] == {} and registry_records(sandbox, "volunteers") == []
 
 
 def test_refused_credentials_halt_the_relay_without_failing_rows(settings, engine, sandbox) -> None:

@@ -105,6 +105,23 @@ def test_two_sides_in_agreement_give_zero(settings, engine, sandbox) -> None:
     assert json.loads(run.summary)["discrepancies"] == {}
 
 
+def test_a_difference_only_in_characters_that_do_not_print_is_no_discrepancy(settings, engine, sandbox) -> None:
+    """Local values pasted with a zero-width space, a BOM, a soft hyphen or a bidi mark (Unicode Cf) show as the
+    registry's values: reconcile compares through the one normalizer and finds nothing to repair."""
+    w = world(engine, settings)
+    with engine.begin() as conn, suppress_outbox(conn):
+        conn.execute(text("UPDATE volunteer SET name = :n, skills = :s WHERE id = :i"),
+                     {"n": "\ufeff李\u200b明", "s": json.dumps(["急\u00ad救"]), "i": w["vols"][0]})
+        conn.execute(text("UPDATE organization SET name = name || :z, contact_name = :c WHERE id = :i"),
+                     {"z": "\u200d", "c": "\u202e王芳\u202c", "i": w["tree"]["city"]})
+        conn.execute(text("UPDATE activity SET title = :t WHERE id = :i"),
+                     {"t": "社区\u2060环境清洁活动\u200e", "i": w["activity"]})
+    summary = reconcile(settings, engine, repair=True)
+    assert summary["discrepancies"] == {}, summary["listed"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM outbox WHERE state = 'pending'")).scalar_one() == 0
+
+
 def test_seeded_discrepancies_are_found_exactly_and_repaired(settings, engine, sandbox) -> None:
     w = world(engine, settings)
     t, vols, act = w["tree"], w["vols"], w["activity"]
@@ -173,8 +190,9 @@ def test_seeded_discrepancies_are_found_exactly_and_repaired(settings, engine, s
 
     repaired = reconcile(settings, engine, repair=True)
     assert repaired["discrepancies"] == first["discrepancies"]
-    assert repaired["repaired"] == {"broken_link": 1, "field_mismatch": 1, "missing_in_registry": 2,
-                                    "missing_locally": 1, "stale_link": 1}, repaired["actions"]
+    assert repaired["repaired"] == {"missing_locally": 1, "stale_link": 1}, repaired["actions"]
+    assert repaired["queued"] == {"broken_link": 1, "field_mismatch": 1, "missing_in_registry": 2}
+    assert repaired["requeued"] == {}
     actions = {(r["kind"], r["action"], r["action_state"]) for r in findings(engine, repaired["run_id"])}
     assert ("stale_link", "pull", "done") in actions and ("field_mismatch", "push", "queued") in actions
     assert ("broken_link", "relink", "queued") in actions and ("missing_locally", "pull", "done") in actions
@@ -186,6 +204,60 @@ def test_seeded_discrepancies_are_found_exactly_and_repaired(settings, engine, s
 
     second = reconcile(settings, engine)
     assert second["discrepancies"] == {"duplicate_person": 1, "orphan": 1}, second["listed"]
+
+
+def test_repair_counts_what_it_queues_and_what_was_refused_before_not_as_repaired(settings, engine, sandbox) -> None:
+    """``reconcile --repair`` says what each fix is: done by the run (``repaired``), an outbox row for the relay
+    (``queued``), or queued again although the registry refused the record's data last time (``requeued``, with the
+    code): it fails again at the relay and is never counted as repaired (summary, run record, ``--json``)."""
+    w = world(engine, settings)
+    bad = f.id_number()
+    bad = bad[:17] + ("0" if bad[17] != "0" else "1")  # a wrong check character: no standard fixes it
+    with engine.begin() as conn:
+        refused = f.volunteer(conn, id_number=bad, name="陈静")
+        conn.execute(text("UPDATE volunteer SET phone = '12345' WHERE id = :i"), {"i": w["vols"][0]})
+    first = sync(settings, engine)
+    assert first["still_failed_by_code"] == {"INVALID_ID_NUMBER": 1, "INVALID_PHONE": 1}, first
+    with engine.begin() as conn, suppress_outbox(conn):
+        lost = f.volunteer(conn, name="杨洋")  # a change that never reached the outbox: a plain fix
+    code, summary = run_reconcile(settings, engine=engine, kinds=["volunteers"], repair=True)
+    assert code == 0 and summary["discrepancies"] == {"field_mismatch": 1, "missing_in_registry": 2}
+    assert summary["repaired"] == {}
+    assert summary["queued"] == {"missing_in_registry": 1}
+    assert summary["requeued"] == {"field_mismatch": 1, "missing_in_registry": 1}
+    by_local = {d["local_id"]: d for d in summary["listed"]}
+    assert (by_local[lost]["action_state"], by_local[refused]["action_state"]) == ("queued", "requeued")
+    assert by_local[refused]["details"]["refused_before"] == "INVALID_ID_NUMBER"
+    assert by_local[w["vols"][0]]["details"]["refused_before"] == "INVALID_PHONE"
+    with engine.connect() as conn:
+        stored = json.loads(conn.execute(text("SELECT summary FROM run WHERE id = :i"),
+                                         {"i": summary["run_id"]}).scalar_one())
+        states = dict(conn.execute(text("SELECT local_id, action_state FROM discrepancy WHERE run_id = :r"),
+                                   {"r": summary["run_id"]}).all())
+    assert (stored["repaired"], stored["queued"], stored["requeued"]) == (
+        summary["repaired"], summary["queued"], summary["requeued"])
+    assert states == {lost: "queued", refused: "requeued", w["vols"][0]: "requeued"}
+    after = sync(settings, engine)  # the relay pass that follows: the queued one goes in, the others fail again
+    assert after["pushed"] == {"volunteers": 1}
+    assert after["still_failed_by_code"] == {"INVALID_ID_NUMBER": 1, "INVALID_PHONE": 1}
+    again = reconcile(settings, engine, kinds=["volunteers"], repair=True)
+    assert again["repaired"] == again["queued"] == {}
+    assert again["requeued"] == {"field_mismatch": 1, "missing_in_registry": 1}
+    from typer.testing import CliRunner
+
+    from regsync.cli import app
+
+    env = {"REGSYNC_DATABASE_URL": settings.database.url, "REGSYNC_REGISTRY_URL": settings.registry.url,
+           "REGSYNC_CLIENT_ID": settings.registry.client_id or "",
+           "REGSYNC_CLIENT_SECRET": settings.registry.client_secret or "", "REGSYNC_LOG_LEVEL": "WARNING"}
+    sync(settings, engine)  # they fail again
+    res = CliRunner().invoke(app, ["reconcile", "--kind", "volunteers", "--repair", "--json"], env=env)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert (out["repaired"], out["queued"], out["requeued"]) == ({}, {}, again["requeued"])
+    sync(settings, engine)
+    res = CliRunner().invoke(app, ["reconcile", "--kind", "volunteers", "--repair"], env=env)
+    assert res.exit_code == 0 and "2 queued again" in res.stdout and "fail again" in res.stdout, res.output
 
 
 def test_kind_and_region_scope_and_the_feed_restart(settings, engine, sandbox) -> None:

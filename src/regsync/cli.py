@@ -304,7 +304,7 @@ def resume(reason: ReasonOpt, config: ConfigOpt = None, outbound: OutboundFlag =
 
 
 # ------------------------------------------------------------------------------------------------ outbox
-outbox_app = typer.Typer(help="See what waits in the outbox and why; retry or discard it (audited). "
+outbox_app = typer.Typer(help="See what waits in the outbox and why; retry, discard or restore it (audited). "
                               + env_help("database"), no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
 
@@ -383,8 +383,9 @@ def outbox_retry(reason: ReasonOpt, targets: TargetsArg = None, config: ConfigOp
         print_action(result)
 
 
-@outbox_app.command("discard", help="Drop records from the sync: their waiting rows become discarded and "
-                                    "are never sent. Asks first unless --yes; with no terminal to ask on, "
+@outbox_app.command("discard", help="Keep records out of the sync until `outbox restore`: their waiting rows "
+                                    "become discarded, and their later changes are kept but not sent. Names the "
+                                    "records waiting on them. Asks first unless --yes; with no terminal to ask on, "
                                     "refuses (exit 2). Audited.", epilog=env_epilog("database"))
 def outbox_discard(reason: ReasonOpt, targets: TargetsArg = None, config: ConfigOpt = None,
                    code: Annotated[str | None, typer.Option("--code", help="Every failed or blocked record "
@@ -409,8 +410,13 @@ def outbox_discard(reason: ReasonOpt, targets: TargetsArg = None, config: Config
                                dry_run=True)
         if preview.affected:
             kinds = ", ".join(f"{k} {v}" for k, v in preview.by_kind.items())
+            for key, names in preview.dependents.items():
+                err.print(f"waiting on {key}: {', '.join(names)}", highlight=False, markup=False)
+            waiting = (f" {preview.dependents_total} record{' waits' if preview.dependents_total == 1 else 's wait'} "
+                       "on them and will not be sent either." if preview.dependents_total else "")
             if not typer.confirm(f"Discard {preview.affected} record{'' if preview.affected == 1 else 's'} ({kinds})? "
-                                 f"{'It' if preview.affected == 1 else 'They'} will not be sent.",
+                                 f"{'It' if preview.affected == 1 else 'They'} will not be sent until restored "
+                                 f"(`regsync outbox restore`).{waiting}",
                                  err=True):
                 err.print("nothing discarded")
                 raise typer.Exit(1)
@@ -420,6 +426,52 @@ def outbox_discard(reason: ReasonOpt, targets: TargetsArg = None, config: Config
         print_json(result.as_dict())
     else:
         op.print_action(result)
+
+
+@outbox_app.command("restore", help="Take discarded records back into the sync: their changes since the discard "
+                                    "go back to pending and the relay sends their current state; what waits on "
+                                    "them follows. Asks first unless --yes; with no terminal to ask on, refuses "
+                                    "(exit 2). Audited.", epilog=env_epilog("database"))
+def outbox_restore(reason: ReasonOpt, targets: TargetsArg = None, config: ConfigOpt = None,
+                   kind: KindOpt = None, actor: ActorOpt = None,
+                   yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+                   dry_run: DryRunOpt = False, json_output: JsonOpt = False) -> None:
+    """Restore discarded outbox records."""
+    from regsync import operator as op
+
+    settings = _setup(config, json_output)
+    row_ids, records = _outbox_call(op.parse_targets, targets or [])
+    if not (row_ids or records):
+        _outbox_call(_usage, "name the records to restore: IDs or KIND:LOCAL_ID (as `outbox list` shows them)")
+    selection = op.Selection(row_ids=row_ids, records=records,
+                             kind=_outbox_call(op.parse_kind, kind) if kind else None)
+    _outbox_call(op.check_reason, reason)
+    if not (yes or dry_run):
+        if not op.stdin_is_tty():
+            err.print("refusing to restore: no terminal to confirm on; pass --yes to restore without asking")
+            raise typer.Exit(2)
+        preview = _outbox_call(op.run_action, settings, "restore", selection, reason=reason, actor=actor,
+                               dry_run=True)
+        if preview.affected:
+            kinds = ", ".join(f"{k} {v}" for k, v in preview.by_kind.items())
+            if not typer.confirm(f"Restore {preview.affected} record{'' if preview.affected == 1 else 's'} ({kinds})? "
+                                 f"The relay sends {'its' if preview.affected == 1 else 'their'} current state.",
+                                 err=True):
+                err.print("nothing restored")
+                raise typer.Exit(1)
+    result = _outbox_call(op.run_action, settings, "restore", selection, reason=reason, actor=actor,
+                          dry_run=dry_run)
+    if json_output:
+        print_json(result.as_dict())
+    else:
+        op.print_action(result)
+
+
+def _usage(message: str) -> None:
+    """Raise an operator usage error (exit 2 through :func:`_outbox_call`)."""
+    from regsync.operator import OperatorUsageError
+
+    raise OperatorUsageError(message)
 
 
 # ------------------------------------------------------------------------------------------------ conflicts
@@ -623,11 +675,25 @@ def _print_findings(title: str, summary: dict[str, Any], *, limit: int = 30) -> 
     table.add_column("discrepancy")
     table.add_column("found", justify="right")
     table.add_column("repaired", justify="right")
+    table.add_column("queued", justify="right")
     for kind, n in summary.get("discrepancies", {}).items():
-        table.add_row(kind, f"{n:,}", f"{summary.get('repaired', {}).get(kind, 0):,}")
+        requeued = summary.get("requeued", {}).get(kind, 0)
+        table.add_row(kind, f"{n:,}", f"{summary.get('repaired', {}).get(kind, 0):,}",
+                      f"{summary.get('queued', {}).get(kind, 0):,}" + (f" + {requeued:,} again" if requeued else ""))
     if not summary.get("discrepancies"):
-        table.add_row("(none)", "0", "0")
+        table.add_row("(none)", "0", "0", "0")
     out.print(table)
+    if summary.get("queued") or summary.get("requeued"):
+        out.print("queued: outbox rows for the relay; in the registry once it sends them (`regsync sync`, or the "
+                  "daemon)", highlight=False)
+    if summary.get("requeued"):
+        out.print(f"[yellow]{sum(summary['requeued'].values()):,} queued again[/yellow] although the registry "
+                  "refused their data last time: they fail again unless the data changed (`regsync outbox list "
+                  "--state failed`)", highlight=False)
+    if "compared_total" in summary:
+        total = summary["compared_total"]
+        out.print(f"compared {total['records']:,} records: {total['local']:,} local, {total['registry']:,} in the "
+                  f"registry ({total['pairs']:,} pairs)", highlight=False)
     listed = summary.get("listed") or []
     if listed:
         rows = Table(box=box.SIMPLE_HEAD, title=f"first {min(limit, len(listed))} of them")
@@ -651,7 +717,8 @@ def reconcile(config: ConfigOpt = None,
                   "--kind", help="Only these kinds (repeatable): orgs, volunteers, memberships, activities, "
                                  "service_records.")] = None,
               region: Annotated[str | None, typer.Option(
-                  "--region", help="Only records of this GB/T 2260 region code prefix (e.g. 2301).")] = None,
+                  "--region", help="Only records of this GB/T 2260 region of the province: 2301 or 230100 is "
+                                   "the whole city, 230102 one district.")] = None,
               repair: Annotated[bool, typer.Option("--repair", help="Queue the fixes policy allows.")] = False,
               json_output: JsonOpt = False) -> None:
     """Reconcile the platform with the registry."""
@@ -674,7 +741,8 @@ def reconcile(config: ConfigOpt = None,
         finally:
             engine.dispose()
     if json_output:
-        print_json({k: summary[k] for k in ("run_id", "status", "discrepancies", "repaired", "seconds")})
+        print_json({k: summary[k] for k in ("run_id", "status", "discrepancies", "repaired", "queued", "requeued",
+                                            "compared_total", "seconds")})
     else:
         _print_findings(f"reconcile run {summary['run_id']}: {summary['status']} in {summary['seconds']} s",
                         summary)
@@ -764,10 +832,12 @@ def resync_org(ident: Annotated[str, typer.Argument(metavar="ID", help="Local id
             json_output)
 
 
-@resync_app.command("region", help="Resync a region: orgs, volunteers and activities whose region code starts with "
-                                   "CODE, and the memberships and service records of those orgs.",
+@resync_app.command("region", help="Resync a region: the orgs of both lines, volunteers and activities whose "
+                                   "region code lies in CODE, and the memberships and service records of those "
+                                   "orgs. A region where the store holds nothing is a usage error (exit 2).",
                    epilog=env_epilog("database", "registry", "merge"))
-def resync_region(code: Annotated[str, typer.Argument(metavar="CODE", help="GB/T 2260 code prefix, e.g. 2301.")],
+def resync_region(code: Annotated[str, typer.Argument(metavar="CODE", help="GB/T 2260 region of the province: 2301 "
+                                                                           "or 230100 (the whole city), 230102.")],
                   reason: ReasonOpt, config: ConfigOpt = None, actor: ActorOpt = None,
                   dry_run: PlanOpt = False, json_output: JsonOpt = False) -> None:
     """Resync one region."""

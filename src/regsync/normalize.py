@@ -10,15 +10,23 @@ Rules and their sources:
 * Names (registry-api.md §4.2): look-alike dots (``•`` U+2022, ``．`` U+FF0E, ``・`` U+30FB, ``･`` U+FF65,
   ``‧`` U+2027, ``∙`` U+2219, ``⋅`` U+22C5, ``• ``…) to ``·`` U+00B7, then NFKC, then surrounding
   spaces off. Characters outside the BMP are kept.
+* Characters that do not print (Unicode format characters, general category ``Cf``: zero-width space
+  U+200B, ZWNJ/ZWJ U+200C/U+200D, word joiner U+2060, BOM U+FEFF, soft hyphen U+00AD, the bidi marks and
+  embeddings U+200E/U+200F, U+202A–U+202E, U+2066–U+2069…) are removed from every text value, names, ID
+  numbers, phones and USCCs included, on the way out and in every comparison (:func:`strip_format_chars`).
+  Text fields carry no control characters (registry-api.md §4), Unicode calls these "format control
+  characters", and a person's name holds only ideographs, letters, spaces and ``·`` (§4.2): a name pasted
+  with a zero-width space is refused ``INVALID_NAME`` while it shows as the same name.
 * Phones (mainland numbering plan): full-width to half-width, ``+86``/``0086`` prefixes and separators
   (spaces, ``-``, parentheses) off for mobiles; a landline keeps the one hyphen after its area code.
 * USCCs (GB 32100-2015): NFKC, spaces off, upper case.
-* Text: NFKC for comparison only; surrounding spaces off on the way out.
+* Text: NFKC for comparison only; format characters and surrounding spaces off on the way out.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 
@@ -44,6 +52,33 @@ _LANDLINE = re.compile(r"(0\d{2,3})-?(\d{7,8})")
 _EIGHTEEN_TYPES = {"RESIDENT_ID", "HMT_RESIDENCE_PERMIT"}
 
 
+@functools.cache
+def _format_chars() -> dict[int, None]:
+    """The translate table deleting every code point of general category ``Cf`` (built on first use, from the
+    interpreter's Unicode database: about 0.1 s once per process)."""
+    return {cp: None for cp in range(0x110000) if unicodedata.category(chr(cp)) == "Cf"}
+
+
+def strip_format_chars(text: str) -> str:
+    """Remove the characters that do not print: Unicode general category ``Cf`` (zero-width space U+200B,
+    ZWNJ/ZWJ, word joiner U+2060, BOM U+FEFF, soft hyphen U+00AD, bidi marks, embeddings and isolates…).
+
+    Text fields of the registry carry no control characters (registry-api.md §4) and a name holds only
+    ideographs, Latin letters, spaces and ``·`` (§4.2); a value that differs from another only by such a
+    character shows as the same value, so the one normalizer drops them on the way out and in every
+    comparison (design.md, "Normalization").
+
+    Args:
+        text: any string.
+
+    Returns:
+        ``text`` without its ``Cf`` characters (the same object when it is ASCII).
+    """
+    if text.isascii():
+        return text
+    return text.translate(_format_chars())
+
+
 def to_halfwidth(text: str) -> str:
     """NFKC: full-width digits and letters to their ASCII forms (and other compatibility forms folded)."""
     return unicodedata.normalize("NFKC", text)
@@ -67,12 +102,13 @@ def normalize_id_number(id_type: str, raw: str) -> str:
 
     For ``RESIDENT_ID`` and ``HMT_RESIDENCE_PERMIT``: 18 characters, check character verified, real birth
     date. The area code is not checked against the county list of the birth year (numbers keep retired
-    codes). Other document types: NFKC, separators off, upper case.
+    codes). Other document types: NFKC, separators off, upper case. Format characters
+    (:func:`strip_format_chars`) are off for every type.
 
     Raises:
         NormalizationError: code ``INVALID_ID_NUMBER`` when the number cannot be made valid.
     """
-    value = _ID_SEPARATORS.sub("", to_halfwidth(raw or "")).upper()
+    value = _ID_SEPARATORS.sub("", strip_format_chars(to_halfwidth(raw or ""))).upper()
     if id_type not in _EIGHTEEN_TYPES:
         if not value:
             raise NormalizationError("id_number", "INVALID_ID_NUMBER", "the document number is empty")
@@ -102,12 +138,13 @@ def try_normalize_id_number(id_type: str, raw: str) -> str | None:
 
 
 def normalize_name(raw: str) -> str:
-    """Normalize a person's name (registry-api.md §4.2): look-alike dots to ``·``, NFKC, spaces trimmed.
+    """Normalize a person's name (registry-api.md §4.2): look-alike dots to ``·``, NFKC, format characters
+    (:func:`strip_format_chars`) off, spaces trimmed.
 
     Raises:
         NormalizationError: code ``INVALID_NAME`` when the name is empty afterwards.
     """
-    value = to_halfwidth((raw or "").translate(_DOT_TABLE)).translate(_DOT_TABLE).strip()
+    value = strip_format_chars(to_halfwidth((raw or "").translate(_DOT_TABLE)).translate(_DOT_TABLE)).strip()
     value = re.sub(r"\s*·\s*", "·", value)
     if not value:
         raise NormalizationError("name", "INVALID_NAME", "the name is empty")
@@ -129,9 +166,9 @@ def normalize_phone(raw: str | None, *, field: str = "phone", landline_ok: bool 
         NormalizationError: code ``INVALID_PHONE`` for a value that is neither a mainland mobile nor (when
             allowed) a landline after the fixes.
     """
-    if raw is None or not raw.strip():
+    if raw is None or not strip_format_chars(raw).strip():
         return None
-    value = to_halfwidth(raw).strip()
+    value = strip_format_chars(to_halfwidth(raw)).strip()
     compact = _PHONE_SEPARATORS.sub("", value)
     if compact.startswith("+86"):
         compact = compact[3:]
@@ -148,19 +185,24 @@ def normalize_phone(raw: str | None, *, field: str = "phone", landline_ok: bool 
 
 
 def normalize_uscc(raw: str | None) -> str | None:
-    """Normalize a USCC (GB 32100-2015): NFKC, spaces off, upper case; blank means none."""
-    if raw is None or not raw.strip():
+    """Normalize a USCC (GB 32100-2015): NFKC, spaces and format characters off, upper case; blank means
+    none."""
+    if raw is None or not strip_format_chars(raw).strip():
         return None
-    return re.sub(r"\s", "", to_halfwidth(raw)).upper()
+    return re.sub(r"\s", "", strip_format_chars(to_halfwidth(raw))).upper()
 
 
 def normalize_text(raw: str | None) -> str | None:
-    """Trim surrounding spaces of a text field (registry-api.md §4: no leading or trailing spaces)."""
+    """A text field as sent (registry-api.md §4: no control characters, no leading or trailing spaces): format
+    characters (:func:`strip_format_chars`) off, full-width forms folded (NFKC) when there are any, surrounding
+    spaces off. ``None`` stays ``None``."""
     if raw is None:
         return None
+    raw = strip_format_chars(raw)
     return to_halfwidth(raw).strip() if any(ord(c) > 0xFF00 for c in raw) else raw.strip()
 
 
 def canonical_text(raw: str | None) -> str | None:
-    """The comparison form of a string: NFKC, surrounding spaces off (reconcile, merge)."""
-    return None if raw is None else unicodedata.normalize("NFKC", raw).strip()
+    """The comparison form of a string: NFKC, format characters and surrounding spaces off (reconcile,
+    merge)."""
+    return None if raw is None else strip_format_chars(unicodedata.normalize("NFKC", raw)).strip()

@@ -9,11 +9,14 @@ The outbox holds one row per local change; the relay folds the rows of one **rec
   (``available_at`` = now, ``attempts`` = 0, lease cleared, ``blocked_entity``/``blocked_local_id`` cleared);
   ``last_code``/``last_error`` and ``done_at`` (the time of the last refusal) stay as history until the relay
   settles the rows.
-* :func:`discard_outbox` marks every waiting row of a record ``discarded`` (a terminal state the relay never
-  claims) with ``done_at`` = now.
+* :func:`discard_outbox` marks every waiting row of a record ``discarded`` (a state the relay never claims)
+  with ``done_at`` = now, and holds the record (:mod:`regsync.db.holds`): it stays out of sync, its later
+  changes set aside as ``discarded`` too, until :func:`restore_outbox` takes it back and the relay sends its
+  current state. The records waiting on a discarded one are named with it (``dependents``), and ``outbox list``
+  shows them as waiting on a discarded record (``PARENT_DISCARDED``).
 
 Rows under a live lease (a relay is sending them right now) are never touched; they are counted as busy.
-Both actions write one ``audit`` row in the same transaction as their change.
+Each action writes one ``audit`` row in the same transaction as its change.
 
 Times are naive UTC in the database and shown in Asia/Shanghai (+08:00). Nothing here prints or stores a
 full ID number or phone number: free text (the relay's reasons, the operator's reason) goes through
@@ -32,11 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, case, desc, false, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, case, desc, exists, false, func, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from regsync.db.models import ENTITIES, Audit, Outbox
+from regsync.db import holds
+from regsync.db.models import ENTITIES, Audit, Outbox, OutboxHold
 from regsync.db.session import connection, make_engine, utcnow
 from regsync.masking import mask_text
 from regsync.settings import Settings
@@ -61,6 +65,7 @@ __all__ = [
     "print_action",
     "print_listing",
     "record_key",
+    "restore_outbox",
     "retry_outbox",
     "run_action",
     "run_list",
@@ -277,6 +282,10 @@ class OutboxRecord:
         rows: how many rows it has (in the filter).
         row_ids: up to :data:`MAX_ROW_IDS` of them, ascending.
         blocked_by: ``KIND:LOCAL_ID`` of the record a blocked row waits for.
+        held: the record was discarded and stays out of sync until ``outbox restore`` (its state is then
+            ``discarded``; ``held_since`` the discard, +08:00; ``held_audit_id`` its audit row).
+        dependents: (a held record) up to :data:`regsync.db.holds.MAX_DEPENDENTS` ``KIND:LOCAL_ID`` of the records
+            waiting on it; ``dependents_total`` all of them.
     """
 
     kind: str
@@ -292,6 +301,11 @@ class OutboxRecord:
     rows: int
     row_ids: list[int] = field(default_factory=list)
     blocked_by: str | None = None
+    held: bool = False
+    held_since: dt.datetime | None = None
+    held_audit_id: int | None = None
+    dependents: list[str] = field(default_factory=list)
+    dependents_total: int = 0
 
     @property
     def key(self) -> str:
@@ -305,7 +319,10 @@ class OutboxRecord:
                 "next_attempt": self.next_attempt.isoformat() if self.next_attempt else None,
                 "oldest_change": self.oldest_change.isoformat() if self.oldest_change else None,
                 "age_s": self.age_s, "rows": self.rows, "row_ids": self.row_ids,
-                "blocked_by": self.blocked_by}
+                "blocked_by": self.blocked_by, "held": self.held,
+                "held_since": self.held_since.isoformat() if self.held_since else None,
+                "held_audit_id": self.held_audit_id, "dependents": self.dependents,
+                "dependents_total": self.dependents_total}
 
 
 @dataclass
@@ -340,11 +357,16 @@ def _rank_expr() -> ColumnElement[int]:
 
 
 def _list_filter(states: Sequence[str] | None, code: str | None, kind: str | None) -> ColumnElement[bool]:
+    default = not states
     states = tuple(states) if states else WAITING_STATES
     unknown = [s for s in states if s not in LISTABLE_STATES]
     if unknown:
         raise OperatorUsageError(f"unknown state {unknown[0]!r}; one of {', '.join(LISTABLE_STATES)}")
     cond: ColumnElement[bool] = _ob.c.state.in_(states)
+    if default:  # a discarded record held out of sync waits for an operator too (regsync.db.holds)
+        hold = OutboxHold.__table__
+        cond = or_(cond, and_(_ob.c.state == "discarded", exists().where(
+            hold.c.entity == _ob.c.entity, hold.c.local_id == _ob.c.local_id)))
     if code is not None:
         cond = and_(cond, _ob.c.last_code == code)
     if kind is not None:
@@ -359,7 +381,8 @@ def list_outbox(engine: Engine | Connection, *, states: Sequence[str] | None = N
 
     Args:
         engine: the local store (an engine, or a connection inside a caller's transaction).
-        states: row states to include (default: :data:`WAITING_STATES`); ``discarded`` is accepted too.
+        states: row states to include (default: :data:`WAITING_STATES`, and the ``discarded`` rows of records
+            held out of sync until restored); ``discarded`` is accepted too (every discarded row).
         code: only rows with this ``last_code``.
         kind: only this entity (``volunteer``…).
         limit: records per page (≥ 1).
@@ -395,6 +418,11 @@ def list_outbox(engine: Engine | Connection, *, states: Sequence[str] | None = N
         by_rank = conn.execute(select(per_record.c.rank, func.count()).group_by(per_record.c.rank)).all()
         by_code_rows = conn.execute(select(codes.c.last_code, func.count()).group_by(codes.c.last_code)).all()
         detail = _page_details(conn, cond, [(r["entity"], r["local_id"]) for r in page])
+        page_keys = [(r["entity"], int(r["local_id"])) for r in page]
+        blocked_on = {(t["blocked_entity"], int(t["blocked_local_id"])) for rows in detail.values() for t in rows[:1]
+                      if t.get("state") == "blocked" and t.get("blocked_entity")}
+        held = holds.held_keys(conn, [*page_keys, *blocked_on]) if page_keys else {}
+        waiting_on = holds.dependents(conn, [k for k in page_keys if k in held])
 
     records = []
     for r in page:
@@ -405,15 +433,27 @@ def list_outbox(engine: Engine | Connection, *, states: Sequence[str] | None = N
         state = _STATE_OF_RANK.get(int(r["rank"] or 0), "pending")
         blocked_by = (record_key(top["blocked_entity"], top["blocked_local_id"])
                       if top.get("state") == "blocked" and top.get("blocked_entity") else None)
+        code = mask_text(top["last_code"]) if top.get("last_code") else None
+        reason = mask_text(top["last_error"]) if top.get("last_error") else None
+        parent = (top["blocked_entity"], int(top["blocked_local_id"])) if blocked_by else None
+        if parent is not None and parent in held:  # not refused by the registry: an operator's discard
+            code = "PARENT_DISCARDED"
+            audit = held[parent]["audit_id"]
+            reason = (f"waits for {blocked_by}, which an operator discarded"
+                      + (f" (audit #{audit})" if audit is not None else "")
+                      + f": `regsync outbox restore {blocked_by}` sends it, or discard this record too")
+        hold_info = held.get(key) if state == "discarded" else None
+        deps, n_deps = waiting_on.get(key, ([], 0)) if hold_info else ([], 0)
         records.append(OutboxRecord(
             kind=r["entity"], local_id=r["local_id"], state=state,
             states={s: int(r[f"n_{s}"]) for s in LISTABLE_STATES if r[f"n_{s}"]},
-            code=mask_text(top["last_code"]) if top.get("last_code") else None,
-            reason=mask_text(top["last_error"]) if top.get("last_error") else None,
+            code=code, reason=reason,
             attempts=int(r["attempts"] or 0),
             next_attempt=to_local(r["next_at"]),
             oldest_change=to_local(oldest), age_s=int((now - oldest).total_seconds()) if oldest else None,
-            rows=int(r["n"]), row_ids=sorted(x["id"] for x in rows), blocked_by=blocked_by))
+            rows=int(r["n"]), row_ids=sorted(x["id"] for x in rows), blocked_by=blocked_by,
+            held=hold_info is not None, held_since=to_local(hold_info["held_at"]) if hold_info else None,
+            held_audit_id=hold_info["audit_id"] if hold_info else None, dependents=deps, dependents_total=n_deps))
     by_state = {_STATE_OF_RANK.get(int(rk or 0), "pending"): int(n) for rk, n in by_rank}
     by_state = {s: by_state[s] for s in sorted(by_state, key=lambda s: -_RANK[s])}
     by_code = {mask_text(c): int(n) for c, n in sorted(by_code_rows, key=lambda x: (-x[1], x[0]))}
@@ -458,6 +498,9 @@ class ActionResult:
         busy: rows left alone because a relay holds a live lease on them.
         unmatched: targets given by id that name no waiting row or record.
         dependents_blocked: (discard) records blocked on a discarded record; they stay blocked.
+        dependents: (discard, restore) ``KIND:LOCAL_ID`` of a record → up to
+            :data:`regsync.db.holds.MAX_DEPENDENTS` records waiting on it (:func:`regsync.db.holds.dependents`);
+            ``dependents_total`` counts them all, over every record.
         audit_id: the audit row written (``None`` for a dry run).
         dry_run: nothing was changed.
     """
@@ -471,6 +514,8 @@ class ActionResult:
     busy: int = 0
     unmatched: list[str] = field(default_factory=list)
     dependents_blocked: int = 0
+    dependents: dict[str, list[str]] = field(default_factory=dict)
+    dependents_total: int = 0
     audit_id: int | None = None
     dry_run: bool = False
 
@@ -478,7 +523,15 @@ class ActionResult:
         """The ``--json`` object: ``{"affected", "by_kind", "audit_id", "rows", "busy", ...}``."""
         return {"action": self.action, "affected": self.affected, "by_kind": self.by_kind,
                 "audit_id": self.audit_id, "rows": self.rows, "busy": self.busy, "unmatched": self.unmatched,
-                "dependents_blocked": self.dependents_blocked, "dry_run": self.dry_run}
+                "dependents_blocked": self.dependents_blocked, "dependents": self.dependents,
+                "dependents_total": self.dependents_total, "records": self.keys, "dry_run": self.dry_run}
+
+    def note_dependents(self, found: dict[tuple[str, int], tuple[list[str], int]]) -> None:
+        """Add :func:`regsync.db.holds.dependents`'s answer (the names kept within :data:`MAX_AUDIT_KEYS`)."""
+        for (kind, lid), (names, total) in sorted(found.items()):
+            self.dependents_total += total
+            if len(self.dependents) < MAX_AUDIT_KEYS:
+                self.dependents[record_key(kind, lid)] = names
 
 
 def retry_outbox(engine: Engine, selection: Selection, *, reason: str, actor: str | None = None,
@@ -512,8 +565,10 @@ def discard_outbox(engine: Engine, selection: Selection, *, reason: str, actor: 
     """Drop the selected records' waiting rows from the sync (state ``discarded``), and audit it.
 
     Every ``pending``, ``deferred``, ``blocked`` or ``failed`` row of a selected record becomes ``discarded``
-    with ``done_at`` = now and no lease; ``last_code``/``last_error`` stay. A later local change of the record
-    queues a new row as usual. Confirmation is the caller's business (the CLI asks unless ``--yes``).
+    with ``done_at`` = now and no lease; ``last_code``/``last_error`` stay. The record is held out of sync
+    (:mod:`regsync.db.holds`): a later local change of it is still captured, but the relay sets it aside
+    instead of sending it, until :func:`restore_outbox`. Confirmation is the caller's business (the CLI asks
+    unless ``--yes``).
 
     Args:
         engine: the local store.
@@ -524,13 +579,85 @@ def discard_outbox(engine: Engine, selection: Selection, *, reason: str, actor: 
         dry_run: only count what would change; no audit row.
 
     Returns:
-        What was done; ``dependents_blocked`` counts records blocked on the discarded ones.
+        What was done; ``dependents_blocked`` counts records blocked on the discarded ones, ``dependents`` names
+        the records waiting on each (blocked on it, or referring to it while it is not in the registry).
 
     Raises:
         OperatorUsageError: no or several selections, ``all_failed``, or an empty reason.
     """
     selection.validate(allow_all_failed=False)
     return _act(engine, "outbox.discard", selection, reason, actor, now, dry_run)
+
+
+def restore_outbox(engine: Engine, selection: Selection, *, reason: str, actor: str | None = None,
+                   now: dt.datetime | None = None, dry_run: bool = False) -> ActionResult:
+    """Take discarded records back into the sync, and audit it (design.md, "Operator commands").
+
+    Each selected record held by :func:`discard_outbox` is released (:func:`regsync.db.holds.release_held`): its
+    rows discarded or set aside since the discard go back to ``pending`` with ``available_at`` = now, so the relay
+    sends the record's current state; the records waiting on it (``dependents``) follow once it is in the
+    registry (the relay re-queues what is blocked on a record when it gets its link). Confirmation is the caller's
+    business (the CLI asks unless ``--yes``).
+
+    Args:
+        engine: the local store.
+        selection: row ids (any row of the record) and/or records ``KIND:LOCAL_ID``; ``code`` and
+            ``all_failed`` are refused (a restore names what it takes back).
+        reason: why (required, non-empty; stored masked).
+        actor: who (default: :func:`default_actor`).
+        now: naive UTC "now" (default: the clock).
+        dry_run: only count what would change; no audit row.
+
+    Returns:
+        What was done: ``affected`` records taken back, ``rows`` put back to pending, ``unmatched`` the targets
+        that name no discarded record.
+
+    Raises:
+        OperatorUsageError: no targets, ``code``/``all_failed``, or an empty reason.
+    """
+    if selection.code is not None or selection.all_failed or not (selection.row_ids or selection.records):
+        raise OperatorUsageError("name the records to restore: IDs or KIND:LOCAL_ID (as `outbox list` shows them)")
+    reason = check_reason(reason)
+    now = now or utcnow()
+    actor = mask_text((actor or default_actor()).strip() or "unknown")[:64]
+    result = ActionResult(action="outbox.restore", dry_run=dry_run)
+    with engine.begin() as conn:
+        named: dict[tuple[str, int], str] = {}
+        for rid in selection.row_ids:
+            row = conn.execute(select(_ob.c.entity, _ob.c.local_id).where(_ob.c.id == rid)).first()
+            if row is None:
+                result.unmatched.append(str(rid))
+            else:
+                named.setdefault((row.entity, int(row.local_id)), str(rid))
+        for kind, lid in selection.records:
+            named.setdefault((kind, lid), record_key(kind, lid))
+        if selection.kind:
+            named = {k: v for k, v in named.items() if k[0] == selection.kind}
+        held = holds.held_keys(conn, named)
+        result.unmatched += [v for k, v in named.items() if k not in held]
+        keys = sorted(held)
+        result.note_dependents(holds.dependents(conn, keys))
+        if dry_run:
+            result.rows = int(sum(conn.execute(select(func.count()).where(
+                _ob.c.entity == k, _ob.c.local_id == i, _ob.c.state == "discarded",
+                _ob.c.done_at >= held[(k, i)]["held_at"])).scalar_one() for k, i in keys))
+        elif keys:
+            _, result.rows = holds.release_held(conn, keys, now=now)
+        by_kind: Counter[str] = Counter(k for k, _ in keys)
+        result.affected = len(keys)
+        result.by_kind = {KIND_NAMES[k]: by_kind[k] for k in ENTITIES if by_kind[k]}
+        result.keys = [record_key(k, i) for k, i in keys[:MAX_AUDIT_KEYS]]
+        result.keys_truncated = len(keys) > MAX_AUDIT_KEYS
+        if not dry_run:
+            details = {"selection": selection.as_dict(), "affected": result.affected, "rows": result.rows,
+                       "by_kind": result.by_kind, "records": result.keys, "records_truncated": result.keys_truncated,
+                       "unmatched": result.unmatched, "dependents": result.dependents,
+                       "dependents_total": result.dependents_total,
+                       "discarded": {record_key(k, i): held[(k, i)]["audit_id"] for k, i in keys[:MAX_AUDIT_KEYS]}}
+            result.audit_id = int(conn.execute(Audit.__table__.insert().values(
+                at=now, actor=actor, action="outbox.restore", target=selection.describe(), reason=mask_text(reason),
+                details=json.dumps(details, ensure_ascii=False, sort_keys=True))).inserted_primary_key[0])
+    return result
 
 
 def check_reason(reason: str | None) -> str:
@@ -589,6 +716,9 @@ def _act(engine: Engine, action: str, selection: Selection, reason: str, actor: 
             result.busy += conn.execute(select(func.count()).where(
                 of_chunk, _ob.c.state.in_(target_states), _ob.c.claimed_until >= now)).scalar_one()
             if action == "outbox.discard" and touched:
+                if not dry_run:
+                    holds.hold(conn, touched, now=now, actor=actor, reason=mask_text(reason), audit_id=None)
+                result.note_dependents(holds.dependents(conn, touched))
                 result.dependents_blocked += conn.execute(select(func.count()).select_from(
                     select(_ob.c.entity, _ob.c.local_id).where(
                         _ob.c.state == "blocked",
@@ -602,9 +732,15 @@ def _act(engine: Engine, action: str, selection: Selection, reason: str, actor: 
                        "records_truncated": result.keys_truncated,
                        "busy": result.busy, "unmatched": result.unmatched,
                        "dependents_blocked": result.dependents_blocked}
+            if action == "outbox.discard":
+                details |= {"dependents": result.dependents, "dependents_total": result.dependents_total}
             result.audit_id = int(conn.execute(Audit.__table__.insert().values(
                 at=now, actor=actor, action=action, target=selection.describe(), reason=mask_text(reason),
                 details=json.dumps(details, ensure_ascii=False, sort_keys=True))).inserted_primary_key[0])
+            if action == "outbox.discard":  # the holds of this discard name its audit row
+                hold_t = OutboxHold.__table__
+                conn.execute(update(hold_t).where(hold_t.c.audit_id.is_(None), hold_t.c.held_at == now)
+                             .values(audit_id=result.audit_id))
     return result
 
 
@@ -691,14 +827,16 @@ def run_list(settings: Settings, **filters: Any) -> OutboxListing:
 
 
 def run_action(settings: Settings, action: str, selection: Selection, **kwargs: Any) -> ActionResult:
-    """:func:`retry_outbox` (``action="retry"``) or :func:`discard_outbox` (``"discard"``) on the store.
+    """:func:`retry_outbox` (``action="retry"``), :func:`discard_outbox` (``"discard"``) or :func:`restore_outbox`
+    (``"restore"``) on the store.
 
     Raises:
         OperatorUsageError: see those functions.
         StoreError: the store cannot be reached or written.
     """
-    fn = {"retry": retry_outbox, "discard": discard_outbox}[action]
-    selection.validate(allow_all_failed=action == "retry")
+    fn = {"retry": retry_outbox, "discard": discard_outbox, "restore": restore_outbox}[action]
+    if action != "restore":
+        selection.validate(allow_all_failed=action == "retry")
     check_reason(kwargs.get("reason"))
     engine = open_store(settings)
     try:
@@ -755,6 +893,12 @@ def print_listing(listing: OutboxListing, *, now: dt.datetime | None = None) -> 
         else:
             nxt = r.next_attempt.strftime("%m-%d %H:%M")
         why = Text(": ".join(x for x in (r.code, r.reason) if x))
+        if r.held:
+            why = Text("discarded by an operator" + (f" (audit #{r.held_audit_id})" if r.held_audit_id else "")
+                       + f": out of sync until `regsync outbox restore {r.key}`; its changes are kept")
+            if r.dependents_total:
+                more = r.dependents_total - len(r.dependents)
+                why.append(f"\nwaiting on it: {', '.join(r.dependents)}" + (f" +{more}" if more > 0 else ""))
         ids = ",".join(str(i) for i in r.row_ids) + (f" +{r.rows - len(r.row_ids)}" if r.rows > len(r.row_ids)
                                                       else "")
         why.append(("\n" if len(why) else "") + f"rows {ids}", style="dim")
@@ -774,7 +918,7 @@ def print_action(result: ActionResult) -> None:
     from rich.text import Text
 
     out = Console()
-    verb = {"outbox.retry": "retried", "outbox.discard": "discarded"}[result.action]
+    verb = {"outbox.retry": "retried", "outbox.discard": "discarded", "outbox.restore": "restored"}[result.action]
     if result.dry_run:
         verb = "would have " + verb
     if result.affected == 0:
@@ -787,10 +931,20 @@ def print_action(result: ActionResult) -> None:
         line += f"; audit #{result.audit_id}"
     out.print(Text(line))
     if result.unmatched:
-        out.print(Text("not waiting (unknown, sent or discarded): " + ", ".join(result.unmatched)))
+        out.print(Text(("not discarded (unknown, or not held out of sync): " if result.action == "outbox.restore"
+                        else "not waiting (unknown, sent or discarded): ") + ", ".join(result.unmatched)))
+    if result.action == "outbox.discard" and result.affected and not result.dry_run:
+        out.print(Text("kept out of sync until restored (`regsync outbox restore KIND:LOCAL_ID`): later changes of "
+                       + ("it" if result.affected == 1 else "them") + " are kept, not sent"))
+    for key, names in result.dependents.items():
+        out.print(Text(f"waiting on {key}: " + ", ".join(names)))
+    shown = sum(len(v) for v in result.dependents.values())
+    if result.dependents_total > shown:
+        out.print(Text(f"and {result.dependents_total - shown} more waiting records"))
     if result.busy:
         out.print(Text(f"{result.busy} rows left alone: a relay is sending them now"))
     if result.dependents_blocked:
         n = result.dependents_blocked
         out.print(Text(f"{n} record{' is' if n == 1 else 's are'} blocked on the discarded ones and stay"
-                       f"{'s' if n == 1 else ''} blocked"))
+                       f"{'s' if n == 1 else ''} blocked until {'it is' if result.affected == 1 else 'they are'} "
+                       "restored or discarded too"))

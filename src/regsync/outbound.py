@@ -48,6 +48,7 @@ import structlog
 from sqlalchemy import BigInteger, Connection, Engine, Text, and_, any_, bindparam, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from regsync.db.holds import set_aside_held
 from regsync.db.models import TABLE_ENTITY, Base, Conflict, CreateSent, Link, Outbox
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
 from regsync.masking import mask_text
@@ -462,6 +463,7 @@ class Relay:
             priority order.
         """
         now = _now()
+        set_aside_held(conn, now)  # what an operator discarded stays out of sync until restored (regsync.db.holds)
         until = now + dt.timedelta(seconds=self.settings.relay.lease_s)
         # On PostgreSQL the ids go as an array (= ANY(ARRAY(…))): as "IN (subquery)" the planner hashes the ids and
         # scans the whole outbox to find them (234 ms for 5 000 rows of 370 000, against ~80 ms)

@@ -4,8 +4,8 @@
 regsync's types, references as registry ids), normalized as the standards allow (:mod:`regsync.normalize`).
 :func:`project_registry` takes the same fields from a decoded registry record. :func:`canonical` makes either
 comparable and storable as a link's base snapshot: JSON-safe values (dates and times as ISO strings at second
-precision, hours as integer hundredths, strings NFKC), and personal values (ID numbers, phones) replaced by
-keyed hashes (design.md, "Personal data").
+precision, hours as integer hundredths, strings NFKC without the format characters that do not print), and
+personal values (ID numbers, phones) replaced by keyed hashes (design.md, "Personal data").
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from regsync.normalize import (
     normalize_phone,
     normalize_text,
     normalize_uscc,
+    strip_format_chars,
 )
 
 #: The synced fields of each kind, in Python names (registry-api.md §4), as sent on a create.
@@ -137,7 +138,7 @@ def project_local(kind: str, row: Mapping[str, Any], refs: Mapping[tuple[str, in
             except NormalizationError:
                 out["id_number"] = (row["id_number"] or "").strip()
         out["phone"] = _fix(normalize_phone, row.get("phone"))
-        out["skills"] = [s.strip() for s in _json_list(row.get("skills"), "skills")]
+        out["skills"] = [normalize_text(s) for s in _json_list(row.get("skills"), "skills")]
     elif kind == "org":
         out["name"] = normalize_text(row["name"])
         out["uscc"] = normalize_uscc(row.get("uscc"))
@@ -168,19 +169,21 @@ def _canon_value(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, str):
-        return unicodedata.normalize("NFKC", value).strip()
+        return _nfkc(value).strip()
     if isinstance(value, list | tuple):
         return sorted(_canon_value(v) for v in value)
     return value
 
 
 def _nfkc(value: str) -> str:
-    return unicodedata.normalize("NFKC", value)
+    """NFKC without the characters that do not print (:func:`regsync.normalize.strip_format_chars`): a value
+    that differs only by a zero-width space or a bidi mark is the same value (design.md, "Normalization")."""
+    return strip_format_chars(unicodedata.normalize("NFKC", value))
 
 
 def canonical(fields: Mapping[str, Any], hash_key: str) -> dict[str, Any]:
-    """The canonical, storable form of synced fields: NFKC strings, ISO dates, UTC times at second
-    precision, lists as sorted lists, and keyed hashes in place of personal values."""
+    """The canonical, storable form of synced fields: NFKC strings without format characters (``Cf``), ISO
+    dates, UTC times at second precision, lists as sorted lists, and keyed hashes in place of personal values."""
     from regsync.masking import keyed_hash
 
     out: dict[str, Any] = {}

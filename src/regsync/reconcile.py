@@ -47,6 +47,9 @@ record merged into, or created as, the local row, three-way with the link's base
 record queued for creation, or an adoptable pair linked). ``duplicate_person``, ``orphan`` and
 ``hours_mismatch`` are never repaired automatically (``none``/``not_allowed``: people decide; hours follow from
 the service records' repairs). Repairs are only DB transactions and outbox rows, safe while the daemon runs.
+The summary counts each fix as what it is: ``repaired`` (done by the run: pulled, linked), ``queued`` (an outbox
+row: in the registry once the relay sends it), ``requeued`` (queued again although the registry refused the
+record's last push on its data, ``details.refused_before``: it fails again unless the data changed).
 
 Every run is a row of ``run`` (kind ``reconcile``) with its summary; every discrepancy a row of
 ``discrepancy`` with masked details (design.md, "Personal data").
@@ -57,7 +60,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +70,7 @@ import structlog
 from sqlalchemy import Connection, Engine, and_, bindparam, select, text
 from sqlalchemy.sql import Select
 
+from regsync.db.holds import held_keys
 from regsync.db.models import Base, Discrepancy, Link, Outbox
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
 from regsync.masking import mask_text
@@ -123,18 +127,41 @@ def parse_kinds(values: Sequence[str] | None) -> list[str]:
     return [k for k in KIND_ORDER if k in out]
 
 
-def check_region(region: str | None) -> str | None:
-    """A GB/T 2260 region code prefix (2 to 12 digits), or ``None``.
+def check_region(region: str | None, province: str | None = None) -> str | None:
+    """The prefix that every region code inside a GB/T 2260 region starts with, or ``None``.
+
+    A region is a province, a prefecture-level city or a county-level unit, given as its 2, 4 or 6 digits or as
+    its full six-digit code: ``23`` or ``230000`` is the province (prefix ``23``), ``2301`` or ``230100`` the
+    city with every district and county in it (prefix ``2301``), ``230102`` one district. Records lie in it by
+    their ``regionCode`` (registry-api.md §4.1: a six-digit GB/T 2260 code), so a city's full code selects the
+    whole city on both organization lines, not only the records coded at city level.
+
+    Args:
+        region: the operator's code (surrounding spaces allowed), or ``None`` (no region: everything).
+        province: the client's two-digit province (registry-api.md §1: a client serves one province); a region
+            outside it is refused.
+
+    Returns:
+        The prefix (2, 4 or 6 digits), or ``None`` for ``None``.
 
     Raises:
-        ValueError: not digits, or not 2 to 12 of them.
+        ValueError: not 2, 4 or 6 digits, a six-digit code that is no region (``230001``: trailing digits of a
+            level with a ``00`` level above them), or a region outside ``province``; the message names the code.
     """
     if region is None:
         return None
-    region = region.strip()
-    if not region.isdigit() or not 2 <= len(region) <= 12:
-        raise ValueError(f"--region must be a region code prefix of 2 to 12 digits, got {region!r}")
-    return region
+    given = region.strip()
+    if not given.isdigit() or len(given) not in (2, 4, 6):
+        raise ValueError(f"the region must be a GB/T 2260 code of 2, 4 or 6 digits (23, 2301, 230100, 230102), "
+                         f"got {given!r}")
+    prefix = given
+    while len(prefix) > 2 and prefix.endswith("00"):
+        prefix = prefix[:-2]
+    if prefix.endswith("00") or (len(given) == 6 and given[2:4] == "00" and given[4:] != "00"):
+        raise ValueError(f"{given!r} is not a GB/T 2260 region code (no province, city or county has it)")
+    if province is not None and not prefix.startswith(province):
+        raise ValueError(f"region {given!r} is outside province {province}, the one this client serves")
+    return prefix
 
 
 def city_of(region_code: str | None) -> str | None:
@@ -185,7 +212,13 @@ class Recorder:
         self.by_entity: dict[str, Counter[str]] = defaultdict(Counter)
         self.by_city: Counter[str] = Counter()
         self.by_line: Counter[str] = Counter()
+        #: findings fixed by the run itself (``done``: pulled, linked)
         self.repaired: Counter[str] = Counter()
+        #: findings whose fix is an outbox row for the relay (``queued``): in the registry once the relay sends it
+        self.queued: Counter[str] = Counter()
+        #: queued again although the registry refused the record's last push on its data (``requeued``): it fails
+        #: again unless the data changed since
+        self.requeued: Counter[str] = Counter()
         self.actions: dict[str, Counter[str]] = defaultdict(Counter)
         self.listed: list[dict[str, Any]] = []
         self._buffer: list[dict[str, Any]] = []
@@ -199,8 +232,12 @@ class Recorder:
             self.by_line[f.org_line] += 1
         if f.action:
             self.actions[f.action][f.action_state or "unknown"] += 1
-            if f.action_state in ("queued", "done"):
+            if f.action_state == "done":
                 self.repaired[f.kind] += 1
+            elif f.action_state == "queued":
+                self.queued[f.kind] += 1
+            elif f.action_state == "requeued":
+                self.requeued[f.kind] += 1
         if len(self.listed) < LISTED:
             self.listed.append(f.as_dict())
         if self.dry_run or self.run_id is None:
@@ -701,7 +738,7 @@ class Reconciler:
             return  # another province manages the person (registry-api.md §4.2): not ours to push
         if self.repair or self.plan:
             f.action = "push"
-            f.action_state = "planned" if self.plan else self._queue(kind, r, "insert")
+            f.action_state = "planned" if self.plan else self._queue(kind, r, "insert", details)
         self.rec.add(f)
 
     def _local_deleted(self, kind: str, item: LocalItem, rec: dict[str, Any]) -> None:
@@ -712,7 +749,8 @@ class Reconciler:
         f = Finding("missing_locally", kind, item.local_id, rec["id"], [], {"local_deleted": True}, city, line)
         if self.repair or self.plan:
             f.action = "push"  # the relay ends the record (design.md's table of local changes)
-            f.action_state = "planned" if self.plan else self._queue(kind, {"id": item.local_id}, "delete")
+            f.action_state = "planned" if self.plan else self._queue(kind, {"id": item.local_id}, "delete",
+                                                                     f.details)
         self.rec.add(f)
 
     def _broken_link(self, kind: str, rid: str, items: list[LocalItem]) -> None:
@@ -961,14 +999,26 @@ class Reconciler:
         return out
 
     # ------------------------------------------------------------------------------------------ repairs
-    def _queue(self, kind: str, row: dict[str, Any], op: str) -> str:
-        """Queue an outbox row for the relay (``queued``), unless one waits already (``queued`` too)."""
+    def _queue(self, kind: str, row: dict[str, Any], op: str, details: dict[str, Any] | None = None) -> str:
+        """Queue an outbox row for the relay (``queued``), unless one waits already (``queued`` too).
+
+        Returns ``requeued`` instead when the record's last push was refused on its data (:func:`refused_before`;
+        its code goes to ``details["refused_before"]``): the relay sends it again, and it fails again unless the
+        data changed since (design.md, flow 1: a refused row waits until the data changes). Returns ``discarded``
+        and queues nothing for a record an operator discarded (held until ``outbox restore``)."""
         from regsync.inbound import _priority
 
         with self.engine.begin() as conn:
+            if held_keys(conn, [(kind, int(row["id"]))]):
+                return "discarded"  # an operator keeps it out of sync until `outbox restore` (regsync.db.holds)
+            refused = refused_before(conn, kind, int(row["id"]))
             waiting = conn.execute(select(Outbox.id).where(
                 Outbox.entity == kind, Outbox.local_id == row["id"],
                 Outbox.state.in_(("pending", "deferred"))).limit(1)).first()
+            if refused is not None:
+                if details is not None:
+                    details["refused_before"] = refused
+                waiting = None
             if waiting is None:
                 now = utcnow()
                 prio = _priority(kind, row) if op != "delete" else _priority(kind, {**row, "status": ENDED.get(kind),
@@ -976,7 +1026,7 @@ class Reconciler:
                 conn.execute(Outbox.__table__.insert().values(
                     entity=kind, local_id=row["id"], op=op, priority=prio, state="pending", attempts=0,
                     created_at=now, available_at=now))
-        return "queued"
+        return "queued" if refused is None else "requeued"
 
     def _repair_linked(self, kind: str, item: LocalItem, rec: dict[str, Any], local: dict[str, Any],
                        remote: dict[str, Any], f: Finding) -> None:
@@ -999,24 +1049,34 @@ class Reconciler:
                     result = take_registry(kind, local, remote, self.key, "reconcile")
                 elif kind == "service_record":
                     # never merged: the platform's record is pushed (revoke + a corrected record)
+                    if held_keys(conn, [(kind, item.local_id)]):
+                        f.action, f.action_state = "push", "discarded"  # held until `outbox restore`
+                        return
+                    refused = _note_refusal(conn, kind, item.local_id, f)
                     poller._save_link(conn, link, version, canonical(remote, self.key))
                     poller._queue_push(conn, kind, row)
                     poller._flush(conn)  # the poller buffers its writes
-                    f.action, f.action_state = "push", "queued"
+                    f.action, f.action_state = "push", "queued" if refused is None else "requeued"
                     return
                 else:
                     base = json.loads(item.row["_base"] or "{}")
                     result = three_way(kind, base, local, remote, poller.policies, self.key)
                 poller._write_local(conn, kind, row, result)
                 pushed = bool(result.push) and item.row["_how"] != REGISTRY_OWNED and not transferred
+                refused = None
+                held = pushed and bool(held_keys(conn, [(kind, item.local_id)]))
+                if held:  # an operator keeps it out of sync until `outbox restore`: nothing pushed
+                    pushed = False
                 if pushed:
+                    refused = _note_refusal(conn, kind, item.local_id, f)
                     poller._queue_push(conn, kind, row)
                 poller._record_conflicts(conn, kind, link, version, result, self.rec.run_id)
                 poller._save_link(conn, link, version, result.new_base)
                 poller._note(kind, item.local_id, rec["id"], result)
                 poller._flush(conn)  # the poller buffers its writes
-            f.action = "pull" if result.apply_local else "push" if pushed else "none"
-            f.action_state = "held" if result.conflicts else ("queued" if pushed else "done")
+            f.action = "pull" if result.apply_local else "push" if pushed or held else "none"
+            f.action_state = "held" if result.conflicts else "discarded" if held and not result.apply_local else (
+                ("queued" if refused is None else "requeued") if pushed else "done")
             if result.conflicts:
                 f.details["conflicts"] = sorted(c.field for c in result.conflicts)
         except Exception as exc:  # noqa: BLE001 — one record's repair fails alone, recorded
@@ -1091,6 +1151,26 @@ class Reconciler:
         return "queued"
 
 
+def refused_before(conn: Connection, kind: str, local_id: int) -> str | None:
+    """Whether the record's last push was refused on its data: the code of its newest outbox row when that row is
+    ``failed`` (the registry's field or state code, e.g. ``INVALID_ID_NUMBER``) or ``blocked`` (``PARENT_FAILED``:
+    what it refers to was refused), else ``None``. Such a row waits for the data to change or an operator
+    (design.md, flow 1); a push queued again without a change fails again."""
+    row = conn.execute(select(Outbox.state, Outbox.last_code).where(
+        Outbox.entity == kind, Outbox.local_id == local_id).order_by(Outbox.id.desc()).limit(1)).first()
+    if row is None or row.state not in ("failed", "blocked"):
+        return None
+    return str(row.last_code or row.state.upper())
+
+
+def _note_refusal(conn: Connection, kind: str, local_id: int, f: Finding) -> str | None:
+    """:func:`refused_before`, noted in the finding's details (``refused_before``) when there is one."""
+    refused = refused_before(conn, kind, local_id)
+    if refused is not None:
+        f.details["refused_before"] = refused
+    return refused
+
+
 def _add_hours(by_city: dict[str, dict[str, int]], by_line: dict[str, dict[str, int]], region_code: str | None,
                org_type: str | None, level: str | None, h: int, key: str) -> None:
     by_city[city_of(region_code) or "unknown"][key] += h
@@ -1135,8 +1215,9 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
         settings: regsync's settings (registry, database, ``province``, ``hash_key``, ``[merge]`` policies).
         kinds: kinds to compare (``orgs``, ``volunteers``, ``memberships``, ``activities``, ``service_records``;
             default all).
-        region: a GB/T 2260 region code prefix; only records of that region (an org's, an activity's or a
-            volunteer's ``regionCode``; a membership's and a service record's org's).
+        region: a GB/T 2260 region of the client's province (:func:`check_region`: ``2301`` or ``230100`` is the
+            whole city); only records of that region (an org's, an activity's or a volunteer's ``regionCode``; a
+            membership's and a service record's org's), on both organization lines.
         repair: queue the fixes policy allows (module docstring); otherwise only report.
         progress: draw progress on stderr (a terminal only).
         engine: an engine on the store (default: one on ``settings.database.url``, checked).
@@ -1145,12 +1226,14 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
     Returns:
         (exit code, summary). The summary: ``run_id``, ``status`` (``success``; ``partial`` when repairs failed
         or the run was stopped; ``failed``), ``discrepancies`` (kind → count), ``repaired`` (kind → count of
-        fixes queued or done), ``by_entity``, ``by_city``, ``by_org_line``, ``actions`` (action → state → count),
-        ``compared`` (entity → local / registry / pairs), ``hours`` (per city and org line, hundredths of an
+        fixes the run made itself: pulled, linked), ``queued`` (kind → count of fixes queued for the relay: in the
+        registry only once it sends them), ``requeued`` (kind → count of those queued again although the registry
+        refused the record's last push on its data: they fail again unless the data changed), ``by_entity``, ``by_city``, ``by_org_line``, ``actions`` (action → state → count),
+        ``compared`` (entity → local / registry / pairs), ``compared_total`` (:func:`compared_total`: how many
+        records were compared, all kinds together), ``hours`` (per city and org line, hundredths of an
         hour), ``snapshot_cursor``, ``feed_restarted``, ``unknown_types`` (export lines and lookup results of
         record types this client does not know, skipped, by type) and ``unknown_fields`` (fields it does not
-        know, ignored, ``"type.field"`` → records; registry-api.md §1), ``listed`` (the first findings, masked),
-        ``seconds``.
+        know, ignored, ``"type.field"`` → records; registry-api.md §1), ``listed`` (the first findings, masked), ``seconds``.
         Exit code 0 when the run completed (partial included), 1 when it failed, 130 when stopped.
 
     Raises:
@@ -1162,7 +1245,7 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
     from regsync.settings import ConfigError
 
     try:
-        scope = Scope(parse_kinds(kinds), check_region(region))
+        scope = Scope(parse_kinds(kinds), check_region(region, settings.province))
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     require_registry(settings)
@@ -1192,7 +1275,7 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
             log.warning("reconcile: findings not written", error=mask_text(str(exc2)))
     if rc is not None and rc.repair_errors and status == "success":
         status = "partial"
-    summary = _summary(recorder, rc, scope, status, started, repair, feed_restarted, region)
+    summary = _summary(recorder, rc, scope, status, started, repair, feed_restarted, scope.region)
     if error:
         summary["error"] = mask_text(error)
     _finish(engine, run_id, status, summary)
@@ -1230,8 +1313,11 @@ def _summary(recorder: Recorder, rc: Reconciler | None, scope: Scope, status: st
         "by_entity": {k: dict(sorted(v.items())) for k, v in sorted(recorder.by_entity.items())},
         "by_city": dict(sorted(recorder.by_city.items())), "by_org_line": dict(sorted(recorder.by_line.items())),
         "repaired": dict(sorted(recorder.repaired.items())),
+        "queued": dict(sorted(recorder.queued.items())),
+        "requeued": dict(sorted(recorder.requeued.items())),
         "actions": {k: dict(sorted(v.items())) for k, v in sorted(recorder.actions.items())},
         "compared": {k: dict(v) for k, v in (rc.compared.items() if rc else [])},
+        "compared_total": compared_total(rc.compared if rc else {}),
         "hours": hours, "snapshot_cursor": _earliest(rc.cursors) if rc else None, "feed_restarted": feed_restarted,
         **unknown_summary(rc.client if rc else None),
         "listed": recorder.listed, "seconds": round(time.monotonic() - started, 3),
@@ -1245,6 +1331,23 @@ def unknown_summary(client: Any) -> dict[str, dict[str, int]]:
     unknown = getattr(getattr(client, "stats", None), "unknown", None)
     counts = unknown.as_dict() if unknown is not None else {"types": {}, "fields": {}}
     return {"unknown_types": counts["types"], "unknown_fields": counts["fields"]}
+
+
+def compared_total(compared: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
+    """How many records a reconcile or resync compared, all kinds together.
+
+    Args:
+        compared: kind → ``{"local", "registry", "pairs"}`` counts (:attr:`Reconciler.compared`).
+
+    Returns:
+        ``{"records": local + registry, "local": …, "registry": …, "pairs": …}``: ``local`` the local rows read,
+        ``registry`` the registry records read, ``pairs`` the local–registry pairs among them. ``records`` is 0
+        exactly when the run compared nothing.
+    """
+    local = sum(int(c.get("local", 0)) for c in compared.values())
+    registry = sum(int(c.get("registry", 0)) for c in compared.values())
+    pairs = sum(int(c.get("pairs", 0)) for c in compared.values())
+    return {"records": local + registry, "local": local, "registry": registry, "pairs": pairs}
 
 
 def _finish(engine: Engine, run_id: int, status: str, summary: dict[str, Any]) -> None:
@@ -1265,6 +1368,7 @@ __all__ = [
     "backfill_id_number_norm",
     "check_region",
     "city_of",
+    "compared_total",
     "iter_link_groups",
     "iter_unlinked",
     "local_items",

@@ -6,8 +6,10 @@ Scopes:
   one normalized ID number), with its memberships and service records;
 * ``org``: one org; with ``subtree``, the org and every org under it (``parent_id``, level by level) with their
   memberships, activities and service records;
-* ``region``: the orgs, volunteers and activities whose ``region_code`` starts with the code, and the memberships
-  and service records of those orgs.
+* ``region``: a GB/T 2260 region of the client's province (:func:`regsync.reconcile.check_region`: ``2301`` or
+  its full code ``230100`` is the whole city, every district and county in it): the orgs of both lines, the
+  volunteers and the activities whose ``region_code`` lies in it, and the memberships and service records of
+  those orgs. A region where the local store holds no org, volunteer or activity is a usage error.
 
 Unlike the nightly reconcile, a resync reads no export: it looks up the linked registry ids of the scope
 (``POST /lookup``, registry-api.md §5.2, 500 at a time), so it finds ``field_mismatch``, ``stale_link``,
@@ -37,7 +39,16 @@ from regsync.db.models import Audit, Link
 from regsync.db.session import utcnow
 from regsync.masking import mask_id_number, mask_text
 from regsync.normalize import try_normalize_id_number
-from regsync.reconcile import BATCH, KIND_ORDER, LocalItem, Reconciler, Recorder, check_region, local_items
+from regsync.reconcile import (
+    BATCH,
+    KIND_ORDER,
+    LocalItem,
+    Reconciler,
+    Recorder,
+    check_region,
+    compared_total,
+    local_items,
+)
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -160,6 +171,27 @@ class ScopeReader:
             out += level
         return sorted(set(out))
 
+    def region(self) -> str:
+        """The region's prefix (:func:`regsync.reconcile.check_region`: ``230100`` → ``2301``, the whole city),
+        once the store is known to hold something in it.
+
+        Raises:
+            ResyncUsageError: a malformed code, or no org, volunteer or activity of the local store has a region
+                code in it (a resync reads no export: it would compare nothing).
+        """
+        try:
+            prefix = check_region(self.t.ident) or ""
+        except ValueError as exc:
+            raise ResyncUsageError(str(exc)) from None
+        for table in ("organization", "volunteer", "activity"):
+            if self.conn.execute(text(f"SELECT 1 FROM {table} WHERE region_code LIKE :p LIMIT 1"),
+                                 {"p": prefix + "%"}).first() is not None:
+                self.conn.rollback()
+                return prefix
+        self.conn.rollback()
+        raise ResyncUsageError(f"region {self.t.ident}: no org, volunteer or activity of the local store lies in it "
+                               "(an unknown or empty region)")
+
     def pages(self) -> Iterator[tuple[str, list[int]]]:
         """``(kind, local ids)`` pages in reference order."""
         t = self.t
@@ -278,12 +310,15 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
 
     Returns:
         (exit code, summary): ``run_id`` (``None`` for a dry run), ``audit_id``, ``status``, ``target``,
-        ``dry_run``, ``discrepancies`` and ``repaired`` (kind → count), ``by_entity``, ``compared``, ``actions``,
+        ``dry_run``, ``discrepancies``, ``repaired``, ``queued`` and ``requeued`` (kind → count, as
+        :func:`regsync.reconcile.run_reconcile` counts them), ``by_entity``, ``compared``,
+        ``compared_total`` (how many records were compared, :func:`regsync.reconcile.compared_total`), ``actions``,
         ``listed`` (the findings, masked, with their planned or taken action), ``seconds``.
 
     Raises:
         OperatorUsageError: an empty reason.
-        ResyncUsageError: the target names nothing, or is malformed.
+        ResyncUsageError: the target names nothing (a region: none of the store's orgs, volunteers or activities lies
+            in it), is malformed, or lies outside the client's province.
         ConfigError: incomplete registry settings or a bad database URL.
         StoreError: the local store is unusable.
     """
@@ -296,7 +331,7 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
         raise ResyncUsageError("the scope is volunteer, org or region")
     if target.scope == "region":
         try:
-            check_region(target.ident)
+            check_region(target.ident, settings.province)
         except ValueError as exc:
             raise ResyncUsageError(str(exc)) from None
     require_registry(settings)
@@ -304,12 +339,19 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
     engine = engine or open_store(settings.database.url)
     started = time.monotonic()
     who = mask_text((actor or default_actor()).strip() or "unknown")[:64]
-    with engine.connect() as conn:  # check the target before anything is recorded
-        first_pages = ScopeReader(conn, target)
-        if target.scope == "volunteer":
-            first_pages.volunteers()
-        elif target.scope == "org":
-            first_pages.orgs()
+    try:
+        with engine.connect() as conn:  # check the target before anything is recorded
+            first_pages = ScopeReader(conn, target)
+            if target.scope == "volunteer":
+                first_pages.volunteers()
+            elif target.scope == "org":
+                first_pages.orgs()
+            else:
+                first_pages.region()
+    except ResyncUsageError:
+        if own_engine:  # the command's own engine: no pooled connection left behind
+            engine.dispose()
+        raise
     run_id = audit_id = None
     if not dry_run:
         run_id = start_run(engine, "resync")
@@ -354,9 +396,12 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
         "run_id": run_id, "audit_id": audit_id, "status": status, "target": target.describe(), "dry_run": dry_run,
         "discrepancies": dict(sorted(recorder.by_kind.items())),
         "repaired": dict(sorted(recorder.repaired.items())),
+        "queued": dict(sorted(recorder.queued.items())),
+        "requeued": dict(sorted(recorder.requeued.items())),
         "by_entity": {k: dict(sorted(v.items())) for k, v in sorted(recorder.by_entity.items())},
         "actions": {k: dict(sorted(v.items())) for k, v in sorted(recorder.actions.items())},
         "compared": {k: dict(v) for k, v in (rc.compared.items() if rc else [])},
+        "compared_total": compared_total(rc.compared if rc else {}),
         "listed": recorder.listed, "seconds": round(time.monotonic() - started, 3),
     }
     if error:
@@ -366,7 +411,9 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
         with engine.begin() as conn:
             conn.execute(update(Audit).where(Audit.id == audit_id).values(details=json.dumps({
                 "run_id": run_id, "state": status, "discrepancies": summary["discrepancies"],
-                "repaired": summary["repaired"], "actions": summary["actions"]}, sort_keys=True)))
+                "repaired": summary["repaired"], "queued": summary["queued"], "requeued": summary["requeued"],
+                "actions": summary["actions"],
+                "compared_total": summary["compared_total"]}, sort_keys=True)))
     if own_engine:
         engine.dispose()
     return code, summary

@@ -33,6 +33,7 @@ BAD_CHECK = GOOD[:-1] + ("0" if GOOD[-1] != "0" else "1")
         ({"regionCode": "2301"}, ("regionCode", "INVALID_REGION")),
         ({"name": "张三3"}, ("name", "INVALID_NAME")),
         ({"skills": ["x" * 21]}, ("skills", "TOO_LONG")),
+        ({"skills": ["急\u200d救"]}, ("skills", "INVALID_VALUE")),
         ({"skills": [f"s{i}" for i in range(11)]}, ("skills", "INVALID_VALUE")),
         ({"idType": "DRIVING_LICENCE"}, ("idType", "INVALID_VALUE")),
         ({"status": "DEREGISTERED"}, ("status", "INVALID_VALUE")),
@@ -107,6 +108,8 @@ def test_names_accepted(env, raw, stored):
         "张_三",
         "张三😀",
         "김철수",
+        "李\u200b明",
+        "\ufeff李明",
     ],
 )
 def test_names_refused(env, raw):
@@ -139,6 +142,8 @@ def test_other_document_types(env):
         ({"name": "长" * 101}, ("name", "TOO_LONG")),
         ({"name": " 总队"}, ("name", "INVALID_VALUE")),
         ({"name": "总\x07队"}, ("name", "INVALID_VALUE")),
+        ({"name": "总\u200b队"}, ("name", "INVALID_VALUE")),  # §4: no control characters, format controls (Cf) too
+        ({"contactName": "\u202e王芳\u202c"}, ("contactName", "INVALID_VALUE")),
         ({"establishedOn": "2999-01-01"}, ("establishedOn", "INVALID_DATE")),
         ({"parentId": "ORG0000000000999"}, ("parentId", "PARENT_LEVEL_MISMATCH")),
         ({"level": "GRASSROOTS_TEAM"}, ("level", "INVALID_VALUE")),
@@ -216,6 +221,7 @@ def test_service_record_field_codes(env, over, expected):
         ({"category": "COOKING"}, ("category", "INVALID_CATEGORY")),
         ({"plannedHeadcount": 0}, ("plannedHeadcount", "INVALID_VALUE")),
         ({"title": "x"}, ("title", "TOO_SHORT")),
+        ({"title": "社区\u00ad活动"}, ("title", "INVALID_VALUE")),  # a soft hyphen (Cf): a control character
         ({"regionCode": "110101"}, ("regionCode", "INVALID_REGION")),
         ({"endsAt": "2025-05-01T08:00:00+08:00"}, ("endsAt", "INVALID_DATE")),
         ({"orgId": "ORG9999999999999"}, ("orgId", "NOT_FOUND")),

@@ -252,6 +252,25 @@ class Outbox(Base):
     done_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
+class OutboxHold(Base):
+    """A record an operator discarded (``regsync outbox discard``, design.md "Operator commands"): it stays out of
+    sync until an operator restores it (``regsync outbox restore``). Its later changes are still captured, as
+    outbox rows that the relay sets aside as ``discarded`` instead of sending (:mod:`regsync.db.holds`); a restore
+    puts them back to ``pending``, so the relay then sends the record's current state. ``held_at`` is UTC;
+    ``reason`` is the operator's, masked; ``audit_id`` the discard's audit row."""
+
+    __tablename__ = "outbox_hold"
+    __table_args__ = (UniqueConstraint("entity", "local_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(String(24))
+    local_id: Mapped[int] = mapped_column(BigInteger)
+    held_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    audit_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
 class OutboxSuppress(Base):
     """A marker row that regsync inserts while it applies the registry's changes, so the outbox
     triggers skip those writes (no echo loop). Uncommitted, it is visible to its own transaction only;

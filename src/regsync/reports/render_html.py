@@ -157,7 +157,9 @@ def _cards(report: RunReport) -> list[tuple[str, str, str]]:
     repaired = sum(n for k, n in counts.by_action.items() if k.endswith("/done"))
     queued = sum(n for k, n in counts.by_action.items() if k.endswith("/queued"))
     held = sum(n for k, n in counts.by_action.items() if k.endswith(("/held", "/not_allowed", "/failed")))
-    cards.append(("repairs", f"{repaired:,} done", f"{queued:,} queued · {held:,} held or failed"))
+    requeued = sum(n for k, n in counts.by_action.items() if k.endswith("/requeued"))
+    cards.append(("repairs", f"{repaired:,} done", f"{queued:,} queued · {held:,} held or failed"
+                  + (f" · {requeued:,} queued again after a refusal" if requeued else "")))
     if report.hours:
         total = report.hours.get("total", {})
         cards.append(("hours: local − registry", format_hours(total.get("hours_diff", 0)) + " h",

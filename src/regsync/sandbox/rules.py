@@ -127,11 +127,21 @@ def parse_time(value: str) -> dt.datetime:
 # ------------------------------------------------------------------------------------------------ checkers
 
 
+def has_control_chars(value: str) -> bool:
+    """Whether ``value`` holds a control character (registry-api.md §4: "Text fields carry no control
+    characters"): the C0 and C1 controls (Unicode category ``Cc``) and the format controls that do not print
+    (category ``Cf``: zero-width space, ZWJ/ZWNJ, BOM, soft hyphen, bidi marks and embeddings…), which Unicode
+    calls format control characters."""
+    if _CONTROL.search(value):
+        return True
+    return not value.isascii() and any(unicodedata.category(ch) == "Cf" for ch in value)
+
+
 def _text(min_len: int, max_len: int) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if not isinstance(value, str):
             raise Invalid("INVALID_VALUE", "must be a string")
-        if _CONTROL.search(value):
+        if has_control_chars(value):
             raise Invalid("INVALID_VALUE", "control characters are not allowed")
         if value != value.strip():
             raise Invalid("INVALID_VALUE", "no leading or trailing spaces")
@@ -458,7 +468,7 @@ def validate(
             continue
         if name == "clientRef":
             if current is None:
-                if not (isinstance(value, str) and 1 <= len(value) <= 64) or _CONTROL.search(value):
+                if not (isinstance(value, str) and 1 <= len(value) <= 64) or has_control_chars(value):
                     errors.append(FieldError(name, "INVALID_VALUE", "a string of 1 to 64 characters"))
                 else:
                     fields["clientRef"] = value
