@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from regsync.settings import ConfigError, Settings, env_epilog, env_help, load_settings
 
@@ -56,10 +57,10 @@ def command_errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}", highlight=False)
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
     except StoreError as exc:
-        err.print(f"[red]local store:[/red] {exc}", highlight=False)
+        err.print(f"[red]local store:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from exc
 
 
@@ -88,10 +89,15 @@ def stop_on_signal() -> Iterator[Callable[[], bool]]:
 
 
 def _settings(config: Path | None) -> Settings:
+    """The settings, checked; each warning (a ``REGSYNC_*`` variable that names no setting…) on stderr; a
+    configuration error exits 2 with the setting named."""
+    def warn(message: str) -> None:
+        err.print(f"[yellow]configuration warning:[/yellow] {escape(message)}", highlight=False)
+
     try:
-        return load_settings(config)
+        return load_settings(config, warn=warn)
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
 
 
@@ -125,7 +131,7 @@ def db_upgrade(config: ConfigOpt = None, revision: str = typer.Argument("head"))
     try:
         engine = open_store(settings.database.url, migrated=False)
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}", highlight=False)
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
     try:
         upgrade(engine, revision)
@@ -146,11 +152,22 @@ def db_current(config: ConfigOpt = None) -> None:
     from regsync.db.migrate import current_revision, head_revision
     from regsync.db.session import make_engine
 
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from regsync.commands import StoreError
+    from regsync.masking import mask_text
+
     settings = _setup(config, False)
     engine = make_engine(settings.database.url)
-    rev = current_revision(engine)
+    try:
+        with command_errors():
+            try:
+                rev = current_revision(engine)
+            except SQLAlchemyError as exc:
+                raise StoreError(f"cannot open the local store: {mask_text(str(exc.orig or exc))}") from exc
+    finally:
+        engine.dispose()
     typer.echo(f"{rev or 'none'} (newest: {head_revision()})")
-    engine.dispose()
 
 
 # ------------------------------------------------------------------------------------------------ generate
@@ -226,7 +243,7 @@ def run(config: ConfigOpt = None) -> None:
         try:
             code = run_daemon(settings)
         except DaemonError as exc:
-            err.print(f"[red]cannot start:[/red] {exc}", highlight=False)
+            err.print(f"[red]cannot start:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from exc
     raise typer.Exit(code)
 
@@ -264,7 +281,7 @@ def _pause_command(paused: bool, config: Path | None, reason: str, outbound: boo
         try:
             result = run_pause(settings, _flows(outbound, inbound), paused, reason=reason, actor=actor)
         except OperatorUsageError as exc:
-            err.print(f"[red]usage error:[/red] {exc}", highlight=False)
+            err.print(f"[red]usage error:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(2) from exc
     if json_output:
         print_json(result)
@@ -313,13 +330,13 @@ def _outbox_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except OperatorUsageError as exc:
-        err.print(f"[red]usage error:[/red] {exc}", markup=True, highlight=False)
+        err.print(f"[red]usage error:[/red] {escape(str(exc))}", markup=True, highlight=False)
         raise typer.Exit(2) from exc
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}", markup=True, highlight=False)
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", markup=True, highlight=False)
         raise typer.Exit(2) from exc
     except StoreError as exc:
-        err.print(f"[red]local store unavailable:[/red] {exc}", markup=True, highlight=False)
+        err.print(f"[red]local store unavailable:[/red] {escape(str(exc))}", markup=True, highlight=False)
         raise typer.Exit(1) from exc
 
 
@@ -428,7 +445,7 @@ def _conflict_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except OperatorUsageError as exc:
-        err.print(f"[red]usage error:[/red] {exc}", highlight=False)
+        err.print(f"[red]usage error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
     except RegistryError as exc:
         err.print(f"[red]registry:[/red] {mask_text(str(exc))}", highlight=False)
@@ -587,7 +604,7 @@ def demo(scale: Annotated[float, typer.Option(help="Data set scale (1.0 = the pr
         summary = run_demo(workdir=workdir, scale=scale, seed=seed, sign_method=sign_method,
                            progress=show_progress(json_output), faults=faults, portal_activity=portal_activity)
     except (ConfigError, ValueError) as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     except KeyboardInterrupt:
         err.print(f"demo interrupted: its sandbox registry is stopped; the databases so far are in {workdir}")
@@ -708,7 +725,7 @@ def _resync(config: Path | None, target: Any, reason: str, actor: str | None, dr
         try:
             code, summary = run_resync(settings, target, reason=reason, actor=actor, dry_run=dry_run, stop=stopping)
         except (OperatorUsageError, ResyncUsageError) as exc:
-            err.print(f"[red]usage error:[/red] {exc}", highlight=False)
+            err.print(f"[red]usage error:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(2) from exc
     if json_output:
         print_json(summary)
@@ -804,7 +821,7 @@ def _report_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
                 orig = getattr(exc, "orig", None) or exc
                 raise StoreError(mask_text(f"{type(orig).__name__}: {str(orig).strip().splitlines()[0]}")) from exc
     except ReportUsageError as exc:
-        err.print(f"[red]usage error:[/red] {exc}", highlight=False)
+        err.print(f"[red]usage error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
 
 
