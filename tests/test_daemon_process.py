@@ -22,6 +22,7 @@ from sqlalchemy import Engine, text
 import factories
 from invariants import check_invariants, registry_records
 from pgutil import drop_pg_schema, make_pg_schema_engine
+from factories import TEST_HASH_KEY
 from regsync.commands import run_generate, run_sync
 from regsync.daemon import cron_trigger, fire_times
 from regsync.db.migrate import upgrade
@@ -113,7 +114,8 @@ def daemon_env(db_url: str, sandbox: SandboxServer | None, **extra: str) -> dict
 
 
 def settings_for(db_url: str, sandbox: SandboxServer) -> Settings:
-    return Settings(database=DatabaseSettings(url=db_url), relay=RelaySettings(batch_size=100, claim_size=400,
+    return Settings(hash_key=TEST_HASH_KEY,
+                    database=DatabaseSettings(url=db_url), relay=RelaySettings(batch_size=100, claim_size=400,
                                                                                 lease_s=3.0),
                     registry=RegistrySettings(url=sandbox.base_url, client_id=sandbox.client_id,
                                               client_secret=sandbox.client_secret),

@@ -170,6 +170,82 @@ def db_current(config: ConfigOpt = None) -> None:
     typer.echo(f"{rev or 'none'} (newest: {head_revision()})")
 
 
+@db_app.command("rekey", epilog=env_epilog("database", "registry"))
+def db_rekey(reason: ReasonOpt, config: ConfigOpt = None,
+             old_key_file: Annotated[Path | None, typer.Option(
+                 "--old-key-file", dir_okay=False,
+                 help="File holding the key the store was hashed with (default: the old public default key, "
+                      "for a store that ran without one).")] = None,
+             offline: Annotated[bool, typer.Option(
+                 "--offline", help="Do not ask the registry for the values the local records no longer hold: "
+                                   "leave those fields unknown (the next merge applies the policy).")] = False,
+             dry_run: Annotated[bool, typer.Option("--dry-run", help="Count only; change nothing.")] = False,
+             actor: ActorOpt = None, json_output: JsonOpt = False) -> None:
+    """Move the store to the configured hash_key: re-hash the ID numbers and phones in the links' base snapshots
+    and in the conflicts from the values both sides agreed on (the local value, else the registry's), and record
+    the new key's fingerprint. Pushes and pulls nothing. Stop every daemon first. Audited (db_rekey)."""
+    from regsync.commands import open_store, require_registry
+    from regsync.daemon import DaemonAlreadyRunning, SingletonLock, sqlite_daemon_lock
+    from regsync.hashkey import rekey_store
+    from regsync.operator import default_actor
+    from regsync.registry.client import RegistryClient
+    from regsync.settings import PUBLIC_HASH_KEY
+
+    settings = _setup(config, json_output)
+    with command_errors():
+        if old_key_file is not None:
+            try:
+                old_key = old_key_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"--old-key-file: cannot read {old_key_file}: {exc.strerror}") from exc
+            if not old_key:
+                raise ConfigError(f"--old-key-file: {old_key_file} is empty")
+        else:
+            old_key = PUBLIC_HASH_KEY
+        if not offline:
+            try:
+                require_registry(settings)
+            except ConfigError as exc:
+                raise ConfigError(f"{exc} (to read the values the local records no longer hold; or --offline)"
+                                  ) from exc
+        engine = open_store(settings.database.url)
+        try:
+            try:
+                lock_file = sqlite_daemon_lock(engine)
+            except DaemonAlreadyRunning as exc:
+                err.print(f"[red]a daemon runs on this store:[/red] {escape(str(exc))}; stop it first", highlight=False)
+                raise typer.Exit(1) from exc
+            try:
+                with SingletonLock(engine, "inbound") as pull_free, SingletonLock(engine, "reconcile") as rc_free:
+                    if not (pull_free and rc_free):
+                        err.print("[red]a pull or a reconcile is running on this store[/red]: stop every daemon "
+                                  "(`systemctl stop regsync` on each host) and try again")
+                        raise typer.Exit(1)
+                    with contextlib.ExitStack() as stack:
+                        client = None if offline else stack.enter_context(
+                            RegistryClient(settings.registry, province=settings.province))
+                        summary = _conflict_call(rekey_store, engine, old_key, settings.hash_key, client=client,
+                                                 reason=reason, actor=actor or default_actor(), dry_run=dry_run)
+            finally:
+                if lock_file is not None:
+                    lock_file.close()
+        finally:
+            engine.dispose()
+    if json_output:
+        print_json(summary.as_dict())
+        return
+    if summary.already:
+        typer.echo("the store is already hashed with the configured hash_key: nothing to do")
+        return
+    head = "would re-key (dry run)" if dry_run else f"re-keyed; audit #{summary.audit_id}"
+    typer.echo(f"{head}: {summary.links:,} links read; personal values from the local record "
+               f"{summary.from_local:,}, from the registry {summary.from_registry:,}, unknown (changed on both "
+               f"sides) {summary.unknown:,}" + (f", unknown without asking the registry {summary.unknown_offline:,}"
+                                                if summary.unknown_offline else "")
+               + f"; conflict hashes re-made {summary.conflicts_rehashed:,}, cleared {summary.conflicts_cleared:,}; "
+               f"{summary.looked_up:,} registry records read")
+
+
 # ------------------------------------------------------------------------------------------------ generate
 @app.command(help="Fill the local store with a generated province-shaped data set (design.md, last section).",
              epilog=env_epilog("database"))
@@ -446,6 +522,9 @@ def _conflict_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         return fn(*args, **kwargs)
     except OperatorUsageError as exc:
         err.print(f"[red]usage error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from exc
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
     except RegistryError as exc:
         err.print(f"[red]registry:[/red] {mask_text(str(exc))}", highlight=False)

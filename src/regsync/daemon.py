@@ -761,6 +761,9 @@ def run_daemon(settings: Settings, *, engine: Engine | None = None) -> int:
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
+    from regsync.hashkey import check_hash_key
+
+    check_hash_key(engine, settings.hash_key)  # a daemon with another key than the store's never starts
     lock_file = sqlite_daemon_lock(engine)
     server = None
     line: dict[str, Any] = {}

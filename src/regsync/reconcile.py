@@ -1165,6 +1165,9 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
+    from regsync.hashkey import check_hash_key
+
+    check_hash_key(engine, settings.hash_key)  # before anything is recorded (a configuration error)
     started = time.monotonic()
     run_id = start_run(engine, "reconcile")
     recorder = Recorder(engine, run_id)

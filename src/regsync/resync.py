@@ -302,6 +302,9 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
+    from regsync.hashkey import check_hash_key
+
+    check_hash_key(engine, settings.hash_key)  # before anything is recorded (a configuration error)
     started = time.monotonic()
     who = mask_text((actor or default_actor()).strip() or "unknown")[:64]
     with engine.connect() as conn:  # check the target before anything is recorded
