@@ -203,7 +203,7 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
-    check_hash_key(engine, settings.hash_key)  # before anything is recorded (a configuration error)
+    check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # before anything is recorded
     from regsync.status import is_paused
 
     paused = [flow for flow, on in (("outbound", outbound), ("inbound", inbound)) if on and is_paused(engine, flow)]
@@ -411,7 +411,7 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
-    check_hash_key(engine, settings.hash_key)  # before anything is recorded (a configuration error)
+    check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # before anything is recorded
     started = time.monotonic()
     code = 0
     try:

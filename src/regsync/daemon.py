@@ -763,7 +763,7 @@ def run_daemon(settings: Settings, *, engine: Engine | None = None) -> int:
     engine = engine or open_store(settings.database.url)
     from regsync.hashkey import check_hash_key
 
-    check_hash_key(engine, settings.hash_key)  # a daemon with another key than the store's never starts
+    check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # no daemon on another key
     lock_file = sqlite_daemon_lock(engine)
     server = None
     line: dict[str, Any] = {}

@@ -166,18 +166,28 @@ def _mismatch_message(saved: str | None, key: str, ev: Evidence | None = None) -
             f"flow runs. {how[0].upper()}{how[1:]}")
 
 
-def check_hash_key(engine: Engine, key: str) -> None:
+def check_hash_key(engine: Engine, key: str, *, dispose_on_error: bool = False) -> None:
     """Check, before a flow runs, that ``key`` is the store's hash key; on a store that keeps no fingerprint yet,
     record this key's once the base snapshots do not contradict it.
 
     Args:
         engine: the local store (migrated).
         key: the configured hash key (``settings.hash_key``).
+        dispose_on_error: dispose of ``engine`` before raising (a caller that made it for the flow).
 
     Raises:
         HashKeyMismatch: the store keeps another key's fingerprint, or (no fingerprint yet) none of the personal
             base values checked was hashed with this key.
     """
+    try:
+        _check(engine, key)
+    except BaseException:
+        if dispose_on_error:
+            engine.dispose()
+        raise
+
+
+def _check(engine: Engine, key: str) -> None:
     saved = stored_fingerprint(engine)
     mine = fingerprint(key)
     if saved == mine:
