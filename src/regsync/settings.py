@@ -342,8 +342,9 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     for name in sorted(environ):
         if not name.startswith("REGSYNC_") or name in known or name.startswith(FOREIGN_PREFIXES):
             continue
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]}?)" if close else ""
+        # compared without the common prefix, which would make every name look close
+        close = difflib.get_close_matches(name[8:], [k[8:] for k in known], n=1, cutoff=0.6)
+        hint = f" (did you mean REGSYNC_{close[0]}?)" if close else ""
         out.append(f"{name} names no setting and is ignored{hint}")
     return out
 
@@ -359,7 +360,8 @@ def _coerce(value: Any, target: Any, name: str) -> Any:
             return False
         raise ConfigError(f"{name}: expected true or false, got {value!r}")
     if isinstance(target, int | float) and isinstance(value, bool):
-        raise ConfigError(f"{name}: expected a number, got {value!r}")
+        kind = "a whole number" if isinstance(target, int) else "a finite number"
+        raise ConfigError(f"{name}: expected {kind}, got {value!r}")
     try:
         if isinstance(target, int):
             if isinstance(value, float):
