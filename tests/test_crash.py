@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from invariants import check_invariants
 from factories import TEST_HASH_KEY
+from invariants import check_invariants
 from regsync.commands import run_generate, run_sync
 from regsync.db.session import make_engine
 from regsync.sandbox.server import SandboxServer

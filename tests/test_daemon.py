@@ -16,8 +16,8 @@ from sqlalchemy import Engine, func, select, text
 from typer.testing import CliRunner
 
 import factories
-from pgutil import drop_pg_schema, make_pg_schema_engine
 from factories import TEST_HASH_KEY
+from pgutil import drop_pg_schema, make_pg_schema_engine
 from regsync.cli import app
 from regsync.daemon import (
     Daemon,

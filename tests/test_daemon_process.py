@@ -20,9 +20,9 @@ import pytest
 from sqlalchemy import Engine, text
 
 import factories
+from factories import TEST_HASH_KEY
 from invariants import check_invariants, registry_records
 from pgutil import drop_pg_schema, make_pg_schema_engine
-from factories import TEST_HASH_KEY
 from regsync.commands import run_generate, run_sync
 from regsync.daemon import cron_trigger, fire_times
 from regsync.db.migrate import upgrade

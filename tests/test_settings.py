@@ -88,7 +88,6 @@ def test_example_config_documents_every_setting() -> None:
     ({"REGSYNC_REGISTRY_MAX_RETRIES": "-1"}, "registry.max_retries (REGSYNC_REGISTRY_MAX_RETRIES)"),
     ({"REGSYNC_RETRY_AFTER_CAP_S": "-1"}, "registry.retry_after_cap_s (REGSYNC_RETRY_AFTER_CAP_S)"),
     ({"REGSYNC_REGISTRY_VERIFY_TLS": "maybe"}, "registry.verify_tls (REGSYNC_REGISTRY_VERIFY_TLS)"),
-    ({"REGSYNC_REGISTRY_CA_BUNDLE": "/nonexistent/ca.pem"}, "registry.ca_bundle (REGSYNC_REGISTRY_CA_BUNDLE)"),
     ({"REGSYNC_SIGN_METHOD": "MD5"}, "registry.sign_method (REGSYNC_SIGN_METHOD)"),
     ({"REGSYNC_BATCH_SIZE": "0"}, "relay.batch_size (REGSYNC_BATCH_SIZE)"),
     ({"REGSYNC_CLAIM_SIZE": "0"}, "relay.claim_size (REGSYNC_CLAIM_SIZE)"),

@@ -149,12 +149,11 @@ def db_upgrade(config: ConfigOpt = None, revision: str = typer.Argument("head"))
 @db_app.command("current", epilog=env_epilog("database"))
 def db_current(config: ConfigOpt = None) -> None:
     """Print the schema revision of the local store (``none`` when empty)."""
-    from regsync.db.migrate import current_revision, head_revision
-    from regsync.db.session import make_engine
-
     from sqlalchemy.exc import SQLAlchemyError
 
     from regsync.commands import StoreError
+    from regsync.db.migrate import current_revision, head_revision
+    from regsync.db.session import make_engine
     from regsync.masking import mask_text
 
     settings = _setup(config, False)

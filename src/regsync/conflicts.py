@@ -310,9 +310,8 @@ def resolve_conflict(engine: Engine, client: Any, settings: Settings, conflict_i
         RegistryError: the registry's current record could not be read.
         regsync.hashkey.HashKeyMismatch: ``settings.hash_key`` is not the store's hash key.
     """
-    from regsync.inbound import Poller, _priority
-
     from regsync.hashkey import check_hash_key
+    from regsync.inbound import Poller, _priority
 
     reason = check_reason(reason)
     if (take is None) == (set_value is None):

@@ -14,8 +14,7 @@ import os
 import re
 import secrets
 import tomllib
-from collections.abc import Callable
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -638,8 +637,6 @@ def validate(settings: Settings) -> None:
         raise bad("registry", "max_retries", f"must be 0 or more, got {reg.max_retries!r}")
     if reg.retry_after_cap_s < 0:
         raise bad("registry", "retry_after_cap_s", f"must be 0 or more seconds, got {reg.retry_after_cap_s!r}")
-    if reg.ca_bundle and not Path(reg.ca_bundle).is_file():
-        raise bad("registry", "ca_bundle", f"names no file: {reg.ca_bundle!r}")
     relay = settings.relay
     if not 1 <= relay.batch_size <= 500:
         raise bad("relay", "batch_size", f"must be between 1 and 500 (registry-api.md §3), got {relay.batch_size}")
