@@ -76,7 +76,7 @@ def test_example_config_documents_every_setting() -> None:
     ({"REGSYNC_METRICS_ADDRESS": "9464"}, "daemon.metrics_address (REGSYNC_METRICS_ADDRESS)"),
     ({"REGSYNC_METRICS_ADDRESS": "127.0.0.1:70000"}, "daemon.metrics_address (REGSYNC_METRICS_ADDRESS)"),
     ({"REGSYNC_REPORTS_DIR": " "}, "daemon.reports_dir (REGSYNC_REPORTS_DIR)"),
-    ({"REGSYNC_HEALTH_MAX_FAILING_S": "0"}, "health.max_failing_s (REGSYNC_HEALTH_MAX_FAILING_S)"),
+    ({"REGSYNC_HEALTH_MAX_FAILING_S": "-1"}, "health.max_failing_s (REGSYNC_HEALTH_MAX_FAILING_S)"),
     ({"REGSYNC_HEALTH_INBOUND_MAX_AGE_S": "-5"}, "health.inbound_max_age_s (REGSYNC_HEALTH_INBOUND_MAX_AGE_S)"),
     ({"REGSYNC_RETENTION_RUNS_DAYS": "-1"}, "retention.runs_days (REGSYNC_RETENTION_RUNS_DAYS)"),
     ({"REGSYNC_RETENTION_AUDIT_DAYS": "1.5"}, "retention.audit_days (REGSYNC_RETENTION_AUDIT_DAYS): expected a whole"),

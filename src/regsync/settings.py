@@ -680,9 +680,9 @@ def validate(settings: Settings) -> None:
                       f"got {d.metrics_address!r}")
     if not d.reports_dir.strip():
         raise bad("daemon", "reports_dir", "must name a folder")
-    for f in fields(HealthSettings):
-        if not getattr(settings.health, f.name) > 0:
-            raise bad("health", f.name, f"must be above 0 seconds, got {getattr(settings.health, f.name)!r}")
+    for f in fields(HealthSettings):  # 0: unhealthy as soon as there is any lag, age or failure
+        if not getattr(settings.health, f.name) >= 0:
+            raise bad("health", f.name, f"must be 0 or more seconds, got {getattr(settings.health, f.name)!r}")
     for f in fields(RetentionSettings):
         if getattr(settings.retention, f.name) < 0:
             raise bad("retention", f.name, "must be 0 (for ever) or more days")
