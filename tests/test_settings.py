@@ -141,9 +141,12 @@ def test_every_misspelt_regsync_variable_is_warned_with_the_closest_name() -> No
     ]
 
 
-def test_a_short_hash_key_is_warned_about() -> None:
+def test_a_short_or_public_hash_key_is_warned_about() -> None:
     warnings: list[str] = []
     load_settings(environ={"REGSYNC_HASH_KEY": "short"}, warn=warnings.append)
     assert any("hash_key (REGSYNC_HASH_KEY) is shorter than 16" in w for w in warnings)
+    warnings.clear()
+    load_settings(environ={"REGSYNC_HASH_KEY": "regsync-local-hash-key"}, warn=warnings.append)
+    assert any("is the public default key" in w for w in warnings)
     with pytest.raises(ConfigError, match=r"hash_key \(REGSYNC_HASH_KEY\) is empty"):
         load_settings(environ={"REGSYNC_HASH_KEY": " "})

@@ -481,7 +481,10 @@ def _resolve_hash_key(raw: dict[tuple[str, str], Any], warn: Callable[[str], Non
         if key == PUBLIC_HASH_KEY and postgres:
             raise ConfigError(f"{name} is the public default key, which protects nothing; set a secret of your "
                               "own and re-key the store once (`regsync db rekey --reason ...`, deploy/RUNBOOK.md)")
-        if warn is not None and len(key) < 16:
+        if warn is not None and key == PUBLIC_HASH_KEY:
+            warn(f"{name} is the public default key, which protects nothing: set a secret of your own and re-key "
+                 "the store once (`regsync db rekey --reason ...`, deploy/RUNBOOK.md)")
+        elif warn is not None and len(key) < 16:
             warn(f"{name} is shorter than 16 characters: a short key lets the hashes of ID numbers be guessed")
         return key
     if postgres:
