@@ -9,6 +9,7 @@ import pytest
 import structlog
 from sqlalchemy import Engine
 
+from factories import TEST_HASH_KEY
 from pgutil import _PG, PG_URL, drop_pg_schema, make_pg_schema_engine
 from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine
@@ -17,6 +18,13 @@ from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Se
 
 #: The sandbox's quiet settings for flow tests: no repeated feed items, a week of feed retention.
 DEFAULT_FAULTS = {"feed_duplicate_rate": 0.0, "feed_retention_s": 7 * 24 * 3600.0}
+
+
+@pytest.fixture(autouse=True)
+def _hash_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands run by a test (in process or as a subprocess) use the tests' hash key, as the ``settings``
+    fixture does: one key per store (a test of a missing or changed key removes or replaces it)."""
+    monkeypatch.setenv("REGSYNC_HASH_KEY", TEST_HASH_KEY)
 
 
 @pytest.fixture(autouse=True)
@@ -77,7 +85,7 @@ def settings(sandbox: SandboxServer, db_url: str) -> Iterator[Settings]:
     """Settings on the test's store and the module's sandbox, reset and quiet (:data:`DEFAULT_FAULTS`)."""
     httpx.post(f"{sandbox.admin_url}/reset").raise_for_status()
     httpx.put(f"{sandbox.admin_url}/faults", json=DEFAULT_FAULTS).raise_for_status()
-    yield Settings(database=DatabaseSettings(url=db_url),
+    yield Settings(hash_key=TEST_HASH_KEY, database=DatabaseSettings(url=db_url),
                    registry=RegistrySettings(url=sandbox.base_url, client_id=sandbox.client_id,
                                              client_secret=sandbox.client_secret),
                    log=LogSettings(level="WARNING"))

@@ -12,6 +12,10 @@ from stdnum.cn import ric
 
 _seq = itertools.count(1)
 
+#: The hash key of the tests' stores: the ``settings`` fixture's and, through ``REGSYNC_HASH_KEY`` (set for every
+#: test by conftest.py), the commands'. Not the public default, which a PostgreSQL store refuses.
+TEST_HASH_KEY = "test-only-hash-key-0123456789abcdef"
+
 
 def id_number(birth: dt.date = dt.date(1990, 1, 1), area: str = "230102", female: bool = False) -> str:
     """A valid 18-character resident ID number (GB 11643-1999) with a fresh sequence number."""

@@ -125,7 +125,7 @@ def test_seed_volunteers_alone_linked_in_step(settings, engine: Engine, sandbox)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM organization")).scalar_one() == 0
     out = seed_sandbox(inprocess_bulk(sandbox), store_url=settings.database.url, kinds=["volunteer"], rates=NONE,
-                       owner=sandbox.client_id, link=True, seed=3)
+                       owner=sandbox.client_id, link=True, seed=3, hash_key=settings.hash_key)
     assert out["linked"] == out["seeded"]["volunteer"] > 0 and set(out["seeded"]) == {"volunteer"}
     code, summary = run_reconcile(settings, engine=engine, kinds=["volunteers"])
     assert code == 0

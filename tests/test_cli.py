@@ -214,3 +214,78 @@ def test_refused_credentials_met_by_the_pull_raise_an_alarm(tmp_path: Path) -> N
     events = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
     failed = [e for e in events if e.get("event") == "sync failed"]
     assert failed and failed[0].get("alarm") is True and "invalid_client" in failed[0]["error"], events
+
+
+# --- issue 12, item 13: configuration errors are exit 2 with the setting named, from every command -------------
+#: One invocation of every command that reads settings (demo and sandbox read none), with its required arguments.
+COMMANDS: list[list[str]] = [
+    ["status"], ["run"], ["sync"], ["generate"], ["reconcile"], ["adopt"],
+    ["db", "upgrade"], ["db", "current"], ["db", "rekey", "--reason", "x"],
+    ["pause", "--reason", "x"], ["resume", "--reason", "x"],
+    ["outbox", "list"], ["outbox", "retry", "--reason", "x", "--all-failed"],
+    ["outbox", "discard", "1", "--reason", "x", "--yes"],
+    ["conflicts", "list"], ["conflicts", "show", "1"],
+    ["conflicts", "resolve", "1", "--take", "local", "--reason", "x", "--yes"],
+    ["resync", "volunteer", "1", "--reason", "x"], ["resync", "org", "1", "--reason", "x"],
+    ["resync", "region", "2301", "--reason", "x"],
+    ["report", "list"], ["report", "show", "1"], ["report", "export", "1"],
+]
+
+
+def _leaf_commands() -> set[tuple[str, ...]]:
+    import typer.main
+
+    out: set[tuple[str, ...]] = set()
+
+    def walk(cmd, path: tuple[str, ...]) -> None:
+        subs = getattr(cmd, "commands", None)
+        if subs is None:
+            out.add(path)
+            return
+        for name, sub in subs.items():
+            walk(sub, (*path, name))
+
+    walk(typer.main.get_command(app), ())
+    return {p for p in out if p[0] not in ("demo", "sandbox")}
+
+
+def test_the_configuration_error_list_covers_every_command() -> None:
+    named = {tuple(a for a in args if not a.startswith("-") and not a.isdigit() and a != "x")[:2] for args in COMMANDS}
+    assert _leaf_commands() == {tuple(p) for p in named}
+
+
+def test_every_command_reports_a_bad_setting_as_exit_2_naming_it(db_url: str, engine) -> None:
+    env = {"REGSYNC_DATABASE_URL": db_url, "REGSYNC_CONFIG": "", "REGSYNC_RECONCILE_CRON": "0 25 * * *",
+           "REGSYNC_CLIENT_ID": "c", "REGSYNC_CLIENT_SECRET": "s", "COLUMNS": "300"}
+    for args in COMMANDS:
+        res = CliRunner().invoke(app, args, env=env)
+        assert res.exit_code == 2, (args, res.output, res.exception)
+        assert "daemon.reconcile_cron (REGSYNC_RECONCILE_CRON): the hour field '25'" in res.output, (args, res.output)
+
+
+def test_an_out_of_range_cron_value_stops_run_and_status_with_exit_2(db_url: str, engine) -> None:
+    for args in (["run"], ["status"], ["status", "--json"]):
+        proc = run_cli(*args, env={"REGSYNC_DATABASE_URL": db_url, "REGSYNC_CONFIG": "", "REGSYNC_CLIENT_ID": "c",
+                                   "REGSYNC_CLIENT_SECRET": "s", "REGSYNC_RECONCILE_CRON": "0 25 * * *"})
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr and proc.stdout == ""
+        assert "daemon.reconcile_cron (REGSYNC_RECONCILE_CRON)" in proc.stderr and "hour" in proc.stderr
+
+
+def test_an_unknown_key_is_shown_with_its_section(tmp_path: Path) -> None:
+    cfg = tmp_path / "regsync.toml"
+    cfg.write_text("[daemon]\nreconcile_corn = '0 2 * * *'\n")
+    proc = run_cli("status", "--config", str(cfg))
+    assert proc.returncode == 2
+    assert f"unknown setting daemon.reconcile_corn in {cfg} (did you mean daemon.reconcile_cron?)" in \
+        proc.stderr.replace("\n", ""), proc.stderr
+    assert "  " not in proc.stderr.strip()
+
+
+def test_a_misspelt_regsync_variable_is_warned_and_named(db_url: str, engine) -> None:
+    proc = run_cli("status", "--json", env={"REGSYNC_DATABASE_URL": db_url, "REGSYNC_CONFIG": "",
+                                            "REGSYNC_HEALTH_MAX_FAILNG_S": "60"})
+    assert proc.returncode in (0, 3), proc.stderr
+    json.loads(proc.stdout)  # stdout still holds only the JSON
+    assert "REGSYNC_HEALTH_MAX_FAILNG_S names no setting and is ignored (did you mean " \
+           "REGSYNC_HEALTH_MAX_FAILING_S?)" in proc.stderr.replace("\n", "")

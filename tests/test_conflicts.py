@@ -14,6 +14,7 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 import factories as f
+from factories import TEST_HASH_KEY
 from regsync.cli import app
 from regsync.commands import run_sync
 from regsync.conflicts import list_conflicts, resolve_conflict
@@ -34,7 +35,7 @@ def sandbox() -> Iterator[SandboxServer]:
 @pytest.fixture
 def settings(sandbox: SandboxServer, db_url: str) -> Settings:
     httpx.post(f"{sandbox.admin_url}/reset").raise_for_status()
-    return Settings(database=DatabaseSettings(url=db_url),
+    return Settings(hash_key=TEST_HASH_KEY, database=DatabaseSettings(url=db_url),
                     registry=RegistrySettings(url=sandbox.base_url, client_id=sandbox.client_id,
                                               client_secret=sandbox.client_secret),
                     merge=MergeSettings(contact="manual", descriptive="manual"), log=LogSettings(level="WARNING"))

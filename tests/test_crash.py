@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from factories import TEST_HASH_KEY
 from invariants import check_invariants
 from regsync.commands import run_generate, run_sync
 from regsync.db.session import make_engine
@@ -28,7 +29,7 @@ def test_relay_killed_at_random_moments_loses_and_doubles_nothing(db_url: str, t
         # 3 in flight, at least ~6.5 s in all, more than the three kills the test needs can take (≤ 1.5 s each);
         # with 20 ms a fast machine could push it all between two kills
         relay = RelaySettings(batch_size=100, claim_size=400, lease_s=2.0)
-        settings = Settings(database=DatabaseSettings(url=db_url), relay=relay,
+        settings = Settings(hash_key=TEST_HASH_KEY, database=DatabaseSettings(url=db_url), relay=relay,
                             registry=RegistrySettings(url=sandbox.base_url, client_id=sandbox.client_id,
                                                       client_secret=sandbox.client_secret),
                             log=LogSettings(level="WARNING"))

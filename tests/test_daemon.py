@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, select, text
 from typer.testing import CliRunner
 
 import factories
+from factories import TEST_HASH_KEY
 from pgutil import drop_pg_schema, make_pg_schema_engine
 from regsync.cli import app
 from regsync.daemon import (
@@ -48,7 +49,8 @@ from regsync.status import collect_status, is_paused, record_flow_result, set_pa
 
 
 def _settings(url: str, **daemon: object) -> Settings:
-    return Settings(database=DatabaseSettings(url=url), daemon=DaemonSettings(metrics_address="", **daemon),
+    return Settings(hash_key=TEST_HASH_KEY,
+                    database=DatabaseSettings(url=url), daemon=DaemonSettings(metrics_address="", **daemon),
                     log=LogSettings(level="WARNING"))
 
 
@@ -146,7 +148,7 @@ def test_reconcile_job_runs_the_reconcile_and_writes_its_reports(engine: Engine,
     from regsync.commands import run_sync
 
     with SandboxServer(db_url=f"sqlite:///{tmp_path / 'sb.db'}", admin=True) as sandbox:
-        settings = Settings(database=DatabaseSettings(url=db_url),
+        settings = Settings(hash_key=TEST_HASH_KEY, database=DatabaseSettings(url=db_url),
                             daemon=DaemonSettings(metrics_address="", reconcile_repair=True,
                                                   reports_dir=str(tmp_path / "reports")),
                             registry=RegistrySettings(url=sandbox.base_url, client_id=sandbox.client_id,
@@ -245,7 +247,8 @@ def test_a_relay_pass_that_finds_its_work_taken_by_another_replica_leaves_no_run
 def test_an_idle_pull_leaves_no_run_and_counts_only_in_metrics(engine: Engine, db_url: str, tmp_path: Path,
                                                                 request: pytest.FixtureRequest) -> None:
     with SandboxServer(db_url=f"sqlite:///{tmp_path / 'sb.db'}") as sandbox:
-        settings = Settings(database=DatabaseSettings(url=db_url), daemon=DaemonSettings(metrics_address=""),
+        settings = Settings(hash_key=TEST_HASH_KEY,
+                            database=DatabaseSettings(url=db_url), daemon=DaemonSettings(metrics_address=""),
                             registry=RegistrySettings(url=sandbox.base_url, client_id=sandbox.client_id,
                                                       client_secret=sandbox.client_secret))
         daemon = Daemon(settings, engine)
@@ -267,7 +270,8 @@ def test_refused_credentials_for_longer_than_the_limit_make_status_exit_3(engine
                                                                        tmp_path: Path,
                                                                        request: pytest.FixtureRequest) -> None:
     with SandboxServer(db_url=f"sqlite:///{tmp_path / 'sb.db'}", admin=True) as sandbox:
-        settings = Settings(database=DatabaseSettings(url=db_url), daemon=DaemonSettings(metrics_address=""),
+        settings = Settings(hash_key=TEST_HASH_KEY,
+                            database=DatabaseSettings(url=db_url), daemon=DaemonSettings(metrics_address=""),
                             registry=RegistrySettings(url=sandbox.base_url, client_id=sandbox.client_id,
                                                       client_secret=sandbox.client_secret, max_retries=1),
                             health=HealthSettings(max_failing_s=60))

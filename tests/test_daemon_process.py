@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 import factories
+from factories import TEST_HASH_KEY
 from invariants import check_invariants, registry_records
 from pgutil import drop_pg_schema, make_pg_schema_engine
 from regsync.commands import run_generate, run_sync
@@ -114,7 +115,8 @@ def daemon_env(db_url: str, sandbox: SandboxServer | None, **extra: str) -> dict
 
 
 def settings_for(db_url: str, sandbox: SandboxServer) -> Settings:
-    return Settings(database=DatabaseSettings(url=db_url), relay=RelaySettings(batch_size=100, claim_size=400,
+    return Settings(hash_key=TEST_HASH_KEY,
+                    database=DatabaseSettings(url=db_url), relay=RelaySettings(batch_size=100, claim_size=400,
                                                                                 lease_s=3.0),
                     registry=RegistrySettings(url=sandbox.base_url, client_id=sandbox.client_id,
                                               client_secret=sandbox.client_secret),

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 import factories as f
+from factories import TEST_HASH_KEY
 from regsync.commands import run_sync
 from regsync.db.triggers import priority_sql
 from regsync.sandbox.server import SandboxServer
@@ -28,7 +29,7 @@ def sandbox() -> Iterator[SandboxServer]:
 @pytest.fixture
 def settings(sandbox: SandboxServer, db_url: str) -> Settings:
     httpx.post(f"{sandbox.admin_url}/reset").raise_for_status()
-    return Settings(database=DatabaseSettings(url=db_url),
+    return Settings(hash_key=TEST_HASH_KEY, database=DatabaseSettings(url=db_url),
                     registry=RegistrySettings(url=sandbox.base_url, client_id=sandbox.client_id,
                                               client_secret=sandbox.client_secret),
                     log=LogSettings(level="WARNING"))

@@ -59,3 +59,94 @@ def test_example_config_documents_every_setting() -> None:
     for spec in SPECS:
         assert spec.env in example, spec.env
     load_settings(Path(__file__).parents[1] / "config" / "regsync.example.toml", environ={})
+
+
+# --- issue 12, item 13: every value checked at load time, named section.key (ENV_VAR) --------------------------
+@pytest.mark.parametrize(("env", "named"), [
+    ({"REGSYNC_RECONCILE_CRON": "0 25 * * *"}, "daemon.reconcile_cron (REGSYNC_RECONCILE_CRON): the hour field '25'"),
+    ({"REGSYNC_PRUNE_CRON": "61 3 * * *"}, "daemon.prune_cron (REGSYNC_PRUNE_CRON): the minute field '61'"),
+    ({"REGSYNC_RECONCILE_CRON": "0 2 * 13 *"}, "daemon.reconcile_cron (REGSYNC_RECONCILE_CRON): the month field"),
+    ({"REGSYNC_RECONCILE_CRON": "0 2 * * funday"}, "daemon.reconcile_cron (REGSYNC_RECONCILE_CRON): the weekday"),
+    ({"REGSYNC_RECONCILE_CRON": "0 2 * *"}, "daemon.reconcile_cron (REGSYNC_RECONCILE_CRON): must be a crontab"),
+    ({"REGSYNC_TIMEZONE": "Mars/Olympus"}, "daemon.timezone (REGSYNC_TIMEZONE)"),
+    ({"REGSYNC_OUTBOUND_INTERVAL_S": "0"}, "daemon.outbound_interval_s (REGSYNC_OUTBOUND_INTERVAL_S)"),
+    ({"REGSYNC_INBOUND_INTERVAL_S": "nan"}, "daemon.inbound_interval_s (REGSYNC_INBOUND_INTERVAL_S)"),
+    ({"REGSYNC_SHUTDOWN_TIMEOUT_S": "-1"}, "daemon.shutdown_timeout_s (REGSYNC_SHUTDOWN_TIMEOUT_S)"),
+    ({"REGSYNC_CATCHUP_WINDOW_S": "inf"}, "daemon.catchup_window_s (REGSYNC_CATCHUP_WINDOW_S)"),
+    ({"REGSYNC_METRICS_ADDRESS": "9464"}, "daemon.metrics_address (REGSYNC_METRICS_ADDRESS)"),
+    ({"REGSYNC_METRICS_ADDRESS": "127.0.0.1:70000"}, "daemon.metrics_address (REGSYNC_METRICS_ADDRESS)"),
+    ({"REGSYNC_REPORTS_DIR": " "}, "daemon.reports_dir (REGSYNC_REPORTS_DIR)"),
+    ({"REGSYNC_HEALTH_MAX_FAILING_S": "-1"}, "health.max_failing_s (REGSYNC_HEALTH_MAX_FAILING_S)"),
+    ({"REGSYNC_HEALTH_INBOUND_MAX_AGE_S": "-5"}, "health.inbound_max_age_s (REGSYNC_HEALTH_INBOUND_MAX_AGE_S)"),
+    ({"REGSYNC_RETENTION_RUNS_DAYS": "-1"}, "retention.runs_days (REGSYNC_RETENTION_RUNS_DAYS)"),
+    ({"REGSYNC_RETENTION_AUDIT_DAYS": "1.5"}, "retention.audit_days (REGSYNC_RETENTION_AUDIT_DAYS): expected a whole"),
+    ({"REGSYNC_DATABASE_URL": "notaurl"}, "database.url (REGSYNC_DATABASE_URL)"),
+    ({"REGSYNC_DATABASE_URL": "mysql://u@h/db"}, "database.url (REGSYNC_DATABASE_URL): names a mysql database"),
+    ({"REGSYNC_REGISTRY_URL": "ftp://registry/api"}, "registry.url (REGSYNC_REGISTRY_URL)"),
+    ({"REGSYNC_REGISTRY_URL": "https:///api/v1"}, "registry.url (REGSYNC_REGISTRY_URL)"),
+    ({"REGSYNC_REGISTRY_TIMEOUT_S": "0"}, "registry.timeout_s (REGSYNC_REGISTRY_TIMEOUT_S)"),
+    ({"REGSYNC_REGISTRY_MAX_RETRIES": "-1"}, "registry.max_retries (REGSYNC_REGISTRY_MAX_RETRIES)"),
+    ({"REGSYNC_RETRY_AFTER_CAP_S": "-1"}, "registry.retry_after_cap_s (REGSYNC_RETRY_AFTER_CAP_S)"),
+    ({"REGSYNC_REGISTRY_VERIFY_TLS": "maybe"}, "registry.verify_tls (REGSYNC_REGISTRY_VERIFY_TLS)"),
+    ({"REGSYNC_SIGN_METHOD": "MD5"}, "registry.sign_method (REGSYNC_SIGN_METHOD)"),
+    ({"REGSYNC_BATCH_SIZE": "0"}, "relay.batch_size (REGSYNC_BATCH_SIZE)"),
+    ({"REGSYNC_CLAIM_SIZE": "0"}, "relay.claim_size (REGSYNC_CLAIM_SIZE)"),
+    ({"REGSYNC_LEASE_S": "0"}, "relay.lease_s (REGSYNC_LEASE_S)"),
+    ({"REGSYNC_MAX_ATTEMPTS": "0"}, "relay.max_attempts (REGSYNC_MAX_ATTEMPTS)"),
+    ({"REGSYNC_RELAY_CONCURRENCY": "9"}, "relay.concurrency (REGSYNC_RELAY_CONCURRENCY)"),
+    ({"REGSYNC_MERGE_CONTACT": "mine"}, "merge.contact (REGSYNC_MERGE_CONTACT)"),
+    ({"REGSYNC_LOG_LEVEL": "LOUD"}, "log.level (REGSYNC_LOG_LEVEL)"),
+    ({"REGSYNC_LOG_FORMAT": "xml"}, "log.format (REGSYNC_LOG_FORMAT)"),
+    ({"REGSYNC_PROVINCE": "99"}, "province (REGSYNC_PROVINCE)"),
+    ({"REGSYNC_HASH_KEY_FILE": "/nonexistent/key"}, "hash_key_file (REGSYNC_HASH_KEY_FILE): cannot read"),
+])
+def test_every_setting_with_a_range_or_format_is_checked_at_load_time(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={**({} if "REGSYNC_HASH_KEY_FILE" in env else {"REGSYNC_HASH_KEY": "k" * 32}), **env})
+    assert named in str(info.value)
+    assert "  " not in str(info.value) and "[" not in str(info.value).split(":")[0]
+
+
+def test_a_wrong_type_in_the_file_is_named_with_its_section(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[relay]\nbatch_size = true\n")
+    with pytest.raises(ConfigError, match=r"relay\.batch_size \(REGSYNC_BATCH_SIZE\): expected a whole number"):
+        load_settings(cfg, environ={})
+    cfg.write_text("[daemon]\nreconcile_cron = 5\n")
+    with pytest.raises(ConfigError, match=r"daemon\.reconcile_cron \(REGSYNC_RECONCILE_CRON\): must be a crontab"):
+        load_settings(cfg, environ={})
+
+
+def test_an_unknown_key_is_named_with_its_section_and_the_closest_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[daemon]\nreconcile_corn = '0 2 * * *'\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, environ={})
+    assert str(info.value) == f"unknown setting daemon.reconcile_corn in {cfg} (did you mean daemon.reconcile_cron?)"
+    cfg.write_text("daemon = 5\n")
+    with pytest.raises(ConfigError, match=r"unknown setting daemon in .* \(daemon is a section: \[daemon\]\)"):
+        load_settings(cfg, environ={})
+
+
+def test_every_misspelt_regsync_variable_is_warned_with_the_closest_name() -> None:
+    warnings: list[str] = []
+    env = {"REGSYNC_BATCH_SZE": "10", "REGSYNC_RECONCILE_CORN": "0 2 * * *", "REGSYNC_WHATEVER": "1",
+           "REGSYNC_CONFIG": "", "REGSYNC_BATCH_SIZE": "20", "REGSYNC_TEST_PG_URL": "x", "OTHER_BATCH_SZE": "1"}
+    s = load_settings(environ=env, warn=warnings.append)
+    assert s.relay.batch_size == 20
+    assert warnings == [
+        "REGSYNC_BATCH_SZE names no setting and is ignored (did you mean REGSYNC_BATCH_SIZE?)",
+        "REGSYNC_RECONCILE_CORN names no setting and is ignored (did you mean REGSYNC_RECONCILE_CRON?)",
+        "REGSYNC_WHATEVER names no setting and is ignored",
+    ]
+
+
+def test_a_short_or_public_hash_key_is_warned_about() -> None:
+    warnings: list[str] = []
+    load_settings(environ={"REGSYNC_HASH_KEY": "short"}, warn=warnings.append)
+    assert any("hash_key (REGSYNC_HASH_KEY) is shorter than 16" in w for w in warnings)
+    warnings.clear()
+    load_settings(environ={"REGSYNC_HASH_KEY": "regsync-local-hash-key"}, warn=warnings.append)
+    assert any("is the public default key" in w for w in warnings)
+    with pytest.raises(ConfigError, match=r"hash_key \(REGSYNC_HASH_KEY\) is empty"):
+        load_settings(environ={"REGSYNC_HASH_KEY": " "})

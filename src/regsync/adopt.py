@@ -473,6 +473,9 @@ def run_adopt(settings: Settings, *, dry_run: bool = False, progress: bool = Fal
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
+    from regsync.hashkey import check_hash_key
+
+    check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # before anything is recorded
     started = time.monotonic()
     run_id = None if dry_run else start_run(engine, "adopt")
     recorder = Recorder(engine, run_id, dry_run=dry_run)

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from regsync.settings import ConfigError, Settings, env_epilog, env_help, load_settings
 
@@ -56,10 +57,10 @@ def command_errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}", highlight=False)
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
     except StoreError as exc:
-        err.print(f"[red]local store:[/red] {exc}", highlight=False)
+        err.print(f"[red]local store:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from exc
 
 
@@ -88,10 +89,15 @@ def stop_on_signal() -> Iterator[Callable[[], bool]]:
 
 
 def _settings(config: Path | None) -> Settings:
+    """The settings, checked; each warning (a ``REGSYNC_*`` variable that names no setting…) on stderr; a
+    configuration error exits 2 with the setting named."""
+    def warn(message: str) -> None:
+        err.print(f"[yellow]configuration warning:[/yellow] {escape(message)}", highlight=False)
+
     try:
-        return load_settings(config)
+        return load_settings(config, warn=warn)
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
 
 
@@ -125,7 +131,7 @@ def db_upgrade(config: ConfigOpt = None, revision: str = typer.Argument("head"))
     try:
         engine = open_store(settings.database.url, migrated=False)
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}", highlight=False)
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
     try:
         upgrade(engine, revision)
@@ -143,14 +149,100 @@ def db_upgrade(config: ConfigOpt = None, revision: str = typer.Argument("head"))
 @db_app.command("current", epilog=env_epilog("database"))
 def db_current(config: ConfigOpt = None) -> None:
     """Print the schema revision of the local store (``none`` when empty)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from regsync.commands import StoreError
     from regsync.db.migrate import current_revision, head_revision
     from regsync.db.session import make_engine
+    from regsync.masking import mask_text
 
     settings = _setup(config, False)
     engine = make_engine(settings.database.url)
-    rev = current_revision(engine)
+    try:
+        with command_errors():
+            try:
+                rev = current_revision(engine)
+            except SQLAlchemyError as exc:
+                raise StoreError(f"cannot open the local store: {mask_text(str(exc.orig or exc))}") from exc
+    finally:
+        engine.dispose()
     typer.echo(f"{rev or 'none'} (newest: {head_revision()})")
-    engine.dispose()
+
+
+@db_app.command("rekey", epilog=env_epilog("database", "registry"))
+def db_rekey(reason: ReasonOpt, config: ConfigOpt = None,
+             old_key_file: Annotated[Path | None, typer.Option(
+                 "--old-key-file", dir_okay=False,
+                 help="File holding the key the store was hashed with (default: the old public default key, "
+                      "for a store that ran without one).")] = None,
+             offline: Annotated[bool, typer.Option(
+                 "--offline", help="Do not ask the registry for the values the local records no longer hold: "
+                                   "leave those fields unknown (the next merge applies the policy).")] = False,
+             dry_run: Annotated[bool, typer.Option("--dry-run", help="Count only; change nothing.")] = False,
+             actor: ActorOpt = None, json_output: JsonOpt = False) -> None:
+    """Move the store to the configured hash_key: re-hash the ID numbers and phones in the links' base snapshots
+    and in the conflicts from the values both sides agreed on (the local value, else the registry's), and record
+    the new key's fingerprint. Pushes and pulls nothing. Stop every daemon first. Audited (db_rekey)."""
+    from regsync.commands import open_store, require_registry
+    from regsync.daemon import DaemonAlreadyRunning, SingletonLock, sqlite_daemon_lock
+    from regsync.hashkey import rekey_store
+    from regsync.operator import default_actor
+    from regsync.registry.client import RegistryClient
+    from regsync.settings import PUBLIC_HASH_KEY
+
+    settings = _setup(config, json_output)
+    with command_errors():
+        if old_key_file is not None:
+            try:
+                old_key = old_key_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"--old-key-file: cannot read {old_key_file}: {exc.strerror}") from exc
+            if not old_key:
+                raise ConfigError(f"--old-key-file: {old_key_file} is empty")
+        else:
+            old_key = PUBLIC_HASH_KEY
+        if not offline:
+            try:
+                require_registry(settings)
+            except ConfigError as exc:
+                raise ConfigError(f"{exc} (to read the values the local records no longer hold; or --offline)"
+                                  ) from exc
+        engine = open_store(settings.database.url)
+        try:
+            try:
+                lock_file = sqlite_daemon_lock(engine)
+            except DaemonAlreadyRunning as exc:
+                err.print(f"[red]a daemon runs on this store:[/red] {escape(str(exc))}; stop it first", highlight=False)
+                raise typer.Exit(1) from exc
+            try:
+                with SingletonLock(engine, "inbound") as pull_free, SingletonLock(engine, "reconcile") as rc_free:
+                    if not (pull_free and rc_free):
+                        err.print("[red]a pull or a reconcile is running on this store[/red]: stop every daemon "
+                                  "(`systemctl stop regsync` on each host) and try again")
+                        raise typer.Exit(1)
+                    with contextlib.ExitStack() as stack:
+                        client = None if offline else stack.enter_context(
+                            RegistryClient(settings.registry, province=settings.province))
+                        summary = _conflict_call(rekey_store, engine, old_key, settings.hash_key, client=client,
+                                                 reason=reason, actor=actor or default_actor(), dry_run=dry_run)
+            finally:
+                if lock_file is not None:
+                    lock_file.close()
+        finally:
+            engine.dispose()
+    if json_output:
+        print_json(summary.as_dict())
+        return
+    if summary.already:
+        typer.echo("the store is already hashed with the configured hash_key: nothing to do")
+        return
+    head = "would re-key (dry run)" if dry_run else f"re-keyed; audit #{summary.audit_id}"
+    typer.echo(f"{head}: {summary.links:,} links read; personal values from the local record "
+               f"{summary.from_local:,}, from the registry {summary.from_registry:,}, unknown (changed on both "
+               f"sides) {summary.unknown:,}" + (f", unknown without asking the registry {summary.unknown_offline:,}"
+                                                if summary.unknown_offline else "")
+               + f"; conflict hashes re-made {summary.conflicts_rehashed:,}, cleared {summary.conflicts_cleared:,}; "
+               f"{summary.looked_up:,} registry records read")
 
 
 # ------------------------------------------------------------------------------------------------ generate
@@ -226,7 +318,7 @@ def run(config: ConfigOpt = None) -> None:
         try:
             code = run_daemon(settings)
         except DaemonError as exc:
-            err.print(f"[red]cannot start:[/red] {exc}", highlight=False)
+            err.print(f"[red]cannot start:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(1) from exc
     raise typer.Exit(code)
 
@@ -266,7 +358,7 @@ def _pause_command(paused: bool, config: Path | None, reason: str, outbound: boo
             result = run_pause(settings, _flows(outbound, inbound), paused, reason=reason, actor=actor,
                                for_=for_, until=until)
         except OperatorUsageError as exc:
-            err.print(f"[red]usage error:[/red] {exc}", highlight=False)
+            err.print(f"[red]usage error:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(2) from exc
     if json_output:
         print_json(result)
@@ -323,13 +415,13 @@ def _outbox_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except OperatorUsageError as exc:
-        err.print(f"[red]usage error:[/red] {exc}", markup=True, highlight=False)
+        err.print(f"[red]usage error:[/red] {escape(str(exc))}", markup=True, highlight=False)
         raise typer.Exit(2) from exc
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {exc}", markup=True, highlight=False)
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", markup=True, highlight=False)
         raise typer.Exit(2) from exc
     except StoreError as exc:
-        err.print(f"[red]local store unavailable:[/red] {exc}", markup=True, highlight=False)
+        err.print(f"[red]local store unavailable:[/red] {escape(str(exc))}", markup=True, highlight=False)
         raise typer.Exit(1) from exc
 
 
@@ -490,7 +582,10 @@ def _conflict_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except OperatorUsageError as exc:
-        err.print(f"[red]usage error:[/red] {exc}", highlight=False)
+        err.print(f"[red]usage error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from exc
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
     except RegistryError as exc:
         err.print(f"[red]registry:[/red] {mask_text(str(exc))}", highlight=False)
@@ -649,7 +744,7 @@ def demo(scale: Annotated[float, typer.Option(help="Data set scale (1.0 = the pr
         summary = run_demo(workdir=workdir, scale=scale, seed=seed, sign_method=sign_method,
                            progress=show_progress(json_output), faults=faults, portal_activity=portal_activity)
     except (ConfigError, ValueError) as exc:
-        err.print(f"[red]configuration error:[/red] {exc}")
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     except KeyboardInterrupt:
         err.print(f"demo interrupted: its sandbox registry is stopped; the databases so far are in {workdir}")
@@ -786,7 +881,7 @@ def _resync(config: Path | None, target: Any, reason: str, actor: str | None, dr
         try:
             code, summary = run_resync(settings, target, reason=reason, actor=actor, dry_run=dry_run, stop=stopping)
         except (OperatorUsageError, ResyncUsageError) as exc:
-            err.print(f"[red]usage error:[/red] {exc}", highlight=False)
+            err.print(f"[red]usage error:[/red] {escape(str(exc))}", highlight=False)
             raise typer.Exit(2) from exc
     if json_output:
         print_json(summary)
@@ -884,7 +979,7 @@ def _report_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
                 orig = getattr(exc, "orig", None) or exc
                 raise StoreError(mask_text(f"{type(orig).__name__}: {str(orig).strip().splitlines()[0]}")) from exc
     except ReportUsageError as exc:
-        err.print(f"[red]usage error:[/red] {exc}", highlight=False)
+        err.print(f"[red]usage error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
 
 

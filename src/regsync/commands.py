@@ -19,6 +19,7 @@ from sqlalchemy import Engine, func, select, text, update
 
 from regsync.db.models import Outbox, Run
 from regsync.db.session import make_engine, utcnow
+from regsync.hashkey import check_hash_key
 from regsync.masking import mask_text
 from regsync.settings import Settings
 
@@ -220,7 +221,8 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
         completed (also with records failed on their data), 1 when it failed, 130 when interrupted.
 
     Raises:
-        ConfigError: incomplete registry settings or a bad database URL (before anything is done).
+        ConfigError: incomplete registry settings or a bad database URL, or a hash key that is not the
+            store's (:class:`regsync.hashkey.HashKeyMismatch`), before anything is done.
         StoreError: the local store is unusable.
     """
     from regsync.daemon import SingletonLock
@@ -231,6 +233,7 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
+    check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # before anything is recorded
     from regsync.status import is_paused
 
     paused = [flow for flow, on in (("outbound", outbound), ("inbound", inbound)) if on and is_paused(engine, flow)]
@@ -445,7 +448,8 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
         cursor).
 
     Raises:
-        ConfigError: incomplete registry settings or a bad database URL (before anything is done).
+        ConfigError: incomplete registry settings or a bad database URL, or a hash key that is not the
+            store's (:class:`regsync.hashkey.HashKeyMismatch`), before anything is done.
         StoreError: the local store is unusable.
     """
     from regsync.inbound import Poller
@@ -454,6 +458,7 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
+    check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # before anything is recorded
     started = time.monotonic()
     code = 0
     try:

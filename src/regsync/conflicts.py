@@ -308,12 +308,15 @@ def resolve_conflict(engine: Engine, client: Any, settings: Settings, conflict_i
         OperatorUsageError: no such conflict or not open, neither or both of take/set, a bad value, or the
             record is gone on a side.
         RegistryError: the registry's current record could not be read.
+        regsync.hashkey.HashKeyMismatch: ``settings.hash_key`` is not the store's hash key.
     """
+    from regsync.hashkey import check_hash_key
     from regsync.inbound import Poller, _priority
 
     reason = check_reason(reason)
     if (take is None) == (set_value is None):
         raise OperatorUsageError("give exactly one of --take local|registry and --set FIELD=VALUE")
+    check_hash_key(engine, settings.hash_key)  # the link's snapshot is re-hashed with the store's key
     if take is not None and take not in TAKES:
         raise OperatorUsageError(f"--take must be local or registry, not {take!r}")
     with engine.connect() as conn:

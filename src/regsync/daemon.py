@@ -939,6 +939,9 @@ def run_daemon(settings: Settings, *, engine: Engine | None = None) -> int:
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
+    from regsync.hashkey import check_hash_key
+
+    check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # no daemon on another key
     lock_file = sqlite_daemon_lock(engine)
     server = None
     line: dict[str, Any] = {}

@@ -30,7 +30,15 @@ from regsync.db.models import Base, Conflict, Link
 from regsync.db.session import is_postgres, make_engine
 from regsync.outbound import TABLES
 from regsync.projection import FIELDS, REFERENCES, canonical, project_local, project_registry
-from regsync.settings import ConfigError, DatabaseSettings, LogSettings, RegistrySettings, Settings
+from regsync.settings import (
+    KEY_FILE_SUFFIX,
+    ConfigError,
+    DatabaseSettings,
+    LogSettings,
+    RegistrySettings,
+    Settings,
+    ensure_key_file,
+)
 
 
 def _links_by_registry_id(engine: Engine, kind: str) -> Iterator[tuple[str, str, int, bool]]:
@@ -250,6 +258,8 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
                        subprocess=True, faults=parse_fault_spec(faults) or None) as sandbox:
         settings = Settings(
             province="23",
+            # a key of the demo's own, made once and kept in the work dir (design.md, "Personal data")
+            hash_key=ensure_key_file(workdir / f"local.db{KEY_FILE_SUFFIX}"),
             database=DatabaseSettings(url=f"sqlite:///{workdir / 'local.db'}"),
             registry=RegistrySettings(url=sandbox.base_url, client_id=client_id, client_secret=client_secret,
                                       sign_method=sign_method),

@@ -59,6 +59,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, select, text
 from regsync.db.models import Base, Conflict, CreateSent, FeedCursor, Link, Outbox, Run
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
 from regsync.db.triggers import ORG_LEVEL_RANK, PRIORITY
+from regsync.hashkey import check_hash_key
 from regsync.masking import mask_text
 from regsync.merge import MergeResult, take_registry, three_way
 from regsync.normalize import normalize_uscc, try_normalize_id_number
@@ -287,12 +288,16 @@ class Poller:
         settings: regsync's settings (``province``, ``hash_key``, ``merge``, ``registry.client_id``).
         page_limit: changes per feed page (1–1000).
         record_run: record the run in ``run`` (kind ``inbound``) with its summary and decisions.
+
+    Raises:
+        regsync.hashkey.HashKeyMismatch: ``settings.hash_key`` is not the store's hash key.
     """
 
     def __init__(self, engine: Engine, client: Any, settings: Settings, *, page_limit: int = PAGE_LIMIT,
                  record_run: bool = True) -> None:
         if not 1 <= page_limit <= 1000:
             raise ValueError("page_limit must be between 1 and 1000 (registry-api.md §3)")
+        check_hash_key(engine, settings.hash_key)  # the links' snapshots are hashed with the store's key
         self.engine = engine
         self.client = client
         self.settings = settings

@@ -51,6 +51,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from regsync.db.holds import set_aside_held
 from regsync.db.models import TABLE_ENTITY, Base, Conflict, CreateSent, Link, Outbox
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
+from regsync.hashkey import check_hash_key
 from regsync.masking import mask_text
 from regsync.normalize import try_normalize_id_number
 from regsync.projection import (
@@ -326,12 +327,16 @@ class Relay:
         progress: called as ``progress(kind, records_done)`` after each batch.
         concurrency: batch calls in flight at once (1 = strictly one after the other; default
             ``settings.relay.concurrency``).
+
+    Raises:
+        regsync.hashkey.HashKeyMismatch: ``settings.hash_key`` is not the store's hash key.
     """
 
     idempotency_window_s: float = 23 * 3600.0
 
     def __init__(self, engine: Engine, client: Any, settings: Settings, *, worker: str | None = None,
                  progress: Callable[[str, int], None] | None = None, concurrency: int | None = None) -> None:
+        check_hash_key(engine, settings.hash_key)  # the links' snapshots are hashed with the store's key
         self.engine = engine
         self.client = client
         self.settings = settings

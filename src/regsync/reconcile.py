@@ -1251,6 +1251,9 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
+    from regsync.hashkey import check_hash_key
+
+    check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # before anything is recorded
     started = time.monotonic()
     run_id = start_run(engine, "reconcile")
     recorder = Recorder(engine, run_id)

@@ -337,6 +337,9 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
+    from regsync.hashkey import check_hash_key
+
+    check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # before anything is recorded
     started = time.monotonic()
     who = mask_text((actor or default_actor()).strip() or "unknown")[:64]
     try:

@@ -8,10 +8,13 @@ commands' ``--help`` and the example file name the same things.
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import re
+import secrets
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,16 @@ from regsync.registry.signing import SIGN_METHODS
 
 class ConfigError(Exception):
     """A setting is missing or malformed (exit code 2)."""
+
+
+#: The hash key regsync used when none was configured, before issue 12. It is public (it is in the source), so
+#: it protects nothing: :func:`load_settings` never leaves it in place of a missing key, and refuses it as the
+#: key of a PostgreSQL store. It stays the default of :class:`Settings` built in code (tests, library use) and is
+#: the old key ``regsync db rekey`` re-keys from by default.
+PUBLIC_HASH_KEY = "regsync-local-hash-key"
+
+#: The name of the file beside a SQLite store that holds the key regsync made for it (design.md, "Personal data").
+KEY_FILE_SUFFIX = ".hash_key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,11 +216,13 @@ class Settings:
 
     Attributes:
         province: the two-digit GB/T 2260 province code this client serves (``23`` = Heilongjiang).
-        hash_key: the local secret for keyed hashes of personal data in base snapshots.
+        hash_key: the local secret for keyed hashes of personal data in base snapshots (design.md, "Personal
+            data"). Built in code it defaults to :data:`PUBLIC_HASH_KEY`; :func:`load_settings` always sets one
+            that is not public (a configured key, or the key file of a SQLite store).
     """
 
     province: str = "23"
-    hash_key: str = field(default="regsync-local-hash-key", repr=False)
+    hash_key: str = field(default=PUBLIC_HASH_KEY, repr=False)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     relay: RelaySettings = field(default_factory=RelaySettings)
@@ -307,6 +322,47 @@ def env_epilog(*sections: str) -> str:
             + "; ".join(parts) + ".")
 
 
+#: ``REGSYNC_*`` variables that are not settings but are read all the same: the configuration file's name.
+OTHER_VARIABLES: frozenset[str] = frozenset({"REGSYNC_CONFIG"})
+
+#: Prefixes of ``REGSYNC_*`` variables that belong to the test suite and the benches, never to regsync itself.
+FOREIGN_PREFIXES: tuple[str, ...] = ("REGSYNC_TEST_", "REGSYNC_BENCH_")
+
+_BY_KEY: dict[tuple[str, str], Spec] = {(s.section, s.key): s for s in SPECS}
+
+
+def setting_name(section: str, key: str) -> str:
+    """How messages name a setting: ``section.key (ENV_VAR)``, e.g. ``daemon.reconcile_cron
+    (REGSYNC_RECONCILE_CRON)``; a top-level one without the section (``hash_key (REGSYNC_HASH_KEY)``). No square
+    brackets: a console would take them for markup."""
+    spec = _BY_KEY.get((section, key))
+    dotted = f"{section}.{key}" if section else key
+    return f"{dotted} ({spec.env})" if spec else dotted
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One warning per ``REGSYNC_*`` environment variable that names no setting, with the closest name.
+
+    Args:
+        environ: the environment.
+
+    Returns:
+        Messages such as ``REGSYNC_BATCH_SZE names no setting and is ignored (did you mean
+        REGSYNC_BATCH_SIZE?)``, sorted by variable. Variables of :data:`OTHER_VARIABLES` and of
+        :data:`FOREIGN_PREFIXES` are no mistake.
+    """
+    known = [s.env for s in SPECS] + sorted(OTHER_VARIABLES)
+    out = []
+    for name in sorted(environ):
+        if not name.startswith("REGSYNC_") or name in known or name.startswith(FOREIGN_PREFIXES):
+            continue
+        # compared without the common prefix, which would make every name look close
+        close = difflib.get_close_matches(name[8:], [k[8:] for k in known], n=1, cutoff=0.6)
+        hint = f" (did you mean REGSYNC_{close[0]}?)" if close else ""
+        out.append(f"{name} names no setting and is ignored{hint}")
+    return out
+
+
 def _coerce(value: Any, target: Any, name: str) -> Any:
     if isinstance(target, bool):
         if isinstance(value, bool):
@@ -317,13 +373,26 @@ def _coerce(value: Any, target: Any, name: str) -> Any:
         if text in {"0", "false", "no", "off"}:
             return False
         raise ConfigError(f"{name}: expected true or false, got {value!r}")
+    if isinstance(target, int | float) and isinstance(value, bool):
+        kind = "a whole number" if isinstance(target, int) else "a finite number"
+        raise ConfigError(f"{name}: expected {kind}, got {value!r}")
     try:
         if isinstance(target, int):
-            return int(value)
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise ValueError(value)
+                return int(value)
+            return int(str(value).strip())
         if isinstance(target, float):
-            return float(value)
+            number = float(str(value).strip()) if isinstance(value, str) else float(value)
+            if not math.isfinite(number):
+                raise ValueError(value)
+            return number
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name}: expected a number, got {value!r}") from exc
+        kind = "a whole number" if isinstance(target, int) else "a finite number"
+        raise ConfigError(f"{name}: expected {kind}, got {value!r}") from exc
+    if isinstance(value, dict | list):
+        raise ConfigError(f"{name}: expected a string, got {value!r}")
     return str(value)
 
 
@@ -334,18 +403,141 @@ def _read_file(path: str, name: str) -> str:
         raise ConfigError(f"{name}: cannot read {path}: {exc.strerror}") from exc
 
 
+def _sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; ``None`` for another engine, an in-memory database or a malformed URL."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        u = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:" \
+            or u.query.get("mode") == "memory":
+        return None
+    return Path(u.database)
+
+
+def key_file_for(url: str) -> Path | None:
+    """The file beside a SQLite store that holds the hash key regsync made for it: ``<store>.hash_key``
+    (``regsync.db`` → ``regsync.db.hash_key``); ``None`` for PostgreSQL or an in-memory store."""
+    path = _sqlite_path(url)
+    return None if path is None else path.with_name(path.name + KEY_FILE_SUFFIX)
+
+
+def new_hash_key() -> str:
+    """A new random hash key: 48 random bytes, URL-safe base64 (64 characters)."""
+    return secrets.token_urlsafe(48)
+
+
+def ensure_key_file(path: Path, warn: Callable[[str], None] | None = None) -> str:
+    """The hash key kept in ``path``, made (random, mode 0600) if the file does not exist yet.
+
+    The file is written whole under a temporary name and linked into place, so that two processes starting at once
+    agree on one key: the second finds the first's file and reads it.
+
+    Args:
+        path: the key file (:func:`key_file_for`).
+        warn: called with a message when the file can be read by others than its owner.
+
+    Returns:
+        The key.
+
+    Raises:
+        ConfigError: the file cannot be read or written, or is empty.
+    """
+    name = f"the hash key file {path}"
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(new_hash_key() + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process made it first: its key is the one
+        except OSError as exc:
+            raise ConfigError(f"cannot write {name}: {exc.strerror}; set hash_key (REGSYNC_HASH_KEY) or "
+                              "hash_key_file (REGSYNC_HASH_KEY_FILE)") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+    key = _read_file(str(path), name)
+    if not key:
+        raise ConfigError(f"{name} is empty: restore it from a backup (the store's snapshots were hashed with it)")
+    if warn is not None and path.stat().st_mode & 0o077:
+        warn(f"{name} can be read by other users: chmod 600 {path}")
+    return key
+
+
+def _resolve_hash_key(raw: dict[tuple[str, str], Any], warn: Callable[[str], None] | None) -> str:
+    """The hash key: the configured one (``hash_key``, else ``hash_key_file``); for a SQLite store without one, the
+    key kept beside it (made once, :func:`ensure_key_file`); for PostgreSQL, none is a configuration error
+    (design.md, "Personal data": the keyed hashes need a secret key).
+
+    Raises:
+        ConfigError: no key for a PostgreSQL store, the public key :data:`PUBLIC_HASH_KEY` for one, an empty key,
+            or a key file that cannot be read or written.
+    """
+    name = setting_name("", "hash_key")
+    url = str(raw.get(("database", "url"), DatabaseSettings.url))
+    if ("", "hash_key") in raw:
+        key = str(raw[("", "hash_key")])
+    elif ("", "hash_key_file") in raw:
+        key = _read_file(str(raw[("", "hash_key_file")]), setting_name("", "hash_key_file"))
+    else:
+        key = ""
+    postgres = url.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
+    if ("", "hash_key") in raw or ("", "hash_key_file") in raw:
+        if not key.strip():
+            raise ConfigError(f"{name} is empty: give a long random secret (openssl rand -base64 48)")
+        if key == PUBLIC_HASH_KEY and postgres:
+            raise ConfigError(f"{name} is the public default key, which protects nothing; set a secret of your "
+                              "own and re-key the store once (`regsync db rekey --reason ...`, deploy/RUNBOOK.md)")
+        if warn is not None and key == PUBLIC_HASH_KEY:
+            warn(f"{name} is the public default key, which protects nothing: set a secret of your own and re-key "
+                 "the store once (`regsync db rekey --reason ...`, deploy/RUNBOOK.md)")
+        elif warn is not None and len(key) < 16:
+            warn(f"{name} is shorter than 16 characters: a short key lets the hashes of ID numbers be guessed")
+        return key
+    if postgres:
+        raise ConfigError(f"{name} is required for a PostgreSQL store: set REGSYNC_HASH_KEY or hash_key_file "
+                          "(REGSYNC_HASH_KEY_FILE) to a long random secret (openssl rand -base64 48); a store "
+                          "that ran on the old default key is re-keyed once with `regsync db rekey --reason ...` "
+                          "(deploy/RUNBOOK.md)")
+    path = key_file_for(url)
+    if path is None:
+        return new_hash_key()  # an in-memory store lives as long as this process
+    if not path.exists() and not path.parent.joinpath(path.name[: -len(KEY_FILE_SUFFIX)]).exists():
+        # no store yet: nothing hashed to keep. The key file is made with the store's first use, beside it.
+        return new_hash_key()
+    return ensure_key_file(path, warn)
+
+
 def load_settings(config_file: str | os.PathLike[str] | None = None,
-                  environ: Mapping[str, str] | None = None) -> Settings:
-    """Load settings from the defaults, the TOML file and the environment (which wins).
+                  environ: Mapping[str, str] | None = None, *,
+                  warn: Callable[[str], None] | None = None) -> Settings:
+    """Load settings from the defaults, the TOML file and the environment (which wins), and check every value.
+
+    The hash key: ``hash_key`` or ``hash_key_file`` if given; else, for a SQLite store, the key in the file beside
+    it (``<store>.hash_key``, made once, mode 0600); a PostgreSQL store must be given one.
 
     Args:
         config_file: a TOML file; ``None`` means ``REGSYNC_CONFIG`` if set, else none.
         environ: the environment to read (``os.environ`` by default).
+        warn: called with each warning: a ``REGSYNC_*`` variable that names no setting (with the closest
+            name), a short hash key, a key file others can read. Default: none reported.
 
     Raises:
-        ConfigError: the file cannot be read or parsed, a key is unknown, or a value is malformed.
+        ConfigError: the file cannot be read or parsed, a key is unknown, or a value is malformed or out of
+            range; the message names the setting as ``section.key (ENV_VAR)``.
     """
     env = os.environ if environ is None else environ
+    if warn is not None:
+        for message in unknown_variables(env):
+            warn(message)
     path = config_file or env.get("REGSYNC_CONFIG") or None
     data: dict[str, Any] = {}
     if path:
@@ -358,13 +550,18 @@ def load_settings(config_file: str | os.PathLike[str] | None = None,
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
 
     known = {(s.section, s.key) for s in SPECS}
+    sections = {s.section for s in SPECS if s.section}
     for key, value in data.items():
         if isinstance(value, dict):
             for sub in value:
                 if (key, sub) not in known:
-                    raise ConfigError(f"unknown setting [{key}] {sub} in {path}")
+                    choices = sorted(k for s, k in known if s == key)
+                    close = difflib.get_close_matches(sub, choices, n=1, cutoff=0.6)
+                    hint = f" (did you mean {key}.{close[0]}?)" if close else ""
+                    raise ConfigError(f"unknown setting {key}.{sub} in {path}{hint}")
         elif ("", key) not in known:
-            raise ConfigError(f"unknown setting {key} in {path}")
+            hint = f" ({key} is a section: [{key}])" if key in sections else ""
+            raise ConfigError(f"unknown setting {key} in {path}{hint}")
 
     raw: dict[tuple[str, str], Any] = {}
     for spec in SPECS:
@@ -377,74 +574,135 @@ def load_settings(config_file: str | os.PathLike[str] | None = None,
     # Secrets from files, where the value itself is not given.
     if ("registry", "client_secret") not in raw and ("registry", "client_secret_file") in raw:
         raw[("registry", "client_secret")] = _read_file(raw[("registry", "client_secret_file")],
-                                                        "REGSYNC_CLIENT_SECRET_FILE")
-    if ("", "hash_key") not in raw and ("", "hash_key_file") in raw:
-        raw[("", "hash_key")] = _read_file(raw[("", "hash_key_file")], "REGSYNC_HASH_KEY_FILE")
+                                                        setting_name("registry", "client_secret_file"))
 
     settings = Settings()
     top: dict[str, Any] = {}
-    for name in ("province", "hash_key"):
-        if ("", name) in raw:
-            top[name] = _coerce(raw[("", name)], getattr(settings, name), name)
+    if ("", "province") in raw:
+        top["province"] = _coerce(raw[("", "province")], settings.province, setting_name("", "province"))
     for section, cls in _SECTIONS.items():
         current = getattr(settings, section)
         changes = {}
         for f in fields(cls):
             if (section, f.name) in raw:
                 changes[f.name] = _coerce(raw[(section, f.name)], getattr(current, f.name),
-                                          f"[{section}] {f.name}")
+                                          setting_name(section, f.name))
         if changes:
             top[section] = replace(current, **changes)
     settings = replace(settings, **top)
     validate(settings)
-    return settings
+    return replace(settings, hash_key=_resolve_hash_key(raw, warn))
+
+
+def _cron_problem(line: str, timezone: str) -> str | None:
+    """What is wrong with a crontab line (naming the field), or ``None``: the daemon's own parser decides
+    (:func:`regsync.daemon.cron_trigger`)."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    parts = line.split()
+    if len(parts) not in (5, 6):
+        return f"must be a crontab line of 5 fields (or 6, seconds first), got {line!r}"
+    names = ["minute", "hour", "day", "month", "day_of_week"]
+    if len(parts) == 6:
+        names = ["second", *names]
+    for name, value in zip(names, parts, strict=True):
+        try:
+            CronTrigger(**{name: value})
+        except (ValueError, TypeError) as exc:
+            field_name = "weekday" if name == "day_of_week" else name
+            return f"the {field_name} field {value!r} is not valid ({exc}) in {line!r}"
+    try:
+        from regsync.daemon import cron_trigger
+
+        cron_trigger(line, timezone)
+    except (ValueError, TypeError, KeyError) as exc:
+        return f"is not a valid crontab line ({exc}): {line!r}"
+    return None
 
 
 def validate(settings: Settings) -> None:
-    """Check the values' ranges.
+    """Check every value's range and format.
 
     Raises:
-        ConfigError: with the first problem found.
+        ConfigError: with the first problem found, naming the setting as ``section.key (ENV_VAR)``.
     """
+    from urllib.parse import urlsplit
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    def bad(section: str, key: str, rule: str) -> ConfigError:
+        return ConfigError(f"{setting_name(section, key)}: {rule}")
+
     if not re.fullmatch(r"[1-8]\d", settings.province):
-        raise ConfigError(f"REGSYNC_PROVINCE must be two digits of a province code, got {settings.province!r}")
-    if settings.registry.sign_method not in SIGN_METHODS:
-        raise ConfigError(f"REGSYNC_SIGN_METHOD must be one of {', '.join(SIGN_METHODS)}, "
-                          f"got {settings.registry.sign_method!r}")
-    if not 1 <= settings.relay.batch_size <= 500:
-        raise ConfigError("REGSYNC_BATCH_SIZE must be between 1 and 500 (registry-api.md §3)")
-    if not settings.registry.timeout_s > 0:
-        raise ConfigError(f"REGSYNC_REGISTRY_TIMEOUT_S must be above 0 seconds, got {settings.registry.timeout_s!r}")
-    if not 1 <= settings.relay.concurrency <= 8:
-        raise ConfigError("REGSYNC_RELAY_CONCURRENCY must be between 1 and 8")
-    if settings.relay.other_store_limit < 0:
-        raise ConfigError("REGSYNC_OTHER_STORE_LIMIT must be 0 (never halt) or more")
-    if settings.registry.max_retries < 0 or settings.relay.lease_s <= 0 or settings.relay.max_attempts < 1:
-        raise ConfigError("REGSYNC_REGISTRY_MAX_RETRIES must be 0 or more, REGSYNC_LEASE_S above 0 and "
-                          "REGSYNC_MAX_ATTEMPTS at least 1")
+        raise bad("", "province", f"must be two digits of a province code (GB/T 2260), got {settings.province!r}")
+    try:
+        backend = make_url(settings.database.url).get_backend_name()
+    except (ArgumentError, ValueError) as exc:
+        raise bad("database", "url", f"is not a database URL ({exc}); examples: sqlite:///regsync.db, "
+                  "postgresql+psycopg://user@host:5432/db") from exc
+    if backend not in ("sqlite", "postgresql"):
+        raise bad("database", "url", f"names a {backend} database; regsync runs on sqlite or postgresql")
+    reg = settings.registry
+    parts = urlsplit(reg.url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise bad("registry", "url", f"must be an http(s) URL, got {reg.url!r}")
+    if reg.sign_method not in SIGN_METHODS:
+        raise bad("registry", "sign_method", f"must be one of {', '.join(SIGN_METHODS)}, got {reg.sign_method!r}")
+    if not reg.timeout_s > 0:
+        raise bad("registry", "timeout_s", f"must be above 0 seconds, got {reg.timeout_s!r}")
+    if reg.max_retries < 0:
+        raise bad("registry", "max_retries", f"must be 0 or more, got {reg.max_retries!r}")
+    if reg.retry_after_cap_s < 0:
+        raise bad("registry", "retry_after_cap_s", f"must be 0 or more seconds, got {reg.retry_after_cap_s!r}")
+    relay = settings.relay
+    if not 1 <= relay.batch_size <= 500:
+        raise bad("relay", "batch_size", f"must be between 1 and 500 (registry-api.md §3), got {relay.batch_size}")
+    if relay.claim_size < 1:
+        raise bad("relay", "claim_size", f"must be at least 1, got {relay.claim_size}")
+    if not relay.lease_s > 0:
+        raise bad("relay", "lease_s", f"must be above 0 seconds, got {relay.lease_s!r}")
+    if relay.max_attempts < 1:
+        raise bad("relay", "max_attempts", f"must be at least 1, got {relay.max_attempts}")
+    if not 1 <= relay.concurrency <= 8:
+        raise bad("relay", "concurrency", f"must be between 1 and 8, got {relay.concurrency}")
+    if relay.other_store_limit < 0:
+        raise bad("relay", "other_store_limit", f"must be 0 (never halt) or more, got {relay.other_store_limit}")
     for f in fields(MergeSettings):
         value = getattr(settings.merge, f.name)
         if value not in ("registry", "local", "manual"):
-            raise ConfigError(f"REGSYNC_MERGE_{f.name.upper()} must be registry, local or manual, got {value!r}")
+            raise bad("merge", f.name, f"must be registry, local or manual, got {value!r}")
     if settings.log.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-        raise ConfigError(f"REGSYNC_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {settings.log.level!r}")
+        raise bad("log", "level", f"must be DEBUG, INFO, WARNING or ERROR, got {settings.log.level!r}")
     if settings.log.format not in {"auto", "console", "json"}:
-        raise ConfigError("REGSYNC_LOG_FORMAT must be auto, console or json")
+        raise bad("log", "format", f"must be auto, console or json, got {settings.log.format!r}")
     d = settings.daemon
-    if d.outbound_interval_s <= 0 or d.inbound_interval_s <= 0:
-        raise ConfigError("REGSYNC_OUTBOUND_INTERVAL_S and REGSYNC_INBOUND_INTERVAL_S must be above 0")
-    for name, line in (("REGSYNC_RECONCILE_CRON", d.reconcile_cron), ("REGSYNC_PRUNE_CRON", d.prune_cron)):
-        if len(line.split()) not in (5, 6):
-            raise ConfigError(f"{name} must be a crontab line of 5 fields (or 6, seconds first), got {line!r}")
+    for key in ("outbound_interval_s", "inbound_interval_s", "backoff_max_s"):
+        if not getattr(d, key) > 0:
+            raise bad("daemon", key, f"must be above 0 seconds, got {getattr(d, key)!r}")
+    for key in ("shutdown_timeout_s", "catchup_window_s"):
+        if getattr(d, key) < 0:
+            raise bad("daemon", key, f"must be 0 or more seconds, got {getattr(d, key)!r}")
     try:
         from zoneinfo import ZoneInfo
 
         ZoneInfo(d.timezone)
     except (KeyError, ValueError) as exc:
-        raise ConfigError(f"REGSYNC_TIMEZONE is not a known time zone: {d.timezone!r}") from exc
-    if d.metrics_address not in ("", "off") and (":" not in d.metrics_address
-                              or not d.metrics_address.rpartition(":")[2].isdigit()):
-        raise ConfigError(f"REGSYNC_METRICS_ADDRESS must be HOST:PORT or off, got {d.metrics_address!r}")
+        raise bad("daemon", "timezone", f"is not a known time zone (e.g. Asia/Shanghai): {d.timezone!r}") from exc
+    for key in ("reconcile_cron", "prune_cron"):
+        problem = _cron_problem(getattr(d, key), d.timezone)
+        if problem:
+            raise bad("daemon", key, problem)
+    if d.metrics_address not in ("", "off"):
+        host, colon, port = d.metrics_address.rpartition(":")
+        if not colon or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise bad("daemon", "metrics_address", f"must be HOST:PORT (port 0-65535) or off, "
+                      f"got {d.metrics_address!r}")
+    if not d.reports_dir.strip():
+        raise bad("daemon", "reports_dir", "must name a folder")
+    for f in fields(HealthSettings):  # 0: unhealthy as soon as there is any lag, age or failure
+        if not getattr(settings.health, f.name) >= 0:
+            raise bad("health", f.name, f"must be 0 or more seconds, got {getattr(settings.health, f.name)!r}")
     for f in fields(RetentionSettings):
         if getattr(settings.retention, f.name) < 0:
-            raise ConfigError(f"REGSYNC_RETENTION_{f.name.upper()} must be 0 (for ever) or more days")
+            raise bad("retention", f.name, "must be 0 (for ever) or more days")

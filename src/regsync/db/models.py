@@ -533,3 +533,15 @@ class Heartbeat(Base):
     lease_until: Mapped[dt.datetime] = mapped_column(DateTime)
     stopped_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     next_runs: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class StoreMeta(Base):
+    """A fact about the store itself, by name. ``hash_key_fingerprint``: an HMAC of a fixed label under the hash key
+    the links' base snapshots and the conflicts' hashes were made with (never the key), so that a process with
+    another key refuses to run a flow (:mod:`regsync.hashkey`; design.md, "Personal data"). Times are UTC."""
+
+    __tablename__ = "store_meta"
+
+    name: Mapped[str] = mapped_column(String(48), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())

@@ -165,6 +165,11 @@ def seed(
                                                         "volunteer.")] = 0.02,
     owner: Annotated[str | None, typer.Option(help="ownerClientId of the records (default PORTAL).")] = None,
     link: Annotated[bool, typer.Option(help="Also write the links into --from-store (a platform in step).")] = False,
+    hash_key_file: Annotated[
+        str | None,
+        typer.Option(help="With --link: the file holding the store's hash_key (default, for a SQLite store: the "
+                     "key file beside it, <store>.hash_key, made if missing; a PostgreSQL store needs it)."),
+    ] = None,
     province: Annotated[str, typer.Option(help="Two-digit province.")] = "23",
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
@@ -173,6 +178,7 @@ def seed(
 
     from regsync.reconcile import parse_kinds
     from regsync.sandbox.seed import SeedRates, http_bulk, seed_sandbox
+    from regsync.settings import ConfigError
 
     if (scale is None) == (from_store is None):
         raise typer.BadParameter("give --scale or --from-store, one of them")
@@ -181,9 +187,29 @@ def seed(
         rates = SeedRates(missing_in_registry, differing, missing_locally)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    hash_key = None
+    if link and from_store is not None:
+        from pathlib import Path
+
+        from regsync.settings import ensure_key_file, key_file_for
+
+        key_file = Path(hash_key_file) if hash_key_file else key_file_for(from_store)
+        if key_file is None:
+            raise typer.BadParameter("--link on a PostgreSQL store needs --hash-key-file: the file holding the "
+                                     "store's hash_key", param_hint="--hash-key-file")
+        try:
+            hash_key = ensure_key_file(key_file) if not hash_key_file else key_file.read_text("utf-8").strip()
+        except (ConfigError, OSError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--hash-key-file") from None
+        if not hash_key:
+            raise typer.BadParameter(f"{key_file} is empty", param_hint="--hash-key-file")
     try:
         summary = seed_sandbox(http_bulk(admin_url, province), scale=scale, store_url=from_store, seed=seed_,
-                               kinds=kinds, rates=rates, owner=owner, link=link, province=province)
+                               kinds=kinds, rates=rates, owner=owner, link=link, province=province,
+                               **({"hash_key": hash_key} if hash_key else {}))
+    except ConfigError as exc:  # the links' hash key is not the store's
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     except (RuntimeError, ValueError, OSError) as exc:
         typer.echo(f"seeding failed: {exc}", err=True)
         raise typer.Exit(1) from exc

@@ -149,14 +149,21 @@ class Seeder:
         seed: the seed of every draw.
         owner: ``ownerClientId`` of the seeded records (default ``PORTAL``); with ``link`` the client's id.
         link: write the local links too (a platform in step).
-        hash_key: the local secret for the links' base snapshots.
+        hash_key: the local secret for the links' base snapshots: the store's own key (checked with ``link``).
         province: the two-digit province.
         progress: ``progress(kind, n)`` after every chunk.
+
+    Raises:
+        regsync.hashkey.HashKeyMismatch: with ``link``, ``hash_key`` is not the store's hash key.
     """
 
     def __init__(self, local: Engine, bulk: Bulk, *, kinds: Sequence[str] | None = None, rates: SeedRates = SeedRates(),
                  seed: int = 42, owner: str | None = None, link: bool = False, hash_key: str = "regsync-local-hash-key",
                  province: str = "23", progress: Callable[[str, int], None] | None = None) -> None:
+        if link:  # the links' snapshots must be hashed with the store's own key
+            from regsync.hashkey import check_hash_key
+
+            check_hash_key(local, hash_key)
         self.local = local
         self.bulk = bulk
         self.kinds = [k for k in ORDER if not kinds or k in kinds]
