@@ -223,7 +223,7 @@ COMMANDS: list[list[str]] = [
     ["db", "upgrade"], ["db", "current"], ["db", "rekey", "--reason", "x"],
     ["pause", "--reason", "x"], ["resume", "--reason", "x"],
     ["outbox", "list"], ["outbox", "retry", "--reason", "x", "--all-failed"],
-    ["outbox", "discard", "1", "--reason", "x", "--yes"],
+    ["outbox", "discard", "1", "--reason", "x", "--yes"], ["outbox", "restore", "1", "--reason", "x", "--yes"],
     ["conflicts", "list"], ["conflicts", "show", "1"],
     ["conflicts", "resolve", "1", "--take", "local", "--reason", "x", "--yes"],
     ["resync", "volunteer", "1", "--reason", "x"], ["resync", "org", "1", "--reason", "x"],
