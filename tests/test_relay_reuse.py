@@ -234,7 +234,7 @@ def test_ordinary_edits_stay_updates_of_the_same_record(settings, engine, sandbo
     w = world(engine)
     with engine.begin() as conn:
         conn.execute(text("UPDATE volunteer SET id_number = :n WHERE id = :i"),
-                     {"n": f.id_number(dt.date(1990, 1, 1)), "i": w["other"]})  # typed wrong at first
+                     {"n": f.id_number(dt.date(1988, 8, 8)), "i": w["other"]})  # a digit typed wrong at first
     sync(settings, engine)
     before = {k: link_of(engine, k, w[n]).registry_id for k, n in
               (("org", "extra"), ("activity", "a"), ("volunteer", "other"), ("service_record", "sr"))}
