@@ -266,12 +266,15 @@ def test_reconcile_repair_never_writes_the_old_record_onto_a_reused_key(settings
         m2 = f.membership(conn, w["other"], w["extra"])
     sync(settings, engine)
     old = link_of(engine, "membership", w["m"])
-    with engine.begin() as conn:
-        reinsert(conn, "membership", w["m"], {"volunteer_id": w["other"]})  # other joins team (v's left)
+    # the old membership's date corrected in the registry meanwhile: a merge would take it onto the new row
+    httpx.patch(f"{sandbox.admin_url}/records/memberships/{old.registry_id}",
+                json={"joinedOn": "2023-03-01"}).raise_for_status()
+    with engine.begin() as conn:  # another person joins the team under the deleted membership's id
+        reinsert(conn, "membership", w["m"], {"volunteer_id": w["other"], "joined_on": dt.date(2024, 6, 1)})
     code, summary = run_reconcile(settings, engine=engine, repair=True)
     assert code == 0, summary
     row = row_of(engine, "membership", w["m"])
-    assert (row["volunteer_id"], row["org_id"]) == (w["other"], w["team"])
+    assert (row["volunteer_id"], row["org_id"], str(row["joined_on"])) == (w["other"], w["team"], "2024-06-01")
     with engine.connect() as conn:
         errors = [json.loads(d) for d in conn.execute(text("SELECT details FROM discrepancy")).scalars()]
     assert not [d for d in errors if "repair_error" in d], errors
@@ -347,3 +350,27 @@ def test_a_deleted_activity_is_cancelled(settings, engine, sandbox) -> None:
         conn.execute(text("DELETE FROM activity WHERE id = :i"), {"i": w["a2"]})
     assert sync(settings, engine)["still_failed"] == {}
     assert records(sandbox, "activity")[link_of(engine, "activity", w["a2"]).registry_id]["status"] == "CANCELLED"
+
+
+def test_reconcile_repair_never_pulls_a_reused_keys_old_record_onto_the_new_row(settings, engine, sandbox) -> None:
+    """Another person inserted under a deleted person's id, and the old person's phone changed in the registry
+    (a contact field: the registry's side wins a merge): ``reconcile --repair`` before the relay ran must not
+    write the old person's phone onto the new person's row, and the new person is pushed as a new record."""
+    w = world(engine)
+    sync(settings, engine)
+    old = link_of(engine, "volunteer", w["other"])
+    httpx.patch(f"{sandbox.admin_url}/records/volunteers/{old.registry_id}",
+                json={"phone": "13811112222"}).raise_for_status()
+    with engine.begin() as conn:
+        reinsert(conn, "volunteer", w["other"], {"name": "赵强", "id_number": f.id_number(dt.date(1985, 3, 3)),
+                                                 "birth_date": dt.date(1985, 3, 3), "phone": "13700001111"})
+    code, summary = run_reconcile(settings, engine=engine, repair=True)
+    assert code == 0, summary
+    row = row_of(engine, "volunteer", w["other"])
+    assert (row["name"], row["phone"]) == ("赵强", "13700001111")
+    assert sync(settings, engine)["still_failed"] == {}
+    regs = records(sandbox, "volunteer")
+    assert regs[old.registry_id]["status"] == "DEREGISTERED"
+    assert regs[link_of(engine, "volunteer", w["other"]).registry_id]["name"] == "赵强"
+    code, summary = run_reconcile(settings, engine=engine, repair=True)
+    assert code == 0 and summary["discrepancies"] == {}, summary
