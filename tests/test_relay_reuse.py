@@ -374,3 +374,28 @@ def test_reconcile_repair_never_pulls_a_reused_keys_old_record_onto_the_new_row(
     assert regs[link_of(engine, "volunteer", w["other"]).registry_id]["name"] == "赵强"
     code, summary = run_reconcile(settings, engine=engine, repair=True)
     assert code == 0 and summary["discrepancies"] == {}, summary
+
+
+def test_a_pair_joined_again_by_another_row_after_its_membership_was_deleted_is_that_rows(settings, engine,
+                                                                                        sandbox) -> None:
+    """A membership deleted (left in the registry) and the same person added to the same org again under a new
+    id: the registry reopens the same membership, and the new row governs it (it was linked as a duplicate of
+    the deleted row, and its later leave was never sent)."""
+    w = world(engine)
+    sync(settings, engine)
+    rid = link_of(engine, "membership", w["m"]).registry_id
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM membership WHERE id = :i"), {"i": w["m"]})
+    sync(settings, engine)
+    assert records(sandbox, "membership")[rid]["leftOn"] is not None
+    with engine.begin() as conn:
+        again = f.membership(conn, w["v"], w["team"], joined_on=dt.date(2025, 1, 1))
+    sync(settings, engine)
+    link = link_of(engine, "membership", again)
+    assert (link.registry_id, link.how) == (rid, "created")
+    assert records(sandbox, "membership")[rid]["leftOn"] is None
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE membership SET left_on = :d WHERE id = :i"), {"d": dt.date(2026, 1, 1), "i": again})
+    assert sync(settings, engine)["still_failed"] == {}
+    assert records(sandbox, "membership")[rid]["leftOn"] == "2026-01-01"
+    check_invariants(engine, sandbox.admin_url, sandbox.client_id)

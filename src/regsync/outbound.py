@@ -1689,12 +1689,19 @@ class _Outcomes:
         """Two local memberships of one person in one org (the person registered twice on the platform) are
         one membership in the registry (the pair is its key, registry-api.md §4.3). The first linked governs;
         the other is linked as a duplicate and never pushed, like its volunteer row. Returns the local ids so
-        linked."""
+        linked.
+
+        A link whose local row is gone (a deleted membership, a reused key's retired link) governs nothing: when
+        another local row joins the same pair again (the registry reopens the same membership), the dead link is
+        dropped and the live row governs (it was marked a duplicate, and its later leave never sent)."""
         rids = sorted({e["registry_id"] for e in self.links_new})
         taken: set[str] = set()
+        lk, mt = Link.__table__, Base.metadata.tables["membership"]
+        live = select(mt.c.id).where(mt.c.id == lk.c.local_id).exists()
         for chunk in _chunks(rids, _CHUNK):
-            taken.update(conn.execute(select(Link.registry_id).where(
-                Link.entity == "membership", Link.registry_id.in_(chunk))).scalars())
+            conn.execute(lk.delete().where(lk.c.entity == "membership", lk.c.registry_id.in_(chunk), ~live))
+            taken.update(conn.execute(select(lk.c.registry_id).where(
+                lk.c.entity == "membership", lk.c.registry_id.in_(chunk))).scalars())
         paired: set[int] = set()
         for e in self.links_new:
             if e["registry_id"] in taken:
