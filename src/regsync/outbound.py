@@ -662,7 +662,7 @@ class Relay:
                         rows[r["id"]] = dict(r)
             links.update((r["local_id"], r) for r in _dicts(conn.execute(select(Link.__table__).where(
                 Link.entity == kind, _in(conn, Link.local_id, chunk)))))
-        reused = reused_keys(conn, kind, [lid for lid in ids if lid in links]) if links else {}
+        reused = reused_keys(conn, kind, ids)
         for it in items:
             it.row = rows.get(it.local_id)
             it.link = links.get(it.local_id)
@@ -780,7 +780,7 @@ class Relay:
         missing: set[tuple[str, int]] = set()
         planned: list[tuple[_Item, dict[str, Any]]] = []
         for it in items:
-            if it.reuse_ids and it.link is not None and max(it.row_ids) < max(it.reuse_ids):
+            if it.reuse_ids and max(it.row_ids) < max(it.reuse_ids):
                 planned.append((it, {"desired": None}))  # the key's old record: ended from its link (_plan)
                 continue
             if it.unreadable is not None:
@@ -919,6 +919,15 @@ class Relay:
             # the new record: created under the next clientRef revision, as if the key had no link; the old link
             # is retired (and the old record ended, if it is not) once the new one is linked (_Outcomes.write)
             it.retired, it.link, link, base = link, None, None, None
+        elif it.reuse_ids:
+            # used again while the key's earlier create was not settled (its answer lost, or not sent yet): that
+            # record is found by its clientRef, if the registry has it, and retired like a link's; the rows older
+            # than the reuse row are settled with the new record's (nothing of the old one is sent)
+            if max(it.row_ids) < max(it.reuse_ids):
+                outcomes.unchanged(it)
+                return
+            if kind != "membership" and not self._find_unlinked_old(it, outcomes):
+                return
         elif (kind == "membership" and link is not None and desired is not None and base is not None
               and not link["is_duplicate"] and link["how"] != REGISTRY_OWNED
               and (desired["org_id"], desired["volunteer_id"]) != (base.get("org_id"), base.get("volunteer_id"))):
@@ -1029,6 +1038,26 @@ class Relay:
             # the base keeps the held fields' last agreed values, so the conflict stays visible to the merge
             desired_canon = dict(desired_canon, **it.held_base)
         it.desired = desired_canon
+
+    def _find_unlinked_old(self, it: _Item, outcomes: _Outcomes) -> bool:
+        """For a key used again before its earlier record was linked: look that record up by its ``clientRef``
+        (registry-api.md §5.2) and, when the registry has it, keep it as the link to retire once the new record is
+        in (:meth:`_Outcomes._retire`: it is ended there if it is not). Returns False when the item was deferred
+        (the registry could not be asked)."""
+        kind = it.kind
+        try:
+            found = self.client.find_by_client_ref(kind, str(it.local_id))
+        except TransientError as exc:
+            outcomes.defer(it, exc.code or "UNAVAILABLE", f"the record this key held before could not be looked up: "
+                           f"{exc}", seconds=self._backoff(it.attempts), count_attempt=False)
+            return False
+        if found is not None:
+            base = canonical(project_registry(kind, found), self.settings.hash_key)
+            it.retired = {"id": None, "entity": kind, "local_id": it.local_id, "registry_id": found["id"],
+                          "registry_version": int(found.get("version") or 1), "base": dumps(base),
+                          "is_duplicate": False, "revision": _revision_of(found.get("client_ref") or ""),
+                          "how": "found_by_client_ref"}
+        return True
 
     def _plan_ending(self, it: _Item, base: dict[str, Any]) -> None:
         """The operation for a local row that was deleted (design.md's table of local changes)."""
@@ -1647,8 +1676,15 @@ class _Outcomes:
             old = it.retired
             assert old is not None
             if new_rid.get(it.local_id) == old["registry_id"]:
-                conn.execute(link_t.delete().where(link_t.c.id == old["id"]))
+                if old["id"] is not None:
+                    conn.execute(link_t.delete().where(link_t.c.id == old["id"]))
             else:
+                if old["id"] is None:  # the earlier record was never linked (found by its clientRef): link it now
+                    old = dict(old, id=conn.execute(link_t.insert().values(
+                        **{k: old[k] for k in ("entity", "registry_id", "registry_version", "base", "is_duplicate",
+                                               "revision", "how")},
+                        local_id=-(2 ** 62) - it.reuse_ids[-1], linked_at=now, updated_at=now)
+                        .returning(link_t.c.id)).scalar_one())
                 conn.execute(update(link_t).where(link_t.c.id == old["id"])
                              .values(local_id=-link_t.c.id, updated_at=now))
                 base = json.loads(old["base"] or "{}")

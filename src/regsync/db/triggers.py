@@ -12,9 +12,10 @@ Rules the triggers keep:
   then volunteers, memberships, activities, service records), endings the other way (service records
   revoked and memberships left before the volunteer is deregistered, child orgs dissolved before their
   parent).
-* An ``INSERT`` whose id already has a link (a restore or import script that deleted a row and inserted another
-  record under the same explicit id) is queued with ``op`` ``reuse``, not ``insert``: the key now names another
-  record, whose registry record is a new one (design.md's mapping table, "a key deleted and inserted again").
+* An ``INSERT`` whose id already has a link, or whose id's earlier create is not settled yet (an ``insert`` or
+  ``reuse`` row not sent: its answer may have been lost), is queued with ``op`` ``reuse``, not ``insert``: a
+  restore or import script deleted a row and inserted another record under the same explicit id, and the key now
+  names another record, whose registry record is a new one (design.md's mapping table, "a key deleted and inserted again").
   The relay ends the old registry record, creates the new one under the next ``clientRef`` revision, and only
   then turns the row into an ordinary ``insert`` (:mod:`regsync.outbound`).
 
@@ -95,8 +96,8 @@ def priority_sql(entity: str, ref: str, op: str) -> str:
 
 
 def op_sql(entity: str, ref: str, op: str, reuse: bool = True) -> str:
-    """The SQL expression of an outbox row's ``op``: for an insert whose id already has a link (the key used again
-    for another record), ``'reuse'``; else the operation's own name.
+    """The SQL expression of an outbox row's ``op``: for an insert whose id already has a link or an unsettled create
+    (the key used again for another record), ``'reuse'``; else the operation's own name.
 
     Args:
         entity: the outbox entity name.
@@ -107,7 +108,8 @@ def op_sql(entity: str, ref: str, op: str, reuse: bool = True) -> str:
     if op != "insert" or not reuse:
         return f"'{op}'"
     return (f"(CASE WHEN EXISTS (SELECT 1 FROM link WHERE link.entity = '{entity}' AND link.local_id = {ref}.id) "
-            "THEN 'reuse' ELSE 'insert' END)")
+            f"OR EXISTS (SELECT 1 FROM outbox o WHERE o.entity = '{entity}' AND o.local_id = {ref}.id "
+            "AND o.op IN ('insert', 'reuse') AND o.state <> 'sent') THEN 'reuse' ELSE 'insert' END)")
 
 
 def _sqlite_ddl(table: str, entity: str, columns: Sequence[str], reuse: bool = True) -> list[str]:
