@@ -399,3 +399,32 @@ def test_a_pair_joined_again_by_another_row_after_its_membership_was_deleted_is_
     assert sync(settings, engine)["still_failed"] == {}
     assert records(sandbox, "membership")[rid]["leftOn"] == "2026-01-01"
     check_invariants(engine, sandbox.admin_url, sandbox.client_id)
+
+
+def test_a_key_used_again_before_its_lost_create_was_settled_ends_the_record_the_registry_kept(settings, engine,
+                                                                                             sandbox) -> None:
+    """The create of a person went through but its answer was lost (no link yet); the script then deletes the row
+    and inserts another person under its id. The registry's record under the key's clientRef is the first
+    person's: it is found, ended and kept linked as a deleted row's, and the new person is created under the next
+    revision (the new person was refused CLIENT_REF_TAKEN, and the first person stayed active)."""
+    w = world(engine)
+    sync(settings, engine)
+    with engine.begin() as conn:
+        first = f.volunteer(conn, name="孙丽", female=True, birth=dt.date(1992, 2, 2))
+    httpx.put(f"{sandbox.admin_url}/faults", json={"lost_answer_rate": 1.0}).raise_for_status()
+    run_sync(settings, engine=engine, until_quiet=False)
+    httpx.put(f"{sandbox.admin_url}/faults", json={"lost_answer_rate": 0.0}).raise_for_status()
+    assert link_of(engine, "volunteer", first) is None
+    kept = [p for p in records(sandbox, "volunteer").values() if p["clientRef"] == str(first)]
+    assert [p["name"] for p in kept] == ["孙丽"]  # the create went through
+    with engine.begin() as conn:
+        reinsert(conn, "volunteer", first, {"name": "赵强", "gender": "M", "birth_date": dt.date(1985, 3, 3),
+                                            "id_number": f.id_number(dt.date(1985, 3, 3))})
+    summary = sync(settings, engine)
+    assert summary["still_failed"] == {}, summary
+    people = records(sandbox, "volunteer")
+    assert people[kept[0]["id"]]["status"] == "DEREGISTERED"
+    new = link_of(engine, "volunteer", first)
+    assert (people[new.registry_id]["name"], people[new.registry_id]["clientRef"]) == ("赵强", f"{first}-r1")
+    assert sync(settings, engine)["batches"] == 0
+    check_invariants(engine, sandbox.admin_url, sandbox.client_id)
