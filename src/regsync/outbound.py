@@ -272,7 +272,8 @@ def reused_keys(conn: Connection, kind: str, local_ids: Sequence[int]) -> dict[i
     ids = sorted(set(local_ids))
     for chunk in _chunks(ids, _chunk_size(conn)):
         for rid, lid in conn.execute(select(ob.c.id, ob.c.local_id).where(
-                ob.c.entity == kind, _in(conn, ob.c.local_id, chunk), ob.c.op == "reuse", ob.c.state != "sent")):
+                ob.c.entity == kind, _in(conn, ob.c.local_id, chunk),
+                text("outbox.op = 'reuse' AND outbox.state <> 'sent'"))):  # literal: the partial index's terms
             out[int(lid)].append(int(rid))
     return {lid: tuple(sorted(rids)) for lid, rids in out.items()}
 
