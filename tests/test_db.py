@@ -179,3 +179,29 @@ def test_the_migration_to_autoincrement_keeps_rows_triggers_and_deleted_ids(empt
     assert diff == []
     downgrade(engine, "0005")
     upgrade(engine)
+
+
+def test_an_insert_under_a_linked_id_is_queued_as_reuse(engine: Engine) -> None:
+    """A row deleted and another inserted under its explicit id while the id has a link (a restore or import
+    script): the insert is queued as ``reuse``, the key used again for another record; an insert under an id with
+    no link stays an ``insert``, and an update of the new row an ``update`` (issue 12, item 1)."""
+    with engine.begin() as conn:
+        linked = _vol(conn)
+        unlinked = _vol(conn, name="李娜", id_number="230102199202021230")
+        conn.execute(text("INSERT INTO link (entity, local_id, registry_id, registry_version, base, revision, how, "
+                          "is_duplicate, linked_at, updated_at) VALUES ('volunteer', :i, 'VOL1', 1, '{}', 0, "
+                          "'created', false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"i": linked})
+        conn.execute(text("DELETE FROM outbox"))
+    with engine.begin() as conn:
+        for vid, number in ((linked, "230102198503031234"), (unlinked, "230102198804041236")):
+            conn.execute(text("DELETE FROM volunteer WHERE id = :i"), {"i": vid})
+            _vol(conn, id=vid, name="王芳", id_number=number)
+        conn.execute(text("UPDATE volunteer SET phone = '13700000000' WHERE id = :i"), {"i": linked})
+    with engine.connect() as conn:
+        queued = [(lid, op, prio) for _, lid, op, prio, _ in _outbox(conn)]
+    assert queued == [(linked, "delete", 70), (linked, "reuse", 20), (unlinked, "delete", 70),
+                      (unlinked, "insert", 20), (linked, "update", 20)]
+    downgrade(engine, "0006")  # the triggers before: an insert is an insert, and rows queued as reuse become inserts
+    with engine.connect() as conn:
+        assert [op for _, _, op, _, _ in _outbox(conn)] == ["delete", "insert", "delete", "insert", "update"]
+    upgrade(engine)

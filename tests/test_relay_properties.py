@@ -7,6 +7,7 @@ the registry refuses such a correction, and its accepted record must keep its ho
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import secrets
 from typing import Any
@@ -42,6 +43,9 @@ ACTIONS = st.lists(st.one_of(
     st.tuples(st.just("hours"), st.integers(0, 60), st.sampled_from([50, 125, 300, 325])),  # 325: over the 3 h span
     st.tuples(st.just("revoke"), st.integers(0, 60)),
     st.tuples(st.just("end"), st.sampled_from(["org", "activity"])),  # team B dissolved, activity C cancelled
+    # a restore or import script: a row deleted and another record inserted under the same explicit id
+    st.tuples(st.just("reuse_record"), st.integers(0, 60), st.integers(0, 30)),
+    st.tuples(st.just("reuse_volunteer"), st.integers(0, 30)),
     st.tuples(st.just("sync"),),
     st.tuples(st.just("faults"), FAULTS),
 ), min_size=1, max_size=10)
@@ -121,6 +125,28 @@ def test_any_sequence_of_changes_and_faults_ends_in_the_invariants(engine_name, 
                     r = records[action[1] % len(records)]
                     conn.execute(text("UPDATE service_record SET status = 'REVOKED', revoke_reason = '录入错误' "
                                       "WHERE id = :i"), {"i": r})
+                elif kind == "reuse_record":
+                    # another person's record on a day that person has free, under the deleted record's id
+                    r = records[action[1] % len(records)]
+                    v = vols[action[2] % len(vols)]
+                    used = {day_of[x] for x in records if x != r and _owner(conn, x) == v}
+                    day = next((d for d in range(1, 4) if d not in used), None)
+                    if day is not None:
+                        conn.execute(text("DELETE FROM service_record WHERE id = :i"), {"i": r})
+                        f.service_record(conn, v, act, tree["team"], day=day, hours=300, id=r)
+                        day_of[r] = day
+                elif kind == "reuse_volunteer":
+                    # another person under a deleted person's id; the person's records restored under their ids
+                    v = vols[action[1] % len(vols)]
+                    mine = [dict(x) for x in conn.execute(text(
+                        "SELECT * FROM service_record WHERE volunteer_id = :v"), {"v": v}).mappings()]
+                    conn.execute(text("DELETE FROM service_record WHERE volunteer_id = :v"), {"v": v})
+                    conn.execute(text("DELETE FROM volunteer WHERE id = :v"), {"v": v})
+                    f.volunteer(conn, id=v, name="赵强", birth=dt.date(1970 + next(_counter) % 30, 6, 6))
+                    for x in mine:
+                        x.pop("updated_at", None)
+                        conn.execute(text(f"INSERT INTO service_record ({', '.join(x)}) VALUES "
+                                          f"({', '.join(':' + k for k in x)})"), x)
             if kind == "faults":
                 httpx.put(f"{sandbox.admin_url}/faults", json=action[1]).raise_for_status()
             elif kind == "sync":

@@ -63,7 +63,7 @@ from regsync.hashkey import check_hash_key
 from regsync.masking import mask_text
 from regsync.merge import MergeResult, take_registry, three_way
 from regsync.normalize import normalize_uscc, try_normalize_id_number
-from regsync.outbound import REGISTRY_OWNED, _in, not_sent_here
+from regsync.outbound import REGISTRY_OWNED, _in, not_sent_here, reused_keys
 from regsync.projection import ENDED, FIELDS, REFERENCES, canonical, dumps, project_local, project_registry
 from regsync.registry.errors import CursorExpired
 from regsync.registry.types import Change, ChangePage
@@ -585,6 +585,10 @@ class Poller:
         links = self._links(conn, kind, [r["id"] for r in recs], lock=True)
         linked = [(r, _primary(links.get(r["id"]))) for r in recs]
         rows = self._rows(conn, kind, [lk["local_id"] for _, lk in linked if lk is not None])
+        for lid in reused_keys(conn, kind, list(rows)):
+            # the key was deleted and used again for another record (design.md's mapping table): its link is the
+            # old record's, whose local row is gone; nothing of it is merged into the new row
+            rows.pop(lid, None)
         refs = self._refs(conn, kind, rows.values())
         self._open = self._open_conflicts(conn, kind, rows.keys())
         if kind == "volunteer":

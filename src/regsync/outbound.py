@@ -27,6 +27,18 @@ flight waits for it (:meth:`Relay._work`): a group of another priority, and a ne
 
 Two local rows of one person (design.md): the older row is the primary and is pushed; the other is linked to
 the same registry id as a duplicate, and its profile is never pushed.
+
+A key deleted and inserted again (design.md's mapping table; a restore or import script reusing an explicit id)
+names another record: the trigger queues the insert as ``reuse`` while the key still has the old record's link
+(:mod:`regsync.db.triggers`). Changes are never folded across that delete: the rows older than the ``reuse`` row
+only end the old registry record (from the link's base, as a delete would: deregister, dissolve, cancel, leave,
+revoke), and the newer rows create the new record under the next ``clientRef`` revision (a membership: a join of
+its pair), whichever comes first. Once the new record is linked, the old link is kept as a *retired* link under
+the key ``-link.id`` (no local row has it: it is the link of a deleted row, which every flow already knows), an
+ending is queued for it when the old record is not ended yet, and the ``reuse`` rows become ``insert`` rows, all
+in one transaction (:meth:`_Outcomes.write`). While the key is reused, what refers to it waits for the new record
+(:func:`reused_keys`), the inbound poller and the reconcile take its link for a deleted row's, and nothing of
+the old record is written onto the new one.
 """
 
 from __future__ import annotations
@@ -217,6 +229,8 @@ class _Item:
     held_base: dict[str, Any] | None = None  # the link's base values of the held fields, kept after a write
     sent_here: bool = False  # this store sent a create under the create's clientRef before this attempt
     first_sent_at: dt.datetime | None = None  # when it first did (UTC, local clock; None: no age check)
+    reuse_ids: tuple[int, ...] = ()  # 'reuse' rows of its key not done: its link names the key's previous record
+    retired: dict[str, Any] | None = None  # that link, once this item creates the new record (retired on success)
 
 
 @dataclass
@@ -254,6 +268,41 @@ def _revision_of(client_ref: str) -> int:
     """The correction number in a service record's ``clientRef`` (``"42"`` → 0, ``"42-r3"`` → 3)."""
     _, sep, rev = client_ref.rpartition("-r")
     return int(rev) if sep and rev.isdigit() else 0
+
+
+def reused_keys(conn: Connection, kind: str, local_ids: Sequence[int]) -> dict[int, tuple[int, ...]]:
+    """The keys among ``local_ids`` that were deleted and used again for another record whose registry record is
+    not created yet (design.md's mapping table, "a key deleted and inserted again"): their link still names the
+    record the key held before, which is not this row's.
+
+    Args:
+        conn: a connection to the local store.
+        kind: the record kind (``org``, ``volunteer``, ``membership``, ``activity``, ``service_record``).
+        local_ids: local ids of that kind.
+
+    Returns:
+        Local id → the ids of its ``reuse`` outbox rows not yet done (any state but ``sent``), for the reused keys
+        only (read through the partial index ``ix_outbox_reuse``).
+    """
+    out: dict[int, list[int]] = defaultdict(list)
+    ob = Outbox.__table__
+    ids = sorted(set(local_ids))
+    for chunk in _chunks(ids, _chunk_size(conn)):
+        for rid, lid in conn.execute(select(ob.c.id, ob.c.local_id).where(
+                ob.c.entity == kind, _in(conn, ob.c.local_id, chunk),
+                text("outbox.op = 'reuse' AND outbox.state <> 'sent'"))):  # literal: the partial index's terms
+            out[int(lid)].append(int(rid))
+    return {lid: tuple(sorted(rids)) for lid, rids in out.items()}
+
+
+def _ending_priority(kind: str, base: dict[str, Any]) -> int:
+    """The outbox priority of the ending of a record whose last agreed state is ``base`` (the triggers' rule for a
+    delete, :func:`regsync.db.triggers.priority_sql`: endings after creates, child orgs before their parent)."""
+    from regsync.db.triggers import ORG_LEVEL_RANK, PRIORITY
+
+    if kind == "org":
+        return PRIORITY["org_end"] + 4 - ORG_LEVEL_RANK.get(base.get("level") or "", 4)
+    return PRIORITY[f"{kind}_end"]
 
 
 def _in(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
@@ -661,10 +710,12 @@ class Relay:
                         rows[r["id"]] = dict(r)
             links.update((r["local_id"], r) for r in _dicts(conn.execute(select(Link.__table__).where(
                 Link.entity == kind, _in(conn, Link.local_id, chunk)))))
+        reused = reused_keys(conn, kind, ids)
         for it in items:
             it.row = rows.get(it.local_id)
             it.link = links.get(it.local_id)
             it.unreadable = unreadable.get(it.local_id)
+            it.reuse_ids = reused.get(it.local_id, ())
         # references
         wanted: dict[str, set[int]] = defaultdict(set)
         for it in items:
@@ -687,6 +738,14 @@ class Relay:
             for entity, lid, rid in conn.execute(select(Link.entity, Link.local_id, Link.registry_id)
                                                  .where(or_(*query))):
                 refs[(entity, lid)] = rid
+        # a referenced key used again for another record: its link is the old record's; what refers to the key
+        # waits for the new record (never a reference to the old one)
+        linked_refs: dict[str, list[int]] = defaultdict(list)
+        for ref_kind, lid in refs:
+            linked_refs[ref_kind].append(lid)
+        for ref_kind, ref_ids in linked_refs.items():
+            for lid in reused_keys(conn, ref_kind, ref_ids):
+                refs.pop((ref_kind, lid), None)
         return refs
 
     def _parent_states(self, conn: Connection, missing: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
@@ -820,6 +879,9 @@ class Relay:
         missing: set[tuple[str, int]] = set()
         planned: list[tuple[_Item, dict[str, Any]]] = []
         for it in items:
+            if it.reuse_ids and max(it.row_ids) < max(it.reuse_ids):
+                planned.append((it, {"desired": None}))  # the key's old record: ended from its link (_plan)
+                continue
             if it.unreadable is not None:
                 outcomes.fail(it, "LOCAL_DATA_INVALID", it.unreadable)
                 continue
@@ -954,6 +1016,37 @@ class Relay:
         link = it.link
         base = json.loads(link["base"]) if link else None
 
+        if it.reuse_ids and link is not None:
+            # the key was deleted and used again for another record (design.md's mapping table): never folded
+            if max(it.row_ids) < max(it.reuse_ids):
+                # rows of the record the key held before: its ending only, from the link's base (a delete's)
+                it.row = None
+                if link["is_duplicate"] or link["how"] == REGISTRY_OWNED:
+                    outcomes.unchanged(it)
+                    return
+                self._plan_ending(it, base)
+                if it.op is None:
+                    outcomes.unchanged(it)
+                return
+            # the new record: created under the next clientRef revision, as if the key had no link; the old link
+            # is retired (and the old record ended, if it is not) once the new one is linked (_Outcomes.write)
+            it.retired, it.link, link, base = link, None, None, None
+        elif it.reuse_ids:
+            # used again while the key's earlier create was not settled (its answer lost, or not sent yet): that
+            # record is found by its clientRef, if the registry has it, and retired like a link's; the rows older
+            # than the reuse row are settled with the new record's (nothing of the old one is sent)
+            if max(it.row_ids) < max(it.reuse_ids):
+                outcomes.unchanged(it)
+                return
+            if kind != "membership" and not self._find_unlinked_old(it, outcomes):
+                return
+        elif (kind == "membership" and link is not None and desired is not None and base is not None
+              and not link["is_duplicate"] and link["how"] != REGISTRY_OWNED
+              and (desired["org_id"], desired["volunteer_id"]) != (base.get("org_id"), base.get("volunteer_id"))):
+            # another pair is another registry membership (the pair is its key, registry-api.md §4.3): the new pair
+            # joins and the old pair leaves (its link retired as a reused key's), never a join over the old id
+            it.retired, it.link, link, base = link, None, None, None
+
         if kind == "volunteer" and it.local_id in primaries:
             outcomes.duplicate(it, primaries[it.local_id])
             return
@@ -998,7 +1091,7 @@ class Relay:
                 fields_.pop("status", None)
             elif ended and fields_.get("status") == ended:
                 fields_["status"] = OPEN_STATUS[kind]
-            self._create(it, fields_, revision=0)
+            self._create(it, fields_, revision=_new_revision(it))
             it.desired_raw = dict(desired, status=fields_.get("status", "ACCEPTED"))
             return
 
@@ -1063,6 +1156,26 @@ class Relay:
             desired_canon = dict(desired_canon, **it.held_base)
         it.desired = desired_canon
 
+    def _find_unlinked_old(self, it: _Item, outcomes: _Outcomes) -> bool:
+        """For a key used again before its earlier record was linked: look that record up by its ``clientRef``
+        (registry-api.md §5.2) and, when the registry has it, keep it as the link to retire once the new record is
+        in (:meth:`_Outcomes._retire`: it is ended there if it is not). Returns False when the item was deferred
+        (the registry could not be asked)."""
+        kind = it.kind
+        try:
+            found = self.client.find_by_client_ref(kind, str(it.local_id))
+        except TransientError as exc:
+            outcomes.defer(it, exc.code or "UNAVAILABLE", f"the record this key held before could not be looked up: "
+                           f"{exc}", seconds=self._backoff(it.attempts), count_attempt=False)
+            return False
+        if found is not None:
+            base = canonical(project_registry(kind, found), self.settings.hash_key)
+            it.retired = {"id": None, "entity": kind, "local_id": it.local_id, "registry_id": found["id"],
+                          "registry_version": int(found.get("version") or 1), "base": dumps(base),
+                          "is_duplicate": False, "revision": _revision_of(found.get("client_ref") or ""),
+                          "how": "found_by_client_ref"}
+        return True
+
     def _plan_ending(self, it: _Item, base: dict[str, Any]) -> None:
         """The operation for a local row that was deleted (design.md's table of local changes)."""
         link = it.link
@@ -1077,6 +1190,9 @@ class Relay:
             if base.get("status") != "CANCELLED":
                 fields_ = {k: base.get(k) for k in FIELDS["activity"]}
                 fields_["status"] = "CANCELLED"
+                for name in ("starts_at", "ends_at"):  # the base holds canonical text; the wire takes datetimes
+                    if isinstance(fields_.get(name), str):
+                        fields_[name] = dt.datetime.fromisoformat(fields_[name])
                 it.op = Operation("update", kind, fields_, registry_id=rid, if_match=version, tag=it)
                 it.desired = dict(base, status="CANCELLED")
         elif kind == "membership":
@@ -1595,13 +1711,22 @@ def _insert_ignoring_duplicates(conn: Connection, table: Any) -> Any:
 
 
 def unblock(conn: Connection, now: dt.datetime) -> int:
-    """Re-queue the ``blocked`` rows whose awaited record has a link now; returns how many."""
+    """Re-queue the ``blocked`` rows whose awaited record has a link now (not the link of the record its key held
+    before it was used again: :func:`reused_keys`); returns how many."""
     res = conn.execute(text(
         "UPDATE outbox SET state = 'pending', available_at = :now, last_code = NULL, last_error = NULL,"
         " blocked_entity = NULL, blocked_local_id = NULL "
         "WHERE state = 'blocked' AND EXISTS (SELECT 1 FROM link WHERE link.entity = outbox.blocked_entity"
-        " AND link.local_id = outbox.blocked_local_id)"), {"now": now})
+        " AND link.local_id = outbox.blocked_local_id) AND NOT EXISTS (SELECT 1 FROM outbox r"
+        " WHERE r.entity = outbox.blocked_entity AND r.local_id = outbox.blocked_local_id AND r.op = 'reuse'"
+        " AND r.state <> 'sent')"), {"now": now})
     return res.rowcount or 0
+
+
+def _new_revision(it: _Item) -> int:
+    """The ``clientRef`` revision of a record created for an item with no link: the next after its key's old
+    record when the key was used again (design.md's mapping table), else 0."""
+    return it.retired["revision"] + 1 if it.retired is not None else 0
 
 
 class _Outcomes:
@@ -1622,20 +1747,21 @@ class _Outcomes:
         self.failures: list[tuple[_Item, str, str, str, tuple[str, int] | None]] = []
         self.deferrals: list[tuple[_Item, str, str, float, bool]] = []
         self.dup_links: list[tuple[_Item, int]] = []
+        self.retiring: list[_Item] = []  # items whose new record is linked: their key's old link is retired
 
     def detach(self) -> _Outcomes:
         """The outcomes collected so far, as an object of their own (for the writer); this one is cleared."""
         taken = _Outcomes(self.kind, self.hash_key)
         taken.dup_later = []
         (taken.links_new, taken.links_upd, taken.sent, taken.requeue, taken.failures, taken.deferrals,
-         taken.dup_links) = (self.links_new, self.links_upd, self.sent, self.requeue, self.failures, self.deferrals,
-                             self.dup_links)
+         taken.dup_links, taken.retiring) = (self.links_new, self.links_upd, self.sent, self.requeue, self.failures,
+                                             self.deferrals, self.dup_links, self.retiring)
         self.clear()
         return taken
 
     def empty(self) -> bool:
         return not (self.links_new or self.links_upd or self.sent or self.requeue or self.failures
-                    or self.deferrals or self.dup_links)
+                    or self.deferrals or self.dup_links or self.retiring)
 
     # decisions
     def unchanged(self, it: _Item) -> None:
@@ -1658,12 +1784,14 @@ class _Outcomes:
         if it.link is None or op.op in ("create", "correct"):
             # a correction (registry-api.md §4.5) moves the link to the new record, under the new clientRef's revision
             revision = _revision_of(op.client_ref or "") if op.op == "correct" else (
-                it.link["revision"] if it.link else 0)
+                it.link["revision"] if it.link else _new_revision(it))
             entry = {"entity": it.kind, "local_id": it.local_id,
                      "registry_id": res.registry_id or (res.record or {}).get("id"),
                      "registry_version": int(version), "base": snapshot,
                      "revision": revision, "how": "created"}
             (self.links_upd if it.link else self.links_new).append(entry)
+            if it.retired is not None:
+                self.retiring.append(it)
         else:
             correction = op.op == "revoke" and it.row is not None and it.row["status"] == "ACCEPTED"
             self.links_upd.append({"entity": it.kind, "local_id": it.local_id,
@@ -1681,11 +1809,13 @@ class _Outcomes:
         an earlier attempt whose answer was lost) is then brought to the local state on the next step; a record
         of someone else's (``DUPLICATE_ID_NUMBER``, ``DUPLICATE_USCC``) gets nothing pushed over it."""
         if revision is None:
-            revision = it.link["revision"] if it.link else 0
+            revision = it.link["revision"] if it.link else _new_revision(it)
         entry = {"entity": it.kind, "local_id": it.local_id, "registry_id": registry_id, "registry_version": version,
                  "base": dumps(base), "revision": revision,
                  "how": it.link["how"] if it.link else how}
         (self.links_upd if it.link else self.links_new).append(entry)
+        if it.retired is not None:
+            self.retiring.append(it)
         own = how in ("duplicate_client_ref", "found_by_client_ref")
         it.attempts = -2 if own and it.link else -3  # marker: pushed (a correction), else linked
         (self.requeue if own else self.sent).append(it)
@@ -1748,9 +1878,13 @@ class _Outcomes:
                 if it.link is None:
                     self.links_new.append({"entity": "volunteer", "local_id": it.local_id,
                                            "registry_id": pl.registry_id, "registry_version": pl.registry_version,
-                                           "base": pl.base, "revision": 0, "how": "duplicate_person"})
+                                           "base": pl.base, "revision": _new_revision(it), "how": "duplicate_person"})
                     it.attempts = -3
+                    if it.retired is not None:
+                        self.retiring.append(it)
                 self.sent.append(it)
+        if self.retiring:
+            self._retire(conn, now)
         if self.links_new and kind == "membership":
             paired = self._mark_duplicate_pairs(conn)
             for it in self.sent:  # the registry answered its join with the pair's membership: linked, not pushed
@@ -1825,16 +1959,87 @@ class _Outcomes:
                                  available_at=bindparam("b_at"), attempts=ob.c.attempts + bindparam("b_inc"),
                                  claimed_by=None, claimed_until=None), params)
 
+    def _retire(self, conn: Connection, now: dt.datetime) -> None:
+        """The new records of reused keys are linked in this write: retire their keys' old links, before the new
+        links are inserted (design.md's mapping table, "a key deleted and inserted again").
+
+        The old link moves to the key ``-link.id`` (no local row has a negative id: to every flow it is the link of
+        a deleted row, as it is); when the old record is not ended yet (its own delete row not sent before the new
+        record went in), an ending is queued for that key, at an ending's priority. When the registry answered the
+        new record with the old one (a membership's pair joined again, the same person's ID number), the registry
+        record is the new row's: the old link is dropped, nothing is ended. The key's ``reuse`` rows become
+        ``insert`` rows, and the old record's open conflicts are superseded (the record ended before anyone
+        decided).
+        """
+        kind = self.kind
+        link_t, ob, ct = Link.__table__, Outbox.__table__, Conflict.__table__
+        new_rid = {e["local_id"]: e["registry_id"] for e in self.links_new}
+        for it in self.retiring:
+            old = it.retired
+            assert old is not None
+            if new_rid.get(it.local_id) == old["registry_id"]:
+                if old["id"] is not None:
+                    conn.execute(link_t.delete().where(link_t.c.id == old["id"]))
+            else:
+                if old["id"] is None:  # the earlier record was never linked (found by its clientRef): link it now
+                    old = dict(old, id=conn.execute(link_t.insert().values(
+                        **{k: old[k] for k in ("entity", "registry_id", "registry_version", "base", "is_duplicate",
+                                               "revision", "how")},
+                        local_id=-(2 ** 62) - it.reuse_ids[-1], linked_at=now, updated_at=now)
+                        .returning(link_t.c.id)).scalar_one())
+                conn.execute(update(link_t).where(link_t.c.id == old["id"])
+                             .values(local_id=-link_t.c.id, updated_at=now))
+                base = json.loads(old["base"] or "{}")
+                if not (old["is_duplicate"] or old["how"] == REGISTRY_OWNED or _ended_locally(kind, base)):
+                    conn.execute(ob.insert().values(entity=kind, local_id=-int(old["id"]), op="delete",
+                                                    priority=_ending_priority(kind, base), state="pending",
+                                                    attempts=0, created_at=now, available_at=now))
+                self._queue_dependents(conn, it.local_id, now)
+            if it.reuse_ids:
+                conn.execute(update(ob).where(_in(conn, ob.c.id, list(it.reuse_ids)), ob.c.op == "reuse")
+                             .values(op="insert"))
+            conn.execute(update(ct).where(ct.c.entity == kind, ct.c.local_id == it.local_id, ct.c.state == "open")
+                         .values(state="superseded", updated_at=now))
+        log.info("keys used again for other records: old registry records retired", kind=kind,
+                 records=len(self.retiring))
+
+    def _queue_dependents(self, conn: Connection, local_id: int, now: dt.datetime) -> None:
+        """Queue the linked local records that still refer to a key now linked to another registry record (a
+        platform without foreign keys keeps them when the row they refer to is deleted): the relay plans them
+        again against the new record (a membership of another pair, a corrected service record, a moved child
+        org), so that the registry holds them where the platform does."""
+        from regsync.inbound import _priority  # the poller imports this module
+
+        ob = Outbox.__table__
+        for dep_kind, refs in REFERENCES.items():
+            cols = [c for c, ref_kind in refs.items() if ref_kind == self.kind]
+            if not cols:
+                continue
+            table = Base.metadata.tables[TABLES[dep_kind]]
+            linked = select(Link.local_id).where(Link.entity == dep_kind, Link.local_id == table.c.id).exists()
+            rows = conn.execute(select(table).where(or_(*[table.c[c] == local_id for c in cols]), linked)).mappings()
+            queued = [{"entity": dep_kind, "local_id": r["id"], "op": "update", "priority": _priority(dep_kind, r),
+                       "state": "pending", "attempts": 0, "created_at": now, "available_at": now} for r in rows]
+            if queued:
+                conn.execute(ob.insert(), queued)
+
     def _mark_duplicate_pairs(self, conn: Connection) -> set[int]:
         """Two local memberships of one person in one org (the person registered twice on the platform) are
         one membership in the registry (the pair is its key, registry-api.md §4.3). The first linked governs;
         the other is linked as a duplicate and never pushed, like its volunteer row. Returns the local ids so
-        linked."""
+        linked.
+
+        A link whose local row is gone (a deleted membership, a reused key's retired link) governs nothing: when
+        another local row joins the same pair again (the registry reopens the same membership), the dead link is
+        dropped and the live row governs (it was marked a duplicate, and its later leave never sent)."""
         rids = sorted({e["registry_id"] for e in self.links_new})
         taken: set[str] = set()
+        lk, mt = Link.__table__, Base.metadata.tables["membership"]
+        live = select(mt.c.id).where(mt.c.id == lk.c.local_id).exists()
         for chunk in _chunks(rids, _CHUNK):
-            taken.update(conn.execute(select(Link.registry_id).where(
-                Link.entity == "membership", Link.registry_id.in_(chunk))).scalars())
+            conn.execute(lk.delete().where(lk.c.entity == "membership", lk.c.registry_id.in_(chunk), ~live))
+            taken.update(conn.execute(select(lk.c.registry_id).where(
+                lk.c.entity == "membership", lk.c.registry_id.in_(chunk))).scalars())
         paired: set[int] = set()
         for e in self.links_new:
             if e["registry_id"] in taken:

@@ -626,6 +626,12 @@ class Reconciler:
     def compare_pairs(self, kind: str, pairs: Sequence[tuple[list[LocalItem], dict[str, Any]]]) -> None:
         """Compare linked records with their registry records; record and (with repair) fix what differs."""
         orphans = self._registry_orphans(kind, [rec for _, rec in pairs])
+        from regsync.outbound import reused_keys  # the relay imports the poller, which this module uses
+
+        with self.engine.connect() as conn:
+            # keys deleted and used again for another record, not yet in the registry: their link is the old
+            # record's, whose local row is gone (design.md's mapping table); never pulled onto the new row
+            reused = reused_keys(conn, kind, [it.local_id for items, _ in pairs for it in items if it.exists])
         for items, rec in pairs:
             primary = next((it for it in items if not it.row["_dup"]), None)
             if rec["id"] in orphans:
@@ -634,7 +640,7 @@ class Reconciler:
                 continue
             if primary is None:
                 continue  # only a person's second row is linked here: its profile is never compared
-            if not primary.exists:
+            if not primary.exists or primary.local_id in reused:
                 self._local_deleted(kind, primary, rec)
                 continue
             missing_refs = [c for c in ORPHAN_REFS.get(kind, ()) if primary.row.get(c) is not None

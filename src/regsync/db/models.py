@@ -216,7 +216,9 @@ TABLE_ENTITY: dict[str, str] = {
 class Outbox(Base):
     """发件箱表: one row per local change, written by a trigger in the change's own transaction.
 
-    ``op`` is ``insert``, ``update`` or ``delete``. ``priority`` orders the work (what a record refers to
+    ``op`` is ``insert``, ``update`` or ``delete``, or ``reuse``: an insert under an id that has a link, i.e. a
+    key deleted and used again for another record (:mod:`regsync.db.triggers`); the relay turns it into an
+    ``insert`` once the new record is in the registry. ``priority`` orders the work (what a record refers to
     first, endings the other way; :mod:`regsync.db.triggers`). ``state`` is one of ``pending`` (to send),
     ``deferred`` (to send once ``available_at`` has passed), ``blocked`` (waits for a record it refers to;
     code ``PARENT_FAILED``), ``failed`` (refused by the registry on its data; waits for the data to change
@@ -232,6 +234,10 @@ class Outbox(Base):
         # rows are waiting or done (a partial index; the claim's WHERE names the same states)
         Index("ix_outbox_waiting", "priority", "id", postgresql_where=text("state IN ('pending', 'deferred')"),
               sqlite_where=text("state IN ('pending', 'deferred')")),
+        # the keys used again for another record whose new record is not in the registry yet (migration 0007;
+        # regsync.outbound.reused_keys): a few rows, looked up for every record the relay plans
+        Index("ix_outbox_reuse", "entity", "local_id", postgresql_where=text("op = 'reuse' AND state <> 'sent'"),
+              sqlite_where=text("op = 'reuse' AND state <> 'sent'")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

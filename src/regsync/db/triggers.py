@@ -12,6 +12,12 @@ Rules the triggers keep:
   then volunteers, memberships, activities, service records), endings the other way (service records
   revoked and memberships left before the volunteer is deregistered, child orgs dissolved before their
   parent).
+* An ``INSERT`` whose id already has a link, or whose id's earlier create is not settled yet (an ``insert`` or
+  ``reuse`` row not sent: its answer may have been lost), is queued with ``op`` ``reuse``, not ``insert``: a
+  restore or import script deleted a row and inserted another record under the same explicit id, and the key now
+  names another record, whose registry record is a new one (design.md's mapping table, "a key deleted and inserted again").
+  The relay ends the old registry record, creates the new one under the next ``clientRef`` revision, and only
+  then turns the row into an ordinary ``insert`` (:mod:`regsync.outbound`).
 
 Timestamps are UTC. The DDL is generated from a table → columns mapping so that a migration can freeze
 the mapping it was written with.
@@ -89,28 +95,47 @@ def priority_sql(entity: str, ref: str, op: str) -> str:
     raise ValueError(f"unknown entity {entity!r}")
 
 
-def _sqlite_ddl(table: str, entity: str, columns: Sequence[str]) -> list[str]:
+def op_sql(entity: str, ref: str, op: str, reuse: bool = True) -> str:
+    """The SQL expression of an outbox row's ``op``: for an insert whose id already has a link or an unsettled create
+    (the key used again for another record), ``'reuse'``; else the operation's own name.
+
+    Args:
+        entity: the outbox entity name.
+        ref: ``NEW`` or ``OLD``.
+        op: ``insert``, ``update`` or ``delete``.
+        reuse: whether a key used again is told apart (``False``: the triggers of migrations 0001 to 0006).
+    """
+    if op != "insert" or not reuse:
+        return f"'{op}'"
+    return (f"(CASE WHEN EXISTS (SELECT 1 FROM link WHERE link.entity = '{entity}' AND link.local_id = {ref}.id) "
+            f"OR EXISTS (SELECT 1 FROM outbox o WHERE o.entity = '{entity}' AND o.local_id = {ref}.id "
+            "AND o.op IN ('insert', 'reuse') AND o.state <> 'sent') THEN 'reuse' ELSE 'insert' END)")
+
+
+def _sqlite_ddl(table: str, entity: str, columns: Sequence[str], reuse: bool = True) -> list[str]:
     now = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
     insert = ("INSERT INTO outbox (entity, local_id, op, priority, state, attempts, created_at, available_at) "
-              "VALUES ('{entity}', {ref}.id, '{op}', {prio}, 'pending', 0, {now}, {now});")
+              "VALUES ('{entity}', {ref}.id, {op}, {prio}, 'pending', 0, {now}, {now});")
     guard = "NOT EXISTS (SELECT 1 FROM outbox_suppress)"
     changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in columns)
     out = []
     for op, ref, when in (("insert", "NEW", guard), ("update", "NEW", f"{guard} AND ({changed})"),
                           ("delete", "OLD", guard)):
-        body = insert.format(entity=entity, ref=ref, op=op, prio=priority_sql(entity, ref, op), now=now)
+        body = insert.format(entity=entity, ref=ref, op=op_sql(entity, ref, op, reuse),
+                             prio=priority_sql(entity, ref, op), now=now)
         out.append(f"CREATE TRIGGER trg_{table}_outbox_{op} AFTER {op.upper()} ON {table} "
                    f"FOR EACH ROW WHEN {when} BEGIN {body} END")
     return out
 
 
-def _postgres_ddl(table: str, entity: str, columns: Sequence[str]) -> list[str]:
+def _postgres_ddl(table: str, entity: str, columns: Sequence[str], reuse: bool = True) -> list[str]:
     changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in columns)
     now = "(now() AT TIME ZONE 'UTC')"
 
     def ins(ref: str, op: str) -> str:
         return ("INSERT INTO outbox (entity, local_id, op, priority, state, attempts, created_at, available_at) "
-                f"VALUES ('{entity}', {ref}.id, '{op}', {priority_sql(entity, ref, op)}, 'pending', 0, "
+                f"VALUES ('{entity}', {ref}.id, {op_sql(entity, ref, op, reuse)}, {priority_sql(entity, ref, op)}, "
+                "'pending', 0, "
                 f"{now}, {now});")
 
     function = f"""
@@ -138,12 +163,13 @@ $fn$"""
     return [function, trigger]
 
 
-def trigger_ddl(dialect: str, synced_columns: Mapping[str, Sequence[str]]) -> list[str]:
+def trigger_ddl(dialect: str, synced_columns: Mapping[str, Sequence[str]], *, reuse: bool = True) -> list[str]:
     """The DDL statements creating the outbox triggers of every table in ``synced_columns``.
 
     Args:
         dialect: ``sqlite`` or ``postgresql``.
         synced_columns: table name → the columns whose change is queued.
+        reuse: queue an insert of a linked id as ``reuse`` (migration 0007; ``False``: the triggers before it).
 
     Raises:
         ValueError: another dialect.
@@ -152,9 +178,9 @@ def trigger_ddl(dialect: str, synced_columns: Mapping[str, Sequence[str]]) -> li
     for table, columns in synced_columns.items():
         entity = TABLE_ENTITY[table]
         if dialect == "sqlite":
-            out += _sqlite_ddl(table, entity, columns)
+            out += _sqlite_ddl(table, entity, columns, reuse)
         elif dialect == "postgresql":
-            out += _postgres_ddl(table, entity, columns)
+            out += _postgres_ddl(table, entity, columns, reuse)
         else:
             raise ValueError(f"outbox triggers are written for sqlite and postgresql, not {dialect}")
     return out
