@@ -64,7 +64,7 @@ def start_run(engine: Engine, kind: str) -> int:
     KEEPER.hold(engine)
     try:
         with engine.begin() as conn:
-            run_id = int(conn.execute(Run.__table__.insert().values(
+            run_id = int(conn.execute(Run.__table__.insert().values(  # type: ignore[index]  # one-row INSERT: its key is never None
                 kind=kind, started_at=utcnow(), status="running", summary="{}")).inserted_primary_key[0])
     except BaseException:
         KEEPER.release(engine)

@@ -216,7 +216,7 @@ def claim_slot(engine: Engine, job: str, scheduled_at: dt.datetime, worker: str)
     """
     try:
         with engine.begin() as conn:
-            return int(conn.execute(RunSlot.__table__.insert().values(
+            return int(conn.execute(RunSlot.__table__.insert().values(  # type: ignore[index]  # one-row INSERT: its key is never None
                 job=job, scheduled_at=scheduled_at, claimed_by=worker[:64], claimed_at=utcnow(),
                 state="running")).inserted_primary_key[0])
     except IntegrityError:

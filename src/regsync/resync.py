@@ -359,7 +359,7 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
     if not dry_run:
         run_id = start_run(engine, "resync")
         with engine.begin() as conn:
-            audit_id = int(conn.execute(Audit.__table__.insert().values(
+            audit_id = int(conn.execute(Audit.__table__.insert().values(  # type: ignore[index]  # one-row INSERT: its key is never None
                 at=utcnow(), actor=who, action="resync", target=target.describe(), reason=mask_text(reason),
                 details=json.dumps({"run_id": run_id, "state": "started"}))).inserted_primary_key[0])
     recorder = Recorder(engine, run_id, dry_run=dry_run)
