@@ -34,7 +34,7 @@ KIND_NAMES = {"org": "orgs", "volunteer": "volunteers", "membership": "membershi
 def progress_bars(enabled: bool) -> Iterator[Callable[[str, int, int | None], None]]:
     """A Rich progress display on stderr; yields ``advance(label, n, total)``. A no-op when disabled."""
     if not enabled:
-        yield lambda label, n, total=None: None
+        yield lambda label, n, total=None: None  # type: ignore[misc]  # mypy cannot type a lambda with a default
         return
     tasks: dict[str, Any] = {}
     with Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
