@@ -49,6 +49,7 @@ from regsync.reconcile import (
     compared_total,
     local_items,
 )
+from regsync.registry.types import Kind
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -379,12 +380,12 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
                         break
                 unlinked_registry = list(reader.unlinked_registry)
             for rid in unlinked_registry:
-                kind = "volunteer" if target.scope == "volunteer" else "org"
-                recs = client.lookup(kind, [rid])
+                one: Kind = "volunteer" if target.scope == "volunteer" else "org"
+                recs = client.lookup(one, [rid])
                 if not recs:
-                    raise ResyncUsageError(f"no {kind} {rid} in the registry nor in the local store")
-                rc.compared[kind]["registry"] += 1
-                rc._registry_only(kind, recs)
+                    raise ResyncUsageError(f"no {one} {rid} in the registry nor in the local store")
+                rc.compared[one]["registry"] += 1
+                rc._registry_only(one, recs)
             recorder.flush()
     except ResyncUsageError:
         if run_id is not None:
