@@ -205,3 +205,28 @@ def test_an_insert_under_a_linked_id_is_queued_as_reuse(engine: Engine) -> None:
     with engine.connect() as conn:
         assert [op for _, _, op, _, _ in _outbox(conn)] == ["delete", "insert", "delete", "insert", "update"]
     upgrade(engine)
+
+
+def test_a_store_failure_that_is_not_a_driver_error_is_a_store_error_everywhere(engine: Engine, db_url: str,
+                                                                                  monkeypatch) -> None:
+    """A SQLAlchemy error without a driver error inside (the pool's TimeoutError has no ``orig``) is reported as
+    the store's error, with its message, by every store opener: not an AttributeError."""
+    import pytest
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+    from typer.testing import CliRunner
+
+    from regsync.cli import app
+    from regsync.commands import StoreError, open_store, run_generate
+    from regsync.settings import DatabaseSettings, Settings
+
+    def pool_timeout(*_args, **_kwargs):
+        raise PoolTimeout("QueuePool limit of size 5 overflow 10 reached")
+
+    monkeypatch.setattr("regsync.db.migrate.current_revision", pool_timeout)
+    monkeypatch.setattr("regsync.db.migrate.upgrade", pool_timeout)
+    with pytest.raises(StoreError, match="cannot open the local store: QueuePool limit"):
+        open_store(db_url)
+    with pytest.raises(StoreError, match="cannot open or migrate the local store: QueuePool limit"):
+        run_generate(Settings(database=DatabaseSettings(url=db_url)), scale=0.001, seed=1, engine=engine)
+    res = CliRunner().invoke(app, ["db", "current"], env={"REGSYNC_DATABASE_URL": db_url, "REGSYNC_CONFIG": ""})
+    assert res.exit_code == 1 and "cannot open the local store: QueuePool limit" in res.output, res.output

@@ -336,3 +336,19 @@ def test_a_sqlite_store_without_a_hash_key_gets_one_made_once_beside_it(tmp_path
     assert load_settings(environ=env).hash_key == key == load_settings(environ=env).hash_key
     # a configured key wins over the file
     assert load_settings(environ={**env, "REGSYNC_HASH_KEY": NEW_KEY}).hash_key == NEW_KEY
+
+
+def test_the_default_sqlite_store_gets_its_key_made_once_beside_it(tmp_path: Path, monkeypatch) -> None:
+    """No database.url at all: the default store (sqlite:///regsync.db, in the working directory) keeps its key in
+    regsync.db.hash_key like any other SQLite store, not a new random key in each process."""
+    monkeypatch.delenv("REGSYNC_HASH_KEY")
+    monkeypatch.delenv("REGSYNC_DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    env = {"REGSYNC_CONFIG": "", "REGSYNC_LOG_LEVEL": "WARNING"}
+    res = CliRunner().invoke(app, ["db", "upgrade"], env=env)
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["status", "--json"], env=env)
+    assert res.exit_code in (0, 3), res.output
+    key = (tmp_path / "regsync.db.hash_key").read_text().strip()
+    assert len(key) >= 32 and key != PUBLIC_HASH_KEY
+    assert load_settings(environ=env).hash_key == key == load_settings(environ=env).hash_key

@@ -70,7 +70,7 @@ def stop_on_signal() -> Iterator[Callable[[], bool]]:
     (between steps: claims released, the run recorded) and restores the previous handler, so that a second
     signal acts as usual (stops at once). Yields the stop flag's reader."""
     flag = threading.Event()
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
 
     def handler(signum: int, _frame: Any) -> None:
         flag.set()
@@ -163,7 +163,8 @@ def db_current(config: ConfigOpt = None) -> None:
             try:
                 rev = current_revision(engine)
             except SQLAlchemyError as exc:
-                raise StoreError(f"cannot open the local store: {mask_text(str(exc.orig or exc))}") from exc
+                raise StoreError("cannot open the local store: "
+                                 f"{mask_text(str(getattr(exc, 'orig', None) or exc))}") from exc
     finally:
         engine.dispose()
     typer.echo(f"{rev or 'none'} (newest: {head_revision()})")

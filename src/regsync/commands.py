@@ -8,7 +8,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from rich import box
@@ -30,8 +30,15 @@ KIND_NAMES = {"org": "orgs", "volunteer": "volunteers", "membership": "membershi
               "service_record": "service_records"}
 
 
+class Advance(Protocol):
+    """What :func:`progress_bars` yields: ``advance(label, n, total=None)``."""
+
+    def __call__(self, label: str, n: int, total: int | None = None) -> None:
+        """Move ``label``'s bar on by ``n`` items; ``total``, when given, sets how many it has."""
+
+
 @contextlib.contextmanager
-def progress_bars(enabled: bool) -> Iterator[Callable[[str, int, int | None], None]]:
+def progress_bars(enabled: bool) -> Iterator[Advance]:
     """A Rich progress display on stderr; yields ``advance(label, n, total)``. A no-op when disabled."""
     if not enabled:
         yield lambda label, n, total=None: None
@@ -64,7 +71,7 @@ def start_run(engine: Engine, kind: str) -> int:
     KEEPER.hold(engine)
     try:
         with engine.begin() as conn:
-            run_id = int(conn.execute(Run.__table__.insert().values(
+            run_id = int(conn.execute(Run.__table__.insert().values(  # type: ignore[index]  # one-row INSERT: its key is never None
                 kind=kind, started_at=utcnow(), status="running", summary="{}")).inserted_primary_key[0])
     except BaseException:
         KEEPER.release(engine)
@@ -154,7 +161,8 @@ def open_store(url: str, *, migrated: bool = True) -> Engine:
             rev = current_revision(engine)
         except SQLAlchemyError as exc:
             engine.dispose()
-            raise StoreError(f"cannot open the local store: {mask_text(str(exc.orig or exc))}") from exc
+            raise StoreError("cannot open the local store: "
+                             f"{mask_text(str(getattr(exc, 'orig', None) or exc))}") from exc
         if rev != head_revision():
             engine.dispose()
             raise StoreError(f"the local store is at schema revision {rev or 'none'}, not {head_revision()}: "
@@ -344,7 +352,7 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
     # but are no failure of this run
     if status == "success" and (total.failed or pulled.reconcile_found):
         status = "partial"
-    summary = {
+    summary: dict[str, Any] = {
         "run_id": run_id, "status": status,
         "pushed": _named(total.pushed), "linked": _named(total.linked), "failed": _named(total.failed),
         "failed_by_code": dict(sorted(total.failed_by_code.items())), "unchanged": _named(total.unchanged),
@@ -568,7 +576,8 @@ def run_generate(settings: Settings, *, scale: float, seed: int, progress: bool 
         with engine.connect() as conn:
             existing = conn.execute(text("SELECT COUNT(*) FROM volunteer")).scalar_one()
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot open or migrate the local store: {mask_text(str(exc.orig or exc))}") from exc
+        raise StoreError("cannot open or migrate the local store: "
+                         f"{mask_text(str(getattr(exc, 'orig', None) or exc))}") from exc
     if existing and not append:
         raise ConfigError(f"the local store already holds {existing} volunteers; generate into an empty store, "
                           "or pass --append to add to it")

@@ -216,7 +216,7 @@ def claim_slot(engine: Engine, job: str, scheduled_at: dt.datetime, worker: str)
     """
     try:
         with engine.begin() as conn:
-            return int(conn.execute(RunSlot.__table__.insert().values(
+            return int(conn.execute(RunSlot.__table__.insert().values(  # type: ignore[index]  # one-row INSERT: its key is never None
                 job=job, scheduled_at=scheduled_at, claimed_by=worker[:64], claimed_at=utcnow(),
                 state="running")).inserted_primary_key[0])
     except IntegrityError:
@@ -792,6 +792,7 @@ class Daemon:
                 previous = conn.execute(select(func.max(RunSlot.scheduled_at)).where(
                     RunSlot.job == job, RunSlot.scheduled_at < latest)).scalar_one()
             if left:
+                assert slot is not None  # left implies a slot
                 log.warning(f"{job} run left unfinished by a process that is gone: run again", job=job,
                             scheduled_at=_aware(latest).isoformat(), previous=slot.claimed_by)
                 out[job] = latest
@@ -886,8 +887,8 @@ class Daemon:
 
             self._holds_lease = False
             KEEPER.release(self.engine, worker=self.worker)
-        line = {k: int(self.totals.get(k, 0)) for k in ("runs", "failed_runs", "interrupted_runs", "pushed",
-                                                        "failed_records", "pulled")}
+        line: dict[str, Any] = {k: int(self.totals.get(k, 0)) for k in ("runs", "failed_runs", "interrupted_runs",
+                                                                        "pushed", "failed_records", "pulled")}
         line.update(left_jobs=left, waiting=waiting, seconds=round(time.monotonic() - started, 3))
         log.info("daemon stopped", **line)
         return line

@@ -65,10 +65,10 @@ def _local_agreement(engine: Engine, kind: str, pairs: list[tuple[int, dict[str,
                 Conflict.entity == kind, Conflict.local_id.in_(ids), Conflict.state == "open")):
             held.setdefault(lid, set()).add(name)
         wanted: dict[str, set[int]] = {}
-        for row in rows.values():
+        for r in rows.values():
             for col, ref_kind in REFERENCES[kind].items():
-                if row.get(col) is not None:
-                    wanted.setdefault(ref_kind, set()).add(row[col])
+                if r.get(col) is not None:
+                    wanted.setdefault(ref_kind, set()).add(r[col])
         refs: dict[tuple[str, int], str] = {}
         for ref_kind, ref_ids in wanted.items():
             for lid, rid in conn.execute(select(Link.local_id, Link.registry_id).where(

@@ -387,7 +387,7 @@ def rekey_store(engine: Engine, old_key: str, new_key: str, *, client: Any = Non
         _save_fingerprint(conn, fingerprint(new_key))
         details = {k: v for k, v in summary.as_dict().items() if k not in ("audit_id", "dry_run", "already")}
         details.update(old_key_fingerprint=fingerprint(old_key), new_key_fingerprint=fingerprint(new_key))
-        summary.audit_id = int(conn.execute(Audit.__table__.insert().values(
+        summary.audit_id = int(conn.execute(Audit.__table__.insert().values(  # type: ignore[index]  # one-row INSERT: its key is never None
             at=utcnow(), actor=actor, action="db_rekey", target="store", reason=mask_text(reason.strip()),
             details=json.dumps(details, sort_keys=True))).inserted_primary_key[0])
     return summary

@@ -504,7 +504,8 @@ class Poller:
             save_cursor(conn, page.next_cursor)
         st.cursor = page.next_cursor
 
-    def _wait_for_writes_in_flight(self, by_kind: dict[str, list[Change]]) -> dict[str, dict[str, list[dict]]]:
+    def _wait_for_writes_in_flight(self, by_kind: dict[str, list[Change]]
+                                   ) -> dict[str, dict[str, list[dict[str, Any]]]]:
         """The links of the page's records, read once no relay holds a live claim on any of them.
 
         A relay's write the registry has accepted but whose answer is not recorded yet leaves the link one

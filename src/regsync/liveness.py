@@ -26,7 +26,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import structlog
 from sqlalchemy import Engine, delete, select, update
@@ -75,6 +75,10 @@ def _pid_gone(worker: str, node: str | None) -> bool:
     return False
 
 
+@overload
+def _as_dt(value: dt.datetime | str) -> dt.datetime: ...
+@overload
+def _as_dt(value: None) -> None: ...
 def _as_dt(value: Any) -> dt.datetime | None:
     if isinstance(value, str):
         return dt.datetime.fromisoformat(value)
@@ -207,15 +211,15 @@ def dead_workers(conn: Any, claims: Iterable[tuple[str | None, dt.datetime | str
     covers it).
     """
     now = now or utcnow()
-    claims = [(w, _as_dt(at)) for w, at in claims if w]
-    if not claims:
+    named = [(w, _as_dt(at)) for w, at in claims if w]
+    if not named:
         return set()
-    names = sorted({w for w, _ in claims})
+    names = sorted({w for w, _ in named})
     rows = {r.worker: r for r in conn.execute(select(Heartbeat).where(Heartbeat.worker.in_(names))).all()}
     grace = now - dt.timedelta(seconds=LEASE_S)
     dead: set[str] = set()
     me = current_worker()
-    for worker, at in claims:
+    for worker, at in named:
         if worker == me:  # this process is alive, whatever its row says
             continue
         row = rows.get(worker)

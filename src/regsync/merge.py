@@ -272,7 +272,7 @@ def three_way(kind: str, base: Mapping[str, Any], local: Mapping[str, Any], remo
                 result.conflicts.append(FieldConflict(name, group, None if b is _MISSING else b,
                                                       l_shown, r_shown, l_hash, r_hash))
             else:
-                winner = policy  # type: ignore[assignment]
+                winner = policy
                 result.decisions.append(Decision(name, "policy", winner, group))
         if winner == "registry":
             result.merged[name] = remote.get(name)

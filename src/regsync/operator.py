@@ -654,7 +654,7 @@ def restore_outbox(engine: Engine, selection: Selection, *, reason: str, actor: 
                        "unmatched": result.unmatched, "dependents": result.dependents,
                        "dependents_total": result.dependents_total,
                        "discarded": {record_key(k, i): held[(k, i)]["audit_id"] for k, i in keys[:MAX_AUDIT_KEYS]}}
-            result.audit_id = int(conn.execute(Audit.__table__.insert().values(
+            result.audit_id = int(conn.execute(Audit.__table__.insert().values(  # type: ignore[index]  # one-row INSERT: its key is never None
                 at=now, actor=actor, action="outbox.restore", target=selection.describe(), reason=mask_text(reason),
                 details=json.dumps(details, ensure_ascii=False, sort_keys=True))).inserted_primary_key[0])
     return result
@@ -734,7 +734,7 @@ def _act(engine: Engine, action: str, selection: Selection, reason: str, actor: 
                        "dependents_blocked": result.dependents_blocked}
             if action == "outbox.discard":
                 details |= {"dependents": result.dependents, "dependents_total": result.dependents_total}
-            result.audit_id = int(conn.execute(Audit.__table__.insert().values(
+            result.audit_id = int(conn.execute(Audit.__table__.insert().values(  # type: ignore[index]  # one-row INSERT: its key is never None
                 at=now, actor=actor, action=action, target=selection.describe(), reason=mask_text(reason),
                 details=json.dumps(details, ensure_ascii=False, sort_keys=True))).inserted_primary_key[0])
             if action == "outbox.discard":  # the holds of this discard name its audit row

@@ -59,6 +59,7 @@ import orjson
 import structlog
 from sqlalchemy import BigInteger, Connection, Engine, Text, and_, any_, bindparam, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql import ColumnElement
 
 from regsync.db.holds import set_aside_held
 from regsync.db.models import TABLE_ENTITY, Base, Conflict, CreateSent, Link, Outbox
@@ -88,7 +89,7 @@ from regsync.registry.errors import (
     TransientError,
     error_for_result,
 )
-from regsync.registry.types import Operation, OperationResult
+from regsync.registry.types import Kind, Operation, OperationResult
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -210,7 +211,7 @@ class RelayStats:
 class _Item:
     """One record's work within a step."""
 
-    kind: str
+    kind: Kind
     local_id: int
     row_ids: list[int]
     attempts: int
@@ -730,7 +731,8 @@ class Relay:
         limit = _chunk_size(conn)
         parts = [(ref_kind, chunk) for ref_kind, ref_ids in wanted.items() for chunk in _chunks(sorted(ref_ids), limit)]
         while parts:
-            query, keys = [], 0
+            query: list[ColumnElement[bool]] = []
+            keys = 0
             while parts and (not query or keys + len(parts[0][1]) <= limit):
                 ref_kind, chunk = parts.pop(0)
                 query.append(and_(Link.entity == ref_kind, _in(conn, Link.local_id, chunk)))
@@ -832,15 +834,14 @@ class Relay:
         ``first_sent_at``). One read and one insert per batch, committed with the default synchronous commit (a
         crash that lost the row would make this store's own record look another store's)."""
         # every operation that makes a record under a clientRef (a create; a one-step correction's new record)
-        creates = [it for it in items if it.op is not None and it.op.client_ref]
+        creates = [(it, it.op.client_ref) for it in items if it.op is not None and it.op.client_ref]
         if not creates:
             return
         now = _now()
         with self.engine.begin() as conn:
-            known = self._history(conn, kind, [it.op.client_ref for it in creates])  # type: ignore[union-attr]
+            known = self._history(conn, kind, [ref for _, ref in creates])
             fresh: dict[str, dict[str, Any]] = {}
-            for it in creates:
-                ref = it.op.client_ref  # type: ignore[union-attr]
+            for it, ref in creates:
                 it.sent_here, it.first_sent_at = ref in known, known.get(ref)
                 if ref not in known:
                     fresh[ref] = {"entity": kind, "client_ref": ref, "local_id": it.local_id, "first_sent_at": now,
@@ -890,7 +891,7 @@ class Relay:
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 outcomes.fail(it, "LOCAL_DATA_INVALID", f"{kind} {it.local_id}: {exc}")
                 continue
-            if desired is not None:
+            if desired is not None and it.row is not None:  # desired is made from the row
                 lacking = [(REFERENCES[kind][c], it.row[c]) for c in REFERENCES[kind]
                            if it.row.get(c) is not None and desired.get(c) is None]
                 if lacking:
@@ -950,7 +951,7 @@ class Relay:
         if not wanted:
             return
         with self.engine.connect() as conn:
-            known = self._history(conn, kind, [it.op.client_ref for it in wanted])  # type: ignore[union-attr]
+            known = self._history(conn, kind, [it.op.client_ref for it in wanted])  # type: ignore[union-attr,misc]  # wanted: op and client_ref set
         for it in wanted:
             assert it.op is not None and it.op.client_ref is not None
             it.sent_here, it.first_sent_at = it.op.client_ref in known, known.get(it.op.client_ref)
@@ -1070,6 +1071,7 @@ class Relay:
             if link is None or (link and link["is_duplicate"]):
                 outcomes.unchanged(it)
                 return
+            assert base is not None  # a link always has its base snapshot (a JSON object)
             self._plan_ending(it, base)
             if it.op is None:
                 outcomes.unchanged(it)
@@ -1098,6 +1100,7 @@ class Relay:
         if link["is_duplicate"]:
             outcomes.unchanged(it)
             return
+        assert base is not None  # a link always has its base snapshot (a JSON object)
         compare_base = base
         if it.held and kind != "service_record":
             if it.held_values is None:
@@ -1251,7 +1254,7 @@ class Relay:
         """
         inflight: deque[tuple[_Send | _End, Future[list[OperationResult]] | None]] = deque()
         calls = 0
-        error: BaseException | None = None
+        error: RegistryError | RelayHalted | None = None
         exhausted = stopped = barrier = False
         while True:
             # a group's end waits in the queue too: bound the queue, so that a run of groups with nothing to send
@@ -1664,7 +1667,7 @@ def _copy_rows(conn: Connection, table: str, rows: list[dict[str, Any]]) -> None
     cols = _LINK_COLUMNS
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None
-    with dbapi.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
+    with dbapi.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:  # type: ignore[attr-defined]  # psycopg 3's cursor; SQLAlchemy types a bare DB-API one
         for row in rows:
             copy.write_row(tuple(row[c] for c in cols))
 

@@ -797,7 +797,7 @@ class Reconciler:
         known: dict[str, set[str]] = {}
         with self.engine.connect() as conn:
             for ref_kind, ids in wanted.items():
-                linked = set()
+                linked: set[str] = set()
                 for chunk in _chunks(sorted(ids), BATCH):
                     linked.update(conn.execute(select(Link.registry_id).where(
                         Link.entity == ref_kind, Link.registry_id.in_(list(chunk)))).scalars())

@@ -49,6 +49,7 @@ from regsync.reconcile import (
     compared_total,
     local_items,
 )
+from regsync.registry.types import Kind
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -359,7 +360,7 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
     if not dry_run:
         run_id = start_run(engine, "resync")
         with engine.begin() as conn:
-            audit_id = int(conn.execute(Audit.__table__.insert().values(
+            audit_id = int(conn.execute(Audit.__table__.insert().values(  # type: ignore[index]  # one-row INSERT: its key is never None
                 at=utcnow(), actor=who, action="resync", target=target.describe(), reason=mask_text(reason),
                 details=json.dumps({"run_id": run_id, "state": "started"}))).inserted_primary_key[0])
     recorder = Recorder(engine, run_id, dry_run=dry_run)
@@ -379,12 +380,12 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
                         break
                 unlinked_registry = list(reader.unlinked_registry)
             for rid in unlinked_registry:
-                kind = "volunteer" if target.scope == "volunteer" else "org"
-                recs = client.lookup(kind, [rid])
+                one: Kind = "volunteer" if target.scope == "volunteer" else "org"
+                recs = client.lookup(one, [rid])
                 if not recs:
-                    raise ResyncUsageError(f"no {kind} {rid} in the registry nor in the local store")
-                rc.compared[kind]["registry"] += 1
-                rc._registry_only(kind, recs)
+                    raise ResyncUsageError(f"no {one} {rid} in the registry nor in the local store")
+                rc.compared[one]["registry"] += 1
+                rc._registry_only(one, recs)
             recorder.flush()
     except ResyncUsageError:
         if run_id is not None:

@@ -482,7 +482,7 @@ def _resolve_hash_key(raw: dict[tuple[str, str], Any], warn: Callable[[str], Non
             or a key file that cannot be read or written.
     """
     name = setting_name("", "hash_key")
-    url = str(raw.get(("database", "url"), DatabaseSettings.url))
+    url = str(raw.get(("database", "url"), DatabaseSettings().url))
     if ("", "hash_key") in raw:
         key = str(raw[("", "hash_key")])
     elif ("", "hash_key_file") in raw:

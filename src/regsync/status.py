@@ -272,7 +272,7 @@ def set_paused(engine: Engine, flows: Sequence[str], paused: bool, *, reason: st
         details: dict[str, Any] = {"changed": changed}
         if until is not None:
             details["until"] = _iso_local(until)
-        audit_id = int(conn.execute(Audit.__table__.insert().values(
+        audit_id = int(conn.execute(Audit.__table__.insert().values(  # type: ignore[index]  # one-row INSERT: its key is never None
             at=now, actor=actor, action=action, target=",".join(flows), reason=mask_text(reason),
             details=json.dumps(details, sort_keys=True))).inserted_primary_key[0])
     log.info(f"flows {action}d", flows=list(flows), changed=changed, actor=actor, until=_iso_local(until))

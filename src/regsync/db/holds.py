@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, or_, select, text, update
 
@@ -58,14 +59,14 @@ def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
         yield list(ids[i:i + _CHUNK])
 
 
-def held_keys(conn: Connection, keys: Iterable[tuple[str, int]] | None = None) -> dict[tuple[str, int], dict]:
+def held_keys(conn: Connection, keys: Iterable[tuple[str, int]] | None = None) -> dict[tuple[str, int], dict[str, Any]]:
     """The held records among ``keys`` (all of them when ``None``).
 
     Returns:
         ``(entity, local_id)`` → ``{"held_at": naive UTC datetime, "actor", "reason" (masked), "audit_id"}``.
     """
     cols = (_hold.c.entity, _hold.c.local_id, _hold.c.held_at, _hold.c.actor, _hold.c.reason, _hold.c.audit_id)
-    out: dict[tuple[str, int], dict] = {}
+    out: dict[tuple[str, int], dict[str, Any]] = {}
     if keys is None:
         rows = conn.execute(select(*cols)).mappings().all()
     else:

@@ -17,6 +17,7 @@ columns they watch are :data:`SYNCED_COLUMNS`.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -28,6 +29,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -53,6 +55,10 @@ class Base(DeclarativeBase):
     """Declarative base of every regsync table."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    if TYPE_CHECKING:
+        # Every regsync model is mapped to a Table, never another FromClause; SQLAlchemy types it wider.
+        __table__: ClassVar[Table]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1157,7 +1157,8 @@ class _People:
             dirt.append("name_lookalike_dot")
         if person.non_bmp:
             dirt.append("name_non_bmp")
-        phone: str | None = person.phone if not second_row or rng.random() < 0.5 else identifiers.mobile(rng)
+        phone: str | None
+        phone = person.phone if not second_row or rng.random() < 0.5 else identifiers.mobile(rng)
         r = rng.random()
         if r < rates.phone_bad:
             phone = identifiers.malformed_mobile(rng, phone)

@@ -517,7 +517,7 @@ def _attach_personal(conn: Connection, rows: list[DiscrepancyRow], clear: bool) 
         select(_v.c.id, _v.c.id_number, _v.c.phone).where(_v.c.id.in_(sorted(ids))))}
     for r in rows:
         if r.entity == "volunteer" and r.local_id in found:
-            number, phone = found[r.local_id]  # type: ignore[index]
+            number, phone = found[r.local_id]
             r.id_number = number if clear else mask_id_number(number)
             r.phone = phone if clear else mask_phone(phone)
 

@@ -82,7 +82,7 @@ def serve(
     if not creds:
         creds = [new_client("23")]
         typer.echo(f"client: {creds[0].client_id}:{creds[0].client_secret}:{creds[0].province}")
-    methods = SIGN_METHODS
+    methods: tuple[str, ...] = SIGN_METHODS
     if sign_method_only:
         if sign_method_only not in SIGN_METHODS:
             raise typer.BadParameter(f"--sign-method-only: one of {', '.join(SIGN_METHODS)}")
@@ -206,7 +206,7 @@ def seed(
     try:
         summary = seed_sandbox(http_bulk(admin_url, province), scale=scale, store_url=from_store, seed=seed_,
                                kinds=kinds, rates=rates, owner=owner, link=link, province=province,
-                               **({"hash_key": hash_key} if hash_key else {}))
+                               **({"hash_key": hash_key} if hash_key else {}))  # type: ignore[arg-type]  # mypy checks a **dict against every keyword
     except ConfigError as exc:  # the links' hash key is not the store's
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from exc

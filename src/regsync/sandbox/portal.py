@@ -29,7 +29,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 from sqlalchemy import select
@@ -347,7 +347,7 @@ def parse_activity_request(data: Any) -> ActivityRequest:
     if unknown:
         raise ValueError(f"unknown fields: {', '.join(unknown)}")
 
-    def integer(v: Any) -> bool:
+    def integer(v: Any) -> TypeGuard[int]:
         return isinstance(v, int) and not isinstance(v, bool)
 
     count = data.get("count")
@@ -587,7 +587,7 @@ class _Activity:
                 body = self._local_person(self.people.pop(self.rng.randrange(len(self.people))))
             else:
                 body = self._new_person()
-            out = self._write(lambda u, c, b=body: op_self_register(u, c, b))
+            out = self._write(lambda u, c, b=body: op_self_register(u, c, b))  # type: ignore[misc]  # mypy cannot type a lambda with a default
             if out.status == 201:
                 self.vols.add(out.data["id"])
                 entry = {"type": "volunteer", "id": out.data["id"]}
@@ -689,7 +689,7 @@ class _Activity:
             if not self.leaves:
                 return None
             oid = self.rng.choice(sorted(self.leaves))
-            out = self._write(lambda u, c, oid=oid: op_dissolve(u, c, oid, None))
+            out = self._write(lambda u, c, oid=oid: op_dissolve(u, c, oid, None))  # type: ignore[misc]  # mypy cannot type a lambda with a default
             if out.status == 200 and out.data["dissolvedIds"]:
                 self.leaves.discard(oid)
                 self.live.discard(oid)

@@ -368,7 +368,7 @@ def op_create(u: UnitOfWork, c: Ctx, kind: str, body: Any, *, corrects: Record |
             raise Refusal(
                 409, "DUPLICATE_CLIENT_REF", "this clientRef was used already", {"existingId": existing[0].id}
             )
-    hours = fields.get("hours")
+    hours: int = fields.get("hours", 0)  # hundredths of an hour; only a service record has (and needs) them
     doc = _new_doc(u, c, kind, fields)
     _check_unique(u, kind, doc, None)
     if kind == "serviceRecord":
@@ -670,8 +670,8 @@ class BatchOp:
     """One parsed operation of a ``POST /batch`` (§5.1)."""
 
     index: int
-    op: str
-    kind: str
+    op: Any  # as sent (any JSON value); checked against BATCH_OPS when the operation runs
+    kind: Any  # as sent; checked against TABLES when the operation runs
     id: Any
     if_match: Any
     key: str | None
@@ -1163,7 +1163,7 @@ class Registry:
             if planted:
                 yield ("\n".join(r.doc for r in planted) + "\n").encode()
 
-        closed = []
+        closed: list[bool] = []
 
         def close() -> None:
             if not closed:

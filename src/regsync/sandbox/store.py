@@ -57,7 +57,7 @@ def _id_type(length: int = 32) -> String:
     return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
-def _record_table(name: str, *extra: Column[Any]) -> Table:
+def _record_table(name: str, *extra: Column[Any] | Index) -> Table:
     return Table(
         name,
         metadata,

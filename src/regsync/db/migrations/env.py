@@ -1,6 +1,7 @@
 """Alembic environment of regsync: the URL comes from the caller (``regsync db upgrade``), not a file."""
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
 from regsync.db.models import Base
 from regsync.db.session import make_engine
@@ -21,13 +22,15 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    assert url is not None  # regsync.db.migrate always sets it
+    engine = make_engine(url)
     with engine.connect() as conn:
         _run(conn)
     engine.dispose()
 
 
-def _run(connection) -> None:  # noqa: ANN001
+def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
                       compare_server_default=False)
     with context.begin_transaction():
