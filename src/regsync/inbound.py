@@ -48,7 +48,7 @@ import datetime as dt
 import json
 import time
 from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -245,7 +245,7 @@ def clear_reconcile_due(conn: Connection, cursor: str) -> None:
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _priority(kind: str, row: dict[str, Any]) -> int:
+def _priority(kind: str, row: Mapping[str, Any]) -> int:
     """The outbox priority of an update of ``row`` (the triggers' rule, :func:`regsync.db.triggers.priority_sql`)."""
     p = PRIORITY
     if kind == "org":

@@ -1025,6 +1025,7 @@ class Relay:
                 if link["is_duplicate"] or link["how"] == REGISTRY_OWNED:
                     outcomes.unchanged(it)
                     return
+                assert base is not None  # a link always carries its base
                 self._plan_ending(it, base)
                 if it.op is None:
                     outcomes.unchanged(it)
@@ -1194,8 +1195,9 @@ class Relay:
                 fields_ = {k: base.get(k) for k in FIELDS["activity"]}
                 fields_["status"] = "CANCELLED"
                 for name in ("starts_at", "ends_at"):  # the base holds canonical text; the wire takes datetimes
-                    if isinstance(fields_.get(name), str):
-                        fields_[name] = dt.datetime.fromisoformat(fields_[name])
+                    value = fields_.get(name)
+                    if isinstance(value, str):
+                        fields_[name] = dt.datetime.fromisoformat(value)
                 it.op = Operation("update", kind, fields_, registry_id=rid, if_match=version, tag=it)
                 it.desired = dict(base, status="CANCELLED")
         elif kind == "membership":
@@ -2021,7 +2023,7 @@ class _Outcomes:
             table = Base.metadata.tables[TABLES[dep_kind]]
             linked = select(Link.local_id).where(Link.entity == dep_kind, Link.local_id == table.c.id).exists()
             rows = conn.execute(select(table).where(or_(*[table.c[c] == local_id for c in cols]), linked)).mappings()
-            queued = [{"entity": dep_kind, "local_id": r["id"], "op": "update", "priority": _priority(dep_kind, r),
+            queued = [{"entity": dep_kind, "local_id": r["id"], "op": "update", "priority": _priority(dep_kind, dict(r)),
                        "state": "pending", "attempts": 0, "created_at": now, "available_at": now} for r in rows]
             if queued:
                 conn.execute(ob.insert(), queued)
