@@ -242,3 +242,33 @@ def test_adopt_says_which_records_it_links_were_made_by_another_store(settings, 
     code, summary = run_adopt(settings, engine=second)
     assert code == 0, summary
     assert summary["other_store"] == {"org": 3, "volunteer": 1}, summary
+
+
+def test_a_second_store_holding_the_same_records_is_never_answered_as_the_first(settings, engine, second,
+                                                                                sandbox) -> None:
+    """Two stores generated from the same platform data (the same seed): B's creates carry the same content and
+    clientRefs as A's. Their idempotency keys were derived from that content alone, so the registry replayed A's
+    "created" answers to B, B linked every record as its own, and B's later edits were pushed over A's records
+    (and pulled into A). Each store's keys now carry its own id: B's records fail CLIENT_REF_TAKEN, and nothing
+    of B's reaches the registry or A."""
+    with engine.begin() as conn:
+        platform(conn, contact="13900001111", categories=["COMMUNITY"])
+    code, first = sync(settings, engine)
+    assert code == 0 and first["still_failed"] == {}, first
+    orgs, people = registry(sandbox, "orgs"), registry(sandbox, "volunteers")
+    with second.begin() as conn:
+        platform(conn, contact="13900001111", categories=["COMMUNITY"])  # the very same records
+    code, pushed = sync(settings, second)
+    assert code == 0 and pushed["pushed"] == {} and pushed["linked"] == {}, pushed
+    assert pushed["still_failed_by_code"].get("CLIENT_REF_TAKEN", 0) >= 2, pushed
+    assert links(second) == 0
+    with second.begin() as conn:
+        conn.execute(text("UPDATE organization SET name = '第二个库改的名字'"))
+        conn.execute(text("UPDATE volunteer SET phone = '13300000010'"))
+    code, again = sync(settings, second)
+    assert again["pushed"] == {}, again
+    assert registry(sandbox, "orgs") == orgs and registry(sandbox, "volunteers") == people
+    code, pulled = sync(settings, engine)
+    assert code == 0 and pulled["merged"] == {}, pulled
+    with engine.connect() as conn:
+        assert "第二个库改的名字" not in conn.execute(text("SELECT name FROM organization")).scalars().all()

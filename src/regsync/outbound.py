@@ -62,6 +62,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import ColumnElement
 
 from regsync.db.holds import set_aside_held
+from regsync.db.meta import store_id
 from regsync.db.models import TABLE_ENTITY, Base, Conflict, CreateSent, Link, Outbox
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
 from regsync.hashkey import check_hash_key
@@ -388,6 +389,9 @@ class Relay:
                  progress: Callable[[str, int], None] | None = None, concurrency: int | None = None) -> None:
         check_hash_key(engine, settings.hash_key)  # the links' snapshots are hashed with the store's key
         self.engine = engine
+        #: This store's own identifier, in every idempotency key it derives: another store holding the same
+        #: records under the same credentials never has the registry replay this store's answers (issue 12, item 4)
+        self.store_id = store_id(engine)
         self.client = client
         self.settings = settings
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
@@ -1219,7 +1223,9 @@ class Relay:
         # (registry-api.md §5.1: the registry keeps its refusals, so a retry after one needs a new key).
         body = orjson.dumps(fields_, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
         generation = f"{max(it.row_ids)}:{it.last_verdict}"
-        digest = hashlib.sha256(f"{it.kind}:{client_ref}:{generation}:".encode() + body).hexdigest()[:40]
+        # this store's id first: another store's create of the same content is another write (issue 12, item 4)
+        digest = hashlib.sha256(f"{self.store_id}:{it.kind}:{client_ref}:{generation}:".encode()
+                                + body).hexdigest()[:40]
         it.op = Operation("create", it.kind, fields_, idempotency_key=f"rs-{digest}", client_ref=client_ref, tag=it)
 
     def _correct(self, it: _Item, fields_: dict[str, Any], registry_id: str, revision: int) -> None:
@@ -1238,7 +1244,8 @@ class Relay:
         client_ref = f"{it.local_id}-r{revision}"
         body = orjson.dumps(fields_, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
         generation = f"{max(it.row_ids)}:{it.last_verdict}"
-        digest = hashlib.sha256(f"{it.kind}:{registry_id}:{client_ref}:{generation}:".encode() + body).hexdigest()[:40]
+        digest = hashlib.sha256(f"{self.store_id}:{it.kind}:{registry_id}:{client_ref}:{generation}:".encode()
+                                + body).hexdigest()[:40]
         it.op = Operation("correct", it.kind, fields_, registry_id=registry_id, idempotency_key=f"rs-{digest}",
                           client_ref=client_ref, tag=it)
 
