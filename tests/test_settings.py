@@ -68,6 +68,10 @@ def test_example_config_documents_every_setting() -> None:
     ({"REGSYNC_RECONCILE_CRON": "0 2 * 13 *"}, "daemon.reconcile_cron (REGSYNC_RECONCILE_CRON): the month field"),
     ({"REGSYNC_RECONCILE_CRON": "0 2 * * funday"}, "daemon.reconcile_cron (REGSYNC_RECONCILE_CRON): the weekday"),
     ({"REGSYNC_RECONCILE_CRON": "0 2 * *"}, "daemon.reconcile_cron (REGSYNC_RECONCILE_CRON): must be a crontab"),
+    # a date that never comes: the daemon would start with no nightly reconcile and say healthy (a fresh user's try)
+    ({"REGSYNC_RECONCILE_CRON": "0 2 30 2 *"}, "daemon.reconcile_cron (REGSYNC_RECONCILE_CRON): never fires"),
+    ({"REGSYNC_OUTBOUND_INTERVAL_S": "1", "REGSYNC_BACKOFF_MAX_S": "0"}, "daemon.backoff_max_s (REGSYNC_BACKOFF_MAX_S)"),
+    ({"REGSYNC_OTHER_STORE_LIMIT": "-1"}, "relay.other_store_limit (REGSYNC_OTHER_STORE_LIMIT)"),
     ({"REGSYNC_TIMEZONE": "Mars/Olympus"}, "daemon.timezone (REGSYNC_TIMEZONE)"),
     ({"REGSYNC_OUTBOUND_INTERVAL_S": "0"}, "daemon.outbound_interval_s (REGSYNC_OUTBOUND_INTERVAL_S)"),
     ({"REGSYNC_INBOUND_INTERVAL_S": "nan"}, "daemon.inbound_interval_s (REGSYNC_INBOUND_INTERVAL_S)"),

@@ -614,9 +614,14 @@ def _cron_problem(line: str, timezone: str) -> str | None:
     try:
         from regsync.daemon import cron_trigger
 
-        cron_trigger(line, timezone)
+        trigger = cron_trigger(line, timezone)
     except (ValueError, TypeError, KeyError) as exc:
         return f"is not a valid crontab line ({exc}): {line!r}"
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    if trigger.get_next_fire_time(None, dt.datetime.now(ZoneInfo(timezone))) is None:
+        return f"never fires (no such date, e.g. 30 February): {line!r}"
     return None
 
 
