@@ -352,3 +352,18 @@ def test_the_default_sqlite_store_gets_its_key_made_once_beside_it(tmp_path: Pat
     key = (tmp_path / "regsync.db.hash_key").read_text().strip()
     assert len(key) >= 32 and key != PUBLIC_HASH_KEY
     assert load_settings(environ=env).hash_key == key == load_settings(environ=env).hash_key
+
+
+def test_status_names_a_hash_key_that_is_not_the_stores(settings, engine) -> None:
+    """``regsync status`` with another key than the store's: every flow refuses to run (exit 2), so status is
+    unhealthy and says why first, not only "no daemon is running" (a fresh user's try)."""
+    from regsync.status import run_status
+
+    with engine.begin() as conn:
+        f.volunteer(conn)
+    sync(settings, engine)
+    _, fine = run_status(settings)
+    assert not any("hash key" in p for p in fine["problems"]), fine["problems"]
+    code, status = run_status(replace(settings, hash_key=OTHER_KEY))
+    assert code == 3 and not status["healthy"]
+    assert "hash key is not this store's" in status["problems"][0] and "REGSYNC_HASH_KEY" in status["problems"][0]

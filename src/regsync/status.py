@@ -32,6 +32,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from regsync.db.models import Audit, Conflict, FeedCursor, FlowState, Outbox, Run
 from regsync.db.session import current_worker, utcnow
+from regsync.hashkey import fingerprint, stored_fingerprint
 from regsync.masking import mask_text
 from regsync.settings import Settings
 
@@ -528,8 +529,16 @@ def run_status(settings: Settings) -> tuple[int, dict[str, Any]]:
     try:
         sweep(engine)  # runs and slots whose process is gone are marked abandoned, for every reader
         status = collect_status(engine, settings)
+        saved = stored_fingerprint(engine)
     finally:
         engine.dispose()
+    if saved is not None and saved != fingerprint(settings.hash_key):
+        # every flow refuses to run with this key (exit 2): the first thing an operator must read
+        status["problems"].insert(0, f"the configured hash key is not this store's (store {saved}, configured "
+                                     f"{fingerprint(settings.hash_key)}): every flow refuses to run; set the "
+                                     "store's key (REGSYNC_HASH_KEY or REGSYNC_HASH_KEY_FILE) or run "
+                                     "`regsync db rekey` (deploy/RUNBOOK.md)")
+        status["healthy"] = False
     return (0 if status["healthy"] else 3), status
 
 
