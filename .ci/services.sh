@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything the test suite needs on a machine of this kind, beyond the Python venv: PostgreSQL and MariaDB
 # running on loopback, and Debian's Chromium with a CJK font for the HTML report's browser test.
-# Idempotent and quiet: a server that answers is left alone. Needs root to install Chromium (CI is root).
+# Idempotent and quiet: a server that answers is left alone; PostgreSQL is installed (trust on loopback) and its
+# `test` database made when missing. Needs root to install packages (CI is root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,11 +12,27 @@ wait_for() {  # wait_for SECONDS COMMAND...: poll until COMMAND succeeds
   "$@"
 }
 
+apt_install() {  # apt_install PACKAGE...: Debian's packages, non-interactive (needs root)
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq -o Dpkg::Use-Pty=0 "$@" >/dev/null
+}
+
+if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+  echo "PostgreSQL is not installed: installing it (apt-get), trust auth on loopback for the tests"
+  apt_install postgresql
+  hba="$(ls -d /etc/postgresql/*/main | head -n 1)/pg_hba.conf"
+  sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+fi
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   echo "PostgreSQL is down: starting it"
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start
 fi
 wait_for 60 pg_isready -h 127.0.0.1 -p 5432 -q
+# the tests' database (each test works in a schema of its own inside it)
+if ! psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1; then
+  createdb -h 127.0.0.1 -U postgres test
+fi
 
 if command -v mysqladmin >/dev/null 2>&1; then
   if ! mysqladmin -h127.0.0.1 -uroot ping >/dev/null 2>&1; then
