@@ -542,6 +542,19 @@ def test_status_is_unhealthy_without_a_live_daemon_and_shows_next_runs_only_from
     assert code == 3 and data["daemon"]["alive"] is False and data["next_runs"] == {}
 
 
+def test_a_next_run_already_past_in_the_heartbeat_is_shown_as_now_not_in_the_past(engine: Engine,
+                                                                                  db_url: str) -> None:
+    """The heartbeat is up to 10 s old: a job whose next run it names has passed is due or running now, and
+    status showed a time already gone (a fresh user's try)."""
+    record_flow_result(engine, "inbound", True)
+    past = utcnow().replace(microsecond=0) - dt.timedelta(seconds=6)
+    _daemon_alive(engine, "replica-a:1", next_runs={"outbound": past})
+    before = utcnow().replace(microsecond=0)
+    code, data = _status_json(db_url)
+    shown = dt.datetime.fromisoformat(data["next_runs"]["outbound"]).astimezone(dt.UTC).replace(tzinfo=None)
+    assert shown >= before, (shown, before)
+
+
 def test_a_daemon_writes_its_heartbeat_while_it_runs_and_says_when_it_stopped(engine: Engine, db_url: str) -> None:
     settings = _settings(db_url, outbound_interval_s=3600, inbound_interval_s=3600)
     daemon = Daemon(settings, engine)

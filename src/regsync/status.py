@@ -385,7 +385,8 @@ def collect_status(engine: Engine, settings: Settings, *, now: dt.datetime | Non
                          "last_beat_at": _iso_local(d.beat_at), "beat_age_s": _age(now, d.beat_at)} for d in live],
             "last_seen_at": _iso_local(max((d.beat_at for d in daemons), default=None)),
         },
-        "next_runs": {job: _iso_local(upcoming[job]) for job in sorted(upcoming)},
+        # a time already past (the heartbeat is up to 10 s old): the job is due or running now
+        "next_runs": {job: _iso_local(max(upcoming[job], now)) for job in sorted(upcoming)},
         "running": [{"run_id": int(r.id), "kind": r.kind, "worker": r.worker,
                      "started_at": _iso_local(_as_dt(r.started_at)), "abandoned": r.id in dead_runs}
                     for r in running],
