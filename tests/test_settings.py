@@ -130,6 +130,11 @@ def test_an_unknown_key_is_named_with_its_section_and_the_closest_key(tmp_path: 
     cfg.write_text("daemon = 5\n")
     with pytest.raises(ConfigError, match=r"unknown setting daemon in .* \(daemon is a section: \[daemon\]\)"):
         load_settings(cfg, environ={})
+    # a misspelt section: the closest key of every section (a fresh user's try: no hint at all before)
+    cfg.write_text("[registy]\nurl = 'http://127.0.0.1:8700/api/v1'\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg, environ={})
+    assert str(info.value) == f"unknown setting registy.url in {cfg} (did you mean registry.url?)"
 
 
 def test_every_misspelt_regsync_variable_is_warned_with_the_closest_name() -> None:

@@ -555,9 +555,12 @@ def load_settings(config_file: str | os.PathLike[str] | None = None,
         if isinstance(value, dict):
             for sub in value:
                 if (key, sub) not in known:
-                    choices = sorted(k for s, k in known if s == key)
-                    close = difflib.get_close_matches(sub, choices, n=1, cutoff=0.6)
-                    hint = f" (did you mean {key}.{close[0]}?)" if close else ""
+                    if key in sections:
+                        choices = sorted(f"{key}.{k}" for s, k in known if s == key)
+                    else:  # a misspelt section: the closest among every section's keys
+                        choices = sorted(f"{s}.{k}" for s, k in known if s)
+                    close = difflib.get_close_matches(f"{key}.{sub}", choices, n=1, cutoff=0.6)
+                    hint = f" (did you mean {close[0]}?)" if close else ""
                     raise ConfigError(f"unknown setting {key}.{sub} in {path}{hint}")
         elif ("", key) not in known:
             hint = f" ({key} is a section: [{key}])" if key in sections else ""
