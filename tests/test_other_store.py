@@ -272,3 +272,30 @@ def test_a_second_store_holding_the_same_records_is_never_answered_as_the_first(
     assert code == 0 and pulled["merged"] == {}, pulled
     with engine.connect() as conn:
         assert "第二个库改的名字" not in conn.execute(text("SELECT name FROM organization")).scalars().all()
+
+
+def test_a_key_used_again_in_a_second_store_never_ends_the_first_stores_record(settings, engine, second,
+                                                                                 sandbox) -> None:
+    """Store B's row under an id whose clientRef holds store A's record fails CLIENT_REF_TAKEN; B's restore script
+    then deletes that row and inserts another person under the same id. The reuse path looked the key's earlier
+    record up by clientRef and ended it as B's own: A's volunteer was deregistered in the registry, and A then
+    deregistered its own row (a fresh user's try). A record this store never sent is never ended from here."""
+    with engine.begin() as conn:
+        platform(conn, contact="13900001111", categories=["COMMUNITY"])
+    assert sync(settings, engine)[0] == 0
+    people = registry(sandbox, "volunteers")
+    assert [p["status"] for p in people] == ["ACTIVE"]
+    with second.begin() as conn:
+        vid = f.volunteer(conn, id_number=f.id_number(dt.date(1988, 8, 8)), birth=dt.date(1988, 8, 8))
+    code, first = sync(settings, second)
+    assert first["still_failed_by_code"] == {"CLIENT_REF_TAKEN": 1}, first
+    with second.begin() as conn:  # a restore script: the same id, another person
+        conn.execute(text("DELETE FROM volunteer WHERE id = :i"), {"i": vid})
+        f.volunteer(conn, id=vid, id_number=f.id_number(dt.date(1999, 9, 9)), birth=dt.date(1999, 9, 9))
+    sync(settings, second)
+    after = {p["id"]: p for p in registry(sandbox, "volunteers")}
+    assert after[people[0]["id"]]["status"] == "ACTIVE" and after[people[0]["id"]] == people[0]
+    code, pulled = sync(settings, engine)
+    assert code == 0 and pulled["ended_locally"] == {}, pulled
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status FROM volunteer")).scalars().all() == ["ACTIVE"]

@@ -1177,6 +1177,17 @@ class Relay:
                            f"{exc}", seconds=self._backoff(it.attempts), count_attempt=False)
             return False
         if found is not None:
+            ref = found.get("client_ref") or str(it.local_id)
+            with self.engine.connect() as conn:
+                known = self._history(conn, kind, [ref])
+            why = not_sent_here(ref in known, known.get(ref), found, self.client)
+            if why is not None:
+                # another store's record under these credentials (issue 12, item 4): never ended from here; the
+                # new record goes in under this clientRef and meets it as CLIENT_REF_TAKEN, for an operator
+                log.error("a key used again names a registry record another store made under these credentials: "
+                          "not ended", entity=kind, local_id=it.local_id, registry_id=found["id"], why=why,
+                          alarm=True)
+                return True
             base = canonical(project_registry(kind, found), self.settings.hash_key)
             it.retired = {"id": None, "entity": kind, "local_id": it.local_id, "registry_id": found["id"],
                           "registry_version": int(found.get("version") or 1), "base": dumps(base),
