@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, case, desc, exists, false, func, or_, select, update
+from sqlalchemy import (ColumnElement, Connection, Engine, and_, case, desc, exists, false, func, literal, or_, select,
+                        update)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -540,7 +541,10 @@ def retry_outbox(engine: Engine, selection: Selection, *, reason: str, actor: st
 
     Every ``failed``, ``blocked`` or ``deferred`` row of a selected record becomes ``pending`` with
     ``available_at`` = now, ``attempts`` = 0, no lease and no ``blocked_*``; ``last_code``/``last_error`` and
-    ``done_at`` stay (history, and the time of the last refusal). Rows already pending are left as they are.
+    ``done_at`` stay (history, and the time of the last refusal), a ``failed``/``blocked`` row's ``last_error``
+    prefixed with :data:`regsync.reconcile.REQUEUED_NOTE` and its code: sent again without a local change, so
+    ``reconcile --repair`` and ``resync`` still count the record as refused before
+    (:func:`regsync.reconcile.refused_before`). Rows already pending are left as they are.
 
     Args:
         engine: the local store.
@@ -698,9 +702,15 @@ def _act(engine: Engine, action: str, selection: Selection, reason: str, actor: 
             if dry_run:
                 changed = conn.execute(select(_ob.c.entity, _ob.c.local_id).where(rows_cond)).all()
             elif action == "outbox.retry":
+                from regsync.reconcile import REQUEUED_NOTE  # a refused row sent again unchanged: refused_before
+
+                refusal = literal(REQUEUED_NOTE) + func.coalesce(_ob.c.last_code, func.upper(_ob.c.state)) + "; " \
+                    + func.coalesce(_ob.c.last_error, "")
                 changed = conn.execute(update(_ob).where(rows_cond).values(
                     state="pending", available_at=now, attempts=0, claimed_by=None, claimed_until=None,
-                    blocked_entity=None, blocked_local_id=None).returning(_ob.c.entity, _ob.c.local_id)).all()
+                    blocked_entity=None, blocked_local_id=None,
+                    last_error=case((_ob.c.state.in_(("failed", "blocked")), func.substr(refusal, 1, 2000)),
+                                    else_=_ob.c.last_error)).returning(_ob.c.entity, _ob.c.local_id)).all()
             else:
                 changed = conn.execute(update(_ob).where(rows_cond).values(
                     state="discarded", done_at=now, claimed_by=None, claimed_until=None
