@@ -720,6 +720,47 @@ def test_characters_that_do_not_print_are_removed_before_sending(settings, engin
         assert conn.execute(text(f"SELECT {column} FROM {table} WHERE id = :i"), {"i": local_id}).scalar_one() == dirty
 
 
+@pytest.mark.parametrize(("kind", "column"), [("volunteer", "name"), ("org", "name"), ("org", "contact_name"),
+                                              ("activity", "title")])
+def test_a_required_text_field_of_only_characters_that_do_not_print_fails_locally_as_required(
+        settings, engine, sandbox, kind, column) -> None:
+    """A required text field that holds only characters that do not print (``U+200B U+200B``) is empty once they
+    are removed: the record fails before sending, ``REQUIRED`` with the field named (design.md, local dirt fails
+    with a clear reason; registry-api.md §7), never the registry's ``INVALID_NAME (character U+200B ...)``; what
+    refers to it waits. The same for an edit of a record already in the registry, whose registry value stays."""
+    invisible = f"{ZWSP}{ZWSP}"
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        target = {"org": t["team"]}.get(kind)
+        if target is not None:
+            conn.execute(text(f"UPDATE organization SET {column} = :v WHERE id = :i"), {"v": invisible, "i": target})
+        v = f.volunteer(conn, **({column: invisible} if kind == "volunteer" else {}))
+        a = f.activity(conn, t["team"], **({column: invisible} if kind == "activity" else {}))
+        sr = f.service_record(conn, v, a, t["team"])
+    local_id = {"volunteer": v, "org": t["team"], "activity": a}[kind]
+    summary = sync(settings, engine)
+    assert summary["still_failed_by_code"].get("REQUIRED") == 1, summary
+    assert "INVALID_NAME" not in summary["still_failed_by_code"], summary
+    assert link_of(engine, kind, local_id) is None and link_of(engine, "service_record", sr) is None
+    with engine.connect() as conn:
+        code, error = conn.execute(text("SELECT last_code, last_error FROM outbox WHERE entity = :e AND local_id = :i "
+                                        "ORDER BY id DESC LIMIT 1"), {"e": kind, "i": local_id}).one()
+    assert code == "REQUIRED" and column in error and "empty once characters that do not print" in error, error
+    collection = {"volunteer": "volunteers", "org": "orgs", "activity": "activities"}[kind]
+    assert all(invisible not in json.dumps(r, ensure_ascii=False) for r in registry_records(sandbox, collection))
+    with engine.begin() as conn:  # fixed locally: it goes in; then an edit to nothing but invisible characters
+        table = {"volunteer": "volunteer", "org": "organization", "activity": "activity"}[kind]
+        conn.execute(text(f"UPDATE {table} SET {column} = :v WHERE id = :i"), {"v": "测试名称", "i": local_id})
+    assert sync(settings, engine)["still_failed"] == {}
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE {table} SET {column} = :v WHERE id = :i"), {"v": f" {invisible} ", "i": local_id})
+    summary = sync(settings, engine)
+    assert summary["still_failed_by_code"] == {"REQUIRED": 1}, summary
+    wire = {"contact_name": "contactName"}.get(column, column)
+    rid_ = link_of(engine, kind, local_id).registry_id
+    assert next(r for r in registry_records(sandbox, collection) if r["id"] == rid_)[wire] == "测试名称"
+
+
 def test_dirt_no_standard_fixes_fails_alone_with_the_registry_field_error(settings, engine, sandbox) -> None:
     with engine.begin() as conn:
         ok = f.volunteer(conn)

@@ -67,13 +67,14 @@ from regsync.db.models import TABLE_ENTITY, Base, Conflict, CreateSent, Link, Ou
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
 from regsync.hashkey import check_hash_key
 from regsync.masking import mask_text
-from regsync.normalize import try_normalize_id_number
+from regsync.normalize import NormalizationError, try_normalize_id_number
 from regsync.projection import (
     ENDED,
     FIELDS,
     REFERENCES,
     canonical,
     changed_fields,
+    check_required_text,
     dumps,
     identity_mismatch,
     identity_of,
@@ -892,6 +893,11 @@ class Relay:
                 continue
             try:
                 desired = project_local(kind, it.row, refs) if it.row is not None else None
+                if desired is not None and it.row is not None:
+                    check_required_text(kind, it.row, desired)  # empty once cleaned: fails here, never sent
+            except NormalizationError as exc:
+                outcomes.fail(it, exc.code, f"{kind} {it.local_id}: {exc}")
+                continue
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 outcomes.fail(it, "LOCAL_DATA_INVALID", f"{kind} {it.local_id}: {exc}")
                 continue
