@@ -270,16 +270,16 @@ def test_retry_leaves_rows_under_a_live_lease_alone(engine: Engine) -> None:
     assert outbox(engine, "activity", s.activity)[0]["state"] == "deferred"
 
 
-def test_retry_that_matches_nothing_is_audited_and_names_the_unmatched(engine: Engine) -> None:
+def test_retry_that_matches_nothing_is_not_audited_and_names_the_unmatched(engine: Engine) -> None:
     s = seed(engine)
     sent_row = row_ids(engine, "volunteer", s.v_sent)[0]
     result = op.retry_outbox(engine, Selection(row_ids=(sent_row, 999_999), records=(("org", 424242),)),
                              reason="try", actor="ops")
-    assert result.affected == 0 and result.rows == 0
+    assert result.affected == 0 and result.rows == 0 and result.nothing_matched
     assert result.unmatched == [str(sent_row), "999999", "org:424242"]
-    assert len(audits(engine)) == 1
+    assert result.audit_id is None and audits(engine) == []
     none = op.retry_outbox(engine, Selection(code="NO_SUCH_CODE"), reason="try", actor="ops")
-    assert none.affected == 0 and none.audit_id is not None
+    assert none.affected == 0 and none.audit_id is None and audits(engine) == []
 
 
 def test_retry_dry_run_changes_nothing_and_writes_no_audit(engine: Engine) -> None:
@@ -461,7 +461,7 @@ def test_cli_retry_json_and_audit(cli_db: Any) -> None:
     res = run(env, "outbox", "retry", f"volunteer:{s.v_id}", "--reason", "fixed")
     assert res.exit_code == 0 and "retried 1 record (volunteers 1" in res.stdout
     res = run(env, "outbox", "retry", "--code", "NOPE", "--reason", "fixed")
-    assert res.exit_code == 0 and "nothing matched" in res.stdout
+    assert res.exit_code == 2 and "nothing matched" in res.stdout and len(audits(engine)) == 2
 
 
 def test_cli_discard_asks_refuses_without_terminal_and_obeys_yes(cli_db: Any,
@@ -539,3 +539,31 @@ def test_cli_help_names_the_settings() -> None:
     for cmd in ("list", "retry", "discard", "restore"):
         res = CliRunner().invoke(app, ["outbox", cmd, "--help"], env={"COLUMNS": "200"})
         assert res.exit_code == 0 and "REGSYNC_DATABASE_URL" in res.stdout
+
+
+@pytest.mark.parametrize("action", ["retry", "discard", "restore"])
+@pytest.mark.parametrize("json_output", [False, True], ids=["text", "json"])
+def test_an_outbox_action_that_matches_nothing_exits_2_and_writes_no_audit(engine: Engine, db_url: str, action: str,
+                                                                          json_output: bool) -> None:
+    """``outbox retry|discard|restore volunteer:999999`` (no such record, or nothing to act on): nothing done,
+    no audit row, exit 2 (a usage error; README's exit codes), the same for the three commands; with some targets
+    matched the action is done, audited, exit 0, and the others are named."""
+    env = {"REGSYNC_DATABASE_URL": db_url, "REGSYNC_CONFIG": "", "REGSYNC_LOG_LEVEL": "WARNING", "COLUMNS": "200"}
+    s = seed(engine)
+    extra = ["--yes"] if action != "retry" else []
+    res = run(env, "outbox", action, "volunteer:999999", "--reason", "t", *extra, *(["--json"] if json_output else []))
+    assert res.exit_code == 2, res.output
+    assert "nothing matched" in res.stderr
+    if json_output:
+        doc = json.loads(res.stdout)
+        assert doc["affected"] == 0 and doc["audit_id"] is None and doc["unmatched"] == ["volunteer:999999"]
+    else:
+        assert "nothing matched" in res.stdout
+    assert audits(engine) == []
+    if action == "restore":  # a record that waits but is not held: nothing to restore either
+        res = run(env, "outbox", action, f"volunteer:{s.v_id}", "--reason", "t", "--yes")
+        assert res.exit_code == 2 and audits(engine) == [], res.output
+        assert run(env, "outbox", "discard", f"volunteer:{s.v_id}", "--reason", "t", "--yes").exit_code == 0
+    res = run(env, "outbox", action, f"volunteer:{s.v_id}", "volunteer:999999", "--reason", "t", *extra)
+    assert res.exit_code == 0 and "volunteer:999999" in res.stdout, res.output
+    assert audits(engine)[-1]["action"] == f"outbox.{action}"

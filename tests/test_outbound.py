@@ -720,6 +720,47 @@ def test_characters_that_do_not_print_are_removed_before_sending(settings, engin
         assert conn.execute(text(f"SELECT {column} FROM {table} WHERE id = :i"), {"i": local_id}).scalar_one() == dirty
 
 
+@pytest.mark.parametrize(("kind", "column"), [("volunteer", "name"), ("org", "name"), ("org", "contact_name"),
+                                              ("activity", "title")])
+def test_a_required_text_field_of_only_characters_that_do_not_print_fails_locally_as_required(
+        settings, engine, sandbox, kind, column) -> None:
+    """A required text field that holds only characters that do not print (``U+200B U+200B``) is empty once they
+    are removed: the record fails before sending, ``REQUIRED`` with the field named (design.md, local dirt fails
+    with a clear reason; registry-api.md §7), never the registry's ``INVALID_NAME (character U+200B ...)``; what
+    refers to it waits. The same for an edit of a record already in the registry, whose registry value stays."""
+    invisible = f"{ZWSP}{ZWSP}"
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        target = {"org": t["team"]}.get(kind)
+        if target is not None:
+            conn.execute(text(f"UPDATE organization SET {column} = :v WHERE id = :i"), {"v": invisible, "i": target})
+        v = f.volunteer(conn, **({column: invisible} if kind == "volunteer" else {}))
+        a = f.activity(conn, t["team"], **({column: invisible} if kind == "activity" else {}))
+        sr = f.service_record(conn, v, a, t["team"])
+    local_id = {"volunteer": v, "org": t["team"], "activity": a}[kind]
+    summary = sync(settings, engine)
+    assert summary["still_failed_by_code"].get("REQUIRED") == 1, summary
+    assert "INVALID_NAME" not in summary["still_failed_by_code"], summary
+    assert link_of(engine, kind, local_id) is None and link_of(engine, "service_record", sr) is None
+    with engine.connect() as conn:
+        code, error = conn.execute(text("SELECT last_code, last_error FROM outbox WHERE entity = :e AND local_id = :i "
+                                        "ORDER BY id DESC LIMIT 1"), {"e": kind, "i": local_id}).one()
+    assert code == "REQUIRED" and column in error and "empty once characters that do not print" in error, error
+    collection = {"volunteer": "volunteers", "org": "orgs", "activity": "activities"}[kind]
+    assert all(invisible not in json.dumps(r, ensure_ascii=False) for r in registry_records(sandbox, collection))
+    with engine.begin() as conn:  # fixed locally: it goes in; then an edit to nothing but invisible characters
+        table = {"volunteer": "volunteer", "org": "organization", "activity": "activity"}[kind]
+        conn.execute(text(f"UPDATE {table} SET {column} = :v WHERE id = :i"), {"v": "测试名称", "i": local_id})
+    assert sync(settings, engine)["still_failed"] == {}
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE {table} SET {column} = :v WHERE id = :i"), {"v": f" {invisible} ", "i": local_id})
+    summary = sync(settings, engine)
+    assert summary["still_failed_by_code"] == {"REQUIRED": 1}, summary
+    wire = {"contact_name": "contactName"}.get(column, column)
+    rid_ = link_of(engine, kind, local_id).registry_id
+    assert next(r for r in registry_records(sandbox, collection) if r["id"] == rid_)[wire] == "测试名称"
+
+
 def test_dirt_no_standard_fixes_fails_alone_with_the_registry_field_error(settings, engine, sandbox) -> None:
     with engine.begin() as conn:
         ok = f.volunteer(conn)
@@ -770,7 +811,7 @@ def test_records_waiting_for_a_discarded_record_are_blocked(settings, engine, sa
     with engine.begin() as conn:
         sr = f.service_record(conn, bad, a, t["team"])
     summary = sync(settings, engine)
-    assert summary["still_failed_by_code"] == {"PARENT_FAILED": 1}
+    assert summary["still_failed_by_code"] == {"PARENT_DISCARDED": 1}
     assert link_of(engine, "service_record", sr) is None
 
 
@@ -797,7 +838,7 @@ def test_a_discarded_record_stays_out_of_sync_until_an_operator_restores_it(sett
     second = sync(settings, engine)
     assert second["pushed"] == {}, second
     assert registry_records(sandbox, "volunteers") == [] and link_of(engine, "volunteer", v) is None
-    assert second["still_failed_by_code"] == {"PARENT_FAILED": 3}  # what waits on it, the new record too
+    assert second["still_failed_by_code"] == {"PARENT_DISCARDED": 3}  # what waits on it, the new record too
     listing = {r.key: r for r in list_outbox(engine).records}
     assert listing[f"volunteer:{v}"].held
     assert listing[f"volunteer:{v}"].dependents == [f"membership:{m}", f"service_record:{sr}",
@@ -814,6 +855,51 @@ def test_a_discarded_record_stays_out_of_sync_until_an_operator_restores_it(sett
     (person,) = registry_records(sandbox, "volunteers")
     assert (person["name"], person["phone"]) == ("李明明", "13712345678")  # its current state
     assert person["totalHours"] == "5.00"
+
+
+def test_what_waits_on_a_discarded_record_has_one_code_in_sync_outbox_list_status_and_reports(
+        settings, engine, sandbox) -> None:
+    """A membership blocked by a discarded volunteer is ``PARENT_DISCARDED`` in the relay's own outcome (the sync's
+    ``failed_by_code``), in the outbox table (``still_failed_by_code``, ``status``, the run's report) and in
+    ``outbox list``, whether it was blocked before the discard or after; a restore plans it again."""
+    from typer.testing import CliRunner
+
+    from regsync.cli import app
+    from regsync.operator import Selection, discard_outbox, list_outbox, restore_outbox
+
+    env = {"REGSYNC_DATABASE_URL": settings.database.url, "REGSYNC_REGISTRY_URL": settings.registry.url,
+           "REGSYNC_CLIENT_ID": settings.registry.client_id or "",
+           "REGSYNC_CLIENT_SECRET": settings.registry.client_secret or "", "REGSYNC_LOG_LEVEL": "WARNING",
+           "REGSYNC_CONFIG": ""}
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        v = f.volunteer(conn, phone="12345")  # refused: INVALID_PHONE
+        before = f.membership(conn, v, t["team"])
+    assert sync(settings, engine)["still_failed_by_code"] == {"INVALID_PHONE": 1, "PARENT_FAILED": 1}
+    discard_outbox(engine, Selection(records=(("volunteer", v),)), reason="left the platform", actor="test")
+    with engine.begin() as conn:
+        after = f.membership(conn, v, t["community"])
+    res = CliRunner().invoke(app, ["sync", "--outbound", "--json"], env=env)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["failed_by_code"] == {"PARENT_DISCARDED": 1}, out  # the relay's own outcome for `after`
+    assert out["still_failed_by_code"] == {"PARENT_DISCARDED": 2}, out
+    listing = {r.key: r for r in list_outbox(engine).records}
+    assert {listing[f"membership:{m}"].code for m in (before, after)} == {"PARENT_DISCARDED"}
+    with engine.connect() as conn:
+        codes = {r[0] for r in conn.execute(text("SELECT last_code FROM outbox WHERE entity = 'membership' "
+                                                 "AND state = 'blocked'"))}
+    assert codes == {"PARENT_DISCARDED"}
+    status = CliRunner().invoke(app, ["status", "--json"], env=env)
+    assert json.loads(status.stdout)["failed_by_code"] == {"PARENT_DISCARDED": 2}, status.output
+    report = CliRunner().invoke(app, ["report", "show", str(out["run_id"]), "--json"], env=env)
+    assert report.exit_code == 0, report.output
+    assert "PARENT_FAILED" not in report.stdout and "PARENT_DISCARDED" in report.stdout
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE volunteer SET phone = '13712345678' WHERE id = :i"), {"i": v})
+    restore_outbox(engine, Selection(records=(("volunteer", v),)), reason="came back", actor="test")
+    done = sync(settings, engine)
+    assert done["still_failed"] == {} and done["pushed"] == {"volunteers": 1, "memberships": 2}, done
 
 
 def test_reconcile_repair_leaves_a_discarded_record_out_of_sync(settings, engine, sandbox) -> None:

@@ -347,3 +347,43 @@ def test_a_repair_of_a_service_record_under_a_dissolved_team_keeps_the_registrys
         state = conn.execute(text("SELECT state, last_code FROM outbox WHERE entity = 'service_record' "
                                   "AND local_id = :i ORDER BY id DESC"), {"i": sr}).first()
     assert tuple(state) == ("failed", "NOT_ACTIVE")
+
+
+def _pending(engine: Engine, kind: str, local_id: int) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM outbox WHERE entity = :e AND local_id = :i "
+                                 "AND state IN ('pending', 'deferred')"), {"e": kind, "i": local_id}).scalar_one()
+
+
+def test_a_second_repair_counts_records_refused_on_unchanged_data_as_requeued_again(settings, engine, sandbox) -> None:
+    """A record the registry refused on its data stays ``requeued`` (with ``refused_before``) on a second
+    ``reconcile --repair`` straight after the first, and after an ``outbox retry``: the rows they queued again carry
+    no local change, so the record fails again. No second row is queued for it; a local change makes it ``queued``."""
+    from regsync.operator import Selection, retry_outbox
+
+    w = world(engine, settings)
+    bad = f.id_number()
+    bad = bad[:17] + ("0" if bad[17] != "0" else "1")
+    with engine.begin() as conn:
+        refused = f.volunteer(conn, id_number=bad, name="陈静")
+        conn.execute(text("UPDATE volunteer SET phone = '12345' WHERE id = :i"), {"i": w["vols"][0]})
+    assert sync(settings, engine)["still_failed_by_code"] == {"INVALID_ID_NUMBER": 1, "INVALID_PHONE": 1}
+    for _ in range(2):  # the first repair queues them again; the second sees only those rows since the refusal
+        out = reconcile(settings, engine, kinds=["volunteers"], repair=True)
+        assert out["queued"] == {} and out["repaired"] == {}, out
+        assert out["requeued"] == {"field_mismatch": 1, "missing_in_registry": 1}, out
+        by_local = {d["local_id"]: d for d in out["listed"]}
+        assert by_local[refused]["details"]["refused_before"] == "INVALID_ID_NUMBER"
+        assert by_local[w["vols"][0]]["details"]["refused_before"] == "INVALID_PHONE"
+        assert _pending(engine, "volunteer", refused) == 1
+    assert sync(settings, engine)["still_failed_by_code"] == {"INVALID_ID_NUMBER": 1, "INVALID_PHONE": 1}
+    retried = retry_outbox(engine, Selection(records=(("volunteer", refused),)), reason="try again", actor="op")
+    assert retried.affected == 1
+    out = reconcile(settings, engine, kinds=["volunteers"], repair=True)
+    assert out["requeued"] == {"field_mismatch": 1, "missing_in_registry": 1} and out["queued"] == {}, out
+    assert {d["local_id"]: d for d in out["listed"]}[refused]["details"]["refused_before"] == "INVALID_ID_NUMBER"
+    with engine.begin() as conn:  # a local change after the refusal: an ordinary push
+        conn.execute(text("UPDATE volunteer SET id_number = :n WHERE id = :i"), {"n": f.id_number(), "i": refused})
+    out = reconcile(settings, engine, kinds=["volunteers"], repair=True)
+    assert out["queued"] == {"missing_in_registry": 1} and out["requeued"] == {"field_mismatch": 1}, out
+    assert "refused_before" not in {d["local_id"]: d for d in out["listed"]}[refused]["details"]

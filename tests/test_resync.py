@@ -264,3 +264,21 @@ def test_every_resync_and_reconcile_says_how_many_records_it_compared(settings, 
         assert stored["compared_total"] == out["compared_total"]
         res = runner.invoke(app, args, env=env)  # the terminal's summary
         assert res.exit_code == 0 and f"compared {records:,} records" in res.stdout, res.output
+
+
+def test_a_second_region_resync_counts_records_refused_on_unchanged_data_as_requeued(settings, engine, sandbox) -> None:
+    """``resync region`` run twice in a row: the records the registry refused on their data are ``requeued`` (with
+    ``refused_before``) both times, never ``queued``: the first run's rows carry no local change."""
+    w = world(engine, settings)
+    bad = f.id_number()
+    bad = bad[:17] + ("0" if bad[17] != "0" else "1")
+    with engine.begin() as conn:
+        refused = f.volunteer(conn, id_number=bad, name="陈静")
+        conn.execute(text("UPDATE volunteer SET phone = '12345' WHERE id = :i"), {"i": w["vols"][0]})
+    assert sync(settings, engine)["still_failed_by_code"] == {"INVALID_ID_NUMBER": 1, "INVALID_PHONE": 1}
+    for code in ("230100", "2301"):
+        out = resync(settings, engine, Target("region", code), reason="test")
+        assert out["queued"] == {} and out["requeued"] == {"field_mismatch": 1, "missing_in_registry": 1}, (code, out)
+        by_local = {d["local_id"]: d for d in out["listed"] if d["entity"] == "volunteer"}
+        assert by_local[refused]["details"]["refused_before"] == "INVALID_ID_NUMBER"
+        assert by_local[w["vols"][0]]["details"]["refused_before"] == "INVALID_PHONE"

@@ -195,3 +195,28 @@ def test_the_sync_text_summary_says_what_was_skipped(capsys) -> None:
     }
     print_sync_summary(summary)
     assert "skipped, of record types regsync does not know: commendation 3, training 1" in capsys.readouterr().out
+
+
+def test_sync_json_carries_unknown_types_and_fields_whenever_the_pull_ran(settings, engine, sandbox, db_url) -> None:
+    """``sync --inbound --json`` (and a sync of both flows) has ``unknown_types``/``unknown_fields`` at the top level,
+    as a pull's own summary and ``report show`` have them, empty ones included; an outbound-only sync, which pulled
+    nothing, has none."""
+    v1, _ = pushed(settings, engine)
+    plant(sandbox, "evaluation", {"punctuality": 5})
+    patch(sandbox, "volunteers", rid(engine, "volunteer", v1), {"trainingHours": "12.50", "phone": "13700006666"})
+    env = {"REGSYNC_DATABASE_URL": db_url, "REGSYNC_REGISTRY_URL": settings.registry.url,
+           "REGSYNC_CLIENT_ID": settings.registry.client_id, "REGSYNC_CLIENT_SECRET": settings.registry.client_secret,
+           "REGSYNC_LOG_LEVEL": "WARNING"}
+    result = CliRunner().invoke(app, ["sync", "--inbound", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["unknown_types"] == {"evaluation": 1}, summary
+    assert summary["unknown_fields"] == {"volunteer.trainingHours": 1}, summary
+    shown = CliRunner().invoke(app, ["report", "show", str(summary["run_id"]), "--json"], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert '"unknown_types"' in shown.stdout and "evaluation" in shown.stdout
+    both = CliRunner().invoke(app, ["sync", "--json"], env=env)
+    assert both.exit_code == 0, both.output
+    assert (json.loads(both.stdout)["unknown_types"], json.loads(both.stdout)["unknown_fields"]) == ({}, {})
+    out = CliRunner().invoke(app, ["sync", "--outbound", "--json"], env=env)
+    assert out.exit_code == 0 and "unknown_types" not in json.loads(out.stdout), out.output

@@ -426,6 +426,17 @@ def _outbox_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise typer.Exit(1) from exc
 
 
+def _exit_if_nothing_matched(result: Any) -> None:
+    """``outbox retry|discard|restore`` that matched nothing (:attr:`regsync.operator.ActionResult.nothing_matched`:
+    unknown ids, records sent, not waiting or not held): nothing done and nothing audited, exit 2 (a usage error;
+    design.md, "Operator commands")."""
+    if result.nothing_matched:
+        err.print("[red]usage error:[/red] nothing matched: no record "
+                  f"{result.action.removeprefix('outbox.')}{'d' if result.action.endswith('e') else 'ed'}",
+                  markup=True, highlight=False)
+        raise typer.Exit(2)
+
+
 @outbox_app.command("list", help="One line per record waiting in the outbox: state, code, reason (masked), "
                                  "attempts, next attempt (+08:00), age of its oldest change and its row ids; "
                                  "failed first.", epilog=env_epilog("database"))
@@ -474,6 +485,7 @@ def outbox_retry(reason: ReasonOpt, targets: TargetsArg = None, config: ConfigOp
         print_json(result.as_dict())
     else:
         print_action(result)
+    _exit_if_nothing_matched(result)
 
 
 @outbox_app.command("discard", help="Keep records out of the sync until `outbox restore`: their waiting rows "
@@ -519,6 +531,7 @@ def outbox_discard(reason: ReasonOpt, targets: TargetsArg = None, config: Config
         print_json(result.as_dict())
     else:
         op.print_action(result)
+    _exit_if_nothing_matched(result)
 
 
 @outbox_app.command("restore", help="Take discarded records back into the sync: their changes since the discard "
@@ -558,6 +571,7 @@ def outbox_restore(reason: ReasonOpt, targets: TargetsArg = None, config: Config
         print_json(result.as_dict())
     else:
         op.print_action(result)
+    _exit_if_nothing_matched(result)
 
 
 def _usage(message: str) -> None:

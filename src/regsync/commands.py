@@ -408,8 +408,15 @@ def _merge_inbound(total: Any, stats: Any) -> None:
 
 
 def inbound_summary(stats: Any) -> dict[str, Any]:
-    """The inbound part of a sync summary (issue 4's keys, kind → count with the plural kind names)."""
+    """The inbound part of a sync summary (issue 4's keys, kind → count with the plural kind names).
+
+    ``unknown_types`` (record type → entries skipped) and ``unknown_fields`` (``"type.field"`` → records that
+    carried it) are at the top level, as in a pull's own summary (:func:`run_pull`, ``report show``), whenever the
+    pull ran, empty ones included (registry-api.md §1, v1.1); ``inbound`` repeats them beside the other counters.
+    """
     return {
+        "unknown_types": dict(sorted(stats.unknown_types.items())),
+        "unknown_fields": dict(sorted(stats.unknown_fields.items())),
         "pulled": _named(stats.pulled), "merged": _named(stats.merged), "adopted": _named(stats.adopted),
         "created_locally": _named(stats.created), "registry_owned": _named(stats.registry_owned),
         "conflicts": _named(stats.conflicts), "transferred_out": {"volunteers": stats.transferred_out}

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, case, desc, exists, false, func, or_, select, update
+from sqlalchemy import (ColumnElement, Connection, Engine, and_, case, desc, exists, false, func, literal, or_, select,
+                        update)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -501,7 +502,7 @@ class ActionResult:
         dependents: (discard, restore) ``KIND:LOCAL_ID`` of a record → up to
             :data:`regsync.db.holds.MAX_DEPENDENTS` records waiting on it (:func:`regsync.db.holds.dependents`);
             ``dependents_total`` counts them all, over every record.
-        audit_id: the audit row written (``None`` for a dry run).
+        audit_id: the audit row written (``None`` for a dry run, and when nothing matched).
         dry_run: nothing was changed.
     """
 
@@ -526,6 +527,13 @@ class ActionResult:
                 "dependents_blocked": self.dependents_blocked, "dependents": self.dependents,
                 "dependents_total": self.dependents_total, "records": self.keys, "dry_run": self.dry_run}
 
+    @property
+    def nothing_matched(self) -> bool:
+        """No selected record could be acted on (none taken, none left alone because a relay is sending it):
+        nothing is audited, and the CLI exits 2, the same for retry, discard and restore (design.md, "Operator
+        commands": exit 2 a usage error)."""
+        return self.affected == 0 and self.busy == 0
+
     def note_dependents(self, found: dict[tuple[str, int], tuple[list[str], int]]) -> None:
         """Add :func:`regsync.db.holds.dependents`'s answer (the names kept within :data:`MAX_AUDIT_KEYS`)."""
         for (kind, lid), (names, total) in sorted(found.items()):
@@ -536,11 +544,15 @@ class ActionResult:
 
 def retry_outbox(engine: Engine, selection: Selection, *, reason: str, actor: str | None = None,
                  now: dt.datetime | None = None, dry_run: bool = False) -> ActionResult:
-    """Move the selected records back to ``pending`` for the relay to send again, and audit it.
+    """Move the selected records back to ``pending`` for the relay to send again, and audit it (nothing audited when nothing matched:
+    :attr:`ActionResult.nothing_matched`).
 
     Every ``failed``, ``blocked`` or ``deferred`` row of a selected record becomes ``pending`` with
     ``available_at`` = now, ``attempts`` = 0, no lease and no ``blocked_*``; ``last_code``/``last_error`` and
-    ``done_at`` stay (history, and the time of the last refusal). Rows already pending are left as they are.
+    ``done_at`` stay (history, and the time of the last refusal), a ``failed``/``blocked`` row's ``last_error``
+    prefixed with :data:`regsync.reconcile.REQUEUED_NOTE` and its code: sent again without a local change, so
+    ``reconcile --repair`` and ``resync`` still count the record as refused before
+    (:func:`regsync.reconcile.refused_before`). Rows already pending are left as they are.
 
     Args:
         engine: the local store.
@@ -562,7 +574,8 @@ def retry_outbox(engine: Engine, selection: Selection, *, reason: str, actor: st
 
 def discard_outbox(engine: Engine, selection: Selection, *, reason: str, actor: str | None = None,
                    now: dt.datetime | None = None, dry_run: bool = False) -> ActionResult:
-    """Drop the selected records' waiting rows from the sync (state ``discarded``), and audit it.
+    """Drop the selected records' waiting rows from the sync (state ``discarded``), and audit it (nothing audited when nothing matched:
+    :attr:`ActionResult.nothing_matched`).
 
     Every ``pending``, ``deferred``, ``blocked`` or ``failed`` row of a selected record becomes ``discarded``
     with ``done_at`` = now and no lease; ``last_code``/``last_error`` stay. The record is held out of sync
@@ -591,7 +604,8 @@ def discard_outbox(engine: Engine, selection: Selection, *, reason: str, actor: 
 
 def restore_outbox(engine: Engine, selection: Selection, *, reason: str, actor: str | None = None,
                    now: dt.datetime | None = None, dry_run: bool = False) -> ActionResult:
-    """Take discarded records back into the sync, and audit it (design.md, "Operator commands").
+    """Take discarded records back into the sync, and audit it (nothing audited when nothing matched:
+    :attr:`ActionResult.nothing_matched`) (design.md, "Operator commands").
 
     Each selected record held by :func:`discard_outbox` is released (:func:`regsync.db.holds.release_held`): its
     rows discarded or set aside since the discard go back to ``pending`` with ``available_at`` = now, so the relay
@@ -648,7 +662,7 @@ def restore_outbox(engine: Engine, selection: Selection, *, reason: str, actor: 
         result.by_kind = {KIND_NAMES[k]: by_kind[k] for k in ENTITIES if by_kind[k]}
         result.keys = [record_key(k, i) for k, i in keys[:MAX_AUDIT_KEYS]]
         result.keys_truncated = len(keys) > MAX_AUDIT_KEYS
-        if not dry_run:
+        if not dry_run and not result.nothing_matched:
             details = {"selection": selection.as_dict(), "affected": result.affected, "rows": result.rows,
                        "by_kind": result.by_kind, "records": result.keys, "records_truncated": result.keys_truncated,
                        "unmatched": result.unmatched, "dependents": result.dependents,
@@ -698,9 +712,15 @@ def _act(engine: Engine, action: str, selection: Selection, reason: str, actor: 
             if dry_run:
                 changed = conn.execute(select(_ob.c.entity, _ob.c.local_id).where(rows_cond)).all()
             elif action == "outbox.retry":
+                from regsync.reconcile import REQUEUED_NOTE  # a refused row sent again unchanged: refused_before
+
+                refusal = literal(REQUEUED_NOTE) + func.coalesce(_ob.c.last_code, func.upper(_ob.c.state)) + "; " \
+                    + func.coalesce(_ob.c.last_error, "")
                 changed = conn.execute(update(_ob).where(rows_cond).values(
                     state="pending", available_at=now, attempts=0, claimed_by=None, claimed_until=None,
-                    blocked_entity=None, blocked_local_id=None).returning(_ob.c.entity, _ob.c.local_id)).all()
+                    blocked_entity=None, blocked_local_id=None,
+                    last_error=case((_ob.c.state.in_(("failed", "blocked")), func.substr(refusal, 1, 2000)),
+                                    else_=_ob.c.last_error)).returning(_ob.c.entity, _ob.c.local_id)).all()
             else:
                 changed = conn.execute(update(_ob).where(rows_cond).values(
                     state="discarded", done_at=now, claimed_by=None, claimed_until=None
@@ -726,7 +746,7 @@ def _act(engine: Engine, action: str, selection: Selection, reason: str, actor: 
                               for k, ids in _by_kind(touched).items()])).distinct().subquery())).scalar_one()
         result.affected = sum(by_kind.values())
         result.by_kind = {KIND_NAMES[k]: by_kind[k] for k in ENTITIES if by_kind[k]}
-        if not dry_run:
+        if not dry_run and not result.nothing_matched:
             details = {"selection": selection.as_dict(), "affected": result.affected, "rows": result.rows,
                        "by_kind": result.by_kind, "records": result.keys,
                        "records_truncated": result.keys_truncated,

@@ -61,19 +61,20 @@ from sqlalchemy import BigInteger, Connection, Engine, Text, and_, any_, bindpar
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import ColumnElement
 
-from regsync.db.holds import set_aside_held
+from regsync.db.holds import PARENT_DISCARDED, discarded_reason, held_keys, set_aside_held
 from regsync.db.meta import store_id
 from regsync.db.models import TABLE_ENTITY, Base, Conflict, CreateSent, Link, Outbox
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
 from regsync.hashkey import check_hash_key
 from regsync.masking import mask_text
-from regsync.normalize import try_normalize_id_number
+from regsync.normalize import NormalizationError, try_normalize_id_number
 from regsync.projection import (
     ENDED,
     FIELDS,
     REFERENCES,
     canonical,
     changed_fields,
+    check_required_text,
     dumps,
     identity_mismatch,
     identity_of,
@@ -124,7 +125,8 @@ IN_PASS_WAITS = frozenset({"PRIMARY_PENDING", "PARENT_PENDING"})
 WAIT_ROUNDS = 3
 
 #: Codes of a deferral whose outcome is known (decided locally, or a refusal merged): no write is uncertain.
-LOCAL_WAIT_CODES = {"PARENT_PENDING", "PRIMARY_PENDING", "PARENT_FAILED", "MERGED", "CONFLICT_HELD"}
+LOCAL_WAIT_CODES = {"PARENT_PENDING", "PRIMARY_PENDING", "PARENT_FAILED", "PARENT_DISCARDED", "MERGED",
+                    "CONFLICT_HELD"}
 
 #: Codes that say nothing about a record's data but about this client as a whole (registry-api.md §7): when
 #: most of a batch is answered with one of them, the relay stops and alarms instead of failing rows.
@@ -756,8 +758,9 @@ class Relay:
 
     def _parent_states(self, conn: Connection, missing: set[tuple[str, int]]) -> dict[tuple[str, int], str]:
         """For unlinked referenced records: ``waiting`` if rows of theirs are still to be sent (pending, deferred
-        or claimed), else ``failed`` — refused, blocked, discarded by an operator, or never queued — so that
-        what refers to them is blocked (``PARENT_FAILED``) instead of waiting for ever."""
+        or claimed), ``discarded`` when an operator holds them (:mod:`regsync.db.holds`), else ``failed`` —
+        refused, blocked, or never queued — so that what refers to them is blocked (``PARENT_DISCARDED``,
+        ``PARENT_FAILED``) instead of waiting for ever."""
         waiting: set[tuple[str, int]] = set()
         by_kind: dict[str, list[int]] = defaultdict(list)
         for k, i in missing:
@@ -767,7 +770,8 @@ class Relay:
                 waiting.update((k, lid) for (lid,) in conn.execute(select(Outbox.local_id).where(
                     Outbox.entity == k, _in(conn, Outbox.local_id, chunk),
                     Outbox.state.in_(("pending", "deferred"))).distinct()))
-        return {key: "waiting" if key in waiting else "failed" for key in missing}
+        held = held_keys(conn, [key for key in missing if key not in waiting])
+        return {key: "waiting" if key in waiting else "discarded" if key in held else "failed" for key in missing}
 
     # ------------------------------------------------------------------------------------------ plan
     def _process(self, group: _Group) -> Iterator[_Send | _End]:
@@ -788,9 +792,9 @@ class Relay:
                     outcomes.defer(it, "PRIMARY_PENDING", "another local membership of the same person in the same "
                                    "org is sent first", seconds=1.0, count_attempt=False)
                 elif "lacking" in plan:
-                    failed = [p for p in plan["lacking"] if parent_state.get(p) == "failed"]
+                    failed = [p for p in plan["lacking"] if parent_state.get(p) in ("failed", "discarded")]
                     if failed:
-                        outcomes.blocked(it, failed[0])
+                        outcomes.blocked(it, failed[0], discarded=parent_state[failed[0]] == "discarded")
                     else:
                         outcomes.defer(it, "PARENT_PENDING", "a record it refers to is not in the registry yet",
                                        seconds=2.0, count_attempt=False)
@@ -892,6 +896,11 @@ class Relay:
                 continue
             try:
                 desired = project_local(kind, it.row, refs) if it.row is not None else None
+                if desired is not None and it.row is not None:
+                    check_required_text(kind, it.row, desired)  # empty once cleaned: fails here, never sent
+            except NormalizationError as exc:
+                outcomes.fail(it, exc.code, f"{kind} {it.local_id}: {exc}")
+                continue
             except (ValueError, TypeError, KeyError, AttributeError) as exc:
                 outcomes.fail(it, "LOCAL_DATA_INVALID", f"{kind} {it.local_id}: {exc}")
                 continue
@@ -1864,7 +1873,10 @@ class _Outcomes:
     def fail(self, it: _Item, code: str, message: str) -> None:
         self.failures.append((it, "failed", code, message, None))
 
-    def blocked(self, it: _Item, parent: tuple[str, int]) -> None:
+    def blocked(self, it: _Item, parent: tuple[str, int], *, discarded: bool = False) -> None:
+        if discarded:  # held by an operator (regsync.db.holds): the code outbox list, status and reports show
+            self.failures.append((it, "blocked", PARENT_DISCARDED, discarded_reason(*parent), parent))
+            return
         self.failures.append((it, "blocked", "PARENT_FAILED",
                               f"waits for {parent[0]} {parent[1]}, which the registry refused", parent))
 
@@ -1893,6 +1905,8 @@ class _Outcomes:
                     if pid in primary_waiting:
                         self.deferrals.append((it, "PRIMARY_PENDING", "the person's primary row is not linked yet",
                                                2.0, False))
+                    elif held_keys(conn, [("volunteer", pid)]):
+                        self.blocked(it, ("volunteer", pid), discarded=True)
                     else:
                         self.failures.append((it, "blocked", "PARENT_FAILED",
                                               f"waits for volunteer {pid}, the person's primary row, which is not "

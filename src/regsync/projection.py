@@ -152,6 +152,39 @@ def project_local(kind: str, row: Mapping[str, Any], refs: Mapping[tuple[str, in
     return out
 
 
+#: The registry's required text fields per kind (registry-api.md §4: not nullable; a value empty on the wire is
+#: refused ``REQUIRED``, §7).
+REQUIRED_TEXT: dict[str, tuple[str, ...]] = {
+    "volunteer": ("name",), "org": ("name", "contact_name"), "activity": ("title",)}
+
+
+def check_required_text(kind: str, row: Mapping[str, Any], desired: Mapping[str, Any]) -> None:
+    """Fail a record whose required text field is empty once cleaned, before it is sent (design.md, "Local dirt
+    that no standard lets a client fix fails that record with a clear reason").
+
+    A name pasted as nothing but characters that do not print (``U+200B U+200B``) is empty once they are removed
+    (:func:`regsync.normalize.strip_format_chars`); sent as it is, the registry would refuse the character, which an
+    operator reads as "the cleaning did not work".
+
+    Args:
+        kind: the outbox entity.
+        row: the local row (column → value).
+        desired: :func:`project_local` of the row.
+
+    Raises:
+        NormalizationError: code ``REQUIRED`` (the registry's code for a missing required field, registry-api.md
+            §7), naming the field, when a required text field (:data:`REQUIRED_TEXT`) of the row holds text that
+            is empty once characters that do not print and surrounding spaces are removed.
+    """
+    for name in REQUIRED_TEXT.get(kind, ()):
+        raw = row.get(name)
+        if not isinstance(raw, str) or raw == "":
+            continue  # absent: the registry's own REQUIRED answer names it
+        if not strip_format_chars(unicodedata.normalize("NFKC", raw)).strip() or not (desired.get(name) or "").strip():
+            raise NormalizationError(name, "REQUIRED", f"{name} is empty once characters that do not print "
+                                                       "(and surrounding spaces) are removed")
+
+
 def project_registry(kind: str, record: Mapping[str, Any]) -> dict[str, Any]:
     """The synced fields of a decoded registry record (Python names), for comparison and base snapshots."""
     return {name: record.get(name) for name in FIELDS[kind]}

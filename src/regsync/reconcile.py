@@ -1021,17 +1021,16 @@ class Reconciler:
             waiting = conn.execute(select(Outbox.id).where(
                 Outbox.entity == kind, Outbox.local_id == row["id"],
                 Outbox.state.in_(("pending", "deferred"))).limit(1)).first()
-            if refused is not None:
-                if details is not None:
-                    details["refused_before"] = refused
-                waiting = None
+            if refused is not None and details is not None:
+                details["refused_before"] = refused
             if waiting is None:
                 now = utcnow()
                 prio = _priority(kind, row) if op != "delete" else _priority(kind, {**row, "status": ENDED.get(kind),
                                                                                     "left_on": now.date()})
                 conn.execute(Outbox.__table__.insert().values(
                     entity=kind, local_id=row["id"], op=op, priority=prio, state="pending", attempts=0,
-                    created_at=now, available_at=now))
+                    created_at=now, available_at=now,
+                    last_error=None if refused is None else REQUEUED_NOTE + refused))
         return "queued" if refused is None else "requeued"
 
     def _repair_linked(self, kind: str, item: LocalItem, rec: dict[str, Any], local: dict[str, Any],
@@ -1062,6 +1061,7 @@ class Reconciler:
                     poller._save_link(conn, link, version, canonical(remote, self.key))
                     poller._queue_push(conn, kind, row)
                     poller._flush(conn)  # the poller buffers its writes
+                    _mark_requeued(conn, kind, item.local_id, refused)
                     f.action, f.action_state = "push", "queued" if refused is None else "requeued"
                     return
                 else:
@@ -1080,6 +1080,7 @@ class Reconciler:
                 poller._save_link(conn, link, version, result.new_base)
                 poller._note(kind, item.local_id, rec["id"], result)
                 poller._flush(conn)  # the poller buffers its writes
+                _mark_requeued(conn, kind, item.local_id, refused)
             f.action = "pull" if result.apply_local else "push" if pushed or held else "none"
             f.action_state = "held" if result.conflicts else "discarded" if held and not result.apply_local else (
                 ("queued" if refused is None else "requeued") if pushed else "done")
@@ -1157,14 +1158,37 @@ class Reconciler:
         return "queued"
 
 
+#: The ``last_error`` of an outbox row queued again without a local change after a refusal (by ``reconcile
+#: --repair``, ``resync`` or ``outbox retry``), followed by the refusal's code: :func:`refused_before` reads past it.
+REQUEUED_NOTE = "queued again without a local change; refused before: "
+
+
 def refused_before(conn: Connection, kind: str, local_id: int) -> str | None:
-    """Whether the record's last push was refused on its data: the code of its newest outbox row when that row is
-    ``failed`` (the registry's field or state code, e.g. ``INVALID_ID_NUMBER``) or ``blocked`` (``PARENT_FAILED``:
-    what it refers to was refused), else ``None``. Such a row waits for the data to change or an operator
-    (design.md, flow 1); a push queued again without a change fails again."""
-    row = conn.execute(select(Outbox.state, Outbox.last_code).where(
+    """Whether the record's last push was refused on its data and nothing changed locally since.
+
+    The newest outbox row of the record decides: ``failed`` (the registry's field or state code, e.g.
+    ``INVALID_ID_NUMBER``) or ``blocked`` (``PARENT_FAILED``, ``PARENT_DISCARDED``: what it refers to was refused
+    or held) gives its code; a row still waiting that a repair, resync or ``outbox retry`` queued again without a
+    local change (``last_error`` starting with :data:`REQUEUED_NOTE`) gives the code of the refusal it repeats. A
+    row a local change queued (the triggers) gives ``None``, as does a record with no row or a sent last row.
+    Such a refused record waits for the data to change or an operator (design.md, flow 1); a push queued again
+    without a change fails again.
+
+    Args:
+        conn: a connection to the store.
+        kind: the outbox entity (``volunteer``, ``membership``, ...).
+        local_id: the record's local id.
+
+    Returns:
+        The refusal's code, or ``None``.
+    """
+    row = conn.execute(select(Outbox.state, Outbox.last_code, Outbox.last_error).where(
         Outbox.entity == kind, Outbox.local_id == local_id).order_by(Outbox.id.desc()).limit(1)).first()
-    if row is None or row.state not in ("failed", "blocked"):
+    if row is None:
+        return None
+    if row.state in ("pending", "deferred") and (row.last_error or "").startswith(REQUEUED_NOTE):
+        return row.last_error[len(REQUEUED_NOTE):].split(";", 1)[0].strip() or "FAILED"
+    if row.state not in ("failed", "blocked"):
         return None
     return str(row.last_code or row.state.upper())
 
@@ -1175,6 +1199,17 @@ def _note_refusal(conn: Connection, kind: str, local_id: int, f: Finding) -> str
     if refused is not None:
         f.details["refused_before"] = refused
     return refused
+
+
+def _mark_requeued(conn: Connection, kind: str, local_id: int, refused: str | None) -> None:
+    """Mark the rows just queued for a record refused before (``refused`` from :func:`refused_before`, read before
+    they were queued) as queued again without a local change (:data:`REQUEUED_NOTE`); nothing when ``None``."""
+    if refused is None:
+        return
+    ob = Outbox.__table__
+    conn.execute(ob.update().where(ob.c.entity == kind, ob.c.local_id == local_id, ob.c.state == "pending",
+                                   ob.c.last_error.is_(None), ob.c.last_code.is_(None))
+                 .values(last_error=REQUEUED_NOTE + refused))
 
 
 def _add_hours(by_city: dict[str, dict[str, int]], by_line: dict[str, dict[str, int]], region_code: str | None,

@@ -6,7 +6,8 @@ record is held:
 * its changes are still captured by the outbox triggers (nothing is lost), but before each claim the relay sets
   the waiting rows of held records aside as ``discarded`` (:func:`set_aside_held`), so they are never sent and
   never count as a backlog;
-* what refers to it and is not in the registry yet cannot be sent: the relay blocks it (``PARENT_FAILED``), and
+* what refers to it and is not in the registry yet cannot be sent: the relay blocks it (``PARENT_DISCARDED``, also
+  set on what was blocked on it already when it is discarded; a restore plans those again), and
   :func:`dependents` names those records for the operator commands, which show them as waiting on a discarded
   record;
 * a restore puts the rows set aside since the hold back to ``pending`` (:func:`release_held`): the relay folds
@@ -100,7 +101,24 @@ def hold(conn: Connection, keys: Iterable[tuple[str, int]], *, now: dt.datetime,
            for k, i in keys if (k, i) not in have]
     if new:
         conn.execute(_hold.insert(), new)
+    for kind, ids in _by_kind(keys).items():  # what waits on them waits on an operator now, not on a refusal
+        for lid in ids:
+            conn.execute(update(_ob).where(
+                _ob.c.state == "blocked", _ob.c.blocked_entity == kind, _ob.c.blocked_local_id == lid
+            ).values(last_code=PARENT_DISCARDED, last_error=discarded_reason(kind, lid)))
     return len(new)
+
+
+#: The code of a row blocked on a record an operator discarded (the relay's ``blocked`` outcome, :func:`hold`):
+#: the same in the sync's summary, ``outbox list``, ``status`` and the reports.
+PARENT_DISCARDED = "PARENT_DISCARDED"
+
+
+def discarded_reason(kind: str, local_id: int) -> str:
+    """The reason of a row blocked on the discarded record ``kind:local_id`` (code :data:`PARENT_DISCARDED`)."""
+    key = f"{kind}:{local_id}"
+    return f"waits for {key}, which an operator discarded: `regsync outbox restore {key}` sends it, or discard " \
+           "this record too"
 
 
 def set_aside_held(conn: Connection, now: dt.datetime) -> int:
@@ -155,6 +173,13 @@ def release_held(conn: Connection, keys: Iterable[tuple[str, int]], *, now: dt.d
                                                  state="pending", attempts=0, created_at=now, available_at=now))
                 back = 1
         rows += back
+        # what was blocked on it by the discard waits for it as for any record not in the registry yet: the relay
+        # plans it again (it defers, blocks or sends it as the record's own state says)
+        conn.execute(update(_ob).where(
+            _ob.c.state == "blocked", _ob.c.last_code == PARENT_DISCARDED, _ob.c.blocked_entity == kind,
+            _ob.c.blocked_local_id == lid
+        ).values(state="pending", available_at=now, claimed_by=None, claimed_until=None, blocked_entity=None,
+                 blocked_local_id=None))
     return len(held), rows
 
 

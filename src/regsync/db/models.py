@@ -227,7 +227,7 @@ class Outbox(Base):
     ``insert`` once the new record is in the registry. ``priority`` orders the work (what a record refers to
     first, endings the other way; :mod:`regsync.db.triggers`). ``state`` is one of ``pending`` (to send),
     ``deferred`` (to send once ``available_at`` has passed), ``blocked`` (waits for a record it refers to;
-    code ``PARENT_FAILED``), ``failed`` (refused by the registry on its data; waits for the data to change
+    code ``PARENT_FAILED``, or ``PARENT_DISCARDED`` when an operator discarded it), ``failed`` (refused by the registry on its data; waits for the data to change
     or an operator), ``sent`` (done, kept for pruning). ``claimed_by``/``claimed_until`` are a lease (UTC).
     ``blocked_entity``/``blocked_local_id`` name the record a ``blocked`` row waits for.
     """
