@@ -778,6 +778,25 @@ def test_the_daemon_logs_one_info_line_per_run_with_what_it_did(engine: Engine, 
 
 
 # ------------------------------------------------------------------------------------------------ issue 12, item 11
+def test_an_abandoned_run_ends_when_its_process_was_last_seen_not_when_it_was_found_dead(engine: Engine) -> None:
+    """A pull killed mid-run was marked abandoned with the time it was found dead: it then seemed to overlap the
+    survivor's next pull, which began after the kill (the two-daemon test failed on it). It ends at its process's
+    last heartbeat."""
+    from regsync.liveness import sweep
+
+    now = utcnow().replace(microsecond=0)
+    last_beat = now - dt.timedelta(minutes=5)
+    _daemon_alive(engine, "host-b:77", now=last_beat)
+    with engine.begin() as conn:
+        run = conn.execute(Run.__table__.insert().values(
+            kind="inbound", started_at=last_beat - dt.timedelta(seconds=3), status="running", summary="{}",
+            worker="host-b:77")).inserted_primary_key[0]
+    assert sweep(engine, now)["runs"] == 1
+    with engine.connect() as conn:
+        status, finished = conn.execute(select(Run.status, Run.finished_at).where(Run.id == run)).one()
+    assert status == "abandoned" and finished.replace(tzinfo=None) == last_beat
+
+
 def test_a_run_and_slot_left_by_a_killed_process_are_abandoned_and_the_slot_runs_again(engine: Engine,
                                                                                         db_url: str) -> None:
     """A replica killed with SIGKILL left its run and its slot ``running`` for ever, and the night's reconcile

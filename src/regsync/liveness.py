@@ -244,7 +244,8 @@ def abandoned(conn: Any, now: dt.datetime | None = None) -> tuple[list[Any], lis
 
 def sweep(engine: Engine, now: dt.datetime | None = None) -> dict[str, int]:
     """Mark ``abandoned`` the runs and run slots left ``running`` by processes that are gone, each with a warning
-    in the log (the run's summary says which process left it).
+    in the log (the run's summary says which process left it). An abandoned run's ``finished_at`` is its process's
+    last heartbeat (naive UTC), when it was last seen alive; ``now`` for a process that had none.
 
     Returns:
         ``{"runs": n, "slots": m}``: how many were marked.
@@ -252,11 +253,18 @@ def sweep(engine: Engine, now: dt.datetime | None = None) -> dict[str, int]:
     now = now or utcnow()
     with engine.begin() as conn:
         runs, slots = abandoned(conn, now)
+        # a run ends where its process was last seen alive (its last heartbeat), not when it was found dead: the
+        # process held its work (advisory locks, leases) until then, and nothing of it ran later
+        last_seen = dict(conn.execute(select(Heartbeat.worker, Heartbeat.beat_at).where(
+            Heartbeat.worker.in_(sorted({r.worker for r in runs if r.worker})))).all()) if runs else {}
         n_runs = n_slots = 0
         for r in runs:
+            seen = _as_dt(last_seen.get(r.worker))
+            started = _as_dt(r.started_at)
+            ended = now if seen is None else min(now, max(seen, started) if started is not None else seen)
             summary = json.dumps({"error": f"abandoned: its process ({r.worker}) ended without finishing it"})
             n_runs += int(conn.execute(update(Run).where(Run.id == r.id, Run.status == "running").values(
-                status="abandoned", finished_at=now, summary=summary)).rowcount or 0)
+                status="abandoned", finished_at=ended, summary=summary)).rowcount or 0)
         for s in slots:
             n_slots += int(conn.execute(update(RunSlot).where(RunSlot.id == s.id, RunSlot.state == "running")
                                         .values(state="abandoned", finished_at=now)).rowcount or 0)
