@@ -46,8 +46,9 @@ def check_invariants(engine: Engine, admin_url: str, client_id: str) -> dict[str
         refused_keys = {(e, lid) for e, lid, _ in refused}
         # keys used again whose new record the registry refused: the old record was ended as a delete ends it
         # (design.md's mapping table), and the new one waits for an operator: neither holds the row's hours
-        reused_refused = {(e, lid) for e, lid in conn.execute(text(
-            "SELECT DISTINCT entity, local_id FROM outbox WHERE op = 'reuse' AND state IN ('failed', 'blocked')"))}
+        reused = {(e, lid) for e, lid in conn.execute(text(
+            "SELECT DISTINCT entity, local_id FROM outbox WHERE op = 'reuse'"))}
+        reused_refused = reused & refused_keys
         figures["refused"] = dict(Counter(code for _, _, code in refused))
         service_records: dict[str, Any] = {}
 
