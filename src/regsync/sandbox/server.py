@@ -210,7 +210,8 @@ class SandboxServer:
             if self._proc is not None and self._proc.poll() is not None:
                 raise RuntimeError(f"the sandbox process exited with {self._proc.returncode}")
             try:
-                httpx.post(url, data={"grant_type": "client_credentials"}, timeout=1.0)
+                # a sandbox started with a latency fault answers the probe that late: wait longer than that
+                httpx.post(url, data={"grant_type": "client_credentials"}, timeout=max(1.0, self.startup_timeout_s / 4))
                 return
             except httpx.TransportError:
                 time.sleep(0.05)
