@@ -437,6 +437,34 @@ def _exit_if_nothing_matched(result: Any) -> None:
         raise typer.Exit(2)
 
 
+def _confirm_action(settings: Any, action: str, selection: Any, *, reason: str, actor: str | None,
+                    question: Callable[[Any], str]) -> None:
+    """Ask before ``outbox discard|restore`` changes anything: refuse with no terminal to ask on (exit 2), show
+    ``question(preview)`` for the records a dry run would touch, and stop (exit 1) when declined."""
+    from regsync import operator as op
+
+    if not op.stdin_is_tty():
+        err.print(f"refusing to {action}: no terminal to confirm on; pass --yes to {action} without asking")
+        raise typer.Exit(2)
+    preview = _outbox_call(op.run_action, settings, action, selection, reason=reason, actor=actor, dry_run=True)
+    if preview.affected and not typer.confirm(question(preview), err=True):
+        err.print(f"nothing {action}{'d' if action.endswith('e') else 'ed'}")
+        raise typer.Exit(1)
+
+
+def _finish_action(settings: Any, action: str, selection: Any, *, reason: str, actor: str | None, dry_run: bool,
+                   json_output: bool) -> None:
+    """Run ``outbox retry|discard|restore`` and print what it did (JSON or text); nothing matched is exit 2."""
+    from regsync import operator as op
+
+    result = _outbox_call(op.run_action, settings, action, selection, reason=reason, actor=actor, dry_run=dry_run)
+    if json_output:
+        print_json(result.as_dict())
+    else:
+        op.print_action(result)
+    _exit_if_nothing_matched(result)
+
+
 @outbox_app.command("list", help="One line per record waiting in the outbox: state, code, reason (masked), "
                                  "attempts, next attempt (+08:00), age of its oldest change and its row ids; "
                                  "failed first.", epilog=env_epilog("database"))
@@ -473,19 +501,14 @@ def outbox_retry(reason: ReasonOpt, targets: TargetsArg = None, config: ConfigOp
                  kind: KindOpt = None, actor: ActorOpt = None,
                  dry_run: DryRunOpt = False, json_output: JsonOpt = False) -> None:
     """Retry outbox records."""
-    from regsync.operator import Selection, parse_kind, parse_targets, print_action, run_action
+    from regsync.operator import Selection, parse_kind, parse_targets
 
     settings = _setup(config, json_output)
     row_ids, records = _outbox_call(parse_targets, targets or [])
     selection = Selection(row_ids=row_ids, records=records, code=code, all_failed=all_failed,
                           kind=_outbox_call(parse_kind, kind) if kind else None)
-    result = _outbox_call(run_action, settings, "retry", selection, reason=reason, actor=actor,
-                          dry_run=dry_run)
-    if json_output:
-        print_json(result.as_dict())
-    else:
-        print_action(result)
-    _exit_if_nothing_matched(result)
+    _finish_action(settings, "retry", selection, reason=reason, actor=actor, dry_run=dry_run,
+                   json_output=json_output)
 
 
 @outbox_app.command("discard", help="Keep records out of the sync until `outbox restore`: their waiting rows "
@@ -508,30 +531,19 @@ def outbox_discard(reason: ReasonOpt, targets: TargetsArg = None, config: Config
     _outbox_call(selection.validate, allow_all_failed=False)
     _outbox_call(op.check_reason, reason)
     if not (yes or dry_run):
-        if not op.stdin_is_tty():
-            err.print("refusing to discard: no terminal to confirm on; pass --yes to discard without asking")
-            raise typer.Exit(2)
-        preview = _outbox_call(op.run_action, settings, "discard", selection, reason=reason, actor=actor,
-                               dry_run=True)
-        if preview.affected:
-            kinds = ", ".join(f"{k} {v}" for k, v in preview.by_kind.items())
+        def question(preview: Any) -> str:
             for key, names in preview.dependents.items():
                 err.print(f"waiting on {key}: {', '.join(names)}", highlight=False, markup=False)
+            kinds = ", ".join(f"{k} {v}" for k, v in preview.by_kind.items())
             waiting = (f" {preview.dependents_total} record{' waits' if preview.dependents_total == 1 else 's wait'} "
                        "on them and will not be sent either." if preview.dependents_total else "")
-            if not typer.confirm(f"Discard {preview.affected} record{'' if preview.affected == 1 else 's'} ({kinds})? "
-                                 f"{'It' if preview.affected == 1 else 'They'} will not be sent until restored "
-                                 f"(`regsync outbox restore`).{waiting}",
-                                 err=True):
-                err.print("nothing discarded")
-                raise typer.Exit(1)
-    result = _outbox_call(op.run_action, settings, "discard", selection, reason=reason, actor=actor,
-                          dry_run=dry_run)
-    if json_output:
-        print_json(result.as_dict())
-    else:
-        op.print_action(result)
-    _exit_if_nothing_matched(result)
+            return (f"Discard {preview.affected} record{'' if preview.affected == 1 else 's'} ({kinds})? "
+                    f"{'It' if preview.affected == 1 else 'They'} will not be sent until restored "
+                    f"(`regsync outbox restore`).{waiting}")
+
+        _confirm_action(settings, "discard", selection, reason=reason, actor=actor, question=question)
+    _finish_action(settings, "discard", selection, reason=reason, actor=actor, dry_run=dry_run,
+                   json_output=json_output)
 
 
 @outbox_app.command("restore", help="Take discarded records back into the sync: their changes since the discard "
@@ -553,25 +565,14 @@ def outbox_restore(reason: ReasonOpt, targets: TargetsArg = None, config: Config
                              kind=_outbox_call(op.parse_kind, kind) if kind else None)
     _outbox_call(op.check_reason, reason)
     if not (yes or dry_run):
-        if not op.stdin_is_tty():
-            err.print("refusing to restore: no terminal to confirm on; pass --yes to restore without asking")
-            raise typer.Exit(2)
-        preview = _outbox_call(op.run_action, settings, "restore", selection, reason=reason, actor=actor,
-                               dry_run=True)
-        if preview.affected:
+        def question(preview: Any) -> str:
             kinds = ", ".join(f"{k} {v}" for k, v in preview.by_kind.items())
-            if not typer.confirm(f"Restore {preview.affected} record{'' if preview.affected == 1 else 's'} ({kinds})? "
-                                 f"The relay sends {'its' if preview.affected == 1 else 'their'} current state.",
-                                 err=True):
-                err.print("nothing restored")
-                raise typer.Exit(1)
-    result = _outbox_call(op.run_action, settings, "restore", selection, reason=reason, actor=actor,
-                          dry_run=dry_run)
-    if json_output:
-        print_json(result.as_dict())
-    else:
-        op.print_action(result)
-    _exit_if_nothing_matched(result)
+            return (f"Restore {preview.affected} record{'' if preview.affected == 1 else 's'} ({kinds})? "
+                    f"The relay sends {'its' if preview.affected == 1 else 'their'} current state.")
+
+        _confirm_action(settings, "restore", selection, reason=reason, actor=actor, question=question)
+    _finish_action(settings, "restore", selection, reason=reason, actor=actor, dry_run=dry_run,
+                   json_output=json_output)
 
 
 def _usage(message: str) -> None:
