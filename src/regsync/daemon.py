@@ -76,7 +76,6 @@ from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEve
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -85,7 +84,7 @@ from regsync.db.models import Audit, Conflict, Discrepancy, Heartbeat, Outbox, R
 from regsync.db.session import current_worker, is_postgres, utcnow
 from regsync.logs import alarm_streak
 from regsync.masking import mask_text
-from regsync.settings import DaemonSettings, RetentionSettings, Settings
+from regsync.settings import DaemonSettings, RetentionSettings, Settings, cron_trigger
 
 log = structlog.get_logger(__name__)
 
@@ -108,27 +107,6 @@ class DaemonAlreadyRunning(DaemonError):
 
 
 # ------------------------------------------------------------------------------------------------ schedule
-def cron_trigger(line: str, timezone: str) -> CronTrigger:
-    """A trigger from a crontab line in ``timezone``.
-
-    Args:
-        line: 5 fields (minute hour day month weekday, as crontab) or 6 fields (second first, for tests).
-        timezone: an IANA name, e.g. ``Asia/Shanghai``.
-
-    Raises:
-        ValueError: not 5 or 6 fields, or a field APScheduler rejects.
-    """
-    parts = line.split()
-    tz = ZoneInfo(timezone)
-    if len(parts) == 5:
-        return CronTrigger.from_crontab(line, timezone=tz)
-    if len(parts) == 6:
-        second, minute, hour, day, month, dow = parts
-        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=dow,
-                           timezone=tz)
-    raise ValueError(f"a crontab line has 5 fields (or 6, seconds first): {line!r}")
-
-
 def build_triggers(daemon: DaemonSettings) -> dict[str, BaseTrigger]:
     """Job name → its trigger, from ``[daemon]``. Interval triggers start at :data:`INTERVAL_ANCHOR`."""
     tz = ZoneInfo(daemon.timezone)

@@ -8,6 +8,7 @@ commands' ``--help`` and the example file name the same things.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import math
 import os
@@ -18,6 +19,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
 
 from regsync.registry.signing import SIGN_METHODS
 
@@ -597,11 +601,30 @@ def load_settings(config_file: str | os.PathLike[str] | None = None,
     return replace(settings, hash_key=_resolve_hash_key(raw, warn))
 
 
+def cron_trigger(line: str, timezone: str) -> CronTrigger:
+    """A trigger from a crontab line in ``timezone``.
+
+    Args:
+        line: 5 fields (minute hour day month weekday, as crontab) or 6 fields (second first, for tests).
+        timezone: an IANA name, e.g. ``Asia/Shanghai``.
+
+    Raises:
+        ValueError: not 5 or 6 fields, or a field APScheduler rejects.
+    """
+    parts = line.split()
+    tz = ZoneInfo(timezone)
+    if len(parts) == 5:
+        return CronTrigger.from_crontab(line, timezone=tz)
+    if len(parts) == 6:
+        second, minute, hour, day, month, dow = parts
+        return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=dow,
+                           timezone=tz)
+    raise ValueError(f"a crontab line has 5 fields (or 6, seconds first): {line!r}")
+
+
 def _cron_problem(line: str, timezone: str) -> str | None:
     """What is wrong with a crontab line (naming the field), or ``None``: the daemon's own parser decides
-    (:func:`regsync.daemon.cron_trigger`)."""
-    from apscheduler.triggers.cron import CronTrigger
-
+    (:func:`cron_trigger`)."""
     parts = line.split()
     if len(parts) not in (5, 6):
         return f"must be a crontab line of 5 fields (or 6, seconds first), got {line!r}"
@@ -615,14 +638,9 @@ def _cron_problem(line: str, timezone: str) -> str | None:
             field_name = "weekday" if name == "day_of_week" else name
             return f"the {field_name} field {value!r} is not valid ({exc}) in {line!r}"
     try:
-        from regsync.daemon import cron_trigger
-
         trigger = cron_trigger(line, timezone)
     except (ValueError, TypeError, KeyError) as exc:
         return f"is not a valid crontab line ({exc}): {line!r}"
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
     if trigger.get_next_fire_time(None, dt.datetime.now(ZoneInfo(timezone))) is None:
         return f"never fires (no such date, e.g. 30 February): {line!r}"
     return None
@@ -692,8 +710,6 @@ def validate(settings: Settings) -> None:
         if getattr(d, key) < 0:
             raise bad("daemon", key, f"must be 0 or more seconds, got {getattr(d, key)!r}")
     try:
-        from zoneinfo import ZoneInfo
-
         ZoneInfo(d.timezone)
     except (KeyError, ValueError) as exc:
         raise bad("daemon", "timezone", f"is not a known time zone (e.g. Asia/Shanghai): {d.timezone!r}") from exc
