@@ -46,13 +46,13 @@ def child(db: str, volunteers: int, changes: int, mix: str, workdir: Path) -> di
 
     from regsync.db.migrate import upgrade
     from regsync.db.session import make_engine
-    from regsync.inbound import Poller
-    from regsync.logs import configure_logging
-    from regsync.outbound import Relay
+    from regsync.flows.inbound import Poller
+    from regsync.flows.outbound import Relay
     from regsync.registry.client import RegistryClient
     from regsync.sandbox.portal import trigger_activity
     from regsync.sandbox.server import SandboxServer
     from regsync.sandbox.store import ClientCredential
+    from regsync.service.logs import configure_logging
     from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings
 
     configure_logging(LogSettings(level="ERROR"))

@@ -5,7 +5,7 @@ per second and the peak memory, per count, so that one can see the memory does n
 
 For each count: the sandbox registry runs in its own process (its own core, a SQLite file); a setup child process
 generates the volunteers alone into a fresh local store (the generator, ``kinds={"volunteer"}``) and seeds the
-sandbox from it with every record linked, in step (``regsync.sandbox.seed``, no differences planted); then a
+sandbox from it with every record linked, in step (``regsync.generate.seed``, no differences planted); then a
 second, fresh child process runs ``run_reconcile(kinds=["volunteers"])`` alone, so that its ``ru_maxrss`` (peak
 RSS) is the reconcile's own and not the setup's. Issue 5's targets: ≥ 20 000 records/s, ≤ 300 MB peak, flat in
 the count. ``export alone/s`` is the sandbox's export streamed and decoded with nothing compared: the ceiling
@@ -43,8 +43,8 @@ def setup(url: str, count: int, admin_url: str, cid: str) -> dict:
     from regsync.db.migrate import upgrade
     from regsync.db.session import make_engine
     from regsync.generate.generator import generate
-    from regsync.logs import configure_logging
-    from regsync.sandbox.seed import NONE, http_bulk, seed_sandbox
+    from regsync.generate.seed import NONE, http_bulk, seed_sandbox
+    from regsync.service.logs import configure_logging
     from regsync.settings import LogSettings
 
     configure_logging(LogSettings(level="ERROR"))
@@ -65,8 +65,8 @@ def setup(url: str, count: int, admin_url: str, cid: str) -> dict:
 
 
 def measure(url: str, base_url: str, cid: str, secret: str) -> dict:
-    from regsync.logs import configure_logging
-    from regsync.reconcile import run_reconcile
+    from regsync.flows.reconcile import run_reconcile
+    from regsync.service.logs import configure_logging
     from regsync.settings import LogSettings
 
     configure_logging(LogSettings(level="ERROR"))

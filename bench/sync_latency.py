@@ -26,8 +26,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from regsync.commands import run_generate
 from regsync.db.session import make_engine, utcnow
+from regsync.flows.commands import run_generate
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings
 
@@ -72,7 +72,7 @@ def main() -> None:
                        REGSYNC_CLIENT_ID=sandbox.client_id, REGSYNC_CLIENT_SECRET=sandbox.client_secret,
                        REGSYNC_METRICS_ADDRESS="off", REGSYNC_LOG_LEVEL="WARNING")
             with open(work / "daemon.log", "wb") as log:
-                proc = subprocess.Popen([sys.executable, "-m", "regsync.cli", "run"], env=env, stdout=log,
+                proc = subprocess.Popen([sys.executable, "-m", "regsync.console.cli", "run"], env=env, stdout=log,
                                         stderr=subprocess.STDOUT)
                 try:
                     def drained() -> bool:

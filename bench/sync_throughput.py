@@ -28,13 +28,13 @@ PG_URL = os.environ.get("REGSYNC_BENCH_PG_URL", "postgresql+psycopg://postgres@1
 def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
     from sqlalchemy import text
 
-    from regsync.commands import KIND_NAMES, run_generate
     from regsync.db.session import make_engine
-    from regsync.logs import configure_logging
-    from regsync.outbound import Relay
+    from regsync.flows.commands import KIND_NAMES, run_generate
+    from regsync.flows.outbound import Relay
     from regsync.registry.client import RegistryClient
     from regsync.sandbox.server import SandboxServer
     from regsync.sandbox.store import ClientCredential
+    from regsync.service.logs import configure_logging
     from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings
 
     configure_logging(LogSettings(level="ERROR"))

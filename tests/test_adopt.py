@@ -13,12 +13,12 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from regsync.adopt import HELD_CODE, run_adopt
+from regsync.domain.normalize import try_normalize_id_number
+from regsync.flows.adopt import HELD_CODE, run_adopt
+from regsync.flows.reconcile import run_reconcile
 from regsync.generate.generator import generate
-from regsync.normalize import try_normalize_id_number
-from regsync.reconcile import run_reconcile
+from regsync.generate.seed import NONE, SeedRates, http_bulk, inprocess_bulk, seed_sandbox
 from regsync.registry.wire import decode_hours
-from regsync.sandbox.seed import NONE, SeedRates, http_bulk, inprocess_bulk, seed_sandbox
 from regsync.sandbox.server import SandboxServer
 from test_reconcile import sync
 
@@ -144,7 +144,7 @@ def test_seed_volunteers_alone_linked_in_step(settings, engine: Engine, sandbox)
 def test_sandbox_seed_command_over_http(sandbox, settings) -> None:
     from typer.testing import CliRunner
 
-    from regsync.cli import app
+    from regsync.console.cli import app
 
     res = CliRunner().invoke(app, ["sandbox", "seed", "--scale", "0.00005", "--kind", "volunteers", "--seed", "5",
                                    "--admin-url", sandbox.admin_url, "--json"])
@@ -159,7 +159,7 @@ def test_sandbox_seed_command_over_http(sandbox, settings) -> None:
 def test_adopt_command_json(sandbox, settings, engine, monkeypatch) -> None:
     from typer.testing import CliRunner
 
-    from regsync.cli import app
+    from regsync.console.cli import app
 
     generate(engine, 0.00005, 9, kinds={"volunteer"})
     seeded = seed_sandbox(inprocess_bulk(sandbox), store_url=settings.database.url, kinds=["volunteer"], seed=9,

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from regsync.cli import app
+from regsync.console.cli import app
 from regsync.sandbox.server import SandboxServer
 
 KINDS = ("orgs", "volunteers", "memberships", "activities", "service_records")
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "regsync.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "regsync.console.cli", *args], capture_output=True, text=True,
                           env=dict(os.environ, **(env or {})), timeout=600)
 
 
@@ -160,7 +160,7 @@ def test_sigint_stops_a_sync_between_steps_and_records_the_run(tmp_path: Path) -
                    REGSYNC_CLIENT_ID=sandbox.client_id, REGSYNC_CLIENT_SECRET=sandbox.client_secret,
                    REGSYNC_BATCH_SIZE="50", REGSYNC_CLAIM_SIZE="200")
         assert run_cli("generate", "--scale", "0.0002", env=env).returncode == 0
-        proc = subprocess.Popen([sys.executable, "-m", "regsync.cli", "sync", "--json"], env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "regsync.console.cli", "sync", "--json"], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(3)
         proc.send_signal(signal.SIGINT)

@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 import factories as f
 from factories import TEST_HASH_KEY
-from regsync.cli import app
-from regsync.commands import run_sync
-from regsync.conflicts import list_conflicts, resolve_conflict
-from regsync.operator import OperatorUsageError
+from regsync.console.cli import app
+from regsync.flows.commands import run_sync
+from regsync.flows.conflicts import list_conflicts, resolve_conflict
+from regsync.flows.operator import OperatorUsageError
 from regsync.registry.client import RegistryClient
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import DatabaseSettings, LogSettings, MergeSettings, RegistrySettings, Settings

@@ -20,11 +20,11 @@ from sqlalchemy import Engine, text
 
 import factories as f
 from pgutil import PG_URL, drop_pg_schema, make_pg_schema_engine
-from regsync.commands import run_sync
-from regsync.conflicts import resolve_conflict
 from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine, utcnow
-from regsync.inbound import Poller
+from regsync.flows.commands import run_sync
+from regsync.flows.conflicts import resolve_conflict
+from regsync.flows.inbound import Poller
 from regsync.registry.client import RegistryClient
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import (
@@ -456,7 +456,7 @@ def test_every_automatic_decision_is_recorded_with_the_run(settings, engine, san
 
 
 def test_a_paused_flow_is_skipped_by_a_manual_sync_too(settings, engine, sandbox) -> None:
-    from regsync.status import set_paused
+    from regsync.service.status import set_paused
 
     (v,) = world(engine, settings, n=1)
     set_paused(engine, ["outbound"], True, reason="registry maintenance", actor="ops")

@@ -14,8 +14,8 @@ import pytest
 
 from factories import TEST_HASH_KEY
 from invariants import check_invariants
-from regsync.commands import run_generate, run_sync
 from regsync.db.session import make_engine
+from regsync.flows.commands import run_generate, run_sync
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, RelaySettings, Settings
 
@@ -42,7 +42,7 @@ def test_relay_killed_at_random_moments_loses_and_doubles_nothing(db_url: str, t
         kills = 0
         deadline = time.monotonic() + 240
         while kills < 6 and time.monotonic() < deadline:
-            proc = subprocess.Popen([sys.executable, "-m", "regsync.cli", "sync", "--json"], env=env,
+            proc = subprocess.Popen([sys.executable, "-m", "regsync.console.cli", "sync", "--json"], env=env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(rng.uniform(0.3, 1.5))
             if proc.poll() is None:

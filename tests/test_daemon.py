@@ -18,8 +18,12 @@ from typer.testing import CliRunner
 import factories
 from factories import TEST_HASH_KEY
 from pgutil import drop_pg_schema, make_pg_schema_engine
-from regsync.cli import app
-from regsync.daemon import (
+from regsync.console.cli import app
+from regsync.db.liveness import beat
+from regsync.db.models import Audit, Conflict, Discrepancy, FlowState, Link, Outbox, Run, RunSlot, Volunteer
+from regsync.db.session import make_engine, utcnow
+from regsync.sandbox.server import SandboxServer
+from regsync.service.daemon import (
     Daemon,
     SingletonLock,
     build_triggers,
@@ -30,11 +34,8 @@ from regsync.daemon import (
     next_runs,
     prune,
 )
-from regsync.db.models import Audit, Conflict, Discrepancy, FlowState, Link, Outbox, Run, RunSlot, Volunteer
-from regsync.db.session import make_engine, utcnow
-from regsync.liveness import beat
-from regsync.metrics import Metrics
-from regsync.sandbox.server import SandboxServer
+from regsync.service.metrics import Metrics
+from regsync.service.status import collect_status, is_paused, record_flow_result, set_paused
 from regsync.settings import (
     SPECS,
     DaemonSettings,
@@ -45,7 +46,6 @@ from regsync.settings import (
     RetentionSettings,
     Settings,
 )
-from regsync.status import collect_status, is_paused, record_flow_result, set_paused
 
 
 def _settings(url: str, **daemon: object) -> Settings:
@@ -129,7 +129,7 @@ def test_singleton_lock_is_held_by_one_replica_and_freed_when_its_connection_die
 # ------------------------------------------------------------------------------------------------ jobs
 def test_reconcile_job_without_the_reconcile_module_records_a_failed_slot(engine: Engine, db_url: str,
                                                                           monkeypatch) -> None:
-    monkeypatch.setitem(sys.modules, "regsync.reconcile", None)  # import fails: ImportError
+    monkeypatch.setitem(sys.modules, "regsync.flows.reconcile", None)  # import fails: ImportError
     daemon = Daemon(_settings(db_url), engine)
     at = dt.datetime(2026, 11, 29, 18, 0)
     assert daemon.job_reconcile(at) == "failed"
@@ -137,7 +137,7 @@ def test_reconcile_job_without_the_reconcile_module_records_a_failed_slot(engine
         slot = conn.execute(select(RunSlot.state, RunSlot.claimed_by).where(RunSlot.job == "reconcile")).one()
         flow = conn.execute(select(FlowState).where(FlowState.flow == "reconcile")).one()
     assert slot.state == "failed" and slot.claimed_by == daemon.worker
-    assert flow.failing_since is not None and "regsync.reconcile" in flow.last_error
+    assert flow.failing_since is not None and "regsync.flows.reconcile" in flow.last_error
     assert daemon.job_reconcile(at) == "taken"  # the same slot never runs twice
 
 
@@ -145,7 +145,7 @@ def test_reconcile_job_runs_the_reconcile_and_writes_its_reports(engine: Engine,
                                                                  request: pytest.FixtureRequest) -> None:
     """The nightly job with the real reconcile against the sandbox: a difference made on the registry's side is
     found and repaired, and the run's HTML and CSV reports land in reports_dir."""
-    from regsync.commands import run_sync
+    from regsync.flows.commands import run_sync
 
     with SandboxServer(db_url=f"sqlite:///{tmp_path / 'sb.db'}", admin=True) as sandbox:
         settings = Settings(hash_key=TEST_HASH_KEY, database=DatabaseSettings(url=db_url),
@@ -204,7 +204,7 @@ def test_paused_outbound_still_captures_changes_and_is_skipped_until_resumed(eng
 def test_a_sync_that_only_pulled_is_no_push_in_the_status(engine: Engine, db_url: str) -> None:
     """A ``sync`` run with the outbound flow paused (or ``--inbound``) pushed nothing: the status must not show it
     as the last push (it did, from the run's end, so a paused or broken relay looked fresh)."""
-    from regsync.commands import finish_run, start_run
+    from regsync.flows.commands import finish_run, start_run
 
     set_paused(engine, ["outbound"], True, reason="registry maintenance tonight", actor="ops-li")
     finish_run(engine, start_run(engine, "sync"), "success", {"paused": ["outbound"]})
@@ -221,14 +221,14 @@ def test_a_relay_pass_that_finds_its_work_taken_by_another_replica_leaves_no_run
                                                                                  monkeypatch) -> None:
     """Two replicas see work at once and one claims it all: the other's pass does nothing, and the daemon leaves
     no empty run behind (it did: "runs are recorded only when a job did work"). A pass by hand keeps its run."""
-    from regsync.commands import run_sync
+    from regsync.flows.commands import run_sync
 
     with engine.begin() as conn:
         factories.org_tree(conn)
         conn.execute(text("UPDATE outbox SET claimed_by = 'other-replica:1', claimed_until = :t"),
                      {"t": utcnow() + dt.timedelta(minutes=5)})
     # the moment between this replica's look at the outbox and its claim, when the other replica took the rows
-    monkeypatch.setattr("regsync.daemon.outbound_work_available", lambda engine: True)
+    monkeypatch.setattr("regsync.service.daemon.outbound_work_available", lambda engine: True)
     with SandboxServer() as sandbox:
         settings = dataclasses.replace(_settings(db_url), registry=RegistrySettings(
             url=sandbox.base_url, client_id=sandbox.client_id, client_secret=sandbox.client_secret))
@@ -458,7 +458,7 @@ def test_first_signal_sets_the_stop_flag_and_the_handlers_come_back() -> None:
     import signal
     import threading
 
-    from regsync.daemon import stop_signals
+    from regsync.service.daemon import stop_signals
 
     before = signal.getsignal(signal.SIGTERM)
     stop = threading.Event()
@@ -471,8 +471,8 @@ def test_first_signal_sets_the_stop_flag_and_the_handlers_come_back() -> None:
 
 
 def test_healthz_and_metrics_endpoints(engine: Engine, db_url: str) -> None:
-    from regsync.metrics import serve_metrics
     from regsync.sandbox.server import free_port
+    from regsync.service.metrics import serve_metrics
     from regsync.settings import ConfigError
 
     settings = _settings(db_url)
@@ -515,7 +515,7 @@ def _status_json(db_url: str, **env: str) -> tuple[int, dict]:
 def test_status_is_unhealthy_without_a_live_daemon_and_shows_next_runs_only_from_one(engine: Engine,
                                                                                      db_url: str) -> None:
     """With the daemon stopped, status said healthy and invented next-run times from the configuration."""
-    from regsync.liveness import stop
+    from regsync.db.liveness import stop
 
     record_flow_result(engine, "inbound", True)
     code, data = _status_json(db_url)
@@ -663,7 +663,7 @@ def test_a_pause_is_unhealthy_once_older_than_the_limit(engine: Engine, db_url: 
 
 def test_a_run_is_partial_only_when_it_failed_records_itself(engine: Engine, settings: Settings) -> None:
     """A run that pushed one record and failed none was ``partial`` because an earlier run had failed one."""
-    from regsync.commands import run_sync
+    from regsync.flows.commands import run_sync
 
     with engine.begin() as conn:
         factories.volunteer(conn, phone="12345")  # refused on its data: INVALID_PHONE
@@ -692,7 +692,7 @@ def test_a_credentials_outage_raises_one_alarm_then_backs_off_until_a_success(
         capsys: pytest.CaptureFixture[str]) -> None:
     """The daemon wrote a failed run and a "relay halted" alarm every 2 s for as long as the credentials were
     refused."""
-    from regsync.logs import configure_logging
+    from regsync.service.logs import configure_logging
 
     with SandboxServer(db_url=f"sqlite:///{tmp_path / 'sb.db'}", admin=True) as sandbox:
         settings = Settings(database=DatabaseSettings(url=db_url),
@@ -743,7 +743,7 @@ def test_a_credentials_outage_raises_one_alarm_then_backs_off_until_a_success(
 def test_the_daemon_logs_one_info_line_per_run_with_what_it_did(engine: Engine, db_url: str, tmp_path: Path,
                                                                  request: pytest.FixtureRequest,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    from regsync.logs import configure_logging
+    from regsync.service.logs import configure_logging
 
     with SandboxServer(db_url=f"sqlite:///{tmp_path / 'sb.db'}", admin=True) as sandbox:
         settings = Settings(database=DatabaseSettings(url=db_url), daemon=DaemonSettings(metrics_address=""),
@@ -782,7 +782,7 @@ def test_an_abandoned_run_ends_when_its_process_was_last_seen_not_when_it_was_fo
     """A pull killed mid-run was marked abandoned with the time it was found dead: it then seemed to overlap the
     survivor's next pull, which began after the kill (the two-daemon test failed on it). It ends at its process's
     last heartbeat."""
-    from regsync.liveness import sweep
+    from regsync.db.liveness import sweep
 
     now = utcnow().replace(microsecond=0)
     last_beat = now - dt.timedelta(minutes=5)
@@ -855,7 +855,7 @@ def test_a_pull_is_partial_only_when_it_found_the_feed_cut_short_itself(engine: 
                                                                        sandbox: SandboxServer) -> None:
     """The sibling of records failed by an earlier run: a full reconcile marked due by an earlier pull made every
     later pull and sync ``partial``, though they read the feed in full."""
-    from regsync.commands import run_pull, run_sync
+    from regsync.flows.commands import run_pull, run_sync
 
     with engine.begin() as conn:
         factories.org_tree(conn)

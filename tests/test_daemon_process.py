@@ -24,11 +24,11 @@ import factories
 from factories import TEST_HASH_KEY
 from invariants import check_invariants, registry_records
 from pgutil import drop_pg_schema, make_pg_schema_engine
-from regsync.commands import run_generate, run_sync
-from regsync.daemon import cron_trigger, fire_times
 from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine, utcnow
+from regsync.flows.commands import run_generate, run_sync
 from regsync.sandbox.server import SandboxServer, free_port
+from regsync.service.daemon import cron_trigger, fire_times
 from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, RelaySettings, Settings
 
 
@@ -45,14 +45,14 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 120.0, every:
 
 
 class DaemonProcess:
-    """``python -m regsync.cli run`` in a child process, its log (JSON lines) in a file; it runs in the log's
+    """``python -m regsync.console.cli run`` in a child process, its log (JSON lines) in a file; it runs in the log's
     folder, so that what it writes at relative paths (the nightly reports in ``reports/``) stays in the test's
     temporary folder, never in the checkout."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 — closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "regsync.cli", "run"], env=env, cwd=log_path.parent,
+        self.proc = subprocess.Popen([sys.executable, "-m", "regsync.console.cli", "run"], env=env, cwd=log_path.parent,
                                      stdout=self._log, stderr=subprocess.STDOUT)
 
     @property
@@ -221,7 +221,7 @@ def test_sigterm_mid_batch_exits_0_and_loses_and_doubles_nothing(tmp_path: Path)
         try:
             wait_for("the relay to be under way", lambda: sent_rows(engine) > 0)
             # a second daemon on the same SQLite store is refused
-            second = subprocess.run([sys.executable, "-m", "regsync.cli", "run"], env=env, capture_output=True,
+            second = subprocess.run([sys.executable, "-m", "regsync.console.cli", "run"], env=env, capture_output=True,
                                     text=True, timeout=60, cwd=tmp_path)
             assert second.returncode == 1
             assert "only one daemon" in second.stderr and "PostgreSQL" in second.stderr
@@ -329,7 +329,7 @@ def test_a_missed_nightly_reconcile_is_caught_up_once_after_a_restart(tmp_path: 
     with engine.connect() as conn:
         states = {dt.datetime.fromisoformat(str(at)): st for at, st in conn.execute(text(
             "SELECT scheduled_at, state FROM run_slot WHERE job = 'reconcile'"))}
-    assert states[missed_slots[0]] in ("done", "failed")  # it ran (failed while regsync.reconcile is not in this build)
+    assert states[missed_slots[0]] in ("done", "failed")  # it ran (failed while regsync.flows.reconcile is not in this build)
     if states[missed_slots[0]] == "done":  # its reports went to the daemon's reports_dir, "reports" under its cwd
         assert any((tmp_path / "reports").glob("reconcile-*.html"))
     engine.dispose()
@@ -343,7 +343,7 @@ def _one_shot_cron(at: dt.datetime) -> str:
 
 def _status(db_url: str, tmp_path: Path) -> tuple[int, dict[str, Any]]:
     env = dict(os.environ, REGSYNC_DATABASE_URL=db_url, REGSYNC_LOG_LEVEL="WARNING")
-    done = subprocess.run([sys.executable, "-m", "regsync.cli", "status", "--json"], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "regsync.console.cli", "status", "--json"], env=env, capture_output=True,
                           text=True, timeout=120, cwd=tmp_path)
     assert done.returncode in (0, 3), done.stderr
     return done.returncode, json.loads(done.stdout)

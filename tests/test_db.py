@@ -215,8 +215,8 @@ def test_a_store_failure_that_is_not_a_driver_error_is_a_store_error_everywhere(
     from sqlalchemy.exc import TimeoutError as PoolTimeout
     from typer.testing import CliRunner
 
-    from regsync.cli import app
-    from regsync.commands import StoreError, open_store, run_generate
+    from regsync.console.cli import app
+    from regsync.flows.commands import StoreError, open_store, run_generate
     from regsync.settings import DatabaseSettings, Settings
 
     def pool_timeout(*_args, **_kwargs):

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from invariants import check_invariants
-from regsync.commands import run_generate, run_sync
 from regsync.db.session import make_engine
-from regsync.outbound import Relay
+from regsync.flows.commands import run_generate, run_sync
+from regsync.flows.outbound import Relay
 from regsync.registry.client import RegistryClient
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, RelaySettings, Settings

@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import Engine, text
 
 import factories as f
-from regsync.commands import run_pull, run_sync
-from regsync.daemon import Daemon
-from regsync.inbound import reconcile_due, saved_cursor
+from regsync.flows.commands import run_pull, run_sync
+from regsync.flows.inbound import reconcile_due, saved_cursor
 from regsync.sandbox.server import SandboxServer
+from regsync.service.daemon import Daemon
+from regsync.service.status import collect_status, set_paused
 from regsync.settings import DaemonSettings, Settings
-from regsync.status import collect_status, set_paused
 
 
 def portal_phone(sandbox: SandboxServer, engine: Engine, volunteer: int, phone: str) -> None:

@@ -17,10 +17,10 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 import factories as f
-from regsync.cli import app
-from regsync.commands import run_pull, run_sync
-from regsync.hashkey import HashKeyMismatch, check_hash_key, fingerprint, rekey_store, stored_fingerprint
-from regsync.masking import keyed_hash
+from regsync.console.cli import app
+from regsync.db.hashkey import HashKeyMismatch, check_hash_key, fingerprint, rekey_store, stored_fingerprint
+from regsync.domain.masking import keyed_hash
+from regsync.flows.commands import run_pull, run_sync
 from regsync.registry.client import RegistryClient
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import PUBLIC_HASH_KEY, ConfigError, MergeSettings, Settings, load_settings
@@ -83,14 +83,14 @@ def on_public_key(settings: Settings, engine: Engine) -> tuple[Settings, dict[st
 
 # ------------------------------------------------------------------------------------------------ a changed key
 def test_a_changed_hash_key_stops_every_flow_before_it_runs(settings, engine, sandbox) -> None:
-    from regsync.adopt import run_adopt
-    from regsync.conflicts import resolve_conflict
-    from regsync.daemon import run_daemon
-    from regsync.inbound import Poller
-    from regsync.outbound import Relay
-    from regsync.reconcile import run_reconcile
-    from regsync.resync import Target, run_resync
-    from regsync.sandbox.seed import Seeder, http_bulk
+    from regsync.flows.adopt import run_adopt
+    from regsync.flows.conflicts import resolve_conflict
+    from regsync.flows.inbound import Poller
+    from regsync.flows.outbound import Relay
+    from regsync.flows.reconcile import run_reconcile
+    from regsync.flows.resync import Target, run_resync
+    from regsync.generate.seed import Seeder, http_bulk
+    from regsync.service.daemon import run_daemon
 
     with engine.begin() as conn:
         v = f.volunteer(conn)
@@ -357,7 +357,7 @@ def test_the_default_sqlite_store_gets_its_key_made_once_beside_it(tmp_path: Pat
 def test_status_names_a_hash_key_that_is_not_the_stores(settings, engine) -> None:
     """``regsync status`` with another key than the store's: every flow refuses to run (exit 2), so status is
     unhealthy and says why first, not only "no daemon is running" (a fresh user's try)."""
-    from regsync.status import run_status
+    from regsync.service.status import run_status
 
     with engine.begin() as conn:
         f.volunteer(conn)

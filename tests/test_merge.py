@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from regsync.merge import DEFAULT_POLICIES, GROUPS, check_policies, three_way
-from regsync.projection import FIELDS, canonical
+from regsync.domain.merge import DEFAULT_POLICIES, GROUPS, check_policies, three_way
+from regsync.domain.projection import FIELDS, canonical
 
 KEY = "test-hash-key"
 MANUAL = {g: "manual" for g in DEFAULT_POLICIES}

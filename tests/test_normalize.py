@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from stdnum.cn import ric
 
-from regsync.masking import keyed_hash, mask_id_number, mask_phone, mask_text
-from regsync.normalize import (
+from regsync.domain.masking import keyed_hash, mask_id_number, mask_phone, mask_text
+from regsync.domain.normalize import (
     NormalizationError,
     legacy_to_18,
     normalize_id_number,
@@ -151,8 +151,8 @@ def test_a_name_of_characters_that_do_not_print_only_is_empty() -> None:
 
 
 def test_comparisons_ignore_characters_that_do_not_print() -> None:
-    from regsync.normalize import canonical_text
-    from regsync.projection import canonical
+    from regsync.domain.normalize import canonical_text
+    from regsync.domain.projection import canonical
 
     assert canonical_text(f"王{FORMAT_CHARS}芳 ") == canonical_text("王芳")
     dirty = {"name": f"测试{FORMAT_CHARS}组织", "contact_name": "\u202e王芳\u202c",

@@ -17,12 +17,12 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 import factories as f
-from regsync import operator as op
-from regsync.cli import app
+from regsync.console.cli import app
 from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine, utcnow
-from regsync.operator import OperatorUsageError, Selection
-from regsync.outbound import Relay
+from regsync.flows import operator as op
+from regsync.flows.operator import OperatorUsageError, Selection
+from regsync.flows.outbound import Relay
 from regsync.settings import Settings
 
 PHONE = "13912345678"

@@ -18,10 +18,10 @@ from stdnum.cn import ric, uscc
 
 import factories as f
 from pgutil import PG_URL, drop_pg_schema, make_pg_schema_engine
-from regsync.commands import run_sync
 from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine
-from regsync.outbound import Relay
+from regsync.flows.commands import run_sync
+from regsync.flows.outbound import Relay
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import RelaySettings, Settings
 
@@ -232,7 +232,7 @@ def test_adopt_says_which_records_it_links_were_made_by_another_store(settings, 
     """`regsync adopt` (an operator's decision, e.g. for a rebuilt store of record) links by natural keys; the
     records made under this client's credentials by creates this store never sent are counted and named in its
     summary, never linked silently."""
-    from regsync.adopt import run_adopt
+    from regsync.flows.adopt import run_adopt
 
     with engine.begin() as conn:
         platform(conn, contact="13900001111", categories=["COMMUNITY"])

@@ -14,8 +14,8 @@ from sqlalchemy import Engine, text
 
 import factories as f
 from factories import TEST_HASH_KEY
-from regsync.commands import run_sync
 from regsync.db.triggers import priority_sql
+from regsync.flows.commands import run_sync
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import DatabaseSettings, LogSettings, MergeSettings, RegistrySettings, RelaySettings, Settings
 
@@ -654,7 +654,7 @@ def test_each_kind_of_dirt_is_normalized_before_sending(settings, engine, sandbo
         row["id_number"] = {"lower_x": clean.lower(), "legacy_15": clean[:6] + clean[8:17],
                             "fullwidth": "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in clean)}[dirty]
         if dirty == "legacy_15":
-            from regsync.normalize import legacy_to_18
+            from regsync.domain.normalize import legacy_to_18
             clean = legacy_to_18(row["id_number"])
         expected = clean
     else:
@@ -776,7 +776,7 @@ def test_dirt_no_standard_fixes_fails_alone_with_the_registry_field_error(settin
 def test_an_operator_retry_after_a_refusal_is_a_new_write(settings, engine, sandbox) -> None:
     """The registry keeps its refusals under the idempotency key (registry-api.md §5.1): a retried create that
     reused the key would only get the old refusal replayed."""
-    from regsync.operator import Selection, retry_outbox
+    from regsync.flows.operator import Selection, retry_outbox
 
     with engine.begin() as conn:
         t = f.org_tree(conn)
@@ -800,7 +800,7 @@ def test_an_operator_retry_after_a_refusal_is_a_new_write(settings, engine, sand
 
 
 def test_records_waiting_for_a_discarded_record_are_blocked(settings, engine, sandbox) -> None:
-    from regsync.operator import Selection, discard_outbox
+    from regsync.flows.operator import Selection, discard_outbox
 
     with engine.begin() as conn:
         t = f.org_tree(conn)
@@ -819,7 +819,7 @@ def test_a_discarded_record_stays_out_of_sync_until_an_operator_restores_it(sett
     """``outbox discard`` lasts (issue 12 item 8): the next edits of the record are kept but never sent, what
     waits on it stays blocked (shown as waiting on a discarded record), and ``outbox restore`` sends the record's
     current state, then what waited on it."""
-    from regsync.operator import Selection, discard_outbox, list_outbox, restore_outbox
+    from regsync.flows.operator import Selection, discard_outbox, list_outbox, restore_outbox
 
     with engine.begin() as conn:
         t = f.org_tree(conn)
@@ -864,8 +864,8 @@ def test_what_waits_on_a_discarded_record_has_one_code_in_sync_outbox_list_statu
     ``outbox list``, whether it was blocked before the discard or after; a restore plans it again."""
     from typer.testing import CliRunner
 
-    from regsync.cli import app
-    from regsync.operator import Selection, discard_outbox, list_outbox, restore_outbox
+    from regsync.console.cli import app
+    from regsync.flows.operator import Selection, discard_outbox, list_outbox, restore_outbox
 
     env = {"REGSYNC_DATABASE_URL": settings.database.url, "REGSYNC_REGISTRY_URL": settings.registry.url,
            "REGSYNC_CLIENT_ID": settings.registry.client_id or "",
@@ -904,8 +904,8 @@ def test_what_waits_on_a_discarded_record_has_one_code_in_sync_outbox_list_statu
 
 def test_reconcile_repair_leaves_a_discarded_record_out_of_sync(settings, engine, sandbox) -> None:
     from regsync.db.session import suppress_outbox
-    from regsync.operator import Selection, discard_outbox
-    from regsync.reconcile import run_reconcile
+    from regsync.flows.operator import Selection, discard_outbox
+    from regsync.flows.reconcile import run_reconcile
 
     with engine.begin() as conn:
         v = f.volunteer(conn, phone="12345")
@@ -941,7 +941,7 @@ def test_refused_credentials_halt_the_relay_without_failing_rows(settings, engin
 
 
 def test_most_of_a_batch_refused_with_one_code_not_about_the_data_halts(settings, engine) -> None:
-    from regsync.outbound import Relay, RelayHalted
+    from regsync.flows.outbound import Relay, RelayHalted
     from regsync.registry.types import OperationResult
 
     class ForbiddingClient:
@@ -1031,7 +1031,7 @@ def test_a_newer_row_of_a_record_in_flight_waits_for_its_write(settings, engine,
     """The relay claims its next window while the last one's calls are in flight; a window that holds a newer row
     of a record still in flight waits for that write (its link), so the record is created once, not created again
     beside itself (the second create would meet DUPLICATE_CLIENT_REF and be linked back: one call more)."""
-    from regsync.outbound import Relay
+    from regsync.flows.outbound import Relay
     from regsync.registry.client import RegistryClient
 
     with engine.begin() as conn:

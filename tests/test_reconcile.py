@@ -14,10 +14,10 @@ import httpx
 from sqlalchemy import Engine, text
 
 import factories as f
-from regsync.commands import run_sync
 from regsync.db.session import suppress_outbox
-from regsync.inbound import Poller, mark_reconcile_due, reconcile_due, saved_cursor
-from regsync.reconcile import run_reconcile
+from regsync.flows.commands import run_sync
+from regsync.flows.inbound import Poller, mark_reconcile_due, reconcile_due, saved_cursor
+from regsync.flows.reconcile import run_reconcile
 from regsync.registry.client import RegistryClient
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import Settings
@@ -245,7 +245,7 @@ def test_repair_counts_what_it_queues_and_what_was_refused_before_not_as_repaire
     assert again["requeued"] == {"field_mismatch": 1, "missing_in_registry": 1}
     from typer.testing import CliRunner
 
-    from regsync.cli import app
+    from regsync.console.cli import app
 
     env = {"REGSYNC_DATABASE_URL": settings.database.url, "REGSYNC_REGISTRY_URL": settings.registry.url,
            "REGSYNC_CLIENT_ID": settings.registry.client_id or "",
@@ -359,7 +359,7 @@ def test_a_second_repair_counts_records_refused_on_unchanged_data_as_requeued_ag
     """A record the registry refused on its data stays ``requeued`` (with ``refused_before``) on a second
     ``reconcile --repair`` straight after the first, and after an ``outbox retry``: the rows they queued again carry
     no local change, so the record fails again. No second row is queued for it; a local change makes it ``queued``."""
-    from regsync.operator import Selection, retry_outbox
+    from regsync.flows.operator import Selection, retry_outbox
 
     w = world(engine, settings)
     bad = f.id_number()

@@ -22,9 +22,9 @@ from sqlalchemy import text
 import factories as f
 from invariants import check_invariants
 from pgutil import PG_URL, drop_pg_schema, make_pg_schema_engine
-from regsync.commands import run_sync
 from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine
+from regsync.flows.commands import run_sync
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, RelaySettings, Settings
 

@@ -20,8 +20,8 @@ from sqlalchemy import Engine, text
 
 import factories as f
 from invariants import check_invariants
-from regsync.commands import run_sync
-from regsync.reconcile import run_reconcile
+from regsync.flows.commands import run_sync
+from regsync.flows.reconcile import run_reconcile
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import Settings
 
@@ -301,7 +301,7 @@ def test_the_registry_change_of_a_reused_keys_old_record_is_not_merged_into_the_
                                                  "birth_date": dt.date(1985, 3, 3), "phone": "13700001111"})
     httpx.patch(f"{sandbox.admin_url}/records/volunteers/{old.registry_id}",
                 json={"phone": "13811112222"}).raise_for_status()
-    from regsync.inbound import Poller
+    from regsync.flows.inbound import Poller
     from regsync.registry.client import RegistryClient
 
     with RegistryClient(settings.registry, province=settings.province) as client:

@@ -12,9 +12,9 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 import factories as f
-from regsync.cli import app
+from regsync.console.cli import app
 from regsync.db.session import suppress_outbox
-from regsync.resync import ResyncUsageError, Target, run_resync
+from regsync.flows.resync import ResyncUsageError, Target, run_resync
 from test_reconcile import patch, rid, sync, world
 
 

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 import factories as f
-from regsync.outbound import Relay, RelayHalted
+from regsync.flows.outbound import Relay, RelayHalted
 from regsync.registry.client import RegistryClient
 from regsync.registry.errors import ValidationFailed
 from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings

@@ -87,7 +87,7 @@ class RelaySettings:
             records the answers of others (3 keeps a PostgreSQL store's round trips out of the critical path).
         other_store_limit: records failed because the registry's record under their ``clientRef`` (or natural
             key) was created under these client credentials by another store (``CLIENT_REF_TAKEN``) at which the
-            relay halts with an alarm (:class:`regsync.outbound.RelayHalted`) instead of failing more: a second
+            relay halts with an alarm (:class:`regsync.flows.outbound.RelayHalted`) instead of failing more: a second
             store is pushing under the province's credentials. ``0``: never halt. Default 20: a rebuilt store
             or a restore meets a handful; a second store's first push meets hundreds.
     """
@@ -123,7 +123,7 @@ class MergeSettings:
     residence: str = "registry"
 
     def policies(self) -> dict[str, str]:
-        """Group → policy, for :func:`regsync.merge.three_way`."""
+        """Group → policy, for :func:`regsync.domain.merge.three_way`."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 

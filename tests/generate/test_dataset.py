@@ -11,10 +11,7 @@ import pytest
 from sqlalchemy import text
 from stdnum.cn import ric, uscc
 
-from regsync.generate import DIRT_KINDS, TARGETS
-from regsync.generate.catalog import CATEGORIES
-from regsync.generate.names import LOOKALIKE_DOTS
-from regsync.normalize import (
+from regsync.domain.normalize import (
     NormalizationError,
     normalize_id_number,
     normalize_name,
@@ -22,6 +19,9 @@ from regsync.normalize import (
     normalize_uscc,
     try_normalize_id_number,
 )
+from regsync.generate import DIRT_KINDS, TARGETS
+from regsync.generate.catalog import CATEGORIES
+from regsync.generate.names import LOOKALIKE_DOTS
 
 from .conftest import AS_OF, SCALE, Dataset
 

@@ -13,10 +13,11 @@ from sqlalchemy import select, text
 from stdnum.cn import ric, uscc
 
 from regsync.db.models import Base
-from regsync.generate import DirtRates, generate, regions
+from regsync.domain import regions
+from regsync.domain.normalize import legacy_to_18
+from regsync.generate import DirtRates, generate
 from regsync.generate.generator import allocate, weighted_sample
 from regsync.generate.identifiers import OrderAllocator, make_uscc, resident_id, to_legacy_15
-from regsync.normalize import legacy_to_18
 
 from .conftest import AS_OF, Store, new_store
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
-from regsync.cli import app
+from regsync.console.cli import app
 from regsync.reports.data import ReportUsageError, RunNotFound, get_run, iter_discrepancies, list_runs, load_report
 from regsync.reports.export import PERSONAL_DATA_ACTION, audit_personal_data, export_run, export_to_path
 from reports.seed import (

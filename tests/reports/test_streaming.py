@@ -62,7 +62,7 @@ def insert_many(engine: Engine, run_id: int, n: int) -> None:
 
 _CHILD = """
 import resource, sys
-from regsync.cli import main
+from regsync.console.cli import main
 sys.argv = ["regsync", *sys.argv[1:]]
 try:
     main()

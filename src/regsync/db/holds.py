@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, or_, select, text, update
 
 from regsync.db.models import Link, Outbox, OutboxHold
-from regsync.projection import REFERENCES
+from regsync.domain.projection import REFERENCES
 
 #: Outbox states of rows that still wait to be sent (or for data or an operator).
 WAITING: tuple[str, ...] = ("pending", "deferred", "blocked", "failed")

@@ -99,7 +99,7 @@ class Volunteer(Base):
     """注册志愿者: a registered person as the platform holds them (registry-api.md §4.2).
 
     ``id_number`` is the platform's raw value (dirt included); ``id_number_norm`` is regsync's normalized
-    form (:func:`regsync.normalize.normalize_id_number`), kept and indexed for matching one person across
+    form (:func:`regsync.domain.normalize.normalize_id_number`), kept and indexed for matching one person across
     rows and sides. It is maintained by regsync (generator, relay), not by the platform, and is not synced.
     ``registered_at`` (UTC) decides which of two rows of one person is the primary: the older.
     """
@@ -241,7 +241,7 @@ class Outbox(Base):
         Index("ix_outbox_waiting", "priority", "id", postgresql_where=text("state IN ('pending', 'deferred')"),
               sqlite_where=text("state IN ('pending', 'deferred')")),
         # the keys used again for another record whose new record is not in the registry yet (migration 0007;
-        # regsync.outbound.reused_keys): a few rows, looked up for every record the relay plans
+        # regsync.flows.outbound.reused_keys): a few rows, looked up for every record the relay plans
         Index("ix_outbox_reuse", "entity", "local_id", postgresql_where=text("op = 'reuse' AND state <> 'sent'"),
               sqlite_where=text("op = 'reuse' AND state <> 'sent'")),
     )
@@ -297,7 +297,7 @@ class Link(Base):
     """关联: one local record ↔ its registry record, with the base snapshot (基线).
 
     ``base`` is a JSON object of the synced fields as both sides last agreed on them, in wire names;
-    sensitive values (ID number, phones) are kept as keyed hashes (:func:`regsync.masking.keyed_hash`).
+    sensitive values (ID number, phones) are kept as keyed hashes (:func:`regsync.domain.masking.keyed_hash`).
     ``is_duplicate`` marks the second local row of one person (design.md, "One person, two local
     records"). ``revision`` counts corrections of a service record (revoke + new record; the new
     record's ``clientRef`` is ``<local id>-r<revision>``).
@@ -329,7 +329,7 @@ class CreateSent(Base):
     ?clientRef=``, registry-api.md §5.1–§5.2) is this store's own earlier create, whose answer was lost, only
     when a row here says this store sent a create under that ``clientRef`` before (and the registry's record is
     not older than that first send): otherwise another store under the same client credentials made it, and it
-    is never linked or written over without an operator (:mod:`regsync.outbound`, ``CLIENT_REF_TAKEN``).
+    is never linked or written over without an operator (:mod:`regsync.flows.outbound`, ``CLIENT_REF_TAKEN``).
 
     ``how``: ``sent`` (recorded by the relay before the call), ``backfill`` (migration 0009, from the outbox and
     links of a store that predates this table), ``other_store`` (the relay found the registry's record under it
@@ -362,7 +362,7 @@ class Run(Base):
 
     ``worker`` is the process that runs it (``host:pid``, filled in at insert from
     :func:`regsync.db.session.current_worker`); while the run is ``running``, that process renews its lease in
-    :class:`Heartbeat` (:mod:`regsync.liveness`), and a run whose worker's lease has run out is abandoned.
+    :class:`Heartbeat` (:mod:`regsync.db.liveness`), and a run whose worker's lease has run out is abandoned.
     """
 
     __tablename__ = "run"
@@ -490,7 +490,7 @@ class RunSlot(Base):
     """A scheduled job's run slot, claimed once (issue 6: neither a second daemon nor a manual command runs the
     same slot twice). ``scheduled_at`` is the slot's planned time (UTC, naive); ``run_id`` the run it made (if it
     did work); ``state`` ``running``, ``done``, ``failed``, ``idle`` or ``abandoned`` (its worker, ``claimed_by``,
-    ended without finishing it; the slot may be claimed again: :func:`regsync.daemon.claim_slot`)."""
+    ended without finishing it; the slot may be claimed again: :func:`regsync.service.daemon.claim_slot`)."""
 
     __tablename__ = "run_slot"
     __table_args__ = (UniqueConstraint("job", "scheduled_at", name="uq_run_slot_job_scheduled_at"),
@@ -528,7 +528,7 @@ class FlowState(Base):
 
 
 class Heartbeat(Base):
-    """A regsync process that works on the store, and its lease (:mod:`regsync.liveness`): a daemon for its whole
+    """A regsync process that works on the store, and its lease (:mod:`regsync.db.liveness`): a daemon for its whole
     life, a command while it runs a run. The process renews ``lease_until`` every few seconds; once the lease has
     run out (or ``stopped_at`` is set) the process is gone, and the runs and run slots it left ``running`` are
     abandoned. ``worker`` is ``host:pid``; ``node`` names the host and PID namespace, so that a process on the same
@@ -550,7 +550,7 @@ class Heartbeat(Base):
 class StoreMeta(Base):
     """A fact about the store itself, by name. ``hash_key_fingerprint``: an HMAC of a fixed label under the hash key
     the links' base snapshots and the conflicts' hashes were made with (never the key), so that a process with
-    another key refuses to run a flow (:mod:`regsync.hashkey`; design.md, "Personal data"). Times are UTC."""
+    another key refuses to run a flow (:mod:`regsync.db.hashkey`; design.md, "Personal data"). Times are UTC."""
 
     __tablename__ = "store_meta"
 

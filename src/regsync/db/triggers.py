@@ -17,7 +17,7 @@ Rules the triggers keep:
   restore or import script deleted a row and inserted another record under the same explicit id, and the key now
   names another record, whose registry record is a new one (design.md's mapping table, "a key deleted and inserted again").
   The relay ends the old registry record, creates the new one under the next ``clientRef`` revision, and only
-  then turns the row into an ordinary ``insert`` (:mod:`regsync.outbound`).
+  then turns the row into an ordinary ``insert`` (:mod:`regsync.flows.outbound`).
 
 Timestamps are UTC. The DDL is generated from a table → columns mapping so that a migration can freeze
 the mapping it was written with.

@@ -51,8 +51,9 @@ from sqlalchemy import Connection, Engine, Table, insert
 from stdnum.cn import ric
 
 from regsync.db.models import Activity, DirtLog, Membership, Organization, ServiceRecord, Volunteer
-from regsync.generate import catalog, identifiers, names, regions
-from regsync.normalize import try_normalize_id_number
+from regsync.domain import regions
+from regsync.domain.normalize import try_normalize_id_number
+from regsync.generate import catalog, identifiers, names
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -133,7 +134,7 @@ class DirtRates:
     """How often the generator makes each kind of dirt (fractions, 0–1).
 
     The kind names are those written to ``generator_dirt.kind``; *fixable* means
-    :mod:`regsync.normalize` (or the duplicate-person handling of design.md) turns the record into one the
+    :mod:`regsync.domain.normalize` (or the duplicate-person handling of design.md) turns the record into one the
     registry accepts, *unfixable* that the registry refuses it with the field code given.
 
     Attributes:

@@ -10,7 +10,7 @@
 Times are naive UTC in the database; everything here hands out aware Asia/Shanghai (+08:00) times.
 
 Personal data: ``discrepancy.details`` is masked when written (design.md, "Personal data"), and is passed
-through :func:`regsync.masking.mask_text` again on the way out. A volunteer's ID number and phone are read live
+through :func:`regsync.domain.masking.mask_text` again on the way out. A volunteer's ID number and phone are read live
 from the ``volunteer`` table for the rows shown, masked unless the caller asks for them in clear (which the
 export audits).
 """
@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Engine, desc, func, select
 
 from regsync.db.models import Discrepancy, Run, Volunteer
 from regsync.db.session import connection
-from regsync.masking import mask_id_number, mask_phone, mask_text
+from regsync.domain.masking import mask_id_number, mask_phone, mask_text
 
 __all__ = [
     "DISCREPANCY_KINDS",
@@ -101,7 +101,7 @@ def iso(value: dt.datetime | None) -> str | None:
 def city_name(code: str | None) -> str:
     """The name of a prefecture-level division from its 4-digit code (``2301`` → ``哈尔滨市``); ``""`` when the
     code is unknown or ``None``."""
-    from regsync.generate.regions import CITY_BY_CODE
+    from regsync.domain.regions import CITY_BY_CODE
 
     city = CITY_BY_CODE.get((code or "")[:4])
     return city.name if city else ""
@@ -443,7 +443,7 @@ class DiscrepancyRow:
                 "id_number": self.id_number, "phone": self.phone}
 
 
-#: Every ID number and phone :func:`regsync.masking.mask_text` masks has a run of 7 digits: texts without one are
+#: Every ID number and phone :func:`regsync.domain.masking.mask_text` masks has a run of 7 digits: texts without one are
 #: passed as they are (most rows: a cheap test instead of four substitutions).
 _SEVEN_DIGITS = re.compile(r"\d{7}")
 

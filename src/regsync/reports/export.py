@@ -39,7 +39,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from regsync.db.models import Audit, Discrepancy
 from regsync.db.session import utcnow
-from regsync.masking import mask_text
+from regsync.domain.masking import mask_text
 from regsync.reports.data import ReportUsageError, RunReport, city_name, get_run, iso, iter_discrepancies, load_report
 from regsync.reports.render_text import print_report
 

@@ -176,8 +176,8 @@ def seed(
     """Fill a running sandbox with a province's records as older channels left them (registry-api.md §8)."""
     import json
 
-    from regsync.reconcile import parse_kinds
-    from regsync.sandbox.seed import SeedRates, http_bulk, seed_sandbox
+    from regsync.flows.reconcile import parse_kinds
+    from regsync.generate.seed import SeedRates, http_bulk, seed_sandbox
     from regsync.settings import ConfigError
 
     if (scale is None) == (from_store is None):

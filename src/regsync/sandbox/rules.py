@@ -1,6 +1,6 @@
 """Field rules of the sandbox registry (registry-api.md §4, field codes of §7).
 
-The sandbox validates on its **own** reading of the contract, not with :mod:`regsync.normalize`, so that a
+The sandbox validates on its **own** reading of the contract, not with :mod:`regsync.domain.normalize`, so that a
 misreading shared by the client and the sandbox cannot pass unnoticed. ID numbers and USCCs are checked with
 python-stdnum (:mod:`stdnum.cn.ric` check character — *not* ``ric.validate``, which checks the county list of
 the birth year, which the registry does not; the birth date is read from characters 7–14 as

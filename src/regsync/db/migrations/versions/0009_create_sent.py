@@ -20,7 +20,7 @@ depends_on = None
 
 #: The kinds created with a clientRef (memberships are joined by their pair).
 CREATABLE = "('org', 'volunteer', 'activity', 'service_record')"
-#: Outbox codes of a deferral decided locally (regsync.outbound.LOCAL_WAIT_CODES): nothing was sent.
+#: Outbox codes of a deferral decided locally (regsync.flows.outbound.LOCAL_WAIT_CODES): nothing was sent.
 LOCAL_WAIT = "('PARENT_PENDING', 'PRIMARY_PENDING', 'PARENT_FAILED', 'MERGED', 'CONFLICT_HELD')"
 
 

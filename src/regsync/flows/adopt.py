@@ -43,11 +43,11 @@ from sqlalchemy import Connection, Engine, bindparam, select, text
 
 from regsync.db.models import Base, Link, Outbox
 from regsync.db.session import suppress_outbox, utcnow
-from regsync.masking import mask_text
-from regsync.merge import take_registry
-from regsync.normalize import normalize_text, normalize_uscc, try_normalize_id_number
-from regsync.projection import canonical, dumps, project_registry
-from regsync.reconcile import KIND_ORDER, Finding, Recorder, backfill_id_number_norm, city_of, unknown_summary
+from regsync.domain.masking import mask_text
+from regsync.domain.merge import take_registry
+from regsync.domain.normalize import normalize_text, normalize_uscc, try_normalize_id_number
+from regsync.domain.projection import canonical, dumps, project_registry
+from regsync.flows.reconcile import KIND_ORDER, Finding, Recorder, backfill_id_number_norm, city_of, unknown_summary
 from regsync.registry import wire
 from regsync.settings import Settings
 
@@ -106,7 +106,7 @@ class Adopter:
 
     def __init__(self, engine: Engine, client: Any, settings: Settings, recorder: Recorder, *, dry_run: bool,
                  advance: Callable[..., None] | None = None, stop: Callable[[], bool] | None = None) -> None:
-        from regsync.inbound import Poller
+        from regsync.flows.inbound import Poller
 
         self.engine = engine
         self.client = client
@@ -363,7 +363,7 @@ class Adopter:
                 with self.engine.connect() as conn:
                     self.duplicates += len(self._person_rows(conn, local_id)) - 1
             return
-        from regsync.outbound import REGISTRY_OWNED
+        from regsync.flows.outbound import REGISTRY_OWNED
 
         with self.engine.begin() as conn, suppress_outbox(conn):
             if kind in ("activity", "service_record") and not self.poller._writable(kind, rec):
@@ -392,7 +392,7 @@ class Adopter:
         table = Base.metadata.tables[_TABLES[kind]]
         row = dict(conn.execute(select(table).where(table.c.id == local_id)).mappings().one())
         refs = self.poller._refs(conn, kind, [row])
-        from regsync.projection import project_local
+        from regsync.domain.projection import project_local
 
         try:
             local = project_local(kind, row, refs)
@@ -465,15 +465,15 @@ def run_adopt(settings: Settings, *, dry_run: bool = False, progress: bool = Fal
         ConfigError: incomplete registry settings or a bad database URL.
         StoreError: the local store is unusable.
     """
-    from regsync.commands import finish_run, open_store, progress_bars, require_registry, start_run
-    from regsync.inbound import save_cursor, saved_cursor
-    from regsync.reconcile import _earliest
+    from regsync.flows.commands import finish_run, open_store, progress_bars, require_registry, start_run
+    from regsync.flows.inbound import save_cursor, saved_cursor
+    from regsync.flows.reconcile import _earliest
     from regsync.registry.client import RegistryClient
 
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
-    from regsync.hashkey import check_hash_key
+    from regsync.db.hashkey import check_hash_key
 
     check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # before anything is recorded
     started = time.monotonic()

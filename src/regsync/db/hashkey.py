@@ -1,8 +1,8 @@
 """The hash key of a store: which key its keyed hashes were made with, and how to change it (design.md, "Personal
 data").
 
-The links' base snapshots keep ID numbers and phones (:data:`regsync.projection.SENSITIVE`) as keyed hashes
-(HMAC-SHA256 with ``hash_key``, :func:`regsync.masking.keyed_hash`), and so do the conflicts (``base_value``,
+The links' base snapshots keep ID numbers and phones (:data:`regsync.domain.projection.SENSITIVE`) as keyed hashes
+(HMAC-SHA256 with ``hash_key``, :func:`regsync.domain.masking.keyed_hash`), and so do the conflicts (``base_value``,
 ``local_hash``, ``remote_hash``). A process that runs a flow with another key would see every such field as
 changed on both sides. So the store keeps a *fingerprint* of its key in ``store_meta`` (an HMAC of a fixed label
 under the key; the key cannot be read back from it), and every flow checks it first (:func:`check_hash_key`):
@@ -19,7 +19,7 @@ the value both sides agreed on, which it finds as follows (the rule, design.md "
 2. else the registry's current value (``POST /lookup``, registry-api.md §5.2), if its hash under the old key is the
    base's;
 3. else neither side still holds the agreed value: both changed it since. The field is left out of the base
-   ("unknown"), which the merge reads as changed on both sides (:func:`regsync.merge.three_way`): equal values
+   ("unknown"), which the merge reads as changed on both sides (:func:`regsync.domain.merge.three_way`): equal values
    agree, different ones go by the field group's policy, as they would have with the lost value. Without the
    registry (``--offline``), step 2 is skipped and such fields are counted as ``unknown_offline``.
 
@@ -41,8 +41,8 @@ from sqlalchemy.exc import IntegrityError
 
 from regsync.db.models import Audit, Base, Conflict, Link, StoreMeta
 from regsync.db.session import connection, utcnow
-from regsync.masking import mask_text
-from regsync.projection import SENSITIVE, canonical, dumps, project_local, project_registry
+from regsync.domain.masking import mask_text
+from regsync.domain.projection import SENSITIVE, canonical, dumps, project_local, project_registry
 from regsync.settings import PUBLIC_HASH_KEY, ConfigError
 
 #: The ``store_meta`` row that holds the fingerprint of the store's hash key.

@@ -28,13 +28,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, and_, func, select, update
 
-from regsync.commands import KIND_NAMES
 from regsync.db.models import Audit, Base, Conflict, Link, Outbox
 from regsync.db.session import suppress_outbox, utcnow
-from regsync.masking import mask_id_number, mask_phone, mask_text
-from regsync.merge import MergeResult
-from regsync.operator import OperatorUsageError, check_reason, default_actor, parse_kind, to_local
-from regsync.projection import REFERENCES, SENSITIVE, canonical, dumps, project_local, project_registry
+from regsync.domain.masking import mask_id_number, mask_phone, mask_text
+from regsync.domain.merge import MergeResult
+from regsync.domain.projection import REFERENCES, SENSITIVE, canonical, dumps, project_local, project_registry
+from regsync.flows.commands import KIND_NAMES
+from regsync.flows.operator import OperatorUsageError, check_reason, default_actor, parse_kind, to_local
 from regsync.settings import Settings
 
 STATES = ("open", "resolved", "superseded")
@@ -272,7 +272,7 @@ def _check_value(kind: str, name: str, value: Any, row: dict[str, Any]) -> None:
     Raises:
         NormalizationError: the value breaks the rule (a ``ValueError``).
     """
-    from regsync.normalize import normalize_id_number, normalize_name, normalize_phone, normalize_uscc
+    from regsync.domain.normalize import normalize_id_number, normalize_name, normalize_phone, normalize_uscc
 
     if value is None:
         return
@@ -308,10 +308,10 @@ def resolve_conflict(engine: Engine, client: Any, settings: Settings, conflict_i
         OperatorUsageError: no such conflict or not open, neither or both of take/set, a bad value, or the
             record is gone on a side.
         RegistryError: the registry's current record could not be read.
-        regsync.hashkey.HashKeyMismatch: ``settings.hash_key`` is not the store's hash key.
+        regsync.db.hashkey.HashKeyMismatch: ``settings.hash_key`` is not the store's hash key.
     """
-    from regsync.hashkey import check_hash_key
-    from regsync.inbound import Poller, _priority
+    from regsync.db.hashkey import check_hash_key
+    from regsync.flows.inbound import Poller, _priority
 
     reason = check_reason(reason)
     if (take is None) == (set_value is None):

@@ -8,7 +8,7 @@ in the same order, merge-joined, in flat memory:
   :data:`PAGE` rows), each link joined with its local row, the registry ids of what the row refers to (the
   links of its references) and its org (city and line);
 * a registry record and a link with the same id are a **pair**, compared in canonical form
-  (:func:`regsync.projection.canonical`: NFKC strings, decimals as integer hundredths, times at second
+  (:func:`regsync.domain.projection.canonical`: NFKC strings, decimals as integer hundredths, times at second
   precision, lists as sets, personal values as keyed hashes). When the record is still at the link's version,
   the link's base snapshot *is* the registry's record in canonical form (every change makes a new version,
   registry-api.md §1), so the local side is compared with the base and the registry's record is made canonical
@@ -73,10 +73,18 @@ from sqlalchemy.sql import Select
 from regsync.db.holds import held_keys
 from regsync.db.models import Base, Discrepancy, Link, Outbox
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
-from regsync.masking import mask_text
-from regsync.merge import shown, take_registry, three_way
-from regsync.normalize import try_normalize_id_number
-from regsync.projection import ENDED, FIELDS, REFERENCES, canonical, changed_fields, project_local, project_registry
+from regsync.domain.masking import mask_text
+from regsync.domain.merge import shown, take_registry, three_way
+from regsync.domain.normalize import try_normalize_id_number
+from regsync.domain.projection import (
+    ENDED,
+    FIELDS,
+    REFERENCES,
+    canonical,
+    changed_fields,
+    project_local,
+    project_registry,
+)
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -468,7 +476,7 @@ class Reconciler:
     def __init__(self, engine: Engine, client: Any, settings: Settings, recorder: Recorder, *, repair: bool,
                  plan: bool = False, advance: Callable[..., None] | None = None,
                  stop: Callable[[], bool] | None = None) -> None:
-        from regsync.inbound import Poller
+        from regsync.flows.inbound import Poller
 
         self.engine = engine
         self.client = client
@@ -626,7 +634,7 @@ class Reconciler:
     def compare_pairs(self, kind: str, pairs: Sequence[tuple[list[LocalItem], dict[str, Any]]]) -> None:
         """Compare linked records with their registry records; record and (with repair) fix what differs."""
         orphans = self._registry_orphans(kind, [rec for _, rec in pairs])
-        from regsync.outbound import reused_keys  # the relay imports the poller, which this module uses
+        from regsync.flows.outbound import reused_keys  # the relay imports the poller, which this module uses
 
         with self.engine.connect() as conn:
             # keys deleted and used again for another record, not yet in the registry: their link is the old
@@ -1012,7 +1020,7 @@ class Reconciler:
         its code goes to ``details["refused_before"]``): the relay sends it again, and it fails again unless the
         data changed since (design.md, flow 1: a refused row waits until the data changes). Returns ``discarded``
         and queues nothing for a record an operator discarded (held until ``outbox restore``)."""
-        from regsync.inbound import _priority
+        from regsync.flows.inbound import _priority
 
         with self.engine.begin() as conn:
             if held_keys(conn, [(kind, int(row["id"]))]):
@@ -1037,7 +1045,7 @@ class Reconciler:
                        remote: dict[str, Any], f: Finding) -> None:
         """Merge a linked pair as policy says: registry-winning fields written locally (``pull``), local-winning
         ones queued (``push``), ``manual`` ones held as conflicts (``held``)."""
-        from regsync.outbound import REGISTRY_OWNED
+        from regsync.flows.outbound import REGISTRY_OWNED
 
         poller = self.poller
         row = {k: v for k, v in item.row.items() if not k.startswith("_")}
@@ -1096,7 +1104,7 @@ class Reconciler:
     def _plan_linked(self, kind: str, item: LocalItem, rec: dict[str, Any], local: dict[str, Any],
                      remote: dict[str, Any], f: Finding) -> None:
         """What :meth:`_repair_linked` would do, without doing it."""
-        from regsync.outbound import REGISTRY_OWNED
+        from regsync.flows.outbound import REGISTRY_OWNED
 
         transferred = kind == "volunteer" and remote.get("home_province") != self.settings.province
         f.action_state = "planned"
@@ -1116,7 +1124,7 @@ class Reconciler:
 
     def _pull_new(self, kind: str, rec: dict[str, Any], f: Finding) -> None:
         """Create (or adopt) the local row of a registry record the platform lacks (inbound's rules)."""
-        from regsync.inbound import _Unresolved
+        from regsync.flows.inbound import _Unresolved
 
         before = sum(self.poller.stats.adopted.values()) + sum(self.poller.stats.created.values()) + sum(
             self.poller.stats.registry_owned.values())
@@ -1142,7 +1150,7 @@ class Reconciler:
     def _relink(self, kind: str, rid: str, items: list[LocalItem]) -> str:
         """A broken link: drop the links of ``rid`` and queue the records for creation (the relay links them to
         an existing registry record on ``DUPLICATE_*``)."""
-        from regsync.inbound import _priority
+        from regsync.flows.inbound import _priority
 
         with self.engine.begin() as conn:
             conn.execute(Link.__table__.delete().where(Link.entity == kind, Link.registry_id == rid))
@@ -1281,7 +1289,7 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
         ConfigError: incomplete registry settings, a bad database URL, an unknown kind or region.
         StoreError: the local store is unusable.
     """
-    from regsync.commands import open_store, progress_bars, require_registry, start_run
+    from regsync.flows.commands import open_store, progress_bars, require_registry, start_run
     from regsync.registry.client import RegistryClient
     from regsync.settings import ConfigError
 
@@ -1292,7 +1300,7 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
-    from regsync.hashkey import check_hash_key
+    from regsync.db.hashkey import check_hash_key
 
     check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # before anything is recorded
     started = time.monotonic()
@@ -1330,7 +1338,7 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
 
 def _restart_feed(engine: Engine, cursors: Sequence[str]) -> bool:
     """Restart the change feed from the earliest snapshot cursor when a full reconcile was due (design.md, flow 2)."""
-    from regsync.inbound import clear_reconcile_due, reconcile_due
+    from regsync.flows.inbound import clear_reconcile_due, reconcile_due
 
     earliest = _earliest(cursors)
     if earliest is None:
@@ -1395,7 +1403,7 @@ def compared_total(compared: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
 
 
 def _finish(engine: Engine, run_id: int, status: str, summary: dict[str, Any]) -> None:
-    from regsync.commands import finish_run
+    from regsync.flows.commands import finish_run
 
     stored = {k: v for k, v in summary.items() if k != "listed"}
     finish_run(engine, run_id, status, stored)

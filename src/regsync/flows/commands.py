@@ -17,10 +17,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import Engine, func, select, text, update
 
+from regsync.db.hashkey import check_hash_key
 from regsync.db.models import Outbox, Run
 from regsync.db.session import make_engine, utcnow
-from regsync.hashkey import check_hash_key
-from regsync.masking import mask_text
+from regsync.domain.masking import mask_text
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -63,10 +63,10 @@ _OPEN_RUNS: set[tuple[int, int]] = set()
 def start_run(engine: Engine, kind: str) -> int:
     """Record the start of a run (UTC), as this process's (``run.worker``); returns its id.
 
-    The process holds its lease (:data:`regsync.liveness.KEEPER`) until :func:`finish_run`, so that a run whose
+    The process holds its lease (:data:`regsync.db.liveness.KEEPER`) until :func:`finish_run`, so that a run whose
     process is killed is found abandoned (issue 12, item 11).
     """
-    from regsync.liveness import KEEPER
+    from regsync.db.liveness import KEEPER
 
     KEEPER.hold(engine)
     try:
@@ -90,7 +90,7 @@ def finish_run(engine: Engine, run_id: int, status: str, summary: dict[str, Any]
     finally:
         if (id(engine), run_id) in _OPEN_RUNS:
             _OPEN_RUNS.discard((id(engine), run_id))
-            from regsync.liveness import KEEPER
+            from regsync.db.liveness import KEEPER
 
             KEEPER.release(engine)
 
@@ -230,19 +230,19 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
 
     Raises:
         ConfigError: incomplete registry settings or a bad database URL, or a hash key that is not the
-            store's (:class:`regsync.hashkey.HashKeyMismatch`), before anything is done.
+            store's (:class:`regsync.db.hashkey.HashKeyMismatch`), before anything is done.
         StoreError: the local store is unusable.
     """
-    from regsync.daemon import SingletonLock
-    from regsync.inbound import InboundStats, Poller
-    from regsync.outbound import Relay, RelayHalted, RelayStats
+    from regsync.flows.inbound import InboundStats, Poller
+    from regsync.flows.outbound import Relay, RelayHalted, RelayStats
     from regsync.registry.errors import InvalidClient, RegistryError
+    from regsync.service.daemon import SingletonLock
 
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
     check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # before anything is recorded
-    from regsync.status import is_paused
+    from regsync.service.status import is_paused
 
     paused = [flow for flow, on in (("outbound", outbound), ("inbound", inbound)) if on and is_paused(engine, flow)]
     for flow in paused:  # an operator's pause holds for manual passes too; changes are still captured
@@ -377,7 +377,7 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
         summary["error"] = mask_text(error)
     finish_run(engine, run_id, status, summary)
     if code != 130:  # an interruption is neither a success nor a failure of a flow
-        from regsync.status import record_flow_result
+        from regsync.service.status import record_flow_result
 
         for flow, ran in (("outbound", outbound), ("inbound", inbound)):
             if not ran:
@@ -392,7 +392,7 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
 
 
 def _merge_inbound(total: Any, stats: Any) -> None:
-    """Add one poller pass's counters to ``total`` (both :class:`regsync.inbound.InboundStats`)."""
+    """Add one poller pass's counters to ``total`` (both :class:`regsync.flows.inbound.InboundStats`)."""
     for name in ("pages", "changes", "repeats", "echoes", "stale", "transferred_out"):
         setattr(total, name, getattr(total, name) + getattr(stats, name))
     for name in ("pulled", "merged", "unchanged", "created", "adopted", "registry_owned", "ended",
@@ -445,7 +445,7 @@ def _client(settings: Settings, client: Any) -> contextlib.AbstractContextManage
 def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable[[], bool] | None = None,
              max_pages: int | None = None, client: Any = None) -> tuple[int, dict[str, Any]]:
     """One inbound pass (design.md, flow 2): read the change feed from the saved cursor until it has no more and
-    apply it (:class:`regsync.inbound.Poller`), recorded as a run of kind ``inbound``.
+    apply it (:class:`regsync.flows.inbound.Poller`), recorded as a run of kind ``inbound``.
 
     Args:
         settings: regsync's settings.
@@ -455,7 +455,7 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
         client: a registry client to use and leave open (see :func:`run_sync`). Default: a new one.
 
     Returns:
-        (exit code, summary): the summary is :meth:`regsync.inbound.InboundStats.as_dict` plus ``status``
+        (exit code, summary): the summary is :meth:`regsync.flows.inbound.InboundStats.as_dict` plus ``status``
         and ``seconds``; ``reconcile_due`` is true when the cursor expired (``CURSOR_EXPIRED``) or there was
         none although records were linked (by this pass or an earlier one). Exit code 0 when the pass completed
         (also when a reconcile is due: the run is ``partial`` when this pass found the feed cut short itself,
@@ -464,11 +464,11 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
 
     Raises:
         ConfigError: incomplete registry settings or a bad database URL, or a hash key that is not the
-            store's (:class:`regsync.hashkey.HashKeyMismatch`), before anything is done.
+            store's (:class:`regsync.db.hashkey.HashKeyMismatch`), before anything is done.
         StoreError: the local store is unusable.
     """
-    from regsync.inbound import Poller
-    from regsync.liveness import KEEPER
+    from regsync.db.liveness import KEEPER
+    from regsync.flows.inbound import Poller
 
     require_registry(settings)
     own_engine = engine is None
@@ -494,7 +494,7 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
                 summary_error: str | None = mask_text(str(exc))
             else:
                 summary_error = None
-        from regsync.status import record_flow_result
+        from regsync.service.status import record_flow_result
 
         record_flow_result(engine, "inbound", code == 0, summary_error)
     finally:

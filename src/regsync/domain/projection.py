@@ -1,7 +1,7 @@
 """Local records as the registry should hold them, and the canonical form both sides are compared in.
 
 :func:`project_local` turns a local row into the synced fields of its registry record (Python names,
-regsync's types, references as registry ids), normalized as the standards allow (:mod:`regsync.normalize`).
+regsync's types, references as registry ids), normalized as the standards allow (:mod:`regsync.domain.normalize`).
 :func:`project_registry` takes the same fields from a decoded registry record. :func:`canonical` makes either
 comparable and storable as a link's base snapshot: JSON-safe values (dates and times as ISO strings at second
 precision, hours as integer hundredths, strings NFKC without the format characters that do not print), and
@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from regsync.normalize import (
+from regsync.domain.normalize import (
     NormalizationError,
     normalize_id_number,
     normalize_name,
@@ -163,7 +163,7 @@ def check_required_text(kind: str, row: Mapping[str, Any], desired: Mapping[str,
     that no standard lets a client fix fails that record with a clear reason").
 
     A name pasted as nothing but characters that do not print (``U+200B U+200B``) is empty once they are removed
-    (:func:`regsync.normalize.strip_format_chars`); sent as it is, the registry would refuse the character, which an
+    (:func:`regsync.domain.normalize.strip_format_chars`); sent as it is, the registry would refuse the character, which an
     operator reads as "the cleaning did not work".
 
     Args:
@@ -209,7 +209,7 @@ def _canon_value(value: Any) -> Any:
 
 
 def _nfkc(value: str) -> str:
-    """NFKC without the characters that do not print (:func:`regsync.normalize.strip_format_chars`): a value
+    """NFKC without the characters that do not print (:func:`regsync.domain.normalize.strip_format_chars`): a value
     that differs only by a zero-width space or a bidi mark is the same value (design.md, "Normalization")."""
     return strip_format_chars(unicodedata.normalize("NFKC", value))
 
@@ -217,7 +217,7 @@ def _nfkc(value: str) -> str:
 def canonical(fields: Mapping[str, Any], hash_key: str) -> dict[str, Any]:
     """The canonical, storable form of synced fields: NFKC strings without format characters (``Cf``), ISO
     dates, UTC times at second precision, lists as sorted lists, and keyed hashes in place of personal values."""
-    from regsync.masking import keyed_hash
+    from regsync.domain.masking import keyed_hash
 
     out: dict[str, Any] = {}
     for name, value in fields.items():
@@ -238,7 +238,7 @@ def changed_fields(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
 
 
 #: The fields that say which real-world record a registry record is: the natural keys adopt matches by
-#: (design.md, flow 4; :mod:`regsync.adopt`): volunteers by ID type and number, orgs by USCC, memberships by the
+#: (design.md, flow 4; :mod:`regsync.flows.adopt`): volunteers by ID type and number, orgs by USCC, memberships by the
 #: pair, activities by (org, title, start), service records by (volunteer, activity, start).
 IDENTITY: dict[str, tuple[str, ...]] = {
     "org": ("uscc",),

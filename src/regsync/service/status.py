@@ -12,7 +12,7 @@
   the flow until it is resumed. A pause may carry an expiry (``regsync pause --for 2h`` or ``--until``): the
   first look at the flow after it (:func:`is_paused`, the daemon's every tick and heartbeat, a manual ``sync``)
   resumes it, audited as ``resume`` by ``regsync`` (:func:`resume_expired`).
-* Whether a daemon is alive is read from the daemons' heartbeats (:mod:`regsync.liveness`), so any replica and
+* Whether a daemon is alive is read from the daemons' heartbeats (:mod:`regsync.db.liveness`), so any replica and
   ``regsync status`` on any host see it; the next run times shown are those a live daemon's scheduler holds.
 
 Times in the database are naive UTC; what is shown is Asia/Shanghai (+08:00). Ages are whole seconds.
@@ -30,10 +30,10 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from regsync.db.hashkey import fingerprint, stored_fingerprint
 from regsync.db.models import Audit, Conflict, FeedCursor, FlowState, Outbox, Run
 from regsync.db.session import current_worker, utcnow
-from regsync.hashkey import fingerprint, stored_fingerprint
-from regsync.masking import mask_text
+from regsync.domain.masking import mask_text
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -57,7 +57,7 @@ def _age(now: dt.datetime, then: dt.datetime | None) -> int | None:
 
 
 def _iso_local(value: dt.datetime | None) -> str | None:
-    from regsync.operator import to_local
+    from regsync.flows.operator import to_local
 
     local = to_local(value)
     return local.isoformat(timespec="seconds") if local else None
@@ -176,7 +176,7 @@ def parse_duration(text_: str) -> dt.timedelta:
     """
     import re
 
-    from regsync.operator import OperatorUsageError
+    from regsync.flows.operator import OperatorUsageError
 
     compact = (text_ or "").strip().lower().replace(" ", "")
     parts = re.findall(r"(\d+(?:\.\d+)?)([smhd])", compact)
@@ -199,7 +199,7 @@ def pause_end(for_: str | None, until: str | None, *, now: dt.datetime | None = 
     Raises:
         OperatorUsageError: both given, a malformed value, or an end not in the future.
     """
-    from regsync.operator import SHANGHAI, OperatorUsageError
+    from regsync.flows.operator import SHANGHAI, OperatorUsageError
 
     now = now or utcnow()
     if for_ is not None and until is not None:
@@ -243,7 +243,7 @@ def set_paused(engine: Engine, flows: Sequence[str], paused: bool, *, reason: st
         OperatorUsageError: no flow, an unknown flow, an empty reason, an expiry with a resume, or an expiry not
             in the future.
     """
-    from regsync.operator import OperatorUsageError, check_reason, default_actor
+    from regsync.flows.operator import OperatorUsageError, check_reason, default_actor
 
     reason = check_reason(reason)
     if not flows or any(f not in PAUSABLE for f in flows):
@@ -312,9 +312,9 @@ def collect_status(engine: Engine, settings: Settings, *, now: dt.datetime | Non
         keys); ``reconcile_due`` (``{"reason", "at"}`` or ``None``); ``now``. Times are +08:00, ages whole
         seconds.
     """
-    from regsync.commands import outbox_failures
-    from regsync.inbound import CURSOR_NAME, reconcile_due
-    from regsync.liveness import abandoned, workers
+    from regsync.db.liveness import abandoned, workers
+    from regsync.flows.commands import outbox_failures
+    from regsync.flows.inbound import CURSOR_NAME, reconcile_due
 
     now = now or utcnow()
     with engine.connect() as conn:
@@ -403,7 +403,7 @@ def collect_status(engine: Engine, settings: Settings, *, now: dt.datetime | Non
 def health_problems(status: dict[str, Any], settings: Settings) -> list[str]:
     """The reasons the service is unhealthy by the ``[health]`` limits (empty: healthy).
 
-    Rules (issues 6 and 12): no daemon alive (no heartbeat within its lease: :mod:`regsync.liveness`); an
+    Rules (issues 6 and 12): no daemon alive (no heartbeat within its lease: :mod:`regsync.db.liveness`); an
     unpaused outbound flow whose oldest waiting change is older than ``outbound_max_lag_s``; an unpaused inbound
     flow whose last successful pull is older than ``inbound_max_age_s``; a last successful reconcile older than
     ``reconcile_max_age_s``; any flow failing (e.g. ``invalid_client``) for ``max_failing_s`` or longer (0, the
@@ -459,7 +459,7 @@ def print_status(status: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from regsync.operator import format_age
+    from regsync.flows.operator import format_age
 
     out = Console()
     verdict = "[green]healthy[/green]" if status["healthy"] else "[red]UNHEALTHY[/red]"
@@ -523,8 +523,8 @@ def run_status(settings: Settings) -> tuple[int, dict[str, Any]]:
         ConfigError: a bad database URL.
         StoreError: the local store is unusable (exit code 1).
     """
-    from regsync.commands import open_store
-    from regsync.liveness import sweep
+    from regsync.db.liveness import sweep
+    from regsync.flows.commands import open_store
 
     engine = open_store(settings.database.url)
     try:
@@ -561,13 +561,13 @@ def run_pause(settings: Settings, flows: Sequence[str], paused: bool, *, reason:
         ConfigError: a bad database URL.
         StoreError: the local store is unusable (exit code 1).
     """
-    from regsync.commands import open_store
-    from regsync.operator import check_reason
+    from regsync.flows.commands import open_store
+    from regsync.flows.operator import check_reason
 
     check_reason(reason)
     end = pause_end(for_, until)
     if end is not None and not paused:
-        from regsync.operator import OperatorUsageError
+        from regsync.flows.operator import OperatorUsageError
 
         raise OperatorUsageError("an expiry (--for, --until) is for pause, not resume")
     engine = open_store(settings.database.url)

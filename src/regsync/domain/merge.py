@@ -1,13 +1,13 @@
 """Three-way merge of one record, field by field, against the link's base snapshot (design.md, "Conflict policy").
 
-Pure functions on plain data: no database, no registry. The inbound poller (:mod:`regsync.inbound`) and, later,
+Pure functions on plain data: no database, no registry. The inbound poller (:mod:`regsync.flows.inbound`) and, later,
 the relay's ``VERSION_MISMATCH`` handling call :func:`three_way` with
 
 * ``base``: the link's base snapshot, the state both sides last agreed on, in canonical form
-  (:func:`regsync.projection.canonical`: personal values as keyed hashes, dates as ISO strings…);
-* ``local``: the live local row projected to the synced fields (:func:`regsync.projection.project_local`:
+  (:func:`regsync.domain.projection.canonical`: personal values as keyed hashes, dates as ISO strings…);
+* ``local``: the live local row projected to the synced fields (:func:`regsync.domain.projection.project_local`:
   Python names, clear values, references as registry ids);
-* ``remote``: the registry's record projected the same way (:func:`regsync.projection.project_registry`).
+* ``remote``: the registry's record projected the same way (:func:`regsync.domain.projection.project_registry`).
 
 Both sides are made canonical with the same key before any comparison, so a personal field (ID number,
 phone) is compared through its keyed hash and never needs to be kept in clear (design.md, "Personal data").
@@ -36,8 +36,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from regsync.masking import mask_id_number, mask_phone
-from regsync.projection import ENDED, FIELDS, SENSITIVE, canonical
+from regsync.domain.masking import mask_id_number, mask_phone
+from regsync.domain.projection import ENDED, FIELDS, SENSITIVE, canonical
 
 #: A group's policy for a field changed on both sides to different values.
 Policy = Literal["registry", "local", "manual"]
@@ -52,7 +52,7 @@ DEFAULT_POLICIES: dict[str, Policy] = {
     "residence": "registry",  # transfers happen in the registry
 }
 
-#: Field → group, per kind (Python names of :data:`regsync.projection.FIELDS`). ``status`` follows the ending
+#: Field → group, per kind (Python names of :data:`regsync.domain.projection.FIELDS`). ``status`` follows the ending
 #: rule; ``service_record`` fields are never merged. A membership's ``org_id``/``volunteer_id`` are its key
 #: (registry-api.md §4.3) and never change; they sit in ``structure`` so a mismatch is decided like one.
 GROUPS: dict[str, dict[str, str]] = {
@@ -120,7 +120,7 @@ class FieldConflict:
     """A field changed on both sides to different values whose group's policy is ``manual``.
 
     Values are what may be stored and shown (design.md, "Personal data"): canonical clear values for
-    ordinary fields; for personal fields (:data:`regsync.projection.SENSITIVE`) the masked form, with the
+    ordinary fields; for personal fields (:data:`regsync.domain.projection.SENSITIVE`) the masked form, with the
     keyed hash beside it (the ``*_hash`` attributes are ``None`` for ordinary fields).
 
     Attributes:
@@ -218,8 +218,8 @@ def three_way(kind: str, base: Mapping[str, Any], local: Mapping[str, Any], remo
         kind: ``org``, ``volunteer``, ``membership`` or ``activity``.
         base: the link's base snapshot (canonical; personal values as keyed hashes). A field missing from it
             counts as changed on both sides.
-        local: the local row's synced fields (:func:`~regsync.projection.project_local`), clear values.
-        remote: the registry's (:func:`~regsync.projection.project_registry`), clear values.
+        local: the local row's synced fields (:func:`~regsync.domain.projection.project_local`), clear values.
+        remote: the registry's (:func:`~regsync.domain.projection.project_registry`), clear values.
         policies: group → ``registry`` | ``local`` | ``manual``; missing groups take :data:`DEFAULT_POLICIES`.
         hash_key: the local secret of the keyed hashes (the one the base was written with).
 

@@ -14,7 +14,7 @@ A run reads the change feed (registry-api.md §5.3) from the saved cursor, a pag
    :func:`~regsync.db.session.suppress_outbox` (no echo loop), kinds in reference order (orgs level by level,
    volunteers, memberships, activities, service records):
 
-   * a **linked** record: three-way merge against the link's base (:func:`regsync.merge.three_way`, policies
+   * a **linked** record: three-way merge against the link's base (:func:`regsync.domain.merge.three_way`, policies
      from ``[merge]``): registry-winning fields are written to the local row; local-winning fields that differ
      from the registry get an outbox row (queued explicitly, the triggers being suppressed) so the relay pushes
      them; ``manual`` fields become rows of ``conflict``; the link takes the registry's version and the new base;
@@ -56,15 +56,15 @@ import orjson
 import structlog
 from sqlalchemy import Connection, Engine, bindparam, func, select, text
 
+from regsync.db.hashkey import check_hash_key
 from regsync.db.models import Base, Conflict, CreateSent, FeedCursor, Link, Outbox, Run
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
 from regsync.db.triggers import ORG_LEVEL_RANK, PRIORITY
-from regsync.hashkey import check_hash_key
-from regsync.masking import mask_text
-from regsync.merge import MergeResult, take_registry, three_way
-from regsync.normalize import normalize_uscc, try_normalize_id_number
-from regsync.outbound import REGISTRY_OWNED, _in, not_sent_here, reused_keys
-from regsync.projection import ENDED, FIELDS, REFERENCES, canonical, dumps, project_local, project_registry
+from regsync.domain.masking import mask_text
+from regsync.domain.merge import MergeResult, take_registry, three_way
+from regsync.domain.normalize import normalize_uscc, try_normalize_id_number
+from regsync.domain.projection import ENDED, FIELDS, REFERENCES, canonical, dumps, project_local, project_registry
+from regsync.flows.outbound import REGISTRY_OWNED, _in, not_sent_here, reused_keys
 from regsync.registry.errors import CursorExpired
 from regsync.registry.types import Change, ChangePage
 from regsync.settings import Settings
@@ -290,7 +290,7 @@ class Poller:
         record_run: record the run in ``run`` (kind ``inbound``) with its summary and decisions.
 
     Raises:
-        regsync.hashkey.HashKeyMismatch: ``settings.hash_key`` is not the store's hash key.
+        regsync.db.hashkey.HashKeyMismatch: ``settings.hash_key`` is not the store's hash key.
     """
 
     def __init__(self, engine: Engine, client: Any, settings: Settings, *, page_limit: int = PAGE_LIMIT,
@@ -319,7 +319,7 @@ class Poller:
     def take_first_cursor(self, *, force: bool = False) -> str:
         """Take the feed's head as the first cursor, before the first push (design.md, flow 2).
 
-        Every path that pushes or pulls calls it first (:func:`regsync.commands.run_sync` for any flow, the
+        Every path that pushes or pulls calls it first (:func:`regsync.flows.commands.run_sync` for any flow, the
         daemon's relay job, the poller's own run). When no cursor is saved but records are linked already (a push
         ran before any cursor was taken, or the feed's row was lost), the registry's changes made before this head
         were never read: a full reconcile is marked as due (:func:`mark_reconcile_due`, reason ``NO_CURSOR``,
@@ -762,7 +762,7 @@ class Poller:
 
     def _sent_here(self, conn: Connection, kind: str, rec: dict[str, Any]) -> bool:
         """Whether ``rec`` is this store's own create by its history of creates (:class:`~regsync.db.models.
-        CreateSent`, :func:`regsync.outbound.not_sent_here`: sent under ``rec``'s ``clientRef``, and not made
+        CreateSent`, :func:`regsync.flows.outbound.not_sent_here`: sent under ``rec``'s ``clientRef``, and not made
         before that first send)."""
         found = conn.execute(select(CreateSent.first_sent_at).where(
             CreateSent.entity == kind, CreateSent.client_ref == rec.get("client_ref"),

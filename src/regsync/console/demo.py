@@ -25,11 +25,11 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, select, text
 
-from regsync.commands import KIND_NAMES, outbox_failures, run_generate, run_sync
 from regsync.db.models import Base, Conflict, Link
 from regsync.db.session import is_postgres, make_engine
-from regsync.outbound import TABLES
-from regsync.projection import FIELDS, REFERENCES, canonical, project_local, project_registry
+from regsync.domain.projection import FIELDS, REFERENCES, canonical, project_local, project_registry
+from regsync.flows.commands import KIND_NAMES, outbox_failures, run_generate, run_sync
+from regsync.flows.outbound import TABLES
 from regsync.settings import (
     KEY_FILE_SUFFIX,
     ConfigError,
@@ -277,7 +277,7 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
             return one
 
         if portal_activity > 0:
-            from regsync.inbound import Poller
+            from regsync.flows.inbound import Poller
             from regsync.sandbox.portal import trigger_activity
 
             with RegistryClient(settings.registry, province=settings.province) as client:

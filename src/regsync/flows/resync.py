@@ -6,7 +6,7 @@ Scopes:
   one normalized ID number), with its memberships and service records;
 * ``org``: one org; with ``subtree``, the org and every org under it (``parent_id``, level by level) with their
   memberships, activities and service records;
-* ``region``: a GB/T 2260 region of the client's province (:func:`regsync.reconcile.check_region`: ``2301`` or
+* ``region``: a GB/T 2260 region of the client's province (:func:`regsync.flows.reconcile.check_region`: ``2301`` or
   its full code ``230100`` is the whole city, every district and county in it): the orgs of both lines, the
   volunteers and the activities whose ``region_code`` lies in it, and the memberships and service records of
   those orgs. A region where the local store holds no org, volunteer or activity is a usage error.
@@ -17,7 +17,7 @@ Unlike the nightly reconcile, a resync reads no export: it looks up the linked r
 lacks, ``missing_locally``); registry records of the scope that no local row links are the nightly reconcile's.
 Local ids are read in keyset pages, so a city-sized scope keeps memory flat.
 
-It repairs like ``reconcile --repair`` (:mod:`regsync.reconcile`): DB transactions and outbox rows only, no
+It repairs like ``reconcile --repair`` (:mod:`regsync.flows.reconcile`): DB transactions and outbox rows only, no
 global lock, so it runs while the daemon runs. ``dry_run`` only prints the plan (each finding with the action it
 would get, ``action_state`` ``planned``) and writes nothing. A real run is a ``run`` row of kind ``resync`` with
 its discrepancies, and an ``audit`` row (who, when, what, why; written before the work, completed after it).
@@ -37,9 +37,9 @@ from sqlalchemy import Connection, Engine, bindparam, select, text, update
 
 from regsync.db.models import Audit, Link
 from regsync.db.session import utcnow
-from regsync.masking import mask_id_number, mask_text
-from regsync.normalize import try_normalize_id_number
-from regsync.reconcile import (
+from regsync.domain.masking import mask_id_number, mask_text
+from regsync.domain.normalize import try_normalize_id_number
+from regsync.flows.reconcile import (
     BATCH,
     KIND_ORDER,
     LocalItem,
@@ -127,7 +127,7 @@ class ScopeReader:
             norm = try_normalize_id_number(t.id_type, t.id_number)
             if norm is None:
                 raise ResyncUsageError(f"{mask_id_number(t.id_number.strip())} is not a valid {t.id_type} number")
-            from regsync.inbound import _id_variants
+            from regsync.flows.inbound import _id_variants
 
             rows = self.conn.execute(text(
                 "SELECT id, id_type, id_number FROM volunteer WHERE id_type = :t AND (id_number_norm = :n "
@@ -173,7 +173,7 @@ class ScopeReader:
         return sorted(set(out))
 
     def region(self) -> str:
-        """The region's prefix (:func:`regsync.reconcile.check_region`: ``230100`` → ``2301``, the whole city),
+        """The region's prefix (:func:`regsync.flows.reconcile.check_region`: ``230100`` → ``2301``, the whole city),
         once the store is known to hold something in it.
 
         Raises:
@@ -312,8 +312,8 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
     Returns:
         (exit code, summary): ``run_id`` (``None`` for a dry run), ``audit_id``, ``status``, ``target``,
         ``dry_run``, ``discrepancies``, ``repaired``, ``queued`` and ``requeued`` (kind → count, as
-        :func:`regsync.reconcile.run_reconcile` counts them), ``by_entity``, ``compared``,
-        ``compared_total`` (how many records were compared, :func:`regsync.reconcile.compared_total`), ``actions``,
+        :func:`regsync.flows.reconcile.run_reconcile` counts them), ``by_entity``, ``compared``,
+        ``compared_total`` (how many records were compared, :func:`regsync.flows.reconcile.compared_total`), ``actions``,
         ``listed`` (the findings, masked, with their planned or taken action), ``seconds``.
 
     Raises:
@@ -323,8 +323,8 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
         ConfigError: incomplete registry settings or a bad database URL.
         StoreError: the local store is unusable.
     """
-    from regsync.commands import finish_run, open_store, require_registry, start_run
-    from regsync.operator import check_reason, default_actor
+    from regsync.flows.commands import finish_run, open_store, require_registry, start_run
+    from regsync.flows.operator import check_reason, default_actor
     from regsync.registry.client import RegistryClient
 
     reason = check_reason(reason)
@@ -338,7 +338,7 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
-    from regsync.hashkey import check_hash_key
+    from regsync.db.hashkey import check_hash_key
 
     check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # before anything is recorded
     started = time.monotonic()

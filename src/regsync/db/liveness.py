@@ -2,7 +2,7 @@
 
 Every process that works on the store holds a **lease** in ``heartbeat`` (:class:`regsync.db.models.Heartbeat`):
 the daemon for its whole life (role ``daemon``, with its scheduler's next run times), a command while it runs a
-run (role ``command``: :func:`regsync.commands.start_run` takes the lease, :func:`regsync.commands.finish_run`
+run (role ``command``: :func:`regsync.flows.commands.start_run` takes the lease, :func:`regsync.flows.commands.finish_run`
 gives it back). A thread of the process renews the lease every :data:`BEAT_S` seconds to :data:`LEASE_S` seconds
 ahead. A process is **alive** while its lease runs and it has not said it stopped; on the same node (host and PID
 namespace) a PID that no longer exists is dead at once, whatever its lease says.
@@ -10,7 +10,7 @@ namespace) a PID that no longer exists is dead at once, whatever its lease says.
 A run (``run.worker``) or a run slot (``run_slot.claimed_by``) still ``running`` whose process is not alive is
 **abandoned**: the process was killed (SIGKILL, OOM, power loss) before it could record how the run ended.
 :func:`sweep` marks them ``abandoned`` (the daemon at every beat, ``regsync status``, the prune), and
-:func:`regsync.daemon.claim_slot` takes an abandoned slot over. A worker with no heartbeat row at all (a row of
+:func:`regsync.service.daemon.claim_slot` takes an abandoned slot over. A worker with no heartbeat row at all (a row of
 a schema before revision 0011, or a name no process of this version used) is judged by the age of the claim:
 dead once it is older than :data:`LEASE_S`.
 
@@ -35,7 +35,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from regsync.db.models import Heartbeat, Run, RunSlot
 from regsync.db.session import current_worker, utcnow
-from regsync.masking import mask_text
+from regsync.domain.masking import mask_text
 
 log = structlog.get_logger(__name__)
 

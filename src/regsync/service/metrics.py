@@ -8,7 +8,7 @@ Metrics, with prometheus_client (all names start with ``regsync_``):
   ``linked``, ``unchanged``, ``failed``, ``deferred`` records), ``registry_retries_total`` (retries inside the
   client's calls), ``pulls_total{result}`` (``success``, ``partial``, ``failed``, ``idle``),
   ``changes_applied_total``, ``conflicts_detected_total``;
-* read from the store at each scrape (:func:`regsync.status.collect_status`, so they agree with ``regsync
+* read from the store at each scrape (:func:`regsync.service.status.collect_status`, so they agree with ``regsync
   status``): ``outbox_rows{state}`` (the backlog), ``outbound_lag_seconds`` (age of the oldest waiting change),
   ``feed_cursor_age_seconds``, ``conflicts_open``, ``failed_records``, ``last_success_timestamp_seconds{flow}``
   (Unix time), ``flow_paused{flow}``, ``flow_failing_seconds{flow}``, ``reconcile_due``, ``daemons_alive`` (live
@@ -36,7 +36,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
-from regsync.masking import mask_text
+from regsync.domain.masking import mask_text
 from regsync.settings import ConfigError, Settings
 
 log = structlog.get_logger(__name__)
@@ -45,14 +45,14 @@ PUSH_RESULTS = ("pushed", "linked", "unchanged", "failed", "deferred")
 
 
 class _StoreCollector(Collector):
-    """Gauges read from the store at scrape time (one :func:`regsync.status.collect_status` per scrape)."""
+    """Gauges read from the store at scrape time (one :func:`regsync.service.status.collect_status` per scrape)."""
 
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.engine = engine
         self.settings = settings
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from regsync.status import collect_status
+        from regsync.service.status import collect_status
 
         try:
             st = collect_status(self.engine, self.settings)
@@ -134,7 +134,7 @@ class Metrics:
         self.ticks.labels(job, outcome).inc()
 
     def observe_sync(self, summary: dict[str, Any]) -> None:
-        """Count a relay pass from :func:`regsync.commands.run_sync`'s summary."""
+        """Count a relay pass from :func:`regsync.flows.commands.run_sync`'s summary."""
         for result in PUSH_RESULTS:
             n = sum((summary.get(result) or {}).values())
             if n:
@@ -144,7 +144,7 @@ class Metrics:
             self.retries.inc(retries)
 
     def observe_pull(self, summary: dict[str, Any], *, idle: bool) -> None:
-        """Count a pull from :func:`regsync.commands.run_pull`'s summary."""
+        """Count a pull from :func:`regsync.flows.commands.run_pull`'s summary."""
         self.pulls.labels("idle" if idle else str(summary.get("status", "failed"))).inc()
         if summary.get("applied"):
             self.applied.inc(int(summary["applied"]))
@@ -183,7 +183,7 @@ def serve_metrics(metrics: Metrics, address: str, *, alive: Callable[[], bool]) 
     Raises:
         ConfigError: a malformed address, or one that cannot be bound (in use, not local).
     """
-    from regsync.status import collect_status
+    from regsync.service.status import collect_status
 
     host, port = parse_address(address)
 

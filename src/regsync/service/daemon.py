@@ -6,9 +6,9 @@ Asia/Shanghai by default) runs four jobs:
 ========== ====================================== =============================================================
 job        when                                   what
 ========== ====================================== =============================================================
-outbound   every ``outbound_interval_s`` (2 s)    one relay pass (:func:`regsync.commands.run_sync`)
-inbound    every ``inbound_interval_s`` (60 s)    one change-feed pass (:func:`regsync.commands.run_pull`)
-reconcile  ``reconcile_cron`` (02:00 +08:00)      the full reconcile (``regsync.reconcile.run_reconcile``), then
+outbound   every ``outbound_interval_s`` (2 s)    one relay pass (:func:`regsync.flows.commands.run_sync`)
+inbound    every ``inbound_interval_s`` (60 s)    one change-feed pass (:func:`regsync.flows.commands.run_pull`)
+reconcile  ``reconcile_cron`` (02:00 +08:00)      the full reconcile (``regsync.flows.reconcile.run_reconcile``), then
                                                   its HTML and CSV reports into ``reports_dir``
 prune      ``prune_cron`` (03:30 +08:00)          :func:`prune`: old runs, sent outbox rows… (``[retention]``)
 ========== ====================================== =============================================================
@@ -32,7 +32,7 @@ reconcile run on one replica at a time, under a session advisory lock (:class:`S
 drops when the replica's connection dies, so another replica takes over at its next tick. On SQLite a second
 daemon is refused (:class:`DaemonAlreadyRunning`, a lock file beside the database).
 
-**Liveness.** The daemon holds a lease in ``heartbeat`` for its whole life (:mod:`regsync.liveness`), renewed
+**Liveness.** The daemon holds a lease in ``heartbeat`` for its whole life (:mod:`regsync.db.liveness`), renewed
 every few seconds by a thread of its own, with its scheduler's next run times: ``regsync status`` (on any host)
 says whether a daemon is alive and shows only a live daemon's next runs. At every beat it marks ``abandoned`` the
 runs and slots left ``running`` by processes that are gone (SIGKILL), and resumes the pauses that expired. A slot
@@ -82,8 +82,8 @@ from sqlalchemy.exc import IntegrityError
 
 from regsync.db.models import Audit, Conflict, Discrepancy, Heartbeat, Outbox, Run, RunSlot
 from regsync.db.session import current_worker, is_postgres, utcnow
-from regsync.logs import alarm_streak
-from regsync.masking import mask_text
+from regsync.domain.masking import mask_text
+from regsync.service.logs import alarm_streak
 from regsync.settings import DaemonSettings, RetentionSettings, Settings, cron_trigger
 
 log = structlog.get_logger(__name__)
@@ -186,7 +186,7 @@ def claim_slot(engine: Engine, job: str, scheduled_at: dt.datetime, worker: str)
         worker: who claims (``host:pid``).
 
     A slot claimed already is taken over when the process that claimed it is gone and left it ``running`` or
-    ``abandoned`` (:mod:`regsync.liveness`: killed with SIGKILL mid-run): the run it started is marked abandoned,
+    ``abandoned`` (:mod:`regsync.db.liveness`: killed with SIGKILL mid-run): the run it started is marked abandoned,
     and the slot runs again, once (the takeover is a conditional update: of several claimants one wins).
 
     Returns:
@@ -203,7 +203,7 @@ def claim_slot(engine: Engine, job: str, scheduled_at: dt.datetime, worker: str)
 
 def _slot_free(conn: Any, row: Any, now: dt.datetime) -> bool:
     """Whether a slot's row may be claimed again: abandoned, or running for a process that is gone."""
-    from regsync.liveness import dead_workers
+    from regsync.db.liveness import dead_workers
 
     if row.state == "abandoned":
         return True
@@ -211,7 +211,7 @@ def _slot_free(conn: Any, row: Any, now: dt.datetime) -> bool:
 
 
 def _take_over_slot(engine: Engine, job: str, scheduled_at: dt.datetime, worker: str) -> int | None:
-    from regsync.liveness import sweep
+    from regsync.db.liveness import sweep
 
     now = utcnow()
     with engine.begin() as conn:
@@ -327,7 +327,7 @@ def prune(engine: Engine, retention: RetentionSettings, *, now: dt.datetime | No
         retention: the periods.
         now: naive UTC (default now).
 
-    Runs and run slots still ``running`` whose process is gone (:func:`regsync.liveness.sweep`; for runs recorded
+    Runs and run slots still ``running`` whose process is gone (:func:`regsync.db.liveness.sweep`; for runs recorded
     before the store had heartbeats, a day after they started) are marked ``abandoned`` first (counted as
     ``abandoned``); heartbeats of processes gone for longer than ``runs_days`` (or a day, for commands) go.
 
@@ -335,7 +335,7 @@ def prune(engine: Engine, retention: RetentionSettings, *, now: dt.datetime | No
         Table → rows deleted (``run``, ``run_slot``, ``discrepancy``, ``conflict``, ``audit``, ``outbox``), and
         ``abandoned`` (runs and slots marked abandoned).
     """
-    from regsync.liveness import sweep
+    from regsync.db.liveness import sweep
 
     now = now or utcnow()
     swept = sweep(engine, now)
@@ -376,9 +376,9 @@ def prune(engine: Engine, retention: RetentionSettings, *, now: dt.datetime | No
 # ------------------------------------------------------------------------------------------------ the daemon
 def outbound_work_available(engine: Engine, *, now: dt.datetime | None = None) -> bool:
     """Whether a relay pass has anything to do: re-queues the blocked rows whose awaited record is linked now
-    (:func:`regsync.outbound.unblock`), then looks for an available outbox row (pending, or deferred and due, not
+    (:func:`regsync.flows.outbound.unblock`), then looks for an available outbox row (pending, or deferred and due, not
     under a live lease)."""
-    from regsync.outbound import unblock
+    from regsync.flows.outbound import unblock
 
     now = now or utcnow()
     with engine.begin() as conn:
@@ -394,9 +394,9 @@ class Daemon:
 
     Args:
         settings: regsync's settings (``[daemon]``, ``[health]``, ``[retention]`` and the flows' own).
-        engine: the local store, migrated (the caller checks it: :func:`regsync.commands.open_store`).
+        engine: the local store, migrated (the caller checks it: :func:`regsync.flows.commands.open_store`).
         worker: this daemon's name in slots and claims (default ``host:pid``).
-        metrics: a :class:`regsync.metrics.Metrics` to count into (default: a new one).
+        metrics: a :class:`regsync.service.metrics.Metrics` to count into (default: a new one).
 
     Attributes:
         stop: set when the daemon is asked to stop; the jobs poll it between steps.
@@ -406,7 +406,7 @@ class Daemon:
 
     def __init__(self, settings: Settings, engine: Engine, *, worker: str | None = None,
                  metrics: Any = None) -> None:
-        from regsync.metrics import Metrics
+        from regsync.service.metrics import Metrics
 
         self.settings = settings
         self.engine = engine
@@ -445,10 +445,10 @@ class Daemon:
 
     def ensure_first_cursor(self) -> bool:
         """Take the change feed's first cursor before the first push (design.md, flow 2), if none is saved
-        (:meth:`regsync.inbound.Poller.take_first_cursor`: with records linked already, a full reconcile is
+        (:meth:`regsync.flows.inbound.Poller.take_first_cursor`: with records linked already, a full reconcile is
         marked as due). Returns whether pushes may go on: false while the registry cannot be asked (the relay
         waits; the next tick tries again)."""
-        from regsync.inbound import Poller
+        from regsync.flows.inbound import Poller
 
         if self._cursor_ready:
             return True
@@ -475,8 +475,8 @@ class Daemon:
 
     def on_beat(self) -> None:
         """After each heartbeat: mark abandoned what gone processes left running, resume expired pauses."""
-        from regsync.liveness import sweep
-        from regsync.status import resume_expired
+        from regsync.db.liveness import sweep
+        from regsync.service.status import resume_expired
 
         sweep(self.engine)
         resume_expired(self.engine)
@@ -553,8 +553,8 @@ class Daemon:
         Returns:
             ``run`` (a pass ran), ``idle``, ``paused``, ``backoff``, ``stopping`` or ``failed``.
         """
-        from regsync.commands import run_sync
-        from regsync.status import is_paused, record_flow_result
+        from regsync.flows.commands import run_sync
+        from regsync.service.status import is_paused, record_flow_result
 
         if self.stop.is_set():
             return "stopping"
@@ -645,8 +645,8 @@ class Daemon:
             return {"done": "run", "idle": "idle", "failed": "failed"}[state]
 
     def _pull(self) -> tuple[str, int | None]:
-        from regsync.commands import run_pull
-        from regsync.status import is_paused, record_flow_result
+        from regsync.flows.commands import run_pull
+        from regsync.service.status import is_paused, record_flow_result
 
         if is_paused(self.engine, "inbound"):
             return "idle", None
@@ -666,14 +666,14 @@ class Daemon:
         return ("done" if code == 0 else "failed"), run_id
 
     def _reconcile(self) -> tuple[str, int | None]:
-        from regsync.status import record_flow_result
+        from regsync.service.status import record_flow_result
 
         try:
-            from regsync.reconcile import run_reconcile
+            from regsync.flows.reconcile import run_reconcile
         except ImportError as exc:
-            log.error("the full reconcile is not available in this build (regsync.reconcile is missing); "
+            log.error("the full reconcile is not available in this build (regsync.flows.reconcile is missing); "
                       "the slot is recorded as failed", error=str(exc), alarm=True)
-            record_flow_result(self.engine, "reconcile", False, "regsync.reconcile is not installed")
+            record_flow_result(self.engine, "reconcile", False, "regsync.flows.reconcile is not installed")
             return "failed", None
         code, summary = run_reconcile(self.settings, repair=self.settings.daemon.reconcile_repair,
                                       engine=self.engine, stop=self.stop.is_set)
@@ -713,7 +713,7 @@ class Daemon:
         return written
 
     def _prune(self) -> tuple[str, int | None]:
-        from regsync.commands import finish_run, start_run
+        from regsync.flows.commands import finish_run, start_run
 
         started = time.monotonic()
         counts = prune(self.engine, self.settings.retention)
@@ -801,7 +801,7 @@ class Daemon:
         # APScheduler's own lines are plain text: its events are logged here instead, as structured lines
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
         # the lease says a daemon is alive (regsync status, other replicas, /healthz), from before the first tick
-        from regsync.liveness import KEEPER, beat
+        from regsync.db.liveness import KEEPER, beat
 
         KEEPER.hold(self.engine, worker=self.worker, role="daemon", next_runs=self.scheduled_next_runs,
                     on_beat=self.on_beat)
@@ -837,7 +837,7 @@ class Daemon:
             ``failed_records``, ``pulled``, ``left_jobs`` (jobs cut off), ``waiting`` (outbox rows left to send),
             ``seconds``.
         """
-        from regsync.commands import outbox_backlog
+        from regsync.flows.commands import outbox_backlog
 
         started = time.monotonic()
         self.stop.set()
@@ -861,7 +861,7 @@ class Daemon:
         except Exception:  # noqa: BLE001 — the store may be what failed
             waiting = -1
         if getattr(self, "_holds_lease", False):  # the daemon's heartbeat says it stopped
-            from regsync.liveness import KEEPER
+            from regsync.db.liveness import KEEPER
 
             self._holds_lease = False
             KEEPER.release(self.engine, worker=self.worker)
@@ -912,13 +912,13 @@ def run_daemon(settings: Settings, *, engine: Engine | None = None) -> int:
         StoreError: the local store is unusable.
         DaemonAlreadyRunning: another daemon runs on this SQLite store.
     """
-    from regsync.commands import open_store, require_registry
-    from regsync.metrics import Metrics, serve_metrics
+    from regsync.flows.commands import open_store, require_registry
+    from regsync.service.metrics import Metrics, serve_metrics
 
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
-    from regsync.hashkey import check_hash_key
+    from regsync.db.hashkey import check_hash_key
 
     check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # no daemon on another key
     lock_file = sqlite_daemon_lock(engine)

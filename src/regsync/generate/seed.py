@@ -42,7 +42,7 @@ from stdnum.cn import ric
 
 from regsync.db.models import Base, Link
 from regsync.db.session import utcnow
-from regsync.projection import canonical, dumps, project_local, project_registry
+from regsync.domain.projection import canonical, dumps, project_local, project_registry
 from regsync.registry import wire
 from regsync.sandbox.rules import star_level
 
@@ -154,14 +154,14 @@ class Seeder:
         progress: ``progress(kind, n)`` after every chunk.
 
     Raises:
-        regsync.hashkey.HashKeyMismatch: with ``link``, ``hash_key`` is not the store's hash key.
+        regsync.db.hashkey.HashKeyMismatch: with ``link``, ``hash_key`` is not the store's hash key.
     """
 
     def __init__(self, local: Engine, bulk: Bulk, *, kinds: Sequence[str] | None = None, rates: SeedRates = SeedRates(),
                  seed: int = 42, owner: str | None = None, link: bool = False, hash_key: str = "regsync-local-hash-key",
                  province: str = "23", progress: Callable[[str, int], None] | None = None) -> None:
         if link:  # the links' snapshots must be hashed with the store's own key
-            from regsync.hashkey import check_hash_key
+            from regsync.db.hashkey import check_hash_key
 
             check_hash_key(local, hash_key)
         self.local = local
@@ -233,7 +233,7 @@ class Seeder:
         return _draw(self.seed, "missing", kind, local_id) < self.rates.missing_in_registry
 
     def _refs(self, kind: str, row: dict[str, Any]) -> dict[tuple[str, int], str]:
-        from regsync.projection import REFERENCES
+        from regsync.domain.projection import REFERENCES
 
         out = {}
         for col, ref_kind in REFERENCES[kind].items():
@@ -419,7 +419,7 @@ class Seeder:
 
 def _valid_volunteer(fields: dict[str, Any]) -> bool:
     """Whether the registry would have accepted the person (the older channels checked the number)."""
-    from regsync.normalize import try_normalize_id_number
+    from regsync.domain.normalize import try_normalize_id_number
 
     number = fields.get("id_number") or ""
     return try_normalize_id_number(fields.get("id_type") or "", number) == number and bool(fields.get("name"))

@@ -52,7 +52,7 @@ ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (required; goes to
 def command_errors() -> Iterator[None]:
     """Report the errors a command's user can act on, with their exit codes: a configuration error (2), an
     unusable local store (1); no traceback."""
-    from regsync.commands import StoreError
+    from regsync.flows.commands import StoreError
 
     try:
         yield
@@ -102,7 +102,7 @@ def _settings(config: Path | None) -> Settings:
 
 
 def _setup(config: Path | None, json_output: bool) -> Settings:
-    from regsync.logs import configure_logging
+    from regsync.service.logs import configure_logging
 
     settings = _settings(config)
     configure_logging(settings.log)
@@ -124,8 +124,8 @@ def print_json(data: Any) -> None:
 @db_app.command("upgrade", epilog=env_epilog("database"))
 def db_upgrade(config: ConfigOpt = None, revision: str = typer.Argument("head")) -> None:
     """Migrate the local store to the newest schema (creates the tables and outbox triggers)."""
-    from regsync.commands import open_store
     from regsync.db.migrate import current_revision, upgrade
+    from regsync.flows.commands import open_store
 
     settings = _setup(config, False)
     try:
@@ -137,7 +137,7 @@ def db_upgrade(config: ConfigOpt = None, revision: str = typer.Argument("head"))
         upgrade(engine, revision)
         err.print(f"database at revision {current_revision(engine) or 'none (empty)'}")
     except Exception as exc:  # noqa: BLE001 — report and exit non-zero
-        from regsync.masking import mask_text
+        from regsync.domain.masking import mask_text
 
         err.print(f"[red]migration failed:[/red] {mask_text(str(getattr(exc, 'orig', None) or exc))}",
                   highlight=False)
@@ -151,10 +151,10 @@ def db_current(config: ConfigOpt = None) -> None:
     """Print the schema revision of the local store (``none`` when empty)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from regsync.commands import StoreError
     from regsync.db.migrate import current_revision, head_revision
     from regsync.db.session import make_engine
-    from regsync.masking import mask_text
+    from regsync.domain.masking import mask_text
+    from regsync.flows.commands import StoreError
 
     settings = _setup(config, False)
     engine = make_engine(settings.database.url)
@@ -184,11 +184,11 @@ def db_rekey(reason: ReasonOpt, config: ConfigOpt = None,
     """Move the store to the configured hash_key: re-hash the ID numbers and phones in the links' base snapshots
     and in the conflicts from the values both sides agreed on (the local value, else the registry's), and record
     the new key's fingerprint. Pushes and pulls nothing. Stop every daemon first. Audited (db_rekey)."""
-    from regsync.commands import open_store, require_registry
-    from regsync.daemon import DaemonAlreadyRunning, SingletonLock, sqlite_daemon_lock
-    from regsync.hashkey import rekey_store
-    from regsync.operator import default_actor
+    from regsync.db.hashkey import rekey_store
+    from regsync.flows.commands import open_store, require_registry
+    from regsync.flows.operator import default_actor
     from regsync.registry.client import RegistryClient
+    from regsync.service.daemon import DaemonAlreadyRunning, SingletonLock, sqlite_daemon_lock
     from regsync.settings import PUBLIC_HASH_KEY
 
     settings = _setup(config, json_output)
@@ -258,7 +258,7 @@ def generate(config: ConfigOpt = None,
                       "again: duplicates).")] = False,
              json_output: JsonOpt = False) -> None:
     """Generate a province-shaped data set into the local store."""
-    from regsync.commands import run_generate
+    from regsync.flows.commands import run_generate
 
     settings = _setup(config, json_output)
     with command_errors():
@@ -267,7 +267,7 @@ def generate(config: ConfigOpt = None,
     if json_output:
         print_json(summary)
     else:
-        from regsync.commands import print_generate_summary
+        from regsync.flows.commands import print_generate_summary
         print_generate_summary(summary)
 
 
@@ -282,7 +282,7 @@ def sync(config: ConfigOpt = None, json_output: JsonOpt = False,
                                                                         "anything left (deferred rows waited "
                                                                         "for).")] = False) -> None:
     """Run one sync pass."""
-    from regsync.commands import print_sync_summary, run_sync
+    from regsync.flows.commands import print_sync_summary, run_sync
 
     if outbound_only and inbound_only:
         err.print("[red]usage error:[/red] --outbound and --inbound exclude each other (give neither for both)")
@@ -312,7 +312,7 @@ def _flows(outbound: bool, inbound: bool) -> list[str]:
              epilog=env_epilog("database", "registry", "relay", "merge", "daemon", "health", "retention"))
 def run(config: ConfigOpt = None) -> None:
     """Run the daemon until a signal."""
-    from regsync.daemon import DaemonError, run_daemon
+    from regsync.service.daemon import DaemonError, run_daemon
 
     settings = _setup(config, False)
     with command_errors():
@@ -332,7 +332,7 @@ def run(config: ConfigOpt = None) -> None:
              epilog=env_epilog("database", "daemon", "health"))
 def status(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     """Show the service's status."""
-    from regsync.status import print_status, run_status
+    from regsync.service.status import print_status, run_status
 
     settings = _setup(config, json_output)
     with command_errors():
@@ -350,8 +350,8 @@ InboundFlag = Annotated[bool, typer.Option("--inbound", help="The inbound flow (
 
 def _pause_command(paused: bool, config: Path | None, reason: str, outbound: bool, inbound: bool,
                    actor: str | None, json_output: bool, for_: str | None = None, until: str | None = None) -> None:
-    from regsync.operator import OperatorUsageError
-    from regsync.status import run_pause
+    from regsync.flows.operator import OperatorUsageError
+    from regsync.service.status import run_pause
 
     settings = _setup(config, json_output)
     with command_errors():
@@ -411,7 +411,7 @@ TargetsArg = Annotated[list[str] | None, typer.Argument(
 
 def _outbox_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run an operator function; usage errors exit 2, an unreachable store exits 1."""
-    from regsync.operator import OperatorUsageError, StoreError
+    from regsync.flows.operator import OperatorUsageError, StoreError
 
     try:
         return fn(*args, **kwargs)
@@ -427,7 +427,7 @@ def _outbox_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _exit_if_nothing_matched(result: Any) -> None:
-    """``outbox retry|discard|restore`` that matched nothing (:attr:`regsync.operator.ActionResult.nothing_matched`:
+    """``outbox retry|discard|restore`` that matched nothing (:attr:`regsync.flows.operator.ActionResult.nothing_matched`:
     unknown ids, records sent, not waiting or not held): nothing done and nothing audited, exit 2 (a usage error;
     design.md, "Operator commands")."""
     if result.nothing_matched:
@@ -441,7 +441,7 @@ def _confirm_action(settings: Any, action: str, selection: Any, *, reason: str, 
                     question: Callable[[Any], str]) -> None:
     """Ask before ``outbox discard|restore`` changes anything: refuse with no terminal to ask on (exit 2), show
     ``question(preview)`` for the records a dry run would touch, and stop (exit 1) when declined."""
-    from regsync import operator as op
+    from regsync.flows import operator as op
 
     if not op.stdin_is_tty():
         err.print(f"refusing to {action}: no terminal to confirm on; pass --yes to {action} without asking")
@@ -455,7 +455,7 @@ def _confirm_action(settings: Any, action: str, selection: Any, *, reason: str, 
 def _finish_action(settings: Any, action: str, selection: Any, *, reason: str, actor: str | None, dry_run: bool,
                    json_output: bool) -> None:
     """Run ``outbox retry|discard|restore`` and print what it did (JSON or text); nothing matched is exit 2."""
-    from regsync import operator as op
+    from regsync.flows import operator as op
 
     result = _outbox_call(op.run_action, settings, action, selection, reason=reason, actor=actor, dry_run=dry_run)
     if json_output:
@@ -479,7 +479,7 @@ def outbox_list(config: ConfigOpt = None,
                 offset: Annotated[int, typer.Option("--offset", min=0, help="Records to skip.")] = 0,
                 json_output: JsonOpt = False) -> None:
     """List the outbox's waiting records."""
-    from regsync.operator import parse_kind, print_listing, run_list
+    from regsync.flows.operator import parse_kind, print_listing, run_list
 
     settings = _setup(config, json_output)
     kind = _outbox_call(parse_kind, kind) if kind else None
@@ -501,7 +501,7 @@ def outbox_retry(reason: ReasonOpt, targets: TargetsArg = None, config: ConfigOp
                  kind: KindOpt = None, actor: ActorOpt = None,
                  dry_run: DryRunOpt = False, json_output: JsonOpt = False) -> None:
     """Retry outbox records."""
-    from regsync.operator import Selection, parse_kind, parse_targets
+    from regsync.flows.operator import Selection, parse_kind, parse_targets
 
     settings = _setup(config, json_output)
     row_ids, records = _outbox_call(parse_targets, targets or [])
@@ -522,7 +522,7 @@ def outbox_discard(reason: ReasonOpt, targets: TargetsArg = None, config: Config
                    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
                    dry_run: DryRunOpt = False, json_output: JsonOpt = False) -> None:
     """Discard outbox records."""
-    from regsync import operator as op
+    from regsync.flows import operator as op
 
     settings = _setup(config, json_output)
     row_ids, records = _outbox_call(op.parse_targets, targets or [])
@@ -555,7 +555,7 @@ def outbox_restore(reason: ReasonOpt, targets: TargetsArg = None, config: Config
                    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
                    dry_run: DryRunOpt = False, json_output: JsonOpt = False) -> None:
     """Restore discarded outbox records."""
-    from regsync import operator as op
+    from regsync.flows import operator as op
 
     settings = _setup(config, json_output)
     row_ids, records = _outbox_call(op.parse_targets, targets or [])
@@ -577,7 +577,7 @@ def outbox_restore(reason: ReasonOpt, targets: TargetsArg = None, config: Config
 
 def _usage(message: str) -> None:
     """Raise an operator usage error (exit 2 through :func:`_outbox_call`)."""
-    from regsync.operator import OperatorUsageError
+    from regsync.flows.operator import OperatorUsageError
 
     raise OperatorUsageError(message)
 
@@ -591,8 +591,8 @@ app.add_typer(conflicts_app, name="conflicts")
 
 def _conflict_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run a conflicts function: usage errors exit 2, registry failures 1."""
-    from regsync.masking import mask_text
-    from regsync.operator import OperatorUsageError
+    from regsync.domain.masking import mask_text
+    from regsync.flows.operator import OperatorUsageError
     from regsync.registry.errors import RegistryError
 
     try:
@@ -616,8 +616,8 @@ def conflicts_list(config: ConfigOpt = None, json_output: JsonOpt = False,
                    field_name: Annotated[str | None, typer.Option("--field", help="Only this field.")] = None,
                    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 100) -> None:
     """List conflicts."""
-    from regsync.commands import open_store
-    from regsync.conflicts import list_conflicts, print_listing
+    from regsync.flows.commands import open_store
+    from regsync.flows.conflicts import list_conflicts, print_listing
 
     settings = _setup(config, json_output)
     with command_errors():
@@ -643,8 +643,8 @@ def conflicts_show(conflict_id: Annotated[int, typer.Argument(metavar="ID", help
                    reason: Annotated[str | None, typer.Option("--reason", help="Why (with --live).")] = None,
                    actor: ActorOpt = None) -> None:
     """Show a conflict."""
-    from regsync.commands import open_store, require_registry
-    from regsync.conflicts import get_conflict, print_conflict, show_live
+    from regsync.flows.commands import open_store, require_registry
+    from regsync.flows.conflicts import get_conflict, print_conflict, show_live
     from regsync.registry.client import RegistryClient
 
     settings = _setup(config, json_output)
@@ -680,9 +680,9 @@ def conflicts_resolve(conflict_id: Annotated[int, typer.Argument(metavar="ID", h
                       yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
                       actor: ActorOpt = None) -> None:
     """Resolve a conflict."""
-    from regsync.commands import open_store, require_registry
-    from regsync.conflicts import get_conflict, print_resolution, resolve_conflict
-    from regsync.operator import check_reason, stdin_is_tty
+    from regsync.flows.commands import open_store, require_registry
+    from regsync.flows.conflicts import get_conflict, print_resolution, resolve_conflict
+    from regsync.flows.operator import check_reason, stdin_is_tty
     from regsync.registry.client import RegistryClient
 
     settings = _setup(config, json_output)
@@ -742,8 +742,8 @@ def demo(scale: Annotated[float, typer.Option(help="Data set scale (1.0 = the pr
                   "sync until both sides agree.")] = 0,
          json_output: JsonOpt = False) -> None:
     """Run the end-to-end demo."""
-    from regsync.demo import print_demo_summary, run_demo
-    from regsync.logs import configure_logging
+    from regsync.console.demo import print_demo_summary, run_demo
+    from regsync.service.logs import configure_logging
     from regsync.settings import LogSettings
 
     configure_logging(LogSettings(level="WARNING"))
@@ -833,9 +833,9 @@ def reconcile(config: ConfigOpt = None,
               repair: Annotated[bool, typer.Option("--repair", help="Queue the fixes policy allows.")] = False,
               json_output: JsonOpt = False) -> None:
     """Reconcile the platform with the registry."""
-    from regsync.commands import open_store
-    from regsync.daemon import SingletonLock
-    from regsync.reconcile import run_reconcile
+    from regsync.flows.commands import open_store
+    from regsync.flows.reconcile import run_reconcile
+    from regsync.service.daemon import SingletonLock
 
     settings = _setup(config, json_output)
     with stop_on_signal() as stopping, command_errors():
@@ -867,7 +867,7 @@ def adopt(config: ConfigOpt = None,
           dry_run: Annotated[bool, typer.Option("--dry-run", help="Match and count only; link nothing.")] = False,
           json_output: JsonOpt = False) -> None:
     """Adopt the registry's existing records."""
-    from regsync.adopt import print_adopt_summary, run_adopt
+    from regsync.flows.adopt import print_adopt_summary, run_adopt
 
     settings = _setup(config, json_output)
     with stop_on_signal() as stopping, command_errors():
@@ -889,8 +889,8 @@ PlanOpt = Annotated[bool, typer.Option("--dry-run", help="Print the plan only; c
 
 def _resync(config: Path | None, target: Any, reason: str, actor: str | None, dry_run: bool,
             json_output: bool) -> None:
-    from regsync.operator import OperatorUsageError
-    from regsync.resync import ResyncUsageError, run_resync
+    from regsync.flows.operator import OperatorUsageError
+    from regsync.flows.resync import ResyncUsageError, run_resync
 
     settings = _setup(config, json_output)
     with stop_on_signal() as stopping, command_errors():
@@ -918,7 +918,7 @@ def resync_volunteer(reason: ReasonOpt,
                      registry_id: RegistryIdOpt = False, config: ConfigOpt = None, actor: ActorOpt = None,
                      dry_run: PlanOpt = False, json_output: JsonOpt = False) -> None:
     """Resync one volunteer."""
-    from regsync.resync import Target
+    from regsync.flows.resync import Target
 
     if (ident is None) == (id_number is None):
         err.print("[red]usage error:[/red] give a volunteer ID or --id-number, one of them")
@@ -937,7 +937,7 @@ def resync_org(ident: Annotated[str, typer.Argument(metavar="ID", help="Local id
                registry_id: RegistryIdOpt = False, config: ConfigOpt = None, actor: ActorOpt = None,
                dry_run: PlanOpt = False, json_output: JsonOpt = False) -> None:
     """Resync one org (and its subtree)."""
-    from regsync.resync import Target
+    from regsync.flows.resync import Target
 
     _resync(config, Target("org", ident, registry_id=registry_id, subtree=subtree), reason, actor, dry_run,
             json_output)
@@ -952,7 +952,7 @@ def resync_region(code: Annotated[str, typer.Argument(metavar="CODE", help="GB/T
                   reason: ReasonOpt, config: ConfigOpt = None, actor: ActorOpt = None,
                   dry_run: PlanOpt = False, json_output: JsonOpt = False) -> None:
     """Resync one region."""
-    from regsync.resync import Target
+    from regsync.flows.resync import Target
 
     _resync(config, Target("region", code), reason, actor, dry_run, json_output)
 
@@ -983,8 +983,8 @@ def _report_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     a configuration error 2; an unusable store 1."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from regsync.commands import StoreError
-    from regsync.masking import mask_text
+    from regsync.domain.masking import mask_text
+    from regsync.flows.commands import StoreError
     from regsync.reports.data import ReportUsageError
 
     try:
@@ -1000,7 +1000,7 @@ def _report_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _report_engine(config: Path | None, json_output: bool) -> Any:
-    from regsync.commands import open_store
+    from regsync.flows.commands import open_store
 
     settings = _setup(config, json_output)
     with command_errors():
@@ -1069,7 +1069,7 @@ def report_export(run: RunArg, config: ConfigOpt = None,
     """Export one run's report."""
     import shutil
 
-    from regsync.operator import default_actor
+    from regsync.flows.operator import default_actor
     from regsync.reports.export import export_to_path
 
     width = shutil.get_terminal_size((100, 24)).columns if output is None and sys.stdout.isatty() else 100

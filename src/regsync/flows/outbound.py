@@ -61,14 +61,14 @@ from sqlalchemy import BigInteger, Connection, Engine, Text, and_, any_, bindpar
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import ColumnElement
 
+from regsync.db.hashkey import check_hash_key
 from regsync.db.holds import PARENT_DISCARDED, discarded_reason, held_keys, set_aside_held
 from regsync.db.meta import store_id
 from regsync.db.models import TABLE_ENTITY, Base, Conflict, CreateSent, Link, Outbox
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
-from regsync.hashkey import check_hash_key
-from regsync.masking import mask_text
-from regsync.normalize import NormalizationError, try_normalize_id_number
-from regsync.projection import (
+from regsync.domain.masking import mask_text
+from regsync.domain.normalize import NormalizationError, try_normalize_id_number
+from regsync.domain.projection import (
     ENDED,
     FIELDS,
     REFERENCES,
@@ -178,7 +178,7 @@ class RelayStats:
         unchanged: records whose registry record already held their state (nothing sent).
         deferred: records put off to a later pass (transient faults, a parent not yet linked).
         merged: records whose write met ``VERSION_MISMATCH`` with synced fields moved in the registry: merged
-            three ways (:mod:`regsync.merge`) and sent again from the merged state, never the stale one.
+            three ways (:mod:`regsync.domain.merge`) and sent again from the merged state, never the stale one.
         held: records sent with fields held by open conflicts (the registry's values kept for those fields).
         decisions: the merges' decisions, by ``kind.field:rule:winner``.
         conflicts: fields the merges held for an operator (open or brought up to date).
@@ -382,7 +382,7 @@ class Relay:
             ``settings.relay.concurrency``).
 
     Raises:
-        regsync.hashkey.HashKeyMismatch: ``settings.hash_key`` is not the store's hash key.
+        regsync.db.hashkey.HashKeyMismatch: ``settings.hash_key`` is not the store's hash key.
     """
 
     idempotency_window_s: float = 23 * 3600.0
@@ -1455,7 +1455,7 @@ class Relay:
         base), in its own transaction; then the record's rows go back to the queue, so that the next step plans
         the write from the merged row and the new version. A record that keeps meeting a moving registry is
         retried with backoff and fails after ``relay.max_attempts``."""
-        from regsync.inbound import InboundStats, Poller  # the poller imports this module
+        from regsync.flows.inbound import InboundStats, Poller  # the poller imports this module
 
         if self._merger is None:
             self._merger = Poller(self.engine, self.client, self.settings, record_run=False)
@@ -2045,7 +2045,7 @@ class _Outcomes:
         platform without foreign keys keeps them when the row they refer to is deleted): the relay plans them
         again against the new record (a membership of another pair, a corrected service record, a moved child
         org), so that the registry holds them where the platform does."""
-        from regsync.inbound import _priority  # the poller imports this module
+        from regsync.flows.inbound import _priority  # the poller imports this module
 
         ob = Outbox.__table__
         for dep_kind, refs in REFERENCES.items():

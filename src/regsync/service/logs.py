@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from regsync.masking import mask_text
+from regsync.domain.masking import mask_text
 from regsync.settings import LogSettings
 
 

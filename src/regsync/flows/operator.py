@@ -20,7 +20,7 @@ Each action writes one ``audit`` row in the same transaction as its change.
 
 Times are naive UTC in the database and shown in Asia/Shanghai (+08:00). Nothing here prints or stores a
 full ID number or phone number: free text (the relay's reasons, the operator's reason) goes through
-:func:`regsync.masking.mask_text`.
+:func:`regsync.domain.masking.mask_text`.
 """
 
 from __future__ import annotations
@@ -35,15 +35,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (ColumnElement, Connection, Engine, and_, case, desc, exists, false, func, literal, or_, select,
-                        update)
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    case,
+    desc,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from regsync.db import holds
 from regsync.db.models import ENTITIES, Audit, Outbox, OutboxHold
 from regsync.db.session import connection, make_engine, utcnow
-from regsync.masking import mask_text
+from regsync.domain.masking import mask_text
 from regsync.settings import Settings
 
 __all__ = [
@@ -550,9 +563,9 @@ def retry_outbox(engine: Engine, selection: Selection, *, reason: str, actor: st
     Every ``failed``, ``blocked`` or ``deferred`` row of a selected record becomes ``pending`` with
     ``available_at`` = now, ``attempts`` = 0, no lease and no ``blocked_*``; ``last_code``/``last_error`` and
     ``done_at`` stay (history, and the time of the last refusal), a ``failed``/``blocked`` row's ``last_error``
-    prefixed with :data:`regsync.reconcile.REQUEUED_NOTE` and its code: sent again without a local change, so
+    prefixed with :data:`regsync.flows.reconcile.REQUEUED_NOTE` and its code: sent again without a local change, so
     ``reconcile --repair`` and ``resync`` still count the record as refused before
-    (:func:`regsync.reconcile.refused_before`). Rows already pending are left as they are.
+    (:func:`regsync.flows.reconcile.refused_before`). Rows already pending are left as they are.
 
     Args:
         engine: the local store.
@@ -712,7 +725,7 @@ def _act(engine: Engine, action: str, selection: Selection, reason: str, actor: 
             if dry_run:
                 changed = conn.execute(select(_ob.c.entity, _ob.c.local_id).where(rows_cond)).all()
             elif action == "outbox.retry":
-                from regsync.reconcile import REQUEUED_NOTE  # a refused row sent again unchanged: refused_before
+                from regsync.flows.reconcile import REQUEUED_NOTE  # a refused row sent again unchanged: refused_before
 
                 refusal = literal(REQUEUED_NOTE) + func.coalesce(_ob.c.last_code, func.upper(_ob.c.state)) + "; " \
                     + func.coalesce(_ob.c.last_error, "")

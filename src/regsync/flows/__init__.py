@@ -1,0 +1,1 @@
+"""regsync.flows."""
