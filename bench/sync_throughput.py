@@ -29,7 +29,8 @@ def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
     from sqlalchemy import text
 
     from regsync.db.session import make_engine
-    from regsync.flows.commands import KIND_NAMES, run_generate
+    from regsync.domain.kinds import KIND_NAMES
+    from regsync.flows.commands import run_generate
     from regsync.flows.outbound import Relay
     from regsync.registry.client import RegistryClient
     from regsync.sandbox.server import SandboxServer

@@ -25,11 +25,11 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, select, text
 
-from regsync.db.models import Base, Conflict, Link
+from regsync.db.models import TABLES, Base, Conflict, Link
 from regsync.db.session import is_postgres, make_engine
+from regsync.domain.kinds import KIND_NAMES
 from regsync.domain.projection import FIELDS, REFERENCES, canonical, project_local, project_registry
-from regsync.flows.commands import KIND_NAMES, outbox_failures, run_generate, run_sync
-from regsync.flows.outbound import TABLES
+from regsync.flows.commands import outbox_failures, run_generate, run_sync
 from regsync.settings import (
     KEY_FILE_SUFFIX,
     ConfigError,

@@ -38,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from regsync.db.session import current_worker
+from regsync.domain.kinds import KINDS
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -187,7 +188,17 @@ class ServiceRecord(Base):
 # --------------------------------------------------------------------------------------------------
 
 #: Entity names used in the outbox and the link table, in the order creates are sent.
-ENTITIES: tuple[str, ...] = ("org", "volunteer", "membership", "activity", "service_record")
+ENTITIES: tuple[str, ...] = KINDS
+
+#: Each kind's table in the reference schema.
+TABLES: dict[str, str] = {"org": "organization", "volunteer": "volunteer", "membership": "membership",
+                          "activity": "activity", "service_record": "service_record"}
+
+#: How a link marks a record that is the registry's (the portal's or another client's): never pushed.
+REGISTRY_OWNED = "registry_owned"
+
+#: How a link was made, for the links of a person's second local row and what hangs on it (never pushed).
+DUPLICATE_HOWS = {"duplicate_person", "duplicate_pair"}
 
 #: The columns of each synced table whose change is queued in the outbox (design.md, "Data model").
 SYNCED_COLUMNS: dict[str, tuple[str, ...]] = {

@@ -26,10 +26,12 @@ the mapping it was written with.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, text
 
 from regsync.db.models import TABLE_ENTITY
+from regsync.domain.projection import ENDED
 
 #: Rank of each org level: what a level refers to has a lower rank.
 ORG_LEVEL_RANK: dict[str, int] = {
@@ -202,3 +204,24 @@ def create_triggers(conn: Connection, synced_columns: Mapping[str, Sequence[str]
     """Create the outbox triggers on ``conn`` (inside its transaction)."""
     for stmt in trigger_ddl(conn.dialect.name, synced_columns):
         conn.execute(text(stmt))
+
+
+def row_priority(kind: str, row: Mapping[str, Any]) -> int:
+    """The outbox priority (an int, lower first) of an update of ``row`` of ``kind``, by the triggers' own rule
+    (:func:`priority_sql`): parents before children, endings after creates, an ended org after its children."""
+    p = PRIORITY
+    if kind == "org":
+        rank = ORG_LEVEL_RANK.get(row.get("level") or "", 4)
+        return p["org_end"] + 4 - rank if row.get("status") == "DISSOLVED" else p["org"] + rank
+    if kind == "membership":
+        return p["membership_end"] if row.get("left_on") is not None else p["membership"]
+    ended = row.get("status") == ENDED[kind]
+    return p[f"{kind}_end"] if ended else p[kind]
+
+
+def ending_priority(kind: str, base: Mapping[str, Any]) -> int:
+    """The outbox priority of the ending of a record whose last agreed state is ``base`` (the triggers' rule for a
+    delete, :func:`priority_sql`: endings after creates, child orgs before their parent)."""
+    if kind == "org":
+        return PRIORITY["org_end"] + 4 - ORG_LEVEL_RANK.get(base.get("level") or "", 4)
+    return PRIORITY[f"{kind}_end"]

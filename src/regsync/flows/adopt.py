@@ -41,7 +41,7 @@ import orjson
 import structlog
 from sqlalchemy import Connection, Engine, bindparam, select, text
 
-from regsync.db.models import Base, Link, Outbox
+from regsync.db.models import REGISTRY_OWNED, Base, Link, Outbox
 from regsync.db.session import suppress_outbox, utcnow
 from regsync.domain.masking import mask_text
 from regsync.domain.merge import take_registry
@@ -363,8 +363,6 @@ class Adopter:
                 with self.engine.connect() as conn:
                     self.duplicates += len(self._person_rows(conn, local_id)) - 1
             return
-        from regsync.flows.outbound import REGISTRY_OWNED
-
         with self.engine.begin() as conn, suppress_outbox(conn):
             if kind in ("activity", "service_record") and not self.poller._writable(kind, rec):
                 self._take(conn, kind, rec, local_id, REGISTRY_OWNED)

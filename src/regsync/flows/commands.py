@@ -20,14 +20,13 @@ from sqlalchemy import Engine, func, select, text, update
 from regsync.db.hashkey import check_hash_key
 from regsync.db.models import Outbox, Run
 from regsync.db.session import make_engine, utcnow
+from regsync.domain.kinds import KIND_NAMES
 from regsync.domain.masking import mask_text
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
 console = Console(stderr=True)
 
-KIND_NAMES = {"org": "orgs", "volunteer": "volunteers", "membership": "memberships", "activity": "activities",
-              "service_record": "service_records"}
 
 
 class Advance(Protocol):

@@ -30,10 +30,11 @@ from sqlalchemy import Connection, Engine, Table, and_, func, select, update
 
 from regsync.db.models import Audit, Base, Conflict, Link, Outbox
 from regsync.db.session import suppress_outbox, utcnow
+from regsync.db.triggers import row_priority
+from regsync.domain.kinds import KIND_NAMES
 from regsync.domain.masking import mask_id_number, mask_phone, mask_text
 from regsync.domain.merge import MergeResult
 from regsync.domain.projection import REFERENCES, SENSITIVE, canonical, dumps, project_local, project_registry
-from regsync.flows.commands import KIND_NAMES
 from regsync.flows.operator import OperatorUsageError, check_reason, default_actor, parse_kind, to_local
 from regsync.settings import Settings
 
@@ -311,7 +312,7 @@ def resolve_conflict(engine: Engine, client: Any, settings: Settings, conflict_i
         regsync.db.hashkey.HashKeyMismatch: ``settings.hash_key`` is not the store's hash key.
     """
     from regsync.db.hashkey import check_hash_key
-    from regsync.flows.inbound import Poller, _priority
+    from regsync.flows.inbound import Poller
 
     reason = check_reason(reason)
     if (take is None) == (set_value is None):
@@ -371,7 +372,7 @@ def resolve_conflict(engine: Engine, client: Any, settings: Settings, conflict_i
                 value = project_local(c.kind, row, refs).get(c.field)
                 resolution = "local"
             conn.execute(Outbox.__table__.insert().values(
-                entity=c.kind, local_id=c.local_id, op="update", priority=_priority(c.kind, row), state="pending",
+                entity=c.kind, local_id=c.local_id, op="update", priority=row_priority(c.kind, row), state="pending",
                 attempts=0, created_at=now, available_at=now))
             queued = True
         # the registry's value is now the field's agreed base: the platform's value, if it differs, is a change

@@ -48,7 +48,7 @@ import datetime as dt
 import json
 import time
 from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,14 +57,15 @@ import structlog
 from sqlalchemy import Connection, Engine, bindparam, func, select, text
 
 from regsync.db.hashkey import check_hash_key
-from regsync.db.models import Base, Conflict, CreateSent, FeedCursor, Link, Outbox, Run
+from regsync.db.models import REGISTRY_OWNED, TABLES, Base, Conflict, CreateSent, FeedCursor, Link, Outbox, Run
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
-from regsync.db.triggers import ORG_LEVEL_RANK, PRIORITY
+from regsync.db.triggers import ORG_LEVEL_RANK, row_priority
+from regsync.domain.kinds import KINDS
 from regsync.domain.masking import mask_text
 from regsync.domain.merge import MergeResult, take_registry, three_way
 from regsync.domain.normalize import normalize_uscc, try_normalize_id_number
 from regsync.domain.projection import ENDED, FIELDS, REFERENCES, canonical, dumps, project_local, project_registry
-from regsync.flows.outbound import REGISTRY_OWNED, _in, not_sent_here, reused_keys
+from regsync.flows.outbound import _in, not_sent_here, reused_keys
 from regsync.registry.errors import CursorExpired
 from regsync.registry.types import Change, ChangePage
 from regsync.settings import Settings
@@ -87,9 +88,7 @@ DECISIONS_KEPT = 2_000
 #: Depth of references created on the way (a grassroots team's station, its unit's detachment…).
 MAX_REFERENCE_DEPTH = 10
 
-TABLES = {"org": "organization", "volunteer": "volunteer", "membership": "membership",
-          "activity": "activity", "service_record": "service_record"}
-KIND_ORDER = ("org", "volunteer", "membership", "activity", "service_record")
+KIND_ORDER = KINDS
 _LIST_COLUMNS = {"skills", "service_categories"}
 
 
@@ -245,16 +244,6 @@ def clear_reconcile_due(conn: Connection, cursor: str) -> None:
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _priority(kind: str, row: Mapping[str, Any]) -> int:
-    """The outbox priority of an update of ``row`` (the triggers' rule, :func:`regsync.db.triggers.priority_sql`)."""
-    p = PRIORITY
-    if kind == "org":
-        rank = ORG_LEVEL_RANK.get(row.get("level") or "", 4)
-        return p["org_end"] + 4 - rank if row.get("status") == "DISSOLVED" else p["org"] + rank
-    if kind == "membership":
-        return p["membership_end"] if row.get("left_on") is not None else p["membership"]
-    ended = row.get("status") == ENDED[kind]
-    return p[f"{kind}_end"] if ended else p[kind]
 
 
 def _unknown_mark(client: Any) -> Any:
@@ -923,7 +912,7 @@ class Poller:
         """Queue an outbox row so that the relay pushes the local-winning fields (the triggers are suppressed)."""
         now = utcnow()
         conn.execute(Outbox.__table__.insert().values(
-            entity=kind, local_id=row["id"], op="update", priority=_priority(kind, row), state="pending",
+            entity=kind, local_id=row["id"], op="update", priority=row_priority(kind, row), state="pending",
             attempts=0, created_at=now, available_at=now))
         self.stats.pushes_queued[kind] += 1
 

@@ -56,6 +56,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from regsync.db import holds
 from regsync.db.models import ENTITIES, Audit, Outbox, OutboxHold
 from regsync.db.session import connection, make_engine, utcnow
+from regsync.domain.kinds import KIND_NAMES
 from regsync.domain.masking import mask_text
 from regsync.settings import Settings
 
@@ -100,9 +101,6 @@ FAILED_STATES: tuple[str, ...] = ("failed", "blocked")
 _RANK: dict[str, int] = {"discarded": 0, "pending": 1, "deferred": 2, "blocked": 3, "failed": 4}
 _STATE_OF_RANK = {v: k for k, v in _RANK.items()}
 
-#: Plural kind names, as in the sync summary.
-KIND_NAMES: dict[str, str] = {"org": "orgs", "volunteer": "volunteers", "membership": "memberships",
-                              "activity": "activities", "service_record": "service_records"}
 _KIND_ALIASES: dict[str, str] = {**{k: k for k in ENTITIES}, **{v: k for k, v in KIND_NAMES.items()}}
 
 #: Row ids shown per record (a record changed 10 000 times still prints one line).

@@ -64,8 +64,19 @@ from sqlalchemy.sql import ColumnElement
 from regsync.db.hashkey import check_hash_key
 from regsync.db.holds import PARENT_DISCARDED, discarded_reason, held_keys, set_aside_held
 from regsync.db.meta import store_id
-from regsync.db.models import TABLE_ENTITY, Base, Conflict, CreateSent, Link, Outbox
+from regsync.db.models import (
+    DUPLICATE_HOWS,
+    REGISTRY_OWNED,
+    TABLE_ENTITY,
+    TABLES,
+    Base,
+    Conflict,
+    CreateSent,
+    Link,
+    Outbox,
+)
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
+from regsync.db.triggers import ending_priority, row_priority
 from regsync.domain.masking import mask_text
 from regsync.domain.normalize import NormalizationError, try_normalize_id_number
 from regsync.domain.projection import (
@@ -97,8 +108,6 @@ from regsync.settings import Settings
 log = structlog.get_logger(__name__)
 
 #: Local table of each kind.
-TABLES = {"org": "organization", "volunteer": "volunteer", "membership": "membership",
-          "activity": "activity", "service_record": "service_record"}
 
 #: Codes that are a verdict on the record's data or state: the row fails and waits for a change.
 DATA_CODES = {"VALIDATION_FAILED", "DAILY_HOURS_EXCEEDED", "INVALID_STATE", "ORG_HAS_ACTIVE_CHILDREN",
@@ -106,11 +115,6 @@ DATA_CODES = {"VALIDATION_FAILED", "DAILY_HOURS_EXCEEDED", "INVALID_STATE", "ORG
               "PRECONDITION_REQUIRED", "VERSION_MISMATCH"}
 DUPLICATE_CODES = {"DUPLICATE_ID_NUMBER", "DUPLICATE_USCC", "DUPLICATE_CLIENT_REF"}
 
-#: How a link marks a record that is the registry's (the portal's or another client's): never pushed.
-REGISTRY_OWNED = "registry_owned"
-
-#: How a link was made, for the links of a person's second local row and what hangs on it (never pushed).
-DUPLICATE_HOWS = {"duplicate_person", "duplicate_pair"}
 
 #: Times one record may go back to the queue after a write within one pass before it is failed as ``SYNC_LOOP``:
 #: a link then the push of the platform's state, a correction found under its clientRef, a new version
@@ -299,14 +303,6 @@ def reused_keys(conn: Connection, kind: str, local_ids: Sequence[int]) -> dict[i
     return {lid: tuple(sorted(rids)) for lid, rids in out.items()}
 
 
-def _ending_priority(kind: str, base: dict[str, Any]) -> int:
-    """The outbox priority of the ending of a record whose last agreed state is ``base`` (the triggers' rule for a
-    delete, :func:`regsync.db.triggers.priority_sql`: endings after creates, child orgs before their parent)."""
-    from regsync.db.triggers import ORG_LEVEL_RANK, PRIORITY
-
-    if kind == "org":
-        return PRIORITY["org_end"] + 4 - ORG_LEVEL_RANK.get(base.get("level") or "", 4)
-    return PRIORITY[f"{kind}_end"]
 
 
 def _in(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
@@ -2029,7 +2025,7 @@ class _Outcomes:
                 base = json.loads(old["base"] or "{}")
                 if not (old["is_duplicate"] or old["how"] == REGISTRY_OWNED or _ended_locally(kind, base)):
                     conn.execute(ob.insert().values(entity=kind, local_id=-int(old["id"]), op="delete",
-                                                    priority=_ending_priority(kind, base), state="pending",
+                                                    priority=ending_priority(kind, base), state="pending",
                                                     attempts=0, created_at=now, available_at=now))
                 self._queue_dependents(conn, it.local_id, now)
             if it.reuse_ids:
@@ -2045,7 +2041,6 @@ class _Outcomes:
         platform without foreign keys keeps them when the row they refer to is deleted): the relay plans them
         again against the new record (a membership of another pair, a corrected service record, a moved child
         org), so that the registry holds them where the platform does."""
-        from regsync.flows.inbound import _priority  # the poller imports this module
 
         ob = Outbox.__table__
         for dep_kind, refs in REFERENCES.items():
@@ -2055,7 +2050,7 @@ class _Outcomes:
             table = Base.metadata.tables[TABLES[dep_kind]]
             linked = select(Link.local_id).where(Link.entity == dep_kind, Link.local_id == table.c.id).exists()
             rows = conn.execute(select(table).where(or_(*[table.c[c] == local_id for c in cols]), linked)).mappings()
-            queued = [{"entity": dep_kind, "local_id": r["id"], "op": "update", "priority": _priority(dep_kind, dict(r)),
+            queued = [{"entity": dep_kind, "local_id": r["id"], "op": "update", "priority": row_priority(dep_kind, dict(r)),
                        "state": "pending", "attempts": 0, "created_at": now, "available_at": now} for r in rows]
             if queued:
                 conn.execute(ob.insert(), queued)

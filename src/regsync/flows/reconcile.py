@@ -71,8 +71,10 @@ from sqlalchemy import Connection, Engine, and_, bindparam, select, text
 from sqlalchemy.sql import Select
 
 from regsync.db.holds import held_keys
-from regsync.db.models import Base, Discrepancy, Link, Outbox
+from regsync.db.models import REGISTRY_OWNED, TABLES, Base, Discrepancy, Link, Outbox
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
+from regsync.db.triggers import row_priority
+from regsync.domain.kinds import KIND_ALIASES, KINDS
 from regsync.domain.masking import mask_text
 from regsync.domain.merge import shown, take_registry, three_way
 from regsync.domain.normalize import try_normalize_id_number
@@ -89,16 +91,7 @@ from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-#: Kinds of record in reference order, with their local table.
-TABLES: dict[str, str] = {"org": "organization", "volunteer": "volunteer", "membership": "membership",
-                          "activity": "activity", "service_record": "service_record"}
-KIND_ORDER: tuple[str, ...] = tuple(TABLES)
-#: Names the commands accept for ``--kind`` → the kind.
-KIND_ALIASES: dict[str, str] = {
-    "orgs": "org", "org": "org", "volunteers": "volunteer", "volunteer": "volunteer",
-    "memberships": "membership", "membership": "membership", "activities": "activity", "activity": "activity",
-    "service_records": "service_record", "service-records": "service_record", "service_record": "service_record",
-}
+KIND_ORDER: tuple[str, ...] = KINDS
 #: The kinds of discrepancy (the ``discrepancy.kind`` column), reconcile's and adopt's.
 KINDS_OF_DISCREPANCY: tuple[str, ...] = (
     "missing_in_registry", "missing_locally", "field_mismatch", "stale_link", "broken_link", "hours_mismatch",
@@ -1020,8 +1013,6 @@ class Reconciler:
         its code goes to ``details["refused_before"]``): the relay sends it again, and it fails again unless the
         data changed since (design.md, flow 1: a refused row waits until the data changes). Returns ``discarded``
         and queues nothing for a record an operator discarded (held until ``outbox restore``)."""
-        from regsync.flows.inbound import _priority
-
         with self.engine.begin() as conn:
             if held_keys(conn, [(kind, int(row["id"]))]):
                 return "discarded"  # an operator keeps it out of sync until `outbox restore` (regsync.db.holds)
@@ -1033,7 +1024,7 @@ class Reconciler:
                 details["refused_before"] = refused
             if waiting is None:
                 now = utcnow()
-                prio = _priority(kind, row) if op != "delete" else _priority(kind, {**row, "status": ENDED.get(kind),
+                prio = row_priority(kind, row) if op != "delete" else row_priority(kind, {**row, "status": ENDED.get(kind),
                                                                                     "left_on": now.date()})
                 conn.execute(Outbox.__table__.insert().values(
                     entity=kind, local_id=row["id"], op=op, priority=prio, state="pending", attempts=0,
@@ -1045,8 +1036,6 @@ class Reconciler:
                        remote: dict[str, Any], f: Finding) -> None:
         """Merge a linked pair as policy says: registry-winning fields written locally (``pull``), local-winning
         ones queued (``push``), ``manual`` ones held as conflicts (``held``)."""
-        from regsync.flows.outbound import REGISTRY_OWNED
-
         poller = self.poller
         row = {k: v for k, v in item.row.items() if not k.startswith("_")}
         link = {"id": None, "entity": kind, "local_id": item.local_id, "registry_id": rec["id"],
@@ -1104,8 +1093,6 @@ class Reconciler:
     def _plan_linked(self, kind: str, item: LocalItem, rec: dict[str, Any], local: dict[str, Any],
                      remote: dict[str, Any], f: Finding) -> None:
         """What :meth:`_repair_linked` would do, without doing it."""
-        from regsync.flows.outbound import REGISTRY_OWNED
-
         transferred = kind == "volunteer" and remote.get("home_province") != self.settings.province
         f.action_state = "planned"
         if item.row["_how"] == REGISTRY_OWNED or transferred or (kind == "service_record" and not self._own(rec)):
@@ -1150,8 +1137,6 @@ class Reconciler:
     def _relink(self, kind: str, rid: str, items: list[LocalItem]) -> str:
         """A broken link: drop the links of ``rid`` and queue the records for creation (the relay links them to
         an existing registry record on ``DUPLICATE_*``)."""
-        from regsync.flows.inbound import _priority
-
         with self.engine.begin() as conn:
             conn.execute(Link.__table__.delete().where(Link.entity == kind, Link.registry_id == rid))
             now = utcnow()
@@ -1161,7 +1146,7 @@ class Reconciler:
                 self.found_local.add((kind, it.local_id))  # one finding per record in this run
                 row = {k: v for k, v in it.row.items() if not k.startswith("_")}
                 conn.execute(Outbox.__table__.insert().values(
-                    entity=kind, local_id=it.local_id, op="insert", priority=_priority(kind, row), state="pending",
+                    entity=kind, local_id=it.local_id, op="insert", priority=row_priority(kind, row), state="pending",
                     attempts=0, created_at=now, available_at=now))
         return "queued"
 

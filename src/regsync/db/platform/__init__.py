@@ -1,0 +1,11 @@
+"""The platform's records (the five kinds) as the flows see them: every read and write of the platform's own tables.
+
+The flows never spell a platform table or column; they call this interface, named for what it does. Today's
+reference tables (:mod:`regsync.db.models`) are its first implementation; a province's existing tables, through
+a declared mapping, are the next.
+
+- :mod:`regsync.db.platform.read`: rows loaded by local id for the relay to push, the states of their parents.
+- :mod:`regsync.db.platform.write`: registry changes written into local records without echo, records created in
+  the registry inserted, natural-key lookups for linking.
+- :mod:`regsync.db.platform.scan`: the keyset pages the reconcile, adopt and resync compare.
+"""
