@@ -27,7 +27,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from regsync.db.session import make_engine, utcnow
-from regsync.flows.commands import run_generate
+from regsync.generate.load import run_generate
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings
 

@@ -30,7 +30,7 @@ def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
 
     from regsync.db.session import make_engine
     from regsync.domain.kinds import KIND_NAMES
-    from regsync.flows.commands import run_generate
+    from regsync.generate.load import run_generate
     from regsync.flows.outbound import Relay
     from regsync.registry.client import RegistryClient
     from regsync.sandbox.server import SandboxServer

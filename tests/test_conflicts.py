@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 import factories as f
 from factories import TEST_HASH_KEY
 from regsync.console.cli import app
-from regsync.flows.commands import run_sync
 from regsync.flows.conflicts import list_conflicts, resolve_conflict
 from regsync.flows.operator import OperatorUsageError
+from regsync.flows.sync import run_sync
 from regsync.registry.client import RegistryClient
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import DatabaseSettings, LogSettings, MergeSettings, RegistrySettings, Settings

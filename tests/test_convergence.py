@@ -22,9 +22,9 @@ import factories as f
 from pgutil import PG_URL, drop_pg_schema, make_pg_schema_engine
 from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine, utcnow
-from regsync.flows.commands import run_sync
 from regsync.flows.conflicts import resolve_conflict
 from regsync.flows.inbound import Poller
+from regsync.flows.sync import run_sync
 from regsync.registry.client import RegistryClient
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import (

@@ -15,7 +15,8 @@ import pytest
 from factories import TEST_HASH_KEY
 from invariants import check_invariants
 from regsync.db.session import make_engine
-from regsync.flows.commands import run_generate, run_sync
+from regsync.flows.sync import run_sync
+from regsync.generate.load import run_generate
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, RelaySettings, Settings
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,23 +19,16 @@ import factories
 from factories import TEST_HASH_KEY
 from pgutil import drop_pg_schema, make_pg_schema_engine
 from regsync.console.cli import app
+from regsync.db.flowstate import is_paused, record_flow_result
 from regsync.db.liveness import beat
+from regsync.db.locks import SingletonLock, claim_slot
 from regsync.db.models import Audit, Conflict, Discrepancy, FlowState, Link, Outbox, Run, RunSlot, Volunteer
+from regsync.db.retention import prune
 from regsync.db.session import make_engine, utcnow
 from regsync.sandbox.server import SandboxServer
-from regsync.service.daemon import (
-    Daemon,
-    SingletonLock,
-    build_triggers,
-    claim_slot,
-    cron_trigger,
-    fire_times,
-    latest_fire_time,
-    next_runs,
-    prune,
-)
+from regsync.service.daemon import Daemon, build_triggers, cron_trigger, fire_times, latest_fire_time, next_runs
 from regsync.service.metrics import Metrics
-from regsync.service.status import collect_status, is_paused, record_flow_result, set_paused
+from regsync.service.status import collect_status, set_paused
 from regsync.settings import (
     SPECS,
     DaemonSettings,
@@ -129,7 +122,10 @@ def test_singleton_lock_is_held_by_one_replica_and_freed_when_its_connection_die
 # ------------------------------------------------------------------------------------------------ jobs
 def test_reconcile_job_without_the_reconcile_module_records_a_failed_slot(engine: Engine, db_url: str,
                                                                           monkeypatch) -> None:
-    monkeypatch.setitem(sys.modules, "regsync.flows.reconcile", None)  # import fails: ImportError
+    def missing(*_args: Any, **_kwargs: Any) -> Any:
+        raise ImportError("No module named 'regsync.flows.reconcile'")
+
+    monkeypatch.setattr("regsync.service.daemon.run_reconcile", missing)  # a build without it: ImportError
     daemon = Daemon(_settings(db_url), engine)
     at = dt.datetime(2026, 11, 29, 18, 0)
     assert daemon.job_reconcile(at) == "failed"
@@ -145,7 +141,7 @@ def test_reconcile_job_runs_the_reconcile_and_writes_its_reports(engine: Engine,
                                                                  request: pytest.FixtureRequest) -> None:
     """The nightly job with the real reconcile against the sandbox: a difference made on the registry's side is
     found and repaired, and the run's HTML and CSV reports land in reports_dir."""
-    from regsync.flows.commands import run_sync
+    from regsync.flows.sync import run_sync
 
     with SandboxServer(db_url=f"sqlite:///{tmp_path / 'sb.db'}", admin=True) as sandbox:
         settings = Settings(hash_key=TEST_HASH_KEY, database=DatabaseSettings(url=db_url),
@@ -204,7 +200,7 @@ def test_paused_outbound_still_captures_changes_and_is_skipped_until_resumed(eng
 def test_a_sync_that_only_pulled_is_no_push_in_the_status(engine: Engine, db_url: str) -> None:
     """A ``sync`` run with the outbound flow paused (or ``--inbound``) pushed nothing: the status must not show it
     as the last push (it did, from the run's end, so a paused or broken relay looked fresh)."""
-    from regsync.flows.commands import finish_run, start_run
+    from regsync.db.runs import finish_run, start_run
 
     set_paused(engine, ["outbound"], True, reason="registry maintenance tonight", actor="ops-li")
     finish_run(engine, start_run(engine, "sync"), "success", {"paused": ["outbound"]})
@@ -221,7 +217,7 @@ def test_a_relay_pass_that_finds_its_work_taken_by_another_replica_leaves_no_run
                                                                                  monkeypatch) -> None:
     """Two replicas see work at once and one claims it all: the other's pass does nothing, and the daemon leaves
     no empty run behind (it did: "runs are recorded only when a job did work"). A pass by hand keeps its run."""
-    from regsync.flows.commands import run_sync
+    from regsync.flows.sync import run_sync
 
     with engine.begin() as conn:
         factories.org_tree(conn)
@@ -663,7 +659,7 @@ def test_a_pause_is_unhealthy_once_older_than_the_limit(engine: Engine, db_url: 
 
 def test_a_run_is_partial_only_when_it_failed_records_itself(engine: Engine, settings: Settings) -> None:
     """A run that pushed one record and failed none was ``partial`` because an earlier run had failed one."""
-    from regsync.flows.commands import run_sync
+    from regsync.flows.sync import run_sync
 
     with engine.begin() as conn:
         factories.volunteer(conn, phone="12345")  # refused on its data: INVALID_PHONE
@@ -855,7 +851,7 @@ def test_a_pull_is_partial_only_when_it_found_the_feed_cut_short_itself(engine: 
                                                                        sandbox: SandboxServer) -> None:
     """The sibling of records failed by an earlier run: a full reconcile marked due by an earlier pull made every
     later pull and sync ``partial``, though they read the feed in full."""
-    from regsync.flows.commands import run_pull, run_sync
+    from regsync.flows.sync import run_pull, run_sync
 
     with engine.begin() as conn:
         factories.org_tree(conn)

@@ -26,7 +26,8 @@ from invariants import check_invariants, registry_records
 from pgutil import drop_pg_schema, make_pg_schema_engine
 from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine, utcnow
-from regsync.flows.commands import run_generate, run_sync
+from regsync.flows.sync import run_sync
+from regsync.generate.load import run_generate
 from regsync.sandbox.server import SandboxServer, free_port
 from regsync.service.daemon import cron_trigger, fire_times
 from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, RelaySettings, Settings

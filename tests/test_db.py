@@ -216,14 +216,16 @@ def test_a_store_failure_that_is_not_a_driver_error_is_a_store_error_everywhere(
     from typer.testing import CliRunner
 
     from regsync.console.cli import app
-    from regsync.flows.commands import StoreError, open_store, run_generate
+    from regsync.db.store import StoreError, open_store
+    from regsync.generate.load import run_generate
     from regsync.settings import DatabaseSettings, Settings
 
     def pool_timeout(*_args, **_kwargs):
         raise PoolTimeout("QueuePool limit of size 5 overflow 10 reached")
 
-    monkeypatch.setattr("regsync.db.migrate.current_revision", pool_timeout)
-    monkeypatch.setattr("regsync.db.migrate.upgrade", pool_timeout)
+    for where in ("regsync.db.store", "regsync.console.cli"):  # the opener's and `db current`'s own reads
+        monkeypatch.setattr(f"{where}.current_revision", pool_timeout)
+    monkeypatch.setattr("regsync.generate.load.upgrade", pool_timeout)
     with pytest.raises(StoreError, match="cannot open the local store: QueuePool limit"):
         open_store(db_url)
     with pytest.raises(StoreError, match="cannot open or migrate the local store: QueuePool limit"):

@@ -13,8 +13,9 @@ import pytest
 
 from invariants import check_invariants
 from regsync.db.session import make_engine
-from regsync.flows.commands import run_generate, run_sync
 from regsync.flows.outbound import Relay
+from regsync.flows.sync import run_sync
+from regsync.generate.load import run_generate
 from regsync.registry.client import RegistryClient
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, RelaySettings, Settings

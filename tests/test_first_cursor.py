@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import Engine, text
 
 import factories as f
-from regsync.flows.commands import run_pull, run_sync
 from regsync.flows.inbound import reconcile_due, saved_cursor
+from regsync.flows.sync import run_pull, run_sync
 from regsync.sandbox.server import SandboxServer
 from regsync.service.daemon import Daemon
 from regsync.service.status import collect_status, set_paused

@@ -20,7 +20,7 @@ import factories as f
 from regsync.console.cli import app
 from regsync.db.hashkey import HashKeyMismatch, check_hash_key, fingerprint, rekey_store, stored_fingerprint
 from regsync.domain.masking import keyed_hash
-from regsync.flows.commands import run_pull, run_sync
+from regsync.flows.sync import run_pull, run_sync
 from regsync.registry.client import RegistryClient
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import PUBLIC_HASH_KEY, ConfigError, MergeSettings, Settings, load_settings

@@ -567,3 +567,4 @@ def test_an_outbox_action_that_matches_nothing_exits_2_and_writes_no_audit(engin
     res = run(env, "outbox", action, f"volunteer:{s.v_id}", "volunteer:999999", "--reason", "t", *extra)
     assert res.exit_code == 0 and "volunteer:999999" in res.stdout, res.output
     assert audits(engine)[-1]["action"] == f"outbox.{action}"
+

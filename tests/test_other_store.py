@@ -20,10 +20,10 @@ import factories as f
 from pgutil import PG_URL, drop_pg_schema, make_pg_schema_engine
 from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine
-from regsync.flows.commands import run_sync
 from regsync.flows.outbound import Relay
+from regsync.flows.sync import run_sync
 from regsync.sandbox.server import SandboxServer
-from regsync.settings import RelaySettings, Settings
+from regsync.settings import Settings
 
 PERSON = "23010219900101001" + ric.calc_check_digit("230102199001010010")  # the same person in both stores
 

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 import factories as f
 from factories import TEST_HASH_KEY
 from regsync.db.triggers import priority_sql
-from regsync.flows.commands import run_sync
+from regsync.flows.sync import run_sync
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import DatabaseSettings, LogSettings, MergeSettings, RegistrySettings, RelaySettings, Settings
 

@@ -15,9 +15,9 @@ from sqlalchemy import Engine, text
 
 import factories as f
 from regsync.db.session import suppress_outbox
-from regsync.flows.commands import run_sync
 from regsync.flows.inbound import Poller, mark_reconcile_due, reconcile_due, saved_cursor
 from regsync.flows.reconcile import run_reconcile
+from regsync.flows.sync import run_sync
 from regsync.registry.client import RegistryClient
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import Settings
@@ -88,7 +88,7 @@ def test_two_sides_in_agreement_give_zero(settings, engine, sandbox) -> None:
     assert summary["compared"]["volunteer"] == {"local": 4, "registry": 4, "pairs": 4}
     assert summary["compared"]["service_record"]["pairs"] == 4
     hours = summary["hours"]
-    # per person, the report's hours view (regsync.reports.hours): 4 volunteers, both sides equal
+    # per person, the report's hours view (regsync.domain.hours): 4 volunteers, both sides equal
     assert hours["unit"] == "hundredths_of_an_hour"
     assert hours["total"]["volunteers"] == 4 and hours["total"]["volunteers_differing"] == 0
     assert hours["total"]["local_hours"] == hours["total"]["registry_hours"] == 1150

@@ -24,7 +24,7 @@ from invariants import check_invariants
 from pgutil import PG_URL, drop_pg_schema, make_pg_schema_engine
 from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine
-from regsync.flows.commands import run_sync
+from regsync.flows.sync import run_sync
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, RelaySettings, Settings
 

@@ -20,8 +20,8 @@ from sqlalchemy import Engine, text
 
 import factories as f
 from invariants import check_invariants
-from regsync.flows.commands import run_sync
 from regsync.flows.reconcile import run_reconcile
+from regsync.flows.sync import run_sync
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import Settings
 

@@ -21,9 +21,9 @@ from typer.testing import CliRunner
 import factories as f
 from regsync.console.cli import app
 from regsync.flows.adopt import run_adopt
-from regsync.flows.commands import run_pull, run_sync
 from regsync.flows.inbound import Poller, saved_cursor
 from regsync.flows.reconcile import run_reconcile
+from regsync.flows.sync import run_pull, run_sync
 from regsync.registry.client import RegistryClient
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import Settings
@@ -185,7 +185,7 @@ def test_reconcile_and_adopt_skip_export_lines_of_an_unknown_type(settings, engi
 
 
 def test_the_sync_text_summary_says_what_was_skipped(capsys) -> None:
-    from regsync.flows.commands import print_sync_summary
+    from regsync.console.summaries import print_sync_summary
 
     summary: dict[str, Any] = {
         "run_id": 7, "status": "success", "seconds": 0.1, "failed_by_code": {}, "still_failed": {},

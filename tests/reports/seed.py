@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from stdnum.cn import ric
 
-from regsync.reports.hours import hours_summary
+from regsync.domain.hours import hours_summary
 
 #: Report time of the snapshots: 2026-11-29 09:30 +08:00.
 NOW = dt.datetime(2026, 11, 29, 1, 30)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -20,8 +21,52 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+from sqlalchemy.exc import SQLAlchemyError
 
-from regsync.settings import ConfigError, Settings, env_epilog, env_help, load_settings
+from regsync.console.conflicts import print_conflict, print_resolution
+from regsync.console.conflicts import print_listing as print_conflict_listing
+from regsync.console.outbox import print_action, print_listing
+from regsync.console.progress import progress_bars
+from regsync.console.status import print_status
+from regsync.console.summaries import print_adopt_summary, print_generate_summary, print_sync_summary
+from regsync.db.hashkey import rekey_store
+from regsync.db.locks import SingletonLock
+from regsync.db.migrate import current_revision, head_revision, upgrade
+from regsync.db.session import make_engine
+from regsync.db.store import StoreError, open_store
+from regsync.domain.masking import mask_text
+from regsync.flows import operator as op
+from regsync.flows.adopt import run_adopt
+from regsync.flows.conflicts import (
+    get_conflict,
+    list_conflicts,
+    resolve_conflict,
+    show_live,
+)
+from regsync.flows.operator import (
+    OperatorUsageError,
+    Selection,
+    check_reason,
+    default_actor,
+    parse_kind,
+    parse_targets,
+    run_list,
+)
+from regsync.flows.reconcile import run_reconcile
+from regsync.flows.resync import ResyncUsageError, Target, run_resync
+from regsync.flows.runs import require_registry
+from regsync.flows.sync import run_sync
+from regsync.generate.load import run_generate
+from regsync.registry.client import RegistryClient
+from regsync.registry.errors import RegistryError
+from regsync.reports.data import ReportUsageError, list_runs, load_report
+from regsync.reports.export import export_to_path
+from regsync.reports.render_text import print_report, print_run_list
+from regsync.sandbox.cli import app as sandbox_app
+from regsync.service.daemon import DaemonAlreadyRunning, DaemonError, run_daemon, sqlite_daemon_lock
+from regsync.service.logs import configure_logging
+from regsync.service.status import run_pause, run_status
+from regsync.settings import PUBLIC_HASH_KEY, ConfigError, LogSettings, Settings, env_epilog, env_help, load_settings
 
 app = typer.Typer(help="regsync: keeps a province's volunteer platform in step with the national volunteer "
                        "registry.", no_args_is_help=True, pretty_exceptions_enable=False,
@@ -52,7 +97,6 @@ ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (required; goes to
 def command_errors() -> Iterator[None]:
     """Report the errors a command's user can act on, with their exit codes: a configuration error (2), an
     unusable local store (1); no traceback."""
-    from regsync.flows.commands import StoreError
 
     try:
         yield
@@ -102,7 +146,6 @@ def _settings(config: Path | None) -> Settings:
 
 
 def _setup(config: Path | None, json_output: bool) -> Settings:
-    from regsync.service.logs import configure_logging
 
     settings = _settings(config)
     configure_logging(settings.log)
@@ -124,8 +167,6 @@ def print_json(data: Any) -> None:
 @db_app.command("upgrade", epilog=env_epilog("database"))
 def db_upgrade(config: ConfigOpt = None, revision: str = typer.Argument("head")) -> None:
     """Migrate the local store to the newest schema (creates the tables and outbox triggers)."""
-    from regsync.db.migrate import current_revision, upgrade
-    from regsync.flows.commands import open_store
 
     settings = _setup(config, False)
     try:
@@ -137,7 +178,6 @@ def db_upgrade(config: ConfigOpt = None, revision: str = typer.Argument("head"))
         upgrade(engine, revision)
         err.print(f"database at revision {current_revision(engine) or 'none (empty)'}")
     except Exception as exc:  # noqa: BLE001 — report and exit non-zero
-        from regsync.domain.masking import mask_text
 
         err.print(f"[red]migration failed:[/red] {mask_text(str(getattr(exc, 'orig', None) or exc))}",
                   highlight=False)
@@ -149,12 +189,6 @@ def db_upgrade(config: ConfigOpt = None, revision: str = typer.Argument("head"))
 @db_app.command("current", epilog=env_epilog("database"))
 def db_current(config: ConfigOpt = None) -> None:
     """Print the schema revision of the local store (``none`` when empty)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from regsync.db.migrate import current_revision, head_revision
-    from regsync.db.session import make_engine
-    from regsync.domain.masking import mask_text
-    from regsync.flows.commands import StoreError
 
     settings = _setup(config, False)
     engine = make_engine(settings.database.url)
@@ -184,12 +218,6 @@ def db_rekey(reason: ReasonOpt, config: ConfigOpt = None,
     """Move the store to the configured hash_key: re-hash the ID numbers and phones in the links' base snapshots
     and in the conflicts from the values both sides agreed on (the local value, else the registry's), and record
     the new key's fingerprint. Pushes and pulls nothing. Stop every daemon first. Audited (db_rekey)."""
-    from regsync.db.hashkey import rekey_store
-    from regsync.flows.commands import open_store, require_registry
-    from regsync.flows.operator import default_actor
-    from regsync.registry.client import RegistryClient
-    from regsync.service.daemon import DaemonAlreadyRunning, SingletonLock, sqlite_daemon_lock
-    from regsync.settings import PUBLIC_HASH_KEY
 
     settings = _setup(config, json_output)
     with command_errors():
@@ -258,16 +286,13 @@ def generate(config: ConfigOpt = None,
                       "again: duplicates).")] = False,
              json_output: JsonOpt = False) -> None:
     """Generate a province-shaped data set into the local store."""
-    from regsync.flows.commands import run_generate
 
     settings = _setup(config, json_output)
-    with command_errors():
-        summary = run_generate(settings, scale=scale, seed=seed, progress=show_progress(json_output),
-                               append=append)
+    with command_errors(), progress_bars(show_progress(json_output)) as advance:
+        summary = run_generate(settings, scale=scale, seed=seed, progress=advance, append=append)
     if json_output:
         print_json(summary)
     else:
-        from regsync.flows.commands import print_generate_summary
         print_generate_summary(summary)
 
 
@@ -282,14 +307,13 @@ def sync(config: ConfigOpt = None, json_output: JsonOpt = False,
                                                                         "anything left (deferred rows waited "
                                                                         "for).")] = False) -> None:
     """Run one sync pass."""
-    from regsync.flows.commands import print_sync_summary, run_sync
 
     if outbound_only and inbound_only:
         err.print("[red]usage error:[/red] --outbound and --inbound exclude each other (give neither for both)")
         raise typer.Exit(2)
     settings = _setup(config, json_output)
-    with stop_on_signal() as stopping, command_errors():
-        code, summary = run_sync(settings, progress=show_progress(json_output), stop=stopping,
+    with stop_on_signal() as stopping, command_errors(), progress_bars(show_progress(json_output)) as advance:
+        code, summary = run_sync(settings, progress=advance, stop=stopping,
                                  until_quiet=until_quiet, outbound=not inbound_only, inbound=not outbound_only)
     if json_output:
         print_json(summary)
@@ -312,7 +336,6 @@ def _flows(outbound: bool, inbound: bool) -> list[str]:
              epilog=env_epilog("database", "registry", "relay", "merge", "daemon", "health", "retention"))
 def run(config: ConfigOpt = None) -> None:
     """Run the daemon until a signal."""
-    from regsync.service.daemon import DaemonError, run_daemon
 
     settings = _setup(config, False)
     with command_errors():
@@ -332,7 +355,6 @@ def run(config: ConfigOpt = None) -> None:
              epilog=env_epilog("database", "daemon", "health"))
 def status(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     """Show the service's status."""
-    from regsync.service.status import print_status, run_status
 
     settings = _setup(config, json_output)
     with command_errors():
@@ -350,8 +372,6 @@ InboundFlag = Annotated[bool, typer.Option("--inbound", help="The inbound flow (
 
 def _pause_command(paused: bool, config: Path | None, reason: str, outbound: bool, inbound: bool,
                    actor: str | None, json_output: bool, for_: str | None = None, until: str | None = None) -> None:
-    from regsync.flows.operator import OperatorUsageError
-    from regsync.service.status import run_pause
 
     settings = _setup(config, json_output)
     with command_errors():
@@ -411,7 +431,6 @@ TargetsArg = Annotated[list[str] | None, typer.Argument(
 
 def _outbox_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run an operator function; usage errors exit 2, an unreachable store exits 1."""
-    from regsync.flows.operator import OperatorUsageError, StoreError
 
     try:
         return fn(*args, **kwargs)
@@ -441,7 +460,6 @@ def _confirm_action(settings: Any, action: str, selection: Any, *, reason: str, 
                     question: Callable[[Any], str]) -> None:
     """Ask before ``outbox discard|restore`` changes anything: refuse with no terminal to ask on (exit 2), show
     ``question(preview)`` for the records a dry run would touch, and stop (exit 1) when declined."""
-    from regsync.flows import operator as op
 
     if not op.stdin_is_tty():
         err.print(f"refusing to {action}: no terminal to confirm on; pass --yes to {action} without asking")
@@ -455,13 +473,12 @@ def _confirm_action(settings: Any, action: str, selection: Any, *, reason: str, 
 def _finish_action(settings: Any, action: str, selection: Any, *, reason: str, actor: str | None, dry_run: bool,
                    json_output: bool) -> None:
     """Run ``outbox retry|discard|restore`` and print what it did (JSON or text); nothing matched is exit 2."""
-    from regsync.flows import operator as op
 
     result = _outbox_call(op.run_action, settings, action, selection, reason=reason, actor=actor, dry_run=dry_run)
     if json_output:
         print_json(result.as_dict())
     else:
-        op.print_action(result)
+        print_action(result)
     _exit_if_nothing_matched(result)
 
 
@@ -479,7 +496,6 @@ def outbox_list(config: ConfigOpt = None,
                 offset: Annotated[int, typer.Option("--offset", min=0, help="Records to skip.")] = 0,
                 json_output: JsonOpt = False) -> None:
     """List the outbox's waiting records."""
-    from regsync.flows.operator import parse_kind, print_listing, run_list
 
     settings = _setup(config, json_output)
     kind = _outbox_call(parse_kind, kind) if kind else None
@@ -501,7 +517,6 @@ def outbox_retry(reason: ReasonOpt, targets: TargetsArg = None, config: ConfigOp
                  kind: KindOpt = None, actor: ActorOpt = None,
                  dry_run: DryRunOpt = False, json_output: JsonOpt = False) -> None:
     """Retry outbox records."""
-    from regsync.flows.operator import Selection, parse_kind, parse_targets
 
     settings = _setup(config, json_output)
     row_ids, records = _outbox_call(parse_targets, targets or [])
@@ -522,7 +537,6 @@ def outbox_discard(reason: ReasonOpt, targets: TargetsArg = None, config: Config
                    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
                    dry_run: DryRunOpt = False, json_output: JsonOpt = False) -> None:
     """Discard outbox records."""
-    from regsync.flows import operator as op
 
     settings = _setup(config, json_output)
     row_ids, records = _outbox_call(op.parse_targets, targets or [])
@@ -555,7 +569,6 @@ def outbox_restore(reason: ReasonOpt, targets: TargetsArg = None, config: Config
                    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
                    dry_run: DryRunOpt = False, json_output: JsonOpt = False) -> None:
     """Restore discarded outbox records."""
-    from regsync.flows import operator as op
 
     settings = _setup(config, json_output)
     row_ids, records = _outbox_call(op.parse_targets, targets or [])
@@ -577,7 +590,6 @@ def outbox_restore(reason: ReasonOpt, targets: TargetsArg = None, config: Config
 
 def _usage(message: str) -> None:
     """Raise an operator usage error (exit 2 through :func:`_outbox_call`)."""
-    from regsync.flows.operator import OperatorUsageError
 
     raise OperatorUsageError(message)
 
@@ -591,9 +603,6 @@ app.add_typer(conflicts_app, name="conflicts")
 
 def _conflict_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run a conflicts function: usage errors exit 2, registry failures 1."""
-    from regsync.domain.masking import mask_text
-    from regsync.flows.operator import OperatorUsageError
-    from regsync.registry.errors import RegistryError
 
     try:
         return fn(*args, **kwargs)
@@ -616,8 +625,6 @@ def conflicts_list(config: ConfigOpt = None, json_output: JsonOpt = False,
                    field_name: Annotated[str | None, typer.Option("--field", help="Only this field.")] = None,
                    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 100) -> None:
     """List conflicts."""
-    from regsync.flows.commands import open_store
-    from regsync.flows.conflicts import list_conflicts, print_listing
 
     settings = _setup(config, json_output)
     with command_errors():
@@ -630,7 +637,7 @@ def conflicts_list(config: ConfigOpt = None, json_output: JsonOpt = False,
     if json_output:
         print_json(listing.as_dict())
     else:
-        print_listing(listing)
+        print_conflict_listing(listing)
 
 
 @conflicts_app.command("show", help="One conflict: its field, the base, local and registry values as stored "
@@ -643,9 +650,6 @@ def conflicts_show(conflict_id: Annotated[int, typer.Argument(metavar="ID", help
                    reason: Annotated[str | None, typer.Option("--reason", help="Why (with --live).")] = None,
                    actor: ActorOpt = None) -> None:
     """Show a conflict."""
-    from regsync.flows.commands import open_store, require_registry
-    from regsync.flows.conflicts import get_conflict, print_conflict, show_live
-    from regsync.registry.client import RegistryClient
 
     settings = _setup(config, json_output)
     with command_errors():
@@ -680,10 +684,6 @@ def conflicts_resolve(conflict_id: Annotated[int, typer.Argument(metavar="ID", h
                       yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
                       actor: ActorOpt = None) -> None:
     """Resolve a conflict."""
-    from regsync.flows.commands import open_store, require_registry
-    from regsync.flows.conflicts import get_conflict, print_resolution, resolve_conflict
-    from regsync.flows.operator import check_reason, stdin_is_tty
-    from regsync.registry.client import RegistryClient
 
     settings = _setup(config, json_output)
     _conflict_call(check_reason, reason)
@@ -697,7 +697,7 @@ def conflicts_resolve(conflict_id: Annotated[int, typer.Argument(metavar="ID", h
         with engine.connect() as conn:
             view = _conflict_call(get_conflict, conn, conflict_id)
         if not yes:
-            if not stdin_is_tty():
+            if not op.stdin_is_tty():
                 err.print("refusing to resolve: no terminal to confirm on; pass --yes to resolve without asking")
                 raise typer.Exit(2)
             what = f"take the {take} value" if take else f"set {set_value}"
@@ -742,9 +742,9 @@ def demo(scale: Annotated[float, typer.Option(help="Data set scale (1.0 = the pr
                   "sync until both sides agree.")] = 0,
          json_output: JsonOpt = False) -> None:
     """Run the end-to-end demo."""
-    from regsync.console.demo import print_demo_summary, run_demo
-    from regsync.service.logs import configure_logging
-    from regsync.settings import LogSettings
+    # start-up cost: the demo brings the sandbox registry (its server, portal and rules), which no other command
+    # needs; imported here so that every other command starts without it
+    from regsync.console.demo import print_demo_summary, run_demo  # start-up cost (above)
 
     configure_logging(LogSettings(level="WARNING"))
     if sign_method not in ("HMAC-SHA256", "HMAC-SM3"):
@@ -833,9 +833,6 @@ def reconcile(config: ConfigOpt = None,
               repair: Annotated[bool, typer.Option("--repair", help="Queue the fixes policy allows.")] = False,
               json_output: JsonOpt = False) -> None:
     """Reconcile the platform with the registry."""
-    from regsync.flows.commands import open_store
-    from regsync.flows.reconcile import run_reconcile
-    from regsync.service.daemon import SingletonLock
 
     settings = _setup(config, json_output)
     with stop_on_signal() as stopping, command_errors():
@@ -847,8 +844,9 @@ def reconcile(config: ConfigOpt = None,
                     err.print("[red]a reconcile is running elsewhere[/red] (a daemon's nightly run, or another "
                               "command): try again when it has finished (`regsync status`)")
                     raise typer.Exit(1)
-                code, summary = run_reconcile(settings, kinds=kind, region=region, repair=repair,
-                                              progress=show_progress(json_output), stop=stopping, engine=engine)
+                with progress_bars(show_progress(json_output)) as advance:
+                    code, summary = run_reconcile(settings, kinds=kind, region=region, repair=repair,
+                                                  progress=advance, stop=stopping, engine=engine)
         finally:
             engine.dispose()
     if json_output:
@@ -867,11 +865,10 @@ def adopt(config: ConfigOpt = None,
           dry_run: Annotated[bool, typer.Option("--dry-run", help="Match and count only; link nothing.")] = False,
           json_output: JsonOpt = False) -> None:
     """Adopt the registry's existing records."""
-    from regsync.flows.adopt import print_adopt_summary, run_adopt
 
     settings = _setup(config, json_output)
-    with stop_on_signal() as stopping, command_errors():
-        code, summary = run_adopt(settings, dry_run=dry_run, progress=show_progress(json_output), stop=stopping)
+    with stop_on_signal() as stopping, command_errors(), progress_bars(show_progress(json_output)) as advance:
+        code, summary = run_adopt(settings, dry_run=dry_run, progress=advance, stop=stopping)
     if json_output:
         print_json(summary)
     else:
@@ -889,8 +886,6 @@ PlanOpt = Annotated[bool, typer.Option("--dry-run", help="Print the plan only; c
 
 def _resync(config: Path | None, target: Any, reason: str, actor: str | None, dry_run: bool,
             json_output: bool) -> None:
-    from regsync.flows.operator import OperatorUsageError
-    from regsync.flows.resync import ResyncUsageError, run_resync
 
     settings = _setup(config, json_output)
     with stop_on_signal() as stopping, command_errors():
@@ -918,7 +913,6 @@ def resync_volunteer(reason: ReasonOpt,
                      registry_id: RegistryIdOpt = False, config: ConfigOpt = None, actor: ActorOpt = None,
                      dry_run: PlanOpt = False, json_output: JsonOpt = False) -> None:
     """Resync one volunteer."""
-    from regsync.flows.resync import Target
 
     if (ident is None) == (id_number is None):
         err.print("[red]usage error:[/red] give a volunteer ID or --id-number, one of them")
@@ -937,7 +931,6 @@ def resync_org(ident: Annotated[str, typer.Argument(metavar="ID", help="Local id
                registry_id: RegistryIdOpt = False, config: ConfigOpt = None, actor: ActorOpt = None,
                dry_run: PlanOpt = False, json_output: JsonOpt = False) -> None:
     """Resync one org (and its subtree)."""
-    from regsync.flows.resync import Target
 
     _resync(config, Target("org", ident, registry_id=registry_id, subtree=subtree), reason, actor, dry_run,
             json_output)
@@ -952,16 +945,11 @@ def resync_region(code: Annotated[str, typer.Argument(metavar="CODE", help="GB/T
                   reason: ReasonOpt, config: ConfigOpt = None, actor: ActorOpt = None,
                   dry_run: PlanOpt = False, json_output: JsonOpt = False) -> None:
     """Resync one region."""
-    from regsync.flows.resync import Target
 
     _resync(config, Target("region", code), reason, actor, dry_run, json_output)
 
 
 def _mount_sandbox() -> None:
-    try:
-        from regsync.sandbox.cli import app as sandbox_app
-    except ImportError:  # pragma: no cover - the sandbox ships with regsync
-        return
     app.add_typer(sandbox_app, name="sandbox")
 
 
@@ -981,11 +969,6 @@ RunArg = Annotated[int, typer.Argument(metavar="RUN", help="The run id (`regsync
 def _report_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run a report function on the configured store: an unknown run, format or kind, or a missing reason exit 2;
     a configuration error 2; an unusable store 1."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from regsync.domain.masking import mask_text
-    from regsync.flows.commands import StoreError
-    from regsync.reports.data import ReportUsageError
 
     try:
         with command_errors():
@@ -1000,7 +983,6 @@ def _report_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _report_engine(config: Path | None, json_output: bool) -> Any:
-    from regsync.flows.commands import open_store
 
     settings = _setup(config, json_output)
     with command_errors():
@@ -1015,7 +997,6 @@ def report_list(config: ConfigOpt = None,
                 limit: Annotated[int, typer.Option("--limit", min=1, max=10000, help="At most this many runs.")] = 20,
                 json_output: JsonOpt = False) -> None:
     """List the runs."""
-    from regsync.reports.data import list_runs
 
     engine = _report_engine(config, json_output)
     try:
@@ -1025,7 +1006,6 @@ def report_list(config: ConfigOpt = None,
     if json_output:
         print_json({"runs": [r.as_dict() for r in runs]})
     else:
-        from regsync.reports.render_text import print_run_list
 
         print_run_list(runs, Console())
 
@@ -1036,7 +1016,6 @@ def report_list(config: ConfigOpt = None,
                                  "rows). Unknown run: exit 2.", epilog=env_epilog("database"))
 def report_show(run: RunArg, config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     """Show one run's report."""
-    from regsync.reports.data import load_report
 
     engine = _report_engine(config, json_output)
     try:
@@ -1046,7 +1025,6 @@ def report_show(run: RunArg, config: ConfigOpt = None, json_output: JsonOpt = Fa
     if json_output:
         print_json(report.head())
     else:
-        from regsync.reports.render_text import print_report
 
         print_report(report, Console())
 
@@ -1067,10 +1045,6 @@ def report_export(run: RunArg, config: ConfigOpt = None,
                       "--reason", help="Why the personal data is needed (goes to the audit table).")] = None,
                   actor: ActorOpt = None) -> None:
     """Export one run's report."""
-    import shutil
-
-    from regsync.flows.operator import default_actor
-    from regsync.reports.export import export_to_path
 
     width = shutil.get_terminal_size((100, 24)).columns if output is None and sys.stdout.isatty() else 100
     engine = _report_engine(config, fmt == "json" and output is None)

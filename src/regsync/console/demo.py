@@ -25,11 +25,20 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, select, text
 
+from regsync.console.progress import progress_bars
 from regsync.db.models import TABLES, Base, Conflict, Link
+from regsync.db.runs import outbox_failures
 from regsync.db.session import is_postgres, make_engine
 from regsync.domain.kinds import KIND_NAMES
 from regsync.domain.projection import FIELDS, REFERENCES, canonical, project_local, project_registry
-from regsync.flows.commands import outbox_failures, run_generate, run_sync
+from regsync.flows.inbound import Poller
+from regsync.flows.sync import run_sync
+from regsync.generate.load import run_generate
+from regsync.registry.client import RegistryClient
+from regsync.sandbox.faults import parse_fault_spec
+from regsync.sandbox.portal import trigger_activity
+from regsync.sandbox.server import SandboxServer
+from regsync.sandbox.store import ClientCredential
 from regsync.settings import (
     KEY_FILE_SUFFIX,
     ConfigError,
@@ -231,11 +240,6 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
     Raises:
         ConfigError: the work dir is not the demo's own (not empty, no marker) or cannot be written.
     """
-    from regsync.registry.client import RegistryClient
-    from regsync.sandbox.faults import parse_fault_spec
-    from regsync.sandbox.server import SandboxServer
-    from regsync.sandbox.store import ClientCredential
-
     started = time.monotonic()
     workdir = workdir.resolve()
     marker = workdir / MARKER
@@ -255,7 +259,8 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
     client_secret = secrets.token_urlsafe(24)
     credential = ClientCredential(client_id, client_secret, "23")
     with SandboxServer(db_url=f"sqlite:///{workdir / 'sandbox.db'}", clients=[credential],
-                       subprocess=True, faults=parse_fault_spec(faults) or None) as sandbox:
+                       subprocess=True, faults=parse_fault_spec(faults) or None) as sandbox, \
+            progress_bars(progress) as advance:
         settings = Settings(
             province="23",
             # a key of the demo's own, made once and kept in the work dir (design.md, "Personal data")
@@ -266,19 +271,17 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
             log=LogSettings(level="WARNING"),
         )
         engine = make_engine(settings.database.url)
-        generated = run_generate(settings, scale=scale, seed=seed, progress=progress, engine=engine)
+        generated = run_generate(settings, scale=scale, seed=seed, progress=advance, engine=engine)
         runs: list[dict[str, Any]] = []
         portal: dict[str, int] = {}
 
         def sync_pass(**kw: Any) -> dict[str, Any]:
-            _, one = run_sync(settings, progress=progress, until_quiet=True, engine=engine, timeout_s=1800,
+            _, one = run_sync(settings, progress=advance, until_quiet=True, engine=engine, timeout_s=1800,
                               stall_s=120, **kw)
             runs.append(one)
             return one
 
         if portal_activity > 0:
-            from regsync.flows.inbound import Poller
-            from regsync.sandbox.portal import trigger_activity
 
             with RegistryClient(settings.registry, province=settings.province) as client:
                 Poller(engine, client, settings).take_first_cursor()  # before anything changes (flow 2)

@@ -2,7 +2,7 @@
 
 Every process that works on the store holds a **lease** in ``heartbeat`` (:class:`regsync.db.models.Heartbeat`):
 the daemon for its whole life (role ``daemon``, with its scheduler's next run times), a command while it runs a
-run (role ``command``: :func:`regsync.flows.commands.start_run` takes the lease, :func:`regsync.flows.commands.finish_run`
+run (role ``command``: :func:`regsync.db.runs.start_run` takes the lease, :func:`regsync.db.runs.finish_run`
 gives it back). A thread of the process renews the lease every :data:`BEAT_S` seconds to :data:`LEASE_S` seconds
 ahead. A process is **alive** while its lease runs and it has not said it stopped; on the same node (host and PID
 namespace) a PID that no longer exists is dead at once, whatever its lease says.

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from regsync.domain.masking import keyed_hash
 from regsync.domain.normalize import (
     NormalizationError,
     normalize_id_number,
@@ -217,8 +218,6 @@ def _nfkc(value: str) -> str:
 def canonical(fields: Mapping[str, Any], hash_key: str) -> dict[str, Any]:
     """The canonical, storable form of synced fields: NFKC strings without format characters (``Cf``), ISO
     dates, UTC times at second precision, lists as sorted lists, and keyed hashes in place of personal values."""
-    from regsync.domain.masking import keyed_hash
-
     out: dict[str, Any] = {}
     for name, value in fields.items():
         kind = type(value)

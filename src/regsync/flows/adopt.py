@@ -41,14 +41,19 @@ import orjson
 import structlog
 from sqlalchemy import Connection, Engine, bindparam, select, text
 
+from regsync.db.hashkey import check_hash_key
 from regsync.db.models import REGISTRY_OWNED, Base, Link, Outbox
+from regsync.db.runs import finish_run, start_run
 from regsync.db.session import suppress_outbox, utcnow
+from regsync.db.store import open_store
 from regsync.domain.masking import mask_text
 from regsync.domain.merge import take_registry
 from regsync.domain.normalize import normalize_text, normalize_uscc, try_normalize_id_number
 from regsync.domain.projection import canonical, dumps, project_registry
 from regsync.flows.reconcile import KIND_ORDER, Finding, Recorder, backfill_id_number_norm, city_of, unknown_summary
+from regsync.flows.runs import Advance, no_progress, require_registry
 from regsync.registry import wire
+from regsync.registry.client import RegistryClient
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -436,14 +441,15 @@ class Adopter:
                                          "links the right one or retries to create it")))
 
 
-def run_adopt(settings: Settings, *, dry_run: bool = False, progress: bool = False, engine: Engine | None = None,
+def run_adopt(settings: Settings, *, dry_run: bool = False, progress: Advance | None = None,
+              engine: Engine | None = None,
               stop: Callable[[], bool] | None = None) -> tuple[int, dict[str, Any]]:
     """Adopt the registry's existing records (module docstring), recorded as a run of kind ``adopt``.
 
     Args:
         settings: regsync's settings.
         dry_run: match and count only: nothing is linked or held and no run is recorded.
-        progress: draw progress on stderr.
+        progress: called as records are matched (:class:`regsync.flows.runs.Advance`); default: nothing drawn.
         engine: an engine on the store (default: one on ``settings.database.url``, checked).
         stop: polled between batches; true ends the run early (``partial``, exit code 130).
 
@@ -463,16 +469,12 @@ def run_adopt(settings: Settings, *, dry_run: bool = False, progress: bool = Fal
         ConfigError: incomplete registry settings or a bad database URL.
         StoreError: the local store is unusable.
     """
-    from regsync.flows.commands import finish_run, open_store, progress_bars, require_registry, start_run
     from regsync.flows.inbound import save_cursor, saved_cursor
     from regsync.flows.reconcile import _earliest
-    from regsync.registry.client import RegistryClient
 
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
-    from regsync.db.hashkey import check_hash_key
-
     check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # before anything is recorded
     started = time.monotonic()
     run_id = None if dry_run else start_run(engine, "adopt")
@@ -481,9 +483,9 @@ def run_adopt(settings: Settings, *, dry_run: bool = False, progress: bool = Fal
     adopter: Adopter | None = None
     cursor = None
     try:
-        with RegistryClient(settings.registry, province=settings.province) as client, \
-                progress_bars(progress) as advance:
-            adopter = Adopter(engine, client, settings, recorder, dry_run=dry_run, advance=advance, stop=stop)
+        with RegistryClient(settings.registry, province=settings.province) as client:
+            adopter = Adopter(engine, client, settings, recorder, dry_run=dry_run, advance=progress or no_progress,
+                              stop=stop)
             adopter.run()
             if adopter.stopped:
                 status, code, error = "partial", 130, "interrupted"
@@ -524,41 +526,6 @@ def run_adopt(settings: Settings, *, dry_run: bool = False, progress: bool = Fal
     return code, summary
 
 
-def print_adopt_summary(summary: dict[str, Any]) -> None:
-    """Counts per kind and the ambiguous matches, for a terminal."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    out = Console()
-    head = "adopt (dry run)" if summary["dry_run"] else f"adopt run {summary['run_id']}"
-    table = Table(title=f"{head}: {summary['status']} in {summary['seconds']} s", box=box.SIMPLE_HEAD)
-    for col in ("kind", "registry", "linked", "ambiguous", "unmatched", "local unlinked"):
-        table.add_column(col, justify="left" if col == "kind" else "right")
-    for kind in KIND_ORDER:
-        table.add_row(kind, *(str(summary[k].get(kind, 0)) for k in ("read", "linked", "ambiguous", "unmatched",
-                                                                     "local_unlinked")))
-    out.print(table)
-    if summary["duplicates"]:
-        out.print(f"a person's second local rows linked as duplicates: {summary['duplicates']}")
-    if summary.get("other_store"):
-        out.print("[yellow]records made under this client's credentials by creates this store never sent[/yellow] "
-                  "(another store's, or this store's before a rebuild), linked by this adopt: "
-                  + ", ".join(f"{k} {v}" for k, v in summary["other_store"].items()), highlight=False)
-    winners: Counter[str] = Counter()
-    for key, n in summary.get("decisions", {}).items():
-        winners[key.rsplit(":", 1)[-1]] += n
-    if winners:
-        out.print(f"fields that differed: {winners['registry']} taken from the registry into the platform's rows, "
-                  f"{winners['local']} kept and queued for the registry, {winners['none']} held as conflicts "
-                  "(each field in --json: decisions)")
-    for d in summary["ambiguous_matches"]:
-        out.print(f"[yellow]ambiguous[/yellow] {d['entity']} registry {d['registry_id']}: local rows "
-                  f"{d['details']['local_ids']}, registry candidates {d['details']['registry_ids']} — held for a "
-                  "person", highlight=False)
-    if summary.get("error"):
-        out.print(f"[red]error:[/red] {summary['error']}", highlight=False)
-
 
 def iter_held(engine: Engine) -> Iterator[tuple[str, int]]:
     """The records adopt holds for a person (outbox rows failed with ``AMBIGUOUS_MATCH``)."""
@@ -567,4 +534,4 @@ def iter_held(engine: Engine) -> Iterator[tuple[str, int]]:
             Outbox.last_code == HELD_CODE, Outbox.state == "failed").distinct()))
 
 
-__all__ = ["HELD_CODE", "Adopter", "iter_held", "print_adopt_summary", "run_adopt"]
+__all__ = ["HELD_CODE", "Adopter", "iter_held", "run_adopt"]

@@ -308,7 +308,7 @@ class Poller:
     def take_first_cursor(self, *, force: bool = False) -> str:
         """Take the feed's head as the first cursor, before the first push (design.md, flow 2).
 
-        Every path that pushes or pulls calls it first (:func:`regsync.flows.commands.run_sync` for any flow, the
+        Every path that pushes or pulls calls it first (:func:`regsync.flows.sync.run_sync` for any flow, the
         daemon's relay job, the poller's own run). When no cursor is saved but records are linked already (a push
         ran before any cursor was taken, or the feed's row was lost), the registry's changes made before this head
         were never read: a full reconcile is marked as due (:func:`mark_reconcile_due`, reason ``NO_CURSOR``,

@@ -32,7 +32,6 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -50,14 +49,16 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from regsync.db import holds
 from regsync.db.models import ENTITIES, Audit, Outbox, OutboxHold
-from regsync.db.session import connection, make_engine, utcnow
+from regsync.db.session import connection, utcnow
+from regsync.db.store import StoreError, missing_sqlite_file, open_store, store_error
+from regsync.domain.clock import format_age, to_local
 from regsync.domain.kinds import KIND_NAMES
 from regsync.domain.masking import mask_text
+from regsync.flows.reconcile import REQUEUED_NOTE
 from regsync.settings import Settings
 
 __all__ = [
@@ -77,8 +78,6 @@ __all__ = [
     "open_store",
     "parse_kind",
     "parse_targets",
-    "print_action",
-    "print_listing",
     "record_key",
     "restore_outbox",
     "retry_outbox",
@@ -110,8 +109,6 @@ MAX_AUDIT_KEYS = 1000
 #: Records handled per statement by retry and discard.
 _CHUNK = 500
 
-SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
-
 _ob = Outbox.__table__
 
 
@@ -119,19 +116,7 @@ class OperatorUsageError(ValueError):
     """The command was given no selection, a malformed target or an empty reason (exit code 2)."""
 
 
-class StoreError(RuntimeError):
-    """The local store cannot be reached or is not migrated (exit code 1)."""
-
-
 # ------------------------------------------------------------------------------------------------ helpers
-def to_local(value: dt.datetime | str | None) -> dt.datetime | None:
-    """A naive UTC time from the database as an aware Asia/Shanghai (+08:00) time; ``None`` stays."""
-    if value is None:
-        return None
-    if isinstance(value, str):  # SQLite aggregates can come back as text
-        value = dt.datetime.fromisoformat(value)
-    return value.replace(tzinfo=dt.UTC).astimezone(SHANGHAI)
-
 
 def _utc(value: dt.datetime | str | None) -> dt.datetime | None:
     if isinstance(value, str):
@@ -723,7 +708,6 @@ def _act(engine: Engine, action: str, selection: Selection, reason: str, actor: 
             if dry_run:
                 changed = conn.execute(select(_ob.c.entity, _ob.c.local_id).where(rows_cond)).all()
             elif action == "outbox.retry":
-                from regsync.flows.reconcile import REQUEUED_NOTE  # a refused row sent again unchanged: refused_before
 
                 refusal = literal(REQUEUED_NOTE) + func.coalesce(_ob.c.last_code, func.upper(_ob.c.state)) + "; " \
                     + func.coalesce(_ob.c.last_error, "")
@@ -808,37 +792,13 @@ def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
 
 
 # ------------------------------------------------------------------------------------------------ CLI glue
-def open_store(settings: Settings) -> Engine:
-    """An engine on the configured store, refusing a SQLite file that does not exist (rather than making one).
-
-    Raises:
-        StoreError: the SQLite file is missing.
-        ConfigError: the URL is malformed or names a database regsync cannot drive.
-    """
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-
-    from regsync.settings import ConfigError
-
-    try:
-        url = make_url(settings.database.url)
-        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
-                and not url.database.startswith("file:") and not Path(url.database).exists():
-            raise StoreError(f"no local store at {url.database}; run `regsync db upgrade` first")
-        return make_engine(settings.database.url)
-    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-        raise ConfigError(f"database.url (REGSYNC_DATABASE_URL) is not a database URL regsync can use ({exc}); "
-                          "examples: sqlite:///regsync.db, postgresql+psycopg://user@host:5432/db") from exc
-    except ImportError as exc:
-        raise ConfigError(f"database.url (REGSYNC_DATABASE_URL) needs a database driver that is not installed: "
-                          f"{exc}") from exc
-
-
-def _store_error(exc: SQLAlchemyError) -> StoreError:
-    orig = getattr(exc, "orig", None) or exc
-    first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
-    migrated = "outbox" not in first and "audit" not in first
-    hint = "" if migrated else " (is the store migrated? run `regsync db upgrade`)"
-    return StoreError(mask_text(f"{type(orig).__name__}: {first}{hint}"))
+def _open(settings: Settings) -> Engine:
+    engine = open_store(settings.database.url, migrated=False)
+    missing = missing_sqlite_file(engine)
+    if missing:
+        engine.dispose()
+        raise StoreError(f"no local store at {missing}; run `regsync db upgrade` first")
+    return engine
 
 
 def run_list(settings: Settings, **filters: Any) -> OutboxListing:
@@ -848,11 +808,11 @@ def run_list(settings: Settings, **filters: Any) -> OutboxListing:
         OperatorUsageError: see :func:`list_outbox`.
         StoreError: the store cannot be reached or read.
     """
-    engine = open_store(settings)
+    engine = _open(settings)
     try:
         return list_outbox(engine, **filters)
     except SQLAlchemyError as exc:
-        raise _store_error(exc) from exc
+        raise store_error(exc) from exc
     finally:
         engine.dispose()
 
@@ -869,113 +829,14 @@ def run_action(settings: Settings, action: str, selection: Selection, **kwargs: 
     if action != "restore":
         selection.validate(allow_all_failed=action == "retry")
     check_reason(kwargs.get("reason"))
-    engine = open_store(settings)
+    engine = _open(settings)
     try:
         return fn(engine, selection, **kwargs)
     except SQLAlchemyError as exc:
-        raise _store_error(exc) from exc
+        raise store_error(exc) from exc
     finally:
         engine.dispose()
 
 
-def format_age(seconds: int | None) -> str:
-    """``3d 4h``, ``2h 5m``, ``40s``: an age for a terminal."""
-    if seconds is None:
-        return "—"
-    seconds = max(0, seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes}m"
-    if minutes:
-        return f"{minutes}m {secs}s"
-    return f"{secs}s"
 
 
-def print_listing(listing: OutboxListing, *, now: dt.datetime | None = None) -> None:
-    """A Rich table of the page, then the totals, on stdout."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    out = Console()
-    if not listing.records:
-        out.print("nothing waits in the outbox" + (" that matches" if listing.total == 0 else " on this page")
-                  + f" ({listing.total} records in all)")
-        return
-    local_now = to_local(now or utcnow())
-    table = Table(title=f"outbox: {len(listing.records)} of {listing.total} records waiting "
-                        f"(times +08:00)", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("record", no_wrap=True)
-    table.add_column("state", no_wrap=True)
-    table.add_column("tries", justify="right", no_wrap=True)
-    table.add_column("next", no_wrap=True)
-    table.add_column("age", justify="right", no_wrap=True)
-    table.add_column("code: reason · rows", min_width=20, ratio=1)
-    for r in listing.records:
-        if r.next_attempt is None:
-            nxt = "—"
-        elif local_now and r.next_attempt <= local_now:
-            nxt = "now"
-        else:
-            nxt = r.next_attempt.strftime("%m-%d %H:%M")
-        why = Text(": ".join(x for x in (r.code, r.reason) if x))
-        if r.held:
-            why = Text("discarded by an operator" + (f" (audit #{r.held_audit_id})" if r.held_audit_id else "")
-                       + f": out of sync until `regsync outbox restore {r.key}`; its changes are kept")
-            if r.dependents_total:
-                more = r.dependents_total - len(r.dependents)
-                why.append(f"\nwaiting on it: {', '.join(r.dependents)}" + (f" +{more}" if more > 0 else ""))
-        ids = ",".join(str(i) for i in r.row_ids) + (f" +{r.rows - len(r.row_ids)}" if r.rows > len(r.row_ids)
-                                                      else "")
-        why.append(("\n" if len(why) else "") + f"rows {ids}", style="dim")
-        table.add_row(Text(r.key), Text(r.state), str(r.attempts), Text(nxt), format_age(r.age_s), why)
-    out.print(table)
-    out.print(Text("by state: " + ", ".join(f"{k} {v}" for k, v in listing.by_state.items())))
-    if listing.by_code:
-        out.print(Text("by code: " + ", ".join(f"{k} {v}" for k, v in listing.by_code.items())))
-    shown_to = listing.offset + len(listing.records)
-    if shown_to < listing.total:
-        out.print(f"{listing.total - shown_to} more: --offset {shown_to}")
-
-
-def print_action(result: ActionResult) -> None:
-    """One or two lines on stdout: what was (or would be) retried or discarded."""
-    from rich.console import Console
-    from rich.text import Text
-
-    out = Console()
-    verb = {"outbox.retry": "retried", "outbox.discard": "discarded", "outbox.restore": "restored"}[result.action]
-    if result.dry_run:
-        verb = "would have " + verb
-    if result.affected == 0:
-        line = f"nothing matched: no record {verb}"
-    else:
-        kinds = ", ".join(f"{k} {v}" for k, v in result.by_kind.items())
-        line = (f"{verb} {result.affected} record{'' if result.affected == 1 else 's'} ({kinds}; {result.rows} outbox "
-                f"row{'' if result.rows == 1 else 's'})")
-    if result.audit_id is not None:
-        line += f"; audit #{result.audit_id}"
-    out.print(Text(line))
-    if result.unmatched:
-        out.print(Text(("not discarded (unknown, or not held out of sync): " if result.action == "outbox.restore"
-                        else "not waiting (unknown, sent or discarded): ") + ", ".join(result.unmatched)))
-    if result.action == "outbox.discard" and result.affected and not result.dry_run:
-        out.print(Text("kept out of sync until restored (`regsync outbox restore KIND:LOCAL_ID`): later changes of "
-                       + ("it" if result.affected == 1 else "them") + " are kept, not sent"))
-    for key, names in result.dependents.items():
-        out.print(Text(f"waiting on {key}: " + ", ".join(names)))
-    shown = sum(len(v) for v in result.dependents.values())
-    if result.dependents_total > shown:
-        out.print(Text(f"and {result.dependents_total - shown} more waiting records"))
-    if result.busy:
-        out.print(Text(f"{result.busy} rows left alone: a relay is sending them now"))
-    if result.dependents_blocked:
-        n = result.dependents_blocked
-        out.print(Text(f"{n} record{' is' if n == 1 else 's are'} blocked on the discarded ones and stay"
-                       f"{'s' if n == 1 else ''} blocked until {'it is' if result.affected == 1 else 'they are'} "
-                       "restored or discarded too"))

@@ -70,10 +70,14 @@ import structlog
 from sqlalchemy import Connection, Engine, and_, bindparam, select, text
 from sqlalchemy.sql import Select
 
+from regsync.db.hashkey import check_hash_key
 from regsync.db.holds import held_keys
 from regsync.db.models import REGISTRY_OWNED, TABLES, Base, Discrepancy, Link, Outbox
+from regsync.db.runs import finish_run, start_run
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
+from regsync.db.store import open_store
 from regsync.db.triggers import row_priority
+from regsync.domain.hours import HoursAggregator
 from regsync.domain.kinds import KIND_ALIASES, KINDS
 from regsync.domain.masking import mask_text
 from regsync.domain.merge import shown, take_registry, three_way
@@ -87,7 +91,9 @@ from regsync.domain.projection import (
     project_local,
     project_registry,
 )
-from regsync.settings import Settings
+from regsync.flows.runs import Advance, no_progress, require_registry
+from regsync.registry.client import RegistryClient
+from regsync.settings import ConfigError, Settings
 
 log = structlog.get_logger(__name__)
 
@@ -488,9 +494,7 @@ class Reconciler:
         self.repair_errors = 0
         self.org_info: dict[str, tuple[str | None, str | None, str | None]] = {}
         self.reg_hours_by_org: Counter[str] = Counter()
-        from regsync.reports.hours import HoursAggregator
-
-        #: the hours view per person (regsync.reports.hours), filled by :meth:`hours`
+        #: the hours view per person (regsync.domain.hours), filled by :meth:`hours`
         self.hours_view = HoursAggregator()
         self._hours_conn: Connection | None = None
         #: local records already found in this run (adoptable pairs, relinked rows), not to be found again as
@@ -1000,7 +1004,7 @@ class Reconciler:
             _add_hours(by_city, by_line, region_code, org_type, level, h, "registry_hours_hundredths")
         total = {"local_hours_hundredths": sum(v["local_hours_hundredths"] for v in by_city.values()),
                  "registry_hours_hundredths": sum(v["registry_hours_hundredths"] for v in by_city.values())}
-        out = self.hours_view.as_dict()  # per person (regsync.reports.hours): the report's hours view
+        out = self.hours_view.as_dict()  # per person (regsync.domain.hours): the report's hours view
         out["by_org"] = {"unit": "hundredths of an hour", "by_city": dict(sorted(by_city.items())),
                          "by_org_line": dict(sorted(by_line.items())), "total": total}
         return out
@@ -1241,7 +1245,7 @@ def _earliest(cursors: Sequence[str]) -> str | None:
 
 
 def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, region: str | None = None,
-                  repair: bool = False, progress: bool = False, engine: Engine | None = None,
+                  repair: bool = False, progress: Advance | None = None, engine: Engine | None = None,
                   stop: Callable[[], bool] | None = None) -> tuple[int, dict[str, Any]]:
     """One reconcile (design.md, flow 3), recorded as a run of kind ``reconcile`` with its discrepancies.
 
@@ -1253,7 +1257,7 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
             whole city); only records of that region (an org's, an activity's or a volunteer's ``regionCode``; a
             membership's and a service record's org's), on both organization lines.
         repair: queue the fixes policy allows (module docstring); otherwise only report.
-        progress: draw progress on stderr (a terminal only).
+        progress: called as records are compared (:class:`regsync.flows.runs.Advance`); default: nothing drawn.
         engine: an engine on the store (default: one on ``settings.database.url``, checked).
         stop: polled between batches; when true the run ends early (``partial``, exit code 130).
 
@@ -1274,10 +1278,6 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
         ConfigError: incomplete registry settings, a bad database URL, an unknown kind or region.
         StoreError: the local store is unusable.
     """
-    from regsync.flows.commands import open_store, progress_bars, require_registry, start_run
-    from regsync.registry.client import RegistryClient
-    from regsync.settings import ConfigError
-
     try:
         scope = Scope(parse_kinds(kinds), check_region(region, settings.province))
     except ValueError as exc:
@@ -1285,8 +1285,6 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
-    from regsync.db.hashkey import check_hash_key
-
     check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # before anything is recorded
     started = time.monotonic()
     run_id = start_run(engine, "reconcile")
@@ -1295,9 +1293,9 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
     rc: Reconciler | None = None
     feed_restarted = False
     try:
-        with RegistryClient(settings.registry, province=settings.province) as client, \
-                progress_bars(progress) as advance:
-            rc = Reconciler(engine, client, settings, recorder, repair=repair, advance=advance, stop=stop)
+        with RegistryClient(settings.registry, province=settings.province) as client:
+            rc = Reconciler(engine, client, settings, recorder, repair=repair, advance=progress or no_progress,
+                            stop=stop)
             rc.run_full(scope)
             if rc.stopped:
                 status, code, error = "partial", 130, "interrupted"
@@ -1388,8 +1386,6 @@ def compared_total(compared: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
 
 
 def _finish(engine: Engine, run_id: int, status: str, summary: dict[str, Any]) -> None:
-    from regsync.flows.commands import finish_run
-
     stored = {k: v for k, v in summary.items() if k != "listed"}
     finish_run(engine, run_id, status, stored)
 

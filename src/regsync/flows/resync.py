@@ -35,10 +35,14 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine, bindparam, select, text, update
 
+from regsync.db.hashkey import check_hash_key
 from regsync.db.models import Audit, Link
+from regsync.db.runs import finish_run, start_run
 from regsync.db.session import utcnow
+from regsync.db.store import open_store
 from regsync.domain.masking import mask_id_number, mask_text
 from regsync.domain.normalize import try_normalize_id_number
+from regsync.flows.operator import check_reason, default_actor
 from regsync.flows.reconcile import (
     BATCH,
     KIND_ORDER,
@@ -49,6 +53,8 @@ from regsync.flows.reconcile import (
     compared_total,
     local_items,
 )
+from regsync.flows.runs import require_registry
+from regsync.registry.client import RegistryClient
 from regsync.registry.types import Kind
 from regsync.settings import Settings
 
@@ -323,10 +329,6 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
         ConfigError: incomplete registry settings or a bad database URL.
         StoreError: the local store is unusable.
     """
-    from regsync.flows.commands import finish_run, open_store, require_registry, start_run
-    from regsync.flows.operator import check_reason, default_actor
-    from regsync.registry.client import RegistryClient
-
     reason = check_reason(reason)
     if target.scope not in ("volunteer", "org", "region"):
         raise ResyncUsageError("the scope is volunteer, org or region")
@@ -338,8 +340,6 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
-    from regsync.db.hashkey import check_hash_key
-
     check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # before anything is recorded
     started = time.monotonic()
     who = mask_text((actor or default_actor()).strip() or "unknown")[:64]

@@ -3,7 +3,7 @@
 * :func:`list_runs` pages the ``run`` table, newest first, with each run's discrepancy count.
 * :func:`load_report` gathers what a report shows above its rows: the run, its counts by kind, entity, city,
   organization line and action (one ``GROUP BY`` over the run's rows), the trend over the last runs of its kind,
-  and the hours view from its summary (:mod:`regsync.reports.hours`).
+  and the hours view from its summary (:mod:`regsync.domain.hours`).
 * :func:`iter_discrepancies` streams a run's rows (``yield_per``: a server-side cursor on PostgreSQL), so a run
   with millions of rows is never held in memory.
 
@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Engine, desc, func, select
 from regsync.db.models import Discrepancy, Run, Volunteer
 from regsync.db.session import connection
 from regsync.domain.masking import mask_id_number, mask_phone, mask_text
+from regsync.domain.regions import CITY_BY_CODE
 
 __all__ = [
     "DISCREPANCY_KINDS",
@@ -101,8 +102,6 @@ def iso(value: dt.datetime | None) -> str | None:
 def city_name(code: str | None) -> str:
     """The name of a prefecture-level division from its 4-digit code (``2301`` → ``哈尔滨市``); ``""`` when the
     code is unknown or ``None``."""
-    from regsync.domain.regions import CITY_BY_CODE
-
     city = CITY_BY_CODE.get((code or "")[:4])
     return city.name if city else ""
 
@@ -336,7 +335,7 @@ class RunReport:
         run: the run.
         counts: its discrepancies counted.
         trend: the last runs of its kind, oldest first, this one last.
-        hours: ``run.summary["hours"]`` (shape: :mod:`regsync.reports.hours`), or ``None`` when the run recorded
+        hours: ``run.summary["hours"]`` (shape: :mod:`regsync.domain.hours`), or ``None`` when the run recorded
             none or one of another shape.
         generated_at: when the report was made (+08:00).
         show_personal_data: whether rows carry clear ID numbers and phones (audited by the export).
@@ -375,7 +374,7 @@ def _hours_group_ok(group: Any) -> bool:
 
 
 def _hours_shape_ok(hours: Any) -> bool:
-    """Whether ``hours`` has the shape of :mod:`regsync.reports.hours` (else the report shows no hours view)."""
+    """Whether ``hours`` has the shape of :mod:`regsync.domain.hours` (else the report shows no hours view)."""
     return isinstance(hours, dict) and _hours_group_ok(hours.get("total")) and all(
         isinstance(hours.get(k), dict) and all(_hours_group_ok(g) for g in hours[k].values())
         for k in ("by_city", "by_org_line"))

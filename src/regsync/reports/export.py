@@ -41,6 +41,7 @@ from regsync.db.models import Audit, Discrepancy
 from regsync.db.session import utcnow
 from regsync.domain.masking import mask_text
 from regsync.reports.data import ReportUsageError, RunReport, city_name, get_run, iso, iter_discrepancies, load_report
+from regsync.reports.render_html import write_html
 from regsync.reports.render_text import print_report
 
 __all__ = [
@@ -151,8 +152,6 @@ def export_run(engine: Engine, run_id: int, fmt: str, out: IO[str], *, show_pers
         elif fmt == "text":
             write_text(conn, report, out, width=width, rows_per_kind=rows_per_kind or TEXT_ROWS_PER_KIND)
         else:
-            from regsync.reports.render_html import write_html
-
             write_html(conn, report, out, rows_per_kind=rows_per_kind or HTML_ROWS_PER_KIND)
     return report
 

@@ -25,8 +25,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from sqlalchemy import Connection
 
+from regsync.domain.hours import format_hours
 from regsync.reports.data import ORG_LINES, DiscrepancyRow, RunReport, city_name, iter_discrepancies, kind_order
-from regsync.reports.hours import format_hours
 from regsync.reports.render_text import format_duration, summary_items
 
 __all__ = ["build_charts", "write_html"]

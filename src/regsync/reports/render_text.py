@@ -1,6 +1,6 @@
 """Reports for a terminal: Rich tables that fit its width (``report list``, ``report show``, text export).
 
-Times are shown in Asia/Shanghai (+08:00); hours with two decimals (:func:`regsync.reports.hours.format_hours`).
+Times are shown in Asia/Shanghai (+08:00); hours with two decimals (:func:`regsync.domain.hours.format_hours`).
 Every value printed comes from :mod:`regsync.reports.data`, which masks ID numbers and phones unless the export
 was asked (and audited) for them in clear.
 """
@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from regsync.domain.hours import format_hours
 from regsync.reports.data import ORG_LINES, DiscrepancyRow, RunInfo, RunReport, city_name
-from regsync.reports.hours import format_hours
 
 __all__ = ["format_duration", "print_report", "print_run_list", "summary_items"]
 

@@ -6,8 +6,8 @@ Asia/Shanghai by default) runs four jobs:
 ========== ====================================== =============================================================
 job        when                                   what
 ========== ====================================== =============================================================
-outbound   every ``outbound_interval_s`` (2 s)    one relay pass (:func:`regsync.flows.commands.run_sync`)
-inbound    every ``inbound_interval_s`` (60 s)    one change-feed pass (:func:`regsync.flows.commands.run_pull`)
+outbound   every ``outbound_interval_s`` (2 s)    one relay pass (:func:`regsync.flows.sync.run_sync`)
+inbound    every ``inbound_interval_s`` (60 s)    one change-feed pass (:func:`regsync.flows.sync.run_pull`)
 reconcile  ``reconcile_cron`` (02:00 +08:00)      the full reconcile (``regsync.flows.reconcile.run_reconcile``), then
                                                   its HTML and CSV reports into ``reports_dir``
 prune      ``prune_cron`` (03:30 +08:00)          :func:`prune`: old runs, sent outbox rows… (``[retention]``)
@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import logging
 import os
 import signal
@@ -77,14 +76,28 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import Engine, delete, func, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, delete, select, update
 
-from regsync.db.models import Audit, Conflict, Discrepancy, Heartbeat, Outbox, Run, RunSlot
-from regsync.db.session import current_worker, is_postgres, utcnow
+from regsync.db.flowstate import FLOWS, is_paused, record_flow_result, resume_expired
+from regsync.db.hashkey import check_hash_key
+from regsync.db.liveness import KEEPER, beat, sweep
+from regsync.db.locks import SingletonLock, claim_slot, finish_slot, slot_at
+from regsync.db.models import Outbox, Run
+from regsync.db.retention import prune
+from regsync.db.runs import finish_run, outbox_backlog, start_run
+from regsync.db.session import current_worker, utcnow
+from regsync.db.store import open_store
 from regsync.domain.masking import mask_text
+from regsync.flows.inbound import Poller
+from regsync.flows.outbound import unblock
+from regsync.flows.reconcile import run_reconcile
+from regsync.flows.runs import require_registry
+from regsync.flows.sync import run_pull, run_sync
+from regsync.registry.client import RegistryClient
+from regsync.reports.export import export_to_path
 from regsync.service.logs import alarm_streak
-from regsync.settings import DaemonSettings, RetentionSettings, Settings, cron_trigger
+from regsync.service.metrics import Metrics, serve_metrics
+from regsync.settings import DaemonSettings, Settings, cron_trigger
 
 log = structlog.get_logger(__name__)
 
@@ -173,116 +186,6 @@ def latest_fire_time(trigger: BaseTrigger, now: dt.datetime, horizon_s: float = 
 
 
 # ------------------------------------------------------------------------------------------------ slots
-def claim_slot(engine: Engine, job: str, scheduled_at: dt.datetime, worker: str) -> int | None:
-    """Claim the run slot (``job``, ``scheduled_at``) for ``worker``.
-
-    The unique key (job, scheduled time) of ``run_slot`` decides: of several daemons (or a daemon and a manual
-    command) claiming one slot, exactly one insert commits.
-
-    Args:
-        engine: the local store.
-        job: the job's name.
-        scheduled_at: the slot's planned time, naive UTC, to the microsecond as the trigger gave it.
-        worker: who claims (``host:pid``).
-
-    A slot claimed already is taken over when the process that claimed it is gone and left it ``running`` or
-    ``abandoned`` (:mod:`regsync.db.liveness`: killed with SIGKILL mid-run): the run it started is marked abandoned,
-    and the slot runs again, once (the takeover is a conditional update: of several claimants one wins).
-
-    Returns:
-        The slot's id, or ``None`` when the slot was claimed already by a live process or has ended.
-    """
-    try:
-        with engine.begin() as conn:
-            return int(conn.execute(RunSlot.__table__.insert().values(  # type: ignore[index]  # one-row INSERT: its key is never None
-                job=job, scheduled_at=scheduled_at, claimed_by=worker[:64], claimed_at=utcnow(),
-                state="running")).inserted_primary_key[0])
-    except IntegrityError:
-        return _take_over_slot(engine, job, scheduled_at, worker)
-
-
-def _slot_free(conn: Any, row: Any, now: dt.datetime) -> bool:
-    """Whether a slot's row may be claimed again: abandoned, or running for a process that is gone."""
-    from regsync.db.liveness import dead_workers
-
-    if row.state == "abandoned":
-        return True
-    return row.state == "running" and row.claimed_by in dead_workers(conn, [(row.claimed_by, row.claimed_at)], now)
-
-
-def _take_over_slot(engine: Engine, job: str, scheduled_at: dt.datetime, worker: str) -> int | None:
-    from regsync.db.liveness import sweep
-
-    now = utcnow()
-    with engine.begin() as conn:
-        row = conn.execute(select(RunSlot).where(RunSlot.job == job, RunSlot.scheduled_at == scheduled_at)).first()
-        if row is None or not _slot_free(conn, row, now):
-            return None
-        taken = conn.execute(update(RunSlot).where(
-            RunSlot.id == row.id, RunSlot.state == row.state, RunSlot.claimed_by == row.claimed_by).values(
-            claimed_by=worker[:64], claimed_at=now, state="running", finished_at=None, run_id=None)).rowcount
-    if not taken:
-        return None
-    sweep(engine, now)  # the run the gone process left running is abandoned now
-    log.warning(f"{job} slot of a process that is gone taken over", job=job, scheduled_at=_aware(
-        scheduled_at).isoformat(), previous=row.claimed_by, worker=worker)
-    return int(row.id)
-
-
-def finish_slot(engine: Engine, slot_id: int, state: str, run_id: int | None = None) -> None:
-    """Record how a slot ended: ``done`` (it did work, ``run_id`` its run), ``idle`` (nothing to do, or paused) or
-    ``failed``."""
-    with engine.begin() as conn:
-        conn.execute(update(RunSlot).where(RunSlot.id == slot_id).values(
-            state=state, finished_at=utcnow(), run_id=run_id))
-
-
-def _lock_key(job: str, schema: str) -> int:
-    digest = hashlib.sha256(f"regsync:{schema}:{job}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
-class SingletonLock:
-    """A PostgreSQL session advisory lock for one job: held on a connection of its own while the job runs, and
-    dropped by the server if that connection dies (so another replica takes the job over at its next tick). The
-    key is derived from the job's name and the current schema, so stores in separate schemas never contend. On
-    SQLite it is always granted (a single daemon holds the store: :func:`sqlite_daemon_lock`).
-
-    Use as ``with SingletonLock(engine, "inbound") as held: if held: …``.
-    """
-
-    def __init__(self, engine: Engine, job: str) -> None:
-        self.engine = engine
-        self.job = job
-        self._conn: Any = None
-        self._key: int | None = None
-
-    def __enter__(self) -> bool:
-        if not is_postgres(self.engine):
-            return True
-        self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            schema = self._conn.execute(text("SELECT current_schema()")).scalar_one()
-            self._key = _lock_key(self.job, schema)
-            held = bool(self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key}).scalar_one())
-        except BaseException:
-            self._conn.close()
-            self._conn = None
-            raise
-        if not held:
-            self._conn.close()
-            self._conn = None
-        return held
-
-    def __exit__(self, *exc: object) -> None:
-        if self._conn is None:
-            return
-        try:
-            self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
-        finally:
-            self._conn.close()
-            self._conn = None
-
 
 def sqlite_daemon_lock(engine: Engine) -> TextIO | None:
     """On SQLite, hold an exclusive lock on ``<database>.daemon.lock`` for the daemon's life (the OS drops it
@@ -317,68 +220,12 @@ def sqlite_daemon_lock(engine: Engine) -> TextIO | None:
 
 
 # ------------------------------------------------------------------------------------------------ retention
-def prune(engine: Engine, retention: RetentionSettings, *, now: dt.datetime | None = None) -> dict[str, int]:
-    """Delete what ``[retention]`` no longer keeps, and the personal data in it with it (design.md, "Personal
-    data"): finished runs and their run slots, discrepancies, resolved or superseded conflicts (open ones stay),
-    audit rows and sent outbox rows older than their periods (days; 0 keeps for ever).
-
-    Args:
-        engine: the local store.
-        retention: the periods.
-        now: naive UTC (default now).
-
-    Runs and run slots still ``running`` whose process is gone (:func:`regsync.db.liveness.sweep`; for runs recorded
-    before the store had heartbeats, a day after they started) are marked ``abandoned`` first (counted as
-    ``abandoned``); heartbeats of processes gone for longer than ``runs_days`` (or a day, for commands) go.
-
-    Returns:
-        Table → rows deleted (``run``, ``run_slot``, ``discrepancy``, ``conflict``, ``audit``, ``outbox``), and
-        ``abandoned`` (runs and slots marked abandoned).
-    """
-    from regsync.db.liveness import sweep
-
-    now = now or utcnow()
-    swept = sweep(engine, now)
-
-    def cutoff(days: int) -> dt.datetime | None:
-        return now - dt.timedelta(days=days) if days > 0 else None
-
-    counts: dict[str, int] = {}
-    plans: list[tuple[str, int, Any]] = [
-        ("run", retention.runs_days, lambda c: delete(Run).where(Run.finished_at.is_not(None), Run.finished_at < c)),
-        ("run_slot", retention.runs_days, lambda c: delete(RunSlot).where(RunSlot.claimed_at < c,
-                                                                           RunSlot.state != "running")),
-        ("discrepancy", retention.discrepancies_days, lambda c: delete(Discrepancy).where(Discrepancy.detected_at < c)),
-        ("conflict", retention.conflicts_days, lambda c: delete(Conflict).where(
-            Conflict.state.in_(("resolved", "superseded")),
-            func.coalesce(Conflict.resolved_at, Conflict.updated_at) < c)),
-        ("audit", retention.audit_days, lambda c: delete(Audit).where(Audit.at < c)),
-        ("outbox", retention.sent_outbox_days, lambda c: delete(Outbox).where(Outbox.state == "sent",
-                                                                              Outbox.done_at < c)),
-    ]
-    with engine.begin() as conn:
-        # runs and slots of a schema before heartbeats (no worker) left "running" a day ago: their process died
-        stale = now - dt.timedelta(days=1)
-        counts["abandoned"] = swept["runs"] + swept["slots"] + int(conn.execute(update(Run).where(
-            Run.status == "running", Run.worker.is_(None), Run.started_at < stale).values(
-            status="abandoned", finished_at=now, summary='{"error": "abandoned: the process ended first"}'))
-            .rowcount or 0)
-        for table, days, stmt in plans:
-            c = cutoff(days)
-            counts[table] = int(conn.execute(stmt(c)).rowcount or 0) if c is not None else 0
-        gone = cutoff(retention.runs_days)
-        conn.execute(delete(Heartbeat).where(Heartbeat.lease_until < stale, Heartbeat.role == "command"))
-        if gone is not None:
-            conn.execute(delete(Heartbeat).where(Heartbeat.lease_until < gone))
-    return counts
-
 
 # ------------------------------------------------------------------------------------------------ the daemon
 def outbound_work_available(engine: Engine, *, now: dt.datetime | None = None) -> bool:
     """Whether a relay pass has anything to do: re-queues the blocked rows whose awaited record is linked now
     (:func:`regsync.flows.outbound.unblock`), then looks for an available outbox row (pending, or deferred and due, not
     under a live lease)."""
-    from regsync.flows.outbound import unblock
 
     now = now or utcnow()
     with engine.begin() as conn:
@@ -394,7 +241,7 @@ class Daemon:
 
     Args:
         settings: regsync's settings (``[daemon]``, ``[health]``, ``[retention]`` and the flows' own).
-        engine: the local store, migrated (the caller checks it: :func:`regsync.flows.commands.open_store`).
+        engine: the local store, migrated (the caller checks it: :func:`regsync.db.store.open_store`).
         worker: this daemon's name in slots and claims (default ``host:pid``).
         metrics: a :class:`regsync.service.metrics.Metrics` to count into (default: a new one).
 
@@ -406,7 +253,6 @@ class Daemon:
 
     def __init__(self, settings: Settings, engine: Engine, *, worker: str | None = None,
                  metrics: Any = None) -> None:
-        from regsync.service.metrics import Metrics
 
         self.settings = settings
         self.engine = engine
@@ -429,7 +275,6 @@ class Daemon:
     def client(self, flow: str) -> Any:
         """The registry client of ``flow`` (one per flow, kept with its token for the daemon's life; the relay's
         and the poller's threads never share one)."""
-        from regsync.registry.client import RegistryClient
 
         with self._lock:
             if flow not in self._clients:
@@ -448,7 +293,6 @@ class Daemon:
         (:meth:`regsync.flows.inbound.Poller.take_first_cursor`: with records linked already, a full reconcile is
         marked as due). Returns whether pushes may go on: false while the registry cannot be asked (the relay
         waits; the next tick tries again)."""
-        from regsync.flows.inbound import Poller
 
         if self._cursor_ready:
             return True
@@ -475,8 +319,6 @@ class Daemon:
 
     def on_beat(self) -> None:
         """After each heartbeat: mark abandoned what gone processes left running, resume expired pauses."""
-        from regsync.db.liveness import sweep
-        from regsync.service.status import resume_expired
 
         sweep(self.engine)
         resume_expired(self.engine)
@@ -553,8 +395,6 @@ class Daemon:
         Returns:
             ``run`` (a pass ran), ``idle``, ``paused``, ``backoff``, ``stopping`` or ``failed``.
         """
-        from regsync.flows.commands import run_sync
-        from regsync.service.status import is_paused, record_flow_result
 
         if self.stop.is_set():
             return "stopping"
@@ -634,6 +474,8 @@ class Daemon:
             except Exception as exc:  # noqa: BLE001 — a job's failure is logged and recorded, the daemon goes on
                 with alarm_streak(self._alarmed.get(job, set())):
                     log.error(f"{job} job failed", error=mask_text(str(exc)), alarm=True)
+                if job in FLOWS:  # a pass that failed before it could record itself (`regsync status` shows it)
+                    record_flow_result(self.engine, job, False, str(exc))
                 if job in BACKOFF_JOBS:
                     self.passed(job, False, str(exc))
             finally:
@@ -645,8 +487,6 @@ class Daemon:
             return {"done": "run", "idle": "idle", "failed": "failed"}[state]
 
     def _pull(self) -> tuple[str, int | None]:
-        from regsync.flows.commands import run_pull
-        from regsync.service.status import is_paused, record_flow_result
 
         if is_paused(self.engine, "inbound"):
             return "idle", None
@@ -666,15 +506,6 @@ class Daemon:
         return ("done" if code == 0 else "failed"), run_id
 
     def _reconcile(self) -> tuple[str, int | None]:
-        from regsync.service.status import record_flow_result
-
-        try:
-            from regsync.flows.reconcile import run_reconcile
-        except ImportError as exc:
-            log.error("the full reconcile is not available in this build (regsync.flows.reconcile is missing); "
-                      "the slot is recorded as failed", error=str(exc), alarm=True)
-            record_flow_result(self.engine, "reconcile", False, "regsync.flows.reconcile is not installed")
-            return "failed", None
         code, summary = run_reconcile(self.settings, repair=self.settings.daemon.reconcile_repair,
                                       engine=self.engine, stop=self.stop.is_set)
         record_flow_result(self.engine, "reconcile", code == 0, summary.get("error"))
@@ -686,17 +517,11 @@ class Daemon:
 
     def export_reports(self, run_id: int) -> list[Path]:
         """Write the reconcile run's HTML and CSV reports into ``[daemon] reports_dir`` as
-        ``reconcile-<run id>-<YYYYMMDD +08:00>.<html|csv>``; logs and skips when the report module is missing.
+        ``reconcile-<run id>-<YYYYMMDD +08:00>.<html|csv>``.
 
         Returns:
             The files written.
         """
-        try:
-            from regsync.reports.export import export_to_path
-        except ImportError as exc:
-            log.error("reports are not available in this build (regsync.reports.export is missing); skipped",
-                      run_id=run_id, error=str(exc))
-            return []
         folder = Path(self.settings.daemon.reports_dir)
         folder.mkdir(parents=True, exist_ok=True)
         day = dt.datetime.now(ZoneInfo(self.settings.daemon.timezone)).strftime("%Y%m%d")
@@ -713,7 +538,6 @@ class Daemon:
         return written
 
     def _prune(self) -> tuple[str, int | None]:
-        from regsync.flows.commands import finish_run, start_run
 
         started = time.monotonic()
         counts = prune(self.engine, self.settings.retention)
@@ -764,21 +588,15 @@ class Daemon:
             latest = latest_fire_time(self.triggers[job], now, horizon_s=max(window, 60.0))
             if latest is None or (now - latest).total_seconds() > window:
                 continue
-            with self.engine.connect() as conn:
-                slot = conn.execute(select(RunSlot).where(RunSlot.job == job, RunSlot.scheduled_at == latest)).first()
-                left = slot is not None and _slot_free(conn, slot, now)
-                previous = conn.execute(select(func.max(RunSlot.scheduled_at)).where(
-                    RunSlot.job == job, RunSlot.scheduled_at < latest)).scalar_one()
-            if left:
-                assert slot is not None  # left implies a slot
+            slot = slot_at(self.engine, job, latest, now)
+            if slot.left_by is not None:
                 log.warning(f"{job} run left unfinished by a process that is gone: run again", job=job,
-                            scheduled_at=_aware(latest).isoformat(), previous=slot.claimed_by)
+                            scheduled_at=_aware(latest).isoformat(), previous=slot.left_by)
                 out[job] = latest
                 continue
-            if slot is not None or previous is None:
+            previous = slot.previous
+            if slot.exists or previous is None:
                 continue
-            if isinstance(previous, str):
-                previous = dt.datetime.fromisoformat(previous)
             missed = len(fire_times(self.triggers[job], previous + dt.timedelta(microseconds=1), latest))
             log.warning(f"missed {job} run caught up once", job=job, missed=missed,
                         scheduled_at=_aware(latest).isoformat(), last_slot=_aware(previous).isoformat())
@@ -801,7 +619,6 @@ class Daemon:
         # APScheduler's own lines are plain text: its events are logged here instead, as structured lines
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
         # the lease says a daemon is alive (regsync status, other replicas, /healthz), from before the first tick
-        from regsync.db.liveness import KEEPER, beat
 
         KEEPER.hold(self.engine, worker=self.worker, role="daemon", next_runs=self.scheduled_next_runs,
                     on_beat=self.on_beat)
@@ -837,7 +654,6 @@ class Daemon:
             ``failed_records``, ``pulled``, ``left_jobs`` (jobs cut off), ``waiting`` (outbox rows left to send),
             ``seconds``.
         """
-        from regsync.flows.commands import outbox_backlog
 
         started = time.monotonic()
         self.stop.set()
@@ -861,7 +677,6 @@ class Daemon:
         except Exception:  # noqa: BLE001 — the store may be what failed
             waiting = -1
         if getattr(self, "_holds_lease", False):  # the daemon's heartbeat says it stopped
-            from regsync.db.liveness import KEEPER
 
             self._holds_lease = False
             KEEPER.release(self.engine, worker=self.worker)
@@ -912,13 +727,10 @@ def run_daemon(settings: Settings, *, engine: Engine | None = None) -> int:
         StoreError: the local store is unusable.
         DaemonAlreadyRunning: another daemon runs on this SQLite store.
     """
-    from regsync.flows.commands import open_store, require_registry
-    from regsync.service.metrics import Metrics, serve_metrics
 
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
-    from regsync.db.hashkey import check_hash_key
 
     check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # no daemon on another key
     lock_file = sqlite_daemon_lock(engine)

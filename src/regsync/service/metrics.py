@@ -37,6 +37,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
 from regsync.domain.masking import mask_text
+from regsync.service.status import collect_status
 from regsync.settings import ConfigError, Settings
 
 log = structlog.get_logger(__name__)
@@ -52,7 +53,6 @@ class _StoreCollector(Collector):
         self.settings = settings
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from regsync.service.status import collect_status
 
         try:
             st = collect_status(self.engine, self.settings)
@@ -134,7 +134,7 @@ class Metrics:
         self.ticks.labels(job, outcome).inc()
 
     def observe_sync(self, summary: dict[str, Any]) -> None:
-        """Count a relay pass from :func:`regsync.flows.commands.run_sync`'s summary."""
+        """Count a relay pass from :func:`regsync.flows.sync.run_sync`'s summary."""
         for result in PUSH_RESULTS:
             n = sum((summary.get(result) or {}).values())
             if n:
@@ -144,7 +144,7 @@ class Metrics:
             self.retries.inc(retries)
 
     def observe_pull(self, summary: dict[str, Any], *, idle: bool) -> None:
-        """Count a pull from :func:`regsync.flows.commands.run_pull`'s summary."""
+        """Count a pull from :func:`regsync.flows.sync.run_pull`'s summary."""
         self.pulls.labels("idle" if idle else str(summary.get("status", "failed"))).inc()
         if summary.get("applied"):
             self.applied.inc(int(summary["applied"]))
@@ -183,7 +183,6 @@ def serve_metrics(metrics: Metrics, address: str, *, alive: Callable[[], bool]) 
     Raises:
         ConfigError: a malformed address, or one that cannot be bound (in use, not local).
     """
-    from regsync.service.status import collect_status
 
     host, port = parse_address(address)
 

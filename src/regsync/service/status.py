@@ -21,147 +21,36 @@ Times in the database are naive UTC; what is shown is Asia/Shanghai (+08:00). Ag
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Engine, func, select
 
+from regsync.db.flowstate import FLOWS, PAUSABLE, as_dt, iso_local, write_pause
 from regsync.db.hashkey import fingerprint, stored_fingerprint
-from regsync.db.models import Audit, Conflict, FeedCursor, FlowState, Outbox, Run
-from regsync.db.session import current_worker, utcnow
+from regsync.db.liveness import abandoned, sweep, workers
+from regsync.db.models import Conflict, FeedCursor, FlowState, Outbox, Run
+from regsync.db.runs import outbox_failures
+from regsync.db.session import utcnow
+from regsync.db.store import open_store
+from regsync.domain.clock import SHANGHAI
 from regsync.domain.masking import mask_text
+from regsync.flows.inbound import CURSOR_NAME, reconcile_due
+from regsync.flows.operator import OperatorUsageError, check_reason, default_actor
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-#: The flows of design.md, as named in ``flow_state``.
-FLOWS: tuple[str, ...] = ("outbound", "inbound", "reconcile")
-#: The flows an operator can pause (the reconcile only reads, and queues its repairs to the outbox).
-PAUSABLE: tuple[str, ...] = ("outbound", "inbound")
 #: Outbox states shown in the backlog (``sent`` and ``discarded`` are done).
 BACKLOG_STATES: tuple[str, ...] = ("pending", "deferred", "blocked", "failed")
 
-
-def _as_dt(value: dt.datetime | str | None) -> dt.datetime | None:
-    if isinstance(value, str):  # SQLite aggregates can come back as text
-        return dt.datetime.fromisoformat(value)
-    return value
 
 
 def _age(now: dt.datetime, then: dt.datetime | None) -> int | None:
     return None if then is None else max(0, int((now - then).total_seconds()))
 
-
-def _iso_local(value: dt.datetime | None) -> str | None:
-    from regsync.flows.operator import to_local
-
-    local = to_local(value)
-    return local.isoformat(timespec="seconds") if local else None
-
-
-def _ensure_rows(conn: Any, flows: Iterable[str]) -> None:
-    """Insert the ``flow_state`` rows that are missing (concurrent writers: the first insert wins)."""
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    for flow in flows:
-        conn.execute(insert(FlowState).values(flow=flow, paused=False).on_conflict_do_nothing(
-            index_elements=["flow"]))
-
-
-def record_flow_result(engine: Engine, flow: str, ok: bool, error: str | None = None, *,
-                       now: dt.datetime | None = None) -> None:
-    """Record how a pass of ``flow`` ended, for ``regsync status`` and ``/metrics``.
-
-    A success sets ``last_success_at`` and clears ``failing_since`` and ``last_error``; a failure keeps the first
-    ``failing_since`` (so ``status`` can tell for how long the registry has refused, e.g. ``invalid_client``) and
-    the newest error, masked. Both set ``last_attempt_at``.
-
-    Args:
-        engine: the local store.
-        flow: ``outbound``, ``inbound`` or ``reconcile``.
-        ok: whether the pass completed (exit code 0; a *partial* run counts as completed).
-        error: the failure's message (masked here before it is stored).
-        now: the time to record (naive UTC; default now).
-
-    Raises:
-        ValueError: an unknown flow.
-    """
-    if flow not in FLOWS:
-        raise ValueError(f"unknown flow {flow!r}; one of {', '.join(FLOWS)}")
-    now = now or utcnow()
-    with engine.begin() as conn:
-        _ensure_rows(conn, [flow])
-        stmt = update(FlowState).where(FlowState.flow == flow)
-        if ok:
-            conn.execute(stmt.values(last_attempt_at=now, last_success_at=now, failing_since=None, last_error=None))
-        else:
-            conn.execute(stmt.values(last_attempt_at=now, last_error=mask_text(error or "failed")[:2000],
-                                     failing_since=func.coalesce(FlowState.failing_since, now)))
-
-
-#: The actor of the audit rows regsync writes itself (a pause that expired).
-SELF_ACTOR = "regsync"
-
-
-def is_paused(engine: Engine, flow: str, *, now: dt.datetime | None = None) -> bool:
-    """Whether an operator has paused ``flow`` (``regsync pause``) and the pause holds at ``now``.
-
-    A pause whose expiry (``paused_until``) has come is resumed here, audited (:func:`resume_expired`): every
-    path that honours a pause (the daemon's jobs and heartbeat, a manual ``sync``) also ends it on time.
-
-    Args:
-        engine: the local store.
-        flow: one of :data:`FLOWS`.
-        now: naive UTC (default now).
-    """
-    now = now or utcnow()
-    with engine.connect() as conn:
-        row = conn.execute(select(FlowState.paused, FlowState.paused_until).where(FlowState.flow == flow)).first()
-    if row is None or not row.paused:
-        return False
-    until = _as_dt(row.paused_until)
-    if until is not None and until <= now:
-        resume_expired(engine, now=now)
-        return False
-    return True
-
-
-def resume_expired(engine: Engine, *, now: dt.datetime | None = None) -> list[str]:
-    """Resume the flows whose pause has expired (``paused_until`` ≤ ``now``), each with an audit row (action
-    ``resume``, actor ``regsync``, the reason naming the expiry and the pause it ends). Safe against concurrent
-    callers: a flow is resumed, and audited, once.
-
-    Args:
-        engine: the local store.
-        now: naive UTC (default now).
-
-    Returns:
-        The flows resumed.
-    """
-    now = now or utcnow()
-    resumed: list[str] = []
-    with engine.begin() as conn:
-        due = conn.execute(select(FlowState).where(FlowState.paused.is_(True), FlowState.paused_until.is_not(None),
-                                                   FlowState.paused_until <= now)).all()
-        for row in due:
-            done = conn.execute(update(FlowState).where(
-                FlowState.flow == row.flow, FlowState.paused.is_(True), FlowState.paused_until == row.paused_until)
-                .values(paused=False, paused_by=None, paused_reason=None, paused_at=None, paused_until=None)).rowcount
-            if not done:
-                continue  # another process resumed it (or it was paused again) meanwhile
-            until = _iso_local(_as_dt(row.paused_until))
-            reason = mask_text(f"the pause expired at {until} (paused by {row.paused_by}: {row.paused_reason})")
-            conn.execute(Audit.__table__.insert().values(
-                at=now, actor=SELF_ACTOR, action="resume", target=row.flow, reason=reason[:2000],
-                details=json.dumps({"changed": [row.flow], "expired": True, "paused_until": until,
-                                    "by": current_worker()}, sort_keys=True)))
-            resumed.append(row.flow)
-    for flow in resumed:
-        log.info("pause expired: flow resumed", flow=flow)
-    return resumed
 
 
 #: ``--for`` units: seconds per unit.
@@ -174,9 +63,7 @@ def parse_duration(text_: str) -> dt.timedelta:
     Raises:
         OperatorUsageError: not of that form, or not positive.
     """
-    import re
 
-    from regsync.flows.operator import OperatorUsageError
 
     compact = (text_ or "").strip().lower().replace(" ", "")
     parts = re.findall(r"(\d+(?:\.\d+)?)([smhd])", compact)
@@ -199,7 +86,6 @@ def pause_end(for_: str | None, until: str | None, *, now: dt.datetime | None = 
     Raises:
         OperatorUsageError: both given, a malformed value, or an end not in the future.
     """
-    from regsync.flows.operator import SHANGHAI, OperatorUsageError
 
     now = now or utcnow()
     if for_ is not None and until is not None:
@@ -217,7 +103,7 @@ def pause_end(for_: str | None, until: str | None, *, now: dt.datetime | None = 
         at = at.replace(tzinfo=SHANGHAI)
     end = at.astimezone(dt.UTC).replace(tzinfo=None)
     if end <= now:
-        raise OperatorUsageError(f"--until {until} is not in the future (now {_iso_local(now)})")
+        raise OperatorUsageError(f"--until {until} is not in the future (now {iso_local(now)})")
     return end
 
 
@@ -243,7 +129,6 @@ def set_paused(engine: Engine, flows: Sequence[str], paused: bool, *, reason: st
         OperatorUsageError: no flow, an unknown flow, an empty reason, an expiry with a resume, or an expiry not
             in the future.
     """
-    from regsync.flows.operator import OperatorUsageError, check_reason, default_actor
 
     reason = check_reason(reason)
     if not flows or any(f not in PAUSABLE for f in flows):
@@ -252,32 +137,13 @@ def set_paused(engine: Engine, flows: Sequence[str], paused: bool, *, reason: st
     if until is not None and not paused:
         raise OperatorUsageError("an expiry (--for, --until) is for pause, not resume")
     if until is not None and until <= now:
-        raise OperatorUsageError(f"the pause would end at {_iso_local(until)}, which is not in the future")
+        raise OperatorUsageError(f"the pause would end at {iso_local(until)}, which is not in the future")
     actor = mask_text((actor or default_actor()).strip() or "unknown")[:64]
     action = "pause" if paused else "resume"
-    with engine.begin() as conn:
-        _ensure_rows(conn, flows)
-        before = {r.flow: r for r in conn.execute(select(FlowState.flow, FlowState.paused, FlowState.paused_until)
-                                                  .where(FlowState.flow.in_(flows))).all()}
-        changed = [f for f in flows if bool(before[f].paused) != paused]
-        values = (dict(paused=True, paused_by=actor, paused_reason=mask_text(reason), paused_at=now,
-                       paused_until=until) if paused
-                  else dict(paused=False, paused_by=None, paused_reason=None, paused_at=None, paused_until=None))
-        if changed:
-            conn.execute(update(FlowState).where(FlowState.flow.in_(changed)).values(**values))
-        if paused:  # a flow paused already: its expiry is the new one
-            again = [f for f in flows if f not in changed and _as_dt(before[f].paused_until) != until]
-            if again:
-                conn.execute(update(FlowState).where(FlowState.flow.in_(again)).values(paused_until=until))
-                changed += again
-        details: dict[str, Any] = {"changed": changed}
-        if until is not None:
-            details["until"] = _iso_local(until)
-        audit_id = int(conn.execute(Audit.__table__.insert().values(  # type: ignore[index]  # one-row INSERT: its key is never None
-            at=now, actor=actor, action=action, target=",".join(flows), reason=mask_text(reason),
-            details=json.dumps(details, sort_keys=True))).inserted_primary_key[0])
-    log.info(f"flows {action}d", flows=list(flows), changed=changed, actor=actor, until=_iso_local(until))
-    return {"action": action, "flows": list(flows), "changed": changed, "until": _iso_local(until),
+    changed, audit_id = write_pause(engine, flows, paused, actor=actor, reason=reason, now=now,
+                                    until=until)
+    log.info(f"flows {action}d", flows=list(flows), changed=changed, actor=actor, until=iso_local(until))
+    return {"action": action, "flows": list(flows), "changed": changed, "until": iso_local(until),
             "audit_id": audit_id}
 
 
@@ -285,7 +151,7 @@ def _last_reconcile_run(conn: Any) -> dt.datetime | None:
     """The end of the last completed reconcile run (``regsync reconcile`` records no flow result of its own).
     Push and pull are not read off runs: a ``sync`` run may have pushed nothing at all (``--inbound``, or the
     outbound flow paused), and every pass of either records its flow's result (:func:`record_flow_result`)."""
-    return _as_dt(conn.execute(select(func.max(Run.finished_at)).where(
+    return as_dt(conn.execute(select(func.max(Run.finished_at)).where(
         Run.status.in_(("success", "partial")), Run.kind == "reconcile")).scalar_one())
 
 
@@ -312,20 +178,17 @@ def collect_status(engine: Engine, settings: Settings, *, now: dt.datetime | Non
         keys); ``reconcile_due`` (``{"reason", "at"}`` or ``None``); ``now``. Times are +08:00, ages whole
         seconds.
     """
-    from regsync.db.liveness import abandoned, workers
-    from regsync.flows.commands import outbox_failures
-    from regsync.flows.inbound import CURSOR_NAME, reconcile_due
 
     now = now or utcnow()
     with engine.connect() as conn:
         backlog = {state: 0 for state in BACKLOG_STATES}
         backlog.update({s: int(n) for s, n in conn.execute(
             select(Outbox.state, func.count()).where(Outbox.state.in_(BACKLOG_STATES)).group_by(Outbox.state))})
-        oldest = _as_dt(conn.execute(select(func.min(Outbox.created_at)).where(
+        oldest = as_dt(conn.execute(select(func.min(Outbox.created_at)).where(
             Outbox.state.in_(("pending", "deferred")))).scalar_one())
         states = {row.flow: row for row in conn.execute(select(FlowState)).all()}
         run_success = {"reconcile": _last_reconcile_run(conn)}
-        cursor_at = _as_dt(conn.execute(select(FeedCursor.updated_at).where(
+        cursor_at = as_dt(conn.execute(select(FeedCursor.updated_at).where(
             FeedCursor.name == CURSOR_NAME)).scalar_one_or_none())
         open_conflicts = int(conn.execute(select(func.count()).select_from(Conflict).where(
             Conflict.state == "open")).scalar_one())
@@ -347,27 +210,27 @@ def collect_status(engine: Engine, settings: Settings, *, now: dt.datetime | Non
     flows: dict[str, dict[str, Any]] = {}
     for flow in FLOWS:
         row = states.get(flow)
-        candidates = [t for t in (_as_dt(row.last_success_at) if row else None, run_success.get(flow)) if t]
+        candidates = [t for t in (as_dt(row.last_success_at) if row else None, run_success.get(flow)) if t]
         last_ok = max(candidates) if candidates else None
-        failing = _as_dt(row.failing_since) if row else None
+        failing = as_dt(row.failing_since) if row else None
         paused = bool(row.paused) if row else False
-        until = _as_dt(row.paused_until) if row and paused else None
+        until = as_dt(row.paused_until) if row and paused else None
         flows[flow] = {
             "paused": paused,
             "paused_by": row.paused_by if row else None,
             "paused_reason": row.paused_reason if row else None,
-            "paused_at": _iso_local(_as_dt(row.paused_at)) if row else None,
-            "paused_until": _iso_local(until),
+            "paused_at": iso_local(as_dt(row.paused_at)) if row else None,
+            "paused_until": iso_local(until),
             "pause_expired": bool(until is not None and until <= now),
-            "paused_for_s": _age(now, _as_dt(row.paused_at)) if paused and row else None,
-            "last_success_at": _iso_local(last_ok),
+            "paused_for_s": _age(now, as_dt(row.paused_at)) if paused and row else None,
+            "last_success_at": iso_local(last_ok),
             "last_success_age_s": _age(now, last_ok),
-            "failing_since": _iso_local(failing),
+            "failing_since": iso_local(failing),
             "failing_for_s": _age(now, failing),
             "last_error": row.last_error if row and failing else None,
         }
     status: dict[str, Any] = {
-        "now": _iso_local(now),
+        "now": iso_local(now),
         "backlog": backlog,
         "oldest_pending_age_s": _age(now, oldest),
         "flows": flows,
@@ -381,17 +244,17 @@ def collect_status(engine: Engine, settings: Settings, *, now: dt.datetime | Non
         "paused": [f for f in FLOWS if flows[f]["paused"]],
         "daemon": {
             "alive": bool(live),
-            "workers": [{"worker": d.worker, "started_at": _iso_local(d.started_at),
-                         "last_beat_at": _iso_local(d.beat_at), "beat_age_s": _age(now, d.beat_at)} for d in live],
-            "last_seen_at": _iso_local(max((d.beat_at for d in daemons), default=None)),
+            "workers": [{"worker": d.worker, "started_at": iso_local(d.started_at),
+                         "last_beat_at": iso_local(d.beat_at), "beat_age_s": _age(now, d.beat_at)} for d in live],
+            "last_seen_at": iso_local(max((d.beat_at for d in daemons), default=None)),
         },
         # a time already past (the heartbeat is up to 10 s old): the job is due or running now
-        "next_runs": {job: _iso_local(max(upcoming[job], now)) for job in sorted(upcoming)},
+        "next_runs": {job: iso_local(max(upcoming[job], now)) for job in sorted(upcoming)},
         "running": [{"run_id": int(r.id), "kind": r.kind, "worker": r.worker,
-                     "started_at": _iso_local(_as_dt(r.started_at)), "abandoned": r.id in dead_runs}
+                     "started_at": iso_local(as_dt(r.started_at)), "abandoned": r.id in dead_runs}
                     for r in running],
         "abandoned": [{"run_id": int(r.id), "kind": r.kind, "worker": r.worker,
-                       "started_at": _iso_local(_as_dt(r.started_at)), "abandoned": True}
+                       "started_at": iso_local(as_dt(r.started_at)), "abandoned": True}
                       for r in recently_abandoned],
         "reconcile_due": {"reason": due.get("reason"), "at": due.get("at")} if due else None,
     }
@@ -453,68 +316,6 @@ def health_problems(status: dict[str, Any], settings: Settings) -> list[str]:
     return problems
 
 
-def print_status(status: dict[str, Any]) -> None:
-    """A Rich rendering of :func:`collect_status`'s data on stdout, for a terminal."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    from regsync.flows.operator import format_age
-
-    out = Console()
-    verdict = "[green]healthy[/green]" if status["healthy"] else "[red]UNHEALTHY[/red]"
-    out.print(f"regsync at {status['now']}: {verdict}")
-    for problem in status["problems"]:
-        out.print(f"  [red]•[/red] {problem}", highlight=False)
-    daemon = status.get("daemon") or {}
-    if daemon.get("alive"):
-        out.print("daemon: running — " + "; ".join(
-            f"{w['worker']} since {w['started_at']}, last heartbeat {format_age(w['beat_age_s'])} ago"
-            for w in daemon["workers"]), highlight=False)
-    else:
-        out.print("daemon: [red]not running[/red]" + (f" (last seen {daemon['last_seen_at']})"
-                                                       if daemon.get("last_seen_at") else " (never seen)"),
-                  highlight=False)
-    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
-    for col in ("flow", "state", "last success", "age", "failing for", "next run"):
-        table.add_column(col, no_wrap=True)
-    jobs = {"outbound": "outbound", "inbound": "inbound", "reconcile": "reconcile"}
-    for flow, f in status["flows"].items():
-        # "enabled": not paused; whether a daemon runs it is the daemon line above
-        state = (f"paused by {f['paused_by']}: {f['paused_reason']}"
-                 + (f" (until {f['paused_until']}{', expired' if f.get('pause_expired') else ''})"
-                    if f.get("paused_until") else "")) if f["paused"] else (
-            "enabled" if not f["failing_since"] else "failing" if any(
-                p.startswith(f"{flow} has been failing") for p in status["problems"])
-            else "failing (within REGSYNC_HEALTH_MAX_FAILING_S)")
-        table.add_row(flow, state, f["last_success_at"] or "never", format_age(f["last_success_age_s"]),
-                      format_age(f["failing_for_s"]) if f["failing_since"] else "—",
-                      status["next_runs"].get(jobs[flow]) or "—")
-    out.print(table)
-    backlog = ", ".join(f"{k} {v}" for k, v in status["backlog"].items())
-    oldest = status["oldest_pending_age_s"]
-    out.print(f"outbox: {backlog}; " + (f"oldest waiting change {format_age(oldest)} old" if oldest is not None
-                                        else "no change waiting"), highlight=False)
-    out.print(f"failed records {status['failed_records']}"
-              + (f" ({', '.join(f'{k} {v}' for k, v in status['failed_by_code'].items())})"
-                 if status["failed_by_code"] else "")
-              + f"; open conflicts {status['open_conflicts']}; change-feed cursor "
-              + (f"{format_age(status['cursor_age_s'])} old" if status["cursor_age_s"] is not None else "not taken"),
-              highlight=False)
-    if status["reconcile_due"]:
-        out.print(f"[yellow]a full reconcile is due[/yellow] ({status['reconcile_due']['reason']}, since "
-                  f"{status['reconcile_due']['at']} UTC)", highlight=False)
-    for r in status.get("running") or []:
-        state = "[red]abandoned[/red] (its process is gone)" if r["abandoned"] else "running"
-        out.print(f"run {r['run_id']} ({r['kind']}, {r['worker']}, since {r['started_at']}): {state}",
-                  highlight=False)
-    for r in status.get("abandoned") or []:
-        out.print(f"run {r['run_id']} ({r['kind']}, started {r['started_at']}) was [red]abandoned[/red]: its "
-                  f"process ({r['worker']}) ended without finishing it", highlight=False)
-    for flow, f in status["flows"].items():
-        if f["last_error"]:
-            out.print(f"{flow} last error: {f['last_error']}", highlight=False)
-
 
 def run_status(settings: Settings) -> tuple[int, dict[str, Any]]:
     """``regsync status``: (exit code, status). Exit code 0 healthy, 3 unhealthy (design.md, exit codes).
@@ -523,8 +324,6 @@ def run_status(settings: Settings) -> tuple[int, dict[str, Any]]:
         ConfigError: a bad database URL.
         StoreError: the local store is unusable (exit code 1).
     """
-    from regsync.db.liveness import sweep
-    from regsync.flows.commands import open_store
 
     engine = open_store(settings.database.url)
     try:
@@ -561,13 +360,10 @@ def run_pause(settings: Settings, flows: Sequence[str], paused: bool, *, reason:
         ConfigError: a bad database URL.
         StoreError: the local store is unusable (exit code 1).
     """
-    from regsync.flows.commands import open_store
-    from regsync.flows.operator import check_reason
 
     check_reason(reason)
     end = pause_end(for_, until)
     if end is not None and not paused:
-        from regsync.flows.operator import OperatorUsageError
 
         raise OperatorUsageError("an expiry (--for, --until) is for pause, not resume")
     engine = open_store(settings.database.url)

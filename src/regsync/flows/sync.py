@@ -1,193 +1,40 @@
-"""What the commands do, apart from parsing: runs recorded in the ``run`` table, summaries, progress."""
+"""A sync pass (design.md, flows 1 and 2): push what the outbox holds, pull the change feed and merge it, recorded
+as a run; and a pull on its own. The operator's ``regsync sync`` and the daemon's outbound and inbound jobs run
+these."""
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import json
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 import structlog
-from rich import box
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy import Engine
 
+from regsync.db.flowstate import is_paused, record_flow_result
 from regsync.db.hashkey import check_hash_key
-from regsync.db.models import Outbox, Run
-from regsync.db.session import make_engine, utcnow
+from regsync.db.liveness import KEEPER
+from regsync.db.locks import SingletonLock
+from regsync.db.runs import finish_run, outbox_backlog, outbox_failures, start_run
+from regsync.db.session import utcnow
+from regsync.db.store import open_store
 from regsync.domain.kinds import KIND_NAMES
 from regsync.domain.masking import mask_text
+from regsync.flows.inbound import InboundStats, Poller
+from regsync.flows.outbound import Relay, RelayHalted, RelayStats
+from regsync.flows.runs import Advance, no_progress, open_client, require_registry
+from regsync.registry.errors import InvalidClient, RegistryError
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
-console = Console(stderr=True)
-
-
-
-class Advance(Protocol):
-    """What :func:`progress_bars` yields: ``advance(label, n, total=None)``."""
-
-    def __call__(self, label: str, n: int, total: int | None = None) -> None:
-        """Move ``label``'s bar on by ``n`` items; ``total``, when given, sets how many it has."""
-
-
-@contextlib.contextmanager
-def progress_bars(enabled: bool) -> Iterator[Advance]:
-    """A Rich progress display on stderr; yields ``advance(label, n, total)``. A no-op when disabled."""
-    if not enabled:
-        yield lambda label, n, total=None: None
-        return
-    tasks: dict[str, Any] = {}
-    with Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=False) as bar:
-        def advance(label: str, n: int, total: int | None = None) -> None:
-            if label not in tasks:
-                tasks[label] = bar.add_task(label, total=total)
-            elif total is not None:
-                bar.update(tasks[label], total=total)
-            bar.advance(tasks[label], n)
-
-        yield advance
-
-
-#: The runs this process has started and not finished: (id of the engine, run id) (each holds a lease).
-_OPEN_RUNS: set[tuple[int, int]] = set()
-
-
-def start_run(engine: Engine, kind: str) -> int:
-    """Record the start of a run (UTC), as this process's (``run.worker``); returns its id.
-
-    The process holds its lease (:data:`regsync.db.liveness.KEEPER`) until :func:`finish_run`, so that a run whose
-    process is killed is found abandoned (issue 12, item 11).
-    """
-    from regsync.db.liveness import KEEPER
-
-    KEEPER.hold(engine)
-    try:
-        with engine.begin() as conn:
-            run_id = int(conn.execute(Run.__table__.insert().values(  # type: ignore[index]  # one-row INSERT: its key is never None
-                kind=kind, started_at=utcnow(), status="running", summary="{}")).inserted_primary_key[0])
-    except BaseException:
-        KEEPER.release(engine)
-        raise
-    _OPEN_RUNS.add((id(engine), run_id))
-    return run_id
-
-
-def finish_run(engine: Engine, run_id: int, status: str, summary: dict[str, Any]) -> None:
-    """Record how a run ended: ``success``, ``partial`` or ``failed``, with its summary; give back the lease
-    :func:`start_run` took."""
-    try:
-        with engine.begin() as conn:
-            conn.execute(update(Run).where(Run.id == run_id).values(
-                finished_at=utcnow(), status=status, summary=json.dumps(summary, default=str, sort_keys=True)))
-    finally:
-        if (id(engine), run_id) in _OPEN_RUNS:
-            _OPEN_RUNS.discard((id(engine), run_id))
-            from regsync.db.liveness import KEEPER
-
-            KEEPER.release(engine)
-
-
-def outbox_failures(engine: Engine) -> tuple[dict[str, int], dict[str, int]]:
-    """Records whose outbox rows are failed or blocked now: (kind → count, code → count), by record."""
-    by_kind: dict[str, int] = {}
-    by_code: dict[str, int] = {}
-    with engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT entity, last_code, COUNT(*) FROM (SELECT DISTINCT entity, local_id, last_code FROM outbox "
-            "WHERE state IN ('failed', 'blocked')) t GROUP BY entity, last_code")).all()
-    for entity, code, n in rows:
-        by_kind[KIND_NAMES[entity]] = by_kind.get(KIND_NAMES[entity], 0) + n
-        by_code[code or "UNKNOWN"] = by_code.get(code or "UNKNOWN", 0) + n
-    return by_kind, by_code
-
-
-def outbox_backlog(engine: Engine) -> tuple[int, dt.datetime | None]:
-    """Rows waiting to be sent (pending or deferred) and the earliest time one becomes available (UTC)."""
-    with engine.connect() as conn:
-        n, first = conn.execute(select(func.count(), func.min(Outbox.available_at))
-                                .where(Outbox.state.in_(("pending", "deferred")))).one()
-    if isinstance(first, str):
-        first = dt.datetime.fromisoformat(first)
-    return int(n), first
 
 
 def _named(counter: dict[str, int]) -> dict[str, int]:
     return {KIND_NAMES.get(k, k): v for k, v in sorted(counter.items())}
 
 
-class StoreError(Exception):
-    """The local store cannot be used as it is (unreachable, not migrated, read-only): exit code 1."""
-
-
-def open_store(url: str, *, migrated: bool = True) -> Engine:
-    """An engine on the local store, checked.
-
-    Args:
-        url: the SQLAlchemy URL (``REGSYNC_DATABASE_URL``).
-        migrated: require the newest schema (``regsync db upgrade``).
-
-    Raises:
-        ConfigError: the URL is malformed or names a database regsync cannot drive.
-        StoreError: the store cannot be reached or opened, or its schema is not the newest.
-    """
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
-
-    from regsync.db.migrate import current_revision, head_revision
-    from regsync.settings import ConfigError
-
-    try:
-        engine = make_engine(url)
-    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-        raise ConfigError(f"REGSYNC_DATABASE_URL is not a database URL regsync can use ({exc}); "
-                          "examples: sqlite:///regsync.db, postgresql+psycopg://user@host:5432/db") from exc
-    except ImportError as exc:
-        raise ConfigError(f"REGSYNC_DATABASE_URL needs a database driver that is not installed: {exc}") from exc
-    if engine.dialect.name == "sqlite":
-        path = engine.url.database
-        if path and path != ":memory:" and not engine.url.query.get("mode") and not Path(path).exists() \
-                and migrated:
-            engine.dispose()
-            raise StoreError(f"no local store at {path}: run `regsync db upgrade` (or `regsync generate`) first")
-    if migrated:
-        try:
-            rev = current_revision(engine)
-        except SQLAlchemyError as exc:
-            engine.dispose()
-            raise StoreError("cannot open the local store: "
-                             f"{mask_text(str(getattr(exc, 'orig', None) or exc))}") from exc
-        if rev != head_revision():
-            engine.dispose()
-            raise StoreError(f"the local store is at schema revision {rev or 'none'}, not {head_revision()}: "
-                             "run `regsync db upgrade` first")
-    return engine
-
-
-def require_registry(settings: Settings) -> None:
-    """Check, before any call, that the registry settings are complete.
-
-    Raises:
-        ConfigError: no client id or secret, or a base URL that is not http(s).
-    """
-    from urllib.parse import urlsplit
-
-    from regsync.settings import ConfigError
-
-    reg = settings.registry
-    parts = urlsplit(reg.url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"REGSYNC_REGISTRY_URL must be an http(s) URL, got {reg.url!r}")
-    if not reg.client_id or not reg.client_secret:
-        raise ConfigError("REGSYNC_CLIENT_ID and REGSYNC_CLIENT_SECRET (or REGSYNC_CLIENT_SECRET_FILE) are required")
-
-
-def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = False,
+def run_sync(settings: Settings, *, progress: Advance | None = None, until_quiet: bool = False,
              timeout_s: float = 3600.0, stall_s: float = 300.0, engine: Engine | None = None,
              stop: Callable[[], bool] | None = None, outbound: bool = True, inbound: bool = True,
              client: Any = None) -> tuple[int, dict[str, Any]]:
@@ -199,7 +46,7 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
 
     Args:
         settings: regsync's settings.
-        progress: draw progress bars (a terminal only).
+        progress: called as records are sent (``advance(kind's plural name, n)``); default: nothing drawn.
         until_quiet: repeat passes, waiting for deferred rows, until the outbox has nothing waiting and a pull
             applies nothing (the pull's merges may queue pushes, the pushes make echoes the pull drops).
         timeout_s: with ``until_quiet``, give up after this many seconds.
@@ -232,16 +79,11 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
             store's (:class:`regsync.db.hashkey.HashKeyMismatch`), before anything is done.
         StoreError: the local store is unusable.
     """
-    from regsync.flows.inbound import InboundStats, Poller
-    from regsync.flows.outbound import Relay, RelayHalted, RelayStats
-    from regsync.registry.errors import InvalidClient, RegistryError
-    from regsync.service.daemon import SingletonLock
 
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
     check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # before anything is recorded
-    from regsync.service.status import is_paused
 
     paused = [flow for flow, on in (("outbound", outbound), ("inbound", inbound)) if on and is_paused(engine, flow)]
     for flow in paused:  # an operator's pause holds for manual passes too; changes are still captured
@@ -258,8 +100,9 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
     phase = "outbound"
     try:
         with contextlib.ExitStack() as stack, \
-                _client(settings, client) as client, \
-                progress_bars(progress) as advance:
+                open_client(settings, client) as client:
+            advance = progress or no_progress
+
             def on_batch(kind: str, n: int) -> None:
                 advance(KIND_NAMES[kind], n)
 
@@ -376,7 +219,6 @@ def run_sync(settings: Settings, *, progress: bool = False, until_quiet: bool = 
         summary["error"] = mask_text(error)
     finish_run(engine, run_id, status, summary)
     if code != 130:  # an interruption is neither a success nor a failure of a flow
-        from regsync.service.status import record_flow_result
 
         for flow, ran in (("outbound", outbound), ("inbound", inbound)):
             if not ran:
@@ -431,16 +273,6 @@ def inbound_summary(stats: Any) -> dict[str, Any]:
     }
 
 
-def _client(settings: Settings, client: Any) -> contextlib.AbstractContextManager[Any]:
-    """The given client, left open with its counters reset for a new run, or a new client closed afterwards."""
-    from regsync.registry.client import ClientStats, RegistryClient
-
-    if client is None:
-        return RegistryClient(settings.registry, province=settings.province)
-    client.stats = ClientStats()
-    return contextlib.nullcontext(client)
-
-
 def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable[[], bool] | None = None,
              max_pages: int | None = None, client: Any = None) -> tuple[int, dict[str, Any]]:
     """One inbound pass (design.md, flow 2): read the change feed from the saved cursor until it has no more and
@@ -466,8 +298,6 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
             store's (:class:`regsync.db.hashkey.HashKeyMismatch`), before anything is done.
         StoreError: the local store is unusable.
     """
-    from regsync.db.liveness import KEEPER
-    from regsync.flows.inbound import Poller
 
     require_registry(settings)
     own_engine = engine is None
@@ -482,7 +312,7 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
             engine.dispose()
         raise
     try:
-        with _client(settings, client) as client:
+        with open_client(settings, client) as client:
             poller = Poller(engine, client, settings)
             try:
                 stats = poller.run(stop=stop, max_pages=max_pages)
@@ -493,7 +323,6 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
                 summary_error: str | None = mask_text(str(exc))
             else:
                 summary_error = None
-        from regsync.service.status import record_flow_result
 
         record_flow_result(engine, "inbound", code == 0, summary_error)
     finally:
@@ -516,106 +345,3 @@ def _merge(total: Any, stats: Any) -> None:
     if room > 0:
         total.decision_log.extend(stats.decision_log[:room])
     total.batches += stats.batches
-
-
-def print_sync_summary(summary: dict[str, Any]) -> None:
-    """A Rich table of a sync summary, for a terminal."""
-    out = Console()
-    table = Table(title=f"sync run {summary['run_id']}: {summary['status']} in {summary['seconds']} s",
-                  box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False)
-    for col in ("kind", "pushed", "linked", "unchanged", "failed", "deferred"):
-        table.add_column(col, justify="right" if col != "kind" else "left", no_wrap=True)
-    for kind in KIND_NAMES.values():
-        table.add_row(kind, *(str(summary[c].get(kind, 0)) for c in ("pushed", "linked", "unchanged", "failed",
-                                                                      "deferred")))
-    out.print(table)
-    if "pulled" in summary:
-        inbound = Table(title="inbound (the registry's changes)", box=box.SIMPLE_HEAD, padding=(0, 0),
-                        pad_edge=False)
-        cols = ("pulled", "merged", "adopted", "created_locally", "registry_owned", "conflicts", "ended_locally")
-        inbound.add_column("kind", no_wrap=True)
-        for col in cols:
-            inbound.add_column(col.replace("_", " "), justify="right", no_wrap=True)
-        for kind in KIND_NAMES.values():
-            inbound.add_row(kind, *(str(summary[c].get(kind, 0)) for c in cols))
-        out.print(inbound)
-        info = summary.get("inbound", {})
-        out.print(f"feed: {info.get('changes', 0)} changes in {info.get('pages', 0)} pages; echoes "
-                  f"{info.get('echoes', 0)}, repeats {info.get('repeats', 0)}, stale {info.get('stale', 0)}; "
-                  f"transferred out {summary['transferred_out'].get('volunteers', 0)}")
-        if info.get("unknown_types"):
-            out.print("skipped, of record types regsync does not know: "
-                      + ", ".join(f"{k} {v}" for k, v in info["unknown_types"].items()))
-        if summary.get("reconcile_due"):
-            out.print(f"[red]a full reconcile is due[/red] ({summary.get('reconcile_reason')}): run "
-                      "`regsync reconcile`")
-    if summary.get("paused"):
-        out.print(f"[yellow]paused, skipped:[/yellow] {', '.join(summary['paused'])} (`regsync resume` to let it run)")
-    if summary["failed_by_code"]:
-        out.print("failures by code: " + ", ".join(f"{k} {v}" for k, v in summary["failed_by_code"].items()))
-    if summary["still_failed"]:
-        out.print("records failed or blocked in the outbox: "
-                  + ", ".join(f"{k} {v}" for k, v in summary["still_failed"].items()))
-    if summary.get("error"):
-        out.print(f"[red]error:[/red] {summary['error']}")
-
-
-def run_generate(settings: Settings, *, scale: float, seed: int, progress: bool = False,
-                 engine: Engine | None = None, append: bool = False) -> dict[str, Any]:
-    """Migrate the store and fill it with a generated data set; returns counts, dirt and seconds.
-
-    Raises:
-        ConfigError: the store already holds volunteers and ``append`` is false (the same seed would make the
-            same people again), or the database URL is malformed.
-        StoreError: the store cannot be opened.
-    """
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from regsync.db.migrate import upgrade
-    from regsync.generate.generator import generate
-    from regsync.settings import ConfigError
-
-    own = engine is None
-    engine = engine or open_store(settings.database.url, migrated=False)
-    try:
-        upgrade(engine)
-        with engine.connect() as conn:
-            existing = conn.execute(text("SELECT COUNT(*) FROM volunteer")).scalar_one()
-    except SQLAlchemyError as exc:
-        raise StoreError("cannot open or migrate the local store: "
-                         f"{mask_text(str(getattr(exc, 'orig', None) or exc))}") from exc
-    if existing and not append:
-        raise ConfigError(f"the local store already holds {existing} volunteers; generate into an empty store, "
-                          "or pass --append to add to it")
-    with progress_bars(progress) as advance:
-        def on_progress(kind: str, done: int, total: int) -> None:
-            advance(kind, 0, total)
-            advance(kind, done - _seen.get(kind, 0))
-            _seen[kind] = done
-
-        _seen: dict[str, int] = {}
-        summary = generate(engine, scale, seed, progress=on_progress)
-    # fresh statistics after a bulk load, so the planners use the indexes from the first claim on
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("ANALYZE"))
-    if own:
-        engine.dispose()
-    kinds = ("org", "volunteer", "membership", "activity", "service_record")
-    return {"scale": summary.scale, "seed": summary.seed, "as_of": summary.as_of.isoformat(),
-            "counts": {KIND_NAMES[k]: summary.counts.get(k, 0) for k in kinds},
-            "org_levels": {k: v for k, v in summary.counts.items() if k not in kinds},
-            "dirt": dict(summary.dirt), "seconds": round(summary.seconds, 3),
-            "rows_per_second": round(summary.rows_per_second)}
-
-
-def print_generate_summary(summary: dict[str, Any]) -> None:
-    """Counts per kind and dirt per kind, for a terminal."""
-    out = Console()
-    table = Table(title="generated")
-    table.add_column("kind")
-    table.add_column("records", justify="right")
-    for kind, n in (summary.get("counts") or {}).items():
-        table.add_row(kind, f"{n:,}")
-    out.print(table)
-    if summary.get("dirt"):
-        out.print("dirt made on purpose: " + ", ".join(f"{k} {v}" for k, v in summary["dirt"].items()))

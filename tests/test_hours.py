@@ -1,4 +1,4 @@
-"""The hours view's aggregation (regsync.reports.hours): units, star levels, breakdowns, streaming."""
+"""The hours view's aggregation (regsync.domain.hours): units, star levels, breakdowns, streaming."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from regsync.reports.hours import STAR_THRESHOLDS, HoursAggregator, format_hours, hours_summary, star_level
+from regsync.domain.hours import STAR_THRESHOLDS, HoursAggregator, format_hours, hours_summary, star_level
 
 
 @pytest.mark.parametrize(("hours", "level"), [

@@ -1,0 +1,86 @@
+"""The one way to open the local store, and the one error that says it cannot be used.
+
+Every command, job and flow opens the store here (issue 13: "one store opener, one store error"). Where the two
+openers regsync had disagreed, the stricter check won: a SQLite file that does not exist is never created by
+opening it, and a store whose schema is not the newest is refused unless the caller migrates it itself
+(``migrated=False``: ``regsync db upgrade``, ``regsync generate``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from regsync.db.migrate import current_revision, head_revision
+from regsync.db.session import make_engine
+from regsync.domain.masking import mask_text
+from regsync.settings import ConfigError
+
+
+class StoreError(Exception):
+    """The local store cannot be used as it is (unreachable, missing, not migrated, read-only): exit code 1."""
+
+
+def missing_sqlite_file(engine: Engine) -> str | None:
+    """The path of a SQLite store file that does not exist, or ``None`` (other engines, ``:memory:``, URI names)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    path = engine.url.database
+    if not path or path == ":memory:" or path.startswith("file:") or engine.url.query.get("mode"):
+        return None
+    return None if Path(path).exists() else path
+
+
+def open_store(url: str, *, migrated: bool = True) -> Engine:
+    """An engine on the local store, checked.
+
+    Args:
+        url: the SQLAlchemy URL (``database.url``, ``REGSYNC_DATABASE_URL``).
+        migrated: require the newest schema (``regsync db upgrade``); ``False`` for a caller that migrates the
+            store itself, which may then be a SQLite file still to be made.
+
+    Returns:
+        The engine (the caller disposes of it).
+
+    Raises:
+        ConfigError: the URL is malformed or names a database regsync cannot drive, or its driver is missing.
+        StoreError: the SQLite file does not exist (with ``migrated``), the store cannot be reached, or its
+            schema is not the newest.
+    """
+    try:
+        engine = make_engine(url)
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise ConfigError(f"database.url (REGSYNC_DATABASE_URL) is not a database URL regsync can use ({exc}); "
+                          "examples: sqlite:///regsync.db, postgresql+psycopg://user@host:5432/db") from exc
+    except ImportError as exc:
+        raise ConfigError("database.url (REGSYNC_DATABASE_URL) needs a database driver that is not installed: "
+                          f"{exc}") from exc
+    if not migrated:
+        return engine
+    missing = missing_sqlite_file(engine)
+    if missing:
+        engine.dispose()
+        raise StoreError(f"no local store at {missing}: run `regsync db upgrade` (or `regsync generate`) first")
+    try:
+        rev = current_revision(engine)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise StoreError(f"cannot open the local store: {mask_text(str(getattr(exc, 'orig', None) or exc))}") \
+            from exc
+    if rev != head_revision():
+        engine.dispose()
+        raise StoreError(f"the local store is at schema revision {rev or 'none'}, not {head_revision()}: "
+                         "run `regsync db upgrade` first")
+    return engine
+
+
+def store_error(exc: SQLAlchemyError) -> StoreError:
+    """A :class:`StoreError` for a database error met while using the store: its first line, masked, with a hint
+    to migrate when the error does not name a table regsync's operator commands use."""
+    orig = getattr(exc, "orig", None) or exc
+    first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    migrated = "outbox" not in first and "audit" not in first
+    hint = "" if migrated else " (is the store migrated? run `regsync db upgrade`)"
+    return StoreError(mask_text(f"{type(orig).__name__}: {first}{hint}"))
