@@ -12,6 +12,7 @@ import typer
 
 from regsync.sandbox.faults import FAULT_NAMES, parse_fault_spec
 from regsync.sandbox.store import ClientCredential
+from regsync.settings import SIGN_METHODS
 
 app = typer.Typer(
     help="The sandbox registry: an in-process stand-in for the national registry (registry-api.md), for "
@@ -74,7 +75,6 @@ def serve(
     """Serve the sandbox registry at http://HOST:PORT/api/v1 until interrupted."""
     import uvicorn
 
-    from regsync.registry.signing import SIGN_METHODS
     from regsync.sandbox.app import create_app
     from regsync.sandbox.server import new_client
 
