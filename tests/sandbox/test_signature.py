@@ -15,7 +15,11 @@ Body hashes: ``printf '' | openssl dgst -sha256`` and ``printf '%s' "$BODY" | op
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import time
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +27,7 @@ import pytest
 from regsync.registry import signing
 from regsync.registry.client import RegistryClient
 from regsync.sandbox import signature
+from regsync.sandbox.server import SandboxServer
 from regsync.settings import RegistrySettings
 
 BASE = "https://registry.test/api/v1"
@@ -156,3 +161,47 @@ def test_an_unknown_method_never_matches() -> None:
     with pytest.raises(ValueError, match="unknown signature method"):
         signature.expected_signature(SECRET, POST.message, "HMAC-MD5")
     assert not signature.signature_matches(SECRET, POST.message, "HMAC-MD5", "00")
+
+
+# -- where the two disagreed: the stricter reading wins -------------------------------------------------------
+# The client writes the signature as §2 says (lowercase hex) and the timestamp in ASCII digits; the sandbox's
+# check accepted an upper-case signature (the shared check lowered it) and failed with a 500 on a signature, or
+# on a signed timestamp, with characters outside ASCII. It now refuses all three as SIGNATURE_INVALID.
+
+
+def test_only_a_lowercase_hex_signature_matches() -> None:
+    expected = VECTORS[0][3]
+    assert signature.signature_matches(SECRET, GET.message, "HMAC-SHA256", expected)
+    assert not signature.signature_matches(SECRET, GET.message, "HMAC-SHA256", expected.upper())
+    assert not signature.signature_matches(SECRET, GET.message, "HMAC-SHA256", "é" * 64)
+    assert not signature.signature_matches(SECRET, GET.message, "HMAC-SHA256", "")
+
+
+def test_the_sandbox_refuses_an_upper_case_signature(env: Any) -> None:
+    assert env.api.call("GET", "/changes").status_code == 200
+    h = env.api.signed_headers("GET", "/api/v1/changes", [], b"")
+    h["X-Signature"] = h["X-Signature"].upper()
+    r = env.http.get("/api/v1/changes", headers=h)
+    assert r.status_code == 401 and r.json()["code"] == "SIGNATURE_INVALID"
+
+
+def test_the_sandbox_refuses_a_signature_not_in_ascii(env: Any) -> None:
+    h = env.api.signed_headers("GET", "/api/v1/changes", [], b"")
+    r = env.http.get("/api/v1/changes", headers={**h, "X-Signature": ("é" * 64).encode()})
+    assert r.status_code == 401 and r.json()["code"] == "SIGNATURE_INVALID"
+
+
+def test_the_sandbox_refuses_a_signed_timestamp_of_digits_not_in_ascii() -> None:
+    # b"\xb2" is "²" in Latin-1, a digit to str.isdigit() but not to int(): sent raw, over real HTTP
+    with SandboxServer() as sbx, httpx.Client(base_url=sbx.base_url.removesuffix("/api/v1")) as http:
+        token = http.post("/api/v1/oauth/token", data={"grant_type": "client_credentials",
+                                                        "client_id": sbx.client_id,
+                                                        "client_secret": sbx.client_secret}).json()["access_token"]
+        timestamp = "²" + str(int(time.time() * 1000))[1:]
+        message = "\n".join(["GET", "/api/v1/changes", "", timestamp, "abcdefABCDEF0123456789", EMPTY_SHA256])
+        sig = hmac.new(sbx.client_secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+        headers = [(b"Authorization", f"Bearer {token}".encode()), (b"X-Client-Id", sbx.client_id.encode()),
+                   (b"X-Timestamp", timestamp.encode("latin-1")), (b"X-Nonce", b"abcdefABCDEF0123456789"),
+                   (b"X-Sign-Method", b"HMAC-SHA256"), (b"X-Signature", sig.encode())]
+        r = http.get("/api/v1/changes", headers=headers)
+        assert r.status_code == 401 and r.json()["code"] == "SIGNATURE_INVALID"

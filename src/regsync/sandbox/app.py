@@ -474,7 +474,7 @@ class Sandbox:
             raise ApiError(401, "SIGNATURE_INVALID", "X-Client-Id does not match the token's client")
         timestamp, nonce, sent_signature = h.get("x-timestamp", ""), h.get("x-nonce", ""), h.get("x-signature", "")
         method = h.get("x-sign-method", signature.DEFAULT_SIGN_METHOD)
-        if not timestamp.isdigit() or not sent_signature:
+        if not signature.is_timestamp(timestamp) or not sent_signature:
             raise ApiError(401, "SIGNATURE_INVALID", "X-Timestamp (Unix ms) and X-Signature are required")
         if not 16 <= len(nonce) <= 64 or not set(nonce) <= _NONCE_CHARS:
             raise ApiError(401, "SIGNATURE_INVALID", "X-Nonce is 16–64 characters of [A-Za-z0-9]")

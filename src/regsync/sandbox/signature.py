@@ -27,6 +27,15 @@ DEFAULT_SIGN_METHOD = "HMAC-SHA256"
 #: RFC 3986's unreserved characters besides letters and digits: left as they are in the canonical query.
 _UNRESERVED = "-._~"
 _SM3_BLOCK = 64
+_LOWER_HEX = frozenset("0123456789abcdef")
+
+
+def is_timestamp(text: str) -> bool:
+    """Whether ``text`` (the ``X-Timestamp`` header) is Unix milliseconds in ASCII decimal digits, as §2 has it.
+
+    Stricter than :meth:`str.isdigit`, which takes digits of other scripts (``"²"``) that :class:`int` refuses.
+    """
+    return text.isascii() and text.isdigit()
 
 
 def _sm3(data: bytes) -> bytes:
@@ -100,10 +109,13 @@ def expected_signature(secret: str, message: str, sign_method: str) -> str:
 def signature_matches(secret: str, message: str, sign_method: str, signature: str) -> bool:
     """Whether ``signature`` (the ``X-Signature`` header) is ``message``'s under ``sign_method``.
 
-    Compared in constant time, in either case of hex digits. An unknown ``sign_method`` never matches.
+    Compared in constant time. Only the lowercase hex that §2 prescribes (and the client writes) matches: an
+    upper-case, empty or non-hex ``signature`` never does, nor does an unknown ``sign_method``.
     """
+    if not signature or not set(signature) <= _LOWER_HEX:
+        return False
     try:
         expected = expected_signature(secret, message, sign_method)
     except ValueError:
         return False
-    return hmac.compare_digest(expected, signature.lower())
+    return hmac.compare_digest(expected, signature)
