@@ -1085,7 +1085,8 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
 
     async def bulk(request: Request, data: Any) -> Response:
         """``POST /_sandbox/records/{collection}`` ``{"records": [wire docs], "province"?: "23"}``: insert records
-        as older channels left them (no rules, no feed); answers ``{"ids": [...]}`` in order."""
+        as older channels left them (no rules, no feed; what a record leaves out is filled in as
+        :meth:`Registry.bulk_insert` says); answers ``{"ids": [...]}`` in order."""
         kind = _collection(request.path_params["collection"])
         if not isinstance(data, dict) or not isinstance(data.get("records"), list):
             raise ApiError(400, "BAD_REQUEST", '{"records": [wire records], "province"?: "23"}')
