@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from regsync.console.sandbox_seed import seed as sandbox_seed
 from regsync.settings import ConfigError, Settings, env_epilog, env_help, load_settings
 
 app = typer.Typer(help="regsync: keeps a province's volunteer platform in step with the national volunteer "
@@ -959,10 +960,10 @@ def resync_region(code: Annotated[str, typer.Argument(metavar="CODE", help="GB/T
 
 def _mount_sandbox() -> None:
     try:
-        from regsync.sandbox.cli import app as sandbox_app
+        from regsync.sandbox.cli import make_app
     except ImportError:  # pragma: no cover - the sandbox ships with regsync
         return
-    app.add_typer(sandbox_app, name="sandbox")
+    app.add_typer(make_app(seed_command=sandbox_seed), name="sandbox")  # its seed is the generator's (console)
 
 
 _mount_sandbox()
