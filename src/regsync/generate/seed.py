@@ -32,9 +32,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import random
+import tempfile
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -42,9 +45,13 @@ import structlog
 from sqlalchemy import Engine, select, text
 from stdnum.cn import ric
 
+from regsync.db.hashkey import check_hash_key
+from regsync.db.migrate import upgrade
 from regsync.db.models import Base, Link
-from regsync.db.session import utcnow
-from regsync.domain.projection import canonical, dumps, project_local, project_registry
+from regsync.db.session import make_engine, utcnow
+from regsync.domain.normalize import try_normalize_id_number
+from regsync.domain.projection import REFERENCES, canonical, dumps, project_local, project_registry
+from regsync.generate.generator import REQUIRES, generate
 from regsync.generate.registry_docs import COLLECTIONS, TYPES, format_hours, record_doc
 
 log = structlog.get_logger(__name__)
@@ -164,8 +171,6 @@ class Seeder:
                  seed: int = 42, owner: str | None = None, link: bool = False, hash_key: str = "regsync-local-hash-key",
                  province: str = "23", progress: Callable[[str, int], None] | None = None) -> None:
         if link:  # the links' snapshots must be hashed with the store's own key
-            from regsync.db.hashkey import check_hash_key
-
             check_hash_key(local, hash_key)
         self.local = local
         self.bulk = bulk
@@ -235,8 +240,6 @@ class Seeder:
         return _draw(self.seed, "missing", kind, local_id) < self.rates.missing_in_registry
 
     def _refs(self, kind: str, row: dict[str, Any]) -> dict[tuple[str, int], str]:
-        from regsync.domain.projection import REFERENCES
-
         out = {}
         for col, ref_kind in REFERENCES[kind].items():
             if row.get(col) is not None and row[col] in self.rids.get(ref_kind, {}):
@@ -420,8 +423,6 @@ class Seeder:
 
 def _valid_volunteer(fields: dict[str, Any]) -> bool:
     """Whether the registry would have accepted the person (the older channels checked the number)."""
-    from regsync.domain.normalize import try_normalize_id_number
-
     number = fields.get("id_number") or ""
     return try_normalize_id_number(fields.get("id_type") or "", number) == number and bool(fields.get("name"))
 
@@ -453,12 +454,6 @@ def seed_sandbox(bulk: Bulk, *, scale: float | None = None, store_url: str | Non
     Raises:
         ValueError: neither or both of ``scale`` and ``store_url``; ``link`` without ``store_url``.
     """
-    import tempfile
-    import time
-    from pathlib import Path
-
-    from regsync.db.session import make_engine
-
     if (scale is None) == (store_url is None):
         raise ValueError("give scale (a province generated afresh) or store_url (a platform store), one of them")
     if link and store_url is None:
@@ -466,9 +461,6 @@ def seed_sandbox(bulk: Bulk, *, scale: float | None = None, store_url: str | Non
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="regsync-seed-") as tmp:
         if store_url is None:
-            from regsync.db.migrate import upgrade
-            from regsync.generate.generator import REQUIRES, generate
-
             engine = make_engine(f"sqlite:///{Path(tmp) / 'province.db'}")
             upgrade(engine)
             wanted = set(kinds or ORDER)
