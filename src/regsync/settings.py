@@ -23,7 +23,10 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from regsync.registry.signing import SIGN_METHODS
+#: The request signing methods of registry-api.md §2, the first the default. Settings owns the list (it checks
+#: ``registry.sign_method`` against it and imports nothing of regsync); the client's signer
+#: (:mod:`regsync.registry.signing`) and the sandbox's check take it from here.
+SIGN_METHODS: tuple[str, ...] = ("HMAC-SHA256", "HMAC-SM3")
 
 
 class ConfigError(Exception):

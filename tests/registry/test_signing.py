@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pytest
 
+from regsync import settings
 from regsync.registry import signing
 
 SECRET = "test-secret-秘钥"  # UTF-8 key bytes, as the shell passed them to openssl
@@ -109,3 +110,9 @@ def test_nonce_alphabet_and_length() -> None:
     assert len(nonces) == 200
     for n in nonces:
         assert 16 <= len(n) <= 64 and n.isalnum() and n.isascii()
+
+
+def test_sign_methods_are_the_settings_list() -> None:
+    assert signing.SIGN_METHODS is settings.SIGN_METHODS
+    for method in settings.SIGN_METHODS:
+        assert signing.sign(SECRET, MESSAGE_GET, method)

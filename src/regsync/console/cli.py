@@ -27,6 +27,7 @@ from regsync.console.conflicts import print_conflict, print_resolution
 from regsync.console.conflicts import print_listing as print_conflict_listing
 from regsync.console.outbox import print_action, print_listing
 from regsync.console.progress import progress_bars
+from regsync.console.sandbox_seed import seed as sandbox_seed
 from regsync.console.status import print_status
 from regsync.console.summaries import print_adopt_summary, print_generate_summary, print_sync_summary
 from regsync.db.hashkey import rekey_store
@@ -62,7 +63,7 @@ from regsync.registry.errors import RegistryError
 from regsync.reports.data import ReportUsageError, list_runs, load_report
 from regsync.reports.export import export_to_path
 from regsync.reports.render_text import print_report, print_run_list
-from regsync.sandbox.cli import app as sandbox_app
+from regsync.sandbox.cli import make_app
 from regsync.service.daemon import DaemonAlreadyRunning, DaemonError, run_daemon, sqlite_daemon_lock
 from regsync.service.logs import configure_logging
 from regsync.service.status import run_pause, run_status
@@ -950,7 +951,7 @@ def resync_region(code: Annotated[str, typer.Argument(metavar="CODE", help="GB/T
 
 
 def _mount_sandbox() -> None:
-    app.add_typer(sandbox_app, name="sandbox")
+    app.add_typer(make_app(seed_command=sandbox_seed), name="sandbox")  # its seed is the generator's (console)
 
 
 _mount_sandbox()

@@ -35,6 +35,7 @@ Inserts are plain SQLAlchemy Core ``INSERT`` statements, so the outbox triggers 
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import heapq
 import itertools
@@ -291,8 +292,6 @@ class _Cumulative:
         self.total = total
 
     def pick(self, rng: random.Random) -> Any:
-        import bisect
-
         return self.items[min(bisect.bisect_right(self.cum, rng.random() * self.total), len(self.items) - 1)]
 
 
@@ -430,7 +429,6 @@ class _Generator:
         }
         self.w = _Writer(engine, self.summary, progress, totals)
         self.engine = engine
-        self.org_serial = 0
         self.orgs: dict[str, list[_Org]] = {}
         self.leaves_by_county: dict[str, list[_Org]] = {}
         self.stations_by_county: dict[str, list[_Org]] = {}
@@ -448,449 +446,10 @@ class _Generator:
 
     # ---------------------------------------------------------------- orgs
 
-    def _contact(self, rng: random.Random, city_code: str | None, dirt: list[str]) -> tuple[str, str]:
-        gender = rng.choice("MF")
-        contact = names.han_name(rng, gender)
-        city = regions.CITY_BY_CODE.get(city_code or "2301", regions.CITIES[0])
-        if rng.random() < 0.3:
-            phone = identifiers.landline(rng, city.phone_area, city.landline_digits)
-            if rng.random() < self.rates.org_phone_format:
-                area, number = phone.split("-")
-                phone = rng.choice(
-                    (f"({area}){number}", f"{area} {number}", f"{area} {number[:4]} {number[4:]}")
-                )
-                dirt.append("org_phone_format")
-        else:
-            phone = identifiers.mobile(rng)
-            if rng.random() < self.rates.org_phone_format:
-                phone = identifiers.messy_mobile(rng, phone)
-                dirt.append("org_phone_format")
-        return contact, phone
-
-    def _org_row(
-        self,
-        rng: random.Random,
-        *,
-        name: str,
-        org_type: str,
-        level: str,
-        region: str,
-        city: str | None,
-        est: int,
-        categories: Sequence[str],
-        uscc_p: float,
-        street_code: str | None = None,
-    ) -> tuple[dict[str, Any], list[str]]:
-        dirt: list[str] = []
-        self.org_serial += 1
-        uscc = None
-        if rng.random() < uscc_p:
-            uscc = identifiers.make_uscc(self.org_serial, region, rng.choice(("51", "51", "52", "12")))
-            if rng.random() < self.rates.uscc_format:
-                if any(c.isalpha() for c in uscc) and rng.random() < 0.5:
-                    uscc = uscc.lower()
-                else:
-                    uscc = f"{uscc[:2]} {uscc[2:8]} {uscc[8:17]} {uscc[17]}"
-                dirt.append("uscc_format")
-        if rng.random() < self.rates.org_name_spaces:
-            name = rng.choice((" ", "  ", "\u3000")) + name + rng.choice(("", " "))
-            dirt.append("org_name_spaces")
-        contact, phone = self._contact(rng, city, dirt)
-        row = {
-            "name": name,
-            "org_type": org_type,
-            "level": level,
-            "parent_id": None,
-            "station_id": None,
-            "uscc": uscc,
-            "region_code": region,
-            "street_code": street_code,
-            "service_categories": _categories(rng, categories),
-            "contact_name": contact,
-            "contact_phone": phone,
-            "established_on": dt.date.fromordinal(est),
-            "status": "ACTIVE",
-            "remark": None,
-        }
-        return row, dirt
-
-    def _insert_orgs(self, level: str, items: list[tuple[dict[str, Any], list[str], _Org]]) -> list[_Org]:
-        out: list[_Org] = []
-        for start in range(0, len(items), self.batch_size):
-            chunk = items[start : start + self.batch_size]
-            with self.engine.begin() as conn:
-                ids = self.w.insert_returning(conn, _ORG, [row for row, _, _ in chunk])
-                dirt = []
-                for (_, kinds, org), oid in zip(chunk, ids, strict=True):
-                    org.id = oid
-                    dirt += [(oid, k) for k in kinds]
-                    out.append(org)
-                self.w.dirt(conn, dirt)
-            self.w.count("org", len(chunk))
-        self.summary.counts[level] = len(out)
-        self.orgs[level] = out
-        return out
-
-    def _est(self, rng: random.Random, lo: dt.date, hi: dt.date, after: int = 0) -> int:
-        day = rng.randint(lo.toordinal(), min(hi.toordinal(), self.as_of_day - 30))
-        return min(max(day, after + rng.randint(0, 120)), self.as_of_day - 1)
-
     def build_orgs(self) -> None:
-        rng = self.rng("orgs")
-        s = self.scale
-        y = dt.date
-        # --- regional line
-        items = []
-        for city in regions.CITIES:
-            org = _Org(0, "CITY_CORPS", None, city.code, -1, self._est(rng, y(2012, 1, 1), y(2016, 12, 31)))
-            row, dirt = self._org_row(
-                rng,
-                name=f"{city.name}志愿服务总队",
-                org_type="REGIONAL",
-                level="CITY_CORPS",
-                region=city.code + "00",
-                city=city.code,
-                est=org.est,
-                categories=("COMMUNITY", "CIVILITY", "EVENTS"),
-                uscc_p=1.0,
-            )
-            items.append((row, dirt, org))
-        corps = {o.city: o for o in self._insert_orgs("CITY_CORPS", items)}
-
-        n_brigades = min(TARGETS["DISTRICT_BRIGADE"], scaled("DISTRICT_BRIGADE", s, len(regions.CITIES)))
-        # 121 counties + 31 universities = 152 at scale 1; at least one county brigade per city
-        n_counties = max(
-            len(regions.CITIES), round(n_brigades * len(regions.COUNTIES) / TARGETS["DISTRICT_BRIGADE"])
-        )
-        n_counties = min(n_counties, len(regions.COUNTIES))
-        n_univ = max(0, min(len(regions.UNIVERSITIES), n_brigades - n_counties))
-        counties: list[regions.County] = []
-        rest: list[regions.County] = []
-        for city in regions.CITIES:
-            own = sorted((c for c in regions.COUNTIES if c.city_code == city.code), key=lambda c: -c.weight)
-            counties.append(own[0])
-            rest += own[1:]
-        counties += weighted_sample(rng, rest, [c.weight for c in rest], n_counties - len(counties))
-        counties.sort(key=lambda c: c.code)
-        self.active_counties = counties
-        items = []
-        for county in counties:
-            city = regions.CITY_BY_CODE[county.city_code]
-            parent = corps[city.code]
-            org = _Org(
-                0,
-                "DISTRICT_BRIGADE",
-                county.code,
-                city.code,
-                -1,
-                self._est(rng, y(2013, 1, 1), y(2018, 12, 31), parent.est),
-            )
-            row, dirt = self._org_row(
-                rng,
-                name=f"{city.name}{county.name}志愿服务大队",
-                org_type="REGIONAL",
-                level="DISTRICT_BRIGADE",
-                region=county.code,
-                city=city.code,
-                est=org.est,
-                categories=("COMMUNITY", "CIVILITY"),
-                uscc_p=0.6,
-            )
-            row["parent_id"] = parent.id
-            items.append((row, dirt, org))
-        for uni, county_code in regions.UNIVERSITIES[:n_univ]:
-            city_code = county_code[:4]
-            parent = corps[city_code]
-            org = _Org(
-                0,
-                "DISTRICT_BRIGADE",
-                county_code,
-                city_code,
-                -1,
-                self._est(rng, y(2013, 1, 1), y(2018, 12, 31), parent.est),
-            )
-            row, dirt = self._org_row(
-                rng,
-                name=f"{uni}志愿服务大队",
-                org_type="REGIONAL",
-                level="DISTRICT_BRIGADE",
-                region=county_code,
-                city=city_code,
-                est=org.est,
-                categories=("EDUCATION", "EVENTS", "CHILDREN"),
-                uscc_p=0.6,
-            )
-            row["parent_id"] = parent.id
-            items.append((row, dirt, org))
-        brigades = self._insert_orgs("DISTRICT_BRIGADE", items)
-        county_brigades = brigades[: len(counties)]
-
-        # streets
-        n_streets = scaled("STREET_STATION", s, len(county_brigades))
-        per_county = allocate(n_streets, [c.weight for c in counties], 1)
-        items = []
-        street_meta: list[tuple[regions.County, int, str]] = []
-        for county, brigade, n in zip(counties, county_brigades, per_county, strict=True):
-            stems = self._unique_stems(rng, n)
-            kinds = self._township_kinds(rng, county, n)
-            numbers = {"street": 0, "town": 100, "township": 200}
-            for stem, kind in zip(stems, kinds, strict=True):
-                numbers[kind] += 1
-                suffix = {"street": "街道", "town": "镇", "township": "乡"}[kind]
-                sname = stem + suffix
-                org = _Org(
-                    0,
-                    "STREET_STATION",
-                    county.code,
-                    county.city_code,
-                    -1,
-                    self._est(rng, y(2014, 1, 1), y(2020, 12, 31), brigade.est),
-                    short=sname,
-                )
-                row, dirt = self._org_row(
-                    rng,
-                    name=f"{county.name}{sname}志愿服务中心工作站",
-                    org_type="REGIONAL",
-                    level="STREET_STATION",
-                    region=county.code,
-                    city=county.city_code,
-                    est=org.est,
-                    categories=("COMMUNITY",),
-                    uscc_p=0.2,
-                    street_code=regions.full_street_code(county.code, numbers[kind]),
-                )
-                row["parent_id"] = brigade.id
-                items.append((row, dirt, org))
-                street_meta.append((county, numbers[kind], kind))
-        streets = self._insert_orgs("STREET_STATION", items)
-
-        # communities
-        n_comm = scaled("COMMUNITY_STATION", s, len(streets))
-        weights = [
-            regions.COUNTY_BY_CODE[m[0].code].weight
-            / per_county[counties.index(m[0])]
-            * rng.lognormvariate(0, 0.5)
-            for m in street_meta
-        ]
-        per_street = allocate(n_comm, weights, 1)
-        items = []
-        for street, (county, township, kind), n in zip(streets, street_meta, per_street, strict=True):
-            stems = self._unique_stems(rng, n)
-            n_urban = n if kind == "street" else (min(n, rng.randint(1, 3)) if kind == "town" else 0)
-            for i, stem in enumerate(stems):
-                urban = i < n_urban
-                village = (i + 1) if urban else 200 + (i - n_urban) + 1
-                cname = stem + ("社区" if urban else "村")
-                org = _Org(
-                    0,
-                    "COMMUNITY_STATION",
-                    county.code,
-                    county.city_code,
-                    -1,
-                    self._est(rng, y(2015, 1, 1), y(2023, 12, 31), street.est),
-                    short=f"{street.short}{cname}",
-                )
-                org.main_category = 0
-                row, dirt = self._org_row(
-                    rng,
-                    name=f"{street.short}{cname}学雷锋志愿服务工作站",
-                    org_type="REGIONAL",
-                    level="COMMUNITY_STATION",
-                    region=county.code,
-                    city=county.city_code,
-                    est=org.est,
-                    categories=("COMMUNITY", "ELDERLY_DISABLED", "CIVILITY"),
-                    uscc_p=0.05,
-                    street_code=regions.community_code(county.code, township, village),
-                )
-                row["parent_id"] = street.id
-                items.append((row, dirt, org))
-        for org in self._insert_orgs("COMMUNITY_STATION", items):
-            self.stations_by_county.setdefault(org.county or "", []).append(org)
-
-        # --- specialized line
-        depts = catalog.DEPARTMENTS
-        n_prov = min(len(depts), max(8, round(TARGETS["PROVINCIAL_CORPS"] * s)))
-        items = []
-        for di in range(n_prov):
-            dept = depts[di]
-            org = _Org(0, "PROVINCIAL_CORPS", None, None, di, self._est(rng, y(2012, 1, 1), y(2015, 12, 31)))
-            row, dirt = self._org_row(
-                rng,
-                name=f"{dept.province_name}专项志愿服务总队",
-                org_type="SPECIALIZED",
-                level="PROVINCIAL_CORPS",
-                region="230000",
-                city="2301",
-                est=org.est,
-                categories=dept.categories,
-                uscc_p=1.0,
-            )
-            items.append((row, dirt, org))
-        provs = self._insert_orgs("PROVINCIAL_CORPS", items)
-
-        n_det = scaled("CITY_DETACHMENT", s, len(provs))
-        pairs: list[tuple[int, regions.City]] = []
-        rest_pairs: list[tuple[int, regions.City]] = []
-        city_weight = {
-            c.code: sum(x.weight for x in regions.COUNTIES if x.city_code == c.code) for c in regions.CITIES
-        }
-        for pi in range(len(provs)):  # every department has a detachment in the capital
-            first = regions.CITIES[0]
-            pairs.append((pi, first))
-            rest_pairs += [(pi, c) for c in regions.CITIES if c is not first]
-        pairs += weighted_sample(
-            rng,
-            rest_pairs,
-            [depts[provs[pi].dept].weight * city_weight[c.code] for pi, c in rest_pairs],
-            n_det - len(pairs),
-        )
-        pairs.sort(key=lambda p: (p[0], p[1].code))
-        items = []
-        for pi, city in pairs:
-            prov = provs[pi]
-            dept = depts[prov.dept]
-            org = _Org(
-                0,
-                "CITY_DETACHMENT",
-                None,
-                city.code,
-                prov.dept,
-                self._est(rng, y(2014, 1, 1), y(2019, 12, 31), prov.est),
-            )
-            row, dirt = self._org_row(
-                rng,
-                name=f"{dept.city_tpl.format(city.name)}专项志愿服务支队",
-                org_type="SPECIALIZED",
-                level="CITY_DETACHMENT",
-                region=city.code + "00",
-                city=city.code,
-                est=org.est,
-                categories=dept.categories,
-                uscc_p=0.5,
-            )
-            row["parent_id"] = prov.id
-            items.append((row, dirt, org))
-        dets = self._insert_orgs("CITY_DETACHMENT", items)
-
-        n_units = scaled("COUNTY_UNIT", s, len(dets))
-        active_by_city: dict[str, list[regions.County]] = {}
-        for c in counties:
-            active_by_city.setdefault(c.city_code, []).append(c)
-        unit_pairs: list[tuple[int, regions.County]] = []
-        rest_units: list[tuple[int, regions.County]] = []
-        for di, det in enumerate(dets):
-            own = sorted(active_by_city[det.city or ""], key=lambda c: -c.weight)
-            unit_pairs.append((di, own[0]))
-            rest_units += [(di, c) for c in own[1:]]
-        unit_pairs += weighted_sample(
-            rng,
-            rest_units,
-            [depts[dets[di].dept].weight * c.weight for di, c in rest_units],
-            n_units - len(unit_pairs),
-        )
-        unit_pairs.sort(key=lambda p: (p[0], p[1].code))
-        items = []
-        for di, county in unit_pairs:
-            det = dets[di]
-            dept = depts[det.dept]
-            city = regions.CITY_BY_CODE[county.city_code]
-            org = _Org(
-                0,
-                "COUNTY_UNIT",
-                county.code,
-                city.code,
-                det.dept,
-                self._est(rng, y(2015, 1, 1), y(2021, 12, 31), det.est),
-            )
-            row, dirt = self._org_row(
-                rng,
-                name=f"{dept.county_tpl.format(city.name + county.name)}专项志愿服务分队",
-                org_type="SPECIALIZED",
-                level="COUNTY_UNIT",
-                region=county.code,
-                city=city.code,
-                est=org.est,
-                categories=dept.categories,
-                uscc_p=0.2,
-            )
-            row["parent_id"] = det.id
-            items.append((row, dirt, org))
-        units = self._insert_orgs("COUNTY_UNIT", items)
-
-        n_teams = scaled("GRASSROOTS_TEAM", s, len(units))
-        per_unit = allocate(
-            n_teams,
-            [
-                depts[u.dept].weight
-                * regions.COUNTY_BY_CODE[u.county or ""].weight
-                * rng.lognormvariate(0, 0.4)
-                for u in units
-            ],
-            1,
-        )
-        items = []
-        used_names: dict[tuple[int, int], int] = {}
-        for unit, n in zip(units, per_unit, strict=True):
-            dept = depts[unit.dept]
-            stations = self.stations_by_county[unit.county or ""]
-            for _ in range(n):
-                station = rng.choice(stations)
-                key = (station.id, unit.dept)
-                nth = used_names.get(key, 0) + 1
-                used_names[key] = nth
-                ordinal = "" if nth == 1 else _NUMERALS[nth] if nth < len(_NUMERALS) else str(nth)
-                org = _Org(
-                    0,
-                    "GRASSROOTS_TEAM",
-                    unit.county,
-                    unit.city,
-                    unit.dept,
-                    self._est(rng, y(2015, 6, 1), self.as_of, max(unit.est, station.est)),
-                    main_category=catalog.CATEGORIES.index(dept.categories[0]),
-                )
-                row, dirt = self._org_row(
-                    rng,
-                    name=f"{station.short}{dept.theme}志愿服务{ordinal}队",
-                    org_type="SPECIALIZED",
-                    level="GRASSROOTS_TEAM",
-                    region=unit.county or "",
-                    city=unit.city,
-                    est=org.est,
-                    categories=dept.categories,
-                    uscc_p=0.05,
-                )
-                row["parent_id"] = unit.id
-                row["station_id"] = station.id
-                items.append((row, dirt, org))
-        for org in self._insert_orgs("GRASSROOTS_TEAM", items):
-            self.teams_by_county.setdefault(org.county or "", []).append(org)
-        for county_code, lst in self.stations_by_county.items():
-            self.leaves_by_county[county_code] = lst + self.teams_by_county.get(county_code, [])
-        for county_code, lst in self.teams_by_county.items():
-            self.leaves_by_county.setdefault(county_code, lst)
-
-    @staticmethod
-    def _unique_stems(rng: random.Random, n: int) -> list[str]:
-        stems = names.PLACE_STEMS
-        if n <= len(stems):
-            return rng.sample(stems, n)
-        out = list(rng.sample(stems, len(stems)))
-        nth = 2
-        while len(out) < n:
-            out += [f"{s}{nth}" for s in rng.sample(stems, min(len(stems), n - len(out)))]
-            nth += 1
-        return out
-
-    @staticmethod
-    def _township_kinds(rng: random.Random, county: regions.County, n: int) -> list[str]:
-        if county.kind == "district":
-            return ["street"] * n
-        if county.kind == "city":
-            n_street = max(1, round(n * 0.3)) if n > 1 else 1
-            return ["street"] * n_street + ["town"] * (n - n_street)
-        n_town = max(1, round(n * 0.6))
-        return ["town"] * n_town + ["township"] * (n - n_town)
+        rows = _OrgRows(self)
+        _RegionalLine(rows).build()
+        _SpecializedLine(rows).build()
 
     # ---------------------------------------------------------------- activities
 
@@ -969,6 +528,551 @@ class _Generator:
         _People(self).run()
 
 
+class _OrgRows:
+    """The org rows of both lines of the tree: names, identifiers and contacts with their dirt, dates of
+    establishment, and the insert of a level (which gives each :class:`_Org` its id).
+
+    Args:
+        g: the generation (its scale, rates, store, counts); one random stream, ``orgs``, serves the whole tree.
+    """
+
+    def __init__(self, g: _Generator) -> None:
+        self.g = g
+        self.rng = g.rng("orgs")
+        self.rates = g.rates
+        self.engine = g.engine
+        self.batch_size = g.batch_size
+        self.w = g.w
+        self.summary = g.summary
+        self.orgs = g.orgs
+        self.as_of_day = g.as_of_day
+        self.serial = 0  # orgs made so far (a USCC's serial)
+
+    def contact(self, rng: random.Random, city_code: str | None, dirt: list[str]) -> tuple[str, str]:
+        """A contact's name and phone (a landline of the city three times in ten), the dirt added to ``dirt``."""
+        gender = rng.choice("MF")
+        contact = names.han_name(rng, gender)
+        city = regions.CITY_BY_CODE.get(city_code or "2301", regions.CITIES[0])
+        if rng.random() < 0.3:
+            phone = identifiers.landline(rng, city.phone_area, city.landline_digits)
+            if rng.random() < self.rates.org_phone_format:
+                area, number = phone.split("-")
+                phone = rng.choice(
+                    (f"({area}){number}", f"{area} {number}", f"{area} {number[:4]} {number[4:]}")
+                )
+                dirt.append("org_phone_format")
+        else:
+            phone = identifiers.mobile(rng)
+            if rng.random() < self.rates.org_phone_format:
+                phone = identifiers.messy_mobile(rng, phone)
+                dirt.append("org_phone_format")
+        return contact, phone
+
+    def org_row(
+        self,
+        rng: random.Random,
+        *,
+        name: str,
+        org_type: str,
+        level: str,
+        region: str,
+        city: str | None,
+        est: int,
+        categories: Sequence[str],
+        uscc_p: float,
+        street_code: str | None = None,
+    ) -> tuple[dict[str, Any], list[str]]:
+        """An org's row (USCC, name and contact with their dirt) and the dirt kinds applied."""
+        dirt: list[str] = []
+        self.serial += 1
+        uscc = None
+        if rng.random() < uscc_p:
+            uscc = identifiers.make_uscc(self.serial, region, rng.choice(("51", "51", "52", "12")))
+            if rng.random() < self.rates.uscc_format:
+                if any(c.isalpha() for c in uscc) and rng.random() < 0.5:
+                    uscc = uscc.lower()
+                else:
+                    uscc = f"{uscc[:2]} {uscc[2:8]} {uscc[8:17]} {uscc[17]}"
+                dirt.append("uscc_format")
+        if rng.random() < self.rates.org_name_spaces:
+            name = rng.choice((" ", "  ", "\u3000")) + name + rng.choice(("", " "))
+            dirt.append("org_name_spaces")
+        contact, phone = self.contact(rng, city, dirt)
+        row = {
+            "name": name,
+            "org_type": org_type,
+            "level": level,
+            "parent_id": None,
+            "station_id": None,
+            "uscc": uscc,
+            "region_code": region,
+            "street_code": street_code,
+            "service_categories": _categories(rng, categories),
+            "contact_name": contact,
+            "contact_phone": phone,
+            "established_on": dt.date.fromordinal(est),
+            "status": "ACTIVE",
+            "remark": None,
+        }
+        return row, dirt
+
+    def insert(self, level: str, items: list[tuple[dict[str, Any], list[str], _Org]]) -> list[_Org]:
+        """Insert a level's ``(row, dirt, org)`` items in batches, log their dirt, give each org its id."""
+        out: list[_Org] = []
+        for start in range(0, len(items), self.batch_size):
+            chunk = items[start : start + self.batch_size]
+            with self.engine.begin() as conn:
+                ids = self.w.insert_returning(conn, _ORG, [row for row, _, _ in chunk])
+                dirt = []
+                for (_, kinds, org), oid in zip(chunk, ids, strict=True):
+                    org.id = oid
+                    dirt += [(oid, k) for k in kinds]
+                    out.append(org)
+                self.w.dirt(conn, dirt)
+            self.w.count("org", len(chunk))
+        self.summary.counts[level] = len(out)
+        self.orgs[level] = out
+        return out
+
+    def est(self, rng: random.Random, lo: dt.date, hi: dt.date, after: int = 0) -> int:
+        """An establishment day (ordinal) between ``lo`` and ``hi``, after ``after`` (the parent's), before as_of."""
+        day = rng.randint(lo.toordinal(), min(hi.toordinal(), self.as_of_day - 30))
+        return min(max(day, after + rng.randint(0, 120)), self.as_of_day - 1)
+
+    @staticmethod
+    def unique_stems(rng: random.Random, n: int) -> list[str]:
+        """``n`` distinct place-name stems (numbered once the list runs out)."""
+        stems = names.PLACE_STEMS
+        if n <= len(stems):
+            return rng.sample(stems, n)
+        out = list(rng.sample(stems, len(stems)))
+        nth = 2
+        while len(out) < n:
+            out += [f"{s}{nth}" for s in rng.sample(stems, min(len(stems), n - len(out)))]
+            nth += 1
+        return out
+
+    @staticmethod
+    def township_kinds(rng: random.Random, county: regions.County, n: int) -> list[str]:
+        """The kinds of a county's ``n`` townships (``street``, ``town``, ``township``) by the county's kind."""
+        if county.kind == "district":
+            return ["street"] * n
+        if county.kind == "city":
+            n_street = max(1, round(n * 0.3)) if n > 1 else 1
+            return ["street"] * n_street + ["town"] * (n - n_street)
+        n_town = max(1, round(n * 0.6))
+        return ["town"] * n_town + ["township"] * (n - n_town)
+
+
+class _RegionalLine:
+    """The regional line of the org tree (registry-api.md §4.1), parents first: a ``CITY_CORPS`` per city, a
+    ``DISTRICT_BRIGADE`` per active county and university, ``STREET_STATION``s, ``COMMUNITY_STATION``s."""
+
+    def __init__(self, rows: _OrgRows) -> None:
+        self.rows = rows
+        self.g = rows.g
+        self.rng = rows.rng
+
+    def build(self) -> None:
+        """Make and insert the line; sets the generation's active counties and stations by county."""
+        corps = self._city_corps()
+        counties, county_brigades = self._district_brigades(corps)
+        streets, street_meta, per_county = self._street_stations(counties, county_brigades)
+        self._community_stations(counties, streets, street_meta, per_county)
+
+    def _city_corps(self) -> dict[str, _Org]:
+        """One per city, by city code."""
+        rng = self.rng
+        y = dt.date
+        items = []
+        for city in regions.CITIES:
+            org = _Org(0, "CITY_CORPS", None, city.code, -1, self.rows.est(rng, y(2012, 1, 1), y(2016, 12, 31)))
+            row, dirt = self.rows.org_row(
+                rng,
+                name=f"{city.name}志愿服务总队",
+                org_type="REGIONAL",
+                level="CITY_CORPS",
+                region=city.code + "00",
+                city=city.code,
+                est=org.est,
+                categories=("COMMUNITY", "CIVILITY", "EVENTS"),
+                uscc_p=1.0,
+            )
+            items.append((row, dirt, org))
+        return {o.city or "": o for o in self.rows.insert("CITY_CORPS", items)}
+
+    def _district_brigades(self, corps: dict[str, _Org]) -> tuple[list[regions.County], list[_Org]]:
+        """The active counties' brigades (at least one county per city), then the universities'; returns the
+        active counties and their brigades, in the same order."""
+        rng = self.rng
+        s = self.g.scale
+        y = dt.date
+        n_brigades = min(TARGETS["DISTRICT_BRIGADE"], scaled("DISTRICT_BRIGADE", s, len(regions.CITIES)))
+        # 121 counties + 31 universities = 152 at scale 1; at least one county brigade per city
+        n_counties = max(
+            len(regions.CITIES), round(n_brigades * len(regions.COUNTIES) / TARGETS["DISTRICT_BRIGADE"])
+        )
+        n_counties = min(n_counties, len(regions.COUNTIES))
+        n_univ = max(0, min(len(regions.UNIVERSITIES), n_brigades - n_counties))
+        counties: list[regions.County] = []
+        rest: list[regions.County] = []
+        for city in regions.CITIES:
+            own = sorted((c for c in regions.COUNTIES if c.city_code == city.code), key=lambda c: -c.weight)
+            counties.append(own[0])
+            rest += own[1:]
+        counties += weighted_sample(rng, rest, [c.weight for c in rest], n_counties - len(counties))
+        counties.sort(key=lambda c: c.code)
+        self.g.active_counties = counties
+        items = []
+        for county in counties:
+            city = regions.CITY_BY_CODE[county.city_code]
+            parent = corps[city.code]
+            org = _Org(
+                0,
+                "DISTRICT_BRIGADE",
+                county.code,
+                city.code,
+                -1,
+                self.rows.est(rng, y(2013, 1, 1), y(2018, 12, 31), parent.est),
+            )
+            row, dirt = self.rows.org_row(
+                rng,
+                name=f"{city.name}{county.name}志愿服务大队",
+                org_type="REGIONAL",
+                level="DISTRICT_BRIGADE",
+                region=county.code,
+                city=city.code,
+                est=org.est,
+                categories=("COMMUNITY", "CIVILITY"),
+                uscc_p=0.6,
+            )
+            row["parent_id"] = parent.id
+            items.append((row, dirt, org))
+        for uni, county_code in regions.UNIVERSITIES[:n_univ]:
+            city_code = county_code[:4]
+            parent = corps[city_code]
+            org = _Org(
+                0,
+                "DISTRICT_BRIGADE",
+                county_code,
+                city_code,
+                -1,
+                self.rows.est(rng, y(2013, 1, 1), y(2018, 12, 31), parent.est),
+            )
+            row, dirt = self.rows.org_row(
+                rng,
+                name=f"{uni}志愿服务大队",
+                org_type="REGIONAL",
+                level="DISTRICT_BRIGADE",
+                region=county_code,
+                city=city_code,
+                est=org.est,
+                categories=("EDUCATION", "EVENTS", "CHILDREN"),
+                uscc_p=0.6,
+            )
+            row["parent_id"] = parent.id
+            items.append((row, dirt, org))
+        brigades = self.rows.insert("DISTRICT_BRIGADE", items)
+        return counties, brigades[: len(counties)]
+
+    def _street_stations(
+        self, counties: list[regions.County], county_brigades: list[_Org]
+    ) -> tuple[list[_Org], list[tuple[regions.County, int, str]], list[int]]:
+        """The street stations of each active county; returns them, each with its county, township number and
+        kind (``street``, ``town``, ``township``), and the count per county."""
+        rng = self.rng
+        s = self.g.scale
+        y = dt.date
+        n_streets = scaled("STREET_STATION", s, len(county_brigades))
+        per_county = allocate(n_streets, [c.weight for c in counties], 1)
+        items = []
+        street_meta: list[tuple[regions.County, int, str]] = []
+        for county, brigade, n in zip(counties, county_brigades, per_county, strict=True):
+            stems = self.rows.unique_stems(rng, n)
+            kinds = self.rows.township_kinds(rng, county, n)
+            numbers = {"street": 0, "town": 100, "township": 200}
+            for stem, kind in zip(stems, kinds, strict=True):
+                numbers[kind] += 1
+                suffix = {"street": "街道", "town": "镇", "township": "乡"}[kind]
+                sname = stem + suffix
+                org = _Org(
+                    0,
+                    "STREET_STATION",
+                    county.code,
+                    county.city_code,
+                    -1,
+                    self.rows.est(rng, y(2014, 1, 1), y(2020, 12, 31), brigade.est),
+                    short=sname,
+                )
+                row, dirt = self.rows.org_row(
+                    rng,
+                    name=f"{county.name}{sname}志愿服务中心工作站",
+                    org_type="REGIONAL",
+                    level="STREET_STATION",
+                    region=county.code,
+                    city=county.city_code,
+                    est=org.est,
+                    categories=("COMMUNITY",),
+                    uscc_p=0.2,
+                    street_code=regions.full_street_code(county.code, numbers[kind]),
+                )
+                row["parent_id"] = brigade.id
+                items.append((row, dirt, org))
+                street_meta.append((county, numbers[kind], kind))
+        return self.rows.insert("STREET_STATION", items), street_meta, per_county
+
+    def _community_stations(self, counties: list[regions.County], streets: list[_Org],
+                            street_meta: list[tuple[regions.County, int, str]], per_county: list[int]) -> None:
+        """The community stations of each street station, kept by county (the teams' stations, the volunteers' orgs)."""
+        rng = self.rng
+        s = self.g.scale
+        y = dt.date
+        n_comm = scaled("COMMUNITY_STATION", s, len(streets))
+        weights = [
+            regions.COUNTY_BY_CODE[m[0].code].weight
+            / per_county[counties.index(m[0])]
+            * rng.lognormvariate(0, 0.5)
+            for m in street_meta
+        ]
+        per_street = allocate(n_comm, weights, 1)
+        items = []
+        for street, (county, township, kind), n in zip(streets, street_meta, per_street, strict=True):
+            stems = self.rows.unique_stems(rng, n)
+            n_urban = n if kind == "street" else (min(n, rng.randint(1, 3)) if kind == "town" else 0)
+            for i, stem in enumerate(stems):
+                urban = i < n_urban
+                village = (i + 1) if urban else 200 + (i - n_urban) + 1
+                cname = stem + ("社区" if urban else "村")
+                org = _Org(
+                    0,
+                    "COMMUNITY_STATION",
+                    county.code,
+                    county.city_code,
+                    -1,
+                    self.rows.est(rng, y(2015, 1, 1), y(2023, 12, 31), street.est),
+                    short=f"{street.short}{cname}",
+                )
+                org.main_category = 0
+                row, dirt = self.rows.org_row(
+                    rng,
+                    name=f"{street.short}{cname}学雷锋志愿服务工作站",
+                    org_type="REGIONAL",
+                    level="COMMUNITY_STATION",
+                    region=county.code,
+                    city=county.city_code,
+                    est=org.est,
+                    categories=("COMMUNITY", "ELDERLY_DISABLED", "CIVILITY"),
+                    uscc_p=0.05,
+                    street_code=regions.community_code(county.code, township, village),
+                )
+                row["parent_id"] = street.id
+                items.append((row, dirt, org))
+        for org in self.rows.insert("COMMUNITY_STATION", items):
+            self.g.stations_by_county.setdefault(org.county or "", []).append(org)
+
+
+class _SpecializedLine:
+    """The specialized line of the org tree (registry-api.md §4.1), parents first: a ``PROVINCIAL_CORPS`` per
+    department, ``CITY_DETACHMENT``s, ``COUNTY_UNIT``s, and ``GRASSROOTS_TEAM``s, each with the community station
+    it works from (``station_id``). Built after the regional line, whose counties and stations it uses."""
+
+    def __init__(self, rows: _OrgRows) -> None:
+        self.rows = rows
+        self.g = rows.g
+        self.rng = rows.rng
+
+    def build(self) -> None:
+        """Make and insert the line; sets the generation's teams and leaves by county."""
+        provs = self._provincial_corps()
+        dets = self._city_detachments(provs)
+        units = self._county_units(dets)
+        self._grassroots_teams(units)
+
+    def _provincial_corps(self) -> list[_Org]:
+        """One per department (at least 8)."""
+        rng = self.rng
+        s = self.g.scale
+        y = dt.date
+        depts = catalog.DEPARTMENTS
+        n_prov = min(len(depts), max(8, round(TARGETS["PROVINCIAL_CORPS"] * s)))
+        items = []
+        for di in range(n_prov):
+            dept = depts[di]
+            org = _Org(0, "PROVINCIAL_CORPS", None, None, di, self.rows.est(rng, y(2012, 1, 1), y(2015, 12, 31)))
+            row, dirt = self.rows.org_row(
+                rng,
+                name=f"{dept.province_name}专项志愿服务总队",
+                org_type="SPECIALIZED",
+                level="PROVINCIAL_CORPS",
+                region="230000",
+                city="2301",
+                est=org.est,
+                categories=dept.categories,
+                uscc_p=1.0,
+            )
+            items.append((row, dirt, org))
+        return self.rows.insert("PROVINCIAL_CORPS", items)
+
+    def _city_detachments(self, provs: list[_Org]) -> list[_Org]:
+        """Every department's in the capital, the rest drawn by department and city weight."""
+        rng = self.rng
+        s = self.g.scale
+        y = dt.date
+        depts = catalog.DEPARTMENTS
+        n_det = scaled("CITY_DETACHMENT", s, len(provs))
+        pairs: list[tuple[int, regions.City]] = []
+        rest_pairs: list[tuple[int, regions.City]] = []
+        city_weight = {
+            c.code: sum(x.weight for x in regions.COUNTIES if x.city_code == c.code) for c in regions.CITIES
+        }
+        for pi in range(len(provs)):  # every department has a detachment in the capital
+            first = regions.CITIES[0]
+            pairs.append((pi, first))
+            rest_pairs += [(pi, c) for c in regions.CITIES if c is not first]
+        pairs += weighted_sample(
+            rng,
+            rest_pairs,
+            [depts[provs[pi].dept].weight * city_weight[c.code] for pi, c in rest_pairs],
+            n_det - len(pairs),
+        )
+        pairs.sort(key=lambda p: (p[0], p[1].code))
+        items = []
+        for pi, city in pairs:
+            prov = provs[pi]
+            dept = depts[prov.dept]
+            org = _Org(
+                0,
+                "CITY_DETACHMENT",
+                None,
+                city.code,
+                prov.dept,
+                self.rows.est(rng, y(2014, 1, 1), y(2019, 12, 31), prov.est),
+            )
+            row, dirt = self.rows.org_row(
+                rng,
+                name=f"{dept.city_tpl.format(city.name)}专项志愿服务支队",
+                org_type="SPECIALIZED",
+                level="CITY_DETACHMENT",
+                region=city.code + "00",
+                city=city.code,
+                est=org.est,
+                categories=dept.categories,
+                uscc_p=0.5,
+            )
+            row["parent_id"] = prov.id
+            items.append((row, dirt, org))
+        return self.rows.insert("CITY_DETACHMENT", items)
+
+    def _county_units(self, dets: list[_Org]) -> list[_Org]:
+        """Each detachment's in its city's largest active county, the rest drawn by weight."""
+        rng = self.rng
+        s = self.g.scale
+        y = dt.date
+        depts = catalog.DEPARTMENTS
+        n_units = scaled("COUNTY_UNIT", s, len(dets))
+        active_by_city: dict[str, list[regions.County]] = {}
+        for c in self.g.active_counties:
+            active_by_city.setdefault(c.city_code, []).append(c)
+        unit_pairs: list[tuple[int, regions.County]] = []
+        rest_units: list[tuple[int, regions.County]] = []
+        for di, det in enumerate(dets):
+            own = sorted(active_by_city[det.city or ""], key=lambda c: -c.weight)
+            unit_pairs.append((di, own[0]))
+            rest_units += [(di, c) for c in own[1:]]
+        unit_pairs += weighted_sample(
+            rng,
+            rest_units,
+            [depts[dets[di].dept].weight * c.weight for di, c in rest_units],
+            n_units - len(unit_pairs),
+        )
+        unit_pairs.sort(key=lambda p: (p[0], p[1].code))
+        items = []
+        for di, county in unit_pairs:
+            det = dets[di]
+            dept = depts[det.dept]
+            city = regions.CITY_BY_CODE[county.city_code]
+            org = _Org(
+                0,
+                "COUNTY_UNIT",
+                county.code,
+                city.code,
+                det.dept,
+                self.rows.est(rng, y(2015, 1, 1), y(2021, 12, 31), det.est),
+            )
+            row, dirt = self.rows.org_row(
+                rng,
+                name=f"{dept.county_tpl.format(city.name + county.name)}专项志愿服务分队",
+                org_type="SPECIALIZED",
+                level="COUNTY_UNIT",
+                region=county.code,
+                city=city.code,
+                est=org.est,
+                categories=dept.categories,
+                uscc_p=0.2,
+            )
+            row["parent_id"] = det.id
+            items.append((row, dirt, org))
+        return self.rows.insert("COUNTY_UNIT", items)
+
+    def _grassroots_teams(self, units: list[_Org]) -> None:
+        """The teams of each unit, each working from a community station of its county; then the leaves
+        (stations and teams) by county."""
+        rng = self.rng
+        s = self.g.scale
+        y = dt.date
+        depts = catalog.DEPARTMENTS
+        n_teams = scaled("GRASSROOTS_TEAM", s, len(units))
+        per_unit = allocate(
+            n_teams,
+            [
+                depts[u.dept].weight
+                * regions.COUNTY_BY_CODE[u.county or ""].weight
+                * rng.lognormvariate(0, 0.4)
+                for u in units
+            ],
+            1,
+        )
+        items = []
+        used_names: dict[tuple[int, int], int] = {}
+        for unit, n in zip(units, per_unit, strict=True):
+            dept = depts[unit.dept]
+            stations = self.g.stations_by_county[unit.county or ""]
+            for _ in range(n):
+                station = rng.choice(stations)
+                key = (station.id, unit.dept)
+                nth = used_names.get(key, 0) + 1
+                used_names[key] = nth
+                ordinal = "" if nth == 1 else _NUMERALS[nth] if nth < len(_NUMERALS) else str(nth)
+                org = _Org(
+                    0,
+                    "GRASSROOTS_TEAM",
+                    unit.county,
+                    unit.city,
+                    unit.dept,
+                    self.rows.est(rng, y(2015, 6, 1), self.g.as_of, max(unit.est, station.est)),
+                    main_category=catalog.CATEGORIES.index(dept.categories[0]),
+                )
+                row, dirt = self.rows.org_row(
+                    rng,
+                    name=f"{station.short}{dept.theme}志愿服务{ordinal}队",
+                    org_type="SPECIALIZED",
+                    level="GRASSROOTS_TEAM",
+                    region=unit.county or "",
+                    city=unit.city,
+                    est=org.est,
+                    categories=dept.categories,
+                    uscc_p=0.05,
+                )
+                row["parent_id"] = unit.id
+                row["station_id"] = station.id
+                items.append((row, dirt, org))
+        for org in self.rows.insert("GRASSROOTS_TEAM", items):
+            self.g.teams_by_county.setdefault(org.county or "", []).append(org)
+        for county_code, lst in self.g.stations_by_county.items():
+            self.g.leaves_by_county[county_code] = lst + self.g.teams_by_county.get(county_code, [])
+        for county_code, lst in self.g.teams_by_county.items():
+            self.g.leaves_by_county.setdefault(county_code, lst)
+
 @dataclass(slots=True)
 class _Person:
     """One person's identity (the same on both rows of a duplicated person)."""
@@ -994,29 +1098,25 @@ class _PendingDuplicate:
     dates: frozenset[int] = field(compare=False)
 
 
-class _People:
-    """Volunteers, their memberships and service records, chunk by chunk."""
+class _Identities:
+    """Who the volunteers are: each new person's identity (document, number, name, birth, residence, phone), when
+    they registered, and a row of theirs as the platform holds it, dirt applied.
 
-    def __init__(self, g: _Generator) -> None:
+    Args:
+        g: the generation (scale, seed, rates, as_of, the active counties).
+        rng: the volunteers' random stream, shared with :class:`_People` (the draws interleave as they did).
+    """
+
+    def __init__(self, g: _Generator, rng: random.Random) -> None:
         self.g = g
-        self.rng = g.rng("volunteers")
+        self.rng = rng
         self.rates = g.rates
         self.alloc = identifiers.OrderAllocator(g.seed)
         self.verified: set[tuple[str, int]] = set()
         counties = g.active_counties or list(regions.COUNTIES)
         self.residence = _Cumulative(counties, [c.weight for c in counties])
         self.anywhere = _Cumulative(regions.COUNTIES, [c.weight for c in regions.COUNTIES])
-        self.pending: list[_PendingDuplicate] = []
         self.serial = 0
-        self.carry = 0.0
-        self.with_members = "membership" in g.kinds
-        self.with_records = "service_record" in g.kinds
-        self.active_leaves = {c: [o for o in lst if o.act_count > 0] for c, lst in g.leaves_by_county.items()}
-        n = scaled("volunteer", g.scale, 1)
-        self.n_rows = n
-        self.mean_records = TARGETS["service_record"] / TARGETS["volunteer"]
-
-    # ---- identity
 
     def _birth_year(self) -> int:
         lo, hi = _bucket(self.rng, AGE_BUCKETS)
@@ -1042,7 +1142,7 @@ class _People:
                 return area, birth, self._order3(prefix, gender)
         raise RuntimeError(f"no ID number slot left for birth year {year}: scale too large")
 
-    def _new_person(self) -> _Person:
+    def new_person(self) -> _Person:
         rng = self.rng
         self.serial += 1
         county: regions.County = self.residence.pick(rng)
@@ -1117,16 +1217,14 @@ class _People:
             identifiers.mobile(rng),
         )
 
-    def _registered_at(self, person: _Person) -> dt.datetime:
+    def registered_at(self, person: _Person) -> dt.datetime:
         rng = self.rng
         start = max(_PLATFORM_START.toordinal(), person.birth.toordinal() + 16 * 365 + 4)  # aged 16 or more
         span = self.g.as_of_day - 1 - start
         day = start + int(span * math.sqrt(rng.random())) if span > 0 else self.g.as_of_day - 1
         return _utc(day, rng.randrange(7 * 60, 22 * 60))
 
-    # ---- one row
-
-    def _raw_fields(
+    def raw_fields(
         self, person: _Person, *, second_row: bool, keep_fixable: bool
     ) -> tuple[dict[str, Any], list[str]]:
         """The row as the platform holds it, dirt applied, and the dirt kinds applied.
@@ -1186,6 +1284,24 @@ class _People:
             "remark": None,
         }
         return row, dirt
+
+
+class _People:
+    """Volunteers (who they are: :class:`_Identities`), their memberships and service records, chunk by chunk."""
+
+    def __init__(self, g: _Generator) -> None:
+        self.g = g
+        self.rng = g.rng("volunteers")
+        self.rates = g.rates
+        self.ids = _Identities(g, self.rng)
+        self.pending: list[_PendingDuplicate] = []
+        self.carry = 0.0
+        self.with_members = "membership" in g.kinds
+        self.with_records = "service_record" in g.kinds
+        self.active_leaves = {c: [o for o in lst if o.act_count > 0] for c, lst in g.leaves_by_county.items()}
+        n = scaled("volunteer", g.scale, 1)
+        self.n_rows = n
+        self.mean_records = TARGETS["service_record"] / TARGETS["volunteer"]
 
     # ---- memberships and records of one row
 
@@ -1355,11 +1471,11 @@ class _People:
                     if reg > latest:
                         reg = max(latest, dup.registered_at + dt.timedelta(hours=1))
                 else:
-                    person = self._new_person()
-                    reg = self._registered_at(person)
+                    person = self.ids.new_person()
+                    reg = self.ids.registered_at(person)
                     flag = rng.random() < self.rates.duplicate_person and row_index + window < self.n_rows
                 pos = len(items)  # the volunteer id, until the row is inserted
-                row, dirt = self._raw_fields(
+                row, dirt = self.ids.raw_fields(
                     person, second_row=dup is not None, keep_fixable=dup is not None or flag
                 )
                 row["registered_at"] = reg

@@ -17,7 +17,9 @@ same seed gives the same registry, and a volunteer's ``totalHours``/``starLevel`
 actually seeded.
 
 Records go in through ``POST /_sandbox/records/{collection}`` (:func:`http_bulk`, a running sandbox) or straight
-into a :class:`~regsync.sandbox.server.SandboxServer`'s registry (:func:`inprocess_bulk`), in chunks. With
+into a :class:`~regsync.sandbox.server.SandboxServer`'s registry (:func:`inprocess_bulk`), in chunks, written in the
+registry's form by :mod:`regsync.generate.registry_docs` (a volunteer's ``starLevel`` is the sandbox's to derive
+from its ``totalHours``). With
 ``link=True`` (benches, "a platform in step") the records are the client's own and each local row gets its link
 (base snapshot = the registry's record), as if it had been synced.
 
@@ -30,9 +32,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import random
+import tempfile
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,11 +45,14 @@ import structlog
 from sqlalchemy import Engine, select, text
 from stdnum.cn import ric
 
+from regsync.db.hashkey import check_hash_key
+from regsync.db.migrate import upgrade
 from regsync.db.models import Base, Link
-from regsync.db.session import utcnow
-from regsync.domain.projection import canonical, dumps, project_local, project_registry
-from regsync.registry import wire
-from regsync.sandbox.rules import star_level
+from regsync.db.session import make_engine, utcnow
+from regsync.domain.normalize import try_normalize_id_number
+from regsync.domain.projection import REFERENCES, canonical, dumps, project_local, project_registry
+from regsync.generate.generator import REQUIRES, generate
+from regsync.generate.registry_docs import COLLECTIONS, TYPES, format_hours, record_doc
 
 log = structlog.get_logger(__name__)
 
@@ -59,6 +67,8 @@ _LEVELS = ("CITY_CORPS", "PROVINCIAL_CORPS", "DISTRICT_BRIGADE", "CITY_DETACHMEN
 
 #: ``bulk(kind, docs) -> ids``: how records reach the sandbox.
 Bulk = Callable[[str, list[dict[str, Any]]], list[str]]
+#: One record to send: its local row, its synced fields (Python names) and its document (the registry's).
+_Item = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -105,7 +115,7 @@ class SeedSummary:
 def http_bulk(admin_url: str, province: str = "23", timeout_s: float = 120.0) -> Bulk:
     """Send records through a running sandbox's admin endpoint (``…/_sandbox``)."""
     def bulk(kind: str, docs: list[dict[str, Any]]) -> list[str]:
-        r = httpx.post(f"{admin_url.rstrip('/')}/records/{wire.COLLECTIONS[kind]}",  # type: ignore[index]
+        r = httpx.post(f"{admin_url.rstrip('/')}/records/{COLLECTIONS[kind]}",
                        json={"records": docs, "province": province}, timeout=timeout_s)
         if r.status_code != 201:
             raise RuntimeError(f"the sandbox refused a bulk insert of {kind}: {r.status_code} {r.text[:300]}")
@@ -119,7 +129,7 @@ def inprocess_bulk(server: Any, province: str = "23") -> Bulk:
     registry = server.app.state.sandbox.registry
 
     def bulk(kind: str, docs: list[dict[str, Any]]) -> list[str]:
-        return list(registry.bulk_insert(wire.TYPES[kind], docs, province))  # type: ignore[index]
+        return list(registry.bulk_insert(TYPES[kind], docs, province))
 
     return bulk
 
@@ -130,8 +140,8 @@ def _draw(seed: int, what: str, kind: str, local_id: int) -> float:
     return int.from_bytes(h, "big") / 2**64
 
 
-def _doc(kind: str, fields: dict[str, Any], owner: str | None, client_ref: str | None) -> dict[str, Any]:
-    body = wire.encode_body(kind, fields)  # type: ignore[arg-type]
+def _doc(fields: dict[str, Any], owner: str | None, client_ref: str | None) -> dict[str, Any]:
+    body = record_doc(fields)
     if owner:
         body["ownerClientId"] = owner
     body["clientRef"] = client_ref
@@ -161,8 +171,6 @@ class Seeder:
                  seed: int = 42, owner: str | None = None, link: bool = False, hash_key: str = "regsync-local-hash-key",
                  province: str = "23", progress: Callable[[str, int], None] | None = None) -> None:
         if link:  # the links' snapshots must be hashed with the store's own key
-            from regsync.db.hashkey import check_hash_key
-
             check_hash_key(local, hash_key)
         self.local = local
         self.bulk = bulk
@@ -202,21 +210,20 @@ class Seeder:
                 return
             last = rows[-1]["id"]
 
-    def _send(self, kind: str, items: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[str]:
-        """Send ``(local row, doc)`` items; remember and link their registry ids."""
+    def _send(self, kind: str, items: list[_Item]) -> list[str]:
+        """Send ``(local row, synced fields, doc)`` items; remember and link their registry ids."""
         if not items:
             return []
-        ids = self.bulk(kind, [d for _, d in items])
+        ids = self.bulk(kind, [doc for _, _, doc in items])
         if kind in self.rids and (kind != "volunteer" or self.keep_volunteer_map):
-            for (row, _), rid in zip(items, ids, strict=True):
+            for (row, _, _), rid in zip(items, ids, strict=True):
                 self.rids[kind][row["id"]] = rid
         if self.link:
             now = utcnow()
             links = []
-            for (row, doc), rid in zip(items, ids, strict=True):
-                rec = wire.decode_record(kind, doc)  # type: ignore[arg-type]
+            for (row, fields, _), rid in zip(items, ids, strict=True):
                 links.append({"entity": kind, "local_id": row["id"], "registry_id": rid, "registry_version": 1,
-                              "base": dumps(canonical(project_registry(kind, rec), self.key)),
+                              "base": dumps(canonical(project_registry(kind, fields), self.key)),
                               "is_duplicate": False, "revision": 0, "how": "created", "linked_at": now,
                               "updated_at": now})
             with self.local.begin() as conn:
@@ -233,8 +240,6 @@ class Seeder:
         return _draw(self.seed, "missing", kind, local_id) < self.rates.missing_in_registry
 
     def _refs(self, kind: str, row: dict[str, Any]) -> dict[tuple[str, int], str]:
-        from regsync.domain.projection import REFERENCES
-
         out = {}
         for col, ref_kind in REFERENCES[kind].items():
             if row.get(col) is not None and row[col] in self.rids.get(ref_kind, {}):
@@ -265,7 +270,7 @@ class Seeder:
                     if self._differs("org", row["id"]):
                         fields["contact_name"] = "陈主任"
                         self.summary.differing["org"] += 1
-                    items.append((row, _doc("org", fields, self.owner, self._client_ref(row))))
+                    items.append((row, fields, _doc(fields, self.owner, self._client_ref(row))))
                 self._send("org", items)
 
     def _totals(self, vol_ids: Sequence[int]) -> dict[int, int]:
@@ -305,14 +310,13 @@ class Seeder:
                     fields["phone"] = f"139{row['id'] % 100000000:08d}"
                     fields["skills"] = ["急救"] if fields.get("skills") != ["急救"] else []
                     self.summary.differing["volunteer"] += 1
-                doc = _doc("volunteer", fields, self.owner, self._client_ref(row))
-                total = sum(totals.get(i, 0) for i in person_rows[row["id"]])
-                doc["totalHours"] = wire.encode_hours(total)
-                doc["starLevel"] = star_level(total)
-                items.append((row, doc))
+                doc = _doc(fields, self.owner, self._client_ref(row))
+                # the registry's starLevel follows from totalHours: the sandbox fills it in (§4.2)
+                doc["totalHours"] = format_hours(sum(totals.get(i, 0) for i in person_rows[row["id"]]))
+                items.append((row, fields, doc))
             ids = self._send("volunteer", items)
             if self.keep_volunteer_map:
-                by_row = {row["id"]: rid for (row, _), rid in zip(items, ids, strict=True)}
+                by_row = {row["id"]: rid for (row, _, _), rid in zip(items, ids, strict=True)}
                 for primary, members in person_rows.items():
                     if primary in by_row:
                         for m in members:
@@ -352,7 +356,7 @@ class Seeder:
                     self.summary.left_out["membership"] += 1
                     continue
                 seen.add(pair)
-                items.append((row, _doc("membership", fields, self.owner, None)))
+                items.append((row, fields, _doc(fields, self.owner, None)))
             self._send("membership", items)
 
     def _seed_activity(self) -> None:
@@ -365,7 +369,7 @@ class Seeder:
                 if self._differs("activity", row["id"]):
                     fields["planned_headcount"] = int(fields["planned_headcount"]) + 5
                     self.summary.differing["activity"] += 1
-                items.append((row, _doc("activity", fields, self.owner, self._client_ref(row))))
+                items.append((row, fields, _doc(fields, self.owner, self._client_ref(row))))
             self._send("activity", items)
 
     def _seed_service_record(self) -> None:
@@ -381,10 +385,10 @@ class Seeder:
                 if self._left_out("service_record", row["id"]):
                     self.summary.left_out["service_record"] += 1
                     continue
-                doc = _doc("service_record", fields, self.owner, self._client_ref(row))
+                doc = _doc(fields, self.owner, self._client_ref(row))
                 doc["stationId"] = self.rids["org"].get(stations.get(row["org_id"], -1))
                 doc["revokeReason"] = None
-                items.append((row, doc))
+                items.append((row, fields, doc))
             self._send("service_record", items)
 
     def _extra_volunteers(self) -> None:
@@ -419,8 +423,6 @@ class Seeder:
 
 def _valid_volunteer(fields: dict[str, Any]) -> bool:
     """Whether the registry would have accepted the person (the older channels checked the number)."""
-    from regsync.domain.normalize import try_normalize_id_number
-
     number = fields.get("id_number") or ""
     return try_normalize_id_number(fields.get("id_type") or "", number) == number and bool(fields.get("name"))
 
@@ -452,12 +454,6 @@ def seed_sandbox(bulk: Bulk, *, scale: float | None = None, store_url: str | Non
     Raises:
         ValueError: neither or both of ``scale`` and ``store_url``; ``link`` without ``store_url``.
     """
-    import tempfile
-    import time
-    from pathlib import Path
-
-    from regsync.db.session import make_engine
-
     if (scale is None) == (store_url is None):
         raise ValueError("give scale (a province generated afresh) or store_url (a platform store), one of them")
     if link and store_url is None:
@@ -465,9 +461,6 @@ def seed_sandbox(bulk: Bulk, *, scale: float | None = None, store_url: str | Non
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="regsync-seed-") as tmp:
         if store_url is None:
-            from regsync.db.migrate import upgrade
-            from regsync.generate.generator import REQUIRES, generate
-
             engine = make_engine(f"sqlite:///{Path(tmp) / 'province.db'}")
             upgrade(engine)
             wanted = set(kinds or ORDER)

@@ -22,7 +22,8 @@ from urllib.parse import quote
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
 
-SIGN_METHODS = ("HMAC-SHA256", "HMAC-SM3")
+from regsync.settings import SIGN_METHODS as SIGN_METHODS  # the list is owned by settings (it checks the setting)
+
 EMPTY_BODY_SHA256 = hashlib.sha256(b"").hexdigest()
 _NONCE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 

@@ -42,8 +42,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from regsync.registry import signing
-from regsync.sandbox import portal
+from regsync.sandbox import portal, signature
 from regsync.sandbox.faults import FAULT_NAMES, Faults
 from regsync.sandbox.rules import format_time
 from regsync.sandbox.service import (
@@ -65,6 +64,7 @@ from regsync.sandbox.service import (
     portal_patch,
 )
 from regsync.sandbox.store import COLLECTIONS, ClientCredential, Store, UnitOfWork
+from regsync.settings import SIGN_METHODS
 
 BASE = "/api/v1"
 MAX_BODY = 5 * 1024 * 1024
@@ -472,9 +472,9 @@ class Sandbox:
         h = request.headers
         if h.get("x-client-id") != client.client_id:
             raise ApiError(401, "SIGNATURE_INVALID", "X-Client-Id does not match the token's client")
-        timestamp, nonce, signature = h.get("x-timestamp", ""), h.get("x-nonce", ""), h.get("x-signature", "")
-        method = h.get("x-sign-method", "HMAC-SHA256")
-        if not timestamp.isdigit() or not signature:
+        timestamp, nonce, sent_signature = h.get("x-timestamp", ""), h.get("x-nonce", ""), h.get("x-signature", "")
+        method = h.get("x-sign-method", signature.DEFAULT_SIGN_METHOD)
+        if not signature.is_timestamp(timestamp) or not sent_signature:
             raise ApiError(401, "SIGNATURE_INVALID", "X-Timestamp (Unix ms) and X-Signature are required")
         if not 16 <= len(nonce) <= 64 or not set(nonce) <= _NONCE_CHARS:
             raise ApiError(401, "SIGNATURE_INVALID", "X-Nonce is 16–64 characters of [A-Za-z0-9]")
@@ -485,12 +485,9 @@ class Sandbox:
                 f"X-Sign-Method must be one of {', '.join(self.settings.sign_methods)}",
             )
         raw_path = request.scope.get("raw_path") or request.url.path.encode()
-        path = raw_path.decode("latin-1").split("?", 1)[0]
-        query = signing.canonical_query(
-            parse_qsl(request.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-        )
-        message = signing.string_to_sign(request.method, path, query, timestamp, nonce, body)
-        if not signing.verify(client.client_secret, message, method, signature):
+        raw_query = request.scope.get("query_string", b"")
+        message = signature.string_to_sign(request.method, raw_path, raw_query, timestamp, nonce, body)
+        if not signature.signature_matches(client.client_secret, message, method, sent_signature):
             raise ApiError(401, "SIGNATURE_INVALID", "the signature does not match")
         if abs(now * 1000 - int(timestamp)) > MAX_SKEW_MS:
             raise ApiError(
@@ -1088,7 +1085,8 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
 
     async def bulk(request: Request, data: Any) -> Response:
         """``POST /_sandbox/records/{collection}`` ``{"records": [wire docs], "province"?: "23"}``: insert records
-        as older channels left them (no rules, no feed); answers ``{"ids": [...]}`` in order."""
+        as older channels left them (no rules, no feed; what a record leaves out is filled in as
+        :meth:`Registry.bulk_insert` says); answers ``{"ids": [...]}`` in order."""
         kind = _collection(request.path_params["collection"])
         if not isinstance(data, dict) or not isinstance(data.get("records"), list):
             raise ApiError(400, "BAD_REQUEST", '{"records": [wire records], "province"?: "23"}')
@@ -1225,7 +1223,7 @@ def create_app(
     rate_limit_burst: int = 40,
     faults: dict[str, Any] | Faults | None = None,
     seed: int | None = None,
-    sign_methods: tuple[str, ...] = signing.SIGN_METHODS,
+    sign_methods: tuple[str, ...] = SIGN_METHODS,
     schema: str | None = None,
     store: Store | None = None,
 ) -> Starlette:

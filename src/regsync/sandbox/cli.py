@@ -6,19 +6,16 @@ Reads no configuration file and no environment variable: everything is given on 
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
 from regsync.sandbox.faults import FAULT_NAMES, parse_fault_spec
 from regsync.sandbox.store import ClientCredential
-
-app = typer.Typer(
-    help="The sandbox registry: an in-process stand-in for the national registry (registry-api.md), for "
-    "the demo, staging, training and the tests. Reads only its command-line options (no config file, "
-    "no environment variables).",
-    no_args_is_help=True,
-)
+from regsync.settings import SIGN_METHODS
 
 #: The closing line of each sandbox command's ``--help``, as regsync's own commands end with the settings they read.
 _READS_NOTHING = "Settings read: none; only the options above (no config file, no REGSYNC_* environment variables)."
@@ -31,7 +28,6 @@ def _parse_client(spec: str) -> ClientCredential:
     return ClientCredential(parts[0], parts[1], parts[2])
 
 
-@app.command(epilog=_READS_NOTHING)
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8700,
@@ -74,7 +70,6 @@ def serve(
     """Serve the sandbox registry at http://HOST:PORT/api/v1 until interrupted."""
     import uvicorn
 
-    from regsync.registry.signing import SIGN_METHODS
     from regsync.sandbox.app import create_app
     from regsync.sandbox.server import new_client
 
@@ -139,88 +134,49 @@ def serve(
     )
 
 
-@app.command(epilog=_READS_NOTHING)
-def seed(
-    scale: Annotated[
-        float | None,
-        typer.Option(help="Generate the province afresh at this scale (1.0 = 3.2 M volunteers), as "
-                     "`regsync generate --scale S --seed N` does, and seed from it.", min=0.00001),
-    ] = None,
-    from_store: Annotated[
-        str | None, typer.Option(help="Seed from this platform store (a database URL) instead of generating.")
-    ] = None,
-    seed_: Annotated[int, typer.Option("--seed", help="Seed of the generator and of every draw.")] = 42,
-    kind: Annotated[
-        list[str] | None,
-        typer.Option("--kind", help="Only these kinds (repeatable): orgs, volunteers, memberships, activities, "
-                     "service_records; e.g. --kind volunteers for benches."),
-    ] = None,
-    admin_url: Annotated[
-        str, typer.Option(help="The running sandbox's admin URL (served with --admin).")
-    ] = "http://127.0.0.1:8700/_sandbox",
-    missing_in_registry: Annotated[float, typer.Option(help="Share of the platform's volunteers, memberships and "
-                                                            "service records the registry lacks.")] = 0.03,
-    differing: Annotated[float, typer.Option(help="Share of registry records differing from the platform's.")] = 0.05,
-    missing_locally: Annotated[float, typer.Option(help="Portal self-registrations the platform lacks, per "
-                                                        "volunteer.")] = 0.02,
-    owner: Annotated[str | None, typer.Option(help="ownerClientId of the records (default PORTAL).")] = None,
-    link: Annotated[bool, typer.Option(help="Also write the links into --from-store (a platform in step).")] = False,
-    hash_key_file: Annotated[
-        str | None,
-        typer.Option(help="With --link: the file holding the store's hash_key (default, for a SQLite store: the "
-                     "key file beside it, <store>.hash_key, made if missing; a PostgreSQL store needs it)."),
-    ] = None,
-    province: Annotated[str, typer.Option(help="Two-digit province.")] = "23",
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
-) -> None:
-    """Fill a running sandbox with a province's records as older channels left them (registry-api.md §8)."""
-    import json
+def seed_elsewhere(ctx: typer.Context) -> None:
+    """Fill a running sandbox with a province's records as older channels left them (registry-api.md §8).
 
-    from regsync.flows.reconcile import parse_kinds
-    from regsync.generate.seed import SeedRates, http_bulk, seed_sandbox
-    from regsync.settings import ConfigError
-
-    if (scale is None) == (from_store is None):
-        raise typer.BadParameter("give --scale or --from-store, one of them")
-    try:
-        kinds = parse_kinds(kind) if kind else None
-        rates = SeedRates(missing_in_registry, differing, missing_locally)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    hash_key = None
-    if link and from_store is not None:
-        from pathlib import Path
-
-        from regsync.settings import ensure_key_file, key_file_for
-
-        key_file = Path(hash_key_file) if hash_key_file else key_file_for(from_store)
-        if key_file is None:
-            raise typer.BadParameter("--link on a PostgreSQL store needs --hash-key-file: the file holding the "
-                                     "store's hash_key", param_hint="--hash-key-file")
-        try:
-            hash_key = ensure_key_file(key_file) if not hash_key_file else key_file.read_text("utf-8").strip()
-        except (ConfigError, OSError) as exc:
-            raise typer.BadParameter(str(exc), param_hint="--hash-key-file") from None
-        if not hash_key:
-            raise typer.BadParameter(f"{key_file} is empty", param_hint="--hash-key-file")
-    try:
-        summary = seed_sandbox(http_bulk(admin_url, province), scale=scale, store_url=from_store, seed=seed_,
-                               kinds=kinds, rates=rates, owner=owner, link=link, province=province,
-                               **({"hash_key": hash_key} if hash_key else {}))  # type: ignore[arg-type]  # mypy checks a **dict against every keyword
-    except ConfigError as exc:  # the links' hash key is not the store's
-        typer.echo(f"configuration error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    except (RuntimeError, ValueError, OSError) as exc:
-        typer.echo(f"seeding failed: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    if json_output:
-        typer.echo(json.dumps(summary, ensure_ascii=False, sort_keys=True))
-    else:
-        typer.echo(f"seeded {summary['seeded']}, left out {summary['left_out']}, differing {summary['differing']}, "
-                   f"portal volunteers the platform lacks {summary['extra_volunteers']} in {summary['seconds']} s")
+    Runs ``regsync sandbox seed`` with these arguments (see its --help): seeding is the generator's, not the
+    sandbox's.
+    """
+    done = subprocess.run([sys.executable, "-m", "regsync.console.cli", "sandbox", "seed", *ctx.args],  # noqa: S603
+                          check=False)
+    raise typer.Exit(done.returncode)
 
 
-@app.command(epilog=_READS_NOTHING)
 def version() -> None:
     """Print the registry interface version the sandbox implements."""
     typer.echo("registry interface v1 (registry-api.md)")
+
+
+def make_app(seed_command: Callable[..., None] | None = None) -> typer.Typer:
+    """The sandbox's command line: ``serve``, ``seed`` and ``version``.
+
+    Args:
+        seed_command: the ``seed`` command, a Typer command function (regsync's console gives its own, which runs
+            the generator: :func:`regsync.console.sandbox_seed.seed`). Without it, ``seed`` hands its arguments
+            over to ``regsync sandbox seed`` in a subprocess (:func:`seed_elsewhere`), so that
+            ``python -m regsync.sandbox seed …`` keeps working while the sandbox imports nothing of the generator.
+
+    Returns:
+        A new :class:`typer.Typer` holding the three commands.
+    """
+    cli = typer.Typer(
+        help="The sandbox registry: an in-process stand-in for the national registry (registry-api.md), for "
+        "the demo, staging, training and the tests. Reads only its command-line options (no config file, "
+        "no environment variables).",
+        no_args_is_help=True,
+    )
+    cli.command(epilog=_READS_NOTHING)(serve)
+    if seed_command is not None:
+        cli.command("seed", epilog=_READS_NOTHING)(seed_command)
+    else:
+        cli.command("seed", add_help_option=False, context_settings={
+            "allow_extra_args": True, "ignore_unknown_options": True})(seed_elsewhere)
+    cli.command(epilog=_READS_NOTHING)(version)
+    return cli
+
+
+#: ``python -m regsync.sandbox``: its ``seed`` runs ``regsync sandbox seed`` in a subprocess.
+app = make_app()

@@ -23,9 +23,9 @@ from typing import Any
 
 import httpx
 
-from regsync.registry.signing import SIGN_METHODS
 from regsync.sandbox.faults import format_fault_spec, normalize_faults
 from regsync.sandbox.store import ClientCredential
+from regsync.settings import SIGN_METHODS
 
 
 def free_port(host: str = "127.0.0.1") -> int:

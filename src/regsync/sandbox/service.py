@@ -1178,8 +1178,8 @@ class Registry:
         """Insert records as they are, for seeding (§8: records left by older channels): no rules checked, no
         change fed (they predate the client's cursor). A doc without ``id`` gets a fresh one; ``version``,
         ``createdAt``/``updatedAt`` (now), ``clientRef`` (null) and ``ownerClientId`` (``PORTAL``) are filled when
-        missing. The province is ``province`` or the record's own (§1 "scope"; a membership's or a service
-        record's from its org).
+        missing, and so is a volunteer's ``starLevel`` when it has a ``totalHours`` (§4.2). The province is
+        ``province`` or the record's own (§1 "scope"; a membership's or a service record's from its org).
 
         Returns:
             The records' ids, in order.
@@ -1195,6 +1195,8 @@ class Registry:
             ids = []
             for doc in docs:
                 doc = dict(doc)
+                if kind == "volunteer" and "totalHours" in doc and "starLevel" not in doc:
+                    doc["starLevel"] = star_level(int(doc["totalHours"].replace(".", "")))
                 if not doc.get("id"):
                     doc["id"] = u.new_id(kind)
                 for name, value in (("version", 1), ("createdAt", stamp), ("updatedAt", stamp), ("clientRef", None),
