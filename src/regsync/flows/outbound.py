@@ -1451,14 +1451,14 @@ class Relay:
         base), in its own transaction; then the record's rows go back to the queue, so that the next step plans
         the write from the merged row and the new version. A record that keeps meeting a moving registry is
         retried with backoff and fails after ``relay.max_attempts``."""
-        from regsync.flows.inbound import InboundStats, Poller  # the poller imports this module
+        from regsync.flows.apply import InboundStats, LocalWriter  # the writer imports this module
 
         if self._merger is None:
-            self._merger = Poller(self.engine, self.client, self.settings, record_run=False)
+            self._merger = LocalWriter(self.engine, self.client, self.settings)
         self._merger.stats = InboundStats()
         records = [rec for _, rec in merges]
         with self.engine.begin() as conn, suppress_outbox(conn):
-            self._merger._apply_kind(conn, kind, records, None)
+            self._merger.apply_records(conn, kind, records)
         self.stats.decisions.update(self._merger.stats.decisions)
         self.stats.conflicts.update(self._merger.stats.conflicts)
         room = 2_000 - len(self.stats.decision_log)

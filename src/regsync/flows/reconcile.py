@@ -87,6 +87,7 @@ from regsync.domain.projection import (
     project_local,
     project_registry,
 )
+from regsync.flows.apply import LocalWriter, Unresolved
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -469,8 +470,6 @@ class Reconciler:
     def __init__(self, engine: Engine, client: Any, settings: Settings, recorder: Recorder, *, repair: bool,
                  plan: bool = False, advance: Callable[..., None] | None = None,
                  stop: Callable[[], bool] | None = None) -> None:
-        from regsync.flows.inbound import Poller
-
         self.engine = engine
         self.client = client
         self.settings = settings
@@ -480,8 +479,8 @@ class Reconciler:
         self.plan = plan
         self.advance = advance or (lambda *a, **k: None)
         self.stop = stop or (lambda: False)
-        self.poller = Poller(engine, client, settings, record_run=False)
-        self.poller.stats.run_id = recorder.run_id
+        self.writer = LocalWriter(engine, client, settings)
+        self.writer.stats.run_id = recorder.run_id
         self.compared: dict[str, Counter[str]] = defaultdict(Counter)
         self.cursors: list[str] = []
         self.stopped = False
@@ -711,7 +710,7 @@ class Reconciler:
             else:
                 live.append(rec)
         with self.engine.connect() as conn:
-            same = {rec["id"]: self.poller._find_same(conn, kind, rec) for rec in live}
+            same = {rec["id"]: self.writer.find_same(conn, kind, rec) for rec in live}
         for rec in live:
             city, line = self._where_registry(kind, rec)
             local_id = same.get(rec["id"])
@@ -1036,7 +1035,7 @@ class Reconciler:
                        remote: dict[str, Any], f: Finding) -> None:
         """Merge a linked pair as policy says: registry-winning fields written locally (``pull``), local-winning
         ones queued (``push``), ``manual`` ones held as conflicts (``held``)."""
-        poller = self.poller
+        writer = self.writer
         row = {k: v for k, v in item.row.items() if not k.startswith("_")}
         link = {"id": None, "entity": kind, "local_id": item.local_id, "registry_id": rec["id"],
                 "registry_version": item.row["_ver"], "base": item.row["_base"], "how": item.row["_how"]}
@@ -1055,16 +1054,16 @@ class Reconciler:
                         f.action, f.action_state = "push", "discarded"  # held until `outbox restore`
                         return
                     refused = _note_refusal(conn, kind, item.local_id, f)
-                    poller._save_link(conn, link, version, canonical(remote, self.key))
-                    poller._queue_push(conn, kind, row)
-                    poller._flush(conn)  # the poller buffers its writes
+                    writer.save_link(link, version, canonical(remote, self.key))
+                    writer.queue_push(conn, kind, row)
+                    writer.flush(conn)  # the writer buffers its writes
                     _mark_requeued(conn, kind, item.local_id, refused)
                     f.action, f.action_state = "push", "queued" if refused is None else "requeued"
                     return
                 else:
                     base = json.loads(item.row["_base"] or "{}")
-                    result = three_way(kind, base, local, remote, poller.policies, self.key)
-                poller._write_local(conn, kind, row, result)
+                    result = three_way(kind, base, local, remote, writer.policies, self.key)
+                writer.write_local(conn, kind, row, result)
                 pushed = bool(result.push) and item.row["_how"] != REGISTRY_OWNED and not transferred
                 refused = None
                 held = pushed and bool(held_keys(conn, [(kind, item.local_id)]))
@@ -1072,11 +1071,11 @@ class Reconciler:
                     pushed = False
                 if pushed:
                     refused = _note_refusal(conn, kind, item.local_id, f)
-                    poller._queue_push(conn, kind, row)
-                poller._record_conflicts(conn, kind, link, version, result, self.rec.run_id)
-                poller._save_link(conn, link, version, result.new_base)
-                poller._note(kind, item.local_id, rec["id"], result)
-                poller._flush(conn)  # the poller buffers its writes
+                    writer.queue_push(conn, kind, row)
+                writer.record_conflicts(conn, kind, link, version, result, self.rec.run_id)
+                writer.save_link(link, version, result.new_base)
+                writer.note(kind, item.local_id, rec["id"], result)
+                writer.flush(conn)  # the writer buffers its writes
                 _mark_requeued(conn, kind, item.local_id, refused)
             f.action = "pull" if result.apply_local else "push" if pushed or held else "none"
             f.action_state = "held" if result.conflicts else "discarded" if held and not result.apply_local else (
@@ -1100,26 +1099,24 @@ class Reconciler:
         elif kind == "service_record":
             f.action = "push"
         else:
-            result = three_way(kind, json.loads(item.row["_base"] or "{}"), local, remote, self.poller.policies,
+            result = three_way(kind, json.loads(item.row["_base"] or "{}"), local, remote, self.writer.policies,
                                self.key)
             f.action = "pull" if result.apply_local else "push" if result.push else "none"
             if result.conflicts:
                 f.details["conflicts"] = sorted(c.field for c in result.conflicts)
 
     def _own(self, rec: dict[str, Any]) -> bool:
-        return bool(self.poller.own_client_id) and rec.get("owner_client_id") == self.poller.own_client_id
+        return bool(self.writer.own_client_id) and rec.get("owner_client_id") == self.writer.own_client_id
 
     def _pull_new(self, kind: str, rec: dict[str, Any], f: Finding) -> None:
         """Create (or adopt) the local row of a registry record the platform lacks (inbound's rules)."""
-        from regsync.flows.inbound import _Unresolved
-
-        before = sum(self.poller.stats.adopted.values()) + sum(self.poller.stats.created.values()) + sum(
-            self.poller.stats.registry_owned.values())
+        before = sum(self.writer.stats.adopted.values()) + sum(self.writer.stats.created.values()) + sum(
+            self.writer.stats.registry_owned.values())
         try:
             with self.engine.begin() as conn, suppress_outbox(conn):
-                self.poller._apply_new(conn, kind, rec)
-                self.poller._flush(conn)  # the poller buffers its writes
-        except _Unresolved as exc:
+                self.writer.apply_new(conn, kind, rec)
+                self.writer.flush(conn)  # the writer buffers its writes
+        except Unresolved as exc:
             f.action_state = "failed"
             f.details["repair_error"] = str(exc)[:300]
             self.repair_errors += 1
@@ -1130,8 +1127,8 @@ class Reconciler:
             self.repair_errors += 1
             log.warning("reconcile: pull failed", kind=kind, registry_id=rec["id"], error=mask_text(str(exc)))
             return
-        after = sum(self.poller.stats.adopted.values()) + sum(self.poller.stats.created.values()) + sum(
-            self.poller.stats.registry_owned.values())
+        after = sum(self.writer.stats.adopted.values()) + sum(self.writer.stats.created.values()) + sum(
+            self.writer.stats.registry_owned.values())
         f.action_state = "done" if after > before else "not_allowed"
 
     def _relink(self, kind: str, rid: str, items: list[LocalItem]) -> str:

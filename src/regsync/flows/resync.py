@@ -39,6 +39,7 @@ from regsync.db.models import Audit, Link
 from regsync.db.session import utcnow
 from regsync.domain.masking import mask_id_number, mask_text
 from regsync.domain.normalize import try_normalize_id_number
+from regsync.flows.apply import id_number_variants
 from regsync.flows.reconcile import (
     BATCH,
     KIND_ORDER,
@@ -127,12 +128,10 @@ class ScopeReader:
             norm = try_normalize_id_number(t.id_type, t.id_number)
             if norm is None:
                 raise ResyncUsageError(f"{mask_id_number(t.id_number.strip())} is not a valid {t.id_type} number")
-            from regsync.flows.inbound import _id_variants
-
             rows = self.conn.execute(text(
                 "SELECT id, id_type, id_number FROM volunteer WHERE id_type = :t AND (id_number_norm = :n "
                 "OR id_number IN :raw) ORDER BY id").bindparams(bindparam("raw", expanding=True)),
-                {"t": t.id_type, "n": norm, "raw": _id_variants(norm)}).all()
+                {"t": t.id_type, "n": norm, "raw": id_number_variants(norm)}).all()
             ids = [int(r.id) for r in rows if try_normalize_id_number(r.id_type, r.id_number) == norm]
         elif t.registry_id:
             ids = self._linked("volunteer", str(t.ident))
