@@ -12,8 +12,9 @@ import httpx
 from sqlalchemy import Engine, text
 
 import factories as f
+from regsync.db.feed import reconcile_due, saved_cursor
 from regsync.flows.commands import run_sync
-from regsync.flows.inbound import InboundStats, Poller, reconcile_due, saved_cursor
+from regsync.flows.inbound import InboundStats, Poller
 from regsync.registry.client import RegistryClient
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import MergeSettings, Settings

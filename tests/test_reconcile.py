@@ -14,9 +14,10 @@ import httpx
 from sqlalchemy import Engine, text
 
 import factories as f
+from regsync.db.feed import mark_reconcile_due, reconcile_due, saved_cursor
 from regsync.db.session import suppress_outbox
 from regsync.flows.commands import run_sync
-from regsync.flows.inbound import Poller, mark_reconcile_due, reconcile_due, saved_cursor
+from regsync.flows.inbound import Poller
 from regsync.flows.reconcile import run_reconcile
 from regsync.registry.client import RegistryClient
 from regsync.sandbox.server import SandboxServer

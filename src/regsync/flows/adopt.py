@@ -41,13 +41,15 @@ import orjson
 import structlog
 from sqlalchemy import Connection, Engine, bindparam, select, text
 
+from regsync.db.feed import save_cursor, saved_cursor
+from regsync.db.merges import reference_ids
 from regsync.db.models import REGISTRY_OWNED, Base, Link, Outbox
 from regsync.db.session import suppress_outbox, utcnow
 from regsync.domain.masking import mask_text
 from regsync.domain.merge import take_registry
 from regsync.domain.normalize import normalize_text, normalize_uscc, try_normalize_id_number
 from regsync.domain.projection import canonical, dumps, project_local, project_registry
-from regsync.flows.apply import LocalWriter, reference_ids
+from regsync.flows.apply import LocalWriter
 from regsync.flows.reconcile import KIND_ORDER, Finding, Recorder, backfill_id_number_norm, city_of, unknown_summary
 from regsync.registry import wire
 from regsync.settings import Settings
@@ -461,7 +463,6 @@ def run_adopt(settings: Settings, *, dry_run: bool = False, progress: bool = Fal
         StoreError: the local store is unusable.
     """
     from regsync.flows.commands import finish_run, open_store, progress_bars, require_registry, start_run
-    from regsync.flows.inbound import save_cursor, saved_cursor
     from regsync.flows.reconcile import _earliest
     from regsync.registry.client import RegistryClient
 

@@ -26,30 +26,30 @@ by :meth:`LocalWriter.flush` before the caller's transaction ends:
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, bindparam, select, text
+from sqlalchemy import Connection, Engine
 
+from regsync.db import merges
 from regsync.db.hashkey import check_hash_key
-from regsync.db.models import REGISTRY_OWNED, TABLES, Base, Conflict, CreateSent, Link, Outbox
-from regsync.db.session import is_postgres, utcnow
+from regsync.db.history import create_sent
+from regsync.db.models import REGISTRY_OWNED
+from regsync.db.platform import read, write
+from regsync.db.query import CHUNK, chunks
+from regsync.db.session import utcnow
 from regsync.db.triggers import row_priority
 from regsync.domain.merge import MergeResult, take_registry, three_way
 from regsync.domain.normalize import normalize_uscc, try_normalize_id_number
 from regsync.domain.projection import ENDED, FIELDS, REFERENCES, canonical, dumps, project_local, project_registry
-from regsync.flows.outbound import _in, not_sent_here, reused_keys
+from regsync.flows.outbound import not_sent_here, reused_keys
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-#: Keys per query when a page's links, rows and conflicts are read.
-CHUNK = 500
 #: Decisions kept in detail in a run's summary (all are counted).
 DECISIONS_KEPT = 2_000
 #: Depth of references created on the way (a grassroots team's station, its unit's detachment…).
@@ -202,17 +202,17 @@ class LocalWriter:
             kind: the records' kind.
             recs: decoded registry records (:mod:`regsync.registry.wire`), references first for orgs.
         """
-        links = links_by_registry_id(conn, kind, [r["id"] for r in recs], lock=True)
-        linked = [(r, primary_link(links.get(r["id"]))) for r in recs]
-        rows = load_rows(conn, kind, [lk["local_id"] for _, lk in linked if lk is not None])
+        links = merges.links_by_registry_id(conn, kind, [r["id"] for r in recs], lock=True)
+        linked = [(r, merges.primary_link(links.get(r["id"]))) for r in recs]
+        rows = read.load_records(conn, kind, [lk["local_id"] for _, lk in linked if lk is not None])
         for lid in reused_keys(conn, kind, list(rows)):
             # the key was deleted and used again for another record (design.md's mapping table): its link is the
             # old record's, whose local row is gone; nothing of it is merged into the new row
             rows.pop(lid, None)
-        refs = reference_ids(conn, kind, rows.values())
-        self._open = open_conflicts(conn, kind, rows.keys())
+        refs = merges.reference_ids(conn, kind, rows.values())
+        self._open = merges.open_conflicts(conn, kind, rows.keys())
         if kind == "volunteer":
-            self._candidates = volunteer_candidates(conn, [r for r, lk in linked if lk is None])
+            self._candidates = self._volunteer_candidates(conn, [r for r, lk in linked if lk is None])
         try:
             for rec, link in linked:
                 try:
@@ -229,6 +229,17 @@ class LocalWriter:
             self._open = None
         self.flush(conn)
         self._adopted_now.clear()
+
+    def _volunteer_candidates(self, conn: Connection, recs: list[dict[str, Any]]
+                              ) -> dict[tuple[str, str], list[tuple[int, str, str]]]:
+        """(idType, normalized number) → unlinked local rows that may be the same person, oldest first, for
+        ``recs`` (volunteers with no link)."""
+        wanted: dict[str, str] = {}
+        for rec in recs:
+            norm = try_normalize_id_number(rec.get("id_type") or "", rec.get("id_number") or "")
+            if norm is not None:
+                wanted[norm] = rec.get("id_type") or ""
+        return read.unlinked_volunteers_by_id_number(conn, wanted)
 
     def _apply_linked(self, conn: Connection, kind: str, rec: dict[str, Any], link: dict[str, Any],
                       row: dict[str, Any] | None, refs: dict[tuple[str, int], str]) -> None:
@@ -338,12 +349,8 @@ class LocalWriter:
         """Whether ``rec`` is this store's own create by its history of creates (:class:`~regsync.db.models.
         CreateSent`, :func:`regsync.flows.outbound.not_sent_here`: sent under ``rec``'s ``clientRef``, and not made
         before that first send)."""
-        found = conn.execute(select(CreateSent.first_sent_at).where(
-            CreateSent.entity == kind, CreateSent.client_ref == rec.get("client_ref"),
-            CreateSent.how != "other_store")).first()
-        at = None if found is None else found[0]
-        at = dt.datetime.fromisoformat(at) if isinstance(at, str) else at
-        return not_sent_here(found is not None, at, rec, self.client) is None
+        sent, at = create_sent(conn, kind, rec.get("client_ref"))
+        return not_sent_here(sent, at, rec, self.client) is None
 
     # ------------------------------------------------------------------------------------------ adopt
     def find_same(self, conn: Connection, kind: str, rec: dict[str, Any]) -> int | None:
@@ -359,46 +366,31 @@ class LocalWriter:
                     if vid not in self._adopted_now:
                         return vid
                 return None
-            rows = conn.execute(text(
-                "SELECT v.id, v.id_type, v.id_number, v.registered_at FROM volunteer v "
-                "WHERE v.id_type = :t AND (v.id_number_norm = :n OR v.id_number IN :raw) "
-                "AND NOT EXISTS (SELECT 1 FROM link l WHERE l.entity = 'volunteer' AND l.local_id = v.id) "
-                "ORDER BY v.registered_at, v.id").bindparams(bindparam("raw", expanding=True)),
-                {"t": rec["id_type"], "n": norm, "raw": id_number_variants(norm)}).all()
-            for vid, id_type, number, _ in rows:
-                if try_normalize_id_number(id_type, number) == norm and int(vid) not in self._adopted_now:
-                    return int(vid)
+            for vid in read.unlinked_volunteers_with_id_number(conn, rec["id_type"], norm):
+                if vid not in self._adopted_now:
+                    return vid
             return None
         if kind == "org":
             uscc = normalize_uscc(rec.get("uscc"))
             if not uscc:
                 return None
-            for oid, raw in conn.execute(text(
-                    "SELECT o.id, o.uscc FROM organization o WHERE o.uscc IS NOT NULL AND o.status <> 'DISSOLVED' "
-                    "AND upper(o.uscc) = :u AND NOT EXISTS (SELECT 1 FROM link l WHERE l.entity = 'org' "
-                    "AND l.local_id = o.id) ORDER BY o.id"), {"u": uscc}).all():
-                if normalize_uscc(raw) == uscc:
-                    return int(oid)
-            return None
+            orgs = read.unlinked_orgs_with_uscc(conn, uscc)
+            return orgs[0] if orgs else None
         if kind == "membership":
             try:
                 org_id = self._local_id(conn, "org", rec["org_id"], 0)
                 vol_id = self._local_id(conn, "volunteer", rec["volunteer_id"], 0)
             except Unresolved:
                 return None
-            found = conn.execute(text(
-                "SELECT m.id FROM membership m WHERE m.org_id = :o AND m.volunteer_id = :v AND NOT EXISTS "
-                "(SELECT 1 FROM link l WHERE l.entity = 'membership' AND l.local_id = m.id)"),
-                {"o": org_id, "v": vol_id}).scalar()
-            return None if found is None else int(found)
+            return read.unlinked_membership(conn, org_id, vol_id)
         return None
 
     def adopt(self, conn: Connection, kind: str, rec: dict[str, Any], local_id: int) -> None:
         """Link the unlinked local row ``local_id`` to ``rec`` (``how='adopted'``) and merge them with no common
         base: each field that differs is decided by its group's policy (``manual`` → a conflict). Buffered: the
         caller holds :func:`~regsync.db.session.suppress_outbox` and runs :meth:`flush`."""
-        row = load_rows(conn, kind, [local_id])[local_id]
-        refs = reference_ids(conn, kind, [row])
+        row = read.load_records(conn, kind, [local_id])[local_id]
+        refs = merges.reference_ids(conn, kind, [row])
         local = project_local(kind, row, refs)
         remote = project_registry(kind, rec)
         result = three_way(kind, {}, local, remote, self.policies, self.settings.hash_key)
@@ -406,8 +398,7 @@ class LocalWriter:
         link = {"entity": kind, "local_id": local_id, "registry_id": rec["id"], "registry_version": version,
                 "base": dumps(result.new_base), "is_duplicate": False, "revision": 0, "how": "adopted"}
         now = utcnow()
-        link["id"] = conn.execute(Link.__table__.insert().values(**link, linked_at=now, updated_at=now)
-                                  .returning(Link.id)).scalar_one()
+        link["id"] = merges.add_link(conn, {**link, "linked_at": now, "updated_at": now})
         self._adopted_now.add(local_id)
         self.write_local(conn, kind, row, result)
         if result.push:
@@ -421,10 +412,9 @@ class LocalWriter:
     # ------------------------------------------------------------------------------------------ create
     def _local_id(self, conn: Connection, kind: str, registry_id: str, depth: int) -> int:
         """The local id of a registry record, creating the local row (and what it refers to) when missing."""
-        found = conn.execute(select(Link.local_id).where(Link.entity == kind, Link.registry_id == registry_id)
-                             .order_by(Link.is_duplicate, Link.local_id).limit(1)).scalar()
+        found = merges.local_id_of(conn, kind, registry_id)
         if found is not None:
-            return int(found)
+            return found
         if depth >= MAX_REFERENCE_DEPTH:
             raise Unresolved(f"{kind} {registry_id}: references too deep")
         recs = self.client.lookup(kind, [registry_id])
@@ -461,12 +451,12 @@ class LocalWriter:
                 "base": dumps(result.new_base), "is_duplicate": False, "revision": 0, "how": how, "linked_at": now,
                 "updated_at": now}
         if defer:
-            self._pending_creates[TABLES[kind]].append((values, link))
+            self._pending_creates[kind].append((values, link))
             self.note(kind, 0, rec["id"], result, only_summary=True)
             return how
-        local_id = conn.execute(_insert_returning_id(TABLES[kind]), values).scalar_one()
-        conn.execute(_LINK_INSERT, {**link, "local_id": local_id})
-        self.note(kind, int(local_id), rec["id"], result, only_summary=True)
+        local_id = write.insert_record(conn, kind, values)
+        merges.insert_links(conn, {**link, "local_id": local_id})
+        self.note(kind, local_id, rec["id"], result, only_summary=True)
         return how
 
     def to_local(self, conn: Connection, kind: str, name: str, value: Any, depth: int = 0) -> Any:
@@ -500,8 +490,7 @@ class LocalWriter:
                 values.get("id_type", row.get("id_type")) or "", values.get("id_number", row.get("id_number")) or "")
         values["updated_at"] = utcnow()
         columns = tuple(sorted(values))
-        self._pending_rows[(TABLES[kind], columns)].append(
-            {"b_id": row["id"], **{f"b_{c}": values[c] for c in columns}})
+        self._pending_rows[(kind, columns)].append({"id": row["id"], **values})
         row.update(values)
         if "status" in values and values["status"] == ENDED.get(kind) or (
                 kind == "membership" and "left_on" in values and values["left_on"] is not None):
@@ -510,18 +499,15 @@ class LocalWriter:
     def queue_push(self, conn: Connection, kind: str, row: dict[str, Any]) -> None:
         """Queue an outbox row (``update``) so that the relay pushes the local-winning fields of the local row
         ``row`` (the triggers are suppressed); counted in ``stats.pushes_queued``."""
-        now = utcnow()
-        conn.execute(Outbox.__table__.insert().values(
-            entity=kind, local_id=row["id"], op="update", priority=row_priority(kind, row), state="pending",
-            attempts=0, created_at=now, available_at=now))
+        merges.queue_update(conn, kind, row["id"], row_priority(kind, row), utcnow())
         self.stats.pushes_queued[kind] += 1
 
     def save_link(self, link: dict[str, Any], version: int, base: dict[str, Any]) -> None:
         """Move the link (a ``link`` row as a dict, updated in place) to the registry's ``version`` and the
         canonical ``base``; buffered until :meth:`flush`, in the caller's transaction."""
         snapshot = dumps(base)
-        self._pending_links.append({"b_id": link["id"], "b_version": version, "b_base": snapshot,
-                                    "b_at": utcnow()})
+        self._pending_links.append({"id": link["id"], "registry_version": version, "base": snapshot,
+                                    "updated_at": utcnow()})
         link["registry_version"], link["base"] = version, snapshot
 
     def record_conflicts(self, conn: Connection, kind: str, link: dict[str, Any], version: int,
@@ -530,14 +516,12 @@ class LocalWriter:
         registry's ``version`` and the run ``run_id``; supersede the record's open conflicts on fields that are no
         longer held (both sides came to agree, or one side went back to the base). Counted in
         ``stats.conflicts``."""
-        t = Conflict.__table__
         if self._open is not None:
             open_rows = dict(self._open.get(link["local_id"], {}))
             if not open_rows and not result.conflicts:
                 return
         else:
-            open_rows = {r.field: r.id for r in conn.execute(select(t.c.id, t.c.field).where(
-                t.c.entity == kind, t.c.local_id == link["local_id"], t.c.state == "open"))}
+            open_rows = merges.open_conflicts_of(conn, kind, link["local_id"])
         now = utcnow()
         for c in result.conflicts:
             values = {"registry_id": link["registry_id"], "field_group": c.group,
@@ -547,14 +531,13 @@ class LocalWriter:
                       "local_hash": c.local_hash, "remote_hash": c.remote_hash, "registry_version": version,
                       "run_id": run_id, "updated_at": now}
             if c.field in open_rows:
-                conn.execute(t.update().where(t.c.id == open_rows.pop(c.field)).values(**values))
+                merges.update_conflict(conn, open_rows.pop(c.field), values)
             else:
-                conn.execute(t.insert().values(entity=kind, local_id=link["local_id"], field=c.field, state="open",
-                                               detected_at=now, **values))
+                merges.open_conflict(conn, {"entity": kind, "local_id": link["local_id"], "field": c.field,
+                                            "detected_at": now, **values})
             self.stats.conflicts[kind] += 1
         if open_rows:
-            conn.execute(t.update().where(t.c.id.in_(list(open_rows.values()))).values(
-                state="superseded", resolved_at=now, updated_at=now))
+            merges.supersede_conflicts(conn, list(open_rows.values()), now)
 
     def note(self, kind: str, local_id: int, registry_id: str, result: MergeResult, *,
              only_summary: bool = False) -> None:
@@ -572,174 +555,18 @@ class LocalWriter:
     def flush(self, conn: Connection) -> None:
         """Send the buffered writes: created rows and their links, updated rows by table and column set, then
         link updates. On PostgreSQL an update of many rows is one ``UPDATE … FROM unnest(arrays)`` statement."""
-        for table_name, creates in self._pending_creates.items():
-            for chunk in _chunks(creates, CHUNK):
-                ids = conn.execute(_insert_returning_id(table_name, many=True),
-                                   [values for values, _ in chunk]).scalars().all()
-                conn.execute(_LINK_INSERT, [{**link, "local_id": lid} for (_, link), lid in zip(chunk, ids,
-                                                                                                  strict=True)])
+        for kind, creates in self._pending_creates.items():
+            for chunk in chunks(creates, CHUNK):
+                ids = write.insert_records(conn, kind, [values for values, _ in chunk])
+                merges.insert_links(conn, [{**link, "local_id": lid} for (_, link), lid in zip(chunk, ids,
+                                                                                                 strict=True)])
         self._pending_creates.clear()
-        for (table_name, columns), params in self._pending_rows.items():
-            _bulk_update(conn, Base.metadata.tables[table_name], columns, params)
+        for (kind, columns), rows in self._pending_rows.items():
+            write.write_fields(conn, kind, columns, rows)
         self._pending_rows.clear()
         if self._pending_links:
-            _bulk_update(conn, Link.__table__, ("registry_version", "base", "updated_at"), [
-                {"b_id": p["b_id"], "b_registry_version": p["b_version"], "b_base": p["b_base"],
-                 "b_updated_at": p["b_at"]} for p in self._pending_links])
+            merges.move_links(conn, self._pending_links)
             self._pending_links.clear()
 
 
-# ---------------------------------------------------------------------------------------------- reads
-
-
-def primary_link(links: list[dict[str, Any]] | None) -> dict[str, Any] | None:
-    """The link whose local row governs the record (not a person's duplicate row), of a record's links as
-    :func:`links_by_registry_id` gives them (the primary first); ``None`` for none."""
-    if not links:
-        return None
-    return links[0]
-
-
-def links_by_registry_id(conn: Connection, kind: str, registry_ids: Sequence[str], *, lock: bool = False
-                         ) -> dict[str, list[dict[str, Any]]]:
-    """The links of ``kind`` by registry id (the primary first); ``lock``: on PostgreSQL, locked for update."""
-    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    t = Link.__table__
-    for chunk in _chunks(sorted(set(registry_ids)), CHUNK):
-        q = select(t).where(t.c.entity == kind, _in(conn, t.c.registry_id, list(chunk))).order_by(
-            t.c.is_duplicate, t.c.local_id)
-        if lock and is_postgres(conn):
-            q = q.with_for_update()
-        for r in conn.execute(q).mappings():
-            out[r["registry_id"]].append(dict(r))
-    return out
-
-
-def load_rows(conn: Connection, kind: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """The local rows of ``kind`` by id (those that exist)."""
-    table = Base.metadata.tables[TABLES[kind]]
-    out: dict[int, dict[str, Any]] = {}
-    for chunk in _chunks(sorted(set(ids)), CHUNK):
-        for r in conn.execute(select(table).where(_in(conn, table.c.id, list(chunk)))).mappings():
-            out[r["id"]] = dict(r)
-    return out
-
-
-def reference_ids(conn: Connection, kind: str, rows: Iterable[dict[str, Any]]) -> dict[tuple[str, int], str]:
-    """(kind, local id) → registry id for what ``rows`` refer to (primary links)."""
-    wanted: dict[str, set[int]] = defaultdict(set)
-    for row in rows:
-        for col, ref_kind in REFERENCES[kind].items():
-            if row.get(col) is not None:
-                wanted[ref_kind].add(row[col])
-    out: dict[tuple[str, int], str] = {}
-    for ref_kind, ids in wanted.items():
-        for chunk in _chunks(sorted(ids), CHUNK):
-            for lid, rid in conn.execute(select(Link.local_id, Link.registry_id).where(
-                    Link.entity == ref_kind, _in(conn, Link.local_id, list(chunk)))):
-                out[(ref_kind, lid)] = rid
-    return out
-
-
-def open_conflicts(conn: Connection, kind: str, local_ids: Iterable[int]) -> dict[int, dict[str, int]]:
-    """Local id → {field: conflict id} of the open conflicts of ``local_ids``."""
-    out: dict[int, dict[str, int]] = defaultdict(dict)
-    t = Conflict.__table__
-    for chunk in _chunks(sorted(local_ids), CHUNK):
-        for cid, lid, name in conn.execute(select(t.c.id, t.c.local_id, t.c.field).where(
-                t.c.entity == kind, _in(conn, t.c.local_id, list(chunk)), t.c.state == "open")):
-            out[lid][name] = cid
-    return out
-
-
-def volunteer_candidates(conn: Connection, recs: list[dict[str, Any]]
-                         ) -> dict[tuple[str, str], list[tuple[int, str, str]]]:
-    """(idType, normalized number) → unlinked local rows that may be the same person, oldest first, for the
-    page's volunteers that have no link (one query per 500, by the indexed normalized and raw numbers)."""
-    wanted: dict[str, str] = {}
-    for rec in recs:
-        norm = try_normalize_id_number(rec.get("id_type") or "", rec.get("id_number") or "")
-        if norm is not None:
-            wanted[norm] = rec.get("id_type") or ""
-    out: dict[tuple[str, str], list[tuple[int, str, str]]] = defaultdict(list)
-    norms = sorted(wanted)
-    q = text("SELECT v.id, v.id_type, v.id_number FROM volunteer v "
-             "WHERE (v.id_number_norm IN :n OR v.id_number IN :raw) "
-             "AND NOT EXISTS (SELECT 1 FROM link l WHERE l.entity = 'volunteer' AND l.local_id = v.id) "
-             "ORDER BY v.registered_at, v.id").bindparams(bindparam("n", expanding=True),
-                                                          bindparam("raw", expanding=True))
-    for chunk in _chunks(norms, CHUNK):
-        raw = sorted({v for n in chunk for v in id_number_variants(n)})
-        for vid, id_type, number in conn.execute(q, {"n": list(chunk), "raw": raw}):
-            norm = try_normalize_id_number(id_type, number)
-            if norm in wanted and id_type == wanted[norm]:
-                out[(id_type, norm)].append((int(vid), id_type, number))
-    return out
-
-
-def id_number_variants(norm: str) -> list[str]:
-    """Raw forms a platform row may hold of the normalized number ``norm`` (lowercase ``x``, 15 digits)."""
-    out = {norm}
-    if norm.endswith("X"):
-        out.add(norm[:-1] + "x")
-    if len(norm) == 18 and norm[6:8] == "19":
-        out.add(norm[:6] + norm[8:17])
-    return sorted(out)
-
-
-# ---------------------------------------------------------------------------------------------- writes
-
-_LINK_INSERT = Link.__table__.insert()
-_INSERTS: dict[tuple[str, bool], Any] = {}
-
-
-def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(seq), n):
-        yield seq[i:i + n]
-
-
-def _insert_returning_id(table_name: str, *, many: bool = False) -> Any:
-    """``INSERT … RETURNING id`` of a table, built once (a statement built per row costs more than its
-    round trip); ``many``: for a list of rows, the ids in the rows' order (SQLAlchemy's "insertmanyvalues")."""
-    stmt = _INSERTS.get((table_name, many))
-    if stmt is None:
-        table = Base.metadata.tables[table_name]
-        stmt = _INSERTS[(table_name, many)] = table.insert().returning(table.c.id, sort_by_parameter_order=many)
-    return stmt
-
-
-def _bulk_update(conn: Connection, table: Any, columns: Sequence[str], params: list[dict[str, Any]]) -> None:
-    """Set ``columns`` of many rows of ``table`` by id. ``params``: ``{"b_id": id, "b_<column>": value, …}``.
-
-    On PostgreSQL: one ``UPDATE … FROM unnest(CAST(:a AS type[]), …)`` per 5 000 rows (arrays bound once, not a
-    round trip per row); elsewhere an ``executemany``.
-    """
-    if not params:
-        return
-    if conn.dialect.name != "postgresql":
-        conn.execute(table.update().where(table.c.id == bindparam("b_id")).values(
-            **{c: bindparam(f"b_{c}") for c in columns}), params)
-        return
-    cols = ["id", *columns]
-    types = [table.c[c].type.compile(dialect=conn.dialect) for c in cols]
-    sql = text(f"UPDATE {table.name} AS t SET " + ", ".join(f"{c} = v.{c}" for c in columns)  # noqa: S608
-               + " FROM unnest(" + ", ".join(f"CAST(:a_{c} AS {ty}[])" for c, ty in zip(cols, types, strict=True))
-               + f") AS v({', '.join(cols)}) WHERE t.id = v.id")
-    for chunk in _chunks(params, 5_000):
-        conn.execute(sql, {f"a_{c}": [p[f"b_{c}"] for p in chunk] for c in cols})
-
-
-__all__ = [
-    "DECISIONS_KEPT",
-    "MAX_REFERENCE_DEPTH",
-    "InboundStats",
-    "LocalWriter",
-    "Unresolved",
-    "id_number_variants",
-    "links_by_registry_id",
-    "load_rows",
-    "open_conflicts",
-    "primary_link",
-    "reference_ids",
-    "volunteer_candidates",
-]
+__all__ = ["DECISIONS_KEPT", "MAX_REFERENCE_DEPTH", "InboundStats", "LocalWriter", "Unresolved"]

@@ -31,34 +31,37 @@ Memory stays flat: one page of changes and bodies at a time, and a bounded set o
 
 from __future__ import annotations
 
-import json
 import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine
 
-from regsync.db.models import REGISTRY_OWNED, FeedCursor, Link, Outbox, Run
+from regsync.db import merges
+from regsync.db.feed import (
+    CURSOR_NAME,
+    finish_pull_run,
+    mark_reconcile_due,
+    reconcile_due,
+    save_cursor,
+    saved_cursor,
+    start_pull_run,
+)
+from regsync.db.query import chunks
 from regsync.db.session import suppress_outbox, utcnow
 from regsync.db.triggers import ORG_LEVEL_RANK
 from regsync.domain.kinds import KINDS
 from regsync.domain.masking import mask_text
-from regsync.flows.apply import InboundStats, LocalWriter, links_by_registry_id, primary_link
-from regsync.flows.outbound import _in
+from regsync.flows.apply import InboundStats, LocalWriter
 from regsync.registry.errors import CursorExpired
 from regsync.registry.types import Change, ChangePage
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-#: ``feed_cursor.name`` of the change-feed cursor.
-CURSOR_NAME = "changes"
-#: ``feed_cursor.name`` of the marker that a full reconcile is due; its ``cursor`` holds JSON
-#: ``{"reason", "at", "cursor"}`` (``at`` UTC ISO; ``cursor`` the one that expired, if any).
-RECONCILE_DUE = "reconcile_due"
 #: Changes per ``GET /changes`` page (registry-api.md §3: at most 1000).
 PAGE_LIMIT = 1000
 #: Ids per ``POST /lookup`` (registry-api.md §3: at most 500).
@@ -87,49 +90,7 @@ class _Seen:
         return True
 
 
-# ---------------------------------------------------------------------------------------------- the cursor
-
-
-def saved_cursor(conn: Connection) -> str | None:
-    """The saved change-feed cursor, or ``None``."""
-    return conn.execute(select(FeedCursor.cursor).where(FeedCursor.name == CURSOR_NAME)).scalar_one_or_none()
-
-
-def save_cursor(conn: Connection, cursor: str, name: str = CURSOR_NAME) -> None:
-    """Save ``cursor`` under ``name`` inside ``conn``'s transaction (an upsert on both engines)."""
-    now = utcnow()
-    done = conn.execute(FeedCursor.__table__.update().where(FeedCursor.name == name)
-                        .values(cursor=cursor, updated_at=now)).rowcount
-    if not done:
-        conn.execute(FeedCursor.__table__.insert().values(name=name, cursor=cursor, updated_at=now))
-
-
-def reconcile_due(conn: Connection) -> dict[str, Any] | None:
-    """The marker that a full reconcile is due (``{"reason", "at", "cursor"}``), or ``None``."""
-    raw = conn.execute(select(FeedCursor.cursor).where(FeedCursor.name == RECONCILE_DUE)).scalar_one_or_none()
-    return None if raw is None else json.loads(raw)
-
-
-def mark_reconcile_due(conn: Connection, reason: str, cursor: str | None) -> None:
-    """Record that a full reconcile is due (design.md, flow 2: ``CURSOR_EXPIRED`` marks a full reconcile as due).
-
-    An existing marker is kept (the first reason and time stand).
-    """
-    if reconcile_due(conn) is not None:
-        return
-    save_cursor(conn, json.dumps({"reason": reason, "at": utcnow().isoformat(), "cursor": cursor}), RECONCILE_DUE)
-
-
-def clear_reconcile_due(conn: Connection, cursor: str) -> None:
-    """For the full reconcile: drop the marker and restart the feed from ``cursor`` (the earliest
-    ``X-Snapshot-Cursor`` of the exports it read), in the reconcile's transaction."""
-    conn.execute(FeedCursor.__table__.delete().where(FeedCursor.name == RECONCILE_DUE))
-    save_cursor(conn, cursor)
-
-
 # ---------------------------------------------------------------------------------------------- helpers
-
-
 
 
 def _unknown_mark(client: Any) -> Any:
@@ -139,9 +100,6 @@ def _unknown_mark(client: Any) -> Any:
     return unknown.copy() if unknown is not None else None
 
 
-def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(seq), n):
-        yield seq[i:i + n]
 
 
 
@@ -202,7 +160,7 @@ class Poller:
         """
         with self.engine.connect() as conn:
             current = saved_cursor(conn)
-            linked = current is None and conn.execute(select(Link.id).limit(1)).first() is not None
+            linked = current is None and merges.any_linked(conn)
         if current is not None and not force:
             return current
         head = self.client.changes(None, limit=1).next_cursor
@@ -288,11 +246,9 @@ class Poller:
         if not self.record_run:
             return None
         with self.engine.begin() as conn:
-            run_id = conn.execute(Run.__table__.insert().values(kind="inbound", started_at=utcnow(),
-                                                                status="running", summary="{}")
-                                  .returning(Run.id)).scalar_one()
+            run_id = start_pull_run(conn)
         self.stats.run_id = run_id
-        return int(run_id)
+        return run_id
 
     def _finish_run(self, run_id: int | None, status: str, error: str | None = None) -> None:
         if run_id is None:
@@ -303,8 +259,7 @@ class Poller:
         if status == "success" and self.stats.reconcile_found:
             status = "partial"
         with self.engine.begin() as conn:
-            conn.execute(Run.__table__.update().where(Run.id == run_id).values(
-                finished_at=utcnow(), status=status, summary=orjson.dumps(summary, default=str).decode()))
+            finish_pull_run(conn, run_id, status, orjson.dumps(summary, default=str).decode())
 
     # ------------------------------------------------------------------------------------------ one page
     def _page(self, page: ChangePage) -> None:
@@ -336,7 +291,7 @@ class Poller:
         for kind, chs in by_kind.items():
             keep = []
             for ch in chs:
-                primary = primary_link(links[kind].get(ch.registry_id))
+                primary = merges.primary_link(links[kind].get(ch.registry_id))
                 own = bool(own_id) and ch.by_client_id == own_id
                 if primary is not None and ch.version <= primary["registry_version"]:
                     if own:
@@ -355,7 +310,7 @@ class Poller:
         bodies: dict[str, dict[str, dict[str, Any]]] = {}
         for kind, ids in wanted.items():
             got: dict[str, dict[str, Any]] = {}
-            for chunk in _chunks(ids, LOOKUP_CHUNK):
+            for chunk in chunks(ids, LOOKUP_CHUNK):
                 for rec in self.client.lookup(kind, list(chunk)):
                     got[rec["id"]] = rec
             bodies[kind] = got
@@ -385,8 +340,9 @@ class Poller:
         delay = 0.05
         while True:
             with self.engine.connect() as conn:
-                links = {k: links_by_registry_id(conn, k, [c.registry_id for c in chs]) for k, chs in by_kind.items()}
-                busy = self._claimed(conn, links)
+                links = {k: merges.links_by_registry_id(conn, k, [c.registry_id for c in chs])
+                         for k, chs in by_kind.items()}
+                busy = _claimed(conn, links)
             if not busy or time.monotonic() >= deadline:
                 if busy:
                     log.warning("inbound: writes still in flight after the lease; applying the page", records=busy)
@@ -394,36 +350,20 @@ class Poller:
             time.sleep(delay)
             delay = min(0.5, delay * 2)
 
-    def _claimed(self, conn: Connection, links: dict[str, dict[str, list[dict[str, Any]]]]) -> int:
-        """How many of the linked records have outbox rows under a live claim."""
-        now = utcnow()
-        t = Outbox.__table__
-        n = 0
-        for kind, by_rid in links.items():
-            ids = sorted({lk["local_id"] for lks in by_rid.values() for lk in lks})
-            for chunk in _chunks(ids, LOOKUP_CHUNK):
-                n += conn.execute(select(func.count(func.distinct(t.c.local_id))).where(
-                    t.c.entity == kind, _in(conn, t.c.local_id, list(chunk)), t.c.claimed_by.is_not(None),
-                    t.c.claimed_until >= now)).scalar_one()
-        return n
+
+def _claimed(conn: Connection, links: dict[str, dict[str, list[dict[str, Any]]]]) -> int:
+    """How many of the linked records have outbox rows under a live claim."""
+    now = utcnow()
+    return sum(merges.claimed_records(conn, kind, sorted({lk["local_id"] for lks in by_rid.values() for lk in lks}),
+                                      now) for kind, by_rid in links.items())
 
 
-def pending_reconcile(engine: Engine) -> dict[str, Any] | None:
-    """Whether a full reconcile is due (for ``regsync status`` and the scheduler)."""
-    with engine.connect() as conn:
-        return reconcile_due(conn)
-
-
+#: Re-exported for the callers that read the feed's state from here (``regsync status``, tests); the store's own
+#: module is :mod:`regsync.db.feed`.
 __all__ = [
     "CURSOR_NAME",
-    "RECONCILE_DUE",
-    "REGISTRY_OWNED",
     "InboundStats",
     "Poller",
-    "clear_reconcile_due",
-    "mark_reconcile_due",
-    "pending_reconcile",
     "reconcile_due",
-    "save_cursor",
     "saved_cursor",
 ]

@@ -70,6 +70,7 @@ import structlog
 from sqlalchemy import Connection, Engine, and_, bindparam, select, text
 from sqlalchemy.sql import Select
 
+from regsync.db.feed import clear_reconcile_due, reconcile_due
 from regsync.db.holds import held_keys
 from regsync.db.models import REGISTRY_OWNED, TABLES, Base, Discrepancy, Link, Outbox
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
@@ -1320,8 +1321,6 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
 
 def _restart_feed(engine: Engine, cursors: Sequence[str]) -> bool:
     """Restart the change feed from the earliest snapshot cursor when a full reconcile was due (design.md, flow 2)."""
-    from regsync.flows.inbound import clear_reconcile_due, reconcile_due
-
     earliest = _earliest(cursors)
     if earliest is None:
         return False

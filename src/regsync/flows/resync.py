@@ -36,10 +36,10 @@ import structlog
 from sqlalchemy import Connection, Engine, bindparam, select, text, update
 
 from regsync.db.models import Audit, Link
+from regsync.db.platform.read import id_number_variants
 from regsync.db.session import utcnow
 from regsync.domain.masking import mask_id_number, mask_text
 from regsync.domain.normalize import try_normalize_id_number
-from regsync.flows.apply import id_number_variants
 from regsync.flows.reconcile import (
     BATCH,
     KIND_ORDER,
