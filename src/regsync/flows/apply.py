@@ -36,7 +36,7 @@ from sqlalchemy import Connection, Engine
 
 from regsync.db import merges
 from regsync.db.hashkey import check_hash_key
-from regsync.db.history import create_sent
+from regsync.db.history import create_sent, not_sent_here, reused_keys
 from regsync.db.models import REGISTRY_OWNED
 from regsync.db.platform import read, write
 from regsync.db.query import CHUNK, chunks
@@ -45,7 +45,6 @@ from regsync.db.triggers import row_priority
 from regsync.domain.merge import MergeResult, take_registry, three_way
 from regsync.domain.normalize import normalize_uscc, try_normalize_id_number
 from regsync.domain.projection import ENDED, FIELDS, REFERENCES, canonical, dumps, project_local, project_registry
-from regsync.flows.outbound import not_sent_here, reused_keys
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -347,7 +346,7 @@ class LocalWriter:
 
     def sent_here(self, conn: Connection, kind: str, rec: dict[str, Any]) -> bool:
         """Whether ``rec`` is this store's own create by its history of creates (:class:`~regsync.db.models.
-        CreateSent`, :func:`regsync.flows.outbound.not_sent_here`: sent under ``rec``'s ``clientRef``, and not made
+        CreateSent`, :func:`regsync.db.history.not_sent_here`: sent under ``rec``'s ``clientRef``, and not made
         before that first send)."""
         sent, at = create_sent(conn, kind, rec.get("client_ref"))
         return not_sent_here(sent, at, rec, self.client) is None

@@ -71,6 +71,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, select, text
 from sqlalchemy.sql import Select
 
 from regsync.db.feed import clear_reconcile_due, reconcile_due
+from regsync.db.history import reused_keys
 from regsync.db.holds import held_keys
 from regsync.db.models import REGISTRY_OWNED, TABLES, Base, Discrepancy, Link, Outbox
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
@@ -627,8 +628,6 @@ class Reconciler:
     def compare_pairs(self, kind: str, pairs: Sequence[tuple[list[LocalItem], dict[str, Any]]]) -> None:
         """Compare linked records with their registry records; record and (with repair) fix what differs."""
         orphans = self._registry_orphans(kind, [rec for _, rec in pairs])
-        from regsync.flows.outbound import reused_keys  # the relay imports the poller, which this module uses
-
         with self.engine.connect() as conn:
             # keys deleted and used again for another record, not yet in the registry: their link is the old
             # record's, whose local row is gone (design.md's mapping table); never pulled onto the new row
