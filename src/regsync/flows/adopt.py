@@ -353,7 +353,8 @@ class Adopter:
     def _link(self, kind: str, rec: dict[str, Any], local_id: int) -> None:
         self.linked[kind] += 1
         with self.engine.connect() as conn:
-            if self.writer.made_by_this_client(kind, rec) and not self.writer.sent_here(conn, kind, rec):
+            owner = self.writer.ownership
+            if owner.made_by_this_client(kind, rec) and not owner.sent_here(conn, kind, rec):
                 # an operator's adopt takes it; never silently (issue 12, item 4): counted, listed and logged
                 self.other_store[kind] += 1
                 log.warning("adopt: linking a registry record made under this client's credentials by a create this "
@@ -365,7 +366,7 @@ class Adopter:
                     self.duplicates += len(self._person_rows(conn, local_id)) - 1
             return
         with self.engine.begin() as conn, suppress_outbox(conn):
-            if kind in ("activity", "service_record") and not self.writer.writable(kind, rec):
+            if kind in ("activity", "service_record") and not self.writer.ownership.writable(kind, rec):
                 self._take(conn, kind, rec, local_id, REGISTRY_OWNED)
             elif kind == "service_record":
                 self._take(conn, kind, rec, local_id, "adopted")

@@ -149,6 +149,50 @@ class InboundStats:
         return out
 
 
+class Ownership:
+    """Which registry records this client may write, and which it made (registry-api.md §1 "ownership"; issue 12,
+    item 4: a record made under this client's credentials may be another store's).
+
+    Args:
+        settings: regsync's settings (``province``, ``registry.client_id``).
+        client: the registry client (its own settings' ``client_id`` when ``settings`` have none; its
+            ``clock_offset_s`` when a record's age is compared with this store's first send).
+
+    Attributes:
+        own_client_id: this client's id (``""`` when unknown: then no record is this client's).
+    """
+
+    def __init__(self, settings: Settings, client: Any) -> None:
+        self.settings = settings
+        self.client = client
+        self.own_client_id = settings.registry.client_id or getattr(getattr(client, "settings", None),
+                                                                    "client_id", "")
+
+    def writable(self, kind: str, rec: dict[str, Any]) -> bool:
+        """Whether this client may write ``rec`` (registry-api.md §1 "ownership")."""
+        if kind == "volunteer":
+            return rec.get("home_province") == self.settings.province
+        if kind == "org":
+            return (rec.get("region_code") or "")[:2] == self.settings.province
+        if kind == "membership":
+            return True  # its org's province decides; the org is ours when it is linked as ours
+        return bool(self.own_client_id) and rec.get("owner_client_id") == self.own_client_id
+
+    def made_by_this_client(self, kind: str, rec: dict[str, Any]) -> bool:
+        """Whether ``rec`` was created under this client's credentials (its ``ownerClientId`` is this client's
+        id and it has a ``clientRef``, registry-api.md §1) — by this store or by another store under the same
+        credentials (:meth:`sent_here` tells which)."""
+        return (kind != "membership" and bool(self.own_client_id) and bool(rec.get("client_ref"))
+                and rec.get("owner_client_id") == self.own_client_id)
+
+    def sent_here(self, conn: Connection, kind: str, rec: dict[str, Any]) -> bool:
+        """Whether ``rec`` is this store's own create by its history of creates (:class:`~regsync.db.models.
+        CreateSent`, :func:`regsync.db.history.not_sent_here`: sent under ``rec``'s ``clientRef``, and not made
+        before that first send)."""
+        sent, at = create_sent(conn, kind, rec.get("client_ref"))
+        return not_sent_here(sent, at, rec, self.client) is None
+
+
 class LocalWriter:
     """Writes the registry's records into local records (module docstring). One instance per run; not
     thread-safe. Writes are buffered until :meth:`flush`, which the caller runs before its transaction ends.
@@ -162,6 +206,7 @@ class LocalWriter:
     Attributes:
         stats: what the writes did (:class:`InboundStats`; the poller's run counts its feed reading there too).
         policies: the merge policy of each field group (``[merge]``).
+        ownership: which records this client may write, and which it made (:class:`Ownership`).
         own_client_id: this client's id (registry-api.md §1 "ownership").
         note_agreements: count fields equal on both sides (rule ``agree``) as decisions. Adopt turns it off: with
             no common base every equal field "agrees", and its summary is about the fields that differed.
@@ -176,13 +221,11 @@ class LocalWriter:
         check_hash_key(engine, settings.hash_key)  # the links' snapshots are hashed with the store's key
         self.client = client
         self.settings = settings
-        self.own_client_id = settings.registry.client_id or getattr(getattr(client, "settings", None),
-                                                                    "client_id", "")
+        self.ownership = Ownership(settings, client)
+        self.own_client_id = self.ownership.own_client_id
         self.policies = settings.merge.policies()
         self.stats = InboundStats()
-        self._pending_rows: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
-        self._pending_links: list[dict[str, Any]] = []
-        self._pending_creates: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = defaultdict(list)
+        self._pending = _PendingWrites()
         self._open: dict[int, dict[str, int]] | None = None
         self._candidates: dict[tuple[str, str], list[tuple[int, str, str]]] | None = None
         self._adopted_now: set[int] = set()
@@ -303,11 +346,11 @@ class LocalWriter:
         if kind in ("org", "activity") and (rec.get("region_code") or "")[:2] != self.settings.province:
             st.skipped["out_of_province"] += 1
             return
-        if self.made_by_this_client(kind, rec):
+        if self.ownership.made_by_this_client(kind, rec):
             # made under this client's credentials, yet not linked here: this store's own create whose answer was
             # lost (the relay links it by clientRef), or another store's under the same credentials, which is
             # never adopted or created locally (it would be written over from here; issue 12, item 4)
-            mine = self.sent_here(conn, kind, rec)
+            mine = self.ownership.sent_here(conn, kind, rec)
             st.skipped["own_unlinked" if mine else "other_store"] += 1
             if not mine:
                 log.warning("inbound: a registry record made under this client's credentials by another store; "
@@ -325,31 +368,6 @@ class LocalWriter:
             # nothing of the same kind refers to these: their rows and links are inserted together by flush
             how = self._create(conn, kind, rec, 0, defer=True)
         (st.registry_owned if how == REGISTRY_OWNED else st.created)[kind] += 1
-
-    # ------------------------------------------------------------------------------------------ ownership
-    def writable(self, kind: str, rec: dict[str, Any]) -> bool:
-        """Whether this client may write ``rec`` (registry-api.md §1 "ownership")."""
-        if kind == "volunteer":
-            return rec.get("home_province") == self.settings.province
-        if kind == "org":
-            return (rec.get("region_code") or "")[:2] == self.settings.province
-        if kind == "membership":
-            return True  # its org's province decides; the org is ours when it is linked as ours
-        return bool(self.own_client_id) and rec.get("owner_client_id") == self.own_client_id
-
-    def made_by_this_client(self, kind: str, rec: dict[str, Any]) -> bool:
-        """Whether ``rec`` was created under this client's credentials (its ``ownerClientId`` is this client's
-        id and it has a ``clientRef``, registry-api.md §1) — by this store or by another store under the same
-        credentials (:meth:`sent_here` tells which)."""
-        return (kind != "membership" and bool(self.own_client_id) and bool(rec.get("client_ref"))
-                and rec.get("owner_client_id") == self.own_client_id)
-
-    def sent_here(self, conn: Connection, kind: str, rec: dict[str, Any]) -> bool:
-        """Whether ``rec`` is this store's own create by its history of creates (:class:`~regsync.db.models.
-        CreateSent`, :func:`regsync.db.history.not_sent_here`: sent under ``rec``'s ``clientRef``, and not made
-        before that first send)."""
-        sent, at = create_sent(conn, kind, rec.get("client_ref"))
-        return not_sent_here(sent, at, rec, self.client) is None
 
     # ------------------------------------------------------------------------------------------ adopt
     def find_same(self, conn: Connection, kind: str, rec: dict[str, Any]) -> int | None:
@@ -420,7 +438,7 @@ class LocalWriter:
         if not recs:
             raise Unresolved(f"{kind} {registry_id} is not in the registry")
         rec = recs[0]
-        if self.made_by_this_client(kind, rec):
+        if self.ownership.made_by_this_client(kind, rec):
             raise Unresolved(f"{kind} {registry_id} was created under this client's credentials but not linked "
                              "here: the relay links this store's own by clientRef; another store's is never taken")
         same = self.find_same(conn, kind, rec)
@@ -443,14 +461,14 @@ class LocalWriter:
             values["id_number_norm"] = try_normalize_id_number(values["id_type"] or "", values["id_number"] or "")
         if kind == "service_record":
             values["revoke_reason"] = rec.get("revoke_reason")
-        how = "from_registry" if self.writable(kind, rec) else REGISTRY_OWNED
+        how = "from_registry" if self.ownership.writable(kind, rec) else REGISTRY_OWNED
         result = take_registry(kind, None, remote, self.settings.hash_key, "created_locally")
         now = utcnow()
         link = {"entity": kind, "registry_id": rec["id"], "registry_version": int(rec.get("version") or 1),
                 "base": dumps(result.new_base), "is_duplicate": False, "revision": 0, "how": how, "linked_at": now,
                 "updated_at": now}
         if defer:
-            self._pending_creates[kind].append((values, link))
+            self._pending.creates[kind].append((values, link))
             self.note(kind, 0, rec["id"], result, only_summary=True)
             return how
         local_id = write.insert_record(conn, kind, values)
@@ -489,7 +507,7 @@ class LocalWriter:
                 values.get("id_type", row.get("id_type")) or "", values.get("id_number", row.get("id_number")) or "")
         values["updated_at"] = utcnow()
         columns = tuple(sorted(values))
-        self._pending_rows[(kind, columns)].append({"id": row["id"], **values})
+        self._pending.rows[(kind, columns)].append({"id": row["id"], **values})
         row.update(values)
         if "status" in values and values["status"] == ENDED.get(kind) or (
                 kind == "membership" and "left_on" in values and values["left_on"] is not None):
@@ -505,7 +523,7 @@ class LocalWriter:
         """Move the link (a ``link`` row as a dict, updated in place) to the registry's ``version`` and the
         canonical ``base``; buffered until :meth:`flush`, in the caller's transaction."""
         snapshot = dumps(base)
-        self._pending_links.append({"id": link["id"], "registry_version": version, "base": snapshot,
+        self._pending.links.append({"id": link["id"], "registry_version": version, "base": snapshot,
                                     "updated_at": utcnow()})
         link["registry_version"], link["base"] = version, snapshot
 
@@ -554,18 +572,33 @@ class LocalWriter:
     def flush(self, conn: Connection) -> None:
         """Send the buffered writes: created rows and their links, updated rows by table and column set, then
         link updates. On PostgreSQL an update of many rows is one ``UPDATE … FROM unnest(arrays)`` statement."""
-        for kind, creates in self._pending_creates.items():
+        self._pending.flush(conn)
+
+
+class _PendingWrites:
+    """The writes a :class:`LocalWriter` buffers until :meth:`flush`: rows created (with their links), fields
+    written (by kind and column set), links moved."""
+
+    def __init__(self) -> None:
+        self.creates: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = defaultdict(list)
+        self.rows: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
+        self.links: list[dict[str, Any]] = []
+
+    def flush(self, conn: Connection) -> None:
+        """Send them, in ``conn``'s transaction (one statement per kind and shape: an ``executemany``, or on
+        PostgreSQL one ``UPDATE … FROM unnest(arrays)``), and forget them."""
+        for kind, creates in self.creates.items():
             for chunk in chunks(creates, CHUNK):
                 ids = write.insert_records(conn, kind, [values for values, _ in chunk])
                 merges.insert_links(conn, [{**link, "local_id": lid} for (_, link), lid in zip(chunk, ids,
                                                                                                  strict=True)])
-        self._pending_creates.clear()
-        for (kind, columns), rows in self._pending_rows.items():
+        self.creates.clear()
+        for (kind, columns), rows in self.rows.items():
             write.write_fields(conn, kind, columns, rows)
-        self._pending_rows.clear()
-        if self._pending_links:
-            merges.move_links(conn, self._pending_links)
-            self._pending_links.clear()
+        self.rows.clear()
+        if self.links:
+            merges.move_links(conn, self.links)
+            self.links.clear()
 
 
-__all__ = ["DECISIONS_KEPT", "MAX_REFERENCE_DEPTH", "InboundStats", "LocalWriter", "Unresolved"]
+__all__ = ["DECISIONS_KEPT", "MAX_REFERENCE_DEPTH", "InboundStats", "LocalWriter", "Ownership", "Unresolved"]
