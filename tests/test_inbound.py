@@ -12,7 +12,8 @@ import httpx
 from sqlalchemy import Engine, text
 
 import factories as f
-from regsync.flows.inbound import InboundStats, Poller, reconcile_due, saved_cursor
+from regsync.db.feed import reconcile_due, saved_cursor
+from regsync.flows.inbound import InboundStats, Poller
 from regsync.flows.sync import run_sync
 from regsync.registry.client import RegistryClient
 from regsync.sandbox.server import SandboxServer

@@ -14,8 +14,9 @@ import httpx
 from sqlalchemy import Engine, text
 
 import factories as f
+from regsync.db.feed import mark_reconcile_due, reconcile_due, saved_cursor
 from regsync.db.session import suppress_outbox
-from regsync.flows.inbound import Poller, mark_reconcile_due, reconcile_due, saved_cursor
+from regsync.flows.inbound import Poller
 from regsync.flows.reconcile import run_reconcile
 from regsync.flows.sync import run_sync
 from regsync.registry.client import RegistryClient

@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from regsync.console.conflicts import print_conflict, print_resolution
@@ -779,9 +781,6 @@ def demo(scale: Annotated[float, typer.Option(help="Data set scale (1.0 = the pr
 # --- reconcile, adopt, resync (issue 5) ---
 def _print_findings(title: str, summary: dict[str, Any], *, limit: int = 30) -> None:
     """A Rich table of a reconcile, adopt or resync summary (counts by kind, then the first findings)."""
-    from rich import box
-    from rich.table import Table
-
     out = Console()
     table = Table(title=title, box=box.SIMPLE_HEAD)
     table.add_column("discrepancy")

@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from regsync.flows.reconcile import parse_kinds
+from regsync.generate.seed import SeedRates, http_bulk, seed_sandbox
 from regsync.settings import ConfigError, ensure_key_file, key_file_for
 
 
@@ -51,8 +53,6 @@ def seed(
 ) -> None:
     """Fill a running sandbox with a province's records as older channels left them (registry-api.md §8)."""
     # start-up cost: the generator, the store and the flows load for this command only, not for every `regsync`
-    from regsync.flows.reconcile import parse_kinds
-    from regsync.generate.seed import SeedRates, http_bulk, seed_sandbox
 
     if (scale is None) == (from_store is None):
         raise typer.BadParameter("give --scale or --from-store, one of them")

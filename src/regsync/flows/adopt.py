@@ -41,7 +41,9 @@ import orjson
 import structlog
 from sqlalchemy import Connection, Engine, bindparam, select, text
 
+from regsync.db.feed import save_cursor, saved_cursor
 from regsync.db.hashkey import check_hash_key
+from regsync.db.merges import reference_ids
 from regsync.db.models import REGISTRY_OWNED, Base, Link, Outbox
 from regsync.db.runs import finish_run, start_run
 from regsync.db.session import suppress_outbox, utcnow
@@ -49,8 +51,17 @@ from regsync.db.store import open_store
 from regsync.domain.masking import mask_text
 from regsync.domain.merge import take_registry
 from regsync.domain.normalize import normalize_text, normalize_uscc, try_normalize_id_number
-from regsync.domain.projection import canonical, dumps, project_registry
-from regsync.flows.reconcile import KIND_ORDER, Finding, Recorder, backfill_id_number_norm, city_of, unknown_summary
+from regsync.domain.projection import canonical, dumps, project_local, project_registry
+from regsync.flows.apply import LocalWriter
+from regsync.flows.reconcile import (
+    KIND_ORDER,
+    Finding,
+    Recorder,
+    backfill_id_number_norm,
+    city_of,
+    earliest_cursor,
+    unknown_summary,
+)
 from regsync.flows.runs import Advance, no_progress, require_registry
 from regsync.registry import wire
 from regsync.registry.client import RegistryClient
@@ -111,8 +122,6 @@ class Adopter:
 
     def __init__(self, engine: Engine, client: Any, settings: Settings, recorder: Recorder, *, dry_run: bool,
                  advance: Callable[..., None] | None = None, stop: Callable[[], bool] | None = None) -> None:
-        from regsync.flows.inbound import Poller
-
         self.engine = engine
         self.client = client
         self.settings = settings
@@ -120,9 +129,9 @@ class Adopter:
         self.dry_run = dry_run
         self.advance = advance or (lambda *a, **k: None)
         self.stop = stop or (lambda: False)
-        self.poller = Poller(engine, client, settings, record_run=False)
-        self.poller.note_agreements = False  # no common base: only the fields that differ are decisions
-        self.poller.stats.run_id = recorder.run_id
+        self.writer = LocalWriter(engine, client, settings)
+        self.writer.note_agreements = False  # no common base: only the fields that differ are decisions
+        self.writer.stats.run_id = recorder.run_id
         self.linked: Counter[str] = Counter()
         self.duplicates = 0
         self.ambiguous: Counter[str] = Counter()
@@ -357,7 +366,8 @@ class Adopter:
     def _link(self, kind: str, rec: dict[str, Any], local_id: int) -> None:
         self.linked[kind] += 1
         with self.engine.connect() as conn:
-            if self.poller._made_by_this_client(conn, kind, rec) and not self.poller._sent_here(conn, kind, rec):
+            owner = self.writer.ownership
+            if owner.made_by_this_client(kind, rec) and not owner.sent_here(conn, kind, rec):
                 # an operator's adopt takes it; never silently (issue 12, item 4): counted, listed and logged
                 self.other_store[kind] += 1
                 log.warning("adopt: linking a registry record made under this client's credentials by a create this "
@@ -369,13 +379,13 @@ class Adopter:
                     self.duplicates += len(self._person_rows(conn, local_id)) - 1
             return
         with self.engine.begin() as conn, suppress_outbox(conn):
-            if kind in ("activity", "service_record") and not self.poller._writable(kind, rec):
+            if kind in ("activity", "service_record") and not self.writer.ownership.writable(kind, rec):
                 self._take(conn, kind, rec, local_id, REGISTRY_OWNED)
             elif kind == "service_record":
                 self._take(conn, kind, rec, local_id, "adopted")
             else:
-                self.poller._adopt(conn, kind, rec, local_id)
-            self.poller._flush(conn)  # the poller buffers its writes
+                self.writer.adopt(conn, kind, rec, local_id)
+            self.writer.flush(conn)  # the writer buffers its writes
             if kind == "volunteer":
                 now = utcnow()
                 remote = canonical(project_registry(kind, rec), self.settings.hash_key)
@@ -394,21 +404,19 @@ class Adopter:
         which are never merged)."""
         table = Base.metadata.tables[_TABLES[kind]]
         row = dict(conn.execute(select(table).where(table.c.id == local_id)).mappings().one())
-        refs = self.poller._refs(conn, kind, [row])
-        from regsync.domain.projection import project_local
-
+        refs = reference_ids(conn, kind, [row])
         try:
             local = project_local(kind, row, refs)
         except ValueError:
             local = None
         result = take_registry(kind, local, project_registry(kind, rec), self.settings.hash_key, "adopted")
-        self.poller._note(kind, local_id, rec["id"], result)  # each local field taken, for the run's record
+        self.writer.note(kind, local_id, rec["id"], result)  # each local field taken, for the run's record
         now = utcnow()
         conn.execute(Link.__table__.insert().values(
             entity=kind, local_id=local_id, registry_id=rec["id"], registry_version=int(rec.get("version") or 1),
             base=dumps(result.new_base), is_duplicate=False, revision=0, how=how, linked_at=now, updated_at=now))
         if how != "adopted":
-            self.poller._write_local(conn, kind, row, result)
+            self.writer.write_local(conn, kind, row, result)
 
     def _hold(self, kind: str, rid: str, cands: list[Any]) -> None:
         """Record an ambiguous match and hold its local rows' outbox rows for a person."""
@@ -469,8 +477,6 @@ def run_adopt(settings: Settings, *, dry_run: bool = False, progress: Advance | 
         ConfigError: incomplete registry settings or a bad database URL.
         StoreError: the local store is unusable.
     """
-    from regsync.flows.inbound import save_cursor, saved_cursor
-    from regsync.flows.reconcile import _earliest
 
     require_registry(settings)
     own_engine = engine is None
@@ -490,7 +496,7 @@ def run_adopt(settings: Settings, *, dry_run: bool = False, progress: Advance | 
             if adopter.stopped:
                 status, code, error = "partial", 130, "interrupted"
             if not dry_run:  # interrupted too: what it linked was read at these snapshots (else NO_CURSOR later)
-                earliest = _earliest(adopter.cursors)
+                earliest = earliest_cursor(adopter.cursors)
                 with engine.begin() as conn:
                     if earliest is not None and saved_cursor(conn) is None:
                         save_cursor(conn, earliest)
@@ -512,8 +518,8 @@ def run_adopt(settings: Settings, *, dry_run: bool = False, progress: Advance | 
         "other_store": dict(a.other_store) if a else {},
         # what the merges decided, field by field (``kind.field:rule:winner`` → records): a ``registry`` winner
         # wrote the registry's value into the platform's row; a ``local`` one queued a push
-        "decisions": dict(sorted(a.poller.stats.decisions.items())) if a else {},
-        "decision_log": list(a.poller.stats.decision_log) if a else [],
+        "decisions": dict(sorted(a.writer.stats.decisions.items())) if a else {},
+        "decision_log": list(a.writer.stats.decision_log) if a else [],
         **unknown_summary(a.client if a else None),
         "seconds": round(time.monotonic() - started, 3),
     }

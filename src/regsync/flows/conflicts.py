@@ -27,14 +27,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, and_, func, select, update
+from stdnum.cn import uscc
 
+from regsync.db.hashkey import check_hash_key
 from regsync.db.models import Audit, Base, Conflict, Link, Outbox
 from regsync.db.session import suppress_outbox, utcnow
 from regsync.db.triggers import row_priority
 from regsync.domain.kinds import KIND_NAMES
 from regsync.domain.masking import mask_id_number, mask_phone, mask_text
 from regsync.domain.merge import MergeResult
+from regsync.domain.normalize import normalize_id_number, normalize_name, normalize_phone, normalize_uscc
 from regsync.domain.projection import REFERENCES, SENSITIVE, canonical, dumps, project_local, project_registry
+from regsync.flows.apply import LocalWriter
 from regsync.flows.operator import OperatorUsageError, check_reason, default_actor, parse_kind, to_local
 from regsync.settings import Settings
 
@@ -273,7 +277,6 @@ def _check_value(kind: str, name: str, value: Any, row: dict[str, Any]) -> None:
     Raises:
         NormalizationError: the value breaks the rule (a ``ValueError``).
     """
-    from regsync.domain.normalize import normalize_id_number, normalize_name, normalize_phone, normalize_uscc
 
     if value is None:
         return
@@ -285,7 +288,6 @@ def _check_value(kind: str, name: str, value: Any, row: dict[str, Any]) -> None:
     elif name == "name" and kind == "volunteer":
         normalize_name(str(value))
     elif name == "uscc":
-        from stdnum.cn import uscc
 
         if not uscc.is_valid(normalize_uscc(str(value)) or ""):
             raise ValueError("not a valid unified social credit code (GB 32100-2015)")
@@ -311,8 +313,6 @@ def resolve_conflict(engine: Engine, client: Any, settings: Settings, conflict_i
         RegistryError: the registry's current record could not be read.
         regsync.db.hashkey.HashKeyMismatch: ``settings.hash_key`` is not the store's hash key.
     """
-    from regsync.db.hashkey import check_hash_key
-    from regsync.flows.inbound import Poller
 
     reason = check_reason(reason)
     if (take is None) == (set_value is None):
@@ -327,7 +327,7 @@ def resolve_conflict(engine: Engine, client: Any, settings: Settings, conflict_i
     rec = _registry_record(client, c)
     remote = project_registry(c.kind, rec)
     remote_canon = canonical(remote, settings.hash_key)
-    merger = Poller(engine, client, settings, record_run=False)
+    writer = LocalWriter(engine, client, settings)
     now = utcnow()
     with engine.begin() as conn, suppress_outbox(conn):
         # re-read under the transaction: a merge may have superseded it meanwhile
@@ -345,7 +345,7 @@ def resolve_conflict(engine: Engine, client: Any, settings: Settings, conflict_i
         applied = queued = False
         if take == "registry":
             value = remote.get(c.field)
-            merger._write_local(conn, c.kind, row, MergeResult(merged={c.field: value}, apply_local=[c.field]))
+            writer.write_local(conn, c.kind, row, MergeResult(merged={c.field: value}, apply_local=[c.field]))
             applied = True
             resolution = "registry"
         else:
@@ -357,7 +357,7 @@ def resolve_conflict(engine: Engine, client: Any, settings: Settings, conflict_i
                         value = dt.date.fromisoformat(str(value))
                     except ValueError as exc:
                         raise OperatorUsageError(f"{c.field} is a date (YYYY-MM-DD), not {value!r}") from exc
-                local_value = merger._to_local(conn, c.kind, c.field, value, 0)
+                local_value = writer.to_local(conn, c.kind, c.field, value)
                 check = dict(row, **{c.field: local_value})
                 try:
                     project_local(c.kind, check, refs)
@@ -365,7 +365,7 @@ def resolve_conflict(engine: Engine, client: Any, settings: Settings, conflict_i
                 except (ValueError, TypeError) as exc:
                     raise OperatorUsageError(f"{c.field}={_shown(c.field, value)!r} is not a valid value: "
                                              f"{mask_text(str(exc))}") from exc
-                merger._write_local(conn, c.kind, row, MergeResult(merged={c.field: value}, apply_local=[c.field]))
+                writer.write_local(conn, c.kind, row, MergeResult(merged={c.field: value}, apply_local=[c.field]))
                 applied = True
                 resolution = "value"
             else:
@@ -378,7 +378,7 @@ def resolve_conflict(engine: Engine, client: Any, settings: Settings, conflict_i
         # the registry's value is now the field's agreed base: the platform's value, if it differs, is a change
         # of the platform's alone and goes out; if it is the registry's, nothing is left to do
         base[c.field] = remote_canon.get(c.field)
-        merger._flush(conn)  # the row writes are buffered by the merger
+        writer.flush(conn)  # the row writes are buffered by the writer
         conn.execute(update(Link).where(Link.id == link["id"]).values(base=dumps(base), updated_at=now))
         conn.execute(update(Conflict).where(Conflict.id == conflict_id).values(
             state="resolved", resolution=resolution, resolved_at=now, updated_at=now,

@@ -14,22 +14,9 @@ A run reads the change feed (registry-api.md §5.3) from the saved cursor, a pag
    :func:`~regsync.db.session.suppress_outbox` (no echo loop), kinds in reference order (orgs level by level,
    volunteers, memberships, activities, service records):
 
-   * a **linked** record: three-way merge against the link's base (:func:`regsync.domain.merge.three_way`, policies
-     from ``[merge]``): registry-winning fields are written to the local row; local-winning fields that differ
-     from the registry get an outbox row (queued explicitly, the triggers being suppressed) so the relay pushes
-     them; ``manual`` fields become rows of ``conflict``; the link takes the registry's version and the new base;
-   * a **portal registration of a person the platform has** (same ``idType`` and normalized ``idNumber``, a
-     local row not linked yet): the local row is linked (``how='adopted'``) and merged with no common base, so
-     the groups' policies decide each differing field — never a second local row;
-   * a **registry record in the province the platform lacks**: a local row is created and linked
-     (``how='from_registry'``); what it refers to is created first when missing;
-   * a record **this client may not write** (registry-api.md §1 "ownership": activities and service records
-     of the portal or of another client; volunteers of another province): taken as the registry holds it and
-     linked ``how='registry_owned'`` (:data:`REGISTRY_OWNED`), never pushed;
-   * a **transfer out** (a linked volunteer whose ``homeProvince`` is now another province's): the registry's
-     record is taken as it is (``home_province`` included, so the relay can tell) and nothing is pushed;
-   * endings (deregistrations, dissolutions, cancellations) follow the status rule of the merge: the side
-     that ended it wins and an ended record is never revived.
+   each kind's records go to :class:`regsync.flows.apply.LocalWriter`, the one place that writes the
+   registry's records into local records (merges, adoptions, creations, records this client may not write,
+   transfers out, endings: see :mod:`regsync.flows.apply`).
 
 ``CURSOR_EXPIRED`` (410) does not restart from the head: it records that a full reconcile is due
 (:func:`reconcile_due`, a row ``reconcile_due`` of ``feed_cursor``), logs it as an alarm and ends the run; the
@@ -44,144 +31,46 @@ Memory stays flat: one page of changes and bodies at a time, and a bounded set o
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import time
-from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import Connection, Engine, bindparam, func, select, text
+from sqlalchemy import Connection, Engine
 
-from regsync.db.hashkey import check_hash_key
-from regsync.db.models import REGISTRY_OWNED, TABLES, Base, Conflict, CreateSent, FeedCursor, Link, Outbox, Run
-from regsync.db.session import is_postgres, suppress_outbox, utcnow
-from regsync.db.triggers import ORG_LEVEL_RANK, row_priority
+from regsync.db import merges
+from regsync.db.feed import (
+    CURSOR_NAME,
+    finish_pull_run,
+    mark_reconcile_due,
+    reconcile_due,
+    save_cursor,
+    saved_cursor,
+    start_pull_run,
+)
+from regsync.db.query import chunks
+from regsync.db.session import suppress_outbox, utcnow
+from regsync.db.triggers import ORG_LEVEL_RANK
 from regsync.domain.kinds import KINDS
 from regsync.domain.masking import mask_text
-from regsync.domain.merge import MergeResult, take_registry, three_way
-from regsync.domain.normalize import normalize_uscc, try_normalize_id_number
-from regsync.domain.projection import ENDED, FIELDS, REFERENCES, canonical, dumps, project_local, project_registry
-from regsync.flows.outbound import _in, not_sent_here, reused_keys
+from regsync.flows.apply import InboundStats, LocalWriter
 from regsync.registry.errors import CursorExpired
 from regsync.registry.types import Change, ChangePage
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-#: ``feed_cursor.name`` of the change-feed cursor.
-CURSOR_NAME = "changes"
-#: ``feed_cursor.name`` of the marker that a full reconcile is due; its ``cursor`` holds JSON
-#: ``{"reason", "at", "cursor"}`` (``at`` UTC ISO; ``cursor`` the one that expired, if any).
-RECONCILE_DUE = "reconcile_due"
 #: Changes per ``GET /changes`` page (registry-api.md §3: at most 1000).
 PAGE_LIMIT = 1000
 #: Ids per ``POST /lookup`` (registry-api.md §3: at most 500).
 LOOKUP_CHUNK = 500
 #: Items remembered to drop repeats across pages (bounded: memory stays flat).
 SEEN_MAX = 200_000
-#: Decisions kept in detail in a run's summary (all are counted).
-DECISIONS_KEPT = 2_000
-#: Depth of references created on the way (a grassroots team's station, its unit's detachment…).
-MAX_REFERENCE_DEPTH = 10
 
 KIND_ORDER = KINDS
-_LIST_COLUMNS = {"skills", "service_categories"}
 
-
-class _Unresolved(Exception):
-    """A record refers to one that cannot be had locally (not in the registry, or too deep)."""
-
-
-@dataclass
-class InboundStats:
-    """What a run did. Counters are by kind unless named otherwise.
-
-    Attributes:
-        pages: feed pages read.
-        changes: feed items read (those of types this client does not know included: see ``unknown_types``).
-        pulled: feed items read, by kind.
-        repeats: items dropped as repeats (seen in this run, or several changes of one record in one page).
-        echoes: items dropped as echoes of this client's own writes.
-        stale: items (or bodies) not newer than the link's version.
-        merged: linked records merged that changed something (either side, or a conflict).
-        unchanged: linked records whose newer version changed no synced field (e.g. ``totalHours``).
-        created: local rows created for registry records the platform lacked.
-        adopted: registry records linked to an unlinked local row of the same person (or USCC, or pair).
-        registry_owned: records taken as the registry's (portal or other clients' activities and service
-            records, other provinces' volunteers), created or updated.
-        transferred_out: volunteers marked as transferred to another province.
-        ended: records ended locally (deregistered, dissolved, cancelled, revoked, left).
-        pushes_queued: outbox rows queued for local-winning fields.
-        conflicts: fields held for an operator (new or updated open conflicts).
-        skipped: items not applied, by reason (``not_found``, ``out_of_province``, ``own_unlinked``,
-            ``other_store`` (made under this client's credentials by another store), ``unresolved_reference``,
-            ``local_deleted``).
-        decisions: counts by ``kind.field:rule:winner``.
-        decision_log: the first :data:`DECISIONS_KEPT` decisions in detail (``kind``, ``local_id``,
-            ``registry_id``, ``field``, ``rule``, ``winner``).
-        unknown_types: feed entries and lookup results skipped because their record type is one this client does
-            not know (v1.1's ``commendation``, ``training``…), by wire type (registry-api.md §1: skipped and
-            counted, the cursor moves past them).
-        unknown_fields: fields this client does not know, ignored, by ``"type.field"`` → records that carried
-            them (registry-api.md §1).
-        reconcile_due: a full reconcile is due (``CURSOR_EXPIRED``, or no cursor after links existed), found by
-            this run or an earlier one.
-        reconcile_found: this run found the feed cut short itself (it met ``CURSOR_EXPIRED``, or found no cursor
-            although records were linked): its run is ``partial``. A reconcile due from an earlier run is reported
-            (``reconcile_due``) but is no shortfall of this run's own work (issue 12, item 10).
-        reconcile_reason: why.
-        cursor: the cursor saved last.
-        run_id: the ``run`` row of this run.
-    """
-
-    pages: int = 0
-    changes: int = 0
-    pulled: Counter[str] = field(default_factory=Counter)
-    repeats: int = 0
-    echoes: int = 0
-    stale: int = 0
-    merged: Counter[str] = field(default_factory=Counter)
-    unchanged: Counter[str] = field(default_factory=Counter)
-    created: Counter[str] = field(default_factory=Counter)
-    adopted: Counter[str] = field(default_factory=Counter)
-    registry_owned: Counter[str] = field(default_factory=Counter)
-    transferred_out: int = 0
-    ended: Counter[str] = field(default_factory=Counter)
-    pushes_queued: Counter[str] = field(default_factory=Counter)
-    conflicts: Counter[str] = field(default_factory=Counter)
-    skipped: Counter[str] = field(default_factory=Counter)
-    decisions: Counter[str] = field(default_factory=Counter)
-    decision_log: list[dict[str, Any]] = field(default_factory=list)
-    unknown_types: Counter[str] = field(default_factory=Counter)
-    unknown_fields: Counter[str] = field(default_factory=Counter)
-    reconcile_due: bool = False
-    reconcile_reason: str | None = None
-    reconcile_found: bool = False
-    cursor: str | None = None
-    run_id: int | None = None
-
-    @property
-    def applied(self) -> int:
-        """Records that changed something locally or queued something (merges, creations, adoptions…)."""
-        return (sum(self.merged.values()) + sum(self.created.values()) + sum(self.adopted.values())
-                + sum(self.registry_owned.values()))
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain data, for JSON output and the run's summary."""
-        out: dict[str, Any] = {}
-        for name in ("pages", "changes", "repeats", "echoes", "stale", "transferred_out", "reconcile_due",
-                     "reconcile_reason", "cursor", "run_id"):
-            out[name] = getattr(self, name)
-        for name in ("pulled", "merged", "unchanged", "created", "adopted", "registry_owned", "ended", "pushes_queued",
-                     "conflicts", "skipped", "decisions", "unknown_types", "unknown_fields"):
-            out[name] = dict(sorted(getattr(self, name).items()))
-        out["applied"] = self.applied
-        out["decision_log"] = list(self.decision_log)
-        return out
 
 
 class _Seen:
@@ -201,49 +90,7 @@ class _Seen:
         return True
 
 
-# ---------------------------------------------------------------------------------------------- the cursor
-
-
-def saved_cursor(conn: Connection) -> str | None:
-    """The saved change-feed cursor, or ``None``."""
-    return conn.execute(select(FeedCursor.cursor).where(FeedCursor.name == CURSOR_NAME)).scalar_one_or_none()
-
-
-def save_cursor(conn: Connection, cursor: str, name: str = CURSOR_NAME) -> None:
-    """Save ``cursor`` under ``name`` inside ``conn``'s transaction (an upsert on both engines)."""
-    now = utcnow()
-    done = conn.execute(FeedCursor.__table__.update().where(FeedCursor.name == name)
-                        .values(cursor=cursor, updated_at=now)).rowcount
-    if not done:
-        conn.execute(FeedCursor.__table__.insert().values(name=name, cursor=cursor, updated_at=now))
-
-
-def reconcile_due(conn: Connection) -> dict[str, Any] | None:
-    """The marker that a full reconcile is due (``{"reason", "at", "cursor"}``), or ``None``."""
-    raw = conn.execute(select(FeedCursor.cursor).where(FeedCursor.name == RECONCILE_DUE)).scalar_one_or_none()
-    return None if raw is None else json.loads(raw)
-
-
-def mark_reconcile_due(conn: Connection, reason: str, cursor: str | None) -> None:
-    """Record that a full reconcile is due (design.md, flow 2: ``CURSOR_EXPIRED`` marks a full reconcile as due).
-
-    An existing marker is kept (the first reason and time stand).
-    """
-    if reconcile_due(conn) is not None:
-        return
-    save_cursor(conn, json.dumps({"reason": reason, "at": utcnow().isoformat(), "cursor": cursor}), RECONCILE_DUE)
-
-
-def clear_reconcile_due(conn: Connection, cursor: str) -> None:
-    """For the full reconcile: drop the marker and restart the feed from ``cursor`` (the earliest
-    ``X-Snapshot-Cursor`` of the exports it read), in the reconcile's transaction."""
-    conn.execute(FeedCursor.__table__.delete().where(FeedCursor.name == RECONCILE_DUE))
-    save_cursor(conn, cursor)
-
-
 # ---------------------------------------------------------------------------------------------- helpers
-
-
 
 
 def _unknown_mark(client: Any) -> Any:
@@ -253,19 +100,7 @@ def _unknown_mark(client: Any) -> Any:
     return unknown.copy() if unknown is not None else None
 
 
-def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(seq), n):
-        yield seq[i:i + n]
 
-
-def _id_variants(norm: str) -> list[str]:
-    """Raw forms a platform row may hold of the normalized number ``norm`` (lowercase ``x``, 15 digits)."""
-    out = {norm}
-    if norm.endswith("X"):
-        out.add(norm[:-1] + "x")
-    if len(norm) == 18 and norm[6:8] == "19":
-        out.add(norm[:6] + norm[8:17])
-    return sorted(out)
 
 
 class Poller:
@@ -286,23 +121,23 @@ class Poller:
                  record_run: bool = True) -> None:
         if not 1 <= page_limit <= 1000:
             raise ValueError("page_limit must be between 1 and 1000 (registry-api.md §3)")
-        check_hash_key(engine, settings.hash_key)  # the links' snapshots are hashed with the store's key
+        #: where the feed's records are written (checks the store's hash key)
+        self.writer = LocalWriter(engine, client, settings)
         self.engine = engine
         self.client = client
         self.settings = settings
         self.page_limit = page_limit
         self.record_run = record_run
-        self.own_client_id = settings.registry.client_id or getattr(getattr(client, "settings", None),
-                                                                    "client_id", "")
-        self.policies = settings.merge.policies()
-        self.stats = InboundStats()
         self._seen = _Seen()
-        self._pending_rows: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
-        self._pending_links: list[dict[str, Any]] = []
-        self._pending_creates: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = defaultdict(list)
-        self._open: dict[int, dict[str, int]] | None = None
-        self._candidates: dict[tuple[str, str], list[tuple[int, str, str]]] | None = None
-        self._adopted_now: set[int] = set()
+
+    @property
+    def stats(self) -> InboundStats:
+        """What the current (or last) run did: its feed reading and its writer's writes (one object)."""
+        return self.writer.stats
+
+    @stats.setter
+    def stats(self, value: InboundStats) -> None:
+        self.writer.stats = value
 
     # ------------------------------------------------------------------------------------------ cursor
     def take_first_cursor(self, *, force: bool = False) -> str:
@@ -325,7 +160,7 @@ class Poller:
         """
         with self.engine.connect() as conn:
             current = saved_cursor(conn)
-            linked = current is None and conn.execute(select(Link.id).limit(1)).first() is not None
+            linked = current is None and merges.any_linked(conn)
         if current is not None and not force:
             return current
         head = self.client.changes(None, limit=1).next_cursor
@@ -382,7 +217,7 @@ class Poller:
                     status = "partial"
                     break
                 pages += 1
-                self._page(page, cursor, run_id)
+                self._page(page)
                 # a page of nothing but types this client does not know is not the end (registry-api.md §1)
                 read = bool(page.changes) or bool(page.unknown.types)
                 cursor = page.next_cursor
@@ -411,11 +246,9 @@ class Poller:
         if not self.record_run:
             return None
         with self.engine.begin() as conn:
-            run_id = conn.execute(Run.__table__.insert().values(kind="inbound", started_at=utcnow(),
-                                                                status="running", summary="{}")
-                                  .returning(Run.id)).scalar_one()
+            run_id = start_pull_run(conn)
         self.stats.run_id = run_id
-        return int(run_id)
+        return run_id
 
     def _finish_run(self, run_id: int | None, status: str, error: str | None = None) -> None:
         if run_id is None:
@@ -426,11 +259,10 @@ class Poller:
         if status == "success" and self.stats.reconcile_found:
             status = "partial"
         with self.engine.begin() as conn:
-            conn.execute(Run.__table__.update().where(Run.id == run_id).values(
-                finished_at=utcnow(), status=status, summary=orjson.dumps(summary, default=str).decode()))
+            finish_pull_run(conn, run_id, status, orjson.dumps(summary, default=str).decode())
 
     # ------------------------------------------------------------------------------------------ one page
-    def _page(self, page: ChangePage, cursor: str | None, run_id: int | None) -> None:
+    def _page(self, page: ChangePage) -> None:
         """Filter, fetch and apply one page, and save its ``nextCursor`` in the same transaction."""
         st = self.stats
         st.pages += 1
@@ -455,11 +287,12 @@ class Poller:
         # flight are waited for first (see _wait_for_writes_in_flight)
         links = self._wait_for_writes_in_flight(by_kind)
         wanted: dict[str, list[str]] = {}
+        own_id = self.writer.own_client_id
         for kind, chs in by_kind.items():
             keep = []
             for ch in chs:
-                primary = _primary(links[kind].get(ch.registry_id))
-                own = bool(self.own_client_id) and ch.by_client_id == self.own_client_id
+                primary = merges.primary_link(links[kind].get(ch.registry_id))
+                own = bool(own_id) and ch.by_client_id == own_id
                 if primary is not None and ch.version <= primary["registry_version"]:
                     if own:
                         st.echoes += 1
@@ -477,7 +310,7 @@ class Poller:
         bodies: dict[str, dict[str, dict[str, Any]]] = {}
         for kind, ids in wanted.items():
             got: dict[str, dict[str, Any]] = {}
-            for chunk in _chunks(ids, LOOKUP_CHUNK):
+            for chunk in chunks(ids, LOOKUP_CHUNK):
                 for rec in self.client.lookup(kind, list(chunk)):
                     got[rec["id"]] = rec
             bodies[kind] = got
@@ -489,7 +322,7 @@ class Poller:
                 if kind == "org":
                     recs.sort(key=lambda r: (ORG_LEVEL_RANK.get(r.get("level") or "", 4), r["id"]))
                 if recs:
-                    self._apply_kind(conn, kind, recs, run_id)
+                    self.writer.apply_records(conn, kind, recs)
             save_cursor(conn, page.next_cursor)
         st.cursor = page.next_cursor
 
@@ -507,8 +340,9 @@ class Poller:
         delay = 0.05
         while True:
             with self.engine.connect() as conn:
-                links = {k: self._links(conn, k, [c.registry_id for c in chs]) for k, chs in by_kind.items()}
-                busy = self._claimed(conn, links)
+                links = {k: merges.links_by_registry_id(conn, k, [c.registry_id for c in chs])
+                         for k, chs in by_kind.items()}
+                busy = _claimed(conn, links)
             if not busy or time.monotonic() >= deadline:
                 if busy:
                     log.warning("inbound: writes still in flight after the lease; applying the page", records=busy)
@@ -516,518 +350,20 @@ class Poller:
             time.sleep(delay)
             delay = min(0.5, delay * 2)
 
-    def _claimed(self, conn: Connection, links: dict[str, dict[str, list[dict[str, Any]]]]) -> int:
-        """How many of the linked records have outbox rows under a live claim."""
-        now = utcnow()
-        t = Outbox.__table__
-        n = 0
-        for kind, by_rid in links.items():
-            ids = sorted({lk["local_id"] for lks in by_rid.values() for lk in lks})
-            for chunk in _chunks(ids, LOOKUP_CHUNK):
-                n += conn.execute(select(func.count(func.distinct(t.c.local_id))).where(
-                    t.c.entity == kind, _in(conn, t.c.local_id, list(chunk)), t.c.claimed_by.is_not(None),
-                    t.c.claimed_until >= now)).scalar_one()
-        return n
 
-    # ------------------------------------------------------------------------------------------ reads
-    def _links(self, conn: Connection, kind: str, registry_ids: Sequence[str], *, lock: bool = False
-               ) -> dict[str, list[dict[str, Any]]]:
-        """The links of ``kind`` by registry id (the primary first)."""
-        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        t = Link.__table__
-        for chunk in _chunks(sorted(set(registry_ids)), LOOKUP_CHUNK):
-            q = select(t).where(t.c.entity == kind, _in(conn, t.c.registry_id, list(chunk))).order_by(
-                t.c.is_duplicate, t.c.local_id)
-            if lock and is_postgres(conn):
-                q = q.with_for_update()
-            for r in conn.execute(q).mappings():
-                out[r["registry_id"]].append(dict(r))
-        return out
-
-    def _rows(self, conn: Connection, kind: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        table = Base.metadata.tables[TABLES[kind]]
-        out: dict[int, dict[str, Any]] = {}
-        for chunk in _chunks(sorted(set(ids)), LOOKUP_CHUNK):
-            for r in conn.execute(select(table).where(_in(conn, table.c.id, list(chunk)))).mappings():
-                out[r["id"]] = dict(r)
-        return out
-
-    def _refs(self, conn: Connection, kind: str, rows: Iterable[dict[str, Any]]) -> dict[tuple[str, int], str]:
-        """(kind, local id) → registry id for what ``rows`` refer to (primary links)."""
-        wanted: dict[str, set[int]] = defaultdict(set)
-        for row in rows:
-            for col, ref_kind in REFERENCES[kind].items():
-                if row.get(col) is not None:
-                    wanted[ref_kind].add(row[col])
-        out: dict[tuple[str, int], str] = {}
-        for ref_kind, ids in wanted.items():
-            for chunk in _chunks(sorted(ids), LOOKUP_CHUNK):
-                for lid, rid in conn.execute(select(Link.local_id, Link.registry_id).where(
-                        Link.entity == ref_kind, _in(conn, Link.local_id, list(chunk)))):
-                    out[(ref_kind, lid)] = rid
-        return out
-
-    # ------------------------------------------------------------------------------------------ apply
-    def _apply_kind(self, conn: Connection, kind: str, recs: list[dict[str, Any]], run_id: int | None) -> None:
-        """Apply one kind's records of a page. Reads are made per page (links, rows, references, open conflicts,
-        candidates for adoption) and writes are buffered and sent as ``executemany`` per statement shape before
-        the transaction ends, so that the cost per record is Python work, not round trips."""
-        links = self._links(conn, kind, [r["id"] for r in recs], lock=True)
-        linked = [(r, _primary(links.get(r["id"]))) for r in recs]
-        rows = self._rows(conn, kind, [lk["local_id"] for _, lk in linked if lk is not None])
-        for lid in reused_keys(conn, kind, list(rows)):
-            # the key was deleted and used again for another record (design.md's mapping table): its link is the
-            # old record's, whose local row is gone; nothing of it is merged into the new row
-            rows.pop(lid, None)
-        refs = self._refs(conn, kind, rows.values())
-        self._open = self._open_conflicts(conn, kind, rows.keys())
-        if kind == "volunteer":
-            self._candidates = self._volunteer_candidates(conn, [r for r, lk in linked if lk is None])
-        try:
-            for rec, link in linked:
-                try:
-                    if link is None:
-                        self._apply_new(conn, kind, rec)
-                    else:
-                        self._apply_linked(conn, kind, rec, link, rows.get(link["local_id"]), refs, run_id)
-                except _Unresolved as exc:
-                    self.stats.skipped["unresolved_reference"] += 1
-                    log.warning("inbound: a record refers to one that cannot be had locally; left to the reconcile",
-                                kind=kind, registry_id=rec["id"], error=str(exc))
-        finally:
-            self._candidates = None
-            self._open = None
-        self._flush(conn)
-        self._adopted_now.clear()
-
-    def _open_conflicts(self, conn: Connection, kind: str, local_ids: Iterable[int]) -> dict[int, dict[str, int]]:
-        """Local id → {field: conflict id} of the open conflicts of ``local_ids``."""
-        out: dict[int, dict[str, int]] = defaultdict(dict)
-        t = Conflict.__table__
-        for chunk in _chunks(sorted(local_ids), LOOKUP_CHUNK):
-            for cid, lid, name in conn.execute(select(t.c.id, t.c.local_id, t.c.field).where(
-                    t.c.entity == kind, _in(conn, t.c.local_id, list(chunk)), t.c.state == "open")):
-                out[lid][name] = cid
-        return out
-
-    def _volunteer_candidates(self, conn: Connection, recs: list[dict[str, Any]]
-                              ) -> dict[tuple[str, str], list[tuple[int, str, str]]]:
-        """(idType, normalized number) → unlinked local rows that may be the same person, oldest first, for the
-        page's volunteers that have no link (one query per 500, by the indexed normalized and raw numbers)."""
-        wanted: dict[str, str] = {}
-        for rec in recs:
-            norm = try_normalize_id_number(rec.get("id_type") or "", rec.get("id_number") or "")
-            if norm is not None:
-                wanted[norm] = rec.get("id_type") or ""
-        out: dict[tuple[str, str], list[tuple[int, str, str]]] = defaultdict(list)
-        norms = sorted(wanted)
-        q = text("SELECT v.id, v.id_type, v.id_number FROM volunteer v "
-                 "WHERE (v.id_number_norm IN :n OR v.id_number IN :raw) "
-                 "AND NOT EXISTS (SELECT 1 FROM link l WHERE l.entity = 'volunteer' AND l.local_id = v.id) "
-                 "ORDER BY v.registered_at, v.id").bindparams(bindparam("n", expanding=True),
-                                                              bindparam("raw", expanding=True))
-        for chunk in _chunks(norms, LOOKUP_CHUNK):
-            raw = sorted({v for n in chunk for v in _id_variants(n)})
-            for vid, id_type, number in conn.execute(q, {"n": list(chunk), "raw": raw}):
-                norm = try_normalize_id_number(id_type, number)
-                if norm in wanted and id_type == wanted[norm]:
-                    out[(id_type, norm)].append((int(vid), id_type, number))
-        return out
-
-    def _flush(self, conn: Connection) -> None:
-        """Send the buffered writes: created rows and their links, updated rows by table and column set, then
-        link updates. On PostgreSQL an update of many rows is one ``UPDATE … FROM unnest(arrays)`` statement."""
-        for table_name, creates in self._pending_creates.items():
-            for chunk in _chunks(creates, LOOKUP_CHUNK):
-                ids = conn.execute(_insert_returning_id(table_name, many=True),
-                                   [values for values, _ in chunk]).scalars().all()
-                conn.execute(_LINK_INSERT, [{**link, "local_id": lid} for (_, link), lid in zip(chunk, ids,
-                                                                                                  strict=True)])
-        self._pending_creates.clear()
-        for (table_name, columns), params in self._pending_rows.items():
-            _bulk_update(conn, Base.metadata.tables[table_name], columns, params)
-        self._pending_rows.clear()
-        if self._pending_links:
-            _bulk_update(conn, Link.__table__, ("registry_version", "base", "updated_at"), [
-                {"b_id": p["b_id"], "b_registry_version": p["b_version"], "b_base": p["b_base"],
-                 "b_updated_at": p["b_at"]} for p in self._pending_links])
-            self._pending_links.clear()
-
-    def _apply_linked(self, conn: Connection, kind: str, rec: dict[str, Any], link: dict[str, Any],
-                      row: dict[str, Any] | None, refs: dict[tuple[str, int], str], run_id: int | None) -> None:
-        st = self.stats
-        version = int(rec.get("version") or 0)
-        if version <= link["registry_version"]:
-            st.stale += 1
-            return
-        remote = project_registry(kind, rec)
-        key = self.settings.hash_key
-        if row is None:
-            # the local row was deleted: the relay ends the record; it needs the current version and base
-            st.skipped["local_deleted"] += 1
-            self._save_link(conn, link, version, canonical(remote, key))
-            return
-        local = project_local(kind, row, refs)
-        base = json.loads(link["base"] or "{}")
-        transferred = kind == "volunteer" and remote.get("home_province") != self.settings.province
-        result: MergeResult
-        if link["how"] == REGISTRY_OWNED or transferred:
-            result = take_registry(kind, local, remote, key, REGISTRY_OWNED if not transferred else "transferred_out")
-        elif kind == "service_record":
-            # never merged (design.md): a record of this client's changes only through this client; keep the
-            # registry's state as the base so the relay compares against it
-            self._save_link(conn, link, version, canonical(remote, key))
-            st.unchanged[kind] += 1
-            return
-        else:
-            result = three_way(kind, base, local, remote, self.policies, key)
-        self._write_local(conn, kind, row, result)
-        queued = False
-        if result.push and not transferred and link["how"] != REGISTRY_OWNED:
-            self._queue_push(conn, kind, row)
-            queued = True
-        self._record_conflicts(conn, kind, link, version, result, run_id)
-        self._save_link(conn, link, version, result.new_base)
-        self._note(kind, link["local_id"], rec["id"], result)
-        if transferred and local.get("home_province") == self.settings.province:
-            st.transferred_out += 1
-            log.info("inbound: volunteer transferred out; no more pushes", local_id=link["local_id"],
-                     home_province=remote.get("home_province"))
-        if link["how"] == REGISTRY_OWNED and result.apply_local:
-            st.registry_owned[kind] += 1
-        elif result.apply_local or queued or result.conflicts:
-            st.merged[kind] += 1
-        else:
-            st.unchanged[kind] += 1
-
-    def _apply_new(self, conn: Connection, kind: str, rec: dict[str, Any]) -> None:
-        """A registry record with no link: adopt a local row of the same record, or create one."""
-        st = self.stats
-        if kind == "volunteer" and rec.get("home_province") != self.settings.province:
-            st.skipped["out_of_province"] += 1  # another province's person we never had
-            return
-        if kind in ("org", "activity") and (rec.get("region_code") or "")[:2] != self.settings.province:
-            st.skipped["out_of_province"] += 1
-            return
-        if self._made_by_this_client(conn, kind, rec):
-            # made under this client's credentials, yet not linked here: this store's own create whose answer was
-            # lost (the relay links it by clientRef), or another store's under the same credentials, which is
-            # never adopted or created locally (it would be written over from here; issue 12, item 4)
-            mine = self._sent_here(conn, kind, rec)
-            st.skipped["own_unlinked" if mine else "other_store"] += 1
-            if not mine:
-                log.warning("inbound: a registry record made under this client's credentials by another store; "
-                            "not taken", kind=kind, registry_id=rec["id"], client_ref=rec.get("client_ref"))
-            return
-        local_id = self._find_same(conn, kind, rec)
-        if local_id is not None:
-            self._adopt(conn, kind, rec, local_id)
-            return
-        if kind == "org":
-            # orgs refer to orgs of the same page (a parent, a station): created one by one, so that the next
-            # one finds its parent's link
-            how = self._create(conn, kind, rec, 0)
-        else:
-            # nothing of the same kind refers to these: their rows and links are inserted together by _flush
-            how = self._create(conn, kind, rec, 0, defer=True)
-        (st.registry_owned if how == REGISTRY_OWNED else st.created)[kind] += 1
-
-    def _writable(self, kind: str, rec: dict[str, Any]) -> bool:
-        """Whether this client may write ``rec`` (registry-api.md §1 "ownership")."""
-        if kind == "volunteer":
-            return rec.get("home_province") == self.settings.province
-        if kind == "org":
-            return (rec.get("region_code") or "")[:2] == self.settings.province
-        if kind == "membership":
-            return True  # its org's province decides; the org is ours when it is linked as ours
-        return bool(self.own_client_id) and rec.get("owner_client_id") == self.own_client_id
-
-    def _made_by_this_client(self, conn: Connection, kind: str, rec: dict[str, Any]) -> bool:
-        """Whether ``rec`` was created under this client's credentials (its ``ownerClientId`` is this client's
-        id and it has a ``clientRef``, registry-api.md §1) — by this store or by another store under the same
-        credentials (:meth:`_sent_here` tells which)."""
-        return (kind != "membership" and bool(self.own_client_id) and bool(rec.get("client_ref"))
-                and rec.get("owner_client_id") == self.own_client_id)
-
-    def _sent_here(self, conn: Connection, kind: str, rec: dict[str, Any]) -> bool:
-        """Whether ``rec`` is this store's own create by its history of creates (:class:`~regsync.db.models.
-        CreateSent`, :func:`regsync.flows.outbound.not_sent_here`: sent under ``rec``'s ``clientRef``, and not made
-        before that first send)."""
-        found = conn.execute(select(CreateSent.first_sent_at).where(
-            CreateSent.entity == kind, CreateSent.client_ref == rec.get("client_ref"),
-            CreateSent.how != "other_store")).first()
-        at = None if found is None else found[0]
-        at = dt.datetime.fromisoformat(at) if isinstance(at, str) else at
-        return not_sent_here(found is not None, at, rec, self.client) is None
-
-    # adopt ------------------------------------------------------------------------------------------
-    def _find_same(self, conn: Connection, kind: str, rec: dict[str, Any]) -> int | None:
-        """An unlinked local row of the same record, by natural key: a volunteer by ``idType`` and normalized
-        ``idNumber`` (the older row: the person's primary), an org by USCC, a membership by its pair."""
-        if kind == "volunteer":
-            norm = try_normalize_id_number(rec.get("id_type") or "", rec.get("id_number") or "")
-            if norm is None:
-                return None
-            if self._candidates is not None:
-                for vid, _, _ in self._candidates.get((rec.get("id_type") or "", norm), []):
-                    if vid not in self._adopted_now:
-                        return vid
-                return None
-            rows = conn.execute(text(
-                "SELECT v.id, v.id_type, v.id_number, v.registered_at FROM volunteer v "
-                "WHERE v.id_type = :t AND (v.id_number_norm = :n OR v.id_number IN :raw) "
-                "AND NOT EXISTS (SELECT 1 FROM link l WHERE l.entity = 'volunteer' AND l.local_id = v.id) "
-                "ORDER BY v.registered_at, v.id").bindparams(bindparam("raw", expanding=True)),
-                {"t": rec["id_type"], "n": norm, "raw": _id_variants(norm)}).all()
-            for vid, id_type, number, _ in rows:
-                if try_normalize_id_number(id_type, number) == norm and int(vid) not in self._adopted_now:
-                    return int(vid)
-            return None
-        if kind == "org":
-            uscc = normalize_uscc(rec.get("uscc"))
-            if not uscc:
-                return None
-            for oid, raw in conn.execute(text(
-                    "SELECT o.id, o.uscc FROM organization o WHERE o.uscc IS NOT NULL AND o.status <> 'DISSOLVED' "
-                    "AND upper(o.uscc) = :u AND NOT EXISTS (SELECT 1 FROM link l WHERE l.entity = 'org' "
-                    "AND l.local_id = o.id) ORDER BY o.id"), {"u": uscc}).all():
-                if normalize_uscc(raw) == uscc:
-                    return int(oid)
-            return None
-        if kind == "membership":
-            try:
-                org_id = self._local_id(conn, "org", rec["org_id"], 0)
-                vol_id = self._local_id(conn, "volunteer", rec["volunteer_id"], 0)
-            except _Unresolved:
-                return None
-            found = conn.execute(text(
-                "SELECT m.id FROM membership m WHERE m.org_id = :o AND m.volunteer_id = :v AND NOT EXISTS "
-                "(SELECT 1 FROM link l WHERE l.entity = 'membership' AND l.local_id = m.id)"),
-                {"o": org_id, "v": vol_id}).scalar()
-            return None if found is None else int(found)
-        return None
-
-    def _adopt(self, conn: Connection, kind: str, rec: dict[str, Any], local_id: int) -> None:
-        """Link an unlinked local row to ``rec`` and merge them with no common base: each field that differs is
-        decided by its group's policy (``manual`` → a conflict)."""
-        row = self._rows(conn, kind, [local_id])[local_id]
-        refs = self._refs(conn, kind, [row])
-        local = project_local(kind, row, refs)
-        remote = project_registry(kind, rec)
-        result = three_way(kind, {}, local, remote, self.policies, self.settings.hash_key)
-        version = int(rec.get("version") or 1)
-        link = {"entity": kind, "local_id": local_id, "registry_id": rec["id"], "registry_version": version,
-                "base": dumps(result.new_base), "is_duplicate": False, "revision": 0, "how": "adopted"}
-        now = utcnow()
-        link["id"] = conn.execute(Link.__table__.insert().values(**link, linked_at=now, updated_at=now)
-                                  .returning(Link.id)).scalar_one()
-        self._adopted_now.add(local_id)
-        self._write_local(conn, kind, row, result)
-        if result.push:
-            self._queue_push(conn, kind, row)
-        self._record_conflicts(conn, kind, link, version, result, self.stats.run_id)
-        self._note(kind, local_id, rec["id"], result)
-        self.stats.adopted[kind] += 1
-        log.info("inbound: registry record linked to the platform's own row", kind=kind, local_id=local_id,
-                 registry_id=rec["id"])
-
-    # create -----------------------------------------------------------------------------------------
-    def _local_id(self, conn: Connection, kind: str, registry_id: str, depth: int) -> int:
-        """The local id of a registry record, creating the local row (and what it refers to) when missing."""
-        found = conn.execute(select(Link.local_id).where(Link.entity == kind, Link.registry_id == registry_id)
-                             .order_by(Link.is_duplicate, Link.local_id).limit(1)).scalar()
-        if found is not None:
-            return int(found)
-        if depth >= MAX_REFERENCE_DEPTH:
-            raise _Unresolved(f"{kind} {registry_id}: references too deep")
-        recs = self.client.lookup(kind, [registry_id])
-        if not recs:
-            raise _Unresolved(f"{kind} {registry_id} is not in the registry")
-        rec = recs[0]
-        if self._made_by_this_client(conn, kind, rec):
-            raise _Unresolved(f"{kind} {registry_id} was created under this client's credentials but not linked "
-                              "here: the relay links this store's own by clientRef; another store's is never taken")
-        same = self._find_same(conn, kind, rec)
-        if same is not None:
-            self._adopt(conn, kind, rec, same)
-            return same
-        how = self._create(conn, kind, rec, depth + 1)
-        (self.stats.registry_owned if how == REGISTRY_OWNED else self.stats.created)[kind] += 1
-        return self._local_id(conn, kind, registry_id, MAX_REFERENCE_DEPTH)
-
-    def _create(self, conn: Connection, kind: str, rec: dict[str, Any], depth: int, *, defer: bool = False) -> str:
-        """Create the local row of ``rec`` and link it; returns the link's ``how``. With ``defer`` the row and
-        its link are buffered and inserted by :meth:`_flush` (only for records nothing else in the kind's batch
-        refers to)."""
-        remote = project_registry(kind, rec)
-        values: dict[str, Any] = {}
-        for name in FIELDS[kind]:
-            values[name] = self._to_local(conn, kind, name, remote.get(name), depth)
-        if kind == "volunteer":
-            values["id_number_norm"] = try_normalize_id_number(values["id_type"] or "", values["id_number"] or "")
-        if kind == "service_record":
-            values["revoke_reason"] = rec.get("revoke_reason")
-        how = "from_registry" if self._writable(kind, rec) else REGISTRY_OWNED
-        result = take_registry(kind, None, remote, self.settings.hash_key, "created_locally")
-        now = utcnow()
-        link = {"entity": kind, "registry_id": rec["id"], "registry_version": int(rec.get("version") or 1),
-                "base": dumps(result.new_base), "is_duplicate": False, "revision": 0, "how": how, "linked_at": now,
-                "updated_at": now}
-        if defer:
-            self._pending_creates[TABLES[kind]].append((values, link))
-            self._note(kind, 0, rec["id"], result, only_summary=True)
-            return how
-        local_id = conn.execute(_insert_returning_id(TABLES[kind]), values).scalar_one()
-        conn.execute(_LINK_INSERT, {**link, "local_id": local_id})
-        self._note(kind, int(local_id), rec["id"], result, only_summary=True)
-        return how
-
-    def _to_local(self, conn: Connection, kind: str, name: str, value: Any, depth: int) -> Any:
-        """A registry value (Python names and types) as the local column holds it."""
-        if name in REFERENCES[kind]:
-            return None if value is None else self._local_id(conn, REFERENCES[kind][name], value, depth)
-        if name in _LIST_COLUMNS:
-            return json.dumps(list(value or []), ensure_ascii=False)
-        return value
-
-    # writes -----------------------------------------------------------------------------------------
-    def _write_local(self, conn: Connection, kind: str, row: dict[str, Any], result: MergeResult) -> None:
-        """Write the registry-winning fields to the local row (the caller holds :func:`suppress_outbox`)."""
-        if not result.apply_local:
-            return
-        values = {name: self._to_local(conn, kind, name, result.merged[name], 0) for name in result.apply_local}
-        if kind == "volunteer" and ("id_number" in values or "id_type" in values):
-            values["id_number_norm"] = try_normalize_id_number(
-                values.get("id_type", row.get("id_type")) or "", values.get("id_number", row.get("id_number")) or "")
-        values["updated_at"] = utcnow()
-        columns = tuple(sorted(values))
-        self._pending_rows[(TABLES[kind], columns)].append(
-            {"b_id": row["id"], **{f"b_{c}": values[c] for c in columns}})
-        row.update(values)
-        if "status" in values and values["status"] == ENDED.get(kind) or (
-                kind == "membership" and "left_on" in values and values["left_on"] is not None):
-            self.stats.ended[kind] += 1
-
-    def _queue_push(self, conn: Connection, kind: str, row: dict[str, Any]) -> None:
-        """Queue an outbox row so that the relay pushes the local-winning fields (the triggers are suppressed)."""
-        now = utcnow()
-        conn.execute(Outbox.__table__.insert().values(
-            entity=kind, local_id=row["id"], op="update", priority=row_priority(kind, row), state="pending",
-            attempts=0, created_at=now, available_at=now))
-        self.stats.pushes_queued[kind] += 1
-
-    def _save_link(self, conn: Connection, link: dict[str, Any], version: int, base: dict[str, Any]) -> None:
-        """Buffer the link's new version and base (sent by :meth:`_flush`, in the page's transaction)."""
-        snapshot = dumps(base)
-        self._pending_links.append({"b_id": link["id"], "b_version": version, "b_base": snapshot,
-                                    "b_at": utcnow()})
-        link["registry_version"], link["base"] = version, snapshot
-
-    def _record_conflicts(self, conn: Connection, kind: str, link: dict[str, Any], version: int,
-                          result: MergeResult, run_id: int | None) -> None:
-        """Open (or bring up to date) one conflict per held field; supersede the record's open conflicts on
-        fields that are no longer held (both sides came to agree, or one side went back to the base)."""
-        t = Conflict.__table__
-        if self._open is not None:
-            open_rows = dict(self._open.get(link["local_id"], {}))
-            if not open_rows and not result.conflicts:
-                return
-        else:
-            open_rows = {r.field: r.id for r in conn.execute(select(t.c.id, t.c.field).where(
-                t.c.entity == kind, t.c.local_id == link["local_id"], t.c.state == "open"))}
-        now = utcnow()
-        for c in result.conflicts:
-            values = {"registry_id": link["registry_id"], "field_group": c.group,
-                      "base_value": json.dumps(c.base, ensure_ascii=False),
-                      "local_value": json.dumps(c.local, ensure_ascii=False, default=str),
-                      "remote_value": json.dumps(c.remote, ensure_ascii=False, default=str),
-                      "local_hash": c.local_hash, "remote_hash": c.remote_hash, "registry_version": version,
-                      "run_id": run_id, "updated_at": now}
-            if c.field in open_rows:
-                conn.execute(t.update().where(t.c.id == open_rows.pop(c.field)).values(**values))
-            else:
-                conn.execute(t.insert().values(entity=kind, local_id=link["local_id"], field=c.field, state="open",
-                                               detected_at=now, **values))
-            self.stats.conflicts[kind] += 1
-        if open_rows:
-            conn.execute(t.update().where(t.c.id.in_(list(open_rows.values()))).values(
-                state="superseded", resolved_at=now, updated_at=now))
-
-    #: Count fields equal on both sides (rule ``agree``) as decisions. Adopt turns it off: with no common base
-    #: every equal field "agrees", and its summary is about the fields that differed.
-    note_agreements: bool = True
-
-    def _note(self, kind: str, local_id: int, registry_id: str, result: MergeResult, *,
-              only_summary: bool = False) -> None:
-        """Count the decisions and keep the first ones in detail, for the run's record."""
-        st = self.stats
-        for d in result.decisions:
-            if d.rule == "agree" and not self.note_agreements:
-                continue
-            st.decisions[f"{kind}.{d.field}:{d.rule}:{d.winner}"] += 1
-            if not only_summary and len(st.decision_log) < DECISIONS_KEPT:
-                st.decision_log.append({"kind": kind, "local_id": local_id, "registry_id": registry_id,
-                                        "field": d.field, "rule": d.rule, "winner": d.winner, "group": d.group})
+def _claimed(conn: Connection, links: dict[str, dict[str, list[dict[str, Any]]]]) -> int:
+    """How many of the linked records have outbox rows under a live claim."""
+    now = utcnow()
+    return sum(merges.claimed_records(conn, kind, sorted({lk["local_id"] for lks in by_rid.values() for lk in lks}),
+                                      now) for kind, by_rid in links.items())
 
 
-_LINK_INSERT = Link.__table__.insert()
-_INSERTS: dict[tuple[str, bool], Any] = {}
-
-
-def _insert_returning_id(table_name: str, *, many: bool = False) -> Any:
-    """``INSERT … RETURNING id`` of a table, built once (a statement built per row costs more than its
-    round trip); ``many``: for a list of rows, the ids in the rows' order (SQLAlchemy's "insertmanyvalues")."""
-    stmt = _INSERTS.get((table_name, many))
-    if stmt is None:
-        table = Base.metadata.tables[table_name]
-        stmt = _INSERTS[(table_name, many)] = table.insert().returning(table.c.id, sort_by_parameter_order=many)
-    return stmt
-
-
-def _bulk_update(conn: Connection, table: Any, columns: Sequence[str], params: list[dict[str, Any]]) -> None:
-    """Set ``columns`` of many rows of ``table`` by id. ``params``: ``{"b_id": id, "b_<column>": value, …}``.
-
-    On PostgreSQL: one ``UPDATE … FROM unnest(CAST(:a AS type[]), …)`` per 5 000 rows (arrays bound once, not a
-    round trip per row); elsewhere an ``executemany``.
-    """
-    if not params:
-        return
-    if conn.dialect.name != "postgresql":
-        conn.execute(table.update().where(table.c.id == bindparam("b_id")).values(
-            **{c: bindparam(f"b_{c}") for c in columns}), params)
-        return
-    cols = ["id", *columns]
-    types = [table.c[c].type.compile(dialect=conn.dialect) for c in cols]
-    sql = text(f"UPDATE {table.name} AS t SET " + ", ".join(f"{c} = v.{c}" for c in columns)  # noqa: S608
-               + " FROM unnest(" + ", ".join(f"CAST(:a_{c} AS {ty}[])" for c, ty in zip(cols, types, strict=True))
-               + f") AS v({', '.join(cols)}) WHERE t.id = v.id")
-    for chunk in _chunks(params, 5_000):
-        conn.execute(sql, {f"a_{c}": [p[f"b_{c}"] for p in chunk] for c in cols})
-
-
-def _primary(links: list[dict[str, Any]] | None) -> dict[str, Any] | None:
-    """The link whose local row governs the record (not a person's duplicate row)."""
-    if not links:
-        return None
-    return links[0]
-
-
-def pending_reconcile(engine: Engine) -> dict[str, Any] | None:
-    """Whether a full reconcile is due (for ``regsync status`` and the scheduler)."""
-    with engine.connect() as conn:
-        return reconcile_due(conn)
-
-
+#: Re-exported for the callers that read the feed's state from here (``regsync status``, tests); the store's own
+#: module is :mod:`regsync.db.feed`.
 __all__ = [
     "CURSOR_NAME",
-    "RECONCILE_DUE",
-    "REGISTRY_OWNED",
     "InboundStats",
     "Poller",
-    "clear_reconcile_due",
-    "mark_reconcile_due",
-    "pending_reconcile",
     "reconcile_due",
-    "save_cursor",
     "saved_cursor",
 ]

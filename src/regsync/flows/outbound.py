@@ -57,11 +57,11 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import BigInteger, Connection, Engine, Text, and_, any_, bindparam, or_, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, Engine, and_, bindparam, or_, select, text, update
 from sqlalchemy.sql import ColumnElement
 
 from regsync.db.hashkey import check_hash_key
+from regsync.db.history import not_sent_here, reused_keys
 from regsync.db.holds import PARENT_DISCARDED, discarded_reason, held_keys, set_aside_held
 from regsync.db.meta import store_id
 from regsync.db.models import (
@@ -75,6 +75,7 @@ from regsync.db.models import (
     Link,
     Outbox,
 )
+from regsync.db.query import in_values as _in
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
 from regsync.db.triggers import ending_priority, row_priority
 from regsync.domain.masking import mask_text
@@ -92,6 +93,7 @@ from regsync.domain.projection import (
     project_local,
     project_registry,
 )
+from regsync.flows.apply import InboundStats, LocalWriter
 from regsync.registry.errors import (
     ERROR_CLASSES,
     BadRequest,
@@ -143,10 +145,6 @@ _CHUNK = 500
 #: ``clientRef`` or natural key met, this store never sent that create): failed for an operator, never linked or
 #: written over (deploy/RUNBOOK.md, "A record fails with CLIENT_REF_TAKEN").
 OTHER_STORE_CODE = "CLIENT_REF_TAKEN"
-
-#: Seconds of clock difference allowed when a registry record's ``createdAt`` is compared with this store's first
-#: send under its ``clientRef`` (registry-api.md §2 accepts a request whose timestamp is off by up to 300 s).
-CLOCK_MARGIN_S = 300.0
 
 #: The status a record is created with when it ended locally before it was pushed.
 OPEN_STATUS = {"org": "ACTIVE", "volunteer": "ACTIVE", "activity": "PUBLISHED", "service_record": "ACCEPTED"}
@@ -276,43 +274,6 @@ def _revision_of(client_ref: str) -> int:
     """The correction number in a service record's ``clientRef`` (``"42"`` → 0, ``"42-r3"`` → 3)."""
     _, sep, rev = client_ref.rpartition("-r")
     return int(rev) if sep and rev.isdigit() else 0
-
-
-def reused_keys(conn: Connection, kind: str, local_ids: Sequence[int]) -> dict[int, tuple[int, ...]]:
-    """The keys among ``local_ids`` that were deleted and used again for another record whose registry record is
-    not created yet (design.md's mapping table, "a key deleted and inserted again"): their link still names the
-    record the key held before, which is not this row's.
-
-    Args:
-        conn: a connection to the local store.
-        kind: the record kind (``org``, ``volunteer``, ``membership``, ``activity``, ``service_record``).
-        local_ids: local ids of that kind.
-
-    Returns:
-        Local id → the ids of its ``reuse`` outbox rows not yet done (any state but ``sent``), for the reused keys
-        only (read through the partial index ``ix_outbox_reuse``).
-    """
-    out: dict[int, list[int]] = defaultdict(list)
-    ob = Outbox.__table__
-    ids = sorted(set(local_ids))
-    for chunk in _chunks(ids, _chunk_size(conn)):
-        for rid, lid in conn.execute(select(ob.c.id, ob.c.local_id).where(
-                ob.c.entity == kind, _in(conn, ob.c.local_id, chunk),
-                text("outbox.op = 'reuse' AND outbox.state <> 'sent'"))):  # literal: the partial index's terms
-            out[int(lid)].append(int(rid))
-    return {lid: tuple(sorted(rids)) for lid, rids in out.items()}
-
-
-
-
-def _in(conn: Connection, column: Any, values: Sequence[Any]) -> Any:
-    """``column IN (values)``; on PostgreSQL ``column = ANY(:array)``, one parameter instead of hundreds (the
-    driver parses and binds it far faster). The array is a typed parameter: cast from a text literal instead,
-    it leaves the planner's generic plans blind (a lookup of 500 links went from 10 to 118 ms)."""
-    if conn.dialect.name == "postgresql":
-        item_type = BigInteger() if values and isinstance(values[0], int) else Text()
-        return column == any_(bindparam(None, list(values), type_=ARRAY(item_type)))
-    return column.in_(list(values))
 
 
 def _chunk_size(conn: Connection) -> int:
@@ -1451,14 +1412,12 @@ class Relay:
         base), in its own transaction; then the record's rows go back to the queue, so that the next step plans
         the write from the merged row and the new version. A record that keeps meeting a moving registry is
         retried with backoff and fails after ``relay.max_attempts``."""
-        from regsync.flows.inbound import InboundStats, Poller  # the poller imports this module
-
         if self._merger is None:
-            self._merger = Poller(self.engine, self.client, self.settings, record_run=False)
+            self._merger = LocalWriter(self.engine, self.client, self.settings)
         self._merger.stats = InboundStats()
         records = [rec for _, rec in merges]
         with self.engine.begin() as conn, suppress_outbox(conn):
-            self._merger._apply_kind(conn, kind, records, None)
+            self._merger.apply_records(conn, kind, records)
         self.stats.decisions.update(self._merger.stats.decisions)
         self.stats.conflicts.update(self._merger.stats.conflicts)
         room = 2_000 - len(self.stats.decision_log)
@@ -1695,36 +1654,6 @@ def _copy_rows(conn: Connection, table: str, rows: list[dict[str, Any]]) -> None
     with dbapi.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:  # type: ignore[attr-defined]  # psycopg 3's cursor; SQLAlchemy types a bare DB-API one
         for row in rows:
             copy.write_row(tuple(row[c] for c in cols))
-
-
-def not_sent_here(sent: bool, first_sent_at: dt.datetime | None, rec: dict[str, Any], client: Any) -> str | None:
-    """Why the registry's record ``rec`` under a ``clientRef`` of this client is not this store's own create, or
-    ``None`` when it is (issue 12, item 4).
-
-    Args:
-        sent: this store's history (:class:`~regsync.db.models.CreateSent`) holds a create sent under that
-            ``clientRef`` before.
-        first_sent_at: when it was first sent (naive UTC, local clock), ``None`` for no age check (an operator's
-            declaration, a backfill from a link).
-        rec: the registry's record (decoded: ``created_at`` naive UTC, registry-api.md §1).
-        client: the registry client (its ``clock_offset_s``, registry − local clock, when it has one).
-
-    Returns:
-        ``None`` when this store sent a create under it and the registry did not make the record before that first
-        send (allowing :data:`CLOCK_MARGIN_S` and the clock offset); else the reason, for operators.
-    """
-    if not sent:
-        return "this store never sent a create under that clientRef"
-    created = rec.get("created_at")
-    if first_sent_at is None or not isinstance(created, dt.datetime):
-        return None
-    if created.tzinfo is not None:
-        created = created.astimezone(dt.UTC).replace(tzinfo=None)
-    offset = float(getattr(client, "clock_offset_s", 0.0) or 0.0)
-    if created < first_sent_at + dt.timedelta(seconds=offset - CLOCK_MARGIN_S):
-        return (f"the registry made it at {created.isoformat(timespec='seconds')} UTC, before this store first sent "
-                f"a create under that clientRef ({first_sent_at.isoformat(timespec='seconds')} UTC)")
-    return None
 
 
 def _insert_ignoring_duplicates(conn: Connection, table: Any) -> Any:

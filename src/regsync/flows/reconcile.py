@@ -70,9 +70,11 @@ import structlog
 from sqlalchemy import Connection, Engine, and_, bindparam, select, text
 from sqlalchemy.sql import Select
 
+from regsync.db.feed import clear_reconcile_due, reconcile_due
 from regsync.db.hashkey import check_hash_key
+from regsync.db.history import reused_keys
 from regsync.db.holds import held_keys
-from regsync.db.models import REGISTRY_OWNED, TABLES, Base, Discrepancy, Link, Outbox
+from regsync.db.models import REGISTRY_OWNED, SYNCED_COLUMNS, TABLES, Base, Discrepancy, Link, Outbox
 from regsync.db.runs import finish_run, start_run
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
 from regsync.db.store import open_store
@@ -91,6 +93,7 @@ from regsync.domain.projection import (
     project_local,
     project_registry,
 )
+from regsync.flows.apply import LocalWriter, Unresolved
 from regsync.flows.runs import Advance, no_progress, require_registry
 from regsync.registry.client import RegistryClient
 from regsync.settings import ConfigError, Settings
@@ -303,7 +306,6 @@ class LocalItem:
 def _local_columns(kind: str) -> list[str]:
     """The local columns a comparison reads: the synced ones, the id, and what classifies (not ``remark``,
     ``updated_at``…: fewer values to convert per row)."""
-    from regsync.db.models import SYNCED_COLUMNS
 
     extra = {"volunteer": ["id_number_norm", "registered_at"], "service_record": ["revoke_reason"]}.get(kind, [])
     return ["id", *SYNCED_COLUMNS[TABLES[kind]], *[c for c in extra if c not in SYNCED_COLUMNS[TABLES[kind]]]]
@@ -475,8 +477,6 @@ class Reconciler:
     def __init__(self, engine: Engine, client: Any, settings: Settings, recorder: Recorder, *, repair: bool,
                  plan: bool = False, advance: Callable[..., None] | None = None,
                  stop: Callable[[], bool] | None = None) -> None:
-        from regsync.flows.inbound import Poller
-
         self.engine = engine
         self.client = client
         self.settings = settings
@@ -486,8 +486,8 @@ class Reconciler:
         self.plan = plan
         self.advance = advance or (lambda *a, **k: None)
         self.stop = stop or (lambda: False)
-        self.poller = Poller(engine, client, settings, record_run=False)
-        self.poller.stats.run_id = recorder.run_id
+        self.writer = LocalWriter(engine, client, settings)
+        self.writer.stats.run_id = recorder.run_id
         self.compared: dict[str, Counter[str]] = defaultdict(Counter)
         self.cursors: list[str] = []
         self.stopped = False
@@ -631,8 +631,6 @@ class Reconciler:
     def compare_pairs(self, kind: str, pairs: Sequence[tuple[list[LocalItem], dict[str, Any]]]) -> None:
         """Compare linked records with their registry records; record and (with repair) fix what differs."""
         orphans = self._registry_orphans(kind, [rec for _, rec in pairs])
-        from regsync.flows.outbound import reused_keys  # the relay imports the poller, which this module uses
-
         with self.engine.connect() as conn:
             # keys deleted and used again for another record, not yet in the registry: their link is the old
             # record's, whose local row is gone (design.md's mapping table); never pulled onto the new row
@@ -715,7 +713,7 @@ class Reconciler:
             else:
                 live.append(rec)
         with self.engine.connect() as conn:
-            same = {rec["id"]: self.poller._find_same(conn, kind, rec) for rec in live}
+            same = {rec["id"]: self.writer.find_same(conn, kind, rec) for rec in live}
         for rec in live:
             city, line = self._where_registry(kind, rec)
             local_id = same.get(rec["id"])
@@ -1040,7 +1038,7 @@ class Reconciler:
                        remote: dict[str, Any], f: Finding) -> None:
         """Merge a linked pair as policy says: registry-winning fields written locally (``pull``), local-winning
         ones queued (``push``), ``manual`` ones held as conflicts (``held``)."""
-        poller = self.poller
+        writer = self.writer
         row = {k: v for k, v in item.row.items() if not k.startswith("_")}
         link = {"id": None, "entity": kind, "local_id": item.local_id, "registry_id": rec["id"],
                 "registry_version": item.row["_ver"], "base": item.row["_base"], "how": item.row["_how"]}
@@ -1059,16 +1057,16 @@ class Reconciler:
                         f.action, f.action_state = "push", "discarded"  # held until `outbox restore`
                         return
                     refused = _note_refusal(conn, kind, item.local_id, f)
-                    poller._save_link(conn, link, version, canonical(remote, self.key))
-                    poller._queue_push(conn, kind, row)
-                    poller._flush(conn)  # the poller buffers its writes
+                    writer.save_link(link, version, canonical(remote, self.key))
+                    writer.queue_push(conn, kind, row)
+                    writer.flush(conn)  # the writer buffers its writes
                     _mark_requeued(conn, kind, item.local_id, refused)
                     f.action, f.action_state = "push", "queued" if refused is None else "requeued"
                     return
                 else:
                     base = json.loads(item.row["_base"] or "{}")
-                    result = three_way(kind, base, local, remote, poller.policies, self.key)
-                poller._write_local(conn, kind, row, result)
+                    result = three_way(kind, base, local, remote, writer.policies, self.key)
+                writer.write_local(conn, kind, row, result)
                 pushed = bool(result.push) and item.row["_how"] != REGISTRY_OWNED and not transferred
                 refused = None
                 held = pushed and bool(held_keys(conn, [(kind, item.local_id)]))
@@ -1076,11 +1074,11 @@ class Reconciler:
                     pushed = False
                 if pushed:
                     refused = _note_refusal(conn, kind, item.local_id, f)
-                    poller._queue_push(conn, kind, row)
-                poller._record_conflicts(conn, kind, link, version, result, self.rec.run_id)
-                poller._save_link(conn, link, version, result.new_base)
-                poller._note(kind, item.local_id, rec["id"], result)
-                poller._flush(conn)  # the poller buffers its writes
+                    writer.queue_push(conn, kind, row)
+                writer.record_conflicts(conn, kind, link, version, result, self.rec.run_id)
+                writer.save_link(link, version, result.new_base)
+                writer.note(kind, item.local_id, rec["id"], result)
+                writer.flush(conn)  # the writer buffers its writes
                 _mark_requeued(conn, kind, item.local_id, refused)
             f.action = "pull" if result.apply_local else "push" if pushed or held else "none"
             f.action_state = "held" if result.conflicts else "discarded" if held and not result.apply_local else (
@@ -1104,26 +1102,24 @@ class Reconciler:
         elif kind == "service_record":
             f.action = "push"
         else:
-            result = three_way(kind, json.loads(item.row["_base"] or "{}"), local, remote, self.poller.policies,
+            result = three_way(kind, json.loads(item.row["_base"] or "{}"), local, remote, self.writer.policies,
                                self.key)
             f.action = "pull" if result.apply_local else "push" if result.push else "none"
             if result.conflicts:
                 f.details["conflicts"] = sorted(c.field for c in result.conflicts)
 
     def _own(self, rec: dict[str, Any]) -> bool:
-        return bool(self.poller.own_client_id) and rec.get("owner_client_id") == self.poller.own_client_id
+        return bool(self.writer.own_client_id) and rec.get("owner_client_id") == self.writer.own_client_id
 
     def _pull_new(self, kind: str, rec: dict[str, Any], f: Finding) -> None:
         """Create (or adopt) the local row of a registry record the platform lacks (inbound's rules)."""
-        from regsync.flows.inbound import _Unresolved
-
-        before = sum(self.poller.stats.adopted.values()) + sum(self.poller.stats.created.values()) + sum(
-            self.poller.stats.registry_owned.values())
+        before = sum(self.writer.stats.adopted.values()) + sum(self.writer.stats.created.values()) + sum(
+            self.writer.stats.registry_owned.values())
         try:
             with self.engine.begin() as conn, suppress_outbox(conn):
-                self.poller._apply_new(conn, kind, rec)
-                self.poller._flush(conn)  # the poller buffers its writes
-        except _Unresolved as exc:
+                self.writer.apply_new(conn, kind, rec)
+                self.writer.flush(conn)  # the writer buffers its writes
+        except Unresolved as exc:
             f.action_state = "failed"
             f.details["repair_error"] = str(exc)[:300]
             self.repair_errors += 1
@@ -1134,8 +1130,8 @@ class Reconciler:
             self.repair_errors += 1
             log.warning("reconcile: pull failed", kind=kind, registry_id=rec["id"], error=mask_text(str(exc)))
             return
-        after = sum(self.poller.stats.adopted.values()) + sum(self.poller.stats.created.values()) + sum(
-            self.poller.stats.registry_owned.values())
+        after = sum(self.writer.stats.adopted.values()) + sum(self.writer.stats.created.values()) + sum(
+            self.writer.stats.registry_owned.values())
         f.action_state = "done" if after > before else "not_allowed"
 
     def _relink(self, kind: str, rid: str, items: list[LocalItem]) -> str:
@@ -1232,7 +1228,7 @@ def _chunks(seq: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:
         yield seq[i:i + n]
 
 
-def _earliest(cursors: Sequence[str]) -> str | None:
+def earliest_cursor(cursors: Sequence[str]) -> str | None:
     """The earliest of the exports' ``X-Snapshot-Cursor`` values (numeric ones compared as numbers)."""
     if not cursors:
         return None
@@ -1321,9 +1317,7 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
 
 def _restart_feed(engine: Engine, cursors: Sequence[str]) -> bool:
     """Restart the change feed from the earliest snapshot cursor when a full reconcile was due (design.md, flow 2)."""
-    from regsync.flows.inbound import clear_reconcile_due, reconcile_due
-
-    earliest = _earliest(cursors)
+    earliest = earliest_cursor(cursors)
     if earliest is None:
         return False
     with engine.begin() as conn:
@@ -1353,7 +1347,7 @@ def _summary(recorder: Recorder, rc: Reconciler | None, scope: Scope, status: st
         "actions": {k: dict(sorted(v.items())) for k, v in sorted(recorder.actions.items())},
         "compared": {k: dict(v) for k, v in (rc.compared.items() if rc else [])},
         "compared_total": compared_total(rc.compared if rc else {}),
-        "hours": hours, "snapshot_cursor": _earliest(rc.cursors) if rc else None, "feed_restarted": feed_restarted,
+        "hours": hours, "snapshot_cursor": earliest_cursor(rc.cursors) if rc else None, "feed_restarted": feed_restarted,
         **unknown_summary(rc.client if rc else None),
         "listed": recorder.listed, "seconds": round(time.monotonic() - started, 3),
     }

@@ -37,6 +37,7 @@ from sqlalchemy import Connection, Engine, bindparam, select, text, update
 
 from regsync.db.hashkey import check_hash_key
 from regsync.db.models import Audit, Link
+from regsync.db.platform.read import id_number_variants
 from regsync.db.runs import finish_run, start_run
 from regsync.db.session import utcnow
 from regsync.db.store import open_store
@@ -133,12 +134,10 @@ class ScopeReader:
             norm = try_normalize_id_number(t.id_type, t.id_number)
             if norm is None:
                 raise ResyncUsageError(f"{mask_id_number(t.id_number.strip())} is not a valid {t.id_type} number")
-            from regsync.flows.inbound import _id_variants
-
             rows = self.conn.execute(text(
                 "SELECT id, id_type, id_number FROM volunteer WHERE id_type = :t AND (id_number_norm = :n "
                 "OR id_number IN :raw) ORDER BY id").bindparams(bindparam("raw", expanding=True)),
-                {"t": t.id_type, "n": norm, "raw": _id_variants(norm)}).all()
+                {"t": t.id_type, "n": norm, "raw": id_number_variants(norm)}).all()
             ids = [int(r.id) for r in rows if try_normalize_id_number(r.id_type, r.id_number) == norm]
         elif t.registry_id:
             ids = self._linked("volunteer", str(t.ident))

@@ -20,6 +20,7 @@ import email.utils
 import hashlib
 import hmac
 import itertools
+import logging
 import math
 import random
 import secrets
@@ -339,8 +340,6 @@ class Sandbox:
                     err.status, err.code, err.message, err.data, request_id, err.headers
                 )
             except Exception:  # a bug: answer INTERNAL in the envelope, as the registry would
-                import logging
-
                 logging.getLogger("regsync.sandbox").exception("sandbox call failed")
                 response = envelope_response(500, "INTERNAL", "internal error", None, request_id)
             self.counters[(request.method, template, response.status_code)] += 1

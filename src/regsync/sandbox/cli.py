@@ -6,14 +6,18 @@ Reads no configuration file and no environment variable: everything is given on 
 from __future__ import annotations
 
 import gc
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from regsync.sandbox.app import create_app
 from regsync.sandbox.faults import FAULT_NAMES, parse_fault_spec
+from regsync.sandbox.server import new_client
 from regsync.sandbox.store import ClientCredential
 from regsync.settings import SIGN_METHODS
 
@@ -68,10 +72,7 @@ def serve(
     quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
 ) -> None:
     """Serve the sandbox registry at http://HOST:PORT/api/v1 until interrupted."""
-    import uvicorn
-
-    from regsync.sandbox.app import create_app
-    from regsync.sandbox.server import new_client
+    import uvicorn  # start-up cost: only `serve` runs a server (the CLI is mounted in regsync's)
 
     creds = [_parse_client(c) for c in client or []]
     if not creds:
@@ -86,7 +87,6 @@ def serve(
         fault_dict = parse_fault_spec(faults)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--faults") from None
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
     try:
         application = create_app(
@@ -104,7 +104,6 @@ def serve(
     except SQLAlchemyError as exc:
         raise typer.BadParameter(f"cannot open the sandbox's database: {getattr(exc, 'orig', exc)}",
                                  param_hint="--db") from None
-    import socket
 
     try:  # say the address is in use before claiming to serve on it
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
+import httpx
 import orjson
 from sqlalchemy import select
 from stdnum.cn import ric
@@ -828,8 +829,6 @@ def trigger_activity(
         RuntimeError: the sandbox refused the call (the message carries its answer).
         httpx.HTTPError: the sandbox could not be reached.
     """
-    import httpx
-
     body: dict[str, Any] = {"count": count, "province": province}
     if seed is not None:
         body["seed"] = seed

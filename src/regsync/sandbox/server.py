@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from regsync.sandbox.app import create_app
 from regsync.sandbox.faults import format_fault_spec, normalize_faults
 from regsync.sandbox.store import ClientCredential
 from regsync.settings import SIGN_METHODS
@@ -144,9 +145,7 @@ class SandboxServer:
         return self
 
     def _start_thread(self) -> None:
-        import uvicorn
-
-        from regsync.sandbox.app import create_app
+        import uvicorn  # start-up cost: only a sandbox run in this process needs the server
 
         app = create_app(
             self.db_url,

@@ -4,8 +4,9 @@ The flows never spell a platform table or column; they call this interface, name
 reference tables (:mod:`regsync.db.models`) are its first implementation; a province's existing tables, through
 a declared mapping, are the next.
 
-- :mod:`regsync.db.platform.read`: rows loaded by local id for the relay to push, the states of their parents.
-- :mod:`regsync.db.platform.write`: registry changes written into local records without echo, records created in
-  the registry inserted, natural-key lookups for linking.
+- :mod:`regsync.db.platform.read`: rows loaded by local id, the unlinked rows of a record by its natural key (for
+  linking), the raw forms of an ID number.
+- :mod:`regsync.db.platform.write`: registry changes written into local records without echo (merged fields,
+  endings), records created in the registry inserted.
 - :mod:`regsync.db.platform.scan`: the keyset pages the reconcile, adopt and resync compare.
 """

@@ -1,0 +1,109 @@
+"""Reading the platform's records: rows by local id, and the unlinked rows of a record by its natural key.
+
+"Unlinked" is a row no ``link`` names yet (the registry's record of it is not known here). Natural keys
+(design.md, "Data model"): a volunteer's ``idType`` and normalized ``idNumber`` (GB 11643-1999), an org's USCC
+(GB 32100-2015), a membership's pair (org, volunteer).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select, text
+
+from regsync.db.models import TABLES, Base
+from regsync.db.query import CHUNK, chunks, in_values
+from regsync.domain.normalize import normalize_uscc, try_normalize_id_number
+
+
+def load_records(conn: Connection, kind: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The local rows of ``kind`` whose ids are among ``ids`` (those that exist), as dicts of column → value
+    (``id`` included), by id."""
+    table = Base.metadata.tables[TABLES[kind]]
+    out: dict[int, dict[str, Any]] = {}
+    for chunk in chunks(sorted(set(ids)), CHUNK):
+        for r in conn.execute(select(table).where(in_values(conn, table.c.id, list(chunk)))).mappings():
+            out[r["id"]] = dict(r)
+    return out
+
+
+def id_number_variants(norm: str) -> list[str]:
+    """Raw forms a platform row may hold of the normalized ID number ``norm`` (itself, a lowercase ``x``, the old
+    15 digits), sorted."""
+    out = {norm}
+    if norm.endswith("X"):
+        out.add(norm[:-1] + "x")
+    if len(norm) == 18 and norm[6:8] == "19":
+        out.add(norm[:6] + norm[8:17])
+    return sorted(out)
+
+
+_UNLINKED_VOLUNTEERS = text(
+    "SELECT v.id, v.id_type, v.id_number FROM volunteer v "
+    "WHERE (v.id_number_norm IN :n OR v.id_number IN :raw) "
+    "AND NOT EXISTS (SELECT 1 FROM link l WHERE l.entity = 'volunteer' AND l.local_id = v.id) "
+    "ORDER BY v.registered_at, v.id").bindparams(bindparam("n", expanding=True), bindparam("raw", expanding=True))
+
+
+def unlinked_volunteers_by_id_number(conn: Connection, wanted: dict[str, str]
+                                     ) -> dict[tuple[str, str], list[tuple[int, str, str]]]:
+    """The unlinked volunteer rows of many people at once (a page's volunteers the store has no link for).
+
+    Args:
+        conn: a connection to the local store.
+        wanted: normalized ID number → its ``idType``.
+
+    Returns:
+        (idType, normalized number) → ``(local id, id_type, id_number as stored)`` of the unlinked rows whose
+        number normalizes to it under that type, oldest registration first (the person's primary first). One
+        query per :data:`~regsync.db.query.CHUNK` numbers, by the indexed normalized and raw numbers.
+    """
+    out: dict[tuple[str, str], list[tuple[int, str, str]]] = defaultdict(list)
+    for chunk in chunks(sorted(wanted), CHUNK):
+        raw = sorted({v for n in chunk for v in id_number_variants(n)})
+        for vid, id_type, number in conn.execute(_UNLINKED_VOLUNTEERS, {"n": list(chunk), "raw": raw}):
+            norm = try_normalize_id_number(id_type, number)
+            if norm in wanted and id_type == wanted[norm]:
+                out[(id_type, norm)].append((int(vid), id_type, number))
+    return out
+
+
+def unlinked_volunteers_with_id_number(conn: Connection, id_type: str, norm: str) -> list[int]:
+    """The local ids of the unlinked volunteer rows of one person (``id_type`` and normalized number ``norm``),
+    oldest registration first (the person's primary first)."""
+    rows = conn.execute(text(
+        "SELECT v.id, v.id_type, v.id_number, v.registered_at FROM volunteer v "
+        "WHERE v.id_type = :t AND (v.id_number_norm = :n OR v.id_number IN :raw) "
+        "AND NOT EXISTS (SELECT 1 FROM link l WHERE l.entity = 'volunteer' AND l.local_id = v.id) "
+        "ORDER BY v.registered_at, v.id").bindparams(bindparam("raw", expanding=True)),
+        {"t": id_type, "n": norm, "raw": id_number_variants(norm)}).all()
+    return [int(vid) for vid, number_type, number, _ in rows if try_normalize_id_number(number_type, number) == norm]
+
+
+def unlinked_orgs_with_uscc(conn: Connection, uscc: str) -> list[int]:
+    """The local ids of the unlinked orgs (not dissolved) whose USCC normalizes to ``uscc`` (normalized), by id."""
+    return [int(oid) for oid, raw in conn.execute(text(
+        "SELECT o.id, o.uscc FROM organization o WHERE o.uscc IS NOT NULL AND o.status <> 'DISSOLVED' "
+        "AND upper(o.uscc) = :u AND NOT EXISTS (SELECT 1 FROM link l WHERE l.entity = 'org' "
+        "AND l.local_id = o.id) ORDER BY o.id"), {"u": uscc}).all() if normalize_uscc(raw) == uscc]
+
+
+def unlinked_membership(conn: Connection, org_id: int, volunteer_id: int) -> int | None:
+    """The local id of the unlinked membership of the pair (local org id, local volunteer id), or ``None``."""
+    found = conn.execute(text(
+        "SELECT m.id FROM membership m WHERE m.org_id = :o AND m.volunteer_id = :v AND NOT EXISTS "
+        "(SELECT 1 FROM link l WHERE l.entity = 'membership' AND l.local_id = m.id)"),
+        {"o": org_id, "v": volunteer_id}).scalar()
+    return None if found is None else int(found)
+
+
+__all__ = [
+    "id_number_variants",
+    "load_records",
+    "unlinked_membership",
+    "unlinked_orgs_with_uscc",
+    "unlinked_volunteers_by_id_number",
+    "unlinked_volunteers_with_id_number",
+]

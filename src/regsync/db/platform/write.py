@@ -1,0 +1,60 @@
+"""Writing the registry's changes into the platform's records: merged fields, records created in the registry.
+
+The caller holds :func:`regsync.db.session.suppress_outbox` on the connection, so that these writes queue no
+outbox rows (no echo of the registry's own change back to it); its transaction also moves the links
+(:mod:`regsync.db.merges`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection
+
+from regsync.db.models import TABLES, Base
+from regsync.db.query import update_by_id
+
+_INSERTS: dict[tuple[str, bool], Any] = {}
+
+
+def _insert_returning_id(table_name: str, *, many: bool = False) -> Any:
+    """``INSERT … RETURNING id`` of a table, built once (a statement built per row costs more than its
+    round trip); ``many``: for a list of rows, the ids in the rows' order (SQLAlchemy's "insertmanyvalues")."""
+    stmt = _INSERTS.get((table_name, many))
+    if stmt is None:
+        table = Base.metadata.tables[table_name]
+        stmt = _INSERTS[(table_name, many)] = table.insert().returning(table.c.id, sort_by_parameter_order=many)
+    return stmt
+
+
+def insert_record(conn: Connection, kind: str, values: dict[str, Any]) -> int:
+    """Insert a local row of ``kind`` (a record created in the registry); returns its local id.
+
+    Args:
+        conn: a connection in a transaction.
+        kind: the record kind.
+        values: column → value (references as local ids, lists as JSON text).
+    """
+    return int(conn.execute(_insert_returning_id(TABLES[kind]), values).scalar_one())
+
+
+def insert_records(conn: Connection, kind: str, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert many local rows of ``kind`` (each as for :func:`insert_record`, the same columns) in one
+    statement; returns their local ids in the order of ``rows``."""
+    return list(conn.execute(_insert_returning_id(TABLES[kind], many=True), list(rows)).scalars().all())
+
+
+def write_fields(conn: Connection, kind: str, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
+    """Write the same ``columns`` of many local rows of ``kind`` (merged fields, endings included).
+
+    Args:
+        conn: a connection in a transaction, holding :func:`~regsync.db.session.suppress_outbox`.
+        kind: the record kind.
+        columns: the columns written (``updated_at`` among them when it is to move).
+        rows: ``{"id": local id, column: value, …}`` for each row.
+    """
+    update_by_id(conn, Base.metadata.tables[TABLES[kind]], columns, rows)
+
+
+__all__ = ["insert_record", "insert_records", "write_fields"]
