@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 import factories as f
 from regsync.console.cli import app
-from regsync.db.migrate import upgrade
+from regsync.db.migrate import head_revision, upgrade
 from regsync.db.session import make_engine, utcnow
 from regsync.flows import operator as op
 from regsync.flows.operator import OperatorUsageError, Selection
@@ -568,3 +568,16 @@ def test_an_outbox_action_that_matches_nothing_exits_2_and_writes_no_audit(engin
     assert res.exit_code == 0 and "volunteer:999999" in res.stdout, res.output
     assert audits(engine)[-1]["action"] == f"outbox.{action}"
 
+
+def test_cli_refuses_a_store_not_at_the_newest_schema(db_url: str, empty_engine: Engine) -> None:
+    """One store opener (issue 13): the outbox commands refuse a store whose schema is older than this regsync's, as
+    ``sync``, ``status`` and the reports always did, rather than reading and writing a schema they were not written
+    for. Before, ``outbox list`` answered from a store one migration behind (exit 0)."""
+    upgrade(empty_engine, "0011")  # the revision before the newest (0012 adds store_meta)
+    env = {"REGSYNC_DATABASE_URL": db_url, "REGSYNC_CONFIG": ""}
+    for args in (("outbox", "list", "--json"), ("outbox", "retry", "--all-failed", "--reason", "x")):
+        res = run(env, *args)
+        assert res.exit_code == 1 and res.stdout == "", res.output
+        assert f"not {head_revision()}" in res.stderr and "db upgrade" in res.stderr
+    upgrade(empty_engine)
+    assert run(env, "outbox", "list", "--json").exit_code == 0

@@ -54,7 +54,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from regsync.db import holds
 from regsync.db.models import ENTITIES, Audit, Outbox, OutboxHold
 from regsync.db.session import connection, utcnow
-from regsync.db.store import StoreError, missing_sqlite_file, open_store, store_error
+from regsync.db.store import open_store, store_error
 from regsync.domain.clock import format_age, to_local
 from regsync.domain.kinds import KIND_NAMES
 from regsync.domain.masking import mask_text
@@ -68,14 +68,12 @@ __all__ = [
     "OutboxListing",
     "OutboxRecord",
     "Selection",
-    "StoreError",
     "WAITING_STATES",
     "check_reason",
     "default_actor",
     "discard_outbox",
     "format_age",
     "list_outbox",
-    "open_store",
     "parse_kind",
     "parse_targets",
     "record_key",
@@ -792,23 +790,14 @@ def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
 
 
 # ------------------------------------------------------------------------------------------------ CLI glue
-def _open(settings: Settings) -> Engine:
-    engine = open_store(settings.database.url, migrated=False)
-    missing = missing_sqlite_file(engine)
-    if missing:
-        engine.dispose()
-        raise StoreError(f"no local store at {missing}; run `regsync db upgrade` first")
-    return engine
-
-
 def run_list(settings: Settings, **filters: Any) -> OutboxListing:
     """:func:`list_outbox` on the configured store.
 
     Raises:
         OperatorUsageError: see :func:`list_outbox`.
-        StoreError: the store cannot be reached or read.
+        StoreError: the store cannot be reached or read, or its schema is not the newest.
     """
-    engine = _open(settings)
+    engine = open_store(settings.database.url)
     try:
         return list_outbox(engine, **filters)
     except SQLAlchemyError as exc:
@@ -823,13 +812,13 @@ def run_action(settings: Settings, action: str, selection: Selection, **kwargs: 
 
     Raises:
         OperatorUsageError: see those functions.
-        StoreError: the store cannot be reached or written.
+        StoreError: the store cannot be reached or written, or its schema is not the newest.
     """
     fn = {"retry": retry_outbox, "discard": discard_outbox, "restore": restore_outbox}[action]
     if action != "restore":
         selection.validate(allow_all_failed=action == "retry")
     check_reason(kwargs.get("reason"))
-    engine = _open(settings)
+    engine = open_store(settings.database.url)
     try:
         return fn(engine, selection, **kwargs)
     except SQLAlchemyError as exc:
