@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from regsync.console.cli import app
+from regsync.console.cli import app, stop_on_signal
 from regsync.sandbox.server import SandboxServer
 
 KINDS = ("orgs", "volunteers", "memberships", "activities", "service_records")
@@ -289,3 +290,20 @@ def test_a_misspelt_regsync_variable_is_warned_and_named(db_url: str, engine) ->
     json.loads(proc.stdout)  # stdout still holds only the JSON
     assert "REGSYNC_HEALTH_MAX_FAILNG_S names no setting and is ignored (did you mean " \
            "REGSYNC_HEALTH_MAX_FAILING_S?)" in proc.stderr.replace("\n", "")
+
+
+def test_a_second_signal_stops_a_command_at_once_as_it_stops_the_daemon() -> None:
+    """One signal handler (issue 13), the stricter wins: after the first SIGTERM or SIGINT asked `sync`,
+    `reconcile`, `resync` or `adopt` to stop at the next safe point, a second one ends the process at once (exit 128
+    + the signal's number, the daemon's rule), rather than handing over to whatever handler was there before (for
+    SIGINT a KeyboardInterrupt raised wherever the work stood). The previous handlers come back after the block."""
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    with stop_on_signal() as stopping:
+        assert not stopping()
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stopping()
+        for sig in before:
+            second = signal.getsignal(sig)
+            assert callable(second) and second.__name__ == "hard" and second.__module__ == "regsync.service.signals"
+    assert {sig: signal.getsignal(sig) for sig in before} == before
+

@@ -454,7 +454,7 @@ def test_first_signal_sets_the_stop_flag_and_the_handlers_come_back() -> None:
     import signal
     import threading
 
-    from regsync.service.daemon import stop_signals
+    from regsync.service.signals import stop_signals
 
     before = signal.getsignal(signal.SIGTERM)
     stop = threading.Event()

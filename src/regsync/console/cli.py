@@ -68,6 +68,7 @@ from regsync.reports.render_text import print_report, print_run_list
 from regsync.sandbox.cli import make_app
 from regsync.service.daemon import DaemonAlreadyRunning, DaemonError, run_daemon, sqlite_daemon_lock
 from regsync.service.logs import configure_logging
+from regsync.service.signals import stop_signals
 from regsync.service.status import run_pause, run_status
 from regsync.settings import PUBLIC_HASH_KEY, ConfigError, LogSettings, Settings, env_epilog, env_help, load_settings
 
@@ -114,25 +115,16 @@ def command_errors() -> Iterator[None]:
 @contextlib.contextmanager
 def stop_on_signal() -> Iterator[Callable[[], bool]]:
     """While in the block, the first SIGINT or SIGTERM only asks the work to stop at the next safe point
-    (between steps: claims released, the run recorded) and restores the previous handler, so that a second
-    signal acts as usual (stops at once). Yields the stop flag's reader."""
+    (between steps: claims released, the run recorded); a second one stops at once (exit 128 + the signal's
+    number: :func:`regsync.service.signals.stop_signals`, the daemon's handler too). Yields the stop flag's
+    reader."""
     flag = threading.Event()
-    previous: dict[signal.Signals, Any] = {}
 
-    def handler(signum: int, _frame: Any) -> None:
-        flag.set()
-        err.print(f"stopping after the current step ({signal.Signals(signum).name}; again to stop at once)")
-        for sig, prev in previous.items():
-            signal.signal(sig, prev)
+    def told(name: str) -> None:
+        err.print(f"stopping after the current step ({name}; again to stop at once)")
 
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, handler)
-    try:
+    with stop_signals(flag, told=told):
         yield flag.is_set
-    finally:
-        for sig, prev in previous.items():
-            signal.signal(sig, prev)
 
 
 def _settings(config: Path | None) -> Settings:

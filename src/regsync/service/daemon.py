@@ -55,17 +55,15 @@ Errors (all :class:`DaemonError`)::
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import os
-import signal
 import socket
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
@@ -97,6 +95,7 @@ from regsync.registry.client import RegistryClient
 from regsync.reports.export import export_to_path
 from regsync.service.logs import alarm_streak
 from regsync.service.metrics import Metrics, serve_metrics
+from regsync.service.signals import stop_signals
 from regsync.settings import DaemonSettings, Settings, cron_trigger
 
 log = structlog.get_logger(__name__)
@@ -687,35 +686,6 @@ class Daemon:
         return line
 
 
-@contextlib.contextmanager
-def stop_signals(stop: threading.Event) -> Iterator[None]:
-    """While in the block, the first SIGTERM or SIGINT sets ``stop`` and installs a second handler that ends the
-    process at once (exit 128 + signal number; claims are leases that expire). The previous handlers come back
-    when the block ends. Only in the main thread (elsewhere the block does nothing)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def hard(signum: int, _frame: Any) -> None:
-        log.warning("second signal: stopping at once", signal=signal.Signals(signum).name)
-        os._exit(128 + signum)
-
-    def first(signum: int, _frame: Any) -> None:
-        log.info("stopping: finishing the current batch", signal=signal.Signals(signum).name)
-        stop.set()
-        for sig in previous:
-            signal.signal(sig, hard)
-
-    for sig in previous:
-        signal.signal(sig, first)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def run_daemon(settings: Settings, *, engine: Engine | None = None) -> int:
     """``regsync run``: serve the schedule until SIGTERM/SIGINT, then stop within ``shutdown_timeout_s``.
 
@@ -769,17 +739,12 @@ __all__ = [
     "Daemon",
     "DaemonAlreadyRunning",
     "DaemonError",
-    "SingletonLock",
     "build_triggers",
-    "claim_slot",
     "cron_trigger",
-    "finish_slot",
     "fire_times",
     "latest_fire_time",
     "next_runs",
     "outbound_work_available",
-    "prune",
     "run_daemon",
     "sqlite_daemon_lock",
-    "stop_signals",
 ]
