@@ -125,7 +125,7 @@ def test_reconcile_job_without_the_reconcile_module_records_a_failed_slot(engine
     def missing(*_args: Any, **_kwargs: Any) -> Any:
         raise ImportError("No module named 'regsync.flows.reconcile'")
 
-    monkeypatch.setattr("regsync.service.daemon.run_reconcile", missing)  # a build without it: ImportError
+    monkeypatch.setattr("regsync.service.jobs.run_reconcile", missing)  # a build without it: ImportError
     daemon = Daemon(_settings(db_url), engine)
     at = dt.datetime(2026, 11, 29, 18, 0)
     assert daemon.job_reconcile(at) == "failed"
@@ -224,7 +224,7 @@ def test_a_relay_pass_that_finds_its_work_taken_by_another_replica_leaves_no_run
         conn.execute(text("UPDATE outbox SET claimed_by = 'other-replica:1', claimed_until = :t"),
                      {"t": utcnow() + dt.timedelta(minutes=5)})
     # the moment between this replica's look at the outbox and its claim, when the other replica took the rows
-    monkeypatch.setattr("regsync.service.daemon.outbound_work_available", lambda engine: True)
+    monkeypatch.setattr("regsync.service.jobs.outbound_work_available", lambda engine: True)
     with SandboxServer() as sandbox:
         settings = dataclasses.replace(_settings(db_url), registry=RegistrySettings(
             url=sandbox.base_url, client_id=sandbox.client_id, client_secret=sandbox.client_secret))

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy import Engine, delete, func, select, text, update
 
 from regsync.db.liveness import KEEPER
 from regsync.db.models import Outbox, Run
@@ -75,3 +75,9 @@ def outbox_backlog(engine: Engine) -> tuple[int, dt.datetime | None]:
     if isinstance(first, str):
         first = dt.datetime.fromisoformat(first)
     return int(n), first
+
+
+def forget_run(engine: Engine, run_id: int) -> None:
+    """Delete a run that did no work (the daemon's idle relay ticks leave no run: README, "runs")."""
+    with engine.begin() as conn:
+        conn.execute(delete(Run).where(Run.id == run_id))

@@ -1,0 +1,266 @@
+"""The bodies of the daemon's jobs (design.md, "Deployment"): a relay pass, a change-feed pass, the nightly
+reconcile with its reports, the retention prune; the singleton jobs in their run slots under their advisory lock;
+one ``run finished`` line per run. :class:`regsync.service.daemon.Daemon` schedules them and owns the process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from apscheduler.triggers.base import BaseTrigger
+from sqlalchemy import Engine, select
+
+from regsync.db.flowstate import FLOWS, is_paused, record_flow_result
+from regsync.db.locks import SingletonLock, claim_slot, finish_slot
+from regsync.db.models import Outbox
+from regsync.db.retention import prune
+from regsync.db.runs import finish_run, forget_run, start_run
+from regsync.db.session import utcnow
+from regsync.domain.masking import mask_text
+from regsync.flows.outbound import unblock
+from regsync.flows.reconcile import run_reconcile
+from regsync.flows.sync import run_pull, run_sync
+from regsync.reports.export import export_to_path
+from regsync.service.backoff import BACKOFF_JOBS, FailureStreaks
+from regsync.service.logs import alarm_streak
+from regsync.service.metrics import Metrics
+from regsync.service.schedule import latest_fire_time
+from regsync.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class Jobs:
+    """The job bodies the daemon's scheduler calls (one instance: the :class:`~regsync.service.daemon.Daemon`).
+
+    Each returns what the tick did, for the daemon's counters and the tests: ``run``, ``idle``, ``paused``,
+    ``backoff``, ``failed``, ``locked``, ``taken`` or ``stopping``.
+    """
+
+    settings: Settings
+    engine: Engine
+    worker: str
+    metrics: Metrics
+    stop: threading.Event
+    totals: Counter[str]
+    triggers: dict[str, BaseTrigger]
+    streaks: FailureStreaks
+
+    def client(self, flow: str) -> Any:
+        """The registry client of ``flow`` (the daemon's)."""
+        raise NotImplementedError
+
+    def ensure_first_cursor(self) -> bool:
+        """Whether the change feed's first cursor is taken (the daemon's)."""
+        raise NotImplementedError
+
+    def log_run(self, flow: str, summary: dict[str, Any], seconds: float | None = None) -> None:
+        """One INFO line, ``run finished``, for a run the daemon made (issue 12, item 12): ``run_id``, ``flow``,
+        ``status``, ``seconds``, ``pushed`` (created or updated in the registry), ``linked``, ``failed`` (records),
+        ``pulled`` (feed changes read), ``applied`` (changes applied locally), ``conflicts``, and what the
+        flow adds (the relay's ``unchanged`` and ``deferred``, the reconcile's ``discrepancies`` and
+        ``repaired``, the prune's ``deleted``); the error, masked, when the run failed."""
+        def total(value: Any) -> int:
+            if isinstance(value, dict):
+                return sum(total(v) for v in value.values())
+            return int(value or 0) if isinstance(value, int | float) else 0
+
+        line: dict[str, Any] = {
+            "run_id": summary.get("run_id"), "flow": flow, "status": summary.get("status"),
+            "seconds": summary.get("seconds", None if seconds is None else round(seconds, 3)),
+            "pushed": total(summary.get("pushed")), "linked": total(summary.get("linked")),
+            "failed": total(summary.get("failed")), "pulled": total(summary.get("pulled")),
+            "applied": total(summary.get("applied")), "conflicts": total(summary.get("conflicts")),
+        }
+        if flow == "outbound":
+            line.update(unchanged=total(summary.get("unchanged")), deferred=total(summary.get("deferred")))
+        elif flow == "reconcile":
+            line.update(discrepancies=total(summary.get("discrepancies")), repaired=total(summary.get("repaired")))
+        elif flow == "prune":
+            line.update(deleted=total(summary.get("deleted")))
+        if summary.get("error"):
+            line["error"] = mask_text(str(summary["error"]))
+        log.info("run finished", **line)
+
+    # -------------------------------------------------------------------------------------- job bodies
+    def job_outbound(self) -> str:
+        """One relay pass if the outbound flow is not paused, not backing off after failures, and a row is
+        available.
+
+        Returns:
+            ``run`` (a pass ran), ``idle``, ``paused``, ``backoff``, ``stopping`` or ``failed``.
+        """
+
+        if self.stop.is_set():
+            return "stopping"
+        if is_paused(self.engine, "outbound"):
+            return "paused"
+        if self.streaks.backing_off("outbound"):
+            return "backoff"
+        if not outbound_work_available(self.engine):
+            return "idle"
+        with alarm_streak(self.streaks.alarmed["outbound"]):
+            if not self.ensure_first_cursor():
+                self.streaks.passed("outbound", False, "the change feed's first cursor cannot be taken yet")
+                return "failed"
+            code, summary = run_sync(self.settings, engine=self.engine, stop=self.stop.is_set, inbound=False,
+                                     client=self.client("outbound"))
+        self.metrics.observe_sync(summary)
+        self.totals["pushed"] += sum(summary.get("pushed", {}).values()) + sum(summary.get("linked", {}).values())
+        self.totals["failed_records"] += sum(summary.get("failed", {}).values())
+        if code == 130:  # stopped by the daemon's shutdown: neither a success nor a failure of the flow
+            self.totals["interrupted_runs"] += 1
+            self.log_run("outbound", summary)
+            return "run"
+        record_flow_result(self.engine, "outbound", code == 0, summary.get("error"))
+        self.streaks.passed("outbound", code == 0, summary.get("error"))
+        if code == 0 and not (summary["batches"] or any(summary[k] for k in ("pushed", "linked", "failed",
+                                                                             "unchanged", "deferred"))):
+            # the work seen a moment ago was claimed by another replica: this pass did nothing
+            self._forget_idle_run(summary.get("run_id"))
+            return "idle"
+        self.totals["runs" if code == 0 else "failed_runs"] += 1
+        self.log_run("outbound", summary)
+        return "run" if code == 0 else "failed"
+
+    def _forget_idle_run(self, run_id: int | None) -> None:
+        """A pass that did no work leaves no run (idle ticks show only in /metrics; README, "runs")."""
+        if run_id is not None:
+            forget_run(self.engine, run_id)
+
+    def job_inbound(self, scheduled_at: dt.datetime | None = None) -> str:
+        """One change-feed pass in its slot, on one replica at a time (see :meth:`_singleton`); ``backoff`` while
+        it backs off after failed passes (:meth:`passed`)."""
+        if not self.stop.is_set() and self.streaks.backing_off("inbound"):
+            return "backoff"
+        return self._singleton("inbound", scheduled_at, self._pull)
+
+    def job_reconcile(self, scheduled_at: dt.datetime | None = None) -> str:
+        """The full reconcile in its slot, on one replica at a time, then its reports."""
+        return self._singleton("reconcile", scheduled_at, self._reconcile)
+
+    def job_prune(self, scheduled_at: dt.datetime | None = None) -> str:
+        """The retention prune in its slot."""
+        return self._singleton("prune", scheduled_at, self._prune)
+
+    def _singleton(self, job: str, scheduled_at: dt.datetime | None,
+                   body: Callable[[], tuple[str, int | None]]) -> str:
+        """Run ``body`` under the job's advisory lock and in its run slot.
+
+        Returns:
+            ``run``, ``idle`` (the body found nothing to do, or the flow is paused), ``failed``, ``locked``
+            (another replica runs this job now), ``taken`` (the slot was claimed already) or ``stopping``.
+        """
+        if self.stop.is_set():
+            return "stopping"
+        slot_time = scheduled_at or latest_fire_time(self.triggers[job], utcnow())
+        if slot_time is None:
+            return "idle"
+        with SingletonLock(self.engine, job) as held:
+            if not held:
+                return "locked"
+            slot = claim_slot(self.engine, job, slot_time, self.worker)
+            if slot is None:
+                return "taken"
+            state, run_id = "failed", None
+            try:
+                state, run_id = body()
+            except Exception as exc:  # noqa: BLE001 — a job's failure is logged and recorded, the daemon goes on
+                with alarm_streak(self.streaks.alarmed.get(job, set())):
+                    log.error(f"{job} job failed", error=mask_text(str(exc)), alarm=True)
+                if job in FLOWS:  # a pass that failed before it could record itself (`regsync status` shows it)
+                    record_flow_result(self.engine, job, False, str(exc))
+                if job in BACKOFF_JOBS:
+                    self.streaks.passed(job, False, str(exc))
+            finally:
+                finish_slot(self.engine, slot, state, run_id)
+            if state == "done":
+                self.totals["runs"] += 1
+            elif state == "failed":
+                self.totals["failed_runs"] += 1
+            return {"done": "run", "idle": "idle", "failed": "failed"}[state]
+
+    def _pull(self) -> tuple[str, int | None]:
+
+        if is_paused(self.engine, "inbound"):
+            return "idle", None
+        with alarm_streak(self.streaks.alarmed["inbound"]):
+            code, summary = run_pull(self.settings, engine=self.engine, stop=self.stop.is_set,
+                                     client=self.client("inbound"))
+        record_flow_result(self.engine, "inbound", code == 0, summary.get("error"))
+        self.streaks.passed("inbound", code == 0, summary.get("error"))
+        run_id = summary.get("run_id")
+        idle = code == 0 and not summary.get("changes") and summary.get("status") == "success"
+        self.metrics.observe_pull(summary, idle=idle)
+        if idle:  # a pull that read no change did no work
+            self._forget_idle_run(run_id)
+            return "idle", None
+        self.totals["pulled"] += int(summary.get("applied") or 0)
+        self.log_run("inbound", summary)
+        return ("done" if code == 0 else "failed"), run_id
+
+    def _reconcile(self) -> tuple[str, int | None]:
+        code, summary = run_reconcile(self.settings, repair=self.settings.daemon.reconcile_repair,
+                                      engine=self.engine, stop=self.stop.is_set)
+        record_flow_result(self.engine, "reconcile", code == 0, summary.get("error"))
+        run_id = summary.get("run_id")
+        self.log_run("reconcile", summary)
+        if run_id is not None:
+            self.export_reports(int(run_id))
+        return ("done" if code == 0 else "failed"), run_id
+
+    def export_reports(self, run_id: int) -> list[Path]:
+        """Write the reconcile run's HTML and CSV reports into ``[daemon] reports_dir`` as
+        ``reconcile-<run id>-<YYYYMMDD +08:00>.<html|csv>``.
+
+        Returns:
+            The files written.
+        """
+        folder = Path(self.settings.daemon.reports_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        day = dt.datetime.now(ZoneInfo(self.settings.daemon.timezone)).strftime("%Y%m%d")
+        written: list[Path] = []
+        for fmt in ("html", "csv"):
+            path = folder / f"reconcile-{run_id}-{day}.{fmt}"
+            try:
+                export_to_path(self.engine, run_id, fmt, path, actor=self.worker)  # written whole, then renamed
+            except Exception as exc:  # noqa: BLE001 — a report that fails to write does not fail the reconcile
+                log.error("report not written", path=str(path), error=mask_text(str(exc)))
+                continue
+            written.append(path)
+        log.info("reports written", run_id=run_id, files=[str(p) for p in written])
+        return written
+
+    def _prune(self) -> tuple[str, int | None]:
+
+        started = time.monotonic()
+        counts = prune(self.engine, self.settings.retention)
+        if not any(counts.values()):
+            return "idle", None
+        run_id = start_run(self.engine, "prune")
+        finish_run(self.engine, run_id, "success", {"deleted": counts})
+        log.info("old records pruned", **counts)
+        self.log_run("prune", {"run_id": run_id, "status": "success", "deleted": counts},
+                     seconds=time.monotonic() - started)
+        return "done", run_id
+
+
+def outbound_work_available(engine: Engine, *, now: dt.datetime | None = None) -> bool:
+    """Whether a relay pass has anything to do: re-queues the blocked rows whose awaited record is linked now
+    (:func:`regsync.flows.outbound.unblock`), then looks for an available outbox row (pending, or deferred and due, not
+    under a live lease)."""
+
+    now = now or utcnow()
+    with engine.begin() as conn:
+        unblock(conn, now)
+        row = conn.execute(select(Outbox.id).where(
+            Outbox.state.in_(("pending", "deferred")), Outbox.available_at <= now,
+            (Outbox.claimed_until.is_(None)) | (Outbox.claimed_until < now)).limit(1)).first()
+    return row is not None
