@@ -26,18 +26,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from regsync.db.flowstate import FLOWS, PAUSABLE, as_dt, iso_local, write_pause
 from regsync.db.hashkey import fingerprint, stored_fingerprint
-from regsync.db.liveness import abandoned, sweep, workers
-from regsync.db.models import Conflict, FeedCursor, FlowState, Outbox, Run
+from regsync.db.liveness import sweep
+from regsync.db.overview import read_overview
 from regsync.db.runs import outbox_failures
 from regsync.db.session import utcnow
 from regsync.db.store import open_store
 from regsync.domain.clock import SHANGHAI
 from regsync.domain.masking import mask_text
-from regsync.flows.inbound import CURSOR_NAME, reconcile_due
 from regsync.flows.operator import OperatorUsageError, check_reason, default_actor
 from regsync.settings import Settings
 
@@ -147,14 +146,6 @@ def set_paused(engine: Engine, flows: Sequence[str], paused: bool, *, reason: st
             "audit_id": audit_id}
 
 
-def _last_reconcile_run(conn: Any) -> dt.datetime | None:
-    """The end of the last completed reconcile run (``regsync reconcile`` records no flow result of its own).
-    Push and pull are not read off runs: a ``sync`` run may have pushed nothing at all (``--inbound``, or the
-    outbound flow paused), and every pass of either records its flow's result (:func:`record_flow_result`)."""
-    return as_dt(conn.execute(select(func.max(Run.finished_at)).where(
-        Run.status.in_(("success", "partial")), Run.kind == "reconcile")).scalar_one())
-
-
 def collect_status(engine: Engine, settings: Settings, *, now: dt.datetime | None = None) -> dict[str, Any]:
     """What ``regsync status`` shows, as plain data (the shape of ``status --json``).
 
@@ -180,25 +171,11 @@ def collect_status(engine: Engine, settings: Settings, *, now: dt.datetime | Non
     """
 
     now = now or utcnow()
-    with engine.connect() as conn:
-        backlog = {state: 0 for state in BACKLOG_STATES}
-        backlog.update({s: int(n) for s, n in conn.execute(
-            select(Outbox.state, func.count()).where(Outbox.state.in_(BACKLOG_STATES)).group_by(Outbox.state))})
-        oldest = as_dt(conn.execute(select(func.min(Outbox.created_at)).where(
-            Outbox.state.in_(("pending", "deferred")))).scalar_one())
-        states = {row.flow: row for row in conn.execute(select(FlowState)).all()}
-        run_success = {"reconcile": _last_reconcile_run(conn)}
-        cursor_at = as_dt(conn.execute(select(FeedCursor.updated_at).where(
-            FeedCursor.name == CURSOR_NAME)).scalar_one_or_none())
-        open_conflicts = int(conn.execute(select(func.count()).select_from(Conflict).where(
-            Conflict.state == "open")).scalar_one())
-        due = reconcile_due(conn)
-        daemons = workers(conn, role="daemon", now=now)
-        running = conn.execute(select(Run.id, Run.kind, Run.worker, Run.started_at).where(Run.status == "running")
-                               .order_by(Run.id)).all()
-        dead_runs = {r.id for r in abandoned(conn, now)[0]}
-        recently_abandoned = conn.execute(select(Run.id, Run.kind, Run.worker, Run.started_at).where(
-            Run.status == "abandoned", Run.finished_at >= now - dt.timedelta(days=1)).order_by(Run.id)).all()
+    seen = read_overview(engine, BACKLOG_STATES, now)
+    backlog, oldest, states, cursor_at = seen.backlog, seen.oldest_waiting, seen.flows, seen.cursor_at
+    run_success = {"reconcile": seen.last_reconcile}
+    open_conflicts, due, daemons = seen.open_conflicts, seen.reconcile_due, seen.daemons
+    running, dead_runs, recently_abandoned = seen.running, seen.dead_runs, seen.recently_abandoned
     failed_by_kind, failed_by_code = outbox_failures(engine)
     live = [d for d in daemons if d.alive]
     upcoming: dict[str, dt.datetime] = {}
