@@ -45,6 +45,8 @@ from regsync.db.triggers import row_priority
 from regsync.domain.merge import MergeResult, take_registry, three_way
 from regsync.domain.normalize import normalize_uscc, try_normalize_id_number
 from regsync.domain.projection import ENDED, FIELDS, REFERENCES, canonical, dumps, project_local, project_registry
+from regsync.registry.port import RegistryPort
+from regsync.registry.types import as_kind
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -162,7 +164,7 @@ class Ownership:
         own_client_id: this client's id (``""`` when unknown: then no record is this client's).
     """
 
-    def __init__(self, settings: Settings, client: Any) -> None:
+    def __init__(self, settings: Settings, client: RegistryPort) -> None:
         self.settings = settings
         self.client = client
         self.own_client_id = settings.registry.client_id or getattr(getattr(client, "settings", None),
@@ -217,7 +219,7 @@ class LocalWriter:
 
     note_agreements: bool = True
 
-    def __init__(self, engine: Engine, client: Any, settings: Settings) -> None:
+    def __init__(self, engine: Engine, client: RegistryPort, settings: Settings) -> None:
         check_hash_key(engine, settings.hash_key)  # the links' snapshots are hashed with the store's key
         self.client = client
         self.settings = settings
@@ -434,7 +436,7 @@ class LocalWriter:
             return found
         if depth >= MAX_REFERENCE_DEPTH:
             raise Unresolved(f"{kind} {registry_id}: references too deep")
-        recs = self.client.lookup(kind, [registry_id])
+        recs = self.client.lookup(as_kind(kind), [registry_id])
         if not recs:
             raise Unresolved(f"{kind} {registry_id} is not in the registry")
         rec = recs[0]

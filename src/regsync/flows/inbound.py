@@ -57,7 +57,8 @@ from regsync.domain.kinds import KINDS
 from regsync.domain.masking import mask_text
 from regsync.flows.apply import InboundStats, LocalWriter
 from regsync.registry.errors import CursorExpired
-from regsync.registry.types import Change, ChangePage
+from regsync.registry.port import RegistryPort
+from regsync.registry.types import Change, ChangePage, as_kind
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -117,7 +118,7 @@ class Poller:
         regsync.db.hashkey.HashKeyMismatch: ``settings.hash_key`` is not the store's hash key.
     """
 
-    def __init__(self, engine: Engine, client: Any, settings: Settings, *, page_limit: int = PAGE_LIMIT,
+    def __init__(self, engine: Engine, client: RegistryPort, settings: Settings, *, page_limit: int = PAGE_LIMIT,
                  record_run: bool = True) -> None:
         if not 1 <= page_limit <= 1000:
             raise ValueError("page_limit must be between 1 and 1000 (registry-api.md §3)")
@@ -311,7 +312,7 @@ class Poller:
         for kind, ids in wanted.items():
             got: dict[str, dict[str, Any]] = {}
             for chunk in chunks(ids, LOOKUP_CHUNK):
-                for rec in self.client.lookup(kind, list(chunk)):
+                for rec in self.client.lookup(as_kind(kind), list(chunk)):
                     got[rec["id"]] = rec
             bodies[kind] = got
             st.skipped["not_found"] += len(set(ids) - set(got))

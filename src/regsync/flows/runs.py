@@ -14,6 +14,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from regsync.registry.client import ClientStats, RegistryClient
+from regsync.registry.port import RegistryPort
 from regsync.settings import ConfigError, Settings
 
 
@@ -42,7 +43,8 @@ def require_registry(settings: Settings) -> None:
         raise ConfigError("REGSYNC_CLIENT_ID and REGSYNC_CLIENT_SECRET (or REGSYNC_CLIENT_SECRET_FILE) are required")
 
 
-def open_client(settings: Settings, client: RegistryClient | None) -> contextlib.AbstractContextManager[RegistryClient]:
+def open_client(settings: Settings,
+                client: RegistryPort | None) -> contextlib.AbstractContextManager[RegistryPort]:
     """``with open_client(settings, client) as client``: the given client, left open with its counters reset for a
     new run, or a new :class:`~regsync.registry.client.RegistryClient` on ``settings.registry``, closed afterwards."""
     if client is None:

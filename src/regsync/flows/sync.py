@@ -25,6 +25,7 @@ from regsync.flows.inbound import InboundStats, Poller
 from regsync.flows.outbound import Relay, RelayHalted, RelayStats
 from regsync.flows.runs import Advance, no_progress, open_client, require_registry
 from regsync.registry.errors import InvalidClient, RegistryError
+from regsync.registry.port import RegistryPort
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -37,7 +38,7 @@ def _named(counter: dict[str, int]) -> dict[str, int]:
 def run_sync(settings: Settings, *, progress: Advance | None = None, until_quiet: bool = False,
              timeout_s: float = 3600.0, stall_s: float = 300.0, engine: Engine | None = None,
              stop: Callable[[], bool] | None = None, outbound: bool = True, inbound: bool = True,
-             client: Any = None) -> tuple[int, dict[str, Any]]:
+             client: RegistryPort | None = None) -> tuple[int, dict[str, Any]]:
     """One sync pass: outbound (push what the outbox holds), then inbound (pull the change feed and merge),
     recorded as a run of kind ``sync``; with ``until_quiet``, passes until neither side has anything left.
 
@@ -274,7 +275,7 @@ def inbound_summary(stats: Any) -> dict[str, Any]:
 
 
 def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable[[], bool] | None = None,
-             max_pages: int | None = None, client: Any = None) -> tuple[int, dict[str, Any]]:
+             max_pages: int | None = None, client: RegistryPort | None = None) -> tuple[int, dict[str, Any]]:
     """One inbound pass (design.md, flow 2): read the change feed from the saved cursor until it has no more and
     apply it (:class:`regsync.flows.inbound.Poller`), recorded as a run of kind ``inbound``.
 

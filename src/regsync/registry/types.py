@@ -16,6 +16,17 @@ from typing import Any, Literal
 Kind = Literal["org", "volunteer", "membership", "activity", "service_record"]
 KINDS: tuple[Kind, ...] = ("org", "volunteer", "membership", "activity", "service_record")
 
+
+def as_kind(value: str) -> Kind:
+    """``value`` (an outbox entity, a feed entry's type mapped to regsync's name…) as a :data:`Kind`.
+
+    Raises:
+        ValueError: not one of the five kinds.
+    """
+    if value not in KINDS:
+        raise ValueError(f"not a kind of record: {value!r}; one of {', '.join(KINDS)}")
+    return value
+
 #: Batch operation names of registry-api.md §5.1.
 OpName = Literal["create", "update", "delete", "revoke", "correct", "join", "leave"]
 

@@ -86,6 +86,7 @@ from regsync.domain.masking import mask_text
 from regsync.flows.inbound import Poller
 from regsync.flows.runs import require_registry
 from regsync.registry.client import RegistryClient
+from regsync.registry.port import RegistryPort
 from regsync.service.backoff import FailureStreaks
 from regsync.service.jobs import Jobs
 from regsync.service.metrics import Metrics, serve_metrics
@@ -187,7 +188,7 @@ class Daemon(Jobs):
         self.streaks = FailureStreaks(settings.daemon)  # of the frequent jobs (outbound, inbound)
         self._holds_lease = False
 
-    def client(self, flow: str) -> Any:
+    def client(self, flow: str) -> RegistryPort:
         """The registry client of ``flow`` (one per flow, kept with its token for the daemon's life; the relay's
         and the poller's threads never share one)."""
 

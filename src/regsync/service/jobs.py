@@ -27,6 +27,7 @@ from regsync.domain.masking import mask_text
 from regsync.flows.outbound import unblock
 from regsync.flows.reconcile import run_reconcile
 from regsync.flows.sync import run_pull, run_sync
+from regsync.registry.port import RegistryPort
 from regsync.reports.export import export_to_path
 from regsync.service.backoff import BACKOFF_JOBS, FailureStreaks
 from regsync.service.logs import alarm_streak
@@ -53,7 +54,7 @@ class Jobs:
     triggers: dict[str, BaseTrigger]
     streaks: FailureStreaks
 
-    def client(self, flow: str) -> Any:
+    def client(self, flow: str) -> RegistryPort:
         """The registry client of ``flow`` (the daemon's)."""
         raise NotImplementedError
 
