@@ -13,17 +13,15 @@ import structlog
 from sqlalchemy import Engine
 
 from regsync.db.flowstate import is_paused, record_flow_result
-from regsync.db.hashkey import check_hash_key
 from regsync.db.liveness import KEEPER
 from regsync.db.locks import SingletonLock
-from regsync.db.runs import finish_run, outbox_backlog, outbox_failures, start_run
+from regsync.db.runs import outbox_backlog, outbox_failures
 from regsync.db.session import utcnow
-from regsync.db.store import open_store
 from regsync.domain.kinds import KIND_NAMES
 from regsync.domain.masking import mask_text
 from regsync.flows.inbound import InboundStats, Poller
 from regsync.flows.outbound import Relay, RelayHalted, RelayStats
-from regsync.flows.runs import Advance, no_progress, open_client, require_registry
+from regsync.flows.runs import Advance, RecordedRun, no_progress, open_client, run_store
 from regsync.registry.errors import InvalidClient, RegistryError
 from regsync.registry.port import RegistryPort
 from regsync.settings import Settings
@@ -81,18 +79,22 @@ def run_sync(settings: Settings, *, progress: Advance | None = None, until_quiet
         StoreError: the local store is unusable.
     """
 
-    require_registry(settings)
-    own_engine = engine is None
-    engine = engine or open_store(settings.database.url)
-    check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # before anything is recorded
+    with run_store(settings, engine) as store, RecordedRun(store, "sync") as run:
+        return _sync(settings, store, run, progress=progress, until_quiet=until_quiet, timeout_s=timeout_s,
+                     stall_s=stall_s, stop=stop, outbound=outbound, inbound=inbound, client=client)
 
+
+def _sync(settings: Settings, engine: Engine, run: RecordedRun, *, progress: Advance | None, until_quiet: bool,
+          timeout_s: float, stall_s: float, stop: Callable[[], bool] | None, outbound: bool, inbound: bool,
+          client: RegistryPort | None) -> tuple[int, dict[str, Any]]:
+    """The sync pass of :func:`run_sync`, in its recorded run on a checked store."""
     paused = [flow for flow, on in (("outbound", outbound), ("inbound", inbound)) if on and is_paused(engine, flow)]
     for flow in paused:  # an operator's pause holds for manual passes too; changes are still captured
         log.warning(f"{flow} is paused (regsync pause): skipped; `regsync resume` to let it run", flow=flow)
     outbound = outbound and "outbound" not in paused
     inbound = inbound and "inbound" not in paused
     started = time.monotonic()
-    run_id = start_run(engine, "sync")
+    run_id = run.run_id
     total = RelayStats()
     pulled = InboundStats()
     status, code, error = "success", 0, None
@@ -218,7 +220,7 @@ def run_sync(settings: Settings, *, progress: Advance | None = None, until_quiet
     summary.update(seconds=round(time.monotonic() - started, 3), client=client_stats)
     if error:
         summary["error"] = mask_text(error)
-    finish_run(engine, run_id, status, summary)
+    run.finish(status, summary)
     if code != 130:  # an interruption is neither a success nor a failure of a flow
 
         for flow, ran in (("outbound", outbound), ("inbound", inbound)):
@@ -228,8 +230,6 @@ def run_sync(settings: Settings, *, progress: Advance | None = None, until_quiet
                 record_flow_result(engine, flow, True)
             elif flow == phase:
                 record_flow_result(engine, flow, False, error)
-    if own_engine:
-        engine.dispose()
     return code, summary
 
 
@@ -300,36 +300,25 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
         StoreError: the local store is unusable.
     """
 
-    require_registry(settings)
-    own_engine = engine is None
-    engine = engine or open_store(settings.database.url)
-    check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # before anything is recorded
-    started = time.monotonic()
-    code = 0
-    try:
+    with run_store(settings, engine) as engine:
+        started = time.monotonic()
+        code = 0
         KEEPER.hold(engine)  # the poller records its run itself: the lease covers it (issue 12, item 11)
-    except BaseException:
-        if own_engine:
-            engine.dispose()
-        raise
-    try:
-        with open_client(settings, client) as client:
-            poller = Poller(engine, client, settings)
-            try:
-                stats = poller.run(stop=stop, max_pages=max_pages)
-                status = "partial" if stats.reconcile_found else "success"
-            except Exception as exc:  # noqa: BLE001 — recorded by the poller as failed; reported here
-                log.error("pull failed", error=mask_text(str(exc)))
-                stats, status, code = poller.stats, "failed", 1
-                summary_error: str | None = mask_text(str(exc))
-            else:
-                summary_error = None
-
-        record_flow_result(engine, "inbound", code == 0, summary_error)
-    finally:
-        KEEPER.release(engine)
-        if own_engine:
-            engine.dispose()
+        try:
+            with open_client(settings, client) as client:
+                poller = Poller(engine, client, settings)
+                try:
+                    stats = poller.run(stop=stop, max_pages=max_pages)
+                    status = "partial" if stats.reconcile_found else "success"
+                except Exception as exc:  # noqa: BLE001 — recorded by the poller as failed; reported here
+                    log.error("pull failed", error=mask_text(str(exc)))
+                    stats, status, code = poller.stats, "failed", 1
+                    summary_error: str | None = mask_text(str(exc))
+                else:
+                    summary_error = None
+            record_flow_result(engine, "inbound", code == 0, summary_error)
+        finally:
+            KEEPER.release(engine)
     summary = stats.as_dict()
     summary.pop("decision_log", None)
     summary.update(status=status, seconds=round(time.monotonic() - started, 3))

@@ -21,11 +21,12 @@ from regsync.db.flowstate import FLOWS, is_paused, record_flow_result
 from regsync.db.locks import SingletonLock, claim_slot, finish_slot
 from regsync.db.models import Outbox
 from regsync.db.retention import prune
-from regsync.db.runs import finish_run, forget_run, start_run
+from regsync.db.runs import forget_run
 from regsync.db.session import utcnow
 from regsync.domain.masking import mask_text
 from regsync.flows.outbound import unblock
 from regsync.flows.reconcile import run_reconcile
+from regsync.flows.runs import RecordedRun
 from regsync.flows.sync import run_pull, run_sync
 from regsync.registry.port import RegistryPort
 from regsync.reports.export import export_to_path
@@ -240,13 +241,13 @@ class Jobs:
         return written
 
     def _prune(self) -> tuple[str, int | None]:
-
         started = time.monotonic()
         counts = prune(self.engine, self.settings.retention)
         if not any(counts.values()):
             return "idle", None
-        run_id = start_run(self.engine, "prune")
-        finish_run(self.engine, run_id, "success", {"deleted": counts})
+        with RecordedRun(self.engine, "prune") as run:  # recorded only when it deleted something
+            run.finish("success", {"deleted": counts})
+        run_id = run.run_id
         log.info("old records pruned", **counts)
         self.log_run("prune", {"run_id": run_id, "status": "success", "deleted": counts},
                      seconds=time.monotonic() - started)
