@@ -93,8 +93,6 @@ from regsync.domain.projection import (
     project_registry,
 )
 from regsync.registry.errors import (
-    ERROR_CLASSES,
-    BadRequest,
     InvalidClient,
     Maintenance,
     RateLimited,
@@ -342,16 +340,15 @@ def _field_errors_text(result: OperationResult) -> str:
 
 
 def _unknown_code_is(result: OperationResult, what: str) -> bool:
-    """For a refused result whose code this client does not know (registry-api.md §1, v1.1 adds codes): whether
-    its HTTP status's class (:func:`regsync.registry.errors.error_class`, §7) makes it ``transient`` (429, 5xx:
-    retried later) or ``about_the_client`` (401, 400: like :data:`SYSTEMIC_CODES`). A known code is decided by the
-    code sets above; an unknown code of another status is a refusal on the data."""
-    if result.ok or result.code in ERROR_CLASSES:
-        return False
+    """For a refused result: whether its typed error (:func:`regsync.registry.errors.error_for_result`, §7; a code
+    this client does not know is read by its HTTP status) makes it ``transient`` (retried later: 429, 5xx,
+    ``EXPORT_IN_PROGRESS``…) or ``about_the_client`` (401, 400, 403, 428…: like :data:`SYSTEMIC_CODES`). Where
+    this and the code sets above disagree, the stricter wins: a result is a refusal on the data only when both
+    say so."""
     err = error_for_result(result)
     if what == "transient":
-        return bool(err is not None and err.retriable)
-    return bool(err is not None and (err.systemic or isinstance(err, BadRequest)))
+        return bool(err is not None and err.retry_later)
+    return bool(err is not None and (err.systemic or err.systemic_in_bulk))
 
 
 def _result_code(result: OperationResult) -> str:
