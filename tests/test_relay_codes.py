@@ -20,9 +20,10 @@ from sqlalchemy import Engine, text
 
 import factories as f
 from regsync.flows.outbound import Relay, RelayHalted
+from regsync.flows.relay_results import Verdict, about_the_client, classify, operator_code, refusal_text
 from regsync.registry import errors as E
 from regsync.registry.client import RegistryClient
-from regsync.registry.types import OperationResult
+from regsync.registry.types import FieldError, Operation, OperationResult
 from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings
 
 BASE = "https://registry.test/api/v1"
@@ -146,3 +147,44 @@ def test_one_refusal_about_the_client_alone_fails_its_record(engine, relay_setti
     rows = outbox(engine)
     assert (rows[bad].state, rows[bad].last_code) == ("failed", "PROVINCE_SUSPENDED")
     assert {rows[v].state for v in others} == {"sent"}
+
+
+# -- the one classification --------------------------------------------------------------------------------------
+
+
+CREATE = Operation("create", "volunteer", {}, idempotency_key="k", client_ref="1")
+CORRECT = Operation("correct", "service_record", {}, registry_id="S1", idempotency_key="k", client_ref="1-r1")
+CLASSIFIED = [
+    (OperationResult(201, "OK", "V1", 1), CREATE, Verdict.ACCEPTED),
+    (OperationResult(409, "INVALID_STATE"), CORRECT, Verdict.CORRECTION_REFUSED),
+    (OperationResult(409, "DUPLICATE_CLIENT_REF", "S9"), CORRECT, Verdict.CORRECTION_REFUSED),
+    (OperationResult(409, "INVALID_STATE"), CREATE, Verdict.REFUSED),
+    (OperationResult(409, "DUPLICATE_ID_NUMBER", "V9"), CREATE, Verdict.DUPLICATE),
+    (OperationResult(409, "DUPLICATE_USCC"), CREATE, Verdict.REFUSED),  # no existing id to link to
+    (OperationResult(409, "DUPLICATE_TRAINING_RECORD", "T9"), CREATE, Verdict.REFUSED),  # unknown: not a link
+    (OperationResult(412, "VERSION_MISMATCH", "V1", 3, {"id": "V1", "version": 3}), CREATE, Verdict.VERSION_MOVED),
+    (OperationResult(412, "VERSION_MISMATCH"), CREATE, Verdict.REFUSED),  # no current record to compare
+    (OperationResult(429, "RATE_LIMITED"), CREATE, Verdict.RETRY_LATER),
+    (OperationResult(429, "QUOTA_EXCEEDED"), CREATE, Verdict.RETRY_LATER),
+    (OperationResult(503, "MAINTENANCE"), CREATE, Verdict.RETRY_LATER),
+    (OperationResult(500, "INVALID_STATE"), CREATE, Verdict.RETRY_LATER),
+    (OperationResult(422, "VALIDATION_FAILED"), CREATE, Verdict.REFUSED),
+    (OperationResult(403, "FORBIDDEN"), CREATE, Verdict.REFUSED),
+]
+
+
+@pytest.mark.parametrize(("result", "op", "verdict"), CLASSIFIED,
+                         ids=[f"{r.status}-{r.code}-{o.op}" for r, o, _ in CLASSIFIED])
+def test_classify_reads_a_result_by_its_typed_error(result, op, verdict) -> None:
+    assert classify(result, op) is verdict
+
+
+def test_the_code_and_words_an_operator_sees_on_a_refusal() -> None:
+    refused = OperationResult(422, "VALIDATION_FAILED", message="invalid",
+                              errors=[FieldError("phone", "INVALID_PHONE", "bad"), FieldError("name", "REQUIRED", "")])
+    assert operator_code(refused) == "INVALID_PHONE"
+    assert refusal_text(refused) == "phone: INVALID_PHONE (bad); name: REQUIRED ()"
+    assert (operator_code(OperationResult(409, "INVALID_STATE", message="ended")),
+            refusal_text(OperationResult(409, "INVALID_STATE", message="ended"))) == ("INVALID_STATE", "ended")
+    assert about_the_client(OperationResult(400, "BAD_REQUEST"))
+    assert not about_the_client(OperationResult(403, "NOT_OWNER"))

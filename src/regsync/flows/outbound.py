@@ -92,27 +92,18 @@ from regsync.domain.projection import (
     project_local,
     project_registry,
 )
+from regsync.flows.relay_results import Verdict, about_the_client, classify, operator_code, refusal_text
 from regsync.registry.errors import (
     InvalidClient,
     Maintenance,
     RateLimited,
     RegistryError,
     TransientError,
-    error_for_result,
 )
 from regsync.registry.types import Kind, Operation, OperationResult
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
-
-#: Local table of each kind.
-
-#: Codes that are a verdict on the record's data or state: the row fails and waits for a change.
-DATA_CODES = {"VALIDATION_FAILED", "DAILY_HOURS_EXCEEDED", "INVALID_STATE", "ORG_HAS_ACTIVE_CHILDREN",
-              "NOT_OWNER", "FORBIDDEN", "NOT_FOUND", "IDEMPOTENCY_KEY_REUSED", "BAD_REQUEST",
-              "PRECONDITION_REQUIRED", "VERSION_MISMATCH"}
-DUPLICATE_CODES = {"DUPLICATE_ID_NUMBER", "DUPLICATE_USCC", "DUPLICATE_CLIENT_REF"}
-
 
 #: Times one record may go back to the queue after a write within one pass before it is failed as ``SYNC_LOOP``:
 #: a link then the push of the platform's state, a correction found under its clientRef, a new version
@@ -129,11 +120,6 @@ WAIT_ROUNDS = 3
 #: Codes of a deferral whose outcome is known (decided locally, or a refusal merged): no write is uncertain.
 LOCAL_WAIT_CODES = {"PARENT_PENDING", "PRIMARY_PENDING", "PARENT_FAILED", "PARENT_DISCARDED", "MERGED",
                     "CONFLICT_HELD"}
-
-#: Codes that say nothing about a record's data but about this client as a whole (registry-api.md §7): when
-#: most of a batch is answered with one of them, the relay stops and alarms instead of failing rows.
-SYSTEMIC_CODES = {"FORBIDDEN", "TOKEN_INVALID", "TOKEN_EXPIRED", "SIGNATURE_INVALID", "TIMESTAMP_SKEW",
-                  "NONCE_REPLAYED", "BAD_REQUEST", "PRECONDITION_REQUIRED", "IDEMPOTENCY_KEY_REUSED"}
 
 _CHUNK = 500
 
@@ -331,31 +317,6 @@ def _now() -> dt.datetime:
 def _chunks(seq: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(seq), n):
         yield seq[i:i + n]
-
-
-def _field_errors_text(result: OperationResult) -> str:
-    if result.errors:
-        return "; ".join(f"{e.field}: {e.code} ({e.message})" for e in result.errors)
-    return result.message or result.code
-
-
-def _unknown_code_is(result: OperationResult, what: str) -> bool:
-    """For a refused result: whether its typed error (:func:`regsync.registry.errors.error_for_result`, §7; a code
-    this client does not know is read by its HTTP status) makes it ``transient`` (retried later: 429, 5xx,
-    ``EXPORT_IN_PROGRESS``…) or ``about_the_client`` (401, 400, 403, 428…: like :data:`SYSTEMIC_CODES`). Where
-    this and the code sets above disagree, the stricter wins: a result is a refusal on the data only when both
-    say so."""
-    err = error_for_result(result)
-    if what == "transient":
-        return bool(err is not None and err.retry_later)
-    return bool(err is not None and (err.systemic or err.systemic_in_bulk))
-
-
-def _result_code(result: OperationResult) -> str:
-    """The code an operator sees: the first field code of a validation failure, else the result's code."""
-    if result.code == "VALIDATION_FAILED" and result.errors:
-        return result.errors[0].code
-    return result.code
 
 
 class Relay:
@@ -1377,8 +1338,7 @@ class Relay:
         corrections: list[tuple[_Item, OperationResult]] = []
         if len(results) != len(items):
             raise RegistryError(f"the registry answered {len(results)} results for {len(items)} operations")
-        refusals = Counter(r.code for r in results if not r.ok and (r.code in SYSTEMIC_CODES
-                                                                     or _unknown_code_is(r, "about_the_client")))
+        refusals = Counter(r.code for r in results if about_the_client(r))
         if refusals:
             code, n = refusals.most_common(1)[0]
             if n * 2 > len(results):
@@ -1389,15 +1349,17 @@ class Relay:
                           code=code, refused=n, batch=len(results), alarm=True)
                 raise RelayHalted(f"the registry answered {n} of {len(results)} operations with {code}")
         for it, res in zip(items, results, strict=True):
-            if res.ok:
+            verdict = classify(res, it.op)
+            if verdict is Verdict.ACCEPTED:
                 base = (canonical(project_registry(kind, res.record), self.settings.hash_key)
                         if res.record else None)
                 outcomes.success(it, res, base)
-            elif it.op is not None and it.op.op == "correct" and res.code in ("INVALID_STATE", "DUPLICATE_CLIENT_REF"):
+            elif verdict is Verdict.CORRECTION_REFUSED:
                 corrections.append((it, res))
-            elif res.code in DUPLICATE_CODES and res.registry_id:
+            elif verdict is Verdict.DUPLICATE:
                 duplicates.append((it, res))
-            elif res.code == "VERSION_MISMATCH" and res.record is not None:
+            elif verdict is Verdict.VERSION_MOVED:
+                assert res.record is not None  # VERSION_MOVED carries the registry's current record
                 current = canonical(project_registry(kind, res.record), self.settings.hash_key)
                 base = json.loads(it.link["base"]) if it.link else None
                 if it.desired is not None and not changed_fields(current, it.desired):
@@ -1414,15 +1376,14 @@ class Relay:
                     outcomes.fail(it, "VERSION_MISMATCH",
                                   f"the registry changed synced fields since the last agreed state "
                                   f"({', '.join(moved)})")
-            elif res.status >= 500 or res.code in {"RATE_LIMITED", "MAINTENANCE", "INTERNAL"} \
-                    or _unknown_code_is(res, "transient"):
+            elif verdict is Verdict.RETRY_LATER:
                 outcomes.defer(it, res.code, res.message, seconds=self._backoff(it.attempts), count_attempt=True,
                                max_attempts=self.settings.relay.max_attempts)
             elif it.op is not None and it.op.op == "correct":
-                outcomes.fail(it, _result_code(res), f"the registry refused the correction, and its record "
-                              f"{it.op.registry_id} stays ACCEPTED as it was: {_field_errors_text(res)}")
+                outcomes.fail(it, operator_code(res), f"the registry refused the correction, and its record "
+                              f"{it.op.registry_id} stays ACCEPTED as it was: {refusal_text(res)}")
             else:
-                outcomes.fail(it, _result_code(res), _field_errors_text(res))
+                outcomes.fail(it, operator_code(res), refusal_text(res))
         if corrections:
             self._settle_corrections(kind, corrections, outcomes)
         met = self._other_store
