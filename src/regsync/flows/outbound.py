@@ -57,26 +57,17 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import BigInteger, Connection, Engine, Text, and_, any_, bindparam, or_, select, text, update
+from sqlalchemy import BigInteger, Connection, Engine, Text, any_, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.sql import ColumnElement
 
+from regsync.db import links, outbox
 from regsync.db.hashkey import check_hash_key
-from regsync.db.holds import PARENT_DISCARDED, discarded_reason, held_keys, set_aside_held
+from regsync.db.holds import PARENT_DISCARDED, discarded_reason, held_keys
 from regsync.db.meta import store_id
-from regsync.db.models import (
-    DUPLICATE_HOWS,
-    REGISTRY_OWNED,
-    TABLE_ENTITY,
-    TABLES,
-    Base,
-    Conflict,
-    CreateSent,
-    Link,
-    Outbox,
-)
-from regsync.db.session import is_postgres, suppress_outbox, utcnow
-from regsync.db.triggers import ending_priority, row_priority
+from regsync.db.models import REGISTRY_OWNED, TABLE_ENTITY, TABLES, Base, Outbox
+from regsync.db.outbox import unblock as unblock  # one of this module's public names (regsync.service.daemon)
+from regsync.db.session import suppress_outbox, utcnow
+from regsync.db.triggers import ending_priority
 from regsync.domain.masking import mask_text
 from regsync.domain.normalize import NormalizationError, try_normalize_id_number
 from regsync.domain.projection import (
@@ -439,9 +430,7 @@ class Relay:
         if done - self._analyzed_at < self.analyze_every:
             return
         self._analyzed_at = done
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("ANALYZE link"))
-            conn.execute(text("ANALYZE outbox"))
+        outbox.analyze(self.engine, ("link", "outbox"))
         log.info("link and outbox analyzed as they grow", records=done)
 
     def _analyze_after_bulk_load(self) -> None:
@@ -449,25 +438,20 @@ class Relay:
             return
         self._analyzed = True
         with self.engine.connect() as conn:
-            backlog = conn.execute(text("SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE state = 'pending' "
-                                        "LIMIT :n) t"), {"n": self.analyze_backlog}).scalar_one()
+            backlog = outbox.pending_at_least(conn, self.analyze_backlog)
         if backlog >= self.analyze_backlog:
-            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text("ANALYZE outbox"))
-                conn.execute(text("ANALYZE link"))
+            outbox.analyze(self.engine, ("outbox", "link"))
             log.info("outbox and link analyzed before a large backlog", backlog=f">={backlog}")
 
     def _other_store_failed(self) -> int:
         """Records whose outbox rows are failed as another store's (:data:`OTHER_STORE_CODE`) now."""
         with self.engine.connect() as conn:
-            return int(conn.execute(text(
-                "SELECT COUNT(*) FROM (SELECT DISTINCT entity, local_id FROM outbox WHERE state = 'failed' "
-                "AND last_code = :code) t"), {"code": OTHER_STORE_CODE}).scalar_one())
+            return outbox.failed_records(conn, OTHER_STORE_CODE)
 
     def unblock(self) -> int:
         """Re-queue ``blocked`` rows whose awaited record is linked now. Returns how many."""
         with self.engine.begin() as conn:
-            return unblock(conn, _now())
+            return outbox.unblock(conn, _now())
 
     # ------------------------------------------------------------------------------------------ claim
     def claim(self, conn: Connection, limit: int) -> list[dict[str, Any]]:
@@ -478,20 +462,8 @@ class Relay:
             priority order.
         """
         now = _now()
-        set_aside_held(conn, now)  # what an operator discarded stays out of sync until restored (regsync.db.holds)
         until = now + dt.timedelta(seconds=self.settings.relay.lease_s)
-        # On PostgreSQL the ids go as an array (= ANY(ARRAY(…))): as "IN (subquery)" the planner hashes the ids and
-        # scans the whole outbox to find them (234 ms for 5 000 rows of 370 000, against ~80 ms)
-        pg = is_postgres(conn)
-        ids_of, lock, close = ("= ANY(ARRAY(", " FOR UPDATE SKIP LOCKED", "))") if pg else ("IN (", "", ")")
-        rows = conn.execute(text(
-            f"UPDATE outbox SET claimed_by = :me, claimed_until = :until WHERE id {ids_of}"
-            " SELECT id FROM outbox WHERE state IN ('pending', 'deferred') AND available_at <= :now"
-            " AND (claimed_until IS NULL OR claimed_until < :now)"
-            f" ORDER BY priority, id LIMIT :limit{lock}{close}"
-            " RETURNING id, entity, local_id, op, priority, attempts, last_code, created_at, done_at"),
-            {"me": self.worker, "until": until, "now": now, "limit": limit})
-        return sorted(_dicts(rows), key=lambda r: (r["priority"], r["id"]))
+        return outbox.claim(conn, worker=self.worker, now=now, until=until, limit=limit)
 
     def _drop_records_held_elsewhere(self, claimed: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Keep one record in flight in one relay only.
@@ -503,18 +475,9 @@ class Relay:
         record waits for the next step).
         """
         now = _now()
-        keys = sorted({(r["entity"], r["local_id"]) for r in claimed})
-        held: set[tuple[str, int]] = set()
         with self.engine.connect() as conn:
-            by_kind: dict[str, list[int]] = defaultdict(list)
-            for entity, lid in keys:
-                by_kind[entity].append(lid)
-            for entity, ids in by_kind.items():
-                for chunk in _chunks(ids, _chunk_size(conn)):
-                    held.update((entity, lid) for (lid,) in conn.execute(
-                        select(Outbox.local_id).where(
-                            Outbox.entity == entity, _in(conn, Outbox.local_id, chunk), Outbox.claimed_by.is_not(None),
-                            Outbox.claimed_by != self.worker, Outbox.claimed_until >= now).distinct()))
+            held = outbox.claimed_by_others(conn, ((r["entity"], r["local_id"]) for r in claimed), worker=self.worker,
+                                            now=now)
         if not held:
             return claimed
         give_back = [r["id"] for r in claimed if (r["entity"], r["local_id"]) in held]
@@ -525,9 +488,7 @@ class Relay:
     def release(self, row_ids: Sequence[int]) -> None:
         """Give back claimed rows untouched (at shutdown or when a pass stops early)."""
         with self.engine.begin() as conn:
-            for chunk in _chunks(list(row_ids), _CHUNK):
-                conn.execute(update(Outbox).where(_in(conn, Outbox.id, chunk), Outbox.claimed_by == self.worker)
-                             .values(claimed_by=None, claimed_until=None))
+            outbox.release(conn, row_ids, worker=self.worker)
 
     # ------------------------------------------------------------------------------------------ work
     def _work(self, max_steps: int | None) -> Iterator[_Send | _End | object]:
@@ -581,11 +542,8 @@ class Relay:
         """Make the rows this pass deferred to wait for its own work (:data:`IN_PASS_WAITS`) available now: what
         they waited for is written. They no longer count as deferred; if they must wait again, they say so."""
         waiting, self.stats.waiting = self.stats.waiting, []
-        ob = Outbox.__table__
         with self.engine.begin() as conn:
-            for chunk in _chunks([rid for _, ids in waiting for rid in ids], _CHUNK):
-                conn.execute(update(ob).where(_in(conn, ob.c.id, chunk), ob.c.state == "deferred",
-                                              ob.c.claimed_by.is_(None)).values(available_at=_now()))
+            outbox.make_available(conn, [rid for _, ids in waiting for rid in ids], _now())
         for kind, _ in waiting:
             self.stats.deferred[kind] -= 1
         self.stats.deferred = +self.stats.deferred  # drop the zeros
@@ -632,16 +590,9 @@ class Relay:
         """
         kind = group.kind
         ids = sorted(it.local_id for it in group.items)
-        held: dict[int, set[str]] = defaultdict(set)
-        failed_before: set[int] = set()
         with self.engine.connect() as conn:
-            for chunk in _chunks(ids, _chunk_size(conn)):
-                for lid, name in conn.execute(select(Conflict.local_id, Conflict.field).where(
-                        Conflict.entity == kind, _in(conn, Conflict.local_id, chunk), Conflict.state == "open")):
-                    held[lid].add(name)
-                failed_before.update(conn.execute(select(Outbox.local_id).where(
-                    Outbox.entity == kind, _in(conn, Outbox.local_id, chunk),
-                    Outbox.state.in_(("failed", "blocked")))).scalars())
+            held = links.open_conflict_fields(conn, kind, ids)
+            failed_before = outbox.failed_or_blocked(conn, kind, ids)
         for it in group.items:
             it.had_failed = it.local_id in failed_before
             it.held = frozenset(held.get(it.local_id, ()))
@@ -651,7 +602,7 @@ class Relay:
         table = Base.metadata.tables[TABLES[kind]]
         ids = [it.local_id for it in items]
         rows: dict[int, dict[str, Any]] = {}
-        links: dict[int, dict[str, Any]] = {}
+        linked: dict[int, dict[str, Any]] = {}
         unreadable: dict[int, str] = {}
         for chunk in _chunks(ids, _CHUNK):
             try:
@@ -669,12 +620,11 @@ class Relay:
                         continue
                     if r is not None:
                         rows[r["id"]] = dict(r)
-            links.update((r["local_id"], r) for r in _dicts(conn.execute(select(Link.__table__).where(
-                Link.entity == kind, _in(conn, Link.local_id, chunk)))))
+            linked.update(links.links_of(conn, kind, chunk))
         reused = reused_keys(conn, kind, ids)
         for it in items:
             it.row = rows.get(it.local_id)
-            it.link = links.get(it.local_id)
+            it.link = linked.get(it.local_id)
             it.unreadable = unreadable.get(it.local_id)
             it.reuse_ids = reused.get(it.local_id, ())
         # references
@@ -687,19 +637,7 @@ class Relay:
                     wanted[ref_kind].add(it.row[col])
         # the links of what they refer to, all kinds in one query where the keys fit (one round trip, not one per
         # kind: a service record refers to a volunteer and an activity)
-        refs: dict[tuple[str, int], str] = {}
-        limit = _chunk_size(conn)
-        parts = [(ref_kind, chunk) for ref_kind, ref_ids in wanted.items() for chunk in _chunks(sorted(ref_ids), limit)]
-        while parts:
-            query: list[ColumnElement[bool]] = []
-            keys = 0
-            while parts and (not query or keys + len(parts[0][1]) <= limit):
-                ref_kind, chunk = parts.pop(0)
-                query.append(and_(Link.entity == ref_kind, _in(conn, Link.local_id, chunk)))
-                keys += len(chunk)
-            for entity, lid, rid in conn.execute(select(Link.entity, Link.local_id, Link.registry_id)
-                                                 .where(or_(*query))):
-                refs[(entity, lid)] = rid
+        refs = links.registry_ids_of(conn, wanted)
         # a referenced key used again for another record: its link is the old record's; what refers to the key
         # waits for the new record (never a reference to the old one)
         linked_refs: dict[str, list[int]] = defaultdict(list)
@@ -715,15 +653,7 @@ class Relay:
         or claimed), ``discarded`` when an operator holds them (:mod:`regsync.db.holds`), else ``failed`` —
         refused, blocked, or never queued — so that what refers to them is blocked (``PARENT_DISCARDED``,
         ``PARENT_FAILED``) instead of waiting for ever."""
-        waiting: set[tuple[str, int]] = set()
-        by_kind: dict[str, list[int]] = defaultdict(list)
-        for k, i in missing:
-            by_kind[k].append(i)
-        for k, ids in by_kind.items():
-            for chunk in _chunks(sorted(ids), _CHUNK):
-                waiting.update((k, lid) for (lid,) in conn.execute(select(Outbox.local_id).where(
-                    Outbox.entity == k, _in(conn, Outbox.local_id, chunk),
-                    Outbox.state.in_(("pending", "deferred"))).distinct()))
+        waiting = outbox.waiting(conn, missing)
         held = held_keys(conn, [key for key in missing if key not in waiting])
         return {key: "waiting" if key in waiting else "discarded" if key in held else "failed" for key in missing}
 
@@ -781,13 +711,7 @@ class Relay:
         (naive UTC; ``None`` when declared by an operator or backfilled from a link) for those of
         ``client_refs`` it has sent before, leaving out those whose record was found to be another store's
         (``how = 'other_store'``)."""
-        t = CreateSent.__table__
-        out: dict[str, dt.datetime | None] = {}
-        for chunk in _chunks(sorted(set(client_refs)), _chunk_size(conn)):
-            for ref, at in conn.execute(select(t.c.client_ref, t.c.first_sent_at).where(
-                    t.c.entity == kind, _in(conn, t.c.client_ref, list(chunk)), t.c.how != "other_store")):
-                out[ref] = dt.datetime.fromisoformat(at) if isinstance(at, str) else at
-        return out
+        return links.sent_creates(conn, kind, client_refs)
 
     def _note_creates(self, kind: str, items: list[_Item]) -> None:
         """Record, durably and before the call leaves, that this store sends a create under each ``clientRef`` of
@@ -809,7 +733,7 @@ class Relay:
                     fresh[ref] = {"entity": kind, "client_ref": ref, "local_id": it.local_id, "first_sent_at": now,
                                   "how": "sent"}
             if fresh:
-                conn.execute(_insert_ignoring_duplicates(conn, CreateSent.__table__), list(fresh.values()))
+                links.note_creates(conn, list(fresh.values()))
 
     def _own_create(self, it: _Item, rec: dict[str, Any]) -> str | None:
         """Whether the registry's record ``rec``, found under this client's ``clientRef`` of ``it`` (or holding
@@ -1549,9 +1473,7 @@ class Relay:
             # the send under this clientRef no longer counts as this store's create: the record under it is
             # another store's (the pull and later retries read it so), until an operator says otherwise
             with self.engine.begin() as conn:
-                conn.execute(update(CreateSent).where(CreateSent.entity == it.kind,
-                                                      CreateSent.client_ref == client_ref)
-                             .values(how="other_store"))
+                links.mark_other_store(conn, it.kind, client_ref)
         log.error("a registry record made under this client's credentials by another store: not linked",
                   kind=it.kind, local_id=it.local_id, registry_id=rec["id"], client_ref=rec.get("client_ref"),
                   differ=differ, alarm=True)
@@ -1603,10 +1525,9 @@ class Relay:
 
     def _write(self, payload: _Outcomes, after: Callable[[], None] | None) -> None:
         with self.engine.begin() as conn:
-            if is_postgres(conn):
-                # Every write the relay records can be found again if a server crash loses this commit (the
-                # same idempotency key replays it, the clientRef links it), so it need not wait for the WAL flush.
-                conn.execute(text("SET LOCAL synchronous_commit = off"))
+            # Every write the relay records can be found again if a server crash loses this commit (the same
+            # idempotency key replays it, the clientRef links it), so it need not wait for the WAL flush.
+            outbox.asynchronous_commit(conn)
             payload.write(conn, self.worker, self.stats)
         if after is not None:
             after()
@@ -1640,21 +1561,6 @@ def _unreadable_reason(conn: Connection, table: Any, local_id: int, exc: Excepti
             if bad else f"{TABLE_ENTITY[table.name]} {local_id}: unreadable ({mask_text(str(exc))[:200]})")
 
 
-_LINK_COLUMNS = ("entity", "local_id", "registry_id", "registry_version", "base", "is_duplicate", "revision", "how",
-                 "linked_at", "updated_at")
-
-
-def _copy_rows(conn: Connection, table: str, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` with PostgreSQL's COPY, inside ``conn``'s transaction: one round trip and one statement for
-    the whole batch, where an executemany is one statement a row."""
-    cols = _LINK_COLUMNS
-    dbapi = conn.connection.dbapi_connection
-    assert dbapi is not None
-    with dbapi.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:  # type: ignore[attr-defined]  # psycopg 3's cursor; SQLAlchemy types a bare DB-API one
-        for row in rows:
-            copy.write_row(tuple(row[c] for c in cols))
-
-
 def not_sent_here(sent: bool, first_sent_at: dt.datetime | None, rec: dict[str, Any], client: Any) -> str | None:
     """Why the registry's record ``rec`` under a ``clientRef`` of this client is not this store's own create, or
     ``None`` when it is (issue 12, item 4).
@@ -1683,30 +1589,6 @@ def not_sent_here(sent: bool, first_sent_at: dt.datetime | None, rec: dict[str, 
         return (f"the registry made it at {created.isoformat(timespec='seconds')} UTC, before this store first sent "
                 f"a create under that clientRef ({first_sent_at.isoformat(timespec='seconds')} UTC)")
     return None
-
-
-def _insert_ignoring_duplicates(conn: Connection, table: Any) -> Any:
-    """``INSERT … ON CONFLICT DO NOTHING`` of ``table`` on both engines."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table).on_conflict_do_nothing()
-
-
-def unblock(conn: Connection, now: dt.datetime) -> int:
-    """Re-queue the ``blocked`` rows whose awaited record has a link now (not the link of the record its key held
-    before it was used again: :func:`reused_keys`); returns how many."""
-    res = conn.execute(text(
-        "UPDATE outbox SET state = 'pending', available_at = :now, last_code = NULL, last_error = NULL,"
-        " blocked_entity = NULL, blocked_local_id = NULL "
-        "WHERE state = 'blocked' AND EXISTS (SELECT 1 FROM link WHERE link.entity = outbox.blocked_entity"
-        " AND link.local_id = outbox.blocked_local_id) AND NOT EXISTS (SELECT 1 FROM outbox r"
-        " WHERE r.entity = outbox.blocked_entity AND r.local_id = outbox.blocked_local_id AND r.op = 'reuse'"
-        " AND r.state <> 'sent')"), {"now": now})
-    return res.rowcount or 0
 
 
 def _new_revision(it: _Item) -> int:
@@ -1845,14 +1727,10 @@ class _Outcomes:
     def write(self, conn: Connection, worker: str, stats: RelayStats) -> None:
         now = _now()
         kind = self.kind
-        link_t = Link.__table__
         if self.dup_links:
             primary_ids = sorted({p for _, p in self.dup_links})
-            primary_links = {r.local_id: r for r in conn.execute(
-                select(link_t).where(link_t.c.entity == "volunteer", link_t.c.local_id.in_(primary_ids)))}
-            primary_waiting = set(conn.execute(select(Outbox.local_id).where(
-                Outbox.entity == "volunteer", Outbox.local_id.in_(primary_ids),
-                Outbox.state.in_(("pending", "deferred")))).scalars())
+            primary_links = links.volunteer_links(conn, primary_ids)
+            primary_waiting = outbox.waiting_volunteers(conn, primary_ids)
             for it, pid in self.dup_links:
                 pl = primary_links.get(pid)
                 if pl is None:
@@ -1882,29 +1760,16 @@ class _Outcomes:
                 if it.attempts == -2 and it.local_id in paired:
                     it.attempts = -3
         if self.links_new:
-            rows = [{**e, "is_duplicate": e["how"] in DUPLICATE_HOWS, "linked_at": now, "updated_at": now}
-                    for e in self.links_new]
-            if is_postgres(conn):
-                _copy_rows(conn, "link", rows)
-            else:
-                conn.execute(link_t.insert(), rows)
+            links.insert_links(conn, self.links_new, now)
             # what waited for these records may go now (one statement over the few blocked rows)
-            unblock(conn, now)
+            outbox.unblock(conn, now)
         if self.links_upd:
-            conn.execute(update(link_t).where(link_t.c.entity == bindparam("b_entity"),
-                                              link_t.c.local_id == bindparam("b_local_id"))
-                         .values(registry_id=bindparam("b_registry_id"),
-                                 registry_version=bindparam("b_registry_version"), base=bindparam("b_base"),
-                                 revision=bindparam("b_revision"), updated_at=now),
-                         [{f"b_{k}": v for k, v in e.items() if k != "how"} for e in self.links_upd])
-        ob = Outbox.__table__
+            links.update_links(conn, self.links_upd, now)
         if self.sent:
-            for chunk in _chunks([rid for it in self.sent for rid in it.row_ids], _CHUNK):
-                conn.execute(update(ob).where(_in(conn, ob.c.id, chunk))
-                             .values(state="sent", done_at=now, claimed_by=None, claimed_until=None, last_code=None,
-                                     last_error=None))
+            outbox.mark_sent(conn, [rid for it in self.sent for rid in it.row_ids], now)
             # older failed or blocked rows of the same records are settled by this newer state
-            self._settle_older(conn, [(it.local_id, max(it.row_ids)) for it in self.sent if it.had_failed], now)
+            outbox.settle_older(conn, kind, [(it.local_id, max(it.row_ids)) for it in self.sent if it.had_failed],
+                                now)
             for it in self.sent:
                 if it.attempts == -2:
                     stats.pushed[kind] += 1
@@ -1913,42 +1778,30 @@ class _Outcomes:
                 else:
                     stats.unchanged[kind] += 1
         if self.requeue:
-            for chunk in _chunks([rid for it in self.requeue for rid in it.row_ids], _CHUNK):
-                conn.execute(update(ob).where(_in(conn, ob.c.id, chunk))
-                             .values(state="pending", available_at=now, claimed_by=None, claimed_until=None))
+            outbox.requeue(conn, [rid for it in self.requeue for rid in it.row_ids], now)
             for it in self.requeue:
                 if it.attempts == -2:
                     stats.pushed[kind] += 1
                 elif it.attempts == -3:
                     stats.linked[kind] += 1
         if self.failures:
-            params = []
+            verdicts: list[tuple[int, str, str, str, tuple[str, int] | None]] = []
             for it, state, code, message, parent in self.failures:
-                for rid in it.row_ids:
-                    params.append({"b_id": rid, "b_state": state, "b_code": code, "b_error": mask_text(message)[:2000],
-                                   "b_pe": parent[0] if parent else None, "b_pid": parent[1] if parent else None})
+                verdicts.extend((rid, state, code, mask_text(message)[:2000], parent) for rid in it.row_ids)
                 stats.failed[kind] += 1
                 stats.failed_by_code[code] += 1
-            conn.execute(update(ob).where(ob.c.id == bindparam("b_id"))
-                         .values(state=bindparam("b_state"), last_code=bindparam("b_code"),
-                                 last_error=bindparam("b_error"), blocked_entity=bindparam("b_pe"),
-                                 blocked_local_id=bindparam("b_pid"), attempts=ob.c.attempts + 1,
-                                 claimed_by=None, claimed_until=None, done_at=now), params)
-            self._settle_older(conn, [(it.local_id, max(it.row_ids)) for it, *_ in self.failures if it.had_failed],
-                               now)
+            outbox.mark_failed(conn, verdicts, now)
+            outbox.settle_older(conn, kind, [(it.local_id, max(it.row_ids)) for it, *_ in self.failures
+                                             if it.had_failed], now)
         if self.deferrals:
-            params = []
+            later: list[tuple[int, str, str, dt.datetime, bool]] = []
             for it, code, message, seconds, count in self.deferrals:
-                for rid in it.row_ids:
-                    params.append({"b_id": rid, "b_code": code, "b_error": mask_text(message)[:2000],
-                                   "b_at": now + dt.timedelta(seconds=seconds), "b_inc": 1 if count else 0})
+                later.extend((rid, code, mask_text(message)[:2000], now + dt.timedelta(seconds=seconds), count)
+                             for rid in it.row_ids)
                 stats.deferred[kind] += 1
                 if code in IN_PASS_WAITS:
                     stats.waiting.append((kind, list(it.row_ids)))
-            conn.execute(update(ob).where(ob.c.id == bindparam("b_id"))
-                         .values(state="deferred", last_code=bindparam("b_code"), last_error=bindparam("b_error"),
-                                 available_at=bindparam("b_at"), attempts=ob.c.attempts + bindparam("b_inc"),
-                                 claimed_by=None, claimed_until=None), params)
+            outbox.defer(conn, later)
 
     def _retire(self, conn: Connection, now: dt.datetime) -> None:
         """The new records of reused keys are linked in this write: retire their keys' old links, before the new
@@ -1963,55 +1816,29 @@ class _Outcomes:
         decided).
         """
         kind = self.kind
-        link_t, ob, ct = Link.__table__, Outbox.__table__, Conflict.__table__
         new_rid = {e["local_id"]: e["registry_id"] for e in self.links_new}
         for it in self.retiring:
             old = it.retired
             assert old is not None
             if new_rid.get(it.local_id) == old["registry_id"]:
                 if old["id"] is not None:
-                    conn.execute(link_t.delete().where(link_t.c.id == old["id"]))
+                    links.drop_link(conn, old["id"])
             else:
                 if old["id"] is None:  # the earlier record was never linked (found by its clientRef): link it now
-                    old = dict(old, id=conn.execute(link_t.insert().values(
-                        **{k: old[k] for k in ("entity", "registry_id", "registry_version", "base", "is_duplicate",
-                                               "revision", "how")},
-                        local_id=-(2 ** 62) - it.reuse_ids[-1], linked_at=now, updated_at=now)
-                        .returning(link_t.c.id)).scalar_one())
-                conn.execute(update(link_t).where(link_t.c.id == old["id"])
-                             .values(local_id=-link_t.c.id, updated_at=now))
+                    old = dict(old, id=links.insert_placeholder_link(conn, old, -(2 ** 62) - it.reuse_ids[-1], now))
+                links.retire_link(conn, old["id"], now)
                 base = json.loads(old["base"] or "{}")
                 if not (old["is_duplicate"] or old["how"] == REGISTRY_OWNED or _ended_locally(kind, base)):
-                    conn.execute(ob.insert().values(entity=kind, local_id=-int(old["id"]), op="delete",
-                                                    priority=ending_priority(kind, base), state="pending",
-                                                    attempts=0, created_at=now, available_at=now))
-                self._queue_dependents(conn, it.local_id, now)
+                    outbox.queue_ending(conn, kind, -int(old["id"]), ending_priority(kind, base), now)
+                # the linked local records that still refer to the key are planned again against the new record
+                # (a membership of another pair, a corrected service record, a moved child org), so that the
+                # registry holds them where the platform does
+                outbox.queue_dependents(conn, kind, it.local_id, now)
             if it.reuse_ids:
-                conn.execute(update(ob).where(_in(conn, ob.c.id, list(it.reuse_ids)), ob.c.op == "reuse")
-                             .values(op="insert"))
-            conn.execute(update(ct).where(ct.c.entity == kind, ct.c.local_id == it.local_id, ct.c.state == "open")
-                         .values(state="superseded", updated_at=now))
+                outbox.reuse_done(conn, it.reuse_ids)
+            links.supersede_conflicts(conn, kind, it.local_id, now)
         log.info("keys used again for other records: old registry records retired", kind=kind,
                  records=len(self.retiring))
-
-    def _queue_dependents(self, conn: Connection, local_id: int, now: dt.datetime) -> None:
-        """Queue the linked local records that still refer to a key now linked to another registry record (a
-        platform without foreign keys keeps them when the row they refer to is deleted): the relay plans them
-        again against the new record (a membership of another pair, a corrected service record, a moved child
-        org), so that the registry holds them where the platform does."""
-
-        ob = Outbox.__table__
-        for dep_kind, refs in REFERENCES.items():
-            cols = [c for c, ref_kind in refs.items() if ref_kind == self.kind]
-            if not cols:
-                continue
-            table = Base.metadata.tables[TABLES[dep_kind]]
-            linked = select(Link.local_id).where(Link.entity == dep_kind, Link.local_id == table.c.id).exists()
-            rows = conn.execute(select(table).where(or_(*[table.c[c] == local_id for c in cols]), linked)).mappings()
-            queued = [{"entity": dep_kind, "local_id": r["id"], "op": "update", "priority": row_priority(dep_kind, dict(r)),
-                       "state": "pending", "attempts": 0, "created_at": now, "available_at": now} for r in rows]
-            if queued:
-                conn.execute(ob.insert(), queued)
 
     def _mark_duplicate_pairs(self, conn: Connection) -> set[int]:
         """Two local memberships of one person in one org (the person registered twice on the platform) are
@@ -2022,14 +1849,7 @@ class _Outcomes:
         A link whose local row is gone (a deleted membership, a reused key's retired link) governs nothing: when
         another local row joins the same pair again (the registry reopens the same membership), the dead link is
         dropped and the live row governs (it was marked a duplicate, and its later leave never sent)."""
-        rids = sorted({e["registry_id"] for e in self.links_new})
-        taken: set[str] = set()
-        lk, mt = Link.__table__, Base.metadata.tables["membership"]
-        live = select(mt.c.id).where(mt.c.id == lk.c.local_id).exists()
-        for chunk in _chunks(rids, _CHUNK):
-            conn.execute(lk.delete().where(lk.c.entity == "membership", lk.c.registry_id.in_(chunk), ~live))
-            taken.update(conn.execute(select(lk.c.registry_id).where(
-                lk.c.entity == "membership", lk.c.registry_id.in_(chunk))).scalars())
+        taken = links.live_membership_links(conn, sorted({e["registry_id"] for e in self.links_new}))
         paired: set[int] = set()
         for e in self.links_new:
             if e["registry_id"] in taken:
@@ -2037,12 +1857,3 @@ class _Outcomes:
                 paired.add(e["local_id"])
             taken.add(e["registry_id"])
         return paired
-
-    def _settle_older(self, conn: Connection, records: list[tuple[int, int]], now: dt.datetime) -> None:
-        """Rows of the same record that failed earlier are superseded by the newer outcome."""
-        if not records:
-            return
-        conn.execute(text(
-            "UPDATE outbox SET state = 'sent', done_at = :now, last_code = 'SUPERSEDED' "
-            "WHERE entity = :entity AND local_id = :lid AND id < :max_id AND state IN ('failed', 'blocked')"),
-            [{"now": now, "entity": self.kind, "lid": lid, "max_id": mid} for lid, mid in records])
