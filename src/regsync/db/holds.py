@@ -93,7 +93,9 @@ def hold(conn: Connection, keys: Iterable[tuple[str, int]], *, now: dt.datetime,
         conn: a connection inside the discard's transaction.
         keys: ``(entity, local_id)`` of the discarded records.
         now: naive UTC time of the discard (its rows' ``done_at``).
-        actor: who (masked already); reason: why (masked already); audit_id: the discard's audit row.
+        actor: who (masked already).
+        reason: why (masked already).
+        audit_id: the discard's audit row.
     """
     keys = sorted(set(keys))
     have = held_keys(conn, keys)

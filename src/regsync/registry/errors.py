@@ -48,7 +48,10 @@ answer was a gateway's page rather than the registry's envelope.
 Retriable or fatal is decided in one place: :attr:`RegistryError.retriable` (a class attribute, so a
 subclass or a deployment may override it) and, for a status/code pair of any origin (a whole answer or one
 batch result), :func:`error_class` then ``.retriable``. Building an error from the wire's envelope is the
-adapter's job (:func:`regsync.registry.wire.error_from_answer`).
+adapter's job (:func:`regsync.registry.wire.error_from_answer`). A caller that handles each result of a batch on
+its own (the outbound relay) reads :func:`error_for_result`: :attr:`RegistryError.retry_later` (retriable, or any
+5xx), :attr:`RegistryError.systemic` and :attr:`RegistryError.systemic_in_bulk` (a refusal that, answering most
+of a batch, is about the client rather than the records).
 """
 
 from __future__ import annotations
@@ -69,6 +72,11 @@ class RegistryError(Exception):
     #: Whether the failure concerns the whole client (credentials, clock, configuration) rather than
     #: one request: the caller stops its run and raises an alarm instead of failing records.
     systemic: ClassVar[bool] = False
+    #: Whether this refusal, when it answers most operations of one batch, concerns the client as a whole (a
+    #: malformed or unconditional request, a reused key: a client bug; the client's scope) rather than those
+    #: records: the caller stops and raises an alarm instead of failing them. One such answer alone is a verdict
+    #: on its request. (:attr:`systemic` errors are so at once.)
+    systemic_in_bulk: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -97,6 +105,13 @@ class RegistryError(Exception):
         self.data = data
         self.from_gateway = from_gateway
         super().__init__(self.message)
+
+    @property
+    def retry_later(self) -> bool:
+        """Whether the same request is repeated later rather than taken as a verdict: a :attr:`retriable` class,
+        or any answer with a 5xx status whatever its code (registry-api.md §7: a write answered 5xx may have been
+        applied, and is repeated with the same Idempotency-Key)."""
+        return self.retriable or (self.status is not None and self.status >= 500)
 
     def __str__(self) -> str:
         parts = [self.message]
@@ -246,18 +261,21 @@ class BadRequest(RequestRejected):
     """The request is malformed (a client bug)."""
 
     code_default = "BAD_REQUEST"
+    systemic_in_bulk = True
 
 
 class Forbidden(RequestRejected):
     """The request is out of this client's scope."""
 
     code_default = "FORBIDDEN"
+    systemic_in_bulk = True
 
 
 class NotOwner(Forbidden):
     """The record belongs to another client or province."""
 
     code_default = "NOT_OWNER"
+    systemic_in_bulk = False  # a verdict on each record, however many
 
 
 class NotFound(RequestRejected):
@@ -383,12 +401,14 @@ class IdempotencyKeyReused(RequestRejected):
     """The Idempotency-Key was used with another body."""
 
     code_default = "IDEMPOTENCY_KEY_REUSED"
+    systemic_in_bulk = True
 
 
 class PreconditionRequired(RequestRejected):
     """The write needs an If-Match header."""
 
     code_default = "PRECONDITION_REQUIRED"
+    systemic_in_bulk = True
 
 
 # ------------------------------------------------------------------------------------------------

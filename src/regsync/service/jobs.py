@@ -15,16 +15,15 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from apscheduler.triggers.base import BaseTrigger
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from regsync.db.flowstate import FLOWS, is_paused, record_flow_result
 from regsync.db.locks import SingletonLock, claim_slot, finish_slot
-from regsync.db.models import Outbox
+from regsync.db.outbox import work_available
 from regsync.db.retention import prune
 from regsync.db.runs import forget_run
 from regsync.db.session import utcnow
 from regsync.domain.masking import mask_text
-from regsync.flows.outbound import unblock
 from regsync.flows.reconcile import run_reconcile
 from regsync.flows.runs import RecordedRun
 from regsync.flows.sync import run_pull, run_sync
@@ -255,14 +254,6 @@ class Jobs:
 
 
 def outbound_work_available(engine: Engine, *, now: dt.datetime | None = None) -> bool:
-    """Whether a relay pass has anything to do: re-queues the blocked rows whose awaited record is linked now
-    (:func:`regsync.flows.outbound.unblock`), then looks for an available outbox row (pending, or deferred and due, not
-    under a live lease)."""
-
-    now = now or utcnow()
-    with engine.begin() as conn:
-        unblock(conn, now)
-        row = conn.execute(select(Outbox.id).where(
-            Outbox.state.in_(("pending", "deferred")), Outbox.available_at <= now,
-            (Outbox.claimed_until.is_(None)) | (Outbox.claimed_until < now)).limit(1)).first()
-    return row is not None
+    """Whether a relay pass has anything to do (:func:`regsync.db.outbox.work_available`; ``now`` naive UTC,
+    default now)."""
+    return work_available(engine, now or utcnow())

@@ -11,11 +11,16 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+import structlog
 from sqlalchemy import Connection, bindparam, select, text
 
-from regsync.db.models import TABLES, Base
+from regsync.db.models import TABLE_ENTITY, TABLES, Base
+from regsync.db.outbox import as_dicts
 from regsync.db.query import CHUNK, chunks, in_values
+from regsync.domain.masking import mask_text
 from regsync.domain.normalize import normalize_uscc, try_normalize_id_number
+
+log = structlog.get_logger(__name__)
 
 
 def load_records(conn: Connection, kind: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
@@ -107,3 +112,59 @@ __all__ = [
     "unlinked_volunteers_by_id_number",
     "unlinked_volunteers_with_id_number",
 ]
+
+
+def read_rows(conn: Connection, kind: str, ids: Sequence[int]) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
+    """The live rows of ``kind`` with these local ids (those that exist), for the relay, tolerant of bad values.
+
+    A chunk holding a value its column's type cannot hold (e.g. ``'1990/01/01'`` in a date column, written by
+    another program) is read again row by row, so that only the bad rows fail.
+
+    Returns:
+        ``(rows, unreadable)``: id → the row (column → value); id → why it cannot be read, for an operator
+        (:func:`unreadable_reason`).
+    """
+    table = Base.metadata.tables[TABLES[kind]]
+    rows: dict[int, dict[str, Any]] = {}
+    unreadable: dict[int, str] = {}
+    for chunk in chunks(list(ids), CHUNK):
+        try:
+            rows.update((r["id"], r) for r in as_dicts(conn.execute(select(table).where(
+                in_values(conn, table.c.id, chunk)))))
+        except (ValueError, TypeError) as exc:
+            log.warning("unreadable local rows; reading one by one", kind=kind, error=mask_text(str(exc)))
+            for lid in chunk:
+                try:
+                    r = conn.execute(select(table).where(table.c.id == lid)).mappings().one_or_none()
+                except (ValueError, TypeError) as row_exc:
+                    unreadable[lid] = unreadable_reason(conn, table, lid, row_exc)
+                    continue
+                if r is not None:
+                    rows[r["id"]] = dict(r)
+    return rows, unreadable
+
+
+def unreadable_reason(conn: Connection, table: Any, local_id: int, exc: Exception) -> str:
+    """Name the columns of the local row ``local_id`` of ``table`` whose stored values their types cannot hold
+    (values masked, at most 40 characters each), for an operator; ``exc`` is the error reading it raised."""
+    bad = []
+    raw = conn.execute(select(*[text(f'"{c.name}"') for c in table.columns]).select_from(table)
+                       .where(table.c.id == local_id)).one()
+    for col, value in zip(table.columns, raw, strict=True):
+        try:
+            processor = col.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
+            if processor is not None and value is not None:
+                processor(value)
+        except (ValueError, TypeError):
+            bad.append(f"{col.name}={mask_text(repr(value))[:40]}")
+    return (f"{TABLE_ENTITY[table.name]} {local_id}: values its columns cannot hold: " + ", ".join(bad)
+            if bad else f"{TABLE_ENTITY[table.name]} {local_id}: unreadable ({mask_text(str(exc))[:200]})")
+
+
+def volunteers_by_id_number_norm(conn: Connection, norms: Sequence[str]) -> list[tuple[int, str, str, Any]]:
+    """Every volunteer row whose normalized ID number is among ``norms``: ``(id, id_type, id_number_norm,
+    registered_at)`` (one person registered twice has two)."""
+    return [tuple(r) for r in conn.execute(text(
+        "SELECT id, id_type, id_number_norm, registered_at FROM volunteer WHERE id_number_norm IN :n")
+        .bindparams(bindparam("n", expanding=True)), {"n": list(norms)}).all()]
+

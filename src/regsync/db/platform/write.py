@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from regsync.db.models import TABLES, Base
 from regsync.db.query import update_by_id
@@ -58,3 +58,10 @@ def write_fields(conn: Connection, kind: str, columns: Sequence[str], rows: Sequ
 
 
 __all__ = ["insert_record", "insert_records", "write_fields"]
+
+
+def set_id_number_norms(conn: Connection, fixes: Sequence[dict[str, Any]]) -> None:
+    """Set volunteers' ``id_number_norm`` (the normalized ID number the relay and the merge match people by):
+    ``fixes`` are ``{"vid": local id, "norm": normalized number or None}``."""
+    conn.execute(text("UPDATE volunteer SET id_number_norm = :norm WHERE id = :vid"), list(fixes))
+
