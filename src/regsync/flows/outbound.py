@@ -83,6 +83,7 @@ from regsync.flows.relay_owner import OtherStores
 from regsync.flows.relay_plan import Planner
 from regsync.flows.relay_results import Results
 from regsync.flows.relay_send import Pipeline
+from regsync.registry.port import RegistryPort
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -130,7 +131,7 @@ class Relay:
     analyze_every: int = 50_000
     writes_behind: int = 4
 
-    def __init__(self, engine: Engine, client: Any, settings: Settings, *, worker: str | None = None,
+    def __init__(self, engine: Engine, client: RegistryPort, settings: Settings, *, worker: str | None = None,
                  progress: Callable[[str, int], None] | None = None, concurrency: int | None = None) -> None:
         check_hash_key(engine, settings.hash_key)  # the links' snapshots are hashed with the store's key
         self.engine = engine

@@ -160,4 +160,15 @@ def new_revision(it: Item) -> int:
 
 __all__ = ["IN_PASS_WAITS", "LOCAL_WAIT_CODES", "LOOP_LIMIT", "OPEN_STATUS", "OTHER_STORE_CODE", "WAIT_ROUNDS",
            "Backoff", "Item", "NotSentHere", "PassStopped", "RelayHalted", "RelayStats", "ReusedKeys",
-           "ended_locally", "new_revision", "revision_of"]
+           "ended_locally", "new_revision", "op_of", "revision_of"]
+
+
+def op_of(it: Item) -> Operation:
+    """The operation planned for ``it`` (an item of a :class:`Send` always has one).
+
+    Raises:
+        AssertionError: ``it`` has none (a planning bug).
+    """
+    assert it.op is not None, f"{it.kind} {it.local_id}: sent without an operation"
+    return it.op
+

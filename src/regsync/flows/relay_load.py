@@ -21,6 +21,8 @@ from regsync.db.platform import read, write
 from regsync.domain.normalize import try_normalize_id_number
 from regsync.domain.projection import REFERENCES, project_registry
 from regsync.flows.relay_items import Item, ReusedKeys
+from regsync.registry.port import RegistryPort
+from regsync.registry.types import as_kind
 
 log = structlog.get_logger(__name__)
 
@@ -34,7 +36,7 @@ class Loader:
         reused_keys: :func:`regsync.flows.outbound.reused_keys`, the keys used again for another record.
     """
 
-    def __init__(self, engine: Engine, client: Any, reused_keys: ReusedKeys) -> None:
+    def __init__(self, engine: Engine, client: RegistryPort, reused_keys: ReusedKeys) -> None:
         self.engine = engine
         self.client = client
         self.reused_keys = reused_keys
@@ -150,7 +152,7 @@ class Loader:
             return
         by_rid = {it.link["registry_id"]: it for it in linked}  # type: ignore[index]
         for chunk in query.chunks(sorted(by_rid), 500):
-            for rec in self.client.lookup(kind, list(chunk)):
+            for rec in self.client.lookup(as_kind(kind), list(chunk)):
                 it = by_rid.get(rec["id"])
                 if it is not None:
                     current = project_registry(kind, rec)

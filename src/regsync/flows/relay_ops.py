@@ -26,6 +26,7 @@ from regsync.flows.relay_items import OPEN_STATUS, Backoff, Item, RelayStats, ne
 from regsync.flows.relay_outcomes import Outcomes
 from regsync.flows.relay_owner import OtherStores
 from regsync.registry.errors import TransientError
+from regsync.registry.port import RegistryPort
 from regsync.registry.types import Operation
 from regsync.settings import Settings
 
@@ -45,7 +46,7 @@ class Operations:
         backoff: seconds before a record's next attempt.
     """
 
-    def __init__(self, client: Any, settings: Settings, store_id: str, stats: RelayStats, owner: OtherStores,
+    def __init__(self, client: RegistryPort, settings: Settings, store_id: str, stats: RelayStats, owner: OtherStores,
                  backoff: Backoff) -> None:
         self.client = client
         self.settings = settings

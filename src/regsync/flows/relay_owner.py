@@ -16,6 +16,7 @@ from regsync.db import links
 from regsync.domain.projection import canonical, identity_mismatch, identity_of
 from regsync.flows.relay_items import OTHER_STORE_CODE, Item, NotSentHere, RelayHalted
 from regsync.flows.relay_outcomes import Outcomes
+from regsync.registry.port import RegistryPort
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -32,7 +33,7 @@ class OtherStores:
         failed_before: records failed as another store's before this pass (they count toward the limit).
     """
 
-    def __init__(self, engine: Engine, client: Any, settings: Settings, not_sent_here: NotSentHere, *,
+    def __init__(self, engine: Engine, client: RegistryPort, settings: Settings, not_sent_here: NotSentHere, *,
                  failed_before: int) -> None:
         self.engine = engine
         self.client = client

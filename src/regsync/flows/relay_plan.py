@@ -29,6 +29,8 @@ from regsync.flows.relay_ops import Operations
 from regsync.flows.relay_outcomes import Outcomes
 from regsync.flows.relay_owner import OtherStores
 from regsync.registry.errors import TransientError
+from regsync.registry.port import RegistryPort
+from regsync.registry.types import as_kind
 from regsync.settings import Settings
 
 
@@ -73,7 +75,7 @@ class Planner:
             :attr:`~regsync.flows.outbound.Relay.idempotency_window_s`).
     """
 
-    def __init__(self, engine: Engine, client: Any, settings: Settings, loader: Loader, operations: Operations,
+    def __init__(self, engine: Engine, client: RegistryPort, settings: Settings, loader: Loader, operations: Operations,
                  owner: OtherStores, idempotency_window_s: float) -> None:
         self.engine = engine
         self.client = client
@@ -270,7 +272,7 @@ class Planner:
             assert it.op is not None and it.op.client_ref is not None
             it.sent_here, it.first_sent_at = it.op.client_ref in known, known.get(it.op.client_ref)
             try:
-                found = self.client.find_by_client_ref(kind, it.op.client_ref)
+                found = self.client.find_by_client_ref(as_kind(kind), it.op.client_ref)
             except TransientError:
                 continue  # the create's own key and clientRef still keep it single
             if found is not None and it.op.op == "correct":

@@ -35,7 +35,8 @@ from regsync.registry.errors import (
     VersionMismatch,
     error_for_result,
 )
-from regsync.registry.types import Operation, OperationResult
+from regsync.registry.port import RegistryPort
+from regsync.registry.types import Operation, OperationResult, as_kind
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -128,7 +129,7 @@ class Results:
         progress: called as ``progress(kind, records_done)`` after each batch.
     """
 
-    def __init__(self, client: Any, settings: Settings, stats: RelayStats, owner: OtherStores, merge: Merge,
+    def __init__(self, client: RegistryPort, settings: Settings, stats: RelayStats, owner: OtherStores, merge: Merge,
                  backoff: Backoff, progress: Callable[[str, int], None] | None) -> None:
         self.client = client
         self.settings = settings
@@ -220,7 +221,7 @@ class Results:
     def _link_existing(self, kind: str, duplicates: list[tuple[Item, OperationResult]], outcomes: Outcomes) -> None:
         """Link records the registry already holds, with the registry's record as the base."""
         ids = sorted({res.registry_id for _, res in duplicates if res.registry_id})
-        records = {r["id"]: r for r in self.client.lookup(kind, ids)}
+        records = {r["id"]: r for r in self.client.lookup(as_kind(kind), ids)}
         for it, res in duplicates:
             rec = records.get(res.registry_id)
             if rec is None:
@@ -260,7 +261,7 @@ class Results:
             op = it.op
             assert op is not None and op.client_ref and it.link is not None
             try:
-                found = self.client.find_by_client_ref(kind, op.client_ref)
+                found = self.client.find_by_client_ref(as_kind(kind), op.client_ref)
             except TransientError as exc:
                 outcomes.defer(it, res.code, f"{res.code}; the record under clientRef {op.client_ref} could not be "
                                f"read: {exc}", seconds=self.backoff(it.attempts), count_attempt=True,

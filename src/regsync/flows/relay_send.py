@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
 import structlog
 from sqlalchemy import Engine
@@ -19,11 +18,21 @@ from sqlalchemy import Engine
 from regsync.db import outbox
 from regsync.domain.masking import mask_text
 from regsync.flows.relay_claim import Claims
-from regsync.flows.relay_items import LOOP_LIMIT, WAIT_ROUNDS, Backoff, Item, PassStopped, RelayHalted, RelayStats
+from regsync.flows.relay_items import (
+    LOOP_LIMIT,
+    WAIT_ROUNDS,
+    Backoff,
+    Item,
+    PassStopped,
+    RelayHalted,
+    RelayStats,
+    op_of,
+)
 from regsync.flows.relay_outcomes import Outcomes
 from regsync.flows.relay_plan import End, Group, Planner, Send
 from regsync.flows.relay_results import Results
 from regsync.registry.errors import InvalidClient, Maintenance, RateLimited, RegistryError, TransientError
+from regsync.registry.port import RegistryPort
 from regsync.registry.types import OperationResult
 from regsync.settings import Settings
 
@@ -54,7 +63,7 @@ class Pipeline:
         stop: polled before each batch is sent; once true the pass stops (:class:`PassStopped`).
     """
 
-    def __init__(self, engine: Engine, client: Any, settings: Settings, *, worker: str, stats: RelayStats,
+    def __init__(self, engine: Engine, client: RegistryPort, settings: Settings, *, worker: str, stats: RelayStats,
                  claims: Claims, planner: Planner, results: Results, pool: ThreadPoolExecutor,
                  writer: ThreadPoolExecutor, concurrency: int, writes_behind: int, analyze_every: int,
                  backoff: Backoff, stop: Callable[[], bool] | None) -> None:
@@ -190,7 +199,7 @@ class Pipeline:
                     inflight.append((unit, None))
                 else:
                     assert isinstance(unit, Send)
-                    inflight.append((unit, self.pool.submit(self.client.batch, [it.op for it in unit.items])))
+                    inflight.append((unit, self.pool.submit(self.client.batch, [op_of(it) for it in unit.items])))
                     calls += 1
             if not inflight:
                 if barrier and error is None:
