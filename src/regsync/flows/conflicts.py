@@ -33,13 +33,14 @@ from regsync.db.hashkey import check_hash_key
 from regsync.db.models import Audit, Base, Conflict, Link, Outbox
 from regsync.db.session import suppress_outbox, utcnow
 from regsync.db.triggers import row_priority
+from regsync.domain.clock import to_local
 from regsync.domain.kinds import KIND_NAMES
 from regsync.domain.masking import mask_id_number, mask_phone, mask_text
 from regsync.domain.merge import MergeResult
 from regsync.domain.normalize import normalize_id_number, normalize_name, normalize_phone, normalize_uscc
 from regsync.domain.projection import REFERENCES, SENSITIVE, canonical, dumps, project_local, project_registry
 from regsync.flows.apply import LocalWriter
-from regsync.flows.operator import OperatorUsageError, check_reason, default_actor, parse_kind, to_local
+from regsync.flows.operator import OperatorUsageError, check_reason, default_actor, parse_kind
 from regsync.settings import Settings
 
 STATES = ("open", "resolved", "superseded")

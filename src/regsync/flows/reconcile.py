@@ -75,6 +75,7 @@ from regsync.db.hashkey import check_hash_key
 from regsync.db.history import reused_keys
 from regsync.db.holds import held_keys
 from regsync.db.models import REGISTRY_OWNED, SYNCED_COLUMNS, TABLES, Base, Discrepancy, Link, Outbox
+from regsync.db.outbox import REQUEUED_NOTE
 from regsync.db.runs import finish_run, start_run
 from regsync.db.session import is_postgres, suppress_outbox, utcnow
 from regsync.db.store import open_store
@@ -1151,9 +1152,6 @@ class Reconciler:
         return "queued"
 
 
-#: The ``last_error`` of an outbox row queued again without a local change after a refusal (by ``reconcile
-#: --repair``, ``resync`` or ``outbox retry``), followed by the refusal's code: :func:`refused_before` reads past it.
-REQUEUED_NOTE = "queued again without a local change; refused before: "
 
 
 def refused_before(conn: Connection, kind: str, local_id: int) -> str | None:
