@@ -8,7 +8,7 @@ the birth year, which the registry does not; the birth date is read from charact
 
 Everything here is pure: :func:`validate` turns a write's body into clean wire fields plus a list of
 :class:`FieldError`; the checks that need other records (parents, uniqueness, ownership) live in
-:mod:`regsync.sandbox.service`.
+:mod:`regsync.sandbox.operations`.
 """
 
 from __future__ import annotations
