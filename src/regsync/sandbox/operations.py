@@ -429,7 +429,7 @@ def op_revoke(u: UnitOfWork, c: Ctx, record_id: Any, body: Any) -> Outcome:
         raise Refusal(400, "BAD_REQUEST", "the body must be a JSON object")
     errors = [FieldError(k, "UNKNOWN_FIELD", "not a field of a revoke") for k in body if k != "reason"]
     try:
-        reason = rules._text(1, 200)(body.get("reason")) if body.get("reason") is not None else None
+        reason = rules.text_check(1, 200)(body.get("reason")) if body.get("reason") is not None else None
         if reason is None:
             errors.append(FieldError("reason", "REQUIRED", "a revoke gives its reason"))
     except rules.Invalid as exc:

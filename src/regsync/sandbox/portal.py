@@ -212,7 +212,7 @@ def op_transfer(u: UnitOfWork, c: Ctx, volunteer_id: Any, body: Any) -> Outcome:
     try:
         if "homeProvince" not in data:
             raise rules.Invalid("REQUIRED", "the province the volunteer moves to")
-        patch["homeProvince"] = rules._province(data["homeProvince"])
+        patch["homeProvince"] = rules.check_province(data["homeProvince"])
     except rules.Invalid as exc:
         errors.append(FieldError("homeProvince", exc.code, exc.message))
     if "regionCode" in data:
@@ -655,7 +655,7 @@ class _Activity:
 
     def _corrected_name(self, name: str) -> str:
         chars = list(name)
-        cjk = [i for i, ch in enumerate(chars) if rules._is_cjk(ord(ch))]
+        cjk = [i for i, ch in enumerate(chars) if rules.is_cjk(ord(ch))]
         if cjk:
             i = cjk[-1]
             chars[i] = self.rng.choice([g for g in _GIVEN if g != chars[i]])
