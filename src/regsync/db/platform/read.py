@@ -8,6 +8,7 @@ adopt, of many records at once).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -111,6 +112,23 @@ def load_record(conn: Connection, kind: str, local_id: int) -> dict[str, Any]:
     """
     table = Base.metadata.tables[TABLES[kind]]
     return dict(conn.execute(select(table).where(table.c.id == local_id)).mappings().one())
+
+
+def find_record(conn: Connection, kind: str, local_id: int) -> dict[str, Any] | None:
+    """The local row of ``kind`` with id ``local_id`` as :func:`load_record` gives it, or ``None`` when there is
+    none."""
+    table = Base.metadata.tables[TABLES[kind]]
+    row = conn.execute(select(table).where(table.c.id == local_id)).mappings().first()
+    return None if row is None else dict(row)
+
+
+def is_date_field(kind: str, name: str) -> bool:
+    """Whether the field ``name`` (its column) of a local row of ``kind`` holds a date (``datetime.date``).
+
+    Raises:
+        KeyError: ``kind`` has no such field.
+    """
+    return Base.metadata.tables[TABLES[kind]].c[name].type.python_type is dt.date
 
 
 def person_rows(conn: Connection, volunteer_id: int) -> list[int]:
@@ -223,7 +241,9 @@ def count_unlinked(conn: Connection, kind: str) -> int:
 
 __all__ = [
     "count_unlinked",
+    "find_record",
     "id_number_variants",
+    "is_date_field",
     "load_record",
     "load_records",
     "person_rows",
