@@ -39,12 +39,39 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import Connection, Engine, bindparam, select, text
+from sqlalchemy import Connection, Engine
 
+from regsync.db.adopt import (
+    HELD_CODE,
+    Candidate,
+    candidate_page,
+    candidate_registry_ids,
+    create_candidates,
+    drop_candidates,
+    held_records,
+    hold_rows,
+    insert_link,
+    is_linked,
+    linked_local_ids,
+    linked_registry_ids,
+    stage_candidates,
+    unique_candidates,
+)
 from regsync.db.feed import save_cursor, saved_cursor
 from regsync.db.hashkey import check_hash_key
 from regsync.db.merges import reference_ids
-from regsync.db.models import REGISTRY_OWNED, Base, Link, Outbox
+from regsync.db.models import REGISTRY_OWNED
+from regsync.db.platform.read import (
+    count_unlinked,
+    load_record,
+    person_rows,
+    unlinked_activities_of,
+    unlinked_memberships_of,
+    unlinked_orgs_in_regions,
+    unlinked_orgs_with_usccs,
+    unlinked_service_records_of,
+    unlinked_volunteers_with_norms,
+)
 from regsync.db.runs import finish_run, start_run
 from regsync.db.session import suppress_outbox, utcnow
 from regsync.db.store import open_store
@@ -71,11 +98,6 @@ log = structlog.get_logger(__name__)
 
 #: Registry records matched per batch.
 BATCH = 500
-#: The code of the outbox rows held by adopt.
-HELD_CODE = "AMBIGUOUS_MATCH"
-_TABLES = {"org": "organization", "volunteer": "volunteer", "membership": "membership", "activity": "activity",
-           "service_record": "service_record"}
-_UNLINKED = "NOT EXISTS (SELECT 1 FROM link l WHERE l.entity = '{kind}' AND l.local_id = t.id)"
 _LINE = {"REGIONAL": "regional", "SPECIALIZED": "specialized"}
 
 
@@ -101,10 +123,6 @@ def _revive(kind: str, data: dict[str, Any]) -> dict[str, Any]:
             elif spec.conv == "datetime":
                 out[spec.py] = dt.datetime.fromisoformat(value)
     return out
-
-
-def _in(sql: str, *names: str) -> Any:
-    return text(sql).bindparams(*(bindparam(n, expanding=True) for n in names))
 
 
 class Adopter:
@@ -149,8 +167,7 @@ class Adopter:
         backfill_id_number_norm(self.engine)
         with self.engine.connect() as stage:
             self.stage = stage
-            stage.execute(text("CREATE TEMPORARY TABLE adopt_candidate (kind VARCHAR(24) NOT NULL, "
-                               "registry_id VARCHAR(32) NOT NULL, local_id BIGINT NOT NULL, doc TEXT NOT NULL)"))
+            create_candidates(stage)
             stage.commit()
             try:
                 for kind in KIND_ORDER:
@@ -162,7 +179,7 @@ class Adopter:
                         self._settle(kind)
             finally:
                 stage.rollback()
-                stage.execute(text("DROP TABLE IF EXISTS adopt_candidate"))
+                drop_candidates(stage)
                 stage.commit()
         self.rec.flush()
 
@@ -186,18 +203,15 @@ class Adopter:
     def _stage_batch(self, kind: str, recs: list[dict[str, Any]]) -> None:
         self.read[kind] += len(recs)
         with self.engine.connect() as conn:
-            linked = set(conn.execute(select(Link.registry_id).where(
-                Link.entity == kind, Link.registry_id.in_([r["id"] for r in recs]))).scalars())
+            linked = linked_registry_ids(conn, kind, [r["id"] for r in recs])
             recs = [r for r in recs if r["id"] not in linked]
             pairs = getattr(self, f"_match_{kind}")(conn, recs) if recs else []
         matched = {rid for rid, _ in pairs}
         self.unmatched[kind] += sum(1 for r in recs if r["id"] not in matched)
         by_id = {r["id"]: r for r in recs}
         if pairs and self.stage is not None:
-            self.stage.execute(text("INSERT INTO adopt_candidate (kind, registry_id, local_id, doc) "
-                                    "VALUES (:k, :r, :l, :d)"),
-                               [{"k": kind, "r": rid, "l": lid, "d": orjson.dumps(by_id[rid], default=str).decode()}
-                                for rid, lid in pairs])
+            stage_candidates(self.stage, kind, [(rid, lid, orjson.dumps(by_id[rid], default=str).decode())
+                                                for rid, lid in pairs])
             self.stage.commit()
         self.advance(kind, len(recs))
 
@@ -206,25 +220,14 @@ class Adopter:
         out: dict[str, list[int]] = defaultdict(list)
         wanted = sorted({r for r in rids if r})
         for i in range(0, len(wanted), BATCH):
-            for rid, lid in conn.execute(select(Link.registry_id, Link.local_id).where(
-                    Link.entity == kind, Link.registry_id.in_(wanted[i:i + BATCH])).order_by(Link.is_duplicate,
-                                                                                             Link.local_id)):
-                out[rid].append(int(lid))
+            for rid, lid in linked_local_ids(conn, kind, wanted[i:i + BATCH]):
+                out[rid].append(lid)
             if self.dry_run and self.stage is not None:
-                for rid, lid in self.stage.execute(_in(
-                        "SELECT registry_id, MIN(local_id) FROM adopt_candidate WHERE kind = :k AND registry_id IN :r "
-                        "GROUP BY registry_id HAVING COUNT(*) = 1", "r"), {"k": kind, "r": wanted[i:i + BATCH]}):
-                    out[rid].append(int(lid))
+                for rid, lid in unique_candidates(self.stage, kind, wanted[i:i + BATCH]):
+                    out[rid].append(lid)
                     if kind == "volunteer":
-                        out[rid] += self._person_rows(conn, int(lid))[1:]
+                        out[rid] += person_rows(conn, lid)[1:]
         return out
-
-    def _person_rows(self, conn: Connection, primary: int) -> list[int]:
-        """The person's local rows (the primary first), by normalized ID number."""
-        rows = conn.execute(text(
-            "SELECT v.id FROM volunteer v JOIN volunteer p ON p.id = :p AND v.id_type = p.id_type "
-            "AND v.id_number_norm = p.id_number_norm ORDER BY v.registered_at, v.id"), {"p": primary}).scalars().all()
-        return [int(r) for r in rows] or [primary]
 
     def _match_volunteer(self, conn: Connection, recs: list[dict[str, Any]]) -> list[tuple[str, int]]:
         norms: dict[tuple[str, str], str] = {}
@@ -234,15 +237,11 @@ class Adopter:
                 norms[(r["id_type"], norm)] = r["id"]
         if not norms:
             return []
-        found = conn.execute(_in(
-            "SELECT t.id, t.id_type, t.id_number_norm FROM volunteer t WHERE t.id_number_norm IN :n AND "
-            + _UNLINKED.format(kind="volunteer") + " ORDER BY t.registered_at, t.id", "n"),
-            {"n": sorted({n for _, n in norms})}).all()
         primary: dict[str, int] = {}
-        for vid, id_type, norm in found:
+        for vid, id_type, norm in unlinked_volunteers_with_norms(conn, sorted({n for _, n in norms})):
             rid = norms.get((id_type, norm))
             if rid is not None:
-                primary.setdefault(rid, int(vid))  # the older row: the person's primary
+                primary.setdefault(rid, vid)  # the older row: the person's primary
         return sorted(primary.items())
 
     def _match_org(self, conn: Connection, recs: list[dict[str, Any]]) -> list[tuple[str, int]]:
@@ -250,12 +249,10 @@ class Adopter:
         usccs = {normalize_uscc(r.get("uscc")): r["id"] for r in recs if normalize_uscc(r.get("uscc"))}
         by_uscc: set[str] = set()
         if usccs:
-            for oid, raw in conn.execute(_in(
-                    "SELECT t.id, t.uscc FROM organization t WHERE upper(t.uscc) IN :u AND "
-                    + _UNLINKED.format(kind="org"), "u"), {"u": sorted(u for u in usccs if u)}):
+            for oid, raw in unlinked_orgs_with_usccs(conn, sorted(u for u in usccs if u)):
                 rid = usccs.get(normalize_uscc(raw))
                 if rid:
-                    pairs.append((rid, int(oid)))
+                    pairs.append((rid, oid))
                     by_uscc.add(rid)
         rest = [r for r in recs if r["id"] not in by_uscc]
         keys: dict[tuple[str, str, str], list[str]] = defaultdict(list)
@@ -265,12 +262,9 @@ class Adopter:
         if keys:
             regions = sorted({k[2] for k in keys})
             levels = sorted({k[0] for k in keys})
-            for oid, level, name, region in conn.execute(_in(
-                    "SELECT t.id, t.level, t.name, t.region_code FROM organization t WHERE t.region_code IN :g "
-                    "AND t.level IN :lv AND " + _UNLINKED.format(kind="org"), "g", "lv"),
-                    {"g": regions, "lv": levels}):
+            for oid, level, name, region in unlinked_orgs_in_regions(conn, regions, levels):
                 for rid in keys.get((level, normalize_text(name) or "", region), []):
-                    pairs.append((rid, int(oid)))
+                    pairs.append((rid, oid))
         return pairs
 
     def _match_membership(self, conn: Connection, recs: list[dict[str, Any]]) -> list[tuple[str, int]]:
@@ -284,12 +278,9 @@ class Adopter:
         if not want:
             return []
         out = []
-        for mid, o, v in conn.execute(_in(
-                "SELECT t.id, t.org_id, t.volunteer_id FROM membership t WHERE t.org_id IN :o AND t.volunteer_id IN :v "
-                "AND " + _UNLINKED.format(kind="membership"), "o", "v"),
-                {"o": sorted({k[0] for k in want}), "v": sorted({k[1] for k in want})}):
+        for mid, o, v in unlinked_memberships_of(conn, sorted({k[0] for k in want}), sorted({k[1] for k in want})):
             if (o, v) in want:
-                out.append((want[(o, v)], int(mid)))
+                out.append((want[(o, v)], mid))
         return out
 
     def _match_activity(self, conn: Connection, recs: list[dict[str, Any]]) -> list[tuple[str, int]]:
@@ -301,13 +292,9 @@ class Adopter:
         if not want:
             return []
         out = []
-        for aid, o, title, starts in conn.execute(select(
-                Base.metadata.tables["activity"].c.id, Base.metadata.tables["activity"].c.org_id,
-                Base.metadata.tables["activity"].c.title, Base.metadata.tables["activity"].c.starts_at).where(
-                Base.metadata.tables["activity"].c.org_id.in_(sorted({k[0] for k in want})),
-                text(_UNLINKED.format(kind="activity").replace("t.id", "activity.id")))):
-            for rid in want.get((int(o), normalize_text(title) or "", _second(starts)), []):
-                out.append((rid, int(aid)))
+        for aid, o, title, starts in unlinked_activities_of(conn, sorted({k[0] for k in want})):
+            for rid in want.get((o, normalize_text(title) or "", _second(starts)), []):
+                out.append((rid, aid))
         return out
 
     def _match_service_record(self, conn: Connection, recs: list[dict[str, Any]]) -> list[tuple[str, int]]:
@@ -320,14 +307,11 @@ class Adopter:
                     want[(v, a, _second(r.get("starts_at")))].append(r["id"])
         if not want:
             return []
-        t = Base.metadata.tables["service_record"]
         out = []
-        for sid, v, a, starts in conn.execute(select(t.c.id, t.c.volunteer_id, t.c.activity_id, t.c.starts_at).where(
-                t.c.activity_id.in_(sorted({k[1] for k in want})), t.c.volunteer_id.in_(sorted({k[0] for k in want})),
-                t.c.status == "ACCEPTED",
-                text(_UNLINKED.format(kind="service_record").replace("t.id", "service_record.id")))):
-            for rid in want.get((int(v), int(a), _second(starts)), []):
-                out.append((rid, int(sid)))
+        for sid, v, a, starts in unlinked_service_records_of(conn, sorted({k[1] for k in want}),
+                                                             sorted({k[0] for k in want})):
+            for rid in want.get((v, a, _second(starts)), []):
+                out.append((rid, sid))
         return out
 
     # ------------------------------------------------------------------------------------------ settling
@@ -337,12 +321,7 @@ class Adopter:
         stage = self.stage
         last = ""
         while True:
-            rows = stage.execute(text(
-                "SELECT c.registry_id, c.local_id, c.doc, "
-                "(SELECT COUNT(*) FROM adopt_candidate x WHERE x.kind = c.kind AND x.registry_id = c.registry_id), "
-                "(SELECT COUNT(*) FROM adopt_candidate y WHERE y.kind = c.kind AND y.local_id = c.local_id) "
-                "FROM adopt_candidate c WHERE c.kind = :k AND c.registry_id > :last "
-                "ORDER BY c.registry_id, c.local_id LIMIT :n"), {"k": kind, "last": last, "n": BATCH}).all()
+            rows = candidate_page(stage, kind, last, BATCH)
             stage.commit()
             if not rows:
                 return
@@ -351,11 +330,11 @@ class Adopter:
                 cut = rows[-1].registry_id
                 rows = [r for r in rows if r.registry_id != cut]
             last = rows[-1].registry_id
-            groups: dict[str, list[Any]] = defaultdict(list)
+            groups: dict[str, list[Candidate]] = defaultdict(list)
             for r in rows:
                 groups[r.registry_id].append(r)
             for rid, cands in groups.items():
-                if len(cands) == 1 and cands[0][3] == 1 and cands[0][4] == 1:
+                if len(cands) == 1 and cands[0].of_record == 1 and cands[0].of_row == 1:
                     self._link(kind, _revive(kind, json.loads(cands[0].doc)), int(cands[0].local_id))
                 else:
                     self._hold(kind, rid, cands)
@@ -376,7 +355,7 @@ class Adopter:
         if self.dry_run:
             if kind == "volunteer":
                 with self.engine.connect() as conn:
-                    self.duplicates += len(self._person_rows(conn, local_id)) - 1
+                    self.duplicates += len(person_rows(conn, local_id)) - 1
             return
         with self.engine.begin() as conn, suppress_outbox(conn):
             if kind in ("activity", "service_record") and not self.writer.ownership.writable(kind, rec):
@@ -389,21 +368,17 @@ class Adopter:
             if kind == "volunteer":
                 now = utcnow()
                 remote = canonical(project_registry(kind, rec), self.settings.hash_key)
-                for other in self._person_rows(conn, local_id)[1:]:
-                    if conn.execute(select(Link.id).where(Link.entity == kind, Link.local_id == other)).first():
+                for other in person_rows(conn, local_id)[1:]:
+                    if is_linked(conn, kind, other):
                         continue
-                    conn.execute(Link.__table__.insert().values(
-                        entity=kind, local_id=other, registry_id=rec["id"], registry_version=int(rec.get("version")
-                                                                                                 or 1),
-                        base=dumps(remote), is_duplicate=True, revision=0, how="duplicate_person", linked_at=now,
-                        updated_at=now))
+                    insert_link(conn, kind, other, rec["id"], registry_version=int(rec.get("version") or 1),
+                                base=dumps(remote), is_duplicate=True, how="duplicate_person", now=now)
                     self.duplicates += 1
 
     def _take(self, conn: Connection, kind: str, rec: dict[str, Any], local_id: int, how: str) -> None:
         """Link and take the registry's record as it is (records this client may not write; service records,
         which are never merged)."""
-        table = Base.metadata.tables[_TABLES[kind]]
-        row = dict(conn.execute(select(table).where(table.c.id == local_id)).mappings().one())
+        row = load_record(conn, kind, local_id)
         refs = reference_ids(conn, kind, [row])
         try:
             local = project_local(kind, row, refs)
@@ -412,21 +387,18 @@ class Adopter:
         result = take_registry(kind, local, project_registry(kind, rec), self.settings.hash_key, "adopted")
         self.writer.note(kind, local_id, rec["id"], result)  # each local field taken, for the run's record
         now = utcnow()
-        conn.execute(Link.__table__.insert().values(
-            entity=kind, local_id=local_id, registry_id=rec["id"], registry_version=int(rec.get("version") or 1),
-            base=dumps(result.new_base), is_duplicate=False, revision=0, how=how, linked_at=now, updated_at=now))
+        insert_link(conn, kind, local_id, rec["id"], registry_version=int(rec.get("version") or 1),
+                    base=dumps(result.new_base), is_duplicate=False, how=how, now=now)
         if how != "adopted":
             self.writer.write_local(conn, kind, row, result)
 
-    def _hold(self, kind: str, rid: str, cands: list[Any]) -> None:
+    def _hold(self, kind: str, rid: str, cands: list[Candidate]) -> None:
         """Record an ambiguous match and hold its local rows' outbox rows for a person."""
         local_ids = sorted({int(c.local_id) for c in cands})
         others: dict[int, list[str]] = {}
         assert self.stage is not None
         for lid in local_ids:
-            others[lid] = [r[0] for r in self.stage.execute(text(
-                "SELECT registry_id FROM adopt_candidate WHERE kind = :k AND local_id = :l ORDER BY registry_id"),
-                {"k": kind, "l": lid})]
+            others[lid] = candidate_registry_ids(self.stage, kind, lid)
         self.stage.commit()
         rec = _revive(kind, json.loads(cands[0].doc))
         region = rec.get("region_code") if kind in ("org", "activity", "volunteer") else None
@@ -441,12 +413,9 @@ class Adopter:
         now = utcnow()
         with self.engine.begin() as conn:
             for lid in local_ids:
-                conn.execute(Outbox.__table__.update().where(
-                    Outbox.entity == kind, Outbox.local_id == lid,
-                    Outbox.state.in_(("pending", "deferred", "blocked"))).values(
-                    state="failed", last_code=HELD_CODE, done_at=now,
-                    last_error=mask_text(f"held by adopt: {len(others[lid])} registry records match; an operator "
-                                         "links the right one or retries to create it")))
+                hold_rows(conn, kind, lid, now=now,
+                          error=mask_text(f"held by adopt: {len(others[lid])} registry records match; an operator "
+                                          "links the right one or retries to create it"))
 
 
 def run_adopt(settings: Settings, *, dry_run: bool = False, progress: Advance | None = None,
@@ -477,7 +446,6 @@ def run_adopt(settings: Settings, *, dry_run: bool = False, progress: Advance | 
         ConfigError: incomplete registry settings or a bad database URL.
         StoreError: the local store is unusable.
     """
-
     require_registry(settings)
     own_engine = engine is None
     engine = engine or open_store(settings.database.url)
@@ -505,8 +473,7 @@ def run_adopt(settings: Settings, *, dry_run: bool = False, progress: Advance | 
         log.error("adopt failed", error=mask_text(str(exc)))
         status, code, error = "failed", 1, str(exc)
     with engine.connect() as conn:
-        unlinked = {k: int(conn.execute(text(f"SELECT COUNT(*) FROM {_TABLES[k]} t WHERE "
-                                             + _UNLINKED.format(kind=k))).scalar_one()) for k in KIND_ORDER}
+        unlinked = {k: count_unlinked(conn, k) for k in KIND_ORDER}
     a = adopter
     summary: dict[str, Any] = {
         "run_id": run_id, "status": status, "dry_run": dry_run,
@@ -536,8 +503,7 @@ def run_adopt(settings: Settings, *, dry_run: bool = False, progress: Advance | 
 def iter_held(engine: Engine) -> Iterator[tuple[str, int]]:
     """The records adopt holds for a person (outbox rows failed with ``AMBIGUOUS_MATCH``)."""
     with engine.connect() as conn:
-        yield from ((e, int(i)) for e, i in conn.execute(select(Outbox.entity, Outbox.local_id).where(
-            Outbox.last_code == HELD_CODE, Outbox.state == "failed").distinct()))
+        yield from held_records(conn)
 
 
 __all__ = ["HELD_CODE", "Adopter", "iter_held", "run_adopt"]

@@ -26,11 +26,22 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, func, select, update
+from sqlalchemy import Connection, Engine
 from stdnum.cn import uscc
 
+from regsync.db.conflicts_store import (
+    add_audit,
+    conflict_page,
+    conflict_state,
+    find_conflict,
+    live_record,
+    mark_resolved,
+    record_link,
+    set_link_base,
+)
 from regsync.db.hashkey import check_hash_key
-from regsync.db.models import Audit, Base, Conflict, Link, Outbox
+from regsync.db.merges import queue_update
+from regsync.db.platform.read import is_date_field
 from regsync.db.session import suppress_outbox, utcnow
 from regsync.db.triggers import row_priority
 from regsync.domain.clock import to_local
@@ -38,17 +49,14 @@ from regsync.domain.kinds import KIND_NAMES
 from regsync.domain.masking import mask_id_number, mask_phone, mask_text
 from regsync.domain.merge import MergeResult
 from regsync.domain.normalize import normalize_id_number, normalize_name, normalize_phone, normalize_uscc
-from regsync.domain.projection import REFERENCES, SENSITIVE, canonical, dumps, project_local, project_registry
+from regsync.domain.projection import SENSITIVE, canonical, dumps, project_local, project_registry
 from regsync.flows.apply import LocalWriter
 from regsync.flows.operator import OperatorUsageError, check_reason, default_actor, parse_kind
 from regsync.settings import Settings
 
 STATES = ("open", "resolved", "superseded")
 TAKES = ("local", "registry")
-TABLES = {"org": "organization", "volunteer": "volunteer", "membership": "membership", "activity": "activity"}
 _LIST_COLUMNS = {"skills", "service_categories"}
-
-_ct: Table = Conflict.__table__
 
 
 @dataclass
@@ -141,22 +149,11 @@ def list_conflicts(engine: Engine, *, state: str | None = "open", kind: str | No
         raise OperatorUsageError(f"unknown state {state!r}: one of {', '.join(STATES)} (or all)")
     if not 1 <= limit <= 10_000:
         raise OperatorUsageError("--limit must be between 1 and 10000")
-    conds = []
-    if state:
-        conds.append(_ct.c.state == state)
-    if kind:
-        conds.append(_ct.c.entity == parse_kind(kind))
-    if field_name:
-        conds.append(_ct.c.field == field_name)
-    where = and_(True, *conds)
+    entity = parse_kind(kind) if kind else None
     with engine.connect() as conn:
-        rows = conn.execute(select(_ct).where(where).order_by(_ct.c.id).limit(limit)).all()
-        total = conn.execute(select(func.count()).select_from(_ct).where(where)).scalar_one()
-        by_state = {s: n for s, n in conn.execute(select(_ct.c.state, func.count()).group_by(_ct.c.state))}
-        open_by_field = {f"{e}.{f}": n for e, f, n in conn.execute(
-            select(_ct.c.entity, _ct.c.field, func.count()).where(_ct.c.state == "open")
-            .group_by(_ct.c.entity, _ct.c.field).order_by(_ct.c.entity, _ct.c.field))}
-    return ConflictListing([_view(r) for r in rows], int(total), by_state, open_by_field)
+        rows, total, by_state, open_by_field = conflict_page(conn, state=state, kind=entity, field=field_name,
+                                                             limit=limit)
+    return ConflictListing([_view(r) for r in rows], total, by_state, open_by_field)
 
 
 def get_conflict(conn: Connection, conflict_id: int) -> ConflictView:
@@ -165,7 +162,7 @@ def get_conflict(conn: Connection, conflict_id: int) -> ConflictView:
     Raises:
         OperatorUsageError: no conflict has that id.
     """
-    r = conn.execute(select(_ct).where(_ct.c.id == conflict_id)).first()
+    r = find_conflict(conn, conflict_id)
     if r is None:
         raise OperatorUsageError(f"no conflict {conflict_id}")
     return _view(r)
@@ -174,9 +171,8 @@ def get_conflict(conn: Connection, conflict_id: int) -> ConflictView:
 def _audit(conn: Connection, action: str, target: str, reason: str, actor: str | None,
            details: dict[str, Any]) -> int:
     actor = mask_text((actor or default_actor()).strip() or "unknown")[:64]
-    return int(conn.execute(Audit.__table__.insert().values(  # type: ignore[index]  # one-row INSERT: its key is never None
-        at=utcnow(), actor=actor, action=action, target=target, reason=mask_text(reason),
-        details=json.dumps(details, ensure_ascii=False, sort_keys=True, default=str))).inserted_primary_key[0])
+    return add_audit(conn, at=utcnow(), actor=actor, action=action, target=target, reason=mask_text(reason),
+                     details=json.dumps(details, ensure_ascii=False, sort_keys=True, default=str))
 
 
 def _registry_record(client: Any, c: ConflictView) -> dict[str, Any]:
@@ -204,7 +200,7 @@ def show_live(engine: Engine, client: Any, conflict_id: int, *, reason: str, act
     reason = check_reason(reason)
     with engine.connect() as conn:
         c = get_conflict(conn, conflict_id)
-        row, refs = _local_row(conn, c)
+        row, refs = live_record(conn, c.kind, c.local_id)
     remote = project_registry(c.kind, _registry_record(client, c))
     local = project_local(c.kind, row, refs) if row is not None else {}
     c.live = {"local": local.get(c.field), "registry": remote.get(c.field)}
@@ -212,21 +208,6 @@ def show_live(engine: Engine, client: Any, conflict_id: int, *, reason: str, act
         _audit(conn, "conflicts.show_live", f"conflict:{c.id} {c.kind}:{c.local_id} {c.field}", reason, actor,
                {"conflict": c.id, "field": c.field})
     return c
-
-
-def _local_row(conn: Connection, c: ConflictView) -> tuple[dict[str, Any] | None, dict[tuple[str, int], str]]:
-    table = Base.metadata.tables[TABLES[c.kind]]
-    row = conn.execute(select(table).where(table.c.id == c.local_id)).mappings().first()
-    if row is None:
-        return None, {}
-    refs: dict[tuple[str, int], str] = {}
-    for col, ref_kind in REFERENCES[c.kind].items():
-        if row.get(col) is not None:
-            rid = conn.execute(select(Link.registry_id).where(Link.entity == ref_kind, Link.local_id == row[col])
-                               .order_by(Link.is_duplicate)).scalars().first()
-            if rid is not None:
-                refs[(ref_kind, row[col])] = rid
-    return dict(row), refs
 
 
 @dataclass
@@ -278,7 +259,6 @@ def _check_value(kind: str, name: str, value: Any, row: dict[str, Any]) -> None:
     Raises:
         NormalizationError: the value breaks the rule (a ``ValueError``).
     """
-
     if value is None:
         return
     if name == "phone" or name == "contact_phone":
@@ -314,7 +294,6 @@ def resolve_conflict(engine: Engine, client: Any, settings: Settings, conflict_i
         RegistryError: the registry's current record could not be read.
         regsync.db.hashkey.HashKeyMismatch: ``settings.hash_key`` is not the store's hash key.
     """
-
     reason = check_reason(reason)
     if (take is None) == (set_value is None):
         raise OperatorUsageError("give exactly one of --take local|registry and --set FIELD=VALUE")
@@ -332,14 +311,13 @@ def resolve_conflict(engine: Engine, client: Any, settings: Settings, conflict_i
     now = utcnow()
     with engine.begin() as conn, suppress_outbox(conn):
         # re-read under the transaction: a merge may have superseded it meanwhile
-        state = conn.execute(select(_ct.c.state).where(_ct.c.id == conflict_id)).scalar_one()
+        state = conflict_state(conn, conflict_id)
         if state != "open":
             raise OperatorUsageError(f"conflict {conflict_id} was {state} meanwhile")
-        row, refs = _local_row(conn, c)
+        row, refs = live_record(conn, c.kind, c.local_id)
         if row is None:
             raise OperatorUsageError(f"the platform no longer has {c.kind} {c.local_id}")
-        link = conn.execute(select(Link.__table__).where(Link.entity == c.kind, Link.local_id == c.local_id)
-                            .order_by(Link.is_duplicate)).mappings().first()
+        link = record_link(conn, c.kind, c.local_id)
         if link is None:
             raise OperatorUsageError(f"{c.kind} {c.local_id} is not linked any more")
         base = json.loads(link["base"] or "{}")
@@ -352,8 +330,8 @@ def resolve_conflict(engine: Engine, client: Any, settings: Settings, conflict_i
         else:
             if set_value is not None:
                 value = parse_set(set_value, c.field)
-                column = Base.metadata.tables[TABLES[c.kind]].c[c.field]
-                if value is not None and column.type.python_type is dt.date:
+                is_date = is_date_field(c.kind, c.field)
+                if value is not None and is_date:
                     try:
                         value = dt.date.fromisoformat(str(value))
                     except ValueError as exc:
@@ -372,18 +350,15 @@ def resolve_conflict(engine: Engine, client: Any, settings: Settings, conflict_i
             else:
                 value = project_local(c.kind, row, refs).get(c.field)
                 resolution = "local"
-            conn.execute(Outbox.__table__.insert().values(
-                entity=c.kind, local_id=c.local_id, op="update", priority=row_priority(c.kind, row), state="pending",
-                attempts=0, created_at=now, available_at=now))
+            queue_update(conn, c.kind, c.local_id, row_priority(c.kind, row), now)
             queued = True
         # the registry's value is now the field's agreed base: the platform's value, if it differs, is a change
         # of the platform's alone and goes out; if it is the registry's, nothing is left to do
         base[c.field] = remote_canon.get(c.field)
         writer.flush(conn)  # the row writes are buffered by the writer
-        conn.execute(update(Link).where(Link.id == link["id"]).values(base=dumps(base), updated_at=now))
-        conn.execute(update(Conflict).where(Conflict.id == conflict_id).values(
-            state="resolved", resolution=resolution, resolved_at=now, updated_at=now,
-            resolved_by=mask_text((actor or default_actor()).strip() or "unknown")[:64]))
+        set_link_base(conn, link["id"], dumps(base), now)
+        mark_resolved(conn, conflict_id, resolution=resolution, now=now,
+                      resolved_by=mask_text((actor or default_actor()).strip() or "unknown")[:64])
         shown = _shown(c.field, value)
         audit_id = _audit(conn, "conflicts.resolve", f"conflict:{c.id} {c.kind}:{c.local_id} {c.field}", reason,
                           actor, {"conflict": c.id, "kind": KIND_NAMES[c.kind], "local_id": c.local_id,

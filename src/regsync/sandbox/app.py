@@ -44,17 +44,9 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from regsync.sandbox import portal, signature
+from regsync.sandbox.calls import PORTAL, Ctx, Outcome, Refusal, fingerprint, kind_of
 from regsync.sandbox.faults import FAULT_NAMES, Faults
-from regsync.sandbox.rules import format_time
-from regsync.sandbox.service import (
-    PORTAL,
-    BatchOp,
-    Ctx,
-    Outcome,
-    Refusal,
-    Registry,
-    fingerprint,
-    kind_of,
+from regsync.sandbox.operations import (
     op_correct,
     op_create,
     op_delete,
@@ -64,7 +56,10 @@ from regsync.sandbox.service import (
     op_update,
     portal_patch,
 )
+from regsync.sandbox.rules import format_time
+from regsync.sandbox.service import Registry
 from regsync.sandbox.store import COLLECTIONS, ClientCredential, Store, UnitOfWork
+from regsync.sandbox.writes import BatchOp
 from regsync.settings import SIGN_METHODS
 
 BASE = "/api/v1"

@@ -12,8 +12,8 @@ was in before it and after it (§1 "scope", §5.3), so a transfer out reaches th
 Three layers:
 
 - single operations, functions of a :class:`~regsync.sandbox.store.UnitOfWork` and a
-  :class:`~regsync.sandbox.service.Ctx` (the portal's) returning an :class:`~regsync.sandbox.service.Outcome`
-  or raising :class:`~regsync.sandbox.service.Refusal` before changing anything: :func:`op_self_register`,
+  :class:`~regsync.sandbox.calls.Ctx` (the portal's) returning an :class:`~regsync.sandbox.calls.Outcome`
+  or raising :class:`~regsync.sandbox.calls.Refusal` before changing anything: :func:`op_self_register`,
   :func:`op_contact`, :func:`op_identity`, :func:`op_transfer`, :func:`op_deregister`, :func:`op_dissolve`,
   :func:`op_service_record` (served under ``/_sandbox/portal/…`` by :mod:`regsync.sandbox.app`);
 - :func:`run_activity`: N random portal-side actions over a province's current records, drawn with a seeded
@@ -37,21 +37,11 @@ from sqlalchemy import select
 from stdnum.cn import ric
 
 from regsync.sandbox import rules
+from regsync.sandbox.calls import PORTAL, Ctx, Outcome, Refusal, invalid
+from regsync.sandbox.operations import bump, check_unique, op_create, op_delete, province_of
 from regsync.sandbox.regions import HEILONGJIANG_CODES, PROVINCE_PREFIXES, is_region_code
 from regsync.sandbox.rules import EIGHTEEN_CHAR_TYPES, FieldError
-from regsync.sandbox.service import (
-    PORTAL,
-    Ctx,
-    Outcome,
-    Refusal,
-    Registry,
-    _bump,
-    _check_unique,
-    _province_of,
-    invalid,
-    op_create,
-    op_delete,
-)
+from regsync.sandbox.service import Registry
 from regsync.sandbox.store import Record, UnitOfWork, activities, orgs, volunteers
 
 #: The kinds of portal-side action (registry-api.md §8), in draw order.
@@ -122,9 +112,9 @@ def _apply(u: UnitOfWork, c: Ctx, rec: Record, patch: dict[str, Any], message: s
     doc.update(patch)
     if doc == rec.doc:
         return Outcome(200, "OK", "unchanged", rec.doc)
-    _check_unique(u, rec.kind, doc, rec.id)
-    doc = _bump(c, doc)
-    new = Record(rec.kind, doc, _province_of(u, rec.kind, doc))
+    check_unique(u, rec.kind, doc, rec.id)
+    doc = bump(c, doc)
+    new = Record(rec.kind, doc, province_of(u, rec.kind, doc))
     u.put(new, new=False)
     u.feed(new, "upsert", PORTAL, rec.province)
     return Outcome(200, "OK", message, doc)
@@ -222,7 +212,7 @@ def op_transfer(u: UnitOfWork, c: Ctx, volunteer_id: Any, body: Any) -> Outcome:
     try:
         if "homeProvince" not in data:
             raise rules.Invalid("REQUIRED", "the province the volunteer moves to")
-        patch["homeProvince"] = rules._province(data["homeProvince"])
+        patch["homeProvince"] = rules.check_province(data["homeProvince"])
     except rules.Invalid as exc:
         errors.append(FieldError("homeProvince", exc.code, exc.message))
     if "regionCode" in data:
@@ -665,7 +655,7 @@ class _Activity:
 
     def _corrected_name(self, name: str) -> str:
         chars = list(name)
-        cjk = [i for i, ch in enumerate(chars) if rules._is_cjk(ord(ch))]
+        cjk = [i for i, ch in enumerate(chars) if rules.is_cjk(ord(ch))]
         if cjk:
             i = cjk[-1]
             chars[i] = self.rng.choice([g for g in _GIVEN if g != chars[i]])

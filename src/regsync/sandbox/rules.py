@@ -8,7 +8,7 @@ the birth year, which the registry does not; the birth date is read from charact
 
 Everything here is pure: :func:`validate` turns a write's body into clean wire fields plus a list of
 :class:`FieldError`; the checks that need other records (parents, uniqueness, ownership) live in
-:mod:`regsync.sandbox.service`.
+:mod:`regsync.sandbox.operations`.
 """
 
 from __future__ import annotations
@@ -137,7 +137,11 @@ def has_control_chars(value: str) -> bool:
     return not value.isascii() and any(unicodedata.category(ch) == "Cf" for ch in value)
 
 
-def _text(min_len: int, max_len: int) -> Callable[[Any], str]:
+def text_check(min_len: int, max_len: int) -> Callable[[Any], str]:
+    """The check of a text field of ``min_len`` to ``max_len`` characters (§4: a string, no control characters,
+    no leading or trailing spaces): a function that returns the value as it is, or raises :class:`Invalid`
+    (``INVALID_VALUE``, ``REQUIRED`` when empty, ``TOO_SHORT``, ``TOO_LONG``)."""
+
     def check(value: Any) -> str:
         if not isinstance(value, str):
             raise Invalid("INVALID_VALUE", "must be a string")
@@ -230,7 +234,9 @@ def check_uscc(value: Any) -> str:
     return value
 
 
-def _is_cjk(cp: int) -> bool:
+def is_cjk(cp: int) -> bool:
+    """Whether the code point ``cp`` is a CJK ideograph: the unified block, its extensions and compatibility
+    ideographs (:data:`_CJK_RANGES`), or 〇."""
     if 0x4E00 <= cp <= 0x9FFF:
         return True
     return any(lo <= cp <= hi for lo, hi in _CJK_RANGES)
@@ -268,7 +274,7 @@ def check_person_name(value: Any) -> str:
         elif ch == " ":
             if prev in (" ", "\u00b7"):
                 raise Invalid("INVALID_NAME", "single spaces between parts only")
-        elif not (_is_cjk(ord(ch)) or _is_latin_letter(ch)):
+        elif not (is_cjk(ord(ch)) or _is_latin_letter(ch)):
             raise Invalid("INVALID_NAME", f"character U+{ord(ch):04X} is not allowed in a name")
         prev = ch
     return name
@@ -328,7 +334,7 @@ def _skills(value: Any) -> list[str]:
     return [_skill(item) for item in value]
 
 
-_skill = _text(1, 20)
+_skill = text_check(1, 20)
 
 
 def _positive_int(value: Any) -> int:
@@ -337,7 +343,9 @@ def _positive_int(value: Any) -> int:
     return value
 
 
-def _province(value: Any) -> str:
+def check_province(value: Any) -> str:
+    """A two-digit GB/T 2260 province code (not ``83``), returned as it is; else :class:`Invalid`
+    (``INVALID_REGION``)."""
     if value not in PROVINCE_PREFIXES or value == "83":
         raise Invalid("INVALID_REGION", "a 2-digit GB/T 2260 province code")
     return value
@@ -367,7 +375,7 @@ _NULL_ID = Field(check_registry_id, nullable=True)
 #: Writable fields per kind, in wire order (§4). ``status`` is handled apart (defaults on create).
 WRITABLE: dict[str, dict[str, Field]] = {
     "org": {
-        "name": Field(_text(2, 100)),
+        "name": Field(text_check(2, 100)),
         "orgType": Field(_enum("REGIONAL", "SPECIALIZED"), immutable=True),
         "level": Field(_enum(*ORG_LEVELS), immutable=True),
         "parentId": _NULL_ID,
@@ -376,7 +384,7 @@ WRITABLE: dict[str, dict[str, Field]] = {
         "regionCode": Field(_region),
         "streetCode": Field(lambda v: _match(_STREET, v, "12 digits (统计用区划代码)"), nullable=True),
         "serviceCategories": Field(_categories),
-        "contactName": Field(_text(1, 50)),
+        "contactName": Field(text_check(1, 50)),
         "contactPhone": Field(check_contact_phone),
         "establishedOn": Field(check_date),
     },
@@ -389,7 +397,7 @@ WRITABLE: dict[str, dict[str, Field]] = {
         "phone": Field(check_mobile, nullable=True),
         "regionCode": Field(_region),
         "skills": Field(_skills),
-        "homeProvince": Field(_province),
+        "homeProvince": Field(check_province),
     },
     "membership": {
         "orgId": Field(check_registry_id, immutable=True),
@@ -399,7 +407,7 @@ WRITABLE: dict[str, dict[str, Field]] = {
     },
     "activity": {
         "orgId": _ID,
-        "title": Field(_text(2, 100)),
+        "title": Field(text_check(2, 100)),
         "category": Field(_category),
         "regionCode": Field(_region),
         "startsAt": Field(check_timestamp),

@@ -1,4 +1,5 @@
-"""Reading the platform's records: rows by local id, and the unlinked rows of a record by its natural key.
+"""Reading the platform's records: rows by local id, and the unlinked rows of a record by its natural key (or, for
+adopt, of many records at once).
 
 "Unlinked" is a row no ``link`` names yet (the registry's record of it is not known here). Natural keys
 (design.md, "Data model"): a volunteer's ``idType`` and normalized ``idNumber`` (GB 11643-1999), an org's USCC
@@ -7,6 +8,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -104,13 +106,162 @@ def unlinked_membership(conn: Connection, org_id: int, volunteer_id: int) -> int
     return None if found is None else int(found)
 
 
+# ---------------------------------------------------------------------------------------------- one record
+
+
+def load_record(conn: Connection, kind: str, local_id: int) -> dict[str, Any]:
+    """The local row of ``kind`` with id ``local_id``, as a dict of column → value (``id`` included).
+
+    Raises:
+        sqlalchemy.exc.NoResultFound: no row of ``kind`` has that id.
+    """
+    table = Base.metadata.tables[TABLES[kind]]
+    return dict(conn.execute(select(table).where(table.c.id == local_id)).mappings().one())
+
+
+def find_record(conn: Connection, kind: str, local_id: int) -> dict[str, Any] | None:
+    """The local row of ``kind`` with id ``local_id`` as :func:`load_record` gives it, or ``None`` when there is
+    none."""
+    table = Base.metadata.tables[TABLES[kind]]
+    row = conn.execute(select(table).where(table.c.id == local_id)).mappings().first()
+    return None if row is None else dict(row)
+
+
+def is_date_field(kind: str, name: str) -> bool:
+    """Whether the field ``name`` (its column) of a local row of ``kind`` holds a date (``datetime.date``).
+
+    Raises:
+        KeyError: ``kind`` has no such field.
+    """
+    return Base.metadata.tables[TABLES[kind]].c[name].type.python_type is dt.date
+
+
+def person_rows(conn: Connection, volunteer_id: int) -> list[int]:
+    """The local ids of the volunteer rows of the person of row ``volunteer_id`` (the same ``id_type`` and
+    normalized ID number: a person's primary row and its duplicates), the oldest registration first; ``[
+    volunteer_id]`` when there is no such row."""
+    rows = conn.execute(text(
+        "SELECT v.id FROM volunteer v JOIN volunteer p ON p.id = :p AND v.id_type = p.id_type "
+        "AND v.id_number_norm = p.id_number_norm ORDER BY v.registered_at, v.id"), {"p": volunteer_id}
+    ).scalars().all()
+    return [int(r) for r in rows] or [volunteer_id]
+
+
+# ---------------------------------------------------------------------------------------------- adopt's matching
+# The unlinked rows whose natural keys are among many registry records' (design.md, flow 4, "the first day"): one
+# query per batch of records, the matching itself is the caller's.
+
+#: A row ``t`` of a kind's table that no link of that kind names.
+_UNLINKED = "NOT EXISTS (SELECT 1 FROM link l WHERE l.entity = '{kind}' AND l.local_id = t.id)"
+
+
+def _in(sql: str, *names: str) -> Any:
+    """``text(sql)`` whose parameters ``names`` each take a list (``IN :name``)."""
+    return text(sql).bindparams(*(bindparam(n, expanding=True) for n in names))
+
+
+def unlinked_volunteers_with_norms(conn: Connection, norms: Sequence[str]) -> list[tuple[int, str, str]]:
+    """The unlinked volunteer rows whose normalized ID number is among ``norms`` (any ``id_type``).
+
+    Returns:
+        ``(local id, id_type, id_number_norm)`` of each, the oldest registration first (a person's primary first).
+    """
+    return [(int(vid), id_type, norm) for vid, id_type, norm in conn.execute(_in(
+        "SELECT t.id, t.id_type, t.id_number_norm FROM volunteer t WHERE t.id_number_norm IN :n AND "
+        + _UNLINKED.format(kind="volunteer") + " ORDER BY t.registered_at, t.id", "n"), {"n": list(norms)})]
+
+
+def unlinked_orgs_with_usccs(conn: Connection, usccs: Sequence[str]) -> list[tuple[int, str]]:
+    """The unlinked orgs whose USCC, upper-cased, is among ``usccs`` (normalized), dissolved ones included.
+
+    Returns:
+        ``(local id, uscc as stored)`` of each, in no set order.
+    """
+    return [(int(oid), raw) for oid, raw in conn.execute(_in(
+        "SELECT t.id, t.uscc FROM organization t WHERE upper(t.uscc) IN :u AND "
+        + _UNLINKED.format(kind="org"), "u"), {"u": list(usccs)})]
+
+
+def unlinked_orgs_in_regions(conn: Connection, regions: Sequence[str], levels: Sequence[str]
+                             ) -> list[tuple[int, str, str, str]]:
+    """The unlinked orgs of the region codes ``regions`` and the levels ``levels``.
+
+    Returns:
+        ``(local id, level, name as stored, region_code)`` of each, in no set order.
+    """
+    return [(int(oid), level, name, region) for oid, level, name, region in conn.execute(_in(
+        "SELECT t.id, t.level, t.name, t.region_code FROM organization t WHERE t.region_code IN :g "
+        "AND t.level IN :lv AND " + _UNLINKED.format(kind="org"), "g", "lv"),
+        {"g": list(regions), "lv": list(levels)})]
+
+
+def unlinked_memberships_of(conn: Connection, org_ids: Sequence[int], volunteer_ids: Sequence[int]
+                            ) -> list[tuple[int, int, int]]:
+    """The unlinked memberships of any of the local orgs ``org_ids`` and any of the local volunteers
+    ``volunteer_ids``.
+
+    Returns:
+        ``(local id, org_id, volunteer_id)`` of each, in no set order.
+    """
+    return [(int(mid), int(o), int(v)) for mid, o, v in conn.execute(_in(
+        "SELECT t.id, t.org_id, t.volunteer_id FROM membership t WHERE t.org_id IN :o AND t.volunteer_id IN :v "
+        "AND " + _UNLINKED.format(kind="membership"), "o", "v"), {"o": list(org_ids), "v": list(volunteer_ids)})]
+
+
+def unlinked_activities_of(conn: Connection, org_ids: Sequence[int]) -> list[tuple[int, int, str, Any]]:
+    """The unlinked activities of the local orgs ``org_ids``.
+
+    Returns:
+        ``(local id, org_id, title as stored, starts_at)`` of each (``starts_at`` as the driver gives it: a
+        datetime, or text on SQLite), in no set order.
+    """
+    t = Base.metadata.tables["activity"]
+    return [(int(aid), int(o), title, starts) for aid, o, title, starts in conn.execute(
+        select(t.c.id, t.c.org_id, t.c.title, t.c.starts_at).where(
+            t.c.org_id.in_(list(org_ids)), text(_UNLINKED.format(kind="activity").replace("t.id", "activity.id"))))]
+
+
+def unlinked_service_records_of(conn: Connection, activity_ids: Sequence[int], volunteer_ids: Sequence[int]
+                                ) -> list[tuple[int, int, int, Any]]:
+    """The unlinked ``ACCEPTED`` service records of any of the local activities ``activity_ids`` and any of the
+    local volunteers ``volunteer_ids``.
+
+    Returns:
+        ``(local id, volunteer_id, activity_id, starts_at)`` of each (``starts_at`` as the driver gives it), in no
+        set order.
+    """
+    t = Base.metadata.tables["service_record"]
+    return [(int(sid), int(v), int(a), starts) for sid, v, a, starts in conn.execute(
+        select(t.c.id, t.c.volunteer_id, t.c.activity_id, t.c.starts_at).where(
+            t.c.activity_id.in_(list(activity_ids)), t.c.volunteer_id.in_(list(volunteer_ids)),
+            t.c.status == "ACCEPTED",
+            text(_UNLINKED.format(kind="service_record").replace("t.id", "service_record.id"))))]
+
+
+def count_unlinked(conn: Connection, kind: str) -> int:
+    """How many local rows of ``kind`` no link names (``regsync sync`` creates them in the registry)."""
+    return int(conn.execute(text(f"SELECT COUNT(*) FROM {TABLES[kind]} t WHERE "
+                                 + _UNLINKED.format(kind=kind))).scalar_one())
+
+
 __all__ = [
+    "count_unlinked",
+    "find_record",
     "id_number_variants",
+    "is_date_field",
+    "load_record",
     "load_records",
+    "person_rows",
+    "unlinked_activities_of",
     "unlinked_membership",
+    "unlinked_memberships_of",
+    "unlinked_orgs_in_regions",
     "unlinked_orgs_with_uscc",
+    "unlinked_orgs_with_usccs",
+    "unlinked_service_records_of",
     "unlinked_volunteers_by_id_number",
     "unlinked_volunteers_with_id_number",
+    "unlinked_volunteers_with_norms",
 ]
 
 

@@ -1,0 +1,159 @@
+"""What adopt (:mod:`regsync.flows.adopt`, design.md flow 4) keeps in regsync's own tables: the candidate pairs it
+stages, the links it makes, and the outbox rows it holds for a person.
+
+The candidates (registry record ↔ unlinked local row, with the registry's record as JSON) live in a temporary
+table, ``adopt_candidate``, on the one connection adopt stages them with (``stage`` below), so that memory stays
+flat however many records the registry holds. The caller commits and rolls back that connection; every other
+function here runs in the caller's connection or transaction. The platform's own rows are read through
+:mod:`regsync.db.platform.read`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
+
+from sqlalchemy import Connection, bindparam, select, text
+
+from regsync.db.models import Link, Outbox
+
+#: The code of the outbox rows held by adopt (``failed``): an operator links the right record or retries.
+HELD_CODE = "AMBIGUOUS_MATCH"
+
+
+# ---------------------------------------------------------------------------------------------- the candidates
+
+
+class Candidate(NamedTuple):
+    """One staged pair, with how many pairs its registry record and its local row each have (of its kind)."""
+
+    registry_id: str
+    local_id: int
+    doc: str  # the registry's record as JSON (orjson, dates and times as text)
+    of_record: int  # pairs of this registry record
+    of_row: int  # pairs of this local row
+
+
+def create_candidates(stage: Connection) -> None:
+    """Create the temporary table of candidates on ``stage`` (for the connection's life)."""
+    stage.execute(text("CREATE TEMPORARY TABLE adopt_candidate (kind VARCHAR(24) NOT NULL, "
+                       "registry_id VARCHAR(32) NOT NULL, local_id BIGINT NOT NULL, doc TEXT NOT NULL)"))
+
+
+def drop_candidates(stage: Connection) -> None:
+    """Drop the temporary table of candidates, if it is there."""
+    stage.execute(text("DROP TABLE IF EXISTS adopt_candidate"))
+
+
+def stage_candidates(stage: Connection, kind: str, pairs: Sequence[tuple[str, int, str]]) -> None:
+    """Stage candidate pairs of ``kind``: ``(registry id, local id, the registry's record as JSON)`` each, in one
+    ``executemany``."""
+    stage.execute(text("INSERT INTO adopt_candidate (kind, registry_id, local_id, doc) VALUES (:k, :r, :l, :d)"),
+                  [{"k": kind, "r": rid, "l": lid, "d": doc} for rid, lid, doc in pairs])
+
+
+def unique_candidates(stage: Connection, kind: str, registry_ids: Sequence[str]) -> list[tuple[str, int]]:
+    """``(registry id, local id)`` of the registry records among ``registry_ids`` that have exactly one candidate
+    (what a dry run would link), in no set order."""
+    return [(rid, int(lid)) for rid, lid in stage.execute(text(
+        "SELECT registry_id, MIN(local_id) FROM adopt_candidate WHERE kind = :k AND registry_id IN :r "
+        "GROUP BY registry_id HAVING COUNT(*) = 1").bindparams(bindparam("r", expanding=True)),
+        {"k": kind, "r": list(registry_ids)})]
+
+
+def candidate_page(stage: Connection, kind: str, after: str, limit: int) -> list[Candidate]:
+    """The candidates of ``kind`` whose registry id is after ``after``, by registry id then local id, at most
+    ``limit`` (a registry id's candidates may be split at the page's end: the caller keeps whole ones)."""
+    return [Candidate(*r) for r in stage.execute(text(
+        "SELECT c.registry_id, c.local_id, c.doc, "
+        "(SELECT COUNT(*) FROM adopt_candidate x WHERE x.kind = c.kind AND x.registry_id = c.registry_id), "
+        "(SELECT COUNT(*) FROM adopt_candidate y WHERE y.kind = c.kind AND y.local_id = c.local_id) "
+        "FROM adopt_candidate c WHERE c.kind = :k AND c.registry_id > :last "
+        "ORDER BY c.registry_id, c.local_id LIMIT :n"), {"k": kind, "last": after, "n": limit})]
+
+
+def candidate_registry_ids(stage: Connection, kind: str, local_id: int) -> list[str]:
+    """The registry ids of the candidates of the local row ``local_id`` of ``kind``, sorted."""
+    return [r[0] for r in stage.execute(text(
+        "SELECT registry_id FROM adopt_candidate WHERE kind = :k AND local_id = :l ORDER BY registry_id"),
+        {"k": kind, "l": local_id})]
+
+
+# ---------------------------------------------------------------------------------------------- links
+
+
+def linked_registry_ids(conn: Connection, kind: str, registry_ids: Sequence[str]) -> set[str]:
+    """The registry ids among ``registry_ids`` (one batch: a single ``IN``) that a link of ``kind`` names."""
+    return set(conn.execute(select(Link.registry_id).where(
+        Link.entity == kind, Link.registry_id.in_(list(registry_ids)))).scalars())
+
+
+def linked_local_ids(conn: Connection, kind: str, registry_ids: Sequence[str]) -> list[tuple[str, int]]:
+    """``(registry id, local id)`` of the links of ``kind`` of the registry ids ``registry_ids`` (one batch), each
+    record's primary row first, then a person's duplicate rows, by local id."""
+    return [(rid, int(lid)) for rid, lid in conn.execute(select(Link.registry_id, Link.local_id).where(
+        Link.entity == kind, Link.registry_id.in_(list(registry_ids))).order_by(Link.is_duplicate, Link.local_id))]
+
+
+def is_linked(conn: Connection, kind: str, local_id: int) -> bool:
+    """Whether a link of ``kind`` names the local row ``local_id``."""
+    return conn.execute(select(Link.id).where(Link.entity == kind, Link.local_id == local_id)).first() is not None
+
+
+def insert_link(conn: Connection, kind: str, local_id: int, registry_id: str, *, registry_version: int, base: str,
+                is_duplicate: bool, how: str, now: dt.datetime) -> None:
+    """Link the local row ``local_id`` of ``kind`` to the registry record ``registry_id``.
+
+    Args:
+        conn: a connection in a transaction.
+        kind: the record kind.
+        local_id: the local row.
+        registry_id: the registry record.
+        registry_version: the registry record's version the link is based on.
+        base: the agreed base, the canonical snapshot as JSON text.
+        is_duplicate: a person's second row (not the record's primary).
+        how: how the link was made (``adopted``, ``registry_owned``, ``duplicate_person``).
+        now: naive UTC time (``linked_at``, ``updated_at``).
+    """
+    conn.execute(Link.__table__.insert().values(
+        entity=kind, local_id=local_id, registry_id=registry_id, registry_version=registry_version, base=base,
+        is_duplicate=is_duplicate, revision=0, how=how, linked_at=now, updated_at=now))
+
+
+# ---------------------------------------------------------------------------------------------- holds
+
+
+def hold_rows(conn: Connection, kind: str, local_id: int, *, error: str, now: dt.datetime) -> None:
+    """Hold the waiting outbox rows (``pending``, ``deferred``, ``blocked``) of the local row ``local_id`` of
+    ``kind`` for a person: ``failed`` with :data:`HELD_CODE` and ``error`` (masked already), done at ``now`` (naive
+    UTC), so that the relay creates no second record."""
+    conn.execute(Outbox.__table__.update().where(
+        Outbox.entity == kind, Outbox.local_id == local_id,
+        Outbox.state.in_(("pending", "deferred", "blocked"))).values(
+        state="failed", last_code=HELD_CODE, done_at=now, last_error=error))
+
+
+def held_records(conn: Connection) -> Iterator[tuple[str, int]]:
+    """``(entity, local id)`` of the records adopt holds (outbox rows ``failed`` with :data:`HELD_CODE`), each
+    once, as the rows are read."""
+    yield from ((e, int(i)) for e, i in conn.execute(select(Outbox.entity, Outbox.local_id).where(
+        Outbox.last_code == HELD_CODE, Outbox.state == "failed").distinct()))
+
+
+__all__ = [
+    "HELD_CODE",
+    "Candidate",
+    "candidate_page",
+    "candidate_registry_ids",
+    "create_candidates",
+    "drop_candidates",
+    "held_records",
+    "hold_rows",
+    "insert_link",
+    "is_linked",
+    "linked_local_ids",
+    "linked_registry_ids",
+    "stage_candidates",
+    "unique_candidates",
+]
