@@ -92,6 +92,8 @@ from regsync.flows.reconcile import (
 from regsync.flows.runs import Advance, no_progress, require_registry
 from regsync.registry import wire
 from regsync.registry.client import RegistryClient
+from regsync.registry.port import RegistryPort
+from regsync.registry.types import as_kind
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -138,7 +140,7 @@ class Adopter:
         stop: polled between batches.
     """
 
-    def __init__(self, engine: Engine, client: Any, settings: Settings, recorder: Recorder, *, dry_run: bool,
+    def __init__(self, engine: Engine, client: RegistryPort, settings: Settings, recorder: Recorder, *, dry_run: bool,
                  advance: Callable[..., None] | None = None, stop: Callable[[], bool] | None = None) -> None:
         self.engine = engine
         self.client = client
@@ -185,7 +187,7 @@ class Adopter:
 
     # ------------------------------------------------------------------------------------------ staging
     def _stage_kind(self, kind: str) -> None:
-        with self.client.export(kind) as ex:
+        with self.client.export(as_kind(kind)) as ex:
             if ex.snapshot_cursor is not None:
                 self.cursors.append(ex.snapshot_cursor)
             batch: list[dict[str, Any]] = []

@@ -52,6 +52,8 @@ from regsync.domain.normalize import normalize_id_number, normalize_name, normal
 from regsync.domain.projection import SENSITIVE, canonical, dumps, project_local, project_registry
 from regsync.flows.apply import LocalWriter
 from regsync.flows.operator import OperatorUsageError, check_reason, default_actor, parse_kind
+from regsync.registry.port import RegistryPort
+from regsync.registry.types import as_kind
 from regsync.settings import Settings
 
 STATES = ("open", "resolved", "superseded")
@@ -175,8 +177,8 @@ def _audit(conn: Connection, action: str, target: str, reason: str, actor: str |
                      details=json.dumps(details, ensure_ascii=False, sort_keys=True, default=str))
 
 
-def _registry_record(client: Any, c: ConflictView) -> dict[str, Any]:
-    found = client.lookup(c.kind, [c.registry_id])
+def _registry_record(client: RegistryPort, c: ConflictView) -> dict[str, Any]:
+    found = client.lookup(as_kind(c.kind), [c.registry_id])
     if not found:
         raise OperatorUsageError(f"the registry no longer has {c.kind} {c.registry_id}; run a reconcile")
     return found[0]
@@ -188,7 +190,7 @@ def _shown(name: str, value: Any) -> Any:
     return mask_id_number(str(value)) if name == "id_number" else mask_phone(str(value))
 
 
-def show_live(engine: Engine, client: Any, conflict_id: int, *, reason: str, actor: str | None = None
+def show_live(engine: Engine, client: RegistryPort, conflict_id: int, *, reason: str, actor: str | None = None
               ) -> ConflictView:
     """A conflict with the live values of its field on both sides, in clear (design.md, "Personal data": only on
     an operator's explicit request, audited).
@@ -274,7 +276,7 @@ def _check_value(kind: str, name: str, value: Any, row: dict[str, Any]) -> None:
             raise ValueError("not a valid unified social credit code (GB 32100-2015)")
 
 
-def resolve_conflict(engine: Engine, client: Any, settings: Settings, conflict_id: int, *, take: str | None,
+def resolve_conflict(engine: Engine, client: RegistryPort, settings: Settings, conflict_id: int, *, take: str | None,
                      set_value: str | None = None, reason: str, actor: str | None = None) -> Resolution:
     """Decide one open conflict and apply or push the decision (see the module's docstring).
 
