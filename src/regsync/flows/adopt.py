@@ -58,7 +58,6 @@ from regsync.db.adopt import (
     unique_candidates,
 )
 from regsync.db.feed import save_cursor, saved_cursor
-from regsync.db.hashkey import check_hash_key
 from regsync.db.merges import reference_ids
 from regsync.db.models import REGISTRY_OWNED
 from regsync.db.platform.read import (
@@ -72,9 +71,7 @@ from regsync.db.platform.read import (
     unlinked_service_records_of,
     unlinked_volunteers_with_norms,
 )
-from regsync.db.runs import finish_run, start_run
 from regsync.db.session import suppress_outbox, utcnow
-from regsync.db.store import open_store
 from regsync.domain.masking import mask_text
 from regsync.domain.merge import take_registry
 from regsync.domain.normalize import normalize_text, normalize_uscc, try_normalize_id_number
@@ -89,7 +86,7 @@ from regsync.flows.reconcile import (
     earliest_cursor,
     unknown_summary,
 )
-from regsync.flows.runs import Advance, no_progress, require_registry
+from regsync.flows.runs import Advance, RecordedRun, no_progress, run_store
 from regsync.registry import wire
 from regsync.registry.client import RegistryClient
 from regsync.registry.port import RegistryPort
@@ -448,12 +445,15 @@ def run_adopt(settings: Settings, *, dry_run: bool = False, progress: Advance | 
         ConfigError: incomplete registry settings or a bad database URL.
         StoreError: the local store is unusable.
     """
-    require_registry(settings)
-    own_engine = engine is None
-    engine = engine or open_store(settings.database.url)
-    check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # before anything is recorded
+    with run_store(settings, engine) as store, RecordedRun(store, "adopt", record=not dry_run) as run:
+        return _adopt(settings, store, run, dry_run=dry_run, progress=progress, stop=stop)
+
+
+def _adopt(settings: Settings, engine: Engine, run: RecordedRun, *, dry_run: bool, progress: Advance | None,
+           stop: Callable[[], bool] | None) -> tuple[int, dict[str, Any]]:
+    """The adopt of :func:`run_adopt`, in its recorded run (none for a dry run) on a checked store."""
     started = time.monotonic()
-    run_id = None if dry_run else start_run(engine, "adopt")
+    run_id = run.run_id
     recorder = Recorder(engine, run_id, dry_run=dry_run)
     status, code, error = "success", 0, None
     adopter: Adopter | None = None
@@ -494,10 +494,7 @@ def run_adopt(settings: Settings, *, dry_run: bool = False, progress: Advance | 
     }
     if error:
         summary["error"] = mask_text(error)
-    if run_id is not None:
-        finish_run(engine, run_id, status, {k: v for k, v in summary.items() if k != "ambiguous_matches"})
-    if own_engine:
-        engine.dispose()
+    run.finish(status, {k: v for k, v in summary.items() if k != "ambiguous_matches"})
     return code, summary
 
 
