@@ -67,23 +67,41 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import Connection, Engine, and_, bindparam, select, text
-from sqlalchemy.sql import Select
+from sqlalchemy import Connection, Engine
 
+from regsync.db.discrepancies import discrepancy_row, insert_discrepancies
 from regsync.db.feed import clear_reconcile_due, reconcile_due
 from regsync.db.hashkey import check_hash_key
 from regsync.db.history import reused_keys
 from regsync.db.holds import held_keys
-from regsync.db.models import REGISTRY_OWNED, SYNCED_COLUMNS, TABLES, Base, Discrepancy, Link, Outbox
+from regsync.db.models import REGISTRY_OWNED
+from regsync.db.platform.scan import (
+    ORPHAN_REFS,
+    LocalItem,
+    backfill_id_number_norm,
+    iter_link_groups,
+    iter_unlinked,
+    local_items,
+    uses_c_order,
+)
+from regsync.db.platform.totals import linked_primary_volunteers, local_hours_by_person, org_hours, shared_id_numbers
+from regsync.db.reconcile import (
+    drop_hours_staging,
+    link_id,
+    linked_registry_ids,
+    open_hours_staging,
+    stage_registry_hours,
+    stage_registry_persons,
+    staged_hours_by_person,
+)
+from regsync.db.repairs import REQUEUED_NOTE, mark_requeued, queue_repair, refused_before, relink_as_new
 from regsync.db.runs import finish_run, start_run
-from regsync.db.session import is_postgres, suppress_outbox, utcnow
+from regsync.db.session import suppress_outbox
 from regsync.db.store import open_store
-from regsync.db.triggers import row_priority
 from regsync.domain.hours import HoursAggregator
 from regsync.domain.kinds import KIND_ALIASES, KINDS
 from regsync.domain.masking import mask_text
 from regsync.domain.merge import shown, take_registry, three_way
-from regsync.domain.normalize import try_normalize_id_number
 from regsync.domain.projection import (
     ENDED,
     FIELDS,
@@ -105,16 +123,12 @@ KIND_ORDER: tuple[str, ...] = KINDS
 KINDS_OF_DISCREPANCY: tuple[str, ...] = (
     "missing_in_registry", "missing_locally", "field_mismatch", "stale_link", "broken_link", "hours_mismatch",
     "duplicate_person", "orphan", "ambiguous_match")
-#: Rows per keyset page of the local side, and registry records per compared batch.
-PAGE = 2000
+#: Registry records per compared batch (the local side's keyset pages: :data:`regsync.db.platform.scan.PAGE`).
 BATCH = 500
 #: Discrepancy rows written per insert.
 FLUSH = 1000
 #: Discrepancies kept in the returned summary in detail (all are counted and stored).
 LISTED = 200
-#: Referencing kinds and the reference columns that must exist on their own side (else ``orphan``).
-ORPHAN_REFS: dict[str, tuple[str, ...]] = {"membership": ("org_id", "volunteer_id"),
-                                           "service_record": ("volunteer_id", "activity_id", "org_id")}
 _LINE = {"REGIONAL": "regional", "SPECIALIZED": "specialized"}
 _MISSING = object()
 
@@ -252,13 +266,10 @@ class Recorder:
             self.listed.append(f.as_dict())
         if self.dry_run or self.run_id is None:
             return
-        now = utcnow()
-        self._buffer.append({
-            "run_id": self.run_id, "entity": f.entity, "kind": f.kind, "local_id": f.local_id,
-            "registry_id": f.registry_id, "fields": json.dumps(f.fields),
-            "details": json.dumps(f.details, ensure_ascii=False, default=str, sort_keys=True),
-            "city_code": f.city_code, "org_line": f.org_line, "action": f.action, "action_state": f.action_state,
-            "detected_at": now})
+        self._buffer.append(discrepancy_row(
+            self.run_id, entity=f.entity, kind=f.kind, local_id=f.local_id, registry_id=f.registry_id,
+            fields=f.fields, details=f.details, city_code=f.city_code, org_line=f.org_line, action=f.action,
+            action_state=f.action_state))
         if len(self._buffer) >= FLUSH:
             self.flush()
 
@@ -266,182 +277,8 @@ class Recorder:
         """Write the queued findings (one transaction)."""
         if not self._buffer:
             return
-        with self.engine.begin() as conn:
-            conn.execute(Discrepancy.__table__.insert(), self._buffer)
+        insert_discrepancies(self.engine, self._buffer)
         self._buffer = []
-
-
-# --------------------------------------------------------------------------------------------------- local side
-
-
-def _uses_c_order(conn: Connection) -> bool:
-    """Whether the database's own text order is by bytes (C collations), so the link index serves the
-    registry's byte order directly; otherwise ``COLLATE "C"`` is added (slower: a sort)."""
-    if not is_postgres(conn):
-        return True  # SQLite compares TEXT with BINARY: bytes
-    coll = conn.execute(text("SELECT datcollate FROM pg_database WHERE datname = current_database()")).scalar()
-    return (coll or "").split(".")[0].upper() in ("C", "POSIX")
-
-
-@dataclass(slots=True)
-class LocalItem:
-    """A local row (or a link whose row is gone) as the reconcile reads it: the row's columns, and
-    ``_rid``/``_lid``/``_ver``/``_base``/``_dup``/``_how``/``_rev`` of its link (``None`` when unlinked),
-    ``_ref_<col>`` the registry ids of its references, ``_has_<col>`` whether a referenced row exists,
-    ``_org_region``/``_org_type``/``_org_level`` its org's."""
-
-    row: dict[str, Any]
-
-    @property
-    def local_id(self) -> int:
-        """The local id (the link's when the row is gone)."""
-        return int(self.row["_lid"] if self.row.get("_lid") is not None else self.row["id"])
-
-    @property
-    def exists(self) -> bool:
-        """Whether the local row exists (a link may outlive its row)."""
-        return self.row.get("id") is not None
-
-
-def _local_columns(kind: str) -> list[str]:
-    """The local columns a comparison reads: the synced ones, the id, and what classifies (not ``remark``,
-    ``updated_at``…: fewer values to convert per row)."""
-
-    extra = {"volunteer": ["id_number_norm", "registered_at"], "service_record": ["revoke_reason"]}.get(kind, [])
-    return ["id", *SYNCED_COLUMNS[TABLES[kind]], *[c for c in extra if c not in SYNCED_COLUMNS[TABLES[kind]]]]
-
-
-def _local_select(kind: str, *, from_links: bool) -> Select[Any]:
-    """The SELECT of local items of ``kind``: from the links (full reconcile) or from the table (unlinked rows,
-    scoped resyncs), with the references' registry ids and the org's region and type joined."""
-    t = Base.metadata.tables[TABLES[kind]]
-    lk = Link.__table__
-    link_on = and_(lk.c.entity == kind, lk.c.local_id == t.c.id)
-    frm = lk.outerjoin(t, t.c.id == lk.c.local_id) if from_links else t.outerjoin(lk, link_on)
-    cols: list[Any] = [lk.c.registry_id.label("_rid"), lk.c.local_id.label("_lid"),
-                       lk.c.registry_version.label("_ver"), lk.c.base.label("_base"), lk.c.is_duplicate.label("_dup"),
-                       lk.c.how.label("_how"), lk.c.revision.label("_rev"),
-                       *[t.c[name].label(name) for name in _local_columns(kind)]]
-    for col, ref_kind in REFERENCES[kind].items():
-        ref = lk.alias(f"ref_{col}")
-        frm = frm.outerjoin(ref, and_(ref.c.entity == ref_kind, ref.c.local_id == t.c[col]))
-        cols.append(ref.c.registry_id.label(f"_ref_{col}"))
-    for col in ORPHAN_REFS.get(kind, ()):
-        target = Base.metadata.tables[TABLES[REFERENCES[kind][col]]].alias(f"has_{col}")
-        frm = frm.outerjoin(target, target.c.id == t.c[col])
-        cols.append(target.c.id.label(f"_has_{col}"))
-    if kind in ("membership", "activity", "service_record"):
-        org = Base.metadata.tables["organization"].alias("o")
-        frm = frm.outerjoin(org, org.c.id == t.c.org_id)
-        cols += [org.c.region_code.label("_org_region"), org.c.org_type.label("_org_type"),
-                 org.c.level.label("_org_level")]
-    elif kind == "org":
-        cols += [t.c.region_code.label("_org_region"), t.c.org_type.label("_org_type"), t.c.level.label("_org_level")]
-    q = select(*cols).select_from(frm)
-    if from_links:
-        q = q.where(lk.c.entity == kind)
-    return q
-
-
-def _region_filter(kind: str, q: Select[Any], region: str | None) -> Select[Any]:
-    if not region:
-        return q
-    if kind in ("org", "volunteer", "activity"):
-        t = Base.metadata.tables[TABLES[kind]]
-        return q.where(t.c.region_code.like(region + "%"))
-    return q.where(q.selected_columns["_org_region"].like(region + "%"))
-
-
-def iter_link_groups(engine: Engine, kind: str, region: str | None = None, page: int = PAGE
-                     ) -> Iterator[tuple[str, list[LocalItem]]]:
-    """The links of ``kind`` with their local rows, grouped by registry id, in ascending registry id (bytes).
-
-    Keyset pages of ``page`` rows, each read in its own short transaction (no long read lock on SQLite, no
-    server-side cursor to keep open while repairs write). A person's two rows share one group, the primary
-    first.
-    """
-    lk = Link.__table__
-    base = _region_filter(kind, _local_select(kind, from_links=True), region)
-    with engine.connect() as conn:
-        c_order = _uses_c_order(conn)
-    rid_col = lk.c.registry_id if c_order else lk.c.registry_id.collate("C")
-    last: str | None = None
-    inclusive = False
-    while True:
-        q = base
-        if last is not None:
-            q = q.where(rid_col >= last if inclusive else rid_col > last)
-        q = q.order_by(rid_col, lk.c.is_duplicate, lk.c.local_id).limit(page)
-        with engine.connect() as conn:
-            result = conn.execute(q)
-            keys = list(result.keys())
-            rows = [dict(zip(keys, r, strict=True)) for r in result]
-        if not rows:
-            return
-        full = len(rows) == page
-        if full:
-            cut = rows[-1]["_rid"]
-            keep = [r for r in rows if r["_rid"] != cut]
-            if keep:
-                rows, last, inclusive = keep, cut, True
-            else:  # one registry id fills a page: cannot happen with sane data; take it whole
-                last, inclusive = cut, False
-        group: list[LocalItem] = []
-        rid: str | None = None
-        for r in rows:
-            if r["_rid"] != rid and group:
-                yield rid, group  # type: ignore[misc]
-                group = []
-            rid = r["_rid"]
-            group.append(LocalItem(r))
-        if group:
-            yield rid, group  # type: ignore[misc]
-        if not full:
-            return
-
-
-def iter_unlinked(engine: Engine, kind: str, region: str | None = None, page: int = PAGE) -> Iterator[LocalItem]:
-    """Local rows of ``kind`` with no link, in ascending local id (keyset pages)."""
-    t = Base.metadata.tables[TABLES[kind]]
-    base = _region_filter(kind, _local_select(kind, from_links=False).where(Link.__table__.c.id.is_(None)), region)
-    last = 0
-    while True:
-        with engine.connect() as conn:
-            rows = [dict(r) for r in conn.execute(base.where(t.c.id > last).order_by(t.c.id).limit(page)).mappings()]
-        yield from (LocalItem(r) for r in rows)
-        if len(rows) < page:
-            return
-        last = rows[-1]["id"]
-
-
-def local_items(conn: Connection, kind: str, local_ids: Sequence[int]) -> list[LocalItem]:
-    """The local items of ``kind`` with these ids (linked or not), for scoped resyncs."""
-    t = Base.metadata.tables[TABLES[kind]]
-    out: list[LocalItem] = []
-    ids = sorted(set(local_ids))
-    for i in range(0, len(ids), BATCH):
-        q = _local_select(kind, from_links=False).where(t.c.id.in_(ids[i:i + BATCH])).order_by(t.c.id)
-        out.extend(LocalItem(dict(r)) for r in conn.execute(q).mappings())
-    return out
-
-
-def backfill_id_number_norm(engine: Engine, page: int = PAGE) -> int:
-    """Fill ``volunteer.id_number_norm`` where it is missing (the platform's own inserts leave it empty), in
-    keyset pages; not a synced column, so the outbox triggers queue nothing. Returns the rows filled."""
-    last, filled = 0, 0
-    while True:
-        with engine.begin() as conn:
-            rows = conn.execute(text(
-                "SELECT id, id_type, id_number FROM volunteer WHERE id_number_norm IS NULL AND id > :last "
-                "ORDER BY id LIMIT :n"), {"last": last, "n": page}).all()
-            fixes = [{"norm": n, "vid": r.id} for r in rows
-                     if (n := try_normalize_id_number(r.id_type or "", r.id_number or "")) is not None]
-            if fixes:
-                conn.execute(text("UPDATE volunteer SET id_number_norm = :norm WHERE id = :vid"), fixes)
-        filled += len(fixes)
-        if len(rows) < page:
-            return filled
-        last = rows[-1].id
 
 
 # --------------------------------------------------------------------------------------------------- the reconciler
@@ -800,11 +637,7 @@ class Reconciler:
         known: dict[str, set[str]] = {}
         with self.engine.connect() as conn:
             for ref_kind, ids in wanted.items():
-                linked: set[str] = set()
-                for chunk in _chunks(sorted(ids), BATCH):
-                    linked.update(conn.execute(select(Link.registry_id).where(
-                        Link.entity == ref_kind, Link.registry_id.in_(list(chunk)))).scalars())
-                known[ref_kind] = linked
+                known[ref_kind] = linked_registry_ids(conn, ref_kind, list(ids))
         for ref_kind, ids in wanted.items():
             rest = sorted(ids - known[ref_kind] - (set(self.org_info) if ref_kind == "org" else set()))
             if rest:
@@ -820,46 +653,21 @@ class Reconciler:
     def duplicate_persons(self, region: str | None) -> None:
         """One ``duplicate_person`` per normalized ID number held by two or more local rows (SQL aggregate,
         streamed in keyset pages of the number)."""
-        last = ""
-        reg = "AND region_code LIKE :region " if region else ""
-        while True:
-            with self.engine.connect() as conn:
-                rows = conn.execute(text(
-                    "SELECT id_type, id_number_norm, COUNT(*) AS n FROM volunteer "
-                    f"WHERE id_number_norm IS NOT NULL AND id_number_norm > :last {reg}"
-                    "GROUP BY id_type, id_number_norm HAVING COUNT(*) > 1 ORDER BY id_number_norm LIMIT :page"),
-                    {"last": last, "page": BATCH, "region": (region or "") + "%"}).all()
-                for id_type, norm, _n in rows:
-                    members = conn.execute(text(
-                        "SELECT v.id, v.region_code, l.registry_id, l.is_duplicate FROM volunteer v "
-                        "LEFT JOIN link l ON l.entity = 'volunteer' AND l.local_id = v.id "
-                        "WHERE v.id_type = :t AND v.id_number_norm = :n ORDER BY v.registered_at, v.id"),
-                        {"t": id_type, "n": norm}).all()
-                    first = members[0]
-                    self.rec.add(Finding(
-                        "duplicate_person", "volunteer", int(first.id), first.registry_id, [],
-                        {"local_ids": [int(m.id) for m in members], "id_number": shown("id_number", norm, self.key)[0],
-                         "linked": [m.registry_id for m in members]},
-                        city_of(first.region_code), None, *self._no_repair()))
-            if len(rows) < BATCH:
-                return
-            last = rows[-1][1]
+        for person in shared_id_numbers(self.engine, region):
+            self.rec.add(Finding(
+                "duplicate_person", "volunteer", person.local_ids[0], person.registry_ids[0], [],
+                {"local_ids": person.local_ids, "id_number": shown("id_number", person.id_number_norm, self.key)[0],
+                 "linked": person.registry_ids},
+                city_of(person.region_code), None, *self._no_repair()))
 
     def _open_hours(self, stack: ExitStack) -> None:
         conn = stack.enter_context(self.engine.connect())
-        conn.execute(text("CREATE TEMPORARY TABLE rc_reg_hours (volunteer_rid VARCHAR(32) NOT NULL, "
-                          "hours INTEGER NOT NULL)"))
-        conn.execute(text("CREATE TEMPORARY TABLE rc_reg_person (volunteer_rid VARCHAR(32) NOT NULL, "
-                          "region_code VARCHAR(12), total_hours INTEGER)"))
-        conn.commit()
+        open_hours_staging(conn)
         self._hours_conn = conn
 
         def drop() -> None:
             try:
-                conn.rollback()
-                conn.execute(text("DROP TABLE IF EXISTS rc_reg_hours"))
-                conn.execute(text("DROP TABLE IF EXISTS rc_reg_person"))
-                conn.commit()
+                drop_hours_staging(conn)
             except Exception as exc:  # noqa: BLE001 — a temporary table goes with its connection anyway
                 log.debug("reconcile: temporary table left to its connection", error=str(exc))
 
@@ -883,15 +691,11 @@ class Reconciler:
             total = r.get("total_hours")  # decoded by the wire adapter: hundredths of an hour
             buf.append({"v": r["id"], "r": r.get("region_code"), "t": int(total) if total is not None else None})
             if len(buf) >= FLUSH and self._hours_conn is not None:
-                self._hours_conn.execute(text("INSERT INTO rc_reg_person (volunteer_rid, region_code, total_hours) "
-                                              "VALUES (:v, :r, :t)"), buf)
-                self._hours_conn.commit()
+                stage_registry_persons(self._hours_conn, buf)
                 buf = []
             yield r
         if buf and self._hours_conn is not None:
-            self._hours_conn.execute(text("INSERT INTO rc_reg_person (volunteer_rid, region_code, total_hours) "
-                                          "VALUES (:v, :r, :t)"), buf)
-            self._hours_conn.commit()
+            stage_registry_persons(self._hours_conn, buf)
 
     def note_registry_hours(self, recs: Iterable[dict[str, Any]]) -> None:
         """Stage the ACCEPTED hours of registry service records (per volunteer) in the temporary table."""
@@ -901,8 +705,7 @@ class Reconciler:
             if r.get("status") == "ACCEPTED" and r.get("org_id"):
                 self.reg_hours_by_org[r["org_id"]] += int(r.get("hours") or 0)
         if rows and self._hours_conn is not None:
-            self._hours_conn.execute(text("INSERT INTO rc_reg_hours (volunteer_rid, hours) VALUES (:v, :h)"), rows)
-            self._hours_conn.commit()
+            stage_registry_hours(self._hours_conn, rows)
 
     def hours(self, region: str | None) -> None:
         """``hours_mismatch`` per person: local ACCEPTED hours (all the person's rows, through their links)
@@ -910,28 +713,10 @@ class Reconciler:
         conn = self._hours_conn
         if conn is None:
             return
-        reg = ("AND v.region_code LIKE :region " if region else "")
-        local_sql = (
-            "SELECT l.registry_id AS rid, SUM(s.hours) AS h, MIN(v.region_code) AS region, "
-            "SUM(CASE WHEN o.org_type = 'SPECIALIZED' THEN s.hours ELSE 0 END) AS spec "
-            "FROM service_record s "
-            "JOIN link l ON l.entity = 'volunteer' AND l.local_id = s.volunteer_id "
-            "JOIN volunteer v ON v.id = s.volunteer_id "
-            "LEFT JOIN organization o ON o.id = s.org_id "
-            f"WHERE s.status = 'ACCEPTED' {reg}GROUP BY l.registry_id ORDER BY l.registry_id")
-        reg_sql = ("SELECT rid, SUM(h) AS h, MAX(total) AS total, MAX(region) AS region FROM ("
-                   "SELECT volunteer_rid AS rid, hours AS h, NULL AS total, NULL AS region FROM rc_reg_hours "
-                   "UNION ALL SELECT volunteer_rid, 0, total_hours, region_code FROM rc_reg_person) x "
-                   "GROUP BY rid ORDER BY 1")
-        if not _uses_c_order(conn):
-            local_sql = local_sql.replace("ORDER BY l.registry_id", 'ORDER BY l.registry_id COLLATE "C"')
-            reg_sql = reg_sql.replace("ORDER BY 1", 'ORDER BY 1 COLLATE "C"')
-        linked_sql = text("SELECT l.registry_id, v.region_code, v.id FROM link l JOIN volunteer v ON v.id = l.local_id "
-                          "WHERE l.entity = 'volunteer' AND l.registry_id IN :ids AND l.is_duplicate = :f"
-                          ).bindparams(bindparam("ids", expanding=True))
+        c_order = uses_c_order(conn)
         with self.engine.connect() as lconn:
-            local = lconn.execute(text(local_sql), {"region": (region or "") + "%"})
-            regs = conn.execute(text(reg_sql))
+            local = local_hours_by_person(lconn, region, c_order=c_order)
+            regs = staged_hours_by_person(conn, c_order=c_order)
             pending: list[tuple[str, int, int]] = []
             agg = self.hours_view
 
@@ -964,8 +749,7 @@ class Reconciler:
         # persons known on one side only are counted; a registry-only person must be linked to count
         for chunk in _chunks(pending, BATCH):
             with self.engine.connect() as lconn:
-                linked = {r[0]: (r[1], int(r[2])) for r in lconn.execute(linked_sql, {"ids": [c[0] for c in chunk],
-                                                                                      "f": False})}
+                linked = linked_primary_volunteers(lconn, [c[0] for c in chunk])
             national = {r["id"]: r for r in self.client.lookup("volunteer", [c[0] for c in chunk if c[0] in linked])}
             for rid, lh, rh in chunk:
                 if rid not in linked or lh == rh:
@@ -988,13 +772,9 @@ class Reconciler:
                                                                   "registry_hours_hundredths": 0})
         by_line: dict[str, dict[str, int]] = defaultdict(lambda: {"local_hours_hundredths": 0,
                                                                   "registry_hours_hundredths": 0})
-        reg = "AND o.region_code LIKE :region " if region else ""
         with self.engine.connect() as conn:
-            for region_code, org_type, level, h in conn.execute(text(
-                    "SELECT o.region_code, o.org_type, o.level, SUM(s.hours) FROM service_record s "
-                    f"JOIN organization o ON o.id = s.org_id WHERE s.status = 'ACCEPTED' {reg}"
-                    "GROUP BY o.region_code, o.org_type, o.level"), {"region": (region or "") + "%"}):
-                _add_hours(by_city, by_line, region_code, org_type, level, int(h or 0), "local_hours_hundredths")
+            for region_code, org_type, level, h in org_hours(conn, region):
+                _add_hours(by_city, by_line, region_code, org_type, level, h, "local_hours_hundredths")
         for org_rid, h in self.reg_hours_by_org.items():
             region_code, org_type, level = self.org_info.get(org_rid, (None, None, None))
             if region and not (region_code or "").startswith(region):
@@ -1019,19 +799,9 @@ class Reconciler:
             if held_keys(conn, [(kind, int(row["id"]))]):
                 return "discarded"  # an operator keeps it out of sync until `outbox restore` (regsync.db.holds)
             refused = refused_before(conn, kind, int(row["id"]))
-            waiting = conn.execute(select(Outbox.id).where(
-                Outbox.entity == kind, Outbox.local_id == row["id"],
-                Outbox.state.in_(("pending", "deferred"))).limit(1)).first()
             if refused is not None and details is not None:
                 details["refused_before"] = refused
-            if waiting is None:
-                now = utcnow()
-                prio = row_priority(kind, row) if op != "delete" else row_priority(kind, {**row, "status": ENDED.get(kind),
-                                                                                    "left_on": now.date()})
-                conn.execute(Outbox.__table__.insert().values(
-                    entity=kind, local_id=row["id"], op=op, priority=prio, state="pending", attempts=0,
-                    created_at=now, available_at=now,
-                    last_error=None if refused is None else REQUEUED_NOTE + refused))
+            queue_repair(conn, kind, row, op, refused)
         return "queued" if refused is None else "requeued"
 
     def _repair_linked(self, kind: str, item: LocalItem, rec: dict[str, Any], local: dict[str, Any],
@@ -1046,8 +816,7 @@ class Reconciler:
         transferred = kind == "volunteer" and remote.get("home_province") != self.settings.province
         try:
             with self.engine.begin() as conn, suppress_outbox(conn):
-                link["id"] = conn.execute(select(Link.id).where(Link.entity == kind,
-                                                                Link.local_id == item.local_id)).scalar_one()
+                link["id"] = link_id(conn, kind, item.local_id)
                 if item.row["_how"] == REGISTRY_OWNED or transferred or (
                         kind == "service_record" and not self._own(rec)):
                     result = take_registry(kind, local, remote, self.key, "reconcile")
@@ -1060,7 +829,7 @@ class Reconciler:
                     writer.save_link(link, version, canonical(remote, self.key))
                     writer.queue_push(conn, kind, row)
                     writer.flush(conn)  # the writer buffers its writes
-                    _mark_requeued(conn, kind, item.local_id, refused)
+                    mark_requeued(conn, kind, item.local_id, refused)
                     f.action, f.action_state = "push", "queued" if refused is None else "requeued"
                     return
                 else:
@@ -1079,7 +848,7 @@ class Reconciler:
                 writer.save_link(link, version, result.new_base)
                 writer.note(kind, item.local_id, rec["id"], result)
                 writer.flush(conn)  # the writer buffers its writes
-                _mark_requeued(conn, kind, item.local_id, refused)
+                mark_requeued(conn, kind, item.local_id, refused)
             f.action = "pull" if result.apply_local else "push" if pushed or held else "none"
             f.action_state = "held" if result.conflicts else "discarded" if held and not result.apply_local else (
                 ("queued" if refused is None else "requeued") if pushed else "done")
@@ -1137,53 +906,14 @@ class Reconciler:
     def _relink(self, kind: str, rid: str, items: list[LocalItem]) -> str:
         """A broken link: drop the links of ``rid`` and queue the records for creation (the relay links them to
         an existing registry record on ``DUPLICATE_*``)."""
-        with self.engine.begin() as conn:
-            conn.execute(Link.__table__.delete().where(Link.entity == kind, Link.registry_id == rid))
-            now = utcnow()
-            for it in items:
-                if not it.exists:
-                    continue
+        rows = []
+        for it in items:
+            if it.exists:
                 self.found_local.add((kind, it.local_id))  # one finding per record in this run
-                row = {k: v for k, v in it.row.items() if not k.startswith("_")}
-                conn.execute(Outbox.__table__.insert().values(
-                    entity=kind, local_id=it.local_id, op="insert", priority=row_priority(kind, row), state="pending",
-                    attempts=0, created_at=now, available_at=now))
+                rows.append({k: v for k, v in it.row.items() if not k.startswith("_")})
+        with self.engine.begin() as conn:
+            relink_as_new(conn, kind, rid, rows)
         return "queued"
-
-
-#: The ``last_error`` of an outbox row queued again without a local change after a refusal (by ``reconcile
-#: --repair``, ``resync`` or ``outbox retry``), followed by the refusal's code: :func:`refused_before` reads past it.
-REQUEUED_NOTE = "queued again without a local change; refused before: "
-
-
-def refused_before(conn: Connection, kind: str, local_id: int) -> str | None:
-    """Whether the record's last push was refused on its data and nothing changed locally since.
-
-    The newest outbox row of the record decides: ``failed`` (the registry's field or state code, e.g.
-    ``INVALID_ID_NUMBER``) or ``blocked`` (``PARENT_FAILED``, ``PARENT_DISCARDED``: what it refers to was refused
-    or held) gives its code; a row still waiting that a repair, resync or ``outbox retry`` queued again without a
-    local change (``last_error`` starting with :data:`REQUEUED_NOTE`) gives the code of the refusal it repeats. A
-    row a local change queued (the triggers) gives ``None``, as does a record with no row or a sent last row.
-    Such a refused record waits for the data to change or an operator (design.md, flow 1); a push queued again
-    without a change fails again.
-
-    Args:
-        conn: a connection to the store.
-        kind: the outbox entity (``volunteer``, ``membership``, ...).
-        local_id: the record's local id.
-
-    Returns:
-        The refusal's code, or ``None``.
-    """
-    row = conn.execute(select(Outbox.state, Outbox.last_code, Outbox.last_error).where(
-        Outbox.entity == kind, Outbox.local_id == local_id).order_by(Outbox.id.desc()).limit(1)).first()
-    if row is None:
-        return None
-    if row.state in ("pending", "deferred") and (row.last_error or "").startswith(REQUEUED_NOTE):
-        return row.last_error[len(REQUEUED_NOTE):].split(";", 1)[0].strip() or "FAILED"
-    if row.state not in ("failed", "blocked"):
-        return None
-    return str(row.last_code or row.state.upper())
 
 
 def _note_refusal(conn: Connection, kind: str, local_id: int, f: Finding) -> str | None:
@@ -1192,17 +922,6 @@ def _note_refusal(conn: Connection, kind: str, local_id: int, f: Finding) -> str
     if refused is not None:
         f.details["refused_before"] = refused
     return refused
-
-
-def _mark_requeued(conn: Connection, kind: str, local_id: int, refused: str | None) -> None:
-    """Mark the rows just queued for a record refused before (``refused`` from :func:`refused_before`, read before
-    they were queued) as queued again without a local change (:data:`REQUEUED_NOTE`); nothing when ``None``."""
-    if refused is None:
-        return
-    ob = Outbox.__table__
-    conn.execute(ob.update().where(ob.c.entity == kind, ob.c.local_id == local_id, ob.c.state == "pending",
-                                   ob.c.last_error.is_(None), ob.c.last_code.is_(None))
-                 .values(last_error=REQUEUED_NOTE + refused))
 
 
 def _add_hours(by_city: dict[str, dict[str, int]], by_line: dict[str, dict[str, int]], region_code: str | None,
@@ -1385,8 +1104,12 @@ def _finish(engine: Engine, run_id: int, status: str, summary: dict[str, Any]) -
 
 
 __all__ = [
+    "BATCH",
     "KINDS_OF_DISCREPANCY",
     "KIND_ALIASES",
+    "KIND_ORDER",
+    "ORPHAN_REFS",
+    "REQUEUED_NOTE",
     "Finding",
     "LocalItem",
     "Recorder",
@@ -1396,10 +1119,12 @@ __all__ = [
     "check_region",
     "city_of",
     "compared_total",
+    "earliest_cursor",
     "iter_link_groups",
     "iter_unlinked",
     "local_items",
     "parse_kinds",
+    "refused_before",
     "run_reconcile",
     "unknown_summary",
 ]
