@@ -26,7 +26,6 @@ its discrepancies, and an ``audit`` row (who, when, what, why; written before th
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +39,7 @@ from regsync.db.platform.scan import (
     ids_in_region,
     ids_of_orgs,
     ids_of_volunteers,
+    local_items,
     org_children,
     region_holds_records,
     volunteer_ids_with_id_number,
@@ -53,12 +53,10 @@ from regsync.flows.operator import check_reason, default_actor
 from regsync.flows.reconcile import (
     BATCH,
     KIND_ORDER,
-    LocalItem,
     Reconciler,
     Recorder,
     check_region,
     compared_total,
-    local_items,
 )
 from regsync.flows.runs import require_registry
 from regsync.registry.client import RegistryClient
@@ -208,31 +206,6 @@ def _int(value: str | None) -> int:
                                "id") from None
 
 
-def _compare_page(rc: Reconciler, kind: str, items: list[LocalItem]) -> None:
-    """Compare one page of local items through ``/lookup`` of their registry ids."""
-    groups: dict[str, list[LocalItem]] = defaultdict(list)
-    for it in items:
-        if it.row.get("_rid") is None:
-            rc.compared[kind]["local"] += 1
-            rc._missing_in_registry(kind, it)
-        else:
-            groups[it.row["_rid"]].append(it)
-    if not groups:
-        return
-    found = {r["id"]: r for r in rc.client.lookup(kind, list(groups))}
-    pairs = []
-    for rid, group in groups.items():
-        group.sort(key=lambda it: (bool(it.row["_dup"]), it.local_id))
-        rc.compared[kind]["local"] += len(group)
-        if rid in found:
-            rc.compared[kind]["pairs"] += 1
-            rc.compared[kind]["registry"] += 1
-            pairs.append((group, found[rid]))
-        else:
-            rc._broken_link(kind, rid, group)
-    rc.compare_pairs(kind, pairs)
-
-
 def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | None = None,
                dry_run: bool = False, engine: Engine | None = None,
                stop: Callable[[], bool] | None = None) -> tuple[int, dict[str, Any]]:
@@ -304,7 +277,7 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
                 for kind, ids in reader.pages():  # keyset pages, each read in its own short transaction
                     items = local_items(conn, kind, ids)
                     conn.rollback()
-                    _compare_page(rc, kind, items)
+                    rc.compare_by_lookup(kind, items)
                     if rc.stop():
                         status, code, error = "partial", 130, "interrupted"
                         break
@@ -315,7 +288,7 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
                 if not recs:
                     raise ResyncUsageError(f"no {one} {rid} in the registry nor in the local store")
                 rc.compared[one]["registry"] += 1
-                rc._registry_only(one, recs)
+                rc.one_sided.registry_only(one, recs)
             recorder.flush()
     except ResyncUsageError:
         if run_id is not None:
