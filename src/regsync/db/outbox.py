@@ -28,11 +28,6 @@ from regsync.db.session import is_postgres
 from regsync.db.triggers import row_priority
 from regsync.domain.projection import REFERENCES
 
-#: The ``last_error`` of an outbox row queued again without a local change after a refusal (by ``reconcile
-#: --repair``, ``resync`` or ``outbox retry``), followed by the refusal's code (:func:`regsync.flows.reconcile.refused_before`
-#: reads past it).
-REQUEUED_NOTE = "queued again without a local change; refused before: "
-
 _ob = Outbox.__table__
 
 
@@ -285,7 +280,7 @@ def work_available(engine: Engine, now: dt.datetime) -> bool:
     return row is not None
 
 
-__all__ = ["REQUEUED_NOTE", "analyze", "as_dicts", "asynchronous_commit", "claim", "claimed_by_others", "defer",
+__all__ = ["analyze", "as_dicts", "asynchronous_commit", "claim", "claimed_by_others", "defer",
            "failed_or_blocked", "failed_records", "make_available", "mark_failed",
            "mark_sent", "pending_at_least", "queue_dependents", "queue_ending", "release", "requeue", "reuse_done",
            "settle_older", "unblock", "waiting", "waiting_volunteers", "work_available"]

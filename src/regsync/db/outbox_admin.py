@@ -52,7 +52,7 @@ from sqlalchemy import (
 
 from regsync.db import holds
 from regsync.db.models import ENTITIES, Audit, Outbox, OutboxHold
-from regsync.db.outbox import REQUEUED_NOTE
+from regsync.db.repairs import REQUEUED_NOTE
 from regsync.db.session import connection, utcnow
 from regsync.domain.clock import format_age, to_local
 from regsync.domain.kinds import KIND_NAMES
@@ -487,7 +487,7 @@ def retry_outbox(engine: Engine, selection: Selection, *, reason: str, actor: st
     Every ``failed``, ``blocked`` or ``deferred`` row of a selected record becomes ``pending`` with
     ``available_at`` = now, ``attempts`` = 0, no lease and no ``blocked_*``; ``last_code``/``last_error`` and
     ``done_at`` stay (history, and the time of the last refusal), a ``failed``/``blocked`` row's ``last_error``
-    prefixed with :data:`regsync.db.outbox.REQUEUED_NOTE` and its code: sent again without a local change, so
+    prefixed with :data:`regsync.db.repairs.REQUEUED_NOTE` and its code: sent again without a local change, so
     ``reconcile --repair`` and ``resync`` still count the record as refused before
     (:func:`regsync.flows.reconcile.refused_before`). Rows already pending are left as they are.
 

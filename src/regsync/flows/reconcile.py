@@ -53,50 +53,53 @@ record's last push on its data, ``details.refused_before``: it fails again unles
 
 Every run is a row of ``run`` (kind ``reconcile``) with its summary; every discrepancy a row of
 ``discrepancy`` with masked details (design.md, "Personal data").
+
+Where the code is: this module walks the sides (:class:`Reconciler`) and runs a reconcile
+(:func:`run_reconcile`); its parts are modules of their own, each read top to bottom: the comparison of linked
+pairs (:mod:`~regsync.flows.reconcile_pairs`), the one-sided findings and duplicates
+(:mod:`~regsync.flows.reconcile_onesided`), the repairs (:mod:`~regsync.flows.reconcile_repairs`), the hours view
+(:mod:`~regsync.flows.reconcile_hours`), the findings and their recorder (:mod:`~regsync.flows.reconcile_findings`)
+and where a record lies (:mod:`~regsync.flows.reconcile_places`). Every statement they run is the store's: the local
+items and a resync's scope (:mod:`regsync.db.platform.scan`), the per-person sums (:mod:`regsync.db.platform.totals`),
+the hours staging and link look-ups (:mod:`regsync.db.reconcile`), the outbox rows of a repair
+(:mod:`regsync.db.repairs`) and the discrepancy rows (:mod:`regsync.db.discrepancies`).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import structlog
-from sqlalchemy import Connection, Engine, and_, bindparam, select, text
-from sqlalchemy.sql import Select
+from sqlalchemy import Engine
 
 from regsync.db.feed import clear_reconcile_due, reconcile_due
-from regsync.db.hashkey import check_hash_key
-from regsync.db.history import reused_keys
-from regsync.db.holds import held_keys
-from regsync.db.models import REGISTRY_OWNED, SYNCED_COLUMNS, TABLES, Base, Discrepancy, Link, Outbox
-from regsync.db.outbox import REQUEUED_NOTE
-from regsync.db.runs import finish_run, start_run
-from regsync.db.session import is_postgres, suppress_outbox, utcnow
-from regsync.db.store import open_store
-from regsync.db.triggers import row_priority
-from regsync.domain.hours import HoursAggregator
+from regsync.db.platform.scan import (
+    ORPHAN_REFS,
+    LocalItem,
+    backfill_id_number_norm,
+    iter_link_groups,
+    iter_unlinked,
+    local_items,
+)
+from regsync.db.repairs import REQUEUED_NOTE, refused_before
 from regsync.domain.kinds import KIND_ALIASES, KINDS
 from regsync.domain.masking import mask_text
-from regsync.domain.merge import shown, take_registry, three_way
-from regsync.domain.normalize import try_normalize_id_number
-from regsync.domain.projection import (
-    ENDED,
-    FIELDS,
-    REFERENCES,
-    canonical,
-    changed_fields,
-    project_local,
-    project_registry,
-)
-from regsync.flows.apply import LocalWriter, Unresolved
-from regsync.flows.runs import Advance, no_progress, require_registry
+from regsync.flows.apply import LocalWriter
+from regsync.flows.reconcile_findings import Finding, Mode, Recorder
+from regsync.flows.reconcile_hours import HoursView
+from regsync.flows.reconcile_onesided import OneSided
+from regsync.flows.reconcile_pairs import PairComparison
+from regsync.flows.reconcile_places import Places, city_of
+from regsync.flows.reconcile_repairs import Repairs
+from regsync.flows.runs import Advance, RecordedRun, no_progress, run_store
 from regsync.registry.client import RegistryClient
+from regsync.registry.port import RegistryPort
+from regsync.registry.types import as_kind
 from regsync.settings import ConfigError, Settings
 
 log = structlog.get_logger(__name__)
@@ -106,18 +109,8 @@ KIND_ORDER: tuple[str, ...] = KINDS
 KINDS_OF_DISCREPANCY: tuple[str, ...] = (
     "missing_in_registry", "missing_locally", "field_mismatch", "stale_link", "broken_link", "hours_mismatch",
     "duplicate_person", "orphan", "ambiguous_match")
-#: Rows per keyset page of the local side, and registry records per compared batch.
-PAGE = 2000
+#: Registry records per compared batch (the local side's keyset pages: :data:`regsync.db.platform.scan.PAGE`).
 BATCH = 500
-#: Discrepancy rows written per insert.
-FLUSH = 1000
-#: Discrepancies kept in the returned summary in detail (all are counted and stored).
-LISTED = 200
-#: Referencing kinds and the reference columns that must exist on their own side (else ``orphan``).
-ORPHAN_REFS: dict[str, tuple[str, ...]] = {"membership": ("org_id", "volunteer_id"),
-                                           "service_record": ("volunteer_id", "activity_id", "org_id")}
-_LINE = {"REGIONAL": "regional", "SPECIALIZED": "specialized"}
-_MISSING = object()
 
 
 def parse_kinds(values: Sequence[str] | None) -> list[str]:
@@ -175,279 +168,6 @@ def check_region(region: str | None, province: str | None = None) -> str | None:
     return prefix
 
 
-def city_of(region_code: str | None) -> str | None:
-    """The 4-digit city prefix of a GB/T 2260 region code (``230102`` → ``2301``), for the reports."""
-    return region_code[:4] if region_code and len(region_code) >= 4 else None
-
-
-# --------------------------------------------------------------------------------------------------- findings
-
-
-@dataclass(slots=True)
-class Finding:
-    """One discrepancy before it is stored (see :class:`regsync.db.models.Discrepancy`)."""
-
-    kind: str
-    entity: str
-    local_id: int | None = None
-    registry_id: str | None = None
-    fields: list[str] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
-    city_code: str | None = None
-    org_line: str | None = None
-    action: str | None = None
-    action_state: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain data (masked already) for the summary and ``--json``."""
-        return {"kind": self.kind, "entity": self.entity, "local_id": self.local_id,
-                "registry_id": self.registry_id, "fields": self.fields, "details": self.details,
-                "city_code": self.city_code, "org_line": self.org_line, "action": self.action,
-                "action_state": self.action_state}
-
-
-class Recorder:
-    """Counts findings and writes them to ``discrepancy`` in batches of :data:`FLUSH` (flat memory).
-
-    Args:
-        engine: the local store.
-        run_id: the ``run`` row the findings belong to.
-        dry_run: count and list only; write nothing.
-    """
-
-    def __init__(self, engine: Engine, run_id: int | None, *, dry_run: bool = False) -> None:
-        self.engine = engine
-        self.run_id = run_id
-        self.dry_run = dry_run
-        self.by_kind: Counter[str] = Counter()
-        self.by_entity: dict[str, Counter[str]] = defaultdict(Counter)
-        self.by_city: Counter[str] = Counter()
-        self.by_line: Counter[str] = Counter()
-        #: findings fixed by the run itself (``done``: pulled, linked)
-        self.repaired: Counter[str] = Counter()
-        #: findings whose fix is an outbox row for the relay (``queued``): in the registry once the relay sends it
-        self.queued: Counter[str] = Counter()
-        #: queued again although the registry refused the record's last push on its data (``requeued``): it fails
-        #: again unless the data changed since
-        self.requeued: Counter[str] = Counter()
-        self.actions: dict[str, Counter[str]] = defaultdict(Counter)
-        self.listed: list[dict[str, Any]] = []
-        self._buffer: list[dict[str, Any]] = []
-
-    def add(self, f: Finding) -> None:
-        """Count ``f`` and queue it for writing."""
-        self.by_kind[f.kind] += 1
-        self.by_entity[f.entity][f.kind] += 1
-        self.by_city[f.city_code or "unknown"] += 1
-        if f.org_line:
-            self.by_line[f.org_line] += 1
-        if f.action:
-            self.actions[f.action][f.action_state or "unknown"] += 1
-            if f.action_state == "done":
-                self.repaired[f.kind] += 1
-            elif f.action_state == "queued":
-                self.queued[f.kind] += 1
-            elif f.action_state == "requeued":
-                self.requeued[f.kind] += 1
-        if len(self.listed) < LISTED:
-            self.listed.append(f.as_dict())
-        if self.dry_run or self.run_id is None:
-            return
-        now = utcnow()
-        self._buffer.append({
-            "run_id": self.run_id, "entity": f.entity, "kind": f.kind, "local_id": f.local_id,
-            "registry_id": f.registry_id, "fields": json.dumps(f.fields),
-            "details": json.dumps(f.details, ensure_ascii=False, default=str, sort_keys=True),
-            "city_code": f.city_code, "org_line": f.org_line, "action": f.action, "action_state": f.action_state,
-            "detected_at": now})
-        if len(self._buffer) >= FLUSH:
-            self.flush()
-
-    def flush(self) -> None:
-        """Write the queued findings (one transaction)."""
-        if not self._buffer:
-            return
-        with self.engine.begin() as conn:
-            conn.execute(Discrepancy.__table__.insert(), self._buffer)
-        self._buffer = []
-
-
-# --------------------------------------------------------------------------------------------------- local side
-
-
-def _uses_c_order(conn: Connection) -> bool:
-    """Whether the database's own text order is by bytes (C collations), so the link index serves the
-    registry's byte order directly; otherwise ``COLLATE "C"`` is added (slower: a sort)."""
-    if not is_postgres(conn):
-        return True  # SQLite compares TEXT with BINARY: bytes
-    coll = conn.execute(text("SELECT datcollate FROM pg_database WHERE datname = current_database()")).scalar()
-    return (coll or "").split(".")[0].upper() in ("C", "POSIX")
-
-
-@dataclass(slots=True)
-class LocalItem:
-    """A local row (or a link whose row is gone) as the reconcile reads it: the row's columns, and
-    ``_rid``/``_lid``/``_ver``/``_base``/``_dup``/``_how``/``_rev`` of its link (``None`` when unlinked),
-    ``_ref_<col>`` the registry ids of its references, ``_has_<col>`` whether a referenced row exists,
-    ``_org_region``/``_org_type``/``_org_level`` its org's."""
-
-    row: dict[str, Any]
-
-    @property
-    def local_id(self) -> int:
-        """The local id (the link's when the row is gone)."""
-        return int(self.row["_lid"] if self.row.get("_lid") is not None else self.row["id"])
-
-    @property
-    def exists(self) -> bool:
-        """Whether the local row exists (a link may outlive its row)."""
-        return self.row.get("id") is not None
-
-
-def _local_columns(kind: str) -> list[str]:
-    """The local columns a comparison reads: the synced ones, the id, and what classifies (not ``remark``,
-    ``updated_at``…: fewer values to convert per row)."""
-
-    extra = {"volunteer": ["id_number_norm", "registered_at"], "service_record": ["revoke_reason"]}.get(kind, [])
-    return ["id", *SYNCED_COLUMNS[TABLES[kind]], *[c for c in extra if c not in SYNCED_COLUMNS[TABLES[kind]]]]
-
-
-def _local_select(kind: str, *, from_links: bool) -> Select[Any]:
-    """The SELECT of local items of ``kind``: from the links (full reconcile) or from the table (unlinked rows,
-    scoped resyncs), with the references' registry ids and the org's region and type joined."""
-    t = Base.metadata.tables[TABLES[kind]]
-    lk = Link.__table__
-    link_on = and_(lk.c.entity == kind, lk.c.local_id == t.c.id)
-    frm = lk.outerjoin(t, t.c.id == lk.c.local_id) if from_links else t.outerjoin(lk, link_on)
-    cols: list[Any] = [lk.c.registry_id.label("_rid"), lk.c.local_id.label("_lid"),
-                       lk.c.registry_version.label("_ver"), lk.c.base.label("_base"), lk.c.is_duplicate.label("_dup"),
-                       lk.c.how.label("_how"), lk.c.revision.label("_rev"),
-                       *[t.c[name].label(name) for name in _local_columns(kind)]]
-    for col, ref_kind in REFERENCES[kind].items():
-        ref = lk.alias(f"ref_{col}")
-        frm = frm.outerjoin(ref, and_(ref.c.entity == ref_kind, ref.c.local_id == t.c[col]))
-        cols.append(ref.c.registry_id.label(f"_ref_{col}"))
-    for col in ORPHAN_REFS.get(kind, ()):
-        target = Base.metadata.tables[TABLES[REFERENCES[kind][col]]].alias(f"has_{col}")
-        frm = frm.outerjoin(target, target.c.id == t.c[col])
-        cols.append(target.c.id.label(f"_has_{col}"))
-    if kind in ("membership", "activity", "service_record"):
-        org = Base.metadata.tables["organization"].alias("o")
-        frm = frm.outerjoin(org, org.c.id == t.c.org_id)
-        cols += [org.c.region_code.label("_org_region"), org.c.org_type.label("_org_type"),
-                 org.c.level.label("_org_level")]
-    elif kind == "org":
-        cols += [t.c.region_code.label("_org_region"), t.c.org_type.label("_org_type"), t.c.level.label("_org_level")]
-    q = select(*cols).select_from(frm)
-    if from_links:
-        q = q.where(lk.c.entity == kind)
-    return q
-
-
-def _region_filter(kind: str, q: Select[Any], region: str | None) -> Select[Any]:
-    if not region:
-        return q
-    if kind in ("org", "volunteer", "activity"):
-        t = Base.metadata.tables[TABLES[kind]]
-        return q.where(t.c.region_code.like(region + "%"))
-    return q.where(q.selected_columns["_org_region"].like(region + "%"))
-
-
-def iter_link_groups(engine: Engine, kind: str, region: str | None = None, page: int = PAGE
-                     ) -> Iterator[tuple[str, list[LocalItem]]]:
-    """The links of ``kind`` with their local rows, grouped by registry id, in ascending registry id (bytes).
-
-    Keyset pages of ``page`` rows, each read in its own short transaction (no long read lock on SQLite, no
-    server-side cursor to keep open while repairs write). A person's two rows share one group, the primary
-    first.
-    """
-    lk = Link.__table__
-    base = _region_filter(kind, _local_select(kind, from_links=True), region)
-    with engine.connect() as conn:
-        c_order = _uses_c_order(conn)
-    rid_col = lk.c.registry_id if c_order else lk.c.registry_id.collate("C")
-    last: str | None = None
-    inclusive = False
-    while True:
-        q = base
-        if last is not None:
-            q = q.where(rid_col >= last if inclusive else rid_col > last)
-        q = q.order_by(rid_col, lk.c.is_duplicate, lk.c.local_id).limit(page)
-        with engine.connect() as conn:
-            result = conn.execute(q)
-            keys = list(result.keys())
-            rows = [dict(zip(keys, r, strict=True)) for r in result]
-        if not rows:
-            return
-        full = len(rows) == page
-        if full:
-            cut = rows[-1]["_rid"]
-            keep = [r for r in rows if r["_rid"] != cut]
-            if keep:
-                rows, last, inclusive = keep, cut, True
-            else:  # one registry id fills a page: cannot happen with sane data; take it whole
-                last, inclusive = cut, False
-        group: list[LocalItem] = []
-        rid: str | None = None
-        for r in rows:
-            if r["_rid"] != rid and group:
-                yield rid, group  # type: ignore[misc]
-                group = []
-            rid = r["_rid"]
-            group.append(LocalItem(r))
-        if group:
-            yield rid, group  # type: ignore[misc]
-        if not full:
-            return
-
-
-def iter_unlinked(engine: Engine, kind: str, region: str | None = None, page: int = PAGE) -> Iterator[LocalItem]:
-    """Local rows of ``kind`` with no link, in ascending local id (keyset pages)."""
-    t = Base.metadata.tables[TABLES[kind]]
-    base = _region_filter(kind, _local_select(kind, from_links=False).where(Link.__table__.c.id.is_(None)), region)
-    last = 0
-    while True:
-        with engine.connect() as conn:
-            rows = [dict(r) for r in conn.execute(base.where(t.c.id > last).order_by(t.c.id).limit(page)).mappings()]
-        yield from (LocalItem(r) for r in rows)
-        if len(rows) < page:
-            return
-        last = rows[-1]["id"]
-
-
-def local_items(conn: Connection, kind: str, local_ids: Sequence[int]) -> list[LocalItem]:
-    """The local items of ``kind`` with these ids (linked or not), for scoped resyncs."""
-    t = Base.metadata.tables[TABLES[kind]]
-    out: list[LocalItem] = []
-    ids = sorted(set(local_ids))
-    for i in range(0, len(ids), BATCH):
-        q = _local_select(kind, from_links=False).where(t.c.id.in_(ids[i:i + BATCH])).order_by(t.c.id)
-        out.extend(LocalItem(dict(r)) for r in conn.execute(q).mappings())
-    return out
-
-
-def backfill_id_number_norm(engine: Engine, page: int = PAGE) -> int:
-    """Fill ``volunteer.id_number_norm`` where it is missing (the platform's own inserts leave it empty), in
-    keyset pages; not a synced column, so the outbox triggers queue nothing. Returns the rows filled."""
-    last, filled = 0, 0
-    while True:
-        with engine.begin() as conn:
-            rows = conn.execute(text(
-                "SELECT id, id_type, id_number FROM volunteer WHERE id_number_norm IS NULL AND id > :last "
-                "ORDER BY id LIMIT :n"), {"last": last, "n": page}).all()
-            fixes = [{"norm": n, "vid": r.id} for r in rows
-                     if (n := try_normalize_id_number(r.id_type or "", r.id_number or "")) is not None]
-            if fixes:
-                conn.execute(text("UPDATE volunteer SET id_number_norm = :norm WHERE id = :vid"), fixes)
-        filled += len(fixes)
-        if len(rows) < page:
-            return filled
-        last = rows[-1].id
-
-
-# --------------------------------------------------------------------------------------------------- the reconciler
-
-
 @dataclass
 class Scope:
     """What a reconcile covers: ``kinds`` (in reference order) and an optional ``region`` prefix."""
@@ -464,6 +184,13 @@ class Scope:
 class Reconciler:
     """Compares the sides, records the findings, repairs when asked. One instance per run.
 
+    It walks the sides (a full reconcile merge-joins each kind's export with the local links; a resync looks up
+    the registry ids of its pages, :meth:`compare_by_lookup`) and hands each pair and each one-sided record to
+    its parts: :attr:`pairs` (:class:`~regsync.flows.reconcile_pairs.PairComparison`), :attr:`one_sided`
+    (:class:`~regsync.flows.reconcile_onesided.OneSided`), :attr:`repairs`
+    (:class:`~regsync.flows.reconcile_repairs.Repairs`) and :attr:`hours`
+    (:class:`~regsync.flows.reconcile_hours.HoursView`).
+
     Args:
         engine: the local store.
         client: a :class:`regsync.registry.client.RegistryClient` (``export``, ``lookup``).
@@ -475,38 +202,34 @@ class Reconciler:
         stop: polled between batches; true ends the run early.
     """
 
-    def __init__(self, engine: Engine, client: Any, settings: Settings, recorder: Recorder, *, repair: bool,
+    def __init__(self, engine: Engine, client: RegistryPort, settings: Settings, recorder: Recorder, *, repair: bool,
                  plan: bool = False, advance: Callable[..., None] | None = None,
                  stop: Callable[[], bool] | None = None) -> None:
         self.engine = engine
         self.client = client
-        self.settings = settings
-        self.key = settings.hash_key
         self.rec = recorder
-        self.repair = repair and not plan
-        self.plan = plan
+        self.mode = Mode(repair=repair and not plan, plan=plan)
         self.advance = advance or (lambda *a, **k: None)
         self.stop = stop or (lambda: False)
-        self.writer = LocalWriter(engine, client, settings)
-        self.writer.stats.run_id = recorder.run_id
+        writer = LocalWriter(engine, client, settings)
+        writer.stats.run_id = recorder.run_id
+        self.places = Places(client)
+        self.repairs = Repairs(engine, settings, writer, recorder.run_id)
+        self.one_sided = OneSided(engine, client, settings, recorder, self.places, writer, self.repairs, self.mode)
+        self.pairs = PairComparison(engine, settings.hash_key, recorder, self.places, self.one_sided, self.repairs,
+                                    self.mode)
+        self.hours = HoursView(engine, client, recorder, self.places, self.mode)
+        #: kind → ``local`` / ``registry`` / ``pairs``: the records read and paired (:func:`compared_total`)
         self.compared: dict[str, Counter[str]] = defaultdict(Counter)
+        #: the exports' ``X-Snapshot-Cursor`` values
         self.cursors: list[str] = []
         self.stopped = False
-        self.repair_errors = 0
-        self.org_info: dict[str, tuple[str | None, str | None, str | None]] = {}
-        self.reg_hours_by_org: Counter[str] = Counter()
-        #: the hours view per person (regsync.domain.hours), filled by :meth:`hours`
-        self.hours_view = HoursAggregator()
-        self._hours_conn: Connection | None = None
-        #: local records already found in this run (adoptable pairs, relinked rows), not to be found again as
-        #: ``missing_in_registry`` (bounded by the findings, not by the records)
-        self.found_local: set[tuple[str, int]] = set()
 
-    def _no_repair(self) -> tuple[str | None, str | None]:
-        """The action of a finding no policy repairs: ``none``/``not_allowed`` when repairing or planning."""
-        return ("none", "not_allowed") if (self.repair or self.plan) else (None, None)
+    @property
+    def repair_errors(self) -> int:
+        """Repairs that failed (each recorded with its finding)."""
+        return self.repairs.errors
 
-    # ------------------------------------------------------------------------------------------ full run
     def run_full(self, scope: Scope) -> None:
         """Reconcile ``scope`` from the exports. Sets :attr:`stopped` when ``stop()`` turned true."""
         kinds = scope.kinds
@@ -514,34 +237,36 @@ class Reconciler:
             backfill_id_number_norm(self.engine)
         with ExitStack() as stack:
             if "service_record" in kinds:
-                self._open_hours(stack)
+                self.hours.open(stack)
             for kind in kinds:
                 if self.stopped or self.stop():  # between kinds too, not only between batches
                     self.stopped = True
                     break
                 self._reconcile_kind(kind, scope.region)
             if not self.stopped and "volunteer" in kinds:
-                self.duplicate_persons(scope.region)
+                self.one_sided.duplicate_persons(scope.region)
             if not self.stopped and "service_record" in kinds:
-                self.hours(scope.region)
+                self.hours.mismatches(scope.region)
         self.rec.flush()
 
     def _reconcile_kind(self, kind: str, region: str | None) -> None:
-        if kind in ("membership", "activity", "service_record") and not self.org_info:
-            self._load_org_info()
-        with self.client.export(kind) as ex:
+        """One kind: its export merge-joined with the local links (both in ascending registry id), compared in
+        batches of :data:`BATCH`; then the local rows no link names."""
+        if kind in ("membership", "activity", "service_record"):
+            self.places.load()
+        with self.client.export(as_kind(kind)) as ex:
             if ex.snapshot_cursor is not None:
                 self.cursors.append(ex.snapshot_cursor)
             ex.lazy = True  # fields decoded when read: a pair in step needs only id and version
             reg_iter: Iterator[dict[str, Any]] = iter(ex)
             if kind == "org":
-                reg_iter = self._note_orgs(reg_iter)
+                reg_iter = self.places.note_orgs(reg_iter)
             if region:
-                reg_iter = (r for r in reg_iter if (self._region_of(kind, r) or "").startswith(region))
+                reg_iter = (r for r in reg_iter if (self.places.region_of(kind, r) or "").startswith(region))
             if kind == "service_record":
-                reg_iter = self._stage_hours(reg_iter)
-            elif kind == "volunteer" and self._hours_conn is not None:
-                reg_iter = self._stage_persons(reg_iter)
+                reg_iter = self.hours.stage_service_records(reg_iter)
+            elif kind == "volunteer" and self.hours.staging:
+                reg_iter = self.hours.stage_volunteers(reg_iter)
             loc_iter = iter_link_groups(self.engine, kind, region)
             pairs: list[tuple[list[LocalItem], dict[str, Any]]] = []
             unseen: list[tuple[str, list[LocalItem]]] = []
@@ -573,657 +298,54 @@ class Reconciler:
             self._flush_batches(kind, pairs, unseen, unlinked)
         for item in iter_unlinked(self.engine, kind, region):
             self.compared[kind]["local"] += 1
-            self._missing_in_registry(kind, item)
+            self.one_sided.missing_in_registry(kind, item)
         self.rec.flush()
 
     def _flush_batches(self, kind: str, pairs: list[Any], unseen: list[Any], unlinked: list[Any]) -> None:
+        """Compare a batch: links with no record in the export looked up (found: a pair; not: a broken link),
+        the pairs, the registry's records with no link; the lists are emptied."""
         n = len(pairs) + len(unseen) + len(unlinked)
         if unseen:
-            found = {r["id"]: r for r in self.client.lookup(kind, [rid for rid, _ in unseen])}
+            found = {r["id"]: r for r in self.client.lookup(as_kind(kind), [rid for rid, _ in unseen])}
             for rid, items in unseen:
                 if rid in found:
                     pairs.append((items, found[rid]))
                 else:
-                    self._broken_link(kind, rid, items)
+                    self.one_sided.broken_link(kind, rid, items)
         if pairs:
-            self.compare_pairs(kind, pairs)
+            self.pairs.compare_pairs(kind, pairs)
         if unlinked:
-            self._registry_only(kind, unlinked)
+            self.one_sided.registry_only(kind, unlinked)
         pairs.clear()
         unseen.clear()
         unlinked.clear()
         self.advance(kind, n)
 
-    # ------------------------------------------------------------------------------------------ org info
-    def _note_orgs(self, recs: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        for r in recs:
-            self.org_info[r["id"]] = (r.get("region_code"), r.get("org_type"), r.get("level"))
-            yield r
-
-    def _load_org_info(self) -> None:
-        """Every org of the registry's export: region, type, level (bounded by the orgs, ~85 000 a province)."""
-        with self.client.export("org") as ex:
-            for r in ex:
-                self.org_info[r["id"]] = (r.get("region_code"), r.get("org_type"), r.get("level"))
-
-    def _region_of(self, kind: str, rec: dict[str, Any]) -> str | None:
-        if kind in ("org", "volunteer", "activity"):
-            return rec.get("region_code")
-        return (self.org_info.get(rec.get("org_id") or "") or (None,))[0]
-
-    def _where_registry(self, kind: str, rec: dict[str, Any]) -> tuple[str | None, str | None]:
-        """(city code, org line) of a registry record."""
-        if kind == "volunteer":
-            return city_of(rec.get("region_code")), None
-        info = self.org_info.get(rec["id"] if kind == "org" else (rec.get("org_id") or ""))
-        line = _LINE.get(info[1] or "") if info else None
-        region = rec.get("region_code") if kind in ("org", "activity") else (info[0] if info else None)
-        return city_of(region), line
-
-    @staticmethod
-    def _where_local(kind: str, item: LocalItem) -> tuple[str | None, str | None]:
-        r = item.row
-        if kind == "volunteer":
-            return city_of(r.get("region_code")), None
-        region = r.get("region_code") if kind in ("org", "activity") else r.get("_org_region")
-        return city_of(region), _LINE.get(r.get("_org_type") or "")
-
-    # ------------------------------------------------------------------------------------------ pairs
-    def compare_pairs(self, kind: str, pairs: Sequence[tuple[list[LocalItem], dict[str, Any]]]) -> None:
-        """Compare linked records with their registry records; record and (with repair) fix what differs."""
-        orphans = self._registry_orphans(kind, [rec for _, rec in pairs])
-        with self.engine.connect() as conn:
-            # keys deleted and used again for another record, not yet in the registry: their link is the old
-            # record's, whose local row is gone (design.md's mapping table); never pulled onto the new row
-            reused = reused_keys(conn, kind, [it.local_id for items, _ in pairs for it in items if it.exists])
-        for items, rec in pairs:
-            primary = next((it for it in items if not it.row["_dup"]), None)
-            if rec["id"] in orphans:
-                item = primary or items[0]
-                self._orphan(kind, rec, item, orphans[rec["id"]], side="registry")
-                continue
-            if primary is None:
-                continue  # only a person's second row is linked here: its profile is never compared
-            if not primary.exists or primary.local_id in reused:
-                self._local_deleted(kind, primary, rec)
-                continue
-            missing_refs = [c for c in ORPHAN_REFS.get(kind, ()) if primary.row.get(c) is not None
-                            and primary.row.get(f"_has_{c}") is None]
-            if missing_refs:
-                self._orphan(kind, rec, primary, missing_refs, side="local")
-                continue
-            self._compare_one(kind, primary, rec)
-
-    def _project_local(self, kind: str, item: LocalItem) -> dict[str, Any]:
-        refs = {(ref_kind, item.row[col]): item.row[f"_ref_{col}"]
-                for col, ref_kind in REFERENCES[kind].items()
-                if item.row.get(col) is not None and item.row.get(f"_ref_{col}") is not None}
-        return project_local(kind, item.row, refs)
-
-    def _compare_one(self, kind: str, item: LocalItem, rec: dict[str, Any]) -> None:
-        try:
-            local = self._project_local(kind, item)
-        except ValueError as exc:
-            city, line = self._where_local(kind, item)
-            self.rec.add(Finding("field_mismatch", kind, item.local_id, rec["id"], [],
-                                 {"local_invalid": mask_text(str(exc))}, city, line,
-                                 *self._no_repair()))
-            return
-        c_local = canonical(local, self.key)
-        base = orjson.loads(item.row["_base"] or "{}")
-        if base and rec.get("version") == item.row["_ver"] and c_local == base:
-            # the registry's record at the link's version is the base (every change makes a new version,
-            # registry-api.md §1): the sides agree without canonicalizing the registry's record again
-            return
-        remote = project_registry(kind, rec)
-        c_remote = canonical(remote, self.key)
-        if c_local == c_remote:
-            return
-        diff = changed_fields(c_local, c_remote)
-        moved = [n for n in FIELDS[kind] if base and base.get(n, _MISSING) != c_remote.get(n)]
-        details: dict[str, Any] = {"local": {}, "registry": {},
-                                   "versions": {"link": item.row["_ver"], "registry": rec.get("version")}}
-        for name in diff:
-            details["local"][name] = shown(name, local.get(name), self.key)[0]
-            details["registry"][name] = shown(name, remote.get(name), self.key)[0]
-        if moved:
-            details["registry_moved"] = moved
-            finding = Finding("stale_link", kind, item.local_id, rec["id"], moved, details)
-        else:
-            finding = Finding("field_mismatch", kind, item.local_id, rec["id"], diff, details)
-        finding.city_code, finding.org_line = self._where_local(kind, item)
-        if self.repair:
-            self._repair_linked(kind, item, rec, local, remote, finding)
-        elif self.plan:
-            self._plan_linked(kind, item, rec, local, remote, finding)
-        self.rec.add(finding)
-
-    # ------------------------------------------------------------------------------------------ one-sided
-    def _registry_only(self, kind: str, recs: list[dict[str, Any]]) -> None:
-        """Registry records with no link: orphans, adoptable pairs, or missing locally."""
-        orphans = self._registry_orphans(kind, recs)
-        ended = ENDED.get(kind)
-        live = []
-        for rec in recs:
-            if rec["id"] in orphans:
-                self._orphan(kind, rec, None, orphans[rec["id"]], side="registry")
-            elif kind == "volunteer" and rec.get("home_province") != self.settings.province:
-                continue  # fed to the old province after a transfer out; not ours
-            elif kind == "service_record" and rec.get("status") == "REVOKED" and self._own(rec):
-                continue  # this client's revoked predecessor of a corrected record (revoke + new record)
+    def compare_by_lookup(self, kind: str, items: list[LocalItem]) -> None:
+        """Compare one page of local items through ``/lookup`` of their registry ids (a resync reads no export):
+        unlinked items are ``missing_in_registry``, ids the registry does not know ``broken_link``, the rest
+        pairs."""
+        groups: dict[str, list[LocalItem]] = defaultdict(list)
+        for it in items:
+            if it.row.get("_rid") is None:
+                self.compared[kind]["local"] += 1
+                self.one_sided.missing_in_registry(kind, it)
             else:
-                live.append(rec)
-        with self.engine.connect() as conn:
-            same = {rec["id"]: self.writer.find_same(conn, kind, rec) for rec in live}
-        for rec in live:
-            city, line = self._where_registry(kind, rec)
-            local_id = same.get(rec["id"])
-            details: dict[str, Any] = {"status": rec.get("status"), "owner": rec.get("owner_client_id")}
-            if local_id is not None:
-                details["adoptable"] = True
-                self.found_local.add((kind, local_id))
-            f = Finding("missing_locally", kind, local_id, rec["id"], [], details, city, line)
-            if ended and rec.get("status") == ended and local_id is None:
-                details["ended"] = True
-            if self.repair or self.plan:
-                f.action = "relink" if local_id is not None else "pull"
-                if self.plan:
-                    f.action_state = "planned"
-                else:
-                    self._pull_new(kind, rec, f)
-            self.rec.add(f)
-
-    def _missing_in_registry(self, kind: str, item: LocalItem) -> None:
-        if (kind, item.local_id) in self.found_local:
-            return  # found as an adoptable pair already (one finding per record)
-        r = item.row
-        city, line = self._where_local(kind, item)
-        missing_refs = [c for c in ORPHAN_REFS.get(kind, ()) if r.get(c) is not None and r.get(f"_has_{c}") is None]
-        if missing_refs:
-            self._orphan(kind, None, item, missing_refs, side="local")
+                groups[it.row["_rid"]].append(it)
+        if not groups:
             return
-        details: dict[str, Any] = {"status": r.get("status")}
-        f = Finding("missing_in_registry", kind, item.local_id, None, [], details, city, line)
-        if kind == "volunteer" and r.get("home_province") not in (None, self.settings.province):
-            return  # another province manages the person (registry-api.md §4.2): not ours to push
-        if self.repair or self.plan:
-            f.action = "push"
-            f.action_state = "planned" if self.plan else self._queue(kind, r, "insert", details)
-        self.rec.add(f)
-
-    def _local_deleted(self, kind: str, item: LocalItem, rec: dict[str, Any]) -> None:
-        ended = ENDED.get(kind)
-        if (ended and rec.get("status") == ended) or (kind == "membership" and rec.get("left_on")):
-            return  # ended on both sides
-        city, line = self._where_registry(kind, rec)
-        f = Finding("missing_locally", kind, item.local_id, rec["id"], [], {"local_deleted": True}, city, line)
-        if self.repair or self.plan:
-            f.action = "push"  # the relay ends the record (design.md's table of local changes)
-            f.action_state = "planned" if self.plan else self._queue(kind, {"id": item.local_id}, "delete",
-                                                                     f.details)
-        self.rec.add(f)
-
-    def _broken_link(self, kind: str, rid: str, items: list[LocalItem]) -> None:
-        primary = next((it for it in items if not it.row["_dup"]), items[0])
-        city, line = self._where_local(kind, primary)
-        f = Finding("broken_link", kind, primary.local_id, rid, [],
-                    {"local_ids": [it.local_id for it in items], "how": primary.row["_how"]}, city, line)
-        if self.repair or self.plan:
-            f.action = "relink"
-            f.action_state = "planned" if self.plan else self._relink(kind, rid, items)
-        self.rec.add(f)
-
-    def _orphan(self, kind: str, rec: dict[str, Any] | None, item: LocalItem | None, refs: list[str],
-                *, side: str) -> None:
-        if rec is not None and item is None:
-            city, line = self._where_registry(kind, rec)
-        else:
-            assert item is not None
-            city, line = self._where_local(kind, item)
-        details: dict[str, Any] = {"side": side, "missing": refs}
-        if rec is not None:
-            details["registry_refs"] = {c: rec.get(c) for c in refs}
-        f = Finding("orphan", kind, item.local_id if item else None, rec["id"] if rec else None, refs, details,
-                    city, line, *self._no_repair())
-        self.rec.add(f)
-
-    def _registry_orphans(self, kind: str, recs: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
-        """Registry records whose references do not exist in the registry (confirmed by ``/lookup``):
-        record id → the reference fields that dangle."""
-        cols = ORPHAN_REFS.get(kind)
-        if not cols or not recs:
-            return {}
-        wanted: dict[str, set[str]] = defaultdict(set)
-        for rec in recs:
-            for c in cols:
-                if rec.get(c):
-                    wanted[REFERENCES[kind][c]].add(rec[c])
-        known: dict[str, set[str]] = {}
-        with self.engine.connect() as conn:
-            for ref_kind, ids in wanted.items():
-                linked: set[str] = set()
-                for chunk in _chunks(sorted(ids), BATCH):
-                    linked.update(conn.execute(select(Link.registry_id).where(
-                        Link.entity == ref_kind, Link.registry_id.in_(list(chunk)))).scalars())
-                known[ref_kind] = linked
-        for ref_kind, ids in wanted.items():
-            rest = sorted(ids - known[ref_kind] - (set(self.org_info) if ref_kind == "org" else set()))
-            if rest:
-                known[ref_kind] |= {r["id"] for r in self.client.lookup(ref_kind, rest)}
-        out: dict[str, list[str]] = {}
-        for rec in recs:
-            bad = [c for c in cols if rec.get(c) and rec[c] not in known[REFERENCES[kind][c]]]
-            if bad:
-                out[rec["id"]] = bad
-        return out
-
-    # ------------------------------------------------------------------------------------------ per person
-    def duplicate_persons(self, region: str | None) -> None:
-        """One ``duplicate_person`` per normalized ID number held by two or more local rows (SQL aggregate,
-        streamed in keyset pages of the number)."""
-        last = ""
-        reg = "AND region_code LIKE :region " if region else ""
-        while True:
-            with self.engine.connect() as conn:
-                rows = conn.execute(text(
-                    "SELECT id_type, id_number_norm, COUNT(*) AS n FROM volunteer "
-                    f"WHERE id_number_norm IS NOT NULL AND id_number_norm > :last {reg}"
-                    "GROUP BY id_type, id_number_norm HAVING COUNT(*) > 1 ORDER BY id_number_norm LIMIT :page"),
-                    {"last": last, "page": BATCH, "region": (region or "") + "%"}).all()
-                for id_type, norm, _n in rows:
-                    members = conn.execute(text(
-                        "SELECT v.id, v.region_code, l.registry_id, l.is_duplicate FROM volunteer v "
-                        "LEFT JOIN link l ON l.entity = 'volunteer' AND l.local_id = v.id "
-                        "WHERE v.id_type = :t AND v.id_number_norm = :n ORDER BY v.registered_at, v.id"),
-                        {"t": id_type, "n": norm}).all()
-                    first = members[0]
-                    self.rec.add(Finding(
-                        "duplicate_person", "volunteer", int(first.id), first.registry_id, [],
-                        {"local_ids": [int(m.id) for m in members], "id_number": shown("id_number", norm, self.key)[0],
-                         "linked": [m.registry_id for m in members]},
-                        city_of(first.region_code), None, *self._no_repair()))
-            if len(rows) < BATCH:
-                return
-            last = rows[-1][1]
-
-    def _open_hours(self, stack: ExitStack) -> None:
-        conn = stack.enter_context(self.engine.connect())
-        conn.execute(text("CREATE TEMPORARY TABLE rc_reg_hours (volunteer_rid VARCHAR(32) NOT NULL, "
-                          "hours INTEGER NOT NULL)"))
-        conn.execute(text("CREATE TEMPORARY TABLE rc_reg_person (volunteer_rid VARCHAR(32) NOT NULL, "
-                          "region_code VARCHAR(12), total_hours INTEGER)"))
-        conn.commit()
-        self._hours_conn = conn
-
-        def drop() -> None:
-            try:
-                conn.rollback()
-                conn.execute(text("DROP TABLE IF EXISTS rc_reg_hours"))
-                conn.execute(text("DROP TABLE IF EXISTS rc_reg_person"))
-                conn.commit()
-            except Exception as exc:  # noqa: BLE001 — a temporary table goes with its connection anyway
-                log.debug("reconcile: temporary table left to its connection", error=str(exc))
-
-        stack.callback(drop)
-
-    def _stage_hours(self, recs: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        buf: list[dict[str, Any]] = []
-        for r in recs:
-            buf.append(r)
-            if len(buf) >= FLUSH:
-                self.note_registry_hours(buf)
-                buf = []
-            yield r
-        if buf:
-            self.note_registry_hours(buf)
-
-    def _stage_persons(self, recs: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        """Stage each registry volunteer's region and national ``totalHours`` (hundredths) for the hours view."""
-        buf: list[dict[str, Any]] = []
-        for r in recs:
-            total = r.get("total_hours")  # decoded by the wire adapter: hundredths of an hour
-            buf.append({"v": r["id"], "r": r.get("region_code"), "t": int(total) if total is not None else None})
-            if len(buf) >= FLUSH and self._hours_conn is not None:
-                self._hours_conn.execute(text("INSERT INTO rc_reg_person (volunteer_rid, region_code, total_hours) "
-                                              "VALUES (:v, :r, :t)"), buf)
-                self._hours_conn.commit()
-                buf = []
-            yield r
-        if buf and self._hours_conn is not None:
-            self._hours_conn.execute(text("INSERT INTO rc_reg_person (volunteer_rid, region_code, total_hours) "
-                                          "VALUES (:v, :r, :t)"), buf)
-            self._hours_conn.commit()
-
-    def note_registry_hours(self, recs: Iterable[dict[str, Any]]) -> None:
-        """Stage the ACCEPTED hours of registry service records (per volunteer) in the temporary table."""
-        rows = [{"v": r["volunteer_id"], "h": int(r.get("hours") or 0)} for r in recs
-                if r.get("status") == "ACCEPTED" and r.get("volunteer_id")]
-        for r in recs:
-            if r.get("status") == "ACCEPTED" and r.get("org_id"):
-                self.reg_hours_by_org[r["org_id"]] += int(r.get("hours") or 0)
-        if rows and self._hours_conn is not None:
-            self._hours_conn.execute(text("INSERT INTO rc_reg_hours (volunteer_rid, hours) VALUES (:v, :h)"), rows)
-            self._hours_conn.commit()
-
-    def hours(self, region: str | None) -> None:
-        """``hours_mismatch`` per person: local ACCEPTED hours (all the person's rows, through their links)
-        against the registry export's, merge-joined by the volunteer's registry id."""
-        conn = self._hours_conn
-        if conn is None:
-            return
-        reg = ("AND v.region_code LIKE :region " if region else "")
-        local_sql = (
-            "SELECT l.registry_id AS rid, SUM(s.hours) AS h, MIN(v.region_code) AS region, "
-            "SUM(CASE WHEN o.org_type = 'SPECIALIZED' THEN s.hours ELSE 0 END) AS spec "
-            "FROM service_record s "
-            "JOIN link l ON l.entity = 'volunteer' AND l.local_id = s.volunteer_id "
-            "JOIN volunteer v ON v.id = s.volunteer_id "
-            "LEFT JOIN organization o ON o.id = s.org_id "
-            f"WHERE s.status = 'ACCEPTED' {reg}GROUP BY l.registry_id ORDER BY l.registry_id")
-        reg_sql = ("SELECT rid, SUM(h) AS h, MAX(total) AS total, MAX(region) AS region FROM ("
-                   "SELECT volunteer_rid AS rid, hours AS h, NULL AS total, NULL AS region FROM rc_reg_hours "
-                   "UNION ALL SELECT volunteer_rid, 0, total_hours, region_code FROM rc_reg_person) x "
-                   "GROUP BY rid ORDER BY 1")
-        if not _uses_c_order(conn):
-            local_sql = local_sql.replace("ORDER BY l.registry_id", 'ORDER BY l.registry_id COLLATE "C"')
-            reg_sql = reg_sql.replace("ORDER BY 1", 'ORDER BY 1 COLLATE "C"')
-        linked_sql = text("SELECT l.registry_id, v.region_code, v.id FROM link l JOIN volunteer v ON v.id = l.local_id "
-                          "WHERE l.entity = 'volunteer' AND l.registry_id IN :ids AND l.is_duplicate = :f"
-                          ).bindparams(bindparam("ids", expanding=True))
-        with self.engine.connect() as lconn:
-            local = lconn.execute(text(local_sql), {"region": (region or "") + "%"})
-            regs = conn.execute(text(reg_sql))
-            pending: list[tuple[str, int, int]] = []
-            agg = self.hours_view
-
-            def person(a: Any, b: Any) -> None:
-                lh, rh = int(a.h or 0) if a is not None else 0, int(b.h or 0) if b is not None else 0
-                if a is None and not rh:
-                    return  # a registry person with no hours in the province: nothing to show
-                region_code = (a.region if a is not None else None) or (b.region if b is not None else None)
-                if region and not (region_code or "").startswith(region):
-                    return
-                line = None if a is None or not lh else ("specialized" if 2 * int(a.spec or 0) > lh else "regional")
-                total = int(b.total) if b is not None and b.total is not None else rh
-                agg.add(city_of(region_code), line, lh, rh, total)
-                if lh != rh:
-                    pending.append(((a or b).rid, lh, rh))
-
-            a, b = local.fetchone(), regs.fetchone()
-            while a is not None or b is not None:
-                if b is None or (a is not None and a.rid < b.rid):
-                    person(a, None)
-                    a = local.fetchone()
-                elif a is None or b.rid < a.rid:
-                    person(None, b)
-                    b = regs.fetchone()
-                else:
-                    person(a, b)
-                    a, b = local.fetchone(), regs.fetchone()
-            local.close()
-            regs.close()
-        # persons known on one side only are counted; a registry-only person must be linked to count
-        for chunk in _chunks(pending, BATCH):
-            with self.engine.connect() as lconn:
-                linked = {r[0]: (r[1], int(r[2])) for r in lconn.execute(linked_sql, {"ids": [c[0] for c in chunk],
-                                                                                      "f": False})}
-            national = {r["id"]: r for r in self.client.lookup("volunteer", [c[0] for c in chunk if c[0] in linked])}
-            for rid, lh, rh in chunk:
-                if rid not in linked or lh == rh:
-                    continue
-                region_code, local_id = linked[rid]
-                if region and not (region_code or "").startswith(region):
-                    continue
-                nat = national.get(rid, {})
-                self.rec.add(Finding(
-                    "hours_mismatch", "volunteer", local_id, rid, ["hours"],
-                    {"local_hours": _h(lh), "registry_hours": _h(rh), "local_hundredths": lh,
-                     "registry_hundredths": rh, "registry_total_hours": _h(nat.get("total_hours")),
-                     "registry_star_level": nat.get("star_level")},
-                    city_of(region_code), None, *self._no_repair()))
-
-    def hours_section(self, region: str | None) -> dict[str, Any]:
-        """Per city and per org line: local ACCEPTED hours against the registry export's, in hundredths of an
-        hour (a grassroots team's hours count for both lines, registry-api.md §4.1)."""
-        by_city: dict[str, dict[str, int]] = defaultdict(lambda: {"local_hours_hundredths": 0,
-                                                                  "registry_hours_hundredths": 0})
-        by_line: dict[str, dict[str, int]] = defaultdict(lambda: {"local_hours_hundredths": 0,
-                                                                  "registry_hours_hundredths": 0})
-        reg = "AND o.region_code LIKE :region " if region else ""
-        with self.engine.connect() as conn:
-            for region_code, org_type, level, h in conn.execute(text(
-                    "SELECT o.region_code, o.org_type, o.level, SUM(s.hours) FROM service_record s "
-                    f"JOIN organization o ON o.id = s.org_id WHERE s.status = 'ACCEPTED' {reg}"
-                    "GROUP BY o.region_code, o.org_type, o.level"), {"region": (region or "") + "%"}):
-                _add_hours(by_city, by_line, region_code, org_type, level, int(h or 0), "local_hours_hundredths")
-        for org_rid, h in self.reg_hours_by_org.items():
-            region_code, org_type, level = self.org_info.get(org_rid, (None, None, None))
-            if region and not (region_code or "").startswith(region):
-                continue
-            _add_hours(by_city, by_line, region_code, org_type, level, h, "registry_hours_hundredths")
-        total = {"local_hours_hundredths": sum(v["local_hours_hundredths"] for v in by_city.values()),
-                 "registry_hours_hundredths": sum(v["registry_hours_hundredths"] for v in by_city.values())}
-        out = self.hours_view.as_dict()  # per person (regsync.domain.hours): the report's hours view
-        out["by_org"] = {"unit": "hundredths of an hour", "by_city": dict(sorted(by_city.items())),
-                         "by_org_line": dict(sorted(by_line.items())), "total": total}
-        return out
-
-    # ------------------------------------------------------------------------------------------ repairs
-    def _queue(self, kind: str, row: dict[str, Any], op: str, details: dict[str, Any] | None = None) -> str:
-        """Queue an outbox row for the relay (``queued``), unless one waits already (``queued`` too).
-
-        Returns ``requeued`` instead when the record's last push was refused on its data (:func:`refused_before`;
-        its code goes to ``details["refused_before"]``): the relay sends it again, and it fails again unless the
-        data changed since (design.md, flow 1: a refused row waits until the data changes). Returns ``discarded``
-        and queues nothing for a record an operator discarded (held until ``outbox restore``)."""
-        with self.engine.begin() as conn:
-            if held_keys(conn, [(kind, int(row["id"]))]):
-                return "discarded"  # an operator keeps it out of sync until `outbox restore` (regsync.db.holds)
-            refused = refused_before(conn, kind, int(row["id"]))
-            waiting = conn.execute(select(Outbox.id).where(
-                Outbox.entity == kind, Outbox.local_id == row["id"],
-                Outbox.state.in_(("pending", "deferred"))).limit(1)).first()
-            if refused is not None and details is not None:
-                details["refused_before"] = refused
-            if waiting is None:
-                now = utcnow()
-                prio = row_priority(kind, row) if op != "delete" else row_priority(kind, {**row, "status": ENDED.get(kind),
-                                                                                    "left_on": now.date()})
-                conn.execute(Outbox.__table__.insert().values(
-                    entity=kind, local_id=row["id"], op=op, priority=prio, state="pending", attempts=0,
-                    created_at=now, available_at=now,
-                    last_error=None if refused is None else REQUEUED_NOTE + refused))
-        return "queued" if refused is None else "requeued"
-
-    def _repair_linked(self, kind: str, item: LocalItem, rec: dict[str, Any], local: dict[str, Any],
-                       remote: dict[str, Any], f: Finding) -> None:
-        """Merge a linked pair as policy says: registry-winning fields written locally (``pull``), local-winning
-        ones queued (``push``), ``manual`` ones held as conflicts (``held``)."""
-        writer = self.writer
-        row = {k: v for k, v in item.row.items() if not k.startswith("_")}
-        link = {"id": None, "entity": kind, "local_id": item.local_id, "registry_id": rec["id"],
-                "registry_version": item.row["_ver"], "base": item.row["_base"], "how": item.row["_how"]}
-        version = int(rec.get("version") or 1)
-        transferred = kind == "volunteer" and remote.get("home_province") != self.settings.province
-        try:
-            with self.engine.begin() as conn, suppress_outbox(conn):
-                link["id"] = conn.execute(select(Link.id).where(Link.entity == kind,
-                                                                Link.local_id == item.local_id)).scalar_one()
-                if item.row["_how"] == REGISTRY_OWNED or transferred or (
-                        kind == "service_record" and not self._own(rec)):
-                    result = take_registry(kind, local, remote, self.key, "reconcile")
-                elif kind == "service_record":
-                    # never merged: the platform's record is pushed (revoke + a corrected record)
-                    if held_keys(conn, [(kind, item.local_id)]):
-                        f.action, f.action_state = "push", "discarded"  # held until `outbox restore`
-                        return
-                    refused = _note_refusal(conn, kind, item.local_id, f)
-                    writer.save_link(link, version, canonical(remote, self.key))
-                    writer.queue_push(conn, kind, row)
-                    writer.flush(conn)  # the writer buffers its writes
-                    _mark_requeued(conn, kind, item.local_id, refused)
-                    f.action, f.action_state = "push", "queued" if refused is None else "requeued"
-                    return
-                else:
-                    base = json.loads(item.row["_base"] or "{}")
-                    result = three_way(kind, base, local, remote, writer.policies, self.key)
-                writer.write_local(conn, kind, row, result)
-                pushed = bool(result.push) and item.row["_how"] != REGISTRY_OWNED and not transferred
-                refused = None
-                held = pushed and bool(held_keys(conn, [(kind, item.local_id)]))
-                if held:  # an operator keeps it out of sync until `outbox restore`: nothing pushed
-                    pushed = False
-                if pushed:
-                    refused = _note_refusal(conn, kind, item.local_id, f)
-                    writer.queue_push(conn, kind, row)
-                writer.record_conflicts(conn, kind, link, version, result, self.rec.run_id)
-                writer.save_link(link, version, result.new_base)
-                writer.note(kind, item.local_id, rec["id"], result)
-                writer.flush(conn)  # the writer buffers its writes
-                _mark_requeued(conn, kind, item.local_id, refused)
-            f.action = "pull" if result.apply_local else "push" if pushed or held else "none"
-            f.action_state = "held" if result.conflicts else "discarded" if held and not result.apply_local else (
-                ("queued" if refused is None else "requeued") if pushed else "done")
-            if result.conflicts:
-                f.details["conflicts"] = sorted(c.field for c in result.conflicts)
-        except Exception as exc:  # noqa: BLE001 — one record's repair fails alone, recorded
-            self.repair_errors += 1
-            f.action = f.action or "pull"
-            f.action_state = "failed"
-            f.details["repair_error"] = mask_text(str(exc))[:300]
-            log.warning("reconcile: repair failed", kind=kind, local_id=item.local_id, error=mask_text(str(exc)))
-
-    def _plan_linked(self, kind: str, item: LocalItem, rec: dict[str, Any], local: dict[str, Any],
-                     remote: dict[str, Any], f: Finding) -> None:
-        """What :meth:`_repair_linked` would do, without doing it."""
-        transferred = kind == "volunteer" and remote.get("home_province") != self.settings.province
-        f.action_state = "planned"
-        if item.row["_how"] == REGISTRY_OWNED or transferred or (kind == "service_record" and not self._own(rec)):
-            f.action = "pull"
-        elif kind == "service_record":
-            f.action = "push"
-        else:
-            result = three_way(kind, json.loads(item.row["_base"] or "{}"), local, remote, self.writer.policies,
-                               self.key)
-            f.action = "pull" if result.apply_local else "push" if result.push else "none"
-            if result.conflicts:
-                f.details["conflicts"] = sorted(c.field for c in result.conflicts)
-
-    def _own(self, rec: dict[str, Any]) -> bool:
-        return bool(self.writer.own_client_id) and rec.get("owner_client_id") == self.writer.own_client_id
-
-    def _pull_new(self, kind: str, rec: dict[str, Any], f: Finding) -> None:
-        """Create (or adopt) the local row of a registry record the platform lacks (inbound's rules)."""
-        before = sum(self.writer.stats.adopted.values()) + sum(self.writer.stats.created.values()) + sum(
-            self.writer.stats.registry_owned.values())
-        try:
-            with self.engine.begin() as conn, suppress_outbox(conn):
-                self.writer.apply_new(conn, kind, rec)
-                self.writer.flush(conn)  # the writer buffers its writes
-        except Unresolved as exc:
-            f.action_state = "failed"
-            f.details["repair_error"] = str(exc)[:300]
-            self.repair_errors += 1
-            return
-        except Exception as exc:  # noqa: BLE001 — recorded with the discrepancy
-            f.action_state = "failed"
-            f.details["repair_error"] = mask_text(str(exc))[:300]
-            self.repair_errors += 1
-            log.warning("reconcile: pull failed", kind=kind, registry_id=rec["id"], error=mask_text(str(exc)))
-            return
-        after = sum(self.writer.stats.adopted.values()) + sum(self.writer.stats.created.values()) + sum(
-            self.writer.stats.registry_owned.values())
-        f.action_state = "done" if after > before else "not_allowed"
-
-    def _relink(self, kind: str, rid: str, items: list[LocalItem]) -> str:
-        """A broken link: drop the links of ``rid`` and queue the records for creation (the relay links them to
-        an existing registry record on ``DUPLICATE_*``)."""
-        with self.engine.begin() as conn:
-            conn.execute(Link.__table__.delete().where(Link.entity == kind, Link.registry_id == rid))
-            now = utcnow()
-            for it in items:
-                if not it.exists:
-                    continue
-                self.found_local.add((kind, it.local_id))  # one finding per record in this run
-                row = {k: v for k, v in it.row.items() if not k.startswith("_")}
-                conn.execute(Outbox.__table__.insert().values(
-                    entity=kind, local_id=it.local_id, op="insert", priority=row_priority(kind, row), state="pending",
-                    attempts=0, created_at=now, available_at=now))
-        return "queued"
-
-
-
-
-def refused_before(conn: Connection, kind: str, local_id: int) -> str | None:
-    """Whether the record's last push was refused on its data and nothing changed locally since.
-
-    The newest outbox row of the record decides: ``failed`` (the registry's field or state code, e.g.
-    ``INVALID_ID_NUMBER``) or ``blocked`` (``PARENT_FAILED``, ``PARENT_DISCARDED``: what it refers to was refused
-    or held) gives its code; a row still waiting that a repair, resync or ``outbox retry`` queued again without a
-    local change (``last_error`` starting with :data:`REQUEUED_NOTE`) gives the code of the refusal it repeats. A
-    row a local change queued (the triggers) gives ``None``, as does a record with no row or a sent last row.
-    Such a refused record waits for the data to change or an operator (design.md, flow 1); a push queued again
-    without a change fails again.
-
-    Args:
-        conn: a connection to the store.
-        kind: the outbox entity (``volunteer``, ``membership``, ...).
-        local_id: the record's local id.
-
-    Returns:
-        The refusal's code, or ``None``.
-    """
-    row = conn.execute(select(Outbox.state, Outbox.last_code, Outbox.last_error).where(
-        Outbox.entity == kind, Outbox.local_id == local_id).order_by(Outbox.id.desc()).limit(1)).first()
-    if row is None:
-        return None
-    if row.state in ("pending", "deferred") and (row.last_error or "").startswith(REQUEUED_NOTE):
-        return row.last_error[len(REQUEUED_NOTE):].split(";", 1)[0].strip() or "FAILED"
-    if row.state not in ("failed", "blocked"):
-        return None
-    return str(row.last_code or row.state.upper())
-
-
-def _note_refusal(conn: Connection, kind: str, local_id: int, f: Finding) -> str | None:
-    """:func:`refused_before`, noted in the finding's details (``refused_before``) when there is one."""
-    refused = refused_before(conn, kind, local_id)
-    if refused is not None:
-        f.details["refused_before"] = refused
-    return refused
-
-
-def _mark_requeued(conn: Connection, kind: str, local_id: int, refused: str | None) -> None:
-    """Mark the rows just queued for a record refused before (``refused`` from :func:`refused_before`, read before
-    they were queued) as queued again without a local change (:data:`REQUEUED_NOTE`); nothing when ``None``."""
-    if refused is None:
-        return
-    ob = Outbox.__table__
-    conn.execute(ob.update().where(ob.c.entity == kind, ob.c.local_id == local_id, ob.c.state == "pending",
-                                   ob.c.last_error.is_(None), ob.c.last_code.is_(None))
-                 .values(last_error=REQUEUED_NOTE + refused))
-
-
-def _add_hours(by_city: dict[str, dict[str, int]], by_line: dict[str, dict[str, int]], region_code: str | None,
-               org_type: str | None, level: str | None, h: int, key: str) -> None:
-    by_city[city_of(region_code) or "unknown"][key] += h
-    line = _LINE.get(org_type or "")
-    if line:
-        by_line[line][key] += h
-    if level == "GRASSROOTS_TEAM":
-        by_line["regional"][key] += h  # also the community station's (the dual structure)
-
-
-def _h(hundredths: Any) -> str | None:
-    """Hundredths of an hour as the wire's decimal string (``250`` → ``"2.50"``)."""
-    if hundredths is None:
-        return None
-    n = int(hundredths)
-    return f"{n // 100}.{n % 100:02d}"
-
-
-def _chunks(seq: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(seq), n):
-        yield seq[i:i + n]
+        found = {r["id"]: r for r in self.client.lookup(as_kind(kind), list(groups))}
+        pairs = []
+        for rid, group in groups.items():
+            group.sort(key=lambda it: (bool(it.row["_dup"]), it.local_id))
+            self.compared[kind]["local"] += len(group)
+            if rid in found:
+                self.compared[kind]["pairs"] += 1
+                self.compared[kind]["registry"] += 1
+                pairs.append((group, found[rid]))
+            else:
+                self.one_sided.broken_link(kind, rid, group)
+        self.pairs.compare_pairs(kind, pairs)
 
 
 def earliest_cursor(cursors: Sequence[str]) -> str | None:
@@ -1260,12 +382,13 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
         or the run was stopped; ``failed``), ``discrepancies`` (kind → count), ``repaired`` (kind → count of
         fixes the run made itself: pulled, linked), ``queued`` (kind → count of fixes queued for the relay: in the
         registry only once it sends them), ``requeued`` (kind → count of those queued again although the registry
-        refused the record's last push on its data: they fail again unless the data changed), ``by_entity``, ``by_city``, ``by_org_line``, ``actions`` (action → state → count),
-        ``compared`` (entity → local / registry / pairs), ``compared_total`` (:func:`compared_total`: how many
-        records were compared, all kinds together), ``hours`` (per city and org line, hundredths of an
-        hour), ``snapshot_cursor``, ``feed_restarted``, ``unknown_types`` (export lines and lookup results of
-        record types this client does not know, skipped, by type) and ``unknown_fields`` (fields it does not
-        know, ignored, ``"type.field"`` → records; registry-api.md §1), ``listed`` (the first findings, masked), ``seconds``.
+        refused the record's last push on its data: they fail again unless the data changed), ``by_entity``,
+        ``by_city``, ``by_org_line``, ``actions`` (action → state → count), ``compared`` (entity → local /
+        registry / pairs), ``compared_total`` (:func:`compared_total`: how many records were compared, all kinds
+        together), ``hours`` (per city and org line, hundredths of an hour), ``snapshot_cursor``,
+        ``feed_restarted``, ``unknown_types`` (export lines and lookup results of record types this client does
+        not know, skipped, by type) and ``unknown_fields`` (fields it does not know, ignored, ``"type.field"`` →
+        records; registry-api.md §1), ``listed`` (the first findings, masked), ``seconds``.
         Exit code 0 when the run completed (partial included), 1 when it failed, 130 when stopped.
 
     Raises:
@@ -1276,12 +399,16 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
         scope = Scope(parse_kinds(kinds), check_region(region, settings.province))
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    require_registry(settings)
-    own_engine = engine is None
-    engine = engine or open_store(settings.database.url)
-    check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # before anything is recorded
+    with run_store(settings, engine) as store, RecordedRun(store, "reconcile") as run:
+        return _reconcile(settings, store, run, scope, repair=repair, progress=progress, stop=stop)
+
+
+def _reconcile(settings: Settings, engine: Engine, run: RecordedRun, scope: Scope, *, repair: bool,
+               progress: Advance | None, stop: Callable[[], bool] | None) -> tuple[int, dict[str, Any]]:
+    """The reconcile of :func:`run_reconcile`, in its recorded run on a checked store."""
     started = time.monotonic()
-    run_id = start_run(engine, "reconcile")
+    run_id = run.run_id
+    assert run_id is not None  # a reconcile is always recorded
     recorder = Recorder(engine, run_id)
     status, code, error = "success", 0, None
     rc: Reconciler | None = None
@@ -1307,9 +434,7 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
     summary = _summary(recorder, rc, scope, status, started, repair, feed_restarted, scope.region)
     if error:
         summary["error"] = mask_text(error)
-    _finish(engine, run_id, status, summary)
-    if own_engine:
-        engine.dispose()
+    run.finish(status, {k: v for k, v in summary.items() if k != "listed"})
     return code, summary
 
 
@@ -1331,7 +456,7 @@ def _summary(recorder: Recorder, rc: Reconciler | None, scope: Scope, status: st
     hours: dict[str, Any] = {}
     if rc is not None and "service_record" in scope.kinds and status != "failed":
         try:
-            hours = rc.hours_section(region)
+            hours = rc.hours.section(region)
         except Exception as exc:  # noqa: BLE001 — the hours view is extra; the findings stand
             log.warning("reconcile: hours section failed", error=mask_text(str(exc)))
     return {
@@ -1377,14 +502,13 @@ def compared_total(compared: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
     return {"records": local + registry, "local": local, "registry": registry, "pairs": pairs}
 
 
-def _finish(engine: Engine, run_id: int, status: str, summary: dict[str, Any]) -> None:
-    stored = {k: v for k, v in summary.items() if k != "listed"}
-    finish_run(engine, run_id, status, stored)
-
-
 __all__ = [
+    "BATCH",
     "KINDS_OF_DISCREPANCY",
     "KIND_ALIASES",
+    "KIND_ORDER",
+    "ORPHAN_REFS",
+    "REQUEUED_NOTE",
     "Finding",
     "LocalItem",
     "Recorder",
@@ -1394,10 +518,12 @@ __all__ = [
     "check_region",
     "city_of",
     "compared_total",
+    "earliest_cursor",
     "iter_link_groups",
     "iter_unlinked",
     "local_items",
     "parse_kinds",
+    "refused_before",
     "run_reconcile",
     "unknown_summary",
 ]

@@ -25,36 +25,37 @@ its discrepancies, and an ``audit`` row (who, when, what, why; written before th
 
 from __future__ import annotations
 
-import json
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, bindparam, select, text, update
+from sqlalchemy import Connection, Engine
 
-from regsync.db.hashkey import check_hash_key
-from regsync.db.models import Audit, Link
-from regsync.db.platform.read import id_number_variants
-from regsync.db.runs import finish_run, start_run
-from regsync.db.session import utcnow
-from regsync.db.store import open_store
+from regsync.db.platform.scan import (
+    existing_ids,
+    ids_in_region,
+    ids_of_orgs,
+    ids_of_volunteers,
+    local_items,
+    org_children,
+    region_holds_records,
+    volunteer_ids_with_id_number,
+)
+from regsync.db.reconcile import finish_resync_audit, linked_local_ids, start_resync_audit
 from regsync.domain.masking import mask_id_number, mask_text
 from regsync.domain.normalize import try_normalize_id_number
 from regsync.flows.operator import check_reason, default_actor
 from regsync.flows.reconcile import (
     BATCH,
     KIND_ORDER,
-    LocalItem,
     Reconciler,
     Recorder,
     check_region,
     compared_total,
-    local_items,
 )
-from regsync.flows.runs import require_registry
+from regsync.flows.runs import RecordedRun, run_store
 from regsync.registry.client import RegistryClient
 from regsync.registry.types import Kind
 from regsync.settings import Settings
@@ -97,20 +98,6 @@ class Target:
         return head + (" subtree" if self.subtree else "")
 
 
-def _keyset(conn: Connection, sql: str, params: dict[str, Any], page: int = BATCH) -> Iterator[list[int]]:
-    """Pages of ids from ``sql`` (a SELECT of ``id`` with a ``:last`` lower bound), ascending."""
-    last = 0
-    while True:
-        ids = [int(r[0]) for r in conn.execute(text(sql + " ORDER BY id LIMIT :page"),
-                                               {**params, "last": last, "page": page})]
-        conn.rollback()  # no read transaction held while repairs write
-        if ids:
-            yield ids
-        if len(ids) < page:
-            return
-        last = ids[-1]
-
-
 class ScopeReader:
     """The local ids of a :class:`Target`, kind by kind, in pages (the orgs of a subtree held, as ids only)."""
 
@@ -118,10 +105,6 @@ class ScopeReader:
         self.conn = conn
         self.t = target
         self.unlinked_registry: list[str] = []
-
-    def _linked(self, kind: str, registry_id: str) -> list[int]:
-        return [int(i) for i in self.conn.execute(select(Link.local_id).where(
-            Link.entity == kind, Link.registry_id == registry_id).order_by(Link.is_duplicate, Link.local_id)).scalars()]
 
     def volunteers(self) -> list[int]:
         """The person's local rows.
@@ -134,18 +117,13 @@ class ScopeReader:
             norm = try_normalize_id_number(t.id_type, t.id_number)
             if norm is None:
                 raise ResyncUsageError(f"{mask_id_number(t.id_number.strip())} is not a valid {t.id_type} number")
-            rows = self.conn.execute(text(
-                "SELECT id, id_type, id_number FROM volunteer WHERE id_type = :t AND (id_number_norm = :n "
-                "OR id_number IN :raw) ORDER BY id").bindparams(bindparam("raw", expanding=True)),
-                {"t": t.id_type, "n": norm, "raw": id_number_variants(norm)}).all()
-            ids = [int(r.id) for r in rows if try_normalize_id_number(r.id_type, r.id_number) == norm]
+            ids = volunteer_ids_with_id_number(self.conn, t.id_type, norm)
         elif t.registry_id:
-            ids = self._linked("volunteer", str(t.ident))
+            ids = linked_local_ids(self.conn, "volunteer", str(t.ident))
             if not ids:
                 self.unlinked_registry.append(str(t.ident))
         else:
-            ids = [int(i) for i in self.conn.execute(text("SELECT id FROM volunteer WHERE id = :i"),
-                                                     {"i": _int(t.ident)}).scalars()]
+            ids = existing_ids(self.conn, "volunteer", _int(t.ident))
         if not ids and not self.unlinked_registry:
             raise ResyncUsageError(f"no volunteer {t.describe().split(':', 1)[1]} in the local store")
         return ids
@@ -158,20 +136,17 @@ class ScopeReader:
         """
         t = self.t
         if t.registry_id:
-            roots = self._linked("org", str(t.ident))
+            roots = linked_local_ids(self.conn, "org", str(t.ident))
             if not roots:
                 self.unlinked_registry.append(str(t.ident))
                 return []
         else:
-            roots = [int(i) for i in self.conn.execute(text("SELECT id FROM organization WHERE id = :i"),
-                                                       {"i": _int(t.ident)}).scalars()]
+            roots = existing_ids(self.conn, "org", _int(t.ident))
         if not roots:
             raise ResyncUsageError(f"no org {t.ident} in the local store")
         out, level = list(roots), list(roots)
         for _ in range(MAX_DEPTH if t.subtree else 0):
-            level = [int(i) for i in self.conn.execute(text(
-                "SELECT id FROM organization WHERE parent_id IN :ids").bindparams(bindparam("ids", expanding=True)),
-                {"ids": level}).scalars()] if level else []
+            level = org_children(self.conn, level)
             if not level:
                 break
             out += level
@@ -189,12 +164,8 @@ class ScopeReader:
             prefix = check_region(self.t.ident) or ""
         except ValueError as exc:
             raise ResyncUsageError(str(exc)) from None
-        for table in ("organization", "volunteer", "activity"):
-            if self.conn.execute(text(f"SELECT 1 FROM {table} WHERE region_code LIKE :p LIMIT 1"),
-                                 {"p": prefix + "%"}).first() is not None:
-                self.conn.rollback()
-                return prefix
-        self.conn.rollback()
+        if region_holds_records(self.conn, prefix):
+            return prefix
         raise ResyncUsageError(f"region {self.t.ident}: no org, volunteer or activity of the local store lies in it "
                                "(an unknown or empty region)")
 
@@ -205,10 +176,8 @@ class ScopeReader:
             vols = self.volunteers()
             if vols:
                 yield "volunteer", vols
-                for kind, table in (("membership", "membership"), ("service_record", "service_record")):
-                    for i in range(0, len(vols), BATCH):
-                        sql = (f"SELECT id FROM {table} WHERE volunteer_id IN :v AND id > :last")
-                        yield from ((kind, p) for p in _keyset_in(self.conn, sql, "v", vols[i:i + BATCH]))
+                for kind in ("membership", "service_record"):
+                    yield from ((kind, p) for p in ids_of_volunteers(self.conn, kind, vols))
             return
         if t.scope == "org":
             orgs = self.orgs()
@@ -219,52 +188,11 @@ class ScopeReader:
             if not t.subtree:
                 return
             for kind in ("membership", "activity", "service_record"):
-                for i in range(0, len(orgs), BATCH):
-                    sql = f"SELECT id FROM {kind} WHERE org_id IN :o AND id > :last"
-                    yield from ((kind, p) for p in _keyset_in(self.conn, sql, "o", orgs[i:i + BATCH]))
+                yield from ((kind, p) for p in ids_of_orgs(self.conn, kind, orgs))
             return
-        prefix = (check_region(t.ident) or "") + "%"
-        sqls = {
-            "org": "SELECT id FROM organization WHERE region_code LIKE :p AND id > :last",
-            "volunteer": "SELECT id FROM volunteer WHERE region_code LIKE :p AND id > :last",
-            "membership": "SELECT m.id AS id FROM membership m JOIN organization o ON o.id = m.org_id "
-                          "WHERE o.region_code LIKE :p AND m.id > :last",
-            "activity": "SELECT id FROM activity WHERE region_code LIKE :p AND id > :last",
-            "service_record": "SELECT s.id AS id FROM service_record s JOIN organization o ON o.id = s.org_id "
-                              "WHERE o.region_code LIKE :p AND s.id > :last",
-        }
+        region = check_region(t.ident) or ""
         for kind in KIND_ORDER:
-            if kind in ("membership", "service_record"):
-                alias = "m" if kind == "membership" else "s"
-                yield from ((kind, p) for p in _keyset_alias(self.conn, sqls[kind], alias, prefix))
-            else:
-                yield from ((kind, p) for p in _keyset(self.conn, sqls[kind], {"p": prefix}))
-
-
-def _keyset_alias(conn: Connection, sql: str, alias: str, prefix: str) -> Iterator[list[int]]:
-    last = 0
-    while True:
-        ids = [int(r[0]) for r in conn.execute(text(sql + f" ORDER BY {alias}.id LIMIT :page"),
-                                               {"p": prefix, "last": last, "page": BATCH})]
-        conn.rollback()
-        if ids:
-            yield ids
-        if len(ids) < BATCH:
-            return
-        last = ids[-1]
-
-
-def _keyset_in(conn: Connection, sql: str, name: str, values: Sequence[int]) -> Iterator[list[int]]:
-    stmt = text(sql + " ORDER BY id LIMIT :page").bindparams(bindparam(name, expanding=True))
-    last = 0
-    while True:
-        ids = [int(r[0]) for r in conn.execute(stmt, {name: list(values), "last": last, "page": BATCH})]
-        conn.rollback()
-        if ids:
-            yield ids
-        if len(ids) < BATCH:
-            return
-        last = ids[-1]
+            yield from ((kind, p) for p in ids_in_region(self.conn, kind, region))
 
 
 def _int(value: str | None) -> int:
@@ -273,31 +201,6 @@ def _int(value: str | None) -> int:
     except ValueError:
         raise ResyncUsageError(f"{value!r} is not a local id (a whole number); pass --registry-id for a registry "
                                "id") from None
-
-
-def _compare_page(rc: Reconciler, kind: str, items: list[LocalItem]) -> None:
-    """Compare one page of local items through ``/lookup`` of their registry ids."""
-    groups: dict[str, list[LocalItem]] = defaultdict(list)
-    for it in items:
-        if it.row.get("_rid") is None:
-            rc.compared[kind]["local"] += 1
-            rc._missing_in_registry(kind, it)
-        else:
-            groups[it.row["_rid"]].append(it)
-    if not groups:
-        return
-    found = {r["id"]: r for r in rc.client.lookup(kind, list(groups))}
-    pairs = []
-    for rid, group in groups.items():
-        group.sort(key=lambda it: (bool(it.row["_dup"]), it.local_id))
-        rc.compared[kind]["local"] += len(group)
-        if rid in found:
-            rc.compared[kind]["pairs"] += 1
-            rc.compared[kind]["registry"] += 1
-            pairs.append((group, found[rid]))
-        else:
-            rc._broken_link(kind, rid, group)
-    rc.compare_pairs(kind, pairs)
 
 
 def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | None = None,
@@ -318,8 +221,8 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
         (exit code, summary): ``run_id`` (``None`` for a dry run), ``audit_id``, ``status``, ``target``,
         ``dry_run``, ``discrepancies``, ``repaired``, ``queued`` and ``requeued`` (kind → count, as
         :func:`regsync.flows.reconcile.run_reconcile` counts them), ``by_entity``, ``compared``,
-        ``compared_total`` (how many records were compared, :func:`regsync.flows.reconcile.compared_total`), ``actions``,
-        ``listed`` (the findings, masked, with their planned or taken action), ``seconds``.
+        ``compared_total`` (how many records were compared, :func:`regsync.flows.reconcile.compared_total`),
+        ``actions``, ``listed`` (the findings, masked, with their planned or taken action), ``seconds``.
 
     Raises:
         OperatorUsageError: an empty reason.
@@ -336,13 +239,9 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
             check_region(target.ident, settings.province)
         except ValueError as exc:
             raise ResyncUsageError(str(exc)) from None
-    require_registry(settings)
-    own_engine = engine is None
-    engine = engine or open_store(settings.database.url)
-    check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # before anything is recorded
-    started = time.monotonic()
-    who = mask_text((actor or default_actor()).strip() or "unknown")[:64]
-    try:
+    with run_store(settings, engine) as engine:
+        started = time.monotonic()
+        who = mask_text((actor or default_actor()).strip() or "unknown")[:64]
         with engine.connect() as conn:  # check the target before anything is recorded
             first_pages = ScopeReader(conn, target)
             if target.scope == "volunteer":
@@ -351,17 +250,18 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
                 first_pages.orgs()
             else:
                 first_pages.region()
-    except ResyncUsageError:
-        if own_engine:  # the command's own engine: no pooled connection left behind
-            engine.dispose()
-        raise
-    run_id = audit_id = None
-    if not dry_run:
-        run_id = start_run(engine, "resync")
-        with engine.begin() as conn:
-            audit_id = int(conn.execute(Audit.__table__.insert().values(  # type: ignore[index]  # one-row INSERT: its key is never None
-                at=utcnow(), actor=who, action="resync", target=target.describe(), reason=mask_text(reason),
-                details=json.dumps({"run_id": run_id, "state": "started"}))).inserted_primary_key[0])
+        with RecordedRun(engine, "resync", record=not dry_run) as run:
+            return _resync(settings, engine, run, target, dry_run=dry_run, stop=stop, started=started, who=who,
+                           reason=reason)
+
+
+def _resync(settings: Settings, engine: Engine, run: RecordedRun, target: Target, *, dry_run: bool,
+            stop: Callable[[], bool] | None, started: float, who: str, reason: str) -> tuple[int, dict[str, Any]]:
+    """The resync of :func:`run_resync`, its target checked, in its recorded run (none for a dry run)."""
+    run_id, audit_id = run.run_id, None
+    if run_id is not None:
+        audit_id = start_resync_audit(engine, actor=who, target=target.describe(), reason=mask_text(reason),
+                                      run_id=run_id)
     recorder = Recorder(engine, run_id, dry_run=dry_run)
     status, code, error = "success", 0, None
     rc: Reconciler | None = None
@@ -373,7 +273,7 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
                 for kind, ids in reader.pages():  # keyset pages, each read in its own short transaction
                     items = local_items(conn, kind, ids)
                     conn.rollback()
-                    _compare_page(rc, kind, items)
+                    rc.compare_by_lookup(kind, items)
                     if rc.stop():
                         status, code, error = "partial", 130, "interrupted"
                         break
@@ -384,11 +284,10 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
                 if not recs:
                     raise ResyncUsageError(f"no {one} {rid} in the registry nor in the local store")
                 rc.compared[one]["registry"] += 1
-                rc._registry_only(one, recs)
+                rc.one_sided.registry_only(one, recs)
             recorder.flush()
     except ResyncUsageError:
-        if run_id is not None:
-            finish_run(engine, run_id, "failed", {"error": "unknown target"})
+        run.finish("failed", {"error": "unknown target"})
         raise
     except Exception as exc:  # noqa: BLE001 — the run is recorded as failed and reported
         log.error("resync failed", error=mask_text(str(exc)))
@@ -409,16 +308,12 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
     }
     if error:
         summary["error"] = mask_text(error)
+    run.finish(status, {k: v for k, v in summary.items() if k != "listed"})
     if run_id is not None:
-        finish_run(engine, run_id, status, {k: v for k, v in summary.items() if k != "listed"})
-        with engine.begin() as conn:
-            conn.execute(update(Audit).where(Audit.id == audit_id).values(details=json.dumps({
-                "run_id": run_id, "state": status, "discrepancies": summary["discrepancies"],
-                "repaired": summary["repaired"], "queued": summary["queued"], "requeued": summary["requeued"],
-                "actions": summary["actions"],
-                "compared_total": summary["compared_total"]}, sort_keys=True)))
-    if own_engine:
-        engine.dispose()
+        finish_resync_audit(engine, audit_id, {
+            "run_id": run_id, "state": status, "discrepancies": summary["discrepancies"],
+            "repaired": summary["repaired"], "queued": summary["queued"], "requeued": summary["requeued"],
+            "actions": summary["actions"], "compared_total": summary["compared_total"]})
     return code, summary
 
 

@@ -1,0 +1,127 @@
+"""A reconcile's findings: what one difference is (:class:`Finding`), what a run does with the ones it can fix
+(:class:`Mode`), and where they go (:class:`Recorder`: counted for the summary, written to ``discrepancy`` in
+batches). Reconcile, resync and adopt record through it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from regsync.db.discrepancies import discrepancy_row, insert_discrepancies
+
+#: Discrepancy rows written per insert.
+FLUSH = 1000
+#: Discrepancies kept in the returned summary in detail (all are counted and stored).
+LISTED = 200
+
+
+@dataclass(slots=True)
+class Finding:
+    """One discrepancy before it is stored (see :class:`regsync.db.models.Discrepancy`)."""
+
+    kind: str
+    entity: str
+    local_id: int | None = None
+    registry_id: str | None = None
+    fields: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    city_code: str | None = None
+    org_line: str | None = None
+    action: str | None = None
+    action_state: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data (masked already) for the summary and ``--json``."""
+        return {"kind": self.kind, "entity": self.entity, "local_id": self.local_id,
+                "registry_id": self.registry_id, "fields": self.fields, "details": self.details,
+                "city_code": self.city_code, "org_line": self.org_line, "action": self.action,
+                "action_state": self.action_state}
+
+
+@dataclass(frozen=True, slots=True)
+class Mode:
+    """What a run does with the findings it could fix: report them only (neither flag), say which fix each would
+    get (``plan``: ``action_state`` ``planned``, nothing changed), or fix them as policy allows (``repair``).
+    """
+
+    repair: bool = False
+    plan: bool = False
+
+    @property
+    def acts(self) -> bool:
+        """Whether findings get an ``action`` (repairing or planning)."""
+        return self.repair or self.plan
+
+    def no_repair(self) -> tuple[str | None, str | None]:
+        """``(action, action_state)`` of a finding no policy repairs: ``none``/``not_allowed`` when repairing or
+        planning, ``None``/``None`` when only reporting."""
+        return ("none", "not_allowed") if self.acts else (None, None)
+
+
+class Recorder:
+    """Counts findings and writes them to ``discrepancy`` in batches of :data:`FLUSH` (flat memory).
+
+    Args:
+        engine: the local store.
+        run_id: the ``run`` row the findings belong to.
+        dry_run: count and list only; write nothing.
+    """
+
+    def __init__(self, engine: Engine, run_id: int | None, *, dry_run: bool = False) -> None:
+        self.engine = engine
+        self.run_id = run_id
+        self.dry_run = dry_run
+        self.by_kind: Counter[str] = Counter()
+        self.by_entity: dict[str, Counter[str]] = defaultdict(Counter)
+        self.by_city: Counter[str] = Counter()
+        self.by_line: Counter[str] = Counter()
+        #: findings fixed by the run itself (``done``: pulled, linked)
+        self.repaired: Counter[str] = Counter()
+        #: findings whose fix is an outbox row for the relay (``queued``): in the registry once the relay sends it
+        self.queued: Counter[str] = Counter()
+        #: queued again although the registry refused the record's last push on its data (``requeued``): it fails
+        #: again unless the data changed since
+        self.requeued: Counter[str] = Counter()
+        self.actions: dict[str, Counter[str]] = defaultdict(Counter)
+        self.listed: list[dict[str, Any]] = []
+        self._buffer: list[dict[str, Any]] = []
+
+    def add(self, f: Finding) -> None:
+        """Count ``f`` and queue it for writing."""
+        self.by_kind[f.kind] += 1
+        self.by_entity[f.entity][f.kind] += 1
+        self.by_city[f.city_code or "unknown"] += 1
+        if f.org_line:
+            self.by_line[f.org_line] += 1
+        if f.action:
+            self.actions[f.action][f.action_state or "unknown"] += 1
+            if f.action_state == "done":
+                self.repaired[f.kind] += 1
+            elif f.action_state == "queued":
+                self.queued[f.kind] += 1
+            elif f.action_state == "requeued":
+                self.requeued[f.kind] += 1
+        if len(self.listed) < LISTED:
+            self.listed.append(f.as_dict())
+        if self.dry_run or self.run_id is None:
+            return
+        self._buffer.append(discrepancy_row(
+            self.run_id, entity=f.entity, kind=f.kind, local_id=f.local_id, registry_id=f.registry_id,
+            fields=f.fields, details=f.details, city_code=f.city_code, org_line=f.org_line, action=f.action,
+            action_state=f.action_state))
+        if len(self._buffer) >= FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the queued findings (one transaction)."""
+        if not self._buffer:
+            return
+        insert_discrepancies(self.engine, self._buffer)
+        self._buffer = []
+
+
+__all__ = ["FLUSH", "LISTED", "Finding", "Mode", "Recorder"]
