@@ -90,7 +90,7 @@ from regsync.db.repairs import REQUEUED_NOTE, refused_before
 from regsync.domain.kinds import KIND_ALIASES, KINDS
 from regsync.domain.masking import mask_text
 from regsync.flows.apply import LocalWriter
-from regsync.flows.reconcile_findings import Finding, Mode, Recorder
+from regsync.flows.reconcile_findings import Finding, FindingCounts, Mode, Recorder
 from regsync.flows.reconcile_hours import HoursView
 from regsync.flows.reconcile_onesided import OneSided
 from regsync.flows.reconcile_pairs import PairComparison
@@ -179,6 +179,61 @@ class Scope:
     def full(self) -> bool:
         """Every kind of the whole province (only such a run restarts the change feed)."""
         return self.region is None and list(self.kinds) == list(KIND_ORDER)
+
+
+@dataclass(frozen=True)
+class ReconcileOutcome:
+    """What a reconcile run came to (:func:`run_reconcile`); its summary is :meth:`as_summary`.
+
+    Attributes:
+        run_id: the ``run`` row.
+        status: ``success``, ``partial`` (repairs failed, or the run was stopped) or ``failed``.
+        kinds: the kinds compared, in reference order.
+        region: the region prefix, or ``None`` (the whole province).
+        repair: whether fixes were queued.
+        found: the findings, counted.
+        compared: kind → ``local`` / ``registry`` / ``pairs`` (records read and paired).
+        hours: the hours view (per person, and per city and org line in hundredths of an hour); ``{}`` when
+            service records were not compared or the run failed.
+        snapshot_cursor: the earliest of the exports' snapshot cursors, or ``None``.
+        feed_restarted: whether the change feed restarts from it (a full reconcile that was due).
+        unknown_types: record types the client does not know, skipped → count (registry-api.md §1).
+        unknown_fields: ``"type.field"`` the client does not know, ignored → records.
+        seconds: the run's duration.
+        error: what failed or stopped the run (masked), or ``None``.
+    """
+
+    run_id: int | None
+    status: str
+    kinds: list[str]
+    region: str | None
+    repair: bool
+    found: FindingCounts
+    compared: dict[str, dict[str, int]]
+    hours: dict[str, Any]
+    snapshot_cursor: str | None
+    feed_restarted: bool
+    unknown_types: dict[str, int]
+    unknown_fields: dict[str, int]
+    seconds: float
+    error: str | None = None
+
+    def as_summary(self) -> dict[str, Any]:
+        """The run's summary (:func:`run_reconcile` lists its keys), plain data for ``--json`` and the ``run``
+        row."""
+        found = self.found
+        summary: dict[str, Any] = {
+            "run_id": self.run_id, "status": self.status, "kinds": self.kinds, "region": self.region,
+            "repair": self.repair, "discrepancies": found.discrepancies, "by_entity": found.by_entity,
+            "by_city": found.by_city, "by_org_line": found.by_org_line, "repaired": found.repaired,
+            "queued": found.queued, "requeued": found.requeued, "actions": found.actions,
+            "compared": self.compared, "compared_total": compared_total(self.compared), "hours": self.hours,
+            "snapshot_cursor": self.snapshot_cursor, "feed_restarted": self.feed_restarted,
+            "unknown_types": self.unknown_types, "unknown_fields": self.unknown_fields, "listed": found.listed,
+            "seconds": self.seconds}
+        if self.error is not None:
+            summary["error"] = self.error
+        return summary
 
 
 class Reconciler:
@@ -431,9 +486,13 @@ def _reconcile(settings: Settings, engine: Engine, run: RecordedRun, scope: Scop
             log.warning("reconcile: findings not written", error=mask_text(str(exc2)))
     if rc is not None and rc.repair_errors and status == "success":
         status = "partial"
-    summary = _summary(recorder, rc, scope, status, started, repair, feed_restarted, scope.region)
-    if error:
-        summary["error"] = mask_text(error)
+    outcome = ReconcileOutcome(
+        run_id=recorder.run_id, status=status, kinds=scope.kinds, region=scope.region, repair=repair,
+        found=recorder.counts(), compared={k: dict(v) for k, v in (rc.compared.items() if rc else [])},
+        hours=_hours(rc, scope, status), snapshot_cursor=earliest_cursor(rc.cursors) if rc else None,
+        feed_restarted=feed_restarted, **unknown_summary(rc.client if rc else None),
+        seconds=round(time.monotonic() - started, 3), error=mask_text(error) if error else None)
+    summary = outcome.as_summary()
     run.finish(status, {k: v for k, v in summary.items() if k != "listed"})
     return code, summary
 
@@ -451,29 +510,15 @@ def _restart_feed(engine: Engine, cursors: Sequence[str]) -> bool:
     return True
 
 
-def _summary(recorder: Recorder, rc: Reconciler | None, scope: Scope, status: str, started: float, repair: bool,
-             feed_restarted: bool, region: str | None) -> dict[str, Any]:
-    hours: dict[str, Any] = {}
+def _hours(rc: Reconciler | None, scope: Scope, status: str) -> dict[str, Any]:
+    """The summary's ``hours`` (:meth:`~regsync.flows.reconcile_hours.HoursView.section`) when service records
+    were compared and the run did not fail; ``{}`` otherwise or when it cannot be read."""
     if rc is not None and "service_record" in scope.kinds and status != "failed":
         try:
-            hours = rc.hours.section(region)
+            return rc.hours.section(scope.region)
         except Exception as exc:  # noqa: BLE001 — the hours view is extra; the findings stand
             log.warning("reconcile: hours section failed", error=mask_text(str(exc)))
-    return {
-        "run_id": recorder.run_id, "status": status, "kinds": scope.kinds, "region": scope.region, "repair": repair,
-        "discrepancies": dict(sorted(recorder.by_kind.items())),
-        "by_entity": {k: dict(sorted(v.items())) for k, v in sorted(recorder.by_entity.items())},
-        "by_city": dict(sorted(recorder.by_city.items())), "by_org_line": dict(sorted(recorder.by_line.items())),
-        "repaired": dict(sorted(recorder.repaired.items())),
-        "queued": dict(sorted(recorder.queued.items())),
-        "requeued": dict(sorted(recorder.requeued.items())),
-        "actions": {k: dict(sorted(v.items())) for k, v in sorted(recorder.actions.items())},
-        "compared": {k: dict(v) for k, v in (rc.compared.items() if rc else [])},
-        "compared_total": compared_total(rc.compared if rc else {}),
-        "hours": hours, "snapshot_cursor": earliest_cursor(rc.cursors) if rc else None, "feed_restarted": feed_restarted,
-        **unknown_summary(rc.client if rc else None),
-        "listed": recorder.listed, "seconds": round(time.monotonic() - started, 3),
-    }
+    return {}
 
 
 def unknown_summary(client: Any) -> dict[str, dict[str, int]]:
@@ -512,6 +557,7 @@ __all__ = [
     "Finding",
     "LocalItem",
     "Recorder",
+    "ReconcileOutcome",
     "Reconciler",
     "Scope",
     "backfill_id_number_norm",

@@ -1,6 +1,6 @@
 """A reconcile's findings: what one difference is (:class:`Finding`), what a run does with the ones it can fix
-(:class:`Mode`), and where they go (:class:`Recorder`: counted for the summary, written to ``discrepancy`` in
-batches). Reconcile, resync and adopt record through it.
+(:class:`Mode`), and where they go (:class:`Recorder`: counted for the summary, :class:`FindingCounts`, and
+written to ``discrepancy`` in batches). Reconcile, resync and adopt record through it.
 """
 
 from __future__ import annotations
@@ -62,6 +62,33 @@ class Mode:
         return ("none", "not_allowed") if self.acts else (None, None)
 
 
+@dataclass(frozen=True)
+class FindingCounts:
+    """What a run found and what became of it, counted (:meth:`Recorder.counts`): kind → count unless said.
+
+    Attributes:
+        discrepancies: findings by kind of difference.
+        by_entity: record kind → kind of difference → count.
+        by_city: city code (``unknown`` for none) → count.
+        by_org_line: org line → count.
+        repaired: fixes the run made itself (``done``: pulled, linked).
+        queued: fixes queued for the relay (in the registry only once it sends them).
+        requeued: those queued again although the registry refused the record's last push on its data.
+        actions: action → action state → count.
+        listed: the first :data:`LISTED` findings (:meth:`Finding.as_dict`, masked).
+    """
+
+    discrepancies: dict[str, int]
+    by_entity: dict[str, dict[str, int]]
+    by_city: dict[str, int]
+    by_org_line: dict[str, int]
+    repaired: dict[str, int]
+    queued: dict[str, int]
+    requeued: dict[str, int]
+    actions: dict[str, dict[str, int]]
+    listed: list[dict[str, Any]]
+
+
 class Recorder:
     """Counts findings and writes them to ``discrepancy`` in batches of :data:`FLUSH` (flat memory).
 
@@ -116,6 +143,16 @@ class Recorder:
         if len(self._buffer) >= FLUSH:
             self.flush()
 
+    def counts(self) -> FindingCounts:
+        """What was recorded so far, counted (keys sorted)."""
+        return FindingCounts(
+            discrepancies=dict(sorted(self.by_kind.items())),
+            by_entity={k: dict(sorted(v.items())) for k, v in sorted(self.by_entity.items())},
+            by_city=dict(sorted(self.by_city.items())), by_org_line=dict(sorted(self.by_line.items())),
+            repaired=dict(sorted(self.repaired.items())), queued=dict(sorted(self.queued.items())),
+            requeued=dict(sorted(self.requeued.items())),
+            actions={k: dict(sorted(v.items())) for k, v in sorted(self.actions.items())}, listed=self.listed)
+
     def flush(self) -> None:
         """Write the queued findings (one transaction)."""
         if not self._buffer:
@@ -124,4 +161,4 @@ class Recorder:
         self._buffer = []
 
 
-__all__ = ["FLUSH", "LISTED", "Finding", "Mode", "Recorder"]
+__all__ = ["FLUSH", "LISTED", "Finding", "FindingCounts", "Mode", "Recorder"]

@@ -55,6 +55,7 @@ from regsync.flows.reconcile import (
     check_region,
     compared_total,
 )
+from regsync.flows.reconcile_findings import FindingCounts
 from regsync.flows.runs import RecordedRun, run_store
 from regsync.registry.client import RegistryClient
 from regsync.registry.types import Kind
@@ -96,6 +97,54 @@ class Target:
             return f"volunteer:id_number={mask_id_number(self.id_number.strip().upper())}"
         head = f"{self.scope}:{'registry:' if self.registry_id else ''}{self.ident}"
         return head + (" subtree" if self.subtree else "")
+
+
+@dataclass(frozen=True)
+class ResyncOutcome:
+    """What a resync came to (:func:`run_resync`); its summary is :meth:`as_summary`.
+
+    Attributes:
+        run_id: the ``run`` row (``None`` for a dry run).
+        audit_id: the ``audit`` row (``None`` for a dry run).
+        status: ``success``, ``partial`` (repairs failed, or stopped) or ``failed``.
+        target: what was resynced (:meth:`Target.describe`).
+        dry_run: only the plan was made.
+        found: the findings, counted (with their planned or taken action).
+        compared: kind → ``local`` / ``registry`` / ``pairs`` (records read and paired).
+        seconds: the resync's duration.
+        error: what failed or stopped it (masked), or ``None``.
+    """
+
+    run_id: int | None
+    audit_id: int | None
+    status: str
+    target: str
+    dry_run: bool
+    found: FindingCounts
+    compared: dict[str, dict[str, int]]
+    seconds: float
+    error: str | None = None
+
+    def as_summary(self) -> dict[str, Any]:
+        """The resync's summary (:func:`run_resync` lists its keys), plain data for ``--json`` and the ``run``
+        row."""
+        found = self.found
+        summary: dict[str, Any] = {
+            "run_id": self.run_id, "audit_id": self.audit_id, "status": self.status, "target": self.target,
+            "dry_run": self.dry_run, "discrepancies": found.discrepancies, "repaired": found.repaired,
+            "queued": found.queued, "requeued": found.requeued, "by_entity": found.by_entity,
+            "actions": found.actions, "compared": self.compared, "compared_total": compared_total(self.compared),
+            "listed": found.listed, "seconds": self.seconds}
+        if self.error is not None:
+            summary["error"] = self.error
+        return summary
+
+    def audit_details(self) -> dict[str, Any]:
+        """The completed audit row's details: the run, its state and what it found and did."""
+        found = self.found
+        return {"run_id": self.run_id, "state": self.status, "discrepancies": found.discrepancies,
+                "repaired": found.repaired, "queued": found.queued, "requeued": found.requeued,
+                "actions": found.actions, "compared_total": compared_total(self.compared)}
 
 
 class ScopeReader:
@@ -294,27 +343,15 @@ def _resync(settings: Settings, engine: Engine, run: RecordedRun, target: Target
         status, code, error = "failed", 1, str(exc)
     if rc is not None and rc.repair_errors and status == "success":
         status = "partial"
-    summary: dict[str, Any] = {
-        "run_id": run_id, "audit_id": audit_id, "status": status, "target": target.describe(), "dry_run": dry_run,
-        "discrepancies": dict(sorted(recorder.by_kind.items())),
-        "repaired": dict(sorted(recorder.repaired.items())),
-        "queued": dict(sorted(recorder.queued.items())),
-        "requeued": dict(sorted(recorder.requeued.items())),
-        "by_entity": {k: dict(sorted(v.items())) for k, v in sorted(recorder.by_entity.items())},
-        "actions": {k: dict(sorted(v.items())) for k, v in sorted(recorder.actions.items())},
-        "compared": {k: dict(v) for k, v in (rc.compared.items() if rc else [])},
-        "compared_total": compared_total(rc.compared if rc else {}),
-        "listed": recorder.listed, "seconds": round(time.monotonic() - started, 3),
-    }
-    if error:
-        summary["error"] = mask_text(error)
+    outcome = ResyncOutcome(
+        run_id=run_id, audit_id=audit_id, status=status, target=target.describe(), dry_run=dry_run,
+        found=recorder.counts(), compared={k: dict(v) for k, v in (rc.compared.items() if rc else [])},
+        seconds=round(time.monotonic() - started, 3), error=mask_text(error) if error else None)
+    summary = outcome.as_summary()
     run.finish(status, {k: v for k, v in summary.items() if k != "listed"})
     if run_id is not None:
-        finish_resync_audit(engine, audit_id, {
-            "run_id": run_id, "state": status, "discrepancies": summary["discrepancies"],
-            "repaired": summary["repaired"], "queued": summary["queued"], "requeued": summary["requeued"],
-            "actions": summary["actions"], "compared_total": summary["compared_total"]})
+        finish_resync_audit(engine, audit_id, outcome.audit_details())
     return code, summary
 
 
-__all__ = ["ResyncUsageError", "ScopeReader", "Target", "run_resync"]
+__all__ = ["ResyncOutcome", "ResyncUsageError", "ScopeReader", "Target", "run_resync"]
