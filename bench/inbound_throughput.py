@@ -49,7 +49,7 @@ def child(db: str, volunteers: int, changes: int, mix: str, workdir: Path) -> di
     from regsync.flows.inbound import Poller
     from regsync.flows.outbound import Relay
     from regsync.registry.client import RegistryClient
-    from regsync.sandbox.portal import trigger_activity
+    from regsync.sandbox.admin_client import trigger_activity
     from regsync.sandbox.server import SandboxServer
     from regsync.sandbox.store import ClientCredential
     from regsync.service.logs import configure_logging

@@ -273,7 +273,7 @@ def test_random_interleavings_converge_by_policy(engine_name, sandbox, tmp_path_
 
 # ---------------------------------------------------------------------------------------------- quiescence
 def test_after_portal_activity_a_quiet_pass_changes_nothing(settings, engine, sandbox) -> None:
-    from regsync.sandbox.portal import trigger_activity
+    from regsync.sandbox.admin_client import trigger_activity
 
     vols = world(engine, settings, n=6)
     with engine.begin() as conn:

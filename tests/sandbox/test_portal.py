@@ -6,7 +6,8 @@ from collections import Counter
 from typing import Any
 
 from conftest import activity, id_check, id_number, org, service_record, volunteer
-from regsync.sandbox.portal import ACTIONS, DEFAULT_MIX, trigger_activity
+from regsync.sandbox.admin_client import trigger_activity
+from regsync.sandbox.portal import ACTIONS, DEFAULT_MIX
 from regsync.sandbox.server import SandboxServer
 
 

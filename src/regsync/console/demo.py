@@ -15,7 +15,6 @@ import json
 import random
 import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +22,26 @@ import httpx
 from rich import box
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine
 
 from regsync.console.progress import progress_bars
-from regsync.db.models import TABLES, Base, Conflict, Link
+from regsync.db.agreement import (
+    links_by_registry_id,
+    local_counts,
+    rows_with_holds_and_refs,
+    single_row_people,
+    transferred_volunteers,
+)
 from regsync.db.runs import outbox_failures
-from regsync.db.session import is_postgres, make_engine
+from regsync.db.session import make_engine
 from regsync.domain.kinds import KIND_NAMES
-from regsync.domain.projection import FIELDS, REFERENCES, canonical, project_local, project_registry
+from regsync.domain.projection import FIELDS, canonical, project_local, project_registry
 from regsync.flows.inbound import Poller
 from regsync.flows.sync import run_sync
 from regsync.generate.load import run_generate
 from regsync.registry.client import RegistryClient
+from regsync.sandbox.admin_client import trigger_activity
 from regsync.sandbox.faults import parse_fault_spec
-from regsync.sandbox.portal import trigger_activity
 from regsync.sandbox.server import SandboxServer
 from regsync.sandbox.store import ClientCredential
 from regsync.settings import (
@@ -50,39 +55,10 @@ from regsync.settings import (
 )
 
 
-def _links_by_registry_id(engine: Engine, kind: str) -> Iterator[tuple[str, str, int, bool]]:
-    """(registry id, base, local id, is a person's second row's) of the links of existing local rows of
-    ``kind``, ascending by registry id as bytes (the order of the registry's export, registry-api.md §5.2),
-    streamed."""
-    collate = ' COLLATE "C"' if is_postgres(engine) else ""
-    sql = text(f"SELECT l.registry_id, l.base, l.local_id, l.is_duplicate FROM link l JOIN {TABLES[kind]} t "  # noqa: S608
-               f"ON t.id = l.local_id WHERE l.entity = :k ORDER BY l.registry_id{collate}, l.local_id")
-    with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=5000).execute(sql, {"k": kind})
-        yield from result
-
-
 def _local_agreement(engine: Engine, kind: str, pairs: list[tuple[int, dict[str, Any]]], hash_key: str) -> int:
     """How many of ``pairs`` (local id, registry record) have a local row whose synced fields equal the
     registry's, canonically, leaving out the fields open conflicts hold (they differ on purpose)."""
-    table = Base.metadata.tables[TABLES[kind]]
-    ids = [lid for lid, _ in pairs]
-    with engine.connect() as conn:
-        rows = {r["id"]: dict(r) for r in conn.execute(select(table).where(table.c.id.in_(ids))).mappings()}
-        held: dict[int, set[str]] = {}
-        for lid, name in conn.execute(select(Conflict.local_id, Conflict.field).where(
-                Conflict.entity == kind, Conflict.local_id.in_(ids), Conflict.state == "open")):
-            held.setdefault(lid, set()).add(name)
-        wanted: dict[str, set[int]] = {}
-        for r in rows.values():
-            for col, ref_kind in REFERENCES[kind].items():
-                if r.get(col) is not None:
-                    wanted.setdefault(ref_kind, set()).add(r[col])
-        refs: dict[tuple[str, int], str] = {}
-        for ref_kind, ref_ids in wanted.items():
-            for lid, rid in conn.execute(select(Link.local_id, Link.registry_id).where(
-                    Link.entity == ref_kind, Link.local_id.in_(sorted(ref_ids)))):
-                refs[(ref_kind, lid)] = rid  # a person's second row refers to the record of the first
+    rows, held, refs = rows_with_holds_and_refs(engine, kind, [lid for lid, _ in pairs])
     same = 0
     for lid, record in pairs:
         row = rows.get(lid)
@@ -114,7 +90,7 @@ def compare_with_registry(engine: Engine, client: Any, kind: str, hash_key: str)
         the records it names).
     """
     found = agree = total = matched = local_agree = duplicates = 0
-    links = _links_by_registry_id(engine, kind)
+    links = links_by_registry_id(engine, kind)
     current = next(links, None)
     pairs: list[tuple[int, dict[str, Any]]] = []
     with client.export(kind) as export:
@@ -149,13 +125,6 @@ def compare_with_registry(engine: Engine, client: Any, kind: str, hash_key: str)
             "unlinked": total - matched}
 
 
-def local_counts(engine: Engine) -> dict[str, int]:
-    """Local rows per kind."""
-    with engine.connect() as conn:
-        return {KIND_NAMES[k]: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one()  # noqa: S608
-                for k, t in TABLES.items()}
-
-
 #: The inbound keys of a sync summary the demo adds up over its passes (issue 4).
 INBOUND_KEYS = ("pulled", "merged", "adopted", "created_locally", "registry_owned", "conflicts", "ended_locally",
                 "merged_on_push")
@@ -183,21 +152,14 @@ def _worst(statuses: Any) -> str:
 def transferred_counts(engine: Engine, province: str) -> dict[str, int]:
     """Local records of people who moved to another province (registry-api.md §4.2 transfers; they leave the
     province's export): their volunteer rows, and their memberships and service records."""
-    with engine.connect() as conn:
-        vols = conn.execute(text("SELECT COUNT(*) FROM volunteer WHERE home_province <> :p"),
-                            {"p": province}).scalar_one()
+    vols = transferred_volunteers(engine, province)
     return {"volunteers": vols} if vols else {}
 
 
 def _local_people(engine: Engine, n: int, seed: int) -> list[dict[str, Any]]:
     """Up to ``n`` of the platform's people with a clean ID number (one local row each), for portal
     self-registrations of people the platform has: ``[{"idType", "idNumber", "name"}, …]``."""
-    with engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT v.id_type, v.id_number_norm, v.name FROM volunteer v WHERE v.id_number_norm IS NOT NULL "
-            "AND v.id_type = 'RESIDENT_ID' AND v.status = 'ACTIVE' AND v.home_province = '23' AND "
-            "(SELECT COUNT(*) FROM volunteer w WHERE w.id_number_norm = v.id_number_norm) = 1 "
-            "ORDER BY v.id LIMIT :n"), {"n": n * 5}).all()
+    rows = single_row_people(engine, n * 5)
     picked = random.Random(seed).sample(list(rows), min(n, len(rows)))
     return [{"idType": t, "idNumber": num, "name": name} for t, num, name in picked]
 

@@ -42,12 +42,12 @@ from typing import Any
 
 import httpx
 import structlog
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine
 from stdnum.cn import ric
 
+from regsync.db import seeding
 from regsync.db.hashkey import check_hash_key
 from regsync.db.migrate import upgrade
-from regsync.db.models import Base, Link
 from regsync.db.session import make_engine, utcnow
 from regsync.domain.normalize import try_normalize_id_number
 from regsync.domain.projection import REFERENCES, canonical, dumps, project_local, project_registry
@@ -195,20 +195,9 @@ class Seeder:
         return self.summary
 
     # ------------------------------------------------------------------------------------------ helpers
-    def _rows(self, kind: str, where: str = "", page: int = CHUNK) -> Iterator[list[dict[str, Any]]]:
-        table = Base.metadata.tables[_TABLES[kind]]
-        last = 0
-        while True:
-            q = select(table).where(table.c.id > last)
-            if where:
-                q = q.where(text(where))
-            with self.local.connect() as conn:
-                rows = [dict(r) for r in conn.execute(q.order_by(table.c.id).limit(page)).mappings()]
-            if rows:
-                yield rows
-            if len(rows) < page:
-                return
-            last = rows[-1]["id"]
+    def _rows(self, kind: str, equal: dict[str, Any] | None = None,
+              page: int = CHUNK) -> Iterator[list[dict[str, Any]]]:
+        return seeding.iter_pages(self.local, kind, page, equal=equal)
 
     def _send(self, kind: str, items: list[_Item]) -> list[str]:
         """Send ``(local row, synced fields, doc)`` items; remember and link their registry ids."""
@@ -226,8 +215,7 @@ class Seeder:
                               "base": dumps(canonical(project_registry(kind, fields), self.key)),
                               "is_duplicate": False, "revision": 0, "how": "created", "linked_at": now,
                               "updated_at": now})
-            with self.local.begin() as conn:
-                conn.execute(Link.__table__.insert(), links)
+            seeding.insert_links(self.local, links)
             self.summary.linked += len(links)
         self.summary.seeded[kind] += len(ids)
         self.progress(kind, len(ids))
@@ -260,7 +248,7 @@ class Seeder:
     # ------------------------------------------------------------------------------------------ kinds
     def _seed_org(self) -> None:
         for level in _LEVELS:  # parents first; community stations before the teams they manage
-            for rows in self._rows("org", f"level = '{level}'"):
+            for rows in self._rows("org", {"level": level}):
                 items = []
                 for row in rows:
                     fields = self._project("org", row)
@@ -278,12 +266,9 @@ class Seeder:
         if "service_record" not in self.kinds or not vol_ids:
             return {}
         out: dict[int, int] = defaultdict(int)
-        with self.local.connect() as conn:
-            for sid, vid, hours in conn.execute(text(
-                    "SELECT id, volunteer_id, hours FROM service_record WHERE status = 'ACCEPTED' AND volunteer_id "
-                    f"IN ({', '.join(str(int(v)) for v in vol_ids)})")):
-                if not self._left_out("service_record", sid):
-                    out[vid] += int(hours)
+        for sid, vid, hours in seeding.accepted_hours(self.local, vol_ids):
+            if not self._left_out("service_record", sid):
+                out[vid] += hours
         return out
 
     def _seed_volunteer(self) -> None:
@@ -328,17 +313,12 @@ class Seeder:
         if not norms:
             return {}
         out: dict[int, int] = {}
-        with self.local.connect() as conn:
-            for i in range(0, len(norms), 500):
-                found = conn.execute(select(Base.metadata.tables["volunteer"].c.id, Base.metadata.tables[
-                    "volunteer"].c.id_number_norm).where(Base.metadata.tables["volunteer"].c.id_number_norm.in_(
-                        norms[i:i + 500])).order_by(Base.metadata.tables["volunteer"].c.registered_at,
-                                                    Base.metadata.tables["volunteer"].c.id)).all()
-                first: dict[str, int] = {}
-                for vid, norm in found:
-                    first.setdefault(norm, int(vid))
-                    if first[norm] != vid:
-                        out[int(vid)] = first[norm]
+        for i in range(0, len(norms), 500):
+            first: dict[str, int] = {}
+            for vid, norm in seeding.volunteers_by_norm(self.local, norms[i:i + 500]):
+                first.setdefault(norm, vid)
+                if first[norm] != vid:
+                    out[vid] = first[norm]
         return out
 
     def _seed_membership(self) -> None:
@@ -373,10 +353,8 @@ class Seeder:
             self._send("activity", items)
 
     def _seed_service_record(self) -> None:
-        with self.local.connect() as conn:
-            stations = {int(i): int(s) for i, s in conn.execute(text(
-                "SELECT id, station_id FROM organization WHERE station_id IS NOT NULL"))}
-        for rows in self._rows("service_record", "status = 'ACCEPTED'"):
+        stations = seeding.team_stations(self.local)
+        for rows in self._rows("service_record", {"status": "ACCEPTED"}):
             items = []
             for row in rows:
                 fields = self._project("service_record", row)
@@ -406,10 +384,8 @@ class Seeder:
             number = body + ric.calc_check_digit(body + "0")
             if number in taken:
                 continue
-            with self.local.connect() as conn:
-                if conn.execute(text("SELECT 1 FROM volunteer WHERE id_number_norm = :n OR id_number = :n"),
-                                {"n": number}).first():
-                    continue
+            if seeding.id_number_taken(self.local, number):
+                continue
             taken.add(number)
             docs.append({"name": "门户" + "张王李赵刘陈杨黄"[order % 8] + "新", "idType": "RESIDENT_ID",
                          "idNumber": number, "gender": "F" if order % 2 == 0 else "M",
