@@ -125,7 +125,7 @@ def test_reconcile_job_without_the_reconcile_module_records_a_failed_slot(engine
     def missing(*_args: Any, **_kwargs: Any) -> Any:
         raise ImportError("No module named 'regsync.flows.reconcile'")
 
-    monkeypatch.setattr("regsync.service.jobs.run_reconcile", missing)  # a build without it: ImportError
+    monkeypatch.setattr("regsync.service.jobs.reconcile_pass", missing)  # a build without it: ImportError
     daemon = Daemon(_settings(db_url), engine)
     at = dt.datetime(2026, 11, 29, 18, 0)
     assert daemon.job_reconcile(at) == "failed"

@@ -183,7 +183,8 @@ class Scope:
 
 @dataclass(frozen=True)
 class ReconcileOutcome:
-    """What a reconcile run came to (:func:`run_reconcile`); its summary is :meth:`as_summary`.
+    """What a reconcile run came to (:func:`reconcile_pass`); its summary is :meth:`as_summary` (``code``, the exit
+    code, is not part of it: 0 completed, partial included; 1 failed; 130 stopped).
 
     Attributes:
         run_id: the ``run`` row.
@@ -217,6 +218,7 @@ class ReconcileOutcome:
     unknown_fields: dict[str, int]
     seconds: float
     error: str | None = None
+    code: int = 0
 
     def as_summary(self) -> dict[str, Any]:
         """The run's summary (:func:`run_reconcile` lists its keys), plain data for ``--json`` and the ``run``
@@ -450,6 +452,16 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
         ConfigError: incomplete registry settings, a bad database URL, an unknown kind or region.
         StoreError: the local store is unusable.
     """
+    outcome = reconcile_pass(settings, kinds=kinds, region=region, repair=repair, progress=progress, engine=engine,
+                             stop=stop)
+    return outcome.code, outcome.as_summary()
+
+
+def reconcile_pass(settings: Settings, *, kinds: Sequence[str] | None = None, region: str | None = None,
+                  repair: bool = False, progress: Advance | None = None, engine: Engine | None = None,
+                  stop: Callable[[], bool] | None = None) -> ReconcileOutcome:
+    """:func:`run_reconcile`'s run, its outcome as a :class:`ReconcileOutcome` (the daemon's nightly job reads it);
+    the same arguments, checks and errors."""
     try:
         scope = Scope(parse_kinds(kinds), check_region(region, settings.province))
     except ValueError as exc:
@@ -459,7 +471,7 @@ def run_reconcile(settings: Settings, *, kinds: Sequence[str] | None = None, reg
 
 
 def _reconcile(settings: Settings, engine: Engine, run: RecordedRun, scope: Scope, *, repair: bool,
-               progress: Advance | None, stop: Callable[[], bool] | None) -> tuple[int, dict[str, Any]]:
+               progress: Advance | None, stop: Callable[[], bool] | None) -> ReconcileOutcome:
     """The reconcile of :func:`run_reconcile`, in its recorded run on a checked store."""
     started = time.monotonic()
     run_id = run.run_id
@@ -491,10 +503,10 @@ def _reconcile(settings: Settings, engine: Engine, run: RecordedRun, scope: Scop
         found=recorder.counts(), compared={k: dict(v) for k, v in (rc.compared.items() if rc else [])},
         hours=_hours(rc, scope, status), snapshot_cursor=earliest_cursor(rc.cursors) if rc else None,
         feed_restarted=feed_restarted, **unknown_summary(rc.client if rc else None),
-        seconds=round(time.monotonic() - started, 3), error=mask_text(error) if error else None)
+        seconds=round(time.monotonic() - started, 3), error=mask_text(error) if error else None, code=code)
     summary = outcome.as_summary()
     run.finish(status, {k: v for k, v in summary.items() if k != "listed"})
-    return code, summary
+    return outcome
 
 
 def _restart_feed(engine: Engine, cursors: Sequence[str]) -> bool:
@@ -558,6 +570,7 @@ __all__ = [
     "LocalItem",
     "Recorder",
     "ReconcileOutcome",
+    "reconcile_pass",
     "Reconciler",
     "Scope",
     "backfill_id_number_norm",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -31,6 +32,87 @@ log = structlog.get_logger(__name__)
 
 def _named(counter: dict[str, int]) -> dict[str, int]:
     return {KIND_NAMES.get(k, k): v for k, v in sorted(counter.items())}
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """What a sync pass did (:func:`sync_pass`); :meth:`as_summary` is the summary :func:`run_sync` returns and the
+    run row keeps.
+
+    Attributes:
+        code: the exit code (0 completed, also with records failed on their data; 1 failed; 130 interrupted).
+        run_id: the run's id.
+        status: ``success``, ``partial`` (this pass failed records or found the feed cut short) or ``failed``.
+        relay: the relay's counters over the pass (kind → records, by entity name).
+        pulled: the pull's counters (empty when the pull did not run).
+        inbound: whether the pull ran.
+        still_failed: records failed or blocked in the outbox now, by plural kind name; ``still_failed_by_code``
+            the same by code.
+        backlog: outbox rows still waiting.
+        paused: the flows an operator's pause skipped.
+        seconds: how long the pass took.
+        client: the client's counters of the pass.
+        error: the error that ended the pass, masked, or ``None``.
+    """
+
+    code: int
+    run_id: int | None
+    status: str
+    relay: RelayStats
+    pulled: InboundStats
+    inbound: bool
+    still_failed: dict[str, int]
+    still_failed_by_code: dict[str, int]
+    backlog: int
+    paused: list[str]
+    seconds: float
+    client: dict[str, Any]
+    error: str | None = None
+
+    @property
+    def sent(self) -> int:
+        """Records the registry took in this pass: created or updated (pushed) and linked."""
+        return sum(self.relay.pushed.values()) + sum(self.relay.linked.values())
+
+    @property
+    def failed(self) -> int:
+        """Records this pass failed."""
+        return sum(self.relay.failed.values())
+
+    @property
+    def did_work(self) -> bool:
+        """Whether the pass sent a batch or settled a record (an idle relay tick does neither)."""
+        r = self.relay
+        return bool(r.batches or r.pushed or r.linked or r.failed or r.unchanged or r.deferred)
+
+    def as_summary(self) -> dict[str, Any]:
+        """The pass's summary, plain data for ``--json``, the run row, the log line and ``/metrics`` (the keys
+        :func:`run_sync` lists)."""
+        total, pulled = self.relay, self.pulled
+        summary: dict[str, Any] = {
+            "run_id": self.run_id, "status": self.status,
+            "pushed": _named(total.pushed), "linked": _named(total.linked), "failed": _named(total.failed),
+            "failed_by_code": dict(sorted(total.failed_by_code.items())), "unchanged": _named(total.unchanged),
+            "deferred": _named(total.deferred), "merged_on_push": _named(total.merged),
+            "held_fields": _named(total.held),
+            "decisions_on_push": dict(sorted(total.decisions.items())), "decision_log_on_push": total.decision_log,
+            "still_failed": self.still_failed, "still_failed_by_code": self.still_failed_by_code,
+            "backlog": self.backlog, "batches": total.batches,
+        }
+        if self.inbound:
+            summary.update(inbound_summary(pulled))
+            for kind, n in _named(total.conflicts).items():  # opened by the merges of VERSION_MISMATCH on push
+                summary["conflicts"][kind] = summary["conflicts"].get(kind, 0) + n
+        else:
+            summary["conflicts"] = _named(total.conflicts)
+            if pulled.reconcile_due:
+                summary.update(reconcile_due=True, reconcile_reason=pulled.reconcile_reason)
+        if self.paused:
+            summary["paused"] = list(self.paused)
+        summary.update(seconds=self.seconds, client=self.client)
+        if self.error:
+            summary["error"] = self.error
+        return summary
 
 
 def run_sync(settings: Settings, *, progress: Advance | None = None, until_quiet: bool = False,
@@ -78,6 +160,17 @@ def run_sync(settings: Settings, *, progress: Advance | None = None, until_quiet
             store's (:class:`regsync.db.hashkey.HashKeyMismatch`), before anything is done.
         StoreError: the local store is unusable.
     """
+    outcome = sync_pass(settings, progress=progress, until_quiet=until_quiet, timeout_s=timeout_s, stall_s=stall_s,
+                        engine=engine, stop=stop, outbound=outbound, inbound=inbound, client=client)
+    return outcome.code, outcome.as_summary()
+
+
+def sync_pass(settings: Settings, *, progress: Advance | None = None, until_quiet: bool = False,
+             timeout_s: float = 3600.0, stall_s: float = 300.0, engine: Engine | None = None,
+             stop: Callable[[], bool] | None = None, outbound: bool = True, inbound: bool = True,
+             client: RegistryPort | None = None) -> SyncOutcome:
+    """:func:`run_sync`'s pass, its outcome as a :class:`SyncOutcome` (the daemon's relay job reads it); the same
+    arguments, checks and errors."""
 
     with run_store(settings, engine) as store, RecordedRun(store, "sync") as run:
         return _sync(settings, store, run, progress=progress, until_quiet=until_quiet, timeout_s=timeout_s,
@@ -86,8 +179,8 @@ def run_sync(settings: Settings, *, progress: Advance | None = None, until_quiet
 
 def _sync(settings: Settings, engine: Engine, run: RecordedRun, *, progress: Advance | None, until_quiet: bool,
           timeout_s: float, stall_s: float, stop: Callable[[], bool] | None, outbound: bool, inbound: bool,
-          client: RegistryPort | None) -> tuple[int, dict[str, Any]]:
-    """The sync pass of :func:`run_sync`, in its recorded run on a checked store."""
+          client: RegistryPort | None) -> SyncOutcome:
+    """The sync pass of :func:`sync_pass`, in its recorded run on a checked store."""
     paused = [flow for flow, on in (("outbound", outbound), ("inbound", inbound)) if on and is_paused(engine, flow)]
     for flow in paused:  # an operator's pause holds for manual passes too; changes are still captured
         log.warning(f"{flow} is paused (regsync pause): skipped; `regsync resume` to let it run", flow=flow)
@@ -197,29 +290,12 @@ def _sync(settings: Settings, engine: Engine, run: RecordedRun, *, progress: Adv
     # but are no failure of this run
     if status == "success" and (total.failed or pulled.reconcile_found):
         status = "partial"
-    summary: dict[str, Any] = {
-        "run_id": run_id, "status": status,
-        "pushed": _named(total.pushed), "linked": _named(total.linked), "failed": _named(total.failed),
-        "failed_by_code": dict(sorted(total.failed_by_code.items())), "unchanged": _named(total.unchanged),
-        "deferred": _named(total.deferred), "merged_on_push": _named(total.merged),
-        "held_fields": _named(total.held),
-        "decisions_on_push": dict(sorted(total.decisions.items())), "decision_log_on_push": total.decision_log,
-        "still_failed": still_failed, "still_failed_by_code": still_by_code,
-        "backlog": backlog, "batches": total.batches,
-    }
-    if inbound:
-        summary.update(inbound_summary(pulled))
-        for kind, n in _named(total.conflicts).items():  # opened by the merges of VERSION_MISMATCH on push
-            summary["conflicts"][kind] = summary["conflicts"].get(kind, 0) + n
-    else:
-        summary["conflicts"] = _named(total.conflicts)
-        if pulled.reconcile_due:
-            summary.update(reconcile_due=True, reconcile_reason=pulled.reconcile_reason)
-    if paused:
-        summary["paused"] = paused
-    summary.update(seconds=round(time.monotonic() - started, 3), client=client_stats)
-    if error:
-        summary["error"] = mask_text(error)
+    outcome = SyncOutcome(
+        code=code, run_id=run_id, status=status, relay=total, pulled=pulled, inbound=inbound,
+        still_failed=still_failed, still_failed_by_code=still_by_code, backlog=backlog, paused=list(paused),
+        seconds=round(time.monotonic() - started, 3), client=client_stats,
+        error=mask_text(error) if error else None)
+    summary = outcome.as_summary()
     run.finish(status, summary)
     if code != 130:  # an interruption is neither a success nor a failure of a flow
 
@@ -230,7 +306,7 @@ def _sync(settings: Settings, engine: Engine, run: RecordedRun, *, progress: Adv
                 record_flow_result(engine, flow, True)
             elif flow == phase:
                 record_flow_result(engine, flow, False, error)
-    return code, summary
+    return outcome
 
 
 def _merge_inbound(total: Any, stats: Any) -> None:
@@ -274,6 +350,40 @@ def inbound_summary(stats: Any) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class PullOutcome:
+    """What a pull did (:func:`pull_pass`); :meth:`as_summary` is the summary :func:`run_pull` returns.
+
+    Attributes:
+        code: the exit code (0 completed, also when a reconcile is due; 1 the registry failed it).
+        status: ``success``, ``partial`` (this pass found the feed cut short) or ``failed``.
+        stats: the poller's counters (its run's id among them).
+        seconds: how long the pass took.
+        error: the error that ended the pass, masked, or ``None``.
+    """
+
+    code: int
+    status: str
+    stats: InboundStats
+    seconds: float
+    error: str | None = None
+
+    @property
+    def idle(self) -> bool:
+        """Whether the pass completed and read no change (an idle tick of the daemon leaves no run)."""
+        return self.code == 0 and not self.stats.changes and self.status == "success"
+
+    def as_summary(self) -> dict[str, Any]:
+        """The pull's summary: :meth:`regsync.flows.apply.InboundStats.as_dict` (without the decision log) plus
+        ``status``, ``seconds`` and ``error``, plain data for ``--json``, the log line and ``/metrics``."""
+        summary = self.stats.as_dict()
+        summary.pop("decision_log", None)
+        summary.update(status=self.status, seconds=self.seconds)
+        if self.error:
+            summary["error"] = self.error
+        return summary
+
+
 def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable[[], bool] | None = None,
              max_pages: int | None = None, client: RegistryPort | None = None) -> tuple[int, dict[str, Any]]:
     """One inbound pass (design.md, flow 2): read the change feed from the saved cursor until it has no more and
@@ -299,6 +409,14 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
             store's (:class:`regsync.db.hashkey.HashKeyMismatch`), before anything is done.
         StoreError: the local store is unusable.
     """
+    outcome = pull_pass(settings, engine=engine, stop=stop, max_pages=max_pages, client=client)
+    return outcome.code, outcome.as_summary()
+
+
+def pull_pass(settings: Settings, *, engine: Engine | None = None, stop: Callable[[], bool] | None = None,
+             max_pages: int | None = None, client: RegistryPort | None = None) -> PullOutcome:
+    """:func:`run_pull`'s pass, its outcome as a :class:`PullOutcome` (the daemon's inbound job reads it); the same
+    arguments, checks and errors."""
 
     with run_store(settings, engine) as engine:
         started = time.monotonic()
@@ -319,12 +437,8 @@ def run_pull(settings: Settings, *, engine: Engine | None = None, stop: Callable
             record_flow_result(engine, "inbound", code == 0, summary_error)
         finally:
             KEEPER.release(engine)
-    summary = stats.as_dict()
-    summary.pop("decision_log", None)
-    summary.update(status=status, seconds=round(time.monotonic() - started, 3))
-    if summary_error:
-        summary["error"] = summary_error
-    return code, summary
+    return PullOutcome(code=code, status=status, stats=stats, seconds=round(time.monotonic() - started, 3),
+                       error=summary_error)
 
 
 def _merge(total: Any, stats: Any) -> None:

@@ -24,9 +24,9 @@ from regsync.db.retention import prune
 from regsync.db.runs import forget_run
 from regsync.db.session import utcnow
 from regsync.domain.masking import mask_text
-from regsync.flows.reconcile import run_reconcile
+from regsync.flows.reconcile import reconcile_pass
 from regsync.flows.runs import RecordedRun
-from regsync.flows.sync import run_pull, run_sync
+from regsync.flows.sync import pull_pass, sync_pass
 from regsync.registry.port import RegistryPort
 from regsync.reports.export import export_to_path
 from regsync.service.backoff import BACKOFF_JOBS, FailureStreaks
@@ -111,25 +111,26 @@ class Jobs:
             if not self.ensure_first_cursor():
                 self.streaks.passed("outbound", False, "the change feed's first cursor cannot be taken yet")
                 return "failed"
-            code, summary = run_sync(self.settings, engine=self.engine, stop=self.stop.is_set, inbound=False,
-                                     client=self.client("outbound"))
+            outcome = sync_pass(self.settings, engine=self.engine, stop=self.stop.is_set, inbound=False,
+                                client=self.client("outbound"))
+        summary = outcome.as_summary()  # the edge: /metrics and the log line read plain data
         self.metrics.observe_sync(summary)
-        self.totals["pushed"] += sum(summary.get("pushed", {}).values()) + sum(summary.get("linked", {}).values())
-        self.totals["failed_records"] += sum(summary.get("failed", {}).values())
-        if code == 130:  # stopped by the daemon's shutdown: neither a success nor a failure of the flow
+        self.totals["pushed"] += outcome.sent
+        self.totals["failed_records"] += outcome.failed
+        if outcome.code == 130:  # stopped by the daemon's shutdown: neither a success nor a failure of the flow
             self.totals["interrupted_runs"] += 1
             self.log_run("outbound", summary)
             return "run"
-        record_flow_result(self.engine, "outbound", code == 0, summary.get("error"))
-        self.streaks.passed("outbound", code == 0, summary.get("error"))
-        if code == 0 and not (summary["batches"] or any(summary[k] for k in ("pushed", "linked", "failed",
-                                                                             "unchanged", "deferred"))):
+        ok = outcome.code == 0
+        record_flow_result(self.engine, "outbound", ok, outcome.error)
+        self.streaks.passed("outbound", ok, outcome.error)
+        if ok and not outcome.did_work:
             # the work seen a moment ago was claimed by another replica: this pass did nothing
-            self._forget_idle_run(summary.get("run_id"))
+            self._forget_idle_run(outcome.run_id)
             return "idle"
-        self.totals["runs" if code == 0 else "failed_runs"] += 1
+        self.totals["runs" if ok else "failed_runs"] += 1
         self.log_run("outbound", summary)
-        return "run" if code == 0 else "failed"
+        return "run" if ok else "failed"
 
     def _forget_idle_run(self, run_id: int | None) -> None:
         """A pass that did no work leaves no run (idle ticks show only in /metrics; README, "runs")."""
@@ -193,29 +194,30 @@ class Jobs:
         if is_paused(self.engine, "inbound"):
             return "idle", None
         with alarm_streak(self.streaks.alarmed["inbound"]):
-            code, summary = run_pull(self.settings, engine=self.engine, stop=self.stop.is_set,
-                                     client=self.client("inbound"))
-        record_flow_result(self.engine, "inbound", code == 0, summary.get("error"))
-        self.streaks.passed("inbound", code == 0, summary.get("error"))
-        run_id = summary.get("run_id")
-        idle = code == 0 and not summary.get("changes") and summary.get("status") == "success"
-        self.metrics.observe_pull(summary, idle=idle)
-        if idle:  # a pull that read no change did no work
+            outcome = pull_pass(self.settings, engine=self.engine, stop=self.stop.is_set,
+                                client=self.client("inbound"))
+        ok = outcome.code == 0
+        record_flow_result(self.engine, "inbound", ok, outcome.error)
+        self.streaks.passed("inbound", ok, outcome.error)
+        run_id = outcome.stats.run_id
+        summary = outcome.as_summary()  # the edge: /metrics and the log line read plain data
+        self.metrics.observe_pull(summary, idle=outcome.idle)
+        if outcome.idle:  # a pull that read no change did no work
             self._forget_idle_run(run_id)
             return "idle", None
-        self.totals["pulled"] += int(summary.get("applied") or 0)
+        self.totals["pulled"] += outcome.stats.applied
         self.log_run("inbound", summary)
-        return ("done" if code == 0 else "failed"), run_id
+        return ("done" if ok else "failed"), run_id
 
     def _reconcile(self) -> tuple[str, int | None]:
-        code, summary = run_reconcile(self.settings, repair=self.settings.daemon.reconcile_repair,
-                                      engine=self.engine, stop=self.stop.is_set)
-        record_flow_result(self.engine, "reconcile", code == 0, summary.get("error"))
-        run_id = summary.get("run_id")
-        self.log_run("reconcile", summary)
-        if run_id is not None:
-            self.export_reports(int(run_id))
-        return ("done" if code == 0 else "failed"), run_id
+        outcome = reconcile_pass(self.settings, repair=self.settings.daemon.reconcile_repair, engine=self.engine,
+                                 stop=self.stop.is_set)
+        ok = outcome.code == 0
+        record_flow_result(self.engine, "reconcile", ok, outcome.error)
+        self.log_run("reconcile", outcome.as_summary())  # the edge: the log line reads plain data
+        if outcome.run_id is not None:
+            self.export_reports(outcome.run_id)
+        return ("done" if ok else "failed"), outcome.run_id
 
     def export_reports(self, run_id: int) -> list[Path]:
         """Write the reconcile run's HTML and CSV reports into ``[daemon] reports_dir`` as
