@@ -19,14 +19,15 @@ import pytest
 from sqlalchemy import Engine, text
 
 import factories as f
-from regsync.flows.outbound import Relay, RelayHalted
+import relay_fake as fake
+from regsync.flows.outbound import RelayHalted
 from regsync.flows.relay_results import Verdict, about_the_client, classify, operator_code, refusal_text
 from regsync.registry import errors as E
-from regsync.registry.client import RegistryClient
 from regsync.registry.types import FieldError, Operation, OperationResult
-from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings
+from regsync.settings import Settings
+from relay_fake import run_relay
 
-BASE = "https://registry.test/api/v1"
+BASE = fake.BASE
 BAD = "坏名字"
 
 Answer = Callable[[dict[str, Any]], dict[str, Any]]
@@ -60,20 +61,7 @@ def answer(status: int, code: str) -> Answer:
 
 @pytest.fixture
 def relay_settings(db_url: str) -> Settings:
-    return Settings(database=DatabaseSettings(url=db_url),
-                    registry=RegistrySettings(url=BASE, client_id="prov-23", client_secret="s", max_retries=1),
-                    log=LogSettings(level="WARNING"))
-
-
-def run_relay(engine: Engine, settings: Settings, registry: Registry) -> Any:
-    client = RegistryClient(settings.registry, province="23", transport=httpx.MockTransport(registry),
-                            sleep=lambda s: None)
-    relay = Relay(engine, client, settings)
-    try:
-        return relay.run()
-    finally:
-        relay.close()
-        client.close()
+    return fake.relay_settings(db_url)
 
 
 def outbox(engine: Engine) -> dict[int, Any]:

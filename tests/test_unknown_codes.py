@@ -16,12 +16,13 @@ import pytest
 from sqlalchemy import Engine, text
 
 import factories as f
-from regsync.flows.outbound import Relay, RelayHalted
-from regsync.registry.client import RegistryClient
+import relay_fake as fake
+from regsync.flows.outbound import RelayHalted
 from regsync.registry.errors import ValidationFailed
-from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings
+from regsync.settings import Settings
+from relay_fake import run_relay
 
-BASE = "https://registry.test/api/v1"
+BASE = fake.BASE
 BAD = "坏名字"
 
 Answer = Callable[[dict[str, Any], int], dict[str, Any]]
@@ -55,20 +56,7 @@ class Registry:
 
 @pytest.fixture
 def relay_settings(db_url: str) -> Settings:
-    return Settings(database=DatabaseSettings(url=db_url),
-                    registry=RegistrySettings(url=BASE, client_id="prov-23", client_secret="s", max_retries=1),
-                    log=LogSettings(level="WARNING"))
-
-
-def run_relay(engine: Engine, settings: Settings, registry: Registry) -> Any:
-    client = RegistryClient(settings.registry, province="23", transport=httpx.MockTransport(registry),
-                            sleep=lambda s: None)
-    relay = Relay(engine, client, settings)
-    try:
-        return relay.run()
-    finally:
-        relay.close()
-        client.close()
+    return fake.relay_settings(db_url)
 
 
 def outbox(engine: Engine) -> dict[int, Any]:
