@@ -1,0 +1,48 @@
+"""The mapping file: the shipped ones load; a bad one is refused naming the file and the key (issue 14)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from regsync.db.mapping.load import MappingError, load_mapping
+from regsync.db.mapping.model import CANONICAL
+
+
+def test_reference_maps_every_canonical_field_to_its_own_column() -> None:
+    m = load_mapping("reference")
+    for kind, fields in CANONICAL.items():
+        km = m.kinds[kind]  # type: ignore[index]
+        assert km.key == "id" and km.key_type == "integer"
+        assert {name: fm.column for name, fm in km.fields.items()} == {name: name for name in fields}
+
+
+def _write(tmp_path: Path, text: str) -> str:
+    p = tmp_path / "m.toml"
+    p.write_text(text, encoding="utf-8")
+    return str(p)
+
+
+def test_a_bad_field_is_named_with_file_and_key(tmp_path: Path) -> None:
+    src = Path(load_mapping.__code__.co_filename).with_name("builtin") / "reference.toml"
+    text = src.read_text(encoding="utf-8").replace('gender = { column = "gender" }',
+                                                    'gender = { column = "gender", unit = "minutes" }')
+    path = _write(tmp_path, text)
+    with pytest.raises(MappingError) as err:
+        load_mapping(path)
+    assert err.value.file == path
+    assert "kinds.volunteer.fields.gender.unit" in str(err.value)
+
+
+def test_an_unknown_key_and_a_missing_kind_are_named(tmp_path: Path) -> None:
+    path = _write(tmp_path, 'name = "x"\ncolour = 1\n[kinds.org]\ntable = "t"\nkey = "id"\n[kinds.org.fields]\n')
+    with pytest.raises(MappingError) as err:
+        load_mapping(path)
+    keys = [k for k, _ in err.value.problems]
+    assert "colour" in keys
+
+
+def test_a_missing_file_names_the_shipped_ones(tmp_path: Path) -> None:
+    with pytest.raises(MappingError, match="shipped mappings: .*reference"):
+        load_mapping(str(tmp_path / "nope.toml"))
