@@ -6,7 +6,8 @@ import datetime as dt
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, text
+import pytest
+from sqlalchemy import Engine, inspect, text
 
 from regsync.db.migrate import current_revision, downgrade, head_revision, upgrade
 from regsync.db.models import Base
@@ -232,3 +233,32 @@ def test_a_store_failure_that_is_not_a_driver_error_is_a_store_error_everywhere(
         run_generate(Settings(database=DatabaseSettings(url=db_url)), scale=0.001, seed=1, engine=engine)
     res = CliRunner().invoke(app, ["db", "current"], env={"REGSYNC_DATABASE_URL": db_url, "REGSYNC_CONFIG": ""})
     assert res.exit_code == 1 and "cannot open the local store: QueuePool limit" in res.output, res.output
+
+
+REFERENCE_TABLES = {"organization", "volunteer", "membership", "activity", "service_record"}
+
+
+def _tables(engine: Engine) -> set[str]:
+    return set(inspect(engine).get_table_names())
+
+
+def test_a_mapped_store_holds_regsync_tables_only(empty_engine: Engine) -> None:
+    """Issue 14: with the platform's own tables mapped, the migrations leave regsync's tables only (no reference
+    tables, no triggers on them), and go down to nothing and up again."""
+    upgrade(empty_engine, reference_tables=False)
+    tables = _tables(empty_engine)
+    assert not tables & REFERENCE_TABLES
+    assert {"outbox", "link", "platform_key", "person_norm", "store_meta"} <= tables
+    downgrade(empty_engine, "base", reference_tables=False)
+    assert _tables(empty_engine) <= {"alembic_version"}
+    upgrade(empty_engine, reference_tables=False)
+    assert current_revision(empty_engine) == head_revision()
+
+
+def test_a_reference_store_with_rows_does_not_become_a_mapped_one(empty_engine: Engine) -> None:
+    upgrade(empty_engine, "0012")
+    with empty_engine.begin() as conn:
+        _vol(conn)
+    with pytest.raises(Exception, match="reference table volunteer"):
+        upgrade(empty_engine, reference_tables=False)
+    assert current_revision(empty_engine) == "0012"

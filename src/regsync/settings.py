@@ -49,19 +49,17 @@ class DatabaseSettings:
 
     Attributes:
         url: a SQLAlchemy URL (``sqlite:///path``, ``postgresql+psycopg://…``, ``mysql+pymysql://…``); the
-            connection regsync works on. On PostgreSQL its ``search_path`` (or ``schema``) holds regsync's tables;
-            on MySQL/MariaDB the URL's database is regsync's own.
+            connection regsync works on. Where regsync's own tables live beside a mapped platform's: on PostgreSQL
+            the first schema of the URL's ``search_path`` (``…/platform?options=-csearch_path%3Dregsync``), on
+            MySQL/MariaDB the URL's database, on SQLite the same file.
         mapping: the mapping of the platform's tables (:mod:`regsync.db.mapping`): a shipped mapping's name
             (``reference``, ``legacy``) or a TOML file's path. ``reference``: regsync's own reference schema.
-        schema: where regsync's own tables live when the platform is mapped: a PostgreSQL schema (put first on the
-            connection's ``search_path``); empty: the connection's default.
         platform_schema: where the platform's tables are when the mapping names them without a schema: a
             PostgreSQL schema or a MySQL/MariaDB database; empty: the connection's default.
     """
 
     url: str = "sqlite:///regsync.db"
     mapping: str = "reference"
-    schema: str = ""
     platform_schema: str = ""
 
 
@@ -271,7 +269,6 @@ SPECS: tuple[Spec, ...] = (
     Spec("", "hash_key_file", "REGSYNC_HASH_KEY_FILE", "file holding hash_key"),
     Spec("database", "url", "REGSYNC_DATABASE_URL", "SQLAlchemy URL of the local store"),
     Spec("database", "mapping", "REGSYNC_MAPPING", "the platform's mapping: reference, legacy or a TOML path"),
-    Spec("database", "schema", "REGSYNC_DATABASE_SCHEMA", "PostgreSQL schema of regsync's own tables"),
     Spec("database", "platform_schema", "REGSYNC_PLATFORM_SCHEMA",
          "schema (PostgreSQL) or database (MySQL) of the platform's tables named without one"),
     Spec("registry", "url", "REGSYNC_REGISTRY_URL", "registry base URL"),

@@ -19,19 +19,31 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the database of ``engine`` up to ``revision`` (default: the newest)."""
+def upgrade(engine: Engine, revision: str = "head", *, reference_tables: bool = True) -> None:
+    """Migrate the database of ``engine`` up to ``revision`` (default: the newest).
+
+    Args:
+        engine: the store.
+        revision: the revision to reach.
+        reference_tables: whether the platform's records are regsync's reference tables (``database.mapping`` is
+            ``reference``). ``False``: the platform's own tables are mapped (issue 14), and the migrations leave
+            regsync's own tables only (revision 0013 takes away the empty reference tables the earlier revisions
+            made in a new store).
+    """
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
+        cfg.attributes["reference_tables"] = reference_tables
         command.upgrade(cfg, revision)
 
 
-def downgrade(engine: Engine, revision: str) -> None:
-    """Migrate the database of ``engine`` down to ``revision`` (``base`` empties it)."""
+def downgrade(engine: Engine, revision: str, *, reference_tables: bool = True) -> None:
+    """Migrate the database of ``engine`` down to ``revision`` (``base`` empties it); ``reference_tables`` as for
+    :func:`upgrade`."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
+        cfg.attributes["reference_tables"] = reference_tables
         command.downgrade(cfg, revision)
 
 

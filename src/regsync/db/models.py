@@ -568,3 +568,30 @@ class StoreMeta(Base):
     name: Mapped[str] = mapped_column(String(48), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+
+class PlatformKey(Base):
+    """平台主键: the integer local id of a record whose platform key is a string (an org code, a volunteer number;
+    issue 14). The outbox, the links, the conflicts and the discrepancies name a record by this ``local_id``; the
+    platform's own key is ``key_value`` (as text). Rows are added by the triggers made from the mapping at a key's
+    first insert, and by ``regsync platform install`` for the rows already there; never deleted (a key used again
+    is the same local id, queued as ``reuse``: :mod:`regsync.db.triggers`)."""
+
+    __tablename__ = "platform_key"
+    __table_args__ = (UniqueConstraint("entity", "key_value", name="uq_platform_key_entity_key_value"),
+                      {"sqlite_autoincrement": True})
+
+    local_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(String(24))
+    key_value: Mapped[str] = mapped_column(String(64))
+
+
+class PersonNorm(Base):
+    """The normalized ID number (GB 11643-1999) of a mapped platform's volunteer, kept by regsync beside the platform's
+    table, which it does not change (issue 14); the reference schema keeps it in ``volunteer.id_number_norm``.
+    ``local_id`` is the volunteer's local id; ``id_number_norm`` ``None`` when the number cannot be normalized."""
+
+    __tablename__ = "person_norm"
+
+    local_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    id_number_norm: Mapped[str | None] = mapped_column(String(64), index=True)
