@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-import pytest
 from sqlalchemy import Engine, inspect, text
 
 from regsync.db.migrate import current_revision, downgrade, head_revision, upgrade
