@@ -25,7 +25,7 @@ the mapping it was written with.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -57,47 +57,52 @@ PRIORITY = {
 }
 
 
-def _rank_case(ref: str) -> str:
+def _rank_case(level: str) -> str:
     whens = " ".join(f"WHEN '{lvl}' THEN {rank}" for lvl, rank in ORG_LEVEL_RANK.items())
-    return f"(CASE {ref}.level {whens} ELSE 4 END)"
+    return f"(CASE {level} {whens} ELSE 4 END)"
 
 
-def priority_sql(entity: str, ref: str, op: str) -> str:
+def priority_sql(entity: str, ref: str, op: str, col: Callable[[str], str] | None = None) -> str:
     """The SQL expression of an outbox row's priority.
 
     Args:
         entity: the outbox entity name.
         ref: ``NEW`` or ``OLD``.
         op: ``insert``, ``update`` or ``delete``.
+        col: the SQL of a canonical field of the row (``level``, ``status``, ``left_on``): by default
+            ``{ref}.{field}`` (the reference tables); the triggers made from a mapping give the mapped column's read
+            (:mod:`regsync.db.mapping.ddl`).
     """
+    c = col or (lambda name: f"{ref}.{name}")
     p = PRIORITY
     if entity == "org":
-        start = f"{p['org']} + {_rank_case(ref)}"
-        end = f"{p['org_end']} + 4 - {_rank_case(ref)}"
+        start = f"{p['org']} + {_rank_case(c('level'))}"
+        end = f"{p['org_end']} + 4 - {_rank_case(c('level'))}"
         if op == "delete":
             return end
-        return f"(CASE WHEN {ref}.status = 'DISSOLVED' THEN {end} ELSE {start} END)"
+        return f"(CASE WHEN {c('status')} = 'DISSOLVED' THEN {end} ELSE {start} END)"
     if entity == "volunteer":
         if op == "delete":
             return str(p["volunteer_end"])
-        return f"(CASE WHEN {ref}.status = 'DEREGISTERED' THEN {p['volunteer_end']} ELSE {p['volunteer']} END)"
+        return f"(CASE WHEN {c('status')} = 'DEREGISTERED' THEN {p['volunteer_end']} ELSE {p['volunteer']} END)"
     if entity == "membership":
         if op == "delete":
             return str(p["membership_end"])
-        return f"(CASE WHEN {ref}.left_on IS NOT NULL THEN {p['membership_end']} ELSE {p['membership']} END)"
+        return f"(CASE WHEN {c('left_on')} IS NOT NULL THEN {p['membership_end']} ELSE {p['membership']} END)"
     if entity == "activity":
         if op == "delete":
             return str(p["activity_end"])
-        return f"(CASE WHEN {ref}.status = 'CANCELLED' THEN {p['activity_end']} ELSE {p['activity']} END)"
+        return f"(CASE WHEN {c('status')} = 'CANCELLED' THEN {p['activity_end']} ELSE {p['activity']} END)"
     if entity == "service_record":
         if op == "delete":
             return str(p["service_record_end"])
-        return (f"(CASE WHEN {ref}.status = 'REVOKED' THEN {p['service_record_end']} "
+        return (f"(CASE WHEN {c('status')} = 'REVOKED' THEN {p['service_record_end']} "
                 f"ELSE {p['service_record']} END)")
     raise ValueError(f"unknown entity {entity!r}")
 
 
-def op_sql(entity: str, ref: str, op: str, reuse: bool = True) -> str:
+def op_sql(entity: str, ref: str, op: str, reuse: bool = True, *, local_id: str | None = None,
+           link: str = "link", outbox: str = "outbox") -> str:
     """The SQL expression of an outbox row's ``op``: for an insert whose id already has a link or an unsettled create
     (the key used again for another record), ``'reuse'``; else the operation's own name.
 
@@ -106,11 +111,15 @@ def op_sql(entity: str, ref: str, op: str, reuse: bool = True) -> str:
         ref: ``NEW`` or ``OLD``.
         op: ``insert``, ``update`` or ``delete``.
         reuse: whether a key used again is told apart (``False``: the triggers of migrations 0001 to 0006).
+        local_id: the SQL of the row's local id (default ``{ref}.id``).
+        link: the link table's name as the trigger names it (qualified beside a mapped platform).
+        outbox: the outbox table's name, likewise.
     """
     if op != "insert" or not reuse:
         return f"'{op}'"
-    return (f"(CASE WHEN EXISTS (SELECT 1 FROM link WHERE link.entity = '{entity}' AND link.local_id = {ref}.id) "
-            f"OR EXISTS (SELECT 1 FROM outbox o WHERE o.entity = '{entity}' AND o.local_id = {ref}.id "
+    lid = local_id or f"{ref}.id"
+    return (f"(CASE WHEN EXISTS (SELECT 1 FROM {link} lk WHERE lk.entity = '{entity}' AND lk.local_id = {lid}) "
+            f"OR EXISTS (SELECT 1 FROM {outbox} o WHERE o.entity = '{entity}' AND o.local_id = {lid} "
             "AND o.op IN ('insert', 'reuse') AND o.state <> 'sent') THEN 'reuse' ELSE 'insert' END)")
 
 
