@@ -257,10 +257,11 @@ hours = { column = "fwsc", unit = "minutes" }
 status = { column = "zt", values = { "1" = "ACCEPTED", "0" = "REVOKED" } }
 """
 
-#: The dirty mapping: a column that does not exist, hours read as decimal hours from an integer column, and the
-#: default of a required column dropped.
+#: The dirty mapping: a column that does not exist, a scope value an integer column never holds, hours read as
+#: decimal hours from an integer column, and the default of a required column dropped.
 DIRTY_MAPPING = (MAPPING.replace('region_code = { column = "xzqh" }\nstarts_at',
                                  'region_code = { column = "area_code" }\nstarts_at')
+                 .replace('key = "act_id"\n', 'key = "act_id"\nscope = [{ column = "zmrs", not_in = ["n/a"] }]\n')
                  .replace('unit = "minutes"', 'unit = "decimal_hours"')
                  .replace('defaults = { cjr = "regsync" }\n', ""))
 
@@ -331,6 +332,7 @@ def test_the_dirty_platform_gives_each_finding_with_its_count(platform_url: str,
         ("error", "REQUIRED_COLUMN_UNMAPPED", "kinds.volunteer.defaults"): None,
         ("warning", "DANGLING_REF", "kinds.membership.fields.org_id"): 1,
         ("error", "MISSING_COLUMN", "kinds.activity.fields.region_code"): None,
+        ("error", "UNREADABLE_TYPE", "kinds.activity.scope.0"): None,         # not a statement that fails
         ("error", "UNREADABLE_TYPE", "kinds.service_record.fields.hours"): None,
         ("error", "KEY_NOT_UNIQUE", "kinds.service_record.key"): 2,
         ("error", "KEY_NULL", "kinds.service_record.key"): 1,

@@ -71,12 +71,15 @@ def print_check(report: CheckReport, out: Console | None = None) -> None:
         title = f"{group}" + (f" ({', '.join(tables)})" if tables else "" if group != "store" else
                               " (where regsync's own tables go)")
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
-        for col, opts in (("severity", {"no_wrap": True}), ("code", {"no_wrap": True}), ("key", {}),
-                          ("column", {}), ("rows", {"justify": "right"}), ("samples", {}), ("what", {"ratio": 1})):
-            table.add_column(col, **opts)
+        table.add_column("severity", no_wrap=True)
+        table.add_column("code / mapping key / column", overflow="fold", max_width=44)
+        table.add_column("rows", justify="right", no_wrap=True)
+        table.add_column("samples", overflow="fold", max_width=24)
+        table.add_column("what", ratio=1)
         for f in findings:
-            table.add_row(f"[{_STYLE[f.severity]}]{f.severity}[/]", f.code, escape(f.key), escape(f.column or ""),
-                          "" if f.count is None else f"{f.count:,}", escape(", ".join(f.samples)), escape(f.message))
+            where = "\n".join(filter(None, [f.code, f.key, f.column and f"column {f.column}"]))
+            table.add_row(f"[{_STYLE[f.severity]}]{f.severity}[/]", escape(where),
+                          "" if f.count is None else f"{f.count:,}", escape("\n".join(f.samples)), escape(f.message))
         out.print(table)
     verdict = ("[green]no errors[/green]: platform install may go ahead" if report.errors == 0 else
                "[red]platform install would refuse[/red] until the errors are fixed")

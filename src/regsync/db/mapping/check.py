@@ -77,6 +77,9 @@ CODES: dict[str, str] = {
     "CHECK_FAILED": "a statement of the check failed on this database",
 }
 
+#: The values a boolean column holds, as a mapping may write them (PostgreSQL's input forms).
+_BOOLEAN_TEXT = frozenset({"true", "false", "t", "f", "1", "0", "yes", "no", "y", "n", "on", "off"})
+
 #: How many distinct values a data check reads back (the counts are always whole).
 GROUP_LIMIT = 50
 
@@ -428,6 +431,23 @@ class _Checker:
             self.bad_kinds.add(kind)
         for column in km.defaults:
             self.need_column(kind, t, column, f"kinds.{kind}.defaults.{column}", "a default on insert")
+        tests: list[tuple[str, str, list[Any]]] = [
+            (f"kinds.{kind}.scope.{i}", r.column, [*(r.in_ or []), *(r.not_in or [])]) for i, r in enumerate(km.scope)]
+        if km.soft_delete is not None:
+            sd = km.soft_delete
+            tests.append((f"kinds.{kind}.soft_delete", sd.column, [*sd.deleted, *([sd.active] if sd.active else [])]))
+        for key, column, values in tests:
+            actual = t.col(column)
+            fam = t.fam(actual) if actual is not None else None
+            if actual is None or fam not in ("integer", "numeric", "boolean"):
+                continue
+            wrong = [str(v) for v in values if not (str(v).lower() in _BOOLEAN_TEXT if fam == "boolean" else
+                                                    str(v).lstrip("-").isdigit())]
+            if wrong:
+                self.add("error", "UNREADABLE_TYPE", key,
+                         f"{t.display}.{actual} is {t.columns[actual]['type']}, which never holds "
+                         f"{', '.join(map(repr, wrong))}", kind=kind, table=t, column=actual)
+                self.bad_kinds.add(kind)
 
     def types(self, kind: str, km: KindMap) -> None:
         t = self.tables[kind]
@@ -746,14 +766,16 @@ class _Checker:
                 f"SELECT version_num FROM {self.sql.table(schema, 'alembic_version')}")).scalars().all()
             if versions and set(versions) <= _regsync_revisions():
                 return  # regsync's own store: its tables are its own
-        where_ = f"schema {schema}" if self.dialect == "postgresql" else (
-            f"database {schema}" if schema else "the same file")
+        where_, fix = {
+            "postgresql": (f"schema {schema}", "; set database.schema to a schema of regsync's own"),
+            "mysql": (f"database {schema}", "; give regsync a database of its own in database.url"),
+        }.get(self.dialect, ("the same file", ""))
         for name in ours:
             if name in present:
                 shown = f"{schema}.{name}" if schema and self.dialect != "sqlite" else name
                 self.add("error", "NAME_TAKEN", setting,
-                         f"{shown} exists and is not regsync's: regsync's own table {name} goes in {where_}; "
-                         f"give regsync a place of its own ({setting})", table=shown)
+                         f"{shown} exists and is not regsync's, and regsync's own table {name} goes in {where_}{fix}",
+                         table=shown)
 
 
 #: The text formats of dates and times: SQLite's GLOB, the anchored POSIX expression of PostgreSQL and
