@@ -230,6 +230,7 @@ COMMANDS: list[list[str]] = [
     ["resync", "volunteer", "1", "--reason", "x"], ["resync", "org", "1", "--reason", "x"],
     ["resync", "region", "2301", "--reason", "x"],
     ["report", "list"], ["report", "show", "1"], ["report", "export", "1"],
+    ["platform", "check"],
 ]
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from regsync.console.conflicts import print_conflict, print_resolution
 from regsync.console.conflicts import print_listing as print_conflict_listing
 from regsync.console.outbox import print_action, print_listing
+from regsync.console.platform import platform_app
 from regsync.console.progress import progress_bars
 from regsync.console.sandbox_seed import seed as sandbox_seed
 from regsync.console.status import print_status
@@ -77,6 +78,7 @@ app = typer.Typer(help="regsync: keeps a province's volunteer platform in step w
                   context_settings={"help_option_names": ["-h", "--help"]})
 db_app = typer.Typer(help="The local store's schema. " + env_help("database"), no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(platform_app, name="platform")
 
 #: Width of tables written to a file or a pipe (Rich would take 80 columns and cut the figures).
 PIPE_WIDTH = 160

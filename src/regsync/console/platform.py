@@ -1,0 +1,134 @@
+"""``regsync platform …``: the province's own tables, through the mapping (issue 14).
+
+``platform check`` holds the live schema and data against the mapping before anything is installed
+(:func:`regsync.db.mapping.check.check_platform`) and lays the findings out here: a Rich table per kind, a summary
+line, or ``--json``. Exit codes (design.md, "Operator commands"): 0 no error found, 1 errors found (or the
+database could not be read), 2 a usage or configuration error (settings, the mapping file).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from regsync.db.mapping.check import CheckReport, Finding, check_configured
+from regsync.db.mapping.load import MappingError
+from regsync.db.store import missing_sqlite_file, open_store
+from regsync.domain.kinds import KINDS
+from regsync.domain.masking import mask_text
+from regsync.service.logs import configure_logging
+from regsync.settings import ConfigError, Settings, env_epilog, env_help, load_settings
+
+platform_app = typer.Typer(help="The platform's own tables, through the mapping (docs/connect-platform.md). "
+                                + env_help("database"), no_args_is_help=True)
+
+err = Console(stderr=True, soft_wrap=True)
+
+_STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
+
+
+def _settings(config: Path | None) -> Settings:
+    def warn(message: str) -> None:
+        err.print(f"[yellow]configuration warning:[/yellow] {escape(message)}", highlight=False)
+
+    try:
+        settings = load_settings(config, warn=warn)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from exc
+    configure_logging(settings.log)
+    return settings
+
+
+def print_check(report: CheckReport, out: Console | None = None) -> None:
+    """The report as a terminal shows it: one table per kind (and one for where regsync's tables go), then the
+    summary line.
+
+    Args:
+        report: what :func:`regsync.db.mapping.check.check_platform` found.
+        out: where to print (stdout by default).
+    """
+    out = out or Console()
+    out.print(f"platform check: mapping [bold]{escape(report.mapping)}[/bold] ({escape(report.file)}) on "
+              f"{report.engine}", highlight=False)
+    groups: dict[str, list[Finding]] = {}
+    for f in report.findings:
+        groups.setdefault(f.kind or "store", []).append(f)
+    for group in [*KINDS, "store"]:
+        findings = groups.get(group)
+        if not findings:
+            continue
+        tables = sorted({f.table for f in findings if f.table and f.kind})
+        title = f"{group}" + (f" ({', '.join(tables)})" if tables else "" if group != "store" else
+                              " (where regsync's own tables go)")
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+        table.add_column("severity", no_wrap=True)
+        table.add_column("code / mapping key / column", overflow="fold", max_width=44)
+        table.add_column("rows", justify="right", no_wrap=True)
+        table.add_column("samples", overflow="fold", max_width=24)
+        table.add_column("what", ratio=1)
+        for f in findings:
+            where = "\n".join(filter(None, [f.code, f.key, f.column and f"column {f.column}"]))
+            table.add_row(f"[{_STYLE[f.severity]}]{f.severity}[/]", escape(where),
+                          "" if f.count is None else f"{f.count:,}", escape("\n".join(f.samples)), escape(f.message))
+        out.print(table)
+    verdict = ("[green]no errors[/green]: platform install may go ahead" if report.errors == 0 else
+               "[red]platform install would refuse[/red] until the errors are fixed")
+    out.print(f"{report.errors} error(s), {report.warnings} warning(s), {report.infos} info: {verdict}",
+              highlight=False)
+
+
+@platform_app.command("check", epilog=env_epilog("database"))
+def check(config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML settings file (or "
+                                                      "REGSYNC_CONFIG).", dir_okay=False)] = None,
+          mapping: Annotated[str | None, typer.Option(
+              "--mapping", metavar="NAME_OR_PATH", help="A shipped mapping's name (reference, legacy) or a TOML "
+              "file, instead of database.mapping (REGSYNC_MAPPING).")] = None,
+          json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing "
+                                                    "else.")] = False) -> None:
+    """Check the platform's live schema and data against the mapping, before anything is installed.
+
+    Every mismatch is a finding with a severity (an error blocks `platform install`), a code, the mapping's key,
+    the table and column, and for the data a count of rows and a few masked samples. Exit 0 with no errors, 1
+    with errors, 2 for a usage or configuration error.
+    """
+    settings = _settings(config)
+    try:
+        engine = open_store(settings.database.url, migrated=False)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from exc
+    try:
+        missing = missing_sqlite_file(engine)
+        if missing:
+            err.print(f"[red]configuration error:[/red] no database at {escape(missing)} "
+                      "(database.url, REGSYNC_DATABASE_URL)", highlight=False)
+            raise typer.Exit(2)
+        report = check_configured(engine, settings.database, mapping)
+    except MappingError as exc:
+        err.print(f"[red]mapping error[/red] in {escape(exc.file)}:", highlight=False)
+        for key, message in exc.problems:
+            err.print(f"  {escape(key) + ': ' if key else ''}{escape(message)}", highlight=False)
+        raise typer.Exit(2) from exc
+    except SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None) or exc
+        err.print(f"[red]cannot read the platform's database:[/red] {escape(mask_text(str(orig)))}",
+                  highlight=False)
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    if json_output:
+        sys.stdout.write(json.dumps(report.as_dict(), ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    else:
+        print_check(report)
+    raise typer.Exit(0 if report.errors == 0 else 1)
