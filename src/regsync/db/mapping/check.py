@@ -46,7 +46,7 @@ from regsync.db.mapping.check_rules import (
     needed_length,
 )
 from regsync.db.mapping.check_sql import CheckSql, Params, not_deleted, scope_where, where
-from regsync.db.mapping.load import load_mapping, mapping_path
+from regsync.db.mapping.load import REFERENCE, load_mapping, mapping_path
 from regsync.db.mapping.model import CANONICAL, REF_KIND, KindMap, PlatformMapping
 from regsync.db.migrate import alembic_config
 from regsync.db.models import TABLES, Base
@@ -173,7 +173,8 @@ def check_configured(engine: Engine, database: DatabaseSettings, mapping: str | 
 
     Args:
         engine: an engine on ``database.url``.
-        database: where the platform's tables are (``platform_schema``) and regsync's go (``schema``).
+        database: where the platform's tables are (``platform_schema``); regsync's go where ``url`` points (the first
+            schema of its PostgreSQL ``search_path``, its MySQL database, the SQLite file).
         mapping: a mapping's name or path, instead of ``database.mapping``.
 
     Raises:
@@ -183,7 +184,7 @@ def check_configured(engine: Engine, database: DatabaseSettings, mapping: str | 
     name = mapping or database.mapping
     loaded = load_mapping(name)
     return check_platform(engine, loaded, file=str(mapping_path(name)), platform_schema=database.platform_schema,
-                          regsync_schema=database.schema)
+                          regsync_schema="")
 
 
 def check_platform(bind: Engine | Connection, mapping: PlatformMapping, *, file: str = "",
@@ -197,8 +198,8 @@ def check_platform(bind: Engine | Connection, mapping: PlatformMapping, *, file:
         file: the mapping's file, for the report.
         platform_schema: the schema (PostgreSQL) or database (MySQL/MariaDB) of the tables the mapping names
             without one; empty: the connection's default (``database.platform_schema``).
-        regsync_schema: the PostgreSQL schema of regsync's own tables (``database.schema``); empty: the
-            connection's default. On MySQL/MariaDB regsync's tables go in the connection's database, on SQLite in
+        regsync_schema: the PostgreSQL schema of regsync's own tables; empty: the connection's current schema (the
+            first of ``database.url``'s ``search_path``). On MySQL/MariaDB regsync's tables go in the connection's database, on SQLite in
             the same file.
         samples: how many sample values a data finding carries.
 
@@ -751,7 +752,7 @@ class _Checker:
         """``NAME_TAKEN`` for a table where regsync's own tables go that has the name of one of them, unless it is
         regsync's own store there already (its ``alembic_version`` at one of regsync's revisions)."""
         if self.dialect == "postgresql":
-            schema, setting = self.regsync_schema or self.insp.default_schema_name, "database.schema"
+            schema, setting = self.regsync_schema or self.insp.default_schema_name, "database.url"
         elif self.dialect == "mysql":
             schema, setting = self.insp.default_schema_name, "database.url"
         else:
@@ -760,14 +761,17 @@ class _Checker:
             present = set(self.insp.get_table_names(schema)) | set(self.insp.get_view_names(schema))
         except SQLAlchemyError:  # the schema does not exist yet: nothing is taken
             return
-        ours = sorted(set(Base.metadata.tables) - set(TABLES.values())) + ["alembic_version"]
+        # regsync's tables, and beside a mapped platform the views it makes under the reference tables' names
+        reference = self.mapping.name == REFERENCE
+        ours = sorted(set(Base.metadata.tables) - (set(TABLES.values()) if reference else set())) + ["alembic_version"]
         if "alembic_version" in present:
             versions = self.conn.execute(text(
                 f"SELECT version_num FROM {self.sql.table(schema, 'alembic_version')}")).scalars().all()
             if versions and set(versions) <= _regsync_revisions():
                 return  # regsync's own store: its tables are its own
         where_, fix = {
-            "postgresql": (f"schema {schema}", "; set database.schema to a schema of regsync's own"),
+            "postgresql": (f"schema {schema}", "; name a schema of regsync's own first on database.url's "
+                                               "search_path (?options=-csearch_path%3Dregsync)"),
             "mysql": (f"database {schema}", "; give regsync a database of its own in database.url"),
         }.get(self.dialect, ("the same file", ""))
         for name in ours:
