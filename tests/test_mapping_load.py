@@ -46,3 +46,23 @@ def test_an_unknown_key_and_a_missing_kind_are_named(tmp_path: Path) -> None:
 def test_a_missing_file_names_the_shipped_ones(tmp_path: Path) -> None:
     with pytest.raises(MappingError, match="shipped mappings: .*reference"):
         load_mapping(str(tmp_path / "nope.toml"))
+
+
+@pytest.mark.parametrize(("old", "new", "key"), [
+    ('skills = { column = "skills", list = "json" }', 'skills = { column = "skills", list = "\\"" }',
+     "kinds.volunteer.fields.skills"),
+    ('gender = { column = "gender" }', 'gender = { column = "gender", write_values = { M = "1" } }',
+     "kinds.volunteer.fields.gender"),
+    ('starts_at = { column = "starts_at" }', 'starts_at = { column = "starts_at", format = "epoch_ms", tz = "+08:00" }',
+     "kinds.activity.fields.starts_at.tz"),
+    ('[kinds.activity]\ntable = "activity"', '[kinds.activity]\ntable = "activity"\nnew_key = "N{id}"',
+     "kinds.activity"),
+])
+def test_inconsistent_options_are_refused(tmp_path: Path, old: str, new: str, key: str) -> None:
+    src = Path(load_mapping.__code__.co_filename).with_name("builtin") / "reference.toml"
+    text = src.read_text(encoding="utf-8")
+    assert old in text
+    path = _write(tmp_path, text.replace(old, new))
+    with pytest.raises(MappingError) as err:
+        load_mapping(path)
+    assert key in str(err.value)

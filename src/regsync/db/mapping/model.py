@@ -117,8 +117,12 @@ class FieldMap(_Strict):
     def _column_or_const(self) -> FieldMap:
         if (self.column is None) == (self.const is None):
             raise ValueError("give exactly one of column and const")
-        if self.list_format is not None and self.list_format != "json" and len(self.list_format) != 1:
-            raise ValueError("list is 'json' or a one-character separator")
+        if self.list_format is not None and self.list_format != "json" and (
+                len(self.list_format) != 1 or self.list_format in '"\\' or ord(self.list_format) < 0x20):
+            raise ValueError("list is 'json' or a one-character separator (not a quote, a backslash or a control "
+                             "character: items are JSON-escaped for those)")
+        if self.write_values is not None and self.values is None:
+            raise ValueError("write_values goes with values (the platform values read)")
         return self
 
 
@@ -175,6 +179,17 @@ class KindMap(_Strict):
     new_key: str | None = None
     fields: dict[str, FieldMap]
 
+    @model_validator(mode="after")
+    def _new_key_template(self) -> KindMap:
+        if self.new_key is not None:
+            try:
+                made = self.new_key.format(registry_id="")
+            except (KeyError, IndexError, ValueError):
+                made = None
+            if made is None or "{registry_id}" not in self.new_key:
+                raise ValueError("new_key is a template holding {registry_id} and no other {…}")
+        return self
+
 
 class PlatformMapping(_Strict):
     """A whole mapping: its name, a description, and one :class:`KindMap` per kind (all five are required)."""
@@ -221,6 +236,8 @@ def _check_field(kind: str, name: str, ftype: FieldType, fm: FieldMap, kinds: di
         if allowed is None or fm.format not in allowed:
             raise ValueError(f"{where}.format: {fm.format!r} is not a format of a {ftype} field"
                              + (f" (one of {', '.join(allowed)})" if allowed else ""))
+    if fm.tz != "UTC" and (ftype != "datetime" or fm.format not in (None, "datetime")):
+        raise ValueError(f"{where}.tz: only a native datetime column has a zone (text and epoch_ms are fixed)")
     if fm.unit is not None and ftype != "hours":
         raise ValueError(f"{where}.unit: only hours have a unit")
     if fm.list_format is not None and ftype != "list":
