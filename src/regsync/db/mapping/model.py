@@ -198,6 +198,15 @@ class PlatformMapping(_Strict):
     description: str = ""
     kinds: dict[Literal["org", "volunteer", "membership", "activity", "service_record"], KindMap]
 
+    def with_schema(self, schema: str) -> PlatformMapping:
+        """This mapping with ``schema.`` before every table it names without one (``database.platform_schema``: a
+        PostgreSQL schema, a MySQL/MariaDB database); itself when ``schema`` is empty."""
+        if not schema:
+            return self
+        kinds = {kind: km.model_copy(update={"table": km.table if "." in km.table else f"{schema}.{km.table}"})
+                 for kind, km in self.kinds.items()}
+        return self.model_copy(update={"kinds": kinds})
+
     @model_validator(mode="after")
     def _fields_fit(self) -> PlatformMapping:
         missing = [k for k in CANONICAL if k not in self.kinds]
