@@ -7,7 +7,17 @@ from pathlib import Path
 import pytest
 
 from regsync.db.mapping.load import MappingError, load_mapping
-from regsync.db.mapping.model import CANONICAL
+from regsync.db.mapping.model import (
+    CANONICAL,
+    DateFormat,
+    DateTimeFormat,
+    FieldMap,
+    HoursUnit,
+    KindMap,
+    PlatformMapping,
+    ScopeRule,
+    SoftDelete,
+)
 
 
 def test_reference_maps_every_canonical_field_to_its_own_column() -> None:
@@ -66,3 +76,16 @@ def test_inconsistent_options_are_refused(tmp_path: Path, old: str, new: str, ke
     with pytest.raises(MappingError) as err:
         load_mapping(path)
     assert key in str(err.value)
+
+
+def test_docs_name_every_key_format_and_unit() -> None:
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "mapping.md").read_text(encoding="utf-8")
+    for model in (PlatformMapping, KindMap, FieldMap, ScopeRule, SoftDelete):
+        for name, info in model.model_fields.items():
+            assert f"`{info.alias or name}`" in docs, (model.__name__, name)
+    for literal in (DateFormat, DateTimeFormat, HoursUnit):
+        for value in literal.__args__:  # type: ignore[attr-defined]
+            assert f"`{value}`" in docs, value
+    for kind, fields in CANONICAL.items():
+        for field in fields:
+            assert f"`{field}`" in docs, (kind, field)
