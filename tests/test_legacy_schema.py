@@ -144,14 +144,14 @@ def test_legacy_rows_read_as_canonical_rows_on_each_engine(platform_db: Platform
     assert set(TABLES.values()) <= set(inspect(engine).get_table_names(schema=schema))
     key_md = MetaData(schema=schema)
     keys = Table("rk", key_md, Column("entity", String(24)), Column("local_id", BigInteger),
-                 Column("key", String(64).with_variant(mysql.VARCHAR(64, collation="utf8mb4_bin"), "mysql")),
+                 Column("key_value", String(64).with_variant(mysql.VARCHAR(64, collation="utf8mb4_bin"), "mysql")),
                  mysql_charset="utf8mb4")
     key_md.create_all(engine)
     key_table = f"{schema}.rk" if schema else "rk"
     mapping = load_mapping("legacy").with_schema(schema or "")
     codec = Codec(mapping)
     with engine.begin() as conn:
-        conn.execute(keys.insert(), [{"entity": e, "local_id": i, "key": k} for e, i, k in KEYS])
+        conn.execute(keys.insert(), [{"entity": e, "local_id": i, "key_value": k} for e, i, k in KEYS])
         for kind, rows in PLATFORM_ROWS.items():
             table = md.tables[mapping.kinds[kind].table]  # type: ignore[index]
             for row in rows:

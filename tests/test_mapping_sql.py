@@ -58,9 +58,9 @@ def _metadata() -> tuple[MetaData, Table]:
               mysql_charset="utf8mb4")
     # regsync's key table, as module sql describes it (utf8mb4_bin on MySQL)
     Table(KEY_TABLE, md, Column("entity", String(24), nullable=False), Column("local_id", BigInteger, nullable=False),
-          Column("key", String(64).with_variant(mysql.VARCHAR(64, charset="utf8mb4", collation="utf8mb4_bin"),
+          Column("key_value", String(64).with_variant(mysql.VARCHAR(64, charset="utf8mb4", collation="utf8mb4_bin"),
                                                 "mysql"), nullable=False),
-          UniqueConstraint("entity", "key"), mysql_charset="utf8mb4")
+          UniqueConstraint("entity", "key_value"), mysql_charset="utf8mb4")
     return md, p
 
 
@@ -236,11 +236,11 @@ def test_references_resolve_to_local_ids(platform_db: PlatformDB) -> None:  # no
         conn.execute(zz.insert(), [{"zzdm": "Z\U00020000", "tyxydm": "X1"}, {"zzdm": "z1", "tyxydm": "X2"},
                                    {"zzdm": "Z2", "tyxydm": "X3"}])
         # keys that differ only in case are two keys (MariaDB's case-insensitive collation does not join them)
-        conn.execute(rk.insert(), [{"entity": "org", "local_id": 7, "key": "Z\U00020000"},
-                                   {"entity": "org", "local_id": 8, "key": "z1"},
-                                   {"entity": "org", "local_id": 9, "key": "Z1"},
-                                   {"entity": "org", "local_id": 10, "key": "Z2"},
-                                   {"entity": "activity", "local_id": 99, "key": "H1"}])
+        conn.execute(rk.insert(), [{"entity": "org", "local_id": 7, "key_value": "Z\U00020000"},
+                                   {"entity": "org", "local_id": 8, "key_value": "z1"},
+                                   {"entity": "org", "local_id": 9, "key_value": "Z1"},
+                                   {"entity": "org", "local_id": 10, "key_value": "Z2"},
+                                   {"entity": "activity", "local_id": 99, "key_value": "H1"}])
         conn.execute(hd.insert(), [{"id": 3, "hdbh": "H1"}, {"id": 4, "hdbh": "h2"}])
         conn.execute(fw.insert(), [{"id": 1, "zzdm": "Z\U00020000", "hdbh": "H1", "zyzid": 5},
                                    {"id": 2, "zzdm": "Z1", "hdbh": "h2", "zyzid": None},

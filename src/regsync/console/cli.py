@@ -172,7 +172,7 @@ def db_upgrade(config: ConfigOpt = None, revision: str = typer.Argument("head"))
         err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
     try:
-        upgrade(engine, revision)
+        upgrade(engine, revision, reference_tables=settings.database.mapping == "reference")
         err.print(f"database at revision {current_revision(engine) or 'none (empty)'}")
     except Exception as exc:  # noqa: BLE001 — report and exit non-zero
 

@@ -2,8 +2,10 @@
 
 ``platform check`` holds the live schema and data against the mapping before anything is installed
 (:func:`regsync.db.mapping.check.check_platform`) and lays the findings out here: a Rich table per kind, a summary
-line, or ``--json``. Exit codes (design.md, "Operator commands"): 0 no error found, 1 errors found (or the
-database could not be read), 2 a usage or configuration error (settings, the mapping file).
+line, or ``--json``. ``platform install`` installs the mapping's triggers and views (refusing while the check finds
+errors), ``platform uninstall`` takes them away, ``platform status`` says whether they are the mapping's current
+form (:mod:`regsync.db.mapping.install`). Exit codes (design.md, "Operator commands"): 0 no error found, 1 errors
+found (or the database could not be read), 2 a usage or configuration error (settings, the mapping file).
 """
 
 from __future__ import annotations
@@ -11,18 +13,21 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from regsync.db.mapping.check import CheckReport, Finding, check_configured
-from regsync.db.mapping.load import MappingError
-from regsync.db.store import missing_sqlite_file, open_store
+from regsync.db.mapping.install import InstallError, install, status, uninstall
+from regsync.db.mapping.load import MappingError, load_mapping
+from regsync.db.mapping.model import PlatformMapping
+from regsync.db.store import StoreError, missing_sqlite_file, open_store
 from regsync.domain.kinds import KINDS
 from regsync.domain.masking import mask_text
 from regsync.service.logs import configure_logging
@@ -132,3 +137,110 @@ def check(config: Annotated[Path | None, typer.Option("--config", "-c", help="TO
     else:
         print_check(report)
     raise typer.Exit(0 if report.errors == 0 else 1)
+
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML settings file (or REGSYNC_CONFIG).",
+                                                dir_okay=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
+
+
+def _store(settings: Settings) -> Engine:
+    try:
+        return open_store(settings.database.url)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from exc
+    except StoreError as exc:
+        err.print(f"[red]store error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from exc
+
+
+def _load(name: str) -> PlatformMapping:
+    try:
+        return load_mapping(name)
+    except MappingError as exc:
+        err.print(f"[red]mapping error[/red] in {escape(exc.file)}:", highlight=False)
+        for key, message in exc.problems:
+            err.print(f"  {escape(key) + ': ' if key else ''}{escape(message)}", highlight=False)
+        raise typer.Exit(2) from exc
+
+
+def _emit(data: dict[str, Any], json_output: bool, line: str) -> None:
+    if json_output:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    else:
+        Console().print(line, highlight=False)
+
+
+@platform_app.command("install", epilog=env_epilog("database"))
+def install_cmd(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
+    """Install the mapping's capture triggers and views on the platform's tables (again: the mapping's upgrade).
+
+    Runs `platform check` first and refuses while it finds errors. One transaction on PostgreSQL and SQLite. Exit 0
+    installed, 1 refused or failed, 2 a usage or configuration error.
+    """
+    settings = _settings(config)
+    mapping = _load(settings.database.mapping)
+    engine = _store(settings)
+    try:
+        report = check_configured(engine, settings.database)
+        if report.errors:
+            print_check(report, err)
+            err.print(f"[red]not installed:[/red] platform check found {report.errors} error(s)", highlight=False)
+            raise typer.Exit(1)
+        done = install(engine, mapping, platform_schema=settings.database.platform_schema)
+    except InstallError as exc:
+        err.print(f"[red]not installed:[/red] {escape(mask_text(str(exc)))}", highlight=False)
+        raise typer.Exit(1) from exc
+    finally:
+        engine.dispose()
+    tables = sorted({o["table"] for o in done.objects if o["table"]})
+    triggers = sum(1 for o in done.objects if o["type"] == "trigger")
+    _emit({"installed": mapping.name, "fingerprint": done.fingerprint, "objects": done.objects,
+           "warnings": report.warnings, "installed_at": done.installed_at}, json_output,
+          f"installed mapping [bold]{escape(mapping.name)}[/bold]: {triggers} trigger(s) on {', '.join(tables)}, "
+          f"{sum(1 for o in done.objects if o['type'] == 'view')} view(s) ({report.warnings} warning(s) from check)")
+
+
+@platform_app.command("uninstall", epilog=env_epilog("database"))
+def uninstall_cmd(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
+    """Drop the installed triggers and views: the platform's tables are left as they were before the install.
+
+    regsync's own tables stay. Exit 0 (also when nothing was installed), 1 a store error, 2 a configuration error.
+    """
+    settings = _settings(config)
+    engine = _store(settings)
+    try:
+        before = uninstall(engine)
+    finally:
+        engine.dispose()
+    if before is None:
+        _emit({"uninstalled": None}, json_output, "nothing was installed")
+        return
+    _emit({"uninstalled": before.mapping.name, "objects": before.objects}, json_output,
+          f"uninstalled mapping [bold]{escape(before.mapping.name)}[/bold]: {len(before.objects)} object(s) dropped")
+
+
+@platform_app.command("status", epilog=env_epilog("database"))
+def status_cmd(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
+    """Whether the installed triggers are the configured mapping's current form. Exit 0 yes, 3 no (install it)."""
+    settings = _settings(config)
+    mapping = _load(settings.database.mapping)
+    engine = _store(settings)
+    try:
+        with engine.connect() as conn:
+            st = status(conn, mapping, platform_schema=settings.database.platform_schema)
+    finally:
+        engine.dispose()
+    if st.ok:
+        line = f"mapping [bold]{escape(st.mapping)}[/bold] installed and current"
+    elif st.installed is None:
+        line = f"[red]mapping {escape(st.mapping)} is not installed[/red]: regsync platform install"
+    elif not st.current:
+        line = (f"[yellow]installed mapping {escape(st.installed)} ({st.installed_at}) is not the mapping file's "
+                "current form[/yellow]: regsync platform check, then regsync platform install")
+    else:
+        line = f"[red]installed objects missing:[/red] {escape(', '.join(st.missing))}: regsync platform install"
+    _emit(st.as_dict(), json_output, line)
+    raise typer.Exit(0 if st.ok else 3)

@@ -99,7 +99,8 @@ class Decision:
     Attributes:
         field: the Python field name.
         rule: ``local_only``, ``registry_only``, ``agree``, ``policy``, ``manual``, ``ended_wins``,
-            ``not_revived``.
+            ``not_revived``, ``read_only`` (the registry's value would win a field a mapped platform forbids
+            regsync to write: held).
         winner: ``local``, ``registry`` or ``none`` (held for an operator).
         group: the field's group (``identity``, ``structure``, ``contact``, ``descriptive``, ``residence``,
             ``status``).
@@ -211,7 +212,7 @@ def shown(name: str, value: Any, hash_key: str) -> tuple[Any, str | None]:
 
 
 def three_way(kind: str, base: Mapping[str, Any], local: Mapping[str, Any], remote: Mapping[str, Any],
-              policies: Mapping[str, str], hash_key: str) -> MergeResult:
+              policies: Mapping[str, str], hash_key: str, read_only: frozenset[str] = frozenset()) -> MergeResult:
     """Merge one record field by field (design.md, "Conflict policy").
 
     Args:
@@ -222,6 +223,9 @@ def three_way(kind: str, base: Mapping[str, Any], local: Mapping[str, Any], remo
         remote: the registry's (:func:`~regsync.domain.projection.project_registry`), clear values.
         policies: group → ``registry`` | ``local`` | ``manual``; missing groups take :data:`DEFAULT_POLICIES`.
         hash_key: the local secret of the keyed hashes (the one the base was written with).
+        read_only: fields regsync must never write locally (a mapped platform's ``write = false`` fields, issue 14):
+            where the registry's value would win one and differs from the local value, the field is held as a
+            conflict (rule ``read_only``) instead of being written.
 
     Returns:
         A :class:`MergeResult`.
@@ -274,6 +278,14 @@ def three_way(kind: str, base: Mapping[str, Any], local: Mapping[str, Any], remo
             else:
                 winner = policy
                 result.decisions.append(Decision(name, "policy", winner, group))
+        if winner == "registry" and name in read_only and lv != rv:
+            # the registry's value would be written into a column the mapping forbids: held for a person instead
+            winner = "none"
+            result.decisions[-1] = Decision(name, "read_only", "none", group)
+            l_shown, l_hash = shown(name, local.get(name), hash_key)
+            r_shown, r_hash = shown(name, remote.get(name), hash_key)
+            result.conflicts.append(FieldConflict(name, group, None if b is _MISSING else b,
+                                                  l_shown, r_shown, l_hash, r_hash))
         if winner == "registry":
             result.merged[name] = remote.get(name)
             if lv != rv:
@@ -292,7 +304,7 @@ def three_way(kind: str, base: Mapping[str, Any], local: Mapping[str, Any], remo
 
 
 def take_registry(kind: str, local: Mapping[str, Any] | None, remote: Mapping[str, Any], hash_key: str,
-                  rule: str) -> MergeResult:
+                  rule: str, read_only: frozenset[str] = frozenset()) -> MergeResult:
     """The registry's record taken as it is, for records this client may not write (design.md, "Conflict policy";
     registry-api.md §1 "ownership"): activities and service records entered on the portal or by another client,
     and volunteers who transferred out (``homeProvince`` another province's).
@@ -303,6 +315,8 @@ def take_registry(kind: str, local: Mapping[str, Any] | None, remote: Mapping[st
         remote: the registry's.
         hash_key: the local secret of the keyed hashes.
         rule: the rule recorded with each field taken (``registry_owned``, ``transferred_out``…).
+        read_only: fields regsync must never write locally (issue 14): not taken into ``apply_local`` when a local
+            row exists (the difference stays visible to the reconcile as a field mismatch).
 
     Returns:
         A :class:`MergeResult` with nothing to push: ``apply_local`` holds every field that differs locally.
@@ -312,6 +326,8 @@ def take_registry(kind: str, local: Mapping[str, Any] | None, remote: Mapping[st
     c_local = canonical({n: local.get(n) for n in names}, hash_key) if local is not None else {}
     result = MergeResult(merged={n: remote.get(n) for n in names}, new_base=dict(c_remote))
     for name in names:
+        if local is not None and name in read_only:
+            continue
         if local is None or c_local[name] != c_remote[name]:
             result.apply_local.append(name)
             result.decisions.append(Decision(name, rule, "registry", GROUPS[kind][name]))

@@ -27,6 +27,7 @@ from regsync.domain.normalize import (
     normalize_uscc,
     strip_format_chars,
 )
+from regsync.domain.unmapped import find_unmapped
 
 #: The synced fields of each kind, in Python names (registry-api.md §4), as sent on a create.
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -117,9 +118,14 @@ def project_local(kind: str, row: Mapping[str, Any], refs: Mapping[tuple[str, in
         Python-named fields with normalized values; lists as lists; hours as integer hundredths.
 
     Raises:
+        regsync.domain.unmapped.UnmappedValue: a mapped platform's value that its mapping does not map (code
+            ``UNMAPPED_VALUE``, issue 14): the record fails alone.
         ValueError: a value of the row is not of its field's type (a date, a whole number, a JSON list of
             strings…), with a message an operator can act on.
     """
+    unmapped = find_unmapped({name: row.get(name) for name in FIELDS[kind]})
+    if unmapped is not None:
+        raise unmapped
     out: dict[str, Any] = {}
     ref_fields = REFERENCES[kind]
     for name in FIELDS[kind]:

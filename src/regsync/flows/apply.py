@@ -303,8 +303,10 @@ class LocalWriter:
         base = json.loads(link["base"] or "{}")
         transferred = kind == "volunteer" and remote.get("home_province") != self.settings.province
         result: MergeResult
+        read_only = write.read_only_fields(conn, kind)
         if link["how"] == REGISTRY_OWNED or transferred:
-            result = take_registry(kind, local, remote, key, REGISTRY_OWNED if not transferred else "transferred_out")
+            result = take_registry(kind, local, remote, key, REGISTRY_OWNED if not transferred else "transferred_out",
+                                   read_only)
         elif kind == "service_record":
             # never merged (design.md): a record of this client's changes only through this client; keep the
             # registry's state as the base so the relay compares against it
@@ -312,7 +314,7 @@ class LocalWriter:
             st.unchanged[kind] += 1
             return
         else:
-            result = three_way(kind, base, local, remote, self.policies, key)
+            result = three_way(kind, base, local, remote, self.policies, key, read_only)
         self.write_local(conn, kind, row, result)
         queued = False
         if result.push and not transferred and link["how"] != REGISTRY_OWNED:
@@ -361,6 +363,11 @@ class LocalWriter:
         local_id = self.find_same(conn, kind, rec)
         if local_id is not None:
             self.adopt(conn, kind, rec, local_id)
+            return
+        if not write.insertable(conn, kind):
+            # a mapped platform regsync may not insert this kind into (issue 14): the reconcile lists the record
+            # as missing locally, for an operator to add on the platform
+            st.skipped["not_insertable"] += 1
             return
         if kind == "org":
             # orgs refer to orgs of the same page (a parent, a station): created one by one, so that the next
@@ -412,7 +419,8 @@ class LocalWriter:
         refs = merges.reference_ids(conn, kind, [row])
         local = project_local(kind, row, refs)
         remote = project_registry(kind, rec)
-        result = three_way(kind, {}, local, remote, self.policies, self.settings.hash_key)
+        result = three_way(kind, {}, local, remote, self.policies, self.settings.hash_key,
+                           write.read_only_fields(conn, kind))
         version = int(rec.get("version") or 1)
         link = {"entity": kind, "local_id": local_id, "registry_id": rec["id"], "registry_version": version,
                 "base": dumps(result.new_base), "is_duplicate": False, "revision": 0, "how": "adopted"}
@@ -447,6 +455,9 @@ class LocalWriter:
         if same is not None:
             self.adopt(conn, kind, rec, same)
             return same
+        if not write.insertable(conn, kind):
+            raise Unresolved(f"{kind} {registry_id} is not on the platform, and the mapping does not let regsync "
+                             f"insert {kind} rows (insert = false): an operator adds it on the platform")
         how = self._create(conn, kind, rec, depth + 1)
         (self.stats.registry_owned if how == REGISTRY_OWNED else self.stats.created)[kind] += 1
         return self._local_id(conn, kind, registry_id, MAX_REFERENCE_DEPTH)
@@ -473,7 +484,7 @@ class LocalWriter:
             self._pending.creates[kind].append((values, link))
             self.note(kind, 0, rec["id"], result, only_summary=True)
             return how
-        local_id = write.insert_record(conn, kind, values)
+        local_id = write.insert_record(conn, kind, values, registry_id=rec["id"])
         merges.insert_links(conn, {**link, "local_id": local_id})
         self.note(kind, local_id, rec["id"], result, only_summary=True)
         return how
@@ -591,7 +602,8 @@ class _PendingWrites:
         PostgreSQL one ``UPDATE … FROM unnest(arrays)``), and forget them."""
         for kind, creates in self.creates.items():
             for chunk in chunks(creates, CHUNK):
-                ids = write.insert_records(conn, kind, [values for values, _ in chunk])
+                ids = write.insert_records(conn, kind, [values for values, _ in chunk],
+                                           [link["registry_id"] for _, link in chunk])
                 merges.insert_links(conn, [{**link, "local_id": lid} for (_, link), lid in zip(chunk, ids,
                                                                                                  strict=True)])
         self.creates.clear()

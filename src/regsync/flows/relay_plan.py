@@ -23,6 +23,7 @@ from regsync.db import links, query
 from regsync.db.session import utcnow
 from regsync.domain.normalize import NormalizationError
 from regsync.domain.projection import REFERENCES, canonical, check_required_text, project_local, project_registry
+from regsync.domain.unmapped import UnmappedValue
 from regsync.flows.relay_items import LOCAL_WAIT_CODES, Item, revision_of
 from regsync.flows.relay_load import Loader
 from regsync.flows.relay_ops import Operations
@@ -190,7 +191,7 @@ class Planner:
                 desired = project_local(kind, it.row, refs) if it.row is not None else None
                 if desired is not None and it.row is not None:
                     check_required_text(kind, it.row, desired)  # empty once cleaned: fails here, never sent
-            except NormalizationError as exc:
+            except (NormalizationError, UnmappedValue) as exc:
                 outcomes.fail(it, exc.code, f"{kind} {it.local_id}: {exc}")
                 continue
             except (ValueError, TypeError, KeyError, AttributeError) as exc:

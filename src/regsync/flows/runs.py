@@ -17,15 +17,20 @@ from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import structlog
 from sqlalchemy import Engine
 
 from regsync.db.hashkey import check_hash_key
+from regsync.db.mapping.install import InstallError, require_installed
+from regsync.db.mapping.load import MappingError
 from regsync.db.runs import finish_run, start_run
-from regsync.db.store import open_store
+from regsync.db.store import StoreError, open_store
 from regsync.domain.masking import mask_text
 from regsync.registry.client import ClientStats, RegistryClient
 from regsync.registry.port import RegistryPort
 from regsync.settings import ConfigError, Settings
+
+log = structlog.get_logger(__name__)
 
 
 class Advance(Protocol):
@@ -73,12 +78,24 @@ def run_store(settings: Settings, engine: Engine | None = None) -> Iterator[Engi
     Raises:
         ConfigError: incomplete registry settings, a bad database URL, or a hash key that is not the store's
             (:class:`regsync.db.hashkey.HashKeyMismatch`).
-        StoreError: the local store is unusable.
+        StoreError: the local store is unusable, or its platform is not the configured one (a mapping not
+            installed, another one installed: :func:`regsync.db.mapping.install.require_installed`).
     """
     require_registry(settings)
     own = engine is None
     engine = engine or open_store(settings.database.url)
     check_hash_key(engine, settings.hash_key, dispose_on_error=own)
+    try:
+        with engine.connect() as conn:
+            platform = require_installed(conn, settings.database.mapping,
+                                         platform_schema=settings.database.platform_schema)
+    except (InstallError, MappingError) as exc:
+        if own:
+            engine.dispose()
+        raise StoreError(str(exc)) from exc
+    if not platform.current:
+        log.warning("the installed mapping is not the mapping file's current form: run regsync platform check, "
+                    "then regsync platform install", mapping=platform.mapping, installed_at=platform.installed_at)
     try:
         yield engine
     finally:

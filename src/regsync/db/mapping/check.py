@@ -198,8 +198,8 @@ def check_platform(bind: Engine | Connection, mapping: PlatformMapping, *, file:
         file: the mapping's file, for the report.
         platform_schema: the schema (PostgreSQL) or database (MySQL/MariaDB) of the tables the mapping names
             without one; empty: the connection's default (``database.platform_schema``).
-        regsync_schema: the PostgreSQL schema of regsync's own tables; empty: the connection's current schema (the
-            first of ``database.url``'s ``search_path``). On MySQL/MariaDB regsync's tables go in the connection's database, on SQLite in
+        regsync_schema: the PostgreSQL schema of regsync's own tables; empty: the connection's current schema
+            (the first of ``database.url``'s ``search_path``). On MySQL/MariaDB regsync's tables go in the connection's database, on SQLite in
             the same file.
         samples: how many sample values a data finding carries.
 

@@ -169,7 +169,7 @@ def _cmp_text(dialect: str, expr: str) -> str:
     return _text(dialect, expr)
 
 
-def _key_text(dialect: str, expr: str) -> str:
+def key_text(dialect: str, expr: str) -> str:
     """``expr`` as text to compare with the key table's ``key`` column (its index usable)."""
     if dialect == "mysql":
         return f"CAST({expr} AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_bin"
@@ -344,8 +344,8 @@ _NO_SUBQUERY_CACHE = " AND RAND() >= 0"
 def _key_lookup(dialect: str, kind: str, value: str, key_table: str) -> str:
     k = _KEY_ALIAS
     return (f"(SELECT {k}.local_id FROM {quote_table(dialect, key_table)} {k} "
-            f"WHERE {k}.entity = {literal(dialect, kind)} AND {k}.{quote(dialect, 'key')} = "
-            f"{_key_text(dialect, value)}{_NO_SUBQUERY_CACHE if dialect == 'mysql' else ''})")
+            f"WHERE {k}.entity = {literal(dialect, kind)} AND {k}.{quote(dialect, 'key_value')} = "
+            f"{key_text(dialect, value)}{_NO_SUBQUERY_CACHE if dialect == 'mysql' else ''})")
 
 
 def _ref(dialect: str, mapping: PlatformMapping, kind: str, field: str, column: str, fm: FieldMap,

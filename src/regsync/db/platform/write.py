@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from regsync.db.models import TABLES, Base
+from regsync.db.platform.mapped import insertable, mapped_platform, read_only_fields
 from regsync.db.query import update_by_id
 
 _INSERTS: dict[tuple[str, bool], Any] = {}
@@ -28,20 +29,37 @@ def _insert_returning_id(table_name: str, *, many: bool = False) -> Any:
     return stmt
 
 
-def insert_record(conn: Connection, kind: str, values: dict[str, Any]) -> int:
+def insert_record(conn: Connection, kind: str, values: dict[str, Any], *, registry_id: str | None = None) -> int:
     """Insert a local row of ``kind`` (a record created in the registry); returns its local id.
 
     Args:
         conn: a connection in a transaction.
         kind: the record kind.
         values: column → value (references as local ids, lists as JSON text).
+        registry_id: the registry record's id (a mapped platform's string key may be made from it).
+
+    Raises:
+        regsync.db.platform.mapped.InsertNotAllowed: a mapped platform whose mapping does not let regsync insert
+            rows of ``kind``.
     """
+    mp = mapped_platform(conn)
+    if mp is not None:
+        return mp.insert_rows(conn, kind, [values], [registry_id])[0]
     return int(conn.execute(_insert_returning_id(TABLES[kind]), values).scalar_one())
 
 
-def insert_records(conn: Connection, kind: str, rows: Sequence[dict[str, Any]]) -> list[int]:
+def insert_records(conn: Connection, kind: str, rows: Sequence[dict[str, Any]],
+                   registry_ids: Sequence[str | None] | None = None) -> list[int]:
     """Insert many local rows of ``kind`` (each as for :func:`insert_record`, the same columns) in one
-    statement; returns their local ids in the order of ``rows``."""
+    statement; returns their local ids in the order of ``rows``. ``registry_ids``: as for :func:`insert_record`,
+    one per row.
+
+    Raises:
+        regsync.db.platform.mapped.InsertNotAllowed: as :func:`insert_record`.
+    """
+    mp = mapped_platform(conn)
+    if mp is not None:
+        return mp.insert_rows(conn, kind, rows, registry_ids or [None] * len(rows))
     return list(conn.execute(_insert_returning_id(TABLES[kind], many=True), list(rows)).scalars().all())
 
 
@@ -54,14 +72,22 @@ def write_fields(conn: Connection, kind: str, columns: Sequence[str], rows: Sequ
         columns: the columns written (``updated_at`` among them when it is to move).
         rows: ``{"id": local id, column: value, …}`` for each row.
     """
+    mp = mapped_platform(conn)
+    if mp is not None:
+        mp.update_rows(conn, kind, columns, rows)
+        return
     update_by_id(conn, Base.metadata.tables[TABLES[kind]], columns, rows)
 
 
-__all__ = ["insert_record", "insert_records", "write_fields"]
+__all__ = ["insert_record", "insert_records", "insertable", "read_only_fields", "write_fields"]
 
 
 def set_id_number_norms(conn: Connection, fixes: Sequence[dict[str, Any]]) -> None:
     """Set volunteers' ``id_number_norm`` (the normalized ID number the relay and the merge match people by):
     ``fixes`` are ``{"vid": local id, "norm": normalized number or None}``."""
+    mp = mapped_platform(conn)
+    if mp is not None:
+        mp.set_norms(conn, fixes)
+        return
     conn.execute(text("UPDATE volunteer SET id_number_norm = :norm WHERE id = :vid"), list(fixes))
 

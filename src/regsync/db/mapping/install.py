@@ -1,0 +1,263 @@
+"""Installing a mapping on the platform's database, taking it away, and telling whether what is installed is the
+mapping's current form (``regsync platform install|uninstall|status``; issue 14, item 3).
+
+What is installed is recorded in ``store_meta`` (name ``platform_mapping``): the mapping itself (as validated), a
+fingerprint of the statements installed, the place, the objects made, and when. The flows' writes into the platform
+use the recorded mapping (:func:`installed`), so that the triggers, the views and the writes always agree; changing
+the mapping file and installing again is the upgrade (the old objects are dropped, the new ones made, in one
+transaction where the engine allows: SQLite and PostgreSQL; MySQL/MariaDB commit each DDL statement, so a failed
+install there drops what it made and leaves the earlier installation taken away: ``install`` again).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from regsync.db.mapping.ddl import Place, drop_ddl, install_ddl, installed_objects, placed
+from regsync.db.mapping.load import REFERENCE, load_mapping
+from regsync.db.mapping.model import CANONICAL, PlatformMapping
+from regsync.db.models import StoreMeta
+from regsync.db.session import utcnow
+
+#: The ``store_meta`` name of the installed mapping's record.
+INSTALLED = "platform_mapping"
+
+
+class InstallError(Exception):
+    """The mapping cannot be installed (the reference mapping, a platform the check refuses, a failed statement)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Installed:
+    """The mapping installed on a store.
+
+    Attributes:
+        mapping: the mapping as it was installed.
+        place: where its objects are.
+        fingerprint: the SHA-256 (hex) of the statements installed.
+        objects: what was made (:func:`regsync.db.mapping.ddl.installed_objects`).
+        installed_at: when (UTC, ISO 8601).
+    """
+
+    mapping: PlatformMapping
+    place: Place
+    fingerprint: str
+    objects: list[dict[str, str]]
+    installed_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerStatus:
+    """Whether the installed triggers match a mapping (``regsync status``, ``regsync platform status``).
+
+    Attributes:
+        mapping: the configured mapping's name.
+        installed: the installed mapping's name, ``None`` when nothing is installed.
+        current: the installed statements are those the configured mapping makes now.
+        missing: installed objects no longer in the engine's catalog (``type name``).
+        installed_at: when it was installed (UTC, ISO), or ``None``.
+    """
+
+    mapping: str
+    installed: str | None
+    current: bool
+    missing: list[str] = field(default_factory=list)
+    installed_at: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Nothing to do: the configured mapping is installed as it is now, and every object is there."""
+        return self.current and not self.missing
+
+    def as_dict(self) -> dict[str, Any]:
+        """The status as JSON-ready data."""
+        return {"mapping": self.mapping, "installed": self.installed, "current": self.current,
+                "missing": list(self.missing), "installed_at": self.installed_at, "ok": self.ok}
+
+
+def place_of(conn: Connection, platform_schema: str = "") -> Place:
+    """Where regsync's objects go on ``conn``'s store: its current PostgreSQL schema or MySQL database."""
+    dialect = conn.dialect.name
+    own: str | None = None
+    if dialect == "postgresql":
+        own = conn.execute(text("SELECT current_schema()")).scalar_one()
+    elif dialect == "mysql":
+        own = conn.execute(text("SELECT DATABASE()")).scalar_one()
+    return Place(dialect, own, platform_schema or None)
+
+
+def fingerprint(statements: list[str]) -> str:
+    """The SHA-256 (hex) of ``statements``, in order."""
+    return hashlib.sha256("\n;\n".join(statements).encode("utf-8")).hexdigest()
+
+
+def installed(conn: Connection) -> Installed | None:
+    """The mapping installed on the store of ``conn``, or ``None`` (the reference tables, or nothing installed)."""
+    t = StoreMeta.__table__
+    raw = conn.execute(t.select().where(t.c.name == INSTALLED)).mappings().first()
+    if raw is None:
+        return None
+    rec = json.loads(raw["value"])
+    place = Place(rec["place"]["dialect"], rec["place"]["own"], rec["place"]["platform"])
+    return Installed(PlatformMapping.model_validate(rec["mapping"]), place, rec["fingerprint"], rec["objects"],
+                     rec["installed_at"])
+
+
+def backfill_keys(conn: Connection, mapping: PlatformMapping, place: Place) -> int:
+    """Give every string key of the platform that has no ``platform_key`` row yet its integer local id, in the
+    keys' order; returns how many were added. One ``INSERT … SELECT`` per kind, in the database."""
+    m = placed(mapping, place)
+    kt = place.own_name("platform_key")
+    added = 0
+    for kind in CANONICAL:
+        km = m.kinds[kind]  # type: ignore[index]
+        if km.key_type != "string":
+            continue
+        table = ".".join(place.quote(p) for p in km.table.split("."))
+        key = f"t.{place.quote(km.key)}"
+        res = conn.execute(text(
+            f"INSERT INTO {kt} (entity, key_value) SELECT '{kind}', {key} FROM {table} t "  # noqa: S608 — names
+            f"WHERE {key} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {kt} k WHERE k.entity = '{kind}' "
+            f"AND k.key_value = {key}) ORDER BY {key}"))
+        added += max(res.rowcount or 0, 0)
+    return added
+
+
+def _drop(conn: Connection, objects: list[dict[str, str]], place: Place) -> None:
+    for stmt in drop_ddl(objects, place):
+        conn.execute(text(stmt))
+
+
+def install(engine: Engine, mapping: PlatformMapping, *, platform_schema: str = "") -> Installed:
+    """Install ``mapping``'s views and triggers (replacing an earlier installation), give the existing string keys
+    their local ids, and record it. The caller has run the check (:mod:`regsync.db.mapping.check`) and refuses on
+    its errors.
+
+    Raises:
+        InstallError: the reference mapping (its triggers are the migrations'), or a statement failed (the
+            installation is rolled back where the engine allows).
+    """
+    if mapping.name == REFERENCE:
+        raise InstallError("the reference mapping's tables and triggers are made by regsync's migrations "
+                           "(regsync db upgrade), not installed")
+    try:
+        with engine.begin() as conn:
+            place = place_of(conn, platform_schema)
+            before = installed(conn)
+            if before is not None:
+                _drop(conn, before.objects, before.place)
+            statements = install_ddl(mapping, place)
+            objects = installed_objects(mapping, place)
+            try:
+                for stmt in statements:
+                    conn.execute(text(stmt))
+            except Exception:
+                if place.dialect == "mysql":  # DDL committed statement by statement: take away what was made
+                    _drop(conn, objects, place)
+                raise
+            backfill_keys(conn, mapping, place)
+            now = utcnow().replace(microsecond=0).isoformat()
+            digest = fingerprint(statements)
+            record = {"mapping": mapping.model_dump(mode="json", by_alias=True), "fingerprint": digest,
+                      "place": {"dialect": place.dialect, "own": place.own, "platform": place.platform},
+                      "objects": objects, "installed_at": now}
+            t = StoreMeta.__table__
+            conn.execute(t.delete().where(t.c.name == INSTALLED))
+            conn.execute(t.insert().values(name=INSTALLED, value=json.dumps(record, ensure_ascii=False),
+                                           updated_at=utcnow()))
+            return Installed(mapping, place, digest, objects, now)
+    except InstallError:
+        raise
+    except Exception as exc:
+        raise InstallError(f"installing mapping {mapping.name} failed: {getattr(exc, 'orig', None) or exc}") from exc
+
+
+def uninstall(engine: Engine) -> Installed | None:
+    """Drop the installed views and triggers and forget the installation; returns what was installed (``None``:
+    nothing was). The platform's tables are left exactly as they were before the install; regsync's own tables
+    (outbox, links, ``platform_key``…) stay, for a later install."""
+    with engine.begin() as conn:
+        before = installed(conn)
+        if before is None:
+            return None
+        _drop(conn, before.objects, before.place)
+        t = StoreMeta.__table__
+        conn.execute(t.delete().where(t.c.name == INSTALLED))
+        return before
+
+
+def require_installed(conn: Connection, mapping_name: str, *, platform_schema: str = "") -> TriggerStatus:
+    """Check, before a run, that the store's platform is the configured one (``database.mapping``).
+
+    Args:
+        conn: a connection to the store.
+        mapping_name: ``database.mapping`` (a shipped mapping's name or a file's path).
+        platform_schema: ``database.platform_schema``.
+
+    Returns:
+        The trigger status (its ``current`` is false when the mapping's file changed since it was installed: the run
+        goes on with the installed mapping, whose triggers, views and writes agree, and ``regsync status`` says so).
+
+    Raises:
+        InstallError: a mapped platform's mapping is not installed, or another one is, or the reference tables are
+            configured while a mapping is installed.
+        regsync.db.mapping.load.MappingError: the mapping's file cannot be read.
+    """
+    inst = installed(conn)
+    if mapping_name == REFERENCE:
+        if inst is not None:
+            raise InstallError(f"mapping {inst.mapping.name} is installed on this store, but database.mapping "
+                               "(REGSYNC_MAPPING) is 'reference': set it to the installed mapping's file, or run "
+                               "regsync platform uninstall")
+        return TriggerStatus(REFERENCE, REFERENCE, True)
+    mapping = load_mapping(mapping_name)
+    if inst is None:
+        raise InstallError(f"mapping {mapping.name} is not installed on this store: run regsync platform check, "
+                           "then regsync platform install")
+    if inst.mapping.name != mapping.name:
+        raise InstallError(f"mapping {inst.mapping.name} is installed on this store, not {mapping.name} "
+                           "(database.mapping): install the configured one, or configure the installed one")
+    return status(conn, mapping, platform_schema=platform_schema)
+
+
+def _present(conn: Connection, place: Place, obj: dict[str, str]) -> bool:
+    name, kind = obj["name"], obj["type"]
+    d = place.dialect
+    if d == "sqlite":
+        return conn.execute(text("SELECT 1 FROM sqlite_master WHERE type = :t AND name = :n"),
+                            {"t": kind, "n": name}).first() is not None
+    if d == "postgresql":
+        if kind == "trigger":
+            return conn.execute(text("SELECT 1 FROM pg_trigger WHERE tgname = :n AND NOT tgisinternal"),
+                                {"n": name}).first() is not None
+        if kind == "function":
+            return conn.execute(text("SELECT 1 FROM pg_proc p JOIN pg_namespace s ON s.oid = p.pronamespace "
+                                     "WHERE p.proname = :n AND s.nspname = :s"),
+                                {"n": name, "s": place.own}).first() is not None
+        return conn.execute(text("SELECT 1 FROM information_schema.views WHERE table_name = :n "
+                                 "AND table_schema = :s"), {"n": name, "s": place.own}).first() is not None
+    if kind == "trigger":
+        return conn.execute(text("SELECT 1 FROM information_schema.TRIGGERS WHERE TRIGGER_NAME = :n"),
+                            {"n": name}).first() is not None
+    return conn.execute(text("SELECT 1 FROM information_schema.VIEWS WHERE TABLE_NAME = :n AND TABLE_SCHEMA = :s"),
+                        {"n": name, "s": place.own}).first() is not None
+
+
+def status(conn: Connection, mapping: PlatformMapping, *, platform_schema: str = "") -> TriggerStatus:
+    """Whether ``mapping`` (the configured one) is what is installed on ``conn``'s store, and every installed object
+    is still in the catalog. The reference mapping is always current (its triggers are the migrations')."""
+    if mapping.name == REFERENCE:
+        return TriggerStatus(mapping.name, REFERENCE, True)
+    inst = installed(conn)
+    if inst is None:
+        return TriggerStatus(mapping.name, None, False)
+    place = place_of(conn, platform_schema)
+    current = inst.fingerprint == fingerprint(install_ddl(mapping, place))
+    missing = [f"{o['type']} {o['name']}" for o in inst.objects if not _present(conn, inst.place, o)]
+    return TriggerStatus(mapping.name, inst.mapping.name, current, missing, inst.installed_at)
+

@@ -1,0 +1,253 @@
+"""Writing into a mapped platform's own tables (issue 14): the registry's changes in the platform's columns and
+formats, through the installed mapping (:func:`regsync.db.mapping.install.installed`).
+
+Reads need nothing here: the views the mapping installed show the platform's rows under the reference tables' names
+and columns (:mod:`regsync.db.mapping.ddl`). Writes go to the platform's table itself, by its key:
+
+* a field is written only where the mapping gives it a column regsync may write (``write = true``, not a ``const``);
+  the merge never lets the registry's value win a field the mapping forbids (:func:`read_only_fields`, held as a
+  conflict instead);
+* values are encoded as the platform stores them (:mod:`regsync.db.mapping.codec`): codes, date and time formats,
+  hour units, list formats; a reference as the referred row's key or code;
+* a row is inserted only for a kind the mapping lets regsync insert (:class:`InsertNotAllowed` otherwise), with the
+  mapping's ``defaults`` and, for a string key, ``new_key`` over the registry id;
+* the normalized ID number goes to regsync's ``person_norm`` unless the mapping maps a column for it.
+
+The caller holds :func:`regsync.db.session.suppress_outbox`, as for the reference tables; the triggers still give a
+new string key its ``platform_key`` row, whose local id :func:`insert_rows` returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, text
+
+from regsync.db.mapping.codec import Codec
+from regsync.db.mapping.ddl import Place, placed
+from regsync.db.mapping.install import INSTALLED, Installed, installed
+from regsync.db.mapping.model import REF_KIND, KindMap, PlatformMapping
+from regsync.db.models import StoreMeta
+from regsync.db.query import CHUNK, chunks
+
+#: Canonical columns the writers set that are regsync's own, not the platform's: kept beside (``id_number_norm``)
+#: or left to the platform (``updated_at``, which the platform maintains itself when it keeps one).
+_OWN = frozenset({"id_number_norm", "updated_at"})
+
+_CACHE: dict[str, tuple[str, MappedPlatform]] = {}
+
+
+class InsertNotAllowed(Exception):
+    """The mapping does not let regsync insert rows of this kind (``insert = false``): the registry's record is
+    listed for an operator instead of being created on the platform."""
+
+    def __init__(self, kind: str, mapping: str) -> None:
+        self.kind = kind
+        super().__init__(f"mapping {mapping} does not let regsync insert {kind} rows (insert = false)")
+
+
+class MappedPlatform:
+    """The installed mapping of one store, with its codec, for the writers.
+
+    Attributes:
+        mapping: the installed mapping, its tables qualified (:func:`regsync.db.mapping.ddl.placed`).
+        place: where its objects are.
+        codec: its value codec.
+    """
+
+    def __init__(self, inst: Installed, codec: Codec) -> None:
+        self.mapping: PlatformMapping = placed(inst.mapping, inst.place)
+        self.place: Place = inst.place
+        self.codec = codec
+
+    def kind(self, kind: str) -> KindMap:
+        """The kind's table mapping."""
+        return self.mapping.kinds[kind]  # type: ignore[index]
+
+    def table(self, kind: str) -> str:
+        """The kind's platform table, quoted and qualified."""
+        return ".".join(self.place.quote(p) for p in self.kind(kind).table.split("."))
+
+    def q(self, name: str) -> str:
+        """An identifier quoted."""
+        return self.place.quote(name)
+
+    # ------------------------------------------------------------------------------------------ keys
+    def platform_keys(self, conn: Connection, kind: str, local_ids: Sequence[int]) -> dict[int, Any]:
+        """Local id → the platform's key value, for ``local_ids`` of ``kind`` (string keys through ``platform_key``)."""
+        if self.kind(kind).key_type != "string":
+            return {int(i): int(i) for i in local_ids}
+        kt = self.place.own_name("platform_key")
+        out: dict[int, Any] = {}
+        for chunk in chunks(sorted(set(local_ids)), CHUNK):
+            rows = conn.execute(text(f"SELECT local_id, key_value FROM {kt} WHERE entity = :e "  # noqa: S608
+                                     "AND local_id IN :ids").bindparams(bindparam("ids", expanding=True)),
+                                {"e": kind, "ids": list(chunk)})
+            out.update({int(lid): key for lid, key in rows})
+        return out
+
+    def local_id_of_key(self, conn: Connection, kind: str, key: Any) -> int:
+        """The local id of the platform key ``key`` of ``kind``."""
+        if self.kind(kind).key_type != "string":
+            return int(key)
+        kt = self.place.own_name("platform_key")
+        return int(conn.execute(text(f"SELECT local_id FROM {kt} WHERE entity = :e AND key_value = :k"),  # noqa: S608
+                                {"e": kind, "k": str(key)}).scalar_one())
+
+    def ref_values(self, conn: Connection, kind: str, field: str, local_ids: Sequence[int]) -> dict[int, Any]:
+        """Local id of the referred record → the value the platform's column ``field`` of ``kind`` holds for it:
+        the referred row's ``ref_column`` (an org code…) or its key."""
+        target = REF_KIND[kind][field]
+        fm = self.kind(kind).fields[field]
+        keys = self.platform_keys(conn, target, local_ids)
+        tk = self.kind(target)
+        if fm.ref_column is None or fm.ref_column == tk.key:
+            return keys
+        out: dict[int, Any] = {}
+        by_key = {v: k for k, v in keys.items()}
+        for chunk in chunks(sorted(by_key), CHUNK):
+            rows = conn.execute(text(
+                f"SELECT {self.q(tk.key)}, {self.q(fm.ref_column)} FROM {self.table(target)} "  # noqa: S608
+                f"WHERE {self.q(tk.key)} IN :keys").bindparams(bindparam("keys", expanding=True)), {"keys": chunk})
+            out.update({by_key[key]: value for key, value in rows})
+        return out
+
+    # ------------------------------------------------------------------------------------------ values
+    def encode_rows(self, conn: Connection, kind: str, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Canonical rows (field → value) as platform columns (column → value), the columns regsync may write only;
+        references looked up."""
+        km = self.kind(kind)
+        refs: dict[str, dict[int, Any]] = {}
+        for field in REF_KIND.get(kind, {}):
+            ids = [r[field] for r in rows if r.get(field) is not None]
+            if field in km.fields and km.fields[field].column and ids:
+                refs[field] = self.ref_values(conn, kind, field, ids)
+        out = []
+        for r in rows:
+            enc: dict[str, Any] = {}
+            for field, value in r.items():
+                fm = km.fields.get(field)
+                if field in _OWN and (fm is None or field == "updated_at"):
+                    continue
+                if fm is None or fm.column is None or not fm.write or field == "id":
+                    continue
+                if field in REF_KIND.get(kind, {}):
+                    enc[fm.column] = None if value is None else refs[field][int(value)]
+                else:
+                    enc[fm.column] = self.codec.encode(kind, field, value)
+            out.append(enc)
+        return out
+
+    def update_rows(self, conn: Connection, kind: str, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
+        """Write ``columns`` (canonical) of ``rows`` (``{"id": local id, …}``) into the platform's table."""
+        km = self.kind(kind)
+        keys = self.platform_keys(conn, kind, [r["id"] for r in rows])
+        encoded = self.encode_rows(conn, kind, [{c: r[c] for c in columns if c in r} for r in rows])
+        if kind == "volunteer" and "id_number_norm" in columns:
+            self.set_norms(conn, [{"vid": r["id"], "norm": r.get("id_number_norm")} for r in rows])
+        by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for r, enc in zip(rows, encoded, strict=True):
+            if enc:
+                by_shape.setdefault(tuple(sorted(enc)), []).append({**{f"c_{c}": v for c, v in enc.items()},
+                                                                   "k_key": keys[int(r["id"])]})
+        for shape, params in by_shape.items():
+            sets = ", ".join(f"{self.q(c)} = :c_{c}" for c in shape)
+            conn.execute(text(f"UPDATE {self.table(kind)} SET {sets} WHERE {self.q(km.key)} = :k_key"),  # noqa: S608
+                         params)
+
+    def insert_rows(self, conn: Connection, kind: str, rows: Sequence[dict[str, Any]],
+                    registry_ids: Sequence[str | None]) -> list[int]:
+        """Insert records made in the registry as platform rows; returns their local ids in order.
+
+        Raises:
+            InsertNotAllowed: the mapping does not let regsync insert rows of ``kind``.
+        """
+        km = self.kind(kind)
+        if not km.insert:
+            raise InsertNotAllowed(kind, self.mapping.name)
+        encoded = self.encode_rows(conn, kind, rows)
+        out: list[int] = []
+        for r, enc, registry_id in zip(rows, encoded, registry_ids, strict=True):
+            values = {**{c: v for c, v in km.defaults.items()}, **enc}
+            if km.soft_delete is not None and km.soft_delete.active is not None:
+                values.setdefault(km.soft_delete.column, km.soft_delete.active)
+            if km.key_type == "string":
+                assert km.new_key is not None  # the model requires it for a string key regsync may insert
+                values[km.key] = km.new_key.format(registry_id=registry_id or _anonymous(r))
+            cols = list(values)
+            stmt = (f"INSERT INTO {self.table(kind)} ({', '.join(self.q(c) for c in cols)}) "  # noqa: S608
+                    f"VALUES ({', '.join(f':v_{c}' for c in cols)})")
+            params = {f"v_{c}": v for c, v in values.items()}
+            if km.key_type == "string":
+                conn.execute(text(stmt), params)
+                local_id = self.local_id_of_key(conn, kind, values[km.key])
+            else:
+                result = conn.execute(text(stmt + f" RETURNING {self.q(km.key)}"), params)
+                local_id = int(result.scalar_one())
+            out.append(local_id)
+            if kind == "volunteer" and "id_number_norm" in r:
+                self.set_norms(conn, [{"vid": local_id, "norm": r["id_number_norm"]}])
+        return out
+
+    def set_norms(self, conn: Connection, fixes: Sequence[dict[str, Any]]) -> None:
+        """Keep volunteers' normalized ID numbers (``{"vid": local id, "norm": …}``): in the mapped column when the
+        mapping has one, else in ``person_norm``."""
+        if not fixes:
+            return
+        fm = self.kind("volunteer").fields.get("id_number_norm")
+        if fm is not None and fm.column is not None:
+            keys = self.platform_keys(conn, "volunteer", [f["vid"] for f in fixes])
+            conn.execute(text(f"UPDATE {self.table('volunteer')} SET {self.q(fm.column)} = :norm "  # noqa: S608
+                              f"WHERE {self.q(self.kind('volunteer').key)} = :key"),
+                         [{"norm": f["norm"], "key": keys[int(f["vid"])]} for f in fixes])
+            return
+        pn = self.place.own_name("person_norm")
+        ids = [int(f["vid"]) for f in fixes]
+        for chunk in chunks(ids, CHUNK):
+            conn.execute(text(f"DELETE FROM {pn} WHERE local_id IN :ids").bindparams(  # noqa: S608
+                bindparam("ids", expanding=True)), {"ids": list(chunk)})
+        conn.execute(text(f"INSERT INTO {pn} (local_id, id_number_norm) VALUES (:vid, :norm)"),  # noqa: S608
+                     [{"vid": int(f["vid"]), "norm": f["norm"]} for f in fixes])
+
+
+def _anonymous(row: dict[str, Any]) -> str:
+    return hashlib.sha256(repr(sorted(row.items())).encode()).hexdigest()[:16]
+
+
+def mapped_platform(conn: Connection) -> MappedPlatform | None:
+    """The installed mapping of ``conn``'s store, or ``None`` for the reference tables. Read from ``store_meta`` once
+    per installation (a changed record, after ``regsync platform install``, is read again)."""
+    t = StoreMeta.__table__
+    raw = conn.execute(t.select().with_only_columns(t.c.value).where(t.c.name == INSTALLED)).scalar_one_or_none()
+    if raw is None:
+        return None
+    url = conn.engine.url.render_as_string(hide_password=True)
+    digest = hashlib.sha256(raw.encode("utf-8")).hexdigest()
+    hit = _CACHE.get(url)
+    if hit is None or hit[0] != digest:
+        inst = installed(conn)
+        if inst is None:
+            return None
+        hit = _CACHE[url] = (digest, MappedPlatform(inst, Codec(inst.mapping)))
+    return hit[1]
+
+
+def insertable(conn: Connection, kind: str) -> bool:
+    """Whether regsync may insert rows of ``kind`` on this store's platform (always, for the reference tables)."""
+    mp = mapped_platform(conn)
+    return mp is None or mp.kind(kind).insert
+
+
+def read_only_fields(conn: Connection, kind: str) -> frozenset[str]:
+    """The synced fields of ``kind`` regsync must never write on this store's platform (``write = false``, or
+    held in a ``const``): empty for the reference tables."""
+    mp = mapped_platform(conn)
+    if mp is None:
+        return frozenset()
+    km = mp.kind(kind)
+    return frozenset(name for name, fm in km.fields.items() if not fm.write or fm.column is None)
+
+
+__all__ = ["InsertNotAllowed", "MappedPlatform", "insertable", "mapped_platform", "read_only_fields"]
