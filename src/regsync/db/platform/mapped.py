@@ -234,6 +234,18 @@ def mapped_platform(conn: Connection) -> MappedPlatform | None:
     return hit[1]
 
 
+def local_id_of(conn: Connection, kind: str, ident: str) -> int | None:
+    """The local id an operator names by ``ident``: the platform's key (an org code, where the mapping keys the kind by
+    a string; the local id's own digits otherwise). ``None`` when no record of the kind has that key."""
+    mp = mapped_platform(conn)
+    if mp is None or mp.kind(kind).key_type != "string":
+        return int(ident) if ident.strip().isdigit() else None
+    kt = mp.place.own_name("platform_key")
+    found = conn.execute(text(f"SELECT local_id FROM {kt} WHERE entity = :e AND key_value = :k"),  # noqa: S608
+                         {"e": kind, "k": ident.strip()}).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
 def insertable(conn: Connection, kind: str) -> bool:
     """Whether regsync may insert rows of ``kind`` on this store's platform (always, for the reference tables)."""
     mp = mapped_platform(conn)
@@ -250,4 +262,4 @@ def read_only_fields(conn: Connection, kind: str) -> frozenset[str]:
     return frozenset(name for name, fm in km.fields.items() if not fm.write or fm.column is None)
 
 
-__all__ = ["InsertNotAllowed", "MappedPlatform", "insertable", "mapped_platform", "read_only_fields"]
+__all__ = ["InsertNotAllowed", "MappedPlatform", "insertable", "local_id_of", "mapped_platform", "read_only_fields"]

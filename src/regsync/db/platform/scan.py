@@ -22,6 +22,7 @@ from sqlalchemy.sql import Select
 
 from regsync.db.models import SYNCED_COLUMNS, TABLES, Base, Link
 from regsync.db.platform.read import id_number_variants
+from regsync.db.platform.write import set_id_number_norms
 from regsync.db.session import is_postgres
 from regsync.domain.normalize import try_normalize_id_number
 from regsync.domain.projection import REFERENCES
@@ -207,7 +208,8 @@ def local_items(conn: Connection, kind: str, local_ids: Sequence[int]) -> list[L
 
 
 def backfill_id_number_norm(engine: Engine, page: int = PAGE) -> int:
-    """Fill ``volunteer.id_number_norm`` where it is missing (the platform's own inserts leave it empty), in
+    """Fill ``volunteer.id_number_norm`` where it is missing (the platform's own inserts leave it empty; beside a
+    mapped platform, regsync's ``person_norm``: :func:`regsync.db.platform.write.set_id_number_norms`), in
     keyset pages of ``page`` rows, one transaction each; not a synced column, so the outbox triggers queue
     nothing. A number that does not normalize (GB 11643-1999) is left empty. Returns the rows filled."""
     last, filled = 0, 0
@@ -219,7 +221,7 @@ def backfill_id_number_norm(engine: Engine, page: int = PAGE) -> int:
             fixes = [{"norm": n, "vid": r.id} for r in rows
                      if (n := try_normalize_id_number(r.id_type or "", r.id_number or "")) is not None]
             if fixes:
-                conn.execute(text("UPDATE volunteer SET id_number_norm = :norm WHERE id = :vid"), fixes)
+                set_id_number_norms(conn, fixes)
         filled += len(fixes)
         if len(rows) < page:
             return filled
