@@ -1,4 +1,4 @@
-"""Shared fixtures: the local store on SQLite and PostgreSQL (every database test runs on both)."""
+"""Shared fixtures: the local store on SQLite, PostgreSQL and MariaDB (every database test runs on all three)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import structlog
 from sqlalchemy import Engine
 
 from factories import TEST_HASH_KEY
+from myutil import _MY, MY_URL, drop_my_database, make_my_database
 from pgutil import _PG, PG_URL, drop_pg_schema, make_pg_schema_engine
 from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine
@@ -44,11 +45,26 @@ def pg_url() -> str:
     return PG_URL
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(scope="session")
+def my_url() -> str:
+    """The MySQL/MariaDB server's URL (no database); the test fails (not skips) when it is down: CI starts it."""
+    if not _MY:
+        pytest.fail(f"MariaDB is not reachable at {MY_URL}; start it (.ci/services.sh, see README)")
+    return MY_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """A URL of an empty local store: a SQLite file, or a private PostgreSQL schema (via search_path)."""
+    """A URL of an empty local store: a SQLite file, a private PostgreSQL schema (via search_path), or a private
+    MariaDB database."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'local.db'}"
+        return
+    if request.param == "mariadb":
+        request.getfixturevalue("my_url")
+        url, name = make_my_database()
+        yield url
+        drop_my_database(name)
         return
     base = request.getfixturevalue("pg_url")
     engine, schema = make_pg_schema_engine(base)

@@ -94,7 +94,7 @@ def test_plain_sql_change_after_a_sync_is_pushed_and_nothing_else(settings, engi
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        ph = "%s" if engine.dialect.name == "postgresql" else "?"
+        ph = "?" if engine.dialect.name == "sqlite" else "%s"
         cur.execute(f"UPDATE volunteer SET phone = {ph} WHERE id = {ph}", ("+86 137-0000-2222", v1))
         raw.commit()
     finally:

@@ -1,7 +1,9 @@
-"""Engines and transactions of the local store, on SQLite and PostgreSQL alike.
+"""Engines and transactions of the local store, on SQLite, PostgreSQL and MySQL/MariaDB alike.
 
 * SQLite: WAL journal, ``synchronous=NORMAL``, a 30 s busy timeout; one writer at a time.
-* PostgreSQL (psycopg 3): the session time zone is UTC, so naive timestamps are UTC on both engines.
+* PostgreSQL (psycopg 3): the session time zone is UTC, so naive timestamps are UTC on every engine.
+* MySQL 8 / MariaDB ≥ 10.6 (PyMySQL): see :func:`make_engine` (UTC session, strict ``sql_mode``, READ COMMITTED,
+  utf8mb4 with binary collation).
 """
 
 from __future__ import annotations
@@ -27,11 +29,31 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+#: The ``sql_mode`` of regsync's MySQL/MariaDB sessions: strict (a value that does not fit is an error, not a silent
+#: truncation or a zero date), and nothing that changes how SQL is parsed (no ``ANSI_QUOTES``: regsync's SQL quotes
+#: no identifier; no ``PIPES_AS_CONCAT``: it concatenates with ``CONCAT`` on MySQL). Triggers keep the mode they
+#: were created under.
+MYSQL_SQL_MODE = "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
+
+#: The character set and collation of regsync's tables and sessions on MySQL/MariaDB. utf8mb4 holds every character
+#: the registry sends (names with characters outside the BMP among them; MySQL's ``utf8``/``utf8mb3`` does not).
+#: The collation is binary: regsync compares values in its own normalization, never by the database's collation, so
+#: its tables compare and sort text by code point, as SQLite does and as the registry's export is ordered (a
+#: case-insensitive collation would make ``x`` equal ``X`` in a key). ``utf8mb4_bin`` exists on MySQL 8 and MariaDB
+#: alike; it is PAD SPACE (trailing spaces are ignored in comparisons), which no key of regsync's has.
+MYSQL_CHARSET, MYSQL_COLLATION = "utf8mb4", "utf8mb4_bin"
+
+
 def normalize_url(url: str) -> str:
-    """Use psycopg 3 for a bare ``postgresql://`` URL (the only PostgreSQL driver regsync ships with)."""
+    """Use regsync's drivers for a URL that names none: psycopg 3 for ``postgresql://``, PyMySQL for ``mysql://``
+    and ``mariadb://`` (the drivers regsync ships with), and ``charset=utf8mb4`` on a MySQL URL without a charset."""
     u = make_url(url)
     if u.drivername in {"postgresql", "postgres"}:
         u = u.set(drivername="postgresql+psycopg")
+    elif u.drivername in {"mysql", "mariadb", "mariadb+pymysql"}:
+        u = u.set(drivername="mysql+pymysql")
+    if u.get_backend_name() == "mysql" and "charset" not in u.query:
+        u = u.update_query_dict({"charset": MYSQL_CHARSET})
     return u.render_as_string(hide_password=False)
 
 
@@ -39,11 +61,18 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine for the local store.
 
     Args:
-        url: a SQLAlchemy URL (``sqlite:///file.db``, ``postgresql+psycopg://user@host/db``).
+        url: a SQLAlchemy URL (``sqlite:///file.db``, ``postgresql+psycopg://user@host/db``,
+            ``mysql+pymysql://user@host:3306/db``).
         **kwargs: passed to :func:`sqlalchemy.create_engine`.
 
     Returns:
-        The engine, with the per-engine settings above applied on every connection.
+        The engine, with the per-engine settings above applied on every connection. On MySQL/MariaDB every
+        connection gets ``time_zone = '+00:00'`` (naive timestamps are UTC, and ``CURRENT_TIMESTAMP`` defaults and
+        ``UTC_TIMESTAMP`` agree), :data:`MYSQL_SQL_MODE`, utf8mb4 with :data:`MYSQL_COLLATION`, and the isolation
+        level READ COMMITTED: the level of PostgreSQL's default that regsync's statements are written for. InnoDB's
+        default, REPEATABLE READ, would read every statement of a transaction from its first read's snapshot (a
+        relay would not see rows committed after it began) and take gap locks on the ranges that locking reads and
+        updates scan, so that the triggers' inserts into the outbox would wait on a relay's claim, and deadlock.
     """
     url = normalize_url(url)
     u = make_url(url)
@@ -68,12 +97,38 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         connect_args["options"] = options
         kwargs.setdefault("pool_pre_ping", True)
         return create_engine(url, connect_args=connect_args, **kwargs)
+    if u.get_backend_name() == "mysql":
+        kwargs.setdefault("pool_pre_ping", True)
+        kwargs.setdefault("pool_recycle", 3600)  # the server drops connections idle for wait_timeout (8 h default)
+        kwargs.setdefault("isolation_level", "READ COMMITTED")
+        engine = create_engine(url, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _mysql_session(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("SET time_zone = '+00:00'")
+            cur.execute(f"SET sql_mode = '{MYSQL_SQL_MODE}'")
+            cur.execute(f"SET NAMES {MYSQL_CHARSET} COLLATE {MYSQL_COLLATION}")
+            cur.close()
+
+        return engine
     return create_engine(url, **kwargs)
 
 
 def is_postgres(bind: Engine | Connection) -> bool:
     """Whether ``bind`` talks to PostgreSQL."""
     return bind.dialect.name == "postgresql"
+
+
+def is_mysql(bind: Engine | Connection) -> bool:
+    """Whether ``bind`` talks to MySQL or MariaDB (:func:`normalize_url` drives both with the ``mysql`` dialect)."""
+    return bind.dialect.name in ("mysql", "mariadb")
+
+
+def lastrowid_insert(bind: Engine | Connection) -> bool:
+    """Whether an ``INSERT`` on ``bind`` cannot return its row's id with ``RETURNING`` (MySQL 8; MariaDB ≥ 10.5,
+    PostgreSQL and SQLite can), so the driver's last insert id is read instead."""
+    return not bind.dialect.insert_returning
 
 
 @contextmanager
@@ -84,7 +139,10 @@ def suppress_outbox(conn: Connection) -> Iterator[None]:
     outbox (design.md, "Data model": no echo loop). The marker row is visible to this transaction only
     and is deleted before the block ends, so other writers are never affected.
     """
-    row_id = conn.execute(text("INSERT INTO outbox_suppress DEFAULT VALUES RETURNING id")).scalar_one()
+    if is_mysql(conn):
+        row_id = conn.execute(text("INSERT INTO outbox_suppress () VALUES ()")).lastrowid
+    else:
+        row_id = conn.execute(text("INSERT INTO outbox_suppress DEFAULT VALUES RETURNING id")).scalar_one()
     try:
         yield
     finally:
