@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, text
 
 from regsync.db.migrate import current_revision, downgrade, head_revision, include_object, upgrade
 from regsync.db.models import Base
-from regsync.db.session import suppress_outbox
+from regsync.db.outbox import claim
+from regsync.db.session import suppress_outbox, utcnow
 
 
 def _vol(conn, **kw):
@@ -234,3 +236,34 @@ def test_a_store_failure_that_is_not_a_driver_error_is_a_store_error_everywhere(
         run_generate(Settings(database=DatabaseSettings(url=db_url)), scale=0.001, seed=1, engine=engine)
     res = CliRunner().invoke(app, ["db", "current"], env={"REGSYNC_DATABASE_URL": db_url, "REGSYNC_CONFIG": ""})
     assert res.exit_code == 1 and "cannot open the local store: QueuePool limit" in res.output, res.output
+
+
+@pytest.mark.parametrize("db_url", ["postgresql", "mariadb"], indirect=True)
+def test_two_relays_claiming_at_once_share_the_rows_and_never_wait(engine: Engine) -> None:
+    """Replicas share the outbox (design.md, flow 1): a claim skips the rows another relay's open claim has locked
+    (``FOR UPDATE SKIP LOCKED``) instead of waiting for it, and takes the next ones in priority order."""
+    with engine.begin() as conn:
+        for i in range(10):
+            _vol(conn, id_number=f"23010219900101{i:03d}X")
+    now = utcnow()
+    until = now + dt.timedelta(seconds=30)
+    first, second = engine.connect(), engine.connect()
+    try:
+        # a wait would fail the test within 2 s rather than hang it
+        if engine.dialect.name == "postgresql":
+            second.execute(text("SET lock_timeout = '2s'"))
+        else:
+            second.execute(text("SET SESSION innodb_lock_wait_timeout = 2"))
+        second.commit()
+        with first.begin():
+            a = claim(first, worker="relay-a", now=now, until=until, limit=4)
+            with second.begin():
+                b = claim(second, worker="relay-b", now=now, until=until, limit=4)
+        ids = [r["id"] for r in a + b]
+    finally:
+        first.close()
+        second.close()
+    assert len(a) == len(b) == 4 and len(set(ids)) == 8 and ids == sorted(ids)
+    with engine.connect() as conn:
+        owners = dict(conn.execute(text("SELECT id, claimed_by FROM outbox WHERE claimed_by IS NOT NULL")).all())
+    assert owners == {**{r["id"]: "relay-a" for r in a}, **{r["id"]: "relay-b" for r in b}}

@@ -973,8 +973,8 @@ def test_most_of_a_batch_refused_with_one_code_not_about_the_data_halts(settings
 ])
 def test_a_local_value_of_the_wrong_kind_fails_its_record_alone(settings, engine, sandbox, table, column,
                                                                 value) -> None:
-    if engine.dialect.name == "postgresql" and column not in ("skills",):
-        pytest.skip("PostgreSQL's column types refuse such values at the source")
+    if engine.dialect.name != "sqlite" and column not in ("skills",):
+        pytest.skip("PostgreSQL's and MySQL's column types refuse (or read as a date) such values at the source")
     with engine.begin() as conn:
         t = f.org_tree(conn)
         vols = [f.volunteer(conn) for _ in range(3)]

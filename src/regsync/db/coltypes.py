@@ -39,7 +39,7 @@ def only_on(index: Index, *dialects: str) -> Index:
     """
     names = tuple(dialects) + (("mariadb",) if "mysql" in dialects else ())
     index.info["dialects"] = names
-    return index.ddl_if(dialect=names)
+    return index.ddl_if(dialect=names)  # type: ignore[arg-type]  # a tuple of names is documented; the stub says str
 
 
 __all__ = ["MYSQL_TABLE", "BigId", "Timestamp", "only_on"]

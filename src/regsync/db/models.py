@@ -231,6 +231,9 @@ TABLE_ENTITY: dict[str, str] = {
 }
 
 
+_WAITING, _REUSED = "state IN ('pending', 'deferred')", "op = 'reuse' AND state <> 'sent'"
+
+
 class Outbox(Base):
     """发件箱表: one row per local change, written by a trigger in the change's own transaction.
 
@@ -249,16 +252,16 @@ class Outbox(Base):
         Index("ix_outbox_claim", "state", "priority", "id"),
         Index("ix_outbox_record", "entity", "local_id"),
         # the claim's order (priority, id) over the rows that wait, read straight off the index however many
-        # rows are waiting or done (a partial index; the claim's WHERE names the same states)
-        # (MySQL/MariaDB have no partial index: there a plain one would hold every row, sent ones too, and the
-        # claim's order would walk them; the claim reads ix_outbox_claim instead)
-        only_on(Index("ix_outbox_waiting", "priority", "id", postgresql_where=text("state IN ('pending', 'deferred')"),
-                      sqlite_where=text("state IN ('pending', 'deferred')")), "postgresql", "sqlite"),
+        # rows are waiting or done (a partial index; the claim's WHERE names the same states). MySQL/MariaDB have
+        # no partial index: there a plain one would hold every row, sent ones too, and the claim's order would walk
+        # them; their claim reads ix_outbox_claim one state at a time (regsync.db.outbox.claim)
+        only_on(Index("ix_outbox_waiting", "priority", "id", postgresql_where=text(_WAITING),
+                      sqlite_where=text(_WAITING)), "postgresql", "sqlite"),
         # the keys used again for another record whose new record is not in the registry yet (migration 0007;
         # regsync.flows.outbound.reused_keys): a few rows, looked up for every record the relay plans (on
         # MySQL/MariaDB, as a plain index, it would be ix_outbox_record again: none)
-        only_on(Index("ix_outbox_reuse", "entity", "local_id", postgresql_where=text("op = 'reuse' AND state <> 'sent'"),
-                      sqlite_where=text("op = 'reuse' AND state <> 'sent'")), "postgresql", "sqlite"),
+        only_on(Index("ix_outbox_reuse", "entity", "local_id", postgresql_where=text(_REUSED),
+                      sqlite_where=text(_REUSED)), "postgresql", "sqlite"),
         MYSQL_TABLE,
     )
 

@@ -125,10 +125,10 @@ def is_mysql(bind: Engine | Connection) -> bool:
     return bind.dialect.name in ("mysql", "mariadb")
 
 
-def lastrowid_insert(bind: Engine | Connection) -> bool:
-    """Whether an ``INSERT`` on ``bind`` cannot return its row's id with ``RETURNING`` (MySQL 8; MariaDB ≥ 10.5,
-    PostgreSQL and SQLite can), so the driver's last insert id is read instead."""
-    return not bind.dialect.insert_returning
+def row_locks(bind: Engine | Connection) -> bool:
+    """Whether ``bind``'s engine locks rows (``FOR UPDATE``, ``FOR SHARE``, ``SKIP LOCKED``): PostgreSQL and
+    MySQL/MariaDB; SQLite locks the whole file for a writer instead."""
+    return bind.dialect.name in ("postgresql", "mysql", "mariadb")
 
 
 @contextmanager

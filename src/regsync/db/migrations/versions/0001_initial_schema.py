@@ -8,7 +8,6 @@ import sqlalchemy as sa
 from alembic import op
 
 from regsync.db.coltypes import MYSQL_TABLE, Timestamp
-
 from regsync.db.triggers import drop_trigger_ddl, trigger_ddl
 
 revision = '0001'
