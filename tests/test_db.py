@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from regsync.db.migrate import current_revision, downgrade, head_revision, include_object, upgrade
 from regsync.db.models import Base
 from regsync.db.outbox import claim
-from regsync.db.session import suppress_outbox, utcnow
+from regsync.db.session import lock_conflict, retry_on_lock_conflict, suppress_outbox, utcnow
 
 
 def _vol(conn, **kw):
@@ -44,6 +46,17 @@ def test_migrations_equal_the_models(engine: Engine) -> None:
             conn, opts={"include_object": include_object(conn.dialect.name)}), Base.metadata)
     # server defaults are not compared; every table, column, index and constraint must match
     assert diff == []
+    if engine.dialect.name == "mysql":  # table options, which Alembic does not compare: whatever the database's
+        with engine.connect() as conn:  # defaults (tests/myutil.py: utf8mb3, case-insensitive), InnoDB, utf8mb4_bin
+            tables = set(conn.execute(text(
+                "SELECT table_name, engine, table_collation FROM information_schema.tables "
+                "WHERE table_schema = DATABASE() AND table_name <> 'alembic_version'")).all())
+            columns = set(conn.execute(text(
+                "SELECT DISTINCT character_set_name, collation_name FROM information_schema.columns "
+                "WHERE table_schema = DATABASE() AND table_name <> 'alembic_version' AND collation_name IS NOT NULL"
+            )).all())
+        assert tables == {(t, "InnoDB", "utf8mb4_bin") for t in Base.metadata.tables}
+        assert columns == {("utf8mb4", "utf8mb4_bin")}
 
 
 def test_insert_update_delete_are_queued_in_the_same_transaction(engine: Engine) -> None:
@@ -267,3 +280,44 @@ def test_two_relays_claiming_at_once_share_the_rows_and_never_wait(engine: Engin
     with engine.connect() as conn:
         owners = dict(conn.execute(text("SELECT id, claimed_by FROM outbox WHERE claimed_by IS NOT NULL")).all())
     assert owners == {**{r["id"]: "relay-a" for r in a}, **{r["id"]: "relay-b" for r in b}}
+
+
+@pytest.mark.parametrize("db_url", ["postgresql", "mariadb"], indirect=True)
+def test_a_deadlock_is_told_apart_and_its_transaction_run_again(engine: Engine) -> None:
+    """Two writers that lock two rows in opposite orders: the server rolls one back (PostgreSQL 40P01, InnoDB
+    1213), which :func:`lock_conflict` tells apart from other errors, and :func:`retry_on_lock_conflict` runs such
+    a transaction again."""
+    with engine.begin() as conn:
+        a, b = _vol(conn), _vol(conn, name="李娜", id_number="230102199202021230")
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def writer(first: int, second: int) -> None:
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("UPDATE volunteer SET remark = 'one' WHERE id = :i"), {"i": first})
+                barrier.wait(10)
+                conn.execute(text("UPDATE volunteer SET remark = 'two' WHERE id = :i"), {"i": second})
+        except DBAPIError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(a, b)), threading.Thread(target=writer, args=(b, a))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(errors) == 1 and lock_conflict(errors[0]), errors
+    with pytest.raises(DBAPIError) as other:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT no_such_column FROM volunteer"))
+    assert not lock_conflict(other.value)
+
+    calls: list[int] = []
+
+    def work(conn):
+        calls.append(1)
+        if len(calls) == 1:
+            raise errors[0]
+        return conn.execute(text("SELECT COUNT(*) FROM volunteer")).scalar_one()
+
+    assert retry_on_lock_conflict(engine, work) == 2 and len(calls) == 2

@@ -1053,3 +1053,24 @@ def test_a_newer_row_of_a_record_in_flight_waits_for_its_write(settings, engine,
     phones = {v["clientRef"]: v["phone"] for v in registry_records(sandbox, "volunteers")}
     assert len(phones) == 2 and phones[str(first)].replace("-", "").endswith("13700002222")
     assert {s for _, _, s, _ in outbox_states(engine)} == {"sent"}
+
+
+def test_a_name_outside_the_bmp_round_trips_through_the_store_and_both_flows(settings, engine, sandbox) -> None:
+    """Rare characters outside the BMP (𠮷 U+20BB7, 𪚥 U+2A6A5: four bytes in UTF-8, which MySQL's utf8mb3 cannot
+    hold) in a volunteer's name are stored, pushed and read back as they are, and the portal's identity correction
+    to another such name comes back into the local row (the generator makes such names: design.md, "Data that
+    looks like the province's")."""
+    with engine.begin() as conn:
+        v = f.volunteer(conn, name="王𠮷")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT name FROM volunteer WHERE id = :i"), {"i": v}).scalar_one() == "王𠮷"
+    assert sync(settings, engine)["pushed"] == {"volunteers": 1}
+    rid = link_of(engine, "volunteer", v).registry_id
+    assert [r["name"] for r in registry_records(sandbox, "volunteers") if r["id"] == rid] == ["王𠮷"]
+    r = httpx.post(f"{sandbox.admin_url}/portal/volunteers/{rid}/identity", json={"name": "李𪚥𠮷"})
+    r.raise_for_status()
+    sync(settings, engine, inbound=True)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT name FROM volunteer WHERE id = :i"), {"i": v}).scalar_one() == "李𪚥𠮷"
+        assert conn.execute(text("SELECT COUNT(*) FROM outbox WHERE state <> 'sent'")).scalar_one() == 0
+    assert [r["name"] for r in registry_records(sandbox, "volunteers") if r["id"] == rid] == ["李𪚥𠮷"]

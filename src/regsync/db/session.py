@@ -11,12 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+T = TypeVar("T")
 
 
 def current_worker() -> str:
@@ -129,6 +133,49 @@ def row_locks(bind: Engine | Connection) -> bool:
     """Whether ``bind``'s engine locks rows (``FOR UPDATE``, ``FOR SHARE``, ``SKIP LOCKED``): PostgreSQL and
     MySQL/MariaDB; SQLite locks the whole file for a writer instead."""
     return bind.dialect.name in ("postgresql", "mysql", "mariadb")
+
+
+#: Driver error codes of a transaction that lost a lock conflict and may simply be run again: PostgreSQL's SQLSTATEs
+#: ``40001`` (serialization failure), ``40P01`` (deadlock detected), ``55P03`` (lock not available); MySQL/MariaDB's
+#: error numbers 1213 (``ER_LOCK_DEADLOCK``: InnoDB rolled the whole transaction back) and 1205
+#: (``ER_LOCK_WAIT_TIMEOUT``: only the statement is rolled back unless ``innodb_rollback_on_timeout``; the caller's
+#: transaction block rolls the rest back as it leaves).
+LOCK_CONFLICT_CODES = frozenset({"40001", "40P01", "55P03", "1213", "1205"})
+
+
+def lock_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` (a SQLAlchemy error, or the driver's) says the transaction lost a lock conflict
+    (:data:`LOCK_CONFLICT_CODES`): a deadlock or a lock wait timed out, on PostgreSQL or MySQL/MariaDB. Such a
+    transaction, rolled back, may be run again from its start."""
+    orig = getattr(exc, "orig", None) or exc
+    code = getattr(orig, "sqlstate", None)  # psycopg 3
+    if code is None and getattr(orig, "args", None):  # PyMySQL: (errno, message)
+        code = orig.args[0]
+    return str(code) in LOCK_CONFLICT_CODES
+
+
+def retry_on_lock_conflict(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 3) -> T:
+    """Run ``work`` in a transaction of its own on ``engine``, and run it again in a new one (up to ``attempts``
+    times in all) when the transaction loses a lock conflict (:func:`lock_conflict`); any other error, or the last
+    conflict, is raised. ``work`` must be safe to run again: it keeps no state of its own across attempts.
+
+    Args:
+        engine: the store.
+        work: called with the transaction's connection; its result is returned once the transaction commits.
+        attempts: the most times ``work`` runs.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: the last lock conflict, or another database error.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except DBAPIError as exc:
+            if attempt == attempts or not lock_conflict(exc):
+                raise
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @contextmanager
