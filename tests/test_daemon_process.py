@@ -1,6 +1,6 @@
 """``regsync run`` as a real process (issue 6): end to end against the sandbox, SIGTERM mid-batch, two replicas on
-one PostgreSQL or MariaDB store, a missed nightly reconcile caught up after a restart. Tests wait for conditions with generous
-timeouts and never assert how fast something ran."""
+one PostgreSQL or MariaDB store, a missed nightly reconcile caught up after a restart. Tests wait for conditions
+with generous timeouts and never assert how fast something ran."""
 
 from __future__ import annotations
 
