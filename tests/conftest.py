@@ -10,7 +10,7 @@ import structlog
 from sqlalchemy import Engine
 
 from factories import TEST_HASH_KEY
-from myutil import _MY, MY_URL, drop_my_database, make_my_database
+from myutil import _MY, MY_POOL, MY_URL, MigratedPool, drop_my_database, make_my_database
 from pgutil import _PG, PG_URL, drop_pg_schema, make_pg_schema_engine
 from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine
@@ -53,6 +53,14 @@ def my_url() -> str:
     return MY_URL
 
 
+@pytest.fixture(scope="session")
+def my_pool(my_url: str) -> Iterator[MigratedPool]:
+    """The session's migrated MariaDB databases, used again from one test to the next (:class:`MigratedPool`)."""
+    pool = MigratedPool()
+    yield pool
+    pool.close()
+
+
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     """A URL of an empty local store: a SQLite file, a private PostgreSQL schema (via search_path), or a private
@@ -61,6 +69,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'local.db'}"
         return
     if request.param == "mariadb":
+        if "engine" in request.fixturenames and MY_POOL:  # migrated already, from the session's pool (myutil.py)
+            pool = request.getfixturevalue("my_pool")
+            url, name = pool.take()
+            yield url
+            pool.give_back(name)
+            return
         request.getfixturevalue("my_url")
         url, name = make_my_database()
         yield url
@@ -84,7 +98,8 @@ def empty_engine(db_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def engine(empty_engine: Engine) -> Engine:
-    """An engine on a store migrated to the newest schema (tables and outbox triggers)."""
+    """An engine on a store migrated to the newest schema (tables and outbox triggers; on MariaDB the pool's
+    database is migrated already, and ``upgrade`` finds nothing to do)."""
     upgrade(empty_engine)
     return empty_engine
 
