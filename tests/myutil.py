@@ -145,11 +145,23 @@ class MigratedPool:
             moved = list(conn.execute(text(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = :s AND auto_increment > 1"),
                 {"s": name}).scalars())
+            tables = list(conn.execute(text(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = :s "
+                "AND table_name NOT IN ('alembic_version', 'outbox', 'outbox_suppress')"), {"s": name}).scalars())
             conn.execute(text("SET SESSION foreign_key_checks = 0"))
-            for table in conn.execute(text(
-                    "SELECT table_name FROM information_schema.tables WHERE table_schema = :s "
-                    "AND table_name <> 'alembic_version'"), {"s": name}).scalars():
+            # one transaction, under the outbox triggers' own guard (no outbox row per deleted row); the outbox last
+            conn.execute(text("START TRANSACTION"))
+            conn.execute(text(f"INSERT INTO {name}.outbox_suppress () VALUES ()"))
+            for table in tables:
                 conn.execute(text(f"DELETE FROM {name}.{table}"))
+            conn.execute(text(f"DELETE FROM {name}.outbox"))
+            conn.execute(text(f"DELETE FROM {name}.outbox_suppress"))
+            conn.execute(text("COMMIT"))
+            left = conn.execute(text(" UNION ALL ".join(  # noqa: S608
+                f"SELECT '{t}' FROM {name}.{t} HAVING COUNT(*) > 0"
+                for t in [*tables, "outbox", "outbox_suppress"]))).scalars().all()
+            if left:
+                raise RuntimeError(f"rows left in {left}")
             for table in moved:
                 conn.execute(text(f"ALTER TABLE {name}.{table} AUTO_INCREMENT = 1"))
             conn.execute(text("SET SESSION foreign_key_checks = 1"))
