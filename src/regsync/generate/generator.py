@@ -52,6 +52,7 @@ from sqlalchemy import Connection, Engine, Table, insert
 from stdnum.cn import ric
 
 from regsync.db.models import Activity, DirtLog, Membership, Organization, ServiceRecord, Volunteer
+from regsync.db.query import insert_ids
 from regsync.domain import regions
 from regsync.domain.normalize import try_normalize_id_number
 from regsync.generate import catalog, identifiers, names
@@ -364,8 +365,7 @@ class _Writer:
     def insert_returning(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
         if not rows:
             return []
-        result = conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
-        return [r[0] for r in result]
+        return insert_ids(conn, table, rows)
 
     @staticmethod
     def insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:

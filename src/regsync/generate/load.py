@@ -9,6 +9,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from regsync.db.migrate import upgrade
+from regsync.db.models import Base
+from regsync.db.session import is_mysql
 from regsync.db.store import StoreError, open_store
 from regsync.domain.kinds import KIND_NAMES
 from regsync.domain.masking import mask_text
@@ -52,7 +54,10 @@ def run_generate(settings: Settings, *, scale: float, seed: int,
     summary = generate(engine, scale, seed, progress=on_progress)
     # fresh statistics after a bulk load, so the planners use the indexes from the first claim on
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("ANALYZE"))
+        if is_mysql(conn):  # MySQL/MariaDB analyze the tables named, no more
+            conn.execute(text("ANALYZE TABLE " + ", ".join(Base.metadata.tables)))
+        else:
+            conn.execute(text("ANALYZE"))
     if own:
         engine.dispose()
     kinds = ("org", "volunteer", "membership", "activity", "service_record")

@@ -66,7 +66,9 @@ def uses_c_order(conn: Connection) -> bool:
     """Whether the database's own text order is by bytes (C collations), so the link index serves the
     registry's byte order directly; otherwise ``COLLATE "C"`` is added (slower: a sort)."""
     if not is_postgres(conn):
-        return True  # SQLite compares TEXT with BINARY: bytes
+        # SQLite compares TEXT with BINARY: bytes; regsync's tables on MySQL/MariaDB are utf8mb4_bin (code points,
+        # the order of UTF-8's bytes: regsync.db.coltypes.MYSQL_TABLE)
+        return True
     coll = conn.execute(text("SELECT datcollate FROM pg_database WHERE datname = current_database()")).scalar()
     return (coll or "").split(".")[0].upper() in ("C", "POSIX")
 
