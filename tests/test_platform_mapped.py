@@ -165,8 +165,18 @@ def test_an_unseen_platform_syncs_end_to_end(platform: tuple[Engine, str | None]
                 json={"phone": "13655556666"}).raise_for_status()
     # and a field the mapping never lets regsync write (the name): held as a conflict
     httpx.patch(f"{sandbox.admin_url}/records/volunteers/{vol['id']}", json={"name": "李明明"}).raise_for_status()
+    # fields in the platform's own formats: an org's date as text, an activity's end as a +08:00 native time
+    httpx.patch(f"{sandbox.admin_url}/records/orgs/{city['id']}",
+                json={"establishedOn": "2014-02-03", "contactName": "王芳芳"}).raise_for_status()
+    httpx.patch(f"{sandbox.admin_url}/records/activities/{act['id']}",
+                json={"endsAt": "2026-05-03T20:30:00+08:00"}).raise_for_status()
     with RegistryClient(s.registry, province=s.province) as client:
         Poller(engine, client, s).run()
+    with engine.connect() as conn:
+        clrq, lxr = conn.execute(text(f"SELECT clrq, lxr FROM {xprov.q(schema, 'jg')} WHERE jgbm = 'X2301'")).one()
+        jssj = conn.execute(text(f"SELECT jssj FROM {xprov.q(schema, 'hd')}")).scalar_one()
+    assert (clrq, lxr) == ("2014-02-03", "王芳芳")
+    assert str(jssj)[:19] == "2026-05-03 20:30:00"  # +08:00, as the platform keeps it
     with engine.connect() as conn:
         xm, sjhm = conn.execute(text(f"SELECT xm, sjhm FROM {xprov.q(schema, 'ry')} WHERE rid = :r"),
                                 {"r": ids["rid"]}).one()
