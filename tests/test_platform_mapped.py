@@ -165,6 +165,13 @@ def test_an_unseen_platform_syncs_end_to_end(platform: tuple[Engine, str | None]
                 json={"phone": "13655556666"}).raise_for_status()
     # and a field the mapping never lets regsync write (the name): held as a conflict
     httpx.patch(f"{sandbox.admin_url}/records/volunteers/{vol['id']}", json={"name": "李明明"}).raise_for_status()
+    # a volunteer registered on the portal: inserted into the platform's table (insert = true), in its codes and
+    # formats, with the mapping's defaults for the platform's required columns it does not map
+    newcomer = f.id_number(dt.date(1995, 7, 8), female=True)
+    r = httpx.post(f"{sandbox.admin_url}/portal/volunteers", json={
+        "name": "周敏", "idType": "RESIDENT_ID", "idNumber": newcomer, "gender": "F", "birthDate": "1995-07-08",
+        "phone": "13811112222", "regionCode": "230102", "skills": ["急救", "翻译"], "homeProvince": "23"})
+    assert r.status_code in (200, 201), r.text
     # fields in the platform's own formats: an org's date as text, an activity's end as a +08:00 native time
     httpx.patch(f"{sandbox.admin_url}/records/orgs/{city['id']}",
                 json={"establishedOn": "2014-02-03", "contactName": "王芳芳"}).raise_for_status()
@@ -176,6 +183,12 @@ def test_an_unseen_platform_syncs_end_to_end(platform: tuple[Engine, str | None]
         clrq, lxr = conn.execute(text(f"SELECT clrq, lxr FROM {xprov.q(schema, 'jg')} WHERE jgbm = 'X2301'")).one()
         jssj = conn.execute(text(f"SELECT jssj FROM {xprov.q(schema, 'hd')}")).scalar_one()
     assert (clrq, lxr) == ("2014-02-03", "王芳芳")
+    with engine.connect() as conn:
+        made = conn.execute(text(f"SELECT xm, zjlx, xb, csrq, tc, zt, ly, cs FROM {xprov.q(schema, 'ry')} "
+                                 "WHERE zjhm = :n"), {"n": newcomer}).one()
+    assert (made.xm, made.zjlx, made.xb, made.csrq, made.zt, made.ly, int(made.cs)) == (
+        "周敏", "01", "2", "19950708", "A", "REG", 0)
+    assert json.loads(made.tc) == ["急救", "翻译"]
     assert str(jssj)[:19] == "2026-05-03 20:30:00"  # +08:00, as the platform keeps it
     with engine.connect() as conn:
         xm, sjhm = conn.execute(text(f"SELECT xm, sjhm FROM {xprov.q(schema, 'ry')} WHERE rid = :r"),
