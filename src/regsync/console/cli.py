@@ -737,6 +737,10 @@ def demo(scale: Annotated[float, typer.Option(help="Data set scale (1.0 = the pr
                   "edits, identity corrections, transfers out, deregistrations, org dissolutions, service "
                   "records), some self-registrations of the platform's people before the first push; then "
                   "sync until both sides agree.")] = 0,
+         platform: Annotated[str, typer.Option(
+             help="The platform's tables: reference (regsync's own) or legacy (a long-lived provincial platform's "
+                  "own tables, pinyin names, codes, text dates and soft deletes, through its mapping; "
+                  "docs/connect-platform.md).")] = "reference",
          json_output: JsonOpt = False) -> None:
     """Run the end-to-end demo."""
     # start-up cost: the demo brings the sandbox registry (its server, portal and rules), which no other command
@@ -755,7 +759,8 @@ def demo(scale: Annotated[float, typer.Option(help="Data set scale (1.0 = the pr
         else None
     try:
         summary = run_demo(workdir=workdir, scale=scale, seed=seed, sign_method=sign_method,
-                           progress=show_progress(json_output), faults=faults, portal_activity=portal_activity)
+                           progress=show_progress(json_output), faults=faults, portal_activity=portal_activity,
+                           platform=platform)
     except (ConfigError, ValueError) as exc:
         err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc

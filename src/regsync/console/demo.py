@@ -25,6 +25,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from regsync.console.progress import progress_bars
+from regsync.console.summaries import platform_extras_line
 from regsync.db.agreement import (
     links_by_registry_id,
     local_counts,
@@ -168,9 +169,21 @@ def _local_people(engine: Engine, n: int, seed: int) -> list[dict[str, Any]]:
 MARKER = ".regsync-demo"
 
 
+#: The platforms the demo runs on: regsync's reference tables, or the legacy platform's own tables through its
+#: mapping (issue 14: ``src/regsync/generate/legacy_schema.py``, ``config/mappings/legacy.toml``).
+PLATFORMS = ("reference", "legacy")
+
+
 def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method: str = "HMAC-SHA256",
-             progress: bool = False, faults: str | None = None, portal_activity: int = 0) -> dict[str, Any]:
+             progress: bool = False, faults: str | None = None, portal_activity: int = 0,
+             platform: str = "reference") -> dict[str, Any]:
     """Run the demo; returns its summary.
+
+    With ``platform`` ``legacy`` the local records are the legacy platform's own tables in the same SQLite file
+    (pinyin names, codes, text dates, soft deletes), made, checked and installed before the data set is generated
+    through the mapping (:func:`regsync.generate.load.prepare_platform`); every number is read through the views the
+    install makes under the reference tables' names, so it adds up the same way. The generator's test rows and
+    soft-deleted rows are outside what syncs, and shown apart (``generated.out_of_scope``, ``soft_deleted``).
 
     With ``portal_activity`` N > 0 the registry changes too (registry-api.md §8, portal-side activity):
 
@@ -194,14 +207,18 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
         ``transferred_out`` (kind → local records of people who moved to another province: no longer the
         province's in the registry's export), ``adds_up`` (``local = registry + failed + transferred_out`` for
         every kind), ``generated`` (the generator's summary),
-        ``faults`` (set, injected, the client's retries), ``status``, ``workdir`` and ``seconds``; with portal
+        ``faults`` (set, injected, the client's retries), ``platform`` (the platform's mapping: ``reference`` or
+        ``legacy``), ``status``, ``workdir`` and ``seconds``; with portal
         activity also ``portal`` (the actions applied), ``pulled``, ``merged``, ``adopted``,
         ``created_locally``, ``registry_owned``, ``conflicts`` (kind → count, over every sync pass) and
         ``syncs`` (the sync runs' ids).
 
     Raises:
-        ConfigError: the work dir is not the demo's own (not empty, no marker) or cannot be written.
+        ConfigError: the work dir is not the demo's own (not empty, no marker) or cannot be written; an unknown
+            platform.
     """
+    if platform not in PLATFORMS:
+        raise ConfigError(f"--platform is one of {', '.join(PLATFORMS)}, not {platform!r}")
     started = time.monotonic()
     workdir = workdir.resolve()
     marker = workdir / MARKER
@@ -227,7 +244,7 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
             province="23",
             # a key of the demo's own, made once and kept in the work dir (design.md, "Personal data")
             hash_key=ensure_key_file(workdir / f"local.db{KEY_FILE_SUFFIX}"),
-            database=DatabaseSettings(url=f"sqlite:///{workdir / 'local.db'}"),
+            database=DatabaseSettings(url=f"sqlite:///{workdir / 'local.db'}", mapping=platform),
             registry=RegistrySettings(url=sandbox.base_url, client_id=client_id, client_secret=client_secret,
                                       sign_method=sign_method),
             log=LogSettings(level="WARNING"),
@@ -299,6 +316,7 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
         "generated": generated,
         **({"portal": portal, **{k: _total(runs, k) for k in INBOUND_KEYS}, "syncs": [r["run_id"] for r in runs]}
            if portal_activity > 0 else {}),
+        "platform": platform,
         "status": _worst(r["status"] for r in runs),
         **({"error": sync["error"]} if sync.get("error") else {}),
         "workdir": str(workdir),
@@ -310,7 +328,8 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
 def print_demo_summary(summary: dict[str, Any]) -> None:
     """The demo's table, for a terminal."""
     out = Console()
-    table = Table(title=f"regsync demo: {summary['status']} in {summary['seconds']} s", box=box.SIMPLE_HEAD,
+    table = Table(title=f"regsync demo on the {summary.get('platform', 'reference')} platform: {summary['status']} "
+                        f"in {summary['seconds']} s", box=box.SIMPLE_HEAD,
                   padding=(0, 0), pad_edge=False)
     for col, just in (("kind", "left"), ("local", "right"), ("registry", "right"), ("agree", "right"),
                       ("local agrees", "right"), ("pushed", "right"), ("linked", "right"), ("failed", "right"),
@@ -335,6 +354,9 @@ def print_demo_summary(summary: dict[str, Any]) -> None:
               "record in every synced field; pushed: writes the registry accepted (a record can take more than one: "
               "created, then ended or corrected); linked: to a record the registry already had; moved out: people "
               "transferred to another province; adds up: local = registry + failed + moved out")
+    if summary.get("platform", "reference") != "reference":
+        out.print(f"platform {summary['platform']}: the platform's own tables through its mapping; "
+                  + platform_extras_line(summary["generated"]), highlight=False)
     if "portal" in summary:
         out.print("portal-side actions: " + ", ".join(f"{k} {v}" for k, v in summary["portal"].items()))
         out.print("brought home: " + "; ".join(

@@ -56,9 +56,10 @@ def print_sync_summary(summary: dict[str, Any]) -> None:
 
 
 def print_generate_summary(summary: dict[str, Any]) -> None:
-    """Counts per kind and dirt per kind, for a terminal."""
+    """Counts per kind and dirt per kind, for a terminal (and, through a mapping, the rows beside them)."""
     out = Console()
-    table = Table(title="generated")
+    mapping = summary.get("mapping")
+    table = Table(title="generated" + (f" through mapping {mapping}" if mapping else ""))
     table.add_column("kind")
     table.add_column("records", justify="right")
     for kind, n in (summary.get("counts") or {}).items():
@@ -66,6 +67,19 @@ def print_generate_summary(summary: dict[str, Any]) -> None:
     out.print(table)
     if summary.get("dirt"):
         out.print("dirt made on purpose: " + ", ".join(f"{k} {v}" for k, v in summary["dirt"].items()))
+    if mapping:
+        out.print(platform_extras_line(summary))
+
+
+def platform_extras_line(generated: dict[str, Any]) -> str:
+    """The rows a generate through a mapping wrote beside the province (test rows out of the mapping's scope, and
+    soft-deleted rows), which do not sync and are not among the counts: one line."""
+    def listed(counts: dict[str, int]) -> str:
+        return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"
+
+    out_of_scope, soft_deleted = generated.get("out_of_scope", {}), generated.get("soft_deleted", {})
+    return (f"beside them, not synced: test rows out of the mapping's scope: {listed(out_of_scope)}; "
+            f"soft-deleted rows: {listed(soft_deleted)}")
 
 
 def print_adopt_summary(summary: dict[str, Any]) -> None:

@@ -51,11 +51,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, insert
 from stdnum.cn import ric
 
-from regsync.db.models import Activity, DirtLog, Membership, Organization, ServiceRecord, Volunteer
+from regsync.db.mapping.model import PlatformMapping
+from regsync.db.models import TABLES, Activity, DirtLog, Membership, Organization, ServiceRecord, Volunteer
 from regsync.db.query import insert_ids
 from regsync.domain import regions
 from regsync.domain.normalize import try_normalize_id_number
 from regsync.generate import catalog, identifiers, names
+from regsync.generate.mapped import MappedWriter
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -207,6 +209,10 @@ class GenerateSummary:
             ``service_record``) and per org level.
         dirt: rows of ``generator_dirt`` per dirt kind.
         seconds: wall-clock time of the run.
+        mapping: the mapping written through (``reference``: the reference tables).
+        out_of_scope: written through a mapping, rows per kind copied as test rows, outside the mapping's scope
+            (not among ``counts``: they do not sync).
+        soft_deleted: likewise, rows per kind copied with the soft-delete flag set.
     """
 
     scale: float
@@ -215,6 +221,9 @@ class GenerateSummary:
     counts: dict[str, int] = field(default_factory=dict)
     dirt: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    mapping: str = "reference"
+    out_of_scope: dict[str, int] = field(default_factory=dict)
+    soft_deleted: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -361,14 +370,13 @@ class _Writer:
             done = self.summary.counts[kind]
             self.progress(kind, done, max(done, self.totals[kind]))
 
-    @staticmethod
-    def insert_returning(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    def insert_returning(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert rows and return their ids, in order."""
         if not rows:
             return []
         return insert_ids(conn, table, rows)
 
-    @staticmethod
-    def insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    def insert(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
         """Insert rows whose ids are not needed (``executemany``; psycopg pipelines it on PostgreSQL)."""
         if rows:
             conn.execute(insert(table), rows)
@@ -393,6 +401,25 @@ class _Writer:
         conn.execute(insert(DirtLog.__table__), out)
 
 
+class _PlatformWriter(_Writer):
+    """A :class:`_Writer` into a mapped platform's own tables (:class:`~regsync.generate.mapped.MappedWriter`): the
+    same canonical rows, encoded by the mapping, keys and local ids made by the generator."""
+
+    def __init__(self, engine: Engine, summary: GenerateSummary, progress: ProgressCallback | None,
+                 totals: dict[str, int], platform: MappedWriter) -> None:
+        super().__init__(engine, summary, progress, totals)
+        self.platform = platform
+
+    def insert_returning(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+        return self.platform.insert(conn, _KIND_OF[table.name], rows)
+
+    def insert(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+        self.platform.insert(conn, _KIND_OF[table.name], rows)
+
+
+#: The kind of each reference table.
+_KIND_OF: dict[str, str] = {table: kind for kind, table in TABLES.items()}
+
 _ORG = Organization.__table__
 _VOL = Volunteer.__table__
 _MEM = Membership.__table__
@@ -411,6 +438,7 @@ class _Generator:
         progress: ProgressCallback | None,
         rates: DirtRates,
         as_of: dt.date,
+        platform: MappedWriter | None = None,
     ) -> None:
         self.scale = scale
         self.seed = seed
@@ -427,7 +455,8 @@ class _Generator:
             "membership": round(scaled("volunteer", scale, 1) * 1.4),
             "service_record": scaled("service_record", scale),
         }
-        self.w = _Writer(engine, self.summary, progress, totals)
+        self.w = (_Writer(engine, self.summary, progress, totals) if platform is None
+                  else _PlatformWriter(engine, self.summary, progress, totals, platform))
         self.engine = engine
         self.orgs: dict[str, list[_Org]] = {}
         self.leaves_by_county: dict[str, list[_Org]] = {}
@@ -1549,6 +1578,7 @@ def generate(
     progress: ProgressCallback | None = None,
     rates: DirtRates | None = None,
     as_of: dt.date | None = None,
+    mapping: PlatformMapping | None = None,
 ) -> GenerateSummary:
     """Fill the local store with a province-shaped data set.
 
@@ -1556,6 +1586,11 @@ def generate(
         engine: the local store; its schema must exist (migrations, or ``Base.metadata.create_all``).
             Rows are added to what is there (ids are the database's); use an empty store for the
             published shapes.
+        mapping: write into the tables of this mapping (its tables qualified where they are not in the
+            connection's default schema) instead of the reference tables: the same rows, encoded by the mapping,
+            keys made by the generator (:mod:`regsync.generate.mapped`); the store is migrated without the
+            reference tables and the mapping's tables exist. ``None`` or the ``reference`` mapping: the reference
+            tables.
         scale: 1.0 is the province's size (:data:`TARGETS`); counts scale linearly, top levels keep their
             minimum. Must be > 0.
         seed: the seed: the same seed, scale and ``as_of`` give the same data.
@@ -1572,7 +1607,9 @@ def generate(
         The counts per kind and org level, the dirt counts per kind, the time taken.
 
     Raises:
-        ValueError: a bad scale or batch size, an unknown kind, or a kind without what it needs.
+        ValueError: a bad scale or batch size, an unknown kind, or a kind without what it needs;
+            :class:`~regsync.generate.mapped.MappingNotWritable` (a ``ValueError``): the mapping's tables cannot
+            take the rows (a required column it cannot fill, a value the mapping cannot hold).
     """
     if not scale > 0:
         raise ValueError("scale must be > 0")
@@ -1590,12 +1627,24 @@ def generate(
         today = (dt.datetime.now(dt.UTC) + _TZ_OFFSET).date()
         as_of = min(DEFAULT_AS_OF, today)
     started = time.perf_counter()
-    g = _Generator(engine, scale, seed, wanted, batch_size, progress, rates or DirtRates(), as_of)
-    if "org" in wanted:
-        g.build_orgs()
-    if "activity" in wanted:
-        g.build_activities()
-    if "volunteer" in wanted:
-        g.build_volunteers()
+    platform = None
+    if mapping is not None and mapping.name != "reference":
+        with engine.connect() as conn:
+            platform = MappedWriter(conn, mapping, seed)
+    g = _Generator(engine, scale, seed, wanted, batch_size, progress, rates or DirtRates(), as_of, platform)
+    try:
+        if "org" in wanted:
+            g.build_orgs()
+        if "activity" in wanted:
+            g.build_activities()
+        if "volunteer" in wanted:
+            g.build_volunteers()
+    finally:
+        if platform is not None:
+            platform.finish(engine)
+    if platform is not None:
+        g.summary.mapping = mapping.name if mapping is not None else "reference"
+        g.summary.out_of_scope = dict(platform.out_of_scope)
+        g.summary.soft_deleted = dict(platform.soft_deleted)
     g.summary.seconds = time.perf_counter() - started
     return g.summary

@@ -54,11 +54,16 @@ from sqlalchemy import (
     text,
 )
 
-__all__ = ["TABLES", "create_legacy", "drop_legacy", "legacy_metadata"]
+__all__ = ["OWN_VALUES", "TABLES", "create_legacy", "drop_legacy", "legacy_metadata"]
 
 #: Each kind's table on the legacy platform.
 TABLES: dict[str, str] = {"org": "zyz_zzxx", "volunteer": "zyz_jbxx", "membership": "zyz_zzcy",
                           "activity": "zyz_hdxx", "service_record": "zyz_fwjl"}
+
+#: What the platform's own programs write in its required columns that the mapping does not map, by table: the
+#: generator's rows are the platform's own (``ly`` 1 平台注册, ``lrfs`` 1 组织录入), where the mapping's ``defaults``
+#: say what regsync writes for a record made in the registry (3 全国系统).
+OWN_VALUES: dict[str, dict[str, str]] = {"zyz_jbxx": {"ly": "1"}, "zyz_fwjl": {"lrfs": "1"}}
 
 #: Each kind's key column.
 _KEYS: dict[str, str] = {"org": "zzdm", "volunteer": "zyzid", "membership": "cyid", "activity": "hdbh",
@@ -104,7 +109,7 @@ def legacy_metadata(schema: str | None = None) -> MetaData:
                        "21 省直总队 22 市支队 23 区县分队 24 基层服务队"),
         Column("sjzzdm", String(32), comment="上级组织代码 (parent's org code)"),
         Column("gzzdm", String(32), comment="所属社区工作站代码 (a team's community station, by org code)"),
-        Column("tyxydm", String(18), comment="统一社会信用代码 (USCC)"),
+        Column("tyxydm", String(32), comment="统一社会信用代码 (USCC, as entered: spaces and lowercase too)"),
         Column("xzqhdm", String(12), nullable=False, comment="行政区划代码 (GB/T 2260 region)"),
         Column("jddm", String(12), comment="街道代码 (12-digit statistical division code)"),
         Column("fwlb", String(200), comment="服务类别, comma-separated (registry-api.md §6 codes)"),
