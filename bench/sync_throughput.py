@@ -1,7 +1,7 @@
 """Benchmark: generate a province-shaped data set, push it all into the sandbox registry, and print
 records per second per kind and the peak memory, on SQLite and PostgreSQL.
 
-    python bench/sync_throughput.py [--scale 0.01] [--db sqlite|postgresql|both] [--rate-limit-rps N]
+    python bench/sync_throughput.py [--scale 0.01] [--db sqlite|postgresql|mariadb|both|all] [--rate-limit-rps N]
 
 Each (database, scale) runs in a fresh child process so that its peak RSS (``ru_maxrss``) is its own. The
 sandbox registry runs in another process (its own core), as a real registry would. Issue 2's targets on a
@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 PG_URL = os.environ.get("REGSYNC_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+MY_URL = os.environ.get("REGSYNC_BENCH_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/?charset=utf8mb4")
 
 
 def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
@@ -39,10 +40,19 @@ def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
     from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings
 
     configure_logging(LogSettings(level="ERROR"))
-    schema = None
+    schema = database = None
     if db == "sqlite":
         url = f"sqlite:///{workdir / 'bench-local.db'}"
         Path(workdir / "bench-local.db").unlink(missing_ok=True)
+    elif db == "mariadb":
+        from sqlalchemy.engine import make_url
+
+        database = "bench_" + secrets.token_hex(4)
+        admin = make_engine(MY_URL)
+        with admin.begin() as c:
+            c.execute(text(f"CREATE DATABASE {database}"))
+        admin.dispose()
+        url = make_url(MY_URL).set(database=database).render_as_string(hide_password=False)
     else:
         schema = "bench_" + secrets.token_hex(4)
         admin = make_engine(PG_URL)
@@ -128,6 +138,11 @@ def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
             with admin.begin() as c:
                 c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
             admin.dispose()
+        if database:
+            admin = make_engine(MY_URL)
+            with admin.begin() as c:
+                c.execute(text(f"DROP DATABASE {database}"))
+            admin.dispose()
     per_kind = {KIND_NAMES[k]: round(counts[k] / max(spent[k], 1e-9)) for k in spent}
     return {"db": db, "scale": scale, "rate_limit_rps": rate, "records": records, "generate_s": round(gen_s, 2),
             "sync_s": round(sync_s, 2), "records_per_s": round((records or total) / sync_s),
@@ -138,7 +153,7 @@ def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scale", type=float, nargs="+", default=[0.01])
-    ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    ap.add_argument("--db", choices=["sqlite", "postgresql", "mariadb", "both", "all"], default="both")
     ap.add_argument("--rate-limit-rps", type=float, default=None, help="hold the sandbox to N requests/s")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -146,7 +161,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             print(json.dumps(child(args.db, args.scale[0], args.rate_limit_rps, Path(tmp))))
         return
-    dbs = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    dbs = {"both": ["sqlite", "postgresql"], "all": ["sqlite", "postgresql", "mariadb"]}.get(args.db, [args.db])
     for db in dbs:
         for scale in args.scale:
             cmd = [sys.executable, __file__, "--child", "--db", db, "--scale", str(scale)]
