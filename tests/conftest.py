@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,7 +13,7 @@ from sqlalchemy import Engine
 
 from factories import TEST_HASH_KEY
 from myutil import _MY, MY_POOL, MY_URL, MigratedPool, drop_my_database, make_my_database
-from pgutil import _PG, PG_URL, drop_pg_schema, make_pg_schema_engine
+from pgutil import _PG, PG_URL, PgPool, drop_pg_schema, make_pg_schema_engine, pg_schema_url
 from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine
 from regsync.sandbox.server import SandboxServer
@@ -61,15 +63,37 @@ def my_pool(my_url: str) -> Iterator[MigratedPool]:
     pool.close()
 
 
+@pytest.fixture(scope="session")
+def pg_pool(pg_url: str) -> Iterator[PgPool]:
+    """The session's migrated PostgreSQL schemas, used again from one test to the next (:mod:`storepool`)."""
+    pool = PgPool()
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store migrated to the newest schema once per session, copied for each test that needs one."""
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()  # the last connection checkpoints the WAL into the file: the file alone is the store
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """A URL of an empty local store: a SQLite file, a private PostgreSQL schema (via search_path), or a private
-    MariaDB database."""
+    """A URL of a local store of the test's own: a SQLite file, a private PostgreSQL schema (via search_path), or a
+    private MariaDB database. Empty, unless the test asks for ``engine`` (a migrated store): then on SQLite a copy of
+    the session's migrated file, and on the servers a schema or database of the session's pool (tests/storepool.py):
+    the state of an empty store migrated, for a fraction of the time (each DDL statement waits for the disk)."""
     if request.param == "sqlite":
+        if "engine" in request.fixturenames:
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), tmp_path / "local.db")
         yield f"sqlite:///{tmp_path / 'local.db'}"
         return
     if request.param == "mariadb":
-        if "engine" in request.fixturenames and MY_POOL:  # migrated already, from the session's pool (myutil.py)
+        if "engine" in request.fixturenames and MY_POOL:  # migrated already, from the session's pool
             pool = request.getfixturevalue("my_pool")
             url, name = pool.take()
             yield url
@@ -81,10 +105,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         drop_my_database(name)
         return
     base = request.getfixturevalue("pg_url")
+    if "engine" in request.fixturenames and MY_POOL:  # migrated already, from the session's pool (storepool.py)
+        pool = request.getfixturevalue("pg_pool")
+        url, schema = pool.take()
+        yield url
+        pool.give_back(schema)
+        return
     engine, schema = make_pg_schema_engine(base)
     engine.dispose()
-    sep = "&" if "?" in base else "?"
-    yield f"{base}{sep}options=-csearch_path%3D{schema}%20-ctimezone%3DUTC"
+    yield pg_schema_url(base, schema)
     drop_pg_schema(base, schema)
 
 
@@ -98,8 +127,8 @@ def empty_engine(db_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def engine(empty_engine: Engine) -> Engine:
-    """An engine on a store migrated to the newest schema (tables and outbox triggers; on MariaDB the pool's
-    database is migrated already, and ``upgrade`` finds nothing to do)."""
+    """An engine on a store migrated to the newest schema (tables and outbox triggers; the store is migrated
+    already, :func:`db_url`, and ``upgrade`` finds nothing to do)."""
     upgrade(empty_engine)
     return empty_engine
 

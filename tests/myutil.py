@@ -3,22 +3,23 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine
+from storepool import StorePool
 
 #: The server the tests use: root on loopback may create and drop databases (``.ci/services.sh`` starts it).
 MY_URL = os.environ.get("REGSYNC_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/?charset=utf8mb4")
 
-#: Whether tests that need a migrated store take it from :class:`MigratedPool` (``REGSYNC_TEST_MYSQL_POOL=0``: a new
-#: database migrated for each test, to compare the time or to rule the pool out).
-MY_POOL = os.environ.get("REGSYNC_TEST_MYSQL_POOL", "1") != "0"
+#: Whether tests that need a migrated store on a server take it from a pool (:mod:`storepool`;
+#: ``REGSYNC_TEST_STORE_POOL=0``: a new schema or database migrated for each test, to compare the time or to rule the
+#: pool out).
+MY_POOL = os.environ.get("REGSYNC_TEST_STORE_POOL", "1") != "0"
 
 
 def _my_available() -> bool:
@@ -67,101 +68,66 @@ def make_my_engine() -> tuple[Engine, str]:
     return make_engine(url), name
 
 
-class MigratedPool:
-    """Private databases migrated to the newest schema, used again from one test to the next (the MariaDB share of
-    the suite's time went mostly to ``upgrade`` and ``DROP DATABASE``: each DDL statement makes or removes a file
-    and waits for it on disk).
+class MigratedPool(StorePool):
+    """Private MariaDB databases migrated to the newest schema, used again from one test to the next
+    (:mod:`storepool`)."""
 
-    A test that asks for a migrated store (the ``engine`` fixture) takes one (:meth:`take`; the first ones are
-    made and migrated); when it ends (:meth:`give_back`) its database goes back to the pool only if its schema is
-    still exactly the migrated one (columns, indexes, foreign keys and triggers compared in the server's catalog
-    with the first migrated database's): its rows are deleted and the auto-increment counters that moved are set
-    back, so that it is indistinguishable from a new one. A database whose schema a test changed (a downgrade, a
-    foreign key dropped, a table added) is dropped instead. The pool's databases are dropped at the end of the
-    session (:meth:`close`).
-    """
+    CATALOG = (
+        "SELECT table_name, column_name, column_type, is_nullable, column_default, extra, collation_name "
+        "FROM information_schema.columns WHERE table_schema = :s",
+        "SELECT table_name, index_name, non_unique, seq_in_index, column_name FROM information_schema.statistics "
+        "WHERE table_schema = :s",
+        "SELECT constraint_name, table_name, referenced_table_name, delete_rule FROM "
+        "information_schema.referential_constraints WHERE constraint_schema = :s",
+        "SELECT trigger_name, event_object_table, action_timing, event_manipulation, action_statement "
+        "FROM information_schema.triggers WHERE trigger_schema = :s",
+        "SELECT table_name, engine, table_collation FROM information_schema.tables WHERE table_schema = :s",
+        "SELECT routine_name FROM information_schema.routines WHERE routine_schema = :s",
+    )
 
     def __init__(self) -> None:
-        self.free: list[str] = []
-        self.fingerprint: str | None = None
-        self.admin = create_engine(MY_URL, isolation_level="AUTOCOMMIT")
+        super().__init__(create_engine(MY_URL, isolation_level="AUTOCOMMIT"))
 
-    def take(self) -> tuple[str, str]:
-        """A migrated database: ``(url, name)``."""
-        if self.free:
-            name = self.free.pop()
-            return my_database_url(name), name
+    def create(self) -> tuple[str, str]:
         url, name = make_my_database()
         engine = make_engine(url)
         try:
             upgrade(engine)
         finally:
             engine.dispose()
-        if self.fingerprint is None:
-            self.fingerprint = self._fingerprint(name)
         return url, name
 
-    def give_back(self, name: str) -> None:
-        """Put a test's database back in the pool, emptied, when its schema is the migrated one; else drop it."""
-        try:
-            if self.fingerprint is not None and self._fingerprint(name) == self.fingerprint:
-                self._empty(name)
-                self.free.append(name)
-                return
-        except Exception:  # noqa: BLE001 — a database that cannot be emptied is dropped
-            pass
+    def url(self, name: str) -> str:
+        return my_database_url(name)
+
+    def drop(self, name: str) -> None:
         drop_my_database(name)
 
-    def close(self) -> None:
-        """Drop the pool's databases."""
-        for name in self.free:
-            drop_my_database(name)
-        self.free.clear()
-        self.admin.dispose()
-
-    def _fingerprint(self, name: str) -> str:
-        queries = (
-            "SELECT table_name, column_name, column_type, is_nullable, column_default, extra, collation_name "
-            "FROM information_schema.columns WHERE table_schema = :s",
-            "SELECT table_name, index_name, non_unique, seq_in_index, column_name FROM information_schema.statistics "
-            "WHERE table_schema = :s",
-            "SELECT constraint_name, table_name, referenced_table_name, delete_rule FROM "
-            "information_schema.referential_constraints WHERE constraint_schema = :s",
-            "SELECT trigger_name, event_object_table, action_timing, event_manipulation, action_statement "
-            "FROM information_schema.triggers WHERE trigger_schema = :s",
-            "SELECT table_name, engine, table_collation FROM information_schema.tables WHERE table_schema = :s",
-            "SELECT routine_name FROM information_schema.routines WHERE routine_schema = :s",
-        )
-        with self.admin.connect() as conn:
-            parts = [sorted(tuple(map(str, r)) for r in conn.execute(text(q), {"s": name})) for q in queries]
-        return hashlib.sha256(repr(parts).encode()).hexdigest()
-
-    def _empty(self, name: str) -> None:
-        with self.admin.connect() as conn:
-            conn.execute(text("SET SESSION innodb_lock_wait_timeout = 10"))
-            conn.execute(text("SET SESSION lock_wait_timeout = 10"))
-            if "mariadb" not in str(conn.execute(text("SELECT VERSION()")).scalar()).lower():
-                conn.execute(text("SET SESSION information_schema_stats_expiry = 0"))  # MySQL 8: live counters
-            moved = list(conn.execute(text(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = :s AND auto_increment > 1"),
-                {"s": name}).scalars())
-            tables = list(conn.execute(text(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = :s "
-                "AND table_name NOT IN ('alembic_version', 'outbox', 'outbox_suppress')"), {"s": name}).scalars())
-            conn.execute(text("SET SESSION foreign_key_checks = 0"))
-            # one transaction, under the outbox triggers' own guard (no outbox row per deleted row); the outbox last
-            conn.execute(text("START TRANSACTION"))
-            conn.execute(text(f"INSERT INTO {name}.outbox_suppress () VALUES ()"))
-            for table in tables:
-                conn.execute(text(f"DELETE FROM {name}.{table}"))
-            conn.execute(text(f"DELETE FROM {name}.outbox"))
-            conn.execute(text(f"DELETE FROM {name}.outbox_suppress"))
-            conn.execute(text("COMMIT"))
-            left = conn.execute(text(" UNION ALL ".join(  # noqa: S608
-                f"SELECT '{t}' FROM {name}.{t} HAVING COUNT(*) > 0"
-                for t in [*tables, "outbox", "outbox_suppress"]))).scalars().all()
-            if left:
-                raise RuntimeError(f"rows left in {left}")
-            for table in moved:
-                conn.execute(text(f"ALTER TABLE {name}.{table} AUTO_INCREMENT = 1"))
-            conn.execute(text("SET SESSION foreign_key_checks = 1"))
+    def empty(self, conn: Connection, name: str) -> None:
+        conn.execute(text("SET SESSION innodb_lock_wait_timeout = 10"))
+        conn.execute(text("SET SESSION lock_wait_timeout = 10"))
+        if "mariadb" not in str(conn.execute(text("SELECT VERSION()")).scalar()).lower():
+            conn.execute(text("SET SESSION information_schema_stats_expiry = 0"))  # MySQL 8: live counters
+        moved = list(conn.execute(text(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = :s AND auto_increment > 1"),
+            {"s": name}).scalars())
+        tables = list(conn.execute(text(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = :s "
+            "AND table_name NOT IN ('alembic_version', 'outbox', 'outbox_suppress')"), {"s": name}).scalars())
+        conn.execute(text("SET SESSION foreign_key_checks = 0"))
+        # one transaction, under the outbox triggers' own guard (no outbox row per deleted row); the outbox last
+        conn.execute(text("START TRANSACTION"))
+        conn.execute(text(f"INSERT INTO {name}.outbox_suppress () VALUES ()"))
+        for table in tables:
+            conn.execute(text(f"DELETE FROM {name}.{table}"))
+        conn.execute(text(f"DELETE FROM {name}.outbox"))
+        conn.execute(text(f"DELETE FROM {name}.outbox_suppress"))
+        conn.execute(text("COMMIT"))
+        left = conn.execute(text(" UNION ALL ".join(  # noqa: S608
+            f"SELECT '{t}' FROM {name}.{t} HAVING COUNT(*) > 0"
+            for t in [*tables, "outbox", "outbox_suppress"]))).scalars().all()
+        if left:
+            raise RuntimeError(f"rows left in {left}")
+        for table in moved:
+            conn.execute(text(f"ALTER TABLE {name}.{table} AUTO_INCREMENT = 1"))
+        conn.execute(text("SET SESSION foreign_key_checks = 1"))
