@@ -22,6 +22,7 @@ from sqlalchemy.sql import Select
 
 from regsync.db.models import SYNCED_COLUMNS, TABLES, Base, Link
 from regsync.db.platform.read import id_number_variants
+from regsync.db.platform.write import set_id_number_norms
 from regsync.db.session import is_postgres
 from regsync.domain.normalize import try_normalize_id_number
 from regsync.domain.projection import REFERENCES
@@ -219,7 +220,7 @@ def backfill_id_number_norm(engine: Engine, page: int = PAGE) -> int:
             fixes = [{"norm": n, "vid": r.id} for r in rows
                      if (n := try_normalize_id_number(r.id_type or "", r.id_number or "")) is not None]
             if fixes:
-                conn.execute(text("UPDATE volunteer SET id_number_norm = :norm WHERE id = :vid"), fixes)
+                set_id_number_norms(conn, fixes)  # beside a mapped platform: person_norm, not the view
         filled += len(fixes)
         if len(rows) < page:
             return filled
