@@ -34,12 +34,23 @@ if ! psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database W
   createdb -h 127.0.0.1 -U postgres test
 fi
 
-if command -v mysqladmin >/dev/null 2>&1; then
-  if ! mysqladmin -h127.0.0.1 -uroot ping >/dev/null 2>&1; then
-    echo "MariaDB is down: starting it"
-    (nohup mysqld_safe >/dev/null 2>&1 &)
-  fi
-  wait_for 60 mysqladmin -h127.0.0.1 -uroot ping
+if ! command -v mysqladmin >/dev/null 2>&1; then
+  echo "MariaDB is not installed: installing it (apt-get), root without a password on loopback for the tests"
+  apt_install mariadb-server
+fi
+# (mysqladmin ping succeeds when the server answers, even if it refuses the login)
+if ! mysqladmin -h127.0.0.1 -uroot ping >/dev/null 2>&1; then
+  echo "MariaDB is down: starting it"
+  (nohup mysqld_safe >/dev/null 2>&1 &)
+fi
+wait_for 60 mysqladmin -h127.0.0.1 -uroot ping
+# the tests' user (tests/myutil.py): root over TCP on 127.0.0.1 without a password, allowed to create and drop
+# databases (each test works in a database of its own). Debian's root@localhost logs in by the unix socket only.
+if ! mysql -h127.0.0.1 -uroot -e "CREATE DATABASE IF NOT EXISTS regsync_ci_probe; DROP DATABASE regsync_ci_probe" \
+    >/dev/null 2>&1; then
+  echo "MariaDB: letting root in over TCP on 127.0.0.1 without a password (the tests' server only)"
+  mysql -uroot -e "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '';
+                   GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;"
 fi
 
 bash .ci/chromium.sh

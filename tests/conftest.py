@@ -1,4 +1,4 @@
-"""Shared fixtures: the local store on SQLite and PostgreSQL (every database test runs on both)."""
+"""Shared fixtures: the local store on SQLite, PostgreSQL and MariaDB (every database test runs on all three)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import structlog
 from sqlalchemy import Engine
 
 from factories import TEST_HASH_KEY
+from myutil import _MY, MY_POOL, MY_URL, MigratedPool, drop_my_database, make_my_database
 from pgutil import _PG, PG_URL, drop_pg_schema, make_pg_schema_engine
 from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine
@@ -44,11 +45,40 @@ def pg_url() -> str:
     return PG_URL
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(scope="session")
+def my_url() -> str:
+    """The MySQL/MariaDB server's URL (no database); the test fails (not skips) when it is down: CI starts it."""
+    if not _MY:
+        pytest.fail(f"MariaDB is not reachable at {MY_URL}; start it (.ci/services.sh, see README)")
+    return MY_URL
+
+
+@pytest.fixture(scope="session")
+def my_pool(my_url: str) -> Iterator[MigratedPool]:
+    """The session's migrated MariaDB databases, used again from one test to the next (:class:`MigratedPool`)."""
+    pool = MigratedPool()
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
 def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """A URL of an empty local store: a SQLite file, or a private PostgreSQL schema (via search_path)."""
+    """A URL of an empty local store: a SQLite file, a private PostgreSQL schema (via search_path), or a private
+    MariaDB database."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'local.db'}"
+        return
+    if request.param == "mariadb":
+        if "engine" in request.fixturenames and MY_POOL:  # migrated already, from the session's pool (myutil.py)
+            pool = request.getfixturevalue("my_pool")
+            url, name = pool.take()
+            yield url
+            pool.give_back(name)
+            return
+        request.getfixturevalue("my_url")
+        url, name = make_my_database()
+        yield url
+        drop_my_database(name)
         return
     base = request.getfixturevalue("pg_url")
     engine, schema = make_pg_schema_engine(base)
@@ -68,7 +98,8 @@ def empty_engine(db_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def engine(empty_engine: Engine) -> Engine:
-    """An engine on a store migrated to the newest schema (tables and outbox triggers)."""
+    """An engine on a store migrated to the newest schema (tables and outbox triggers; on MariaDB the pool's
+    database is migrated already, and ``upgrade`` finds nothing to do)."""
     upgrade(empty_engine)
     return empty_engine
 

@@ -7,7 +7,6 @@ MySQL engine sets it (UTC, strict ``sql_mode``, utf8mb4) so that a warning a tri
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,22 +16,11 @@ import pytest
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
+from myutil import _MY, MY_URL
 from pgutil import _PG, PG_URL, drop_pg_schema, make_pg_schema_engine
 
-MY_URL = os.environ.get("REGSYNC_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/?charset=utf8mb4")
 MY_SQL_MODE = "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
 ENGINES = ["sqlite", "postgresql", "mariadb"]
-
-
-def _my_available() -> bool:
-    try:
-        eng = create_engine(MY_URL)
-        with eng.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        eng.dispose()
-        return True
-    except Exception:  # noqa: BLE001
-        return False
 
 
 def make_my_database() -> tuple[Engine, str]:
@@ -104,4 +92,4 @@ def no_warnings(conn: Connection) -> None:
         assert warnings == [], warnings
 
 
-_MY_OK = _my_available()
+_MY_OK = _MY

@@ -268,6 +268,9 @@ COMMANDS: list[list[str]] = [
     ["resync", "region", "2301", "--reason", "x"],
     ["report", "list"], ["report", "show", "1"], ["report", "export", "1"],
     ["platform", "check"],
+    ["platform", "install"],
+    ["platform", "uninstall"],
+    ["platform", "status"],
 ]
 
 

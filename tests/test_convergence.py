@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
 import factories as f
+from myutil import drop_my_database, make_my_engine
 from pgutil import PG_URL, drop_pg_schema, make_pg_schema_engine
 from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine, utcnow
@@ -166,7 +167,7 @@ POLICY = st.sampled_from(["registry", "local", "manual"])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("engine_name", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("engine_name", ["sqlite", "postgresql", "mariadb"])
 @hsettings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(rounds=st.lists(ROUND, min_size=1, max_size=3),
@@ -178,10 +179,13 @@ def test_random_interleavings_converge_by_policy(engine_name, sandbox, tmp_path_
     then resolved (``conflicts resolve``) and both sides agree on the chosen value."""
     httpx.post(f"{sandbox.admin_url}/reset").raise_for_status()
     faults(sandbox)
-    schema = None
+    schema = database = None
     if engine_name == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('conv') / f'local{next(_counter)}.db'}"
         engine = make_engine(url)
+    elif engine_name == "mariadb":
+        engine, database = make_my_engine()
+        url = engine.url.render_as_string(hide_password=False)
     else:
         engine, schema = make_pg_schema_engine(PG_URL)
         url = engine.url.render_as_string(hide_password=False)
@@ -269,6 +273,8 @@ def test_random_interleavings_converge_by_policy(engine_name, sandbox, tmp_path_
         engine.dispose()
         if schema:
             drop_pg_schema(PG_URL, schema)
+        if database:
+            drop_my_database(database)
 
 
 # ---------------------------------------------------------------------------------------------- quiescence

@@ -1,4 +1,4 @@
-"""The daemon's parts in process, on both engines: schedule and slots, catch-up, locks, jobs, retention, status,
+"""The daemon's parts in process, on every engine: schedule and slots, catch-up, locks, jobs, retention, status,
 pause/resume, metrics, --help epilogs (issue 6). The real-process tests are in test_daemon_process.py."""
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine, func, select, text
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 import factories
 from factories import TEST_HASH_KEY
-from pgutil import drop_pg_schema, make_pg_schema_engine
 from regsync.console.cli import app
 from regsync.db.flowstate import is_paused, record_flow_result
 from regsync.db.liveness import beat
-from regsync.db.locks import SingletonLock, claim_slot
+from regsync.db.locks import SingletonLock, claim_slot, mysql_lock_name
 from regsync.db.models import Audit, Conflict, Discrepancy, FlowState, Link, Outbox, Run, RunSlot, Volunteer
 from regsync.db.retention import prune
 from regsync.db.session import make_engine, utcnow
@@ -93,10 +93,11 @@ def test_a_missed_cron_run_is_caught_up_once_and_a_new_installation_catches_up_n
     assert "reconcile" not in Daemon(_settings(db_url, catchup_window_s=3600), engine).catch_up(late)
 
 
-@pytest.mark.postgres
-def test_singleton_lock_is_held_by_one_replica_and_freed_when_its_connection_dies(pg_url: str) -> None:
-    one, schema = make_pg_schema_engine(pg_url)
-    two = make_engine(pg_url, connect_args={"options": f"-c search_path={schema} -c timezone=UTC"})
+@pytest.mark.parametrize("db_url", ["postgresql", "mariadb"], indirect=True)
+def test_singleton_lock_is_held_by_one_replica_and_freed_when_its_connection_dies(db_url: str) -> None:
+    """A job's lock (PostgreSQL's advisory lock, MySQL/MariaDB's GET_LOCK) is held by one replica at a time, per
+    job, and the server frees it when the holder's connection dies; released, the pooled connection holds nothing."""
+    one, two = make_engine(db_url), make_engine(db_url)
     try:
         with SingletonLock(one, "inbound") as held:
             assert held
@@ -113,10 +114,16 @@ def test_singleton_lock_is_held_by_one_replica_and_freed_when_its_connection_die
         lock._conn = None
         with SingletonLock(two, "inbound") as taken_over:
             assert taken_over
+        if one.dialect.name == "mysql":  # connection-scoped: a connection back in the pool holds no lock
+            name = mysql_lock_name("inbound", make_url(db_url).database)
+            assert len(name) <= 64
+            with one.connect() as conn:
+                assert conn.execute(text("SELECT IS_USED_LOCK(:n)"), {"n": name}).scalar() is None
+                assert conn.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": name}).scalar() == 1
+                conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": name})
     finally:
         one.dispose()
         two.dispose()
-        drop_pg_schema(pg_url, schema)
 
 
 # ------------------------------------------------------------------------------------------------ jobs

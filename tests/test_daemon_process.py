@@ -1,6 +1,6 @@
 """``regsync run`` as a real process (issue 6): end to end against the sandbox, SIGTERM mid-batch, two replicas on
-one PostgreSQL store, a missed nightly reconcile caught up after a restart. Tests wait for conditions with generous
-timeouts and never assert how fast something ran."""
+one PostgreSQL or MariaDB store, a missed nightly reconcile caught up after a restart. Tests wait for conditions
+with generous timeouts and never assert how fast something ran."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from sqlalchemy import Engine, text
 import factories
 from factories import TEST_HASH_KEY
 from invariants import check_invariants, registry_records
+from myutil import drop_my_database, make_my_database
 from pgutil import drop_pg_schema, make_pg_schema_engine
 from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine, utcnow
@@ -91,9 +92,20 @@ class DaemonProcess:
         self._log.close()
 
 
-@pytest.fixture
-def pg_store(pg_url: str) -> Iterator[tuple[str, Engine]]:
-    """A migrated PostgreSQL store in a private schema: (URL for child processes, engine)."""
+@pytest.fixture(params=["postgresql", "mariadb"])
+def server_store(request: pytest.FixtureRequest) -> Iterator[tuple[str, Engine]]:
+    """A migrated store on a database server, where several replicas share one store: a private PostgreSQL schema
+    or a private MariaDB database. (URL for child processes, engine)."""
+    if request.param == "mariadb":
+        request.getfixturevalue("my_url")
+        url, name = make_my_database()
+        engine = make_engine(url)
+        upgrade(engine)
+        yield url, engine
+        engine.dispose()
+        drop_my_database(name)
+        return
+    pg_url = request.getfixturevalue("pg_url")
     engine, schema = make_pg_schema_engine(pg_url)
     upgrade(engine)
     sep = "&" if "?" in pg_url else "?"
@@ -143,9 +155,8 @@ def sent_rows(engine: Engine) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.postgres
-def test_daemon_syncs_local_and_portal_changes_within_their_intervals(pg_store, tmp_path: Path) -> None:
-    db_url, engine = pg_store
+def test_daemon_syncs_local_and_portal_changes_within_their_intervals(server_store, tmp_path: Path) -> None:
+    db_url, engine = server_store
     with SandboxServer(db_url=f"sqlite:///{tmp_path / 'sandbox.db'}", admin=True, subprocess=True,
                        rate_limit_rps=1000, rate_limit_burst=2000) as sandbox:
         run_generate(settings_for(db_url, sandbox), scale=0.0002, seed=7, engine=engine)
@@ -243,9 +254,9 @@ def test_sigterm_mid_batch_exits_0_and_loses_and_doubles_nothing(tmp_path: Path)
 
 
 @pytest.mark.slow
-@pytest.mark.postgres
-def test_two_daemons_share_one_store_and_one_carries_on_when_the_other_is_killed(pg_store, tmp_path: Path) -> None:
-    db_url, engine = pg_store
+def test_two_daemons_share_one_store_and_one_carries_on_when_the_other_is_killed(server_store, tmp_path: Path
+                                                                                  ) -> None:
+    db_url, engine = server_store
     with SandboxServer(db_url=f"sqlite:///{tmp_path / 'sandbox.db'}", admin=True, subprocess=True,
                        rate_limit_rps=1000, rate_limit_burst=2000, faults={"latency_ms": PUSH_LATENCY_MS}) as sandbox:
         run_generate(settings_for(db_url, sandbox), scale=0.0005, seed=13, engine=engine)

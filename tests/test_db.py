@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import DBAPIError
 
-from regsync.db.migrate import current_revision, downgrade, head_revision, upgrade
+from regsync.db.migrate import current_revision, downgrade, head_revision, include_object, upgrade
 from regsync.db.models import Base
-from regsync.db.session import suppress_outbox
+from regsync.db.outbox import claim
+from regsync.db.session import lock_conflict, retry_on_lock_conflict, suppress_outbox, utcnow
 
 
 def _vol(conn, **kw):
@@ -39,9 +42,21 @@ def test_migrations_from_empty_database(empty_engine: Engine) -> None:
 
 def test_migrations_equal_the_models(engine: Engine) -> None:
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(
+            conn, opts={"include_object": include_object(conn.dialect.name)}), Base.metadata)
     # server defaults are not compared; every table, column, index and constraint must match
     assert diff == []
+    if engine.dialect.name == "mysql":  # table options, which Alembic does not compare: whatever the database's
+        with engine.connect() as conn:  # defaults (tests/myutil.py: utf8mb3, case-insensitive), InnoDB, utf8mb4_bin
+            tables = set(conn.execute(text(
+                "SELECT table_name, engine, table_collation FROM information_schema.tables "
+                "WHERE table_schema = DATABASE() AND table_name <> 'alembic_version'")).all())
+            columns = set(conn.execute(text(
+                "SELECT DISTINCT character_set_name, collation_name FROM information_schema.columns "
+                "WHERE table_schema = DATABASE() AND table_name <> 'alembic_version' AND collation_name IS NOT NULL"
+            )).all())
+        assert tables == {(t, "InnoDB", "utf8mb4_bin") for t in Base.metadata.tables}
+        assert columns == {("utf8mb4", "utf8mb4_bin")}
 
 
 def test_insert_update_delete_are_queued_in_the_same_transaction(engine: Engine) -> None:
@@ -87,7 +102,7 @@ def test_plain_sql_phone_update_by_another_program_is_queued(engine: Engine) -> 
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        placeholder = "%s" if engine.dialect.name == "postgresql" else "?"
+        placeholder = "?" if engine.dialect.name == "sqlite" else "%s"
         cur.execute(f"UPDATE volunteer SET phone = {placeholder} WHERE id = {placeholder}", ("13700002222", vid))
         raw.commit()
     finally:
@@ -176,7 +191,8 @@ def test_the_migration_to_autoincrement_keeps_rows_triggers_and_deleted_ids(empt
     assert new > gone
     assert [tuple(r) for r in queued] == [("insert", new), ("update", kept)]  # the triggers are there
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(
+            conn, opts={"include_object": include_object(conn.dialect.name)}), Base.metadata)
     assert diff == []
     downgrade(engine, "0005")
     upgrade(engine)
@@ -262,3 +278,75 @@ def test_a_reference_store_with_rows_does_not_become_a_mapped_one(empty_engine: 
     with pytest.raises(Exception, match="reference table volunteer"):
         upgrade(empty_engine, reference_tables=False)
     assert current_revision(empty_engine) == "0012"
+
+
+@pytest.mark.parametrize("db_url", ["postgresql", "mariadb"], indirect=True)
+def test_two_relays_claiming_at_once_share_the_rows_and_never_wait(engine: Engine) -> None:
+    """Replicas share the outbox (design.md, flow 1): a claim skips the rows another relay's open claim has locked
+    (``FOR UPDATE SKIP LOCKED``) instead of waiting for it, and takes the next ones in priority order."""
+    with engine.begin() as conn:
+        for i in range(10):
+            _vol(conn, id_number=f"23010219900101{i:03d}X")
+    now = utcnow()
+    until = now + dt.timedelta(seconds=30)
+    first, second = engine.connect(), engine.connect()
+    try:
+        # a wait would fail the test within 2 s rather than hang it
+        if engine.dialect.name == "postgresql":
+            second.execute(text("SET lock_timeout = '2s'"))
+        else:
+            second.execute(text("SET SESSION innodb_lock_wait_timeout = 2"))
+        second.commit()
+        with first.begin():
+            a = claim(first, worker="relay-a", now=now, until=until, limit=4)
+            with second.begin():
+                b = claim(second, worker="relay-b", now=now, until=until, limit=4)
+        ids = [r["id"] for r in a + b]
+    finally:
+        first.close()
+        second.close()
+    assert len(a) == len(b) == 4 and len(set(ids)) == 8 and ids == sorted(ids)
+    with engine.connect() as conn:
+        owners = dict(conn.execute(text("SELECT id, claimed_by FROM outbox WHERE claimed_by IS NOT NULL")).all())
+    assert owners == {**{r["id"]: "relay-a" for r in a}, **{r["id"]: "relay-b" for r in b}}
+
+
+@pytest.mark.parametrize("db_url", ["postgresql", "mariadb"], indirect=True)
+def test_a_deadlock_is_told_apart_and_its_transaction_run_again(engine: Engine) -> None:
+    """Two writers that lock two rows in opposite orders: the server rolls one back (PostgreSQL 40P01, InnoDB
+    1213), which :func:`lock_conflict` tells apart from other errors, and :func:`retry_on_lock_conflict` runs such
+    a transaction again."""
+    with engine.begin() as conn:
+        a, b = _vol(conn), _vol(conn, name="李娜", id_number="230102199202021230")
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def writer(first: int, second: int) -> None:
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("UPDATE volunteer SET remark = 'one' WHERE id = :i"), {"i": first})
+                barrier.wait(10)
+                conn.execute(text("UPDATE volunteer SET remark = 'two' WHERE id = :i"), {"i": second})
+        except DBAPIError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(a, b)), threading.Thread(target=writer, args=(b, a))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(errors) == 1 and lock_conflict(errors[0]), errors
+    with pytest.raises(DBAPIError) as other:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT no_such_column FROM volunteer"))
+    assert not lock_conflict(other.value)
+
+    calls: list[int] = []
+
+    def work(conn):
+        calls.append(1)
+        if len(calls) == 1:
+            raise errors[0]
+        return conn.execute(text("SELECT COUNT(*) FROM volunteer")).scalar_one()
+
+    assert retry_on_lock_conflict(engine, work) == 2 and len(calls) == 2

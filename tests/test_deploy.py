@@ -95,5 +95,5 @@ def test_ci_runs_the_readme_test_command_verbatim_and_it_starts_every_service() 
     setup = test_command.split(" && ")[0]
     assert setup == "bash .ci/services.sh"
     services = (root / ".ci" / "services.sh").read_text(encoding="utf-8")
-    for needed in ("pg_isready", "pg_ctlcluster", "mysqladmin", "mysqld_safe", ".ci/chromium.sh"):
+    for needed in ("pg_isready", "pg_ctlcluster", "mysqladmin", "mysqld_safe", "mariadb-server", ".ci/chromium.sh"):
         assert needed in services, needed

@@ -307,9 +307,13 @@ def test_the_rekey_command_moves_the_store_and_the_flows_run_again(settings, eng
 
 
 # ------------------------------------------------------------------------------------------------ no key given
-def test_a_postgresql_store_without_a_hash_key_is_refused(pg_url, monkeypatch) -> None:
+@pytest.mark.parametrize(("server", "name"), [("postgresql", "PostgreSQL"), ("mariadb", "MySQL/MariaDB")])
+def test_a_server_store_without_a_hash_key_is_refused(server, name, request, monkeypatch) -> None:
+    """A server store (PostgreSQL, MySQL/MariaDB) has no file beside it to keep a key made for it: none is refused."""
     monkeypatch.delenv("REGSYNC_HASH_KEY")
-    with pytest.raises(ConfigError, match=r"hash_key \(REGSYNC_HASH_KEY\) is required for a PostgreSQL store"):
+    pg_url = request.getfixturevalue("pg_url") if server == "postgresql" else \
+        request.getfixturevalue("my_url").replace("/?", "/regsync?")
+    with pytest.raises(ConfigError, match=rf"hash_key \(REGSYNC_HASH_KEY\) is required for a {name} store"):
         load_settings(environ={"REGSYNC_DATABASE_URL": pg_url})
     with pytest.raises(ConfigError, match="public default key"):
         load_settings(environ={"REGSYNC_DATABASE_URL": pg_url, "REGSYNC_HASH_KEY": PUBLIC_HASH_KEY})

@@ -1,4 +1,4 @@
-"""The inbound poller against the sandbox registry over real HTTP on loopback, on SQLite and PostgreSQL."""
+"""The inbound poller against the sandbox registry over real HTTP on loopback, on SQLite, PostgreSQL and MariaDB."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import Engine, text
 
 import factories as f
@@ -240,3 +241,35 @@ def test_cursor_expired_marks_a_full_reconcile_due(settings, engine, sandbox) ->
     code, summary = run_sync(settings, engine=engine)
     assert code == 0 and summary["reconcile_due"] and summary["reconcile_reason"] == "CURSOR_EXPIRED"
     assert summary["status"] == "partial"
+
+
+@pytest.mark.parametrize("db_url", ["mariadb"], indirect=True)
+def test_records_created_from_the_registry_without_insert_returning_as_on_mysql_8(settings, engine, sandbox,
+                                                                               monkeypatch) -> None:
+    """MySQL 8 has no ``INSERT … RETURNING``: regsync then reads each new row's id from the driver (its last insert
+    id). Played on MariaDB with the dialect's ``RETURNING`` turned off: people registered on the portal and a portal
+    service record are created locally, each link names its own new row, and nothing is pushed back."""
+    monkeypatch.setattr(engine.dialect, "insert_returning", False)
+    w = pushed_world(settings, engine)
+    t, v, a = w["tree"], w["vols"][0], w["activity"]
+    people = [portal(sandbox, "volunteers", {
+        "name": name, "idType": "RESIDENT_ID", "idNumber": f.id_number(dt.date(1980 + i, 3, 1), female=True),
+        "gender": "F",
+        "birthDate": f"{1980 + i}-03-01", "phone": "13811112222", "regionCode": "230102", "skills": [],
+        "homeProvince": "23"}) for i, name in enumerate(("孙丽", "周𠮷", "吴敏"))]
+    sr = portal(sandbox, "service-records", {
+        "volunteerId": rid(engine, "volunteer", v), "activityId": rid(engine, "activity", a),
+        "orgId": rid(engine, "org", t["team"]), "serviceDate": "2026-05-02",
+        "startsAt": "2026-05-02T09:00:00+08:00", "endsAt": "2026-05-02T11:00:00+08:00", "hours": "2.00"})
+    poll(settings, engine)
+    with engine.connect() as conn:
+        made = {r.registry_id: r.local_id for r in conn.execute(text(
+            "SELECT registry_id, local_id FROM link WHERE entity = 'volunteer' AND local_id <> :v"), {"v": v})}
+        names = dict(conn.execute(text("SELECT id, name FROM volunteer")).all())
+        sr_local = conn.execute(text("SELECT local_id FROM link WHERE entity = 'service_record' "
+                                     "AND registry_id = :r"), {"r": sr["id"]}).scalar_one()
+        hours = conn.execute(text("SELECT volunteer_id, hours FROM service_record WHERE id = :i"),
+                             {"i": sr_local}).one()
+    assert {names[made[p["id"]]] for p in people} == {"孙丽", "周𠮷", "吴敏"}
+    assert len(set(made.values())) == 3 and tuple(hours) == (v, 200)
+    assert pending(engine) == []

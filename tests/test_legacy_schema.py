@@ -195,4 +195,7 @@ def test_the_platform_stamps_gxsj_itself_and_drop_leaves_nothing(platform_db: Pl
     assert not set(TABLES.values()) & set(inspect(engine).get_table_names(schema=schema))
     if platform_db.dialect == "postgresql":
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT count(*) FROM pg_proc WHERE proname = 'zyz_gxsj'")).scalar() == 0
+            assert conn.execute(text(
+                "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                "WHERE p.proname = 'zyz_gxsj' AND n.nspname = COALESCE(:s, current_schema())"),
+                {"s": schema}).scalar() == 0

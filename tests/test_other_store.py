@@ -17,6 +17,7 @@ from sqlalchemy import Engine, text
 from stdnum.cn import ric, uscc
 
 import factories as f
+from myutil import drop_my_database, make_my_engine
 from pgutil import PG_URL, drop_pg_schema, make_pg_schema_engine
 from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine
@@ -36,6 +37,13 @@ def second(engine: Engine, tmp_path) -> Iterator[Engine]:
         upgrade(other)
         yield other
         other.dispose()
+        return
+    if engine.dialect.name == "mysql":
+        other, name = make_my_engine()
+        upgrade(other)
+        yield other
+        other.dispose()
+        drop_my_database(name)
         return
     other, schema = make_pg_schema_engine(PG_URL)
     upgrade(other)

@@ -10,7 +10,6 @@ conftest.py by the MariaDB work, after which this local one can go.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,25 +20,13 @@ from sqlalchemy import Engine, create_engine, text
 from typer.testing import CliRunner
 
 from factories import TEST_HASH_KEY
+from myutil import _MY, MY_URL, my_database_url
 from pgutil import _PG, PG_URL, drop_pg_schema, make_pg_schema_engine
 from regsync.console.cli import app
 from regsync.db.mapping.check import CODES, check_platform, engine_name
 from regsync.db.mapping.load import load_mapping
 from regsync.db.session import make_engine
 from regsync.settings import ConfigError, load_settings
-
-MY_URL = os.environ.get("REGSYNC_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
-
-
-def _my_available() -> bool:
-    try:
-        eng = create_engine(f"{MY_URL}/?charset=utf8mb4")
-        with eng.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        eng.dispose()
-        return True
-    except Exception:  # noqa: BLE001
-        return False
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
@@ -56,14 +43,14 @@ def platform_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"{PG_URL}?options=-csearch_path%3D{schema}%20-ctimezone%3DUTC"
         drop_pg_schema(PG_URL, schema)
     else:
-        if not _my_available():
+        if not _MY:
             pytest.fail(f"MariaDB is not reachable at {MY_URL}")
         name = "t_" + secrets.token_hex(6)
-        admin = create_engine(f"{MY_URL}/?charset=utf8mb4")
+        admin = create_engine(MY_URL)
         with admin.begin() as conn:
             conn.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
         try:
-            yield f"{MY_URL}/{name}?charset=utf8mb4"
+            yield my_database_url(name)
         finally:
             with admin.begin() as conn:
                 conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))

@@ -113,7 +113,8 @@ def test_a_difference_only_in_characters_that_do_not_print_is_no_discrepancy(set
     with engine.begin() as conn, suppress_outbox(conn):
         conn.execute(text("UPDATE volunteer SET name = :n, skills = :s WHERE id = :i"),
                      {"n": "\ufeff李\u200b明", "s": json.dumps(["急\u00ad救"]), "i": w["vols"][0]})
-        conn.execute(text("UPDATE organization SET name = name || :z, contact_name = :c WHERE id = :i"),
+        joined = "CONCAT(name, :z)" if engine.dialect.name == "mysql" else "name || :z"  # MySQL's || is OR
+        conn.execute(text(f"UPDATE organization SET name = {joined}, contact_name = :c WHERE id = :i"),
                      {"z": "\u200d", "c": "\u202e王芳\u202c", "i": w["tree"]["city"]})
         conn.execute(text("UPDATE activity SET title = :t WHERE id = :i"),
                      {"t": "社区\u2060环境清洁活动\u200e", "i": w["activity"]})

@@ -21,6 +21,7 @@ from sqlalchemy import text
 
 import factories as f
 from invariants import check_invariants
+from myutil import drop_my_database, make_my_engine
 from pgutil import PG_URL, drop_pg_schema, make_pg_schema_engine
 from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine
@@ -60,7 +61,7 @@ def sandbox():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("engine_name", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("engine_name", ["sqlite", "postgresql", "mariadb"])
 @hsettings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(actions=ACTIONS)
@@ -71,10 +72,13 @@ def test_any_sequence_of_changes_and_faults_ends_in_the_invariants(engine_name, 
     httpx.post(f"{sandbox.admin_url}/reset").raise_for_status()
     httpx.put(f"{sandbox.admin_url}/faults", json={"error_rate": 0, "lost_answer_rate": 0, "rate_limit_rps": 1000,
                                                    "token_ttl_s": 600, "firewall_rate": 0}).raise_for_status()
-    schema = None
+    schema = database = None
     if engine_name == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('prop') / f'local{next(_counter)}.db'}"
         engine = make_engine(url)
+    elif engine_name == "mariadb":
+        engine, database = make_my_engine()
+        url = engine.url.render_as_string(hide_password=False)
     else:
         engine, schema = make_pg_schema_engine(PG_URL)
         url = engine.url.render_as_string(hide_password=False)
@@ -161,6 +165,8 @@ def test_any_sequence_of_changes_and_faults_ends_in_the_invariants(engine_name, 
         engine.dispose()
         if schema:
             drop_pg_schema(PG_URL, schema)
+        if database:
+            drop_my_database(database)
 
 
 def _owner(conn: Any, record_id: int) -> int:

@@ -315,16 +315,17 @@ def test_the_registry_change_of_a_reused_keys_old_record_is_not_merged_into_the_
 
 
 def test_records_that_still_refer_to_a_reused_key_follow_it_to_the_new_record(settings, engine, sandbox) -> None:
-    """A platform without foreign keys (SQLite's default; on PostgreSQL the constraints are dropped here to play
-    one) keeps a person's membership and service record when the person's row is deleted; another person inserted
-    under the id then owns them on the platform. The registry follows the platform: the old person is deregistered
+    """A platform without foreign keys (SQLite's default; on PostgreSQL and MariaDB the constraints are dropped
+    here to play one) keeps a person's membership and service record when the person's row is deleted; another
+    person inserted under the id then owns them on the platform. The registry follows the platform: the old person is deregistered
     and keeps no membership nor hours, the new person has both; nothing of one is on the other's record."""
     w = world(engine)
     sync(settings, engine)
-    if engine.dialect.name == "postgresql":
+    if engine.dialect.name != "sqlite":
+        drop = "FOREIGN KEY" if engine.dialect.name == "mysql" else "CONSTRAINT"
         with engine.begin() as conn:
             for table in ("membership", "service_record"):
-                conn.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT fk_{table}_volunteer_id_volunteer"))
+                conn.execute(text(f"ALTER TABLE {table} DROP {drop} fk_{table}_volunteer_id_volunteer"))
     old = link_of(engine, "volunteer", w["v"])
     with engine.begin() as conn:
         reinsert(conn, "volunteer", w["v"], {"name": "赵强", "id_number": f.id_number(dt.date(1985, 3, 3)),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from regsync.db.session import normalize_url
 from regsync.settings import SPECS, ConfigError, load_settings
 
 
@@ -85,7 +86,8 @@ def test_example_config_documents_every_setting() -> None:
     ({"REGSYNC_RETENTION_RUNS_DAYS": "-1"}, "retention.runs_days (REGSYNC_RETENTION_RUNS_DAYS)"),
     ({"REGSYNC_RETENTION_AUDIT_DAYS": "1.5"}, "retention.audit_days (REGSYNC_RETENTION_AUDIT_DAYS): expected a whole"),
     ({"REGSYNC_DATABASE_URL": "notaurl"}, "database.url (REGSYNC_DATABASE_URL)"),
-    ({"REGSYNC_DATABASE_URL": "mysql://u@h/db"}, "database.url (REGSYNC_DATABASE_URL): names a mysql database"),
+    ({"REGSYNC_DATABASE_URL": "oracle://u@h/db"}, "database.url (REGSYNC_DATABASE_URL): names a oracle database; "
+                                                   "regsync runs on sqlite, postgresql, mysql"),
     ({"REGSYNC_REGISTRY_URL": "ftp://registry/api"}, "registry.url (REGSYNC_REGISTRY_URL)"),
     ({"REGSYNC_REGISTRY_URL": "https:///api/v1"}, "registry.url (REGSYNC_REGISTRY_URL)"),
     ({"REGSYNC_REGISTRY_TIMEOUT_S": "0"}, "registry.timeout_s (REGSYNC_REGISTRY_TIMEOUT_S)"),
@@ -159,3 +161,12 @@ def test_a_short_or_public_hash_key_is_warned_about() -> None:
     assert any("is the public default key" in w for w in warnings)
     with pytest.raises(ConfigError, match=r"hash_key \(REGSYNC_HASH_KEY\) is empty"):
         load_settings(environ={"REGSYNC_HASH_KEY": " "})
+
+
+@pytest.mark.parametrize("url", ["mysql+pymysql://u@h:3306/db", "mysql://u@h/db", "mariadb://u@h/db",
+                                 "mariadb+pymysql://u@h/db?charset=utf8mb4"])
+def test_a_mysql_or_mariadb_url_is_a_store_regsync_runs_on(url: str) -> None:
+    """MySQL 8 and MariaDB are engines of the store (issue 14), driven by PyMySQL whatever driver the URL names."""
+    settings = load_settings(environ={"REGSYNC_DATABASE_URL": url, "REGSYNC_HASH_KEY": "k" * 32})
+    assert settings.database.url == url
+    assert normalize_url(url).startswith("mysql+pymysql://") and "charset=utf8mb4" in normalize_url(url)

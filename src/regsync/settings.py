@@ -39,6 +39,10 @@ class ConfigError(Exception):
 #: the old key ``regsync db rekey`` re-keys from by default.
 PUBLIC_HASH_KEY = "regsync-local-hash-key"
 
+#: The database engines regsync runs on (the backend of ``database.url``): SQLite, PostgreSQL, and MySQL 8 or
+#: MariaDB 10.6 and later (``mysql+pymysql://``; a ``mariadb://`` URL is driven the same way).
+ENGINES = ("sqlite", "postgresql", "mysql")
+
 #: The name of the file beside a SQLite store that holds the key regsync made for it (design.md, "Personal data").
 KEY_FILE_SUFFIX = ".hash_key"
 
@@ -443,7 +447,7 @@ def _sqlite_path(url: str) -> Path | None:
 
 def key_file_for(url: str) -> Path | None:
     """The file beside a SQLite store that holds the hash key regsync made for it: ``<store>.hash_key``
-    (``regsync.db`` → ``regsync.db.hash_key``); ``None`` for PostgreSQL or an in-memory store."""
+    (``regsync.db`` → ``regsync.db.hash_key``); ``None`` for a server store or an in-memory store."""
     path = _sqlite_path(url)
     return None if path is None else path.with_name(path.name + KEY_FILE_SUFFIX)
 
@@ -497,12 +501,13 @@ def ensure_key_file(path: Path, warn: Callable[[str], None] | None = None) -> st
 
 def _resolve_hash_key(raw: dict[tuple[str, str], Any], warn: Callable[[str], None] | None) -> str:
     """The hash key: the configured one (``hash_key``, else ``hash_key_file``); for a SQLite store without one, the
-    key kept beside it (made once, :func:`ensure_key_file`); for PostgreSQL, none is a configuration error
-    (design.md, "Personal data": the keyed hashes need a secret key).
+    key kept beside it (made once, :func:`ensure_key_file`); for a server store (PostgreSQL, MySQL/MariaDB), none is
+    a configuration error (design.md, "Personal data": the keyed hashes need a secret key, and a server store has no
+    file beside which to keep one).
 
     Raises:
-        ConfigError: no key for a PostgreSQL store, the public key :data:`PUBLIC_HASH_KEY` for one, an empty key,
-            or a key file that cannot be read or written.
+        ConfigError: no key for a server store, the public key :data:`PUBLIC_HASH_KEY` for one, an empty key, or a
+            key file that cannot be read or written.
     """
     name = setting_name("", "hash_key")
     url = str(raw.get(("database", "url"), DatabaseSettings().url))
@@ -512,11 +517,13 @@ def _resolve_hash_key(raw: dict[tuple[str, str], Any], warn: Callable[[str], Non
         key = _read_file(str(raw[("", "hash_key_file")]), setting_name("", "hash_key_file"))
     else:
         key = ""
-    postgres = url.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
+    backend = url.split(":", 1)[0].split("+", 1)[0]
+    server = backend in ("postgresql", "postgres", "mysql", "mariadb")
+    engine_name = "MySQL/MariaDB" if backend in ("mysql", "mariadb") else "PostgreSQL"
     if ("", "hash_key") in raw or ("", "hash_key_file") in raw:
         if not key.strip():
             raise ConfigError(f"{name} is empty: give a long random secret (openssl rand -base64 48)")
-        if key == PUBLIC_HASH_KEY and postgres:
+        if key == PUBLIC_HASH_KEY and server:
             raise ConfigError(f"{name} is the public default key, which protects nothing; set a secret of your "
                               "own and re-key the store once (`regsync db rekey --reason ...`, deploy/RUNBOOK.md)")
         if warn is not None and key == PUBLIC_HASH_KEY:
@@ -525,8 +532,8 @@ def _resolve_hash_key(raw: dict[tuple[str, str], Any], warn: Callable[[str], Non
         elif warn is not None and len(key) < 16:
             warn(f"{name} is shorter than 16 characters: a short key lets the hashes of ID numbers be guessed")
         return key
-    if postgres:
-        raise ConfigError(f"{name} is required for a PostgreSQL store: set REGSYNC_HASH_KEY or hash_key_file "
+    if server:
+        raise ConfigError(f"{name} is required for a {engine_name} store: set REGSYNC_HASH_KEY or hash_key_file "
                           "(REGSYNC_HASH_KEY_FILE) to a long random secret (openssl rand -base64 48); a store "
                           "that ran on the old default key is re-keyed once with `regsync db rekey --reason ...` "
                           "(deploy/RUNBOOK.md)")
@@ -685,9 +692,10 @@ def validate(settings: Settings) -> None:
         backend = make_url(settings.database.url).get_backend_name()
     except (ArgumentError, ValueError) as exc:
         raise bad("database", "url", f"is not a database URL ({exc}); examples: sqlite:///regsync.db, "
-                  "postgresql+psycopg://user@host:5432/db") from exc
-    if backend not in ("sqlite", "postgresql"):
-        raise bad("database", "url", f"names a {backend} database; regsync runs on sqlite or postgresql")
+                  "postgresql+psycopg://user@host:5432/db, mysql+pymysql://user@host:3306/db") from exc
+    if backend not in (*ENGINES, "mariadb"):
+        raise bad("database", "url", f"names a {backend} database; regsync runs on {', '.join(ENGINES)} "
+                  "(mysql: MySQL 8 or MariaDB 10.6 and later)")
     reg = settings.registry
     parts = urlsplit(reg.url)
     if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -1,4 +1,4 @@
-"""Fixtures of the generator tests: fresh stores on SQLite and PostgreSQL, and one generated data set per
+"""Fixtures of the generator tests: fresh stores on SQLite, PostgreSQL and MariaDB, and one generated data set per
 engine and module (generating is the slow part, checking it is fast)."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from myutil import _MY, MY_URL, drop_my_database, make_my_engine
 from pgutil import PG_URL, _pg_available
 from regsync.db.models import Base
 from regsync.db.session import make_engine
@@ -35,11 +36,23 @@ class Store:
 
 
 def new_store(backend: str, tmp: Path) -> Store:
-    """An empty store with the schema: a SQLite file in ``tmp``, or a private PostgreSQL schema."""
+    """An empty store with the schema: a SQLite file in ``tmp``, a private PostgreSQL schema, or a private MariaDB
+    database."""
     if backend == "sqlite":
         engine = make_engine(f"sqlite:///{tmp / ('g_' + secrets.token_hex(4) + '.db')}")
         Base.metadata.create_all(engine)
         return Store(engine, engine.dispose)
+    if backend == "mariadb":
+        if not _MY:
+            pytest.fail(f"MariaDB is not reachable at {MY_URL}")
+        my_engine, name = make_my_engine()
+        Base.metadata.create_all(my_engine)
+
+        def drop() -> None:
+            my_engine.dispose()
+            drop_my_database(name)
+
+        return Store(my_engine, drop)
     if not _PG:
         pytest.fail(f"PostgreSQL is not reachable at {PG_URL}")
     schema = "gen_" + secrets.token_hex(6)
@@ -58,12 +71,13 @@ def new_store(backend: str, tmp: Path) -> Store:
     return Store(engine, close)
 
 
-BACKENDS = [pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.postgres)]
+BACKENDS = [pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.postgres),
+            pytest.param("mariadb", marks=pytest.mark.mariadb)]
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    """``sqlite`` or ``postgresql``."""
+    """``sqlite``, ``postgresql`` or ``mariadb``."""
     return request.param
 
 

@@ -50,18 +50,19 @@ def test_same_seed_same_rows(backend: str, tmp_path: Path) -> None:
             s.close()
 
 
-def test_same_rows_on_both_engines(tmp_path: Path) -> None:
-    pytest.importorskip("psycopg")
-    lite, pg = new_store("sqlite", tmp_path), new_store("postgresql", tmp_path)
+@pytest.mark.parametrize("server", ["postgresql", "mariadb"])
+def test_same_rows_on_both_engines(tmp_path: Path, server: str) -> None:
+    """The same seed writes the same rows into SQLite and into a server (names outside the BMP among them)."""
+    lite, other = new_store("sqlite", tmp_path), new_store(server, tmp_path)
     try:
         generate(lite.engine, 0.0003, 3, as_of=AS_OF)
-        generate(pg.engine, 0.0003, 3, as_of=AS_OF)
-        dl, dp = dump(lite), dump(pg)
+        generate(other.engine, 0.0003, 3, as_of=AS_OF)
+        dl, do = dump(lite), dump(other)
         for table in TABLES:
-            assert dl[table] == dp[table], table
+            assert dl[table] == do[table], table
     finally:
         lite.close()
-        pg.close()
+        other.close()
 
 
 def _peak(tmp_path: Path, scale: float) -> int:

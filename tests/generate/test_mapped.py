@@ -41,14 +41,18 @@ def q(schema: str | None, table: str) -> str:
 
 @pytest.fixture
 def schema(empty_engine: Engine) -> Iterator[str | None]:
-    """Where the platform's tables go: a private PostgreSQL schema beside the store's, or the SQLite file itself."""
+    """Where the platform's tables go: a private PostgreSQL schema or MariaDB database beside the store's, or the
+    SQLite file itself."""
     if empty_engine.dialect.name == "sqlite":
         yield None
         return
     name = "p_" + secrets.token_hex(5)
     yield name
     with empty_engine.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA IF EXISTS {name} CASCADE"))
+        if empty_engine.dialect.name == "mysql":
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        else:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {name} CASCADE"))
 
 
 def legacy_store(engine: Engine, schema: str | None) -> None:

@@ -75,7 +75,7 @@ def test_html_report_in_chromium(seeded, browser: Any, db_url: str, tmp_path: Pa
         # fits a desktop width; the screenshot shows the page as it opens
         assert page.evaluate("document.documentElement.scrollWidth") <= 1440
         ARTIFACTS.mkdir(exist_ok=True)
-        engine_name = "postgresql" if db_url.startswith("postgresql") else "sqlite"
+        engine_name = db_url.split(":", 1)[0].split("+", 1)[0].replace("mysql", "mariadb")
         shot = ARTIFACTS / f"report-run{LAST_RECONCILE}-{engine_name}-1440.png"
         page.screenshot(path=str(shot), full_page=True)
         shutil.copy(page_file, ARTIFACTS / f"report-run{LAST_RECONCILE}-{engine_name}.html")

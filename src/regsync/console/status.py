@@ -20,6 +20,12 @@ def print_status(status: dict[str, Any]) -> None:
     out.print(f"regsync at {status['now']}: {verdict}")
     for problem in status["problems"]:
         out.print(f"  [red]•[/red] {problem}", highlight=False)
+    platform = status.get("platform") or {}
+    if platform.get("warning"):
+        out.print(f"  [yellow]•[/yellow] {platform['warning']}", highlight=False)
+    if platform.get("installed") and platform.get("installed") != "reference":
+        out.print(f"platform: mapping {platform['installed']} installed {platform.get('installed_at')}"
+                  + (", current" if platform.get("current") else ", [yellow]not current[/yellow]"), highlight=False)
     daemon = status.get("daemon") or {}
     if daemon.get("alive"):
         out.print("daemon: running — " + "; ".join(

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, select, text
 
 from regsync.db.models import Link, Outbox
+from regsync.db.session import MYSQL_CHARSET, MYSQL_COLLATION, is_mysql
 
 #: The code of the outbox rows held by adopt (``failed``): an operator links the right record or retries.
 HELD_CODE = "AMBIGUOUS_MATCH"
@@ -36,9 +37,13 @@ class Candidate(NamedTuple):
 
 
 def create_candidates(stage: Connection) -> None:
-    """Create the temporary table of candidates on ``stage`` (for the connection's life)."""
-    stage.execute(text("CREATE TEMPORARY TABLE adopt_candidate (kind VARCHAR(24) NOT NULL, "
-                       "registry_id VARCHAR(32) NOT NULL, local_id BIGINT NOT NULL, doc TEXT NOT NULL)"))
+    """Create the temporary table of candidates on ``stage`` (for the connection's life). On MySQL/MariaDB its
+    text is utf8mb4 with the binary collation of regsync's tables (not the database's default, which may hold no
+    character outside the BMP), and ``doc`` a ``LONGTEXT`` (``TEXT`` holds 64 KiB there)."""
+    coll = f" CHARACTER SET {MYSQL_CHARSET} COLLATE {MYSQL_COLLATION}" if is_mysql(stage) else ""
+    doc = "LONGTEXT" if is_mysql(stage) else "TEXT"
+    stage.execute(text(f"CREATE TEMPORARY TABLE adopt_candidate (kind VARCHAR(24){coll} NOT NULL, "
+                       f"registry_id VARCHAR(32){coll} NOT NULL, local_id BIGINT NOT NULL, doc {doc}{coll} NOT NULL)"))
 
 
 def drop_candidates(stage: Connection) -> None:
@@ -64,7 +69,22 @@ def unique_candidates(stage: Connection, kind: str, registry_ids: Sequence[str])
 
 def candidate_page(stage: Connection, kind: str, after: str, limit: int) -> list[Candidate]:
     """The candidates of ``kind`` whose registry id is after ``after``, by registry id then local id, at most
-    ``limit`` (a registry id's candidates may be split at the page's end: the caller keeps whole ones)."""
+    ``limit`` (a registry id's candidates may be split at the page's end: the caller keeps whole ones).
+
+    On MySQL/MariaDB the counts are read by two more queries over the page's keys: MySQL 8 cannot name a temporary
+    table twice in one query (error 1137)."""
+    if is_mysql(stage):
+        page = list(stage.execute(text(
+            "SELECT registry_id, local_id, doc FROM adopt_candidate WHERE kind = :k AND registry_id > :last "
+            "ORDER BY registry_id, local_id LIMIT :n"), {"k": kind, "last": after, "n": limit}))
+        if not page:
+            return []
+        counts: list[dict[Any, int]] = []
+        for column, keys in (("registry_id", sorted({r[0] for r in page})), ("local_id", sorted({r[1] for r in page}))):
+            counts.append(dict(stage.execute(text(
+                f"SELECT {column}, COUNT(*) FROM adopt_candidate WHERE kind = :k AND {column} IN :keys "  # noqa: S608
+                f"GROUP BY {column}").bindparams(bindparam("keys", expanding=True)), {"k": kind, "keys": keys}).all()))
+        return [Candidate(rid, lid, doc, counts[0][rid], counts[1][lid]) for rid, lid, doc in page]
     return [Candidate(*r) for r in stage.execute(text(
         "SELECT c.registry_id, c.local_id, c.doc, "
         "(SELECT COUNT(*) FROM adopt_candidate x WHERE x.kind = c.kind AND x.registry_id = c.registry_id), "

@@ -19,7 +19,7 @@ def links_by_registry_id(engine: Engine, kind: str) -> Iterator[tuple[str, str, 
     """(registry id, base, local id, is a person's second row's) of the links of existing local rows of
     ``kind``, ascending by registry id as bytes (the order of the registry's export, registry-api.md §5.2),
     streamed."""
-    collate = ' COLLATE "C"' if is_postgres(engine) else ""
+    collate = ' COLLATE "C"' if is_postgres(engine) else ""  # SQLite's BINARY and MySQL's utf8mb4_bin: bytes
     sql = text(f"SELECT l.registry_id, l.base, l.local_id, l.is_duplicate FROM link l JOIN {TABLES[kind]} t "  # noqa: S608
                f"ON t.id = l.local_id WHERE l.entity = :k ORDER BY l.registry_id{collate}, l.local_id")
     with engine.connect() as conn:

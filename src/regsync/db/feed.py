@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from regsync.db.models import FeedCursor, Run
+from regsync.db.query import insert_id
 from regsync.db.session import utcnow
 
 #: ``feed_cursor.name`` of the change-feed cursor.
@@ -68,8 +69,8 @@ def pending_reconcile(engine: Engine) -> dict[str, Any] | None:
 
 def start_pull_run(conn: Connection) -> int:
     """Record the start of a pull (a ``run`` of kind ``inbound``, ``running`` from now, UTC); returns its id."""
-    return int(conn.execute(Run.__table__.insert().values(kind="inbound", started_at=utcnow(), status="running",
-                                                          summary="{}").returning(Run.id)).scalar_one())
+    return insert_id(conn, Run.__table__.insert().values(kind="inbound", started_at=utcnow(), status="running",
+                                                         summary="{}"))
 
 
 def finish_pull_run(conn: Connection, run_id: int, status: str, summary: str) -> None:

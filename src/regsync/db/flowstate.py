@@ -10,10 +10,9 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Engine, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from regsync.db.models import Audit, FlowState
+from regsync.db.query import upsert
 from regsync.db.session import current_worker, utcnow
 from regsync.domain.clock import to_local
 from regsync.domain.masking import mask_text
@@ -41,10 +40,9 @@ def iso_local(value: dt.datetime | None) -> str | None:
 
 def ensure_rows(conn: Any, flows: Iterable[str]) -> None:
     """Insert the ``flow_state`` rows that are missing (concurrent writers: the first insert wins)."""
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = upsert(conn, FlowState.__table__, ("flow",))
     for flow in flows:
-        conn.execute(insert(FlowState).values(flow=flow, paused=False).on_conflict_do_nothing(
-            index_elements=["flow"]))
+        conn.execute(stmt, {"flow": flow, "paused": False})
 
 
 def record_flow_result(engine: Engine, flow: str, ok: bool, error: str | None = None, *,

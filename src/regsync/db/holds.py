@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, or_, select, text, update
 
 from regsync.db.models import Link, Outbox, OutboxHold
+from regsync.db.session import row_locks
 from regsync.domain.projection import REFERENCES
 
 #: Outbox states of rows that still wait to be sent (or for data or an operator).
@@ -128,14 +129,14 @@ def set_aside_held(conn: Connection, now: dt.datetime) -> int:
     relay never claims them; rows under a live lease are left to the relay holding them. Called by the relay just
     before it claims, in the claim's transaction.
 
-    On PostgreSQL the holds read are locked (``FOR SHARE``), so a restore that lifts one waits for this
-    transaction, then finds the rows set aside here and puts them back.
+    On PostgreSQL and MySQL/MariaDB the holds read are locked (``FOR SHARE``, ``LOCK IN SHARE MODE``), so a restore
+    that lifts one waits for this transaction, then finds the rows set aside here and puts them back.
 
     Returns:
         How many rows were set aside.
     """
     q = select(_hold.c.entity, _hold.c.local_id)
-    if conn.dialect.name == "postgresql":
+    if row_locks(conn):
         q = q.with_for_update(read=True)
     keys = [(e, int(i)) for e, i in conn.execute(q)]
     if not keys:

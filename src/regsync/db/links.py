@@ -16,13 +16,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import ColumnElement
 
 from regsync.db.models import DUPLICATE_HOWS, Base, Conflict, CreateSent, Link
 from regsync.db.outbox import as_dicts
-from regsync.db.query import CHUNK, chunk_size, chunks, in_values
+from regsync.db.query import CHUNK, chunk_size, chunks, in_values, insert_id, upsert
 from regsync.db.session import is_postgres
 
 _link = Link.__table__
@@ -97,11 +95,9 @@ def sent_creates(conn: Connection, kind: str, client_refs: Sequence[str]) -> dic
 # ------------------------------------------------------------------------------------------------ writing
 def note_creates(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Record creates sent (``create_sent`` rows: ``entity``, ``client_ref``, ``local_id``, ``first_sent_at``,
-    ``how``); a ``clientRef`` recorded already keeps its first send (``INSERT … ON CONFLICT DO NOTHING``)."""
-    t = CreateSent.__table__
-    stmt = pg_insert(t).on_conflict_do_nothing() if conn.dialect.name == "postgresql" \
-        else sqlite_insert(t).on_conflict_do_nothing()
-    conn.execute(stmt, list(rows))
+    ``how``); a ``clientRef`` recorded already keeps its first send (:func:`regsync.db.query.upsert` that leaves
+    it)."""
+    conn.execute(upsert(conn, CreateSent.__table__, ("entity", "client_ref")), list(rows))
 
 
 def mark_other_store(conn: Connection, kind: str, client_ref: str) -> None:
@@ -147,10 +143,10 @@ def drop_link(conn: Connection, link_id: int) -> None:
 def insert_placeholder_link(conn: Connection, link: Mapping[str, Any], local_id: int, now: dt.datetime) -> int:
     """Insert ``link`` (a registry record found by its ``clientRef``, never linked) under ``local_id`` (a key no
     local row has), to be retired at once (:func:`retire_link`). Returns the new link's id."""
-    return int(conn.execute(_link.insert().values(
+    return insert_id(conn, _link.insert().values(
         **{k: link[k] for k in ("entity", "registry_id", "registry_version", "base", "is_duplicate", "revision",
                                 "how")},
-        local_id=local_id, linked_at=now, updated_at=now).returning(_link.c.id)).scalar_one())
+        local_id=local_id, linked_at=now, updated_at=now))
 
 
 def retire_link(conn: Connection, link_id: int, now: dt.datetime) -> None:

@@ -30,10 +30,9 @@ from typing import Any, overload
 
 import structlog
 from sqlalchemy import Engine, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from regsync.db.models import Heartbeat, Run, RunSlot
+from regsync.db.query import upsert
 from regsync.db.session import current_worker, utcnow
 from regsync.domain.masking import mask_text
 
@@ -120,19 +119,21 @@ def beat(engine: Engine, *, worker: str | None = None, role: str = "command",
                               "lease_until": now + dt.timedelta(seconds=lease_s), "stopped_at": None,
                               "next_runs": json.dumps({j: t.isoformat() for j, t in (next_runs or {}).items()},
                                                       sort_keys=True)}
-    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(Heartbeat).values(worker=worker, **values)
-    renew: dict[str, Any] = {"beat_at": stmt.excluded.beat_at, "lease_until": stmt.excluded.lease_until,
-                             "node": stmt.excluded.node}
-    if role == "daemon":
-        renew["role"] = "daemon"
-    if next_runs is not None:
-        renew["next_runs"] = stmt.excluded.next_runs
     with engine.begin() as conn:
         stopped = conn.execute(select(Heartbeat.stopped_at).where(Heartbeat.worker == worker)).first()
-        if stopped is not None and stopped.stopped_at is not None:  # the same name again: a new life
-            renew.update(started_at=stmt.excluded.started_at, stopped_at=None, role=stmt.excluded.role)
-        conn.execute(stmt.on_conflict_do_update(index_elements=["worker"], set_=renew))
+        new_life = stopped is not None and stopped.stopped_at is not None  # the same name again: a new life
+
+        def renew(new: Any) -> dict[str, Any]:
+            out: dict[str, Any] = {"beat_at": new.beat_at, "lease_until": new.lease_until, "node": new.node}
+            if role == "daemon":
+                out["role"] = "daemon"
+            if next_runs is not None:
+                out["next_runs"] = new.next_runs
+            if new_life:
+                out.update(started_at=new.started_at, stopped_at=None, role=new.role)
+            return out
+
+        conn.execute(upsert(conn, Heartbeat.__table__, ("worker",), renew).values(worker=worker, **values))
 
 
 def stop(engine: Engine, *, worker: str | None = None, role: str = "daemon", now: dt.datetime | None = None) -> None:

@@ -1,7 +1,7 @@
 """Locks and run slots in the store: which process runs a singleton job, and which replica claims a scheduled slot.
 
-* :class:`SingletonLock`: a PostgreSQL session advisory lock per job (always granted on SQLite, where a single
-  daemon holds the store).
+* :class:`SingletonLock`: a PostgreSQL session advisory lock per job, a named lock (``GET_LOCK``) on MySQL/MariaDB
+  (always granted on SQLite, where a single daemon holds the store).
 * :func:`claim_slot` / :func:`finish_slot`: the ``run_slot`` table, whose unique key (job, scheduled time) lets
   exactly one of several daemons run a scheduled pass (design.md, "Deployment").
 """
@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from regsync.db.liveness import dead_workers, sweep
 from regsync.db.models import RunSlot
-from regsync.db.session import is_postgres, utcnow
+from regsync.db.session import is_mysql, is_postgres, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -89,11 +89,24 @@ def _lock_key(job: str, schema: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+def mysql_lock_name(job: str, database: str) -> str:
+    """The MySQL/MariaDB lock name (``GET_LOCK``) of ``job`` in the store ``database``: ``regsync:<job>:<hash>``,
+    at most 64 characters (the server's limit), the hash of the database's name and the job's, so that stores in
+    separate databases of one server never contend."""
+    digest = hashlib.sha256(f"regsync:{database}:{job}".encode()).hexdigest()
+    return f"regsync:{job[:22]}:{digest[:32]}"
+
+
 class SingletonLock:
-    """A PostgreSQL session advisory lock for one job: held on a connection of its own while the job runs, and
-    dropped by the server if that connection dies (so another replica takes the job over at its next tick). The
-    key is derived from the job's name and the current schema, so stores in separate schemas never contend. On
-    SQLite it is always granted (a single daemon holds the store: :func:`sqlite_daemon_lock`).
+    """A lock for one job, held on a connection of its own while the job runs, and dropped by the server if that
+    connection dies (so another replica takes the job over at its next tick): a session advisory lock on
+    PostgreSQL, a named lock (``GET_LOCK(name, 0)``, :func:`mysql_lock_name`) on MySQL/MariaDB. The key is derived
+    from the job's name and the current schema (database), so stores in separate schemas never contend. On SQLite it
+    is always granted (a single daemon holds the store: :func:`sqlite_daemon_lock`).
+
+    Both server locks belong to the connection, not to a transaction: the connection is taken from the pool for the
+    lock alone, and it is discarded from the pool instead of returned when the lock cannot be released on it (a
+    pooled connection still holding the lock would keep the job from every other replica).
 
     Use as ``with SingletonLock(engine, "inbound") as held: if held: …``.
     """
@@ -103,15 +116,22 @@ class SingletonLock:
         self.job = job
         self._conn: Any = None
         self._key: int | None = None
+        self._name: str | None = None  # MySQL/MariaDB: the lock's name
 
     def __enter__(self) -> bool:
-        if not is_postgres(self.engine):
+        mysql = is_mysql(self.engine)
+        if not is_postgres(self.engine) and not mysql:
             return True
         self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
-            schema = self._conn.execute(text("SELECT current_schema()")).scalar_one()
-            self._key = _lock_key(self.job, schema)
-            held = bool(self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key}).scalar_one())
+            if mysql:
+                self._name = mysql_lock_name(self.job, self._conn.execute(text("SELECT DATABASE()")).scalar_one())
+                held = self._conn.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": self._name}).scalar() == 1
+            else:
+                schema = self._conn.execute(text("SELECT current_schema()")).scalar_one()
+                self._key = _lock_key(self.job, schema)
+                held = bool(self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                                               {"k": self._key}).scalar_one())
         except BaseException:
             self._conn.close()
             self._conn = None
@@ -124,9 +144,16 @@ class SingletonLock:
     def __exit__(self, *exc: object) -> None:
         if self._conn is None:
             return
+        released = False
         try:
-            self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+            if self._name is not None:
+                released = self._conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": self._name}).scalar() == 1
+            else:
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+                released = True
         finally:
+            if not released:
+                self._conn.invalidate()  # never back to the pool with the lock still on it
             self._conn.close()
             self._conn = None
 

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from regsync.db.models import Conflict, Link, Outbox
-from regsync.db.query import CHUNK, chunks, in_values, update_by_id
-from regsync.db.session import is_postgres
+from regsync.db.query import CHUNK, chunks, in_values, insert_id, update_by_id
+from regsync.db.session import row_locks
 from regsync.domain.projection import REFERENCES
 
 _LINK_INSERT = Link.__table__.insert()
@@ -31,14 +31,14 @@ _ct = Conflict.__table__
 def links_by_registry_id(conn: Connection, kind: str, registry_ids: Sequence[str], *, lock: bool = False
                          ) -> dict[str, list[dict[str, Any]]]:
     """The links of ``kind`` whose registry ids are among ``registry_ids``, by registry id, each record's primary
-    first (then a person's duplicate rows, by local id); ``lock``: on PostgreSQL, locked for update until the
-    transaction ends."""
+    first (then a person's duplicate rows, by local id); ``lock``: on PostgreSQL and MySQL/MariaDB, locked for
+    update until the transaction ends."""
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     t = Link.__table__
     for chunk in chunks(sorted(set(registry_ids)), CHUNK):
         q = select(t).where(t.c.entity == kind, in_values(conn, t.c.registry_id, list(chunk))).order_by(
             t.c.is_duplicate, t.c.local_id)
-        if lock and is_postgres(conn):
+        if lock and row_locks(conn):
             q = q.with_for_update()
         for r in conn.execute(q).mappings():
             out[r["registry_id"]].append(dict(r))
@@ -84,7 +84,7 @@ def reference_ids(conn: Connection, kind: str, rows: Iterable[dict[str, Any]]) -
 
 def add_link(conn: Connection, values: dict[str, Any]) -> int:
     """Insert one link (its columns but ``id``); returns its id."""
-    return int(conn.execute(_LINK_INSERT.values(**values).returning(Link.id)).scalar_one())
+    return insert_id(conn, _LINK_INSERT, values)
 
 
 def insert_links(conn: Connection, rows: Sequence[dict[str, Any]] | dict[str, Any]) -> None:

@@ -1,12 +1,14 @@
-"""Schema migrations (Alembic), run by ``regsync db upgrade`` on SQLite and PostgreSQL."""
+"""Schema migrations (Alembic), run by ``regsync db upgrade`` on SQLite, PostgreSQL and MySQL/MariaDB."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Index
 
 from regsync.db.session import normalize_url
 
@@ -51,6 +53,21 @@ def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or ``None`` for an empty database."""
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def include_object(dialect: str) -> Callable[[object, str | None, str, bool, object], bool]:
+    """Alembic's ``include_object`` hook for a store on ``dialect`` (its engine's ``dialect.name``): an index of the
+    models made only on some engines (:func:`regsync.db.coltypes.only_on`) is compared only on those.
+
+    Usage: ``MigrationContext.configure(conn, opts={"include_object": include_object(conn.dialect.name)})``.
+    """
+    def include(obj: object, _name: str | None, type_: str, reflected: bool, _compare_to: object) -> bool:
+        if type_ != "index" or reflected or not isinstance(obj, Index):
+            return True
+        dialects = obj.info.get("dialects")
+        return not dialects or dialect in dialects
+
+    return include
 
 
 def head_revision() -> str:

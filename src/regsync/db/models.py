@@ -23,7 +23,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -37,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from regsync.db.coltypes import MYSQL_TABLE, BigId, Timestamp, only_on
 from regsync.db.session import current_worker
 from regsync.domain.kinds import KINDS
 
@@ -47,9 +47,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-#: A big integer that is still SQLite's auto-incrementing ``INTEGER PRIMARY KEY``.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
@@ -76,7 +73,8 @@ class Organization(Base):
     """
 
     __tablename__ = "organization"
-    __table_args__ = {"sqlite_autoincrement": True}  # an id is never handed out twice (migration 0006)
+    # an id is never handed out twice (migration 0006)
+    __table_args__ = {"sqlite_autoincrement": True, **MYSQL_TABLE}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -93,7 +91,7 @@ class Organization(Base):
     established_on: Mapped[dt.date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
     remark: Mapped[str | None] = mapped_column(Text)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.current_timestamp())
 
 
 class Volunteer(Base):
@@ -106,7 +104,8 @@ class Volunteer(Base):
     """
 
     __tablename__ = "volunteer"
-    __table_args__ = {"sqlite_autoincrement": True}  # an id is never handed out twice (migration 0006)
+    # an id is never handed out twice (migration 0006)
+    __table_args__ = {"sqlite_autoincrement": True, **MYSQL_TABLE}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -120,9 +119,9 @@ class Volunteer(Base):
     skills: Mapped[str] = mapped_column(Text, default="[]")
     home_province: Mapped[str] = mapped_column(String(2))
     status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
-    registered_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    registered_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.current_timestamp())
     remark: Mapped[str | None] = mapped_column(Text)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.current_timestamp())
 
 
 class Membership(Base):
@@ -132,32 +131,33 @@ class Membership(Base):
     """
 
     __tablename__ = "membership"
-    __table_args__ = (UniqueConstraint("volunteer_id", "org_id"), {"sqlite_autoincrement": True})
+    __table_args__ = (UniqueConstraint("volunteer_id", "org_id"), {"sqlite_autoincrement": True, **MYSQL_TABLE})
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
     joined_on: Mapped[dt.date] = mapped_column(Date)
     left_on: Mapped[dt.date | None] = mapped_column(Date)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.current_timestamp())
 
 
 class Activity(Base):
     """志愿服务活动: a published activity (registry-api.md §4.4). Times are naive UTC."""
 
     __tablename__ = "activity"
-    __table_args__ = {"sqlite_autoincrement": True}  # an id is never handed out twice (migration 0006)
+    # an id is never handed out twice (migration 0006)
+    __table_args__ = {"sqlite_autoincrement": True, **MYSQL_TABLE}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
     title: Mapped[str] = mapped_column(String(200))
     category: Mapped[str] = mapped_column(String(32))
     region_code: Mapped[str] = mapped_column(String(12))
-    starts_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    ends_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    starts_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    ends_at: Mapped[dt.datetime] = mapped_column(Timestamp)
     planned_headcount: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="PUBLISHED")
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.current_timestamp())
 
 
 class ServiceRecord(Base):
@@ -168,19 +168,20 @@ class ServiceRecord(Base):
     """
 
     __tablename__ = "service_record"
-    __table_args__ = {"sqlite_autoincrement": True}  # an id is never handed out twice (migration 0006)
+    # an id is never handed out twice (migration 0006)
+    __table_args__ = {"sqlite_autoincrement": True, **MYSQL_TABLE}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
     activity_id: Mapped[int] = mapped_column(ForeignKey("activity.id"), index=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
     service_date: Mapped[dt.date] = mapped_column(Date)
-    starts_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    ends_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    starts_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    ends_at: Mapped[dt.datetime] = mapped_column(Timestamp)
     hours: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="ACCEPTED")
     revoke_reason: Mapped[str | None] = mapped_column(Text)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.current_timestamp())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -230,6 +231,9 @@ TABLE_ENTITY: dict[str, str] = {
 }
 
 
+_WAITING, _REUSED = "state IN ('pending', 'deferred')", "op = 'reuse' AND state <> 'sent'"
+
+
 class Outbox(Base):
     """发件箱表: one row per local change, written by a trigger in the change's own transaction.
 
@@ -248,13 +252,17 @@ class Outbox(Base):
         Index("ix_outbox_claim", "state", "priority", "id"),
         Index("ix_outbox_record", "entity", "local_id"),
         # the claim's order (priority, id) over the rows that wait, read straight off the index however many
-        # rows are waiting or done (a partial index; the claim's WHERE names the same states)
-        Index("ix_outbox_waiting", "priority", "id", postgresql_where=text("state IN ('pending', 'deferred')"),
-              sqlite_where=text("state IN ('pending', 'deferred')")),
+        # rows are waiting or done (a partial index; the claim's WHERE names the same states). MySQL/MariaDB have
+        # no partial index: there a plain one would hold every row, sent ones too, and the claim's order would walk
+        # them; their claim reads ix_outbox_claim one state at a time (regsync.db.outbox.claim)
+        only_on(Index("ix_outbox_waiting", "priority", "id", postgresql_where=text(_WAITING),
+                      sqlite_where=text(_WAITING)), "postgresql", "sqlite"),
         # the keys used again for another record whose new record is not in the registry yet (migration 0007;
-        # regsync.flows.outbound.reused_keys): a few rows, looked up for every record the relay plans
-        Index("ix_outbox_reuse", "entity", "local_id", postgresql_where=text("op = 'reuse' AND state <> 'sent'"),
-              sqlite_where=text("op = 'reuse' AND state <> 'sent'")),
+        # regsync.flows.outbound.reused_keys): a few rows, looked up for every record the relay plans (on
+        # MySQL/MariaDB, as a plain index, it would be ix_outbox_record again: none)
+        only_on(Index("ix_outbox_reuse", "entity", "local_id", postgresql_where=text(_REUSED),
+                      sqlite_where=text(_REUSED)), "postgresql", "sqlite"),
+        MYSQL_TABLE,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -264,15 +272,15 @@ class Outbox(Base):
     priority: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(12), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
-    available_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    created_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.current_timestamp())
+    available_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.current_timestamp())
     claimed_by: Mapped[str | None] = mapped_column(String(64))
-    claimed_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     last_code: Mapped[str | None] = mapped_column(String(48))
     last_error: Mapped[str | None] = mapped_column(Text)
     blocked_entity: Mapped[str | None] = mapped_column(String(24))
     blocked_local_id: Mapped[int | None] = mapped_column(BigInteger)
-    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    done_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
 
 
 class OutboxHold(Base):
@@ -283,12 +291,12 @@ class OutboxHold(Base):
     ``reason`` is the operator's, masked; ``audit_id`` the discard's audit row."""
 
     __tablename__ = "outbox_hold"
-    __table_args__ = (UniqueConstraint("entity", "local_id"),)
+    __table_args__ = (UniqueConstraint("entity", "local_id"), MYSQL_TABLE)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     entity: Mapped[str] = mapped_column(String(24))
     local_id: Mapped[int] = mapped_column(BigInteger)
-    held_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    held_at: Mapped[dt.datetime] = mapped_column(Timestamp)
     actor: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
     audit_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -300,6 +308,7 @@ class OutboxSuppress(Base):
     it is deleted before commit (:func:`regsync.db.session.suppress_outbox`)."""
 
     __tablename__ = "outbox_suppress"
+    __table_args__ = MYSQL_TABLE
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
 
@@ -318,6 +327,7 @@ class Link(Base):
     __table_args__ = (
         UniqueConstraint("entity", "local_id"),
         Index("ix_link_registry", "entity", "registry_id"),
+        MYSQL_TABLE,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -329,8 +339,8 @@ class Link(Base):
     is_duplicate: Mapped[bool] = mapped_column(Boolean, default=False)
     revision: Mapped[int] = mapped_column(Integer, default=0)
     how: Mapped[str] = mapped_column(String(32), default="created")
-    linked_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    linked_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.current_timestamp())
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.current_timestamp())
 
 
 class CreateSent(Base):
@@ -349,11 +359,12 @@ class CreateSent(Base):
     """
 
     __tablename__ = "create_sent"
+    __table_args__ = MYSQL_TABLE
 
     entity: Mapped[str] = mapped_column(String(24), primary_key=True)
     client_ref: Mapped[str] = mapped_column(String(64), primary_key=True)
     local_id: Mapped[int] = mapped_column(BigInteger)
-    first_sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    first_sent_at: Mapped[dt.datetime | None] = mapped_column(Timestamp, nullable=True)
     how: Mapped[str] = mapped_column(String(16), default="sent")
 
 
@@ -361,10 +372,11 @@ class FeedCursor(Base):
     """The change-feed cursor (registry-api.md §5.3), saved with the changes applied from it."""
 
     __tablename__ = "feed_cursor"
+    __table_args__ = MYSQL_TABLE
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     cursor: Mapped[str] = mapped_column(Text)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.current_timestamp())
 
 
 class Run(Base):
@@ -379,14 +391,16 @@ class Run(Base):
     __tablename__ = "run"
     __table_args__ = (
         # the runs still going on, read at every heartbeat to find those whose process is gone
-        Index("ix_run_running", "worker", postgresql_where=text("status = 'running'"),
-              sqlite_where=text("status = 'running'")),
+        only_on(Index("ix_run_running", "worker", postgresql_where=text("status = 'running'"),
+                      sqlite_where=text("status = 'running'")), "postgresql", "sqlite"),
+        only_on(Index("ix_run_status", "status", "worker"), "mysql"),  # MySQL/MariaDB: no partial index
+        MYSQL_TABLE,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(24))
-    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    started_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     status: Mapped[str] = mapped_column(String(12), default="running")
     summary: Mapped[str] = mapped_column(Text, default="{}")
     worker: Mapped[str | None] = mapped_column(String(64), default=current_worker)
@@ -396,9 +410,10 @@ class Audit(Base):
     """An operator action: who, when (UTC), what, on what, why; ``details`` is JSON text (masked)."""
 
     __tablename__ = "audit"
+    __table_args__ = MYSQL_TABLE
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.current_timestamp())
     actor: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(48))
     target: Mapped[str | None] = mapped_column(Text)
@@ -413,7 +428,7 @@ class DirtLog(Base):
     can tell an expected failure from a bug."""
 
     __tablename__ = "generator_dirt"
-    __table_args__ = (Index("ix_generator_dirt_record", "entity", "local_id"),)
+    __table_args__ = (Index("ix_generator_dirt_record", "entity", "local_id"), MYSQL_TABLE)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     entity: Mapped[str] = mapped_column(String(24))
@@ -441,7 +456,7 @@ class Conflict(Base):
 
     __tablename__ = "conflict"
     __table_args__ = (Index("ix_conflict_record", "entity", "local_id", "state"),
-                      Index("ix_conflict_state", "state", "id"))
+                      Index("ix_conflict_state", "state", "id"), MYSQL_TABLE)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     entity: Mapped[str] = mapped_column(String(24))
@@ -457,9 +472,9 @@ class Conflict(Base):
     registry_version: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(12), default="open")
     run_id: Mapped[int | None] = mapped_column(BigInteger)
-    detected_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
-    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    detected_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.current_timestamp())
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.current_timestamp())
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     resolved_by: Mapped[str | None] = mapped_column(String(64))
     resolution: Mapped[str | None] = mapped_column(String(16))
 
@@ -480,7 +495,7 @@ class Discrepancy(Base):
 
     __tablename__ = "discrepancy"
     __table_args__ = (Index("ix_discrepancy_run", "run_id", "kind"),
-                      Index("ix_discrepancy_record", "entity", "local_id"))
+                      Index("ix_discrepancy_record", "entity", "local_id"), MYSQL_TABLE)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     run_id: Mapped[int] = mapped_column(BigInteger)
@@ -494,7 +509,7 @@ class Discrepancy(Base):
     org_line: Mapped[str | None] = mapped_column(String(16))
     action: Mapped[str | None] = mapped_column(String(16))
     action_state: Mapped[str | None] = mapped_column(String(16))
-    detected_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    detected_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.current_timestamp())
 
 
 class RunSlot(Base):
@@ -505,15 +520,17 @@ class RunSlot(Base):
 
     __tablename__ = "run_slot"
     __table_args__ = (UniqueConstraint("job", "scheduled_at", name="uq_run_slot_job_scheduled_at"),
-                      Index("ix_run_slot_running", "claimed_by", postgresql_where=text("state = 'running'"),
-                            sqlite_where=text("state = 'running'")))
+                      only_on(Index("ix_run_slot_running", "claimed_by", postgresql_where=text("state = 'running'"),
+                                    sqlite_where=text("state = 'running'")), "postgresql", "sqlite"),
+                      only_on(Index("ix_run_slot_state", "state", "claimed_by"), "mysql"),  # no partial index
+                      MYSQL_TABLE)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     job: Mapped[str] = mapped_column(String(32))
-    scheduled_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    scheduled_at: Mapped[dt.datetime] = mapped_column(Timestamp)
     claimed_by: Mapped[str] = mapped_column(String(64))
-    claimed_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    claimed_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.current_timestamp())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     state: Mapped[str] = mapped_column(String(12), default="running")
     run_id: Mapped[int | None] = mapped_column(BigInteger)
 
@@ -525,16 +542,17 @@ class FlowState(Base):
     ``regsync status`` can tell a stale or refused flow (issue 6)."""
 
     __tablename__ = "flow_state"
+    __table_args__ = MYSQL_TABLE
 
     flow: Mapped[str] = mapped_column(String(16), primary_key=True)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     paused_by: Mapped[str | None] = mapped_column(String(64))
     paused_reason: Mapped[str | None] = mapped_column(Text)
-    paused_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    paused_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    last_success_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    failing_since: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    paused_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    paused_until: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    last_success_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    failing_since: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
@@ -547,14 +565,15 @@ class Heartbeat(Base):
     (ISO, UTC), as its scheduler holds them. Times are naive UTC."""
 
     __tablename__ = "heartbeat"
+    __table_args__ = MYSQL_TABLE
 
     worker: Mapped[str] = mapped_column(String(64), primary_key=True)
     role: Mapped[str] = mapped_column(String(16))
     node: Mapped[str] = mapped_column(String(160))
-    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    beat_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    lease_until: Mapped[dt.datetime] = mapped_column(DateTime)
-    stopped_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    started_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    beat_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    lease_until: Mapped[dt.datetime] = mapped_column(Timestamp)
+    stopped_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
     next_runs: Mapped[str] = mapped_column(Text, default="{}")
 
 
@@ -564,10 +583,11 @@ class StoreMeta(Base):
     another key refuses to run a flow (:mod:`regsync.db.hashkey`; design.md, "Personal data"). Times are UTC."""
 
     __tablename__ = "store_meta"
+    __table_args__ = MYSQL_TABLE
 
     name: Mapped[str] = mapped_column(String(48), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.current_timestamp())
 
 
 class PlatformKey(Base):
@@ -579,7 +599,7 @@ class PlatformKey(Base):
 
     __tablename__ = "platform_key"
     __table_args__ = (UniqueConstraint("entity", "key_value", name="uq_platform_key_entity_key_value"),
-                      {"sqlite_autoincrement": True})
+                      {"sqlite_autoincrement": True, **MYSQL_TABLE})
 
     local_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     entity: Mapped[str] = mapped_column(String(24))
@@ -592,6 +612,7 @@ class PersonNorm(Base):
     ``local_id`` is the volunteer's local id; ``id_number_norm`` ``None`` when the number cannot be normalized."""
 
     __tablename__ = "person_norm"
+    __table_args__ = MYSQL_TABLE
 
     local_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     id_number_norm: Mapped[str | None] = mapped_column(String(64), index=True)

@@ -622,6 +622,25 @@ def check_reason(reason: str | None) -> str:
     return reason.strip()
 
 
+def _update_rows(conn: Connection, cond: Any, values: Sequence[tuple[str, Any]]) -> list[tuple[str, int]]:
+    """Set ``values`` (column name, value, in the order written) on the outbox rows that meet ``cond``; returns
+    their ``(entity, local_id)``, one per row: ``UPDATE … RETURNING`` where the engine has it, else (MySQL/MariaDB)
+    the rows read ``FOR UPDATE`` and then updated by id.
+
+    MySQL assigns the columns of an ``UPDATE`` from left to right, each expression seeing the columns set before it
+    (PostgreSQL and SQLite read the row as it was): the ``SET`` clause keeps the order of ``values``, so a value that
+    reads another column comes before that column's own assignment.
+    """
+    assignments = [(_ob.c[name], value) for name, value in values]
+    if conn.dialect.update_returning:
+        return [(e, int(i)) for e, i in conn.execute(
+            update(_ob).where(cond).ordered_values(*assignments).returning(_ob.c.entity, _ob.c.local_id))]
+    rows = conn.execute(select(_ob.c.id, _ob.c.entity, _ob.c.local_id).where(cond).with_for_update()).all()
+    for chunk in _chunks([r.id for r in rows], _CHUNK):
+        conn.execute(update(_ob).where(_ob.c.id.in_(list(chunk))).ordered_values(*assignments))
+    return [(r.entity, int(r.local_id)) for r in rows]
+
+
 def _act(engine: Engine, action: str, selection: Selection, reason: str, actor: str | None,
          now: dt.datetime | None, dry_run: bool) -> ActionResult:
     reason = check_reason(reason)
@@ -647,20 +666,19 @@ def _act(engine: Engine, action: str, selection: Selection, reason: str, actor: 
             of_chunk = _records_condition(chunk)
             rows_cond = and_(of_chunk, _ob.c.state.in_(target_states), free)
             if dry_run:
-                changed = conn.execute(select(_ob.c.entity, _ob.c.local_id).where(rows_cond)).all()
+                changed = [(e, int(i)) for e, i in conn.execute(select(_ob.c.entity, _ob.c.local_id).where(rows_cond))]
             elif action == "outbox.retry":
 
                 refusal = literal(REQUEUED_NOTE) + func.coalesce(_ob.c.last_code, func.upper(_ob.c.state)) + "; " \
                     + func.coalesce(_ob.c.last_error, "")
-                changed = conn.execute(update(_ob).where(rows_cond).values(
-                    state="pending", available_at=now, attempts=0, claimed_by=None, claimed_until=None,
-                    blocked_entity=None, blocked_local_id=None,
-                    last_error=case((_ob.c.state.in_(("failed", "blocked")), func.substr(refusal, 1, 2000)),
-                                    else_=_ob.c.last_error)).returning(_ob.c.entity, _ob.c.local_id)).all()
+                changed = _update_rows(conn, rows_cond, [  # last_error first: it reads state (MySQL: _update_rows)
+                    ("last_error", case((_ob.c.state.in_(("failed", "blocked")), func.substr(refusal, 1, 2000)),
+                                        else_=_ob.c.last_error)),
+                    ("state", "pending"), ("available_at", now), ("attempts", 0), ("claimed_by", None),
+                    ("claimed_until", None), ("blocked_entity", None), ("blocked_local_id", None)])
             else:
-                changed = conn.execute(update(_ob).where(rows_cond).values(
-                    state="discarded", done_at=now, claimed_by=None, claimed_until=None
-                ).returning(_ob.c.entity, _ob.c.local_id)).all()
+                changed = _update_rows(conn, rows_cond, [
+                    ("state", "discarded"), ("done_at", now), ("claimed_by", None), ("claimed_until", None)])
             result.rows += len(changed)
             touched = sorted({(e, i) for e, i in changed})
             for e, i in touched:

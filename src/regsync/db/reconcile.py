@@ -23,7 +23,7 @@ from sqlalchemy import Connection, CursorResult, Engine, select, text, update
 
 from regsync.db.models import Audit, Link
 from regsync.db.query import chunks
-from regsync.db.session import utcnow
+from regsync.db.session import MYSQL_CHARSET, MYSQL_COLLATION, is_mysql, utcnow
 
 #: Registry ids per query of :func:`linked_registry_ids`.
 LINK_CHUNK = 500
@@ -34,11 +34,13 @@ LINK_CHUNK = 500
 def open_hours_staging(conn: Connection) -> None:
     """Create the temporary tables ``rc_reg_hours`` (volunteer's registry id, hours) and ``rc_reg_person``
     (volunteer's registry id, region code, national total hours) on ``conn``, and commit. They live as long as
-    the connection, or until :func:`drop_hours_staging`."""
-    conn.execute(text("CREATE TEMPORARY TABLE rc_reg_hours (volunteer_rid VARCHAR(32) NOT NULL, "
+    the connection, or until :func:`drop_hours_staging`. On MySQL/MariaDB their text is utf8mb4 with the binary
+    collation of regsync's tables (not the database's default), so that they sort in the registry's byte order."""
+    coll = f" CHARACTER SET {MYSQL_CHARSET} COLLATE {MYSQL_COLLATION}" if is_mysql(conn) else ""
+    conn.execute(text(f"CREATE TEMPORARY TABLE rc_reg_hours (volunteer_rid VARCHAR(32){coll} NOT NULL, "
                       "hours INTEGER NOT NULL)"))
-    conn.execute(text("CREATE TEMPORARY TABLE rc_reg_person (volunteer_rid VARCHAR(32) NOT NULL, "
-                      "region_code VARCHAR(12), total_hours INTEGER)"))
+    conn.execute(text(f"CREATE TEMPORARY TABLE rc_reg_person (volunteer_rid VARCHAR(32){coll} NOT NULL, "
+                      f"region_code VARCHAR(12){coll}, total_hours INTEGER)"))
     conn.commit()
 
 

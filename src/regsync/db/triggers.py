@@ -1,10 +1,11 @@
 """The outbox triggers: every insert, update and delete of a synced table queues an outbox row in the
-same transaction, on SQLite and PostgreSQL (design.md, "Data model").
+same transaction, on SQLite, PostgreSQL and MySQL/MariaDB (design.md, "Data model").
 
 Rules the triggers keep:
 
 * An ``UPDATE`` that changes no synced column (:data:`regsync.db.models.SYNCED_COLUMNS`) queues nothing;
-  columns are compared null-safely (``IS NOT`` on SQLite, ``IS DISTINCT FROM`` on PostgreSQL).
+  columns are compared null-safely (``IS NOT`` on SQLite, ``IS DISTINCT FROM`` on PostgreSQL, ``NOT (… <=> …)`` on
+  MySQL/MariaDB).
 * While the transaction holds a row in ``outbox_suppress`` (regsync applying the registry's changes),
   nothing is queued: no echo loop.
 * Each row gets a ``priority`` that orders the relay's work (design.md, "The three flows", 1): creates of
@@ -21,6 +22,12 @@ Rules the triggers keep:
 
 Timestamps are UTC. The DDL is generated from a table → columns mapping so that a migration can freeze
 the mapping it was written with.
+
+Per engine: SQLite has three triggers per table (``trg_<table>_outbox_insert|update|delete``) with a ``WHEN``;
+PostgreSQL one trigger per table calling a PL/pgSQL function (``regsync_outbox_<table>``); MySQL/MariaDB three
+triggers per table as on SQLite, each a ``BEGIN IF … THEN INSERT …; END IF; END`` block (one statement each, sent
+through the driver as it is: no ``DELIMITER``, which is a client command), with the times from
+``UTC_TIMESTAMP(6)``, whatever the session's time zone.
 """
 
 from __future__ import annotations
@@ -174,11 +181,26 @@ $fn$"""
     return [function, trigger]
 
 
+def _mysql_ddl(table: str, entity: str, columns: Sequence[str], reuse: bool = True) -> list[str]:
+    now = "UTC_TIMESTAMP(6)"
+    guard = "NOT EXISTS (SELECT 1 FROM outbox_suppress)"  # regsync applying the registry's changes: no echo loop
+    changed = " OR ".join(f"NOT (OLD.{c} <=> NEW.{c})" for c in columns)  # only a change of a synced column
+    out = []
+    for op, ref, when in (("insert", "NEW", guard), ("update", "NEW", f"{guard} AND ({changed})"),
+                          ("delete", "OLD", guard)):
+        body = ("INSERT INTO outbox (entity, local_id, op, priority, state, attempts, created_at, available_at) "
+                f"VALUES ('{entity}', {ref}.id, {op_sql(entity, ref, op, reuse)}, {priority_sql(entity, ref, op)}, "
+                f"'pending', 0, {now}, {now});")
+        out.append(f"CREATE TRIGGER trg_{table}_outbox_{op} AFTER {op.upper()} ON {table} FOR EACH ROW "
+                   f"BEGIN IF {when} THEN {body} END IF; END")
+    return out
+
+
 def trigger_ddl(dialect: str, synced_columns: Mapping[str, Sequence[str]], *, reuse: bool = True) -> list[str]:
     """The DDL statements creating the outbox triggers of every table in ``synced_columns``.
 
     Args:
-        dialect: ``sqlite`` or ``postgresql``.
+        dialect: ``sqlite``, ``postgresql`` or ``mysql`` (MySQL 8 and MariaDB; ``mariadb`` is taken as ``mysql``).
         synced_columns: table name → the columns whose change is queued.
         reuse: queue an insert of a linked id as ``reuse`` (migration 0007; ``False``: the triggers before it).
 
@@ -192,8 +214,10 @@ def trigger_ddl(dialect: str, synced_columns: Mapping[str, Sequence[str]], *, re
             out += _sqlite_ddl(table, entity, columns, reuse)
         elif dialect == "postgresql":
             out += _postgres_ddl(table, entity, columns, reuse)
+        elif dialect in ("mysql", "mariadb"):
+            out += _mysql_ddl(table, entity, columns, reuse)
         else:
-            raise ValueError(f"outbox triggers are written for sqlite and postgresql, not {dialect}")
+            raise ValueError(f"outbox triggers are written for sqlite, postgresql and mysql, not {dialect}")
     return out
 
 
@@ -201,7 +225,7 @@ def drop_trigger_ddl(dialect: str, tables: Sequence[str]) -> list[str]:
     """The DDL statements dropping the outbox triggers of ``tables`` (for downgrades)."""
     out: list[str] = []
     for table in tables:
-        if dialect == "sqlite":
+        if dialect in ("sqlite", "mysql", "mariadb"):
             out += [f"DROP TRIGGER IF EXISTS trg_{table}_outbox_{op}" for op in ("insert", "update", "delete")]
         else:
             out += [f"DROP TRIGGER IF EXISTS trg_{table}_outbox ON {table}",

@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy import Engine
 
 from regsync.db import outbox
+from regsync.db.session import retry_on_lock_conflict
 from regsync.domain.masking import mask_text
 from regsync.flows.relay_claim import Claims
 from regsync.flows.relay_items import (
@@ -130,8 +131,9 @@ class Pipeline:
         last_group: tuple[int, str] | None = None
         while max_steps is None or steps < max_steps:
             self.claims.analyze_as_links_grow(self.analyze_every)
-            with self.engine.begin() as conn:
-                claimed = self.claims.claim(conn, self.settings.relay.claim_size)
+            # a claim that lost a lock conflict (a deadlock with a platform's writer) is claimed again at once
+            claimed = retry_on_lock_conflict(self.engine, lambda conn: self.claims.claim(
+                conn, self.settings.relay.claim_size))
             if claimed:
                 steps += 1
                 claimed = self.claims.drop_records_held_elsewhere(claimed)

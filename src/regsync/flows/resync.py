@@ -33,6 +33,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine
 
+from regsync.db.platform.mapped import local_id_of
 from regsync.db.platform.scan import (
     existing_ids,
     ids_in_region,
@@ -77,7 +78,8 @@ class Target:
 
     Attributes:
         scope: ``volunteer``, ``org`` or ``region``.
-        ident: a local id, a registry id (``registry_id``), or a region code prefix; ``None`` with ``id_number``.
+        ident: a local id (beside a mapped platform whose kind has string keys, the platform's key: an org code), a
+            registry id (``registry_id``), or a region code prefix; ``None`` with ``id_number``.
         id_number: a volunteer's ID number (any raw form; normalized per GB 11643-1999).
         id_type: its document type (default ``RESIDENT_ID``).
         registry_id: ``ident`` is a registry id.
@@ -172,10 +174,20 @@ class ScopeReader:
             if not ids:
                 self.unlinked_registry.append(str(t.ident))
         else:
-            ids = existing_ids(self.conn, "volunteer", _int(t.ident))
+            ids = existing_ids(self.conn, "volunteer", self._local_id("volunteer", t.ident))
         if not ids and not self.unlinked_registry:
             raise ResyncUsageError(f"no volunteer {t.describe().split(':', 1)[1]} in the local store")
         return ids
+
+    def _local_id(self, kind: str, ident: str | None) -> int:
+        """The local id of ``ident``: the platform's key of the record (an org code beside a mapped platform whose
+        orgs are keyed by code, issue 14), else a local id (a whole number).
+
+        Raises:
+            ResyncUsageError: neither.
+        """
+        found = local_id_of(self.conn, kind, str(ident or ""))
+        return _int(ident) if found is None else found
 
     def orgs(self) -> list[int]:
         """The org, and with ``subtree`` its descendants (ids only; orgs are few).
@@ -190,7 +202,7 @@ class ScopeReader:
                 self.unlinked_registry.append(str(t.ident))
                 return []
         else:
-            roots = existing_ids(self.conn, "org", _int(t.ident))
+            roots = existing_ids(self.conn, "org", self._local_id("org", t.ident))
         if not roots:
             raise ResyncUsageError(f"no org {t.ident} in the local store")
         out, level = list(roots), list(roots)

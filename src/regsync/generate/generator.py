@@ -53,6 +53,7 @@ from stdnum.cn import ric
 
 from regsync.db.mapping.model import PlatformMapping
 from regsync.db.models import TABLES, Activity, DirtLog, Membership, Organization, ServiceRecord, Volunteer
+from regsync.db.query import insert_ids
 from regsync.domain import regions
 from regsync.domain.normalize import try_normalize_id_number
 from regsync.generate import catalog, identifiers, names
@@ -373,8 +374,7 @@ class _Writer:
         """Insert rows and return their ids, in order."""
         if not rows:
             return []
-        result = conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
-        return [r[0] for r in result]
+        return insert_ids(conn, table, rows)
 
     def insert(self, conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
         """Insert rows whose ids are not needed (``executemany``; psycopg pipelines it on PostgreSQL)."""

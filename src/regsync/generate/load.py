@@ -14,6 +14,8 @@ from regsync.db.mapping.install import InstallError, install, status
 from regsync.db.mapping.load import REFERENCE, MappingError, load_mapping, mapping_path
 from regsync.db.mapping.model import PlatformMapping
 from regsync.db.migrate import upgrade
+from regsync.db.models import Base
+from regsync.db.session import is_mysql
 from regsync.db.store import StoreError, open_store
 from regsync.domain.kinds import KIND_NAMES
 from regsync.domain.masking import mask_text
@@ -119,7 +121,10 @@ def run_generate(settings: Settings, *, scale: float, seed: int,
         raise ConfigError(f"the generator cannot write through mapping {settings.database.mapping}: {exc}") from exc
     # fresh statistics after a bulk load, so the planners use the indexes from the first claim on
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("ANALYZE"))
+        if is_mysql(conn):  # MySQL/MariaDB analyze the tables named, no more
+            conn.execute(text("ANALYZE TABLE " + ", ".join(Base.metadata.tables)))
+        else:
+            conn.execute(text("ANALYZE"))
     if own:
         engine.dispose()
     kinds = ("org", "volunteer", "membership", "activity", "service_record")

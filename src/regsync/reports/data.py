@@ -29,7 +29,7 @@ import orjson
 from sqlalchemy import Connection, Engine, desc, func, select
 
 from regsync.db.models import Discrepancy, Run, Volunteer
-from regsync.db.session import connection
+from regsync.db.session import connection, is_mysql
 from regsync.domain.masking import mask_id_number, mask_phone, mask_text
 from regsync.domain.regions import CITY_BY_CODE
 
@@ -466,7 +466,9 @@ def iter_discrepancies(conn: Connection, run_id: int, *, kind: str | None = None
 
     Only one chunk (and, for volunteer rows, one ``IN`` look-up of their live ID numbers and phones) is in memory
     at once: on PostgreSQL the rows come through a server-side cursor, so ``conn`` must stay open (and in its
-    transaction) until the iterator is exhausted or closed.
+    transaction) until the iterator is exhausted or closed. On MySQL/MariaDB they are read in keyset pages of
+    ``chunk`` rows instead: PyMySQL streams through an unbuffered cursor, and the look-up run on the same connection
+    while it is open would discard the rest of the stream.
 
     Args:
         conn: an open connection on the local store.
@@ -476,6 +478,9 @@ def iter_discrepancies(conn: Connection, run_id: int, *, kind: str | None = None
         show_personal_data: give the volunteers' ID numbers and phones in clear (the caller audits it).
         chunk: rows per fetch.
     """
+    if is_mysql(conn):
+        yield from _pages(conn, run_id, kind, limit, show_personal_data, chunk)
+        return
     query = select(*_ROW_COLUMNS).where(_d.c.run_id == run_id).order_by(_d.c.kind, _d.c.id)
     if kind is not None:
         query = query.where(_d.c.kind == kind)
@@ -489,6 +494,28 @@ def iter_discrepancies(conn: Connection, run_id: int, *, kind: str | None = None
             yield from rows
     finally:
         result.close()
+
+
+def _pages(conn: Connection, run_id: int, kind: str | None, limit: int | None, show_personal_data: bool,
+           chunk: int) -> Iterator[DiscrepancyRow]:
+    """:func:`iter_discrepancies` in keyset pages of ``chunk`` rows: kind by kind, each kind's rows by id after the
+    last page's (``ix_discrepancy_run``, (run_id, kind) and the id, serves each page straight off the index)."""
+    left = limit
+    kinds = [kind] if kind is not None else conn.execute(
+        select(_d.c.kind).where(_d.c.run_id == run_id).distinct().order_by(_d.c.kind)).scalars().all()
+    for k in kinds:
+        last = 0
+        while left is None or left > 0:
+            n = chunk if left is None else min(chunk, left)
+            part = conn.execute(select(*_ROW_COLUMNS).where(_d.c.run_id == run_id, _d.c.kind == k, _d.c.id > last)
+                                .order_by(_d.c.id).limit(n)).all()
+            rows = [_row(r) for r in part]
+            _attach_personal(conn, rows, show_personal_data)
+            yield from rows
+            left = None if left is None else left - len(part)
+            if len(part) < n:
+                break
+            last = part[-1].id
 
 
 #: The columns :func:`_row` unpacks, in order.

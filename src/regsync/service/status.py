@@ -31,6 +31,8 @@ from sqlalchemy import Engine
 from regsync.db.flowstate import FLOWS, PAUSABLE, as_dt, iso_local, write_pause
 from regsync.db.hashkey import fingerprint, stored_fingerprint
 from regsync.db.liveness import sweep
+from regsync.db.mapping.install import InstallError, require_installed
+from regsync.db.mapping.load import MappingError
 from regsync.db.overview import read_overview
 from regsync.db.runs import outbox_failures
 from regsync.db.session import utcnow
@@ -62,8 +64,6 @@ def parse_duration(text_: str) -> dt.timedelta:
     Raises:
         OperatorUsageError: not of that form, or not positive.
     """
-
-
     compact = (text_ or "").strip().lower().replace(" ", "")
     parts = re.findall(r"(\d+(?:\.\d+)?)([smhd])", compact)
     if not compact or not parts or "".join(n + u for n, u in parts) != compact:
@@ -85,7 +85,6 @@ def pause_end(for_: str | None, until: str | None, *, now: dt.datetime | None = 
     Raises:
         OperatorUsageError: both given, a malformed value, or an end not in the future.
     """
-
     now = now or utcnow()
     if for_ is not None and until is not None:
         raise OperatorUsageError("give --for or --until, not both")
@@ -128,7 +127,6 @@ def set_paused(engine: Engine, flows: Sequence[str], paused: bool, *, reason: st
         OperatorUsageError: no flow, an unknown flow, an empty reason, an expiry with a resume, or an expiry not
             in the future.
     """
-
     reason = check_reason(reason)
     if not flows or any(f not in PAUSABLE for f in flows):
         raise OperatorUsageError(f"flows to pause or resume: {', '.join(PAUSABLE)}")
@@ -169,7 +167,6 @@ def collect_status(engine: Engine, settings: Settings, *, now: dt.datetime | Non
         keys); ``reconcile_due`` (``{"reason", "at"}`` or ``None``); ``now``. Times are +08:00, ages whole
         seconds.
     """
-
     now = now or utcnow()
     seen = read_overview(engine, BACKLOG_STATES, now)
     backlog, oldest, states, cursor_at = seen.backlog, seen.oldest_waiting, seen.flows, seen.cursor_at
@@ -235,9 +232,30 @@ def collect_status(engine: Engine, settings: Settings, *, now: dt.datetime | Non
                       for r in recently_abandoned],
         "reconcile_due": {"reason": due.get("reason"), "at": due.get("at")} if due else None,
     }
+    status["platform"] = platform_status(engine, settings)
     status["problems"] = health_problems(status, settings)
     status["healthy"] = not status["problems"]
     return status
+
+
+def platform_status(engine: Engine, settings: Settings) -> dict[str, Any]:
+    """Whether the store's platform is the configured one and its installed triggers the mapping's current form
+    (issue 14): :meth:`regsync.db.mapping.install.TriggerStatus.as_dict`, with ``problem`` (a sentence, or ``None``)
+    and ``warning`` (the mapping file changed since it was installed: the flows go on with the installed one)."""
+    try:
+        with engine.connect() as conn:
+            st = require_installed(conn, settings.database.mapping,
+                                   platform_schema=settings.database.platform_schema)
+    except (InstallError, MappingError) as exc:
+        return {"mapping": settings.database.mapping, "ok": False, "problem": str(exc), "warning": None}
+    out = {**st.as_dict(), "problem": None, "warning": None}
+    if st.missing:
+        out["problem"] = (f"the installed mapping's objects are missing from the database ({', '.join(st.missing)}): "
+                          "run regsync platform install")
+    elif not st.current:
+        out["warning"] = ("the installed mapping is not the mapping file's current form: run regsync platform check, "
+                          "then regsync platform install")
+    return out
 
 
 def health_problems(status: dict[str, Any], settings: Settings) -> list[str]:
@@ -248,7 +266,8 @@ def health_problems(status: dict[str, Any], settings: Settings) -> list[str]:
     flow whose last successful pull is older than ``inbound_max_age_s``; a last successful reconcile older than
     ``reconcile_max_age_s``; any flow failing (e.g. ``invalid_client``) for ``max_failing_s`` or longer (0, the
     default: as soon as a pass has failed); a pause past its expiry (no daemon resumed it) or older than
-    ``max_pause_s``; a full reconcile marked as due (design.md, flow 2: the feed missed changes). A flow that has never succeeded is judged by the failing rule only (a new installation is
+    ``max_pause_s``; a full reconcile marked as due (design.md, flow 2: the feed missed changes); a platform whose
+    configured mapping is not installed, or whose installed objects are gone (issue 14). A flow that has never succeeded is judged by the failing rule only (a new installation is
     not unhealthy before its first pass).
 
     Args:
@@ -259,6 +278,9 @@ def health_problems(status: dict[str, Any], settings: Settings) -> list[str]:
     problems: list[str] = []
     flows = status["flows"]
     daemon = status.get("daemon") or {}
+    platform = status.get("platform") or {}
+    if platform.get("problem"):
+        problems.append(platform["problem"])
     if not daemon.get("alive"):
         seen = daemon.get("last_seen_at")
         problems.append("no daemon is running (`regsync run`): " + (f"the last one was seen at {seen}" if seen
@@ -301,7 +323,6 @@ def run_status(settings: Settings) -> tuple[int, dict[str, Any]]:
         ConfigError: a bad database URL.
         StoreError: the local store is unusable (exit code 1).
     """
-
     engine = open_store(settings.database.url)
     try:
         sweep(engine)  # runs and slots whose process is gone are marked abandoned, for every reader
@@ -337,7 +358,6 @@ def run_pause(settings: Settings, flows: Sequence[str], paused: bool, *, reason:
         ConfigError: a bad database URL.
         StoreError: the local store is unusable (exit code 1).
     """
-
     check_reason(reason)
     end = pause_end(for_, until)
     if end is not None and not paused:

@@ -199,8 +199,8 @@ def check_platform(bind: Engine | Connection, mapping: PlatformMapping, *, file:
         platform_schema: the schema (PostgreSQL) or database (MySQL/MariaDB) of the tables the mapping names
             without one; empty: the connection's default (``database.platform_schema``).
         regsync_schema: the PostgreSQL schema of regsync's own tables; empty: the connection's current schema
-            (the first of ``database.url``'s ``search_path``). On MySQL/MariaDB regsync's tables go in the connection's database, on SQLite in
-            the same file.
+            (the first of ``database.url``'s ``search_path``). On MySQL/MariaDB regsync's tables go in the
+            connection's database, on SQLite in the same file.
         samples: how many sample values a data finding carries.
 
     Returns:
@@ -270,8 +270,9 @@ def _regsync_revisions() -> set[str]:
     return {rev.revision for rev in script.walk_revisions()}
 
 
-class _Checker:
-    """One run of the check on one connection; :meth:`run` returns the findings."""
+class _CheckerBase:
+    """What every check of one run on one connection shares: the findings so far, the tables reflected, and the
+    helpers that add a finding or run a statement under a savepoint."""
 
     def __init__(self, conn: Connection, mapping: PlatformMapping, platform_schema: str, regsync_schema: str,
                  samples: int) -> None:
@@ -335,40 +336,10 @@ class _Checker:
             out.append(not_deleted(self.sql, actual, km.soft_delete.deleted, t.fam(actual), params, alias))
         return out
 
-    # ---------------------------------------------------------------------------------------------- the run
-    def run(self) -> list[Finding]:
-        for kind, km in self.kinds():
-            self.reflect(kind, km)
-        for kind, km in self.kinds():
-            if kind in self.tables:
-                self.columns_exist(kind, km)
-                self.types(kind, km)
-        for kind, km in self.kinds():
-            if kind in self.tables:
-                self.ref_types(kind, km)
-        for kind, km in self.kinds():
-            if kind not in self.tables:
-                continue
-            t = self.tables[kind]
-            if kind not in self.bad_kinds:
-                self.key(kind, km, t)
-            if self.dialect == "mysql":
-                self.charsets(kind, km, t)
-            if self.dialect != "sqlite":  # SQLite does not hold a column to its declared length
-                self.lengths(kind, km, t)
-            if km.insert:
-                self.required(kind, km, t)
-            if kind not in self.bad_kinds:
-                self.codes(kind, km, t)
-                self.soft_delete_values(kind, km, t)
-                self.formats(kind, km, t)
-                self.dangling(kind, km, t)
-        self.names_taken()
-        order = {k: i for i, k in enumerate(KINDS)}
-        rank = {"error": 0, "warning": 1, "info": 2}
-        return sorted(self.findings, key=lambda f: (order.get(f.kind or "", len(order)), rank[f.severity]))
+class _SchemaChecks(_CheckerBase):
+    """The checks of the live schema against the mapping (tables, columns, types, keys, charsets, lengths, required
+    columns)."""
 
-    # ---------------------------------------------------------------------------------------------- schema
     def reflect(self, kind: str, km: KindMap) -> None:
         schema, _, name = km.table.rpartition(".")
         where_ = schema or self.platform_schema
@@ -635,6 +606,10 @@ class _Checker:
                      kind=kind, table=t, column=actual)
 
     # ---------------------------------------------------------------------------------------------- data
+class _DataChecks(_SchemaChecks):
+    """The checks of the data in scope against the mapping (codes, soft-delete values, text formats, dangling
+    references), each counted in SQL."""
+
     def grouped(self, kind: str, t: _Table, expr: str, conditions: list[str], outside: str,
                 params: Params) -> tuple[int, list[tuple[Any, int]]]:
         """The values of text ``expr`` over the rows of ``conditions`` that satisfy ``outside`` (a condition on
@@ -746,6 +721,43 @@ class _Checker:
                              f"{n} row(s) in scope hold in {actual} a value that no row of {t2.display} has in "
                              f"{ref_actual} (no such {REF_KIND[kind][name]}): when pushed they wait for it, then fail",
                              kind=kind, table=t, column=actual, count=n, samples=shown)
+
+class _Checker(_DataChecks):
+    """One run of the check on one connection; :meth:`run` returns the findings."""
+
+    # ---------------------------------------------------------------------------------------------- the run
+    def run(self) -> list[Finding]:
+        for kind, km in self.kinds():
+            self.reflect(kind, km)
+        for kind, km in self.kinds():
+            if kind in self.tables:
+                self.columns_exist(kind, km)
+                self.types(kind, km)
+        for kind, km in self.kinds():
+            if kind in self.tables:
+                self.ref_types(kind, km)
+        for kind, km in self.kinds():
+            if kind not in self.tables:
+                continue
+            t = self.tables[kind]
+            if kind not in self.bad_kinds:
+                self.key(kind, km, t)
+            if self.dialect == "mysql":
+                self.charsets(kind, km, t)
+            if self.dialect != "sqlite":  # SQLite does not hold a column to its declared length
+                self.lengths(kind, km, t)
+            if km.insert:
+                self.required(kind, km, t)
+            if kind not in self.bad_kinds:
+                self.codes(kind, km, t)
+                self.soft_delete_values(kind, km, t)
+                self.formats(kind, km, t)
+                self.dangling(kind, km, t)
+        self.names_taken()
+        order = {k: i for i, k in enumerate(KINDS)}
+        rank = {"error": 0, "warning": 1, "info": 2}
+        return sorted(self.findings, key=lambda f: (order.get(f.kind or "", len(order)), rank[f.severity]))
+
 
     # ---------------------------------------------------------------------------------------------- the store
     def names_taken(self) -> None:

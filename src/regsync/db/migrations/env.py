@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from regsync.db.migrate import include_object
 from regsync.db.models import Base
 from regsync.db.session import make_engine
 
@@ -32,7 +33,7 @@ def run_migrations_online() -> None:
 
 def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
-                      compare_server_default=False)
+                      compare_server_default=False, include_object=include_object(connection.dialect.name))
     with context.begin_transaction():
         context.run_migrations()
 

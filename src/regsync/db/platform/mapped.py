@@ -31,12 +31,16 @@ from regsync.db.mapping.install import INSTALLED, Installed, installed
 from regsync.db.mapping.model import REF_KIND, KindMap, PlatformMapping
 from regsync.db.models import StoreMeta
 from regsync.db.query import CHUNK, chunks
+from regsync.db.session import utcnow
 
 #: Canonical columns the writers set that are regsync's own, not the platform's: kept beside (``id_number_norm``)
 #: or left to the platform (``updated_at``, which the platform maintains itself when it keeps one).
 _OWN = frozenset({"id_number_norm", "updated_at"})
 
 _CACHE: dict[str, tuple[str, MappedPlatform]] = {}
+
+#: Canonical times a row regsync inserts gets from the clock when the registry's record has none (naive UTC).
+_STAMPED: dict[str, tuple[str, ...]] = {"volunteer": ("registered_at",)}
 
 
 class InsertNotAllowed(Exception):
@@ -115,9 +119,11 @@ class MappedPlatform:
         return out
 
     # ------------------------------------------------------------------------------------------ values
-    def encode_rows(self, conn: Connection, kind: str, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Canonical rows (field → value) as platform columns (column → value), the columns regsync may write only;
-        references looked up."""
+    def encode_rows(self, conn: Connection, kind: str, rows: Sequence[dict[str, Any]], *,
+                    new: bool = False) -> list[dict[str, Any]]:
+        """Canonical rows (field → value) as platform columns (column → value), the columns regsync may write only
+        (``new``: rows regsync inserts, whose every mapped column it fills, ``write = false`` ones included: the
+        rule is about writing the registry's value over the platform's); references looked up."""
         km = self.kind(kind)
         refs: dict[str, dict[int, Any]] = {}
         for field in REF_KIND.get(kind, {}):
@@ -131,7 +137,7 @@ class MappedPlatform:
                 fm = km.fields.get(field)
                 if field in _OWN and (fm is None or field == "updated_at"):
                     continue
-                if fm is None or fm.column is None or not fm.write or field == "id":
+                if fm is None or fm.column is None or (not fm.write and not new) or field == "id":
                     continue
                 if field in REF_KIND.get(kind, {}):
                     enc[fm.column] = None if value is None else refs[field][int(value)]
@@ -167,12 +173,18 @@ class MappedPlatform:
         km = self.kind(kind)
         if not km.insert:
             raise InsertNotAllowed(kind, self.mapping.name)
-        encoded = self.encode_rows(conn, kind, rows)
+        now = utcnow()
+        # a canonical time the registry does not send (a volunteer's registration): when regsync made the row
+        stamped = [{**r, **{f: now for f in _STAMPED.get(kind, ()) if r.get(f) is None}} for r in rows]
+        encoded = self.encode_rows(conn, kind, stamped, new=True)
         out: list[int] = []
         for r, enc, registry_id in zip(rows, encoded, registry_ids, strict=True):
             values = {**{c: v for c, v in km.defaults.items()}, **enc}
             if km.soft_delete is not None and km.soft_delete.active is not None:
                 values.setdefault(km.soft_delete.column, km.soft_delete.active)
+            for rule in km.scope:  # in scope, or regsync would not see the row it made
+                if rule.in_:
+                    values.setdefault(rule.column, rule.in_[0])
             if km.key_type == "string":
                 assert km.new_key is not None  # the model requires it for a string key regsync may insert
                 values[km.key] = km.new_key.format(registry_id=registry_id or _anonymous(r))
@@ -183,6 +195,8 @@ class MappedPlatform:
             if km.key_type == "string":
                 conn.execute(text(stmt), params)
                 local_id = self.local_id_of_key(conn, kind, values[km.key])
+            elif conn.dialect.name == "mysql":  # MySQL 8 has no INSERT … RETURNING: the driver's last insert id
+                local_id = int(conn.execute(text(stmt), params).lastrowid)
             else:
                 result = conn.execute(text(stmt + f" RETURNING {self.q(km.key)}"), params)
                 local_id = int(result.scalar_one())
@@ -234,6 +248,18 @@ def mapped_platform(conn: Connection) -> MappedPlatform | None:
     return hit[1]
 
 
+def local_id_of(conn: Connection, kind: str, ident: str) -> int | None:
+    """The local id an operator names by ``ident``: the platform's key (an org code, where the mapping keys the kind by
+    a string; the local id's own digits otherwise). ``None`` when no record of the kind has that key."""
+    mp = mapped_platform(conn)
+    if mp is None or mp.kind(kind).key_type != "string":
+        return int(ident) if ident.strip().isdigit() else None
+    kt = mp.place.own_name("platform_key")
+    found = conn.execute(text(f"SELECT local_id FROM {kt} WHERE entity = :e AND key_value = :k"),  # noqa: S608
+                         {"e": kind, "k": ident.strip()}).scalar_one_or_none()
+    return None if found is None else int(found)
+
+
 def insertable(conn: Connection, kind: str) -> bool:
     """Whether regsync may insert rows of ``kind`` on this store's platform (always, for the reference tables)."""
     mp = mapped_platform(conn)
@@ -250,4 +276,4 @@ def read_only_fields(conn: Connection, kind: str) -> frozenset[str]:
     return frozenset(name for name, fm in km.fields.items() if not fm.write or fm.column is None)
 
 
-__all__ = ["InsertNotAllowed", "MappedPlatform", "insertable", "mapped_platform", "read_only_fields"]
+__all__ = ["InsertNotAllowed", "MappedPlatform", "insertable", "local_id_of", "mapped_platform", "read_only_fields"]

@@ -66,7 +66,9 @@ def uses_c_order(conn: Connection) -> bool:
     """Whether the database's own text order is by bytes (C collations), so the link index serves the
     registry's byte order directly; otherwise ``COLLATE "C"`` is added (slower: a sort)."""
     if not is_postgres(conn):
-        return True  # SQLite compares TEXT with BINARY: bytes
+        # SQLite compares TEXT with BINARY: bytes; regsync's tables on MySQL/MariaDB are utf8mb4_bin (code points,
+        # the order of UTF-8's bytes: regsync.db.coltypes.MYSQL_TABLE)
+        return True
     coll = conn.execute(text("SELECT datcollate FROM pg_database WHERE datname = current_database()")).scalar()
     return (coll or "").split(".")[0].upper() in ("C", "POSIX")
 
@@ -208,7 +210,8 @@ def local_items(conn: Connection, kind: str, local_ids: Sequence[int]) -> list[L
 
 
 def backfill_id_number_norm(engine: Engine, page: int = PAGE) -> int:
-    """Fill ``volunteer.id_number_norm`` where it is missing (the platform's own inserts leave it empty), in
+    """Fill ``volunteer.id_number_norm`` where it is missing (the platform's own inserts leave it empty; beside a
+    mapped platform, regsync's ``person_norm``: :func:`regsync.db.platform.write.set_id_number_norms`), in
     keyset pages of ``page`` rows, one transaction each; not a synced column, so the outbox triggers queue
     nothing. A number that does not normalize (GB 11643-1999) is left empty. Returns the rows filled."""
     last, filled = 0, 0
@@ -220,7 +223,7 @@ def backfill_id_number_norm(engine: Engine, page: int = PAGE) -> int:
             fixes = [{"norm": n, "vid": r.id} for r in rows
                      if (n := try_normalize_id_number(r.id_type or "", r.id_number or "")) is not None]
             if fixes:
-                set_id_number_norms(conn, fixes)  # beside a mapped platform: person_norm, not the view
+                set_id_number_norms(conn, fixes)
         filled += len(fixes)
         if len(rows) < page:
             return filled

@@ -14,18 +14,16 @@ from sqlalchemy import Connection, text
 
 from regsync.db.models import TABLES, Base
 from regsync.db.platform.mapped import insertable, mapped_platform, read_only_fields
-from regsync.db.query import update_by_id
+from regsync.db.query import insert_id, insert_ids, update_by_id
 
-_INSERTS: dict[tuple[str, bool], Any] = {}
+_INSERTS: dict[str, Any] = {}
 
 
-def _insert_returning_id(table_name: str, *, many: bool = False) -> Any:
-    """``INSERT … RETURNING id`` of a table, built once (a statement built per row costs more than its
-    round trip); ``many``: for a list of rows, the ids in the rows' order (SQLAlchemy's "insertmanyvalues")."""
-    stmt = _INSERTS.get((table_name, many))
+def _insert(table_name: str) -> Any:
+    """``INSERT`` of a table, built once (a statement built per row costs more than its round trip)."""
+    stmt = _INSERTS.get(table_name)
     if stmt is None:
-        table = Base.metadata.tables[table_name]
-        stmt = _INSERTS[(table_name, many)] = table.insert().returning(table.c.id, sort_by_parameter_order=many)
+        stmt = _INSERTS[table_name] = Base.metadata.tables[table_name].insert()
     return stmt
 
 
@@ -45,14 +43,14 @@ def insert_record(conn: Connection, kind: str, values: dict[str, Any], *, regist
     mp = mapped_platform(conn)
     if mp is not None:
         return mp.insert_rows(conn, kind, [values], [registry_id])[0]
-    return int(conn.execute(_insert_returning_id(TABLES[kind]), values).scalar_one())
+    return insert_id(conn, _insert(TABLES[kind]), values)
 
 
 def insert_records(conn: Connection, kind: str, rows: Sequence[dict[str, Any]],
                    registry_ids: Sequence[str | None] | None = None) -> list[int]:
     """Insert many local rows of ``kind`` (each as for :func:`insert_record`, the same columns) in one
-    statement; returns their local ids in the order of ``rows``. ``registry_ids``: as for :func:`insert_record`,
-    one per row.
+    statement (:func:`regsync.db.query.insert_ids`); returns their local ids in the order of ``rows``.
+    ``registry_ids``: as for :func:`insert_record`, one per row.
 
     Raises:
         regsync.db.platform.mapped.InsertNotAllowed: as :func:`insert_record`.
@@ -60,7 +58,7 @@ def insert_records(conn: Connection, kind: str, rows: Sequence[dict[str, Any]],
     mp = mapped_platform(conn)
     if mp is not None:
         return mp.insert_rows(conn, kind, rows, registry_ids or [None] * len(rows))
-    return list(conn.execute(_insert_returning_id(TABLES[kind], many=True), list(rows)).scalars().all())
+    return insert_ids(conn, Base.metadata.tables[TABLES[kind]], rows)
 
 
 def write_fields(conn: Connection, kind: str, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:

@@ -7,6 +7,7 @@ Create Date: 2026-11-29 20:51:56.869470
 import sqlalchemy as sa
 from alembic import op
 
+from regsync.db.coltypes import MYSQL_TABLE, Timestamp
 from regsync.db.triggers import drop_trigger_ddl, trigger_ddl
 
 revision = '0001'
@@ -61,19 +62,21 @@ SYNCED_COLUMNS = {'organization': ['name',
 def upgrade() -> None:
     op.create_table('audit',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('at', sa.DateTime(), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('at', Timestamp, server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('actor', sa.String(length=64), nullable=False),
     sa.Column('action', sa.String(length=48), nullable=False),
     sa.Column('target', sa.Text(), nullable=True),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('details', sa.Text(), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit')),
+    **MYSQL_TABLE,
     )
     op.create_table('feed_cursor',
     sa.Column('name', sa.String(length=32), nullable=False),
     sa.Column('cursor', sa.Text(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
-    sa.PrimaryKeyConstraint('name', name=op.f('pk_feed_cursor'))
+    sa.Column('updated_at', Timestamp, server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_feed_cursor')),
+    **MYSQL_TABLE,
     )
     op.create_table('generator_dirt',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -82,7 +85,8 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=32), nullable=False),
     sa.Column('fixable', sa.Boolean(), nullable=False),
     sa.Column('expected_code', sa.String(length=48), nullable=True),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_generator_dirt'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_generator_dirt')),
+    **MYSQL_TABLE,
     )
     with op.batch_alter_table('generator_dirt', schema=None) as batch_op:
         batch_op.create_index('ix_generator_dirt_record', ['entity', 'local_id'], unique=False)
@@ -97,10 +101,11 @@ def upgrade() -> None:
     sa.Column('is_duplicate', sa.Boolean(), nullable=False),
     sa.Column('revision', sa.Integer(), nullable=False),
     sa.Column('how', sa.String(length=32), nullable=False),
-    sa.Column('linked_at', sa.DateTime(), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('linked_at', Timestamp, server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', Timestamp, server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_link')),
-    sa.UniqueConstraint('entity', 'local_id', name=op.f('uq_link_entity'))
+    sa.UniqueConstraint('entity', 'local_id', name=op.f('uq_link_entity')),
+    **MYSQL_TABLE,
     )
     with op.batch_alter_table('link', schema=None) as batch_op:
         batch_op.create_index('ix_link_registry', ['entity', 'registry_id'], unique=False)
@@ -121,10 +126,11 @@ def upgrade() -> None:
     sa.Column('established_on', sa.Date(), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('remark', sa.Text(), nullable=True),
-    sa.Column('updated_at', sa.DateTime(), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', Timestamp, server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.ForeignKeyConstraint(['parent_id'], ['organization.id'], name=op.f('fk_organization_parent_id_organization')),
     sa.ForeignKeyConstraint(['station_id'], ['organization.id'], name=op.f('fk_organization_station_id_organization')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_organization'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_organization')),
+    **MYSQL_TABLE,
     )
     with op.batch_alter_table('organization', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_organization_parent_id'), ['parent_id'], unique=False)
@@ -139,16 +145,17 @@ def upgrade() -> None:
     sa.Column('priority', sa.Integer(), nullable=False),
     sa.Column('state', sa.String(length=12), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('created_at', sa.DateTime(), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
-    sa.Column('available_at', sa.DateTime(), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('created_at', Timestamp, server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('available_at', Timestamp, server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('claimed_by', sa.String(length=64), nullable=True),
-    sa.Column('claimed_until', sa.DateTime(), nullable=True),
+    sa.Column('claimed_until', Timestamp, nullable=True),
     sa.Column('last_code', sa.String(length=48), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('blocked_entity', sa.String(length=24), nullable=True),
     sa.Column('blocked_local_id', sa.BigInteger(), nullable=True),
-    sa.Column('done_at', sa.DateTime(), nullable=True),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox'))
+    sa.Column('done_at', Timestamp, nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox')),
+    **MYSQL_TABLE,
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_claim', ['state', 'priority', 'id'], unique=False)
@@ -156,16 +163,18 @@ def upgrade() -> None:
 
     op.create_table('outbox_suppress',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_suppress'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_suppress')),
+    **MYSQL_TABLE,
     )
     op.create_table('run',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('kind', sa.String(length=24), nullable=False),
-    sa.Column('started_at', sa.DateTime(), nullable=False),
-    sa.Column('finished_at', sa.DateTime(), nullable=True),
+    sa.Column('started_at', Timestamp, nullable=False),
+    sa.Column('finished_at', Timestamp, nullable=True),
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('summary', sa.Text(), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_run'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_run')),
+    **MYSQL_TABLE,
     )
     op.create_table('volunteer',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -180,10 +189,11 @@ def upgrade() -> None:
     sa.Column('skills', sa.Text(), nullable=False),
     sa.Column('home_province', sa.String(length=2), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('registered_at', sa.DateTime(), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('registered_at', Timestamp, server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('remark', sa.Text(), nullable=True),
-    sa.Column('updated_at', sa.DateTime(), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_volunteer'))
+    sa.Column('updated_at', Timestamp, server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_volunteer')),
+    **MYSQL_TABLE,
     )
     with op.batch_alter_table('volunteer', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_volunteer_id_number_norm'), ['id_number_norm'], unique=False)
@@ -195,13 +205,14 @@ def upgrade() -> None:
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('category', sa.String(length=32), nullable=False),
     sa.Column('region_code', sa.String(length=12), nullable=False),
-    sa.Column('starts_at', sa.DateTime(), nullable=False),
-    sa.Column('ends_at', sa.DateTime(), nullable=False),
+    sa.Column('starts_at', Timestamp, nullable=False),
+    sa.Column('ends_at', Timestamp, nullable=False),
     sa.Column('planned_headcount', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', Timestamp, server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.ForeignKeyConstraint(['org_id'], ['organization.id'], name=op.f('fk_activity_org_id_organization')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_activity'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_activity')),
+    **MYSQL_TABLE,
     )
     with op.batch_alter_table('activity', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_activity_org_id'), ['org_id'], unique=False)
@@ -212,11 +223,12 @@ def upgrade() -> None:
     sa.Column('org_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('joined_on', sa.Date(), nullable=False),
     sa.Column('left_on', sa.Date(), nullable=True),
-    sa.Column('updated_at', sa.DateTime(), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', Timestamp, server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.ForeignKeyConstraint(['org_id'], ['organization.id'], name=op.f('fk_membership_org_id_organization')),
     sa.ForeignKeyConstraint(['volunteer_id'], ['volunteer.id'], name=op.f('fk_membership_volunteer_id_volunteer')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_membership')),
-    sa.UniqueConstraint('volunteer_id', 'org_id', name=op.f('uq_membership_volunteer_id'))
+    sa.UniqueConstraint('volunteer_id', 'org_id', name=op.f('uq_membership_volunteer_id')),
+    **MYSQL_TABLE,
     )
     with op.batch_alter_table('membership', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_membership_org_id'), ['org_id'], unique=False)
@@ -228,16 +240,17 @@ def upgrade() -> None:
     sa.Column('activity_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('org_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('service_date', sa.Date(), nullable=False),
-    sa.Column('starts_at', sa.DateTime(), nullable=False),
-    sa.Column('ends_at', sa.DateTime(), nullable=False),
+    sa.Column('starts_at', Timestamp, nullable=False),
+    sa.Column('ends_at', Timestamp, nullable=False),
     sa.Column('hours', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('revoke_reason', sa.Text(), nullable=True),
-    sa.Column('updated_at', sa.DateTime(), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', Timestamp, server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.ForeignKeyConstraint(['activity_id'], ['activity.id'], name=op.f('fk_service_record_activity_id_activity')),
     sa.ForeignKeyConstraint(['org_id'], ['organization.id'], name=op.f('fk_service_record_org_id_organization')),
     sa.ForeignKeyConstraint(['volunteer_id'], ['volunteer.id'], name=op.f('fk_service_record_volunteer_id_volunteer')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_service_record'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_service_record')),
+    **MYSQL_TABLE,
     )
     with op.batch_alter_table('service_record', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_service_record_activity_id'), ['activity_id'], unique=False)
@@ -250,46 +263,55 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     bind = op.get_bind()
+    mysql = bind.dialect.name in ('mysql', 'mariadb')
     for stmt in drop_trigger_ddl(bind.dialect.name, list(SYNCED_COLUMNS)):
         op.execute(stmt)
-    with op.batch_alter_table('service_record', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_service_record_volunteer_id'))
-        batch_op.drop_index(batch_op.f('ix_service_record_activity_id'))
+    if not mysql:  # MySQL/MariaDB: an index a foreign key needs goes only with its table
+        with op.batch_alter_table('service_record', schema=None) as batch_op:
+            batch_op.drop_index(batch_op.f('ix_service_record_volunteer_id'))
+            batch_op.drop_index(batch_op.f('ix_service_record_activity_id'))
 
     op.drop_table('service_record')
-    with op.batch_alter_table('membership', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_membership_volunteer_id'))
-        batch_op.drop_index(batch_op.f('ix_membership_org_id'))
+    if not mysql:  # MySQL/MariaDB: an index a foreign key needs goes only with its table
+        with op.batch_alter_table('membership', schema=None) as batch_op:
+            batch_op.drop_index(batch_op.f('ix_membership_volunteer_id'))
+            batch_op.drop_index(batch_op.f('ix_membership_org_id'))
 
     op.drop_table('membership')
-    with op.batch_alter_table('activity', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_activity_org_id'))
+    if not mysql:  # MySQL/MariaDB: an index a foreign key needs goes only with its table
+        with op.batch_alter_table('activity', schema=None) as batch_op:
+            batch_op.drop_index(batch_op.f('ix_activity_org_id'))
 
     op.drop_table('activity')
-    with op.batch_alter_table('volunteer', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_volunteer_region_code'))
-        batch_op.drop_index(batch_op.f('ix_volunteer_id_number_norm'))
+    if not mysql:  # MySQL/MariaDB: an index a foreign key needs goes only with its table
+        with op.batch_alter_table('volunteer', schema=None) as batch_op:
+            batch_op.drop_index(batch_op.f('ix_volunteer_region_code'))
+            batch_op.drop_index(batch_op.f('ix_volunteer_id_number_norm'))
 
     op.drop_table('volunteer')
     op.drop_table('run')
     op.drop_table('outbox_suppress')
-    with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.drop_index('ix_outbox_record')
-        batch_op.drop_index('ix_outbox_claim')
+    if not mysql:  # MySQL/MariaDB: an index a foreign key needs goes only with its table
+        with op.batch_alter_table('outbox', schema=None) as batch_op:
+            batch_op.drop_index('ix_outbox_record')
+            batch_op.drop_index('ix_outbox_claim')
 
     op.drop_table('outbox')
-    with op.batch_alter_table('organization', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_organization_station_id'))
-        batch_op.drop_index(batch_op.f('ix_organization_region_code'))
-        batch_op.drop_index(batch_op.f('ix_organization_parent_id'))
+    if not mysql:  # MySQL/MariaDB: an index a foreign key needs goes only with its table
+        with op.batch_alter_table('organization', schema=None) as batch_op:
+            batch_op.drop_index(batch_op.f('ix_organization_station_id'))
+            batch_op.drop_index(batch_op.f('ix_organization_region_code'))
+            batch_op.drop_index(batch_op.f('ix_organization_parent_id'))
 
     op.drop_table('organization')
-    with op.batch_alter_table('link', schema=None) as batch_op:
-        batch_op.drop_index('ix_link_registry')
+    if not mysql:  # MySQL/MariaDB: an index a foreign key needs goes only with its table
+        with op.batch_alter_table('link', schema=None) as batch_op:
+            batch_op.drop_index('ix_link_registry')
 
     op.drop_table('link')
-    with op.batch_alter_table('generator_dirt', schema=None) as batch_op:
-        batch_op.drop_index('ix_generator_dirt_record')
+    if not mysql:  # MySQL/MariaDB: an index a foreign key needs goes only with its table
+        with op.batch_alter_table('generator_dirt', schema=None) as batch_op:
+            batch_op.drop_index('ix_generator_dirt_record')
 
     op.drop_table('generator_dirt')
     op.drop_table('feed_cursor')

@@ -7,6 +7,8 @@ Create Date: 2026-12-01 10:00:00.000000
 import sqlalchemy as sa
 from alembic import op
 
+from regsync.db.coltypes import MYSQL_TABLE, Timestamp
+
 revision = '0002'
 down_revision = '0001'
 branch_labels = None
@@ -29,12 +31,13 @@ def upgrade() -> None:
     sa.Column('registry_version', sa.Integer(), nullable=False),
     sa.Column('state', sa.String(length=12), nullable=False),
     sa.Column('run_id', sa.BigInteger(), nullable=True),
-    sa.Column('detected_at', sa.DateTime(), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
-    sa.Column('resolved_at', sa.DateTime(), nullable=True),
+    sa.Column('detected_at', Timestamp, server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('updated_at', Timestamp, server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('resolved_at', Timestamp, nullable=True),
     sa.Column('resolved_by', sa.String(length=64), nullable=True),
     sa.Column('resolution', sa.String(length=16), nullable=True),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_conflict'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_conflict')),
+    **MYSQL_TABLE,
     )
     with op.batch_alter_table('conflict', schema=None) as batch_op:
         batch_op.create_index('ix_conflict_record', ['entity', 'local_id', 'state'], unique=False)

@@ -7,6 +7,8 @@ Create Date: 2026-11-29 23:12:23.333738
 import sqlalchemy as sa
 from alembic import op
 
+from regsync.db.coltypes import MYSQL_TABLE, Timestamp
+
 revision = '0003'
 down_revision = '0002'
 branch_labels = None
@@ -27,8 +29,9 @@ def upgrade() -> None:
     sa.Column('org_line', sa.String(length=16), nullable=True),
     sa.Column('action', sa.String(length=16), nullable=True),
     sa.Column('action_state', sa.String(length=16), nullable=True),
-    sa.Column('detected_at', sa.DateTime(), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_discrepancy'))
+    sa.Column('detected_at', Timestamp, server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_discrepancy')),
+    **MYSQL_TABLE,
     )
     with op.batch_alter_table('discrepancy', schema=None) as batch_op:
         batch_op.create_index('ix_discrepancy_record', ['entity', 'local_id'], unique=False)
@@ -39,24 +42,26 @@ def upgrade() -> None:
     sa.Column('paused', sa.Boolean(), nullable=False),
     sa.Column('paused_by', sa.String(length=64), nullable=True),
     sa.Column('paused_reason', sa.Text(), nullable=True),
-    sa.Column('paused_at', sa.DateTime(), nullable=True),
-    sa.Column('last_success_at', sa.DateTime(), nullable=True),
-    sa.Column('last_attempt_at', sa.DateTime(), nullable=True),
-    sa.Column('failing_since', sa.DateTime(), nullable=True),
+    sa.Column('paused_at', Timestamp, nullable=True),
+    sa.Column('last_success_at', Timestamp, nullable=True),
+    sa.Column('last_attempt_at', Timestamp, nullable=True),
+    sa.Column('failing_since', Timestamp, nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
-    sa.PrimaryKeyConstraint('flow', name=op.f('pk_flow_state'))
+    sa.PrimaryKeyConstraint('flow', name=op.f('pk_flow_state')),
+    **MYSQL_TABLE,
     )
     op.create_table('run_slot',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('job', sa.String(length=32), nullable=False),
-    sa.Column('scheduled_at', sa.DateTime(), nullable=False),
+    sa.Column('scheduled_at', Timestamp, nullable=False),
     sa.Column('claimed_by', sa.String(length=64), nullable=False),
-    sa.Column('claimed_at', sa.DateTime(), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
-    sa.Column('finished_at', sa.DateTime(), nullable=True),
+    sa.Column('claimed_at', Timestamp, server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('finished_at', Timestamp, nullable=True),
     sa.Column('state', sa.String(length=12), nullable=False),
     sa.Column('run_id', sa.BigInteger(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_run_slot')),
-    sa.UniqueConstraint('job', 'scheduled_at', name='uq_run_slot_job_scheduled_at')
+    sa.UniqueConstraint('job', 'scheduled_at', name='uq_run_slot_job_scheduled_at'),
+    **MYSQL_TABLE,
     )
 
 

@@ -7,7 +7,8 @@ delete pushed first) failed it ``INVALID_STATE`` for ever. The insert trigger no
 ``reuse``, so that the relay ends the old registry record and creates the new one under the next ``clientRef``
 revision (design.md's mapping table, "a key deleted and inserted again"). The triggers are created again from
 :func:`regsync.db.triggers.trigger_ddl`; a partial index finds the reused keys whose new record is not in the
-registry yet (``ix_outbox_reuse``).
+registry yet (``ix_outbox_reuse``; none on MySQL/MariaDB, which have no partial index: there it would be
+``ix_outbox_record`` again).
 
 Revision ID: 0007
 Revises: 0006
@@ -35,16 +36,23 @@ def _recreate(reuse: bool) -> None:
         op.execute(stmt)
 
 
+def _partial_indexes() -> bool:
+    return op.get_bind().dialect.name not in ('mysql', 'mariadb')
+
+
 def upgrade() -> None:
     _recreate(reuse=True)
+    if not _partial_indexes():
+        return
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_reuse', ['entity', 'local_id'], unique=False,
                               postgresql_where=sa.text(REUSED), sqlite_where=sa.text(REUSED))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.drop_index('ix_outbox_reuse', postgresql_where=sa.text(REUSED), sqlite_where=sa.text(REUSED))
+    if _partial_indexes():
+        with op.batch_alter_table('outbox', schema=None) as batch_op:
+            batch_op.drop_index('ix_outbox_reuse', postgresql_where=sa.text(REUSED), sqlite_where=sa.text(REUSED))
     _recreate(reuse=False)
     # rows queued as reuse become the inserts they were queued as before this revision
     op.execute("UPDATE outbox SET op = 'insert' WHERE op = 'reuse'")

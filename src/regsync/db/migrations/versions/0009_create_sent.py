@@ -13,6 +13,8 @@ the first send), so that a create whose answer was lost before the upgrade is st
 import sqlalchemy as sa
 from alembic import op
 
+from regsync.db.coltypes import MYSQL_TABLE, Timestamp
+
 revision = '0009'
 down_revision = '0007'
 branch_labels = None
@@ -29,18 +31,25 @@ def upgrade() -> None:
     sa.Column('entity', sa.String(length=24), nullable=False),
     sa.Column('client_ref', sa.String(length=64), nullable=False),
     sa.Column('local_id', sa.BigInteger(), nullable=False),
-    sa.Column('first_sent_at', sa.DateTime(), nullable=True),
+    sa.Column('first_sent_at', Timestamp, nullable=True),
     sa.Column('how', sa.String(length=16), nullable=False),
-    sa.PrimaryKeyConstraint('entity', 'client_ref', name=op.f('pk_create_sent'))
+    sa.PrimaryKeyConstraint('entity', 'client_ref', name=op.f('pk_create_sent')),
+    **MYSQL_TABLE,
     )
+    # MySQL/MariaDB: no CAST … AS TEXT, and || is OR there
+    mysql = op.get_bind().dialect.name in ('mysql', 'mariadb')
+    lid, rev = ("CAST(l.local_id AS CHAR)", "CAST(l.revision AS CHAR)") if mysql else \
+        ("CAST(l.local_id AS TEXT)", "CAST(l.revision AS TEXT)")
+    revised = f"CONCAT({lid}, '-r', {rev})" if mysql else f"{lid} || '-r' || {rev}"
     op.execute(
         "INSERT INTO create_sent (entity, client_ref, local_id, first_sent_at, how) "
-        "SELECT l.entity, CASE WHEN l.revision > 0 THEN CAST(l.local_id AS TEXT) || '-r' || CAST(l.revision AS TEXT) "
-        "ELSE CAST(l.local_id AS TEXT) END, l.local_id, NULL, 'backfill' FROM link l "
+        f"SELECT l.entity, CASE WHEN l.revision > 0 THEN {revised} "
+        f"ELSE {lid} END, l.local_id, NULL, 'backfill' FROM link l "
         f"WHERE l.entity IN {CREATABLE} AND l.how IN ('created', 'duplicate_client_ref', 'found_by_client_ref')")
     op.execute(
         "INSERT INTO create_sent (entity, client_ref, local_id, first_sent_at, how) "
-        "SELECT o.entity, CAST(o.local_id AS TEXT), o.local_id, MIN(o.created_at), 'backfill' FROM outbox o "
+        f"SELECT o.entity, CAST(o.local_id AS {'CHAR' if mysql else 'TEXT'}), o.local_id, MIN(o.created_at), "
+        "'backfill' FROM outbox o "
         f"WHERE o.entity IN {CREATABLE} AND o.last_code IS NOT NULL AND o.last_code NOT IN {LOCAL_WAIT} "
         "AND NOT EXISTS (SELECT 1 FROM link l WHERE l.entity = o.entity AND l.local_id = o.local_id) "
         "GROUP BY o.entity, o.local_id")

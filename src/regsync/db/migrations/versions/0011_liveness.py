@@ -5,12 +5,17 @@ tell whether a daemon ran at all. Each process that works on the store now renew
 ``run.worker`` names the process running a run, so a run whose process is gone is shown as abandoned and its slot
 can be claimed again. ``flow_state.paused_until`` is a pause's expiry (``regsync pause --for/--until``).
 
+The running runs and slots are found by partial indexes; MySQL/MariaDB have none, and get an index on (state, worker)
+instead.
+
 Revision ID: 0011
 Revises: 0006
 Create Date: 2026-12-01 10:00:00.000000
 """
 import sqlalchemy as sa
 from alembic import op
+
+from regsync.db.coltypes import MYSQL_TABLE, Timestamp
 
 revision = '0011'
 down_revision = '0010'
@@ -23,32 +28,47 @@ def upgrade() -> None:
     sa.Column('worker', sa.String(length=64), nullable=False),
     sa.Column('role', sa.String(length=16), nullable=False),
     sa.Column('node', sa.String(length=160), nullable=False),
-    sa.Column('started_at', sa.DateTime(), nullable=False),
-    sa.Column('beat_at', sa.DateTime(), nullable=False),
-    sa.Column('lease_until', sa.DateTime(), nullable=False),
-    sa.Column('stopped_at', sa.DateTime(), nullable=True),
+    sa.Column('started_at', Timestamp, nullable=False),
+    sa.Column('beat_at', Timestamp, nullable=False),
+    sa.Column('lease_until', Timestamp, nullable=False),
+    sa.Column('stopped_at', Timestamp, nullable=True),
     sa.Column('next_runs', sa.Text(), nullable=False),
-    sa.PrimaryKeyConstraint('worker', name=op.f('pk_heartbeat'))
+    sa.PrimaryKeyConstraint('worker', name=op.f('pk_heartbeat')),
+    **MYSQL_TABLE,
     )
+    mysql = op.get_bind().dialect.name in ('mysql', 'mariadb')
     with op.batch_alter_table('run', schema=None) as batch_op:
         batch_op.add_column(sa.Column('worker', sa.String(length=64), nullable=True))
-        batch_op.create_index('ix_run_running', ['worker'], unique=False,
-                              postgresql_where=sa.text("status = 'running'"),
-                              sqlite_where=sa.text("status = 'running'"))
+        if mysql:
+            batch_op.create_index('ix_run_status', ['status', 'worker'], unique=False)
+        else:
+            batch_op.create_index('ix_run_running', ['worker'], unique=False,
+                                  postgresql_where=sa.text("status = 'running'"),
+                                  sqlite_where=sa.text("status = 'running'"))
     with op.batch_alter_table('run_slot', schema=None) as batch_op:
-        batch_op.create_index('ix_run_slot_running', ['claimed_by'], unique=False,
-                              postgresql_where=sa.text("state = 'running'"),
-                              sqlite_where=sa.text("state = 'running'"))
+        if mysql:
+            batch_op.create_index('ix_run_slot_state', ['state', 'claimed_by'], unique=False)
+        else:
+            batch_op.create_index('ix_run_slot_running', ['claimed_by'], unique=False,
+                                  postgresql_where=sa.text("state = 'running'"),
+                                  sqlite_where=sa.text("state = 'running'"))
     with op.batch_alter_table('flow_state', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('paused_until', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('paused_until', Timestamp, nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('flow_state', schema=None) as batch_op:
         batch_op.drop_column('paused_until')
+    mysql = op.get_bind().dialect.name in ('mysql', 'mariadb')
     with op.batch_alter_table('run_slot', schema=None) as batch_op:
-        batch_op.drop_index('ix_run_slot_running', sqlite_where=sa.text("state = 'running'"))
+        if mysql:
+            batch_op.drop_index('ix_run_slot_state')
+        else:
+            batch_op.drop_index('ix_run_slot_running', sqlite_where=sa.text("state = 'running'"))
     with op.batch_alter_table('run', schema=None) as batch_op:
-        batch_op.drop_index('ix_run_running', sqlite_where=sa.text("status = 'running'"))
+        if mysql:
+            batch_op.drop_index('ix_run_status')
+        else:
+            batch_op.drop_index('ix_run_running', sqlite_where=sa.text("status = 'running'"))
         batch_op.drop_column('worker')
     op.drop_table('heartbeat')

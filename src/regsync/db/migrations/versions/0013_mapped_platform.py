@@ -19,6 +19,7 @@ Create Date: 2026-12-07 14:00:00.000000
 import sqlalchemy as sa
 from alembic import op
 
+from regsync.db.coltypes import MYSQL_TABLE
 from regsync.db.migrations.reference import reference_tables
 from regsync.db.models import SYNCED_COLUMNS, Base
 from regsync.db.triggers import drop_trigger_ddl, trigger_ddl
@@ -42,12 +43,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('local_id', name=op.f('pk_platform_key')),
         sa.UniqueConstraint('entity', 'key_value', name='uq_platform_key_entity_key_value'),
         sqlite_autoincrement=True,
+        **MYSQL_TABLE,
     )
     op.create_table(
         'person_norm',
         sa.Column('local_id', sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column('id_number_norm', sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint('local_id', name=op.f('pk_person_norm')),
+        **MYSQL_TABLE,
     )
     op.create_index('ix_person_norm_id_number_norm', 'person_norm', ['id_number_norm'])
     if reference_tables():
