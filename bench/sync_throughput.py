@@ -1,7 +1,14 @@
 """Benchmark: generate a province-shaped data set, push it all into the sandbox registry, and print
-records per second per kind and the peak memory, on SQLite and PostgreSQL.
+records per second per kind and the peak memory, on SQLite, PostgreSQL and MariaDB.
 
-    python bench/sync_throughput.py [--scale 0.01] [--db sqlite|postgresql|mariadb|both|all] [--rate-limit-rps N]
+    python bench/sync_throughput.py [--scale 0.01] [--db sqlite|postgresql|mariadb|both|all]
+                                    [--platform reference|legacy …] [--rate-limit-rps N]
+
+``--platform legacy`` runs the same province on the legacy platform's own tables through its mapping (issue 14:
+the tables made, regsync's beside them, checked and installed, then generated through the mapping, as
+``regsync generate`` does): the figures compare with the reference tables' run of the same scale, back to back
+with ``--platform reference legacy``. On PostgreSQL the platform's tables are in a schema of their own beside
+regsync's, on MariaDB in a database of their own, on SQLite in the same file.
 
 Each (database, scale) runs in a fresh child process so that its peak RSS (``ru_maxrss``) is its own. The
 sandbox registry runs in another process (its own core), as a real registry would. Issue 2's targets on a
@@ -26,13 +33,19 @@ PG_URL = os.environ.get("REGSYNC_BENCH_PG_URL", "postgresql+psycopg://postgres@1
 MY_URL = os.environ.get("REGSYNC_BENCH_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/?charset=utf8mb4")
 
 
-def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
+def _my_url(database: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(MY_URL).set(database=database).render_as_string(hide_password=False)
+
+
+def child(db: str, scale: float, rate: float | None, workdir: Path, platform: str = "reference") -> dict:
     from sqlalchemy import text
 
     from regsync.db.session import make_engine
     from regsync.domain.kinds import KIND_NAMES
-    from regsync.generate.load import run_generate
     from regsync.flows.outbound import Relay
+    from regsync.generate.load import run_generate
     from regsync.registry.client import RegistryClient
     from regsync.sandbox.server import SandboxServer
     from regsync.sandbox.store import ClientCredential
@@ -40,19 +53,18 @@ def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
     from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings
 
     configure_logging(LogSettings(level="ERROR"))
-    schema = database = None
+    schema = None
+    platform_schema = ""
     if db == "sqlite":
         url = f"sqlite:///{workdir / 'bench-local.db'}"
         Path(workdir / "bench-local.db").unlink(missing_ok=True)
     elif db == "mariadb":
-        from sqlalchemy.engine import make_url
-
-        database = "bench_" + secrets.token_hex(4)
+        schema = "bench_" + secrets.token_hex(4)
         admin = make_engine(MY_URL)
         with admin.begin() as c:
-            c.execute(text(f"CREATE DATABASE {database}"))
+            c.execute(text(f"CREATE DATABASE {schema} CHARACTER SET utf8mb4"))
         admin.dispose()
-        url = make_url(MY_URL).set(database=database).render_as_string(hide_password=False)
+        url = _my_url(schema)
     else:
         schema = "bench_" + secrets.token_hex(4)
         admin = make_engine(PG_URL)
@@ -60,6 +72,8 @@ def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
             c.execute(text(f"CREATE SCHEMA {schema}"))
         admin.dispose()
         url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    if platform != "reference" and schema:
+        platform_schema = f"{schema}_p"  # made by the legacy tables' creation (regsync generate's first step)
     cid, secret = "bench", secrets.token_urlsafe(16)
     sandbox_db = workdir / f"bench-sandbox-{db}-{scale}.db"
     sandbox_db.unlink(missing_ok=True)
@@ -67,7 +81,7 @@ def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
         with SandboxServer(db_url=f"sqlite:///{sandbox_db}", clients=[ClientCredential(cid, secret, "23")],
                            subprocess=True, rate_limit_rps=rate or 20.0,
                            rate_limit_burst=int(rate * 2) if rate else 40) as sandbox:
-            settings = Settings(database=DatabaseSettings(url=url),
+            settings = Settings(database=DatabaseSettings(url=url, mapping=platform, platform_schema=platform_schema),
                                 registry=RegistrySettings(url=sandbox.base_url, client_id=cid, client_secret=secret,
                                                           retry_after_cap_s=120.0),
                                 log=LogSettings(level="ERROR"))
@@ -134,17 +148,15 @@ def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
             engine.dispose()
     finally:
         if schema:
-            admin = make_engine(PG_URL)
+            admin = make_engine(MY_URL if db == "mariadb" else PG_URL)
             with admin.begin() as c:
-                c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            admin.dispose()
-        if database:
-            admin = make_engine(MY_URL)
-            with admin.begin() as c:
-                c.execute(text(f"DROP DATABASE {database}"))
+                for name in filter(None, (schema, platform_schema)):
+                    c.execute(text(f"DROP DATABASE IF EXISTS {name}" if db == "mariadb"
+                                   else f"DROP SCHEMA IF EXISTS {name} CASCADE"))
             admin.dispose()
     per_kind = {KIND_NAMES[k]: round(counts[k] / max(spent[k], 1e-9)) for k in spent}
-    return {"db": db, "scale": scale, "rate_limit_rps": rate, "records": records, "generate_s": round(gen_s, 2),
+    return {"db": db, "platform": platform, "scale": scale, "rate_limit_rps": rate, "records": records,
+            "generate_s": round(gen_s, 2),
             "sync_s": round(sync_s, 2), "records_per_s": round((records or total) / sync_s),
             "per_kind_records_per_s": per_kind, "peak_rss_mb": round(
                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), "client": calls}
@@ -153,30 +165,34 @@ def child(db: str, scale: float, rate: float | None, workdir: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scale", type=float, nargs="+", default=[0.01])
-    ap.add_argument("--db", choices=["sqlite", "postgresql", "mariadb", "both", "all"], default="both")
+    ap.add_argument("--db", choices=["sqlite", "postgresql", "mariadb", "both", "all"], default="both",
+                    help="both: SQLite and PostgreSQL; all: and MariaDB")
+    ap.add_argument("--platform", choices=["reference", "legacy"], nargs="+", default=["reference"],
+                    help="the platform's tables: regsync's reference tables, or the legacy platform's through its "
+                         "mapping; several run back to back")
     ap.add_argument("--rate-limit-rps", type=float, default=None, help="hold the sandbox to N requests/s")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         with tempfile.TemporaryDirectory() as tmp:
-            print(json.dumps(child(args.db, args.scale[0], args.rate_limit_rps, Path(tmp))))
+            print(json.dumps(child(args.db, args.scale[0], args.rate_limit_rps, Path(tmp), args.platform[0])))
         return
     dbs = {"both": ["sqlite", "postgresql"], "all": ["sqlite", "postgresql", "mariadb"]}.get(args.db, [args.db])
-    for db in dbs:
-        for scale in args.scale:
-            cmd = [sys.executable, __file__, "--child", "--db", db, "--scale", str(scale)]
-            if args.rate_limit_rps:
-                cmd += ["--rate-limit-rps", str(args.rate_limit_rps)]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True)
-            if os.environ.get("BENCH_PROFILE") or os.environ.get("BENCH_SQLTIME"):
-                print(out.stderr[-15000:], file=sys.stderr)
-            result = json.loads(out.stdout.strip().splitlines()[-1])
-            print(f"{db:10} scale {scale:<6} records {result['records']:>8,}  generate {result['generate_s']:>6}s  "
-                  f"sync {result['sync_s']:>7}s  {result['records_per_s']:>6,} rec/s  "
-                  f"peak RSS {result['peak_rss_mb']} MB  rate limit {result['rate_limit_rps'] or 'default 20'} rps")
-            print("           per kind (rec/s): " + ", ".join(f"{k} {v:,}" for k, v in
-                                                              result["per_kind_records_per_s"].items()))
-            print("           client: " + json.dumps(result["client"]))
+    for db, scale, platform in ((d, s, p) for d in dbs for s in args.scale for p in args.platform):
+        cmd = [sys.executable, __file__, "--child", "--db", db, "--scale", str(scale), "--platform", platform]
+        if args.rate_limit_rps:
+            cmd += ["--rate-limit-rps", str(args.rate_limit_rps)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        if os.environ.get("BENCH_PROFILE") or os.environ.get("BENCH_SQLTIME"):
+            print(out.stderr[-15000:], file=sys.stderr)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"{db:10} {platform:9} scale {scale:<6} records {result['records']:>8,}  "
+              f"generate {result['generate_s']:>6}s  "
+              f"sync {result['sync_s']:>7}s  {result['records_per_s']:>6,} rec/s  "
+              f"peak RSS {result['peak_rss_mb']} MB  rate limit {result['rate_limit_rps'] or 'default 20'} rps")
+        print("           per kind (rec/s): " + ", ".join(f"{k} {v:,}" for k, v in
+                                                          result["per_kind_records_per_s"].items()))
+        print("           client: " + json.dumps(result["client"]))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from regsync.db.mapping.install import install, installed
 from regsync.db.mapping.load import load_mapping
 from regsync.db.migrate import upgrade
 from regsync.db.models import TABLES, Base
+from regsync.db.platform.scan import backfill_id_number_norm
 from regsync.db.session import make_engine
 from regsync.domain.projection import REFERENCES
 from regsync.generate import DirtRates, generate
@@ -248,3 +249,21 @@ def test_the_reference_path_is_unchanged(empty_engine: Engine) -> None:
     with empty_engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM organization")).scalar_one() == summary.counts["org"]
         assert conn.execute(text("SELECT COUNT(*) FROM platform_key")).scalar_one() == 0
+
+
+def test_the_normalized_id_numbers_of_rows_already_there_go_beside_the_platform(empty_engine: Engine,
+                                                                                  schema: str | None) -> None:
+    """A platform connected with its rows already there has no ``person_norm`` rows: the reconcile's backfill puts
+    them in ``person_norm`` (the volunteer view cannot be written), as the relay reads them."""
+    engine = empty_engine
+    legacy_store(engine, schema)
+    generate(engine, 0.0001, SEED, as_of=AS_OF, kinds={"volunteer"},
+             mapping=load_mapping("legacy").with_schema(schema or ""))
+    with engine.begin() as conn:
+        want = dict(conn.execute(text("SELECT local_id, id_number_norm FROM person_norm "
+                                      "WHERE id_number_norm IS NOT NULL")).all())
+        conn.execute(text("DELETE FROM person_norm"))
+    assert want and backfill_id_number_norm(engine) == len(want)
+    with engine.connect() as conn:
+        assert dict(conn.execute(text("SELECT id, id_number_norm FROM volunteer WHERE id_number_norm IS NOT NULL")
+                                 ).all()) == want
