@@ -87,7 +87,9 @@ def _ddl(dialect: str, dirty: bool) -> list[str]:
             fwrq DATE NOT NULL, kssj {ts} NOT NULL, jssj {ts} NOT NULL, fwsc INTEGER NOT NULL, zt CHAR(1) NOT NULL)""",
     ]
     if dirty:
-        stmts.append("CREATE TABLE outbox (id INTEGER NOT NULL PRIMARY KEY, payload TEXT)")
+        # where regsync's own tables go: on SQLite the platform's file, where they take database.table_prefix
+        taken = "regsync_outbox" if dialect == "sqlite" else "outbox"
+        stmts.append(f"CREATE TABLE {taken} (id INTEGER NOT NULL PRIMARY KEY, payload TEXT)")
     return stmts
 
 
@@ -255,7 +257,7 @@ DIRTY_MAPPING = (MAPPING.replace('region_code = { column = "xzqh" }\nstarts_at',
 
 def _platform(url: str, tmp_path: Path, dirty: bool) -> tuple[Engine, str]:
     """The made-up platform at ``url`` (clean or dirty) and its mapping's file."""
-    engine = make_engine(url)
+    engine = make_engine(url, table_prefix="regsync_" if url.startswith("sqlite") else "")
     with engine.begin() as conn:
         for stmt in _ddl(engine.dialect.name, dirty):
             conn.execute(text(stmt))
@@ -311,7 +313,7 @@ def test_the_dirty_platform_gives_each_finding_with_its_count(platform_url: str,
     finally:
         engine.dispose()
     found = _by_code([f.as_dict() for f in report.findings if f.severity != "info"])
-    taken_key = "database.url"
+    taken_key = "database.table_prefix" if dialect == "sqlite" else "database.url"
     expected = {
         ("error", "UNMAPPED_CODE", "kinds.volunteer.fields.gender"): 2,       # P012 out of scope, P013 deleted
         ("error", "BAD_FORMAT", "kinds.volunteer.fields.birth_date"): 2,

@@ -26,7 +26,8 @@ from regsync.console.cli import app
 from regsync.db.mapping.install import install, installed, status, uninstall
 from regsync.db.mapping.load import load_mapping
 from regsync.db.migrate import upgrade
-from regsync.db.session import suppress_outbox
+from regsync.db.own import own_format
+from regsync.db.session import make_engine, suppress_outbox
 from regsync.flows.adopt import run_adopt
 from regsync.flows.inbound import Poller
 from regsync.flows.reconcile import run_reconcile
@@ -40,8 +41,12 @@ from regsync.settings import DatabaseSettings, Settings, load_settings
 
 
 @pytest.fixture
-def platform(empty_engine: Engine) -> Iterator[tuple[Engine, str | None]]:
-    """The made-up province's tables beside an empty store: ``(engine, schema of the platform's tables)``."""
+def platform(db_url: str) -> Iterator[tuple[Engine, str | None]]:
+    """The made-up province's tables beside an empty store: ``(engine, schema of the platform's tables)``. On
+    SQLite they share the file, where regsync's tables and views take the prefix ``regsync_``
+    (``database.table_prefix`` auto), beside tables of the platform's own named like regsync's unprefixed ones
+    (:func:`platforms.xprov.namesakes`)."""
+    empty_engine = make_engine(db_url, table_prefix=DatabaseSettings(db_url, xprov.MAPPING).own_prefix)
     dialect = empty_engine.dialect.name
     schema = None if dialect == "sqlite" else "p_" + secrets.token_hex(5)
     with empty_engine.begin() as conn:
@@ -50,12 +55,14 @@ def platform(empty_engine: Engine) -> Iterator[tuple[Engine, str | None]]:
         elif dialect == "mysql":
             conn.execute(text(f"CREATE DATABASE {schema} CHARACTER SET utf8mb4"))
         xprov.metadata(schema).create_all(conn)
+        xprov.namesakes(schema).create_all(conn)
     upgrade(empty_engine, reference_tables=False)
     yield empty_engine, schema
     if schema is not None:
         with empty_engine.begin() as conn:
             drop = "SCHEMA" if dialect == "postgresql" else "DATABASE"
             conn.execute(text(f"DROP {drop} IF EXISTS {schema}" + (" CASCADE" if dialect == "postgresql" else "")))
+    empty_engine.dispose()
 
 
 def mapped_settings(settings: Settings, schema: str | None) -> Settings:
@@ -66,7 +73,7 @@ def mapped_settings(settings: Settings, schema: str | None) -> Settings:
 def outbox(engine: Engine) -> list[tuple[Any, ...]]:
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(text(
-            "SELECT entity, op, state, last_code FROM outbox WHERE state <> 'sent' ORDER BY id"))]
+            own_format(conn, "SELECT entity, op, state, last_code FROM {outbox} WHERE state <> 'sent' ORDER BY id")))]
 
 
 def records(sandbox: SandboxServer, collection: str) -> list[dict[str, Any]]:
@@ -193,7 +200,7 @@ def test_an_unseen_platform_syncs_end_to_end(platform: tuple[Engine, str | None]
     with engine.connect() as conn:
         xm, sjhm = conn.execute(text(f"SELECT xm, sjhm FROM {xprov.q(schema, 'ry')} WHERE rid = :r"),
                                 {"r": ids["rid"]}).one()
-        conflicts = conn.execute(text("SELECT entity, field, state FROM conflict")).all()
+        conflicts = conn.execute(text(own_format(conn, "SELECT entity, field, state FROM {conflict}"))).all()
     assert (xm, sjhm) == ("李明", "13655556666")
     assert [tuple(c) for c in conflicts] == [("volunteer", "name", "open")]
     assert outbox(engine) == []
@@ -220,8 +227,8 @@ def queued(engine: Engine) -> list[tuple[Any, ...]]:
     """The outbox, then emptied: ``(entity, local_id, op, state, last_code)`` in order."""
     with engine.begin() as conn:
         rows = [tuple(r) for r in conn.execute(text(
-            "SELECT entity, local_id, op, state, last_code FROM outbox ORDER BY id"))]
-        conn.execute(text("DELETE FROM outbox"))
+            own_format(conn, "SELECT entity, local_id, op, state, last_code FROM {outbox} ORDER BY id")))]
+        conn.execute(text(own_format(conn, "DELETE FROM {outbox}")))
     return rows
 
 
@@ -234,7 +241,8 @@ def test_the_triggers_capture_what_the_mapping_means(platform: tuple[Engine, str
     jg, ry = xprov.q(schema, "jg"), xprov.q(schema, "ry")
     with engine.begin() as conn:
         ids = xprov.world(conn, schema, f.id_number(), f.uscc())
-        keys = dict(conn.execute(text("SELECT key_value, local_id FROM platform_key WHERE entity = 'org'")).all())
+        keys = dict(conn.execute(text(own_format(
+            conn, "SELECT key_value, local_id FROM {platform_key} WHERE entity = 'org'"))).all())
     city, district = keys["X2301"], keys["X230102"]
     rid = ids["rid"]
     assert [(e, op) for e, _lid, op, *_ in queued(engine)] == [
@@ -255,7 +263,8 @@ def test_the_triggers_capture_what_the_mapping_means(platform: tuple[Engine, str
         conn.execute(text(f"UPDATE {jg} SET jgbm = 'X230199' WHERE jgbm = 'X230102'"))  # a key changed
         conn.execute(text(f"DELETE FROM {xprov.q(schema, 'cy')}"))
     with engine.connect() as conn:
-        new_key = conn.execute(text("SELECT local_id FROM platform_key WHERE key_value = 'X230199'")).scalar_one()
+        new_key = conn.execute(text(own_format(
+            conn, "SELECT local_id FROM {platform_key} WHERE key_value = 'X230199'"))).scalar_one()
     membership = queued(engine)
     assert membership[:6] == [
         ("org", district, "delete", "pending", None),
@@ -277,7 +286,8 @@ def test_the_triggers_capture_what_the_mapping_means(platform: tuple[Engine, str
 def outbox_errors(engine: Engine) -> list[tuple[Any, ...]]:
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(text(
-            "SELECT entity, local_id, last_code, last_error FROM outbox WHERE state IN ('failed', 'blocked')"))]
+            own_format(conn, "SELECT entity, local_id, last_code, last_error FROM {outbox} "
+                             "WHERE state IN ('failed', 'blocked')")))]
 
 
 def test_reconcile_adopt_and_resync_on_mapped_tables(platform: tuple[Engine, str | None], settings: Settings,

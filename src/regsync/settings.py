@@ -47,6 +47,10 @@ ENGINES = ("sqlite", "postgresql", "mysql")
 KEY_FILE_SUFFIX = ".hash_key"
 
 
+#: The prefix of regsync's tables in a SQLite file beside a mapped platform's (``database.table_prefix = "auto"``).
+DEFAULT_TABLE_PREFIX = "regsync_"
+
+
 @dataclass(frozen=True, slots=True)
 class DatabaseSettings:
     """The local store and the platform's tables it syncs (issue 14).
@@ -55,16 +59,31 @@ class DatabaseSettings:
         url: a SQLAlchemy URL (``sqlite:///path``, ``postgresql+psycopg://…``, ``mysql+pymysql://…``); the
             connection regsync works on. Where regsync's own tables live beside a mapped platform's: on PostgreSQL
             the first schema of the URL's ``search_path`` (``…/platform?options=-csearch_path%3Dregsync``), on
-            MySQL/MariaDB the URL's database, on SQLite the same file.
+            MySQL/MariaDB the URL's database, on SQLite the same file with :attr:`table_prefix`.
         mapping: the mapping of the platform's tables (:mod:`regsync.db.mapping`): a shipped mapping's name
             (``reference``, ``legacy``) or a TOML file's path. ``reference``: regsync's own reference schema.
         platform_schema: where the platform's tables are when the mapping names them without a schema: a
             PostgreSQL schema or a MySQL/MariaDB database; empty: the connection's default.
+        table_prefix: on SQLite, the prefix of regsync's own tables and indexes, which keeps them apart from the
+            platform's in the one file (:mod:`regsync.db.own`). ``auto``: ``regsync_`` beside a mapped platform,
+            none with the reference tables; ``none`` (or ``""`` in the file): none. Other engines take none
+            (regsync's tables have a schema or database of their own there). Fixed when the store is made.
     """
 
     url: str = "sqlite:///regsync.db"
     mapping: str = "reference"
     platform_schema: str = ""
+    table_prefix: str = "auto"
+
+    @property
+    def own_prefix(self) -> str:
+        """:attr:`table_prefix` resolved: the prefix the store's engine writes regsync's tables with."""
+        if self.table_prefix in ("none", ""):
+            return ""
+        if self.table_prefix != "auto":
+            return self.table_prefix
+        mapped = self.mapping != "reference" and self.url.startswith("sqlite")
+        return DEFAULT_TABLE_PREFIX if mapped else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +292,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("", "hash_key_file", "REGSYNC_HASH_KEY_FILE", "file holding hash_key"),
     Spec("database", "url", "REGSYNC_DATABASE_URL", "SQLAlchemy URL of the local store"),
     Spec("database", "mapping", "REGSYNC_MAPPING", "the platform's mapping: reference, legacy or a TOML path"),
+    Spec("database", "table_prefix", "REGSYNC_TABLE_PREFIX",
+         "SQLite: prefix of regsync's tables (auto: regsync_ beside a mapped platform; none)"),
     Spec("database", "platform_schema", "REGSYNC_PLATFORM_SCHEMA",
          "schema (PostgreSQL) or database (MySQL) of the platform's tables named without one"),
     Spec("registry", "url", "REGSYNC_REGISTRY_URL", "registry base URL"),
@@ -696,6 +717,15 @@ def validate(settings: Settings) -> None:
     if backend not in (*ENGINES, "mariadb"):
         raise bad("database", "url", f"names a {backend} database; regsync runs on {', '.join(ENGINES)} "
                   "(mysql: MySQL 8 or MariaDB 10.6 and later)")
+    prefix = settings.database.own_prefix
+    if prefix and backend != "sqlite":
+        raise bad("database", "table_prefix", f"is for a SQLite store only (regsync's tables have a schema or "
+                  f"database of their own on {backend}); leave it auto or empty, got {prefix!r}")
+    if prefix and settings.database.mapping == "reference":
+        raise bad("database", "table_prefix", "is for a store beside a mapped platform (database.mapping is not "
+                  f"reference): the reference tables and their triggers are regsync's own schema; got {prefix!r}")
+    if prefix and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,30}", prefix):
+        raise bad("database", "table_prefix", f"must be letters, digits and _ (at most 31), got {prefix!r}")
     reg = settings.registry
     parts = urlsplit(reg.url)
     if parts.scheme not in ("http", "https") or not parts.hostname:

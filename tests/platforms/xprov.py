@@ -71,6 +71,17 @@ def metadata(schema: str | None) -> MetaData:
     return md
 
 
+def namesakes(schema: str | None) -> MetaData:
+    """Tables of the platform's own that have the names of regsync's tables and views without a prefix (its audit
+    log, its volunteer and activity tables of another system…): on SQLite, in the file regsync's tables share, they
+    must be left alone, and regsync's objects take ``database.table_prefix``."""
+    md = MetaData(schema=schema)
+    for name in ("outbox", "link", "run", "audit", "conflict", "store_meta", "alembic_version", "volunteer",
+                 "organization", "activity"):
+        Table(name, md, Column("platform_row", Integer, primary_key=True), Column("note", String(40)))
+    return md
+
+
 def q(schema: str | None, table: str) -> str:
     """A platform table's name as plain SQL names it."""
     return f"{schema}.{table}" if schema else table

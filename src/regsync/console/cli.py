@@ -103,7 +103,6 @@ ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (required; goes to
 def command_errors() -> Iterator[None]:
     """Report the errors a command's user can act on, with their exit codes: a configuration error (2), an
     unusable local store (1); no traceback."""
-
     try:
         yield
     except ConfigError as exc:
@@ -164,10 +163,9 @@ def print_json(data: Any) -> None:
 @db_app.command("upgrade", epilog=env_epilog("database"))
 def db_upgrade(config: ConfigOpt = None, revision: str = typer.Argument("head")) -> None:
     """Migrate the local store to the newest schema (creates the tables and outbox triggers)."""
-
     settings = _setup(config, False)
     try:
-        engine = open_store(settings.database.url, migrated=False)
+        engine = open_store(settings.database, migrated=False)
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
@@ -186,9 +184,8 @@ def db_upgrade(config: ConfigOpt = None, revision: str = typer.Argument("head"))
 @db_app.command("current", epilog=env_epilog("database"))
 def db_current(config: ConfigOpt = None) -> None:
     """Print the schema revision of the local store (``none`` when empty)."""
-
     settings = _setup(config, False)
-    engine = make_engine(settings.database.url)
+    engine = make_engine(settings.database.url, table_prefix=settings.database.own_prefix)
     try:
         with command_errors():
             try:
@@ -215,7 +212,6 @@ def db_rekey(reason: ReasonOpt, config: ConfigOpt = None,
     """Move the store to the configured hash_key: re-hash the ID numbers and phones in the links' base snapshots
     and in the conflicts from the values both sides agreed on (the local value, else the registry's), and record
     the new key's fingerprint. Pushes and pulls nothing. Stop every daemon first. Audited (db_rekey)."""
-
     settings = _setup(config, json_output)
     with command_errors():
         if old_key_file is not None:
@@ -233,7 +229,7 @@ def db_rekey(reason: ReasonOpt, config: ConfigOpt = None,
             except ConfigError as exc:
                 raise ConfigError(f"{exc} (to read the values the local records no longer hold; or --offline)"
                                   ) from exc
-        engine = open_store(settings.database.url)
+        engine = open_store(settings.database)
         try:
             try:
                 lock_file = sqlite_daemon_lock(engine)
@@ -283,7 +279,6 @@ def generate(config: ConfigOpt = None,
                       "again: duplicates).")] = False,
              json_output: JsonOpt = False) -> None:
     """Generate a province-shaped data set into the local store."""
-
     settings = _setup(config, json_output)
     with command_errors(), progress_bars(show_progress(json_output)) as advance:
         summary = run_generate(settings, scale=scale, seed=seed, progress=advance, append=append)
@@ -304,7 +299,6 @@ def sync(config: ConfigOpt = None, json_output: JsonOpt = False,
                                                                         "anything left (deferred rows waited "
                                                                         "for).")] = False) -> None:
     """Run one sync pass."""
-
     if outbound_only and inbound_only:
         err.print("[red]usage error:[/red] --outbound and --inbound exclude each other (give neither for both)")
         raise typer.Exit(2)
@@ -333,7 +327,6 @@ def _flows(outbound: bool, inbound: bool) -> list[str]:
              epilog=env_epilog("database", "registry", "relay", "merge", "daemon", "health", "retention"))
 def run(config: ConfigOpt = None) -> None:
     """Run the daemon until a signal."""
-
     settings = _setup(config, False)
     with command_errors():
         try:
@@ -352,7 +345,6 @@ def run(config: ConfigOpt = None) -> None:
              epilog=env_epilog("database", "daemon", "health"))
 def status(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     """Show the service's status."""
-
     settings = _setup(config, json_output)
     with command_errors():
         code, data = run_status(settings)
@@ -428,7 +420,6 @@ TargetsArg = Annotated[list[str] | None, typer.Argument(
 
 def _outbox_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run an operator function; usage errors exit 2, an unreachable store exits 1."""
-
     try:
         return fn(*args, **kwargs)
     except OperatorUsageError as exc:
@@ -457,7 +448,6 @@ def _confirm_action(settings: Any, action: str, selection: Any, *, reason: str, 
                     question: Callable[[Any], str]) -> None:
     """Ask before ``outbox discard|restore`` changes anything: refuse with no terminal to ask on (exit 2), show
     ``question(preview)`` for the records a dry run would touch, and stop (exit 1) when declined."""
-
     if not op.stdin_is_tty():
         err.print(f"refusing to {action}: no terminal to confirm on; pass --yes to {action} without asking")
         raise typer.Exit(2)
@@ -470,7 +460,6 @@ def _confirm_action(settings: Any, action: str, selection: Any, *, reason: str, 
 def _finish_action(settings: Any, action: str, selection: Any, *, reason: str, actor: str | None, dry_run: bool,
                    json_output: bool) -> None:
     """Run ``outbox retry|discard|restore`` and print what it did (JSON or text); nothing matched is exit 2."""
-
     result = _outbox_call(op.run_action, settings, action, selection, reason=reason, actor=actor, dry_run=dry_run)
     if json_output:
         print_json(result.as_dict())
@@ -493,7 +482,6 @@ def outbox_list(config: ConfigOpt = None,
                 offset: Annotated[int, typer.Option("--offset", min=0, help="Records to skip.")] = 0,
                 json_output: JsonOpt = False) -> None:
     """List the outbox's waiting records."""
-
     settings = _setup(config, json_output)
     kind = _outbox_call(parse_kind, kind) if kind else None
     listing = _outbox_call(run_list, settings, states=state or None, code=code, kind=kind, limit=limit,
@@ -514,7 +502,6 @@ def outbox_retry(reason: ReasonOpt, targets: TargetsArg = None, config: ConfigOp
                  kind: KindOpt = None, actor: ActorOpt = None,
                  dry_run: DryRunOpt = False, json_output: JsonOpt = False) -> None:
     """Retry outbox records."""
-
     settings = _setup(config, json_output)
     row_ids, records = _outbox_call(parse_targets, targets or [])
     selection = Selection(row_ids=row_ids, records=records, code=code, all_failed=all_failed,
@@ -534,7 +521,6 @@ def outbox_discard(reason: ReasonOpt, targets: TargetsArg = None, config: Config
                    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
                    dry_run: DryRunOpt = False, json_output: JsonOpt = False) -> None:
     """Discard outbox records."""
-
     settings = _setup(config, json_output)
     row_ids, records = _outbox_call(op.parse_targets, targets or [])
     selection = op.Selection(row_ids=row_ids, records=records, code=code,
@@ -566,7 +552,6 @@ def outbox_restore(reason: ReasonOpt, targets: TargetsArg = None, config: Config
                    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
                    dry_run: DryRunOpt = False, json_output: JsonOpt = False) -> None:
     """Restore discarded outbox records."""
-
     settings = _setup(config, json_output)
     row_ids, records = _outbox_call(op.parse_targets, targets or [])
     if not (row_ids or records):
@@ -587,7 +572,6 @@ def outbox_restore(reason: ReasonOpt, targets: TargetsArg = None, config: Config
 
 def _usage(message: str) -> None:
     """Raise an operator usage error (exit 2 through :func:`_outbox_call`)."""
-
     raise OperatorUsageError(message)
 
 
@@ -600,7 +584,6 @@ app.add_typer(conflicts_app, name="conflicts")
 
 def _conflict_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run a conflicts function: usage errors exit 2, registry failures 1."""
-
     try:
         return fn(*args, **kwargs)
     except OperatorUsageError as exc:
@@ -622,10 +605,9 @@ def conflicts_list(config: ConfigOpt = None, json_output: JsonOpt = False,
                    field_name: Annotated[str | None, typer.Option("--field", help="Only this field.")] = None,
                    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 100) -> None:
     """List conflicts."""
-
     settings = _setup(config, json_output)
     with command_errors():
-        engine = open_store(settings.database.url)
+        engine = open_store(settings.database)
     try:
         listing = _conflict_call(list_conflicts, engine, state=None if state == "all" else state, kind=kind,
                                  field_name=field_name, limit=limit)
@@ -647,10 +629,9 @@ def conflicts_show(conflict_id: Annotated[int, typer.Argument(metavar="ID", help
                    reason: Annotated[str | None, typer.Option("--reason", help="Why (with --live).")] = None,
                    actor: ActorOpt = None) -> None:
     """Show a conflict."""
-
     settings = _setup(config, json_output)
     with command_errors():
-        engine = open_store(settings.database.url)
+        engine = open_store(settings.database)
     try:
         if live:
             with command_errors():
@@ -681,7 +662,6 @@ def conflicts_resolve(conflict_id: Annotated[int, typer.Argument(metavar="ID", h
                       yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
                       actor: ActorOpt = None) -> None:
     """Resolve a conflict."""
-
     settings = _setup(config, json_output)
     _conflict_call(check_reason, reason)
     if (take is None) == (set_value is None):
@@ -689,7 +669,7 @@ def conflicts_resolve(conflict_id: Annotated[int, typer.Argument(metavar="ID", h
         raise typer.Exit(2)
     with command_errors():
         require_registry(settings)
-        engine = open_store(settings.database.url)
+        engine = open_store(settings.database)
     try:
         with engine.connect() as conn:
             view = _conflict_call(get_conflict, conn, conflict_id)
@@ -832,10 +812,9 @@ def reconcile(config: ConfigOpt = None,
               repair: Annotated[bool, typer.Option("--repair", help="Queue the fixes policy allows.")] = False,
               json_output: JsonOpt = False) -> None:
     """Reconcile the platform with the registry."""
-
     settings = _setup(config, json_output)
     with stop_on_signal() as stopping, command_errors():
-        engine = open_store(settings.database.url)
+        engine = open_store(settings.database)
         try:
             # one reconcile at a time: a daemon's nightly run holds the same lock (PostgreSQL advisory lock)
             with SingletonLock(engine, "reconcile") as held:
@@ -864,7 +843,6 @@ def adopt(config: ConfigOpt = None,
           dry_run: Annotated[bool, typer.Option("--dry-run", help="Match and count only; link nothing.")] = False,
           json_output: JsonOpt = False) -> None:
     """Adopt the registry's existing records."""
-
     settings = _setup(config, json_output)
     with stop_on_signal() as stopping, command_errors(), progress_bars(show_progress(json_output)) as advance:
         code, summary = run_adopt(settings, dry_run=dry_run, progress=advance, stop=stopping)
@@ -912,7 +890,6 @@ def resync_volunteer(reason: ReasonOpt,
                      registry_id: RegistryIdOpt = False, config: ConfigOpt = None, actor: ActorOpt = None,
                      dry_run: PlanOpt = False, json_output: JsonOpt = False) -> None:
     """Resync one volunteer."""
-
     if (ident is None) == (id_number is None):
         err.print("[red]usage error:[/red] give a volunteer ID or --id-number, one of them")
         raise typer.Exit(2)
@@ -930,7 +907,6 @@ def resync_org(ident: Annotated[str, typer.Argument(metavar="ID", help="Local id
                registry_id: RegistryIdOpt = False, config: ConfigOpt = None, actor: ActorOpt = None,
                dry_run: PlanOpt = False, json_output: JsonOpt = False) -> None:
     """Resync one org (and its subtree)."""
-
     _resync(config, Target("org", ident, registry_id=registry_id, subtree=subtree), reason, actor, dry_run,
             json_output)
 
@@ -944,7 +920,6 @@ def resync_region(code: Annotated[str, typer.Argument(metavar="CODE", help="GB/T
                   reason: ReasonOpt, config: ConfigOpt = None, actor: ActorOpt = None,
                   dry_run: PlanOpt = False, json_output: JsonOpt = False) -> None:
     """Resync one region."""
-
     _resync(config, Target("region", code), reason, actor, dry_run, json_output)
 
 
@@ -968,7 +943,6 @@ RunArg = Annotated[int, typer.Argument(metavar="RUN", help="The run id (`regsync
 def _report_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run a report function on the configured store: an unknown run, format or kind, or a missing reason exit 2;
     a configuration error 2; an unusable store 1."""
-
     try:
         with command_errors():
             try:
@@ -985,7 +959,7 @@ def _report_engine(config: Path | None, json_output: bool) -> Any:
 
     settings = _setup(config, json_output)
     with command_errors():
-        return open_store(settings.database.url)
+        return open_store(settings.database)
 
 
 @report_app.command("list", help="The runs, newest first: kind, status, start (+08:00), duration, discrepancies "
@@ -996,7 +970,6 @@ def report_list(config: ConfigOpt = None,
                 limit: Annotated[int, typer.Option("--limit", min=1, max=10000, help="At most this many runs.")] = 20,
                 json_output: JsonOpt = False) -> None:
     """List the runs."""
-
     engine = _report_engine(config, json_output)
     try:
         runs = _report_call(list_runs, engine, kind=kind, limit=limit)
@@ -1015,7 +988,6 @@ def report_list(config: ConfigOpt = None,
                                  "rows). Unknown run: exit 2.", epilog=env_epilog("database"))
 def report_show(run: RunArg, config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     """Show one run's report."""
-
     engine = _report_engine(config, json_output)
     try:
         report = _report_call(load_report, engine, run)
@@ -1044,7 +1016,6 @@ def report_export(run: RunArg, config: ConfigOpt = None,
                       "--reason", help="Why the personal data is needed (goes to the audit table).")] = None,
                   actor: ActorOpt = None) -> None:
     """Export one run's report."""
-
     width = shutil.get_terminal_size((100, 24)).columns if output is None and sys.stdout.isatty() else 100
     engine = _report_engine(config, fmt == "json" and output is None)
     try:

@@ -249,7 +249,7 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
                                       sign_method=sign_method),
             log=LogSettings(level="WARNING"),
         )
-        engine = make_engine(settings.database.url)
+        engine = make_engine(settings.database.url, table_prefix=settings.database.own_prefix)
         generated = run_generate(settings, scale=scale, seed=seed, progress=advance, engine=engine)
         runs: list[dict[str, Any]] = []
         portal: dict[str, int] = {}

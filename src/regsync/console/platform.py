@@ -10,6 +10,7 @@ found (or the database could not be read), 2 a usage or configuration error (set
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -107,8 +108,9 @@ def check(config: Annotated[Path | None, typer.Option("--config", "-c", help="TO
     with errors, 2 for a usage or configuration error.
     """
     settings = _settings(config)
+    db = settings.database if mapping is None else dataclasses.replace(settings.database, mapping=mapping)
     try:
-        engine = open_store(settings.database.url, migrated=False)
+        engine = open_store(db, migrated=False)
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
@@ -146,7 +148,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on 
 
 def _store(settings: Settings) -> Engine:
     try:
-        return open_store(settings.database.url)
+        return open_store(settings.database)
     except ConfigError as exc:
         err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc

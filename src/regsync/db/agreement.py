@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, select, text
 
 from regsync.db.models import TABLES, Base, Conflict, Link
+from regsync.db.own import own_format, own_sql
 from regsync.db.session import is_postgres
 from regsync.domain.kinds import KIND_NAMES
 from regsync.domain.projection import REFERENCES
@@ -20,7 +21,8 @@ def links_by_registry_id(engine: Engine, kind: str) -> Iterator[tuple[str, str, 
     ``kind``, ascending by registry id as bytes (the order of the registry's export, registry-api.md §5.2),
     streamed."""
     collate = ' COLLATE "C"' if is_postgres(engine) else ""  # SQLite's BINARY and MySQL's utf8mb4_bin: bytes
-    sql = text(f"SELECT l.registry_id, l.base, l.local_id, l.is_duplicate FROM link l JOIN {TABLES[kind]} t "  # noqa: S608
+    link, table = own_sql(engine, "link"), own_sql(engine, TABLES[kind])
+    sql = text(f"SELECT l.registry_id, l.base, l.local_id, l.is_duplicate FROM {link} l JOIN {table} t "  # noqa: S608
                f"ON t.id = l.local_id WHERE l.entity = :k ORDER BY l.registry_id{collate}, l.local_id")
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=5000).execute(sql, {"k": kind})
@@ -55,14 +57,14 @@ def rows_with_holds_and_refs(engine: Engine, kind: str, ids: Sequence[int]
 def local_counts(engine: Engine) -> dict[str, int]:
     """Local rows per kind (by the kinds' plural names)."""
     with engine.connect() as conn:
-        return {KIND_NAMES[k]: conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one()  # noqa: S608
+        return {KIND_NAMES[k]: conn.execute(text(f"SELECT COUNT(*) FROM {own_sql(conn, t)}")).scalar_one()  # noqa: S608
                 for k, t in TABLES.items()}
 
 
 def transferred_volunteers(engine: Engine, province: str) -> int:
     """Local volunteers whose home province is no longer ``province`` (moved away: they leave its export)."""
     with engine.connect() as conn:
-        return int(conn.execute(text("SELECT COUNT(*) FROM volunteer WHERE home_province <> :p"),
+        return int(conn.execute(text(own_format(conn, "SELECT COUNT(*) FROM {volunteer} WHERE home_province <> :p")),
                                 {"p": province}).scalar_one())
 
 
@@ -70,8 +72,8 @@ def single_row_people(engine: Engine, limit: int) -> list[tuple[str, str, str]]:
     """Up to ``limit`` active resident-ID volunteers of province 23 with a clean ID number and one local row each,
     by id: ``(id_type, id_number_norm, name)``."""
     with engine.connect() as conn:
-        return [(str(a), str(b), str(c)) for a, b, c in conn.execute(text(
-            "SELECT v.id_type, v.id_number_norm, v.name FROM volunteer v WHERE v.id_number_norm IS NOT NULL "
+        return [(str(a), str(b), str(c)) for a, b, c in conn.execute(text(own_format(
+            conn, "SELECT v.id_type, v.id_number_norm, v.name FROM {volunteer} v WHERE v.id_number_norm IS NOT NULL "
             "AND v.id_type = 'RESIDENT_ID' AND v.status = 'ACTIVE' AND v.home_province = '23' AND "
-            "(SELECT COUNT(*) FROM volunteer w WHERE w.id_number_norm = v.id_number_norm) = 1 "
-            "ORDER BY v.id LIMIT :n"), {"n": limit}).all()]
+            "(SELECT COUNT(*) FROM {volunteer} w WHERE w.id_number_norm = v.id_number_norm) = 1 "
+            "ORDER BY v.id LIMIT :n")), {"n": limit}).all()]

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, select, text
 
 from regsync.db.models import CreateSent, Outbox
+from regsync.db.own import own_sql
 from regsync.db.query import chunk_size, chunks, in_values
 
 #: Seconds of clock difference allowed when a registry record's ``createdAt`` is compared with this store's first
@@ -44,10 +45,11 @@ def reused_keys(conn: Connection, kind: str, local_ids: Sequence[int]) -> dict[i
     out: dict[int, list[int]] = defaultdict(list)
     ob = Outbox.__table__
     ids = sorted(set(local_ids))
+    o = own_sql(conn, "outbox")
+    reused = text(f"{o}.op = 'reuse' AND {o}.state <> 'sent'")  # literal: the partial index's terms
     for chunk in chunks(ids, chunk_size(conn)):
         for rid, lid in conn.execute(select(ob.c.id, ob.c.local_id).where(
-                ob.c.entity == kind, in_values(conn, ob.c.local_id, chunk),
-                text("outbox.op = 'reuse' AND outbox.state <> 'sent'"))):  # literal: the partial index's terms
+                ob.c.entity == kind, in_values(conn, ob.c.local_id, chunk), reused)):
             out[int(lid)].append(int(rid))
     return {lid: tuple(sorted(rids)) for lid, rids in out.items()}
 

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, func, or_, select, text, update
 
 from regsync.db.models import Link, Outbox, OutboxHold
+from regsync.db.own import own_sql
 from regsync.db.session import row_locks
 from regsync.domain.projection import REFERENCES
 
@@ -211,9 +212,9 @@ def dependents(conn: Connection, keys: Iterable[tuple[str, int]]) -> dict[tuple[
             if not unlinked:
                 continue
             for dep_kind, column in REFERRED_BY.get(kind, []):
-                table = _TABLE[dep_kind]
-                stmt = text(f"SELECT t.id, t.{column} FROM {table} t WHERE t.{column} IN :ids "
-                            "AND EXISTS (SELECT 1 FROM outbox o WHERE o.entity = :dep AND o.local_id = t.id "
+                table, ob = own_sql(conn, _TABLE[dep_kind]), own_sql(conn, "outbox")
+                stmt = text(f"SELECT t.id, t.{column} FROM {table} t WHERE t.{column} IN :ids "  # noqa: S608
+                            f"AND EXISTS (SELECT 1 FROM {ob} o WHERE o.entity = :dep AND o.local_id = t.id "
                             "AND o.state IN ('pending', 'deferred', 'blocked', 'failed'))").bindparams(
                     bindparam("ids", expanding=True))
                 for dep_id, ref in conn.execute(stmt, {"ids": unlinked, "dep": dep_kind}):

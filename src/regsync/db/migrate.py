@@ -8,9 +8,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, Index
+from sqlalchemy import Connection, Engine, Index, Table
 
+from regsync.db.models import TABLES, Base
+from regsync.db.own import own, table_prefix
 from regsync.db.session import normalize_url
+
+#: Alembic's version table: one of regsync's own tables, prefixed with them on SQLite (:mod:`regsync.db.own`).
+VERSION_TABLE = own("alembic_version")
 
 
 def alembic_config(url: str) -> Config:
@@ -31,12 +36,57 @@ def upgrade(engine: Engine, revision: str = "head", *, reference_tables: bool = 
             ``reference``). ``False``: the platform's own tables are mapped (issue 14), and the migrations leave
             regsync's own tables only (revision 0013 takes away the empty reference tables the earlier revisions
             made in a new store).
+
+    A store whose tables take a prefix (SQLite beside a mapped platform, :mod:`regsync.db.own`) is always new at
+    the newest revision: its tables are made from the models and the revision stamped (:func:`make_prefixed`).
     """
+    if table_prefix(engine):
+        make_prefixed(engine, revision, reference_tables=reference_tables)
+        return
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         cfg.attributes["reference_tables"] = reference_tables
         command.upgrade(cfg, revision)
+
+
+def own_tables() -> list[Table]:
+    """Regsync's own tables (every model's table but the reference tables of the platform's records), parents
+    first."""
+    reference = set(TABLES.values())
+    return [t for t in Base.metadata.sorted_tables if t.name not in reference]
+
+
+def make_prefixed(engine: Engine, revision: str = "head", *, reference_tables: bool = False) -> None:
+    """Make regsync's tables in a new store whose tables take a prefix, and stamp the newest revision.
+
+    Such a store begins at the revision that brought prefixes (``0013``) or later, so there is nothing of the
+    earlier revisions to replay; a later revision that changes a table names it with
+    :func:`regsync.db.own.own`, which a prefixed store's engine writes with the prefix.
+
+    Raises:
+        ValueError: the reference tables were asked for (they are the platform's own and take no prefix), or a
+            revision other than the newest.
+        RuntimeError: the store is at another revision than none or the newest.
+    """
+    if reference_tables:
+        raise ValueError("a table prefix is for a store beside a mapped platform (database.mapping is not "
+                         "'reference')")
+    head = head_revision()
+    if revision not in ("head", head):
+        raise ValueError(f"a store with a table prefix is made at the newest revision ({head}), not {revision}")
+    rev = current_revision(engine)
+    if rev == head:
+        return
+    if rev is not None:
+        raise RuntimeError(f"the store with table prefix {table_prefix(engine)!r} is at revision {rev}, which no "
+                           f"release of regsync made; expected none or {head}")
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        Base.metadata.create_all(conn, tables=own_tables())
+        cfg.attributes["connection"] = conn
+        cfg.attributes["reference_tables"] = False
+        command.stamp(cfg, "head")
 
 
 def downgrade(engine: Engine, revision: str, *, reference_tables: bool = True) -> None:
@@ -52,7 +102,13 @@ def downgrade(engine: Engine, revision: str, *, reference_tables: bool = True) -
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or ``None`` for an empty database."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return revision_of(conn)
+
+
+def revision_of(conn: Connection) -> str | None:
+    """The revision of ``conn``'s store, or ``None`` for an empty one (its version table with the store's
+    prefix)."""
+    return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
 
 
 def include_object(dialect: str) -> Callable[[object, str | None, str, bool, object], bool]:

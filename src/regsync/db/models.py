@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from regsync.db.coltypes import MYSQL_TABLE, BigId, Timestamp, only_on
+from regsync.db.own import own
 from regsync.db.session import current_worker
 from regsync.domain.kinds import KINDS
 
@@ -72,7 +73,7 @@ class Organization(Base):
     (the ``COMMUNITY_STATION`` that also manages the team).
     """
 
-    __tablename__ = "organization"
+    __tablename__ = own("organization")
     # an id is never handed out twice (migration 0006)
     __table_args__ = {"sqlite_autoincrement": True, **MYSQL_TABLE}
 
@@ -103,7 +104,7 @@ class Volunteer(Base):
     ``registered_at`` (UTC) decides which of two rows of one person is the primary: the older.
     """
 
-    __tablename__ = "volunteer"
+    __tablename__ = own("volunteer")
     # an id is never handed out twice (migration 0006)
     __table_args__ = {"sqlite_autoincrement": True, **MYSQL_TABLE}
 
@@ -130,7 +131,7 @@ class Membership(Base):
     Deleting the row, or setting ``left_on``, is a leave.
     """
 
-    __tablename__ = "membership"
+    __tablename__ = own("membership")
     __table_args__ = (UniqueConstraint("volunteer_id", "org_id"), {"sqlite_autoincrement": True, **MYSQL_TABLE})
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -144,7 +145,7 @@ class Membership(Base):
 class Activity(Base):
     """志愿服务活动: a published activity (registry-api.md §4.4). Times are naive UTC."""
 
-    __tablename__ = "activity"
+    __tablename__ = own("activity")
     # an id is never handed out twice (migration 0006)
     __table_args__ = {"sqlite_autoincrement": True, **MYSQL_TABLE}
 
@@ -167,7 +168,7 @@ class ServiceRecord(Base):
     ``starts_at``/``ends_at`` are naive UTC. ``status`` is ``ACCEPTED`` or ``REVOKED``.
     """
 
-    __tablename__ = "service_record"
+    __tablename__ = own("service_record")
     # an id is never handed out twice (migration 0006)
     __table_args__ = {"sqlite_autoincrement": True, **MYSQL_TABLE}
 
@@ -247,7 +248,7 @@ class Outbox(Base):
     ``blocked_entity``/``blocked_local_id`` name the record a ``blocked`` row waits for.
     """
 
-    __tablename__ = "outbox"
+    __tablename__ = own("outbox")
     __table_args__ = (
         Index("ix_outbox_claim", "state", "priority", "id"),
         Index("ix_outbox_record", "entity", "local_id"),
@@ -290,7 +291,7 @@ class OutboxHold(Base):
     puts them back to ``pending``, so the relay then sends the record's current state. ``held_at`` is UTC;
     ``reason`` is the operator's, masked; ``audit_id`` the discard's audit row."""
 
-    __tablename__ = "outbox_hold"
+    __tablename__ = own("outbox_hold")
     __table_args__ = (UniqueConstraint("entity", "local_id"), MYSQL_TABLE)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -307,7 +308,7 @@ class OutboxSuppress(Base):
     triggers skip those writes (no echo loop). Uncommitted, it is visible to its own transaction only;
     it is deleted before commit (:func:`regsync.db.session.suppress_outbox`)."""
 
-    __tablename__ = "outbox_suppress"
+    __tablename__ = own("outbox_suppress")
     __table_args__ = MYSQL_TABLE
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -323,7 +324,7 @@ class Link(Base):
     record's ``clientRef`` is ``<local id>-r<revision>``).
     """
 
-    __tablename__ = "link"
+    __tablename__ = own("link")
     __table_args__ = (
         UniqueConstraint("entity", "local_id"),
         Index("ix_link_registry", "entity", "registry_id"),
@@ -358,7 +359,7 @@ class CreateSent(Base):
     record this store's own). ``first_sent_at`` is naive UTC, local clock; ``NULL`` for no age check.
     """
 
-    __tablename__ = "create_sent"
+    __tablename__ = own("create_sent")
     __table_args__ = MYSQL_TABLE
 
     entity: Mapped[str] = mapped_column(String(24), primary_key=True)
@@ -371,7 +372,7 @@ class CreateSent(Base):
 class FeedCursor(Base):
     """The change-feed cursor (registry-api.md §5.3), saved with the changes applied from it."""
 
-    __tablename__ = "feed_cursor"
+    __tablename__ = own("feed_cursor")
     __table_args__ = MYSQL_TABLE
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -388,7 +389,7 @@ class Run(Base):
     :class:`Heartbeat` (:mod:`regsync.db.liveness`), and a run whose worker's lease has run out is abandoned.
     """
 
-    __tablename__ = "run"
+    __tablename__ = own("run")
     __table_args__ = (
         # the runs still going on, read at every heartbeat to find those whose process is gone
         only_on(Index("ix_run_running", "worker", postgresql_where=text("status = 'running'"),
@@ -409,7 +410,7 @@ class Run(Base):
 class Audit(Base):
     """An operator action: who, when (UTC), what, on what, why; ``details`` is JSON text (masked)."""
 
-    __tablename__ = "audit"
+    __tablename__ = own("audit")
     __table_args__ = MYSQL_TABLE
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -427,7 +428,7 @@ class DirtLog(Base):
     ``phone_bad``, ``phone_blank``, …; ``fixable``: whether a standard lets the client fix it), so tests
     can tell an expected failure from a bug."""
 
-    __tablename__ = "generator_dirt"
+    __tablename__ = own("generator_dirt")
     __table_args__ = (Index("ix_generator_dirt_record", "entity", "local_id"), MYSQL_TABLE)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -454,7 +455,7 @@ class Conflict(Base):
     ``run_id`` is the run that found it last. Times are UTC.
     """
 
-    __tablename__ = "conflict"
+    __tablename__ = own("conflict")
     __table_args__ = (Index("ix_conflict_record", "entity", "local_id", "state"),
                       Index("ix_conflict_state", "state", "id"), MYSQL_TABLE)
 
@@ -493,7 +494,7 @@ class Discrepancy(Base):
     ``not_allowed``, ``failed``), both ``NULL`` when the run only reported.
     """
 
-    __tablename__ = "discrepancy"
+    __tablename__ = own("discrepancy")
     __table_args__ = (Index("ix_discrepancy_run", "run_id", "kind"),
                       Index("ix_discrepancy_record", "entity", "local_id"), MYSQL_TABLE)
 
@@ -518,7 +519,7 @@ class RunSlot(Base):
     did work); ``state`` ``running``, ``done``, ``failed``, ``idle`` or ``abandoned`` (its worker, ``claimed_by``,
     ended without finishing it; the slot may be claimed again: :func:`regsync.service.daemon.claim_slot`)."""
 
-    __tablename__ = "run_slot"
+    __tablename__ = own("run_slot")
     __table_args__ = (UniqueConstraint("job", "scheduled_at", name="uq_run_slot_job_scheduled_at"),
                       only_on(Index("ix_run_slot_running", "claimed_by", postgresql_where=text("state = 'running'"),
                                     sqlite_where=text("state = 'running'")), "postgresql", "sqlite"),
@@ -541,7 +542,7 @@ class FlowState(Base):
     when it has been failing and with what code (``failing_since`` is ``NULL`` while it works), so that
     ``regsync status`` can tell a stale or refused flow (issue 6)."""
 
-    __tablename__ = "flow_state"
+    __tablename__ = own("flow_state")
     __table_args__ = MYSQL_TABLE
 
     flow: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -564,7 +565,7 @@ class Heartbeat(Base):
     node can tell at once that a PID no longer exists. ``next_runs`` (a daemon's) is JSON: job → next run time
     (ISO, UTC), as its scheduler holds them. Times are naive UTC."""
 
-    __tablename__ = "heartbeat"
+    __tablename__ = own("heartbeat")
     __table_args__ = MYSQL_TABLE
 
     worker: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -582,7 +583,7 @@ class StoreMeta(Base):
     the links' base snapshots and the conflicts' hashes were made with (never the key), so that a process with
     another key refuses to run a flow (:mod:`regsync.db.hashkey`; design.md, "Personal data"). Times are UTC."""
 
-    __tablename__ = "store_meta"
+    __tablename__ = own("store_meta")
     __table_args__ = MYSQL_TABLE
 
     name: Mapped[str] = mapped_column(String(48), primary_key=True)
@@ -597,7 +598,7 @@ class PlatformKey(Base):
     first insert, and by ``regsync platform install`` for the rows already there; never deleted (a key used again
     is the same local id, queued as ``reuse``: :mod:`regsync.db.triggers`)."""
 
-    __tablename__ = "platform_key"
+    __tablename__ = own("platform_key")
     __table_args__ = (UniqueConstraint("entity", "key_value", name="uq_platform_key_entity_key_value"),
                       {"sqlite_autoincrement": True, **MYSQL_TABLE})
 
@@ -611,7 +612,7 @@ class PersonNorm(Base):
     table, which it does not change (issue 14); the reference schema keeps it in ``volunteer.id_number_norm``.
     ``local_id`` is the volunteer's local id; ``id_number_norm`` ``None`` when the number cannot be normalized."""
 
-    __tablename__ = "person_norm"
+    __tablename__ = own("person_norm")
     __table_args__ = MYSQL_TABLE
 
     local_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

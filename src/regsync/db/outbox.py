@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, bindparam, or_, select, text, update
 
 from regsync.db.holds import set_aside_held
 from regsync.db.models import TABLES, Base, Link, Outbox
+from regsync.db.own import own_sql
 from regsync.db.query import CHUNK, chunk_size, chunks, in_values
 from regsync.db.session import is_mysql, is_postgres
 from regsync.db.triggers import row_priority
@@ -54,21 +55,21 @@ def analyze(engine: Engine, tables: Sequence[str]) -> None:
         return
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for table in tables:
-            conn.execute(text(f"ANALYZE {table}"))
+            conn.execute(text(f"ANALYZE {own_sql(conn, table)}"))
 
 
 # ------------------------------------------------------------------------------------------------ backlog
 def pending_at_least(conn: Connection, n: int) -> int:
     """How many rows are ``pending``, counting no further than ``n`` (a cheap test of a large backlog)."""
-    return int(conn.execute(text("SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE state = 'pending' "
-                                 "LIMIT :n) t"), {"n": n}).scalar_one())
+    return int(conn.execute(text(f"SELECT COUNT(*) FROM (SELECT 1 FROM {own_sql(conn, 'outbox')} "  # noqa: S608
+                                 "WHERE state = 'pending' LIMIT :n) t"), {"n": n}).scalar_one())
 
 
 def failed_records(conn: Connection, code: str) -> int:
     """How many records (``entity``, ``local_id``) have ``failed`` rows with ``last_code`` = ``code`` now."""
     return int(conn.execute(text(
-        "SELECT COUNT(*) FROM (SELECT DISTINCT entity, local_id FROM outbox WHERE state = 'failed' "
-        "AND last_code = :code) t"), {"code": code}).scalar_one())
+        f"SELECT COUNT(*) FROM (SELECT DISTINCT entity, local_id FROM {own_sql(conn, 'outbox')} "  # noqa: S608
+        "WHERE state = 'failed' AND last_code = :code) t"), {"code": code}).scalar_one())
 
 
 # ------------------------------------------------------------------------------------------------ claim
@@ -101,9 +102,10 @@ def claim(conn: Connection, *, worker: str, now: dt.datetime, until: dt.datetime
         return _claim_mysql(conn, worker=worker, now=now, until=until, limit=limit)
     pg = is_postgres(conn)
     ids_of, lock, close = ("= ANY(ARRAY(", " FOR UPDATE SKIP LOCKED", "))") if pg else ("IN (", "", ")")
+    o = own_sql(conn, "outbox")
     rows = conn.execute(text(
-        f"UPDATE outbox SET claimed_by = :me, claimed_until = :until WHERE id {ids_of}"
-        " SELECT id FROM outbox WHERE state IN ('pending', 'deferred') AND available_at <= :now"
+        f"UPDATE {o} SET claimed_by = :me, claimed_until = :until WHERE id {ids_of}"  # noqa: S608 — names
+        f" SELECT id FROM {o} WHERE state IN ('pending', 'deferred') AND available_at <= :now"
         " AND (claimed_until IS NULL OR claimed_until < :now)"
         f" ORDER BY priority, id LIMIT :limit{lock}{close}"
         " RETURNING id, entity, local_id, op, priority, attempts, last_code, created_at, done_at"),
@@ -122,9 +124,10 @@ def _claim_mysql(conn: Connection, *, worker: str, now: dt.datetime, until: dt.d
     read, lock and sort every waiting row (the whole backlog) before the ``LIMIT``, and another relay's claim would
     find them all locked until this one commits; this way a claim locks at most ``2 × limit`` rows."""
     found: list[dict[str, Any]] = []
+    o, ix = own_sql(conn, "outbox"), own_sql(conn, "ix_outbox_claim")
     for state in ("pending", "deferred"):
         found += as_dicts(conn.execute(text(
-            f"SELECT {_CLAIM_COLUMNS} FROM outbox FORCE INDEX (ix_outbox_claim) WHERE state = :state"  # noqa: S608
+            f"SELECT {_CLAIM_COLUMNS} FROM {o} FORCE INDEX ({ix}) WHERE state = :state"  # noqa: S608
             " AND available_at <= :now AND (claimed_until IS NULL OR claimed_until < :now)"
             " ORDER BY priority, id LIMIT :limit FOR UPDATE SKIP LOCKED"),
             {"state": state, "now": now, "limit": limit}))
@@ -170,19 +173,20 @@ def unblock(conn: Connection, now: dt.datetime) -> int:
     before it was used again: a ``reuse`` row of that key not yet ``sent``); returns how many. On MySQL/MariaDB the
     rows are found first and then updated by id (MySQL 8 refuses an ``UPDATE`` whose subquery reads its own
     table)."""
-    ready = ("state = 'blocked' AND EXISTS (SELECT 1 FROM link WHERE link.entity = outbox.blocked_entity"
-             " AND link.local_id = outbox.blocked_local_id) AND NOT EXISTS (SELECT 1 FROM outbox r"
-             " WHERE r.entity = outbox.blocked_entity AND r.local_id = outbox.blocked_local_id AND r.op = 'reuse'"
+    o, lk = own_sql(conn, "outbox"), own_sql(conn, "link")
+    ready = (f"state = 'blocked' AND EXISTS (SELECT 1 FROM {lk} l WHERE l.entity = {o}.blocked_entity"
+             f" AND l.local_id = {o}.blocked_local_id) AND NOT EXISTS (SELECT 1 FROM {o} r"
+             f" WHERE r.entity = {o}.blocked_entity AND r.local_id = {o}.blocked_local_id AND r.op = 'reuse'"
              " AND r.state <> 'sent')")
     values = ("state = 'pending', available_at = :now, last_code = NULL, last_error = NULL, blocked_entity = NULL,"
               " blocked_local_id = NULL")
     if not is_mysql(conn):
-        res = conn.execute(text(f"UPDATE outbox SET {values} WHERE {ready}"), {"now": now})  # noqa: S608
+        res = conn.execute(text(f"UPDATE {o} SET {values} WHERE {ready}"), {"now": now})  # noqa: S608
         return res.rowcount or 0
-    ids = list(conn.execute(text(f"SELECT id FROM outbox WHERE {ready}")).scalars())  # noqa: S608
+    ids = list(conn.execute(text(f"SELECT id FROM {o} WHERE {ready}")).scalars())  # noqa: S608
     n = 0
     for chunk in chunks(ids, CHUNK):
-        n += conn.execute(text(f"UPDATE outbox SET {values} WHERE state = 'blocked' AND id IN :ids")  # noqa: S608
+        n += conn.execute(text(f"UPDATE {o} SET {values} WHERE state = 'blocked' AND id IN :ids")  # noqa: S608
                           .bindparams(bindparam("ids", expanding=True)), {"now": now, "ids": list(chunk)}).rowcount
     return n
 
@@ -269,7 +273,7 @@ def settle_older(conn: Connection, kind: str, records: Sequence[tuple[int, int]]
     if not records:
         return
     conn.execute(text(
-        "UPDATE outbox SET state = 'sent', done_at = :now, last_code = 'SUPERSEDED' "
+        f"UPDATE {own_sql(conn, 'outbox')} SET state = 'sent', done_at = :now, last_code = 'SUPERSEDED' "  # noqa: S608
         "WHERE entity = :entity AND local_id = :lid AND id < :max_id AND state IN ('failed', 'blocked')"),
         [{"now": now, "entity": kind, "lid": lid, "max_id": mid} for lid, mid in records])
 

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, delete, func, select, text, update
 
 from regsync.db.liveness import KEEPER
 from regsync.db.models import Outbox, Run
+from regsync.db.own import own_sql
 from regsync.db.session import utcnow
 from regsync.domain.kinds import KIND_NAMES
 
@@ -59,8 +60,8 @@ def outbox_failures(engine: Engine) -> tuple[dict[str, int], dict[str, int]]:
     by_code: dict[str, int] = {}
     with engine.connect() as conn:
         rows = conn.execute(text(
-            "SELECT entity, last_code, COUNT(*) FROM (SELECT DISTINCT entity, local_id, last_code FROM outbox "
-            "WHERE state IN ('failed', 'blocked')) t GROUP BY entity, last_code")).all()
+            "SELECT entity, last_code, COUNT(*) FROM (SELECT DISTINCT entity, local_id, last_code FROM "  # noqa: S608
+            f"{own_sql(conn, 'outbox')} WHERE state IN ('failed', 'blocked')) t GROUP BY entity, last_code")).all()
     for entity, code, n in rows:
         by_kind[KIND_NAMES[entity]] = by_kind.get(KIND_NAMES[entity], 0) + n
         by_code[code or "UNKNOWN"] = by_code.get(code or "UNKNOWN", 0) + n

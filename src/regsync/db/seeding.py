@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, select, text
 
 from regsync.db.models import TABLES, Base, Link
+from regsync.db.own import own_format, own_sql
 
 
 def iter_pages(engine: Engine, kind: str, page: int, *,
@@ -41,7 +42,8 @@ def accepted_hours(engine: Engine, volunteer_ids: Sequence[int]) -> list[tuple[i
     hundredths)``."""
     with engine.connect() as conn:
         return [(int(s), int(v), int(h)) for s, v, h in conn.execute(text(
-            "SELECT id, volunteer_id, hours FROM service_record WHERE status = 'ACCEPTED' AND volunteer_id "
+            f"SELECT id, volunteer_id, hours FROM {own_sql(conn, 'service_record')} "  # noqa: S608
+            "WHERE status = 'ACCEPTED' AND volunteer_id "
             f"IN ({', '.join(str(int(v)) for v in volunteer_ids)})"))]
 
 
@@ -58,11 +60,12 @@ def team_stations(engine: Engine) -> dict[int, int]:
     """Grassroots teams and their community station: org id → station org id."""
     with engine.connect() as conn:
         return {int(i): int(s) for i, s in conn.execute(text(
-            "SELECT id, station_id FROM organization WHERE station_id IS NOT NULL"))}
+            own_format(conn, "SELECT id, station_id FROM {organization} WHERE station_id IS NOT NULL")))}
 
 
 def id_number_taken(engine: Engine, number: str) -> bool:
     """Whether a local volunteer has this ID number (normalized or as stored)."""
     with engine.connect() as conn:
-        return conn.execute(text("SELECT 1 FROM volunteer WHERE id_number_norm = :n OR id_number = :n"),
+        return conn.execute(text(own_format(conn, "SELECT 1 FROM {volunteer} WHERE id_number_norm = :n "
+                                            "OR id_number = :n")),
                             {"n": number}).first() is not None

@@ -20,6 +20,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from regsync.db.own import apply_prefix, own_sql
+
 T = TypeVar("T")
 
 
@@ -61,12 +63,14 @@ def normalize_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, table_prefix: str = "", **kwargs: Any) -> Engine:
     """Create an engine for the local store.
 
     Args:
         url: a SQLAlchemy URL (``sqlite:///file.db``, ``postgresql+psycopg://user@host/db``,
             ``mysql+pymysql://user@host:3306/db``).
+        table_prefix: on SQLite, the prefix of regsync's own tables (``database.table_prefix``,
+            :mod:`regsync.db.own`); ``""`` for none.
         **kwargs: passed to :func:`sqlalchemy.create_engine`.
 
     Returns:
@@ -80,6 +84,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     """
     url = normalize_url(url)
     u = make_url(url)
+    if table_prefix and u.get_backend_name() != "sqlite":
+        raise ValueError(f"a table prefix ({table_prefix!r}) is for SQLite stores only")
     if u.get_backend_name() == "sqlite":
         engine = create_engine(url, **kwargs)
 
@@ -91,7 +97,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
-        return engine
+        return apply_prefix(engine, table_prefix)
     if u.get_backend_name() == "postgresql":
         connect_args = dict(kwargs.pop("connect_args", {}))
         # keep options given in the URL (e.g. a search_path) and add the UTC time zone to them
@@ -186,14 +192,15 @@ def suppress_outbox(conn: Connection) -> Iterator[None]:
     outbox (design.md, "Data model": no echo loop). The marker row is visible to this transaction only
     and is deleted before the block ends, so other writers are never affected.
     """
+    t = own_sql(conn, "outbox_suppress")
     if is_mysql(conn):
-        row_id = conn.execute(text("INSERT INTO outbox_suppress () VALUES ()")).lastrowid
+        row_id = conn.execute(text(f"INSERT INTO {t} () VALUES ()")).lastrowid  # noqa: S608 — a table name
     else:
-        row_id = conn.execute(text("INSERT INTO outbox_suppress DEFAULT VALUES RETURNING id")).scalar_one()
+        row_id = conn.execute(text(f"INSERT INTO {t} DEFAULT VALUES RETURNING id")).scalar_one()  # noqa: S608
     try:
         yield
     finally:
-        conn.execute(text("DELETE FROM outbox_suppress WHERE id = :id"), {"id": row_id})
+        conn.execute(text(f"DELETE FROM {t} WHERE id = :id"), {"id": row_id})  # noqa: S608
 
 
 class connection:  # noqa: N801 — used as a function: ``with connection(bind) as conn``

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from regsync.db.migrate import current_revision, head_revision
 from regsync.db.session import make_engine
 from regsync.domain.masking import mask_text
-from regsync.settings import ConfigError
+from regsync.settings import ConfigError, DatabaseSettings
 
 
 class StoreError(Exception):
@@ -33,11 +33,12 @@ def missing_sqlite_file(engine: Engine) -> str | None:
     return None if Path(path).exists() else path
 
 
-def open_store(url: str, *, migrated: bool = True) -> Engine:
+def open_store(db: DatabaseSettings | str, *, migrated: bool = True) -> Engine:
     """An engine on the local store, checked.
 
     Args:
-        url: the SQLAlchemy URL (``database.url``, ``REGSYNC_DATABASE_URL``).
+        db: the ``database`` settings (the URL, and the prefix of regsync's tables on SQLite:
+            :attr:`~regsync.settings.DatabaseSettings.own_prefix`), or a bare URL (no prefix).
         migrated: require the newest schema (``regsync db upgrade``); ``False`` for a caller that migrates the
             store itself, which may then be a SQLite file still to be made.
 
@@ -49,8 +50,9 @@ def open_store(url: str, *, migrated: bool = True) -> Engine:
         StoreError: the SQLite file does not exist (with ``migrated``), the store cannot be reached, or its
             schema is not the newest.
     """
+    url, prefix = (db, "") if isinstance(db, str) else (db.url, db.own_prefix)
     try:
-        engine = make_engine(url)
+        engine = make_engine(url, table_prefix=prefix)
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
         raise ConfigError(f"database.url (REGSYNC_DATABASE_URL) is not a database URL regsync can use ({exc}); "
                           "examples: sqlite:///regsync.db, postgresql+psycopg://user@host:5432/db") from exc
@@ -69,11 +71,22 @@ def open_store(url: str, *, migrated: bool = True) -> Engine:
         engine.dispose()
         raise StoreError(f"cannot open the local store: {mask_text(str(getattr(exc, 'orig', None) or exc))}") \
             from exc
+    if rev is None and prefix and has_unprefixed_store(engine):
+        engine.dispose()
+        raise StoreError(f"the store's tables have no prefix, and database.table_prefix is {prefix!r}: set "
+                         "database.table_prefix (REGSYNC_TABLE_PREFIX) to none for this store")
     if rev != head_revision():
         engine.dispose()
         raise StoreError(f"the local store is at schema revision {rev or 'none'}, not {head_revision()}: "
                          "run `regsync db upgrade` first")
     return engine
+
+
+def has_unprefixed_store(engine: Engine) -> bool:
+    """Whether ``engine``'s SQLite file holds regsync's tables without a prefix (a store made before prefixes)."""
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"))\
+            .first() is not None
 
 
 def store_error(exc: SQLAlchemyError) -> StoreError:

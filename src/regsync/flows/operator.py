@@ -97,7 +97,7 @@ def run_list(settings: Settings, **filters: Any) -> OutboxListing:
         OperatorUsageError: see :func:`list_outbox`.
         StoreError: the store cannot be reached or read, or its schema is not the newest.
     """
-    engine = open_store(settings.database.url)
+    engine = open_store(settings.database)
     try:
         return list_outbox(engine, **filters)
     except SQLAlchemyError as exc:
@@ -117,7 +117,7 @@ def run_action(settings: Settings, action: str, selection: Selection, **kwargs: 
     if action != "restore":
         selection.validate(allow_all_failed=action == "retry")
     check_reason(kwargs.get("reason"))
-    engine = open_store(settings.database.url)
+    engine = open_store(settings.database)
     try:
         return fn(engine, selection, **kwargs)
     except SQLAlchemyError as exc:

@@ -83,7 +83,7 @@ def run_store(settings: Settings, engine: Engine | None = None) -> Iterator[Engi
     """
     require_registry(settings)
     own = engine is None
-    engine = engine or open_store(settings.database.url)
+    engine = engine or open_store(settings.database)
     check_hash_key(engine, settings.hash_key, dispose_on_error=own)
     try:
         with engine.connect() as conn:

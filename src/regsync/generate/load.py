@@ -15,6 +15,7 @@ from regsync.db.mapping.load import REFERENCE, MappingError, load_mapping, mappi
 from regsync.db.mapping.model import PlatformMapping
 from regsync.db.migrate import upgrade
 from regsync.db.models import Base
+from regsync.db.own import own_format
 from regsync.db.session import is_mysql
 from regsync.db.store import StoreError, open_store
 from regsync.domain.kinds import KIND_NAMES
@@ -87,7 +88,7 @@ def run_generate(settings: Settings, *, scale: float, seed: int,
         StoreError: the store cannot be opened.
     """
     own = engine is None
-    engine = engine or open_store(settings.database.url, migrated=False)
+    engine = engine or open_store(settings.database, migrated=False)
     mapping: PlatformMapping | None = None
     prepared: dict[str, Any] = {}
     try:
@@ -97,7 +98,7 @@ def run_generate(settings: Settings, *, scale: float, seed: int,
             mapping = load_mapping(settings.database.mapping)
             prepared = prepare_platform(engine, mapping, settings.database.platform_schema)
         with engine.connect() as conn:
-            existing = conn.execute(text("SELECT COUNT(*) FROM volunteer")).scalar_one()
+            existing = conn.execute(text(own_format(conn, "SELECT COUNT(*) FROM {volunteer}"))).scalar_one()
     except SQLAlchemyError as exc:
         raise StoreError("cannot open or migrate the local store: "
                          f"{mask_text(str(getattr(exc, 'orig', None) or exc))}") from exc

@@ -191,7 +191,6 @@ class Daemon(Jobs):
     def client(self, flow: str) -> RegistryPort:
         """The registry client of ``flow`` (one per flow, kept with its token for the daemon's life; the relay's
         and the poller's threads never share one)."""
-
         with self._lock:
             if flow not in self._clients:
                 self._clients[flow] = RegistryClient(self.settings.registry, province=self.settings.province)
@@ -209,7 +208,6 @@ class Daemon(Jobs):
         (:meth:`regsync.flows.inbound.Poller.take_first_cursor`: with records linked already, a full reconcile is
         marked as due). Returns whether pushes may go on: false while the registry cannot be asked (the relay
         waits; the next tick tries again)."""
-
         if self._cursor_ready:
             return True
         try:
@@ -235,7 +233,6 @@ class Daemon(Jobs):
 
     def on_beat(self) -> None:
         """After each heartbeat: mark abandoned what gone processes left running, resume expired pauses."""
-
         sweep(self.engine)
         resume_expired(self.engine)
 
@@ -342,7 +339,6 @@ class Daemon(Jobs):
             ``failed_records``, ``pulled``, ``left_jobs`` (jobs cut off), ``waiting`` (outbox rows left to send),
             ``seconds``.
         """
-
         started = time.monotonic()
         self.stop.set()
         bound = self.settings.daemon.shutdown_timeout_s if timeout_s is None else timeout_s
@@ -386,10 +382,9 @@ def run_daemon(settings: Settings, *, engine: Engine | None = None) -> int:
         StoreError: the local store is unusable.
         DaemonAlreadyRunning: another daemon runs on this SQLite store.
     """
-
     require_registry(settings)
     own_engine = engine is None
-    engine = engine or open_store(settings.database.url)
+    engine = engine or open_store(settings.database)
 
     check_hash_key(engine, settings.hash_key, dispose_on_error=own_engine)  # no daemon on another key
     lock_file = sqlite_daemon_lock(engine)

@@ -323,7 +323,7 @@ def run_status(settings: Settings) -> tuple[int, dict[str, Any]]:
         ConfigError: a bad database URL.
         StoreError: the local store is unusable (exit code 1).
     """
-    engine = open_store(settings.database.url)
+    engine = open_store(settings.database)
     try:
         sweep(engine)  # runs and slots whose process is gone are marked abandoned, for every reader
         status = collect_status(engine, settings)
@@ -363,7 +363,7 @@ def run_pause(settings: Settings, flows: Sequence[str], paused: bool, *, reason:
     if end is not None and not paused:
 
         raise OperatorUsageError("an expiry (--for, --until) is for pause, not resume")
-    engine = open_store(settings.database.url)
+    engine = open_store(settings.database)
     try:
         return set_paused(engine, flows, paused, reason=reason, actor=actor, until=end)
     finally:

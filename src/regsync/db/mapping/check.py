@@ -50,6 +50,7 @@ from regsync.db.mapping.load import REFERENCE, load_mapping, mapping_path
 from regsync.db.mapping.model import CANONICAL, REF_KIND, KindMap, PlatformMapping
 from regsync.db.migrate import alembic_config
 from regsync.db.models import TABLES, Base
+from regsync.db.own import table_prefix
 from regsync.domain.kinds import KINDS
 from regsync.domain.masking import mask_text
 from regsync.settings import DatabaseSettings
@@ -768,24 +769,27 @@ class _Checker(_DataChecks):
         elif self.dialect == "mysql":
             schema, setting = self.insp.default_schema_name, "database.url"
         else:
-            schema, setting = None, "database.url"
+            schema, setting = None, "database.table_prefix"
+        prefix = table_prefix(self.conn)
         try:
             present = set(self.insp.get_table_names(schema)) | set(self.insp.get_view_names(schema))
         except SQLAlchemyError:  # the schema does not exist yet: nothing is taken
             return
         # regsync's tables, and beside a mapped platform the views it makes under the reference tables' names
         reference = self.mapping.name == REFERENCE
-        ours = sorted(set(Base.metadata.tables) - (set(TABLES.values()) if reference else set())) + ["alembic_version"]
-        if "alembic_version" in present:
+        ours = [prefix + n for n in sorted(set(Base.metadata.tables) - (set(TABLES.values()) if reference else set()))
+                + ["alembic_version"]]
+        if prefix + "alembic_version" in present:
             versions = self.conn.execute(text(
-                f"SELECT version_num FROM {self.sql.table(schema, 'alembic_version')}")).scalars().all()
+                f"SELECT version_num FROM {self.sql.table(schema, prefix + 'alembic_version')}")).scalars().all()
             if versions and set(versions) <= _regsync_revisions():
                 return  # regsync's own store: its tables are its own
         where_, fix = {
             "postgresql": (f"schema {schema}", "; name a schema of regsync's own first on database.url's "
                                                "search_path (?options=-csearch_path%3Dregsync)"),
             "mysql": (f"database {schema}", "; give regsync a database of its own in database.url"),
-        }.get(self.dialect, ("the same file", ""))
+        }.get(self.dialect, ("the same file", "; set database.table_prefix (REGSYNC_TABLE_PREFIX) to a prefix no "
+                                             "table of the platform's begins with"))
         for name in ours:
             if name in present:
                 shown = f"{schema}.{name}" if schema and self.dialect != "sqlite" else name

@@ -55,23 +55,29 @@ class Place:
         own: regsync's PostgreSQL schema or MySQL/MariaDB database (``None`` on SQLite: the same file).
         platform: the schema or database of the platform's tables that the mapping names without one (``None``: as
             the mapping names them).
+        prefix: on SQLite, the prefix of regsync's tables and views in the platform's file
+            (:mod:`regsync.db.own`); ``""`` elsewhere.
     """
 
     dialect: str
     own: str | None = None
     platform: str | None = None
+    prefix: str = ""
 
     def quote(self, name: str) -> str:
         """``name`` quoted for this dialect where it needs it."""
         return sql.quote(self.dialect, name)
 
     def own_name(self, name: str) -> str:
-        """The qualified name of regsync's object ``name`` (``"regsync".outbox``)."""
+        """The qualified name of regsync's object ``name`` (``"regsync".outbox``, ``regsync_outbox`` with a
+        prefix)."""
+        name = self.prefix + name
         return f"{self.quote(self.own)}.{self.quote(name)}" if self.own else self.quote(name)
 
     def own_dotted(self, name: str) -> str:
         """Regsync's object ``name`` qualified, unquoted (``regsync.platform_key``), as :mod:`regsync.db.mapping.sql`
         takes table names."""
+        name = self.prefix + name
         return f"{self.own}.{name}" if self.own else name
 
     def platform_table(self, table: str) -> str:

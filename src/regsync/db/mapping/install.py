@@ -22,6 +22,7 @@ from regsync.db.mapping.ddl import Place, drop_ddl, install_ddl, installed_objec
 from regsync.db.mapping.load import REFERENCE, load_mapping
 from regsync.db.mapping.model import CANONICAL, PlatformMapping
 from regsync.db.models import StoreMeta
+from regsync.db.own import table_prefix
 from regsync.db.session import utcnow
 
 #: The ``store_meta`` name of the installed mapping's record.
@@ -81,14 +82,15 @@ class TriggerStatus:
 
 
 def place_of(conn: Connection, platform_schema: str = "") -> Place:
-    """Where regsync's objects go on ``conn``'s store: its current PostgreSQL schema or MySQL database."""
+    """Where regsync's objects go on ``conn``'s store: its current PostgreSQL schema or MySQL database, or on SQLite
+    the same file with the engine's table prefix (:mod:`regsync.db.own`)."""
     dialect = conn.dialect.name
     own: str | None = None
     if dialect == "postgresql":
         own = conn.execute(text("SELECT current_schema()")).scalar_one()
     elif dialect == "mysql":
         own = conn.execute(text("SELECT DATABASE()")).scalar_one()
-    return Place(dialect, own, platform_schema or None)
+    return Place(dialect, own, platform_schema or None, table_prefix(conn))
 
 
 def fingerprint(statements: list[str]) -> str:
@@ -103,7 +105,8 @@ def installed(conn: Connection) -> Installed | None:
     if raw is None:
         return None
     rec = json.loads(raw["value"])
-    place = Place(rec["place"]["dialect"], rec["place"]["own"], rec["place"]["platform"])
+    place = Place(rec["place"]["dialect"], rec["place"]["own"], rec["place"]["platform"],
+                  rec["place"].get("prefix", ""))
     return Installed(PlatformMapping.model_validate(rec["mapping"]), place, rec["fingerprint"], rec["objects"],
                      rec["installed_at"])
 
@@ -164,7 +167,8 @@ def install(engine: Engine, mapping: PlatformMapping, *, platform_schema: str = 
             now = utcnow().replace(microsecond=0).isoformat()
             digest = fingerprint(statements)
             record = {"mapping": mapping.model_dump(mode="json", by_alias=True), "fingerprint": digest,
-                      "place": {"dialect": place.dialect, "own": place.own, "platform": place.platform},
+                      "place": {"dialect": place.dialect, "own": place.own, "platform": place.platform,
+                                "prefix": place.prefix},
                       "objects": objects, "installed_at": now}
             t = StoreMeta.__table__
             conn.execute(t.delete().where(t.c.name == INSTALLED))
@@ -229,8 +233,9 @@ def _present(conn: Connection, place: Place, obj: dict[str, str]) -> bool:
     name, kind = obj["name"], obj["type"]
     d = place.dialect
     if d == "sqlite":
+        catalog_name = place.prefix + name if kind == "view" else name
         return conn.execute(text("SELECT 1 FROM sqlite_master WHERE type = :t AND name = :n"),
-                            {"t": kind, "n": name}).first() is not None
+                            {"t": kind, "n": catalog_name}).first() is not None
     if d == "postgresql":
         if kind == "trigger":
             return conn.execute(text("SELECT 1 FROM pg_trigger WHERE tgname = :n AND NOT tgisinternal"),

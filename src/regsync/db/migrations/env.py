@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from regsync.db.migrate import include_object
+from regsync.db.migrate import VERSION_TABLE, include_object
 from regsync.db.models import Base
 from regsync.db.session import make_engine
 
@@ -13,7 +13,7 @@ target_metadata = Base.metadata
 
 def run_migrations_offline() -> None:
     context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
-                      literal_binds=True, render_as_batch=True)
+                      literal_binds=True, render_as_batch=True, version_table=VERSION_TABLE)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -33,7 +33,8 @@ def run_migrations_online() -> None:
 
 def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
-                      compare_server_default=False, include_object=include_object(connection.dialect.name))
+                      compare_server_default=False, include_object=include_object(connection.dialect.name),
+                      version_table=VERSION_TABLE)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy import Connection, TextClause, bindparam, select, text
 
 from regsync.db.models import TABLE_ENTITY, TABLES, Base
 from regsync.db.outbox import as_dicts
+from regsync.db.own import names, own_format, own_sql
 from regsync.db.query import CHUNK, chunks, in_values
 from regsync.domain.masking import mask_text
 from regsync.domain.normalize import normalize_uscc, try_normalize_id_number
@@ -47,11 +48,13 @@ def id_number_variants(norm: str) -> list[str]:
     return sorted(out)
 
 
-_UNLINKED_VOLUNTEERS = text(
-    "SELECT v.id, v.id_type, v.id_number FROM volunteer v "
-    "WHERE (v.id_number_norm IN :n OR v.id_number IN :raw) "
-    "AND NOT EXISTS (SELECT 1 FROM link l WHERE l.entity = 'volunteer' AND l.local_id = v.id) "
-    "ORDER BY v.registered_at, v.id").bindparams(bindparam("n", expanding=True), bindparam("raw", expanding=True))
+def _unlinked_volunteers(conn: Connection) -> TextClause:
+    n = names(conn)
+    return text(
+        f"SELECT v.id, v.id_type, v.id_number FROM {n.volunteer} v "  # noqa: S608 — table names
+        "WHERE (v.id_number_norm IN :n OR v.id_number IN :raw) "
+        f"AND NOT EXISTS (SELECT 1 FROM {n.link} l WHERE l.entity = 'volunteer' AND l.local_id = v.id) "
+        "ORDER BY v.registered_at, v.id").bindparams(bindparam("n", expanding=True), bindparam("raw", expanding=True))
 
 
 def unlinked_volunteers_by_id_number(conn: Connection, wanted: dict[str, str]
@@ -68,9 +71,10 @@ def unlinked_volunteers_by_id_number(conn: Connection, wanted: dict[str, str]
         query per :data:`~regsync.db.query.CHUNK` numbers, by the indexed normalized and raw numbers.
     """
     out: dict[tuple[str, str], list[tuple[int, str, str]]] = defaultdict(list)
+    stmt = _unlinked_volunteers(conn)
     for chunk in chunks(sorted(wanted), CHUNK):
         raw = sorted({v for n in chunk for v in id_number_variants(n)})
-        for vid, id_type, number in conn.execute(_UNLINKED_VOLUNTEERS, {"n": list(chunk), "raw": raw}):
+        for vid, id_type, number in conn.execute(stmt, {"n": list(chunk), "raw": raw}):
             norm = try_normalize_id_number(id_type, number)
             if norm in wanted and id_type == wanted[norm]:
                 out[(id_type, norm)].append((int(vid), id_type, number))
@@ -80,10 +84,11 @@ def unlinked_volunteers_by_id_number(conn: Connection, wanted: dict[str, str]
 def unlinked_volunteers_with_id_number(conn: Connection, id_type: str, norm: str) -> list[int]:
     """The local ids of the unlinked volunteer rows of one person (``id_type`` and normalized number ``norm``),
     oldest registration first (the person's primary first)."""
+    n = names(conn)
     rows = conn.execute(text(
-        "SELECT v.id, v.id_type, v.id_number, v.registered_at FROM volunteer v "
+        f"SELECT v.id, v.id_type, v.id_number, v.registered_at FROM {n.volunteer} v "  # noqa: S608 — table names
         "WHERE v.id_type = :t AND (v.id_number_norm = :n OR v.id_number IN :raw) "
-        "AND NOT EXISTS (SELECT 1 FROM link l WHERE l.entity = 'volunteer' AND l.local_id = v.id) "
+        f"AND NOT EXISTS (SELECT 1 FROM {n.link} l WHERE l.entity = 'volunteer' AND l.local_id = v.id) "
         "ORDER BY v.registered_at, v.id").bindparams(bindparam("raw", expanding=True)),
         {"t": id_type, "n": norm, "raw": id_number_variants(norm)}).all()
     return [int(vid) for vid, number_type, number, _ in rows if try_normalize_id_number(number_type, number) == norm]
@@ -91,17 +96,19 @@ def unlinked_volunteers_with_id_number(conn: Connection, id_type: str, norm: str
 
 def unlinked_orgs_with_uscc(conn: Connection, uscc: str) -> list[int]:
     """The local ids of the unlinked orgs (not dissolved) whose USCC normalizes to ``uscc`` (normalized), by id."""
+    n = names(conn)
     return [int(oid) for oid, raw in conn.execute(text(
-        "SELECT o.id, o.uscc FROM organization o WHERE o.uscc IS NOT NULL AND o.status <> 'DISSOLVED' "
-        "AND upper(o.uscc) = :u AND NOT EXISTS (SELECT 1 FROM link l WHERE l.entity = 'org' "
+        f"SELECT o.id, o.uscc FROM {n.organization} o WHERE o.uscc IS NOT NULL AND o.status <> 'DISSOLVED' "  # noqa: S608
+        f"AND upper(o.uscc) = :u AND NOT EXISTS (SELECT 1 FROM {n.link} l WHERE l.entity = 'org' "
         "AND l.local_id = o.id) ORDER BY o.id"), {"u": uscc}).all() if normalize_uscc(raw) == uscc]
 
 
 def unlinked_membership(conn: Connection, org_id: int, volunteer_id: int) -> int | None:
     """The local id of the unlinked membership of the pair (local org id, local volunteer id), or ``None``."""
+    n = names(conn)
     found = conn.execute(text(
-        "SELECT m.id FROM membership m WHERE m.org_id = :o AND m.volunteer_id = :v AND NOT EXISTS "
-        "(SELECT 1 FROM link l WHERE l.entity = 'membership' AND l.local_id = m.id)"),
+        f"SELECT m.id FROM {n.membership} m WHERE m.org_id = :o AND m.volunteer_id = :v AND NOT EXISTS "  # noqa: S608
+        f"(SELECT 1 FROM {n.link} l WHERE l.entity = 'membership' AND l.local_id = m.id)"),
         {"o": org_id, "v": volunteer_id}).scalar()
     return None if found is None else int(found)
 
@@ -140,9 +147,9 @@ def person_rows(conn: Connection, volunteer_id: int) -> list[int]:
     """The local ids of the volunteer rows of the person of row ``volunteer_id`` (the same ``id_type`` and
     normalized ID number: a person's primary row and its duplicates), the oldest registration first; ``[
     volunteer_id]`` when there is no such row."""
-    rows = conn.execute(text(
-        "SELECT v.id FROM volunteer v JOIN volunteer p ON p.id = :p AND v.id_type = p.id_type "
-        "AND v.id_number_norm = p.id_number_norm ORDER BY v.registered_at, v.id"), {"p": volunteer_id}
+    rows = conn.execute(text(own_format(
+        conn, "SELECT v.id FROM {volunteer} v JOIN {volunteer} p ON p.id = :p AND v.id_type = p.id_type "
+        "AND v.id_number_norm = p.id_number_norm ORDER BY v.registered_at, v.id")), {"p": volunteer_id}
     ).scalars().all()
     return [int(r) for r in rows] or [volunteer_id]
 
@@ -151,8 +158,10 @@ def person_rows(conn: Connection, volunteer_id: int) -> list[int]:
 # The unlinked rows whose natural keys are among many registry records' (design.md, flow 4, "the first day"): one
 # query per batch of records, the matching itself is the caller's.
 
-#: A row ``t`` of a kind's table that no link of that kind names.
-_UNLINKED = "NOT EXISTS (SELECT 1 FROM link l WHERE l.entity = '{kind}' AND l.local_id = t.id)"
+def _unlinked(conn: Connection, kind: str, row: str = "t") -> str:
+    """A row ``row`` of ``kind``'s table that no link of that kind names (a condition)."""
+    return (f"NOT EXISTS (SELECT 1 FROM {own_sql(conn, 'link')} l WHERE l.entity = '{kind}' "
+            f"AND l.local_id = {row}.id)")
 
 
 def _in(sql: str, *names: str) -> Any:
@@ -167,8 +176,9 @@ def unlinked_volunteers_with_norms(conn: Connection, norms: Sequence[str]) -> li
         ``(local id, id_type, id_number_norm)`` of each, the oldest registration first (a person's primary first).
     """
     return [(int(vid), id_type, norm) for vid, id_type, norm in conn.execute(_in(
-        "SELECT t.id, t.id_type, t.id_number_norm FROM volunteer t WHERE t.id_number_norm IN :n AND "
-        + _UNLINKED.format(kind="volunteer") + " ORDER BY t.registered_at, t.id", "n"), {"n": list(norms)})]
+        f"SELECT t.id, t.id_type, t.id_number_norm FROM {own_sql(conn, 'volunteer')} t "  # noqa: S608
+        "WHERE t.id_number_norm IN :n AND " + _unlinked(conn, "volunteer") + " ORDER BY t.registered_at, t.id", "n"),
+        {"n": list(norms)})]
 
 
 def unlinked_orgs_with_usccs(conn: Connection, usccs: Sequence[str]) -> list[tuple[int, str]]:
@@ -178,8 +188,8 @@ def unlinked_orgs_with_usccs(conn: Connection, usccs: Sequence[str]) -> list[tup
         ``(local id, uscc as stored)`` of each, in no set order.
     """
     return [(int(oid), raw) for oid, raw in conn.execute(_in(
-        "SELECT t.id, t.uscc FROM organization t WHERE upper(t.uscc) IN :u AND "
-        + _UNLINKED.format(kind="org"), "u"), {"u": list(usccs)})]
+        f"SELECT t.id, t.uscc FROM {own_sql(conn, 'organization')} t WHERE upper(t.uscc) IN :u AND "  # noqa: S608
+        + _unlinked(conn, "org"), "u"), {"u": list(usccs)})]
 
 
 def unlinked_orgs_in_regions(conn: Connection, regions: Sequence[str], levels: Sequence[str]
@@ -190,8 +200,8 @@ def unlinked_orgs_in_regions(conn: Connection, regions: Sequence[str], levels: S
         ``(local id, level, name as stored, region_code)`` of each, in no set order.
     """
     return [(int(oid), level, name, region) for oid, level, name, region in conn.execute(_in(
-        "SELECT t.id, t.level, t.name, t.region_code FROM organization t WHERE t.region_code IN :g "
-        "AND t.level IN :lv AND " + _UNLINKED.format(kind="org"), "g", "lv"),
+        f"SELECT t.id, t.level, t.name, t.region_code FROM {own_sql(conn, 'organization')} t "  # noqa: S608
+        "WHERE t.region_code IN :g AND t.level IN :lv AND " + _unlinked(conn, "org"), "g", "lv"),
         {"g": list(regions), "lv": list(levels)})]
 
 
@@ -204,8 +214,9 @@ def unlinked_memberships_of(conn: Connection, org_ids: Sequence[int], volunteer_
         ``(local id, org_id, volunteer_id)`` of each, in no set order.
     """
     return [(int(mid), int(o), int(v)) for mid, o, v in conn.execute(_in(
-        "SELECT t.id, t.org_id, t.volunteer_id FROM membership t WHERE t.org_id IN :o AND t.volunteer_id IN :v "
-        "AND " + _UNLINKED.format(kind="membership"), "o", "v"), {"o": list(org_ids), "v": list(volunteer_ids)})]
+        f"SELECT t.id, t.org_id, t.volunteer_id FROM {own_sql(conn, 'membership')} t "  # noqa: S608
+        "WHERE t.org_id IN :o AND t.volunteer_id IN :v AND " + _unlinked(conn, "membership"), "o", "v"),
+        {"o": list(org_ids), "v": list(volunteer_ids)})]
 
 
 def unlinked_activities_of(conn: Connection, org_ids: Sequence[int]) -> list[tuple[int, int, str, Any]]:
@@ -218,7 +229,7 @@ def unlinked_activities_of(conn: Connection, org_ids: Sequence[int]) -> list[tup
     t = Base.metadata.tables["activity"]
     return [(int(aid), int(o), title, starts) for aid, o, title, starts in conn.execute(
         select(t.c.id, t.c.org_id, t.c.title, t.c.starts_at).where(
-            t.c.org_id.in_(list(org_ids)), text(_UNLINKED.format(kind="activity").replace("t.id", "activity.id"))))]
+            t.c.org_id.in_(list(org_ids)), text(_unlinked(conn, "activity", own_sql(conn, "activity")))))]
 
 
 def unlinked_service_records_of(conn: Connection, activity_ids: Sequence[int], volunteer_ids: Sequence[int]
@@ -235,13 +246,13 @@ def unlinked_service_records_of(conn: Connection, activity_ids: Sequence[int], v
         select(t.c.id, t.c.volunteer_id, t.c.activity_id, t.c.starts_at).where(
             t.c.activity_id.in_(list(activity_ids)), t.c.volunteer_id.in_(list(volunteer_ids)),
             t.c.status == "ACCEPTED",
-            text(_UNLINKED.format(kind="service_record").replace("t.id", "service_record.id"))))]
+            text(_unlinked(conn, "service_record", own_sql(conn, "service_record")))))]
 
 
 def count_unlinked(conn: Connection, kind: str) -> int:
     """How many local rows of ``kind`` no link names (``regsync sync`` creates them in the registry)."""
-    return int(conn.execute(text(f"SELECT COUNT(*) FROM {TABLES[kind]} t WHERE "
-                                 + _UNLINKED.format(kind=kind))).scalar_one())
+    return int(conn.execute(text(f"SELECT COUNT(*) FROM {own_sql(conn, TABLES[kind])} t WHERE "  # noqa: S608
+                                 + _unlinked(conn, kind))).scalar_one())
 
 
 __all__ = [
@@ -315,7 +326,7 @@ def unreadable_reason(conn: Connection, table: Any, local_id: int, exc: Exceptio
 def volunteers_by_id_number_norm(conn: Connection, norms: Sequence[str]) -> list[tuple[int, str, str, Any]]:
     """Every volunteer row whose normalized ID number is among ``norms``: ``(id, id_type, id_number_norm,
     registered_at)`` (one person registered twice has two)."""
-    return [tuple(r) for r in conn.execute(text(
-        "SELECT id, id_type, id_number_norm, registered_at FROM volunteer WHERE id_number_norm IN :n")
+    return [tuple(r) for r in conn.execute(text(own_format(
+        conn, "SELECT id, id_type, id_number_norm, registered_at FROM {volunteer} WHERE id_number_norm IN :n"))
         .bindparams(bindparam("n", expanding=True)), {"n": list(norms)}).all()]
 

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, select, text
 from sqlalchemy.sql import Select
 
 from regsync.db.models import SYNCED_COLUMNS, TABLES, Base, Link
+from regsync.db.own import own_format, own_sql
 from regsync.db.platform.read import id_number_variants
 from regsync.db.platform.write import set_id_number_norms
 from regsync.db.session import is_postgres
@@ -217,9 +218,9 @@ def backfill_id_number_norm(engine: Engine, page: int = PAGE) -> int:
     last, filled = 0, 0
     while True:
         with engine.begin() as conn:
-            rows = conn.execute(text(
-                "SELECT id, id_type, id_number FROM volunteer WHERE id_number_norm IS NULL AND id > :last "
-                "ORDER BY id LIMIT :n"), {"last": last, "n": page}).all()
+            rows = conn.execute(text(own_format(
+                conn, "SELECT id, id_type, id_number FROM {volunteer} WHERE id_number_norm IS NULL AND id > :last "
+                "ORDER BY id LIMIT :n")), {"last": last, "n": page}).all()
             fixes = [{"norm": n, "vid": r.id} for r in rows
                      if (n := try_normalize_id_number(r.id_type or "", r.id_number or "")) is not None]
             if fixes:
@@ -236,17 +237,17 @@ def backfill_id_number_norm(engine: Engine, page: int = PAGE) -> int:
 def volunteer_ids_with_id_number(conn: Connection, id_type: str, norm: str) -> list[int]:
     """The local ids of every volunteer row of one person (linked or not): ``id_type`` and an ID number that
     normalizes to ``norm`` (GB 11643-1999), ascending."""
-    rows = conn.execute(text(
-        "SELECT id, id_type, id_number FROM volunteer WHERE id_type = :t AND (id_number_norm = :n "
-        "OR id_number IN :raw) ORDER BY id").bindparams(bindparam("raw", expanding=True)),
+    rows = conn.execute(text(own_format(
+        conn, "SELECT id, id_type, id_number FROM {volunteer} WHERE id_type = :t AND (id_number_norm = :n "
+        "OR id_number IN :raw) ORDER BY id")).bindparams(bindparam("raw", expanding=True)),
         {"t": id_type, "n": norm, "raw": id_number_variants(norm)}).all()
     return [int(r.id) for r in rows if try_normalize_id_number(r.id_type, r.id_number) == norm]
 
 
 def existing_ids(conn: Connection, kind: str, local_id: int) -> list[int]:
     """``[local_id]`` when a row of ``kind`` (``volunteer`` or ``org``) has that id, else ``[]``."""
-    return [int(i) for i in conn.execute(text(f"SELECT id FROM {TABLES[kind]} WHERE id = :i"),
-                                         {"i": local_id}).scalars()]
+    sql = f"SELECT id FROM {own_sql(conn, TABLES[kind])} WHERE id = :i"  # noqa: S608 — a table name
+    return [int(i) for i in conn.execute(text(sql), {"i": local_id}).scalars()]
 
 
 def org_children(conn: Connection, org_ids: Sequence[int]) -> list[int]:
@@ -254,7 +255,8 @@ def org_children(conn: Connection, org_ids: Sequence[int]) -> list[int]:
     if not org_ids:
         return []
     return [int(i) for i in conn.execute(text(
-        "SELECT id FROM organization WHERE parent_id IN :ids").bindparams(bindparam("ids", expanding=True)),
+        own_format(conn, "SELECT id FROM {organization} WHERE parent_id IN :ids")).bindparams(
+            bindparam("ids", expanding=True)),
         {"ids": list(org_ids)}).scalars()]
 
 
@@ -262,7 +264,7 @@ def region_holds_records(conn: Connection, region: str) -> bool:
     """Whether an org, a volunteer or an activity has a region code starting with the prefix ``region``; the read
     transaction is ended before returning."""
     for table in ("organization", "volunteer", "activity"):
-        if conn.execute(text(f"SELECT 1 FROM {table} WHERE region_code LIKE :p LIMIT 1"),
+        if conn.execute(text(f"SELECT 1 FROM {own_sql(conn, table)} WHERE region_code LIKE :p LIMIT 1"),  # noqa: S608
                         {"p": region + "%"}).first() is not None:
             conn.rollback()
             return True
@@ -274,7 +276,7 @@ def ids_of_volunteers(conn: Connection, kind: str, volunteer_ids: Sequence[int])
     """Keyset pages (:data:`ID_PAGE` ids, ascending within each :data:`ID_PAGE` volunteers) of the local ids of
     the memberships or service records (``kind``) of these volunteers; no read transaction is held between
     pages."""
-    sql = f"SELECT id FROM {TABLES[kind]} WHERE volunteer_id IN :v AND id > :last"
+    sql = f"SELECT id FROM {own_sql(conn, TABLES[kind])} WHERE volunteer_id IN :v AND id > :last"  # noqa: S608
     for i in range(0, len(volunteer_ids), ID_PAGE):
         yield from _keyset_in(conn, sql, "v", volunteer_ids[i:i + ID_PAGE])
 
@@ -282,18 +284,18 @@ def ids_of_volunteers(conn: Connection, kind: str, volunteer_ids: Sequence[int])
 def ids_of_orgs(conn: Connection, kind: str, org_ids: Sequence[int]) -> Iterator[list[int]]:
     """Keyset pages (as :func:`ids_of_volunteers`, by :data:`ID_PAGE` orgs) of the local ids of the memberships,
     activities or service records (``kind``) of these orgs."""
-    sql = f"SELECT id FROM {TABLES[kind]} WHERE org_id IN :o AND id > :last"
+    sql = f"SELECT id FROM {own_sql(conn, TABLES[kind])} WHERE org_id IN :o AND id > :last"  # noqa: S608
     for i in range(0, len(org_ids), ID_PAGE):
         yield from _keyset_in(conn, sql, "o", org_ids[i:i + ID_PAGE])
 
 
 _IN_REGION = {
-    "org": "SELECT id FROM organization WHERE region_code LIKE :p AND id > :last",
-    "volunteer": "SELECT id FROM volunteer WHERE region_code LIKE :p AND id > :last",
-    "membership": "SELECT m.id AS id FROM membership m JOIN organization o ON o.id = m.org_id "
+    "org": "SELECT id FROM {organization} WHERE region_code LIKE :p AND id > :last",
+    "volunteer": "SELECT id FROM {volunteer} WHERE region_code LIKE :p AND id > :last",
+    "membership": "SELECT m.id AS id FROM {membership} m JOIN {organization} o ON o.id = m.org_id "
                   "WHERE o.region_code LIKE :p AND m.id > :last",
-    "activity": "SELECT id FROM activity WHERE region_code LIKE :p AND id > :last",
-    "service_record": "SELECT s.id AS id FROM service_record s JOIN organization o ON o.id = s.org_id "
+    "activity": "SELECT id FROM {activity} WHERE region_code LIKE :p AND id > :last",
+    "service_record": "SELECT s.id AS id FROM {service_record} s JOIN {organization} o ON o.id = s.org_id "
                       "WHERE o.region_code LIKE :p AND s.id > :last",
 }
 
@@ -302,8 +304,9 @@ def ids_in_region(conn: Connection, kind: str, region: str) -> Iterator[list[int
     """Keyset pages (as :func:`ids_of_volunteers`) of the local ids of ``kind`` in the region of prefix
     ``region`` (an org's, volunteer's or activity's own region code; a membership's or service record's org's)."""
     if kind in ("membership", "service_record"):
-        return _keyset_alias(conn, _IN_REGION[kind], "m" if kind == "membership" else "s", region + "%")
-    return _keyset(conn, _IN_REGION[kind], {"p": region + "%"})
+        alias = "m" if kind == "membership" else "s"
+        return _keyset_alias(conn, own_format(conn, _IN_REGION[kind]), alias, region + "%")
+    return _keyset(conn, own_format(conn, _IN_REGION[kind]), {"p": region + "%"})
 
 
 def _keyset(conn: Connection, sql: str, params: dict[str, Any], page: int = ID_PAGE) -> Iterator[list[int]]:

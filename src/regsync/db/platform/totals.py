@@ -17,6 +17,8 @@ from typing import Any
 
 from sqlalchemy import Connection, CursorResult, Engine, bindparam, text
 
+from regsync.db.own import names, own_format
+
 #: Normalized ID numbers per page of :func:`shared_id_numbers`.
 SHARED_PAGE = 500
 
@@ -53,15 +55,16 @@ def shared_id_numbers(engine: Engine, region: str | None, page: int = SHARED_PAG
     reg = "AND region_code LIKE :region " if region else ""
     while True:
         with engine.connect() as conn:
+            n = names(conn)
             rows = conn.execute(text(
-                "SELECT id_type, id_number_norm, COUNT(*) AS n FROM volunteer "
+                f"SELECT id_type, id_number_norm, COUNT(*) AS n FROM {n.volunteer} "  # noqa: S608 — names
                 f"WHERE id_number_norm IS NOT NULL AND id_number_norm > :last {reg}"
                 "GROUP BY id_type, id_number_norm HAVING COUNT(*) > 1 ORDER BY id_number_norm LIMIT :page"),
                 {"last": last, "page": page, "region": (region or "") + "%"}).all()
             for id_type, norm, _n in rows:
                 members = conn.execute(text(
-                    "SELECT v.id, v.region_code, l.registry_id, l.is_duplicate FROM volunteer v "
-                    "LEFT JOIN link l ON l.entity = 'volunteer' AND l.local_id = v.id "
+                    f"SELECT v.id, v.region_code, l.registry_id, l.is_duplicate FROM {n.volunteer} v "  # noqa: S608
+                    f"LEFT JOIN {n.link} l ON l.entity = 'volunteer' AND l.local_id = v.id "
                     "WHERE v.id_type = :t AND v.id_number_norm = :n ORDER BY v.registered_at, v.id"),
                     {"t": id_type, "n": norm}).all()
                 yield SharedIdNumber(id_type, norm, [int(m.id) for m in members],
@@ -87,23 +90,23 @@ def local_hours_by_person(conn: Connection, region: str | None, *, c_order: bool
         specialized orgs, hundredths).
     """
     reg = ("AND v.region_code LIKE :region " if region else "")
-    sql = (
+    n = names(conn)
+    sql = (  # noqa: S608 — table names
         "SELECT l.registry_id AS rid, SUM(s.hours) AS h, MIN(v.region_code) AS region, "
         "SUM(CASE WHEN o.org_type = 'SPECIALIZED' THEN s.hours ELSE 0 END) AS spec "
-        "FROM service_record s "
-        "JOIN link l ON l.entity = 'volunteer' AND l.local_id = s.volunteer_id "
-        "JOIN volunteer v ON v.id = s.volunteer_id "
-        "LEFT JOIN organization o ON o.id = s.org_id "
+        f"FROM {n.service_record} s "
+        f"JOIN {n.link} l ON l.entity = 'volunteer' AND l.local_id = s.volunteer_id "
+        f"JOIN {n.volunteer} v ON v.id = s.volunteer_id "
+        f"LEFT JOIN {n.organization} o ON o.id = s.org_id "
         f"WHERE s.status = 'ACCEPTED' {reg}GROUP BY l.registry_id ORDER BY l.registry_id")
     if not c_order:
         sql = sql.replace("ORDER BY l.registry_id", 'ORDER BY l.registry_id COLLATE "C"')
     return conn.execute(text(sql), {"region": (region or "") + "%"})
 
 
-_LINKED_PRIMARY = text(
-    "SELECT l.registry_id, v.region_code, v.id FROM link l JOIN volunteer v ON v.id = l.local_id "
-    "WHERE l.entity = 'volunteer' AND l.registry_id IN :ids AND l.is_duplicate = :f"
-).bindparams(bindparam("ids", expanding=True))
+_LINKED_PRIMARY = (
+    "SELECT l.registry_id, v.region_code, v.id FROM {link} l JOIN {volunteer} v ON v.id = l.local_id "
+    "WHERE l.entity = 'volunteer' AND l.registry_id IN :ids AND l.is_duplicate = :f")
 
 
 def linked_primary_volunteers(conn: Connection, registry_ids: Sequence[str]) -> dict[str, tuple[str | None, int]]:
@@ -113,7 +116,8 @@ def linked_primary_volunteers(conn: Connection, registry_ids: Sequence[str]) -> 
     Returns:
         registry id → (the row's region code, its local id), for the ids linked to an existing row.
     """
-    return {r[0]: (r[1], int(r[2])) for r in conn.execute(_LINKED_PRIMARY, {"ids": list(registry_ids), "f": False})}
+    stmt = text(own_format(conn, _LINKED_PRIMARY)).bindparams(bindparam("ids", expanding=True))
+    return {r[0]: (r[1], int(r[2])) for r in conn.execute(stmt, {"ids": list(registry_ids), "f": False})}
 
 
 def org_hours(conn: Connection, region: str | None) -> Iterator[tuple[str | None, str | None, str | None, int]]:
@@ -127,9 +131,10 @@ def org_hours(conn: Connection, region: str | None) -> Iterator[tuple[str | None
         ``(region code, org type, level, hours in hundredths)``.
     """
     reg = "AND o.region_code LIKE :region " if region else ""
+    n = names(conn)
     for region_code, org_type, level, h in conn.execute(text(
-            "SELECT o.region_code, o.org_type, o.level, SUM(s.hours) FROM service_record s "
-            f"JOIN organization o ON o.id = s.org_id WHERE s.status = 'ACCEPTED' {reg}"
+            f"SELECT o.region_code, o.org_type, o.level, SUM(s.hours) FROM {n.service_record} s "  # noqa: S608
+            f"JOIN {n.organization} o ON o.id = s.org_id WHERE s.status = 'ACCEPTED' {reg}"
             "GROUP BY o.region_code, o.org_type, o.level"), {"region": (region or "") + "%"}):
         yield region_code, org_type, level, int(h or 0)
 

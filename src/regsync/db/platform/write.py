@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from regsync.db.models import TABLES, Base
+from regsync.db.own import own_format
 from regsync.db.platform.mapped import insertable, mapped_platform, read_only_fields
 from regsync.db.query import insert_id, insert_ids, update_by_id
 
@@ -87,5 +88,5 @@ def set_id_number_norms(conn: Connection, fixes: Sequence[dict[str, Any]]) -> No
     if mp is not None:
         mp.set_norms(conn, fixes)
         return
-    conn.execute(text("UPDATE volunteer SET id_number_norm = :norm WHERE id = :vid"), list(fixes))
+    conn.execute(text(own_format(conn, "UPDATE {volunteer} SET id_number_norm = :norm WHERE id = :vid")), list(fixes))
 
