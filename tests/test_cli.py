@@ -73,10 +73,16 @@ def test_demo_on_the_legacy_platform_adds_up(tmp_path: Path) -> None:
     assert s["adds_up"] is True and s["in_agreement"] is True
     assert set(s["failed_by_code"]) <= {"INVALID_PHONE", "INVALID_ID_NUMBER", "PARENT_FAILED"}
     db = sqlite3.connect(tmp_path / "legacy" / "local.db")
-    failed = dict(db.execute("SELECT DISTINCT local_id, last_code FROM outbox WHERE entity = 'volunteer' "
+    # regsync's tables and views share the platform's file under the prefix regsync_ (database.table_prefix auto)
+    ours = {n for (n,) in db.execute(
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view', 'index') AND name NOT LIKE 'sqlite_%' "
+        "AND name NOT LIKE 'zyz_%' AND tbl_name NOT LIKE 'zyz_%'")}
+    assert {"regsync_outbox", "regsync_link", "regsync_volunteer"} <= ours and all(
+        n.startswith("regsync_") for n in ours), sorted(ours)
+    failed = dict(db.execute("SELECT DISTINCT local_id, last_code FROM regsync_outbox WHERE entity = 'volunteer' "
                              "AND state = 'failed'").fetchall())
-    unfixable = dict(db.execute("SELECT local_id, expected_code FROM generator_dirt WHERE entity = 'volunteer' "
-                                "AND NOT fixable").fetchall())
+    unfixable = dict(db.execute("SELECT local_id, expected_code FROM regsync_generator_dirt "
+                                "WHERE entity = 'volunteer' AND NOT fixable").fetchall())
     assert failed == unfixable
     # the records are the legacy platform's rows: the in-scope, not-deleted ones are the local records, and the
     # generator's test rows and soft-deleted rows are there too, outside what syncs
