@@ -168,7 +168,8 @@ def _worst(statuses: Any) -> str:
 
 def transferred_counts(engine: Engine, province: str) -> dict[str, int]:
     """Local records of people who moved to another province (registry-api.md §4.2 transfers; they leave the
-    province's export): their volunteer rows, and their memberships and service records."""
+    province's export): their volunteer rows, by their links' record of the transfer out on any platform
+    (:func:`regsync.db.agreement.transferred_volunteers`)."""
     vols = transferred_volunteers(engine, province)
     return {"volunteers": vols} if vols else {}
 
