@@ -329,6 +329,18 @@ def test_every_command_reports_a_bad_setting_as_exit_2_naming_it(db_url: str, en
         assert "daemon.reconcile_cron (REGSYNC_RECONCILE_CRON): the hour field '25'" in res.output, (args, res.output)
 
 
+def test_the_platform_commands_report_a_missing_store_as_every_command_does(tmp_path: Path) -> None:
+    """``regsync platform install|uninstall|status`` and ``regsync conflicts list`` load the settings and open the store
+    the same way: no store at the URL is exit 1, said in the same words."""
+    env = {"REGSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}", "REGSYNC_CONFIG": "", "COLUMNS": "300"}
+    said = set()
+    for args in (["platform", "install"], ["platform", "uninstall"], ["platform", "status"], ["conflicts", "list"]):
+        res = CliRunner().invoke(app, args, env=env)
+        assert res.exit_code == 1, (args, res.output, res.exception)
+        said.add(res.output.split(str(tmp_path))[0])
+    assert said == {"local store: no local store at "}, said
+
+
 def test_an_out_of_range_cron_value_stops_run_and_status_with_exit_2(db_url: str, engine) -> None:
     for args in (["run"], ["status"], ["status", "--json"]):
         proc = run_cli(*args, env={"REGSYNC_DATABASE_URL": db_url, "REGSYNC_CONFIG": "", "REGSYNC_CLIENT_ID": "c",
