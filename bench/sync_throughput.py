@@ -14,6 +14,12 @@ Each (database, scale) runs in a fresh child process so that its peak RSS (``ru_
 sandbox registry runs in another process (its own core), as a real registry would. Issue 2's targets on a
 2-core machine: unthrottled ≥ 5 000 records/s end to end; at 4 requests/s (2 000 operations/s) ≥ 90 % of that
 cap; memory flat in the scale.
+
+Beside each run: the relay's CPU time per record pushed, from the child process's own accounting
+(``getrusage(RUSAGE_SELF)``, user + system, around the push, divided by the records pushed; the sandbox and the
+database server are other processes; ``BENCH_PROFILE`` adds the profiler's own cost), and, from the same child, the
+CPU time of a plain Python loop (:func:`yardstick`), so that figures from different machines or days can be set
+side by side.
 """
 
 from __future__ import annotations
@@ -37,6 +43,22 @@ def _my_url(database: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(MY_URL).set(database=database).render_as_string(hide_password=False)
+
+
+def cpu_s() -> float:
+    """This process's CPU time so far, user + system, in seconds (all its threads: the relay's senders too)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def yardstick() -> float:
+    """The CPU time (this thread's, seconds) of ``s = 0; for i in range(20_000_000): s += i`` in a function: a
+    machine-speed yardstick printed beside each run."""
+    t0 = time.thread_time()
+    s = 0
+    for i in range(20_000_000):
+        s += i
+    return time.thread_time() - t0
 
 
 def child(db: str, scale: float, rate: float | None, workdir: Path, platform: str = "reference") -> dict:
@@ -124,9 +146,11 @@ def child(db: str, scale: float, rate: float | None, workdir: Path, platform: st
                     profiler.enable()
                 t1 = time.monotonic()
                 last[0] = t1
-                total = 0
+                cpu0 = cpu_s()
+                total = pushed = 0
                 while True:
                     stats = relay.run()
+                    pushed += sum(stats.pushed.values())
                     total += sum(stats.pushed.values()) + sum(stats.linked.values())
                     with engine.connect() as c:
                         left = c.execute(text("SELECT COUNT(*) FROM outbox WHERE state IN ('pending','deferred')")
@@ -135,6 +159,7 @@ def child(db: str, scale: float, rate: float | None, workdir: Path, platform: st
                         break
                     time.sleep(0.5)
                 sync_s = time.monotonic() - t1
+                relay_cpu_s = cpu_s() - cpu0
                 for stmt, (spent_s, n) in sorted(sql_time.items(), key=lambda x: -x[1][0])[:15]:
                     print(f"{spent_s:8.2f}s {n:6} {stmt}", file=sys.stderr)
                 if profiler is not None:
@@ -154,11 +179,14 @@ def child(db: str, scale: float, rate: float | None, workdir: Path, platform: st
                     c.execute(text(f"DROP DATABASE IF EXISTS {name}" if db == "mariadb"
                                    else f"DROP SCHEMA IF EXISTS {name} CASCADE"))
             admin.dispose()
+    loop_s = yardstick()
     per_kind = {KIND_NAMES[k]: round(counts[k] / max(spent[k], 1e-9)) for k in spent}
     return {"db": db, "platform": platform, "scale": scale, "rate_limit_rps": rate, "records": records,
             "generate_s": round(gen_s, 2),
             "sync_s": round(sync_s, 2), "records_per_s": round((records or total) / sync_s),
-            "per_kind_records_per_s": per_kind, "peak_rss_mb": round(
+            "per_kind_records_per_s": per_kind, "pushed": pushed, "relay_cpu_s": round(relay_cpu_s, 3),
+            "relay_cpu_us_per_record": round(relay_cpu_s * 1e6 / max(pushed, 1)), "yardstick_s": round(loop_s, 2),
+            "peak_rss_mb": round(
                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), "client": calls}
 
 
@@ -192,6 +220,9 @@ def main() -> None:
               f"peak RSS {result['peak_rss_mb']} MB  rate limit {result['rate_limit_rps'] or 'default 20'} rps")
         print("           per kind (rec/s): " + ", ".join(f"{k} {v:,}" for k, v in
                                                           result["per_kind_records_per_s"].items()))
+        print(f"           relay CPU {result['relay_cpu_us_per_record']} µs/record (user + system "
+              f"{result['relay_cpu_s']} s for {result['pushed']:,} records pushed); "
+              f"yardstick loop {result['yardstick_s']:.2f} s")
         print("           client: " + json.dumps(result["client"]))
 
 

@@ -9,8 +9,8 @@ import secrets
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine
+from serverutil import admin_execute, server_available
 from storepool import StorePool
 
 #: The server the tests use: root on loopback may create and drop databases (``.ci/services.sh`` starts it).
@@ -22,18 +22,7 @@ MY_URL = os.environ.get("REGSYNC_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.
 MY_POOL = os.environ.get("REGSYNC_TEST_STORE_POOL", "1") != "0"
 
 
-def _my_available() -> bool:
-    try:
-        eng = create_engine(MY_URL)
-        with eng.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        eng.dispose()
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-
-
-_MY = _my_available()
+_MY = server_available(MY_URL)
 
 
 def my_database_url(name: str) -> str:
@@ -47,18 +36,12 @@ def make_my_database() -> tuple[str, str]:
     outside the BMP and finds ``x`` equal to ``X``: regsync's tables and temporary tables name their own
     (utf8mb4_bin), and the tests show it."""
     name = "t_" + secrets.token_hex(6)
-    admin = create_engine(MY_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb3 COLLATE utf8mb3_general_ci"))
-    admin.dispose()
+    admin_execute(MY_URL, f"CREATE DATABASE {name} CHARACTER SET utf8mb3 COLLATE utf8mb3_general_ci")
     return my_database_url(name), name
 
 
 def drop_my_database(name: str) -> None:
-    admin = create_engine(MY_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-    admin.dispose()
+    admin_execute(MY_URL, f"DROP DATABASE IF EXISTS {name}")
 
 
 def make_my_engine() -> tuple[Engine, str]:
@@ -88,14 +71,8 @@ class MigratedPool(StorePool):
     def __init__(self) -> None:
         super().__init__(create_engine(MY_URL, isolation_level="AUTOCOMMIT"))
 
-    def create(self) -> tuple[str, str]:
-        url, name = make_my_database()
-        engine = make_engine(url)
-        try:
-            upgrade(engine)
-        finally:
-            engine.dispose()
-        return url, name
+    def make(self) -> str:
+        return make_my_database()[1]
 
     def url(self, name: str) -> str:
         return my_database_url(name)

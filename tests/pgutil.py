@@ -7,45 +7,32 @@ import secrets
 
 from sqlalchemy import Connection, Engine, create_engine, text
 
-from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine
+from serverutil import admin_execute, server_available
 from storepool import StorePool
 
 PG_URL = os.environ.get("REGSYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-def _pg_available() -> bool:
-    try:
-        eng = create_engine(PG_URL)
-        with eng.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        eng.dispose()
-        return True
-    except Exception:  # noqa: BLE001
-        return False
+_PG = server_available(PG_URL)
 
 
-_PG = _pg_available()
+def make_pg_schema(base_url: str) -> str:
+    """A fresh, private, empty schema of the PostgreSQL test database: its name."""
+    schema = "t_" + secrets.token_hex(6)
+    admin_execute(base_url, f"CREATE SCHEMA {schema}")
+    return schema
 
 
 def make_pg_schema_engine(base_url: str) -> tuple[Engine, str]:
     """An engine whose connections live in a fresh, private schema of the PostgreSQL test database."""
-    schema = "t_" + secrets.token_hex(6)
-    admin = create_engine(base_url)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    admin.dispose()
+    schema = make_pg_schema(base_url)
     engine = make_engine(base_url, connect_args={"options": f"-c search_path={schema} -c timezone=UTC"})
     return engine, schema
 
 
 def drop_pg_schema(base_url: str, schema: str) -> None:
-    admin = create_engine(base_url)
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-    admin.dispose()
-
-
+    admin_execute(base_url, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 def pg_schema_url(base_url: str, schema: str) -> str:
@@ -74,13 +61,8 @@ class PgPool(StorePool):
     def __init__(self) -> None:
         super().__init__(create_engine(PG_URL, isolation_level="AUTOCOMMIT"))
 
-    def create(self) -> tuple[str, str]:
-        engine, schema = make_pg_schema_engine(PG_URL)
-        try:
-            upgrade(engine)
-        finally:
-            engine.dispose()
-        return pg_schema_url(PG_URL, schema), schema
+    def make(self) -> str:
+        return make_pg_schema(PG_URL)
 
     def url(self, name: str) -> str:
         return pg_schema_url(PG_URL, name)

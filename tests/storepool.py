@@ -18,6 +18,9 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, Engine, text
 
+from regsync.db.migrate import upgrade
+from regsync.db.session import make_engine
+
 
 class StorePool:
     """The pool; an engine's kind fills in how a store is made, described, emptied and dropped."""
@@ -32,8 +35,8 @@ class StorePool:
         self.reused = self.dropped = 0
 
     # what each engine's pool says
-    def create(self) -> tuple[str, str]:
-        """Make and migrate a new store: ``(url, name)``."""
+    def make(self) -> str:
+        """Make a new, empty store: its name."""
         raise NotImplementedError
 
     def url(self, name: str) -> str:
@@ -47,6 +50,17 @@ class StorePool:
         raise NotImplementedError
 
     # the pool
+    def create(self) -> tuple[str, str]:
+        """Make and migrate a new store: ``(url, name)``."""
+        name = self.make()
+        url = self.url(name)
+        engine = make_engine(url)
+        try:
+            upgrade(engine)
+        finally:
+            engine.dispose()
+        return url, name
+
     def take(self) -> tuple[str, str]:
         """A migrated store: ``(url, name)``."""
         if self.free:

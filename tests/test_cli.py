@@ -124,6 +124,30 @@ def test_demo_with_portal_activity_ends_in_agreement(tmp_path: Path) -> None:
     assert db.execute("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'deferred')").fetchone()[0] == 0
 
 
+@pytest.mark.slow
+def test_demo_on_the_legacy_platform_with_portal_activity_adds_up(tmp_path: Path) -> None:
+    """Issue 14: the registry changes too while the platform is the legacy one, whose mapping never writes a
+    volunteer's identity (``write = false``: the portal's corrections are held as conflicts) and keeps no home
+    province (a ``const``: a transfer out is recorded in the link). Both sides end in agreement, leaving out the fields
+    conflicts hold, and the numbers add up with every person who moved out."""
+    proc = run_cli("demo", "--json", "--platform", "legacy", "--scale", "0.0005", "--portal-activity", "200",
+                   "--workdir", str(tmp_path / "legacy"))
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    assert s["platform"] == "legacy"
+    assert s["portal"].get("identity_correction", 0) >= 1 and s["conflicts"].get("volunteers", 0) >= 1, s["portal"]
+    assert s["portal"].get("transfer_out", 0) >= 1
+    assert s["transferred_out"] == {"volunteers": s["portal"]["transfer_out"]}  # every one of them, once
+    assert s["in_agreement"] is True and s["adds_up"] is True, s
+    for kind in KINDS:
+        moved = s["transferred_out"].get(kind, 0)
+        assert s["local"][kind] == s["registry"][kind] + s["failed"][kind] + moved, kind
+        assert s["agree"][kind] == s["local_agree"][kind] == s["registry"][kind] - s["duplicates"][kind], kind
+    db = sqlite3.connect(tmp_path / "legacy" / "local.db")
+    assert db.execute("SELECT COUNT(*) FROM outbox WHERE last_code = 'NOT_OWNER'").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'deferred')").fetchone()[0] == 0
+
+
 def test_sync_json_and_a_second_sync_sends_nothing(tmp_path: Path) -> None:
     with SandboxServer() as sandbox:
         env = {"REGSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'local.db'}", "REGSYNC_REGISTRY_URL": sandbox.base_url,
@@ -309,6 +333,18 @@ def test_every_command_reports_a_bad_setting_as_exit_2_naming_it(db_url: str, en
         res = CliRunner().invoke(app, args, env=env)
         assert res.exit_code == 2, (args, res.output, res.exception)
         assert "daemon.reconcile_cron (REGSYNC_RECONCILE_CRON): the hour field '25'" in res.output, (args, res.output)
+
+
+def test_the_platform_commands_report_a_missing_store_as_every_command_does(tmp_path: Path) -> None:
+    """``regsync platform install|uninstall|status`` and ``regsync conflicts list`` load the settings and open the store
+    the same way: no store at the URL is exit 1, said in the same words."""
+    env = {"REGSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}", "REGSYNC_CONFIG": "", "COLUMNS": "300"}
+    said = set()
+    for args in (["platform", "install"], ["platform", "uninstall"], ["platform", "status"], ["conflicts", "list"]):
+        res = CliRunner().invoke(app, args, env=env)
+        assert res.exit_code == 1, (args, res.output, res.exception)
+        said.add(res.output.split(str(tmp_path))[0])
+    assert said == {"local store: no local store at "}, said
 
 
 def test_an_out_of_range_cron_value_stops_run_and_status_with_exit_2(db_url: str, engine) -> None:

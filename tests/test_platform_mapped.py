@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 import factories as f
 from platforms import xprov
 from regsync.console.cli import app
+from regsync.db.agreement import transferred_volunteers
 from regsync.db.mapping.install import install, installed, status, uninstall
 from regsync.db.mapping.load import load_mapping
 from regsync.db.migrate import upgrade
@@ -331,6 +332,56 @@ def test_reconcile_adopt_and_resync_on_mapped_tables(platform: tuple[Engine, str
     # an org named by its platform key (an org code), with everything under it
     code, tree = run_resync(s, Target(scope="org", ident="X2301", subtree=True), reason="test", engine=engine)
     assert code == 0 and tree["compared_total"]["local"] >= 2 and not tree["discrepancies"], tree
+
+
+def link_how(engine: Engine, local_id: int) -> str:
+    with engine.connect() as conn:
+        return str(conn.execute(text(own_format(conn, "SELECT how FROM {link} WHERE entity = 'volunteer' "
+                                                      "AND local_id = :i")),
+                                {"i": local_id}).scalar_one())
+
+
+def test_a_transfer_out_is_recorded_where_the_home_province_is_a_const(
+        platform: tuple[Engine, str | None], settings: Settings, sandbox: SandboxServer) -> None:
+    """The platform keeps no home province (``home_province = { const = "23" }``): a volunteer who transfers to another
+    province on the portal is recorded as transferred out in its link, counted once, never pushed again (another
+    province manages the person: a write would be refused ``NOT_OWNER``), counted as moved out by the demo and not
+    reported by the nightly reconcile; back in the province, the person is synced again."""
+    engine, schema = platform
+    s = mapped_settings(settings, schema)
+    install(engine, load_mapping(xprov.MAPPING), platform_schema=schema or "")
+    with engine.begin() as conn:
+        rid = xprov.world(conn, schema, f.id_number(), f.uscc())["rid"]
+    sync(s, engine)
+    with engine.connect() as conn:
+        registry_id = conn.execute(text(own_format(
+            conn, "SELECT registry_id FROM {link} WHERE entity = 'volunteer'"))).scalar_one()
+    httpx.post(f"{sandbox.admin_url}/portal/volunteers/{registry_id}/transfer",
+               json={"homeProvince": "11"}).raise_for_status()
+    moved = sync(s, engine)
+    assert moved["transferred_out"] == {"volunteers": 1}, moved
+    assert link_how(engine, rid) == "transferred_out"
+    assert transferred_volunteers(engine, "23") == 1
+    code, found = run_reconcile(s, engine=engine)  # the platform's "23" is no difference: the link records the move
+    assert code == 0 and not found["discrepancies"], found
+    # the platform edits the person: nothing is sent, nothing fails
+    ry = xprov.q(schema, "ry")
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE {ry} SET sjhm = '13800007777' WHERE rid = :r"), {"r": rid})
+    after = sync(s, engine)
+    assert after["pushed"] == {} and not after["failed"] and not after["transferred_out"], after
+    assert outbox_errors(engine) == []
+    rec = next(r for r in records(sandbox, "volunteers") if r["id"] == registry_id)
+    assert (rec["homeProvince"], rec["phone"]) == ("11", "13912345678")
+    # back in the province: synced again, the platform's edit pushed
+    httpx.post(f"{sandbox.admin_url}/portal/volunteers/{registry_id}/transfer",
+               json={"homeProvince": "23"}).raise_for_status()
+    sync(s, engine)
+    assert link_how(engine, rid) == "transferred_back" and transferred_volunteers(engine, "23") == 0
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE {ry} SET sjhm = '13800008888' WHERE rid = :r"), {"r": rid})
+    assert sync(s, engine)["pushed"] == {"volunteers": 1}
+    assert next(r for r in records(sandbox, "volunteers") if r["id"] == registry_id)["phone"] == "13800008888"
 
 
 def test_the_platform_commands_install_report_and_uninstall(platform: tuple[Engine, str | None], db_url: str) -> None:

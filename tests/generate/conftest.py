@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from myutil import _MY, MY_URL, drop_my_database, make_my_engine
-from pgutil import PG_URL, _pg_available
+from pgutil import _PG, PG_URL
 from regsync.db.models import Base
 from regsync.db.session import make_engine
 from regsync.generate import GenerateSummary, generate
@@ -22,9 +22,6 @@ from regsync.generate import GenerateSummary, generate
 SCALE = 0.002
 SEED = 11
 AS_OF = dt.date(2026, 6, 30)
-
-
-_PG = _pg_available()
 
 
 @dataclass

@@ -25,6 +25,8 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
+from regsync.console.common import command_errors
+from regsync.console.common import setup as _setup
 from regsync.console.conflicts import print_conflict, print_resolution
 from regsync.console.conflicts import print_listing as print_conflict_listing
 from regsync.console.outbox import print_action, print_listing
@@ -71,7 +73,7 @@ from regsync.service.daemon import DaemonAlreadyRunning, DaemonError, run_daemon
 from regsync.service.logs import configure_logging
 from regsync.service.signals import stop_signals
 from regsync.service.status import run_pause, run_status
-from regsync.settings import PUBLIC_HASH_KEY, ConfigError, LogSettings, Settings, env_epilog, env_help, load_settings
+from regsync.settings import PUBLIC_HASH_KEY, ConfigError, LogSettings, env_epilog, env_help
 
 app = typer.Typer(help="regsync: keeps a province's volunteer platform in step with the national volunteer "
                        "registry.", no_args_is_help=True, pretty_exceptions_enable=False,
@@ -100,20 +102,6 @@ ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (required; goes to
 
 
 @contextlib.contextmanager
-def command_errors() -> Iterator[None]:
-    """Report the errors a command's user can act on, with their exit codes: a configuration error (2), an
-    unusable local store (1); no traceback."""
-    try:
-        yield
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(2) from exc
-    except StoreError as exc:
-        err.print(f"[red]local store:[/red] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(1) from exc
-
-
-@contextlib.contextmanager
 def stop_on_signal() -> Iterator[Callable[[], bool]]:
     """While in the block, the first SIGINT or SIGTERM only asks the work to stop at the next safe point
     (between steps: claims released, the run recorded); a second one stops at once (exit 128 + the signal's
@@ -126,26 +114,6 @@ def stop_on_signal() -> Iterator[Callable[[], bool]]:
 
     with stop_signals(flag, told=told):
         yield flag.is_set
-
-
-def _settings(config: Path | None) -> Settings:
-    """The settings, checked; each warning (a ``REGSYNC_*`` variable that names no setting…) on stderr; a
-    configuration error exits 2 with the setting named."""
-    def warn(message: str) -> None:
-        err.print(f"[yellow]configuration warning:[/yellow] {escape(message)}", highlight=False)
-
-    try:
-        return load_settings(config, warn=warn)
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {escape(str(exc))}")
-        raise typer.Exit(2) from exc
-
-
-def _setup(config: Path | None, json_output: bool) -> Settings:
-
-    settings = _settings(config)
-    configure_logging(settings.log)
-    return settings
 
 
 def show_progress(json_output: bool) -> bool:

@@ -15,6 +15,7 @@ import json
 import random
 import secrets
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +57,20 @@ from regsync.settings import (
 )
 
 
-def _local_agreement(engine: Engine, kind: str, pairs: list[tuple[int, dict[str, Any]]], hash_key: str) -> int:
-    """How many of ``pairs`` (local id, registry record) have a local row whose synced fields equal the
-    registry's, canonically, leaving out the fields open conflicts hold (they differ on purpose)."""
-    rows, held, refs = rows_with_holds_and_refs(engine, kind, [lid for lid, _ in pairs])
-    same = 0
-    for lid, record in pairs:
+def _agreement(engine: Engine, kind: str, pairs: list[tuple[int, dict[str, Any], str]], hash_key: str
+               ) -> tuple[int, int]:
+    """Of ``pairs`` (local id, registry record, the link's base as JSON text): ``(agree, local_agree)``, how many
+    links have a base equal to the registry's record, and how many local rows have synced fields equal to it,
+    canonically. Both leave out the fields open conflicts hold: such a field differs on purpose (held for an
+    operator, or a ``read_only`` field of a mapped platform the registry changed), and its base keeps the value
+    last agreed (:attr:`regsync.domain.merge.MergeResult.new_base`)."""
+    rows, held, refs = rows_with_holds_and_refs(engine, kind, [lid for lid, _, _ in pairs])
+    agree = same = 0
+    for lid, record, base in pairs:
+        skip = held.get(lid, set())
+        remote = canonical(project_registry(kind, record), hash_key)
+        if _equal(json.loads(base), remote, skip):
+            agree += 1
         row = rows.get(lid)
         if row is None:
             continue
@@ -69,11 +78,16 @@ def _local_agreement(engine: Engine, kind: str, pairs: list[tuple[int, dict[str,
             local = canonical(project_local(kind, row, refs), hash_key)
         except (ValueError, TypeError):
             continue
-        remote = canonical(project_registry(kind, record), hash_key)
-        skip = held.get(lid, set())
-        if all(local.get(k) == remote.get(k) for k in FIELDS[kind] if k not in skip):
+        if _equal(local, remote, skip, FIELDS[kind]):
             same += 1
-    return same
+    return agree, same
+
+
+def _equal(one: dict[str, Any], other: dict[str, Any], skip: set[str], names: Sequence[str] | None = None) -> bool:
+    """Whether ``one`` and ``other`` hold the same values under ``names`` (default: both dicts' keys), ``skip``
+    left out."""
+    keys = set(one) | set(other) if names is None else set(names)
+    return all(one.get(k) == other.get(k) for k in keys - skip)
 
 
 def compare_with_registry(engine: Engine, client: Any, kind: str, hash_key: str) -> dict[str, int]:
@@ -85,7 +99,7 @@ def compare_with_registry(engine: Engine, client: Any, kind: str, hash_key: str)
         local rows of a person (and what hangs on them), linked to the first row's record and never synced on
         their own; ``agree``: of the others, the ones whose registry record equals the link's base snapshot (the
         state both sides last agreed on); ``local_agree``: of the others, the ones whose local
-        row equals the registry's record in every synced field (fields held by open conflicts left out);
+        row equals the registry's record in every synced field; both leave out the fields open conflicts hold;
         ``registry_total``: records in the export; ``unlinked``: of
         those, records no local row links (a person's two local rows link one record, so ``found`` can exceed
         the records it names).
@@ -93,7 +107,15 @@ def compare_with_registry(engine: Engine, client: Any, kind: str, hash_key: str)
     found = agree = total = matched = local_agree = duplicates = 0
     links = links_by_registry_id(engine, kind)
     current = next(links, None)
-    pairs: list[tuple[int, dict[str, Any]]] = []
+    pairs: list[tuple[int, dict[str, Any], str]] = []
+
+    def batch() -> None:
+        nonlocal agree, local_agree
+        more, same = _agreement(engine, kind, pairs, hash_key)
+        agree += more
+        local_agree += same
+        pairs.clear()
+
     with client.export(kind) as export:
         for record in export:
             total += 1
@@ -102,7 +124,6 @@ def compare_with_registry(engine: Engine, client: Any, kind: str, hash_key: str)
                 current = next(links, None)
             if current is None:
                 continue
-            snap = None
             if current[0] == rid:
                 matched += 1
             while current is not None and current[0] == rid:
@@ -110,17 +131,12 @@ def compare_with_registry(engine: Engine, client: Any, kind: str, hash_key: str)
                 if current[3]:
                     duplicates += 1
                 else:
-                    if snap is None:
-                        snap = canonical(project_registry(kind, record), hash_key)
-                    if json.loads(current[1]) == snap:
-                        agree += 1
-                    pairs.append((current[2], record))
+                    pairs.append((current[2], record, current[1]))
                 current = next(links, None)
             if len(pairs) >= 1000:
-                local_agree += _local_agreement(engine, kind, pairs, hash_key)
-                pairs = []
+                batch()
     if pairs:
-        local_agree += _local_agreement(engine, kind, pairs, hash_key)
+        batch()
     return {"found": found, "agree": agree, "duplicates": duplicates, "local_agree": local_agree,
             "registry_total": total,
             "unlinked": total - matched}
@@ -152,7 +168,8 @@ def _worst(statuses: Any) -> str:
 
 def transferred_counts(engine: Engine, province: str) -> dict[str, int]:
     """Local records of people who moved to another province (registry-api.md §4.2 transfers; they leave the
-    province's export): their volunteer rows, and their memberships and service records."""
+    province's export): their volunteer rows, by their links' record of the transfer out on any platform
+    (:func:`regsync.db.agreement.transferred_volunteers`)."""
     vols = transferred_volunteers(engine, province)
     return {"volunteers": vols} if vols else {}
 
@@ -198,7 +215,8 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
     Returns:
         ``local``, ``registry``, ``pushed``, ``linked``, ``failed`` (each: kind → count, kinds named ``orgs``,
         ``volunteers``, ``memberships``, ``activities``, ``service_records``), ``failed_by_code`` (code →
-        count), ``agree`` (kind → records equal to their base), ``registry_total`` (kind → records in the
+        count), ``agree`` (kind → records equal to their base, fields held by
+        open conflicts left out), ``registry_total`` (kind → records in the
         registry's export: more than ``registry`` only if the registry holds records no local row links),
         ``local_agree`` (kind → local rows equal to their registry record in every synced field, fields held by
         open conflicts left out), ``duplicates`` (kind → second local rows of a person and what hangs on them:

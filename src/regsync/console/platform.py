@@ -21,38 +21,22 @@ from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from regsync.console.common import err, open_checked_store, setup
 from regsync.db.mapping.check import CheckReport, Finding, check_configured
 from regsync.db.mapping.install import InstallError, install, status, uninstall
 from regsync.db.mapping.load import MappingError, load_mapping
 from regsync.db.mapping.model import PlatformMapping
-from regsync.db.store import StoreError, missing_sqlite_file, open_store
+from regsync.db.store import missing_sqlite_file
 from regsync.domain.kinds import KINDS
 from regsync.domain.masking import mask_text
-from regsync.service.logs import configure_logging
-from regsync.settings import ConfigError, Settings, env_epilog, env_help, load_settings
+from regsync.settings import env_epilog, env_help
 
 platform_app = typer.Typer(help="The platform's own tables, through the mapping (docs/connect-platform.md). "
                                 + env_help("database"), no_args_is_help=True)
 
-err = Console(stderr=True, soft_wrap=True)
-
 _STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
-
-
-def _settings(config: Path | None) -> Settings:
-    def warn(message: str) -> None:
-        err.print(f"[yellow]configuration warning:[/yellow] {escape(message)}", highlight=False)
-
-    try:
-        settings = load_settings(config, warn=warn)
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(2) from exc
-    configure_logging(settings.log)
-    return settings
 
 
 def print_check(report: CheckReport, out: Console | None = None) -> None:
@@ -107,13 +91,10 @@ def check(config: Annotated[Path | None, typer.Option("--config", "-c", help="TO
     the table and column, and for the data a count of rows and a few masked samples. Exit 0 with no errors, 1
     with errors, 2 for a usage or configuration error.
     """
-    settings = _settings(config)
+    settings = setup(config)
+    # the prefix of regsync's tables on SQLite follows the mapping checked (database.table_prefix auto)
     db = settings.database if mapping is None else dataclasses.replace(settings.database, mapping=mapping)
-    try:
-        engine = open_store(db, migrated=False)
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(2) from exc
+    engine = open_checked_store(settings, migrated=False, database=db)
     try:
         missing = missing_sqlite_file(engine)
         if missing:
@@ -146,17 +127,6 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML set
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
 
 
-def _store(settings: Settings) -> Engine:
-    try:
-        return open_store(settings.database)
-    except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(2) from exc
-    except StoreError as exc:
-        err.print(f"[red]store error:[/red] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(1) from exc
-
-
 def _load(name: str) -> PlatformMapping:
     try:
         return load_mapping(name)
@@ -182,9 +152,9 @@ def install_cmd(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     Runs `platform check` first and refuses while it finds errors. One transaction on PostgreSQL and SQLite. Exit 0
     installed, 1 refused or failed, 2 a usage or configuration error.
     """
-    settings = _settings(config)
+    settings = setup(config)
     mapping = _load(settings.database.mapping)
-    engine = _store(settings)
+    engine = open_checked_store(settings)
     try:
         report = check_configured(engine, settings.database)
         if report.errors:
@@ -211,8 +181,8 @@ def uninstall_cmd(config: ConfigOpt = None, json_output: JsonOpt = False) -> Non
 
     regsync's own tables stay. Exit 0 (also when nothing was installed), 1 a store error, 2 a configuration error.
     """
-    settings = _settings(config)
-    engine = _store(settings)
+    settings = setup(config)
+    engine = open_checked_store(settings)
     try:
         before = uninstall(engine)
     finally:
@@ -227,9 +197,9 @@ def uninstall_cmd(config: ConfigOpt = None, json_output: JsonOpt = False) -> Non
 @platform_app.command("status", epilog=env_epilog("database"))
 def status_cmd(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     """Whether the installed triggers are the configured mapping's current form. Exit 0 yes, 3 no (install it)."""
-    settings = _settings(config)
+    settings = setup(config)
     mapping = _load(settings.database.mapping)
-    engine = _store(settings)
+    engine = open_checked_store(settings)
     try:
         with engine.connect() as conn:
             st = status(conn, mapping, platform_schema=settings.database.platform_schema)

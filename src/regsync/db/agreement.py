@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, func, or_, select, text
 
-from regsync.db.models import TABLES, Base, Conflict, Link
+from regsync.db.models import TABLES, TRANSFERRED_OUT, Base, Conflict, Link
 from regsync.db.own import own_format, own_sql
 from regsync.db.session import is_postgres
 from regsync.domain.kinds import KIND_NAMES
@@ -62,10 +62,15 @@ def local_counts(engine: Engine) -> dict[str, int]:
 
 
 def transferred_volunteers(engine: Engine, province: str) -> int:
-    """Local volunteers whose home province is no longer ``province`` (moved away: they leave its export)."""
+    """Local volunteers who moved to another province (they leave ``province``'s export): those whose link records
+    the transfer out (:data:`~regsync.db.models.TRANSFERRED_OUT`, on every platform), or whose home province is
+    another's where the platform keeps one."""
+    vol = Base.metadata.tables[TABLES["volunteer"]]
+    moved = select(Link.id).where(Link.entity == "volunteer", Link.local_id == vol.c.id,
+                                  Link.how == TRANSFERRED_OUT).exists()
     with engine.connect() as conn:
-        return int(conn.execute(text(own_format(conn, "SELECT COUNT(*) FROM {volunteer} WHERE home_province <> :p")),
-                                {"p": province}).scalar_one())
+        return int(conn.execute(select(func.count()).select_from(vol).where(
+            or_(vol.c.home_province != province, moved))).scalar_one())
 
 
 def single_row_people(engine: Engine, limit: int) -> list[tuple[str, str, str]]:

@@ -92,6 +92,12 @@ def insert_links(conn: Connection, rows: Sequence[dict[str, Any]] | dict[str, An
     conn.execute(_LINK_INSERT, rows if isinstance(rows, dict) else list(rows))
 
 
+def set_how(conn: Connection, link_id: int, how: str, now: dt.datetime) -> None:
+    """Record how the link ``link_id`` governs its record now (``how``: e.g. a volunteer transferred out,
+    :data:`~regsync.db.models.TRANSFERRED_OUT`), updated at ``now`` (naive UTC)."""
+    conn.execute(Link.__table__.update().where(Link.__table__.c.id == link_id).values(how=how, updated_at=now))
+
+
 def move_links(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Move links to a new registry version and agreed base: ``{"id", "registry_version", "base",
     "updated_at"}`` each (``base`` the canonical snapshot as JSON text)."""

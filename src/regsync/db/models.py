@@ -199,6 +199,14 @@ TABLES: dict[str, str] = {"org": "organization", "volunteer": "volunteer", "memb
 #: How a link marks a record that is the registry's (the portal's or another client's): never pushed.
 REGISTRY_OWNED = "registry_owned"
 
+#: How a link marks a volunteer who transferred to another province (registry-api.md §4.2 ``homeProvince``): another
+#: province manages the person now, so nothing of the record is pushed again, and the demo counts the person as moved
+#: out. Recorded on every platform, also where the platform keeps no home province of its own (a mapping's ``const``).
+TRANSFERRED_OUT = "transferred_out"
+
+#: How a link marks a volunteer who transferred out and came back (the province's again): synced as before.
+TRANSFERRED_BACK = "transferred_back"
+
 #: How a link was made, for the links of a person's second local row and what hangs on it (never pushed).
 DUPLICATE_HOWS = {"duplicate_person", "duplicate_pair"}
 

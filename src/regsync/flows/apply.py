@@ -18,8 +18,11 @@ by :meth:`LocalWriter.flush` before the caller's transaction ends:
 * a record **this client may not write** (registry-api.md §1 "ownership": activities and service records
   of the portal or of another client; volunteers of another province): taken as the registry holds it and
   linked ``how='registry_owned'`` (:data:`REGISTRY_OWNED`), never pushed;
-* a **transfer out** (a linked volunteer whose ``homeProvince`` is now another province's): the registry's
-  record is taken as it is (``home_province`` included, so the relay can tell) and nothing is pushed;
+* a **transfer out** (a linked volunteer whose ``homeProvince`` is now another province's): the link records it
+  (``how`` :data:`~regsync.db.models.TRANSFERRED_OUT`, on every platform: a mapped platform may keep no home province
+  of its own, its mapping holding it as a ``const``), the registry's record is taken as it is (``home_province``
+  included, where the platform has a column for it) and nothing is pushed again; a person who comes back is synced
+  again (``how`` :data:`~regsync.db.models.TRANSFERRED_BACK`);
 * endings (deregistrations, dissolutions, cancellations) follow the status rule of the merge: the side
   that ended it wins and an ended record is never revived.
 """
@@ -37,7 +40,7 @@ from sqlalchemy import Connection, Engine
 from regsync.db import merges
 from regsync.db.hashkey import check_hash_key
 from regsync.db.history import create_sent, not_sent_here, reused_keys
-from regsync.db.models import REGISTRY_OWNED
+from regsync.db.models import REGISTRY_OWNED, TRANSFERRED_BACK, TRANSFERRED_OUT
 from regsync.db.platform import read, write
 from regsync.db.query import CHUNK, chunks
 from regsync.db.session import utcnow
@@ -301,7 +304,7 @@ class LocalWriter:
             return
         local = project_local(kind, row, refs)
         base = json.loads(link["base"] or "{}")
-        transferred = kind == "volunteer" and remote.get("home_province") != self.settings.province
+        transferred = self.residence(conn, kind, link, remote)
         result: MergeResult
         read_only = write.read_only_fields(conn, kind)
         if link["how"] == REGISTRY_OWNED or transferred:
@@ -323,16 +326,42 @@ class LocalWriter:
         self.record_conflicts(conn, kind, link, version, result, st.run_id)
         self.save_link(link, version, result.new_base)
         self.note(kind, link["local_id"], rec["id"], result)
-        if transferred and local.get("home_province") == self.settings.province:
-            st.transferred_out += 1
-            log.info("inbound: volunteer transferred out; no more pushes", local_id=link["local_id"],
-                     home_province=remote.get("home_province"))
         if link["how"] == REGISTRY_OWNED and result.apply_local:
             st.registry_owned[kind] += 1
         elif result.apply_local or queued or result.conflicts:
             st.merged[kind] += 1
         else:
             st.unchanged[kind] += 1
+
+    def residence(self, conn: Connection, kind: str, link: dict[str, Any], remote: dict[str, Any]) -> bool:
+        """Whether the linked record is a volunteer another province manages now (registry-api.md §4.2
+        ``homeProvince``: a transfer out, after which this client may read the record but not write it), and the
+        link's record of it: a transfer out sets the link's ``how`` to :data:`~regsync.db.models.TRANSFERRED_OUT`
+        (counted once in ``stats.transferred_out``), a return to the province sets it to
+        :data:`~regsync.db.models.TRANSFERRED_BACK`. A registry-owned link (another province's person the platform
+        never had) is left as it is.
+
+        Args:
+            conn: a connection in the caller's transaction.
+            kind: the record's kind (only volunteers move).
+            link: the record's primary link (a dict of its columns, ``id`` and ``how`` included; ``how`` updated in
+                place).
+            remote: the registry's record, projected (:func:`~regsync.domain.projection.project_registry`).
+        """
+        if kind != "volunteer":
+            return False
+        away = remote.get("home_province") != self.settings.province
+        if link["how"] == REGISTRY_OWNED or away == (link["how"] == TRANSFERRED_OUT):
+            return away
+        link["how"] = TRANSFERRED_OUT if away else TRANSFERRED_BACK
+        merges.set_how(conn, link["id"], link["how"], utcnow())
+        if away:
+            self.stats.transferred_out += 1
+            log.info("inbound: volunteer transferred out; no more pushes", local_id=link["local_id"],
+                     home_province=remote.get("home_province"))
+        else:
+            log.info("inbound: volunteer transferred back into the province; synced again", local_id=link["local_id"])
+        return away
 
     def apply_new(self, conn: Connection, kind: str, rec: dict[str, Any]) -> None:
         """A registry record with no link: adopt a local row of the same record, or create one (and what it refers

@@ -5,7 +5,8 @@ hundredths, times at second precision, lists as sets, personal values as keyed h
 at the link's version, the link's base snapshot *is* the registry's record in canonical form (every change makes
 a new version, registry-api.md §1), so the local side is compared with the base and the registry's record is made
 canonical only when they differ or the version moved (the common case of a province in step costs one
-projection). A pair that differs is a ``stale_link`` (the registry moved a synced field since the base) or a
+projection). A volunteer whose link records a transfer out (:data:`~regsync.db.models.TRANSFERRED_OUT`) has the home
+province the link holds. A pair that differs is a ``stale_link`` (the registry moved a synced field since the base) or a
 ``field_mismatch``; a pair whose references dangle is an ``orphan``, one whose local row is gone
 ``missing_locally`` (:class:`~regsync.flows.reconcile_onesided.OneSided`).
 """
@@ -19,6 +20,7 @@ import orjson
 from sqlalchemy import Engine
 
 from regsync.db.history import reused_keys
+from regsync.db.models import TRANSFERRED_OUT
 from regsync.db.platform.scan import ORPHAN_REFS, LocalItem
 from regsync.domain.masking import mask_text
 from regsync.domain.merge import shown
@@ -99,8 +101,12 @@ class PairComparison:
                                  {"local_invalid": mask_text(str(exc))}, city, line,
                                  *self.mode.no_repair()))
             return
-        c_local = canonical(local, self.key)
         base = orjson.loads(item.row["_base"] or "{}")
+        if kind == "volunteer" and item.row["_how"] == TRANSFERRED_OUT and "home_province" in base:
+            # the link records the transfer out: the person's home province is the one it holds, also where the
+            # platform keeps none of its own (a mapping's const), not a difference to report every night
+            local["home_province"] = base["home_province"]
+        c_local = canonical(local, self.key)
         if base and rec.get("version") == item.row["_ver"] and c_local == base:
             # the registry's record at the link's version is the base (every change makes a new version,
             # registry-api.md §1): the sides agree without canonicalizing the registry's record again

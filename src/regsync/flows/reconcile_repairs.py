@@ -98,10 +98,10 @@ class Repairs:
         link = {"id": None, "entity": kind, "local_id": item.local_id, "registry_id": rec["id"],
                 "registry_version": item.row["_ver"], "base": item.row["_base"], "how": item.row["_how"]}
         version = int(rec.get("version") or 1)
-        transferred = kind == "volunteer" and remote.get("home_province") != self.settings.province
         try:
             with self.engine.begin() as conn, suppress_outbox(conn):
                 link["id"] = link_id(conn, kind, item.local_id)
+                transferred = writer.residence(conn, kind, link, remote)
                 if item.row["_how"] == REGISTRY_OWNED or transferred or (
                         kind == "service_record" and not made_here(writer, rec)):
                     result = take_registry(kind, local, remote, self.key, "reconcile", read_only_fields(conn, kind))

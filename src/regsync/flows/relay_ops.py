@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 import structlog
 
-from regsync.db.models import REGISTRY_OWNED
+from regsync.db.models import REGISTRY_OWNED, TRANSFERRED_OUT
 from regsync.domain.projection import ENDED, FIELDS, canonical, dumps, project_registry
 from regsync.flows.relay_items import OPEN_STATUS, Backoff, Item, RelayStats, new_revision, revision_of
 from regsync.flows.relay_outcomes import Outcomes
@@ -118,10 +118,11 @@ class Operations:
             else:
                 outcomes.unchanged(it)
             return
-        if kind == "volunteer" and it.row is not None and it.row.get("home_province") not in (
-                None, self.settings.province):
+        if kind == "volunteer" and ((link is not None and link["how"] == TRANSFERRED_OUT) or (
+                it.row is not None and it.row.get("home_province") not in (None, self.settings.province))):
             # transferred out (registry-api.md §4.2): another province manages the person now; writes would be
-            # refused with NOT_OWNER, so nothing is pushed
+            # refused with NOT_OWNER, so nothing is pushed. The link says so on every platform (a mapped platform
+            # may hold the home province as a const), the row where the platform keeps a home province
             outcomes.unchanged(it)
             return
 

@@ -1,0 +1,84 @@
+"""What the commands share (``regsync …`` and ``regsync platform …``): the settings loaded and checked, the logs
+configured, the errors a command's user can act on turned into exit codes (design.md, "Operator commands": 2 a usage
+or configuration error, 1 an unusable local store), and the local store opened."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from sqlalchemy import Engine
+
+from regsync.db.store import StoreError, open_store
+from regsync.service.logs import configure_logging
+from regsync.settings import ConfigError, DatabaseSettings, Settings, load_settings
+
+err = Console(stderr=True, soft_wrap=True)
+
+
+def load_checked(config: Path | None) -> Settings:
+    """The settings (:func:`regsync.settings.load_settings`), checked; each warning (a ``REGSYNC_*`` variable that
+    names no setting…) on stderr.
+
+    Raises:
+        typer.Exit: code 2 on a configuration error, printed with the setting named.
+    """
+
+    def warn(message: str) -> None:
+        err.print(f"[yellow]configuration warning:[/yellow] {escape(message)}", highlight=False)
+
+    try:
+        return load_settings(config, warn=warn)
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from exc
+
+
+def setup(config: Path | None, json_output: bool = False) -> Settings:
+    """:func:`load_checked`, then the logs configured by the settings' ``[log]``. Logs go to stderr, so that under
+    ``--json`` (``json_output``) stdout holds only the JSON.
+
+    Raises:
+        typer.Exit: code 2 on a configuration error.
+    """
+    settings = load_checked(config)
+    configure_logging(settings.log)
+    return settings
+
+
+@contextlib.contextmanager
+def command_errors() -> Iterator[None]:
+    """Report the errors a command's user can act on, with their exit codes: a configuration error (2), an
+    unusable local store (1); no traceback.
+
+    Raises:
+        typer.Exit: code 2 for a :class:`~regsync.settings.ConfigError`, 1 for a
+            :class:`~regsync.db.store.StoreError` raised in the block.
+    """
+    try:
+        yield
+    except ConfigError as exc:
+        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from exc
+    except StoreError as exc:
+        err.print(f"[red]local store:[/red] {escape(str(exc))}", highlight=False)
+        raise typer.Exit(1) from exc
+
+
+def open_checked_store(settings: Settings, *, migrated: bool = True, database: DatabaseSettings | None = None
+                       ) -> Engine:
+    """The local store of ``settings`` (:func:`regsync.db.store.open_store`; ``migrated``: require the newest
+    schema; ``database``: other ``[database]`` settings than ``settings``'), the caller disposes of it.
+
+    Raises:
+        typer.Exit: code 2 for a bad ``database.url``, 1 for a store that cannot be used (:func:`command_errors`).
+    """
+    with command_errors():
+        return open_store(database or settings.database, migrated=migrated)
+
+
+__all__ = ["command_errors", "err", "load_checked", "open_checked_store", "setup"]
