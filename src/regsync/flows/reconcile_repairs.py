@@ -24,7 +24,6 @@ from sqlalchemy import Connection, Engine
 
 from regsync.db.holds import held_keys
 from regsync.db.models import REGISTRY_OWNED
-from regsync.db.platform.mapped import read_only_fields
 from regsync.db.platform.scan import LocalItem
 from regsync.db.reconcile import link_id
 from regsync.db.repairs import mark_requeued, queue_repair, refused_before, relink_as_new
@@ -104,7 +103,7 @@ class Repairs:
                 link["id"] = link_id(conn, kind, item.local_id)
                 if item.row["_how"] == REGISTRY_OWNED or transferred or (
                         kind == "service_record" and not made_here(writer, rec)):
-                    result = take_registry(kind, local, remote, self.key, "reconcile", read_only_fields(conn, kind))
+                    result = take_registry(kind, local, remote, self.key, "reconcile", writer.read_only(kind))
                 elif kind == "service_record":
                     # never merged: the platform's record is pushed (revoke + a corrected record)
                     if held_keys(conn, [(kind, item.local_id)]):
@@ -119,8 +118,7 @@ class Repairs:
                     return
                 else:
                     base = json.loads(item.row["_base"] or "{}")
-                    result = three_way(kind, base, local, remote, writer.policies, self.key,
-                                       read_only_fields(conn, kind))
+                    result = three_way(kind, base, local, remote, writer.policies, self.key, writer.read_only(kind))
                 writer.write_local(conn, kind, row, result)
                 pushed = bool(result.push) and item.row["_how"] != REGISTRY_OWNED and not transferred
                 refused = None
@@ -158,10 +156,8 @@ class Repairs:
         elif kind == "service_record":
             f.action = "push"
         else:
-            with self.engine.connect() as conn:
-                read_only = read_only_fields(conn, kind)
             result = three_way(kind, json.loads(item.row["_base"] or "{}"), local, remote, self.writer.policies,
-                               self.key, read_only)
+                               self.key, self.writer.read_only(kind))
             f.action = "pull" if result.apply_local else "push" if result.push else "none"
             if result.conflicts:
                 f.details["conflicts"] = sorted(c.field for c in result.conflicts)

@@ -65,6 +65,15 @@ class MappedPlatform:
         self.mapping: PlatformMapping = placed(inst.mapping, inst.place)
         self.place: Place = inst.place
         self.codec = codec
+        self._read_only: dict[str, frozenset[str]] = {}
+
+    def read_only(self, kind: str) -> frozenset[str]:
+        """The synced fields of ``kind`` regsync must never write (``write = false``, or held in a ``const``)."""
+        found = self._read_only.get(kind)
+        if found is None:
+            found = self._read_only[kind] = frozenset(
+                name for name, fm in self.kind(kind).fields.items() if not fm.write or fm.column is None)
+        return found
 
     def kind(self, kind: str) -> KindMap:
         """The kind's table mapping."""
@@ -231,8 +240,10 @@ def _anonymous(row: dict[str, Any]) -> str:
 
 
 def mapped_platform(conn: Connection) -> MappedPlatform | None:
-    """The installed mapping of ``conn``'s store, or ``None`` for the reference tables. Read from ``store_meta`` once
-    per installation (a changed record, after ``regsync platform install``, is read again)."""
+    """The installed mapping of ``conn``'s store, or ``None`` for the reference tables: one read of ``store_meta``
+    per call, the mapping itself parsed once per installation (a changed record, after ``regsync platform
+    install``, is parsed again). A run resolves it once, at its start, and passes it down (the flows' writer holds
+    it: :class:`regsync.flows.apply.LocalWriter`); per record it would be a statement per record."""
     t = StoreMeta.__table__
     raw = conn.execute(t.select().with_only_columns(t.c.value).where(t.c.name == INSTALLED)).scalar_one_or_none()
     if raw is None:
@@ -260,20 +271,31 @@ def local_id_of(conn: Connection, kind: str, ident: str) -> int | None:
     return None if found is None else int(found)
 
 
-def insertable(conn: Connection, kind: str) -> bool:
-    """Whether regsync may insert rows of ``kind`` on this store's platform (always, for the reference tables)."""
-    mp = mapped_platform(conn)
+def platform_insertable(mp: MappedPlatform | None, kind: str) -> bool:
+    """Whether regsync may insert rows of ``kind`` on the platform ``mp`` (:func:`mapped_platform`; always, for the
+    reference tables: ``None``)."""
     return mp is None or mp.kind(kind).insert
+
+
+def platform_read_only(mp: MappedPlatform | None, kind: str) -> frozenset[str]:
+    """The synced fields of ``kind`` regsync must never write on the platform ``mp`` (:func:`mapped_platform`):
+    ``write = false``, or held in a ``const``; empty for the reference tables (``None``)."""
+    return frozenset() if mp is None else mp.read_only(kind)
+
+
+def insertable(conn: Connection, kind: str) -> bool:
+    """Whether regsync may insert rows of ``kind`` on this store's platform (always, for the reference tables).
+    Reads ``store_meta``: for one-off callers; a run resolves the platform once (:class:`regsync.flows.apply.
+    LocalWriter`'s ``platform``) and asks :func:`platform_insertable`."""
+    return platform_insertable(mapped_platform(conn), kind)
 
 
 def read_only_fields(conn: Connection, kind: str) -> frozenset[str]:
     """The synced fields of ``kind`` regsync must never write on this store's platform (``write = false``, or
-    held in a ``const``): empty for the reference tables."""
-    mp = mapped_platform(conn)
-    if mp is None:
-        return frozenset()
-    km = mp.kind(kind)
-    return frozenset(name for name, fm in km.fields.items() if not fm.write or fm.column is None)
+    held in a ``const``): empty for the reference tables. Reads ``store_meta``: for one-off callers, as
+    :func:`insertable`; a run asks :func:`platform_read_only`."""
+    return platform_read_only(mapped_platform(conn), kind)
 
 
-__all__ = ["InsertNotAllowed", "MappedPlatform", "insertable", "local_id_of", "mapped_platform", "read_only_fields"]
+__all__ = ["InsertNotAllowed", "MappedPlatform", "insertable", "local_id_of", "mapped_platform",
+           "platform_insertable", "platform_read_only", "read_only_fields"]

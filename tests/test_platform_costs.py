@@ -1,0 +1,155 @@
+"""What the mapped platform's hot paths cost (issue 14's review): statements counted with a ``before_cursor_execute``
+listener, never time. A province has millions of rows: what is read once per run must not be read per record.
+
+The platform is the unseen one of tests/test_platform_mapped.py (``tests/platforms/xprov.*``), on every engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, event, text
+
+import factories as f
+from platforms import xprov
+from regsync.db.mapping.install import INSTALLED, install
+from regsync.db.mapping.load import load_mapping
+from regsync.flows.adopt import run_adopt
+from regsync.flows.inbound import Poller
+from regsync.flows.reconcile import run_reconcile
+from regsync.generate.seed import http_bulk
+from regsync.registry.client import RegistryClient
+from regsync.sandbox.server import SandboxServer
+from regsync.settings import Settings
+from test_platform_mapped import mapped_settings, platform, records, sync  # noqa: F401 — platform: a fixture
+
+
+@contextlib.contextmanager
+def statements(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """The statements sent on ``engine`` inside the block, ``(sql, parameters)`` each."""
+    seen: list[tuple[str, Any]] = []
+
+    def note(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def mapping_reads(seen: list[tuple[str, Any]]) -> int:
+    """How many of ``seen`` read the installed mapping's record in ``store_meta``."""
+    return sum(1 for sql, params in seen if "store_meta" in sql and INSTALLED in repr(params))
+
+
+NAMES = ["周敏", "吴芳", "郑丽", "王静", "冯燕", "陈红", "褚英", "卫兰"]
+#: The reads of the installed mapping a run may make, whatever its records: the run's check of the store
+#: (:func:`regsync.db.mapping.install.require_installed`), its writer's (two when the mapping is parsed anew) and
+#: the ID-number backfill's. Fewer than the records of each test.
+PER_RUN = 5
+
+
+def volunteer_doc(name: str, birth: dt.date) -> dict[str, Any]:
+    """A registry volunteer born on ``birth`` (a woman: her ID number's check digits say so)."""
+    return {"name": name, "idType": "RESIDENT_ID", "idNumber": f.id_number(birth, female=True), "gender": "F",
+            "birthDate": birth.isoformat(), "phone": "13912340000", "regionCode": "230102", "skills": [],
+            "homeProvince": "23", "status": "ACTIVE"}
+
+
+def reinstalled(engine: Engine, schema: str | None, tmp_path: Path, old: str, new: str) -> None:
+    """Install xprov again, its file changed (``old`` → ``new``), as ``regsync platform install`` does."""
+    path = tmp_path / "xprov-changed.toml"
+    source = Path(xprov.MAPPING).read_text(encoding="utf-8")
+    assert old in source
+    path.write_text(source.replace(old, new), encoding="utf-8")
+    install(engine, load_mapping(str(path)), platform_schema=schema or "")
+
+
+def test_the_poller_reads_the_installed_mapping_once_per_run_not_per_record(
+        platform: tuple[Engine, str | None], settings: Settings, sandbox: SandboxServer,  # noqa: F811
+        tmp_path: Path) -> None:
+    """A page of registry changes (merges of linked records, portal registrations created on the platform) reads
+    the installed mapping once, at the run's start; an install between two runs of the same poller is the second
+    run's mapping."""
+    engine, schema = platform
+    s = mapped_settings(settings, schema)
+    install(engine, load_mapping(xprov.MAPPING), platform_schema=schema or "")
+    number = f.id_number()
+    with engine.begin() as conn:
+        ids = xprov.world(conn, schema, number, f.uscc())
+    sync(s, engine)
+    vol = next(r for r in records(sandbox, "volunteers") if r["idNumber"] == number)
+    for i in range(6):  # portal registrations: created in the platform's table (insert = true)
+        r = httpx.post(f"{sandbox.admin_url}/portal/volunteers", json=volunteer_doc(NAMES[i], dt.date(1991, 1, 1 + i)))
+        assert r.status_code in (200, 201), r.text
+    httpx.patch(f"{sandbox.admin_url}/records/volunteers/{vol['id']}", json={"phone": "13655556666"}).raise_for_status()
+    with RegistryClient(s.registry, province=s.province) as client:
+        poller = Poller(engine, client, s)
+        with statements(engine) as seen:
+            stats = poller.run()
+        assert sum(stats.created.values()) == 6 and stats.merged["volunteer"] == 1, stats.as_dict()
+        assert mapping_reads(seen) <= 1, mapping_reads(seen)
+
+        # the phone becomes read-only by a new install between two runs of the same poller: its next run holds
+        # the registry's change as a conflict instead of writing it
+        reinstalled(engine, schema, tmp_path, 'phone = { column = "sjhm" }',
+                    'phone = { column = "sjhm", write = false }')
+        httpx.patch(f"{sandbox.admin_url}/records/volunteers/{vol['id']}",
+                    json={"phone": "13677778888"}).raise_for_status()
+        poller.run()
+    with engine.connect() as conn:
+        phone = conn.execute(text(f"SELECT sjhm FROM {xprov.q(schema, 'ry')} WHERE rid = :r"),
+                             {"r": ids["rid"]}).scalar_one()
+        held = conn.execute(text("SELECT field FROM conflict WHERE state = 'open'")).scalars().all()
+    assert phone == "13655556666" and held == ["phone"]
+
+
+def test_adopt_and_a_reconcile_repair_read_the_installed_mapping_once_per_run(
+        platform: tuple[Engine, str | None], settings: Settings, sandbox: SandboxServer) -> None:  # noqa: F811
+    """Adopt links (and merges) records one by one, the reconcile pulls the registry's records the platform lacks
+    one by one: neither reads the installed mapping per record."""
+    engine, schema = platform
+    s = mapped_settings(settings, schema)
+    people = [volunteer_doc(name, dt.date(1980, 1, 1 + i)) for i, name in enumerate(NAMES)]
+    with engine.begin() as conn:  # the platform as it was before regsync came
+        for p in people:
+            xprov.insert(conn, schema, "ry", xm=p["name"], zjlx="01", zjhm=p["idNumber"], xb="2",
+                         csrq=p["birthDate"].replace("-", ""), sjhm="13900000000", qh="230102", tc="[]", zt="A",
+                         zcsj=xprov.epoch_ms(dt.datetime(2021, 3, 1, 9, 0)), cs=0, ly="WEB")
+    install(engine, load_mapping(xprov.MAPPING), platform_schema=schema or "")
+    bulk = http_bulk(sandbox.admin_url)
+    bulk("volunteer", people)  # adopted
+    bulk("volunteer", [volunteer_doc(name, dt.date(1970, 1, 1 + i)) for i, name in enumerate(NAMES)])  # pulled
+    with statements(engine) as seen:
+        code, adopted = run_adopt(s, engine=engine)
+    assert code == 0 and adopted["linked"].get("volunteer") == len(NAMES), adopted
+    assert mapping_reads(seen) <= PER_RUN < len(NAMES), mapping_reads(seen)
+    with statements(engine) as seen:
+        code, found = run_reconcile(s, engine=engine, repair=True)
+    assert code == 0, found
+    assert found["discrepancies"].get("missing_locally") == len(NAMES), found
+    with engine.connect() as conn:
+        assert conn.execute(text(f"SELECT COUNT(*) FROM {xprov.q(schema, 'ry')}")).scalar() == 2 * len(NAMES)
+    assert mapping_reads(seen) <= PER_RUN, mapping_reads(seen)
+
+
+def test_the_reference_tables_are_not_asked_for_a_mapping_per_record(settings: Settings, engine: Engine,
+                                                                     sandbox: SandboxServer) -> None:
+    """Beside the reference tables too (no mapping installed), a run asks once whether one is."""
+    with RegistryClient(settings.registry, province=settings.province) as client:
+        poller = Poller(engine, client, settings)
+        poller.take_first_cursor()
+        for i, name in enumerate(NAMES):
+            r = httpx.post(f"{sandbox.admin_url}/portal/volunteers", json=volunteer_doc(name, dt.date(1993, 3, 1 + i)))
+            assert r.status_code in (200, 201), r.text
+        with statements(engine) as seen:
+            stats = poller.run()
+    assert stats.created["volunteer"] == len(NAMES), stats.as_dict()
+    assert mapping_reads(seen) <= 1, mapping_reads(seen)
