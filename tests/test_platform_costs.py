@@ -13,12 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import Engine, event, text
 
 import factories as f
 from platforms import xprov
 from regsync.db.mapping.install import INSTALLED, install
 from regsync.db.mapping.load import load_mapping
+from regsync.db.platform import read
+from regsync.db.platform.mapped import mapped_platform
+from regsync.db.session import suppress_outbox
 from regsync.flows.adopt import run_adopt
 from regsync.flows.inbound import Poller
 from regsync.flows.reconcile import run_reconcile
@@ -153,3 +157,46 @@ def test_the_reference_tables_are_not_asked_for_a_mapping_per_record(settings: S
             stats = poller.run()
     assert stats.created["volunteer"] == len(NAMES), stats.as_dict()
     assert mapping_reads(seen) <= 1, mapping_reads(seen)
+
+
+@pytest.mark.parametrize("returning", [True, False], ids=["returning", "without_returning"])
+def test_rows_made_from_the_registry_are_inserted_in_one_statement_per_batch(
+        platform: tuple[Engine, str | None], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        returning: bool) -> None:
+    """Portal registrations (an integer key, the platform's autoincrement) and orgs (a string key made from the
+    registry id, ``new_key``) created on the platform: one ``INSERT`` per batch of the same columns and one look-up
+    of the new string keys' local ids, not one of each per row; every local id is its own row's, in order. Without
+    ``RETURNING`` (MySQL 8, played on SQLite and MariaDB), an integer key's row is inserted alone, its id the
+    driver's."""
+    engine, schema = platform
+    if not returning:
+        if engine.dialect.name == "postgresql":
+            pytest.skip("PostgreSQL always has RETURNING (and its driver no last insert id)")
+        monkeypatch.setattr(engine.dialect, "insert_returning", False)
+    reinstalled(engine, schema, tmp_path, 'key_type = "string"\ninsert = false',
+                'key_type = "string"\ninsert = true\nnew_key = "R{registry_id}"')
+    with engine.begin() as conn:
+        ids = xprov.world(conn, schema, f.id_number(), f.uscc())
+        district = conn.execute(text("SELECT local_id FROM platform_key WHERE key_value = 'X230102'")).scalar_one()
+    with engine.begin() as conn, suppress_outbox(conn):
+        mp = mapped_platform(conn)
+        assert mp is not None
+        vol = read.load_records(conn, "volunteer", [ids["rid"]])[ids["rid"]]
+        org = read.load_records(conn, "org", [district])[district]
+        vols = [{**vol, "name": name, "id_number": f.id_number(dt.date(1985, 5, 1 + i)),
+                 "id_number_norm": f.id_number(dt.date(1985, 5, 1 + i))} for i, name in enumerate(NAMES)]
+        orgs = [{**org, "name": f"{name}服务队"} for name in NAMES]
+        with statements(engine) as seen:
+            vids = mp.insert_rows(conn, "volunteer", vols, [None] * len(vols))
+            oids = mp.insert_rows(conn, "org", orgs, [f"G{i}" for i in range(len(orgs))])
+        sent = [sql for sql, _ in seen]
+        assert sum(sql.startswith(f"INSERT INTO {mp.table('volunteer')} ") for sql in sent) == (
+            1 if returning else len(NAMES))
+        assert sum(sql.startswith(f"INSERT INTO {mp.table('org')} ") for sql in sent) == 1
+        assert sum("platform_key" in sql and "key_value IN" in sql for sql in sent) == 1
+        made_vols = read.load_records(conn, "volunteer", vids)
+        made_orgs = read.load_records(conn, "org", oids)
+        keys = dict(conn.execute(text("SELECT local_id, key_value FROM platform_key WHERE entity = 'org'")).all())
+    assert [made_vols[v]["name"] for v in vids] == NAMES
+    assert [made_vols[v]["id_number_norm"] for v in vids] == [v["id_number_norm"] for v in vols]
+    assert [(made_orgs[o]["name"], keys[o]) for o in oids] == [(f"{n}服务队", f"RG{i}") for i, n in enumerate(NAMES)]
