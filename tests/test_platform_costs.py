@@ -18,7 +18,8 @@ from sqlalchemy import Engine, event, text
 
 import factories as f
 from platforms import xprov
-from regsync.db.mapping.install import INSTALLED, install
+from regsync.db.mapping import install as mapping_install
+from regsync.db.mapping.install import INSTALLED, install, require_installed
 from regsync.db.mapping.load import load_mapping
 from regsync.db.platform import read
 from regsync.db.platform.mapped import mapped_platform
@@ -57,7 +58,7 @@ NAMES = ["周敏", "吴芳", "郑丽", "王静", "冯燕", "陈红", "褚英", "
 #: The reads of the installed mapping a run may make, whatever its records: the run's check of the store
 #: (:func:`regsync.db.mapping.install.require_installed`), its writer's (two when the mapping is parsed anew) and
 #: the ID-number backfill's. Fewer than the records of each test.
-PER_RUN = 5
+PER_RUN = 4
 
 
 def volunteer_doc(name: str, birth: dt.date) -> dict[str, Any]:
@@ -200,3 +201,38 @@ def test_rows_made_from_the_registry_are_inserted_in_one_statement_per_batch(
     assert [made_vols[v]["name"] for v in vids] == NAMES
     assert [made_vols[v]["id_number_norm"] for v in vids] == [v["id_number_norm"] for v in vols]
     assert [(made_orgs[o]["name"], keys[o]) for o in oids] == [(f"{n}服务队", f"RG{i}") for i, n in enumerate(NAMES)]
+
+
+def test_the_configured_mapping_is_parsed_and_its_statements_made_only_when_its_file_changes(
+        platform: tuple[Engine, str | None], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """Every run's start and every ``/metrics`` scrape ask whether the installed mapping is the configured file's
+    current form: an unchanged file is read and hashed, not parsed nor its install statements made again; a changed
+    file is (and is not current), and its first form again is current."""
+    engine, schema = platform
+    install(engine, load_mapping(xprov.MAPPING), platform_schema=schema or "")
+    path = tmp_path / "xprov.toml"
+    original = Path(xprov.MAPPING).read_text(encoding="utf-8")
+    path.write_text(original, encoding="utf-8")
+    made: list[str] = []
+    real_ddl = mapping_install.install_ddl
+
+    def counted(mapping: Any, place: Any) -> list[str]:
+        made.append(mapping.name)
+        return real_ddl(mapping, place)
+
+    monkeypatch.setattr(mapping_install, "install_ddl", counted)
+
+    def check() -> bool:
+        with engine.connect() as conn:
+            return require_installed(conn, str(path), platform_schema=schema or "").current
+
+    assert check()
+    made.clear()
+    assert check() and check()
+    assert made == []  # read and hashed only
+    path.write_text(original.replace('"03" = "PASSPORT"', '"03" = "PASSPORT", "04" = "OTHER"'), encoding="utf-8")
+    assert not check() and not check()
+    assert made == ["xprov"]
+    path.write_text(original, encoding="utf-8")
+    assert check()
+    assert made == ["xprov"]

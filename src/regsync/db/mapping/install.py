@@ -19,13 +19,17 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 
 from regsync.db.mapping.ddl import Place, drop_ddl, install_ddl, installed_objects, placed
-from regsync.db.mapping.load import REFERENCE, load_mapping
+from regsync.db.mapping.load import REFERENCE, parse_mapping, read_mapping
 from regsync.db.mapping.model import CANONICAL, PlatformMapping
 from regsync.db.models import StoreMeta
 from regsync.db.session import utcnow
 
 #: The ``store_meta`` name of the installed mapping's record.
 INSTALLED = "platform_mapping"
+
+#: (SHA-256 of a mapping file's bytes, dialect, regsync's schema, the platform's schema) → (the mapping's name, the
+#: fingerprint of the statements it installs there): :func:`configured_fingerprint`.
+_FINGERPRINTS: dict[tuple[str, str, str | None, str | None], tuple[str, str]] = {}
 
 
 class InstallError(Exception):
@@ -94,6 +98,24 @@ def place_of(conn: Connection, platform_schema: str = "") -> Place:
 def fingerprint(statements: list[str]) -> str:
     """The SHA-256 (hex) of ``statements``, in order."""
     return hashlib.sha256("\n;\n".join(statements).encode("utf-8")).hexdigest()
+
+
+def configured_fingerprint(mapping_name: str, place: Place) -> tuple[str, str]:
+    """The name of the mapping ``mapping_name`` names and the fingerprint (:func:`fingerprint`) of the statements it
+    installs at ``place``, as its file is now. Cached by the SHA-256 of the file's bytes, the dialect and the place:
+    an unchanged file costs a read and a hash (every run's start and every ``/metrics`` scrape ask), a changed one
+    is parsed and its statements made again.
+
+    Raises:
+        regsync.db.mapping.load.MappingError: the file cannot be read, or is not a mapping.
+    """
+    path, data = read_mapping(mapping_name)
+    key = (hashlib.sha256(data).hexdigest(), place.dialect, place.own, place.platform)
+    hit = _FINGERPRINTS.get(key)
+    if hit is None:
+        mapping = parse_mapping(path, data)
+        hit = _FINGERPRINTS[key] = (mapping.name, fingerprint(install_ddl(mapping, place)))
+    return hit
 
 
 def installed(conn: Connection) -> Installed | None:
@@ -215,14 +237,14 @@ def require_installed(conn: Connection, mapping_name: str, *, platform_schema: s
                                "(REGSYNC_MAPPING) is 'reference': set it to the installed mapping's file, or run "
                                "regsync platform uninstall")
         return TriggerStatus(REFERENCE, REFERENCE, True)
-    mapping = load_mapping(mapping_name)
+    name, current = configured_fingerprint(mapping_name, place_of(conn, platform_schema))
     if inst is None:
-        raise InstallError(f"mapping {mapping.name} is not installed on this store: run regsync platform check, "
+        raise InstallError(f"mapping {name} is not installed on this store: run regsync platform check, "
                            "then regsync platform install")
-    if inst.mapping.name != mapping.name:
-        raise InstallError(f"mapping {inst.mapping.name} is installed on this store, not {mapping.name} "
+    if inst.mapping.name != name:
+        raise InstallError(f"mapping {inst.mapping.name} is installed on this store, not {name} "
                            "(database.mapping): install the configured one, or configure the installed one")
-    return status(conn, mapping, platform_schema=platform_schema)
+    return _status(conn, inst, name, inst.fingerprint == current)
 
 
 def _present(conn: Connection, place: Place, obj: dict[str, str]) -> bool:
@@ -257,7 +279,10 @@ def status(conn: Connection, mapping: PlatformMapping, *, platform_schema: str =
     if inst is None:
         return TriggerStatus(mapping.name, None, False)
     place = place_of(conn, platform_schema)
-    current = inst.fingerprint == fingerprint(install_ddl(mapping, place))
+    return _status(conn, inst, mapping.name, inst.fingerprint == fingerprint(install_ddl(mapping, place)))
+
+
+def _status(conn: Connection, inst: Installed, mapping_name: str, current: bool) -> TriggerStatus:
     missing = [f"{o['type']} {o['name']}" for o in inst.objects if not _present(conn, inst.place, o)]
-    return TriggerStatus(mapping.name, inst.mapping.name, current, missing, inst.installed_at)
+    return TriggerStatus(mapping_name, inst.mapping.name, current, missing, inst.installed_at)
 
