@@ -216,9 +216,9 @@ def test_the_configured_mapping_is_parsed_and_its_statements_made_only_when_its_
     made: list[str] = []
     real_ddl = mapping_install.install_ddl
 
-    def counted(mapping: Any, place: Any) -> list[str]:
+    def counted(mapping: Any, place: Any, keys: Any = None) -> list[str]:
         made.append(mapping.name)
-        return real_ddl(mapping, place)
+        return real_ddl(mapping, place, keys)
 
     monkeypatch.setattr(mapping_install, "install_ddl", counted)
 
@@ -236,3 +236,53 @@ def test_the_configured_mapping_is_parsed_and_its_statements_made_only_when_its_
     path.write_text(original, encoding="utf-8")
     assert check()
     assert made == ["xprov"]
+
+
+def lookup_plan(engine: Engine, local_id: int) -> list[str]:
+    """How the engine reads one record through the org view by its id: SQLite's ``EXPLAIN QUERY PLAN`` details,
+    PostgreSQL's plan lines (sequential scans turned off: one shows only where no index can serve), MySQL's
+    ``EXPLAIN`` rows as ``table:type``."""
+    d = engine.dialect.name
+    sql = "SELECT * FROM organization WHERE id = :i"
+    with engine.begin() as conn:
+        if d == "sqlite":
+            return [str(r[3]) for r in conn.execute(text("EXPLAIN QUERY PLAN " + sql), {"i": local_id})]
+        if d == "postgresql":
+            conn.execute(text("SET LOCAL enable_seqscan = off"))
+            return [str(r[0]) for r in conn.execute(text("EXPLAIN " + sql), {"i": local_id})]
+        return [f"{r.table}:{r.type}" for r in conn.execute(text("EXPLAIN " + sql), {"i": local_id})]
+
+
+def test_one_record_read_through_a_view_finds_its_string_keyed_row_by_index(
+        platform: tuple[Engine, str | None]) -> None:  # noqa: F811
+    """The views join a string-keyed row with its ``platform_key`` row; a record read by id through the view (the
+    flows' every read of a record) looks the platform's row up by its key's index, not by scanning the platform's
+    table: the key compared as it is on SQLite, through the column's own collation then byte for byte on MariaDB
+    (whatever the column's character set and collation), as text on PostgreSQL (whose index serves ``varchar`` cast
+    to ``text``)."""
+    engine, schema = platform
+    d = engine.dialect.name
+    with engine.begin() as conn:
+        xprov.world(conn, schema, f.id_number(), f.uscc())
+        conn.execute(text(f"INSERT INTO {xprov.q(schema, 'jg')} (jgbm, mc, lx, jb, qh) "  # noqa: S608
+                          "VALUES (:k, :n, 'R', 'L3', '230102')"),
+                     [{"k": f"Y{i:04d}", "n": f"队{i:04d}"} for i in range(300)])
+    columns = [""] if d != "mysql" else [
+        "", "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", "CHARACTER SET utf8mb3 COLLATE utf8mb3_general_ci"]
+    for column in columns:
+        if column:  # the key column as other platforms declare it
+            with engine.begin() as conn:
+                conn.execute(text(f"ALTER TABLE {xprov.q(schema, 'jg')} MODIFY jgbm VARCHAR(20) {column} NOT NULL"))
+        install(engine, load_mapping(xprov.MAPPING), platform_schema=schema or "")
+        with engine.connect() as conn:
+            local_id = conn.execute(text("SELECT local_id FROM platform_key WHERE key_value = 'Y0150'")).scalar_one()
+            assert conn.execute(text("SELECT name FROM organization WHERE id = :i"),
+                                {"i": local_id}).scalar_one() == "队0150"
+            assert conn.execute(text("SELECT COUNT(*) FROM organization")).scalar_one() == 302
+        plan = lookup_plan(engine, local_id)
+        if d == "sqlite":
+            assert not any(p.startswith("SCAN t") for p in plan) and any(p.startswith("SEARCH t ") for p in plan), plan
+        elif d == "postgresql":
+            assert not any("Seq Scan on jg" in p for p in plan), plan
+        else:
+            assert not any(p.startswith("t:") and p.split(":")[1] in ("ALL", "index") for p in plan), (column, plan)

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from regsync.db.mapping.ddl import Place, drop_ddl, install_ddl, installed_objects, placed
+from regsync.db.mapping.ddl import KeyColumn, Place, drop_ddl, install_ddl, installed_objects, placed
 from regsync.db.mapping.load import REFERENCE, parse_mapping, read_mapping
 from regsync.db.mapping.model import CANONICAL, PlatformMapping
 from regsync.db.models import StoreMeta
@@ -27,9 +28,9 @@ from regsync.db.session import utcnow
 #: The ``store_meta`` name of the installed mapping's record.
 INSTALLED = "platform_mapping"
 
-#: (SHA-256 of a mapping file's bytes, dialect, regsync's schema, the platform's schema) → (the mapping's name, the
-#: fingerprint of the statements it installs there): :func:`configured_fingerprint`.
-_FINGERPRINTS: dict[tuple[str, str, str | None, str | None], tuple[str, str]] = {}
+#: (SHA-256 of a mapping file's bytes, dialect, regsync's schema, the platform's schema, the string keys' columns)
+#: → (the mapping's name, the fingerprint of the statements it installs there): :func:`configured_fingerprint`.
+_FINGERPRINTS: dict[tuple[Any, ...], tuple[str, str]] = {}
 
 
 class InstallError(Exception):
@@ -46,6 +47,8 @@ class Installed:
         fingerprint: the SHA-256 (hex) of the statements installed.
         objects: what was made (:func:`regsync.db.mapping.ddl.installed_objects`).
         installed_at: when (UTC, ISO 8601).
+        keys: kind → its string key's column as the catalog declared it at install (:func:`key_columns`; none
+            recorded by an install before they were).
     """
 
     mapping: PlatformMapping
@@ -53,6 +56,7 @@ class Installed:
     fingerprint: str
     objects: list[dict[str, str]]
     installed_at: str
+    keys: dict[str, KeyColumn] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,22 +104,54 @@ def fingerprint(statements: list[str]) -> str:
     return hashlib.sha256("\n;\n".join(statements).encode("utf-8")).hexdigest()
 
 
-def configured_fingerprint(mapping_name: str, place: Place) -> tuple[str, str]:
+def configured_fingerprint(mapping_name: str, place: Place, keys: Mapping[str, KeyColumn] | None = None
+                           ) -> tuple[str, str]:
     """The name of the mapping ``mapping_name`` names and the fingerprint (:func:`fingerprint`) of the statements it
-    installs at ``place``, as its file is now. Cached by the SHA-256 of the file's bytes, the dialect and the place:
-    an unchanged file costs a read and a hash (every run's start and every ``/metrics`` scrape ask), a changed one
-    is parsed and its statements made again.
+    installs at ``place`` (``keys`` as for :func:`~regsync.db.mapping.ddl.install_ddl`), as its file is now. Cached
+    by the SHA-256 of the file's bytes, the dialect, the place and ``keys``: an unchanged file costs a read and a
+    hash (every run's start and every ``/metrics`` scrape ask), a changed one is parsed and its statements made
+    again.
 
     Raises:
         regsync.db.mapping.load.MappingError: the file cannot be read, or is not a mapping.
     """
     path, data = read_mapping(mapping_name)
-    key = (hashlib.sha256(data).hexdigest(), place.dialect, place.own, place.platform)
+    key = (hashlib.sha256(data).hexdigest(), place.dialect, place.own, place.platform,
+           tuple(sorted((keys or {}).items())))
     hit = _FINGERPRINTS.get(key)
     if hit is None:
         mapping = parse_mapping(path, data)
-        hit = _FINGERPRINTS[key] = (mapping.name, fingerprint(install_ddl(mapping, place)))
+        hit = _FINGERPRINTS[key] = (mapping.name, fingerprint(install_ddl(mapping, place, keys)))
     return hit
+
+
+def key_columns(conn: Connection, mapping: PlatformMapping, place: Place) -> dict[str, KeyColumn]:
+    """Kind → its string key's column as ``conn``'s catalog declares it, for the views' joins with ``platform_key``
+    (:class:`~regsync.db.mapping.ddl.KeyColumn`): on SQLite the declared type (``PRAGMA table_info``), on
+    MySQL/MariaDB the character set and collation (``information_schema.COLUMNS``); nothing on PostgreSQL, whose
+    join needs nothing of it. A table or column the catalog does not have is left out."""
+    if place.dialect not in ("sqlite", "mysql"):
+        return {}
+    m = placed(mapping, place)
+    out: dict[str, KeyColumn] = {}
+    for kind in CANONICAL:
+        km = m.kinds[kind]  # type: ignore[index]
+        if km.key_type != "string":
+            continue
+        schema, _, table = km.table.rpartition(".")
+        if place.dialect == "sqlite":
+            pragma = f"PRAGMA {place.quote(schema) + '.' if schema else ''}table_info({place.quote(table)})"
+            declared = next((r[2] for r in conn.execute(text(pragma)) if str(r[1]).lower() == km.key.lower()), None)
+            if declared is not None:
+                out[kind] = KeyColumn(type=str(declared))
+            continue
+        row = conn.execute(text(
+            "SELECT CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+            "COALESCE(:s, DATABASE()) AND TABLE_NAME = :t AND COLUMN_NAME = :c"),
+            {"s": schema or None, "t": table, "c": km.key}).first()
+        if row is not None and row[0] and row[1]:
+            out[kind] = KeyColumn(charset=str(row[0]), collation=str(row[1]))
+    return out
 
 
 def installed(conn: Connection) -> Installed | None:
@@ -126,8 +162,9 @@ def installed(conn: Connection) -> Installed | None:
         return None
     rec = json.loads(raw["value"])
     place = Place(rec["place"]["dialect"], rec["place"]["own"], rec["place"]["platform"])
+    keys = {kind: KeyColumn(**col) for kind, col in rec.get("keys", {}).items()}
     return Installed(PlatformMapping.model_validate(rec["mapping"]), place, rec["fingerprint"], rec["objects"],
-                     rec["installed_at"])
+                     rec["installed_at"], keys)
 
 
 def backfill_keys(conn: Connection, mapping: PlatformMapping, place: Place) -> int:
@@ -173,7 +210,8 @@ def install(engine: Engine, mapping: PlatformMapping, *, platform_schema: str = 
             before = installed(conn)
             if before is not None:
                 _drop(conn, before.objects, before.place)
-            statements = install_ddl(mapping, place)
+            keys = key_columns(conn, mapping, place)
+            statements = install_ddl(mapping, place, keys)
             objects = installed_objects(mapping, place)
             try:
                 for stmt in statements:
@@ -187,12 +225,13 @@ def install(engine: Engine, mapping: PlatformMapping, *, platform_schema: str = 
             digest = fingerprint(statements)
             record = {"mapping": mapping.model_dump(mode="json", by_alias=True), "fingerprint": digest,
                       "place": {"dialect": place.dialect, "own": place.own, "platform": place.platform},
-                      "objects": objects, "installed_at": now}
+                      "objects": objects, "installed_at": now,
+                      "keys": {kind: asdict(col) for kind, col in keys.items()}}
             t = StoreMeta.__table__
             conn.execute(t.delete().where(t.c.name == INSTALLED))
             conn.execute(t.insert().values(name=INSTALLED, value=json.dumps(record, ensure_ascii=False),
                                            updated_at=utcnow()))
-            return Installed(mapping, place, digest, objects, now)
+            return Installed(mapping, place, digest, objects, now, keys)
     except InstallError:
         raise
     except Exception as exc:
@@ -237,7 +276,7 @@ def require_installed(conn: Connection, mapping_name: str, *, platform_schema: s
                                "(REGSYNC_MAPPING) is 'reference': set it to the installed mapping's file, or run "
                                "regsync platform uninstall")
         return TriggerStatus(REFERENCE, REFERENCE, True)
-    name, current = configured_fingerprint(mapping_name, place_of(conn, platform_schema))
+    name, current = configured_fingerprint(mapping_name, place_of(conn, platform_schema), inst.keys if inst else None)
     if inst is None:
         raise InstallError(f"mapping {name} is not installed on this store: run regsync platform check, "
                            "then regsync platform install")
@@ -279,7 +318,7 @@ def status(conn: Connection, mapping: PlatformMapping, *, platform_schema: str =
     if inst is None:
         return TriggerStatus(mapping.name, None, False)
     place = place_of(conn, platform_schema)
-    return _status(conn, inst, mapping.name, inst.fingerprint == fingerprint(install_ddl(mapping, place)))
+    return _status(conn, inst, mapping.name, inst.fingerprint == fingerprint(install_ddl(mapping, place, inst.keys)))
 
 
 def _status(conn: Connection, inst: Installed, mapping_name: str, current: bool) -> TriggerStatus:
