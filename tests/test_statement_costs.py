@@ -1,7 +1,9 @@
-"""What the mapped platform's hot paths cost (issue 14's review): statements counted with a ``before_cursor_execute``
-listener, never time. A province has millions of rows: what is read once per run must not be read per record.
+"""What the hot paths cost (issue 14's review): statements counted with a ``before_cursor_execute`` listener, never
+time. A province has millions of rows: what is read once per run must not be read per record, nor a page of records
+written a statement per record.
 
-The platform is the unseen one of tests/test_platform_mapped.py (``tests/platforms/xprov.*``), on every engine.
+The mapped platform is the unseen one of tests/test_platform_mapped.py (``tests/platforms/xprov.*``), on every
+engine.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from sqlalchemy import Engine, event, text
 
 import factories as f
 from platforms import xprov
+from regsync.db.holds import hold
 from regsync.db.mapping import install as mapping_install
 from regsync.db.mapping.install import INSTALLED, install, require_installed
 from regsync.db.mapping.load import load_mapping
 from regsync.db.platform import read
 from regsync.db.platform.mapped import mapped_platform
+from regsync.db.repairs import REQUEUED_NOTE
 from regsync.db.session import suppress_outbox
 from regsync.flows.adopt import run_adopt
 from regsync.flows.inbound import Poller
@@ -221,6 +225,7 @@ def test_the_configured_mapping_is_parsed_and_its_statements_made_only_when_its_
         return real_ddl(mapping, place, keys)
 
     monkeypatch.setattr(mapping_install, "install_ddl", counted)
+    monkeypatch.setattr(mapping_install, "_FINGERPRINTS", {}, raising=False)  # not what other tests kept
 
     def check() -> bool:
         with engine.connect() as conn:
@@ -286,3 +291,34 @@ def test_one_record_read_through_a_view_finds_its_string_keyed_row_by_index(
             assert not any("Seq Scan on jg" in p for p in plan), plan
         else:
             assert not any(p.startswith("t:") and p.split(":")[1] in ("ALL", "index") for p in plan), (column, plan)
+
+
+def test_a_repair_queues_a_page_of_records_missing_from_the_registry_in_a_few_statements(
+        settings: Settings, engine: Engine, sandbox: SandboxServer) -> None:
+    """``reconcile --repair`` queues the platform's records the registry lacks a page at a time: one look-up of the
+    holds, one of the refusals and waiting rows, one insert, not about four statements a record; each record gets
+    the row and the state it got alone: ``queued``, ``requeued`` (refused before: its row says so), ``discarded``
+    (held by an operator: nothing queued), ``queued`` with no second row (one waits already)."""
+    with engine.begin() as conn, suppress_outbox(conn):  # rows the platform had before regsync: nothing queued
+        vids = [f.volunteer(conn, name=name, id_number=f.id_number(dt.date(1975, 1, 1 + i)))
+                for i, name in enumerate(NAMES + NAMES)]
+    refused, held, waiting = vids[1], vids[2], vids[3]
+    now = dt.datetime(2026, 1, 1)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO outbox (entity, local_id, op, priority, state, attempts, created_at, "
+                          "available_at, last_code, last_error) VALUES ('volunteer', :v, 'insert', 1, :s, 1, :t, "
+                          ":t, :c, NULL)"), [{"v": refused, "s": "failed", "t": now, "c": "INVALID_ID_NUMBER"},
+                                             {"v": waiting, "s": "pending", "t": now, "c": None}])
+        hold(conn, [("volunteer", held)], now=now, actor="test", reason="left the platform", audit_id=None)
+    with statements(engine) as seen:
+        code, summary = run_reconcile(settings, engine=engine, kinds=["volunteers"], repair=True)
+    assert code == 0 and summary["discrepancies"] == {"missing_in_registry": len(vids)}, summary
+    assert summary["actions"] == {"push": {"queued": len(vids) - 2, "requeued": 1, "discarded": 1}}, summary
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT local_id, state, last_error FROM outbox ORDER BY id")).all()
+    new = [(lid, state, error) for lid, state, error in rows[2:]]
+    assert [lid for lid, *_ in new] == [v for v in vids if v not in (held, waiting)]
+    assert {(state, error) for lid, state, error in new if lid != refused} == {("pending", None)}
+    assert [error for lid, _, error in new if lid == refused] == [REQUEUED_NOTE + "INVALID_ID_NUMBER"]
+    outbox_statements = [sql for sql, _ in seen if "outbox" in sql]
+    assert len(outbox_statements) <= 3, outbox_statements
