@@ -60,7 +60,6 @@ from regsync.db.adopt import (
 from regsync.db.feed import save_cursor, saved_cursor
 from regsync.db.merges import reference_ids
 from regsync.db.models import REGISTRY_OWNED
-from regsync.db.platform.mapped import read_only_fields
 from regsync.db.platform.read import (
     count_unlinked,
     load_record,
@@ -385,7 +384,7 @@ class Adopter:
         except ValueError:
             local = None
         result = take_registry(kind, local, project_registry(kind, rec), self.settings.hash_key, "adopted",
-                               read_only_fields(conn, kind))
+                               self.writer.read_only(kind))
         self.writer.note(kind, local_id, rec["id"], result)  # each local field taken, for the run's record
         now = utcnow()
         insert_link(conn, kind, local_id, rec["id"], registry_version=int(rec.get("version") or 1),

@@ -42,6 +42,7 @@ from regsync.db.hashkey import check_hash_key
 from regsync.db.history import create_sent, not_sent_here, reused_keys
 from regsync.db.models import REGISTRY_OWNED, TRANSFERRED_BACK, TRANSFERRED_OUT
 from regsync.db.platform import read, write
+from regsync.db.platform.mapped import MappedPlatform, mapped_platform, platform_insertable, platform_read_only
 from regsync.db.query import CHUNK, chunks
 from regsync.db.session import utcnow
 from regsync.db.triggers import row_priority
@@ -203,7 +204,7 @@ class LocalWriter:
     thread-safe. Writes are buffered until :meth:`flush`, which the caller runs before its transaction ends.
 
     Args:
-        engine: the local store (only to check its hash key).
+        engine: the local store (its hash key is checked; its platform read, :attr:`platform`).
         client: a :class:`regsync.registry.client.RegistryClient` (``lookup``, to fetch what a record refers to;
             ``clock_offset_s``, to tell this store's creates).
         settings: regsync's settings (``province``, ``hash_key``, ``merge``, ``registry.client_id``).
@@ -215,6 +216,10 @@ class LocalWriter:
         own_client_id: this client's id (registry-api.md §1 "ownership").
         note_agreements: count fields equal on both sides (rule ``agree``) as decisions. Adopt turns it off: with
             no common base every equal field "agrees", and its summary is about the fields that differed.
+        platform: the store's mapped platform (:func:`regsync.db.platform.mapped.mapped_platform`; ``None``: the
+            reference tables), read once when the writer is made and again by :meth:`refresh_platform`, never per
+            record; a run that keeps its writer from an earlier one refreshes it at its start (a ``regsync platform
+            install`` in between is then the next run's mapping).
 
     Raises:
         regsync.db.hashkey.HashKeyMismatch: ``settings.hash_key`` is not the store's hash key.
@@ -224,6 +229,9 @@ class LocalWriter:
 
     def __init__(self, engine: Engine, client: RegistryPort, settings: Settings) -> None:
         check_hash_key(engine, settings.hash_key)  # the links' snapshots are hashed with the store's key
+        self.engine = engine
+        self.platform: MappedPlatform | None = None
+        self.refresh_platform()
         self.client = client
         self.settings = settings
         self.ownership = Ownership(settings, client)
@@ -234,6 +242,24 @@ class LocalWriter:
         self._open: dict[int, dict[str, int]] | None = None
         self._candidates: dict[tuple[str, str], list[tuple[int, str, str]]] | None = None
         self._adopted_now: set[int] = set()
+
+    def refresh_platform(self, conn: Connection | None = None) -> None:
+        """Read the store's platform again (one read of ``store_meta``, on ``conn`` or a connection of its own)."""
+        if conn is not None:
+            self.platform = mapped_platform(conn)
+            return
+        with self.engine.connect() as own:
+            self.platform = mapped_platform(own)
+
+    def read_only(self, kind: str) -> frozenset[str]:
+        """The synced fields of ``kind`` regsync must never write on the store's platform
+        (:func:`regsync.db.platform.mapped.platform_read_only`)."""
+        return platform_read_only(self.platform, kind)
+
+    def insertable(self, kind: str) -> bool:
+        """Whether regsync may insert rows of ``kind`` on the store's platform
+        (:func:`regsync.db.platform.mapped.platform_insertable`)."""
+        return platform_insertable(self.platform, kind)
 
     # ------------------------------------------------------------------------------------------ records
     def apply_records(self, conn: Connection, kind: str, recs: list[dict[str, Any]]) -> None:
@@ -306,7 +332,7 @@ class LocalWriter:
         base = json.loads(link["base"] or "{}")
         transferred = self.residence(conn, kind, link, remote)
         result: MergeResult
-        read_only = write.read_only_fields(conn, kind)
+        read_only = self.read_only(kind)
         if link["how"] == REGISTRY_OWNED or transferred:
             result = take_registry(kind, local, remote, key, REGISTRY_OWNED if not transferred else "transferred_out",
                                    read_only)
@@ -393,7 +419,7 @@ class LocalWriter:
         if local_id is not None:
             self.adopt(conn, kind, rec, local_id)
             return
-        if not write.insertable(conn, kind):
+        if not self.insertable(kind):
             # a mapped platform regsync may not insert this kind into (issue 14): the reconcile lists the record
             # as missing locally, for an operator to add on the platform
             st.skipped["not_insertable"] += 1
@@ -449,7 +475,7 @@ class LocalWriter:
         local = project_local(kind, row, refs)
         remote = project_registry(kind, rec)
         result = three_way(kind, {}, local, remote, self.policies, self.settings.hash_key,
-                           write.read_only_fields(conn, kind))
+                           self.read_only(kind))
         version = int(rec.get("version") or 1)
         link = {"entity": kind, "local_id": local_id, "registry_id": rec["id"], "registry_version": version,
                 "base": dumps(result.new_base), "is_duplicate": False, "revision": 0, "how": "adopted"}
@@ -484,7 +510,7 @@ class LocalWriter:
         if same is not None:
             self.adopt(conn, kind, rec, same)
             return same
-        if not write.insertable(conn, kind):
+        if not self.insertable(kind):
             raise Unresolved(f"{kind} {registry_id} is not on the platform, and the mapping does not let regsync "
                              f"insert {kind} rows (insert = false): an operator adds it on the platform")
         how = self._create(conn, kind, rec, depth + 1)
@@ -513,7 +539,7 @@ class LocalWriter:
             self._pending.creates[kind].append((values, link))
             self.note(kind, 0, rec["id"], result, only_summary=True)
             return how
-        local_id = write.insert_record(conn, kind, values, registry_id=rec["id"])
+        local_id = write.insert_record(conn, kind, values, platform=self.platform, registry_id=rec["id"])
         merges.insert_links(conn, {**link, "local_id": local_id})
         self.note(kind, local_id, rec["id"], result, only_summary=True)
         return how
@@ -614,7 +640,7 @@ class LocalWriter:
     def flush(self, conn: Connection) -> None:
         """Send the buffered writes: created rows and their links, updated rows by table and column set, then
         link updates. On PostgreSQL an update of many rows is one ``UPDATE … FROM unnest(arrays)`` statement."""
-        self._pending.flush(conn)
+        self._pending.flush(conn, self.platform)
 
 
 class _PendingWrites:
@@ -626,18 +652,19 @@ class _PendingWrites:
         self.rows: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
         self.links: list[dict[str, Any]] = []
 
-    def flush(self, conn: Connection) -> None:
+    def flush(self, conn: Connection, platform: MappedPlatform | None) -> None:
         """Send them, in ``conn``'s transaction (one statement per kind and shape: an ``executemany``, or on
-        PostgreSQL one ``UPDATE … FROM unnest(arrays)``), and forget them."""
+        PostgreSQL one ``UPDATE … FROM unnest(arrays)``), into the platform ``platform`` (``None``: the reference
+        tables), and forget them."""
         for kind, creates in self.creates.items():
             for chunk in chunks(creates, CHUNK):
                 ids = write.insert_records(conn, kind, [values for values, _ in chunk],
-                                           [link["registry_id"] for _, link in chunk])
+                                           [link["registry_id"] for _, link in chunk], platform=platform)
                 merges.insert_links(conn, [{**link, "local_id": lid} for (_, link), lid in zip(chunk, ids,
                                                                                                  strict=True)])
         self.creates.clear()
         for (kind, columns), rows in self.rows.items():
-            write.write_fields(conn, kind, columns, rows)
+            write.write_fields(conn, kind, columns, rows, platform=platform)
         self.rows.clear()
         if self.links:
             merges.move_links(conn, self.links)

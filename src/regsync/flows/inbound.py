@@ -198,6 +198,7 @@ class Poller:
         unknown_mark = _unknown_mark(self.client)
         try:
             with self.engine.connect() as conn:
+                self.writer.refresh_platform(conn)  # an install since the last run is this run's mapping
                 cursor = saved_cursor(conn)
                 due = reconcile_due(conn)
             if due is not None:

@@ -353,9 +353,14 @@ class Reconciler:
                         self.stopped = True
                         return
             self._flush_batches(kind, pairs, unseen, unlinked)
+        page: list[LocalItem] = []
         for item in iter_unlinked(self.engine, kind, region):
             self.compared[kind]["local"] += 1
-            self.one_sided.missing_in_registry(kind, item)
+            page.append(item)
+            if len(page) >= BATCH:
+                self.one_sided.missing_in_registry(kind, page)
+                page = []
+        self.one_sided.missing_in_registry(kind, page)
         self.rec.flush()
 
     def _flush_batches(self, kind: str, pairs: list[Any], unseen: list[Any], unlinked: list[Any]) -> None:
@@ -383,11 +388,11 @@ class Reconciler:
         unlinked items are ``missing_in_registry``, ids the registry does not know ``broken_link``, the rest
         pairs."""
         groups: dict[str, list[LocalItem]] = defaultdict(list)
+        unlinked = [it for it in items if it.row.get("_rid") is None]
+        self.compared[kind]["local"] += len(unlinked)
+        self.one_sided.missing_in_registry(kind, unlinked)
         for it in items:
-            if it.row.get("_rid") is None:
-                self.compared[kind]["local"] += 1
-                self.one_sided.missing_in_registry(kind, it)
-            else:
+            if it.row.get("_rid") is not None:
                 groups[it.row["_rid"]].append(it)
         if not groups:
             return

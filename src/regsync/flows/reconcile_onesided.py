@@ -93,25 +93,39 @@ class OneSided:
                     self.repairs.pull_new(kind, rec, f)
             self.rec.add(f)
 
-    def missing_in_registry(self, kind: str, item: LocalItem) -> None:
-        """A local row with no link: ``missing_in_registry`` (pushed), or an ``orphan`` when what it refers to is
-        gone; nothing for a row found already in this run or a person another province manages."""
-        if (kind, item.local_id) in self.found_local:
-            return  # found as an adoptable pair already (one finding per record)
-        r = item.row
-        city, line = self.places.of_local(kind, item)
-        missing_refs = [c for c in ORPHAN_REFS.get(kind, ()) if r.get(c) is not None and r.get(f"_has_{c}") is None]
-        if missing_refs:
-            self.orphan(kind, None, item, missing_refs, side="local")
-            return
-        details: dict[str, Any] = {"status": r.get("status")}
-        f = Finding("missing_in_registry", kind, item.local_id, None, [], details, city, line)
-        if kind == "volunteer" and r.get("home_province") not in (None, self.settings.province):
-            return  # another province manages the person (registry-api.md §4.2): not ours to push
-        if self.mode.acts:
-            f.action = "push"
-            f.action_state = "planned" if self.mode.plan else self.repairs.queue(kind, r, "insert", details)
-        self.rec.add(f)
+    def missing_in_registry(self, kind: str, items: Sequence[LocalItem]) -> None:
+        """Local rows with no link (a page of them, in order): ``missing_in_registry`` (pushed), or an ``orphan``
+        when what it refers to is gone; nothing for a row found already in this run or a person another province
+        manages. The page's pushes are queued together (:meth:`Repairs.queue_page`), its findings recorded in
+        order."""
+        found: list[Finding] = []
+        push: list[tuple[Finding, dict[str, Any]]] = []
+        for item in items:
+            if (kind, item.local_id) in self.found_local:
+                continue  # found as an adoptable pair already (one finding per record)
+            r = item.row
+            city, line = self.places.of_local(kind, item)
+            missing_refs = [c for c in ORPHAN_REFS.get(kind, ()) if r.get(c) is not None
+                            and r.get(f"_has_{c}") is None]
+            if missing_refs:
+                found.append(self.orphan_finding(kind, None, item, missing_refs, side="local"))
+                continue
+            if kind == "volunteer" and r.get("home_province") not in (None, self.settings.province):
+                continue  # another province manages the person (registry-api.md §4.2): not ours to push
+            f = Finding("missing_in_registry", kind, item.local_id, None, [], {"status": r.get("status")}, city, line)
+            if self.mode.acts:
+                f.action = "push"
+                if self.mode.plan:
+                    f.action_state = "planned"
+                else:
+                    push.append((f, r))
+            found.append(f)
+        if push:
+            states = self.repairs.queue_page(kind, [r for _, r in push], "insert", [f.details for f, _ in push])
+            for (f, _), state in zip(push, states, strict=True):
+                f.action_state = state
+        for f in found:
+            self.rec.add(f)
 
     def local_deleted(self, kind: str, item: LocalItem, rec: dict[str, Any]) -> None:
         """A link whose local row is gone (or whose key holds another record now) while the registry's record
@@ -147,6 +161,11 @@ class OneSided:
                *, side: str) -> None:
         """An ``orphan``: the reference fields ``refs`` of the record name nothing on its ``side`` (``local`` or
         ``registry``); never repaired automatically."""
+        self.rec.add(self.orphan_finding(kind, rec, item, refs, side=side))
+
+    def orphan_finding(self, kind: str, rec: dict[str, Any] | None, item: LocalItem | None, refs: list[str],
+                       *, side: str) -> Finding:
+        """The finding :meth:`orphan` records."""
         if rec is not None and item is None:
             city, line = self.places.of_registry(kind, rec)
         else:
@@ -155,9 +174,8 @@ class OneSided:
         details: dict[str, Any] = {"side": side, "missing": refs}
         if rec is not None:
             details["registry_refs"] = {c: rec.get(c) for c in refs}
-        f = Finding("orphan", kind, item.local_id if item else None, rec["id"] if rec else None, refs, details,
-                    city, line, *self.mode.no_repair())
-        self.rec.add(f)
+        return Finding("orphan", kind, item.local_id if item else None, rec["id"] if rec else None, refs, details,
+                       city, line, *self.mode.no_repair())
 
     def registry_orphans(self, kind: str, recs: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
         """Registry records whose references do not exist in the registry (confirmed by ``/lookup``):

@@ -17,6 +17,7 @@ runs. One record's failed repair is recorded with its finding (``failed``, ``rep
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -24,10 +25,9 @@ from sqlalchemy import Connection, Engine
 
 from regsync.db.holds import held_keys
 from regsync.db.models import REGISTRY_OWNED
-from regsync.db.platform.mapped import read_only_fields
 from regsync.db.platform.scan import LocalItem
 from regsync.db.reconcile import link_id
-from regsync.db.repairs import mark_requeued, queue_repair, refused_before, relink_as_new
+from regsync.db.repairs import mark_requeued, queue_repairs, refused_before, relink_as_new
 from regsync.db.session import suppress_outbox
 from regsync.domain.masking import mask_text
 from regsync.domain.merge import take_registry, three_way
@@ -71,14 +71,25 @@ class Repairs:
         sends it again, and it fails again unless the data changed since (design.md, flow 1: a refused row waits
         until the data changes). Returns ``discarded`` and queues nothing for a record an operator discarded (held
         until ``outbox restore``)."""
+        return self.queue_page(kind, [row], op, [details])[0]
+
+    def queue_page(self, kind: str, rows: Sequence[dict[str, Any]], op: str,
+                   details: Sequence[dict[str, Any] | None]) -> list[str]:
+        """:meth:`queue` for a page of records (``rows``, each with its finding's ``details``), each as if alone, in
+        one transaction of three statements however many records (:func:`regsync.db.repairs.queue_repairs`): a
+        ``reconcile --repair`` of a province's records missing from the registry is not four statements a record.
+        Returns each record's state, in order (``queued``, ``requeued``, ``discarded``)."""
         with self.engine.begin() as conn:
-            if held_keys(conn, [(kind, int(row["id"]))]):
-                return "discarded"  # an operator keeps it out of sync until `outbox restore` (regsync.db.holds)
-            refused = refused_before(conn, kind, int(row["id"]))
-            if refused is not None and details is not None:
-                details["refused_before"] = refused
-            queue_repair(conn, kind, row, op, refused)
-        return "queued" if refused is None else "requeued"
+            done = queue_repairs(conn, kind, rows, op)
+        out = []
+        for (held, refused), d in zip(done, details, strict=True):
+            if held:  # an operator keeps it out of sync until `outbox restore` (regsync.db.holds)
+                out.append("discarded")
+                continue
+            if refused is not None and d is not None:
+                d["refused_before"] = refused
+            out.append("queued" if refused is None else "requeued")
+        return out
 
     def repair_linked(self, kind: str, item: LocalItem, rec: dict[str, Any], local: dict[str, Any],
                       remote: dict[str, Any], f: Finding) -> None:
@@ -104,7 +115,7 @@ class Repairs:
                 transferred = writer.residence(conn, kind, link, remote)
                 if item.row["_how"] == REGISTRY_OWNED or transferred or (
                         kind == "service_record" and not made_here(writer, rec)):
-                    result = take_registry(kind, local, remote, self.key, "reconcile", read_only_fields(conn, kind))
+                    result = take_registry(kind, local, remote, self.key, "reconcile", writer.read_only(kind))
                 elif kind == "service_record":
                     # never merged: the platform's record is pushed (revoke + a corrected record)
                     if held_keys(conn, [(kind, item.local_id)]):
@@ -119,8 +130,7 @@ class Repairs:
                     return
                 else:
                     base = json.loads(item.row["_base"] or "{}")
-                    result = three_way(kind, base, local, remote, writer.policies, self.key,
-                                       read_only_fields(conn, kind))
+                    result = three_way(kind, base, local, remote, writer.policies, self.key, writer.read_only(kind))
                 writer.write_local(conn, kind, row, result)
                 pushed = bool(result.push) and item.row["_how"] != REGISTRY_OWNED and not transferred
                 refused = None
@@ -158,10 +168,8 @@ class Repairs:
         elif kind == "service_record":
             f.action = "push"
         else:
-            with self.engine.connect() as conn:
-                read_only = read_only_fields(conn, kind)
             result = three_way(kind, json.loads(item.row["_base"] or "{}"), local, remote, self.writer.policies,
-                               self.key, read_only)
+                               self.key, self.writer.read_only(kind))
             f.action = "pull" if result.apply_local else "push" if result.push else "none"
             if result.conflicts:
                 f.details["conflicts"] = sorted(c.field for c in result.conflicts)

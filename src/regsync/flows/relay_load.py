@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine
 from regsync.db import links, outbox, query
 from regsync.db.holds import held_keys
 from regsync.db.platform import read, write
+from regsync.db.platform.mapped import MappedPlatform, mapped_platform
 from regsync.domain.normalize import try_normalize_id_number
 from regsync.domain.projection import REFERENCES, project_registry
 from regsync.flows.relay_items import Item, ReusedKeys
@@ -40,6 +41,15 @@ class Loader:
         self.engine = engine
         self.client = client
         self.reused_keys = reused_keys
+        self._platform: MappedPlatform | None = None
+        self._platform_read = False
+
+    def platform(self, conn: Connection) -> MappedPlatform | None:
+        """The store's mapped platform (``None``: the reference tables), read at the first call only (a loader
+        serves one relay run)."""
+        if not self._platform_read:
+            self._platform, self._platform_read = mapped_platform(conn), True
+        return self._platform
 
     def load_group(self, kind: str, items: list[Item]) -> None:
         """Read what concerns a whole group, in one query each over its records: the fields held by open
@@ -114,7 +124,7 @@ class Loader:
                 fixes.append({"vid": it.local_id, "norm": norm})
                 it.row["id_number_norm"] = norm
         if fixes:
-            write.set_id_number_norms(conn, fixes)
+            write.set_id_number_norms(conn, fixes, platform=self.platform(conn))
         wanted = sorted({it.row["id_number_norm"] for it in items
                          if it.row is not None and it.row.get("id_number_norm")})
         primary_of: dict[int, int] = {}

@@ -35,6 +35,8 @@ own programs, whose writes fire them, do not have regsync's schema on their sear
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from regsync.db.mapping import sql
@@ -88,6 +90,32 @@ class Place:
         return f"{self.platform}.{table}"
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class KeyColumn:
+    """A string key's column as the engine's catalog declares it (read at install:
+    :func:`regsync.db.mapping.install.key_columns`), so that a view joins the platform's row with its
+    ``platform_key`` row by the key's own index (:meth:`_Kind.key_join`).
+
+    Attributes:
+        type: SQLite: its declared type (``VARCHAR(20)``); text affinity lets the join compare it as it is.
+        charset: MySQL/MariaDB: its character set (``utf8mb4``).
+        collation: MySQL/MariaDB: its collation (``utf8mb4_general_ci``).
+    """
+
+    type: str = ""
+    charset: str | None = None
+    collation: str | None = None
+
+
+_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+def _text_affinity(declared: str) -> bool:
+    """Whether a SQLite column declared ``declared`` has text affinity (sqlite.org/datatype3.html, 3.1)."""
+    t = declared.upper()
+    return "INT" not in t and any(word in t for word in ("CHAR", "CLOB", "TEXT"))
+
+
 def placed(mapping: PlatformMapping, place: Place) -> PlatformMapping:
     """``mapping`` with every table qualified by ``place.platform`` where it names none."""
     kinds = {k: km.model_copy(update={"table": place.platform_table(km.table)}) for k, km in mapping.kinds.items()}
@@ -118,10 +146,11 @@ def _lit(value: str) -> str:
 class _Kind:
     """The SQL pieces of one kind's triggers and view."""
 
-    def __init__(self, place: Place, mapping: PlatformMapping, kind: str) -> None:
+    def __init__(self, place: Place, mapping: PlatformMapping, kind: str, key_column: KeyColumn | None = None) -> None:
         self.place = place
         self.mapping = mapping
         self.kind = kind
+        self.key_column = key_column
         self.km: KindMap = mapping.kinds[kind]  # type: ignore[index]
         self.d = place.dialect
         self.key_table = place.own_name("platform_key")
@@ -141,6 +170,30 @@ class _Kind:
     def key_text(self, ref: str) -> str:
         """The row's key as the text ``platform_key.key_value`` holds (its index usable)."""
         return sql.key_text(self.d, self.key(ref))
+
+    def key_join(self, ref: str) -> str:
+        """The view's join of the row ``ref``'s string key with its ``platform_key`` row ``k``.
+
+        Written so that a record read by id (``k`` by its local id) finds the platform's row by the key's index,
+        not by a scan:
+
+        * SQLite, a column of text affinity: compared as it is (a ``CAST`` hides the column from its index);
+        * MySQL/MariaDB: ``k``'s key converted to the column's character set and collation finds the row by the
+          index, then compared byte for byte (a case-insensitive collation would take ``x1`` for ``X1``); as it is
+          when the column is ``utf8mb4_bin`` like ``k``'s;
+        * otherwise (PostgreSQL, whose cast of ``varchar`` to ``text`` keeps the index; an untyped SQLite column,
+          a column the catalog said nothing of) the key as text (:meth:`key_text`).
+        """
+        col = self.key_column
+        if col is not None and self.d == "sqlite" and _text_affinity(col.type):
+            return f"k.key_value = {self.key(ref)}"
+        if col is not None and self.d == "mysql" and col.charset and col.collation and _NAME.fullmatch(
+                col.charset) and _NAME.fullmatch(col.collation):
+            if (col.charset, col.collation) == ("utf8mb4", "utf8mb4_bin"):
+                return f"k.key_value = {self.key(ref)}"
+            return (f"{self.key(ref)} = CONVERT(k.key_value USING {col.charset}) COLLATE {col.collation} "
+                    f"AND k.key_value = {self.key_text(ref)}")
+        return f"k.key_value = {self.key_text(ref)}"
 
     def visible(self, ref: str) -> str:
         scope = sql.in_scope_expr(self.d, self.mapping, self.kind, ref)
@@ -267,8 +320,7 @@ $fn$"""
             else:
                 cols.append(f"NULL AS {q(field)}")
         if self.km.key_type == "string":
-            joins.insert(0, f"JOIN {self.key_table} k ON k.entity = '{self.kind}' "
-                            f"AND k.key_value = {self.key_text('t')}")
+            joins.insert(0, f"JOIN {self.key_table} k ON k.entity = '{self.kind}' AND {self.key_join('t')}")
         view = self.place.own_name(TABLES[self.kind])
         return (f"CREATE VIEW {view} AS SELECT " + ", ".join(cols) + f" FROM {self.table} t "
                 + " ".join(joins) + f" WHERE {self.visible('t')}")
@@ -277,17 +329,19 @@ $fn$"""
         return "k.local_id" if self.km.key_type == "string" else self.key("t")
 
 
-def install_ddl(mapping: PlatformMapping, place: Place) -> list[str]:
+def install_ddl(mapping: PlatformMapping, place: Place, keys: Mapping[str, KeyColumn] | None = None) -> list[str]:
     """Every statement that installs ``mapping`` at ``place``: the views, then the triggers, kind by kind.
 
     Args:
         mapping: the mapping (its tables as :func:`placed` qualifies them).
         place: where regsync's objects and the platform's tables are.
+        keys: kind → its string key's column as the catalog declares it (:class:`KeyColumn`), for the views' joins
+            with ``platform_key``; a kind not there is joined by its key as text.
     """
     m = placed(mapping, place)
     out: list[str] = []
     for kind in CANONICAL:
-        k = _Kind(place, m, kind)
+        k = _Kind(place, m, kind, (keys or {}).get(kind))
         out.append(k.create_view())
         out += k.create_triggers()
     return out

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from regsync.db.mapping.ddl import Place, drop_ddl, install_ddl, installed_objects, placed
-from regsync.db.mapping.load import REFERENCE, load_mapping
+from regsync.db.mapping.ddl import KeyColumn, Place, drop_ddl, install_ddl, installed_objects, placed
+from regsync.db.mapping.load import REFERENCE, parse_mapping, read_mapping
 from regsync.db.mapping.model import CANONICAL, PlatformMapping
 from regsync.db.models import StoreMeta
 from regsync.db.own import table_prefix
@@ -27,6 +28,10 @@ from regsync.db.session import utcnow
 
 #: The ``store_meta`` name of the installed mapping's record.
 INSTALLED = "platform_mapping"
+
+#: (SHA-256 of a mapping file's bytes, dialect, regsync's schema, the platform's schema, the string keys' columns)
+#: → (the mapping's name, the fingerprint of the statements it installs there): :func:`configured_fingerprint`.
+_FINGERPRINTS: dict[tuple[Any, ...], tuple[str, str]] = {}
 
 
 class InstallError(Exception):
@@ -43,6 +48,8 @@ class Installed:
         fingerprint: the SHA-256 (hex) of the statements installed.
         objects: what was made (:func:`regsync.db.mapping.ddl.installed_objects`).
         installed_at: when (UTC, ISO 8601).
+        keys: kind → its string key's column as the catalog declared it at install (:func:`key_columns`; none
+            recorded by an install before they were).
     """
 
     mapping: PlatformMapping
@@ -50,6 +57,7 @@ class Installed:
     fingerprint: str
     objects: list[dict[str, str]]
     installed_at: str
+    keys: dict[str, KeyColumn] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +106,56 @@ def fingerprint(statements: list[str]) -> str:
     return hashlib.sha256("\n;\n".join(statements).encode("utf-8")).hexdigest()
 
 
+def configured_fingerprint(mapping_name: str, place: Place, keys: Mapping[str, KeyColumn] | None = None
+                           ) -> tuple[str, str]:
+    """The name of the mapping ``mapping_name`` names and the fingerprint (:func:`fingerprint`) of the statements it
+    installs at ``place`` (``keys`` as for :func:`~regsync.db.mapping.ddl.install_ddl`), as its file is now. Cached
+    by the SHA-256 of the file's bytes, the dialect, the place and ``keys``: an unchanged file costs a read and a
+    hash (every run's start and every ``/metrics`` scrape ask), a changed one is parsed and its statements made
+    again.
+
+    Raises:
+        regsync.db.mapping.load.MappingError: the file cannot be read, or is not a mapping.
+    """
+    path, data = read_mapping(mapping_name)
+    key = (hashlib.sha256(data).hexdigest(), place.dialect, place.own, place.platform,
+           tuple(sorted((keys or {}).items())))
+    hit = _FINGERPRINTS.get(key)
+    if hit is None:
+        mapping = parse_mapping(path, data)
+        hit = _FINGERPRINTS[key] = (mapping.name, fingerprint(install_ddl(mapping, place, keys)))
+    return hit
+
+
+def key_columns(conn: Connection, mapping: PlatformMapping, place: Place) -> dict[str, KeyColumn]:
+    """Kind → its string key's column as ``conn``'s catalog declares it, for the views' joins with ``platform_key``
+    (:class:`~regsync.db.mapping.ddl.KeyColumn`): on SQLite the declared type (``PRAGMA table_info``), on
+    MySQL/MariaDB the character set and collation (``information_schema.COLUMNS``); nothing on PostgreSQL, whose
+    join needs nothing of it. A table or column the catalog does not have is left out."""
+    if place.dialect not in ("sqlite", "mysql"):
+        return {}
+    m = placed(mapping, place)
+    out: dict[str, KeyColumn] = {}
+    for kind in CANONICAL:
+        km = m.kinds[kind]  # type: ignore[index]
+        if km.key_type != "string":
+            continue
+        schema, _, table = km.table.rpartition(".")
+        if place.dialect == "sqlite":
+            pragma = f"PRAGMA {place.quote(schema) + '.' if schema else ''}table_info({place.quote(table)})"
+            declared = next((r[2] for r in conn.execute(text(pragma)) if str(r[1]).lower() == km.key.lower()), None)
+            if declared is not None:
+                out[kind] = KeyColumn(type=str(declared))
+            continue
+        row = conn.execute(text(
+            "SELECT CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+            "COALESCE(:s, DATABASE()) AND TABLE_NAME = :t AND COLUMN_NAME = :c"),
+            {"s": schema or None, "t": table, "c": km.key}).first()
+        if row is not None and row[0] and row[1]:
+            out[kind] = KeyColumn(charset=str(row[0]), collation=str(row[1]))
+    return out
+
+
 def installed(conn: Connection) -> Installed | None:
     """The mapping installed on the store of ``conn``, or ``None`` (the reference tables, or nothing installed)."""
     t = StoreMeta.__table__
@@ -107,8 +165,9 @@ def installed(conn: Connection) -> Installed | None:
     rec = json.loads(raw["value"])
     place = Place(rec["place"]["dialect"], rec["place"]["own"], rec["place"]["platform"],
                   rec["place"].get("prefix", ""))
+    keys = {kind: KeyColumn(**col) for kind, col in rec.get("keys", {}).items()}
     return Installed(PlatformMapping.model_validate(rec["mapping"]), place, rec["fingerprint"], rec["objects"],
-                     rec["installed_at"])
+                     rec["installed_at"], keys)
 
 
 def backfill_keys(conn: Connection, mapping: PlatformMapping, place: Place) -> int:
@@ -154,7 +213,8 @@ def install(engine: Engine, mapping: PlatformMapping, *, platform_schema: str = 
             before = installed(conn)
             if before is not None:
                 _drop(conn, before.objects, before.place)
-            statements = install_ddl(mapping, place)
+            keys = key_columns(conn, mapping, place)
+            statements = install_ddl(mapping, place, keys)
             objects = installed_objects(mapping, place)
             try:
                 for stmt in statements:
@@ -169,12 +229,13 @@ def install(engine: Engine, mapping: PlatformMapping, *, platform_schema: str = 
             record = {"mapping": mapping.model_dump(mode="json", by_alias=True), "fingerprint": digest,
                       "place": {"dialect": place.dialect, "own": place.own, "platform": place.platform,
                                 "prefix": place.prefix},
-                      "objects": objects, "installed_at": now}
+                      "objects": objects, "installed_at": now,
+                      "keys": {kind: asdict(col) for kind, col in keys.items()}}
             t = StoreMeta.__table__
             conn.execute(t.delete().where(t.c.name == INSTALLED))
             conn.execute(t.insert().values(name=INSTALLED, value=json.dumps(record, ensure_ascii=False),
                                            updated_at=utcnow()))
-            return Installed(mapping, place, digest, objects, now)
+            return Installed(mapping, place, digest, objects, now, keys)
     except InstallError:
         raise
     except Exception as exc:
@@ -219,14 +280,14 @@ def require_installed(conn: Connection, mapping_name: str, *, platform_schema: s
                                "(REGSYNC_MAPPING) is 'reference': set it to the installed mapping's file, or run "
                                "regsync platform uninstall")
         return TriggerStatus(REFERENCE, REFERENCE, True)
-    mapping = load_mapping(mapping_name)
+    name, current = configured_fingerprint(mapping_name, place_of(conn, platform_schema), inst.keys if inst else None)
     if inst is None:
-        raise InstallError(f"mapping {mapping.name} is not installed on this store: run regsync platform check, "
+        raise InstallError(f"mapping {name} is not installed on this store: run regsync platform check, "
                            "then regsync platform install")
-    if inst.mapping.name != mapping.name:
-        raise InstallError(f"mapping {inst.mapping.name} is installed on this store, not {mapping.name} "
+    if inst.mapping.name != name:
+        raise InstallError(f"mapping {inst.mapping.name} is installed on this store, not {name} "
                            "(database.mapping): install the configured one, or configure the installed one")
-    return status(conn, mapping, platform_schema=platform_schema)
+    return _status(conn, inst, name, inst.fingerprint == current)
 
 
 def _present(conn: Connection, place: Place, obj: dict[str, str]) -> bool:
@@ -262,7 +323,10 @@ def status(conn: Connection, mapping: PlatformMapping, *, platform_schema: str =
     if inst is None:
         return TriggerStatus(mapping.name, None, False)
     place = place_of(conn, platform_schema)
-    current = inst.fingerprint == fingerprint(install_ddl(mapping, place))
+    return _status(conn, inst, mapping.name, inst.fingerprint == fingerprint(install_ddl(mapping, place, inst.keys)))
+
+
+def _status(conn: Connection, inst: Installed, mapping_name: str, current: bool) -> TriggerStatus:
     missing = [f"{o['type']} {o['name']}" for o in inst.objects if not _present(conn, inst.place, o)]
-    return TriggerStatus(mapping.name, inst.mapping.name, current, missing, inst.installed_at)
+    return TriggerStatus(mapping_name, inst.mapping.name, current, missing, inst.installed_at)
 

@@ -46,23 +46,32 @@ def _key(loc: tuple[int | str, ...]) -> str:
     return ".".join("in" if part == "in_" else str(part) for part in loc)
 
 
-def load_mapping(name_or_path: str) -> PlatformMapping:
-    """Read and validate a mapping.
-
-    Args:
-        name_or_path: a shipped mapping's name or a TOML file's path.
+def read_mapping(name_or_path: str) -> tuple[Path, bytes]:
+    """The file of a mapping (:func:`mapping_path`) and its bytes, unparsed.
 
     Raises:
-        MappingError: the file is missing or unreadable, not TOML, or does not fit (every problem, keyed).
+        MappingError: the file is missing or unreadable.
     """
     path = mapping_path(name_or_path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return path, path.read_bytes()
     except FileNotFoundError:
         shipped = ", ".join(sorted(p.stem for p in BUILTIN.glob("*.toml")))
         raise MappingError(str(path), [("", f"no such file (shipped mappings: {shipped})")]) from None
     except OSError as exc:
         raise MappingError(str(path), [("", str(exc))]) from None
+
+
+def parse_mapping(path: Path, data: bytes) -> PlatformMapping:
+    """A mapping file's bytes (:func:`read_mapping`), read as UTF-8 TOML and validated.
+
+    Raises:
+        MappingError: not UTF-8 TOML, or does not fit (every problem, keyed).
+    """
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise MappingError(str(path), [("", f"not UTF-8: {exc}")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise MappingError(str(path), [("", f"not TOML: {exc}")]) from None
     try:
@@ -73,3 +82,15 @@ def load_mapping(name_or_path: str) -> PlatformMapping:
             msg = str(err["msg"]).removeprefix("Value error, ")
             problems.append((_key(tuple(err["loc"])), msg))
         raise MappingError(str(path), problems) from None
+
+
+def load_mapping(name_or_path: str) -> PlatformMapping:
+    """Read and validate a mapping.
+
+    Args:
+        name_or_path: a shipped mapping's name or a TOML file's path.
+
+    Raises:
+        MappingError: the file is missing or unreadable, not TOML, or does not fit (every problem, keyed).
+    """
+    return parse_mapping(*read_mapping(name_or_path))

@@ -39,6 +39,10 @@ _OWN = frozenset({"id_number_norm", "updated_at"})
 
 _CACHE: dict[str, tuple[str, MappedPlatform]] = {}
 
+#: Values bound per multi-row ``INSERT`` of a mapped platform's rows (SQLite allows 32,766; PostgreSQL and MySQL
+#: 65,535).
+_INSERT_PARAMS = 30_000
+
 #: Canonical times a row regsync inserts gets from the clock when the registry's record has none (naive UTC).
 _STAMPED: dict[str, tuple[str, ...]] = {"volunteer": ("registered_at",)}
 
@@ -65,6 +69,15 @@ class MappedPlatform:
         self.mapping: PlatformMapping = placed(inst.mapping, inst.place)
         self.place: Place = inst.place
         self.codec = codec
+        self._read_only: dict[str, frozenset[str]] = {}
+
+    def read_only(self, kind: str) -> frozenset[str]:
+        """The synced fields of ``kind`` regsync must never write (``write = false``, or held in a ``const``)."""
+        found = self._read_only.get(kind)
+        if found is None:
+            found = self._read_only[kind] = frozenset(
+                name for name, fm in self.kind(kind).fields.items() if not fm.write or fm.column is None)
+        return found
 
     def kind(self, kind: str) -> KindMap:
         """The kind's table mapping."""
@@ -91,14 +104,6 @@ class MappedPlatform:
                                 {"e": kind, "ids": list(chunk)})
             out.update({int(lid): key for lid, key in rows})
         return out
-
-    def local_id_of_key(self, conn: Connection, kind: str, key: Any) -> int:
-        """The local id of the platform key ``key`` of ``kind``."""
-        if self.kind(kind).key_type != "string":
-            return int(key)
-        kt = self.place.own_name("platform_key")
-        return int(conn.execute(text(f"SELECT local_id FROM {kt} WHERE entity = :e AND key_value = :k"),  # noqa: S608
-                                {"e": kind, "k": str(key)}).scalar_one())
 
     def ref_values(self, conn: Connection, kind: str, field: str, local_ids: Sequence[int]) -> dict[int, Any]:
         """Local id of the referred record → the value the platform's column ``field`` of ``kind`` holds for it:
@@ -163,9 +168,33 @@ class MappedPlatform:
             conn.execute(text(f"UPDATE {self.table(kind)} SET {sets} WHERE {self.q(km.key)} = :k_key"),  # noqa: S608
                          params)
 
+    def local_ids_of_keys(self, conn: Connection, kind: str, keys: Sequence[Any]) -> dict[str, int]:
+        """The platform key (as text) → local id, for the string ``keys`` of ``kind`` that ``platform_key`` holds
+        (one ``IN`` query per :data:`~regsync.db.query.CHUNK` keys)."""
+        kt = self.place.own_name("platform_key")
+        out: dict[str, int] = {}
+        for chunk in chunks(sorted({str(k) for k in keys}), CHUNK):
+            rows = conn.execute(text(f"SELECT key_value, local_id FROM {kt} WHERE entity = :e "  # noqa: S608
+                                     "AND key_value IN :keys").bindparams(bindparam("keys", expanding=True)),
+                                {"e": kind, "keys": list(chunk)})
+            out.update({str(key): int(lid) for key, lid in rows})
+        return out
+
     def insert_rows(self, conn: Connection, kind: str, rows: Sequence[dict[str, Any]],
                     registry_ids: Sequence[str | None]) -> list[int]:
         """Insert records made in the registry as platform rows; returns their local ids in order.
+
+        Rows of the same columns go in one statement per :data:`_INSERT_PARAMS` bound values (:meth:`_insert`):
+        not a round trip per row. The mapping's ``defaults``, the soft-delete flag's active value and the first
+        value of each ``in`` scope rule fill what the row does not say; a string key is ``new_key`` over the
+        registry id (a hash of the row without one). Volunteers' normalized ID numbers are kept after
+        (:meth:`set_norms`, one batch).
+
+        Args:
+            conn: a connection in a transaction, holding :func:`~regsync.db.session.suppress_outbox`.
+            kind: the record kind.
+            rows: canonical rows (field → value; references as local ids, lists as JSON text).
+            registry_ids: the registry record's id of each row (``None``: none).
 
         Raises:
             InsertNotAllowed: the mapping does not let regsync insert rows of ``kind``.
@@ -177,7 +206,7 @@ class MappedPlatform:
         # a canonical time the registry does not send (a volunteer's registration): when regsync made the row
         stamped = [{**r, **{f: now for f in _STAMPED.get(kind, ()) if r.get(f) is None}} for r in rows]
         encoded = self.encode_rows(conn, kind, stamped, new=True)
-        out: list[int] = []
+        made: list[dict[str, Any]] = []
         for r, enc, registry_id in zip(rows, encoded, registry_ids, strict=True):
             values = {**{c: v for c, v in km.defaults.items()}, **enc}
             if km.soft_delete is not None and km.soft_delete.active is not None:
@@ -188,21 +217,47 @@ class MappedPlatform:
             if km.key_type == "string":
                 assert km.new_key is not None  # the model requires it for a string key regsync may insert
                 values[km.key] = km.new_key.format(registry_id=registry_id or _anonymous(r))
-            cols = list(values)
-            stmt = (f"INSERT INTO {self.table(kind)} ({', '.join(self.q(c) for c in cols)}) "  # noqa: S608
-                    f"VALUES ({', '.join(f':v_{c}' for c in cols)})")
-            params = {f"v_{c}": v for c, v in values.items()}
-            if km.key_type == "string":
-                conn.execute(text(stmt), params)
-                local_id = self.local_id_of_key(conn, kind, values[km.key])
-            elif conn.dialect.name == "mysql":  # MySQL 8 has no INSERT … RETURNING: the driver's last insert id
-                local_id = int(conn.execute(text(stmt), params).lastrowid)
-            else:
-                result = conn.execute(text(stmt + f" RETURNING {self.q(km.key)}"), params)
-                local_id = int(result.scalar_one())
-            out.append(local_id)
-            if kind == "volunteer" and "id_number_norm" in r:
-                self.set_norms(conn, [{"vid": local_id, "norm": r["id_number_norm"]}])
+            made.append(values)
+        by_shape: dict[tuple[str, ...], list[int]] = {}
+        for i, values in enumerate(made):
+            by_shape.setdefault(tuple(values), []).append(i)
+        out = [0] * len(made)
+        for cols, at in by_shape.items():
+            for i, local_id in zip(at, self._insert(conn, kind, cols, [made[i] for i in at]), strict=True):
+                out[i] = local_id
+        if kind == "volunteer":
+            self.set_norms(conn, [{"vid": out[i], "norm": r["id_number_norm"]} for i, r in enumerate(rows)
+                                  if "id_number_norm" in r])
+        return out
+
+    def _insert(self, conn: Connection, kind: str, cols: tuple[str, ...], rows: list[dict[str, Any]]) -> list[int]:
+        """Insert ``rows`` (platform column → value, the columns ``cols`` each) into ``kind``'s table; their local
+        ids in order.
+
+        * A string key is the row's own: one ``executemany``, then the local ids the triggers gave the keys in
+          ``platform_key``, one ``IN`` query (:meth:`local_ids_of_keys`).
+        * An integer key is the platform's autoincrement: a multi-row ``INSERT … RETURNING`` of the keys, which
+          are handed out in the rows' order within the statement (ascending), whatever order ``RETURNING`` lists
+          them in (SQLite, PostgreSQL, MariaDB ≥ 10.5). MySQL 8 has no ``RETURNING``, and the last insert id of a
+          multi-row insert is only its first row's, the others not consecutive under ``innodb_autoinc_lock_mode =
+          2`` (its default) while another writer inserts: one insert per row there, each row's id the driver's.
+        """
+        km = self.kind(kind)
+        head = f"INSERT INTO {self.table(kind)} ({', '.join(self.q(c) for c in cols)}) VALUES "  # noqa: S608
+        one = "(" + ", ".join(f":v{j}" for j in range(len(cols))) + ")"
+        params = [{f"v{j}": row[c] for j, c in enumerate(cols)} for row in rows]
+        if km.key_type == "string":
+            conn.execute(text(head + one), params)
+            local = self.local_ids_of_keys(conn, kind, [row[km.key] for row in rows])
+            return [local[str(row[km.key])] for row in rows]
+        if not conn.dialect.insert_returning:
+            return [int(conn.execute(text(head + one), p).lastrowid) for p in params]
+        out: list[int] = []
+        for chunk in chunks(rows, max(1, _INSERT_PARAMS // len(cols))):
+            values = ", ".join("(" + ", ".join(f":v{i}_{j}" for j in range(len(cols))) + ")" for i in range(len(chunk)))
+            bound = {f"v{i}_{j}": row[c] for i, row in enumerate(chunk) for j, c in enumerate(cols)}
+            keys = conn.execute(text(f"{head}{values} RETURNING {self.q(km.key)}"), bound).scalars()
+            out += sorted(int(k) for k in keys)
         return out
 
     def set_norms(self, conn: Connection, fixes: Sequence[dict[str, Any]]) -> None:
@@ -231,8 +286,10 @@ def _anonymous(row: dict[str, Any]) -> str:
 
 
 def mapped_platform(conn: Connection) -> MappedPlatform | None:
-    """The installed mapping of ``conn``'s store, or ``None`` for the reference tables. Read from ``store_meta`` once
-    per installation (a changed record, after ``regsync platform install``, is read again)."""
+    """The installed mapping of ``conn``'s store, or ``None`` for the reference tables: one read of ``store_meta``
+    per call, the mapping itself parsed once per installation (a changed record, after ``regsync platform
+    install``, is parsed again). A run resolves it once, at its start, and passes it down (the flows' writer holds
+    it: :class:`regsync.flows.apply.LocalWriter`); per record it would be a statement per record."""
     t = StoreMeta.__table__
     raw = conn.execute(t.select().with_only_columns(t.c.value).where(t.c.name == INSTALLED)).scalar_one_or_none()
     if raw is None:
@@ -260,20 +317,31 @@ def local_id_of(conn: Connection, kind: str, ident: str) -> int | None:
     return None if found is None else int(found)
 
 
-def insertable(conn: Connection, kind: str) -> bool:
-    """Whether regsync may insert rows of ``kind`` on this store's platform (always, for the reference tables)."""
-    mp = mapped_platform(conn)
+def platform_insertable(mp: MappedPlatform | None, kind: str) -> bool:
+    """Whether regsync may insert rows of ``kind`` on the platform ``mp`` (:func:`mapped_platform`; always, for the
+    reference tables: ``None``)."""
     return mp is None or mp.kind(kind).insert
+
+
+def platform_read_only(mp: MappedPlatform | None, kind: str) -> frozenset[str]:
+    """The synced fields of ``kind`` regsync must never write on the platform ``mp`` (:func:`mapped_platform`):
+    ``write = false``, or held in a ``const``; empty for the reference tables (``None``)."""
+    return frozenset() if mp is None else mp.read_only(kind)
+
+
+def insertable(conn: Connection, kind: str) -> bool:
+    """Whether regsync may insert rows of ``kind`` on this store's platform (always, for the reference tables).
+    Reads ``store_meta``: for one-off callers; a run resolves the platform once (:class:`regsync.flows.apply.
+    LocalWriter`'s ``platform``) and asks :func:`platform_insertable`."""
+    return platform_insertable(mapped_platform(conn), kind)
 
 
 def read_only_fields(conn: Connection, kind: str) -> frozenset[str]:
     """The synced fields of ``kind`` regsync must never write on this store's platform (``write = false``, or
-    held in a ``const``): empty for the reference tables."""
-    mp = mapped_platform(conn)
-    if mp is None:
-        return frozenset()
-    km = mp.kind(kind)
-    return frozenset(name for name, fm in km.fields.items() if not fm.write or fm.column is None)
+    held in a ``const``): empty for the reference tables. Reads ``store_meta``: for one-off callers, as
+    :func:`insertable`; a run asks :func:`platform_read_only`."""
+    return platform_read_only(mapped_platform(conn), kind)
 
 
-__all__ = ["InsertNotAllowed", "MappedPlatform", "insertable", "local_id_of", "mapped_platform", "read_only_fields"]
+__all__ = ["InsertNotAllowed", "MappedPlatform", "insertable", "local_id_of", "mapped_platform",
+           "platform_insertable", "platform_read_only", "read_only_fields"]

@@ -22,6 +22,7 @@ from sqlalchemy.sql import Select
 
 from regsync.db.models import SYNCED_COLUMNS, TABLES, Base, Link
 from regsync.db.own import own_format, own_sql
+from regsync.db.platform.mapped import mapped_platform
 from regsync.db.platform.read import id_number_variants
 from regsync.db.platform.write import set_id_number_norms
 from regsync.db.session import is_postgres
@@ -216,6 +217,8 @@ def backfill_id_number_norm(engine: Engine, page: int = PAGE) -> int:
     keyset pages of ``page`` rows, one transaction each; not a synced column, so the outbox triggers queue
     nothing. A number that does not normalize (GB 11643-1999) is left empty. Returns the rows filled."""
     last, filled = 0, 0
+    with engine.connect() as conn:
+        platform = mapped_platform(conn)  # once, not per page
     while True:
         with engine.begin() as conn:
             rows = conn.execute(text(own_format(
@@ -224,7 +227,7 @@ def backfill_id_number_norm(engine: Engine, page: int = PAGE) -> int:
             fixes = [{"norm": n, "vid": r.id} for r in rows
                      if (n := try_normalize_id_number(r.id_type or "", r.id_number or "")) is not None]
             if fixes:
-                set_id_number_norms(conn, fixes)
+                set_id_number_norms(conn, fixes, platform=platform)
         filled += len(fixes)
         if len(rows) < page:
             return filled
