@@ -143,9 +143,9 @@ def test_demo_on_the_legacy_platform_with_portal_activity_adds_up(tmp_path: Path
         moved = s["transferred_out"].get(kind, 0)
         assert s["local"][kind] == s["registry"][kind] + s["failed"][kind] + moved, kind
         assert s["agree"][kind] == s["local_agree"][kind] == s["registry"][kind] - s["duplicates"][kind], kind
-    db = sqlite3.connect(tmp_path / "legacy" / "local.db")
-    assert db.execute("SELECT COUNT(*) FROM outbox WHERE last_code = 'NOT_OWNER'").fetchone()[0] == 0
-    assert db.execute("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'deferred')").fetchone()[0] == 0
+    db = sqlite3.connect(tmp_path / "legacy" / "local.db")  # regsync's tables under the prefix regsync_ there
+    assert db.execute("SELECT COUNT(*) FROM regsync_outbox WHERE last_code = 'NOT_OWNER'").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM regsync_outbox WHERE state IN ('pending', 'deferred')").fetchone()[0] == 0
 
 
 def test_sync_json_and_a_second_sync_sends_nothing(tmp_path: Path) -> None:
