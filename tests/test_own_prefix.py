@@ -8,15 +8,19 @@ the settings that choose it, and the store made before prefixes, which is not ta
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic.config import Config
 from sqlalchemy import Engine, text
 
+import regsync.db.migrate
+import regsync.db.migrations
 from factories import TEST_HASH_KEY
 from regsync.db.history import reused_keys
-from regsync.db.migrate import current_revision, head_revision, upgrade
+from regsync.db.migrate import alembic_config, current_revision, downgrade, head_revision, revision_of, upgrade
 from regsync.db.own import own_sql, table_prefix
 from regsync.db.session import make_engine
 from regsync.db.store import StoreError, open_store
@@ -122,3 +126,73 @@ def test_a_store_made_without_a_prefix_is_not_taken_for_an_empty_one(tmp_path: P
     with pytest.raises(StoreError, match=r"database.table_prefix \(REGSYNC_TABLE_PREFIX\) to none"):
         open_store(DatabaseSettings(url, mapping="legacy"))
     open_store(DatabaseSettings(url, mapping="legacy", table_prefix="none")).dispose()
+
+
+LATER_REVISION = '''"""A revision after the prefixed store was made (the test's): a column, an index, a data change.
+
+Revision ID: 9901
+Revises: {head}
+"""
+import sqlalchemy as sa
+from alembic import op
+
+from regsync.db.own import own, own_sql
+
+revision = "9901"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table(own("outbox")) as batch:
+        batch.add_column(sa.Column("note", sa.String(40), nullable=True))
+    op.create_index("ix_outbox_note", own("outbox"), ["note"])
+    op.execute(f"UPDATE {{own_sql(op.get_bind(), 'outbox')}} SET note = 'migrated'")
+
+
+def downgrade() -> None:
+    op.drop_index("ix_outbox_note", table_name=own("outbox"))
+    with op.batch_alter_table(own("outbox")) as batch:
+        batch.drop_column("note")
+'''
+
+
+def test_a_later_revision_migrates_a_prefixed_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A prefixed store is made at the newest revision of its day; the revisions after it run on it as on any store,
+    naming regsync's tables with ``own()`` (Alembic's batch mode copies the prefixed table, reflected by its prefixed
+    name), and leave the platform's namesake tables alone."""
+    scripts = tmp_path / "migrations"
+    shutil.copytree(Path(regsync.db.migrations.__file__).parent, scripts,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (scripts / "versions" / "9901_later.py").write_text(LATER_REVISION.format(head=head_revision()), "utf-8")
+    engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}", table_prefix=PREFIX)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE outbox (platform_row INTEGER PRIMARY KEY, note TEXT)"))  # the platform's
+        upgrade(engine, reference_tables=False)
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO regsync_outbox (entity, local_id, op, priority, state, attempts, created_at, "
+                "available_at) VALUES ('org', 7, 'insert', 0, 'pending', 0, '2026-01-01', '2026-01-01')"))
+        made_at = head_revision()
+
+        def with_later(url: str) -> Config:  # regsync's migrations, and the later revision
+            cfg = alembic_config(url)
+            cfg.set_main_option("script_location", str(scripts))
+            return cfg
+
+        monkeypatch.setattr(regsync.db.migrate, "alembic_config", with_later)
+        assert head_revision() == "9901"
+        upgrade(engine, reference_tables=False)  # `regsync db upgrade` of the next release
+        with engine.connect() as conn:
+            assert revision_of(conn) == "9901"
+            assert conn.execute(text("SELECT local_id, note FROM regsync_outbox")).all() == [(7, "migrated")]
+            names = set(conn.execute(text("SELECT name FROM sqlite_master")).scalars())
+            assert "regsync_ix_outbox_note" in names and "regsync_ix_outbox_claim" in names  # indexes kept
+            assert [r[1] for r in conn.execute(text('PRAGMA table_info("outbox")'))] == ["platform_row", "note"]
+        downgrade(engine, made_at, reference_tables=False)
+        with engine.connect() as conn:
+            assert "note" not in [r[1] for r in conn.execute(text('PRAGMA table_info("regsync_outbox")'))]
+    finally:
+        engine.dispose()

@@ -37,10 +37,13 @@ def upgrade(engine: Engine, revision: str = "head", *, reference_tables: bool = 
             regsync's own tables only (revision 0013 takes away the empty reference tables the earlier revisions
             made in a new store).
 
-    A store whose tables take a prefix (SQLite beside a mapped platform, :mod:`regsync.db.own`) is always new at
-    the newest revision: its tables are made from the models and the revision stamped (:func:`make_prefixed`).
+    A store whose tables take a prefix (SQLite beside a mapped platform, :mod:`regsync.db.own`) begins at the
+    newest revision of its day: when empty, its tables are made from the models and the revision stamped
+    (:func:`make_prefixed`); later it is migrated as any store, by the revisions after its own, which therefore name
+    regsync's tables with :func:`regsync.db.own.own` (``op.add_column(own("outbox"), …)``): a prefixed store's
+    engine writes those with the prefix, in batch mode's reflection too.
     """
-    if table_prefix(engine):
+    if table_prefix(engine) and current_revision(engine) is None:
         make_prefixed(engine, revision, reference_tables=reference_tables)
         return
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
@@ -61,13 +64,14 @@ def make_prefixed(engine: Engine, revision: str = "head", *, reference_tables: b
     """Make regsync's tables in a new store whose tables take a prefix, and stamp the newest revision.
 
     Such a store begins at the revision that brought prefixes (``0013``) or later, so there is nothing of the
-    earlier revisions to replay; a later revision that changes a table names it with
-    :func:`regsync.db.own.own`, which a prefixed store's engine writes with the prefix.
+    earlier revisions to replay (their statements name the tables unprefixed); the revisions after it name the
+    tables with :func:`regsync.db.own.own`, which a prefixed store's engine writes with the prefix, and
+    :func:`upgrade` runs them.
 
     Raises:
         ValueError: the reference tables were asked for (they are the platform's own and take no prefix), or a
             revision other than the newest.
-        RuntimeError: the store is at another revision than none or the newest.
+        RuntimeError: the store is at another revision than none or the newest (:func:`upgrade` migrates it).
     """
     if reference_tables:
         raise ValueError("a table prefix is for a store beside a mapped platform (database.mapping is not "

@@ -3,9 +3,14 @@
 Revision ID: ${up_revision}
 Revises: ${down_revision | comma,n}
 Create Date: ${create_date}
+
+Name regsync's tables with ``own("outbox")`` (not ``"outbox"``) in every ``op`` call and raw statement
+(``own_sql(op.get_bind(), "outbox")``): beside a mapped SQLite platform they carry a prefix (regsync.db.own).
 """
 from alembic import op
 import sqlalchemy as sa
+
+from regsync.db.own import own, own_sql  # noqa: F401 — for the operations below
 ${imports if imports else ""}
 
 revision = ${repr(up_revision)}
