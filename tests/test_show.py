@@ -17,6 +17,7 @@ from regsync.console.cli import app
 from regsync.db.conflicts_store import add_audit
 from regsync.db.mapping.install import install
 from regsync.db.mapping.load import load_mapping
+from regsync.db.models import Conflict
 from regsync.db.session import suppress_outbox, utcnow
 from regsync.db.show import audit_naming
 from regsync.flows.reconcile import run_reconcile
@@ -112,6 +113,12 @@ def test_a_record_changed_on_each_side_shows_the_fields_the_base_and_its_traces(
                   reason="checked", details="{}")
         add_audit(conn, at=utcnow(), actor="op-li", action="outbox.retry", target=f"ids=volunteer:{v}0",
                   reason="other", details="{}")
+        for fld, state, base, value in (("name", "resolved", '"王芳"', '"王芳芳"'),
+                                        ("phone", "open", '"h:0123abcd"', '"136****6666"')):
+            conn.execute(Conflict.__table__.insert().values(
+                entity="volunteer", local_id=v, registry_id=rid(engine, "volunteer", v), field=fld,
+                field_group="contact", base_value=base, local_value=value, remote_value=value, registry_version=3,
+                state=state, detected_at=utcnow(), updated_at=utcnow()))
 
     view = show_record(settings, "volunteer", str(v), engine=engine)
     assert view.in_agreement is False
@@ -128,11 +135,16 @@ def test_a_record_changed_on_each_side_shows_the_fields_the_base_and_its_traces(
     assert kinds and kinds <= {"field_mismatch", "stale_link"}
     assert {d["run_id"] for d in view.discrepancies["rows"]} == {found["run_id"]}
     assert [a["target"] for a in view.audit] == [f"ids=volunteer:{v}"]  # not volunteer:{v}0
+    # its conflicts, open and decided, newest first; a personal field's base is a keyed hash, never shown
+    assert view.conflicts["total"] == 2
+    assert [(c["field"], c["state"], c["base_value"]) for c in view.conflicts["rows"]] == [
+        ("phone", "open", "(hash)"), ("name", "resolved", "王芳")]
 
     res = cli(settings, "volunteer", str(v))
     assert res.exit_code == 0, res.output
     assert "differ in 2 field(s)" in res.stdout and "≠" in res.stdout and "base (last agreed)" in res.stdout
     assert "field_mismatch" in res.stdout or "stale_link" in res.stdout
+    assert "conflicts: 2 newest of 2" in res.stdout and "h:0123abcd" not in res.stdout
 
 
 def test_a_record_only_on_the_platform_with_its_failed_push(settings, engine) -> None:
