@@ -389,8 +389,8 @@ def show_record(settings: Settings, kind: str, key: str | None = None, *, regist
         The :class:`RecordView`; the registry not answering is in :attr:`RecordView.registry_state`.
 
     Raises:
-        OperatorUsageError: an unknown kind; :class:`ShowUsageError`: neither or both of ``key`` and
-            ``registry_id``, or no reason for ``show_personal_data``.
+        ShowUsageError: neither or both of ``key`` and ``registry_id``, or no reason for ``show_personal_data``.
+        OperatorUsageError: an unknown kind.
         RecordNotFound: neither side holds the record (or the platform does not and the registry did not answer).
         ConfigError: incomplete registry settings, a bad database URL, or a hash key that is not the store's.
         StoreError: the local store is unusable.
