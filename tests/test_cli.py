@@ -297,6 +297,7 @@ COMMANDS: list[list[str]] = [
     ["resync", "volunteer", "1", "--reason", "x"], ["resync", "org", "1", "--reason", "x"],
     ["resync", "region", "2301", "--reason", "x"],
     ["report", "list"], ["report", "show", "1"], ["report", "export", "1"],
+    ["show", "x", "1"],  # a kind (x: a placeholder, as the reasons) and a key; the settings are read first
     ["platform", "check"],
     ["platform", "install"],
     ["platform", "uninstall"],

@@ -8,7 +8,6 @@ data: the run is *partial*), 1 the run failed, 2 a usage or configuration error,
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -25,7 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from regsync.console.common import command_errors
+from regsync.console.common import ActorOpt, ConfigOpt, JsonOpt, command_errors, print_json
 from regsync.console.common import setup as _setup
 from regsync.console.conflicts import print_conflict, print_resolution
 from regsync.console.conflicts import print_listing as print_conflict_listing
@@ -33,6 +32,8 @@ from regsync.console.outbox import print_action, print_listing
 from regsync.console.platform import platform_app
 from regsync.console.progress import progress_bars
 from regsync.console.sandbox_seed import seed as sandbox_seed
+from regsync.console.show import TEXT as SHOW_TEXT
+from regsync.console.show import show as show_command
 from regsync.console.status import print_status
 from regsync.console.summaries import print_adopt_summary, print_generate_summary, print_sync_summary
 from regsync.db.hashkey import rekey_store
@@ -94,10 +95,6 @@ def _wide_tables_when_piped() -> None:
 
 err = Console(stderr=True, soft_wrap=True)
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML settings file (or REGSYNC_CONFIG).",
-                                                exists=False, dir_okay=False)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
-ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who, for the audit table (default: OS user).")]
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (required; goes to the audit table).")]
 
 
@@ -119,12 +116,6 @@ def stop_on_signal() -> Iterator[Callable[[], bool]]:
 def show_progress(json_output: bool) -> bool:
     """Whether to draw progress: only in a terminal and never under ``--json``."""
     return not json_output and sys.stdout.isatty() and sys.stderr.isatty()
-
-
-def print_json(data: Any) -> None:
-    """Write ``data`` as one JSON object on stdout."""
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, sort_keys=True, default=str) + "\n")
-    sys.stdout.flush()
 
 
 # ------------------------------------------------------------------------------------------------ db
@@ -402,9 +393,9 @@ def _outbox_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _exit_if_nothing_matched(result: Any) -> None:
-    """``outbox retry|discard|restore`` that matched nothing (:attr:`regsync.flows.operator.ActionResult.nothing_matched`:
-    unknown ids, records sent, not waiting or not held): nothing done and nothing audited, exit 2 (a usage error;
-    design.md, "Operator commands")."""
+    """``outbox retry|discard|restore`` that matched nothing
+    (:attr:`regsync.flows.operator.ActionResult.nothing_matched`: unknown ids, records sent, not waiting or not
+    held): nothing done and nothing audited, exit 2 (a usage error; design.md, "Operator commands")."""
     if result.nothing_matched:
         err.print("[red]usage error:[/red] nothing matched: no record "
                   f"{result.action.removeprefix('outbox.')}{'d' if result.action.endswith('e') else 'ed'}",
@@ -889,6 +880,9 @@ def resync_region(code: Annotated[str, typer.Argument(metavar="CODE", help="GB/T
                   dry_run: PlanOpt = False, json_output: JsonOpt = False) -> None:
     """Resync one region."""
     _resync(config, Target("region", code), reason, actor, dry_run, json_output)
+
+
+app.command("show", help=SHOW_TEXT["help"], epilog=env_epilog("database", "registry"))(show_command)
 
 
 def _mount_sandbox() -> None:

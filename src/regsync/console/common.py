@@ -5,8 +5,11 @@ or configuration error, 1 an unusable local store), and the local store opened."
 from __future__ import annotations
 
 import contextlib
+import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,6 +21,27 @@ from regsync.service.logs import configure_logging
 from regsync.settings import ConfigError, DatabaseSettings, Settings, load_settings
 
 err = Console(stderr=True, soft_wrap=True)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML settings file (or REGSYNC_CONFIG).",
+                                                exists=False, dir_okay=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout and nothing else.")]
+ActorOpt = Annotated[str | None, typer.Option("--actor", help="Who, for the audit table (default: OS user).")]
+
+
+def cell(value: Any) -> str:
+    """A value as a table cell shows it: ``—`` for none, a list's items joined by commas (``[]`` for an empty one),
+    anything else as its text."""
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "[]"
+    return str(value)
+
+
+def print_json(data: Any) -> None:
+    """Write ``data`` as one JSON object on stdout (keys sorted, UTF-8 as is, other values as their text)."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, sort_keys=True, default=str) + "\n")
+    sys.stdout.flush()
 
 
 def load_checked(config: Path | None) -> Settings:
@@ -81,4 +105,5 @@ def open_checked_store(settings: Settings, *, migrated: bool = True, database: D
         return open_store(database or settings.database, migrated=migrated)
 
 
-__all__ = ["command_errors", "err", "load_checked", "open_checked_store", "setup"]
+__all__ = ["ActorOpt", "ConfigOpt", "JsonOpt", "cell", "command_errors", "err", "load_checked", "open_checked_store",
+           "print_json", "setup"]

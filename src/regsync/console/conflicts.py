@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from regsync.console.common import cell as _fmt
 from regsync.domain.clock import to_local
 from regsync.domain.projection import SENSITIVE
 from regsync.flows.conflicts import ConflictListing, ConflictView, Resolution
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value) or "[]"
-    return str(value)
 
 
 def print_listing(listing: ConflictListing) -> None:
@@ -58,7 +49,6 @@ def print_conflict(c: ConflictView) -> None:
 
 def print_resolution(r: Resolution) -> None:
     """What a resolve did, for a terminal."""
-
     what = {"registry": "the registry's value written to the platform", "local": "the platform's value queued "
             "for the registry", "value": "the value written to the platform and queued for the registry"}
     Console().print(f"conflict {r.conflict_id} resolved ({r.kind} {r.local_id}, {r.field} = {_fmt(r.value_shown)}): "

@@ -317,6 +317,17 @@ def local_id_of(conn: Connection, kind: str, ident: str) -> int | None:
     return None if found is None else int(found)
 
 
+def platform_key_of(conn: Connection, kind: str, local_id: int) -> str | None:
+    """The platform's key of the record of ``kind`` with local id ``local_id``, as an operator names it (the inverse
+    of :func:`local_id_of`): its string key (an org code) where the mapping keys the kind by a string, the local
+    id's digits otherwise; ``None`` when no string key has that local id."""
+    mp = mapped_platform(conn)
+    if mp is None or mp.kind(kind).key_type != "string":
+        return str(local_id)
+    found = mp.platform_keys(conn, kind, [local_id]).get(local_id)
+    return None if found is None else str(found)
+
+
 def platform_insertable(mp: MappedPlatform | None, kind: str) -> bool:
     """Whether regsync may insert rows of ``kind`` on the platform ``mp`` (:func:`mapped_platform`; always, for the
     reference tables: ``None``)."""
@@ -344,4 +355,4 @@ def read_only_fields(conn: Connection, kind: str) -> frozenset[str]:
 
 
 __all__ = ["InsertNotAllowed", "MappedPlatform", "insertable", "local_id_of", "mapped_platform",
-           "platform_insertable", "platform_read_only", "read_only_fields"]
+           "platform_insertable", "platform_key_of", "platform_read_only", "read_only_fields"]
