@@ -35,6 +35,8 @@ def test_demo_numbers_add_up_and_failures_are_only_unfixable_dirt(tmp_path: Path
         assert summary["local"][kind] == summary["registry"][kind] + summary["failed"][kind], kind
         assert summary["agree"][kind] + summary["duplicates"][kind] == summary["registry"][kind], kind
         assert summary["local_agree"][kind] == summary["agree"][kind], kind
+        assert summary["identical"][kind] == summary["agree"][kind], kind  # the table's "synced" (issue 15)
+        assert sum(summary["failed_codes"].get(kind, {}).values()) == summary["failed"][kind], kind
         assert summary["registry_unlinked"][kind] == 0, kind  # nothing in the registry that no local row links
     assert summary["adds_up"] is True
     assert set(summary["failed_by_code"]) <= {"INVALID_PHONE", "INVALID_ID_NUMBER", "PARENT_FAILED"}
@@ -115,6 +117,8 @@ def test_demo_with_portal_activity_ends_in_agreement(tmp_path: Path) -> None:
     assert s["transferred_out"].get("volunteers", 0) >= 1
     assert s["registry_owned"].get("service_records", 0) >= 1  # entered on the portal, never pushed
     assert s["in_agreement"] is True and s["adds_up"] is True, s
+    # the feed's counters over the passes (issue 15): every item pulled was counted, most of them echoes
+    assert s["feed"]["changes"] >= sum(s["pulled"].values()) > s["feed"]["echoes"] > 0, s["feed"]
     for kind in KINDS:
         moved = s["transferred_out"].get(kind, 0)
         assert s["local"][kind] == s["registry"][kind] + s["failed"][kind] + moved, kind
@@ -139,6 +143,8 @@ def test_demo_on_the_legacy_platform_with_portal_activity_adds_up(tmp_path: Path
     assert s["portal"].get("transfer_out", 0) >= 1
     assert s["transferred_out"] == {"volunteers": s["portal"]["transfer_out"]}  # every one of them, once
     assert s["in_agreement"] is True and s["adds_up"] is True, s
+    # the feed's counters over the passes (issue 15): every item pulled was counted, most of them echoes
+    assert s["feed"]["changes"] >= sum(s["pulled"].values()) > s["feed"]["echoes"] > 0, s["feed"]
     for kind in KINDS:
         moved = s["transferred_out"].get(kind, 0)
         assert s["local"][kind] == s["registry"][kind] + s["failed"][kind] + moved, kind

@@ -25,3 +25,18 @@ def test_a_field_held_by_a_conflict_is_left_out_of_both_agreements(settings, eng
     with RegistryClient(settings.registry, province=settings.province) as client:
         cmp = compare_with_registry(engine, client, "volunteer", settings.hash_key)
     assert (cmp["found"], cmp["duplicates"], cmp["agree"], cmp["local_agree"]) == (1, 0, 1, 1), cmp
+    assert cmp["identical"] == 1, cmp
+
+
+def test_identical_counts_the_records_in_step_on_both_sides_not_the_smaller_of_the_two_agreements(
+        settings, engine, sandbox) -> None:
+    """Issue 15: the demo's ``synced`` column. One volunteer changed on the platform only (its base still agrees
+    with the registry, its row does not), another given the same new phone on both sides without a sync (its row
+    agrees with the registry, its base does not): one of each agreement, and neither record is in step."""
+    one, other = pushed_world(settings, engine, volunteers=2)["vols"]
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE volunteer SET phone = '13600001111' WHERE id IN (:a, :b)"), {"a": one, "b": other})
+    portal(sandbox, f"volunteers/{rid(engine, 'volunteer', other)}/contact", {"phone": "13600001111"})
+    with RegistryClient(settings.registry, province=settings.province) as client:
+        cmp = compare_with_registry(engine, client, "volunteer", settings.hash_key)
+    assert (cmp["found"], cmp["agree"], cmp["local_agree"], cmp["identical"]) == (2, 1, 1, 0), cmp

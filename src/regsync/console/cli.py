@@ -28,6 +28,7 @@ from regsync.console.common import ActorOpt, ConfigOpt, JsonOpt, command_errors,
 from regsync.console.common import setup as _setup
 from regsync.console.conflicts import print_conflict, print_resolution
 from regsync.console.conflicts import print_listing as print_conflict_listing
+from regsync.console.demo_summary import print_demo_summary
 from regsync.console.outbox import print_action, print_listing
 from regsync.console.platform import platform_app
 from regsync.console.progress import progress_bars
@@ -684,7 +685,7 @@ def demo(scale: Annotated[float, typer.Option(help="Data set scale (1.0 = the pr
     """Run the end-to-end demo."""
     # start-up cost: the demo brings the sandbox registry (its server, portal and rules), which no other command
     # needs; imported here so that every other command starts without it
-    from regsync.console.demo import print_demo_summary, run_demo  # start-up cost (above)
+    from regsync.console.demo import run_demo  # start-up cost (above)
 
     configure_logging(LogSettings(level="WARNING"))
     if sign_method not in ("HMAC-SHA256", "HMAC-SM3"):

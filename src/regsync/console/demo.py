@@ -20,13 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from rich import box
-from rich.console import Console
-from rich.table import Table
 from sqlalchemy import Engine
 
 from regsync.console.progress import progress_bars
-from regsync.console.summaries import platform_extras_line
 from regsync.db.agreement import (
     links_by_registry_id,
     local_counts,
@@ -34,7 +30,7 @@ from regsync.db.agreement import (
     single_row_people,
     transferred_volunteers,
 )
-from regsync.db.runs import outbox_failures
+from regsync.db.runs import outbox_failures, outbox_failures_by_kind
 from regsync.db.session import make_engine
 from regsync.domain.kinds import KIND_NAMES
 from regsync.domain.projection import FIELDS, canonical, project_local, project_registry
@@ -58,19 +54,19 @@ from regsync.settings import (
 
 
 def _agreement(engine: Engine, kind: str, pairs: list[tuple[int, dict[str, Any], str]], hash_key: str
-               ) -> tuple[int, int]:
-    """Of ``pairs`` (local id, registry record, the link's base as JSON text): ``(agree, local_agree)``, how many
-    links have a base equal to the registry's record, and how many local rows have synced fields equal to it,
-    canonically. Both leave out the fields open conflicts hold: such a field differs on purpose (held for an
-    operator, or a ``read_only`` field of a mapped platform the registry changed), and its base keeps the value
-    last agreed (:attr:`regsync.domain.merge.MergeResult.new_base`)."""
+               ) -> tuple[int, int, int]:
+    """Of ``pairs`` (local id, registry record, the link's base as JSON text): ``(agree, local_agree, identical)``,
+    how many links have a base equal to the registry's record, how many local rows have synced fields equal to it,
+    canonically, and how many of the pairs do both. All leave out the fields open conflicts hold: such a field
+    differs on purpose (held for an operator, or a ``read_only`` field of a mapped platform the registry changed),
+    and its base keeps the value last agreed (:attr:`regsync.domain.merge.MergeResult.new_base`)."""
     rows, held, refs = rows_with_holds_and_refs(engine, kind, [lid for lid, _, _ in pairs])
-    agree = same = 0
+    agree = same = both = 0
     for lid, record, base in pairs:
         skip = held.get(lid, set())
         remote = canonical(project_registry(kind, record), hash_key)
-        if _equal(json.loads(base), remote, skip):
-            agree += 1
+        base_agrees = _equal(json.loads(base), remote, skip)
+        agree += base_agrees
         row = rows.get(lid)
         if row is None:
             continue
@@ -80,7 +76,8 @@ def _agreement(engine: Engine, kind: str, pairs: list[tuple[int, dict[str, Any],
             continue
         if _equal(local, remote, skip, FIELDS[kind]):
             same += 1
-    return agree, same
+            both += base_agrees
+    return agree, same, both
 
 
 def _equal(one: dict[str, Any], other: dict[str, Any], skip: set[str], names: Sequence[str] | None = None) -> bool:
@@ -100,20 +97,21 @@ def compare_with_registry(engine: Engine, client: Any, kind: str, hash_key: str)
         their own; ``agree``: of the others, the ones whose registry record equals the link's base snapshot (the
         state both sides last agreed on); ``local_agree``: of the others, the ones whose local
         row equals the registry's record in every synced field; both leave out the fields open conflicts hold;
-        ``registry_total``: records in the export; ``unlinked``: of
-        those, records no local row links (a person's two local rows link one record, so ``found`` can exceed
-        the records it names).
+        ``identical``: of the others, the ones that do both (in step on both sides); ``registry_total``: records
+        in the export; ``unlinked``: of those, records no local row links (a person's two local rows link one
+        record, so ``found`` can exceed the records it names).
     """
-    found = agree = total = matched = local_agree = duplicates = 0
+    found = agree = total = matched = local_agree = identical = duplicates = 0
     links = links_by_registry_id(engine, kind)
     current = next(links, None)
     pairs: list[tuple[int, dict[str, Any], str]] = []
 
     def batch() -> None:
-        nonlocal agree, local_agree
-        more, same = _agreement(engine, kind, pairs, hash_key)
+        nonlocal agree, local_agree, identical
+        more, same, both = _agreement(engine, kind, pairs, hash_key)
         agree += more
         local_agree += same
+        identical += both
         pairs.clear()
 
     with client.export(kind) as export:
@@ -138,13 +136,15 @@ def compare_with_registry(engine: Engine, client: Any, kind: str, hash_key: str)
     if pairs:
         batch()
     return {"found": found, "agree": agree, "duplicates": duplicates, "local_agree": local_agree,
-            "registry_total": total,
+            "identical": identical, "registry_total": total,
             "unlinked": total - matched}
 
 
 #: The inbound keys of a sync summary the demo adds up over its passes (issue 4).
 INBOUND_KEYS = ("pulled", "merged", "adopted", "created_locally", "registry_owned", "conflicts", "ended_locally",
                 "merged_on_push")
+#: The change feed's counters of a sync summary (its ``inbound``) the demo adds up over its passes (issue 15).
+FEED_KEYS = ("pages", "changes", "echoes", "repeats", "stale")
 
 
 def _add(total: dict[str, int], more: dict[str, int]) -> None:
@@ -159,6 +159,11 @@ def _total(runs: list[dict[str, Any]], key: str) -> dict[str, int]:
     for r in runs:
         _add(out, r.get(key) or {})
     return out
+
+
+def _feed(runs: list[dict[str, Any]]) -> dict[str, int]:
+    """The change feed's counters (:data:`FEED_KEYS`) summed over the sync runs' ``inbound``."""
+    return {k: sum(int((r.get("inbound") or {}).get(k, 0)) for r in runs) for k in FEED_KEYS}
 
 
 def _worst(statuses: Any) -> str:
@@ -215,11 +220,12 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
     Returns:
         ``local``, ``registry``, ``pushed``, ``linked``, ``failed`` (each: kind → count, kinds named ``orgs``,
         ``volunteers``, ``memberships``, ``activities``, ``service_records``), ``failed_by_code`` (code →
-        count), ``agree`` (kind → records equal to their base, fields held by
-        open conflicts left out), ``registry_total`` (kind → records in the
+        count), ``failed_codes`` (kind → code → count, kinds without failures left out), ``agree`` (kind →
+        records equal to their base, fields held by open conflicts left out), ``registry_total`` (kind → records in the
         registry's export: more than ``registry`` only if the registry holds records no local row links),
         ``local_agree`` (kind → local rows equal to their registry record in every synced field, fields held by
-        open conflicts left out), ``duplicates`` (kind → second local rows of a person and what hangs on them:
+        open conflicts left out), ``identical`` (kind → records that are both: in step on both sides),
+        ``duplicates`` (kind → second local rows of a person and what hangs on them:
         linked to the first row's record, not compared), ``in_agreement`` (every found record agrees with its
         link's base, and every other local row with its registry record),
         ``transferred_out`` (kind → local records of people who moved to another province: no longer the
@@ -228,8 +234,9 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
         ``faults`` (set, injected, the client's retries), ``platform`` (the platform's mapping: ``reference`` or
         ``legacy``), ``status``, ``workdir`` and ``seconds``; with portal
         activity also ``portal`` (the actions applied), ``pulled``, ``merged``, ``adopted``,
-        ``created_locally``, ``registry_owned``, ``conflicts`` (kind → count, over every sync pass) and
-        ``syncs`` (the sync runs' ids).
+        ``created_locally``, ``registry_owned``, ``conflicts`` (kind → count, over every sync pass), ``feed``
+        (the change feed's ``pages``, ``changes``, ``echoes`` of regsync's own writes, ``repeats`` and ``stale``
+        items, over every sync pass) and ``syncs`` (the sync runs' ids).
 
     Raises:
         ConfigError: the work dir is not the demo's own (not empty, no marker) or cannot be written; an unknown
@@ -297,6 +304,7 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
         registry: dict[str, int] = {}
         agree: dict[str, int] = {}
         local_agree: dict[str, int] = {}
+        identical: dict[str, int] = {}
         duplicates: dict[str, int] = {}
         registry_total: dict[str, int] = {}
         unlinked: dict[str, int] = {}
@@ -306,10 +314,12 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
                 registry[name] = cmp["found"]
                 agree[name] = cmp["agree"]
                 local_agree[name] = cmp["local_agree"]
+                identical[name] = cmp["identical"]
                 duplicates[name] = cmp["duplicates"]
                 registry_total[name] = cmp["registry_total"]
                 unlinked[name] = cmp["unlinked"]
         failed, failed_by_code = outbox_failures(engine)
+        failed_codes = outbox_failures_by_kind(engine)
         local = local_counts(engine)
         transferred = transferred_counts(engine, settings.province)
         engine.dispose()
@@ -321,6 +331,7 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
         "registry_total": registry_total,
         "registry_unlinked": unlinked,
         "local_agree": local_agree,
+        "identical": identical,
         "duplicates": duplicates,
         "in_agreement": all(agree[k] == local_agree[k] == registry[k] - duplicates[k] for k in registry),
         "transferred_out": transferred,
@@ -329,11 +340,12 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
         "linked": _total(runs, "linked"),
         "failed": {name: failed.get(name, 0) for name in KIND_NAMES.values()},
         "failed_by_code": failed_by_code,
+        "failed_codes": failed_codes,
         "backlog": sync["backlog"],
         "faults": {"set": parse_fault_spec(faults), "injected": injected, "client": sync.get("client", {})},
         "generated": generated,
-        **({"portal": portal, **{k: _total(runs, k) for k in INBOUND_KEYS}, "syncs": [r["run_id"] for r in runs]}
-           if portal_activity > 0 else {}),
+        **({"portal": portal, **{k: _total(runs, k) for k in INBOUND_KEYS}, "feed": _feed(runs),
+            "syncs": [r["run_id"] for r in runs]} if portal_activity > 0 else {}),
         "platform": platform,
         "status": _worst(r["status"] for r in runs),
         **({"error": sync["error"]} if sync.get("error") else {}),
@@ -341,51 +353,3 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
         "seconds": round(time.monotonic() - started, 3),
     }
     return summary
-
-
-def print_demo_summary(summary: dict[str, Any]) -> None:
-    """The demo's table, for a terminal."""
-    out = Console()
-    table = Table(title=f"regsync demo on the {summary.get('platform', 'reference')} platform: {summary['status']} "
-                        f"in {summary['seconds']} s", box=box.SIMPLE_HEAD,
-                  padding=(0, 0), pad_edge=False)
-    for col, just in (("kind", "left"), ("local", "right"), ("registry", "right"), ("agree", "right"),
-                      ("local agrees", "right"), ("pushed", "right"), ("linked", "right"), ("failed", "right"),
-                      ("moved out", "right"), ("adds up", "center")):
-        table.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
-    moved = summary.get("transferred_out", {})
-    for name in KIND_NAMES.values():
-        local, reg, failed = summary["local"][name], summary["registry"][name], summary["failed"][name]
-        table.add_row(name, f"{local:,}", f"{reg:,}", f"{summary['agree'][name]:,}",
-                      f"{summary['local_agree'][name]:,}",
-                      f"{summary['pushed'].get(name, 0):,}", f"{summary['linked'].get(name, 0):,}", f"{failed:,}",
-                      f"{moved.get(name, 0):,}",
-                      "yes" if local == reg + failed + moved.get(name, 0) else "[red]no[/red]")
-    out.print(table)
-    extra = summary["registry_unlinked"]
-    out.print("records in the registry's exports: " + ", ".join(
-        f"{k} {summary['registry_total'][k]:,}" for k in summary["registry_total"])
-        + ("" if not any(extra.values()) else "  (no local row links: " + ", ".join(
-            f"{k} {v}" for k, v in extra.items() if v) + ")"))
-    out.print("registry: local records found in the registry's export; agree: of those, equal to the last agreed "
-              "state (a person's second local rows left out); local agrees: local rows equal to their registry "
-              "record in every synced field; pushed: writes the registry accepted (a record can take more than one: "
-              "created, then ended or corrected); linked: to a record the registry already had; moved out: people "
-              "transferred to another province; adds up: local = registry + failed + moved out")
-    if summary.get("platform", "reference") != "reference":
-        out.print(f"platform {summary['platform']}: the platform's own tables through its mapping; "
-                  + platform_extras_line(summary["generated"]), highlight=False)
-    if "portal" in summary:
-        out.print("portal-side actions: " + ", ".join(f"{k} {v}" for k, v in summary["portal"].items()))
-        out.print("brought home: " + "; ".join(
-            f"{key.replace('_', ' ')} " + (", ".join(f"{k} {v}" for k, v in summary[key].items()) or "0")
-            for key in ("pulled", "merged", "adopted", "created_locally", "registry_owned", "conflicts",
-                        "ended_locally")))
-    if summary["failed_by_code"]:
-        out.print("failures by code: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["failed_by_code"].items())))
-    if summary.get("error"):
-        out.print(f"[red]error:[/red] {summary['error']}")
-    if summary["faults"]["set"]:
-        out.print("faults set: " + ", ".join(f"{k}={v}" for k, v in summary["faults"]["set"].items()))
-        out.print("faults injected: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["faults"]["injected"].items())))
-    out.print(f"databases kept in {summary['workdir']} (local.db, sandbox.db)")

@@ -54,18 +54,33 @@ def finish_run(engine: Engine, run_id: int, status: str, summary: dict[str, Any]
             KEEPER.release(engine)
 
 
-def outbox_failures(engine: Engine) -> tuple[dict[str, int], dict[str, int]]:
-    """Records whose outbox rows are failed or blocked now: (kind → count, code → count), by record."""
-    by_kind: dict[str, int] = {}
-    by_code: dict[str, int] = {}
+def _failure_rows(engine: Engine) -> list[tuple[str, str, int]]:
+    """(entity, code or ``UNKNOWN``, records) of the records whose outbox rows are failed or blocked now."""
     with engine.connect() as conn:
         rows = conn.execute(text(
             "SELECT entity, last_code, COUNT(*) FROM (SELECT DISTINCT entity, local_id, last_code FROM "  # noqa: S608
             f"{own_sql(conn, 'outbox')} WHERE state IN ('failed', 'blocked')) t GROUP BY entity, last_code")).all()
-    for entity, code, n in rows:
+    return [(entity, code or "UNKNOWN", int(n)) for entity, code, n in rows]
+
+
+def outbox_failures(engine: Engine) -> tuple[dict[str, int], dict[str, int]]:
+    """Records whose outbox rows are failed or blocked now: (kind → count, code → count), by record."""
+    by_kind: dict[str, int] = {}
+    by_code: dict[str, int] = {}
+    for entity, code, n in _failure_rows(engine):
         by_kind[KIND_NAMES[entity]] = by_kind.get(KIND_NAMES[entity], 0) + n
-        by_code[code or "UNKNOWN"] = by_code.get(code or "UNKNOWN", 0) + n
+        by_code[code] = by_code.get(code, 0) + n
     return by_kind, by_code
+
+
+def outbox_failures_by_kind(engine: Engine) -> dict[str, dict[str, int]]:
+    """Records whose outbox rows are failed or blocked now, by kind (plural name) and code: ``{"volunteers":
+    {"INVALID_PHONE": 10}, "memberships": {"PARENT_FAILED": 18}}``; kinds without any are left out."""
+    out: dict[str, dict[str, int]] = {}
+    for entity, code, n in _failure_rows(engine):
+        codes = out.setdefault(KIND_NAMES[entity], {})
+        codes[code] = codes.get(code, 0) + n
+    return {kind: dict(sorted(codes.items())) for kind, codes in out.items()}
 
 
 def outbox_backlog(engine: Engine) -> tuple[int, dt.datetime | None]:

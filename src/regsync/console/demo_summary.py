@@ -1,0 +1,284 @@
+"""The summary ``regsync demo`` prints at its end, for someone who has never seen regsync (issue 15, point 7).
+
+A verdict in words in the title (:func:`demo_outcome`), a table whose columns each say something of their own and
+add up to the platform's records, and one line for every figure that could surprise, printed exactly when it
+does (:func:`demo_notes`). The summary itself is :func:`regsync.console.demo.run_demo`'s (``--json`` prints it
+as it is: its keys are the machine interface and do not change here).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from regsync.console.summaries import platform_extras_line
+from regsync.domain.kinds import KIND_NAMES
+from regsync.generate.generator import DIRT_KINDS
+
+#: The generator's unfixable dirt (:data:`regsync.generate.generator.DIRT_KINDS`), in words, by dirt kind.
+DIRT_WORDS = {
+    "id_bad_check": "ID numbers with a wrong check character",
+    "phone_bad": "malformed phone numbers",
+}
+#: The portal's actions (registry-api.md §8, :data:`regsync.sandbox.portal.ACTIONS`), in words.
+PORTAL_WORDS = {
+    "self_registration": "self-registrations",
+    "contact_edit": "phone or skills edits",
+    "identity_correction": "identity corrections",
+    "transfer_out": "transfers to another province",
+    "deregistration": "deregistrations",
+    "org_dissolution": "orgs dissolved",
+    "service_record": "service records entered",
+}
+#: What a sync pass did with the registry's changes (the summary's inbound keys), in words, in this order.
+BROUGHT_HOME = (
+    ("merged", "merged field by field"),
+    ("adopted", "registered on the portal and linked to their platform row"),
+    ("created_locally", "created on the platform, only the registry had them"),
+    ("registry_owned", "entered on the portal, kept as the registry's"),
+    ("ended_locally", "deregistered or dissolved on the platform too"),
+    ("conflicts", "held as conflicts for an operator"),
+)
+PARENT_FAILED = "PARENT_FAILED"
+
+
+def _kind(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _listed(counts: dict[str, int]) -> str:
+    """``volunteers 16, service records 143`` (zeros left out), or ``none``."""
+    return ", ".join(f"{_kind(k)} {v:,}" for k, v in counts.items() if v) or "none"
+
+
+def _in_order(counts: dict[str, int], order: dict[str, str]) -> list[str]:
+    """The keys of ``counts``: those of ``order`` first, in its order, then the others as they come."""
+    return [k for k in order if k in counts] + [k for k in counts if k not in order]
+
+
+def _per_kind(summary: dict[str, Any], key: str) -> dict[str, int]:
+    got = summary.get(key) or {}
+    return {name: int(got.get(name, 0)) for name in KIND_NAMES.values()}
+
+
+def _out_of_step(summary: dict[str, Any]) -> dict[str, int]:
+    """Kind → records in the registry that are not in step on both sides (found, not a second row, not identical).
+
+    A summary without ``identical`` (older than issue 15) counts those ``agree`` and ``local_agree`` both say are
+    not in step, at least."""
+    registry, dups = _per_kind(summary, "registry"), _per_kind(summary, "duplicates")
+    same = summary.get("identical") or {k: min(summary["agree"].get(k, 0), summary["local_agree"].get(k, 0))
+                                        for k in registry}
+    return {k: max(0, registry[k] - dups[k] - int(same.get(k, 0))) for k in registry}
+
+
+def _explained(summary: dict[str, Any]) -> bool:
+    """Whether anything of the platform's is not simply in the registry (then the notes say what)."""
+    return any(any(_per_kind(summary, key).values()) for key in ("failed", "transferred_out", "duplicates"))
+
+
+def demo_outcome(summary: dict[str, Any]) -> str:
+    """The demo's verdict in a newcomer's words, for the title.
+
+    The sync runs record ``partial`` when the registry refused records (``status`` in ``--json``); in the demo those
+    are the generator's dirt, made on purpose, so the verdict is read from what happened to the records instead:
+    stopped by an error, changes still waiting, records that do not add up, records out of step, or done.
+
+    Args:
+        summary: :func:`regsync.console.demo.run_demo`'s summary.
+
+    Returns:
+        One phrase, e.g. ``"done: every record is in the registry or explained below"``.
+    """
+    if summary.get("error") or summary.get("status") == "failed":
+        return "stopped by an error (below)"
+    if summary.get("backlog"):
+        return f"not finished: {summary['backlog']:,} changes still wait to be sent"
+    if not summary.get("adds_up", True):
+        return "not finished: some records are neither in the registry nor explained (adds up: no)"
+    if any(_out_of_step(summary).values()):
+        return "done, but some records are out of step between the two sides (below)"
+    if _explained(summary):
+        return "done: every record is in the registry or explained below"
+    return "done: every record is in the registry, the same on both sides"
+
+
+def _dirt_by_code(summary: dict[str, Any]) -> dict[str, tuple[str, int]]:
+    """Refusal code → (dirt kind, records the generator made with it) of its unfixable dirt."""
+    made = (summary.get("generated") or {}).get("dirt") or {}
+    return {code: (kind, int(made.get(kind, 0))) for kind, (_, fixable, code) in DIRT_KINDS.items()
+            if not fixable and code}
+
+
+def _refusal_notes(summary: dict[str, Any]) -> list[str]:
+    """The lines on refused records: the generator's dirt, other refusals, and records waiting for a parent."""
+    codes: dict[str, dict[str, int]] = summary.get("failed_codes") or {}
+    own = {kind: {c: n for c, n in by_code.items() if c != PARENT_FAILED and n} for kind, by_code in codes.items()}
+    own = {kind: by_code for kind, by_code in own.items() if by_code}
+    dirt = _dirt_by_code(summary)
+    refused_by_code: dict[str, int] = {}
+    for by_code in own.values():
+        for code, n in by_code.items():
+            refused_by_code[code] = refused_by_code.get(code, 0) + n
+    planted = {code for code, n in refused_by_code.items() if code in dirt and n <= dirt[code][1]}
+    lines = []
+
+    def part(kind_codes: dict[str, int], *, words: bool) -> str:
+        items = (f"{n:,} {DIRT_WORDS.get(dirt[c][0], _kind(dirt[c][0]))}, {c}" if words else f"{c} {n:,}"
+                 for c, n in kind_codes.items())
+        return "; ".join(items)
+
+    on_purpose = {k: {c: n for c, n in v.items() if c in planted} for k, v in own.items()}
+    on_purpose = {k: v for k, v in on_purpose.items() if v}
+    if on_purpose:
+        lines.append("refused, the generator's dirt made on purpose: " + ", ".join(
+            f"{_kind(k)} {sum(v.values()):,} ({part(v, words=True)})" for k, v in on_purpose.items())
+            + ": no standard lets regsync repair these; they wait for a fix on the platform, and the runs record "
+            "`partial`")
+    other = {k: {c: n for c, n in v.items() if c not in planted} for k, v in own.items()}
+    other = {k: v for k, v in other.items() if v}
+    if other:
+        lines.append("refused, not the generator's dirt: " + ", ".join(
+            f"{_kind(k)} {sum(v.values()):,} ({part(v, words=False)})" for k, v in other.items())
+            + ": unexpected in the demo (each one's reason is in local.db's outbox)")
+    waiting = {k: v.get(PARENT_FAILED, 0) for k, v in codes.items()}
+    if any(waiting.values()):
+        lines.append(f"waiting for a refused record ({PARENT_FAILED}): {_listed(waiting)}: each belongs to one and "
+                     "goes once it is fixed")
+    return lines
+
+
+def _portal_notes(summary: dict[str, Any]) -> list[str]:
+    """The lines of ``--portal-activity``: what the portal did, what came home, and what the feed carried."""
+    actions: dict[str, int] = summary.get("portal") or {}
+    lines = [f"the registry changed too: {sum(actions.values()):,} actions on its portal: " + (", ".join(
+        f"{actions[a]:,} {PORTAL_WORDS.get(a, _kind(a))}" for a in _in_order(actions, PORTAL_WORDS) if actions[a])
+        or "none")]
+    lines.append("brought home from the registry: " + ("; ".join(
+        f"{words} ({_listed(summary[key])})" for key, words in BROUGHT_HOME if any((summary.get(key) or {}).values()))
+        or "nothing"))
+    generated = (summary.get("generated") or {}).get("counts") or {}
+    grew = {k: n - int(generated[k]) for k, n in _per_kind(summary, "local").items()
+            if k in generated and n != int(generated[k])}
+    if grew:
+        lines.append("on the platform, not only the generated records: " + ", ".join(
+            f"{_kind(k)} {int(generated[k]) + d:,} = {int(generated[k]):,} generated {'+' if d > 0 else '-'} "
+            f"{abs(d):,}" for k, d in grew.items()) + ", brought home from the registry")
+    feed = summary.get("feed") or {}
+    pulled = sum(_per_kind(summary, "pulled").values())
+    if pulled > sum(_per_kind(summary, "local").values()):
+        echoes, known = int(feed.get("echoes", 0)), int(feed.get("stale", 0)) + int(feed.get("repeats", 0))
+        lines.append(f"pulled {pulled:,} changes, more than there are records: the registry's feed carries every "
+                     f"version; {echoes:,} were echoes of regsync's own writes and {known:,} already known, skipped; "
+                     f"the other {max(0, pulled - echoes - known):,} were read")
+    return lines
+
+
+def demo_notes(summary: dict[str, Any]) -> list[str]:
+    """One line for each figure of the demo's summary that could surprise, exactly when it does, in this order.
+
+    - ``duplicates`` > 0: a person twice on the platform, the second row linked to the first's record;
+    - ``linked`` above ``duplicates`` for a kind: records the registry already held;
+    - ``pushed`` above ``local`` for a kind: writes above records (a record already ended is created, then ended);
+    - refusals: the generator's unfixable dirt (``generated.dirt``, :data:`DIRT_KINDS`: as many or fewer of a
+      code than it made), other refusals, and ``PARENT_FAILED`` records waiting for them (``failed_codes``);
+    - ``transferred_out`` > 0; records out of step; ``registry_unlinked`` > 0;
+    - with ``portal``: the portal's actions, what came home, local counts other than the generated ones, and
+      ``pulled`` above the records (the feed's echoes).
+
+    Args:
+        summary: :func:`regsync.console.demo.run_demo`'s summary.
+
+    Returns:
+        The lines, Rich markup escaped (none when every figure is what a newcomer expects).
+    """
+    lines: list[str] = []
+    local, pushed = _per_kind(summary, "local"), _per_kind(summary, "pushed")
+    dups, linked = _per_kind(summary, "duplicates"), _per_kind(summary, "linked")
+    if any(dups.values()):
+        lines.append(f"duplicates: {_listed(dups)}: the same person twice on the platform (one ID number); the "
+                     "second row is linked to the registry's one record, not created again")
+    beyond = {k: linked[k] - dups[k] for k in linked if linked[k] > dups[k]}
+    if beyond:
+        lines.append(f"linked, not created: {_listed(beyond)}: the registry already held them (a person who "
+                     "registered on the portal, or a create whose answer was lost)")
+    more = {k: (pushed[k], local[k]) for k in local if pushed[k] > local[k]}
+    if more:
+        lines.append("writes above records: " + ", ".join(f"{_kind(k)} {w:,} for {n:,}" for k, (w, n) in more.items())
+                     + ": a record already ended (a membership left, an activity cancelled, a service record "
+                     "revoked) takes two, created then ended; one changed later, one more")
+    lines += _refusal_notes(summary)
+    moved = _per_kind(summary, "transferred_out")
+    if any(moved.values()):
+        lines.append(f"moved out: {_listed(moved)}: people who moved to another province on the portal; they leave "
+                     "this province's export, their rows stay on the platform")
+    step = _out_of_step(summary)
+    if any(step.values()):
+        lines.append(f"out of step: {_listed(step)}: in the registry, but not the same on both sides (a change not "
+                     "yet passed on)")
+    unlinked = _per_kind(summary, "registry_unlinked")
+    if any(unlinked.values()):
+        lines.append(f"not linked: {_listed(unlinked)}: records in the registry's exports that no platform row "
+                     "links")
+    if "portal" in summary:
+        lines += _portal_notes(summary)
+    return [escape(line) for line in lines]
+
+
+def print_demo_summary(summary: dict[str, Any], console: Console | None = None) -> None:
+    """The demo's summary for a terminal: the headline with the verdict, the table, the notes (:func:`demo_notes`),
+    then where the databases are.
+
+    Columns: ``on the platform`` (``local``) = ``synced`` (``identical``: in the registry and the same on both
+    sides) + ``out of step`` + ``duplicates`` + ``refused`` (``failed``) + ``moved out`` (``transferred_out``),
+    checked by ``adds up`` (``adds_up``); ``writes`` (``pushed``) are what the registry accepted. ``out of step``
+    and ``moved out`` are shown only when one of theirs is not zero.
+
+    Args:
+        summary: :func:`regsync.console.demo.run_demo`'s summary.
+        console: where to print (a new :class:`rich.console.Console` on stdout by default).
+    """
+    out = console or Console()
+    step, moved = _out_of_step(summary), _per_kind(summary, "transferred_out")
+    dups, failed = _per_kind(summary, "duplicates"), _per_kind(summary, "failed")
+    registry, local = _per_kind(summary, "registry"), _per_kind(summary, "local")
+    pushed = _per_kind(summary, "pushed")
+    show_step, show_moved = any(step.values()), any(moved.values())
+    headline = (f"regsync demo on the {summary.get('platform', 'reference')} platform, {summary['seconds']:.0f} s: "
+                f"{demo_outcome(summary)}")
+    out.print(f"[bold]{escape(headline)}[/bold]", highlight=False)
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    columns = ["kind", "on the platform", "synced", *(["out of step"] if show_step else []), "duplicates", "refused",
+               *(["moved out"] if show_moved else []), "adds up", "writes"]
+    for col in columns:
+        table.add_column(col, justify="left" if col == "kind" else "center" if col == "adds up" else "right",
+                         no_wrap=True)
+    for name in KIND_NAMES.values():
+        synced = registry[name] - dups[name] - step[name]
+        adds_up = local[name] == registry[name] + failed[name] + moved[name]
+        table.add_row(_kind(name), f"{local[name]:,}", f"{synced:,}", *([f"{step[name]:,}"] if show_step else []),
+                      f"{dups[name]:,}", f"{failed[name]:,}", *([f"{moved[name]:,}"] if show_moved else []),
+                      "yes" if adds_up else "[red]no[/red]", f"{pushed[name]:,}")
+    out.print(table)
+    parts = " + ".join(["synced", *(["out of step"] if show_step else []), "duplicates", "refused",
+                        *(["moved out"] if show_moved else [])])
+    out.print(f"on the platform = {parts}; synced: in the registry, the same on both sides; writes: accepted by "
+              "the registry", highlight=False)
+    for line in demo_notes(summary):
+        out.print(f"- {line}", highlight=False)
+    if summary.get("platform", "reference") != "reference":
+        out.print(escape(f"- platform {summary['platform']}: the platform's own tables through its mapping; "
+                         + platform_extras_line(summary["generated"])), highlight=False)
+    if summary["faults"]["set"]:
+        out.print("faults set: " + ", ".join(f"{k}={v}" for k, v in summary["faults"]["set"].items()),
+                  highlight=False)
+        out.print("faults injected: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["faults"]["injected"].items())),
+                  highlight=False)
+    if summary.get("error"):
+        out.print(f"[red]error:[/red] {escape(str(summary['error']))}", highlight=False)
+    out.print(escape(f"databases kept in {summary['workdir']} (local.db, sandbox.db); --json prints every figure"),
+              highlight=False)
