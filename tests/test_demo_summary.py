@@ -123,9 +123,9 @@ def test_no_two_columns_say_the_same() -> None:
                 s["registry"].update(volunteers=953, memberships=1295)), None, "explained"),
     # refused records that are not the generator's dirt (a code it never makes, or more of one than it made)
     (lambda s: s["failed_codes"]["volunteers"].update(INVALID_PHONE=4),
-     "refused, not the generator's dirt", "explained"),
+     "refused, not the generator's dirt", "done, but the registry refused records that are not the generator's"),
     (lambda s: s["failed_codes"].update(orgs={"INVALID_USCC": 1}),
-     "refused, not the generator's dirt", "explained"),
+     "refused, not the generator's dirt", "done, but the registry refused records that are not the generator's"),
     (lambda s: s.update(transferred_out={"volunteers": 4}), "moved out", "explained"),
     (lambda s: s["identical"].update(volunteers=950), "out of step", "done, but"),
     (lambda s: s["registry_unlinked"].update(volunteers=2), "not linked", "explained"),

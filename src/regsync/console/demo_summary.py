@@ -82,11 +82,12 @@ def _explained(summary: dict[str, Any]) -> bool:
 
 
 def demo_outcome(summary: dict[str, Any]) -> str:
-    """The demo's verdict in a newcomer's words, for the title.
+    """The demo's verdict in a newcomer's words, for the headline.
 
     The sync runs record ``partial`` when the registry refused records (``status`` in ``--json``); in the demo those
     are the generator's dirt, made on purpose, so the verdict is read from what happened to the records instead:
-    stopped by an error, changes still waiting, records that do not add up, records out of step, or done.
+    stopped by an error, changes still waiting, records that do not add up, records out of step, refusals that are
+    not the generator's dirt, or done.
 
     Args:
         summary: :func:`regsync.console.demo.run_demo`'s summary.
@@ -102,6 +103,8 @@ def demo_outcome(summary: dict[str, Any]) -> str:
         return "not finished: some records are neither in the registry nor explained (adds up: no)"
     if any(_out_of_step(summary).values()):
         return "done, but some records are out of step between the two sides (below)"
+    if _refusals(summary)[1]:
+        return "done, but the registry refused records that are not the generator's dirt (below)"
     if _explained(summary):
         return "done: every record is in the registry or explained below"
     return "done: every record is in the registry, the same on both sides"
@@ -114,38 +117,44 @@ def _dirt_by_code(summary: dict[str, Any]) -> dict[str, tuple[str, int]]:
             if not fixable and code}
 
 
-def _refusal_notes(summary: dict[str, Any]) -> list[str]:
-    """The lines on refused records: the generator's dirt, other refusals, and records waiting for a parent."""
+def _refusals(summary: dict[str, Any]) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+    """The records refused on their own data (``failed_codes`` but ``PARENT_FAILED``), kind → code → count, split in
+    two: the generator's unfixable dirt (a code of :data:`DIRT_KINDS`, no more of it than the generator made:
+    ``generated.dirt``), and the others."""
     codes: dict[str, dict[str, int]] = summary.get("failed_codes") or {}
     own = {kind: {c: n for c, n in by_code.items() if c != PARENT_FAILED and n} for kind, by_code in codes.items()}
-    own = {kind: by_code for kind, by_code in own.items() if by_code}
     dirt = _dirt_by_code(summary)
-    refused_by_code: dict[str, int] = {}
+    refused: dict[str, int] = {}
     for by_code in own.values():
         for code, n in by_code.items():
-            refused_by_code[code] = refused_by_code.get(code, 0) + n
-    planted = {code for code, n in refused_by_code.items() if code in dirt and n <= dirt[code][1]}
+            refused[code] = refused.get(code, 0) + n
+    planted = {code for code, n in refused.items() if code in dirt and n <= dirt[code][1]}
+
+    def keep(wanted: bool) -> dict[str, dict[str, int]]:
+        split = {k: {c: n for c, n in v.items() if (c in planted) == wanted} for k, v in own.items()}
+        return {k: v for k, v in split.items() if v}
+
+    return keep(True), keep(False)
+
+
+def _refusal_notes(summary: dict[str, Any]) -> list[str]:
+    """The lines on refused records: the generator's dirt, other refusals, and records waiting for a parent."""
+    on_purpose, other = _refusals(summary)
+    dirt = _dirt_by_code(summary)
     lines = []
-
-    def part(kind_codes: dict[str, int], *, words: bool) -> str:
-        items = (f"{n:,} {DIRT_WORDS.get(dirt[c][0], _kind(dirt[c][0]))}, {c}" if words else f"{c} {n:,}"
-                 for c, n in kind_codes.items())
-        return "; ".join(items)
-
-    on_purpose = {k: {c: n for c, n in v.items() if c in planted} for k, v in own.items()}
-    on_purpose = {k: v for k, v in on_purpose.items() if v}
     if on_purpose:
         lines.append("refused, the generator's dirt made on purpose: " + ", ".join(
-            f"{_kind(k)} {sum(v.values()):,} ({part(v, words=True)})" for k, v in on_purpose.items())
+            f"{_kind(k)} {sum(v.values()):,} (" + "; ".join(
+                f"{n:,} {DIRT_WORDS.get(dirt[c][0], _kind(dirt[c][0]))}, {c}" for c, n in v.items()) + ")"
+            for k, v in on_purpose.items())
             + ": no standard lets regsync repair these; they wait for a fix on the platform, and the runs record "
             "`partial`")
-    other = {k: {c: n for c, n in v.items() if c not in planted} for k, v in own.items()}
-    other = {k: v for k, v in other.items() if v}
     if other:
         lines.append("refused, not the generator's dirt: " + ", ".join(
-            f"{_kind(k)} {sum(v.values()):,} ({part(v, words=False)})" for k, v in other.items())
+            f"{_kind(k)} {sum(v.values()):,} (" + ", ".join(f"{c} {n:,}" for c, n in v.items()) + ")"
+            for k, v in other.items())
             + ": unexpected in the demo (each one's reason is in local.db's outbox)")
-    waiting = {k: v.get(PARENT_FAILED, 0) for k, v in codes.items()}
+    waiting = {k: v.get(PARENT_FAILED, 0) for k, v in (summary.get("failed_codes") or {}).items()}
     if any(waiting.values()):
         lines.append(f"waiting for a refused record ({PARENT_FAILED}): {_listed(waiting)}: each belongs to one and "
                      "goes once it is fixed")
@@ -201,7 +210,8 @@ def demo_notes(summary: dict[str, Any]) -> list[str]:
     dups, linked = _per_kind(summary, "duplicates"), _per_kind(summary, "linked")
     if any(dups.values()):
         lines.append(f"duplicates: {_listed(dups)}: the same person twice on the platform (one ID number); the "
-                     "second row is linked to the registry's one record, not created again")
+                     "second row, and any membership it repeats, is linked to the record the registry already has, "
+                     "not created again")
     beyond = {k: linked[k] - dups[k] for k in linked if linked[k] > dups[k]}
     if beyond:
         lines.append(f"linked, not created: {_listed(beyond)}: the registry already held them (a person who "
@@ -210,7 +220,7 @@ def demo_notes(summary: dict[str, Any]) -> list[str]:
     if more:
         lines.append("writes above records: " + ", ".join(f"{_kind(k)} {w:,} for {n:,}" for k, (w, n) in more.items())
                      + ": a record already ended (a membership left, an activity cancelled, a service record "
-                     "revoked) takes two, created then ended; one changed later, one more")
+                     "revoked) takes two writes, created then ended; a record changed after its write, one more")
     lines += _refusal_notes(summary)
     moved = _per_kind(summary, "transferred_out")
     if any(moved.values()):
