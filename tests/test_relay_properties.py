@@ -67,6 +67,9 @@ def sandbox():
 @given(actions=ACTIONS)
 @example(actions=[("sync",), ("end", "org"), ("end", "activity"), ("sync",), ("hours", 2, 125), ("hours", 1, 50),
                   ("hours", 0, 325), ("sync",)])
+# shrunk on MariaDB, and so on every engine: a key used again before its first create was sent; its reuse rows stayed
+# reuse rows once the record was made, and the revocation's step made another, refused for the cancelled activity
+@example(actions=[("revoke", 1), ("end", "activity"), ("reuse_volunteer", 1)])
 def test_any_sequence_of_changes_and_faults_ends_in_the_invariants(engine_name, sandbox, tmp_path_factory,
                                                                    actions) -> None:
     httpx.post(f"{sandbox.admin_url}/reset").raise_for_status()

@@ -429,3 +429,31 @@ def test_a_key_used_again_before_its_lost_create_was_settled_ends_the_record_the
     assert (people[new.registry_id]["name"], people[new.registry_id]["clientRef"]) == ("赵强", f"{first}-r1")
     assert sync(settings, engine)["batches"] == 0
     check_invariants(engine, sandbox.admin_url, sandbox.client_id)
+
+
+@pytest.mark.parametrize("revoked", [False, True])
+def test_a_key_used_again_before_its_first_create_was_sent_keeps_the_record_made_for_it(settings, engine, sandbox,
+                                                                                     revoked) -> None:
+    """A service record's row deleted and inserted again (a restore) before the relay ever ran: the key has no
+    registry record to end, the row is created under the key's own ``clientRef``, and once it is linked its ``reuse``
+    rows are ``insert`` rows like any other (they stayed ``reuse``: the record's next step, here the revocation made
+    before the restore, took the record just made for the key's old one, made another under ``-r1``, and when the
+    registry refused that one, the activity being cancelled meanwhile, left the first ACCEPTED with the hours the
+    platform had revoked; and a correction refused later was taken for a reused key's refused record). The property
+    test's shrunk example, found on MariaDB (tests/test_relay_properties.py)."""
+    w = world(engine)
+    with engine.begin() as conn:
+        if revoked:
+            conn.execute(text("UPDATE service_record SET status = 'REVOKED', revoke_reason = '录入错误' "
+                              "WHERE id = :i"), {"i": w["sr"]})
+            conn.execute(text("UPDATE activity SET status = 'CANCELLED' WHERE id = :i"), {"i": w["a"]})
+        reinsert(conn, "service_record", w["sr"], {})
+    assert sync(settings, engine)["still_failed"] == {}
+    made = [(r["clientRef"], r["status"]) for r in records(sandbox, "service_record").values()]
+    assert made == [(str(w["sr"]), "REVOKED" if revoked else "ACCEPTED")]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM outbox WHERE op = 'reuse'")).scalar_one() == 0
+    person = records(sandbox, "volunteer")[link_of(engine, "volunteer", w["v"]).registry_id]
+    assert person["totalHours"] == ("0.00" if revoked else "2.50")
+    assert sync(settings, engine)["batches"] == 0
+    check_invariants(engine, sandbox.admin_url, sandbox.client_id)

@@ -57,7 +57,7 @@ class Outcomes:
         self.failures: list[tuple[Item, str, str, str, tuple[str, int] | None]] = []
         self.deferrals: list[tuple[Item, str, str, float, bool]] = []
         self.dup_links: list[tuple[Item, int]] = []
-        self.retiring: list[Item] = []  # items whose new record is linked: their key's old link is retired
+        self.retiring: list[Item] = []  # new records of reused keys, linked: old links retired, reuse rows done
 
     def detach(self) -> Outcomes:
         """The outcomes collected so far, as an object of their own (for the writer); this one is cleared."""
@@ -102,8 +102,7 @@ class Outcomes:
                      "registry_version": int(version), "base": snapshot,
                      "revision": revision, "how": "created"}
             (self.links_upd if it.link else self.links_new).append(entry)
-            if it.retired is not None:
-                self.retiring.append(it)
+            self._new_record_of_key(it)
         else:
             correction = op.op == "revoke" and it.row is not None and it.row["status"] == "ACCEPTED"
             self.links_upd.append({"entity": it.kind, "local_id": it.local_id,
@@ -126,11 +125,18 @@ class Outcomes:
                  "base": dumps(base), "revision": revision,
                  "how": it.link["how"] if it.link else how}
         (self.links_upd if it.link else self.links_new).append(entry)
-        if it.retired is not None:
-            self.retiring.append(it)
+        self._new_record_of_key(it)
         own = how in ("duplicate_client_ref", "found_by_client_ref")
         it.attempts = -2 if own and it.link else -3  # marker: pushed (a correction), else linked
         (self.requeue if own else self.sent).append(it)
+
+    def _new_record_of_key(self, it: Item) -> None:
+        """``it``'s record is linked in this write: when its key was used again (its ``reuse`` rows), the key's old
+        link is retired and its ``reuse`` rows become ``insert`` rows with it (:meth:`_retire`), also when the key
+        had no registry record to retire (its first create never reached the registry): a ``reuse`` row left over
+        would make the record's next step take the record just made for the key's old one, and make another."""
+        if it.retired is not None or (it.reuse_ids and max(it.row_ids) >= max(it.reuse_ids)):
+            self.retiring.append(it)
 
     def next_revision(self, it: Item, revision: int) -> None:
         """Keep the link's registry record and base, take correction number ``revision`` (its ``clientRef`` is
@@ -208,8 +214,7 @@ class Outcomes:
                                            "registry_id": pl.registry_id, "registry_version": pl.registry_version,
                                            "base": pl.base, "revision": new_revision(it), "how": "duplicate_person"})
                     it.attempts = -3
-                    if it.retired is not None:
-                        self.retiring.append(it)
+                    self._new_record_of_key(it)
                 self.sent.append(it)
         if self.retiring:
             self._retire(conn, now)
@@ -272,13 +277,18 @@ class Outcomes:
         new record with the old one (a membership's pair joined again, the same person's ID number), the registry
         record is the new row's: the old link is dropped, nothing is ended. The key's ``reuse`` rows become
         ``insert`` rows, and the old record's open conflicts are superseded (the record ended before anyone
-        decided).
+        decided). A key whose earlier create never reached the registry (nothing found under its ``clientRef``)
+        has no old record: only its ``reuse`` rows become ``insert`` rows.
         """
         kind = self.kind
         new_rid = {e["local_id"]: e["registry_id"] for e in self.links_new}
+        retired = 0
         for it in self.retiring:
             old = it.retired
-            assert old is not None
+            if old is None:
+                outbox.reuse_done(conn, it.reuse_ids)
+                continue
+            retired += 1
             if new_rid.get(it.local_id) == old["registry_id"]:
                 if old["id"] is not None:
                     links.drop_link(conn, old["id"])
@@ -296,8 +306,8 @@ class Outcomes:
             if it.reuse_ids:
                 outbox.reuse_done(conn, it.reuse_ids)
             links.supersede_conflicts(conn, kind, it.local_id, now)
-        log.info("keys used again for other records: old registry records retired", kind=kind,
-                 records=len(self.retiring))
+        if retired:
+            log.info("keys used again for other records: old registry records retired", kind=kind, records=retired)
 
     def _mark_duplicate_pairs(self, conn: Connection) -> set[int]:
         """Two local memberships of one person in one org (the person registered twice on the platform) are
