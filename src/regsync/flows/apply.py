@@ -360,34 +360,9 @@ class LocalWriter:
             st.unchanged[kind] += 1
 
     def residence(self, conn: Connection, kind: str, link: dict[str, Any], remote: dict[str, Any]) -> bool:
-        """Whether the linked record is a volunteer another province manages now (registry-api.md §4.2
-        ``homeProvince``: a transfer out, after which this client may read the record but not write it), and the
-        link's record of it: a transfer out sets the link's ``how`` to :data:`~regsync.db.models.TRANSFERRED_OUT`
-        (counted once in ``stats.transferred_out``), a return to the province sets it to
-        :data:`~regsync.db.models.TRANSFERRED_BACK`. A registry-owned link (another province's person the platform
-        never had) is left as it is.
-
-        Args:
-            conn: a connection in the caller's transaction.
-            kind: the record's kind (only volunteers move).
-            link: the record's primary link (a dict of its columns, ``id`` and ``how`` included; ``how`` updated in
-                place).
-            remote: the registry's record, projected (:func:`~regsync.domain.projection.project_registry`).
-        """
-        if kind != "volunteer":
-            return False
-        away = remote.get("home_province") != self.settings.province
-        if link["how"] == REGISTRY_OWNED or away == (link["how"] == TRANSFERRED_OUT):
-            return away
-        link["how"] = TRANSFERRED_OUT if away else TRANSFERRED_BACK
-        merges.set_how(conn, link["id"], link["how"], utcnow())
-        if away:
-            self.stats.transferred_out += 1
-            log.info("inbound: volunteer transferred out; no more pushes", local_id=link["local_id"],
-                     home_province=remote.get("home_province"))
-        else:
-            log.info("inbound: volunteer transferred back into the province; synced again", local_id=link["local_id"])
-        return away
+        """Whether the linked record is a volunteer another province manages now, the link recording it
+        (:func:`record_residence`)."""
+        return record_residence(conn, self.settings.province, self.stats, kind, link, remote)
 
     def apply_new(self, conn: Connection, kind: str, rec: dict[str, Any]) -> None:
         """A registry record with no link: adopt a local row of the same record, or create one (and what it refers
@@ -597,50 +572,99 @@ class LocalWriter:
 
     def record_conflicts(self, conn: Connection, kind: str, link: dict[str, Any], version: int,
                          result: MergeResult, run_id: int | None) -> None:
-        """Open (or bring up to date) one conflict per field ``result`` holds, under the link's record, the
-        registry's ``version`` and the run ``run_id``; supersede the record's open conflicts on fields that are no
-        longer held (both sides came to agree, or one side went back to the base). Counted in
-        ``stats.conflicts``."""
-        if self._open is not None:
-            open_rows = dict(self._open.get(link["local_id"], {}))
-            if not open_rows and not result.conflicts:
-                return
-        else:
-            open_rows = merges.open_conflicts_of(conn, kind, link["local_id"])
-        now = utcnow()
-        for c in result.conflicts:
-            values = {"registry_id": link["registry_id"], "field_group": c.group,
-                      "base_value": json.dumps(c.base, ensure_ascii=False),
-                      "local_value": json.dumps(c.local, ensure_ascii=False, default=str),
-                      "remote_value": json.dumps(c.remote, ensure_ascii=False, default=str),
-                      "local_hash": c.local_hash, "remote_hash": c.remote_hash, "registry_version": version,
-                      "run_id": run_id, "updated_at": now}
-            if c.field in open_rows:
-                merges.update_conflict(conn, open_rows.pop(c.field), values)
-            else:
-                merges.open_conflict(conn, {"entity": kind, "local_id": link["local_id"], "field": c.field,
-                                            "detected_at": now, **values})
-            self.stats.conflicts[kind] += 1
-        if open_rows:
-            merges.supersede_conflicts(conn, list(open_rows.values()), now)
+        """Open, bring up to date or supersede the record's conflicts (:func:`record_conflicts`)."""
+        record_conflicts(conn, self._open, self.stats, kind, link, version, result, run_id)
 
     def note(self, kind: str, local_id: int, registry_id: str, result: MergeResult, *,
              only_summary: bool = False) -> None:
-        """Count the decisions of ``result`` in ``stats.decisions`` and keep the first :data:`DECISIONS_KEPT` in
-        detail (``stats.decision_log``; not with ``only_summary``), for the run's record."""
-        st = self.stats
-        for d in result.decisions:
-            if d.rule == "agree" and not self.note_agreements:
-                continue
-            st.decisions[f"{kind}.{d.field}:{d.rule}:{d.winner}"] += 1
-            if not only_summary and len(st.decision_log) < DECISIONS_KEPT:
-                st.decision_log.append({"kind": kind, "local_id": local_id, "registry_id": registry_id,
-                                        "field": d.field, "rule": d.rule, "winner": d.winner, "group": d.group})
+        """Count the decisions of ``result`` for the run's record (:func:`note_decisions`)."""
+        note_decisions(self.stats, kind, local_id, registry_id, result, only_summary=only_summary,
+                       agreements=self.note_agreements)
 
     def flush(self, conn: Connection) -> None:
         """Send the buffered writes: created rows and their links, updated rows by table and column set, then
         link updates. On PostgreSQL an update of many rows is one ``UPDATE … FROM unnest(arrays)`` statement."""
         self._pending.flush(conn, self.platform)
+
+
+def record_residence(conn: Connection, province: str, stats: InboundStats, kind: str, link: dict[str, Any],
+                     remote: dict[str, Any]) -> bool:
+    """Whether the linked record is a volunteer another province manages now (registry-api.md §4.2
+    ``homeProvince``: a transfer out, after which this client may read the record but not write it), and the
+    link's record of it: a transfer out sets the link's ``how`` to :data:`~regsync.db.models.TRANSFERRED_OUT`
+    (counted once in ``stats.transferred_out``), a return to the province sets it to
+    :data:`~regsync.db.models.TRANSFERRED_BACK`. A registry-owned link (another province's person the platform
+    never had) is left as it is.
+
+    Args:
+        conn: a connection in the caller's transaction.
+        province: this client's province (``settings.province``: two digits of GB/T 2260).
+        stats: the run's counters.
+        kind: the record's kind (only volunteers move).
+        link: the record's primary link (a dict of its columns, ``id`` and ``how`` included; ``how`` updated in
+            place).
+        remote: the registry's record, projected (:func:`~regsync.domain.projection.project_registry`).
+    """
+    if kind != "volunteer":
+        return False
+    away = remote.get("home_province") != province
+    if link["how"] == REGISTRY_OWNED or away == (link["how"] == TRANSFERRED_OUT):
+        return away
+    link["how"] = TRANSFERRED_OUT if away else TRANSFERRED_BACK
+    merges.set_how(conn, link["id"], link["how"], utcnow())
+    if away:
+        stats.transferred_out += 1
+        log.info("inbound: volunteer transferred out; no more pushes", local_id=link["local_id"],
+                 home_province=remote.get("home_province"))
+    else:
+        log.info("inbound: volunteer transferred back into the province; synced again", local_id=link["local_id"])
+    return away
+
+
+def record_conflicts(conn: Connection, open_by_record: dict[int, dict[str, int]] | None, stats: InboundStats,
+                     kind: str, link: dict[str, Any], version: int, result: MergeResult, run_id: int | None) -> None:
+    """Open (or bring up to date) one conflict per field ``result`` holds, under the link's record, the
+    registry's ``version`` and the run ``run_id``; supersede the record's open conflicts on fields that are no
+    longer held (both sides came to agree, or one side went back to the base). Counted in
+    ``stats.conflicts``. ``open_by_record``: the open conflicts of the batch's records read beforehand (local id →
+    field → conflict id), or ``None`` to read the record's own."""
+    if open_by_record is not None:
+        open_rows = dict(open_by_record.get(link["local_id"], {}))
+        if not open_rows and not result.conflicts:
+            return
+    else:
+        open_rows = merges.open_conflicts_of(conn, kind, link["local_id"])
+    now = utcnow()
+    for c in result.conflicts:
+        values = {"registry_id": link["registry_id"], "field_group": c.group,
+                  "base_value": json.dumps(c.base, ensure_ascii=False),
+                  "local_value": json.dumps(c.local, ensure_ascii=False, default=str),
+                  "remote_value": json.dumps(c.remote, ensure_ascii=False, default=str),
+                  "local_hash": c.local_hash, "remote_hash": c.remote_hash, "registry_version": version,
+                  "run_id": run_id, "updated_at": now}
+        if c.field in open_rows:
+            merges.update_conflict(conn, open_rows.pop(c.field), values)
+        else:
+            merges.open_conflict(conn, {"entity": kind, "local_id": link["local_id"], "field": c.field,
+                                        "detected_at": now, **values})
+        stats.conflicts[kind] += 1
+    if open_rows:
+        merges.supersede_conflicts(conn, list(open_rows.values()), now)
+
+
+def note_decisions(stats: InboundStats, kind: str, local_id: int, registry_id: str, result: MergeResult, *,
+                   only_summary: bool = False, agreements: bool = True) -> None:
+    """Count the decisions of ``result`` in ``stats.decisions`` and keep the first :data:`DECISIONS_KEPT` in
+    detail (``stats.decision_log``; not with ``only_summary``), for the run's record; fields equal on both sides
+    (rule ``agree``) only with ``agreements``."""
+    st = stats
+    for d in result.decisions:
+        if d.rule == "agree" and not agreements:
+            continue
+        st.decisions[f"{kind}.{d.field}:{d.rule}:{d.winner}"] += 1
+        if not only_summary and len(st.decision_log) < DECISIONS_KEPT:
+            st.decision_log.append({"kind": kind, "local_id": local_id, "registry_id": registry_id,
+                                    "field": d.field, "rule": d.rule, "winner": d.winner, "group": d.group})
 
 
 class _PendingWrites:
@@ -671,4 +695,5 @@ class _PendingWrites:
             self.links.clear()
 
 
-__all__ = ["DECISIONS_KEPT", "MAX_REFERENCE_DEPTH", "InboundStats", "LocalWriter", "Ownership", "Unresolved"]
+__all__ = ["DECISIONS_KEPT", "MAX_REFERENCE_DEPTH", "InboundStats", "LocalWriter", "Ownership", "Unresolved", "note_decisions",
+           "record_conflicts", "record_residence"]
