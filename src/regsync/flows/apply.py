@@ -695,5 +695,5 @@ class _PendingWrites:
             self.links.clear()
 
 
-__all__ = ["DECISIONS_KEPT", "MAX_REFERENCE_DEPTH", "InboundStats", "LocalWriter", "Ownership", "Unresolved", "note_decisions",
-           "record_conflicts", "record_residence"]
+__all__ = ["DECISIONS_KEPT", "MAX_REFERENCE_DEPTH", "InboundStats", "LocalWriter", "Ownership", "Unresolved",
+           "note_decisions", "record_conflicts", "record_residence"]
