@@ -50,6 +50,9 @@ KEY_FILE_SUFFIX = ".hash_key"
 #: The prefix of regsync's tables in a SQLite file beside a mapped platform's (``database.table_prefix = "auto"``).
 DEFAULT_TABLE_PREFIX = "regsync_"
 
+#: What a table prefix may be: an SQL identifier of at most 31 letters, digits and ``_``, not starting with a digit.
+TABLE_PREFIX_PATTERN = r"[A-Za-z_][A-Za-z0-9_]{0,30}"
+
 
 @dataclass(frozen=True, slots=True)
 class DatabaseSettings:
@@ -724,7 +727,7 @@ def validate(settings: Settings) -> None:
     if prefix and settings.database.mapping == "reference":
         raise bad("database", "table_prefix", "is for a store beside a mapped platform (database.mapping is not "
                   f"reference): the reference tables and their triggers are regsync's own schema; got {prefix!r}")
-    if prefix and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,30}", prefix):
+    if prefix and not re.fullmatch(TABLE_PREFIX_PATTERN, prefix):
         raise bad("database", "table_prefix", f"must be letters, digits and _ (at most 31), got {prefix!r}")
     reg = settings.registry
     parts = urlsplit(reg.url)

@@ -25,7 +25,7 @@ from sqlalchemy.dialects.sqlite.base import SQLiteIdentifierPreparer
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.elements import quoted_name
 
-PREFIX_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,30}$")
+from regsync.settings import TABLE_PREFIX_PATTERN
 
 
 class OwnName(quoted_name):
@@ -78,7 +78,7 @@ def apply_prefix(engine: Engine, prefix: str) -> Engine:
     if engine.dialect.name != "sqlite":
         raise ValueError(f"a table prefix is for SQLite only (regsync's tables have a schema or database of their "
                          f"own on {engine.dialect.name}); got {prefix!r}")
-    if not PREFIX_RE.match(prefix):
+    if not re.fullmatch(TABLE_PREFIX_PATTERN, prefix):
         raise ValueError(f"table prefix {prefix!r} is not an identifier of at most 31 letters, digits and _")
     engine.dialect.identifier_preparer = _PrefixedPreparer(engine.dialect, prefix)
     return engine
@@ -125,10 +125,4 @@ def own_format(bind: Engine | Connection | Dialect, template: str) -> str:
     return template.format_map(names(bind))
 
 
-def own_table_name(bind: Engine | Connection | Dialect, name: str) -> str:
-    """Regsync's table ``name`` as the engine's catalog lists it (unquoted): ``outbox`` or ``regsync_outbox``."""
-    return table_prefix(bind) + name
-
-
-__all__ = ["Names", "OwnName", "apply_prefix", "names", "own", "own_format", "own_sql", "own_table_name",
-           "table_prefix"]
+__all__ = ["Names", "OwnName", "apply_prefix", "names", "own", "own_format", "own_sql", "table_prefix"]
