@@ -65,6 +65,7 @@ from regsync.flows.resync import ResyncUsageError, Target, run_resync
 from regsync.flows.runs import require_registry
 from regsync.flows.sync import run_sync
 from regsync.generate.load import run_generate
+from regsync.i18n import ENV_VAR, UnknownLanguage, set_language
 from regsync.registry.client import RegistryClient
 from regsync.registry.errors import RegistryError
 from regsync.reports.data import ReportUsageError, list_runs, load_report
@@ -88,9 +89,23 @@ app.add_typer(platform_app, name="platform")
 PIPE_WIDTH = 160
 
 
+def _language(value: str | None) -> str | None:
+    try:
+        set_language(value)
+    except UnknownLanguage as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    return value
+
+
 @app.callback()
-def _wide_tables_when_piped() -> None:
-    """Output that is not a terminal gets tables :data:`PIPE_WIDTH` wide, unless ``COLUMNS`` says otherwise."""
+def _common_options(
+    lang: Annotated[str | None, typer.Option(
+        "--lang", metavar="LANG", callback=_language, is_eager=True,
+        help=f"The language of what people read: zh-CN (the default) or en; else {ENV_VAR}. JSON, codes and "
+             "logs are English whatever the language.")] = None,
+) -> None:
+    """Output that is not a terminal gets tables :data:`PIPE_WIDTH` wide, unless ``COLUMNS`` says otherwise; the
+    language is set (``--lang``, else ``REGSYNC_LANG``, else zh-CN) before any command runs."""
     if not sys.stdout.isatty() and "COLUMNS" not in os.environ:
         os.environ["COLUMNS"] = str(PIPE_WIDTH)
 

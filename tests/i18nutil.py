@@ -1,0 +1,35 @@
+"""The messages marked for translation in regsync's sources, as Babel extracts them (tests/test_i18n.py)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.pofile import read_po
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "regsync"
+METHODS = [("sandbox/**.py", "ignore"), ("**.py", "python"), ("**/templates/**.j2", "jinja2")]
+KEYWORDS = {**DEFAULT_KEYWORDS, "lazy_gettext": None, "N_": None}
+PLACEHOLDER = re.compile(r"\{(\w*)(?:[:!][^{}]*)?\}")
+
+
+def extracted() -> dict[str, list[str]]:
+    """Each message id (the singular, for a plural) → where it is (``path:line``)."""
+    found: dict[str, list[str]] = {}
+    for path, line, message, _comments, _context in extract_from_dir(str(SRC), METHODS, keywords=KEYWORDS):
+        for msgid in (message if isinstance(message, tuple) else (message,))[:1]:
+            if msgid:
+                found.setdefault(msgid, []).append(f"{path}:{line}")
+    return found
+
+
+def catalog(lang: str = "zh_CN"):  # type: ignore[no-untyped-def]
+    """The ``.po`` catalog of ``lang`` as Babel reads it."""
+    with (SRC / "locale" / lang / "LC_MESSAGES" / "regsync.po").open("rb") as fp:
+        return read_po(fp, locale=lang)
+
+
+def placeholders(text: str) -> set[str]:
+    """The ``{name}`` placeholders of a message (``{{`` escapes left out)."""
+    return set(PLACEHOLDER.findall(text.replace("{{", "").replace("}}", "")))
