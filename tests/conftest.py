@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from factories import TEST_HASH_KEY
 from myutil import _MY, MY_POOL, MY_URL, MigratedPool, drop_my_database, make_my_database
 from pgutil import _PG, PG_URL, PgPool, drop_pg_schema, make_pg_schema_engine, pg_schema_url
+from regsync import i18n
 from regsync.db.migrate import upgrade
 from regsync.db.session import make_engine
 from regsync.sandbox.server import SandboxServer
@@ -28,6 +29,17 @@ def _hash_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """The commands run by a test (in process or as a subprocess) use the tests' hash key, as the ``settings``
     fixture does: one key per store (a test of a missing or changed key removes or replaces it)."""
     monkeypatch.setenv("REGSYNC_HASH_KEY", TEST_HASH_KEY)
+
+
+@pytest.fixture(autouse=True)
+def _english(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The tests read English unless they choose Chinese (``--lang zh-CN``, ``REGSYNC_LANG`` or
+    :func:`regsync.i18n.use_language`): their assertions name the messages as the code writes them. Chinese, the
+    default, is what tests/test_i18n.py and the tests of each page and list in Chinese check."""
+    monkeypatch.setenv("REGSYNC_LANG", "en")
+    token = i18n._language.set(None)
+    yield
+    i18n._language.reset(token)
 
 
 @pytest.fixture(autouse=True)

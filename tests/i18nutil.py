@@ -10,7 +10,7 @@ from babel.messages.pofile import read_po
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "regsync"
 METHODS = [("sandbox/**.py", "ignore"), ("**.py", "python"), ("**/templates/**.j2", "jinja2")]
-KEYWORDS = {**DEFAULT_KEYWORDS, "lazy_gettext": None, "N_": None}
+KEYWORDS = {**DEFAULT_KEYWORDS, "lazy_gettext": None, "N_": None, "gettext_noop": None}
 PLACEHOLDER = re.compile(r"\{(\w*)(?:[:!][^{}]*)?\}")
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "LOCALE_DIR",
     "UnknownLanguage",
     "gettext",
+    "gettext_noop",
     "html_lang",
     "language",
     "lazy_gettext",
@@ -163,6 +164,12 @@ _ = gettext
 def ngettext(singular: str, plural: str, n: int) -> str:
     """The singular or plural form for ``n`` in the language in force (Chinese has one form)."""
     return translations().ungettext(singular, plural, n)
+
+
+def gettext_noop(message: str) -> str:
+    """``message`` as it is: marks a template kept in English (JSON, logs) and translated where a person reads it
+    (``gettext(template).format(**params)``)."""
+    return message
 
 
 def lazy_gettext(message: str) -> Any:

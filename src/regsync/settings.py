@@ -373,8 +373,9 @@ def env_epilog(*sections: str) -> str:
             + "; ".join(parts) + ".")
 
 
-#: ``REGSYNC_*`` variables that are not settings but are read all the same: the configuration file's name.
-OTHER_VARIABLES: frozenset[str] = frozenset({"REGSYNC_CONFIG"})
+#: ``REGSYNC_*`` variables that are not settings but are read all the same: the configuration file's name, and the
+#: language of what people read (:mod:`regsync.i18n`; chosen before any settings are loaded).
+OTHER_VARIABLES: frozenset[str] = frozenset({"REGSYNC_CONFIG", "REGSYNC_LANG"})
 
 #: Prefixes of ``REGSYNC_*`` variables that belong to the test suite and the benches, never to regsync itself.
 FOREIGN_PREFIXES: tuple[str, ...] = ("REGSYNC_TEST_", "REGSYNC_BENCH_")

@@ -1,4 +1,5 @@
-"""``regsync status`` as a terminal shows it (Rich); the figures are :func:`regsync.service.status.collect_status`'s."""
+"""``regsync status`` as a terminal shows it (Rich), in the language in force; the figures are
+:func:`regsync.service.status.collect_status`'s."""
 
 from __future__ import annotations
 
@@ -6,71 +7,93 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from regsync.console.summaries import counted
 from regsync.domain.clock import format_age
+from regsync.domain.words import FLOW_WORDS, RUN_WORDS, word
+from regsync.i18n import gettext as _
+from regsync.service.status import STATE_WORDS, Problem
+
+
+def _flow_state(flow: str, f: dict[str, Any], status: dict[str, Any]) -> str:
+    if f["paused"]:
+        until = ""
+        if f.get("paused_until"):
+            until = (_(" (until {until}, expired)") if f.get("pause_expired") else _(" (until {until})")).format(
+                until=f["paused_until"])
+        return _("paused by {actor}: {reason}").format(actor=f["paused_by"], reason=f["paused_reason"]) + until
+    if not f["failing_since"]:
+        return _("enabled")
+    if any(p["code"] == "flow_failing" and p["params"].get("flow") == flow for p in status.get("findings", [])):
+        return _("failing")
+    return _("failing (within REGSYNC_HEALTH_MAX_FAILING_S)")
 
 
 def print_status(status: dict[str, Any]) -> None:
     """A Rich rendering of :func:`collect_status`'s data on stdout, for a terminal."""
-
-
     out = Console()
-    verdict = "[green]healthy[/green]" if status["healthy"] else "[red]UNHEALTHY[/red]"
-    out.print(f"regsync at {status['now']}: {verdict}")
-    for problem in status["problems"]:
-        out.print(f"  [red]•[/red] {problem}", highlight=False)
+    verdict = "[green]" + _("healthy") + "[/green]" if status["healthy"] else "[red]" + _("UNHEALTHY") + "[/red]"
+    out.print(_("regsync at {now}: {verdict}").format(now=status["now"], verdict=verdict))
+    for finding in status.get("findings", []):
+        out.print(f"  [red]•[/red] {escape(Problem.from_dict(finding).text())}", highlight=False)
     platform = status.get("platform") or {}
     if platform.get("warning"):
-        out.print(f"  [yellow]•[/yellow] {platform['warning']}", highlight=False)
+        out.print(f"  [yellow]•[/yellow] {escape(_(platform['warning']))}", highlight=False)
     if platform.get("installed") and platform.get("installed") != "reference":
-        out.print(f"platform: mapping {platform['installed']} installed {platform.get('installed_at')}"
-                  + (", current" if platform.get("current") else ", [yellow]not current[/yellow]"), highlight=False)
+        current = _(", current") if platform.get("current") else ", [yellow]" + _("not current") + "[/yellow]"
+        out.print(_("platform: mapping {mapping} installed {at}").format(
+            mapping=platform["installed"], at=platform.get("installed_at")) + current, highlight=False)
     daemon = status.get("daemon") or {}
     if daemon.get("alive"):
-        out.print("daemon: running — " + "; ".join(
-            f"{w['worker']} since {w['started_at']}, last heartbeat {format_age(w['beat_age_s'])} ago"
-            for w in daemon["workers"]), highlight=False)
+        out.print(_("daemon: running — {workers}").format(workers=_("; ").join(
+            _("{worker} since {started}, last heartbeat {age} ago").format(
+                worker=w["worker"], started=w["started_at"], age=format_age(w["beat_age_s"]))
+            for w in daemon["workers"])), highlight=False)
     else:
-        out.print("daemon: [red]not running[/red]" + (f" (last seen {daemon['last_seen_at']})"
-                                                       if daemon.get("last_seen_at") else " (never seen)"),
-                  highlight=False)
+        seen = (_(" (last seen {at})").format(at=daemon["last_seen_at"]) if daemon.get("last_seen_at")
+                else _(" (never seen)"))
+        out.print(_("daemon: {state}").format(state="[red]" + _("not running") + "[/red]") + seen, highlight=False)
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
-    for col in ("flow", "state", "last success", "age", "failing for", "next run"):
+    for col in (_("flow"), _("state"), _("last success"), _("age"), _("failing for"), _("next run")):
         table.add_column(col, no_wrap=True)
-    jobs = {"outbound": "outbound", "inbound": "inbound", "reconcile": "reconcile"}
     for flow, f in status["flows"].items():
         # "enabled": not paused; whether a daemon runs it is the daemon line above
-        state = (f"paused by {f['paused_by']}: {f['paused_reason']}"
-                 + (f" (until {f['paused_until']}{', expired' if f.get('pause_expired') else ''})"
-                    if f.get("paused_until") else "")) if f["paused"] else (
-            "enabled" if not f["failing_since"] else "failing" if any(
-                p.startswith(f"{flow} has been failing") for p in status["problems"])
-            else "failing (within REGSYNC_HEALTH_MAX_FAILING_S)")
-        table.add_row(flow, state, f["last_success_at"] or "never", format_age(f["last_success_age_s"]),
+        table.add_row(word(FLOW_WORDS, flow), _flow_state(flow, f, status), f["last_success_at"] or _("never"),
+                      format_age(f["last_success_age_s"]),
                       format_age(f["failing_for_s"]) if f["failing_since"] else "—",
-                      status["next_runs"].get(jobs[flow]) or "—")
+                      status["next_runs"].get(flow) or "—")
     out.print(table)
-    backlog = ", ".join(f"{k} {v}" for k, v in status["backlog"].items())
+    backlog = _(", ").join(f"{_(STATE_WORDS.get(k, k))} {v}" for k, v in status["backlog"].items())
     oldest = status["oldest_pending_age_s"]
-    out.print(f"outbox: {backlog}; " + (f"oldest waiting change {format_age(oldest)} old" if oldest is not None
-                                        else "no change waiting"), highlight=False)
-    out.print(f"failed records {status['failed_records']}"
-              + (f" ({', '.join(f'{k} {v}' for k, v in status['failed_by_code'].items())})"
-                 if status["failed_by_code"] else "")
-              + f"; open conflicts {status['open_conflicts']}; change-feed cursor "
-              + (f"{format_age(status['cursor_age_s'])} old" if status["cursor_age_s"] is not None else "not taken"),
-              highlight=False)
+    out.print(_("outbox: {backlog}; ").format(backlog=backlog)
+              + (_("oldest waiting change {age} old").format(age=format_age(oldest)) if oldest is not None
+                 else _("no change waiting")), highlight=False)
+    by_code = (" (" + ", ".join(f"{k} {v}" for k, v in status["failed_by_code"].items()) + ")"
+               if status["failed_by_code"] else "")
+    cursor = (_("{age} old").format(age=format_age(status["cursor_age_s"])) if status["cursor_age_s"] is not None
+              else _("not taken"))
+    out.print(_("failed records {n}{by_code}; open conflicts {conflicts}; change-feed cursor {cursor}").format(
+        n=status["failed_records"], by_code=by_code, conflicts=status["open_conflicts"], cursor=cursor),
+        highlight=False)
     if status["reconcile_due"]:
-        out.print(f"[yellow]a full reconcile is due[/yellow] ({status['reconcile_due']['reason']}, since "
-                  f"{status['reconcile_due']['at']} UTC)", highlight=False)
+        out.print("[yellow]" + escape(_("a full reconcile is due ({reason}, since {at} UTC)").format(
+            reason=status["reconcile_due"]["reason"], at=status["reconcile_due"]["at"])) + "[/yellow]",
+            highlight=False)
     for r in status.get("running") or []:
-        state = "[red]abandoned[/red] (its process is gone)" if r["abandoned"] else "running"
-        out.print(f"run {r['run_id']} ({r['kind']}, {r['worker']}, since {r['started_at']}): {state}",
-                  highlight=False)
+        state = "[red]" + _("abandoned (its process is gone)") + "[/red]" if r["abandoned"] else _("running")
+        out.print(_("run {id} ({kind}, {worker}, since {started}): {state}").format(
+            id=r["run_id"], kind=word(RUN_WORDS, r["kind"]), worker=r["worker"], started=r["started_at"],
+            state=state), highlight=False)
     for r in status.get("abandoned") or []:
-        out.print(f"run {r['run_id']} ({r['kind']}, started {r['started_at']}) was [red]abandoned[/red]: its "
-                  f"process ({r['worker']}) ended without finishing it", highlight=False)
+        out.print(_("run {id} ({kind}, started {started}) was abandoned: its process ({worker}) ended without "
+                    "finishing it").format(id=r["run_id"], kind=word(RUN_WORDS, r["kind"]),
+                                           started=r["started_at"], worker=r["worker"]), highlight=False)
     for flow, f in status["flows"].items():
         if f["last_error"]:
-            out.print(f"{flow} last error: {f['last_error']}", highlight=False)
+            out.print(_("{flow} last error: {error}").format(flow=word(FLOW_WORDS, flow), error=f["last_error"]),
+                      highlight=False)
+
+
+__all__ = ["counted", "print_status"]

@@ -34,7 +34,7 @@ DISCREPANCY_WORDS: dict[str, Any] = {
 LINE_WORDS: dict[str, Any] = {"regional": N_("regional line"), "specialized": N_("specialized line")}
 #: A run kind → its name (同步, 拉取, 对账, 首次关联).
 RUN_WORDS: dict[str, Any] = {
-    "sync": N_("sync"), "inbound": N_("inbound pull"), "reconcile": N_("reconcile"), "adopt": N_("adoption"),
+    "sync": N_("sync"), "inbound": N_("inbound pull"), "reconcile": N_("reconcile"), "adopt": N_("adopt"),
     "resync": N_("resync"),
 }
 #: A flow → its name (推送, 拉取, 对账).

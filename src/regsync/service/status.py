@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -39,13 +40,20 @@ from regsync.db.session import utcnow
 from regsync.db.store import open_store
 from regsync.domain.clock import SHANGHAI
 from regsync.domain.masking import mask_text
+from regsync.domain.words import FLOW_WORDS, word
 from regsync.flows.operator import OperatorUsageError, check_reason, default_actor
+from regsync.i18n import gettext, gettext_noop
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 #: Outbox states shown in the backlog (``sent`` and ``discarded`` are done).
 BACKLOG_STATES: tuple[str, ...] = ("pending", "deferred", "blocked", "failed")
+#: An outbox state → its word, for people (issue 15).
+STATE_WORDS: dict[str, str] = {"pending": gettext_noop("waiting"), "deferred": gettext_noop("deferred"),
+                               "blocked": gettext_noop("blocked"), "failed": gettext_noop("failed"),
+                               "held": gettext_noop("held"), "sent": gettext_noop("sent"),
+                               "discarded": gettext_noop("discarded")}
 
 
 
@@ -233,8 +241,10 @@ def collect_status(engine: Engine, settings: Settings, *, now: dt.datetime | Non
         "reconcile_due": {"reason": due.get("reason"), "at": due.get("at")} if due else None,
     }
     status["platform"] = platform_status(engine, settings)
-    status["problems"] = health_problems(status, settings)
-    status["healthy"] = not status["problems"]
+    findings = health_findings(status, settings)
+    status["problems"] = [p.english() for p in findings]
+    status["findings"] = [p.as_dict() for p in findings]
+    status["healthy"] = not findings
     return status
 
 
@@ -253,13 +263,44 @@ def platform_status(engine: Engine, settings: Settings) -> dict[str, Any]:
         out["problem"] = (f"the installed mapping's objects are missing from the database ({', '.join(st.missing)}): "
                           "run regsync platform install")
     elif not st.current:
-        out["warning"] = ("the installed mapping is not the mapping file's current form: run regsync platform check, "
+        out["warning"] = gettext_noop("the installed mapping is not the mapping file's current form: run regsync platform check, "
                           "then regsync platform install")
     return out
 
 
-def health_problems(status: dict[str, Any], settings: Settings) -> list[str]:
-    """The reasons the service is unhealthy by the ``[health]`` limits (empty: healthy).
+@dataclass(frozen=True)
+class Problem:
+    """One reason the service is unhealthy: a ``code`` (``no_daemon``, ``outbound_stale``, ``flow_stale``,
+    ``reconcile_due``, ``flow_failing``, ``pause_expired``, ``pause_too_long``, ``platform``, ``hash_key``), the
+    English ``template`` and its ``params``. JSON and logs carry :meth:`english`; a person reads :meth:`text`, in
+    the language in force (issue 15, point 1), with a flow named in words."""
+
+    code: str
+    template: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def english(self) -> str:
+        """The sentence in English (``status --json``'s ``problems``, the logs)."""
+        return self.template.format(**self.params)
+
+    def text(self) -> str:
+        """The sentence in the language in force."""
+        params = {k: word(FLOW_WORDS, v) if k == "flow" else v for k, v in self.params.items()}
+        return gettext(self.template).format(**params)
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"code", "template", "params"}`` for JSON (``status --json``'s ``findings``); :meth:`from_dict` reads it
+        back."""
+        return {"code": self.code, "template": self.template, "params": dict(self.params)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Problem:
+        """The problem :meth:`as_dict` wrote."""
+        return cls(data["code"], data["template"], dict(data.get("params") or {}))
+
+
+def health_findings(status: dict[str, Any], settings: Settings) -> list[Problem]:
+    """The reasons the service is unhealthy by the ``[health]`` limits (empty: healthy), as :class:`Problem`.
 
     Rules (issues 6 and 12): no daemon alive (no heartbeat within its lease: :mod:`regsync.db.liveness`); an
     unpaused outbound flow whose oldest waiting change is older than ``outbound_max_lag_s``; an unpaused inbound
@@ -267,53 +308,70 @@ def health_problems(status: dict[str, Any], settings: Settings) -> list[str]:
     ``reconcile_max_age_s``; any flow failing (e.g. ``invalid_client``) for ``max_failing_s`` or longer (0, the
     default: as soon as a pass has failed); a pause past its expiry (no daemon resumed it) or older than
     ``max_pause_s``; a full reconcile marked as due (design.md, flow 2: the feed missed changes); a platform whose
-    configured mapping is not installed, or whose installed objects are gone (issue 14). A flow that has never succeeded is judged by the failing rule only (a new installation is
-    not unhealthy before its first pass).
+    configured mapping is not installed, or whose installed objects are gone (issue 14). A flow that has never
+    succeeded is judged by the failing rule only (a new installation is not unhealthy before its first pass).
 
     Args:
         status: :func:`collect_status`'s data (``daemon``, ``flows``, ``oldest_pending_age_s``).
         settings: the limits (``[health]``).
     """
     h = settings.health
-    problems: list[str] = []
+    problems: list[Problem] = []
     flows = status["flows"]
     daemon = status.get("daemon") or {}
     platform = status.get("platform") or {}
     if platform.get("problem"):
-        problems.append(platform["problem"])
+        problems.append(Problem("platform", gettext_noop("the platform's mapping: {detail}"),
+                                {"detail": platform["problem"]}))
     if not daemon.get("alive"):
         seen = daemon.get("last_seen_at")
-        problems.append("no daemon is running (`regsync run`): " + (f"the last one was seen at {seen}" if seen
-                                                                    else "none has run on this store"))
+        problems.append(Problem("no_daemon", gettext_noop(
+            "no daemon is running (`regsync run`): the last one was seen at {seen}"), {"seen": seen}) if seen
+            else Problem("no_daemon", gettext_noop(
+                "no daemon is running (`regsync run`): none has run on this store")))
     lag = status["oldest_pending_age_s"]
     if not flows["outbound"]["paused"] and lag is not None and lag > h.outbound_max_lag_s:
-        problems.append(f"outbound is stale: the oldest waiting change is {lag} s old "
-                        f"(limit {h.outbound_max_lag_s:g} s, REGSYNC_HEALTH_OUTBOUND_MAX_LAG_S)")
+        problems.append(Problem("outbound_stale", gettext_noop(
+            "outbound is stale: the oldest waiting change is {lag} s old (limit {limit} s, {var})"),
+            {"lag": lag, "limit": f"{h.outbound_max_lag_s:g}", "var": "REGSYNC_HEALTH_OUTBOUND_MAX_LAG_S"}))
     for flow, limit, var in (("inbound", h.inbound_max_age_s, "REGSYNC_HEALTH_INBOUND_MAX_AGE_S"),
                              ("reconcile", h.reconcile_max_age_s, "REGSYNC_HEALTH_RECONCILE_MAX_AGE_S")):
         age = flows[flow]["last_success_age_s"]
         if not flows[flow]["paused"] and age is not None and age > limit:
-            problems.append(f"{flow} is stale: its last success was {age} s ago (limit {limit:g} s, {var})")
+            problems.append(Problem("flow_stale", gettext_noop(
+                "{flow} is stale: its last success was {age} s ago (limit {limit} s, {var})"),
+                {"flow": flow, "age": age, "limit": f"{limit:g}", "var": var}))
     due = status.get("reconcile_due")
     if due:  # the change feed missed changes (CURSOR_EXPIRED, NO_CURSOR): pulls alone never bring them home
-        problems.append(f"a full reconcile is due ({due.get('reason')}, since {due.get('at')} UTC): the change feed "
-                        "missed registry changes that only `regsync reconcile` brings home")
+        problems.append(Problem("reconcile_due", gettext_noop(
+            "a full reconcile is due ({reason}, since {at} UTC): the change feed missed registry changes that only "
+            "`regsync reconcile` brings home"), {"reason": due.get("reason"), "at": due.get("at")}))
     for flow in FLOWS:
         failing = flows[flow]["failing_for_s"]
         if failing is not None and failing >= h.max_failing_s:
-            problems.append(f"{flow} has been failing for {failing} s (limit {h.max_failing_s:g} s, "
-                            f"REGSYNC_HEALTH_MAX_FAILING_S): {flows[flow]['last_error']}")
+            problems.append(Problem("flow_failing", gettext_noop(
+                "{flow} has been failing for {failing} s (limit {limit} s, {var}): {error}"),
+                {"flow": flow, "failing": failing, "limit": f"{h.max_failing_s:g}",
+                 "var": "REGSYNC_HEALTH_MAX_FAILING_S", "error": flows[flow]["last_error"]}))
     for flow in FLOWS:
         f = flows[flow]
         if not f["paused"]:
             continue
         if f.get("pause_expired"):
-            problems.append(f"{flow}'s pause expired at {f['paused_until']} but no daemon has resumed it")
+            problems.append(Problem("pause_expired", gettext_noop(
+                "{flow}'s pause expired at {until} but no daemon has resumed it"),
+                {"flow": flow, "until": f["paused_until"]}))
         elif f.get("paused_for_s") is not None and f["paused_for_s"] > h.max_pause_s:
-            problems.append(f"{flow} has been paused for {f['paused_for_s']} s (limit {h.max_pause_s:g} s, "
-                            f"REGSYNC_HEALTH_MAX_PAUSE_S) by {f['paused_by']}: {f['paused_reason']}")
+            problems.append(Problem("pause_too_long", gettext_noop(
+                "{flow} has been paused for {paused} s (limit {limit} s, {var}) by {actor}: {reason}"),
+                {"flow": flow, "paused": f["paused_for_s"], "limit": f"{h.max_pause_s:g}",
+                 "var": "REGSYNC_HEALTH_MAX_PAUSE_S", "actor": f["paused_by"], "reason": f["paused_reason"]}))
     return problems
 
+
+def health_problems(status: dict[str, Any], settings: Settings) -> list[str]:
+    """:func:`health_findings` as English sentences (empty: healthy)."""
+    return [p.english() for p in health_findings(status, settings)]
 
 
 def run_status(settings: Settings) -> tuple[int, dict[str, Any]]:
@@ -332,10 +390,12 @@ def run_status(settings: Settings) -> tuple[int, dict[str, Any]]:
         engine.dispose()
     if saved is not None and saved != fingerprint(settings.hash_key):
         # every flow refuses to run with this key (exit 2): the first thing an operator must read
-        status["problems"].insert(0, f"the configured hash key is not this store's (store {saved}, configured "
-                                     f"{fingerprint(settings.hash_key)}): every flow refuses to run; set the "
-                                     "store's key (REGSYNC_HASH_KEY or REGSYNC_HASH_KEY_FILE) or run "
-                                     "`regsync db rekey` (deploy/RUNBOOK.md)")
+        key = Problem("hash_key", gettext_noop(
+            "the configured hash key is not this store's (store {saved}, configured {configured}): every flow "
+            "refuses to run; set the store's key (REGSYNC_HASH_KEY or REGSYNC_HASH_KEY_FILE) or run `regsync db "
+            "rekey` (deploy/RUNBOOK.md)"), {"saved": saved, "configured": fingerprint(settings.hash_key)})
+        status["problems"].insert(0, key.english())
+        status["findings"].insert(0, key.as_dict())
         status["healthy"] = False
     return (0 if status["healthy"] else 3), status
 
