@@ -55,14 +55,14 @@ def print_sync_summary(summary: dict[str, Any]) -> None:
     if "pulled" in summary:
         inbound = Table(title=_("inbound (the registry's changes)"), box=box.SIMPLE_HEAD, padding=(0, 0),
                         pad_edge=False)
-        cols = ("pulled", "merged", "adopted", "created_locally", "registry_owned", "conflicts", "ended_locally")
-        heads = (_("pulled"), _("merged"), _("adopted"), _("created locally"), _("registry's own"),
-                 _("conflicts"), _("ended locally"))
+        in_cols = ("pulled", "merged", "adopted", "created_locally", "registry_owned", "conflicts", "ended_locally")
+        in_heads = (_("pulled"), _("merged"), _("adopted"), _("created locally"), _("registry's own"),
+                    _("conflicts"), _("ended locally"))
         inbound.add_column(_("kind"), no_wrap=True)
-        for head in heads:
+        for head in in_heads:
             inbound.add_column(head, justify="right", no_wrap=True)
         for kind in KIND_NAMES.values():
-            inbound.add_row(kind_word(kind), *(str(summary[c].get(kind, 0)) for c in cols))
+            inbound.add_row(kind_word(kind), *(str(summary[c].get(kind, 0)) for c in in_cols))
         out.print(inbound)
         info = summary.get("inbound", {})
         out.print(_("feed: {changes} changes in {pages} pages; echoes {echoes}, repeats {repeats}, stale {stale}; "
