@@ -15,44 +15,46 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from regsync.console.summaries import platform_extras_line
+from regsync.console.summaries import kind_word, platform_extras_line
 from regsync.domain.kinds import KIND_NAMES
 from regsync.generate.generator import DIRT_KINDS
+from regsync.i18n import gettext as _
+from regsync.i18n import gettext_noop as N_
 
 #: The generator's unfixable dirt (:data:`regsync.generate.generator.DIRT_KINDS`), in words, by dirt kind.
 DIRT_WORDS = {
-    "id_bad_check": "ID numbers with a wrong check character",
-    "phone_bad": "malformed phone numbers",
+    "id_bad_check": N_("ID numbers with a wrong check character"),
+    "phone_bad": N_("malformed phone numbers"),
 }
 #: The portal's actions (registry-api.md §8, :data:`regsync.sandbox.portal.ACTIONS`), in words.
 PORTAL_WORDS = {
-    "self_registration": "self-registrations",
-    "contact_edit": "phone or skills edits",
-    "identity_correction": "identity corrections",
-    "transfer_out": "transfers to another province",
-    "deregistration": "deregistrations",
-    "org_dissolution": "orgs dissolved",
-    "service_record": "service records entered",
+    "self_registration": N_("self-registrations"),
+    "contact_edit": N_("phone or skills edits"),
+    "identity_correction": N_("identity corrections"),
+    "transfer_out": N_("transfers to another province"),
+    "deregistration": N_("deregistrations"),
+    "org_dissolution": N_("orgs dissolved"),
+    "service_record": N_("service records entered"),
 }
 #: What a sync pass did with the registry's changes (the summary's inbound keys), in words, in this order.
 BROUGHT_HOME = (
-    ("merged", "merged field by field"),
-    ("adopted", "registered on the portal and linked to their platform row"),
-    ("created_locally", "created on the platform, only the registry had them"),
-    ("registry_owned", "entered on the portal, kept as the registry's"),
-    ("ended_locally", "deregistered or dissolved on the platform too"),
-    ("conflicts", "held as conflicts for an operator"),
+    ("merged", N_("merged field by field")),
+    ("adopted", N_("registered on the portal and linked to their platform row")),
+    ("created_locally", N_("created on the platform, only the registry had them")),
+    ("registry_owned", N_("entered on the portal, kept as the registry's")),
+    ("ended_locally", N_("deregistered or dissolved on the platform too")),
+    ("conflicts", N_("held as conflicts for an operator")),
 )
 PARENT_FAILED = "PARENT_FAILED"
 
 
 def _kind(name: str) -> str:
-    return name.replace("_", " ")
+    return kind_word(name)
 
 
 def _listed(counts: dict[str, int]) -> str:
-    """``volunteers 16, service records 143`` (zeros left out), or ``none``."""
-    return ", ".join(f"{_kind(k)} {v:,}" for k, v in counts.items() if v) or "none"
+    """``volunteer 16, service record 143`` (zeros left out), or ``none``, in the language in force."""
+    return _(", ").join(f"{_kind(k)} {v:,}" for k, v in counts.items() if v) or _("none")
 
 
 def _in_order(counts: dict[str, int], order: dict[str, str]) -> list[str]:
@@ -96,18 +98,18 @@ def demo_outcome(summary: dict[str, Any]) -> str:
         One phrase, e.g. ``"done: every record is in the registry or explained below"``.
     """
     if summary.get("error") or summary.get("status") == "failed":
-        return "stopped by an error (below)"
+        return _("stopped by an error (below)")
     if summary.get("backlog"):
-        return f"not finished: {summary['backlog']:,} changes still wait to be sent"
+        return _("not finished: {n} changes still wait to be sent").format(n=f"{summary['backlog']:,}")
     if not summary.get("adds_up", True):
-        return "not finished: some records are neither in the registry nor explained (adds up: no)"
+        return _("not finished: some records are neither in the registry nor explained (adds up: no)")
     if any(_out_of_step(summary).values()):
-        return "done, but some records are out of step between the two sides (below)"
+        return _("done, but some records are out of step between the two sides (below)")
     if _refusals(summary)[1]:
-        return "done, but the registry refused records that are not the generator's dirt (below)"
+        return _("done, but the registry refused records that are not the generator's dirt (below)")
     if _explained(summary):
-        return "done: every record is in the registry or explained below"
-    return "done: every record is in the registry, the same on both sides"
+        return _("done: every record is in the registry or explained below")
+    return _("done: every record is in the registry, the same on both sides")
 
 
 def _dirt_by_code(summary: dict[str, Any]) -> dict[str, tuple[str, int]]:
@@ -143,47 +145,51 @@ def _refusal_notes(summary: dict[str, Any]) -> list[str]:
     dirt = _dirt_by_code(summary)
     lines = []
     if on_purpose:
-        lines.append("refused, the generator's dirt made on purpose: " + ", ".join(
-            f"{_kind(k)} {sum(v.values()):,} (" + "; ".join(
-                f"{n:,} {DIRT_WORDS.get(dirt[c][0], _kind(dirt[c][0]))}, {c}" for c, n in v.items()) + ")"
-            for k, v in on_purpose.items())
-            + ": no standard lets regsync repair these; they wait for a fix on the platform, and the runs record "
-            "`partial`")
+        lines.append(_("refused, the generator's dirt made on purpose: {records}: no standard lets regsync repair "
+                       "these; they wait for a fix on the platform, and the runs record `partial`").format(
+            records=_(", ").join(f"{_kind(k)} {sum(v.values()):,} (" + _("; ").join(
+                f"{n:,} {_(DIRT_WORDS[dirt[c][0]]) if dirt[c][0] in DIRT_WORDS else dirt[c][0]}, {c}"
+                for c, n in v.items()) + ")" for k, v in on_purpose.items())))
     if other:
-        lines.append("refused, not the generator's dirt: " + ", ".join(
+        lines.append(_("refused, not the generator's dirt: {records}: unexpected in the demo (each one's reason is "
+                       "in local.db's outbox)").format(records=_(", ").join(
             f"{_kind(k)} {sum(v.values()):,} (" + ", ".join(f"{c} {n:,}" for c, n in v.items()) + ")"
-            for k, v in other.items())
-            + ": unexpected in the demo (each one's reason is in local.db's outbox)")
+            for k, v in other.items())))
     waiting = {k: v.get(PARENT_FAILED, 0) for k, v in (summary.get("failed_codes") or {}).items()}
     if any(waiting.values()):
-        lines.append(f"waiting for a refused record ({PARENT_FAILED}): {_listed(waiting)}: each belongs to one and "
-                     "goes once it is fixed")
+        lines.append(_("waiting for a refused record ({code}): {records}: each belongs to one and goes once it is "
+                       "fixed").format(code=PARENT_FAILED, records=_listed(waiting)))
     return lines
 
 
 def _portal_notes(summary: dict[str, Any]) -> list[str]:
     """The lines of ``--portal-activity``: what the portal did, what came home, and what the feed carried."""
     actions: dict[str, int] = summary.get("portal") or {}
-    lines = [f"the registry changed too: {sum(actions.values()):,} actions on its portal: " + (", ".join(
-        f"{actions[a]:,} {PORTAL_WORDS.get(a, _kind(a))}" for a in _in_order(actions, PORTAL_WORDS) if actions[a])
-        or "none")]
-    lines.append("brought home from the registry: " + ("; ".join(
-        f"{words} ({_listed(summary[key])})" for key, words in BROUGHT_HOME if any((summary.get(key) or {}).values()))
-        or "nothing"))
+    lines = [_("the registry changed too: {n} actions on its portal: {actions}").format(
+        n=f"{sum(actions.values()):,}", actions=_(", ").join(
+            f"{actions[a]:,} {_(PORTAL_WORDS[a]) if a in PORTAL_WORDS else a}"
+            for a in _in_order(actions, PORTAL_WORDS) if actions[a]) or _("none"))]
+    lines.append(_("brought home from the registry: {what}").format(what=_("; ").join(
+        f"{_(words)} ({_listed(summary[key])})" for key, words in BROUGHT_HOME
+        if any((summary.get(key) or {}).values())) or _("nothing")))
     generated = (summary.get("generated") or {}).get("counts") or {}
     grew = {k: n - int(generated[k]) for k, n in _per_kind(summary, "local").items()
             if k in generated and n != int(generated[k])}
     if grew:
-        lines.append("on the platform, not only the generated records: " + ", ".join(
-            f"{_kind(k)} {int(generated[k]) + d:,} = {int(generated[k]):,} generated {'+' if d > 0 else '-'} "
-            f"{abs(d):,}" for k, d in grew.items()) + ", brought home from the registry")
+        lines.append(_("on the platform, not only the generated records: {counts}, brought home from the "
+                       "registry").format(counts=_(", ").join(
+            _("{kind} {total} = {generated} generated {sign} {change}").format(
+                kind=_kind(k), total=f"{int(generated[k]) + d:,}", generated=f"{int(generated[k]):,}",
+                sign="+" if d > 0 else "-", change=f"{abs(d):,}") for k, d in grew.items())))
     feed = summary.get("feed") or {}
     pulled = sum(_per_kind(summary, "pulled").values())
     if pulled > sum(_per_kind(summary, "local").values()):
         echoes, known = int(feed.get("echoes", 0)), int(feed.get("stale", 0)) + int(feed.get("repeats", 0))
-        lines.append(f"pulled {pulled:,} changes, more than there are records: the registry's feed carries every "
-                     f"version; {echoes:,} were echoes of regsync's own writes and {known:,} already known, skipped; "
-                     f"the other {max(0, pulled - echoes - known):,} were read")
+        lines.append(_("pulled {pulled} changes, more than there are records: the registry's feed carries every "
+                       "version; {echoes} were echoes of regsync's own writes and {known} already known, skipped; "
+                       "the other {read} were read").format(pulled=f"{pulled:,}", echoes=f"{echoes:,}",
+                                                             known=f"{known:,}",
+                                                             read=f"{max(0, pulled - echoes - known):,}"))
     return lines
 
 
@@ -209,31 +215,33 @@ def demo_notes(summary: dict[str, Any]) -> list[str]:
     local, pushed = _per_kind(summary, "local"), _per_kind(summary, "pushed")
     dups, linked = _per_kind(summary, "duplicates"), _per_kind(summary, "linked")
     if any(dups.values()):
-        lines.append(f"duplicates: {_listed(dups)}: the same person twice on the platform (one ID number); the "
-                     "second row, and any membership it repeats, is linked to the record the registry already has, "
-                     "not created again")
+        lines.append(_("duplicates: {records}: the same person twice on the platform (one ID number); the second "
+                       "row, and any membership it repeats, is linked to the record the registry already has, not "
+                       "created again").format(records=_listed(dups)))
     beyond = {k: linked[k] - dups[k] for k in linked if linked[k] > dups[k]}
     if beyond:
-        lines.append(f"linked, not created: {_listed(beyond)}: the registry already held them (a person who "
-                     "registered on the portal, or a create whose answer was lost)")
+        lines.append(_("linked, not created: {records}: the registry already held them (a person who registered "
+                       "on the portal, or a create whose answer was lost)").format(records=_listed(beyond)))
     more = {k: (pushed[k], local[k]) for k in local if pushed[k] > local[k]}
     if more:
-        lines.append("writes above records: " + ", ".join(f"{_kind(k)} {w:,} for {n:,}" for k, (w, n) in more.items())
-                     + ": a record already ended (a membership left, an activity cancelled, a service record "
-                     "revoked) takes two writes, created then ended; a record changed after its write, one more")
+        lines.append(_("writes above records: {counts}: a record already ended (a membership left, an activity "
+                       "cancelled, a service record revoked) takes two writes, created then ended; a record changed "
+                       "after its write, one more").format(counts=_(", ").join(
+            _("{kind} {writes} for {records}").format(kind=_kind(k), writes=f"{w:,}", records=f"{n:,}")
+            for k, (w, n) in more.items())))
     lines += _refusal_notes(summary)
     moved = _per_kind(summary, "transferred_out")
     if any(moved.values()):
-        lines.append(f"moved out: {_listed(moved)}: people who moved to another province on the portal; they leave "
-                     "this province's export, their rows stay on the platform")
+        lines.append(_("moved out: {records}: people who moved to another province on the portal; they leave this "
+                       "province's export, their rows stay on the platform").format(records=_listed(moved)))
     step = _out_of_step(summary)
     if any(step.values()):
-        lines.append(f"out of step: {_listed(step)}: in the registry, but not the same on both sides (a change not "
-                     "yet passed on)")
+        lines.append(_("out of step: {records}: in the registry, but not the same on both sides (a change not yet "
+                       "passed on)").format(records=_listed(step)))
     unlinked = _per_kind(summary, "registry_unlinked")
     if any(unlinked.values()):
-        lines.append(f"not linked: {_listed(unlinked)}: records in the registry's exports that no platform row "
-                     "links")
+        lines.append(_("not linked: {records}: records in the registry's exports that no platform row "
+                       "links").format(records=_listed(unlinked)))
     if "portal" in summary:
         lines += _portal_notes(summary)
     return [escape(line) for line in lines]
@@ -258,37 +266,38 @@ def print_demo_summary(summary: dict[str, Any], console: Console | None = None) 
     registry, local = _per_kind(summary, "registry"), _per_kind(summary, "local")
     pushed = _per_kind(summary, "pushed")
     show_step, show_moved = any(step.values()), any(moved.values())
-    headline = (f"regsync demo on the {summary.get('platform', 'reference')} platform, {summary['seconds']:.0f} s: "
-                f"{demo_outcome(summary)}")
+    headline = _("regsync demo on the {platform} platform, {seconds} s: {outcome}").format(
+        platform=summary.get("platform", "reference"), seconds=f"{summary['seconds']:.0f}",
+        outcome=demo_outcome(summary))
     out.print(f"[bold]{escape(headline)}[/bold]", highlight=False)
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
-    columns = ["kind", "on the platform", "synced", *(["out of step"] if show_step else []), "duplicates", "refused",
-               *(["moved out"] if show_moved else []), "adds up", "writes"]
-    for col in columns:
-        table.add_column(col, justify="left" if col == "kind" else "center" if col == "adds up" else "right",
+    columns = [_("kind"), _("on the platform"), _("synced"), *([_("out of step")] if show_step else []),
+               _("duplicates"), _("refused"), *([_("moved out")] if show_moved else []), _("adds up"), _("writes")]
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="left" if i == 0 else "center" if i == len(columns) - 2 else "right",
                          no_wrap=True)
     for name in KIND_NAMES.values():
         synced = registry[name] - dups[name] - step[name]
         adds_up = local[name] == registry[name] + failed[name] + moved[name]
         table.add_row(_kind(name), f"{local[name]:,}", f"{synced:,}", *([f"{step[name]:,}"] if show_step else []),
                       f"{dups[name]:,}", f"{failed[name]:,}", *([f"{moved[name]:,}"] if show_moved else []),
-                      "yes" if adds_up else "[red]no[/red]", f"{pushed[name]:,}")
+                      _("yes") if adds_up else "[red]" + _("no") + "[/red]", f"{pushed[name]:,}")
     out.print(table)
-    parts = " + ".join(["synced", *(["out of step"] if show_step else []), "duplicates", "refused",
-                        *(["moved out"] if show_moved else [])])
-    out.print(f"on the platform = {parts}; synced: in the registry, the same on both sides; writes: accepted by "
-              "the registry", highlight=False)
+    parts = " + ".join([_("synced"), *([_("out of step")] if show_step else []), _("duplicates"), _("refused"),
+                        *([_("moved out")] if show_moved else [])])
+    out.print(_("on the platform = {parts}; synced: in the registry, the same on both sides; writes: accepted by "
+                "the registry").format(parts=parts), highlight=False)
     for line in demo_notes(summary):
         out.print(f"- {line}", highlight=False)
     if summary.get("platform", "reference") != "reference":
-        out.print(escape(f"- platform {summary['platform']}: the platform's own tables through its mapping; "
-                         + platform_extras_line(summary["generated"])), highlight=False)
+        out.print(escape(_("- platform {platform}: the platform's own tables through its mapping; {extras}").format(
+            platform=summary["platform"], extras=platform_extras_line(summary["generated"]))), highlight=False)
     if summary["faults"]["set"]:
-        out.print("faults set: " + ", ".join(f"{k}={v}" for k, v in summary["faults"]["set"].items()),
-                  highlight=False)
-        out.print("faults injected: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["faults"]["injected"].items())),
-                  highlight=False)
+        out.print(_("faults set: {faults}").format(
+            faults=", ".join(f"{k}={v}" for k, v in summary["faults"]["set"].items())), highlight=False)
+        out.print(_("faults injected: {faults}").format(
+            faults=", ".join(f"{k} {v}" for k, v in sorted(summary["faults"]["injected"].items()))), highlight=False)
     if summary.get("error"):
-        out.print(f"[red]error:[/red] {escape(str(summary['error']))}", highlight=False)
-    out.print(escape(f"databases kept in {summary['workdir']} (local.db, sandbox.db); --json prints every figure"),
-              highlight=False)
+        out.print("[red]" + escape(_("error: {error}").format(error=summary["error"])) + "[/red]", highlight=False)
+    out.print(escape(_("databases kept in {workdir} (local.db, sandbox.db); --json prints every figure").format(
+        workdir=summary["workdir"])), highlight=False)

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from regsync.domain.kinds import KIND_ALIASES, KIND_NAMES
 from regsync.domain.kinds import KINDS as KIND_ORDER
-from regsync.domain.words import KIND_WORDS, RUN_WORDS, word
+from regsync.domain.words import KIND_PLURAL_WORDS, KIND_WORDS, RUN_WORDS, word
 from regsync.i18n import gettext as _
 from regsync.i18n import gettext_noop
 
@@ -30,6 +30,8 @@ def status_word(status: str | None) -> str:
 
 def kind_word(kind: str) -> str:
     """A kind, singular (``volunteer``) or plural (``volunteers``, as the summaries key them), in words."""
+    if kind in KIND_PLURAL_WORDS:
+        return word(KIND_PLURAL_WORDS, kind)
     return word(KIND_WORDS, KIND_ALIASES.get(kind, kind))
 
 

@@ -11,12 +11,17 @@ from typing import Any
 
 from regsync.i18n import lazy_gettext as N_
 
-__all__ = ["DISCREPANCY_WORDS", "FLOW_WORDS", "KIND_WORDS", "LINE_WORDS", "RUN_WORDS", "word"]
+__all__ = ["DISCREPANCY_WORDS", "FLOW_WORDS", "KIND_PLURAL_WORDS", "KIND_WORDS", "LINE_WORDS", "RUN_WORDS", "word"]
 
 #: A kind (:data:`regsync.domain.kinds.KINDS`) → its name (志愿者, 志愿服务组织…).
 KIND_WORDS: dict[str, Any] = {
     "org": N_("organization"), "volunteer": N_("volunteer"), "membership": N_("membership"),
     "activity": N_("activity"), "service_record": N_("service record"),
+}
+#: A kind's plural name (:data:`regsync.domain.kinds.KIND_NAMES`, as summaries key their counts) → its name.
+KIND_PLURAL_WORDS: dict[str, Any] = {
+    "orgs": N_("orgs"), "volunteers": N_("volunteers"), "memberships": N_("memberships"),
+    "activities": N_("activities"), "service_records": N_("service records"),
 }
 #: A discrepancy kind (:data:`regsync.reports.data.DISCREPANCY_KINDS`) → what it means (差异类型).
 DISCREPANCY_WORDS: dict[str, Any] = {
