@@ -33,3 +33,23 @@ def catalog(lang: str = "zh_CN"):  # type: ignore[no-untyped-def]
 def placeholders(text: str) -> set[str]:
     """The ``{name}`` placeholders of a message (``{{`` escapes left out)."""
     return set(PLACEHOLDER.findall(text.replace("{{", "").replace("}}", "")))
+
+
+_NOT_PROSE = [
+    re.compile(r"`[^`]*`"),  # commands and names quoted as code
+    re.compile(r"\b\w+://\S+"),  # URLs
+    re.compile(r"(?:[\w.~-]*/)+[\w.-]*"),  # paths
+    re.compile(r"--[\w-]+(?:[ =][\w.:-]+)?"),  # options and their value
+    re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b"),  # codes and variables (INVALID_PHONE, REGSYNC_LANG)
+    re.compile(r"\b\w+(?:_\w+)+\b"),  # snake_case names (field and kind codes)
+    re.compile(r"\b\w+(?:[.:-]\w+)+\b"),  # dotted names, kinds with ids, dates
+]
+_ENGLISH_RUN = re.compile(r"\b[A-Za-z]{2,}(?:[ ,;'()]+[A-Za-z]{2,}){2,}\b")
+
+
+def english_sentences(text: str) -> list[str]:
+    """Runs of three or more English words in ``text`` once code, URLs, paths, options, codes and identifiers are
+    left out: what a reader of the Chinese output would see as an untranslated sentence."""
+    for pattern in _NOT_PROSE:
+        text = pattern.sub(" ", text)
+    return _ENGLISH_RUN.findall(text)
