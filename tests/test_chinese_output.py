@@ -18,6 +18,7 @@ from regsync.console import demo_summary, summaries
 from regsync.console.cli import app
 from regsync.db.flowstate import record_flow_result
 from regsync.service.status import set_paused
+from regsync.settings import ConfigError, load_settings
 from test_demo_summary import happy, portal
 
 
@@ -78,3 +79,22 @@ def test_status_in_chinese_from_a_real_store(engine: Engine, db_url: str, monkey
     assert english_sentences(result.stdout.replace("the client is not registered", "")) == [], result.stdout
     english = CliRunner().invoke(app, ["--lang", "en", "status"])
     assert "UNHEALTHY" in english.stdout and english_sentences(english.stdout)
+
+
+def test_a_configuration_error_in_chinese(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGSYNC_BATCH_SIZE", "0")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None)
+    assert str(caught.value).startswith("relay.batch_size (REGSYNC_BATCH_SIZE): must be between 1 and 500")
+    with i18n.use_language("zh-CN"):
+        text = caught.value.text()
+    assert text == "relay.batch_size (REGSYNC_BATCH_SIZE)：应在 1 到 500 之间（registry-api.md §3），实际为 0"
+    config = tmp_path / "regsync.toml"
+    config.write_text("[relay]\nbatch_sise = 10\n")
+    monkeypatch.delenv("REGSYNC_BATCH_SIZE")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(str(config))
+    with i18n.use_language("zh-CN"):
+        text = caught.value.text()
+    assert "未知设置 relay.batch_sise" in text and "是否想写 relay.batch_size" in text
+    assert english_sentences(text) == [], text
