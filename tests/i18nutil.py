@@ -9,7 +9,9 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "regsync"
-METHODS = [("sandbox/**.py", "ignore"), ("**.py", "python"), ("**/templates/**.j2", "jinja2")]
+HELP = "regsync.console.helptext:extract"
+METHODS = [("sandbox/cli.py", HELP), ("sandbox/**.py", "ignore"), ("console/**.py", HELP), ("**.py", "python"),
+           ("**/templates/**.j2", "jinja2")]
 KEYWORDS = {**DEFAULT_KEYWORDS, "lazy_gettext": None, "N_": None, "gettext_noop": None}
 PLACEHOLDER = re.compile(r"\{(\w*)(?:[:!][^{}]*)?\}")
 

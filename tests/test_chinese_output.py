@@ -16,6 +16,7 @@ from i18nutil import english_sentences
 from regsync import i18n
 from regsync.console import demo_summary, summaries
 from regsync.console.cli import app
+from regsync.console.helptext import translate_help
 from regsync.db.flowstate import record_flow_result
 from regsync.service.status import set_paused
 from regsync.settings import ConfigError, load_settings
@@ -98,3 +99,37 @@ def test_a_configuration_error_in_chinese(tmp_path: Any, monkeypatch: pytest.Mon
         text = caught.value.text()
     assert "未知设置 relay.batch_sise" in text and "是否想写 relay.batch_size" in text
     assert english_sentences(text) == [], text
+
+
+def _paths(command: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = [prefix]
+    for name, sub in sorted((getattr(command, "commands", None) or {}).items()):
+        out += _paths(sub, (*prefix, name))
+    return out
+
+
+#: What Click and Typer themselves print around the help, in English whatever the language.
+LIBRARY_WORDS = ("Show this message and exit.", "Install completion for the current shell.",
+                 "Show completion for the current shell, to copy it or customize the installation.")
+
+
+def test_every_commands_help_in_chinese(monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+
+    monkeypatch.setenv("COLUMNS", "400")  # one line per paragraph: the library's own sentences are not cut
+    with i18n.use_language("zh-CN"):
+        command = translate_help(typer.main.get_command(app))
+        paths = _paths(command)
+        assert len(paths) > 30
+        for path in paths:
+            monkeypatch.setattr("typer.testing._get_command", lambda _app: command)
+            result = CliRunner().invoke(app, [*path, "--help"], prog_name="regsync")
+            assert result.exit_code == 0, (path, result.output)
+            text = "\n".join(line for line in result.output.splitlines() if "Usage:" not in line)
+            for words in LIBRARY_WORDS:
+                text = text.replace(words, "")
+            assert english_sentences(text) == [], (path, result.output)
+    english_command = translate_help(typer.main.get_command(app))
+    monkeypatch.setattr("typer.testing._get_command", lambda _app: english_command)
+    english = CliRunner().invoke(app, ["status", "--help"])
+    assert "The service at a glance" in english.output  # REGSYNC_LANG=en here: the same tree, English again

@@ -40,6 +40,7 @@ __all__ = [
     "ENV_VAR",
     "LANGUAGES",
     "LOCALE_DIR",
+    "Phrase",
     "UnknownLanguage",
     "gettext",
     "gettext_noop",
@@ -170,6 +171,38 @@ def gettext_noop(message: str) -> str:
     """``message`` as it is: marks a template kept in English (JSON, logs) and translated where a person reads it
     (``gettext(template).format(**params)``)."""
     return message
+
+
+class Phrase(str):
+    """English text made from a ``template`` (marked with :func:`gettext_noop`) and its ``params``, that can still
+    be translated after it was made (help texts declared at import, before ``--lang`` is known). As a ``str`` it
+    is the English text; :meth:`translated` is the text in the language in force, its params that are phrases
+    translated too."""
+
+    template: str
+    params: dict[str, Any]
+    #: The phrases made, by their English text (a library may hand the text back as a plain ``str``), at most
+    #: :data:`_KEPT`: help texts are made once, at import.
+    made: dict[str, Phrase] = {}
+    _KEPT = 1024
+
+    def __new__(cls, template: str, **params: Any) -> Phrase:
+        """The English text of ``template`` filled with ``params``, remembering both (and the phrase, by its text)."""
+        made = super().__new__(cls, template.format(**params))
+        made.template, made.params = template, params
+        if len(cls.made) < cls._KEPT:
+            cls.made[str(made)] = made
+        return made
+
+    @classmethod
+    def of(cls, text: str) -> Phrase | None:
+        """The phrase whose English text is ``text``, if one was made."""
+        return text if isinstance(text, Phrase) else cls.made.get(text)
+
+    def translated(self) -> str:
+        """The text in the language in force."""
+        return gettext(self.template).format(
+            **{k: v.translated() if isinstance(v, Phrase) else v for k, v in self.params.items()})
 
 
 def lazy_gettext(message: str) -> Any:

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from regsync.i18n import gettext
+from regsync.i18n import Phrase, gettext
 from regsync.i18n import gettext_noop as N_
 
 #: The request signing methods of registry-api.md §2, the first the default. Settings owns the list (it checks
@@ -371,13 +371,14 @@ _SECTIONS = {"database": DatabaseSettings, "registry": RegistrySettings, "relay"
              "daemon": DaemonSettings, "health": HealthSettings, "retention": RetentionSettings}
 
 
-def env_help(*sections: str) -> str:
-    """A line for a command's ``--help``: the environment variables of the named sections (all if none)."""
+def env_help(*sections: str) -> Phrase:
+    """A line for a command's ``--help``: the environment variables of the named sections (all if none); a
+    :class:`regsync.i18n.Phrase`, translated when shown."""
     names = [s.env for s in SPECS if not sections or s.section in sections or s.section == ""]
-    return "Reads REGSYNC_CONFIG (a TOML file) and the environment: " + ", ".join(names) + "."
+    return Phrase(N_("Reads REGSYNC_CONFIG (a TOML file) and the environment: {names}."), names=", ".join(names))
 
 
-def env_epilog(*sections: str) -> str:
+def env_epilog(*sections: str) -> Phrase:
     """The epilog of a command's ``--help``: each setting it reads, as ``section.key (ENV_VAR)``, from
     :data:`SPECS` (the same names as ``config/regsync.example.toml``; no brackets, which Rich would take for
     markup).
@@ -388,8 +389,8 @@ def env_epilog(*sections: str) -> str:
     """
     chosen = [s for s in SPECS if s.section in sections or s.section == "" or s.section == "log"]
     parts = [f"{s.section + '.' if s.section else ''}{s.key} ({s.env})" for s in chosen]
-    return ("Settings read, from REGSYNC_CONFIG (a TOML file) and the environment, which wins: "
-            + "; ".join(parts) + ".")
+    return Phrase(N_("Settings read, from REGSYNC_CONFIG (a TOML file) and the environment, which wins: "
+                     "{settings}."), settings="; ".join(parts))
 
 
 #: ``REGSYNC_*`` variables that are not settings but are read all the same: the configuration file's name, and the

@@ -29,6 +29,7 @@ from regsync.console.common import setup as _setup
 from regsync.console.conflicts import print_conflict, print_resolution
 from regsync.console.conflicts import print_listing as print_conflict_listing
 from regsync.console.demo_summary import print_demo_summary
+from regsync.console.helptext import choose_language, translate_help
 from regsync.console.outbox import print_action, print_listing
 from regsync.console.platform import platform_app
 from regsync.console.progress import progress_bars
@@ -65,7 +66,8 @@ from regsync.flows.resync import ResyncUsageError, Target, run_resync
 from regsync.flows.runs import require_registry
 from regsync.flows.sync import run_sync
 from regsync.generate.load import run_generate
-from regsync.i18n import ENV_VAR, UnknownLanguage, set_language
+from regsync.i18n import Phrase, UnknownLanguage, set_language
+from regsync.i18n import gettext_noop as N_
 from regsync.registry.client import RegistryClient
 from regsync.registry.errors import RegistryError
 from regsync.reports.data import ReportUsageError, list_runs, load_report
@@ -81,7 +83,8 @@ from regsync.settings import PUBLIC_HASH_KEY, ConfigError, LogSettings, env_epil
 app = typer.Typer(help="regsync: keeps a province's volunteer platform in step with the national volunteer "
                        "registry.", no_args_is_help=True, pretty_exceptions_enable=False,
                   context_settings={"help_option_names": ["-h", "--help"]})
-db_app = typer.Typer(help="The local store's schema. " + env_help("database"), no_args_is_help=True)
+db_app = typer.Typer(help=Phrase(N_("The local store's schema. {settings}"), settings=env_help("database")),
+                     no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(platform_app, name="platform")
 
@@ -101,7 +104,7 @@ def _language(value: str | None) -> str | None:
 def _common_options(
     lang: Annotated[str | None, typer.Option(
         "--lang", metavar="LANG", callback=_language, is_eager=True,
-        help=f"The language of what people read: zh-CN (the default) or en; else {ENV_VAR}. JSON, codes and "
+        help="The language of what people read: zh-CN (the default) or en; else REGSYNC_LANG. JSON, codes and "
              "logs are English whatever the language.")] = None,
 ) -> None:
     """Output that is not a terminal gets tables :data:`PIPE_WIDTH` wide, unless ``COLUMNS`` says otherwise; the
@@ -381,8 +384,8 @@ def resume(reason: ReasonOpt, config: ConfigOpt = None, outbound: OutboundFlag =
 
 
 # ------------------------------------------------------------------------------------------------ outbox
-outbox_app = typer.Typer(help="See what waits in the outbox and why; retry, discard or restore it (audited). "
-                              + env_help("database"), no_args_is_help=True)
+outbox_app = typer.Typer(help=Phrase(N_("See what waits in the outbox and why; retry, discard or restore it (audited). "
+                                       "{settings}"), settings=env_help("database")), no_args_is_help=True)
 app.add_typer(outbox_app, name="outbox")
 
 KindOpt = Annotated[str | None, typer.Option(
@@ -828,9 +831,9 @@ def adopt(config: ConfigOpt = None,
     raise typer.Exit(code)
 
 
-resync_app = typer.Typer(help="Resync one scope: a reconcile of a volunteer, an org (and its subtree) or a region, "
-                              "repaired by policy, audited; safe while the daemon runs. "
-                              + env_help("database", "registry"), no_args_is_help=True)
+resync_app = typer.Typer(help=Phrase(N_("Resync one scope: a reconcile of a volunteer, an org (and its subtree) or a "
+                                       "region, repaired by policy, audited; safe while the daemon runs. {settings}"),
+                                    settings=env_help("database", "registry")), no_args_is_help=True)
 app.add_typer(resync_app, name="resync")
 RegistryIdOpt = Annotated[bool, typer.Option("--registry-id", help="The id is a registry id, not a local one.")]
 PlanOpt = Annotated[bool, typer.Option("--dry-run", help="Print the plan only; change nothing.")]
@@ -1008,8 +1011,10 @@ def report_export(run: RunArg, config: ConfigOpt = None,
 
 
 def main() -> None:
-    """Console entry point."""
-    app()
+    """Console entry point: the language chosen (``--lang``, else ``REGSYNC_LANG``, else zh-CN), the commands' help
+    translated into it (:mod:`regsync.console.helptext`), then the command run."""
+    choose_language(sys.argv[1:])
+    translate_help(typer.main.get_command(app))(prog_name="regsync")
 
 
 if __name__ == "__main__":

@@ -31,10 +31,12 @@ from regsync.db.mapping.model import PlatformMapping
 from regsync.db.store import missing_sqlite_file
 from regsync.domain.kinds import KINDS
 from regsync.domain.masking import mask_text
+from regsync.i18n import Phrase
+from regsync.i18n import gettext_noop as N_
 from regsync.settings import env_epilog, env_help
 
-platform_app = typer.Typer(help="The platform's own tables, through the mapping (docs/connect-platform.md). "
-                                + env_help("database"), no_args_is_help=True)
+platform_app = typer.Typer(help=Phrase(N_("The platform's own tables, through the mapping (docs/connect-platform.md). "
+                                         "{settings}"), settings=env_help("database")), no_args_is_help=True)
 
 _STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
 

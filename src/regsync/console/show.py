@@ -29,23 +29,24 @@ from regsync.db.store import StoreError
 from regsync.domain.masking import mask_text
 from regsync.flows.operator import OperatorUsageError
 from regsync.flows.show import RecordNotFound, RecordView, show_record
+from regsync.i18n import gettext_noop as N_
 
 #: Exit code of a view without the registry's side (the registry could not be read).
 EXIT_REGISTRY_UNREADABLE = 3
 
 #: What people read, each sentence once (``str.format`` fields in braces).
 TEXT: dict[str, str] = {
-    "help": "One record on both sides: the platform's row and the registry's record (read live), field by field "
-            "with the differences marked; the link and its base (the last agreed state); the record's outbox "
-            "history and failures, conflicts, discrepancies of the recent reconcile runs, and the audit entries "
-            "that name it. ID numbers and phones are masked unless --show-personal-data --reason R (audited). "
-            "Exit 0 shown, 1 not found (or the local store unusable), 2 usage, 3 shown without the registry's side "
-            "(the registry could not be read).",
-    "kind": "volunteer, org, membership, activity or service-record.",
-    "key": "The platform's key of the record: its local id, or on a mapped platform its own key (an org code).",
-    "registry_id": "Name the record by its registry id instead of KEY.",
-    "personal": "Show the record's ID numbers and phones in clear (audited; needs --reason).",
-    "reason": "Why the personal data is needed (goes to the audit table).",
+    "help": N_("One record on both sides: the platform's row and the registry's record (read live), field by field "
+               "with the differences marked; the link and its base (the last agreed state); the record's outbox "
+               "history and failures, conflicts, discrepancies of the recent reconcile runs, and the audit entries "
+               "that name it. ID numbers and phones are masked unless --show-personal-data --reason R (audited). "
+               "Exit 0 shown, 1 not found (or the local store unusable), 2 usage, 3 shown without the registry's side "
+               "(the registry could not be read)."),
+    "kind": N_("volunteer, org, membership, activity or service-record."),
+    "key": N_("The platform's key of the record: its local id, or on a mapped platform its own key (an org code)."),
+    "registry_id": N_("Name the record by its registry id instead of KEY."),
+    "personal": N_("Show the record's ID numbers and phones in clear (audited; needs --reason)."),
+    "reason": N_("Why the personal data is needed (goes to the audit table)."),
     "usage": "[red]usage error:[/red] {message}",
     "not_found": "[red]not found:[/red] {message}",
     "title": "{kind} {key}",

@@ -19,10 +19,13 @@ from regsync.sandbox.app import create_app
 from regsync.sandbox.faults import FAULT_NAMES, parse_fault_spec
 from regsync.sandbox.server import new_client
 from regsync.sandbox.store import ClientCredential
+from regsync.i18n import Phrase
+from regsync.i18n import gettext_noop as N_
 from regsync.settings import SIGN_METHODS
 
 #: The closing line of each sandbox command's ``--help``, as regsync's own commands end with the settings they read.
-_READS_NOTHING = "Settings read: none; only the options above (no config file, no REGSYNC_* environment variables)."
+_READS_NOTHING = N_("Settings read: none; only the options above (no config file, no REGSYNC_* environment "
+                    "variables).")
 
 
 def _parse_client(spec: str) -> ClientCredential:
@@ -61,9 +64,9 @@ def serve(
     faults: Annotated[
         str | None,
         typer.Option(
-            help="Initial faults (registry-api.md §8) as NAME=VALUE[,NAME=VALUE…] (or a JSON object), "
-            f"names: {', '.join(FAULT_NAMES)}. E.g. error_rate=0.05,latency_ms=20,retry_after_http_date=1. "
-            "Rates are 0 to 1; maintenance_s starts a window now.",
+            help=Phrase(N_("Initial faults (registry-api.md §8) as NAME=VALUE[,NAME=VALUE…] (or a JSON object), "
+                           "names: {names}. E.g. error_rate=0.05,latency_ms=20,retry_after_http_date=1. Rates are 0 "
+                           "to 1; maintenance_s starts a window now."), names=", ".join(FAULT_NAMES)),
         ),
     ] = None,
     seed: Annotated[
