@@ -26,8 +26,9 @@ from regsync.reports.worklist_render import write_worklist
 HELP = ("Worklists: every discrepancy of the latest reconcile and every failed record as a work item: the record "
         "(name, the platform's key), the reason in words and what to do, the organization that must do it (with "
         "its contact, county and city on its line), and whether it is new, carried over or resolved since the last "
-        "list. --city or --org limit the list to one city or one organization and those under it; --split city "
-        "writes one file per city into the --output folder. xlsx (Chinese headings, frozen, filtered), csv "
+        "list. --city limits the list to one city; --org to the items one organization answers for or oversees "
+        "as their county- or city-level unit or community station; --split city writes one file per city into "
+        "the --output folder. xlsx (Chinese headings, frozen, filtered), csv "
         "(UTF-8 with BOM, for Excel) or html (one page, no network). ID numbers and phones masked unless "
         "--show-personal-data (needs --reason; audited, action worklist_personal_data).")
 
@@ -36,8 +37,9 @@ def worklist_command(
         config: ConfigOpt = None,
         city: Annotated[str | None, typer.Option("--city", help="Only this city (4-digit GB/T 2260 code, e.g. "
                                                                "2301).")] = None,
-        org: Annotated[str | None, typer.Option("--org", help="Only this organization (its platform key) and the "
-                                                             "organizations under it.")] = None,
+        org: Annotated[str | None, typer.Option("--org", help="Only the items this organization (its platform "
+                                                             "key) answers for or oversees as their county- or "
+                                                             "city-level unit or community station.")] = None,
         fmt: Annotated[str, typer.Option("--format", "-f", help="xlsx, csv or html.")] = "xlsx",
         output: Annotated[Path, typer.Option("--output", "-o", help="The file to write, or a folder (a file named "
                                                                     "worklist-<city>-<date> in it).")] = Path("."),

@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine, and_, or_, select
 
 from regsync.db.attribution import Attributor
 from regsync.db.models import Audit, WorklistItem
-from regsync.db.platform.mapped import local_id_of, mapped_platform, platform_key_of
+from regsync.db.platform.mapped import local_id_of, mapped_platform
 from regsync.db.session import utcnow
 from regsync.db.worklist import RefreshResult, iter_items, refresh
 from regsync.db.worklist_records import describe
@@ -138,7 +138,8 @@ def open_worklist(engine: Engine, *, city: str | None = None, org: str | None = 
     Args:
         engine: the local store.
         city: only this city's items (4 digits, GB/T 2260 prefix; a 6-digit code is cut to its city).
-        org: only the items of this org (the platform's key) and of the orgs under it.
+        org: only the items this org (the platform's key) answers for, or oversees as their county- or city-level
+            unit or community station.
         show_personal_data: clear ID numbers and phones (needs ``reason``; audited).
         reason: why, for the audit row.
         actor: who, for the audit row.
@@ -191,9 +192,12 @@ def iter_work_items(conn: Connection, wl: Worklist, *, city: str | None = None) 
             facts.update({(kind, i): f for i, f in describe(conn, platform, kind, ids).items()})
         orgs = attributor.orgs(conn, {r[c] for r in page for c in ("org_id", "county_org_id", "city_org_id",
                                                                    "station_id") if r[c] is not None})
+        wanted = sorted({r["org_id"] for r in page if r["org_id"] is not None} - set(org_keys))
+        if platform is None:
+            org_keys.update({i: str(i) for i in wanted})
+        elif wanted:
+            org_keys.update({int(i): str(k) for i, k in platform.platform_keys(conn, "org", wanted).items()})
         for r in page:
-            if r["org_id"] is not None and r["org_id"] not in org_keys:
-                org_keys[r["org_id"]] = platform_key_of(conn, "org", r["org_id"]) or ""
             yield _item(r, facts.get((r["entity"], r["local_id"])), orgs, org_keys, wl.show_personal_data)
 
 
