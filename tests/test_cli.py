@@ -302,7 +302,7 @@ COMMANDS: list[list[str]] = [
     ["conflicts", "resolve", "1", "--take", "local", "--reason", "x", "--yes"],
     ["resync", "volunteer", "1", "--reason", "x"], ["resync", "org", "1", "--reason", "x"],
     ["resync", "region", "2301", "--reason", "x"],
-    ["report", "list"], ["report", "show", "1"], ["report", "export", "1"],
+    ["report", "list"], ["report", "show", "1"], ["report", "export", "1"], ["report", "worklist"],
     ["show", "x", "1"],  # a kind (x: a placeholder, as the reasons) and a key; the settings are read first
     ["platform", "check"],
     ["platform", "install"],

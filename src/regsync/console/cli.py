@@ -38,6 +38,8 @@ from regsync.console.show import TEXT as SHOW_TEXT
 from regsync.console.show import show as show_command
 from regsync.console.status import print_status
 from regsync.console.summaries import print_adopt_summary, print_generate_summary, print_sync_summary
+from regsync.console.worklist import HELP as WORKLIST_HELP
+from regsync.console.worklist import worklist_command
 from regsync.db.hashkey import rekey_store
 from regsync.db.locks import SingletonLock
 from regsync.db.migrate import current_revision, head_revision, upgrade
@@ -1008,6 +1010,9 @@ def report_export(run: RunArg, config: ConfigOpt = None,
     if output is not None:
         note = f"; audit #{audit_id}" if audit_id is not None else ""
         err.print(f"wrote {output} ({fmt}, run {run}, {report.counts.total:,} discrepancies{note})", highlight=False)
+
+
+report_app.command("worklist", help=WORKLIST_HELP, epilog=env_epilog("database"))(worklist_command)
 
 
 def main() -> None:

@@ -625,3 +625,46 @@ class PersonNorm(Base):
 
     local_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     id_number_norm: Mapped[str | None] = mapped_column(String(64), index=True)
+
+
+class WorklistItem(Base):
+    """待办清单条目: one work item of the worklists (issue 15, point 2) across their runs: a discrepancy of the
+    latest reconcile or a failed record, kept under a stable ``item_id`` (a hash of the record's kind, local id,
+    registry id, source and code: :func:`regsync.db.worklist.item_id`), so that a list can say whether an item is
+    new, carried over or resolved since the last list (:mod:`regsync.db.worklist`).
+
+    ``gen`` numbers the worklist runs (1, 2, …): ``seen_gen`` is the last run that found the item, ``opened_gen``
+    the run that found it new (or open again), ``resolved_gen`` the run that no longer found it. The place columns
+    are who must fix it (:class:`regsync.db.attribution.Responsible`: city, county, org line, the responsible org
+    and its county-, city-level units and station, local ids) as the last run found; ``sort_key`` orders a list by
+    city → line → org → record. ``detail`` is masked (field names, the refusal's text). No personal data: names,
+    ID numbers and phones are read from the platform when a list is written. Times are naive UTC.
+    """
+
+    __tablename__ = own("worklist_item")
+    __table_args__ = (Index("ix_worklist_item_state_seen", "state", "seen_gen"),
+                      Index("ix_worklist_item_sort_key", "sort_key"), MYSQL_TABLE)
+
+    item_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    entity: Mapped[str] = mapped_column(String(24))
+    local_id: Mapped[int | None] = mapped_column(BigInteger)
+    registry_id: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(48))
+    detail: Mapped[str | None] = mapped_column(Text)
+    city_code: Mapped[str | None] = mapped_column(String(6))
+    county_code: Mapped[str | None] = mapped_column(String(6))
+    org_line: Mapped[str] = mapped_column(String(16))
+    org_id: Mapped[int | None] = mapped_column(BigInteger)
+    county_org_id: Mapped[int | None] = mapped_column(BigInteger)
+    city_org_id: Mapped[int | None] = mapped_column(BigInteger)
+    station_id: Mapped[int | None] = mapped_column(BigInteger)
+    region_code: Mapped[str | None] = mapped_column(String(12))
+    sort_key: Mapped[str] = mapped_column(String(160))
+    state: Mapped[str] = mapped_column(String(12))
+    first_seen_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(Timestamp)
+    opened_gen: Mapped[int] = mapped_column(Integer)
+    seen_gen: Mapped[int] = mapped_column(Integer)
+    resolved_gen: Mapped[int | None] = mapped_column(Integer)

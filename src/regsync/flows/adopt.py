@@ -482,7 +482,7 @@ def _adopt(settings: Settings, engine: Engine, run: RecordedRun, *, dry_run: boo
         "run_id": run_id, "status": status, "dry_run": dry_run,
         "read": dict(a.read) if a else {}, "linked": dict(a.linked) if a else {},
         "duplicates": a.duplicates if a else 0, "ambiguous": dict(a.ambiguous) if a else {},
-        "ambiguous_matches": [d for d in recorder.listed if d["kind"] == "ambiguous_match"],
+        "ambiguous_matches": [d for d in recorder.counts().listed if d["kind"] == "ambiguous_match"],
         "discrepancies": dict(recorder.by_kind), "unmatched": dict(a.unmatched) if a else {},
         "local_unlinked": unlinked, "feed_cursor": cursor,
         "other_store": dict(a.other_store) if a else {},

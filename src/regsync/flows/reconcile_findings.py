@@ -1,6 +1,11 @@
 """A reconcile's findings: what one difference is (:class:`Finding`), what a run does with the ones it can fix
 (:class:`Mode`), and where they go (:class:`Recorder`: counted for the summary, :class:`FindingCounts`, and
 written to ``discrepancy`` in batches). Reconcile, resync and adopt record through it.
+
+Where a finding lies (its city and org line) is who must fix it: the recorder attributes each batch of findings
+with :class:`regsync.db.attribution.Attributor`, the rule the worklist uses too (issue 15, point 2), so that
+``discrepancy.city_code`` and ``org_line`` are set for every record the platform or the registry places (a line
+always; a city unless nothing says where the record is).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from regsync.db.attribution import Attributor, Subject
 from regsync.db.discrepancies import discrepancy_row, insert_discrepancies
 
 #: Discrepancy rows written per insert.
@@ -33,6 +39,10 @@ class Finding:
     org_line: str | None = None
     action: str | None = None
     action_state: str | None = None
+    #: the registry's region code of a record with no local row (where it is attributed); not stored as a column
+    region_code: str | None = None
+    #: the registry id of that record's org (an org's own id), when the registry names one; not stored as a column
+    registry_org_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data (masked already) for the summary and ``--json``."""
@@ -114,16 +124,15 @@ class Recorder:
         #: again unless the data changed since
         self.requeued: Counter[str] = Counter()
         self.actions: dict[str, Counter[str]] = defaultdict(Counter)
-        self.listed: list[dict[str, Any]] = []
+        self.listed: list[Finding] = []
+        self._pending: list[Finding] = []
         self._buffer: list[dict[str, Any]] = []
+        self._attributor = Attributor()
 
     def add(self, f: Finding) -> None:
-        """Count ``f`` and queue it for writing."""
+        """Count ``f`` and queue it for attribution and writing."""
         self.by_kind[f.kind] += 1
         self.by_entity[f.entity][f.kind] += 1
-        self.by_city[f.city_code or "unknown"] += 1
-        if f.org_line:
-            self.by_line[f.org_line] += 1
         if f.action:
             self.actions[f.action][f.action_state or "unknown"] += 1
             if f.action_state == "done":
@@ -133,28 +142,56 @@ class Recorder:
             elif f.action_state == "requeued":
                 self.requeued[f.kind] += 1
         if len(self.listed) < LISTED:
-            self.listed.append(f.as_dict())
-        if self.dry_run or self.run_id is None:
-            return
-        self._buffer.append(discrepancy_row(
-            self.run_id, entity=f.entity, kind=f.kind, local_id=f.local_id, registry_id=f.registry_id,
-            fields=f.fields, details=f.details, city_code=f.city_code, org_line=f.org_line, action=f.action,
-            action_state=f.action_state))
-        if len(self._buffer) >= FLUSH:
+            self.listed.append(f)
+        self._pending.append(f)
+        if len(self._pending) >= FLUSH:
             self.flush()
 
+    def _attribute(self) -> None:
+        """Set the city and org line of the pending findings to the responsible org's (one lookup per batch),
+        and count them."""
+        if not self._pending:
+            return
+        subjects = [Subject(f.entity, f.local_id, f.region_code or (f.city_code + "00" if f.city_code else None),
+                            f.registry_org_id) for f in self._pending]
+        with self.engine.connect() as conn:
+            found = self._attributor.attribute(conn, subjects)
+        for f, who in zip(self._pending, found, strict=True):
+            f.city_code = who.city_code or f.city_code
+            f.org_line = who.line
+            if f.local_id is None:  # kept for the worklist, which attributes the record again
+                if f.region_code:
+                    f.details.setdefault("region_code", f.region_code)
+                if f.registry_org_id:
+                    f.details.setdefault("registry_org_id", f.registry_org_id)
+            self.by_city[f.city_code or "unknown"] += 1
+            self.by_line[f.org_line] += 1
+
     def counts(self) -> FindingCounts:
-        """What was recorded so far, counted (keys sorted)."""
+        """What was recorded so far, counted (keys sorted); pending findings are attributed and written first."""
+        self.flush()
         return FindingCounts(
             discrepancies=dict(sorted(self.by_kind.items())),
             by_entity={k: dict(sorted(v.items())) for k, v in sorted(self.by_entity.items())},
             by_city=dict(sorted(self.by_city.items())), by_org_line=dict(sorted(self.by_line.items())),
             repaired=dict(sorted(self.repaired.items())), queued=dict(sorted(self.queued.items())),
             requeued=dict(sorted(self.requeued.items())),
-            actions={k: dict(sorted(v.items())) for k, v in sorted(self.actions.items())}, listed=self.listed)
+            actions={k: dict(sorted(v.items())) for k, v in sorted(self.actions.items())},
+            listed=[f.as_dict() for f in self.listed])
+
+    def _rows(self, findings: list[Finding]) -> list[dict[str, Any]]:
+        if self.dry_run or self.run_id is None:
+            return []
+        return [discrepancy_row(
+            self.run_id, entity=f.entity, kind=f.kind, local_id=f.local_id, registry_id=f.registry_id,
+            fields=f.fields, details=f.details, city_code=f.city_code, org_line=f.org_line, action=f.action,
+            action_state=f.action_state) for f in findings]
 
     def flush(self) -> None:
-        """Write the queued findings (one transaction)."""
+        """Attribute and write the queued findings (one transaction)."""
+        self._attribute()
+        self._buffer.extend(self._rows(self._pending))
+        self._pending = []
         if not self._buffer:
             return
         insert_discrepancies(self.engine, self._buffer)

@@ -82,7 +82,8 @@ class OneSided:
             if local_id is not None:
                 details["adoptable"] = True
                 self.found_local.add((kind, local_id))
-            f = Finding("missing_locally", kind, local_id, rec["id"], [], details, city, line)
+            f = Finding("missing_locally", kind, local_id, rec["id"], [], details, city, line,
+                        region_code=self.places.region_of(kind, rec), registry_org_id=_org_of(kind, rec))
             if ended and rec.get("status") == ended and local_id is None:
                 details["ended"] = True
             if self.mode.acts:
@@ -134,7 +135,8 @@ class OneSided:
         if (ended and rec.get("status") == ended) or (kind == "membership" and rec.get("left_on")):
             return  # ended on both sides
         city, line = self.places.of_registry(kind, rec)
-        f = Finding("missing_locally", kind, item.local_id, rec["id"], [], {"local_deleted": True}, city, line)
+        f = Finding("missing_locally", kind, item.local_id, rec["id"], [], {"local_deleted": True}, city, line,
+                    region_code=self.places.region_of(kind, rec), registry_org_id=_org_of(kind, rec))
         if self.mode.acts:
             f.action = "push"  # the relay ends the record (design.md's table of local changes)
             f.action_state = "planned" if self.mode.plan else self.repairs.queue(
@@ -175,7 +177,9 @@ class OneSided:
         if rec is not None:
             details["registry_refs"] = {c: rec.get(c) for c in refs}
         return Finding("orphan", kind, item.local_id if item else None, rec["id"] if rec else None, refs, details,
-                       city, line, *self.mode.no_repair())
+                       city, line, *self.mode.no_repair(),
+                       region_code=self.places.region_of(kind, rec) if rec is not None and item is None else None,
+                       registry_org_id=_org_of(kind, rec) if rec is not None and item is None else None)
 
     def registry_orphans(self, kind: str, recs: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
         """Registry records whose references do not exist in the registry (confirmed by ``/lookup``):
@@ -212,6 +216,11 @@ class OneSided:
                 {"local_ids": person.local_ids, "id_number": shown("id_number", person.id_number_norm, self.key)[0],
                  "linked": person.registry_ids},
                 city_of(person.region_code), None, *self.mode.no_repair()))
+
+
+def _org_of(kind: str, rec: dict[str, Any]) -> str | None:
+    """The registry id of the org a registry record belongs to (an org's own), for attributing it."""
+    return rec.get("id") if kind == "org" else rec.get("org_id")
 
 
 __all__ = ["OneSided"]
