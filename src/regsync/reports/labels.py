@@ -26,10 +26,12 @@ __all__ = [
     "STATUS_WORDS",
     "SUMMARY_WORDS",
     "city_label",
+    "FIELD_WORDS",
     "details_text",
     "discrepancy_word",
     "duration_text",
     "entity_word",
+    "field_word",
     "line_word",
     "record_label",
     "repair_text",
@@ -221,6 +223,24 @@ def _detail_value(key: str, value: Any) -> str:
     return _scalar(value)
 
 
+#: A record's field (the registry's wire name, as ``discrepancy.fields`` holds it) → its name; others read as
+#: themselves.
+FIELD_WORDS: dict[str, Any] = {
+    "name": N_("name"), "title": N_("title"), "phone": N_("phone"), "idNumber": N_("ID number"),
+    "idType": N_("ID type"), "regionCode": N_("region code"), "gender": N_("gender"),
+    "birthDate": N_("date of birth"), "email": N_("e-mail"), "address": N_("address"),
+    "contactName": N_("contact person"), "contactPhone": N_("contact phone"), "uscc": N_("USCC"),
+    "level": N_("level"), "status": N_("status"), "skills": N_("skills"), "parentId": N_("parent organization"),
+    "orgId": N_("organization"), "startTime": N_("start time"), "endTime": N_("end time"),
+    "serviceDate": N_("service date"), "hours": N_("hours"), "totalHours": N_("registry total hours"),
+}
+
+
+def field_word(field: str) -> str:
+    """A record's field in words (``regionCode`` → 行政区划代码); an unknown field reads as its wire name."""
+    return word(FIELD_WORDS, field)
+
+
 #: Keys of details with a word of their own.
 _DETAIL_WORDS: dict[str, Any] = {
     "reason": N_("reason"), "local_hours": N_("hours on the platform"),
@@ -244,13 +264,13 @@ def details_text(fields: list[str], details: dict[str, Any], *, limit: int = 400
         registry = registry if isinstance(registry, dict) else {}
         for f in fields or sorted(set(local) | set(registry)):
             parts.append(_("{field}: platform {local} / registry {registry}").format(
-                field=f, local=_detail_value(f, local.get(f)), registry=_detail_value(f, registry.get(f))))
+                field=field_word(f), local=_detail_value(f, local.get(f)), registry=_detail_value(f, registry.get(f))))
     for key, value in details.items():
         if key in ("local", "registry") or key in _NAME_KEYS:
             continue
         label = _DETAIL_WORDS.get(key)
-        parts.append(f"{label if label is not None else key} {_detail_value(key, value)}")
+        parts.append(f"{label if label is not None else field_word(key)} {_detail_value(key, value)}")
     if not parts and fields:
-        parts.append(_("fields {fields}").format(fields=", ".join(fields)))
+        parts.append(_("fields {fields}").format(fields="、".join(field_word(f) for f in fields)))
     text = "; ".join(parts)
     return text if len(text) <= limit else text[: limit - 1] + "…"
