@@ -330,3 +330,18 @@ def test_cli_bad_store_or_settings(tmp_path: Path, url: str, code: int, words: s
         res = CliRunner().invoke(app, args, env=env)
         assert res.exit_code == code and words in res.stderr, (args, res.output)
         assert "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("fmt", ["html", "text"])
+def test_the_registrys_refusal_is_joined_in(seeded, fmt: str) -> None:
+    engine, seed = seeded
+    out = export(engine, LAST_RECONCILE, fmt, width=200)
+    # the volunteer's change waits in the outbox after INVALID_PHONE; the service record waits for its parent
+    assert out.count("全国系统拒绝：INVALID_PHONE") == 2  # rows 9 and 15: the same volunteer
+    assert out.count("全国系统拒绝：PARENT_FAILED") == 1
+    assert "INVALID_ID_NUMBER" not in out  # an older refusal, since sent
+    assert "13945678901" not in out  # the outbox's message is not shown
+    with engine.connect() as conn:
+        rows = {r.id: r for r in iter_discrepancies(conn, LAST_RECONCILE)}
+    assert rows[9].refusal == rows[15].refusal == "INVALID_PHONE" and rows[11].refusal == "PARENT_FAILED"
+    assert rows[10].refusal is None and "refusal" not in rows[9].as_dict()  # the JSON and CSV are as found

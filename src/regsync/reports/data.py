@@ -28,13 +28,14 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, desc, func, select
 
-from regsync.db.models import Discrepancy, Run, Volunteer
+from regsync.db.models import Discrepancy, Outbox, Run, Volunteer
 from regsync.db.session import connection, is_mysql
 from regsync.domain.masking import mask_id_number, mask_phone, mask_text
 from regsync.domain.regions import CITY_BY_CODE
 
 __all__ = [
     "DISCREPANCY_KINDS",
+    "REFUSED_STATES",
     "RUN_KINDS",
     "SHANGHAI",
     "Counts",
@@ -74,6 +75,9 @@ FETCH_CHUNK = 2000
 _run = Run.__table__
 _d = Discrepancy.__table__
 _v = Volunteer.__table__
+_o = Outbox.__table__
+#: Outbox states of a change the registry refused (or that waits for one it refused).
+REFUSED_STATES = ("failed", "blocked")
 
 
 class ReportUsageError(ValueError):
@@ -414,7 +418,10 @@ class DiscrepancyRow:
 
     ``fields`` and ``details`` are parsed from their JSON (``details`` masked); ``detected_at`` is +08:00;
     ``id_number`` and ``phone`` are the volunteer's live values (masked unless asked for in clear) when the row is
-    about a volunteer that still exists locally, else ``None``.
+    about a volunteer that still exists locally, else ``None``. ``refusal`` is the registry's code (registry-api.md
+    §7, or regsync's own ``PARENT_FAILED``) of the platform change of this record that is waiting in the outbox after
+    a refusal, read live for the rows shown (``None`` when none is; not part of :meth:`as_dict`: the JSON and CSV
+    exports are the run's record as found).
     """
 
     id: int
@@ -432,6 +439,7 @@ class DiscrepancyRow:
     detected_at: dt.datetime | None
     id_number: str | None = None
     phone: str | None = None
+    refusal: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (one element of the JSON export's ``discrepancies``)."""
@@ -491,6 +499,7 @@ def iter_discrepancies(conn: Connection, run_id: int, *, kind: str | None = None
         for part in result.partitions():
             rows = [_row(r) for r in part]
             _attach_personal(conn, rows, show_personal_data)
+            _attach_refusals(conn, rows)
             yield from rows
     finally:
         result.close()
@@ -511,6 +520,7 @@ def _pages(conn: Connection, run_id: int, kind: str | None, limit: int | None, s
                                 .order_by(_d.c.id).limit(n)).all()
             rows = [_row(r) for r in part]
             _attach_personal(conn, rows, show_personal_data)
+            _attach_refusals(conn, rows)
             yield from rows
             left = None if left is None else left - len(part)
             if len(part) < n:
@@ -548,3 +558,23 @@ def _attach_personal(conn: Connection, rows: list[DiscrepancyRow], clear: bool) 
             r.phone = phone if clear else mask_phone(phone)
 
 
+
+
+def _attach_refusals(conn: Connection, rows: list[DiscrepancyRow]) -> None:
+    """Join in the registry's refusal: the code of the newest outbox row in :data:`REFUSED_STATES` of each row's
+    record (one ``IN`` look-up per record kind, on ``ix_outbox_record``)."""
+    ids: dict[str, set[int]] = {}
+    for r in rows:
+        if r.local_id is not None:
+            ids.setdefault(r.entity, set()).add(r.local_id)
+    found: dict[tuple[str, int], str] = {}
+    for entity, keys in ids.items():
+        for local_id, code in conn.execute(
+                select(_o.c.local_id, _o.c.last_code)
+                .where(_o.c.entity == entity, _o.c.local_id.in_(sorted(keys)), _o.c.state.in_(REFUSED_STATES),
+                       _o.c.last_code.is_not(None)).order_by(_o.c.id)):
+            found[(entity, int(local_id))] = code  # the newest last
+    if found:
+        for r in rows:
+            if r.local_id is not None:
+                r.refusal = found.get((r.entity, r.local_id))

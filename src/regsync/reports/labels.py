@@ -250,15 +250,16 @@ _DETAIL_WORDS: dict[str, Any] = {
 }
 
 
-def details_text(fields: list[str], details: dict[str, Any], *, limit: int = 400) -> str:
+def details_text(fields: list[str], details: dict[str, Any], *, limit: int = 400, refusal: str | None = None) -> str:
     """A discrepancy's details as text people read (at most ``limit`` characters), never JSON.
 
     A field mismatch reads field by field, ``phone：省平台 0452-***5678 / 全国系统 0452-***9999``; other details as
     ``key value`` pairs with their words; the name (shown in the record column) is left out. Values are as the
-    reconcile stored them, masked (:mod:`regsync.reports.data`).
+    reconcile stored them, masked (:mod:`regsync.reports.data`). ``refusal``, the registry's code for the record's
+    change waiting in the outbox, comes first: ``全国系统拒绝：INVALID_PHONE``.
     """
     local, registry = details.get("local"), details.get("registry")
-    parts: list[str] = []
+    parts: list[str] = [_("refused by the registry: {code}").format(code=refusal)] if refusal else []
     if isinstance(local, dict) or isinstance(registry, dict):
         local = local if isinstance(local, dict) else {}
         registry = registry if isinstance(registry, dict) else {}

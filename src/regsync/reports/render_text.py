@@ -226,7 +226,7 @@ def print_report(report: RunReport, console: Console,
         table.add_column(_("repair"), ratio=1, overflow="fold")
         table.add_column(_("what differs"), ratio=3, overflow="fold")
         for r in rows_for(kind):
-            what = details_text(r.fields, r.details)
+            what = details_text(r.fields, r.details, refusal=r.refusal)
             if r.id_number or r.phone:
                 what = " ".join(x for x in (r.id_number, r.phone) if x) + "\n" + what
             table.add_row(str(r.id), Text(record_label(r.entity, r.local_id, r.registry_id, r.details)),
