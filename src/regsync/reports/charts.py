@@ -21,16 +21,22 @@ from __future__ import annotations
 from typing import Any
 
 from regsync.i18n import gettext as _
-from regsync.reports.data import ORG_LINES, RunReport, kind_order
+from regsync.reports.data import DISCREPANCY_KINDS, ORG_LINES, RunReport, kind_order
 from regsync.reports.labels import city_label, discrepancy_word, line_word, run_word
 
 __all__ = ["LINE_COLOURS", "build_charts"]
 
 #: Colours of the organization lines (``none``: 未归属).
 LINE_COLOURS = {"regional": "#1f6fb2", "specialized": "#e07b24", "none": "#9a9a9a"}
-_KIND_COLOURS = ("#c0392b", "#8e44ad", "#2471a3", "#d68910", "#17a589", "#7f8c8d", "#cb4335", "#2e4053",
-                 "#b7950b", "#5d6d7e")
+#: One colour per discrepancy kind, in :data:`DISCREPANCY_KINDS` order (a kind keeps its colour from run to run);
+#: other kinds take the last.
+_KIND_COLOURS = ("#c0392b", "#8e44ad", "#2471a3", "#d68910", "#17a589", "#7f8c8d", "#2e4053", "#e84393",
+                 "#6ab04c", "#5d6d7e")
 _PLATFORM, _REGISTRY, _GAP_UP, _GAP_DOWN = "#1f6fb2", "#27ae60", "#c0392b", "#2471a3"
+
+
+def _kind_colour(kind: str) -> str:
+    return _KIND_COLOURS[DISCREPANCY_KINDS.index(kind)] if kind in DISCREPANCY_KINDS else _KIND_COLOURS[-1]
 
 
 def _base(title: str, subtitle: str = "") -> dict[str, Any]:
@@ -51,7 +57,7 @@ def _by_line(rows: dict[str, dict[str, int]], order: list[str], labels: list[str
     lines += sorted({x for k in order for x in rows.get(k, {}) if x not in ORG_LINES})
     option = _base(title, subtitle)
     option["yAxis"] = {"type": "category", "data": labels[::-1], "axisTick": {"show": False}}
-    option["xAxis"] = {"type": "value", "minInterval": 1, "name": _("records"), "nameLocation": "end"}
+    option["xAxis"] = {"type": "value", "minInterval": 1}
     option["series"] = [
         {"type": "bar", "name": line_word(x), "stack": "line", "barMaxWidth": 28,
          "itemStyle": {"color": LINE_COLOURS.get(x, "#555")},
@@ -72,9 +78,9 @@ def _trend(report: RunReport) -> dict[str, Any]:
     option["yAxis"] = {"type": "value", "minInterval": 1}
     option["series"] = [
         {"type": "bar", "name": discrepancy_word(k), "stack": "kind", "barMaxWidth": 48,
-         "itemStyle": {"color": _KIND_COLOURS[i % len(_KIND_COLOURS)]},
+         "itemStyle": {"color": _kind_colour(k)},
          "data": [p.by_kind.get(k, 0) or None for p in trend]}
-        for i, k in enumerate(kinds)]
+        for k in kinds]
     option["series"].append({"type": "line", "name": _("total"), "data": [p.total for p in trend],
                              "itemStyle": {"color": "#222"}, "symbolSize": 7,
                              "label": {"show": True, "position": "top", "formatter": "{c}"}})
