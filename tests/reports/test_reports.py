@@ -334,7 +334,7 @@ def test_cli_bad_store_or_settings(tmp_path: Path, url: str, code: int, words: s
 
 @pytest.mark.parametrize("fmt", ["html", "text"])
 def test_the_registrys_refusal_is_joined_in(seeded, fmt: str) -> None:
-    engine, seed = seeded
+    engine, _ = seeded
     out = export(engine, LAST_RECONCILE, fmt, width=200)
     # the volunteer's change waits in the outbox after INVALID_PHONE; the service record waits for its parent
     assert out.count("全国系统拒绝：INVALID_PHONE") == 2  # rows 9 and 15: the same volunteer
@@ -345,3 +345,19 @@ def test_the_registrys_refusal_is_joined_in(seeded, fmt: str) -> None:
         rows = {r.id: r for r in iter_discrepancies(conn, LAST_RECONCILE)}
     assert rows[9].refusal == rows[15].refusal == "INVALID_PHONE" and rows[11].refusal == "PARENT_FAILED"
     assert rows[10].refusal is None and "refusal" not in rows[9].as_dict()  # the JSON and CSV are as found
+
+
+@pytest.mark.parametrize("clear", [False, True])
+def test_records_are_named_from_the_platform_when_the_details_do_not(seeded, clear: bool) -> None:
+    engine, _ = seeded
+    page = export(engine, LAST_RECONCILE, "html", show_personal_data=clear)
+    # row 13 (field_mismatch of volunteer 2, 王秀英): no name in its details, the platform's, masked
+    assert ("志愿者 · 王秀英 · 省平台编号 2" if clear else "志愿者 · 王** · 省平台编号 2") in page
+    assert ("王秀英" in page) == clear
+    # the details' own name first (row 9: 张*), whatever the platform holds
+    assert "志愿者 · 张* · 省平台编号 1" in page
+    with engine.connect() as conn:
+        rows = {r.id: r for r in iter_discrepancies(conn, LAST_RECONCILE, show_personal_data=clear)}
+    assert rows[16].name == ("阿依古丽·买买提" if clear else "阿*******")
+    assert rows[10].name is None  # org 17 is not on the platform
+    assert "name" not in rows[13].as_dict()

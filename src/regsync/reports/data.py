@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, desc, func, select
 
-from regsync.db.models import Discrepancy, Outbox, Run, Volunteer
+from regsync.db.models import Activity, Discrepancy, Organization, Outbox, Run, Volunteer
 from regsync.db.session import connection, is_mysql
 from regsync.domain.masking import mask_id_number, mask_phone, mask_text
 from regsync.domain.regions import CITY_BY_CODE
@@ -52,6 +52,7 @@ __all__ = [
     "iter_discrepancies",
     "kind_order",
     "list_runs",
+    "mask_name",
     "load_report",
     "load_trend",
     "to_local",
@@ -76,6 +77,8 @@ _run = Run.__table__
 _d = Discrepancy.__table__
 _v = Volunteer.__table__
 _o = Outbox.__table__
+_org = Organization.__table__
+_act = Activity.__table__
 #: Outbox states of a change the registry refused (or that waits for one it refused).
 REFUSED_STATES = ("failed", "blocked")
 
@@ -421,7 +424,10 @@ class DiscrepancyRow:
     about a volunteer that still exists locally, else ``None``. ``refusal`` is the registry's code (registry-api.md
     §7, or regsync's own ``PARENT_FAILED``) of the platform change of this record that is waiting in the outbox after
     a refusal, read live for the rows shown (``None`` when none is; not part of :meth:`as_dict`: the JSON and CSV
-    exports are the run's record as found).
+    exports are the run's record as found). ``name`` is the record's name on the platform, read live for the rows
+    shown: an organization's name, an activity's title, a volunteer's name masked to its first character
+    (``张*``, in clear with ``show_personal_data``); ``None`` when the record is not on the platform. Not part of
+    :meth:`as_dict` either.
     """
 
     id: int
@@ -440,6 +446,7 @@ class DiscrepancyRow:
     id_number: str | None = None
     phone: str | None = None
     refusal: str | None = None
+    name: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (one element of the JSON export's ``discrepancies``)."""
@@ -545,17 +552,34 @@ def _row(r: Any) -> DiscrepancyRow:
         None if detected is None else (detected + _EIGHT_HOURS).replace(tzinfo=SHANGHAI))
 
 
+def mask_name(name: str | None) -> str | None:
+    """A person's name masked to its first character: ``张伟`` → ``张*``, ``阿依古丽·买买提`` → ``阿*******``."""
+    if not name:
+        return name
+    return name[0] + "*" * (len(name) - 1)
+
+
 def _attach_personal(conn: Connection, rows: list[DiscrepancyRow], clear: bool) -> None:
+    """The live ID number, phone and name of the volunteers of ``rows``, and the names of their organizations and
+    activities (one ``IN`` look-up per record kind)."""
     ids = {r.local_id for r in rows if r.entity == "volunteer" and r.local_id is not None}
-    if not ids:
-        return
-    found = {int(i): (n, p) for i, n, p in conn.execute(
-        select(_v.c.id, _v.c.id_number, _v.c.phone).where(_v.c.id.in_(sorted(ids))))}
-    for r in rows:
-        if r.entity == "volunteer" and r.local_id in found:
-            number, phone = found[r.local_id]
-            r.id_number = number if clear else mask_id_number(number)
-            r.phone = phone if clear else mask_phone(phone)
+    if ids:
+        found = {int(i): (n, p, m) for i, n, p, m in conn.execute(
+            select(_v.c.id, _v.c.id_number, _v.c.phone, _v.c.name).where(_v.c.id.in_(sorted(ids))))}
+        for r in rows:
+            if r.entity == "volunteer" and r.local_id in found:
+                number, phone, name = found[r.local_id]
+                r.id_number = number if clear else mask_id_number(number)
+                r.phone = phone if clear else mask_phone(phone)
+                r.name = name if clear else mask_name(name)
+    for entity, table, column in (("org", _org, _org.c.name), ("activity", _act, _act.c.title)):
+        keys = {r.local_id for r in rows if r.entity == entity and r.local_id is not None}
+        if not keys:
+            continue
+        names = {int(i): n for i, n in conn.execute(select(table.c.id, column).where(table.c.id.in_(sorted(keys))))}
+        for r in rows:
+            if r.entity == entity and r.local_id in names:
+                r.name = _masked(names[r.local_id])
 
 
 

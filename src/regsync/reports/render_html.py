@@ -123,7 +123,7 @@ class _Row:
 
 
 def _row(r: DiscrepancyRow) -> _Row:
-    return _Row(id=r.id, record=record_label(r.entity, r.local_id, r.registry_id, r.details),
+    return _Row(id=r.id, record=record_label(r.entity, r.local_id, r.registry_id, r.details, live_name=r.name),
                 city=city_label(r.city_code), line=line_word(r.org_line),
                 details=details_text(r.fields, r.details, limit=DETAILS_CHARS, refusal=r.refusal),
                 repair=repair_text(r.action, r.action_state), id_number=r.id_number or "", phone=r.phone or "",

@@ -229,7 +229,8 @@ def print_report(report: RunReport, console: Console,
             what = details_text(r.fields, r.details, refusal=r.refusal)
             if r.id_number or r.phone:
                 what = " ".join(x for x in (r.id_number, r.phone) if x) + "\n" + what
-            table.add_row(str(r.id), Text(record_label(r.entity, r.local_id, r.registry_id, r.details)),
+            table.add_row(str(r.id), Text(record_label(r.entity, r.local_id, r.registry_id, r.details,
+                                                       live_name=r.name)),
                           city_label(r.city_code), line_word(r.org_line), repair_text(r.action, r.action_state),
                           Text(what))
         console.print(table)
