@@ -120,3 +120,23 @@ def test_the_english_report_speaks_english(plain_reason: Engine) -> None:
     assert '<html lang="en">' in page
     assert "Discrepancies by reason" in page and "unassigned" in page and "missing in the registry" in page
     assert not re.search(r"[\u4e00-\u9fff]", page.split("<main>", 1)[0])  # the header: no Chinese
+
+
+def test_a_reconcile_summary_reads_as_words() -> None:
+    from regsync.reports.labels import summary_items
+
+    summary = {  # the shape a reconcile records (flows/reconcile.py, as_summary), from a demo run
+        "run_id": 3, "status": "success", "kinds": ["org", "volunteer", "service_record"], "region": None,
+        "repair": False, "discrepancies": {"missing_in_registry": 177}, "by_entity": {"volunteer": {"orphan": 1}},
+        "by_city": {"2301": 46}, "by_org_line": {"regional": 126}, "repaired": {}, "queued": {},
+        "compared": {"org": {"local": 302, "pairs": 302, "registry": 302}},
+        "compared_total": {"local": 302, "pairs": 302, "records": 604, "registry": 302},
+        "hours": {"total": {}}, "feed_restarted": False, "seconds": 9.2, "unknown_types": {},
+    }
+    with use_language("zh-CN"):
+        items = dict(summary_items(summary))
+    assert items == {
+        "比对记录数": "志愿服务组织 省平台 302, 双方均有 302, 全国系统 302",
+        "比对记录总数": "省平台 302 · 双方均有 302 · 两侧记录合计 604 · 全国系统 302",
+        "执行修复": "否", "用时": "9 秒", "比对的记录类型": "志愿服务组织、志愿者、志愿服务记录", "变更流已重新开始": "否",
+    }

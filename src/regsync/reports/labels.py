@@ -77,8 +77,13 @@ SUMMARY_WORDS: dict[str, Any] = {
     "merged_on_push": N_("merged on push"), "held_fields": N_("fields held"),
     "decisions_on_push": N_("decisions on push"), "inbound": N_("the registry's feed"),
 }
-#: Summary keys the report shows elsewhere (the run's own id and status, the hours view) or that are logs.
-_SUMMARY_SKIPPED = frozenset({"hours", "run_id", "status", "decision_log_on_push"})
+#: The sides of a comparison, as a summary's ``compared`` counts them.
+_SIDE_WORDS: dict[str, Any] = {"local": N_("platform"), "registry": N_("registry"), "pairs": N_("in both"),
+                               "records": N_("records on both sides")}
+#: Summary keys the report shows elsewhere (the run's own id and status, the hours view, the discrepancies' counts
+#: in their own tables) or that are logs.
+_SUMMARY_SKIPPED = frozenset({"hours", "run_id", "status", "decision_log_on_push", "discrepancies", "by_entity",
+                              "by_city", "by_org_line"})
 #: Plural kind names used as keys in summaries (``orgs``) → the kind (``org``).
 _PLURAL_KINDS = {"orgs": "org", "volunteers": "volunteer", "memberships": "membership", "activities": "activity",
                  "service_records": "service_record"}
@@ -152,11 +157,15 @@ def _scalar(value: Any) -> str:
 
 
 def _key_word(key: str) -> str:
-    if key in _PLURAL_KINDS:
+    """A key of a run's summary, at any depth, in words: a summary key, a record kind (``orgs`` or ``org``), a
+    discrepancy kind, an organization line, one side of a comparison; else the key itself."""
+    if key in _PLURAL_KINDS or key in KIND_WORDS:
         return entity_word(key)
+    if key in DISCREPANCY_WORDS:
+        return discrepancy_word(key)
     if key in LINE_WORDS or key == "none":
         return line_word(key)
-    found = SUMMARY_WORDS.get(key)
+    found = SUMMARY_WORDS.get(key, _SIDE_WORDS.get(key))
     return str(found) if found is not None else key
 
 
@@ -173,7 +182,8 @@ def _value_text(key: str, value: Any, depth: int = 0) -> str:
     if isinstance(value, list):
         if not value:
             return "—"
-        return "、".join(_value_text(key, v, depth + 1) for v in value[:20]) + (" …" if len(value) > 20 else "")
+        return "、".join(entity_word(v) if isinstance(v, str) and (v in KIND_WORDS or v in _PLURAL_KINDS)
+                        else _value_text(key, v, depth + 1) for v in value[:20]) + (" …" if len(value) > 20 else "")
     return _scalar(value)
 
 
@@ -181,11 +191,12 @@ def summary_items(summary: dict[str, Any]) -> list[tuple[str, str]]:
     """A run's summary as (label, text) lines people read, in :data:`SUMMARY_WORDS` order then the others sorted.
 
     Counts by kind read with the kinds' words (``志愿服务组织 1,204 · 志愿者 9,600``), yes/no as 是/否, seconds as a
-    duration, nested objects as ``a 1 · b 2`` (never JSON); the hours (their own view), the run's id and status
-    (in the heading) and logs are left out.
+    duration, nested objects as ``a 1 · b 2`` (never JSON); empty values, the hours (their own view), the
+    discrepancies' counts (their own tables), the run's id and status (in the heading) and logs are left out.
     """
     order = {k: i for i, k in enumerate(SUMMARY_WORDS)}
-    keys = sorted((k for k in summary if k not in _SUMMARY_SKIPPED), key=lambda k: (order.get(k, len(order)), k))
+    keys = sorted((k for k in summary if k not in _SUMMARY_SKIPPED and summary[k] not in (None, "", {}, [])),
+                  key=lambda k: (order.get(k, len(order)), k))
     return [(_key_word(k), _value_text(k, summary[k])) for k in keys]
 
 

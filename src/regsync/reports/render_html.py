@@ -158,10 +158,12 @@ def _cards(report: RunReport) -> list[tuple[str, str, str]]:
     """Summary figures: (label, value, note), in words."""
     counts, trend = report.counts, report.trend
     cards = [(_("discrepancies"), f"{counts.total:,}", _("{count} kinds").format(count=len(counts.by_kind)))]
-    if len(trend) > 1:
-        change = trend[-1].total - trend[-2].total
+    # against the last run before it that finished its work (a failed run found nothing: comparing with it misleads)
+    before = [p for p in trend[:-1] if p.status in ("success", "partial")]
+    if before:
+        change = trend[-1].total - before[-1].total
         cards.append((_("since the run before"), f"{change:+,}",
-                      _("run {run}: {count}").format(run=trend[-2].run_id, count=f"{trend[-2].total:,}")))
+                      _("run {run}: {count}").format(run=before[-1].run_id, count=f"{before[-1].total:,}")))
     cities = sorted((c for c in counts.by_city if c != "unknown"), key=lambda c: (-counts.by_city[c], c))
     cards.append((_("cities affected"), f"{len(cities)}",
                   _("most: {cities}").format(cities="、".join(
@@ -173,13 +175,17 @@ def _cards(report: RunReport) -> list[tuple[str, str, str]]:
     queued = sum(n for k, n in counts.by_action.items() if k.endswith("/queued"))
     held = sum(n for k, n in counts.by_action.items() if k.endswith(("/held", "/not_allowed", "/failed")))
     requeued = sum(n for k, n in counts.by_action.items() if k.endswith("/requeued"))
-    note = _("{queued} queued · {held} held or failed").format(queued=f"{queued:,}", held=f"{held:,}")
-    if requeued:
-        note += " · " + _("{count} queued again after a refusal").format(count=f"{requeued:,}")
-    cards.append((_("repaired"), f"{repaired:,}", note))
+    if counts.total and set(counts.by_action) == {"report only"}:
+        cards.append((_("repaired"), "—", _("this run only reported; it repaired nothing")))
+    else:
+        note = _("{queued} queued · {held} held or failed").format(queued=f"{queued:,}", held=f"{held:,}")
+        if requeued:
+            note += " · " + _("{count} queued again after a refusal").format(count=f"{requeued:,}")
+        cards.append((_("repaired"), f"{repaired:,}", note))
     if report.hours:
         total = report.hours.get("total", {})
-        cards.append((_("hours: platform − registry"), format_hours(total.get("hours_diff", 0)) + " h",
+        diff = format_hours(total.get("hours_diff", 0))
+        cards.append((_("hours: platform − registry"), _("{hours} h").format(hours=diff),
                       _("{differing} of {volunteers} volunteers differ").format(
                           differing=f"{total.get('volunteers_differing', 0):,}",
                           volunteers=f"{total.get('volunteers', 0):,}")))
