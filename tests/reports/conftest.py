@@ -17,6 +17,13 @@ SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
 UPDATE_ENV = "REGSYNC_UPDATE_SNAPSHOTS"
 
 
+@pytest.fixture(autouse=True)
+def _chinese(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reports and worklists are read in Chinese, the default (tests/conftest.py makes English the language of the
+    other tests); a test of the English ones says so (``--lang en``, :func:`regsync.i18n.use_language`)."""
+    monkeypatch.setenv("REGSYNC_LANG", "zh-CN")
+
+
 @pytest.fixture
 def seeded(engine: Engine) -> tuple[Engine, dict[str, Any]]:
     """A migrated store (SQLite or PostgreSQL) holding the runs and discrepancies of :mod:`reports.seed`."""

@@ -140,6 +140,13 @@ def seed(engine: Engine) -> dict[str, Any]:
         discrepancy(conn, r5, "orphan", "activity", local_id=700, city=None, line=None,
                     details={"title": "社区环境清洁活动", "missing": "org"}, action="none", state="not_allowed",
                     at=at)
+        # the registry's refusals the report joins in: the volunteer's change refused, the service record waiting
+        # for a parent that was; an older refusal of the volunteer, since fixed, is not shown
+        for entity, local_id, state, code in (("volunteer", vids[0], "sent", "INVALID_ID_NUMBER"),
+                                              ("volunteer", vids[0], "failed", "INVALID_PHONE"),
+                                              ("service_record", 88_001, "blocked", "PARENT_FAILED")):
+            _insert(conn, "outbox", entity=entity, local_id=local_id, op="update", priority=2, state=state,
+                    attempts=1, last_code=code, last_error=f"{code}: phone 13945678901")
         run(conn, "adopt", dt.datetime(2026, 11, 28, 2, 0), 1.0, "failed", {"error": "registry refused: FORBIDDEN"})
         run(conn, "reconcile", dt.datetime(2026, 11, 28, 18, 0), None, "running", {})
     return {"volunteers": vids}

@@ -112,7 +112,7 @@ def test_an_hours_summary_of_another_shape_is_left_out(seeded, hours: object) ->
                      {"s": json.dumps({"hours": hours, "compared": {"volunteers": 3}}), "i": LAST_RECONCILE})
     assert load_report(engine, LAST_RECONCILE, now=NOW).hours is None
     for fmt in ("text", "html"):
-        assert "recorded no hours figures" in export(engine, LAST_RECONCILE, fmt)
+        assert "没有记录服务时长数据" in export(engine, LAST_RECONCILE, fmt)
 
 
 # ------------------------------------------------------------------------------------------------ masking
@@ -194,12 +194,14 @@ def test_a_failed_export_leaves_no_file(seeded, tmp_path: Path, monkeypatch: pyt
 def test_html_caps_the_rows_per_kind_and_says_so(seeded) -> None:
     engine, _ = seeded
     page = export(engine, LAST_RECONCILE, "html", rows_per_kind=2)
-    assert 'id="cap-notice"' in page and "at most the first 2 rows of each kind" in page
-    assert "missing_in_registry · first 2 of 3" in page
+    assert 'id="cap-notice"' in page and "每类最多列出前 2 条" in page
+    assert "全国系统缺少 · 共 3 条，列出前 2 条" in page
+    assert 'id="more-missing_in_registry"' in page and "此类还有 1 条未在此列出" in page
+    assert "regsync report export 5 --format csv" in page
     table = page.split('id="table-missing_in_registry"', 1)[1].split("</table>", 1)[0]
     assert table.count("<tr>") == 3  # the header row and two rows
     full = export(engine, LAST_RECONCILE, "html")
-    assert 'id="cap-notice"' not in full and "missing_in_registry · 3" in full
+    assert 'id="cap-notice"' not in full and "全国系统缺少 · 3" in full and 'id="more-' not in full
 
 
 def test_html_escapes_what_the_data_holds(seeded) -> None:
@@ -216,7 +218,7 @@ def test_html_own_markup_names_no_url(seeded) -> None:
     engine, _ = seeded
     page = export(engine, LAST_RECONCILE, "html")
     scripts = re.findall(r"<script>(.*?)</script>", page, flags=re.S)
-    assert len(scripts) == 2 and "Plotly" in scripts[0] and "sortable" in scripts[1]
+    assert len(scripts) == 2 and "echarts" in scripts[0] and "sortable" in scripts[1]
     markup = re.sub(r"<script>.*?</script>", "", page, flags=re.S)
     assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", markup, flags=re.I)
     assert "default-src 'none'" in markup
@@ -226,7 +228,7 @@ def test_html_own_markup_names_no_url(seeded) -> None:
 def test_html_without_hours_or_rows(seeded) -> None:
     engine, _ = seeded
     page = export(engine, SYNC_RUN, "html")
-    assert 'id="no-hours"' in page and "only reconcile runs do" in page
+    assert 'id="no-hours"' in page and "只有对账运行记录" in page
     assert 'id="rows"' not in page and 'data-spec="spec-by_kind"' not in page
 
 
@@ -250,7 +252,7 @@ def test_cli_list_and_show(cli) -> None:
     assert [r["id"] for r in doc["runs"]] == [RUNNING_RUN, LAST_RECONCILE]
     assert doc["runs"][1]["discrepancies"] == 11 and doc["runs"][1]["started_at"].endswith("+08:00")
     res = run("report", "list")
-    assert res.exit_code == 0 and "runs, newest first" in res.stdout and "adopt" in res.stdout
+    assert res.exit_code == 0 and "运行记录，最新在前" in res.stdout and "首次关联" in res.stdout
     res = run("report", "show", str(LAST_RECONCILE), "--json")
     assert res.exit_code == 0, res.output
     head = json.loads(res.stdout)
@@ -258,8 +260,8 @@ def test_cli_list_and_show(cli) -> None:
     assert head["run"]["summary"]["compared"]["volunteers"] == 9615
     res = run("report", "show", str(LAST_RECONCILE))
     assert res.exit_code == 0, res.output
-    assert "Run 5 · reconcile · partial" in res.stdout and "hours by city" in res.stdout
-    assert "2301 哈尔滨市" in res.stdout
+    assert "第 5 次运行 · 对账 · 部分完成" in res.stdout and "各市服务时长" in res.stdout
+    assert "哈尔滨市" in res.stdout and "未归属" in res.stdout and "none" not in res.stdout
     assert max(len(line) for line in res.stdout.splitlines()) <= 120
 
 
@@ -300,7 +302,7 @@ def test_cli_export_to_a_file_and_to_stdout(cli, tmp_path: Path, fmt: str) -> No
     elif fmt == "html":
         assert body.startswith("<!DOCTYPE html>") and res.stdout.startswith("<!DOCTYPE html>")
     else:
-        assert "Run 5 · reconcile" in body and "missing_in_registry: all 3" in res.stdout
+        assert "第 5 次运行 · 对账" in body and "全国系统缺少：共 3 条" in res.stdout
     assert audits(engine) == []
 
 
@@ -328,3 +330,34 @@ def test_cli_bad_store_or_settings(tmp_path: Path, url: str, code: int, words: s
         res = CliRunner().invoke(app, args, env=env)
         assert res.exit_code == code and words in res.stderr, (args, res.output)
         assert "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("fmt", ["html", "text"])
+def test_the_registrys_refusal_is_joined_in(seeded, fmt: str) -> None:
+    engine, _ = seeded
+    out = export(engine, LAST_RECONCILE, fmt, width=200)
+    # the volunteer's change waits in the outbox after INVALID_PHONE; the service record waits for its parent
+    assert out.count("全国系统拒绝：INVALID_PHONE") == 2  # rows 9 and 15: the same volunteer
+    assert out.count("全国系统拒绝：PARENT_FAILED") == 1
+    assert "INVALID_ID_NUMBER" not in out  # an older refusal, since sent
+    assert "13945678901" not in out  # the outbox's message is not shown
+    with engine.connect() as conn:
+        rows = {r.id: r for r in iter_discrepancies(conn, LAST_RECONCILE)}
+    assert rows[9].refusal == rows[15].refusal == "INVALID_PHONE" and rows[11].refusal == "PARENT_FAILED"
+    assert rows[10].refusal is None and "refusal" not in rows[9].as_dict()  # the JSON and CSV are as found
+
+
+@pytest.mark.parametrize("clear", [False, True])
+def test_records_are_named_from_the_platform_when_the_details_do_not(seeded, clear: bool) -> None:
+    engine, _ = seeded
+    page = export(engine, LAST_RECONCILE, "html", show_personal_data=clear)
+    # row 13 (field_mismatch of volunteer 2, 王秀英): no name in its details, the platform's, masked
+    assert ("志愿者 · 王秀英 · 省平台编号 2" if clear else "志愿者 · 王** · 省平台编号 2") in page
+    assert ("王秀英" in page) == clear
+    # the details' own name first (row 9: 张*), whatever the platform holds
+    assert "志愿者 · 张* · 省平台编号 1" in page
+    with engine.connect() as conn:
+        rows = {r.id: r for r in iter_discrepancies(conn, LAST_RECONCILE, show_personal_data=clear)}
+    assert rows[16].name == ("阿依古丽·买买提" if clear else "阿*******")
+    assert rows[10].name is None  # org 17 is not on the platform
+    assert "name" not in rows[13].as_dict()

@@ -32,12 +32,6 @@ from regsync.reports.worklist import PERSONAL_DATA_ACTION, open_worklist
 from regsync.reports.worklist_render import write_worklist
 from reports.seed import discrepancy, run
 
-
-@pytest.fixture(autouse=True)
-def _chinese(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These lists are read in Chinese, the default (tests/conftest.py makes English the tests' language)."""
-    monkeypatch.setenv("REGSYNC_LANG", "zh-CN")
-
 NOW = dt.datetime(2026, 12, 1, 2, 0)
 PHONE = "13912345678"
 

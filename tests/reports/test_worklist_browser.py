@@ -18,12 +18,6 @@ from regsync.reports.worklist_render import write_worklist
 from reports.conftest import ARTIFACTS, SAVED_ARTIFACTS
 from reports.test_worklist import NOW, build
 
-
-@pytest.fixture(autouse=True)
-def _chinese(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These lists are read in Chinese, the default (tests/conftest.py makes English the tests' language)."""
-    monkeypatch.setenv("REGSYNC_LANG", "zh-CN")
-
 CHROMIUM = Path("/usr/bin/chromium")
 
 

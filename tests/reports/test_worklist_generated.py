@@ -19,12 +19,6 @@ from regsync.reports.worklist_render import write_worklist
 from regsync.settings import Settings
 
 
-@pytest.fixture(autouse=True)
-def _chinese(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These lists are read in Chinese, the default (tests/conftest.py makes English the tests' language)."""
-    monkeypatch.setenv("REGSYNC_LANG", "zh-CN")
-
-
 def test_worklists_of_a_generated_province(settings: Settings, engine: Engine, tmp_path: Path) -> None:
     generate(engine, 0.0001, seed=5, kinds={"org", "volunteer", "membership"},
              rates=DirtRates(id_bad_check=0.04, phone_bad=0.04))

@@ -28,13 +28,14 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, desc, func, select
 
-from regsync.db.models import Discrepancy, Run, Volunteer
+from regsync.db.models import Activity, Discrepancy, Organization, Outbox, Run, Volunteer
 from regsync.db.session import connection, is_mysql
 from regsync.domain.masking import mask_id_number, mask_phone, mask_text
 from regsync.domain.regions import CITY_BY_CODE
 
 __all__ = [
     "DISCREPANCY_KINDS",
+    "REFUSED_STATES",
     "RUN_KINDS",
     "SHANGHAI",
     "Counts",
@@ -51,6 +52,7 @@ __all__ = [
     "iter_discrepancies",
     "kind_order",
     "list_runs",
+    "mask_name",
     "load_report",
     "load_trend",
     "to_local",
@@ -74,6 +76,11 @@ FETCH_CHUNK = 2000
 _run = Run.__table__
 _d = Discrepancy.__table__
 _v = Volunteer.__table__
+_o = Outbox.__table__
+_org = Organization.__table__
+_act = Activity.__table__
+#: Outbox states of a change the registry refused (or that waits for one it refused).
+REFUSED_STATES = ("failed", "blocked")
 
 
 class ReportUsageError(ValueError):
@@ -414,7 +421,13 @@ class DiscrepancyRow:
 
     ``fields`` and ``details`` are parsed from their JSON (``details`` masked); ``detected_at`` is +08:00;
     ``id_number`` and ``phone`` are the volunteer's live values (masked unless asked for in clear) when the row is
-    about a volunteer that still exists locally, else ``None``.
+    about a volunteer that still exists locally, else ``None``. ``refusal`` is the registry's code (registry-api.md
+    §7, or regsync's own ``PARENT_FAILED``) of the platform change of this record that is waiting in the outbox after
+    a refusal, read live for the rows shown (``None`` when none is; not part of :meth:`as_dict`: the JSON and CSV
+    exports are the run's record as found). ``name`` is the record's name on the platform, read live for the rows
+    shown: an organization's name, an activity's title, a volunteer's name masked to its first character
+    (``张*``, in clear with ``show_personal_data``); ``None`` when the record is not on the platform. Not part of
+    :meth:`as_dict` either.
     """
 
     id: int
@@ -432,6 +445,8 @@ class DiscrepancyRow:
     detected_at: dt.datetime | None
     id_number: str | None = None
     phone: str | None = None
+    refusal: str | None = None
+    name: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (one element of the JSON export's ``discrepancies``)."""
@@ -491,6 +506,7 @@ def iter_discrepancies(conn: Connection, run_id: int, *, kind: str | None = None
         for part in result.partitions():
             rows = [_row(r) for r in part]
             _attach_personal(conn, rows, show_personal_data)
+            _attach_refusals(conn, rows)
             yield from rows
     finally:
         result.close()
@@ -511,6 +527,7 @@ def _pages(conn: Connection, run_id: int, kind: str | None, limit: int | None, s
                                 .order_by(_d.c.id).limit(n)).all()
             rows = [_row(r) for r in part]
             _attach_personal(conn, rows, show_personal_data)
+            _attach_refusals(conn, rows)
             yield from rows
             left = None if left is None else left - len(part)
             if len(part) < n:
@@ -535,16 +552,53 @@ def _row(r: Any) -> DiscrepancyRow:
         None if detected is None else (detected + _EIGHT_HOURS).replace(tzinfo=SHANGHAI))
 
 
+def mask_name(name: str | None) -> str | None:
+    """A person's name masked to its first character: ``张伟`` → ``张*``, ``阿依古丽·买买提`` → ``阿*******``."""
+    if not name:
+        return name
+    return name[0] + "*" * (len(name) - 1)
+
+
 def _attach_personal(conn: Connection, rows: list[DiscrepancyRow], clear: bool) -> None:
+    """The live ID number, phone and name of the volunteers of ``rows``, and the names of their organizations and
+    activities (one ``IN`` look-up per record kind)."""
     ids = {r.local_id for r in rows if r.entity == "volunteer" and r.local_id is not None}
-    if not ids:
-        return
-    found = {int(i): (n, p) for i, n, p in conn.execute(
-        select(_v.c.id, _v.c.id_number, _v.c.phone).where(_v.c.id.in_(sorted(ids))))}
+    if ids:
+        found = {int(i): (n, p, m) for i, n, p, m in conn.execute(
+            select(_v.c.id, _v.c.id_number, _v.c.phone, _v.c.name).where(_v.c.id.in_(sorted(ids))))}
+        for r in rows:
+            if r.entity == "volunteer" and r.local_id in found:
+                number, phone, name = found[r.local_id]
+                r.id_number = number if clear else mask_id_number(number)
+                r.phone = phone if clear else mask_phone(phone)
+                r.name = name if clear else mask_name(name)
+    for entity, table, column in (("org", _org, _org.c.name), ("activity", _act, _act.c.title)):
+        keys = {r.local_id for r in rows if r.entity == entity and r.local_id is not None}
+        if not keys:
+            continue
+        names = {int(i): n for i, n in conn.execute(select(table.c.id, column).where(table.c.id.in_(sorted(keys))))}
+        for r in rows:
+            if r.entity == entity and r.local_id in names:
+                r.name = _masked(names[r.local_id])
+
+
+
+
+def _attach_refusals(conn: Connection, rows: list[DiscrepancyRow]) -> None:
+    """Join in the registry's refusal: the code of the newest outbox row in :data:`REFUSED_STATES` of each row's
+    record (one ``IN`` look-up per record kind, on ``ix_outbox_record``)."""
+    ids: dict[str, set[int]] = {}
     for r in rows:
-        if r.entity == "volunteer" and r.local_id in found:
-            number, phone = found[r.local_id]
-            r.id_number = number if clear else mask_id_number(number)
-            r.phone = phone if clear else mask_phone(phone)
-
-
+        if r.local_id is not None:
+            ids.setdefault(r.entity, set()).add(r.local_id)
+    found: dict[tuple[str, int], str] = {}
+    for entity, keys in ids.items():
+        for local_id, code in conn.execute(
+                select(_o.c.local_id, _o.c.last_code)
+                .where(_o.c.entity == entity, _o.c.local_id.in_(sorted(keys)), _o.c.state.in_(REFUSED_STATES),
+                       _o.c.last_code.is_not(None)).order_by(_o.c.id)):
+            found[(entity, int(local_id))] = code  # the newest last
+    if found:
+        for r in rows:
+            if r.local_id is not None:
+                r.refusal = found.get((r.entity, r.local_id))

@@ -1,11 +1,17 @@
 """The HTML report: one self-contained page that opens with no network (for managers, design.md "Who uses it").
 
-* **Charts** by plotly.js, inlined from the plotly package (:func:`plotly.offline.get_plotlyjs`): discrepancies by
-  kind, by city (split by organization line), by organization line, the trend over the last runs of the run's
-  kind, and, when the run recorded them, hours by city and volunteers by star level on each side.
+* **Language**: the reader's (:mod:`regsync.i18n`, Chinese by default): headings, figures' labels, kinds, lines,
+  repairs and the run's summary in words (:mod:`regsync.reports.labels`); ``<html lang>`` follows.
+* **Charts** by Apache ECharts (:mod:`regsync.reports.charts`), whose "common" build is inlined from
+  ``assets/echarts.common.min.js`` (vendored from the npm package, :data:`ECHARTS_VERSION`; ``assets/README.md``
+  says how to update it): discrepancies by city and line, by reason, the trend over the last runs, and the hours
+  gap per city and the star levels when the run recorded hours.
 * **Tables** (Jinja2, autoescaped) sort on a click of their header and filter as one types, by a few lines of the
-  page's own script (``templates/report.js``). The discrepancy tables hold the first ``rows_per_kind`` rows of each
-  kind (default 5 000) and say so; every figure above them counts all rows.
+  page's own script (``templates/report.js``). Each discrepancy table holds the first ``rows_per_kind`` rows of its
+  kind (default :data:`regsync.reports.export.HTML_ROWS_PER_KIND`) and says how many more there are and where to
+  find them (``report export --format csv``, the worklists); every figure and chart counts all rows. Details are
+  cut at :data:`DETAILS_CHARS` characters, so the page's size is bounded whatever the run: at most
+  :data:`PAGE_LIMIT` bytes (tested with a large run).
 * **Nothing is fetched**: no URL is referenced by the page's own markup, and a Content-Security-Policy
   (``default-src 'none'``) forbids the page any request, whoever opens it.
 
@@ -15,6 +21,7 @@ The page is streamed: :func:`write_html` renders with :meth:`jinja2.Template.gen
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,36 +33,71 @@ from markupsafe import Markup
 from sqlalchemy import Connection
 
 from regsync.domain.hours import format_hours
-from regsync.reports.data import ORG_LINES, DiscrepancyRow, RunReport, city_name, iter_discrepancies, kind_order
-from regsync.reports.render_text import format_duration, summary_items
+from regsync.i18n import gettext as _
+from regsync.i18n import html_lang, language, translations
+from regsync.reports.charts import build_charts
+from regsync.reports.data import ORG_LINES, DiscrepancyRow, RunReport, iter_discrepancies
+from regsync.reports.labels import (
+    city_label,
+    details_text,
+    discrepancy_word,
+    duration_text,
+    entity_word,
+    line_word,
+    record_label,
+    repair_text,
+    run_word,
+    status_word,
+    summary_items,
+)
 
-__all__ = ["build_charts", "write_html"]
+__all__ = ["DETAILS_CHARS", "ECHARTS_SHA256", "ECHARTS_VERSION", "PAGE_LIMIT", "build_charts", "echarts_js",
+           "write_html"]
 
-#: Colours of the organization lines in the charts.
-LINE_COLOURS = {"regional": "#1f6fb2", "specialized": "#e07b24", "none": "#9a9a9a"}
-_KIND_COLOURS = ("#c0392b", "#8e44ad", "#2471a3", "#d68910", "#17a589", "#7f8c8d", "#cb4335", "#2e4053",
-                 "#b7950b", "#5d6d7e")
-_PLOT_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["sendDataToCloud"]}
+#: The vendored ECharts build's version and sha256 (``assets/README.md``; a test checks both).
+ECHARTS_VERSION = "5.6.0"
+ECHARTS_SHA256 = "55974cf42cc160e6cf9099cd3ed8cdedfaa9779919fcee7e2272c85f6ca30e27"
+#: The page's size limit in bytes (issue 15, point 3: at most 1.5 MB), whatever the run's size.
+PAGE_LIMIT = 1_500_000
+#: Characters of a discrepancy's details shown in its table cell.
+DETAILS_CHARS = 160
 
 
 @cache
-def _environment() -> Environment:
+def _environment(lang: str) -> Environment:
     env = Environment(loader=PackageLoader("regsync.reports", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.i18n"])
+    env.install_gettext_translations(translations(lang), newstyle=False)  # type: ignore[attr-defined]
     env.filters["hours"] = format_hours
     env.filters["num"] = lambda n: f"{n:,}" if n is not None else "—"
     env.filters["dt"] = lambda t: t.strftime("%Y-%m-%d %H:%M:%S") if t is not None else "—"
-    env.filters["json"] = lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True, default=str)
-    env.filters["city"] = lambda c: f"{c} {city_name(c)}".strip() if c else "—"
+    env.filters["city"] = city_label
+    env.filters["line"] = line_word
+    env.filters["kind"] = discrepancy_word
+    env.filters["entity"] = entity_word
+    env.filters["status"] = status_word
     return env
 
 
-@cache
-def _plotly_js() -> Markup:
-    from plotly.offline import get_plotlyjs
+def _asset(name: str) -> bytes:
+    from importlib.resources import files  # the package's own data, read once (cached by the callers)
 
-    return Markup(get_plotlyjs().replace("</script", "<\\/script"))  # noqa: S704 — the plotly package's bundle
+    return files("regsync.reports").joinpath(f"assets/{name}").read_bytes()
+
+
+@cache
+def echarts_js() -> Markup:
+    """The vendored ECharts build, ready to inline in a ``<script>`` element.
+
+    Raises:
+        RuntimeError: the file is not the one vendored (its sha256 differs from :data:`ECHARTS_SHA256`).
+    """
+    data = _asset("echarts.common.min.js")
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != ECHARTS_SHA256:
+        raise RuntimeError(f"assets/echarts.common.min.js has sha256 {digest}, not the vendored {ECHARTS_SHA256}")
+    return Markup(data.decode("utf-8").replace("</script", "<\\/script"))  # noqa: S704 — the vendored build
 
 
 def _script_json(value: Any) -> Markup:
@@ -65,68 +107,27 @@ def _script_json(value: Any) -> Markup:
     return Markup(text)  # noqa: S704 — escaped above
 
 
-def _figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> dict[str, Any]:
-    """A plotly figure, validated by plotly's own figure classes, as plain JSON."""
-    import plotly.graph_objects as go
+@dataclass(frozen=True)
+class _Row:
+    """One discrepancy as its table row shows it (words, not codes; masked as read)."""
 
-    base = {"margin": {"l": 60, "r": 20, "t": 40, "b": 60}, "height": 340, "font": {"size": 12},
-            "legend": {"orientation": "h", "y": -0.2}, "paper_bgcolor": "#fff", "plot_bgcolor": "#fafafa"}
-    fig = go.Figure(data=data, layout={**base, **layout})
-    return json.loads(fig.to_json())
+    id: int
+    record: str
+    city: str
+    line: str
+    details: str
+    repair: str
+    id_number: str
+    phone: str
+    detected: str
 
 
-def build_charts(report: RunReport) -> dict[str, dict[str, Any]]:
-    """The page's charts as plotly figures (``{"data": [...], "layout": {...}}``), by name: ``by_kind``,
-    ``by_city``, ``by_line``, ``trend`` (when there are at least two runs and some discrepancies), and
-    ``hours_by_city`` and ``stars`` when the run recorded hours. Charts with nothing to show are left out."""
-    counts = report.counts
-    charts: dict[str, dict[str, Any]] = {}
-    if counts.total:
-        kinds = list(counts.by_kind)
-        charts["by_kind"] = _figure(
-            [{"type": "bar", "orientation": "h", "y": kinds[::-1], "x": [counts.by_kind[k] for k in kinds][::-1],
-              "marker": {"color": "#c0392b"}, "name": "discrepancies"}],
-            {"title": {"text": "Discrepancies by kind"}, "margin": {"l": 150, "r": 20, "t": 40, "b": 40}})
-        cities = list(counts.by_city)
-        labels = [f"{c} {city_name(c)}".strip() for c in cities]
-        charts["by_city"] = _figure(
-            [{"type": "bar", "x": labels, "y": [counts.by_city_line.get(c, {}).get(line, 0) for c in cities],
-              "name": line, "marker": {"color": LINE_COLOURS[line]}} for line in ORG_LINES
-             if any(counts.by_city_line.get(c, {}).get(line) for c in cities)],
-            {"title": {"text": "Discrepancies by city and organization line"}, "barmode": "stack"})
-        charts["by_line"] = _figure(
-            [{"type": "bar", "x": list(counts.by_org_line), "y": list(counts.by_org_line.values()),
-              "marker": {"color": [LINE_COLOURS.get(x, "#555") for x in counts.by_org_line]},
-              "name": "discrepancies"}],
-            {"title": {"text": "Discrepancies by organization line"}})
-    if len(report.trend) > 1 and any(p.total for p in report.trend):
-        kinds = kind_order({k for p in report.trend for k in p.by_kind})
-        xs = [f"#{p.run_id} {p.started_at:%m-%d %H:%M}" for p in report.trend]
-        data = [{"type": "bar", "x": xs, "y": [p.by_kind.get(k, 0) for p in report.trend], "name": k,
-                 "marker": {"color": _KIND_COLOURS[i % len(_KIND_COLOURS)]}} for i, k in enumerate(kinds)]
-        data.append({"type": "scatter", "mode": "lines+markers", "x": xs, "y": [p.total for p in report.trend],
-                     "name": "total", "line": {"color": "#222"}})
-        charts["trend"] = _figure(data, {"title": {"text": f"Trend over the last {len(xs)} {report.run.kind} runs"},
-                                         "barmode": "stack", "xaxis": {"type": "category"}})
-    hours = report.hours
-    if hours and hours.get("by_city"):
-        groups = hours["by_city"]
-        labels = [f"{c} {city_name(c)}".strip() for c in groups]
-        charts["hours_by_city"] = _figure(
-            [{"type": "bar", "x": labels, "y": [g[key] / 100 for g in groups.values()], "name": name,
-              "marker": {"color": colour}}
-             for key, name, colour in (("local_hours", "local", "#1f6fb2"),
-                                       ("registry_hours", "accepted by the registry", "#27ae60"))],
-            {"title": {"text": "Service hours by city: local against accepted by the registry"},
-             "barmode": "group", "yaxis": {"title": {"text": "hours"}}})
-        total = hours.get("total", {})
-        levels = ["★" * n for n in range(1, 6)]
-        charts["stars"] = _figure(
-            [{"type": "bar", "x": levels, "y": total.get(key, [0] * 6)[1:6], "name": name, "marker": {"color": c}}
-             for key, name, c in (("stars_local", "local hours", "#1f6fb2"),
-                                  ("stars_registry", "registry totalHours", "#27ae60"))],
-            {"title": {"text": "Volunteers by star level (100 / 300 / 600 / 1000 / 1500 h)"}, "barmode": "group"})
-    return charts
+def _row(r: DiscrepancyRow) -> _Row:
+    return _Row(id=r.id, record=record_label(r.entity, r.local_id, r.registry_id, r.details, live_name=r.name),
+                city=city_label(r.city_code), line=line_word(r.org_line),
+                details=details_text(r.fields, r.details, limit=DETAILS_CHARS, refusal=r.refusal),
+                repair=repair_text(r.action, r.action_state), id_number=r.id_number or "", phone=r.phone or "",
+                detected=r.detected_at.strftime("%Y-%m-%d %H:%M") if r.detected_at else "—")
 
 
 @dataclass
@@ -139,55 +140,94 @@ class _KindSection:
     limit: int
     show_personal_data: bool
 
-    def rows(self) -> Iterator[DiscrepancyRow]:
-        return iter_discrepancies(self.conn, self.run_id, kind=self.kind, limit=self.limit,
-                                  show_personal_data=self.show_personal_data)
+    @property
+    def title(self) -> str:
+        return discrepancy_word(self.kind)
+
+    @property
+    def more(self) -> int:
+        return self.total - self.shown
+
+    def rows(self) -> Iterator[_Row]:
+        for r in iter_discrepancies(self.conn, self.run_id, kind=self.kind, limit=self.limit,
+                                    show_personal_data=self.show_personal_data):
+            yield _row(r)
 
 
 def _cards(report: RunReport) -> list[tuple[str, str, str]]:
-    """Summary figures: (label, value, note)."""
+    """Summary figures: (label, value, note), in words."""
     counts, trend = report.counts, report.trend
-    cards = [("discrepancies", f"{counts.total:,}", f"{len(counts.by_kind)} kinds")]
-    if len(trend) > 1:
-        change = trend[-1].total - trend[-2].total
-        cards.append(("since the run before", f"{change:+,}", f"run {trend[-2].run_id}: {trend[-2].total:,}"))
-    cities = [c for c in counts.by_city if c != "unknown"]
-    cards.append(("cities affected", f"{len(cities)}", ", ".join(city_name(c) or c for c in cities[:3])
-                  + (" …" if len(cities) > 3 else "")))
+    cards = [(_("discrepancies"), f"{counts.total:,}", _("{count} kinds").format(count=len(counts.by_kind)))]
+    # against the last run before it that finished its work (a failed run found nothing: comparing with it misleads)
+    before = [p for p in trend[:-1] if p.status in ("success", "partial")]
+    if before:
+        change = trend[-1].total - before[-1].total
+        cards.append((_("since the run before"), f"{change:+,}",
+                      _("run {run}: {count}").format(run=before[-1].run_id, count=f"{before[-1].total:,}")))
+    cities = sorted((c for c in counts.by_city if c != "unknown"), key=lambda c: (-counts.by_city[c], c))
+    cards.append((_("cities affected"), f"{len(cities)}",
+                  _("most: {cities}").format(cities="、".join(
+                      f"{city_label(c)} {counts.by_city[c]:,}" for c in cities[:3])) if cities else "—"))
+    unassigned = counts.by_org_line.get("none", 0)
+    if unassigned:
+        cards.append((_("unassigned"), f"{unassigned:,}", _("records with no organization line yet")))
     repaired = sum(n for k, n in counts.by_action.items() if k.endswith("/done"))
     queued = sum(n for k, n in counts.by_action.items() if k.endswith("/queued"))
     held = sum(n for k, n in counts.by_action.items() if k.endswith(("/held", "/not_allowed", "/failed")))
     requeued = sum(n for k, n in counts.by_action.items() if k.endswith("/requeued"))
-    cards.append(("repairs", f"{repaired:,} done", f"{queued:,} queued · {held:,} held or failed"
-                  + (f" · {requeued:,} queued again after a refusal" if requeued else "")))
+    if counts.total and set(counts.by_action) == {"report only"}:
+        cards.append((_("repaired"), "—", _("this run only reported; it repaired nothing")))
+    else:
+        note = _("{queued} queued · {held} held or failed").format(queued=f"{queued:,}", held=f"{held:,}")
+        if requeued:
+            note += " · " + _("{count} queued again after a refusal").format(count=f"{requeued:,}")
+        cards.append((_("repaired"), f"{repaired:,}", note))
     if report.hours:
         total = report.hours.get("total", {})
-        cards.append(("hours: local − registry", format_hours(total.get("hours_diff", 0)) + " h",
-                      f"{total.get('volunteers_differing', 0):,} of {total.get('volunteers', 0):,} volunteers differ"))
+        diff = format_hours(total.get("hours_diff", 0))
+        cards.append((_("hours: platform − registry"), _("{hours} h").format(hours=diff),
+                      _("{differing} of {volunteers} volunteers differ").format(
+                          differing=f"{total.get('volunteers_differing', 0):,}",
+                          volunteers=f"{total.get('volunteers', 0):,}")))
     return cards
 
 
-def write_html(conn: Connection, report: RunReport, out: IO[str], *, rows_per_kind: int = 5000) -> None:
-    """Write the HTML report of ``report`` to ``out``, streamed.
+def _repair_key(key: str) -> str:
+    """A key of :attr:`Counts.by_action` (``push/queued``, ``none/held``, ``report only``) in words."""
+    if "/" not in key:
+        return repair_text(None, None)
+    action, state = key.split("/", 1)
+    return repair_text(action, None if state == "none" else state)
+
+
+def write_html(conn: Connection, report: RunReport, out: IO[str], *, rows_per_kind: int = 60) -> None:
+    """Write the HTML report of ``report`` to ``out``, streamed, in the language in force.
 
     Args:
         conn: an open connection on the local store (the rows are read through it while writing).
         report: what :func:`regsync.reports.data.load_report` read.
         out: a text stream (UTF-8 when a file).
         rows_per_kind: rows of each kind in the tables (all are counted in the figures and charts).
+
+    Raises:
+        RuntimeError: the vendored ECharts build is not the one expected (:func:`echarts_js`).
     """
     counts = report.counts
     sections = [_KindSection(kind=k, total=n, shown=min(n, rows_per_kind), conn=conn, run_id=report.run.id,
                              limit=rows_per_kind, show_personal_data=report.show_personal_data)
                 for k, n in counts.by_kind.items()]
-    template = _environment().get_template("report.html.j2")
+    lang = language()
+    template = _environment(lang).get_template("report.html.j2")
+    charts = build_charts(report)
     context = {
         "report": report, "run": report.run, "counts": counts, "cards": _cards(report),
-        "summary": summary_items(report.run.summary), "duration": format_duration(report.run.duration_s),
-        "charts": {name: _script_json(fig) for name, fig in build_charts(report).items()},
-        "plot_config": _script_json(_PLOT_CONFIG), "lines": ORG_LINES, "sections": sections,
-        "rows_per_kind": rows_per_kind, "capped": any(s.shown < s.total for s in sections),
-        "hours": report.hours, "plotly_js": _plotly_js(), "script": Markup(_own_script()),  # noqa: S704
+        "run_kind": run_word(report.run.kind), "html_lang": html_lang(lang),
+        "summary": summary_items(report.run.summary), "duration": duration_text(report.run.duration_s),
+        "charts": {name: _script_json(option) for name, option in charts.items()},
+        "lines": [x for x in ORG_LINES if x != "none" or counts.by_org_line.get("none")],
+        "sections": sections, "rows_per_kind": rows_per_kind, "capped": any(s.more for s in sections),
+        "repair": _repair_key, "hours": report.hours, "echarts_js": echarts_js(), "echarts_version": ECHARTS_VERSION,
+        "script": Markup(_own_script()),  # noqa: S704
         "style": Markup(_own_style()),  # noqa: S704 — the package's own files
     }
     for chunk in template.generate(**context):
@@ -196,13 +236,13 @@ def write_html(conn: Connection, report: RunReport, out: IO[str], *, rows_per_ki
 
 @cache
 def _own_script() -> str:
-    from importlib.resources import files
+    from importlib.resources import files  # the package's own data, read once
 
     return files("regsync.reports").joinpath("templates/report.js").read_text(encoding="utf-8")
 
 
 @cache
 def _own_style() -> str:
-    from importlib.resources import files
+    from importlib.resources import files  # the package's own data, read once
 
     return files("regsync.reports").joinpath("templates/report.css").read_text(encoding="utf-8")

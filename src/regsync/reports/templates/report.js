@@ -1,4 +1,4 @@
-// regsync report: sortable and filterable tables, and the charts (plotly.js, inlined above). No network.
+// regsync report: sortable and filterable tables, and the charts (Apache ECharts, inlined above). No network.
 (function () {
   "use strict";
   function cellKey(cell) {
@@ -35,12 +35,15 @@
       row.hidden = !ok;
       if (ok) shown += 1;
     });
-    if (counter) counter.textContent = shown.toLocaleString("en-US") + " shown";
+    if (counter) {
+      var template = counter.getAttribute("data-template") || "{count}";
+      counter.textContent = template.replace("{count}", shown.toLocaleString("en-US"));
+    }
   }
   document.querySelectorAll("table.sortable").forEach(function (table) {
     Array.prototype.forEach.call(headRow(table).cells, function (th, i) {
       th.tabIndex = 0;
-      th.title = "sort";
+      th.title = document.body.getAttribute("data-sort-title") || "";
       th.addEventListener("click", function () { sortTable(table, i, th); });
       th.addEventListener("keydown", function (e) { if (e.key === "Enter") sortTable(table, i, th); });
     });
@@ -50,10 +53,26 @@
     var counter = document.getElementById(input.getAttribute("data-filter") + "-shown");
     input.addEventListener("input", function () { filterTable(table, input.value, counter); });
   });
-  var config = JSON.parse(document.getElementById("plot-config").textContent);
-  document.querySelectorAll("div.chart[data-spec]").forEach(function (div) {
-    var spec = JSON.parse(document.getElementById(div.getAttribute("data-spec")).textContent);
-    Plotly.newPlot(div, spec.data, spec.layout, config);
+  // the charts: one ECharts instance per div.chart, its option from the JSON beside it; the page is ready when
+  // every chart has finished drawing (animation is off in the options)
+  var divs = Array.prototype.slice.call(document.querySelectorAll("div.chart[data-spec]"));
+  var pending = divs.length;
+  var charts = [];
+  function ready() { document.body.setAttribute("data-ready", "1"); }
+  divs.forEach(function (div) {
+    var option = JSON.parse(document.getElementById(div.getAttribute("data-spec")).textContent);
+    var chart = echarts.init(div, null, { renderer: "canvas" });
+    var done = false;
+    chart.on("finished", function () {
+      if (done) return;
+      done = true;
+      div.setAttribute("data-drawn", "1");
+      pending -= 1;
+      if (pending === 0) ready();
+    });
+    chart.setOption(option);
+    charts.push(chart);
   });
-  document.body.setAttribute("data-ready", "1");
+  window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });
+  if (pending === 0) ready();
 })();
