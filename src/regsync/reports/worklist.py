@@ -37,6 +37,7 @@ from regsync.domain.clock import to_local
 from regsync.domain.masking import mask_id_number, mask_phone, mask_text
 from regsync.domain.reasons import reason_for
 from regsync.domain.regions import CITY_BY_CODE, COUNTY_BY_CODE
+from regsync.reports.labels import field_word
 from regsync.domain.words import KIND_WORDS, LINE_WORDS, word
 from regsync.i18n import gettext as _
 from regsync.i18n import lazy_gettext as N_
@@ -219,8 +220,19 @@ def _item(r: dict[str, Any], facts: Any, orgs: dict[int, Any], org_keys: dict[in
         station=_org_name(orgs, r["station_id"]), kind=word(KIND_WORDS, r["entity"]),
         platform_key=(facts.platform_key or "") if facts else "", registry_id=r["registry_id"] or "",
         name=name, id_number=id_number or "", phone=phone or "", reason=reason.reason, action=reason.action,
-        code=r["code"], detail=mask_text(r["detail"]) if r["detail"] and not clear else (r["detail"] or ""),
+        code=r["code"], detail=_detail(r, clear),
         city_code=r["city_code"] or "", org_key=org_keys.get(r["org_id"], "") if r["org_id"] is not None else "")
+
+
+def _detail(r: Any, clear: bool) -> str:
+    """A failure's detail is the registry's own answer (masked unless ``clear``), quoted as such: it is the other
+    party's text, in its language; a discrepancy's is the fields that differ, in words."""
+    text = r["detail"] or ""
+    if not text:
+        return ""
+    if r["source"] == "failure":
+        return _("The registry's answer: {message}").format(message=text if clear else mask_text(text))
+    return _(", ").join(field_word(f.strip()) for f in text.split(","))
 
 
 def _day(value: Any) -> str:
