@@ -17,6 +17,24 @@ SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
 UPDATE_ENV = "REGSYNC_UPDATE_SNAPSHOTS"
 
 
+#: Debian's Chromium, which the browser tests drive (``.ci/chromium.sh`` installs it).
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Any:
+    """A headless Chromium (Playwright driving Debian's build) for a module's tests; the test fails, not skips,
+    when Chromium is missing."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (bash .ci/chromium.sh)")
+    from playwright.sync_api import sync_playwright  # only the browser tests need Playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM))
+        yield b
+        b.close()
+
+
 @pytest.fixture(autouse=True)
 def _chinese(monkeypatch: pytest.MonkeyPatch) -> None:
     """Reports and worklists are read in Chinese, the default (tests/conftest.py makes English the language of the

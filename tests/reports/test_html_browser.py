@@ -22,20 +22,7 @@ from regsync.reports.export import export_run
 from reports.conftest import ARTIFACTS, SAVED_ARTIFACTS
 from reports.seed import LAST_RECONCILE, NOW, discrepancy
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHARTS = ("by_city", "by_kind", "trend", "hours_gap", "stars")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Any:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (bash .ci/chromium.sh)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM))
-        yield b
-        b.close()
 
 
 def visible_cells(page: Any, table: str, column: int) -> list[str]:

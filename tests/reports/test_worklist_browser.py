@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, text
 
 from regsync.i18n import use_language
@@ -17,20 +16,6 @@ from regsync.reports.worklist import open_worklist
 from regsync.reports.worklist_render import write_worklist
 from reports.conftest import ARTIFACTS, SAVED_ARTIFACTS
 from reports.test_worklist import NOW, build
-
-CHROMIUM = Path("/usr/bin/chromium")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Any:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (bash .ci/chromium.sh)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM))
-        yield b
-        b.close()
 
 
 def test_worklist_html_in_chromium(engine: Engine, db_url: str, browser: Any, tmp_path: Path) -> None:
