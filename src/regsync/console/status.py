@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from regsync.domain.clock import format_age
+from regsync.i18n import gettext as _
 
 
 def print_status(status: dict[str, Any]) -> None:
@@ -74,3 +75,8 @@ def print_status(status: dict[str, Any]) -> None:
     for flow, f in status["flows"].items():
         if f["last_error"]:
             out.print(f"{flow} last error: {f['last_error']}", highlight=False)
+    sent = (status.get("alarms") or {}).get("sent") or []
+    for a in sent:
+        ok = sum(1 for v in a["delivered"].values() if v)
+        out.print(_("alarm sent: {title} (delivered to {ok} of {n} URLs)").format(
+            title=a["title"], ok=ok, n=len(a["delivered"])), highlight=False)

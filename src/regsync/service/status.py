@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -40,6 +41,8 @@ from regsync.db.store import open_store
 from regsync.domain.clock import SHANGHAI
 from regsync.domain.masking import mask_text
 from regsync.flows.operator import OperatorUsageError, check_reason, default_actor
+from regsync.registry.errors import AuthError
+from regsync.service.alarms import Dispatcher, Notifier, check_alarms
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -51,6 +54,34 @@ BACKLOG_STATES: tuple[str, ...] = ("pending", "deferred", "blocked", "failed")
 
 def _age(now: dt.datetime, then: dt.datetime | None) -> int | None:
     return None if then is None else max(0, int((now - then).total_seconds()))
+
+
+#: How long a daemon that died without stopping is named as lost (after a day its row is history).
+LOST_WINDOW = dt.timedelta(days=1)
+
+
+def _lost(daemons: Sequence[Any], now: dt.datetime) -> list[Any]:
+    """The daemons (:class:`regsync.db.liveness.WorkerInfo`) not alive, that never said they stopped, last seen
+    within :data:`LOST_WINDOW`, and not followed by a daemon started later on the same host."""
+    def host(worker: str) -> str:
+        return worker.rpartition(":")[0] or worker
+
+    out = []
+    for d in daemons:
+        if d.alive or d.stopped_at is not None or now - d.beat_at > LOST_WINDOW:
+            continue
+        if any(o.alive and host(o.worker) == host(d.worker) and o.started_at >= d.beat_at for o in daemons):
+            continue
+        out.append(d)
+    return out
+
+
+def _auth_classes() -> list[type[AuthError]]:
+    """:class:`AuthError` and every class under it."""
+    out: list[type[AuthError]] = [AuthError]
+    for cls in out:  # grows as it is walked
+        out.extend(cls.__subclasses__())
+    return out
 
 
 
@@ -221,6 +252,10 @@ def collect_status(engine: Engine, settings: Settings, *, now: dt.datetime | Non
             "workers": [{"worker": d.worker, "started_at": iso_local(d.started_at),
                          "last_beat_at": iso_local(d.beat_at), "beat_age_s": _age(now, d.beat_at)} for d in live],
             "last_seen_at": iso_local(max((d.beat_at for d in daemons), default=None)),
+            # heartbeat lost: the daemons whose lease ran out in the last day without their saying they stopped
+            # (SIGKILL, a crash, a host gone), newest first; one started since on the same host supersedes them
+            "lost": [{"worker": d.worker, "last_beat_at": iso_local(d.beat_at), "beat_age_s": _age(now, d.beat_at)}
+                     for d in _lost(daemons, now)],
         },
         # a time already past (the heartbeat is up to 10 s old): the job is due or running now
         "next_runs": {job: iso_local(max(upcoming[job], now)) for job in sorted(upcoming)},
@@ -233,7 +268,9 @@ def collect_status(engine: Engine, settings: Settings, *, now: dt.datetime | Non
         "reconcile_due": {"reason": due.get("reason"), "at": due.get("at")} if due else None,
     }
     status["platform"] = platform_status(engine, settings)
-    status["problems"] = health_problems(status, settings)
+    findings = health_findings(status, settings)
+    status["problems"] = [f.text for f in findings]
+    status["findings"] = [{"key": f.key, "kind": f.kind, "params": f.params} for f in findings]
     status["healthy"] = not status["problems"]
     return status
 
@@ -258,15 +295,61 @@ def platform_status(engine: Engine, settings: Settings) -> dict[str, Any]:
     return out
 
 
-def health_problems(status: dict[str, Any], settings: Settings) -> list[str]:
-    """The reasons the service is unhealthy by the ``[health]`` limits (empty: healthy).
+@dataclass(frozen=True)
+class Finding:
+    """One reason the service is unhealthy: what ``status`` prints, and what an alarm is raised for.
 
-    Rules (issues 6 and 12): no daemon alive (no heartbeat within its lease: :mod:`regsync.db.liveness`); an
+    Attributes:
+        key: the condition's stable name, at most 40 characters (the alarm's identity in the store):
+            ``heartbeat``, ``credentials``, ``failing:<flow>``, ``stale:<flow>``, ``cursor_expired``,
+            ``reconcile_due``, ``paused:<flow>``, ``platform``, ``hash_key``.
+        kind: the condition's kind (the key without its flow).
+        text: the sentence ``status`` prints (English, as the health check always said it).
+        params: the figures of the sentence, for the alarm's message in the reader's language (``flow``,
+            ``age_s``, ``limit_s``, ``error``, ``since``, ``alive``, ``needed``, ``lost``…).
+    """
+
+    key: str
+    kind: str
+    text: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+#: The codes of a refusal of the client's credentials or signature (:class:`regsync.registry.errors.AuthError`):
+#: a flow failing with one of them is the ``credentials`` alarm, not a plain failure. ``TOKEN_EXPIRED`` is renewed
+#: by the client, so it stands here only when renewing did not help.
+AUTH_CODES: tuple[str, ...] = tuple(sorted(
+    c for c in (cls.code_default for cls in _auth_classes()) if c))
+
+_AUTH_RE = re.compile(r"\bcode=(" + "|".join(re.escape(c) for c in AUTH_CODES) + r")\b")
+
+
+def auth_code(error: str | None) -> str | None:
+    """The credentials-refused code a flow's stored error names (``… (status=401, code=invalid_client)``: the
+    form of :class:`regsync.registry.errors.RegistryError`), or ``None``."""
+    m = _AUTH_RE.search(error or "")
+    return m.group(1) if m else None
+
+
+def health_problems(status: dict[str, Any], settings: Settings) -> list[str]:
+    """The reasons the service is unhealthy by the ``[health]`` limits (empty: healthy): the sentences of
+    :func:`health_findings`."""
+    return [f.text for f in health_findings(status, settings)]
+
+
+def health_findings(status: dict[str, Any], settings: Settings) -> list[Finding]:
+    """The reasons the service is unhealthy by the ``[health]`` limits (empty: healthy), each with its condition's
+    key for the alarms (:mod:`regsync.service.alarms`).
+
+    Rules (issues 6, 12 and 15): fewer live daemons than ``min_daemons`` (no heartbeat within its lease:
+    :mod:`regsync.db.liveness`); an
     unpaused outbound flow whose oldest waiting change is older than ``outbound_max_lag_s``; an unpaused inbound
     flow whose last successful pull is older than ``inbound_max_age_s``; a last successful reconcile older than
     ``reconcile_max_age_s``; any flow failing (e.g. ``invalid_client``) for ``max_failing_s`` or longer (0, the
-    default: as soon as a pass has failed); a pause past its expiry (no daemon resumed it) or older than
-    ``max_pause_s``; a full reconcile marked as due (design.md, flow 2: the feed missed changes); a platform whose
+    default: as soon as a pass has failed): a refusal of the credentials (:data:`AUTH_CODES`) is one
+    ``credentials`` finding whichever flows met it; a pause past its expiry (no daemon resumed it) or older than
+    ``max_pause_s``; a full reconcile marked as due (design.md, flow 2: the feed missed changes; ``cursor_expired``
+    when the cursor expired); a platform whose
     configured mapping is not installed, or whose installed objects are gone (issue 14). A flow that has never succeeded is judged by the failing rule only (a new installation is
     not unhealthy before its first pass).
 
@@ -275,49 +358,90 @@ def health_problems(status: dict[str, Any], settings: Settings) -> list[str]:
         settings: the limits (``[health]``).
     """
     h = settings.health
-    problems: list[str] = []
+    found: list[Finding] = []
+
+    def add(key: str, text_: str, **params: Any) -> None:
+        found.append(Finding(key=key, kind=key.split(":", 1)[0], text=text_, params=params))
+
     flows = status["flows"]
     daemon = status.get("daemon") or {}
     platform = status.get("platform") or {}
     if platform.get("problem"):
-        problems.append(platform["problem"])
-    if not daemon.get("alive"):
-        seen = daemon.get("last_seen_at")
-        problems.append("no daemon is running (`regsync run`): " + (f"the last one was seen at {seen}" if seen
-                                                                    else "none has run on this store"))
+        add("platform", platform["problem"], problem=platform["problem"])
+    alive = len(daemon.get("workers") or [])
+    lost = [w["worker"] for w in daemon.get("lost") or []]
+    seen = daemon.get("last_seen_at")
+    if alive == 0 and h.min_daemons > 0:
+        add("heartbeat", "no daemon is running (`regsync run`): " + (f"the last one was seen at {seen}" if seen
+                                                                     else "none has run on this store"),
+            alive=0, needed=h.min_daemons, last_seen_at=seen, lost=lost)
+    elif alive < h.min_daemons:
+        add("heartbeat", f"{alive} daemon(s) alive, fewer than {h.min_daemons} (REGSYNC_HEALTH_MIN_DAEMONS)"
+            + (f"; heartbeat lost: {', '.join(lost)}" if lost else ""),
+            alive=alive, needed=h.min_daemons, last_seen_at=seen, lost=lost)
     lag = status["oldest_pending_age_s"]
     if not flows["outbound"]["paused"] and lag is not None and lag > h.outbound_max_lag_s:
-        problems.append(f"outbound is stale: the oldest waiting change is {lag} s old "
-                        f"(limit {h.outbound_max_lag_s:g} s, REGSYNC_HEALTH_OUTBOUND_MAX_LAG_S)")
+        add("stale:outbound", f"outbound is stale: the oldest waiting change is {lag} s old "
+            f"(limit {h.outbound_max_lag_s:g} s, REGSYNC_HEALTH_OUTBOUND_MAX_LAG_S)",
+            flow="outbound", age_s=lag, limit_s=h.outbound_max_lag_s)
     for flow, limit, var in (("inbound", h.inbound_max_age_s, "REGSYNC_HEALTH_INBOUND_MAX_AGE_S"),
                              ("reconcile", h.reconcile_max_age_s, "REGSYNC_HEALTH_RECONCILE_MAX_AGE_S")):
         age = flows[flow]["last_success_age_s"]
         if not flows[flow]["paused"] and age is not None and age > limit:
-            problems.append(f"{flow} is stale: its last success was {age} s ago (limit {limit:g} s, {var})")
+            add(f"stale:{flow}", f"{flow} is stale: its last success was {age} s ago (limit {limit:g} s, {var})",
+                flow=flow, age_s=age, limit_s=limit)
     due = status.get("reconcile_due")
     if due:  # the change feed missed changes (CURSOR_EXPIRED, NO_CURSOR): pulls alone never bring them home
-        problems.append(f"a full reconcile is due ({due.get('reason')}, since {due.get('at')} UTC): the change feed "
-                        "missed registry changes that only `regsync reconcile` brings home")
+        add("cursor_expired" if due.get("reason") == "CURSOR_EXPIRED" else "reconcile_due",
+            f"a full reconcile is due ({due.get('reason')}, since {due.get('at')} UTC): the change feed "
+            "missed registry changes that only `regsync reconcile` brings home",
+            reason=due.get("reason"), since=due.get("at"))
+    refused: list[str] = []
     for flow in FLOWS:
         failing = flows[flow]["failing_for_s"]
         if failing is not None and failing >= h.max_failing_s:
-            problems.append(f"{flow} has been failing for {failing} s (limit {h.max_failing_s:g} s, "
-                            f"REGSYNC_HEALTH_MAX_FAILING_S): {flows[flow]['last_error']}")
+            error = flows[flow]["last_error"]
+            text_ = (f"{flow} has been failing for {failing} s (limit {h.max_failing_s:g} s, "
+                     f"REGSYNC_HEALTH_MAX_FAILING_S): {error}")
+            code = auth_code(error)
+            if code is None:
+                add(f"failing:{flow}", text_, flow=flow, failing_s=failing, error=error)
+                continue
+            refused.append(flow)
+            prior = next((f for f in found if f.key == "credentials"), None)
+            if prior is None:
+                add("credentials", text_, flows=refused, code=code, failing_s=failing, error=error)
+            else:  # one refusal of the credentials, whichever flows met it: one finding, every sentence kept
+                found[found.index(prior)] = replace(prior, text=prior.text + "; " + text_,
+                                                    params={**prior.params, "flows": list(refused),
+                                                            "failing_s": max(prior.params["failing_s"], failing)})
     for flow in FLOWS:
         f = flows[flow]
         if not f["paused"]:
             continue
         if f.get("pause_expired"):
-            problems.append(f"{flow}'s pause expired at {f['paused_until']} but no daemon has resumed it")
+            add(f"paused:{flow}", f"{flow}'s pause expired at {f['paused_until']} but no daemon has resumed it",
+                flow=flow, until=f["paused_until"], expired=True)
         elif f.get("paused_for_s") is not None and f["paused_for_s"] > h.max_pause_s:
-            problems.append(f"{flow} has been paused for {f['paused_for_s']} s (limit {h.max_pause_s:g} s, "
-                            f"REGSYNC_HEALTH_MAX_PAUSE_S) by {f['paused_by']}: {f['paused_reason']}")
-    return problems
+            add(f"paused:{flow}", f"{flow} has been paused for {f['paused_for_s']} s (limit {h.max_pause_s:g} s, "
+                f"REGSYNC_HEALTH_MAX_PAUSE_S) by {f['paused_by']}: {f['paused_reason']}",
+                flow=flow, paused_s=f["paused_for_s"], by=f["paused_by"], reason=f["paused_reason"], expired=False)
+    return found
 
 
+#: The longest ``regsync status --alarms`` waits for its messages to be delivered (their retries included).
+ALARM_DRAIN_S = 300.0
 
-def run_status(settings: Settings) -> tuple[int, dict[str, Any]]:
+
+def run_status(settings: Settings, *, alarms: bool = False) -> tuple[int, dict[str, Any]]:
     """``regsync status``: (exit code, status). Exit code 0 healthy, 3 unhealthy (design.md, exit codes).
+
+    Args:
+        settings: regsync's settings.
+        alarms: also judge the alarms' conditions (:func:`regsync.service.alarms.check_alarms`) and deliver the
+            transitions this process claims, waiting for them (at most :data:`ALARM_DRAIN_S`): what a timer runs
+            (``deploy/regsync-status.timer``), so that a dead daemon's lost heartbeat is announced. The status gets
+            ``alarms``: ``{"configured": n URLs, "sent": [{"key", "event", "title", "delivered": {url: bool}}]}``.
 
     Raises:
         ConfigError: a bad database URL.
@@ -328,16 +452,37 @@ def run_status(settings: Settings) -> tuple[int, dict[str, Any]]:
         sweep(engine)  # runs and slots whose process is gone are marked abandoned, for every reader
         status = collect_status(engine, settings)
         saved = stored_fingerprint(engine)
+        if saved is not None and saved != fingerprint(settings.hash_key):
+            # every flow refuses to run with this key (exit 2): the first thing an operator must read
+            status["problems"].insert(0, f"the configured hash key is not this store's (store {saved}, configured "
+                                         f"{fingerprint(settings.hash_key)}): every flow refuses to run; set the "
+                                         "store's key (REGSYNC_HASH_KEY or REGSYNC_HASH_KEY_FILE) or run "
+                                         "`regsync db rekey` (deploy/RUNBOOK.md)")
+            status["findings"].insert(0, {"key": "hash_key", "kind": "hash_key", "params": {
+                "store": saved, "configured": fingerprint(settings.hash_key)}})
+            status["healthy"] = False
+        if alarms:
+            status["alarms"] = _raise_alarms(engine, settings, status)
     finally:
         engine.dispose()
-    if saved is not None and saved != fingerprint(settings.hash_key):
-        # every flow refuses to run with this key (exit 2): the first thing an operator must read
-        status["problems"].insert(0, f"the configured hash key is not this store's (store {saved}, configured "
-                                     f"{fingerprint(settings.hash_key)}): every flow refuses to run; set the "
-                                     "store's key (REGSYNC_HASH_KEY or REGSYNC_HASH_KEY_FILE) or run "
-                                     "`regsync db rekey` (deploy/RUNBOOK.md)")
-        status["healthy"] = False
     return (0 if status["healthy"] else 3), status
+
+
+def _raise_alarms(engine: Engine, settings: Settings, status: dict[str, Any]) -> dict[str, Any]:
+    """``status --alarms``: judge, claim, deliver and wait (see :func:`run_status`)."""
+    out: dict[str, Any] = {"configured": len(settings.alarms.urls), "sent": []}
+    if not settings.alarms.urls:
+        log.warning("no alarm URL is configured (alarms.urls, REGSYNC_ALARMS_URLS): no alarm is judged nor sent")
+        return out
+    dispatcher = Dispatcher(Notifier(settings.alarms))
+    result = check_alarms(engine, settings, status, dispatcher.submit)
+    if not dispatcher.drain(ALARM_DRAIN_S):
+        log.error("alarms still undelivered at the bound", seconds=ALARM_DRAIN_S)
+    dispatcher.close(1.0)
+    delivered = {id(a): d for a, d in dispatcher.delivered}
+    out["sent"] = [{"key": a.key, "event": a.event, "title": a.title, "delivered": delivered.get(id(a), {})}
+                   for a in result.sent]
+    return out
 
 
 def run_pause(settings: Settings, flows: Sequence[str], paused: bool, *, reason: str,
