@@ -326,3 +326,33 @@ def test_two_status_timers_racing_as_processes_send_one_start(engine: Engine, db
         assert [(a["key"], a["event"]) for a in sent] == [("heartbeat", "raised")]
         assert sent[0]["delivered"] == {f"json://127.0.0.1:{web.port}/hook": True}
     assert len(web.received) == 1  # the winner waited for its delivery before it exited
+
+
+# ------------------------------------------------------------------------------------------------ the daemon
+
+def test_a_running_daemon_raises_and_clears_and_counts_its_deliveries(engine: Engine, db_url: str) -> None:
+    """The daemon's alarms job: judged at start and every check_interval_s, delivered from its own thread."""
+    from regsync.db.flowstate import record_flow_result
+    from regsync.service.daemon import Daemon
+    from regsync.settings import DaemonSettings, LogSettings
+
+    record_flow_result(engine, "inbound", False, "Client authentication failed (status=401, code=invalid_client)")
+    with http_receiver() as web, use_language("zh-CN"):
+        settings = replace(_settings(db_url, f"json://127.0.0.1:{web.port}/hook", check_interval_s=0.2),
+                           daemon=DaemonSettings(metrics_address="", outbound_interval_s=3600,
+                                                 inbound_interval_s=3600),
+                           log=LogSettings(level="WARNING"))
+        daemon = Daemon(settings, engine)
+        daemon.start()
+        try:
+            assert web.wait_for(1), "the start was not delivered"
+            record_flow_result(engine, "inbound", True)  # the credentials were fixed
+            assert web.wait_for(2), "the clear was not delivered"
+        finally:
+            daemon.shutdown(timeout_s=10)
+        rendered = daemon.metrics.render().decode()
+    assert [r.body["title"] for r in web.received] == ["regsync 告警：全国系统拒绝了客户端凭据",
+                                                       "regsync 恢复：全国系统拒绝了客户端凭据"]
+    assert "拉取变更" in web.received[0].body["message"]
+    assert 'regsync_alarm_deliveries_total{result="delivered"} 2.0' in rendered
+    assert 'regsync_job_ticks_total{job="alarms",outcome="run"} 2.0' in rendered

@@ -247,7 +247,8 @@ class AlarmSettings:
         urls: where alarms go, one Apprise URL each: ``wecombot://KEY``, ``dingtalk://TOKEN/?secret=S``,
             ``mailtos://user:pass@smtp.example?to=ops@example``, ``json://host/path`` (a plain webhook)… Empty: no
             alarm is sent (the log still says it). Secret-bearing: they are never logged in full. In the
-            environment, separated by spaces or new lines.
+            environment, separated by spaces or new lines; or in a file (``urls_file``, one a line: a systemd
+            credential), read when ``urls`` is not given.
         check_interval_s: how often the daemon judges the conditions (``regsync status --alarms`` judges them
             once).
         reminder_s: a condition still present this long after its message is announced again, once per period;
@@ -371,6 +372,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("health", "min_daemons", "REGSYNC_HEALTH_MIN_DAEMONS", "fewest live daemons that are healthy"),
     Spec("alarms", "urls", "REGSYNC_ALARMS_URLS",
          "Apprise URLs alarms go to (wecombot://, dingtalk://, mailtos://, json://…), space-separated"),
+    Spec("alarms", "urls_file", "REGSYNC_ALARMS_URLS_FILE",
+         "file of the alarm URLs, one a line (# comments), used when urls is not given"),
     Spec("alarms", "check_interval_s", "REGSYNC_ALARMS_CHECK_INTERVAL_S", "seconds between the daemon's checks"),
     Spec("alarms", "reminder_s", "REGSYNC_ALARMS_REMINDER_S", "repeat a standing alarm after this long, s (0: never)"),
     Spec("alarms", "retries", "REGSYNC_ALARMS_RETRIES", "delivery retries per URL"),
@@ -673,6 +676,9 @@ def load_settings(config_file: str | os.PathLike[str] | None = None,
     if ("registry", "client_secret") not in raw and ("registry", "client_secret_file") in raw:
         raw[("registry", "client_secret")] = _read_file(raw[("registry", "client_secret_file")],
                                                         setting_name("registry", "client_secret_file"))
+    if ("alarms", "urls") not in raw and ("alarms", "urls_file") in raw:
+        lines = _read_file(str(raw[("alarms", "urls_file")]), setting_name("alarms", "urls_file")).splitlines()
+        raw[("alarms", "urls")] = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
     settings = Settings()
     top: dict[str, Any] = {}
