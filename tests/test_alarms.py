@@ -42,7 +42,7 @@ REFUSED = {"key": "credentials", "kind": "credentials",
 
 def _settings(db_url: str = "sqlite://", *urls: str, **alarms: Any) -> Settings:
     return Settings(hash_key=TEST_HASH_KEY, database=DatabaseSettings(url=db_url),
-                    alarms=AlarmSettings(urls=tuple(urls), **{"retries": 0, **alarms}))
+                    alarms=AlarmSettings(urls=tuple(urls), **{"retries": 0, "grace_s": 0.0, **alarms}))
 
 
 def _status(*findings: dict[str, Any]) -> dict[str, Any]:
@@ -171,6 +171,27 @@ def test_a_reminder_once_per_period_when_configured(engine: Engine, db_url: str)
     assert [a.event for a in again] == ["raised"]  # a new start after the clear
 
 
+def test_a_condition_is_announced_once_it_has_held_the_grace(engine: Engine, db_url: str) -> None:
+    """A blip (a failed pass the next one cures) sends nothing; a condition that holds is announced once, after
+    the grace, with the time it started."""
+    s = _settings(db_url, "json://127.0.0.1:9/x", grace_s=60)
+    t0 = dt.datetime(2026, 12, 1, 0, 0)
+
+    def at(seconds: int, status: dict[str, Any]) -> list[str]:
+        return [a.event for a in check_alarms(engine, s, status, lambda a: None,
+                                              now=t0 + dt.timedelta(seconds=seconds)).sent]
+
+    assert at(0, _status(FAILING)) == [] and read_alarms(engine)["failing:outbound"].pending
+    assert at(30, _status()) == []  # gone within the grace: never announced, no clear either
+    assert not read_alarms(engine)["failing:outbound"].pending
+    assert at(40, _status(FAILING)) == [] and at(70, _status(FAILING)) == []  # 30 s held: not yet
+    with use_language("en"):
+        raised = check_alarms(engine, s, _status(FAILING), lambda a: None, now=t0 + dt.timedelta(seconds=100)).sent
+    assert [a.event for a in raised] == ["raised"]
+    assert "Since 2026-12-01T08:00:40+08:00." in raised[0].body  # when it was first seen
+    assert at(130, _status(FAILING)) == [] and at(160, _status()) == ["cleared"]
+
+
 def test_two_replicas_racing_send_one_start_and_one_clear(engine: Engine, db_url: str) -> None:
     """Two replicas (each its own engine) read the same state, then claim the same transition at once: one wins."""
     s = _settings(db_url, "json://127.0.0.1:9/x")
@@ -282,6 +303,7 @@ def test_the_nights_report_is_announced_once_with_its_figures_by_city(engine: En
 def _env(db_url: str, urls: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.delenv("REGSYNC_LANG", raising=False)
     env = {"REGSYNC_DATABASE_URL": db_url, "REGSYNC_ALARMS_URLS": urls, "REGSYNC_ALARMS_RETRIES": "0",
+           "REGSYNC_ALARMS_GRACE_S": "0",
            "REGSYNC_LOG_LEVEL": "WARNING"}
     for k, v in env.items():
         monkeypatch.setenv(k, v)

@@ -251,6 +251,8 @@ class AlarmSettings:
             credential), read when ``urls`` is not given.
         check_interval_s: how often the daemon judges the conditions (``regsync status --alarms`` judges them
             once).
+        grace_s: a condition is announced once it has held this long (a failed pass the next one cures, a daemon
+            restarting, send nothing); it is judged at each check, so the message comes at the first check after.
         reminder_s: a condition still present this long after its message is announced again, once per period;
             0: never (one message when it starts, one when it clears).
         retries: attempts per URL after the first, with exponential backoff from ``retry_wait_s``.
@@ -259,6 +261,7 @@ class AlarmSettings:
 
     urls: tuple[str, ...] = ()
     check_interval_s: float = 30.0
+    grace_s: float = 60.0
     reminder_s: float = 0.0
     retries: int = 3
     retry_wait_s: float = 2.0
@@ -375,6 +378,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("alarms", "urls_file", "REGSYNC_ALARMS_URLS_FILE",
          "file of the alarm URLs, one a line (# comments), used when urls is not given"),
     Spec("alarms", "check_interval_s", "REGSYNC_ALARMS_CHECK_INTERVAL_S", "seconds between the daemon's checks"),
+    Spec("alarms", "grace_s", "REGSYNC_ALARMS_GRACE_S", "seconds a condition must hold before it is announced"),
     Spec("alarms", "reminder_s", "REGSYNC_ALARMS_REMINDER_S", "repeat a standing alarm after this long, s (0: never)"),
     Spec("alarms", "retries", "REGSYNC_ALARMS_RETRIES", "delivery retries per URL"),
     Spec("alarms", "retry_wait_s", "REGSYNC_ALARMS_RETRY_WAIT_S", "seconds before the first delivery retry"),
@@ -844,6 +848,8 @@ def validate(settings: Settings) -> None:
                       f"starting {url.split(':', 1)[0][:12]!r} (item {a.urls.index(url) + 1})")
     if not a.check_interval_s > 0:
         raise bad("alarms", "check_interval_s", f"must be above 0 seconds, got {a.check_interval_s!r}")
+    if a.grace_s < 0:
+        raise bad("alarms", "grace_s", f"must be 0 (at once) or more seconds, got {a.grace_s!r}")
     if a.reminder_s < 0:
         raise bad("alarms", "reminder_s", f"must be 0 (never) or more seconds, got {a.reminder_s!r}")
     if not 0 <= a.retries <= 10:

@@ -1,7 +1,8 @@
 """The alarms' state, kept in ``store_meta`` so that every process and replica agrees on it (issue 15, point 6).
 
 One row per condition, named ``alarm:<key>`` (``alarm:heartbeat``, ``alarm:failing:outbound``…), whose value is
-JSON: ``{"active": bool, "since": ISO UTC, "notified_at": ISO UTC, "params": {...}, "seq": n}``. A process that sees
+JSON: ``{"active": bool, "pending": bool, "since": ISO UTC, "notified_at": ISO UTC, "params": {...}, "seq": n}``
+(``pending``: seen, not yet announced: it must hold ``alarms.grace_s`` first). A process that sees
 a condition start (or clear) *claims* the transition with a compare-and-set on the whole value (an ``UPDATE … WHERE
 name = :name AND value = :old``, or an ``INSERT`` for a condition never seen, which the primary key makes unique):
 of two daemons, or a daemon and ``regsync status --alarms``, that see the same start, one changes the row and sends
@@ -44,6 +45,7 @@ class AlarmState:
     Attributes:
         key: the condition (:class:`regsync.service.status.Finding`'s key).
         active: whether its start was announced and its end not yet.
+        pending: seen but not yet announced (within ``alarms.grace_s`` of ``since``).
         since: when it started (active) or cleared (naive UTC).
         notified_at: when its last message was claimed (naive UTC).
         params: the figures of its last message (JSON-safe).
@@ -53,6 +55,7 @@ class AlarmState:
 
     key: str
     active: bool
+    pending: bool
     since: dt.datetime | None
     notified_at: dt.datetime | None
     params: dict[str, Any] = field(default_factory=dict)
@@ -74,7 +77,7 @@ def _parse(key: str, raw: str) -> AlarmState:
             raise ValueError(raw)
     except ValueError:
         data = {}  # unreadable: taken as clear, and the next claim overwrites it
-    return AlarmState(key=key, active=bool(data.get("active")), since=_time(data.get("since")),
+    return AlarmState(key=key, active=bool(data.get("active")), pending=bool(data.get("pending")), since=_time(data.get("since")),
                       notified_at=_time(data.get("notified_at")), params=dict(data.get("params") or {}),
                       seq=int(data.get("seq") or 0), raw=raw)
 
@@ -87,7 +90,7 @@ def read_alarms(engine: Engine) -> dict[str, AlarmState]:
 
 
 def claim(engine: Engine, old: AlarmState | None, key: str, *, active: bool, params: dict[str, Any],
-          since: dt.datetime, now: dt.datetime | None = None) -> AlarmState | None:
+          since: dt.datetime, now: dt.datetime | None = None, pending: bool = False) -> AlarmState | None:
     """Write the condition's new state if it is still ``old`` (compare-and-set): the caller that gets a state back
     sends the message; one that gets ``None`` lost the race (or the row moved meanwhile) and sends nothing.
 
@@ -99,6 +102,7 @@ def claim(engine: Engine, old: AlarmState | None, key: str, *, active: bool, par
         params: the message's figures (JSON-safe).
         since: when the state began (naive UTC): the start's time, kept by a reminder.
         now: naive UTC (default now): ``notified_at``.
+        pending: the condition is seen but not announced yet (``active`` false).
 
     Raises:
         ValueError: a key too long.
@@ -108,7 +112,7 @@ def claim(engine: Engine, old: AlarmState | None, key: str, *, active: bool, par
         raise ValueError(f"alarm key longer than {MAX_KEY} characters: {key!r}")
     now = now or utcnow()
     seq = (old.seq if old is not None else 0) + 1
-    value = json.dumps({"active": active, "since": since.isoformat(), "notified_at": now.isoformat(),
+    value = json.dumps({"active": active, "pending": pending and not active, "since": since.isoformat(), "notified_at": now.isoformat(),
                         "params": params, "seq": seq}, sort_keys=True, ensure_ascii=False, default=str)
     name = PREFIX + key
     try:

@@ -9,7 +9,9 @@ announces its report (:func:`announce_report`).
 * **One message when a condition starts, one when it clears**, never a storm: the state of every condition is kept
   in the store (:mod:`regsync.db.alarmstate`) and each transition is claimed there before its message is sent, so
   that of two replicas (or a replica and ``regsync status --alarms`` run from a timer) only one sends it. A
-  condition still present after ``alarms.reminder_s`` is announced once more per period (0, the default: never).
+  condition is announced once it has held ``alarms.grace_s`` (60 s: a failed pass that the next one cures, a
+  daemon restarting, are no alarm), and still present after ``alarms.reminder_s`` once more per period (0, the
+  default: never).
 * **Delivery never blocks nor fails a flow**: messages are queued to a :class:`Dispatcher`, whose one thread sends
   them to every URL of ``alarms.urls`` with `Apprise <https://appriseit.com>`_ (``wecombot://``, ``dingtalk://``,
   ``mailto://``/``mailtos://``, ``json://``/``jsons://``…), each URL on its own, retried with tenacity (``retries``
@@ -367,29 +369,34 @@ def check_alarms(engine: Engine, settings: Settings, status: Mapping[str, Any], 
     current = {f["key"]: f for f in status.get("findings") or []}
     result = CheckResult()
     reminder = settings.alarms.reminder_s
+    grace = settings.alarms.grace_s
     for key, finding in current.items():
         old = states.get(key)
         params = dict(finding.get("params") or {})
         kind = str(finding.get("kind") or key.split(":", 1)[0])
-        params_kind = {**params, "_kind": kind}
-        if old is None or not old.active:
-            new = claim(engine, old, key, active=True, params=params_kind, since=now, now=now)
-            event = "raised"
-        elif reminder > 0 and old.notified_at is not None and (now - old.notified_at).total_seconds() >= reminder:
-            new = claim(engine, old, key, active=True, params=params_kind, since=old.since or now, now=now)
-            event = "reminder"
-        else:
-            result.active.append(key)
-            continue
+        stored = {**params, "_kind": kind}
         result.active.append(key)
+        new, event = None, "raised"
+        if old is None or not (old.active or old.pending):  # first seen
+            if grace > 0:  # to be announced if it still holds after the grace
+                claim(engine, old, key, active=False, pending=True, params=stored, since=now, now=now)
+                continue
+            new = claim(engine, old, key, active=True, params=stored, since=now, now=now)
+        elif old.pending:
+            if old.since is not None and (now - old.since).total_seconds() < grace:
+                continue
+            new = claim(engine, old, key, active=True, params=stored, since=old.since or now, now=now)
+        elif reminder > 0 and old.notified_at is not None and (now - old.notified_at).total_seconds() >= reminder:
+            new = claim(engine, old, key, active=True, params=stored, since=old.since or now, now=now)
+            event = "reminder"
         if new is not None:
             result.sent.append(message(key, kind, event, params, since=new.since, now=now))
     for key, old in states.items():
-        if key == REPORT_KEY or not old.active or key in current:
+        if key == REPORT_KEY or key in current or not (old.active or old.pending):
             continue
-        kind = str(old.params.get("_kind") or key.split(":", 1)[0])
         new = claim(engine, old, key, active=False, params=old.params, since=now, now=now)
-        if new is not None:
+        if new is not None and old.active:  # a condition gone within its grace was never announced: no clear
+            kind = str(old.params.get("_kind") or key.split(":", 1)[0])
             result.sent.append(message(key, kind, "cleared", old.params, since=old.since, now=now))
     for alarm in result.sent:
         log.warning(f"alarm {alarm.event}", key=alarm.key, alarm_event=alarm.event, urls=len(settings.alarms.urls))
