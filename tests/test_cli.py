@@ -308,6 +308,7 @@ COMMANDS: list[list[str]] = [
     ["platform", "install"],
     ["platform", "uninstall"],
     ["platform", "status"],
+    ["audit", "list"],
 ]
 
 

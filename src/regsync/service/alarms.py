@@ -197,14 +197,19 @@ def message(key: str, kind: str, event: str, params: Mapping[str, Any], *, since
 # ------------------------------------------------------------------------------------------------ delivery
 
 def masked_url(url: str) -> str:
-    """``url`` as a log may show it: Apprise's privacy form (keys and passwords elided), or its scheme alone."""
+    """``url`` as a log may show it: Apprise's privacy form (keys and passwords elided) without its query and its
+    path, or its scheme alone when Apprise cannot read it."""
     try:
         plugin = apprise.Apprise.instantiate(url)
     except Exception:  # noqa: BLE001 — a URL Apprise cannot read is named by its scheme only
         plugin = None
     if plugin is None or isinstance(plugin, bool):
         return url.split("://", 1)[0] + "://…"
-    return str(plugin.url(privacy=True)).split("?", 1)[0]  # type: ignore[no-untyped-call]  # Apprise is untyped
+    shown = str(plugin.url(privacy=True)).split("?", 1)[0]  # type: ignore[no-untyped-call]  # Apprise is untyped
+    scheme, _, rest = shown.partition("://")
+    netloc, _, path = rest.partition("/")
+    # a webhook's path often is its token (jsons://hooks.example/T0KEN), which the privacy form leaves: not shown
+    return f"{scheme}://{netloc}/…" if path.strip("/") else shown
 
 
 class Notifier:
