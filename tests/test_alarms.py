@@ -379,3 +379,22 @@ def test_a_running_daemon_raises_and_clears_and_counts_its_deliveries(engine: En
     assert "拉取变更" in web.received[0].body["message"]
     assert 'regsync_alarm_deliveries_total{result="delivered"} 2.0' in rendered
     assert 'regsync_job_ticks_total{job="alarms",outcome="run"} 2.0' in rendered
+
+
+def test_alarms_test_sends_a_test_message_and_says_which_urls_answered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REGSYNC_LANG", raising=False)
+    runner = CliRunner()
+    with http_receiver() as good, http_receiver(fail=-1) as bad:
+        monkeypatch.setenv("REGSYNC_ALARMS_URLS", f"json://127.0.0.1:{good.port}/a json://u:pw@127.0.0.1:{bad.port}/b")
+        monkeypatch.setenv("REGSYNC_ALARMS_RETRIES", "0")
+        result = runner.invoke(app, ["alarms", "test"])
+        assert result.exit_code == 1, result.output
+        assert f"已送达：json://127.0.0.1:{good.port}/…" in result.stdout
+        assert f"未送达：json://u:****@127.0.0.1:{bad.port}/…" in result.stdout and "pw" not in result.stdout
+        assert good.received[0].body["title"] == "regsync：测试消息"
+        monkeypatch.setenv("REGSYNC_ALARMS_URLS", f"json://127.0.0.1:{good.port}/a")
+        ok = runner.invoke(app, ["alarms", "test", "--json"])
+        assert ok.exit_code == 0 and json.loads(ok.stdout)["ok"] is True
+    monkeypatch.setenv("REGSYNC_ALARMS_URLS", "")
+    none = runner.invoke(app, ["alarms", "test"])
+    assert none.exit_code == 1 and "未配置告警地址" in none.stdout

@@ -309,6 +309,7 @@ COMMANDS: list[list[str]] = [
     ["platform", "uninstall"],
     ["platform", "status"],
     ["audit", "list"],
+    ["alarms", "test"],
 ]
 
 

@@ -24,6 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
+from regsync.console.alarms import alarms_app
 from regsync.console.audit import audit_app
 from regsync.console.common import ActorOpt, ConfigOpt, JsonOpt, command_errors, print_json
 from regsync.console.common import setup as _setup
@@ -86,6 +87,7 @@ db_app = typer.Typer(help="The local store's schema. " + env_help("database"), n
 app.add_typer(db_app, name="db")
 app.add_typer(platform_app, name="platform")
 app.add_typer(audit_app, name="audit")
+app.add_typer(alarms_app, name="alarms")
 
 #: Width of tables written to a file or a pipe (Rich would take 80 columns and cut the figures).
 PIPE_WIDTH = 160

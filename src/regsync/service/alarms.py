@@ -477,5 +477,24 @@ def announce_report(engine: Engine, run_id: int, submit: Callable[[Alarm], None]
     return alarm
 
 
+def send_test(settings: AlarmSettings, *, sleep: Callable[[float], None] | None = None) -> dict[str, bool]:
+    """``regsync alarms test``: one test message to every URL, now, in this thread (with the retries), so that an
+    operator sees each robot and mailbox answer before an alarm needs them.
+
+    Returns:
+        Masked URL → delivered; a URL Apprise cannot read is listed as not delivered.
+    """
+    notifier = Notifier(settings, sleep=sleep)
+    alarm = Alarm(key="test", event="report", title=_("regsync: a test message"),
+                  body=_("Alarms from regsync reach this place. Nothing is wrong."))
+    out = notifier.deliver(alarm)
+    readable = {shown for shown, _box in notifier.targets}
+    for url in settings.urls:
+        shown = masked_url(url)
+        if shown not in readable:
+            out[shown] = False
+    return out
+
+
 __all__ = ["CONDITION_WORDS", "Alarm", "CheckResult", "Dispatcher", "Notifier", "announce_report", "check_alarms",
-           "describe", "masked_url", "message", "report_message", "what"]
+           "describe", "masked_url", "message", "report_message", "send_test", "what"]
