@@ -308,6 +308,8 @@ COMMANDS: list[list[str]] = [
     ["platform", "install"],
     ["platform", "uninstall"],
     ["platform", "status"],
+    ["audit", "list"],
+    ["alarms", "test"],
 ]
 
 

@@ -418,7 +418,9 @@ def test_every_command_names_the_settings_it_reads_in_its_help() -> None:
         out = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "250"}).output
         assert "Settings read" in out, path
         if path[0] != "demo":
-            assert "REGSYNC_CONFIG" in out and "REGSYNC_DATABASE_URL" in out, path
+            assert "REGSYNC_CONFIG" in out, path
+        if path[0] != "demo" and path != ["alarms", "test"]:  # the alarms' test message needs no store
+            assert "REGSYNC_DATABASE_URL" in out, path
         seen += 1
 
     walk(root, [])

@@ -97,3 +97,30 @@ def test_ci_runs_the_readme_test_command_verbatim_and_it_starts_every_service() 
     services = (root / ".ci" / "services.sh").read_text(encoding="utf-8")
     for needed in ("pg_isready", "pg_ctlcluster", "mysqladmin", "mysqld_safe", "mariadb-server", ".ci/chromium.sh"):
         assert needed in services, needed
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here")
+def test_the_status_timer_and_its_service_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    """Issue 15 point 6: a timer runs `regsync status --alarms` every minute, so that a dead daemon's lost heartbeat
+    is announced; exit 3 (unhealthy) is the check's answer, not a failure of the unit."""
+    regsync = Path(sys.executable).with_name("regsync")
+    service = (DEPLOY / "regsync-status.service").read_text()
+    timer = (DEPLOY / "regsync-status.timer").read_text()
+    (tmp_path / "regsync-status.service").write_text(service.replace("/opt/regsync/venv/bin/regsync", str(regsync)))
+    (tmp_path / "regsync-status.timer").write_text(timer)
+    paths = [str(tmp_path / "regsync-status.timer"), str(tmp_path / "regsync-status.service")]
+    result = subprocess.run(["systemd-analyze", "verify", *paths], capture_output=True, text=True, timeout=60)
+    complaints = [line for line in (result.stdout + result.stderr).splitlines() if str(tmp_path) in line]
+    assert result.returncode == 0 and not complaints, result.stdout + result.stderr
+    for directive in ("Type=oneshot", "ExecStart=/opt/regsync/venv/bin/regsync status --alarms --json",
+                      "SuccessExitStatus=3", "REGSYNC_ALARMS_URLS_FILE=%d/alarm_urls", "NoNewPrivileges=yes",
+                      "ProtectSystem=strict"):
+        assert directive in service, directive
+    assert "Unit=regsync-status.service" in timer and "OnUnitActiveSec=1min" in timer
+    daemon = (DEPLOY / "regsync.service").read_text()
+    assert "LoadCredential=alarm_urls:" in daemon and "REGSYNC_ALARMS_URLS_FILE=%d/alarm_urls" in daemon
+    # the command the timer runs is one regsync has
+    from typer.testing import CliRunner
+
+    from regsync.console.cli import app
+    assert "--alarms" in CliRunner().invoke(app, ["status", "--help"]).stdout

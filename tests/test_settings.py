@@ -170,3 +170,27 @@ def test_a_mysql_or_mariadb_url_is_a_store_regsync_runs_on(url: str) -> None:
     settings = load_settings(environ={"REGSYNC_DATABASE_URL": url, "REGSYNC_HASH_KEY": "k" * 32})
     assert settings.database.url == url
     assert normalize_url(url).startswith("mysql+pymysql://") and "charset=utf8mb4" in normalize_url(url)
+
+
+def test_alarm_urls_from_the_file_the_environment_or_a_secret_file(tmp_path: Path) -> None:
+    """Issue 15 point 6: a TOML list, a space-separated variable, or a file of lines; a bad URL named without its
+    secret."""
+    config = tmp_path / "regsync.toml"
+    config.write_text('[alarms]\nurls = ["wecombot://KEY1", "json://127.0.0.1:8080/hook"]\nreminder_s = 3600\n')
+    s = load_settings(config, environ={})
+    assert s.alarms.urls == ("wecombot://KEY1", "json://127.0.0.1:8080/hook") and s.alarms.reminder_s == 3600
+    env = {"REGSYNC_ALARMS_URLS": " dingtalk://T/?secret=S \n mailtos://u:p@smtp.example.cn?to=a@b.cn "}
+    assert load_settings(config, environ=env).alarms.urls == ("dingtalk://T/?secret=S",
+                                                              "mailtos://u:p@smtp.example.cn?to=a@b.cn")
+    secret = tmp_path / "alarm_urls"
+    secret.write_text("# the ops group\nwecombot://FROMFILE\n\njson://h/p\n")
+    assert load_settings(None, environ={"REGSYNC_ALARMS_URLS_FILE": str(secret)}).alarms.urls == (
+        "wecombot://FROMFILE", "json://h/p")
+    assert load_settings(None, environ={}).alarms.urls == ()
+    with pytest.raises(ConfigError, match=r"alarms\.urls \(REGSYNC_ALARMS_URLS\).*item 2") as bad:
+        load_settings(None, environ={"REGSYNC_ALARMS_URLS": "json://h/p hooks.example/secret-token"})
+    assert "secret-token" not in str(bad.value)
+    with pytest.raises(ConfigError, match="alarms.retries"):
+        load_settings(None, environ={"REGSYNC_ALARMS_RETRIES": "11"})
+    with pytest.raises(ConfigError, match="health.min_daemons"):
+        load_settings(None, environ={"REGSYNC_HEALTH_MIN_DAEMONS": "-1"})

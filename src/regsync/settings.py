@@ -246,6 +246,8 @@ class HealthSettings:
         max_failing_s: a flow has been failing (e.g. the registry refuses the credentials, ``invalid_client``)
             for this long (0: as soon as a pass has failed; a grace rides out short outages).
         max_pause_s: a flow has been paused (``regsync pause``) for longer than this.
+        min_daemons: fewer live daemons than this (heartbeats within their lease) is unhealthy and raises the
+            heartbeat alarm: 1 for one daemon; with replicas, their number, so that the others see one die.
     """
 
     outbound_max_lag_s: float = 900.0
@@ -253,6 +255,35 @@ class HealthSettings:
     reconcile_max_age_s: float = 129600.0
     max_failing_s: float = 0.0
     max_pause_s: float = 14400.0
+    min_daemons: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmSettings:
+    """Alarms (告警) where operators are (issue 15, point 6): WeCom and DingTalk group robots, e-mail, webhooks.
+
+    Attributes:
+        urls: where alarms go, one Apprise URL each: ``wecombot://KEY``, ``dingtalk://TOKEN/?secret=S``,
+            ``mailtos://user:pass@smtp.example?to=ops@example``, ``json://host/path`` (a plain webhook)… Empty: no
+            alarm is sent (the log still says it). Secret-bearing: they are never logged in full. In the
+            environment, separated by spaces or new lines; or in a file (``urls_file``, one a line: a systemd
+            credential), read when ``urls`` is not given.
+        check_interval_s: how often the daemon judges the conditions (``regsync status --alarms`` judges them
+            once).
+        grace_s: a condition is announced once it has held this long (a failed pass the next one cures, a daemon
+            restarting, send nothing); it is judged at each check, so the message comes at the first check after.
+        reminder_s: a condition still present this long after its message is announced again, once per period;
+            0: never (one message when it starts, one when it clears).
+        retries: attempts per URL after the first, with exponential backoff from ``retry_wait_s``.
+        retry_wait_s: seconds before the first retry (doubled each time, at most 60).
+    """
+
+    urls: tuple[str, ...] = ()
+    check_interval_s: float = 30.0
+    grace_s: float = 60.0
+    reminder_s: float = 0.0
+    retries: int = 3
+    retry_wait_s: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +326,7 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
+    alarms: AlarmSettings = field(default_factory=AlarmSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
 
 
@@ -359,6 +391,16 @@ SPECS: tuple[Spec, ...] = (
     Spec("health", "reconcile_max_age_s", "REGSYNC_HEALTH_RECONCILE_MAX_AGE_S", "last full reconcile limit, s"),
     Spec("health", "max_failing_s", "REGSYNC_HEALTH_MAX_FAILING_S", "longest a flow may keep failing, s"),
     Spec("health", "max_pause_s", "REGSYNC_HEALTH_MAX_PAUSE_S", "longest a flow may stay paused, s"),
+    Spec("health", "min_daemons", "REGSYNC_HEALTH_MIN_DAEMONS", "fewest live daemons that are healthy"),
+    Spec("alarms", "urls", "REGSYNC_ALARMS_URLS",
+         "Apprise URLs alarms go to (wecombot://, dingtalk://, mailtos://, json://…), space-separated"),
+    Spec("alarms", "urls_file", "REGSYNC_ALARMS_URLS_FILE",
+         "file of the alarm URLs, one a line (# comments), used when urls is not given"),
+    Spec("alarms", "check_interval_s", "REGSYNC_ALARMS_CHECK_INTERVAL_S", "seconds between the daemon's checks"),
+    Spec("alarms", "grace_s", "REGSYNC_ALARMS_GRACE_S", "seconds a condition must hold before it is announced"),
+    Spec("alarms", "reminder_s", "REGSYNC_ALARMS_REMINDER_S", "repeat a standing alarm after this long, s (0: never)"),
+    Spec("alarms", "retries", "REGSYNC_ALARMS_RETRIES", "delivery retries per URL"),
+    Spec("alarms", "retry_wait_s", "REGSYNC_ALARMS_RETRY_WAIT_S", "seconds before the first delivery retry"),
     Spec("retention", "runs_days", "REGSYNC_RETENTION_RUNS_DAYS", "days runs are kept (0: for ever)"),
     Spec("retention", "discrepancies_days", "REGSYNC_RETENTION_DISCREPANCIES_DAYS", "days discrepancies are kept"),
     Spec("retention", "conflicts_days", "REGSYNC_RETENTION_CONFLICTS_DAYS", "days decided conflicts are kept"),
@@ -368,7 +410,8 @@ SPECS: tuple[Spec, ...] = (
 
 _SECTIONS = {"database": DatabaseSettings, "registry": RegistrySettings, "relay": RelaySettings,
              "merge": MergeSettings, "log": LogSettings,
-             "daemon": DaemonSettings, "health": HealthSettings, "retention": RetentionSettings}
+             "daemon": DaemonSettings, "health": HealthSettings, "alarms": AlarmSettings,
+             "retention": RetentionSettings}
 
 
 def env_help(*sections: str) -> Phrase:
@@ -436,6 +479,12 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
 
 
 def _coerce(value: Any, target: Any, name: str) -> Any:
+    if isinstance(target, tuple):  # a list of strings: a TOML array, or text separated by white space
+        items = value.split() if isinstance(value, str) else value
+        if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+            raise ConfigError(N_("{name}: expected a list of strings, got {type}"), name=name,
+                              type=type(value).__name__)
+        return tuple(i.strip() for i in items if i.strip())
     if isinstance(target, bool):
         if isinstance(value, bool):
             return value
@@ -662,6 +711,9 @@ def load_settings(config_file: str | os.PathLike[str] | None = None,
     if ("registry", "client_secret") not in raw and ("registry", "client_secret_file") in raw:
         raw[("registry", "client_secret")] = _read_file(raw[("registry", "client_secret_file")],
                                                         setting_name("registry", "client_secret_file"))
+    if ("alarms", "urls") not in raw and ("alarms", "urls_file") in raw:
+        lines = _read_file(str(raw[("alarms", "urls_file")]), setting_name("alarms", "urls_file")).splitlines()
+        raw[("alarms", "urls")] = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
     settings = Settings()
     top: dict[str, Any] = {}
@@ -839,6 +891,27 @@ def validate(settings: Settings) -> None:
         if not getattr(settings.health, f.name) >= 0:
             raise bad("health", f.name, N_(
                 "must be 0 or more seconds, got {value}"), value=repr(getattr(settings.health, f.name)))
+    if settings.health.min_daemons < 0:
+        raise bad("health", "min_daemons", N_("must be 0 or more, got {value}"), value=settings.health.min_daemons)
+    a = settings.alarms
+    for url in a.urls:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*://\S+", url):
+            # the URL may hold a secret: name its position and scheme only
+            raise bad("alarms", "urls", N_(
+                "each must be a URL such as wecombot://KEY or mailtos://…, got one starting {start} (item {item})"),
+                start=repr(url.split(":", 1)[0][:12]), item=a.urls.index(url) + 1)
+    if not a.check_interval_s > 0:
+        raise bad("alarms", "check_interval_s", N_("must be above 0 seconds, got {value}"),
+                  value=repr(a.check_interval_s))
+    if a.grace_s < 0:
+        raise bad("alarms", "grace_s", N_("must be 0 (at once) or more seconds, got {value}"), value=repr(a.grace_s))
+    if a.reminder_s < 0:
+        raise bad("alarms", "reminder_s", N_("must be 0 (never) or more seconds, got {value}"),
+                  value=repr(a.reminder_s))
+    if not 0 <= a.retries <= 10:
+        raise bad("alarms", "retries", N_("must be between 0 and 10, got {value}"), value=a.retries)
+    if a.retry_wait_s < 0:
+        raise bad("alarms", "retry_wait_s", N_("must be 0 or more seconds, got {value}"), value=repr(a.retry_wait_s))
     for f in fields(RetentionSettings):
         if getattr(settings.retention, f.name) < 0:
             raise bad("retention", f.name, N_("must be 0 (for ever) or more days"))

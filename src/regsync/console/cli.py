@@ -24,6 +24,8 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
+from regsync.console.alarms import alarms_app
+from regsync.console.audit import audit_app
 from regsync.console.common import ActorOpt, ConfigOpt, JsonOpt, command_errors, print_json
 from regsync.console.common import setup as _setup
 from regsync.console.conflicts import print_conflict, print_resolution
@@ -89,6 +91,8 @@ db_app = typer.Typer(help=Phrase(N_("The local store's schema. {settings}"), set
                      no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(platform_app, name="platform")
+app.add_typer(audit_app, name="audit")
+app.add_typer(alarms_app, name="alarms")
 
 #: Width of tables written to a file or a pipe (Rich would take 80 columns and cut the figures).
 PIPE_WIDTH = 160
@@ -321,13 +325,18 @@ def run(config: ConfigOpt = None) -> None:
                   "backlog by state, age of the oldest waiting change, last successful push, pull and reconcile, "
                   "cursor age, open conflicts, failed records, paused flows, runs going on or abandoned, whether a "
                   "full reconcile is due. Exits 3 when unhealthy (no daemon alive, a flow failing, stale or paused "
-                  "too long: the health limits; a health check), 0 when healthy; --json has a `healthy` key.",
-             epilog=env_epilog("database", "daemon", "health"))
-def status(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
+                  "too long: the health limits; a health check), 0 when healthy; --json has a `healthy` key. "
+                  "--alarms also sends the alarms whose condition started or cleared since they were last sent "
+                  "(to alarms.urls; deploy/regsync-status.timer runs it, so that a dead daemon is announced).",
+             epilog=env_epilog("database", "daemon", "health", "alarms"))
+def status(config: ConfigOpt = None, json_output: JsonOpt = False,
+           alarms: Annotated[bool, typer.Option("--alarms", help="Send the alarms that started or cleared (once "
+                                                "each, whatever other processes sent) and wait for them.")] = False,
+           ) -> None:
     """Show the service's status."""
     settings = _setup(config, json_output)
     with command_errors():
-        code, data = run_status(settings)
+        code, data = run_status(settings, alarms=alarms)
     if json_output:
         print_json(data)
     else:

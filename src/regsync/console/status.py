@@ -14,7 +14,7 @@ from regsync.console.summaries import counted
 from regsync.domain.clock import format_age
 from regsync.domain.words import FLOW_WORDS, RUN_WORDS, word
 from regsync.i18n import gettext as _
-from regsync.service.status import STATE_WORDS, Problem
+from regsync.service.status import STATE_WORDS, Finding
 
 
 def _flow_state(flow: str, f: dict[str, Any], status: dict[str, Any]) -> str:
@@ -26,7 +26,9 @@ def _flow_state(flow: str, f: dict[str, Any], status: dict[str, Any]) -> str:
         return _("paused by {actor}: {reason}").format(actor=f["paused_by"], reason=f["paused_reason"]) + until
     if not f["failing_since"]:
         return _("enabled")
-    if any(p["code"] == "flow_failing" and p["params"].get("flow") == flow for p in status.get("findings", [])):
+    failing = {f"failing:{flow}"}
+    if any(p["key"] in failing or flow in (p.get("params") or {}).get("flows", ())
+           for p in status.get("findings", [])):
         return _("failing")
     return _("failing (within REGSYNC_HEALTH_MAX_FAILING_S)")
 
@@ -37,7 +39,7 @@ def print_status(status: dict[str, Any]) -> None:
     verdict = "[green]" + _("healthy") + "[/green]" if status["healthy"] else "[red]" + _("UNHEALTHY") + "[/red]"
     out.print(_("regsync at {now}: {verdict}").format(now=status["now"], verdict=verdict))
     for finding in status.get("findings", []):
-        out.print(f"  [red]•[/red] {escape(Problem.from_dict(finding).text())}", highlight=False)
+        out.print(f"  [red]•[/red] {escape(Finding.from_dict(finding).translated())}", highlight=False)
     platform = status.get("platform") or {}
     if platform.get("warning"):
         out.print(f"  [yellow]•[/yellow] {escape(_(platform['warning']))}", highlight=False)
@@ -94,6 +96,10 @@ def print_status(status: dict[str, Any]) -> None:
         if f["last_error"]:
             out.print(_("{flow} last error: {error}").format(flow=word(FLOW_WORDS, flow), error=f["last_error"]),
                       highlight=False)
+    for a in (status.get("alarms") or {}).get("sent") or []:
+        ok = sum(1 for v in a["delivered"].values() if v)
+        out.print(_("alarm sent: {title} (delivered to {ok} of {n} URLs)").format(
+            title=a["title"], ok=ok, n=len(a["delivered"])), highlight=False)
 
 
 __all__ = ["counted", "print_status"]

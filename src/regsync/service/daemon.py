@@ -1,7 +1,7 @@
 """The daemon, ``regsync run`` (design.md, "Who uses it": the daemon runs all the time; issue 6).
 
 APScheduler 3 (a :class:`~apscheduler.schedulers.background.BackgroundScheduler`, time zone ``[daemon] timezone``,
-Asia/Shanghai by default) runs four jobs:
+Asia/Shanghai by default) runs four jobs, and a fifth when alarms are configured (``alarms.urls``):
 
 ========== ====================================== =============================================================
 job        when                                   what
@@ -11,6 +11,8 @@ inbound    every ``inbound_interval_s`` (60 s)    one change-feed pass (:func:`r
 reconcile  ``reconcile_cron`` (02:00 +08:00)      the full reconcile (``regsync.flows.reconcile.run_reconcile``), then
                                                   its HTML and CSV reports into ``reports_dir``
 prune      ``prune_cron`` (03:30 +08:00)          :func:`prune`: old runs, sent outbox rows… (``[retention]``)
+alarms     at start, then every                   the alarms' conditions judged, transitions sent
+           ``alarms.check_interval_s`` (30 s)     (:mod:`regsync.service.alarms`); only with ``alarms.urls``
 ========== ====================================== =============================================================
 
 Every job has ``max_instances=1`` (a pass never overlaps itself in one daemon), ``coalesce=True`` (ticks missed
@@ -72,6 +74,7 @@ import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine, update
 
 from regsync.db.flowstate import resume_expired
@@ -87,6 +90,7 @@ from regsync.flows.inbound import Poller
 from regsync.flows.runs import require_registry
 from regsync.registry.client import RegistryClient
 from regsync.registry.port import RegistryPort
+from regsync.service.alarms import Dispatcher, Notifier
 from regsync.service.backoff import FailureStreaks
 from regsync.service.jobs import Jobs
 from regsync.service.metrics import Metrics, serve_metrics
@@ -187,6 +191,7 @@ class Daemon(Jobs):
         self._clients: dict[str, Any] = {}
         self.streaks = FailureStreaks(settings.daemon)  # of the frequent jobs (outbound, inbound)
         self._holds_lease = False
+        self.alarms = Dispatcher(Notifier(settings.alarms, count=self.metrics.alarm_delivery))
 
     def client(self, flow: str) -> RegistryPort:
         """The registry client of ``flow`` (one per flow, kept with its token for the daemon's life; the relay's
@@ -300,6 +305,11 @@ class Daemon(Jobs):
         for job in JOBS:
             self.scheduler.add_job(self._tick, self.triggers[job], args=[job, bodies[job]], id=job, name=job,
                                    max_instances=1, coalesce=True, misfire_grace_time=grace[job])
+        if self.settings.alarms.urls:  # judged at start, then every check_interval_s (regsync.service.alarms)
+            self.scheduler.add_job(self._tick, IntervalTrigger(seconds=self.settings.alarms.check_interval_s),
+                                   args=["alarms", self.job_alarms], id="alarms", name="alarms", max_instances=1,
+                                   coalesce=True, next_run_time=dt.datetime.now(ZoneInfo(d.timezone)),
+                                   misfire_grace_time=max(1, int(self.settings.alarms.check_interval_s)))
         self.scheduler.add_listener(self._on_scheduler_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
         # APScheduler's own lines are plain text: its events are logged here instead, as structured lines
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
@@ -360,6 +370,8 @@ class Daemon(Jobs):
             waiting, _ = outbox_backlog(self.engine)
         except Exception:  # noqa: BLE001 — the store may be what failed
             waiting = -1
+        # the messages queued (a clear, the night's report) go out within what is left of the bound
+        self.alarms.close(max(0.0, bound - (time.monotonic() - started)))
         if getattr(self, "_holds_lease", False):  # the daemon's heartbeat says it stopped
 
             self._holds_lease = False

@@ -29,10 +29,12 @@ from regsync.flows.runs import RecordedRun
 from regsync.flows.sync import pull_pass, sync_pass
 from regsync.registry.port import RegistryPort
 from regsync.reports.export import export_to_path
+from regsync.service.alarms import Dispatcher, announce_report, check_alarms
 from regsync.service.backoff import BACKOFF_JOBS, FailureStreaks
 from regsync.service.logs import alarm_streak
 from regsync.service.metrics import Metrics
 from regsync.service.schedule import latest_fire_time
+from regsync.service.status import collect_status
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -53,6 +55,7 @@ class Jobs:
     totals: Counter[str]
     triggers: dict[str, BaseTrigger]
     streaks: FailureStreaks
+    alarms: Dispatcher
 
     def client(self, flow: str) -> RegistryPort:
         """The registry client of ``flow`` (the daemon's)."""
@@ -216,7 +219,13 @@ class Jobs:
         record_flow_result(self.engine, "reconcile", ok, outcome.error)
         self.log_run("reconcile", outcome.as_summary())  # the edge: the log line reads plain data
         if outcome.run_id is not None:
-            self.export_reports(outcome.run_id)
+            files = self.export_reports(outcome.run_id)
+            if self.settings.alarms.urls and outcome.code == 0:
+                try:
+                    announce_report(self.engine, outcome.run_id, self.alarms.submit, files=[p.name for p in files],
+                                    status=outcome.as_summary().get("status"))
+                except Exception as exc:  # noqa: BLE001 — the announcement never fails the reconcile
+                    log.error("report not announced", run_id=outcome.run_id, error=mask_text(str(exc)))
         return ("done" if ok else "failed"), outcome.run_id
 
     def export_reports(self, run_id: int) -> list[Path]:
@@ -240,6 +249,19 @@ class Jobs:
             written.append(path)
         log.info("reports written", run_id=run_id, files=[str(p) for p in written])
         return written
+
+    def job_alarms(self) -> str:
+        """Judge the alarms' conditions (:func:`regsync.service.alarms.check_alarms`) on the service's status, as
+        every replica sees it: a transition this replica claims is queued for delivery, off this thread.
+
+        Returns:
+            ``run`` (a message was queued), ``idle`` or ``stopping``.
+        """
+        if self.stop.is_set():
+            return "stopping"
+        status = collect_status(self.engine, self.settings)
+        result = check_alarms(self.engine, self.settings, status, self.alarms.submit)
+        return "run" if result.sent else "idle"
 
     def _prune(self) -> tuple[str, int | None]:
         started = time.monotonic()

@@ -7,7 +7,8 @@ Metrics, with prometheus_client (all names start with ``regsync_``):
   the previous run went on —, ``missed``: idle ticks show only here), ``pushes_total{result}`` (``pushed``,
   ``linked``, ``unchanged``, ``failed``, ``deferred`` records), ``registry_retries_total`` (retries inside the
   client's calls), ``pulls_total{result}`` (``success``, ``partial``, ``failed``, ``idle``),
-  ``changes_applied_total``, ``conflicts_detected_total``;
+  ``changes_applied_total``, ``conflicts_detected_total``, ``alarm_deliveries_total{result}`` (``delivered``,
+  ``retried``, ``failed``: :mod:`regsync.service.alarms`);
 * read from the store at each scrape (:func:`regsync.service.status.collect_status`, so they agree with ``regsync
   status``): ``outbox_rows{state}`` (the backlog), ``outbound_lag_seconds`` (age of the oldest waiting change),
   ``feed_cursor_age_seconds``, ``conflicts_open``, ``failed_records``, ``last_success_timestamp_seconds{flow}``
@@ -124,6 +125,9 @@ class Metrics:
                                registry=self.registry)
         self.conflicts = Counter("regsync_conflicts_detected", "Conflicts held for an operator by the pulls.",
                                  registry=self.registry)
+        self.alarm_deliveries = Counter("regsync_alarm_deliveries", "Alarm deliveries per URL: delivered, retried "
+                                        "(an attempt repeated), failed (given up).", ["result"],
+                                        registry=self.registry)
         self.store = _StoreCollector(engine, settings)
         self.registry.register(self.store)
         self.engine = engine
@@ -132,6 +136,10 @@ class Metrics:
     def tick(self, job: str, outcome: str) -> None:
         """Count one scheduler tick of ``job`` with its outcome."""
         self.ticks.labels(job, outcome).inc()
+
+    def alarm_delivery(self, result: str) -> None:
+        """Count one alarm delivery's ``delivered``, ``retried`` or ``failed`` (:class:`regsync.service.alarms.Notifier`)."""
+        self.alarm_deliveries.labels(result).inc()
 
     def observe_sync(self, summary: dict[str, Any]) -> None:
         """Count a relay pass from :func:`regsync.flows.sync.run_sync`'s summary."""

@@ -43,6 +43,8 @@ from regsync.domain.masking import mask_text
 from regsync.domain.words import FLOW_WORDS, word
 from regsync.flows.operator import OperatorUsageError, check_reason, default_actor
 from regsync.i18n import gettext, gettext_noop
+from regsync.registry.errors import AuthError
+from regsync.service.alarms import Dispatcher, Notifier, check_alarms
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -59,6 +61,34 @@ STATE_WORDS: dict[str, str] = {"pending": gettext_noop("waiting"), "deferred": g
 
 def _age(now: dt.datetime, then: dt.datetime | None) -> int | None:
     return None if then is None else max(0, int((now - then).total_seconds()))
+
+
+#: How long a daemon that died without stopping is named as lost (after a day its row is history).
+LOST_WINDOW = dt.timedelta(days=1)
+
+
+def _lost(daemons: Sequence[Any], now: dt.datetime) -> list[Any]:
+    """The daemons (:class:`regsync.db.liveness.WorkerInfo`) not alive, that never said they stopped, last seen
+    within :data:`LOST_WINDOW`, and not followed by a daemon started later on the same host."""
+    def host(worker: str) -> str:
+        return worker.rpartition(":")[0] or worker
+
+    out = []
+    for d in daemons:
+        if d.alive or d.stopped_at is not None or now - d.beat_at > LOST_WINDOW:
+            continue
+        if any(o.alive and host(o.worker) == host(d.worker) and o.started_at >= d.beat_at for o in daemons):
+            continue
+        out.append(d)
+    return out
+
+
+def _auth_classes() -> list[type[AuthError]]:
+    """:class:`AuthError` and every class under it."""
+    out: list[type[AuthError]] = [AuthError]
+    for cls in out:  # grows as it is walked
+        out.extend(cls.__subclasses__())
+    return out
 
 
 
@@ -229,6 +259,10 @@ def collect_status(engine: Engine, settings: Settings, *, now: dt.datetime | Non
             "workers": [{"worker": d.worker, "started_at": iso_local(d.started_at),
                          "last_beat_at": iso_local(d.beat_at), "beat_age_s": _age(now, d.beat_at)} for d in live],
             "last_seen_at": iso_local(max((d.beat_at for d in daemons), default=None)),
+            # heartbeat lost: the daemons whose lease ran out in the last day without their saying they stopped
+            # (SIGKILL, a crash, a host gone), newest first; one started since on the same host supersedes them
+            "lost": [{"worker": d.worker, "last_beat_at": iso_local(d.beat_at), "beat_age_s": _age(now, d.beat_at)}
+                     for d in _lost(daemons, now)],
         },
         # a time already past (the heartbeat is up to 10 s old): the job is due or running now
         "next_runs": {job: iso_local(max(upcoming[job], now)) for job in sorted(upcoming)},
@@ -242,9 +276,9 @@ def collect_status(engine: Engine, settings: Settings, *, now: dt.datetime | Non
     }
     status["platform"] = platform_status(engine, settings)
     findings = health_findings(status, settings)
-    status["problems"] = [p.english() for p in findings]
-    status["findings"] = [p.as_dict() for p in findings]
-    status["healthy"] = not findings
+    status["problems"] = [f.text for f in findings]
+    status["findings"] = [f.as_dict() for f in findings]
+    status["healthy"] = not status["problems"]
     return status
 
 
@@ -269,113 +303,187 @@ def platform_status(engine: Engine, settings: Settings) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class Problem:
-    """One reason the service is unhealthy: a ``code`` (``no_daemon``, ``outbound_stale``, ``flow_stale``,
-    ``reconcile_due``, ``flow_failing``, ``pause_expired``, ``pause_too_long``, ``platform``, ``hash_key``), the
-    English ``template`` and its ``params``. JSON and logs carry :meth:`english`; a person reads :meth:`text`, in
-    the language in force (issue 15, point 1), with a flow named in words."""
+class Finding:
+    """One reason the service is unhealthy: what ``status`` prints, and what an alarm is raised for.
 
-    code: str
+    Attributes:
+        key: the condition's stable name, at most 40 characters (the alarm's identity in the store):
+            ``heartbeat``, ``credentials``, ``failing:<flow>``, ``stale:<flow>``, ``cursor_expired``,
+            ``reconcile_due``, ``paused:<flow>``, ``platform``, ``hash_key``.
+        kind: the condition's kind (the key without its flow).
+        template: the sentence in English with ``{name}`` placeholders filled from ``params`` (marked for the
+            catalog: a person reads it in the language in force, issue 15).
+        params: the figures of the sentence, also read by the alarms (``flow``, ``age_s``, ``limit_s``, ``error``,
+            ``since``, ``alive``, ``needed``, ``lost``…).
+        parts: a ``credentials`` finding's sentences, one per flow that met the refusal (its own template unused).
+    """
+
+    key: str
+    kind: str
     template: str
     params: dict[str, Any] = field(default_factory=dict)
+    parts: tuple[Finding, ...] = ()
 
-    def english(self) -> str:
+    @property
+    def text(self) -> str:
         """The sentence in English (``status --json``'s ``problems``, the logs)."""
+        if self.parts:
+            return "; ".join(p.text for p in self.parts)
         return self.template.format(**self.params)
 
-    def text(self) -> str:
-        """The sentence in the language in force."""
+    def translated(self) -> str:
+        """The sentence in the language in force, a flow named in words."""
+        if self.parts:
+            return gettext("; ").join(p.translated() for p in self.parts)
         params = {k: word(FLOW_WORDS, v) if k == "flow" else v for k, v in self.params.items()}
         return gettext(self.template).format(**params)
 
     def as_dict(self) -> dict[str, Any]:
-        """``{"code", "template", "params"}`` for JSON (``status --json``'s ``findings``); :meth:`from_dict` reads it
-        back."""
-        return {"code": self.code, "template": self.template, "params": dict(self.params)}
+        """``{"key", "kind", "template", "params", "parts"}``: ``status --json``'s ``findings`` (what the alarms
+        read); :meth:`from_dict` reads it back."""
+        return {"key": self.key, "kind": self.kind, "template": self.template, "params": dict(self.params),
+                "parts": [p.as_dict() for p in self.parts]}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Problem:
-        """The problem :meth:`as_dict` wrote."""
-        return cls(data["code"], data["template"], dict(data.get("params") or {}))
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        """The finding :meth:`as_dict` wrote."""
+        return cls(data["key"], data["kind"], data.get("template") or "", dict(data.get("params") or {}),
+                   tuple(cls.from_dict(p) for p in data.get("parts") or ()))
 
 
-def health_findings(status: dict[str, Any], settings: Settings) -> list[Problem]:
-    """The reasons the service is unhealthy by the ``[health]`` limits (empty: healthy), as :class:`Problem`.
+#: The codes of a refusal of the client's credentials or signature (:class:`regsync.registry.errors.AuthError`):
+#: a flow failing with one of them is the ``credentials`` alarm, not a plain failure. ``TOKEN_EXPIRED`` is renewed
+#: by the client, so it stands here only when renewing did not help.
+AUTH_CODES: tuple[str, ...] = tuple(sorted(
+    c for c in (cls.code_default for cls in _auth_classes()) if c))
 
-    Rules (issues 6 and 12): no daemon alive (no heartbeat within its lease: :mod:`regsync.db.liveness`); an
+_AUTH_RE = re.compile(r"\bcode=(" + "|".join(re.escape(c) for c in AUTH_CODES) + r")\b")
+
+
+def auth_code(error: str | None) -> str | None:
+    """The credentials-refused code a flow's stored error names (``… (status=401, code=invalid_client)``: the
+    form of :class:`regsync.registry.errors.RegistryError`), or ``None``."""
+    m = _AUTH_RE.search(error or "")
+    return m.group(1) if m else None
+
+
+def health_problems(status: dict[str, Any], settings: Settings) -> list[str]:
+    """The reasons the service is unhealthy by the ``[health]`` limits (empty: healthy): the sentences of
+    :func:`health_findings`."""
+    return [f.text for f in health_findings(status, settings)]
+
+
+def health_findings(status: dict[str, Any], settings: Settings) -> list[Finding]:
+    """The reasons the service is unhealthy by the ``[health]`` limits (empty: healthy), each with its condition's
+    key for the alarms (:mod:`regsync.service.alarms`).
+
+    Rules (issues 6, 12 and 15): fewer live daemons than ``min_daemons`` (no heartbeat within its lease:
+    :mod:`regsync.db.liveness`); an
     unpaused outbound flow whose oldest waiting change is older than ``outbound_max_lag_s``; an unpaused inbound
     flow whose last successful pull is older than ``inbound_max_age_s``; a last successful reconcile older than
     ``reconcile_max_age_s``; any flow failing (e.g. ``invalid_client``) for ``max_failing_s`` or longer (0, the
-    default: as soon as a pass has failed); a pause past its expiry (no daemon resumed it) or older than
-    ``max_pause_s``; a full reconcile marked as due (design.md, flow 2: the feed missed changes); a platform whose
-    configured mapping is not installed, or whose installed objects are gone (issue 14). A flow that has never
-    succeeded is judged by the failing rule only (a new installation is not unhealthy before its first pass).
+    default: as soon as a pass has failed): a refusal of the credentials (:data:`AUTH_CODES`) is one
+    ``credentials`` finding whichever flows met it; a pause past its expiry (no daemon resumed it) or older than
+    ``max_pause_s``; a full reconcile marked as due (design.md, flow 2: the feed missed changes; ``cursor_expired``
+    when the cursor expired); a platform whose
+    configured mapping is not installed, or whose installed objects are gone (issue 14). A flow that has never succeeded is judged by the failing rule only (a new installation is
+    not unhealthy before its first pass).
 
     Args:
         status: :func:`collect_status`'s data (``daemon``, ``flows``, ``oldest_pending_age_s``).
         settings: the limits (``[health]``).
     """
     h = settings.health
-    problems: list[Problem] = []
+    found: list[Finding] = []
+
+    def add(key: str, template: str, **params: Any) -> None:
+        found.append(Finding(key=key, kind=key.split(":", 1)[0], template=template, params=params))
+
     flows = status["flows"]
     daemon = status.get("daemon") or {}
     platform = status.get("platform") or {}
     if platform.get("problem"):
-        problems.append(Problem("platform", gettext_noop("the platform's mapping: {detail}"),
-                                {"detail": platform["problem"]}))
-    if not daemon.get("alive"):
-        seen = daemon.get("last_seen_at")
-        problems.append(Problem("no_daemon", gettext_noop(
-            "no daemon is running (`regsync run`): the last one was seen at {seen}"), {"seen": seen}) if seen
-            else Problem("no_daemon", gettext_noop(
-                "no daemon is running (`regsync run`): none has run on this store")))
+        add("platform", gettext_noop("the platform's mapping: {problem}"), problem=platform["problem"])
+    alive = len(daemon.get("workers") or [])
+    lost = [w["worker"] for w in daemon.get("lost") or []]
+    seen = daemon.get("last_seen_at")
+    if alive == 0 and h.min_daemons > 0:
+        add("heartbeat", gettext_noop("no daemon is running (`regsync run`): the last one was seen at {last_seen_at}")
+            if seen else gettext_noop("no daemon is running (`regsync run`): none has run on this store"),
+            alive=0, needed=h.min_daemons, last_seen_at=seen, lost=lost)
+    elif alive < h.min_daemons:
+        add("heartbeat", gettext_noop("{alive} daemon(s) alive, fewer than {needed} (REGSYNC_HEALTH_MIN_DAEMONS); "
+                                      "heartbeat lost: {lost_names}") if lost
+            else gettext_noop("{alive} daemon(s) alive, fewer than {needed} (REGSYNC_HEALTH_MIN_DAEMONS)"),
+            alive=alive, needed=h.min_daemons, last_seen_at=seen, lost=lost, lost_names=", ".join(lost))
     lag = status["oldest_pending_age_s"]
     if not flows["outbound"]["paused"] and lag is not None and lag > h.outbound_max_lag_s:
-        problems.append(Problem("outbound_stale", gettext_noop(
-            "outbound is stale: the oldest waiting change is {lag} s old (limit {limit} s, {var})"),
-            {"lag": lag, "limit": f"{h.outbound_max_lag_s:g}", "var": "REGSYNC_HEALTH_OUTBOUND_MAX_LAG_S"}))
+        add("stale:outbound", gettext_noop(
+            "outbound is stale: the oldest waiting change is {age_s} s old (limit {limit} s, {var})"),
+            flow="outbound", age_s=lag, limit_s=h.outbound_max_lag_s, limit=f"{h.outbound_max_lag_s:g}",
+            var="REGSYNC_HEALTH_OUTBOUND_MAX_LAG_S")
     for flow, limit, var in (("inbound", h.inbound_max_age_s, "REGSYNC_HEALTH_INBOUND_MAX_AGE_S"),
                              ("reconcile", h.reconcile_max_age_s, "REGSYNC_HEALTH_RECONCILE_MAX_AGE_S")):
         age = flows[flow]["last_success_age_s"]
         if not flows[flow]["paused"] and age is not None and age > limit:
-            problems.append(Problem("flow_stale", gettext_noop(
-                "{flow} is stale: its last success was {age} s ago (limit {limit} s, {var})"),
-                {"flow": flow, "age": age, "limit": f"{limit:g}", "var": var}))
+            add(f"stale:{flow}", gettext_noop(
+                "{flow} is stale: its last success was {age_s} s ago (limit {limit} s, {var})"),
+                flow=flow, age_s=age, limit_s=limit, limit=f"{limit:g}", var=var)
     due = status.get("reconcile_due")
     if due:  # the change feed missed changes (CURSOR_EXPIRED, NO_CURSOR): pulls alone never bring them home
-        problems.append(Problem("reconcile_due", gettext_noop(
-            "a full reconcile is due ({reason}, since {at} UTC): the change feed missed registry changes that only "
-            "`regsync reconcile` brings home"), {"reason": due.get("reason"), "at": due.get("at")}))
+        add("cursor_expired" if due.get("reason") == "CURSOR_EXPIRED" else "reconcile_due", gettext_noop(
+            "a full reconcile is due ({reason}, since {since} UTC): the change feed missed registry changes that "
+            "only `regsync reconcile` brings home"), reason=due.get("reason"), since=due.get("at"))
+    refused: list[Finding] = []
     for flow in FLOWS:
         failing = flows[flow]["failing_for_s"]
         if failing is not None and failing >= h.max_failing_s:
-            problems.append(Problem("flow_failing", gettext_noop(
-                "{flow} has been failing for {failing} s (limit {limit} s, {var}): {error}"),
-                {"flow": flow, "failing": failing, "limit": f"{h.max_failing_s:g}",
-                 "var": "REGSYNC_HEALTH_MAX_FAILING_S", "error": flows[flow]["last_error"]}))
+            error = flows[flow]["last_error"]
+            one = Finding(f"failing:{flow}", "failing", gettext_noop(
+                "{flow} has been failing for {failing_s} s (limit {limit} s, {var}): {error}"),
+                {"flow": flow, "failing_s": failing, "error": error, "limit": f"{h.max_failing_s:g}",
+                 "var": "REGSYNC_HEALTH_MAX_FAILING_S"})
+            code = auth_code(error)
+            if code is None:
+                found.append(one)
+                continue
+            refused.append(one)
+            prior = next((f for f in found if f.key == "credentials"), None)
+            params = {"flows": [p.params["flow"] for p in refused], "code": code, "error": error,
+                      "failing_s": max(p.params["failing_s"] for p in refused)}
+            merged = Finding("credentials", "credentials", one.template, params, tuple(refused))
+            if prior is None:  # one refusal of the credentials, whichever flows met it: one finding
+                found.append(merged)
+            else:
+                found[found.index(prior)] = merged
     for flow in FLOWS:
         f = flows[flow]
         if not f["paused"]:
             continue
         if f.get("pause_expired"):
-            problems.append(Problem("pause_expired", gettext_noop(
-                "{flow}'s pause expired at {until} but no daemon has resumed it"),
-                {"flow": flow, "until": f["paused_until"]}))
+            add(f"paused:{flow}", gettext_noop("{flow}'s pause expired at {until} but no daemon has resumed it"),
+                flow=flow, until=f["paused_until"], expired=True)
         elif f.get("paused_for_s") is not None and f["paused_for_s"] > h.max_pause_s:
-            problems.append(Problem("pause_too_long", gettext_noop(
-                "{flow} has been paused for {paused} s (limit {limit} s, {var}) by {actor}: {reason}"),
-                {"flow": flow, "paused": f["paused_for_s"], "limit": f"{h.max_pause_s:g}",
-                 "var": "REGSYNC_HEALTH_MAX_PAUSE_S", "actor": f["paused_by"], "reason": f["paused_reason"]}))
-    return problems
+            add(f"paused:{flow}", gettext_noop(
+                "{flow} has been paused for {paused_s} s (limit {limit} s, {var}) by {by}: {reason}"),
+                flow=flow, paused_s=f["paused_for_s"], by=f["paused_by"], reason=f["paused_reason"], expired=False,
+                limit=f"{h.max_pause_s:g}", var="REGSYNC_HEALTH_MAX_PAUSE_S")
+    return found
 
 
-def health_problems(status: dict[str, Any], settings: Settings) -> list[str]:
-    """:func:`health_findings` as English sentences (empty: healthy)."""
-    return [p.english() for p in health_findings(status, settings)]
+#: The longest ``regsync status --alarms`` waits for its messages to be delivered (their retries included).
+ALARM_DRAIN_S = 300.0
 
 
-def run_status(settings: Settings) -> tuple[int, dict[str, Any]]:
+def run_status(settings: Settings, *, alarms: bool = False) -> tuple[int, dict[str, Any]]:
     """``regsync status``: (exit code, status). Exit code 0 healthy, 3 unhealthy (design.md, exit codes).
+
+    Args:
+        settings: regsync's settings.
+        alarms: also judge the alarms' conditions (:func:`regsync.service.alarms.check_alarms`) and deliver the
+            transitions this process claims, waiting for them (at most :data:`ALARM_DRAIN_S`): what a timer runs
+            (``deploy/regsync-status.timer``), so that a dead daemon's lost heartbeat is announced. The status gets
+            ``alarms``: ``{"configured": n URLs, "sent": [{"key", "event", "title", "delivered": {url: bool}}]}``.
 
     Raises:
         ConfigError: a bad database URL.
@@ -386,18 +494,37 @@ def run_status(settings: Settings) -> tuple[int, dict[str, Any]]:
         sweep(engine)  # runs and slots whose process is gone are marked abandoned, for every reader
         status = collect_status(engine, settings)
         saved = stored_fingerprint(engine)
+        if saved is not None and saved != fingerprint(settings.hash_key):
+            # every flow refuses to run with this key (exit 2): the first thing an operator must read
+            key = Finding("hash_key", "hash_key", gettext_noop(
+                "the configured hash key is not this store's (store {store}, configured {configured}): every flow "
+                "refuses to run; set the store's key (REGSYNC_HASH_KEY or REGSYNC_HASH_KEY_FILE) or run `regsync "
+                "db rekey` (deploy/RUNBOOK.md)"), {"store": saved, "configured": fingerprint(settings.hash_key)})
+            status["problems"].insert(0, key.text)
+            status["findings"].insert(0, key.as_dict())
+            status["healthy"] = False
+        if alarms:
+            status["alarms"] = _raise_alarms(engine, settings, status)
     finally:
         engine.dispose()
-    if saved is not None and saved != fingerprint(settings.hash_key):
-        # every flow refuses to run with this key (exit 2): the first thing an operator must read
-        key = Problem("hash_key", gettext_noop(
-            "the configured hash key is not this store's (store {saved}, configured {configured}): every flow "
-            "refuses to run; set the store's key (REGSYNC_HASH_KEY or REGSYNC_HASH_KEY_FILE) or run `regsync db "
-            "rekey` (deploy/RUNBOOK.md)"), {"saved": saved, "configured": fingerprint(settings.hash_key)})
-        status["problems"].insert(0, key.english())
-        status["findings"].insert(0, key.as_dict())
-        status["healthy"] = False
     return (0 if status["healthy"] else 3), status
+
+
+def _raise_alarms(engine: Engine, settings: Settings, status: dict[str, Any]) -> dict[str, Any]:
+    """``status --alarms``: judge, claim, deliver and wait (see :func:`run_status`)."""
+    out: dict[str, Any] = {"configured": len(settings.alarms.urls), "sent": []}
+    if not settings.alarms.urls:
+        log.warning("no alarm URL is configured (alarms.urls, REGSYNC_ALARMS_URLS): no alarm is judged nor sent")
+        return out
+    dispatcher = Dispatcher(Notifier(settings.alarms))
+    result = check_alarms(engine, settings, status, dispatcher.submit)
+    if not dispatcher.drain(ALARM_DRAIN_S):
+        log.error("alarms still undelivered at the bound", seconds=ALARM_DRAIN_S)
+    dispatcher.close(1.0)
+    delivered = {id(a): d for a, d in dispatcher.delivered}
+    out["sent"] = [{"key": a.key, "event": a.event, "title": a.title, "delivered": delivered.get(id(a), {})}
+                   for a in result.sent]
+    return out
 
 
 def run_pause(settings: Settings, flows: Sequence[str], paused: bool, *, reason: str,
