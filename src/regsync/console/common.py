@@ -63,7 +63,7 @@ def load_checked(config: Path | None) -> Settings:
     """
 
     def warn(message: str) -> None:
-        err.print("[yellow]" + escape(_("configuration warning:")) + "[/yellow] " + escape(_(message)), highlight=False)
+        print_error(_("configuration warning:"), explain(message), style="yellow")
 
     try:
         return load_settings(config, warn=warn)

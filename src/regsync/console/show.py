@@ -31,7 +31,7 @@ from regsync.domain.masking import mask_text
 from regsync.flows.operator import OperatorUsageError
 from regsync.flows.show import RecordNotFound, RecordView, show_record
 from regsync.i18n import gettext as _
-from regsync.i18n import gettext_noop
+from regsync.i18n import gettext_noop, language
 
 #: Exit code of a view without the registry's side (the registry could not be read).
 EXIT_REGISTRY_UNREADABLE = 3
@@ -117,7 +117,7 @@ def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) ->
     """A table of plain cells (no markup read from the data)."""
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
     for col in columns:
-        table.add_column(col, overflow="fold")
+        table.add_column(column_word(col), overflow="fold")
     for row in rows:
         table.add_row(*(Text(cell(v)) for v in row))
     return table
@@ -190,6 +190,25 @@ def print_view(v: RecordView, out: Console | None = None) -> None:
     if v.registry_meta:
         out.print(styled("registry_meta", items=_("; ").join(f"{k} {cell(val)}" for k, val in v.registry_meta.items())))
     _print_traces(v, out)
+
+
+#: The traces' columns (their JSON keys) → their words; English shows the keys as they are.
+COLUMN_WORDS: dict[str, str] = {
+    "id": gettext_noop("id"), "op": gettext_noop("operation"), "state": gettext_noop("state"),
+    "attempts": gettext_noop("attempts"), "last_code": gettext_noop("last code"),
+    "last_error": gettext_noop("last error"), "created_at": gettext_noop("created at"),
+    "done_at": gettext_noop("done at"), "field": gettext_noop("field"), "local_value": gettext_noop("local value"),
+    "remote_value": gettext_noop("registry value"), "base_value": gettext_noop("base value"),
+    "detected_at": gettext_noop("detected at"), "resolution": gettext_noop("resolution"),
+    "run_id": gettext_noop("run"), "kind": gettext_noop("kind"), "fields": gettext_noop("fields"),
+    "action": gettext_noop("action"), "action_state": gettext_noop("action state"), "at": gettext_noop("at"),
+    "actor": gettext_noop("actor"), "target": gettext_noop("target"), "reason": gettext_noop("reason"),
+}
+
+
+def column_word(column: str) -> str:
+    """A trace table's column as its header shows it: the JSON key in English, its word in Chinese."""
+    return _(COLUMN_WORDS[column]) if column in COLUMN_WORDS and language() != "en" else column
 
 
 _OUTBOX_COLS = ("id", "op", "state", "attempts", "last_code", "last_error", "created_at", "done_at")
