@@ -40,8 +40,11 @@ __all__ = [
     "ENV_VAR",
     "LANGUAGES",
     "LOCALE_DIR",
+    "Message",
     "Phrase",
+    "TranslatableError",
     "UnknownLanguage",
+    "explain",
     "gettext",
     "gettext_noop",
     "html_lang",
@@ -213,3 +216,68 @@ def lazy_gettext(message: str) -> Any:
 def html_lang(lang: str | None = None) -> str:
     """The BCP 47 tag of ``lang`` (default: the language in force) for ``<html lang>``: ``zh-CN`` or ``en``."""
     return {"zh_CN": "zh-CN", "en": "en"}[normalize_language(lang) if lang else language()]
+
+
+def _explained(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with each value that has a ``text()`` (a :class:`Message` nested in another) as that text."""
+    return {k: explain(v) if callable(getattr(v, "text", None)) else v for k, v in params.items()}
+
+
+class TranslatableError(Exception):
+    """An error whose message is an English template and its parameters: ``str(exc)`` is the English sentence (what
+    JSON and the logs carry), :meth:`text` the same sentence in the language in force (what a person reads on a
+    terminal; issue 15, point 1).
+
+    Raise it as ``SomeError(gettext_noop("no conflict {id}"), id=7)``: the template is marked for the catalog and
+    translated where it is shown, the parameters filled after translation. Raised with a finished sentence and no
+    parameters (older code, messages carrying text from below), :meth:`text` translates it if the catalog has it and
+    shows it as it is otherwise; such a sentence is never formatted, so braces in it are safe.
+
+    Attributes:
+        template: the English message, with ``{name}`` placeholders when ``params`` is not empty.
+        params: the values of the placeholders (``str.format`` fields, ``!r`` conversions allowed).
+    """
+
+    def __init__(self, template: str = "", /, **params: Any) -> None:
+        self.template = template
+        self.params = params
+        super().__init__(template.format(**params) if params else template)
+
+    def text(self) -> str:
+        """The message in the language in force (English when the catalog does not have it)."""
+        if not self.template:
+            return str(self)
+        translated = gettext(self.template)
+        return translated.format(**_explained(self.params)) if self.params else translated
+
+
+class Message(str):
+    """A sentence that is its English text (a ``str``: for logs and for any callback that takes text) and knows its
+    template and parameters, so that :meth:`text` gives it in the language in force; for warnings handed on as
+    text (``load_settings(warn=...)``).
+
+    Attributes:
+        template: the English message, with ``{name}`` placeholders when ``params`` is not empty.
+        params: the values of the placeholders.
+    """
+
+    template: str
+    params: dict[str, Any]
+
+    def __new__(cls, template: str, /, **params: Any) -> Message:
+        obj = super().__new__(cls, template.format(**params) if params else template)
+        obj.template = template
+        obj.params = params
+        return obj
+
+    def text(self) -> str:
+        """The message in the language in force (English when the catalog does not have it)."""
+        translated = gettext(self.template)
+        return translated.format(**_explained(self.params)) if self.params else translated
+
+
+def explain(item: object) -> str:
+    """What a person reads of ``item`` (an exception, a :class:`Message`, any text): its ``text()`` when it has
+    one (:meth:`TranslatableError.text`, :meth:`Message.text`), else ``str(item)``."""
+    text = getattr(item, "text", None)
+    return text() if callable(text) else str(item)

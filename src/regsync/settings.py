@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from regsync.i18n import Phrase, gettext
+from regsync.i18n import Message, Phrase, TranslatableError
 from regsync.i18n import gettext_noop as N_
 
 #: The request signing methods of registry-api.md §2, the first the default. Settings owns the list (it checks
@@ -32,24 +32,9 @@ from regsync.i18n import gettext_noop as N_
 SIGN_METHODS: tuple[str, ...] = ("HMAC-SHA256", "HMAC-SM3")
 
 
-class ConfigError(Exception):
-    """A setting is missing or malformed (exit code 2).
-
-    Made from an English ``message`` template and its ``params`` (``ConfigError(N_("{name}: must be …"),
-    name=…)``): ``str(exc)`` is the English sentence (logs, JSON), :meth:`text` the sentence in the language in force
-    (what the command line prints; issue 15). A message with no params is taken as it is.
-    """
-
-    def __init__(self, message: str, **params: Any) -> None:
-        self.template, self.params = message, params
-        super().__init__(message.format(**params) if params else message)
-
-    def text(self) -> str:
-        """The message in the language in force (:mod:`regsync.i18n`); a message not in the catalog as it is."""
-        translated = gettext(self.template)
-        if not self.params:
-            return translated
-        return translated.format(**{k: v.text() if isinstance(v, ConfigError) else v for k, v in self.params.items()})
+class ConfigError(TranslatableError):
+    """A setting is missing or malformed (exit code 2). ``str(exc)`` is English (logs); the console prints
+    :meth:`~regsync.i18n.TranslatableError.text`, in the language in force."""
 
 
 #: The hash key regsync used when none was configured, before issue 12. It is public (it is in the source), so
@@ -467,14 +452,15 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
         :data:`FOREIGN_PREFIXES` are no mistake.
     """
     known = [s.env for s in SPECS] + sorted(OTHER_VARIABLES)
-    out = []
+    out: list[str] = []
     for name in sorted(environ):
         if not name.startswith("REGSYNC_") or name in known or name.startswith(FOREIGN_PREFIXES):
             continue
         # compared without the common prefix, which would make every name look close
         close = difflib.get_close_matches(name[8:], [k[8:] for k in known], n=1, cutoff=0.6)
-        hint = f" (did you mean REGSYNC_{close[0]}?)" if close else ""
-        out.append(f"{name} names no setting and is ignored{hint}")
+        out.append(Message(N_("{name} names no setting and is ignored (did you mean {close}?)"), name=name,
+                           close=f"REGSYNC_{close[0]}") if close
+                   else Message(N_("{name} names no setting and is ignored"), name=name))
     return out
 
 
@@ -493,11 +479,10 @@ def _coerce(value: Any, target: Any, name: str) -> Any:
             return True
         if text in {"0", "false", "no", "off"}:
             return False
-        raise ConfigError(N_("{name}: expected true or false, got {value}"), name=name, value=repr(value))
+        raise ConfigError(N_("{name}: expected true or false, got {value!r}"), name=name, value=value)
     if isinstance(target, int | float) and isinstance(value, bool):
-        if isinstance(target, int):
-            raise ConfigError(N_("{name}: expected a whole number, got {value}"), name=name, value=repr(value))
-        raise ConfigError(N_("{name}: expected a finite number, got {value}"), name=name, value=repr(value))
+        raise ConfigError(N_("{name}: expected a whole number, got {value!r}") if isinstance(target, int) else
+                          N_("{name}: expected a finite number, got {value!r}"), name=name, value=value)
     try:
         if isinstance(target, int):
             if isinstance(value, float):
@@ -511,11 +496,10 @@ def _coerce(value: Any, target: Any, name: str) -> Any:
                 raise ValueError(value)
             return number
     except (TypeError, ValueError) as exc:
-        if isinstance(target, int):
-            raise ConfigError(N_("{name}: expected a whole number, got {value}"), name=name, value=repr(value))
-        raise ConfigError(N_("{name}: expected a finite number, got {value}"), name=name, value=repr(value)) from exc
+        raise ConfigError(N_("{name}: expected a whole number, got {value!r}") if isinstance(target, int) else
+                          N_("{name}: expected a finite number, got {value!r}"), name=name, value=value) from exc
     if isinstance(value, dict | list):
-        raise ConfigError(N_("{name}: expected a string, got {value}"), name=name, value=repr(value))
+        raise ConfigError(N_("{name}: expected a string, got {value!r}"), name=name, value=value)
     return str(value)
 
 
@@ -523,8 +507,7 @@ def _read_file(path: str, name: str) -> str:
     try:
         return Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise ConfigError(N_(
-            "{name}: cannot read {path}: {strerror}"), name=name, path=path, strerror=exc.strerror) from exc
+        raise ConfigError(N_("{name}: cannot read {path}: {error}"), name=name, path=path, error=exc.strerror) from exc
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -584,17 +567,16 @@ def ensure_key_file(path: Path, warn: Callable[[str], None] | None = None) -> st
             except FileExistsError:
                 pass  # another process made it first: its key is the one
         except OSError as exc:
-            raise ConfigError(N_(
-                "cannot write {name}: {strerror}; set hash_key (REGSYNC_HASH_KEY) or hash_key_file "
-                "(REGSYNC_HASH_KEY_FILE)"), name=name, strerror=exc.strerror) from exc
+            raise ConfigError(N_("cannot write {name}: {error}; set hash_key (REGSYNC_HASH_KEY) or hash_key_file "
+                                 "(REGSYNC_HASH_KEY_FILE)"), name=name, error=exc.strerror) from exc
         finally:
             tmp.unlink(missing_ok=True)
     key = _read_file(str(path), name)
     if not key:
-        raise ConfigError(N_(
-            "{name} is empty: restore it from a backup (the store's snapshots were hashed with it)"), name=name)
+        raise ConfigError(N_("{name} is empty: restore it from a backup (the store's snapshots were hashed with it)"),
+                          name=name)
     if warn is not None and path.stat().st_mode & 0o077:
-        warn(f"{name} can be read by other users: chmod 600 {path}")
+        warn(Message(N_("{name} can be read by other users: chmod 600 {path}"), name=name, path=path))
     return key
 
 
@@ -623,21 +605,22 @@ def _resolve_hash_key(raw: dict[tuple[str, str], Any], warn: Callable[[str], Non
         if not key.strip():
             raise ConfigError(N_("{name} is empty: give a long random secret (openssl rand -base64 48)"), name=name)
         if key == PUBLIC_HASH_KEY and server:
-            raise ConfigError(N_(
-                "{name} is the public default key, which protects nothing; set a secret of your own and re-key the "
-                "store once (`regsync db rekey --reason ...`, deploy/RUNBOOK.md)"), name=name)
+            raise ConfigError(N_("{name} is the public default key, which protects nothing; set a secret of your "
+                                 "own and re-key the store once (`regsync db rekey --reason ...`, deploy/RUNBOOK.md)"),
+                              name=name)
         if warn is not None and key == PUBLIC_HASH_KEY:
-            warn(f"{name} is the public default key, which protects nothing: set a secret of your own and re-key "
-                 "the store once (`regsync db rekey --reason ...`, deploy/RUNBOOK.md)")
+            warn(Message(N_("{name} is the public default key, which protects nothing: set a secret of your own "
+                            "and re-key the store once (`regsync db rekey --reason ...`, deploy/RUNBOOK.md)"),
+                         name=name))
         elif warn is not None and len(key) < 16:
-            warn(f"{name} is shorter than 16 characters: a short key lets the hashes of ID numbers be guessed")
+            warn(Message(N_("{name} is shorter than 16 characters: a short key lets the hashes of ID numbers be "
+                            "guessed"), name=name))
         return key
     if server:
-        raise ConfigError(N_(
-            "{name} is required for a {engine_name} store: set REGSYNC_HASH_KEY or hash_key_file "
-            "(REGSYNC_HASH_KEY_FILE) to a long random secret (openssl rand -base64 48); a store that ran on the old "
-            "default key is re-keyed once with `regsync db rekey --reason ...` (deploy/RUNBOOK.md)"), name=name,
-            engine_name=engine_name)
+        raise ConfigError(N_("{name} is required for a {engine} store: set REGSYNC_HASH_KEY or hash_key_file "
+                             "(REGSYNC_HASH_KEY_FILE) to a long random secret (openssl rand -base64 48); a store "
+                             "that ran on the old default key is re-keyed once with `regsync db rekey --reason ...` "
+                             "(deploy/RUNBOOK.md)"), name=name, engine=engine_name)
     path = key_file_for(url)
     if path is None:
         return new_hash_key()  # an in-memory store lives as long as this process
@@ -676,10 +659,9 @@ def load_settings(config_file: str | os.PathLike[str] | None = None,
             with open(path, "rb") as fh:
                 data = tomllib.load(fh)
         except OSError as exc:
-            raise ConfigError(N_(
-                "cannot read config file {path}: {strerror}"), path=path, strerror=exc.strerror) from exc
+            raise ConfigError(N_("cannot read config file {path}: {error}"), path=path, error=exc.strerror) from exc
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(N_("config file {path} is not valid TOML: {exc}"), path=path, exc=exc) from exc
+            raise ConfigError(N_("config file {path} is not valid TOML: {error}"), path=path, error=str(exc)) from exc
 
     known = {(s.section, s.key) for s in SPECS}
     sections = {s.section for s in SPECS if s.section}
@@ -692,12 +674,15 @@ def load_settings(config_file: str | os.PathLike[str] | None = None,
                     else:  # a misspelt section: the closest among every section's keys
                         choices = sorted(f"{s}.{k}" for s, k in known if s)
                     close = difflib.get_close_matches(f"{key}.{sub}", choices, n=1, cutoff=0.6)
-                    hint: Any = ConfigError(N_(" (did you mean {name}?)"), name=close[0]) if close else ""
-                    raise ConfigError(N_(
-                        "unknown setting {key}.{sub} in {path}{hint}"), key=key, sub=sub, path=path, hint=hint)
+                    if close:
+                        raise ConfigError(N_("unknown setting {setting} in {path} (did you mean {close}?)"),
+                                          setting=f"{key}.{sub}", path=path, close=close[0])
+                    raise ConfigError(N_("unknown setting {setting} in {path}"), setting=f"{key}.{sub}", path=path)
         elif ("", key) not in known:
-            hint = ConfigError(N_(" ({key} is a section: [{key}])"), key=key) if key in sections else ""
-            raise ConfigError(N_("unknown setting {key} in {path}{hint}"), key=key, path=path, hint=hint)
+            if key in sections:
+                raise ConfigError(N_("unknown setting {setting} in {path} ({setting} is a section: [{setting}])"),
+                                  setting=key, path=path)
+            raise ConfigError(N_("unknown setting {setting} in {path}"), setting=key, path=path)
 
     raw: dict[tuple[str, str], Any] = {}
     for spec in SPECS:
@@ -754,12 +739,12 @@ def cron_trigger(line: str, timezone: str) -> CronTrigger:
     raise ValueError(f"a crontab line has 5 fields (or 6, seconds first): {line!r}")
 
 
-def _cron_problem(line: str, timezone: str) -> tuple[str, dict[str, Any]] | None:
-    """What is wrong with a crontab line (naming the field), as an English template and its params, or ``None``:
-    the daemon's own parser decides (:func:`cron_trigger`)."""
+def _cron_problem(line: str, timezone: str) -> Message | None:
+    """What is wrong with a crontab line (naming the field), as a :class:`regsync.i18n.Message`, or ``None``: the
+    daemon's own parser decides (:func:`cron_trigger`)."""
     parts = line.split()
     if len(parts) not in (5, 6):
-        return N_("must be a crontab line of 5 fields (or 6, seconds first), got {line}"), {"line": repr(line)}
+        return Message(N_("must be a crontab line of 5 fields (or 6, seconds first), got {line!r}"), line=line)
     names = ["minute", "hour", "day", "month", "day_of_week"]
     if len(parts) == 6:
         names = ["second", *names]
@@ -768,14 +753,14 @@ def _cron_problem(line: str, timezone: str) -> tuple[str, dict[str, Any]] | None
             CronTrigger(**{name: value})
         except (ValueError, TypeError) as exc:
             field_name = "weekday" if name == "day_of_week" else name
-            return (N_("the {field} field {value} is not valid ({error}) in {line}"),
-                    {"field": field_name, "value": repr(value), "error": exc, "line": repr(line)})
+            return Message(N_("the {field} field {value!r} is not valid ({error}) in {line!r}"), field=field_name,
+                           value=value, error=str(exc), line=line)
     try:
         trigger = cron_trigger(line, timezone)
     except (ValueError, TypeError, KeyError) as exc:
-        return N_("is not a valid crontab line ({error}): {line}"), {"error": exc, "line": repr(line)}
+        return Message(N_("is not a valid crontab line ({error}): {line!r}"), error=str(exc), line=line)
     if trigger.get_next_fire_time(None, dt.datetime.now(ZoneInfo(timezone))) is None:
-        return N_("never fires (no such date, e.g. 30 February): {line}"), {"line": repr(line)}
+        return Message(N_("never fires (no such date, e.g. 30 February): {line!r}"), line=line)
     return None
 
 
@@ -791,127 +776,116 @@ def validate(settings: Settings) -> None:
     from sqlalchemy.exc import ArgumentError
 
     def bad(section: str, key: str, rule: str, **params: Any) -> ConfigError:
-        """``section.key (ENV_VAR): rule``; ``rule`` an English template filled with ``params``."""
-        return ConfigError(N_("{setting}: {rule}"), setting=setting_name(section, key),
-                           rule=ConfigError(rule, **params))
+        # the rule is a template of its own (marked where it is written), translated where the error is read
+        return ConfigError(N_("{setting}: {rule}"), setting=setting_name(section, key), rule=Message(rule, **params))
 
     if not re.fullmatch(r"[1-8]\d", settings.province):
-        raise bad("", "province", N_(
-            "must be two digits of a province code (GB/T 2260), got {province}"), province=repr(settings.province))
+        raise bad("", "province", N_("must be two digits of a province code (GB/T 2260), got {value!r}"),
+                  value=settings.province)
     try:
         backend = make_url(settings.database.url).get_backend_name()
     except (ArgumentError, ValueError) as exc:
-        raise bad("database", "url", N_(
-            "is not a database URL ({exc}); examples: sqlite:///regsync.db, postgresql+psycopg://user@host:5432/db, "
-            "mysql+pymysql://user@host:3306/db"), exc=exc) from exc
+        raise bad("database", "url", N_("is not a database URL ({error}); examples: sqlite:///regsync.db, "
+                  "postgresql+psycopg://user@host:5432/db, mysql+pymysql://user@host:3306/db"), error=str(exc)
+                  ) from exc
     if backend not in (*ENGINES, "mariadb"):
-        raise bad("database", "url", N_(
-            "names a {backend} database; regsync runs on {value} (mysql: MySQL 8 or MariaDB 10.6 and later)"),
-            backend=backend, value=', '.join(ENGINES))
+        raise bad("database", "url", N_("names a {backend} database; regsync runs on {engines} "
+                  "(mysql: MySQL 8 or MariaDB 10.6 and later)"), backend=backend, engines=", ".join(ENGINES))
     prefix = settings.database.own_prefix
     if prefix and backend != "sqlite":
-        raise bad("database", "table_prefix", N_(
-            "is for a SQLite store only (regsync's tables have a schema or database of their own on {backend}); "
-            "leave it auto or empty, got {prefix_}"), backend=backend, prefix_=repr(prefix))
+        raise bad("database", "table_prefix", N_("is for a SQLite store only (regsync's tables have a schema or "
+                  "database of their own on {backend}); leave it auto or empty, got {value!r}"), backend=backend,
+                  value=prefix)
     if prefix and settings.database.mapping == "reference":
-        raise bad("database", "table_prefix", N_(
-            "is for a store beside a mapped platform (database.mapping is not reference): the reference tables and "
-            "their triggers are regsync's own schema; got {prefix_}"), prefix_=repr(prefix))
+        raise bad("database", "table_prefix", N_("is for a store beside a mapped platform (database.mapping is not "
+                  "reference): the reference tables and their triggers are regsync's own schema; got {value!r}"),
+                  value=prefix)
     if prefix and not re.fullmatch(TABLE_PREFIX_PATTERN, prefix):
-        raise bad("database", "table_prefix", N_(
-            "must be letters, digits and _ (at most 31), got {prefix_}"), prefix_=repr(prefix))
+        raise bad("database", "table_prefix", N_("must be letters, digits and _ (at most 31), got {value!r}"),
+                  value=prefix)
     reg = settings.registry
     parts = urlsplit(reg.url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise bad("registry", "url", N_("must be an http(s) URL, got {url}"), url=repr(reg.url))
+        raise bad("registry", "url", N_("must be an http(s) URL, got {value!r}"), value=reg.url)
     if reg.sign_method not in SIGN_METHODS:
-        raise bad("registry", "sign_method", N_(
-            "must be one of {value}, got {sign_method}"), value=', '.join(SIGN_METHODS),
-            sign_method=repr(reg.sign_method))
+        raise bad("registry", "sign_method", N_("must be one of {choices}, got {value!r}"),
+                  choices=", ".join(SIGN_METHODS), value=reg.sign_method)
     if not reg.timeout_s > 0:
-        raise bad("registry", "timeout_s", N_(
-            "must be above 0 seconds, got {timeout_s}"), timeout_s=repr(reg.timeout_s))
+        raise bad("registry", "timeout_s", N_("must be above 0 seconds, got {value!r}"), value=reg.timeout_s)
     if reg.max_retries < 0:
-        raise bad("registry", "max_retries", N_(
-            "must be 0 or more, got {max_retries}"), max_retries=repr(reg.max_retries))
+        raise bad("registry", "max_retries", N_("must be 0 or more, got {value!r}"), value=reg.max_retries)
     if reg.retry_after_cap_s < 0:
-        raise bad("registry", "retry_after_cap_s", N_(
-            "must be 0 or more seconds, got {retry_after_cap_s}"), retry_after_cap_s=repr(reg.retry_after_cap_s))
+        raise bad("registry", "retry_after_cap_s", N_("must be 0 or more seconds, got {value!r}"),
+                  value=reg.retry_after_cap_s)
     relay = settings.relay
     if not 1 <= relay.batch_size <= 500:
-        raise bad("relay", "batch_size", N_(
-            "must be between 1 and 500 (registry-api.md §3), got {batch_size}"), batch_size=relay.batch_size)
+        raise bad("relay", "batch_size", N_("must be between 1 and 500 (registry-api.md §3), got {value}"),
+                  value=relay.batch_size)
     if relay.claim_size < 1:
-        raise bad("relay", "claim_size", N_("must be at least 1, got {claim_size}"), claim_size=relay.claim_size)
+        raise bad("relay", "claim_size", N_("must be at least 1, got {value}"), value=relay.claim_size)
     if not relay.lease_s > 0:
-        raise bad("relay", "lease_s", N_("must be above 0 seconds, got {lease_s}"), lease_s=repr(relay.lease_s))
+        raise bad("relay", "lease_s", N_("must be above 0 seconds, got {value!r}"), value=relay.lease_s)
     if relay.max_attempts < 1:
-        raise bad("relay", "max_attempts", N_(
-            "must be at least 1, got {max_attempts}"), max_attempts=relay.max_attempts)
+        raise bad("relay", "max_attempts", N_("must be at least 1, got {value}"), value=relay.max_attempts)
     if not 1 <= relay.concurrency <= 8:
-        raise bad("relay", "concurrency", N_(
-            "must be between 1 and 8, got {concurrency}"), concurrency=relay.concurrency)
+        raise bad("relay", "concurrency", N_("must be between 1 and 8, got {value}"), value=relay.concurrency)
     if relay.other_store_limit < 0:
-        raise bad("relay", "other_store_limit", N_(
-            "must be 0 (never halt) or more, got {other_store_limit}"), other_store_limit=relay.other_store_limit)
+        raise bad("relay", "other_store_limit", N_("must be 0 (never halt) or more, got {value}"),
+                  value=relay.other_store_limit)
     for f in fields(MergeSettings):
         value = getattr(settings.merge, f.name)
         if value not in ("registry", "local", "manual"):
-            raise bad("merge", f.name, N_("must be registry, local or manual, got {value}"), value=repr(value))
+            raise bad("merge", f.name, N_("must be registry, local or manual, got {value!r}"), value=value)
     if settings.log.level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-        raise bad("log", "level", N_(
-            "must be DEBUG, INFO, WARNING or ERROR, got {level}"), level=repr(settings.log.level))
+        raise bad("log", "level", N_("must be DEBUG, INFO, WARNING or ERROR, got {value!r}"), value=settings.log.level)
     if settings.log.format not in {"auto", "console", "json"}:
-        raise bad("log", "format", N_("must be auto, console or json, got {format}"), format=repr(settings.log.format))
+        raise bad("log", "format", N_("must be auto, console or json, got {value!r}"), value=settings.log.format)
     d = settings.daemon
     for key in ("outbound_interval_s", "inbound_interval_s", "backoff_max_s"):
         if not getattr(d, key) > 0:
-            raise bad("daemon", key, N_("must be above 0 seconds, got {value}"), value=repr(getattr(d, key)))
+            raise bad("daemon", key, N_("must be above 0 seconds, got {value!r}"), value=getattr(d, key))
     for key in ("shutdown_timeout_s", "catchup_window_s"):
         if getattr(d, key) < 0:
-            raise bad("daemon", key, N_("must be 0 or more seconds, got {value}"), value=repr(getattr(d, key)))
+            raise bad("daemon", key, N_("must be 0 or more seconds, got {value!r}"), value=getattr(d, key))
     try:
         ZoneInfo(d.timezone)
     except (KeyError, ValueError) as exc:
-        raise bad("daemon", "timezone", N_(
-            "is not a known time zone (e.g. Asia/Shanghai): {timezone}"), timezone=repr(d.timezone)) from exc
+        raise bad("daemon", "timezone", N_("is not a known time zone (e.g. Asia/Shanghai): {value!r}"),
+                  value=d.timezone) from exc
     for key in ("reconcile_cron", "prune_cron"):
         problem = _cron_problem(getattr(d, key), d.timezone)
         if problem:
-            raise bad("daemon", key, problem[0], **problem[1])
+            raise bad("daemon", key, problem.template, **problem.params)
     if d.metrics_address not in ("", "off"):
         host, colon, port = d.metrics_address.rpartition(":")
         if not colon or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise bad("daemon", "metrics_address", N_(
-                "must be HOST:PORT (port 0-65535) or off, got {metrics_address}"),
-                metrics_address=repr(d.metrics_address))
+            raise bad("daemon", "metrics_address", N_("must be HOST:PORT (port 0-65535) or off, got {value!r}"),
+                      value=d.metrics_address)
     if not d.reports_dir.strip():
         raise bad("daemon", "reports_dir", N_("must name a folder"))
     for f in fields(HealthSettings):  # 0: unhealthy as soon as there is any lag, age or failure
         if not getattr(settings.health, f.name) >= 0:
-            raise bad("health", f.name, N_(
-                "must be 0 or more seconds, got {value}"), value=repr(getattr(settings.health, f.name)))
+            raise bad("health", f.name, N_("must be 0 or more seconds, got {value!r}"),
+                      value=getattr(settings.health, f.name))
     if settings.health.min_daemons < 0:
-        raise bad("health", "min_daemons", N_("must be 0 or more, got {value}"), value=settings.health.min_daemons)
+        raise bad("health", "min_daemons", N_("must be 0 or more, got {value!r}"), value=settings.health.min_daemons)
     a = settings.alarms
     for url in a.urls:
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*://\S+", url):
             # the URL may hold a secret: name its position and scheme only
             raise bad("alarms", "urls", N_(
-                "each must be a URL such as wecombot://KEY or mailtos://…, got one starting {start} (item {item})"),
-                start=repr(url.split(":", 1)[0][:12]), item=a.urls.index(url) + 1)
+                "each must be a URL such as wecombot://KEY or mailtos://…, got one starting {start!r} (item {item})"),
+                start=url.split(":", 1)[0][:12], item=a.urls.index(url) + 1)
     if not a.check_interval_s > 0:
-        raise bad("alarms", "check_interval_s", N_("must be above 0 seconds, got {value}"),
-                  value=repr(a.check_interval_s))
+        raise bad("alarms", "check_interval_s", N_("must be above 0 seconds, got {value!r}"), value=a.check_interval_s)
     if a.grace_s < 0:
-        raise bad("alarms", "grace_s", N_("must be 0 (at once) or more seconds, got {value}"), value=repr(a.grace_s))
+        raise bad("alarms", "grace_s", N_("must be 0 (at once) or more seconds, got {value!r}"), value=a.grace_s)
     if a.reminder_s < 0:
-        raise bad("alarms", "reminder_s", N_("must be 0 (never) or more seconds, got {value}"),
-                  value=repr(a.reminder_s))
+        raise bad("alarms", "reminder_s", N_("must be 0 (never) or more seconds, got {value!r}"), value=a.reminder_s)
     if not 0 <= a.retries <= 10:
-        raise bad("alarms", "retries", N_("must be between 0 and 10, got {value}"), value=a.retries)
+        raise bad("alarms", "retries", N_("must be between 0 and 10, got {value!r}"), value=a.retries)
     if a.retry_wait_s < 0:
-        raise bad("alarms", "retry_wait_s", N_("must be 0 or more seconds, got {value}"), value=repr(a.retry_wait_s))
+        raise bad("alarms", "retry_wait_s", N_("must be 0 or more seconds, got {value!r}"), value=a.retry_wait_s)
     for f in fields(RetentionSettings):
         if getattr(settings.retention, f.name) < 0:
             raise bad("retention", f.name, N_("must be 0 (for ever) or more days"))

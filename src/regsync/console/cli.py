@@ -26,13 +26,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from regsync.console.alarms import alarms_app
 from regsync.console.audit import audit_app
-from regsync.console.common import ActorOpt, ConfigOpt, JsonOpt, command_errors, print_json
+from regsync.console.common import ActorOpt, ConfigOpt, JsonOpt, command_errors, print_error, print_json
 from regsync.console.common import setup as _setup
 from regsync.console.conflicts import print_conflict, print_resolution
 from regsync.console.conflicts import print_listing as print_conflict_listing
 from regsync.console.demo_summary import print_demo_summary
 from regsync.console.helptext import choose_language, translate_help
-from regsync.console.outbox import print_action, print_listing
+from regsync.console.outbox import kind_label, nothing_matched, print_action, print_listing
 from regsync.console.platform import platform_app
 from regsync.console.progress import progress_bars
 from regsync.console.sandbox_seed import seed as sandbox_seed
@@ -70,7 +70,9 @@ from regsync.flows.resync import ResyncUsageError, Target, run_resync
 from regsync.flows.runs import require_registry
 from regsync.flows.sync import run_sync
 from regsync.generate.load import run_generate
-from regsync.i18n import Phrase, UnknownLanguage, set_language
+from regsync.domain.words import FLOW_WORDS, word
+from regsync.i18n import Phrase, UnknownLanguage, explain, language, ngettext, set_language
+from regsync.i18n import gettext as _
 from regsync.i18n import gettext_noop as N_
 from regsync.registry.client import RegistryClient
 from regsync.registry.errors import RegistryError
@@ -132,7 +134,8 @@ def stop_on_signal() -> Iterator[Callable[[], bool]]:
     flag = threading.Event()
 
     def told(name: str) -> None:
-        err.print(f"stopping after the current step ({name}; again to stop at once)")
+        err.print(escape(_("stopping after the current step ({signal}; again to stop at once)").format(signal=name)),
+                  highlight=False)
 
     with stop_signals(flag, told=told):
         yield flag.is_set
@@ -151,15 +154,16 @@ def db_upgrade(config: ConfigOpt = None, revision: str = typer.Argument("head"))
     try:
         engine = open_store(settings.database, migrated=False)
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
+        print_error(_("configuration error:"), exc)
         raise typer.Exit(2) from exc
     try:
         upgrade(engine, revision, reference_tables=settings.database.mapping == "reference")
-        err.print(f"database at revision {current_revision(engine) or 'none (empty)'}")
+        rev = current_revision(engine)
+        err.print(escape(_("database at revision {revision}").format(revision=rev) if rev else
+                         _("database at revision none (empty)")), highlight=False)
     except Exception as exc:  # noqa: BLE001 — report and exit non-zero
 
-        err.print(f"[red]migration failed:[/red] {mask_text(str(getattr(exc, 'orig', None) or exc))}",
-                  highlight=False)
+        print_error(_("migration failed:"), mask_text(str(getattr(exc, "orig", None) or exc)))
         raise typer.Exit(1) from exc
     finally:
         engine.dispose()
@@ -175,11 +179,11 @@ def db_current(config: ConfigOpt = None) -> None:
             try:
                 rev = current_revision(engine)
             except SQLAlchemyError as exc:
-                raise StoreError("cannot open the local store: "
-                                 f"{mask_text(str(getattr(exc, 'orig', None) or exc))}") from exc
+                raise StoreError(N_("cannot open the local store: {error}"),
+                                 error=mask_text(str(getattr(exc, "orig", None) or exc))) from exc
     finally:
         engine.dispose()
-    typer.echo(f"{rev or 'none'} (newest: {head_revision()})")
+    typer.echo(_("{revision} (newest: {head})").format(revision=rev or _("none"), head=head_revision()))
 
 
 @db_app.command("rekey", epilog=env_epilog("database", "registry"))
@@ -202,29 +206,30 @@ def db_rekey(reason: ReasonOpt, config: ConfigOpt = None,
             try:
                 old_key = old_key_file.read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise ConfigError(f"--old-key-file: cannot read {old_key_file}: {exc.strerror}") from exc
+                raise ConfigError(N_("--old-key-file: cannot read {path}: {error}"), path=old_key_file,
+                                  error=exc.strerror) from exc
             if not old_key:
-                raise ConfigError(f"--old-key-file: {old_key_file} is empty")
+                raise ConfigError(N_("--old-key-file: {path} is empty"), path=old_key_file)
         else:
             old_key = PUBLIC_HASH_KEY
         if not offline:
             try:
                 require_registry(settings)
             except ConfigError as exc:
-                raise ConfigError(f"{exc} (to read the values the local records no longer hold; or --offline)"
-                                  ) from exc
+                raise ConfigError(N_("{error} (to read the values the local records no longer hold; or --offline)"),
+                                  error=exc) from exc
         engine = open_store(settings.database)
         try:
             try:
                 lock_file = sqlite_daemon_lock(engine)
             except DaemonAlreadyRunning as exc:
-                err.print(f"[red]a daemon runs on this store:[/red] {escape(str(exc))}; stop it first", highlight=False)
+                print_error(_("a daemon runs on this store:"), _("{error}; stop it first").format(error=explain(exc)))
                 raise typer.Exit(1) from exc
             try:
                 with SingletonLock(engine, "inbound") as pull_free, SingletonLock(engine, "reconcile") as rc_free:
                     if not (pull_free and rc_free):
-                        err.print("[red]a pull or a reconcile is running on this store[/red]: stop every daemon "
-                                  "(`systemctl stop regsync` on each host) and try again")
+                        print_error(_("a pull or a reconcile is running on this store:"),
+                                    _("stop every daemon (`systemctl stop regsync` on each host) and try again"))
                         raise typer.Exit(1)
                     with contextlib.ExitStack() as stack:
                         client = None if offline else stack.enter_context(
@@ -240,15 +245,19 @@ def db_rekey(reason: ReasonOpt, config: ConfigOpt = None,
         print_json(summary.as_dict())
         return
     if summary.already:
-        typer.echo("the store is already hashed with the configured hash_key: nothing to do")
+        typer.echo(_("the store is already hashed with the configured hash_key: nothing to do"))
         return
-    head = "would re-key (dry run)" if dry_run else f"re-keyed; audit #{summary.audit_id}"
-    typer.echo(f"{head}: {summary.links:,} links read; personal values from the local record "
-               f"{summary.from_local:,}, from the registry {summary.from_registry:,}, unknown (changed on both "
-               f"sides) {summary.unknown:,}" + (f", unknown without asking the registry {summary.unknown_offline:,}"
-                                                if summary.unknown_offline else "")
-               + f"; conflict hashes re-made {summary.conflicts_rehashed:,}, cleared {summary.conflicts_cleared:,}; "
-               f"{summary.looked_up:,} registry records read")
+    head = _("would re-key (dry run)") if dry_run else _("re-keyed; audit #{audit_id}").format(
+        audit_id=summary.audit_id)
+    offline_part = (_(", unknown without asking the registry {count}").format(count=f"{summary.unknown_offline:,}")
+                    if summary.unknown_offline else "")
+    typer.echo(_("{head}: {links} links read; personal values from the local record {local}, from the registry "
+                 "{registry}, unknown (changed on both sides) {unknown}").format(
+        head=head, links=f"{summary.links:,}", local=f"{summary.from_local:,}",
+        registry=f"{summary.from_registry:,}", unknown=f"{summary.unknown:,}") + offline_part
+        + _("; conflict hashes re-made {rehashed}, cleared {cleared}; {read} registry records read").format(
+        rehashed=f"{summary.conflicts_rehashed:,}", cleared=f"{summary.conflicts_cleared:,}",
+        read=f"{summary.looked_up:,}"))
 
 
 # ------------------------------------------------------------------------------------------------ generate
@@ -284,7 +293,7 @@ def sync(config: ConfigOpt = None, json_output: JsonOpt = False,
                                                                         "for).")] = False) -> None:
     """Run one sync pass."""
     if outbound_only and inbound_only:
-        err.print("[red]usage error:[/red] --outbound and --inbound exclude each other (give neither for both)")
+        print_error(_("usage error:"), _("--outbound and --inbound exclude each other (give neither for both)"))
         raise typer.Exit(2)
     settings = _setup(config, json_output)
     with stop_on_signal() as stopping, command_errors(), progress_bars(show_progress(json_output)) as advance:
@@ -316,7 +325,7 @@ def run(config: ConfigOpt = None) -> None:
         try:
             code = run_daemon(settings)
         except DaemonError as exc:
-            err.print(f"[red]cannot start:[/red] {escape(str(exc))}", highlight=False)
+            print_error(_("cannot start:"), exc)
             raise typer.Exit(1) from exc
     raise typer.Exit(code)
 
@@ -348,6 +357,12 @@ OutboundFlag = Annotated[bool, typer.Option("--outbound", help="The outbound flo
 InboundFlag = Annotated[bool, typer.Option("--inbound", help="The inbound flow (registry → local).")]
 
 
+def _flow_label(flow: str) -> str:
+    """A flow as ``pause``/``resume`` name it: in English the code its flag names (``outbound``), in Chinese its
+    word."""
+    return flow if language() == "en" else word(FLOW_WORDS, flow)
+
+
 def _pause_command(paused: bool, config: Path | None, reason: str, outbound: bool, inbound: bool,
                    actor: str | None, json_output: bool, for_: str | None = None, until: str | None = None) -> None:
 
@@ -357,17 +372,21 @@ def _pause_command(paused: bool, config: Path | None, reason: str, outbound: boo
             result = run_pause(settings, _flows(outbound, inbound), paused, reason=reason, actor=actor,
                                for_=for_, until=until)
         except OperatorUsageError as exc:
-            err.print(f"[red]usage error:[/red] {escape(str(exc))}", highlight=False)
+            print_error(_("usage error:"), exc)
             raise typer.Exit(2) from exc
     if json_output:
         print_json(result)
     else:
-        verb = "paused" if paused else "resumed"
         same = [f for f in result["flows"] if f not in result["changed"]]
-        typer.echo(f"{verb}: {', '.join(result['changed']) or 'nothing'}"
-                   + (f" (already {verb}: {', '.join(same)})" if same else "")
-                   + (f"; resumes by itself at {result['until']}" if result.get("until") else "")
-                   + f"; audit #{result['audit_id']}")
+        changed = _(", ").join(_flow_label(f) for f in result["changed"]) or _("nothing")
+        already = _(", ").join(_flow_label(f) for f in same)
+        line = (_("paused: {flows}") if paused else _("resumed: {flows}")).format(flows=changed)
+        if same:
+            line += (_(" (already paused: {flows})") if paused else _(" (already resumed: {flows})")).format(
+                flows=already)
+        if result.get("until"):
+            line += _("; resumes by itself at {at}").format(at=result["until"])
+        typer.echo(line + _("; audit #{audit_id}").format(audit_id=result["audit_id"]))
 
 
 @app.command(help="Pause the outbound and/or inbound flow (both when neither flag is given). Local changes are "
@@ -412,13 +431,13 @@ def _outbox_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except OperatorUsageError as exc:
-        err.print(f"[red]usage error:[/red] {escape(str(exc))}", markup=True, highlight=False)
+        print_error(_("usage error:"), exc)
         raise typer.Exit(2) from exc
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", markup=True, highlight=False)
+        print_error(_("configuration error:"), exc)
         raise typer.Exit(2) from exc
     except StoreError as exc:
-        err.print(f"[red]local store unavailable:[/red] {escape(str(exc))}", markup=True, highlight=False)
+        print_error(_("local store unavailable:"), exc)
         raise typer.Exit(1) from exc
 
 
@@ -427,10 +446,18 @@ def _exit_if_nothing_matched(result: Any) -> None:
     (:attr:`regsync.flows.operator.ActionResult.nothing_matched`: unknown ids, records sent, not waiting or not
     held): nothing done and nothing audited, exit 2 (a usage error; design.md, "Operator commands")."""
     if result.nothing_matched:
-        err.print("[red]usage error:[/red] nothing matched: no record "
-                  f"{result.action.removeprefix('outbox.')}{'d' if result.action.endswith('e') else 'ed'}",
-                  markup=True, highlight=False)
+        print_error(_("usage error:"), nothing_matched(result.action))
         raise typer.Exit(2)
+
+
+#: ``outbox discard|restore`` with no terminal to confirm on, and a confirmation declined (functions: translated
+#: when called, in the language in force).
+_REFUSE: dict[str, Callable[[], str]] = {
+    "discard": lambda: _("refusing to discard: no terminal to confirm on; pass --yes to discard without asking"),
+    "restore": lambda: _("refusing to restore: no terminal to confirm on; pass --yes to restore without asking"),
+}
+_NOTHING_DONE: dict[str, Callable[[], str]] = {"discard": lambda: _("nothing discarded"),
+                                               "restore": lambda: _("nothing restored")}
 
 
 def _confirm_action(settings: Any, action: str, selection: Any, *, reason: str, actor: str | None,
@@ -438,11 +465,11 @@ def _confirm_action(settings: Any, action: str, selection: Any, *, reason: str, 
     """Ask before ``outbox discard|restore`` changes anything: refuse with no terminal to ask on (exit 2), show
     ``question(preview)`` for the records a dry run would touch, and stop (exit 1) when declined."""
     if not op.stdin_is_tty():
-        err.print(f"refusing to {action}: no terminal to confirm on; pass --yes to {action} without asking")
+        err.print(escape(_REFUSE[action]()), highlight=False)
         raise typer.Exit(2)
     preview = _outbox_call(op.run_action, settings, action, selection, reason=reason, actor=actor, dry_run=True)
     if preview.affected and not typer.confirm(question(preview), err=True):
-        err.print(f"nothing {action}{'d' if action.endswith('e') else 'ed'}")
+        err.print(escape(_NOTHING_DONE[action]()), highlight=False)
         raise typer.Exit(1)
 
 
@@ -519,13 +546,16 @@ def outbox_discard(reason: ReasonOpt, targets: TargetsArg = None, config: Config
     if not (yes or dry_run):
         def question(preview: Any) -> str:
             for key, names in preview.dependents.items():
-                err.print(f"waiting on {key}: {', '.join(names)}", highlight=False, markup=False)
-            kinds = ", ".join(f"{k} {v}" for k, v in preview.by_kind.items())
-            waiting = (f" {preview.dependents_total} record{' waits' if preview.dependents_total == 1 else 's wait'} "
-                       "on them and will not be sent either." if preview.dependents_total else "")
-            return (f"Discard {preview.affected} record{'' if preview.affected == 1 else 's'} ({kinds})? "
-                    f"{'It' if preview.affected == 1 else 'They'} will not be sent until restored "
-                    f"(`regsync outbox restore`).{waiting}")
+                err.print(_("waiting on {key}: {records}").format(key=key, records=_(", ").join(names)),
+                          highlight=False, markup=False)
+            kinds = _(", ").join(f"{kind_label(k)} {v}" for k, v in preview.by_kind.items())
+            n, waits = preview.affected, preview.dependents_total
+            waiting = (" " + ngettext("{count} record waits on them and will not be sent either.",
+                                      "{count} records wait on them and will not be sent either.", waits).format(
+                count=waits) if waits else "")
+            return ngettext("Discard {count} record ({kinds})? It will not be sent until restored (`regsync outbox "
+                            "restore`).", "Discard {count} records ({kinds})? They will not be sent until restored "
+                            "(`regsync outbox restore`).", n).format(count=n, kinds=kinds) + waiting
 
         _confirm_action(settings, "discard", selection, reason=reason, actor=actor, question=question)
     _finish_action(settings, "discard", selection, reason=reason, actor=actor, dry_run=dry_run,
@@ -544,15 +574,16 @@ def outbox_restore(reason: ReasonOpt, targets: TargetsArg = None, config: Config
     settings = _setup(config, json_output)
     row_ids, records = _outbox_call(op.parse_targets, targets or [])
     if not (row_ids or records):
-        _outbox_call(_usage, "name the records to restore: IDs or KIND:LOCAL_ID (as `outbox list` shows them)")
+        _outbox_call(_usage, N_("name the records to restore: IDs or KIND:LOCAL_ID (as `outbox list` shows them)"))
     selection = op.Selection(row_ids=row_ids, records=records,
                              kind=_outbox_call(op.parse_kind, kind) if kind else None)
     _outbox_call(op.check_reason, reason)
     if not (yes or dry_run):
         def question(preview: Any) -> str:
-            kinds = ", ".join(f"{k} {v}" for k, v in preview.by_kind.items())
-            return (f"Restore {preview.affected} record{'' if preview.affected == 1 else 's'} ({kinds})? "
-                    f"The relay sends {'its' if preview.affected == 1 else 'their'} current state.")
+            kinds = _(", ").join(f"{kind_label(k)} {v}" for k, v in preview.by_kind.items())
+            return ngettext("Restore {count} record ({kinds})? The relay sends its current state.",
+                            "Restore {count} records ({kinds})? The relay sends their current state.",
+                            preview.affected).format(count=preview.affected, kinds=kinds)
 
         _confirm_action(settings, "restore", selection, reason=reason, actor=actor, question=question)
     _finish_action(settings, "restore", selection, reason=reason, actor=actor, dry_run=dry_run,
@@ -576,13 +607,13 @@ def _conflict_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except OperatorUsageError as exc:
-        err.print(f"[red]usage error:[/red] {escape(str(exc))}", highlight=False)
+        print_error(_("usage error:"), exc)
         raise typer.Exit(2) from exc
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
+        print_error(_("configuration error:"), exc)
         raise typer.Exit(2) from exc
     except RegistryError as exc:
-        err.print(f"[red]registry:[/red] {mask_text(str(exc))}", highlight=False)
+        print_error(_("registry:"), mask_text(str(exc)))
         raise typer.Exit(1) from exc
 
 
@@ -654,7 +685,7 @@ def conflicts_resolve(conflict_id: Annotated[int, typer.Argument(metavar="ID", h
     settings = _setup(config, json_output)
     _conflict_call(check_reason, reason)
     if (take is None) == (set_value is None):
-        err.print("[red]usage error:[/red] give exactly one of --take local|registry and --set FIELD=VALUE")
+        print_error(_("usage error:"), _("give exactly one of --take local|registry and --set FIELD=VALUE"))
         raise typer.Exit(2)
     with command_errors():
         require_registry(settings)
@@ -664,13 +695,16 @@ def conflicts_resolve(conflict_id: Annotated[int, typer.Argument(metavar="ID", h
             view = _conflict_call(get_conflict, conn, conflict_id)
         if not yes:
             if not op.stdin_is_tty():
-                err.print("refusing to resolve: no terminal to confirm on; pass --yes to resolve without asking")
+                err.print(escape(_("refusing to resolve: no terminal to confirm on; pass --yes to resolve without "
+                                   "asking")), highlight=False)
                 raise typer.Exit(2)
-            what = f"take the {take} value" if take else f"set {set_value}"
-            side = "the platform's row is overwritten" if take != "local" else "the registry's value is replaced"
-            if not typer.confirm(f"Conflict {view.id} ({view.kind} {view.local_id}, {view.field}): {what}; "
-                                 f"{side}. Go on?", err=True):
-                err.print("nothing resolved")
+            what = (_("take the {side} value").format(side=take) if take else
+                    _("set {value}").format(value=set_value))
+            side = _("the platform's row is overwritten") if take != "local" else _("the registry's value is replaced")
+            if not typer.confirm(_("Conflict {id} ({kind} {local_id}, {field}): {what}; {side}. Go on?").format(
+                    id=view.id, kind=view.kind, local_id=view.local_id, field=view.field, what=what, side=side),
+                    err=True):
+                err.print(escape(_("nothing resolved")), highlight=False)
                 raise typer.Exit(1)
         with RegistryClient(settings.registry, province=settings.province) as client:
             result = _conflict_call(resolve_conflict, engine, client, settings, conflict_id, take=take,
@@ -858,7 +892,7 @@ def _resync(config: Path | None, target: Any, reason: str, actor: str | None, dr
         try:
             code, summary = run_resync(settings, target, reason=reason, actor=actor, dry_run=dry_run, stop=stopping)
         except (OperatorUsageError, ResyncUsageError) as exc:
-            err.print(f"[red]usage error:[/red] {escape(str(exc))}", highlight=False)
+            print_error(_("usage error:"), exc)
             raise typer.Exit(2) from exc
     if json_output:
         print_json(summary)
@@ -880,7 +914,7 @@ def resync_volunteer(reason: ReasonOpt,
                      dry_run: PlanOpt = False, json_output: JsonOpt = False) -> None:
     """Resync one volunteer."""
     if (ident is None) == (id_number is None):
-        err.print("[red]usage error:[/red] give a volunteer ID or --id-number, one of them")
+        print_error(_("usage error:"), _("give a volunteer ID or --id-number, one of them"))
         raise typer.Exit(2)
     _resync(config, Target("volunteer", ident, id_number=id_number, registry_id=registry_id), reason, actor,
             dry_run, json_output)

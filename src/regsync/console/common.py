@@ -17,6 +17,8 @@ from rich.markup import escape
 from sqlalchemy import Engine
 
 from regsync.db.store import StoreError, open_store
+from regsync.i18n import explain
+from regsync.i18n import gettext as _
 from regsync.service.logs import configure_logging
 from regsync.settings import ConfigError, DatabaseSettings, Settings, load_settings
 
@@ -44,6 +46,14 @@ def print_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def print_error(prefix: str, message: BaseException | str, *, style: str = "red") -> None:
+    """One error line on stderr: ``prefix`` (already in the language in force, e.g. ``_("usage error:")``) in
+    ``style``, then ``message``: an exception as a person reads it (:func:`regsync.i18n.explain`: its translated
+    text when it has one, else its own words), or a text. Neither is read as Rich markup."""
+    text = explain(message) if isinstance(message, BaseException) else message
+    err.print(f"[{style}]" + escape(prefix) + f"[/{style}] " + escape(text), highlight=False)
+
+
 def load_checked(config: Path | None) -> Settings:
     """The settings (:func:`regsync.settings.load_settings`), checked; each warning (a ``REGSYNC_*`` variable that
     names no setting…) on stderr.
@@ -53,12 +63,12 @@ def load_checked(config: Path | None) -> Settings:
     """
 
     def warn(message: str) -> None:
-        err.print(f"[yellow]configuration warning:[/yellow] {escape(message)}", highlight=False)
+        print_error(_("configuration warning:"), explain(message), style="yellow")
 
     try:
         return load_settings(config, warn=warn)
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
+        print_error(_("configuration error:"), exc)
         raise typer.Exit(2) from exc
 
 
@@ -86,10 +96,10 @@ def command_errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        err.print(f"[red]configuration error:[/red] {escape(str(exc))}", highlight=False)
+        print_error(_("configuration error:"), exc)
         raise typer.Exit(2) from exc
     except StoreError as exc:
-        err.print(f"[red]local store:[/red] {escape(str(exc))}", highlight=False)
+        print_error(_("local store:"), exc)
         raise typer.Exit(1) from exc
 
 
@@ -106,4 +116,4 @@ def open_checked_store(settings: Settings, *, migrated: bool = True, database: D
 
 
 __all__ = ["ActorOpt", "ConfigOpt", "JsonOpt", "cell", "command_errors", "err", "load_checked", "open_checked_store",
-           "print_json", "setup"]
+           "print_error", "print_json", "setup"]

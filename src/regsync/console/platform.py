@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from regsync.console.common import err, open_checked_store, setup
+from regsync.console.common import err, open_checked_store, print_error, setup
 from regsync.db.mapping.check import CheckReport, Finding, check_configured
 from regsync.db.mapping.install import InstallError, install, status, uninstall
 from regsync.db.mapping.load import MappingError, load_mapping
@@ -31,7 +31,8 @@ from regsync.db.mapping.model import PlatformMapping
 from regsync.db.store import missing_sqlite_file
 from regsync.domain.kinds import KINDS
 from regsync.domain.masking import mask_text
-from regsync.i18n import Phrase
+from regsync.i18n import Phrase, explain, gettext_noop
+from regsync.i18n import gettext as _
 from regsync.i18n import gettext_noop as N_
 from regsync.settings import env_epilog, env_help
 
@@ -39,6 +40,8 @@ platform_app = typer.Typer(help=Phrase(N_("The platform's own tables, through th
                                          "{settings}"), settings=env_help("database")), no_args_is_help=True)
 
 _STYLE = {"error": "red", "warning": "yellow", "info": "cyan"}
+#: A finding's severity → its word.
+SEVERITY_WORDS = {"error": gettext_noop("error"), "warning": gettext_noop("warning"), "info": gettext_noop("info")}
 
 
 def print_check(report: CheckReport, out: Console | None = None) -> None:
@@ -50,8 +53,9 @@ def print_check(report: CheckReport, out: Console | None = None) -> None:
         out: where to print (stdout by default).
     """
     out = out or Console()
-    out.print(f"platform check: mapping [bold]{escape(report.mapping)}[/bold] ({escape(report.file)}) on "
-              f"{report.engine}", highlight=False)
+    out.print(escape(_("platform check: mapping {mapping} ({file}) on {engine}")).format(
+        mapping="[bold]" + escape(report.mapping) + "[/bold]", file=escape(report.file), engine=report.engine),
+        highlight=False)
     groups: dict[str, list[Finding]] = {}
     for f in report.findings:
         groups.setdefault(f.kind or "store", []).append(f)
@@ -61,22 +65,25 @@ def print_check(report: CheckReport, out: Console | None = None) -> None:
             continue
         tables = sorted({f.table for f in findings if f.table and f.kind})
         title = f"{group}" + (f" ({', '.join(tables)})" if tables else "" if group != "store" else
-                              " (where regsync's own tables go)")
+                              " " + _("(where regsync's own tables go)"))
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
-        table.add_column("severity", no_wrap=True)
-        table.add_column("code / mapping key / column", overflow="fold", max_width=44)
-        table.add_column("rows", justify="right", no_wrap=True)
-        table.add_column("samples", overflow="fold", max_width=24)
-        table.add_column("what", ratio=1)
+        table.add_column(_("severity"), no_wrap=True)
+        table.add_column(_("code / mapping key / column"), overflow="fold", max_width=44)
+        table.add_column(_("rows"), justify="right", no_wrap=True)
+        table.add_column(_("samples"), overflow="fold", max_width=24)
+        table.add_column(_("what"), ratio=1)
         for f in findings:
-            where = "\n".join(filter(None, [f.code, f.key, f.column and f"column {f.column}"]))
-            table.add_row(f"[{_STYLE[f.severity]}]{f.severity}[/]", escape(where),
+            where = "\n".join(filter(None, [f.code, f.key, f.column and _("column {column}").format(
+                column=f.column)]))
+            table.add_row(f"[{_STYLE[f.severity]}]" + escape(_(SEVERITY_WORDS[f.severity])) + "[/]", escape(where),
                           "" if f.count is None else f"{f.count:,}", escape("\n".join(f.samples)), escape(f.message))
         out.print(table)
-    verdict = ("[green]no errors[/green]: platform install may go ahead" if report.errors == 0 else
-               "[red]platform install would refuse[/red] until the errors are fixed")
-    out.print(f"{report.errors} error(s), {report.warnings} warning(s), {report.infos} info: {verdict}",
-              highlight=False)
+    verdict = ("[green]" + escape(_("no errors")) + "[/green]" + escape(_(": platform install may go ahead"))
+               if report.errors == 0 else
+               "[red]" + escape(_("platform install would refuse")) + "[/red]"
+               + escape(_(" until the errors are fixed")))
+    out.print(escape(_("{errors} error(s), {warnings} warning(s), {infos} info: ")).format(
+        errors=report.errors, warnings=report.warnings, infos=report.infos) + verdict, highlight=False)
 
 
 @platform_app.command("check", epilog=env_epilog("database"))
@@ -100,19 +107,16 @@ def check(config: Annotated[Path | None, typer.Option("--config", "-c", help="TO
     try:
         missing = missing_sqlite_file(engine)
         if missing:
-            err.print(f"[red]configuration error:[/red] no database at {escape(missing)} "
-                      "(database.url, REGSYNC_DATABASE_URL)", highlight=False)
+            print_error(_("configuration error:"),
+                        _("no database at {path} (database.url, REGSYNC_DATABASE_URL)").format(path=missing))
             raise typer.Exit(2)
         report = check_configured(engine, settings.database, mapping)
     except MappingError as exc:
-        err.print(f"[red]mapping error[/red] in {escape(exc.file)}:", highlight=False)
-        for key, message in exc.problems:
-            err.print(f"  {escape(key) + ': ' if key else ''}{escape(message)}", highlight=False)
+        _print_mapping_error(exc)
         raise typer.Exit(2) from exc
     except SQLAlchemyError as exc:
         orig = getattr(exc, "orig", None) or exc
-        err.print(f"[red]cannot read the platform's database:[/red] {escape(mask_text(str(orig)))}",
-                  highlight=False)
+        print_error(_("cannot read the platform's database:"), mask_text(str(orig)))
         raise typer.Exit(1) from exc
     finally:
         engine.dispose()
@@ -133,10 +137,17 @@ def _load(name: str) -> PlatformMapping:
     try:
         return load_mapping(name)
     except MappingError as exc:
-        err.print(f"[red]mapping error[/red] in {escape(exc.file)}:", highlight=False)
-        for key, message in exc.problems:
-            err.print(f"  {escape(key) + ': ' if key else ''}{escape(message)}", highlight=False)
+        _print_mapping_error(exc)
         raise typer.Exit(2) from exc
+
+
+def _print_mapping_error(exc: MappingError) -> None:
+    """A mapping file's problems on stderr, one line each under the file's name (the problems are the mapping
+    loader's words, naming the mapping's keys)."""
+    err.print("[red]" + escape(_("mapping error")) + "[/red] " + escape(_("in {file}:").format(file=exc.file)),
+              highlight=False)
+    for key, message in exc.problems:
+        err.print(f"  {escape(key) + ': ' if key else ''}{escape(message)}", highlight=False)
 
 
 def _emit(data: dict[str, Any], json_output: bool, line: str) -> None:
@@ -161,11 +172,11 @@ def install_cmd(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
         report = check_configured(engine, settings.database)
         if report.errors:
             print_check(report, err)
-            err.print(f"[red]not installed:[/red] platform check found {report.errors} error(s)", highlight=False)
+            print_error(_("not installed:"), _("platform check found {count} error(s)").format(count=report.errors))
             raise typer.Exit(1)
         done = install(engine, mapping, platform_schema=settings.database.platform_schema)
     except InstallError as exc:
-        err.print(f"[red]not installed:[/red] {escape(mask_text(str(exc)))}", highlight=False)
+        print_error(_("not installed:"), mask_text(explain(exc)))
         raise typer.Exit(1) from exc
     finally:
         engine.dispose()
@@ -173,8 +184,10 @@ def install_cmd(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     triggers = sum(1 for o in done.objects if o["type"] == "trigger")
     _emit({"installed": mapping.name, "fingerprint": done.fingerprint, "objects": done.objects,
            "warnings": report.warnings, "installed_at": done.installed_at}, json_output,
-          f"installed mapping [bold]{escape(mapping.name)}[/bold]: {triggers} trigger(s) on {', '.join(tables)}, "
-          f"{sum(1 for o in done.objects if o['type'] == 'view')} view(s) ({report.warnings} warning(s) from check)")
+          escape(_("installed mapping {mapping}: {triggers} trigger(s) on {tables}, {views} view(s) ({warnings} "
+                   "warning(s) from check)")).format(
+              mapping="[bold]" + escape(mapping.name) + "[/bold]", triggers=triggers, tables=escape(", ".join(tables)),
+              views=sum(1 for o in done.objects if o["type"] == "view"), warnings=report.warnings))
 
 
 @platform_app.command("uninstall", epilog=env_epilog("database"))
@@ -190,10 +203,11 @@ def uninstall_cmd(config: ConfigOpt = None, json_output: JsonOpt = False) -> Non
     finally:
         engine.dispose()
     if before is None:
-        _emit({"uninstalled": None}, json_output, "nothing was installed")
+        _emit({"uninstalled": None}, json_output, escape(_("nothing was installed")))
         return
     _emit({"uninstalled": before.mapping.name, "objects": before.objects}, json_output,
-          f"uninstalled mapping [bold]{escape(before.mapping.name)}[/bold]: {len(before.objects)} object(s) dropped")
+          escape(_("uninstalled mapping {mapping}: {count} object(s) dropped")).format(
+              mapping="[bold]" + escape(before.mapping.name) + "[/bold]", count=len(before.objects)))
 
 
 @platform_app.command("status", epilog=env_epilog("database"))
@@ -208,13 +222,17 @@ def status_cmd(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     finally:
         engine.dispose()
     if st.ok:
-        line = f"mapping [bold]{escape(st.mapping)}[/bold] installed and current"
+        line = escape(_("mapping {mapping} installed and current")).format(
+            mapping="[bold]" + escape(st.mapping) + "[/bold]")
     elif st.installed is None:
-        line = f"[red]mapping {escape(st.mapping)} is not installed[/red]: regsync platform install"
+        line = ("[red]" + escape(_("mapping {mapping} is not installed").format(mapping=st.mapping)) + "[/red]"
+                + escape(_(": `regsync platform install`")))
     elif not st.current:
-        line = (f"[yellow]installed mapping {escape(st.installed)} ({st.installed_at}) is not the mapping file's "
-                "current form[/yellow]: regsync platform check, then regsync platform install")
+        line = ("[yellow]" + escape(_("installed mapping {mapping} ({at}) is not the mapping file's current form")
+                                    .format(mapping=st.installed, at=st.installed_at)) + "[/yellow]"
+                + escape(_(": `regsync platform check`, then `regsync platform install`")))
     else:
-        line = f"[red]installed objects missing:[/red] {escape(', '.join(st.missing))}: regsync platform install"
+        line = ("[red]" + escape(_("installed objects missing:")) + "[/red] " + escape(", ".join(st.missing))
+                + escape(_(": `regsync platform install`")))
     _emit(st.as_dict(), json_output, line)
     raise typer.Exit(0 if st.ok else 3)

@@ -57,6 +57,8 @@ from regsync.db.session import connection, utcnow
 from regsync.domain.clock import format_age, to_local
 from regsync.domain.kinds import KIND_NAMES
 from regsync.domain.masking import mask_text
+from regsync.i18n import Message, TranslatableError
+from regsync.i18n import gettext_noop as N_
 
 __all__ = [
     "ActionResult",
@@ -101,8 +103,9 @@ _CHUNK = 500
 _ob = Outbox.__table__
 
 
-class OperatorUsageError(ValueError):
-    """The command was given no selection, a malformed target or an empty reason (exit code 2)."""
+class OperatorUsageError(TranslatableError, ValueError):
+    """The command was given no selection, a malformed target or an empty reason (exit code 2). ``str(exc)`` is
+    English (JSON, logs); the console prints :meth:`~regsync.i18n.TranslatableError.text`."""
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -152,15 +155,15 @@ class Selection:
             OperatorUsageError: none or several.
         """
         ways = sum((bool(self.row_ids or self.records), self.code is not None, self.all_failed))
-        names = "IDs, --code CODE" + (" or --all-failed" if allow_all_failed else "")
+        names = "IDs, --code CODE" + (" or --all-failed" if allow_all_failed else "")  # options: not translated
         if self.all_failed and not allow_all_failed:
-            raise OperatorUsageError("--all-failed is not accepted here; name IDs or --code CODE")
+            raise OperatorUsageError(N_("--all-failed is not accepted here; name IDs or --code CODE"))
         if ways == 0:
-            raise OperatorUsageError(f"nothing selected: give {names}")
+            raise OperatorUsageError(N_("nothing selected: give {names}"), names=names)
         if ways > 1:
-            raise OperatorUsageError(f"give only one of {names}")
+            raise OperatorUsageError(N_("give only one of {names}"), names=names)
         if self.code is not None and not self.code.strip():
-            raise OperatorUsageError("--code must not be empty")
+            raise OperatorUsageError(N_("--code must not be empty"))
 
     def describe(self) -> str:
         """The audit row's ``target``: ``ids=…``, ``code=…`` or ``all-failed``, and ``kind=…`` if set."""
@@ -211,7 +214,9 @@ class OutboxRecord:
             (``discarded`` only when listing discarded rows).
         states: rows per state.
         code: ``last_code`` of its most pressing row (newest first), or ``None``.
-        reason: that row's ``last_error``, masked.
+        reason: that row's ``last_error``, masked (the relay's words, as the registry gave them); for a record
+            waiting on a discarded one (code ``PARENT_DISCARDED``), a :class:`regsync.i18n.Message`: English text
+            that the console shows translated.
         attempts: the highest ``attempts`` among its rows.
         next_attempt: the earliest ``available_at`` of its pending/deferred rows, +08:00; ``None`` when all
             its rows wait for data or an operator (failed, blocked).
@@ -299,7 +304,8 @@ def _list_filter(states: Sequence[str] | None, code: str | None, kind: str | Non
     states = tuple(states) if states else WAITING_STATES
     unknown = [s for s in states if s not in LISTABLE_STATES]
     if unknown:
-        raise OperatorUsageError(f"unknown state {unknown[0]!r}; one of {', '.join(LISTABLE_STATES)}")
+        raise OperatorUsageError(N_("unknown state {state!r}; one of {states}"), state=unknown[0],
+                                 states=", ".join(LISTABLE_STATES))
     cond: ColumnElement[bool] = _ob.c.state.in_(states)
     if default:  # a discarded record held out of sync waits for an operator too (regsync.db.holds)
         hold = OutboxHold.__table__
@@ -334,7 +340,7 @@ def list_outbox(engine: Engine | Connection, *, states: Sequence[str] | None = N
         OperatorUsageError: an unknown state or a limit below 1.
     """
     if limit < 1 or offset < 0:
-        raise OperatorUsageError("--limit must be at least 1 and --offset at least 0")
+        raise OperatorUsageError(N_("--limit must be at least 1 and --offset at least 0"))
     cond = _list_filter(states, code, kind)
     now = now or utcnow()
     rank = _rank_expr()
@@ -377,9 +383,12 @@ def list_outbox(engine: Engine | Connection, *, states: Sequence[str] | None = N
         if parent is not None and parent in held:  # not refused by the registry: an operator's discard
             code = "PARENT_DISCARDED"
             audit = held[parent]["audit_id"]
-            reason = (f"waits for {blocked_by}, which an operator discarded"
-                      + (f" (audit #{audit})" if audit is not None else "")
-                      + f": `regsync outbox restore {blocked_by}` sends it, or discard this record too")
+            # a Message: English text in JSON, translated where the console shows it
+            reason = (Message(N_("waits for {parent}, which an operator discarded (audit #{audit_id}): `regsync "
+                                 "outbox restore {parent}` sends it, or discard this record too"),
+                              parent=blocked_by, audit_id=audit) if audit is not None else
+                      Message(N_("waits for {parent}, which an operator discarded: `regsync outbox restore "
+                                 "{parent}` sends it, or discard this record too"), parent=blocked_by))
         hold_info = held.get(key) if state == "discarded" else None
         deps, n_deps = waiting_on.get(key, ([], 0)) if hold_info else ([], 0)
         records.append(OutboxRecord(
@@ -567,7 +576,7 @@ def restore_outbox(engine: Engine, selection: Selection, *, reason: str, actor: 
         OperatorUsageError: no targets, ``code``/``all_failed``, or an empty reason.
     """
     if selection.code is not None or selection.all_failed or not (selection.row_ids or selection.records):
-        raise OperatorUsageError("name the records to restore: IDs or KIND:LOCAL_ID (as `outbox list` shows them)")
+        raise OperatorUsageError(N_("name the records to restore: IDs or KIND:LOCAL_ID (as `outbox list` shows them)"))
     reason = check_reason(reason)
     now = now or utcnow()
     actor = mask_text((actor or default_actor()).strip() or "unknown")[:64]
@@ -618,7 +627,7 @@ def check_reason(reason: str | None) -> str:
         OperatorUsageError: it is missing or blank.
     """
     if not reason or not reason.strip():
-        raise OperatorUsageError("--reason must not be empty: say why, it goes to the audit table")
+        raise OperatorUsageError(N_("--reason must not be empty: say why, it goes to the audit table"))
     return reason.strip()
 
 

@@ -16,11 +16,14 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from regsync.db.migrate import current_revision, head_revision
 from regsync.db.session import make_engine
 from regsync.domain.masking import mask_text
+from regsync.i18n import TranslatableError
+from regsync.i18n import gettext_noop as N_
 from regsync.settings import ConfigError, DatabaseSettings
 
 
-class StoreError(Exception):
-    """The local store cannot be used as it is (unreachable, missing, not migrated, read-only): exit code 1."""
+class StoreError(TranslatableError):
+    """The local store cannot be used as it is (unreachable, missing, not migrated, read-only): exit code 1.
+    ``str(exc)`` is English (logs); the console prints :meth:`~regsync.i18n.TranslatableError.text`."""
 
 
 def missing_sqlite_file(engine: Engine) -> str | None:
@@ -57,28 +60,29 @@ def open_store(db: DatabaseSettings | str, *, migrated: bool = True) -> Engine:
         raise ConfigError(f"database.url (REGSYNC_DATABASE_URL) is not a database URL regsync can use ({exc}); "
                           "examples: sqlite:///regsync.db, postgresql+psycopg://user@host:5432/db") from exc
     except ImportError as exc:
-        raise ConfigError("database.url (REGSYNC_DATABASE_URL) needs a database driver that is not installed: "
-                          f"{exc}") from exc
+        raise ConfigError(N_("database.url (REGSYNC_DATABASE_URL) needs a database driver that is not "
+                             "installed: {error}"), error=str(exc)) from exc
     if not migrated:
         return engine
     missing = missing_sqlite_file(engine)
     if missing:
         engine.dispose()
-        raise StoreError(f"no local store at {missing}: run `regsync db upgrade` (or `regsync generate`) first")
+        raise StoreError(N_("no local store at {path}: run `regsync db upgrade` (or `regsync generate`) first"),
+                         path=missing)
     try:
         rev = current_revision(engine)
     except SQLAlchemyError as exc:
         engine.dispose()
-        raise StoreError(f"cannot open the local store: {mask_text(str(getattr(exc, 'orig', None) or exc))}") \
-            from exc
+        raise StoreError(N_("cannot open the local store: {error}"),
+                         error=mask_text(str(getattr(exc, "orig", None) or exc))) from exc
     if rev is None and prefix and has_unprefixed_store(engine):
         engine.dispose()
-        raise StoreError(f"the store's tables have no prefix, and database.table_prefix is {prefix!r}: set "
-                         "database.table_prefix (REGSYNC_TABLE_PREFIX) to none for this store")
+        raise StoreError(N_("the store's tables have no prefix, and database.table_prefix is {prefix!r}: set "
+                            "database.table_prefix (REGSYNC_TABLE_PREFIX) to none for this store"), prefix=prefix)
     if rev != head_revision():
         engine.dispose()
-        raise StoreError(f"the local store is at schema revision {rev or 'none'}, not {head_revision()}: "
-                         "run `regsync db upgrade` first")
+        raise StoreError(N_("the local store is at schema revision {revision}, not {head}: run `regsync db upgrade` "
+                            "first"), revision=rev or "none", head=head_revision())
     return engine
 
 
@@ -95,5 +99,7 @@ def store_error(exc: SQLAlchemyError) -> StoreError:
     orig = getattr(exc, "orig", None) or exc
     first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
     migrated = "outbox" not in first and "audit" not in first
-    hint = "" if migrated else " (is the store migrated? run `regsync db upgrade`)"
-    return StoreError(mask_text(f"{type(orig).__name__}: {first}{hint}"))
+    error = mask_text(f"{type(orig).__name__}: {first}")
+    if migrated:
+        return StoreError(error)
+    return StoreError(N_("{error} (is the store migrated? run `regsync db upgrade`)"), error=error)

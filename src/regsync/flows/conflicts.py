@@ -52,6 +52,7 @@ from regsync.domain.normalize import normalize_id_number, normalize_name, normal
 from regsync.domain.projection import SENSITIVE, canonical, dumps, project_local, project_registry
 from regsync.flows.apply import LocalWriter
 from regsync.flows.operator import OperatorUsageError, check_reason, default_actor, parse_kind
+from regsync.i18n import gettext_noop as N_
 from regsync.registry.port import RegistryPort
 from regsync.registry.types import as_kind
 from regsync.settings import Settings
@@ -148,9 +149,10 @@ def list_conflicts(engine: Engine, *, state: str | None = "open", kind: str | No
         OperatorUsageError: an unknown state or kind, or a bad limit.
     """
     if state is not None and state not in STATES:
-        raise OperatorUsageError(f"unknown state {state!r}: one of {', '.join(STATES)} (or all)")
+        raise OperatorUsageError(N_("unknown state {state!r}: one of {states} (or all)"), state=state,
+                                 states=", ".join(STATES))
     if not 1 <= limit <= 10_000:
-        raise OperatorUsageError("--limit must be between 1 and 10000")
+        raise OperatorUsageError(N_("--limit must be between 1 and 10000"))
     entity = parse_kind(kind) if kind else None
     with engine.connect() as conn:
         rows, total, by_state, open_by_field = conflict_page(conn, state=state, kind=entity, field=field_name,
@@ -166,7 +168,7 @@ def get_conflict(conn: Connection, conflict_id: int) -> ConflictView:
     """
     r = find_conflict(conn, conflict_id)
     if r is None:
-        raise OperatorUsageError(f"no conflict {conflict_id}")
+        raise OperatorUsageError(N_("no conflict {id}"), id=conflict_id)
     return _view(r)
 
 
@@ -180,7 +182,8 @@ def _audit(conn: Connection, action: str, target: str, reason: str, actor: str |
 def _registry_record(client: RegistryPort, c: ConflictView) -> dict[str, Any]:
     found = client.lookup(as_kind(c.kind), [c.registry_id])
     if not found:
-        raise OperatorUsageError(f"the registry no longer has {c.kind} {c.registry_id}; run a reconcile")
+        raise OperatorUsageError(N_("the registry no longer has {kind} {registry_id}; run a reconcile"), kind=c.kind,
+                                 registry_id=c.registry_id)
     return found[0]
 
 
@@ -239,9 +242,9 @@ def parse_set(value: str, field_name: str) -> Any:
     """
     name, sep, raw = value.partition("=")
     if not sep or not name.strip():
-        raise OperatorUsageError(f"--set wants FIELD=VALUE, got {value!r}")
+        raise OperatorUsageError(N_("--set wants FIELD=VALUE, got {value!r}"), value=value)
     if name.strip() != field_name:
-        raise OperatorUsageError(f"this conflict is on {field_name!r}, not {name.strip()!r}")
+        raise OperatorUsageError(N_("this conflict is on {field!r}, not {name!r}"), field=field_name, name=name.strip())
     raw = raw.strip()
     if field_name in _LIST_COLUMNS:
         try:
@@ -249,7 +252,8 @@ def parse_set(value: str, field_name: str) -> Any:
         except ValueError:
             parsed = [x.strip() for x in raw.split(",") if x.strip()]
         if not isinstance(parsed, list):
-            raise OperatorUsageError(f"{field_name} is a list: give a JSON array or comma-separated values")
+            raise OperatorUsageError(N_("{field} is a list: give a JSON array or comma-separated values"),
+                                     field=field_name)
         return parsed
     return None if raw == "" else raw
 
@@ -298,14 +302,14 @@ def resolve_conflict(engine: Engine, client: RegistryPort, settings: Settings, c
     """
     reason = check_reason(reason)
     if (take is None) == (set_value is None):
-        raise OperatorUsageError("give exactly one of --take local|registry and --set FIELD=VALUE")
+        raise OperatorUsageError(N_("give exactly one of --take local|registry and --set FIELD=VALUE"))
     check_hash_key(engine, settings.hash_key)  # the link's snapshot is re-hashed with the store's key
     if take is not None and take not in TAKES:
-        raise OperatorUsageError(f"--take must be local or registry, not {take!r}")
+        raise OperatorUsageError(N_("--take must be local or registry, not {take!r}"), take=take)
     with engine.connect() as conn:
         c = get_conflict(conn, conflict_id)
     if c.state != "open":
-        raise OperatorUsageError(f"conflict {conflict_id} is {c.state}, not open")
+        raise OperatorUsageError(N_("conflict {id} is {state}, not open"), id=conflict_id, state=c.state)
     rec = _registry_record(client, c)
     remote = project_registry(c.kind, rec)
     remote_canon = canonical(remote, settings.hash_key)
@@ -315,13 +319,14 @@ def resolve_conflict(engine: Engine, client: RegistryPort, settings: Settings, c
         # re-read under the transaction: a merge may have superseded it meanwhile
         state = conflict_state(conn, conflict_id)
         if state != "open":
-            raise OperatorUsageError(f"conflict {conflict_id} was {state} meanwhile")
+            raise OperatorUsageError(N_("conflict {id} was {state} meanwhile"), id=conflict_id, state=state)
         row, refs = live_record(conn, c.kind, c.local_id)
         if row is None:
-            raise OperatorUsageError(f"the platform no longer has {c.kind} {c.local_id}")
+            raise OperatorUsageError(N_("the platform no longer has {kind} {local_id}"), kind=c.kind,
+                                     local_id=c.local_id)
         link = record_link(conn, c.kind, c.local_id)
         if link is None:
-            raise OperatorUsageError(f"{c.kind} {c.local_id} is not linked any more")
+            raise OperatorUsageError(N_("{kind} {local_id} is not linked any more"), kind=c.kind, local_id=c.local_id)
         base = json.loads(link["base"] or "{}")
         applied = queued = False
         if take == "registry":
@@ -337,15 +342,16 @@ def resolve_conflict(engine: Engine, client: RegistryPort, settings: Settings, c
                     try:
                         value = dt.date.fromisoformat(str(value))
                     except ValueError as exc:
-                        raise OperatorUsageError(f"{c.field} is a date (YYYY-MM-DD), not {value!r}") from exc
+                        raise OperatorUsageError(N_("{field} is a date (YYYY-MM-DD), not {value!r}"), field=c.field,
+                                                 value=value) from exc
                 local_value = writer.to_local(conn, c.kind, c.field, value)
                 check = dict(row, **{c.field: local_value})
                 try:
                     project_local(c.kind, check, refs)
                     _check_value(c.kind, c.field, value, row)
                 except (ValueError, TypeError) as exc:
-                    raise OperatorUsageError(f"{c.field}={_shown(c.field, value)!r} is not a valid value: "
-                                             f"{mask_text(str(exc))}") from exc
+                    raise OperatorUsageError(N_("{field}={value!r} is not a valid value: {why}"), field=c.field,
+                                             value=_shown(c.field, value), why=mask_text(str(exc))) from exc
                 writer.write_local(conn, c.kind, row, MergeResult(merged={c.field: value}, apply_local=[c.field]))
                 applied = True
                 resolution = "value"

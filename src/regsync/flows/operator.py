@@ -38,6 +38,7 @@ from regsync.db.outbox_admin import (
 from regsync.db.store import open_store, store_error
 from regsync.domain.kinds import KIND_NAMES
 from regsync.domain.masking import mask_text
+from regsync.i18n import gettext_noop as N_
 from regsync.settings import Settings
 
 _KIND_ALIASES: dict[str, str] = {**{k: k for k in ENTITIES}, **{v: k for k, v in KIND_NAMES.items()}}
@@ -58,7 +59,7 @@ def parse_kind(value: str) -> str:
     """
     kind = _KIND_ALIASES.get(value.strip().lower())
     if kind is None:
-        raise OperatorUsageError(f"unknown kind {value!r}; one of {', '.join(ENTITIES)}")
+        raise OperatorUsageError(N_("unknown kind {value!r}; one of {kinds}"), value=value, kinds=", ".join(ENTITIES))
     return kind
 
 def parse_targets(values: Iterable[str]) -> tuple[tuple[int, ...], tuple[tuple[str, int], ...]]:
@@ -84,8 +85,8 @@ def parse_targets(values: Iterable[str]) -> tuple[tuple[int, ...], tuple[tuple[s
             else:
                 row_ids[int(value)] = None
         except ValueError as exc:
-            raise OperatorUsageError(
-                f"{mask_text(raw)!r} is neither an outbox row id nor KIND:LOCAL_ID") from exc
+            raise OperatorUsageError(N_("{value!r} is neither an outbox row id nor KIND:LOCAL_ID"),
+                                     value=mask_text(raw)) from exc
     return tuple(row_ids), tuple(records)
 
 

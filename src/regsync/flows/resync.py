@@ -58,6 +58,8 @@ from regsync.flows.reconcile import (
 )
 from regsync.flows.reconcile_findings import FindingCounts
 from regsync.flows.runs import RecordedRun, run_store
+from regsync.i18n import TranslatableError
+from regsync.i18n import gettext_noop as N_
 from regsync.registry.client import RegistryClient
 from regsync.registry.types import Kind
 from regsync.settings import Settings
@@ -68,8 +70,9 @@ log = structlog.get_logger(__name__)
 MAX_DEPTH = 8
 
 
-class ResyncUsageError(ValueError):
-    """The scope names nothing that exists, or is malformed (exit code 2)."""
+class ResyncUsageError(TranslatableError, ValueError):
+    """The scope names nothing that exists, or is malformed (exit code 2). ``str(exc)`` is English (the run's
+    record, JSON, logs); the console prints :meth:`~regsync.i18n.TranslatableError.text`."""
 
 
 @dataclass(frozen=True)
@@ -167,7 +170,8 @@ class ScopeReader:
         if t.id_number:
             norm = try_normalize_id_number(t.id_type, t.id_number)
             if norm is None:
-                raise ResyncUsageError(f"{mask_id_number(t.id_number.strip())} is not a valid {t.id_type} number")
+                raise ResyncUsageError(N_("{id_number} is not a valid {id_type} number"),
+                                       id_number=mask_id_number(t.id_number.strip()), id_type=t.id_type)
             ids = volunteer_ids_with_id_number(self.conn, t.id_type, norm)
         elif t.registry_id:
             ids = linked_local_ids(self.conn, "volunteer", str(t.ident))
@@ -176,7 +180,8 @@ class ScopeReader:
         else:
             ids = existing_ids(self.conn, "volunteer", self._local_id("volunteer", t.ident))
         if not ids and not self.unlinked_registry:
-            raise ResyncUsageError(f"no volunteer {t.describe().split(':', 1)[1]} in the local store")
+            raise ResyncUsageError(N_("no volunteer {ident} in the local store"),
+                                   ident=t.describe().split(":", 1)[1])
         return ids
 
     def _local_id(self, kind: str, ident: str | None) -> int:
@@ -204,7 +209,7 @@ class ScopeReader:
         else:
             roots = existing_ids(self.conn, "org", self._local_id("org", t.ident))
         if not roots:
-            raise ResyncUsageError(f"no org {t.ident} in the local store")
+            raise ResyncUsageError(N_("no org {ident} in the local store"), ident=t.ident)
         out, level = list(roots), list(roots)
         for _ in range(MAX_DEPTH if t.subtree else 0):
             level = org_children(self.conn, level)
@@ -227,8 +232,8 @@ class ScopeReader:
             raise ResyncUsageError(str(exc)) from None
         if region_holds_records(self.conn, prefix):
             return prefix
-        raise ResyncUsageError(f"region {self.t.ident}: no org, volunteer or activity of the local store lies in it "
-                               "(an unknown or empty region)")
+        raise ResyncUsageError(N_("region {code}: no org, volunteer or activity of the local store lies in it "
+                                  "(an unknown or empty region)"), code=self.t.ident)
 
     def pages(self) -> Iterator[tuple[str, list[int]]]:
         """``(kind, local ids)`` pages in reference order."""
@@ -260,8 +265,8 @@ def _int(value: str | None) -> int:
     try:
         return int(str(value))
     except ValueError:
-        raise ResyncUsageError(f"{value!r} is not a local id (a whole number); pass --registry-id for a registry "
-                               "id") from None
+        raise ResyncUsageError(N_("{value!r} is not a local id (a whole number); pass --registry-id for a "
+                                  "registry id"), value=value) from None
 
 
 def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | None = None,
@@ -294,7 +299,7 @@ def run_resync(settings: Settings, target: Target, *, reason: str, actor: str | 
     """
     reason = check_reason(reason)
     if target.scope not in ("volunteer", "org", "region"):
-        raise ResyncUsageError("the scope is volunteer, org or region")
+        raise ResyncUsageError(N_("the scope is volunteer, org or region"))
     if target.scope == "region":
         try:
             check_region(target.ident, settings.province)
@@ -343,7 +348,8 @@ def _resync(settings: Settings, engine: Engine, run: RecordedRun, target: Target
                 one: Kind = "volunteer" if target.scope == "volunteer" else "org"
                 recs = client.lookup(one, [rid])
                 if not recs:
-                    raise ResyncUsageError(f"no {one} {rid} in the registry nor in the local store")
+                    raise ResyncUsageError(N_("no {kind} {registry_id} in the registry nor in the local store"), kind=one,
+                                           registry_id=rid)
                 rc.compared[one]["registry"] += 1
                 rc.one_sided.registry_only(one, recs)
             recorder.flush()

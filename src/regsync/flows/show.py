@@ -52,6 +52,8 @@ from regsync.domain.merge import shown
 from regsync.domain.projection import FIELDS, REFERENCES, SENSITIVE, canonical, project_local, project_registry
 from regsync.flows.operator import OperatorUsageError, check_reason, default_actor, parse_kind
 from regsync.flows.runs import open_client, run_store
+from regsync.i18n import TranslatableError
+from regsync.i18n import gettext_noop as N_
 from regsync.registry.errors import RegistryError
 from regsync.registry.port import RegistryPort
 from regsync.registry.types import as_kind
@@ -78,7 +80,7 @@ class ShowUsageError(OperatorUsageError):
     without a reason (exit code 2)."""
 
 
-class RecordNotFound(LookupError):
+class RecordNotFound(TranslatableError, LookupError):
     """Neither the platform nor the registry holds the record, or the platform does not and the registry could not
     be read (exit code 1)."""
 
@@ -397,13 +399,13 @@ def show_record(settings: Settings, kind: str, key: str | None = None, *, regist
     """
     kind = parse_kind(kind.replace("-", "_"))
     if (key is None or not key.strip()) == (registry_id is None or not registry_id.strip()):
-        raise ShowUsageError("name the record by its KEY or by --registry-id ID, one of them")
+        raise ShowUsageError(N_("name the record by its KEY or by --registry-id ID, one of them"))
     if show_personal_data:
         try:
             reason = check_reason(reason)
         except OperatorUsageError as exc:
-            raise ShowUsageError("--show-personal-data needs --reason: why the ID numbers and phones are needed "
-                                 "(it goes to the audit table)") from exc
+            raise ShowUsageError(N_("--show-personal-data needs --reason: why the ID numbers and phones are needed "
+                                    "(it goes to the audit table)")) from exc
     registry_id = registry_id.strip() if registry_id is not None else None
     with run_store(settings, engine) as store:
         with store.connect() as conn:
@@ -411,10 +413,14 @@ def show_record(settings: Settings, kind: str, key: str | None = None, *, regist
         state, record, error = _registry_side(settings, client, kind, t.registry_id)
         local_found = t.row is not None
         if not local_found and t.link is None and record is None:
-            named = f"{kind} {key}" if key is not None else f"{kind} with registry id {registry_id}"
-            raise RecordNotFound(f"no {named} on the platform" + (
-                f", and the registry could not be read ({error})" if error else
-                "" if registry_id is None else " nor in the registry"))
+            if key is not None:
+                raise RecordNotFound(N_("no {kind} {key} on the platform, and the registry could not be read "
+                                        "({error})") if error else N_("no {kind} {key} on the platform"),
+                                     kind=kind, key=key, error=error)
+            raise RecordNotFound(N_("no {kind} with registry id {registry_id} on the platform, and the registry "
+                                    "could not be read ({error})") if error else
+                                 N_("no {kind} with registry id {registry_id} on the platform nor in the registry"),
+                                 kind=kind, registry_id=registry_id, error=error)
         view = RecordView(kind=kind, key=t.key, local_id=t.local_id, registry_id=t.registry_id,
                           local_found=local_found, registry_state=state, registry_error=error)
         local, view.local_error = _local_fields(kind, t) if local_found else (None, None)

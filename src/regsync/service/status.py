@@ -105,10 +105,11 @@ def parse_duration(text_: str) -> dt.timedelta:
     compact = (text_ or "").strip().lower().replace(" ", "")
     parts = re.findall(r"(\d+(?:\.\d+)?)([smhd])", compact)
     if not compact or not parts or "".join(n + u for n, u in parts) != compact:
-        raise OperatorUsageError(f"--for takes a duration such as 90s, 30m, 2h, 1d or 1h30m, got {text_!r}")
+        raise OperatorUsageError(gettext_noop("--for takes a duration such as 90s, 30m, 2h, 1d or 1h30m, got {value!r}"),
+                                 value=text_)
     seconds = sum(float(n) * _UNITS[u] for n, u in parts)
     if seconds <= 0:
-        raise OperatorUsageError(f"--for must be longer than 0 s, got {text_!r}")
+        raise OperatorUsageError(gettext_noop("--for must be longer than 0 s, got {value!r}"), value=text_)
     return dt.timedelta(seconds=seconds)
 
 
@@ -125,7 +126,7 @@ def pause_end(for_: str | None, until: str | None, *, now: dt.datetime | None = 
     """
     now = now or utcnow()
     if for_ is not None and until is not None:
-        raise OperatorUsageError("give --for or --until, not both")
+        raise OperatorUsageError(gettext_noop("give --for or --until, not both"))
     if for_ is not None:
         return now + parse_duration(for_)
     if until is None:
@@ -133,13 +134,14 @@ def pause_end(for_: str | None, until: str | None, *, now: dt.datetime | None = 
     try:
         at = dt.datetime.fromisoformat(until.strip())
     except ValueError as exc:
-        raise OperatorUsageError(f"--until takes a time such as 2026-12-01T06:00 (+08:00 unless an offset is "
-                                 f"given), got {until!r}") from exc
+        raise OperatorUsageError(gettext_noop("--until takes a time such as 2026-12-01T06:00 (+08:00 unless an offset "
+                                              "is given), got {value!r}"), value=until) from exc
     if at.tzinfo is None:
         at = at.replace(tzinfo=SHANGHAI)
     end = at.astimezone(dt.UTC).replace(tzinfo=None)
     if end <= now:
-        raise OperatorUsageError(f"--until {until} is not in the future (now {iso_local(now)})")
+        raise OperatorUsageError(gettext_noop("--until {until} is not in the future (now {now})"), until=until,
+                                 now=iso_local(now))
     return end
 
 
@@ -167,12 +169,13 @@ def set_paused(engine: Engine, flows: Sequence[str], paused: bool, *, reason: st
     """
     reason = check_reason(reason)
     if not flows or any(f not in PAUSABLE for f in flows):
-        raise OperatorUsageError(f"flows to pause or resume: {', '.join(PAUSABLE)}")
+        raise OperatorUsageError(gettext_noop("flows to pause or resume: {flows}"), flows=", ".join(PAUSABLE))
     now = now or utcnow()
     if until is not None and not paused:
-        raise OperatorUsageError("an expiry (--for, --until) is for pause, not resume")
+        raise OperatorUsageError(gettext_noop("an expiry (--for, --until) is for pause, not resume"))
     if until is not None and until <= now:
-        raise OperatorUsageError(f"the pause would end at {iso_local(until)}, which is not in the future")
+        raise OperatorUsageError(gettext_noop("the pause would end at {at}, which is not in the future"),
+                                 at=iso_local(until))
     actor = mask_text((actor or default_actor()).strip() or "unknown")[:64]
     action = "pause" if paused else "resume"
     changed, audit_id = write_pause(engine, flows, paused, actor=actor, reason=reason, now=now,
@@ -549,7 +552,7 @@ def run_pause(settings: Settings, flows: Sequence[str], paused: bool, *, reason:
     end = pause_end(for_, until)
     if end is not None and not paused:
 
-        raise OperatorUsageError("an expiry (--for, --until) is for pause, not resume")
+        raise OperatorUsageError(gettext_noop("an expiry (--for, --until) is for pause, not resume"))
     engine = open_store(settings.database)
     try:
         return set_paused(engine, flows, paused, reason=reason, actor=actor, until=end)
