@@ -55,6 +55,19 @@ def test_demo_numbers_add_up_and_failures_are_only_unfixable_dirt(tmp_path: Path
     again = run_cli("demo", "--json", "--scale", "0.0005", "--workdir", str(tmp_path / "demo"))
     assert again.returncode == 0 and json.loads(again.stdout)["local"] == summary["local"]
     assert (tmp_path / "demo" / "sandbox.db").exists()
+    # what a manager reads next (issue 15): the reconcile's report, the worklists, and the settings to go on with
+    outputs = json.loads(again.stdout)["outputs"]
+    assert outputs["discrepancies"] >= 0 and outputs["reconcile_run"] is not None
+    page = (tmp_path / "demo" / "report.html").read_text(encoding="utf-8")
+    assert page.rstrip().endswith("</html>") and "echarts" in page  # one whole page, its charts inlined
+    from openpyxl import load_workbook  # only this test reads the spreadsheet
+
+    sheet = load_workbook(tmp_path / "demo" / "worklist.xlsx", read_only=True).worksheets[0]
+    assert sum(1 for _ in sheet.iter_rows(min_row=2)) == outputs["worklist_items"] > 0  # the generator's dirt
+    listed = run_cli("report", "list", "--json", env={"REGSYNC_CONFIG": outputs["config"]})
+    assert listed.returncode == 0, listed.stderr
+    assert outputs["reconcile_run"] in [r["id"] for r in json.loads(listed.stdout)["runs"]]
+    assert "regsync sandbox serve --db" in outputs["sandbox_command"]
 
 
 @pytest.mark.slow

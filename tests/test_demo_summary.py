@@ -107,12 +107,12 @@ def test_no_two_columns_say_the_same() -> None:
     one column now, ``synced``; ``linked`` (the duplicates, in the demo) is said in the duplicates' note."""
     out = rendered(happy())
     header = next(line for line in out.splitlines() if line.lstrip().startswith("kind"))
-    assert header.split() == ["kind", "on", "the", "platform", "synced", "duplicates", "refused", "adds", "up",
+    assert header.split() == ["kind", "on", "the", "platform", "synced", "duplicates", "not", "sent", "adds", "up",
                               "writes"]
     row = next(line for line in out.splitlines() if line.lstrip().startswith("volunteers"))
     assert row.split() == ["volunteers", "960", "953", "2", "5", "yes", "953"]
     # the columns add up to the platform's records, as the line under the table says
-    assert "on the platform = synced + duplicates + refused;" in out
+    assert "on the platform = synced + duplicates + not sent;" in out
 
 
 @pytest.mark.parametrize(("change", "note", "outcome"), [

@@ -35,9 +35,13 @@ from regsync.db.session import make_engine
 from regsync.domain.kinds import KIND_NAMES
 from regsync.domain.projection import FIELDS, canonical, project_local, project_registry
 from regsync.flows.inbound import Poller
+from regsync.flows.reconcile import run_reconcile
 from regsync.flows.sync import run_sync
 from regsync.generate.load import run_generate
 from regsync.registry.client import RegistryClient
+from regsync.reports.export import export_to_path
+from regsync.reports.worklist import open_worklist
+from regsync.reports.worklist_render import write_worklist
 from regsync.sandbox.admin_client import trigger_activity
 from regsync.sandbox.faults import parse_fault_spec
 from regsync.sandbox.server import SandboxServer
@@ -322,6 +326,7 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
         failed_codes = outbox_failures_by_kind(engine)
         local = local_counts(engine)
         transferred = transferred_counts(engine, settings.province)
+        outputs = manager_outputs(settings, engine, workdir, advance)
         engine.dispose()
         injected = httpx.get(f"{sandbox.admin_url}/counters", timeout=30).json()["data"].get("injected", {})
     summary = {
@@ -349,7 +354,65 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
         "platform": platform,
         "status": _worst(r["status"] for r in runs),
         **({"error": sync["error"]} if sync.get("error") else {}),
+        "outputs": outputs,
         "workdir": str(workdir),
         "seconds": round(time.monotonic() - started, 3),
     }
     return summary
+
+
+def manager_outputs(settings: Settings, engine: Engine, workdir: Path, advance: Any) -> dict[str, Any]:
+    """What a manager's day starts with, made once the sync is done: a full reconcile (design.md, flow 3; report
+    only, no repair), its report as one HTML page (``report.html``), the worklists as a spreadsheet
+    (``worklist.xlsx``: every discrepancy and failed record, who must fix it), and the settings that open the demo's
+    store afterwards (``regsync.toml``: the sandbox on its default port, :func:`demo_config`).
+
+    Returns:
+        ``{"reconcile_run", "discrepancies", "report", "worklist", "worklist_items", "config", "sandbox_command"}``
+        (paths as text); a step that fails is logged and left out, it does not fail the demo.
+    """
+    out: dict[str, Any] = {}
+    code, reconciled = run_reconcile(settings, engine=engine, progress=advance)
+    run_id = reconciled.get("run_id")
+    found = reconciled.get("discrepancies") or {}
+    out["reconcile_run"] = run_id
+    out["discrepancies"] = sum(found.values()) if isinstance(found, dict) else found
+    if run_id is not None:
+        export_to_path(engine, int(run_id), "html", workdir / "report.html", actor="regsync demo")
+        out["report"] = str(workdir / "report.html")
+    worklist = open_worklist(engine, fmt="xlsx", output=str(workdir / "worklist.xlsx"), actor="regsync demo")
+    written = write_worklist(worklist, "xlsx", workdir / "worklist.xlsx")
+    out["worklist"], out["worklist_items"] = str(written[0][0]), written[0][1]
+    config, command = demo_config(settings, workdir)
+    out["config"], out["sandbox_command"] = str(config), command
+    return out
+
+
+def demo_config(settings: Settings, workdir: Path) -> tuple[Path, str]:
+    """Write ``regsync.toml`` into ``workdir``: the demo's store, key file and the sandbox's client, the registry on
+    the sandbox's default port (8700). Returns the file and the command that serves the demo's sandbox there again
+    (the demo's own sandbox stops with it). The file holds the demo's client secret: it is made readable by its
+    owner only."""
+    path = workdir / "regsync.toml"
+    reg = settings.registry
+    path.write_text("\n".join([
+        "# The demo's settings: `REGSYNC_CONFIG=" + str(path) + " regsync report list` and the other commands read",
+        "# the demo's store. Commands that ask the registry need the demo's sandbox served again (see",
+        "# `regsync sandbox serve --help`): the command is in the demo's last lines.",
+        f'province = "{settings.province}"',
+        f'hash_key_file = "{workdir / ("local.db" + KEY_FILE_SUFFIX)}"',
+        "",
+        "[database]",
+        f'url = "{settings.database.url}"',
+        f'mapping = "{settings.database.mapping}"',
+        "",
+        "[registry]",
+        'url = "http://127.0.0.1:8700/api/v1"',
+        f'client_id = "{reg.client_id}"',
+        f'client_secret = "{reg.client_secret}"',
+        f'sign_method = "{reg.sign_method}"',
+        ""]), encoding="utf-8")
+    path.chmod(0o600)
+    command = (f"regsync sandbox serve --db {workdir / 'sandbox.db'} "
+               f"--client {reg.client_id}:{reg.client_secret}:{settings.province}")
+    return path, command

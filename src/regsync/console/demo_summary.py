@@ -46,6 +46,8 @@ BROUGHT_HOME = (
     ("conflicts", N_("held as conflicts for an operator")),
 )
 PARENT_FAILED = "PARENT_FAILED"
+#: The demo's platforms (``--platform``), in words.
+PLATFORM_WORDS = {"reference": N_("reference"), "legacy": N_("legacy")}
 
 
 def _kind(name: str) -> str:
@@ -266,13 +268,14 @@ def print_demo_summary(summary: dict[str, Any], console: Console | None = None) 
     registry, local = _per_kind(summary, "registry"), _per_kind(summary, "local")
     pushed = _per_kind(summary, "pushed")
     show_step, show_moved = any(step.values()), any(moved.values())
+    platform = summary.get("platform", "reference")
     headline = _("regsync demo on the {platform} platform, {seconds} s: {outcome}").format(
-        platform=summary.get("platform", "reference"), seconds=f"{summary['seconds']:.0f}",
+        platform=_(PLATFORM_WORDS.get(platform, platform)), seconds=f"{summary['seconds']:.0f}",
         outcome=demo_outcome(summary))
     out.print(f"[bold]{escape(headline)}[/bold]", highlight=False)
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
     columns = [_("kind"), _("on the platform"), _("synced"), *([_("out of step")] if show_step else []),
-               _("duplicates"), _("refused"), *([_("moved out")] if show_moved else []), _("adds up"), _("writes")]
+               _("duplicates"), _("not sent"), *([_("moved out")] if show_moved else []), _("adds up"), _("writes")]
     for i, col in enumerate(columns):
         table.add_column(col, justify="left" if i == 0 else "center" if i == len(columns) - 2 else "right",
                          no_wrap=True)
@@ -283,10 +286,11 @@ def print_demo_summary(summary: dict[str, Any], console: Console | None = None) 
                       f"{dups[name]:,}", f"{failed[name]:,}", *([f"{moved[name]:,}"] if show_moved else []),
                       _("yes") if adds_up else "[red]" + _("no") + "[/red]", f"{pushed[name]:,}")
     out.print(table)
-    parts = " + ".join([_("synced"), *([_("out of step")] if show_step else []), _("duplicates"), _("refused"),
+    parts = " + ".join([_("synced"), *([_("out of step")] if show_step else []), _("duplicates"), _("not sent"),
                         *([_("moved out")] if show_moved else [])])
-    out.print(_("on the platform = {parts}; synced: in the registry, the same on both sides; writes: accepted by "
-                "the registry").format(parts=parts), highlight=False)
+    out.print(_("on the platform = {parts}; synced: in the registry, the same on both sides; not sent: refused by "
+                "the registry, or waiting for a refused record; adds up: whether the columns add up to the "
+                "platform's records; writes: accepted by the registry").format(parts=parts), highlight=False)
     for line in demo_notes(summary):
         out.print(f"- {line}", highlight=False)
     if summary.get("platform", "reference") != "reference":
@@ -299,5 +303,25 @@ def print_demo_summary(summary: dict[str, Any], console: Console | None = None) 
             faults=", ".join(f"{k} {v}" for k, v in sorted(summary["faults"]["injected"].items()))), highlight=False)
     if summary.get("error"):
         out.print("[red]" + escape(_("error: {error}").format(error=summary["error"])) + "[/red]", highlight=False)
+    for line in output_lines(summary.get("outputs") or {}):
+        out.print(escape(line), highlight=False)
     out.print(escape(_("databases kept in {workdir} (local.db, sandbox.db); --json prints every figure").format(
         workdir=summary["workdir"])), highlight=False)
+
+
+def output_lines(outputs: dict[str, Any]) -> list[str]:
+    """The lines on what a manager reads next (:func:`regsync.console.demo.manager_outputs`): the reconcile's report,
+    the worklists, and how to go on with the demo's store and sandbox."""
+    lines = []
+    if outputs.get("report"):
+        lines.append(_("reconciliation report: {path} (reconcile run {run}, {count} discrepancies)").format(
+            path=outputs["report"], run=outputs.get("reconcile_run"), count=outputs.get("discrepancies")))
+    if outputs.get("worklist"):
+        lines.append(_("worklists: {path} ({count} items to fix, by city and organization; `regsync report "
+                       "worklist --city CODE` makes one city's)").format(path=outputs["worklist"],
+                                                                        count=outputs.get("worklist_items")))
+    if outputs.get("config"):
+        lines.append(_("to go on with the demo's store: REGSYNC_CONFIG={config} regsync report list; for the "
+                       "commands that ask the registry, serve the demo's sandbox again first: {command}").format(
+            config=outputs["config"], command=outputs.get("sandbox_command")))
+    return lines
