@@ -180,8 +180,11 @@ def test_reconcile_job_runs_the_reconcile_and_writes_its_reports(engine: Engine,
         assert sum(summary["discrepancies"].values()) >= 1 and summary["hours"]["total"]["volunteers"] == 1
         assert phone == "13955556666"  # contact: the registry's, pulled by the repair
     written = sorted(p.name for p in (tmp_path / "reports").iterdir())
-    assert len(written) == 2 and written[0].startswith(f"reconcile-{slot.run_id}-") and written[0].endswith(".csv") \
+    assert len(written) == 4, written  # the report as CSV and HTML, the worklists: the province's and by city
+    assert written[0].startswith(f"reconcile-{slot.run_id}-") and written[0].endswith(".csv") \
         and written[1].endswith(".html")
+    assert written[2].startswith(f"worklist-{slot.run_id}-") and written[2].endswith(".xlsx")
+    assert written[3].startswith(f"worklists-{slot.run_id}-") and (tmp_path / "reports" / written[3]).is_dir()
     page = (tmp_path / "reports" / written[1]).read_text(encoding="utf-8")
     assert "<html" in page and "13955556666" not in page and "139****6666" in page
 

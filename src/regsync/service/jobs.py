@@ -29,6 +29,8 @@ from regsync.flows.runs import RecordedRun
 from regsync.flows.sync import pull_pass, sync_pass
 from regsync.registry.port import RegistryPort
 from regsync.reports.export import export_to_path
+from regsync.reports.worklist import open_worklist
+from regsync.reports.worklist_render import write_worklist
 from regsync.service.alarms import Dispatcher, announce_report, check_alarms
 from regsync.service.backoff import BACKOFF_JOBS, FailureStreaks
 from regsync.service.logs import alarm_streak
@@ -220,10 +222,11 @@ class Jobs:
         self.log_run("reconcile", outcome.as_summary())  # the edge: the log line reads plain data
         if outcome.run_id is not None:
             files = self.export_reports(outcome.run_id)
+            city_totals = self.write_worklists(outcome.run_id)
             if self.settings.alarms.urls and outcome.code == 0:
                 try:
                     announce_report(self.engine, outcome.run_id, self.alarms.submit, files=[p.name for p in files],
-                                    status=outcome.as_summary().get("status"))
+                                    status=outcome.as_summary().get("status"), city_totals=city_totals)
                 except Exception as exc:  # noqa: BLE001 — the announcement never fails the reconcile
                     log.error("report not announced", run_id=outcome.run_id, error=mask_text(str(exc)))
         return ("done" if ok else "failed"), outcome.run_id
@@ -249,6 +252,32 @@ class Jobs:
             written.append(path)
         log.info("reports written", run_id=run_id, files=[str(p) for p in written])
         return written
+
+    def write_worklists(self, run_id: int) -> list[tuple[str, int]] | None:
+        """Write the worklists of the reconcile ``run_id`` into ``[daemon] reports_dir``: the province's
+        (``worklist-<run id>-<YYYYMMDD>.xlsx``) and one per city in ``worklists-<run id>-<YYYYMMDD>/``, for the
+        managers to pass down (issue 15, point 2).
+
+        Returns:
+            (city code, items) pairs, most items first, for the report's alarm; ``None`` when they could not be
+            written (logged; the reconcile is not failed for it).
+        """
+        folder = Path(self.settings.daemon.reports_dir)
+        day = dt.datetime.now(ZoneInfo(self.settings.daemon.timezone)).strftime("%Y%m%d")
+        cities = folder / f"worklists-{run_id}-{day}"
+        try:
+            cities.mkdir(parents=True, exist_ok=True)
+            worklist = open_worklist(self.engine, fmt="xlsx", output=str(folder), actor=self.worker)
+            write_worklist(worklist, "xlsx", folder / f"worklist-{run_id}-{day}.xlsx")
+            per_city = write_worklist(worklist, "xlsx", cities, split=True)
+        except Exception as exc:  # noqa: BLE001 — a worklist that fails to write does not fail the reconcile
+            log.error("worklists not written", run_id=run_id, error=mask_text(str(exc)))
+            return None
+        # the files are named worklist-<city>-<date>.xlsx (reports.worklist_render.default_name)
+        totals = sorted(((path.name.split("-")[1], n) for path, n in per_city if n), key=lambda cn: (-cn[1], cn[0]))
+        log.info("worklists written", run_id=run_id, folder=str(cities), cities=len(per_city),
+                 items=sum(n for _, n in totals))
+        return totals
 
     def job_alarms(self) -> str:
         """Judge the alarms' conditions (:func:`regsync.service.alarms.check_alarms`) on the service's status, as
