@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -176,38 +176,6 @@ def gettext_noop(message: str) -> str:
     return message
 
 
-class Phrase(str):
-    """English text made from a ``template`` (marked with :func:`gettext_noop`) and its ``params``, that can still
-    be translated after it was made (help texts declared at import, before ``--lang`` is known). As a ``str`` it
-    is the English text; :meth:`translated` is the text in the language in force, its params that are phrases
-    translated too."""
-
-    template: str
-    params: dict[str, Any]
-    #: The phrases made, by their English text (a library may hand the text back as a plain ``str``), at most
-    #: :data:`_KEPT`: help texts are made once, at import.
-    made: dict[str, Phrase] = {}
-    _KEPT = 1024
-
-    def __new__(cls, template: str, **params: Any) -> Phrase:
-        """The English text of ``template`` filled with ``params``, remembering both (and the phrase, by its text)."""
-        made = super().__new__(cls, template.format(**params))
-        made.template, made.params = template, params
-        if len(cls.made) < cls._KEPT:
-            cls.made[str(made)] = made
-        return made
-
-    @classmethod
-    def of(cls, text: str) -> Phrase | None:
-        """The phrase whose English text is ``text``, if one was made."""
-        return text if isinstance(text, Phrase) else cls.made.get(text)
-
-    def translated(self) -> str:
-        """The text in the language in force."""
-        return gettext(self.template).format(
-            **{k: v.translated() if isinstance(v, Phrase) else v for k, v in self.params.items()})
-
-
 def lazy_gettext(message: str) -> Any:
     """A message translated when it is turned into text, for module-level tables built before ``--lang``."""
     return LazyProxy(gettext, message, enable_cache=False)
@@ -274,6 +242,32 @@ class Message(str):
         """The message in the language in force (English when the catalog does not have it)."""
         translated = gettext(self.template)
         return translated.format(**_explained(self.params)) if self.params else translated
+
+
+class Phrase(Message):
+    """A :class:`Message` that can be found again by its English text (:meth:`of`): a help text declared at import,
+    before ``--lang`` is known, which a library may hand back as a plain ``str`` (Typer's group help); translated
+    when shown (:func:`regsync.console.helptext.translate_help`)."""
+
+    #: The phrases made, by their English text, at most :data:`_KEPT` (help texts are made once, at import).
+    made: dict[str, Phrase] = {}
+    _KEPT = 1024
+
+    def __new__(cls, template: str, /, **params: Any) -> Phrase:
+        """The English text of ``template`` filled with ``params``, remembered by that text."""
+        made = cast(Phrase, super().__new__(cls, template, **params))
+        if len(cls.made) < cls._KEPT:
+            cls.made[str(made)] = made
+        return made
+
+    @classmethod
+    def of(cls, text: str) -> Phrase | None:
+        """The phrase whose English text is ``text``, if one was made."""
+        return text if isinstance(text, Phrase) else cls.made.get(text)
+
+    def translated(self) -> str:
+        """The text in the language in force (:meth:`Message.text`)."""
+        return self.text()
 
 
 def explain(item: object) -> str:
