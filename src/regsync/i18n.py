@@ -233,6 +233,7 @@ class Message(str):
     params: dict[str, Any]
 
     def __new__(cls, template: str, /, **params: Any) -> Message:
+        """The English text of ``template`` filled with ``params`` (as it is when there are none)."""
         obj = super().__new__(cls, template.format(**params) if params else template)
         obj.template = template
         obj.params = params
