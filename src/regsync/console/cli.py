@@ -48,6 +48,7 @@ from regsync.db.migrate import current_revision, head_revision, upgrade
 from regsync.db.session import make_engine
 from regsync.db.store import StoreError, open_store
 from regsync.domain.masking import mask_text
+from regsync.domain.words import FLOW_WORDS, word
 from regsync.flows import operator as op
 from regsync.flows.adopt import run_adopt
 from regsync.flows.conflicts import (
@@ -70,7 +71,6 @@ from regsync.flows.resync import ResyncUsageError, Target, run_resync
 from regsync.flows.runs import require_registry
 from regsync.flows.sync import run_sync
 from regsync.generate.load import run_generate
-from regsync.domain.words import FLOW_WORDS, word
 from regsync.i18n import Phrase, UnknownLanguage, explain, language, ngettext, set_language
 from regsync.i18n import gettext as _
 from regsync.i18n import gettext_noop as N_

@@ -15,9 +15,8 @@ from regsync.console.summaries import kind_word
 from regsync.db.session import utcnow
 from regsync.domain.clock import format_age, to_local
 from regsync.flows.operator import ActionResult, OutboxListing
-from regsync.i18n import explain, language
+from regsync.i18n import explain, language, ngettext
 from regsync.i18n import gettext as _
-from regsync.i18n import ngettext
 from regsync.service.status import STATE_WORDS
 
 

@@ -36,7 +36,8 @@ def kind_word(kind: str) -> str:
 
 
 def counted(counts: dict[str, int]) -> str:
-    """``{"volunteers": 3, "orgs": 1}`` → ``志愿者 3，志愿服务组织 1`` (codes of no kind as they are); ``—`` for none."""
+    """``{"volunteers": 3, "orgs": 1}`` → ``志愿者 3，志愿服务组织 1`` (codes of no kind as they are); ``—`` for
+    none."""
     return _(", ").join(f"{kind_word(k)} {v}" for k, v in counts.items()) or "—"
 
 

@@ -77,7 +77,8 @@ def _parse(key: str, raw: str) -> AlarmState:
             raise ValueError(raw)
     except ValueError:
         data = {}  # unreadable: taken as clear, and the next claim overwrites it
-    return AlarmState(key=key, active=bool(data.get("active")), pending=bool(data.get("pending")), since=_time(data.get("since")),
+    return AlarmState(key=key, active=bool(data.get("active")), pending=bool(data.get("pending")),
+                      since=_time(data.get("since")),
                       notified_at=_time(data.get("notified_at")), params=dict(data.get("params") or {}),
                       seq=int(data.get("seq") or 0), raw=raw)
 
@@ -112,7 +113,8 @@ def claim(engine: Engine, old: AlarmState | None, key: str, *, active: bool, par
         raise ValueError(f"alarm key longer than {MAX_KEY} characters: {key!r}")
     now = now or utcnow()
     seq = (old.seq if old is not None else 0) + 1
-    value = json.dumps({"active": active, "pending": pending and not active, "since": since.isoformat(), "notified_at": now.isoformat(),
+    value = json.dumps({"active": active, "pending": pending and not active, "since": since.isoformat(),
+                        "notified_at": now.isoformat(),
                         "params": params, "seq": seq}, sort_keys=True, ensure_ascii=False, default=str)
     name = PREFIX + key
     try:

@@ -37,11 +37,11 @@ from regsync.domain.clock import to_local
 from regsync.domain.masking import mask_id_number, mask_phone, mask_text
 from regsync.domain.reasons import reason_for
 from regsync.domain.regions import CITY_BY_CODE, COUNTY_BY_CODE
-from regsync.reports.labels import field_word
 from regsync.domain.words import KIND_WORDS, LINE_WORDS, word
 from regsync.i18n import gettext as _
 from regsync.i18n import lazy_gettext as N_
 from regsync.reports.data import ReportUsageError
+from regsync.reports.labels import field_word
 
 __all__ = ["FORMATS", "HEADERS", "PERSONAL_DATA_ACTION", "STATUS_WORDS", "TEXT_COLUMNS", "WorkItem", "Worklist",
            "default_name", "iter_work_items", "open_worklist", "place_name", "split_cities"]

@@ -15,12 +15,12 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from regsync.i18n import Phrase
+from regsync.i18n import gettext_noop as N_
 from regsync.sandbox.app import create_app
 from regsync.sandbox.faults import FAULT_NAMES, parse_fault_spec
 from regsync.sandbox.server import new_client
 from regsync.sandbox.store import ClientCredential
-from regsync.i18n import Phrase
-from regsync.i18n import gettext_noop as N_
 from regsync.settings import SIGN_METHODS
 
 #: The closing line of each sandbox command's ``--help``, as regsync's own commands end with the settings they read.

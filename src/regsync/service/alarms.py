@@ -90,7 +90,7 @@ def _flow(params: Mapping[str, Any]) -> str:
 
 
 def _age(seconds: Any) -> str:
-    """A duration in words: ``2天3小时``, ``5分钟``…"""
+    """A duration in words: ``2天3小时``, ``5分钟``."""
     s = max(0, int(seconds or 0))
     days, rest = divmod(s, 86400)
     hours, rest = divmod(rest, 3600)

@@ -105,8 +105,8 @@ def parse_duration(text_: str) -> dt.timedelta:
     compact = (text_ or "").strip().lower().replace(" ", "")
     parts = re.findall(r"(\d+(?:\.\d+)?)([smhd])", compact)
     if not compact or not parts or "".join(n + u for n, u in parts) != compact:
-        raise OperatorUsageError(gettext_noop("--for takes a duration such as 90s, 30m, 2h, 1d or 1h30m, got {value!r}"),
-                                 value=text_)
+        raise OperatorUsageError(gettext_noop(
+            "--for takes a duration such as 90s, 30m, 2h, 1d or 1h30m, got {value!r}"), value=text_)
     seconds = sum(float(n) * _UNITS[u] for n, u in parts)
     if seconds <= 0:
         raise OperatorUsageError(gettext_noop("--for must be longer than 0 s, got {value!r}"), value=text_)
@@ -300,7 +300,8 @@ def platform_status(engine: Engine, settings: Settings) -> dict[str, Any]:
         out["problem"] = (f"the installed mapping's objects are missing from the database ({', '.join(st.missing)}): "
                           "run regsync platform install")
     elif not st.current:
-        out["warning"] = gettext_noop("the installed mapping is not the mapping file's current form: run regsync platform check, "
+        out["warning"] = gettext_noop("the installed mapping is not the mapping file's current form: run regsync "
+                                      "platform check, "
                           "then regsync platform install")
     return out
 
@@ -389,7 +390,8 @@ def health_findings(status: dict[str, Any], settings: Settings) -> list[Finding]
     ``credentials`` finding whichever flows met it; a pause past its expiry (no daemon resumed it) or older than
     ``max_pause_s``; a full reconcile marked as due (design.md, flow 2: the feed missed changes; ``cursor_expired``
     when the cursor expired); a platform whose
-    configured mapping is not installed, or whose installed objects are gone (issue 14). A flow that has never succeeded is judged by the failing rule only (a new installation is
+    configured mapping is not installed, or whose installed objects are gone (issue 14). A flow that has never
+    succeeded is judged by the failing rule only (a new installation is
     not unhealthy before its first pass).
 
     Args:
