@@ -325,7 +325,7 @@ def test_cli_personal_data_export_is_audited(cli, tmp_path: Path) -> None:
 ])
 def test_cli_bad_store_or_settings(tmp_path: Path, url: str, code: int, words: str) -> None:
     (tmp_path / "empty.db").touch()
-    env = {"REGSYNC_DATABASE_URL": url.format(tmp=tmp_path), "REGSYNC_CONFIG": ""}
+    env = {"REGSYNC_DATABASE_URL": url.format(tmp=tmp_path), "REGSYNC_CONFIG": "", "REGSYNC_LANG": "en"}
     for args in (["report", "list"], ["report", "show", "1"], ["report", "export", "1", "--format", "csv"]):
         res = CliRunner().invoke(app, args, env=env)
         assert res.exit_code == code and words in res.stderr, (args, res.output)
