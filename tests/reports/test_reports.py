@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from regsync.console.cli import app
+from regsync.domain.reasons import reason_for
 from regsync.reports.data import ReportUsageError, RunNotFound, get_run, iter_discrepancies, list_runs, load_report
 from regsync.reports.export import PERSONAL_DATA_ACTION, audit_personal_data, export_run, export_to_path
 from reports.seed import (
@@ -336,9 +337,15 @@ def test_cli_bad_store_or_settings(tmp_path: Path, url: str, code: int, words: s
 def test_the_registrys_refusal_is_joined_in(seeded, fmt: str) -> None:
     engine, _ = seeded
     out = export(engine, LAST_RECONCILE, fmt, width=200)
-    # the volunteer's change waits in the outbox after INVALID_PHONE; the service record waits for its parent
-    assert out.count("全国系统拒绝：INVALID_PHONE") == 2  # rows 9 and 15: the same volunteer
-    assert out.count("全国系统拒绝：PARENT_FAILED") == 1
+    # the volunteer's change waits in the outbox after INVALID_PHONE: the registry's refusal, its reason in words
+    refused = f"全国系统拒绝：{reason_for('INVALID_PHONE').reason}（INVALID_PHONE）"
+    if fmt == "html":
+        assert out.count(refused) == 2  # rows 9 and 15: the same volunteer
+    else:  # Rich folds the cell: compare without the line breaks and padding
+        assert re.sub(r"\s+", "", out).count(refused) >= 2
+    # the service record waits for its parent (blocked, PARENT_FAILED): the registry refused nothing of it
+    assert "全国系统拒绝：PARENT_FAILED" not in out and "全国系统拒绝：所引用" not in out
+    assert re.sub(r"\s+", "", out).count("等待上级记录：" + reason_for("PARENT_FAILED").reason.replace(" ", "")) == 1
     assert "INVALID_ID_NUMBER" not in out  # an older refusal, since sent
     assert "13945678901" not in out  # the outbox's message is not shown
     with engine.connect() as conn:
