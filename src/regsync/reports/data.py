@@ -33,6 +33,8 @@ from regsync.db.session import connection, is_mysql
 from regsync.domain.hours import NOT_IN_REGISTRY_FIGURES
 from regsync.domain.masking import mask_id_number, mask_phone, mask_text
 from regsync.domain.regions import CITY_BY_CODE
+from regsync.i18n import TranslatableError
+from regsync.i18n import gettext_noop as N_
 
 __all__ = [
     "DISCREPANCY_KINDS",
@@ -84,9 +86,10 @@ _act = Activity.__table__
 REFUSED_STATES = ("failed", "blocked")
 
 
-class ReportUsageError(ValueError):
+class ReportUsageError(TranslatableError, ValueError):
     """The command named no such run, a bad format or kind, or asked for personal data without a reason
-    (exit code 2)."""
+    (exit code 2). An English template and its parameters (:class:`regsync.i18n.TranslatableError`): ``str()`` is
+    English (JSON, logs), :meth:`text` the sentence in the language in force (the terminal)."""
 
 
 class RunNotFound(ReportUsageError):
@@ -191,9 +194,9 @@ def list_runs(bind: Engine | Connection, *, kind: str | None = None, limit: int 
         ReportUsageError: an unknown kind or a limit out of range.
     """
     if kind is not None and kind not in RUN_KINDS:
-        raise ReportUsageError(f"unknown run kind {kind!r}; one of {', '.join(RUN_KINDS)}")
+        raise ReportUsageError(N_("unknown run kind {kind!r}; one of {kinds}"), kind=kind, kinds=", ".join(RUN_KINDS))
     if not 1 <= limit <= 10_000:
-        raise ReportUsageError(f"--limit must be between 1 and 10000, got {limit}")
+        raise ReportUsageError(N_("--limit must be between 1 and 10000, got {limit}"), limit=limit)
     query = select(_run).order_by(desc(_run.c.started_at), desc(_run.c.id)).limit(limit)
     if kind is not None:
         query = query.where(_run.c.kind == kind)
@@ -212,7 +215,7 @@ def get_run(bind: Engine | Connection, run_id: int) -> RunInfo:
     with connection(bind) as conn:
         row = conn.execute(select(_run).where(_run.c.id == run_id)).first()
         if row is None:
-            raise RunNotFound(f"no run {run_id}; `regsync report list` shows the runs")
+            raise RunNotFound(N_("no run {run_id}; `regsync report list` shows the runs"), run_id=run_id)
         return _run_info(row, _discrepancy_counts(conn, [run_id]))
 
 
