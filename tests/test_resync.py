@@ -138,7 +138,7 @@ def test_resync_region_and_the_commands_json(settings, engine, sandbox) -> None:
         res = runner.invoke(app, ["reconcile", "--kind", "people", "--json"])
         assert res.exit_code == 2
         res = runner.invoke(app, ["reconcile", "--kind", "volunteers"])  # the terminal's table
-        assert res.exit_code == 0 and "missing_in_registry" in res.stdout
+        assert res.exit_code == 0 and "missing in the registry" in res.stdout  # the code in words (DISCREPANCY_WORDS)
         res = runner.invoke(app, ["resync", "region", "2301", "--reason", "city audit", "--dry-run"])
         assert res.exit_code == 0 and "plan of region:2301" in res.stdout and "planned" in res.stdout
     finally:

@@ -71,6 +71,10 @@ HOURS_ROWS = [
     ("2306", "specialized", 250, 0, 0),
     (None, None, 1_000, 1_000, 1_000),
 ]
+#: Run 5's hours that the registry does not have at all (volunteers it does not know), hundredths of an hour.
+NOT_IN_REGISTRY = {"volunteers": 3, "service_records": 12, "local_hours": 4_575,
+                   "by_city": {"2301": {"volunteers": 2, "service_records": 9, "local_hours": 3_075},
+                               "2305": {"volunteers": 1, "service_records": 3, "local_hours": 1_500}}}
 
 
 def seed(engine: Engine) -> dict[str, Any]:
@@ -103,7 +107,8 @@ def seed(engine: Engine) -> dict[str, Any]:
         d5 = dt.datetime(2026, 11, 27, 18, 0)
         r5 = run(conn, "reconcile", d5, 44.25, "partial",
                  {"compared": {"orgs": 1_210, "volunteers": 9_615, "service_records": 89_112}, "repair": True,
-                  "queued": 4, "seconds": 2_655.0, "hours": hours_summary(HOURS_ROWS)})
+                  "queued": 4, "seconds": 2_655.0,
+                  "hours": {**hours_summary(HOURS_ROWS), "not_in_registry": NOT_IN_REGISTRY}})
         at = d5 + dt.timedelta(minutes=7)
         discrepancy(conn, r5, "missing_in_registry", "volunteer", local_id=vids[0], city="2301",
                     details={"name": "张*", "reason": "never pushed: INVALID_PHONE"}, action="push", state="queued",

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from regsync.console.cli import app
+from regsync.domain.reasons import reason_for
 from regsync.reports.data import ReportUsageError, RunNotFound, get_run, iter_discrepancies, list_runs, load_report
 from regsync.reports.export import PERSONAL_DATA_ACTION, audit_personal_data, export_run, export_to_path
 from reports.seed import (
@@ -265,7 +266,8 @@ def test_cli_list_and_show(cli) -> None:
     assert max(len(line) for line in res.stdout.splitlines()) <= 120
 
 
-def test_cli_usage_errors_exit_2(cli, tmp_path: Path) -> None:
+def test_cli_usage_errors_exit_2(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGSYNC_LANG", "en")  # the messages as the code writes them (Chinese: test_trial_fixes)
     engine, run = cli
     for args, message in [
         (("report", "show", "999"), "no run 999"),
@@ -290,7 +292,7 @@ def test_cli_export_to_a_file_and_to_stdout(cli, tmp_path: Path, fmt: str) -> No
     target = tmp_path / f"run5.{fmt}"
     res = run("report", "export", str(LAST_RECONCILE), "--format", fmt, "--output", str(target))
     assert res.exit_code == 0, res.output
-    assert f"wrote {target}" in res.stderr and "11 discrepancies" in res.stderr and res.stdout == ""
+    assert f"已写出 {target}" in res.stderr and "11 处差异" in res.stderr and res.stdout == ""
     body = target.read_text(encoding="utf-8-sig")
     res = run("report", "export", str(LAST_RECONCILE), "--format", fmt)
     assert res.exit_code == 0
@@ -312,7 +314,7 @@ def test_cli_personal_data_export_is_audited(cli, tmp_path: Path) -> None:
     res = run("report", "export", str(LAST_RECONCILE), "--format", "html", "-o", str(target),
               "--show-personal-data", "--reason", "hours complaint #88", "--actor", "li.na")
     assert res.exit_code == 0, res.output
-    assert "audit #1" in res.stderr
+    assert "审计 #1" in res.stderr
     assert VOLUNTEERS[0][1] in target.read_text(encoding="utf-8") and 'id="personal-notice"' in target.read_text()
     [(actor, action, target_name, reason, _details)] = audits(engine)
     assert (actor, action, target_name, reason) == ("li.na", "report_personal_data", "run:5", "hours complaint #88")
@@ -336,9 +338,15 @@ def test_cli_bad_store_or_settings(tmp_path: Path, url: str, code: int, words: s
 def test_the_registrys_refusal_is_joined_in(seeded, fmt: str) -> None:
     engine, _ = seeded
     out = export(engine, LAST_RECONCILE, fmt, width=200)
-    # the volunteer's change waits in the outbox after INVALID_PHONE; the service record waits for its parent
-    assert out.count("全国系统拒绝：INVALID_PHONE") == 2  # rows 9 and 15: the same volunteer
-    assert out.count("全国系统拒绝：PARENT_FAILED") == 1
+    # the volunteer's change waits in the outbox after INVALID_PHONE: the registry's refusal, its reason in words
+    refused = f"全国系统拒绝：{reason_for('INVALID_PHONE').reason}（INVALID_PHONE）"
+    if fmt == "html":
+        assert out.count(refused) == 2  # rows 9 and 15: the same volunteer
+    else:  # Rich folds the cell: compare without the line breaks and padding
+        assert re.sub(r"\s+", "", out).count(refused) >= 2
+    # the service record waits for its parent (blocked, PARENT_FAILED): the registry refused nothing of it
+    assert "全国系统拒绝：PARENT_FAILED" not in out and "全国系统拒绝：所引用" not in out
+    assert re.sub(r"\s+", "", out).count("等待上级记录：" + reason_for("PARENT_FAILED").reason.replace(" ", "")) == 1
     assert "INVALID_ID_NUMBER" not in out  # an older refusal, since sent
     assert "13945678901" not in out  # the outbox's message is not shown
     with engine.connect() as conn:

@@ -48,7 +48,7 @@ from regsync.db.migrate import current_revision, head_revision, upgrade
 from regsync.db.session import make_engine
 from regsync.db.store import StoreError, open_store
 from regsync.domain.masking import mask_text
-from regsync.domain.words import FLOW_WORDS, word
+from regsync.domain.words import DISCREPANCY_WORDS, FLOW_WORDS, KIND_WORDS, word
 from regsync.flows import operator as op
 from regsync.flows.adopt import run_adopt
 from regsync.flows.conflicts import (
@@ -78,6 +78,8 @@ from regsync.registry.client import RegistryClient
 from regsync.registry.errors import RegistryError
 from regsync.reports.data import ReportUsageError, list_runs, load_report
 from regsync.reports.export import export_to_path
+from regsync.reports.labels import field_word, repair_text
+from regsync.reports.labels import status_word as run_status_word
 from regsync.reports.render_text import print_report, print_run_list
 from regsync.sandbox.cli import make_app
 from regsync.service.daemon import DaemonAlreadyRunning, DaemonError, run_daemon, sqlite_daemon_lock
@@ -782,43 +784,58 @@ def demo(scale: Annotated[float, typer.Option(help="Data set scale (1.0 = the pr
 
 # --- reconcile, adopt, resync (issue 5) ---
 def _print_findings(title: str, summary: dict[str, Any], *, limit: int = 30) -> None:
-    """A Rich table of a reconcile, adopt or resync summary (counts by kind, then the first findings)."""
+    """A Rich table of a reconcile, adopt or resync summary (counts by kind, then the first findings), in the
+    language in force: discrepancy kinds, record kinds, fields and repairs in the field's words (``domain.words``,
+    ``reports.labels``); ``title`` is already in it."""
     out = Console()
     table = Table(title=title, box=box.SIMPLE_HEAD)
-    table.add_column("discrepancy")
-    table.add_column("found", justify="right")
-    table.add_column("repaired", justify="right")
-    table.add_column("queued", justify="right")
+    table.add_column(_("discrepancy"))
+    table.add_column(_("found"), justify="right")
+    table.add_column(_("repaired"), justify="right")
+    table.add_column(_("queued"), justify="right")
     for kind, n in summary.get("discrepancies", {}).items():
         requeued = summary.get("requeued", {}).get(kind, 0)
-        table.add_row(kind, f"{n:,}", f"{summary.get('repaired', {}).get(kind, 0):,}",
-                      f"{summary.get('queued', {}).get(kind, 0):,}" + (f" + {requeued:,} again" if requeued else ""))
+        queued = f"{summary.get('queued', {}).get(kind, 0):,}"
+        if requeued:
+            queued += _(" + {count} again").format(count=f"{requeued:,}")
+        table.add_row(word(DISCREPANCY_WORDS, kind), f"{n:,}", f"{summary.get('repaired', {}).get(kind, 0):,}",
+                      queued)
     if not summary.get("discrepancies"):
-        table.add_row("(none)", "0", "0", "0")
+        table.add_row(_("(none)"), "0", "0", "0")
     out.print(table)
     if summary.get("queued") or summary.get("requeued"):
-        out.print("queued: outbox rows for the relay; in the registry once it sends them (`regsync sync`, or the "
-                  "daemon)", highlight=False)
+        out.print(escape(_("queued: outbox rows for the relay; in the registry once it sends them (`regsync sync`, or "
+                           "the daemon)")), highlight=False)
     if summary.get("requeued"):
-        out.print(f"[yellow]{sum(summary['requeued'].values()):,} queued again[/yellow] although the registry "
-                  "refused their data last time: they fail again unless the data changed (`regsync outbox list "
-                  "--state failed`)", highlight=False)
+        out.print("[yellow]" + escape(_("{count} queued again").format(count=f"{sum(summary['requeued'].values()):,}"))
+                  + "[/yellow] " + escape(_("although the registry refused their data last time: they fail again "
+                                            "unless the data changed (`regsync outbox list --state failed`)")),
+                  highlight=False)
     if "compared_total" in summary:
         total = summary["compared_total"]
-        out.print(f"compared {total['records']:,} records: {total['local']:,} local, {total['registry']:,} in the "
-                  f"registry ({total['pairs']:,} pairs)", highlight=False)
+        out.print(escape(_("compared {records} records: {local} local, {registry} in the registry ({pairs} "
+                           "pairs)").format(records=f"{total['records']:,}", local=f"{total['local']:,}",
+                                            registry=f"{total['registry']:,}", pairs=f"{total['pairs']:,}")),
+                  highlight=False)
     listed = summary.get("listed") or []
     if listed:
-        rows = Table(box=box.SIMPLE_HEAD, title=f"first {min(limit, len(listed))} of them")
-        for col in ("kind", "entity", "local id", "registry id", "fields", "action"):
+        rows = Table(box=box.SIMPLE_HEAD, title=_("first {count} of them").format(count=min(limit, len(listed))))
+        for col in (_("discrepancy"), _("record kind"), _("local id"), _("registry id"), _("fields"), _("repair")):
             rows.add_column(col)
         for d in listed[:limit]:
-            action = f"{d['action']} ({d['action_state']})" if d.get("action") else ""
-            rows.add_row(d["kind"], d["entity"], str(d.get("local_id") or ""), d.get("registry_id") or "",
-                         ", ".join(d.get("fields") or []), action)
+            action = repair_text(d["action"], d.get("action_state")) if d.get("action") else ""
+            rows.add_row(word(DISCREPANCY_WORDS, d["kind"]), word(KIND_WORDS, d["entity"]),
+                         str(d.get("local_id") or ""), d.get("registry_id") or "",
+                         _(", ").join(field_word(f) for f in d.get("fields") or []), action)
         out.print(rows)
     if summary.get("error"):
-        out.print(f"[red]error:[/red] {summary['error']}", highlight=False)
+        out.print(f"[red]{escape(_('error:'))}[/red] {escape(str(summary['error']))}", highlight=False)
+
+
+def _findings_title(head: str, summary: dict[str, Any]) -> str:
+    """``{head}: {status} in {seconds} s`` in the language in force (``head`` already in it)."""
+    return _("{head}: {status} in {seconds} s").format(head=head, status=run_status_word(summary["status"]),
+                                                      seconds=summary["seconds"])
 
 
 @app.command(help="Compare both sides in full (design.md, flow 3): stream the registry's exports against the local "
@@ -842,8 +859,9 @@ def reconcile(config: ConfigOpt = None,
             # one reconcile at a time: a daemon's nightly run holds the same lock (PostgreSQL advisory lock)
             with SingletonLock(engine, "reconcile") as held:
                 if not held:
-                    err.print("[red]a reconcile is running elsewhere[/red] (a daemon's nightly run, or another "
-                              "command): try again when it has finished (`regsync status`)")
+                    err.print("[red]" + escape(_("a reconcile is running elsewhere")) + "[/red] " + escape(_(
+                        "(a daemon's nightly run, or another command): try again when it has finished "
+                        "(`regsync status`)")), highlight=False)
                     raise typer.Exit(1)
                 with progress_bars(show_progress(json_output)) as advance:
                     code, summary = run_reconcile(settings, kinds=kind, region=region, repair=repair,
@@ -854,8 +872,7 @@ def reconcile(config: ConfigOpt = None,
         print_json({k: summary[k] for k in ("run_id", "status", "discrepancies", "repaired", "queued", "requeued",
                                             "compared_total", "seconds")})
     else:
-        _print_findings(f"reconcile run {summary['run_id']}: {summary['status']} in {summary['seconds']} s",
-                        summary)
+        _print_findings(_findings_title(_("reconcile run {run}").format(run=summary["run_id"]), summary), summary)
     raise typer.Exit(code)
 
 
@@ -897,8 +914,9 @@ def _resync(config: Path | None, target: Any, reason: str, actor: str | None, dr
     if json_output:
         print_json(summary)
     else:
-        head = "plan" if dry_run else f"resync run {summary['run_id']} (audit #{summary['audit_id']})"
-        _print_findings(f"{head} of {summary['target']}: {summary['status']} in {summary['seconds']} s", summary)
+        head = (_("plan of {target}") if dry_run else _("resync run {run} (audit #{audit_id}) of {target}")).format(
+            run=summary.get("run_id"), audit_id=summary.get("audit_id"), target=summary["target"])
+        _print_findings(_findings_title(head, summary), summary)
     raise typer.Exit(code)
 
 
@@ -977,7 +995,7 @@ def _report_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
                 orig = getattr(exc, "orig", None) or exc
                 raise StoreError(mask_text(f"{type(orig).__name__}: {str(orig).strip().splitlines()[0]}")) from exc
     except ReportUsageError as exc:
-        err.print(f"[red]usage error:[/red] {escape(str(exc))}", highlight=False)
+        print_error(_("usage error:"), exc)
         raise typer.Exit(2) from exc
 
 
@@ -1051,8 +1069,9 @@ def report_export(run: RunArg, config: ConfigOpt = None,
     finally:
         engine.dispose()
     if output is not None:
-        note = f"; audit #{audit_id}" if audit_id is not None else ""
-        err.print(f"wrote {output} ({fmt}, run {run}, {report.counts.total:,} discrepancies{note})", highlight=False)
+        note = _("; audit #{audit_id}").format(audit_id=audit_id) if audit_id is not None else ""
+        err.print(escape(_("wrote {path} ({format}, run {run}, {count} discrepancies{note})").format(
+            path=output, format=fmt, run=run, count=f"{report.counts.total:,}", note=note)), highlight=False)
 
 
 report_app.command("worklist", help=WORKLIST_HELP, epilog=env_epilog("database"))(worklist_command)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from regsync.i18n import gettext as _
+
 #: Asia/Shanghai, as a fixed offset (China keeps no daylight saving time).
 SHANGHAI = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 
@@ -18,7 +20,8 @@ def to_local(value: dt.datetime | str | None) -> dt.datetime | None:
 
 
 def format_age(seconds: int | None) -> str:
-    """``3d 4h``, ``2h 5m``, ``40s``: an age for a terminal."""
+    """``3d 4h``, ``2h 5m``, ``40s``: an age (``seconds``, a count of seconds; ``None``: unknown, ``—``) for a
+    terminal, in the language in force (Chinese: ``3 天 4 小时``, ``9 分 11 秒``). Negative ages read as 0."""
     if seconds is None:
         return "—"
     seconds = max(0, seconds)
@@ -26,9 +29,9 @@ def format_age(seconds: int | None) -> str:
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     if days:
-        return f"{days}d {hours}h"
+        return _("{days}d {hours}h").format(days=days, hours=hours)
     if hours:
-        return f"{hours}h {minutes}m"
+        return _("{hours}h {minutes}m").format(hours=hours, minutes=minutes)
     if minutes:
-        return f"{minutes}m {secs}s"
-    return f"{secs}s"
+        return _("{minutes}m {seconds}s").format(minutes=minutes, seconds=secs)
+    return _("{seconds}s").format(seconds=secs)

@@ -45,6 +45,14 @@ shows the volunteer).
       "stars_registry": [1098, 81, 16, 4, 1, 0]
     }
 
+A reconcile adds ``"not_in_registry"``: the platform's ACCEPTED hours the registry does not have at all (volunteers
+linked to no registry volunteer; the comparison above counts linked persons only)::
+
+    "not_in_registry": {"volunteers": 10, "service_records": 141, "local_hours": 45675,
+                        "by_city": {"2301": {"volunteers": 4, "service_records": 60, "local_hours": 20000}}}
+
+The platform's hours in all are ``total.local_hours + not_in_registry.local_hours``.
+
 A breakdown only has the keys that occurred; a ``None`` city is counted under ``"unknown"``, a ``None`` line
 under ``"none"``.
 """
@@ -54,7 +62,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["STAR_THRESHOLDS", "HoursAggregator", "format_hours", "hours_summary", "star_level"]
+__all__ = ["NOT_IN_REGISTRY_FIGURES", "STAR_THRESHOLDS", "HoursAggregator", "format_hours", "hours_summary",
+           "star_level"]
 
 #: Hours (in hundredths of an hour) at which star levels 1..5 begin: 100, 300, 600, 1000, 1500 h.
 STAR_THRESHOLDS: tuple[int, ...] = (10_000, 30_000, 60_000, 100_000, 150_000)
@@ -64,6 +73,9 @@ UNIT = "hundredths_of_an_hour"
 UNKNOWN_CITY = "unknown"
 #: The breakdown key of a volunteer with no organization line.
 NO_LINE = "none"
+
+#: The figures of ``summary["hours"]["not_in_registry"]`` and of each of its cities.
+NOT_IN_REGISTRY_FIGURES = ("volunteers", "service_records", "local_hours")
 
 _FIGURES = ("volunteers", "local_hours", "registry_hours", "registry_total_hours", "hours_diff",
             "volunteers_differing")

@@ -19,7 +19,12 @@ import structlog
 from sqlalchemy import Connection, Engine
 
 from regsync.db.platform.scan import uses_c_order
-from regsync.db.platform.totals import linked_primary_volunteers, local_hours_by_person, org_hours
+from regsync.db.platform.totals import (
+    linked_primary_volunteers,
+    local_hours_by_person,
+    org_hours,
+    unlinked_volunteer_hours,
+)
 from regsync.db.query import chunks
 from regsync.db.reconcile import (
     drop_hours_staging,
@@ -28,7 +33,7 @@ from regsync.db.reconcile import (
     stage_registry_persons,
     staged_hours_by_person,
 )
-from regsync.domain.hours import HoursAggregator
+from regsync.domain.hours import NOT_IN_REGISTRY_FIGURES, UNKNOWN_CITY, HoursAggregator
 from regsync.flows.reconcile_findings import Finding, Mode, Recorder
 from regsync.flows.reconcile_places import ORG_LINES, Places, city_of
 from regsync.registry.port import RegistryPort
@@ -182,7 +187,8 @@ class HoursView:
     def section(self, region: str | None) -> dict[str, Any]:
         """The summary's ``hours``: the per-person view (:attr:`per_person`) and, under ``by_org``, per city and
         per org line, local ACCEPTED hours against the registry export's, in hundredths of an hour (a grassroots
-        team's hours count for both lines, registry-api.md §4.1)."""
+        team's hours count for both lines, registry-api.md §4.1); under ``not_in_registry``, the hours of
+        volunteers the registry does not know (:meth:`not_in_registry`)."""
         by_city: dict[str, dict[str, int]] = defaultdict(lambda: {"local_hours_hundredths": 0,
                                                                   "registry_hours_hundredths": 0})
         by_line: dict[str, dict[str, int]] = defaultdict(lambda: {"local_hours_hundredths": 0,
@@ -198,9 +204,32 @@ class HoursView:
         total = {"local_hours_hundredths": sum(v["local_hours_hundredths"] for v in by_city.values()),
                  "registry_hours_hundredths": sum(v["registry_hours_hundredths"] for v in by_city.values())}
         out = self.per_person.as_dict()  # per person (regsync.domain.hours): the report's hours view
+        out["not_in_registry"] = self.not_in_registry(region)
         out["by_org"] = {"unit": "hundredths of an hour", "by_city": dict(sorted(by_city.items())),
                          "by_org_line": dict(sorted(by_line.items())), "total": total}
         return out
+
+    def not_in_registry(self, region: str | None) -> dict[str, Any]:
+        """The platform's ACCEPTED hours that the registry does not have at all.
+
+        Those of volunteers linked to no registry volunteer, which the per-person comparison (linked persons only)
+        leaves out. Shape (hours in
+        hundredths; :data:`regsync.domain.hours.NOT_IN_REGISTRY_FIGURES`)::
+
+            {"volunteers": 10, "service_records": 141, "local_hours": 45675,
+             "by_city": {"2301": {"volunteers": 4, "service_records": 60, "local_hours": 20000}, ...}}
+        """
+        by_city: dict[str, dict[str, int]] = {}
+        total = dict.fromkeys(NOT_IN_REGISTRY_FIGURES, 0)
+        with self.engine.connect() as conn:
+            for region_code, vols, recs, h in unlinked_volunteer_hours(conn, region):
+                key = city_of(region_code) or UNKNOWN_CITY
+                city = by_city.setdefault(key, dict.fromkeys(NOT_IN_REGISTRY_FIGURES, 0))
+                for group in (city, total):
+                    group["volunteers"] += vols
+                    group["service_records"] += recs
+                    group["local_hours"] += h
+        return {**total, "by_city": dict(sorted(by_city.items()))}
 
 
 def _add_hours(by_city: dict[str, dict[str, int]], by_line: dict[str, dict[str, int]], region_code: str | None,

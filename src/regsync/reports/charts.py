@@ -7,8 +7,9 @@ Each chart shows the differences themselves, never totals that hide them:
 * ``by_kind``: discrepancies per kind (the reason the records differ), split by line.
 * ``trend``: discrepancies by kind in each of the last runs of the run's kind, with their total: is it getting
   better.
-* ``hours_gap``: per city, the platform's hours minus the hours the registry accepted (hours; a bar above zero is
-  hours the registry has not accepted), and how many volunteers differ.
+* ``hours_gap``: per city, the linked volunteers' platform hours minus the hours the registry accepted (hours; a
+  bar above zero is hours the registry has not accepted), the platform's hours of volunteers the registry does not
+  know at all (when the run counted them), and how many volunteers differ.
 * ``stars``: per star level, volunteers at it by the platform's hours against by the registry's totalHours.
 
 Labels are in the language in force (:mod:`regsync.i18n`); call :func:`build_charts` inside it. The page draws
@@ -33,6 +34,7 @@ LINE_COLOURS = {"regional": "#1f6fb2", "specialized": "#e07b24", "none": "#9a9a9
 _KIND_COLOURS = ("#c0392b", "#8e44ad", "#2471a3", "#d68910", "#17a589", "#7f8c8d", "#2e4053", "#e84393",
                  "#6ab04c", "#5d6d7e")
 _PLATFORM, _REGISTRY, _GAP_UP, _GAP_DOWN = "#1f6fb2", "#27ae60", "#c0392b", "#2471a3"
+_MISSING = "#e67e22"
 
 
 def _kind_colour(kind: str) -> str:
@@ -88,27 +90,41 @@ def _trend(report: RunReport) -> dict[str, Any]:
     return option
 
 
-def _hours_gap(groups: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Per city: the platform's hours minus the registry's accepted hours, in hours, biggest gap first."""
-    order = sorted(groups, key=lambda c: (-abs(groups[c]["hours_diff"]), c))
+def _hours_gap(groups: dict[str, dict[str, Any]], missing: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+    """Per city, in hours, biggest gap first: the linked volunteers' platform hours minus the registry's accepted
+    hours, and beside it the platform's hours of volunteers the registry does not know (``missing``: the report's
+    ``not_in_registry.by_city``; ``None`` when the run did not count them, and the bar is left out)."""
+    lost = missing or {}
+
+    def gap(c: str) -> int:
+        return abs(groups.get(c, {}).get("hours_diff", 0)) + lost.get(c, {}).get("local_hours", 0)
+
+    order = sorted(set(groups) | set(lost), key=lambda c: (-gap(c), c))
     option = _base(_("Service hours: the platform's minus the registry's, by city"),
-                   _("hours; above zero: hours the registry has not accepted"))
+                   _("hours; above zero: hours the registry has not accepted (linked volunteers), and hours of "
+                     "volunteers the registry does not know"))
     option["xAxis"] = {"type": "category", "data": [city_label(c) for c in order],
                        "axisLabel": {"interval": 0, "rotate": 30 if len(order) > 8 else 0}}
     option["yAxis"] = [{"type": "value"}, {"type": "value", "minInterval": 1, "splitLine": {"show": False}}]
+    diffs = [groups.get(c, {}).get("hours_diff", 0) for c in order]
     option["series"] = [
-        {"type": "bar", "name": _("hours: platform − registry"), "barMaxWidth": 40,
+        {"type": "bar", "name": _("hours: platform − registry (linked volunteers)"), "barMaxWidth": 40,
          "label": {"show": True, "position": "top", "formatter": "{c}"},
-         "data": [{"value": round(groups[c]["hours_diff"] / 100, 2),
-                   "itemStyle": {"color": _GAP_UP if groups[c]["hours_diff"] >= 0 else _GAP_DOWN}}
-                  for c in order],
+         "data": [{"value": round(d / 100, 2), "itemStyle": {"color": _GAP_UP if d >= 0 else _GAP_DOWN}}
+                  for d in diffs],
          "itemStyle": {"color": _GAP_UP},
          "markLine": {"silent": True, "symbol": "none", "data": [{"yAxis": 0}], "lineStyle": {"color": "#555"},
                       "label": {"show": False}}},
+    ]
+    if missing is not None:
+        option["series"].append(
+            {"type": "bar", "name": _("hours not in the registry (volunteers it does not know)"), "barMaxWidth": 40,
+             "label": {"show": True, "position": "top", "formatter": "{c}"}, "itemStyle": {"color": _MISSING},
+             "data": [round(lost.get(c, {}).get("local_hours", 0) / 100, 2) for c in order]})
+    option["series"].append(
         {"type": "line", "name": _("volunteers differing"), "yAxisIndex": 1, "symbolSize": 8,
          "lineStyle": {"width": 0}, "itemStyle": {"color": "#8e44ad"},
-         "data": [groups[c]["volunteers_differing"] for c in order]},
-    ]
+         "data": [groups.get(c, {}).get("volunteers_differing", 0) for c in order]})
     return option
 
 
@@ -144,6 +160,7 @@ def build_charts(report: RunReport) -> dict[str, dict[str, Any]]:
         charts["trend"] = _trend(report)
     hours = report.hours
     if hours and hours.get("by_city"):
-        charts["hours_gap"] = _hours_gap(hours["by_city"])
+        missing = hours.get("not_in_registry")
+        charts["hours_gap"] = _hours_gap(hours["by_city"], missing["by_city"] if missing else None)
         charts["stars"] = _stars(hours.get("total", {}))
     return charts

@@ -30,8 +30,11 @@ from sqlalchemy import Connection, Engine, desc, func, select
 
 from regsync.db.models import Activity, Discrepancy, Organization, Outbox, Run, Volunteer
 from regsync.db.session import connection, is_mysql
+from regsync.domain.hours import NOT_IN_REGISTRY_FIGURES
 from regsync.domain.masking import mask_id_number, mask_phone, mask_text
 from regsync.domain.regions import CITY_BY_CODE
+from regsync.i18n import TranslatableError
+from regsync.i18n import gettext_noop as N_
 
 __all__ = [
     "DISCREPANCY_KINDS",
@@ -83,9 +86,10 @@ _act = Activity.__table__
 REFUSED_STATES = ("failed", "blocked")
 
 
-class ReportUsageError(ValueError):
+class ReportUsageError(TranslatableError, ValueError):
     """The command named no such run, a bad format or kind, or asked for personal data without a reason
-    (exit code 2)."""
+    (exit code 2). An English template and its parameters (:class:`regsync.i18n.TranslatableError`): ``str()`` is
+    English (JSON, logs), :meth:`text` the sentence in the language in force (the terminal)."""
 
 
 class RunNotFound(ReportUsageError):
@@ -190,9 +194,9 @@ def list_runs(bind: Engine | Connection, *, kind: str | None = None, limit: int 
         ReportUsageError: an unknown kind or a limit out of range.
     """
     if kind is not None and kind not in RUN_KINDS:
-        raise ReportUsageError(f"unknown run kind {kind!r}; one of {', '.join(RUN_KINDS)}")
+        raise ReportUsageError(N_("unknown run kind {kind!r}; one of {kinds}"), kind=kind, kinds=", ".join(RUN_KINDS))
     if not 1 <= limit <= 10_000:
-        raise ReportUsageError(f"--limit must be between 1 and 10000, got {limit}")
+        raise ReportUsageError(N_("--limit must be between 1 and 10000, got {limit}"), limit=limit)
     query = select(_run).order_by(desc(_run.c.started_at), desc(_run.c.id)).limit(limit)
     if kind is not None:
         query = query.where(_run.c.kind == kind)
@@ -211,7 +215,7 @@ def get_run(bind: Engine | Connection, run_id: int) -> RunInfo:
     with connection(bind) as conn:
         row = conn.execute(select(_run).where(_run.c.id == run_id)).first()
         if row is None:
-            raise RunNotFound(f"no run {run_id}; `regsync report list` shows the runs")
+            raise RunNotFound(N_("no run {run_id}; `regsync report list` shows the runs"), run_id=run_id)
         return _run_info(row, _discrepancy_counts(conn, [run_id]))
 
 
@@ -343,7 +347,7 @@ class RunReport:
         counts: its discrepancies counted.
         trend: the last runs of its kind, oldest first, this one last.
         hours: ``run.summary["hours"]`` (shape: :mod:`regsync.domain.hours`), or ``None`` when the run recorded
-            none or one of another shape.
+            none or one of another shape; its ``not_in_registry`` is ``None`` when the run did not record it.
         generated_at: when the report was made (+08:00).
         show_personal_data: whether rows carry clear ID numbers and phones (audited by the export).
     """
@@ -387,6 +391,22 @@ def _hours_shape_ok(hours: Any) -> bool:
         for k in ("by_city", "by_org_line"))
 
 
+def _not_in_registry_ok(group: Any, *, cities: bool) -> bool:
+    return isinstance(group, dict) and all(
+        isinstance(group.get(k), int) and not isinstance(group.get(k), bool) for k in NOT_IN_REGISTRY_FIGURES) and (
+        not cities or (isinstance(group.get("by_city"), dict)
+                       and all(_not_in_registry_ok(g, cities=False) for g in group["by_city"].values())))
+
+
+def _with_not_in_registry(hours: Any) -> dict[str, Any]:
+    """``hours`` with its ``not_in_registry`` (the platform's hours the registry does not have at all;
+    :mod:`regsync.domain.hours`) as recorded, or without it when the run did not record it (runs made before it
+    was counted) or recorded one of another shape: the report then says it is not known, never 0."""
+    if _not_in_registry_ok(hours.get("not_in_registry"), cities=True):
+        return hours
+    return {k: v for k, v in hours.items() if k != "not_in_registry"}
+
+
 def load_report(bind: Engine | Connection, run_id: int, *, now: dt.datetime | None = None, trend_runs: int = 10,
                 show_personal_data: bool = False) -> RunReport:
     """Read what a report of run ``run_id`` shows above its rows.
@@ -410,7 +430,8 @@ def load_report(bind: Engine | Connection, run_id: int, *, now: dt.datetime | No
         now = dt.datetime.now(dt.UTC)
     generated = to_local(now) if now.tzinfo is None else now.astimezone(SHANGHAI)
     assert generated is not None
-    return RunReport(run=run, counts=counts, trend=trend, hours=hours if _hours_shape_ok(hours) else None,
+    return RunReport(run=run, counts=counts, trend=trend,
+                     hours=_with_not_in_registry(hours) if _hours_shape_ok(hours) else None,
                      generated_at=generated, show_personal_data=show_personal_data)
 
 
@@ -427,7 +448,8 @@ class DiscrepancyRow:
     exports are the run's record as found). ``name`` is the record's name on the platform, read live for the rows
     shown: an organization's name, an activity's title, a volunteer's name masked to its first character
     (``张*``, in clear with ``show_personal_data``); ``None`` when the record is not on the platform. Not part of
-    :meth:`as_dict` either.
+    :meth:`as_dict` either. ``refusal_state`` is that outbox row's state: ``failed`` (the registry refused the
+    record) or ``blocked`` (the record waits behind a parent the registry refused; its code ``PARENT_FAILED``).
     """
 
     id: int
@@ -446,6 +468,7 @@ class DiscrepancyRow:
     id_number: str | None = None
     phone: str | None = None
     refusal: str | None = None
+    refusal_state: str | None = None
     name: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -585,20 +608,20 @@ def _attach_personal(conn: Connection, rows: list[DiscrepancyRow], clear: bool) 
 
 
 def _attach_refusals(conn: Connection, rows: list[DiscrepancyRow]) -> None:
-    """Join in the registry's refusal: the code of the newest outbox row in :data:`REFUSED_STATES` of each row's
-    record (one ``IN`` look-up per record kind, on ``ix_outbox_record``)."""
+    """Join in the registry's refusal: the code and state of the newest outbox row in :data:`REFUSED_STATES` of each
+    row's record (one ``IN`` look-up per record kind, on ``ix_outbox_record``)."""
     ids: dict[str, set[int]] = {}
     for r in rows:
         if r.local_id is not None:
             ids.setdefault(r.entity, set()).add(r.local_id)
-    found: dict[tuple[str, int], str] = {}
+    found: dict[tuple[str, int], tuple[str, str]] = {}
     for entity, keys in ids.items():
-        for local_id, code in conn.execute(
-                select(_o.c.local_id, _o.c.last_code)
+        for local_id, code, state in conn.execute(
+                select(_o.c.local_id, _o.c.last_code, _o.c.state)
                 .where(_o.c.entity == entity, _o.c.local_id.in_(sorted(keys)), _o.c.state.in_(REFUSED_STATES),
                        _o.c.last_code.is_not(None)).order_by(_o.c.id)):
-            found[(entity, int(local_id))] = code  # the newest last
+            found[(entity, int(local_id))] = (code, state)  # the newest last
     if found:
         for r in rows:
-            if r.local_id is not None:
-                r.refusal = found.get((r.entity, r.local_id))
+            if r.local_id is not None and (r.entity, r.local_id) in found:
+                r.refusal, r.refusal_state = found[(r.entity, r.local_id)]

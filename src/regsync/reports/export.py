@@ -40,6 +40,7 @@ from sqlalchemy import Connection, Engine, func, select
 from regsync.db.models import Audit, Discrepancy
 from regsync.db.session import utcnow
 from regsync.domain.masking import mask_text
+from regsync.i18n import gettext_noop as N_
 from regsync.reports.data import ReportUsageError, RunReport, city_name, get_run, iso, iter_discrepancies, load_report
 from regsync.reports.render_html import write_html
 from regsync.reports.render_text import print_report
@@ -143,7 +144,7 @@ def export_run(engine: Engine, run_id: int, fmt: str, out: IO[str], *, show_pers
         RunNotFound: no run has this id.
     """
     if fmt not in FORMATS:
-        raise ReportUsageError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+        raise ReportUsageError(N_("unknown format {fmt!r}; one of {formats}"), fmt=fmt, formats=", ".join(FORMATS))
     with engine.connect() as conn:
         report = load_report(conn, run_id, now=now, show_personal_data=show_personal_data)
         if fmt == "json":
@@ -169,8 +170,8 @@ def audit_personal_data(engine: Engine, run_id: int, *, fmt: str, output: str, r
         RunNotFound: no run has this id.
     """
     if reason is None or not reason.strip():
-        raise ReportUsageError("--show-personal-data needs --reason: why the ID numbers and phones are needed "
-                               "(it goes to the audit table)")
+        raise ReportUsageError(N_("--show-personal-data needs --reason: why the ID numbers and phones are needed "
+                                  "(it goes to the audit table)"))
     with engine.begin() as conn:
         get_run(conn, run_id)
         d = Discrepancy.__table__
@@ -187,7 +188,7 @@ def _atomic_text_file(path: Path, *, bom: bool) -> Iterator[IO[str]]:
     path = path.expanduser()
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise ReportUsageError(f"cannot write {path}: no folder {folder}")
+        raise ReportUsageError(N_("cannot write {path}: no folder {folder}"), path=path, folder=folder)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as out:
@@ -223,10 +224,11 @@ def export_to_path(engine: Engine, run_id: int, fmt: str, output: Path | None, *
         RunNotFound: no run has this id.
     """
     if fmt not in FORMATS:
-        raise ReportUsageError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+        raise ReportUsageError(N_("unknown format {fmt!r}; one of {formats}"), fmt=fmt, formats=", ".join(FORMATS))
     get_run(engine, run_id)
     if output is not None and not output.expanduser().parent.is_dir():
-        raise ReportUsageError(f"cannot write {output}: no folder {output.expanduser().parent}")
+        raise ReportUsageError(N_("cannot write {path}: no folder {folder}"), path=output,
+                               folder=output.expanduser().parent)
     audit_id = None
     if show_personal_data:
         audit_id = audit_personal_data(engine, run_id, fmt=fmt, output=str(output) if output else "stdout",

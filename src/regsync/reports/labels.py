@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from regsync.domain.hours import format_hours
+from regsync.domain.reasons import reason_for
 from regsync.domain.words import DISCREPANCY_WORDS, KIND_WORDS, LINE_WORDS, RUN_WORDS, word
 from regsync.i18n import gettext as _
 from regsync.i18n import lazy_gettext as N_
@@ -32,8 +33,11 @@ __all__ = [
     "duration_text",
     "entity_word",
     "field_word",
+    "hours_sentences",
     "line_word",
+    "WAITING_CODES",
     "record_label",
+    "refusal_text",
     "repair_text",
     "run_word",
     "status_word",
@@ -122,6 +126,44 @@ def city_label(code: str | None) -> str:
     if not code or code == "unknown":
         return _("city unknown")
     return city_name(code) or code
+
+
+def hours_sentences(hours: dict[str, Any]) -> list[str]:
+    """The hours view's figures in words, one sentence each, saying what each counts.
+
+    For the text and HTML reports:
+
+    1. the comparison: volunteers linked to the registry, their ACCEPTED hours on the platform and in the registry,
+       the difference and on how many of them; then their totalHours in the registry (all channels);
+    2. the platform's ACCEPTED hours the registry does not have at all (volunteers it does not know), or that this
+       run did not count them (a run recorded before they were counted);
+    3. the platform's hours in all (1 + 2), when both are known.
+
+    Args:
+        hours: a report's hours (``RunReport.hours``; shape :mod:`regsync.domain.hours`), hours in hundredths.
+    """
+    total = hours.get("total", {})
+    out = [_("Volunteers linked to the registry (compared one by one): {volunteers} · their hours on the platform "
+             "{local} h · accepted by the registry {registry} h · difference {diff} h on {differing} "
+             "volunteers.").format(
+        volunteers=f"{total.get('volunteers', 0):,}", local=format_hours(total.get("local_hours")),
+        registry=format_hours(total.get("registry_hours")), diff=format_hours(total.get("hours_diff")),
+        differing=f"{total.get('volunteers_differing', 0):,}"),
+        _("The registry's totalHours of these volunteers (all channels: the national portal, other provinces too): "
+          "{hours} h.").format(hours=format_hours(total.get("registry_total_hours")))]
+    missing = hours.get("not_in_registry")
+    if missing is None:
+        out.append(_("Hours of volunteers the registry does not know: not counted by this run (a later reconcile "
+                     "counts them)."))
+        return out
+    out.append(_("Not in the registry at all: {hours} h in {records} accepted service records of {volunteers} "
+                 "volunteers the registry does not know (never pushed, or refused); not in the comparison "
+                 "above.").format(hours=format_hours(missing["local_hours"]),
+                                  records=f"{missing['service_records']:,}",
+                                  volunteers=f"{missing['volunteers']:,}"))
+    out.append(_("The platform's accepted hours in all: {hours} h.").format(
+        hours=format_hours(int(total.get("local_hours") or 0) + missing["local_hours"])))
+    return out
 
 
 def repair_text(action: str | None, state: str | None) -> str:
@@ -262,16 +304,34 @@ _DETAIL_WORDS: dict[str, Any] = {
 }
 
 
-def details_text(fields: list[str], details: dict[str, Any], *, limit: int = 400, refusal: str | None = None) -> str:
+#: regsync's own codes of a record held back locally because a record it refers to is not in the registry (the
+#: outbox state ``blocked``): the registry refused nothing of this record (relay_items.LOCAL_WAIT_CODES).
+WAITING_CODES = frozenset({"PARENT_FAILED", "PARENT_DISCARDED", "PARENT_PENDING", "PRIMARY_PENDING"})
+
+
+def refusal_text(code: str, state: str | None = None) -> str:
+    """Why the record's change waits in the outbox, in words: a record held back behind its parent (outbox state
+    ``blocked``, or a :data:`WAITING_CODES` code) reads ``等待上级记录：…``; a registry code (registry-api.md §7)
+    reads as the registry's refusal with its reason (:func:`regsync.domain.reasons.reason_for`) and the code."""
+    reason = reason_for(code).reason
+    if state == "blocked" or code in WAITING_CODES:
+        return _("waiting for its parent record: {reason}").format(reason=reason)
+    return _("refused by the registry: {reason} ({code})").format(reason=reason, code=code)
+
+
+def details_text(fields: list[str], details: dict[str, Any], *, limit: int = 400, refusal: str | None = None,
+                 refusal_state: str | None = None) -> str:
     """A discrepancy's details as text people read (at most ``limit`` characters), never JSON.
 
     A field mismatch reads field by field, ``phone：省平台 0452-***5678 / 全国系统 0452-***9999``; other details as
     ``key value`` pairs with their words; the name (shown in the record column) is left out. Values are as the
     reconcile stored them, masked (:mod:`regsync.reports.data`). ``refusal``, the registry's code for the record's
-    change waiting in the outbox, comes first: ``全国系统拒绝：INVALID_PHONE``.
+    change waiting in the outbox (its outbox state ``refusal_state``), comes first, in words (:func:`refusal_text`):
+    ``全国系统拒绝：手机号格式不正确（INVALID_PHONE）``, or ``等待上级记录：…`` for a record held back behind its
+    parent.
     """
     local, registry = details.get("local"), details.get("registry")
-    parts: list[str] = [_("refused by the registry: {code}").format(code=refusal)] if refusal else []
+    parts: list[str] = [refusal_text(refusal, refusal_state)] if refusal else []
     if isinstance(local, dict) or isinstance(registry, dict):
         local = local if isinstance(local, dict) else {}
         registry = registry if isinstance(registry, dict) else {}

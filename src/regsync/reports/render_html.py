@@ -9,7 +9,8 @@
 * **Tables** (Jinja2, autoescaped) sort on a click of their header and filter as one types, by a few lines of the
   page's own script (``templates/report.js``). Each discrepancy table holds the first ``rows_per_kind`` rows of its
   kind (default :data:`regsync.reports.export.HTML_ROWS_PER_KIND`) and says how many more there are and where to
-  find them (``report export --format csv``, the worklists); every figure and chart counts all rows. Details are
+  find them (the worklists, ``report worklist``, first; ``report export --format csv``, the data export for
+  other systems); every figure and chart counts all rows. Details are
   cut at :data:`DETAILS_CHARS` characters, so the page's size is bounded whatever the run: at most
   :data:`PAGE_LIMIT` bytes (tested with a large run).
 * **Nothing is fetched**: no URL is referenced by the page's own markup, and a Content-Security-Policy
@@ -43,6 +44,7 @@ from regsync.reports.labels import (
     discrepancy_word,
     duration_text,
     entity_word,
+    hours_sentences,
     line_word,
     record_label,
     repair_text,
@@ -125,7 +127,8 @@ class _Row:
 def _row(r: DiscrepancyRow) -> _Row:
     return _Row(id=r.id, record=record_label(r.entity, r.local_id, r.registry_id, r.details, live_name=r.name),
                 city=city_label(r.city_code), line=line_word(r.org_line),
-                details=details_text(r.fields, r.details, limit=DETAILS_CHARS, refusal=r.refusal),
+                details=details_text(r.fields, r.details, limit=DETAILS_CHARS, refusal=r.refusal,
+                                     refusal_state=r.refusal_state),
                 repair=repair_text(r.action, r.action_state), id_number=r.id_number or "", phone=r.phone or "",
                 detected=r.detected_at.strftime("%Y-%m-%d %H:%M") if r.detected_at else "—")
 
@@ -186,9 +189,15 @@ def _cards(report: RunReport) -> list[tuple[str, str, str]]:
         total = report.hours.get("total", {})
         diff = format_hours(total.get("hours_diff", 0))
         cards.append((_("hours: platform − registry"), _("{hours} h").format(hours=diff),
-                      _("{differing} of {volunteers} volunteers differ").format(
+                      _("{differing} of {volunteers} linked volunteers differ").format(
                           differing=f"{total.get('volunteers_differing', 0):,}",
                           volunteers=f"{total.get('volunteers', 0):,}")))
+        missing = report.hours.get("not_in_registry")
+        cards.append((_("hours not in the registry"),
+                      _("{hours} h").format(hours=format_hours(missing["local_hours"])) if missing else "—",
+                      _("{records} service records of {volunteers} volunteers the registry does not know").format(
+                          records=f"{missing['service_records']:,}", volunteers=f"{missing['volunteers']:,}")
+                      if missing else _("not counted by this run")))
     return cards
 
 
@@ -226,7 +235,9 @@ def write_html(conn: Connection, report: RunReport, out: IO[str], *, rows_per_ki
         "charts": {name: _script_json(option) for name, option in charts.items()},
         "lines": [x for x in ORG_LINES if x != "none" or counts.by_org_line.get("none")],
         "sections": sections, "rows_per_kind": rows_per_kind, "capped": any(s.more for s in sections),
-        "repair": _repair_key, "hours": report.hours, "echarts_js": echarts_js(), "echarts_version": ECHARTS_VERSION,
+        "repair": _repair_key, "hours": report.hours,
+        "hours_sentences": hours_sentences(report.hours) if report.hours else [],
+        "echarts_js": echarts_js(), "echarts_version": ECHARTS_VERSION,
         "script": Markup(_own_script()),  # noqa: S704
         "style": Markup(_own_style()),  # noqa: S704 — the package's own files
     }

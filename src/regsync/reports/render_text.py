@@ -25,6 +25,7 @@ from regsync.reports.labels import (
     discrepancy_word,
     duration_text,
     entity_word,
+    hours_sentences,
     line_word,
     record_label,
     repair_text,
@@ -196,15 +197,11 @@ def print_report(report: RunReport, console: Console,
 
     hours = report.hours
     if hours:
-        total = hours.get("total", {})
         console.print(Text(_("Service hours: the platform's against the registry's"), style="bold"))
-        console.print(_("{volunteers} volunteers · platform {local} h · registry {registry} h · difference {diff} h "
-                        "on {differing} volunteers; ★: volunteers at star levels 1 to 5 (100/300/600/1000/1500 h; "
-                        "the platform's from its hours, the registry's from its totalHours)").format(
-                          volunteers=f"{total.get('volunteers', 0):,}", local=format_hours(total.get("local_hours")),
-                          registry=format_hours(total.get("registry_hours")),
-                          diff=format_hours(total.get("hours_diff")),
-                          differing=f"{total.get('volunteers_differing', 0):,}"), highlight=False)
+        for sentence in hours_sentences(hours):
+            console.print(sentence, highlight=False)
+        console.print(_("★: volunteers at star levels 1 to 5 (100/300/600/1000/1500 h; the platform's from its "
+                        "hours, the registry's from its totalHours)"), highlight=False)
         console.print(_hours_table(_("Hours by city"), hours.get("by_city", {}), _("city"), True))
         console.print(_hours_table(_("Hours by organization line"), hours.get("by_org_line", {}),
                                    _("organization line"), False))
@@ -226,7 +223,8 @@ def print_report(report: RunReport, console: Console,
         table.add_column(_("repair"), ratio=1, overflow="fold")
         table.add_column(_("what differs"), ratio=3, overflow="fold")
         for r in rows_for(kind):
-            what = details_text(r.fields, r.details, refusal=r.refusal)
+            what = details_text(r.fields, r.details, refusal=r.refusal,
+                                refusal_state=r.refusal_state)
             if r.id_number or r.phone:
                 what = " ".join(x for x in (r.id_number, r.phone) if x) + "\n" + what
             table.add_row(str(r.id), Text(record_label(r.entity, r.local_id, r.registry_id, r.details,

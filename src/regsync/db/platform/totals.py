@@ -4,7 +4,9 @@
 - :func:`local_hours_by_person`: a person's ACCEPTED hours (all the person's rows, through their links), in the
   registry's byte order of the volunteer's registry id, to be merge-joined with the registry's;
 - :func:`linked_primary_volunteers`: where those people live, and their primary row;
-- :func:`org_hours`: ACCEPTED hours per org region, type and level (the report's hours by city and org line).
+- :func:`org_hours`: ACCEPTED hours per org region, type and level (the report's hours by city and org line);
+- :func:`unlinked_volunteer_hours`: ACCEPTED hours of volunteers the registry does not know (no link), per city:
+  the platform's hours the per-person comparison cannot count.
 
 Hours are hundredths of an hour (the ``hours`` column), summed by the database: memory stays flat.
 """
@@ -139,6 +141,29 @@ def org_hours(conn: Connection, region: str | None) -> Iterator[tuple[str | None
         yield region_code, org_type, level, int(h or 0)
 
 
+def unlinked_volunteer_hours(conn: Connection, region: str | None) -> Iterator[tuple[str | None, int, int, int]]:
+    """ACCEPTED hours of the local service records whose volunteer row is linked to no registry volunteer (a
+    volunteer never pushed, or refused): hours the registry does not have at all, and that
+    :func:`local_hours_by_person` (linked persons only) leaves out.
+
+    Args:
+        conn: a connection to the local store.
+        region: a GB/T 2260 prefix: only volunteers whose region code starts with it; ``None`` for all.
+
+    Yields:
+        ``(volunteer region code, volunteer rows, service records, hours in hundredths)`` per region code.
+    """
+    reg = "AND v.region_code LIKE :region " if region else ""
+    n = names(conn)
+    for region_code, vols, recs, h in conn.execute(text(
+            f"SELECT v.region_code, COUNT(DISTINCT s.volunteer_id), COUNT(*), SUM(s.hours) "  # noqa: S608 — names
+            f"FROM {n.service_record} s JOIN {n.volunteer} v ON v.id = s.volunteer_id "
+            f"WHERE s.status = 'ACCEPTED' {reg}AND NOT EXISTS (SELECT 1 FROM {n.link} l "
+            "WHERE l.entity = 'volunteer' AND l.local_id = s.volunteer_id) GROUP BY v.region_code"),
+            {"region": (region or "") + "%"}):
+        yield region_code, int(vols), int(recs), int(h or 0)
+
+
 __all__ = [
     "SHARED_PAGE",
     "SharedIdNumber",
@@ -146,4 +171,5 @@ __all__ = [
     "local_hours_by_person",
     "org_hours",
     "shared_id_numbers",
+    "unlinked_volunteer_hours",
 ]
