@@ -27,7 +27,7 @@ and found now is *carried over*; one found for the first time in this period (or
 in an earlier one) is *new*; an item of the previous period no longer found is *resolved* in this one; an item
 new in this period and fixed before the next is simply no longer listed (it was never on a previous list); one
 resolved earlier in this period and found again is as it was at the period's start. The period and its reconcile
-run are kept in ``store_meta`` (:data:`PERIOD_META`). Calls are not meant to overlap (one nightly list); two at once
+run are kept in ``store_meta`` (:data:`PERIOD_META`); before any reconcile run, every call is of one period. Calls are not meant to overlap (one nightly list); two at once
 would each resolve what the other had not written yet, which the next call corrects.
 
 :func:`iter_items` reads one run's items back in ``sort_key`` order (city → line → org → record), a page at a time.

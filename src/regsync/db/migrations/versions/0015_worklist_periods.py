@@ -24,10 +24,10 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table(own('worklist_item')) as batch:
-        batch.add_column(sa.Column('waiting', sa.Integer(), nullable=False, server_default='0'))
+        batch.add_column(sa.Column('waiting', sa.Integer(), nullable=False, server_default=sa.text('0')))
         batch.add_column(sa.Column('outbox_state', sa.String(length=12), nullable=True))
         batch.add_column(sa.Column('related', sa.Text(), nullable=True))
-        batch.add_column(sa.Column('seen_pass', sa.Integer(), nullable=False, server_default='0'))
+        batch.add_column(sa.Column('seen_pass', sa.Integer(), nullable=False, server_default=sa.text('0')))
 
 
 def downgrade() -> None:
