@@ -76,6 +76,18 @@ def build(engine: Engine) -> dict[str, Any]:
             "qq_alone": qq_alone, "left": left, "activity": act, "service_record": sr, "reconcile": rec}
 
 
+def next_reconcile(engine: Engine, at: dt.datetime) -> int:
+    """A new reconcile run finding again what the latest one found (a new period of the worklists)."""
+    with engine.begin() as conn:
+        last = conn.execute(text("SELECT max(id) FROM run WHERE kind = 'reconcile'")).scalar_one()
+        rec = run(conn, "reconcile", at, 5, "success", {})
+        conn.execute(text("INSERT INTO discrepancy (run_id, kind, entity, local_id, registry_id, fields, details, "
+                          "city_code, org_line, action, action_state, detected_at) SELECT :r, kind, entity, local_id, "
+                          "registry_id, fields, details, city_code, org_line, action, action_state, :at FROM "
+                          "discrepancy WHERE run_id = :last"), {"r": rec, "at": at, "last": last})
+    return rec
+
+
 def test_attribution_names_the_responsible_org_on_both_lines(engine: Engine) -> None:
     w = build(engine)
     t = w["tree"]
@@ -147,6 +159,7 @@ def test_worklist_xlsx_read_back_split_by_city_and_state_across_runs(engine: Eng
         conn.execute(text("UPDATE outbox SET state = 'sent', last_code = NULL WHERE entity = 'volunteer' AND "
                           "local_id = :i"), {"i": w["in_team"]})
         _fail(conn, "volunteer", w["left"], "NOT_OWNER")
+    next_reconcile(engine, NOW + dt.timedelta(hours=20))  # a new period
     with use_language("zh_CN"):
         wl2 = open_worklist(engine, city="2301", now=NOW + dt.timedelta(days=1))
         assert (wl2.run.gen, wl2.run.new, wl2.run.carried, wl2.run.resolved) == (2, 1, 6, 1)
@@ -156,6 +169,7 @@ def test_worklist_xlsx_read_back_split_by_city_and_state_across_runs(engine: Eng
     assert states["李明"] == ("已解决", "2026-12-01")
     assert states["王芳"] == ("延续", "2026-12-01")
     assert all(r["城市代码"] == "2301" for r in rows2)
+    next_reconcile(engine, NOW + dt.timedelta(hours=44))
     _, all_rows = _rows(write_worklist(open_worklist(engine, now=NOW + dt.timedelta(days=2)), "xlsx",
                                        tmp_path / "third.xlsx")[0][0])
     assert "李明" not in {r["名称"] for r in all_rows}  # resolved in run 2: no longer listed

@@ -1,8 +1,8 @@
 """``regsync report worklist``: the worklists (待办清单, issue 15, point 2) as a spreadsheet, CSV or HTML page, for a
 city, an organization or the whole province (:mod:`regsync.reports.worklist`).
 
-Exit codes: 0 written; 1 the store is unusable; 2 a usage error (an unknown format, a malformed city, an unknown
-organization, ``--show-personal-data`` without ``--reason``, ``--split city`` without a folder).
+Exit codes: 0 written; 1 the store is unusable; 2 a usage error (an unknown format, a malformed city or one not
+of the province, an unknown organization, ``--show-personal-data`` without ``--reason``, ``--split city`` without a folder).
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ from regsync.domain.masking import mask_text
 from regsync.i18n import gettext as _
 from regsync.i18n import gettext_noop as N_
 from regsync.reports.data import ReportUsageError
-from regsync.reports.worklist import open_worklist
+from regsync.reports.worklist import counts_of, open_worklist
 from regsync.reports.worklist_render import write_worklist
 
 HELP = N_("Worklists: every discrepancy of the latest reconcile and every failed record as a work item: the record "
           "(name, the platform's key), the reason in words and what to do, the organization that must do it (with "
           "its contact, county and city on its line), and whether it is new, carried over or resolved since the last "
-          "list. --city limits the list to one city; --org to the items one organization answers for or oversees "
+          "period (one period per reconcile run; records blocked behind a refused one are counted on its item). "
+          "--city limits the list to one city; --org to the items one organization answers for or oversees "
           "as their county- or city-level unit or community station; --split city writes one file per city into "
           "the --output folder. xlsx (Chinese headings, frozen, filtered), csv "
           "(UTF-8 with BOM, for Excel) or html (one page, no network). ID numbers and phones masked unless "
@@ -62,6 +63,7 @@ def worklist_command(
                 wl = open_worklist(engine, city=city, org=org, show_personal_data=show_personal_data, reason=reason,
                                    actor=actor or default_actor(), fmt=fmt.lower(), output=str(output))
                 written = write_worklist(wl, fmt.lower(), output, split=split == "city")
+                counts = counts_of(wl)  # of what the file holds: the city's or org's, not the province's
             except SQLAlchemyError as exc:
                 orig = getattr(exc, "orig", None) or exc
                 raise StoreError(mask_text(f"{type(orig).__name__}: {str(orig).strip().splitlines()[0]}")) from exc
@@ -72,8 +74,7 @@ def worklist_command(
         raise typer.Exit(2) from exc
     for path, n in written:
         err.print(escape(_("wrote {path} ({count} items)").format(path=path, count=n)), highlight=False)
-    run = wl.run
     err.print(escape(_("list no. {gen}: {new} new, {carried} carried over, {resolved} resolved").format(
-        gen=run.gen, new=run.new, carried=run.carried, resolved=run.resolved)), highlight=False)
+        gen=wl.run.gen, new=counts["new"], carried=counts["carried"], resolved=counts["resolved"])), highlight=False)
     if wl.audit_id is not None:
         err.print(escape(_("personal data shown: audit #{id}").format(id=wl.audit_id)), highlight=False)

@@ -637,7 +637,11 @@ class WorklistItem(Base):
     the run that found it new (or open again), ``resolved_gen`` the run that no longer found it. The place columns
     are who must fix it (:class:`regsync.db.attribution.Responsible`: city, county, org line, the responsible org
     and its county-, city-level units and station, local ids) as the last run found; ``sort_key`` orders a list by
-    city → line → org → record. ``detail`` is masked (field names, the refusal's text). No personal data: names,
+    city → line → org → record. ``detail`` is masked (field names, the refusal's text). ``waiting`` counts the
+    records blocked behind the item's record (not items of their own), ``outbox_state`` is a failure's row state
+    (``failed``/``blocked``), ``related`` a JSON ``{"entity", "ids"}`` (the record a blocked item waits for, a
+    duplicate person's other rows) and ``seen_pass`` the worklist call that last found it. A *period* (``gen``) is
+    one reconcile run (migration 0015). No personal data: names,
     ID numbers and phones are read from the platform when a list is written. Times are naive UTC.
     """
 
@@ -668,3 +672,7 @@ class WorklistItem(Base):
     opened_gen: Mapped[int] = mapped_column(Integer)
     seen_gen: Mapped[int] = mapped_column(Integer)
     resolved_gen: Mapped[int | None] = mapped_column(Integer)
+    waiting: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    outbox_state: Mapped[str | None] = mapped_column(String(12))
+    related: Mapped[str | None] = mapped_column(Text)
+    seen_pass: Mapped[int] = mapped_column(Integer, server_default=text("0"))

@@ -7,8 +7,9 @@ responsible org with its contact, its county- and city-level units on its line a
 community station: :mod:`regsync.db.attribution`), and its state since the last list: new, carried over or
 resolved, with the date it was first seen (:mod:`regsync.db.worklist`).
 
-Each call is one worklist run (:func:`regsync.db.worklist.refresh`) over all the work, whatever the filter, so that
-a city's list never resolves another city's items; the filter (``city``, ``org``) applies to what is written.
+Each call is one worklist call (:func:`regsync.db.worklist.refresh`) over all the work, whatever the filter, so that
+a city's list never resolves another city's items, in the period of the latest reconcile run; the filter (``city``,
+``org``) applies to what is written and to the counts shown (:func:`counts_of`, the HTML header).
 Items stream from the store a page at a time, enriched per page (:func:`regsync.db.worklist_records.describe`), and
 are written as they come: memory does not grow with the list. Formats: :mod:`regsync.reports.worklist_render`.
 
@@ -25,18 +26,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, or_, select
+from sqlalchemy import Connection, Engine, select
 
 from regsync.db.attribution import Attributor
 from regsync.db.models import Audit, WorklistItem
 from regsync.db.platform.mapped import local_id_of, mapped_platform
 from regsync.db.session import utcnow
-from regsync.db.worklist import RefreshResult, iter_items, refresh
+from regsync.db.worklist import RefreshResult, count_items, iter_items, listed, refresh
 from regsync.db.worklist_records import describe
 from regsync.domain.clock import to_local
 from regsync.domain.masking import mask_id_number, mask_phone, mask_text
-from regsync.domain.reasons import reason_for
-from regsync.domain.regions import CITY_BY_CODE, COUNTY_BY_CODE
+from regsync.domain.reasons import OWN_CODES, reason_for
+from regsync.domain.regions import CITY_BY_CODE, COUNTY_BY_CODE, PROVINCE_CODE
 from regsync.domain.words import KIND_WORDS, LINE_WORDS, word
 from regsync.i18n import gettext as _
 from regsync.i18n import lazy_gettext as N_
@@ -44,7 +45,7 @@ from regsync.reports.data import ReportUsageError
 from regsync.reports.labels import field_word
 
 __all__ = ["FORMATS", "HEADERS", "PERSONAL_DATA_ACTION", "STATUS_WORDS", "TEXT_COLUMNS", "WorkItem", "Worklist",
-           "default_name", "iter_work_items", "open_worklist", "place_name", "split_cities"]
+           "counts_of", "default_name", "iter_work_items", "open_worklist", "place_name", "split_cities"]
 
 #: Formats ``report worklist --format`` accepts.
 FORMATS: tuple[str, ...] = ("xlsx", "csv", "html")
@@ -149,7 +150,8 @@ def open_worklist(engine: Engine, *, city: str | None = None, org: str | None = 
         now: the run's time (naive UTC); default now.
 
     Raises:
-        ReportUsageError: an unknown format, a malformed city, an unknown org, a missing reason.
+        ReportUsageError: an unknown format, a malformed city or one not of the province
+            (:data:`regsync.domain.regions.CITY_BY_CODE`), an unknown org, a missing reason.
     """
     if fmt not in FORMATS:
         raise ReportUsageError(_("unknown format {fmt}; one of {formats}").format(fmt=fmt, formats=", ".join(FORMATS)))
@@ -157,6 +159,9 @@ def open_worklist(engine: Engine, *, city: str | None = None, org: str | None = 
         raise ReportUsageError(_("--city takes a 4-digit city code (GB/T 2260), e.g. 2301; got {city}").format(
             city=city))
     city = city[:4] if city else None
+    if city is not None and (not city.startswith(PROVINCE_CODE) or city not in CITY_BY_CODE):
+        raise ReportUsageError(_("no city {city} in the province: --city takes one of its cities' 4-digit codes "
+                                 "(GB/T 2260), e.g. 2301").format(city=city))
     org_id = None
     if org is not None:
         with engine.connect() as conn:
@@ -198,11 +203,38 @@ def iter_work_items(conn: Connection, wl: Worklist, *, city: str | None = None) 
             org_keys.update({i: str(i) for i in wanted})
         elif wanted:
             org_keys.update({int(i): str(k) for i, k in platform.platform_keys(conn, "org", wanted).items()})
+        related = {r["item_id"]: _related(r) for r in page}
+        keys = _platform_keys(conn, platform, [x for x in related.values() if x is not None])
         for r in page:
-            yield _item(r, facts.get((r["entity"], r["local_id"])), orgs, org_keys, wl.show_personal_data)
+            rel = related[r["item_id"]]
+            rel_keys = (rel[0], [keys.get((rel[0], i), str(i)) for i in rel[1]]) if rel else None
+            yield _item(r, facts.get((r["entity"], r["local_id"])), orgs, org_keys, wl.show_personal_data, rel_keys)
 
 
-def _item(r: dict[str, Any], facts: Any, orgs: dict[int, Any], org_keys: dict[int, str], clear: bool) -> WorkItem:
+def _related(r: dict[str, Any]) -> tuple[str, list[int]] | None:
+    """An item's ``related`` column: ``(entity, local ids)``, or ``None``."""
+    try:
+        found = json.loads(r.get("related") or "null")
+        return (str(found["entity"]), [int(i) for i in found["ids"]]) if found else None
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _platform_keys(conn: Connection, platform: Any, wanted: list[tuple[str, list[int]]]) -> dict[tuple[str, int], str]:
+    """(entity, local id) → the platform's key, for ``wanted`` (the local id itself without a mapping)."""
+    by_kind: dict[str, set[int]] = {}
+    for kind, ids in wanted:
+        by_kind.setdefault(kind, set()).update(ids)
+    out: dict[tuple[str, int], str] = {}
+    for kind, wanted_ids in by_kind.items():
+        found = (platform.platform_keys(conn, kind, sorted(wanted_ids)) if platform is not None
+                 else {i: i for i in wanted_ids})
+        out.update({(kind, int(i)): str(k) for i, k in found.items()})
+    return out
+
+
+def _item(r: dict[str, Any], facts: Any, orgs: dict[int, Any], org_keys: dict[int, str], clear: bool,
+          related: tuple[str, list[str]] | None = None) -> WorkItem:
     reason = reason_for(r["code"], discrepancy=r["source"] == "discrepancy")
     org = orgs.get(r["org_id"]) if r["org_id"] is not None else None
     name = facts.name if facts else _("(registry record {id})").format(id=r["registry_id"] or "—")
@@ -220,19 +252,45 @@ def _item(r: dict[str, Any], facts: Any, orgs: dict[int, Any], org_keys: dict[in
         station=_org_name(orgs, r["station_id"]), kind=word(KIND_WORDS, r["entity"]),
         platform_key=(facts.platform_key or "") if facts else "", registry_id=r["registry_id"] or "",
         name=name, id_number=id_number or "", phone=phone or "", reason=reason.reason, action=reason.action,
-        code=r["code"], detail=_detail(r, clear),
+        code=r["code"], detail=_detail(r, clear, related),
         city_code=r["city_code"] or "", org_key=org_keys.get(r["org_id"], "") if r["org_id"] is not None else "")
 
 
-def _detail(r: Any, clear: bool) -> str:
-    """A failure's detail is the registry's own answer (masked unless ``clear``), quoted as such: it is the other
-    party's text, in its language; a discrepancy's is the fields that differ, in words."""
+def _detail(r: Any, clear: bool, related: tuple[str, list[str]] | None = None) -> str:
+    """An item's details, in the language in force.
+
+    * a failure the **registry** refused (row state ``failed``, a code not of regsync's own,
+      :data:`regsync.domain.reasons.OWN_CODES`): the registry's answer (masked unless ``clear``), quoted as such: it
+      is the other party's text, in its language;
+    * a record regsync holds back (``blocked``): what it waits for, by kind and platform key; one regsync itself
+      refused (its own code, e.g. ``LOCAL_DATA_INVALID``): that it was found before sending; never regsync's
+      English log text;
+    * a discrepancy: the fields that differ, in words; a duplicate person: the other row(s) by platform key;
+    * and how many records wait for this one (blocked behind it, not items of their own).
+    """
+    parts: list[str] = []
     text = r["detail"] or ""
-    if not text:
-        return ""
+    related_word = word(KIND_WORDS, related[0]) if related else ""
+    related_keys = _(", ").join(related[1]) if related else ""
     if r["source"] == "failure":
-        return _("The registry's answer: {message}").format(message=text if clear else mask_text(text))
-    return _(", ").join(field_word(f.strip()) for f in text.split(","))
+        if r.get("outbox_state") == "blocked":
+            if related:
+                parts.append(_("Waits for the {kind} with platform key {key}, not yet in the registry").format(
+                    kind=related_word, key=related_keys))
+            else:
+                parts.append(_("Held back by regsync until the record it refers to is in the registry"))
+        elif r["code"] in OWN_CODES:
+            parts.append(_("Found by regsync before sending: not sent to the registry"))
+        elif text:
+            parts.append(_("The registry's answer: {message}").format(message=text if clear else mask_text(text)))
+    else:
+        if text:
+            parts.append(_(", ").join(field_word(f.strip()) for f in text.split(",")))
+        if related and r["code"] == "duplicate_person":
+            parts.append(_("The other row: platform key {keys}").format(keys=related_keys))
+    if r.get("waiting"):
+        parts.append(_("{count} more records wait for this one").format(count=r["waiting"]))
+    return _("; ").join(parts)
 
 
 def _day(value: Any) -> str:
@@ -245,11 +303,18 @@ def _org_name(orgs: dict[int, Any], oid: int | None) -> str:
     return org.name if org else ""
 
 
+def counts_of(wl: Worklist) -> dict[str, int]:
+    """The counts of what ``wl``'s file holds (its ``city``/``org`` filter, the whole province without one), by
+    status: ``new``, ``carried``, ``resolved`` (0 for none), for the summary line."""
+    with wl.engine.connect() as conn:
+        found = count_items(conn, wl.run.gen, city=wl.city, org_id=wl.org_id)
+    return {k: found.get(k, 0) for k in ("new", "carried", "resolved")}
+
+
 def split_cities(conn: Connection, wl: Worklist) -> list[str]:
     """The cities with items in ``wl``'s run (``""`` for items with no city), sorted."""
     w = WorklistItem.__table__
-    cond = or_(and_(w.c.state == "open", w.c.seen_gen == wl.run.gen), w.c.resolved_gen == wl.run.gen)
-    return sorted({c or "" for (c,) in conn.execute(select(w.c.city_code).distinct().where(cond))})
+    return sorted({c or "" for (c,) in conn.execute(select(w.c.city_code).distinct().where(listed(wl.run.gen)))})
 
 
 def default_name(city: str | None, fmt: str, day: dt.date) -> str:
