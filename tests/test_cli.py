@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -67,7 +71,25 @@ def test_demo_numbers_add_up_and_failures_are_only_unfixable_dirt(tmp_path: Path
     listed = run_cli("report", "list", "--json", env={"REGSYNC_CONFIG": outputs["config"]})
     assert listed.returncode == 0, listed.stderr
     assert outputs["reconcile_run"] in [r["id"] for r in json.loads(listed.stdout)["runs"]]
-    assert "regsync sandbox serve --db" in outputs["sandbox_command"]
+    # the command that serves the demo's sandbox again works as printed (on a free port here)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    served = subprocess.Popen([sys.executable, "-m", "regsync.console.cli",  # noqa: S603 — the printed command
+                               *shlex.split(outputs["sandbox_command"])[1:], "--port", str(port), "--quiet"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and served.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v1/changes", timeout=2).status_code < 500:  # it answers
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert served.poll() is None, served.communicate()[1]
+    finally:
+        served.terminate()
+        served.communicate(timeout=30)  # waits, and closes its stderr pipe
 
 
 @pytest.mark.slow

@@ -77,3 +77,16 @@ def test_the_html_points_people_to_the_worklist_before_the_csv(seeded) -> None:
     assert "全部记录见 CSV 导出" not in page and "供其他系统使用的数据导出" in notice
     more = page.split('id="more-missing_in_registry">', 1)[1].split("</p>", 1)[0]
     assert more.index("regsync report worklist") < more.index("--format csv") and "数据导出" in more
+
+
+def test_a_duplicates_details_name_the_rows_once_without_separators() -> None:
+    from regsync.i18n import use_language
+    from regsync.reports.labels import details_text
+
+    details = {"id_number": "230100********4775", "linked": ["VOL0000000002290", "VOL0000000002290"],
+               "local_ids": [2292, 3075]}
+    with use_language("en"):
+        text = details_text([], details)
+    assert "platform rows 2292、3075" in text and text.count("VOL0000000002290") == 1 and "2,292" not in text
+    with use_language("zh-CN"):
+        assert "全国系统记录 VOL0000000002290" in details_text([], details)

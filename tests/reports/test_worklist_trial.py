@@ -98,7 +98,9 @@ def test_details_quote_only_the_registry_and_name_the_other_row(engine: Engine) 
         wl = open_worklist(engine, now=NOW)
         items = _items(engine, wl)
     refused = items[item_id("failure", "volunteer", w["in_team"], None, "INVALID_PHONE")]
-    assert refused.detail.startswith("全国系统答复：")  # the registry's refusal, quoted as its answer
+    assert "全国系统答复" not in refused.detail  # a code with words: the reason says it, no English quote
+    unknown = items[item_id("failure", "org", w["qq_brigade"], None, "SOME_NEW_CODE")]
+    assert unknown.detail.startswith("全国系统答复：")  # a code regsync has no words for: the registry's answer
     own = items[item_id("failure", "volunteer", other, None, "LOCAL_DATA_INVALID")]
     assert own.detail == "regsync 发送前检查发现，未发送到全国系统"
     blocked = items[item_id("failure", "service_record", w["service_record"], None, "PARENT_FAILED")]
@@ -110,7 +112,7 @@ def test_details_quote_only_the_registry_and_name_the_other_row(engine: Engine) 
     with use_language("en"):
         en = _items(engine, wl)
     assert en[dup.item_id].detail == f"The other row: platform key {other}"
-    assert en[refused.item_id].detail.startswith("The registry's answer: ")
+    assert en[unknown.item_id].detail.startswith("The registry's answer: ")
 
 
 def _states(engine: Engine, wl: Any) -> dict[str, str]:

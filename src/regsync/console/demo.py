@@ -413,6 +413,6 @@ def demo_config(settings: Settings, workdir: Path) -> tuple[Path, str]:
         f'sign_method = "{reg.sign_method}"',
         ""]), encoding="utf-8")
     path.chmod(0o600)
-    command = (f"regsync sandbox serve --db {workdir / 'sandbox.db'} "
+    command = (f"regsync sandbox serve --db sqlite:///{workdir / 'sandbox.db'} "
                f"--client {reg.client_id}:{reg.client_secret}:{settings.province}")
     return path, command

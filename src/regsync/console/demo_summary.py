@@ -317,7 +317,8 @@ def output_lines(outputs: dict[str, Any]) -> list[str]:
         lines.append(_("reconciliation report: {path} (reconcile run {run}, {count} discrepancies)").format(
             path=outputs["report"], run=outputs.get("reconcile_run"), count=outputs.get("discrepancies")))
     if outputs.get("worklist"):
-        lines.append(_("worklists: {path} ({count} items to fix, by city and organization; `regsync report "
+        lines.append(_("worklists: {path} ({count} items to fix, by city and organization: one item per thing a "
+                       "person must do, the records waiting for a refused one counted on its item; `regsync report "
                        "worklist --city CODE` makes one city's)").format(path=outputs["worklist"],
                                                                         count=outputs.get("worklist_items")))
     if outputs.get("config"):

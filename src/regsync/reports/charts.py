@@ -152,7 +152,8 @@ def build_charts(report: RunReport) -> dict[str, dict[str, Any]]:
         cities = sorted(counts.by_city, key=lambda c: (-counts.by_city[c], c))
         charts["by_city"] = _by_line(counts.by_city_line, cities, [city_label(c) for c in cities],
                                      _("Discrepancies by city and organization line"),
-                                     _("records to fix; the cities with the most at the top"))
+                                     _("records that differ (the worklist counts those waiting for one refused "
+                                       "record as one item); the cities with the most at the top"))
         kinds = sorted(counts.by_kind, key=lambda k: -counts.by_kind[k])
         charts["by_kind"] = _by_line(counts.by_kind_line, kinds, [discrepancy_word(k) for k in kinds],
                                      _("Discrepancies by reason"), _("what differs, by organization line"))

@@ -266,8 +266,8 @@ def record_label(entity: str, local_id: int | None, registry_id: str | None, det
 def _detail_value(key: str, value: Any) -> str:
     if key == "missing" and isinstance(value, str):
         return entity_word(value)
-    if key == "rows" and isinstance(value, list):
-        return "、".join(str(v) for v in value)
+    if key in _ID_LISTS and isinstance(value, list):  # record keys: as they are (no thousands separators), once
+        return "、".join(dict.fromkeys(str(v) for v in value))
     if key.endswith("hours") and isinstance(value, int) and not isinstance(value, bool):
         return _("{hours} h").format(hours=format_hours(value))
     if isinstance(value, dict):
@@ -301,7 +301,11 @@ _DETAIL_WORDS: dict[str, Any] = {
     "registry_hours": N_("hours in the registry"), "hours": N_("hours"), "service_date": N_("service date"),
     "missing": N_("missing"), "rows": N_("platform rows"), "idNumber": N_("ID number"), "phone": N_("phone"),
     "level": N_("level"), "link_version": N_("link version"), "registry_version": N_("registry version"),
+    "id_number": N_("ID number"), "linked": N_("registry records"), "local_ids": N_("platform rows"),
+    "registry_ids": N_("registry records"),
 }
+#: Details that list record keys (a duplicate person's rows, an ambiguous match's candidates).
+_ID_LISTS = frozenset({"rows", "local_ids", "registry_ids", "linked"})
 
 
 #: regsync's own codes of a record held back locally because a record it refers to is not in the registry (the

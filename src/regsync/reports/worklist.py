@@ -36,7 +36,7 @@ from regsync.db.worklist import RefreshResult, count_items, iter_items, listed, 
 from regsync.db.worklist_records import describe
 from regsync.domain.clock import to_local
 from regsync.domain.masking import mask_id_number, mask_phone, mask_text
-from regsync.domain.reasons import OWN_CODES, reason_for
+from regsync.domain.reasons import CODE_REASONS, OWN_CODES, reason_for
 from regsync.domain.regions import CITY_BY_CODE, COUNTY_BY_CODE, PROVINCE_CODE
 from regsync.domain.words import KIND_WORDS, LINE_WORDS, word
 from regsync.i18n import gettext as _
@@ -260,8 +260,9 @@ def _detail(r: Any, clear: bool, related: tuple[str, list[str]] | None = None) -
     """An item's details, in the language in force.
 
     * a failure the **registry** refused (row state ``failed``, a code not of regsync's own,
-      :data:`regsync.domain.reasons.OWN_CODES`): the registry's answer (masked unless ``clear``), quoted as such: it
-      is the other party's text, in its language;
+      :data:`regsync.domain.reasons.OWN_CODES`) with a code regsync has no words for: the registry's answer (masked
+      unless ``clear``), quoted as such, the other party's text in its language (a known code's reason and what to
+      do are in words already);
     * a record regsync holds back (``blocked``): what it waits for, by kind and platform key; one regsync itself
       refused (its own code, e.g. ``LOCAL_DATA_INVALID``): that it was found before sending; never regsync's
       English log text;
@@ -281,7 +282,7 @@ def _detail(r: Any, clear: bool, related: tuple[str, list[str]] | None = None) -
                 parts.append(_("Held back by regsync until the record it refers to is in the registry"))
         elif r["code"] in OWN_CODES:
             parts.append(_("Found by regsync before sending: not sent to the registry"))
-        elif text:
+        elif text and r["code"] not in CODE_REASONS:  # a code with words needs no quote; an unknown one does
             parts.append(_("The registry's answer: {message}").format(message=text if clear else mask_text(text)))
     else:
         if text:
