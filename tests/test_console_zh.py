@@ -77,6 +77,7 @@ def test_outbox_conflicts_and_show_speak_chinese(settings: Settings, engine: Eng
     res = zh(env, "show", "volunteer", str(v))
     assert res.exit_code == 0, res.output
     assert "身份证号码和手机号已脱敏" in res.output and "发件箱：" in res.output and "冲突：" in res.output
+    assert f"志愿者 {v}" in res.output and "出生日期" in res.output and "birth_date" not in res.output  # in words
     res = zh(env, "show", "volunteer", "999999")
     assert res.exit_code == 1 and "未找到：" in res.output and "省平台中没有 volunteer 999999" in res.output
     res = zh(env, "show", "volunteer", str(v), "--show-personal-data")

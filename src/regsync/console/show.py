@@ -26,12 +26,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from regsync.console.common import ActorOpt, ConfigOpt, JsonOpt, cell, command_errors, print_error, print_json, setup
 from regsync.console.outbox import state_word
 from regsync.db.store import StoreError
+from regsync.domain.kinds import KIND_ALIASES
 from regsync.domain.masking import mask_text
+from regsync.domain.words import KIND_WORDS, word
 from regsync.flows.operator import OperatorUsageError
 from regsync.flows.show import RecordNotFound, RecordView, show_record
 from regsync.i18n import gettext as _
 from regsync.i18n import gettext_noop, language
 from regsync.i18n import gettext_noop as N_
+from regsync.reports.labels import field_word
 
 #: Exit code of a view without the registry's side (the registry could not be read).
 EXIT_REGISTRY_UNREADABLE = 3
@@ -147,12 +150,26 @@ def _localcell(value: Any, ref: int | None) -> str:
     return say("local_ref", value=value, ref=ref)
 
 
+def _kind_word(kind: str) -> str:
+    """The record's kind in words (English shows the command's name for it, as before)."""
+    return word(KIND_WORDS, KIND_ALIASES.get(kind.replace("-", "_"), kind)) if language() != "en" else kind
+
+
+def _field_word(field: str) -> str:
+    """A canonical field (``birth_date``) in words, by its registry name (``birthDate``); English shows the field's
+    code, as before."""
+    if language() == "en":
+        return field
+    head, *rest = field.split("_")
+    return field_word(head + "".join(p.title() for p in rest))
+
+
 def print_view(v: RecordView, out: Console | None = None) -> None:
     """The view as a terminal shows it: a headline, the fields side by side (the differing ones marked, the base in a
     third column where it differs from a side), then the link, the registry's own fields, the outbox, conflicts,
     discrepancies and audit entries."""
     out = out or Console()
-    title = say("title", kind=v.kind, key=v.key if v.key is not None else "—")
+    title = say("title", kind=_kind_word(v.kind), key=v.key if v.key is not None else "—")
     if v.registry_id:
         title += " · " + say("title_registry", registry_id=v.registry_id)
     out.print(Text(title, style="bold"))
@@ -171,7 +188,7 @@ def print_view(v: RecordView, out: Console | None = None) -> None:
         table.add_column(say(col), overflow="fold")
     for f in v.fields:
         style = "yellow" if f.differs else ""
-        cells = [Text("≠" if f.differs else "", style="bold yellow"), Text(f.field, style=style),
+        cells = [Text("≠" if f.differs else "", style="bold yellow"), Text(_field_word(f.field), style=style),
                  Text(_localcell(f.local, f.local_ref) if v.local_found else "", style=style),
                  Text(cell(f.registry) if v.registry_state == "found" else "", style=style)]
         if with_base:

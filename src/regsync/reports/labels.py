@@ -287,6 +287,12 @@ FIELD_WORDS: dict[str, Any] = {
     "level": N_("level"), "status": N_("status"), "skills": N_("skills"), "parentId": N_("parent organization"),
     "orgId": N_("organization"), "startTime": N_("start time"), "endTime": N_("end time"),
     "serviceDate": N_("service date"), "hours": N_("hours"), "totalHours": N_("registry total hours"),
+    "homeProvince": N_("home province"), "activityId": N_("activity"), "volunteerId": N_("volunteer"),
+    "category": N_("service category"), "startsAt": N_("start time"), "endsAt": N_("end time"),
+    "establishedOn": N_("established on"), "joinedOn": N_("joined on"), "leftOn": N_("left on"),
+    "orgType": N_("organization line"), "plannedHeadcount": N_("planned headcount"),
+    "serviceCategories": N_("service categories"), "stationId": N_("community station"),
+    "streetCode": N_("street code"),
 }
 
 
