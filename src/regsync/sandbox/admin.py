@@ -30,7 +30,7 @@ class AdminWrites:
         """Insert records as they are, for seeding (§8: records left by older channels): no rules checked, no
         change fed (they predate the client's cursor). A doc without ``id`` gets a fresh one; ``version``,
         ``createdAt``/``updatedAt`` (now), ``clientRef`` (null) and ``ownerClientId`` (``PORTAL``) are filled when
-        missing, and so are a volunteer's ``totalHours`` (``"0.00"``) and ``starLevel`` (from them, §4.2). The province is
+        missing, and so are a volunteer's ``totalHours`` and ``trainingHours`` (``"0.00"``) and ``starLevel`` (from them, §4.2). The province is
         ``province`` or the record's own (§1 "scope"; a membership's or a service record's from its org).
 
         Returns:
@@ -49,6 +49,7 @@ class AdminWrites:
                 doc = dict(doc)
                 if kind == "volunteer":  # derived fields (§4.2): none yet unless the doc gives them
                     doc.setdefault("totalHours", "0.00")
+                    doc.setdefault("trainingHours", "0.00")
                 if kind == "volunteer" and "starLevel" not in doc:
                     doc["starLevel"] = star_level(int(doc["totalHours"].replace(".", "")))
                 if not doc.get("id"):
