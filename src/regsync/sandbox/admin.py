@@ -30,7 +30,8 @@ class AdminWrites:
         """Insert records as they are, for seeding (§8: records left by older channels): no rules checked, no
         change fed (they predate the client's cursor). A doc without ``id`` gets a fresh one; ``version``,
         ``createdAt``/``updatedAt`` (now), ``clientRef`` (null) and ``ownerClientId`` (``PORTAL``) are filled when
-        missing, and so are a volunteer's ``totalHours`` and ``trainingHours`` (``"0.00"``) and ``starLevel`` (from them, §4.2). The province is
+        missing, and so are a volunteer's ``totalHours`` and ``trainingHours`` (``"0.00"``) and ``starLevel`` (from
+        them, §4.2). The province is
         ``province`` or the record's own (§1 "scope"; a membership's or a service record's from its org).
 
         Returns:

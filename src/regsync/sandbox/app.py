@@ -56,11 +56,11 @@ from regsync.sandbox.operations import (
     op_update,
     portal_patch,
 )
+from regsync.sandbox.operations11 import correct_training_record, create11, revoke11, update11
 from regsync.sandbox.rules import format_time
+from regsync.sandbox.rules11 import KINDS11
 from regsync.sandbox.service import Registry
 from regsync.sandbox.store import COLLECTIONS, ClientCredential, Store, UnitOfWork
-from regsync.sandbox.operations11 import correct_training_record, create11, revoke11, update11
-from regsync.sandbox.rules11 import KINDS11
 from regsync.sandbox.writes import BatchOp
 from regsync.settings import SIGN_METHODS
 
@@ -1054,7 +1054,7 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
                 "requests": items,
                 "total": sum(sb.counters.values()),
                 "injected": dict(sorted(sb.injected.items())),
-                "portal": {a: sb.portal[a] for a in portal.ACTIONS},
+                "portal": {a: sb.portal[a] for a in (*portal.ACTIONS, *portal11.ACTIONS11)},
             }
         )
 

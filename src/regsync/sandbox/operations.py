@@ -102,6 +102,7 @@ def owns(c: Ctx, rec: Record) -> bool:
 
 
 def not_owner(rec: Record | None = None, message: str | None = None) -> Refusal:
+    """The 403 ``NOT_OWNER`` refusal (§1 "ownership"), naming ``rec``'s id when given."""
     return Refusal(
         403,
         "NOT_OWNER",
@@ -111,6 +112,8 @@ def not_owner(rec: Record | None = None, message: str | None = None) -> Refusal:
 
 
 def check_if_match(rec: Record, if_match: Any) -> None:
+    """§5.1: no ``If-Match`` → 428 ``PRECONDITION_REQUIRED``; another version than ``rec``'s → 412
+    ``VERSION_MISMATCH`` with the current record in ``data.current``."""
     if if_match is None:
         raise Refusal(428, "PRECONDITION_REQUIRED", "send If-Match with the version the write is based on")
     if if_match != rec.doc["version"]:

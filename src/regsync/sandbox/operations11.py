@@ -128,7 +128,7 @@ def _check_references(
         if "subjectType" not in bad:
             ref("subjectId", "volunteer" if f["subjectType"] == "VOLUNTEER" else "org", ("ACTIVE",))
         subject = found.get("subjectId")
-        if subject is not None and f["scheme"] and not {"tier", "year"} & bad:
+        if subject is not None and not errors and f["scheme"]:  # the scheme's rule, once the rest is valid
             need, have = TIERS[f["subjectType"]][f["tier"]], earned(u, subject, f["year"])
             if have < need:
                 if subject.kind == "volunteer":
@@ -147,7 +147,9 @@ def _check_references(
         if "activityId" not in bad:
             act = u.get("activity", f["activityId"])
             if act is None or (c.client_id != PORTAL and act.province != c.province):
-                errors.append(FieldError("activityId", "REFERENCE_NOT_FOUND", "no activity with this id in the province"))
+                errors.append(
+                    FieldError("activityId", "REFERENCE_NOT_FOUND", "no activity with this id in the province")
+                )
                 act = None
             else:
                 found["activityId"] = act
@@ -244,7 +246,9 @@ def create11(u: UnitOfWork, c: Ctx, kind: str, body: Any, *, corrects: Record | 
     if c.client_id != PORTAL:
         existing = u.find(kind, "ref_key", ref_key(c.client_id, fields["clientRef"]) or "")
         if existing:
-            raise Refusal(409, "DUPLICATE_CLIENT_REF", "this clientRef was used already", {"existingId": existing[0].id})
+            raise Refusal(
+                409, "DUPLICATE_CLIENT_REF", "this clientRef was used already", {"existingId": existing[0].id}
+            )
     doc: dict[str, Any] = {
         "id": u.new_id(kind),
         "version": 1,
@@ -389,7 +393,10 @@ def correct_training_record(u: UnitOfWork, c: Ctx, record_id: Any, body: Any) ->
 def move_commendations(u: UnitOfWork, c: Ctx, volunteer: Record, before: str) -> None:
     """A transfer moves a volunteer's commendations (§1 "scope"): each gets the volunteer's new province and is fed
     to both provinces (a new version: the record's province changed)."""
-    for rec in u.scan("commendation", commendations.c.subject_id == volunteer.id, lambda r: r.doc["subjectId"] == volunteer.id):
+    mine = u.scan(
+        "commendation", commendations.c.subject_id == volunteer.id, lambda r: r.doc["subjectId"] == volunteer.id
+    )
+    for rec in mine:
         if rec.province == volunteer.province:
             continue
         new = Record("commendation", bump(c, rec.doc), volunteer.province)

@@ -15,6 +15,10 @@ from regsync.sandbox.operations11 import create11
 from regsync.sandbox.rules import FieldError
 from regsync.sandbox.store import UnitOfWork
 
+#: The v1.1 portal actions, as ``GET /_sandbox/counters`` counts them under ``portal`` (beside
+#: :data:`regsync.sandbox.portal.ACTIONS`); not drawn by the random activity.
+ACTIONS11: tuple[str, ...] = ("national_commendation", "training_record")
+
 
 def op_national_commendation(u: UnitOfWork, c: Ctx, body: Any) -> Outcome:
     """A national commendation of a volunteer, entered on the portal (§8, §4.8).

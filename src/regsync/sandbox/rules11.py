@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from regsync.sandbox.rules import (
-    CST,
     COMMON_READ_ONLY,
+    CST,
     Field,
     FieldError,
     Invalid,
