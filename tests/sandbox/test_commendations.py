@@ -133,6 +133,8 @@ def test_field_refusals_with_their_codes(env):
         "year": "INVALID_VALUE",
     }
     assert field_codes(env.api.create("commendations", _scheme(vol, "PLATINUM"))) == {"tier": "INVALID_VALUE"}
+    assert field_codes(env.api.create("commendations", _scheme(vol, None))) == {"tier": "REQUIRED"}
+    assert field_codes(env.api.create("commendations", _scheme(vol, "CARE", year=None))) == {"year": "REQUIRED"}
     assert field_codes(env.api.create("commendations", commendation(vol, scheme="NATIONAL"))) == {
         "scheme": "INVALID_VALUE"
     }
@@ -251,3 +253,15 @@ def test_a_national_commendation_from_the_portal_moves_with_a_transfer(env):
     assert env.api.call("GET", "/exports/commendations", params={"province": "23"}).text == ""
     bj = env.bj.call("GET", "/exports/commendations", params={"province": "11"}).text.splitlines()
     assert [orjson.loads(x)["id"] for x in bj] == [c["id"]]
+
+
+def test_a_planted_foreign_commendation_is_not_one_of_the_sandboxs_own(env):
+    """``POST /_sandbox/foreign`` (test support) still plants v1.1's names for a v1 client, apart from the real ones;
+    v1's types are refused."""
+    r = env.admin("POST", "/foreign", {"type": "commendation", "record": {"title": "x"}})
+    assert r.status_code == 201, r.text
+    fid = r.json()["data"]["id"]
+    assert env.api.call("POST", "/lookup", {"type": "commendation", "ids": [fid]}).json()["data"]["records"] == []
+    assert env.api.call("GET", "/exports/commendations", params={"province": "23"}).text == ""
+    assert env.admin("POST", "/foreign", {"type": "volunteer"}).status_code == 400
+    assert env.admin("POST", "/foreign", {"type": "service-records"}).status_code == 400

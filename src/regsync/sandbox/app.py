@@ -1134,13 +1134,15 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
     async def plant_foreign(request: Request, data: Any) -> Response:
         """Test support, not of registry-api.md: ``POST /_sandbox/foreign`` ``{"type": "commendation", "record"?:
         {wire fields}, "province"?: "23", "op"?: "upsert", "export"?: "volunteers"}`` records a feed entry (and with
-        ``export``, a line of that export) of a record type the sandbox does not implement, so that a client meets
-        a type it does not know (§1). Answers 201 ``{"id", "seq"}``."""
+        ``export``, a line of that export) of a record type a v1 client does not know — an invented one, or one of
+        v1.1's names (the planted record is not one of the sandbox's v1.1 records: ``/lookup`` never finds it) — so
+        that a client meets a type it does not know (§1). Answers 201 ``{"id", "seq"}``."""
         if not isinstance(data, dict) or not isinstance(data.get("type"), str):
             raise ApiError(400, "BAD_REQUEST", '{"type", "record"?, "province"?, "op"?, "export"?}')
         type_name = data["type"]
-        if not 1 <= len(type_name) <= 16 or kind_of(type_name) is not None:
-            raise ApiError(400, "BAD_REQUEST", "type: 1 to 16 characters, not a type the sandbox implements")
+        known = kind_of(type_name)
+        if not 1 <= len(type_name) <= 16 or (known is not None and known not in KINDS11):
+            raise ApiError(400, "BAD_REQUEST", "type: 1 to 16 characters, not a type of registry-api.md v1")
         record = data.get("record") or {}
         op = data.get("op", "upsert")
         province = data.get("province") or "23"

@@ -301,7 +301,9 @@ def _commendation_checks(
                 err(name, "INVALID_VALUE", f"{name} goes with a scheme only: null without one")
         return
     tiers = TIERS[f["subjectType"]]
-    if "tier" not in bad and f["tier"] not in tiers:
+    if "tier" not in bad and f["tier"] is None:
+        err("tier", "REQUIRED", f"a scheme commendation names its tier: one of {', '.join(tiers)}")
+    elif "tier" not in bad and f["tier"] not in tiers:
         err("tier", "INVALID_VALUE", f"a tier of the {f['subjectType']} scheme: one of {', '.join(tiers)}")
     if "year" not in bad:
         if f["year"] is None:
