@@ -265,3 +265,24 @@ def test_a_planted_foreign_commendation_is_not_one_of_the_sandboxs_own(env):
     assert env.api.call("GET", "/exports/commendations", params={"province": "23"}).text == ""
     assert env.admin("POST", "/foreign", {"type": "volunteer"}).status_code == 400
     assert env.admin("POST", "/foreign", {"type": "service-records"}).status_code == 400
+
+
+def test_the_scheme_sees_the_service_records_of_the_same_batch_before_it(env):
+    ids = env.tree()
+    team = ids["GRASSROOTS_TEAM"]
+    act = env.api.create("activities", activity(team, **MARCH)).json()["data"]["id"]
+    vol = env.api.create("volunteers", volunteer()).json()["data"]["id"]
+    day = "2025-03-{:02d}"
+    ops: list[dict[str, Any]] = [
+        {"op": "create", "type": "serviceRecord", "idempotencyKey": env.api.key(),
+         "body": service_record(vol, act, team, serviceDate=day.format(n), startsAt=f"{day.format(n)}T08:00:00+08:00",
+                                endsAt=f"{day.format(n)}T20:00:00+08:00", hours="10.00")}
+        for n in range(1, 6)
+    ]
+    ops.append({"op": "create", "type": "commendation", "idempotencyKey": env.api.key(), "body": _scheme(vol, "CARE")})
+    ops.append({"op": "revoke", "type": "serviceRecord", "id": None, "body": {"reason": "x"}})  # 404: no id
+    ops.append({"op": "create", "type": "commendation", "idempotencyKey": env.api.key(),
+                "body": _scheme(team, "HONOR", "ORG")})
+    res = env.api.batch(ops).json()["data"]["results"]
+    assert [x["status"] for x in res] == [201] * 6 + [404, 422], res
+    assert res[7]["data"]["errors"][0]["code"] == "NOT_EARNED" and "has 5" in res[7]["data"]["errors"][0]["message"]
