@@ -276,6 +276,85 @@ def service_record(vol_id: str, act_id: str, org_id: str, **over: Any) -> dict[s
     return body
 
 
+def training(org_id: str, **over: Any) -> dict[str, Any]:
+    """A training of v1.1 (§4.6), in person, 2025-06-01 09:00–17:00, 4.00 class hours."""
+    body = {
+        "clientRef": f"t-{uuid.uuid4().hex[:12]}",
+        "orgId": org_id,
+        "title": "志愿者急救技能培训",
+        "trainingType": "PROFESSIONAL",
+        "mode": "IN_PERSON",
+        "regionCode": "230102",
+        "address": "哈尔滨市道里区中央大街1号",
+        "startsAt": "2025-06-01T09:00:00+08:00",
+        "endsAt": "2025-06-01T17:00:00+08:00",
+        "classHours": "4.00",
+        "contactName": "王五",
+        "contactPhone": "0451-82345678",
+    }
+    body.update(over)
+    return body
+
+
+def training_record(training_id: str, vol_id: str, **over: Any) -> dict[str, Any]:
+    """A training record of v1.1 (§4.7): completed on the training's day, 4.00 class hours, PASSED."""
+    body = {
+        "clientRef": f"tr-{uuid.uuid4().hex[:12]}",
+        "trainingId": training_id,
+        "volunteerId": vol_id,
+        "completedOn": "2025-06-01",
+        "classHours": "4.00",
+        "result": "PASSED",
+    }
+    body.update(over)
+    return body
+
+
+def commendation(subject_id: str, subject_type: str = "VOLUNTEER", **over: Any) -> dict[str, Any]:
+    """A commendation of v1.1 (§4.8) outside any scheme."""
+    body = {
+        "clientRef": f"c-{uuid.uuid4().hex[:12]}",
+        "subjectType": subject_type,
+        "subjectId": subject_id,
+        "title": "优秀志愿者",
+        "scheme": None,
+        "tier": None,
+        "year": None,
+        "awardedOn": "2026-01-15",
+        "issuer": "黑龙江省志愿服务联合会",
+        "documentName": "关于表彰优秀志愿者的决定",
+        "documentNumber": "黑志协〔2026〕12号",
+        "content": None,
+    }
+    body.update(over)
+    return body
+
+
+def evaluation(act_id: str, vol_id: str, org_id: str, **over: Any) -> dict[str, Any]:
+    """An evaluation of v1.1 (§4.9) of a volunteer in an activity that ended 2025-05-03."""
+    body = {
+        "clientRef": f"e-{uuid.uuid4().hex[:12]}",
+        "activityId": act_id,
+        "volunteerId": vol_id,
+        "evaluatorOrgId": org_id,
+        "punctuality": 5,
+        "attitude": 4,
+        "competence": 3,
+        "comment": "服务认真",
+        "evaluatedOn": "2025-05-04",
+    }
+    body.update(over)
+    return body
+
+
+def field_codes(r: Any) -> dict[str, str]:
+    """``{field: code}`` of a 422 ``VALIDATION_FAILED`` answer (§7)."""
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["code"] == "VALIDATION_FAILED", body
+    return {e["field"]: e["code"] for e in body["data"]["errors"]}
+
+
 # ----------------------------------------------------------------------------------------------- fixtures
 
 

@@ -30,7 +30,8 @@ class AdminWrites:
         """Insert records as they are, for seeding (§8: records left by older channels): no rules checked, no
         change fed (they predate the client's cursor). A doc without ``id`` gets a fresh one; ``version``,
         ``createdAt``/``updatedAt`` (now), ``clientRef`` (null) and ``ownerClientId`` (``PORTAL``) are filled when
-        missing, and so are a volunteer's ``totalHours`` (``"0.00"``) and ``starLevel`` (from them, §4.2). The province is
+        missing, and so are a volunteer's ``totalHours`` and ``trainingHours`` (``"0.00"``) and ``starLevel`` (from
+        them, §4.2). The province is
         ``province`` or the record's own (§1 "scope"; a membership's or a service record's from its org).
 
         Returns:
@@ -49,6 +50,7 @@ class AdminWrites:
                 doc = dict(doc)
                 if kind == "volunteer":  # derived fields (§4.2): none yet unless the doc gives them
                     doc.setdefault("totalHours", "0.00")
+                    doc.setdefault("trainingHours", "0.00")
                 if kind == "volunteer" and "starLevel" not in doc:
                     doc["starLevel"] = star_level(int(doc["totalHours"].replace(".", "")))
                 if not doc.get("id"):
@@ -63,20 +65,21 @@ class AdminWrites:
 
     def record_foreign(self, type_name: str, doc: dict[str, Any], province: str, *, op: str = "upsert",
                        export: str | None = None) -> dict[str, Any]:
-        """Test support, not of registry-api.md: record a change of a record of a type the sandbox does not
-        implement (``type_name``, e.g. v1.1's ``commendation`` or an invented ``planet``), so that a client meets a
-        feed entry of a type it does not know (§1: it skips and counts it and moves its cursor past it).
+        """Test support, not of registry-api.md: record a change of a record of a type a v1 client does not know
+        (``type_name``, e.g. v1.1's name ``commendation`` or an invented ``planet``), kept apart from the sandbox's
+        own records, so that a client meets a feed entry of a type it does not know (§1: it skips and counts it and
+        moves its cursor past it).
 
         Args:
-            type_name: the feed entry's ``type`` (≤ 16 characters; not one of :data:`TABLES`).
+            type_name: the feed entry's ``type`` (≤ 16 characters; not one of v1's types).
             doc: the record's wire fields; ``id`` (default ``FGN`` + a number), ``version`` (1), ``createdAt``/
                 ``updatedAt`` (now), ``clientRef`` (null) and ``ownerClientId`` (``PORTAL``) are filled when
                 missing, and ``type`` is set to ``type_name``.
             province: the province fed (§1 "scope").
             op: the feed entry's ``op``.
             export: a batch type (``volunteer``…) whose export includes the record as a line, in id order, with its
-                ``type``; ``None`` for the feed only. ``POST /lookup`` never answers it (the sandbox knows no such
-                type).
+                ``type``; ``None`` for the feed only. ``POST /lookup`` never answers it (it is not one of the
+                sandbox's records).
 
         Returns:
             ``{"id", "seq"}``: the record's id and its feed entry's ``seq``.

@@ -43,7 +43,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from regsync.sandbox import portal, signature
+from regsync.sandbox import portal, portal11, signature
 from regsync.sandbox.calls import PORTAL, Ctx, Outcome, Refusal, fingerprint, kind_of
 from regsync.sandbox.faults import FAULT_NAMES, Faults
 from regsync.sandbox.operations import (
@@ -56,7 +56,9 @@ from regsync.sandbox.operations import (
     op_update,
     portal_patch,
 )
+from regsync.sandbox.operations11 import correct_training_record, create11, revoke11, update11
 from regsync.sandbox.rules import format_time
+from regsync.sandbox.rules11 import KINDS11
 from regsync.sandbox.service import Registry
 from regsync.sandbox.store import COLLECTIONS, ClientCredential, Store, UnitOfWork
 from regsync.sandbox.writes import BatchOp
@@ -69,7 +71,24 @@ MAX_BATCH = 500
 EXPORT_IDLE_S = 30.0
 MAX_SKEW_MS = 300_000
 _NONCE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-_WRITABLE_COLLECTIONS = ("orgs", "volunteers", "activities", "service-records")
+_WRITABLE_COLLECTIONS = (
+    "orgs",
+    "volunteers",
+    "activities",
+    "service-records",
+    "trainings",
+    "training-records",
+    "commendations",
+    "evaluations",
+)
+#: Collections with ``:revoke`` (§4.5, v1.1 §4.7–§4.9) and with ``:correct`` (§4.5, §4.7).
+_REVOCABLE = {
+    "service-records": "serviceRecord",
+    "training-records": "trainingRecord",
+    "commendations": "commendation",
+    "evaluations": "evaluation",
+}
+_CORRECTABLE = ("service-records", "training-records")
 _ERROR_STATUSES = (500, 502, 503, 504)
 #: Refusals of the registry that faults provoke, counted as injected under these names (whether a fault
 #: or the client caused them).
@@ -648,7 +667,7 @@ def _routes(sb: Sandbox) -> list[Route]:
             client,
             request,
             rid,
-            lambda u, c: op_create(u, c, kind, data),
+            lambda u, c: (create11 if kind in KINDS11 else op_create)(u, c, kind, data),
             ("create", kind, None, None, data),
             key_required=True,
         )
@@ -662,7 +681,7 @@ def _routes(sb: Sandbox) -> list[Route]:
             client,
             request,
             rid,
-            lambda u, c: op_update(u, c, kind, record_id, version, data),
+            lambda u, c: (update11 if kind in KINDS11 else op_update)(u, c, kind, record_id, version, data),
             ("update", kind, record_id, version, data),
         )
 
@@ -681,24 +700,33 @@ def _routes(sb: Sandbox) -> list[Route]:
     async def post_action(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
         collection, target = request.path_params["collection"], request.path_params["rid"]
         record_id, _, action = target.rpartition(":")
-        if collection != "service-records" or action not in ("revoke", "correct") or not record_id:
+        kind = _REVOCABLE.get(collection)
+        if (
+            kind is None
+            or not record_id
+            or action not in ("revoke", "correct")
+            or (action == "correct" and collection not in _CORRECTABLE)
+        ):
             raise ApiError(404, "NOT_FOUND", "no such call")
         data = _json(body)
         if action == "correct":  # §4.5 (v1.1): one transaction, idempotent under its key like a create
+            correct = op_correct if kind == "serviceRecord" else correct_training_record
             return await sb.write(
                 client,
                 request,
                 rid,
-                lambda u, c: op_correct(u, c, record_id, data),
-                ("correct", "serviceRecord", record_id, None, data),
+                lambda u, c: correct(u, c, record_id, data),
+                ("correct", kind, record_id, None, data),
                 key_required=True,
             )
         return await sb.write(
             client,
             request,
             rid,
-            lambda u, c: op_revoke(u, c, record_id, data),
-            ("revoke", "serviceRecord", record_id, None, data),
+            lambda u, c: (
+                op_revoke(u, c, record_id, data) if kind == "serviceRecord" else revoke11(u, c, kind, record_id, data)
+            ),
+            ("revoke", kind, record_id, None, data),
         )
 
     async def join(request: Request, client: ClientCredential, body: bytes, rid: str) -> Response:
@@ -1026,7 +1054,7 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
                 "requests": items,
                 "total": sum(sb.counters.values()),
                 "injected": dict(sorted(sb.injected.items())),
-                "portal": {a: sb.portal[a] for a in portal.ACTIONS},
+                "portal": {a: sb.portal[a] for a in (*portal.ACTIONS, *portal11.ACTIONS11)},
             }
         )
 
@@ -1106,13 +1134,15 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
     async def plant_foreign(request: Request, data: Any) -> Response:
         """Test support, not of registry-api.md: ``POST /_sandbox/foreign`` ``{"type": "commendation", "record"?:
         {wire fields}, "province"?: "23", "op"?: "upsert", "export"?: "volunteers"}`` records a feed entry (and with
-        ``export``, a line of that export) of a record type the sandbox does not implement, so that a client meets
-        a type it does not know (§1). Answers 201 ``{"id", "seq"}``."""
+        ``export``, a line of that export) of a record type a v1 client does not know — an invented one, or one of
+        v1.1's names (the planted record is not one of the sandbox's v1.1 records: ``/lookup`` never finds it) — so
+        that a client meets a type it does not know (§1). Answers 201 ``{"id", "seq"}``."""
         if not isinstance(data, dict) or not isinstance(data.get("type"), str):
             raise ApiError(400, "BAD_REQUEST", '{"type", "record"?, "province"?, "op"?, "export"?}')
         type_name = data["type"]
-        if not 1 <= len(type_name) <= 16 or kind_of(type_name) is not None:
-            raise ApiError(400, "BAD_REQUEST", "type: 1 to 16 characters, not a type the sandbox implements")
+        known = kind_of(type_name)
+        if not 1 <= len(type_name) <= 16 or (known is not None and known not in KINDS11):
+            raise ApiError(400, "BAD_REQUEST", "type: 1 to 16 characters, not a type of registry-api.md v1")
         record = data.get("record") or {}
         op = data.get("op", "upsert")
         province = data.get("province") or "23"
@@ -1179,6 +1209,16 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
                     "/_sandbox/portal/service-records",
                     "service_record",
                     lambda u, c, _rid, body: portal.op_service_record(u, c, body),
+                ),
+                (
+                    "/_sandbox/portal/commendations",
+                    "national_commendation",
+                    lambda u, c, _rid, body: portal11.op_national_commendation(u, c, body),
+                ),
+                (
+                    "/_sandbox/portal/training-records",
+                    "training_record",
+                    lambda u, c, _rid, body: portal11.op_portal_training_record(u, c, body),
                 ),
             )
         ),

@@ -20,7 +20,7 @@ from regsync.sandbox.store import Record, UnitOfWork, ref_key
 #: Wire field order of each kind (§4), common fields first.
 COMMON_FIELDS = ("id", "version", "createdAt", "updatedAt", "clientRef", "ownerClientId")
 DERIVED_DEFAULTS: dict[str, dict[str, Any]] = {
-    "volunteer": {"totalHours": "0.00", "starLevel": 0},
+    "volunteer": {"totalHours": "0.00", "starLevel": 0, "trainingHours": "0.00"},
     "serviceRecord": {"stationId": None, "revokeReason": None, "correctsId": None},
 }
 #: What an ended record's ``op`` in the feed is: endings are ``delete`` (records are never erased).
@@ -61,35 +61,48 @@ def bump(c: Ctx, doc: dict[str, Any]) -> dict[str, Any]:
 def province_of(u: UnitOfWork, kind: str, doc: dict[str, Any]) -> str:
     """A record's province (§1 "scope"): the two-digit code of an org's or an activity's ``regionCode``, a
     volunteer's ``homeProvince``, or the province of the org a membership or a service record names (``"00"``
-    when ``u`` has no such org).
+    when ``u`` has no such org); (v1.1) a training's ``regionCode``, a training record's training's, an
+    evaluation's activity's, a commendation's subject's as the subject is now.
 
     Args:
         u: the unit of work (it reads the org).
         kind: the batch type of ``doc``.
         doc: the wire record.
     """
-    if kind in ("org", "activity"):
+    if kind in ("org", "activity", "training"):
         return doc["regionCode"][:2]
     if kind == "volunteer":
         return doc["homeProvince"]
+    if kind in ("trainingRecord", "evaluation", "commendation"):  # v1.1: the province of the record named
+        ref_kind, ref_id = {
+            "trainingRecord": ("training", doc.get("trainingId")),
+            "evaluation": ("activity", doc.get("activityId")),
+            "commendation": ("volunteer" if doc.get("subjectType") == "VOLUNTEER" else "org", doc.get("subjectId")),
+        }[kind]
+        ref = u.get(ref_kind, ref_id)
+        return ref.province if ref else "00"
     org = u.get("org", doc["orgId"])
     return org.province if org else "00"
 
 
-def _owns(c: Ctx, rec: Record) -> bool:
+def owns(c: Ctx, rec: Record) -> bool:
     """Whether the actor may write ``rec`` (§1 "ownership").
 
-    Orgs and memberships of the province, volunteers of the home province, and the
-    activities and service records the client created.
+    Orgs and memberships of the province, volunteers of the home province, the
+    activities and service records the client created, and (v1.1) the trainings, training records, commendations
+    and evaluations it created while they are in its province.
     """
     if c.client_id == PORTAL:
         return True
     if rec.kind in ("org", "volunteer", "membership"):
         return rec.province == c.province
+    if rec.kind in ("training", "trainingRecord", "commendation", "evaluation"):  # v1.1: while in its province
+        return rec.doc["ownerClientId"] == c.client_id and rec.province == c.province
     return rec.doc["ownerClientId"] == c.client_id
 
 
-def _not_owner(rec: Record | None = None, message: str | None = None) -> Refusal:
+def not_owner(rec: Record | None = None, message: str | None = None) -> Refusal:
+    """The 403 ``NOT_OWNER`` refusal (§1 "ownership"), naming ``rec``'s id when given."""
     return Refusal(
         403,
         "NOT_OWNER",
@@ -98,7 +111,9 @@ def _not_owner(rec: Record | None = None, message: str | None = None) -> Refusal
     )
 
 
-def _check_if_match(rec: Record, if_match: Any) -> None:
+def check_if_match(rec: Record, if_match: Any) -> None:
+    """§5.1: no ``If-Match`` → 428 ``PRECONDITION_REQUIRED``; another version than ``rec``'s → 412
+    ``VERSION_MISMATCH`` with the current record in ``data.current``."""
     if if_match is None:
         raise Refusal(428, "PRECONDITION_REQUIRED", "send If-Match with the version the write is based on")
     if if_match != rec.doc["version"]:
@@ -268,15 +283,15 @@ def op_create(u: UnitOfWork, c: Ctx, kind: str, body: Any, *, corrects: Record |
         raise invalid(errors)
     if c.client_id != PORTAL:
         if kind == "volunteer" and fields["homeProvince"] != c.province:
-            raise _not_owner(message="a client registers volunteers of its own province only")
+            raise not_owner(message="a client registers volunteers of its own province only")
         if kind == "serviceRecord":
             org = u.get("org", fields["orgId"])
             if org is not None and org.province != c.province:
-                raise _not_owner(org, "the recording team is in another province")
+                raise not_owner(org, "the recording team is in another province")
         if kind == "activity":
             org = u.get("org", fields["orgId"])
             if org is not None and org.province != c.province:
-                raise _not_owner(org, "the org is in another province")
+                raise not_owner(org, "the org is in another province")
         existing = u.find(kind, "ref_key", ref_key(c.client_id, fields["clientRef"]) or "")
         if existing:
             raise Refusal(
@@ -329,11 +344,11 @@ def op_update(u: UnitOfWork, c: Ctx, kind: str, record_id: Any, if_match: Any, b
         raise Refusal(404, "NOT_FOUND", f"no {kind} with this id")
     if kind == "serviceRecord":
         raise Refusal(409, "INVALID_STATE", "a service record is immutable: revoke it and create a new one")
-    if not _owns(c, rec):
-        raise _not_owner(rec)
+    if not owns(c, rec):
+        raise not_owner(rec)
     if not isinstance(body, dict):
         raise Refusal(400, "BAD_REQUEST", "the body must be a JSON object")
-    _check_if_match(rec, if_match)
+    check_if_match(rec, if_match)
     ended = rules.STATUSES.get(kind, ((), "", frozenset()))[2]
     if rec.doc.get("status") in ended:
         raise Refusal(409, "INVALID_STATE", f"the record is {rec.doc['status']}: it cannot change")
@@ -348,7 +363,7 @@ def op_update(u: UnitOfWork, c: Ctx, kind: str, record_id: Any, if_match: Any, b
     if errors:
         raise invalid(errors)
     if kind == "volunteer" and c.client_id != PORTAL and fields["homeProvince"] != c.province:
-        raise _not_owner(rec, "a transfer to another province happens on the registry's side")
+        raise not_owner(rec, "a transfer to another province happens on the registry's side")
     fields.pop("clientRef", None)
     doc = dict(rec.doc)
     doc.update(fields)
@@ -369,11 +384,11 @@ def op_update_membership(u: UnitOfWork, c: Ctx, record_id: Any, if_match: Any, b
     rec = u.get("membership", record_id)
     if rec is None:
         raise Refusal(404, "NOT_FOUND", "no membership with this id")
-    if not _owns(c, rec):
-        raise _not_owner(rec)
+    if not owns(c, rec):
+        raise not_owner(rec)
     if not isinstance(body, dict):
         raise Refusal(400, "BAD_REQUEST", "the body must be a JSON object")
-    _check_if_match(rec, if_match)
+    check_if_match(rec, if_match)
     fields, errors = rules.validate(
         "membership", body, current=rec.doc, province=rec.province, today=c.today
     )
@@ -400,9 +415,9 @@ def op_delete(u: UnitOfWork, c: Ctx, kind: str, record_id: Any, if_match: Any) -
     rec = u.get(kind, record_id)
     if rec is None:
         raise Refusal(404, "NOT_FOUND", f"no {kind} with this id")
-    if not _owns(c, rec):
-        raise _not_owner(rec)
-    _check_if_match(rec, if_match)
+    if not owns(c, rec):
+        raise not_owner(rec)
+    check_if_match(rec, if_match)
     end = ENDED[kind]
     if rec.doc["status"] == end:
         return Outcome(200, "OK", f"already {end}", rec.doc)
@@ -423,8 +438,8 @@ def op_revoke(u: UnitOfWork, c: Ctx, record_id: Any, body: Any) -> Outcome:
     rec = u.get("serviceRecord", record_id)
     if rec is None:
         raise Refusal(404, "NOT_FOUND", "no service record with this id")
-    if not _owns(c, rec):
-        raise _not_owner(rec)
+    if not owns(c, rec):
+        raise not_owner(rec)
     if not isinstance(body, dict):
         raise Refusal(400, "BAD_REQUEST", "the body must be a JSON object")
     errors = [FieldError(k, "UNKNOWN_FIELD", "not a field of a revoke") for k in body if k != "reason"]
@@ -482,8 +497,8 @@ def op_correct(u: UnitOfWork, c: Ctx, record_id: Any, body: Any) -> Outcome:
     rec = u.get("serviceRecord", record_id)
     if rec is None:
         raise Refusal(404, "NOT_FOUND", "no service record with this id")
-    if not _owns(c, rec):
-        raise _not_owner(rec)
+    if not owns(c, rec):
+        raise not_owner(rec)
     if rec.doc["status"] != "ACCEPTED":
         raise Refusal(
             409, "INVALID_STATE", f"the record is {rec.doc['status']}: only an ACCEPTED record is corrected"
@@ -499,7 +514,7 @@ def _member_parties(u: UnitOfWork, c: Ctx, org_id: Any, volunteer_id: Any) -> tu
     if vol is None:
         raise Refusal(404, "NOT_FOUND", "no volunteer with this id")
     if c.client_id != PORTAL and org.province != c.province:
-        raise _not_owner(org, "the org is in another province")
+        raise not_owner(org, "the org is in another province")
     return org, vol
 
 

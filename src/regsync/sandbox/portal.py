@@ -38,6 +38,7 @@ from stdnum.cn import ric
 from regsync.sandbox import rules
 from regsync.sandbox.calls import PORTAL, Ctx, Outcome, Refusal, invalid
 from regsync.sandbox.operations import bump, check_unique, op_create, op_delete, province_of
+from regsync.sandbox.operations11 import move_commendations
 from regsync.sandbox.regions import HEILONGJIANG_CODES, PROVINCE_PREFIXES, is_region_code
 from regsync.sandbox.rules import EIGHTEEN_CHAR_TYPES, FieldError
 from regsync.sandbox.service import Registry
@@ -199,7 +200,9 @@ def op_transfer(u: UnitOfWork, c: Ctx, volunteer_id: Any, body: Any) -> Outcome:
 
     Body ``{"homeProvince": "11", "regionCode"?: residence code}``. The change is fed to the old province
     and the new one; the old province's client may still read the record but gets 403 ``NOT_OWNER`` on
-    writes. Memberships (their province is their org's) are left as they are. The volunteer must be ACTIVE.
+    writes. Memberships (their province is their org's) are left as they are; (v1.1) the volunteer's
+    commendations move with them: each is fed to both provinces, and from then on only the portal writes them.
+    The volunteer must be ACTIVE.
 
     Returns:
         200 with the record ("unchanged" for a transfer to the province it is in).
@@ -221,7 +224,11 @@ def op_transfer(u: UnitOfWork, c: Ctx, volunteer_id: Any, body: Any) -> Outcome:
             errors.append(FieldError("regionCode", "INVALID_REGION", "a GB/T 2260 code"))
     if errors:
         raise invalid(errors)
-    return _apply(u, c, rec, patch, f"transferred to {patch['homeProvince']}")
+    outcome = _apply(u, c, rec, patch, f"transferred to {patch['homeProvince']}")
+    moved = u.get("volunteer", rec.id)
+    if moved is not None and moved.province != rec.province:  # v1.1: the commendations move with the person
+        move_commendations(u, c, moved, rec.province)
+    return outcome
 
 
 def op_deregister(u: UnitOfWork, c: Ctx, volunteer_id: Any, body: Any = None) -> Outcome:

@@ -434,7 +434,7 @@ STATUSES: dict[str, tuple[tuple[str, ...], str, frozenset[str]]] = {
 }
 #: Derived read-only fields per kind (§4).
 DERIVED: dict[str, frozenset[str]] = {
-    "volunteer": frozenset({"totalHours", "starLevel"}),
+    "volunteer": frozenset({"totalHours", "starLevel", "trainingHours"}),
     "serviceRecord": frozenset({"stationId", "revokeReason", "correctsId"}),
 }
 

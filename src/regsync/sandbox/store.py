@@ -93,6 +93,19 @@ service_records = _record_table(
     "sbx_service_records",
     Column("day_key", _id_type(80), nullable=False, index=True),
 )
+# v1.1 (§4.6–§4.9): ``pair_key`` trainingId:volunteerId / activityId:volunteerId, ``dup_key`` of a commendation
+# (subject|scheme|year, or subject|title|awardedOn), not unique (REVOKED ones keep theirs): 409 DUPLICATE_* is checked
+# against the ACTIVE/ACCEPTED ones; ``subject_id`` moves a volunteer's commendations with a transfer (§1 "scope").
+trainings = _record_table("sbx_trainings", Column("org_id", _id_type(), nullable=False))
+training_records = _record_table(
+    "sbx_training_records", Column("pair_key", _id_type(80), nullable=False, index=True)
+)
+commendations = _record_table(
+    "sbx_commendations",
+    Column("subject_id", _id_type(), nullable=False, index=True),
+    Column("dup_key", String(400), nullable=False, index=True),
+)
+evaluations = _record_table("sbx_evaluations", Column("pair_key", _id_type(80), nullable=False, index=True))
 
 #: Test support (not of registry-api.md): records of a type the sandbox does not implement (v1.1's
 #: ``commendation`` before the sandbox has it, or an invented one), planted by ``POST /_sandbox/foreign`` to show
@@ -167,6 +180,10 @@ TABLES: dict[str, Table] = {
     "membership": memberships,
     "activity": activities,
     "serviceRecord": service_records,
+    "training": trainings,
+    "trainingRecord": training_records,
+    "commendation": commendations,
+    "evaluation": evaluations,
 }
 COLLECTIONS: dict[str, str] = {
     "orgs": "org",
@@ -174,6 +191,10 @@ COLLECTIONS: dict[str, str] = {
     "memberships": "membership",
     "activities": "activity",
     "service-records": "serviceRecord",
+    "trainings": "training",
+    "training-records": "trainingRecord",
+    "commendations": "commendation",
+    "evaluations": "evaluation",
 }
 ID_PREFIX: dict[str, str] = {
     "org": "ORG",
@@ -181,6 +202,10 @@ ID_PREFIX: dict[str, str] = {
     "membership": "MEM",
     "activity": "ACT",
     "serviceRecord": "SVR",
+    "training": "TRN",
+    "trainingRecord": "TRR",
+    "commendation": "CMD",
+    "evaluation": "EVL",
 }
 #: Secondary keys the unit of work indexes in memory, per type: column → how to compute it.
 INDEX_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -189,6 +214,10 @@ INDEX_COLUMNS: dict[str, tuple[str, ...]] = {
     "membership": ("pair_key",),
     "activity": ("ref_key",),
     "serviceRecord": ("ref_key", "day_key"),
+    "training": ("ref_key",),
+    "trainingRecord": ("ref_key", "pair_key"),
+    "commendation": ("ref_key", "subject_id", "dup_key"),
+    "evaluation": ("ref_key", "pair_key"),
 }
 
 
@@ -219,7 +248,24 @@ def record_columns(kind: str, doc: dict[str, Any], province: str) -> dict[str, A
         cols["org_id"] = doc["orgId"]
     elif kind == "serviceRecord":
         cols["day_key"] = f"{doc['volunteerId']}:{doc['serviceDate']}"
+    elif kind == "training":
+        cols["org_id"] = doc["orgId"]
+    elif kind == "trainingRecord":
+        cols["pair_key"] = f"{doc['trainingId']}:{doc['volunteerId']}"
+    elif kind == "commendation":
+        cols["subject_id"] = doc["subjectId"]
+        cols["dup_key"] = commendation_key(doc)
+    elif kind == "evaluation":
+        cols["pair_key"] = f"{doc['activityId']}:{doc['volunteerId']}"
     return cols
+
+
+def commendation_key(doc: dict[str, Any]) -> str:
+    """The key of §4.8's one-ACTIVE-commendation rule: ``subjectId|scheme|year`` with a scheme, else
+    ``subjectId|title|awardedOn`` (409 ``DUPLICATE_COMMENDATION``)."""
+    if doc.get("scheme"):
+        return f"{doc['subjectId']}|{doc['scheme']}|{doc.get('year')}"
+    return f"{doc['subjectId']}|{doc.get('title')}|{doc.get('awardedOn')}"
 
 
 @dataclass(slots=True)
@@ -455,6 +501,25 @@ class UnitOfWork:
         return [
             r for i in sorted(self._index[(kind, column)].get(value, ())) if (r := cache.get(i)) is not None
         ]
+
+    def scan(self, kind: str, where: Any, keep: Any) -> list[Record]:
+        """Records of ``kind`` that the SQL clause ``where`` selects in the database, as this unit of work sees them
+        now (a record it changed or created counts in its new state), filtered by ``keep(record) -> bool``.
+
+        For the v1.1 rules that read many records (§4.8 ``NOT_EARNED``, §4.9 ``NOT_A_PARTICIPANT``): ``where``
+        narrows the rows read (a ``day_key`` range, a province), ``keep`` is the exact rule.
+        """
+        table = TABLES[kind]
+        cache = self._cache[kind]
+        seen: dict[str, Record] = {}
+        for row in self.conn.execute(select(table.c.id, table.c.province, table.c.doc).where(where)):
+            rec = cache.get(row.id)
+            seen[row.id] = rec if rec is not None else Record(kind, orjson.loads(row.doc), row.province)
+        for rid in (*self._new[kind], *self._dirty[kind]):
+            rec = cache.get(rid)
+            if rec is not None:
+                seen[rid] = rec
+        return [rec for _, rec in sorted(seen.items()) if keep(rec)]
 
     def _index_record(self, rec: Record) -> None:
         kind, rid = rec.kind, rec.doc["id"]

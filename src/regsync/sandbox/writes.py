@@ -21,6 +21,8 @@ from regsync.sandbox.operations import (
     op_update,
     op_update_membership,
 )
+from regsync.sandbox.operations11 import correct_training_record, create11, revoke11, update11
+from regsync.sandbox.rules11 import KINDS11
 from regsync.sandbox.store import TABLES, Store, UnitOfWork, idempotency, ref_key, select_in
 
 #: How long an idempotency key's answer is kept, seconds (§5.1: 24 hours).
@@ -206,22 +208,29 @@ class RecordWrites:
         if o.op == "create":
             if o.key is None:
                 raise Refusal(400, "BAD_REQUEST", "every create carries its own idempotencyKey")
-            return op_create(u, c, o.kind, body)
+            return (create11 if o.kind in KINDS11 else op_create)(u, c, o.kind, body)
         if o.op == "update":
+            if o.kind in KINDS11:
+                return update11(u, c, o.kind, o.id, o.if_match, body)
             if o.kind == "membership":
                 return op_update_membership(u, c, o.id, o.if_match, body)
             return op_update(u, c, o.kind, o.id, o.if_match, body)
         if o.op == "delete":
             return op_delete(u, c, o.kind, o.id, o.if_match)
         if o.op == "revoke":
-            if o.kind != "serviceRecord":
-                raise Refusal(400, "BAD_REQUEST", "only service records are revoked")
-            return op_revoke(u, c, o.id, body)
+            if o.kind == "serviceRecord":
+                return op_revoke(u, c, o.id, body)
+            if o.kind not in ("trainingRecord", "commendation", "evaluation"):
+                raise Refusal(400, "BAD_REQUEST", "only service and training records, commendations and evaluations "
+                                                  "are revoked")
+            return revoke11(u, c, o.kind, o.id, body)
         if o.op == "correct":
-            if o.kind != "serviceRecord":
-                raise Refusal(400, "BAD_REQUEST", "only service records are corrected")
+            if o.kind not in ("serviceRecord", "trainingRecord"):
+                raise Refusal(400, "BAD_REQUEST", "only service and training records are corrected")
             if o.key is None:
                 raise Refusal(400, "BAD_REQUEST", "every correct carries its own idempotencyKey")
+            if o.kind == "trainingRecord":
+                return correct_training_record(u, c, o.id, body)
             return op_correct(u, c, o.id, body)
         if o.kind != "membership" or not isinstance(body, dict):
             raise Refusal(400, "BAD_REQUEST", f"{o.op} is an operation on a membership, with a body")
@@ -253,6 +262,7 @@ class RecordWrites:
                 ("orgId", "org"),
                 ("volunteerId", "volunteer"),
                 ("activityId", "activity"),
+                ("trainingId", "training"),
             ):
                 if isinstance(body.get(name), str):
                     by_id[kind].add(body[name])
