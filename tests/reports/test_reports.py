@@ -360,10 +360,10 @@ def test_records_are_named_from_the_platform_when_the_details_do_not(seeded, cle
     engine, _ = seeded
     page = export(engine, LAST_RECONCILE, "html", show_personal_data=clear)
     # row 13 (field_mismatch of volunteer 2, 王秀英): no name in its details, the platform's, masked
-    assert ("志愿者 · 王秀英 · 省平台编号 2" if clear else "志愿者 · 王** · 省平台编号 2") in page
+    assert ("志愿者 · 王秀英 · 省平台键 2" if clear else "志愿者 · 王** · 省平台键 2") in page
     assert ("王秀英" in page) == clear
     # the details' own name first (row 9: 张*), whatever the platform holds
-    assert "志愿者 · 张* · 省平台编号 1" in page
+    assert "志愿者 · 张* · 省平台键 1" in page
     with engine.connect() as conn:
         rows = {r.id: r for r in iter_discrepancies(conn, LAST_RECONCILE, show_personal_data=clear)}
     assert rows[16].name == ("阿依古丽·买买提" if clear else "阿*******")

@@ -138,7 +138,7 @@ def test_worklist_xlsx_read_back_split_by_city_and_state_across_runs(engine: Eng
     phone_item = by_name["李明"]
     assert phone_item["原因"] == "手机号格式不正确" and phone_item["代码"] == "INVALID_PHONE"
     assert phone_item["状态"] == "新增" and phone_item["首次发现"] == "2026-12-01"
-    assert phone_item["平台主键"] == str(w["in_team"]) and isinstance(phone_item["平台主键"], str)  # text, not a number
+    assert phone_item["省平台键"] == str(w["in_team"]) and isinstance(phone_item["省平台键"], str)  # text, not a number
     assert phone_item["身份证号"].startswith("230102********") and phone_item["手机号"] == "******4567"
     assert phone_item["联系电话"] == "139****1111" and phone_item["联系人"] == "王芳"
     assert phone_item["社区工作站"] and phone_item["条线"] == "专项组织"
@@ -185,7 +185,7 @@ def test_worklist_csv_keeps_chinese_and_codes_as_text(engine: Engine, tmp_path: 
     assert raw.startswith(b"\xef\xbb\xbf")  # BOM: Excel reads UTF-8
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
     assert {r["名称"] for r in rows} >= {"李明"} and all("2301" in r["城市代码"] for r in rows)
-    assert rows[0]["城市代码"] == '="2301"' and rows[0]["平台主键"].startswith('="')
+    assert rows[0]["城市代码"] == '="2301"' and rows[0]["省平台键"].startswith('="')
     assert PHONE not in raw.decode("utf-8-sig")  # masked, the refusal's text too
 
 

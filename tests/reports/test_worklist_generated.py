@@ -50,6 +50,6 @@ def test_worklists_of_a_generated_province(settings: Settings, engine: Engine, t
         city = path.name.split("-")[1]
         assert {r["城市代码"] for r in rows} == {city}  # a city's file holds only that city
         assert all(r["条线"] in ("地区组织", "专项组织") and r["原因"] and r["处理办法"] for r in rows)
-        assert all(r["平台主键"] or r["全国系统编号"] for r in rows)
+        assert all(r["省平台键"] or r["全国系统编号"] for r in rows)
         reasons |= {r["原因"] for r in rows}
     assert reasons & {"手机号格式不正确", "身份证号校验位错误"}, reasons

@@ -249,7 +249,7 @@ _NAME_KEYS = ("name", "title", "org_name", "display_name")
 def record_label(entity: str, local_id: int | None, registry_id: str | None, details: dict[str, Any], *,
                  name_limit: int = 40, live_name: str | None = None) -> str:
     """The record a discrepancy is about, as one line: its kind, its name when the details hold one (already
-    masked for a person), the platform's key and the registry's id (``志愿者 张* · 省平台编号 1 · 全国系统编号
+    masked for a person), the platform's key and the registry's id (``志愿者 张* · 省平台键 1 · 全国系统编号
     V23…``); a name is cut at ``name_limit`` characters. Without a name in the details, ``live_name`` (the record's
     name on the platform, masked for a person) is shown."""
     parts = [entity_word(entity)]
