@@ -30,8 +30,10 @@ ENDED = {"org": "DISSOLVED", "volunteer": "DEREGISTERED", "serviceRecord": "REVO
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def _new_doc(u: UnitOfWork, c: Ctx, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
-    doc: dict[str, Any] = {
+def new_doc_head(u: UnitOfWork, c: Ctx, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """A new record's common fields (§4): a fresh id, version 1, both stamps, ``clientRef`` (taken out of
+    ``fields``) and the creating client as its owner."""
+    return {
         "id": u.new_id(kind),
         "version": 1,
         "createdAt": c.stamp,
@@ -39,6 +41,10 @@ def _new_doc(u: UnitOfWork, c: Ctx, kind: str, fields: dict[str, Any]) -> dict[s
         "clientRef": fields.pop("clientRef", None),
         "ownerClientId": c.client_id,
     }
+
+
+def _new_doc(u: UnitOfWork, c: Ctx, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+    doc = new_doc_head(u, c, kind, fields)
     for name in rules.WRITABLE[kind]:
         doc[name] = fields[name]
     if kind in rules.STATUSES:

@@ -16,7 +16,7 @@ from typing import Any
 
 from regsync.sandbox import rules, rules11
 from regsync.sandbox.calls import PORTAL, Ctx, Outcome, Refusal, invalid
-from regsync.sandbox.operations import bump, check_if_match, not_owner, owns, province_of
+from regsync.sandbox.operations import bump, check_if_match, new_doc_head, not_owner, owns, province_of
 from regsync.sandbox.rules import FieldError, parse_time
 from regsync.sandbox.rules11 import TIERS, format_class_hours, local_date
 from regsync.sandbox.store import Record, UnitOfWork, commendation_key, commendations, ref_key, service_records
@@ -249,14 +249,7 @@ def create11(u: UnitOfWork, c: Ctx, kind: str, body: Any, *, corrects: Record | 
             raise Refusal(
                 409, "DUPLICATE_CLIENT_REF", "this clientRef was used already", {"existingId": existing[0].id}
             )
-    doc: dict[str, Any] = {
-        "id": u.new_id(kind),
-        "version": 1,
-        "createdAt": c.stamp,
-        "updatedAt": c.stamp,
-        "clientRef": fields.pop("clientRef", None),
-        "ownerClientId": c.client_id,
-    }
+    doc = new_doc_head(u, c, kind, fields)
     for name in rules11.WRITABLE11[kind]:
         doc[name] = fields[name]
     if "classHours" in doc:

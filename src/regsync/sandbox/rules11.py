@@ -20,6 +20,7 @@ from regsync.sandbox.rules import (
     Field,
     FieldError,
     Invalid,
+    _enum,
     _region,
     check_contact_phone,
     check_date,
@@ -76,15 +77,6 @@ def line_text(max_len: int) -> Callable[[Any], str]:
             raise Invalid("REQUIRED", "empty: send null instead")
         if len(value) > max_len:
             raise Invalid("TOO_LONG", f"at most {max_len} characters")
-        return value
-
-    return check
-
-
-def _enum(*allowed: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if value not in allowed:
-            raise Invalid("INVALID_VALUE", f"one of {', '.join(allowed)}")
         return value
 
     return check
