@@ -132,7 +132,8 @@ def test_the_legacy_mapping_loads_and_names_the_legacy_columns() -> None:
     assert any(fm.write_values for _k, fm in fields) and any(not fm.write for _k, fm in fields)
     assert any(fm.const is not None for _k, fm in fields) and any(fm.ref_column for _k, fm in fields)
     assert {fm.list_format for _k, fm in fields} >= {"|", ","}
-    assert {k for k, km in mapping.kinds.items() if km.soft_delete} == {"org", "volunteer", "activity"}
+    assert {k for k, km in mapping.kinds.items() if km.soft_delete} == {"org", "volunteer", "activity", "training",
+                                                                      "commendation"}
     assert all(mapping.kinds[k].scope for k in ("org", "volunteer", "activity"))  # type: ignore[index]
     assert not mapping.kinds["org"].insert and mapping.kinds["activity"].new_key  # type: ignore[index]
     assert mapping.kinds["volunteer"].defaults and mapping.kinds["service_record"].defaults  # type: ignore[index]

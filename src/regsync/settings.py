@@ -160,6 +160,7 @@ class MergeSettings:
         descriptive: org name, serviceCategories, establishedOn; activity fields; volunteer regionCode;
             membership dates.
         residence: volunteer homeProvince.
+        records: every writable field of trainings, commendations and evaluations (registry-api.md v1.1).
     """
 
     identity: str = "registry"
@@ -167,6 +168,7 @@ class MergeSettings:
     contact: str = "registry"
     descriptive: str = "local"
     residence: str = "registry"
+    records: str = "local"
 
     def policies(self) -> dict[str, str]:
         """Group → policy, for :func:`regsync.domain.merge.three_way`."""
@@ -357,6 +359,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("merge", "contact", "REGSYNC_MERGE_CONTACT", "policy for contact fields: registry, local, manual"),
     Spec("merge", "descriptive", "REGSYNC_MERGE_DESCRIPTIVE", "policy for descriptive fields: registry, local, manual"),
     Spec("merge", "residence", "REGSYNC_MERGE_RESIDENCE", "policy for homeProvince: registry, local, manual"),
+    Spec("merge", "records", "REGSYNC_MERGE_RECORDS",
+         "policy for trainings, commendations and evaluations: registry, local, manual"),
     Spec("log", "level", "REGSYNC_LOG_LEVEL", "DEBUG, INFO, WARNING, ERROR"),
     Spec("log", "format", "REGSYNC_LOG_FORMAT", "auto, console or json"),
     Spec("log", "show_personal_data", "REGSYNC_LOG_SHOW_PERSONAL_DATA", "log ID numbers and phones unmasked"),

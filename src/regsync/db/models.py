@@ -185,6 +185,106 @@ class ServiceRecord(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.current_timestamp())
 
 
+class Training(Base):
+    """志愿者培训: a training an org holds for volunteers (registry-api.md §4.6, v1.1).
+
+    ``class_hours`` (培训学时) is in hundredths of an hour (``150`` = 1.50 h); ``starts_at``/``ends_at`` are naive
+    UTC. ``status`` is ``SCHEDULED``, ``COMPLETED`` or ``CANCELLED`` (an ending).
+    """
+
+    __tablename__ = own("training")
+    __table_args__ = {"sqlite_autoincrement": True, **MYSQL_TABLE}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    training_type: Mapped[str] = mapped_column(String(16))
+    mode: Mapped[str] = mapped_column(String(16))
+    region_code: Mapped[str] = mapped_column(String(12))
+    address: Mapped[str | None] = mapped_column(String(400))
+    starts_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    ends_at: Mapped[dt.datetime] = mapped_column(Timestamp)
+    class_hours: Mapped[int] = mapped_column(Integer)
+    contact_name: Mapped[str | None] = mapped_column(String(100))
+    contact_phone: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16), default="SCHEDULED")
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.current_timestamp())
+
+
+class TrainingRecord(Base):
+    """培训记录: one volunteer's attendance of one training (registry-api.md §4.7, v1.1).
+
+    ``class_hours`` in hundredths of an hour; ``completed_on`` a date in +08:00; ``result`` ``PASSED`` or
+    ``ATTENDED``; ``status`` ``ACCEPTED`` or ``REVOKED``. Immutable once accepted, like a service record: an edit is
+    sent as a correction (``:correct``, §4.5).
+    """
+
+    __tablename__ = own("training_record")
+    __table_args__ = {"sqlite_autoincrement": True, **MYSQL_TABLE}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    training_id: Mapped[int] = mapped_column(ForeignKey("training.id"), index=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
+    completed_on: Mapped[dt.date] = mapped_column(Date)
+    class_hours: Mapped[int] = mapped_column(Integer)
+    result: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="ACCEPTED")
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.current_timestamp())
+
+
+class Commendation(Base):
+    """表彰奖励 / 嘉许: a commendation of one volunteer or one org (registry-api.md §4.8, v1.1).
+
+    The subject is ``volunteer_id`` or ``org_id``, exactly one of them (the registry's ``subjectType`` and
+    ``subjectId``, made by the client's adapter). ``scheme`` is ``PROVINCIAL_ANNUAL`` (年度嘉许, with ``tier`` and
+    ``year``) or null. ``status`` is ``ACTIVE`` or ``REVOKED`` (撤销表彰, an ending).
+    """
+
+    __tablename__ = own("commendation")
+    __table_args__ = {"sqlite_autoincrement": True, **MYSQL_TABLE}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    volunteer_id: Mapped[int | None] = mapped_column(ForeignKey("volunteer.id"), index=True)
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    scheme: Mapped[str | None] = mapped_column(String(32))
+    tier: Mapped[str | None] = mapped_column(String(24))
+    year: Mapped[int | None] = mapped_column(Integer)
+    awarded_on: Mapped[dt.date] = mapped_column(Date)
+    issuer: Mapped[str] = mapped_column(String(200))
+    document_name: Mapped[str] = mapped_column(String(200))
+    document_number: Mapped[str] = mapped_column(String(100))
+    content: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.current_timestamp())
+
+
+class Evaluation(Base):
+    """评价: an org's scoring of a volunteer's service at a completed activity (registry-api.md §4.9, v1.1).
+
+    Scores are whole numbers 1–5 (守时程度, 服务态度, 专业水平); ``evaluated_on`` a date in +08:00; ``status``
+    ``ACTIVE`` or ``REVOKED`` (an ending).
+    """
+
+    __tablename__ = own("evaluation")
+    __table_args__ = {"sqlite_autoincrement": True, **MYSQL_TABLE}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    activity_id: Mapped[int] = mapped_column(ForeignKey("activity.id"), index=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("volunteer.id"), index=True)
+    evaluator_org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    punctuality: Mapped[int] = mapped_column(Integer)
+    attitude: Mapped[int] = mapped_column(Integer)
+    competence: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    evaluated_on: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(Timestamp, server_default=func.current_timestamp())
+
+
 # --------------------------------------------------------------------------------------------------
 # regsync's sync tables (同步状态)
 # --------------------------------------------------------------------------------------------------
@@ -194,7 +294,9 @@ ENTITIES: tuple[str, ...] = KINDS
 
 #: Each kind's table in the reference schema.
 TABLES: dict[str, str] = {"org": "organization", "volunteer": "volunteer", "membership": "membership",
-                          "activity": "activity", "service_record": "service_record"}
+                          "activity": "activity", "service_record": "service_record", "training": "training",
+                          "training_record": "training_record", "commendation": "commendation",
+                          "evaluation": "evaluation"}
 
 #: How a link marks a record that is the registry's (the portal's or another client's): never pushed.
 REGISTRY_OWNED = "registry_owned"
@@ -228,7 +330,22 @@ SYNCED_COLUMNS: dict[str, tuple[str, ...]] = {
         "volunteer_id", "activity_id", "org_id", "service_date", "starts_at", "ends_at", "hours", "status",
         "revoke_reason",
     ),
+    "training": (
+        "org_id", "title", "training_type", "mode", "region_code", "address", "starts_at", "ends_at", "class_hours",
+        "contact_name", "contact_phone", "status",
+    ),
+    "training_record": ("training_id", "volunteer_id", "completed_on", "class_hours", "result", "status",
+                        "revoke_reason"),
+    "commendation": (
+        "volunteer_id", "org_id", "title", "scheme", "tier", "year", "awarded_on", "issuer", "document_name",
+        "document_number", "content", "status", "revoke_reason",
+    ),
+    "evaluation": ("activity_id", "volunteer_id", "evaluator_org_id", "punctuality", "attitude", "competence",
+                   "comment", "evaluated_on", "status", "revoke_reason"),
 }
+
+#: The reference tables of registry-api.md v1 (the ones migrations 0001 to 0015 know).
+V1_TABLES: tuple[str, ...] = ("organization", "volunteer", "membership", "activity", "service_record")
 
 #: Local table name → outbox/link entity name.
 TABLE_ENTITY: dict[str, str] = {
@@ -237,6 +354,10 @@ TABLE_ENTITY: dict[str, str] = {
     "membership": "membership",
     "activity": "activity",
     "service_record": "service_record",
+    "training": "training",
+    "training_record": "training_record",
+    "commendation": "commendation",
+    "evaluation": "evaluation",
 }
 
 

@@ -55,10 +55,18 @@ PRIORITY = {
     "volunteer": 20,
     "membership": 30,
     "activity": 40,
+    "training": 44,        # v1.1: after its org, before its records
     "service_record": 50,
+    "training_record": 52,
+    "commendation": 56,    # after its subject and the service records a scheme counts (registry-api.md §4.8)
+    "evaluation": 57,      # after the activity's service records (§4.9)
     "service_record_end": 60,
     "membership_end": 61,
     "activity_end": 62,
+    "training_record_end": 63,
+    "evaluation_end": 64,
+    "commendation_end": 65,
+    "training_end": 66,
     "volunteer_end": 70,
     "org_end": 80,       # + (4 - level rank) (80..84): children first
 }
@@ -100,11 +108,11 @@ def priority_sql(entity: str, ref: str, op: str, col: Callable[[str], str] | Non
         if op == "delete":
             return str(p["activity_end"])
         return f"(CASE WHEN {c('status')} = 'CANCELLED' THEN {p['activity_end']} ELSE {p['activity']} END)"
-    if entity == "service_record":
+    if entity in ENDED:  # a record ended by its status: service and training records, trainings, commendations…
         if op == "delete":
-            return str(p["service_record_end"])
-        return (f"(CASE WHEN {c('status')} = 'REVOKED' THEN {p['service_record_end']} "
-                f"ELSE {p['service_record']} END)")
+            return str(p[f"{entity}_end"])
+        return (f"(CASE WHEN {c('status')} = '{ENDED[entity]}' THEN {p[f'{entity}_end']} "
+                f"ELSE {p[entity]} END)")
     raise ValueError(f"unknown entity {entity!r}")
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from regsync.domain.masking import mask_id_number, mask_phone
-from regsync.domain.projection import ENDED, FIELDS, SENSITIVE, canonical
+from regsync.domain.projection import ENDED, FIELDS, IMMUTABLE_RECORDS, SENSITIVE, canonical
 
 #: A group's policy for a field changed on both sides to different values.
 Policy = Literal["registry", "local", "manual"]
@@ -50,6 +50,7 @@ DEFAULT_POLICIES: dict[str, Policy] = {
     "contact": "registry",  # usually the person's own edit on the portal
     "descriptive": "local",
     "residence": "registry",  # transfers happen in the registry
+    "records": "local",  # v1.1: trainings, commendations, evaluations (the province records them)
 }
 
 #: Field → group, per kind (Python names of :data:`regsync.domain.projection.FIELDS`). ``status`` follows the ending
@@ -80,6 +81,12 @@ GROUPS: dict[str, dict[str, str]] = {
         "status": "status",
     },
     "service_record": {f: "service_record" for f in FIELDS["service_record"]},
+    # v1.1 (design.md, "Conflict policy": every writable field, ``local`` by default); training records are never
+    # merged, as service records
+    "training": {**{f: "records" for f in FIELDS["training"] if f != "status"}, "status": "status"},
+    "training_record": {f: "training_record" for f in FIELDS["training_record"]},
+    "commendation": {**{f: "records" for f in FIELDS["commendation"] if f != "status"}, "status": "status"},
+    "evaluation": {**{f: "records" for f in FIELDS["evaluation"] if f != "status"}, "status": "status"},
 }
 
 #: The policy a status disagreement that ends nothing falls back to (e.g. an org ``SUSPENDED`` here and
@@ -216,7 +223,7 @@ def three_way(kind: str, base: Mapping[str, Any], local: Mapping[str, Any], remo
     """Merge one record field by field (design.md, "Conflict policy").
 
     Args:
-        kind: ``org``, ``volunteer``, ``membership`` or ``activity``.
+        kind: ``org``, ``volunteer``, ``membership``, ``activity``, ``training``, ``commendation`` or ``evaluation``.
         base: the link's base snapshot (canonical; personal values as keyed hashes). A field missing from it
             counts as changed on both sides.
         local: the local row's synced fields (:func:`~regsync.domain.projection.project_local`), clear values.
@@ -233,9 +240,9 @@ def three_way(kind: str, base: Mapping[str, Any], local: Mapping[str, Any], remo
     Raises:
         ValueError: a service record (never merged), an unknown kind, or a bad policy.
     """
-    if kind == "service_record":
-        raise ValueError("service records are never merged: immutable, corrected by revoke + a new record "
-                         "(design.md, 'Conflict policy')")
+    if kind in IMMUTABLE_RECORDS:
+        raise ValueError("service and training records are never merged: immutable, corrected by revoke + a new "
+                         "record (design.md, 'Conflict policy')")
     if kind not in GROUPS:
         raise ValueError(f"unknown kind {kind!r}")
     pol = check_policies(policies)

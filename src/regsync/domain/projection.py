@@ -40,6 +40,15 @@ FIELDS: dict[str, tuple[str, ...]] = {
                  "status"),
     "service_record": ("volunteer_id", "activity_id", "org_id", "service_date", "starts_at", "ends_at", "hours",
                        "status"),
+    # v1.1 (§4.6–§4.9)
+    "training": ("org_id", "title", "training_type", "mode", "region_code", "address", "starts_at", "ends_at",
+                 "class_hours", "contact_name", "contact_phone", "status"),
+    "training_record": ("training_id", "volunteer_id", "completed_on", "class_hours", "result", "status"),
+    # the subject is ``volunteer_id`` or ``org_id`` (the wire's subjectType and subjectId, regsync.registry.wire)
+    "commendation": ("volunteer_id", "org_id", "title", "scheme", "tier", "year", "awarded_on", "issuer",
+                     "document_name", "document_number", "content", "status"),
+    "evaluation": ("activity_id", "volunteer_id", "evaluator_org_id", "punctuality", "attitude", "competence",
+                   "comment", "evaluated_on", "status"),
 }
 
 #: Fields holding personal data: kept only as keyed hashes in base snapshots.
@@ -52,16 +61,37 @@ REFERENCES: dict[str, dict[str, str]] = {
     "membership": {"org_id": "org", "volunteer_id": "volunteer"},
     "activity": {"org_id": "org"},
     "service_record": {"volunteer_id": "volunteer", "activity_id": "activity", "org_id": "org"},
+    "training": {"org_id": "org"},
+    "training_record": {"training_id": "training", "volunteer_id": "volunteer"},
+    "commendation": {"volunteer_id": "volunteer", "org_id": "org"},
+    "evaluation": {"activity_id": "activity", "volunteer_id": "volunteer", "evaluator_org_id": "org"},
+}
+
+#: Fields a write never changes once the record exists (registry-api.md §4.6–§4.9: a training's org, a
+#: commendation's subject and scheme, an evaluation's activity, volunteer and evaluator); a local change of one is
+#: another record.
+IMMUTABLE: dict[str, frozenset[str]] = {
+    "training": frozenset({"org_id"}),
+    "commendation": frozenset({"volunteer_id", "org_id", "scheme", "tier", "year"}),
+    "evaluation": frozenset({"activity_id", "volunteer_id", "evaluator_org_id"}),
 }
 
 #: Status values that end a record (registry-api.md §4): an ended record is not revived.
-ENDED = {"org": "DISSOLVED", "volunteer": "DEREGISTERED", "activity": "CANCELLED", "service_record": "REVOKED"}
+ENDED = {"org": "DISSOLVED", "volunteer": "DEREGISTERED", "activity": "CANCELLED", "service_record": "REVOKED",
+         "training": "CANCELLED", "training_record": "REVOKED", "commendation": "REVOKED", "evaluation": "REVOKED"}
+
+#: Kinds ended with ``:revoke`` (registry-api.md §4.5, §4.7–§4.9), not by a PUT nor a DELETE.
+REVOCABLE: frozenset[str] = frozenset({"service_record", "training_record", "commendation", "evaluation"})
+
+#: Kinds immutable once accepted, whose edit is a correction (``:correct``, registry-api.md §4.5, v1.1).
+IMMUTABLE_RECORDS: frozenset[str] = frozenset({"service_record", "training_record"})
 
 
 #: The Python type each synced field must have once read from the local store (hours: int hundredths).
-_DATES = {"established_on", "birth_date", "joined_on", "left_on", "service_date"}
+_DATES = {"established_on", "birth_date", "joined_on", "left_on", "service_date", "completed_on", "awarded_on",
+          "evaluated_on"}
 _TIMES = {"starts_at", "ends_at"}
-_INTS = {"hours", "planned_headcount"}
+_INTS = {"hours", "planned_headcount", "class_hours", "year", "punctuality", "attitude", "competence"}
 _EIGHTEEN = {"RESIDENT_ID", "HMT_RESIDENCE_PERMIT"}
 
 
@@ -92,7 +122,7 @@ def _check_types(kind: str, out: dict[str, Any]) -> None:
         if name in _TIMES and not isinstance(value, dt.datetime):
             raise ValueError(f"{name} must be a timestamp, got {str(value)[:40]!r}")
         if name in _INTS and (not isinstance(value, int) or isinstance(value, bool)):
-            unit = " (hundredths of an hour)" if name == "hours" else ""
+            unit = " (hundredths of an hour)" if name in ("hours", "class_hours") else ""
             raise ValueError(f"{name} must be a whole number{unit}, got {str(value)[:40]!r}")
 
 
@@ -109,7 +139,7 @@ def project_local(kind: str, row: Mapping[str, Any], refs: Mapping[tuple[str, in
     """The registry record a local row should be, as far as the synced fields go.
 
     Args:
-        kind: ``org``, ``volunteer``, ``membership``, ``activity`` or ``service_record``.
+        kind: one of :data:`regsync.domain.kinds.KINDS`.
         row: the local row (column → value).
         refs: (kind, local id) → registry id, for the row's references. A reference missing from it is
             left as ``None``; the caller decides whether the record must wait.
@@ -153,8 +183,16 @@ def project_local(kind: str, row: Mapping[str, Any], refs: Mapping[tuple[str, in
                                     landline_ok=True)
         out["contact_name"] = normalize_text(row.get("contact_name"))
         out["service_categories"] = _json_list(row.get("service_categories"), "service_categories")
-    elif kind == "activity":
+    elif kind in ("activity", "training", "commendation"):
         out["title"] = normalize_text(row["title"])
+        if kind == "training":
+            out["contact_name"] = normalize_text(row.get("contact_name"))
+            out["contact_phone"] = _fix(normalize_phone, row.get("contact_phone"), field="contact_phone",
+                                        landline_ok=True)
+            out["address"] = normalize_text(row.get("address"))
+        elif kind == "commendation":
+            for name in ("issuer", "document_name", "document_number"):
+                out[name] = normalize_text(row.get(name))
     _check_types(kind, out)
     return out
 
@@ -162,7 +200,8 @@ def project_local(kind: str, row: Mapping[str, Any], refs: Mapping[tuple[str, in
 #: The registry's required text fields per kind (registry-api.md §4: not nullable; a value empty on the wire is
 #: refused ``REQUIRED``, §7).
 REQUIRED_TEXT: dict[str, tuple[str, ...]] = {
-    "volunteer": ("name",), "org": ("name", "contact_name"), "activity": ("title",)}
+    "volunteer": ("name",), "org": ("name", "contact_name"), "activity": ("title",),
+    "training": ("title", "contact_name"), "commendation": ("title", "issuer", "document_name", "document_number")}
 
 
 def check_required_text(kind: str, row: Mapping[str, Any], desired: Mapping[str, Any]) -> None:
@@ -251,7 +290,17 @@ IDENTITY: dict[str, tuple[str, ...]] = {
     "membership": ("org_id", "volunteer_id"),
     "activity": ("org_id", "title", "starts_at"),
     "service_record": ("volunteer_id", "activity_id", "starts_at"),
+    # v1.1 (issue 16): a training by org, title and start; a training record by training and volunteer; a
+    # commendation by subject, title and date (or, with a scheme, subject, scheme and year: _SCHEME_COMMENDATION);
+    # an evaluation by activity and volunteer
+    "training": ("org_id", "title", "starts_at"),
+    "training_record": ("training_id", "volunteer_id"),
+    "commendation": ("volunteer_id", "org_id", "title", "awarded_on"),
+    "evaluation": ("activity_id", "volunteer_id"),
 }
+
+#: What names a commendation of a scheme (registry-api.md §4.8: one ACTIVE per subject, scheme and year).
+_SCHEME_COMMENDATION = ("volunteer_id", "org_id", "scheme", "year")
 
 
 #: What names an org when neither side has a USCC (design.md, flow 4: level, name and region).
@@ -261,7 +310,8 @@ _ORG_WITHOUT_USCC = ("level", "name", "region_code")
 def identity_of(kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of ``fields`` that :func:`identity_mismatch` reads (those present), e.g. to make canonical only
     them."""
-    names = IDENTITY[kind] + (_ORG_WITHOUT_USCC if kind == "org" else ())
+    names = IDENTITY[kind] + (_ORG_WITHOUT_USCC if kind == "org" else ()) + (
+        _SCHEME_COMMENDATION if kind == "commendation" else ())
     return {n: fields[n] for n in names if n in fields}
 
 
@@ -282,6 +332,8 @@ def identity_mismatch(kind: str, local: Mapping[str, Any], registry: Mapping[str
     names = IDENTITY[kind]
     if kind == "org" and not (local.get("uscc") or registry.get("uscc")):
         names = _ORG_WITHOUT_USCC
+    elif kind == "commendation" and (local.get("scheme") or registry.get("scheme")):
+        names = _SCHEME_COMMENDATION
     return [n for n in names if local.get(n) != registry.get(n)]
 
 

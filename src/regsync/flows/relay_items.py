@@ -38,7 +38,8 @@ LOCAL_WAIT_CODES = {"PARENT_PENDING", "PRIMARY_PENDING", "PARENT_FAILED", "PAREN
 OTHER_STORE_CODE = "CLIENT_REF_TAKEN"
 
 #: The status a record is created with when it ended locally before it was pushed.
-OPEN_STATUS = {"org": "ACTIVE", "volunteer": "ACTIVE", "activity": "PUBLISHED", "service_record": "ACCEPTED"}
+OPEN_STATUS = {"org": "ACTIVE", "volunteer": "ACTIVE", "activity": "PUBLISHED", "service_record": "ACCEPTED",
+               "training": "SCHEDULED", "training_record": "ACCEPTED", "commendation": "ACTIVE", "evaluation": "ACTIVE"}
 
 #: The shape of :func:`regsync.flows.outbound.reused_keys`: ``(conn, kind, local_ids)`` → local id → the ids of
 #: its ``reuse`` rows not done.

@@ -58,16 +58,19 @@ __all__ = ["OWN_VALUES", "TABLES", "create_legacy", "drop_legacy", "legacy_metad
 
 #: Each kind's table on the legacy platform.
 TABLES: dict[str, str] = {"org": "zyz_zzxx", "volunteer": "zyz_jbxx", "membership": "zyz_zzcy",
-                          "activity": "zyz_hdxx", "service_record": "zyz_fwjl"}
+                          "activity": "zyz_hdxx", "service_record": "zyz_fwjl", "training": "zyz_pxxx",
+                          "training_record": "zyz_pxjl", "commendation": "zyz_jxxx", "evaluation": "zyz_pjxx"}
 
 #: What the platform's own programs write in its required columns that the mapping does not map, by table: the
 #: generator's rows are the platform's own (``ly`` 1 平台注册, ``lrfs`` 1 组织录入), where the mapping's ``defaults``
 #: say what regsync writes for a record made in the registry (3 全国系统).
-OWN_VALUES: dict[str, dict[str, str]] = {"zyz_jbxx": {"ly": "1"}, "zyz_fwjl": {"lrfs": "1"}}
+OWN_VALUES: dict[str, dict[str, str]] = {"zyz_jbxx": {"ly": "1"}, "zyz_fwjl": {"lrfs": "1"}, "zyz_pxjl": {"lrfs": "1"},
+                                         "zyz_jxxx": {"ly": "1"}}
 
 #: Each kind's key column.
 _KEYS: dict[str, str] = {"org": "zzdm", "volunteer": "zyzid", "membership": "cyid", "activity": "hdbh",
-                         "service_record": "jlid"}
+                         "service_record": "jlid", "training": "pxid", "training_record": "pxjlid",
+                         "commendation": "jxid", "evaluation": "pjid"}
 #: The PostgreSQL function of the platform's own ``gxsj`` triggers.
 _PG_TOUCH = "zyz_gxsj"
 
@@ -95,7 +98,7 @@ def legacy_metadata(schema: str | None = None) -> MetaData:
     connection's default, the only choice on SQLite), with the DDL of its own ``gxsj`` triggers attached.
 
     Returns:
-        A new :class:`~sqlalchemy.MetaData` holding the five tables of :data:`TABLES`.
+        A new :class:`~sqlalchemy.MetaData` holding the nine tables of :data:`TABLES`.
     """
     md = MetaData(schema=schema)
     common: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_engine": "InnoDB"}
@@ -191,6 +194,7 @@ def legacy_metadata(schema: str | None = None) -> MetaData:
         *_stamps(), **common,
         comment="志愿服务记录 (service records)",
     )
+    _v11_tables(md, common)
     function = f'"{schema}".{_PG_TOUCH}' if schema else _PG_TOUCH
     for kind, name in TABLES.items():
         _attach_touch(md.tables[f"{schema}.{name}" if schema else name], _KEYS[kind], function)
@@ -200,6 +204,79 @@ def legacy_metadata(schema: str | None = None) -> MetaData:
         "END $$", "postgresql"))
     event.listen(md, "after_drop", _ddl(f"DROP FUNCTION IF EXISTS {function}()", "postgresql"))
     return md
+
+
+def _v11_tables(md: MetaData, common: dict[str, Any]) -> None:
+    """The tables of registry-api.md v1.1's kinds (issue 16): trainings, training records, 嘉许 and evaluations."""
+    key = BigInteger().with_variant(Integer(), "sqlite")
+    Table(
+        TABLES["training"], md,
+        Column("pxid", key, primary_key=True, autoincrement=True, comment="培训ID (the key)"),
+        Column("zzdm", String(32), nullable=False, index=True, comment="主办组织代码 (org, by org code)"),
+        Column("pxzt", String(200), nullable=False, comment="培训主题 (title)"),
+        Column("pxlx", String(1), nullable=False, comment="培训类型: 1 通用培训 2 岗位培训 3 专业培训"),
+        Column("pxfs", String(1), nullable=False, comment="培训方式: 1 远程 2 面授"),
+        Column("xzqhdm", String(12), nullable=False, comment="行政区划代码"),
+        Column("pxdd", String(400), comment="培训地点 (address; required for 面授)"),
+        Column("kssj", DateTime, nullable=False, comment="开始时间, +08:00"),
+        Column("jssj", DateTime, nullable=False, comment="结束时间, +08:00"),
+        Column("pxxs", Numeric(6, 2), nullable=False, comment="培训学时, decimal hours"),
+        Column("lxr", String(100), comment="联系人"),
+        Column("lxdh", String(40), comment="联系电话"),
+        Column("zt", String(1), nullable=False, server_default="1", comment="状态: 1 未开始 2 已结束 3 已取消"),
+        *_flags(), *_stamps(), **common,
+        comment="志愿者培训信息 (trainings)",
+    )
+    Table(
+        TABLES["training_record"], md,
+        Column("pxjlid", key, primary_key=True, autoincrement=True, comment="培训记录ID (the key)"),
+        Column("pxid", BigInteger, nullable=False, index=True, comment="培训ID"),
+        Column("zyzid", BigInteger, nullable=False, index=True, comment="志愿者ID"),
+        Column("wcrq", String(8), nullable=False, comment="完成日期 YYYYMMDD"),
+        Column("xs", Integer, nullable=False, comment="学时, whole minutes"),
+        Column("pxjg", String(1), nullable=False, comment="培训结果: 1 合格 2 参训"),
+        Column("jlzt", String(1), nullable=False, server_default="1", comment="记录状态: 1 有效 0 已撤销"),
+        Column("cxyy", String(200), comment="撤销原因"),
+        Column("lrfs", String(2), nullable=False, comment="录入方式: 1 组织录入 3 全国系统 (no default)"),
+        *_stamps(), **common,
+        comment="培训记录 (training records)",
+    )
+    Table(
+        TABLES["commendation"], md,
+        Column("jxid", key, primary_key=True, autoincrement=True, comment="嘉许ID (the key)"),
+        Column("zyzid", BigInteger, index=True, comment="受表彰志愿者ID (a volunteer commended; or zzdm)"),
+        Column("zzdm", String(32), index=True, comment="受表彰组织代码 (an org commended; or zyzid)"),
+        Column("jxmc", String(200), nullable=False, comment="表彰名称 (title)"),
+        Column("jxfa", String(2), comment="嘉许方案: ND 年度嘉许; empty for other commendations"),
+        Column("jxdj", String(1), comment="嘉许等级: 1 爱心奖 2 铜奖 3 银奖 4 金奖 5 卓越金奖 6 光荣奖"),
+        Column("jxnd", Integer, comment="嘉许年度 (the year whose service is commended)"),
+        Column("hjrq", Date, nullable=False, comment="获奖日期"),
+        Column("bfdw", String(200), nullable=False, comment="颁发单位 (issuer)"),
+        Column("wsmc", String(200), nullable=False, comment="奖励文书名称"),
+        Column("wswh", String(100), nullable=False, comment="奖励文书文号"),
+        Column("jxnr", Text, comment="表彰内容"),
+        Column("zt", String(1), nullable=False, server_default="1", comment="状态: 1 有效 0 已撤销"),
+        Column("cxyy", String(200), comment="撤销原因"),
+        Column("ly", String(2), nullable=False, comment="数据来源: 1 平台 3 全国系统 (no default)"),
+        *_flags(), *_stamps(), **common,
+        comment="嘉许表彰信息 (commendations)",
+    )
+    Table(
+        TABLES["evaluation"], md,
+        Column("pjid", key, primary_key=True, autoincrement=True, comment="评价ID (the key)"),
+        Column("hdbh", String(32), nullable=False, index=True, comment="活动编号"),
+        Column("zyzid", BigInteger, nullable=False, index=True, comment="志愿者ID"),
+        Column("pjzzdm", String(32), nullable=False, comment="评价组织代码 (the activity's org, by org code)"),
+        Column("sscd", Integer, nullable=False, comment="守时程度 1-5"),
+        Column("fwtd", Integer, nullable=False, comment="服务态度 1-5"),
+        Column("zysp", Integer, nullable=False, comment="专业水平 1-5"),
+        Column("pjnr", String(500), comment="评价内容"),
+        Column("pjrq", String(10), nullable=False, comment="评价日期 YYYY-MM-DD"),
+        Column("zt", String(1), nullable=False, server_default="1", comment="状态: 1 有效 0 已撤销"),
+        Column("cxyy", String(200), comment="撤销原因"),
+        *_stamps(), **common,
+        comment="志愿者评价 (evaluations)",
+    )
 
 
 def _ddl(statement: str, dialect: str) -> Any:

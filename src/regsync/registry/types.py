@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 #: The five kinds of record, by regsync's entity name (registry-api.md §4).
-Kind = Literal["org", "volunteer", "membership", "activity", "service_record"]
-KINDS: tuple[Kind, ...] = ("org", "volunteer", "membership", "activity", "service_record")
+Kind = Literal["org", "volunteer", "membership", "activity", "service_record", "training", "training_record",
+               "commendation", "evaluation"]
+KINDS: tuple[Kind, ...] = ("org", "volunteer", "membership", "activity", "service_record", "training",
+                           "training_record", "commendation", "evaluation")
 
 
 def as_kind(value: str) -> Kind:

@@ -104,6 +104,7 @@ FIELDS: dict[Kind, tuple[FieldSpec, ...]] = {
         _f("status"),
         _f("total_hours", "hours", read_only=True),
         _f("star_level", "int", read_only=True),
+        _f("training_hours", "hours", read_only=True),
     ),
     "membership": (
         _f("org_id"),
@@ -134,7 +135,66 @@ FIELDS: dict[Kind, tuple[FieldSpec, ...]] = {
         _f("revoke_reason"),
         _f("corrects_id", read_only=True),
     ),
+    # v1.1
+    "training": (
+        _f("org_id"),
+        _f("title"),
+        _f("training_type"),
+        _f("mode"),
+        _f("region_code"),
+        _f("address"),
+        _f("starts_at", "datetime"),
+        _f("ends_at", "datetime"),
+        _f("class_hours", "hours"),
+        _f("contact_name"),
+        _f("contact_phone"),
+        _f("status"),
+    ),
+    "training_record": (
+        _f("training_id"),
+        _f("volunteer_id"),
+        _f("completed_on", "date"),
+        _f("class_hours", "hours"),
+        _f("result"),
+        _f("status"),
+        _f("revoke_reason"),
+        _f("corrects_id", read_only=True),
+    ),
+    # the subject (subjectType + subjectId on the wire) is one of two Python fields: see _SUBJECT
+    "commendation": (
+        _f("volunteer_id", wire="subjectVolunteerId"),
+        _f("org_id", wire="subjectOrgId"),
+        _f("title"),
+        _f("scheme"),
+        _f("tier"),
+        _f("year", "int"),
+        _f("awarded_on", "date"),
+        _f("issuer"),
+        _f("document_name"),
+        _f("document_number"),
+        _f("content"),
+        _f("status"),
+        _f("revoke_reason", read_only=True),
+    ),
+    "evaluation": (
+        _f("activity_id"),
+        _f("volunteer_id"),
+        _f("evaluator_org_id"),
+        _f("punctuality", "int"),
+        _f("attitude", "int"),
+        _f("competence", "int"),
+        _f("comment"),
+        _f("evaluated_on", "date"),
+        _f("status"),
+        _f("revoke_reason", read_only=True),
+    ),
 }
+
+#: A commendation's subject (registry-api.md §4.8): ``subjectType`` + ``subjectId`` on the wire, and in Python one of
+#: ``volunteer_id`` and ``org_id`` (as every other reference to a volunteer or an org), through the field names
+#: these stand for in :data:`FIELDS` (``subjectVolunteerId``, ``subjectOrgId``), which never reach the wire.
+_SUBJECT: dict[str, str] = {"VOLUNTEER": "subjectVolunteerId", "ORG": "subjectOrgId"}
+_SUBJECT_TYPE: dict[str, str] = {v: k for k, v in _SUBJECT.items()}
 
 _BY_PY: dict[Kind, dict[str, FieldSpec]] = {
     k: {s.py: s for s in COMMON_FIELDS + specs} for k, specs in FIELDS.items()
@@ -144,8 +204,34 @@ _BY_WIRE: dict[Kind, dict[str, FieldSpec]] = {
 }
 #: The wire names of each kind's fields, and ``type`` (a record's other fields are ones this client does not know).
 _WIRE_NAMES: dict[Kind, frozenset[str]] = {k: frozenset(specs) | {"type"} for k, specs in _BY_WIRE.items()}
+_WIRE_NAMES["commendation"] = (_WIRE_NAMES["commendation"] - set(_SUBJECT_TYPE)) | {"subjectType", "subjectId"}
 
-#: Collection of each kind in paths and exports (registry-api.md §4, §5.2). Memberships are written
+
+def _from_wire(kind: Kind, wire: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A record as the registry sends it → the field names of :data:`FIELDS` (a commendation's subject, _SUBJECT).
+    A subject of a type this client does not know is left as it is (counted as unknown fields)."""
+    if kind != "commendation" or "subjectId" not in wire:
+        return wire
+    field = _SUBJECT.get(wire.get("subjectType"))  # type: ignore[arg-type]
+    if field is None:
+        return wire
+    out = {k: v for k, v in wire.items() if k not in ("subjectType", "subjectId")}
+    out[field] = wire["subjectId"]
+    out[_SUBJECT["ORG" if field == _SUBJECT["VOLUNTEER"] else "VOLUNTEER"]] = None
+    return out
+
+
+def _to_wire(kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
+    """A body in the field names of :data:`FIELDS` → as the registry takes it (a commendation's subject)."""
+    if kind != "commendation" or not (body.keys() & _SUBJECT_TYPE.keys()):
+        return body
+    out = {k: v for k, v in body.items() if k not in _SUBJECT_TYPE}
+    for name, subject_type in _SUBJECT_TYPE.items():
+        if body.get(name) is not None:
+            out["subjectType"], out["subjectId"] = subject_type, body[name]
+    return out
+
+#: Collection of each kind in paths and exports (registry-api.md §4, §5.2; the last four v1.1). Memberships are written
 #: under ``/orgs/{orgId}/members/{volunteerId}`` (:func:`membership_path`); ``memberships`` is their export.
 COLLECTIONS: dict[Kind, str] = {
     "org": "orgs",
@@ -153,6 +239,10 @@ COLLECTIONS: dict[Kind, str] = {
     "membership": "memberships",
     "activity": "activities",
     "service_record": "service-records",
+    "training": "trainings",
+    "training_record": "training-records",
+    "commendation": "commendations",
+    "evaluation": "evaluations",
 }
 
 #: Batch/lookup/change-feed ``type`` of each kind (registry-api.md §5.1).
@@ -162,14 +252,20 @@ TYPES: dict[Kind, str] = {
     "membership": "membership",
     "activity": "activity",
     "service_record": "serviceRecord",
+    "training": "training",
+    "training_record": "trainingRecord",
+    "commendation": "commendation",
+    "evaluation": "evaluation",
 }
 KIND_OF_TYPE: dict[str, Kind] = {v: k for k, v in TYPES.items()}
 
 #: Kinds a client creates with ``POST /{collection}`` (memberships are joined instead).
-CREATABLE: frozenset[Kind] = frozenset({"org", "volunteer", "activity", "service_record"})
-#: Kinds corrected in one step with ``POST /{collection}/{id}:correct`` (registry-api.md §4.5, v1.1; training
-#: records take it too, once regsync syncs them).
-CORRECTABLE: frozenset[Kind] = frozenset({"service_record"})
+CREATABLE: frozenset[Kind] = frozenset({"org", "volunteer", "activity", "service_record", "training",
+                                        "training_record", "commendation", "evaluation"})
+#: Kinds corrected in one step with ``POST /{collection}/{id}:correct`` (registry-api.md §4.5, v1.1).
+CORRECTABLE: frozenset[Kind] = frozenset({"service_record", "training_record"})
+#: Kinds ended with ``POST /{collection}/{id}:revoke`` (registry-api.md §4.5, §4.7–§4.9).
+REVOCABLE: frozenset[Kind] = frozenset({"service_record", "training_record", "commendation", "evaluation"})
 
 
 def wire_name(kind: Kind, py: str) -> str:
@@ -205,9 +301,15 @@ def membership_path(org_id: str, volunteer_id: str) -> str:
     return f"/orgs/{_segment(org_id)}/members/{_segment(volunteer_id)}"
 
 
-def revoke_path(registry_id: str) -> str:
-    """``/service-records/{id}:revoke`` (registry-api.md §4.5)."""
-    return f"/service-records/{_segment(registry_id)}:revoke"
+def revoke_path(registry_id: str, kind: Kind = "service_record") -> str:
+    """``/{collection}/{id}:revoke`` (registry-api.md §4.5, §4.7–§4.9), e.g. ``/service-records/SR1:revoke``.
+
+    Raises:
+        ValueError: ``kind`` is not revoked (:data:`REVOCABLE`).
+    """
+    if kind not in REVOCABLE:
+        raise ValueError(f"a {kind} is not revoked with :revoke (registry-api.md §4)")
+    return f"/{COLLECTIONS[kind]}/{_segment(registry_id)}:revoke"
 
 
 def correct_path(kind: Kind, registry_id: str) -> str:
@@ -376,7 +478,7 @@ def encode_body(kind: Kind, fields: Mapping[str, Any], *, client_ref: str | None
         body[spec.wire] = _encode_value(spec, value)
     if client_ref is not None:
         body["clientRef"] = client_ref
-    return body
+    return _to_wire(kind, body)
 
 
 def decode_record(kind: Kind, wire: Mapping[str, Any], *, skip: frozenset[str] = frozenset(),
@@ -394,7 +496,7 @@ def decode_record(kind: Kind, wire: Mapping[str, Any], *, skip: frozenset[str] =
     """
     specs = _BY_WIRE[kind]
     out: dict[str, Any] = {}
-    for name, value in wire.items():
+    for name, value in _from_wire(kind, wire).items():
         spec = specs.get(name)
         if spec is None:
             if unknown is not None and name != "type":
@@ -441,7 +543,7 @@ class LazyRecord(Mapping[str, Any]):
 
     def __init__(self, kind: Kind, wire: Mapping[str, Any]) -> None:
         self.kind = kind
-        self._wire = wire
+        self._wire = _from_wire(kind, wire)
         self._cache: dict[str, Any] = {}
 
     def __getitem__(self, py: str) -> Any:
@@ -495,14 +597,15 @@ def encode_operation(op: Operation) -> dict[str, Any]:
             out["body"] = encode_body(op.kind, op.fields)
     elif op.op == "correct":
         if op.kind not in CORRECTABLE or not op.registry_id:
-            raise ValueError("correct applies to a service record with its registry_id (registry-api.md §4.5)")
+            raise ValueError("correct applies to a service or training record with its registry_id "
+                             "(registry-api.md §4.5)")
         if not op.idempotency_key or not op.client_ref:
             raise ValueError("a correct needs idempotency_key and client_ref (registry-api.md §4.5)")
         out["id"] = op.registry_id
         out["body"] = encode_body(op.kind, op.fields, client_ref=op.client_ref)
     elif op.op == "revoke":
-        if op.kind != "service_record" or not op.registry_id:
-            raise ValueError("revoke applies to a service record with its registry_id")
+        if op.kind not in REVOCABLE or not op.registry_id:
+            raise ValueError("revoke applies to a revocable record with its registry_id (registry-api.md §5.1)")
         out["id"] = op.registry_id
         out["body"] = {"reason": op.fields.get("reason")}
     elif op.op in ("join", "leave"):
@@ -817,17 +920,18 @@ def oauth_error(status: int, body: Any) -> E.RegistryError:
 
 
 __all__ = [
-    "CST",
     "COLLECTIONS",
     "COMMON_FIELDS",
     "CORRECTABLE",
     "CREATABLE",
+    "CST",
     "FIELDS",
+    "FieldSpec",
     "KINDS",
     "KIND_OF_TYPE",
     "MAX_CODE_LEN",
+    "REVOCABLE",
     "TYPES",
-    "FieldSpec",
     "correct_path",
     "count_unknown_fields",
     "decode_change",

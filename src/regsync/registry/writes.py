@@ -171,11 +171,14 @@ class RecordWrites:
         body = None if left_on is None else {"leftOn": wire.encode_date(left_on)}
         return self._write("leave", "DELETE", wire.membership_path(org_id, volunteer_id), body, "membership")
 
-    def revoke(self, registry_id: str, reason: str) -> dict[str, Any]:
-        """Revoke a service record: ``POST /service-records/{id}:revoke`` (§4.5); idempotent."""
-        return self._write(
-            "revoke", "POST", wire.revoke_path(registry_id), {"reason": reason}, "service_record"
-        )
+    def revoke(self, registry_id: str, reason: str, kind: Kind = "service_record") -> dict[str, Any]:
+        """Revoke a record: ``POST /{collection}/{id}:revoke`` (§4.5; v1.1 §4.7–§4.9 for training records,
+        commendations and evaluations); idempotent.
+
+        Raises:
+            ValueError: ``kind`` is not revoked (:data:`regsync.registry.wire.REVOCABLE`).
+        """
+        return self._write("revoke", "POST", wire.revoke_path(registry_id, kind), {"reason": reason}, kind)
 
     def correct(
         self,

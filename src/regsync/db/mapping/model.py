@@ -53,6 +53,31 @@ CANONICAL: dict[str, dict[str, tuple[FieldType, bool]]] = {
         "hours": ("hours", True), "status": ("code", True), "revoke_reason": ("text", False),
         "updated_at": ("datetime", False),
     },
+    # v1.1 (registry-api.md §4.6–§4.9)
+    "training": {
+        "org_id": ("ref", True), "title": ("text", True), "training_type": ("code", True), "mode": ("code", True),
+        "region_code": ("text", True), "address": ("text", False), "starts_at": ("datetime", True),
+        "ends_at": ("datetime", True), "class_hours": ("hours", True), "contact_name": ("text", False),
+        "contact_phone": ("text", False), "status": ("code", True), "updated_at": ("datetime", False),
+    },
+    "training_record": {
+        "training_id": ("ref", True), "volunteer_id": ("ref", True), "completed_on": ("date", True),
+        "class_hours": ("hours", True), "result": ("code", True), "status": ("code", True),
+        "revoke_reason": ("text", False), "updated_at": ("datetime", False),
+    },
+    # the subject: a volunteer or an org, each a reference column of its own (one of them set)
+    "commendation": {
+        "volunteer_id": ("ref", False), "org_id": ("ref", False), "title": ("text", True), "scheme": ("code", False),
+        "tier": ("code", False), "year": ("integer", False), "awarded_on": ("date", True), "issuer": ("text", True),
+        "document_name": ("text", True), "document_number": ("text", True), "content": ("text", False),
+        "status": ("code", True), "revoke_reason": ("text", False), "updated_at": ("datetime", False),
+    },
+    "evaluation": {
+        "activity_id": ("ref", True), "volunteer_id": ("ref", True), "evaluator_org_id": ("ref", True),
+        "punctuality": ("integer", True), "attitude": ("integer", True), "competence": ("integer", True),
+        "comment": ("text", False), "evaluated_on": ("date", True), "status": ("code", True),
+        "revoke_reason": ("text", False), "updated_at": ("datetime", False),
+    },
 }
 
 #: The kind each reference field refers to (as :data:`regsync.domain.projection.REFERENCES`).
@@ -61,6 +86,10 @@ REF_KIND: dict[str, dict[str, str]] = {
     "membership": {"org_id": "org", "volunteer_id": "volunteer"},
     "activity": {"org_id": "org"},
     "service_record": {"volunteer_id": "volunteer", "activity_id": "activity", "org_id": "org"},
+    "training": {"org_id": "org"},
+    "training_record": {"training_id": "training", "volunteer_id": "volunteer"},
+    "commendation": {"volunteer_id": "volunteer", "org_id": "org"},
+    "evaluation": {"activity_id": "activity", "volunteer_id": "volunteer", "evaluator_org_id": "org"},
 }
 
 #: How a date is stored: a native ``DATE``; text ``YYYY-MM-DD`` or ``YYYYMMDD``; epoch milliseconds of 00:00 +08:00.
@@ -192,11 +221,12 @@ class KindMap(_Strict):
 
 
 class PlatformMapping(_Strict):
-    """A whole mapping: its name, a description, and one :class:`KindMap` per kind (all five are required)."""
+    """A whole mapping: its name, a description, and one :class:`KindMap` per kind (all nine are required)."""
 
     name: Identifier
     description: str = ""
-    kinds: dict[Literal["org", "volunteer", "membership", "activity", "service_record"], KindMap]
+    kinds: dict[Literal["org", "volunteer", "membership", "activity", "service_record", "training",
+                        "training_record", "commendation", "evaluation"], KindMap]
 
     def with_schema(self, schema: str) -> PlatformMapping:
         """This mapping with ``schema.`` before every table it names without one (``database.platform_schema``: a

@@ -17,8 +17,12 @@ Create Date: 2026-12-07 10:00:00.000000
 import sqlalchemy as sa
 from alembic import op
 
-from regsync.db.models import SYNCED_COLUMNS
+from regsync.db.models import SYNCED_COLUMNS as ALL_SYNCED_COLUMNS
+from regsync.db.models import V1_TABLES
 from regsync.db.triggers import drop_trigger_ddl, trigger_ddl
+
+#: The v1 reference tables this revision knows (later kinds have triggers of their own revisions).
+SYNCED_COLUMNS = {t: ALL_SYNCED_COLUMNS[t] for t in V1_TABLES}
 
 revision = '0007'
 down_revision = '0006'

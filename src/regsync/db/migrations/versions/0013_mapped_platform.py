@@ -21,8 +21,12 @@ from alembic import op
 
 from regsync.db.coltypes import MYSQL_TABLE
 from regsync.db.migrations.reference import reference_tables
-from regsync.db.models import SYNCED_COLUMNS, Base
+from regsync.db.models import SYNCED_COLUMNS as ALL_SYNCED_COLUMNS
+from regsync.db.models import V1_TABLES, Base
 from regsync.db.triggers import drop_trigger_ddl, trigger_ddl
+
+#: The v1 reference tables this revision knows (later kinds have triggers of their own revisions).
+SYNCED_COLUMNS = {t: ALL_SYNCED_COLUMNS[t] for t in V1_TABLES}
 
 revision = '0013'
 down_revision = '0012'
