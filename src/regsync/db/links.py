@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, or_, select, update
 from sqlalchemy.sql import ColumnElement
 
-from regsync.db.models import DUPLICATE_HOWS, Base, Conflict, CreateSent, Link
+from regsync.db.models import DUPLICATE_HOWS, TABLES, Base, Conflict, CreateSent, Link
 from regsync.db.outbox import as_dicts
 from regsync.db.query import CHUNK, chunk_size, chunks, in_values, insert_id, upsert
 from regsync.db.session import is_postgres
@@ -158,13 +158,20 @@ def retire_link(conn: Connection, link_id: int, now: dt.datetime) -> None:
 def live_membership_links(conn: Connection, registry_ids: Sequence[str]) -> set[str]:
     """Of the membership records ``registry_ids``, those linked to a live local membership. Links whose local row
     is gone (a deleted membership, a reused key's retired link) are dropped on the way: they govern nothing."""
+    return live_links(conn, "membership", registry_ids)
+
+
+def live_links(conn: Connection, kind: str, registry_ids: Sequence[str]) -> set[str]:
+    """Of the registry records ``registry_ids`` of ``kind``, those linked to a live local row of ``kind`` (a
+    membership, or a v1.1 record the registry keeps one of per pair: registry-api.md §4.7–§4.9). Links whose local
+    row is gone (a deleted row, a reused key's retired link) are dropped on the way: they govern nothing."""
     taken: set[str] = set()
-    mt = Base.metadata.tables["membership"]
+    mt = Base.metadata.tables[TABLES[kind]]
     live = select(mt.c.id).where(mt.c.id == _link.c.local_id).exists()
     for chunk in chunks(list(registry_ids), CHUNK):
-        conn.execute(_link.delete().where(_link.c.entity == "membership", _link.c.registry_id.in_(chunk), ~live))
+        conn.execute(_link.delete().where(_link.c.entity == kind, _link.c.registry_id.in_(chunk), ~live))
         taken.update(conn.execute(select(_link.c.registry_id).where(
-            _link.c.entity == "membership", _link.c.registry_id.in_(chunk))).scalars())
+            _link.c.entity == kind, _link.c.registry_id.in_(chunk))).scalars())
     return taken
 
 
@@ -175,6 +182,6 @@ def supersede_conflicts(conn: Connection, kind: str, local_id: int, now: dt.date
                  .values(state="superseded", updated_at=now))
 
 
-__all__ = ["drop_link", "insert_links", "insert_placeholder_link", "links_of", "live_membership_links",
+__all__ = ["drop_link", "insert_links", "insert_placeholder_link", "links_of", "live_links", "live_membership_links",
            "mark_other_store", "note_creates", "open_conflict_fields", "registry_ids_of", "retire_link",
            "sent_creates", "supersede_conflicts", "update_links", "volunteer_links"]

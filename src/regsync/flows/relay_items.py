@@ -135,6 +135,7 @@ class Item:
     first_sent_at: dt.datetime | None = None  # when it first did (UTC, local clock; None: no age check)
     reuse_ids: tuple[int, ...] = ()  # 'reuse' rows of its key not done: its link names the key's previous record
     retired: dict[str, Any] | None = None  # that link, once this item creates the new record (retired on success)
+    follow_up: bool = False  # created short of its local state (a training COMPLETED early): its next step follows
 
 
 def ended_locally(kind: str, row: dict[str, Any] | None) -> bool:

@@ -20,14 +20,25 @@ from typing import Any
 import orjson
 import structlog
 
+from regsync.db.history import CLOCK_MARGIN_S
 from regsync.db.models import REGISTRY_OWNED, TRANSFERRED_OUT
-from regsync.domain.projection import ENDED, FIELDS, canonical, dumps, project_registry
+from regsync.db.session import utcnow
+from regsync.domain.projection import (
+    ENDED,
+    FIELDS,
+    IMMUTABLE,
+    IMMUTABLE_RECORDS,
+    REVOCABLE,
+    canonical,
+    dumps,
+    project_registry,
+)
 from regsync.flows.relay_items import OPEN_STATUS, Backoff, Item, RelayStats, new_revision, revision_of
 from regsync.flows.relay_outcomes import Outcomes
 from regsync.flows.relay_owner import OtherStores
 from regsync.registry.errors import TransientError
 from regsync.registry.port import RegistryPort
-from regsync.registry.types import Operation
+from regsync.registry.types import Operation, as_kind
 from regsync.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -83,8 +94,7 @@ class Operations:
                     outcomes.unchanged(it)
                     return
                 assert base is not None  # a link always carries its base
-                self._plan_ending(it, base)
-                if it.op is None:
+                if self._plan_ending(it, base, outcomes) and it.op is None:
                     outcomes.unchanged(it)
                 return
             # the new record: created under the next clientRef revision, as if the key had no link; the old link
@@ -99,11 +109,12 @@ class Operations:
                 return
             if kind != "membership" and not self._find_unlinked_old(it, outcomes):
                 return
-        elif (kind == "membership" and link is not None and desired is not None and base is not None
-              and not link["is_duplicate"] and link["how"] != REGISTRY_OWNED
-              and (desired["org_id"], desired["volunteer_id"]) != (base.get("org_id"), base.get("volunteer_id"))):
-            # another pair is another registry membership (the pair is its key, registry-api.md §4.3): the new pair
-            # joins and the old pair leaves (its link retired as a reused key's), never a join over the old id
+        elif (link is not None and desired is not None and base is not None and not link["is_duplicate"]
+              and link["how"] != REGISTRY_OWNED and _another_record(kind, desired, base, key)):
+            # another pair is another registry membership (the pair is its key, registry-api.md §4.3), and a field a
+            # write never changes (a training's org, a commendation's subject or scheme, an evaluation's activity or
+            # volunteer: §4.6–§4.9) names another record: the new record is made and the old one ended (its link
+            # retired as a reused key's), never a write over the old id
             it.retired, it.link, link, base = link, None, None, None
 
         if kind == "volunteer" and it.local_id in primaries:
@@ -131,8 +142,7 @@ class Operations:
                 outcomes.unchanged(it)
                 return
             assert base is not None  # a link always has its base snapshot (a JSON object)
-            self._plan_ending(it, base)
-            if it.op is None:
+            if self._plan_ending(it, base, outcomes) and it.op is None:
                 outcomes.unchanged(it)
             return
 
@@ -148,10 +158,16 @@ class Operations:
                 it.desired_raw = dict(desired, left_on=None)  # made canonical only if the answer lacks the record
                 return
             fields_ = dict(desired)
-            if kind == "service_record":
+            if kind in IMMUTABLE_RECORDS:
                 fields_.pop("status", None)
             elif ended and fields_.get("status") == ended:
                 fields_["status"] = OPEN_STATUS[kind]
+            elif kind == "training" and fields_.get("status") == "COMPLETED" and not _ended_for_sure(fields_):
+                # COMPLETED only once endsAt has passed on the registry's clock (registry-api.md §4.6, 409
+                # INVALID_STATE): created SCHEDULED, and COMPLETED by a PUT on a later step, retried after endsAt
+                # (a refused create's key would replay its refusal, registry-api.md §5.1)
+                fields_["status"] = OPEN_STATUS[kind]
+                it.follow_up = True
             self._create(it, fields_, revision=new_revision(it))
             it.desired_raw = dict(desired, status=fields_.get("status", "ACCEPTED"))
             return
@@ -161,7 +177,7 @@ class Operations:
             return
         assert base is not None  # a link always has its base snapshot (a JSON object)
         compare_base = base
-        if it.held and kind != "service_record":
+        if it.held and kind not in IMMUTABLE_RECORDS:
             if it.held_values is None:
                 # the registry's values could not be read: the held fields cannot be sent safely
                 outcomes.defer(it, "CONFLICT_HELD", "fields held by open conflicts; the registry's values "
@@ -191,7 +207,7 @@ class Operations:
             else:
                 outcomes.unchanged(it)
                 return
-        elif kind == "service_record":
+        elif kind in IMMUTABLE_RECORDS:
             if base.get("status") == "REVOKED":
                 if desired["status"] == "REVOKED":
                     outcomes.unchanged(it)
@@ -201,7 +217,7 @@ class Operations:
                 self._create(it, fields_, revision=link["revision"])  # the corrected record
             elif desired["status"] == "REVOKED":
                 reason = (it.row or {}).get("revoke_reason") or "revoked on the platform"
-                it.op = Operation("revoke", "service_record", {"reason": reason}, registry_id=rid, tag=it)
+                it.op = Operation("revoke", kind, {"reason": reason}, registry_id=rid, tag=it)
                 desired_canon = dict(base, status="REVOKED")
             else:
                 # corrected on the platform: the registry's accepted record is replaced in one step (registry-api.md
@@ -209,7 +225,18 @@ class Operations:
                 fields_ = dict(desired)
                 fields_.pop("status", None)
                 self._correct(it, fields_, rid, revision=link["revision"] + 1)
-        elif ended and desired.get("status") == ended and base.get("status") != ended and kind != "activity":
+        elif kind in REVOCABLE and base.get("status") == ended:
+            # revoked in the registry (registry-api.md §4.8, §4.9): read-only from then on, not revived by a PUT
+            outcomes.unchanged(it)
+            return
+        elif kind in REVOCABLE and desired.get("status") == ended:
+            # a commendation or an evaluation ends with ``:revoke`` (§4.8, §4.9), never a PUT setting REVOKED
+            reason = (it.row or {}).get("revoke_reason") or "revoked on the platform"
+            it.op = Operation("revoke", kind, {"reason": reason}, registry_id=rid, tag=it)
+            desired_canon = dict(base, status=ended)
+        elif (ended and desired.get("status") == ended and base.get("status") != ended
+              and kind not in ("activity", "training")):
+            # activities and trainings end with a PUT of status CANCELLED (§4.4, §4.6): the update below
             it.op = Operation("delete", kind, {}, registry_id=rid, if_match=version, tag=it)
         else:
             it.op = Operation("update", kind, dict(desired), registry_id=rid, if_match=version, tag=it)
@@ -247,8 +274,14 @@ class Operations:
                           "how": "found_by_client_ref"}
         return True
 
-    def _plan_ending(self, it: Item, base: dict[str, Any]) -> None:
-        """The operation for a local row that was deleted (design.md's table of local changes)."""
+    def _plan_ending(self, it: Item, base: dict[str, Any], outcomes: Outcomes) -> bool:
+        """The operation for a local row that was deleted (design.md's table of local changes): a volunteer or org
+        deregistered or dissolved, an activity or a training cancelled (a PUT of status ``CANCELLED``), a membership
+        left, a service or training record, a commendation or an evaluation revoked (registry-api.md §4.5–§4.9).
+
+        Returns:
+            False when the record was deferred instead (a deleted training's registry record could not be read).
+        """
         link = it.link
         assert link is not None
         rid, version = link["registry_id"], link["registry_version"]
@@ -273,10 +306,27 @@ class Operations:
                 it.op = Operation("leave", kind, {"org_id": base["org_id"], "volunteer_id": base["volunteer_id"],
                                                   "left_on": today}, registry_id=rid, tag=it)
                 it.desired = dict(base, left_on=today.isoformat())
-        elif kind == "service_record":
+        elif kind == "training":
+            if base.get("status") != "CANCELLED":
+                # the base keeps the contact phone as a keyed hash: the PUT carries the registry's current record
+                try:
+                    current = self.client.lookup(as_kind(kind), [rid])
+                except TransientError as exc:
+                    outcomes.defer(it, exc.code or "UNAVAILABLE", f"the registry's training {rid} could not be "
+                                   f"read to cancel it: {exc}", seconds=self.backoff(it.attempts), count_attempt=False)
+                    return False
+                if not current:
+                    return True  # gone from the registry: nothing to end
+                fields_ = project_registry(kind, current[0])
+                fields_["status"] = "CANCELLED"
+                it.op = Operation("update", kind, fields_, registry_id=rid,
+                                  if_match=int(current[0].get("version") or version), tag=it)
+                it.desired = dict(canonical(fields_, self.settings.hash_key))
+        elif kind in REVOCABLE:
             if base.get("status") != "REVOKED":
                 it.op = Operation("revoke", kind, {"reason": "deleted on the platform"}, registry_id=rid, tag=it)
                 it.desired = dict(base, status="REVOKED")
+        return True
 
     def _create(self, it: Item, fields_: dict[str, Any], revision: int) -> None:
         client_ref = str(it.local_id) if revision == 0 else f"{it.local_id}-r{revision}"
@@ -314,3 +364,23 @@ class Operations:
 
 
 __all__ = ["Operations"]
+
+
+def _another_record(kind: str, desired: dict[str, Any], base: dict[str, Any], hash_key: str) -> bool:
+    """Whether the local state ``desired`` of a linked record names another registry record than the link's
+    (``base``): a membership of another pair (registry-api.md §4.3), or a change of a field no write changes
+    (:data:`regsync.domain.projection.IMMUTABLE`: §4.6, §4.8, §4.9)."""
+    if kind == "membership":
+        return (desired["org_id"], desired["volunteer_id"]) != (base.get("org_id"), base.get("volunteer_id"))
+    names = IMMUTABLE.get(kind)
+    if not names:
+        return False
+    canon = canonical({n: desired.get(n) for n in names}, hash_key)
+    return any(canon[n] != base.get(n) for n in names)
+
+
+def _ended_for_sure(fields_: dict[str, Any]) -> bool:
+    """Whether a training's ``ends_at`` (naive UTC) has passed on this clock by more than the registry's clock may
+    be off (registry-api.md §1: ±120 s; :data:`regsync.db.history.CLOCK_MARGIN_S`)."""
+    ends = fields_.get("ends_at")
+    return isinstance(ends, dt.datetime) and ends + dt.timedelta(seconds=CLOCK_MARGIN_S) <= utcnow()

@@ -28,6 +28,10 @@ from regsync.registry.types import OperationResult
 
 log = structlog.get_logger(__name__)
 
+#: Kinds whose registry record one pair of local rows can share (a person registered twice on the platform): the
+#: first linked governs, the other is a duplicate (:meth:`Outcomes._mark_duplicate_pairs`).
+PAIRED = frozenset({"membership", "training_record", "commendation", "evaluation"})
+
 
 class Outcomes:
     """The outcomes of one group's records (one kind), collected per batch and written in one transaction.
@@ -110,7 +114,7 @@ class Outcomes:
                                    "base": snapshot, "revision": it.link["revision"] + (1 if correction else 0),
                                    "how": it.link["how"]})
         it.attempts = -2  # marker: pushed
-        more = (op.op in ("create", "join") and ended_locally(it.kind, it.row)) or (
+        more = (op.op in ("create", "join") and (ended_locally(it.kind, it.row) or it.follow_up)) or (
             op.op == "revoke" and it.row is not None and it.row["status"] == "ACCEPTED")
         (self.requeue if more else self.sent).append(it)
 
@@ -218,7 +222,7 @@ class Outcomes:
                 self.sent.append(it)
         if self.retiring:
             self._retire(conn, now)
-        if self.links_new and kind == "membership":
+        if self.links_new and kind in PAIRED:
             paired = self._mark_duplicate_pairs(conn)
             for it in self.sent:  # the registry answered its join with the pair's membership: linked, not pushed
                 if it.attempts == -2 and it.local_id in paired:
@@ -311,14 +315,16 @@ class Outcomes:
 
     def _mark_duplicate_pairs(self, conn: Connection) -> set[int]:
         """Two local memberships of one person in one org (the person registered twice on the platform) are
-        one membership in the registry (the pair is its key, registry-api.md §4.3). The first linked governs;
-        the other is linked as a duplicate and never pushed, like its volunteer row. Returns the local ids so
-        linked.
+        one membership in the registry (the pair is its key, registry-api.md §4.3); so are two training records of
+        one person and one training, two evaluations of one person at one activity, two commendations of one
+        subject for one scheme and year (§4.7–§4.9: ``DUPLICATE_*`` names the existing one). The first linked
+        governs; the other is linked as a duplicate and never pushed, like its volunteer row. Returns the local ids
+        so linked.
 
         A link whose local row is gone (a deleted membership, a reused key's retired link) governs nothing: when
         another local row joins the same pair again (the registry reopens the same membership), the dead link is
         dropped and the live row governs (it was marked a duplicate, and its later leave never sent)."""
-        taken = links.live_membership_links(conn, sorted({e["registry_id"] for e in self.links_new}))
+        taken = links.live_links(conn, self.kind, sorted({e["registry_id"] for e in self.links_new}))
         paired: set[int] = set()
         for e in self.links_new:
             if e["registry_id"] in taken:

@@ -13,6 +13,7 @@ does not know is read by its HTTP status): the relay keeps no list of codes of i
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import json
 from collections import Counter
@@ -21,13 +22,24 @@ from typing import Any
 
 import structlog
 
-from regsync.domain.projection import canonical, changed_fields, project_registry
+from regsync.db.history import CLOCK_MARGIN_S
+from regsync.db.models import REGISTRY_OWNED
+from regsync.db.session import utcnow
+from regsync.domain.projection import (
+    IMMUTABLE_RECORDS,
+    canonical,
+    changed_fields,
+    identity_mismatch,
+    identity_of,
+    project_registry,
+)
 from regsync.flows.relay_items import Backoff, Item, RelayHalted, RelayStats, revision_of
 from regsync.flows.relay_outcomes import Outcomes
 from regsync.flows.relay_owner import OtherStores
 from regsync.registry.errors import (
     Duplicate,
     DuplicateClientRef,
+    DuplicateRecord,
     InvalidState,
     RegistryError,
     TransientError,
@@ -180,6 +192,12 @@ class Results:
             elif verdict is Verdict.RETRY_LATER:
                 outcomes.defer(it, res.code, res.message, seconds=self.backoff(it.attempts), count_attempt=True,
                                max_attempts=self.settings.relay.max_attempts)
+            elif (wait := _training_not_ended(kind, it, res)) is not None:
+                # a training COMPLETED before its endsAt on the registry's clock (registry-api.md §4.6): retried
+                # once endsAt (and the clock tolerance of §1) has passed, not failed for ever
+                outcomes.defer(it, res.code, f"{refusal_text(res)}; retried after the training's end",
+                               seconds=wait if wait > 0 else self.backoff(it.attempts), count_attempt=wait <= 0,
+                               max_attempts=self.settings.relay.max_attempts)
             elif it.op is not None and it.op.op == "correct":
                 outcomes.fail(it, operator_code(res), f"the registry refused the correction, and its record "
                               f"{it.op.registry_id} stays ACCEPTED as it was: {refusal_text(res)}")
@@ -210,7 +228,7 @@ class Results:
                                                  record), current)
         elif base is not None and not changed_fields(current, base):
             outcomes.refresh_version(it, int(record.get("version") or res.version or 0))
-        elif base is not None and it.link is not None and kind != "service_record":
+        elif base is not None and it.link is not None and kind not in IMMUTABLE_RECORDS:
             return True
         else:
             moved = changed_fields(current, base or {})
@@ -233,15 +251,38 @@ class Results:
                 continue
             if not under_client_ref and self.owner.refuse_another_stores(kind, it, rec, outcomes):
                 continue
+            how = res.code.lower()
+            if isinstance(error_for_result(res), DuplicateRecord):
+                # registry-api.md §7 (v1.1): linked only when it is the same record; a record the portal or another
+                # client made is the registry's (§4.9, "Ownership"): linked, never pushed over
+                differ = self._not_the_same(kind, it, base)
+                if differ:
+                    outcomes.fail(it, res.code, f"the registry holds another {kind} {rec['id']} under the same key "
+                                  f"({', '.join(differ)} differ): for an operator to decide")
+                    continue
+                if rec.get("owner_client_id") != self.settings.registry.client_id:
+                    how = REGISTRY_OWNED
             revision = None
-            if kind == "service_record" and base.get("status") == "REVOKED" and it.op is not None \
+            if kind in IMMUTABLE_RECORDS and base.get("status") == "REVOKED" and it.op is not None \
                     and it.op.client_ref:
                 # this client's record under that clientRef is revoked (by an earlier correction, or by someone
                 # else): the platform's record goes in as a corrected one under the next clientRef, never the
                 # same one again (it would answer DUPLICATE_CLIENT_REF for ever)
                 revision = revision_of(it.op.client_ref) + 1
-            outcomes.link_existing(it, rec["id"], int(rec.get("version") or 1), base, how=res.code.lower(),
+            outcomes.link_existing(it, rec["id"], int(rec.get("version") or 1), base, how=how,
                                    revision=revision)
+
+    def _not_the_same(self, kind: str, it: Item, base: dict[str, Any]) -> list[str]:
+        """The identity fields (:data:`regsync.domain.projection.IDENTITY`; a scheme commendation's tier too) in
+        which the record ``it`` meant to create and the registry's existing record ``base`` differ: ``[]`` when
+        it is the same record."""
+        sent = (it.op.fields if it.op is not None else None) or it.desired_raw or {}
+        mine = canonical(identity_of(kind, sent) | ({"tier": sent.get("tier")} if sent.get("scheme") else {}),
+                         self.settings.hash_key)
+        differ = identity_mismatch(kind, mine, base)
+        if mine.get("scheme") and mine.get("tier") != base.get("tier"):
+            differ.append("tier")
+        return differ
 
     def _settle_corrections(self, kind: str, refused: list[tuple[Item, OperationResult]],
                             outcomes: Outcomes) -> None:
@@ -281,3 +322,16 @@ class Results:
 
 
 __all__ = ["Merge", "Results", "Verdict", "about_the_client", "classify", "operator_code", "refusal_text"]
+
+
+def _training_not_ended(kind: str, it: Item, res: OperationResult) -> float | None:
+    """Seconds until a training refused ``INVALID_STATE`` for its status ``COMPLETED`` may be sent again: until its
+    ``ends_at`` (naive UTC, the local row's) plus :data:`regsync.db.history.CLOCK_MARGIN_S` (registry-api.md §1:
+    the registry's clock may be off by ±120 s); ``0.0`` when that has passed already (retried with backoff, as
+    attempts); ``None`` for any other refusal."""
+    if kind != "training" or not isinstance(error_for_result(res), InvalidState) or it.op is None:
+        return None
+    if it.op.fields.get("status") != "COMPLETED" or not isinstance(it.op.fields.get("ends_at"), dt.datetime):
+        return None
+    due = it.op.fields["ends_at"] + dt.timedelta(seconds=CLOCK_MARGIN_S)
+    return max(0.0, (due - utcnow()).total_seconds())

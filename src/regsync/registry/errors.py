@@ -28,7 +28,11 @@ The hierarchy, by what a caller does about it::
         ├── Duplicate                409, link to existing_id
         │   ├── DuplicateIdNumber    409 DUPLICATE_ID_NUMBER
         │   ├── DuplicateUscc        409 DUPLICATE_USCC
-        │   └── DuplicateClientRef   409 DUPLICATE_CLIENT_REF
+        │   ├── DuplicateClientRef   409 DUPLICATE_CLIENT_REF
+        │   └── DuplicateRecord      409, v1.1: the same record of a pair exists (link it if it is this one)
+        │       ├── DuplicateTrainingRecord  409 DUPLICATE_TRAINING_RECORD
+        │       ├── DuplicateCommendation    409 DUPLICATE_COMMENDATION
+        │       └── DuplicateEvaluation      409 DUPLICATE_EVALUATION
         ├── OrgHasActiveChildren     409 ORG_HAS_ACTIVE_CHILDREN
         ├── InvalidState             409 INVALID_STATE
         ├── CursorExpired            410 CURSOR_EXPIRED
@@ -327,6 +331,30 @@ class DuplicateClientRef(Duplicate):
     code_default = "DUPLICATE_CLIENT_REF"
 
 
+class DuplicateRecord(Duplicate):
+    """A record of the same natural key exists already (registry-api.md §7, v1.1); link to existing_id when it is
+    the same record, else an operator decides."""
+
+
+class DuplicateTrainingRecord(DuplicateRecord):
+    """The volunteer has an ACCEPTED record of this training already (registry-api.md §4.7)."""
+
+    code_default = "DUPLICATE_TRAINING_RECORD"
+
+
+class DuplicateCommendation(DuplicateRecord):
+    """The subject has an ACTIVE commendation of this title and date, or of this scheme and year, already
+    (registry-api.md §4.8)."""
+
+    code_default = "DUPLICATE_COMMENDATION"
+
+
+class DuplicateEvaluation(DuplicateRecord):
+    """The volunteer has an ACTIVE evaluation at this activity already (registry-api.md §4.9)."""
+
+    code_default = "DUPLICATE_EVALUATION"
+
+
 class OrgHasActiveChildren(RequestRejected):
     """The organization still has child organizations that are not dissolved."""
 
@@ -436,6 +464,9 @@ ERROR_CLASSES: dict[str, type[RegistryError]] = {
         DuplicateIdNumber,
         DuplicateUscc,
         DuplicateClientRef,
+        DuplicateTrainingRecord,
+        DuplicateCommendation,
+        DuplicateEvaluation,
         OrgHasActiveChildren,
         InvalidState,
         CursorExpired,
