@@ -178,3 +178,102 @@ def test_creates_whose_answers_are_lost_are_not_duplicated(settings, engine, san
         assert len(records) == 1, (kind, records)
         assert link_of(engine, kind, made[kind]).registry_id == records[0]["id"]
     assert sync(settings, engine)["batches"] == 0
+
+
+def _year_of_service(conn: Any, team: int, volunteer: int, days: int, *, first_day: int = 1) -> list[int]:
+    """Service records of ``volunteer`` in June 2025, 10 hours a day for ``days`` days, at an activity of ``team``:
+    their local ids."""
+    a = f.activity(conn, team, starts_at=dt.datetime(2025, 6, 1), ends_at=dt.datetime(2025, 6, 28), status="COMPLETED")
+    return [f.service_record(conn, volunteer, a, team, hours=1000, service_date=dt.date(2025, 6, d),
+                             starts_at=dt.datetime(2025, 6, d, 0, 0), ends_at=dt.datetime(2025, 6, d, 10, 0))
+            for d in range(first_day, first_day + days)]
+
+
+def _care_award(conn: Any, volunteer: int) -> int:
+    """The annual scheme's 爱心奖 (50 h) of 2025 for ``volunteer`` (registry-api.md §4.8)."""
+    return f11.commendation(conn, volunteer_id=volunteer, title="2025年度志愿服务爱心奖", scheme="PROVINCIAL_ANNUAL",
+                            tier="CARE", year=2025, awarded_on=dt.date(2026, 1, 15), document_number="黑志协〔2026〕1号")
+
+
+def _state(engine: Engine, kind: str, local_id: int) -> tuple[str, str | None]:
+    with engine.connect() as conn:
+        return tuple(conn.execute(text("SELECT state, last_code FROM outbox WHERE entity = :e AND local_id = :i "
+                                       "ORDER BY id DESC"), {"e": kind, "i": local_id}).first())  # type: ignore[return-value]
+
+
+def test_a_scheme_commendation_waits_for_the_service_records_of_its_year(settings, engine, sandbox) -> None:
+    """registry-api.md §4.8: the registry checks a scheme commendation against its own records of the year. While a
+    service record of 2025 is still to be sent (here: put off after a fault), the commendation waits; it is never
+    sent to be refused NOT_EARNED."""
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        v = f.volunteer(conn)
+        records = _year_of_service(conn, t["team"], v, 5)  # 50 h: just the 爱心奖
+        award = _care_award(conn, v)
+    with engine.begin() as conn:  # the last record of the year meets a fault and is put off
+        conn.execute(text("UPDATE outbox SET state = 'deferred', available_at = :t WHERE entity = 'service_record' "
+                          "AND local_id = :i"), {"t": dt.datetime(2100, 1, 1), "i": records[-1]})
+    code, summary = run_sync(settings, engine=engine, inbound=False)  # one pass: the put-off record stays waiting
+    assert code == 0 and summary["still_failed"] == {} and summary["pushed"]["service_records"] == 4, summary
+    assert registry_records(sandbox, "commendations") == []
+    assert _state(engine, "commendation", award) == ("deferred", "RECORDS_PENDING")
+    with engine.begin() as conn:  # the fault is over
+        conn.execute(text("UPDATE outbox SET available_at = :t WHERE state = 'deferred'"), {"t": dt.datetime(2000, 1, 1)})
+    summary = sync(settings, engine)
+    assert summary["pushed"] == {"service_records": 1, "commendations": 1} and summary["still_failed"] == {}, summary
+    rec = _record(engine, sandbox, "commendation", "commendations", award)
+    assert (rec["scheme"], rec["tier"], rec["year"], rec["status"]) == ("PROVINCIAL_ANNUAL", "CARE", 2025, "ACTIVE")
+
+
+def test_not_earned_is_retried_when_a_service_record_of_the_year_is_accepted(settings, engine, sandbox) -> None:
+    """A commendation refused NOT_EARNED (the registry's figure falls short) fails for an operator and is not sent
+    again on every pass; a service record of the subject and year accepted later takes it up again."""
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        v = f.volunteer(conn)
+        _year_of_service(conn, t["team"], v, 4)  # 40 h
+        award = _care_award(conn, v)
+    summary = sync(settings, engine)
+    assert summary["still_failed_by_code"] == {"NOT_EARNED": 1}, summary
+    assert _state(engine, "commendation", award) == ("failed", "NOT_EARNED")
+    assert sync(settings, engine)["batches"] == 0  # not retried as it is
+    with engine.begin() as conn:  # a service record of another year changes nothing for 2025
+        a = f.activity(conn, t["team"])
+        f.service_record(conn, v, a, t["team"])
+    assert sync(settings, engine)["pushed"] == {"activities": 1, "service_records": 1}
+    assert _state(engine, "commendation", award) == ("failed", "NOT_EARNED")
+    with engine.begin() as conn:  # 10 more hours in 2025 reach the registry: 50 h
+        _year_of_service(conn, t["team"], v, 1, first_day=20)
+    summary = sync(settings, engine)
+    assert summary["pushed"] == {"activities": 1, "service_records": 1, "commendations": 1}, summary
+    assert summary["still_failed"] == {}, summary
+    assert _record(engine, sandbox, "commendation", "commendations", award)["tier"] == "CARE"
+    assert sync(settings, engine)["batches"] == 0
+
+
+def test_an_evaluation_waits_for_its_activity_completed_and_its_service_record(settings, engine, sandbox) -> None:
+    """registry-api.md §4.9: an evaluation is sent once its activity is COMPLETED and the volunteer's service record
+    there is accepted in the registry; before that it waits (not sent to be refused INVALID_STATE or
+    NOT_A_PARTICIPANT), and the change it waits for takes it up again."""
+    with engine.begin() as conn:
+        t, v, a, _ = f.chain(conn)
+        other = f.volunteer(conn, name="张伟")
+        ev = f11.evaluation(conn, a, v, t["team"])
+        ev_other = f11.evaluation(conn, a, other, t["team"])
+    summary = sync(settings, engine)
+    assert summary["still_failed_by_code"] == {"AWAITS_COMPLETION": 2}, summary  # listed for operators
+    assert "evaluations" not in summary["pushed"] and registry_records(sandbox, "evaluations") == []
+    assert _state(engine, "evaluation", ev) == ("blocked", "AWAITS_COMPLETION")
+    assert sync(settings, engine)["batches"] == 0
+    with engine.begin() as conn:
+        _completed(conn, a)
+    summary = sync(settings, engine)
+    assert summary["pushed"] == {"activities": 1, "evaluations": 1}, summary
+    assert summary["still_failed_by_code"] == {"AWAITS_SERVICE_RECORD": 1}, summary
+    assert _record(engine, sandbox, "evaluation", "evaluations", ev)["status"] == "ACTIVE"
+    assert _state(engine, "evaluation", ev_other) == ("blocked", "AWAITS_SERVICE_RECORD")
+    with engine.begin() as conn:  # the other volunteer's service is recorded: their evaluation follows
+        f.service_record(conn, other, a, t["team"], day=2)
+    summary = sync(settings, engine)
+    assert summary["pushed"] == {"service_records": 1, "evaluations": 1} and summary["still_failed"] == {}, summary
+    assert len(registry_records(sandbox, "evaluations")) == 2

@@ -19,11 +19,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, bindparam, or_, select, text, update
 
 from regsync.db.holds import set_aside_held
 from regsync.db.models import TABLES, Base, Link, Outbox
-from regsync.db.own import own_sql
+from regsync.db.own import own_format, own_sql
 from regsync.db.query import CHUNK, chunk_size, chunks, in_values
 from regsync.db.session import is_mysql, is_postgres
 from regsync.db.triggers import row_priority
@@ -308,6 +309,94 @@ def queue_dependents(conn: Connection, kind: str, local_id: int, now: dt.datetim
             conn.execute(_ob.insert(), queued)
 
 
+# ------------------------------------------------------------------------------- what the registry checks (v1.1)
+# registry-api.md §4.8 and §4.9 check a commendation of the annual scheme and an evaluation against the registry's
+# own service records: the relay sends them only once those records are settled, and takes them up again when they
+# change (issue 16).
+
+#: A volunteer row and the other rows of the same person (the same ``id_type`` and normalized ID number).
+_PERSON_ROWS = ("SELECT p.id FROM {volunteer} p JOIN {volunteer} q ON p.id_type = q.id_type "
+                "AND p.id_number_norm = q.id_number_norm WHERE q.id IN :vols")
+
+
+def service_records_unsettled(conn: Connection, *, year: int, volunteer_id: int | None = None,
+                              org_id: int | None = None) -> bool:
+    """Whether a local service record of ``year`` (its ``service_date``, a date in +08:00) that the annual scheme
+    counts for a subject has rows still to be sent (``pending`` or ``deferred``): for ``volunteer_id``, the records
+    of the person's rows (a person registered twice counts under one registry id); for ``org_id``, those whose
+    org is it or a team it is the community station of (registry-api.md §4.8: ``orgId`` or ``stationId``)."""
+    params: dict[str, Any]
+    if volunteer_id is not None:
+        who, params = f"s.volunteer_id IN ({_PERSON_ROWS}) OR s.volunteer_id IN :vols", {"vols": [volunteer_id]}
+    else:
+        who = "s.org_id IN :orgs OR s.org_id IN (SELECT g.id FROM {organization} g WHERE g.station_id IN :orgs)"
+        params = {"orgs": [org_id]}
+    sql = own_format(conn, "SELECT 1 FROM {outbox} o JOIN {service_record} s ON s.id = o.local_id "
+                     "WHERE o.entity = 'service_record' AND o.state IN ('pending', 'deferred') "
+                     f"AND s.service_date >= :d0 AND s.service_date < :d1 AND ({who})")
+    names_ = [n for n in ("vols", "orgs") if n in params]
+    found = conn.execute(text(sql + " LIMIT 1").bindparams(*(bindparam(n, expanding=True) for n in names_)),
+                         {**params, "d0": dt.date(year, 1, 1), "d1": dt.date(year + 1, 1, 1)}).first()
+    return found is not None
+
+
+def participation(conn: Connection, activity_id: int, volunteer_id: int) -> tuple[list[str], bool]:
+    """A volunteer's service records at one activity, as an evaluation needs them (registry-api.md §4.9: the
+    volunteer has an ACCEPTED service record in that activity): the statuses in the links' bases of the person's
+    linked records there (the registry's state last agreed), and whether any of the person's records there has rows
+    still to be sent."""
+    params = {"a": activity_id, "vols": [volunteer_id]}
+    who = f"s.activity_id = :a AND (s.volunteer_id IN ({_PERSON_ROWS}) OR s.volunteer_id IN :vols)"
+    bases = conn.execute(text(own_format(
+        conn, "SELECT l.base FROM {link} l JOIN {service_record} s ON s.id = l.local_id "
+        f"WHERE l.entity = 'service_record' AND {who}")).bindparams(bindparam("vols", expanding=True)),
+        params).scalars().all()
+    statuses = [str((orjson.loads(b) if b else {}).get("status")) for b in bases]
+    waiting = conn.execute(text(own_format(
+        conn, "SELECT 1 FROM {outbox} o JOIN {service_record} s ON s.id = o.local_id "
+        f"WHERE o.entity = 'service_record' AND o.state IN ('pending', 'deferred') AND {who} LIMIT 1"))
+        .bindparams(bindparam("vols", expanding=True)), params).first() is not None
+    return statuses, waiting
+
+
+def wake_evaluations(conn: Connection, activity_ids: Sequence[int], codes: Sequence[str], now: dt.datetime) -> int:
+    """Put back to ``pending`` at ``now`` the ``deferred`` or ``blocked`` rows of evaluations of ``activity_ids``
+    that wait with one of ``codes`` (their activity not COMPLETED in the registry, or their service record not
+    accepted there): an activity or a service record of theirs was just written. Returns how many."""
+    n = 0
+    for chunk in chunks(sorted(set(activity_ids)), CHUNK):
+        n += conn.execute(text(own_format(
+            conn, "UPDATE {outbox} SET state = 'pending', available_at = :now WHERE entity = 'evaluation' "
+            "AND state IN ('deferred', 'blocked') AND claimed_by IS NULL AND last_code IN :codes "
+            "AND local_id IN (SELECT e.id FROM {evaluation} e WHERE e.activity_id IN :acts)"))
+            .bindparams(bindparam("codes", expanding=True), bindparam("acts", expanding=True)),
+            {"now": now, "codes": list(codes), "acts": list(chunk)}).rowcount or 0
+    return n
+
+
+def retry_not_earned(conn: Connection, records: Sequence[tuple[int, int, int]], code: str, now: dt.datetime) -> int:
+    """Put back to ``pending`` the ``failed`` rows (``last_code`` = ``code``, the registry's ``NOT_EARNED``) of the
+    commendations whose subject's figure for a year moved: ``records`` are ``(volunteer_id, org_id, year)`` of the
+    service records just accepted or revoked in the registry; a commendation of that year of the volunteer (any row
+    of the person), of that org, or of the org's community station is taken up again (registry-api.md §4.8). Its
+    next attempt is a new write (a new idempotency key: the refusal's ``done_at`` is in it). Returns how many
+    rows."""
+    by_year: dict[int, tuple[set[int], set[int]]] = defaultdict(lambda: (set(), set()))
+    for vol, org, year in records:
+        by_year[year][0].add(vol)
+        by_year[year][1].add(org)
+    n = 0
+    for year, (vols, orgs) in sorted(by_year.items()):
+        n += conn.execute(text(own_format(
+            conn, "UPDATE {outbox} SET state = 'pending', available_at = :now WHERE entity = 'commendation' "
+            "AND state = 'failed' AND last_code = :code AND local_id IN (SELECT c.id FROM {commendation} c "
+            f"WHERE c.year = :year AND (c.volunteer_id IN ({_PERSON_ROWS}) OR c.org_id IN :orgs "
+            "OR c.org_id IN (SELECT g.station_id FROM {organization} g WHERE g.id IN :orgs)))"))
+            .bindparams(bindparam("vols", expanding=True), bindparam("orgs", expanding=True)),
+            {"now": now, "code": code, "year": year, "vols": sorted(vols), "orgs": sorted(orgs)}).rowcount or 0
+    return n
+
+
 def work_available(engine: Engine, now: dt.datetime) -> bool:
     """Whether a relay pass has anything to do: re-queues the blocked rows whose awaited record is linked now
     (:func:`unblock`), then looks for an available outbox row (pending, or deferred and due, not under a live
@@ -322,5 +411,6 @@ def work_available(engine: Engine, now: dt.datetime) -> bool:
 
 __all__ = ["analyze", "as_dicts", "asynchronous_commit", "claim", "claimed_by_others", "defer",
            "failed_or_blocked", "failed_records", "make_available", "mark_failed",
-           "mark_sent", "pending_at_least", "queue_dependents", "queue_ending", "release", "requeue", "reuse_done",
-           "settle_older", "unblock", "waiting", "waiting_volunteers", "work_available"]
+           "mark_sent", "participation", "pending_at_least", "queue_dependents", "queue_ending", "release", "requeue",
+           "retry_not_earned", "reuse_done", "service_records_unsettled", "settle_older", "unblock", "wake_evaluations",
+           "waiting", "waiting_volunteers", "work_available"]

@@ -162,6 +162,11 @@ _OWN: dict[str, tuple[Any, Any]] = {
         "Change it on the national portal, not on the platform.")),
     "SYNC_LOOP": (N_("The record kept changing while it was sent"), N_(
         "For the operators: look at the record's history (regsync show) and retry it.")),
+    "RECORDS_PENDING": (N_("Waits for the service records the registry checks it against"), _RETRY),
+    "AWAITS_COMPLETION": (N_("Waits for its activity to be completed"), N_(
+        "Mark the activity completed on the platform once it has ended; the evaluation follows.")),
+    "AWAITS_SERVICE_RECORD": (N_("Waits for the volunteer's service record at the activity"), N_(
+        "Record the volunteer's service at the activity on the platform, or remove the evaluation.")),
 }
 
 #: Every code with an entry (§7 codes, field codes, regsync's own) → (reason, what to do), lazily translated.

@@ -25,12 +25,21 @@ LOOP_LIMIT = 12
 #: first is being joined), a reference not linked yet, a person's later row whose primary is not linked yet. Once
 #: the pass has nothing else to do, their rows are taken again at once (up to :data:`WAIT_ROUNDS` times), so that
 #: one ``regsync sync`` leaves nothing behind that it could have sent (a second sync sends nothing).
-IN_PASS_WAITS = frozenset({"PRIMARY_PENDING", "PARENT_PENDING"})
+IN_PASS_WAITS = frozenset({"PRIMARY_PENDING", "PARENT_PENDING", "RECORDS_PENDING"})
+
+#: A record the registry checks against its own records waits while those are being sent (registry-api.md v1.1: a
+#: commendation of the annual scheme for the subject's service records of its year, an evaluation for the
+#: volunteer's service record at the activity; :mod:`regsync.flows.relay_waits`).
+RECORDS_PENDING = "RECORDS_PENDING"
+#: An evaluation waits for its activity to be COMPLETED in the registry (registry-api.md §4.9).
+AWAITS_COMPLETION = "AWAITS_COMPLETION"
+#: An evaluation waits for the volunteer's service record at its activity to be accepted in the registry (§4.9).
+AWAITS_SERVICE_RECORD = "AWAITS_SERVICE_RECORD"
 WAIT_ROUNDS = 3
 
 #: Codes of a deferral whose outcome is known (decided locally, or a refusal merged): no write is uncertain.
 LOCAL_WAIT_CODES = {"PARENT_PENDING", "PRIMARY_PENDING", "PARENT_FAILED", "PARENT_DISCARDED", "MERGED",
-                    "CONFLICT_HELD"}
+                    "CONFLICT_HELD", RECORDS_PENDING, AWAITS_COMPLETION, AWAITS_SERVICE_RECORD}
 
 #: The code of a record whose registry record was made under this client's credentials by another store (its
 #: ``clientRef`` or natural key met, this store never sent that create): failed for an operator, never linked or
@@ -160,7 +169,7 @@ def new_revision(it: Item) -> int:
     return it.retired["revision"] + 1 if it.retired is not None else 0
 
 
-__all__ = ["IN_PASS_WAITS", "LOCAL_WAIT_CODES", "LOOP_LIMIT", "OPEN_STATUS", "OTHER_STORE_CODE", "WAIT_ROUNDS",
+__all__ = ["AWAITS_COMPLETION", "AWAITS_SERVICE_RECORD", "IN_PASS_WAITS", "RECORDS_PENDING", "LOCAL_WAIT_CODES", "LOOP_LIMIT", "OPEN_STATUS", "OTHER_STORE_CODE", "WAIT_ROUNDS",
            "Backoff", "Item", "NotSentHere", "PassStopped", "RelayHalted", "RelayStats", "ReusedKeys",
            "ended_locally", "new_revision", "op_of", "revision_of"]
 

@@ -24,6 +24,7 @@ from regsync.db.triggers import ending_priority
 from regsync.domain.masking import mask_text
 from regsync.domain.projection import canonical, dumps
 from regsync.flows.relay_items import IN_PASS_WAITS, Item, RelayStats, ended_locally, new_revision, revision_of
+from regsync.flows.relay_waits import after_writes
 from regsync.registry.types import OperationResult
 
 log = structlog.get_logger(__name__)
@@ -179,6 +180,12 @@ class Outcomes:
         self.failures.append((it, "blocked", "PARENT_FAILED",
                               f"waits for {parent[0]} {parent[1]}, which the registry refused", parent))
 
+    def waits(self, it: Item, code: str, message: str) -> None:
+        """The record is blocked with ``code`` until a change the platform has to make is written (no record of
+        its own to wait for: :func:`regsync.flows.relay_waits.after_writes` takes it up again), listed for
+        operators meanwhile."""
+        self.failures.append((it, "blocked", code, message, None))
+
     def defer(self, it: Item, code: str, message: str, *, seconds: float, count_attempt: bool,
               max_attempts: int | None = None) -> None:
         """The record is put off for ``seconds`` with ``code`` and ``message``; ``count_attempt`` counts it as an
@@ -233,6 +240,9 @@ class Outcomes:
             outbox.unblock(conn, now)
         if self.links_upd:
             links.update_links(conn, self.links_upd, now)
+        written = [it for it in self.sent + self.requeue if it.attempts == -2]
+        if written and kind in ("activity", "service_record"):
+            after_writes(conn, kind, written, now)  # what waits for the registry's own records (relay_waits)
         if self.sent:
             outbox.mark_sent(conn, [rid for it in self.sent for rid in it.row_ids], now)
             # older failed or blocked rows of the same records are settled by this newer state

@@ -29,6 +29,7 @@ from regsync.flows.relay_load import Loader
 from regsync.flows.relay_ops import Operations
 from regsync.flows.relay_outcomes import Outcomes
 from regsync.flows.relay_owner import OtherStores
+from regsync.flows.relay_waits import Waits
 from regsync.registry.errors import TransientError
 from regsync.registry.port import RegistryPort
 from regsync.registry.types import as_kind
@@ -87,6 +88,8 @@ class Planner:
         self.idempotency_window_s = idempotency_window_s
         #: Membership pairs being joined by the groups not finished yet (in flight).
         self.open_pairs: set[tuple[Any, Any]] = set()
+        #: What the registry checks against its own records waits for them (registry-api.md §4.8, §4.9).
+        self.waits = Waits(engine)
 
     def groups(self, claimed: list[dict[str, Any]]) -> list[Group]:
         """Fold claimed rows into one :class:`~regsync.flows.relay_items.Item` per record, grouped by priority then
@@ -138,6 +141,12 @@ class Planner:
                 if plan.get("pair_waits"):
                     outcomes.defer(it, "PRIMARY_PENDING", "another local membership of the same person in the same "
                                    "org is sent first", seconds=1.0, count_attempt=False)
+                elif "wait" in plan:
+                    wait = plan["wait"]
+                    if wait.seconds is None:
+                        outcomes.waits(it, wait.code, wait.message)
+                    else:
+                        outcomes.defer(it, wait.code, wait.message, seconds=wait.seconds, count_attempt=False)
                 elif "lacking" in plan:
                     failed = [p for p in plan["lacking"] if parent_state.get(p) in ("failed", "discarded")]
                     if failed:
@@ -205,6 +214,10 @@ class Planner:
                     planned.append((it, {"lacking": lacking}))
                     continue
             planned.append((it, {"desired": desired}))
+        waits = self.waits.check(kind, [(it, plan["desired"]) for it, plan in planned if plan.get("desired")])
+        for it, plan in planned:
+            if it.local_id in waits:
+                plan["wait"] = waits[it.local_id]
         self.loader.fetch_held_values(kind, [it for it, plan in planned
                                              if it.held and plan.get("desired") is not None])
         if kind == "membership":
