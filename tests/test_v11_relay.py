@@ -277,3 +277,92 @@ def test_an_evaluation_waits_for_its_activity_completed_and_its_service_record(s
     summary = sync(settings, engine)
     assert summary["pushed"] == {"service_records": 1, "evaluations": 1} and summary["still_failed"] == {}, summary
     assert len(registry_records(sandbox, "evaluations")) == 2
+
+
+def test_a_training_completed_before_its_end_is_sent_after_its_end(settings, engine, sandbox) -> None:
+    """registry-api.md §4.6: COMPLETED only once endsAt has passed on the registry's clock, else 409 INVALID_STATE,
+    retried after endsAt plus the clock tolerance of §1, never failed for ever. The training is created SCHEDULED
+    (a refused create's key would replay the refusal), its completion waits for its end."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None).replace(microsecond=0)
+    ends = now + dt.timedelta(hours=1)
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        tr = f11.training(conn, t["team"], starts_at=now - dt.timedelta(hours=2), ends_at=ends, status="COMPLETED")
+    code, summary = run_sync(settings, engine=engine, inbound=False)
+    assert code == 0 and summary["still_failed"] == {}, summary
+    assert _record(engine, sandbox, "training", "trainings", tr)["status"] == "SCHEDULED"
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT state, last_code, available_at FROM outbox WHERE entity = 'training' "
+                                "ORDER BY id DESC")).first()
+    available = row.available_at if isinstance(row.available_at, dt.datetime) else dt.datetime.fromisoformat(
+        row.available_at)
+    assert (row.state, row.last_code) == ("deferred", "INVALID_STATE")
+    assert available >= ends + dt.timedelta(seconds=120)  # after its end and the registry's clock tolerance
+    # the training has ended on the registry's clock
+    httpx.put(f"{sandbox.admin_url}/faults", json={"clock_offset_s": 2 * 3600}).raise_for_status()
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE outbox SET available_at = :t WHERE state = 'deferred'"), {"t": dt.datetime(2000, 1, 1)})
+    summary = sync(settings, engine)
+    assert summary["pushed"] == {"trainings": 1} and summary["still_failed"] == {}, summary
+    assert _record(engine, sandbox, "training", "trainings", tr)["status"] == "COMPLETED"
+
+
+def test_records_of_a_persons_second_row_go_under_the_primarys_id(settings, engine, sandbox) -> None:
+    """Issue 16, point 5 (design.md, "One person, two local records"): the training records, commendations and
+    evaluations of a person's later row go under the primary's registry id; the same training recorded on both rows
+    is one registry record (DUPLICATE_TRAINING_RECORD names it: the later row is linked to it as a duplicate, never
+    pushed)."""
+    number = f.id_number(dt.date(1970, 3, 3))
+    with engine.begin() as conn:
+        t, _, a, _ = f.chain(conn)
+        _completed(conn, a)
+        newer = f.volunteer(conn, id_number=number.lower(), birth=dt.date(1970, 3, 3),
+                            registered_at=dt.datetime(2023, 1, 1), name="孙丽")
+        older = f.volunteer(conn, id_number=number, birth=dt.date(1970, 3, 3), registered_at=dt.datetime(2019, 1, 1),
+                            name="孙丽")
+        f.service_record(conn, newer, a, t["team"], day=2)
+        tr = f11.training(conn, t["team"])
+        first = f11.training_record(conn, tr, older)
+        second = f11.training_record(conn, tr, newer)
+        cv = f11.commendation(conn, volunteer_id=newer)
+        ev = f11.evaluation(conn, a, newer, t["team"])
+    summary = sync(settings, engine)
+    assert summary["still_failed"] == {}, summary
+    person = link_of(engine, "volunteer", older).registry_id
+    assert link_of(engine, "volunteer", newer).registry_id == person
+    records = registry_records(sandbox, "training-records")
+    assert [(r["volunteerId"], r["clientRef"]) for r in records] == [(person, str(first))]
+    dup = link_of(engine, "training_record", second)
+    assert dup.registry_id == records[0]["id"] and dup.is_duplicate
+    assert _record(engine, sandbox, "commendation", "commendations", cv)["subjectId"] == person
+    assert _record(engine, sandbox, "evaluation", "evaluations", ev)["volunteerId"] == person
+    assert _by_id(sandbox, "volunteers")[person]["trainingHours"] == "3.00"  # counted once
+    with engine.begin() as conn:  # the duplicate's record is never pushed
+        conn.execute(text("UPDATE training_record SET class_hours = 100 WHERE id = :i"), {"i": second})
+    assert sync(settings, engine)["batches"] == 0
+
+
+def test_a_portal_training_record_of_the_same_pair_is_linked_as_the_registrys(settings, engine, sandbox) -> None:
+    """DUPLICATE_TRAINING_RECORD (registry-api.md §4.7) naming a record the portal entered: the same record is linked
+    as the registry's own, and nothing is pushed over it (§4.9 "Ownership": read-only to the client)."""
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        v = f.volunteer(conn)
+        tr = f11.training(conn, t["team"])
+    sync(settings, engine)
+    r = httpx.post(f"{sandbox.admin_url}/portal/training-records", json={
+        "trainingId": link_of(engine, "training", tr).registry_id, "volunteerId": link_of(engine, "volunteer", v).registry_id,
+        "completedOn": "2026-04-01", "classHours": "3.00", "result": "PASSED"})
+    r.raise_for_status()
+    portal_id = r.json()["data"]["id"]
+    with engine.begin() as conn:
+        rec = f11.training_record(conn, tr, v)
+    summary = sync(settings, engine)
+    assert summary["linked"] == {"training_records": 1} and summary["still_failed"] == {}, summary
+    link = link_of(engine, "training_record", rec)
+    assert (link.registry_id, link.how) == (portal_id, "registry_owned")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE training_record SET result = 'ATTENDED' WHERE id = :i"), {"i": rec})
+    summary = sync(settings, engine)
+    assert summary["still_failed_by_code"] == {"REGISTRY_OWNED": 1} and summary["batches"] == 0, summary
+    assert len(registry_records(sandbox, "training-records")) == 1
