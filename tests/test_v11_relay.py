@@ -300,9 +300,13 @@ def test_a_training_completed_before_its_end_is_sent_after_its_end(settings, eng
     assert available >= ends + dt.timedelta(seconds=120)  # after its end and the registry's clock tolerance
     # the training has ended on the registry's clock
     httpx.put(f"{sandbox.admin_url}/faults", json={"clock_offset_s": 2 * 3600}).raise_for_status()
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE outbox SET available_at = :t WHERE state = 'deferred'"), {"t": dt.datetime(2000, 1, 1)})
-    summary = sync(settings, engine)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE outbox SET available_at = :t WHERE state = 'deferred'"),
+                         {"t": dt.datetime(2000, 1, 1)})
+        summary = sync(settings, engine)
+    finally:
+        httpx.put(f"{sandbox.admin_url}/faults", json={"clock_offset_s": 0}).raise_for_status()
     assert summary["pushed"] == {"trainings": 1} and summary["still_failed"] == {}, summary
     assert _record(engine, sandbox, "training", "trainings", tr)["status"] == "COMPLETED"
 

@@ -48,7 +48,17 @@ from regsync.db.session import utcnow
 from regsync.db.triggers import row_priority
 from regsync.domain.merge import MergeResult, take_registry, three_way
 from regsync.domain.normalize import normalize_uscc, try_normalize_id_number
-from regsync.domain.projection import ENDED, FIELDS, REFERENCES, canonical, dumps, project_local, project_registry
+from regsync.domain.projection import (
+    ENDED,
+    FIELDS,
+    IMMUTABLE_RECORDS,
+    REFERENCES,
+    REVOCABLE,
+    canonical,
+    dumps,
+    project_local,
+    project_registry,
+)
 from regsync.registry.port import RegistryPort
 from regsync.registry.types import as_kind
 from regsync.settings import Settings
@@ -336,9 +346,12 @@ class LocalWriter:
         if link["how"] == REGISTRY_OWNED or transferred:
             result = take_registry(kind, local, remote, key, REGISTRY_OWNED if not transferred else "transferred_out",
                                    read_only)
-        elif kind == "service_record":
+        elif kind in IMMUTABLE_RECORDS:
             # never merged (design.md): a record of this client's changes only through this client; keep the
-            # registry's state as the base so the relay compares against it
+            # registry's state as the base so the relay compares against it. A training record revoked in the
+            # registry comes home as the local status REVOKED (issue 16: the side that ended it wins)
+            if kind == "training_record" and remote.get("status") == ENDED[kind] != row.get("status"):
+                self._revoked_here(kind, row, rec.get("revoke_reason"))
             self.save_link(link, version, canonical(remote, key))
             st.unchanged[kind] += 1
             return
@@ -359,6 +372,19 @@ class LocalWriter:
         else:
             st.unchanged[kind] += 1
 
+    def _revoked_here(self, kind: str, row: dict[str, Any], reason: str | None) -> None:
+        """Write the local row ``row`` of an immutable record as ``REVOKED`` with the registry's ``reason``
+        (buffered until :meth:`flush`; counted in ``stats.ended``), where the platform lets regsync write it."""
+        values: dict[str, Any] = {"status": ENDED[kind]}
+        if "revoke_reason" not in self.read_only(kind):
+            values["revoke_reason"] = reason
+        if "status" in self.read_only(kind):
+            return
+        values["updated_at"] = utcnow()
+        self._pending.rows[(kind, tuple(sorted(values)))].append({"id": row["id"], **values})
+        row.update(values)
+        self.stats.ended[kind] += 1
+
     def residence(self, conn: Connection, kind: str, link: dict[str, Any], remote: dict[str, Any]) -> bool:
         """Whether the linked record is a volunteer another province manages now, the link recording it
         (:func:`record_residence`)."""
@@ -377,7 +403,7 @@ class LocalWriter:
         if kind == "volunteer" and rec.get("home_province") != self.settings.province:
             st.skipped["out_of_province"] += 1  # another province's person we never had
             return
-        if kind in ("org", "activity") and (rec.get("region_code") or "")[:2] != self.settings.province:
+        if kind in ("org", "activity", "training") and (rec.get("region_code") or "")[:2] != self.settings.province:
             st.skipped["out_of_province"] += 1
             return
         if self.ownership.made_by_this_client(kind, rec):
@@ -502,7 +528,7 @@ class LocalWriter:
             values[name] = self.to_local(conn, kind, name, remote.get(name), depth)
         if kind == "volunteer":
             values["id_number_norm"] = try_normalize_id_number(values["id_type"] or "", values["id_number"] or "")
-        if kind == "service_record":
+        if kind in REVOCABLE:
             values["revoke_reason"] = rec.get("revoke_reason")
         how = "from_registry" if self.ownership.writable(kind, rec) else REGISTRY_OWNED
         result = take_registry(kind, None, remote, self.settings.hash_key, "created_locally")
