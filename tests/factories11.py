@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from factories import insert
 
@@ -42,3 +42,35 @@ def evaluation(conn: Connection, activity_id: int, volunteer_id: int, org_id: in
                competence=4, comment="认真负责", evaluated_on=dt.date(2026, 5, 10), status="ACTIVE")
     row.update(kw)
     return insert(conn, "evaluation", **row)
+
+
+def add_v11_records(conn: Connection, *, trainings: int, per_training: int, commendations: int,
+                    evaluations: int) -> dict[str, int]:
+    """Records of the v1.1 kinds over a generated data set (until the generator makes its own): trainings of
+    active grassroots teams with records of active volunteers, commendations of volunteers, evaluations of
+    completed activities' accepted service records by the activity's org. Clean data: what the registry refuses
+    is what depends on a generated record it refused. Returns how many of each were made."""
+    made = {"training": 0, "training_record": 0, "commendation": 0, "evaluation": 0}
+    teams = conn.execute(text("SELECT id, region_code FROM organization WHERE level = 'GRASSROOTS_TEAM' "
+                              "AND status = 'ACTIVE' ORDER BY id LIMIT :n"), {"n": trainings}).all()
+    vols = [r[0] for r in conn.execute(text("SELECT id FROM volunteer WHERE status = 'ACTIVE' ORDER BY id LIMIT :n"),
+                                       {"n": max(per_training, commendations)})]
+    for i, (team, region) in enumerate(teams):
+        tr = training(conn, team, region_code=str(region)[:6], title=f"志愿服务通用培训（第{i + 1}期）")
+        made["training"] += 1
+        for v in vols[:per_training]:
+            training_record(conn, tr, v, class_hours=150 if v % 2 else 300, result="ATTENDED" if v % 2 else "PASSED")
+            made["training_record"] += 1
+    for v in vols[:commendations]:
+        commendation(conn, volunteer_id=v, title=f"优秀志愿者{v}")
+        made["commendation"] += 1
+    today = dt.date.today()
+    for act, vol, org, ends in conn.execute(text(
+            "SELECT DISTINCT sr.activity_id, sr.volunteer_id, a.org_id, a.ends_at FROM service_record sr "
+            "JOIN activity a ON a.id = sr.activity_id WHERE sr.status = 'ACCEPTED' AND a.status = 'COMPLETED' "
+            "AND a.ends_at < :before ORDER BY sr.activity_id, sr.volunteer_id LIMIT :n"),
+            {"before": dt.datetime(today.year, today.month, today.day) - dt.timedelta(days=2), "n": evaluations}):
+        ends = ends if isinstance(ends, dt.datetime) else dt.datetime.fromisoformat(str(ends))
+        evaluation(conn, act, vol, org, evaluated_on=(ends + dt.timedelta(hours=8)).date() + dt.timedelta(days=1))
+        made["evaluation"] += 1
+    return made

@@ -19,11 +19,15 @@ import httpx
 from sqlalchemy import Engine, text
 
 COLLECTIONS = {"org": "orgs", "volunteer": "volunteers", "membership": "memberships", "activity": "activities",
-               "service_record": "service-records"}
+               "service_record": "service-records", "training": "trainings", "training_record": "training-records",
+               "commendation": "commendations", "evaluation": "evaluations"}
 TABLES = {"org": "organization", "volunteer": "volunteer", "membership": "membership", "activity": "activity",
-          "service_record": "service_record"}
+          "service_record": "service_record", "training": "training", "training_record": "training_record",
+          "commendation": "commendation", "evaluation": "evaluation"}
+#: (v1.1) an evaluation whose volunteer's service record the registry refused waits for it (AWAITS_SERVICE_RECORD)
 DATA_CODES = {"INVALID_PHONE", "INVALID_ID_NUMBER", "INVALID_NAME", "PARENT_FAILED", "ID_NUMBER_LEGACY",
-              "DAILY_HOURS_EXCEEDED", "LOCAL_DATA_INVALID", "NOT_ACTIVE", "INVALID_HOURS"}
+              "DAILY_HOURS_EXCEEDED", "LOCAL_DATA_INVALID", "NOT_ACTIVE", "INVALID_HOURS", "AWAITS_SERVICE_RECORD",
+              "AWAITS_COMPLETION"}
 
 
 def registry_records(admin_url: str, collection: str) -> list[dict[str, Any]]:
@@ -64,7 +68,7 @@ def check_invariants(engine: Engine, admin_url: str, client_id: str) -> dict[str
             assert not missing, f"{kind}: links to records the registry does not have: {missing[:10]}"
             linked_rids = set(links.values())
             mine = [r for r in records if r.get("ownerClientId") == client_id]
-            if kind == "service_record":
+            if kind in ("service_record", "training_record"):
                 # a corrected record's revoked predecessor is no longer linked; it must be REVOKED
                 stray = [r for r in mine if r["id"] not in linked_rids and r["status"] != "REVOKED"]
             else:

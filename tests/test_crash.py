@@ -13,6 +13,7 @@ import time
 import pytest
 
 from factories import TEST_HASH_KEY
+from factories11 import add_v11_records
 from invariants import check_invariants
 from regsync.db.session import make_engine
 from regsync.flows.sync import run_sync
@@ -36,6 +37,8 @@ def test_relay_killed_at_random_moments_loses_and_doubles_nothing(db_url: str, t
                             log=LogSettings(level="WARNING"))
         engine = make_engine(db_url)
         run_generate(settings, scale=0.0005, seed=11, engine=engine)
+        with engine.begin() as conn:  # the kinds of registry-api.md v1.1, a few of each
+            add_v11_records(conn, trainings=4, per_training=10, commendations=10, evaluations=20)
         env = dict(os.environ, REGSYNC_DATABASE_URL=db_url, REGSYNC_REGISTRY_URL=sandbox.base_url,
                    REGSYNC_CLIENT_ID=sandbox.client_id, REGSYNC_CLIENT_SECRET=sandbox.client_secret,
                    REGSYNC_BATCH_SIZE="100", REGSYNC_CLAIM_SIZE="400", REGSYNC_LEASE_S="2",

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from factories11 import add_v11_records
 from invariants import check_invariants
 from regsync.db.session import make_engine
 from regsync.flows.outbound import Relay
@@ -66,6 +67,8 @@ def test_fault_matrix(case: str, db_url: str, tmp_path, monkeypatch) -> None:
             log=LogSettings(level="ERROR"))
         engine = make_engine(db_url)
         run_generate(settings, scale=0.0001, seed=3, engine=engine)
+        with engine.begin() as conn:  # the kinds of registry-api.md v1.1, a few of each
+            add_v11_records(conn, trainings=3, per_training=4, commendations=4, evaluations=6)
         # the faults start now (a maintenance window opens when it is set), not while the data is generated
         httpx.put(f"{sandbox.admin_url}/faults", json=faults).raise_for_status()
         started = time.monotonic()

@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, or_, select, text, update
 
-from regsync.db.models import Link, Outbox, OutboxHold
+from regsync.db.models import TABLES, Link, Outbox, OutboxHold
 from regsync.db.own import own_sql
 from regsync.db.session import row_locks
 from regsync.domain.projection import REFERENCES
@@ -39,11 +39,12 @@ _CHUNK = 500
 
 _ob = Outbox.__table__
 _hold = OutboxHold.__table__
-#: entity → its local table.
-_TABLE = {"org": "organization", "volunteer": "volunteer", "membership": "membership", "activity": "activity",
-          "service_record": "service_record"}
+#: entity → its local table (the nine kinds, v1.1's included).
+_TABLE = TABLES
 #: entity → the (dependent entity, reference column) pairs that refer to it (registry-api.md §4: parents,
-#: stations, a membership's pair, an activity's org, a service record's volunteer, activity and org).
+#: stations, a membership's pair, an activity's org, a service record's volunteer, activity and org; v1.1: a
+#: training's org, a training record's training and volunteer, a commendation's subject, an evaluation's activity,
+#: volunteer and evaluating org).
 REFERRED_BY: dict[str, list[tuple[str, str]]] = defaultdict(list)
 for _kind, _refs in REFERENCES.items():
     for _column, _target in _refs.items():
