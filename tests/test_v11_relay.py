@@ -370,3 +370,26 @@ def test_a_portal_training_record_of_the_same_pair_is_linked_as_the_registrys(se
     summary = sync(settings, engine)
     assert summary["still_failed_by_code"] == {"REGISTRY_OWNED": 1} and summary["batches"] == 0, summary
     assert len(registry_records(sandbox, "training-records")) == 1
+
+
+def test_a_changed_subject_is_another_commendation_and_the_old_one_is_revoked(settings, engine, sandbox) -> None:
+    """registry-api.md §4.8: a commendation's subject is immutable; the platform moving a commendation to another
+    volunteer is another record: the new one is created, the old one revoked, never a PUT over the old id."""
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        v1 = f.volunteer(conn)
+        v2 = f.volunteer(conn, name="张伟")
+        cv = f11.commendation(conn, volunteer_id=v1)
+    sync(settings, engine)
+    old = link_of(engine, "commendation", cv).registry_id
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE commendation SET volunteer_id = :v WHERE id = :i"), {"v": v2, "i": cv})
+    summary = sync(settings, engine)
+    assert summary["still_failed"] == {}, summary
+    records = _by_id(sandbox, "commendations")
+    new = link_of(engine, "commendation", cv).registry_id
+    assert new != old and len(records) == 2
+    assert (records[old]["status"], records[old]["subjectId"]) == ("REVOKED", link_of(engine, "volunteer", v1).registry_id)
+    assert (records[new]["status"], records[new]["subjectId"], records[new]["clientRef"]) == (
+        "ACTIVE", link_of(engine, "volunteer", v2).registry_id, f"{cv}-r1")
+    assert sync(settings, engine)["batches"] == 0

@@ -225,8 +225,10 @@ class Operations:
                 fields_ = dict(desired)
                 fields_.pop("status", None)
                 self._correct(it, fields_, rid, revision=link["revision"] + 1)
-        elif kind in REVOCABLE and base.get("status") == ended:
-            # revoked in the registry (registry-api.md §4.8, §4.9): read-only from then on, not revived by a PUT
+        elif kind in REVOCABLE and base.get("status") == ended and desired.get("status") == ended:
+            # revoked on both sides (registry-api.md §4.8, §4.9): read-only from then on, nothing more to send (a
+            # record made active again locally goes on to its PUT, refused INVALID_STATE for an operator: an ended
+            # record is not revived, design.md's table of local changes)
             outcomes.unchanged(it)
             return
         elif kind in REVOCABLE and desired.get("status") == ended:
