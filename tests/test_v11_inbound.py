@@ -25,7 +25,7 @@ from regsync.db.session import make_engine
 from regsync.generate.legacy_schema import create_legacy
 from regsync.sandbox.server import SandboxServer
 from regsync.settings import DatabaseSettings
-from test_inbound import first_cursor, pending, poll, portal, rid, row, sync
+from test_inbound import first_cursor, pending, poll, portal, registry_record, rid, row, sync
 
 
 def _world(settings: Any, engine: Engine) -> dict[str, Any]:
@@ -179,3 +179,28 @@ def rid_of(engine: Engine, entity: str, local_id: int) -> str:
     with engine.connect() as conn:
         return conn.execute(text(own_format(conn, "SELECT registry_id FROM {link} WHERE entity = :e AND local_id = :i")),
                             {"e": entity, "i": local_id}).scalar_one()
+
+
+def test_a_portal_service_record_takes_a_not_earned_commendation_up_again(settings, engine, sandbox) -> None:
+    """registry-api.md §4.8 checks the registry's own records: hours entered on the portal count. A commendation
+    refused NOT_EARNED is sent again once a portal service record of its subject and year comes home."""
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        v = f.volunteer(conn)
+        a = f.activity(conn, t["team"], starts_at=dt.datetime(2025, 6, 1), ends_at=dt.datetime(2025, 6, 28),
+                       status="COMPLETED")
+        for d in range(1, 5):  # 40 h of the 50 the 爱心奖 asks
+            f.service_record(conn, v, a, t["team"], hours=1000, service_date=dt.date(2025, 6, d),
+                             starts_at=dt.datetime(2025, 6, d, 0, 0), ends_at=dt.datetime(2025, 6, d, 10, 0))
+        award = f11.commendation(conn, volunteer_id=v, title="2025年度志愿服务爱心奖", scheme="PROVINCIAL_ANNUAL",
+                                 tier="CARE", year=2025, awarded_on=dt.date(2026, 1, 15))
+    first_cursor(settings, engine)
+    summary = sync(settings, engine)
+    assert summary["still_failed_by_code"] == {"NOT_EARNED": 1}, summary
+    portal(sandbox, "service-records", {
+        "volunteerId": rid(engine, "volunteer", v), "activityId": rid(engine, "activity", a),
+        "orgId": rid(engine, "org", t["team"]), "serviceDate": "2025-06-10",
+        "startsAt": "2025-06-10T08:00:00+08:00", "endsAt": "2025-06-10T18:00:00+08:00", "hours": "10.00"})
+    summary = sync(settings, engine)  # the pull brings the record home, the relay then sends the commendation
+    assert summary["still_failed"] == {} and summary["pushed"] == {"commendations": 1}, summary
+    assert registry_record(sandbox, "commendations", rid(engine, "commendation", award))["tier"] == "CARE"

@@ -37,7 +37,7 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection, Engine
 
-from regsync.db import merges
+from regsync.db import merges, outbox
 from regsync.db.hashkey import check_hash_key
 from regsync.db.history import create_sent, not_sent_here, reused_keys
 from regsync.db.models import REGISTRY_OWNED, TRANSFERRED_BACK, TRANSFERRED_OUT
@@ -59,6 +59,7 @@ from regsync.domain.projection import (
     project_local,
     project_registry,
 )
+from regsync.flows.relay_waits import NOT_EARNED
 from regsync.registry.port import RegistryPort
 from regsync.registry.types import as_kind
 from regsync.settings import Settings
@@ -530,6 +531,10 @@ class LocalWriter:
             values["id_number_norm"] = try_normalize_id_number(values["id_type"] or "", values["id_number"] or "")
         if kind in REVOCABLE:
             values["revoke_reason"] = rec.get("revoke_reason")
+        if kind == "service_record" and values.get("status") == "ACCEPTED" and values.get("service_date") is not None:
+            # the registry's figure of the subject's year moved: a commendation it refused NOT_EARNED is taken up
+            # again (registry-api.md §4.8; the relay's own writes do the same, regsync.flows.relay_waits)
+            self._pending.figures.append((values["volunteer_id"], values["org_id"], values["service_date"].year))
         how = "from_registry" if self.ownership.writable(kind, rec) else REGISTRY_OWNED
         result = take_registry(kind, None, remote, self.settings.hash_key, "created_locally")
         now = utcnow()
@@ -701,6 +706,8 @@ class _PendingWrites:
         self.creates: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = defaultdict(list)
         self.rows: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = defaultdict(list)
         self.links: list[dict[str, Any]] = []
+        #: (volunteer, org, year) of accepted service records made locally: the registry's figures moved
+        self.figures: list[tuple[int, int, int]] = []
 
     def flush(self, conn: Connection, platform: MappedPlatform | None) -> None:
         """Send them, in ``conn``'s transaction (one statement per kind and shape: an ``executemany``, or on
@@ -719,6 +726,9 @@ class _PendingWrites:
         if self.links:
             merges.move_links(conn, self.links)
             self.links.clear()
+        if self.figures:
+            outbox.retry_not_earned(conn, self.figures, NOT_EARNED, utcnow())
+            self.figures.clear()
 
 
 __all__ = ["DECISIONS_KEPT", "MAX_REFERENCE_DEPTH", "InboundStats", "LocalWriter", "Ownership", "Unresolved",
