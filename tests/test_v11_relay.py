@@ -393,3 +393,34 @@ def test_a_changed_subject_is_another_commendation_and_the_old_one_is_revoked(se
     assert (records[new]["status"], records[new]["subjectId"], records[new]["clientRef"]) == (
         "ACTIVE", link_of(engine, "volunteer", v2).registry_id, f"{cv}-r1")
     assert sync(settings, engine)["batches"] == 0
+
+
+def test_a_higher_tier_replaces_the_lower_by_revoking_it_first(settings, engine, sandbox) -> None:
+    """registry-api.md §4.8: one ACTIVE commendation per subject, scheme and year; a higher tier replaces a lower one
+    by revoking the lower first. Whether the platform edits the tier of its row or revokes the row and enters a new
+    one, the registry's lower tier is revoked before the higher one is created (never refused as a duplicate)."""
+    with engine.begin() as conn:
+        t = f.org_tree(conn)
+        v = f.volunteer(conn)
+        w = f.volunteer(conn, name="张伟")
+        for person in (v, w):
+            _year_of_service(conn, t["team"], person, 10)  # 100 h: the 铜奖
+        edited = _care_award(conn, v)
+        lower = _care_award(conn, w)
+    assert sync(settings, engine)["pushed"]["commendations"] == 2
+    old_edited, old_lower = (link_of(engine, "commendation", c).registry_id for c in (edited, lower))
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE commendation SET tier = 'BRONZE', title = '2025年度志愿服务铜奖' WHERE id = :i"),
+                     {"i": edited})
+        conn.execute(text("UPDATE commendation SET status = 'REVOKED', revoke_reason = '晋级' WHERE id = :i"),
+                     {"i": lower})
+        higher = f11.commendation(conn, volunteer_id=w, title="2025年度志愿服务铜奖", scheme="PROVINCIAL_ANNUAL",
+                                  tier="BRONZE", year=2025, awarded_on=dt.date(2026, 1, 15))
+    summary = sync(settings, engine)
+    assert summary["still_failed"] == {}, summary
+    records = _by_id(sandbox, "commendations")
+    assert [records[r]["status"] for r in (old_edited, old_lower)] == ["REVOKED", "REVOKED"]
+    for local_id, ref in ((edited, f"{edited}-r1"), (higher, str(higher))):
+        rec = _record(engine, sandbox, "commendation", "commendations", local_id)
+        assert (rec["tier"], rec["status"], rec["clientRef"]) == ("BRONZE", "ACTIVE", ref)
+    assert len(records) == 4 and sync(settings, engine)["batches"] == 0

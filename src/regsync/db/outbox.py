@@ -359,6 +359,14 @@ def participation(conn: Connection, activity_id: int, volunteer_id: int) -> tupl
     return statuses, waiting
 
 
+def linked_bases_waiting(conn: Connection, kind: str) -> list[tuple[int, str]]:
+    """``(local_id, base)`` of the linked records of ``kind`` with rows still to be sent (``pending`` or
+    ``deferred``): the registry's state of records about to change (a commendation about to be revoked)."""
+    return [(int(lid), str(base)) for lid, base in conn.execute(text(own_format(
+        conn, "SELECT DISTINCT l.local_id, l.base FROM {outbox} o JOIN {link} l ON l.entity = o.entity "
+        "AND l.local_id = o.local_id WHERE o.entity = :k AND o.state IN ('pending', 'deferred')")), {"k": kind})]
+
+
 def wake_evaluations(conn: Connection, activity_ids: Sequence[int], codes: Sequence[str], now: dt.datetime) -> int:
     """Put back to ``pending`` at ``now`` the ``deferred`` or ``blocked`` rows of evaluations of ``activity_ids``
     that wait with one of ``codes`` (their activity not COMPLETED in the registry, or their service record not
@@ -411,6 +419,6 @@ def work_available(engine: Engine, now: dt.datetime) -> bool:
 
 __all__ = ["analyze", "as_dicts", "asynchronous_commit", "claim", "claimed_by_others", "defer",
            "failed_or_blocked", "failed_records", "make_available", "mark_failed",
-           "mark_sent", "participation", "pending_at_least", "queue_dependents", "queue_ending", "release", "requeue",
+           "linked_bases_waiting", "mark_sent", "participation", "pending_at_least", "queue_dependents", "queue_ending", "release", "requeue",
            "retry_not_earned", "reuse_done", "service_records_unsettled", "settle_older", "unblock", "wake_evaluations",
            "waiting", "waiting_volunteers", "work_available"]

@@ -110,6 +110,17 @@ class Operations:
             if kind != "membership" and not self._find_unlinked_old(it, outcomes):
                 return
         elif (link is not None and desired is not None and base is not None and not link["is_duplicate"]
+              and link["how"] != REGISTRY_OWNED and _another_record(kind, desired, base, key)
+              and _replaced_in_place(kind, desired, base, key)):
+            # another tier of the same scheme, subject and year (registry-api.md §4.8: "a higher tier replaces a lower
+            # one by revoking the lower first"): the registry's record is revoked, and the next step creates the new
+            # one under the next clientRef revision (the link's record is then ended already)
+            reason = "replaced by another tier of the same scheme and year"
+            it.op = Operation("revoke", kind, {"reason": reason}, registry_id=link["registry_id"], tag=it)
+            it.desired = dict(base, status=ENDED[kind])
+            it.follow_up = True
+            return
+        elif (link is not None and desired is not None and base is not None and not link["is_duplicate"]
               and link["how"] != REGISTRY_OWNED and _another_record(kind, desired, base, key)):
             # another pair is another registry membership (the pair is its key, registry-api.md §4.3), and a field a
             # write never changes (a training's org, a commendation's subject or scheme, an evaluation's activity or
@@ -379,6 +390,17 @@ def _another_record(kind: str, desired: dict[str, Any], base: dict[str, Any], ha
         return False
     canon = canonical({n: desired.get(n) for n in names}, hash_key)
     return any(canon[n] != base.get(n) for n in names)
+
+
+def _replaced_in_place(kind: str, desired: dict[str, Any], base: dict[str, Any], hash_key: str) -> bool:
+    """Whether the linked scheme commendation ``base``, still ACTIVE in the registry, is to be revoked before the
+    local state ``desired`` (another tier of the same subject, scheme and year) can be created (registry-api.md
+    §4.8: one ACTIVE commendation per subject, scheme and year)."""
+    if kind != "commendation" or not base.get("scheme") or base.get("status") == ENDED[kind]:
+        return False
+    names = ("volunteer_id", "org_id", "scheme", "year")
+    canon = canonical({n: desired.get(n) for n in names}, hash_key)
+    return all(canon[n] == base.get(n) for n in names)
 
 
 def _ended_for_sure(fields_: dict[str, Any]) -> bool:

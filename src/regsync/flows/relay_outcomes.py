@@ -115,7 +115,7 @@ class Outcomes:
                                    "base": snapshot, "revision": it.link["revision"] + (1 if correction else 0),
                                    "how": it.link["how"]})
         it.attempts = -2  # marker: pushed
-        more = (op.op in ("create", "join") and (ended_locally(it.kind, it.row) or it.follow_up)) or (
+        more = it.follow_up or (op.op in ("create", "join") and ended_locally(it.kind, it.row)) or (
             op.op == "revoke" and it.row is not None and it.row["status"] == "ACCEPTED")
         (self.requeue if more else self.sent).append(it)
 

@@ -72,7 +72,13 @@ class Waits:
             return {}
         out: dict[int, Wait] = {}
         with self.engine.connect() as conn:
+            replaced = self._being_replaced(conn) if kind == "commendation" else set()
             for it, desired in wanted:
+                if kind == "commendation" and _scheme_key(desired) in replaced:
+                    out[it.local_id] = Wait(RECORDS_PENDING, "the subject's commendation of this scheme and year in "
+                                            "the registry is to be revoked first (registry-api.md §4.8: a higher "
+                                            "tier replaces a lower one by revoking the lower first)", SHORT_WAIT_S)
+                    continue
                 row = it.row
                 assert row is not None
                 wait = (self._scheme(conn, row, int(desired["year"])) if kind == "commendation"
@@ -80,6 +86,17 @@ class Waits:
                 if wait is not None:
                     out[it.local_id] = wait
         return out
+
+    @staticmethod
+    def _being_replaced(conn: Connection) -> set[tuple[Any, ...]]:
+        """The (subject, scheme, year) of the registry's ACTIVE scheme commendations linked here whose local records
+        have rows still to send (revoked or deleted on the platform: their revoke is on its way)."""
+        keys = set()
+        for _, raw in outbox.linked_bases_waiting(conn, "commendation"):
+            base = json.loads(raw or "{}")
+            if base.get("scheme") and base.get("status") == "ACTIVE":
+                keys.add(_scheme_key(base))
+        return keys
 
     @staticmethod
     def _scheme(conn: Connection, row: dict[str, Any], year: int) -> Wait | None:
@@ -106,6 +123,11 @@ class Waits:
                         SHORT_WAIT_S)
         return Wait(AWAITS_SERVICE_RECORD, f"volunteer {row['volunteer_id']} has no accepted service record in the "
                     f"registry at activity {row['activity_id']}", None)
+
+
+def _scheme_key(fields: dict[str, Any]) -> tuple[Any, ...]:
+    """What the registry keeps one ACTIVE commendation of (registry-api.md §4.8): subject, scheme and year."""
+    return (fields.get("volunteer_id"), fields.get("org_id"), fields.get("scheme"), fields.get("year"))
 
 
 def after_writes(conn: Connection, kind: str, items: list[Item], now: dt.datetime) -> None:
