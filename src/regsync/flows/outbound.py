@@ -11,9 +11,13 @@ A pass works through windows of the outbox until no row is available. For each w
    (the outbox holds no payload);
 3. works through the priority groups in order (what a record refers to first, endings the other way:
    :data:`regsync.db.triggers.PRIORITY`), deciding per record from the live row and its link: create, update
-   (``If-Match``), delete, join, leave, revoke, correct (a corrected service record replaces its registry record
-   in one step, ``:correct`` of registry-api.md §4.5, under ``clientRef`` ``<id>-r<revision>``: the old record is
-   revoked only if the new one is accepted), or nothing when the registry already holds this state;
+   (``If-Match``), delete, join, leave, revoke, correct (a corrected service or training record replaces its
+   registry record in one step, ``:correct`` of registry-api.md §4.5, under ``clientRef`` ``<id>-r<revision>``: the
+   old record is revoked only if the new one is accepted), or nothing when the registry already holds this state.
+   Of v1.1's kinds, a training ends by a PUT of status ``CANCELLED`` (as an activity), commendations and
+   evaluations by ``:revoke``; what the registry checks against its own records waits for them
+   (:mod:`regsync.flows.relay_waits`: a scheme commendation for the subject's service records of its year, an
+   evaluation for its activity's completion and the volunteer's service record);
 4. sends ``POST /batch`` calls of up to ``batch_size`` operations and handles each result on its own:
    created → link; ``DUPLICATE_*`` → link to ``existingId`` with the registry's record as the base and nothing
    pushed over it; ``VERSION_MISMATCH`` where only a derived field moved → retried on the new version;
@@ -47,6 +51,7 @@ together for a pass::
     Relay.run ──> relay_send.Pipeline ──────> relay_claim.Claims         claim, give back, unblock (db.outbox)
                    │  (thread pool, writer)   relay_plan.Planner         fold, group, order, batch
                    │                            ├─ relay_load.Loader     rows, links, references, parents
+                   │                            ├─ relay_waits.Waits     what the registry checks (v1.1)
                    │                            └─ relay_ops.Operations  create, update, delete, correct…
                    ├─> relay_results.Results  classify each result (registry.errors), link, merge
                    │                            └─ relay_owner.OtherStores  this store's record or another's
