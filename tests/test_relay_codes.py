@@ -149,7 +149,8 @@ CLASSIFIED = [
     (OperationResult(409, "INVALID_STATE"), CREATE, Verdict.REFUSED),
     (OperationResult(409, "DUPLICATE_ID_NUMBER", "V9"), CREATE, Verdict.DUPLICATE),
     (OperationResult(409, "DUPLICATE_USCC"), CREATE, Verdict.REFUSED),  # no existing id to link to
-    (OperationResult(409, "DUPLICATE_TRAINING_RECORD", "T9"), CREATE, Verdict.REFUSED),  # unknown: not a link
+    (OperationResult(409, "DUPLICATE_TRAINING_RECORD", "T9"), CREATE, Verdict.DUPLICATE),  # v1.1: linked if the same
+    (OperationResult(409, "DUPLICATE_BADGE", "B9"), CREATE, Verdict.REFUSED),  # unknown: not a link
     (OperationResult(412, "VERSION_MISMATCH", "V1", 3, {"id": "V1", "version": 3}), CREATE, Verdict.VERSION_MOVED),
     (OperationResult(412, "VERSION_MISMATCH"), CREATE, Verdict.REFUSED),  # no current record to compare
     (OperationResult(429, "RATE_LIMITED"), CREATE, Verdict.RETRY_LATER),
