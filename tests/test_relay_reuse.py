@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 import factories as f
+import factories11 as f11
 from invariants import check_invariants
 from regsync.flows.reconcile import run_reconcile
 from regsync.flows.sync import run_sync
@@ -26,11 +27,14 @@ from regsync.sandbox.server import SandboxServer
 from regsync.settings import Settings
 
 COLLECTION = {"org": "orgs", "volunteer": "volunteers", "membership": "memberships", "activity": "activities",
-              "service_record": "service-records"}
+              "service_record": "service-records", "training": "trainings", "training_record": "training-records",
+              "commendation": "commendations", "evaluation": "evaluations"}
 KIND_OF = {"organization": "org", "volunteer": "volunteer", "membership": "membership", "activity": "activity",
            "service_record": "service_record"}
 TABLE = {"org": "organization", "volunteer": "volunteer", "membership": "membership", "activity": "activity",
-         "service_record": "service_record"}
+         "service_record": "service_record", "training": "training", "training_record": "training_record",
+         "commendation": "commendation", "evaluation": "evaluation"}
+V11 = ("training", "training_record", "commendation", "evaluation")
 
 
 def sync(settings: Settings, engine: Engine, *, inbound: bool = False) -> dict[str, Any]:
@@ -70,8 +74,21 @@ def insert_as(conn: Any, kind: str, row: dict[str, Any]) -> None:
                  row)
 
 
-def world(engine: Engine) -> dict[str, int]:
-    """An org tree with one more team, two volunteers, an activity, a membership and a service record."""
+def world(engine: Engine, *, v11: bool = False) -> dict[str, int]:
+    """An org tree with one more team, two volunteers, an activity, a membership and a service record; with
+    ``v11``, also a completed activity where both volunteers served, a training with a record of the first
+    volunteer, another training, a commendation and an evaluation of the first volunteer (registry-api.md v1.1)."""
+    if v11:
+        w = world(engine)
+        with engine.begin() as conn:
+            a3 = f.activity(conn, w["team"], title="敬老院探访活动", status="COMPLETED")
+            for vol, day in ((w["v"], 2), (w["other"], 3)):
+                f.service_record(conn, vol, a3, w["team"], day=day)
+            tr = f11.training(conn, w["team"])
+            w.update(a3=a3, tr=tr, tr2=f11.training(conn, w["team"], title="岗位培训"),
+                     trr=f11.training_record(conn, tr, w["v"]), c=f11.commendation(conn, volunteer_id=w["v"]),
+                     ev=f11.evaluation(conn, a3, w["v"], w["team"]))
+        return w
     with engine.begin() as conn:
         t = f.org_tree(conn)
         extra = f.org(conn, "GRASSROOTS_TEAM", t["unit"], t["community"], name="原有服务队")
@@ -96,12 +113,22 @@ def another(kind: str, w: dict[str, int]) -> tuple[int, dict[str, Any]]:
         return w["m"], {"volunteer_id": w["other"]}
     if kind == "activity":
         return w["a2"], {"title": "敬老院探访活动"}
+    if kind == "training":
+        return w["tr2"], {"title": "应急救护培训"}
+    if kind == "training_record":
+        return w["trr"], {"volunteer_id": w["other"]}
+    if kind == "commendation":
+        return w["c"], {"title": "优秀志愿者（补）"}
+    if kind == "evaluation":
+        return w["ev"], {"volunteer_id": w["other"]}
     return w["sr"], {"volunteer_id": w["other"], "hours": 300}
 
 
 #: What the registry's old record looks like once ended as a delete ends it (design.md's mapping table).
 ENDED = {"org": ("status", "DISSOLVED"), "volunteer": ("status", "DEREGISTERED"), "activity": ("status", "CANCELLED"),
-         "service_record": ("status", "REVOKED")}
+         "service_record": ("status", "REVOKED"), "training": ("status", "CANCELLED"),
+         "training_record": ("status", "REVOKED"), "commendation": ("status", "REVOKED"),
+         "evaluation": ("status", "REVOKED")}
 
 
 def _ended(kind: str, rec: dict[str, Any]) -> bool:
@@ -111,11 +138,11 @@ def _ended(kind: str, rec: dict[str, Any]) -> bool:
     return rec[name] == value
 
 
-@pytest.mark.parametrize("kind", ["org", "volunteer", "membership", "activity", "service_record"])
+@pytest.mark.parametrize("kind", ["org", "volunteer", "membership", "activity", "service_record", *V11])
 @pytest.mark.parametrize("order", ["one_pass", "delete_pushed_first"])
 def test_a_key_deleted_and_inserted_again_ends_the_old_record_and_creates_the_new(settings, engine, sandbox, kind,
                                                                                 order) -> None:
-    w = world(engine)
+    w = world(engine, v11=kind in V11)
     sync(settings, engine)
     key, changes = another(kind, w)
     old = link_of(engine, kind, key)
