@@ -240,7 +240,7 @@ class Outcomes:
             outbox.unblock(conn, now)
         if self.links_upd:
             links.update_links(conn, self.links_upd, now)
-        written = [it for it in self.sent + self.requeue if it.attempts == -2]
+        written = [it for it in self.sent + self.requeue if it.attempts in (-2, -3)]  # pushed, or linked
         if written and kind in ("activity", "service_record"):
             after_writes(conn, kind, written, now)  # what waits for the registry's own records (relay_waits)
         if self.sent:

@@ -64,8 +64,7 @@ class Waits:
         """
         if kind not in ("commendation", "evaluation"):
             return {}
-        wanted = [(it, d) for it, d in planned if it.link is None and it.row is not None and d is not None
-                  and d.get("status") != "REVOKED"]
+        wanted = [(it, d) for it, d in planned if it.link is None and it.row is not None and d is not None]
         if kind == "commendation":
             wanted = [(it, d) for it, d in wanted if d.get("scheme") and d.get("year") is not None]
         if not wanted:
