@@ -28,6 +28,7 @@ from regsync.flows.commendations import (
     registry_figure_in,
 )
 from regsync.flows.sync import run_sync
+from regsync.generate.load import run_generate
 from regsync.registry.client import RegistryClient
 from regsync.reports.commendations_xlsx import COLUMNS, read_choices, write_proposals
 from regsync.reports.data import ReportUsageError
@@ -302,3 +303,55 @@ def test_the_registry_figure_is_read_from_its_message() -> None:
                               "ACCEPTED service records of that year") == "60.00"
     assert registry_figure_in("HONOR needs 50 services in 2025; the registry has 12 ACCEPTED service records") == "12"
     assert registry_figure_in("something else") is None
+
+
+def test_a_generated_year_every_tier_accepted_on_the_first_push_and_a_second_run_proposes_nothing(
+        settings: Settings, empty_engine: Engine, sandbox: SandboxServer, tmp_path: Path) -> None:
+    engine = empty_engine
+    run_generate(settings, scale=0.0001, seed=3, engine=engine)
+    sync(settings, engine)
+    first = proposals(settings, engine)[0]
+    care = [p for p in first if p.subject == "volunteer" and p.tier == "CARE" and p.flag is None]
+    assert len(first) >= 10 and care and {p.subject for p in first} == {"volunteer", "org"}
+    # one person's later hours are on the platform only (refused when pushed: 10 h in a span of 5)
+    x = care[0]
+    with engine.begin() as conn:
+        template = conn.execute(text("SELECT activity_id, org_id FROM service_record WHERE volunteer_id = :v "
+                                     "AND status = 'ACCEPTED' ORDER BY id"), {"v": x.local_id}).first()
+        used = {r[0] for r in conn.execute(text("SELECT service_date FROM service_record WHERE volunteer_id = :v"),
+                                           {"v": x.local_id})}
+        free = [i for i in range(365) if dt.date(YEAR, 1, 1) + dt.timedelta(days=i) not in used][:10]
+        for i in free:
+            _days(conn, x.local_id, template.activity_id, template.org_id, [1000], i, span=5)
+
+    rows = proposals(settings, engine)[0]
+    got = by_subject(rows)
+    flagged = got["volunteer", x.local_id]
+    assert (flagged.tier, flagged.flag, flagged.flag_tier) == ("CARE", "platform_higher", "BRONZE")
+    assert flagged.platform_amount == flagged.registry_amount + 10_000
+    assert all(p.tier is not None and p.flag is None for k, p in got.items() if k != ("volunteer", x.local_id))
+
+    path = tmp_path / "2025.xlsx"
+    with i18n.use_language("zh-CN"):
+        write_proposals(rows, path, year=YEAR)
+    wb = load_workbook(path, read_only=True)
+    ids = [r[3] for r in wb.worksheets[0].iter_rows(min_row=2, values_only=True) if r[0] == "志愿者"]
+    wb.close()
+    assert ids and all(_MASKED.match(i) for i in ids)
+    mark(path, {str(p.local_id): "是" for p in rows})
+    result = approve(engine, YEAR, read_choices(path, year=YEAR), terms=TERMS, reason="年度嘉许", actor="tester",
+                     source="file")
+    assert len(result.created) == len(rows)
+
+    sync(settings, engine)
+    reg = [r for r in registry_records(sandbox, "commendations") if r["scheme"] == "PROVINCIAL_ANNUAL"]
+    assert len(reg) == len(rows) and all(r["status"] == "ACTIVE" and r["year"] == YEAR for r in reg)
+    with engine.connect() as conn:
+        states = dict(conn.execute(text("SELECT state, COUNT(*) FROM outbox WHERE entity = 'commendation' "
+                                        "GROUP BY state")).all())
+    assert states == {"sent": len(rows)}  # none refused: every tier by the registry's own figure
+    assert {r.state for r in commendation_status(engine, YEAR)} == {"sent"}
+
+    second = proposals(settings, engine)[0]
+    assert [p for p in second if p.tier is not None] == []
+    assert [(p.local_id, p.flag) for p in second] == [(x.local_id, "platform_higher")]
