@@ -33,7 +33,9 @@ from regsync.registry.client import RegistryClient
 from regsync.reports.commendations_xlsx import COLUMNS, read_choices, write_proposals
 from regsync.reports.data import ReportUsageError
 from regsync.sandbox.server import SandboxServer
-from regsync.settings import Settings
+from regsync.db.own import names
+from regsync.db.store import open_store
+from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings
 
 YEAR = 2025
 TERMS = AwardTerms(awarded_on=dt.date(2026, 1, 20), issuer="黑龙江省志愿服务联合会",
@@ -355,3 +357,42 @@ def test_a_generated_year_every_tier_accepted_on_the_first_push_and_a_second_run
     second = proposals(settings, engine)[0]
     assert [p for p in second if p.tier is not None] == []
     assert [(p.local_id, p.flag) for p in second] == [(x.local_id, "platform_higher")]
+
+
+def test_approved_on_the_legacy_platform_into_its_own_table_and_accepted(tmp_path: Path) -> None:
+    """A mapped platform (config/mappings/legacy.toml): the commendations go into its own table zyz_jxxx, in its
+    codes (jxfa ND, jxdj 1–6), through the platform interface; the triggers queue them and the registry accepts them."""
+    with SandboxServer(admin=True) as sb:
+        settings = Settings(hash_key=f.TEST_HASH_KEY,
+                            database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'legacy.db'}", mapping="legacy"),
+                            registry=RegistrySettings(url=sb.base_url, client_id=sb.client_id,
+                                                      client_secret=sb.client_secret),
+                            log=LogSettings(level="WARNING"))
+        run_generate(settings, scale=0.0001, seed=3)
+        engine = open_store(settings.database)
+        try:
+            sync(settings, engine)
+            rows = proposals(settings, engine)[0]
+            assert rows and all(p.tier is not None for p in rows)
+            with RegistryClient(settings.registry, province=settings.province) as client:
+                picked = list(approvable(Proposals(engine, client, YEAR)))
+            result = approve(engine, YEAR, picked, terms=TERMS, reason="年度嘉许", actor="tester", source="all")
+            assert len(result.created) == len(rows)
+            with engine.connect() as conn:
+                n = names(conn)
+                platform = conn.execute(text("SELECT jxfa, jxdj, jxnd, jxmc, zt FROM zyz_jxxx")).all()
+                queued = conn.execute(text(f"SELECT COUNT(*) FROM {n.outbox} WHERE entity = 'commendation'")
+                                      ).scalar_one()
+            assert len(platform) == len(rows) and queued == len(rows)
+            assert {(r.jxfa, r.jxnd, r.zt) for r in platform} == {("ND", YEAR, "1")}
+            assert {r.jxdj for r in platform} <= {"1", "2", "3", "4", "5", "6"}
+            assert {r.jxmc for r in platform} <= {title_for(YEAR, t) for t in ("CARE", "BRONZE", "SILVER", "GOLD",
+                                                                             "GOLD_EXCELLENCE", "HONOR")}
+            again = approve(engine, YEAR, picked, terms=TERMS, reason="重复", actor="tester", source="all")
+            assert again.created == [] and again.unchanged == len(rows)
+            sync(settings, engine)
+            reg = [r for r in registry_records(sb, "commendations") if r["scheme"] == "PROVINCIAL_ANNUAL"]
+            assert len(reg) == len(rows) and {r["status"] for r in reg} == {"ACTIVE"}
+            assert {r.state for r in commendation_status(engine, YEAR)} == {"sent"}
+        finally:
+            engine.dispose()
