@@ -14,9 +14,13 @@ import httpx
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import Engine, text
+from typer.testing import CliRunner
 
 import factories as f
 from regsync import i18n
+from regsync.console.cli import app
+from regsync.db.own import names
+from regsync.db.store import open_store
 from regsync.domain.commendations import Choice, rank, tier_for, title_for
 from regsync.flows.commendations import (
     AwardTerms,
@@ -33,8 +37,6 @@ from regsync.registry.client import RegistryClient
 from regsync.reports.commendations_xlsx import COLUMNS, read_choices, write_proposals
 from regsync.reports.data import ReportUsageError
 from regsync.sandbox.server import SandboxServer
-from regsync.db.own import names
-from regsync.db.store import open_store
 from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Settings
 
 YEAR = 2025
@@ -62,8 +64,8 @@ def year_data(engine: Engine) -> dict[str, Any]:
     community station). Every name and number generated."""
     with engine.begin() as conn:
         t = f.org_tree(conn)
-        act = f.activity(conn, t["team"], starts_at=dt.datetime(2023, 12, 31, 16), ends_at=dt.datetime(2025, 12, 31, 15),
-                         status="COMPLETED")
+        act = f.activity(conn, t["team"], starts_at=dt.datetime(2023, 12, 31, 16),
+                         ends_at=dt.datetime(2025, 12, 31, 15), status="COMPLETED")
         v = {k: f.volunteer(conn, name=name) for k, name in
              (("A", "张伟"), ("B", "王芳"), ("C", "李娜"), ("D", "刘洋"), ("E", "陈静"))}
         _days(conn, v["A"], act, t["team"], [600] * 10, 0)
@@ -396,3 +398,51 @@ def test_approved_on_the_legacy_platform_into_its_own_table_and_accepted(tmp_pat
             assert {r.state for r in commendation_status(engine, YEAR)} == {"sent"}
         finally:
             engine.dispose()
+
+
+def test_the_commands_propose_approve_from_the_file_and_status(tmp_path: Path) -> None:
+    with SandboxServer() as sb:
+        env = {"REGSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'local.db'}", "REGSYNC_REGISTRY_URL": sb.base_url,
+               "REGSYNC_CLIENT_ID": sb.client_id, "REGSYNC_CLIENT_SECRET": sb.client_secret}
+        runner = CliRunner()
+        assert runner.invoke(app, ["generate", "--scale", "0.0001", "--seed", "3"], env=env).exit_code == 0
+        assert runner.invoke(app, ["sync"], env=env).exit_code == 0
+        path = tmp_path / "jiaxu-2025.xlsx"
+        proposed = runner.invoke(app, ["commendations", "propose", "--year", "2025", "--output", str(path), "--json"],
+                                 env=env)
+        assert proposed.exit_code == 0, proposed.output
+        data = json.loads(proposed.stdout)
+        assert data["rows"] == data["proposed"] > 0 and data["flagged"] == 0 and path.exists()
+        wb = load_workbook(path)
+        ws = wb.worksheets[0]
+        assert ws.cell(row=1, column=1).value == "Type"  # REGSYNC_LANG=en in the tests; Chinese by default
+        for row in ws.iter_rows(min_row=2):
+            row[len(COLUMNS) - 1].value = "是"
+        wb.save(path)
+
+        for args, expected in ((["--file", str(path)], "--reason"), (["--file", str(path), "--all", "--reason", "x"],
+                                                                       "--all"),
+                               (["--all", "--reason", "x", "--awarded-on", "2025-06-01"], "--awarded-on")):
+            bad = runner.invoke(app, ["commendations", "approve", "--year", "2025", *args], env=env)
+            assert bad.exit_code == 2 and expected in bad.output, bad.output
+        future = runner.invoke(app, ["commendations", "propose", "--year", str(dt.date.today().year)], env=env)
+        assert future.exit_code == 2 and "--year" in future.output
+
+        approved = runner.invoke(app, ["commendations", "approve", "--year", "2025", "--file", str(path),
+                                       "--reason", "2025年度嘉许审批", "--actor", "审批人", "--json"], env=env)
+        assert approved.exit_code == 0, approved.output
+        made = json.loads(approved.stdout)
+        assert len(made["created"]) == data["rows"] and made["audit_id"] is not None
+        waiting = json.loads(runner.invoke(app, ["commendations", "status", "--year", "2025", "--json"],
+                                           env=env).stdout)
+        assert {c["state"] for c in waiting["commendations"]} == {"waiting"}
+        assert runner.invoke(app, ["sync"], env=env).exit_code == 0
+        shown = runner.invoke(app, ["commendations", "status", "--year", "2025"], env=env)
+        assert shown.exit_code == 0 and "sent" in shown.output and "waiting" not in shown.output
+        audit = json.loads(runner.invoke(app, ["audit", "list", "--action", "commendations", "--json"],
+                                         env=env).stdout)
+        assert [(e["action"], e["actor"], e["reason"]) for e in audit["entries"]] == [
+            ("commendations.approve", "审批人", "2025年度嘉许审批")]
+        again = runner.invoke(app, ["commendations", "approve", "--year", "2025", "--file", str(path),
+                                    "--reason", "again", "--json"], env=env)
+        assert json.loads(again.stdout)["created"] == []
