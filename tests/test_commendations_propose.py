@@ -446,3 +446,29 @@ def test_the_commands_propose_approve_from_the_file_and_status(tmp_path: Path) -
         again = runner.invoke(app, ["commendations", "approve", "--year", "2025", "--file", str(path),
                                     "--reason", "again", "--json"], env=env)
         assert json.loads(again.stdout)["created"] == []
+
+
+def test_held_in_the_registry_is_not_proposed_again_and_one_not_in_it_is_only_flagged(
+        settings: Settings, engine: Engine, sandbox: SandboxServer) -> None:
+    d = year_data(engine)
+    v, t = d["v"], d["tree"]
+    sync(settings, engine)
+    # B's BRONZE and A's CARE of the scheme and year are in the registry already (entered on the national portal),
+    # not on the platform: neither is proposed again
+    for vid, tier in ((v["B"], "BRONZE"), (v["A"], "CARE")):
+        r = httpx.post(f"{sandbox.admin_url}/portal/commendations", json={
+            "subjectType": "VOLUNTEER", "subjectId": link_id(engine, "volunteer", vid), "title": title_for(YEAR, tier),
+            "scheme": "PROVINCIAL_ANNUAL", "tier": tier, "year": YEAR, "awardedOn": "2026-01-10",
+            "issuer": "中央文明办", "documentName": "表彰决定", "documentNumber": "文明〔2026〕1号", "content": None})
+        r.raise_for_status()
+    # G, new on the platform with 60 h of the year, not pushed yet: the registry does not know the person
+    with engine.begin() as conn:
+        g = f.volunteer(conn, name="赵磊")
+        _days(conn, g, d["activity"], t["team"], [1000] * 6, 300)
+    got = by_subject(proposals(settings, engine)[0])
+    assert ("volunteer", v["B"]) not in got and ("volunteer", v["A"]) not in got
+    assert got["volunteer", v["C"]].tier == "BRONZE"
+    new = got["volunteer", g]
+    assert (new.tier, new.flag, new.flag_tier, new.registry_id) == (None, "not_in_registry", "CARE", None)
+    assert (new.registry_amount, new.platform_amount) == (0, 6_000)
+    assert Choice("volunteer", g, "CARE") not in list(approvable(got.values()))
