@@ -279,11 +279,13 @@ def test_the_file_read_back_refuses_another_year_and_skips_rows_not_approved(tmp
 
     rows = [Proposal("volunteer", 7, "VOL1", "张伟", "230102********1234", "测试组织", "230102", 6000, 6000, None,
                      "CARE"),
-            Proposal("org", 9, "ORG1", "测试队", None, "上级", "230102", 60, 60, None, "HONOR")]
+            Proposal("org", 9, "ORG1", "测试队", None, "上级", "230102", 60, 60, None, "HONOR"),
+            Proposal("volunteer", 11, None, "赵磊", "230102********5678", "测试组织", "230102", 0, 6000, None, None,
+                     flag="not_in_registry", flag_tier="CARE")]
     path = tmp_path / "p.xlsx"
     with i18n.use_language("zh-CN"):
         write_proposals(rows, path, year=YEAR)
-    mark(path, {"7": "是", "9": "否"})
+    mark(path, {"7": "是", "9": "否", "11": "是"})  # 11: a follow-up row, nothing to approve in it
     assert list(read_choices(path, year=YEAR)) == [Choice("volunteer", 7, "CARE")]  # read in English too
     with pytest.raises(ReportUsageError, match="2025"):
         list(read_choices(path, year=2024))

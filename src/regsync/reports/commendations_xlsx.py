@@ -7,7 +7,8 @@ keys and ID numbers (masked) are text cells (format ``@``). The approver writes 
 
 Reading (:func:`read_choices`): the rows whose approval cell says yes (是, 批准, y, yes, true, 1, ✓), by the columns'
 places (the headings are in whichever language the file was written in); the subject, its platform key and the
-tier code come from the row itself, so a row the approver deleted or reordered is simply not there.
+tier code come from the row itself, so a row the approver deleted or reordered is simply not there. A follow-up row
+(flagged, no tier proposed) marked yes is passed over: there is nothing to approve in it yet.
 """
 
 from __future__ import annotations
@@ -161,6 +162,8 @@ def read_choices(path: Path, *, year: int) -> Iterator[Choice]:
                     row=number, path=path, found=cells[at["year"]], year=year))
             subject = _subject_of(cells[at["subject"]])
             key, tier = cells[at["local_id"]], cells[at["tier"]]
+            if not tier and cells[at["flag"]]:
+                continue  # a follow-up row (flagged, no tier proposed): nothing to approve yet
             if subject is None or not key.isdigit() or not tier:
                 raise ReportUsageError(_("row {row} of {path} is approved but has no type, platform key or award "
                                          "code").format(row=number, path=path))
