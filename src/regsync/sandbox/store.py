@@ -234,6 +234,43 @@ INDEX_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: The wire fields each kind's own columns are made from (:func:`record_columns`), beside the common ones: a record
+#: without them cannot be stored. :data:`NULLABLE_KEYS` may be null.
+KEY_FIELDS: dict[str, tuple[str, ...]] = {
+    "org": ("parentId", "uscc"),
+    "volunteer": ("idType", "idNumber"),
+    "membership": ("orgId", "volunteerId"),
+    "activity": ("orgId",),
+    "serviceRecord": ("volunteerId", "orgId", "serviceDate"),
+    "training": ("orgId",),
+    "trainingRecord": ("trainingId", "volunteerId"),
+    "commendation": ("subjectType", "subjectId"),
+    "evaluation": ("activityId", "volunteerId"),
+}
+NULLABLE_KEYS = frozenset({"parentId", "uscc"})
+
+
+def misfits(table: Table, cols: dict[str, Any]) -> list[str]:
+    """What the database would refuse in the row ``cols`` of ``table`` (or, on SQLite, keep without a word):
+    ``"<column>: <why>"`` for a null in a NOT NULL column, a string longer than its column, or a value of another
+    type than the column's (a string for ``String``, an integer for ``Integer``). Columns left out are not checked.
+    """
+    out = []
+    for name, value in cols.items():
+        col = table.c[name]
+        if value is None:
+            if not col.nullable:
+                out.append(f"{name}: null in a column that is not")
+        elif isinstance(col.type, String):
+            if not isinstance(value, str):
+                out.append(f"{name}: not a string")
+            elif col.type.length is not None and len(value) > col.type.length:
+                out.append(f"{name}: longer than {col.type.length} characters")
+        elif isinstance(col.type, Integer) and (not isinstance(value, int) or isinstance(value, bool)):
+            out.append(f"{name}: not an integer")
+    return out
+
+
 def ref_key(owner: str, client_ref: str | None) -> str | None:
     """The unique key of a client's ``clientRef`` (§5.1 ``DUPLICATE_CLIENT_REF``), or ``None``."""
     return None if client_ref is None else f"{owner}\x1f{client_ref}"
