@@ -27,7 +27,6 @@ from regsync.sandbox.store import (
     record_columns,
 )
 
-
 #: The field a record's province comes from when the call names none (:func:`~regsync.sandbox.operations.
 #: province_of`), for the kinds that give it themselves; the others take it from a record a key field names.
 PROVINCE_FIELDS = {"org": "regionCode", "activity": "regionCode", "training": "regionCode", "volunteer": "homeProvince"}
@@ -160,7 +159,7 @@ class AdminWrites:
         with self.store.write() as conn:
             u = UnitOfWork(conn, now)
             u.reserve_ids(kind, sum(1 for d in docs if not d.get("id")))
-            ids = []
+            ids: list[str] = []
             for doc in docs:
                 doc = _filled(kind, doc, stamp)
                 if not doc.get("id"):
