@@ -20,7 +20,7 @@ from structlog.testing import capture_logs
 
 from regsync.registry import errors as E
 from regsync.registry.client import ClientStats, RegistryClient
-from regsync.registry.types import Operation
+from regsync.registry.types import Operation, OperationResult
 
 from .conftest import envelope
 
@@ -237,7 +237,7 @@ UNKNOWN_CODES = [
     (401, "TOKEN_REVOKED_BY_ADMIN", E.AuthError, False, True),
     (403, "PROVINCE_SUSPENDED", E.Forbidden, False, False),
     (404, "NO_SUCH_TRAINING", E.NotFound, False, False),
-    (409, "DUPLICATE_TRAINING_RECORD", E.RequestRejected, False, False),
+    (409, "DUPLICATE_BADGE", E.RequestRejected, False, False),  # DUPLICATE_TRAINING_RECORD is v1.1's, known
     (409, "TRAINING_CANCELLED", E.RequestRejected, False, False),
     (422, "ANNUAL_LIMIT_REACHED", E.ValidationFailed, False, False),
     (429, "QUOTA_EXCEEDED", E.RateLimited, True, False),
@@ -264,3 +264,12 @@ def test_an_unknown_top_level_code_is_classified_by_its_status(
     [res] = client.batch([Operation("update", "org", {"name": "新名字"}, registry_id="O1", if_match=3)])
     one = E.error_for_result(res)
     assert type(one) is cls and one.code == code and (one.retriable, one.systemic) == (retriable, systemic)
+
+
+@pytest.mark.parametrize("code", ["DUPLICATE_TRAINING_RECORD", "DUPLICATE_COMMENDATION", "DUPLICATE_EVALUATION"])
+def test_v11_duplicate_codes_are_duplicates_naming_the_existing_record(code: str) -> None:
+    """registry-api.md §7 (v1.1): 409 ``DUPLICATE_*`` of the new kinds carry ``data.existingId``, to be linked when
+    it is the same record."""
+    err = E.error_for_result(OperationResult(409, code, "X9"))
+    assert isinstance(err, E.DuplicateRecord) and err.existing_id == "X9" and err.code == code
+    assert not err.retriable and not err.systemic
