@@ -382,12 +382,12 @@ __all__ = ["Operations"]
 def _another_record(kind: str, desired: dict[str, Any], base: dict[str, Any], hash_key: str) -> bool:
     """Whether the local state ``desired`` of a linked record names another registry record than the link's
     (``base``): a membership of another pair (registry-api.md §4.3), or a change of a field no write changes
-    (:data:`regsync.domain.projection.IMMUTABLE`: §4.6, §4.8, §4.9)."""
+    (:data:`regsync.domain.projection.IMMUTABLE`: §4.6, §4.8, §4.9) of a record not revoked locally."""
     if kind == "membership":
         return (desired["org_id"], desired["volunteer_id"]) != (base.get("org_id"), base.get("volunteer_id"))
     names = IMMUTABLE.get(kind)
-    if not names:
-        return False
+    if not names or (kind in REVOCABLE and desired.get("status") == ENDED[kind]):
+        return False  # a record revoked locally is only revoked, whatever else changed
     canon = canonical({n: desired.get(n) for n in names}, hash_key)
     return any(canon[n] != base.get(n) for n in names)
 
