@@ -1,0 +1,132 @@
+"""Reconcile of the four v1.1 kinds (issue 16, point 1; registry-api.md §4.6–§4.9) against the sandbox registry over
+real HTTP, on every engine: each kind of difference is found for trainings, training records, commendations and
+evaluations, attributed to the org responsible (a training's org, a training record's training's, an evaluation's
+evaluator, a commendation's subject), and ``repair`` fixes what policy allows: a training record's mismatch is
+queued as a push (the relay sends it as a correction, ``:correct``), never merged."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+import v11util as v
+from regsync.db.session import suppress_outbox
+from test_reconcile import findings, patch, portal, reconcile, rid, world
+
+
+def _link(engine: Any, kind: str, local_id: int, registry_id: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO link (entity, local_id, registry_id, registry_version, base, is_duplicate, "
+                          "revision, how, linked_at, updated_at) VALUES (:e, :i, :r, 1, '{}', false, 0, 'created', "
+                          ":now, :now)"), {"e": kind, "i": local_id, "r": registry_id, "now": dt.datetime(2026, 1, 1)})
+
+
+def test_v11_kinds_in_agreement_give_zero_and_are_compared(settings, engine, sandbox) -> None:
+    w = world(engine, settings)
+    v.add_v11(engine, w)
+    v.push_v11(settings, engine)
+    summary = reconcile(settings, engine)
+    assert summary["discrepancies"] == {}, summary["listed"]
+    for kind, n in (("training", 1), ("training_record", 1), ("commendation", 2), ("evaluation", 1)):
+        assert summary["compared"][kind] == {"local": n, "registry": n, "pairs": n}, kind
+
+
+def test_v11_discrepancies_are_found_attributed_and_repaired(settings, engine, sandbox) -> None:
+    w = world(engine, settings)
+    t, vols = w["tree"], w["vols"]
+    ids = v.add_v11(engine, w)
+    made = v.push_v11(settings, engine)
+    tr, trr, cmd, org_cmd, ev = (ids["training"], ids["training_record"], ids["commendation"],
+                                 ids["org_commendation"], ids["evaluation"])
+    with engine.begin() as conn, suppress_outbox(conn):  # local changes that never reached the outbox
+        conn.execute(text("UPDATE training SET title = '应急救护培训（第二期）' WHERE id = :i"), {"i": tr})
+        conn.execute(text("UPDATE training_record SET class_hours = 250 WHERE id = :i"), {"i": trr})
+        conn.execute(text("UPDATE evaluation SET competence = 5 WHERE id = :i"), {"i": ev})
+        lost_training = v.training(conn, t["unit"], title="志愿服务通用培训")  # missing_in_registry
+        lost_eval = v.evaluation(conn, w["activity"], vols[1], t["team"])  # missing_in_registry
+        broken = v.commendation(conn, volunteer_id=vols[2], title="社区服务之星")  # broken_link
+    _link(engine, "commendation", broken, "CMD9999999999999")
+    # registry edits
+    patch(sandbox, "commendations", made[("commendation", org_cmd)], {"issuer": "黑龙江省志愿服务联合会"})  # stale
+    national = portal(sandbox, "commendations", {  # missing_locally: a national commendation of a volunteer
+        "subjectType": "VOLUNTEER", "subjectId": rid(engine, "volunteer", vols[3]), "title": "全国优秀志愿者",
+        "scheme": None, "tier": None, "year": None, "awardedOn": "2026-06-05", "issuer": "中央文明办",
+        "documentName": "表彰决定", "documentNumber": "文明办〔2026〕8号", "content": None})
+    portal_tr = portal(sandbox, "training-records", {  # orphan once its volunteer is unknown to the registry
+        "trainingId": made[("training", tr)], "volunteerId": rid(engine, "volunteer", vols[1]),
+        "completedOn": "2026-04-01", "classHours": "2.00", "result": "ATTENDED"})
+    patch(sandbox, "training-records", portal_tr["id"], {"volunteerId": "VOL8888888888888"})
+
+    first = reconcile(settings, engine)
+    got = {(r["kind"], r["entity"], r["local_id"], r["registry_id"]) for r in findings(engine, first["run_id"])}
+    assert got == {
+        ("field_mismatch", "training", tr, made[("training", tr)]),
+        ("field_mismatch", "training_record", trr, made[("training_record", trr)]),
+        ("field_mismatch", "evaluation", ev, made[("evaluation", ev)]),
+        ("missing_in_registry", "training", lost_training, None),
+        ("missing_in_registry", "evaluation", lost_eval, None),
+        ("broken_link", "commendation", broken, "CMD9999999999999"),
+        ("stale_link", "commendation", org_cmd, made[("commendation", org_cmd)]),
+        ("missing_locally", "commendation", None, national["id"]),
+        ("orphan", "training_record", None, portal_tr["id"]),
+    }, first["listed"]
+    rows = {(r["kind"], r["entity"]): r for r in findings(engine, first["run_id"])}
+    assert json.loads(rows[("field_mismatch", "training")]["fields"]) == ["title"]
+    assert json.loads(rows[("field_mismatch", "training_record")]["fields"]) == ["class_hours"]
+    assert json.loads(rows[("field_mismatch", "evaluation")]["fields"]) == ["competence"]
+    assert json.loads(rows[("stale_link", "commendation")]["fields"]) == ["issuer"]
+    assert json.loads(rows[("orphan", "training_record")]["fields"]) == ["volunteer_id"]
+    details = json.loads(rows[("field_mismatch", "training_record")]["details"])
+    assert (details["local"]["class_hours"], details["registry"]["class_hours"]) == (250, 300)  # hundredths of an hour
+    # who must fix each: the training's org (the team, specialized line), the evaluator, the commended team, the
+    # training's unit; all in Harbin (2301)
+    assert all(r["city_code"] == "2301" for r in rows.values()), [(k, r["city_code"], r["org_line"]) for k, r in rows.items() if r["city_code"] != "2301"]
+    assert rows[("field_mismatch", "training")]["org_line"] == "specialized"
+    assert rows[("stale_link", "commendation")]["org_line"] == "specialized"
+    assert rows[("field_mismatch", "evaluation")]["org_line"] == "specialized"
+
+    repaired = reconcile(settings, engine, repair=True)
+    actions = {(r["kind"], r["entity"]): (r["action"], r["action_state"])
+               for r in findings(engine, repaired["run_id"])}
+    assert actions[("field_mismatch", "training")] == ("push", "queued")
+    assert actions[("field_mismatch", "training_record")] == ("push", "queued")  # a correction, never merged
+    assert actions[("field_mismatch", "evaluation")] == ("push", "queued")
+    assert actions[("missing_in_registry", "training")] == ("push", "queued")
+    assert actions[("missing_in_registry", "evaluation")] == ("push", "queued")
+    assert actions[("broken_link", "commendation")] == ("relink", "queued")
+    assert actions[("stale_link", "commendation")] == ("pull", "done")
+    assert actions[("orphan", "training_record")] == ("none", "not_allowed")
+    assert actions[("missing_locally", "commendation")][0] == "pull"
+    with engine.connect() as conn:
+        issuer = conn.execute(text("SELECT issuer FROM commendation WHERE id = :i"), {"i": org_cmd}).scalar_one()
+        queued = set(conn.execute(text("SELECT entity, local_id FROM outbox WHERE state = 'pending'")).all())
+        hours = conn.execute(text("SELECT class_hours FROM training_record WHERE id = :i"), {"i": trr}).scalar_one()
+    assert issuer == "黑龙江省志愿服务联合会"
+    assert hours == 250  # the platform's record stands: pushed as a correction, not overwritten
+    assert {("training", tr), ("training_record", trr), ("evaluation", ev), ("training", lost_training),
+            ("evaluation", lost_eval), ("commendation", broken)} <= queued
+    # the registry's record of the training record is left as it is until the relay sends the correction
+    assert v.registry_record(sandbox, "training_record", made[("training_record", trr)])["classHours"] == "3.00"
+
+
+def test_v11_region_scope_and_kind_names(settings, engine, sandbox) -> None:
+    """``--kind trainings,evaluations`` compares those kinds only; ``--region`` places a training by its own region
+    code and an evaluation by its evaluator's."""
+    w = world(engine, settings)
+    v.add_v11(engine, w)
+    v.push_v11(settings, engine)
+    with engine.begin() as conn, suppress_outbox(conn):
+        v.training(conn, w["tree"]["team"], title="岗位培训", region_code="230203")  # another city
+        v.evaluation(conn, w["activity"], w["vols"][2], w["tree"]["team"])
+    only = reconcile(settings, engine, kinds=["trainings", "evaluations"], region="2301")
+    assert set(only["compared"]) == {"training", "evaluation"}
+    assert only["discrepancies"] == {"missing_in_registry": 1}
+    assert only["listed"][0]["entity"] == "evaluation"
+    other = reconcile(settings, engine, kinds=["trainings"], region="2302")
+    assert other["discrepancies"] == {"missing_in_registry": 1}
+    r = httpx.get(f"{sandbox.admin_url}/counters")
+    assert r.status_code == 200
