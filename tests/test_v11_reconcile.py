@@ -130,3 +130,51 @@ def test_v11_region_scope_and_kind_names(settings, engine, sandbox) -> None:
     assert other["discrepancies"] == {"missing_in_registry": 1}
     r = httpx.get(f"{sandbox.admin_url}/counters")
     assert r.status_code == 200
+
+
+def test_v11_resync_of_a_volunteer_an_org_subtree_and_a_kind(settings, engine, sandbox) -> None:
+    """``regsync resync``: a volunteer's scope holds their training records, commendations and evaluations; an org
+    subtree's its trainings (with their records), commendations and evaluations; ``--kind`` narrows a scope; a
+    training record's mismatch is queued as a push (a correction), an evaluation's too."""
+    from typer.testing import CliRunner
+
+    from regsync.console.cli import app
+    from regsync.flows.resync import Target, run_resync
+
+    w = world(engine, settings)
+    ids = v.add_v11(engine, w)
+    made = v.push_v11(settings, engine)
+    with engine.begin() as conn, suppress_outbox(conn):
+        conn.execute(text("UPDATE training_record SET result = 'ATTENDED' WHERE id = :i"),
+                     {"i": ids["training_record"]})
+        conn.execute(text("UPDATE evaluation SET comment = '认真负责，服务热情' WHERE id = :i"), {"i": ids["evaluation"]})
+        conn.execute(text("UPDATE training SET contact_name = '李强' WHERE id = :i"), {"i": ids["training"]})
+    vol = str(w["vols"][0])
+    code, plan = run_resync(settings, Target("volunteer", vol), reason="check", actor="op", engine=engine,
+                            dry_run=True)
+    assert code == 0 and plan["discrepancies"] == {"field_mismatch": 2}, plan["listed"]
+    assert {(d["entity"], d["action"]) for d in plan["listed"]} == {("training_record", "push"),
+                                                                    ("evaluation", "push")}
+    assert plan["compared"]["commendation"] == {"local": 1, "registry": 1, "pairs": 1}
+    code, org = run_resync(settings, Target("org", str(w["tree"]["unit"]), subtree=True), reason="check",
+                           actor="op", engine=engine, dry_run=True)
+    assert code == 0 and {d["entity"] for d in org["listed"]} == {"training", "training_record", "evaluation"}
+    assert org["compared"]["commendation"]["pairs"] == 1  # the team's own commendation
+    only = run_resync(settings, Target("org", str(w["tree"]["unit"]), subtree=True, kinds=("training",)),
+                      reason="check", actor="op", engine=engine)[1]
+    assert set(only["compared"]) == {"training"} and only["queued"] == {"field_mismatch": 1}
+    env = {"REGSYNC_DATABASE_URL": settings.database.url, "REGSYNC_REGISTRY_URL": settings.registry.url,
+           "REGSYNC_CLIENT_ID": settings.registry.client_id or "",
+           "REGSYNC_CLIENT_SECRET": settings.registry.client_secret or "", "REGSYNC_LOG_LEVEL": "WARNING"}
+    res = CliRunner().invoke(app, ["resync", "volunteer", vol, "--kind", "training_records", "--reason", "hotline",
+                                   "--json"], env=env)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert set(out["compared"]) == {"training_record"} and out["queued"] == {"field_mismatch": 1}
+    assert out["target"] == f"volunteer:{vol} kinds=training_record"
+    with engine.connect() as conn:
+        pending = set(conn.execute(text("SELECT entity, local_id FROM outbox WHERE state = 'pending'")).all())
+    assert pending == {("training", ids["training"]), ("training_record", ids["training_record"])}
+    assert made[("training_record", ids["training_record"])]
+    bad = CliRunner().invoke(app, ["resync", "region", "2301", "--kind", "awards", "--reason", "x"], env=env)
+    assert bad.exit_code == 2

@@ -297,17 +297,30 @@ def region_holds_records(conn: Connection, region: str) -> bool:
 
 def ids_of_volunteers(conn: Connection, kind: str, volunteer_ids: Sequence[int]) -> Iterator[list[int]]:
     """Keyset pages (:data:`ID_PAGE` ids, ascending within each :data:`ID_PAGE` volunteers) of the local ids of
-    the memberships or service records (``kind``) of these volunteers; no read transaction is held between
-    pages."""
+    the records of ``kind`` of these volunteers (memberships, service records, and v1.1's training records,
+    commendations and evaluations: the rows whose ``volunteer_id`` is one of them); no read transaction is held
+    between pages."""
     sql = f"SELECT id FROM {own_sql(conn, TABLES[kind])} WHERE volunteer_id IN :v AND id > :last"  # noqa: S608
     for i in range(0, len(volunteer_ids), ID_PAGE):
         yield from _keyset_in(conn, sql, "v", volunteer_ids[i:i + ID_PAGE])
 
 
+#: The records of these orgs: kind → the SELECT of their ids (``:o`` the orgs) where the column is not ``org_id``.
+_OF_ORGS = {
+    "evaluation": "SELECT id FROM {evaluation} WHERE evaluator_org_id IN :o AND id > :last",
+    "training_record": "SELECT id FROM {training_record} WHERE training_id IN (SELECT t.id FROM {training} t "
+                       "WHERE t.org_id IN :o) AND id > :last",
+}
+
+
 def ids_of_orgs(conn: Connection, kind: str, org_ids: Sequence[int]) -> Iterator[list[int]]:
     """Keyset pages (as :func:`ids_of_volunteers`, by :data:`ID_PAGE` orgs) of the local ids of the memberships,
-    activities or service records (``kind``) of these orgs."""
-    sql = f"SELECT id FROM {own_sql(conn, TABLES[kind])} WHERE org_id IN :o AND id > :last"  # noqa: S608
+    activities or service records (``kind``) of these orgs, and (v1.1) their trainings, the records of their
+    trainings, their commendations (the orgs commended) and the evaluations they made."""
+    if kind in _OF_ORGS:
+        sql = own_format(conn, _OF_ORGS[kind])
+    else:
+        sql = f"SELECT id FROM {own_sql(conn, TABLES[kind])} WHERE org_id IN :o AND id > :last"  # noqa: S608
     for i in range(0, len(org_ids), ID_PAGE):
         yield from _keyset_in(conn, sql, "o", org_ids[i:i + ID_PAGE])
 
