@@ -100,12 +100,16 @@ def test_v11_discrepancies_are_found_attributed_and_repaired(settings, engine, s
     assert actions[("broken_link", "commendation")] == ("relink", "queued")
     assert actions[("stale_link", "commendation")] == ("pull", "done")
     assert actions[("orphan", "training_record")] == ("none", "not_allowed")
-    assert actions[("missing_locally", "commendation")][0] == "pull"
+    assert actions[("missing_locally", "commendation")] == ("pull", "done")  # the portal's, come home
     with engine.connect() as conn:
+        pulled = conn.execute(text("SELECT c.volunteer_id, c.title, l.how FROM commendation c JOIN link l ON "
+                                   "l.entity = 'commendation' AND l.local_id = c.id WHERE l.registry_id = :r"),
+                              {"r": national["id"]}).one()
         issuer = conn.execute(text("SELECT issuer FROM commendation WHERE id = :i"), {"i": org_cmd}).scalar_one()
         queued = set(conn.execute(text("SELECT entity, local_id FROM outbox WHERE state = 'pending'")).all())
         hours = conn.execute(text("SELECT class_hours FROM training_record WHERE id = :i"), {"i": trr}).scalar_one()
     assert issuer == "黑龙江省志愿服务联合会"
+    assert tuple(pulled) == (vols[3], "全国优秀志愿者", "registry_owned")
     assert hours == 250  # the platform's record stands: pushed as a correction, not overwritten
     assert {("training", tr), ("training_record", trr), ("evaluation", ev), ("training", lost_training),
             ("evaluation", lost_eval), ("commendation", broken)} <= queued
