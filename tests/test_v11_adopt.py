@@ -9,9 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Engine, text
-
 import httpx
+from sqlalchemy import Engine, text
 
 import v11util as v
 from regsync.db.links import registry_ids_of

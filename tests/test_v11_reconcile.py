@@ -40,8 +40,7 @@ def test_v11_discrepancies_are_found_attributed_and_repaired(settings, engine, s
     t, vols = w["tree"], w["vols"]
     ids = v.add_v11(engine, w)
     made = v.push_v11(settings, engine)
-    tr, trr, cmd, org_cmd, ev = (ids["training"], ids["training_record"], ids["commendation"],
-                                 ids["org_commendation"], ids["evaluation"])
+    tr, trr, org_cmd, ev = ids["training"], ids["training_record"], ids["org_commendation"], ids["evaluation"]
     with engine.begin() as conn, suppress_outbox(conn):  # local changes that never reached the outbox
         conn.execute(text("UPDATE training SET title = '应急救护培训（第二期）' WHERE id = :i"), {"i": tr})
         conn.execute(text("UPDATE training_record SET class_hours = 250 WHERE id = :i"), {"i": trr})
@@ -84,7 +83,8 @@ def test_v11_discrepancies_are_found_attributed_and_repaired(settings, engine, s
     assert (details["local"]["class_hours"], details["registry"]["class_hours"]) == (250, 300)  # hundredths of an hour
     # who must fix each: the training's org (the team, specialized line), the evaluator, the commended team, the
     # training's unit; all in Harbin (2301)
-    assert all(r["city_code"] == "2301" for r in rows.values()), [(k, r["city_code"], r["org_line"]) for k, r in rows.items() if r["city_code"] != "2301"]
+    assert all(r["city_code"] == "2301" for r in rows.values()), [
+        (k, r["city_code"], r["org_line"]) for k, r in rows.items() if r["city_code"] != "2301"]
     assert rows[("field_mismatch", "training")]["org_line"] == "specialized"
     assert rows[("stale_link", "commendation")]["org_line"] == "specialized"
     assert rows[("field_mismatch", "evaluation")]["org_line"] == "specialized"
@@ -151,7 +151,8 @@ def test_v11_resync_of_a_volunteer_an_org_subtree_and_a_kind(settings, engine, s
     with engine.begin() as conn, suppress_outbox(conn):
         conn.execute(text("UPDATE training_record SET result = 'ATTENDED' WHERE id = :i"),
                      {"i": ids["training_record"]})
-        conn.execute(text("UPDATE evaluation SET comment = '认真负责，服务热情' WHERE id = :i"), {"i": ids["evaluation"]})
+        conn.execute(text("UPDATE evaluation SET comment = '认真负责，服务热情' WHERE id = :i"),
+                     {"i": ids["evaluation"]})
         conn.execute(text("UPDATE training SET contact_name = '李强' WHERE id = :i"), {"i": ids["training"]})
     vol = str(w["vols"][0])
     code, plan = run_resync(settings, Target("volunteer", vol), reason="check", actor="op", engine=engine,

@@ -28,7 +28,8 @@ COLLECTIONS = {"training": "trainings", "training_record": "training-records", "
 def training(conn: Any, org_id: int, **kw: Any) -> int:
     """A completed in-person training of ``org_id``: 3.00 class hours on 2026-04-01, 09:00–13:00 (+08:00)."""
     row = dict(org_id=org_id, title="应急救护培训", training_type="GENERAL", mode="IN_PERSON", region_code="230102",
-               address="哈尔滨市南岗区红军街1号", starts_at=dt.datetime(2026, 4, 1, 1), ends_at=dt.datetime(2026, 4, 1, 5),
+               address="哈尔滨市南岗区红军街1号", starts_at=dt.datetime(2026, 4, 1, 1),
+               ends_at=dt.datetime(2026, 4, 1, 5),
                class_hours=300, contact_name="王芳", contact_phone="13900001111", status="COMPLETED")
     row.update(kw)
     return f.insert(conn, "training", **row)
@@ -43,7 +44,8 @@ def training_record(conn: Any, training_id: int, volunteer_id: int, **kw: Any) -
 
 def commendation(conn: Any, *, volunteer_id: int | None = None, org_id: int | None = None, **kw: Any) -> int:
     row = dict(volunteer_id=volunteer_id, org_id=org_id, title="优秀志愿者", awarded_on=dt.date(2026, 6, 1),
-               issuer="哈尔滨市志愿者协会", document_name="关于表彰优秀志愿者的决定", document_number="哈志协〔2026〕3号",
+               issuer="哈尔滨市志愿者协会", document_name="关于表彰优秀志愿者的决定",
+               document_number="哈志协〔2026〕3号",
                content=None, status="ACTIVE")
     row.update(kw)
     return f.insert(conn, "commendation", **row)

@@ -16,7 +16,7 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, ColumnElement, Table, bindparam, exists, select, text
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, exists, select, text
 
 from regsync.db.models import Base, Link, Outbox
 from regsync.db.session import MYSQL_CHARSET, MYSQL_COLLATION, is_mysql
