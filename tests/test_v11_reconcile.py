@@ -183,3 +183,91 @@ def test_v11_resync_of_a_volunteer_an_org_subtree_and_a_kind(settings, engine, s
     assert made[("training_record", ids["training_record"])]
     bad = CliRunner().invoke(app, ["resync", "region", "2301", "--kind", "awards", "--reason", "x"], env=env)
     assert bad.exit_code == 2
+
+
+#: Per v1.1 kind: a local field edit (column, SQL value) → field_mismatch; a registry edit (wire field, value) →
+#: stale_link (Python field); a registry reference to an unknown record (wire field, id, Python field) → orphan, for
+#: the kinds whose province does not follow that reference (a commendation's follows its subject: none).
+CASES: dict[str, dict[str, Any]] = {
+    "training": {"edit": ("title", "'应急救护培训（修订）'"), "moved": ("contactName", "赵六", "contact_name"),
+                 "orphan": ("orgId", "ORG8888888888888", "org_id")},
+    "training_record": {"edit": ("class_hours", "200"), "moved": ("result", "ATTENDED", "result"),
+                        "orphan": ("volunteerId", "VOL8888888888888", "volunteer_id")},
+    "commendation": {"edit": ("issuer", "'哈尔滨市文明办'"), "moved": ("documentNumber", "哈志协〔2026〕9号",
+                                                                     "document_number"), "orphan": None},
+    "evaluation": {"edit": ("competence", "5"), "moved": ("comment", "服务热情", "comment"),
+                   "orphan": ("volunteerId", "VOL8888888888888", "volunteer_id")},
+}
+
+
+def _rows(conn: Any, kind: str, w: dict[str, Any], training: int, n: int) -> list[int]:
+    """``n`` local rows of ``kind`` on the world ``w``, the i-th of volunteer i (mod 4)."""
+    t, vols = w["tree"], w["vols"]
+    if kind == "training":
+        return [v.training(conn, t["team"], title=f"志愿服务培训第{i + 1}期") for i in range(n)]
+    if kind == "training_record":
+        return [v.training_record(conn, training, vols[i % 4]) for i in range(n)]
+    if kind == "commendation":
+        return [v.commendation(conn, volunteer_id=vols[i % 4], title=f"优秀志愿者（第{i + 1}批）") for i in range(n)]
+    return [v.evaluation(conn, w["activity"], vols[i % 4], t["team"]) for i in range(n)]
+
+
+def test_each_v11_kind_shows_each_kind_of_difference_and_repair_fixes_what_policy_allows(
+        settings, engine, sandbox) -> None:
+    """For each of the four kinds: a field changed locally (field_mismatch), one changed in the registry
+    (stale_link), a reference the registry does not know (orphan), a row deleted locally (missing_locally: the relay
+    ends the registry's record), a link to an id the registry does not know (broken_link) and a row never pushed
+    (missing_in_registry); ``--repair`` queues the pushes, pulls the registry's change (a training record's is pushed
+    back as a correction: never merged), relinks, and leaves orphans to people."""
+    w = world(engine, settings)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE activity SET status = 'COMPLETED' WHERE id = :i"), {"i": w["activity"]})
+        training = v.training(conn, w["tree"]["team"], title="培训记录所属培训")
+        rows = {kind: _rows(conn, kind, w, training, 4) for kind in CASES}
+    made = v.push_v11(settings, engine)
+    with engine.begin() as conn, suppress_outbox(conn):
+        extra = {kind: _rows(conn, kind, w, training, 2) for kind in CASES}  # [broken, never pushed]
+        for kind, (field, _move, _orphan) in ((k, (c["edit"], c["moved"], c["orphan"])) for k, c in CASES.items()):
+            conn.execute(text(f"UPDATE {kind} SET {field[0]} = {field[1]} WHERE id = :i"),  # noqa: S608
+                         {"i": rows[kind][0]})
+            conn.execute(text(f"DELETE FROM {kind} WHERE id = :i"), {"i": rows[kind][3]})  # noqa: S608
+    for kind, case in CASES.items():
+        _link(engine, kind, extra[kind][0], f"{kind[:3].upper()}9999999999999")
+        patch(sandbox, v.COLLECTIONS[kind], made[(kind, rows[kind][1])], {case["moved"][0]: case["moved"][1]})
+        if case["orphan"]:
+            patch(sandbox, v.COLLECTIONS[kind], made[(kind, rows[kind][2])], {case["orphan"][0]: case["orphan"][1]})
+
+    found = reconcile(settings, engine, kinds=list(v.COLLECTIONS.values()))
+    got = {(r["entity"], r["kind"]): r for r in findings(engine, found["run_id"]) if r["entity"] in CASES}
+    for kind, case in CASES.items():
+        expected = {
+            ("field_mismatch", rows[kind][0], made[(kind, rows[kind][0])]),
+            ("stale_link", rows[kind][1], made[(kind, rows[kind][1])]),
+            ("missing_locally", rows[kind][3], made[(kind, rows[kind][3])]),
+            ("broken_link", extra[kind][0], f"{kind[:3].upper()}9999999999999"),
+            ("missing_in_registry", extra[kind][1], None)}
+        if case["orphan"]:
+            expected.add(("orphan", rows[kind][2], made[(kind, rows[kind][2])]))
+        assert {(k, r["local_id"], r["registry_id"]) for (e, k), r in got.items() if e == kind} == expected, kind
+        assert json.loads(got[(kind, "field_mismatch")]["fields"]) == [case["edit"][0]], kind
+        assert json.loads(got[(kind, "stale_link")]["fields"]) == [case["moved"][2]], kind
+        if case["orphan"]:
+            assert json.loads(got[(kind, "orphan")]["fields"]) == [case["orphan"][2]], kind
+        assert json.loads(got[(kind, "missing_locally")]["details"])["local_deleted"] is True
+
+    fixed = reconcile(settings, engine, kinds=list(v.COLLECTIONS.values()), repair=True)
+    acts = {(r["entity"], r["kind"]): (r["action"], r["action_state"]) for r in findings(engine, fixed["run_id"])}
+    for kind, case in CASES.items():
+        assert acts[(kind, "field_mismatch")] == ("push", "queued"), kind
+        # the registry's change comes home, but a training record is never merged: the platform's is pushed
+        assert acts[(kind, "stale_link")] == (("push", "queued") if kind == "training_record" else ("pull", "done"))
+        assert acts[(kind, "missing_locally")] == ("push", "queued"), kind  # the relay ends the registry's record
+        assert acts[(kind, "broken_link")] == ("relink", "queued"), kind
+        assert acts[(kind, "missing_in_registry")] == ("push", "queued"), kind
+        if case["orphan"]:
+            assert acts[(kind, "orphan")] == ("none", "not_allowed"), kind
+    with engine.connect() as conn:
+        pulled = {kind: conn.execute(text(f"SELECT {c['moved'][2]} FROM {kind} WHERE id = :i"),  # noqa: S608
+                                     {"i": rows[kind][1]}).scalar_one() for kind, c in CASES.items()}
+    assert pulled == {"training": "赵六", "training_record": "PASSED", "commendation": "哈志协〔2026〕9号",
+                      "evaluation": "服务热情"}
