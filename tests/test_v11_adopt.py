@@ -12,13 +12,14 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, text
 
+import factories as f
 import v11util as v
 from regsync.db.links import registry_ids_of
 from regsync.db.platform.read import load_record
 from regsync.domain.projection import REFERENCES, project_local
 from regsync.flows.adopt import HELD_CODE, run_adopt
 from regsync.registry import wire
-from test_reconcile import reconcile, world
+from test_reconcile import reconcile, sync, world
 
 
 def _wire_doc(engine: Engine, kind: str, local_id: int, refs: dict[tuple[str, int], str] | None = None,
@@ -42,6 +43,10 @@ def _wire_doc(engine: Engine, kind: str, local_id: int, refs: dict[tuple[str, in
 def _setup(engine: Engine, settings: Any, sandbox: Any) -> dict[str, Any]:
     w = world(engine, settings)
     t, vols = w["tree"], w["vols"]
+    with engine.begin() as conn:  # the same person again, later: the relay links the row as a duplicate
+        number = conn.execute(text("SELECT id_number FROM volunteer WHERE id = :i"), {"i": vols[1]}).scalar_one()
+        dup = f.volunteer(conn, id_number=number, registered_at=dt.datetime(2023, 1, 1))
+    sync(settings, engine)
     with engine.begin() as conn:
         conn.execute(text("UPDATE activity SET status = 'COMPLETED' WHERE id = :i"), {"i": w["activity"]})
     v.push_v11(settings, engine, kinds=())  # the activity completed in the registry too
@@ -51,6 +56,8 @@ def _setup(engine: Engine, settings: Any, sandbox: Any) -> dict[str, Any]:
                                   ends_at=dt.datetime(2026, 4, 2, 5)),
                "lone": v.training(conn, t["team"], title="只在平台的培训")}  # no registry record: stays unlinked
         ids["training_record"] = v.training_record(conn, ids["training"], vols[0])
+        # the person's second row holds their training record: it goes under the primary's registry id
+        ids["dup_record"] = v.training_record(conn, ids["training"], dup)
         ids["commendation"] = v.commendation(conn, volunteer_id=vols[0])
         ids["scheme"] = v.commendation(conn, org_id=t["team"], title="2025年度志愿服务光荣奖",
                                        scheme="PROVINCIAL_ANNUAL", tier="HONOR", year=2025,
@@ -65,8 +72,9 @@ def _setup(engine: Engine, settings: Any, sandbox: Any) -> dict[str, Any]:
     reg["training"] = bulk("training", [_wire_doc(engine, "training", ids["training"])])[0]
     reg["twins"] = bulk("training", [_wire_doc(engine, "training", ids["twin"]),
                                      _wire_doc(engine, "training", ids["twin"])])
-    reg["training_record"] = bulk("training_record", [_wire_doc(
-        engine, "training_record", ids["training_record"], {("training", ids["training"]): reg["training"]})])[0]
+    reg["training_record"], reg["dup_record"] = bulk("training_record", [_wire_doc(
+        engine, "training_record", local_id, {("training", ids["training"]): reg["training"]})
+        for local_id in (ids["training_record"], ids["dup_record"])])
     reg["commendation"] = bulk("commendation", [_wire_doc(engine, "commendation", ids["commendation"])])[0]
     # the scheme's commendation under another title: named by subject, scheme and year
     reg["scheme"] = bulk("commendation", [_wire_doc(engine, "commendation", ids["scheme"],
@@ -89,19 +97,20 @@ def test_v11_kinds_are_adopted_by_natural_keys_and_a_twin_is_held(settings, engi
     plan_code, plan = run_adopt(settings, engine=engine, dry_run=True)
     assert plan_code == 0, plan
     assert {k: plan["linked"].get(k) for k in ("training", "training_record", "commendation", "evaluation")} == {
-        "training": 1, "training_record": 1, "commendation": 2, "evaluation": 1}
+        "training": 1, "training_record": 2, "commendation": 2, "evaluation": 1}
     assert _links(engine) == {}  # a plan links nothing
 
     code, summary = run_adopt(settings, engine=engine)
     assert code == 0 and summary["status"] == "success", summary
     assert {k: summary["linked"].get(k) for k in ("training", "training_record", "commendation", "evaluation")} \
-        == {"training": 1, "training_record": 1, "commendation": 2, "evaluation": 1}
+        == {"training": 1, "training_record": 2, "commendation": 2, "evaluation": 1}
     assert summary["ambiguous"] == {"training": 2}
     assert summary["local_unlinked"]["training"] == 2  # the twin (held) and the platform's own
     links = _links(engine)
     # records older channels left are the registry's (registry-api.md §1 "ownership"): taken as they are
     assert links == {("training", ids["training"]): (reg["training"], "registry_owned"),
                      ("training_record", ids["training_record"]): (reg["training_record"], "registry_owned"),
+                     ("training_record", ids["dup_record"]): (reg["dup_record"], "registry_owned"),
                      ("commendation", ids["commendation"]): (reg["commendation"], "registry_owned"),
                      ("commendation", ids["scheme"]): (reg["scheme"], "registry_owned"),
                      ("evaluation", ids["evaluation"]): (reg["evaluation"], "registry_owned")}
