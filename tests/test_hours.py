@@ -41,6 +41,8 @@ def test_summary_per_city_and_line_with_stars_on_each_side() -> None:
         "volunteers": 4, "local_hours": 192_550, "registry_hours": 191_950, "registry_total_hours": 193_000,
         "hours_diff": 600, "volunteers_differing": 2,
         "stars_local": [1, 1, 1, 0, 0, 1], "stars_registry": [1, 1, 1, 0, 0, 1],
+        "local_training_hours": 0, "registry_training_hours": 0, "training_hours_diff": 0,
+        "volunteers_training_differing": 0,
     }
     assert list(s["by_city"]) == ["2301", "2302", "unknown"]
     assert s["by_city"]["2301"]["local_hours"] == 42_050
@@ -54,6 +56,31 @@ def test_summary_per_city_and_line_with_stars_on_each_side() -> None:
         for key in ("volunteers", "local_hours", "registry_hours", "hours_diff"):
             assert sum(g[key] for g in s[breakdown].values()) == s["total"][key]
     assert json.loads(json.dumps(s)) == s
+
+
+def test_training_hours_beside_and_star_levels_by_city_and_line() -> None:
+    """Issue 16, point 7: a person's training hours on both sides (the platform's accepted training records' class
+    hours, the registry's trainingHours) are summed beside the service hours and give no star; the star levels are
+    crossed by city and line."""
+    s = hours_summary([
+        ("2301", "regional", 12_000, 12_000, 12_000, 300, 300),
+        ("2301", "specialized", 30_000, 30_000, 30_000, 450, 300),   # a training record not in the registry
+        ("2301", "specialized", 0, 0, 0, 200, 0),                    # trainings only: no star
+        ("2302", "regional", 60_000, 60_000, 60_000),                # no training figures: 0 on both sides
+    ])
+    t = s["total"]
+    assert (t["local_training_hours"], t["registry_training_hours"], t["training_hours_diff"]) == (950, 600, 350)
+    assert t["volunteers_training_differing"] == 2
+    assert s["by_city"]["2301"]["local_training_hours"] == 950 and s["by_city"]["2302"]["local_training_hours"] == 0
+    assert t["stars_local"] == [1, 1, 1, 1, 0, 0]
+    cross = s["by_city_line"]
+    assert list(cross) == ["2301", "2302"] and list(cross["2301"]) == ["regional", "specialized"]
+    assert cross["2301"]["specialized"]["volunteers"] == 2
+    assert cross["2301"]["specialized"]["stars_local"] == [1, 0, 1, 0, 0, 0]
+    assert cross["2302"]["regional"]["stars_registry"] == [0, 0, 0, 1, 0, 0]
+    assert sum(g["volunteers"] for lines in cross.values() for g in lines.values()) == t["volunteers"]
+    with pytest.raises(ValueError, match="local_training_hours"):
+        HoursAggregator().add("2301", None, 0, 0, 0, -50, 0)
 
 
 def test_local_star_from_local_hours_registry_star_from_registry_total() -> None:

@@ -75,7 +75,7 @@ def test_a_record_that_agrees_on_both_sides_and_the_json_shape(settings, engine)
     out = json.loads(res.stdout)  # one JSON object, nothing else on stdout
     assert set(out) == {"kind", "key", "local_id", "registry_id", "local_found", "registry_state", "registry_error",
                         "local_error", "personal_data", "audit_id", "in_agreement", "fields", "registry_meta",
-                        "link", "outbox", "conflicts", "discrepancies", "audit"}
+                        "link", "outbox", "conflicts", "discrepancies", "audit", "records"}
     assert [x["field"] for x in out["fields"]] == ["name", "id_type", "id_number", "gender", "birth_date", "phone",
                                                     "region_code", "skills", "home_province", "status"]
     assert set(out["fields"][0]) == {"field", "local", "registry", "base", "differs", "base_differs", "changed"}
@@ -93,6 +93,51 @@ def test_a_record_that_agrees_on_both_sides_and_the_json_shape(settings, engine)
     assert res.exit_code == 0, res.output
     assert "the two sides agree" in res.stdout and "masked" in res.stdout and res.stdout.count("≠") == 1  # the legend
     assert number not in res.stdout and phone not in res.stdout
+
+
+def test_a_training_record_and_a_volunteer_with_trainings_commendations_and_evaluations(settings, engine) -> None:
+    """Issue 16, point 7: ``show training-record`` compares a v1.1 record field by field (class hours in hundredths);
+    a volunteer's view lists their trainings with class hours (the accepted ones' sum beside the registry's
+    trainingHours), commendations and evaluations, in words in Chinese."""
+    import v11util as v11
+
+    w = world(engine, settings)
+    ids = v11.add_v11(engine, w)
+    v11.push_v11(settings, engine)
+    vid = w["vols"][0]
+    with engine.begin() as conn, suppress_outbox(conn):
+        conn.execute(text("UPDATE training_record SET class_hours = 250 WHERE id = :i"), {"i": ids["training_record"]})
+        second = v11.training(conn, w["tree"]["unit"], title="心理疏导专业培训", training_type="PROFESSIONAL",
+                              mode="ONLINE", address=None)
+        v11.training_record(conn, second, vid, class_hours=150, result="ATTENDED")  # not in the registry
+    tr = show_record(settings, "training-record", str(ids["training_record"]), engine=engine)
+    assert tr.kind == "training_record" and tr.registry_state == "found" and tr.in_agreement is False
+    assert (field(tr, "class_hours").local, field(tr, "class_hours").registry) == (250, 300)
+    assert [f.field for f in tr.fields if f.differs] == ["class_hours"]
+    assert field(tr, "training_id").local_ref == ids["training"]
+    assert tr.records == {}  # only a volunteer's view lists records
+
+    view = show_record(settings, "volunteer", str(vid), engine=engine)
+    r = view.records
+    assert (r["trainings_total"], r["commendations_total"], r["evaluations_total"]) == (2, 1, 1)
+    assert r["training_hours"] == 400  # 2.50 + 1.50 h on the platform, both ACCEPTED
+    assert r["registry_training_hours"] == 300  # the registry's trainingHours: the one record it has, 3.00 h
+    assert [(x["title"], x["class_hours"], x["registry_id"] is None) for x in r["trainings"]] == [
+        ("心理疏导专业培训", 150, True), ("应急救护培训", 250, False)]  # newest first
+    assert r["commendations"][0]["title"] == "优秀志愿者" and r["evaluations"][0]["competence"] == 3
+
+    res = cli(settings, "volunteer", str(vid), "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)["records"]
+    assert out["trainings"][1]["completed_on"] == "2026-04-01" and out["training_hours"] == 400
+    res = cli(settings, "volunteer", str(vid), REGSYNC_LANG="zh-CN")
+    assert res.exit_code == 0, res.output
+    assert "培训：共 2 条培训记录" in res.stdout and "省平台已通过的培训学时 4.00 小时" in res.stdout
+    assert "全国系统培训学时 3.00 小时" in res.stdout
+    assert "表彰：共 1 条" in res.stdout and "评价：共 1 条" in res.stdout and "心理疏导专业培训" in res.stdout
+    res = cli(settings, "training-record", str(ids["training_record"]), REGSYNC_LANG="zh-CN")
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("培训记录 ")
 
 
 def _membership_of(engine: Engine, vid: int) -> int:

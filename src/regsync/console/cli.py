@@ -8,6 +8,7 @@ data: the run is *partial*), 1 the run failed, 2 a usage or configuration error,
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
@@ -67,7 +68,7 @@ from regsync.flows.operator import (
     parse_targets,
     run_list,
 )
-from regsync.flows.reconcile import run_reconcile
+from regsync.flows.reconcile import parse_kinds, run_reconcile
 from regsync.flows.resync import ResyncUsageError, Target, run_resync
 from regsync.flows.runs import require_registry
 from regsync.flows.sync import run_sync
@@ -847,7 +848,8 @@ def _findings_title(head: str, summary: dict[str, Any]) -> str:
 def reconcile(config: ConfigOpt = None,
               kind: Annotated[list[str] | None, typer.Option(
                   "--kind", help="Only these kinds (repeatable): orgs, volunteers, memberships, activities, "
-                                 "service_records.")] = None,
+                                 "service_records, trainings, training_records, commendations, evaluations.")
+              ] = None,
               region: Annotated[str | None, typer.Option(
                   "--region", help="Only records of this GB/T 2260 region of the province: 2301 or 230100 is "
                                    "the whole city, 230102 one district.")] = None,
@@ -903,10 +905,21 @@ RegistryIdOpt = Annotated[bool, typer.Option("--registry-id", help="The id is a 
 PlanOpt = Annotated[bool, typer.Option("--dry-run", help="Print the plan only; change nothing.")]
 
 
+ResyncKindOpt = Annotated[list[str] | None, typer.Option(
+    "--kind", help="Only these kinds (repeatable): orgs, volunteers, memberships, activities, service_records, "
+                   "trainings, training_records, commendations, evaluations.")]
+
+
 def _resync(config: Path | None, target: Any, reason: str, actor: str | None, dry_run: bool,
-            json_output: bool) -> None:
+            json_output: bool, kind: list[str] | None = None) -> None:
 
     settings = _setup(config, json_output)
+    if kind:
+        try:
+            target = dataclasses.replace(target, kinds=tuple(parse_kinds(kind)))
+        except ValueError as exc:
+            print_error(_("usage error:"), exc)
+            raise typer.Exit(2) from exc
     with stop_on_signal() as stopping, command_errors():
         try:
             code, summary = run_resync(settings, target, reason=reason, actor=actor, dry_run=dry_run, stop=stopping)
@@ -931,13 +944,13 @@ def resync_volunteer(reason: ReasonOpt,
                      id_number: Annotated[str | None, typer.Option("--id-number", help="The person's ID number.")
                                           ] = None,
                      registry_id: RegistryIdOpt = False, config: ConfigOpt = None, actor: ActorOpt = None,
-                     dry_run: PlanOpt = False, json_output: JsonOpt = False) -> None:
+                     dry_run: PlanOpt = False, json_output: JsonOpt = False, kind: ResyncKindOpt = None) -> None:
     """Resync one volunteer."""
     if (ident is None) == (id_number is None):
         print_error(_("usage error:"), _("give a volunteer ID or --id-number, one of them"))
         raise typer.Exit(2)
     _resync(config, Target("volunteer", ident, id_number=id_number, registry_id=registry_id), reason, actor,
-            dry_run, json_output)
+            dry_run, json_output, kind)
 
 
 @resync_app.command("org", help="Resync one org; with --subtree, every org under it with their memberships, "
@@ -948,10 +961,10 @@ def resync_org(ident: Annotated[str, typer.Argument(metavar="ID", help="Local id
                subtree: Annotated[bool, typer.Option("--subtree", help="Also the child orgs and their records.")
                                   ] = False,
                registry_id: RegistryIdOpt = False, config: ConfigOpt = None, actor: ActorOpt = None,
-               dry_run: PlanOpt = False, json_output: JsonOpt = False) -> None:
+               dry_run: PlanOpt = False, json_output: JsonOpt = False, kind: ResyncKindOpt = None) -> None:
     """Resync one org (and its subtree)."""
     _resync(config, Target("org", ident, registry_id=registry_id, subtree=subtree), reason, actor, dry_run,
-            json_output)
+            json_output, kind)
 
 
 @resync_app.command("region", help="Resync a region: the orgs of both lines, volunteers and activities whose "
@@ -961,9 +974,9 @@ def resync_org(ident: Annotated[str, typer.Argument(metavar="ID", help="Local id
 def resync_region(code: Annotated[str, typer.Argument(metavar="CODE", help="GB/T 2260 region of the province: 2301 "
                                                                            "or 230100 (the whole city), 230102.")],
                   reason: ReasonOpt, config: ConfigOpt = None, actor: ActorOpt = None,
-                  dry_run: PlanOpt = False, json_output: JsonOpt = False) -> None:
+                  dry_run: PlanOpt = False, json_output: JsonOpt = False, kind: ResyncKindOpt = None) -> None:
     """Resync one region."""
-    _resync(config, Target("region", code), reason, actor, dry_run, json_output)
+    _resync(config, Target("region", code), reason, actor, dry_run, json_output, kind)
 
 
 app.command("show", help=SHOW_TEXT["help"], epilog=env_epilog("database", "registry"))(show_command)

@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from regsync.console.common import ActorOpt, ConfigOpt, JsonOpt, cell, command_errors, print_error, print_json, setup
 from regsync.console.outbox import state_word
 from regsync.db.store import StoreError
+from regsync.domain.hours import format_hours
 from regsync.domain.kinds import KIND_ALIASES
 from regsync.domain.masking import mask_text
 from regsync.domain.words import KIND_WORDS, word
@@ -48,7 +49,8 @@ HELP: dict[str, str] = {
                "that name it. ID numbers and phones are masked unless --show-personal-data --reason R (audited). "
                "Exit 0 shown, 1 not found (or the local store unusable), 2 usage, 3 shown without the registry's side "
                "(the registry could not be read)."),
-    "kind": N_("volunteer, org, membership, activity or service-record."),
+    "kind": N_("volunteer, org, membership, activity, service-record, training, training-record, commendation or "
+               "evaluation."),
     "key": N_("The platform's key of the record: its local id, or on a mapped platform its own key (an org code)."),
     "registry_id": N_("Name the record by its registry id instead of KEY."),
     "personal": N_("Show the record's ID numbers and phones in clear (audited; needs --reason)."),
@@ -98,6 +100,13 @@ TEXT: dict[str, str] = {
     "discrepancies_title": gettext_noop("discrepancies in the last {runs} reconcile, resync or adopt run(s)"),
     "audit_none": gettext_noop("audit: no entry names this record"),
     "audit_title": gettext_noop("audit entries that name this record"),
+    "trainings_none": gettext_noop("trainings: none on the platform"),
+    "trainings_title": gettext_noop("trainings: {shown} newest of {total} training record(s); accepted class hours "
+                                    "on the platform {hours} h, the registry's trainingHours {registry} h"),
+    "commendations_none": gettext_noop("commendations: none on the platform"),
+    "commendations_title": gettext_noop("commendations: {shown} newest of {total}"),
+    "evaluations_none": gettext_noop("evaluations: none on the platform"),
+    "evaluations_title": gettext_noop("evaluations: {shown} newest of {total} (scores 1–5)"),
 }
 
 #: The Rich style of the lines so coloured (the whole line).
@@ -207,6 +216,8 @@ def print_view(v: RecordView, out: Console | None = None) -> None:
             out.print(styled("others", ids=_(", ").join(str(i) for i in link["others"])))
     if v.registry_meta:
         out.print(styled("registry_meta", items=_("; ").join(f"{k} {cell(val)}" for k, val in v.registry_meta.items())))
+    if v.records:
+        _print_records(v, out)
     _print_traces(v, out)
 
 
@@ -221,6 +232,13 @@ COLUMN_WORDS: dict[str, str] = {
     "run_id": gettext_noop("run"), "kind": gettext_noop("kind"), "fields": gettext_noop("fields"),
     "action": gettext_noop("action"), "action_state": gettext_noop("action state"), "at": gettext_noop("at"),
     "actor": gettext_noop("actor"), "target": gettext_noop("target"), "reason": gettext_noop("reason"),
+    "local_id": gettext_noop("local id"), "registry_id": gettext_noop("registry id"), "title": gettext_noop("title"),
+    "status": gettext_noop("status"), "training_type": gettext_noop("training type"), "mode": gettext_noop("mode"),
+    "completed_on": gettext_noop("completed on"), "class_hours": gettext_noop("class hours"),
+    "result": gettext_noop("result"), "scheme": gettext_noop("scheme"), "tier": gettext_noop("tier"),
+    "year": gettext_noop("year"), "awarded_on": gettext_noop("awarded on"), "issuer": gettext_noop("issuer"),
+    "punctuality": gettext_noop("punctuality"), "attitude": gettext_noop("attitude"),
+    "competence": gettext_noop("competence"), "evaluated_on": gettext_noop("evaluated on"),
 }
 
 
@@ -233,6 +251,34 @@ _OUTBOX_COLS = ("id", "op", "state", "attempts", "last_code", "last_error", "cre
 _CONFLICT_COLS = ("id", "field", "state", "local_value", "remote_value", "base_value", "detected_at", "resolution")
 _DISCREPANCY_COLS = ("run_id", "kind", "fields", "action", "action_state", "detected_at")
 _AUDIT_COLS = ("id", "at", "actor", "action", "target", "reason")
+_TRAINING_COLS = ("local_id", "registry_id", "title", "training_type", "mode", "completed_on", "class_hours", "result",
+                  "status")
+_COMMENDATION_COLS = ("local_id", "registry_id", "title", "scheme", "tier", "year", "awarded_on", "issuer", "status")
+_EVALUATION_COLS = ("local_id", "registry_id", "title", "punctuality", "attitude", "competence", "evaluated_on",
+                    "status")
+
+
+def _hours(value: Any) -> str:
+    """Hundredths of an hour as hours (``250`` → ``2.50``); ``—`` for none."""
+    return "—" if value is None else format_hours(int(value))
+
+
+def _print_records(v: RecordView, out: Console) -> None:
+    """A volunteer's trainings (class hours as hours), commendations and evaluations on the platform."""
+    r = v.records
+    if not r.get("trainings_total"):
+        out.print(styled("trainings_none"))
+    else:
+        rows = [[_hours(x[c]) if c == "class_hours" else x[c] for c in _TRAINING_COLS] for x in r["trainings"]]
+        out.print(_table(say("trainings_title", shown=len(rows), total=r["trainings_total"],
+                             hours=_hours(r.get("training_hours")), registry=_hours(r.get("registry_training_hours"))),
+                         _TRAINING_COLS, rows))
+    for name, cols in (("commendations", _COMMENDATION_COLS), ("evaluations", _EVALUATION_COLS)):
+        if not r.get(f"{name}_total"):
+            out.print(styled(f"{name}_none"))
+        else:
+            out.print(_table(say(f"{name}_title", shown=len(r[name]), total=r[f"{name}_total"]), cols,
+                             [[x[c] for c in cols] for x in r[name]]))
 
 
 def _print_traces(v: RecordView, out: Console) -> None:

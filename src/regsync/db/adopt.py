@@ -5,7 +5,9 @@ The candidates (registry record ↔ unlinked local row, with the registry's reco
 table, ``adopt_candidate``, on the one connection adopt stages them with (``stage`` below), so that memory stays
 flat however many records the registry holds. The caller commits and rolls back that connection; every other
 function here runs in the caller's connection or transaction. The platform's own rows are read through
-:mod:`regsync.db.platform.read`.
+:mod:`regsync.db.platform.read`, and those of the v1.1 kinds (registry-api.md §4.6–§4.9) by their natural keys here
+(:func:`unlinked_trainings_of`, :func:`unlinked_training_records_of`, :func:`unlinked_commendations_of`,
+:func:`unlinked_evaluations_of`).
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, exists, select, text
 
-from regsync.db.models import Link, Outbox
+from regsync.db.models import Base, Link, Outbox
 from regsync.db.session import MYSQL_CHARSET, MYSQL_COLLATION, is_mysql
 
 #: The code of the outbox rows held by adopt (``failed``): an operator links the right record or retries.
@@ -141,6 +143,77 @@ def insert_link(conn: Connection, kind: str, local_id: int, registry_id: str, *,
         is_duplicate=is_duplicate, revision=0, how=how, linked_at=now, updated_at=now))
 
 
+# ---------------------------------------------------------------------------------------------- v1.1 natural keys
+# The unlinked rows of the v1.1 kinds whose references are among a batch's (design.md, flow 4): one query per batch
+# of registry records; the matching itself is the caller's (regsync.flows.adopt).
+
+
+def _unlinked_rows(t: Table, kind: str) -> ColumnElement[bool]:
+    """A row of ``t`` (the table of ``kind``) that no link of ``kind`` names."""
+    return ~exists().where(Link.entity == kind, Link.local_id == t.c.id)
+
+
+def unlinked_trainings_of(conn: Connection, org_ids: Sequence[int]) -> list[tuple[int, int, str, Any]]:
+    """The unlinked trainings of the local orgs ``org_ids``.
+
+    Returns:
+        ``(local id, org_id, title as stored, starts_at)`` of each (``starts_at`` naive UTC as the driver gives it:
+        a datetime, or text on SQLite), in no set order.
+    """
+    t = Base.metadata.tables["training"]
+    return [(int(i), int(o), title, starts) for i, o, title, starts in conn.execute(
+        select(t.c.id, t.c.org_id, t.c.title, t.c.starts_at).where(
+            t.c.org_id.in_(list(org_ids)), _unlinked_rows(t, "training")))]
+
+
+def unlinked_training_records_of(conn: Connection, training_ids: Sequence[int], volunteer_ids: Sequence[int]
+                                 ) -> list[tuple[int, int, int]]:
+    """The unlinked ``ACCEPTED`` training records of any of the local trainings ``training_ids`` and any of the local
+    volunteers ``volunteer_ids`` (registry-api.md §4.7: one ACCEPTED record per training and volunteer).
+
+    Returns:
+        ``(local id, training_id, volunteer_id)`` of each, in no set order.
+    """
+    t = Base.metadata.tables["training_record"]
+    return [(int(i), int(tr), int(v)) for i, tr, v in conn.execute(
+        select(t.c.id, t.c.training_id, t.c.volunteer_id).where(
+            t.c.training_id.in_(list(training_ids)), t.c.volunteer_id.in_(list(volunteer_ids)),
+            t.c.status == "ACCEPTED", _unlinked_rows(t, "training_record")))]
+
+
+def unlinked_commendations_of(conn: Connection, volunteer_ids: Sequence[int], org_ids: Sequence[int]
+                              ) -> list[dict[str, Any]]:
+    """The unlinked ``ACTIVE`` commendations of any of the local volunteers ``volunteer_ids`` or orgs ``org_ids``
+    (registry-api.md §4.8: one ACTIVE per subject and title and date, or per subject, scheme and year).
+
+    Returns:
+        ``{"id", "volunteer_id", "org_id", "title", "scheme", "year", "awarded_on"}`` of each, in no set order.
+    """
+    t = Base.metadata.tables["commendation"]
+    cols = (t.c.id, t.c.volunteer_id, t.c.org_id, t.c.title, t.c.scheme, t.c.year, t.c.awarded_on)
+    out: list[dict[str, Any]] = []
+    for column, ids in ((t.c.volunteer_id, volunteer_ids), (t.c.org_id, org_ids)):
+        if ids:
+            out += [dict(r) for r in conn.execute(select(*cols).where(
+                column.in_(list(ids)), t.c.status == "ACTIVE", _unlinked_rows(t, "commendation"))).mappings()]
+    return out
+
+
+def unlinked_evaluations_of(conn: Connection, activity_ids: Sequence[int], volunteer_ids: Sequence[int]
+                            ) -> list[tuple[int, int, int]]:
+    """The unlinked ``ACTIVE`` evaluations of any of the local activities ``activity_ids`` and any of the local
+    volunteers ``volunteer_ids`` (registry-api.md §4.9: one ACTIVE per activity and volunteer).
+
+    Returns:
+        ``(local id, activity_id, volunteer_id)`` of each, in no set order.
+    """
+    t = Base.metadata.tables["evaluation"]
+    return [(int(i), int(a), int(v)) for i, a, v in conn.execute(
+        select(t.c.id, t.c.activity_id, t.c.volunteer_id).where(
+            t.c.activity_id.in_(list(activity_ids)), t.c.volunteer_id.in_(list(volunteer_ids)),
+            t.c.status == "ACTIVE", _unlinked_rows(t, "evaluation")))]
+
+
 # ---------------------------------------------------------------------------------------------- holds
 
 
@@ -176,4 +249,8 @@ __all__ = [
     "linked_registry_ids",
     "stage_candidates",
     "unique_candidates",
+    "unlinked_commendations_of",
+    "unlinked_evaluations_of",
+    "unlinked_training_records_of",
+    "unlinked_trainings_of",
 ]

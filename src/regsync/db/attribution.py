@@ -12,9 +12,13 @@ report counts for it:
   (``volunteer.region_code``): the district brigade (区县大队) of that county, else the city corps (市总队);
 * a **membership** through its organization; an **activity** through its organization; a **service record**
   through its activity's organization (the activity's organizer recorded the hours);
+* (registry-api.md v1.1) a **training** through its organization; a **training record** through its training's
+  organization; an **evaluation** through its evaluator organization; a **commendation** through its subject: the
+  organization commended, or for a volunteer's commendation, the volunteer's (as a volunteer above);
 * a record **only the registry holds** (no local row, or its row is gone): through the organization the registry
-  names for it, when the platform holds that organization (its ``link``); otherwise by its region code, on the
-  regional line, as a volunteer in no organization.
+  names for it, when the platform holds that organization (its ``link``); a volunteer's commendation through that
+  volunteer, when the platform holds them (as a volunteer above); otherwise by its region code, on the regional
+  line, as a volunteer in no organization.
 
 The county and city are those of the responsible organization's region code (GB/T 2260: city = the first 4 digits,
 county = all 6 when it is county-level), and its line's county- and city-level ancestors are named (regional:
@@ -85,12 +89,14 @@ class OrgFacts:
 @dataclass(frozen=True, slots=True)
 class Subject:
     """A record to attribute: its kind, local id (``None`` when only the registry holds it) and, for a record whose
-    local row is not found, the registry's region code and the registry id of its org (an org's own id)."""
+    local row is not found, the registry's region code, the registry id of its org (an org's own id) and, for a
+    volunteer's commendation, the registry id of the volunteer."""
 
     entity: str
     local_id: int | None
     region_code: str | None = None
     registry_org_id: str | None = None
+    registry_volunteer_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +112,8 @@ class Responsible:
         county_org: the county-level unit of ``org``'s line above it (or ``org`` itself), or ``None``.
         city_org: the city-level unit of ``org``'s line above it (or ``org`` itself), or ``None``.
         station: a grassroots team's community station, or ``None``.
-        how: ``own``, ``membership``, ``activity``, ``residence`` (no org: the regional line of the residence)
+        how: ``own``, ``membership``, ``activity``, ``training`` (a training record's training's org),
+            ``residence`` (no org: the regional line of the residence)
             ``registry_org`` (only the registry holds it; its org is on the platform) or ``region`` (only the
             registry holds it, or its row is gone).
     """
@@ -192,6 +199,7 @@ class Attributor:
         """Who must fix each of ``subjects`` (same order), in a few queries per :data:`CHUNK` records."""
         org_of: dict[tuple[str, int], tuple[int, str]] = {}  # (kind, local id) → (org id, how)
         residence: dict[int, str | None] = {}  # volunteer id → region, for those in no org
+        subject: dict[int, int] = {}  # a volunteer's commendation → the volunteer (for their residence)
         by_kind: dict[str, list[int]] = {}
         for s in subjects:
             if s.local_id is not None:
@@ -199,9 +207,13 @@ class Attributor:
         n = names(conn)
         for kind, ids in by_kind.items():
             for chunk in chunks(sorted(set(ids)), CHUNK):
-                org_of.update(self._orgs_of(conn, n, kind, list(chunk), residence))
+                org_of.update(self._orgs_of(conn, n, kind, list(chunk), residence, subject))
         linked = self._linked_orgs(conn, n, {s.registry_org_id for s in subjects if s.registry_org_id and (
             s.local_id is None or (s.entity, int(s.local_id)) not in org_of)})
+        people = self._linked_orgs(conn, n, {s.registry_volunteer_id for s in subjects if s.registry_volunteer_id and (
+            s.local_id is None or (s.entity, int(s.local_id)) not in org_of)}, entity="volunteer")
+        for chunk in chunks(sorted(set(people.values()) - {k[1] for k in org_of if k[0] == "volunteer"}), CHUNK):
+            org_of.update(self._orgs_of(conn, n, "volunteer", list(chunk), residence, subject))
         regions = [r for r in residence.values() if r] + [s.region_code for s in subjects if s.region_code]
         self._regional_orgs(conn, regions)
         self.orgs(conn, {o for o, _ in org_of.values()} | set(linked.values()) | {
@@ -212,38 +224,77 @@ class Attributor:
             if key is not None and key in org_of:
                 oid, how = org_of[key]
                 out.append(self._responsible(self._orgs.get(oid), how, None))
-            elif key is not None and s.entity == "volunteer" and key[1] in residence:
-                region = residence[key[1]]
+            elif key is not None and (vid := key[1] if s.entity == "volunteer" else subject.get(key[1]) if (
+                    s.entity == "commendation") else None) is not None and vid in residence:
+                region = residence[vid]
                 out.append(self._responsible(self._orgs.get(self._regional_for(region) or -1), "residence", region))
             elif s.registry_org_id in linked and linked[s.registry_org_id] in self._orgs:
                 out.append(self._responsible(self._orgs.get(linked[s.registry_org_id]), "registry_org", None))
+            elif (person := people.get(s.registry_volunteer_id or "")) is not None and (
+                    ("volunteer", person) in org_of or person in residence):
+                if ("volunteer", person) in org_of:
+                    out.append(self._responsible(self._orgs.get(org_of[("volunteer", person)][0]), "membership",
+                                                 None))
+                else:
+                    region = residence[person]
+                    out.append(self._responsible(self._orgs.get(self._regional_for(region) or -1), "residence",
+                                                 region))
             else:
                 region = s.region_code
                 out.append(self._responsible(self._orgs.get(self._regional_for(region) or -1), "region", region))
         return out
 
     @staticmethod
-    def _linked_orgs(conn: Connection, n: Any, registry_ids: set[Any]) -> dict[str, int]:
-        """Registry org id → the local org linked to it (its primary link), for ``registry_ids``."""
+    def _linked_orgs(conn: Connection, n: Any, registry_ids: set[Any], entity: str = "org") -> dict[str, int]:
+        """Registry id → the local row linked to it (its primary link), for ``registry_ids`` of ``entity`` (an org;
+        or a volunteer)."""
         out: dict[str, int] = {}
-        stmt = text(f"SELECT registry_id, local_id FROM {n.link} WHERE entity = 'org' "  # noqa: S608 — names
+        if not registry_ids:
+            return out
+        stmt = text(f"SELECT registry_id, local_id FROM {n.link} WHERE entity = :e "  # noqa: S608 — names
                     "AND registry_id IN :r ORDER BY is_duplicate, id").bindparams(bindparam("r", expanding=True))
         for chunk in chunks(sorted(registry_ids), CHUNK):
-            for rid, lid in conn.execute(stmt, {"r": list(chunk)}):
+            for rid, lid in conn.execute(stmt, {"r": list(chunk), "e": entity}):
                 out.setdefault(str(rid), int(lid))
         return out
 
-    def _orgs_of(self, conn: Connection, n: Any, kind: str, ids: list[int],
-                 residence: dict[int, str | None]) -> dict[tuple[str, int], tuple[int, str]]:
-        """(kind, local id) → (responsible org id, how) for one chunk; volunteers in no org go to ``residence``."""
+    def _orgs_of(self, conn: Connection, n: Any, kind: str, ids: list[int], residence: dict[int, str | None],
+                 subject: dict[int, int]) -> dict[tuple[str, int], tuple[int, str]]:
+        """(kind, local id) → (responsible org id, how) for one chunk; volunteers in no org go to ``residence``
+        (and a volunteer's commendation to ``subject``: commendation id → volunteer id)."""
         p = {"ids": ids}
         expand: Any = bindparam("ids", expanding=True)
         if kind == "org":
             rows = conn.execute(text(f"SELECT id, id FROM {n.organization} WHERE id IN :ids").bindparams(expand), p)
             return {(kind, int(i)): (int(o), "own") for i, o in rows}
-        if kind in ("membership", "activity"):
-            rows = conn.execute(text(f"SELECT id, org_id FROM {n[kind]} WHERE id IN :ids").bindparams(expand), p)
+        if kind in _OWN_ORG:
+            rows = conn.execute(text(f"SELECT id, {_OWN_ORG[kind]} FROM {n[kind]} WHERE id IN :ids"  # noqa: S608
+                                     ).bindparams(expand), p)
             return {(kind, int(i)): (int(o), "own") for i, o in rows if o is not None}
+        if kind == "training_record":
+            rows = conn.execute(text(  # noqa: S608 — names
+                f"SELECT s.id, t.org_id FROM {n.training_record} s JOIN {n.training} t ON t.id = s.training_id "
+                "WHERE s.id IN :ids").bindparams(expand), p)
+            return {(kind, int(i)): (int(o), "training") for i, o in rows if o is not None}
+        if kind == "commendation":
+            out_c: dict[tuple[str, int], tuple[int, str]] = {}
+            of_volunteer: dict[int, int] = {}
+            rows = conn.execute(text(f"SELECT id, org_id, volunteer_id FROM {n.commendation} "  # noqa: S608
+                                     "WHERE id IN :ids").bindparams(expand), p)
+            for cid, oid, vid in rows:
+                if oid is not None:
+                    out_c[(kind, int(cid))] = (int(oid), "own")
+                elif vid is not None:
+                    of_volunteer[int(cid)] = int(vid)
+            if of_volunteer:
+                by_volunteer = self._orgs_of(conn, n, "volunteer", sorted(set(of_volunteer.values())), residence,
+                                             subject)
+                for cid, vid in of_volunteer.items():
+                    if ("volunteer", vid) in by_volunteer:
+                        out_c[(kind, cid)] = by_volunteer[("volunteer", vid)]
+                    else:
+                        subject[cid] = vid
+            return out_c
         if kind == "service_record":
             rows = conn.execute(text(  # noqa: S608 — names
                 f"SELECT s.id, a.org_id FROM {n.service_record} s JOIN {n.activity} a ON a.id = s.activity_id "
@@ -281,6 +332,10 @@ class Attributor:
         station = self._orgs.get(org.station_id) if org.station_id else None
         where = org.region_code or region
         return Responsible(org.line, city_of(where), county_of(where), org, county_org, city_org, station, how)
+
+
+#: Kinds whose own column names the org responsible for them.
+_OWN_ORG = {"membership": "org_id", "activity": "org_id", "training": "org_id", "evaluation": "evaluator_org_id"}
 
 
 def _int(value: Any) -> int | None:

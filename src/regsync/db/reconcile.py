@@ -33,14 +33,15 @@ LINK_CHUNK = 500
 
 def open_hours_staging(conn: Connection) -> None:
     """Create the temporary tables ``rc_reg_hours`` (volunteer's registry id, hours) and ``rc_reg_person``
-    (volunteer's registry id, region code, national total hours) on ``conn``, and commit. They live as long as
+    (volunteer's registry id, region code, national total hours, and the registry's ``trainingHours``,
+    registry-api.md v1.1 §4.2) on ``conn``, and commit. They live as long as
     the connection, or until :func:`drop_hours_staging`. On MySQL/MariaDB their text is utf8mb4 with the binary
     collation of regsync's tables (not the database's default), so that they sort in the registry's byte order."""
     coll = f" CHARACTER SET {MYSQL_CHARSET} COLLATE {MYSQL_COLLATION}" if is_mysql(conn) else ""
     conn.execute(text(f"CREATE TEMPORARY TABLE rc_reg_hours (volunteer_rid VARCHAR(32){coll} NOT NULL, "
                       "hours INTEGER NOT NULL)"))
     conn.execute(text(f"CREATE TEMPORARY TABLE rc_reg_person (volunteer_rid VARCHAR(32){coll} NOT NULL, "
-                      f"region_code VARCHAR(12){coll}, total_hours INTEGER)"))
+                      f"region_code VARCHAR(12){coll}, total_hours INTEGER, training_hours INTEGER)"))
     conn.commit()
 
 
@@ -73,11 +74,11 @@ def stage_registry_persons(conn: Connection, rows: Sequence[Mapping[str, Any]]) 
 
     Args:
         conn: the connection holding the staging tables.
-        rows: ``{"v": registry id, "r": region code or None, "t": national total hours in hundredths or None}``
-            for each volunteer (not empty).
+        rows: ``{"v": registry id, "r": region code or None, "t": national total hours in hundredths or None,
+            "th": the registry's training hours in hundredths or None}`` for each volunteer (not empty).
     """
-    conn.execute(text("INSERT INTO rc_reg_person (volunteer_rid, region_code, total_hours) VALUES (:v, :r, :t)"),
-                 list(rows))
+    conn.execute(text("INSERT INTO rc_reg_person (volunteer_rid, region_code, total_hours, training_hours) "
+                      "VALUES (:v, :r, :t, :th)"), [{"th": None, **r} for r in rows])
     conn.commit()
 
 
@@ -91,12 +92,13 @@ def staged_hours_by_person(conn: Connection, *, c_order: bool) -> CursorResult[A
 
     Returns:
         Rows of ``rid`` (the volunteer's registry id), ``h`` (ACCEPTED hours staged, hundredths; 0 for a person
-        with none), ``total`` (national total hours, hundredths, or ``None``) and ``region`` (region code or
-        ``None``).
+        with none), ``total`` (national total hours, hundredths, or ``None``), ``region`` (region code or
+        ``None``) and ``training`` (the registry's training hours, hundredths, or ``None``).
     """
-    sql = ("SELECT rid, SUM(h) AS h, MAX(total) AS total, MAX(region) AS region FROM ("
-           "SELECT volunteer_rid AS rid, hours AS h, NULL AS total, NULL AS region FROM rc_reg_hours "
-           "UNION ALL SELECT volunteer_rid, 0, total_hours, region_code FROM rc_reg_person) x "
+    sql = ("SELECT rid, SUM(h) AS h, MAX(total) AS total, MAX(region) AS region, MAX(training) AS training FROM ("
+           "SELECT volunteer_rid AS rid, hours AS h, NULL AS total, NULL AS region, NULL AS training "
+           "FROM rc_reg_hours "
+           "UNION ALL SELECT volunteer_rid, 0, total_hours, region_code, training_hours FROM rc_reg_person) x "
            "GROUP BY rid ORDER BY 1")
     if not c_order:
         sql = sql.replace("ORDER BY 1", 'ORDER BY 1 COLLATE "C"')

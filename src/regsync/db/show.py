@@ -1,6 +1,7 @@
 """One record's traces in regsync's own tables, for ``regsync show`` (:mod:`regsync.flows.show`, issue 15 point 4):
 its links, its outbox rows and hold, its conflicts, its discrepancies in the recent runs that compare, and the
-audit rows that name it.
+audit rows that name it; for a volunteer, their trainings, commendations and evaluations (registry-api.md v1.1,
+:func:`volunteer_records`).
 
 Every read names regsync's tables through the models (a prefixed store writes them with its prefix:
 :mod:`regsync.db.own`) and is bounded, whatever the size of the province:
@@ -23,9 +24,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, or_, select
+from sqlalchemy import Connection, Table, and_, func, or_, select
 
-from regsync.db.models import Audit, Conflict, Discrepancy, Link, Outbox, OutboxHold, Run
+from regsync.db.models import Audit, Base, Conflict, Discrepancy, Link, Outbox, OutboxHold, Run
 from regsync.db.outbox_admin import FAILED_STATES
 
 #: The run kinds that write ``discrepancy`` rows.
@@ -144,6 +145,53 @@ def audit_naming(conn: Connection, names: Sequence[str], *, limit: int, scan: in
     return out
 
 
+def volunteer_records(conn: Connection, volunteer_ids: Sequence[int], *, limit: int) -> dict[str, Any]:
+    """A person's v1.1 records (registry-api.md §4.7–§4.9) held by the platform: the rows ``volunteer_ids`` (a person's
+    primary row and the rows linked with it) are the volunteer of, newest first, at most ``limit`` of each.
+
+    Returns:
+        ``{"trainings": [...], "trainings_total": n, "training_hours": hundredths, "commendations": [...],
+        "commendations_total": n, "evaluations": [...], "evaluations_total": n}``: ``training_hours`` is the sum of
+        the ``ACCEPTED`` training records' class hours (what the registry's ``trainingHours`` counts, §4.2); each
+        row a dict with its ``local_id`` and ``registry_id`` (``None``: not linked): a training record with its
+        training's ``title``, ``training_type`` and ``mode`` and its ``completed_on``, ``class_hours`` (hundredths),
+        ``result``, ``status``; a commendation with ``title``, ``scheme``, ``tier``, ``year``, ``awarded_on``,
+        ``issuer``, ``status``; an evaluation with the activity's ``title`` and its ``punctuality``, ``attitude``,
+        ``competence``, ``evaluated_on``, ``status``.
+    """
+    ids = list(volunteer_ids)
+    tables = Base.metadata.tables
+    tr, tg = tables["training_record"], tables["training"]
+    cm, ev, act = tables["commendation"], tables["evaluation"], tables["activity"]
+
+    def linked(t: Table, kind: str) -> Any:
+        return t.outerjoin(_link, and_(_link.c.entity == kind, _link.c.local_id == t.c.id))
+
+    def rows(query: Any) -> list[dict[str, Any]]:
+        return [dict(r) for r in conn.execute(query.limit(limit)).mappings()]
+
+    def total(t: Table) -> int:
+        return int(conn.execute(select(func.count()).select_from(t).where(t.c.volunteer_id.in_(ids))).scalar_one())
+
+    trainings = rows(select(tr.c.id.label("local_id"), _link.c.registry_id, tg.c.title, tg.c.training_type, tg.c.mode,
+                            tr.c.completed_on, tr.c.class_hours, tr.c.result, tr.c.status)
+                     .select_from(linked(tr, "training_record").join(tg, tg.c.id == tr.c.training_id))
+                     .where(tr.c.volunteer_id.in_(ids)).order_by(tr.c.completed_on.desc(), tr.c.id.desc()))
+    hours = conn.execute(select(func.coalesce(func.sum(tr.c.class_hours), 0)).where(
+        tr.c.volunteer_id.in_(ids), tr.c.status == "ACCEPTED")).scalar_one()
+    commendations = rows(select(cm.c.id.label("local_id"), _link.c.registry_id, cm.c.title, cm.c.scheme, cm.c.tier,
+                                cm.c.year, cm.c.awarded_on, cm.c.issuer, cm.c.status)
+                         .select_from(linked(cm, "commendation")).where(cm.c.volunteer_id.in_(ids))
+                         .order_by(cm.c.awarded_on.desc(), cm.c.id.desc()))
+    evaluations = rows(select(ev.c.id.label("local_id"), _link.c.registry_id, act.c.title, ev.c.punctuality,
+                              ev.c.attitude, ev.c.competence, ev.c.evaluated_on, ev.c.status)
+                       .select_from(linked(ev, "evaluation").join(act, act.c.id == ev.c.activity_id))
+                       .where(ev.c.volunteer_id.in_(ids)).order_by(ev.c.evaluated_on.desc(), ev.c.id.desc()))
+    return {"trainings": trainings, "trainings_total": total(tr), "training_hours": int(hours or 0),
+            "commendations": commendations, "commendations_total": total(cm),
+            "evaluations": evaluations, "evaluations_total": total(ev)}
+
+
 __all__ = [
     "FINDING_RUN_KINDS",
     "audit_naming",
@@ -154,4 +202,5 @@ __all__ = [
     "links_of",
     "outbox_rows",
     "recent_finding_runs",
+    "volunteer_records",
 ]

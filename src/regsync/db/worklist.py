@@ -72,7 +72,7 @@ class WorkSource:
     """One piece of work before it is kept: a discrepancy (``source`` ``discrepancy``, ``code`` its kind) or a
     failed record (``failure``, ``code`` the outbox's ``last_code``, ``outbox_state`` its row's state, ``waiting``
     the records blocked behind it). ``related``: the record a blocked one waits for, or a duplicate person's other
-    rows, as ``(entity, local ids)``."""
+    rows, as ``(entity, local ids)``. ``registry_volunteer_id``: a registry-only commendation's volunteer."""
 
     source: str
     entity: str
@@ -85,6 +85,7 @@ class WorkSource:
     outbox_state: str | None = None
     waiting: int = 0
     related: tuple[str, tuple[int, ...]] | None = None
+    registry_volunteer_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,8 @@ def _discrepancies(conn: Connection, run_id: int, fmap: _FailureMap) -> Iterator
                 related = (str(r.entity), others) if others else None
             out.append(WorkSource("discrepancy", r.entity, r.local_id, r.registry_id, r.kind,
                                   ", ".join(str(f) for f in fields) or None, details.get("region_code"),
-                                  details.get("registry_org_id"), related=related))
+                                  details.get("registry_org_id"), related=related,
+                                  registry_volunteer_id=details.get("registry_volunteer_id")))
         yield out
 
 
@@ -288,8 +290,8 @@ def _keep(conn: Connection, attributor: Attributor, chunk: list[WorkSource], gen
     """Attribute and upsert one chunk of call ``pass_no`` in period ``gen``."""
     if not chunk:
         return
-    who = attributor.attribute(conn, [Subject(s.entity, s.local_id, s.region_code, s.registry_org_id)
-                                      for s in chunk])
+    who = attributor.attribute(conn, [Subject(s.entity, s.local_id, s.region_code, s.registry_org_id,
+                                              s.registry_volunteer_id) for s in chunk])
     rows: dict[str, dict[str, Any]] = {}
     for s, w in zip(chunk, who, strict=True):
         iid = item_id(s.source, s.entity, s.local_id, s.registry_id, s.code)

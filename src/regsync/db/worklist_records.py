@@ -3,8 +3,11 @@ and phone (in clear: the caller masks them unless personal data was asked for, a
 (a city cannot search by a masked ID number).
 
 Display names: an organization's name; a volunteer's name; a membership as "volunteer — organization"; an activity's
-title; a service record as "volunteer — activity title (date)". The ID number and phone of a membership and a
-service record are their volunteer's. Reads go through the canonical names (:func:`regsync.db.own.names`) and the
+title; a service record as "volunteer — activity title (date)"; (registry-api.md v1.1) a training's title; a training
+record as "volunteer — training title (date completed)"; a commendation as "volunteer or organization — title
+(date awarded)"; an evaluation as "volunteer — activity title (date evaluated)". The ID number and phone of a
+membership, a service record, a training record, an evaluation and a volunteer's commendation are their
+volunteer's. Reads go through the canonical names (:func:`regsync.db.own.names`) and the
 platform's keys through the installed mapping (:func:`regsync.db.platform.mapped.mapped_platform`), one query per
 kind and chunk.
 """
@@ -48,6 +51,17 @@ _SQL = {
     "service_record": "SELECT s.id, v.name AS name, v.id_number, v.phone, a.title AS extra, s.service_date "
                       "FROM {service_record} s LEFT JOIN {volunteer} v ON v.id = s.volunteer_id "
                       "LEFT JOIN {activity} a ON a.id = s.activity_id WHERE s.id IN :ids",
+    "training": "SELECT t.id, t.title AS name, NULL AS id_number, NULL AS phone, NULL AS extra FROM {training} t "
+                "WHERE t.id IN :ids",
+    "training_record": "SELECT s.id, v.name AS name, v.id_number, v.phone, t.title AS extra, s.completed_on AS day "
+                       "FROM {training_record} s LEFT JOIN {volunteer} v ON v.id = s.volunteer_id "
+                       "LEFT JOIN {training} t ON t.id = s.training_id WHERE s.id IN :ids",
+    "commendation": "SELECT c.id, COALESCE(v.name, o.name) AS name, v.id_number, v.phone, c.title AS extra, "
+                    "c.awarded_on AS day FROM {commendation} c LEFT JOIN {volunteer} v ON v.id = c.volunteer_id "
+                    "LEFT JOIN {organization} o ON o.id = c.org_id WHERE c.id IN :ids",
+    "evaluation": "SELECT e.id, v.name AS name, v.id_number, v.phone, a.title AS extra, e.evaluated_on AS day "
+                  "FROM {evaluation} e LEFT JOIN {volunteer} v ON v.id = e.volunteer_id "
+                  "LEFT JOIN {activity} a ON a.id = e.activity_id WHERE e.id IN :ids",
 }
 
 
@@ -66,9 +80,7 @@ def describe(conn: Connection, platform: MappedPlatform | None, kind: str, local
     if sql is None or not local_ids:
         return {}
     n = names(conn)
-    stmt = text(sql.format(organization=n.organization, volunteer=n.volunteer, membership=n.membership,
-                           activity=n.activity, service_record=n.service_record)
-                ).bindparams(bindparam("ids", expanding=True))
+    stmt = text(sql.format_map(n)).bindparams(bindparam("ids", expanding=True))
     out: dict[int, RecordFacts] = {}
     for chunk in chunks(sorted(set(local_ids)), CHUNK):
         keys = _keys(conn, platform, kind, chunk)
@@ -90,5 +102,8 @@ def _name(kind: str, r: Any) -> str:
         return f"{name} — {r['extra'] or '—'}"
     if kind == "service_record":
         day = r["service_date"]
+        return f"{name} — {r['extra'] or '—'} ({day})" if day else f"{name} — {r['extra'] or '—'}"
+    if kind in ("training_record", "commendation", "evaluation"):
+        day = r["day"]
         return f"{name} — {r['extra'] or '—'} ({day})" if day else f"{name} — {r['extra'] or '—'}"
     return name

@@ -10,7 +10,8 @@ total per city and per organization line is kept, never the volunteers.
 2.50 h), as everywhere in regsync (design.md: never floats). :func:`format_hours` shows one as ``1,234.50``.
 
 **Input**: one tuple per person (a person's duplicate local rows already added up, design.md "One person,
-two local records"): ``(city_code, org_line, local_hours, registry_hours, registry_total_hours)``:
+two local records"): ``(city_code, org_line, local_hours, registry_hours, registry_total_hours)``, and (issue 16,
+point 7) optionally the person's training hours on both sides:
 
 * ``city_code``: the 4-digit GB/T 2260 prefix of the volunteer's region (``"2301"``), or ``None``;
 * ``org_line``: ``"regional"`` or ``"specialized"``, the line the volunteer's hours were mostly served in,
@@ -18,7 +19,10 @@ two local records"): ``(city_code, org_line, local_hours, registry_hours, regist
 * ``local_hours``: hours of the volunteer's accepted service records on the platform;
 * ``registry_hours``: hours of those same records as the registry accepted them;
 * ``registry_total_hours``: the registry's ``totalHours`` of the volunteer (it also counts hours recorded
-  through other channels: the portal, other provinces).
+  through other channels: the portal, other provinces);
+* ``local_training_hours``: the class hours of the volunteer's ACCEPTED training records on the platform
+  (registry-api.md v1.1, §4.7); ``registry_training_hours``: the registry's ``trainingHours`` of the volunteer
+  (§4.2: the same sum over the registry's records, portal-entered ones included). Training hours give no star.
 
 **Star levels**: 1 to 5 at ≥ 100 / 300 / 600 / 1000 / 1500 h (:data:`STAR_THRESHOLDS`), 0 below 100 h. The
 local level comes from ``local_hours``; the registry's from ``registry_total_hours`` (the level the registry
@@ -31,7 +35,8 @@ shows the volunteer).
       "star_thresholds": [10000, 30000, 60000, 100000, 150000],
       "total": GROUP,
       "by_city": {"2301": GROUP, "2302": GROUP, ..., "unknown": GROUP},
-      "by_org_line": {"none": GROUP, "regional": GROUP, "specialized": GROUP}
+      "by_org_line": {"none": GROUP, "regional": GROUP, "specialized": GROUP},
+      "by_city_line": {"2301": {"regional": GROUP, "specialized": GROUP}, ...}
     }
 
     GROUP = {
@@ -42,8 +47,15 @@ shows the volunteer).
       "hours_diff": 6700,                  # local_hours - registry_hours
       "volunteers_differing": 3,           # persons whose local_hours != registry_hours
       "stars_local": [1100, 80, 15, 4, 1, 0],      # persons at star level 0, 1, 2, 3, 4, 5 (index = level)
-      "stars_registry": [1098, 81, 16, 4, 1, 0]
+      "stars_registry": [1098, 81, 16, 4, 1, 0],
+      "local_training_hours": 120000,      # class hours of ACCEPTED training records (v1.1), hundredths
+      "registry_training_hours": 118000,   # the registry's trainingHours
+      "training_hours_diff": 2000,         # local_training_hours - registry_training_hours
+      "volunteers_training_differing": 2
     }
+
+``by_city_line`` crosses the two breakdowns (the star levels of each city on each line); runs recorded before it,
+and before the training figures, lack those keys.
 
 A reconcile adds ``"not_in_registry"``: the platform's ACCEPTED hours the registry does not have at all (volunteers
 linked to no registry volunteer; the comparison above counts linked persons only)::
@@ -78,7 +90,8 @@ NO_LINE = "none"
 NOT_IN_REGISTRY_FIGURES = ("volunteers", "service_records", "local_hours")
 
 _FIGURES = ("volunteers", "local_hours", "registry_hours", "registry_total_hours", "hours_diff",
-            "volunteers_differing")
+            "volunteers_differing", "local_training_hours", "registry_training_hours", "training_hours_diff",
+            "volunteers_training_differing")
 
 
 def star_level(hours: int) -> int:
@@ -119,16 +132,19 @@ class HoursAggregator:
         self._total = _group()
         self._by_city: dict[str, dict[str, Any]] = {}
         self._by_line: dict[str, dict[str, Any]] = {}
+        self._by_city_line: dict[str, dict[str, dict[str, Any]]] = {}
 
     def add(self, city_code: str | None, org_line: str | None, local_hours: int, registry_hours: int,
-            registry_total_hours: int) -> None:
+            registry_total_hours: int, local_training_hours: int = 0, registry_training_hours: int = 0) -> None:
         """Count one person. Hours are integers in hundredths of an hour (see the module docstring).
 
         Raises:
             ValueError: an hours figure is not an integer, or is negative.
         """
         for name, value in (("local_hours", local_hours), ("registry_hours", registry_hours),
-                            ("registry_total_hours", registry_total_hours)):
+                            ("registry_total_hours", registry_total_hours),
+                            ("local_training_hours", local_training_hours),
+                            ("registry_training_hours", registry_training_hours)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer of hundredths of an hour, got {value!r}")
         local_star = star_level(local_hours)
@@ -140,7 +156,12 @@ class HoursAggregator:
         line = self._by_line.get(org_line or NO_LINE)
         if line is None:
             line = self._by_line[org_line or NO_LINE] = _group()
-        for group in (self._total, city, line):
+        lines = self._by_city_line.setdefault(city_code or UNKNOWN_CITY, {})
+        city_line = lines.get(org_line or NO_LINE)
+        if city_line is None:
+            city_line = lines[org_line or NO_LINE] = _group()
+        training_differs = int(local_training_hours != registry_training_hours)
+        for group in (self._total, city, line, city_line):
             group["volunteers"] += 1
             group["local_hours"] += local_hours
             group["registry_hours"] += registry_hours
@@ -149,6 +170,10 @@ class HoursAggregator:
             group["volunteers_differing"] += differs
             group["stars_local"][local_star] += 1
             group["stars_registry"][registry_star] += 1
+            group["local_training_hours"] += local_training_hours
+            group["registry_training_hours"] += registry_training_hours
+            group["training_hours_diff"] += local_training_hours - registry_training_hours
+            group["volunteers_training_differing"] += training_differs
 
     def as_dict(self) -> dict[str, Any]:
         """The ``summary["hours"]`` object (shape in the module docstring); a copy, safe to keep."""
@@ -163,15 +188,18 @@ class HoursAggregator:
             "total": copy(self._total),
             "by_city": {k: copy(v) for k, v in sorted(self._by_city.items())},
             "by_org_line": {k: copy(v) for k, v in sorted(self._by_line.items())},
+            "by_city_line": {c: {k: copy(v) for k, v in sorted(lines.items())}
+                             for c, lines in sorted(self._by_city_line.items())},
         }
 
 
-def hours_summary(rows: Iterable[tuple[str | None, str | None, int, int, int]]) -> dict[str, Any]:
+def hours_summary(rows: Iterable[tuple[Any, ...]]) -> dict[str, Any]:
     """Aggregate per-person hours into the ``summary["hours"]`` object, consuming ``rows`` as it goes.
 
     Args:
-        rows: ``(city_code, org_line, local_hours, registry_hours, registry_total_hours)`` per person, hours in
-            hundredths of an hour (module docstring); any iterable, e.g. a database cursor.
+        rows: ``(city_code, org_line, local_hours, registry_hours, registry_total_hours)`` per person, optionally
+            followed by ``local_training_hours, registry_training_hours``; hours in hundredths of an hour (module
+            docstring); any iterable, e.g. a database cursor.
 
     Returns:
         The object whose shape the module docstring gives.
@@ -180,6 +208,6 @@ def hours_summary(rows: Iterable[tuple[str | None, str | None, int, int, int]]) 
         ValueError: an hours figure is not a non-negative integer.
     """
     agg = HoursAggregator()
-    for city_code, org_line, local_hours, registry_hours, registry_total_hours in rows:
-        agg.add(city_code, org_line, local_hours, registry_hours, registry_total_hours)
+    for row in rows:
+        agg.add(*row)
     return agg.as_dict()

@@ -11,13 +11,23 @@ orgs                USCC (GB 32100-2015), else (level, name, region code)
 memberships         the pair (org, volunteer)
 activities          (org, title, start)
 service records     (volunteer, activity, start)
+trainings           (org, title, start) (registry-api.md v1.1, §4.6)
+training records    (training, volunteer), ACCEPTED ones (§4.7: one ACCEPTED record per pair)
+commendations       (subject, title, date), or with a scheme (subject, scheme, year), ACTIVE ones (§4.8)
+evaluations         (activity, volunteer), ACTIVE ones (§4.9)
 ==================  ==========================================================================================
+
+A volunteer's records (service and training records, commendations, evaluations) match any of the person's local
+rows (the primary and its duplicates, design.md "One person, two local records").
 
 Candidate pairs are staged in a temporary table (memory stays flat); a registry record with exactly one
 candidate whose local row has exactly one candidate is linked (``how='adopted'``): a volunteer, org or membership
 is merged with no common base, so each field that differs goes by its group's policy (design.md, "Conflict
-policy"; ``manual`` → a conflict); an activity or service record entered on the portal is the registry's
-(registry-api.md §1 "ownership") and is taken as it is (``how='registry_owned'``, never pushed). Everything
+policy"; ``manual`` → a conflict), and so are a training, a commendation and an evaluation this client may write; a
+service or training record this client may write is taken as the registry holds it (never merged: a later local
+edit is a correction); a record of the other kinds that this client may not write (entered on the portal: a
+national commendation, a portal training record) is the registry's (registry-api.md §1 "ownership") and is taken
+as it is (``how='registry_owned'``, never pushed). Everything
 else that matched more than once is **held for a person**: one ``ambiguous_match`` discrepancy per record
 involved (in the adopt run, with the candidates), and the local rows' outbox rows are set ``failed`` with code
 ``AMBIGUOUS_MATCH`` so the relay does not create a second record; an operator links or retries them. Nothing
@@ -56,6 +66,10 @@ from regsync.db.adopt import (
     linked_registry_ids,
     stage_candidates,
     unique_candidates,
+    unlinked_commendations_of,
+    unlinked_evaluations_of,
+    unlinked_training_records_of,
+    unlinked_trainings_of,
 )
 from regsync.db.feed import save_cursor, saved_cursor
 from regsync.db.merges import reference_ids
@@ -75,7 +89,7 @@ from regsync.db.session import suppress_outbox, utcnow
 from regsync.domain.masking import mask_text
 from regsync.domain.merge import take_registry
 from regsync.domain.normalize import normalize_text, normalize_uscc, try_normalize_id_number
-from regsync.domain.projection import canonical, dumps, project_local, project_registry
+from regsync.domain.projection import ENDED, IMMUTABLE_RECORDS, canonical, dumps, project_local, project_registry
 from regsync.flows.apply import LocalWriter
 from regsync.flows.reconcile import (
     KIND_ORDER,
@@ -313,6 +327,72 @@ class Adopter:
                 out.append((rid, sid))
         return out
 
+    # v1.1 (registry-api.md §4.6–§4.9; domain.projection.IDENTITY)
+    def _match_training(self, conn: Connection, recs: list[dict[str, Any]]) -> list[tuple[str, int]]:
+        orgs = self._local_ids(conn, "org", [r["org_id"] for r in recs])
+        want: dict[tuple[int, str, str | None], list[str]] = defaultdict(list)
+        for r in recs:
+            for o in orgs.get(r["org_id"], [])[:1]:
+                want[(o, normalize_text(r.get("title")) or "", _second(r.get("starts_at")))].append(r["id"])
+        if not want:
+            return []
+        out = []
+        for tid, o, title, starts in unlinked_trainings_of(conn, sorted({k[0] for k in want})):
+            for rid in want.get((o, normalize_text(title) or "", _second(starts)), []):
+                out.append((rid, tid))
+        return out
+
+    def _match_training_record(self, conn: Connection, recs: list[dict[str, Any]]) -> list[tuple[str, int]]:
+        recs = [r for r in recs if r.get("status") != ENDED["training_record"]]  # a corrected one's predecessor
+        trainings = self._local_ids(conn, "training", [r["training_id"] for r in recs])
+        vols = self._local_ids(conn, "volunteer", [r["volunteer_id"] for r in recs])
+        want: dict[tuple[int, int], list[str]] = defaultdict(list)
+        for r in recs:
+            for t in trainings.get(r["training_id"], [])[:1]:
+                for v in vols.get(r["volunteer_id"], []):  # any of the person's rows
+                    want[(t, v)].append(r["id"])
+        if not want:
+            return []
+        return [(rid, lid) for lid, t, v in unlinked_training_records_of(conn, sorted({k[0] for k in want}),
+                                                                        sorted({k[1] for k in want}))
+                for rid in want.get((t, v), [])]
+
+    def _match_commendation(self, conn: Connection, recs: list[dict[str, Any]]) -> list[tuple[str, int]]:
+        recs = [r for r in recs if r.get("status") != ENDED["commendation"]]
+        vols = self._local_ids(conn, "volunteer", [r["volunteer_id"] for r in recs if r.get("volunteer_id")])
+        orgs = self._local_ids(conn, "org", [r["org_id"] for r in recs if r.get("org_id")])
+        want: dict[tuple[Any, ...], list[str]] = defaultdict(list)
+        for r in recs:
+            subjects = ([("v", v) for v in vols.get(r.get("volunteer_id") or "", [])]
+                        + [("o", o) for o in orgs.get(r.get("org_id") or "", [])[:1]])
+            for subject in subjects:
+                want[(*subject, *_commendation_key(r))].append(r["id"])
+        if not want:
+            return []
+        rows = unlinked_commendations_of(conn, sorted({k[1] for k in want if k[0] == "v"}),
+                                         sorted({k[1] for k in want if k[0] == "o"}))
+        out = []
+        for row in rows:
+            subject = ("v", int(row["volunteer_id"])) if row["volunteer_id"] is not None else ("o", int(row["org_id"]))
+            for rid in want.get((*subject, *_commendation_key(row)), []):
+                out.append((rid, int(row["id"])))
+        return out
+
+    def _match_evaluation(self, conn: Connection, recs: list[dict[str, Any]]) -> list[tuple[str, int]]:
+        recs = [r for r in recs if r.get("status") != ENDED["evaluation"]]
+        acts = self._local_ids(conn, "activity", [r["activity_id"] for r in recs])
+        vols = self._local_ids(conn, "volunteer", [r["volunteer_id"] for r in recs])
+        want: dict[tuple[int, int], list[str]] = defaultdict(list)
+        for r in recs:
+            for a in acts.get(r["activity_id"], [])[:1]:
+                for v in vols.get(r["volunteer_id"], []):
+                    want[(a, v)].append(r["id"])
+        if not want:
+            return []
+        return [(rid, lid) for lid, a, v in unlinked_evaluations_of(conn, sorted({k[0] for k in want}),
+                                                                   sorted({k[1] for k in want}))
+                for rid in want.get((a, v), [])]
+
     # ------------------------------------------------------------------------------------------ settling
     def _settle(self, kind: str) -> None:
         """Link the unambiguous candidates of ``kind``; hold and record the ambiguous ones."""
@@ -357,9 +437,9 @@ class Adopter:
                     self.duplicates += len(person_rows(conn, local_id)) - 1
             return
         with self.engine.begin() as conn, suppress_outbox(conn):
-            if kind in ("activity", "service_record") and not self.writer.ownership.writable(kind, rec):
+            if kind not in ("org", "volunteer", "membership") and not self.writer.ownership.writable(kind, rec):
                 self._take(conn, kind, rec, local_id, REGISTRY_OWNED)
-            elif kind == "service_record":
+            elif kind in IMMUTABLE_RECORDS:  # service and training records are never merged
                 self._take(conn, kind, rec, local_id, "adopted")
             else:
                 self.writer.adopt(conn, kind, rec, local_id)
@@ -375,8 +455,8 @@ class Adopter:
                     self.duplicates += 1
 
     def _take(self, conn: Connection, kind: str, rec: dict[str, Any], local_id: int, how: str) -> None:
-        """Link and take the registry's record as it is (records this client may not write; service records,
-        which are never merged)."""
+        """Link and take the registry's record as it is (records this client may not write; service and training
+        records, which are never merged)."""
         row = load_record(conn, kind, local_id)
         refs = reference_ids(conn, kind, [row])
         try:
@@ -401,7 +481,7 @@ class Adopter:
             others[lid] = candidate_registry_ids(self.stage, kind, lid)
         self.stage.commit()
         rec = _revive(kind, json.loads(cands[0].doc))
-        region = rec.get("region_code") if kind in ("org", "activity", "volunteer") else None
+        region = rec.get("region_code") if kind in ("org", "activity", "volunteer", "training") else None
         self.ambiguous[kind] += 1
         line = _LINE.get(rec.get("org_type") or "") if kind == "org" else None
         self.rec.add(Finding(
@@ -416,6 +496,15 @@ class Adopter:
                 hold_rows(conn, kind, lid, now=now,
                           error=mask_text(f"held by adopt: {len(others[lid])} registry records match; an operator "
                                           "links the right one or retries to create it"))
+
+
+def _commendation_key(r: dict[str, Any]) -> tuple[Any, ...]:
+    """What names a commendation beside its subject (registry-api.md §4.8): ``(scheme, year)`` with a scheme, else
+    ``(title, awarded on)``; a registry record (decoded) and a local row give the same key."""
+    if r.get("scheme"):
+        return ("scheme", r["scheme"], int(r["year"]) if r.get("year") is not None else None)
+    awarded = r.get("awarded_on")
+    return ("title", normalize_text(r.get("title")) or "", str(awarded)[:10] if awarded is not None else None)
 
 
 def run_adopt(settings: Settings, *, dry_run: bool = False, progress: Advance | None = None,

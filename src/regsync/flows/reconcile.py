@@ -1,6 +1,7 @@
 """Reconcile (对账, design.md "The three flows", 3): both sides compared in full, every difference classified.
 
-A full reconcile streams, kind by kind (orgs, volunteers, memberships, activities, service records), the
+A full reconcile streams, kind by kind (orgs, volunteers, memberships, activities, service records, and with
+registry-api.md v1.1 trainings, training records, commendations and evaluations), the
 registry's export (registry-api.md §5.2: gzip NDJSON, ascending id compared as bytes) against the local links
 in the same order, merge-joined, in flat memory:
 
@@ -28,8 +29,9 @@ national ``totalHours`` and star level are looked up and shown beside).
 The kinds of difference (:data:`KINDS_OF_DISCREPANCY`), each record classified once:
 
 =======================  ===================================================================================
-``orphan``               a membership or service record whose volunteer, org or activity does not exist on
-                         its own side (local: a dangling reference; registry: confirmed by ``/lookup``)
+``orphan``               a membership, service record, training, training record, commendation or evaluation
+                         whose volunteer, org, activity or training does not exist on its own side (local: a
+                         dangling reference; registry: confirmed by ``/lookup``)
 ``broken_link``          a link whose registry id the registry does not know
 ``stale_link``           the registry moved a synced field since the link's base snapshot (a new version from a
                          derived field alone, such as ``totalHours``, is not one)
@@ -87,7 +89,7 @@ from regsync.db.platform.scan import (
     local_items,
 )
 from regsync.db.repairs import REQUEUED_NOTE, refused_before
-from regsync.domain.kinds import KIND_ALIASES, KINDS
+from regsync.domain.kinds import KIND_ALIASES, KIND_NAMES, KINDS
 from regsync.domain.masking import mask_text
 from regsync.flows.apply import LocalWriter
 from regsync.flows.reconcile_findings import Finding, FindingCounts, Mode, Recorder
@@ -126,7 +128,7 @@ def parse_kinds(values: Sequence[str] | None) -> list[str]:
         for part in v.split(","):
             name = part.strip().lower()
             if name not in KIND_ALIASES:
-                raise ValueError(f"unknown kind {part!r}: orgs, volunteers, memberships, activities, service_records")
+                raise ValueError(f"unknown kind {part!r}: {', '.join(KIND_NAMES[k] for k in KIND_ORDER)}")
             out.add(KIND_ALIASES[name])
     return [k for k in KIND_ORDER if k in out]
 
@@ -309,8 +311,10 @@ class Reconciler:
     def _reconcile_kind(self, kind: str, region: str | None) -> None:
         """One kind: its export merge-joined with the local links (both in ascending registry id), compared in
         batches of :data:`BATCH`; then the local rows no link names."""
-        if kind in ("membership", "activity", "service_record"):
+        if kind not in ("org", "volunteer"):
             self.places.load()
+        if kind == "training_record":
+            self.places.load_trainings()
         with self.client.export(as_kind(kind)) as ex:
             if ex.snapshot_cursor is not None:
                 self.cursors.append(ex.snapshot_cursor)
@@ -318,6 +322,8 @@ class Reconciler:
             reg_iter: Iterator[dict[str, Any]] = iter(ex)
             if kind == "org":
                 reg_iter = self.places.note_orgs(reg_iter)
+            elif kind == "training":
+                reg_iter = self.places.note_trainings(reg_iter)
             if region:
                 reg_iter = (r for r in reg_iter if (self.places.region_of(kind, r) or "").startswith(region))
             if kind == "service_record":

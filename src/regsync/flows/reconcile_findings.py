@@ -43,6 +43,8 @@ class Finding:
     region_code: str | None = None
     #: the registry id of that record's org (an org's own id), when the registry names one; not stored as a column
     registry_org_id: str | None = None
+    #: the registry id of a volunteer's commendation's volunteer (attributed through them); not stored as a column
+    registry_volunteer_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data (masked already) for the summary and ``--json``."""
@@ -153,7 +155,7 @@ class Recorder:
         if not self._pending:
             return
         subjects = [Subject(f.entity, f.local_id, f.region_code or (f.city_code + "00" if f.city_code else None),
-                            f.registry_org_id) for f in self._pending]
+                            f.registry_org_id, f.registry_volunteer_id) for f in self._pending]
         with self.engine.connect() as conn:
             found = self._attributor.attribute(conn, subjects)
         for f, who in zip(self._pending, found, strict=True):
@@ -164,6 +166,8 @@ class Recorder:
                     f.details.setdefault("region_code", f.region_code)
                 if f.registry_org_id:
                     f.details.setdefault("registry_org_id", f.registry_org_id)
+                if f.registry_volunteer_id:
+                    f.details.setdefault("registry_volunteer_id", f.registry_volunteer_id)
             self.by_city[f.city_code or "unknown"] += 1
             self.by_line[f.org_line] += 1
 

@@ -1,5 +1,7 @@
 """A reconcile's hours view: a person's ACCEPTED hours in the local records against those of the province's service
-records in the registry's export (``hours_mismatch``), and the hours per city and org line for the summary.
+records in the registry's export (``hours_mismatch``), and the hours per city and org line for the summary; beside
+them (issue 16, point 7) a person's training hours: the class hours of their ACCEPTED training records on the
+platform against the registry's ``trainingHours`` (registry-api.md v1.1 §4.2), and the star levels by city and line.
 
 The registry's side is staged as its export streams past (:meth:`HoursView.stage_service_records`,
 :meth:`HoursView.stage_volunteers`: temporary tables of one connection, :mod:`regsync.db.reconcile`), then
@@ -101,12 +103,14 @@ class HoursView:
             self.note_registry_hours(buf)
 
     def stage_volunteers(self, recs: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        """``recs`` (the registry's volunteers) passed through, each one's region and national ``totalHours``
-        (hundredths) staged for the hours view."""
+        """``recs`` (the registry's volunteers) passed through, each one's region, national ``totalHours`` and
+        ``trainingHours`` (hundredths) staged for the hours view."""
         buf: list[dict[str, Any]] = []
         for r in recs:
             total = r.get("total_hours")  # decoded by the wire adapter: hundredths of an hour
-            buf.append({"v": r["id"], "r": r.get("region_code"), "t": int(total) if total is not None else None})
+            training = r.get("training_hours")  # v1.1 (registry-api.md §4.2)
+            buf.append({"v": r["id"], "r": r.get("region_code"), "t": int(total) if total is not None else None,
+                        "th": int(training) if training is not None else None})
             if len(buf) >= STAGE and self._conn is not None:
                 stage_registry_persons(self._conn, buf)
                 buf = []
@@ -141,6 +145,8 @@ class HoursView:
 
             def person(a: Any, b: Any) -> None:
                 lh, rh = int(a.h or 0) if a is not None else 0, int(b.h or 0) if b is not None else 0
+                lt = int(a.th or 0) if a is not None else 0
+                rt = int(b.training or 0) if b is not None and b.training is not None else 0
                 if a is None and not rh:
                     return  # a registry person with no hours in the province: nothing to show
                 region_code = (a.region if a is not None else None) or (b.region if b is not None else None)
@@ -148,7 +154,7 @@ class HoursView:
                     return
                 line = None if a is None or not lh else ("specialized" if 2 * int(a.spec or 0) > lh else "regional")
                 total = int(b.total) if b is not None and b.total is not None else rh
-                agg.add(city_of(region_code), line, lh, rh, total)
+                agg.add(city_of(region_code), line, lh, rh, total, lt, rt)
                 if lh != rh:
                     pending.append(((a or b).rid, lh, rh))
 

@@ -19,7 +19,7 @@ from regsync.db.platform.scan import ORPHAN_REFS, LocalItem
 from regsync.db.platform.totals import shared_id_numbers
 from regsync.db.reconcile import linked_registry_ids
 from regsync.domain.merge import shown
-from regsync.domain.projection import ENDED, REFERENCES
+from regsync.domain.projection import ENDED, IMMUTABLE_RECORDS, REFERENCES
 from regsync.flows.apply import LocalWriter
 from regsync.flows.reconcile_findings import Finding, Mode, Recorder
 from regsync.flows.reconcile_places import Places, city_of
@@ -69,8 +69,8 @@ class OneSided:
                 self.orphan(kind, rec, None, orphans[rec["id"]], side="registry")
             elif kind == "volunteer" and rec.get("home_province") != self.settings.province:
                 continue  # fed to the old province after a transfer out; not ours
-            elif kind == "service_record" and rec.get("status") == "REVOKED" and made_here(self.writer, rec):
-                continue  # this client's revoked predecessor of a corrected record (revoke + new record)
+            elif kind in IMMUTABLE_RECORDS and rec.get("status") == "REVOKED" and made_here(self.writer, rec):
+                continue  # this client's revoked predecessor of a corrected record (revoke + new record, :correct)
             else:
                 live.append(rec)
         with self.engine.connect() as conn:
@@ -83,7 +83,8 @@ class OneSided:
                 details["adoptable"] = True
                 self.found_local.add((kind, local_id))
             f = Finding("missing_locally", kind, local_id, rec["id"], [], details, city, line,
-                        region_code=self.places.region_of(kind, rec), registry_org_id=_org_of(kind, rec))
+                        region_code=self.places.region_of(kind, rec), registry_org_id=self.places.org_id_of(kind, rec),
+                        registry_volunteer_id=_subject_volunteer(kind, rec))
             if ended and rec.get("status") == ended and local_id is None:
                 details["ended"] = True
             if self.mode.acts:
@@ -136,7 +137,8 @@ class OneSided:
             return  # ended on both sides
         city, line = self.places.of_registry(kind, rec)
         f = Finding("missing_locally", kind, item.local_id, rec["id"], [], {"local_deleted": True}, city, line,
-                    region_code=self.places.region_of(kind, rec), registry_org_id=_org_of(kind, rec))
+                    region_code=self.places.region_of(kind, rec), registry_org_id=self.places.org_id_of(kind, rec),
+                    registry_volunteer_id=_subject_volunteer(kind, rec))
         if self.mode.acts:
             f.action = "push"  # the relay ends the record (design.md's table of local changes)
             f.action_state = "planned" if self.mode.plan else self.repairs.queue(
@@ -179,7 +181,10 @@ class OneSided:
         return Finding("orphan", kind, item.local_id if item else None, rec["id"] if rec else None, refs, details,
                        city, line, *self.mode.no_repair(),
                        region_code=self.places.region_of(kind, rec) if rec is not None and item is None else None,
-                       registry_org_id=_org_of(kind, rec) if rec is not None and item is None else None)
+                       registry_org_id=self.places.org_id_of(kind, rec) if rec is not None and item is None
+                       else None,
+                       registry_volunteer_id=_subject_volunteer(kind, rec) if rec is not None and item is None
+                       else None)
 
     def registry_orphans(self, kind: str, recs: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
         """Registry records whose references do not exist in the registry (confirmed by ``/lookup``):
@@ -218,9 +223,9 @@ class OneSided:
                 city_of(person.region_code), None, *self.mode.no_repair()))
 
 
-def _org_of(kind: str, rec: dict[str, Any]) -> str | None:
-    """The registry id of the org a registry record belongs to (an org's own), for attributing it."""
-    return rec.get("id") if kind == "org" else rec.get("org_id")
+def _subject_volunteer(kind: str, rec: dict[str, Any]) -> str | None:
+    """The registry id of a volunteer's commendation's volunteer (it is attributed through them), else ``None``."""
+    return rec.get("volunteer_id") if kind == "commendation" and not rec.get("org_id") else None
 
 
 __all__ = ["OneSided"]

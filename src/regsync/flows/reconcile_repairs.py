@@ -31,7 +31,7 @@ from regsync.db.repairs import mark_requeued, queue_repairs, refused_before, rel
 from regsync.db.session import suppress_outbox
 from regsync.domain.masking import mask_text
 from regsync.domain.merge import take_registry, three_way
-from regsync.domain.projection import canonical
+from regsync.domain.projection import IMMUTABLE_RECORDS, canonical
 from regsync.flows.apply import LocalWriter, Unresolved
 from regsync.flows.reconcile_findings import Finding
 from regsync.settings import Settings
@@ -114,10 +114,10 @@ class Repairs:
                 link["id"] = link_id(conn, kind, item.local_id)
                 transferred = writer.residence(conn, kind, link, remote)
                 if item.row["_how"] == REGISTRY_OWNED or transferred or (
-                        kind == "service_record" and not made_here(writer, rec)):
+                        kind in IMMUTABLE_RECORDS and not made_here(writer, rec)):
                     result = take_registry(kind, local, remote, self.key, "reconcile", writer.read_only(kind))
-                elif kind == "service_record":
-                    # never merged: the platform's record is pushed (revoke + a corrected record)
+                elif kind in IMMUTABLE_RECORDS:
+                    # never merged: the platform's service or training record is pushed (a correction, :correct)
                     if held_keys(conn, [(kind, item.local_id)]):
                         f.action, f.action_state = "push", "discarded"  # held until `outbox restore`
                         return
@@ -163,9 +163,9 @@ class Repairs:
         transferred = kind == "volunteer" and remote.get("home_province") != self.settings.province
         f.action_state = "planned"
         if item.row["_how"] == REGISTRY_OWNED or transferred or (
-                kind == "service_record" and not made_here(self.writer, rec)):
+                kind in IMMUTABLE_RECORDS and not made_here(self.writer, rec)):
             f.action = "pull"
-        elif kind == "service_record":
+        elif kind in IMMUTABLE_RECORDS:
             f.action = "push"
         else:
             result = three_way(kind, json.loads(item.row["_base"] or "{}"), local, remote, self.writer.policies,

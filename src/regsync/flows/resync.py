@@ -3,13 +3,19 @@
 Scopes:
 
 * ``volunteer``: one person: the volunteer row (by local id, by registry id with ``registry_id``, or every row of
-  one normalized ID number), with its memberships and service records;
+  one normalized ID number), with its memberships and service records, and (registry-api.md v1.1) its training
+  records, commendations and evaluations;
 * ``org``: one org; with ``subtree``, the org and every org under it (``parent_id``, level by level) with their
-  memberships, activities and service records;
+  memberships, activities and service records, and their trainings (with the trainings' records), the
+  commendations of those orgs and the evaluations they made;
 * ``region``: a GB/T 2260 region of the client's province (:func:`regsync.flows.reconcile.check_region`: ``2301`` or
   its full code ``230100`` is the whole city, every district and county in it): the orgs of both lines, the
-  volunteers and the activities whose ``region_code`` lies in it, and the memberships and service records of
-  those orgs. A region where the local store holds no org, volunteer or activity is a usage error.
+  volunteers, the activities and the trainings whose ``region_code`` lies in it, and the memberships, service
+  records, training records, commendations and evaluations of those orgs (a volunteer's commendation by the
+  volunteer's residence). A region where the local store holds no org, volunteer or activity is a usage error.
+
+``kinds`` narrows any scope to some kinds of record (``regsync resync … --kind trainings``): only those are
+compared (the person's or the org's own row too only when its kind is among them).
 
 Unlike the nightly reconcile, a resync reads no export: it looks up the linked registry ids of the scope
 (``POST /lookup``, registry-api.md §5.2, 500 at a time), so it finds ``field_mismatch``, ``stale_link``,
@@ -87,6 +93,7 @@ class Target:
         id_type: its document type (default ``RESIDENT_ID``).
         registry_id: ``ident`` is a registry id.
         subtree: an org with everything under it.
+        kinds: only these kinds (:data:`regsync.domain.kinds.KINDS`); empty: every kind the scope holds.
     """
 
     scope: str
@@ -95,13 +102,14 @@ class Target:
     id_type: str = "RESIDENT_ID"
     registry_id: bool = False
     subtree: bool = False
+    kinds: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """The audit row's ``target`` (an ID number masked)."""
         if self.id_number:
             return f"volunteer:id_number={mask_id_number(self.id_number.strip().upper())}"
         head = f"{self.scope}:{'registry:' if self.registry_id else ''}{self.ident}"
-        return head + (" subtree" if self.subtree else "")
+        return head + (" subtree" if self.subtree else "") + (f" kinds={','.join(self.kinds)}" if self.kinds else "")
 
 
 @dataclass(frozen=True)
@@ -236,14 +244,20 @@ class ScopeReader:
                                   "(an unknown or empty region)"), code=self.t.ident)
 
     def pages(self) -> Iterator[tuple[str, list[int]]]:
-        """``(kind, local ids)`` pages in reference order."""
+        """``(kind, local ids)`` pages in reference order, of the target's kinds (all when it names none)."""
+        wanted = set(self.t.kinds or KIND_ORDER)
+        yield from ((kind, ids) for kind, ids in self._pages() if kind in wanted)
+
+    def _pages(self) -> Iterator[tuple[str, list[int]]]:
         t = self.t
+        wanted = set(t.kinds or KIND_ORDER)
         if t.scope == "volunteer":
             vols = self.volunteers()
             if vols:
                 yield "volunteer", vols
-                for kind in ("membership", "service_record"):
-                    yield from ((kind, p) for p in ids_of_volunteers(self.conn, kind, vols))
+                for kind in _OF_VOLUNTEER:
+                    if kind in wanted:
+                        yield from ((kind, p) for p in ids_of_volunteers(self.conn, kind, vols))
             return
         if t.scope == "org":
             orgs = self.orgs()
@@ -253,12 +267,20 @@ class ScopeReader:
                 yield "org", orgs[i:i + BATCH]
             if not t.subtree:
                 return
-            for kind in ("membership", "activity", "service_record"):
-                yield from ((kind, p) for p in ids_of_orgs(self.conn, kind, orgs))
+            for kind in _OF_ORG:
+                if kind in wanted:
+                    yield from ((kind, p) for p in ids_of_orgs(self.conn, kind, orgs))
             return
         region = check_region(t.ident) or ""
         for kind in KIND_ORDER:
-            yield from ((kind, p) for p in ids_in_region(self.conn, kind, region))
+            if kind in wanted:
+                yield from ((kind, p) for p in ids_in_region(self.conn, kind, region))
+
+
+#: A person's records, in reference order (a volunteer scope).
+_OF_VOLUNTEER = ("membership", "service_record", "training_record", "commendation", "evaluation")
+#: An org subtree's records, in reference order.
+_OF_ORG = ("membership", "activity", "service_record", "training", "training_record", "commendation", "evaluation")
 
 
 def _int(value: str | None) -> int:

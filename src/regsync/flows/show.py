@@ -12,7 +12,9 @@ own key, e.g. an org code: :func:`regsync.db.platform.mapped.local_id_of`) or by
   changed since;
 * the record's outbox rows (the newest, and its failures however old) and its hold, its conflicts, its
   discrepancies in the newest runs that compare both sides, and the audit rows that name it
-  (:mod:`regsync.db.show`).
+  (:mod:`regsync.db.show`);
+* for a volunteer (issue 16, point 7), the platform's trainings of the person (their training records, with class
+  hours, and the ACCEPTED ones' sum beside the registry's ``trainingHours``), commendations and evaluations.
 
 Personal values (ID numbers, phones) are masked as everywhere (design.md, "Personal data"). With
 ``show_personal_data`` (and a reason) the live values of the record's own personal fields are shown in clear, and an
@@ -45,6 +47,7 @@ from regsync.db.show import (
     links_of,
     outbox_rows,
     recent_finding_runs,
+    volunteer_records,
 )
 from regsync.domain.clock import to_local
 from regsync.domain.masking import mask_text
@@ -149,6 +152,11 @@ class RecordView:
         conflicts: ``total`` and ``rows`` (the newest :data:`LISTED`).
         discrepancies: ``runs`` (the runs looked at, newest first) and ``rows`` (the newest :data:`LISTED`).
         audit: the audit rows that name the record, newest first (:data:`LISTED` at most).
+        records: for a volunteer, the person's trainings, commendations and evaluations on the platform
+            (:func:`regsync.db.show.volunteer_records`: :data:`LISTED` newest of each, their totals, and
+            ``training_hours``, the ACCEPTED training records' class hours in hundredths); ``registry_training_hours``
+            beside it, the registry's ``trainingHours`` (hundredths, ``None`` when the registry was not read).
+            ``{}`` for the other kinds.
     """
 
     kind: str
@@ -168,6 +176,7 @@ class RecordView:
     conflicts: dict[str, Any] = field(default_factory=dict)
     discrepancies: dict[str, Any] = field(default_factory=dict)
     audit: list[dict[str, Any]] = field(default_factory=list)
+    records: dict[str, Any] = field(default_factory=dict)
 
     @property
     def in_agreement(self) -> bool | None:
@@ -182,6 +191,8 @@ class RecordView:
             "kind", "key", "local_id", "registry_id", "local_found", "registry_state", "registry_error",
             "local_error", "personal_data", "audit_id", "registry_meta", "link", "outbox", "conflicts",
             "discrepancies", "audit")}
+        out["records"] = {k: [{c: _day(x) for c, x in r.items()} for r in v] if isinstance(v, list) else v
+                          for k, v in self.records.items()}
         out["in_agreement"] = self.in_agreement
         out["fields"] = [f.as_dict() for f in self.fields]
         return out
@@ -289,6 +300,13 @@ def _iso(value: Any) -> Any:
         local = to_local(value)
         return local.replace(microsecond=0).isoformat() if local is not None else None
     return value
+
+
+def _day(value: Any) -> Any:
+    """A stored date as ``YYYY-MM-DD`` (a time as :func:`_iso`); any other value as it is."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value.isoformat()
+    return _iso(value)
 
 
 def _loads(raw: Any) -> Any:
@@ -438,6 +456,10 @@ def show_record(settings: Settings, kind: str, key: str | None = None, *, regist
             view.link["is_duplicate"] = bool(view.link["is_duplicate"])
         with store.connect() as conn:
             _traces(conn, view, _record_names(view))
+            if kind == "volunteer" and t.local_id is not None:
+                view.records = volunteer_records(conn, [t.local_id, *t.others], limit=LISTED)
+                view.records["registry_training_hours"] = (
+                    record.get("training_hours") if record is not None else None)
     return view
 
 

@@ -398,6 +398,16 @@ def _not_in_registry_ok(group: Any, *, cities: bool) -> bool:
                        and all(_not_in_registry_ok(g, cities=False) for g in group["by_city"].values())))
 
 
+def _with_city_line(hours: dict[str, Any]) -> dict[str, Any]:
+    """``hours`` with its ``by_city_line`` (the star levels of each city on each line, issue 16 point 7) as recorded,
+    or without it when the run did not record it (runs before it) or recorded one of another shape."""
+    cross = hours.get("by_city_line")
+    if isinstance(cross, dict) and all(isinstance(lines, dict) and all(_hours_group_ok(g) for g in lines.values())
+                                       for lines in cross.values()):
+        return hours
+    return {k: v for k, v in hours.items() if k != "by_city_line"}
+
+
 def _with_not_in_registry(hours: Any) -> dict[str, Any]:
     """``hours`` with its ``not_in_registry`` (the platform's hours the registry does not have at all;
     :mod:`regsync.domain.hours`) as recorded, or without it when the run did not record it (runs made before it
@@ -431,7 +441,7 @@ def load_report(bind: Engine | Connection, run_id: int, *, now: dt.datetime | No
     generated = to_local(now) if now.tzinfo is None else now.astimezone(SHANGHAI)
     assert generated is not None
     return RunReport(run=run, counts=counts, trend=trend,
-                     hours=_with_not_in_registry(hours) if _hours_shape_ok(hours) else None,
+                     hours=_with_city_line(_with_not_in_registry(hours)) if _hours_shape_ok(hours) else None,
                      generated_at=generated, show_personal_data=show_personal_data)
 
 

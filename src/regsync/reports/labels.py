@@ -33,6 +33,7 @@ __all__ = [
     "duration_text",
     "entity_word",
     "field_word",
+    "has_training",
     "hours_sentences",
     "line_word",
     "WAITING_CODES",
@@ -128,6 +129,14 @@ def city_label(code: str | None) -> str:
     return city_name(code) or code
 
 
+def has_training(hours: dict[str, Any]) -> bool:
+    """Whether the run recorded training hours (issue 16, point 7; runs before it did not) and holds any, on either
+    side."""
+    total = hours.get("total", {})
+    return bool(total.get("local_training_hours") or total.get("registry_training_hours")) and all(
+        isinstance(g.get("local_training_hours"), int) for g in hours.get("by_city", {}).values())
+
+
 def hours_sentences(hours: dict[str, Any]) -> list[str]:
     """The hours view's figures in words, one sentence each, saying what each counts.
 
@@ -137,7 +146,9 @@ def hours_sentences(hours: dict[str, Any]) -> list[str]:
        the difference and on how many of them; then their totalHours in the registry (all channels);
     2. the platform's ACCEPTED hours the registry does not have at all (volunteers it does not know), or that this
        run did not count them (a run recorded before they were counted);
-    3. the platform's hours in all (1 + 2), when both are known.
+    3. the platform's hours in all (1 + 2), when both are known;
+    4. (issue 16, point 7) the training hours of the volunteers compared: the class hours of their ACCEPTED training
+       records on the platform against the registry's trainingHours, when the run recorded them.
 
     Args:
         hours: a report's hours (``RunReport.hours``; shape :mod:`regsync.domain.hours`), hours in hundredths.
@@ -151,6 +162,14 @@ def hours_sentences(hours: dict[str, Any]) -> list[str]:
         differing=f"{total.get('volunteers_differing', 0):,}"),
         _("The registry's totalHours of these volunteers (all channels: the national portal, other provinces too): "
           "{hours} h.").format(hours=format_hours(total.get("registry_total_hours")))]
+    if isinstance(total.get("local_training_hours"), int):
+        out.append(_("Training hours of these volunteers (registry-api.md v1.1): class hours of accepted training "
+                     "records on the platform {local} h · the registry's trainingHours {registry} h · difference "
+                     "{diff} h on {differing} volunteers; training hours give no star.").format(
+            local=format_hours(total.get("local_training_hours")),
+            registry=format_hours(total.get("registry_training_hours")),
+            diff=format_hours(total.get("training_hours_diff")),
+            differing=f"{total.get('volunteers_training_differing', 0):,}"))
     missing = hours.get("not_in_registry")
     if missing is None:
         out.append(_("Hours of volunteers the registry does not know: not counted by this run (a later reconcile "
@@ -293,11 +312,25 @@ FIELD_WORDS: dict[str, Any] = {
     "orgType": N_("organization line"), "plannedHeadcount": N_("planned headcount"),
     "serviceCategories": N_("service categories"), "stationId": N_("community station"),
     "streetCode": N_("street code"),
+    # registry-api.md v1.1 (§4.6–§4.9)
+    "trainingId": N_("training"), "trainingType": N_("training type"), "mode": N_("mode"),
+    "classHours": N_("class hours"), "completedOn": N_("completed on"), "result": N_("result"),
+    "scheme": N_("scheme"), "tier": N_("tier"), "year": N_("year"), "awardedOn": N_("awarded on"),
+    "issuer": N_("issuer"), "documentName": N_("document name"), "documentNumber": N_("document number"),
+    "content": N_("content"), "evaluatorOrgId": N_("evaluator organization"), "punctuality": N_("punctuality"),
+    "attitude": N_("attitude"), "competence": N_("competence"), "comment": N_("comment"),
+    "evaluatedOn": N_("evaluated on"), "trainingHours": N_("training hours"),
 }
 
 
 def field_word(field: str) -> str:
-    """A record's field in words (``regionCode`` → 行政区划代码); an unknown field reads as its wire name."""
+    """A record's field in words (``regionCode`` → 行政区划代码); a reconcile's Python name reads as its wire name
+    does (``class_hours`` → ``classHours``); an unknown field reads as itself."""
+    if "_" in field and field not in FIELD_WORDS:
+        head, *rest = field.split("_")
+        camel = head + "".join(p.title() for p in rest)
+        if camel in FIELD_WORDS:
+            return word(FIELD_WORDS, camel)
     return word(FIELD_WORDS, field)
 
 

@@ -44,6 +44,7 @@ from regsync.reports.labels import (
     discrepancy_word,
     duration_text,
     entity_word,
+    has_training,
     hours_sentences,
     line_word,
     record_label,
@@ -237,6 +238,7 @@ def write_html(conn: Connection, report: RunReport, out: IO[str], *, rows_per_ki
         "sections": sections, "rows_per_kind": rows_per_kind, "capped": any(s.more for s in sections),
         "repair": _repair_key, "hours": report.hours,
         "hours_sentences": hours_sentences(report.hours) if report.hours else [],
+        "has_training": has_training(report.hours) if report.hours else False,
         "echarts_js": echarts_js(), "echarts_version": ECHARTS_VERSION,
         "script": Markup(_own_script()),  # noqa: S704
         "style": Markup(_own_style()),  # noqa: S704 — the package's own files

@@ -25,6 +25,7 @@ from regsync.reports.labels import (
     discrepancy_word,
     duration_text,
     entity_word,
+    has_training,
     hours_sentences,
     line_word,
     record_label,
@@ -84,6 +85,20 @@ def _stars(counts: list[int]) -> str:
     return " ".join(f"{n:,}" for n in counts[1:6])
 
 
+def _training_table(groups: dict[str, dict[str, Any]]) -> Table:
+    """Training hours by city: the platform's accepted training records' class hours against the registry's
+    trainingHours (issue 16, point 7)."""
+    table = Table(title=_("Training hours by city"), box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    table.add_column(_("city"), no_wrap=True)
+    for col in (_("training h platform"), _("training h registry"), _("platform − registry"), _("differing")):
+        table.add_column(col, justify="right", no_wrap=True)
+    for key, g in groups.items():
+        table.add_row(city_label(key), format_hours(g["local_training_hours"]),
+                      format_hours(g["registry_training_hours"]), format_hours(g["training_hours_diff"]),
+                      f"{g['volunteers_training_differing']:,}")
+    return table
+
+
 def _hours_table(title: str, groups: dict[str, dict[str, Any]], label: str, cities: bool) -> Table:
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
     table.add_column(label, no_wrap=True)
@@ -97,6 +112,19 @@ def _hours_table(title: str, groups: dict[str, dict[str, Any]], label: str, citi
         table.add_row(city_label(key) if cities else line_word(key), f"{g['volunteers']:,}",
                       format_hours(g["local_hours"]), format_hours(g["registry_hours"]),
                       format_hours(g["hours_diff"]), _stars(g["stars_local"]), _stars(g["stars_registry"]))
+    return table
+
+
+def _stars_by_city_line(groups: dict[str, dict[str, dict[str, Any]]]) -> Table:
+    """The star levels of each city on each org line (issue 16, point 7), the platform's and the registry's."""
+    table = Table(title=_("Star levels by city and organization line"), box=box.SIMPLE_HEAD, pad_edge=False,
+                  title_justify="left")
+    for col in (_("city"), _("organization line"), _("volunteers"), _("★ platform"), _("★ registry")):
+        table.add_column(col, no_wrap=True, justify="left" if col in (_("city"), _("organization line")) else "right")
+    for city, lines in groups.items():
+        for line, g in lines.items():
+            table.add_row(city_label(city), line_word(line), f"{g['volunteers']:,}", _stars(g["stars_local"]),
+                          _stars(g["stars_registry"]))
     return table
 
 
@@ -205,6 +233,10 @@ def print_report(report: RunReport, console: Console,
         console.print(_hours_table(_("Hours by city"), hours.get("by_city", {}), _("city"), True))
         console.print(_hours_table(_("Hours by organization line"), hours.get("by_org_line", {}),
                                    _("organization line"), False))
+        if hours.get("by_city_line"):
+            console.print(_stars_by_city_line(hours["by_city_line"]))
+        if has_training(hours):
+            console.print(_training_table(hours.get("by_city", {})))
     elif run.kind == "reconcile":
         console.print(_("This run recorded no hours figures."))
 

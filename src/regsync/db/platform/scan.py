@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, select, text
+from sqlalchemy import Connection, Engine, and_, bindparam, func, select, text
 from sqlalchemy.sql import Select
 
 from regsync.db.models import SYNCED_COLUMNS, TABLES, Base, Link
@@ -36,7 +36,19 @@ ID_PAGE = 500
 #: Referencing kinds and the reference columns that must exist on their own side (else an ``orphan``): an item
 #: of these kinds carries ``_has_<col>``.
 ORPHAN_REFS: dict[str, tuple[str, ...]] = {"membership": ("org_id", "volunteer_id"),
-                                           "service_record": ("volunteer_id", "activity_id", "org_id")}
+                                           "service_record": ("volunteer_id", "activity_id", "org_id"),
+                                           # v1.1 (registry-api.md §4.6–§4.9); a commendation's subject is one of
+                                           # its two columns, the other empty (an empty reference dangles nowhere)
+                                           "training": ("org_id",),
+                                           "training_record": ("training_id", "volunteer_id"),
+                                           "commendation": ("volunteer_id", "org_id"),
+                                           "evaluation": ("activity_id", "volunteer_id", "evaluator_org_id")}
+#: Kinds whose own ``region_code`` places them (the others lie where their org does, :func:`org_column`).
+OWN_REGION: frozenset[str] = frozenset({"org", "volunteer", "activity", "training"})
+#: Kinds placed by an org: the column naming it (a training record's is its training's, a commendation's its
+#: subject org's or, for a volunteer's, the volunteer's residence).
+ORG_COLUMN: dict[str, str] = {"membership": "org_id", "activity": "org_id", "service_record": "org_id",
+                              "training": "org_id", "commendation": "org_id", "evaluation": "evaluator_org_id"}
 
 
 @dataclass(slots=True)
@@ -48,7 +60,8 @@ class LocalItem:
     version, base snapshot as JSON text, is-duplicate, how it was linked, revision; ``None`` when unlinked),
     ``_ref_<col>`` the registry ids of its references, ``_has_<col>`` whether a referenced row exists (the columns
     of :data:`ORPHAN_REFS`), ``_org_region``/``_org_type``/``_org_level`` its org's (org, membership, activity,
-    service record).
+    service record; v1.1: a training's org, a training record's training's org, an evaluation's evaluator org, a
+    commendation's subject org, or for a volunteer's commendation the volunteer's residence as ``_org_region``).
     """
 
     row: dict[str, Any]
@@ -101,13 +114,20 @@ def _local_select(kind: str, *, from_links: bool) -> Select[Any]:
         target = Base.metadata.tables[TABLES[REFERENCES[kind][col]]].alias(f"has_{col}")
         frm = frm.outerjoin(target, target.c.id == t.c[col])
         cols.append(target.c.id.label(f"_has_{col}"))
-    if kind in ("membership", "activity", "service_record"):
+    if kind in ORG_COLUMN or kind == "training_record":
         org = Base.metadata.tables["organization"].alias("o")
-        frm = frm.outerjoin(org, org.c.id == t.c.org_id)
-        cols += [org.c.region_code.label("_org_region"), org.c.org_type.label("_org_type"),
-                 org.c.level.label("_org_level")]
-    elif kind == "org":
-        cols += [t.c.region_code.label("_org_region"), t.c.org_type.label("_org_type"), t.c.level.label("_org_level")]
+        if kind == "training_record":  # its training's org (registry-api.md §1: a training record's province)
+            training = Base.metadata.tables["training"].alias("tr_org")
+            frm = frm.outerjoin(training, training.c.id == t.c.training_id)
+            frm = frm.outerjoin(org, org.c.id == training.c.org_id)
+        else:
+            frm = frm.outerjoin(org, org.c.id == t.c[ORG_COLUMN[kind]])
+        region: Any = org.c.region_code
+        if kind == "commendation":  # a volunteer's commendation lies where the volunteer lives
+            vol = Base.metadata.tables["volunteer"].alias("subject_v")
+            frm = frm.outerjoin(vol, vol.c.id == t.c.volunteer_id)
+            region = func.coalesce(org.c.region_code, vol.c.region_code)
+        cols += [region.label("_org_region"), org.c.org_type.label("_org_type"), org.c.level.label("_org_level")]
     q = select(*cols).select_from(frm)
     if from_links:
         q = q.where(lk.c.entity == kind)
@@ -117,7 +137,7 @@ def _local_select(kind: str, *, from_links: bool) -> Select[Any]:
 def _region_filter(kind: str, q: Select[Any], region: str | None) -> Select[Any]:
     if not region:
         return q
-    if kind in ("org", "volunteer", "activity"):
+    if kind in OWN_REGION:
         t = Base.metadata.tables[TABLES[kind]]
         return q.where(t.c.region_code.like(region + "%"))
     return q.where(q.selected_columns["_org_region"].like(region + "%"))
@@ -277,17 +297,30 @@ def region_holds_records(conn: Connection, region: str) -> bool:
 
 def ids_of_volunteers(conn: Connection, kind: str, volunteer_ids: Sequence[int]) -> Iterator[list[int]]:
     """Keyset pages (:data:`ID_PAGE` ids, ascending within each :data:`ID_PAGE` volunteers) of the local ids of
-    the memberships or service records (``kind``) of these volunteers; no read transaction is held between
-    pages."""
+    the records of ``kind`` of these volunteers (memberships, service records, and v1.1's training records,
+    commendations and evaluations: the rows whose ``volunteer_id`` is one of them); no read transaction is held
+    between pages."""
     sql = f"SELECT id FROM {own_sql(conn, TABLES[kind])} WHERE volunteer_id IN :v AND id > :last"  # noqa: S608
     for i in range(0, len(volunteer_ids), ID_PAGE):
         yield from _keyset_in(conn, sql, "v", volunteer_ids[i:i + ID_PAGE])
 
 
+#: The records of these orgs: kind → the SELECT of their ids (``:o`` the orgs) where the column is not ``org_id``.
+_OF_ORGS = {
+    "evaluation": "SELECT id FROM {evaluation} WHERE evaluator_org_id IN :o AND id > :last",
+    "training_record": "SELECT id FROM {training_record} WHERE training_id IN (SELECT t.id FROM {training} t "
+                       "WHERE t.org_id IN :o) AND id > :last",
+}
+
+
 def ids_of_orgs(conn: Connection, kind: str, org_ids: Sequence[int]) -> Iterator[list[int]]:
     """Keyset pages (as :func:`ids_of_volunteers`, by :data:`ID_PAGE` orgs) of the local ids of the memberships,
-    activities or service records (``kind``) of these orgs."""
-    sql = f"SELECT id FROM {own_sql(conn, TABLES[kind])} WHERE org_id IN :o AND id > :last"  # noqa: S608
+    activities or service records (``kind``) of these orgs, and (v1.1) their trainings, the records of their
+    trainings, their commendations (the orgs commended) and the evaluations they made."""
+    if kind in _OF_ORGS:
+        sql = own_format(conn, _OF_ORGS[kind])
+    else:
+        sql = f"SELECT id FROM {own_sql(conn, TABLES[kind])} WHERE org_id IN :o AND id > :last"  # noqa: S608
     for i in range(0, len(org_ids), ID_PAGE):
         yield from _keyset_in(conn, sql, "o", org_ids[i:i + ID_PAGE])
 
@@ -300,13 +333,23 @@ _IN_REGION = {
     "activity": "SELECT id FROM {activity} WHERE region_code LIKE :p AND id > :last",
     "service_record": "SELECT s.id AS id FROM {service_record} s JOIN {organization} o ON o.id = s.org_id "
                       "WHERE o.region_code LIKE :p AND s.id > :last",
+    "training": "SELECT id FROM {training} WHERE region_code LIKE :p AND id > :last",
+    "training_record": "SELECT s.id AS id FROM {training_record} s JOIN {training} tr ON tr.id = s.training_id "
+                       "JOIN {organization} o ON o.id = tr.org_id WHERE o.region_code LIKE :p AND s.id > :last",
+    "commendation": "SELECT s.id AS id FROM {commendation} s LEFT JOIN {organization} o ON o.id = s.org_id "
+                    "LEFT JOIN {volunteer} v ON v.id = s.volunteer_id "
+                    "WHERE COALESCE(o.region_code, v.region_code) LIKE :p AND s.id > :last",
+    "evaluation": "SELECT s.id AS id FROM {evaluation} s JOIN {organization} o ON o.id = s.evaluator_org_id "
+                  "WHERE o.region_code LIKE :p AND s.id > :last",
 }
 
 
 def ids_in_region(conn: Connection, kind: str, region: str) -> Iterator[list[int]]:
     """Keyset pages (as :func:`ids_of_volunteers`) of the local ids of ``kind`` in the region of prefix
-    ``region`` (an org's, volunteer's or activity's own region code; a membership's or service record's org's)."""
-    if kind in ("membership", "service_record"):
+    ``region`` (an org's, volunteer's, activity's or training's own region code; a membership's or service
+    record's org's; a training record's training's org's; an evaluation's evaluator's; a commendation's subject
+    org's, or its volunteer's residence)."""
+    if kind not in OWN_REGION:
         alias = "m" if kind == "membership" else "s"
         return _keyset_alias(conn, own_format(conn, _IN_REGION[kind]), alias, region + "%")
     return _keyset(conn, own_format(conn, _IN_REGION[kind]), {"p": region + "%"})
@@ -354,7 +397,9 @@ def _keyset_in(conn: Connection, sql: str, name: str, values: Sequence[int]) -> 
 
 __all__ = [
     "ID_PAGE",
+    "ORG_COLUMN",
     "ORPHAN_REFS",
+    "OWN_REGION",
     "PAGE",
     "LocalItem",
     "backfill_id_number_norm",

@@ -1,8 +1,9 @@
 """Sums over the platform's records that a reconcile reports per person: people held by two rows, and accepted hours.
 
 - :func:`shared_id_numbers`: the normalized ID numbers held by two or more volunteer rows (``duplicate_person``);
-- :func:`local_hours_by_person`: a person's ACCEPTED hours (all the person's rows, through their links), in the
-  registry's byte order of the volunteer's registry id, to be merge-joined with the registry's;
+- :func:`local_hours_by_person`: a person's ACCEPTED hours (all the person's rows, through their links), and the class
+  hours of their ACCEPTED training records (registry-api.md v1.1), in the registry's byte order of the volunteer's
+  registry id, to be merge-joined with the registry's;
 - :func:`linked_primary_volunteers`: where those people live, and their primary row;
 - :func:`org_hours`: ACCEPTED hours per org region, type and level (the report's hours by city and org line);
 - :func:`unlinked_volunteer_hours`: ACCEPTED hours of volunteers the registry does not know (no link), per city:
@@ -77,32 +78,40 @@ def shared_id_numbers(engine: Engine, region: str | None, page: int = SHARED_PAG
 
 
 def local_hours_by_person(conn: Connection, region: str | None, *, c_order: bool) -> CursorResult[Any]:
-    """Each linked person's ACCEPTED hours in the local records, in ascending registry id of the volunteer.
+    """Each linked person's ACCEPTED hours in the local records, and their ACCEPTED training records' class hours,
+    in ascending registry id of the volunteer.
 
     Args:
         conn: a connection to the local store (the result streams from it; close it when done).
-        region: a GB/T 2260 prefix: only service records of volunteers whose region code starts with it;
-            ``None`` for all.
+        region: a GB/T 2260 prefix: only the records of volunteers whose region code starts with it; ``None`` for
+            all.
         c_order: the database orders text by bytes (:func:`regsync.db.platform.scan.uses_c_order`); otherwise
             the order is ``COLLATE "C"`` (the registry's byte order).
 
     Returns:
         Rows of ``rid`` (the volunteer's registry id; a person's rows linked to one id are one row), ``h`` (hours,
-        hundredths), ``region`` (the least of the rows' region codes) and ``spec`` (the hours given to
-        specialized orgs, hundredths).
+        hundredths), ``region`` (the least of the rows' region codes), ``spec`` (the hours given to specialized
+        orgs, hundredths) and ``th`` (the class hours of the person's ACCEPTED training records, hundredths; a
+        person with training records and no service hours is a row too).
     """
     reg = ("AND v.region_code LIKE :region " if region else "")
     n = names(conn)
     sql = (  # noqa: S608 — table names
-        "SELECT l.registry_id AS rid, SUM(s.hours) AS h, MIN(v.region_code) AS region, "
-        "SUM(CASE WHEN o.org_type = 'SPECIALIZED' THEN s.hours ELSE 0 END) AS spec "
+        "SELECT rid, SUM(h) AS h, MIN(region) AS region, SUM(spec) AS spec, SUM(th) AS th FROM ("
+        "SELECT l.registry_id AS rid, s.hours AS h, v.region_code AS region, "
+        "CASE WHEN o.org_type = 'SPECIALIZED' THEN s.hours ELSE 0 END AS spec, 0 AS th "
         f"FROM {n.service_record} s "
         f"JOIN {n.link} l ON l.entity = 'volunteer' AND l.local_id = s.volunteer_id "
         f"JOIN {n.volunteer} v ON v.id = s.volunteer_id "
         f"LEFT JOIN {n.organization} o ON o.id = s.org_id "
-        f"WHERE s.status = 'ACCEPTED' {reg}GROUP BY l.registry_id ORDER BY l.registry_id")
+        f"WHERE s.status = 'ACCEPTED' {reg}"
+        "UNION ALL SELECT l.registry_id, 0, v.region_code, 0, t.class_hours "
+        f"FROM {n.training_record} t "
+        f"JOIN {n.link} l ON l.entity = 'volunteer' AND l.local_id = t.volunteer_id "
+        f"JOIN {n.volunteer} v ON v.id = t.volunteer_id "
+        f"WHERE t.status = 'ACCEPTED' {reg}) x GROUP BY rid ORDER BY rid")
     if not c_order:
-        sql = sql.replace("ORDER BY l.registry_id", 'ORDER BY l.registry_id COLLATE "C"')
+        sql = sql.replace("ORDER BY rid", 'ORDER BY rid COLLATE "C"')
     return conn.execute(text(sql), {"region": (region or "") + "%"})
 
 
