@@ -147,17 +147,18 @@ def test_test_rows_and_soft_deleted_rows_beside_the_province(empty_engine: Engin
     legacy_store(engine, schema)
     summary = generate(engine, SCALE, SEED, as_of=AS_OF, mapping=load_mapping("legacy").with_schema(schema or ""))
     # the kinds the legacy mapping scopes and soft-deletes: each has some of both, and the others none
-    assert set(summary.out_of_scope) == set(summary.soft_deleted) == {"org", "volunteer", "activity"}
+    assert set(summary.out_of_scope) == set(summary.soft_deleted) == {"org", "volunteer", "activity", "training",
+                                                                      "commendation"}
     assert all(n >= 1 for n in [*summary.out_of_scope.values(), *summary.soft_deleted.values()])
     with engine.connect() as conn:
-        for kind in ("org", "volunteer", "activity"):
+        for kind in ("org", "volunteer", "activity", "training", "commendation"):
             table = q(schema, LEGACY[kind])
             counts = {f"{t}{d}": n for t, d, n in conn.execute(text(
                 f"SELECT sfcs, scbz, COUNT(*) FROM {table} GROUP BY sfcs, scbz"))}
             assert counts == {"00": summary.counts[kind], "10": summary.out_of_scope[kind],
                               "01": summary.soft_deleted[kind]}, kind
             assert conn.execute(text(f"SELECT COUNT(*) FROM {TABLES[kind]}")).scalar_one() == summary.counts[kind]
-            name = "hdmc" if kind == "activity" else "zzmc" if kind == "org" else "xm"
+            name = {"activity": "hdmc", "org": "zzmc", "training": "pxzt", "commendation": "jxmc"}.get(kind, "xm")
             assert conn.execute(text(f"SELECT COUNT(*) FROM {table} WHERE sfcs = '1' AND {name} NOT LIKE '测试%'")
                                 ).scalar_one() == 0
         # nothing of them is queued

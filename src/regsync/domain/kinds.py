@@ -21,7 +21,9 @@ V11_KINDS: tuple[str, ...] = KINDS[5:]
 
 #: Plural kind names, as in the summaries and the ``--kind`` options.
 KIND_NAMES: dict[str, str] = {"org": "orgs", "volunteer": "volunteers", "membership": "memberships",
-                              "activity": "activities", "service_record": "service_records"}
+                              "activity": "activities", "service_record": "service_records",
+                              "training": "trainings", "training_record": "training_records",
+                              "commendation": "commendations", "evaluation": "evaluations"}
 
 #: Names the commands accept for ``--kind`` → the kind.
 KIND_ALIASES: dict[str, str] = {
