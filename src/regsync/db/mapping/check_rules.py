@@ -62,6 +62,10 @@ FREE_TEXT: dict[str, frozenset[str]] = {
     "membership": frozenset(),
     "activity": frozenset({"title"}),
     "service_record": frozenset({"revoke_reason"}),
+    "training": frozenset({"title", "address", "contact_name"}),
+    "training_record": frozenset({"revoke_reason"}),
+    "commendation": frozenset({"title", "issuer", "document_name", "document_number", "content", "revoke_reason"}),
+    "evaluation": frozenset({"comment", "revoke_reason"}),
 }
 
 #: MySQL/MariaDB character sets that hold every Unicode character (the others stop at the BMP or below it).
