@@ -17,11 +17,15 @@ __all__ = ["DISCREPANCY_WORDS", "FLOW_WORDS", "KIND_PLURAL_WORDS", "KIND_WORDS",
 KIND_WORDS: dict[str, Any] = {
     "org": N_("organization"), "volunteer": N_("volunteer"), "membership": N_("membership"),
     "activity": N_("activity"), "service_record": N_("service record"),
+    "training": N_("training"), "training_record": N_("training record"), "commendation": N_("commendation"),
+    "evaluation": N_("evaluation"),
 }
 #: A kind's plural name (:data:`regsync.domain.kinds.KIND_NAMES`, as summaries key their counts) → its name.
 KIND_PLURAL_WORDS: dict[str, Any] = {
     "orgs": N_("orgs"), "volunteers": N_("volunteers"), "memberships": N_("memberships"),
     "activities": N_("activities"), "service_records": N_("service records"),
+    "trainings": N_("trainings"), "training_records": N_("training records"), "commendations": N_("commendations"),
+    "evaluations": N_("evaluations"),
 }
 #: A discrepancy kind (:data:`regsync.reports.data.DISCREPANCY_KINDS`) → what it means (差异类型).
 DISCREPANCY_WORDS: dict[str, Any] = {
