@@ -127,13 +127,15 @@ def test_the_same_province_through_the_legacy_mapping(empty_engine: Engine, sche
         assert rec[2] % 15 == 0 and rec[3] in ("0", "1") and rec[4] == "1"  # the platform's own entry, not 3
         vol = conn.execute(text(f"SELECT zt, zcsj, ly FROM {q(schema, LEGACY['volunteer'])} ORDER BY zyzid")).first()
         assert vol is not None and vol[0] == "A" and len(vol[1]) == 19 and vol[2] == "1"
-        # v1.1: class hours in minutes, dates as YYYYMMDD, the platform's own entries; an evaluation's activity by number
+        # v1.1: class hours in minutes, dates as YYYYMMDD, the platform's own entries; an evaluation's activity by
+        # its number
         trec = conn.execute(text(f"SELECT xs, wcrq, lrfs FROM {q(schema, LEGACY['training_record'])} "
                                  "ORDER BY pxjlid")).first()
         assert trec is not None and trec[0] % 30 == 0 and re.fullmatch(r"\d{8}", trec[1]) and trec[2] == "1"
         com = conn.execute(text(f"SELECT ly, zt FROM {q(schema, LEGACY['commendation'])} ORDER BY jxid")).first()
         assert com is not None and com[0] == "1" and com[1] in ("0", "1")
-        ev = conn.execute(text(f"SELECT hdbh, pjzzdm, pjrq FROM {q(schema, LEGACY['evaluation'])} ORDER BY pjid")).first()
+        ev = conn.execute(text(f"SELECT hdbh, pjzzdm, pjrq FROM {q(schema, LEGACY['evaluation'])} "
+                               "ORDER BY pjid")).first()
         assert ev is not None and ev[0].startswith("HD") and ev[1].startswith("ZZ") and len(ev[2]) == 10
         # each string key's platform_key row names the key the generator made from the local id
         keys = conn.execute(text("SELECT entity, local_id, key_value FROM platform_key")).all()

@@ -179,9 +179,9 @@ TRAINING_TITLES: dict[str, tuple[str, ...]] = {
 TRAINING_PLACES: tuple[str, ...] = ("会议室", "党群服务中心", "新时代文明实践站", "社区活动室", "多功能厅", "培训教室")
 
 #: An evaluation's comment (评价内容), when there is one.
-EVALUATION_COMMENTS: tuple[str, ...] = ("服务热情周到，守时守信。", "工作认真负责，群众反映良好。", "积极主动，团队协作好。",
-                                        "专业技能突出，值得表扬。", "按时到岗，完成服务任务。", "服务态度好，有耐心。",
-                                        "迟到一次，其余表现良好。")
+EVALUATION_COMMENTS: tuple[str, ...] = (
+    "服务热情周到，守时守信。", "工作认真负责，群众反映良好。", "积极主动，团队协作好。", "专业技能突出，值得表扬。",
+    "按时到岗，完成服务任务。", "服务态度好，有耐心。", "迟到一次，其余表现良好。")
 
 #: The province's annual commendation scheme (年度嘉许, registry-api.md §4.8 ``PROVINCIAL_ANNUAL``): a volunteer's
 #: tiers by ACCEPTED service hours of the year, in hundredths of an hour, highest first, with the tier's name.

@@ -42,8 +42,8 @@ from sqlalchemy import Column, Connection, Engine, Integer, MetaData, Table, fun
 from regsync.db.mapping.codec import encode_value
 from regsync.db.mapping.model import CANONICAL, REF_KIND, KindMap, PlatformMapping
 from regsync.db.models import PersonNorm, PlatformKey
-from regsync.domain.kinds import V11_KINDS
 from regsync.db.query import CHUNK, chunks
+from regsync.domain.kinds import V11_KINDS
 from regsync.generate.legacy_schema import OWN_VALUES
 
 #: The prefix of a string key the generator makes, by kind: the key is the prefix and the local id, zero-padded to
