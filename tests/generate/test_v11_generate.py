@@ -125,12 +125,16 @@ def test_commendations(dataset: Dataset) -> None:
     person = {v["id"]: v["id_number_norm"] or f"row{v['id']}" for v in
               rows(dataset, "SELECT id, id_number_norm FROM volunteer")}
     station = {o["id"]: o["station_id"] for o in rows(dataset, "SELECT id, station_id FROM organization")}
+    refused = {d["local_id"] for d in rows(dataset, "SELECT local_id FROM generator_dirt WHERE entity = 'volunteer' "
+                                                    "AND NOT fixable")}
     hours: Counter = Counter()  # (person, year) → ACCEPTED hundredths
-    services: Counter = Counter()  # (org, year) → ACCEPTED records whose org or station it is
+    services: Counter = Counter()  # (org, year) → ACCEPTED records whose org or station it is, in the registry
     for r in rows(dataset, "SELECT volunteer_id, org_id, service_date, hours FROM service_record "
                            "WHERE status = 'ACCEPTED'"):
         year = as_date(r["service_date"]).year
         hours[(person[r["volunteer_id"]], year)] += r["hours"]
+        if r["volunteer_id"] in refused:
+            continue  # a refused volunteer's records never reach the registry, which counts its own
         services[(r["org_id"], year)] += 1
         if station[r["org_id"]] is not None:
             services[(station[r["org_id"]], year)] += 1

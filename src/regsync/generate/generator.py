@@ -1943,8 +1943,8 @@ class _People:
                     )
                 extra = (self.v11.make(pos, person, members, rec_rows, self.ais, reg_day, dup)
                          if self.v11 is not None else None)
-                if self.count_services:
-                    self._count_services(rec_rows)
+                if self.count_services and all(DIRT_KINDS[k][1] for k in dirt):
+                    self._count_services(rec_rows)  # a refused volunteer's records never reach the registry
                 if flag:
                     heapq.heappush(
                         self.pending,
@@ -1960,7 +1960,8 @@ class _People:
 
     def _count_services(self, records: list[dict[str, Any]]) -> None:
         """Add a row's ACCEPTED service records to the count of each org and year the annual scheme counts them for
-        (registry-api.md §4.8: their ``orgId`` and their team's ``stationId``)."""
+        (registry-api.md §4.8: their ``orgId`` and their team's ``stationId``). Only rows the registry accepts are
+        counted (no unfixable dirt): the registry counts its own records."""
         counts = self.g.org_services
         station_of = self.g.station_of
         for r in records:
