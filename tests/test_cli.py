@@ -362,6 +362,8 @@ COMMANDS: list[list[str]] = [
     ["platform", "status"],
     ["audit", "list"],
     ["alarms", "test"],
+    ["commendations", "propose", "--year", "2025"], ["commendations", "status", "--year", "2025"],
+    ["commendations", "approve", "--year", "2025", "--all", "--reason", "x"],
 ]
 
 

@@ -1,6 +1,6 @@
 """Record types, fields and codes the client does not know (registry-api.md §1, v1.1), on the wire (respx).
 
-The registry adds record types (v1.1: trainings, training records, commendations, evaluations) and fields over
+The registry adds record types (v1.1 added four, which regsync now knows; these tests use made-up later ones) and fields over
 time: a client skips and counts feed entries, lookup results and export lines of types it does not know, ignores
 (and counts) fields it does not know, never stops on them and never holds its cursor back; a field code it does
 not know is a refusal on the data.
@@ -46,10 +46,10 @@ def test_feed_entries_of_unknown_types_are_skipped_and_counted_and_the_cursor_mo
     client: RegistryClient, router: respx.Router
 ) -> None:
     route = router.get("/changes").mock(return_value=feed([
-        change(41, "commendation", "CMD1"),
+        change(41, "insurance", "INS1"),
         change(42, "volunteer", "V1", reason="PORTAL_EDIT"),  # an entry field v1 does not have
-        change(43, "training", "TRN1"),
-        change(44, "commendation", "CMD2"),
+        change(43, "badge", "BDG1"),
+        change(44, "insurance", "INS2"),
         change(45, "serviceRecord", "S1"),
     ], "45", more=True))
     page = client.changes("40")
@@ -57,10 +57,10 @@ def test_feed_entries_of_unknown_types_are_skipped_and_counted_and_the_cursor_mo
     assert [(c.seq, c.kind, c.registry_id) for c in page.changes] == [(42, "volunteer", "V1"),
                                                                        (45, "service_record", "S1")]
     assert page.next_cursor == "45" and page.has_more
-    assert dict(page.unknown.types) == {"commendation": 2, "training": 1}
+    assert dict(page.unknown.types) == {"insurance": 2, "badge": 1}
     assert dict(page.unknown.fields) == {"change.reason": 1}
     stats = client.stats.as_dict()
-    assert stats["unknown_types"] == {"commendation": 2, "training": 1}
+    assert stats["unknown_types"] == {"insurance": 2, "badge": 1}
     assert stats["unknown_fields"] == {"change.reason": 1}
 
 
@@ -96,18 +96,18 @@ def test_lookup_results_of_another_type_are_skipped_and_unknown_fields_ignored(
     def registry(request: httpx.Request) -> httpx.Response:
         assert json.loads(request.content)["type"] == "volunteer"
         return envelope({"records": [
-            {"id": "V1", "version": 3, "phone": "13900001111", "trainingHours": "12.50", "badges": ["x"]},
-            {"id": "CMD1", "type": "commendation", "title": "2025年度志愿服务金奖", "version": 1},
-            {"id": "V2", "type": "volunteer", "version": 1, "trainingHours": "0.00"},
+            {"id": "V1", "version": 3, "phone": "13900001111", "insuredUntil": "2027-06-30", "badges": ["x"]},
+            {"id": "INS1", "type": "insurance", "title": "志愿者意外险", "version": 1},
+            {"id": "V2", "type": "volunteer", "version": 1, "insuredUntil": "2027-01-31"},
         ]})
 
     router.post("/lookup").mock(side_effect=registry)
-    records = client.lookup("volunteer", ["V1", "V2", "CMD1"])
+    records = client.lookup("volunteer", ["V1", "V2", "INS1"])
     assert sorted(records, key=lambda r: r["id"]) == [{"id": "V1", "version": 3, "phone": "13900001111"},
                                                       {"id": "V2", "version": 1}]
     unknown = client.stats.unknown
-    assert dict(unknown.types) == {"commendation": 1}
-    assert dict(unknown.fields) == {"volunteer.trainingHours": 2, "volunteer.badges": 1}
+    assert dict(unknown.types) == {"insurance": 1}
+    assert dict(unknown.fields) == {"volunteer.insuredUntil": 2, "volunteer.badges": 1}
 
 
 def test_answers_of_writes_and_reads_ignore_unknown_fields_and_count_them(
@@ -115,13 +115,13 @@ def test_answers_of_writes_and_reads_ignore_unknown_fields_and_count_them(
 ) -> None:
     router.post("/batch").mock(return_value=envelope({"results": [
         {"status": 201, "code": "OK", "id": "V1", "version": 1,
-         "data": {"id": "V1", "version": 1, "name": "张三", "trainingHours": "0.00"}},
+         "data": {"id": "V1", "version": 1, "name": "张三", "insuredUntil": "2027-01-31"}},
         {"status": 201, "code": "OK", "id": "A1", "version": 1,
          "data": {"id": "A1", "version": 1, "title": "社区清洁", "evaluationCount": 0}},
     ]}))
-    router.get("/volunteers/V1").mock(return_value=envelope({"id": "V1", "version": 2, "trainingHours": "1.50"}))
+    router.get("/volunteers/V1").mock(return_value=envelope({"id": "V1", "version": 2, "insuredUntil": "1.50"}))
     router.get("/volunteers", params={"clientRef": "7"}).mock(return_value=envelope({"records": [
-        {"id": "V7", "version": 1, "clientRef": "7", "trainingHours": "0.00"}]}))
+        {"id": "V7", "version": 1, "clientRef": "7", "insuredUntil": "2027-01-31"}]}))
     results = client.batch([
         Operation("create", "volunteer", {"name": "张三"}, idempotency_key="k1", client_ref="1"),
         Operation("create", "activity", {"title": "社区清洁"}, idempotency_key="k2", client_ref="2"),
@@ -130,7 +130,7 @@ def test_answers_of_writes_and_reads_ignore_unknown_fields_and_count_them(
                                            {"id": "A1", "version": 1, "title": "社区清洁"}]
     assert client.get("volunteer", "V1") == {"id": "V1", "version": 2}
     assert client.find_by_client_ref("volunteer", "7") == {"id": "V7", "version": 1, "client_ref": "7"}
-    assert dict(client.stats.unknown.fields) == {"volunteer.trainingHours": 3, "activity.evaluationCount": 1}
+    assert dict(client.stats.unknown.fields) == {"volunteer.insuredUntil": 3, "activity.evaluationCount": 1}
     assert not client.stats.unknown.types
 
 
@@ -142,33 +142,33 @@ def test_export_lines_of_another_type_are_skipped_and_unknown_fields_counted(
     client: RegistryClient, router: respx.Router, lazy: bool
 ) -> None:
     router.get("/exports/volunteers").mock(return_value=ndjson([
-        {"id": "V1", "version": 1, "name": "李明", "trainingHours": "3.00"},
-        {"id": "V15", "type": "commendation", "title": "金奖"},
+        {"id": "V1", "version": 1, "name": "李明", "insuredUntil": "3.00"},
+        {"id": "V15", "type": "insurance", "title": "金奖"},
         {"id": "V2", "version": 4, "type": "volunteer", "name": "王芳"},
         {"id": "V3", "type": "evaluation", "punctuality": 5},
-        {"id": "V4", "version": 2, "name": "赵四", "trainingHours": "0.00", "commendations": 2},
+        {"id": "V4", "version": 2, "name": "赵四", "insuredUntil": "2027-01-31", "commendations": 2},
     ]))
     with client.export("volunteer") as ex:
         ex.lazy = lazy
         got = [(r["id"], r["version"], r["name"]) for r in ex]
         assert ex.records_read == 3
-        assert dict(ex.unknown.types) == {"commendation": 1, "evaluation": 1}
+        assert dict(ex.unknown.types) == {"insurance": 1, "evaluation": 1}
     assert got == [("V1", 1, "李明"), ("V2", 4, "王芳"), ("V4", 2, "赵四")]
-    assert dict(client.stats.unknown.types) == {"commendation": 1, "evaluation": 1}
-    assert dict(client.stats.unknown.fields) == {"volunteer.trainingHours": 2, "volunteer.commendations": 1}
+    assert dict(client.stats.unknown.types) == {"insurance": 1, "evaluation": 1}
+    assert dict(client.stats.unknown.fields) == {"volunteer.insuredUntil": 2, "volunteer.commendations": 1}
 
 
 def test_export_counts_reach_the_client_when_the_reader_stops_early(
     client: RegistryClient, router: respx.Router
 ) -> None:
     router.get("/exports/orgs").mock(return_value=ndjson([
-        {"id": "O0", "type": "training", "title": "急救培训"},
+        {"id": "O0", "type": "badge", "title": "急救培训"},
         {"id": "O1", "version": 1, "name": "某队"},
         {"id": "O2", "version": 1, "name": "某队二"},
     ]))
     with client.export("org") as ex:
         assert next(iter(ex))["id"] == "O1"
-    assert dict(client.stats.unknown.types) == {"training": 1}
+    assert dict(client.stats.unknown.types) == {"badge": 1}
 
 
 # -- the log: once per type per run ---------------------------------------------------------------------------
@@ -178,24 +178,24 @@ def test_an_unknown_type_or_field_is_logged_once_per_run_not_per_item(
     client: RegistryClient, router: respx.Router
 ) -> None:
     router.get("/changes").mock(return_value=feed(
-        [change(i, "commendation", f"C{i}") for i in range(1, 6)] + [change(6, "training", "T1")], "6"))
+        [change(i, "insurance", f"C{i}") for i in range(1, 6)] + [change(6, "badge", "T1")], "6"))
     router.post("/lookup").mock(return_value=envelope({"records": [
-        {"id": "V1", "version": 1, "trainingHours": "1.00"}, {"id": "V2", "version": 1, "trainingHours": "2.00"}]}))
+        {"id": "V1", "version": 1, "insuredUntil": "1.00"}, {"id": "V2", "version": 1, "insuredUntil": "2.00"}]}))
     with capture_logs() as logs:
         for _ in range(3):
             client.changes("0")
             client.lookup("volunteer", ["V1", "V2"])
     types = [e for e in logs if e["event"] == "registry.unknown_type"]
     fields = [e for e in logs if e["event"] == "registry.unknown_field"]
-    assert sorted(e["type"] for e in types) == ["commendation", "training"]
-    assert [e["field"] for e in fields] == ["volunteer.trainingHours"]
+    assert sorted(e["type"] for e in types) == ["badge", "insurance"]
+    assert [e["field"] for e in fields] == ["volunteer.insuredUntil"]
     assert all(e["log_level"] == "info" for e in types + fields)
-    assert client.stats.unknown.types["commendation"] == 15
+    assert client.stats.unknown.types["insurance"] == 15
     # a new run (the flows give every run new stats) logs them again, once
     client.stats = ClientStats()
     with capture_logs() as logs:
         client.changes("0")
-    assert sorted(e["type"] for e in logs if e["event"] == "registry.unknown_type") == ["commendation", "training"]
+    assert sorted(e["type"] for e in logs if e["event"] == "registry.unknown_type") == ["badge", "insurance"]
 
 
 # -- codes the client does not know ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from regsync.registry import errors as E
 from regsync.registry import wire
-from regsync.registry.types import KINDS, FieldError, Operation, OperationResult
+from regsync.registry.types import KINDS, FieldError, Operation, OperationResult, Unknowns
 
 # -- hours ------------------------------------------------------------------------------------------
 
@@ -120,6 +120,7 @@ EXPECTED_WIRE = {
         "status": "status",
         "total_hours": "totalHours",
         "star_level": "starLevel",
+        "training_hours": "trainingHours",  # read-only, v1.1
     },
     "membership": {
         "org_id": "orgId",
@@ -150,6 +151,30 @@ EXPECTED_WIRE = {
         "revoke_reason": "revokeReason",
         "corrects_id": "correctsId",  # read-only, v1.1 §4.5
     },
+    # v1.1, §4.6–§4.9
+    "training": {
+        "org_id": "orgId", "title": "title", "training_type": "trainingType", "mode": "mode",
+        "region_code": "regionCode", "address": "address", "starts_at": "startsAt", "ends_at": "endsAt",
+        "class_hours": "classHours", "contact_name": "contactName", "contact_phone": "contactPhone",
+        "status": "status",
+    },
+    "training_record": {
+        "training_id": "trainingId", "volunteer_id": "volunteerId", "completed_on": "completedOn",
+        "class_hours": "classHours", "result": "result", "status": "status", "revoke_reason": "revokeReason",
+        "corrects_id": "correctsId",
+    },
+    # the subject's two Python fields stand for subjectType + subjectId (test_a_commendations_subject_…)
+    "commendation": {
+        "volunteer_id": "subjectVolunteerId", "org_id": "subjectOrgId", "title": "title", "scheme": "scheme",
+        "tier": "tier", "year": "year", "awarded_on": "awardedOn", "issuer": "issuer",
+        "document_name": "documentName", "document_number": "documentNumber", "content": "content",
+        "status": "status", "revoke_reason": "revokeReason",
+    },
+    "evaluation": {
+        "activity_id": "activityId", "volunteer_id": "volunteerId", "evaluator_org_id": "evaluatorOrgId",
+        "punctuality": "punctuality", "attitude": "attitude", "competence": "competence", "comment": "comment",
+        "evaluated_on": "evaluatedOn", "status": "status", "revoke_reason": "revokeReason",
+    },
 }
 COMMON = {
     "id": "id",
@@ -177,13 +202,43 @@ def test_collections_and_types() -> None:
         "membership": "memberships",
         "activity": "activities",
         "service_record": "service-records",
+        "training": "trainings",
+        "training_record": "training-records",
+        "commendation": "commendations",
+        "evaluation": "evaluations",
     }
     assert wire.TYPES["service_record"] == "serviceRecord"
+    assert wire.TYPES["training_record"] == "trainingRecord"
+    assert wire.revoke_path("E 1", "evaluation") == "/evaluations/E%201:revoke"
+    assert wire.correct_path("training_record", "T1") == "/training-records/T1:correct"
+    with pytest.raises(ValueError):
+        wire.revoke_path("T1", "training")  # a training is cancelled by a PUT (§4.6)
     assert wire.membership_path("O 1", "V1") == "/orgs/O%201/members/V1"
     assert wire.revoke_path("S1") == "/service-records/S1:revoke"
     assert wire.record_path("service_record", "S1") == "/service-records/S1"
     with pytest.raises(ValueError):
         wire.record_path("membership", "M1")
+
+
+def test_a_commendations_subject_is_a_volunteer_or_an_org_reference_in_python_and_subject_type_and_id_on_the_wire(
+) -> None:
+    """registry-api.md §4.8: ``subjectType`` + ``subjectId``; regsync reads them as the reference they are."""
+    for subject_type, field, other in (("VOLUNTEER", "volunteer_id", "org_id"), ("ORG", "org_id", "volunteer_id")):
+        line = {"id": "C1", "version": 1, "subjectType": subject_type, "subjectId": "X9", "title": "2025年度金奖",
+                "scheme": "PROVINCIAL_ANNUAL", "tier": "GOLD", "year": 2025, "awardedOn": "2026-01-10"}
+        unknown = Unknowns()
+        rec = wire.decode_record("commendation", line, unknown=unknown)
+        assert rec[field] == "X9" and rec[other] is None and rec["awarded_on"] == dt.date(2026, 1, 10)
+        assert "subject_type" not in rec and not unknown.fields
+        lazy = wire.LazyRecord("commendation", line)
+        assert lazy[field] == "X9" and lazy["year"] == 2025
+        wire.count_unknown_fields("commendation", line, unknown)
+        assert not unknown.fields
+        body = wire.encode_body("commendation", {field: "X9", other: None, "title": "t"}, client_ref="c-1")
+        assert body == {"subjectType": subject_type, "subjectId": "X9", "title": "t", "clientRef": "c-1"}
+    # a subject of a type this client does not know stays unknown: nothing is taken for a volunteer or an org
+    odd = wire.decode_record("commendation", {"id": "C2", "subjectType": "TEAM", "subjectId": "T1"})
+    assert "volunteer_id" not in odd and "org_id" not in odd
 
 
 # -- records ----------------------------------------------------------------------------------------

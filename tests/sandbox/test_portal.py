@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from conftest import activity, id_check, id_number, org, service_record, volunteer
+from conftest import activity, id_check, id_number, org, service_record, training, volunteer
 from regsync.sandbox.admin_client import trigger_activity
 from regsync.sandbox.portal import ACTIONS, DEFAULT_MIX
 from regsync.sandbox.server import SandboxServer
@@ -213,7 +213,8 @@ def test_service_record_entered_on_the_portal(env):
 
 
 def populate(env: Any, volunteers: int = 40) -> dict[str, str]:
-    """The same records in any fresh sandbox: a tree, volunteers, activities of the team."""
+    """The same records in any fresh sandbox: a tree, volunteers, activities of the team, and trainings of the city
+    corps: one of June 2025 (``ids["training"]``), one cancelled, one that has not begun."""
     ids = env.tree()
     for i in range(volunteers):
         number = id_number(gender="MF"[i % 2], seq=7000 + i)
@@ -225,6 +226,13 @@ def populate(env: Any, volunteers: int = 40) -> dict[str, str]:
                 ids["GRASSROOTS_TEAM"], startsAt=f"2025-06-{day}T08:00:00+08:00", endsAt=f"2025-06-{day}T20:00:00+08:00"
             ),
         )
+    ids["training"] = env.api.create("trainings", training(ids["CITY_CORPS"], endsAt="2025-06-03T17:00:00+08:00",
+                                                           classHours="8.00")).json()["data"]["id"]
+    body = training(ids["CITY_CORPS"])
+    cancelled = env.api.create("trainings", body).json()["data"]["id"]
+    assert env.api.put("trainings", cancelled, {**body, "status": "CANCELLED"}, 1).status_code == 200
+    later = training(ids["CITY_CORPS"], startsAt="2099-06-01T09:00:00+08:00", endsAt="2099-06-01T17:00:00+08:00")
+    assert env.api.create("trainings", later).status_code == 201
     return ids
 
 
@@ -232,19 +240,25 @@ def check_invariants(env: Any) -> None:
     """Versions, derived hours and feed items agree with the records after portal-side activity."""
     recs = {
         k: env.admin("GET", f"/records/{k}").json()["data"]["records"]
-        for k in ("volunteers", "service-records", "orgs")
+        for k in ("volunteers", "service-records", "orgs", "training-records", "commendations")
     }
     hours: Counter[str] = Counter()
     for s in recs["service-records"]:
         if s["status"] == "ACCEPTED":
             hours[s["volunteerId"]] += int(s["hours"].replace(".", ""))
+    trained: Counter[str] = Counter()
+    for t in recs["training-records"]:
+        if t["status"] == "ACCEPTED":
+            trained[t["volunteerId"]] += int(t["classHours"].replace(".", ""))
     for v in recs["volunteers"]:
-        total = hours[v["id"]]
+        total, training_total = hours[v["id"]], trained[v["id"]]
         assert v["totalHours"] == f"{total // 100}.{total % 100:02d}"
+        assert v["trainingHours"] == f"{training_total // 100}.{training_total % 100:02d}"  # v1.1 §4.2
     latest: dict[tuple[str, str], int] = {}
     for c in feed(env.api, "0"):
         latest[(c["type"], c["id"])] = max(latest.get((c["type"], c["id"]), 0), c["version"])
-    for kind, type_ in (("volunteers", "volunteer"), ("service-records", "serviceRecord"), ("orgs", "org")):
+    for kind, type_ in (("volunteers", "volunteer"), ("service-records", "serviceRecord"), ("orgs", "org"),
+                        ("training-records", "trainingRecord"), ("commendations", "commendation")):
         for r in recs[kind]:
             # every record of province 23 — or that left it — has its current version in 23's feed
             assert latest[(type_, r["id"])] == r["version"], (type_, r["id"])
@@ -252,7 +266,7 @@ def check_invariants(env: Any) -> None:
 
 def stable(env: Any) -> list[Any]:
     out = []
-    for kind in ("volunteers", "orgs", "service-records"):
+    for kind in ("volunteers", "orgs", "service-records", "training-records", "commendations"):
         for r in env.admin("GET", f"/records/{kind}").json()["data"]["records"]:
             out.append({k: v for k, v in r.items() if k not in ("createdAt", "updatedAt", "clientRef", "uscc")})
     return out
@@ -269,8 +283,7 @@ def test_activity_is_reproducible_with_a_seed(make_env):
         states.append(stable(env))
         check_invariants(env)
         counted = env.admin("GET", "/counters").json()["data"]["portal"]
-        # the random activity draws v1's actions only; the counters also name v1.1's (none here)
-        assert counted == {**r.json()["data"]["applied"], "national_commendation": 0, "training_record": 0}
+        assert counted == r.json()["data"]["applied"]  # every action the random activity draws, v1.1's included
     assert results[0] == results[1] and states[0] == states[1]
     data = results[0]
     assert sum(data["applied"].values()) == 80 == len(data["records"])
@@ -278,7 +291,8 @@ def test_activity_is_reproducible_with_a_seed(make_env):
     # the default mix: contact edits the most common; every record names what it touched
     assert max(data["applied"], key=data["applied"].get) == "contact_edit"
     assert Counter(r["action"] for r in data["records"]) == +Counter(data["applied"])
-    types = {"org_dissolution": "org", "service_record": "serviceRecord"}
+    types = {"org_dissolution": "org", "service_record": "serviceRecord", "national_commendation": "commendation",
+             "training_record": "trainingRecord"}
     assert all(r["type"] == types.get(r["action"], "volunteer") for r in data["records"])
 
 
@@ -296,6 +310,55 @@ def test_activity_follows_the_mix_and_feeds_as_the_portal(env):
     changes = feed(env.api, cursor)
     assert changes and all(c["byClientId"] == "PORTAL" for c in changes)
     check_invariants(env)
+
+
+def test_activity_draws_the_v11_portal_actions(env):
+    """§8 (v1.1): national commendations of the province's volunteers and training records entered on the portal,
+    drawn over an existing training of the province that is not cancelled and has begun, for ACTIVE volunteers."""
+    ids = populate(env, volunteers=12)
+    vols = [v["id"] for v in env.admin("GET", "/records/volunteers").json()["data"]["records"]]
+    gone = env.api.call("DELETE", f"/volunteers/{vols[0]}", headers={"If-Match": '"1"'})
+    assert gone.status_code == 200
+    assert portal(env, f"/volunteers/{vols[1]}/transfer", {"homeProvince": "11"}).status_code == 200
+    cursor = head(env.api)
+    r = env.admin("POST", "/portal/activity",
+                  {"count": 30, "seed": 5, "mix": {"national_commendation": 1, "training_record": 1}})
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    applied = data["applied"]
+    assert applied["national_commendation"] + applied["training_record"] == 30 == len(data["records"])
+    assert applied["national_commendation"] >= 5 and applied["training_record"] >= 5, applied
+    counted = env.admin("GET", "/counters").json()["data"]["portal"]
+    assert (counted["national_commendation"], counted["training_record"]) == (
+        applied["national_commendation"], applied["training_record"])
+    live = set(vols[2:])  # ACTIVE volunteers of province 23
+    made = {(x["type"], x["id"]) for x in data["records"]}
+    commendations = {c["id"]: c for c in env.admin("GET", "/records/commendations").json()["data"]["records"]}
+    records = {t["id"]: t for t in env.admin("GET", "/records/training-records").json()["data"]["records"]}
+    assert made == {("commendation", i) for i in commendations} | {("trainingRecord", i) for i in records}
+    for c in commendations.values():  # national ones: of a volunteer, outside the annual scheme
+        assert (c["ownerClientId"], c["clientRef"], c["subjectType"], c["scheme"], c["status"]) == (
+            "PORTAL", None, "VOLUNTEER", None, "ACTIVE")
+        assert c["subjectId"] in live and c["issuer"] and c["documentNumber"].endswith("号")
+    for t in records.values():  # on the June 2025 training only: not the cancelled one, nor the one to come
+        assert (t["ownerClientId"], t["clientRef"], t["trainingId"], t["status"]) == (
+            "PORTAL", None, ids["training"], "ACCEPTED")
+        assert t["volunteerId"] in live and "2025-06-01" <= t["completedOn"] <= "2025-06-03"
+        hours = int(t["classHours"].replace(".", ""))
+        assert 50 <= hours <= 800 and hours % 50 == 0  # up to the training's 8.00, in steps of 0.50
+    assert len({t["volunteerId"] for t in records.values()}) == len(records)  # one per training and volunteer
+    changes = feed(env.api, cursor)
+    assert changes and all(c["byClientId"] == "PORTAL" for c in changes)
+    assert made <= {(c["type"], c["id"]) for c in changes}
+    check_invariants(env)  # trainingHours follow the ACCEPTED training records
+
+
+def test_activity_default_mix_draws_v11_actions_rarely():
+    shares = {a: w / sum(DEFAULT_MIX.values()) for a, w in DEFAULT_MIX.items()}
+    assert set(DEFAULT_MIX) == set(ACTIONS)
+    for action in ("national_commendation", "training_record"):
+        assert 0.005 <= shares[action] <= 0.05, shares  # a few % of the actions at most
+    assert max(shares, key=shares.get) == "contact_edit"
 
 
 def test_activity_default_mix_keeps_the_invariants(env):

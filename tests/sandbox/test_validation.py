@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import activity, id_check, id_number, org, service_record, uscc, volunteer
+from regsync.sandbox import rules, rules11
 
 
 def _codes(r):
@@ -263,3 +264,21 @@ def test_id_number_birth_date_read_as_stdnum_reads_it(first17):
     except rules.Invalid as exc:
         got = exc.message
     assert got == ("valid" if expected else "the birth date is not a calendar date")
+
+
+def test_the_code_and_region_checkers_are_public_and_shared_by_v11():
+    """``rules.enum_check`` and ``rules.check_region`` (once the private ``_enum``, ``_region`` that rules11 borrowed):
+    the values they let through are returned as they are, the others refused with their field codes (§4, §7)."""
+    check = rules.enum_check("ONLINE", "IN_PERSON")
+    assert check("ONLINE") == "ONLINE"
+    with pytest.raises(rules.Invalid) as bad:
+        check("online")
+    assert (bad.value.code, bad.value.message) == ("INVALID_VALUE", "one of ONLINE, IN_PERSON")
+    assert rules.check_region("230102") == "230102"
+    for value in ("239999", "2301", 230102, None):
+        with pytest.raises(rules.Invalid) as bad:
+            rules.check_region(value)
+        assert bad.value.code == "INVALID_REGION"
+    # v1.1's trainings use the same checkers as v1's kinds (no private names borrowed across modules)
+    assert rules11.WRITABLE11["training"]["regionCode"].check is rules.check_region
+    assert not [name for name in vars(rules11) if name in ("_enum", "_region")]

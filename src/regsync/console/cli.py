@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from regsync.console.alarms import alarms_app
 from regsync.console.audit import audit_app
+from regsync.console.commendations import commendations_app
 from regsync.console.common import ActorOpt, ConfigOpt, JsonOpt, command_errors, print_error, print_json
 from regsync.console.common import setup as _setup
 from regsync.console.conflicts import print_conflict, print_resolution
@@ -97,6 +98,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(platform_app, name="platform")
 app.add_typer(audit_app, name="audit")
 app.add_typer(alarms_app, name="alarms")
+app.add_typer(commendations_app, name="commendations")
 
 #: Width of tables written to a file or a pipe (Rich would take 80 columns and cut the figures).
 PIPE_WIDTH = 160

@@ -1054,7 +1054,7 @@ def _admin_routes(sb: Sandbox) -> list[Route]:
                 "requests": items,
                 "total": sum(sb.counters.values()),
                 "injected": dict(sorted(sb.injected.items())),
-                "portal": {a: sb.portal[a] for a in (*portal.ACTIONS, *portal11.ACTIONS11)},
+                "portal": {a: sb.portal[a] for a in portal.ACTIONS},
             }
         )
 

@@ -23,8 +23,8 @@ DERIVED_DEFAULTS: dict[str, dict[str, Any]] = {
     "volunteer": {"totalHours": "0.00", "starLevel": 0, "trainingHours": "0.00"},
     "serviceRecord": {"stationId": None, "revokeReason": None, "correctsId": None},
 }
-#: What an ended record's ``op`` in the feed is: endings are ``delete`` (records are never erased).
-ENDED = {"org": "DISSOLVED", "volunteer": "DEREGISTERED", "serviceRecord": "REVOKED"}
+#: The status a ``DELETE`` ends an org or a volunteer with (§5.1: dissolve, deregister; records are never erased).
+ENDED = {"org": "DISSOLVED", "volunteer": "DEREGISTERED"}
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -53,6 +53,28 @@ def _new_doc(u: UnitOfWork, c: Ctx, kind: str, fields: dict[str, Any]) -> dict[s
     if kind == "serviceRecord":
         doc["hours"] = format_hours(fields["hours"])
     return doc
+
+
+def feed_op(kind: str, before: dict[str, Any] | None, after: dict[str, Any]) -> str:
+    """The ``op`` a change of a record is fed with (§5.3): ``delete`` is how a deregistration, a dissolution and a
+    leave are fed; everything else — a create, an update, a cancellation, a revoke (of a service or training record,
+    a commendation, an evaluation) — is an ``upsert``. Either way the record stays, with its new status.
+
+    Args:
+        kind: the batch type of the record.
+        before: the wire record before the change (``None`` for a create).
+        after: the wire record after it.
+
+    Returns:
+        ``"delete"`` when the change ends an org or a volunteer (:data:`ENDED`) or sets a membership's ``leftOn``
+        that was null, else ``"upsert"``.
+    """
+    if before is None:
+        return "upsert"
+    if kind == "membership":
+        return "delete" if after.get("leftOn") and not before.get("leftOn") else "upsert"
+    end = ENDED.get(kind)
+    return "delete" if end is not None and after.get("status") == end != before.get("status") else "upsert"
 
 
 def bump(c: Ctx, doc: dict[str, Any]) -> dict[str, Any]:
@@ -408,9 +430,7 @@ def op_update_membership(u: UnitOfWork, c: Ctx, record_id: Any, if_match: Any, b
     doc["updatedAt"] = c.stamp
     new = Record("membership", doc, rec.province)
     u.put(new, new=False)
-    u.feed(
-        new, "delete" if doc["leftOn"] and not rec.doc["leftOn"] else "upsert", c.client_id, rec.province
-    )
+    u.feed(new, feed_op("membership", rec.doc, doc), c.client_id, rec.province)
     return Outcome(200, "OK", "updated", doc)
 
 
@@ -440,7 +460,8 @@ def op_delete(u: UnitOfWork, c: Ctx, kind: str, record_id: Any, if_match: Any) -
 
 
 def op_revoke(u: UnitOfWork, c: Ctx, record_id: Any, body: Any) -> Outcome:
-    """``POST /service-records/{id}:revoke`` (§4.5): idempotent; the volunteer's hours drop."""
+    """``POST /service-records/{id}:revoke`` (§4.5): idempotent; the volunteer's hours drop. Fed as an ``upsert``
+    (§5.3: a revoke is an upsert; the record stays, REVOKED)."""
     rec = u.get("serviceRecord", record_id)
     if rec is None:
         raise Refusal(404, "NOT_FOUND", "no service record with this id")
@@ -464,7 +485,7 @@ def op_revoke(u: UnitOfWork, c: Ctx, record_id: Any, body: Any) -> Outcome:
     doc["revokeReason"] = reason
     new = Record("serviceRecord", doc, rec.province)
     u.put(new, new=False)
-    u.feed(new, "delete", c.client_id, rec.province)
+    u.feed(new, "upsert", c.client_id, rec.province)  # §5.3: a revoke is an upsert
     _set_hours(u, c, doc["volunteerId"], -int(doc["hours"].replace(".", "")), c.client_id)
     return Outcome(200, "OK", "revoked", doc)
 
@@ -606,8 +627,9 @@ def op_leave(u: UnitOfWork, c: Ctx, org_id: Any, volunteer_id: Any, body: Any) -
 def portal_patch(u: UnitOfWork, c: Ctx, kind: str, record_id: str, patch: dict[str, Any]) -> Outcome:
     """A direct edit by the portal or the civil-affairs side (§8).
 
-    Sets wire fields, bumps the version, feeds the change (to the province before and after). Not
-    validated: the tests may plant any state.
+    Sets wire fields, bumps the version, feeds the change (to the province before and after) with the ``op`` of
+    :func:`feed_op` (§5.3: ``delete`` for a deregistration, a dissolution or a leave; a revoke or a cancellation
+    is an ``upsert``). Not validated: the tests may plant any state.
     """
     rec = u.get(kind, record_id)
     if rec is None:
@@ -622,6 +644,5 @@ def portal_patch(u: UnitOfWork, c: Ctx, kind: str, record_id: str, patch: dict[s
     new = Record(kind, doc, province_of(u, kind, doc))
     check_unique(u, kind, doc, rec.id)
     u.put(new, new=False)
-    ended = doc.get("status") == ENDED.get(kind) or (kind == "membership" and doc.get("leftOn"))
-    u.feed(new, "delete" if ended else "upsert", PORTAL, rec.province)
+    u.feed(new, feed_op(kind, rec.doc, doc), PORTAL, rec.province)
     return Outcome(200, "OK", "patched", doc)

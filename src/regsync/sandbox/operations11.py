@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import and_, or_
+
 from regsync.sandbox import rules, rules11
 from regsync.sandbox.calls import PORTAL, Ctx, Outcome, Refusal, invalid
 from regsync.sandbox.operations import bump, check_if_match, new_doc_head, not_owner, owns, province_of
@@ -52,7 +54,7 @@ def earned(u: UnitOfWork, subject: Record, year: int) -> int:
     service hours (hundredths) with ``serviceDate`` in ``year``; an org's count of ACCEPTED service records of
     ``year`` whose ``orgId`` or ``stationId`` is the org. Records revoked since count no more."""
     first, last = f"{year}-01-01", f"{year}-12-31"
-    if subject.kind == "volunteer":
+    if subject.kind == "volunteer":  # the volunteer's records of the year: a range of the day_key index
         col = service_records.c.day_key
         found = u.scan(
             "serviceRecord",
@@ -62,14 +64,15 @@ def earned(u: UnitOfWork, subject: Record, year: int) -> int:
             and first <= r.doc["serviceDate"] <= last,
         )
         return sum(int(r.doc["hours"].replace(".", "")) for r in found)
-    found = u.scan(
+    sr = service_records.c  # an org's: a count over the org_id and station_id indexes, each branch a range of one
+    of_year = (sr.service_date.between(first, last), sr.status == "ACCEPTED")
+    return u.count(
         "serviceRecord",
-        service_records.c.province == subject.province,
+        or_(and_(sr.org_id == subject.id, *of_year), and_(sr.station_id == subject.id, *of_year)),
         lambda r: r.doc["status"] == "ACCEPTED"
         and first <= r.doc["serviceDate"] <= last
         and subject.id in (r.doc["orgId"], r.doc.get("stationId")),
     )
-    return len(found)
 
 
 def _reference(

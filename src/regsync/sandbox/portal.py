@@ -15,7 +15,8 @@ Three layers:
   :class:`~regsync.sandbox.calls.Ctx` (the portal's) returning an :class:`~regsync.sandbox.calls.Outcome`
   or raising :class:`~regsync.sandbox.calls.Refusal` before changing anything: :func:`op_self_register`,
   :func:`op_contact`, :func:`op_identity`, :func:`op_transfer`, :func:`op_deregister`, :func:`op_dissolve`,
-  :func:`op_service_record` (served under ``/_sandbox/portal/…`` by :mod:`regsync.sandbox.app`);
+  :func:`op_service_record` (served under ``/_sandbox/portal/…`` by :mod:`regsync.sandbox.app`; v1.1's national
+  commendations and training records are :mod:`regsync.sandbox.portal11`'s);
 - :func:`run_activity`: N random portal-side actions over a province's current records, drawn with a seeded
   RNG (``POST /_sandbox/portal/activity``);
 - :func:`trigger_activity`: the HTTP helper for Python callers (the demo's ``--portal-activity N``).
@@ -39,12 +40,15 @@ from regsync.sandbox import rules
 from regsync.sandbox.calls import PORTAL, Ctx, Outcome, Refusal, invalid
 from regsync.sandbox.operations import bump, check_unique, op_create, op_delete, province_of
 from regsync.sandbox.operations11 import move_commendations
+from regsync.sandbox.portal11 import ACTIONS11, op_national_commendation, op_portal_training_record
 from regsync.sandbox.regions import HEILONGJIANG_CODES, PROVINCE_PREFIXES, is_region_code
 from regsync.sandbox.rules import EIGHTEEN_CHAR_TYPES, FieldError
+from regsync.sandbox.rules11 import format_class_hours, local_date
 from regsync.sandbox.service import Registry
-from regsync.sandbox.store import Record, UnitOfWork, activities, orgs, volunteers
+from regsync.sandbox.store import Record, UnitOfWork, activities, orgs, trainings, volunteers
 
-#: The kinds of portal-side action (registry-api.md §8), in draw order.
+#: The kinds of portal-side action (registry-api.md §8), in draw order: v1's, then v1.1's
+#: (:data:`regsync.sandbox.portal11.ACTIONS11`: a national commendation, a training record entered on the portal).
 ACTIONS: tuple[str, ...] = (
     "self_registration",
     "contact_edit",
@@ -53,9 +57,11 @@ ACTIONS: tuple[str, ...] = (
     "deregistration",
     "org_dissolution",
     "service_record",
+    *ACTIONS11,
 )
 #: Default weights of :func:`run_activity`: people's own contact edits are the most common, then service
-#: records entered on the portal and self-registrations; dissolutions by civil affairs are rare.
+#: records entered on the portal and self-registrations; dissolutions by civil affairs are rare, and so are v1.1's:
+#: training records entered on the portal (about 3 % of the actions) and national commendations (about 1 %).
 DEFAULT_MIX: dict[str, float] = {
     "self_registration": 15,
     "contact_edit": 40,
@@ -64,7 +70,17 @@ DEFAULT_MIX: dict[str, float] = {
     "deregistration": 8,
     "org_dissolution": 2,
     "service_record": 20,
+    "national_commendation": 1,
+    "training_record": 3,
 }
+#: National commendations of a volunteer (§8, §4.8 without a scheme): the title, its issuer and the prefix of its
+#: document numbers (文号).
+NATIONAL_COMMENDATIONS = (
+    ("全国最美志愿者", "中央精神文明建设指导委员会办公室", "文明办"),
+    ("全国学雷锋志愿服务先进典型", "中央精神文明建设指导委员会办公室", "文明办"),
+    ("中国青年志愿者优秀个人奖", "共青团中央", "中青联发"),
+    ("全国优秀志愿者", "中国志愿服务联合会", "中志联"),
+)
 #: Volunteer fields an identity correction may set (§4.2, design.md "Conflict policy": the identity group).
 IDENTITY_FIELDS = ("name", "gender", "birthDate", "idNumber", "idType")
 #: Most draws an activity call makes (``count``).
@@ -479,8 +495,18 @@ class _Activity:
                 .scalars()
                 .all()
             )
+            trn_ids = (
+                conn.execute(
+                    select(trainings.c.id)
+                    .where(trainings.c.province == self.p, trainings.c.status != "CANCELLED")
+                    .order_by(trainings.c.id)
+                )
+                .scalars()
+                .all()
+            )
         self.vols = _IdPool(list(vol_ids))
         self.acts = _IdPool(list(act_ids))
+        self.trainings = _IdPool(list(trn_ids))
         # an org's "holders": its parent, and for a grassroots team the community station that manages it
         # (civil affairs dissolves neither a parent nor a station that still has a live org under it)
         self.holders: dict[str, list[str]] = {}
@@ -737,11 +763,91 @@ class _Activity:
                 return [{"type": "serviceRecord", "id": out.data["id"]}]
             if drop:
                 self.acts.remove(aid)
-            elif out.status == 422 and out.code == "VALIDATION_FAILED":
-                fields = {e["field"] for e in out.data["errors"]}
-                if "volunteerId" in fields:
-                    self.vols.remove(vid)
+            elif out.status == 422 and "volunteerId" in _error_fields(out):
+                self.vols.remove(vid)
         return None
+
+    def _national_commendation(self) -> list[dict[str, Any]] | None:
+        for _ in range(5):
+            vid = self.vols.pick(self.rng)
+            if vid is None:
+                return None
+
+            def op(u: UnitOfWork, c: Ctx, vid: str = vid) -> Outcome:
+                rec = _volunteer(u, vid)
+                if rec.province != self.p:
+                    raise Refusal(409, "INVALID_STATE", "transferred out")
+                title, issuer, prefix = self.rng.choice(NATIONAL_COMMENDATIONS)
+                awarded = c.today - dt.timedelta(days=self.rng.randrange(90))
+                body = {
+                    "subjectType": "VOLUNTEER",
+                    "subjectId": vid,
+                    "title": f"{awarded.year}年度{title}",
+                    "scheme": None,
+                    "tier": None,
+                    "year": None,
+                    "awardedOn": awarded.isoformat(),
+                    "issuer": issuer,
+                    "documentName": f"关于表彰{awarded.year}年度{title}的决定",
+                    "documentNumber": f"{prefix}〔{awarded.year}〕{self.rng.randrange(1, 80)}号",
+                    "content": "表彰其在志愿服务中作出的突出贡献。" if self.rng.random() < 0.5 else None,
+                }
+                return op_national_commendation(u, c, body)
+
+            out = self._write(op)
+            if out.status == 201:
+                return [{"type": "commendation", "id": out.data["id"]}]
+            if out.status in (404, 409) and out.code in ("NOT_FOUND", "INVALID_STATE"):
+                self.vols.remove(vid)
+        return None
+
+    def _training_record(self) -> list[dict[str, Any]] | None:
+        for _ in range(5):
+            tid, vid = self.trainings.pick(self.rng), self.vols.pick(self.rng)
+            if tid is None or vid is None:
+                return None
+            drop: list[str] = []
+
+            def op(u: UnitOfWork, c: Ctx, tid: str = tid, vid: str = vid, drop: list[str] = drop) -> Outcome:
+                t = u.get("training", tid)
+                if t is None or t.doc["status"] == "CANCELLED" or t.province != self.p:
+                    drop.append("training")
+                    raise Refusal(409, "INVALID_STATE", "the training cannot take records")
+                first = dt.date.fromisoformat(local_date(t.doc["startsAt"]))
+                last = min(dt.date.fromisoformat(local_date(t.doc["endsAt"])), c.today)
+                if last < first:
+                    drop.append("training")
+                    raise Refusal(409, "INVALID_STATE", "the training has not begun")
+                vol = u.get("volunteer", vid)
+                if vol is None or vol.doc["status"] != "ACTIVE" or vol.province != self.p:
+                    drop.append("volunteer")
+                    raise Refusal(409, "INVALID_STATE", "not an ACTIVE volunteer of the province")
+                day = first + dt.timedelta(days=self.rng.randrange((last - first).days + 1))
+                top = int(t.doc["classHours"].replace(".", ""))  # hundredths, in steps of 0.50 (§4.6)
+                hours = top if self.rng.random() < 0.8 else 50 * self.rng.randint(1, top // 50)  # most, all of it
+                body = {
+                    "trainingId": tid,
+                    "volunteerId": vid,
+                    "completedOn": day.isoformat(),
+                    "classHours": format_class_hours(hours),
+                    "result": "PASSED" if self.rng.random() < 0.85 else "ATTENDED",
+                }
+                return op_portal_training_record(u, c, body)
+
+            out = self._write(op)
+            if out.status == 201:
+                return [{"type": "trainingRecord", "id": out.data["id"]}]
+            if "volunteer" in drop or (out.status == 422 and "volunteerId" in _error_fields(out)):
+                self.vols.remove(vid)
+            elif drop or out.status == 422:  # a training that cannot take records (or one seeded malformed)
+                self.trainings.remove(tid)
+            # else 409 DUPLICATE_TRAINING_RECORD: the volunteer has one of this training; another pair is drawn
+        return None
+
+
+def _error_fields(out: Outcome) -> set[str]:
+    """The fields a 422 ``VALIDATION_FAILED`` names (§7), or none."""
+    return {e["field"] for e in (out.data or {}).get("errors", ())} if isinstance(out.data, dict) else set()
 
 
 def run_activity(
@@ -752,11 +858,14 @@ def run_activity(
     Each draw picks an action by the ``mix`` weights with ``random.Random(seed)``, then its target among the
     province's records as they are now (ACTIVE volunteers of the province; leaf orgs — not DISSOLVED, with no live
     child org and, for a community station, no live grassroots team it manages — for a dissolution; activities not
-    CANCELLED, already begun, of a live org, for a service record). A draw that cannot apply (no such target, or the
-    registry refuses it a few times, e.g. a day already at 24.00 hours) is skipped and another action is drawn for
-    the same slot; when none can apply the run stops. Every action is its own transaction, made as the portal, so
-    every change has its own versions and feed items (§1, §5.3). With the same seed over the same records the run is
-    the same.
+    CANCELLED, already begun, of a live org, for a service record; v1.1: an ACTIVE volunteer of the province for a
+    national commendation, without a scheme, awarded in the last 90 days; a training of the province not CANCELLED and
+    already begun, and an ACTIVE volunteer of the province, for a training record completed on one of its days up to
+    today). New records go through the same operations as the single actions (``/_sandbox/portal/…``), under the
+    registry's rules. A draw that cannot apply (no such target, or the registry refuses it a few times, e.g. a day
+    already at 24.00 hours) is skipped and another action is drawn for the same slot; when none can apply the run
+    stops. Every action is its own transaction, made as the portal, so every change has its own versions and feed
+    items (§1, §5.3). With the same seed over the same records the run is the same.
 
     Self-registrations are new people (a RESIDENT_ID of an area code of the province, a real birth date,
     the gender's parity and the GB 11643-1999 check character, §4.2), or — with probability

@@ -15,8 +15,8 @@ from regsync.sandbox.operations11 import create11
 from regsync.sandbox.rules import FieldError
 from regsync.sandbox.store import UnitOfWork
 
-#: The v1.1 portal actions, as ``GET /_sandbox/counters`` counts them under ``portal`` (beside
-#: :data:`regsync.sandbox.portal.ACTIONS`); not drawn by the random activity.
+#: The v1.1 portal actions, by the names ``GET /_sandbox/counters`` counts them under and the random activity draws
+#: them by (the last of :data:`regsync.sandbox.portal.ACTIONS`).
 ACTIONS11: tuple[str, ...] = ("national_commendation", "training_record")
 
 

@@ -158,7 +158,10 @@ def text_check(min_len: int, max_len: int) -> Callable[[Any], str]:
     return check
 
 
-def _enum(*allowed: str) -> Callable[[Any], str]:
+def enum_check(*allowed: str) -> Callable[[Any], str]:
+    """A checker of a code field (§4): the value is one of ``allowed`` and is returned as it is; else
+    :class:`Invalid` ``INVALID_VALUE`` naming them."""
+
     def check(value: Any) -> str:
         if value not in allowed:
             raise Invalid("INVALID_VALUE", f"one of {', '.join(allowed)}")
@@ -351,7 +354,9 @@ def check_province(value: Any) -> str:
     return value
 
 
-def _region(value: Any) -> str:
+def check_region(value: Any) -> str:
+    """A GB/T 2260 county-level or higher region code (§4.1 ``regionCode``), returned as it is; else
+    :class:`Invalid` ``INVALID_REGION``."""
     if not is_region_code(value):
         raise Invalid("INVALID_REGION", "a GB/T 2260 county-level or higher code")
     return value
@@ -376,12 +381,12 @@ _NULL_ID = Field(check_registry_id, nullable=True)
 WRITABLE: dict[str, dict[str, Field]] = {
     "org": {
         "name": Field(text_check(2, 100)),
-        "orgType": Field(_enum("REGIONAL", "SPECIALIZED"), immutable=True),
-        "level": Field(_enum(*ORG_LEVELS), immutable=True),
+        "orgType": Field(enum_check("REGIONAL", "SPECIALIZED"), immutable=True),
+        "level": Field(enum_check(*ORG_LEVELS), immutable=True),
         "parentId": _NULL_ID,
         "stationId": _NULL_ID,
         "uscc": Field(check_uscc, nullable=True),
-        "regionCode": Field(_region),
+        "regionCode": Field(check_region),
         "streetCode": Field(lambda v: _match(_STREET, v, "12 digits (统计用区划代码)"), nullable=True),
         "serviceCategories": Field(_categories),
         "contactName": Field(text_check(1, 50)),
@@ -390,12 +395,12 @@ WRITABLE: dict[str, dict[str, Field]] = {
     },
     "volunteer": {
         "name": Field(check_person_name),
-        "idType": Field(_enum(*ID_TYPES)),
+        "idType": Field(enum_check(*ID_TYPES)),
         "idNumber": Field(lambda v: v),  # checked with idType below
-        "gender": Field(_enum("M", "F")),
+        "gender": Field(enum_check("M", "F")),
         "birthDate": Field(check_date),
         "phone": Field(check_mobile, nullable=True),
-        "regionCode": Field(_region),
+        "regionCode": Field(check_region),
         "skills": Field(_skills),
         "homeProvince": Field(check_province),
     },
@@ -409,7 +414,7 @@ WRITABLE: dict[str, dict[str, Field]] = {
         "orgId": _ID,
         "title": Field(text_check(2, 100)),
         "category": Field(_category),
-        "regionCode": Field(_region),
+        "regionCode": Field(check_region),
         "startsAt": Field(check_timestamp),
         "endsAt": Field(check_timestamp),
         "plannedHeadcount": Field(_positive_int),

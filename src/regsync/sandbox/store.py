@@ -5,7 +5,9 @@ exports send it as stored — beside the columns the registry queries: ``provinc
 §1 "scope"), ``owner`` (``ownerClientId``), ``ref_key`` (``owner`` + ``clientRef``, unique: §5.1
 ``DUPLICATE_CLIENT_REF``) and per-kind keys (``id_key`` = idType:idNumber unique nationwide, ``uscc_live`` =
 the USCC while the org is not DISSOLVED, unique; ``pair_key`` of memberships; ``day_key`` =
-volunteerId:serviceDate of service records for the daily total). On PostgreSQL the id columns use
+volunteerId:serviceDate of service records for the daily total, and their ``org_id``, ``station_id`` and
+``service_date`` for an org's count of the annual scheme, v1.1 §4.8). A store made by an older regsync gets the
+columns added since when it is opened (:meth:`Store.upgrade`). On PostgreSQL the id columns use
 ``COLLATE "C"`` so ``ORDER BY id`` is by bytes.
 
 Writes go through :class:`UnitOfWork`: it loads the records a call needs in few queries, keeps them and the
@@ -24,7 +26,7 @@ import shutil
 import tempfile
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,10 +47,13 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    func,
+    inspect,
     select,
     text,
 )
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.schema import CreateColumn
 
 metadata = MetaData()
 
@@ -89,9 +94,17 @@ memberships = _record_table(
     Index("ix_sbx_memberships_org_id", "org_id", "id"),
 )
 activities = _record_table("sbx_activities", Column("org_id", _id_type(), nullable=False))
+# ``org_id``, ``station_id`` (the team's community station, §4.1) and ``service_date``: an org's count of §4.8's
+# annual scheme (``NOT_EARNED``) is an indexed count of the records whose orgId or stationId is the org. Added after
+# the table's first release, so nullable: :meth:`Store.upgrade` adds and fills them in a store made before.
 service_records = _record_table(
     "sbx_service_records",
     Column("day_key", _id_type(80), nullable=False, index=True),
+    Column("org_id", _id_type(), nullable=True),
+    Column("station_id", _id_type(), nullable=True),
+    Column("service_date", String(10), nullable=True),
+    Index("ix_sbx_service_records_org_date", "org_id", "status", "service_date"),
+    Index("ix_sbx_service_records_station_date", "station_id", "status", "service_date"),
 )
 # v1.1 (§4.6–§4.9): ``pair_key`` trainingId:volunteerId / activityId:volunteerId, ``dup_key`` of a commendation
 # (subject|scheme|year, or subject|title|awardedOn), not unique (REVOKED ones keep theirs): 409 DUPLICATE_* is checked
@@ -221,6 +234,43 @@ INDEX_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: The wire fields each kind's own columns are made from (:func:`record_columns`), beside the common ones: a record
+#: without them cannot be stored. :data:`NULLABLE_KEYS` may be null.
+KEY_FIELDS: dict[str, tuple[str, ...]] = {
+    "org": ("parentId", "uscc"),
+    "volunteer": ("idType", "idNumber"),
+    "membership": ("orgId", "volunteerId"),
+    "activity": ("orgId",),
+    "serviceRecord": ("volunteerId", "orgId", "serviceDate"),
+    "training": ("orgId",),
+    "trainingRecord": ("trainingId", "volunteerId"),
+    "commendation": ("subjectType", "subjectId"),
+    "evaluation": ("activityId", "volunteerId"),
+}
+NULLABLE_KEYS = frozenset({"parentId", "uscc"})
+
+
+def misfits(table: Table, cols: dict[str, Any]) -> list[str]:
+    """What the database would refuse in the row ``cols`` of ``table`` (or, on SQLite, keep without a word):
+    ``"<column>: <why>"`` for a null in a NOT NULL column, a string longer than its column, or a value of another
+    type than the column's (a string for ``String``, an integer for ``Integer``). Columns left out are not checked.
+    """
+    out = []
+    for name, value in cols.items():
+        col = table.c[name]
+        if value is None:
+            if not col.nullable:
+                out.append(f"{name}: null in a column that is not")
+        elif isinstance(col.type, String):
+            if not isinstance(value, str):
+                out.append(f"{name}: not a string")
+            elif col.type.length is not None and len(value) > col.type.length:
+                out.append(f"{name}: longer than {col.type.length} characters")
+        elif isinstance(col.type, Integer) and (not isinstance(value, int) or isinstance(value, bool)):
+            out.append(f"{name}: not an integer")
+    return out
+
+
 def ref_key(owner: str, client_ref: str | None) -> str | None:
     """The unique key of a client's ``clientRef`` (§5.1 ``DUPLICATE_CLIENT_REF``), or ``None``."""
     return None if client_ref is None else f"{owner}\x1f{client_ref}"
@@ -248,6 +298,9 @@ def record_columns(kind: str, doc: dict[str, Any], province: str) -> dict[str, A
         cols["org_id"] = doc["orgId"]
     elif kind == "serviceRecord":
         cols["day_key"] = f"{doc['volunteerId']}:{doc['serviceDate']}"
+        cols["org_id"] = doc["orgId"]
+        cols["station_id"] = doc.get("stationId")
+        cols["service_date"] = doc["serviceDate"]
     elif kind == "training":
         cols["org_id"] = doc["orgId"]
     elif kind == "trainingRecord":
@@ -335,11 +388,60 @@ class Store:
         self.engine: Engine = engine
         self.write_lock = threading.RLock()
         metadata.create_all(self.engine)
+        self.upgrade()
         with self.engine.begin() as conn:
             have = {r[0] for r in conn.execute(select(counters.c.name))}
             missing = [n for n in ["seq", "pruned", *(f"id:{t}" for t in TABLES)] if n not in have]
             if missing:
                 conn.execute(counters.insert(), [{"name": n, "value": 0} for n in missing])
+
+    def upgrade(self) -> None:
+        """Bring the record tables of a store made by an older regsync up to :data:`metadata` (the sandbox's own
+        schema upgrade; ``create_all`` makes the tables that are missing, not their new columns).
+
+        A column a record table lacks is added (nullable), filled for every row from its ``doc`` by
+        :func:`record_columns` (a page of 5 000 rows at a time, in id order), and the indexes over it are made.
+        A store that has every column is left as it is.
+        """
+        found = inspect(self.engine)
+        for kind, table in TABLES.items():
+            have = {c["name"] for c in found.get_columns(table.name, schema=self._schema_name)}
+            missing = [c for c in table.columns if c.name not in have]
+            if missing:
+                self._add_columns(kind, table, missing)
+
+    @property
+    def _schema_name(self) -> str | None:
+        return self.schema if self.schema and not self.is_sqlite else None
+
+    def _add_columns(self, kind: str, table: Table, missing: list[Column[Any]]) -> None:
+        names = [c.name for c in missing]
+        with self.engine.begin() as conn:
+            prep = conn.dialect.identifier_preparer
+            where = f"{prep.quote_schema(self._schema_name)}." if self._schema_name else ""
+            for col in missing:
+                spec = CreateColumn(col).compile(dialect=conn.dialect)
+                conn.execute(text(f"ALTER TABLE {where}{prep.quote(table.name)} ADD COLUMN {spec}"))
+            fill = table.update().where(table.c.id == bindparam("b_id")).values({n: bindparam(n) for n in names})
+            last = ""
+            while True:
+                page = conn.execute(
+                    select(table.c.id, table.c.province, table.c.doc)
+                    .where(table.c.id > last)
+                    .order_by(table.c.id)
+                    .limit(5000)
+                ).all()
+                if not page:
+                    break
+                rows = []
+                for row in page:
+                    cols = record_columns(kind, orjson.loads(row.doc), row.province)
+                    rows.append({"b_id": row.id, **{n: cols[n] for n in names}})
+                conn.execute(fill, rows)
+                last = page[-1].id
+            for index in table.indexes:
+                if any(c.name in names for c in index.columns):
+                    index.create(conn)
 
     def write(self) -> _WriteTx:
         """A context manager: the write lock plus a write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
@@ -506,8 +608,9 @@ class UnitOfWork:
         """Records of ``kind`` that the SQL clause ``where`` selects in the database, as this unit of work sees them
         now (a record it changed or created counts in its new state), filtered by ``keep(record) -> bool``.
 
-        For the v1.1 rules that read many records (§4.8 ``NOT_EARNED``, §4.9 ``NOT_A_PARTICIPANT``): ``where``
-        narrows the rows read (a ``day_key`` range, a province), ``keep`` is the exact rule.
+        For the v1.1 rules that read a few records (§4.8 ``NOT_EARNED`` of a volunteer, §4.9
+        ``NOT_A_PARTICIPANT``): ``where`` narrows the rows read through an index (a volunteer's ``day_key`` range),
+        ``keep`` is the exact rule. To count many, :meth:`count`.
         """
         table = TABLES[kind]
         cache = self._cache[kind]
@@ -520,6 +623,24 @@ class UnitOfWork:
             if rec is not None:
                 seen[rid] = rec
         return [rec for _, rec in sorted(seen.items()) if keep(rec)]
+
+    def count(self, kind: str, where: Any, keep: Callable[[Record], bool]) -> int:
+        """How many records of ``kind`` match a rule, as this unit of work sees them now: counted by the database
+        with the SQL clause ``where`` (one indexed ``COUNT``, no row read into Python), leaving out the records this
+        unit of work changed, whose new state ``keep(record) -> bool`` judges, as it does the records it created.
+
+        For §4.8's ``NOT_EARNED`` of an org (the records whose ``orgId`` or ``stationId`` it is, over the
+        ``org_id``/``station_id`` indexes). ``where`` and ``keep`` state the same rule: the clause on the columns,
+        ``keep`` on the wire record.
+        """
+        table = TABLES[kind]
+        q = select(func.count()).select_from(table).where(where)
+        changed = sorted(self._dirty[kind])  # the new ones are not in the database yet
+        if changed:
+            q = q.where(table.c.id.not_in(changed))
+        cache = self._cache[kind]
+        mine = (cache.get(rid) for rid in (*self._new[kind], *changed))
+        return int(self.conn.execute(q).scalar_one()) + sum(1 for rec in mine if rec is not None and keep(rec))
 
     def _index_record(self, rec: Record) -> None:
         kind, rid = rec.kind, rec.doc["id"]

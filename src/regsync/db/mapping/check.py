@@ -15,7 +15,8 @@ The codes (:data:`CODES`):
   ``NAME_TAKEN``;
 - the data, counted over the rows in scope that are not soft-deleted: ``UNMAPPED_CODE``, ``UNMAPPED_SOFT_DELETE``,
   ``BAD_FORMAT``, ``DANGLING_REF``;
-- ``CHECK_FAILED``: a statement of the check itself failed on this database (its error, masked).
+- ``CHECK_FAILED``: a statement of the check itself failed on this database (its error, masked);
+- ``KIND_NOT_MAPPED`` (info): an optional kind of registry-api.md v1.1 the mapping leaves out.
 
 Samples of personal fields are masked as everywhere else (:mod:`regsync.domain.masking`; a birth date is shown as
 its shape, ``9999/99/99``); codes are not personal.
@@ -47,7 +48,7 @@ from regsync.db.mapping.check_rules import (
 )
 from regsync.db.mapping.check_sql import CheckSql, Params, not_deleted, scope_where, where
 from regsync.db.mapping.load import REFERENCE, load_mapping, mapping_path
-from regsync.db.mapping.model import CANONICAL, REF_KIND, KindMap, PlatformMapping
+from regsync.db.mapping.model import CANONICAL, OPTIONAL_KINDS, REF_KIND, KindMap, PlatformMapping
 from regsync.db.migrate import alembic_config
 from regsync.db.models import TABLES, Base
 from regsync.db.own import table_prefix
@@ -76,6 +77,7 @@ CODES: dict[str, str] = {
     "BAD_FORMAT": "text dates or times not in their declared format (those records would fail)",
     "DANGLING_REF": "references that name no row of the referred table",
     "CHECK_FAILED": "a statement of the check failed on this database",
+    "KIND_NOT_MAPPED": "an optional kind (registry-api.md v1.1) the mapping leaves out: not synced",
 }
 
 #: The values a boolean column holds, as a mapping may write them (PostgreSQL's input forms).
@@ -327,7 +329,7 @@ class _CheckerBase:
 
     def live(self, kind: str, params: Params, alias: str = "") -> list[str]:
         """The conditions of the rows in scope and not soft-deleted."""
-        km = self.mapping.kinds[kind]  # type: ignore[index]
+        km = self.mapping.kind(kind)
         t = self.tables[kind]
         fams = {rule.column: t.fam(t.col(rule.column) or rule.column) for rule in km.scope}
         rules = [r.model_copy(update={"column": t.col(r.column) or r.column}) for r in km.scope]
@@ -449,12 +451,12 @@ class _SchemaChecks(_CheckerBase):
 
     def ref_target(self, kind: str, name: str) -> tuple[_Table, str] | None:
         """The referred table and column of reference field ``name`` of ``kind``, where both exist."""
-        km = self.mapping.kinds[kind]  # type: ignore[index]
+        km = self.mapping.kind(kind)
         target = REF_KIND[kind][name]
         t2 = self.tables.get(target)
         if t2 is None:
             return None
-        column = km.fields[name].ref_column or self.mapping.kinds[target].key  # type: ignore[index]
+        column = km.fields[name].ref_column or self.mapping.kind(target).key
         actual = t2.col(column)
         return (t2, actual) if actual is not None else None
 
@@ -473,7 +475,7 @@ class _SchemaChecks(_CheckerBase):
                 ref_actual = self.need_column(target, t2, fm.ref_column, f"{key}.ref_column",
                                               f"the column {kind}.{name} names {target} rows by")
             else:
-                ref_actual = t2.col(self.mapping.kinds[target].key)  # type: ignore[index]
+                ref_actual = t2.col(self.mapping.kind(target).key)
             if ref_actual is None:
                 self.bad_fields.add((kind, name))
                 continue
@@ -529,7 +531,7 @@ class _SchemaChecks(_CheckerBase):
         """A sample value of column ``actual`` of ``kind``, masked as its field is."""
         if value is None:
             return "NULL"
-        km = self.mapping.kinds[kind]  # type: ignore[index]
+        km = self.mapping.kind(kind)
         t = self.tables[kind]
         field_name = next((n for n, fm in km.fields.items() if fm.column and t.col(fm.column) == actual), None)
         return masker(kind, field_name)(str(value))
@@ -755,6 +757,11 @@ class _Checker(_DataChecks):
                 self.formats(kind, km, t)
                 self.dangling(kind, km, t)
         self.names_taken()
+        for kind in KINDS:
+            if kind in OPTIONAL_KINDS and kind not in self.mapping.kinds:
+                self.add("info", "KIND_NOT_MAPPED", f"kinds.{kind}",
+                         f"{kind} is not mapped: the platform's are not synced, and the registry's are listed, not "
+                         "written here (registry-api.md v1.1 kinds are optional in a mapping)", kind=kind)
         order = {k: i for i, k in enumerate(KINDS)}
         rank = {"error": 0, "warning": 1, "info": 2}
         return sorted(self.findings, key=lambda f: (order.get(f.kind or "", len(order)), rank[f.severity]))

@@ -43,6 +43,18 @@ REGISTRY_LENGTH: dict[tuple[str, str], int] = {
     ("volunteer", "home_province"): 2,   # §4.2 str 2
     ("activity", "title"): 100,          # §4.4 2–100
     ("activity", "region_code"): 6,
+    # v1.1
+    ("training", "title"): 100,          # §4.6 str 2–100
+    ("training", "region_code"): 6,
+    ("training", "address"): 200,        # §4.6 str 2–200
+    ("training", "contact_name"): 50,    # §4.6 str 1–50
+    ("training", "contact_phone"): 13,   # §4.6 as for orgs
+    ("commendation", "title"): 100,      # §4.8 str 2–100
+    ("commendation", "issuer"): 100,
+    ("commendation", "document_name"): 100,
+    ("commendation", "document_number"): 50,
+    ("commendation", "content"): 15000,  # §4.8 ≤ 15 000
+    ("evaluation", "comment"): 500,      # §4.9 ≤ 500
 }
 
 #: The five longest service category codes (registry-api.md §6), for the longest list of 1–5 of them.
@@ -180,6 +192,7 @@ PERSONAL: dict[tuple[str, str], Callable[[str], str]] = {
     ("volunteer", "phone"): _mask_phone,
     ("volunteer", "birth_date"): _shape,
     ("org", "contact_phone"): _mask_phone,
+    ("training", "contact_phone"): _mask_phone,
 }
 
 

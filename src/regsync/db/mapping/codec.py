@@ -358,7 +358,7 @@ class Codec:
 
     def kind_map(self, kind: str) -> KindMap:
         """The mapping of ``kind``'s table (``KeyError`` for an unknown kind)."""
-        return self.mapping.kinds[kind]  # type: ignore[index]
+        return self.mapping.kind(kind)
 
     def field_map(self, kind: str, field: str) -> FieldMap:
         """How ``field`` of ``kind`` is held (``KeyError`` when the mapping does not map it)."""

@@ -151,11 +151,11 @@ class _Kind:
         self.mapping = mapping
         self.kind = kind
         self.key_column = key_column
-        self.km: KindMap = mapping.kinds[kind]  # type: ignore[index]
+        self.km: KindMap = mapping.kind(kind)
         self.d = place.dialect
         self.key_table = place.own_name("platform_key")
         self.key_dotted = place.own_dotted("platform_key")
-        self.table = _quoted_table(place, self.km.table)
+        self.table = _quoted_table(place, self.km.table) if self.km.mapped else ""
 
     # ---------------------------------------------------------------------------------------- row pieces
     def col(self, ref: str, field: str) -> str:
@@ -307,6 +307,8 @@ $fn$"""
         return [function, trigger]
 
     def create_view(self) -> str:
+        if not self.km.mapped:
+            return self.create_empty_view()
         q = self.place.quote
         cols = [f"{self.view_id()} AS {q('id')}"]
         joins = []
@@ -328,6 +330,28 @@ $fn$"""
     def view_id(self) -> str:
         return "k.local_id" if self.km.key_type == "string" else self.key("t")
 
+    def create_empty_view(self) -> str:
+        """The view of an optional kind the mapping leaves out (:data:`regsync.db.mapping.model.UNMAPPED`): the
+        canonical columns, typed as a mapped kind's view types them, and no row."""
+        q = self.place.quote
+        cols = [f"{_typed_null(self.d, 'ref')} AS {q('id')}"]
+        cols += [f"{_typed_null(self.d, ftype)} AS {q(field)}" for field, (ftype, _req) in CANONICAL[self.kind].items()]
+        view = self.place.own_name(TABLES[self.kind])
+        dual = " FROM DUAL" if self.d == "mysql" else ""
+        return f"CREATE VIEW {view} AS SELECT " + ", ".join(cols) + f"{dual} WHERE 1 = 0"
+
+
+def _typed_null(dialect: str, ftype: str) -> str:
+    """A ``NULL`` of the SQL type a mapped view gives a canonical field of type ``ftype`` (so that an empty view
+    compares and joins as a full one does: PostgreSQL types a bare ``NULL`` column as ``text``)."""
+    if dialect == "sqlite":
+        return "NULL"
+    integer = "BIGINT" if dialect == "postgresql" else "SIGNED"
+    types = {"ref": integer, "integer": integer, "hours": integer, "date": "DATE",
+             "datetime": "TIMESTAMP" if dialect == "postgresql" else "DATETIME",
+             "text": "TEXT" if dialect == "postgresql" else "CHAR CHARACTER SET utf8mb4"}
+    return f"CAST(NULL AS {types.get(ftype, types['text'])})"
+
 
 def install_ddl(mapping: PlatformMapping, place: Place, keys: Mapping[str, KeyColumn] | None = None) -> list[str]:
     """Every statement that installs ``mapping`` at ``place``: the views, then the triggers, kind by kind.
@@ -343,7 +367,8 @@ def install_ddl(mapping: PlatformMapping, place: Place, keys: Mapping[str, KeyCo
     for kind in CANONICAL:
         k = _Kind(place, m, kind, (keys or {}).get(kind))
         out.append(k.create_view())
-        out += k.create_triggers()
+        if k.km.mapped:
+            out += k.create_triggers()
     return out
 
 
@@ -355,6 +380,8 @@ def installed_objects(mapping: PlatformMapping, place: Place) -> list[dict[str, 
     for kind in CANONICAL:
         k = _Kind(place, m, kind)
         out.append({"type": "view", "name": TABLES[kind], "table": "", "kind": kind})
+        if not k.km.mapped:
+            continue
         out += [{"type": t, "name": n, "table": k.km.table, "kind": kind} for t, n in k.trigger_names()]
     return out
 

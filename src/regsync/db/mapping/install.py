@@ -137,8 +137,8 @@ def key_columns(conn: Connection, mapping: PlatformMapping, place: Place) -> dic
     m = placed(mapping, place)
     out: dict[str, KeyColumn] = {}
     for kind in CANONICAL:
-        km = m.kinds[kind]  # type: ignore[index]
-        if km.key_type != "string":
+        km = m.kind(kind)
+        if km.key_type != "string" or not km.mapped:
             continue
         schema, _, table = km.table.rpartition(".")
         if place.dialect == "sqlite":
@@ -177,8 +177,8 @@ def backfill_keys(conn: Connection, mapping: PlatformMapping, place: Place) -> i
     kt = place.own_name("platform_key")
     added = 0
     for kind in CANONICAL:
-        km = m.kinds[kind]  # type: ignore[index]
-        if km.key_type != "string":
+        km = m.kind(kind)
+        if km.key_type != "string" or not km.mapped:
             continue
         table = ".".join(place.quote(p) for p in km.table.split("."))
         key = f"t.{place.quote(km.key)}"

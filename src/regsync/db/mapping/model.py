@@ -201,6 +201,11 @@ class KindMap(_Strict):
     table: TableName
     key: Identifier
     key_type: Literal["integer", "string"] = "integer"
+
+    @property
+    def mapped(self) -> bool:
+        """Whether the platform keeps this kind (false for :data:`UNMAPPED`, an optional kind left out)."""
+        return bool(self.table)
     scope: list[ScopeRule] = Field(default_factory=list)
     soft_delete: SoftDelete | None = None
     insert: bool = True
@@ -220,8 +225,17 @@ class KindMap(_Strict):
         return self
 
 
+#: Kinds a mapping may leave out (registry-api.md v1.1's, issue 16): a platform that keeps no trainings, commendations
+#: or evaluations, or a mapping written before regsync synced them. Such a kind is not synced from the platform
+#: (:attr:`KindMap.mapped` is false): its view holds no row and no trigger watches anything, and a registry record of it
+#: is not written locally (as where ``insert`` is false).
+OPTIONAL_KINDS: frozenset[str] = frozenset({"training", "training_record", "commendation", "evaluation"})
+
+
 class PlatformMapping(_Strict):
-    """A whole mapping: its name, a description, and one :class:`KindMap` per kind (all nine are required)."""
+    """A whole mapping: its name, a description, and one :class:`KindMap` per kind (the five of registry-api.md v1
+    are required; v1.1's may be left out, :data:`OPTIONAL_KINDS`). Read a kind's map with :meth:`kind`.
+    """
 
     name: Identifier
     description: str = ""
@@ -237,9 +251,27 @@ class PlatformMapping(_Strict):
                  for kind, km in self.kinds.items()}
         return self.model_copy(update={"kinds": kinds})
 
+    def kind(self, kind: str) -> KindMap:
+        """The map of ``kind``: the declared one, or for an optional kind left out, :data:`UNMAPPED` (its
+        :attr:`KindMap.mapped` false).
+
+        Raises:
+            KeyError: ``kind`` is not a kind regsync knows.
+        """
+        found = self.kinds.get(kind)  # type: ignore[call-overload]
+        if found is not None:
+            return found
+        if kind in OPTIONAL_KINDS:
+            return UNMAPPED
+        raise KeyError(kind)
+
+    def mapped_kinds(self) -> list[str]:
+        """The kinds this mapping maps, in :data:`CANONICAL`'s order (parents first)."""
+        return [k for k in CANONICAL if k in self.kinds]
+
     @model_validator(mode="after")
     def _fields_fit(self) -> PlatformMapping:
-        missing = [k for k in CANONICAL if k not in self.kinds]
+        missing = [k for k in CANONICAL if k not in self.kinds and k not in OPTIONAL_KINDS]
         if missing:
             raise ValueError(f"kinds {', '.join(missing)} are not mapped")
         for kind, km in self.kinds.items():
@@ -285,3 +317,7 @@ def _check_field(kind: str, name: str, ftype: FieldType, fm: FieldMap, kinds: di
         raise ValueError(f"{where}.ref_column: only references name a column of another kind")
     if ftype == "ref" and fm.const is not None:
         raise ValueError(f"{where}: a reference cannot be a constant")
+
+
+#: The map of an optional kind a mapping leaves out (:data:`OPTIONAL_KINDS`): no table, nothing inserted.
+UNMAPPED: KindMap = KindMap.model_construct(table="", key="id", key_type="integer", insert=False, fields={})

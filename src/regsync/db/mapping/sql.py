@@ -99,7 +99,7 @@ def table_sql(dialect: str, mapping: PlatformMapping, kind: str) -> str:
 
 
 def _km(mapping: PlatformMapping, kind: str) -> KindMap:
-    return mapping.kinds[kind]  # type: ignore[index]
+    return mapping.kind(kind)
 
 
 def _char(dialect: str, code: int) -> str:

@@ -81,7 +81,7 @@ class MappedPlatform:
 
     def kind(self, kind: str) -> KindMap:
         """The kind's table mapping."""
-        return self.mapping.kinds[kind]  # type: ignore[index]
+        return self.mapping.kind(kind)
 
     def table(self, kind: str) -> str:
         """The kind's platform table, quoted and qualified."""

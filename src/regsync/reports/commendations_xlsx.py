@@ -1,0 +1,176 @@
+"""The annual commendation proposals (年度嘉许拟表彰名单) as a spreadsheet for approval, and the approver's file
+read back.
+
+Writing (openpyxl, write-only mode: rows go to the file as they come): one sheet, one row per proposal, headings
+in the language in force (Chinese by default), bold, the header row frozen, an auto filter over every column; codes,
+keys and ID numbers (masked) are text cells (format ``@``). The approver writes 是 (or 否) in the last column, 批准.
+
+Reading (:func:`read_choices`): the rows whose approval cell says yes (是, 批准, y, yes, true, 1, ✓), by the columns'
+places (the headings are in whichever language the file was written in); the subject, its platform key and the
+tier code come from the row itself, so a row the approver deleted or reordered is simply not there. A follow-up row
+(flagged, no tier proposed) marked yes is passed over: there is nothing to approve in it yet.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
+
+from regsync.domain.commendations import Choice, Proposal, Subject, figure_text, tier_words
+from regsync.i18n import LANGUAGES, translations
+from regsync.i18n import gettext as _
+from regsync.i18n import gettext_noop as N_
+from regsync.reports.data import ReportUsageError
+from regsync.reports.worklist import place_name
+
+#: Columns: (name, heading, width in characters). The approval column is last.
+COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("subject", N_("Type"), 8),
+    ("local_id", N_("Platform key"), 12),
+    ("name", N_("Name"), 26),
+    ("id_number", N_("ID number (masked)"), 21),
+    ("org", N_("Organization"), 30),
+    ("city", N_("City"), 14),
+    ("year", N_("Year"), 7),
+    ("registry_figure", N_("Registry's figure (hours / services)"), 14),
+    ("platform_figure", N_("Platform's figure (hours / services)"), 14),
+    ("existing", N_("Already awarded"), 12),
+    ("tier_words", N_("Proposed award"), 14),
+    ("tier", N_("Award code"), 16),
+    ("flag", N_("Check before approving"), 46),
+    ("approve", N_("Approve (yes/no)"), 10),
+)
+#: Columns written as text cells.
+TEXT_COLUMNS = frozenset({"local_id", "id_number", "tier", "year", "registry_figure", "platform_figure"})
+#: The words of a subject type in the file (translated when written; read back in either language).
+SUBJECT_WORDS: dict[str, str] = {"volunteer": N_("volunteer"), "org": N_("organization")}
+#: What an approval cell may say for yes (compared without case and spaces).
+YES = frozenset({"是", "批准", "同意", "y", "yes", "true", "1", "✓", "√", "ok"})
+
+_NAMES = [c[0] for c in COLUMNS]
+
+
+def headers() -> list[str]:
+    """The column headings, in the language in force."""
+    return [_(c[1]) for c in COLUMNS]
+
+
+def row_values(p: Proposal, year: int) -> list[Any]:
+    """One proposal's cells, in :data:`COLUMNS` order (the approval cell empty)."""
+    return [_(SUBJECT_WORDS[p.subject]), str(p.local_id), p.name, p.id_number or "", p.org or "",
+            place_name(p.city), str(year), figure_text(p.subject, p.registry_amount),
+            figure_text(p.subject, p.platform_amount), tier_words(p.existing_tier), tier_words(p.tier), p.tier or "",
+            p.flag_words(), ""]
+
+
+def write_proposals(proposals: Iterable[Proposal], path: Path, *, year: int) -> int:
+    """Write ``proposals`` to the workbook ``path`` (written beside it and renamed into place when complete);
+    returns the number of rows.
+
+    Raises:
+        ReportUsageError: the folder of ``path`` does not exist.
+    """
+    path = path.expanduser()
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ReportUsageError(_("cannot write {path}: no folder {folder}").format(path=path, folder=folder))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+    os.close(fd)
+    try:
+        n = _write(proposals, Path(tmp), year)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return n
+
+
+def _write(proposals: Iterable[Proposal], path: Path, year: int) -> int:
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(title=_("Annual commendations {year}").format(year=year)[:31])
+    for i, (_name, _h, width) in enumerate(COLUMNS, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    ws.freeze_panes = "A2"
+    bold = Font(bold=True)
+    header = []
+    for text in headers():
+        cell = WriteOnlyCell(ws, value=text)
+        cell.font = bold
+        header.append(cell)
+    ws.append(header)
+    wrap = Alignment(wrap_text=True, vertical="top")
+    n = 0
+    for p in proposals:
+        row = []
+        for name, value in zip(_NAMES, row_values(p, year), strict=True):
+            cell = WriteOnlyCell(ws, value=value)
+            if name in TEXT_COLUMNS:
+                cell.number_format = "@"
+            elif name == "flag":
+                cell.alignment = wrap
+            row.append(cell)
+        ws.append(row)
+        n += 1
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{n + 1}"
+    wb.save(path)
+    return n
+
+
+def _subject_of(text: str) -> Subject | None:
+    """The subject of a type cell, in any language of the catalog (the file may have been written in another)."""
+    cell = text.strip().lower()
+    for subject, word in SUBJECT_WORDS.items():
+        if cell in {word.lower(), *(translations(lang).gettext(word).lower() for lang in LANGUAGES)}:
+            return subject  # type: ignore[return-value]  # the keys of SUBJECT_WORDS are subjects
+    return None
+
+
+def read_choices(path: Path, *, year: int) -> Iterator[Choice]:
+    """The approved rows of a proposals file (read-only mode, row by row).
+
+    Raises:
+        ReportUsageError: the file cannot be read as a workbook, has fewer columns than :data:`COLUMNS`, is of
+            another year, or an approved row has no usable type, key or award code.
+    """
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ReportUsageError(_("cannot read {path} as a workbook: {error}").format(path=path, error=exc)) from exc
+    try:
+        ws = wb.worksheets[0]
+        rows = ws.iter_rows(values_only=True)
+        head = next(rows, None)
+        if head is None or len([h for h in head if h is not None]) < len(COLUMNS):
+            raise ReportUsageError(_("{path} is not a proposals file: its first row should hold {n} headings").format(
+                path=path, n=len(COLUMNS)))
+        at = {name: i for i, name in enumerate(_NAMES)}
+        for number, row in enumerate(rows, start=2):
+            cells = ["" if v is None else str(v).strip() for v in row]
+            cells += [""] * (len(COLUMNS) - len(cells))
+            if cells[at["approve"]].replace(" ", "").lower() not in YES:
+                continue
+            if cells[at["year"]] and cells[at["year"]] != str(year):
+                raise ReportUsageError(_("row {row} of {path} is of {found}, not {year}").format(
+                    row=number, path=path, found=cells[at["year"]], year=year))
+            subject = _subject_of(cells[at["subject"]])
+            key, tier = cells[at["local_id"]], cells[at["tier"]]
+            if not tier and cells[at["flag"]]:
+                continue  # a follow-up row (flagged, no tier proposed): nothing to approve yet
+            if subject is None or not key.isdigit() or not tier:
+                raise ReportUsageError(_("row {row} of {path} is approved but has no type, platform key or award "
+                                         "code").format(row=number, path=path))
+            yield Choice(subject, int(key), tier)
+    finally:
+        wb.close()
+
+
+__all__ = ["COLUMNS", "SUBJECT_WORDS", "TEXT_COLUMNS", "YES", "headers", "read_choices", "row_values",
+           "write_proposals"]
