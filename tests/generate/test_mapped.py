@@ -280,3 +280,23 @@ def test_the_normalized_id_numbers_of_rows_already_there_go_beside_the_platform(
     with engine.connect() as conn:
         assert dict(conn.execute(text("SELECT id, id_number_norm FROM volunteer WHERE id_number_norm IS NOT NULL")
                                  ).all()) == want
+
+
+def test_a_platform_that_keeps_none_of_the_v11_kinds_gets_the_five_others(empty_engine: Engine,
+                                                                          schema: str | None) -> None:
+    """A mapping may leave v1.1's kinds out (a platform that keeps no trainings, commendations or evaluations): the
+    generator makes none of them, and nothing that needs them, and the five others as with every kind."""
+    engine = empty_engine
+    create_legacy(engine, schema)
+    upgrade(engine, reference_tables=False)
+    full = load_mapping("legacy")
+    v1 = full.model_copy(update={"kinds": {k: km for k, km in full.kinds.items()
+                                           if k not in ("training", "commendation")}})
+    summary = generate(engine, SCALE, SEED, as_of=AS_OF, mapping=v1.with_schema(schema or ""))
+    # the kinds left out, and training records (of trainings), are not made; evaluations (mapped) are
+    assert {k for k in ("training", "training_record", "commendation", "evaluation") if k in summary.counts} == {
+        "evaluation"}
+    assert all(summary.counts[k] > 0 for k in ("org", "volunteer", "membership", "activity", "service_record"))
+    with engine.connect() as conn:
+        for kind in ("training", "training_record", "commendation"):
+            assert conn.execute(text(f"SELECT COUNT(*) FROM {q(schema, LEGACY[kind])}")).scalar_one() == 0, kind

@@ -2059,7 +2059,8 @@ def generate(
             connection's default schema) instead of the reference tables: the same rows, encoded by the mapping,
             keys made by the generator (:mod:`regsync.generate.mapped`); the store is migrated without the
             reference tables and the mapping's tables exist. ``None`` or the ``reference`` mapping: the reference
-            tables.
+            tables. A kind of registry-api.md v1.1 the mapping leaves out (a platform that keeps none) is not made,
+            nor what needs it.
         scale: 1.0 is the province's size (:data:`TARGETS`); counts scale linearly, top levels keep their
             minimum. Must be > 0.
         seed: the seed: the same seed, scale and ``as_of`` give the same data.
@@ -2100,6 +2101,10 @@ def generate(
     if mapping is not None and mapping.name != "reference":
         with engine.connect() as conn:
             platform = MappedWriter(conn, mapping, seed)
+    if platform is not None:  # the kinds the platform keeps none of (its mapping leaves them out) are not made
+        kept = set(platform.plans)
+        while (fit := {k for k in wanted if k in kept and REQUIRES[k] <= wanted}) != wanted:
+            wanted = fit  # and what needs a kind left out, in turn
     g = _Generator(engine, scale, seed, wanted, batch_size, progress, rates or DirtRates(), as_of, platform)
     try:
         if "org" in wanted:

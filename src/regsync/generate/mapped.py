@@ -114,7 +114,8 @@ class MappedWriter:
         self.rngs = {kind: random.Random(f"regsync-generate:{seed}:platform-extras:{kind}") for kind in V11_KINDS}
         self.out_of_scope: dict[str, int] = {}
         self.soft_deleted: dict[str, int] = {}
-        self.plans: dict[str, _Plan] = {kind: self._plan(conn, kind) for kind in CANONICAL}
+        # a platform may keep none of v1.1's kinds (a mapping that leaves them out): nothing is written of those
+        self.plans: dict[str, _Plan] = {kind: self._plan(conn, kind) for kind in CANONICAL if kind in mapping.kinds}
         self.next_key = int(conn.execute(select(func.coalesce(func.max(_PK.c.local_id), 0))).scalar_one()) + 1
         self.copied: set[tuple[str, bool]] = set()
 
