@@ -1657,8 +1657,11 @@ class _Volunteer11:
         rand = self.rng.random
         g = self.g
         scored: set[int] = set()
+        # the dirt's: activities that ended but were never marked COMPLETED (so that the registry's one refusal is
+        # INVALID_STATE, not a date before the activity's end, §4.9)
         open_records = [(r, ai) for r, ai in zip(records, ais, strict=True)
-                        if r["status"] == "ACCEPTED" and g.act_status[ai] == 0]
+                        if r["status"] == "ACCEPTED" and g.act_status[ai] == 0
+                        and g.act_day0[ai] + g.act_days[ai] - 1 < g.as_of_day]
         for r, ai in zip(records, ais, strict=True):
             if r["status"] != "ACCEPTED" or g.act_status[ai] != 1 or ai in scored or ai in avoid:
                 continue
@@ -1670,7 +1673,7 @@ class _Volunteer11:
                 r, ai = open_records[int(rand() * len(open_records))]  # an activity not yet COMPLETED
                 if ai in scored or ai in avoid:
                     continue
-                end_day = r["service_date"].toordinal()
+                end_day = g.act_day0[ai] + g.act_days[ai] - 1
                 dirt = "evaluation_not_completed"
             scored.add(ai)
             scores = [_score(rand()) for _ in range(3)]
