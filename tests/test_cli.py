@@ -18,9 +18,15 @@ import pytest
 from typer.testing import CliRunner
 
 from regsync.console.cli import app, stop_on_signal
+from regsync.domain.kinds import KIND_NAMES
+from regsync.generate import DIRT_KINDS
 from regsync.sandbox.server import SandboxServer
 
-KINDS = ("orgs", "volunteers", "memberships", "activities", "service_records")
+KINDS = tuple(KIND_NAMES.values())  # the nine kinds, registry-api.md v1.1's included (issue 16)
+#: The codes of the generator's unfixable dirt (regsync.generate.DIRT_KINDS) and of the records waiting for it.
+DIRT_CODES = {code for _, fixable, code in DIRT_KINDS.values() if not fixable} | {"PARENT_FAILED"}
+#: The kinds the generator makes unfixable dirt of.
+DIRTY = ("volunteer", "training_record", "evaluation")
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -43,14 +49,21 @@ def test_demo_numbers_add_up_and_failures_are_only_unfixable_dirt(tmp_path: Path
         assert sum(summary["failed_codes"].get(kind, {}).values()) == summary["failed"][kind], kind
         assert summary["registry_unlinked"][kind] == 0, kind  # nothing in the registry that no local row links
     assert summary["adds_up"] is True
-    assert set(summary["failed_by_code"]) <= {"INVALID_PHONE", "INVALID_ID_NUMBER", "PARENT_FAILED"}
-    # every failed volunteer is dirt the generator recorded as unfixable, with the code it expected
+    assert set(summary["failed_by_code"]) <= DIRT_CODES
+    # every failed volunteer (training record, evaluation) is dirt the generator recorded as unfixable, with the code
+    # it expected
     db = sqlite3.connect(tmp_path / "demo" / "local.db")
-    failed = dict(db.execute("SELECT DISTINCT local_id, last_code FROM outbox WHERE entity = 'volunteer' "
-                             "AND state = 'failed'").fetchall())
+    for entity in DIRTY:
+        failed = dict(db.execute("SELECT DISTINCT local_id, last_code FROM outbox WHERE entity = ? "
+                                 "AND state = 'failed'", (entity,)).fetchall())
+        unfixable = dict(db.execute("SELECT local_id, expected_code FROM generator_dirt WHERE entity = ? "
+                                    "AND NOT fixable", (entity,)).fetchall())
+        if entity == "volunteer":
+            assert failed == unfixable
+        else:  # the dirt of a refused volunteer's record waits for the volunteer (PARENT_FAILED)
+            assert set(failed.items()) <= set(unfixable.items()), entity
     unfixable = dict(db.execute("SELECT local_id, expected_code FROM generator_dirt WHERE entity = 'volunteer' "
                                 "AND NOT fixable").fetchall())
-    assert failed == unfixable
     # and everything blocked waits for one of them
     blocked_on = {row[0] for row in db.execute(
         "SELECT DISTINCT blocked_local_id FROM outbox WHERE state = 'blocked' AND blocked_entity = 'volunteer'")}
@@ -108,7 +121,7 @@ def test_demo_on_the_legacy_platform_adds_up(tmp_path: Path) -> None:
         assert s["registry_unlinked"][kind] == 0, kind
         assert s["local"][kind] == s["generated"]["counts"][kind], kind
     assert s["adds_up"] is True and s["in_agreement"] is True
-    assert set(s["failed_by_code"]) <= {"INVALID_PHONE", "INVALID_ID_NUMBER", "PARENT_FAILED"}
+    assert set(s["failed_by_code"]) <= DIRT_CODES
     db = sqlite3.connect(tmp_path / "legacy" / "local.db")
     # regsync's tables and views share the platform's file under the prefix regsync_ (database.table_prefix auto)
     ours = {n for (n,) in db.execute(
@@ -126,7 +139,9 @@ def test_demo_on_the_legacy_platform_adds_up(tmp_path: Path) -> None:
     extra = {k: s["generated"]["out_of_scope"].get(k, 0) + s["generated"]["soft_deleted"].get(k, 0) for k in KINDS}
     assert extra["volunteers"] >= 2 and extra["orgs"] >= 2
     for kind, table in (("orgs", "zyz_zzxx"), ("volunteers", "zyz_jbxx"), ("memberships", "zyz_zzcy"),
-                        ("activities", "zyz_hdxx"), ("service_records", "zyz_fwjl")):
+                        ("activities", "zyz_hdxx"), ("service_records", "zyz_fwjl"), ("trainings", "zyz_pxxx"),
+                        ("training_records", "zyz_pxjl"), ("commendations", "zyz_jxxx"),
+                        ("evaluations", "zyz_pjxx")):
         assert db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == s["local"][kind] + extra[kind], kind
     # the same numbers as the default demo of the same seed and scale (the default's own test is above)
     ref = json.loads(run_cli("demo", "--json", "--scale", "0.0003", "--workdir", str(tmp_path / "ref")).stdout)
@@ -176,7 +191,9 @@ def test_demo_on_the_legacy_platform_with_portal_activity_adds_up(tmp_path: Path
     assert s["platform"] == "legacy"
     assert s["portal"].get("identity_correction", 0) >= 1 and s["conflicts"].get("volunteers", 0) >= 1, s["portal"]
     assert s["portal"].get("transfer_out", 0) >= 1
-    assert s["transferred_out"] == {"volunteers": s["portal"]["transfer_out"]}  # every one of them, once
+    # every one of them, once, and their commendations, which move with them (registry-api.md §1, v1.1)
+    assert s["transferred_out"]["volunteers"] == s["portal"]["transfer_out"]
+    assert set(s["transferred_out"]) <= {"volunteers", "commendations"}
     assert s["in_agreement"] is True and s["adds_up"] is True, s
     # the feed's counters over the passes (issue 15): every item pulled was counted, most of them echoes
     assert s["feed"]["changes"] >= sum(s["pulled"].values()) > s["feed"]["echoes"] > 0, s["feed"]

@@ -4,10 +4,14 @@ PostgreSQL and MariaDB: a field an open conflict holds differs on purpose, on th
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 from sqlalchemy import text
 
-from regsync.console.demo import compare_with_registry
+import factories
+from regsync.console.demo import compare_with_registry, transferred_counts
+from regsync.db.agreement import transferred_commendations, transferred_volunteers
+from regsync.db.models import TRANSFERRED_OUT, Link
 from regsync.registry.client import RegistryClient
 from regsync.settings import MergeSettings
 from test_inbound import poll, portal, pushed_world, rid
@@ -40,3 +44,31 @@ def test_identical_counts_the_records_in_step_on_both_sides_not_the_smaller_of_t
     with RegistryClient(settings.registry, province=settings.province) as client:
         cmp = compare_with_registry(engine, client, "volunteer", settings.hash_key)
     assert (cmp["found"], cmp["agree"], cmp["local_agree"], cmp["identical"]) == (2, 1, 1, 0), cmp
+
+
+def commendation(conn, **kw) -> int:
+    row = {"title": "2025年度优秀志愿者", "awarded_on": dt.date(2026, 1, 20), "issuer": "哈尔滨市志愿服务联合会",
+           "document_name": "关于表彰2025年度优秀志愿者的决定", "document_number": "哈志协〔2026〕3号",
+           "status": "ACTIVE", **kw}
+    return factories.insert(conn, "commendation", **row)
+
+
+def test_a_transferred_volunteers_commendations_count_as_moved_out(engine) -> None:
+    """registry-api.md §1 "scope" (v1.1): a volunteer's commendations move with a transfer, so they leave the
+    province's export with the volunteer; an org's, and a staying volunteer's, do not. The demo counts them as moved
+    out, so that its numbers add up for commendations too."""
+    with engine.begin() as conn:
+        org = factories.org(conn, "CITY_CORPS")
+        moved, stays, elsewhere = (factories.volunteer(conn) for _ in range(3))
+        conn.execute(text("UPDATE volunteer SET home_province = '11' WHERE id = :v"), {"v": elsewhere})
+        for v in (moved, moved, stays, elsewhere):
+            commendation(conn, volunteer_id=v, org_id=None, awarded_on=dt.date(2026, 1, 1 + v % 20))
+        commendation(conn, volunteer_id=None, org_id=org)
+        now = dt.datetime(2026, 12, 1)
+        conn.execute(Link.__table__.insert(), [
+            {"entity": "volunteer", "local_id": v, "registry_id": f"VOL{v}", "registry_version": 1, "base": "{}",
+             "is_duplicate": False, "revision": 0, "how": TRANSFERRED_OUT if v == moved else "created",
+             "linked_at": now, "updated_at": now} for v in (moved, stays)])
+    assert transferred_volunteers(engine, "23") == 2  # by the link, and by the home province
+    assert transferred_commendations(engine, "23") == 3  # the moved one's two, the other province's one
+    assert transferred_counts(engine, "23") == {"volunteers": 2, "commendations": 3}

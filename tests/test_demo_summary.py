@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 
 from regsync.console.demo_summary import demo_notes, demo_outcome, print_demo_summary
+from regsync.i18n import use_language
 
 KINDS = ("orgs", "volunteers", "memberships", "activities", "service_records")
 
@@ -171,3 +172,53 @@ def test_a_run_that_did_not_finish_says_so(change: Callable[[dict[str, Any]], An
     change(s)
     assert demo_outcome(s).startswith(outcome)
     assert outcome in rendered(s).splitlines()[0]
+
+
+def with_v11(s: dict[str, Any]) -> dict[str, Any]:
+    """The demo with registry-api.md v1.1's kinds (issue 16): trainings, training records, commendations and
+    evaluations pushed; the generator's dirt of training records and evaluations refused, with what hangs on a
+    refused volunteer waiting."""
+    s = copy.deepcopy(s)
+    local = {"trainings": 110, "training_records": 380, "commendations": 60, "evaluations": 560}
+    for key in ("local", "registry", "agree", "local_agree", "identical", "registry_total", "pushed"):
+        s[key].update(local)
+    for key in ("registry", "agree", "local_agree", "identical", "registry_total", "pushed"):
+        s[key].update(training_records=376, commendations=59, evaluations=558)
+    for key in ("duplicates", "registry_unlinked"):
+        s[key].update(dict.fromkeys(local, 0))
+    s["failed"].update(trainings=0, training_records=4, commendations=1, evaluations=2)
+    s["failed_codes"].update(training_records={"INVALID_CLASS_HOURS": 3, "PARENT_FAILED": 1},
+                             commendations={"PARENT_FAILED": 1}, evaluations={"INVALID_SCORE": 2})
+    s["failed_by_code"].update(INVALID_CLASS_HOURS=3, INVALID_SCORE=2, PARENT_FAILED=16)
+    s["generated"]["counts"].update(local)
+    s["generated"]["dirt"].update(training_record_hours=3, evaluation_score_zero=2)
+    return s
+
+
+def test_the_nine_kinds_add_up_and_v11_dirt_reads_as_made_on_purpose() -> None:
+    s = with_v11(happy())
+    assert demo_outcome(s) == "done: every record is in the registry or explained below"
+    out = rendered(s)
+    rows = {line.split()[0] + (" " + line.split()[1] if line.split()[1] == "records" else ""): line.split()
+            for line in out.splitlines() if line.strip() and line.split()[0] in
+            ("trainings", "training", "commendations", "evaluations")}
+    # on the platform = synced + duplicates + not sent, and the writes the registry accepted
+    assert rows["trainings"][1:] == ["110", "110", "0", "0", "yes", "110"]
+    assert rows["training records"][2:] == ["380", "376", "0", "4", "yes", "376"]
+    assert rows["commendations"][1:] == ["60", "59", "0", "1", "yes", "59"]
+    assert rows["evaluations"][1:] == ["560", "558", "0", "2", "yes", "558"]
+    dirt = next(n for n in demo_notes(s) if n.startswith("refused, the generator's dirt made on purpose"))
+    assert "training records 3 (3 training records beyond their training's class hours, INVALID_CLASS_HOURS)" in dirt
+    assert "evaluations 2 (2 evaluations with a score of 0, INVALID_SCORE)" in dirt
+    waiting = next(n for n in demo_notes(s) if n.startswith("waiting for a refused record"))
+    assert "training records 1, commendations 1" in waiting
+    # a training record refused with a code the generator never made for it is not dirt
+    s["failed_codes"]["training_records"]["INVALID_CLASS_HOURS"] = 4
+    assert demo_outcome(s).startswith("done, but the registry refused records that are not the generator's")
+
+
+def test_the_v11_kinds_have_chinese_words() -> None:
+    with use_language("zh-CN"):
+        out = rendered(with_v11(happy()))
+    firsts = [line.split()[0] for line in out.splitlines() if line.strip()]
+    assert {"培训", "培训记录", "表彰", "评价"} <= set(firsts), firsts

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -113,6 +114,7 @@ def test_the_same_province_through_the_legacy_mapping(empty_engine: Engine, sche
     for kind in reference:
         assert got[kind] == reference[kind], kind
     assert summary.counts["volunteer"] == len(reference["volunteer"])
+    assert all(reference[kind] for kind in TABLES), "every kind, v1.1's included (issue 16)"
     # in the platform's own forms: org codes and activity numbers made by the generator, codes, text dates, minutes
     with engine.connect() as conn:
         org = conn.execute(text(f"SELECT zzdm, zzjb, sjzzdm, clrq, fwlb FROM {q(schema, LEGACY['org'])} "
@@ -125,6 +127,16 @@ def test_the_same_province_through_the_legacy_mapping(empty_engine: Engine, sche
         assert rec[2] % 15 == 0 and rec[3] in ("0", "1") and rec[4] == "1"  # the platform's own entry, not 3
         vol = conn.execute(text(f"SELECT zt, zcsj, ly FROM {q(schema, LEGACY['volunteer'])} ORDER BY zyzid")).first()
         assert vol is not None and vol[0] == "A" and len(vol[1]) == 19 and vol[2] == "1"
+        # v1.1: class hours in minutes, dates as YYYYMMDD, the platform's own entries; an evaluation's activity by
+        # its number
+        trec = conn.execute(text(f"SELECT xs, wcrq, lrfs FROM {q(schema, LEGACY['training_record'])} "
+                                 "ORDER BY pxjlid")).first()
+        assert trec is not None and trec[0] % 30 == 0 and re.fullmatch(r"\d{8}", trec[1]) and trec[2] == "1"
+        com = conn.execute(text(f"SELECT ly, zt FROM {q(schema, LEGACY['commendation'])} ORDER BY jxid")).first()
+        assert com is not None and com[0] == "1" and com[1] in ("0", "1")
+        ev = conn.execute(text(f"SELECT hdbh, pjzzdm, pjrq FROM {q(schema, LEGACY['evaluation'])} "
+                               "ORDER BY pjid")).first()
+        assert ev is not None and ev[0].startswith("HD") and ev[1].startswith("ZZ") and len(ev[2]) == 10
         # each string key's platform_key row names the key the generator made from the local id
         keys = conn.execute(text("SELECT entity, local_id, key_value FROM platform_key")).all()
         assert keys and all(key == platform_key(e, lid) for e, lid, key in keys)
@@ -147,17 +159,18 @@ def test_test_rows_and_soft_deleted_rows_beside_the_province(empty_engine: Engin
     legacy_store(engine, schema)
     summary = generate(engine, SCALE, SEED, as_of=AS_OF, mapping=load_mapping("legacy").with_schema(schema or ""))
     # the kinds the legacy mapping scopes and soft-deletes: each has some of both, and the others none
-    assert set(summary.out_of_scope) == set(summary.soft_deleted) == {"org", "volunteer", "activity"}
+    assert set(summary.out_of_scope) == set(summary.soft_deleted) == {"org", "volunteer", "activity", "training",
+                                                                      "commendation"}
     assert all(n >= 1 for n in [*summary.out_of_scope.values(), *summary.soft_deleted.values()])
     with engine.connect() as conn:
-        for kind in ("org", "volunteer", "activity"):
+        for kind in ("org", "volunteer", "activity", "training", "commendation"):
             table = q(schema, LEGACY[kind])
             counts = {f"{t}{d}": n for t, d, n in conn.execute(text(
                 f"SELECT sfcs, scbz, COUNT(*) FROM {table} GROUP BY sfcs, scbz"))}
             assert counts == {"00": summary.counts[kind], "10": summary.out_of_scope[kind],
                               "01": summary.soft_deleted[kind]}, kind
             assert conn.execute(text(f"SELECT COUNT(*) FROM {TABLES[kind]}")).scalar_one() == summary.counts[kind]
-            name = "hdmc" if kind == "activity" else "zzmc" if kind == "org" else "xm"
+            name = {"activity": "hdmc", "org": "zzmc", "training": "pxzt", "commendation": "jxmc"}.get(kind, "xm")
             assert conn.execute(text(f"SELECT COUNT(*) FROM {table} WHERE sfcs = '1' AND {name} NOT LIKE '测试%'")
                                 ).scalar_one() == 0
         # nothing of them is queued
@@ -267,3 +280,23 @@ def test_the_normalized_id_numbers_of_rows_already_there_go_beside_the_platform(
     with engine.connect() as conn:
         assert dict(conn.execute(text("SELECT id, id_number_norm FROM volunteer WHERE id_number_norm IS NOT NULL")
                                  ).all()) == want
+
+
+def test_a_platform_that_keeps_none_of_the_v11_kinds_gets_the_five_others(empty_engine: Engine,
+                                                                          schema: str | None) -> None:
+    """A mapping may leave v1.1's kinds out (a platform that keeps no trainings, commendations or evaluations): the
+    generator makes none of them, and nothing that needs them, and the five others as with every kind."""
+    engine = empty_engine
+    create_legacy(engine, schema)
+    upgrade(engine, reference_tables=False)
+    full = load_mapping("legacy")
+    v1 = full.model_copy(update={"kinds": {k: km for k, km in full.kinds.items()
+                                           if k not in ("training", "commendation")}})
+    summary = generate(engine, SCALE, SEED, as_of=AS_OF, mapping=v1.with_schema(schema or ""))
+    # the kinds left out, and training records (of trainings), are not made; evaluations (mapped) are
+    assert {k for k in ("training", "training_record", "commendation", "evaluation") if k in summary.counts} == {
+        "evaluation"}
+    assert all(summary.counts[k] > 0 for k in ("org", "volunteer", "membership", "activity", "service_record"))
+    with engine.connect() as conn:
+        for kind in ("training", "training_record", "commendation"):
+            assert conn.execute(text(f"SELECT COUNT(*) FROM {q(schema, LEGACY[kind])}")).scalar_one() == 0, kind

@@ -43,6 +43,31 @@ SAMPLES: dict[str, list[dict[str, Any]]] = {
          "starts_at": UTC_NOON, "ends_at": dt.datetime(2026, 3, 17, 9, 15), "hours": 450, "status": "ACCEPTED"},
         {"hours": 5}, {"hours": 2400}, {"hours": 0}, {"hours": -25},
     ],
+    "training": [
+        {"org_id": "ORG3", "title": "应急救护专业技能培训", "training_type": "PROFESSIONAL", "mode": "IN_PERSON",
+         "region_code": "230103", "address": "哈尔滨市南岗区北山路179号会议室", "starts_at": UTC_NOON, "ends_at": AWARE,
+         "class_hours": 350, "contact_name": "王莉", "contact_phone": "0451-86123456", "status": "SCHEDULED"},
+        {"mode": "ONLINE", "address": None, "class_hours": 20000},
+    ],
+    "training_record": [
+        {"training_id": "TRN1", "volunteer_id": "VOL1", "completed_on": dt.date(2026, 3, 17), "class_hours": 50,
+         "result": "PASSED", "status": "ACCEPTED"},
+        {"class_hours": 1250, "result": "ATTENDED", "status": "REVOKED"},
+    ],
+    "commendation": [
+        {"volunteer_id": "VOL9", "org_id": None, "title": "2025年度志愿服务金奖", "scheme": "PROVINCIAL_ANNUAL",
+         "tier": "GOLD", "year": 2025, "awarded_on": dt.date(2026, 1, 20), "issuer": "黑龙江省志愿服务联合会",
+         "document_name": "关于2025年度志愿服务嘉许的决定", "document_number": "黑志协〔2026〕12号",
+         "content": "第一行\n第二行", "status": "ACTIVE"},
+        {"volunteer_id": None, "org_id": "ORG5", "title": "优秀志愿服务组织", "scheme": None, "tier": None,
+         "year": None, "awarded_on": dt.date(2025, 5, 4)},
+        {"org_id": "ORG5", "scheme": None, "title": "x"},
+    ],
+    "evaluation": [
+        {"activity_id": "ACT26", "volunteer_id": "VOL2", "evaluator_org_id": "ORG74", "punctuality": 5,
+         "attitude": 4, "competence": 0, "comment": None, "evaluated_on": dt.date(2026, 3, 18), "status": "ACTIVE"},
+        {"comment": "服务热情周到。", "status": "REVOKED"},
+    ],
 }
 
 

@@ -2,7 +2,8 @@
 
 1. start afresh in the work dir: a SQLite file (``local.db``) and the sandbox registry on a free loopback port
    (its own SQLite file, ``sandbox.db``);
-2. migrate and generate a province-shaped data set (fixed default seed and scale);
+2. migrate and generate a province-shaped data set (fixed default seed and scale), the four kinds of
+   registry-api.md v1.1 included (trainings, training records, commendations, evaluations);
 3. push everything through the outbox until nothing waits;
 4. read the registry's export of each collection back and compare it with the local records, by their links.
 
@@ -28,6 +29,7 @@ from regsync.db.agreement import (
     local_counts,
     rows_with_holds_and_refs,
     single_row_people,
+    transferred_commendations,
     transferred_volunteers,
 )
 from regsync.db.runs import outbox_failures, outbox_failures_by_kind
@@ -178,9 +180,11 @@ def _worst(statuses: Any) -> str:
 def transferred_counts(engine: Engine, province: str) -> dict[str, int]:
     """Local records of people who moved to another province (registry-api.md §4.2 transfers; they leave the
     province's export): their volunteer rows, by their links' record of the transfer out on any platform
-    (:func:`regsync.db.agreement.transferred_volunteers`)."""
-    vols = transferred_volunteers(engine, province)
-    return {"volunteers": vols} if vols else {}
+    (:func:`regsync.db.agreement.transferred_volunteers`), and their commendations, which move with them (§1
+    "scope", v1.1: :func:`regsync.db.agreement.transferred_commendations`)."""
+    counts = {"volunteers": transferred_volunteers(engine, province),
+              "commendations": transferred_commendations(engine, province)}
+    return {k: n for k, n in counts.items() if n}
 
 
 def _local_people(engine: Engine, n: int, seed: int) -> list[dict[str, Any]]:
@@ -223,7 +227,9 @@ def run_demo(*, workdir: Path, scale: float = 0.003, seed: int = 42, sign_method
 
     Returns:
         ``local``, ``registry``, ``pushed``, ``linked``, ``failed`` (each: kind → count, kinds named ``orgs``,
-        ``volunteers``, ``memberships``, ``activities``, ``service_records``), ``failed_by_code`` (code →
+        ``volunteers``, ``memberships``, ``activities``, ``service_records`` and, registry-api.md v1.1,
+        ``trainings``, ``training_records``, ``commendations``, ``evaluations``:
+        :data:`~regsync.domain.kinds.KIND_NAMES`), ``failed_by_code`` (code →
         count), ``failed_codes`` (kind → code → count, kinds without failures left out), ``agree`` (kind →
         records equal to their base, fields held by open conflicts left out), ``registry_total`` (kind → records in the
         registry's export: more than ``registry`` only if the registry holds records no local row links),

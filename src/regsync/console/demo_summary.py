@@ -25,6 +25,9 @@ from regsync.i18n import gettext_noop as N_
 DIRT_WORDS = {
     "id_bad_check": N_("ID numbers with a wrong check character"),
     "phone_bad": N_("malformed phone numbers"),
+    "training_record_hours": N_("training records beyond their training's class hours"),
+    "evaluation_not_completed": N_("evaluations of activities not yet completed"),
+    "evaluation_score_zero": N_("evaluations with a score of 0"),
 }
 #: The portal's actions (registry-api.md §8, :data:`regsync.sandbox.portal.ACTIONS`), in words.
 PORTAL_WORDS = {

@@ -31,7 +31,8 @@ def seed(
     kind: Annotated[
         list[str] | None,
         typer.Option("--kind", help="Only these kinds (repeatable): orgs, volunteers, memberships, activities, "
-                     "service_records; e.g. --kind volunteers for benches."),
+                     "service_records, trainings, training_records, commendations, evaluations; e.g. --kind "
+                     "volunteers for benches."),
     ] = None,
     admin_url: Annotated[
         str, typer.Option(help="The running sandbox's admin URL (served with --admin).")

@@ -61,16 +61,32 @@ def local_counts(engine: Engine) -> dict[str, int]:
                 for k, t in TABLES.items()}
 
 
+def _moved(vol: Any, province: str) -> Any:
+    """The condition on ``vol`` (the volunteers' table) of a volunteer who moved to another province."""
+    moved = select(Link.id).where(Link.entity == "volunteer", Link.local_id == vol.c.id,
+                                  Link.how == TRANSFERRED_OUT).exists()
+    return or_(vol.c.home_province != province, moved)
+
+
 def transferred_volunteers(engine: Engine, province: str) -> int:
     """Local volunteers who moved to another province (they leave ``province``'s export): those whose link records
     the transfer out (:data:`~regsync.db.models.TRANSFERRED_OUT`, on every platform), or whose home province is
     another's where the platform keeps one."""
     vol = Base.metadata.tables[TABLES["volunteer"]]
-    moved = select(Link.id).where(Link.entity == "volunteer", Link.local_id == vol.c.id,
-                                  Link.how == TRANSFERRED_OUT).exists()
     with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(vol).where(
-            or_(vol.c.home_province != province, moved))).scalar_one())
+        return int(conn.execute(select(func.count()).select_from(vol).where(_moved(vol, province))).scalar_one())
+
+
+def transferred_commendations(engine: Engine, province: str) -> int:
+    """Local commendations of volunteers who moved to another province (:func:`transferred_volunteers`): the
+    registry moves a volunteer's commendations with them (registry-api.md §1 "scope", v1.1), so they leave
+    ``province``'s export too. An org's commendations, and a volunteer's training records and evaluations (their
+    training's and activity's province), stay."""
+    vol = Base.metadata.tables[TABLES["volunteer"]]
+    com = Base.metadata.tables[TABLES["commendation"]]
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(com.join(vol, com.c.volunteer_id == vol.c.id))
+                                .where(_moved(vol, province))).scalar_one())
 
 
 def single_row_people(engine: Engine, limit: int) -> list[tuple[str, str, str]]:

@@ -47,6 +47,16 @@ def accepted_hours(engine: Engine, volunteer_ids: Sequence[int]) -> list[tuple[i
             f"IN ({', '.join(str(int(v)) for v in volunteer_ids)})"))]
 
 
+def accepted_class_hours(engine: Engine, volunteer_ids: Sequence[int]) -> list[tuple[int, int, int]]:
+    """The ``ACCEPTED`` training records of these volunteers within their training's class hours (registry-api.md
+    §4.7: the registry accepts no more): ``(training record id, volunteer id, class hours in hundredths)``."""
+    with engine.connect() as conn:
+        return [(int(s), int(v), int(h)) for s, v, h in conn.execute(text(own_format(
+            conn, "SELECT r.id, r.volunteer_id, r.class_hours FROM {training_record} r JOIN {training} t "
+            "ON t.id = r.training_id WHERE r.status = 'ACCEPTED' AND r.class_hours <= t.class_hours AND r.volunteer_id "
+            f"IN ({', '.join(str(int(v)) for v in volunteer_ids)})")))]
+
+
 def volunteers_by_norm(engine: Engine, norms: Sequence[str]) -> list[tuple[int, str]]:
     """The volunteers whose normalized ID number is among ``norms``, oldest registration first: ``(id,
     id_number_norm)``."""

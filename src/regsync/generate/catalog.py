@@ -162,3 +162,55 @@ SKILLS: tuple[str, ...] = (
 
 #: Reasons a service record was revoked (``REVOKED``, registry-api.md §4.5).
 REVOKE_REASONS: tuple[str, ...] = ("录入错误", "重复录入", "未实际参加活动", "时长核减")
+
+# -------------------------------------------------------------------------------------------------- v1.1 (issue 16)
+
+#: Training titles (培训主题) by ``trainingType`` (registry-api.md §4.6: 通用培训, 岗位培训, 专业培训).
+TRAINING_TITLES: dict[str, tuple[str, ...]] = {
+    "GENERAL": ("志愿服务通用知识培训", "新注册志愿者通用培训", "志愿服务礼仪与沟通培训", "《志愿服务条例》学习培训",
+                "志愿者权益保障与安全常识培训", "学雷锋志愿服务骨干培训"),
+    "POST": ("文明交通引导岗位培训", "社区养老服务岗位培训", "赛会志愿服务岗位培训", "图书馆志愿服务岗位培训",
+             "政务大厅导办岗位培训", "疫苗接种点志愿服务岗位培训", "景区讲解志愿服务岗位培训"),
+    "PROFESSIONAL": ("心肺复苏与AED使用专业培训", "应急救护专业技能培训", "心理援助专业培训", "防汛抢险专业技能培训",
+                     "森林防火专业技能培训", "法律援助专业培训", "手语服务专业培训"),
+}
+
+#: Where an in-person training is held (培训地点), after the street address.
+TRAINING_PLACES: tuple[str, ...] = ("会议室", "党群服务中心", "新时代文明实践站", "社区活动室", "多功能厅", "培训教室")
+
+#: An evaluation's comment (评价内容), when there is one.
+EVALUATION_COMMENTS: tuple[str, ...] = (
+    "服务热情周到，守时守信。", "工作认真负责，群众反映良好。", "积极主动，团队协作好。", "专业技能突出，值得表扬。",
+    "按时到岗，完成服务任务。", "服务态度好，有耐心。", "迟到一次，其余表现良好。")
+
+#: The province's annual commendation scheme (年度嘉许, registry-api.md §4.8 ``PROVINCIAL_ANNUAL``): a volunteer's
+#: tiers by ACCEPTED service hours of the year, in hundredths of an hour, highest first, with the tier's name.
+VOLUNTEER_TIERS: tuple[tuple[str, int, str], ...] = (
+    ("GOLD_EXCELLENCE", 100_000, "卓越金奖"), ("GOLD", 50_000, "金奖"), ("SILVER", 20_000, "银奖"),
+    ("BRONZE", 10_000, "铜奖"), ("CARE", 5_000, "爱心奖"))
+
+#: An org's tiers by the count of ACCEPTED service records of the year whose org or station it is, highest first.
+ORG_TIERS: tuple[tuple[str, int, str], ...] = (
+    ("GOLD", 500, "金奖"), ("SILVER", 200, "银奖"), ("BRONZE", 100, "铜奖"), ("HONOR", 50, "光荣奖"))
+
+#: The scheme's issuer and the short name in its document numbers (黑志协〔2026〕12号).
+SCHEME_ISSUER = ("黑龙江省志愿服务联合会", "黑志协")
+
+#: Other commendations of a volunteer (not of a scheme): ``(title, issuer, document number prefix)``; a ``{city}``
+#: in an issuer is the city's name, and its prefix the city's first character.
+VOLUNTEER_HONOURS: tuple[tuple[str, str, str], ...] = (
+    ("优秀志愿者", "{city}精神文明建设委员会办公室", "{c}文明办"),
+    ("最美志愿者", "中共黑龙江省委宣传部", "黑宣"),
+    ("优秀青年志愿者", "共青团黑龙江省委员会", "黑团"),
+    ("学雷锋志愿服务先进个人", "{city}志愿服务联合会", "{c}志协"),
+)
+
+#: Other commendations of an org: as :data:`VOLUNTEER_HONOURS`.
+ORG_HONOURS: tuple[tuple[str, str, str], ...] = (
+    ("优秀志愿服务组织", "{city}精神文明建设委员会办公室", "{c}文明办"),
+    ("最佳志愿服务组织", "中共黑龙江省委宣传部", "黑宣"),
+    ("学雷锋志愿服务示范站", "{city}志愿服务联合会", "{c}志协"),
+)
+
+#: Why a training record or an evaluation was revoked.
+REVOKE_REASONS_V11: tuple[str, ...] = ("录入错误", "重复录入", "未实际参加")

@@ -52,7 +52,19 @@ from sqlalchemy import Connection, Engine, Table, insert
 from stdnum.cn import ric
 
 from regsync.db.mapping.model import PlatformMapping
-from regsync.db.models import TABLES, Activity, DirtLog, Membership, Organization, ServiceRecord, Volunteer
+from regsync.db.models import (
+    TABLES,
+    Activity,
+    Commendation,
+    DirtLog,
+    Evaluation,
+    Membership,
+    Organization,
+    ServiceRecord,
+    Training,
+    TrainingRecord,
+    Volunteer,
+)
 from regsync.db.query import insert_ids
 from regsync.domain import regions
 from regsync.domain.normalize import try_normalize_id_number
@@ -61,16 +73,23 @@ from regsync.generate.mapped import MappedWriter
 
 ProgressCallback = Callable[[str, int, int], None]
 
-#: The kinds of record the generator makes, in insertion order (the entity names of the outbox).
-KINDS: tuple[str, ...] = ("org", "activity", "volunteer", "membership", "service_record")
+#: The kinds of record the generator makes, in insertion order (the entity names of the outbox); the last four are
+#: registry-api.md v1.1's (§4.6–§4.9).
+KINDS: tuple[str, ...] = ("org", "activity", "volunteer", "membership", "service_record", "training",
+                          "training_record", "evaluation", "commendation")
 
-#: What each kind needs generated with it.
+#: What each kind needs generated with it: a training record is a member's attendance of the org's training; an
+#: evaluation scores a service record's volunteer; a scheme commendation counts the year's service records.
 REQUIRES: dict[str, frozenset[str]] = {
     "org": frozenset(),
     "activity": frozenset({"org"}),
     "volunteer": frozenset(),
     "membership": frozenset({"org", "volunteer"}),
     "service_record": frozenset({"org", "activity", "volunteer"}),
+    "training": frozenset({"org"}),
+    "training_record": frozenset({"org", "volunteer", "membership", "training"}),
+    "evaluation": frozenset({"org", "activity", "volunteer", "service_record"}),
+    "commendation": frozenset({"org", "activity", "volunteer", "service_record"}),
 }
 
 #: Counts at scale 1.0 (design.md, "Who uses it": the province's figures). Regional: 13 + 152 + 1 300 +
@@ -121,6 +140,24 @@ HOURS_BUCKETS: tuple[tuple[int, int, float], ...] = (
     (1200, 2400, 0.004),
 )
 
+#: Trainings an org holds per year (registry-api.md §4.6), mean, by level: teams and community stations train their
+#: members; the levels above train their staff (no training records of the province's volunteers).
+TRAININGS_PER_YEAR: dict[str, float] = {
+    "GRASSROOTS_TEAM": 2.0, "COMMUNITY_STATION": 1.0, "STREET_STATION": 1.0, "COUNTY_UNIT": 1.0,
+    "DISTRICT_BRIGADE": 1.5, "CITY_DETACHMENT": 1.5, "CITY_CORPS": 2.0, "PROVINCIAL_CORPS": 2.0,
+}
+#: The share of an org's members who attend one of its trainings (a training record each, §4.7).
+TRAINING_ATTENDANCE = 0.2
+#: The share of a volunteer's ACCEPTED service records at COMPLETED activities that the activity's org evaluates
+#: (one evaluation per activity and volunteer, §4.9).
+EVALUATION_RATE = 0.1
+#: Of the volunteers (and orgs) whose service of a year reaches a tier of the annual scheme (年度嘉许, §4.8), the
+#: share commended for that year (at the highest tier reached).
+SCHEME_RATE = 0.6
+#: Commendations other than the scheme's (优秀志愿者, 优秀志愿服务组织…), per volunteer row and per org.
+HONOUR_RATE_VOLUNTEER = 0.004
+HONOUR_RATE_ORG = 0.02
+
 #: The day the data set is "as of" unless told otherwise; every past-only date (birth, establishment,
 #: registration, service) is on or before it. A fixed day keeps runs reproducible.
 DEFAULT_AS_OF = dt.date(2026, 6, 30)
@@ -161,6 +198,13 @@ class DirtRates:
         org_phone_format: ``org_phone_format``, fixable: an org's contact phone with separators.
         uscc_format: ``uscc_format``, fixable: among orgs with a USCC, lowercase letters or spaces.
         org_name_spaces: ``org_name_spaces``, fixable: an org name with surrounding spaces (§4).
+        training_record_hours: ``training_record_hours``, unfixable, ``INVALID_CLASS_HOURS``: among training
+            records, class hours beyond the training's (registry-api.md §4.7).
+        evaluation_not_completed: ``evaluation_not_completed``, unfixable (until the activity is completed),
+            ``INVALID_STATE``: among evaluations, one of an activity not yet COMPLETED, where the volunteer served at
+            one (§4.9).
+        evaluation_score_zero: ``evaluation_score_zero``, unfixable, ``INVALID_SCORE``: among evaluations, a score
+            of 0 (scores are 1–5, §4.9).
     """
 
     id_lowercase_x: float = 0.01
@@ -177,6 +221,9 @@ class DirtRates:
     org_phone_format: float = 0.01
     uscc_format: float = 0.02
     org_name_spaces: float = 0.002
+    training_record_hours: float = 0.002
+    evaluation_not_completed: float = 0.003
+    evaluation_score_zero: float = 0.003
 
 
 #: dirt kind → (entity, fixable, expected registry field code when unfixable)
@@ -194,6 +241,9 @@ DIRT_KINDS: dict[str, tuple[str, bool, str | None]] = {
     "org_phone_format": ("org", True, None),
     "uscc_format": ("org", True, None),
     "org_name_spaces": ("org", True, None),
+    "training_record_hours": ("training_record", False, "INVALID_CLASS_HOURS"),
+    "evaluation_not_completed": ("evaluation", False, "INVALID_STATE"),
+    "evaluation_score_zero": ("evaluation", False, "INVALID_SCORE"),
 }
 
 
@@ -205,8 +255,7 @@ class GenerateSummary:
         scale: the scale asked for.
         seed: the seed used.
         as_of: the day the data set is as of.
-        counts: rows inserted per kind (``org``, ``activity``, ``volunteer``, ``membership``,
-            ``service_record``) and per org level.
+        counts: rows inserted per kind (:data:`KINDS`) and per org level.
         dirt: rows of ``generator_dirt`` per dirt kind.
         seconds: wall-clock time of the run.
         mapping: the mapping written through (``reference``: the reference tables).
@@ -227,7 +276,7 @@ class GenerateSummary:
 
     @property
     def rows(self) -> int:
-        """Rows inserted into the five platform tables."""
+        """Rows inserted into the platform's tables (every kind of :data:`KINDS`)."""
         return sum(self.counts.get(k, 0) for k in KINDS)
 
     @property
@@ -347,6 +396,8 @@ class _Org:
     main_category: int = 0
     act_first: int = 0  # slice of the activity arrays
     act_count: int = 0
+    tr_first: int = 0  # slice of the training arrays
+    tr_count: int = 0
 
 
 class _Writer:
@@ -425,6 +476,10 @@ _VOL = Volunteer.__table__
 _MEM = Membership.__table__
 _ACT = Activity.__table__
 _REC = ServiceRecord.__table__
+_TRN = Training.__table__
+_TRR = TrainingRecord.__table__
+_EVA = Evaluation.__table__
+_COM = Commendation.__table__
 
 
 class _Generator:
@@ -454,6 +509,7 @@ class _Generator:
             "volunteer": scaled("volunteer", scale, 1),
             "membership": round(scaled("volunteer", scale, 1) * 1.4),
             "service_record": scaled("service_record", scale),
+            "training": round(sum(scaled(lvl, scale) * n for lvl, n in TRAININGS_PER_YEAR.items()) * 2.1),
         }
         self.w = (_Writer(engine, self.summary, progress, totals) if platform is None
                   else _PlatformWriter(engine, self.summary, progress, totals, platform))
@@ -469,6 +525,18 @@ class _Generator:
         self.act_days = array("H")
         self.act_min0 = array("H")
         self.act_status = array("B")
+        # training arrays (v1.1), likewise; status 0 SCHEDULED, 1 COMPLETED, 2 CANCELLED
+        self.tr_ids = array("q")
+        self.tr_day0 = array("i")
+        self.tr_days = array("H")
+        self.tr_hours = array("I")
+        self.tr_status = array("B")
+        self.station_of: dict[int, int] = {}  # a team's id → its community station's id
+        # (org id, year) → ACCEPTED service records whose org or station the org is (the annual scheme's count)
+        self.org_services: dict[tuple[int, int], int] = {}
+        # the v1.1 kinds' dirt, written to the log at the end, so that the ids of the log's other rows stay as
+        # they were before v1.1 (a few rows: the rates are small)
+        self.v11_dirt: list[tuple[int, str]] = []
 
     def rng(self, phase: str) -> random.Random:
         return random.Random(f"regsync-generate:{self.seed}:{phase}")
@@ -555,6 +623,183 @@ class _Generator:
 
     def build_volunteers(self) -> None:
         _People(self).run()
+
+    # ---------------------------------------------------------------- trainings (v1.1)
+
+    def build_trainings(self) -> None:
+        """Trainings of every org (registry-api.md §4.6), :data:`TRAININGS_PER_YEAR` by level, over the activities'
+        window (two years before ``as_of`` to 45 days after); an org's trainings are inserted together, so that each
+        org knows them as one slice of the training arrays (its members' training records draw from it)."""
+        rng = self.rng("trainings")
+        rows: list[dict[str, Any]] = []
+        first_day = self.as_of_day - 730
+        last_day = self.as_of_day + 45
+        years = (last_day - first_day) / 365
+
+        def flush() -> None:
+            if rows:
+                with self.engine.begin() as conn:
+                    self.tr_ids.extend(self.w.insert_returning(conn, _TRN, rows))
+                self.w.count("training", len(rows))
+                rows.clear()
+
+        for level, per_year in TRAININGS_PER_YEAR.items():
+            for org in self.orgs.get(level, []):
+                mean = per_year * years
+                n = max(0, round(rng.gauss(mean, mean / 2)))
+                org.tr_first = len(self.tr_ids) + len(rows)
+                org.tr_count = 0
+                for _ in range(n):
+                    lo = max(first_day, org.est + 1)
+                    if lo > last_day:
+                        break
+                    rows.append(self._training_row(rng, org, rng.randint(lo, last_day)))
+                    org.tr_count += 1
+                    if len(rows) >= self.batch_size:
+                        flush()
+        flush()
+
+    def _training_row(self, rng: random.Random, org: _Org, day0: int) -> dict[str, Any]:
+        """One training of ``org`` starting on local day ``day0`` (registry-api.md §4.6: class hours 0.50–200.00 in
+        steps of 0.50, within the span; an address for ``IN_PERSON``); appends it to the training arrays."""
+        days = 1 if rng.random() < 0.85 else rng.randint(2, 5)
+        min0 = rng.randrange(8 * 60, 14 * 60 + 1, 30)
+        length = rng.randrange(60, 8 * 60 + 1, 30)  # minutes a day
+        steps = days * (length // 30)  # half hours within the span
+        hours = 50 * rng.randint(max(1, steps // 2), min(steps, 400))
+        end_day = day0 + days - 1
+        if rng.random() < 0.03:
+            status = 2
+        elif end_day < self.as_of_day and rng.random() < 0.9:
+            status = 1
+        else:
+            status = 0
+        ttype = rng.choices(("GENERAL", "POST", "PROFESSIONAL"), (0.5, 0.3, 0.2))[0]
+        stem = rng.choice(catalog.TRAINING_TITLES[ttype])
+        year = dt.date.fromordinal(day0).year
+        title = rng.choice((stem, stem, f"{year}年{stem}", f"第{rng.randint(1, 12)}期{stem}"))
+        city = regions.CITY_BY_CODE.get(org.city or "2301", regions.CITIES[0])
+        county = regions.COUNTY_BY_CODE.get(org.county or "")
+        region = org.county or (city.code + "00" if org.city and org.level != "PROVINCIAL_CORPS" else "230000")
+        online = rng.random() < 0.25
+        address = None
+        if not online:
+            address = (f"{city.name}{county.name if county else ''}{rng.choice(names.PLACE_STEMS)}路"
+                       f"{rng.randint(1, 300)}号{rng.choice(catalog.TRAINING_PLACES)}")
+        self.tr_day0.append(day0)
+        self.tr_days.append(days)
+        self.tr_hours.append(hours)
+        self.tr_status.append(status)
+        return {
+            "org_id": org.id,
+            "title": title,
+            "training_type": ttype,
+            "mode": "ONLINE" if online else "IN_PERSON",
+            "region_code": region,
+            "address": address,
+            "starts_at": _utc(day0, min0),
+            "ends_at": _utc(end_day, min0 + length),
+            "class_hours": hours,
+            "contact_name": names.han_name(rng, rng.choice("MF")),
+            "contact_phone": identifiers.mobile(rng),
+            "status": _TRAINING_STATUS[status],
+        }
+
+    # ---------------------------------------------------------------- org commendations (v1.1)
+
+    def build_org_commendations(self) -> None:
+        """The orgs' commendations (registry-api.md §4.8): the annual scheme's where the year's count of ACCEPTED
+        service records whose org or station the org is reaches a tier (:data:`SCHEME_RATE` of them, at the highest
+        tier reached), and others at :data:`HONOUR_RATE_ORG`."""
+        rng = self.rng("org-commendations")
+        rows: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            if rows:
+                with self.engine.begin() as conn:
+                    self.w.insert(conn, _COM, rows)
+                self.w.count("commendation", len(rows))
+                rows.clear()
+
+        for level in TARGETS:
+            for org in self.orgs.get(level, []) if level.isupper() else ():
+                city = regions.CITY_BY_CODE.get(org.city or "2301", regions.CITIES[0])
+                for year in range(self.as_of.year - 3, self.as_of.year):
+                    n = self.org_services.get((org.id, year), 0)
+                    tier = next((t for t in catalog.ORG_TIERS if n >= t[1]), None)
+                    if tier is not None and rng.random() < SCHEME_RATE:
+                        row = _scheme_commendation(rng, year, tier, self.as_of_day)
+                        if row is not None:
+                            rows.append({**row, "org_id": org.id, "volunteer_id": None})
+                if rng.random() < HONOUR_RATE_ORG:
+                    row = _honour(rng, catalog.ORG_HONOURS, city, org.est + 30, self.as_of_day)
+                    if row is not None:
+                        rows.append({**row, "org_id": org.id, "volunteer_id": None})
+                if len(rows) >= self.batch_size:
+                    flush()
+        flush()
+
+    def write_v11_dirt(self) -> None:
+        """Log the v1.1 kinds' dirt (kept until the end: :attr:`v11_dirt`)."""
+        for start in range(0, len(self.v11_dirt), self.batch_size):
+            with self.engine.begin() as conn:
+                self.w.dirt(conn, self.v11_dirt[start:start + self.batch_size])
+        self.v11_dirt.clear()
+
+
+_TRAINING_STATUS = ("SCHEDULED", "COMPLETED", "CANCELLED")
+
+
+def _scheme_commendation(rng: random.Random, year: int, tier: tuple[str, int, str], as_of_day: int
+                         ) -> dict[str, Any] | None:
+    """The annual scheme's commendation (年度嘉许, registry-api.md §4.8) of ``year`` at ``tier`` (``(code, threshold,
+    name)``), awarded in the first quarter of the next year, not after ``as_of``; ``None`` when that is still to
+    come. The subject's columns are the caller's."""
+    lo = dt.date(year + 1, 1, 5).toordinal()
+    hi = min(dt.date(year + 1, 3, 31).toordinal(), as_of_day)
+    if lo > hi:
+        return None
+    issuer, short = catalog.SCHEME_ISSUER
+    return {
+        "title": f"{year}年度志愿服务{tier[2]}",
+        "scheme": "PROVINCIAL_ANNUAL",
+        "tier": tier[0],
+        "year": year,
+        "awarded_on": dt.date.fromordinal(rng.randint(lo, hi)),
+        "issuer": issuer,
+        "document_name": f"关于{year}年度志愿服务嘉许的决定",
+        "document_number": f"{short}〔{year + 1}〕{(year * 7) % 37 + 3}号",
+        "content": f"在{year}年度志愿服务中表现突出，授予{tier[2]}，特予嘉许。" if rng.random() < 0.5 else None,
+        "status": "ACTIVE",
+        "revoke_reason": None,
+    }
+
+
+def _honour(rng: random.Random, honours: Sequence[tuple[str, str, str]], city: regions.City, not_before: int,
+            as_of_day: int) -> dict[str, Any] | None:
+    """A commendation outside the scheme (``scheme``, ``tier``, ``year`` null), awarded between ``not_before`` (a
+    local day) and ``as_of`` and no more than two years before it; ``None`` when no day is left."""
+    lo = max(not_before, as_of_day - 730)
+    if lo > as_of_day:
+        return None
+    title, issuer, prefix = rng.choice(honours)
+    day = dt.date.fromordinal(rng.randint(lo, as_of_day))
+    year = day.year - 1 if day.month < 4 else day.year
+    short = city.name.removesuffix("市").removesuffix("地区")
+    full = f"{year}年度{title}"
+    return {
+        "title": full,
+        "scheme": None,
+        "tier": None,
+        "year": None,
+        "awarded_on": day,
+        "issuer": issuer.format(city=city.name),
+        "document_name": f"关于表彰{full}的决定",
+        "document_number": f"{prefix.format(c=short[:1])}〔{day.year}〕{rng.randint(1, 60)}号",
+        "content": None,
+        **({"status": "REVOKED", "revoke_reason": "表彰决定撤销"} if rng.random() < 0.01
+           else {"status": "ACTIVE", "revoke_reason": None}),
+    }
 
 
 class _OrgRows:
@@ -1097,6 +1342,8 @@ class _SpecializedLine:
                 items.append((row, dirt, org))
         for org in self.rows.insert("GRASSROOTS_TEAM", items):
             self.g.teams_by_county.setdefault(org.county or "", []).append(org)
+        for row, _, org in items:
+            self.g.station_of[org.id] = row["station_id"]
         for county_code, lst in self.g.stations_by_county.items():
             self.g.leaves_by_county[county_code] = lst + self.g.teams_by_county.get(county_code, [])
         for county_code, lst in self.g.teams_by_county.items():
@@ -1125,6 +1372,8 @@ class _PendingDuplicate:
     person: _Person = field(compare=False)
     registered_at: dt.datetime = field(compare=False)
     dates: frozenset[int] = field(compare=False)
+    trainings: frozenset[int] = field(compare=False, default=frozenset())  # the first row's (v1.1), avoided
+    evaluated: frozenset[int] = field(compare=False, default=frozenset())  # likewise, the activities it was scored at
 
 
 class _Identities:
@@ -1315,6 +1564,168 @@ class _Identities:
         return row, dirt
 
 
+@dataclass(slots=True)
+class _Rows11:
+    """One volunteer row's records of registry-api.md v1.1, volunteer ids as the row's place in its chunk (as the
+    service records' are), with the dirt kinds of each training record and evaluation."""
+
+    training_records: list[dict[str, Any]] = field(default_factory=list)
+    training_dirt: list[str | None] = field(default_factory=list)
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+    evaluation_dirt: list[str | None] = field(default_factory=list)
+    commendations: list[dict[str, Any]] = field(default_factory=list)
+    trainings: frozenset[int] = frozenset()  # the training arrays' indexes attended
+    evaluated: frozenset[int] = frozenset()  # the activity arrays' indexes scored at
+
+
+class _Volunteer11:
+    """A volunteer row's training records, evaluations and commendations (registry-api.md §4.7–§4.9), from its
+    memberships and service records, on a random stream of their own (``v11``), so that the five kinds of v1 are
+    the rows they were before v1.1.
+
+    Rules kept: a training record is of a training of an org the volunteer is a member of (joined on or before its
+    start, not left), not CANCELLED, started on or before ``as_of``; ``completedOn`` within its days and not after
+    ``as_of``; class hours 0.50 to the training's, in steps of 0.50; one per training and person (a duplicated
+    person's second row avoids the first's trainings). An evaluation is of an ACCEPTED service record's activity,
+    COMPLETED, by its org, on or after its last day, not after ``as_of``; one per activity and person. A scheme
+    commendation only for a year whose ACCEPTED hours of the row reach a tier (the registry counts the person's,
+    which are at least the row's), never on a person's second row (one per person, scheme and year).
+
+    Args:
+        g: the generation.
+    """
+
+    def __init__(self, g: _Generator) -> None:
+        self.g = g
+        self.rng = g.rng("v11")
+        self.rates = g.rates
+        self.with_trainings = "training_record" in g.kinds
+        self.with_evaluations = "evaluation" in g.kinds
+        self.with_commendations = "commendation" in g.kinds
+
+    def make(self, pos: int, person: _Person, members: list[tuple[_Org, int, int | None]],
+             records: list[dict[str, Any]], ais: Sequence[int], reg_day: int, dup: _PendingDuplicate | None
+             ) -> _Rows11:
+        """The row's v1.1 records (``records``: its service records, ``ais``: their activities' indexes)."""
+        out = _Rows11()
+        if self.with_trainings:
+            self._training_records(pos, members, dup.trainings if dup is not None else frozenset(), out)
+        if self.with_evaluations:
+            self._evaluations(pos, records, ais, dup.evaluated if dup is not None else frozenset(), out)
+        if self.with_commendations:
+            self._commendations(pos, person, records, reg_day, dup is not None, out)
+        return out
+
+    def _training_records(self, pos: int, members: list[tuple[_Org, int, int | None]], avoid: frozenset[int],
+                          out: _Rows11) -> None:
+        rand = self.rng.random
+        g = self.g
+        taken: set[int] = set()
+        for org, joined, left in members:
+            for ti in range(org.tr_first, org.tr_first + org.tr_count):
+                day0 = g.tr_day0[ti]
+                if (g.tr_status[ti] == 2 or day0 > g.as_of_day or day0 < joined or (left is not None and day0 >= left)
+                        or ti in avoid or ti in taken or rand() >= TRAINING_ATTENDANCE):
+                    continue
+                taken.add(ti)
+                end = min(day0 + g.tr_days[ti] - 1, g.as_of_day)
+                full = g.tr_hours[ti]
+                dirt = None
+                if rand() < self.rates.training_record_hours:
+                    hours = full + 50 * (1 + int(rand() * 4))
+                    dirt = "training_record_hours"
+                elif rand() < 0.85:
+                    hours = full
+                else:
+                    hours = 50 * (1 + int(rand() * (full // 50)))
+                revoked = rand() < 0.01
+                out.training_records.append({
+                    "training_id": g.tr_ids[ti],
+                    "volunteer_id": pos,
+                    "completed_on": dt.date.fromordinal(day0 + int(rand() * (end - day0 + 1))),
+                    "class_hours": hours,
+                    "result": "PASSED" if hours >= full and rand() < 0.9 else "ATTENDED",
+                    "status": "REVOKED" if revoked else "ACCEPTED",
+                    "revoke_reason": catalog.REVOKE_REASONS_V11[int(rand() * len(catalog.REVOKE_REASONS_V11))]
+                    if revoked else None,
+                })
+                out.training_dirt.append(dirt)
+        out.trainings = frozenset(taken)
+
+    def _evaluations(self, pos: int, records: list[dict[str, Any]], ais: Sequence[int], avoid: frozenset[int],
+                     out: _Rows11) -> None:
+        rand = self.rng.random
+        g = self.g
+        scored: set[int] = set()
+        # the dirt's: activities that ended but were never marked COMPLETED (so that the registry's one refusal is
+        # INVALID_STATE, not a date before the activity's end, §4.9)
+        open_records = [(r, ai) for r, ai in zip(records, ais, strict=True)
+                        if r["status"] == "ACCEPTED" and g.act_status[ai] == 0
+                        and g.act_day0[ai] + g.act_days[ai] - 1 < g.as_of_day]
+        for r, ai in zip(records, ais, strict=True):
+            if r["status"] != "ACCEPTED" or g.act_status[ai] != 1 or ai in scored or ai in avoid:
+                continue
+            if rand() >= EVALUATION_RATE:
+                continue
+            dirt = None
+            end_day = g.act_day0[ai] + g.act_days[ai] - 1
+            if open_records and rand() < self.rates.evaluation_not_completed:
+                r, ai = open_records[int(rand() * len(open_records))]  # an activity not yet COMPLETED
+                if ai in scored or ai in avoid:
+                    continue
+                end_day = g.act_day0[ai] + g.act_days[ai] - 1
+                dirt = "evaluation_not_completed"
+            scored.add(ai)
+            scores = [_score(rand()) for _ in range(3)]
+            if rand() < self.rates.evaluation_score_zero:
+                scores[int(rand() * 3)] = 0
+                dirt = dirt or "evaluation_score_zero"
+            revoked = dirt is None and rand() < 0.01
+            day = min(end_day + int(rand() * 15), g.as_of_day)
+            out.evaluations.append({
+                "activity_id": r["activity_id"],
+                "volunteer_id": pos,
+                "evaluator_org_id": r["org_id"],
+                "punctuality": scores[0],
+                "attitude": scores[1],
+                "competence": scores[2],
+                "comment": catalog.EVALUATION_COMMENTS[int(rand() * len(catalog.EVALUATION_COMMENTS))]
+                if rand() < 0.4 else None,
+                "evaluated_on": dt.date.fromordinal(max(day, end_day)),
+                "status": "REVOKED" if revoked else "ACTIVE",
+                "revoke_reason": "评价有误" if revoked else None,
+            })
+            out.evaluation_dirt.append(dirt)
+        out.evaluated = frozenset(scored)
+
+    def _commendations(self, pos: int, person: _Person, records: list[dict[str, Any]], reg_day: int,
+                       second_row: bool, out: _Rows11) -> None:
+        rng = self.rng
+        g = self.g
+        city = regions.CITY_BY_CODE.get(person.county.city_code, regions.CITIES[0])
+        if not second_row:
+            per_year: dict[int, int] = {}
+            for r in records:
+                if r["status"] == "ACCEPTED":
+                    year = r["service_date"].year
+                    per_year[year] = per_year.get(year, 0) + r["hours"]
+            for year in sorted(per_year):
+                tier = next((t for t in catalog.VOLUNTEER_TIERS if per_year[year] >= t[1]), None)
+                if year < g.as_of.year and tier is not None and rng.random() < SCHEME_RATE:
+                    row = _scheme_commendation(rng, year, tier, g.as_of_day)
+                    if row is not None:
+                        out.commendations.append({**row, "volunteer_id": pos, "org_id": None})
+        if rng.random() < HONOUR_RATE_VOLUNTEER:
+            row = _honour(rng, catalog.VOLUNTEER_HONOURS, city, reg_day + 30, g.as_of_day)
+            if row is not None:
+                out.commendations.append({**row, "volunteer_id": pos, "org_id": None})
+
+
+def _score(r: float) -> int:
+    """A score 1–5 from a draw in [0, 1): mostly 5 and 4."""
+    return 5 if r < 0.55 else 4 if r < 0.85 else 3 if r < 0.95 else 2 if r < 0.99 else 1
+
+
 class _People:
     """Volunteers (who they are: :class:`_Identities`), their memberships and service records, chunk by chunk."""
 
@@ -1331,6 +1742,9 @@ class _People:
         n = scaled("volunteer", g.scale, 1)
         self.n_rows = n
         self.mean_records = TARGETS["service_record"] / TARGETS["volunteer"]
+        self.v11 = _Volunteer11(g) if {"training_record", "evaluation", "commendation"} & g.kinds else None
+        self.count_services = "commendation" in g.kinds
+        self.ais: list[int] = []  # the activity arrays' indexes of the last row's service records, in order
 
     # ---- memberships and records of one row
 
@@ -1402,6 +1816,7 @@ class _People:
         """
         rand = self.rng.random
         g = self.g
+        self.ais = []
         want = self._record_count()
         if want == 0:
             return frozenset()
@@ -1468,6 +1883,7 @@ class _People:
                     else None,
                 }
             )
+            self.ais.append(ai)
             placed += 1
         self.carry += want - placed
         return frozenset(used)
@@ -1486,7 +1902,7 @@ class _People:
         window = min(2000, max(10, self.n_rows // 4))  # a second registration comes ≤ window rows later
         row_index = 0
         while row_index < self.n_rows or self.pending:
-            items: list[tuple[dict[str, Any], list[str], list[dict[str, Any]], list[dict[str, Any]]]] = []
+            items: list[_Item] = []
             while len(items) < chunk and (row_index < self.n_rows or self.pending):
                 dup: _PendingDuplicate | None = None
                 flag = False
@@ -1523,44 +1939,100 @@ class _People:
                 ]
                 rec_rows: list[dict[str, Any]] = []
                 dates: frozenset[int] = frozenset()
+                self.ais = []
                 if self.with_records:
                     dates = self._records(
                         pos, person, members, reg_day, dup.dates if dup is not None else frozenset(), rec_rows
                     )
+                extra = (self.v11.make(pos, person, members, rec_rows, self.ais, reg_day, dup)
+                         if self.v11 is not None else None)
+                if self.count_services and all(DIRT_KINDS[k][1] for k in dirt):
+                    self._count_services(rec_rows)  # a refused volunteer's records never reach the registry
                 if flag:
                     heapq.heappush(
                         self.pending,
                         _PendingDuplicate(
-                            row_index + rng.randint(1, window), person.serial, person, reg, dates
+                            row_index + rng.randint(1, window), person.serial, person, reg, dates,
+                            extra.trainings if extra is not None else frozenset(),
+                            extra.evaluated if extra is not None else frozenset(),
                         ),
                     )
-                items.append((row, dirt, mem_rows, rec_rows))
+                items.append((row, dirt, mem_rows, rec_rows, extra))
                 row_index += 1
             self._write_chunk(items)
 
-    def _write_chunk(
-        self, items: list[tuple[dict[str, Any], list[str], list[dict[str, Any]], list[dict[str, Any]]]]
-    ) -> None:
+    def _count_services(self, records: list[dict[str, Any]]) -> None:
+        """Add a row's ACCEPTED service records to the count of each org and year the annual scheme counts them for
+        (registry-api.md §4.8: their ``orgId`` and their team's ``stationId``). Only rows the registry accepts are
+        counted (no unfixable dirt): the registry counts its own records."""
+        counts = self.g.org_services
+        station_of = self.g.station_of
+        for r in records:
+            if r["status"] != "ACCEPTED":
+                continue
+            year = r["service_date"].year
+            for oid in (r["org_id"], station_of.get(r["org_id"])):
+                if oid is not None:
+                    counts[(oid, year)] = counts.get((oid, year), 0) + 1
+
+    def _write_chunk(self, items: list[_Item]) -> None:
         g = self.g
         with g.engine.begin() as conn:
-            ids = g.w.insert_returning(conn, _VOL, [row for row, _, _, _ in items])
+            ids = g.w.insert_returning(conn, _VOL, [row for row, _, _, _, _ in items])
             g.w.dirt(
-                conn, [(vid, k) for vid, (_, kinds, _, _) in zip(ids, items, strict=True) for k in kinds]
+                conn, [(vid, k) for vid, (_, kinds, _, _, _) in zip(ids, items, strict=True) for k in kinds]
             )
-            mem_rows = [m for _, _, ms, _ in items for m in ms]
+            mem_rows = [m for _, _, ms, _, _ in items for m in ms]
             for m in mem_rows:
                 m["volunteer_id"] = ids[m["volunteer_id"]]
             g.w.insert(conn, _MEM, mem_rows)
-            rec_rows = [r for _, _, _, rs in items for r in rs]
+            rec_rows = [r for _, _, _, rs, _ in items for r in rs]
             for r in rec_rows:
                 r["volunteer_id"] = ids[r["volunteer_id"]]
             for start in range(0, len(rec_rows), g.batch_size):
                 g.w.insert(conn, _REC, rec_rows[start : start + g.batch_size])
+            extras = [x for *_, x in items if x is not None]
+            counts11 = self._write_v11(conn, ids, extras)
         g.w.count("volunteer", len(items))
         if self.with_members:
             g.w.count("membership", len(mem_rows))
         if self.with_records:
             g.w.count("service_record", len(rec_rows))
+        for kind, n in counts11.items():
+            g.w.count(kind, n)
+
+    def _write_v11(self, conn: Connection, ids: list[int], extras: list[_Rows11]) -> dict[str, int]:
+        """Insert a chunk's v1.1 records (volunteer ids from the chunk's places to ``ids``); their dirt goes to
+        :attr:`_Generator.v11_dirt`. Returns the rows inserted per kind."""
+        g = self.g
+        out: dict[str, int] = {}
+        made: list[tuple[str, Table, list[dict[str, Any]], list[str | None]]] = [
+            ("training_record", _TRR, [r for x in extras for r in x.training_records],
+             [d for x in extras for d in x.training_dirt]),
+            ("evaluation", _EVA, [r for x in extras for r in x.evaluations],
+             [d for x in extras for d in x.evaluation_dirt]),
+            ("commendation", _COM, [r for x in extras for r in x.commendations],
+             [None for x in extras for _ in x.commendations])]
+        for kind, table, rows, dirt in made:
+            if kind not in g.kinds:
+                continue
+            for r in rows:
+                if r["volunteer_id"] is not None:
+                    r["volunteer_id"] = ids[r["volunteer_id"]]
+            for start in range(0, len(rows), g.batch_size):
+                part, part_dirt = rows[start:start + g.batch_size], dirt[start:start + g.batch_size]
+                if any(part_dirt):
+                    local_ids = g.w.insert_returning(conn, table, part)
+                    g.v11_dirt += [(lid, d) for lid, d in zip(local_ids, part_dirt, strict=True) if d]
+                else:
+                    g.w.insert(conn, table, part)
+            out[kind] = len(rows)
+        return out
+
+
+#: A volunteer row as the chunk holds it: the row, its dirt kinds, its memberships, its service records, and its
+#: records of v1.1 (``None`` when none of their kinds is made).
+_Item = tuple[dict[str, Any], list[str], list[dict[str, Any]], list[dict[str, Any]], _Rows11 | None]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1590,7 +2062,8 @@ def generate(
             connection's default schema) instead of the reference tables: the same rows, encoded by the mapping,
             keys made by the generator (:mod:`regsync.generate.mapped`); the store is migrated without the
             reference tables and the mapping's tables exist. ``None`` or the ``reference`` mapping: the reference
-            tables.
+            tables. A kind of registry-api.md v1.1 the mapping leaves out (a platform that keeps none) is not made,
+            nor what needs it.
         scale: 1.0 is the province's size (:data:`TARGETS`); counts scale linearly, top levels keep their
             minimum. Must be > 0.
         seed: the seed: the same seed, scale and ``as_of`` give the same data.
@@ -1631,14 +2104,23 @@ def generate(
     if mapping is not None and mapping.name != "reference":
         with engine.connect() as conn:
             platform = MappedWriter(conn, mapping, seed)
+    if platform is not None:  # the kinds the platform keeps none of (its mapping leaves them out) are not made
+        kept = set(platform.plans)
+        while (fit := {k for k in wanted if k in kept and REQUIRES[k] <= wanted}) != wanted:
+            wanted = fit  # and what needs a kind left out, in turn
     g = _Generator(engine, scale, seed, wanted, batch_size, progress, rates or DirtRates(), as_of, platform)
     try:
         if "org" in wanted:
             g.build_orgs()
         if "activity" in wanted:
             g.build_activities()
+        if "training" in wanted:
+            g.build_trainings()
         if "volunteer" in wanted:
             g.build_volunteers()
+        if "commendation" in wanted:
+            g.build_org_commendations()
+        g.write_v11_dirt()
     finally:
         if platform is not None:
             platform.finish(engine)

@@ -18,7 +18,7 @@ from regsync.db.models import Base
 from regsync.db.own import own_format
 from regsync.db.session import is_mysql
 from regsync.db.store import StoreError, open_store
-from regsync.domain.kinds import KIND_NAMES
+from regsync.domain.kinds import KIND_NAMES, KINDS
 from regsync.domain.masking import mask_text
 from regsync.generate.generator import generate
 from regsync.generate.legacy_schema import create_legacy
@@ -128,7 +128,7 @@ def run_generate(settings: Settings, *, scale: float, seed: int,
             conn.execute(text("ANALYZE"))
     if own:
         engine.dispose()
-    kinds = ("org", "volunteer", "membership", "activity", "service_record")
+    kinds = KINDS
     out = {"scale": summary.scale, "seed": summary.seed, "as_of": summary.as_of.isoformat(),
            "counts": {KIND_NAMES[k]: summary.counts.get(k, 0) for k in kinds},
            "org_levels": {k: v for k, v in summary.counts.items() if k not in kinds},

@@ -43,12 +43,14 @@ from regsync.db.mapping.codec import encode_value
 from regsync.db.mapping.model import CANONICAL, REF_KIND, KindMap, PlatformMapping
 from regsync.db.models import PersonNorm, PlatformKey
 from regsync.db.query import CHUNK, chunks
+from regsync.domain.kinds import V11_KINDS
 from regsync.generate.legacy_schema import OWN_VALUES
 
 #: The prefix of a string key the generator makes, by kind: the key is the prefix and the local id, zero-padded to
 #: :data:`KEY_DIGITS` digits (an org code ``ZZ0000000001``, an activity number ``HD0000000131``).
 KEY_PREFIX: dict[str, str] = {"org": "ZZ", "volunteer": "ZYZ", "membership": "CY", "activity": "HD",
-                              "service_record": "JL"}
+                              "service_record": "JL", "training": "PX", "training_record": "PXJL",
+                              "commendation": "JX", "evaluation": "PJ"}
 KEY_DIGITS = 10
 
 #: The share of each kind's rows copied once as a test row (out of scope) and once as a soft-deleted row, where the
@@ -58,7 +60,7 @@ EXTRA_RATE = 0.002
 #: The text put before a test row's name or title.
 TEST_MARK = "测试"
 
-_TITLE = {"org": "name", "volunteer": "name", "activity": "title"}
+_TITLE = {"org": "name", "volunteer": "name", "activity": "title", "training": "title", "commendation": "title"}
 _PK = PlatformKey.__table__
 _NORM = PersonNorm.__table__
 
@@ -108,9 +110,12 @@ class MappedWriter:
     def __init__(self, conn: Connection, mapping: PlatformMapping, seed: int) -> None:
         self.mapping = mapping
         self.rng = random.Random(f"regsync-generate:{seed}:platform-extras")
+        # v1.1's kinds draw their copies on streams of their own: the five kinds of v1 keep the copies they had
+        self.rngs = {kind: random.Random(f"regsync-generate:{seed}:platform-extras:{kind}") for kind in V11_KINDS}
         self.out_of_scope: dict[str, int] = {}
         self.soft_deleted: dict[str, int] = {}
-        self.plans: dict[str, _Plan] = {kind: self._plan(conn, kind) for kind in CANONICAL}
+        # a platform may keep none of v1.1's kinds (a mapping that leaves them out): nothing is written of those
+        self.plans: dict[str, _Plan] = {kind: self._plan(conn, kind) for kind in CANONICAL if kind in mapping.kinds}
         self.next_key = int(conn.execute(select(func.coalesce(func.max(_PK.c.local_id), 0))).scalar_one()) + 1
         self.copied: set[tuple[str, bool]] = set()
 
@@ -245,7 +250,8 @@ class MappedWriter:
                 continue
             first = (plan.kind, named) not in self.copied
             self.copied.add((plan.kind, named))
-            picked = [r for i, r in enumerate(rows) if (first and i == 0) or self.rng.random() < EXTRA_RATE]
+            rng = self.rngs.get(plan.kind, self.rng)
+            picked = [r for i, r in enumerate(rows) if (first and i == 0) or rng.random() < EXTRA_RATE]
             if not picked:
                 continue
             ids = self._take(conn, plan, len(picked))

@@ -7,7 +7,8 @@ module: the generator uses the store and the domain, never the client (the house
 
 The contract's forms: names in ``lowerCamelCase`` of regsync's ``snake_case`` (``birth_date`` → ``birthDate``),
 dates ``YYYY-MM-DD``, timestamps RFC 3339 in ``+08:00`` to the second, hours a decimal string with two places
-(``"2.50"``), lists JSON arrays.
+(``"2.50"``), lists JSON arrays; a commendation's subject (regsync's ``volunteer_id`` or ``org_id``) as
+``subjectType`` and ``subjectId`` (§4.8).
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ COLLECTIONS: dict[str, str] = {
     "membership": "memberships",
     "activity": "activities",
     "service_record": "service-records",
+    "training": "trainings",
+    "training_record": "training-records",
+    "commendation": "commendations",
+    "evaluation": "evaluations",
 }
 
 #: The batch ``type`` of each kind (registry-api.md §5.1): the sandbox's own name of a kind.
@@ -32,12 +37,18 @@ TYPES: dict[str, str] = {
     "membership": "membership",
     "activity": "activity",
     "service_record": "serviceRecord",
+    "training": "training",
+    "training_record": "trainingRecord",
+    "commendation": "commendation",
+    "evaluation": "evaluation",
 }
 
 #: The registry's time zone on the wire (China Standard Time, no daylight saving).
 _CST = dt.timezone(dt.timedelta(hours=8))
 #: Fields in hundredths of an hour (an int here), a decimal string on the wire.
-_HOURS = frozenset({"hours", "total_hours"})
+_HOURS = frozenset({"hours", "total_hours", "class_hours", "training_hours"})
+#: A commendation's subject (registry-api.md §4.8): regsync's field → the wire's ``subjectType``.
+_SUBJECTS = {"volunteer_id": "VOLUNTEER", "org_id": "ORG"}
 
 
 def wire_name(name: str) -> str:
@@ -84,6 +95,14 @@ def record_doc(fields: Mapping[str, Any]) -> dict[str, Any]:
             lists).
 
     Returns:
-        The same fields under their registry names and in the registry's forms, in the same order.
+        The same fields under their registry names and in the registry's forms, in the same order; for a
+        commendation (its fields hold ``scheme`` and ``volunteer_id`` or ``org_id``), the subject as
+        ``subjectType`` and ``subjectId`` after the others (§4.8).
     """
+    if "scheme" in fields and fields.keys() & _SUBJECTS.keys():  # a commendation
+        doc = {wire_name(name): _value(name, value) for name, value in fields.items() if name not in _SUBJECTS}
+        for name, subject_type in _SUBJECTS.items():
+            if fields.get(name) is not None:
+                doc["subjectType"], doc["subjectId"] = subject_type, fields[name]
+        return doc
     return {wire_name(name): _value(name, value) for name, value in fields.items()}

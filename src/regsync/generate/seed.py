@@ -7,14 +7,21 @@ seed as ``regsync generate``, so both sides hold the same people): every record 
 it (``ownerClientId`` ``PORTAL``, no ``clientRef``), normalized as the registry stores it, with, at the rates of
 :class:`SeedRates`:
 
-* ``missing_in_registry``: volunteers, memberships and service records the older channels never carried over;
+* ``missing_in_registry``: volunteers, memberships, service records, and (registry-api.md v1.1) training records,
+  commendations and evaluations the older channels never carried over;
 * ``differing``: registry records that differ from the platform's (a volunteer's phone or skills, an org's contact
-  name, an activity's planned headcount);
+  name, an activity's planned headcount, a training's contact name, a commendation's document name, an evaluation's
+  comment);
 * ``missing_locally``: people who self-registered on the portal and that the platform lacks.
 
 Which records are dropped or changed is decided by a keyed hash of the seed, the kind and the local id, so the
-same seed gives the same registry, and a volunteer's ``totalHours``/``starLevel`` add up the service records
-actually seeded.
+same seed gives the same registry, and a volunteer's ``totalHours``/``starLevel`` and ``trainingHours`` add up the
+service records and training records actually seeded.
+
+Of v1.1's kinds the registry holds only what it would have accepted (§4.6–§4.9): ACCEPTED training records within
+their training's class hours, one per training and person; ACTIVE commendations of a subject seeded, one per subject
+and scheme year (or title and date); ACTIVE evaluations of COMPLETED activities with scores 1–5, one per activity
+and person. The generator's dirt of those kinds is left out, as unfixable dirt is.
 
 Records go in through ``POST /_sandbox/records/{collection}`` (:func:`http_bulk`, a running sandbox) or straight
 into a :class:`~regsync.sandbox.server.SandboxServer`'s registry (:func:`inprocess_bulk`), in chunks, written in the
@@ -24,7 +31,8 @@ from its ``totalHours``). With
 (base snapshot = the registry's record), as if it had been synced.
 
 Memory: volunteers and service records are read and sent in keyset pages; the maps from local to registry ids are
-kept for orgs and activities, and for volunteers only when memberships or service records are seeded too.
+kept for orgs, activities and trainings (with the activities COMPLETED and the trainings' class hours), and for
+volunteers only when records that refer to them are seeded too.
 """
 
 from __future__ import annotations
@@ -59,9 +67,10 @@ log = structlog.get_logger(__name__)
 #: Records per bulk call.
 CHUNK = 2000
 #: Local kinds in the order they are seeded (references first).
-ORDER: tuple[str, ...] = ("org", "volunteer", "membership", "activity", "service_record")
-_TABLES = {"org": "organization", "volunteer": "volunteer", "membership": "membership", "activity": "activity",
-           "service_record": "service_record"}
+ORDER: tuple[str, ...] = ("org", "volunteer", "membership", "activity", "service_record", "training",
+                          "training_record", "commendation", "evaluation")
+#: The kinds whose records refer to volunteers.
+_OF_VOLUNTEERS = frozenset({"membership", "service_record", "training_record", "commendation", "evaluation"})
 _LEVELS = ("CITY_CORPS", "PROVINCIAL_CORPS", "DISTRICT_BRIGADE", "CITY_DETACHMENT", "STREET_STATION", "COUNTY_UNIT",
            "COMMUNITY_STATION", "GRASSROOTS_TEAM")
 
@@ -183,8 +192,10 @@ class Seeder:
         self.province = province
         self.progress = progress or (lambda kind, n: None)
         self.summary = SeedSummary()
-        self.rids: dict[str, dict[int, str]] = {"org": {}, "activity": {}, "volunteer": {}}
-        self.keep_volunteer_map = any(k in self.kinds for k in ("membership", "service_record"))
+        self.rids: dict[str, dict[int, str]] = {"org": {}, "activity": {}, "volunteer": {}, "training": {}}
+        self.keep_volunteer_map = bool(_OF_VOLUNTEERS & set(self.kinds))
+        self.completed: set[int] = set()  # local ids of the activities seeded COMPLETED (evaluations need one)
+        self.class_hours: dict[int, int] = {}  # local training id → its class hours (a record's may not exceed them)
 
     def run(self) -> SeedSummary:
         """Seed every kind; returns the summary."""
@@ -261,13 +272,15 @@ class Seeder:
                     items.append((row, fields, _doc(fields, self.owner, self._client_ref(row))))
                 self._send("org", items)
 
-    def _totals(self, vol_ids: Sequence[int]) -> dict[int, int]:
-        """ACCEPTED hours (hundredths) of the service records that will be seeded, per local volunteer."""
-        if "service_record" not in self.kinds or not vol_ids:
+    def _totals(self, vol_ids: Sequence[int], kind: str = "service_record") -> dict[int, int]:
+        """ACCEPTED hours (hundredths) of the service records (or, ``kind`` ``training_record``, the class hours of
+        the training records) that will be seeded, per local volunteer."""
+        if kind not in self.kinds or not vol_ids:
             return {}
         out: dict[int, int] = defaultdict(int)
-        for sid, vid, hours in seeding.accepted_hours(self.local, vol_ids):
-            if not self._left_out("service_record", sid):
+        read = seeding.accepted_hours if kind == "service_record" else seeding.accepted_class_hours
+        for sid, vid, hours in read(self.local, vol_ids):
+            if not self._left_out(kind, sid):
                 out[vid] += hours
         return out
 
@@ -278,6 +291,7 @@ class Seeder:
             for row in rows:
                 person_rows[primary_of.get(row["id"], row["id"])].append(row["id"])
             totals = self._totals([r["id"] for r in rows])
+            trained = self._totals([r["id"] for r in rows], "training_record")
             items = []
             for row in rows:
                 if primary_of.get(row["id"], row["id"]) != row["id"]:
@@ -298,6 +312,7 @@ class Seeder:
                 doc = _doc(fields, self.owner, self._client_ref(row))
                 # the registry's starLevel follows from totalHours: the sandbox fills it in (§4.2)
                 doc["totalHours"] = format_hours(sum(totals.get(i, 0) for i in person_rows[row["id"]]))
+                doc["trainingHours"] = format_hours(sum(trained.get(i, 0) for i in person_rows[row["id"]]))
                 items.append((row, fields, doc))
             ids = self._send("volunteer", items)
             if self.keep_volunteer_map:
@@ -349,6 +364,8 @@ class Seeder:
                 if self._differs("activity", row["id"]):
                     fields["planned_headcount"] = int(fields["planned_headcount"]) + 5
                     self.summary.differing["activity"] += 1
+                if row["status"] == "COMPLETED":
+                    self.completed.add(row["id"])
                 items.append((row, fields, _doc(fields, self.owner, self._client_ref(row))))
             self._send("activity", items)
 
@@ -368,6 +385,96 @@ class Seeder:
                 doc["revokeReason"] = None
                 items.append((row, fields, doc))
             self._send("service_record", items)
+
+    # ------------------------------------------------------------------------------------------ v1.1's kinds
+    def _seed_training(self) -> None:
+        for rows in self._rows("training"):
+            items = []
+            for row in rows:
+                fields = self._project("training", row)
+                if fields is None or not fields["org_id"]:
+                    continue
+                if self._differs("training", row["id"]):
+                    fields["contact_name"] = "陈老师"
+                    self.summary.differing["training"] += 1
+                self.class_hours[row["id"]] = int(row["class_hours"])
+                items.append((row, fields, _doc(fields, self.owner, self._client_ref(row))))
+            self._send("training", items)
+
+    def _seed_training_record(self) -> None:
+        seen: set[tuple[str, str]] = set()
+        for rows in self._rows("training_record", {"status": "ACCEPTED"}):
+            items = []
+            for row in rows:
+                fields = self._project("training_record", row)
+                if fields is None or not fields["training_id"] or not fields["volunteer_id"]:
+                    continue
+                if row["class_hours"] > self.class_hours.get(row["training_id"], 0):
+                    self.summary.unfit["training_record"] += 1  # beyond the training's: never accepted (§4.7)
+                    continue
+                pair = (fields["training_id"], fields["volunteer_id"])
+                if pair in seen:
+                    continue
+                if self._left_out("training_record", row["id"]):
+                    self.summary.left_out["training_record"] += 1
+                    continue
+                seen.add(pair)
+                doc = _doc(fields, self.owner, self._client_ref(row))
+                doc["revokeReason"] = None
+                items.append((row, fields, doc))
+            self._send("training_record", items)
+
+    def _seed_commendation(self) -> None:
+        seen: set[tuple[Any, ...]] = set()
+        for rows in self._rows("commendation", {"status": "ACTIVE"}):
+            items = []
+            for row in rows:
+                fields = self._project("commendation", row)
+                if fields is None or not (fields["volunteer_id"] or fields["org_id"]):
+                    continue  # its subject is not in the registry
+                subject = (fields["volunteer_id"], fields["org_id"])
+                key = (*subject, fields["scheme"], fields["year"]) if fields["scheme"] else (
+                    *subject, fields["title"], fields["awarded_on"])
+                if key in seen:
+                    continue
+                if self._left_out("commendation", row["id"]):
+                    self.summary.left_out["commendation"] += 1
+                    continue
+                seen.add(key)
+                if self._differs("commendation", row["id"]):
+                    fields["document_name"] = f"{fields['document_name']}（补录）"
+                    self.summary.differing["commendation"] += 1
+                doc = _doc(fields, self.owner, self._client_ref(row))
+                doc["revokeReason"] = None
+                items.append((row, fields, doc))
+            self._send("commendation", items)
+
+    def _seed_evaluation(self) -> None:
+        seen: set[tuple[str, str]] = set()
+        for rows in self._rows("evaluation", {"status": "ACTIVE"}):
+            items = []
+            for row in rows:
+                fields = self._project("evaluation", row)
+                if fields is None or not all(fields[c] for c in ("activity_id", "volunteer_id", "evaluator_org_id")):
+                    continue
+                if row["activity_id"] not in self.completed or not all(
+                        1 <= int(fields[c]) <= 5 for c in ("punctuality", "attitude", "competence")):
+                    self.summary.unfit["evaluation"] += 1  # refused by the registry (§4.9): never there
+                    continue
+                pair = (fields["activity_id"], fields["volunteer_id"])
+                if pair in seen:
+                    continue
+                if self._left_out("evaluation", row["id"]):
+                    self.summary.left_out["evaluation"] += 1
+                    continue
+                seen.add(pair)
+                if self._differs("evaluation", row["id"]):
+                    fields["comment"] = "门户补录评价"
+                    self.summary.differing["evaluation"] += 1
+                doc = _doc(fields, self.owner, self._client_ref(row))
+                doc["revokeReason"] = None
+                items.append((row, fields, doc))
+            self._send("evaluation", items)
 
     def _extra_volunteers(self) -> None:
         """People who self-registered on the portal and that the platform lacks."""
