@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from regsync.console.demo_summary import demo_notes, demo_outcome, print_demo_summary
+from regsync.console.demo_summary import PORTAL_WORDS, demo_notes, demo_outcome, print_demo_summary
 from regsync.i18n import use_language
+from regsync.sandbox.portal import ACTIONS as PORTAL_ACTIONS
 
 KINDS = ("orgs", "volunteers", "memberships", "activities", "service_records")
 
@@ -222,3 +223,9 @@ def test_the_v11_kinds_have_chinese_words() -> None:
         out = rendered(with_v11(happy()))
     firsts = [line.split()[0] for line in out.splitlines() if line.strip()]
     assert {"培训", "培训记录", "表彰", "评价"} <= set(firsts), firsts
+
+
+def test_every_portal_action_of_the_sandbox_is_said_in_words() -> None:
+    """The sandbox's portal draws v1.1's actions too (a national commendation, a training record entered on the
+    portal): the demo's summary names each one in words, never by its code."""
+    assert set(PORTAL_ACTIONS) <= set(PORTAL_WORDS)

@@ -38,6 +38,8 @@ PORTAL_WORDS = {
     "deregistration": N_("deregistrations"),
     "org_dissolution": N_("orgs dissolved"),
     "service_record": N_("service records entered"),
+    "national_commendation": N_("national commendations"),
+    "training_record": N_("training records entered"),
 }
 #: What a sync pass did with the registry's changes (the summary's inbound keys), in words, in this order.
 BROUGHT_HOME = (
