@@ -936,7 +936,7 @@ def _resync(config: Path | None, target: Any, reason: str, actor: str | None, dr
 
 
 @resync_app.command("volunteer", help="Resync one person (the row, or every row of one ID number) with its "
-                                      "memberships and service records.",
+                                      "memberships, service records, training records, commendations and evaluations.",
                     epilog=env_epilog("database", "registry", "merge"))
 def resync_volunteer(reason: ReasonOpt,
                      ident: Annotated[str | None, typer.Argument(metavar="ID", help="Local id (or registry id "
@@ -954,7 +954,7 @@ def resync_volunteer(reason: ReasonOpt,
 
 
 @resync_app.command("org", help="Resync one org; with --subtree, every org under it with their memberships, "
-                                "activities and service records.", epilog=env_epilog("database", "registry", "merge"))
+                                "activities, service records, trainings, commendations and evaluations.", epilog=env_epilog("database", "registry", "merge"))
 def resync_org(ident: Annotated[str, typer.Argument(metavar="ID", help="Local id (or registry id with "
                                                                        "--registry-id).")],
                reason: ReasonOpt,
@@ -968,8 +968,8 @@ def resync_org(ident: Annotated[str, typer.Argument(metavar="ID", help="Local id
 
 
 @resync_app.command("region", help="Resync a region: the orgs of both lines, volunteers and activities whose "
-                                   "region code lies in CODE, and the memberships and service records of those "
-                                   "orgs. A region where the store holds nothing is a usage error (exit 2).",
+                                   "region code lies in CODE, and the memberships, service records, trainings, "
+                                   "commendations and evaluations of those orgs. A region where the store holds nothing is a usage error (exit 2).",
                    epilog=env_epilog("database", "registry", "merge"))
 def resync_region(code: Annotated[str, typer.Argument(metavar="CODE", help="GB/T 2260 region of the province: 2301 "
                                                                            "or 230100 (the whole city), 230102.")],

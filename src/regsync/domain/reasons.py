@@ -191,7 +191,7 @@ DISCREPANCY_REASONS: dict[str, tuple[Any, Any]] = {
     "duplicate_person": (N_("The same person is registered twice on the platform"), N_(
         "Merge the two volunteer records on the platform, keeping the older one.")),
     "orphan": (N_("A record it refers to is missing"), N_(
-        "Restore or correct the referred organization, volunteer or activity.")),
+        "Restore or correct the referred organization, volunteer, activity or training.")),
     "ambiguous_match": (N_("Several registry records could be this one"), N_(
         "Find the right registry record with the operators and link it.")),
 }
