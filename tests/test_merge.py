@@ -93,7 +93,7 @@ def test_both_changed_follow_the_groups_policy(group: str, field: str, local: An
 
 def test_defaults_follow_design_md() -> None:
     assert check_policies({}) == {"identity": "registry", "structure": "local", "contact": "registry",
-                                  "descriptive": "local", "residence": "registry"}
+                                  "descriptive": "local", "residence": "registry", "records": "local"}
     b = org()
     r = three_way("org", base_of(b), org(region_code="230102", contact_name="甲"),
                   org(region_code="230103", contact_name="乙"), {}, KEY)
@@ -237,3 +237,17 @@ def test_with_registry_policies_the_result_is_the_registrys_where_it_changed(
         if cr[name] != cb[name]:
             assert canonical({name: r.merged[name]}, KEY)[name] == cr[name], name
     assert not r.conflicts
+
+
+def test_a_v11_records_fields_follow_the_records_group_and_training_records_are_never_merged() -> None:
+    """design.md, "Conflict policy": trainings, commendations, evaluations: every writable field, ``local`` by
+    default (the province records them); training records are never merged (immutable, like service records)."""
+    base = {"title": "急救培训", "class_hours": 200, "status": "SCHEDULED"}
+    local, remote = {**base, "title": "应急救护培训"}, {**base, "title": "急救知识培训"}
+    assert three_way("training", base_of(base), local, remote, {}, KEY).merged["title"] == "应急救护培训"
+    held = three_way("training", base_of(base), local, remote, {"records": "manual"}, KEY)
+    assert held.conflicted == {"title"}
+    taken = three_way("training", base_of(base), local, remote, {"records": "registry"}, KEY)
+    assert taken.merged["title"] == "急救知识培训" and taken.apply_local == ["title"]
+    with pytest.raises(ValueError, match="never merged"):
+        three_way("training_record", {}, {}, {}, {}, KEY)
