@@ -204,3 +204,46 @@ def test_a_portal_service_record_takes_a_not_earned_commendation_up_again(settin
     summary = sync(settings, engine)  # the pull brings the record home, the relay then sends the commendation
     assert summary["still_failed"] == {} and summary["pushed"] == {"commendations": 1}, summary
     assert registry_record(sandbox, "commendations", rid(engine, "commendation", award))["tier"] == "CARE"
+
+
+def _outbox_state(engine: Engine, entity: str, local_id: int) -> tuple[str, str | None]:
+    with engine.connect() as conn:
+        return tuple(conn.execute(text(own_format(conn, "SELECT state, last_code FROM {outbox} WHERE entity = :e AND "
+                                                  "local_id = :i ORDER BY id DESC")),
+                                  {"e": entity, "i": local_id}).first())  # type: ignore[return-value]
+
+
+def test_evaluations_waiting_for_the_registry_go_when_the_registry_completes_the_activity_or_accepts_the_service(
+        settings, engine, sandbox) -> None:
+    """registry-api.md §4.9 checks the registry's own records: an evaluation blocked because its activity is not
+    COMPLETED there, or because the volunteer has no ACCEPTED service record there, is taken up again when the pull
+    brings that state home (an activity completed in the registry, a service record entered on the portal), not
+    only when the platform writes it."""
+    with engine.begin() as conn:
+        t, v, a, _ = f.chain(conn)
+        other = f.volunteer(conn, name="张伟")
+        ev = f11.evaluation(conn, a, v, t["team"])
+        ev_other = f11.evaluation(conn, a, other, t["team"])
+    first_cursor(settings, engine)
+    summary = sync(settings, engine)
+    assert summary["still_failed_by_code"] == {"AWAITS_COMPLETION": 2}, summary
+    _patch(sandbox, "activities", rid(engine, "activity", a), {"status": "COMPLETED"})
+    summary = sync(settings, engine)  # the pull brings COMPLETED home; the next pass's relay sends the evaluation
+    summary = sync(settings, engine)
+    assert _outbox_state(engine, "evaluation", ev)[0] == "sent", summary
+    assert _outbox_state(engine, "evaluation", ev_other) == ("blocked", "AWAITS_SERVICE_RECORD")
+    portal(sandbox, "service-records", {
+        "volunteerId": rid(engine, "volunteer", other), "activityId": rid(engine, "activity", a),
+        "orgId": rid(engine, "org", t["team"]), "serviceDate": "2026-05-02",
+        "startsAt": "2026-05-02T09:00:00+08:00", "endsAt": "2026-05-02T12:00:00+08:00", "hours": "3.00"})
+    sync(settings, engine)
+    summary = sync(settings, engine)
+    assert _outbox_state(engine, "evaluation", ev_other)[0] == "sent", summary
+    assert len([r for r in _registry_evaluations(sandbox) if r["status"] == "ACTIVE"]) == 2
+
+
+def _registry_evaluations(sandbox: SandboxServer) -> list[dict[str, Any]]:
+    r = httpx.get(f"{sandbox.admin_url}/records/evaluations")
+    assert r.status_code == 200, r.text
+    data = r.json()
+    return data["data"]["records"] if isinstance(data, dict) and "data" in data else data

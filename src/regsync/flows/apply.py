@@ -59,6 +59,7 @@ from regsync.domain.projection import (
     project_local,
     project_registry,
 )
+from regsync.flows.relay_items import AWAITS_COMPLETION, AWAITS_SERVICE_RECORD
 from regsync.flows.relay_waits import NOT_EARNED
 from regsync.registry.port import RegistryPort
 from regsync.registry.types import as_kind
@@ -535,6 +536,8 @@ class LocalWriter:
             # the registry's figure of the subject's year moved: a commendation it refused NOT_EARNED is taken up
             # again (registry-api.md §4.8; the relay's own writes do the same, regsync.flows.relay_waits)
             self._pending.figures.append((values["volunteer_id"], values["org_id"], values["service_date"].year))
+            # and an evaluation at that activity waiting for the volunteer's accepted record may go (§4.9)
+            self._pending.evaluable.append(values["activity_id"])
         how = "from_registry" if self.ownership.writable(kind, rec) else REGISTRY_OWNED
         result = take_registry(kind, None, remote, self.settings.hash_key, "created_locally")
         now = utcnow()
@@ -599,6 +602,9 @@ class LocalWriter:
         snapshot = dumps(base)
         self._pending.links.append({"id": link["id"], "registry_version": version, "base": snapshot,
                                     "updated_at": utcnow()})
+        if link.get("entity") == "activity" and base.get("status") == "COMPLETED":
+            # completed in the registry (registry-api.md §4.9): the evaluations that wait for it may go
+            self._pending.evaluable.append(int(link["local_id"]))
         link["registry_version"], link["base"] = version, snapshot
 
     def record_conflicts(self, conn: Connection, kind: str, link: dict[str, Any], version: int,
@@ -708,6 +714,8 @@ class _PendingWrites:
         self.links: list[dict[str, Any]] = []
         #: (volunteer, org, year) of accepted service records made locally: the registry's figures moved
         self.figures: list[tuple[int, int, int]] = []
+        #: local ids of activities completed in the registry, or with a service record accepted there
+        self.evaluable: list[int] = []
 
     def flush(self, conn: Connection, platform: MappedPlatform | None) -> None:
         """Send them, in ``conn``'s transaction (one statement per kind and shape: an ``executemany``, or on
@@ -729,6 +737,9 @@ class _PendingWrites:
         if self.figures:
             outbox.retry_not_earned(conn, self.figures, NOT_EARNED, utcnow())
             self.figures.clear()
+        if self.evaluable:
+            outbox.wake_evaluations(conn, self.evaluable, (AWAITS_COMPLETION, AWAITS_SERVICE_RECORD), utcnow())
+            self.evaluable.clear()
 
 
 __all__ = ["DECISIONS_KEPT", "MAX_REFERENCE_DEPTH", "InboundStats", "LocalWriter", "Ownership", "Unresolved",
