@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 
 from regsync.console.demo_summary import PORTAL_WORDS, demo_notes, demo_outcome, print_demo_summary
+from regsync.generate.generator import DIRT_KINDS
 from regsync.i18n import use_language
 from regsync.sandbox.portal import ACTIONS as PORTAL_ACTIONS
 
@@ -196,6 +197,20 @@ def with_v11(s: dict[str, Any]) -> dict[str, Any]:
     return s
 
 
+def with_held_evaluations(s: dict[str, Any]) -> dict[str, Any]:
+    """:func:`with_v11` plus 3 evaluations of activities the generator left uncompleted on purpose: regsync holds them
+    (``AWAITS_COMPLETION``: the registry would refuse them ``INVALID_STATE``), and they are the generator's dirt."""
+    s = with_v11(s)
+    for key in ("local",):
+        s[key]["evaluations"] += 3
+    s["generated"]["counts"]["evaluations"] += 3
+    s["failed"]["evaluations"] += 3
+    s["failed_codes"]["evaluations"]["AWAITS_COMPLETION"] = 3
+    s["failed_by_code"]["AWAITS_COMPLETION"] = 3
+    s["generated"]["dirt"]["evaluation_not_completed"] = 3
+    return s
+
+
 def test_the_nine_kinds_add_up_and_v11_dirt_reads_as_made_on_purpose() -> None:
     s = with_v11(happy())
     assert demo_outcome(s) == "done: every record is in the registry or explained below"
@@ -216,6 +231,17 @@ def test_the_nine_kinds_add_up_and_v11_dirt_reads_as_made_on_purpose() -> None:
     # a training record refused with a code the generator never made for it is not dirt
     s["failed_codes"]["training_records"]["INVALID_CLASS_HOURS"] = 4
     assert demo_outcome(s).startswith("done, but the registry refused records that are not the generator's")
+
+
+def test_evaluations_held_for_their_activitys_completion_are_the_generators_dirt_not_a_fault() -> None:
+    """A new user's trial: the demo's verdict said the registry refused records that were not the generator's, for
+    the evaluations regsync itself holds (AWAITS_COMPLETION) because the generator left their activity uncompleted
+    on purpose."""
+    s = with_held_evaluations(happy())
+    assert demo_outcome(s) == "done: every record is in the registry or explained below"
+    dirt = next(n for n in demo_notes(s) if n.startswith("refused, the generator's dirt made on purpose"))
+    assert "AWAITS_COMPLETION" in dirt and "evaluations 5" in dirt, dirt
+    assert DIRT_KINDS["evaluation_not_completed"][2] == "AWAITS_COMPLETION"
 
 
 def test_the_v11_kinds_have_chinese_words() -> None:

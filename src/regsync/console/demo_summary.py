@@ -158,8 +158,8 @@ def _refusal_notes(summary: dict[str, Any]) -> list[str]:
                 f"{n:,} {_(DIRT_WORDS[dirt[c][0]]) if dirt[c][0] in DIRT_WORDS else dirt[c][0]}, {c}"
                 for c, n in v.items()) + ")" for k, v in on_purpose.items())))
     if other:
-        lines.append(_("refused, not the generator's dirt: {records}: unexpected in the demo (each one's reason is "
-                       "in local.db's outbox)").format(records=_(", ").join(
+        lines.append(_("refused, not the generator's dirt: {records}: unexpected in the demo (each one's reason: "
+                       "regsync outbox list --state failed)").format(records=_(", ").join(
             f"{_kind(k)} {sum(v.values()):,} (" + ", ".join(f"{c} {n:,}" for c, n in v.items()) + ")"
             for k, v in other.items())))
     waiting = {k: v.get(PARENT_FAILED, 0) for k, v in (summary.get("failed_codes") or {}).items()}

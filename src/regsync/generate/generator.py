@@ -201,8 +201,8 @@ class DirtRates:
         training_record_hours: ``training_record_hours``, unfixable, ``INVALID_CLASS_HOURS``: among training
             records, class hours beyond the training's (registry-api.md §4.7).
         evaluation_not_completed: ``evaluation_not_completed``, unfixable (until the activity is completed),
-            ``INVALID_STATE``: among evaluations, one of an activity not yet COMPLETED, where the volunteer served at
-            one (§4.9).
+            ``AWAITS_COMPLETION``: among evaluations, one of an activity not yet COMPLETED, where the volunteer served
+            at one (§4.9: the registry answers ``INVALID_STATE``, so regsync holds it until the activity is completed).
         evaluation_score_zero: ``evaluation_score_zero``, unfixable, ``INVALID_SCORE``: among evaluations, a score
             of 0 (scores are 1–5, §4.9).
     """
@@ -242,7 +242,8 @@ DIRT_KINDS: dict[str, tuple[str, bool, str | None]] = {
     "uscc_format": ("org", True, None),
     "org_name_spaces": ("org", True, None),
     "training_record_hours": ("training_record", False, "INVALID_CLASS_HOURS"),
-    "evaluation_not_completed": ("evaluation", False, "INVALID_STATE"),
+    # regsync holds such an evaluation (the registry would answer 409 INVALID_STATE): flows.relay_waits
+    "evaluation_not_completed": ("evaluation", False, "AWAITS_COMPLETION"),
     "evaluation_score_zero": ("evaluation", False, "INVALID_SCORE"),
 }
 
