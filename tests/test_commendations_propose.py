@@ -20,6 +20,7 @@ import factories as f
 from regsync import i18n
 from regsync.console.cli import app
 from regsync.db.own import names
+from regsync.db.show import audit_naming
 from regsync.db.store import open_store
 from regsync.domain.commendations import Choice, rank, tier_for, title_for
 from regsync.flows.commendations import (
@@ -172,13 +173,19 @@ def test_proposed_by_the_registry_flagged_by_the_platform_approved_from_the_file
     ws = wb.worksheets[0]
     table = [[c.value for c in r] for r in ws.iter_rows()]
     assert table[0][0] == "类型" and table[0][-1] == "批准（是/否）" and "全国系统" in table[0][7]
-    assert ws.freeze_panes == "A2" and ws.auto_filter.ref == f"A1:N{len(table)}"
+    assert ws.freeze_panes == "A2" and ws.auto_filter.ref == f"A1:P{len(table)}"
     vol_rows = [r for r in table[1:] if r[0] == "志愿者"]
     assert len(vol_rows) == 3 and all(_MASKED.match(r[3]) for r in vol_rows)
     c_row = next(r for r in vol_rows if r[1] == str(v["C"]))
-    assert c_row[2] == "李娜" and c_row[7] == "110.00" and c_row[8] == "210.00"
-    assert c_row[10] == "铜奖" and c_row[11] == "BRONZE" and "银奖" in c_row[12]
-    assert ws.cell(row=2, column=2).number_format == "@"
+    assert c_row[2] == "李娜" and c_row[7] == 110 and c_row[8] == 210 and c_row[9] == "小时"  # numbers: sortable
+    assert c_row[11] == "铜奖" and c_row[12] == 100 and c_row[13] == "BRONZE" and "银奖" in c_row[14]
+    org_row = next(r for r in table[1:] if r[1] == str(t["team"]))
+    assert (org_row[7], org_row[8], org_row[9], org_row[12]) == (62, 72, "次", 50)
+    assert "小时" in table[0][7] and "次" in table[0][7]
+    assert ws.cell(row=2, column=2).number_format == "@" and ws.cell(row=2, column=8).data_type == "n"
+    drop = ws.data_validations.dataValidation
+    assert len(drop) == 1 and drop[0].type == "list" and drop[0].formula1 == '"是,否"'
+    assert str(drop[0].sqref) == f"P2:P{len(table)}"
     wb.close()
 
     # the approver marks every row 是 but A (否): approve from the file
@@ -272,6 +279,36 @@ def test_a_refused_commendation_is_explained_with_both_figures(
     assert (gold.registry_figure, gold.platform_figure) == ("60.00", "60.00")
     assert "60.00" in gold.explanation() and "Gold Award" in gold.explanation()
     assert rows["BRONZE"].state == "sent" and rows["BRONZE"].registry_id is not None
+    assert (gold.status_words(), rows["BRONZE"].status_words()) == ("valid", "valid")
+    # the refused GOLD is not held: A (60 h) is proposed CARE again, and approving it creates it, revoking nothing
+    again = by_subject(proposals(settings, engine)[0])
+    assert again["volunteer", v["A"]].tier == "CARE" and again["volunteer", v["A"]].existing_tier is None
+    fresh = list(again.values())
+    made = approve(engine, YEAR, [Choice("volunteer", v["A"], "CARE")], terms=TERMS, reason="补发", actor="tester",
+                   source="all", fresh=fresh)
+    assert len(made.created) == 1 and made.revoked == []
+
+
+def test_a_waiting_commendation_says_why_in_words(settings: Settings, engine: Engine, sandbox: SandboxServer) -> None:
+    d = year_data(engine)
+    v = d["v"]
+    sync(settings, engine)
+    made = approve(engine, YEAR, [Choice("volunteer", v["A"], "CARE"), Choice("volunteer", v["B"], "BRONZE")],
+                   terms=TERMS, reason="批准", actor="tester", source="all")
+    first, second = made.created
+    with engine.begin() as conn:  # the relay deferred B's: its service records are not all in the registry yet
+        conn.execute(text("UPDATE outbox SET state = 'deferred', last_code = 'RECORDS_PENDING', last_error = :e "
+                          "WHERE entity = 'commendation' AND local_id = :i"),
+                     {"i": second, "e": "waits for service records of volunteer 8712"})
+    rows = {r.local_id: r for r in commendation_status(engine, YEAR)}
+    assert rows[second].state == "waiting" and rows[second].code == "RECORDS_PENDING"
+    assert "service records the registry checks it against" in rows[second].explanation()
+    assert "8712" in rows[second].explanation()
+    assert rows[first].explanation() == "Not sent yet: the relay sends it on its next pass."
+    # the audit row names the commendations, as `regsync show commendation N` looks them up
+    with engine.connect() as conn:
+        found = audit_naming(conn, [f"commendation:{first}"], limit=5)
+    assert [a["id"] for a in found] == [made.audit_id]
 
 
 def test_the_file_read_back_refuses_another_year_and_skips_rows_not_approved(tmp_path: Path) -> None:
