@@ -121,7 +121,7 @@ def propose(year: YearOpt, config: ConfigOpt = None,
         print_error(_("registry:"), mask_text(str(exc)))
         raise typer.Exit(1) from exc
     data = {"file": str(path), "rows": n, "proposed": counts["proposed"], "flagged": counts["flagged"],
-            "by_tier": dict(sorted(counts["by_tier"].items(), key=_tier_order)), "records": counts["records"]}
+            "by_tier": dict(sorted(counts["by_tier"].items())), "records": counts["records"]}
     if json_output:
         print_json(data)
         return
@@ -129,7 +129,7 @@ def propose(year: YearOpt, config: ConfigOpt = None,
         err.print(escape(_("no service records of {year}: nothing to propose").format(year=year)), highlight=False)
     err.print(escape(_("wrote {path} ({rows} rows: {proposed} proposed, {flagged} to check before approving)").format(
         path=path, rows=n, proposed=counts["proposed"], flagged=counts["flagged"])), highlight=False)
-    for key, count in data["by_tier"].items():
+    for key, count in sorted(counts["by_tier"].items(), key=_tier_order):
         subject, tier = key.split(":")
         who = _("volunteers") if subject == "volunteer" else _("organizations")
         err.print(escape(f"  {tier_words(tier)} ({who}): {count}"), highlight=False)

@@ -192,6 +192,7 @@ def read_choices(path: Path, *, year: int, skipped: list[int] | None = None) -> 
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, InvalidFileException) as exc:
         raise ReportUsageError(_("{path} is not an Excel workbook (.xlsx) that can be read").format(path=path)
                                ) from exc
+    rows = None
     try:
         ws = wb.worksheets[0]
         rows = ws.iter_rows(values_only=True)
@@ -223,6 +224,8 @@ def read_choices(path: Path, *, year: int, skipped: list[int] | None = None) -> 
                                          "code").format(row=number, path=path))
             yield Choice(subject, int(key), tier, row=number)
     finally:
+        if rows is not None:
+            rows.close()  # its sheet stream holds the file open until closed
         wb.close()
 
 
