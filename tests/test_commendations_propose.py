@@ -605,7 +605,8 @@ def test_the_commands_refuse_a_file_that_is_not_a_proposals_file_and_years_out_o
     assert got.exit_code == 2 and "不是 regsync commendations propose 生成的拟表彰名单" in got.output, got.output
 
     # a proposals file with no row marked 是, and one with 是 only on a follow-up row
-    rows = [Proposal("volunteer", 7, "VOL1", "张伟", "230102********1234", "测试组织", "230102", 6000, 6000, None, "CARE"),
+    rows = [Proposal("volunteer", 7, "VOL1", "张伟", "230102********1234", "测试组织", "230102", 6000, 6000, None,
+                     "CARE"),
             Proposal("volunteer", 11, None, "赵磊", "230102********5678", "测试组织", "230102", 0, 6000, None, None,
                      flag="not_in_registry", flag_tier="CARE")]
     path = tmp_path / "p.xlsx"

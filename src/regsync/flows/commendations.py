@@ -250,7 +250,8 @@ class AwardTerms:
         missing = [f"{option} ({env})" for option, env, value in (
             ("--issuer", "REGSYNC_COMMENDATION_ISSUER", issuer),
             ("--document-name", "REGSYNC_COMMENDATION_DOCUMENT_NAME", document_name),
-            ("--document-number", "REGSYNC_COMMENDATION_DOCUMENT_NUMBER", document_number)) if not (value or "").strip()]
+            ("--document-number", "REGSYNC_COMMENDATION_DOCUMENT_NUMBER", document_number))
+            if not (value or "").strip()]
         if missing:
             raise CommendationUsageError(N_("give the award document's terms: {options} (an option, or the variable "
                                             "in the environment)"), options=", ".join(missing))
@@ -536,5 +537,5 @@ def commendation_status(engine: Engine, year: int) -> list[StatusRow]:
     return out
 
 
-__all__ = ["FIRST_YEAR", "STATE_WORDS", "STATUS_WORDS", "ApproveResult", "AwardTerms", "CommendationUsageError", "Proposals", "StatusRow",
-           "approvable", "approve", "check_year", "commendation_status", "registry_figure_in"]
+__all__ = ["FIRST_YEAR", "STATE_WORDS", "STATUS_WORDS", "ApproveResult", "AwardTerms", "CommendationUsageError",
+           "Proposals", "StatusRow", "approvable", "approve", "check_year", "commendation_status", "registry_figure_in"]

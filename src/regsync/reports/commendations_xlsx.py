@@ -229,5 +229,5 @@ def read_choices(path: Path, *, year: int, skipped: list[int] | None = None) -> 
         wb.close()
 
 
-__all__ = ["COLUMNS", "NO", "NUMBER_COLUMNS", "SUBJECT_WORDS", "TEXT_COLUMNS", "UNIT_WORDS", "YES", "headers", "read_choices", "row_values",
-           "write_proposals"]
+__all__ = ["COLUMNS", "NO", "NUMBER_COLUMNS", "SUBJECT_WORDS", "TEXT_COLUMNS", "UNIT_WORDS", "YES", "headers",
+           "read_choices", "row_values", "write_proposals"]
