@@ -64,7 +64,7 @@ commendations_app = typer.Typer(help="The annual commendation scheme (PROVINCIAL
                                 no_args_is_help=True)
 
 YearOpt = Annotated[int, typer.Option("--year", help="The commended year (a past one, +08:00).")]
-ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (goes to the audit table).")]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (required; goes to the audit table).")]
 
 
 def _usage(exc: BaseException) -> typer.Exit:
