@@ -547,8 +547,11 @@ def test_approve_takes_only_the_approval_from_the_file_a_changed_tier_is_refused
     v = d["v"]
     sync(settings, engine)
     path = tmp_path / "p.xlsx"
+    assert proposals(settings, engine, 2010) == ([], {"proposed": 0, "flagged": 0, "by_tier": {}, "records": 0})
+    found, counts = proposals(settings, engine)
+    assert counts["records"] == 62  # of 2025 (not E's 8 of 2024): `propose` tells a year with no data apart
     with i18n.use_language("zh-CN"):
-        write_proposals(proposals(settings, engine)[0], path, year=YEAR)
+        write_proposals(found, path, year=YEAR)
     wb = load_workbook(path)  # the approver changes A's tier (60 h: CARE) to GOLD and marks it, and B's (BRONZE)
     ws = wb.worksheets[0]
     at = {c[0]: i for i, c in enumerate(COLUMNS)}
