@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
@@ -20,8 +20,9 @@ import factories as f
 from regsync import i18n
 from regsync.console.cli import app
 from regsync.db.own import names
+from regsync.db.show import audit_naming
 from regsync.db.store import open_store
-from regsync.domain.commendations import Choice, rank, tier_for, title_for
+from regsync.domain.commendations import Choice, Proposal, rank, tier_for, title_for
 from regsync.flows.commendations import (
     AwardTerms,
     CommendationUsageError,
@@ -42,6 +43,11 @@ from regsync.settings import DatabaseSettings, LogSettings, RegistrySettings, Se
 YEAR = 2025
 TERMS = AwardTerms(awarded_on=dt.date(2026, 1, 20), issuer="黑龙江省志愿服务联合会",
                    document_name="关于2025年度志愿服务嘉许的决定", document_number="黑志联〔2026〕3号")
+TERM_ARGS = ["--issuer", "黑龙江省志愿服务联合会", "--document-name", "关于2025年度志愿服务嘉许的决定",
+             "--document-number", "黑志联〔2026〕3号"]
+TERM_ENV = {"REGSYNC_COMMENDATION_ISSUER": "黑龙江省志愿服务联合会",
+            "REGSYNC_COMMENDATION_DOCUMENT_NAME": "关于2025年度志愿服务嘉许的决定",
+            "REGSYNC_COMMENDATION_DOCUMENT_NUMBER": "黑志联〔2026〕3号"}
 _MASKED = re.compile(r"^\d{6}\*{8}[0-9X]{4}$")
 
 
@@ -122,6 +128,16 @@ def mark(path: Path, answers: dict[str, str]) -> None:
     wb.save(path)
 
 
+def commendation_count(db: Path) -> int:
+    engine = open_store(DatabaseSettings(url=f"sqlite:///{db}"))
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT COUNT(*) FROM commendation "
+                                         "WHERE scheme = 'PROVINCIAL_ANNUAL' AND year = 2025")).scalar_one())
+    finally:
+        engine.dispose()
+
+
 def commendation_rows(engine: Engine) -> list[Any]:
     with engine.connect() as conn:
         return list(conn.execute(text("SELECT id, volunteer_id, org_id, tier, status, title, year, scheme "
@@ -172,13 +188,19 @@ def test_proposed_by_the_registry_flagged_by_the_platform_approved_from_the_file
     ws = wb.worksheets[0]
     table = [[c.value for c in r] for r in ws.iter_rows()]
     assert table[0][0] == "类型" and table[0][-1] == "批准（是/否）" and "全国系统" in table[0][7]
-    assert ws.freeze_panes == "A2" and ws.auto_filter.ref == f"A1:N{len(table)}"
+    assert ws.freeze_panes == "A2" and ws.auto_filter.ref == f"A1:P{len(table)}"
     vol_rows = [r for r in table[1:] if r[0] == "志愿者"]
     assert len(vol_rows) == 3 and all(_MASKED.match(r[3]) for r in vol_rows)
     c_row = next(r for r in vol_rows if r[1] == str(v["C"]))
-    assert c_row[2] == "李娜" and c_row[7] == "110.00" and c_row[8] == "210.00"
-    assert c_row[10] == "铜奖" and c_row[11] == "BRONZE" and "银奖" in c_row[12]
-    assert ws.cell(row=2, column=2).number_format == "@"
+    assert c_row[2] == "李娜" and c_row[7] == 110 and c_row[8] == 210 and c_row[9] == "小时"  # numbers: sortable
+    assert c_row[11] == "铜奖" and c_row[12] == 100 and c_row[13] == "BRONZE" and "银奖" in c_row[14]
+    org_row = next(r for r in table[1:] if r[1] == str(t["team"]))
+    assert (org_row[7], org_row[8], org_row[9], org_row[12]) == (62, 72, "次", 50)
+    assert "小时" in table[0][7] and "次" in table[0][7]
+    assert ws.cell(row=2, column=2).number_format == "@" and ws.cell(row=2, column=8).data_type == "n"
+    drop = ws.data_validations.dataValidation
+    assert len(drop) == 1 and drop[0].type == "list" and drop[0].formula1 == '"是,否"'
+    assert str(drop[0].sqref) == f"P2:P{len(table)}"
     wb.close()
 
     # the approver marks every row 是 but A (否): approve from the file
@@ -272,11 +294,39 @@ def test_a_refused_commendation_is_explained_with_both_figures(
     assert (gold.registry_figure, gold.platform_figure) == ("60.00", "60.00")
     assert "60.00" in gold.explanation() and "Gold Award" in gold.explanation()
     assert rows["BRONZE"].state == "sent" and rows["BRONZE"].registry_id is not None
+    assert (gold.status_words(), rows["BRONZE"].status_words()) == ("valid", "valid")
+    # the refused GOLD is not held: A (60 h) is proposed CARE again, and approving it creates it, revoking nothing
+    again = by_subject(proposals(settings, engine)[0])
+    assert again["volunteer", v["A"]].tier == "CARE" and again["volunteer", v["A"]].existing_tier is None
+    fresh = list(again.values())
+    made = approve(engine, YEAR, [Choice("volunteer", v["A"], "CARE")], terms=TERMS, reason="补发", actor="tester",
+                   source="all", fresh=fresh)
+    assert len(made.created) == 1 and made.revoked == []
+
+
+def test_a_waiting_commendation_says_why_in_words(settings: Settings, engine: Engine, sandbox: SandboxServer) -> None:
+    d = year_data(engine)
+    v = d["v"]
+    sync(settings, engine)
+    made = approve(engine, YEAR, [Choice("volunteer", v["A"], "CARE"), Choice("volunteer", v["B"], "BRONZE")],
+                   terms=TERMS, reason="批准", actor="tester", source="all")
+    first, second = made.created
+    with engine.begin() as conn:  # the relay deferred B's: its service records are not all in the registry yet
+        conn.execute(text("UPDATE outbox SET state = 'deferred', last_code = 'RECORDS_PENDING', last_error = :e "
+                          "WHERE entity = 'commendation' AND local_id = :i"),
+                     {"i": second, "e": "waits for service records of volunteer 8712"})
+    rows = {r.local_id: r for r in commendation_status(engine, YEAR)}
+    assert rows[second].state == "waiting" and rows[second].code == "RECORDS_PENDING"
+    assert "service records the registry checks it against" in rows[second].explanation()
+    assert "8712" in rows[second].explanation()
+    assert rows[first].explanation() == "Not sent yet: the relay sends it on its next pass."
+    # the audit row names the commendations, as `regsync show commendation N` looks them up
+    with engine.connect() as conn:
+        found = audit_naming(conn, [f"commendation:{first}"], limit=5)
+    assert [a["id"] for a in found] == [made.audit_id]
 
 
 def test_the_file_read_back_refuses_another_year_and_skips_rows_not_approved(tmp_path: Path) -> None:
-    from regsync.domain.commendations import Proposal
-
     rows = [Proposal("volunteer", 7, "VOL1", "张伟", "230102********1234", "测试组织", "230102", 6000, 6000, None,
                      "CARE"),
             Proposal("org", 9, "ORG1", "测试队", None, "上级", "230102", 60, 60, None, "HONOR"),
@@ -430,14 +480,29 @@ def test_the_commands_propose_approve_from_the_file_and_status(tmp_path: Path) -
         future = runner.invoke(app, ["commendations", "propose", "--year", str(dt.date.today().year)], env=env)
         assert future.exit_code == 2 and "--year" in future.output
 
+        said = runner.invoke(app, ["commendations", "propose", "--year", "2025", "--output",
+                                   str(tmp_path / "again.xlsx")], env=env)
+        words = {"volunteer": ["Care Award", "Bronze Award", "Silver Award", "Gold Award", "Gold Award for Excellence"],
+                 "org": ["Honor Award", "Bronze Award", "Silver Award", "Gold Award"]}
+        listed = [m.groups() for m in re.finditer(r"^\s+(.+?) \((volunteers|organizations)\): \d+$", said.output, re.M)]
+        assert len(listed) == len(data["by_tier"]) >= 3, said.output
+        order = [(who == "organizations", words["org" if who == "organizations" else "volunteer"].index(tier))
+                 for tier, who in listed]
+        assert order == sorted(order)  # in the scheme's order, lowest first
+        held = commendation_count(tmp_path / "local.db")  # the generator's own
+        no_terms = runner.invoke(app, ["commendations", "approve", "--year", "2025", "--file", str(path),
+                                       "--reason", "x"], env=env)
+        assert no_terms.exit_code == 2 and "--document-number" in no_terms.output, no_terms.output
+        assert commendation_count(tmp_path / "local.db") == held  # no made-up document number sent
         approved = runner.invoke(app, ["commendations", "approve", "--year", "2025", "--file", str(path),
-                                       "--reason", "2025年度嘉许审批", "--actor", "审批人", "--json"], env=env)
+                                       "--reason", "2025年度嘉许审批", "--actor", "审批人", "--json", *TERM_ARGS],
+                                 env=env)
         assert approved.exit_code == 0, approved.output
         made = json.loads(approved.stdout)
         assert len(made["created"]) == data["rows"] and made["audit_id"] is not None
         waiting = json.loads(runner.invoke(app, ["commendations", "status", "--year", "2025", "--json"],
                                            env=env).stdout)
-        assert {c["state"] for c in waiting["commendations"]} == {"waiting"}
+        assert {c["state"] for c in waiting["commendations"] if c["local_id"] in made["created"]} == {"waiting"}
         assert runner.invoke(app, ["sync"], env=env).exit_code == 0
         shown = runner.invoke(app, ["commendations", "status", "--year", "2025"], env=env)
         assert shown.exit_code == 0 and "sent" in shown.output and "waiting" not in shown.output
@@ -446,7 +511,7 @@ def test_the_commands_propose_approve_from_the_file_and_status(tmp_path: Path) -
         assert [(e["action"], e["actor"], e["reason"]) for e in audit["entries"]] == [
             ("commendations.approve", "审批人", "2025年度嘉许审批")]
         again = runner.invoke(app, ["commendations", "approve", "--year", "2025", "--file", str(path),
-                                    "--reason", "again", "--json"], env=env)
+                                    "--reason", "again", "--json"], env={**env, **TERM_ENV})
         assert json.loads(again.stdout)["created"] == []
 
 
@@ -474,3 +539,92 @@ def test_held_in_the_registry_is_not_proposed_again_and_one_not_in_it_is_only_fl
     assert (new.tier, new.flag, new.flag_tier, new.registry_id) == (None, "not_in_registry", "CARE", None)
     assert (new.registry_amount, new.platform_amount) == (0, 6_000)
     assert Choice("volunteer", g, "CARE") not in list(approvable(got.values()))
+
+
+def test_approve_takes_only_the_approval_from_the_file_a_changed_tier_is_refused_and_revokes_nothing(
+        settings: Settings, engine: Engine, sandbox: SandboxServer, tmp_path: Path) -> None:
+    d = year_data(engine)
+    v = d["v"]
+    sync(settings, engine)
+    path = tmp_path / "p.xlsx"
+    assert proposals(settings, engine, 2010) == ([], {"proposed": 0, "flagged": 0, "by_tier": {}, "records": 0})
+    found, counts = proposals(settings, engine)
+    assert counts["records"] == 62  # of 2025 (not E's 8 of 2024): `propose` tells a year with no data apart
+    with i18n.use_language("zh-CN"):
+        write_proposals(found, path, year=YEAR)
+    wb = load_workbook(path)  # the approver changes A's tier (60 h: CARE) to GOLD and marks it, and B's (BRONZE)
+    ws = wb.worksheets[0]
+    at = {c[0]: i for i, c in enumerate(COLUMNS)}
+    for row in ws.iter_rows(min_row=2):
+        if row[at["local_id"]].value in (str(v["A"]), str(v["B"])):
+            row[at["tier"]].value = "GOLD"
+            row[at["approve"]].value = "是"
+    wb.save(path)
+    with pytest.raises(CommendationUsageError, match=r"row \d+: volunteer .* GOLD, proposed CARE") as refused:
+        approve(engine, YEAR, read_choices(path, year=YEAR), terms=TERMS, reason="x", actor="t", source="file",
+                fresh=proposals(settings, engine)[0])
+    assert "proposed BRONZE" in str(refused.value)
+    assert commendation_rows(engine) == []  # nothing created
+
+    # A's CARE approved and accepted; then a file where A's row says BRONZE: skipped, the good CARE kept
+    first = approve(engine, YEAR, [Choice("volunteer", v["A"], "CARE")], terms=TERMS, reason="批准", actor="t",
+                    source="all", fresh=proposals(settings, engine)[0])
+    sync(settings, engine)
+    changed = [Choice("volunteer", v["A"], "BRONZE", row=3)]
+    result = approve(engine, YEAR, changed, terms=TERMS, reason="改", actor="t", source="file",
+                     fresh=proposals(settings, engine)[0])
+    assert (result.created, result.revoked, result.audit_id) == ([], [], None)
+    assert [(c.local_id, c.row) for c in result.skipped] == [(v["A"], 3)]
+    assert [(r.id, r.tier, r.status) for r in commendation_rows(engine)] == [(first.created[0], "CARE", "ACTIVE")]
+    # the same file again (A holds CARE): already held, not skipped
+    same = approve(engine, YEAR, [Choice("volunteer", v["A"], "CARE", row=2)], terms=TERMS, reason="重复",
+                   actor="t", source="file", fresh=proposals(settings, engine)[0])
+    assert (same.created, same.unchanged, same.skipped) == ([], 1, [])
+
+
+def test_the_commands_refuse_a_file_that_is_not_a_proposals_file_and_years_out_of_range(tmp_path: Path) -> None:
+    """Usage errors found before the store or the registry is touched (no database is configured here)."""
+    runner = CliRunner()
+    env = {"REGSYNC_LANG": "zh-CN", **TERM_ENV}
+
+    def run(*args: str) -> Any:
+        return runner.invoke(app, ["commendations", *args], env=env)
+
+    def approve_file(path: Path) -> Any:
+        return run("approve", "--year", "2025", "--file", str(path), "--reason", "审批")
+
+    bad = tmp_path / "bad.xlsx"
+    bad.write_text("x\n")
+    got = approve_file(bad)
+    assert got.exit_code == 2 and "不是可读取的 Excel 工作簿" in got.output and "Traceback" not in got.output
+    got = approve_file(tmp_path / "missing.xlsx")
+    assert got.exit_code == 2 and "找不到文件" in got.output and "Errno" not in got.output, got.output
+    foreign = tmp_path / "worklist.xlsx"  # another spreadsheet, as many columns, other headings
+    wb = Workbook()
+    wb.active.append([f"列{i}" for i in range(len(COLUMNS))])
+    wb.active.append(["志愿者", "7", *[""] * (len(COLUMNS) - 3), "是"])
+    wb.save(foreign)
+    got = approve_file(foreign)
+    assert got.exit_code == 2 and "不是 regsync commendations propose 生成的拟表彰名单" in got.output, got.output
+
+    # a proposals file with no row marked 是, and one with 是 only on a follow-up row
+    rows = [Proposal("volunteer", 7, "VOL1", "张伟", "230102********1234", "测试组织", "230102", 6000, 6000, None,
+                     "CARE"),
+            Proposal("volunteer", 11, None, "赵磊", "230102********5678", "测试组织", "230102", 0, 6000, None, None,
+                     flag="not_in_registry", flag_tier="CARE")]
+    path = tmp_path / "p.xlsx"
+    with i18n.use_language("zh-CN"):
+        write_proposals(rows, path, year=YEAR)
+    mark(path, {"7": "y"})  # not 是: not an approval
+    got = approve_file(path)
+    assert got.exit_code == 0 and "没有标为“是”的行，未创建任何嘉许" in got.output, got.output
+    mark(path, {"7": "否", "11": "是"})
+    got = approve_file(path)
+    assert got.exit_code == 0 and "没有标为“是”的行" in got.output and "仅需核查" in got.output and "3" in got.output
+
+    got = run("propose", "--year", "1900")
+    assert got.exit_code == 2 and "2008" in got.output and "之前" not in got.output, got.output
+    got = run("status", "--year", str(dt.date.today().year + 4))
+    assert got.exit_code == 2 and "--year" in got.output, got.output
+    helped = runner.invoke(app, ["commendations", "approve", "--help"], env={"COLUMNS": "200"})
+    assert re.search(r"\*\s+--reason\s.*\[required\]", helped.output), helped.output

@@ -172,7 +172,9 @@ def main_orgs(conn: Connection, year: int, volunteer_ids: Sequence[int]) -> dict
 
 def local_awards(conn: Connection, scheme: str, year: int, subject: str, local_ids: Sequence[int]
                  ) -> dict[int, list[tuple[int, str | None]]]:
-    """The ACTIVE commendations of ``scheme`` and ``year`` each subject has on the platform.
+    """The ACTIVE commendations of ``scheme`` and ``year`` each subject has on the platform, but for those the
+    registry refused (their latest outbox row ``failed``, e.g. ``NOT_EARNED``): a refused one is not held and does
+    not block a proposal or an approval (registry-api.md §4.8: the registry holds only what it accepted).
 
     Args:
         conn: a connection to the local store.
@@ -191,8 +193,11 @@ def local_awards(conn: Connection, scheme: str, year: int, subject: str, local_i
     for chunk in chunks(sorted(set(local_ids)), CHUNK):
         ids = {"ids": list(chunk), **p}
         col = "volunteer_id" if subject == "V" else "org_id"
+        refused = (f"AND NOT EXISTS (SELECT 1 FROM {n.outbox} ob WHERE ob.state = 'failed' AND ob.id = "  # noqa: S608
+                   f"(SELECT MAX(x.id) FROM {n.outbox} x WHERE x.entity = 'commendation' AND x.local_id = c.id))")
         queries = [f"SELECT c.{col} AS sid, c.id, c.tier FROM {n.commendation} c WHERE c.{col} IN :ids "  # noqa: S608
-                   "AND c.scheme = :scheme AND c.year = :year AND c.status = 'ACTIVE'"]
+                   "AND c.scheme = :scheme AND c.year = :year AND c.status = 'ACTIVE' "
+                f"{refused}"]
         if subject == "V":  # the person's other rows (duplicates linked to the same registry id)
             queries.append(
                 f"SELECT lp.local_id AS sid, c.id, c.tier FROM {n.link} lp "  # noqa: S608
@@ -200,7 +205,8 @@ def local_awards(conn: Connection, scheme: str, year: int, subject: str, local_i
                 "AND ld.local_id <> lp.local_id "
                 f"JOIN {n.commendation} c ON c.volunteer_id = ld.local_id "
                 "WHERE lp.entity = 'volunteer' AND lp.local_id IN :ids "
-                "AND c.scheme = :scheme AND c.year = :year AND c.status = 'ACTIVE'")
+                "AND c.scheme = :scheme AND c.year = :year AND c.status = 'ACTIVE' "
+                f"{refused}")
         for sql in queries:
             for sid, cid, tier in conn.execute(text(sql).bindparams(bindparam("ids", expanding=True)), ids):
                 found = out.setdefault(int(sid), [])

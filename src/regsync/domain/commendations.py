@@ -9,7 +9,7 @@ replaces a lower one (the lower is revoked first, §4.8).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from regsync.domain.hours import format_hours
@@ -147,11 +147,13 @@ def figure_text(subject: Subject, amount: int) -> str:
 
 @dataclass(frozen=True)
 class Choice:
-    """One approved proposal: the subject (``volunteer`` or ``org``), its local id and the tier."""
+    """One approved proposal: the subject (``volunteer`` or ``org``), its local id and the tier; ``row``: its row in
+    the approver's file (``0`` when not from a file; not part of equality)."""
 
     subject: Subject
     local_id: int
     tier: str
+    row: int = field(default=0, compare=False)
 
 
 __all__ = ["FLAG_WORDS", "SCHEME", "TIERS", "TIER_WORDS", "Choice", "Proposal", "Subject", "figure_text", "lowest",

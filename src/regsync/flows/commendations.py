@@ -69,6 +69,8 @@ PAGE = 500
 
 #: Sync states of a scheme commendation → words.
 STATE_WORDS: dict[str, str] = {"sent": N_("sent"), "waiting": N_("waiting"), "refused": N_("refused")}
+#: Local statuses of a commendation → words.
+STATUS_WORDS: dict[str, str] = {"ACTIVE": N_("valid"), "REVOKED": N_("revoked")}
 
 _LETTER: dict[Subject, str] = {"volunteer": "V", "org": "O"}
 
@@ -78,16 +80,24 @@ class CommendationUsageError(TranslatableError, ValueError):
     (exit code 2)."""
 
 
+#: The first year the scheme can commend: the national registry's records start in 2008 (the year of
+#: 志愿服务记录 nationwide); an earlier year is refused as a usage error rather than searched for in vain.
+FIRST_YEAR = 2008
+
+
 def check_year(year: int, today: dt.date | None = None) -> None:
-    """The scheme commends a year before the current one (+08:00, registry-api.md §4.8).
+    """The scheme commends a year before the current one (+08:00, registry-api.md §4.8), from :data:`FIRST_YEAR`.
 
     Raises:
-        CommendationUsageError: ``year`` is the current year or later.
+        CommendationUsageError: ``year`` is the current year or later, or before :data:`FIRST_YEAR`.
     """
     today = today or dt.datetime.now(SHANGHAI).date()
-    if year >= today.year or year < 2000:
+    if year >= today.year:
         raise CommendationUsageError(N_("--year must be a past year (before {current}), got {year}"),
                                      current=today.year, year=year)
+    if year < FIRST_YEAR:
+        raise CommendationUsageError(N_("--year must be {first} or later (the first year the registry holds service "
+                                        "records of), got {year}"), first=FIRST_YEAR, year=year)
 
 
 class Proposals:
@@ -99,13 +109,13 @@ class Proposals:
         year: the commended year.
 
     Attributes:
-        counts: after iteration, ``proposed`` (rows with a tier), ``flagged``, and ``by_tier`` (``"volunteer:GOLD"``
-            → proposals).
+        counts: after iteration, ``proposed`` (rows with a tier), ``flagged``, ``by_tier`` (``"volunteer:GOLD"``
+            → proposals), and ``records``: the registry's ACCEPTED service records of the year (0: no data at all).
     """
 
     def __init__(self, engine: Engine, client: RegistryPort, year: int) -> None:
         self.engine, self.client, self.year = engine, client, year
-        self.counts: dict[str, Any] = {"proposed": 0, "flagged": 0, "by_tier": Counter()}
+        self.counts: dict[str, Any] = {"proposed": 0, "flagged": 0, "by_tier": Counter(), "records": 0}
 
     def __iter__(self) -> Iterator[Proposal]:
         with self.engine.connect() as conn:
@@ -132,6 +142,7 @@ class Proposals:
                 day = r.get("service_date")
                 if r.get("status") != "ACCEPTED" or day is None or _year_of(day) != year:
                     continue
+                self.counts["records"] += 1
                 if r.get("volunteer_id"):
                     buf.append({"s": "V", "r": r["volunteer_id"], "a": int(r.get("hours") or 0)})
                 if r.get("org_id"):
@@ -221,23 +232,31 @@ class AwardTerms:
     document_number: str
 
     @classmethod
-    def defaults(cls, year: int, *, awarded_on: dt.date | None = None, issuer: str | None = None,
-                 document_name: str | None = None, document_number: str | None = None,
-                 province_name: str = "黑龙江省") -> AwardTerms:
-        """The terms with what is not given filled: issued today by the province's volunteer service federation
-        (``黑龙江省志愿服务联合会``), document ``关于{year}年度志愿服务嘉许的决定``, numbered
-        ``〔{this year}〕{year}年度嘉许``.
+    def given(cls, year: int, *, awarded_on: dt.date | None = None, issuer: str | None = None,
+              document_name: str | None = None, document_number: str | None = None) -> AwardTerms:
+        """The terms as given (options, or ``REGSYNC_COMMENDATION_ISSUER``, ``…_DOCUMENT_NAME``,
+        ``…_DOCUMENT_NUMBER`` in the environment); only the date has a default (today, +08:00). A document number is
+        the province's own (e.g. ``黑志联〔2026〕3号``): none is made up.
 
         Raises:
-            CommendationUsageError: ``awarded_on`` not after the year, or in the future; a text out of its length.
+            CommendationUsageError: ``awarded_on`` not after the year, or in the future; the issuer, the document's
+                name or number not given; a text out of its length (registry-api.md §4.8).
         """
         today = dt.datetime.now(SHANGHAI).date()
-        terms = cls(awarded_on=awarded_on or today, issuer=(issuer or f"{province_name}志愿服务联合会").strip(),
-                    document_name=(document_name or f"关于{year}年度志愿服务嘉许的决定").strip(),
-                    document_number=(document_number or f"〔{today.year}〕{year}年度嘉许").strip())
-        if not dt.date(year, 12, 31) < terms.awarded_on <= today:
+        day = awarded_on or today
+        if not dt.date(year, 12, 31) < day <= today:
             raise CommendationUsageError(N_("--awarded-on must be after {year} and not in the future, got {date}"),
-                                         year=year, date=terms.awarded_on.isoformat())
+                                         year=year, date=day.isoformat())
+        missing = [f"{option} ({env})" for option, env, value in (
+            ("--issuer", "REGSYNC_COMMENDATION_ISSUER", issuer),
+            ("--document-name", "REGSYNC_COMMENDATION_DOCUMENT_NAME", document_name),
+            ("--document-number", "REGSYNC_COMMENDATION_DOCUMENT_NUMBER", document_number))
+            if not (value or "").strip()]
+        if missing:
+            raise CommendationUsageError(N_("give the award document's terms: {options} (an option, or the variable "
+                                            "in the environment)"), options=", ".join(missing))
+        terms = cls(awarded_on=day, issuer=(issuer or "").strip(), document_name=(document_name or "").strip(),
+                    document_number=(document_number or "").strip())
         for name, value, low, high in (("--issuer", terms.issuer, 2, 100), ("--document-name", terms.document_name,
                                        2, 100), ("--document-number", terms.document_number, 1, 50)):
             if not low <= len(value) <= high:
@@ -260,16 +279,18 @@ class ApproveResult:
     created: list[int] = field(default_factory=list)
     revoked: list[int] = field(default_factory=list)
     unchanged: int = 0
+    skipped: list[Choice] = field(default_factory=list)
     audit_id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The result for ``--json``."""
+        """The result for ``--json`` (``skipped``: the file's rows of subjects not proposed now, with their row)."""
         return {"created": self.created, "revoked": self.revoked, "unchanged": self.unchanged,
-                "audit_id": self.audit_id}
+                "skipped": [{"row": c.row, "subject": c.subject, "local_id": c.local_id, "tier": c.tier}
+                            for c in self.skipped], "audit_id": self.audit_id}
 
 
 def approve(engine: Engine, year: int, choices: Iterable[Choice], *, terms: AwardTerms, reason: str, actor: str,
-            source: str) -> ApproveResult:
+            source: str, fresh: Iterable[Proposal] | None = None) -> ApproveResult:
     """Create the commendations of ``choices`` on the platform, with their audit row, in one transaction.
 
     A subject that already holds an ACTIVE commendation of the scheme and ``year`` at the tier or higher is left as
@@ -286,15 +307,24 @@ def approve(engine: Engine, year: int, choices: Iterable[Choice], *, terms: Awar
         reason: why (the audit's reason; masked when written).
         actor: who (the audit's actor).
         source: what was approved from (``file:NAME`` or ``all``), for the audit's details.
+        fresh: the proposals computed now (:class:`Proposals`, the same computation as ``propose``): when given
+            (always from the command), a choice is taken only as the approval of the fresh proposal of its subject.
+            A choice whose tier differs from the fresh proposal's refuses the whole approval (nothing is created);
+            a choice of a subject with no fresh proposal (already held, or no longer earned) is skipped and reported
+            (:attr:`ApproveResult.skipped`; counted ``unchanged`` when the subject holds the tier or higher), and
+            never revokes anything.
 
     Raises:
         CommendationUsageError: a past year is needed, a tier the subject cannot have, a subject not on the platform
-            or not ACTIVE.
+            or not ACTIVE, a choice that differs from the fresh proposal (the rows named).
         sqlalchemy.exc.SQLAlchemyError: the store failed (nothing is written).
     """
     check_year(year)
     picked = list(dict.fromkeys(choices))
     result = ApproveResult()
+    if fresh is not None:
+        result.skipped = _against(picked, fresh)
+    unchanged_now: list[Choice] = []
     with engine.begin() as conn:
         platform = mapped_platform(conn)
         for subject in ("volunteer", "org"):
@@ -309,6 +339,9 @@ def approve(engine: Engine, year: int, choices: Iterable[Choice], *, terms: Awar
                 existing = held.get(c.local_id, [])
                 if any(rank(subject, t) >= rank(subject, c.tier) for _cid, t in existing):
                     result.unchanged += 1
+                    unchanged_now.append(c)
+                    continue
+                if c in result.skipped:  # not a fresh proposal: nothing created, nothing revoked
                     continue
                 lower = [cid for cid, _t in existing]
                 if lower:
@@ -323,11 +356,14 @@ def approve(engine: Engine, year: int, choices: Iterable[Choice], *, terms: Awar
                           "document_number": terms.document_number, "content": None, "status": "ACTIVE",
                           "revoke_reason": None}
                 result.created.append(write.insert_record(conn, "commendation", values, platform=platform))
+        result.skipped = [c for c in result.skipped if c not in unchanged_now]
         if result.created or result.revoked:
             result.audit_id = insert_id(conn, Audit.__table__, {
                 "at": utcnow(), "actor": mask_text(actor)[:64], "action": "commendations.approve",
                 "target": f"commendation {SCHEME} {year}", "reason": mask_text(reason),
                 "details": json.dumps({"year": year, "source": mask_text(source), "created": result.created,
+                                       "records": [f"commendation:{cid}" for cid in
+                                                   result.created + result.revoked],
                                        "revoked": result.revoked, "unchanged": result.unchanged,
                                        "awarded_on": terms.awarded_on.isoformat(),
                                        "document_number": terms.document_number}, ensure_ascii=False,
@@ -335,6 +371,25 @@ def approve(engine: Engine, year: int, choices: Iterable[Choice], *, terms: Awar
     log.info("commendations: approved", year=year, created=len(result.created), revoked=len(result.revoked),
              unchanged=result.unchanged)
     return result
+
+
+def _against(picked: list[Choice], fresh: Iterable[Proposal]) -> list[Choice]:
+    """The choices of subjects with no fresh proposal (to skip); raises when a choice differs from its subject's
+    fresh proposal (registry-api.md §4.8: the registry refuses a tier not earned, and a higher tier revokes the
+    lower one first: a tier not proposed must neither be created nor revoke anything).
+
+    Raises:
+        CommendationUsageError: a choice's tier is not the fresh proposal's (the rows or subjects named).
+    """
+    now = {(p.subject, p.local_id): p.tier for p in fresh if p.tier is not None}
+    wrong = [c for c in picked if (c.subject, c.local_id) in now and now[c.subject, c.local_id] != c.tier]
+    if wrong:
+        listed = "; ".join(_("row {row}: {subject} {id} {tier}, proposed {fresh}").format(
+            row=c.row or "?", subject=c.subject, id=c.local_id, tier=c.tier, fresh=now[c.subject, c.local_id])
+            for c in wrong)
+        raise CommendationUsageError(N_("the file's award differs from the proposal computed now, nothing created "
+                                        "(take the award from a new proposals file): {rows}"), rows=listed)
+    return [c for c in picked if (c.subject, c.local_id) not in now]
 
 
 def _check_choice(c: Choice, row: Any) -> None:
@@ -397,8 +452,18 @@ class StatusRow:
                                               "registry_id", "code", "reason", "action", "message",
                                               "registry_figure", "platform_figure")}
 
+    def status_words(self) -> str:
+        """The local status in words (有效, 已撤销), in the language in force."""
+        return _(STATUS_WORDS[self.status]) if self.status in STATUS_WORDS else self.status
+
     def explanation(self) -> str:
-        """The refusal in words with both figures (``""`` unless refused)."""
+        """The refusal in words with both figures, or why a commendation waits (its outbox row's code in words, and
+        the detail regsync recorded), or that it is not sent yet; ``""`` when sent."""
+        if self.state == "waiting":
+            if not self.reason:
+                return _("Not sent yet: the relay sends it on its next pass.")
+            detail = f" ({self.message})" if self.message else ""
+            return f"{self.reason}{detail}. {self.action}"
         if self.state != "refused":
             return ""
         if self.code == "NOT_EARNED":
@@ -453,6 +518,10 @@ def commendation_status(engine: Engine, year: int) -> list[StatusRow]:
                 state = "waiting"
             row = StatusRow(local_id=int(r.id), subject=subject, subject_id=sid, name=r.name, tier=r.tier,
                             status=r.status, state=state, registry_id=r.registry_id)
+            if state == "waiting" and r.last_code:  # why it waits (the outbox row's code, domain/reasons.py)
+                why = reason_for(r.last_code)
+                row.code, row.reason, row.action = why.code, why.reason, why.action
+                row.message = mask_text(r.last_error) if r.last_error else None
             if state == "refused":
                 why = reason_for(r.last_code)
                 message = _message_of(r.last_error)
@@ -468,5 +537,5 @@ def commendation_status(engine: Engine, year: int) -> list[StatusRow]:
     return out
 
 
-__all__ = ["STATE_WORDS", "ApproveResult", "AwardTerms", "CommendationUsageError", "Proposals", "StatusRow",
-           "approvable", "approve", "check_year", "commendation_status", "registry_figure_in"]
+__all__ = ["FIRST_YEAR", "STATE_WORDS", "STATUS_WORDS", "ApproveResult", "AwardTerms", "CommendationUsageError",
+           "Proposals", "StatusRow", "approvable", "approve", "check_year", "commendation_status", "registry_figure_in"]
