@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from openpyxl import Workbook, load_workbook
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, bindparam, text
 from typer.testing import CliRunner
 
 import factories as f
@@ -400,13 +400,19 @@ def test_a_generated_year_every_tier_accepted_on_the_first_push_and_a_second_run
     assert len(result.created) == len(rows)
 
     sync(settings, engine)
-    reg = [r for r in registry_records(sandbox, "commendations") if r["scheme"] == "PROVINCIAL_ANNUAL"]
-    assert len(reg) == len(rows) and all(r["status"] == "ACTIVE" and r["year"] == YEAR for r in reg)
+    # the generated platform holds annual commendations of its own (the generator's): only the approved ones count
+    created = set(result.created)
     with engine.connect() as conn:
+        linked = {r.registry_id for r in conn.execute(text(
+            "SELECT local_id, registry_id FROM link WHERE entity = 'commendation'")) if r.local_id in created}
         states = dict(conn.execute(text("SELECT state, COUNT(*) FROM outbox WHERE entity = 'commendation' "
-                                        "GROUP BY state")).all())
+                                        "AND local_id IN :ids GROUP BY state").bindparams(
+            bindparam("ids", expanding=True)), {"ids": sorted(created)}).all())
+    reg = [r for r in registry_records(sandbox, "commendations") if r["id"] in linked]
+    assert len(reg) == len(rows) and all(r["status"] == "ACTIVE" and r["year"] == YEAR and
+                                         r["scheme"] == "PROVINCIAL_ANNUAL" for r in reg)
     assert states == {"sent": len(rows)}  # none refused: every tier by the registry's own figure
-    assert {r.state for r in commendation_status(engine, YEAR)} == {"sent"}
+    assert {r.state for r in commendation_status(engine, YEAR) if r.local_id in created} == {"sent"}
 
     second = proposals(settings, engine)[0]
     assert [p for p in second if p.tier is not None] == []
@@ -432,11 +438,14 @@ def test_approved_on_the_legacy_platform_into_its_own_table_and_accepted(tmp_pat
                 picked = list(approvable(Proposals(engine, client, YEAR)))
             result = approve(engine, YEAR, picked, terms=TERMS, reason="年度嘉许", actor="tester", source="all")
             assert len(result.created) == len(rows)
+            created = sorted(result.created)  # the generated platform holds annual commendations of its own too
             with engine.connect() as conn:
                 n = names(conn)
-                platform = conn.execute(text("SELECT jxfa, jxdj, jxnd, jxmc, zt FROM zyz_jxxx")).all()
-                queued = conn.execute(text(f"SELECT COUNT(*) FROM {n.outbox} WHERE entity = 'commendation'")
-                                      ).scalar_one()
+                platform = conn.execute(text("SELECT jxfa, jxdj, jxnd, jxmc, zt FROM zyz_jxxx WHERE jxid IN :ids")
+                                        .bindparams(bindparam("ids", expanding=True)), {"ids": created}).all()
+                queued = conn.execute(text(f"SELECT COUNT(*) FROM {n.outbox} WHERE entity = 'commendation' "
+                                           "AND local_id IN :ids").bindparams(bindparam("ids", expanding=True)),
+                                      {"ids": created}).scalar_one()
             assert len(platform) == len(rows) and queued == len(rows)
             assert {(r.jxfa, r.jxnd, r.zt) for r in platform} == {("ND", YEAR, "1")}
             assert {r.jxdj for r in platform} <= {"1", "2", "3", "4", "5", "6"}
@@ -445,9 +454,13 @@ def test_approved_on_the_legacy_platform_into_its_own_table_and_accepted(tmp_pat
             again = approve(engine, YEAR, picked, terms=TERMS, reason="重复", actor="tester", source="all")
             assert again.created == [] and again.unchanged == len(rows)
             sync(settings, engine)
-            reg = [r for r in registry_records(sb, "commendations") if r["scheme"] == "PROVINCIAL_ANNUAL"]
+            with engine.connect() as conn:
+                linked = {r.registry_id for r in conn.execute(text(
+                    f"SELECT local_id, registry_id FROM {n.link} WHERE entity = 'commendation'"))
+                    if r.local_id in set(created)}
+            reg = [r for r in registry_records(sb, "commendations") if r["id"] in linked]
             assert len(reg) == len(rows) and {r["status"] for r in reg} == {"ACTIVE"}
-            assert {r.state for r in commendation_status(engine, YEAR)} == {"sent"}
+            assert {r.state for r in commendation_status(engine, YEAR) if r.local_id in set(created)} == {"sent"}
         finally:
             engine.dispose()
 
