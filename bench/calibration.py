@@ -36,6 +36,16 @@ def loop_seconds() -> float:
     return time.process_time() - t0
 
 
+#: Issue 17's targets of the push's CPU per record (µs, where the loop takes 0.73 s), by (database, mapping).
+CPU_TARGET_US = {("sqlite", "reference"): 80, ("postgresql", "reference"): 60, ("sqlite", "legacy"): 90}
+
+
+def cpu_target_normalized(db: str, platform: str) -> float | None:
+    """Issue 17's target of CPU µs per record ÷ loop seconds for ``db`` and ``platform`` (``None``: no target)."""
+    target = CPU_TARGET_US.get((db, platform))
+    return None if target is None else round(target / REFERENCE_LOOP_S)
+
+
 def cpu_per_record_normalized(us_per_record: float, loop_s: float) -> float:
     """CPU µs per record pushed ÷ the loop's seconds (issue 17: ≤ 110 on SQLite)."""
     return us_per_record / loop_s
