@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from calibration import loop_seconds
+
 PG_URL = os.environ.get("REGSYNC_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MIXES = {
     "contact": {"contact_edit": 1.0},
@@ -147,7 +149,7 @@ def child(db: str, volunteers: int, changes: int, mix: str, workdir: Path) -> di
             "repeats": stats.repeats, "merged": dict(stats.merged), "created": dict(stats.created),
             "adopted": dict(stats.adopted), "transferred_out": stats.transferred_out,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "calls": calls.get("calls_by_endpoint")}
+            "calls": calls.get("calls_by_endpoint"), "loop_s": round(loop_seconds(), 3)}
 
 
 def main() -> None:
@@ -169,7 +171,7 @@ def main() -> None:
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{db:10} {r['changes']:>7,} changes applied in {r['poll_s']:>6}s: {r['changes_per_s']:>6,} changes/s "
               f"({r['applied']:,} records changed, {r['applied_per_s']:,}/s; {r['repeats']:,} repeats collapsed)  "
-              f"peak RSS {r['peak_rss_mb']} MB")
+              f"peak RSS {r['peak_rss_mb']} MB; loop {r['loop_s']} s (issue 17's machine-speed yardstick)")
         print(f"           set-up: {r['volunteers']:,} volunteers pushed in {r['push_s']}s; portal actions "
               f"{json.dumps(r['portal_actions'])} in {r['portal_s']}s")
         print(f"           merged {r['merged']}, created {r['created']}, adopted {r['adopted']}, transferred out "

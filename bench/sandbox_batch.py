@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 import orjson
+from calibration import loop_seconds
 
 from regsync.sandbox.server import SandboxServer
 from regsync.sandbox.service import BatchOp, Ctx, Registry
@@ -161,6 +162,7 @@ def main() -> None:
     if args.mode in ("http", "both"):
         bench_http(False, args.batches, args.db)
         bench_http(True, args.batches, args.db)
+    print(f"loop {loop_seconds():.3f} s (issue 17's machine-speed yardstick: the CPU time of 20 M additions)")
 
 
 if __name__ == "__main__":

@@ -17,9 +17,13 @@ cap; memory flat in the scale.
 
 Beside each run: the relay's CPU time per record pushed, from the child process's own accounting
 (``getrusage(RUSAGE_SELF)``, user + system, around the push, divided by the records pushed; the sandbox and the
-database server are other processes; ``BENCH_PROFILE`` adds the profiler's own cost), and, from the same child, the
-CPU time of a plain Python loop (:func:`yardstick`), so that figures from different machines or days can be set
-side by side.
+database server are other processes; ``BENCH_PROFILE`` and ``--profile`` add the profiler's own cost), and, from
+the same child after the push, the CPU time of issue 17's loop (:func:`calibration.loop_seconds`) and the CPU per
+record divided by it (issue 17: ≤ 110 µs per loop-second on SQLite), so that figures from different machines or
+days can be set side by side. With ``--rate-limit-rps`` the records/s as a share of the cap (N × 500 operations/s).
+
+``--profile FILE`` profiles each run's push (cProfile) and appends its top functions by cumulative and by own
+time to FILE (the CPU figures of a profiled run are the profiler's too: take them from a run without it).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from calibration import cpu_per_record_normalized, cpu_target_normalized, loop_seconds, write_profile
 
 PG_URL = os.environ.get("REGSYNC_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MY_URL = os.environ.get("REGSYNC_BENCH_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/?charset=utf8mb4")
@@ -51,17 +57,9 @@ def cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def yardstick() -> float:
-    """The CPU time (this thread's, seconds) of ``s = 0; for i in range(20_000_000): s += i`` in a function: a
-    machine-speed yardstick printed beside each run."""
-    t0 = time.thread_time()
-    s = 0
-    for i in range(20_000_000):
-        s += i
-    return time.thread_time() - t0
 
-
-def child(db: str, scale: float, rate: float | None, workdir: Path, platform: str = "reference") -> dict:
+def child(db: str, scale: float, rate: float | None, workdir: Path, platform: str = "reference",
+          profile: Path | None = None) -> dict:
     from sqlalchemy import text
 
     from regsync.db.session import make_engine
@@ -139,7 +137,7 @@ def child(db: str, scale: float, rate: float | None, workdir: Path, platform: st
                 relay = Relay(engine, client, settings, progress=on_batch,
                               concurrency=int(os.environ.get("BENCH_CONCURRENCY", "0")) or None)
                 profiler = None
-                if os.environ.get("BENCH_PROFILE"):  # the relay's profile (cProfile, by own time) on stderr
+                if os.environ.get("BENCH_PROFILE") or profile:  # the relay's profile (cProfile)
                     import cProfile
 
                     profiler = cProfile.Profile()
@@ -166,7 +164,12 @@ def child(db: str, scale: float, rate: float | None, workdir: Path, platform: st
                     import pstats
 
                     profiler.disable()
-                    pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(35)
+                    if profile:
+                        write_profile(profiler, profile, f"push: {db}, {platform} mapping, scale {scale}, "
+                                      f"rate limit {rate or 'default 20'} rps, {pushed:,} records pushed in "
+                                      f"{sync_s:.1f} s")
+                    if os.environ.get("BENCH_PROFILE"):
+                        pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(35)
                 relay.close()
                 calls = client.stats.as_dict()
             records = sum(gen["counts"].values()) if isinstance(gen.get("counts"), dict) else None
@@ -179,13 +182,16 @@ def child(db: str, scale: float, rate: float | None, workdir: Path, platform: st
                     c.execute(text(f"DROP DATABASE IF EXISTS {name}" if db == "mariadb"
                                    else f"DROP SCHEMA IF EXISTS {name} CASCADE"))
             admin.dispose()
-    loop_s = yardstick()
+    loop_s = loop_seconds()
     per_kind = {KIND_NAMES[k]: round(counts[k] / max(spent[k], 1e-9)) for k in spent}
     return {"db": db, "platform": platform, "scale": scale, "rate_limit_rps": rate, "records": records,
             "generate_s": round(gen_s, 2),
             "sync_s": round(sync_s, 2), "records_per_s": round((records or total) / sync_s),
             "per_kind_records_per_s": per_kind, "pushed": pushed, "relay_cpu_s": round(relay_cpu_s, 3),
-            "relay_cpu_us_per_record": round(relay_cpu_s * 1e6 / max(pushed, 1)), "yardstick_s": round(loop_s, 2),
+            "relay_cpu_us_per_record": round(relay_cpu_s * 1e6 / max(pushed, 1)), "yardstick_s": round(loop_s, 3),
+            "relay_cpu_us_per_record_per_loop_s": round(
+                cpu_per_record_normalized(relay_cpu_s * 1e6 / max(pushed, 1), loop_s), 1),
+            "cap_ops_per_s": rate * 500 if rate else None, "profiled": profile is not None,
             "peak_rss_mb": round(
                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), "client": calls}
 
@@ -199,17 +205,22 @@ def main() -> None:
                     help="the platform's tables: regsync's reference tables, or the legacy platform's through its "
                          "mapping; several run back to back")
     ap.add_argument("--rate-limit-rps", type=float, default=None, help="hold the sandbox to N requests/s")
+    ap.add_argument("--profile", type=Path, default=None,
+                    help="profile each run's push and append its top functions to this file")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         with tempfile.TemporaryDirectory() as tmp:
-            print(json.dumps(child(args.db, args.scale[0], args.rate_limit_rps, Path(tmp), args.platform[0])))
+            print(json.dumps(child(args.db, args.scale[0], args.rate_limit_rps, Path(tmp), args.platform[0],
+                                  args.profile)))
         return
     dbs = {"both": ["sqlite", "postgresql"], "all": ["sqlite", "postgresql", "mariadb"]}.get(args.db, [args.db])
     for db, scale, platform in ((d, s, p) for d in dbs for s in args.scale for p in args.platform):
         cmd = [sys.executable, __file__, "--child", "--db", db, "--scale", str(scale), "--platform", platform]
         if args.rate_limit_rps:
             cmd += ["--rate-limit-rps", str(args.rate_limit_rps)]
+        if args.profile:
+            cmd += ["--profile", str(args.profile.resolve())]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)
         if os.environ.get("BENCH_PROFILE") or os.environ.get("BENCH_SQLTIME"):
             print(out.stderr[-15000:], file=sys.stderr)
@@ -221,8 +232,14 @@ def main() -> None:
         print("           per kind (rec/s): " + ", ".join(f"{k} {v:,}" for k, v in
                                                           result["per_kind_records_per_s"].items()))
         print(f"           relay CPU {result['relay_cpu_us_per_record']} µs/record (user + system "
-              f"{result['relay_cpu_s']} s for {result['pushed']:,} records pushed); "
-              f"yardstick loop {result['yardstick_s']:.2f} s")
+              f"{result['relay_cpu_s']} s for {result['pushed']:,} records pushed"
+              f"{'; profiled: the profiler is counted' if result['profiled'] else ''}); "
+              f"loop {result['yardstick_s']:.3f} s; CPU/record ÷ loop "
+              f"{result['relay_cpu_us_per_record_per_loop_s']} µs/s (issue 17: "
+              f"{'≤ ' + str(target) if (target := cpu_target_normalized(db, platform)) else 'no target'})")
+        if result["cap_ops_per_s"]:
+            print(f"           {result['records_per_s'] / result['cap_ops_per_s']:.1%} of the cap "
+                  f"({result['cap_ops_per_s']:,.0f} operations/s)")
         print("           client: " + json.dumps(result["client"]))
 
 
