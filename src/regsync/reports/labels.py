@@ -16,7 +16,7 @@ from typing import Any
 
 from regsync.domain.hours import format_hours
 from regsync.domain.reasons import reason_for
-from regsync.domain.words import DISCREPANCY_WORDS, KIND_WORDS, LINE_WORDS, RUN_WORDS, word
+from regsync.domain.words import DISCREPANCY_WORDS, KIND_WORDS, LINE_WORDS, RUN_STATUS_WORDS, RUN_WORDS, word
 from regsync.i18n import gettext as _
 from regsync.i18n import lazy_gettext as N_
 from regsync.reports.data import city_name
@@ -45,11 +45,8 @@ __all__ = [
     "summary_items",
 ]
 
-#: A run's status → its word.
-STATUS_WORDS: dict[str, Any] = {
-    "success": N_("succeeded"), "partial": N_("partly done"), "failed": N_("failed"), "running": N_("running"),
-    "abandoned": N_("abandoned"),
-}
+#: A run's status → its word (:data:`regsync.domain.words.RUN_STATUS_WORDS`).
+STATUS_WORDS: dict[str, Any] = RUN_STATUS_WORDS
 #: A repair's action (``discrepancy.action``) → its word.
 ACTION_WORDS: dict[str, Any] = {
     "push": N_("push to the registry"), "pull": N_("pull from the registry"), "relink": N_("relink"),
