@@ -115,7 +115,9 @@ _REGISTRY: dict[str, tuple[Any, Any]] = {
     "INVALID_HOURS": (N_("The service hours are not valid"), N_(
         "Check the start, end and hours of the service record and correct them.")),
     "INVALID_CLASS_HOURS": (N_("The training class hours are not valid"), N_(
-        "Correct the class hours (steps of 0.5) on the platform.")),
+        "On the platform, correct the class hours: from 0.5 to 200 in steps of 0.5 for a training; a training "
+        "record's not more than its training's class hours, which is the usual cause (registry-api.md §4.6, "
+        "§4.7).")),
     "NOT_EARNED": (N_("The commendation's hours were not earned"), N_(
         "Check the volunteer's hours for the year before awarding this tier.")),
     "NOT_A_PARTICIPANT": (N_("The volunteer did not take part in the activity"), N_(
