@@ -14,13 +14,14 @@ an entry.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from regsync.i18n import gettext as _
 from regsync.i18n import lazy_gettext as N_
 
-__all__ = ["CODE_REASONS", "DISCREPANCY_REASONS", "OWN_CODES", "Reason", "reason_for"]
+__all__ = ["CODE_REASONS", "DISCREPANCY_REASONS", "OWN_CODES", "Reason", "not_earned_figure", "reason_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,3 +219,15 @@ def reason_for(code: str | None, *, discrepancy: bool = False) -> Reason:
     return Reason(key, _("Refused with code {code}").format(code=key), _(
         "Check the record's data on the platform; if the reason is unclear, ask the operators about code "
         "{code}.").format(code=key), known=False)
+
+
+_HAS = re.compile(r"\bhas\s+(\d+(?:\.\d+)?)")
+
+
+def not_earned_figure(message: str | None) -> str | None:
+    """The registry's figure in a ``NOT_EARNED`` refusal's message (registry-api.md §4.8: "whose message gives the
+    registry's figure"; ``… the registry has 45.00 hours …`` → ``"45.00"``, hours or a count of service records as
+    the registry wrote them), or ``None`` when the message holds none. The same reading as
+    ``regsync.flows.commendations.registry_figure_in`` (which flows use; db and reports cannot import flows)."""
+    found = _HAS.search(message or "")
+    return found.group(1) if found else None
