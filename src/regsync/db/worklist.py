@@ -47,8 +47,8 @@ from sqlalchemy import Connection, Engine, and_, bindparam, case, func, or_, sel
 from regsync.db.attribution import Attributor, Responsible, Subject
 from regsync.db.commendations import platform_figure
 from regsync.db.models import Discrepancy, Outbox, Run, StoreMeta, WorklistItem
-from regsync.db.session import utcnow
 from regsync.db.own import names
+from regsync.db.session import utcnow
 from regsync.domain.commendations import SCHEME, figure_text
 from regsync.domain.commendations import Subject as Commended
 from regsync.domain.masking import mask_text
