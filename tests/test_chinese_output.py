@@ -133,3 +133,18 @@ def test_every_commands_help_in_chinese(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr("typer.testing._get_command", lambda _app: english_command)
     english = CliRunner().invoke(app, ["status", "--help"])
     assert "The service at a glance" in english.output  # REGSYNC_LANG=en here: the same tree, English again
+
+
+@pytest.mark.parametrize(("status", "zh", "en"), [("success", "：成功", ": succeeded"),
+                                                  ("abandoned", "：已中断", ": abandoned"),
+                                                  ("partial", "：部分", ": partial")])
+def test_the_sync_headings_run_status_in_words(status: str, zh: str, en: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16 (fixB), point 2: the sync's heading says the run's status in words (同步（第 3 次运行）：成功), never
+    the code ``success``."""
+    summary = {**SYNC, "run_id": 3, "status": status}
+    with i18n.use_language("zh-CN"):
+        text = printed(summaries.print_sync_summary, summary, monkeypatch=monkeypatch)
+    assert "（第 3 次运行）" + zh in text and f"：{status}" not in text, text
+    with i18n.use_language("en"):
+        assert en in printed(summaries.print_sync_summary, summary, monkeypatch=monkeypatch)

@@ -64,3 +64,15 @@ def test_reasons_in_chinese_and_english_and_a_general_one_for_an_unknown_code() 
     with use_language("en"):
         assert reason_for("INVALID_PHONE").reason == "The phone number's format is wrong"
         assert reason_for("BRAND_NEW_CODE").reason == "Refused with code BRAND_NEW_CODE"
+
+
+def test_invalid_class_hours_advice_names_both_causes() -> None:
+    """Issue 16 (fixB), point 3: INVALID_CLASS_HOURS's advice covers the range and steps (§4.6) AND a training
+    record's class hours above its training's (§4.7, the usual cause), in both languages."""
+    with use_language("zh-CN"):
+        action = reason_for("INVALID_CLASS_HOURS").action
+    assert "以 0.5 为单位" in action and "0.5 到 200" in action
+    assert "不得超过所属培训的学时" in action
+    with use_language("en"):
+        action = reason_for("INVALID_CLASS_HOURS").action
+    assert "steps of 0.5" in action and "not more than its training's class hours" in action

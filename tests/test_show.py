@@ -4,6 +4,7 @@ codes. Every engine of the store; the registry is the sandbox over HTTP on loopb
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import socket
 from typing import Any
@@ -188,7 +189,7 @@ def test_a_record_changed_on_each_side_shows_the_fields_the_base_and_its_traces(
     res = cli(settings, "volunteer", str(v))
     assert res.exit_code == 0, res.output
     assert "differ in 2 field(s)" in res.stdout and "≠" in res.stdout and "base (last agreed)" in res.stdout
-    assert "field_mismatch" in res.stdout or "stale_link" in res.stdout
+    assert "fields differ" in res.stdout or "stale link" in res.stdout
     assert "conflicts: 2 newest of 2" in res.stdout and "h:0123abcd" not in res.stdout
 
 
@@ -324,3 +325,36 @@ def test_a_mapped_platform_record_named_by_its_string_key(platform, settings: Se
     assert json.loads(res.stdout)["key"] == "X2301"
     res = runner.invoke(app, ["show", "org", "X9999"], env=env)
     assert res.exit_code == 1 and "no org X9999" in res.stderr
+
+
+def test_a_volunteers_v11_codes_and_discrepancies_read_as_words(settings, engine) -> None:
+    """Issue 16 (fixB), point 1: ``show volunteer`` names the v1.1 codes of the volunteer's trainings, commendations and
+    evaluations in words (年度嘉许, 爱心奖, 通用培训, 面授, 合格, 已通过; English words in English), never raw, and
+    its discrepancies' kinds in words, no fields as ``—`` (was ``missing_in_registry  []``)."""
+    import v11util as v11
+
+    w = world(engine, settings)
+    with engine.begin() as conn:
+        vid = f.volunteer(conn, name="孙丽")  # never pushed: the reconcile finds it missing in the registry
+        tr = v11.training(conn, w["tree"]["team"])
+        v11.training_record(conn, tr, vid)
+        v11.commendation(conn, volunteer_id=vid, title="2025年度志愿服务爱心奖", scheme="PROVINCIAL_ANNUAL",
+                         tier="CARE", year=2025, awarded_on=dt.date(2026, 3, 1))
+    code, found = run_reconcile(settings, engine=engine, kinds=["volunteers"])
+    assert found["discrepancies"], found
+    view = show_record(settings, "volunteer", str(vid), engine=engine)
+    assert [(d["kind"], d["fields"]) for d in view.discrepancies["rows"]] == [("missing_in_registry", [])]
+
+    res = cli(settings, "volunteer", str(vid), REGSYNC_LANG="zh-CN")
+    assert res.exit_code == 0, res.output
+    for words in ("年度嘉许", "爱心奖", "通用培训", "面授", "合格", "已通过", "有效", "全国系统缺少"):
+        assert words in res.stdout, words
+    for code_ in ("PROVINCIAL_ANNUAL", "CARE", "GENERAL", "IN_PERSON", "PASSED", "ACCEPTED",
+                  "missing_in_registry", "[]"):
+        assert code_ not in res.stdout, code_
+    res = cli(settings, "volunteer", str(vid), REGSYNC_LANG="en", COLUMNS="200")
+    assert res.exit_code == 0, res.output
+    for words in ("annual commendation scheme", "Care Award", "general training", "in person", "passed",
+                  "accepted", "missing in the registry"):
+        assert words in res.stdout, words
+    assert "IN_PERSON" not in res.stdout and "missing_in_registry" not in res.stdout and "[]" not in res.stdout

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 
 from regsync.i18n import use_language
 from regsync.reports.export import export_run
+from regsync.reports.labels import details_text
 from reports.seed import LAST_RECONCILE, NOW, SYNC_RUN
 
 #: Latin words the Chinese report may hold: the program's and the chart library's names, the commands it points
@@ -141,3 +142,17 @@ def test_a_reconcile_summary_reads_as_words() -> None:
         "执行修复": "否", "用时": "9 秒", "比对的记录类型": "志愿服务组织、志愿者、志愿服务记录",
         "变更流已重新开始": "否",
     }
+
+
+def test_a_field_mismatchs_v11_codes_read_as_words() -> None:
+    """Issue 16 (fixB), point 1: the reports' details name the v1.1 codes (and statuses) with the words ``show``
+    uses (domain/words.py CODE_WORDS): 通用培训 / 岗位培训, not GENERAL / POST."""
+    details = {"local": {"trainingType": "GENERAL", "mode": "IN_PERSON", "status": "ACTIVE"},
+               "registry": {"trainingType": "POST", "mode": "ONLINE", "status": "REVOKED"}}
+    with use_language("zh-CN"):
+        text_zh = details_text(["trainingType", "mode", "status"], details)
+    assert "省平台 通用培训 / 全国系统 岗位培训" in text_zh and "面授" in text_zh and "远程/线上" in text_zh
+    assert "有效" in text_zh and "已撤销" in text_zh
+    assert not re.search(r"GENERAL|POST|IN_PERSON|ONLINE|ACTIVE|REVOKED", text_zh)
+    with use_language("en"):
+        assert "platform general training / registry on-the-job training" in details_text(["trainingType"], details)

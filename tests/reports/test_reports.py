@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from regsync.console.cli import app
 from regsync.domain.reasons import reason_for
+from regsync.i18n import use_language
 from regsync.reports.data import ReportUsageError, RunNotFound, get_run, iter_discrepancies, list_runs, load_report
 from regsync.reports.export import PERSONAL_DATA_ACTION, audit_personal_data, export_run, export_to_path
 from reports.seed import (
@@ -28,6 +29,9 @@ from reports.seed import (
     SYNC_RUN,
     VOLUNTEERS,
     discrepancy,
+)
+from reports.seed import (
+    run as seed_run,
 )
 
 
@@ -369,3 +373,27 @@ def test_records_are_named_from_the_platform_when_the_details_do_not(seeded, cle
     assert rows[16].name == ("阿依古丽·买买提" if clear else "阿*******")
     assert rows[10].name is None  # org 17 is not on the platform
     assert "name" not in rows[13].as_dict()
+
+
+def test_the_html_report_counts_every_kind_of_record_whatever_the_capped_tables_hold(engine: Engine) -> None:
+    """Issue 16 (fixB), point 5: the tables by reason hold the first rows only (capped); v1 records filling them
+    hid the v1.1 kinds' problems. The table by kind of record counts each kind × reason: 评价 37, 培训记录 19,
+    表彰 2."""
+    at = NOW
+    with engine.begin() as conn:
+        rec = seed_run(conn, "reconcile", at, 5, "success", {})
+        for i in range(8):  # first by id: they fill the capped table of missing_in_registry
+            discrepancy(conn, rec, "missing_in_registry", "volunteer", local_id=1000 + i, at=at)
+        for entity, n in (("evaluation", 37), ("training_record", 19), ("commendation", 2)):
+            for i in range(n):
+                discrepancy(conn, rec, "missing_in_registry", entity, local_id=2000 + i, at=at)
+        discrepancy(conn, rec, "field_mismatch", "training_record", local_id=3000, fields=["class_hours"], at=at)
+    out = io.StringIO()
+    with use_language("zh-CN"):
+        export_run(engine, rec, "html", out, now=at, rows_per_kind=5)
+    page = out.getvalue()
+    table = page.split('id="table-entities"', 1)[1].split("</table>", 1)[0]
+    assert "按记录类型" in page and "全国系统缺少" in table and "字段不一致" in table
+    rows = {m[0]: m[1:] for m in re.findall(r"<tr><td>([^<]+)</td><td class=\"n\" data-v=\"(\d+)\">", table)}
+    assert {k: int(v[0]) for k, v in rows.items()} == {"评价": 37, "培训记录": 20, "表彰": 2, "志愿者": 8}
+    assert "评价" not in page.split('id="table-missing_in_registry"', 1)[1].split("</table>", 1)[0]  # capped

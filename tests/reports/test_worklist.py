@@ -224,3 +224,45 @@ def test_report_worklist_command(engine: Engine, db_url: str, tmp_path: Path, mo
     assert bad.exit_code == 2
     bad = runner.invoke(app, ["report", "worklist", "--format", "pdf", "--output", str(tmp_path)])
     assert bad.exit_code == 2
+
+
+def test_a_scheme_commendation_refused_not_earned_goes_to_the_city_corps_with_both_figures(
+        engine: Engine, tmp_path: Path) -> None:
+    """Issue 16 (fixB), point 4: a scheme commendation (PROVINCIAL_ANNUAL) the registry refused NOT_EARNED was the
+    annual scheme's approval, not the volunteer's team's doing: its item goes to the top of the regional line, the
+    city corps (no province-level regional org in §4.1), and its 说明 gives the registry's figure (from its message)
+    and the platform's. Another refusal of the same volunteer's commendation stays with the team."""
+    import factories11 as f11
+
+    w = build(engine)
+    t = w["tree"]
+    with engine.begin() as conn:
+        person = f.volunteer(conn, name="孙丽")
+        f.membership(conn, person, t["team"])
+        act = f.activity(conn, t["team"])
+        for day in (1, 2):  # 2 × 30.00 h in 2025 on the platform
+            f.service_record(conn, person, act, t["team"], hours=3000, day=day,
+                             service_date=dt.date(2025, 5, day), starts_at=dt.datetime(2025, 5, day, 1),
+                             ends_at=dt.datetime(2025, 5, day, 4))
+        scheme = f11.commendation(conn, volunteer_id=person, title="2025年度志愿服务爱心奖", scheme="PROVINCIAL_ANNUAL",
+                                  tier="CARE", year=2025, awarded_on=dt.date(2026, 3, 1))
+        other = f11.commendation(conn, volunteer_id=person, title="优秀志愿者")
+        message = ("CARE needs 50.00 hours of service in 2025; the registry has 45.00 hours of ACCEPTED service "
+                   "records of that year")
+        for cid in (scheme, other):
+            conn.execute(text("UPDATE outbox SET state = 'failed', last_code = 'NOT_EARNED', last_error = :e "
+                              "WHERE entity = 'commendation' AND local_id = :i"),
+                         {"i": cid, "e": json.dumps([{"field": "tier", "code": "NOT_EARNED", "message": message}])})
+    with use_language("zh_CN"):
+        out = write_worklist(open_worklist(engine, now=NOW), "csv", tmp_path / "all.csv")
+    rows = list(csv.DictReader(io.StringIO(out[0][0].read_bytes().decode("utf-8-sig"))))
+    items = {r["省平台键"].strip('="'): r for r in rows if r["代码"] == "NOT_EARNED"}
+    refused, kept = items[str(scheme)], items[str(other)]
+    with engine.connect() as conn:
+        corps, team = (conn.execute(text("SELECT name FROM organization WHERE id = :i"), {"i": i}).scalar_one()
+                       for i in (t["city"], t["team"]))
+    assert refused["责任组织"] == corps and refused["条线"] == "地区组织" and refused["城市代码"] == '="2301"'
+    assert refused["社区工作站"] == ""  # not the team's community station
+    assert "省级年度嘉许审批" in refused["说明"] and "爱心奖" in refused["说明"]
+    assert "全国系统统计该年度 45.00" in refused["说明"] and "省平台 60.00" in refused["说明"]
+    assert kept["责任组织"] == team and "45.00" not in kept["说明"]  # not a scheme commendation: as before

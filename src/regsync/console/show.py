@@ -29,13 +29,13 @@ from regsync.db.store import StoreError
 from regsync.domain.hours import format_hours
 from regsync.domain.kinds import KIND_ALIASES
 from regsync.domain.masking import mask_text
-from regsync.domain.words import KIND_WORDS, word
+from regsync.domain.words import KIND_WORDS, code_word, word
 from regsync.flows.operator import OperatorUsageError
 from regsync.flows.show import RecordNotFound, RecordView, show_record
 from regsync.i18n import gettext as _
 from regsync.i18n import gettext_noop, language
 from regsync.i18n import gettext_noop as N_
-from regsync.reports.labels import field_word
+from regsync.reports.labels import ACTION_WORDS, STATE_WORDS, discrepancy_word, field_word
 
 #: Exit code of a view without the registry's side (the registry could not be read).
 EXIT_REGISTRY_UNREADABLE = 3
@@ -263,13 +263,24 @@ def _hours(value: Any) -> str:
     return "—" if value is None else format_hours(int(value))
 
 
+def _record_cell(column: str, value: Any) -> Any:
+    """A cell of a volunteer's records: class hours as hours, a v1.1 code (scheme, tier, training type, mode, result,
+    status; registry-api.md §4.6–§4.8) in words (:func:`regsync.domain.words.code_word`), else the value."""
+    if column == "class_hours":
+        return _hours(value)
+    if column in ("scheme", "tier", "training_type", "mode", "result", "status") and value is not None:
+        return code_word(column, str(value))
+    return value
+
+
 def _print_records(v: RecordView, out: Console) -> None:
-    """A volunteer's trainings (class hours as hours), commendations and evaluations on the platform."""
+    """A volunteer's trainings (class hours as hours), commendations and evaluations on the platform, their codes in
+    words."""
     r = v.records
     if not r.get("trainings_total"):
         out.print(styled("trainings_none"))
     else:
-        rows = [[_hours(x[c]) if c == "class_hours" else x[c] for c in _TRAINING_COLS] for x in r["trainings"]]
+        rows = [[_record_cell(c, x[c]) for c in _TRAINING_COLS] for x in r["trainings"]]
         out.print(_table(say("trainings_title", shown=len(rows), total=r["trainings_total"],
                              hours=_hours(r.get("training_hours")), registry=_hours(r.get("registry_training_hours"))),
                          _TRAINING_COLS, rows))
@@ -278,7 +289,17 @@ def _print_records(v: RecordView, out: Console) -> None:
             out.print(styled(f"{name}_none"))
         else:
             out.print(_table(say(f"{name}_title", shown=len(r[name]), total=r[f"{name}_total"]), cols,
-                             [[x[c] for c in cols] for x in r[name]]))
+                             [[_record_cell(c, x[c]) for c in cols] for x in r[name]]))
+
+
+def _discrepancy_row(row: dict[str, Any]) -> list[Any]:
+    """A discrepancy as the table shows it: its kind, fields and repair in words (``missing_in_registry`` → 全国系统
+    缺少该记录), no fields as ``—`` (never ``[]``)."""
+    fields = row.get("fields") or []
+    return [row["run_id"], discrepancy_word(str(row["kind"])),
+            "、".join(field_word(str(f)) for f in fields) if fields else "—",
+            word(ACTION_WORDS, row["action"]) if row.get("action") else "—",
+            word(STATE_WORDS, row["action_state"]) if row.get("action_state") else "—", row["detected_at"]]
 
 
 def _print_traces(v: RecordView, out: Console) -> None:
@@ -312,7 +333,7 @@ def _print_traces(v: RecordView, out: Console) -> None:
         out.print(styled("discrepancies_none", runs=runs))
     else:
         out.print(_table(say("discrepancies_title", runs=runs), _DISCREPANCY_COLS,
-                         [[r[c] for c in _DISCREPANCY_COLS] for r in ds["rows"]]))
+                         [_discrepancy_row(r) for r in ds["rows"]]))
     if not v.audit:
         out.print(styled("audit_none"))
     else:

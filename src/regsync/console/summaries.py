@@ -13,7 +13,7 @@ from rich.table import Table
 
 from regsync.domain.kinds import KIND_ALIASES, KIND_NAMES
 from regsync.domain.kinds import KINDS as KIND_ORDER
-from regsync.domain.words import KIND_PLURAL_WORDS, KIND_WORDS, RUN_WORDS, word
+from regsync.domain.words import KIND_PLURAL_WORDS, KIND_WORDS, RUN_STATUS_WORDS, RUN_WORDS, word
 from regsync.i18n import gettext as _
 from regsync.i18n import gettext_noop
 
@@ -24,8 +24,11 @@ STATUS_WORDS = {"ok": gettext_noop("ok"), "partial": gettext_noop("partial"), "f
 
 
 def status_word(status: str | None) -> str:
-    """A run's status (``ok``, ``partial``, ``failed``…) in words; an unknown one as it is."""
-    return _(STATUS_WORDS[status]) if status in STATUS_WORDS else str(status)
+    """A run's status (``ok``, ``partial``, ``failed``…) in words; a run's own status (``success``, ``abandoned``:
+    :data:`regsync.domain.words.RUN_STATUS_WORDS`, as the reports say it) too; an unknown one as it is."""
+    if status in STATUS_WORDS:
+        return _(STATUS_WORDS[status])
+    return word(RUN_STATUS_WORDS, status) if status else str(status)
 
 
 def kind_word(kind: str) -> str:

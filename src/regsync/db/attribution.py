@@ -15,6 +15,10 @@ report counts for it:
 * (registry-api.md v1.1) a **training** through its organization; a **training record** through its training's
   organization; an **evaluation** through its evaluator organization; a **commendation** through its subject: the
   organization commended, or for a volunteer's commendation, the volunteer's (as a volunteer above);
+* (registry-api.md §4.8) a **scheme commendation refused** ``NOT_EARNED`` (:meth:`Attributor.scheme_approver`):
+  the decision was the annual scheme's approval, not the volunteer's organization's: it goes to the top of the
+  regional line, the city corps (市总队) of its city — the registry's dual structure (§4.1) has no province-level
+  regional org; the city corps carries the province's approval list for its city;
 * a record **only the registry holds** (no local row, or its row is gone): through the organization the registry
   names for it, when the platform holds that organization (its ``link``); a volunteer's commendation through that
   volunteer, when the platform holds them (as a volunteer above); otherwise by its region code, on the regional
@@ -34,7 +38,7 @@ reference tables do.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
@@ -112,7 +116,8 @@ class Responsible:
         county_org: the county-level unit of ``org``'s line above it (or ``org`` itself), or ``None``.
         city_org: the city-level unit of ``org``'s line above it (or ``org`` itself), or ``None``.
         station: a grassroots team's community station, or ``None``.
-        how: ``own``, ``membership``, ``activity``, ``training`` (a training record's training's org),
+        how: ``own``, ``membership``, ``activity``, ``training`` (a training record's training's org), ``scheme``
+            (a scheme commendation refused NOT_EARNED: the city corps, :meth:`Attributor.scheme_approver`),
             ``residence`` (no org: the regional line of the residence)
             ``registry_org`` (only the registry holds it; its org is on the platform) or ``region`` (only the
             registry holds it, or its row is gone).
@@ -243,6 +248,30 @@ class Attributor:
                 region = s.region_code
                 out.append(self._responsible(self._orgs.get(self._regional_for(region) or -1), "region", region))
         return out
+
+    def scheme_approver(self, conn: Connection, who: Responsible) -> Responsible:
+        """Who answers for a scheme commendation (``PROVINCIAL_ANNUAL``) the registry refused ``NOT_EARNED``
+        (registry-api.md §4.8): the scheme's approval decided it, not the organization ``who`` names; the item goes
+        to the top of the regional line of ``who``'s city, its city corps (市总队; §4.1 has no province-level
+        regional org), ``how`` ``scheme``. ``who`` unchanged when its city is unknown or has no city corps on the
+        platform.
+
+        Args:
+            conn: the local store.
+            who: the commendation's attribution by its subject (:meth:`attribute`).
+        """
+        if who.city_code is None:
+            return who
+        key = who.city_code + "00"
+        self._regional_orgs(conn, [key])
+        oid = self._regional.get(key)
+        if oid is None:
+            return who
+        self.orgs(conn, [oid])
+        corps = self._orgs.get(oid)
+        if corps is None:
+            return who
+        return replace(self._responsible(corps, "scheme", None), city_code=who.city_code)
 
     @staticmethod
     def _linked_orgs(conn: Connection, n: Any, registry_ids: set[Any], entity: str = "org") -> dict[str, int]:

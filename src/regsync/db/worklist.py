@@ -42,15 +42,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, case, func, or_, select, text, update
 
 from regsync.db.attribution import Attributor, Responsible, Subject
+from regsync.db.commendations import platform_figure
 from regsync.db.models import Discrepancy, Outbox, Run, StoreMeta, WorklistItem
+from regsync.db.own import names
 from regsync.db.session import utcnow
+from regsync.domain.commendations import SCHEME, figure_text
+from regsync.domain.commendations import Subject as Commended
 from regsync.domain.masking import mask_text
+from regsync.domain.reasons import not_earned_figure
 
 __all__ = ["PAGE", "PERIOD_META", "RefreshResult", "WorkSource", "count_items", "item_id", "iter_items",
-           "latest_gen", "latest_reconcile", "listed", "refresh"]
+           "latest_gen", "latest_reconcile", "listed", "refresh", "NOT_EARNED_DETAIL"]
 
 #: Records per chunk read, attributed and written.
 PAGE = 1000
@@ -63,6 +68,10 @@ _O = Outbox.__table__
 _M = StoreMeta.__table__
 #: The ``store_meta`` row holding the current period: JSON ``{"gen", "reconcile_run"}``.
 PERIOD_META = "worklist_period"
+#: The key of a scheme commendation's NOT_EARNED figures in an item's ``detail`` (JSON ``{"not_earned": {"subject",
+#: "tier", "year", "registry", "platform"}}``; the figures as text, hours ``"45.00"`` or a count), read by the
+#: worklist's 说明 (:mod:`regsync.reports.worklist`).
+NOT_EARNED_DETAIL = "not_earned"
 #: Longest chain of blocked records followed up to the refused one.
 _MAX_CHAIN = 16
 
@@ -292,13 +301,18 @@ def _keep(conn: Connection, attributor: Attributor, chunk: list[WorkSource], gen
         return
     who = attributor.attribute(conn, [Subject(s.entity, s.local_id, s.region_code, s.registry_org_id,
                                               s.registry_volunteer_id) for s in chunk])
+    scheme = _scheme_refusals(conn, chunk)
     rows: dict[str, dict[str, Any]] = {}
     for s, w in zip(chunk, who, strict=True):
         iid = item_id(s.source, s.entity, s.local_id, s.registry_id, s.code)
+        detail = s.detail
+        if s.local_id is not None and (s.entity, int(s.local_id)) in scheme and s.source == "failure":
+            w = attributor.scheme_approver(conn, w)
+            detail = scheme[(s.entity, int(s.local_id))](s.detail)
         related = json.dumps({"entity": s.related[0], "ids": list(s.related[1])}) if s.related else None
         rows[iid] = {
             "item_id": iid, "entity": s.entity, "local_id": s.local_id, "registry_id": s.registry_id,
-            "source": s.source, "code": s.code[:48], "detail": s.detail, "city_code": w.city_code,
+            "source": s.source, "code": s.code[:48], "detail": detail, "city_code": w.city_code,
             "county_code": w.county_code, "org_line": w.line, "org_id": w.org.id if w.org else None,
             "county_org_id": w.county_org.id if w.county_org else None,
             "city_org_id": w.city_org.id if w.city_org else None,
@@ -323,6 +337,35 @@ def _keep(conn: Connection, attributor: Attributor, chunk: list[WorkSource], gen
                 values["opened_gen"] = gen
             # resolved earlier in this period: as it was at the period's start (its opened_gen kept)
         conn.execute(update(_W).where(_W.c.item_id == i).values(**values))
+
+
+def _scheme_refusals(conn: Connection, chunk: list[WorkSource]) -> dict[tuple[str, int], Any]:
+    """The chunk's scheme commendations (``PROVINCIAL_ANNUAL``) refused ``NOT_EARNED`` (registry-api.md §4.8):
+    (``commendation``, local id) → a function of the item's detail (the registry's masked answer) giving the
+    :data:`NOT_EARNED_DETAIL` JSON: the subject, tier and year, the registry's figure read from its message
+    (:func:`regsync.domain.reasons.not_earned_figure`, ``None`` when it gives none) and the platform's figure of
+    the subject's year (:func:`regsync.db.commendations.platform_figure`)."""
+    ids = sorted({int(s.local_id) for s in chunk if s.source == "failure" and s.entity == "commendation"
+                  and s.code == "NOT_EARNED" and s.local_id is not None})
+    if not ids:
+        return {}
+    n = names(conn)
+    stmt = text(f"SELECT id, volunteer_id, org_id, tier, year FROM {n.commendation} "  # noqa: S608 — names
+                "WHERE scheme = :scheme AND id IN :ids").bindparams(bindparam("ids", expanding=True))
+    out: dict[tuple[str, int], Any] = {}
+    for cid, vid, oid, tier, year in conn.execute(stmt, {"scheme": SCHEME, "ids": ids}):
+        subject: Commended = "volunteer" if vid is not None else "org"
+        figure = figure_text(subject, platform_figure(conn, "V" if vid is not None else "O",
+                                                      int(vid if vid is not None else oid), int(year))) \
+            if year is not None and (vid is not None or oid is not None) else None
+
+        def as_detail(message: str | None, subject: Commended = subject, tier: Any = tier, year: Any = year,
+                      figure: str | None = figure) -> str:
+            return json.dumps({NOT_EARNED_DETAIL: {"subject": subject, "tier": tier, "year": year,
+                                                   "registry": not_earned_figure(message), "platform": figure}},
+                              sort_keys=True)
+        out[("commendation", int(cid))] = as_detail
+    return out
 
 
 def listed(gen: int) -> Any:

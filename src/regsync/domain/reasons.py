@@ -14,13 +14,14 @@ an entry.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from regsync.i18n import gettext as _
 from regsync.i18n import lazy_gettext as N_
 
-__all__ = ["CODE_REASONS", "DISCREPANCY_REASONS", "OWN_CODES", "Reason", "reason_for"]
+__all__ = ["CODE_REASONS", "DISCREPANCY_REASONS", "OWN_CODES", "Reason", "not_earned_figure", "reason_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +116,9 @@ _REGISTRY: dict[str, tuple[Any, Any]] = {
     "INVALID_HOURS": (N_("The service hours are not valid"), N_(
         "Check the start, end and hours of the service record and correct them.")),
     "INVALID_CLASS_HOURS": (N_("The training class hours are not valid"), N_(
-        "Correct the class hours (steps of 0.5) on the platform.")),
+        "On the platform, correct the class hours: from 0.5 to 200 in steps of 0.5 for a training; a training "
+        "record's not more than its training's class hours, which is the usual cause (registry-api.md §4.6, "
+        "§4.7).")),
     "NOT_EARNED": (N_("The commendation's hours were not earned"), N_(
         "Check the volunteer's hours for the year before awarding this tier.")),
     "NOT_A_PARTICIPANT": (N_("The volunteer did not take part in the activity"), N_(
@@ -216,3 +219,15 @@ def reason_for(code: str | None, *, discrepancy: bool = False) -> Reason:
     return Reason(key, _("Refused with code {code}").format(code=key), _(
         "Check the record's data on the platform; if the reason is unclear, ask the operators about code "
         "{code}.").format(code=key), known=False)
+
+
+_HAS = re.compile(r"\bhas\s+(\d+(?:\.\d+)?)")
+
+
+def not_earned_figure(message: str | None) -> str | None:
+    """The registry's figure in a ``NOT_EARNED`` refusal's message (registry-api.md §4.8: "whose message gives the
+    registry's figure"; ``… the registry has 45.00 hours …`` → ``"45.00"``, hours or a count of service records as
+    the registry wrote them), or ``None`` when the message holds none. The same reading as
+    ``regsync.flows.commendations.registry_figure_in`` (which flows use; db and reports cannot import flows)."""
+    found = _HAS.search(message or "")
+    return found.group(1) if found else None

@@ -11,7 +11,8 @@ from typing import Any
 
 from regsync.i18n import lazy_gettext as N_
 
-__all__ = ["DISCREPANCY_WORDS", "FLOW_WORDS", "KIND_PLURAL_WORDS", "KIND_WORDS", "LINE_WORDS", "RUN_WORDS", "word"]
+__all__ = ["CODE_WORDS", "DISCREPANCY_WORDS", "FLOW_WORDS", "KIND_PLURAL_WORDS", "KIND_WORDS", "LINE_WORDS",
+           "RECORD_STATUS_WORDS", "RUN_STATUS_WORDS", "RUN_WORDS", "code_word", "word"]
 
 #: A kind (:data:`regsync.domain.kinds.KINDS`) → its name (志愿者, 志愿服务组织…).
 KIND_WORDS: dict[str, Any] = {
@@ -50,6 +51,47 @@ RUN_WORDS: dict[str, Any] = {
 #: A flow → its name (推送, 拉取, 对账).
 FLOW_WORDS: dict[str, Any] = {"outbound": N_("outbound push"), "inbound": N_("inbound pull"),
                               "reconcile": N_("reconcile")}
+
+#: A run's status (``run.status``) → its word (成功, 部分完成…).
+RUN_STATUS_WORDS: dict[str, Any] = {
+    "success": N_("succeeded"), "partial": N_("partly done"), "failed": N_("failed"), "running": N_("running"),
+    "abandoned": N_("abandoned"),
+}
+#: A record's status on the wire and on the platform (registry-api.md §4.1–§4.9, v1.1's kinds included) → its word.
+RECORD_STATUS_WORDS: dict[str, Any] = {
+    "ACTIVE": N_("active"), "SUSPENDED": N_("suspended"), "DISSOLVED": N_("dissolved"),
+    "DEREGISTERED": N_("deregistered"), "PUBLISHED": N_("published"), "COMPLETED": N_("completed"),
+    "CANCELLED": N_("cancelled"), "ACCEPTED": N_("accepted"), "REVOKED": N_("revoked"),
+    "SCHEDULED": N_("scheduled"),
+}
+#: The codes of registry-api.md v1.1's fields (§4.6–§4.8) → their words, by field (canonical name, as the platform's
+#: columns and ``regsync show`` name them): ``scheme``, ``tier``, ``training_type``, ``mode``, ``result``, ``status``.
+#: The one place for these words: ``show``, the reports and the worklists read them through :func:`code_word`.
+CODE_WORDS: dict[str, dict[str, Any]] = {
+    "scheme": {"PROVINCIAL_ANNUAL": N_("annual commendation scheme")},
+    # the same msgids as regsync.domain.commendations.TIER_WORDS (one translation each)
+    "tier": {"CARE": N_("Care Award"), "BRONZE": N_("Bronze Award"), "SILVER": N_("Silver Award"),
+             "GOLD": N_("Gold Award"), "GOLD_EXCELLENCE": N_("Gold Award for Excellence"),
+             "HONOR": N_("Honor Award")},
+    "training_type": {"GENERAL": N_("general training"), "POST": N_("on-the-job training"),
+                      "PROFESSIONAL": N_("professional training")},
+    "mode": {"ONLINE": N_("remote / online"), "IN_PERSON": N_("in person")},
+    "result": {"PASSED": N_("passed"), "ATTENDED": N_("attended")},
+    "subject_type": {"VOLUNTEER": N_("volunteer"), "ORG": N_("organization")},
+    "status": RECORD_STATUS_WORDS,
+}
+#: The wire's camelCase names of :data:`CODE_WORDS`' fields.
+_WIRE_FIELDS = {"trainingType": "training_type", "subjectType": "subject_type"}
+
+
+def code_word(field: str, code: str | None) -> str:
+    """A field's code in words, in the language in force (``training_type`` ``GENERAL`` → 通用培训).
+
+    Args:
+        field: the field, canonical (``training_type``) or as on the wire (``trainingType``).
+        code: its value; ``None`` reads ``—``, a code with no word (or a field without codes) reads as itself.
+    """
+    return word(CODE_WORDS.get(_WIRE_FIELDS.get(field, field), {}), code)
 
 
 def word(table: dict[str, Any], code: str | None) -> str:

@@ -16,7 +16,15 @@ from typing import Any
 
 from regsync.domain.hours import format_hours
 from regsync.domain.reasons import reason_for
-from regsync.domain.words import DISCREPANCY_WORDS, KIND_WORDS, LINE_WORDS, RUN_WORDS, word
+from regsync.domain.words import (
+    DISCREPANCY_WORDS,
+    KIND_WORDS,
+    LINE_WORDS,
+    RUN_STATUS_WORDS,
+    RUN_WORDS,
+    code_word,
+    word,
+)
 from regsync.i18n import gettext as _
 from regsync.i18n import lazy_gettext as N_
 from regsync.reports.data import city_name
@@ -45,11 +53,8 @@ __all__ = [
     "summary_items",
 ]
 
-#: A run's status → its word.
-STATUS_WORDS: dict[str, Any] = {
-    "success": N_("succeeded"), "partial": N_("partly done"), "failed": N_("failed"), "running": N_("running"),
-    "abandoned": N_("abandoned"),
-}
+#: A run's status → its word (:data:`regsync.domain.words.RUN_STATUS_WORDS`).
+STATUS_WORDS: dict[str, Any] = RUN_STATUS_WORDS
 #: A repair's action (``discrepancy.action``) → its word.
 ACTION_WORDS: dict[str, Any] = {
     "push": N_("push to the registry"), "pull": N_("pull from the registry"), "relink": N_("relink"),
@@ -282,9 +287,16 @@ def record_label(entity: str, local_id: int | None, registry_id: str | None, det
     return " · ".join(parts)
 
 
+#: Fields whose values are codes with words (:data:`regsync.domain.words.CODE_WORDS`), as details name them.
+_CODE_FIELDS = frozenset({"scheme", "tier", "trainingType", "training_type", "mode", "result", "subjectType",
+                          "subject_type", "status"})
+
+
 def _detail_value(key: str, value: Any) -> str:
     if key == "missing" and isinstance(value, str):
         return entity_word(value)
+    if key in _CODE_FIELDS and isinstance(value, str):  # a v1.1 code (GENERAL → 通用培训), a status (ACTIVE → 有效)
+        return code_word(key, value)
     if key in _ID_LISTS and isinstance(value, list):  # record keys: as they are (no thousands separators), once
         return "、".join(dict.fromkeys(str(v) for v in value))
     if key.endswith("hours") and isinstance(value, int) and not isinstance(value, bool):

@@ -32,9 +32,10 @@ from regsync.db.attribution import Attributor
 from regsync.db.models import Audit, WorklistItem
 from regsync.db.platform.mapped import local_id_of, mapped_platform
 from regsync.db.session import utcnow
-from regsync.db.worklist import RefreshResult, count_items, iter_items, listed, refresh
+from regsync.db.worklist import NOT_EARNED_DETAIL, RefreshResult, count_items, iter_items, listed, refresh
 from regsync.db.worklist_records import describe
 from regsync.domain.clock import to_local
+from regsync.domain.commendations import tier_words
 from regsync.domain.masking import mask_id_number, mask_phone, mask_text
 from regsync.domain.reasons import CODE_REASONS, OWN_CODES, reason_for
 from regsync.domain.regions import CITY_BY_CODE, COUNTY_BY_CODE, PROVINCE_CODE
@@ -273,7 +274,10 @@ def _detail(r: Any, clear: bool, related: tuple[str, list[str]] | None = None) -
     text = r["detail"] or ""
     related_word = word(KIND_WORDS, related[0]) if related else ""
     related_keys = _(", ").join(related[1]) if related else ""
-    if r["source"] == "failure":
+    not_earned = _not_earned(r) if r["source"] == "failure" and r["code"] == "NOT_EARNED" else None
+    if not_earned is not None:
+        parts.append(not_earned)
+    elif r["source"] == "failure":
         if r.get("outbox_state") == "blocked":
             if related:
                 parts.append(_("Waits for the {kind} with platform key {key}, not yet in the registry").format(
@@ -292,6 +296,25 @@ def _detail(r: Any, clear: bool, related: tuple[str, list[str]] | None = None) -
     if r.get("waiting"):
         parts.append(_("{count} more records wait for this one").format(count=r["waiting"]))
     return _("; ").join(parts)
+
+
+def _not_earned(r: Any) -> str | None:
+    """A scheme commendation's NOT_EARNED refusal (registry-api.md §4.8) with both figures, in words: the
+    province's approval of the annual scheme decided it (the item is the city corps', :mod:`regsync.db.attribution`),
+    the registry's figure (from its message) and the platform's; ``None`` when the item holds no figures
+    (:data:`regsync.db.worklist.NOT_EARNED_DETAIL`: not a scheme commendation)."""
+    try:
+        found = json.loads(r["detail"] or "null")
+    except ValueError:
+        return None
+    facts = found.get(NOT_EARNED_DETAIL) if isinstance(found, dict) else None
+    if not isinstance(facts, dict):
+        return None
+    unit = _("hours") if facts.get("subject") == "volunteer" else _("service records")
+    return _("Decided by the province's approval of the annual commendation scheme ({year}, {tier}): the registry "
+             "counts {registry} {unit} of the year, the platform {platform} {unit}").format(
+        year=facts.get("year") or "—", tier=tier_words(facts.get("tier")), registry=facts.get("registry") or "?",
+        platform=facts.get("platform") or "?", unit=unit)
 
 
 def _day(value: Any) -> str:
