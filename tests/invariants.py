@@ -24,10 +24,12 @@ COLLECTIONS = {"org": "orgs", "volunteer": "volunteers", "membership": "membersh
 TABLES = {"org": "organization", "volunteer": "volunteer", "membership": "membership", "activity": "activity",
           "service_record": "service_record", "training": "training", "training_record": "training_record",
           "commendation": "commendation", "evaluation": "evaluation"}
-#: (v1.1) an evaluation whose volunteer's service record the registry refused waits for it (AWAITS_SERVICE_RECORD)
+#: (v1.1) an evaluation whose volunteer's service record the registry refused waits for it (AWAITS_SERVICE_RECORD);
+#: the generator's v1.1 dirt: a training record beyond its training's class hours (INVALID_CLASS_HOURS), a score of 0
+#: (INVALID_SCORE), an evaluation of an activity left uncompleted (AWAITS_COMPLETION)
 DATA_CODES = {"INVALID_PHONE", "INVALID_ID_NUMBER", "INVALID_NAME", "PARENT_FAILED", "ID_NUMBER_LEGACY",
               "DAILY_HOURS_EXCEEDED", "LOCAL_DATA_INVALID", "NOT_ACTIVE", "INVALID_HOURS", "AWAITS_SERVICE_RECORD",
-              "AWAITS_COMPLETION"}
+              "AWAITS_COMPLETION", "INVALID_CLASS_HOURS", "INVALID_SCORE"}
 
 
 def registry_records(admin_url: str, collection: str) -> list[dict[str, Any]]:
