@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
@@ -22,7 +22,18 @@ from regsync.console.cli import app
 from regsync.db.flowstate import is_paused, record_flow_result
 from regsync.db.liveness import beat
 from regsync.db.locks import SingletonLock, claim_slot, mysql_lock_name
-from regsync.db.models import Audit, Conflict, Discrepancy, FlowState, Link, Outbox, Run, RunSlot, Volunteer
+from regsync.db.models import (
+    Audit,
+    Conflict,
+    Discrepancy,
+    FlowState,
+    Heartbeat,
+    Link,
+    Outbox,
+    Run,
+    RunSlot,
+    Volunteer,
+)
 from regsync.db.retention import prune
 from regsync.db.session import make_engine, utcnow
 from regsync.sandbox.server import SandboxServer
@@ -48,8 +59,12 @@ def _settings(url: str, **daemon: object) -> Settings:
 
 
 def _daemon_alive(engine: Engine, worker: str = "replica-a:1", **kw: object) -> None:
-    """A daemon's heartbeat in the store, as a live replica (on another host) writes it."""
+    """A daemon's heartbeat in the store, as a live replica on another host writes it: its node is another's, so
+    that whether a process of that PID happens to exist on this machine says nothing of it (the test failed once
+    PID 88 was gone here)."""
     beat(engine, worker=worker, role="daemon", **kw)
+    with engine.begin() as conn:
+        conn.execute(update(Heartbeat).where(Heartbeat.worker == worker).values(node="another-host/pid:[1]"))
 
 
 # ------------------------------------------------------------------------------------------------ schedule
